@@ -1,0 +1,79 @@
+/**
+ * What structured clone can copy. msgpackr silently turns a function into
+ * undefined and a promise into {}, and throws an uncoded error on a symbol,
+ * so every item, result and shared value is checked before it is encoded.
+ */
+
+const OK_TAGS = new Set([
+  'Date', 'RegExp', 'Map', 'Set', 'Error', 'ArrayBuffer', 'DataView',
+  'Uint8Array', 'Int8Array', 'Uint8ClampedArray', 'Uint16Array', 'Int16Array',
+  'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array',
+]);
+
+/**
+ * Returns a description of the first part of `value` that cannot be cloned
+ * (`$[2].fn is a function`), or undefined when all of it can.
+ */
+export function findUncloneable(value: unknown): string | undefined {
+  // Fast path for the common case: arrays of primitives.
+  if (Array.isArray(value)) {
+    let simple = true;
+    for (let i = 0; i < value.length; i++) {
+      const t = typeof value[i];
+      if (t === 'object' || t === 'function' || t === 'symbol') { simple = false; break; }
+    }
+    if (simple) return undefined;
+  }
+  return walk(value, '$', new Set());
+}
+
+function walk(value: unknown, path: string, seen: Set<object>): string | undefined {
+  switch (typeof value) {
+    case 'function':
+      return `${path} is a function`;
+    case 'symbol':
+      return `${path} is a symbol`;
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  if (value === null || seen.has(value)) return undefined;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = walk(value[i], `${path}[${i}]`, seen);
+      if (bad !== undefined) return bad;
+    }
+    return undefined;
+  }
+  if (value instanceof Map) {
+    let i = 0;
+    for (const [k, v] of value) {
+      const bad = walk(k, `${path}<key ${i}>`, seen) ?? walk(v, `${path}.get(${i})`, seen);
+      if (bad !== undefined) return bad;
+      i++;
+    }
+    return undefined;
+  }
+  if (value instanceof Set) {
+    let i = 0;
+    for (const v of value) {
+      const bad = walk(v, `${path}<item ${i++}>`, seen);
+      if (bad !== undefined) return bad;
+    }
+    return undefined;
+  }
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return undefined;
+  const tag = Object.prototype.toString.call(value).slice(8, -1);
+  if (tag === 'Promise' || typeof (value as { then?: unknown }).then === 'function') {
+    return `${path} is a promise (await it first)`;
+  }
+  if (tag === 'WeakMap' || tag === 'WeakSet' || tag === 'WeakRef') return `${path} is a ${tag}`;
+  if (OK_TAGS.has(tag)) return undefined;
+  for (const key of Object.keys(value)) {
+    const bad = walk((value as Record<string, unknown>)[key], `${path}.${key}`, seen);
+    if (bad !== undefined) return bad;
+  }
+  return undefined;
+}

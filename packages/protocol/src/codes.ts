@@ -1,0 +1,72 @@
+/**
+ * Error codes: the one table of every code that crosses the wire. Codes are
+ * stable API (users match on them); messages are for humans and may change.
+ */
+export const ErrorCode = {
+  /** Missing, late or wrong token, or a message sent before `hello`. */
+  E_AUTH: 'E_AUTH',
+  /** A frame that does not decode, or a message that does not validate. */
+  E_BAD_MESSAGE: 'E_BAD_MESSAGE',
+  /** A frame or a value larger than the configured limit. */
+  E_TOO_LARGE: 'E_TOO_LARGE',
+  /** Client and daemon speak different protocol versions. */
+  E_PROTOCOL_VERSION: 'E_PROTOCOL_VERSION',
+  /** A bad argument to an SDK call (option of the wrong type or range). */
+  E_BAD_ARGUMENT: 'E_BAD_ARGUMENT',
+  /** The task cannot be used: not a function, native code, syntax error, missing export. */
+  E_BAD_TASK: 'E_BAD_TASK',
+  /** The daemon runs with --no-source: only module tasks are allowed. */
+  E_SOURCE_DISABLED: 'E_SOURCE_DISABLED',
+  /** An item, result or state value that structured clone cannot copy. */
+  E_NOT_CLONEABLE: 'E_NOT_CLONEABLE',
+  /** A task threw (or rejected). */
+  E_TASK_FAILED: 'E_TASK_FAILED',
+  /** An item ran longer than its `timeoutMs`; its worker was replaced. */
+  E_TIMEOUT: 'E_TIMEOUT',
+  /** Workers died running this item more often than `retries` allows. */
+  E_WORKER_CRASHED: 'E_WORKER_CRASHED',
+  /** The batch or operation was cancelled through its AbortSignal. */
+  E_CANCELLED: 'E_CANCELLED',
+  /** A shared value that does not exist. */
+  E_NO_SUCH_VALUE: 'E_NO_SUCH_VALUE',
+  /** A shared-state operation on a value of the wrong type (add on a string). */
+  E_TYPE: 'E_TYPE',
+  /** A shared-state name that is empty, too long or not a string. */
+  E_BAD_NAME: 'E_BAD_NAME',
+  /** Releasing a lock this client does not hold, or a stale fencing token. */
+  E_LOCK_NOT_HELD: 'E_LOCK_NOT_HELD',
+  /** The daemon already serves its maximum number of clients (close 1013). */
+  E_TOO_MANY_CLIENTS: 'E_TOO_MANY_CLIENTS',
+  /** A client sent more work than flow control allows. */
+  E_FLOW_CONTROL: 'E_FLOW_CONTROL',
+  /** The daemon is stopping and accepts no new work. */
+  E_SHUTTING_DOWN: 'E_SHUTTING_DOWN',
+  /** No daemon answers at the URL, or the connection was lost for good. */
+  E_CONNECTION: 'E_CONNECTION',
+  /** The client was closed by the application. */
+  E_CLOSED: 'E_CLOSED',
+  /** A bug in corepool: please report it. */
+  E_INTERNAL: 'E_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const CODES = new Set<string>(Object.values(ErrorCode));
+
+/** True for a string that is one of the codes above. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && CODES.has(value);
+}
+
+/** WebSocket close codes the daemon uses (RFC 6455 / IANA registry). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  BAD_DATA: 1007,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  INTERNAL: 1011,
+  RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+} as const;

@@ -1,0 +1,144 @@
+/**
+ * Error classes: one per code, so users can `instanceof` or match `code`.
+ * The daemon sends a WireError; the client rebuilds the same class with
+ * `fromWire`, keeping the remote stack, the failing item's index and attempts.
+ */
+import { ErrorCode, isErrorCode } from './codes.js';
+
+/** The plain form of an error on the wire. */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  /** Input index of the item the error belongs to. */
+  index?: number;
+  /** The remote error's name (TypeError, RangeError, ...) for task failures. */
+  remoteName?: string;
+  /** The remote stack for task failures. */
+  remoteStack?: string;
+  /** How many times the item was run (crash retries). */
+  attempts?: number;
+  /** The timeout that was exceeded. */
+  timeoutMs?: number;
+  /** A value a task threw that is not an Error (`throw 42`), as text. */
+  thrown?: string;
+}
+
+interface ErrorDetails {
+  cause?: unknown;
+  index?: number;
+  remoteName?: string;
+  remoteStack?: string;
+  attempts?: number;
+  timeoutMs?: number;
+  thrown?: string;
+}
+
+/** Base class of every corepool error: a stable `code` and an optional item `index`. */
+export class CorepoolError extends Error {
+  readonly code: ErrorCode;
+  readonly index?: number;
+  readonly remoteName?: string;
+  readonly remoteStack?: string;
+  readonly attempts?: number;
+  readonly timeoutMs?: number;
+  readonly thrown?: string;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.code = code;
+    if (details.index !== undefined) this.index = details.index;
+    if (details.remoteName !== undefined) this.remoteName = details.remoteName;
+    if (details.remoteStack !== undefined) {
+      this.remoteStack = details.remoteStack;
+      this.stack = `${this.stack ?? ''}\n    --- remote ---\n${details.remoteStack}`;
+    }
+    if (details.attempts !== undefined) this.attempts = details.attempts;
+    if (details.timeoutMs !== undefined) this.timeoutMs = details.timeoutMs;
+    if (details.thrown !== undefined) this.thrown = details.thrown;
+  }
+
+  /** The wire form of this error. */
+  toWire(): WireError {
+    const w: WireError = { code: this.code, message: this.message };
+    if (this.index !== undefined) w.index = this.index;
+    if (this.remoteName !== undefined) w.remoteName = this.remoteName;
+    if (this.remoteStack !== undefined) w.remoteStack = this.remoteStack;
+    if (this.attempts !== undefined) w.attempts = this.attempts;
+    if (this.timeoutMs !== undefined) w.timeoutMs = this.timeoutMs;
+    if (this.thrown !== undefined) w.thrown = this.thrown;
+    return w;
+  }
+}
+
+type Details = ErrorDetails;
+/* One class per code. Constructors take the message first, like Error. */
+export class AuthError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_AUTH, m, d); } }
+export class BadMessageError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_MESSAGE, m, d); } }
+export class TooLargeError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TOO_LARGE, m, d); } }
+export class ProtocolVersionError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_PROTOCOL_VERSION, m, d); } }
+export class BadArgumentError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_ARGUMENT, m, d); } }
+export class BadTaskError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_TASK, m, d); } }
+export class SourceDisabledError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_SOURCE_DISABLED, m, d); } }
+export class NotCloneableError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_NOT_CLONEABLE, m, d); } }
+/** A task threw: `index` is the item's input index, `remoteStack` the worker's stack. */
+export class TaskError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TASK_FAILED, m, d); } }
+export class TimeoutError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TIMEOUT, m, d); } }
+/** Workers kept dying on this item: `attempts` is how many times it ran. */
+export class WorkerCrashedError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_WORKER_CRASHED, m, d); } }
+export class CancelledError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_CANCELLED, m, d); } }
+export class NoSuchValueError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_NO_SUCH_VALUE, m, d); } }
+/** A shared-state operation on a value of the wrong type (named to avoid shadowing TypeError). */
+export class ValueTypeError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TYPE, m, d); } }
+export class BadNameError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_NAME, m, d); } }
+export class LockNotHeldError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_LOCK_NOT_HELD, m, d); } }
+export class TooManyClientsError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TOO_MANY_CLIENTS, m, d); } }
+export class FlowControlError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_FLOW_CONTROL, m, d); } }
+export class ShuttingDownError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_SHUTTING_DOWN, m, d); } }
+export class ConnectionError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_CONNECTION, m, d); } }
+export class ClosedError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_CLOSED, m, d); } }
+export class InternalError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_INTERNAL, m, d); } }
+
+const CLASSES: Record<ErrorCode, new (m: string, d?: Details) => CorepoolError> = {
+  E_AUTH: AuthError,
+  E_BAD_MESSAGE: BadMessageError,
+  E_TOO_LARGE: TooLargeError,
+  E_PROTOCOL_VERSION: ProtocolVersionError,
+  E_BAD_ARGUMENT: BadArgumentError,
+  E_BAD_TASK: BadTaskError,
+  E_SOURCE_DISABLED: SourceDisabledError,
+  E_NOT_CLONEABLE: NotCloneableError,
+  E_TASK_FAILED: TaskError,
+  E_TIMEOUT: TimeoutError,
+  E_WORKER_CRASHED: WorkerCrashedError,
+  E_CANCELLED: CancelledError,
+  E_NO_SUCH_VALUE: NoSuchValueError,
+  E_TYPE: ValueTypeError,
+  E_BAD_NAME: BadNameError,
+  E_LOCK_NOT_HELD: LockNotHeldError,
+  E_TOO_MANY_CLIENTS: TooManyClientsError,
+  E_FLOW_CONTROL: FlowControlError,
+  E_SHUTTING_DOWN: ShuttingDownError,
+  E_CONNECTION: ConnectionError,
+  E_CLOSED: ClosedError,
+  E_INTERNAL: InternalError,
+};
+
+/** The error class for a code. */
+export function errorClass(code: ErrorCode): new (m: string, d?: Details) => CorepoolError {
+  return CLASSES[code];
+}
+
+/** Rebuilds the error a peer sent, as the class of its code. */
+export function fromWire(w: WireError): CorepoolError {
+  const code = isErrorCode(w.code) ? w.code : ErrorCode.E_INTERNAL;
+  const { code: _c, message, ...details } = w;
+  return new CLASSES[code](String(message), details);
+}
+
+/** Any thrown value as a CorepoolError: coded errors pass through, others become `fallback`. */
+export function toCorepoolError(err: unknown, fallback: ErrorCode = ErrorCode.E_INTERNAL): CorepoolError {
+  if (err instanceof CorepoolError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new CLASSES[fallback](message, { cause: err });
+}

@@ -1,0 +1,20 @@
+/** @corepool/protocol: the wire format, codecs, limits and error codes shared by client and daemon. */
+export { ErrorCode, CloseCode, isErrorCode } from './codes.js';
+export {
+  CorepoolError, AuthError, BadMessageError, TooLargeError, ProtocolVersionError, BadArgumentError,
+  BadTaskError, SourceDisabledError, NotCloneableError, TaskError, TimeoutError, WorkerCrashedError,
+  CancelledError, NoSuchValueError, ValueTypeError, BadNameError, LockNotHeldError, TooManyClientsError,
+  FlowControlError, ShuttingDownError, ConnectionError, ClosedError, InternalError,
+  errorClass, fromWire, toCorepoolError,
+} from './errors.js';
+export type { WireError } from './errors.js';
+export * from './limits.js';
+export { encodeMessage, decodeMessage, encodeData, encodeCheckedData, decodeData } from './codec.js';
+export { findUncloneable } from './cloneable.js';
+export { parseClientMessage, parseServerMessage, checkName } from './parse.js';
+export { STATE_OPS } from './messages.js';
+export type {
+  TaskSpec, Hello, BatchOpen, BatchChunk, BatchCancel, BatchClose, StateOp, StateRequest, StateMessage,
+  StatusRequest, StopRequest, ClientMessage, Welcome, ChunkResult, BatchError, Reply, Push, ErrorMessage,
+  ServerMessage, DaemonStatus,
+} from './messages.js';

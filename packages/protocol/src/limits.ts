@@ -1,0 +1,39 @@
+/**
+ * Limits and defaults shared by the client and the daemon, with their
+ * arithmetic spelled out. Each is the default of a daemon or SDK option.
+ */
+
+/** Protocol version spoken in `hello`; bumped on any incompatible change. */
+export const PROTOCOL_VERSION = 1;
+/** TCP port of the local daemon. */
+export const DEFAULT_PORT = 7420;
+/** Loopback only, like Redis's `bind 127.0.0.1`. */
+export const DEFAULT_HOST = '127.0.0.1';
+/** Largest frame accepted after authentication (msgpack inflates up to ~64x in memory). */
+export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
+/** Largest frame accepted before authentication: `hello` is tiny. */
+export const PRE_AUTH_MAX_PAYLOAD = 4 * 1024;
+/** A connection must authenticate within this time. */
+export const AUTH_DEADLINE_MS = 5 * 1000;
+/** Longest shared-state name. */
+export const MAX_NAME_LENGTH = 256;
+/** Largest task source. */
+export const MAX_SOURCE_LENGTH = 1024 * 1024;
+/** Largest encoded chunk of items the client sends (well under maxPayload). */
+export const MAX_CHUNK_BYTES = 1024 * 1024;
+/** Most items in one chunk, whatever their cost. */
+export const MAX_CHUNK_ITEMS = 65_536;
+/** Work each chunk aims at: short enough for fairness and quick cancel, long enough to hide overhead. */
+export const CHUNK_TARGET_MS = 5;
+/** Retries of an item whose worker died, before WorkerCrashedError. */
+export const DEFAULT_RETRIES = 2;
+/** Most clients at once; the next one is closed with 1013. */
+export const DEFAULT_MAX_CLIENTS = 10_000;
+/** Server ping interval; a connection with no pong by the next ping is terminated. */
+export const DEFAULT_HEARTBEAT_MS = 30 * 1000;
+/** Above this many buffered bytes a connection gets no new results and coalesced pushes. */
+export const SEND_HIGH_WATER = 8 * 1024 * 1024;
+/** Past this many buffered bytes a connection is closed. */
+export const SEND_HARD_CAP = 32 * 1024 * 1024;
+/** Time a running chunk gets to stop after a cancel before its worker is killed. */
+export const CANCEL_GRACE_MS = 1000;

@@ -1,0 +1,107 @@
+/**
+ * Wire messages: ClientMessage (client -> daemon) and ServerMessage (daemon ->
+ * client), discriminated on `type`. Every `payload`/`value` field of type
+ * Uint8Array holds data encoded by `encodeData`; the primary forwards those
+ * bytes without decoding them (except the shared-state values it must compute on).
+ */
+import type { WireError } from './errors.js';
+
+/** How a task travels: its source (compiled once per worker, cached by hash) or a module export. */
+export type TaskSpec =
+  | { kind: 'source'; hash: string; source: string }
+  | { kind: 'module'; url: string; name: string };
+
+export interface Hello { type: 'hello'; v: number; token: string; name?: string }
+/** Starts a batch; its items follow in chunks. */
+export interface BatchOpen {
+  type: 'batch.open';
+  id: number;
+  task: TaskSpec;
+  /** Per-item timeout; 0 means none. */
+  timeoutMs: number;
+  retries: number;
+}
+/** Items `start .. start+count-1` of a batch, encoded as one array. */
+export interface BatchChunk { type: 'batch.chunk'; id: number; start: number; count: number; payload: Uint8Array }
+/** Drops the batch's queued chunks and abandons its running ones. */
+export interface BatchCancel { type: 'batch.cancel'; id: number }
+/** The client has every result it wants; the daemon forgets the batch. */
+export interface BatchClose { type: 'batch.close'; id: number }
+
+/** Shared-state operations, one allowlist. */
+export const STATE_OPS = [
+  'value.get', 'value.init', 'value.set', 'value.add', 'value.cas', 'value.subscribe', 'value.unsubscribe',
+  'queue.put', 'queue.get', 'queue.size',
+  'dict.get', 'dict.set', 'dict.delete', 'dict.has', 'dict.keys', 'dict.entries', 'dict.size',
+  'dict.subscribe', 'dict.unsubscribe',
+  'lock.acquire', 'lock.release',
+] as const;
+export type StateOp = (typeof STATE_OPS)[number];
+
+/** One shared-state request. `a`/`b` are data-encoded operands (value, delta, expected/next). */
+export interface StateRequest {
+  op: StateOp;
+  name: string;
+  key?: string;
+  a?: Uint8Array;
+  b?: Uint8Array;
+  timeoutMs?: number;
+  token?: number;
+}
+export interface StateMessage extends StateRequest { type: 'state'; rid: number }
+export interface StatusRequest { type: 'status'; rid: number }
+export interface StopRequest { type: 'stop'; rid: number }
+
+export type ClientMessage =
+  | Hello | BatchOpen | BatchChunk | BatchCancel | BatchClose | StateMessage | StatusRequest | StopRequest;
+
+export interface Welcome { type: 'welcome'; v: number; clientId: number; workers: number; pid: number }
+/** Results of one chunk: `payload` is an array of `count` results (undefined where `errors` has the item). */
+export interface ChunkResult {
+  type: 'chunk.result';
+  id: number;
+  start: number;
+  count: number;
+  payload: Uint8Array;
+  errors: WireError[];
+  /** Milliseconds the worker spent computing the chunk (drives automatic chunk sizing). */
+  ms: number;
+}
+/** The whole batch failed (bad task, source disabled, flow control). */
+export interface BatchError { type: 'batch.error'; id: number; error: WireError }
+/** The reply to a `state`, `status` or `stop` request. */
+export interface Reply { type: 'reply'; rid: number; ok: boolean; value?: unknown; error?: WireError }
+/** A change pushed to a subscriber. */
+export interface Push {
+  type: 'push';
+  kind: 'value' | 'dict';
+  name: string;
+  version: number;
+  key?: string;
+  value?: Uint8Array;
+  deleted?: boolean;
+}
+/** A connection-level error (bad frame); the connection may continue. */
+export interface ErrorMessage { type: 'error'; error: WireError }
+
+export type ServerMessage = Welcome | ChunkResult | BatchError | Reply | Push | ErrorMessage;
+
+/** What `corepool daemon status` reports. */
+export interface DaemonStatus {
+  pid: number;
+  version: string;
+  url: string;
+  uptimeMs: number;
+  workers: { id: number; pid: number; busy: boolean; tasksDone: number; chunksDone: number; restarts: number }[];
+  clients: { id: number; name: string; batches: number; queuedChunks: number; runningChunks: number }[];
+  queuedItems: number;
+  runningItems: number;
+  itemsDone: number;
+  /** Items per second over the last few seconds. */
+  throughput: number;
+  values: number;
+  queues: number;
+  dicts: number;
+  locks: number;
+  workerRestarts: number;
+}

@@ -1,0 +1,160 @@
+/**
+ * Untrusted input -> typed message, or E_BAD_MESSAGE. This is the one place
+ * that checks shapes; everything past it trusts the types.
+ */
+import { BadMessageError, type WireError } from './errors.js';
+import { isErrorCode } from './codes.js';
+import { MAX_NAME_LENGTH, MAX_SOURCE_LENGTH } from './limits.js';
+import {
+  STATE_OPS,
+  type ClientMessage,
+  type ServerMessage,
+  type StateOp,
+  type TaskSpec,
+} from './messages.js';
+
+type Obj = Record<string, unknown>;
+
+function fail(what: string): never {
+  throw new BadMessageError(what);
+}
+function assertObject(v: unknown, what: string): asserts v is Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) fail(`${what} must be a map`);
+}
+function uint(o: Obj, key: string): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${key} must be a non-negative integer`);
+  return v;
+}
+function optUint(o: Obj, key: string): number | undefined {
+  return o[key] === undefined || o[key] === null ? undefined : uint(o, key);
+}
+function str(o: Obj, key: string, max: number): string {
+  const v = o[key];
+  if (typeof v !== 'string') fail(`${key} must be a string`);
+  if (v.length > max) fail(`${key} is longer than ${max} characters`);
+  return v;
+}
+function bytes(o: Obj, key: string): Uint8Array {
+  const v = o[key];
+  if (!(v instanceof Uint8Array)) fail(`${key} must be binary`);
+  return v;
+}
+function optBytes(o: Obj, key: string): Uint8Array | undefined {
+  return o[key] === undefined || o[key] === null ? undefined : bytes(o, key);
+}
+
+const STATE_OP_SET = new Set<string>(STATE_OPS);
+
+function parseTask(v: unknown): TaskSpec {
+  assertObject(v, 'task');
+  if (v.kind === 'source') {
+    return { kind: 'source', hash: str(v, 'hash', 128), source: str(v, 'source', MAX_SOURCE_LENGTH) };
+  }
+  if (v.kind === 'module') {
+    return { kind: 'module', url: str(v, 'url', 4096), name: str(v, 'name', MAX_NAME_LENGTH) };
+  }
+  return fail('task.kind must be "source" or "module"');
+}
+
+/** Validates a decoded client frame. */
+export function parseClientMessage(v: unknown): ClientMessage {
+  assertObject(v, 'message');
+  switch (v.type) {
+    case 'hello': {
+      const m: ClientMessage = { type: 'hello', v: uint(v, 'v'), token: str(v, 'token', 1024) };
+      if (v.name !== undefined) m.name = str(v, 'name', MAX_NAME_LENGTH);
+      return m;
+    }
+    case 'batch.open':
+      return {
+        type: 'batch.open',
+        id: uint(v, 'id'),
+        task: parseTask(v.task),
+        timeoutMs: optUint(v, 'timeoutMs') ?? 0,
+        retries: Math.min(optUint(v, 'retries') ?? 0, 100),
+      };
+    case 'batch.chunk': {
+      const count = uint(v, 'count');
+      if (count === 0) fail('count must be at least 1');
+      return { type: 'batch.chunk', id: uint(v, 'id'), start: uint(v, 'start'), count, payload: bytes(v, 'payload') };
+    }
+    case 'batch.cancel':
+    case 'batch.close':
+      return { type: v.type, id: uint(v, 'id') };
+    case 'state': {
+      const op = v.op;
+      if (typeof op !== 'string' || !STATE_OP_SET.has(op)) fail('op is not a known state operation');
+      const m: ClientMessage = { type: 'state', rid: uint(v, 'rid'), op: op as StateOp, name: str(v, 'name', 1 << 16) };
+      if (v.key !== undefined) m.key = str(v, 'key', 1 << 16);
+      const a = optBytes(v, 'a');
+      if (a !== undefined) m.a = a;
+      const b = optBytes(v, 'b');
+      if (b !== undefined) m.b = b;
+      const timeoutMs = optUint(v, 'timeoutMs');
+      if (timeoutMs !== undefined) m.timeoutMs = timeoutMs;
+      const token = optUint(v, 'token');
+      if (token !== undefined) m.token = token;
+      return m;
+    }
+    case 'status':
+    case 'stop':
+      return { type: v.type, rid: uint(v, 'rid') };
+    default:
+      return fail('unknown message type');
+  }
+}
+
+function parseWireError(v: unknown): WireError {
+  assertObject(v, 'error');
+  const code = isErrorCode(v.code) ? v.code : 'E_INTERNAL';
+  const w: WireError = { code, message: typeof v.message === 'string' ? v.message : 'unknown error' };
+  for (const k of ['index', 'attempts', 'timeoutMs'] as const) if (typeof v[k] === 'number') w[k] = v[k] as number;
+  for (const k of ['remoteName', 'remoteStack', 'thrown'] as const) if (typeof v[k] === 'string') w[k] = v[k] as string;
+  return w;
+}
+
+/** Validates a decoded daemon frame (the client trusts the daemon less than it could). */
+export function parseServerMessage(v: unknown): ServerMessage {
+  assertObject(v, 'message');
+  switch (v.type) {
+    case 'welcome':
+      return { type: 'welcome', v: uint(v, 'v'), clientId: uint(v, 'clientId'), workers: uint(v, 'workers'), pid: uint(v, 'pid') };
+    case 'chunk.result': {
+      const errors = v.errors;
+      if (!Array.isArray(errors)) fail('errors must be an array');
+      return {
+        type: 'chunk.result', id: uint(v, 'id'), start: uint(v, 'start'), count: uint(v, 'count'),
+        payload: bytes(v, 'payload'), errors: errors.map(parseWireError), ms: typeof v.ms === 'number' ? v.ms : 0,
+      };
+    }
+    case 'batch.error':
+      return { type: 'batch.error', id: uint(v, 'id'), error: parseWireError(v.error) };
+    case 'reply': {
+      const m: ServerMessage = { type: 'reply', rid: uint(v, 'rid'), ok: v.ok === true, value: v.value };
+      if (v.error !== undefined) m.error = parseWireError(v.error);
+      return m;
+    }
+    case 'push': {
+      if (v.kind !== 'value' && v.kind !== 'dict') fail('push.kind');
+      const m: ServerMessage = { type: 'push', kind: v.kind, name: str(v, 'name', 1 << 16), version: uint(v, 'version') };
+      if (typeof v.key === 'string') m.key = v.key;
+      const value = optBytes(v, 'value');
+      if (value !== undefined) m.value = value;
+      if (v.deleted === true) m.deleted = true;
+      return m;
+    }
+    case 'error':
+      return { type: 'error', error: parseWireError(v.error) };
+    default:
+      return fail('unknown message type');
+  }
+}
+
+/** Checks a shared-state name: a non-empty string of at most MAX_NAME_LENGTH characters. */
+export function checkName(name: unknown): string | undefined {
+  if (typeof name !== 'string') return 'a name must be a string';
+  if (name.length === 0) return 'a name must not be empty';
+  if (name.length > MAX_NAME_LENGTH) return `a name must be at most ${MAX_NAME_LENGTH} characters`;
+  return undefined;
+}
