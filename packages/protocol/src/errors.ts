@@ -36,12 +36,12 @@ interface ErrorDetails {
 /** Base class of every corepool error: a stable `code` and an optional item `index`. */
 export class CorepoolError extends Error {
   readonly code: ErrorCode;
-  readonly index?: number;
-  readonly remoteName?: string;
-  readonly remoteStack?: string;
-  readonly attempts?: number;
-  readonly timeoutMs?: number;
-  readonly thrown?: string;
+  declare readonly index?: number;
+  declare readonly remoteName?: string;
+  declare readonly remoteStack?: string;
+  declare readonly attempts?: number;
+  declare readonly timeoutMs?: number;
+  declare readonly thrown?: string;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

@@ -18,3 +18,10 @@ export type {
   StatusRequest, StopRequest, ClientMessage, Welcome, ChunkResult, BatchError, Reply, Push, ErrorMessage,
   ServerMessage, DaemonStatus,
 } from './messages.js';
+export { Value } from './handles/value.js';
+export type { ValueOptions } from './handles/value.js';
+export { Queue } from './handles/queue.js';
+export { Dict } from './handles/dict.js';
+export { Lock } from './handles/lock.js';
+export type { LockGrant } from './handles/lock.js';
+export type { StateTransport, TimeoutOptions } from './handles/transport.js';

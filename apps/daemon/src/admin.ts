@@ -1,0 +1,67 @@
+/**
+ * The CLI's own tiny client for `status` and `stop` (the daemon never loads
+ * the SDK): finds the daemon and its token the way the SDK does, sends one
+ * request and returns the reply.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import WebSocket from 'ws';
+import {
+  ConnectionError,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  PROTOCOL_VERSION,
+  decodeMessage,
+  encodeMessage,
+  fromWire,
+  parseServerMessage,
+} from '@corepool/protocol';
+import { defaultDataDir } from './options.js';
+import { readRecord } from './primary/pidfile.js';
+import { tokenPath } from './primary/token.js';
+
+/** Where the CLI talks to. */
+export interface AdminTarget {
+  url: string;
+  token: string;
+  dataDir: string;
+}
+
+/** --url, else COREPOOL_URL, else the data dir's daemon.json, else the default port; token likewise. */
+export function resolveTarget(flags: { url?: string; dataDir?: string }): AdminTarget {
+  const dataDir = resolve(flags.dataDir ?? defaultDataDir());
+  const url = flags.url || process.env.COREPOOL_URL || readRecord(dataDir)?.url || `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+  let token = process.env.COREPOOL_TOKEN || '';
+  if (token === '') {
+    try {
+      token = readFileSync(tokenPath(dataDir), 'utf8').trim();
+    } catch {
+      throw new ConnectionError(`no token: set COREPOOL_TOKEN or pass the daemon's --data-dir (looked in ${tokenPath(dataDir)})`);
+    }
+  }
+  return { url, token, dataDir };
+}
+
+/** Sends one `status` or `stop` request and resolves to its reply value. */
+export function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Promise<unknown> {
+  return new Promise((resolvePromise, reject) => {
+    const ws = new WebSocket(target.url, { perMessageDeflate: false });
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new ConnectionError(`no answer from ${target.url} within 10 s`));
+    }, 10_000);
+    const done = (fn: () => void): void => {
+      clearTimeout(timer);
+      fn();
+      ws.close();
+    };
+    ws.on('error', (err) => done(() => reject(new ConnectionError(`cannot reach a daemon at ${target.url}: ${err.message}`))));
+    ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name: 'corepool-cli' })));
+    ws.on('message', (data) => {
+      const m = parseServerMessage(decodeMessage(data as Buffer));
+      if (m.type === 'welcome') ws.send(encodeMessage({ type, rid: 1 }));
+      else if (m.type === 'error') done(() => reject(fromWire(m.error)));
+      else if (m.type === 'reply') done(() => (m.ok ? resolvePromise(m.value) : reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'failed' }))));
+    });
+  });
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+/**
+ * The `corepool` command: `daemon start | stop | status`. Flags are parsed by
+ * commander; their meaning and defaults live in options.ts.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { resolveOptions, type RawOptions } from './options.js';
+import { startDaemon } from './primary/daemon.js';
+import { readRecord } from './primary/pidfile.js';
+import { adminRequest, resolveTarget } from './admin.js';
+import type { DaemonStatus } from '@corepool/protocol';
+
+const program = new Command('corepool').description('Python-style multiprocessing for Node.js, as a shared daemon');
+const daemon = program.command('daemon').description('run and inspect the corepool daemon');
+
+daemon
+  .command('start')
+  .description('start the daemon (in the foreground unless --detach)')
+  .option('--port <port>', 'TCP port (0 picks a free one)', '7420')
+  .option('--host <host>', 'address to bind; a non-loopback address requires --token', '127.0.0.1')
+  .option('--workers <n>', 'worker processes (default: one per core)')
+  .option('--data-dir <dir>', 'state, token and pid file (default: $COREPOOL_DATA_DIR or ~/.corepool)')
+  .option('--token <token>', 'shared secret clients must present (default: the token file in the data dir)')
+  .addOption(new Option('--fsync <mode>', 'when LMDB is flushed to disk').choices(['always', 'everysec', 'no']).default('everysec'))
+  .option('--no-source', 'accept only module tasks, never function source')
+  .option('--max-clients <n>', 'most connections at once', '10000')
+  .option('--max-payload <bytes>', 'largest frame after authentication', String(8 * 1024 * 1024))
+  .option('--heartbeat-ms <ms>', 'ping interval; a client silent for two intervals is dropped', '30000')
+  .option('--auth-deadline-ms <ms>', 'time a connection has to authenticate', '5000')
+  .option('--worker-heap-mb <mb>', 'V8 heap limit per worker (default: 80% of RAM / workers)')
+  .option('--pipeline-depth <n>', 'chunks a worker holds at once', '2')
+  .option('--detach', 'run in the background; logs go to <data-dir>/daemon.log')
+  .action(async (flags: Record<string, unknown>) => {
+    const raw: RawOptions = {
+      port: flags.port, host: flags.host, workers: flags.workers, dataDir: flags.dataDir, token: flags.token,
+      fsync: flags.fsync, allowSource: flags.source, maxClients: flags.maxClients, maxPayload: flags.maxPayload,
+      heartbeatMs: flags.heartbeatMs, authDeadlineMs: flags.authDeadlineMs, workerHeapMb: flags.workerHeapMb,
+      pipelineDepth: flags.pipelineDepth,
+    };
+    const opts = resolveOptions(raw);
+    if (flags.detach === true) {
+      await detach(opts.dataDir);
+      return;
+    }
+    const d = await startDaemon(opts, (line) => console.log(line));
+    const onSignal = (): void => void d.stop();
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    await d.stopped;
+    process.exit(0);
+  });
+
+daemon
+  .command('stop')
+  .description('stop gracefully: running chunks finish, the rest goes back to clients')
+  .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
+  .option('--data-dir <dir>', 'data dir of the daemon')
+  .action(async (flags: { url?: string; dataDir?: string }) => {
+    const target = resolveTarget(flags);
+    await adminRequest(target, 'stop');
+    const pid = readRecord(target.dataDir)?.pid;
+    if (pid !== undefined) await waitForExit(pid, 15_000);
+    console.log('stopped');
+  });
+
+daemon
+  .command('status')
+  .description('workers, clients, queues, values and throughput')
+  .option('--json', 'machine-readable output')
+  .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
+  .option('--data-dir <dir>', 'data dir of the daemon')
+  .action(async (flags: { json?: boolean; url?: string; dataDir?: string }) => {
+    const status = (await adminRequest(resolveTarget(flags), 'status')) as DaemonStatus;
+    console.log(flags.json === true ? JSON.stringify(status, null, 2) : formatStatus(status));
+  });
+
+async function detach(dataDir: string): Promise<void> {
+  const log = join(dataDir, 'daemon.log');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const fd = openSync(log, 'a', 0o600);
+  const args = process.argv.slice(2).filter((a) => a !== '--detach');
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.unref();
+  // Ready when the pid file names the child.
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const rec = readRecord(dataDir);
+    if (rec !== undefined && rec.pid === child.pid) {
+      console.log(JSON.stringify({ event: 'detached', pid: child.pid, url: rec.url, log }));
+      return;
+    }
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the daemon did not start; see ${log}`);
+}
+
+async function waitForExit(pid: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function formatStatus(s: DaemonStatus): string {
+  const lines = [
+    `corepool ${s.version}  pid ${s.pid}  ${s.url}  up ${(s.uptimeMs / 1000).toFixed(0)} s`,
+    `throughput ${s.throughput} items/s  done ${s.itemsDone}  queued ${s.queuedItems}  running ${s.runningItems}  worker restarts ${s.workerRestarts}`,
+    `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks`,
+    `workers (${s.workers.length}):`,
+    ...s.workers.map((w) => `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}`),
+    `clients (${s.clients.length}):`,
+    ...s.clients.map((c) => `  #${c.id} ${c.name || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}`),
+  ];
+  return lines.join('\n');
+}
+
+program.parseAsync().catch((err: Error & { code?: string }) => {
+  console.error(`corepool: ${err.message}${err.code !== undefined && err.code.startsWith('E_') ? ` (${err.code})` : ''}`);
+  process.exit(1);
+});
+
+

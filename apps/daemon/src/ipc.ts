@@ -1,0 +1,37 @@
+/**
+ * Messages between the primary and its workers over the node:cluster IPC
+ * channel (serialization 'advanced', so Uint8Array payloads cross intact).
+ * Payloads stay msgpack bytes: the primary never decodes items or results.
+ */
+import type { Push, StateRequest, TaskSpec, WireError } from '@corepool/protocol';
+
+/** Run items [offset, offset + count) of `payload` (an encoded array); their input indexes start at `start`. */
+export interface RunMessage {
+  t: 'run';
+  key: number;
+  task: TaskSpec;
+  payload: Uint8Array;
+  offset: number;
+  count: number;
+  start: number;
+  /** Report each item as it starts (the primary times items out). */
+  timed: boolean;
+}
+/** Stop the chunk: its ctx.signal aborts; the worker drops it if it has not started. */
+export interface AbortMessage { t: 'abort'; key: number }
+export interface StateReplyMessage { t: 'state.reply'; rid: number; ok: boolean; value?: unknown; error?: WireError }
+export interface PushMessage { t: 'push'; push: Push }
+export type PrimaryToWorker = RunMessage | AbortMessage | StateReplyMessage | PushMessage;
+
+export interface ReadyMessage { t: 'ready' }
+/** The worker began the chunk (earlier ones in its pipeline are done). */
+export interface BeginMessage { t: 'begin'; key: number }
+/** Item `start + i` of chunk `key` is starting (timed batches only). */
+export interface StartedMessage { t: 'started'; key: number; i: number }
+/** The chunk finished: an encoded array of `count` results, with per-item errors. */
+export interface DoneMessage { t: 'done'; key: number; payload: Uint8Array; errors: WireError[]; ms: number; aborted: boolean }
+/** The chunk could not run at all (bad task): the whole batch fails. */
+export interface FailMessage { t: 'fail'; key: number; error: WireError }
+/** A task's shared-state request (ctx.value(...) and friends). */
+export interface StateMessage { t: 'state'; rid: number; req: StateRequest }
+export type WorkerToPrimary = ReadyMessage | BeginMessage | StartedMessage | DoneMessage | FailMessage | StateMessage;

@@ -1,0 +1,177 @@
+/**
+ * The primary process: opens the state store, forks the workers, serves
+ * clients, and stops gracefully (running chunks finish within a grace, the
+ * rest is handed back to clients, state is flushed, exit 0).
+ */
+import { mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { CloseCode, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol';
+import type { DaemonOptions } from '../options.js';
+import { SharedState } from '../state/shared-state.js';
+import { DaemonServer } from './server.js';
+import { Scheduler } from './scheduler.js';
+import { Supervisor, type WorkerSlot } from './supervisor.js';
+import { loadOrCreateToken, tokenPath } from './token.js';
+import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
+import type { Session } from './session.js';
+
+/** Running chunks get this long to finish on a graceful stop. */
+const STOP_GRACE_MS = 10_000;
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** A running daemon. */
+export interface Daemon {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  stopped: Promise<void>;
+}
+
+/** Starts the daemon; resolves once it accepts connections. */
+export async function startDaemon(opts: DaemonOptions, log: (line: string) => void): Promise<Daemon> {
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const other = liveDaemon(opts.dataDir);
+  if (other !== undefined) {
+    throw new Error(`a daemon already runs on ${opts.dataDir} (pid ${other.pid}, ${other.url}); stop it with: corepool daemon stop`);
+  }
+  const killed = killPreviousGeneration(opts.dataDir);
+  if (killed.length > 0) log(`ended ${killed.length} worker(s) of a previous daemon: ${killed.join(', ')}`);
+  const token = opts.token ?? loadOrCreateToken(opts.dataDir);
+
+  const state = await SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync });
+  const startedAt = Date.now();
+  const workerBySlotOwner = new Map<string, WorkerSlot>();
+  let server: DaemonServer | undefined;
+  let url = '';
+  let stopping = false;
+
+  process.env[DATA_DIR_ENV] = opts.dataDir;
+  const supervisor: Supervisor = new Supervisor(
+    { workers: opts.workers, execArgv: [`--max-old-space-size=${opts.workerHeapMb}`] },
+    {
+      onReady: (w) => {
+        workerBySlotOwner.set(`w:${w.id}`, w);
+        recordPids();
+        scheduler.dispatch();
+      },
+      onMessage: (w, m) => {
+        if (m.t === 'state') {
+          state.handle(`w:${w.id}`, m.req).then(
+            (value: unknown) => supervisor.send(w, { t: 'state.reply', rid: m.rid, ok: true, value }),
+            (err: { toWire?: () => unknown; message?: string }) =>
+              supervisor.send(w, {
+                t: 'state.reply', rid: m.rid, ok: false,
+                error: typeof err.toWire === 'function' ? (err.toWire() as never) : { code: ErrorCode.E_INTERNAL, message: String(err.message) },
+              }),
+          );
+        } else {
+          scheduler.onWorkerMessage(w, m);
+        }
+      },
+      onExit: (w, code, signal) => {
+        workerBySlotOwner.delete(`w:${w.id}`);
+        if (!stopping) log(`worker ${w.pid} exited (code ${code}, signal ${signal}); replacing it`);
+        scheduler.onWorkerExit(w);
+      },
+    },
+  );
+  const scheduler = new Scheduler(supervisor, {
+    pipelineDepth: opts.pipelineDepth,
+    maxQueuedChunks: 1024,
+    maxQueuedBytes: 128 * 1024 * 1024,
+    onWorkerGone: (w) => state.releaseOwner(`w:${w.id}`),
+  });
+
+  state.onPush = (owner: string, push: Push) => {
+    if (owner.startsWith('w:')) {
+      const w = workerBySlotOwner.get(owner);
+      if (w !== undefined) supervisor.send(w, { t: 'push', push });
+      return;
+    }
+    for (const s of server?.sessions ?? []) if (s.owner === owner) s.push(push);
+  };
+
+  await supervisor.start();
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+
+  const status = (): DaemonStatus => {
+    const st = scheduler.stats();
+    const counts = state.counts();
+    return {
+      pid: process.pid,
+      version: VERSION,
+      url,
+      uptimeMs: Date.now() - startedAt,
+      workers: supervisor.workers.map((w) => ({
+        id: w.id, pid: w.pid, busy: w.assigned.length > 0, tasksDone: w.tasksDone, chunksDone: w.chunksDone, restarts: 0,
+      })),
+      clients: [...(server?.sessions ?? [])].filter((s) => s.authed).map((s: Session) => {
+        const c = st.perClient.get(s.id);
+        return { id: s.id, name: s.name, batches: c?.batches ?? 0, queuedChunks: c?.queuedChunks ?? 0, runningChunks: c?.runningChunks ?? 0 };
+      }),
+      queuedItems: st.queuedItems,
+      runningItems: st.runningItems,
+      itemsDone: scheduler.itemsDone,
+      throughput: throughput.rate(scheduler.itemsDone),
+      values: counts.values,
+      queues: counts.queues,
+      dicts: counts.dicts,
+      locks: counts.locks,
+      workerRestarts: supervisor.restarts,
+    };
+  };
+
+  const stop = async (): Promise<void> => {
+    if (stopping) return stopped;
+    stopping = true;
+    log('stopping: finishing running chunks, handing the rest back to clients');
+    scheduler.stopAccepting();
+    server?.stopListening();
+    const deadline = Date.now() + STOP_GRACE_MS;
+    while (scheduler.running() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    server?.closeAll(CloseCode.RESTART, ErrorCode.E_SHUTTING_DOWN);
+    await supervisor.stop();
+    await state.close();
+    removeRecord(opts.dataDir);
+    log('stopped');
+    resolveStopped();
+  };
+
+  server = new DaemonServer(
+    { host: opts.host, port: opts.port, maxClients: opts.maxClients, maxPayload: opts.maxPayload, heartbeatMs: opts.heartbeatMs },
+    {
+      token, scheduler, state, allowSource: opts.allowSource, maxPayload: opts.maxPayload,
+      preAuthMaxPayload: opts.preAuthMaxPayload, authDeadlineMs: opts.authDeadlineMs, status, stop: () => void stop(),
+    },
+  );
+  const port = await server.listen();
+  const host = opts.host.includes(':') && !opts.host.startsWith('[') ? `[${opts.host}]` : opts.host;
+  url = `ws://${host}:${port}`;
+
+  function recordPids(): void {
+    if (url !== '') writeRecord(opts.dataDir, { pid: process.pid, url, workerPids: supervisor.pids(), startedAt: new Date(startedAt).toISOString() });
+  }
+  recordPids();
+  const throughput = new Throughput(() => scheduler.itemsDone);
+  log(JSON.stringify({ event: 'listening', url, pid: process.pid, workers: opts.workers, dataDir: opts.dataDir, tokenFile: opts.token === undefined ? tokenPath(opts.dataDir) : null }));
+  return { url, port, stop, stopped };
+}
+
+/** Items per second over the last five seconds, sampled once a second. */
+class Throughput {
+  #samples: [number, number][] = [[Date.now(), 0]];
+  constructor(read: () => number) {
+    setInterval(() => {
+      this.#samples.push([Date.now(), read()]);
+      if (this.#samples.length > 6) this.#samples.shift();
+    }, 1000).unref();
+  }
+  rate(done: number): number {
+    const [t0, d0] = this.#samples[0]!;
+    const now = Date.now();
+    return now > t0 ? Math.round(((done - d0) * 1000) / (now - t0)) : 0;
+  }
+}

@@ -1,0 +1,449 @@
+/**
+ * The scheduler: queues each client's chunks and hands them to free workers,
+ * round-robin across clients (then across a client's batches), so a small
+ * batch never waits behind another app's million items. It also owns the
+ * failure rules: a dead worker's chunks are retried (split down until only the
+ * item that kills workers fails), an item past its timeout kills its worker,
+ * and a cancelled batch's running chunks get a grace period, then a kill.
+ * Payloads stay opaque bytes: a split only narrows a chunk's [offset, count).
+ */
+import {
+  CANCEL_GRACE_MS,
+  ErrorCode,
+  BadMessageError,
+  FlowControlError,
+  ShuttingDownError,
+  encodeCheckedData,
+  type BatchChunk,
+  type BatchOpen,
+  type CorepoolError,
+  type ServerMessage,
+  type TaskSpec,
+  type WireError,
+} from '@corepool/protocol';
+import type { BeginMessage, DoneMessage, FailMessage, StartedMessage } from '../ipc.js';
+
+type ChunkMessage = BeginMessage | StartedMessage | DoneMessage | FailMessage;
+import type { Supervisor, WorkerSlot } from './supervisor.js';
+
+/** What the scheduler needs from a connection. */
+export interface SchedulerClient {
+  readonly id: number;
+  send(m: ServerMessage): void;
+  /** False while the client's send buffer is above its high-water mark. */
+  canReceive(): boolean;
+}
+
+interface Chunk {
+  readonly key: number;
+  readonly batch: Batch;
+  readonly payload: Uint8Array;
+  readonly offset: number;
+  readonly count: number;
+  /** Input index of the chunk's first item. */
+  readonly start: number;
+  /** Crashes while this (single-item) chunk ran. */
+  attempts: number;
+  worker?: WorkerSlot;
+  begun: boolean;
+  /** Index (within the chunk) of the item running, for timed batches. */
+  current: number;
+  timedOutAt: number;
+  timer?: NodeJS.Timeout;
+}
+
+interface Batch {
+  readonly id: number;
+  readonly client: ClientQueue;
+  readonly task: TaskSpec;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly queue: Chunk[];
+  readonly running: Set<Chunk>;
+  live: boolean;
+}
+
+interface ClientQueue {
+  readonly client: SchedulerClient;
+  readonly batches: Map<number, Batch>;
+  /** Batches with queued chunks, served round-robin. */
+  readonly ready: Batch[];
+  rr: number;
+  active: boolean;
+  queuedChunks: number;
+  queuedBytes: number;
+}
+
+export interface SchedulerOptions {
+  /** Chunks a worker holds at once: one running, the rest waiting in its pipe. */
+  pipelineDepth: number;
+  /** Most chunks a client may have queued in the daemon. */
+  maxQueuedChunks: number;
+  /** Most bytes of items a client may have queued in the daemon. */
+  maxQueuedBytes: number;
+  /** Called when a worker dies, so its shared-state locks are released. */
+  onWorkerGone(w: WorkerSlot): void;
+}
+
+const UNDEFINED_RESULT = encodeCheckedData([undefined]);
+
+/** Round-robin chunk scheduler over the supervisor's workers. */
+export class Scheduler {
+  readonly #sup: Supervisor;
+  readonly #opts: SchedulerOptions;
+  readonly #clients = new Map<number, ClientQueue>();
+  readonly #active: ClientQueue[] = [];
+  #rr = 0;
+  #nextKey = 1;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #accepting = true;
+  /** Items whose result (or error) was delivered since start. */
+  itemsDone = 0;
+
+  constructor(sup: Supervisor, opts: SchedulerOptions) {
+    this.#sup = sup;
+    this.#opts = opts;
+  }
+
+  /** Number of worker slots. */
+  workerCount(): number {
+    return this.#sup.workers.length;
+  }
+
+  /** Stops taking new batches and starting queued chunks (graceful stop); running ones finish. */
+  stopAccepting(): void {
+    this.#accepting = false;
+  }
+
+  /** Chunks currently held by workers. */
+  running(): number {
+    let n = 0;
+    for (const w of this.#sup.workers) n += w.assigned.length;
+    return n;
+  }
+
+  /** Starts a batch for a client; returns an error if it cannot. */
+  open(client: SchedulerClient, m: BatchOpen): CorepoolError | undefined {
+    if (!this.#accepting) return new ShuttingDownError('the daemon is stopping and accepts no new batches');
+    const cq = this.#queueOf(client);
+    if (cq.batches.has(m.id)) return new BadMessageError(`batch ${m.id} is already open`);
+    cq.batches.set(m.id, {
+      id: m.id, client: cq, task: m.task, timeoutMs: m.timeoutMs, retries: m.retries,
+      queue: [], running: new Set(), live: true,
+    });
+    return undefined;
+  }
+
+  /** Queues a chunk of items; returns an error if the batch is unknown or the client is over its limits. */
+  add(client: SchedulerClient, m: BatchChunk): CorepoolError | undefined {
+    const cq = this.#clients.get(client.id);
+    const batch = cq?.batches.get(m.id);
+    if (cq === undefined || batch === undefined) return undefined; // cancelled or closed: late chunks are dropped
+    if (cq.queuedChunks >= this.#opts.maxQueuedChunks || cq.queuedBytes + m.payload.length > this.#opts.maxQueuedBytes) {
+      return new FlowControlError(
+        `client has ${cq.queuedChunks} chunks (${cq.queuedBytes} bytes) queued, over the limit of ${this.#opts.maxQueuedChunks} chunks / ${this.#opts.maxQueuedBytes} bytes`,
+      );
+    }
+    this.#enqueue(batch, this.#chunk(batch, m.payload, 0, m.count, m.start), false);
+    this.dispatch();
+    return undefined;
+  }
+
+  /** Drops a batch's queued chunks and abandons its running ones. */
+  cancel(client: SchedulerClient, id: number): void {
+    const cq = this.#clients.get(client.id);
+    const batch = cq?.batches.get(id);
+    if (cq === undefined || batch === undefined) return;
+    cq.batches.delete(id);
+    this.#abandon(batch);
+  }
+
+  /** The client has what it needs from the batch. */
+  close(client: SchedulerClient, id: number): void {
+    this.cancel(client, id);
+  }
+
+  /** A client disconnected: forget all of its work. */
+  dropClient(client: SchedulerClient): void {
+    const cq = this.#clients.get(client.id);
+    if (cq === undefined) return;
+    for (const batch of cq.batches.values()) this.#abandon(batch);
+    cq.batches.clear();
+    this.#clients.delete(client.id);
+    this.#deactivate(cq);
+  }
+
+  /** Hands queued chunks to workers with free pipeline slots. */
+  dispatch(): void {
+    if (!this.#accepting) return;
+    const workers = this.#sup.workers;
+    for (let depth = 1; depth <= this.#opts.pipelineDepth; depth++) {
+      for (const w of workers) {
+        while (w.ready && !w.dead && w.assigned.length < depth) {
+          const chunk = this.#next();
+          if (chunk === undefined) return;
+          this.#assign(w, chunk);
+        }
+      }
+    }
+  }
+
+  /** A worker message about a chunk. */
+  onWorkerMessage(w: WorkerSlot, m: ChunkMessage): void {
+    const chunk = w.assigned.find((c) => c.key === m.key) as Chunk | undefined;
+    if (chunk === undefined) return;
+    switch (m.t) {
+      case 'begin':
+        chunk.begun = true;
+        return;
+      case 'started':
+        this.#startTimer(w, chunk, m.i);
+        return;
+      case 'done':
+        this.#done(w, chunk, m);
+        return;
+      case 'fail':
+        this.#fail(w, chunk, m);
+        return;
+    }
+  }
+
+  /** A worker died: retry, split or fail each of its chunks. */
+  onWorkerExit(w: WorkerSlot): void {
+    const chunks = w.assigned.splice(0) as Chunk[];
+    this.#opts.onWorkerGone(w);
+    // Requeue in reverse so the front of each batch's queue keeps input order.
+    for (const chunk of chunks.reverse()) {
+      clearTimeout(chunk.timer);
+      chunk.worker = undefined;
+      const batch = chunk.batch;
+      batch.running.delete(chunk);
+      if (!batch.live) continue;
+      if (chunk.timedOutAt >= 0) {
+        this.#requeuePieces(chunk, chunk.timedOutAt, false);
+      } else if (!chunk.begun) {
+        this.#enqueue(batch, chunk, true);
+      } else if (chunk.current >= 0) {
+        this.#requeuePieces(chunk, chunk.current, true);
+      } else if (chunk.count > 1) {
+        const half = Math.ceil(chunk.count / 2);
+        this.#enqueue(batch, this.#chunk(batch, chunk.payload, chunk.offset + half, chunk.count - half, chunk.start + half), true);
+        this.#enqueue(batch, this.#chunk(batch, chunk.payload, chunk.offset, half, chunk.start), true);
+      } else {
+        this.#crashed(chunk);
+      }
+    }
+  }
+
+  /** Queue figures for `daemon status`. */
+  stats(): { queuedItems: number; runningItems: number; perClient: Map<number, { batches: number; queuedChunks: number; runningChunks: number }> } {
+    let queuedItems = 0;
+    let runningItems = 0;
+    const perClient = new Map<number, { batches: number; queuedChunks: number; runningChunks: number }>();
+    for (const cq of this.#clients.values()) {
+      let running = 0;
+      for (const b of cq.batches.values()) {
+        for (const c of b.queue) queuedItems += c.count;
+        for (const c of b.running) runningItems += c.count;
+        running += b.running.size;
+      }
+      perClient.set(cq.client.id, { batches: cq.batches.size, queuedChunks: cq.queuedChunks, runningChunks: running });
+    }
+    return { queuedItems, runningItems, perClient };
+  }
+
+  /** True while any chunk is running or queued. */
+  busy(): boolean {
+    return this.#sup.workers.some((w) => w.assigned.length > 0) || this.#active.length > 0;
+  }
+
+  #queueOf(client: SchedulerClient): ClientQueue {
+    let cq = this.#clients.get(client.id);
+    if (cq === undefined) {
+      cq = { client, batches: new Map(), ready: [], rr: 0, active: false, queuedChunks: 0, queuedBytes: 0 };
+      this.#clients.set(client.id, cq);
+    }
+    return cq;
+  }
+
+  #chunk(batch: Batch, payload: Uint8Array, offset: number, count: number, start: number): Chunk {
+    return { key: this.#nextKey++, batch, payload, offset, count, start, attempts: 0, begun: false, current: -1, timedOutAt: -1 };
+  }
+
+  #enqueue(batch: Batch, chunk: Chunk, front: boolean): void {
+    const cq = batch.client;
+    if (front) batch.queue.unshift(chunk);
+    else batch.queue.push(chunk);
+    cq.queuedChunks++;
+    cq.queuedBytes += chunk.payload.length;
+    if (batch.queue.length === 1) cq.ready.push(batch);
+    if (!cq.active) {
+      cq.active = true;
+      this.#active.push(cq);
+    }
+  }
+
+  #next(): Chunk | undefined {
+    let skipped = false;
+    for (let n = this.#active.length; n > 0 && this.#active.length > 0; n--) {
+      const cq = this.#active[this.#rr++ % this.#active.length]!;
+      if (!cq.client.canReceive()) {
+        skipped = true;
+        continue;
+      }
+      const batch = cq.ready[cq.rr++ % cq.ready.length]!;
+      const chunk = batch.queue.shift()!;
+      cq.queuedChunks--;
+      cq.queuedBytes -= chunk.payload.length;
+      if (batch.queue.length === 0) cq.ready.splice(cq.ready.indexOf(batch), 1);
+      if (cq.ready.length === 0) this.#deactivate(cq);
+      return chunk;
+    }
+    // A client over its send high-water mark is skipped; look again once it may have drained.
+    if (skipped && this.#retryTimer === undefined) {
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.dispatch();
+      }, 5);
+    }
+    return undefined;
+  }
+
+  #deactivate(cq: ClientQueue): void {
+    if (!cq.active) return;
+    cq.active = false;
+    const i = this.#active.indexOf(cq);
+    if (i >= 0) this.#active.splice(i, 1);
+    cq.ready.length = 0;
+  }
+
+  #assign(w: WorkerSlot, chunk: Chunk): void {
+    const batch = chunk.batch;
+    chunk.worker = w;
+    (w.assigned as Chunk[]).push(chunk);
+    batch.running.add(chunk);
+    let task = batch.task;
+    if (task.kind === 'source') {
+      if (w.knownTasks.has(task.hash)) task = { kind: 'source', hash: task.hash, source: '' };
+      else w.knownTasks.add(task.hash);
+    }
+    const sent = this.#sup.send(w, {
+      t: 'run', key: chunk.key, task, payload: chunk.payload, offset: chunk.offset, count: chunk.count,
+      start: chunk.start, timed: batch.timeoutMs > 0,
+    });
+    if (!sent) this.#sup.kill(w); // its exit requeues the chunk
+  }
+
+  #startTimer(w: WorkerSlot, chunk: Chunk, i: number): void {
+    chunk.begun = true;
+    chunk.current = i;
+    clearTimeout(chunk.timer);
+    const timeoutMs = chunk.batch.timeoutMs;
+    chunk.timer = setTimeout(() => {
+      const index = chunk.start + i;
+      chunk.timedOutAt = i;
+      this.#deliverError(chunk.batch, index, {
+        code: ErrorCode.E_TIMEOUT, index, timeoutMs,
+        message: `item ${index} ran longer than its timeout of ${timeoutMs} ms; its worker was replaced`,
+      });
+      this.#sup.kill(w);
+    }, timeoutMs);
+  }
+
+  #done(w: WorkerSlot, chunk: Chunk, m: DoneMessage): void {
+    this.#release(w, chunk);
+    w.chunksDone++;
+    w.tasksDone += chunk.count;
+    const batch = chunk.batch;
+    if (batch.live && !m.aborted) {
+      this.itemsDone += chunk.count;
+      batch.client.client.send({
+        type: 'chunk.result', id: batch.id, start: chunk.start, count: chunk.count, payload: m.payload, errors: m.errors, ms: m.ms,
+      });
+    }
+    this.dispatch();
+  }
+
+  #fail(w: WorkerSlot, chunk: Chunk, m: FailMessage): void {
+    this.#release(w, chunk);
+    const batch = chunk.batch;
+    if (batch.live) {
+      batch.client.client.send({ type: 'batch.error', id: batch.id, error: m.error });
+      batch.client.batches.delete(batch.id);
+      this.#abandon(batch);
+    }
+    this.dispatch();
+  }
+
+  #release(w: WorkerSlot, chunk: Chunk): void {
+    clearTimeout(chunk.timer);
+    const i = w.assigned.indexOf(chunk);
+    if (i >= 0) w.assigned.splice(i, 1);
+    chunk.batch.running.delete(chunk);
+    chunk.worker = undefined;
+  }
+
+  /** Requeues a chunk's items around item `i`; `blame` counts a crash against item i, else i already has its outcome. */
+  #requeuePieces(chunk: Chunk, i: number, blame: boolean): void {
+    const batch = chunk.batch;
+    if (i + 1 < chunk.count) {
+      this.#enqueue(batch, this.#chunk(batch, chunk.payload, chunk.offset + i + 1, chunk.count - i - 1, chunk.start + i + 1), true);
+    }
+    if (blame) {
+      const single = this.#chunk(batch, chunk.payload, chunk.offset + i, 1, chunk.start + i);
+      single.attempts = chunk.count === 1 ? chunk.attempts : 0;
+      this.#crashed(single);
+    }
+    if (i > 0) this.#enqueue(batch, this.#chunk(batch, chunk.payload, chunk.offset, i, chunk.start), true);
+  }
+
+  /** A single-item chunk whose worker died while running it. */
+  #crashed(chunk: Chunk): void {
+    chunk.attempts++;
+    if (chunk.attempts > chunk.batch.retries) {
+      const index = chunk.start;
+      this.#deliverError(chunk.batch, index, {
+        code: ErrorCode.E_WORKER_CRASHED, index, attempts: chunk.attempts,
+        message: `item ${index} crashed its worker ${chunk.attempts} time${chunk.attempts === 1 ? '' : 's'} (retries: ${chunk.batch.retries})`,
+      });
+      return;
+    }
+    const retry = this.#chunk(chunk.batch, chunk.payload, chunk.offset, 1, chunk.start);
+    retry.attempts = chunk.attempts;
+    this.#enqueue(chunk.batch, retry, true);
+  }
+
+  #deliverError(batch: Batch, index: number, error: WireError): void {
+    if (!batch.live) return;
+    this.itemsDone++;
+    batch.client.client.send({ type: 'chunk.result', id: batch.id, start: index, count: 1, payload: UNDEFINED_RESULT, errors: [error], ms: 0 });
+  }
+
+  /** Stops a batch: queued chunks dropped now, running ones aborted and killed after a grace. */
+  #abandon(batch: Batch): void {
+    batch.live = false;
+    const cq = batch.client;
+    for (const c of batch.queue) {
+      cq.queuedChunks--;
+      cq.queuedBytes -= c.payload.length;
+    }
+    batch.queue.length = 0;
+    const r = cq.ready.indexOf(batch);
+    if (r >= 0) cq.ready.splice(r, 1);
+    if (cq.ready.length === 0) this.#deactivate(cq);
+    for (const chunk of batch.running) {
+      const w = chunk.worker;
+      if (w === undefined) continue;
+      clearTimeout(chunk.timer);
+      if (!chunk.begun) continue; // the worker drops it when it gets there (its signal is aborted)
+      this.#sup.send(w, { t: 'abort', key: chunk.key });
+      const timer = setTimeout(() => {
+        if (chunk.worker === w && w.assigned.includes(chunk)) this.#sup.kill(w);
+      }, CANCEL_GRACE_MS);
+      timer.unref();
+    }
+    for (const chunk of batch.running) {
+      if (!chunk.begun && chunk.worker !== undefined) this.#sup.send(chunk.worker, { t: 'abort', key: chunk.key });
+    }
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * One client connection: authentication, message dispatch, and the send side
+ * with backpressure (results pause above the high-water mark, Value pushes
+ * coalesce to the latest version, and past the hard cap the client is cut off).
+ */
+import type { WebSocket } from 'ws';
+import {
+  AuthError,
+  BadMessageError,
+  CloseCode,
+  CorepoolError,
+  ErrorCode,
+  PROTOCOL_VERSION,
+  ProtocolVersionError,
+  SEND_HARD_CAP,
+  SEND_HIGH_WATER,
+  SourceDisabledError,
+  TooLargeError,
+  decodeMessage,
+  encodeMessage,
+  parseClientMessage,
+  toCorepoolError,
+  type ClientMessage,
+  type DaemonStatus,
+  type Push,
+  type ServerMessage,
+  type StateRequest,
+  type WireError,
+} from '@corepool/protocol';
+import type { Scheduler, SchedulerClient } from './scheduler.js';
+import { tokenMatches } from './token.js';
+
+/** The shared-state service as sessions use it. */
+export interface StateService {
+  handle(owner: string, req: StateRequest): Promise<unknown>;
+  releaseOwner(owner: string): void;
+}
+
+/** What a session needs from the daemon. */
+export interface SessionContext {
+  token: string;
+  scheduler: Scheduler;
+  state: StateService;
+  allowSource: boolean;
+  maxPayload: number;
+  preAuthMaxPayload: number;
+  authDeadlineMs: number;
+  status(): DaemonStatus;
+  stop(): void;
+  /** Called once when the session ends. */
+  onClose(s: Session): void;
+  onAuth(s: Session): void;
+}
+
+/** Bad frames tolerated from an authenticated client before it is disconnected. */
+const MAX_BAD_FRAMES = 16;
+
+let nextSessionId = 1;
+
+/** A client connection. */
+export class Session implements SchedulerClient {
+  readonly id = nextSessionId++;
+  name = '';
+  authed = false;
+  alive = true;
+  readonly #ws: WebSocket;
+  readonly #ctx: SessionContext;
+  #closed = false;
+  #badFrames = 0;
+  #authTimer: NodeJS.Timeout | undefined;
+  /** Value/dict pushes held back while the socket is above its high-water mark (latest wins). */
+  #held = new Map<string, Push>();
+  #flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(ws: WebSocket, ctx: SessionContext) {
+    this.#ws = ws;
+    this.#ctx = ctx;
+    setMaxPayload(ws, ctx.preAuthMaxPayload);
+    this.#authTimer = setTimeout(() => this.#reject(new AuthError('no hello within the authentication deadline')), ctx.authDeadlineMs);
+    ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    // Mandatory: without an 'error' listener one oversized frame kills the daemon.
+    ws.on('error', () => {});
+    ws.on('close', () => this.#onClose());
+  }
+
+  /** The state owner key for this connection's locks and subscriptions. */
+  get owner(): string {
+    return `c:${this.id}`;
+  }
+
+  /** Sends a message, cutting the client off past the hard cap. */
+  send(m: ServerMessage): void {
+    if (this.#closed) return;
+    if (this.#ws.bufferedAmount > SEND_HARD_CAP) {
+      this.close(CloseCode.POLICY, ErrorCode.E_TOO_LARGE);
+      return;
+    }
+    this.#ws.send(encodeMessage(m));
+  }
+
+  /** A shared-state push; coalesced per (kind, name, key) while the client reads slowly. */
+  push(p: Push): void {
+    if (this.#closed) return;
+    if (this.#held.size === 0 && this.#ws.bufferedAmount < SEND_HIGH_WATER) {
+      this.send(p);
+      return;
+    }
+    this.#held.set(`${p.kind}\0${p.name}\0${p.key ?? ''}`, p);
+    this.#flushTimer ??= setTimeout(() => this.#flushHeld(), 10);
+  }
+
+  /** False while results should wait for the client to read. */
+  canReceive(): boolean {
+    return this.#ws.bufferedAmount < SEND_HIGH_WATER;
+  }
+
+  /** Pings the client; a client that did not answer the previous ping is terminated. */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.#ws.terminate();
+      return;
+    }
+    this.alive = false;
+    try {
+      this.#ws.ping();
+    } catch {
+      /* closing */
+    }
+  }
+
+  /** Closes the connection with a close code and an error code as the reason. */
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#ws.close(code, reason);
+    // A peer that never answers the close frame must not hold the socket.
+    setTimeout(() => this.#ws.terminate(), 1000).unref();
+    this.#onClose();
+  }
+
+  #flushHeld(): void {
+    this.#flushTimer = undefined;
+    if (this.#closed) return;
+    if (this.#ws.bufferedAmount >= SEND_HIGH_WATER) {
+      this.#flushTimer = setTimeout(() => this.#flushHeld(), 10);
+      return;
+    }
+    const held = [...this.#held.values()];
+    this.#held.clear();
+    for (const p of held) this.send(p);
+  }
+
+  #onFrame(data: Buffer, isBinary: boolean): void {
+    let msg: ClientMessage;
+    try {
+      if (!isBinary) throw new BadMessageError('text frames are not accepted: send msgpack in binary frames');
+      msg = parseClientMessage(decodeMessage(data));
+    } catch (err) {
+      const e = toCorepoolError(err, ErrorCode.E_BAD_MESSAGE);
+      if (!this.authed) {
+        this.#reject(new AuthError(`the first message must be hello with a token (${e.message})`));
+        return;
+      }
+      this.send({ type: 'error', error: e.toWire() });
+      if (++this.#badFrames > MAX_BAD_FRAMES) this.close(CloseCode.BAD_DATA, ErrorCode.E_BAD_MESSAGE);
+      return;
+    }
+    if (!this.authed) {
+      this.#hello(msg);
+      return;
+    }
+    try {
+      this.#dispatch(msg);
+    } catch (err) {
+      // Handlers trust parsed types; anything thrown here is a bug, never a crash.
+      this.send({ type: 'error', error: toCorepoolError(err).toWire() });
+    }
+  }
+
+  #hello(msg: ClientMessage): void {
+    if (msg.type !== 'hello') {
+      this.#reject(new AuthError(`the first message must be hello, not ${msg.type}`));
+      return;
+    }
+    if (!tokenMatches(this.#ctx.token, msg.token)) {
+      this.#reject(new AuthError('wrong token'));
+      return;
+    }
+    if (msg.v !== PROTOCOL_VERSION) {
+      this.send({ type: 'error', error: new ProtocolVersionError(`daemon speaks protocol ${PROTOCOL_VERSION}, client ${msg.v}`).toWire() });
+      this.close(CloseCode.PROTOCOL_ERROR, ErrorCode.E_PROTOCOL_VERSION);
+      return;
+    }
+    clearTimeout(this.#authTimer);
+    this.authed = true;
+    this.name = msg.name ?? '';
+    setMaxPayload(this.#ws, this.#ctx.maxPayload);
+    this.#ctx.onAuth(this);
+    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid });
+  }
+
+  #reject(err: CorepoolError): void {
+    clearTimeout(this.#authTimer);
+    if (this.#closed) return;
+    this.send({ type: 'error', error: err.toWire() });
+    this.close(CloseCode.POLICY, err.code);
+  }
+
+  #dispatch(msg: ClientMessage): void {
+    const sched = this.#ctx.scheduler;
+    switch (msg.type) {
+      case 'hello':
+        this.send({ type: 'error', error: new BadMessageError('already authenticated').toWire() });
+        return;
+      case 'batch.open': {
+        let err: CorepoolError | undefined;
+        if (msg.task.kind === 'source' && !this.#ctx.allowSource) {
+          err = new SourceDisabledError('this daemon runs with --no-source: use task(moduleUrl, exportName)');
+        } else {
+          err = sched.open(this, msg);
+        }
+        if (err !== undefined) this.send({ type: 'batch.error', id: msg.id, error: err.toWire() });
+        return;
+      }
+      case 'batch.chunk': {
+        const err = msg.payload.length > this.#ctx.maxPayload ? new TooLargeError('chunk is larger than maxPayload') : sched.add(this, msg);
+        if (err !== undefined) {
+          sched.cancel(this, msg.id);
+          this.send({ type: 'batch.error', id: msg.id, error: err.toWire() });
+        }
+        return;
+      }
+      case 'batch.cancel':
+        sched.cancel(this, msg.id);
+        return;
+      case 'batch.close':
+        sched.close(this, msg.id);
+        return;
+      case 'state': {
+        const { rid, type: _t, ...req } = msg;
+        this.#ctx.state.handle(this.owner, req).then(
+          (value) => this.send({ type: 'reply', rid, ok: true, value }),
+          (err) => this.#replyError(rid, toCorepoolError(err).toWire()),
+        );
+        return;
+      }
+      case 'status':
+        this.send({ type: 'reply', rid: msg.rid, ok: true, value: this.#ctx.status() });
+        return;
+      case 'stop':
+        this.send({ type: 'reply', rid: msg.rid, ok: true, value: true });
+        this.#ctx.stop();
+        return;
+    }
+  }
+
+  #replyError(rid: number, error: WireError): void {
+    this.send({ type: 'reply', rid, ok: false, error });
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#authTimer);
+    clearTimeout(this.#flushTimer);
+    this.#held.clear();
+    this.#ctx.scheduler.dropClient(this);
+    this.#ctx.state.releaseOwner(this.owner);
+    this.#ctx.onClose(this);
+  }
+}
+
+/**
+ * ws fixes maxPayload per server; a connection gets a tiny limit until it
+ * authenticates, so unauthenticated peers cannot make the daemon buffer 8 MiB each.
+ */
+function setMaxPayload(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+  if (receiver !== undefined && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}

@@ -1,0 +1,187 @@
+/**
+ * queue.ts - Queue: a named FIFO of data-encoded items with blocking gets
+ * (what `client.queue(name)` and `ctx.queue(name)` share).
+ *
+ * Invariants:
+ *  - Items are handed out in put order, each to exactly one getter; blocked
+ *    getters are served in the order they arrived.
+ *  - Every stored item is the record [name, seq] in the store's `queues`
+ *    table, seq increasing within a queue; it is deleted when handed out, so
+ *    after a restart the queue holds exactly the items put and not yet got.
+ *  - A put that finds a blocked getter hands the item over directly (nothing
+ *    to store); the getter's reply, like every reply, follows the commit of
+ *    the writes before it.
+ *  - timeoutMs absent: wait as long as it takes; 0: do not wait (E_TIMEOUT at
+ *    once when empty). A getter whose owner goes away fails with E_CANCELLED.
+ */
+import { CancelledError, TimeoutError } from '@corepool/protocol';
+
+import { OwnerIndex } from './owner-index.js';
+import type { Store } from './store.js';
+
+/** Longest timer Node can arm; longer timeouts wait forever. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface Getter {
+  owner: string;
+  resolve: (bytes: Uint8Array) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** One queue: items from `head` on, with their storage sequence numbers, and blocked getters. */
+class QueueRecord {
+  items: Uint8Array[] = [];
+  seqs: number[] = [];
+  head = 0;
+  nextSeq = 1;
+  /** A Set keeps insertion order: the first is the oldest getter. */
+  readonly getters = new Set<Getter>();
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  shift(): { bytes: Uint8Array; seq: number } {
+    const bytes = this.items[this.head]!;
+    const seq = this.seqs[this.head]!;
+    this.items[this.head] = EMPTY;
+    this.head++;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.seqs = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.seqs = this.seqs.slice(this.head);
+      this.head = 0;
+    }
+    return { bytes, seq };
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Every Queue, in memory and in the store's `queues` table. */
+export class Queues {
+  readonly #store: Store;
+  readonly #map = new Map<string, QueueRecord>();
+  /** owner -> names of queues where it has a blocked get. */
+  readonly #waiting = new OwnerIndex();
+
+  private constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** Loads every stored item, in order. */
+  static load(store: Store): Queues {
+    const queues = new Queues(store);
+    for (const { key, value } of store.queues.getRange()) {
+      if (!Array.isArray(key) || typeof key[0] !== 'string' || typeof key[1] !== 'number') continue;
+      const q = queues.#record(key[0]);
+      q.items.push(value.slice());
+      q.seqs.push(key[1]);
+      q.nextSeq = Math.max(q.nextSeq, key[1] + 1);
+    }
+    return queues;
+  }
+
+  /** Queues that hold items. */
+  get count(): number {
+    let n = 0;
+    for (const q of this.#map.values()) if (q.size > 0) n++;
+    return n;
+  }
+
+  size(name: string): number {
+    return this.#map.get(name)?.size ?? 0;
+  }
+
+  /** Appends an item (or hands it to the oldest blocked getter); returns the queue's size. */
+  put(name: string, bytes: Uint8Array): number {
+    const q = this.#record(name);
+    const first = q.getters.values().next();
+    if (!first.done) {
+      const g = first.value;
+      this.#unblock(name, q, g);
+      this.#store.committed().then(() => g.resolve(bytes), (err: Error) => g.reject(err));
+      return q.size;
+    }
+    const seq = q.nextSeq++;
+    q.items.push(bytes);
+    q.seqs.push(seq);
+    this.#store.put(this.#store.queues, [name, seq], bytes);
+    return q.size;
+  }
+
+  /** Takes the oldest item now, or blocks `owner` until one is put or the timeout passes. */
+  get(owner: string, name: string, timeoutMs: number | undefined): Uint8Array | Promise<Uint8Array> {
+    const q = this.#map.get(name);
+    if (q !== undefined && q.size > 0) {
+      const { bytes, seq } = q.shift();
+      this.#store.remove(this.#store.queues, [name, seq]);
+      this.#forgetIfIdle(name, q);
+      return bytes;
+    }
+    if (timeoutMs === 0) return Promise.reject(new TimeoutError(`queue "${name}" is empty`, { timeoutMs }));
+    const rec = q ?? this.#record(name);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const g: Getter = { owner, resolve, reject, timer: undefined };
+      if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
+        g.timer = setTimeout(() => {
+          this.#unblock(name, rec, g);
+          reject(new TimeoutError(`queue "${name}": no item within ${timeoutMs} ms`, { timeoutMs }));
+        }, timeoutMs);
+      }
+      rec.getters.add(g);
+      this.#waiting.add(owner, name);
+    });
+  }
+
+  /** Fails the blocked gets of `owner` with E_CANCELLED. */
+  dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
+    const names = this.#waiting.take(owner);
+    if (names === undefined) return;
+    for (const name of names) {
+      const q = this.#map.get(name);
+      if (q === undefined) continue;
+      for (const g of q.getters) {
+        if (g.owner !== owner) continue;
+        if (g.timer !== undefined) clearTimeout(g.timer);
+        q.getters.delete(g);
+        g.reject(err);
+      }
+      this.#forgetIfIdle(name, q);
+    }
+  }
+
+  /** Fails every blocked get (shutdown). */
+  dropAll(err: Error): void {
+    const owners = new Set<string>();
+    for (const q of this.#map.values()) for (const g of q.getters) owners.add(g.owner);
+    for (const owner of owners) this.dropOwner(owner, err);
+  }
+
+  #record(name: string): QueueRecord {
+    let q = this.#map.get(name);
+    if (q === undefined) {
+      q = new QueueRecord();
+      this.#map.set(name, q);
+    }
+    return q;
+  }
+
+  #unblock(name: string, q: QueueRecord, g: Getter): void {
+    if (g.timer !== undefined) clearTimeout(g.timer);
+    q.getters.delete(g);
+    let stillWaiting = false;
+    for (const other of q.getters) if (other.owner === g.owner) { stillWaiting = true; break; }
+    if (!stillWaiting) this.#waiting.delete(g.owner, name);
+    this.#forgetIfIdle(name, q);
+  }
+
+  /** An empty queue nobody waits on is dropped from memory (its seqs restart safely: writes apply in order). */
+  #forgetIfIdle(name: string, q: QueueRecord): void {
+    if (q.size === 0 && q.getters.size === 0) this.#map.delete(name);
+  }
+}

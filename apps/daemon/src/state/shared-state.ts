@@ -1,0 +1,275 @@
+/**
+ * shared-state.ts - the facade the primary calls for every shared-state
+ * request, from a client connection or from a task's worker. It validates
+ * names and operands, runs the operation on the type (value.ts, queue.ts,
+ * dict.ts, lock.ts) synchronously, in arrival order, and replies once the
+ * operation's writes (and every write before them) are committed.
+ *
+ * Replies (control-codec-safe; `Uint8Array`s are data-encoded values):
+ *   value.get, value.init, value.subscribe -> { version, value }
+ *       (value.subscribe on an absent value -> { version: 0 }, no `value`)
+ *   value.set                    -> { version }
+ *   value.add                    -> { version, value }   (the new value)
+ *   value.cas                    -> { ok: boolean, version }   (version after the call)
+ *   queue.put                    -> { size }              (size after the put)
+ *   queue.get                    -> Uint8Array
+ *   queue.size                   -> number
+ *   dict.get                     -> Uint8Array | null     (null: no such key)
+ *   dict.set                     -> { version }           (the dict's version)
+ *   dict.delete, dict.has        -> boolean
+ *   dict.keys                    -> string[]
+ *   dict.entries                 -> [string, Uint8Array][]
+ *   dict.size                    -> number
+ *   dict.subscribe               -> true
+ *   lock.acquire                 -> { token }
+ *   lock.release                 -> true
+ *   value.unsubscribe, dict.unsubscribe -> true
+ * Errors reject with a CorepoolError: E_BAD_NAME, E_BAD_MESSAGE (missing or
+ * undecodable operand), E_NO_SUCH_VALUE, E_TYPE, E_TIMEOUT, E_CANCELLED,
+ * E_LOCK_NOT_HELD, E_SHUTTING_DOWN, E_INTERNAL (a failed commit).
+ *
+ * Pushes: onPush(owner, { type: 'push', kind: 'value', name, version, value })
+ * per committed version, in version order; for dicts kind 'dict' with `key`
+ * and `value`, or `deleted: true`.
+ */
+import {
+  BadMessageError, BadNameError, checkName, decodeData, NoSuchValueError, ShuttingDownError, ValueTypeError,
+  type Push, type StateRequest,
+} from '@corepool/protocol';
+
+import { checkDictKey, Dicts } from './dict.js';
+import { Locks } from './lock.js';
+import { Queues } from './queue.js';
+import { DEFAULT_FSYNC, Store, type FsyncMode } from './store.js';
+import { Values } from './value.js';
+
+/** Options of SharedState.open. */
+export interface SharedStateOptions {
+  /** The daemon's data dir; the state lives in `<dataDir>/state`. */
+  dataDir: string;
+  /** When the disk is flushed. @default 'everysec' */
+  fsync?: FsyncMode;
+}
+
+const FSYNC_MODES: readonly string[] = ['always', 'everysec', 'no'];
+
+/** The shared state the primary holds: Values, Queues, Dicts and Locks, durable in LMDB. */
+export class SharedState {
+  /** Where pushes for subscribers go; set by the primary. */
+  onPush: (owner: string, push: Push) => void = () => {};
+
+  readonly #store: Store;
+  readonly #values: Values;
+  readonly #queues: Queues;
+  readonly #dicts: Dicts;
+  readonly #locks: Locks;
+  #closing: Promise<void> | null = null;
+
+  private constructor(store: Store) {
+    this.#store = store;
+    const push = (owner: string, p: Push): void => this.onPush(owner, p);
+    this.#values = Values.load(store, push);
+    this.#queues = Queues.load(store);
+    this.#dicts = Dicts.load(store, push);
+    this.#locks = Locks.load(store);
+  }
+
+  /** Opens (creating if needed) the state under `dataDir`. */
+  static async open(opts: SharedStateOptions): Promise<SharedState> {
+    const fsync = opts.fsync ?? DEFAULT_FSYNC;
+    if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new TypeError('options.dataDir must be a non-empty string');
+    if (!FSYNC_MODES.includes(fsync)) throw new RangeError('options.fsync must be "always", "everysec" or "no"');
+    return new SharedState(Store.open(opts.dataDir, fsync));
+  }
+
+  /**
+   * Runs one request for `owner` (an opaque string like "c:12" for a client
+   * or "w:3" for a task's worker). Resolves to the reply above, rejects with
+   * a CorepoolError. The operation takes effect synchronously, before this
+   * returns; only the reply waits for the commit.
+   */
+  async handle(owner: string, req: StateRequest): Promise<unknown> {
+    if (this.#closing !== null) throw new ShuttingDownError('the daemon is stopping');
+    const name = req.name;
+    const bad = checkName(name);
+    if (bad !== undefined) throw new BadNameError(bad);
+    const store = this.#store;
+    switch (req.op) {
+      case 'value.get': {
+        const r = this.#values.get(name);
+        if (r === undefined) throw new NoSuchValueError(`no value named "${name}"`);
+        const reply = { version: r.version, value: r.bytes };
+        await store.committed();
+        return reply;
+      }
+      case 'value.init': {
+        const r = this.#values.init(name, checked(req.a, 'a', req.op));
+        const reply = { version: r.version, value: r.bytes };
+        await store.committed();
+        return reply;
+      }
+      case 'value.set': {
+        const r = this.#values.set(name, checked(req.a, 'a', req.op));
+        const reply = { version: r.version };
+        await store.committed();
+        return reply;
+      }
+      case 'value.add': {
+        const r = this.#values.add(name, delta(req.a, req.op));
+        const reply = { version: r.version, value: r.bytes };
+        await store.committed();
+        return reply;
+      }
+      case 'value.cas': {
+        const expectedBytes = operand(req.a, 'a', req.op);
+        const expected = decodeData(expectedBytes);
+        const next = checked(req.b, 'b', req.op);
+        const ok = this.#values.cas(name, expectedBytes, expected, next);
+        const reply = { ok, version: this.#values.get(name)?.version ?? 0 };
+        await store.committed();
+        return reply;
+      }
+      case 'value.subscribe': {
+        this.#values.subscribe(owner, name);
+        const r = this.#values.get(name);
+        const reply = r === undefined ? { version: 0 } : { version: r.version, value: r.bytes };
+        await store.committed();
+        return reply;
+      }
+      case 'value.unsubscribe':
+        this.#values.unsubscribe(owner, name);
+        return true;
+
+      case 'queue.put': {
+        const size = this.#queues.put(name, checked(req.a, 'a', req.op));
+        await store.committed();
+        return { size };
+      }
+      case 'queue.get': {
+        const got = this.#queues.get(owner, name, req.timeoutMs);
+        if (got instanceof Uint8Array) {
+          await store.committed();
+          return got;
+        }
+        return got;
+      }
+      case 'queue.size':
+        return this.#afterCommit(this.#queues.size(name));
+
+      case 'dict.get': {
+        return this.#afterCommit(this.#dicts.get(name, dictKey(req)) ?? null);
+      }
+      case 'dict.set': {
+        const version = this.#dicts.set(name, dictKey(req), checked(req.a, 'a', req.op));
+        await store.committed();
+        return { version };
+      }
+      case 'dict.delete': {
+        const removed = this.#dicts.delete(name, dictKey(req));
+        await store.committed();
+        return removed;
+      }
+      case 'dict.has': {
+        return this.#afterCommit(this.#dicts.has(name, dictKey(req)));
+      }
+      case 'dict.keys':
+        return this.#afterCommit(this.#dicts.keys(name));
+      case 'dict.entries':
+        return this.#afterCommit(this.#dicts.entries(name));
+      case 'dict.size':
+        return this.#afterCommit(this.#dicts.size(name));
+      case 'dict.subscribe':
+        this.#dicts.subscribe(owner, name);
+        return true;
+      case 'dict.unsubscribe':
+        this.#dicts.unsubscribe(owner, name);
+        return true;
+
+      case 'lock.acquire': {
+        const got = this.#locks.acquire(owner, name, req.timeoutMs);
+        if (typeof got === 'number') {
+          await store.committed();
+          return { token: got };
+        }
+        return { token: await got };
+      }
+      case 'lock.release': {
+        if (req.token === undefined) throw new BadMessageError('lock.release needs the token of the grant');
+        this.#locks.release(owner, name, req.token);
+        await store.committed();
+        return true;
+      }
+      default:
+        throw new BadMessageError(`unknown state operation ${String((req as { op: unknown }).op)}`);
+    }
+  }
+
+  /**
+   * A read's reply, taken now (so it reflects exactly the operations before
+   * it) and sent once those are committed (so it shows nothing a crash could lose).
+   */
+  async #afterCommit<T>(reply: T): Promise<T> {
+    await this.#store.committed();
+    return reply;
+  }
+
+  /** The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with E_CANCELLED. */
+  releaseOwner(owner: string): void {
+    this.#values.dropOwner(owner);
+    this.#dicts.dropOwner(owner);
+    this.#queues.dropOwner(owner);
+    this.#locks.dropOwner(owner);
+  }
+
+  /** How many values exist, queues and dicts hold items, and locks are held. */
+  counts(): { values: number; queues: number; dicts: number; locks: number } {
+    return { values: this.#values.size, queues: this.#queues.count, dicts: this.#dicts.count, locks: this.#locks.count };
+  }
+
+  /** Fails blocked calls with E_SHUTTING_DOWN, commits and syncs what is pending, and closes LMDB. */
+  close(): Promise<void> {
+    if (this.#closing === null) {
+      const err = new ShuttingDownError('the daemon is stopping');
+      this.#queues.dropAll(err);
+      this.#locks.dropAll(err);
+      this.#closing = this.#store.close();
+    }
+    return this.#closing;
+  }
+}
+
+function operand(bytes: Uint8Array | undefined, which: string, op: string): Uint8Array {
+  if (bytes === undefined) throw new BadMessageError(`${op} needs operand ${which}`);
+  return bytes;
+}
+
+/** An operand that must decode (so no undecodable bytes are ever stored); kept as bytes. */
+function checked(bytes: Uint8Array | undefined, which: string, op: string): Uint8Array {
+  decodeData(operand(bytes, which, op));
+  return bytes!;
+}
+
+/** add's delta: a number or a bigint. One-byte fixints (the usual +1/-1) skip the decoder. */
+function delta(bytes: Uint8Array | undefined, op: string): number | bigint {
+  const b = operand(bytes, 'a', op);
+  if (b.length === 1) {
+    const x = b[0]!;
+    if (x <= 0x7f) return x;
+    if (x >= 0xe0) return x - 0x100;
+  }
+  const d = decodeData(b);
+  if (typeof d !== 'number' && typeof d !== 'bigint') throw new ValueTypeError(`add needs a number or a bigint delta, not ${describe(d)}`);
+  return d;
+}
+
+function dictKey(req: StateRequest): string {
+  const bad = checkDictKey(req.key);
+  if (bad !== undefined) throw new BadNameError(bad);
+  return req.key!;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object') return `a ${typeof v}`;
+  return `a ${Object.prototype.toString.call(v).slice(8, -1)}`;
+}

@@ -1,0 +1,246 @@
+/**
+ * value.ts - Value: a named, versioned cell holding one data-encoded value
+ * (what `client.value(name)` and `ctx.value(name)` share).
+ *
+ * Invariants:
+ *  - name -> { version, bytes }; `bytes` is data-encoded (encodeData) and is
+ *    returned to readers as is; the primary decodes it only to compute on it
+ *    (add, compare-and-set).
+ *  - Every change bumps the version by exactly 1; a value is created at
+ *    version 1 and is never deleted, so versions only grow (also across
+ *    restarts: the version is stored with the bytes).
+ *  - Changes are applied synchronously, in arrival order (the primary is the
+ *    single writer), so concurrent add(1) calls get 1..N, each once.
+ *  - Subscribers get one push per version, in version order, after the
+ *    version is committed.
+ *  - add: number + number, bigint + bigint; an absent value counts as 0 of
+ *    the delta's type (like Redis INCR); anything else is E_TYPE.
+ */
+import { decodeData, encodeCheckedData, ValueTypeError, type Push } from '@corepool/protocol';
+
+import { Subscribers } from './owner-index.js';
+import { decodeNumber, type Dirty, type Store, type Table } from './store.js';
+
+/** A value's stored record: its version and its data-encoded bytes. */
+export class ValueRecord implements Dirty {
+  readonly table: Table;
+  readonly key: string;
+  version: number;
+  bytes: Uint8Array;
+  /** The decoded number/bigint, null when the value is not numeric, undefined when not decoded yet. */
+  num: number | bigint | null | undefined = undefined;
+
+  constructor(table: Table, name: string, version: number, bytes: Uint8Array) {
+    this.table = table;
+    this.key = name;
+    this.version = version;
+    this.bytes = bytes;
+  }
+
+  /** [version: float64 BE][bytes], serialised once per commit batch. */
+  record(): Uint8Array {
+    const out = new Uint8Array(8 + this.bytes.length);
+    new DataView(out.buffer).setFloat64(0, this.version);
+    out.set(this.bytes, 8);
+    return out;
+  }
+
+  numeric(): number | bigint | null {
+    if (this.num === undefined) {
+      let v: unknown;
+      try {
+        v = decodeData(this.bytes);
+      } catch {
+        v = null;
+      }
+      this.num = typeof v === 'number' || typeof v === 'bigint' ? v : null;
+    }
+    return this.num;
+  }
+}
+
+/** Every Value, in memory and in the store's `values` table. */
+export class Values {
+  readonly #store: Store;
+  readonly #map = new Map<string, ValueRecord>();
+  readonly #subs = new Subscribers();
+  readonly #push: (owner: string, push: Push) => void;
+
+  private constructor(store: Store, push: (owner: string, push: Push) => void) {
+    this.#store = store;
+    this.#push = push;
+  }
+
+  /** Loads every stored value. */
+  static load(store: Store, push: (owner: string, push: Push) => void): Values {
+    const values = new Values(store, push);
+    for (const { key, value } of store.values.getRange()) {
+      if (typeof key !== 'string' || value.length < 8) continue;
+      values.#map.set(key, new ValueRecord(store.values, key, decodeNumber(value), value.slice(8)));
+    }
+    return values;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(name: string): ValueRecord | undefined {
+    return this.#map.get(name);
+  }
+
+  /** Creates the value with `bytes` if it does not exist; never overwrites. */
+  init(name: string, bytes: Uint8Array): ValueRecord {
+    const r = this.#map.get(name);
+    if (r !== undefined) return r;
+    return this.#create(name, bytes, undefined);
+  }
+
+  set(name: string, bytes: Uint8Array): ValueRecord {
+    const r = this.#map.get(name);
+    if (r === undefined) return this.#create(name, bytes, undefined);
+    r.bytes = bytes;
+    r.num = undefined;
+    this.#changed(r);
+    return r;
+  }
+
+  /** Adds `delta` (already checked to be a number or a bigint); E_TYPE on a mismatch. */
+  add(name: string, delta: number | bigint): ValueRecord {
+    const r = this.#map.get(name);
+    if (r === undefined) return this.#create(name, encodeCheckedData(delta), delta);
+    const cur = r.numeric();
+    let next: number | bigint;
+    if (typeof cur === 'number' && typeof delta === 'number') next = cur + delta;
+    else if (typeof cur === 'bigint' && typeof delta === 'bigint') next = cur + delta;
+    else if (cur === null) throw new ValueTypeError(`value "${name}" is not a number: add needs a number or a bigint`);
+    else throw new ValueTypeError(`value "${name}" is a ${typeof cur} and the delta a ${typeof delta}: add needs both of one type`);
+    r.num = next;
+    r.bytes = encodeCheckedData(next);
+    this.#changed(r);
+    return r;
+  }
+
+  /**
+   * Sets `next` if the current value equals `expected` (equal bytes, or
+   * structurally equal decoded values). An absent value equals nothing.
+   */
+  cas(name: string, expectedBytes: Uint8Array, expected: unknown, next: Uint8Array): boolean {
+    const r = this.#map.get(name);
+    if (r === undefined) return false;
+    if (!bytesEqual(r.bytes, expectedBytes)) {
+      let cur: unknown;
+      try {
+        cur = decodeData(r.bytes);
+      } catch {
+        return false;
+      }
+      if (!deepEqual(cur, expected)) return false;
+    }
+    r.bytes = next;
+    r.num = undefined;
+    this.#changed(r);
+    return true;
+  }
+
+  subscribe(owner: string, name: string): void {
+    this.#subs.add(owner, name);
+  }
+
+  unsubscribe(owner: string, name: string): void {
+    this.#subs.delete(owner, name);
+  }
+
+  dropOwner(owner: string): void {
+    this.#subs.dropOwner(owner);
+  }
+
+  #create(name: string, bytes: Uint8Array, num: number | bigint | undefined): ValueRecord {
+    const r = new ValueRecord(this.#store.values, name, 0, bytes);
+    r.num = num;
+    this.#map.set(name, r);
+    this.#changed(r);
+    return r;
+  }
+
+  #changed(r: ValueRecord): void {
+    r.version++;
+    this.#store.touch(r);
+    if (this.#subs.of(r.key) === undefined) return;
+    // Pushed once committed; reactions on one batch run in order, so versions arrive in order.
+    const push: Push = { type: 'push', kind: 'value', name: r.key, version: r.version, value: r.bytes };
+    this.#store.committed().then(
+      () => {
+        const owners = this.#subs.of(push.name);
+        if (owners !== undefined) for (const owner of owners) this.#push(owner, push);
+      },
+      () => {},
+    );
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Structural equality over what structured clone carries (NaN equals NaN, like SameValueZero). */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b || (a !== a && b !== b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  if (a instanceof Date) return a.getTime() === (b as Date).getTime() || (Number.isNaN(a.getTime()) && Number.isNaN((b as Date).getTime()));
+  if (a instanceof RegExp) return String(a) === String(b);
+  if (ArrayBuffer.isView(a)) {
+    const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const y = new Uint8Array((b as ArrayBufferView).buffer, (b as ArrayBufferView).byteOffset, (b as ArrayBufferView).byteLength);
+    return bytesEqual(x, y);
+  }
+  if (a instanceof ArrayBuffer) return bytesEqual(new Uint8Array(a), new Uint8Array(b as ArrayBuffer));
+  if (Array.isArray(a)) {
+    const y = b as unknown[];
+    if (a.length !== y.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], y[i])) return false;
+    return true;
+  }
+  if (a instanceof Map) {
+    const y = b as Map<unknown, unknown>;
+    if (a.size !== y.size) return false;
+    for (const [k, v] of a) {
+      if (y.has(k)) {
+        if (!deepEqual(v, y.get(k))) return false;
+        continue;
+      }
+      // Object keys compare structurally too.
+      let found = false;
+      for (const [k2, v2] of y) {
+        if (deepEqual(k, k2) && deepEqual(v, v2)) { found = true; break; }
+      }
+      if (!found) return false;
+    }
+    return true;
+  }
+  if (a instanceof Set) {
+    const y = b as Set<unknown>;
+    if (a.size !== y.size) return false;
+    outer: for (const v of a) {
+      if (y.has(v)) continue;
+      for (const v2 of y) if (deepEqual(v, v2)) continue outer;
+      return false;
+    }
+    return true;
+  }
+  if (a instanceof Error) {
+    const y = b as Error;
+    return a.name === y.name && a.message === y.message;
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
+    if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}

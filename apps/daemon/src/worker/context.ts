@@ -1,0 +1,46 @@
+/**
+ * `ctx`, the second argument of every task: the batch's abort signal, the
+ * item's input index, and the same shared-state objects a client app gets,
+ * talking to the primary over IPC.
+ */
+
+/** Makes shared-state handles for tasks (wired to the IPC transport in main.ts). */
+export interface StateFactory {
+  value(name: string, options?: { initial?: unknown }): unknown;
+  queue(name: string): unknown;
+  dict(name: string): unknown;
+  lock(name: string): unknown;
+}
+
+/** The `ctx` argument of a task. */
+export class TaskContext {
+  /** Aborts when the batch is cancelled or its client goes away. */
+  readonly signal: AbortSignal;
+  /** Input index of the item being run. */
+  index = 0;
+  /** This worker's process id. */
+  readonly pid = process.pid;
+  readonly #state: StateFactory;
+
+  constructor(signal: AbortSignal, state: StateFactory) {
+    this.signal = signal;
+    this.#state = state;
+  }
+
+  /** The shared Value `name` (see Client.value). */
+  value(name: string, options?: { initial?: unknown }): unknown {
+    return this.#state.value(name, options);
+  }
+  /** The shared Queue `name`. */
+  queue(name: string): unknown {
+    return this.#state.queue(name);
+  }
+  /** The shared Dict `name`. */
+  dict(name: string): unknown {
+    return this.#state.dict(name);
+  }
+  /** The shared Lock `name`; a lock held by a task is released if its worker dies. */
+  lock(name: string): unknown {
+    return this.#state.lock(name);
+  }
+}

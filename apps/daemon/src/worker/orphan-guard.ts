@@ -1,0 +1,22 @@
+/**
+ * Kills this worker when its primary is gone. A worker busy in a synchronous
+ * loop never sees the IPC 'disconnect', so a thread that is never blocked by
+ * the task watches the parent pid and SIGKILLs the whole process.
+ */
+import { Worker } from 'node:worker_threads';
+
+const WATCH_MS = 250;
+
+/** Starts the watchdog thread; it does not keep the process alive. */
+export function startOrphanGuard(): void {
+  const code = `
+    const parent = ${process.ppid};
+    setInterval(() => {
+      let alive = true;
+      try { process.kill(parent, 0); } catch { alive = false; }
+      if (!alive || process.ppid !== parent) process.kill(${process.pid}, 'SIGKILL');
+    }, ${WATCH_MS});
+  `;
+  const thread = new Worker(code, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 8 } });
+  thread.unref();
+}

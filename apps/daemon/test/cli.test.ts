@@ -1,0 +1,58 @@
+/** The `corepool` CLI: status, stop, refusing unsafe binds, the token file. */
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CLI, alive, startDaemon } from './fixture.js';
+
+const run = promisify(execFile);
+
+describe('corepool daemon', () => {
+  it('status --json reports workers, clients and throughput; stop exits 0', async () => {
+    await using d = await startDaemon();
+    const c = await d.connect({ name: 'status-probe' });
+    await c.map((x: number) => x, Array.from({ length: 100 }, (_, i) => i));
+    const { stdout } = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', d.dataDir], { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
+    const s = JSON.parse(stdout) as { pid: number; workers: { pid: number; tasksDone: number }[]; clients: { name: string }[]; itemsDone: number; uptimeMs: number };
+    expect(s.pid).toBe(d.pid);
+    expect(s.workers).toHaveLength(2);
+    expect(s.workers.reduce((a, w) => a + w.tasksDone, 0)).toBeGreaterThanOrEqual(100);
+    expect(s.clients.map((x) => x.name)).toContain('status-probe');
+    expect(s.itemsDone).toBeGreaterThanOrEqual(100);
+    const text = await run(process.execPath, [CLI, 'daemon', 'status', '--url', d.url, '--data-dir', d.dataDir]);
+    expect(text.stdout).toContain('workers (2)');
+    const workerPids = s.workers.map((w) => w.pid);
+    await run(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', d.dataDir]);
+    const code = await new Promise((resolve) => {
+      if (d.proc.exitCode !== null) resolve(d.proc.exitCode);
+      else d.proc.once('exit', (c) => resolve(c));
+    });
+    expect(code).toBe(0);
+    for (const pid of workerPids) expect(alive(pid)).toBe(false);
+  });
+
+  it('writes the token with mode 0600', async () => {
+    await using d = await startDaemon();
+    expect(statSync(join(d.dataDir, 'token')).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses a non-loopback host without an explicit token', async () => {
+    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--host', '0.0.0.0', '--port', '0', '--data-dir', '/tmp/corepool-never'], { env: { ...process.env, COREPOOL_TOKEN: '' } }).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr).toContain('explicit token');
+  });
+
+  it('rejects bad flags with a clear message', async () => {
+    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--workers', 'many', '--data-dir', '/tmp/corepool-never']).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { stderr: string }).stderr).toContain('--workers must be an integer');
+    const err2 = await run(process.execPath, [CLI, 'daemon', 'status', '--url', 'ws://127.0.0.1:1', '--data-dir', '/tmp/corepool-never-x'], { env: { ...process.env, COREPOOL_TOKEN: 't' } }).catch((e: { code: number; stderr: string }) => e);
+    expect((err2 as { stderr: string }).stderr).toContain('E_CONNECTION');
+  });
+
+  it('a second daemon on the same data dir refuses to start', async () => {
+    await using d = await startDaemon();
+    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--data-dir', d.dataDir]).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { stderr: string }).stderr).toContain('already runs');
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * Worker crashes, timeouts and cancellation, judged by checkers: every item
+ * gets exactly one outcome, every value is right, and the pool stays usable.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@corepool/client';
+import { alive, startDaemon, until, type TestDaemon } from './fixture.js';
+
+let d: TestDaemon;
+let client: Client;
+beforeAll(async () => {
+  d = await startDaemon();
+  client = await d.connect();
+});
+afterAll(async () => {
+  await d?.[Symbol.asyncDispose]();
+});
+
+/** Jepsen-style set checker over mapSettled outcomes. */
+function check<T>(outcomes: { status: string; value?: T }[], n: number, expected: (i: number) => T, failing: Set<number>): void {
+  expect(outcomes.length).toBe(n);
+  for (let i = 0; i < n; i++) {
+    const o = outcomes[i];
+    expect(o, `item ${i} lost`).toBeDefined();
+    if (failing.has(i)) expect(o!.status).toBe('rejected');
+    else expect(o).toEqual({ status: 'fulfilled', value: expected(i) });
+  }
+}
+
+describe('worker crashes', () => {
+  it('a poison item fails alone with WorkerCrashedError after its retries; everything else succeeds', async () => {
+    const n = 200;
+    const out = await client.mapSettled((x: number) => {
+      if (x === 123) process.kill(process.pid, 'SIGKILL');
+      return x * 2;
+    }, Array.from({ length: n }, (_, i) => i), { retries: 1 });
+    check(out, n, (i) => i * 2, new Set([123]));
+    expect(out[123]).toMatchObject({ status: 'rejected', reason: { name: 'WorkerCrashedError', code: 'E_WORKER_CRASHED', index: 123, attempts: 2 } });
+    expect(await client.map((x: number) => x, [1, 2, 3])).toEqual([1, 2, 3]);
+  });
+
+  it('process.exit(0) in the middle of a task is a crash too', async () => {
+    const err = await client.map((x: number) => (x === 3 ? process.exit(0) : x), [0, 1, 2, 3, 4], { retries: 0 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_WORKER_CRASHED', index: 3, attempts: 1 });
+  });
+
+  it('killing a worker mid-batch loses and duplicates nothing', async () => {
+    const n = 400;
+    const run = client.mapSettled((x: number) => {
+      const end = performance.now() + 5;
+      while (performance.now() < end) { /* busy */ }
+      return x + 1;
+    }, Array.from({ length: n }, (_, i) => i));
+    await new Promise((r) => setTimeout(r, 200));
+    const [victim] = await d.workerPids();
+    process.kill(victim!, 'SIGKILL');
+    const out = await run;
+    check(out, n, (i) => i + 1, new Set());
+    await until(async () => (await d.workerPids()).length === 2 && !(await d.workerPids()).includes(victim!), 10_000, 'replacement worker');
+  });
+});
+
+describe('timeouts', () => {
+  it('an item past timeoutMs fails with TimeoutError, its worker is replaced, the others complete', async () => {
+    const before = await d.workerPids();
+    const out = await client.mapSettled((x: number) => {
+      if (x === 2) for (;;) { /* runaway */ }
+      return x;
+    }, [0, 1, 2, 3, 4, 5], { timeoutMs: 300 });
+    check(out, 6, (i) => i, new Set([2]));
+    expect(out[2]).toMatchObject({ status: 'rejected', reason: { name: 'TimeoutError', code: 'E_TIMEOUT', index: 2, timeoutMs: 300 } });
+    let after: number[] = [];
+    await until(async () => {
+      after = await d.workerPids();
+      return after.length === 2 && after.filter((p) => !before.includes(p)).length === 1;
+    }, 10_000, 'one replaced worker');
+    for (const pid of before.filter((p) => !after.includes(p))) expect(alive(pid)).toBe(false);
+  });
+
+  it('a task awaiting forever times out too', async () => {
+    await expect(client.submit(() => new Promise(() => {}), 0, { timeoutMs: 200 })).rejects.toMatchObject({ code: 'E_TIMEOUT', index: 0 });
+  });
+});
+
+describe('cancellation', () => {
+  it('abort rejects with CancelledError at once; running tasks see ctx.signal; the pool stays usable', async () => {
+    const ac = new AbortController();
+    const run = client.map(async (x: number, ctx: { signal: AbortSignal }) => {
+      await new Promise((r) => setTimeout(r, 20));
+      if (ctx.signal.aborted) return -1;
+      return x;
+    }, Array.from({ length: 10_000 }, (_, i) => i), { signal: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    await expect(run).rejects.toMatchObject({ name: 'CancelledError', code: 'E_CANCELLED' });
+    expect(await client.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
+  });
+
+  it('a running chunk that ignores the signal is abandoned and its worker replaced', async () => {
+    const before = await d.workerPids();
+    const ac = new AbortController();
+    const run = client.map(() => {
+      for (;;) { /* ignores the signal */ }
+    }, [1], { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 200));
+    ac.abort();
+    await expect(run).rejects.toMatchObject({ code: 'E_CANCELLED' });
+    await until(async () => (await d.workerPids()).some((p) => !before.includes(p)), 10_000, 'worker replacement');
+    expect(await client.map((x: number) => x, [1, 2])).toEqual([1, 2]);
+  });
+
+  it('an already-aborted signal rejects without running anything', async () => {
+    await expect(client.map((x: number) => x, [1], { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'E_CANCELLED' });
+  });
+});

@@ -1,0 +1,237 @@
+/** client.map / imap / submit / mapSettled end to end: real daemon, real workers. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { task, type Client } from '@corepool/client';
+import { startDaemon, type TestDaemon } from './fixture.js';
+
+let d: TestDaemon;
+let client: Client;
+
+beforeAll(async () => {
+  d = await startDaemon();
+  client = await d.connect();
+});
+afterAll(async () => {
+  await d?.[Symbol.asyncDispose]();
+});
+
+describe('map', () => {
+  it('returns 10,000 results in input order', async () => {
+    const items = Array.from({ length: 10_000 }, (_, i) => i);
+    const out = await client.map((x: number) => x * 2 + 1, items);
+    expect(out).toEqual(items.map((x) => x * 2 + 1));
+  });
+
+  it('resolves to [] for empty input', async () => {
+    expect(await client.map((x: number) => x, [])).toEqual([]);
+    expect(await client.mapSettled((x: number) => x, [])).toEqual([]);
+  });
+
+  it('takes generators, iterables and async iterables', async () => {
+    function* gen(): Generator<number> {
+      for (let i = 0; i < 1000; i++) yield i;
+    }
+    expect(await client.map((x: number) => x + 1, gen())).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(await client.map((x: number) => x * 3, new Set([1, 2, 3]))).toEqual([3, 6, 9]);
+    async function* slow(): AsyncGenerator<string> {
+      for (let i = 0; i < 50; i++) {
+        if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5));
+        yield `s${i}`;
+      }
+    }
+    expect(await client.map((s: string) => s.toUpperCase(), slow())).toEqual(Array.from({ length: 50 }, (_, i) => `S${i}`));
+  });
+
+  it('round-trips structured-clone types both ways', async () => {
+    const item = {
+      big: 2n ** 100n + 7n,
+      date: new Date('2026-11-25T10:00:00Z'),
+      bytes: new Uint8Array([0, 1, 255]),
+      buf: Buffer.from('hello'),
+      floats: new Float64Array([1.5, -2.25]),
+      map: new Map<unknown, unknown>([[1, 'one'], ['k', { nested: true }]]),
+      set: new Set([1, 'a']),
+      nil: null,
+      nested: [1, [2, [3]]],
+      undef: undefined,
+    };
+    const [out] = await client.map((x: typeof item) => {
+      if (!(x.map instanceof Map) || !(x.set instanceof Set) || !(x.date instanceof Date)) throw new Error('types lost on the way in');
+      return { ...x, big: x.big * 2n, seen: [typeof x.big, x.bytes.constructor.name, x.floats.constructor.name] };
+    }, [item]);
+    expect(out!.big).toBe((2n ** 100n + 7n) * 2n);
+    expect(out!.date).toEqual(item.date);
+    expect(out!.bytes).toEqual(item.bytes);
+    expect(Buffer.from(out!.buf).toString()).toBe('hello');
+    expect(out!.floats).toEqual(item.floats);
+    expect(out!.map).toEqual(item.map);
+    expect(out!.set).toEqual(item.set);
+    expect(out!.nested).toEqual(item.nested);
+    expect(out!.seen).toEqual(['bigint', 'Uint8Array', 'Float64Array']);
+  });
+
+  it('streams a 1,000,000-item batch', async () => {
+    const n = 1_000_000;
+    function* items(): Generator<number> {
+      for (let i = 0; i < n; i++) yield i;
+    }
+    let progressCalls = 0;
+    const out = await client.map((x: number) => x * 2, items(), { onProgress: () => progressCalls++ });
+    expect(out.length).toBe(n);
+    let sum = 0;
+    for (const v of out) sum += v;
+    expect(sum).toBe(n * (n - 1));
+    expect(out[n - 1]).toBe((n - 1) * 2);
+    expect(progressCalls).toBeGreaterThan(1);
+  });
+
+  it('rejects with a TaskError carrying the code, index and remote stack; the pool stays usable', async () => {
+    const err = await client
+      .map((x: number) => {
+        if (x === 137) throw new RangeError(`bad item ${x}`);
+        return x;
+      }, Array.from({ length: 500 }, (_, i) => i))
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'TaskError', code: 'E_TASK_FAILED', index: 137, remoteName: 'RangeError' });
+    expect((err as Error).message).toContain('bad item 137');
+    expect((err as { remoteStack: string }).remoteStack).toContain('RangeError');
+    expect(await client.map((x: number) => x + 1, [1, 2, 3])).toEqual([2, 3, 4]);
+  });
+
+  it('reports thrown non-Errors and async rejections', async () => {
+    const settled = await client.mapSettled(async (x: number) => {
+      if (x === 0) throw 42;
+      if (x === 1) return Promise.reject(new Error('async no'));
+      await new Promise((r) => setTimeout(r, 1));
+      return x;
+    }, [0, 1, 2]);
+    expect(settled[0]).toMatchObject({ status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 0, thrown: '42' } });
+    expect(settled[1]).toMatchObject({ status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 1, message: 'async no' } });
+    expect(settled[2]).toEqual({ status: 'fulfilled', value: 2 });
+  });
+
+  it('says a function must be self-contained when it uses its closure', async () => {
+    const factor = 3;
+    const err = await client.map((x: number) => x * factor, [1]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_TASK_FAILED', index: 0 });
+    expect((err as Error).message).toMatch(/factor is not defined.*self-contained/);
+  });
+
+  it('rejects items and results that structured clone cannot copy, with a code and the index', async () => {
+    const bad = await client.map((x: unknown) => x, [1, () => 2, 3]).catch((e: unknown) => e);
+    expect(bad).toMatchObject({ code: 'E_NOT_CLONEABLE', index: 1 });
+    const settled = await client.mapSettled((x: number) => (x === 1 ? { f: () => 1 } : x === 2 ? Symbol('s') : x), [0, 1, 2, 3]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect(settled[1]).toMatchObject({ reason: { code: 'E_NOT_CLONEABLE', index: 1 } });
+    expect(settled[2]).toMatchObject({ reason: { code: 'E_NOT_CLONEABLE', index: 2 } });
+    const promiseResult = await client.map(() => ({ p: new Promise(() => {}) }), [0]).catch((e: unknown) => e);
+    expect(promiseResult).toMatchObject({ code: 'E_NOT_CLONEABLE', index: 0 });
+  });
+
+  it('rejects with the iterable’s own error, and the pool stays usable', async () => {
+    const boom = new Error('source broke');
+    function* items(): Generator<number> {
+      yield 1;
+      yield 2;
+      throw boom;
+    }
+    await expect(client.map((x: number) => x, items())).rejects.toBe(boom);
+    const seen: number[] = [];
+    const it = client.imap((x: number) => x * 10, items());
+    await expect((async () => {
+      for await (const v of it) seen.push(v);
+    })()).rejects.toBe(boom);
+    expect(seen).toEqual([10, 20]);
+    expect(await client.map((x: number) => x, [7])).toEqual([7]);
+  });
+
+  it('rejects bad arguments with E_BAD_ARGUMENT / E_BAD_TASK', async () => {
+    await expect(client.map((x: number) => x, [1], { chunkSize: 0 })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    await expect(client.map((x: number) => x, [1], { timeoutMs: -1 })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    await expect(client.map((x: number) => x, 42 as unknown as number[])).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    await expect(client.map('x => x' as unknown as (x: number) => number, [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+    await expect(client.map(Math.max as unknown as (x: number) => number, [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+  });
+
+  it('runs method-shorthand and async functions', async () => {
+    const obj = {
+      double(x: number) {
+        return x * 2;
+      },
+      async triple(x: number) {
+        return x * 3;
+      },
+    };
+    expect(await client.map(obj.double, [1, 2])).toEqual([2, 4]);
+    expect(await client.map(obj.triple, [1, 2])).toEqual([3, 6]);
+  });
+
+  it('runs module tasks', async () => {
+    const file = join(d.dataDir, 'tasks.mjs');
+    writeFileSync(file, 'export function square(x) { return x * x; }\nexport const notFn = 1;\n');
+    expect(await client.map(task<number, number>(file, 'square'), [1, 2, 3])).toEqual([1, 4, 9]);
+    await expect(client.map(task(file, 'notFn'), [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+    await expect(client.map(task(join(d.dataDir, 'missing.mjs'), 'x'), [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+  });
+
+  it('gives the task a ctx with index and pid', async () => {
+    const out = await client.map((_x: number, ctx: { index: number; pid: number }) => [ctx.index, ctx.pid], [5, 6, 7]);
+    expect(out.map((r) => r[0])).toEqual([0, 1, 2]);
+    expect(typeof out[0]![1]).toBe('number');
+  });
+});
+
+describe('imap and submit', () => {
+  it('imap yields in order, or in arrival order with ordered: false', async () => {
+    const items = Array.from({ length: 300 }, (_, i) => i);
+    const ordered: number[] = [];
+    for await (const v of client.imap((x: number) => x * 2, items)) ordered.push(v);
+    expect(ordered).toEqual(items.map((x) => x * 2));
+    const unordered: number[] = [];
+    for await (const v of client.imap(async (x: number) => {
+      await new Promise((r) => setTimeout(r, (x % 3) * 2));
+      return x;
+    }, items, { ordered: false })) unordered.push(v);
+    expect([...unordered].sort((a, b) => a - b)).toEqual(items);
+  });
+
+  it('breaking out of imap cancels the rest and the pool stays usable', async () => {
+    let n = 0;
+    for await (const v of client.imap((x: number) => x, Array.from({ length: 100_000 }, (_, i) => i))) {
+      n += v >= 0 ? 1 : 0;
+      if (n === 10) break;
+    }
+    expect(n).toBe(10);
+    expect(await client.submit((x: number) => x + 1, 41)).toBe(42);
+  });
+
+  it('submit runs one task and rejects with its error', async () => {
+    expect(await client.submit((s: string) => s.length, 'four')).toBe(4);
+    await expect(client.submit(() => {
+      throw new Error('nope');
+    }, 0)).rejects.toMatchObject({ code: 'E_TASK_FAILED', index: 0 });
+  });
+
+  it('mapSettled gives one outcome per item', async () => {
+    const out = await client.mapSettled((x: number) => {
+      if (x % 2 === 1) throw new Error(`odd ${x}`);
+      return x;
+    }, [0, 1, 2, 3]);
+    expect(out).toMatchObject([
+      { status: 'fulfilled', value: 0 },
+      { status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 1 } },
+      { status: 'fulfilled', value: 2 },
+      { status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 3 } },
+    ]);
+  });
+
+  it('uses both workers', async () => {
+    const pids = await client.map(() => {
+      const end = Date.now() + 30;
+      while (Date.now() < end) { /* busy */ }
+      return process.pid;
+    }, Array.from({ length: 8 }, (_, i) => i));
+    expect(new Set(pids).size).toBe(2);
+  });
+});

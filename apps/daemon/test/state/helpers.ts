@@ -1,0 +1,40 @@
+/** Shared fixtures of the state tests: a temp data dir and a SharedState on it. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { decodeData, encodeData, type StateOp, type StateRequest } from '@corepool/protocol';
+
+import { SharedState } from '../../src/state/shared-state.js';
+import type { FsyncMode } from '../../src/state/store.js';
+
+/** A fresh temp dir, removed by `cleanup`. */
+export function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'corepool-state-'));
+}
+
+export function cleanup(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+export function open(dataDir: string, fsync: FsyncMode = 'everysec'): Promise<SharedState> {
+  return SharedState.open({ dataDir, fsync });
+}
+
+export const enc = (v: unknown): Uint8Array => encodeData(v);
+export const dec = (b: unknown): unknown => decodeData(b as Uint8Array);
+
+/** Builds a request: op, name, then optional fields. */
+export function req(op: StateOp, name: string, extra: Partial<StateRequest> = {}): StateRequest {
+  return { op, name, ...extra };
+}
+
+/** Awaits a rejection and returns its code. */
+export async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}

@@ -1,0 +1,84 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import type { SharedState } from '../../src/state/shared-state.js';
+import { cleanup, codeOf, dec, enc, open, req, tempDir } from './helpers.js';
+
+describe('Queue', () => {
+  let dir: string;
+  let state: SharedState;
+  beforeEach(async () => {
+    dir = tempDir();
+    state = await open(dir);
+  });
+  afterEach(async () => {
+    await state.close();
+    cleanup(dir);
+  });
+
+  it('is FIFO and reports its size', async () => {
+    for (let i = 0; i < 5; i++) {
+      expect(await state.handle('c:1', req('queue.put', 'q', { a: enc({ i }) }))).toEqual({ size: i + 1 });
+    }
+    expect(await state.handle('c:1', req('queue.size', 'q'))).toBe(5);
+    const got: unknown[] = [];
+    for (let i = 0; i < 5; i++) got.push(dec(await state.handle('c:2', req('queue.get', 'q', { timeoutMs: 0 }))));
+    expect(got).toEqual([0, 1, 2, 3, 4].map((i) => ({ i })));
+    expect(await state.handle('c:1', req('queue.size', 'q'))).toBe(0);
+    expect(state.counts().queues).toBe(0);
+  });
+
+  it('hands each item to exactly one of many concurrent getters, oldest getter first', async () => {
+    const getters = Array.from({ length: 20 }, (_, i) => state.handle(`c:${i}`, req('queue.get', 'q')));
+    const order: number[] = [];
+    getters.forEach((p, i) => void p.then(() => order.push(i)));
+    for (let i = 0; i < 20; i++) await state.handle('p:1', req('queue.put', 'q', { a: enc(i) }));
+    const items = (await Promise.all(getters)).map((b) => dec(b) as number);
+    expect(items).toEqual(Array.from({ length: 20 }, (_, i) => i)); // getter i got item i
+    expect(await state.handle('c:1', req('queue.size', 'q'))).toBe(0);
+
+    // Mixed: items already there and getters racing for them.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => state.handle('p:1', req('queue.put', 'q', { a: enc(i) }))));
+    const racing = await Promise.all(Array.from({ length: 200 }, (_, i) => state.handle(`g:${i % 5}`, req('queue.get', 'q'))));
+    expect(racing.map((b) => dec(b) as number).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+
+  it('times out a blocked get with E_TIMEOUT, and does not wait when timeoutMs is 0', async () => {
+    expect(await codeOf(state.handle('c:1', req('queue.get', 'q', { timeoutMs: 0 })))).toBe('E_TIMEOUT');
+    const t0 = Date.now();
+    expect(await codeOf(state.handle('c:1', req('queue.get', 'q', { timeoutMs: 50 })))).toBe('E_TIMEOUT');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    // A timed-out getter takes nothing.
+    await state.handle('c:1', req('queue.put', 'q', { a: enc('x') }));
+    expect(await state.handle('c:1', req('queue.size', 'q'))).toBe(1);
+  });
+
+  it('fails the blocked gets of an owner that goes away with E_CANCELLED', async () => {
+    const gone = state.handle('c:gone', req('queue.get', 'q'));
+    const stays = state.handle('c:stays', req('queue.get', 'q'));
+    state.releaseOwner('c:gone');
+    expect(await codeOf(gone)).toBe('E_CANCELLED');
+    await state.handle('c:1', req('queue.put', 'q', { a: enc(7) }));
+    expect(dec(await stays)).toBe(7);
+  });
+
+  it('keeps exactly the items not yet got across close and reopen', async () => {
+    await Promise.all(Array.from({ length: 10 }, (_, i) => state.handle('c:1', req('queue.put', 'q', { a: enc(i) }))));
+    await state.handle('c:1', req('queue.put', 'other', { a: enc(new Map([[1, 2]])) }));
+    for (let i = 0; i < 4; i++) await state.handle('c:2', req('queue.get', 'q'));
+    await state.close();
+    state = await open(dir);
+    expect(await state.handle('c:1', req('queue.size', 'q'))).toBe(6);
+    expect(state.counts().queues).toBe(2);
+    const rest: unknown[] = [];
+    for (let i = 0; i < 6; i++) rest.push(dec(await state.handle('c:2', req('queue.get', 'q'))));
+    expect(rest).toEqual([4, 5, 6, 7, 8, 9]);
+    await state.handle('c:1', req('queue.put', 'q', { a: enc('after') }));
+    expect(dec(await state.handle('c:2', req('queue.get', 'q')))).toBe('after');
+    expect(dec(await state.handle('c:2', req('queue.get', 'other')))).toEqual(new Map([[1, 2]]));
+  });
+
+  it('rejects bad names and missing items', async () => {
+    expect(await codeOf(state.handle('c:1', req('queue.put', '')))).toBe('E_BAD_NAME');
+    expect(await codeOf(state.handle('c:1', req('queue.put', 'q')))).toBe('E_BAD_MESSAGE');
+  });
+});

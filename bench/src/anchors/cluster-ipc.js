@@ -1,0 +1,59 @@
+// cluster-ipc.js - the raw floor for `trivial`: node:cluster with 2 workers,
+// items sent over the IPC channel in batches of 1,000 per message with the
+// default 'json' serialization, a bounded number of batches in flight per
+// worker. This is what corepool's worker hop costs at least.
+
+import cluster from 'node:cluster';
+import { check, concat, nowMs, runMain } from '../lib/harness.js';
+import { doubleBatch, doubledSum } from '../lib/tasks.js';
+
+if (cluster.isPrimary) {
+  runMain(async (p) => {
+    cluster.setupPrimary({ serialization: 'json', args: [] });
+    const workers = Array.from({ length: p.workers }, () => cluster.fork());
+    await Promise.all(workers.map((w) => new Promise((resolve) => w.once('online', resolve))));
+    try {
+      const items = Array.from({ length: p.items }, (_, i) => i);
+      await runBatch(workers, items, p); // warm-up
+      const t0 = nowMs();
+      const out = await runBatch(workers, items, p);
+      const wall = nowMs() - t0;
+      let sum = 0;
+      for (const v of out) sum += v;
+      const ok = check(out.length === p.items && sum === doubledSum(p.items), `sum ${sum}`);
+      const note = `${p.items.toLocaleString('en')} items, ${p.batch} per message, json, <= ${p.window} messages in flight per worker`;
+      return [
+        { scenario: p.scenario, system: p.system, metric: 'items_per_s', value: p.items / (wall / 1e3), unit: 'items/s', check: ok, note },
+        { scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note },
+      ];
+    } finally {
+      for (const w of workers) w.kill();
+    }
+  });
+} else {
+  process.on('message', (msg) => process.send({ id: msg.id, out: doubleBatch(msg.items) }));
+}
+
+/** Sends items in batches to the workers, at most `window` unanswered per worker; results in order. */
+function runBatch(workers, items, p) {
+  return new Promise((resolve) => {
+    const batches = Math.ceil(items.length / p.batch);
+    const results = new Array(batches);
+    let next = 0;
+    let done = 0;
+    const sendNext = (w) => {
+      if (next >= batches) return;
+      const id = next++;
+      w.send({ id, items: items.slice(id * p.batch, (id + 1) * p.batch) });
+    };
+    for (const w of workers) {
+      w.removeAllListeners('message');
+      w.on('message', (msg) => {
+        results[msg.id] = msg.out;
+        if (++done === batches) resolve(concat(results, items.length));
+        else sendNext(w);
+      });
+      for (let k = 0; k < p.window; k++) sendNext(w);
+    }
+  });
+}

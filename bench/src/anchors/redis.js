@@ -1,0 +1,159 @@
+// redis.js - Redis anchors through ioredis on the local Redis
+// (REDIS_URL, default redis://127.0.0.1:6379):
+//   counter    N app processes, each awaiting one INCR at a time
+//   pipelined  one client, 10,000 INCR in one pipeline
+//   notify     INCR + PUBLISH here -> a subscriber in another process; the
+//              latency runs from before the INCR to the subscriber's 'message'
+//              event, on CLOCK_MONOTONIC (process.hrtime), which every process
+//              on the machine shares.
+// Keys are namespaced by pid and deleted afterwards.
+
+import { Redis } from 'ioredis';
+import { childMain, forkChild, fromParent } from '../lib/children.js';
+import { check, nowMs, nowUs, percentile, readParams, runMain } from '../lib/harness.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const self = new URL(import.meta.url).pathname;
+
+/** A connection that fails fast instead of retrying forever when Redis is down. */
+async function connectRedis() {
+  const redis = new Redis(REDIS_URL, {
+    lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null,
+  });
+  redis.on('error', () => {}); // surfaced through the rejected command instead
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`Redis at ${REDIS_URL} unreachable: ${err.message}`);
+  }
+  return redis;
+}
+
+const children = {
+  /** One counter app: warm up, wait for go, INCR `ops` times one at a time. */
+  async counter(p) {
+    const redis = await connectRedis();
+    for (let i = 0; i < p.warmup; i++) await redis.incr(p.key);
+    process.send({ type: 'ready' });
+    await fromParent('go');
+    const t0 = nowMs();
+    for (let i = 0; i < p.ops; i++) await redis.incr(p.key);
+    process.send({ type: 'done', ms: nowMs() - t0 });
+    redis.disconnect();
+    process.exit(0);
+  },
+
+  /** The subscriber: acknowledges each message with its update->notify latency. */
+  async subscriber(p) {
+    const redis = await connectRedis();
+    redis.on('message', (_channel, message) => {
+      const now = nowUs();
+      const [seq, t0, value] = message.split(':').map(Number);
+      process.send({ type: 'ack', seq, lat: now - t0, value });
+    });
+    await redis.subscribe(p.channel);
+    process.send({ type: 'ready' });
+    await fromParent('stop');
+    redis.disconnect();
+    process.exit(0);
+  },
+};
+
+const scenarios = {
+  async counter(p) {
+    const key = `corepool-bench:${process.pid}:counter`;
+    const redis = await connectRedis();
+    await redis.del(key);
+    const kids = Array.from({ length: p.procs }, () => forkChild(self, { role: 'counter', key, ops: p.ops, warmup: p.warmup }));
+    try {
+      await Promise.all(kids.map((k) => k.expect('ready')));
+      const warm = Number(await redis.get(key));
+      await redis.set(key, 0);
+      const t0 = nowMs();
+      for (const k of kids) k.send({ type: 'go' });
+      await Promise.all(kids.map((k) => k.expect('done', 120_000)));
+      const wall = nowMs() - t0;
+      const final = Number(await redis.get(key));
+      const want = p.procs * p.ops;
+      const base = { check: check(final === want && warm === p.procs * p.warmup, `final ${final}, want ${want}`), final,
+        note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited INCR (ioredis)${p.note ? `; ${p.note}` : ''}` };
+      return [
+        { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
+        { ...base, metric: 'final_value', value: final, unit: 'count' },
+      ];
+    } finally {
+      for (const k of kids) k.kill();
+      await redis.del(key);
+      redis.disconnect();
+    }
+  },
+
+  async pipelined(p) {
+    const key = `corepool-bench:${process.pid}:pipelined`;
+    const redis = await connectRedis();
+    try {
+      const run = async (n) => {
+        const pipe = redis.pipeline();
+        for (let i = 0; i < n; i++) pipe.incr(key);
+        return pipe.exec();
+      };
+      await run(p.warmup);
+      await redis.set(key, 0);
+      const t0 = nowMs();
+      const out = await run(p.ops);
+      const wall = nowMs() - t0;
+      const final = Number(await redis.get(key));
+      const inOrder = out.every(([err, v], i) => err === null && v === i + 1);
+      const base = { check: check(final === p.ops && inOrder, `final ${final}, replies in order: ${inOrder}`), final,
+        note: `${p.ops.toLocaleString('en')} INCR in one ioredis pipeline()` };
+      return [{ ...base, metric: 'ops_per_s', value: p.ops / (wall / 1e3), unit: 'ops/s' }];
+    } finally {
+      await redis.del(key);
+      redis.disconnect();
+    }
+  },
+
+  async notify(p) {
+    const key = `corepool-bench:${process.pid}:notify`;
+    const channel = `corepool-bench:${process.pid}:notify`;
+    const redis = await connectRedis();
+    const sub = forkChild(self, { role: 'subscriber', channel });
+    try {
+      await sub.expect('ready');
+      const lat = new Float64Array(p.count);
+      let bad = 0;
+      for (let i = 0; i < p.warmup + p.count; i++) {
+        const t0 = nowUs();
+        const value = await redis.incr(key);
+        await redis.publish(channel, `${i}:${t0}:${value}`);
+        const ack = await sub.expect('ack', 10_000);
+        if (ack.seq !== i || ack.value !== value) bad++;
+        if (i >= p.warmup) lat[i - p.warmup] = ack.lat;
+      }
+      sub.send({ type: 'stop' });
+      const base = { check: check(bad === 0, `${bad} notifications out of order or wrong`),
+        note: `${p.count} updates one at a time: INCR then PUBLISH, subscriber in another process; clock: hrtime (CLOCK_MONOTONIC)` };
+      return [
+        { ...base, metric: 'p50_us', value: percentile(lat, 50), unit: 'us' },
+        { ...base, metric: 'p99_us', value: percentile(lat, 99), unit: 'us' },
+      ];
+    } finally {
+      sub.kill();
+      await redis.del(key);
+      redis.disconnect();
+    }
+  },
+};
+
+const params = readParams();
+if (params.role) {
+  childMain(children[params.role]);
+} else {
+  runMain(async (p) => {
+    const body = scenarios[p.scenario];
+    if (!body) throw new Error(`redis has no scenario '${p.scenario}'`);
+    const rows = await body(p);
+    return rows.map((r) => ({ scenario: p.scenario, system: p.system, ...r }));
+  });
+}

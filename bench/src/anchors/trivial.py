@@ -1,0 +1,32 @@
+"""trivial.py - anchor for `trivial`: Pool.map(x * 2) over N items with the
+default chunksize (N / (4 * workers) per chunk)."""
+import multiprocessing as mp
+import time
+
+from pyharness import check, run_main
+
+
+def double(x):
+    return x * 2
+
+
+def body(p):
+    count, workers = p["items"], p["workers"]
+    items = list(range(count))
+    with mp.Pool(workers) as pool:
+        pool.map(double, range(100_000))  # warm-up
+        t0 = time.perf_counter()
+        out = pool.map(double, items)
+        wall = time.perf_counter() - t0
+    total = sum(out)
+    base = {"scenario": p["scenario"], "system": p["system"],
+            "check": check(len(out) == count and total == count * (count - 1), f"sum {total}"),
+            "note": f"{count:,} items, Pool({workers}).map default chunksize"}
+    return [
+        {**base, "metric": "items_per_s", "value": count / wall, "unit": "items/s"},
+        {**base, "metric": "wall_ms", "value": wall * 1e3, "unit": "ms"},
+    ]
+
+
+if __name__ == "__main__":
+    run_main(body)

@@ -1,0 +1,163 @@
+// daemon.js - a private corepool daemon for one benchmark runner.
+//
+// Spawns `node apps/daemon/dist/cli.js daemon start --port 0 --workers N
+// --data-dir <tmp>` and waits for the daemon's ready line on stdout:
+//   {"event":"listening","url":"ws://127.0.0.1:PORT","pid":N,"token":"...","dataDir":"..."}
+// It is stopped with SIGTERM to its own pid (never through npx, which does not
+// pass signals on), then SIGKILL with its workers if it does not exit.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+// COREPOOL_BENCH_CLI / COREPOOL_BENCH_CLIENT point the runners at another
+// build (or a stand-in, to test the harness itself); both default to this repo's.
+export const CLI = process.env.COREPOOL_BENCH_CLI ?? join(REPO, 'apps/daemon/dist/cli.js');
+const CLIENT = process.env.COREPOOL_BENCH_CLIENT ?? '@corepool/client';
+
+const live = new Set();
+process.on('exit', () => {
+  for (const d of live) killTree(d.pid, 'SIGKILL');
+});
+
+/** Starts a daemon; resolves with { url, token, pid, dataDir, stop() }. */
+export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs = [] } = {}) {
+  if (!existsSync(CLI)) {
+    throw new Error(`corepool daemon not built: ${CLI} is missing (run \`npm run build\`)`);
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'corepool-bench-'));
+  const child = spawn(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-8000); });
+  const brief = (text) => {
+    const lines = text.trim().split('\n').filter((l) => !/^\s+at /.test(l));
+    return lines.join(' | ').slice(0, 700);
+  };
+  const info = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => fail(`no "listening" line within ${timeoutMs} ms`), timeoutMs);
+    function fail(why) {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`corepool daemon did not start: ${why}${stderr ? `; stderr: ${brief(stderr)}` : ''}`));
+    }
+    child.on('error', (err) => fail(err.message));
+    child.on('exit', (code, signal) => fail(`exited (code ${code}, signal ${signal})`));
+    child.stdout.on('data', (d) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line.startsWith('{')) continue;
+        let msg;
+        try { msg = JSON.parse(line); } catch { continue; }
+        if (msg.event === 'listening') {
+          clearTimeout(timer);
+          child.removeAllListeners('exit');
+          resolve(msg);
+        }
+      }
+    });
+  });
+  child.stdout.resume(); // keep draining later log lines
+  // The ready line should carry the token; else it is in <data-dir>/token (DESIGN.md).
+  let token = info.token;
+  if (!token) {
+    try { token = readFileSync(join(info.dataDir ?? dataDir, 'token'), 'utf8').trim(); } catch { /* connect() will say */ }
+  }
+  const daemon = {
+    url: info.url,
+    token,
+    pid: info.pid ?? child.pid,
+    dataDir,
+    workers,
+    async stop() {
+      live.delete(daemon);
+      const tree = descendants(daemon.pid);
+      const gone = new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) resolve();
+        else child.once('exit', resolve);
+      });
+      try { process.kill(daemon.pid, 'SIGTERM'); } catch { /* already gone */ }
+      const timer = setTimeout(() => killTree(daemon.pid, 'SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(timer);
+      for (const pid of tree) { try { process.kill(pid, 'SIGKILL'); } catch { /* exited with it */ } }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  live.add(daemon);
+  return daemon;
+}
+
+/** Imports the client SDK, with a clear error while it is not built. */
+export async function loadClient() {
+  try {
+    return await import(CLIENT);
+  } catch (err) {
+    throw new Error(`${CLIENT} not importable (is it built? \`npm run build\`): ${err.message}`);
+  }
+}
+
+/** connect() to this daemon, as an app would. */
+export async function connectTo(daemon) {
+  const { connect } = await loadClient();
+  return connect(daemon.url, { token: daemon.token });
+}
+
+/**
+ * Starts a daemon and a client, runs body({ daemon, client }), and always
+ * closes both. The client is imported first, so a missing build fails fast.
+ */
+export async function withCorepool(options, body) {
+  await loadClient();
+  const daemon = await startDaemon(options);
+  let client;
+  try {
+    client = await connectTo(daemon);
+    return await body({ daemon, client });
+  } finally {
+    if (client) await client.close().catch(() => {});
+    await daemon.stop();
+  }
+}
+
+/** Every descendant pid of pid (workers and anything they forked). */
+export function descendants(pid) {
+  let out = [];
+  let kids = [];
+  try {
+    kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch { /* pgrep exits 1 when there are none */ }
+  for (const k of kids) out = out.concat(k, descendants(k));
+  return out;
+}
+
+/** RSS in MB of one process (0 when it is gone). */
+export function rssMb(pid) {
+  try {
+    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** RSS of the daemon's primary and the sum over its worker processes, in MB. */
+export function daemonRss(pid) {
+  const workers = descendants(pid);
+  let workerMb = 0;
+  for (const w of workers) workerMb += rssMb(w);
+  return { primary: rssMb(pid), workers: workerMb, workerCount: workers.length };
+}
+
+function killTree(pid, signal) {
+  for (const p of [pid, ...descendants(pid)]) {
+    try { process.kill(p, signal); } catch { /* gone */ }
+  }
+}

@@ -1,0 +1,95 @@
+// harness.js - what every benchmark runner shares: its parameters, its clock,
+// percentiles, and the one line of JSON it hands back to run.js.
+//
+// A runner is started by run.js as `node <runner> '<json params>'`, does its
+// own warm-up, measures once, and prints exactly one line
+// `@@ROWS [{ scenario, system, metric, value, unit, check?, note?, error? }]`.
+// A runner that throws still prints that line, with an error row, so one
+// broken system never hides the others.
+
+export const ROWS_MARKER = '@@ROWS ';
+
+/** The JSON object run.js passed as the first argument (or {}). */
+export function readParams() {
+  const raw = process.argv[2];
+  return raw ? JSON.parse(raw) : {};
+}
+
+/** Prints the rows line run.js looks for. */
+export function emitRows(rows) {
+  process.stdout.write(`${ROWS_MARKER}${JSON.stringify(rows)}\n`);
+}
+
+/**
+ * Runs `body(params)` (which returns rows), prints them, and exits. On a throw
+ * it prints one error row for the scenario/system instead.
+ */
+export async function runMain(body) {
+  let params = {};
+  try {
+    params = readParams();
+    const rows = await body(params);
+    emitRows(rows);
+    process.exit(0);
+  } catch (err) {
+    emitRows([errorRow(params.scenario ?? '?', params.system ?? '?', err)]);
+    process.exit(1);
+  }
+}
+
+/** The row a failed runner reports: value null, the error's message kept. */
+export function errorRow(scenario, system, err) {
+  const message = err instanceof Error ? err.message : String(err);
+  return { scenario, system, metric: 'error', value: null, unit: '', error: message.split('\n').slice(0, 4).join(' | ') };
+}
+
+/** Microseconds on CLOCK_MONOTONIC: comparable between processes on Linux. */
+export function nowUs() {
+  return Number(process.hrtime.bigint()) / 1000;
+}
+
+/** Milliseconds on the same monotonic clock. */
+export function nowMs() {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** Nearest-rank percentile (p in 0..100) of an unsorted array of numbers. */
+export function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1];
+}
+
+/** Median of an array of numbers (NaN when empty). */
+export function median(values) {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** 'ok' when cond holds, else 'FAIL: <what>' (a failed check is never dropped). */
+export function check(cond, what) {
+  return cond ? 'ok' : `FAIL: ${what}`;
+}
+
+/** Resolves after ms milliseconds. */
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Busy-waits ms milliseconds (keeps a core hot; used to settle a fresh process). */
+export function spin(ms) {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* spin */ }
+}
+
+/** Concatenates arrays of results (Array.prototype.flat is ~4x slower on 1M items). */
+export function concat(arrays, total) {
+  const out = new Array(total);
+  let k = 0;
+  for (const a of arrays) for (let i = 0; i < a.length; i++) out[k++] = a[i];
+  out.length = k;
+  return out;
+}

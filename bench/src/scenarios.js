@@ -1,0 +1,126 @@
+// scenarios.js - what `npm run bench` measures: for each scenario, the systems
+// (one runner file each, started in its own process), their parameters in
+// full and --quick runs, and the goals corepool is held to.
+//
+// Parameters reach a runner as JSON argv; `params(quick)` gives the shared
+// ones, a system's `params` adds or overrides its own. A `note` says when
+// --quick shrinks a size.
+
+const NODE = process.execPath;
+const PYTHON = process.env.PYTHON ?? 'python3';
+
+const node = (file) => ({ cmd: NODE, file });
+const py = (file) => ({ cmd: PYTHON, file });
+
+/** Scenario name -> { title, params(quick), systems: [{ system, cmd, file, params? }], goals, derive? }. */
+export const SCENARIOS = {
+  cpu: {
+    title: '8 equal CPU-bound tasks (s += i % 4), 2 workers',
+    params: (q) => ({ tasks: 8, n: 3, workers: 2, iters: q ? 60e6 : 300e6, note: q ? 'quick: 60M iterations per task' : undefined }),
+    systems: [
+      { system: 'sequential', ...node('anchors/sequential.js') },
+      { system: 'corepool', ...node('corepool/cpu.js') },
+      { system: 'python-pool', ...py('anchors/cpu.py'), params: (q) => ({ iters: q ? 2e6 : 8e6, note: q ? 'quick: 2M iterations per task' : undefined }) },
+      { system: 'piscina', ...node('anchors/piscina.js') },
+    ],
+    // Node pools: speedup against sequential.js measured in the same round.
+    derive: deriveCpuSpeedup,
+    goals: [{ system: 'corepool', metric: 'speedup', op: '>=', value: 1.9, text: 'cpu speedup >= 1.9' }],
+  },
+
+  efficiency: {
+    title: 'tasks of 1 ms busy work, 2 workers; efficiency = (total work / workers) / wall',
+    params: (q) => ({ tasks: q ? 2000 : 10_000, workers: 2, note: q ? 'quick: 2,000 tasks' : undefined }),
+    systems: [
+      { system: 'corepool', ...node('corepool/efficiency.js') },
+      { system: 'python-pool', ...py('anchors/efficiency.py') },
+      { system: 'piscina', ...node('anchors/piscina.js') },
+    ],
+    goals: [{ system: 'corepool', metric: 'efficiency', op: '>=', value: 0.98, text: 'efficiency >= 0.98' }],
+  },
+
+  trivial: {
+    title: '1,000,000 items of x * 2, 2 workers',
+    params: () => ({ items: 1e6, workers: 2, batch: 1000, window: 8 }),
+    systems: [
+      { system: 'corepool', ...node('corepool/trivial.js') },
+      { system: 'python-pool', ...py('anchors/trivial.py') },
+      { system: 'piscina-batched', ...node('anchors/piscina.js') },
+      { system: 'cluster-ipc', ...node('anchors/cluster-ipc.js') },
+    ],
+    goals: [{ system: 'corepool', metric: 'items_per_s', op: '>=', anchor: 'python-pool', ratio: 1.0, text: 'trivial >= Python Pool.map items/s' }],
+  },
+
+  latency: {
+    title: 'one trivial task, 2,000 times in sequence',
+    params: (q) => ({ count: 2000, warmup: q ? 1000 : 2000, workers: 2 }),
+    systems: [
+      { system: 'corepool', ...node('corepool/latency.js') },
+      { system: 'python-pool', ...py('anchors/latency.py') },
+      { system: 'piscina', ...node('anchors/piscina.js') },
+      { system: 'ws-msgpack-echo', ...node('anchors/ws-echo.js') },
+    ],
+    goals: [
+      { system: 'corepool', metric: 'p50_us', op: '<=', value: 180, text: 'latency p50 <= 180 us' },
+      { system: 'corepool', metric: 'p99_us', op: '<=', value: 400, text: 'latency p99 <= 400 us' },
+    ],
+  },
+
+  counter: {
+    title: '4 app processes, each awaiting add(1) one at a time',
+    params: (q) => ({ procs: 4, ops: q ? 5000 : 25_000, warmup: 500, workers: 2, note: q ? 'quick: 5,000 ops per process' : undefined }),
+    systems: [
+      { system: 'corepool', ...node('corepool/counter.js') },
+      { system: 'redis-ioredis', ...node('anchors/redis.js') },
+      { system: 'python-value', ...py('anchors/counter.py'), params: (q) => ({ ops: q ? 50_000 : 100_000, warmup: 1000, note: q ? 'quick: 50,000 ops per process' : undefined }) },
+    ],
+    goals: [{ system: 'corepool', metric: 'ops_per_s', op: '>=', anchor: 'redis-ioredis', ratio: 1.0, text: 'counter >= 1.0x Redis (ioredis)' }],
+  },
+
+  pipelined: {
+    title: 'one client, 10,000 add(1) in flight',
+    params: () => ({ ops: 10_000, warmup: 1000, workers: 2 }),
+    systems: [
+      { system: 'corepool', ...node('corepool/pipelined.js') },
+      { system: 'redis-pipeline', ...node('anchors/redis.js') },
+    ],
+    goals: [],
+  },
+
+  notify: {
+    title: 'a change reaching a subscriber in another process (update -> notify)',
+    params: (q) => ({ count: q ? 1000 : 2000, warmup: q ? 200 : 500, workers: 2, note: q ? 'quick: 1,000 updates' : undefined }),
+    systems: [
+      { system: 'corepool', ...node('corepool/notify.js') },
+      { system: 'redis-pubsub', ...node('anchors/redis.js') },
+    ],
+    goals: [{ system: 'corepool', metric: 'p99_us', op: '<=', anchor: 'redis-pubsub', ratio: 1.0, text: 'notify p99 <= Redis pub/sub p99' }],
+  },
+
+  memory: {
+    title: 'daemon RSS: at rest, with 1,000 idle clients, while streaming 1,000,000 items',
+    params: () => ({ workers: 2, idleClients: 1000, idleProcs: 2, streamItems: 1e6 }),
+    systems: [{ system: 'corepool', ...node('corepool/memory.js') }],
+    goals: [{ system: 'corepool', metric: /^rss_mb_.*_primary$/, op: '<', value: 250, text: 'memory primary < 250 MB (every phase)' }],
+  },
+
+  scaling: {
+    title: 'trivial at 10k, 100k, 1M items; 1 and 2 workers',
+    params: (q) => ({ sizes: [1e4, 1e5, 1e6], workerCounts: [1, 2], warmupSize: q ? 1e5 : 1e6 }),
+    systems: [{ system: 'corepool', ...node('corepool/scaling.js') }],
+    goals: [],
+  },
+};
+
+/** cpu: adds `speedup` = sequential wall / this wall for the Node pools of one round. */
+function deriveCpuSpeedup(roundRows) {
+  const seq = roundRows.find((r) => r.system === 'sequential' && r.metric === 'wall_ms' && r.value != null);
+  if (!seq) return [];
+  return roundRows
+    .filter((r) => r.metric === 'wall_ms' && r.value != null && r.system !== 'sequential' && !r.system.startsWith('python'))
+    .map((r) => ({
+      scenario: r.scenario, system: r.system, metric: 'speedup', value: seq.value / r.value, unit: 'x',
+      check: seq.check === 'ok' ? r.check : `FAIL: sequential check: ${seq.check}`,
+      note: 'vs sequential.js in the same round',
+    }));
+}

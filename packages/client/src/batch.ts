@@ -1,0 +1,324 @@
+/**
+ * One batch on the client side: pulls items from the caller's (async)
+ * iterable in chunks, keeps a bounded window of chunks in flight, turns
+ * chunk results into exactly one outcome per item (duplicates from a resend
+ * are dropped), and after a reconnect resends every chunk without a result.
+ * Chunks in flight keep their encoded bytes; nothing else is retained.
+ */
+import {
+  BadMessageError,
+  CorepoolError,
+  NotCloneableError,
+  decodeData,
+  encodeData,
+  findUncloneable,
+  fromWire,
+  type ChunkResult,
+  type ClientMessage,
+  type TaskSpec,
+} from '@corepool/protocol';
+import { ChunkSizer } from './chunk-sizer.js';
+
+/** The outcome of one item. */
+export type Outcome = { ok: true; value: unknown } | { ok: false; error: CorepoolError };
+
+/** Where a batch delivers. */
+export interface BatchSink {
+  /** Exactly once per input index. */
+  item(index: number, outcome: Outcome): void;
+  /** The batch is over: every item delivered (error undefined) or it failed with `error`. */
+  end(error?: unknown): void;
+  /** False while the consumer has enough buffered (imap backpressure). */
+  wantsMore(): boolean;
+}
+
+/** What a batch needs from its client. */
+export interface BatchHost {
+  send(m: ClientMessage): boolean;
+  readonly workers: number;
+  readonly maxPayload: number;
+  /** Takes one of the client's chunk slots, or queues `b` to be pumped when one frees. */
+  acquireSlot(b: Batch): boolean;
+  releaseSlot(): void;
+  forget(b: Batch): void;
+}
+
+export interface BatchSettings {
+  timeoutMs: number;
+  retries: number;
+  chunkSize: number | undefined;
+  onProgress: ((done: number, total: number | undefined) => void) | undefined;
+}
+
+interface Inflight {
+  readonly start: number;
+  readonly count: number;
+  readonly payload: Uint8Array;
+  readonly done: Uint8Array;
+  remaining: number;
+}
+
+/** How long a chunk waits for a slow async source before leaving partly full. */
+const ASYNC_FILL_MS = 5;
+
+/** A batch in flight. */
+export class Batch {
+  readonly id: number;
+  readonly #host: BatchHost;
+  readonly #spec: TaskSpec;
+  readonly #settings: BatchSettings;
+  readonly #sink: BatchSink;
+  readonly #sizer: ChunkSizer;
+  readonly #inflight = new Map<number, Inflight>();
+  #iter: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+  readonly #source: Iterable<unknown> | AsyncIterable<unknown>;
+  #async = false;
+  #pendingNext: Promise<IteratorResult<unknown>> | undefined;
+  #next = 0;
+  #total: number | undefined;
+  #done = 0;
+  #opened = false;
+  #exhausted = false;
+  #pumping = false;
+  #finished = false;
+  #inputError: { error: unknown } | undefined;
+
+  constructor(host: BatchHost, id: number, spec: TaskSpec, items: Iterable<unknown> | AsyncIterable<unknown>, settings: BatchSettings, sink: BatchSink) {
+    this.#host = host;
+    this.id = id;
+    this.#spec = spec;
+    this.#settings = settings;
+    this.#sink = sink;
+    this.#source = items;
+    this.#sizer = new ChunkSizer(settings.chunkSize);
+    const len = (items as { length?: unknown }).length;
+    if (Array.isArray(items) || (ArrayBuffer.isView(items) && typeof len === 'number')) this.#total = len as number;
+  }
+
+  /** Chunks in flight allowed per batch: enough to keep every worker's pipeline full. */
+  get #window(): number {
+    return 2 * this.#host.workers + 2;
+  }
+
+  /** True once the batch has ended. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Pulls and sends items while the window has room. */
+  pump(): void {
+    void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping || this.#finished) return;
+    this.#pumping = true;
+    try {
+      if (this.#iter === undefined) this.#openSource();
+      while (!this.#exhausted && !this.#finished && this.#inflight.size < this.#window && this.#sink.wantsMore()) {
+        if (!this.#host.acquireSlot(this)) break;
+        const start = this.#next;
+        const items = await this.#take(this.#sizer.next());
+        if (this.#finished) {
+          this.#host.releaseSlot();
+          break;
+        }
+        if (items.length === 0) {
+          this.#host.releaseSlot();
+          this.#exhausted = true;
+          break;
+        }
+        this.#next += items.length;
+        this.#sendChunk(start, items);
+      }
+    } catch (error) {
+      // The caller's iterable threw: results before it are still delivered, then the batch ends with this error.
+      this.#host.releaseSlot();
+      this.#inputError = { error };
+      this.#exhausted = true;
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#exhausted && this.#total === undefined) this.#total = this.#next;
+    this.#checkDone();
+  }
+
+  #openSource(): void {
+    const src = this.#source as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
+    if (typeof src[Symbol.asyncIterator] === 'function') {
+      this.#async = true;
+      this.#iter = src[Symbol.asyncIterator]!();
+    } else if (typeof src[Symbol.iterator] === 'function') {
+      this.#iter = src[Symbol.iterator]!();
+    } else {
+      throw new TypeError('items must be an array, an iterable or an async iterable');
+    }
+  }
+
+  async #take(n: number): Promise<unknown[]> {
+    const out: unknown[] = [];
+    if (!this.#async) {
+      const it = this.#iter as Iterator<unknown>;
+      while (out.length < n) {
+        const r = it.next();
+        if (r.done === true) break;
+        out.push(r.value);
+      }
+      return out;
+    }
+    const it = this.#iter as AsyncIterator<unknown>;
+    while (out.length < n) {
+      const p = this.#pendingNext ?? it.next();
+      this.#pendingNext = undefined;
+      if (out.length > 0) {
+        // Do not hold a partly filled chunk hostage to a slow producer.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ASYNC_FILL_MS)));
+        const r = await Promise.race([p, late]);
+        clearTimeout(timer);
+        if (r === 'late') {
+          this.#pendingNext = p;
+          break;
+        }
+        if (r.done === true) break;
+        out.push(r.value);
+      } else {
+        const r = await p;
+        if (r.done === true) break;
+        out.push(r.value);
+      }
+    }
+    return out;
+  }
+
+  #sendChunk(start: number, items: unknown[]): void {
+    const done = new Uint8Array(items.length);
+    let remaining = items.length;
+    let payload: Uint8Array;
+    try {
+      payload = encodeData(items);
+    } catch {
+      // Find the items that cannot travel: each gets its own E_NOT_CLONEABLE outcome; the rest go as usual.
+      for (let i = 0; i < items.length; i++) {
+        const bad = findUncloneable(items[i]);
+        if (bad === undefined) continue;
+        items[i] = null;
+        done[i] = 1;
+        remaining--;
+        this.#deliver(start + i, { ok: false, error: new NotCloneableError(`item ${start + i} cannot be sent: ${bad.replace(/^\$/, 'item')} (items must be structured-cloneable)`, { index: start + i }) });
+      }
+      payload = encodeData(items);
+    }
+    if (payload.length > this.#host.maxPayload && items.length > 1) {
+      // Too big for one frame: send it as two chunks (the second takes its own slot).
+      const half = Math.ceil(items.length / 2);
+      this.#sizer.fitBytes(items.length, payload.length, this.#host.maxPayload / 2);
+      this.#sendChunk(start, items.slice(0, half));
+      this.#host.acquireSlot(this);
+      this.#sendChunk(start + half, items.slice(half));
+      return;
+    }
+    this.#sizer.fitBytes(items.length, payload.length, this.#host.maxPayload / 4);
+    const c: Inflight = { start, count: items.length, payload, done, remaining };
+    if (remaining === 0) {
+      this.#host.releaseSlot();
+      return;
+    }
+    this.#inflight.set(start, c);
+    this.#sendInflight(c);
+  }
+
+  #sendInflight(c: Inflight): void {
+    if (!this.#opened) {
+      if (!this.#host.send({ type: 'batch.open', id: this.id, task: this.#spec, timeoutMs: this.#settings.timeoutMs, retries: this.#settings.retries })) return;
+      this.#opened = true;
+    }
+    this.#host.send({ type: 'batch.chunk', id: this.id, start: c.start, count: c.count, payload: c.payload });
+  }
+
+  /** Results of (part of) a chunk. */
+  onResult(m: ChunkResult): void {
+    if (this.#finished) return;
+    let c: Inflight | undefined = this.#inflight.get(m.start);
+    if (c === undefined) {
+      for (const x of this.#inflight.values()) if (m.start >= x.start && m.start < x.start + x.count) c = x;
+    }
+    if (c === undefined) return; // a duplicate of something already delivered
+    let values: unknown[];
+    try {
+      values = decodeData(m.payload) as unknown[];
+    } catch (err) {
+      values = [];
+      const error = err instanceof CorepoolError ? err : new BadMessageError(String(err));
+      for (let j = 0; j < m.count; j++) m.errors.push({ ...error.toWire(), index: m.start + j });
+    }
+    const errors = new Map<number, CorepoolError>();
+    for (const w of m.errors) if (w.index !== undefined) errors.set(w.index, fromWire(w));
+    for (let j = 0; j < m.count; j++) {
+      const index = m.start + j;
+      const rel = index - c.start;
+      if (rel < 0 || rel >= c.count || c.done[rel] === 1) continue;
+      c.done[rel] = 1;
+      c.remaining--;
+      const error = errors.get(index);
+      this.#deliver(index, error === undefined ? { ok: true, value: values[j] } : { ok: false, error });
+      if (this.#finished) return;
+    }
+    if (m.errors.length === 0 && m.ms > 0) this.#sizer.observe(m.count, m.ms);
+    if (c.remaining === 0) {
+      this.#inflight.delete(c.start);
+      this.#host.releaseSlot();
+    }
+    this.#settings.onProgress?.(this.#done, this.#total);
+    this.pump();
+    this.#checkDone();
+  }
+
+  #deliver(index: number, outcome: Outcome): void {
+    this.#done++;
+    this.#sink.item(index, outcome);
+  }
+
+  /** The daemon failed the whole batch. */
+  onBatchError(err: CorepoolError): void {
+    this.#end(err, false);
+  }
+
+  /** Cancels: the daemon drops the batch; the sink ends with `err`. */
+  cancel(err: unknown): void {
+    this.#end(err, true);
+  }
+
+  /** The link is back: reopen the batch and resend every chunk still without all its results. */
+  resume(): void {
+    if (this.#finished) return;
+    this.#opened = false;
+    for (const c of this.#inflight.values()) this.#sendInflight(c);
+    this.pump();
+  }
+
+  #checkDone(): void {
+    if (this.#finished || this.#pumping || !this.#exhausted || this.#inflight.size > 0) return;
+    if (this.#inputError !== undefined) this.#end(this.#inputError.error, this.#opened);
+    else this.#end(undefined, this.#opened);
+  }
+
+  #end(err: unknown, tellDaemon: boolean): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (tellDaemon && this.#opened) this.#host.send({ type: err === undefined ? 'batch.close' : 'batch.cancel', id: this.id });
+    for (let i = 0; i < this.#inflight.size; i++) this.#host.releaseSlot();
+    this.#inflight.clear();
+    this.#host.forget(this);
+    if (this.#iter !== undefined && err !== undefined && this.#inputError === undefined) {
+      // Let a generator run its finally blocks.
+      try {
+        const r = this.#iter.return?.();
+        if (r instanceof Promise) r.catch(() => {});
+      } catch {
+        /* the caller's iterator */
+      }
+    }
+    this.#sink.end(err);
+  }
+}

@@ -1,0 +1,398 @@
+/**
+ * The public facade: `map`, `imap`, `submit`, `mapSettled` over batches, and
+ * the shared-state handles over this client's connection. It owns the chunk
+ * slots shared by its batches (so ten thousand concurrent `submit`s queue here,
+ * not in the daemon) and routes every daemon message to its batch or request.
+ */
+import {
+  BadArgumentError,
+  CancelledError,
+  ClosedError,
+  ConnectionError,
+  CorepoolError,
+  DEFAULT_MAX_PAYLOAD,
+  Dict,
+  Lock,
+  Queue,
+  Value,
+  fromWire,
+  toCorepoolError,
+  type ClientMessage,
+  type DaemonStatus,
+  type Push,
+  type ServerMessage,
+  type StateRequest,
+  type Welcome,
+} from '@corepool/protocol';
+import { Batch, type BatchHost, type BatchSink, type Outcome } from './batch.js';
+import { Connection } from './connection.js';
+import { DEFAULT_RETRIES, checkMapOptions, type ImapOptions, type MapOptions, type SubmitOptions } from './options.js';
+import { toTaskSpec, type Task } from './task.js';
+
+/** One item's outcome in `mapSettled`, like Promise.allSettled. */
+export type Settled<R> = { status: 'fulfilled'; value: R } | { status: 'rejected'; reason: CorepoolError };
+
+/** Items a client may have in flight across all its batches. */
+const MAX_CLIENT_CHUNKS = 256;
+/** imap results buffered ahead of a slow consumer before the batch stops pulling input. */
+const IMAP_BUFFER = 10_000;
+/** State operations that are safe to send again after a reconnect. */
+const IDEMPOTENT = new Set(['value.get', 'value.init', 'value.subscribe', 'queue.size', 'dict.get', 'dict.has', 'dict.keys', 'dict.entries', 'dict.size', 'dict.subscribe']);
+
+type Listener = (push: Push) => void;
+interface PendingRequest {
+  msg: StateRequest;
+  sent: boolean;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
+/** A connection to the corepool daemon. Create it with `connect()`. */
+export class Client {
+  readonly #conn: Connection;
+  readonly #batches = new Map<number, Batch>();
+  readonly #waitingForSlot: Batch[] = [];
+  readonly #pending = new Map<number, PendingRequest>();
+  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #host: BatchHost;
+  #nextBatch = 1;
+  #rid = 0;
+  #slots = 0;
+  #closed: CorepoolError | undefined;
+  #workers = 1;
+
+  /** @internal use connect() */
+  constructor(url: string, token: string, name: string, reconnectTimeoutMs: number) {
+    this.#conn = new Connection({ url, token, name, reconnectTimeoutMs }, {
+      message: (m) => this.#onMessage(m),
+      up: (w, reconnected) => this.#onUp(w, reconnected),
+      down: (err) => this.#onDown(err),
+      fatal: (err) => this.#fail(err),
+    });
+    const client = this;
+    this.#host = {
+      send: (m: ClientMessage) => this.#conn.send(m),
+      get workers() {
+        return client.#workers;
+      },
+      maxPayload: DEFAULT_MAX_PAYLOAD - 64 * 1024,
+      acquireSlot: (b) => {
+        if (this.#slots < MAX_CLIENT_CHUNKS) {
+          this.#slots++;
+          return true;
+        }
+        if (!this.#waitingForSlot.includes(b)) this.#waitingForSlot.push(b);
+        return false;
+      },
+      releaseSlot: () => {
+        this.#slots--;
+        const next = this.#waitingForSlot.shift();
+        next?.pump();
+      },
+      forget: (b) => {
+        this.#batches.delete(b.id);
+        const i = this.#waitingForSlot.indexOf(b);
+        if (i >= 0) this.#waitingForSlot.splice(i, 1);
+      },
+    };
+  }
+
+  /** @internal */
+  async open(): Promise<Welcome> {
+    return this.#conn.open();
+  }
+
+  /** Number of workers in the daemon's pool. */
+  get workers(): number {
+    return this.#workers;
+  }
+
+  /** Runs `fn(item, ctx)` on every item in the pool; resolves to the results in input order. */
+  async map<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Awaited<R>[]> {
+    const results: Awaited<R>[] = [];
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const batch = this.#startBatch(fn, items, options, {
+        item: (index, o) => {
+          if (o.ok) results[index] = o.value as Awaited<R>;
+          else if (!failed) {
+            // The first failure rejects map; the rest of the batch is cancelled so the pool is free again.
+            failed = true;
+            batch?.cancel(o.error);
+          }
+        },
+        end: (err) => (err === undefined ? resolve() : reject(err)),
+        wantsMore: () => true,
+      });
+    });
+    return results;
+  }
+
+  /** Like `map`, but one outcome per item, like Promise.allSettled: failures do not stop the batch. */
+  async mapSettled<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Settled<Awaited<R>>[]> {
+    const results: Settled<Awaited<R>>[] = [];
+    await new Promise<void>((resolve, reject) => {
+      this.#startBatch(fn, items, options, {
+        item: (index, o) => {
+          results[index] = o.ok ? { status: 'fulfilled', value: o.value as Awaited<R> } : { status: 'rejected', reason: o.error };
+        },
+        end: (err) => (err === undefined ? resolve() : reject(err)),
+        wantsMore: () => true,
+      });
+    });
+    return results;
+  }
+
+  /** Runs one task; resolves to its result. */
+  async submit<I, R>(fn: Task<I, R>, item: I, options?: SubmitOptions): Promise<Awaited<R>> {
+    const [r] = await this.map(fn, [item], { ...options, chunkSize: 1 });
+    return r as Awaited<R>;
+  }
+
+  /**
+   * Streams results as they come: in input order (default) or `ordered: false`
+   * for arrival order. Breaking out of the loop cancels the rest of the batch.
+   */
+  async *imap<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: ImapOptions): AsyncGenerator<Awaited<R>, void, undefined> {
+    const ordered = options?.ordered ?? true;
+    const buffer = new Map<number, Outcome>();
+    const arrival: Outcome[] = [];
+    let cursor = 0;
+    let ended: { err: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    const notify = (): void => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const batch = this.#startBatch(fn, items, options, {
+      item: (index, o) => {
+        if (ordered) buffer.set(index, o);
+        else arrival.push(o);
+        notify();
+      },
+      end: (err) => {
+        ended = { err };
+        notify();
+      },
+      wantsMore: () => (ordered ? buffer.size : arrival.length) < IMAP_BUFFER,
+    });
+    try {
+      for (;;) {
+        let o: Outcome | undefined;
+        if (ordered) {
+          o = buffer.get(cursor);
+          if (o !== undefined) {
+            buffer.delete(cursor);
+            cursor++;
+          }
+        } else {
+          o = arrival.shift();
+        }
+        if (o !== undefined) {
+          batch?.pump();
+          if (!o.ok) throw o.error;
+          yield o.value as Awaited<R>;
+          continue;
+        }
+        if (ended !== undefined) {
+          if (ended.err !== undefined) throw ended.err;
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      if (ended === undefined) batch?.cancel(new CancelledError('imap consumer stopped'));
+    }
+  }
+
+  /** The shared Value `name`; `initial` creates it if it does not exist, never overwriting. */
+  value<T = unknown>(name: string, options?: { initial?: T }): Value<T> {
+    return new Value<T>(this.#transport, name, options);
+  }
+
+  /** The shared FIFO Queue `name`. */
+  queue<T = unknown>(name: string): Queue<T> {
+    return new Queue<T>(this.#transport, name);
+  }
+
+  /** The shared Dict `name`. */
+  dict<T = unknown>(name: string): Dict<T> {
+    return new Dict<T>(this.#transport, name);
+  }
+
+  /** The shared Lock `name`; released if this client disconnects. */
+  lock(name: string): Lock {
+    return new Lock(this.#transport, name);
+  }
+
+  /** What `corepool daemon status --json` shows. */
+  status(): Promise<DaemonStatus> {
+    return this.#request({ type: 'status' }) as Promise<DaemonStatus>;
+  }
+
+  /** Closes the connection; pending work rejects with ClosedError. */
+  async close(): Promise<void> {
+    if (this.#closed !== undefined) return;
+    this.#fail(new ClosedError('the client was closed'));
+    await this.#conn.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #startBatch(fn: unknown, items: unknown, options: MapOptions | undefined, sink: BatchSink): Batch | undefined {
+    let batch: Batch | undefined;
+    try {
+      if (this.#closed !== undefined) throw this.#closed;
+      const opts = checkMapOptions(options);
+      const spec = toTaskSpec(fn);
+      if (items === null || items === undefined || (typeof (items as Iterable<unknown>)[Symbol.iterator] !== 'function' && typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function')) {
+        throw new BadArgumentError('items must be an array, an iterable or an async iterable');
+      }
+      const signal = opts.signal;
+      if (signal?.aborted === true) throw new CancelledError('the batch was cancelled before it started', { cause: signal.reason });
+      batch = new Batch(this.#host, this.#nextBatch++, spec, items as Iterable<unknown>, {
+        timeoutMs: opts.timeoutMs ?? 0,
+        retries: opts.retries ?? DEFAULT_RETRIES,
+        chunkSize: opts.chunkSize,
+        onProgress: opts.onProgress,
+      }, sink);
+      this.#batches.set(batch.id, batch);
+      if (signal !== undefined) {
+        const b = batch;
+        const onAbort = (): void => b.cancel(new CancelledError('the batch was cancelled', { cause: signal.reason }));
+        signal.addEventListener('abort', onAbort, { once: true });
+        const end = sink.end;
+        sink.end = (err) => {
+          signal.removeEventListener('abort', onAbort);
+          end(err);
+        };
+      }
+      // Start on a later tick: the caller holds its promise (and its cancel handle) before any item is read.
+      const b = batch;
+      setImmediate(() => b.pump());
+    } catch (err) {
+      queueMicrotask(() => sink.end(err));
+    }
+    return batch;
+  }
+
+  #onMessage(m: ServerMessage): void {
+    switch (m.type) {
+      case 'chunk.result':
+        this.#batches.get(m.id)?.onResult(m);
+        return;
+      case 'batch.error':
+        this.#batches.get(m.id)?.onBatchError(fromWire(m.error));
+        return;
+      case 'reply': {
+        const p = this.#pending.get(m.rid);
+        if (p === undefined) return;
+        this.#pending.delete(m.rid);
+        if (m.ok) p.resolve(m.value);
+        else p.reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'request failed' }));
+        return;
+      }
+      case 'push': {
+        const set = this.#listeners.get(`${m.kind}\0${m.name}`);
+        if (set !== undefined) for (const cb of set) cb(m);
+        return;
+      }
+      case 'error':
+        return; // connection-level notice; the affected request (if any) fails on its own
+      case 'welcome':
+        return;
+    }
+  }
+
+  #onUp(w: Welcome, reconnected: boolean): void {
+    this.#workers = Math.max(1, w.workers);
+    if (!reconnected) return;
+    // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.
+    for (const key of this.#listeners.keys()) {
+      const [kind, name] = key.split('\0') as ['value' | 'dict', string];
+      this.#subscribe(kind, name);
+    }
+    for (const [rid, p] of this.#pending) {
+      if (!p.sent) p.sent = this.#conn.send({ type: 'state', rid, ...p.msg } as ClientMessage);
+    }
+    for (const b of this.#batches.values()) b.resume();
+  }
+
+  #onDown(err: CorepoolError): void {
+    // A write whose reply was lost may or may not have been applied: the caller must decide; reads are resent.
+    for (const [rid, p] of this.#pending) {
+      if (!p.sent) continue;
+      if ('op' in p.msg && IDEMPOTENT.has(p.msg.op)) {
+        p.sent = false;
+        continue;
+      }
+      this.#pending.delete(rid);
+      p.reject(new ConnectionError(`the connection was lost before the daemon answered ${p.msg.op}; it may or may not have been applied`, { cause: err }));
+    }
+  }
+
+  #fail(err: CorepoolError): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = err;
+    for (const b of [...this.#batches.values()]) b.cancel(err);
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+
+  #request(msg: StateRequest | { type: 'status' }): Promise<unknown> {
+    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    const rid = ++this.#rid;
+    return new Promise((resolve, reject) => {
+      const p: PendingRequest = { msg: msg as StateRequest, sent: false, resolve, reject };
+      this.#pending.set(rid, p);
+      const wire = ('type' in msg ? { type: 'status', rid } : { type: 'state', rid, ...msg }) as ClientMessage;
+      p.sent = this.#conn.send(wire);
+    });
+  }
+
+  #subscribe(kind: 'value' | 'dict', name: string): void {
+    this.#request({ op: `${kind}.subscribe`, name }).then(
+      (reply) => {
+        if (kind !== 'value') return;
+        const r = reply as { version: number; value: Uint8Array };
+        const set = this.#listeners.get(`${kind}\0${name}`);
+        if (set !== undefined) for (const cb of set) cb({ type: 'push', kind, name, version: r.version, value: r.value });
+      },
+      () => {},
+    );
+  }
+
+  readonly #transport = {
+    request: (req: StateRequest): Promise<unknown> => this.#request(req),
+    listen: (kind: 'value' | 'dict', name: string, cb: Listener): (() => void) => {
+      const key = `${kind}\0${name}`;
+      let set = this.#listeners.get(key);
+      if (set === undefined) {
+        set = new Set();
+        this.#listeners.set(key, set);
+      }
+      set.add(cb);
+      this.#request({ op: `${kind}.subscribe`, name }).then(
+        (reply) => {
+          if (kind === 'value' && set.has(cb)) {
+            const r = reply as { version: number; value: Uint8Array };
+            cb({ type: 'push', kind, name, version: r.version, value: r.value });
+          }
+        },
+        () => {},
+      );
+      return () => {
+        if (!set.delete(cb)) return;
+        if (set.size === 0) {
+          this.#listeners.delete(key);
+          this.#request({ op: `${kind}.unsubscribe`, name }).catch(() => {});
+        }
+      };
+    },
+  };
+}
+
+

@@ -1,0 +1,182 @@
+/**
+ * One logical connection to the daemon over as many sockets as it takes:
+ * authenticates with `hello`, and after an unexpected close reconnects with
+ * backoff and jitter until `reconnectTimeoutMs`, telling its owner when the
+ * link is down and when it is back (so batches and subscriptions resume).
+ */
+import WebSocket from 'ws';
+import {
+  AuthError,
+  ClosedError,
+  CloseCode,
+  ConnectionError,
+  CorepoolError,
+  ErrorCode,
+  PROTOCOL_VERSION,
+  TooManyClientsError,
+  decodeMessage,
+  encodeMessage,
+  errorClass,
+  fromWire,
+  isErrorCode,
+  parseServerMessage,
+  type ClientMessage,
+  type ServerMessage,
+  type Welcome,
+} from '@corepool/protocol';
+import { backoff } from './backoff.js';
+
+/** What the connection tells its owner. */
+export interface ConnectionEvents {
+  message(m: ServerMessage): void;
+  /** Authenticated (first time or after a reconnect). */
+  up(welcome: Welcome, reconnected: boolean): void;
+  /** The socket closed unexpectedly; reconnecting. */
+  down(err: CorepoolError): void;
+  /** Gave up for good: nothing more will be delivered. */
+  fatal(err: CorepoolError): void;
+}
+
+export interface ConnectionOptions {
+  url: string;
+  token: string;
+  name: string;
+  reconnectTimeoutMs: number;
+}
+
+/** The daemon link with reconnect. */
+export class Connection {
+  readonly #opts: ConnectionOptions;
+  readonly #events: ConnectionEvents;
+  #ws: WebSocket | undefined;
+  #ready = false;
+  #closing = false;
+  #everUp = false;
+  #downSince = 0;
+  #attempt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #welcome: Welcome | undefined;
+
+  constructor(opts: ConnectionOptions, events: ConnectionEvents) {
+    this.#opts = opts;
+    this.#events = events;
+  }
+
+  /** True while authenticated and writable. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** The last welcome (workers, client id, daemon pid). */
+  get welcome(): Welcome | undefined {
+    return this.#welcome;
+  }
+
+  /** Opens the first socket; rejects if it cannot authenticate. */
+  open(): Promise<Welcome> {
+    return new Promise((resolve, reject) => this.#connect(resolve, reject));
+  }
+
+  /** Sends a message; false if the link is down (the caller resends after `up`). */
+  send(m: ClientMessage): boolean {
+    if (!this.#ready || this.#ws === undefined) return false;
+    this.#ws.send(encodeMessage(m));
+    return true;
+  }
+
+  /** Bytes queued on the socket. */
+  get bufferedAmount(): number {
+    return this.#ws?.bufferedAmount ?? 0;
+  }
+
+  /** Closes for good. */
+  close(): Promise<void> {
+    this.#closing = true;
+    this.#ready = false;
+    clearTimeout(this.#timer);
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(CloseCode.NORMAL);
+      setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 1000).unref();
+    });
+  }
+
+  #connect(resolve?: (w: Welcome) => void, reject?: (e: CorepoolError) => void): void {
+    const ws = new WebSocket(this.#opts.url, { perMessageDeflate: false, handshakeTimeout: 5000 });
+    this.#ws = ws;
+    let lastError: CorepoolError | undefined;
+    let settled = false;
+    ws.binaryType = 'nodebuffer';
+    ws.on('open', () => {
+      ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: this.#opts.token, name: this.#opts.name }));
+    });
+    ws.on('message', (data: Buffer) => {
+      let m: ServerMessage;
+      try {
+        m = parseServerMessage(decodeMessage(data));
+      } catch {
+        return; // a daemon bug must not crash the app
+      }
+      if (m.type === 'welcome') {
+        const reconnected = this.#everUp;
+        this.#ready = true;
+        this.#everUp = true;
+        this.#attempt = 0;
+        this.#welcome = m;
+        settled = true;
+        resolve?.(m);
+        this.#events.up(m, reconnected);
+        return;
+      }
+      if (m.type === 'error' && !this.#ready) {
+        lastError = fromWire(m.error);
+        return;
+      }
+      this.#events.message(m);
+    });
+    ws.on('error', (err) => {
+      lastError ??= new ConnectionError(`cannot reach the corepool daemon at ${this.#opts.url}: ${err.message}`, { cause: err });
+    });
+    ws.on('close', (code, reasonBuf) => {
+      const wasReady = this.#ready;
+      this.#ready = false;
+      if (this.#closing) return;
+      const reason = reasonBuf.toString();
+      const err = closeError(code, reason, lastError, this.#opts.url);
+      if (!settled && reject !== undefined && !this.#everUp) {
+        reject(err);
+        return;
+      }
+      if (err.code === ErrorCode.E_AUTH || err.code === ErrorCode.E_PROTOCOL_VERSION) {
+        this.#events.fatal(err);
+        return;
+      }
+      if (wasReady) {
+        this.#downSince = Date.now();
+        this.#events.down(err);
+      }
+      if (Date.now() - this.#downSince > this.#opts.reconnectTimeoutMs) {
+        this.#events.fatal(new ConnectionError(`lost the daemon at ${this.#opts.url} and could not reconnect within ${this.#opts.reconnectTimeoutMs} ms: ${err.message}`, { cause: err }));
+        return;
+      }
+      this.#timer = setTimeout(() => this.#connect(), backoff(this.#attempt++));
+    });
+  }
+}
+
+function closeError(code: number, reason: string, last: CorepoolError | undefined, url: string): CorepoolError {
+  if (last !== undefined && last.code !== ErrorCode.E_CONNECTION) return last;
+  if (isErrorCode(reason)) {
+    const Cls = errorClass(reason);
+    return new Cls(`the daemon closed the connection (${code} ${reason})`);
+  }
+  if (code === CloseCode.POLICY) return new AuthError(`the daemon refused the connection (${code} ${reason})`);
+  if (code === CloseCode.TRY_AGAIN_LATER) return new TooManyClientsError(`the daemon is full (${code})`);
+  if (code === CloseCode.NORMAL && reason === 'client closed') return new ClosedError('client closed');
+  return last ?? new ConnectionError(`connection to ${url} closed (${code}${reason ? ` ${reason}` : ''})`);
+}

@@ -1,0 +1,88 @@
+/**
+ * SDK options: their defaults in one place and one check each, at the
+ * facade. Async calls reject (never throw) with BadArgumentError.
+ */
+import { BadArgumentError, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RETRIES } from '@corepool/protocol';
+
+/** Options of `connect()`. */
+export interface ConnectOptions {
+  /** Token; default $COREPOOL_TOKEN, else `<dataDir>/token`. */
+  token?: string;
+  /** Data dir of the local daemon (token file, spawn); default $COREPOOL_DATA_DIR, else ~/.corepool. */
+  dataDir?: string;
+  /** Start a local daemon in the background if none answers. @default false */
+  spawn?: boolean;
+  /** A name shown in `corepool daemon status`. */
+  name?: string;
+  /** Give up reconnecting (and fail pending work) after this long without a connection. @default 30_000 */
+  reconnectTimeoutMs?: number;
+  /** Time allowed for the first connection (including a spawned daemon's start). @default 10_000 */
+  connectTimeoutMs?: number;
+}
+
+/** Options of `map`, `imap`, `mapSettled`. */
+export interface MapOptions {
+  /** Items per chunk; default automatic, from the item cost measured as the batch runs. */
+  chunkSize?: number;
+  /** Cancels the batch: queued work is dropped, running work abandoned. */
+  signal?: AbortSignal;
+  /** Per-item limit; the worker running a late item is replaced and the item fails with TimeoutError. */
+  timeoutMs?: number;
+  /** Runs of an item after its worker died, before WorkerCrashedError. @default 2 */
+  retries?: number;
+  /** Called as results arrive; `total` is undefined until the input is exhausted (unless it has a length). */
+  onProgress?: (done: number, total: number | undefined) => void;
+}
+
+/** Options of `imap`. */
+export interface ImapOptions extends MapOptions {
+  /** Yield in input order (default) or as results arrive. @default true */
+  ordered?: boolean;
+}
+
+/** Options of `submit`. */
+export interface SubmitOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  retries?: number;
+}
+
+export const DEFAULT_URL = `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+export const DEFAULT_RECONNECT_TIMEOUT_MS = 30 * 1000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10 * 1000;
+
+function positiveInt(name: string, v: unknown, min: number): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new BadArgumentError(`options.${name} must be an integer`);
+  if (v < min) throw new BadArgumentError(`options.${name} must be at least ${min}`);
+}
+
+/** Checks map/imap/submit options; throws BadArgumentError. */
+export function checkMapOptions(o: unknown): ImapOptions {
+  if (o === undefined) return {};
+  if (o === null || typeof o !== 'object') throw new BadArgumentError('options must be an object');
+  const opts = o as ImapOptions;
+  positiveInt('chunkSize', opts.chunkSize, 1);
+  positiveInt('timeoutMs', opts.timeoutMs, 1);
+  positiveInt('retries', opts.retries, 0);
+  if (opts.retries !== undefined && opts.retries > 100) throw new BadArgumentError('options.retries must be at most 100');
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new BadArgumentError('options.signal must be an AbortSignal');
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new BadArgumentError('options.onProgress must be a function');
+  if (opts.ordered !== undefined && typeof opts.ordered !== 'boolean') throw new BadArgumentError('options.ordered must be a boolean');
+  return opts;
+}
+
+/** Checks connect options; throws BadArgumentError. */
+export function checkConnectOptions(o: unknown): ConnectOptions {
+  if (o === undefined) return {};
+  if (o === null || typeof o !== 'object') throw new BadArgumentError('options must be an object');
+  const opts = o as ConnectOptions;
+  if (opts.token !== undefined && typeof opts.token !== 'string') throw new BadArgumentError('options.token must be a string');
+  if (opts.dataDir !== undefined && typeof opts.dataDir !== 'string') throw new BadArgumentError('options.dataDir must be a string');
+  if (opts.spawn !== undefined && typeof opts.spawn !== 'boolean') throw new BadArgumentError('options.spawn must be a boolean');
+  positiveInt('reconnectTimeoutMs', opts.reconnectTimeoutMs, 0);
+  positiveInt('connectTimeoutMs', opts.connectTimeoutMs, 1);
+  return opts;
+}
+
+export { DEFAULT_RETRIES };

@@ -1,0 +1,73 @@
+/**
+ * What travels for a task: a function's source (hashed, so each worker
+ * compiles it once) or a module export, `task(moduleUrlOrPath, exportName)`.
+ */
+import { createHash } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { BadArgumentError, BadTaskError, MAX_SOURCE_LENGTH, type TaskSpec } from '@corepool/protocol';
+
+/** A task that lives in a module: workers import it by URL. */
+export interface ModuleTask<I = unknown, R = unknown> {
+  readonly kind: 'module';
+  readonly url: string;
+  readonly name: string;
+  /** Phantom types so `map(task<number, string>(...), items)` is typed. */
+  readonly __types?: (item: I) => R;
+}
+
+/** The context a task receives as its second argument. */
+export interface TaskContext {
+  /** Aborts when the batch is cancelled or its client goes away. */
+  readonly signal: AbortSignal;
+  /** Input index of the item being run. */
+  readonly index: number;
+  /** The worker's process id. */
+  readonly pid: number;
+  value<T = unknown>(name: string, options?: { initial?: T }): import('@corepool/protocol').Value<T>;
+  queue<T = unknown>(name: string): import('@corepool/protocol').Queue<T>;
+  dict<T = unknown>(name: string): import('@corepool/protocol').Dict<T>;
+  lock(name: string): import('@corepool/protocol').Lock;
+}
+
+/** A self-contained function run in a worker: `fn(item, ctx)`. */
+export type TaskFunction<I, R> = (item: I, ctx: TaskContext) => R | Promise<R>;
+
+/** Either form of task. */
+export type Task<I, R> = TaskFunction<I, R> | ModuleTask<I, R>;
+
+/** Names a module export as a task; a path is resolved against the current directory. */
+export function task<I = unknown, R = unknown>(moduleUrlOrPath: string | URL, exportName = 'default'): ModuleTask<I, R> {
+  if (typeof exportName !== 'string' || exportName.length === 0) throw new BadArgumentError('task(): exportName must be a non-empty string');
+  let url: string;
+  if (moduleUrlOrPath instanceof URL) url = moduleUrlOrPath.href;
+  else if (typeof moduleUrlOrPath !== 'string' || moduleUrlOrPath.length === 0) throw new BadArgumentError('task(): moduleUrlOrPath must be a URL or a path');
+  else if (/^[a-z][a-z0-9+.-]*:/i.test(moduleUrlOrPath) && !/^[a-z]:[\\/]/i.test(moduleUrlOrPath)) url = moduleUrlOrPath;
+  else url = pathToFileURL(isAbsolute(moduleUrlOrPath) ? moduleUrlOrPath : resolve(moduleUrlOrPath)).href;
+  if (!url.startsWith('file:')) throw new BadArgumentError(`task(): only file: modules can be loaded by workers, got ${url}`);
+  return { kind: 'module', url, name: exportName };
+}
+
+const specCache = new WeakMap<object, TaskSpec>();
+
+/** The wire form of a task (cached per function object). */
+export function toTaskSpec(t: unknown): TaskSpec {
+  if (typeof t === 'function') {
+    let spec = specCache.get(t);
+    if (spec === undefined) {
+      const source = Function.prototype.toString.call(t);
+      if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
+        throw new BadTaskError('native and bound functions cannot run in workers: pass a plain function or task(module, export)');
+      }
+      if (source.length > MAX_SOURCE_LENGTH) throw new BadTaskError(`task source is longer than ${MAX_SOURCE_LENGTH} characters`);
+      spec = { kind: 'source', hash: createHash('sha256').update(source).digest('base64url'), source };
+      specCache.set(t, spec);
+    }
+    return spec;
+  }
+  if (t !== null && typeof t === 'object' && (t as ModuleTask).kind === 'module') {
+    const m = t as ModuleTask;
+    return { kind: 'module', url: m.url, name: m.name };
+  }
+  throw new BadTaskError('a task must be a function or task(moduleUrl, exportName)');
+}

@@ -1,0 +1,28 @@
+/** Automatic chunk sizing aims each chunk at a few milliseconds of work. */
+import { describe, expect, it } from 'vitest';
+import { CHUNK_TARGET_MS, MAX_CHUNK_ITEMS } from '@corepool/protocol';
+import { ChunkSizer } from '../src/chunk-sizer.js';
+
+describe('ChunkSizer', () => {
+  it('sends one item per chunk until it has measured the cost', () => {
+    expect(new ChunkSizer(undefined).next()).toBe(1);
+  });
+  it('grows tiny items to large chunks and keeps heavy items single', () => {
+    const tiny = new ChunkSizer(undefined);
+    tiny.observe(1000, 0.05);
+    expect(tiny.next()).toBe(MAX_CHUNK_ITEMS);
+    const mid = new ChunkSizer(undefined);
+    mid.observe(10, 10); // 1 ms per item
+    expect(mid.next()).toBe(CHUNK_TARGET_MS);
+    const heavy = new ChunkSizer(undefined);
+    heavy.observe(1, 500);
+    expect(heavy.next()).toBe(1);
+  });
+  it('honours a fixed chunkSize and caps by bytes', () => {
+    expect(new ChunkSizer(7).next()).toBe(7);
+    const s = new ChunkSizer(undefined);
+    s.observe(1000, 0.01);
+    s.fitBytes(60_000, 4_000_000, 1_000_000);
+    expect(s.next()).toBe(15_000);
+  });
+});

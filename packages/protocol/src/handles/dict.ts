@@ -1,0 +1,100 @@
+/**
+ * Dict<T>: a named map from string keys to values, held by the daemon's
+ * primary and kept across restarts. Subscribers get every change (a set or a
+ * delete) in order.
+ */
+import { decodeData, encodeData } from '../codec.js';
+import { BadNameError } from '../errors.js';
+import type { Push } from '../messages.js';
+import { nameError, type StateTransport } from './transport.js';
+
+/** A handle on a shared Dict. Methods never throw synchronously: they reject with a CorepoolError. */
+export class Dict<T = unknown> {
+  /** The dict's name. */
+  readonly name: string;
+  readonly #transport: StateTransport;
+  readonly #bad: BadNameError | undefined;
+
+  constructor(transport: StateTransport, name: string) {
+    this.#transport = transport;
+    this.name = name;
+    this.#bad = nameError('dict', name);
+  }
+
+  /** The value at `key`, or undefined when there is none (see `has` for a stored undefined). */
+  async get(key: string): Promise<T | undefined> {
+    this.#check(key);
+    const bytes = await this.#transport.request({ op: 'dict.get', name: this.name, key });
+    return bytes === null || bytes === undefined ? undefined : (decodeData(bytes as Uint8Array) as T);
+  }
+
+  /** Sets `key` to `value`. */
+  async set(key: string, value: T): Promise<void> {
+    this.#check(key);
+    const a = encodeData(value, `the value of "${this.name}"[${JSON.stringify(key)}]`);
+    await this.#transport.request({ op: 'dict.set', name: this.name, key, a });
+  }
+
+  /** Deletes `key`; resolves to whether it was there. */
+  async delete(key: string): Promise<boolean> {
+    this.#check(key);
+    return (await this.#transport.request({ op: 'dict.delete', name: this.name, key })) as boolean;
+  }
+
+  /** Whether `key` is set. */
+  async has(key: string): Promise<boolean> {
+    this.#check(key);
+    return (await this.#transport.request({ op: 'dict.has', name: this.name, key })) as boolean;
+  }
+
+  /** Every key, in insertion order. */
+  async keys(): Promise<string[]> {
+    this.#check('');
+    return (await this.#transport.request({ op: 'dict.keys', name: this.name })) as string[];
+  }
+
+  /** Every [key, value] pair, in insertion order. */
+  async entries(): Promise<[string, T][]> {
+    this.#check('');
+    const raw = (await this.#transport.request({ op: 'dict.entries', name: this.name })) as [string, Uint8Array][];
+    return raw.map(([k, v]) => [k, decodeData(v) as T]);
+  }
+
+  /** How many keys are set. */
+  async size(): Promise<number> {
+    this.#check('');
+    return (await this.#transport.request({ op: 'dict.size', name: this.name })) as number;
+  }
+
+  /**
+   * Calls `cb(key, value, false)` on every set and `cb(key, undefined, true)`
+   * on every delete, in order; returns the function that stops it. Throws
+   * BadNameError at once for a bad name.
+   */
+  subscribe(cb: (key: string, value: T | undefined, deleted: boolean) => void): () => void {
+    if (this.#bad !== undefined) throw this.#bad;
+    let last = 0;
+    return this.#transport.listen('dict', this.name, (push: Push) => {
+      if (push.key === undefined || push.version <= last) return;
+      if (push.deleted === true) {
+        last = push.version;
+        cb(push.key, undefined, true);
+        return;
+      }
+      if (push.value === undefined) return;
+      let value: T;
+      try {
+        value = decodeData(push.value) as T;
+      } catch {
+        return;
+      }
+      last = push.version;
+      cb(push.key, value, false);
+    });
+  }
+
+  #check(key: unknown): void {
+    if (this.#bad !== undefined) throw this.#bad;
+    if (typeof key !== 'string') throw new BadNameError('a dict key must be a string');
+  }
+}

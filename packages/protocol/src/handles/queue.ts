@@ -1,0 +1,45 @@
+/**
+ * Queue<T>: a named FIFO held by the daemon's primary. Each item goes to
+ * exactly one getter; blocked getters are served in arrival order. Items
+ * survive a daemon restart.
+ */
+import { decodeData, encodeData } from '../codec.js';
+import type { BadNameError } from '../errors.js';
+import { nameError, wireTimeout, type StateTransport, type TimeoutOptions } from './transport.js';
+
+/** A handle on a shared Queue. Methods never throw synchronously: they reject with a CorepoolError. */
+export class Queue<T = unknown> {
+  /** The queue's name. */
+  readonly name: string;
+  readonly #transport: StateTransport;
+  readonly #bad: BadNameError | undefined;
+
+  constructor(transport: StateTransport, name: string) {
+    this.#transport = transport;
+    this.name = name;
+    this.#bad = nameError('queue', name);
+  }
+
+  /** Appends an item (or hands it straight to the oldest blocked getter). */
+  async put(item: T): Promise<void> {
+    if (this.#bad !== undefined) throw this.#bad;
+    const a = encodeData(item, `the item put on "${this.name}"`);
+    await this.#transport.request({ op: 'queue.put', name: this.name, a });
+  }
+
+  /** Takes the oldest item, waiting for one up to `timeoutMs` (E_TIMEOUT), forever by default. */
+  async get(options?: TimeoutOptions): Promise<T> {
+    if (this.#bad !== undefined) throw this.#bad;
+    const timeoutMs = wireTimeout(options);
+    const bytes = await this.#transport.request(
+      timeoutMs === undefined ? { op: 'queue.get', name: this.name } : { op: 'queue.get', name: this.name, timeoutMs },
+    );
+    return decodeData(bytes as Uint8Array) as T;
+  }
+
+  /** How many items wait in the queue. */
+  async size(): Promise<number> {
+    if (this.#bad !== undefined) throw this.#bad;
+    return (await this.#transport.request({ op: 'queue.size', name: this.name })) as number;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Value<T>: a named shared value held by the daemon's primary, the same
+ * object for every client and task that names it. Every operation is atomic
+ * and linearizable; subscribers see every version in order, or the latest
+ * when they fall behind, never an older one after a newer one.
+ */
+import { decodeData, encodeData } from '../codec.js';
+import type { BadNameError } from '../errors.js';
+import type { Push } from '../messages.js';
+import { nameError, type StateTransport } from './transport.js';
+
+/** Options of `client.value(name, options)` and `ctx.value(name, options)`. */
+export interface ValueOptions<T> {
+  /** Created with this value if it does not exist yet; an existing value is never overwritten. */
+  initial?: T;
+}
+
+interface ValueReply {
+  version: number;
+  value: Uint8Array;
+}
+
+/** A handle on a shared Value. Methods never throw synchronously: they reject with a CorepoolError. */
+export class Value<T = unknown> {
+  /** The value's name. */
+  readonly name: string;
+  readonly #transport: StateTransport;
+  readonly #bad: BadNameError | undefined;
+  /** Set while `initial` still has to be sent (value.init, once, before the first operation). */
+  #initial: { value: T } | undefined;
+  #initializing: Promise<void> | undefined;
+
+  constructor(transport: StateTransport, name: string, options?: ValueOptions<T>) {
+    this.#transport = transport;
+    this.name = name;
+    this.#bad = nameError('value', name);
+    if (options?.initial !== undefined) this.#initial = { value: options.initial };
+  }
+
+  /** The current value; E_NO_SUCH_VALUE if it was never set (and has no `initial`). */
+  async get(): Promise<T> {
+    await this.#ready();
+    const r = (await this.#transport.request({ op: 'value.get', name: this.name })) as ValueReply;
+    return decodeData(r.value) as T;
+  }
+
+  /** Replaces the value. */
+  async set(value: T): Promise<void> {
+    await this.#ready();
+    const a = encodeData(value, `the value of "${this.name}"`);
+    await this.#transport.request({ op: 'value.set', name: this.name, a });
+  }
+
+  /** Adds `delta` atomically (numbers to numbers, bigints to bigints; absent counts as 0) and resolves to the new value. */
+  async add(delta: T & (number | bigint)): Promise<T> {
+    await this.#ready();
+    const a = encodeData(delta, 'the delta');
+    const r = (await this.#transport.request({ op: 'value.add', name: this.name, a })) as ValueReply;
+    return decodeData(r.value) as T;
+  }
+
+  /** Sets `next` if the value equals `expected` (structurally), atomically; resolves to whether it did. */
+  async compareAndSet(expected: T, next: T): Promise<boolean> {
+    await this.#ready();
+    const a = encodeData(expected, 'the expected value');
+    const b = encodeData(next, `the value of "${this.name}"`);
+    const r = (await this.#transport.request({ op: 'value.cas', name: this.name, a, b })) as { ok: boolean };
+    return r.ok;
+  }
+
+  /**
+   * Calls `cb` with the current value and then on every change; returns the
+   * function that stops it. Versions only go forward: a push older than one
+   * already delivered is dropped. Throws BadNameError at once for a bad name.
+   */
+  subscribe(cb: (value: T, version: number) => void): () => void {
+    if (this.#bad !== undefined) throw this.#bad;
+    // Creates the value from `initial` if needed; a failure shows in the next call that awaits it.
+    this.#ready().catch(() => {});
+    let last = 0;
+    return this.#transport.listen('value', this.name, (push: Push) => {
+      if (push.value === undefined || push.version <= last) return;
+      let value: T;
+      try {
+        value = decodeData(push.value) as T;
+      } catch {
+        return;
+      }
+      last = push.version;
+      cb(value, push.version);
+    });
+  }
+
+  /**
+   * The value now and after every change, as an async iterator; breaking out
+   * of `for await` unsubscribes. A slow consumer gets the latest value, never
+   * a backlog.
+   */
+  async *watch(): AsyncGenerator<T, void, undefined> {
+    let latest: { value: T } | undefined;
+    let wake: (() => void) | undefined;
+    const stop = this.subscribe((value) => {
+      latest = { value };
+      const w = wake;
+      wake = undefined;
+      w?.();
+    });
+    try {
+      for (;;) {
+        if (latest === undefined) await new Promise<void>((resolve) => (wake = resolve));
+        const next = latest!;
+        latest = undefined;
+        yield next.value;
+      }
+    } finally {
+      stop();
+    }
+  }
+
+  /** Rejects for a bad name; sends `initial` once (value.init never overwrites). */
+  #ready(): Promise<void> {
+    if (this.#bad !== undefined) return Promise.reject(this.#bad);
+    if (this.#initial === undefined) return RESOLVED;
+    if (this.#initializing === undefined) {
+      const { value } = this.#initial;
+      this.#initializing = (async () => {
+        const a = encodeData(value, `the initial value of "${this.name}"`);
+        await this.#transport.request({ op: 'value.init', name: this.name, a });
+      })().then(
+        () => {
+          this.#initial = undefined;
+        },
+        (err: unknown) => {
+          // Try again with the next operation (the connection may come back).
+          this.#initializing = undefined;
+          throw err;
+        },
+      );
+    }
+    return this.#initializing;
+  }
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();

@@ -1,0 +1,48 @@
+/** The codecs: data round-trips like structured clone; control frames decode strictly. */
+import { describe, expect, it } from 'vitest';
+import { decodeData, decodeMessage, encodeData, encodeMessage } from '../src/codec.js';
+
+describe('data codec', () => {
+  it('round-trips structured-clone types', () => {
+    const v = {
+      big: -(2n ** 70n), date: new Date(0), bytes: new Uint8Array([1, 2]), i32: new Int32Array([-1, 7]),
+      map: new Map<unknown, unknown>([[{ k: 1 }, 'obj key'], ['s', new Set([1])]]), nested: [null, undefined, true, 1.5, 'x'],
+    };
+    expect(decodeData(encodeData(v))).toEqual(v);
+  });
+
+  it('refuses functions, symbols and promises with E_NOT_CLONEABLE and a path', () => {
+    expect(() => encodeData({ a: [1, { f: () => 1 }] })).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE', message: expect.stringContaining('$.a[1].f is a function') }));
+    expect(() => encodeData(Symbol('x'))).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE' }));
+    expect(() => encodeData(new Map([[1, Promise.resolve()]]))).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE' }));
+  });
+
+  it('handles cycles', () => {
+    const o: Record<string, unknown> = { a: 1 };
+    o.self = o;
+    const back = decodeData(encodeData(o)) as Record<string, unknown>;
+    expect(back.self).toBe(back);
+  });
+});
+
+describe('control codec', () => {
+  it('round-trips messages with binary payloads', () => {
+    const m = { type: 'batch.chunk', id: 1, start: 0, count: 2, payload: encodeData([1, 2]) };
+    const back = decodeMessage(encodeMessage(m)) as typeof m;
+    expect(back.type).toBe('batch.chunk');
+    expect(decodeData(back.payload)).toEqual([1, 2]);
+  });
+
+  it('turns malformed frames into E_BAD_MESSAGE, never a crash', () => {
+    const deep = Buffer.concat([Buffer.alloc(200_000, 0x91), Buffer.from([0x01])]);
+    for (const bad of [Buffer.alloc(0), Buffer.from([0x01, 0x02]), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]), deep]) {
+      expect(() => decodeMessage(bad)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
+    }
+  });
+
+  it('does not let __proto__ keys touch Object.prototype', () => {
+    const frame = Buffer.from([0x81, 0xa9, ...Buffer.from('__proto__'), 0x81, 0xa1, 0x78, 0x01]);
+    decodeMessage(frame);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+});

@@ -1,0 +1,26 @@
+/** Every code has one class, and the wire form rebuilds the same class with its details. */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../src/codes.js';
+import { CorepoolError, TaskError, errorClass, fromWire } from '../src/errors.js';
+
+describe('errors', () => {
+  it('maps every code to its own class', () => {
+    const names = new Set<string>();
+    for (const code of Object.values(ErrorCode)) {
+      const Cls = errorClass(code);
+      const e = new Cls('m');
+      expect(e).toBeInstanceOf(CorepoolError);
+      expect(e.code).toBe(code);
+      names.add(e.name);
+    }
+    expect(names.size).toBe(Object.values(ErrorCode).length);
+  });
+
+  it('round-trips through the wire form', () => {
+    const e = new TaskError('boom', { index: 4, remoteName: 'RangeError', remoteStack: 'RangeError: boom\n    at f' });
+    const back = fromWire(e.toWire());
+    expect(back).toBeInstanceOf(TaskError);
+    expect(back).toMatchObject({ code: 'E_TASK_FAILED', index: 4, remoteName: 'RangeError', message: 'boom' });
+    expect(back.stack).toContain('--- remote ---');
+  });
+});

@@ -1,0 +1,47 @@
+/** parse.ts: every shape is checked once; bad ones get E_BAD_MESSAGE. */
+import { describe, expect, it } from 'vitest';
+import { checkName, parseClientMessage, parseServerMessage } from '../src/parse.js';
+
+const bad = (v: unknown): void => {
+  expect(() => parseClientMessage(v)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
+};
+
+describe('parseClientMessage', () => {
+  it('accepts well-formed messages', () => {
+    expect(parseClientMessage({ type: 'hello', v: 1, token: 't' })).toEqual({ type: 'hello', v: 1, token: 't' });
+    expect(parseClientMessage({ type: 'batch.open', id: 3, task: { kind: 'module', url: 'file:///x.mjs', name: 'f' }, timeoutMs: 0, retries: 2 }))
+      .toMatchObject({ type: 'batch.open', id: 3, retries: 2 });
+    expect(parseClientMessage({ type: 'state', rid: 1, op: 'value.add', name: 'n', a: new Uint8Array([1]) })).toMatchObject({ op: 'value.add' });
+  });
+
+  it('rejects everything else', () => {
+    bad(null);
+    bad([]);
+    bad('hello');
+    bad({ type: 'nope' });
+    bad({ type: 'hello', v: -1, token: 't' });
+    bad({ type: 'hello', v: 1, token: 5 });
+    bad({ type: 'batch.open', id: 1, task: { kind: 'eval', source: 'x' } });
+    bad({ type: 'batch.chunk', id: 1, start: 0, count: 0, payload: new Uint8Array(1) });
+    bad({ type: 'batch.chunk', id: 1, start: 0, count: 1, payload: 'not bytes' });
+    bad({ type: 'batch.chunk', id: 1.5, start: 0, count: 1, payload: new Uint8Array(1) });
+    bad({ type: 'state', rid: 1, op: 'constructor', name: 'x' });
+    bad({ type: 'state', rid: 1, op: 'value.get', name: 7 });
+  });
+});
+
+describe('parseServerMessage', () => {
+  it('keeps only known error fields and codes', () => {
+    const m = parseServerMessage({ type: 'batch.error', id: 1, error: { code: 'E_WHATEVER', message: 'm', index: 3, extra: 1 } });
+    expect(m).toEqual({ type: 'batch.error', id: 1, error: { code: 'E_INTERNAL', message: 'm', index: 3 } });
+  });
+});
+
+describe('checkName', () => {
+  it('wants a non-empty short string', () => {
+    expect(checkName('hits')).toBeUndefined();
+    expect(checkName('')).toBeDefined();
+    expect(checkName(3)).toBeDefined();
+    expect(checkName('x'.repeat(1000))).toBeDefined();
+  });
+});
