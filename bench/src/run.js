@@ -51,6 +51,7 @@ function runRunner(scenario, sys, params, timeoutMs, verbose) {
     const t0 = performance.now();
     const child = spawn(sys.cmd, [join(SRC, sys.file), JSON.stringify(params)], {
       cwd: join(SRC, '..'), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, // no __pycache__ in the tree
     });
     let out = '';
     let err = '';
@@ -222,7 +223,8 @@ async function main() {
       }
       roundRows.push(...thisRound, ...(def.derive?.(thisRound) ?? []));
     }
-    const summary = summarize(name, roundRows);
+    const order = (sys) => { const i = def.systems.findIndex((x) => x.system === sys); return i < 0 ? def.systems.length : i; };
+    const summary = summarize(name, roundRows).sort((a, b) => order(a.system) - order(b.system));
     const ratioRows = ratios(name, summary);
     const goalRows = goals(name, def, summary).map((g, i) => {
       // Where to print the goal in the table: the anchor's row (relative) or corepool's (absolute).

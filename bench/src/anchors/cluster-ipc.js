@@ -11,7 +11,12 @@ if (cluster.isPrimary) {
   runMain(async (p) => {
     cluster.setupPrimary({ serialization: 'json', args: [] });
     const workers = Array.from({ length: p.workers }, () => cluster.fork());
-    await Promise.all(workers.map((w) => new Promise((resolve) => w.once('online', resolve))));
+    // 'online' comes before an ESM worker has run its module, and messages sent
+    // before its listener exists are dropped: wait for the worker's own 'ready'.
+    await Promise.all(workers.map((w) => new Promise((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('exit', (code) => reject(new Error(`cluster worker exited (code ${code}) before ready`)));
+    })));
     try {
       const items = Array.from({ length: p.items }, (_, i) => i);
       await runBatch(workers, items, p); // warm-up
@@ -32,11 +37,12 @@ if (cluster.isPrimary) {
   });
 } else {
   process.on('message', (msg) => process.send({ id: msg.id, out: doubleBatch(msg.items) }));
+  process.send({ ready: true });
 }
 
 /** Sends items in batches to the workers, at most `window` unanswered per worker; results in order. */
 function runBatch(workers, items, p) {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const batches = Math.ceil(items.length / p.batch);
     const results = new Array(batches);
     let next = 0;
@@ -48,6 +54,8 @@ function runBatch(workers, items, p) {
     };
     for (const w of workers) {
       w.removeAllListeners('message');
+      w.removeAllListeners('exit');
+      w.once('exit', (code, signal) => reject(new Error(`cluster worker exited (code ${code}, signal ${signal})`)));
       w.on('message', (msg) => {
         results[msg.id] = msg.out;
         if (++done === batches) resolve(concat(results, items.length));

@@ -1,0 +1,118 @@
+/**
+ * kill -9 of the primary mid-batch, then a restart on the same data dir and
+ * port: the old generation's workers are gone (a busy orphan too), clients
+ * reconnect and resubmit the items that had no result, every acknowledged add
+ * survives, and each item's result is delivered exactly once.
+ */
+import { describe, expect, it } from 'vitest';
+import { alive, startDaemon, until } from './fixture.js';
+
+describe('daemon restart', () => {
+  it('a batch survives kill -9 of the primary and a restart: lost = duplicated = 0', async () => {
+    const first = await startDaemon();
+    const { dataDir, port } = first;
+    const client = await first.connect({ reconnectTimeoutMs: 30_000 });
+    const n = 600;
+    const deliveries = new Map<number, number>();
+    const stream = (async () => {
+      for await (const v of client.imap((x: number) => {
+        const end = performance.now() + 4;
+        while (performance.now() < end) { /* busy */ }
+        return x * 3;
+      }, Array.from({ length: n }, (_, i) => i), { ordered: false })) {
+        deliveries.set(v / 3, (deliveries.get(v / 3) ?? 0) + 1);
+      }
+    })();
+    // A worker busy forever must not outlive its primary.
+    const runaway = client.submit(() => {
+      for (;;) { /* runaway */ }
+    }, 0, { timeoutMs: 3_000 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 500));
+    const oldWorkers = first.workerProcesses();
+    expect(oldWorkers.length).toBeGreaterThan(0);
+    await first.kill();
+    await until(() => oldWorkers.every((p) => !alive(p)), 5_000, 'the old generation to die');
+    const second = await startDaemon({ dataDir, port, keepDataDir: true });
+    try {
+      await stream;
+      const lost = Array.from({ length: n }, (_, i) => i).filter((i) => !deliveries.has(i));
+      const duplicated = [...deliveries].filter(([, c]) => c > 1);
+      const unexpected = [...deliveries.keys()].filter((i) => !(i >= 0 && i < n && Number.isInteger(i)));
+      expect({ lost, duplicated, unexpected }).toEqual({ lost: [], duplicated: [], unexpected: [] });
+      expect(await runaway).toMatchObject({ code: 'E_TIMEOUT' });
+      expect(await client.map((x: number) => x + 1, [1, 2])).toEqual([2, 3]);
+    } finally {
+      await client.close();
+      await second[Symbol.asyncDispose]();
+    }
+  });
+
+  it('acknowledged adds survive kill -9; reads stay within acknowledged <= v <= attempted; subscriptions resume', async () => {
+    const first = await startDaemon();
+    const { dataDir, port } = first;
+    const client = await first.connect({ reconnectTimeoutMs: 30_000 });
+    const hits = client.value<number>('hits', { initial: 0 });
+    const pushes: number[] = [];
+    hits.subscribe((v) => pushes.push(v));
+    for (let i = 0; i < 100; i++) await hits.add(1);
+    let acknowledged = 100;
+    let attempted = 100;
+    const inflight: Promise<unknown>[] = [];
+    for (let i = 0; i < 50; i++) {
+      attempted++;
+      inflight.push(hits.add(1).then(() => acknowledged++, (e: { code: string }) => e.code));
+    }
+    await first.kill();
+    const outcomes = await Promise.all(inflight);
+    for (const o of outcomes) if (typeof o === 'string') expect(o).toBe('E_CONNECTION');
+    const second = await startDaemon({ dataDir, port, keepDataDir: true });
+    try {
+      const v = await hits.get();
+      expect(v).toBeGreaterThanOrEqual(acknowledged);
+      expect(v).toBeLessThanOrEqual(attempted);
+      expect(await hits.add(1)).toBe(v + 1);
+      await until(() => pushes.at(-1) === v + 1, 10_000, 'the resumed subscription');
+      for (let i = 1; i < pushes.length; i++) expect(pushes[i]!).toBeGreaterThanOrEqual(pushes[i - 1]!);
+    } finally {
+      await client.close();
+      await second[Symbol.asyncDispose]();
+    }
+  });
+
+  it('a graceful stop hands unfinished work back; the client resumes it on the next daemon', async () => {
+    const first = await startDaemon();
+    const { dataDir, port } = first;
+    const client = await first.connect({ reconnectTimeoutMs: 30_000 });
+    const n = 400;
+    const run = client.map((x: number) => {
+      const end = performance.now() + 5;
+      while (performance.now() < end) { /* busy */ }
+      return -x - 1;
+    }, Array.from({ length: n }, (_, i) => i));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await first.stop()).toBe(0);
+    const second = await startDaemon({ dataDir, port, keepDataDir: true });
+    try {
+      const out = await run;
+      expect(out).toEqual(Array.from({ length: n }, (_, i) => -i - 1));
+    } finally {
+      await client.close();
+      await second[Symbol.asyncDispose]();
+    }
+  });
+
+  it('pending work fails with E_CONNECTION once reconnecting has timed out', async () => {
+    const d = await startDaemon();
+    const client = await d.connect({ reconnectTimeoutMs: 500 });
+    const run = client.map(() => {
+      const end = Date.now() + 60_000;
+      while (Date.now() < end) { /* busy */ }
+      return 1;
+    }, [1]);
+    await new Promise((r) => setTimeout(r, 200));
+    await d.kill();
+    await expect(run).rejects.toMatchObject({ code: 'E_CONNECTION' });
+    await expect(client.value('x').get()).rejects.toMatchObject({ code: 'E_CONNECTION' });
+    await d[Symbol.asyncDispose]();
+  });
+});
