@@ -33,13 +33,20 @@ daemon
   .option('--auth-deadline-ms <ms>', 'time a connection has to authenticate', '5000')
   .option('--worker-heap-mb <mb>', 'V8 heap limit per worker (default: 80% of RAM / workers)')
   .option('--pipeline-depth <n>', 'chunks a worker holds at once', '2')
+  .option('--worker-rss-mb <mb>', 'kill a worker whose resident memory passes this (checked every 100 ms; 0: off)', '0')
+  .option('--max-tasks-per-worker <n>', 'replace a worker after it has run this many items (0: never)', '0')
+  // Send-buffer limits per client (Redis client-output-buffer-limit); hidden, mainly for tests.
+  .addOption(new Option('--send-high-water <bytes>').hideHelp())
+  .addOption(new Option('--send-hard-cap <bytes>').hideHelp())
+  .addOption(new Option('--send-soft-cap-ms <ms>').hideHelp())
   .option('--detach', 'run in the background; logs go to <data-dir>/daemon.log')
   .action(async (flags: Record<string, unknown>) => {
     const raw: RawOptions = {
       port: flags.port, host: flags.host, workers: flags.workers, dataDir: flags.dataDir, token: flags.token,
       fsync: flags.fsync, allowSource: flags.source, maxClients: flags.maxClients, maxPayload: flags.maxPayload,
       heartbeatMs: flags.heartbeatMs, authDeadlineMs: flags.authDeadlineMs, workerHeapMb: flags.workerHeapMb,
-      pipelineDepth: flags.pipelineDepth,
+      pipelineDepth: flags.pipelineDepth, workerRssMb: flags.workerRssMb, maxTasksPerWorker: flags.maxTasksPerWorker,
+      sendHighWater: flags.sendHighWater, sendHardCap: flags.sendHardCap, sendSoftCapMs: flags.sendSoftCapMs,
     };
     const opts = resolveOptions(raw);
     if (flags.detach === true) {

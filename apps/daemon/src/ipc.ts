@@ -32,6 +32,11 @@ export interface StartedMessage { t: 'started'; key: number; i: number }
 export interface DoneMessage { t: 'done'; key: number; payload: Uint8Array; errors: WireError[]; ms: number; aborted: boolean }
 /** The chunk could not run at all (bad task): the whole batch fails. */
 export interface FailMessage { t: 'fail'; key: number; error: WireError }
+/**
+ * An exception escaped a task's async callback (a throw inside setTimeout):
+ * the worker reports it against the item running (`key`/`i`, if any) and exits.
+ */
+export interface UncaughtMessage { t: 'uncaught'; key?: number; i?: number; error: WireError }
 /** A task's shared-state request (ctx.value(...) and friends). */
 export interface StateMessage { t: 'state'; rid: number; req: StateRequest }
-export type WorkerToPrimary = ReadyMessage | BeginMessage | StartedMessage | DoneMessage | FailMessage | StateMessage;
+export type WorkerToPrimary = ReadyMessage | BeginMessage | StartedMessage | DoneMessage | FailMessage | UncaughtMessage | StateMessage;

@@ -12,6 +12,9 @@ import {
   DEFAULT_MAX_PAYLOAD,
   DEFAULT_PORT,
   PRE_AUTH_MAX_PAYLOAD,
+  SEND_HARD_CAP,
+  SEND_HIGH_WATER,
+  SEND_SOFT_CAP_MS,
 } from '@corepool/protocol';
 
 /** How often LMDB is flushed to disk (Redis's appendfsync). */
@@ -36,6 +39,16 @@ export interface DaemonOptions {
   workerHeapMb: number;
   /** Chunks a worker holds at once (one running, the rest prefetched). */
   pipelineDepth: number;
+  /** Send buffer above which a client gets no new results and coalesced pushes. */
+  sendHighWater: number;
+  /** Send buffer past which a client is cut off (close 1008 E_SLOW_CONSUMER). */
+  sendHardCap: number;
+  /** Time a client may stay above the high-water mark before it is cut off. */
+  sendSoftCapMs: number;
+  /** RSS limit per worker in MiB, enforced by the primary's watchdog; 0 means none. */
+  workerRssMb: number;
+  /** Replace a worker after it has run this many items; 0 means never. */
+  maxTasksPerWorker: number;
 }
 
 /** The default data dir: $COREPOOL_DATA_DIR, else ~/.corepool. */
@@ -55,6 +68,11 @@ export const DEFAULT_OPTIONS: Omit<DaemonOptions, 'dataDir' | 'workers' | 'worke
   authDeadlineMs: AUTH_DEADLINE_MS,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
   pipelineDepth: 2,
+  sendHighWater: SEND_HIGH_WATER,
+  sendHardCap: SEND_HARD_CAP,
+  sendSoftCapMs: SEND_SOFT_CAP_MS,
+  workerRssMb: 0,
+  maxTasksPerWorker: 0,
 };
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -89,6 +107,9 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
         'Pass --token (or COREPOOL_TOKEN), or bind 127.0.0.1.',
     );
   }
+  const sendHighWater = raw.sendHighWater === undefined ? DEFAULT_OPTIONS.sendHighWater : int('send-high-water', raw.sendHighWater, 1024, 1 << 30);
+  const sendHardCap = raw.sendHardCap === undefined ? Math.max(DEFAULT_OPTIONS.sendHardCap, 4 * sendHighWater) : int('send-hard-cap', raw.sendHardCap, 1024, 4 * 1024 ** 3);
+  if (sendHardCap <= sendHighWater) throw new RangeError(`--send-hard-cap (${sendHardCap}) must be above --send-high-water (${sendHighWater})`);
   // Leave room for the primary and the OS: 80% of RAM shared by the workers.
   const defaultHeap = Math.max(256, Math.floor((0.8 * totalmem()) / (1024 * 1024) / workers));
   return {
@@ -106,5 +127,10 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     authDeadlineMs: raw.authDeadlineMs === undefined ? DEFAULT_OPTIONS.authDeadlineMs : int('auth-deadline-ms', raw.authDeadlineMs, 50, 600_000),
     workerHeapMb: raw.workerHeapMb === undefined ? defaultHeap : int('worker-heap-mb', raw.workerHeapMb, 16, 1_000_000),
     pipelineDepth: raw.pipelineDepth === undefined ? DEFAULT_OPTIONS.pipelineDepth : int('pipeline-depth', raw.pipelineDepth, 1, 16),
+    sendHighWater,
+    sendHardCap,
+    sendSoftCapMs: raw.sendSoftCapMs === undefined ? DEFAULT_OPTIONS.sendSoftCapMs : int('send-soft-cap-ms', raw.sendSoftCapMs, 10, 3_600_000),
+    workerRssMb: raw.workerRssMb === undefined ? DEFAULT_OPTIONS.workerRssMb : int('worker-rss-mb', raw.workerRssMb, 0, 1_000_000),
+    maxTasksPerWorker: raw.maxTasksPerWorker === undefined ? DEFAULT_OPTIONS.maxTasksPerWorker : int('max-tasks-per-worker', raw.maxTasksPerWorker, 0, Number.MAX_SAFE_INTEGER),
   };
 }

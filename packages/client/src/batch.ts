@@ -9,6 +9,7 @@ import {
   BadMessageError,
   CorepoolError,
   NotCloneableError,
+  TooLargeError,
   decodeData,
   encodeData,
   findUncloneable,
@@ -216,6 +217,12 @@ export class Batch {
       this.#sendChunk(start, items.slice(0, half));
       this.#host.acquireSlot(this);
       this.#sendChunk(start + half, items.slice(half));
+      return;
+    }
+    if (payload.length > this.#host.maxPayload && remaining === 1) {
+      // One item larger than a frame can never be sent (the daemon would close 1009 on every resend): it fails alone.
+      this.#deliver(start, { ok: false, error: new TooLargeError(`item ${start} is ${payload.length} bytes encoded, over the frame limit of ${this.#host.maxPayload} bytes`, { index: start }) });
+      this.#host.releaseSlot();
       return;
     }
     this.#sizer.fitBytes(items.length, payload.length, this.#host.maxPayload / 4);

@@ -270,9 +270,9 @@ export class Client {
           end(err);
         };
       }
-      // Start on a later tick: the caller holds its promise (and its cancel handle) before any item is read.
+      // Start after the caller's synchronous code: it holds its promise (and its cancel handle) before any item is read.
       const b = batch;
-      setImmediate(() => b.pump());
+      queueMicrotask(() => b.pump());
     } catch (err) {
       queueMicrotask(() => sink.end(err));
     }

@@ -37,6 +37,12 @@ export const ErrorCode = {
   E_LOCK_NOT_HELD: 'E_LOCK_NOT_HELD',
   /** The daemon already serves its maximum number of clients (close 1013). */
   E_TOO_MANY_CLIENTS: 'E_TOO_MANY_CLIENTS',
+  /**
+   * The client read too slowly: its send buffer passed the hard cap, or stayed
+   * above the high-water mark for too long (close 1008, like Redis's
+   * client-output-buffer-limit).
+   */
+  E_SLOW_CONSUMER: 'E_SLOW_CONSUMER',
   /** A client sent more work than flow control allows. */
   E_FLOW_CONTROL: 'E_FLOW_CONTROL',
   /** The daemon is stopping and accepts no new work. */

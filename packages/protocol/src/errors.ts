@@ -93,6 +93,8 @@ export class ValueTypeError extends CorepoolError { constructor(m: string, d?: D
 export class BadNameError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_NAME, m, d); } }
 export class LockNotHeldError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_LOCK_NOT_HELD, m, d); } }
 export class TooManyClientsError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TOO_MANY_CLIENTS, m, d); } }
+/** The daemon cut the connection off because the client did not read its messages. */
+export class SlowConsumerError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_SLOW_CONSUMER, m, d); } }
 export class FlowControlError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_FLOW_CONTROL, m, d); } }
 export class ShuttingDownError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_SHUTTING_DOWN, m, d); } }
 export class ConnectionError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_CONNECTION, m, d); } }
@@ -117,6 +119,7 @@ const CLASSES: Record<ErrorCode, new (m: string, d?: Details) => CorepoolError> 
   E_BAD_NAME: BadNameError,
   E_LOCK_NOT_HELD: LockNotHeldError,
   E_TOO_MANY_CLIENTS: TooManyClientsError,
+  E_SLOW_CONSUMER: SlowConsumerError,
   E_FLOW_CONTROL: FlowControlError,
   E_SHUTTING_DOWN: ShuttingDownError,
   E_CONNECTION: ConnectionError,

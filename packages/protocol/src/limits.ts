@@ -35,5 +35,9 @@ export const DEFAULT_HEARTBEAT_MS = 30 * 1000;
 export const SEND_HIGH_WATER = 8 * 1024 * 1024;
 /** Past this many buffered bytes a connection is closed. */
 export const SEND_HARD_CAP = 32 * 1024 * 1024;
+/** A connection above SEND_HIGH_WATER for this long is closed (Redis: pubsub 32mb 8mb 60). */
+export const SEND_SOFT_CAP_MS = 60 * 1000;
+/** How often the primary reads each worker's RSS when --worker-rss-mb is set. */
+export const RSS_WATCH_MS = 100;
 /** Time a running chunk gets to stop after a cancel before its worker is killed. */
 export const CANCEL_GRACE_MS = 1000;

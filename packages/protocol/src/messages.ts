@@ -93,7 +93,11 @@ export interface DaemonStatus {
   url: string;
   uptimeMs: number;
   workers: { id: number; pid: number; busy: boolean; tasksDone: number; chunksDone: number; restarts: number }[];
-  clients: { id: number; name: string; batches: number; queuedChunks: number; runningChunks: number }[];
+  clients: {
+    id: number; name: string; batches: number; queuedChunks: number; runningChunks: number;
+    /** Bytes queued on the socket, not yet written; and the most seen since the client connected. */
+    sendBuffered?: number; maxSendBuffered?: number;
+  }[];
   queuedItems: number;
   runningItems: number;
   itemsDone: number;

@@ -48,9 +48,15 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
 
   process.env[DATA_DIR_ENV] = opts.dataDir;
   const supervisor: Supervisor = new Supervisor(
-    { workers: opts.workers, execArgv: [`--max-old-space-size=${opts.workerHeapMb}`] },
+    {
+      workers: opts.workers,
+      execArgv: [`--max-old-space-size=${opts.workerHeapMb}`],
+      rssLimit: opts.workerRssMb * 1024 * 1024,
+      onRssKill: (w, rss) => log(JSON.stringify({ event: 'worker-rss-kill', pid: w.pid, rssMb: Math.round(rss / 1048576), limitMb: opts.workerRssMb })),
+    },
     {
       onReady: (w) => {
+        if (w.replacing !== undefined && !stopping) log(JSON.stringify({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing }));
         workerBySlotOwner.set(`w:${w.id}`, w);
         recordPids();
         scheduler.dispatch();
@@ -71,7 +77,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       },
       onExit: (w, code, signal) => {
         workerBySlotOwner.delete(`w:${w.id}`);
-        if (!stopping) log(`worker ${w.pid} exited (code ${code}, signal ${signal}); replacing it`);
+        if (!stopping && w.killedFor !== 'retired') log(`worker ${w.pid} exited (code ${code}, signal ${signal}${w.killedFor === undefined ? '' : `, killed for ${w.killedFor}`}); replacing it`);
         scheduler.onWorkerExit(w);
       },
     },
@@ -80,6 +86,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     pipelineDepth: opts.pipelineDepth,
     maxQueuedChunks: 1024,
     maxQueuedBytes: 128 * 1024 * 1024,
+    maxTasksPerWorker: opts.maxTasksPerWorker,
     onWorkerGone: (w) => state.releaseOwner(`w:${w.id}`),
   });
 
@@ -110,7 +117,10 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       })),
       clients: [...(server?.sessions ?? [])].filter((s) => s.authed).map((s: Session) => {
         const c = st.perClient.get(s.id);
-        return { id: s.id, name: s.name, batches: c?.batches ?? 0, queuedChunks: c?.queuedChunks ?? 0, runningChunks: c?.runningChunks ?? 0 };
+        return {
+          id: s.id, name: s.name, batches: c?.batches ?? 0, queuedChunks: c?.queuedChunks ?? 0, runningChunks: c?.runningChunks ?? 0,
+          sendBuffered: s.sendBuffered, maxSendBuffered: s.maxSendBuffered,
+        };
       }),
       queuedItems: st.queuedItems,
       runningItems: st.runningItems,
@@ -145,6 +155,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     {
       token, scheduler, state, allowSource: opts.allowSource, maxPayload: opts.maxPayload,
       preAuthMaxPayload: opts.preAuthMaxPayload, authDeadlineMs: opts.authDeadlineMs, status, stop: () => void stop(),
+      send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
+      log,
     },
   );
   const port = await server.listen();

@@ -21,9 +21,9 @@ import {
   type TaskSpec,
   type WireError,
 } from '@corepool/protocol';
-import type { BeginMessage, DoneMessage, FailMessage, StartedMessage } from '../ipc.js';
+import type { BeginMessage, DoneMessage, FailMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
 
-type ChunkMessage = BeginMessage | StartedMessage | DoneMessage | FailMessage;
+type ChunkMessage = BeginMessage | StartedMessage | DoneMessage | FailMessage | UncaughtMessage;
 import type { Supervisor, WorkerSlot } from './supervisor.js';
 
 /** What the scheduler needs from a connection. */
@@ -44,11 +44,16 @@ interface Chunk {
   readonly start: number;
   /** Crashes while this (single-item) chunk ran. */
   attempts: number;
+  /** Worker deaths this chunk's items lived through before the culprit was known. */
+  crashes: number;
+  /** The worker reports each item as it starts, so a crash names the item (after a first, anonymous crash). */
+  tracked: boolean;
   worker?: WorkerSlot;
   begun: boolean;
   /** Index (within the chunk) of the item running, for timed batches. */
   current: number;
-  timedOutAt: number;
+  /** Item (within the chunk) whose outcome was already delivered (timeout, uncaught exception); its worker is being replaced. */
+  failedAt: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -81,6 +86,8 @@ export interface SchedulerOptions {
   maxQueuedChunks: number;
   /** Most bytes of items a client may have queued in the daemon. */
   maxQueuedBytes: number;
+  /** Replace a worker after it has run this many items; 0: never. */
+  maxTasksPerWorker: number;
   /** Called when a worker dies, so its shared-state locks are released. */
   onWorkerGone(w: WorkerSlot): void;
 }
@@ -205,6 +212,9 @@ export class Scheduler {
       case 'fail':
         this.#fail(w, chunk, m);
         return;
+      case 'uncaught':
+        this.#uncaught(w, chunk, m);
+        return;
     }
   }
 
@@ -219,16 +229,27 @@ export class Scheduler {
       const batch = chunk.batch;
       batch.running.delete(chunk);
       if (!batch.live) continue;
-      if (chunk.timedOutAt >= 0) {
-        this.#requeuePieces(chunk, chunk.timedOutAt, false);
+      if (chunk.failedAt >= 0) {
+        this.#requeuePieces(chunk, chunk.failedAt, false);
       } else if (!chunk.begun) {
         this.#enqueue(batch, chunk, true);
       } else if (chunk.current >= 0) {
         this.#requeuePieces(chunk, chunk.current, true);
+      } else if (chunk.count > 1 && !chunk.tracked) {
+        // Which item was running is unknown: run the chunk again, reporting each item as it starts,
+        // so a poison item is named by its second death (worker deaths = retries + 1, not log2(chunk) more).
+        const again = this.#chunk(batch, chunk.payload, chunk.offset, chunk.count, chunk.start);
+        again.tracked = true;
+        again.crashes = chunk.crashes + 1;
+        this.#enqueue(batch, again, true);
       } else if (chunk.count > 1) {
+        // Died before its first item started even though tracked: split it.
         const half = Math.ceil(chunk.count / 2);
-        this.#enqueue(batch, this.#chunk(batch, chunk.payload, chunk.offset + half, chunk.count - half, chunk.start + half), true);
-        this.#enqueue(batch, this.#chunk(batch, chunk.payload, chunk.offset, half, chunk.start), true);
+        for (const [off, count] of [[half, chunk.count - half], [0, half]] as const) {
+          const piece = this.#chunk(batch, chunk.payload, chunk.offset + off, count, chunk.start + off);
+          piece.tracked = true;
+          this.#enqueue(batch, piece, true);
+        }
       } else {
         this.#crashed(chunk);
       }
@@ -267,7 +288,7 @@ export class Scheduler {
   }
 
   #chunk(batch: Batch, payload: Uint8Array, offset: number, count: number, start: number): Chunk {
-    return { key: this.#nextKey++, batch, payload, offset, count, start, attempts: 0, begun: false, current: -1, timedOutAt: -1 };
+    return { key: this.#nextKey++, batch, payload, offset, count, start, attempts: 0, crashes: 0, tracked: false, begun: false, current: -1, failedAt: -1 };
   }
 
   #enqueue(batch: Batch, chunk: Chunk, front: boolean): void {
@@ -329,7 +350,7 @@ export class Scheduler {
     }
     const sent = this.#sup.send(w, {
       t: 'run', key: chunk.key, task, payload: chunk.payload, offset: chunk.offset, count: chunk.count,
-      start: chunk.start, timed: batch.timeoutMs > 0,
+      start: chunk.start, timed: batch.timeoutMs > 0 || chunk.tracked,
     });
     if (!sent) this.#sup.kill(w); // its exit requeues the chunk
   }
@@ -339,9 +360,10 @@ export class Scheduler {
     chunk.current = i;
     clearTimeout(chunk.timer);
     const timeoutMs = chunk.batch.timeoutMs;
+    if (timeoutMs === 0) return; // tracked only, to name the item a crash belongs to
     chunk.timer = setTimeout(() => {
       const index = chunk.start + i;
-      chunk.timedOutAt = i;
+      chunk.failedAt = i;
       this.#deliverError(chunk.batch, index, {
         code: ErrorCode.E_TIMEOUT, index, timeoutMs,
         message: `item ${index} ran longer than its timeout of ${timeoutMs} ms; its worker was replaced`,
@@ -350,10 +372,36 @@ export class Scheduler {
     }, timeoutMs);
   }
 
+  /**
+   * A task's async callback threw: the item that was running fails with a
+   * TaskError (no retry: it is the task's own error, not a crash), and the
+   * worker, whose state can no longer be trusted, exits and is replaced.
+   * The chunk's other items are rerun when its exit is handled.
+   */
+  #uncaught(w: WorkerSlot, chunk: Chunk, m: UncaughtMessage): void {
+    if (m.i === undefined || chunk.failedAt >= 0) return;
+    clearTimeout(chunk.timer);
+    chunk.failedAt = m.i;
+    const index = chunk.start + m.i;
+    this.#deliverError(chunk.batch, index, {
+      ...m.error, code: ErrorCode.E_TASK_FAILED, index,
+      message: `uncaught exception in an async callback while item ${index} ran (its worker was replaced): ${m.error.message}`,
+    });
+    // The worker exits by itself once the report is out; make sure of it.
+    setTimeout(() => this.#sup.kill(w), CANCEL_GRACE_MS).unref();
+  }
+
   #done(w: WorkerSlot, chunk: Chunk, m: DoneMessage): void {
+    // An item of this chunk already has its outcome and the worker is being replaced: its exit requeues the rest.
+    if (chunk.failedAt >= 0) return;
     this.#release(w, chunk);
     w.chunksDone++;
     w.tasksDone += chunk.count;
+    const max = this.#opts.maxTasksPerWorker;
+    if (max > 0 && w.tasksDone >= max) {
+      w.ready = false; // no new chunks; retired once its pipeline is empty
+      if (w.assigned.length === 0) this.#sup.retire(w);
+    }
     const batch = chunk.batch;
     if (batch.live && !m.aborted) {
       this.itemsDone += chunk.count;
@@ -391,7 +439,8 @@ export class Scheduler {
     }
     if (blame) {
       const single = this.#chunk(batch, chunk.payload, chunk.offset + i, 1, chunk.start + i);
-      single.attempts = chunk.count === 1 ? chunk.attempts : 0;
+      // The deaths the item's chunk lived through before the item was named count as its attempts.
+      single.attempts = chunk.count === 1 ? chunk.attempts : chunk.crashes;
       this.#crashed(single);
     }
     if (i > 0) this.#enqueue(batch, this.#chunk(batch, chunk.payload, chunk.offset, i, chunk.start), true);

@@ -12,8 +12,6 @@ import {
   ErrorCode,
   PROTOCOL_VERSION,
   ProtocolVersionError,
-  SEND_HARD_CAP,
-  SEND_HIGH_WATER,
   SourceDisabledError,
   TooLargeError,
   decodeMessage,
@@ -45,8 +43,12 @@ export interface SessionContext {
   maxPayload: number;
   preAuthMaxPayload: number;
   authDeadlineMs: number;
+  /** Send-buffer limits: pause results and coalesce pushes above highWater; cut off past hardCap or after softCapMs above highWater. */
+  send: { highWater: number; hardCap: number; softCapMs: number };
   status(): DaemonStatus;
   stop(): void;
+  /** The daemon's log (one JSON line per event). */
+  log(line: string): void;
   /** Called once when the session ends. */
   onClose(s: Session): void;
   onAuth(s: Session): void;
@@ -71,6 +73,11 @@ export class Session implements SchedulerClient {
   /** Value/dict pushes held back while the socket is above its high-water mark (latest wins). */
   #held = new Map<string, Push>();
   #flushTimer: NodeJS.Timeout | undefined;
+  /** When the send buffer last rose above the high-water mark (0: below it). */
+  #aboveSince = 0;
+  #stallTimer: NodeJS.Timeout | undefined;
+  /** Most bytes ever queued on this socket (reported by `status`). */
+  maxSendBuffered = 0;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
@@ -83,6 +90,9 @@ export class Session implements SchedulerClient {
     });
     // Mandatory: without an 'error' listener one oversized frame kills the daemon.
     ws.on('error', () => {});
+    // ws closes a bad frame with a bare close code; answer it with a coded error and the code as the reason first.
+    const receiver = (ws as unknown as { _receiver?: NodeJS.EventEmitter })._receiver;
+    receiver?.prependListener('error', (err: Error & { code?: string }) => this.#onReceiverError(err));
     ws.on('close', () => this.#onClose());
   }
 
@@ -91,30 +101,47 @@ export class Session implements SchedulerClient {
     return `c:${this.id}`;
   }
 
-  /** Sends a message, cutting the client off past the hard cap. */
+  /** Bytes queued on the socket and not yet written. */
+  get sendBuffered(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  /** Sends a message, cutting the client off instead of buffering past the hard cap. */
   send(m: ServerMessage): void {
     if (this.#closed) return;
-    if (this.#ws.bufferedAmount > SEND_HARD_CAP) {
-      this.close(CloseCode.POLICY, ErrorCode.E_TOO_LARGE);
+    const bytes = encodeMessage(m);
+    const limits = this.#ctx.send;
+    if (this.#ws.bufferedAmount + bytes.length > limits.hardCap) {
+      this.#cutOff('hard cap');
       return;
     }
-    this.#ws.send(encodeMessage(m));
+    this.#ws.send(bytes);
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered > this.maxSendBuffered) this.maxSendBuffered = buffered;
+    if (buffered >= limits.highWater && this.#aboveSince === 0) {
+      this.#aboveSince = Date.now();
+      this.#stallTimer ??= setInterval(() => this.#checkStall(), Math.min(100, Math.max(5, limits.softCapMs >> 2)));
+    }
   }
 
   /** A shared-state push; coalesced per (kind, name, key) while the client reads slowly. */
   push(p: Push): void {
     if (this.#closed) return;
-    if (this.#held.size === 0 && this.#ws.bufferedAmount < SEND_HIGH_WATER) {
+    if (this.#held.size === 0 && this.#ws.bufferedAmount < this.#ctx.send.highWater) {
       this.send(p);
       return;
     }
-    this.#held.set(`${p.kind}\0${p.name}\0${p.key ?? ''}`, p);
+    // Re-inserted, not replaced in place: held pushes flush in version order (a dict's
+    // subscriber drops a push older than one it has, whatever its key).
+    const key = `${p.kind}\0${p.name}\0${p.key ?? ''}`;
+    this.#held.delete(key);
+    this.#held.set(key, p);
     this.#flushTimer ??= setTimeout(() => this.#flushHeld(), 10);
   }
 
   /** False while results should wait for the client to read. */
   canReceive(): boolean {
-    return this.#ws.bufferedAmount < SEND_HIGH_WATER;
+    return this.#ws.bufferedAmount < this.#ctx.send.highWater;
   }
 
   /** Pings the client; a client that did not answer the previous ping is terminated. */
@@ -143,13 +170,44 @@ export class Session implements SchedulerClient {
   #flushHeld(): void {
     this.#flushTimer = undefined;
     if (this.#closed) return;
-    if (this.#ws.bufferedAmount >= SEND_HIGH_WATER) {
+    if (this.#ws.bufferedAmount >= this.#ctx.send.highWater) {
       this.#flushTimer = setTimeout(() => this.#flushHeld(), 10);
       return;
     }
     const held = [...this.#held.values()];
     this.#held.clear();
     for (const p of held) this.send(p);
+  }
+
+  /** A client that stays above the high-water mark for softCapMs is cut off (it has stopped reading). */
+  #checkStall(): void {
+    if (this.#closed) return;
+    if (this.#ws.bufferedAmount < this.#ctx.send.highWater) {
+      this.#aboveSince = 0;
+      clearInterval(this.#stallTimer);
+      this.#stallTimer = undefined;
+      return;
+    }
+    if (Date.now() - this.#aboveSince >= this.#ctx.send.softCapMs) this.#cutOff('time above high water');
+  }
+
+  #cutOff(why: string): void {
+    this.#ctx.log(JSON.stringify({
+      event: 'slow-consumer', client: this.id, why, buffered: this.#ws.bufferedAmount, maxSendBuffered: this.maxSendBuffered,
+      aboveMs: this.#aboveSince === 0 ? 0 : Date.now() - this.#aboveSince,
+    }));
+    this.close(CloseCode.POLICY, ErrorCode.E_SLOW_CONSUMER);
+  }
+
+  /** A frame ws refused (too big, bad UTF-8, bad opcode, fragment flood): coded error, then the matching close. */
+  #onReceiverError(err: Error & { code?: string }): void {
+    if (this.#closed) return;
+    const tooBig = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || err.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH' ||
+      err.code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS';
+    const e = tooBig ? new TooLargeError(`frame refused: ${err.message}`) : new BadMessageError(`frame refused: ${err.message}`);
+    const code = tooBig ? CloseCode.TOO_BIG : err.code === 'WS_ERR_INVALID_UTF8' ? CloseCode.BAD_DATA : CloseCode.PROTOCOL_ERROR;
+    this.send({ type: 'error', error: e.toWire() });
+    this.close(code, e.code);
   }
 
   #onFrame(data: Buffer, isBinary: boolean): void {
@@ -265,6 +323,7 @@ export class Session implements SchedulerClient {
     this.#closed = true;
     clearTimeout(this.#authTimer);
     clearTimeout(this.#flushTimer);
+    clearInterval(this.#stallTimer);
     this.#held.clear();
     this.#ctx.scheduler.dropClient(this);
     this.#ctx.state.releaseOwner(this.owner);

@@ -1,8 +1,13 @@
 /**
  * Keeps one worker process per slot alive (node:cluster). A worker that exits
  * for any reason is reported (so its chunks can be retried) and replaced.
+ * With an RSS limit, a watchdog reads each worker's resident memory from
+ * /proc every RSS_WATCH_MS and SIGKILLs one past the limit: V8's heap limit
+ * does not see off-heap memory (Buffers, native addons).
  */
 import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { RSS_WATCH_MS } from '@corepool/protocol';
 import { fileURLToPath } from 'node:url';
 import type { PrimaryToWorker, ReadyMessage, WorkerToPrimary } from '../ipc.js';
 
@@ -22,6 +27,12 @@ export interface WorkerSlot {
   tasksDone: number;
   chunksDone: number;
   readonly worker: Worker;
+  /** When the predecessor in this slot exited (for the replacement time), if this is a replacement. */
+  readonly replacing?: number;
+  /** Highest RSS (bytes) the watchdog saw. */
+  peakRss: number;
+  /** Why the primary killed it, if it did ('rss', 'retired'). */
+  killedFor?: string;
 }
 
 export interface SupervisorEvents {
@@ -34,6 +45,10 @@ export interface SupervisorOptions {
   workers: number;
   /** Extra node flags for workers (heap limit). */
   execArgv: string[];
+  /** Kill a worker whose RSS passes this many bytes; 0: no watchdog. */
+  rssLimit: number;
+  /** Told when the watchdog kills a worker. */
+  onRssKill?(w: WorkerSlot, rss: number): void;
 }
 
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
@@ -44,6 +59,7 @@ export class Supervisor {
   readonly #events: SupervisorEvents;
   readonly #slots: (WorkerSlot | undefined)[];
   #stopping = false;
+  #watchdog: NodeJS.Timeout | undefined;
   /** Workers replaced since start (crashes, timeouts, cancels). */
   restarts = 0;
 
@@ -58,6 +74,10 @@ export class Supervisor {
   async start(): Promise<void> {
     const ready = this.#slots.map((_, slot) => new Promise<void>((resolve) => this.#fork(slot, resolve)));
     await Promise.all(ready);
+    if (this.#opts.rssLimit > 0) {
+      this.#watchdog = setInterval(() => this.#watchRss(), RSS_WATCH_MS);
+      this.#watchdog.unref();
+    }
   }
 
   /** Live workers, by slot. */
@@ -87,6 +107,12 @@ export class Supervisor {
     }
   }
 
+  /** Ends an idle worker on purpose (recycling); it is replaced like any other. */
+  retire(w: WorkerSlot): void {
+    w.killedFor ??= 'retired';
+    this.kill(w);
+  }
+
   /** Pids of all live workers (written to the pid file). */
   pids(): number[] {
     return this.workers.filter((w) => !w.dead).map((w) => w.pid);
@@ -95,6 +121,7 @@ export class Supervisor {
   /** Kills every worker and resolves when all have exited. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    clearInterval(this.#watchdog);
     const exits = this.workers
       .filter((w) => !w.dead)
       .map((w) => new Promise<void>((resolve) => {
@@ -104,9 +131,25 @@ export class Supervisor {
     await Promise.all(exits);
   }
 
-  #fork(slot: number, onReady?: () => void): void {
+  #watchRss(): void {
+    for (const w of this.workers) {
+      if (w.dead || w.pid === 0) continue;
+      const rss = readRss(w.pid);
+      if (rss === undefined) continue;
+      if (rss > w.peakRss) w.peakRss = rss;
+      if (rss > this.#opts.rssLimit) {
+        w.killedFor = 'rss';
+        this.#opts.onRssKill?.(w, rss);
+        this.kill(w);
+      }
+    }
+  }
+
+  #fork(slot: number, onReady?: () => void, replacing?: number): void {
     const worker = cluster.fork({ COREPOOL_WORKER_SLOT: String(slot) });
     const w: WorkerSlot = {
+      ...(replacing === undefined ? {} : { replacing }),
+      peakRss: 0,
       slot,
       id: worker.id,
       pid: worker.process.pid ?? 0,
@@ -137,8 +180,18 @@ export class Supervisor {
       this.#events.onExit(w, code, signal);
       if (!this.#stopping) {
         this.restarts++;
-        this.#fork(slot, onReady);
+        this.#fork(slot, onReady, Date.now());
       }
     });
+  }
+}
+
+/** Resident set size of a process in bytes (Linux /proc), or undefined. */
+function readRss(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m === null ? undefined : Number(m[1]) * 1024;
+  } catch {
+    return undefined;
   }
 }

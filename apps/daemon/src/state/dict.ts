@@ -6,6 +6,10 @@
  *  - Keys are strings, kept in a Map (never assigned onto a plain object, so
  *    `__proto__` is a key like any other). Each entry is the record
  *    [name, key] in the store's `dicts` table.
+ *  - Keys stay in insertion order, also across restarts: a new key gets the
+ *    next sequence number of its dict, stored under ['dict-order', name, key]
+ *    in `meta` (written when the key is added, removed with it; updating an
+ *    existing key writes nothing more). The load sorts each dict by it.
  *  - The dict has one version, bumped by 1 on every set and every delete that
  *    removed something; it is stored under ['dict', name] in `meta`, so it
  *    keeps growing across restarts and subscribers can drop stale pushes.
@@ -19,6 +23,9 @@ import { decodeNumber, encodeNumber, type Dirty, type Store, type Table } from '
 
 /** Longest dict key in UTF-8 bytes (an LMDB key holds the dict's name and the key, at most 1978 bytes). */
 export const MAX_DICT_KEY_BYTES = 1024;
+
+/** First element of the `meta` keys that hold each dict key's insertion sequence number. */
+const ORDER = 'dict-order';
 
 /** Returns why `key` cannot be a dict key, or undefined. */
 export function checkDictKey(key: unknown): string | undefined {
@@ -35,6 +42,8 @@ class DictRecord implements Dirty {
   readonly key: [string, string];
   readonly map = new Map<string, Uint8Array>();
   version = 0;
+  /** The insertion sequence number of the newest key. */
+  lastSeq = 0;
 
   constructor(meta: Table, name: string) {
     this.table = meta;
@@ -61,9 +70,28 @@ export class Dicts {
   /** Loads every stored entry and dict version. */
   static load(store: Store, push: (owner: string, push: Push) => void): Dicts {
     const dicts = new Dicts(store, push);
+    const seqs = new Map<string, Map<string, number>>();
+    for (const { key, value } of store.meta.getRange({ start: [ORDER], end: [`${ORDER}\0`] })) {
+      if (!Array.isArray(key) || key[0] !== ORDER || typeof key[1] !== 'string' || typeof key[2] !== 'string' || value.length !== 8) continue;
+      let m = seqs.get(key[1]);
+      if (m === undefined) seqs.set(key[1], (m = new Map()));
+      m.set(key[2], decodeNumber(value));
+    }
+    const loaded = new Map<string, [string, Uint8Array, number][]>();
     for (const { key, value } of store.dicts.getRange()) {
       if (!Array.isArray(key) || typeof key[0] !== 'string' || typeof key[1] !== 'string') continue;
-      dicts.#record(key[0]).map.set(key[1], value.slice());
+      let entries = loaded.get(key[0]);
+      if (entries === undefined) loaded.set(key[0], (entries = []));
+      // An entry without an order record sorts first (in key order: the sort is stable).
+      entries.push([key[1], value.slice(), seqs.get(key[0])?.get(key[1]) ?? 0]);
+    }
+    for (const [name, entries] of loaded) {
+      entries.sort((a, b) => a[2] - b[2]);
+      const d = dicts.#record(name);
+      for (const [k, bytes, seq] of entries) {
+        d.map.set(k, bytes);
+        if (seq > d.lastSeq) d.lastSeq = seq;
+      }
     }
     for (const { key, value } of store.meta.getRange({ start: ['dict'], end: ['dict\0'] })) {
       if (!Array.isArray(key) || key[0] !== 'dict' || typeof key[1] !== 'string' || value.length !== 8) continue;
@@ -104,6 +132,7 @@ export class Dicts {
   /** Sets `key`; returns the dict's new version. */
   set(name: string, key: string, bytes: Uint8Array): number {
     const d = this.#record(name);
+    if (!d.map.has(key)) this.#store.put(this.#store.meta, [ORDER, name, key], encodeNumber(++d.lastSeq));
     d.map.set(key, bytes);
     this.#store.put(this.#store.dicts, [name, key], bytes);
     return this.#changed(name, d, key, bytes);
@@ -114,6 +143,7 @@ export class Dicts {
     const d = this.#map.get(name);
     if (d === undefined || !d.map.delete(key)) return false;
     this.#store.remove(this.#store.dicts, [name, key]);
+    this.#store.remove(this.#store.meta, [ORDER, name, key]);
     this.#changed(name, d, key, undefined);
     return true;
   }

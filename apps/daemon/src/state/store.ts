@@ -72,7 +72,7 @@ export class Store {
   readonly queues: Table;
   /** [dict name, key] -> value bytes */
   readonly dicts: Table;
-  /** ['lock'] -> last fencing token; ['dict', name] -> dict version (float64 BE) */
+  /** ['lock'] -> last fencing token; ['dict', name] -> dict version; ['dict-order', name, key] -> the key's insertion sequence number (float64 BE) */
   readonly meta: Table;
   readonly fsync: FsyncMode;
 

@@ -5,12 +5,15 @@
 import type { PrimaryToWorker, WorkerToPrimary } from '../ipc.js';
 import { IpcTransport } from './ipc-transport.js';
 import { startOrphanGuard } from './orphan-guard.js';
-import { Runner } from './runner.js';
+import { Runner, taskError } from './runner.js';
 import { stateFactory } from './state-factory.js';
+
+/** Set once an uncaught exception has doomed this process: nothing else goes out. */
+let dying = false;
 
 function send(m: WorkerToPrimary): void {
   // A send after the primary is gone throws; the orphan guard ends us shortly.
-  if (process.connected) process.send?.(m);
+  if (!dying && process.connected) process.send?.(m);
 }
 
 startOrphanGuard();
@@ -23,5 +26,22 @@ process.on('message', (m: PrimaryToWorker) => {
 });
 // An unhandled rejection inside a task's stray promise must not kill the worker silently mid-chunk.
 process.on('unhandledRejection', () => {});
+// An exception thrown in a task's async callback (setTimeout, an event handler) has no caller to
+// reject: the item it would have settled may never finish. It fails the item running now with a
+// TaskError, and the process, whose state can no longer be trusted, exits to be replaced.
+process.on('uncaughtException', (err) => {
+  if (dying) return;
+  const cur = runner.current();
+  const report: WorkerToPrimary = { t: 'uncaught', error: taskError(err, cur?.index ?? -1, true) };
+  if (cur !== undefined) {
+    report.key = cur.key;
+    report.i = cur.i;
+  }
+  dying = true;
+  const exit = (): never => process.exit(70);
+  setTimeout(exit, 500).unref();
+  if (process.connected) process.send?.(report, undefined, undefined, exit);
+  else exit();
+});
 process.on('disconnect', () => process.exit(0));
 send({ t: 'ready' });

@@ -23,10 +23,16 @@ export class Runner {
   #queue: RunMessage[] = [];
   #running = false;
   #aborts = new Map<number, AbortController>();
+  #current: { key: number; i: number; index: number } | undefined;
 
   constructor(send: (m: WorkerToPrimary) => void, state: StateFactory) {
     this.#send = send;
     this.#state = state;
+  }
+
+  /** The chunk and item running now, if any (an uncaught exception is blamed on it). */
+  current(): { key: number; i: number; index: number } | undefined {
+    return this.#current;
   }
 
   /** Handles run and abort messages from the primary. */
@@ -81,6 +87,7 @@ export class Runner {
       const index = start + i;
       if (m.timed) this.#send({ t: 'started', key, i });
       ctx.index = index;
+      this.#current = { key, i, index };
       try {
         let r = fn(items[offset + i], ctx);
         if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') r = await r;
@@ -89,6 +96,7 @@ export class Runner {
         errors.push(taskError(err, index, m.task.kind === 'source'));
       }
     }
+    this.#current = undefined;
     const ms = performance.now() - t0;
     this.#send({ t: 'done', key, payload: encodeResults(results, start, errors), errors, ms, aborted: i < count });
   }
@@ -132,7 +140,7 @@ const CLOSURE_HINT =
   '(pass values in the items, use globals, import() inside the function, or use task(moduleUrl, exportName))';
 
 /** A thrown value as a TaskError wire form, with the closure hint for a source task's ReferenceError. */
-function taskError(err: unknown, index: number, fromSource: boolean): WireError {
+export function taskError(err: unknown, index: number, fromSource: boolean): WireError {
   if (err instanceof Error) {
     let message = err.message;
     if (fromSource && err instanceof ReferenceError && / is not defined$/.test(message)) {

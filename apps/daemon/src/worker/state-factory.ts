@@ -1,7 +1,9 @@
 /**
- * Shared-state handles for tasks, over the worker's IPC transport. Handles are
- * cached per name so a task that calls ctx.value('hits') per item does not
- * send `initial` again each time.
+ * Shared-state handles for tasks, over the worker's IPC transport. Value
+ * handles are cached per name and `initial`, so a task that calls
+ * ctx.value('hits', { initial: 0 }) per item sends `initial` once per worker,
+ * not per item, while a call with another (or a first) `initial`, from any
+ * task on this worker, still creates the value if it does not exist.
  */
 import { Dict, Lock, Queue, Value } from '@corepool/protocol';
 import type { StateFactory } from './context.js';
@@ -9,13 +11,25 @@ import type { IpcTransport } from './ipc-transport.js';
 
 /** The factory behind ctx.value / ctx.queue / ctx.dict / ctx.lock. */
 export function stateFactory(transport: IpcTransport): StateFactory {
-  const values = new Map<string, unknown>();
+  /** name -> initial (a primitive, or undefined for none) -> handle */
+  const values = new Map<string, Map<unknown, unknown>>();
   return {
     value(name, options) {
-      let v = values.get(name);
+      const initial = options?.initial;
+      // An object initial is not cached: a handle whose initial failed (not cloneable) would
+      // fail every later call. A primitive one is cached with its value.
+      if (initial !== null && (typeof initial === 'object' || typeof initial === 'function' || typeof initial === 'symbol')) {
+        return new Value(transport, name, options);
+      }
+      let byInitial = values.get(name);
+      if (byInitial === undefined) {
+        byInitial = new Map();
+        values.set(name, byInitial);
+      }
+      let v = byInitial.get(initial);
       if (v === undefined) {
         v = new Value(transport, name, options);
-        values.set(name, v);
+        byInitial.set(initial, v);
       }
       return v;
     },

@@ -3,10 +3,10 @@
  * primary and kept across restarts. Subscribers get every change (a set or a
  * delete) in order.
  */
-import { decodeData, encodeData } from '../codec.js';
+import { decodeData } from '../codec.js';
 import { BadNameError } from '../errors.js';
 import type { Push } from '../messages.js';
-import { nameError, type StateTransport } from './transport.js';
+import { encodeOperand, nameError, type StateTransport } from './transport.js';
 
 /** A handle on a shared Dict. Methods never throw synchronously: they reject with a CorepoolError. */
 export class Dict<T = unknown> {
@@ -31,7 +31,7 @@ export class Dict<T = unknown> {
   /** Sets `key` to `value`. */
   async set(key: string, value: T): Promise<void> {
     this.#check(key);
-    const a = encodeData(value, `the value of "${this.name}"[${JSON.stringify(key)}]`);
+    const a = encodeOperand(value, `the value of "${this.name}"[${JSON.stringify(key)}]`);
     await this.#transport.request({ op: 'dict.set', name: this.name, key, a });
   }
 

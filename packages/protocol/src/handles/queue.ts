@@ -3,9 +3,9 @@
  * exactly one getter; blocked getters are served in arrival order. Items
  * survive a daemon restart.
  */
-import { decodeData, encodeData } from '../codec.js';
+import { decodeData } from '../codec.js';
 import type { BadNameError } from '../errors.js';
-import { nameError, wireTimeout, type StateTransport, type TimeoutOptions } from './transport.js';
+import { encodeOperand, nameError, wireTimeout, type StateTransport, type TimeoutOptions } from './transport.js';
 
 /** A handle on a shared Queue. Methods never throw synchronously: they reject with a CorepoolError. */
 export class Queue<T = unknown> {
@@ -23,7 +23,7 @@ export class Queue<T = unknown> {
   /** Appends an item (or hands it straight to the oldest blocked getter). */
   async put(item: T): Promise<void> {
     if (this.#bad !== undefined) throw this.#bad;
-    const a = encodeData(item, `the item put on "${this.name}"`);
+    const a = encodeOperand(item, `the item put on "${this.name}"`);
     await this.#transport.request({ op: 'queue.put', name: this.name, a });
   }
 

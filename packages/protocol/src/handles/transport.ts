@@ -3,7 +3,9 @@
  * through. The client SDK implements it over its WebSocket, the worker over
  * its IPC channel to the primary, so a task and an app share one counter.
  */
-import { BadArgumentError, BadNameError } from '../errors.js';
+import { encodeData } from '../codec.js';
+import { BadArgumentError, BadNameError, TooLargeError } from '../errors.js';
+import { DEFAULT_MAX_PAYLOAD } from '../limits.js';
 import type { Push, StateRequest } from '../messages.js';
 import { checkName } from '../parse.js';
 
@@ -41,4 +43,24 @@ export function wireTimeout(options: TimeoutOptions | undefined): number | undef
     throw new BadArgumentError('options.timeoutMs must be a non-negative number');
   }
   return Math.ceil(t);
+}
+
+/**
+ * Largest encoded operand (value, item, delta) a handle sends: what fits in
+ * one frame under the daemon's default limit, with room for the envelope
+ * (the client's batch chunks use the same bound).
+ */
+export const MAX_VALUE_BYTES = DEFAULT_MAX_PAYLOAD - 64 * 1024;
+
+/**
+ * Encodes a value for the daemon (E_NOT_CLONEABLE for what structured clone
+ * cannot copy), refusing with E_TOO_LARGE before anything is sent what the
+ * daemon would not accept: an oversized frame would cost the whole connection.
+ */
+export function encodeOperand(value: unknown, what: string, budget: number = MAX_VALUE_BYTES): Uint8Array {
+  const bytes = encodeData(value, what);
+  if (bytes.length > budget) {
+    throw new TooLargeError(`${what} is ${bytes.length} bytes encoded, over the limit of ${budget} bytes (MAX_VALUE_BYTES)`);
+  }
+  return bytes;
 }

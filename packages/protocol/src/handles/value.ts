@@ -4,10 +4,10 @@
  * and linearizable; subscribers see every version in order, or the latest
  * when they fall behind, never an older one after a newer one.
  */
-import { decodeData, encodeData } from '../codec.js';
+import { decodeData } from '../codec.js';
 import type { BadNameError } from '../errors.js';
 import type { Push } from '../messages.js';
-import { nameError, type StateTransport } from './transport.js';
+import { encodeOperand, MAX_VALUE_BYTES, nameError, type StateTransport } from './transport.js';
 
 /** Options of `client.value(name, options)` and `ctx.value(name, options)`. */
 export interface ValueOptions<T> {
@@ -47,14 +47,14 @@ export class Value<T = unknown> {
   /** Replaces the value. */
   async set(value: T): Promise<void> {
     await this.#ready();
-    const a = encodeData(value, `the value of "${this.name}"`);
+    const a = encodeOperand(value, `the value of "${this.name}"`);
     await this.#transport.request({ op: 'value.set', name: this.name, a });
   }
 
   /** Adds `delta` atomically (numbers to numbers, bigints to bigints; absent counts as 0) and resolves to the new value. */
   async add(delta: T & (number | bigint)): Promise<T> {
     await this.#ready();
-    const a = encodeData(delta, 'the delta');
+    const a = encodeOperand(delta, 'the delta');
     const r = (await this.#transport.request({ op: 'value.add', name: this.name, a })) as ValueReply;
     return decodeData(r.value) as T;
   }
@@ -62,8 +62,8 @@ export class Value<T = unknown> {
   /** Sets `next` if the value equals `expected` (structurally), atomically; resolves to whether it did. */
   async compareAndSet(expected: T, next: T): Promise<boolean> {
     await this.#ready();
-    const a = encodeData(expected, 'the expected value');
-    const b = encodeData(next, `the value of "${this.name}"`);
+    const a = encodeOperand(expected, 'the expected value');
+    const b = encodeOperand(next, `the value of "${this.name}"`, MAX_VALUE_BYTES - a.length);
     const r = (await this.#transport.request({ op: 'value.cas', name: this.name, a, b })) as { ok: boolean };
     return r.ok;
   }
@@ -124,7 +124,7 @@ export class Value<T = unknown> {
     if (this.#initializing === undefined) {
       const { value } = this.#initial;
       this.#initializing = (async () => {
-        const a = encodeData(value, `the initial value of "${this.name}"`);
+        const a = encodeOperand(value, `the initial value of "${this.name}"`);
         await this.#transport.request({ op: 'value.init', name: this.name, a });
       })().then(
         () => {
