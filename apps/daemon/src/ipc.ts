@@ -24,8 +24,6 @@ export interface PushMessage { t: 'push'; push: Push }
 export type PrimaryToWorker = RunMessage | AbortMessage | StateReplyMessage | PushMessage;
 
 export interface ReadyMessage { t: 'ready' }
-/** The worker began the chunk (earlier ones in its pipeline are done). */
-export interface BeginMessage { t: 'begin'; key: number }
 /** Item `start + i` of chunk `key` is starting (timed batches only). */
 export interface StartedMessage { t: 'started'; key: number; i: number }
 /** The chunk finished: an encoded array of `count` results, with per-item errors. */
@@ -39,4 +37,4 @@ export interface FailMessage { t: 'fail'; key: number; error: WireError }
 export interface UncaughtMessage { t: 'uncaught'; key?: number; i?: number; error: WireError }
 /** A task's shared-state request (ctx.value(...) and friends). */
 export interface StateMessage { t: 'state'; rid: number; req: StateRequest }
-export type WorkerToPrimary = ReadyMessage | BeginMessage | StartedMessage | DoneMessage | FailMessage | UncaughtMessage | StateMessage;
+export type WorkerToPrimary = ReadyMessage | StartedMessage | DoneMessage | FailMessage | UncaughtMessage | StateMessage;

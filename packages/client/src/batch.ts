@@ -14,6 +14,8 @@ import {
   encodeData,
   findUncloneable,
   fromWire,
+  type BatchChunk,
+  type BatchOpen,
   type ChunkResult,
   type ClientMessage,
   type TaskSpec,
@@ -27,6 +29,8 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: Corepoo
 export interface BatchSink {
   /** Exactly once per input index. */
   item(index: number, outcome: Outcome): void;
+  /** Successful results of items start, start+1, ... at once (the common case); each index once, never also via `item`. */
+  range?(start: number, values: unknown[]): void;
   /** The batch is over: every item delivered (error undefined) or it failed with `error`. */
   end(error?: unknown): void;
   /** False while the consumer has enough buffered (imap backpressure). */
@@ -57,6 +61,8 @@ interface Inflight {
   readonly payload: Uint8Array;
   readonly done: Uint8Array;
   remaining: number;
+  /** No chunk follows this one: the daemon forgets the batch when it is done. */
+  readonly final: boolean;
 }
 
 /** How long a chunk waits for a slow async source before leaving partly full. */
@@ -74,6 +80,8 @@ export class Batch {
   #iter: Iterator<unknown> | AsyncIterator<unknown> | undefined;
   readonly #source: Iterable<unknown> | AsyncIterable<unknown>;
   #async = false;
+  #array: readonly unknown[] | undefined;
+  #finalSent = false;
   #pendingNext: Promise<IteratorResult<unknown>> | undefined;
   #next = 0;
   #total: number | undefined;
@@ -146,7 +154,11 @@ export class Batch {
 
   #openSource(): void {
     const src = this.#source as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
-    if (typeof src[Symbol.asyncIterator] === 'function') {
+    if (Array.isArray(src)) {
+      // Arrays are sliced, not iterated item by item.
+      this.#array = src;
+      this.#iter = [][Symbol.iterator]();
+    } else if (typeof src[Symbol.asyncIterator] === 'function') {
       this.#async = true;
       this.#iter = src[Symbol.asyncIterator]!();
     } else if (typeof src[Symbol.iterator] === 'function') {
@@ -157,6 +169,7 @@ export class Batch {
   }
 
   async #take(n: number): Promise<unknown[]> {
+    if (this.#array !== undefined) return this.#array.slice(this.#next, this.#next + n);
     const out: unknown[] = [];
     if (!this.#async) {
       const it = this.#iter as Iterator<unknown>;
@@ -226,7 +239,8 @@ export class Batch {
       return;
     }
     this.#sizer.fitBytes(items.length, payload.length, this.#host.maxPayload / 4);
-    const c: Inflight = { start, count: items.length, payload, done, remaining };
+    const final = this.#array !== undefined && start + items.length >= this.#array.length;
+    const c: Inflight = { start, count: items.length, payload, done, remaining, final };
     if (remaining === 0) {
       this.#host.releaseSlot();
       return;
@@ -236,11 +250,17 @@ export class Batch {
   }
 
   #sendInflight(c: Inflight): void {
+    const chunk: BatchChunk = { type: 'batch.chunk', id: this.id, start: c.start, count: c.count, payload: c.payload };
+    if (c.final) chunk.final = true;
     if (!this.#opened) {
-      if (!this.#host.send({ type: 'batch.open', id: this.id, task: this.#spec, timeoutMs: this.#settings.timeoutMs, retries: this.#settings.retries })) return;
+      // The first chunk rides in the open frame: a one-item submit is a single frame.
+      const open: BatchOpen = { type: 'batch.open', id: this.id, task: this.#spec, timeoutMs: this.#settings.timeoutMs, retries: this.#settings.retries, first: chunk };
+      if (!this.#host.send(open)) return;
       this.#opened = true;
+    } else if (!this.#host.send(chunk)) {
+      return;
     }
-    this.#host.send({ type: 'batch.chunk', id: this.id, start: c.start, count: c.count, payload: c.payload });
+    if (c.final) this.#finalSent = true;
   }
 
   /** Results of (part of) a chunk. */
@@ -258,6 +278,14 @@ export class Batch {
       values = [];
       const error = err instanceof CorepoolError ? err : new BadMessageError(String(err));
       for (let j = 0; j < m.count; j++) m.errors.push({ ...error.toWire(), index: m.start + j });
+    }
+    const rel0 = m.start - c.start;
+    if (m.errors.length === 0 && this.#sink.range !== undefined && rel0 + m.count <= c.count && c.done.indexOf(1, rel0) === -1) {
+      // Fast path: a whole range of fresh successes goes to the sink in one call.
+      c.done.fill(1, rel0, rel0 + m.count);
+      c.remaining -= m.count;
+      this.#done += m.count;
+      this.#sink.range(m.start, values.length === m.count ? values : values.slice(0, m.count));
     }
     const errors = new Map<number, CorepoolError>();
     for (const w of m.errors) if (w.index !== undefined) errors.set(w.index, fromWire(w));
@@ -313,7 +341,9 @@ export class Batch {
   #end(err: unknown, tellDaemon: boolean): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (tellDaemon && this.#opened) this.#host.send({ type: err === undefined ? 'batch.close' : 'batch.cancel', id: this.id });
+    if (tellDaemon && this.#opened && !(err === undefined && this.#finalSent)) {
+      this.#host.send({ type: err === undefined ? 'batch.close' : 'batch.cancel', id: this.id });
+    }
     for (let i = 0; i < this.#inflight.size; i++) this.#host.releaseSlot();
     this.#inflight.clear();
     this.#host.forget(this);

@@ -109,12 +109,14 @@ export class Client {
 
   /** Runs `fn(item, ctx)` on every item in the pool; resolves to the results in input order. */
   async map<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Awaited<R>[]> {
-    const results: Awaited<R>[] = [];
+    // Results arrive as ranges in any order; they are kept as ranges and laid out once at the end.
+    const ranges: [number, unknown[]][] = [];
     await new Promise<void>((resolve, reject) => {
       let failed = false;
       const batch = this.#startBatch(fn, items, options, {
+        range: (start, values) => ranges.push([start, values]),
         item: (index, o) => {
-          if (o.ok) results[index] = o.value as Awaited<R>;
+          if (o.ok) ranges.push([index, [o.value]]);
           else if (!failed) {
             // The first failure rejects map; the rest of the batch is cancelled so the pool is free again.
             failed = true;
@@ -125,6 +127,9 @@ export class Client {
         wantsMore: () => true,
       });
     });
+    ranges.sort((a, b) => a[0] - b[0]);
+    const results: Awaited<R>[] = [];
+    for (const [, values] of ranges) for (let i = 0; i < values.length; i++) results.push(values[i] as Awaited<R>);
     return results;
   }
 

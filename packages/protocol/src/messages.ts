@@ -20,9 +20,15 @@ export interface BatchOpen {
   /** Per-item timeout; 0 means none. */
   timeoutMs: number;
   retries: number;
+  /** The batch's first chunk, in the same frame (a one-item `submit` is then a single frame). */
+  first?: BatchChunk;
 }
-/** Items `start .. start+count-1` of a batch, encoded as one array. */
-export interface BatchChunk { type: 'batch.chunk'; id: number; start: number; count: number; payload: Uint8Array }
+/**
+ * Items `start .. start+count-1` of a batch, encoded as one array. `final`
+ * says no chunk follows: the daemon forgets the batch once it is done, with no
+ * `batch.close` needed.
+ */
+export interface BatchChunk { type: 'batch.chunk'; id: number; start: number; count: number; payload: Uint8Array; final?: boolean }
 /** Drops the batch's queued chunks and abandons its running ones. */
 export interface BatchCancel { type: 'batch.cancel'; id: number }
 /** The client has every result it wants; the daemon forgets the batch. */

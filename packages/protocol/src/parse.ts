@@ -7,6 +7,8 @@ import { isErrorCode } from './codes.js';
 import { MAX_NAME_LENGTH, MAX_SOURCE_LENGTH } from './limits.js';
 import {
   STATE_OPS,
+  type BatchChunk,
+  type BatchOpen,
   type ClientMessage,
   type ServerMessage,
   type StateOp,
@@ -46,6 +48,14 @@ function optBytes(o: Obj, key: string): Uint8Array | undefined {
 
 const STATE_OP_SET = new Set<string>(STATE_OPS);
 
+function parseChunk(v: Obj): BatchChunk {
+  const count = uint(v, 'count');
+  if (count === 0) fail('count must be at least 1');
+  const m: BatchChunk = { type: 'batch.chunk', id: uint(v, 'id'), start: uint(v, 'start'), count, payload: bytes(v, 'payload') };
+  if (v.final === true) m.final = true;
+  return m;
+}
+
 function parseTask(v: unknown): TaskSpec {
   assertObject(v, 'task');
   if (v.kind === 'source') {
@@ -66,19 +76,22 @@ export function parseClientMessage(v: unknown): ClientMessage {
       if (v.name !== undefined) m.name = str(v, 'name', MAX_NAME_LENGTH);
       return m;
     }
-    case 'batch.open':
-      return {
+    case 'batch.open': {
+      const m: BatchOpen = {
         type: 'batch.open',
         id: uint(v, 'id'),
         task: parseTask(v.task),
         timeoutMs: optUint(v, 'timeoutMs') ?? 0,
         retries: Math.min(optUint(v, 'retries') ?? 0, 100),
       };
-    case 'batch.chunk': {
-      const count = uint(v, 'count');
-      if (count === 0) fail('count must be at least 1');
-      return { type: 'batch.chunk', id: uint(v, 'id'), start: uint(v, 'start'), count, payload: bytes(v, 'payload') };
+      if (v.first !== undefined && v.first !== null) {
+        assertObject(v.first, 'first');
+        m.first = parseChunk({ ...v.first, id: m.id });
+      }
+      return m;
     }
+    case 'batch.chunk':
+      return parseChunk(v);
     case 'batch.cancel':
     case 'batch.close':
       return { type: v.type, id: uint(v, 'id') };

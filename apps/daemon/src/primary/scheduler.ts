@@ -21,9 +21,9 @@ import {
   type TaskSpec,
   type WireError,
 } from '@corepool/protocol';
-import type { BeginMessage, DoneMessage, FailMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
+import type { DoneMessage, FailMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
 
-type ChunkMessage = BeginMessage | StartedMessage | DoneMessage | FailMessage | UncaughtMessage;
+type ChunkMessage = StartedMessage | DoneMessage | FailMessage | UncaughtMessage;
 import type { Supervisor, WorkerSlot } from './supervisor.js';
 
 /** What the scheduler needs from a connection. */
@@ -66,6 +66,8 @@ interface Batch {
   readonly queue: Chunk[];
   readonly running: Set<Chunk>;
   live: boolean;
+  /** The client sent its last chunk: the batch is forgotten once nothing is queued or running. */
+  final: boolean;
 }
 
 interface ClientQueue {
@@ -136,7 +138,7 @@ export class Scheduler {
     if (cq.batches.has(m.id)) return new BadMessageError(`batch ${m.id} is already open`);
     cq.batches.set(m.id, {
       id: m.id, client: cq, task: m.task, timeoutMs: m.timeoutMs, retries: m.retries,
-      queue: [], running: new Set(), live: true,
+      queue: [], running: new Set(), live: true, final: false,
     });
     return undefined;
   }
@@ -152,6 +154,7 @@ export class Scheduler {
       );
     }
     this.#enqueue(batch, this.#chunk(batch, m.payload, 0, m.count, m.start), false);
+    if (m.final === true) batch.final = true;
     this.dispatch();
     return undefined;
   }
@@ -200,9 +203,6 @@ export class Scheduler {
     const chunk = w.assigned.find((c) => c.key === m.key) as Chunk | undefined;
     if (chunk === undefined) return;
     switch (m.t) {
-      case 'begin':
-        chunk.begun = true;
-        return;
       case 'started':
         this.#startTimer(w, chunk, m.i);
         return;
@@ -220,7 +220,10 @@ export class Scheduler {
 
   /** A worker died: retry, split or fail each of its chunks. */
   onWorkerExit(w: WorkerSlot): void {
+    const head = w.assigned[0];
     const chunks = w.assigned.splice(0) as Chunk[];
+    // The worker runs its chunks in order: only the first one had begun.
+    if (head !== undefined) (head as Chunk).begun = true;
     this.#opts.onWorkerGone(w);
     // Requeue in reverse so the front of each batch's queue keeps input order.
     for (const chunk of chunks.reverse()) {
@@ -254,6 +257,7 @@ export class Scheduler {
         this.#crashed(chunk);
       }
     }
+    for (const chunk of chunks) this.#forgetIfDone(chunk.batch);
   }
 
   /** Queue figures for `daemon status`. */
@@ -408,8 +412,16 @@ export class Scheduler {
       batch.client.client.send({
         type: 'chunk.result', id: batch.id, start: chunk.start, count: chunk.count, payload: m.payload, errors: m.errors, ms: m.ms,
       });
+      this.#forgetIfDone(batch);
     }
     this.dispatch();
+  }
+
+  /** A batch whose last chunk has arrived and whose work is all delivered needs no `batch.close`. */
+  #forgetIfDone(batch: Batch): void {
+    if (!batch.final || !batch.live || batch.queue.length > 0 || batch.running.size > 0) return;
+    batch.live = false;
+    batch.client.batches.delete(batch.id);
   }
 
   #fail(w: WorkerSlot, chunk: Chunk, m: FailMessage): void {
@@ -484,7 +496,7 @@ export class Scheduler {
       const w = chunk.worker;
       if (w === undefined) continue;
       clearTimeout(chunk.timer);
-      if (!chunk.begun) continue; // the worker drops it when it gets there (its signal is aborted)
+      if (w.assigned[0] !== chunk) continue; // not started: the worker drops it when it gets there (its signal is aborted)
       this.#sup.send(w, { t: 'abort', key: chunk.key });
       const timer = setTimeout(() => {
         if (chunk.worker === w && w.assigned.includes(chunk)) this.#sup.kill(w);
@@ -492,7 +504,7 @@ export class Scheduler {
       timer.unref();
     }
     for (const chunk of batch.running) {
-      if (!chunk.begun && chunk.worker !== undefined) this.#sup.send(chunk.worker, { t: 'abort', key: chunk.key });
+      if (chunk.worker !== undefined && chunk.worker.assigned[0] !== chunk) this.#sup.send(chunk.worker, { t: 'abort', key: chunk.key });
     }
   }
 }

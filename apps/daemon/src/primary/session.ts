@@ -18,6 +18,7 @@ import {
   encodeMessage,
   parseClientMessage,
   toCorepoolError,
+  type BatchChunk,
   type ClientMessage,
   type DaemonStatus,
   type Push,
@@ -280,16 +281,12 @@ export class Session implements SchedulerClient {
           err = sched.open(this, msg);
         }
         if (err !== undefined) this.send({ type: 'batch.error', id: msg.id, error: err.toWire() });
+        else if (msg.first !== undefined) this.#chunk(msg.first);
         return;
       }
-      case 'batch.chunk': {
-        const err = msg.payload.length > this.#ctx.maxPayload ? new TooLargeError('chunk is larger than maxPayload') : sched.add(this, msg);
-        if (err !== undefined) {
-          sched.cancel(this, msg.id);
-          this.send({ type: 'batch.error', id: msg.id, error: err.toWire() });
-        }
+      case 'batch.chunk':
+        this.#chunk(msg);
         return;
-      }
       case 'batch.cancel':
         sched.cancel(this, msg.id);
         return;
@@ -311,6 +308,15 @@ export class Session implements SchedulerClient {
         this.send({ type: 'reply', rid: msg.rid, ok: true, value: true });
         this.#ctx.stop();
         return;
+    }
+  }
+
+  #chunk(msg: BatchChunk): void {
+    const sched = this.#ctx.scheduler;
+    const err = msg.payload.length > this.#ctx.maxPayload ? new TooLargeError('chunk is larger than maxPayload') : sched.add(this, msg);
+    if (err !== undefined) {
+      sched.cancel(this, msg.id);
+      this.send({ type: 'batch.error', id: msg.id, error: err.toWire() });
     }
   }
 

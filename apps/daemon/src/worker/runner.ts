@@ -66,7 +66,6 @@ export class Runner {
       this.#send({ t: 'done', key, payload: encodeCheckedData([]), errors: [], ms: 0, aborted: true });
       return;
     }
-    this.#send({ t: 'begin', key });
     let fn;
     let items: unknown[];
     try {
