@@ -1,12 +1,24 @@
 /** The `corepool` CLI: status, stop, refusing unsafe binds, the token file. */
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { connect } from '@corepool/client';
 import { CLI, alive, startDaemon } from './fixture.js';
 
 const run = promisify(execFile);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 describe('corepool daemon', () => {
   it('status --json reports workers, clients and throughput; stop exits 0', async () => {
@@ -30,6 +42,23 @@ describe('corepool daemon', () => {
     });
     expect(code).toBe(0);
     for (const pid of workerPids) expect(alive(pid)).toBe(false);
+  });
+
+  it('connect({ spawn: true }) starts a local daemon in the background when none answers', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'corepool-spawn-'));
+    const port = await freePort();
+    const client = await connect(`ws://127.0.0.1:${port}`, { spawn: true, dataDir, connectTimeoutMs: 20_000 });
+    try {
+      expect(await client.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
+      const pid = (await client.status()).pid;
+      expect(alive(pid)).toBe(true);
+      await client.close();
+      await run(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', dataDir], { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
+      expect(alive(pid)).toBe(false);
+    } finally {
+      await client.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('writes the token with mode 0600', async () => {
