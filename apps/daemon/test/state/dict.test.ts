@@ -78,6 +78,22 @@ describe('Dict', () => {
     expect(state.counts().dicts).toBe(1);
   });
 
+  it('keeps keys in insertion order across close and reopen', async () => {
+    for (const key of ['z', 'a', 'm']) await state.handle('c:1', req('dict.set', 'd', { key, a: enc(key) }));
+    await state.handle('c:1', req('dict.set', 'd', { key: 'z', a: enc('updated') })); // keeps its place
+    await state.handle('c:1', req('dict.delete', 'd', { key: 'a' }));
+    await state.handle('c:1', req('dict.set', 'd', { key: 'a', a: enc('again') })); // goes last
+    expect(await state.handle('c:1', req('dict.keys', 'd'))).toEqual(['z', 'm', 'a']);
+    await state.close();
+    state = await open(dir);
+    expect(await state.handle('c:1', req('dict.keys', 'd'))).toEqual(['z', 'm', 'a']);
+    await state.handle('c:1', req('dict.set', 'd', { key: 'b', a: enc(0) }));
+    await state.close();
+    state = await open(dir);
+    const entries = (await state.handle('c:1', req('dict.entries', 'd'))) as [string, Uint8Array][];
+    expect(entries.map(([k, v]) => [k, dec(v)])).toEqual([['z', 'updated'], ['m', 'm'], ['a', 'again'], ['b', 0]]);
+  });
+
   it('rejects bad names, bad keys and missing values', async () => {
     expect(await codeOf(state.handle('c:1', req('dict.get', '', { key: 'a' })))).toBe('E_BAD_NAME');
     expect(await codeOf(state.handle('c:1', req('dict.get', 'd')))).toBe('E_BAD_NAME');
