@@ -16,6 +16,8 @@ export interface RunMessage {
   start: number;
   /** Report each item as it starts (the primary times items out). */
   timed: boolean;
+  /** Run it next, before chunks already waiting in this worker. */
+  urgent: boolean;
 }
 /** Stop the chunk: its ctx.signal aborts; the worker drops it if it has not started. */
 export interface AbortMessage { t: 'abort'; key: number }

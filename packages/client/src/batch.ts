@@ -127,7 +127,8 @@ export class Batch {
       while (!this.#exhausted && !this.#finished && this.#inflight.size < this.#window && this.#sink.wantsMore()) {
         if (!this.#host.acquireSlot(this)) break;
         const start = this.#next;
-        const items = await this.#take(this.#sizer.next());
+        const remaining = this.#array === undefined ? undefined : this.#array.length - this.#next;
+        const items = await this.#take(this.#sizer.next(remaining, this.#host.workers));
         if (this.#finished) {
           this.#host.releaseSlot();
           break;
@@ -299,7 +300,7 @@ export class Batch {
       this.#deliver(index, error === undefined ? { ok: true, value: values[j] } : { ok: false, error });
       if (this.#finished) return;
     }
-    if (m.errors.length === 0 && m.ms > 0) this.#sizer.observe(m.count, m.ms);
+    if (m.errors.length === 0 && m.ms > 0) this.#sizer.observe(m.count, m.ms, m.load);
     if (c.remaining === 0) {
       this.#inflight.delete(c.start);
       this.#host.releaseSlot();

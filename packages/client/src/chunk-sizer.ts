@@ -1,31 +1,39 @@
 /**
- * Automatic chunk sizing: each chunk aims at CHUNK_TARGET_MS of work, from the
- * per-item cost workers report as the batch runs. Until the first report, items
+ * Automatic chunk sizing: each chunk aims at CHUNK_TARGET_MS of work (longer,
+ * SOLO_CHUNK_TARGET_MS, while no other client waits), from the per-item cost
+ * workers report as the batch runs. Until the first report, items
  * travel one per chunk, so a batch of heavy items never starts with a long chunk;
  * tiny items reach large chunks after one round trip.
  */
-import { CHUNK_TARGET_MS, MAX_CHUNK_ITEMS } from '@corepool/protocol';
+import { CHUNK_TARGET_MS, MAX_CHUNK_ITEMS, SOLO_CHUNK_TARGET_MS } from '@corepool/protocol';
 
 /** Picks the size of the next chunk of a batch. */
 export class ChunkSizer {
   readonly #fixed: number | undefined;
   #perItemMs = -1;
   #maxItems = MAX_CHUNK_ITEMS;
+  #targetMs = CHUNK_TARGET_MS;
 
   constructor(fixed: number | undefined) {
     this.#fixed = fixed;
   }
 
-  /** Items for the next chunk. */
-  next(): number {
+  /**
+   * Items for the next chunk. When the number of items left is known, chunks
+   * shrink towards the end of the batch (guided scheduling) so that the
+   * workers finish together instead of one idling while the other runs a full chunk.
+   */
+  next(remaining?: number, workers = 1): number {
     if (this.#fixed !== undefined) return this.#fixed;
     if (this.#perItemMs < 0) return 1;
-    const n = this.#perItemMs === 0 ? this.#maxItems : Math.floor(CHUNK_TARGET_MS / this.#perItemMs);
+    let n = this.#perItemMs === 0 ? this.#maxItems : Math.floor(this.#targetMs / this.#perItemMs);
+    if (remaining !== undefined) n = Math.min(n, Math.ceil(remaining / (2 * workers)));
     return Math.max(1, Math.min(this.#maxItems, n));
   }
 
-  /** A worker ran `count` items in `ms`. */
-  observe(count: number, ms: number): void {
+  /** A worker ran `count` items in `ms`, with `load` clients competing for the pool. */
+  observe(count: number, ms: number, load = 2): void {
+    this.#targetMs = load > 1 ? CHUNK_TARGET_MS : SOLO_CHUNK_TARGET_MS;
     if (count <= 0 || !(ms >= 0)) return;
     const sample = ms / count;
     // Weighted by items, so one slow first call (compile, JIT) does not dominate.

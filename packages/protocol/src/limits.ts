@@ -23,8 +23,14 @@ export const MAX_SOURCE_LENGTH = 1024 * 1024;
 export const MAX_CHUNK_BYTES = 1024 * 1024;
 /** Most items in one chunk, whatever their cost. */
 export const MAX_CHUNK_ITEMS = 65_536;
-/** Work each chunk aims at: short enough for fairness and quick cancel, long enough to hide overhead. */
-export const CHUNK_TARGET_MS = 5;
+/** Work each chunk aims at while other clients wait for the pool: short, for fairness and quick cancel. */
+export const CHUNK_TARGET_MS = 20;
+/**
+ * Work each chunk aims at while the batch's client is the only one with queued
+ * work: longer, so per-chunk overhead (two socket hops, on the same cores as the
+ * workers) stays near 1%. A client that arrives waits at most about two of these.
+ */
+export const SOLO_CHUNK_TARGET_MS = 100;
 /** Retries of an item whose worker died, before WorkerCrashedError. */
 export const DEFAULT_RETRIES = 2;
 /** Most clients at once; the next one is closed with 1013. */

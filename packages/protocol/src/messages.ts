@@ -72,6 +72,8 @@ export interface ChunkResult {
   errors: WireError[];
   /** Milliseconds the worker spent computing the chunk (drives automatic chunk sizing). */
   ms: number;
+  /** Clients with work queued in the daemon when this was sent: above 1, chunks stay short for fairness. */
+  load?: number;
 }
 /** The whole batch failed (bad task, source disabled, flow control). */
 export interface BatchError { type: 'batch.error'; id: number; error: WireError }

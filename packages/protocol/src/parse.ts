@@ -139,6 +139,7 @@ export function parseServerMessage(v: unknown): ServerMessage {
       return {
         type: 'chunk.result', id: uint(v, 'id'), start: uint(v, 'start'), count: uint(v, 'count'),
         payload: bytes(v, 'payload'), errors: errors.map(parseWireError), ms: typeof v.ms === 'number' ? v.ms : 0,
+        load: typeof v.load === 'number' ? v.load : 1,
       };
     }
     case 'batch.error':

@@ -50,7 +50,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   const supervisor: Supervisor = new Supervisor(
     {
       workers: opts.workers,
-      execArgv: [`--max-old-space-size=${opts.workerHeapMb}`],
+      // COREPOOL_WORKER_NODE_ARGS adds node flags to workers (profiling: "--cpu-prof --cpu-prof-dir=/tmp/p").
+      execArgv: [`--max-old-space-size=${opts.workerHeapMb}`, ...(process.env.COREPOOL_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')],
       rssLimit: opts.workerRssMb * 1024 * 1024,
       onRssKill: (w, rss) => log(JSON.stringify({ event: 'worker-rss-kill', pid: w.pid, rssMb: Math.round(rss / 1048576), limitMb: opts.workerRssMb })),
     },

@@ -50,6 +50,8 @@ interface Chunk {
   tracked: boolean;
   worker?: WorkerSlot;
   begun: boolean;
+  /** Sent ahead of the worker's prefetched chunks (a newcomer's first chunk). */
+  urgent?: boolean;
   /** Index (within the chunk) of the item running, for timed batches. */
   current: number;
   /** Item (within the chunk) whose outcome was already delivered (timeout, uncaught exception); its worker is being replaced. */
@@ -192,10 +194,34 @@ export class Scheduler {
         while (w.ready && !w.dead && w.assigned.length < depth) {
           const chunk = this.#next();
           if (chunk === undefined) return;
-          this.#assign(w, chunk);
+          this.#assign(w, chunk, false);
         }
       }
     }
+    this.#admitNewcomer(workers);
+  }
+
+  /**
+   * Every slot is taken, and a client with nothing running has work queued: its
+   * first chunk goes straight behind a running chunk, ahead of the prefetched
+   * ones, so a newcomer waits for one chunk at most, not a full pipeline.
+   */
+  #admitNewcomer(workers: WorkerSlot[]): void {
+    if (this.#opts.pipelineDepth < 2) return;
+    for (const cq of this.#active) {
+      if (!cq.client.canReceive() || this.#runningOf(cq) > 0) continue;
+      const w = workers.find((x) => x.ready && !x.dead && x.assigned.length === this.#opts.pipelineDepth && !(x.assigned as Chunk[]).some((c) => c.urgent));
+      if (w === undefined) return;
+      const chunk = this.#takeFrom(cq);
+      chunk.urgent = true;
+      this.#assign(w, chunk, true);
+    }
+  }
+
+  #runningOf(cq: ClientQueue): number {
+    let n = 0;
+    for (const b of cq.batches.values()) n += b.running.size;
+    return n;
   }
 
   /** A worker message about a chunk. */
@@ -316,13 +342,7 @@ export class Scheduler {
         skipped = true;
         continue;
       }
-      const batch = cq.ready[cq.rr++ % cq.ready.length]!;
-      const chunk = batch.queue.shift()!;
-      cq.queuedChunks--;
-      cq.queuedBytes -= chunk.payload.length;
-      if (batch.queue.length === 0) cq.ready.splice(cq.ready.indexOf(batch), 1);
-      if (cq.ready.length === 0) this.#deactivate(cq);
-      return chunk;
+      return this.#takeFrom(cq);
     }
     // A client over its send high-water mark is skipped; look again once it may have drained.
     if (skipped && this.#retryTimer === undefined) {
@@ -334,6 +354,17 @@ export class Scheduler {
     return undefined;
   }
 
+  /** The next chunk of an active client, round-robin over its batches. */
+  #takeFrom(cq: ClientQueue): Chunk {
+    const batch = cq.ready[cq.rr++ % cq.ready.length]!;
+    const chunk = batch.queue.shift()!;
+    cq.queuedChunks--;
+    cq.queuedBytes -= chunk.payload.length;
+    if (batch.queue.length === 0) cq.ready.splice(cq.ready.indexOf(batch), 1);
+    if (cq.ready.length === 0) this.#deactivate(cq);
+    return chunk;
+  }
+
   #deactivate(cq: ClientQueue): void {
     if (!cq.active) return;
     cq.active = false;
@@ -342,10 +373,12 @@ export class Scheduler {
     cq.ready.length = 0;
   }
 
-  #assign(w: WorkerSlot, chunk: Chunk): void {
+  #assign(w: WorkerSlot, chunk: Chunk, urgent: boolean): void {
     const batch = chunk.batch;
     chunk.worker = w;
-    (w.assigned as Chunk[]).push(chunk);
+    // An urgent chunk runs right after the one running now (the worker puts it first in its queue).
+    if (urgent) (w.assigned as Chunk[]).splice(1, 0, chunk);
+    else (w.assigned as Chunk[]).push(chunk);
     batch.running.add(chunk);
     let task = batch.task;
     if (task.kind === 'source') {
@@ -354,7 +387,7 @@ export class Scheduler {
     }
     const sent = this.#sup.send(w, {
       t: 'run', key: chunk.key, task, payload: chunk.payload, offset: chunk.offset, count: chunk.count,
-      start: chunk.start, timed: batch.timeoutMs > 0 || chunk.tracked,
+      start: chunk.start, timed: batch.timeoutMs > 0 || chunk.tracked, urgent,
     });
     if (!sent) this.#sup.kill(w); // its exit requeues the chunk
   }
@@ -411,10 +444,16 @@ export class Scheduler {
       this.itemsDone += chunk.count;
       batch.client.client.send({
         type: 'chunk.result', id: batch.id, start: chunk.start, count: chunk.count, payload: m.payload, errors: m.errors, ms: m.ms,
+        load: this.#load(batch.client),
       });
       this.#forgetIfDone(batch);
     }
     this.dispatch();
+  }
+
+  /** Clients competing for the workers, as this client sees it (itself included). */
+  #load(cq: ClientQueue): number {
+    return this.#active.length + (cq.active ? 0 : 1);
   }
 
   /** A batch whose last chunk has arrived and whose work is all delivered needs no `batch.close`. */

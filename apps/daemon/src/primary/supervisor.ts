@@ -126,7 +126,13 @@ export class Supervisor {
       .filter((w) => !w.dead)
       .map((w) => new Promise<void>((resolve) => {
         w.worker.once('exit', () => resolve());
-        this.kill(w);
+        // Idle workers exit on disconnect (and flush what they must); a busy one is killed after a short grace.
+        try {
+          w.worker.disconnect();
+        } catch {
+          /* already disconnected */
+        }
+        setTimeout(() => this.kill(w), 500).unref();
       }));
     await Promise.all(exits);
   }

@@ -39,7 +39,8 @@ export class Runner {
   receive(m: PrimaryToWorker): void {
     if (m.t === 'run') {
       this.#aborts.set(m.key, new AbortController());
-      this.#queue.push(m);
+      if (m.urgent) this.#queue.unshift(m);
+      else this.#queue.push(m);
       if (!this.#running) void this.#drain();
     } else if (m.t === 'abort') {
       this.#aborts.get(m.key)?.abort();
