@@ -36,6 +36,20 @@ function expectContiguous(values: number[], n: number): void {
 }
 
 describe('Value across processes', () => {
+  it('watch() ends with E_CLOSED when its client is closed, instead of waiting forever', async () => {
+    const c2 = await d.connect();
+    const v = c2.value<number>('closing', { initial: 1 });
+    const seen: number[] = [];
+    const loop = (async () => {
+      for await (const x of v.watch()) seen.push(x);
+    })();
+    await until(() => seen.length > 0, 10_000, 'the first value');
+    const ended = expect(loop).rejects.toMatchObject({ code: 'E_CLOSED' });
+    await c2.close();
+    await ended;
+    expect(seen).toEqual([1]);
+  });
+
   it('four app processes add concurrently: unique contiguous results, the exact total, a subscriber that ends on it', async () => {
     const name = 'four-adders';
     const n = 2500;

@@ -12,6 +12,7 @@ import {
   CorepoolError,
   DEFAULT_MAX_PAYLOAD,
   Dict,
+  ListenerRegistry,
   Lock,
   Queue,
   Value,
@@ -39,7 +40,6 @@ const IMAP_BUFFER = 10_000;
 /** State operations that are safe to send again after a reconnect. */
 const IDEMPOTENT = new Set(['value.get', 'value.init', 'value.subscribe', 'queue.size', 'dict.get', 'dict.has', 'dict.keys', 'dict.entries', 'dict.size', 'dict.subscribe']);
 
-type Listener = (push: Push) => void;
 interface PendingRequest {
   msg: StateRequest;
   sent: boolean;
@@ -53,13 +53,14 @@ export class Client {
   readonly #batches = new Map<number, Batch>();
   readonly #waitingForSlot: Batch[] = [];
   readonly #pending = new Map<number, PendingRequest>();
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #listeners = new ListenerRegistry((req) => this.#request(req));
   readonly #host: BatchHost;
   #nextBatch = 1;
   #rid = 0;
   #slots = 0;
   #closed: CorepoolError | undefined;
   #workers = 1;
+  #maxPayload = DEFAULT_MAX_PAYLOAD;
 
   /** @internal use connect() */
   constructor(url: string, token: string, name: string, reconnectTimeoutMs: number) {
@@ -75,7 +76,10 @@ export class Client {
       get workers() {
         return client.#workers;
       },
-      maxPayload: DEFAULT_MAX_PAYLOAD - 64 * 1024,
+      get maxPayload() {
+        // Room for the envelope around a chunk's items.
+        return client.#maxPayload - 64 * 1024;
+      },
       acquireSlot: (b) => {
         if (this.#slots < MAX_CLIENT_CHUNKS) {
           this.#slots++;
@@ -300,11 +304,9 @@ export class Client {
         else p.reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'request failed' }));
         return;
       }
-      case 'push': {
-        const set = this.#listeners.get(`${m.kind}\0${m.name}`);
-        if (set !== undefined) for (const cb of set) cb(m);
+      case 'push':
+        this.#listeners.deliver(m);
         return;
-      }
       case 'error':
         return; // connection-level notice; the affected request (if any) fails on its own
       case 'welcome':
@@ -314,12 +316,10 @@ export class Client {
 
   #onUp(w: Welcome, reconnected: boolean): void {
     this.#workers = Math.max(1, w.workers);
+    if (w.maxPayload !== undefined && w.maxPayload >= 128 * 1024) this.#maxPayload = w.maxPayload;
     if (!reconnected) return;
     // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.
-    for (const key of this.#listeners.keys()) {
-      const [kind, name] = key.split('\0') as ['value' | 'dict', string];
-      this.#subscribe(kind, name);
-    }
+    this.#listeners.resubscribeAll();
     for (const [rid, p] of this.#pending) {
       if (!p.sent) p.sent = this.#conn.send({ type: 'state', rid, ...p.msg } as ClientMessage);
     }
@@ -342,6 +342,7 @@ export class Client {
   #fail(err: CorepoolError): void {
     if (this.#closed !== undefined) return;
     this.#closed = err;
+    this.#listeners.endAll(err);
     for (const b of [...this.#batches.values()]) b.cancel(err);
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
@@ -358,45 +359,10 @@ export class Client {
     });
   }
 
-  #subscribe(kind: 'value' | 'dict', name: string): void {
-    this.#request({ op: `${kind}.subscribe`, name }).then(
-      (reply) => {
-        if (kind !== 'value') return;
-        const r = reply as { version: number; value: Uint8Array };
-        const set = this.#listeners.get(`${kind}\0${name}`);
-        if (set !== undefined) for (const cb of set) cb({ type: 'push', kind, name, version: r.version, value: r.value });
-      },
-      () => {},
-    );
-  }
-
   readonly #transport = {
     request: (req: StateRequest): Promise<unknown> => this.#request(req),
-    listen: (kind: 'value' | 'dict', name: string, cb: Listener): (() => void) => {
-      const key = `${kind}\0${name}`;
-      let set = this.#listeners.get(key);
-      if (set === undefined) {
-        set = new Set();
-        this.#listeners.set(key, set);
-      }
-      set.add(cb);
-      this.#request({ op: `${kind}.subscribe`, name }).then(
-        (reply) => {
-          if (kind === 'value' && set.has(cb)) {
-            const r = reply as { version: number; value: Uint8Array };
-            cb({ type: 'push', kind, name, version: r.version, value: r.value });
-          }
-        },
-        () => {},
-      );
-      return () => {
-        if (!set.delete(cb)) return;
-        if (set.size === 0) {
-          this.#listeners.delete(key);
-          this.#request({ op: `${kind}.unsubscribe`, name }).catch(() => {});
-        }
-      };
-    },
+    listen: (kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void): (() => void) =>
+      this.#listeners.listen(kind, name, cb, end),
   };
 }
 

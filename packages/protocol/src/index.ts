@@ -25,3 +25,4 @@ export { Dict } from './handles/dict.js';
 export { Lock } from './handles/lock.js';
 export type { LockGrant } from './handles/lock.js';
 export type { StateTransport, TimeoutOptions } from './handles/transport.js';
+export { ListenerRegistry } from './handles/listeners.js';

@@ -61,7 +61,15 @@ export interface StopRequest { type: 'stop'; rid: number }
 export type ClientMessage =
   | Hello | BatchOpen | BatchChunk | BatchCancel | BatchClose | StateMessage | StatusRequest | StopRequest;
 
-export interface Welcome { type: 'welcome'; v: number; clientId: number; workers: number; pid: number }
+export interface Welcome {
+  type: 'welcome';
+  v: number;
+  clientId: number;
+  workers: number;
+  pid: number;
+  /** The daemon's frame limit after authentication (--max-payload): clients size chunks under it. */
+  maxPayload?: number;
+}
 /** Results of one chunk: `payload` is an array of `count` results (undefined where `errors` has the item). */
 export interface ChunkResult {
   type: 'chunk.result';

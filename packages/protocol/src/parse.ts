@@ -131,8 +131,12 @@ function parseWireError(v: unknown): WireError {
 export function parseServerMessage(v: unknown): ServerMessage {
   assertObject(v, 'message');
   switch (v.type) {
-    case 'welcome':
-      return { type: 'welcome', v: uint(v, 'v'), clientId: uint(v, 'clientId'), workers: uint(v, 'workers'), pid: uint(v, 'pid') };
+    case 'welcome': {
+      const m: ServerMessage = { type: 'welcome', v: uint(v, 'v'), clientId: uint(v, 'clientId'), workers: uint(v, 'workers'), pid: uint(v, 'pid') };
+      const maxPayload = optUint(v, 'maxPayload');
+      if (maxPayload !== undefined) m.maxPayload = maxPayload;
+      return m;
+    }
     case 'chunk.result': {
       const errors = v.errors;
       if (!Array.isArray(errors)) fail('errors must be an array');

@@ -64,6 +64,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       },
       onMessage: (w, m) => {
         if (m.t === 'state') {
+          // A dead worker's last requests must not take a lock for an owner that is already gone.
+          if (w.dead) return;
           state.handle(`w:${w.id}`, m.req).then(
             (value: unknown) => supervisor.send(w, { t: 'state.reply', rid: m.rid, ok: true, value }),
             (err: { toWire?: () => unknown; message?: string }) =>

@@ -257,7 +257,7 @@ export class Session implements SchedulerClient {
     this.name = msg.name ?? '';
     setMaxPayload(this.#ws, this.#ctx.maxPayload);
     this.#ctx.onAuth(this);
-    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid });
+    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid, maxPayload: this.#ctx.maxPayload });
   }
 
   #reject(err: CorepoolError): void {

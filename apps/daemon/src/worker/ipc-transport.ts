@@ -2,16 +2,14 @@
  * The shared-state transport inside a worker: ctx.value(...) and friends send
  * their requests to the primary over the IPC channel and get pushes back.
  */
-import { fromWire, type Push, type StateRequest } from '@corepool/protocol';
+import { ListenerRegistry, fromWire, type Push, type StateRequest } from '@corepool/protocol';
 import type { PushMessage, StateReplyMessage, WorkerToPrimary } from '../ipc.js';
-
-type Listener = (push: Push) => void;
 
 /** StateTransport over process.send (one per worker process). */
 export class IpcTransport {
   #rid = 0;
   #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
-  #listeners = new Map<string, Set<Listener>>();
+  readonly #listeners = new ListenerRegistry((req) => this.request(req));
   readonly #send: (m: WorkerToPrimary) => void;
 
   constructor(send: (m: WorkerToPrimary) => void) {
@@ -28,40 +26,14 @@ export class IpcTransport {
   }
 
   /** Registers a push listener, subscribing at the primary for the first one. */
-  listen(kind: 'value' | 'dict', name: string, cb: Listener): () => void {
-    const key = `${kind}\0${name}`;
-    let set = this.#listeners.get(key);
-    if (set === undefined) {
-      set = new Set();
-      this.#listeners.set(key, set);
-    }
-    set.add(cb);
-    // Subscribing is idempotent at the primary; each new listener gets the current state first.
-    const subscribed = this.request({ op: `${kind}.subscribe`, name });
-    subscribed.then(
-      (reply) => {
-        // The subscribe reply carries the current state: deliver it as a first push.
-        if (kind === 'value' && set.has(cb)) {
-          const r = reply as { version: number; value: Uint8Array };
-          cb({ type: 'push', kind, name, version: r.version, value: r.value });
-        }
-      },
-      () => {},
-    );
-    return () => {
-      if (!set.delete(cb)) return;
-      if (set.size === 0) {
-        this.#listeners.delete(key);
-        this.request({ op: `${kind}.unsubscribe`, name }).catch(() => {});
-      }
-    };
+  listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void): () => void {
+    return this.#listeners.listen(kind, name, cb, end);
   }
 
   /** Routes a reply or a push from the primary. */
   receive(m: StateReplyMessage | PushMessage): void {
     if (m.t === 'push') {
-      const set = this.#listeners.get(`${m.push.kind}\0${m.push.name}`);
-      if (set !== undefined) for (const cb of set) cb(m.push);
+      this.#listeners.deliver(m.push);
       return;
     }
     const p = this.#pending.get(m.rid);

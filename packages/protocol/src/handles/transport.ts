@@ -18,9 +18,10 @@ export interface StateTransport {
    * sends `<kind>.subscribe` when the first listener arrives (and again after
    * a reconnect) and `<kind>.unsubscribe` when the last leaves; it delivers
    * the subscribe reply's current value to new listeners as a first Push.
-   * Returns the function that removes the listener.
+   * Returns the function that removes the listener. `end` is called once if
+   * the transport closes for good (the client was closed or gave up reconnecting).
    */
-  listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void): () => void;
+  listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void): () => void;
 }
 
 /** Options of the blocking calls (Queue.get, Lock.acquire). */

@@ -73,7 +73,7 @@ export class Value<T = unknown> {
    * function that stops it. Versions only go forward: a push older than one
    * already delivered is dropped. Throws BadNameError at once for a bad name.
    */
-  subscribe(cb: (value: T, version: number) => void): () => void {
+  subscribe(cb: (value: T, version: number) => void, onEnd?: (err: Error) => void): () => void {
     if (this.#bad !== undefined) throw this.#bad;
     // Creates the value from `initial` if needed; a failure shows in the next call that awaits it.
     this.#ready().catch(() => {});
@@ -88,7 +88,7 @@ export class Value<T = unknown> {
       }
       last = push.version;
       cb(value, push.version);
-    });
+    }, onEnd);
   }
 
   /**
@@ -98,17 +98,29 @@ export class Value<T = unknown> {
    */
   async *watch(): AsyncGenerator<T, void, undefined> {
     let latest: { value: T } | undefined;
+    let ended: Error | undefined;
     let wake: (() => void) | undefined;
-    const stop = this.subscribe((value) => {
-      latest = { value };
+    const notify = (): void => {
       const w = wake;
       wake = undefined;
       w?.();
-    });
+    };
+    const stop = this.subscribe(
+      (value) => {
+        latest = { value };
+        notify();
+      },
+      (err) => {
+        // The client closed or gave up reconnecting: the loop ends with that error instead of waiting forever.
+        ended = err;
+        notify();
+      },
+    );
     try {
       for (;;) {
-        if (latest === undefined) await new Promise<void>((resolve) => (wake = resolve));
-        const next = latest!;
+        if (latest === undefined && ended === undefined) await new Promise<void>((resolve) => (wake = resolve));
+        if (latest === undefined) throw ended;
+        const next = latest;
         latest = undefined;
         yield next.value;
       }

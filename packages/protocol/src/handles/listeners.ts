@@ -1,0 +1,81 @@
+/**
+ * The push listeners of one transport (the SDK's WebSocket or a worker's IPC
+ * channel), kept once for both: it subscribes at the daemon when a name gets
+ * its first listener and unsubscribes after the last, hands each new listener
+ * the current value (from the subscribe reply), resubscribes after a
+ * reconnect, and tells every listener when the transport ends for good.
+ */
+import type { Push, StateRequest } from '../messages.js';
+
+type Kind = 'value' | 'dict';
+
+interface Listener {
+  push(p: Push): void;
+  end?: ((err: Error) => void) | undefined;
+}
+
+/** Listener bookkeeping over a transport's `request`. */
+export class ListenerRegistry {
+  readonly #byName = new Map<string, Set<Listener>>();
+  readonly #request: (req: StateRequest) => Promise<unknown>;
+
+  constructor(request: (req: StateRequest) => Promise<unknown>) {
+    this.#request = request;
+  }
+
+  /** Adds a listener; returns the function that removes it. */
+  listen(kind: Kind, name: string, push: (p: Push) => void, end?: (err: Error) => void): () => void {
+    const key = `${kind}\0${name}`;
+    let set = this.#byName.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.#byName.set(key, set);
+    }
+    const listener: Listener = { push, end };
+    set.add(listener);
+    // Subscribing is idempotent at the daemon, so each new listener gets the current value first.
+    this.#subscribe(kind, name, (p) => {
+      if (set.has(listener)) listener.push(p);
+    });
+    return () => {
+      if (!set.delete(listener) || set.size > 0) return;
+      this.#byName.delete(key);
+      this.#request({ op: `${kind}.unsubscribe`, name }).catch(() => {});
+    };
+  }
+
+  /** Routes a push from the daemon to its listeners. */
+  deliver(p: Push): void {
+    const set = this.#byName.get(`${p.kind}\0${p.name}`);
+    if (set !== undefined) for (const l of set) l.push(p);
+  }
+
+  /** After a reconnect: subscribe again to every name, and give listeners the current value. */
+  resubscribeAll(): void {
+    for (const [key, set] of this.#byName) {
+      const [kind, name] = key.split('\0') as [Kind, string];
+      this.#subscribe(kind, name, (p) => {
+        for (const l of set) l.push(p);
+      });
+    }
+  }
+
+  /** The transport is gone for good: every listener ends with `err`. */
+  endAll(err: Error): void {
+    const all = [...this.#byName.values()];
+    this.#byName.clear();
+    for (const set of all) for (const l of set) l.end?.(err);
+  }
+
+  #subscribe(kind: Kind, name: string, first: (p: Push) => void): void {
+    this.#request({ op: `${kind}.subscribe`, name }).then(
+      (reply) => {
+        // A value's subscribe reply carries its current state (no value field while it does not exist).
+        if (kind !== 'value') return;
+        const r = reply as { version: number; value?: Uint8Array };
+        if (r.value !== undefined) first({ type: 'push', kind, name, version: r.version, value: r.value });
+      },
+      () => {},
+    );
+  }
+}
