@@ -8,7 +8,7 @@ export type { ConnectOptions, MapOptions, ImapOptions, SubmitOptions } from './o
 export {
   ErrorCode, CorepoolError, AuthError, BadMessageError, TooLargeError, ProtocolVersionError, BadArgumentError,
   BadTaskError, SourceDisabledError, NotCloneableError, TaskError, TimeoutError, WorkerCrashedError,
-  CancelledError, NoSuchValueError, ValueTypeError, BadNameError, LockNotHeldError, TooManyClientsError,
+  CancelledError, NoSuchValueError, ValueTypeError, BadNameError, LockNotHeldError, TooManyClientsError, SlowConsumerError,
   FlowControlError, ShuttingDownError, ConnectionError, ClosedError, InternalError,
   Value, Queue, Dict, Lock,
 } from '@corepool/protocol';
