@@ -58,10 +58,15 @@ export function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Prom
     ws.on('error', (err) => done(() => reject(new ConnectionError(`cannot reach a daemon at ${target.url}: ${err.message}`))));
     ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name: 'corepool-cli' })));
     ws.on('message', (data) => {
-      const m = parseServerMessage(decodeMessage(data as Buffer));
+      const decoded = decodeMessage(data as Buffer);
+      // The daemon may coalesce several messages into one frame.
+      for (const one of Array.isArray(decoded) ? decoded : [decoded]) onMessage(one);
+    });
+    const onMessage = (one: unknown): void => {
+      const m = parseServerMessage(one);
       if (m.type === 'welcome') ws.send(encodeMessage({ type, rid: 1 }));
       else if (m.type === 'error') done(() => reject(fromWire(m.error)));
       else if (m.type === 'reply') done(() => (m.ok ? resolvePromise(m.value) : reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'failed' }))));
-    });
+    };
   });
 }

@@ -15,6 +15,12 @@ import { PROTOCOL_VERSION, decodeData, decodeMessage, encodeData, encodeMessage,
 
 export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
+/** The messages in one frame from the daemon (it coalesces the messages of one tick into an array). */
+export function decodeFrame(data: Uint8Array): unknown[] {
+  const decoded = decodeMessage(data);
+  return Array.isArray(decoded) ? decoded : [decoded];
+}
+
 export interface TestDaemon {
   url: string;
   port: number;
@@ -236,15 +242,17 @@ function openRaw(url: string, token: string | undefined, headers: Record<string,
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
   });
   ws.on('message', (data) => {
-    let m: Record<string, unknown>;
+    let frame: Record<string, unknown>[];
     try {
-      m = decodeMessage(data as Buffer) as Record<string, unknown>;
+      frame = decodeFrame(data as Buffer) as Record<string, unknown>[];
     } catch {
-      m = { type: 'undecodable' };
+      frame = [{ type: 'undecodable' }];
     }
-    messages.push(m);
-    for (let i = waiters.length - 1; i >= 0; i--) {
-      if (waiters[i]!.pred(m)) waiters.splice(i, 1)[0]!.resolve(m);
+    for (const m of frame) {
+      messages.push(m);
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (waiters[i]!.pred(m)) waiters.splice(i, 1)[0]!.resolve(m);
+      }
     }
   });
   const sock: RawSocket = {
@@ -353,7 +361,10 @@ export function rawMap(
   return new Promise((resolve, reject) => {
     const deadline = setTimeout(() => reject(new Error(`rawMap: ${n - distinct} of ${n} items have no outcome after ${o.deadlineMs ?? 60_000} ms`)), o.deadlineMs ?? 60_000);
     const onMessage = (data: Buffer): void => {
-      const m = decodeMessage(data) as { type: string; id?: number; start: number; count: number; payload: Uint8Array; errors: { index?: number }[]; error?: unknown };
+      for (const one of decodeFrame(data)) onOne(one);
+    };
+    const onOne = (one: unknown): void => {
+      const m = one as { type: string; id?: number; start: number; count: number; payload: Uint8Array; errors: { index?: number }[]; error?: unknown };
       if (m.id !== id) return;
       if (m.type === 'batch.error') {
         clearTimeout(deadline);

@@ -8,8 +8,8 @@ import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { connect, type Client } from '@corepool/client';
-import { PROTOCOL_VERSION, decodeMessage, encodeMessage, encodeData } from '@corepool/protocol';
-import { startDaemon, type TestDaemon } from './fixture.js';
+import { PROTOCOL_VERSION, encodeMessage, encodeData } from '@corepool/protocol';
+import { decodeFrame, startDaemon, type TestDaemon } from './fixture.js';
 
 let d: TestDaemon;
 let good: Client;
@@ -31,7 +31,7 @@ function raw(frames: (Uint8Array | string)[], headers: Record<string, string> = 
     });
     ws.on('message', (data) => {
       try {
-        messages.push(decodeMessage(data as Buffer));
+        messages.push(...decodeFrame(data as Buffer));
       } catch {
         messages.push('undecodable');
       }
@@ -92,8 +92,10 @@ describe('garbage', () => {
     let closed = false;
     await new Promise<void>((resolve) => ws.on('open', () => resolve()));
     ws.on('message', (data) => {
-      const m = decodeMessage(data as Buffer) as { type: string; error?: { code: string } };
-      if (m.type === 'error') errors.push(m.error!.code);
+      for (const one of decodeFrame(data as Buffer)) {
+        const m = one as { type: string; error?: { code: string } };
+        if (m.type === 'error') errors.push(m.error!.code);
+      }
     });
     ws.on('close', () => (closed = true));
     ws.on('error', () => {});

@@ -14,6 +14,7 @@ import {
   ErrorCode,
   PROTOCOL_VERSION,
   TooManyClientsError,
+  Outbox,
   decodeMessage,
   encodeMessage,
   errorClass,
@@ -56,6 +57,8 @@ export class Connection {
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
   #welcome: Welcome | undefined;
+  /** This socket's coalescing queue: messages of one tick leave in one frame. */
+  #outbox: Outbox | undefined;
 
   constructor(opts: ConnectionOptions, events: ConnectionEvents) {
     this.#opts = opts;
@@ -79,8 +82,8 @@ export class Connection {
 
   /** Sends a message; false if the link is down (the caller resends after `up`). */
   send(m: ClientMessage): boolean {
-    if (!this.#ready || this.#ws === undefined) return false;
-    this.#ws.send(encodeMessage(m));
+    if (!this.#ready || this.#outbox === undefined) return false;
+    this.#outbox.push(encodeMessage(m));
     return true;
   }
 
@@ -112,15 +115,30 @@ export class Connection {
     let lastError: CorepoolError | undefined;
     let settled = false;
     ws.binaryType = 'nodebuffer';
+    this.#outbox?.clear();
+    const outbox = new Outbox((frame) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(frame);
+    });
+    this.#outbox = outbox;
     ws.on('open', () => {
       ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: this.#opts.token, name: this.#opts.name }));
     });
     ws.on('message', (data: Buffer) => {
-      let m: ServerMessage;
+      let decoded: unknown;
       try {
-        m = parseServerMessage(decodeMessage(data));
+        decoded = decodeMessage(data);
       } catch {
         return; // a daemon bug must not crash the app
+      }
+      // The daemon coalesces the replies of one tick into one frame.
+      for (const one of Array.isArray(decoded) ? decoded : [decoded]) onMessage(one);
+    });
+    const onMessage = (decoded: unknown): void => {
+      let m: ServerMessage;
+      try {
+        m = parseServerMessage(decoded);
+      } catch {
+        return;
       }
       if (m.type === 'welcome') {
         const reconnected = this.#everUp;
@@ -138,7 +156,7 @@ export class Connection {
         return;
       }
       this.#events.message(m);
-    });
+    };
     ws.on('error', (err) => {
       lastError ??= new ConnectionError(`cannot reach the corepool daemon at ${this.#opts.url}: ${err.message}`, { cause: err });
     });

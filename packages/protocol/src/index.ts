@@ -26,3 +26,4 @@ export { Lock } from './handles/lock.js';
 export type { LockGrant } from './handles/lock.js';
 export type { StateTransport, TimeoutOptions } from './handles/transport.js';
 export { ListenerRegistry } from './handles/listeners.js';
+export { Outbox, MAX_BATCH_MESSAGES } from './outbox.js';

@@ -14,6 +14,8 @@ import {
   ProtocolVersionError,
   SourceDisabledError,
   TooLargeError,
+  MAX_BATCH_MESSAGES,
+  Outbox,
   decodeMessage,
   encodeMessage,
   parseClientMessage,
@@ -73,6 +75,8 @@ export class Session implements SchedulerClient {
   #authTimer: NodeJS.Timeout | undefined;
   /** Value/dict pushes held back while the socket is above its high-water mark (latest wins). */
   #held = new Map<string, Push>();
+  /** Replies and pushes of one tick leave in one frame. */
+  readonly #outbox = new Outbox((frame) => this.#write(frame));
   #flushTimer: NodeJS.Timeout | undefined;
   /** When the send buffer last rose above the high-water mark (0: below it). */
   #aboveSince = 0;
@@ -111,12 +115,17 @@ export class Session implements SchedulerClient {
   send(m: ServerMessage): void {
     if (this.#closed) return;
     const bytes = encodeMessage(m);
-    const limits = this.#ctx.send;
-    if (this.#ws.bufferedAmount + bytes.length > limits.hardCap) {
+    if (this.#ws.bufferedAmount + this.#outbox.pending + bytes.length > this.#ctx.send.hardCap) {
       this.#cutOff('hard cap');
       return;
     }
-    this.#ws.send(bytes);
+    this.#outbox.push(bytes);
+  }
+
+  #write(frame: Uint8Array): void {
+    if (this.#closed) return;
+    const limits = this.#ctx.send;
+    this.#ws.send(frame);
     const buffered = this.#ws.bufferedAmount;
     if (buffered > this.maxSendBuffered) this.maxSendBuffered = buffered;
     if (buffered >= limits.highWater && this.#aboveSince === 0) {
@@ -162,6 +171,7 @@ export class Session implements SchedulerClient {
   /** Closes the connection with a close code and an error code as the reason. */
   close(code: number, reason: string): void {
     if (this.#closed) return;
+    this.#outbox.flush(); // the error that explains the close goes first
     this.#ws.close(code, reason);
     // A peer that never answers the close frame must not hold the socket.
     setTimeout(() => this.#ws.terminate(), 1000).unref();
@@ -212,18 +222,45 @@ export class Session implements SchedulerClient {
   }
 
   #onFrame(data: Buffer, isBinary: boolean): void {
-    let msg: ClientMessage;
+    let decoded: unknown;
     try {
       if (!isBinary) throw new BadMessageError('text frames are not accepted: send msgpack in binary frames');
-      msg = parseClientMessage(decodeMessage(data));
+      decoded = decodeMessage(data);
     } catch (err) {
-      const e = toCorepoolError(err, ErrorCode.E_BAD_MESSAGE);
-      if (!this.authed) {
-        this.#reject(new AuthError(`the first message must be hello with a token (${e.message})`));
-        return;
-      }
-      this.send({ type: 'error', error: e.toWire() });
-      if (++this.#badFrames > MAX_BAD_FRAMES) this.close(CloseCode.BAD_DATA, ErrorCode.E_BAD_MESSAGE);
+      this.#badMessage(err);
+      return;
+    }
+    if (!Array.isArray(decoded)) {
+      this.#onMessage(decoded);
+      return;
+    }
+    // Several messages coalesced into one frame (never before authentication).
+    if (!this.authed || decoded.length === 0 || decoded.length > MAX_BATCH_MESSAGES) {
+      this.#badMessage(new BadMessageError(`a frame may hold 1 to ${MAX_BATCH_MESSAGES} messages, after hello`));
+      return;
+    }
+    for (const one of decoded) {
+      if (this.#closed) return;
+      this.#onMessage(one);
+    }
+  }
+
+  #badMessage(err: unknown): void {
+    const e = toCorepoolError(err, ErrorCode.E_BAD_MESSAGE);
+    if (!this.authed) {
+      this.#reject(new AuthError(`the first message must be hello with a token (${e.message})`));
+      return;
+    }
+    this.send({ type: 'error', error: e.toWire() });
+    if (++this.#badFrames > MAX_BAD_FRAMES) this.close(CloseCode.BAD_DATA, ErrorCode.E_BAD_MESSAGE);
+  }
+
+  #onMessage(decoded: unknown): void {
+    let msg: ClientMessage;
+    try {
+      msg = parseClientMessage(decoded);
+    } catch (err) {
+      this.#badMessage(err);
       return;
     }
     if (!this.authed) {

@@ -13,8 +13,8 @@ let pushes = 0;
 const emit = WebSocket.prototype.emit;
 WebSocket.prototype.emit = function (event, data, ...rest) {
   if (event === 'message') {
-    const m = decodeMessage(data);
-    if (m?.type === 'push' && m.name === name) pushes++;
+    const decoded = decodeMessage(data);
+    for (const m of Array.isArray(decoded) ? decoded : [decoded]) if (m?.type === 'push' && m.name === name) pushes++;
   }
   return emit.call(this, event, data, ...rest);
 };
