@@ -9,6 +9,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { RSS_WATCH_MS } from '@corepool/protocol';
 import { fileURLToPath } from 'node:url';
+import type { Socket } from 'node:net';
+import { CHANNEL_FD, Channel } from '../channel.js';
 import type { PrimaryToWorker, ReadyMessage, WorkerToPrimary } from '../ipc.js';
 
 /** The primary's view of one worker process. */
@@ -27,6 +29,8 @@ export interface WorkerSlot {
   tasksDone: number;
   chunksDone: number;
   readonly worker: Worker;
+  /** The data channel to this worker (chunks, results, shared-state traffic). */
+  channel: Channel<WorkerToPrimary, PrimaryToWorker>;
   /** When the predecessor in this slot exited (for the replacement time), if this is a replacement. */
   readonly replacing?: number;
   /** Highest RSS (bytes) the watchdog saw. */
@@ -67,7 +71,8 @@ export class Supervisor {
     this.#opts = opts;
     this.#events = events;
     this.#slots = new Array(opts.workers).fill(undefined);
-    cluster.setupPrimary({ exec: WORKER_MAIN, serialization: 'advanced', execArgv: opts.execArgv });
+    // fd 4 is the data channel (channel.ts); cluster's own IPC (fd 3) only keeps the lifecycle.
+    cluster.setupPrimary({ exec: WORKER_MAIN, execArgv: opts.execArgv, stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] });
   }
 
   /** Forks every worker and resolves when all are ready. */
@@ -87,10 +92,9 @@ export class Supervisor {
 
   /** Sends a message to a worker; false if it is gone. */
   send(w: WorkerSlot, m: PrimaryToWorker): boolean {
-    if (w.dead || !w.worker.isConnected()) return false;
+    if (w.dead) return false;
     try {
-      w.worker.send(m);
-      return true;
+      return w.channel.send(m);
     } catch {
       return false;
     }
@@ -166,9 +170,11 @@ export class Supervisor {
       tasksDone: 0,
       chunksDone: 0,
       worker,
+      channel: undefined as unknown as Channel<WorkerToPrimary, PrimaryToWorker>,
     };
     this.#slots[slot] = w;
-    worker.on('message', (m: WorkerToPrimary) => {
+    const onMessage = (m: WorkerToPrimary): void => {
+      if (w.dead) return;
       if (m.t === 'ready') {
         w.ready = true;
         onReady?.();
@@ -176,7 +182,8 @@ export class Supervisor {
         return;
       }
       this.#events.onMessage(w, m);
-    });
+    };
+    w.channel = new Channel<WorkerToPrimary, PrimaryToWorker>(worker.process.stdio[CHANNEL_FD] as Socket, onMessage);
     // 'error' on a worker (a send to a dying process) must not crash the primary.
     worker.on('error', () => {});
     worker.on('exit', (code, signal) => {

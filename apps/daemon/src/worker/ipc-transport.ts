@@ -5,7 +5,7 @@
 import { ListenerRegistry, fromWire, type Push, type StateRequest } from '@corepool/protocol';
 import type { PushMessage, StateReplyMessage, WorkerToPrimary } from '../ipc.js';
 
-/** StateTransport over process.send (one per worker process). */
+/** StateTransport over the worker's data channel to the primary (one per worker process). */
 export class IpcTransport {
   #rid = 0;
   #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();

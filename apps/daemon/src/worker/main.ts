@@ -2,6 +2,7 @@
  * Entry point of a worker process (forked by the primary through node:cluster).
  * It imports neither primary/ nor state/: everything arrives over IPC.
  */
+import { Channel } from '../channel.js';
 import type { PrimaryToWorker, WorkerToPrimary } from '../ipc.js';
 import { IpcTransport } from './ipc-transport.js';
 import { startOrphanGuard } from './orphan-guard.js';
@@ -11,19 +12,20 @@ import { stateFactory } from './state-factory.js';
 /** Set once an uncaught exception has doomed this process: nothing else goes out. */
 let dying = false;
 
+const channel = Channel.worker<PrimaryToWorker, WorkerToPrimary>((m) => {
+  if (m.t === 'state.reply' || m.t === 'push') transport.receive(m);
+  else runner.receive(m);
+});
+
 function send(m: WorkerToPrimary): void {
-  // A send after the primary is gone throws; the orphan guard ends us shortly.
-  if (!dying && process.connected) process.send?.(m);
+  // After the primary is gone the channel is closed; the orphan guard ends us shortly.
+  if (!dying) channel.send(m);
 }
 
 startOrphanGuard();
 const transport = new IpcTransport(send);
 const runner = new Runner(send, stateFactory(transport));
 
-process.on('message', (m: PrimaryToWorker) => {
-  if (m.t === 'state.reply' || m.t === 'push') transport.receive(m);
-  else runner.receive(m);
-});
 // An unhandled rejection inside a task's stray promise must not kill the worker silently mid-chunk.
 process.on('unhandledRejection', () => {});
 // An exception thrown in a task's async callback (setTimeout, an event handler) has no caller to
@@ -40,8 +42,7 @@ process.on('uncaughtException', (err) => {
   dying = true;
   const exit = (): never => process.exit(70);
   setTimeout(exit, 500).unref();
-  if (process.connected) process.send?.(report, undefined, undefined, exit);
-  else exit();
+  if (!channel.send(report, exit)) exit();
 });
 process.on('disconnect', () => process.exit(0));
 send({ t: 'ready' });
