@@ -53,7 +53,8 @@ export const SCENARIOS = {
 
   latency: {
     title: 'one trivial task, 2,000 times in sequence',
-    params: (q) => ({ count: 2000, warmup: q ? 1000 : 2000, workers: 2 }),
+    // 6,000 warm-up round trips: three V8 processes (client, primary, worker) need about that many to reach steady state.
+    params: (q) => ({ count: 2000, warmup: q ? 2000 : 6000, workers: 2 }),
     systems: [
       { system: 'corepool', ...node('corepool/latency.js') },
       { system: 'python-pool', ...py('anchors/latency.py') },
