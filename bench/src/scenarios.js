@@ -69,7 +69,7 @@ export const SCENARIOS = {
 
   counter: {
     title: '4 app processes, each awaiting add(1) one at a time',
-    params: (q) => ({ procs: 4, ops: q ? 5000 : 25_000, warmup: 500, workers: 2, note: q ? 'quick: 5,000 ops per process' : undefined }),
+    params: (q) => ({ procs: 4, ops: q ? 5000 : 25_000, warmup: q ? 2000 : 6000, workers: 2, note: q ? 'quick: 5,000 ops per process' : undefined }),
     systems: [
       { system: 'corepool', ...node('corepool/counter.js') },
       { system: 'redis-ioredis', ...node('anchors/redis.js') },
@@ -90,7 +90,8 @@ export const SCENARIOS = {
 
   notify: {
     title: 'a change reaching a subscriber in another process (update -> notify)',
-    params: (q) => ({ count: q ? 1000 : 2000, warmup: q ? 200 : 500, workers: 2, note: q ? 'quick: 1,000 updates' : undefined }),
+    // Warm-up as for latency: three V8 processes (updater, primary, subscriber) reach steady state after thousands of round trips.
+    params: (q) => ({ count: q ? 1000 : 2000, warmup: q ? 2000 : 6000, workers: 2, note: q ? 'quick: 1,000 updates' : undefined }),
     systems: [
       { system: 'corepool', ...node('corepool/notify.js') },
       { system: 'redis-pubsub', ...node('anchors/redis.js') },
