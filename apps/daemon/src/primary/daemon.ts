@@ -67,7 +67,11 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
           // A dead worker's last requests must not take a lock for an owner that is already gone.
           if (w.dead) return;
           state.handle(`w:${w.id}`, m.req).then(
-            (value: unknown) => supervisor.send(w, { t: 'state.reply', rid: m.rid, ok: true, value }),
+            (value: unknown) => {
+              const sent = supervisor.send(w, { t: 'state.reply', rid: m.rid, ok: true, value });
+              // A queue item taken for a worker that died meanwhile goes back to the front of its queue.
+              if (!sent && m.req.op === 'queue.get' && value instanceof Uint8Array) state.putBack(m.req.name, value);
+            },
             (err: { toWire?: () => unknown; message?: string }) =>
               supervisor.send(w, {
                 t: 'state.reply', rid: m.rid, ok: false,

@@ -138,6 +138,31 @@ export class Queues {
     });
   }
 
+  /**
+   * Puts back an item whose getter went away before its reply could be sent,
+   * ahead of every other item (or straight to the oldest blocked getter), so
+   * a getter dying at the wrong moment loses nothing.
+   */
+  putBack(name: string, bytes: Uint8Array): void {
+    const q = this.#record(name);
+    if (q.size === 0) {
+      this.put(name, bytes);
+      return;
+    }
+    // One below the current head keeps the stored order (a removed record's seq may be reused:
+    // writes apply in order, so its earlier delete comes first).
+    const seq = q.seqs[q.head]! - 1;
+    if (q.head > 0) {
+      q.head--;
+      q.items[q.head] = bytes;
+      q.seqs[q.head] = seq;
+    } else {
+      q.items.unshift(bytes);
+      q.seqs.unshift(seq);
+    }
+    this.#store.put(this.#store.queues, [name, seq], bytes);
+  }
+
   /** Fails the blocked gets of `owner` with E_CANCELLED. */
   dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
     const names = this.#waiting.take(owner);

@@ -214,6 +214,12 @@ export class SharedState {
   }
 
   /** The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with E_CANCELLED. */
+  /** Returns a queue item whose getter is gone before its reply went out (see Queues.putBack). */
+  putBack(name: string, item: Uint8Array): void {
+    if (this.#closing !== null) return;
+    this.#queues.putBack(name, item);
+  }
+
   releaseOwner(owner: string): void {
     this.#values.dropOwner(owner);
     this.#dicts.dropOwner(owner);

@@ -27,6 +27,23 @@ describe('Queue', () => {
     expect(state.counts().queues).toBe(0);
   });
 
+  it('puts an item whose getter went away back at the front, and keeps that order across a restart', async () => {
+    for (const i of [1, 2, 3]) await state.handle('c:1', req('queue.put', 'q', { a: enc(i) }));
+    const taken = (await state.handle('c:2', req('queue.get', 'q', { timeoutMs: 0 }))) as Uint8Array;
+    const second = (await state.handle('c:2', req('queue.get', 'q', { timeoutMs: 0 }))) as Uint8Array;
+    state.putBack('q', second);
+    state.putBack('q', taken);
+    await state.close();
+    state = await open(dir);
+    const got: unknown[] = [];
+    for (let i = 0; i < 3; i++) got.push(dec(await state.handle('c:3', req('queue.get', 'q', { timeoutMs: 0 }))));
+    expect(got).toEqual([1, 2, 3]);
+    // Into an empty queue with a blocked getter: handed over directly.
+    const waiting = state.handle('c:4', req('queue.get', 'q'));
+    state.putBack('q', enc(9));
+    expect(dec(await waiting)).toBe(9);
+  });
+
   it('hands each item to exactly one of many concurrent getters, oldest getter first', async () => {
     const getters = Array.from({ length: 20 }, (_, i) => state.handle(`c:${i}`, req('queue.get', 'q')));
     const order: number[] = [];
