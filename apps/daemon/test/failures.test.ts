@@ -2,19 +2,13 @@
  * Worker crashes, timeouts and cancellation, judged by checkers: every item
  * gets exactly one outcome, every value is right, and the pool stays usable.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { alive, startDaemon, until, type TestDaemon } from './fixture.js';
+import { alive, until, type TestDaemon, useDaemon } from './fixture.js';
 
 let d: TestDaemon;
 let client: Client;
-beforeAll(async () => {
-  d = await startDaemon();
-  client = await d.connect();
-});
-afterAll(async () => {
-  await d?.[Symbol.asyncDispose]();
-});
+useDaemon((x) => ({ d, client } = x));
 
 /** Jepsen-style set checker over mapSettled outcomes. */
 function check<T>(outcomes: { status: string; value?: T }[], n: number, expected: (i: number) => T, failing: Set<number>): void {

@@ -3,6 +3,7 @@
  * temporary data dir, real workers), started from the built CLI, plus clients
  * connected to it. `await using d = await startDaemon()` cleans up everything.
  */
+import { afterAll, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -181,6 +182,31 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
     },
   };
   return d;
+}
+
+/**
+ * One daemon and one client for a whole test file:
+ * `let d: TestDaemon; let client: Client; useDaemon((x) => ({ d, client } = x));`
+ */
+export function useDaemon(set: (x: { d: TestDaemon; client: Client }) => void, o: StartOptions = {}): void {
+  let d: TestDaemon | undefined;
+  beforeAll(async () => {
+    d = await startDaemon(o);
+    set({ d, client: await d.connect() });
+  });
+  afterAll(async () => {
+    await d?.[Symbol.asyncDispose]();
+  });
+}
+
+/** The `code` a promise (or a function) rejects or throws with, or undefined if it succeeds. */
+export async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
 }
 
 /** Resolves when `pred` holds, polling; rejects after `ms`. */

@@ -3,29 +3,15 @@
  * lock, fencing tokens that only grow, locks freed when their holder's
  * connection drops or its worker dies, timeouts and coded errors.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { alive, startDaemon, until, type TestDaemon } from './fixture.js';
+import { alive, until, type TestDaemon, useDaemon, codeOf } from './fixture.js';
 import { startApp, startTogether } from './apps/spawn-app.js';
 
 let d: TestDaemon;
 let client: Client;
-beforeAll(async () => {
-  d = await startDaemon();
-  client = await d.connect();
-});
-afterAll(async () => {
-  await d?.[Symbol.asyncDispose]();
-});
+useDaemon((x) => ({ d, client } = x));
 
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('Lock across processes', () => {
   it('four processes doing get-then-set under one lock give the exact total, with strictly increasing fencing tokens', async () => {

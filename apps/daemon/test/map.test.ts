@@ -1,20 +1,13 @@
 /** client.map / imap / submit / mapSettled end to end: real daemon, real workers. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { task, type Client } from '@corepool/client';
-import { startDaemon, type TestDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './fixture.js';
 
 let d: TestDaemon;
 let client: Client;
-
-beforeAll(async () => {
-  d = await startDaemon();
-  client = await d.connect();
-});
-afterAll(async () => {
-  await d?.[Symbol.asyncDispose]();
-});
+useDaemon((x) => ({ d, client } = x));
 
 describe('map', () => {
   it('returns 10,000 results in input order', async () => {

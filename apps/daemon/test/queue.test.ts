@@ -3,29 +3,15 @@
  * processes, each item consumed exactly once and in put order per producer;
  * blocking gets with timeouts; a blocked getter that dies takes nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { startDaemon, until, type TestDaemon } from './fixture.js';
+import { until, type TestDaemon, useDaemon, codeOf } from './fixture.js';
 import { startApp, startTogether } from './apps/spawn-app.js';
 
 let d: TestDaemon;
 let client: Client;
-beforeAll(async () => {
-  d = await startDaemon();
-  client = await d.connect();
-});
-afterAll(async () => {
-  await d?.[Symbol.asyncDispose]();
-});
+useDaemon((x) => ({ d, client } = x));
 
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 interface Item {
   p: number;

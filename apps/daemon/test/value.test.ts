@@ -4,29 +4,15 @@
  * go backwards, watch() cleanup seen at the daemon, coded errors, `initial`,
  * and every structured-clone type.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { startDaemon, until, type TestDaemon } from './fixture.js';
+import { startDaemon, until, type TestDaemon, useDaemon, codeOf } from './fixture.js';
 import { startApp, startTogether } from './apps/spawn-app.js';
 
 let d: TestDaemon;
 let client: Client;
-beforeAll(async () => {
-  d = await startDaemon();
-  client = await d.connect();
-});
-afterAll(async () => {
-  await d?.[Symbol.asyncDispose]();
-});
+useDaemon((x) => ({ d, client } = x));
 
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 /** 1..n, each once. */
 function expectContiguous(values: number[], n: number): void {

@@ -1,20 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Push } from '@corepool/protocol';
 
 import type { SharedState } from '../../src/state/shared-state.js';
-import { cleanup, codeOf, dec, enc, open, req, tempDir } from './helpers.js';
+import { codeOf, dec, enc, open, req, useFreshState } from './helpers.js';
 
 describe('Dict', () => {
   let dir: string;
   let state: SharedState;
-  beforeEach(async () => {
-    dir = tempDir();
-    state = await open(dir);
-  });
-  afterEach(async () => {
-    await state.close();
-    cleanup(dir);
-  });
+  useFreshState((x) => ({ dir, state } = x), () => state);
 
   it('sets, gets, deletes and lists keys', async () => {
     expect(await state.handle('c:1', req('dict.set', 'd', { key: 'a', a: enc(1) }))).toEqual({ version: 1 });

@@ -1,3 +1,4 @@
+import { afterEach, beforeEach } from 'vitest';
 /** Shared fixtures of the state tests: a temp data dir and a SharedState on it. */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,4 +38,21 @@ export async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
     return (err as { code?: string }).code;
   }
   return undefined;
+}
+
+/**
+ * A fresh data dir and SharedState for every test of a describe block; the
+ * state the test ends with (it may have reopened it) is closed after it:
+ * `let dir: string; let state: SharedState; useFreshState((x) => ({ dir, state } = x), () => state);`
+ */
+export function useFreshState(set: (x: { dir: string; state: SharedState }) => void, current: () => SharedState | undefined): void {
+  let dir = '';
+  beforeEach(async () => {
+    dir = tempDir();
+    set({ dir, state: await open(dir) });
+  });
+  afterEach(async () => {
+    await current()?.close();
+    cleanup(dir);
+  });
 }

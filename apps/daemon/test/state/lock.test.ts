@@ -1,21 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import type { SharedState } from '../../src/state/shared-state.js';
-import { cleanup, codeOf, open, req, tempDir } from './helpers.js';
+import { codeOf, open, req, useFreshState } from './helpers.js';
 
 type Grant = { token: number };
 
 describe('Lock', () => {
   let dir: string;
   let state: SharedState;
-  beforeEach(async () => {
-    dir = tempDir();
-    state = await open(dir);
-  });
-  afterEach(async () => {
-    await state.close();
-    cleanup(dir);
-  });
+  useFreshState((x) => ({ dir, state } = x), () => state);
 
   it('grants in FIFO order with strictly increasing fencing tokens', async () => {
     const first = (await state.handle('c:1', req('lock.acquire', 'L'))) as Grant;

@@ -1,19 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import type { SharedState } from '../../src/state/shared-state.js';
-import { cleanup, codeOf, dec, enc, open, req, tempDir } from './helpers.js';
+import { codeOf, dec, enc, open, req, useFreshState } from './helpers.js';
 
 describe('Queue', () => {
   let dir: string;
   let state: SharedState;
-  beforeEach(async () => {
-    dir = tempDir();
-    state = await open(dir);
-  });
-  afterEach(async () => {
-    await state.close();
-    cleanup(dir);
-  });
+  useFreshState((x) => ({ dir, state } = x), () => state);
 
   it('is FIFO and reports its size', async () => {
     for (let i = 0; i < 5; i++) {

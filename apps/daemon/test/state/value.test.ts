@@ -1,22 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Push } from '@corepool/protocol';
 
 import type { SharedState } from '../../src/state/shared-state.js';
-import { cleanup, codeOf, dec, enc, open, req, tempDir } from './helpers.js';
+import { codeOf, dec, enc, open, req, useFreshState } from './helpers.js';
 
 type VReply = { version: number; value: Uint8Array };
 
 describe('Value', () => {
   let dir: string;
   let state: SharedState;
-  beforeEach(async () => {
-    dir = tempDir();
-    state = await open(dir);
-  });
-  afterEach(async () => {
-    await state.close();
-    cleanup(dir);
-  });
+  useFreshState((x) => ({ dir, state } = x), () => state);
 
   it('round-trips structured-clone values', async () => {
     const values: unknown[] = [
