@@ -1,0 +1,37 @@
+/** Daemon options that change behaviour: --no-source, --fsync always, --max-payload. */
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { task } from '@corepool/client';
+import { startDaemon } from './fixture.js';
+
+describe('daemon options', () => {
+  it('--no-source refuses function source with E_SOURCE_DISABLED and still runs module tasks', async () => {
+    await using d = await startDaemon({ args: ['--no-source'] });
+    const client = await d.connect();
+    await expect(client.map((x: number) => x + 1, [1])).rejects.toMatchObject({ code: 'E_SOURCE_DISABLED' });
+    await expect(client.submit((x: number) => x, 1)).rejects.toMatchObject({ code: 'E_SOURCE_DISABLED' });
+    const file = join(d.dataDir, 'inc.mjs');
+    writeFileSync(file, 'export function inc(x) { return x + 1; }\n');
+    expect(await client.map(task<number, number>(file, 'inc'), [1, 2, 3])).toEqual([2, 3, 4]);
+  });
+
+  it('--fsync always: every acknowledged add survives kill -9', async () => {
+    const first = await startDaemon({ args: ['--fsync', 'always'], keepDataDir: true });
+    const client = await first.connect({ reconnectTimeoutMs: 100 });
+    const hits = client.value<number>('hits', { initial: 0 });
+    let acknowledged = 0;
+    await Promise.all(Array.from({ length: 200 }, () => hits.add(1).then(() => acknowledged++)));
+    expect(acknowledged).toBe(200);
+    await first.kill();
+    await client.close();
+    await using second = await startDaemon({ dataDir: first.dataDir, args: ['--fsync', 'always'] });
+    const again = await second.connect();
+    expect(await again.value<number>('hits').get()).toBe(200);
+  });
+
+  it('rejects bad option values before starting', async () => {
+    await expect(startDaemon({ args: ['--fsync', 'sometimes'] })).rejects.toThrow(/fsync/);
+    await expect(startDaemon({ args: ['--max-clients', '0'] })).rejects.toThrow(/max-clients/);
+  });
+});
