@@ -101,6 +101,37 @@ describe('daemon restart', () => {
     }
   });
 
+  it('a dict subscriber catches up on changes made while it was disconnected', async () => {
+    const first = await startDaemon();
+    const { dataDir, port } = first;
+    const a = await first.connect({ reconnectTimeoutMs: 30_000 });
+    const cfg = a.dict<number>('cfg');
+    const view = new Map<string, number>();
+    cfg.subscribe((k, v, deleted) => {
+      if (deleted) view.delete(k);
+      else view.set(k, v!);
+    });
+    await cfg.set('keep', 1);
+    await cfg.set('gone', 2);
+    await until(() => view.size === 2, 10_000, 'the first pushes');
+    expect(await first.stop()).toBe(0);
+    // Down long enough for the subscriber's reconnect backoff to grow past the changes below.
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await startDaemon({ dataDir, port, keepDataDir: true });
+    try {
+      const b = await second.connect();
+      await b.dict<number>('cfg').set('new', 3);
+      await b.dict<number>('cfg').delete('gone');
+      await until(() => view.get('new') === 3 && !view.has('gone'), 20_000, 'the subscriber to catch up');
+      expect(Object.fromEntries(view)).toEqual({ keep: 1, new: 3 });
+      await b.dict<number>('cfg').set('after', 4);
+      await until(() => view.get('after') === 4, 10_000, 'pushes after the resync');
+    } finally {
+      await a.close();
+      await second[Symbol.asyncDispose]();
+    }
+  });
+
   it('pending work fails with E_CONNECTION once reconnecting has timed out', async () => {
     const d = await startDaemon();
     const client = await d.connect({ reconnectTimeoutMs: 500 });

@@ -366,8 +366,8 @@ export class Client {
 
   readonly #transport = {
     request: (req: StateRequest): Promise<unknown> => this.#request(req),
-    listen: (kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void): (() => void) =>
-      this.#listeners.listen(kind, name, cb, end),
+    listen: (kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): (() => void) =>
+      this.#listeners.listen(kind, name, cb, end, resync),
   };
 }
 

@@ -26,8 +26,8 @@ export class IpcTransport {
   }
 
   /** Registers a push listener, subscribing at the primary for the first one. */
-  listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void): () => void {
-    return this.#listeners.listen(kind, name, cb, end);
+  listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): () => void {
+    return this.#listeners.listen(kind, name, cb, end, resync);
   }
 
   /** Routes a reply or a push from the primary. */

@@ -74,10 +74,36 @@ export class Dict<T = unknown> {
   subscribe(cb: (key: string, value: T | undefined, deleted: boolean) => void): () => void {
     if (this.#bad !== undefined) throw this.#bad;
     let last = 0;
-    return this.#transport.listen('dict', this.name, (push: Push) => {
+    let live = true;
+    // Keys this subscriber has been told about, so a resync can report the ones deleted meanwhile.
+    const known = new Set<string>();
+    const resync = (): void => {
+      this.#transport.request({ op: 'dict.entries', name: this.name }).then((reply) => {
+        if (!live) return;
+        const present = new Set<string>();
+        for (const [key, bytes] of reply as [string, Uint8Array][]) {
+          let value: T;
+          try {
+            value = decodeData(bytes) as T;
+          } catch {
+            continue;
+          }
+          present.add(key);
+          known.add(key);
+          cb(key, value, false);
+        }
+        for (const key of [...known]) {
+          if (present.has(key)) continue;
+          known.delete(key);
+          cb(key, undefined, true);
+        }
+      }, () => {});
+    };
+    const stop = this.#transport.listen('dict', this.name, (push: Push) => {
       if (push.key === undefined || push.version <= last) return;
       if (push.deleted === true) {
         last = push.version;
+        known.delete(push.key);
         cb(push.key, undefined, true);
         return;
       }
@@ -89,8 +115,13 @@ export class Dict<T = unknown> {
         return;
       }
       last = push.version;
+      known.add(push.key);
       cb(push.key, value, false);
-    });
+    }, undefined, resync);
+    return () => {
+      live = false;
+      stop();
+    };
   }
 
   #check(key: unknown): void {

@@ -12,6 +12,7 @@ type Kind = 'value' | 'dict';
 interface Listener {
   push(p: Push): void;
   end?: ((err: Error) => void) | undefined;
+  resync?: (() => void) | undefined;
 }
 
 /** Listener bookkeeping over a transport's `request`. */
@@ -24,14 +25,14 @@ export class ListenerRegistry {
   }
 
   /** Adds a listener; returns the function that removes it. */
-  listen(kind: Kind, name: string, push: (p: Push) => void, end?: (err: Error) => void): () => void {
+  listen(kind: Kind, name: string, push: (p: Push) => void, end?: (err: Error) => void, resync?: () => void): () => void {
     const key = `${kind}\0${name}`;
     let set = this.#byName.get(key);
     if (set === undefined) {
       set = new Set();
       this.#byName.set(key, set);
     }
-    const listener: Listener = { push, end };
+    const listener: Listener = { push, end, resync };
     set.add(listener);
     // Subscribing is idempotent at the daemon, so each new listener gets the current value first.
     this.#subscribe(kind, name, (p) => {
@@ -56,6 +57,9 @@ export class ListenerRegistry {
       const [kind, name] = key.split('\0') as [Kind, string];
       this.#subscribe(kind, name, (p) => {
         for (const l of set) l.push(p);
+      }, () => {
+        // Changes made while the link was down came with no push: listeners that can, read them now.
+        for (const l of set) l.resync?.();
       });
     }
   }
@@ -67,9 +71,10 @@ export class ListenerRegistry {
     for (const set of all) for (const l of set) l.end?.(err);
   }
 
-  #subscribe(kind: Kind, name: string, first: (p: Push) => void): void {
+  #subscribe(kind: Kind, name: string, first: (p: Push) => void, subscribed?: () => void): void {
     this.#request({ op: `${kind}.subscribe`, name }).then(
       (reply) => {
+        subscribed?.();
         // A value's subscribe reply carries its current state (no value field while it does not exist).
         if (kind !== 'value') return;
         const r = reply as { version: number; value?: Uint8Array };

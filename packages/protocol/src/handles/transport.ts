@@ -20,8 +20,16 @@ export interface StateTransport {
    * the subscribe reply's current value to new listeners as a first Push.
    * Returns the function that removes the listener. `end` is called once if
    * the transport closes for good (the client was closed or gave up reconnecting).
+   * `resync` is called after a reconnect, once the subscription is back: the
+   * listener may have missed changes and should read the current state.
    */
-  listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void): () => void;
+  listen(
+    kind: 'value' | 'dict',
+    name: string,
+    cb: (push: Push) => void,
+    end?: (err: Error) => void,
+    resync?: () => void,
+  ): () => void;
 }
 
 /** Options of the blocking calls (Queue.get, Lock.acquire). */
