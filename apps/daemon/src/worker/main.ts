@@ -2,6 +2,7 @@
  * Entry point of a worker process (forked by the primary through node:cluster).
  * It imports neither primary/ nor state/: everything arrives over IPC.
  */
+import { createRequire } from 'node:module';
 import { Channel } from '../channel.js';
 import type { PrimaryToWorker, WorkerToPrimary } from '../ipc.js';
 import { IpcTransport } from './ipc-transport.js';
@@ -23,6 +24,9 @@ function send(m: WorkerToPrimary): void {
 }
 
 startOrphanGuard();
+// A source task is a plain function: give it `require` for Node's built-ins (and packages
+// resolvable from the daemon's directory), as a CommonJS function would have. import() works too.
+(globalThis as { require?: NodeJS.Require }).require ??= createRequire(`${process.cwd()}/`);
 const transport = new IpcTransport(send);
 const runner = new Runner(send, stateFactory(transport));
 
