@@ -132,6 +132,24 @@ describe('daemon restart', () => {
     }
   });
 
+  it('a frozen daemon (SIGSTOP) is detected by its missing pings: pending work fails with E_CONNECTION, not a hang', async () => {
+    const d = await startDaemon({ args: ['--heartbeat-ms', '200'] });
+    try {
+      const client = await d.connect({ reconnectTimeoutMs: 1000 });
+      const run = client.map(async () => {
+        await new Promise((r) => setTimeout(r, 60_000));
+        return 1;
+      }, [1]);
+      const outcome = expect(run).rejects.toMatchObject({ code: 'E_CONNECTION' });
+      await new Promise((r) => setTimeout(r, 200));
+      process.kill(d.pid, 'SIGSTOP');
+      await outcome;
+    } finally {
+      process.kill(d.pid, 'SIGCONT');
+      await d[Symbol.asyncDispose]();
+    }
+  });
+
   it('pending work fails with E_CONNECTION once reconnecting has timed out', async () => {
     const d = await startDaemon();
     const client = await d.connect({ reconnectTimeoutMs: 500 });

@@ -109,6 +109,25 @@ export class Connection {
     });
   }
 
+  /**
+   * A daemon that is frozen (SIGSTOP, a hung host) keeps the TCP connection open and says
+   * nothing: without its pings for two intervals the socket is dropped, and the usual
+   * reconnect (or, past reconnectTimeoutMs, E_CONNECTION) follows instead of waiting forever.
+   */
+  #watchHeartbeat(ws: WebSocket, heartbeatMs: number | undefined): void {
+    if (heartbeatMs === undefined || heartbeatMs <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => ws.terminate(), 2 * heartbeatMs + HEARTBEAT_GRACE_MS);
+      timer.unref();
+    };
+    arm();
+    ws.on('ping', arm);
+    ws.on('message', arm);
+    ws.once('close', () => clearTimeout(timer));
+  }
+
   #connect(resolve?: (w: Welcome) => void, reject?: (e: CorepoolError) => void): void {
     const ws = new WebSocket(this.#opts.url, { perMessageDeflate: false, handshakeTimeout: 5000 });
     this.#ws = ws;
@@ -141,6 +160,7 @@ export class Connection {
         return;
       }
       if (m.type === 'welcome') {
+        this.#watchHeartbeat(ws, m.heartbeatMs);
         const reconnected = this.#everUp;
         this.#ready = true;
         this.#everUp = true;
@@ -186,6 +206,9 @@ export class Connection {
     });
   }
 }
+
+/** Extra time past a missed ping before a silent daemon is given up on (the ws README's advice). */
+const HEARTBEAT_GRACE_MS = 1000;
 
 function closeError(code: number, reason: string, last: CorepoolError | undefined, url: string): CorepoolError {
   if (last !== undefined && last.code !== ErrorCode.E_CONNECTION) return last;

@@ -69,6 +69,8 @@ export interface Welcome {
   pid: number;
   /** The daemon's frame limit after authentication (--max-payload): clients size chunks under it. */
   maxPayload?: number;
+  /** The daemon pings every this many ms; a client that hears nothing for longer treats the link as dead. */
+  heartbeatMs?: number;
 }
 /** Results of one chunk: `payload` is an array of `count` results (undefined where `errors` has the item). */
 export interface ChunkResult {

@@ -135,6 +135,8 @@ export function parseServerMessage(v: unknown): ServerMessage {
       const m: ServerMessage = { type: 'welcome', v: uint(v, 'v'), clientId: uint(v, 'clientId'), workers: uint(v, 'workers'), pid: uint(v, 'pid') };
       const maxPayload = optUint(v, 'maxPayload');
       if (maxPayload !== undefined) m.maxPayload = maxPayload;
+      const heartbeatMs = optUint(v, 'heartbeatMs');
+      if (heartbeatMs !== undefined) m.heartbeatMs = heartbeatMs;
       return m;
     }
     case 'chunk.result': {

@@ -161,7 +161,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     { host: opts.host, port: opts.port, maxClients: opts.maxClients, maxPayload: opts.maxPayload, heartbeatMs: opts.heartbeatMs },
     {
       token, scheduler, state, allowSource: opts.allowSource, maxPayload: opts.maxPayload,
-      preAuthMaxPayload: opts.preAuthMaxPayload, authDeadlineMs: opts.authDeadlineMs, status, stop: () => void stop(),
+      preAuthMaxPayload: opts.preAuthMaxPayload, authDeadlineMs: opts.authDeadlineMs, heartbeatMs: opts.heartbeatMs,
+      status, stop: () => void stop(),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
     },

@@ -47,6 +47,8 @@ export interface SessionContext {
   maxPayload: number;
   preAuthMaxPayload: number;
   authDeadlineMs: number;
+  /** Ping interval: told to clients so they can tell a frozen daemon from a quiet one. */
+  heartbeatMs: number;
   /** Send-buffer limits: pause results and coalesce pushes above highWater; cut off past hardCap or after softCapMs above highWater. */
   send: { highWater: number; hardCap: number; softCapMs: number };
   status(): DaemonStatus;
@@ -295,7 +297,7 @@ export class Session implements SchedulerClient {
     this.name = msg.name ?? '';
     setMaxPayload(this.#ws, this.#ctx.maxPayload);
     this.#ctx.onAuth(this);
-    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid, maxPayload: this.#ctx.maxPayload });
+    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid, maxPayload: this.#ctx.maxPayload, heartbeatMs: this.#ctx.heartbeatMs });
   }
 
   #reject(err: CorepoolError): void {
