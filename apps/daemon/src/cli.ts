@@ -27,6 +27,7 @@ daemon
   .option('--token <token>', 'shared secret clients must present (default: the token file in the data dir)')
   .addOption(new Option('--fsync <mode>', 'when LMDB is flushed to disk').choices(['always', 'everysec', 'no']).default('everysec'))
   .option('--no-source', 'accept only module tasks, never function source')
+  .option('--allow-source', 'accept function source on a non-loopback --host (off there by default)')
   .option('--max-clients <n>', 'most connections at once', '10000')
   .option('--max-payload <bytes>', 'largest frame after authentication', String(8 * 1024 * 1024))
   .option('--heartbeat-ms <ms>', 'ping interval; a client silent for two intervals is dropped', '30000')
@@ -43,7 +44,7 @@ daemon
   .action(async (flags: Record<string, unknown>) => {
     const raw: RawOptions = {
       port: flags.port, host: flags.host, workers: flags.workers, dataDir: flags.dataDir, token: flags.token,
-      fsync: flags.fsync, allowSource: flags.source, maxClients: flags.maxClients, maxPayload: flags.maxPayload,
+      fsync: flags.fsync, allowSource: flags.source === false ? false : flags.allowSource === true ? true : undefined, maxClients: flags.maxClients, maxPayload: flags.maxPayload,
       heartbeatMs: flags.heartbeatMs, authDeadlineMs: flags.authDeadlineMs, workerHeapMb: flags.workerHeapMb,
       pipelineDepth: flags.pipelineDepth, workerRssMb: flags.workerRssMb, maxTasksPerWorker: flags.maxTasksPerWorker,
       sendHighWater: flags.sendHighWater, sendHardCap: flags.sendHardCap, sendSoftCapMs: flags.sendSoftCapMs,

@@ -120,7 +120,8 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     fsync,
     port: raw.port === undefined ? DEFAULT_OPTIONS.port : int('port', raw.port, 0, 65535),
     dataDir: resolve(typeof raw.dataDir === 'string' ? raw.dataDir : defaultDataDir()),
-    allowSource: raw.allowSource === undefined ? true : raw.allowSource !== false,
+    // Function source runs as this user: off by default when others can reach the daemon (--allow-source turns it on).
+    allowSource: raw.allowSource === false ? false : raw.allowSource === true || isLoopback(host),
     maxClients: raw.maxClients === undefined ? DEFAULT_OPTIONS.maxClients : int('max-clients', raw.maxClients, 1, 1_000_000),
     maxPayload: raw.maxPayload === undefined ? DEFAULT_OPTIONS.maxPayload : int('max-payload', raw.maxPayload, 64 * 1024, 1024 * 1024 * 1024),
     heartbeatMs: raw.heartbeatMs === undefined ? DEFAULT_OPTIONS.heartbeatMs : int('heartbeat-ms', raw.heartbeatMs, 50, 3_600_000),

@@ -109,7 +109,9 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
       reject(new Error(`daemon exited with ${code}:\n${output.join('\n')}`));
     });
   });
-  const token = readFileSync(join(dataDir, 'token'), 'utf8').trim();
+  // An explicit --token writes no token file.
+  const explicit = o.args?.indexOf('--token') ?? -1;
+  const token = explicit >= 0 ? o.args![explicit + 1]! : readFileSync(join(dataDir, 'token'), 'utf8').trim();
   const clients: Client[] = [];
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const d: TestDaemon = {

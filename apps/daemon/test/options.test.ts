@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { task } from '@corepool/client';
+import { connect, task } from '@corepool/client';
 import { startDaemon } from './fixture.js';
 
 describe('daemon options', () => {
@@ -28,6 +28,27 @@ describe('daemon options', () => {
     await using second = await startDaemon({ dataDir: first.dataDir, args: ['--fsync', 'always'] });
     const again = await second.connect();
     expect(await again.value<number>('hits').get()).toBe(200);
+  });
+
+  it('on a non-loopback host, function source is off unless --allow-source', async () => {
+    const file = (dir: string): string => {
+      const f = join(dir, 'inc.mjs');
+      writeFileSync(f, 'export function inc(x) { return x + 1; }\n');
+      return f;
+    };
+    {
+      await using d = await startDaemon({ args: ['--host', '0.0.0.0', '--token', 'a-long-explicit-token'] });
+      const client = await connect(`ws://127.0.0.1:${d.port}`, { token: 'a-long-explicit-token' });
+      await expect(client.map((x: number) => x + 1, [1])).rejects.toMatchObject({ code: 'E_SOURCE_DISABLED' });
+      expect(await client.map(task<number, number>(file(d.dataDir), 'inc'), [1])).toEqual([2]);
+      await client.close();
+    }
+    {
+      await using d = await startDaemon({ args: ['--host', '0.0.0.0', '--token', 'a-long-explicit-token', '--allow-source'] });
+      const client = await connect(`ws://127.0.0.1:${d.port}`, { token: 'a-long-explicit-token' });
+      expect(await client.map((x: number) => x + 1, [1])).toEqual([2]);
+      await client.close();
+    }
   });
 
   it('rejects bad option values before starting', async () => {
