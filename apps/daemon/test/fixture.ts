@@ -111,7 +111,13 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
   });
   // An explicit --token writes no token file.
   const explicit = o.args?.indexOf('--token') ?? -1;
-  const token = explicit >= 0 ? o.args![explicit + 1]! : readFileSync(join(dataDir, 'token'), 'utf8').trim();
+  let token: string;
+  try {
+    token = explicit >= 0 ? o.args![explicit + 1]! : readFileSync(join(dataDir, 'token'), 'utf8').trim();
+  } catch (err) {
+    proc.kill('SIGKILL'); // never leave a daemon behind a failed start
+    throw err;
+  }
   const clients: Client[] = [];
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const d: TestDaemon = {
