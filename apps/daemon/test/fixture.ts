@@ -88,7 +88,10 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
   const output: string[] = [];
   const listening = await new Promise<{ url: string; pid: number }>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`daemon did not start:\n${output.join('\n')}`)), 30_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`daemon did not start:\n${output.join('\n')}`));
+    }, 30_000);
     const onData = (d: Buffer): void => {
       buf += d.toString();
       let nl: number;
