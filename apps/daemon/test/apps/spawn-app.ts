@@ -60,7 +60,8 @@ export function startApp(d: Pick<TestDaemon, 'url' | 'token'>, script: string, p
   });
   proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   proc.stdin!.on('error', () => {});
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': only 'close' comes after the last stdout chunk (the app's final line).
+  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
   const failure = (): Error => new Error(`${script} exited with ${proc.exitCode ?? proc.signalCode}:\n${stderr}`);
   const app: App = {
     proc,
