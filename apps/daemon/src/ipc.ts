@@ -1,7 +1,7 @@
 /**
- * Messages between the primary and its workers over the node:cluster IPC
- * channel (serialization 'advanced', so Uint8Array payloads cross intact).
- * Payloads stay msgpack bytes: the primary never decodes items or results.
+ * Messages between the primary and its workers, carried by the data channel
+ * (channel.ts: framed msgpack over a socket pair; node:cluster only keeps the
+ * lifecycle). Payloads stay msgpack bytes: the primary never decodes items or results.
  */
 import type { Push, StateRequest, TaskSpec, WireError } from '@corepool/protocol';
 

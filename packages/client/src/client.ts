@@ -17,7 +17,6 @@ import {
   Queue,
   Value,
   fromWire,
-  toCorepoolError,
   type ClientMessage,
   type DaemonStatus,
   type Push,

@@ -68,9 +68,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
           if (w.dead) return;
           state.handle(`w:${w.id}`, m.req).then(
             (value: unknown) => {
-              const sent = supervisor.send(w, { t: 'state.reply', rid: m.rid, ok: true, value });
-              // A queue item taken for a worker that died meanwhile goes back to the front of its queue.
-              if (!sent && m.req.op === 'queue.get' && value instanceof Uint8Array) state.putBack(m.req.name, value);
+              if (!supervisor.send(w, { t: 'state.reply', rid: m.rid, ok: true, value })) state.undelivered(m.req, value);
             },
             (err: { toWire?: () => unknown; message?: string }) =>
               supervisor.send(w, {

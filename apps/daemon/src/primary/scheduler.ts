@@ -303,11 +303,6 @@ export class Scheduler {
     return { queuedItems, runningItems, perClient };
   }
 
-  /** True while any chunk is running or queued. */
-  busy(): boolean {
-    return this.#sup.workers.some((w) => w.assigned.length > 0) || this.#active.length > 0;
-  }
-
   #queueOf(client: SchedulerClient): ClientQueue {
     let cq = this.#clients.get(client.id);
     if (cq === undefined) {

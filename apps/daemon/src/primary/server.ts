@@ -34,7 +34,7 @@ export class DaemonServer {
     this.#ctx = ctx;
     this.#allowedHosts = new Set(['localhost', '127.0.0.1', '[::1]', '::1', opts.host.toLowerCase()]);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false });
-    this.#http = createServer((req, res) => {
+    this.#http = createServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
       res.end('corepool speaks WebSocket only\n');
     });

@@ -34,7 +34,7 @@ import { tokenMatches } from './token.js';
 /** The shared-state service as sessions use it. */
 export interface StateService {
   handle(owner: string, req: StateRequest): Promise<unknown>;
-  putBack(name: string, item: Uint8Array): void;
+  undelivered(req: StateRequest, value: unknown): void;
   releaseOwner(owner: string): void;
 }
 
@@ -337,8 +337,7 @@ export class Session implements SchedulerClient {
         const { rid, type: _t, ...req } = msg;
         this.#ctx.state.handle(this.owner, req).then(
           (value) => {
-            // An item taken for a client that is already gone goes back to the front of its queue.
-            if (this.#closed && req.op === 'queue.get' && value instanceof Uint8Array) this.#ctx.state.putBack(req.name, value);
+            if (this.#closed) this.#ctx.state.undelivered(req, value);
             else this.send({ type: 'reply', rid, ok: true, value });
           },
           (err) => this.#replyError(rid, toCorepoolError(err).toWire()),

@@ -214,10 +214,14 @@ export class SharedState {
   }
 
   /** The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with E_CANCELLED. */
-  /** Returns a queue item whose getter is gone before its reply went out (see Queues.putBack). */
-  putBack(name: string, item: Uint8Array): void {
-    if (this.#closing !== null) return;
-    this.#queues.putBack(name, item);
+  /**
+   * A reply its owner can no longer receive (the client closed, the worker died). A queue
+   * item taken for it goes back to the front of its queue (Queues.putBack); other replies
+   * carry nothing that would be lost.
+   */
+  undelivered(req: StateRequest, value: unknown): void {
+    if (this.#closing !== null || req.op !== 'queue.get' || !(value instanceof Uint8Array)) return;
+    this.#queues.putBack(req.name, value);
   }
 
   releaseOwner(owner: string): void {

@@ -24,8 +24,8 @@ describe('Queue', () => {
     for (const i of [1, 2, 3]) await state.handle('c:1', req('queue.put', 'q', { a: enc(i) }));
     const taken = (await state.handle('c:2', req('queue.get', 'q', { timeoutMs: 0 }))) as Uint8Array;
     const second = (await state.handle('c:2', req('queue.get', 'q', { timeoutMs: 0 }))) as Uint8Array;
-    state.putBack('q', second);
-    state.putBack('q', taken);
+    state.undelivered(req('queue.get', 'q'), second);
+    state.undelivered(req('queue.get', 'q'), taken);
     await state.close();
     state = await open(dir);
     const got: unknown[] = [];
@@ -33,7 +33,7 @@ describe('Queue', () => {
     expect(got).toEqual([1, 2, 3]);
     // Into an empty queue with a blocked getter: handed over directly.
     const waiting = state.handle('c:4', req('queue.get', 'q'));
-    state.putBack('q', enc(9));
+    state.undelivered(req('queue.get', 'q'), enc(9));
     expect(dec(await waiting)).toBe(9);
   });
 

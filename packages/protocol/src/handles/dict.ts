@@ -6,25 +6,20 @@
 import { decodeData } from '../codec.js';
 import { BadNameError } from '../errors.js';
 import type { Push } from '../messages.js';
-import { encodeOperand, nameError, type StateTransport } from './transport.js';
+import { NamedHandle, decodePushed } from './named-handle.js';
+import { encodeOperand, type StateTransport } from './transport.js';
 
 /** A handle on a shared Dict. Methods never throw synchronously: they reject with a CorepoolError. */
-export class Dict<T = unknown> {
-  /** The dict's name. */
-  readonly name: string;
-  readonly #transport: StateTransport;
-  readonly #bad: BadNameError | undefined;
+export class Dict<T = unknown> extends NamedHandle {
 
   constructor(transport: StateTransport, name: string) {
-    this.#transport = transport;
-    this.name = name;
-    this.#bad = nameError('dict', name);
+    super('dict', transport, name);
   }
 
   /** The value at `key`, or undefined when there is none (see `has` for a stored undefined). */
   async get(key: string): Promise<T | undefined> {
     this.#check(key);
-    const bytes = await this.#transport.request({ op: 'dict.get', name: this.name, key });
+    const bytes = await this.transport.request({ op: 'dict.get', name: this.name, key });
     return bytes === null || bytes === undefined ? undefined : (decodeData(bytes as Uint8Array) as T);
   }
 
@@ -32,38 +27,38 @@ export class Dict<T = unknown> {
   async set(key: string, value: T): Promise<void> {
     this.#check(key);
     const a = encodeOperand(value, `the value of "${this.name}"[${JSON.stringify(key)}]`);
-    await this.#transport.request({ op: 'dict.set', name: this.name, key, a });
+    await this.transport.request({ op: 'dict.set', name: this.name, key, a });
   }
 
   /** Deletes `key`; resolves to whether it was there. */
   async delete(key: string): Promise<boolean> {
     this.#check(key);
-    return (await this.#transport.request({ op: 'dict.delete', name: this.name, key })) as boolean;
+    return (await this.transport.request({ op: 'dict.delete', name: this.name, key })) as boolean;
   }
 
   /** Whether `key` is set. */
   async has(key: string): Promise<boolean> {
     this.#check(key);
-    return (await this.#transport.request({ op: 'dict.has', name: this.name, key })) as boolean;
+    return (await this.transport.request({ op: 'dict.has', name: this.name, key })) as boolean;
   }
 
   /** Every key, in insertion order. */
   async keys(): Promise<string[]> {
     this.#check('');
-    return (await this.#transport.request({ op: 'dict.keys', name: this.name })) as string[];
+    return (await this.transport.request({ op: 'dict.keys', name: this.name })) as string[];
   }
 
   /** Every [key, value] pair, in insertion order. */
   async entries(): Promise<[string, T][]> {
     this.#check('');
-    const raw = (await this.#transport.request({ op: 'dict.entries', name: this.name })) as [string, Uint8Array][];
+    const raw = (await this.transport.request({ op: 'dict.entries', name: this.name })) as [string, Uint8Array][];
     return raw.map(([k, v]) => [k, decodeData(v) as T]);
   }
 
   /** How many keys are set. */
   async size(): Promise<number> {
     this.#check('');
-    return (await this.#transport.request({ op: 'dict.size', name: this.name })) as number;
+    return (await this.transport.request({ op: 'dict.size', name: this.name })) as number;
   }
 
   /**
@@ -72,25 +67,21 @@ export class Dict<T = unknown> {
    * BadNameError at once for a bad name.
    */
   subscribe(cb: (key: string, value: T | undefined, deleted: boolean) => void): () => void {
-    if (this.#bad !== undefined) throw this.#bad;
+    this.checkName();
     let last = 0;
     let live = true;
     // Keys this subscriber has been told about, so a resync can report the ones deleted meanwhile.
     const known = new Set<string>();
     const resync = (): void => {
-      this.#transport.request({ op: 'dict.entries', name: this.name }).then((reply) => {
+      this.transport.request({ op: 'dict.entries', name: this.name }).then((reply) => {
         if (!live) return;
         const present = new Set<string>();
         for (const [key, bytes] of reply as [string, Uint8Array][]) {
-          let value: T;
-          try {
-            value = decodeData(bytes) as T;
-          } catch {
-            continue;
-          }
+          const got = decodePushed<T>(bytes);
+          if (got === undefined) continue;
           present.add(key);
           known.add(key);
-          cb(key, value, false);
+          cb(key, got.value, false);
         }
         for (const key of [...known]) {
           if (present.has(key)) continue;
@@ -99,7 +90,7 @@ export class Dict<T = unknown> {
         }
       }, () => {});
     };
-    const stop = this.#transport.listen('dict', this.name, (push: Push) => {
+    const stop = this.transport.listen('dict', this.name, (push: Push) => {
       if (push.key === undefined || push.version <= last) return;
       if (push.deleted === true) {
         last = push.version;
@@ -107,16 +98,11 @@ export class Dict<T = unknown> {
         cb(push.key, undefined, true);
         return;
       }
-      if (push.value === undefined) return;
-      let value: T;
-      try {
-        value = decodeData(push.value) as T;
-      } catch {
-        return;
-      }
+      const got = push.value === undefined ? undefined : decodePushed<T>(push.value);
+      if (got === undefined) return;
       last = push.version;
       known.add(push.key);
-      cb(push.key, value, false);
+      cb(push.key, got.value, false);
     }, undefined, resync);
     return () => {
       live = false;
@@ -125,7 +111,7 @@ export class Dict<T = unknown> {
   }
 
   #check(key: unknown): void {
-    if (this.#bad !== undefined) throw this.#bad;
+    this.checkName();
     if (typeof key !== 'string') throw new BadNameError('a dict key must be a string');
   }
 }

@@ -4,8 +4,9 @@
  * restarts): pass it to the resource you protect so it can refuse a stale
  * holder. A lock whose holder disconnects or dies is released.
  */
-import { LockNotHeldError, type BadNameError } from '../errors.js';
-import { nameError, wireTimeout, type StateTransport, type TimeoutOptions } from './transport.js';
+import { LockNotHeldError } from '../errors.js';
+import { NamedHandle } from './named-handle.js';
+import { wireTimeout, type StateTransport, type TimeoutOptions } from './transport.js';
 
 /** A lock grant: its fencing token. */
 export interface LockGrant {
@@ -13,17 +14,11 @@ export interface LockGrant {
 }
 
 /** A handle on a shared Lock. Methods never throw synchronously: they reject with a CorepoolError. */
-export class Lock {
-  /** The lock's name. */
-  readonly name: string;
-  readonly #transport: StateTransport;
-  readonly #bad: BadNameError | undefined;
+export class Lock extends NamedHandle {
   #token: number | undefined;
 
   constructor(transport: StateTransport, name: string) {
-    this.#transport = transport;
-    this.name = name;
-    this.#bad = nameError('lock', name);
+    super('lock', transport, name);
   }
 
   /** The fencing token of the grant this handle holds, or undefined. */
@@ -33,9 +28,9 @@ export class Lock {
 
   /** Waits for the lock up to `timeoutMs` (E_TIMEOUT), forever by default; 0 tries once. */
   async acquire(options?: TimeoutOptions): Promise<LockGrant> {
-    if (this.#bad !== undefined) throw this.#bad;
+    this.checkName();
     const timeoutMs = wireTimeout(options);
-    const grant = (await this.#transport.request(
+    const grant = (await this.transport.request(
       timeoutMs === undefined ? { op: 'lock.acquire', name: this.name } : { op: 'lock.acquire', name: this.name, timeoutMs },
     )) as LockGrant;
     this.#token = grant.token;
@@ -44,7 +39,7 @@ export class Lock {
 
   /** Releases the grant this handle holds; E_LOCK_NOT_HELD if it holds none (or lost it). */
   async release(): Promise<void> {
-    if (this.#bad !== undefined) throw this.#bad;
+    this.checkName();
     if (this.#token === undefined) throw new LockNotHeldError(`lock "${this.name}" is not held by this handle`);
     await this.#release(this.#token);
   }
@@ -65,7 +60,7 @@ export class Lock {
 
   async #release(token: number): Promise<void> {
     try {
-      await this.#transport.request({ op: 'lock.release', name: this.name, token });
+      await this.transport.request({ op: 'lock.release', name: this.name, token });
     } finally {
       if (this.#token === token) this.#token = undefined;
     }

@@ -4,34 +4,28 @@
  * survive a daemon restart.
  */
 import { decodeData } from '../codec.js';
-import type { BadNameError } from '../errors.js';
-import { encodeOperand, nameError, wireTimeout, type StateTransport, type TimeoutOptions } from './transport.js';
+import { NamedHandle } from './named-handle.js';
+import { encodeOperand, wireTimeout, type StateTransport, type TimeoutOptions } from './transport.js';
 
 /** A handle on a shared Queue. Methods never throw synchronously: they reject with a CorepoolError. */
-export class Queue<T = unknown> {
-  /** The queue's name. */
-  readonly name: string;
-  readonly #transport: StateTransport;
-  readonly #bad: BadNameError | undefined;
+export class Queue<T = unknown> extends NamedHandle {
 
   constructor(transport: StateTransport, name: string) {
-    this.#transport = transport;
-    this.name = name;
-    this.#bad = nameError('queue', name);
+    super('queue', transport, name);
   }
 
   /** Appends an item (or hands it straight to the oldest blocked getter). */
   async put(item: T): Promise<void> {
-    if (this.#bad !== undefined) throw this.#bad;
+    this.checkName();
     const a = encodeOperand(item, `the item put on "${this.name}"`);
-    await this.#transport.request({ op: 'queue.put', name: this.name, a });
+    await this.transport.request({ op: 'queue.put', name: this.name, a });
   }
 
   /** Takes the oldest item, waiting for one up to `timeoutMs` (E_TIMEOUT), forever by default. */
   async get(options?: TimeoutOptions): Promise<T> {
-    if (this.#bad !== undefined) throw this.#bad;
+    this.checkName();
     const timeoutMs = wireTimeout(options);
-    const bytes = await this.#transport.request(
+    const bytes = await this.transport.request(
       timeoutMs === undefined ? { op: 'queue.get', name: this.name } : { op: 'queue.get', name: this.name, timeoutMs },
     );
     return decodeData(bytes as Uint8Array) as T;
@@ -39,7 +33,7 @@ export class Queue<T = unknown> {
 
   /** How many items wait in the queue. */
   async size(): Promise<number> {
-    if (this.#bad !== undefined) throw this.#bad;
-    return (await this.#transport.request({ op: 'queue.size', name: this.name })) as number;
+    this.checkName();
+    return (await this.transport.request({ op: 'queue.size', name: this.name })) as number;
   }
 }

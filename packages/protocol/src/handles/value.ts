@@ -5,9 +5,9 @@
  * when they fall behind, never an older one after a newer one.
  */
 import { decodeData } from '../codec.js';
-import type { BadNameError } from '../errors.js';
 import type { Push } from '../messages.js';
-import { encodeOperand, MAX_VALUE_BYTES, nameError, type StateTransport } from './transport.js';
+import { NamedHandle, decodePushed } from './named-handle.js';
+import { encodeOperand, MAX_VALUE_BYTES, type StateTransport } from './transport.js';
 
 /** Options of `client.value(name, options)` and `ctx.value(name, options)`. */
 export interface ValueOptions<T> {
@@ -21,26 +21,20 @@ interface ValueReply {
 }
 
 /** A handle on a shared Value. Methods never throw synchronously: they reject with a CorepoolError. */
-export class Value<T = unknown> {
-  /** The value's name. */
-  readonly name: string;
-  readonly #transport: StateTransport;
-  readonly #bad: BadNameError | undefined;
+export class Value<T = unknown> extends NamedHandle {
   /** Set while `initial` still has to be sent (value.init, once, before the first operation). */
   #initial: { value: T } | undefined;
   #initializing: Promise<void> | undefined;
 
   constructor(transport: StateTransport, name: string, options?: ValueOptions<T>) {
-    this.#transport = transport;
-    this.name = name;
-    this.#bad = nameError('value', name);
+    super('value', transport, name);
     if (options?.initial !== undefined) this.#initial = { value: options.initial };
   }
 
   /** The current value; E_NO_SUCH_VALUE if it was never set (and has no `initial`). */
   async get(): Promise<T> {
     await this.#ready();
-    const r = (await this.#transport.request({ op: 'value.get', name: this.name })) as ValueReply;
+    const r = (await this.transport.request({ op: 'value.get', name: this.name })) as ValueReply;
     return decodeData(r.value) as T;
   }
 
@@ -48,14 +42,14 @@ export class Value<T = unknown> {
   async set(value: T): Promise<void> {
     await this.#ready();
     const a = encodeOperand(value, `the value of "${this.name}"`);
-    await this.#transport.request({ op: 'value.set', name: this.name, a });
+    await this.transport.request({ op: 'value.set', name: this.name, a });
   }
 
   /** Adds `delta` atomically (numbers to numbers, bigints to bigints; absent counts as 0) and resolves to the new value. */
   async add(delta: T & (number | bigint)): Promise<T> {
     await this.#ready();
     const a = encodeOperand(delta, 'the delta');
-    const r = (await this.#transport.request({ op: 'value.add', name: this.name, a })) as ValueReply;
+    const r = (await this.transport.request({ op: 'value.add', name: this.name, a })) as ValueReply;
     return decodeData(r.value) as T;
   }
 
@@ -64,7 +58,7 @@ export class Value<T = unknown> {
     await this.#ready();
     const a = encodeOperand(expected, 'the expected value');
     const b = encodeOperand(next, `the value of "${this.name}"`, MAX_VALUE_BYTES - a.length);
-    const r = (await this.#transport.request({ op: 'value.cas', name: this.name, a, b })) as { ok: boolean };
+    const r = (await this.transport.request({ op: 'value.cas', name: this.name, a, b })) as { ok: boolean };
     return r.ok;
   }
 
@@ -74,20 +68,16 @@ export class Value<T = unknown> {
    * already delivered is dropped. Throws BadNameError at once for a bad name.
    */
   subscribe(cb: (value: T, version: number) => void, onEnd?: (err: Error) => void): () => void {
-    if (this.#bad !== undefined) throw this.#bad;
+    this.checkName();
     // Creates the value from `initial` if needed; a failure shows in the next call that awaits it.
     this.#ready().catch(() => {});
     let last = 0;
-    return this.#transport.listen('value', this.name, (push: Push) => {
+    return this.transport.listen('value', this.name, (push: Push) => {
       if (push.value === undefined || push.version <= last) return;
-      let value: T;
-      try {
-        value = decodeData(push.value) as T;
-      } catch {
-        return;
-      }
+      const got = decodePushed<T>(push.value);
+      if (got === undefined) return;
       last = push.version;
-      cb(value, push.version);
+      cb(got.value, push.version);
     }, onEnd);
   }
 
@@ -131,13 +121,13 @@ export class Value<T = unknown> {
 
   /** Rejects for a bad name; sends `initial` once (value.init never overwrites). */
   #ready(): Promise<void> {
-    if (this.#bad !== undefined) return Promise.reject(this.#bad);
+    if (this.bad !== undefined) return Promise.reject(this.bad);
     if (this.#initial === undefined) return RESOLVED;
     if (this.#initializing === undefined) {
       const { value } = this.#initial;
       this.#initializing = (async () => {
         const a = encodeOperand(value, `the initial value of "${this.name}"`);
-        await this.#transport.request({ op: 'value.init', name: this.name, a });
+        await this.transport.request({ op: 'value.init', name: this.name, a });
       })().then(
         () => {
           this.#initial = undefined;
