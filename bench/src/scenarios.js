@@ -73,6 +73,7 @@ export const SCENARIOS = {
     systems: [
       { system: 'corepool', ...node('corepool/counter.js') },
       { system: 'redis-ioredis', ...node('anchors/redis.js') },
+      { system: 'ws-msgpack-counter', ...node('anchors/ws-echo.js') },
       { system: 'python-value', ...py('anchors/counter.py'), params: (q) => ({ ops: q ? 50_000 : 100_000, warmup: 1000, note: q ? 'quick: 50,000 ops per process' : undefined }) },
     ],
     goals: [{ system: 'corepool', metric: 'ops_per_s', op: '>=', anchor: 'redis-ioredis', ratio: 1.0, text: 'counter >= 1.0x Redis (ioredis)' }],

@@ -10,6 +10,7 @@
 
 import { Redis } from 'ioredis';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
+import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
 import { check, nowMs, nowUs, percentile, readParams, runMain } from '../lib/harness.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -38,8 +39,9 @@ const children = {
     process.send({ type: 'ready' });
     await fromParent('go');
     const t0 = nowMs();
+    const cpu0 = selfCpuUs();
     for (let i = 0; i < p.ops; i++) await redis.incr(p.key);
-    process.send({ type: 'done', ms: nowMs() - t0 });
+    process.send({ type: 'done', ms: nowMs() - t0, cpuUs: selfCpuUs() - cpu0 });
     redis.disconnect();
     process.exit(0);
   },
@@ -70,10 +72,13 @@ const scenarios = {
       await Promise.all(kids.map((k) => k.expect('ready')));
       const warm = Number(await redis.get(key));
       await redis.set(key, 0);
+      const serverPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
       const t0 = nowMs();
+      const server0 = procCpuUs(serverPid);
       for (const k of kids) k.send({ type: 'go' });
-      await Promise.all(kids.map((k) => k.expect('done', 120_000)));
+      const done = await Promise.all(kids.map((k) => k.expect('done', 120_000)));
       const wall = nowMs() - t0;
+      const serverUs = procCpuUs(serverPid) - server0;
       const final = Number(await redis.get(key));
       const want = p.procs * p.ops;
       const base = { check: check(final === want && warm === p.procs * p.warmup, `final ${final}, want ${want}`), final,
@@ -81,6 +86,7 @@ const scenarios = {
       return [
         { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
         { ...base, metric: 'final_value', value: final, unit: 'count' },
+        ...cpuRows(base, { clientUs: done.reduce((s, d) => s + d.cpuUs, 0), serverUs, ops: want }),
       ];
     } finally {
       for (const k of kids) k.kill();

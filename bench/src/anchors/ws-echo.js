@@ -1,57 +1,121 @@
-// ws-echo.js - the transport floor for `latency`: a bare ws server in its own
-// process decodes a msgpack request and answers with a msgpack reply; the
-// client sends one request at a time and times each round trip. A corepool
-// submit makes this hop plus a worker IPC hop.
+// ws-echo.js - the transport floor of a daemon that speaks ws + msgpack: a
+// bare ws server in its own process decodes a msgpack request and answers
+// with a msgpack reply.
+//   latency  one client sends one request at a time and times each round
+//            trip (a corepool submit makes this hop plus a worker IPC hop);
+//   counter  N app processes, each awaiting one `add` at a time on a counter
+//            the server keeps in memory (no store, no durability): the most
+//            any ws + msgpack server could reach in corepool's `counter`.
 
 import { WebSocket, WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
-import { childMain, forkChild } from '../lib/children.js';
-import { check, nowUs, percentile, readParams, runMain } from '../lib/harness.js';
+import { childMain, forkChild, fromParent } from '../lib/children.js';
+import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
+import { check, nowMs, nowUs, percentile, readParams, runMain } from '../lib/harness.js';
 
-if (readParams().role === 'server') {
+const self = new URL(import.meta.url).pathname;
+
+/** Opens a ws to the echo server; resolves with call(message) -> reply, one request at a time. */
+async function open(port) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`);
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  let pending = null;
+  ws.on('message', (data) => { const r = pending; pending = null; r(unpack(data)); });
+  const call = (msg) => new Promise((resolve) => {
+    pending = resolve;
+    ws.send(pack(msg));
+  });
+  return { ws, call };
+}
+
+const role = readParams().role;
+if (role === 'server') {
   childMain(async () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    let counter = 0;
     wss.on('connection', (ws) => {
       ws.on('message', (data) => {
         const req = unpack(data);
-        ws.send(pack({ type: 'result', id: req.id, value: req.item * 2 }));
+        if (req.type === 'add') {
+          counter += req.delta;
+          ws.send(pack({ type: 'reply', rid: req.rid, ok: true, value: counter }));
+        } else if (req.type === 'get') ws.send(pack({ type: 'reply', rid: req.rid, ok: true, value: counter }));
+        else ws.send(pack({ type: 'result', id: req.id, value: req.item * 2 }));
       });
     });
     await new Promise((resolve) => wss.once('listening', resolve));
-    process.send({ type: 'listening', port: wss.address().port });
+    process.send({ type: 'listening', port: wss.address().port, pid: process.pid });
     process.on('disconnect', () => process.exit(0));
   });
-} else {
-  runMain(async (p) => {
-    const server = forkChild(new URL(import.meta.url).pathname, { role: 'server' });
-    try {
-      const { port } = await server.expect('listening', 10_000);
-      const ws = new WebSocket(`ws://127.0.0.1:${port}`);
-      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-      let pending = null;
-      ws.on('message', (data) => { const r = pending; pending = null; r(unpack(data)); });
-      const call = (id, item) => new Promise((resolve) => {
-        pending = resolve;
-        ws.send(pack({ type: 'submit', id, item }));
-      });
-      for (let i = 0; i < p.warmup; i++) await call(i, i);
-      const lat = new Float64Array(p.count);
-      let bad = 0;
-      for (let i = 0; i < p.count; i++) {
-        const t0 = nowUs();
-        const reply = await call(i, i);
-        lat[i] = nowUs() - t0;
-        if (reply.id !== i || reply.value !== 2 * i) bad++;
-      }
-      ws.close();
-      const ok = check(bad === 0, `${bad} wrong replies`);
-      const note = `${p.count} sequential round trips, ${pack({ type: 'submit', id: 1000, item: 1000 }).length}-byte msgpack requests, server in its own process`;
-      return [
-        { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
-        { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
-      ];
-    } finally {
-      server.kill();
-    }
+} else if (role === 'app') {
+  childMain(async (p) => {
+    const { ws, call } = await open(p.port);
+    for (let i = 0; i < p.warmup; i++) await call({ type: 'add', rid: i, delta: 0 });
+    process.send({ type: 'ready' });
+    await fromParent('go');
+    const t0 = nowMs();
+    const cpu0 = selfCpuUs();
+    for (let i = 0; i < p.ops; i++) await call({ type: 'add', rid: i, delta: 1 });
+    process.send({ type: 'done', ms: nowMs() - t0, cpuUs: selfCpuUs() - cpu0 });
+    ws.close();
+    process.exit(0);
   });
+} else {
+  runMain(async (p) => (p.scenario === 'counter' ? counter(p) : latency(p)));
+}
+
+async function counter(p) {
+  const server = forkChild(self, { role: 'server' });
+  const apps = [];
+  try {
+    const { port, pid } = await server.expect('listening', 10_000);
+    for (let i = 0; i < p.procs; i++) apps.push(forkChild(self, { role: 'app', port, ops: p.ops, warmup: p.warmup }));
+    await Promise.all(apps.map((a) => a.expect('ready', 60_000)));
+    const t0 = nowMs();
+    const server0 = procCpuUs(pid);
+    for (const a of apps) a.send({ type: 'go' });
+    const done = await Promise.all(apps.map((a) => a.expect('done', 300_000)));
+    const wall = nowMs() - t0;
+    const serverUs = procCpuUs(pid) - server0;
+    const { ws, call } = await open(port);
+    const final = (await call({ type: 'get', rid: 0 })).value;
+    ws.close();
+    const want = p.procs * p.ops;
+    const base = { scenario: p.scenario, system: p.system, final, check: check(final === want, `final ${final}, want ${want}`),
+      note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited add over a bare ws + msgpack server, counter in memory (no store): the ceiling of any ws daemon here` };
+    return [
+      { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
+      ...cpuRows(base, { clientUs: done.reduce((s, d) => s + d.cpuUs, 0), serverUs, ops: want }),
+    ];
+  } finally {
+    for (const a of apps) a.kill();
+    server.kill();
+  }
+}
+
+async function latency(p) {
+  const server = forkChild(self, { role: 'server' });
+  try {
+    const { port } = await server.expect('listening', 10_000);
+    const { ws, call: send } = await open(port);
+    const call = (id, item) => send({ type: 'submit', id, item });
+    for (let i = 0; i < p.warmup; i++) await call(i, i);
+    const lat = new Float64Array(p.count);
+    let bad = 0;
+    for (let i = 0; i < p.count; i++) {
+      const t0 = nowUs();
+      const reply = await call(i, i);
+      lat[i] = nowUs() - t0;
+      if (reply.id !== i || reply.value !== 2 * i) bad++;
+    }
+    ws.close();
+    const ok = check(bad === 0, `${bad} wrong replies`);
+    const note = `${p.count} sequential round trips, ${pack({ type: 'submit', id: 1000, item: 1000 }).length}-byte msgpack requests, server in its own process`;
+    return [
+      { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
+      { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
+    ];
+  } finally {
+    server.kill();
+  }
 }

@@ -3,6 +3,7 @@
 // read back with get() and must be procs * ops.
 
 import { childMain, forkChild, fromParent } from '../lib/children.js';
+import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
 import { check, nowMs, readParams, runMain } from '../lib/harness.js';
 import { connectTo, withCorepool } from './daemon.js';
 
@@ -18,8 +19,9 @@ if (params.role === 'app') {
     process.send({ type: 'ready' });
     await fromParent('go');
     const t0 = nowMs();
+    const cpu0 = selfCpuUs();
     for (let i = 0; i < p.ops; i++) await hits.add(1);
-    process.send({ type: 'done', ms: nowMs() - t0 });
+    process.send({ type: 'done', ms: nowMs() - t0, cpuUs: selfCpuUs() - cpu0 });
     await client.close();
     process.exit(0);
   });
@@ -34,9 +36,11 @@ if (params.role === 'app') {
       const warm = await hits.get();
       await hits.set(0);
       const t0 = nowMs();
+      const server0 = procCpuUs(daemon.pid);
       for (const a of apps) a.send({ type: 'go' });
-      await Promise.all(apps.map((a) => a.expect('done', 300_000)));
+      const done = await Promise.all(apps.map((a) => a.expect('done', 300_000)));
       const wall = nowMs() - t0;
+      const serverUs = procCpuUs(daemon.pid) - server0;
       const final = await hits.get();
       const want = p.procs * p.ops;
       const base = { scenario: p.scenario, system: p.system, final,
@@ -45,6 +49,7 @@ if (params.role === 'app') {
       return [
         { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
         { ...base, metric: 'final_value', value: final, unit: 'count' },
+        ...cpuRows(base, { clientUs: done.reduce((s, d) => s + d.cpuUs, 0), serverUs, ops: want }),
       ];
     } finally {
       for (const a of apps) a.kill();

@@ -7,6 +7,7 @@
 // pass signals on), then SIGKILL with its workers if it does not exit.
 
 import { spawn, execFileSync } from 'node:child_process';
+import { profileArgs } from '../lib/profile.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +30,7 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
     throw new Error(`corepool daemon not built: ${CLI} is missing (run \`npm run build\`)`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'corepool-bench-'));
-  const child = spawn(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...extraArgs], {
+  const child = spawn(process.execPath, [...profileArgs(), CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -4,12 +4,13 @@
 // at once when the child exits first.
 
 import { fork } from 'node:child_process';
+import { profileArgs } from './profile.js';
 
 /** Forks `file` with params as JSON argv[2]; returns a handle with expect() and send(). */
 export function forkChild(file, params, { execArgv = [] } = {}) {
   const child = fork(file, [JSON.stringify(params)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv,
+    execArgv: [...profileArgs(), ...execArgv],
   });
   const inbox = [];
   const waiters = [];

@@ -57,6 +57,8 @@ export class Connection {
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
   #welcome: Welcome | undefined;
+  /** Set by every frame and ping from the daemon; the heartbeat check clears it. */
+  #heard = true;
   /** This socket's coalescing queue: messages of one tick leave in one frame. */
   #outbox: Outbox | undefined;
 
@@ -116,16 +118,22 @@ export class Connection {
    */
   #watchHeartbeat(ws: WebSocket, heartbeatMs: number | undefined): void {
     if (heartbeatMs === undefined || heartbeatMs <= 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => ws.terminate(), 2 * heartbeatMs + HEARTBEAT_GRACE_MS);
-      timer.unref();
-    };
-    arm();
-    ws.on('ping', arm);
-    ws.on('message', arm);
-    ws.once('close', () => clearTimeout(timer));
+    // A flag per message and one timer per interval: re-arming a timer on every message costs more than the message.
+    this.#heard = true;
+    let silent = 0;
+    const timer = setInterval(() => {
+      if (this.#heard) {
+        this.#heard = false;
+        silent = 0;
+      } else if (++silent * HEARTBEAT_CHECKS_MS >= 2 * heartbeatMs + HEARTBEAT_GRACE_MS) {
+        ws.terminate();
+      }
+    }, HEARTBEAT_CHECKS_MS);
+    timer.unref();
+    ws.on('ping', () => {
+      this.#heard = true;
+    });
+    ws.once('close', () => clearInterval(timer));
   }
 
   #connect(resolve?: (w: Welcome) => void, reject?: (e: CorepoolError) => void): void {
@@ -143,6 +151,7 @@ export class Connection {
       ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: this.#opts.token, name: this.#opts.name }));
     });
     ws.on('message', (data: Buffer) => {
+      this.#heard = true;
       let decoded: unknown;
       try {
         decoded = decodeMessage(data);
@@ -209,6 +218,8 @@ export class Connection {
 
 /** Extra time past a missed ping before a silent daemon is given up on (the ws README's advice). */
 const HEARTBEAT_GRACE_MS = 1000;
+/** How often silence is checked: a silent daemon is dropped within this much of the deadline. */
+const HEARTBEAT_CHECKS_MS = 250;
 
 function closeError(code: number, reason: string, last: CorepoolError | undefined, url: string): CorepoolError {
   if (last !== undefined && last.code !== ErrorCode.E_CONNECTION) return last;

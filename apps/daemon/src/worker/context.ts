@@ -3,6 +3,7 @@
  * item's input index, and the same shared-state objects a client app gets,
  * talking to the primary over IPC.
  */
+import type { ChunkAbort } from './chunk-abort.js';
 
 /** Makes shared-state handles for tasks (wired to the IPC transport in main.ts). */
 export interface StateFactory {
@@ -14,17 +15,21 @@ export interface StateFactory {
 
 /** The `ctx` argument of a task. */
 export class TaskContext {
-  /** Aborts when the batch is cancelled or its client goes away. */
-  readonly signal: AbortSignal;
+  readonly #abort: ChunkAbort;
   /** Input index of the item being run. */
   index = 0;
   /** This worker's process id. */
   readonly pid = process.pid;
   readonly #state: StateFactory;
 
-  constructor(signal: AbortSignal, state: StateFactory) {
-    this.signal = signal;
+  constructor(abort: ChunkAbort, state: StateFactory) {
+    this.#abort = abort;
     this.#state = state;
+  }
+
+  /** Aborts when the batch is cancelled or its client goes away. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
   }
 
   /** The shared Value `name` (see Client.value). */

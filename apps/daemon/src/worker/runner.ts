@@ -14,6 +14,7 @@ import {
 } from '@corepool/protocol';
 import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
 import { loadTask } from './compile.js';
+import { ChunkAbort } from './chunk-abort.js';
 import { TaskContext, type StateFactory } from './context.js';
 
 /** Chunk runner for one worker process. */
@@ -22,7 +23,7 @@ export class Runner {
   readonly #state: StateFactory;
   #queue: RunMessage[] = [];
   #running = false;
-  #aborts = new Map<number, AbortController>();
+  #aborts = new Map<number, ChunkAbort>();
   #current: { key: number; i: number; index: number } | undefined;
 
   constructor(send: (m: WorkerToPrimary) => void, state: StateFactory) {
@@ -38,7 +39,7 @@ export class Runner {
   /** Handles run and abort messages from the primary. */
   receive(m: PrimaryToWorker): void {
     if (m.t === 'run') {
-      this.#aborts.set(m.key, new AbortController());
+      this.#aborts.set(m.key, new ChunkAbort());
       if (m.urgent) this.#queue.unshift(m);
       else this.#queue.push(m);
       if (!this.#running) void this.#drain();
@@ -51,9 +52,9 @@ export class Runner {
     this.#running = true;
     let next: RunMessage | undefined;
     while ((next = this.#queue.shift()) !== undefined) {
-      const controller = this.#aborts.get(next.key) ?? new AbortController();
+      const abort = this.#aborts.get(next.key) ?? new ChunkAbort();
       try {
-        await this.#run(next, controller.signal);
+        await this.#run(next, abort);
       } finally {
         this.#aborts.delete(next.key);
       }
@@ -61,9 +62,9 @@ export class Runner {
     this.#running = false;
   }
 
-  async #run(m: RunMessage, signal: AbortSignal): Promise<void> {
+  async #run(m: RunMessage, abort: ChunkAbort): Promise<void> {
     const { key, count, offset, start } = m;
-    if (signal.aborted) {
+    if (abort.aborted) {
       this.#send({ t: 'done', key, payload: encodeCheckedData([]), errors: [], ms: 0, aborted: true });
       return;
     }
@@ -77,13 +78,13 @@ export class Runner {
       this.#send({ t: 'fail', key, error: toCorepoolError(err, ErrorCode.E_BAD_TASK).toWire() });
       return;
     }
-    const ctx = new TaskContext(signal, this.#state);
+    const ctx = new TaskContext(abort, this.#state);
     const results = new Array<unknown>(count);
     const errors: WireError[] = [];
     const t0 = performance.now();
     let i = 0;
     for (; i < count; i++) {
-      if (signal.aborted) break;
+      if (abort.aborted) break;
       const index = start + i;
       if (m.timed) this.#send({ t: 'started', key, i });
       ctx.index = index;

@@ -33,21 +33,21 @@ export class Value<T = unknown> extends NamedHandle {
 
   /** The current value; E_NO_SUCH_VALUE if it was never set (and has no `initial`). */
   async get(): Promise<T> {
-    await this.#ready();
+    if (this.#pending()) await this.#ready();
     const r = (await this.transport.request({ op: 'value.get', name: this.name })) as ValueReply;
     return decodeData(r.value) as T;
   }
 
   /** Replaces the value. */
   async set(value: T): Promise<void> {
-    await this.#ready();
+    if (this.#pending()) await this.#ready();
     const a = encodeOperand(value, `the value of "${this.name}"`);
     await this.transport.request({ op: 'value.set', name: this.name, a });
   }
 
   /** Adds `delta` atomically (numbers to numbers, bigints to bigints; absent counts as 0) and resolves to the new value. */
   async add(delta: T & (number | bigint)): Promise<T> {
-    await this.#ready();
+    if (this.#pending()) await this.#ready();
     const a = encodeOperand(delta, 'the delta');
     const r = (await this.transport.request({ op: 'value.add', name: this.name, a })) as ValueReply;
     return decodeData(r.value) as T;
@@ -55,7 +55,7 @@ export class Value<T = unknown> extends NamedHandle {
 
   /** Sets `next` if the value equals `expected` (structurally), atomically; resolves to whether it did. */
   async compareAndSet(expected: T, next: T): Promise<boolean> {
-    await this.#ready();
+    if (this.#pending()) await this.#ready();
     const a = encodeOperand(expected, 'the expected value');
     const b = encodeOperand(next, `the value of "${this.name}"`, MAX_VALUE_BYTES - a.length);
     const r = (await this.transport.request({ op: 'value.cas', name: this.name, a, b })) as { ok: boolean };
@@ -117,6 +117,11 @@ export class Value<T = unknown> extends NamedHandle {
     } finally {
       stop();
     }
+  }
+
+  /** True while a call must first go through #ready (a bad name, or `initial` not sent yet): the common case skips an await. */
+  #pending(): boolean {
+    return this.bad !== undefined || this.#initial !== undefined;
   }
 
   /** Rejects for a bad name; sends `initial` once (value.init never overwrites). */
