@@ -49,6 +49,12 @@ export function task<I = unknown, R = unknown>(moduleUrlOrPath: string | URL, ex
 }
 
 const specCache = new WeakMap<object, TaskSpec>();
+/**
+ * Specs by source too: `submit((x) => x * 2, i)` in a loop makes a new function
+ * object each time, and hashing its source is most of a submit's client-side cost.
+ */
+const bySource = new Map<string, TaskSpec>();
+const MAX_BY_SOURCE = 256;
 
 /** The wire form of a task (cached per function object). */
 export function toTaskSpec(t: unknown): TaskSpec {
@@ -60,7 +66,12 @@ export function toTaskSpec(t: unknown): TaskSpec {
         throw new BadTaskError('native and bound functions cannot run in workers: pass a plain function or task(module, export)');
       }
       if (source.length > MAX_SOURCE_LENGTH) throw new BadTaskError(`task source is longer than ${MAX_SOURCE_LENGTH} characters`);
-      spec = { kind: 'source', hash: createHash('sha256').update(source).digest('base64url'), source };
+      spec = bySource.get(source);
+      if (spec === undefined) {
+        spec = { kind: 'source', hash: createHash('sha256').update(source).digest('base64url'), source };
+        if (bySource.size >= MAX_BY_SOURCE) bySource.delete(bySource.keys().next().value!);
+        bySource.set(source, spec);
+      }
       specCache.set(t, spec);
     }
     return spec;

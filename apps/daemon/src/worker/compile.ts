@@ -10,9 +10,18 @@ export type TaskFn = (item: unknown, ctx: unknown) => unknown;
 
 const cache = new Map<string, TaskFn>();
 
+function keyOf(spec: TaskSpec): string {
+  return spec.kind === 'source' ? `s:${spec.hash}` : `m:${spec.url}#${spec.name}`;
+}
+
+/** The callable for `spec` if it is loaded already: no await on the common path. */
+export function cachedTask(spec: TaskSpec): TaskFn | undefined {
+  return cache.get(keyOf(spec));
+}
+
 /** The cached callable for `spec`, compiling or importing it on first use. */
 export async function loadTask(spec: TaskSpec): Promise<TaskFn> {
-  const key = spec.kind === 'source' ? `s:${spec.hash}` : `m:${spec.url}#${spec.name}`;
+  const key = keyOf(spec);
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
   const fn = spec.kind === 'source' ? compileSource(spec.source) : await importTask(spec.url, spec.name);

@@ -13,7 +13,7 @@ import {
   type WireError,
 } from '@corepool/protocol';
 import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
-import { loadTask } from './compile.js';
+import { cachedTask, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
 import { TaskContext, type StateFactory } from './context.js';
 
@@ -71,7 +71,7 @@ export class Runner {
     let fn;
     let items: unknown[];
     try {
-      fn = await loadTask(m.task);
+      fn = cachedTask(m.task) ?? (await loadTask(m.task));
       items = decodeData(m.payload) as unknown[];
       if (!Array.isArray(items) || items.length < offset + count) throw new Error('chunk payload is not an array of the announced length');
     } catch (err) {
