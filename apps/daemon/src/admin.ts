@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import WebSocket from 'ws';
 import {
+  AuthError,
   ConnectionError,
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -25,21 +26,31 @@ export interface AdminTarget {
   url: string;
   token: string;
   dataDir: string;
+  /** Set when the URL is only the default: no daemon recorded itself in the data dir. */
+  notRecorded?: string;
 }
 
-/** --url, else COREPOOL_URL, else the data dir's daemon.json, else the default port; token likewise. */
-export function resolveTarget(flags: { url?: string; dataDir?: string }): AdminTarget {
+/**
+ * --url, else COREPOOL_URL, else the data dir's daemon.json, else the default
+ * port; --token, else COREPOOL_TOKEN, else the data dir's token file.
+ */
+export function resolveTarget(flags: { url?: string; dataDir?: string; token?: string }): AdminTarget {
   const dataDir = resolve(flags.dataDir ?? defaultDataDir());
-  const url = flags.url || process.env.COREPOOL_URL || readRecord(dataDir)?.url || `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
-  let token = process.env.COREPOOL_TOKEN || '';
+  const recorded = readRecord(dataDir)?.url;
+  const url = flags.url || process.env.COREPOOL_URL || recorded || `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+  let token = flags.token || process.env.COREPOOL_TOKEN || '';
   if (token === '') {
     try {
       token = readFileSync(tokenPath(dataDir), 'utf8').trim();
     } catch {
-      throw new ConnectionError(`no token: set COREPOOL_TOKEN or pass the daemon's --data-dir (looked in ${tokenPath(dataDir)})`);
+      throw new AuthError(`no token: pass --token, set COREPOOL_TOKEN, or pass the daemon's --data-dir (looked in ${tokenPath(dataDir)})`);
     }
   }
-  return { url, token, dataDir };
+  // Said when nothing answers: the user learns there was no daemon to find, not just a refused port.
+  const notRecorded = !flags.url && !process.env.COREPOOL_URL && recorded === undefined
+    ? `no daemon is running on ${dataDir} (it has no daemon.json)`
+    : undefined;
+  return notRecorded === undefined ? { url, token, dataDir } : { url, token, dataDir, notRecorded };
 }
 
 /** Sends one `status` or `stop` request and resolves to its reply value. */
@@ -55,7 +66,11 @@ export function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Prom
       fn();
       ws.close();
     };
-    ws.on('error', (err) => done(() => reject(new ConnectionError(`cannot reach a daemon at ${target.url}: ${err.message}`))));
+    ws.on('error', (err) => done(() => reject(new ConnectionError(
+      target.notRecorded !== undefined
+        ? `${target.notRecorded}, and nothing answers at ${target.url}: ${err.message}`
+        : `cannot reach a daemon at ${target.url}: ${err.message}`,
+    ))));
     ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name: 'corepool-cli' })));
     ws.on('message', (data) => {
       const decoded = decodeMessage(data as Buffer);

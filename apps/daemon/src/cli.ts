@@ -4,7 +4,7 @@
  * commander; their meaning and defaults live in options.ts.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
@@ -14,7 +14,8 @@ import { readRecord } from './primary/pidfile.js';
 import { adminRequest, resolveTarget } from './admin.js';
 import type { DaemonStatus } from '@corepool/protocol';
 
-const program = new Command('corepool').description('Python-style multiprocessing for Node.js, as a shared daemon');
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const program = new Command('corepool').description('Python-style multiprocessing for Node.js, as a shared daemon').version(version);
 const daemon = program.command('daemon').description('run and inspect the corepool daemon');
 
 daemon
@@ -67,7 +68,8 @@ daemon
   .description('stop gracefully: running chunks finish, the rest goes back to clients')
   .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
   .option('--data-dir <dir>', 'data dir of the daemon')
-  .action(async (flags: { url?: string; dataDir?: string }) => {
+  .option('--token <token>', 'the daemon\'s token (default: $COREPOOL_TOKEN, else the token file in the data dir)')
+  .action(async (flags: { url?: string; dataDir?: string; token?: string }) => {
     const target = resolveTarget(flags);
     await adminRequest(target, 'stop');
     const pid = readRecord(target.dataDir)?.pid;
@@ -81,8 +83,18 @@ daemon
   .option('--json', 'machine-readable output')
   .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
   .option('--data-dir <dir>', 'data dir of the daemon')
-  .action(async (flags: { json?: boolean; url?: string; dataDir?: string }) => {
-    const status = (await adminRequest(resolveTarget(flags), 'status')) as DaemonStatus;
+  .option('--token <token>', 'the daemon\'s token (default: $COREPOOL_TOKEN, else the token file in the data dir)')
+  .action(async (flags: { json?: boolean; url?: string; dataDir?: string; token?: string }) => {
+    let status: DaemonStatus;
+    try {
+      status = (await adminRequest(resolveTarget(flags), 'status')) as DaemonStatus;
+    } catch (err) {
+      if (flags.json !== true) throw err;
+      // Scripts parse stdout: the failure is JSON too.
+      const e = err as Error & { code?: string };
+      console.log(JSON.stringify({ error: { code: e.code ?? 'E_INTERNAL', message: e.message } }, null, 2));
+      process.exit(1);
+    }
     console.log(flags.json === true ? JSON.stringify(status, null, 2) : formatStatus(status));
   });
 

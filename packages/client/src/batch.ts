@@ -10,6 +10,7 @@ import {
   CorepoolError,
   NotCloneableError,
   TooLargeError,
+  callUser,
   decodeData,
   encodeData,
   findUncloneable,
@@ -305,7 +306,8 @@ export class Batch {
       this.#inflight.delete(c.start);
       this.#host.releaseSlot();
     }
-    this.#settings.onProgress?.(this.#done, this.#total);
+    const onProgress = this.#settings.onProgress;
+    if (onProgress !== undefined) callUser(onProgress, this.#done, this.#total);
     this.pump();
     this.#checkDone();
   }

@@ -1,14 +1,16 @@
 /**
- * `connect()`: finds the daemon (argument, COREPOOL_URL, else the local
- * default) and its token (option, COREPOOL_TOKEN, else <data-dir>/token),
- * and with `spawn: true` starts a local daemon in the background if none answers.
+ * `connect()`: finds the daemon (argument, COREPOOL_URL, else the URL the
+ * local daemon recorded in <data-dir>/daemon.json, else the default port) and
+ * its token (option, COREPOOL_TOKEN, else <data-dir>/token), the way the CLI
+ * does, and with `spawn: true` starts a local daemon in the background if
+ * none answers.
  */
 import { spawn as spawnProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { AuthError, BadArgumentError, ConnectionError, CorepoolError, ErrorCode } from '@corepool/protocol';
+import { AuthError, BadArgumentError, ConnectionError, CorepoolError, ErrorCode, MAX_NAME_LENGTH } from '@corepool/protocol';
 import { Client } from './client.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_TIMEOUT_MS, DEFAULT_URL, checkConnectOptions, type ConnectOptions } from './options.js';
 
@@ -24,14 +26,30 @@ function readToken(dataDir: string): string | undefined {
   }
 }
 
+/** The URL a daemon running on this data dir recorded, if any. */
+function recordedUrl(dataDir: string): string | undefined {
+  try {
+    const rec = JSON.parse(readFileSync(join(dataDir, 'daemon.json'), 'utf8')) as { url?: unknown };
+    return typeof rec.url === 'string' && rec.url !== '' ? rec.url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The name `daemon status` shows for this process: its script and pid, cut from the left to fit. */
+function defaultName(): string {
+  const name = `${process.argv[1] ?? 'node'}#${process.pid}`;
+  return name.length <= MAX_NAME_LENGTH ? name : `…${name.slice(name.length - MAX_NAME_LENGTH + 1)}`;
+}
+
 /** Connects to the corepool daemon. */
 export async function connect(url?: string, options?: ConnectOptions): Promise<Client> {
   if (url !== undefined && typeof url !== 'string') throw new BadArgumentError('url must be a string such as ws://127.0.0.1:7420');
   const opts = checkConnectOptions(options);
-  const target = url ?? (process.env.COREPOOL_URL || DEFAULT_URL);
-  if (!/^wss?:\/\//.test(target)) throw new BadArgumentError(`url must start with ws:// or wss://, got ${target}`);
   const dataDir = dataDirOf(opts);
-  const name = opts.name ?? `${process.argv[1] ?? 'node'}#${process.pid}`;
+  const target = url ?? (process.env.COREPOOL_URL || recordedUrl(dataDir) || DEFAULT_URL);
+  if (!/^wss?:\/\//.test(target)) throw new BadArgumentError(`url must start with ws:// or wss://, got ${target}`);
+  const name = opts.name ?? defaultName();
   const reconnectTimeoutMs = opts.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
   const deadline = Date.now() + (opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   let spawned = false;

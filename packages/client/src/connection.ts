@@ -21,6 +21,7 @@ import {
   fromWire,
   isErrorCode,
   parseServerMessage,
+  callUser,
   type ClientMessage,
   type ServerMessage,
   type Welcome,
@@ -158,8 +159,9 @@ export class Connection {
       } catch {
         return; // a daemon bug must not crash the app
       }
-      // The daemon coalesces the replies of one tick into one frame.
-      for (const one of Array.isArray(decoded) ? decoded : [decoded]) onMessage(one);
+      // The daemon coalesces the replies of one tick into one frame. One message whose
+      // handling throws must not cost the others (their requests would hang).
+      for (const one of Array.isArray(decoded) ? decoded : [decoded]) callUser(onMessage, one);
     });
     const onMessage = (decoded: unknown): void => {
       let m: ServerMessage;

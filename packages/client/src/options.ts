@@ -2,7 +2,7 @@
  * SDK options: their defaults in one place and one check each, at the
  * facade. Async calls reject (never throw) with BadArgumentError.
  */
-import { BadArgumentError, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RETRIES } from '@corepool/protocol';
+import { BadArgumentError, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RETRIES, MAX_NAME_LENGTH } from '@corepool/protocol';
 
 /** Options of `connect()`. */
 export interface ConnectOptions {
@@ -80,6 +80,9 @@ export function checkConnectOptions(o: unknown): ConnectOptions {
   if (opts.token !== undefined && typeof opts.token !== 'string') throw new BadArgumentError('options.token must be a string');
   if (opts.dataDir !== undefined && typeof opts.dataDir !== 'string') throw new BadArgumentError('options.dataDir must be a string');
   if (opts.spawn !== undefined && typeof opts.spawn !== 'boolean') throw new BadArgumentError('options.spawn must be a boolean');
+  if (opts.name !== undefined && (typeof opts.name !== 'string' || opts.name.length > MAX_NAME_LENGTH)) {
+    throw new BadArgumentError(`options.name must be a string of at most ${MAX_NAME_LENGTH} characters`);
+  }
   positiveInt('reconnectTimeoutMs', opts.reconnectTimeoutMs, 0);
   positiveInt('connectTimeoutMs', opts.connectTimeoutMs, 1);
   return opts;

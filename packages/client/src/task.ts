@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BadArgumentError, BadTaskError, MAX_SOURCE_LENGTH, type TaskSpec } from '@corepool/protocol';
+import { BadArgumentError, BadTaskError, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH, type TaskSpec } from '@corepool/protocol';
 
 /** A task that lives in a module: workers import it by URL. */
 export interface ModuleTask<I = unknown, R = unknown> {
@@ -45,6 +45,9 @@ export function task<I = unknown, R = unknown>(moduleUrlOrPath: string | URL, ex
   else if (/^[a-z][a-z0-9+.-]*:/i.test(moduleUrlOrPath) && !/^[a-z]:[\\/]/i.test(moduleUrlOrPath)) url = moduleUrlOrPath;
   else url = pathToFileURL(isAbsolute(moduleUrlOrPath) ? moduleUrlOrPath : resolve(moduleUrlOrPath)).href;
   if (!url.startsWith('file:')) throw new BadArgumentError(`task(): only file: modules can be loaded by workers, got ${url}`);
+  // The daemon refuses longer ones; saying so here names the argument.
+  if (exportName.length > MAX_NAME_LENGTH) throw new BadArgumentError(`task(): exportName is longer than ${MAX_NAME_LENGTH} characters`);
+  if (url.length > MAX_TASK_URL_LENGTH) throw new BadArgumentError(`task(): the module URL is longer than ${MAX_TASK_URL_LENGTH} characters`);
   return { kind: 'module', url, name: exportName };
 }
 
@@ -65,6 +68,7 @@ export function toTaskSpec(t: unknown): TaskSpec {
       if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
         throw new BadTaskError('native and bound functions cannot run in workers: pass a plain function or task(module, export)');
       }
+      if (/^class\b/.test(source)) throw new BadTaskError('a class cannot be a task: pass a function (item, ctx) => result');
       if (source.length > MAX_SOURCE_LENGTH) throw new BadTaskError(`task source is longer than ${MAX_SOURCE_LENGTH} characters`);
       spec = bySource.get(source);
       if (spec === undefined) {

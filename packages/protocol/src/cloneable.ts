@@ -1,14 +1,32 @@
 /**
  * What structured clone can copy. msgpackr silently turns a function into
- * undefined and a promise into {}, and throws an uncoded error on a symbol,
- * so every item, result and shared value is checked before it is encoded.
+ * undefined, a promise, a generator, a boxed number or a Blob into {}, and
+ * renames an own `__proto__` key, and throws an uncoded error on a symbol,
+ * so every item, result and shared value is checked before it is encoded:
+ * anything it would not carry faithfully is refused with a path and a reason.
  */
+import { types } from 'node:util';
 
 const OK_TAGS = new Set([
   'Date', 'RegExp', 'Map', 'Set', 'Error', 'ArrayBuffer', 'DataView',
   'Uint8Array', 'Int8Array', 'Uint8ClampedArray', 'Uint16Array', 'Int16Array',
   'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array',
 ]);
+
+/** What to do instead, for the objects people most often try to send. */
+const HINTS: Record<string, string> = {
+  Generator: '; spread it into an array first',
+  AsyncGenerator: '; collect it into an array first',
+  SharedArrayBuffer: '; memory cannot be shared between processes, so copy it into a Uint8Array',
+  Blob: '; send new Uint8Array(await blob.arrayBuffer())',
+  File: '; send new Uint8Array(await file.arrayBuffer())',
+  URL: '; send url.href',
+  Number: '; send the primitive, x.valueOf()',
+  String: '; send the primitive, x.valueOf()',
+  Boolean: '; send the primitive, x.valueOf()',
+  BigInt: '; send the primitive, x.valueOf()',
+  Arguments: '; send Array.from(arguments)',
+};
 
 /**
  * Returns a description of the first part of `value` that cannot be cloned
@@ -40,6 +58,7 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   }
   if (value === null || seen.has(value)) return undefined;
   seen.add(value);
+  if (types.isProxy(value)) return `${path} is a Proxy (structured clone cannot copy one)`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const bad = walk(value[i], `${path}[${i}]`, seen);
@@ -69,8 +88,9 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   if (tag === 'Promise' || typeof (value as { then?: unknown }).then === 'function') {
     return `${path} is a promise (await it first)`;
   }
-  if (tag === 'WeakMap' || tag === 'WeakSet' || tag === 'WeakRef') return `${path} is a ${tag}`;
   if (OK_TAGS.has(tag)) return undefined;
+  if (tag !== 'Object') return `${path} is a ${tag}, which cannot be sent as it is${HINTS[tag] ?? ''}`;
+  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return `${path} has an own property named "__proto__", which cannot be sent safely`;
   for (const key of Object.keys(value)) {
     const bad = walk((value as Record<string, unknown>)[key], `${path}.${key}`, seen);
     if (bad !== undefined) return bad;

@@ -27,3 +27,4 @@ export type { LockGrant } from './handles/lock.js';
 export type { StateTransport, TimeoutOptions } from './handles/transport.js';
 export { ListenerRegistry } from './handles/listeners.js';
 export { Outbox, MAX_BATCH_MESSAGES } from './outbox.js';
+export { callUser, rethrowLater } from './user-callback.js';

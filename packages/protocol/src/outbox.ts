@@ -13,6 +13,8 @@ const MAX_BATCH_BYTES = 256 * 1024;
 /** Most messages in one coalesced frame (the receiver's limit too). */
 export const MAX_BATCH_MESSAGES = 4096;
 
+import { rethrowLater } from './user-callback.js';
+
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Per-connection send queue, flushed at the end of the current tick. */
@@ -31,9 +33,7 @@ export class Outbox {
       this.flush();
     } catch (err) {
       // As queueMicrotask would: an uncaught exception, not a silent rejection.
-      setImmediate(() => {
-        throw err;
-      });
+      rethrowLater(err);
     }
   };
 

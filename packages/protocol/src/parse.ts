@@ -4,7 +4,7 @@
  */
 import { BadMessageError, type WireError } from './errors.js';
 import { isErrorCode } from './codes.js';
-import { MAX_NAME_LENGTH, MAX_SOURCE_LENGTH } from './limits.js';
+import { MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH } from './limits.js';
 import {
   STATE_OPS,
   type BatchChunk,
@@ -62,7 +62,7 @@ function parseTask(v: unknown): TaskSpec {
     return { kind: 'source', hash: str(v, 'hash', 128), source: str(v, 'source', MAX_SOURCE_LENGTH) };
   }
   if (v.kind === 'module') {
-    return { kind: 'module', url: str(v, 'url', 4096), name: str(v, 'name', MAX_NAME_LENGTH) };
+    return { kind: 'module', url: str(v, 'url', MAX_TASK_URL_LENGTH), name: str(v, 'name', MAX_NAME_LENGTH) };
   }
   return fail('task.kind must be "source" or "module"');
 }

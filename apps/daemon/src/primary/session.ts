@@ -248,13 +248,21 @@ export class Session implements SchedulerClient {
     }
   }
 
-  #badMessage(err: unknown): void {
+  /** Answers a message that does not parse: to its request or batch when it names one (its caller would wait forever otherwise). */
+  #badMessage(err: unknown, decoded?: unknown): void {
     const e = toCorepoolError(err, ErrorCode.E_BAD_MESSAGE);
     if (!this.authed) {
       this.#reject(new AuthError(`the first message must be hello with a token (${e.message})`));
       return;
     }
-    this.send({ type: 'error', error: e.toWire() });
+    const to = addressee(decoded);
+    if (to?.rid !== undefined) this.#replyError(to.rid, e.toWire());
+    else if (to?.id !== undefined) {
+      // As for a chunk refused after parsing: the batch ends here, with nothing left queued.
+      this.#ctx.scheduler.cancel(this, to.id);
+      this.send({ type: 'batch.error', id: to.id, error: e.toWire() });
+    }
+    else this.send({ type: 'error', error: e.toWire() });
     if (++this.#badFrames > MAX_BAD_FRAMES) this.close(CloseCode.BAD_DATA, ErrorCode.E_BAD_MESSAGE);
   }
 
@@ -263,7 +271,7 @@ export class Session implements SchedulerClient {
     try {
       msg = parseClientMessage(decoded);
     } catch (err) {
-      this.#badMessage(err);
+      this.#badMessage(err, decoded);
       return;
     }
     if (!this.authed) {
@@ -387,4 +395,14 @@ export class Session implements SchedulerClient {
 function setMaxPayload(ws: WebSocket, bytes: number): void {
   const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
   if (receiver !== undefined && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+}
+
+/** The request id (state, status, stop) or batch id (batch.*) a malformed message carries, if any. */
+function addressee(decoded: unknown): { rid?: number; id?: number } | undefined {
+  if (typeof decoded !== 'object' || decoded === null) return undefined;
+  const { type, rid, id } = decoded as { type?: unknown; rid?: unknown; id?: unknown };
+  const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if ((type === 'state' || type === 'status' || type === 'stop') && isId(rid)) return { rid };
+  if (typeof type === 'string' && type.startsWith('batch.') && isId(id)) return { id };
+  return undefined;
 }

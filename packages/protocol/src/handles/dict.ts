@@ -6,6 +6,7 @@
 import { decodeData } from '../codec.js';
 import { BadNameError } from '../errors.js';
 import type { Push } from '../messages.js';
+import { callUser } from '../user-callback.js';
 import { NamedHandle, decodePushed } from './named-handle.js';
 import { encodeOperand, type StateTransport } from './transport.js';
 
@@ -63,10 +64,11 @@ export class Dict<T = unknown> extends NamedHandle {
 
   /**
    * Calls `cb(key, value, false)` on every set and `cb(key, undefined, true)`
-   * on every delete, in order; returns the function that stops it. Throws
-   * BadNameError at once for a bad name.
+   * on every delete, in order; returns the function that stops it. `onEnd`
+   * hears why the subscription ended when the client closes or gives up
+   * reconnecting. Throws BadNameError at once for a bad name.
    */
-  subscribe(cb: (key: string, value: T | undefined, deleted: boolean) => void): () => void {
+  subscribe(cb: (key: string, value: T | undefined, deleted: boolean) => void, onEnd?: (err: Error) => void): () => void {
     this.checkName();
     let last = 0;
     let live = true;
@@ -81,12 +83,12 @@ export class Dict<T = unknown> extends NamedHandle {
           if (got === undefined) continue;
           present.add(key);
           known.add(key);
-          cb(key, got.value, false);
+          callUser(cb, key, got.value, false);
         }
         for (const key of [...known]) {
           if (present.has(key)) continue;
           known.delete(key);
-          cb(key, undefined, true);
+          callUser(cb, key, undefined, true);
         }
       }, () => {});
     };
@@ -103,7 +105,7 @@ export class Dict<T = unknown> extends NamedHandle {
       last = push.version;
       known.add(push.key);
       cb(push.key, got.value, false);
-    }, undefined, resync);
+    }, onEnd, resync);
     return () => {
       live = false;
       stop();

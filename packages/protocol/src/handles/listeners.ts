@@ -6,6 +6,7 @@
  * reconnect, and tells every listener when the transport ends for good.
  */
 import type { Push, StateRequest } from '../messages.js';
+import { callUser } from '../user-callback.js';
 
 type Kind = 'value' | 'dict';
 
@@ -19,6 +20,8 @@ interface Listener {
 export class ListenerRegistry {
   readonly #byName = new Map<string, Set<Listener>>();
   readonly #request: (req: StateRequest) => Promise<unknown>;
+  /** Set once the transport is gone for good: a listener added later ends at once. */
+  #ended: Error | undefined;
 
   constructor(request: (req: StateRequest) => Promise<unknown>) {
     this.#request = request;
@@ -26,6 +29,12 @@ export class ListenerRegistry {
 
   /** Adds a listener; returns the function that removes it. */
   listen(kind: Kind, name: string, push: (p: Push) => void, end?: (err: Error) => void, resync?: () => void): () => void {
+    const ended = this.#ended;
+    if (ended !== undefined) {
+      // After close: no subscription, and the listener hears why (a watch() loop ends instead of waiting forever).
+      if (end !== undefined) queueMicrotask(() => callUser(end, ended));
+      return () => {};
+    }
     const key = `${kind}\0${name}`;
     let set = this.#byName.get(key);
     if (set === undefined) {
@@ -36,7 +45,7 @@ export class ListenerRegistry {
     set.add(listener);
     // Subscribing is idempotent at the daemon, so each new listener gets the current value first.
     this.#subscribe(kind, name, (p) => {
-      if (set.has(listener)) listener.push(p);
+      if (set.has(listener)) callUser(listener.push, p);
     });
     return () => {
       if (!set.delete(listener) || set.size > 0) return;
@@ -48,7 +57,7 @@ export class ListenerRegistry {
   /** Routes a push from the daemon to its listeners. */
   deliver(p: Push): void {
     const set = this.#byName.get(`${p.kind}\0${p.name}`);
-    if (set !== undefined) for (const l of set) l.push(p);
+    if (set !== undefined) for (const l of set) callUser(l.push, p);
   }
 
   /** After a reconnect: subscribe again to every name, and give listeners the current value. */
@@ -56,19 +65,20 @@ export class ListenerRegistry {
     for (const [key, set] of this.#byName) {
       const [kind, name] = key.split('\0') as [Kind, string];
       this.#subscribe(kind, name, (p) => {
-        for (const l of set) l.push(p);
+        for (const l of set) callUser(l.push, p);
       }, () => {
         // Changes made while the link was down came with no push: listeners that can, read them now.
-        for (const l of set) l.resync?.();
+        for (const l of set) if (l.resync !== undefined) callUser(l.resync);
       });
     }
   }
 
   /** The transport is gone for good: every listener ends with `err`. */
   endAll(err: Error): void {
+    this.#ended ??= err;
     const all = [...this.#byName.values()];
     this.#byName.clear();
-    for (const set of all) for (const l of set) l.end?.(err);
+    for (const set of all) for (const l of set) if (l.end !== undefined) callUser(l.end, err);
   }
 
   #subscribe(kind: Kind, name: string, first: (p: Push) => void, subscribed?: () => void): void {

@@ -4,7 +4,7 @@
  * restarts): pass it to the resource you protect so it can refuse a stale
  * holder. A lock whose holder disconnects or dies is released.
  */
-import { LockNotHeldError } from '../errors.js';
+import { BadArgumentError, LockNotHeldError } from '../errors.js';
 import { NamedHandle } from './named-handle.js';
 import { wireTimeout, type StateTransport, type TimeoutOptions } from './transport.js';
 
@@ -46,6 +46,7 @@ export class Lock extends NamedHandle {
 
   /** Runs `fn(token)` holding the lock, and releases it after, also when `fn` throws. */
   async withLock<R>(fn: (token: number) => R | Promise<R>, options?: TimeoutOptions): Promise<R> {
+    if (typeof fn !== 'function') throw new BadArgumentError('withLock(fn): fn must be a function');
     const { token } = await this.acquire(options);
     let result: R;
     try {

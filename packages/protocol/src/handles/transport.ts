@@ -46,6 +46,10 @@ export function nameError(kind: string, name: unknown): BadNameError | undefined
 
 /** The wire timeout: undefined for none; throws BadArgumentError on a bad option. */
 export function wireTimeout(options: TimeoutOptions | undefined): number | undefined {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    // get(5) must not quietly mean "wait forever".
+    throw new BadArgumentError('options must be an object such as { timeoutMs: 1000 }');
+  }
   const t = options?.timeoutMs;
   if (t === undefined || t === Infinity) return undefined;
   if (typeof t !== 'number' || Number.isNaN(t) || t < 0) {

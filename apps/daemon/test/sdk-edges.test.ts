@@ -1,0 +1,114 @@
+/**
+ * What a careless or unlucky caller does to the SDK: callbacks that throw,
+ * calls after close, options of the wrong shape, names and keys past the
+ * limits, values structured clone would not copy faithfully. Each gets a
+ * coded error or a documented behaviour, never a hang or a stuck client.
+ */
+import { describe, expect, it } from 'vitest';
+import { connect, task, type Client } from '@corepool/client';
+import { type TestDaemon, useDaemon } from './fixture.js';
+import { startApp } from './apps/spawn-app.js';
+
+let d: TestDaemon;
+let client: Client;
+useDaemon((x) => ({ d, client } = x));
+
+describe('user callbacks that throw', () => {
+  it('surface as uncaught exceptions while the client keeps answering (no reply in the same frame is lost)', async () => {
+    await using app = startApp(d, 'throwing-callbacks.mjs', { name: 'throwing-cb' });
+    const r = await app.done();
+    expect(r.adds).toBe(20);
+    expect(r.value).toBe(21);
+    expect(r.after).toBe(21);
+    expect(r.mapped).toEqual([2, 4, 6, 8, 10, 12]);
+    expect(r.dictKeys).toEqual(['a', 'b']);
+    expect(r.calls as number).toBeGreaterThan(1);
+    // Every subscriber call, dict push and progress report threw: each one was reported, none was swallowed.
+    expect(r.uncaught as number).toBeGreaterThanOrEqual((r.calls as number) + 2 + 6);
+  });
+});
+
+describe('after close', () => {
+  it('watch() ends with E_CLOSED and subscribe() calls onEnd instead of waiting forever', async () => {
+    const c = await connect(d.url, { token: d.token });
+    await c.close();
+    const it1 = c.value('closed-watch').watch();
+    await expect(it1.next()).rejects.toMatchObject({ code: 'E_CLOSED' });
+    const ended = await new Promise<Error>((resolve) => c.dict('closed-dict').subscribe(() => {}, resolve));
+    expect((ended as { code?: string }).code).toBe('E_CLOSED');
+    await expect(c.value('closed-watch').get()).rejects.toMatchObject({ code: 'E_CLOSED' });
+  });
+});
+
+describe('options of the wrong shape', () => {
+  it('queue.get, lock.acquire and withLock reject with E_BAD_ARGUMENT instead of waiting forever', async () => {
+    await expect(client.queue('bad-opts').get(5 as never)).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    await expect(client.lock('bad-opts').acquire('x' as never)).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    await expect(client.lock('bad-opts').withLock(5 as never)).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    // The lock was never taken.
+    await expect(client.lock('bad-opts').acquire({ timeoutMs: 0 })).resolves.toMatchObject({ token: expect.any(Number) });
+  });
+
+  it('a connect name over the limit is E_BAD_ARGUMENT; the default name of a deep script path fits', async () => {
+    await expect(connect(d.url, { token: d.token, name: 'n'.repeat(300) })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    const argv1 = process.argv[1];
+    process.argv[1] = `/${'deep/'.repeat(80)}app.mjs`;
+    try {
+      const c = await connect(d.url, { token: d.token });
+      const me = (await c.status()).clients.find((x) => x.name.endsWith(`app.mjs#${process.pid}`));
+      expect(me).toBeDefined();
+      await c.close();
+    } finally {
+      process.argv[1] = argv1;
+    }
+  });
+});
+
+describe('requests the daemon refuses while parsing them', () => {
+  it('a dict key or a task export name past the limits settles with a coded error', async () => {
+    await expect(client.dict('long-key').set('k'.repeat(70_000), 1)).rejects.toMatchObject({ code: expect.stringMatching(/^E_(BAD_NAME|BAD_MESSAGE)$/) });
+    // task() checks its arguments at once, as it does their types.
+    expect(() => task('./nowhere.mjs', 'x'.repeat(300))).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
+    expect(() => task(`/tmp/${'a'.repeat(5000)}.mjs`, 'x')).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
+    // A hand-made spec past the daemon's limits is answered too, not left waiting.
+    const spec = { kind: 'module', url: `file:///tmp/${'a'.repeat(5000)}.mjs`, name: 'x' };
+    await expect(client.map(spec as never, [1])).rejects.toMatchObject({ code: 'E_BAD_MESSAGE' });
+    await expect(client.value('still-fine').set(1)).resolves.toBeUndefined();
+  });
+});
+
+describe('values structured clone would not carry faithfully', () => {
+  it('are refused with E_NOT_CLONEABLE as items, as results and as shared values', async () => {
+    function* gen(): Generator<number> {
+      yield 1;
+    }
+    const bad: [string, unknown][] = [
+      ['Generator', gen()],
+      ['Proxy', new Proxy({ a: 1 }, {})],
+      ['SharedArrayBuffer', new SharedArrayBuffer(8)],
+      ['Blob', new Blob(['x'])],
+      ['URL', new URL('http://example.com/')],
+      ['Number', Object(5)],
+      ['__proto__', JSON.parse('{"__proto__": 1, "a": 2}')],
+    ];
+    for (const [what, v] of bad) {
+      const err = await client.map((x: unknown) => x, [v]).catch((e: unknown) => e);
+      expect((err as { code?: string }).code, what).toBe('E_NOT_CLONEABLE');
+      expect((err as Error).message, what).toContain(what);
+      await expect(client.value('not-cloneable').set(v), what).rejects.toMatchObject({ code: 'E_NOT_CLONEABLE' });
+    }
+    // A task returning a generator (a function* task) fails that item, not silently with {}.
+    const settled = await client.mapSettled(function* (x: number) {
+      yield x;
+    }, [1]);
+    expect(settled[0]).toMatchObject({ status: 'rejected', reason: { code: 'E_NOT_CLONEABLE' } });
+    // Class instances, Errors and null-prototype objects still travel, as structured clone copies them.
+    const ok = await client.map((x: unknown) => x, [new (class A { x = 1 })(), Object.assign(Object.create(null), { y: 2 })]);
+    expect(ok).toEqual([{ x: 1 }, { y: 2 }]);
+  });
+
+  it('a class is not a task: E_BAD_TASK', async () => {
+    class NotATask {}
+    await expect(client.map(NotATask as never, [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+  });
+});
