@@ -136,7 +136,7 @@ async function waitForExit(pid: number, ms: number): Promise<void> {
 function formatStatus(s: DaemonStatus): string {
   const lines = [
     `corepool ${s.version}  pid ${s.pid}  ${s.url}  up ${(s.uptimeMs / 1000).toFixed(0)} s`,
-    `throughput ${s.throughput} items/s  done ${s.itemsDone}  queued ${s.queuedItems}  running ${s.runningItems}  worker restarts ${s.workerRestarts}`,
+    `throughput ${s.throughput} items/s (last 5 s)  done ${s.itemsDone}  queued ${s.queuedItems}  running ${s.runningItems}  worker restarts ${s.workerRestarts}`,
     `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks`,
     `workers (${s.workers.length}):`,
     ...s.workers.map((w) => `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}`),
