@@ -17,6 +17,28 @@ describe('data codec', () => {
     expect(() => encodeData(new Map([[1, Promise.resolve()]]))).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE' }));
   });
 
+  it('refuses what msgpack would silently turn into something else, and says what to send', () => {
+    function* gen(): Generator<number> {
+      yield 1;
+    }
+    const cases: [unknown, string][] = [
+      [gen(), '$ is a Generator'],
+      [{ p: new Proxy({}, {}) }, '$.p is a Proxy'],
+      [[new SharedArrayBuffer(4)], '$[0] is a SharedArrayBuffer'],
+      [new Blob(['x']), '$ is a Blob'],
+      [new URL('http://x/'), 'url.href'],
+      [Object(1), 'x.valueOf()'],
+      [JSON.parse('{"a": {"__proto__": 1}}'), '$.a has an own property named "__proto__"'],
+      [new Map([[1, 2]]).keys(), '$ is a Map Iterator'],
+    ];
+    for (const [v, says] of cases) {
+      expect(() => encodeData(v)).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE', message: expect.stringContaining(says) }));
+    }
+    // What structured clone copies still goes: class instances (as plain objects), errors, null-prototype objects.
+    expect(decodeData(encodeData([new (class A { x = 1 })(), Object.assign(Object.create(null) as object, { y: 2 })]))).toEqual([{ x: 1 }, { y: 2 }]);
+    expect((decodeData(encodeData(new TypeError('t'))) as Error).message).toBe('t');
+  });
+
   it('handles cycles', () => {
     const o: Record<string, unknown> = { a: 1 };
     o.self = o;
