@@ -49,3 +49,9 @@ export const SEND_SOFT_CAP_MS = 60 * 1000;
 export const RSS_WATCH_MS = 100;
 /** Time a running chunk gets to stop after a cancel before its worker is killed. */
 export const CANCEL_GRACE_MS = 1000;
+/**
+ * A worker's running chunk counts as long once it has run this long (chunks
+ * aim at CHUNK_TARGET_MS): no chunk is queued behind it, and one already
+ * waiting behind it moves to a worker that goes idle (work stealing).
+ */
+export const STEAL_AFTER_MS = 50;

@@ -6,10 +6,17 @@
  * item that kills workers fails), an item past its timeout kills its worker,
  * and a cancelled batch's running chunks get a grace period, then a kill.
  * Payloads stay opaque bytes: a split only narrows a chunk's [offset, count).
+ *
+ * Work stealing: a chunk is not queued behind a worker's chunk that has run
+ * longer than STEAL_AFTER_MS, and one already waiting there moves to a worker
+ * that goes idle. The old worker is told to skip it; if it had started it
+ * anyway, its copy (a "ghost") still holds its pipeline slot until it answers,
+ * but its results and failures are ignored: an item is delivered once.
  */
 import {
   CANCEL_GRACE_MS,
   ErrorCode,
+  STEAL_AFTER_MS,
   BadMessageError,
   FlowControlError,
   ShuttingDownError,
@@ -52,6 +59,10 @@ interface Chunk {
   begun: boolean;
   /** Sent ahead of the worker's prefetched chunks (a newcomer's first chunk). */
   urgent?: boolean;
+  /** When it became the first chunk of its worker (roughly when it started running); 0 while it waits. */
+  headAt: number;
+  /** Moved to another worker: this copy only holds its old worker's slot until the worker answers for it. */
+  ghost: boolean;
   /** Index (within the chunk) of the item running, for timed batches. */
   current: number;
   /** Item (within the chunk) whose outcome was already delivered (timeout, uncaught exception); its worker is being replaced. */
@@ -107,6 +118,7 @@ export class Scheduler {
   #rr = 0;
   #nextKey = 1;
   #retryTimer: NodeJS.Timeout | undefined;
+  #stealTimer: NodeJS.Timeout | undefined;
   #accepting = true;
   /** Items whose result (or error) was delivered since start. */
   itemsDone = 0;
@@ -185,20 +197,29 @@ export class Scheduler {
     this.#deactivate(cq);
   }
 
-  /** Hands queued chunks to workers with free pipeline slots. */
+  /** Hands queued chunks to workers with free pipeline slots, then lets idle workers steal. */
   dispatch(): void {
     if (!this.#accepting) return;
     const workers = this.#sup.workers;
+    const now = performance.now();
+    if (this.#fill(workers, now)) this.#admitNewcomer(workers, now);
+    this.#steal(workers, now);
+  }
+
+  /** Fills free slots from the queues; false once nothing more can be taken. */
+  #fill(workers: WorkerSlot[], now: number): boolean {
     for (let depth = 1; depth <= this.#opts.pipelineDepth; depth++) {
       for (const w of workers) {
+        // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
+        if (depth > 1 && this.#longHead(w, now)) continue;
         while (w.ready && !w.dead && w.assigned.length < depth) {
           const chunk = this.#next();
-          if (chunk === undefined) return;
+          if (chunk === undefined) return false;
           this.#assign(w, chunk, false);
         }
       }
     }
-    this.#admitNewcomer(workers);
+    return true;
   }
 
   /**
@@ -206,16 +227,71 @@ export class Scheduler {
    * first chunk goes straight behind a running chunk, ahead of the prefetched
    * ones, so a newcomer waits for one chunk at most, not a full pipeline.
    */
-  #admitNewcomer(workers: WorkerSlot[]): void {
+  #admitNewcomer(workers: WorkerSlot[], now: number): void {
     if (this.#opts.pipelineDepth < 2) return;
     for (const cq of this.#active) {
       if (!cq.client.canReceive() || this.#runningOf(cq) > 0) continue;
-      const w = workers.find((x) => x.ready && !x.dead && x.assigned.length === this.#opts.pipelineDepth && !(x.assigned as Chunk[]).some((c) => c.urgent));
+      const w = workers.find((x) => x.ready && !x.dead && x.assigned.length === this.#opts.pipelineDepth &&
+        !this.#longHead(x, now) && !(x.assigned as Chunk[]).some((c) => c.urgent));
       if (w === undefined) return;
       const chunk = this.#takeFrom(cq);
       chunk.urgent = true;
       this.#assign(w, chunk, true);
     }
+  }
+
+  /**
+   * An idle worker takes the chunk waiting behind another worker's long-running
+   * one (the next one that worker would start), as a fresh copy; the old
+   * worker is told to skip its copy. A chunk waiting behind a chunk that is not
+   * long yet is looked at again when it becomes so.
+   */
+  #steal(workers: WorkerSlot[], now: number): void {
+    let soonest = Infinity;
+    for (const idle of workers) {
+      if (!idle.ready || idle.dead || idle.assigned.length > 0) continue;
+      let victim: WorkerSlot | undefined;
+      let at = -1;
+      let oldest = Infinity;
+      for (const v of workers) {
+        if (v === idle || v.dead) continue;
+        const assigned = v.assigned as Chunk[];
+        const i = assigned.findIndex((c, k) => k > 0 && !c.ghost && c.batch.live); // a cancelled batch's chunks are being dropped
+        if (i < 0) continue;
+        const since = assigned[0]!.headAt;
+        if (now - since < STEAL_AFTER_MS) {
+          soonest = Math.min(soonest, since + STEAL_AFTER_MS - now);
+        } else if (since < oldest) {
+          oldest = since;
+          victim = v;
+          at = i;
+        }
+      }
+      if (victim === undefined) continue;
+      const old = (victim.assigned as Chunk[])[at]!;
+      old.ghost = true;
+      old.urgent = false;
+      old.batch.running.delete(old);
+      this.#sup.send(victim, { t: 'abort', key: old.key });
+      const copy = this.#chunk(old.batch, old.payload, old.offset, old.count, old.start);
+      copy.attempts = old.attempts;
+      copy.crashes = old.crashes;
+      copy.tracked = old.tracked;
+      this.#assign(idle, copy, false);
+    }
+    if (soonest < Infinity && this.#stealTimer === undefined) {
+      this.#stealTimer = setTimeout(() => {
+        this.#stealTimer = undefined;
+        this.dispatch();
+      }, Math.ceil(soonest) + 1);
+      this.#stealTimer.unref();
+    }
+  }
+
+  /** True when the worker's first chunk has run longer than STEAL_AFTER_MS. */
+  #longHead(w: WorkerSlot, now: number): boolean {
+    const head = w.assigned[0] as Chunk | undefined;
+    return head !== undefined && now - head.headAt >= STEAL_AFTER_MS;
   }
 
   #runningOf(cq: ClientQueue): number {
@@ -228,6 +304,15 @@ export class Scheduler {
   onWorkerMessage(w: WorkerSlot, m: ChunkMessage): void {
     const chunk = w.assigned.find((c) => c.key === m.key) as Chunk | undefined;
     if (chunk === undefined) return;
+    if (chunk.ghost) {
+      // Its copy on another worker owns the items: this one only gives back its slot.
+      if (m.t === 'done' || m.t === 'fail') {
+        this.#release(w, chunk);
+        this.#retireIfSpent(w);
+        this.dispatch();
+      }
+      return;
+    }
     switch (m.t) {
       case 'started':
         this.#startTimer(w, chunk, m.i);
@@ -246,10 +331,12 @@ export class Scheduler {
 
   /** A worker died: retry, split or fail each of its chunks. */
   onWorkerExit(w: WorkerSlot): void {
-    const head = w.assigned[0];
-    const chunks = w.assigned.splice(0) as Chunk[];
-    // The worker runs its chunks in order: only the first one had begun.
-    if (head !== undefined) (head as Chunk).begun = true;
+    // Ghosts belong to their copies elsewhere: nothing to retry or blame.
+    const chunks = (w.assigned.splice(0) as Chunk[]).filter((c, i) => {
+      // The worker runs its chunks in order: only the first one had begun (behind a ghost, maybe not: no blame).
+      if (i === 0 && !c.ghost) c.begun = true;
+      return !c.ghost;
+    });
     this.#opts.onWorkerGone(w);
     // Requeue in reverse so the front of each batch's queue keeps input order.
     for (const chunk of chunks.reverse()) {
@@ -313,7 +400,10 @@ export class Scheduler {
   }
 
   #chunk(batch: Batch, payload: Uint8Array, offset: number, count: number, start: number): Chunk {
-    return { key: this.#nextKey++, batch, payload, offset, count, start, attempts: 0, crashes: 0, tracked: false, begun: false, current: -1, failedAt: -1 };
+    return {
+      key: this.#nextKey++, batch, payload, offset, count, start, attempts: 0, crashes: 0, tracked: false, begun: false,
+      current: -1, failedAt: -1, headAt: 0, ghost: false,
+    };
   }
 
   #enqueue(batch: Batch, chunk: Chunk, front: boolean): void {
@@ -371,6 +461,7 @@ export class Scheduler {
   #assign(w: WorkerSlot, chunk: Chunk, urgent: boolean): void {
     const batch = chunk.batch;
     chunk.worker = w;
+    chunk.headAt = w.assigned.length === 0 ? performance.now() : 0;
     // An urgent chunk runs right after the one running now (the worker puts it first in its queue).
     if (urgent) (w.assigned as Chunk[]).splice(1, 0, chunk);
     else (w.assigned as Chunk[]).push(chunk);
@@ -429,11 +520,7 @@ export class Scheduler {
     this.#release(w, chunk);
     w.chunksDone++;
     w.tasksDone += chunk.count;
-    const max = this.#opts.maxTasksPerWorker;
-    if (max > 0 && w.tasksDone >= max) {
-      w.ready = false; // no new chunks; retired once its pipeline is empty
-      if (w.assigned.length === 0) this.#sup.retire(w);
-    }
+    this.#retireIfSpent(w);
     const batch = chunk.batch;
     if (batch.live && !m.aborted) {
       this.itemsDone += chunk.count;
@@ -444,6 +531,14 @@ export class Scheduler {
       this.#forgetIfDone(batch);
     }
     this.dispatch();
+  }
+
+  /** A worker past maxTasksPerWorker gets no new chunks, and is retired once its pipeline is empty. */
+  #retireIfSpent(w: WorkerSlot): void {
+    const max = this.#opts.maxTasksPerWorker;
+    if (max <= 0 || w.tasksDone < max) return;
+    w.ready = false;
+    if (w.assigned.length === 0) this.#sup.retire(w);
   }
 
   /** Clients competing for the workers, as this client sees it (itself included). */
@@ -473,6 +568,8 @@ export class Scheduler {
     clearTimeout(chunk.timer);
     const i = w.assigned.indexOf(chunk);
     if (i >= 0) w.assigned.splice(i, 1);
+    const head = w.assigned[0] as Chunk | undefined;
+    if (i === 0 && head !== undefined) head.headAt = performance.now();
     chunk.batch.running.delete(chunk);
     chunk.worker = undefined;
   }

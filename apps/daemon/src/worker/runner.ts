@@ -6,6 +6,7 @@
  */
 import {
   ErrorCode,
+  STEAL_AFTER_MS,
   decodeData,
   encodeCheckedData,
   findUncloneable,
@@ -16,6 +17,11 @@ import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
 import { cachedTask, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
 import { TaskContext, type StateFactory } from './context.js';
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** A chunk this long is followed by a read of pending messages; well under the primary's STEAL_AFTER_MS. */
+const READ_BETWEEN_CHUNKS_MS = STEAL_AFTER_MS / 5;
 
 /** Chunk runner for one worker process. */
 export class Runner {
@@ -42,22 +48,32 @@ export class Runner {
       this.#aborts.set(m.key, new ChunkAbort());
       if (m.urgent) this.#queue.unshift(m);
       else this.#queue.push(m);
-      if (!this.#running) void this.#drain();
+      if (!this.#running) {
+        this.#running = true;
+        // Not at once: the rest of the frames read with this one (an abort for it) are handled first.
+        void RESOLVED.then(this.#drainNow);
+      }
     } else if (m.t === 'abort') {
       this.#aborts.get(m.key)?.abort();
     }
   }
 
+  readonly #drainNow = (): Promise<void> => this.#drain();
+
   async #drain(): Promise<void> {
-    this.#running = true;
     let next: RunMessage | undefined;
     while ((next = this.#queue.shift()) !== undefined) {
       const abort = this.#aborts.get(next.key) ?? new ChunkAbort();
+      const t0 = performance.now();
       try {
         await this.#run(next, abort);
       } finally {
         this.#aborts.delete(next.key);
       }
+      // Going from chunk to chunk takes only microtasks: no message is read in between. After a
+      // long chunk the primary may have handed the next one to an idle worker (work stealing):
+      // one turn of the event loop reads its abort (or an urgent chunk) before the next starts.
+      if (this.#queue.length > 0 && performance.now() - t0 >= READ_BETWEEN_CHUNKS_MS) await new Promise((r) => setImmediate(r));
     }
     this.#running = false;
   }

@@ -1,0 +1,85 @@
+/**
+ * Work stealing: a chunk waiting in a busy worker's pipeline moves to a worker
+ * that has gone idle, so a short batch never waits for another batch's long
+ * item (nor for a long item of its own batch). Checked as orderings, not
+ * timings: B's batch resolves while A's spin still runs; item 2 arrives before
+ * item 0. A chunk that runs twice (the old worker had already started it) is
+ * delivered once.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Client, TaskContext } from '@corepool/client';
+import { figure, type TestDaemon, useDaemon } from './fixture.js';
+
+let d: TestDaemon;
+let client: Client;
+useDaemon((x) => ({ d, client } = x));
+
+/** Busy-waits `ms` (a CPU-bound task: its worker reads no message meanwhile). */
+const spin = (ms: number, ctx: { pid: number }): number => {
+  const end = Date.now() + ms;
+  while (Date.now() < end);
+  return ctx.pid;
+};
+
+describe('work stealing', () => {
+  it('a short batch of client B finishes while client A’s long item still runs, on the other worker', async () => {
+    const a = await d.connect({ name: 'a' });
+    const b = await d.connect({ name: 'b' });
+    let aFinished = false;
+    const aRun = a.submit(spin, 1500).then((pid) => {
+      aFinished = true;
+      return pid;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    const pids = await b.map((_x: number, ctx) => ctx.pid, [1, 2, 3, 4], { chunkSize: 1 });
+    const bMs = performance.now() - t0;
+    const finishedFirst = !aFinished;
+    const aPid = await aRun;
+    figure('work-stealing.b-ms', Math.round(bMs));
+    expect(finishedFirst).toBe(true);
+    // Every one of B's items ran (and was delivered from) the worker A does not occupy.
+    expect(pids.every((p) => p !== aPid)).toBe(true);
+  });
+
+  it('a chunk queued behind a long item that had only just started moves to the worker that goes idle', async () => {
+    const a = await d.connect({ name: 'a2' });
+    const b = await d.connect({ name: 'b2' });
+    const count = async (name: string, ctx: TaskContext): Promise<number> => {
+      await ctx.value<number>(name).add(1);
+      return ctx.pid;
+    };
+    // Compiled on both workers first: a cached task starts without an await, so only reading
+    // the abort before the next chunk starts keeps the busy worker from running its copy.
+    await b.map(count, ['warm', 'warm', 'warm', 'warm'], { chunkSize: 1 });
+    let aFinished = false;
+    // Sent together: one of B's chunks lands in the pipeline behind A's item while that item is still young.
+    const aRun = a.submit(spin, 1500).then((pid) => {
+      aFinished = true;
+      return pid;
+    });
+    const pids = await b.map(count, ['runs', 'runs', 'runs', 'runs'], { chunkSize: 1 });
+    const finishedFirst = !aFinished;
+    const aPid = await aRun;
+    expect(finishedFirst).toBe(true);
+    expect(pids.every((p) => p !== aPid)).toBe(true);
+    // The busy worker read its abort before it got to its copy of the stolen chunk: no item ran twice.
+    await a.map((x: number) => x, [1, 2, 3, 4], { chunkSize: 1 });
+    expect(await b.value<number>('runs').get()).toBe(4);
+  });
+
+  it('imap({ ordered: false }): a short item queued behind a long one of the same batch comes first', async () => {
+    const arrival: number[] = [];
+    for await (const r of client.imap(
+      (x: { i: number; ms: number }) => {
+        const end = Date.now() + x.ms;
+        while (Date.now() < end);
+        return x.i;
+      },
+      [{ i: 0, ms: 1200 }, ...Array.from({ length: 5 }, (_, k) => ({ i: k + 1, ms: 5 }))],
+      { ordered: false, chunkSize: 1 },
+    )) arrival.push(r);
+    expect(arrival.slice().sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(arrival[arrival.length - 1]).toBe(0);
+  });
+});
