@@ -68,6 +68,20 @@ describe('work stealing', () => {
     expect(await b.value<number>('runs').get()).toBe(4);
   });
 
+  it('the stolen chunk carried the task’s source: later chunks of that task on the old worker still run', async () => {
+    const a = await d.connect({ name: 'a3' });
+    const b = await d.connect({ name: 'b3' });
+    const triple = (x: number): number => x * 3;
+    const aRun = a.submit(spin, 600);
+    await new Promise((r) => setTimeout(r, 10)); // A's item runs, still young, when B's chunks arrive
+    // The busy worker is sent this task's source with the chunk that is then stolen from it...
+    expect(await b.map(triple, [1, 2, 3, 4], { chunkSize: 1 })).toEqual([3, 6, 9, 12]);
+    await aRun;
+    // ...and afterwards only the task's hash, as it was sent the source once.
+    const items = Array.from({ length: 8 }, (_, i) => i);
+    expect(await b.map(triple, items, { chunkSize: 1 })).toEqual(items.map((x) => x * 3));
+  });
+
   it('imap({ ordered: false }): a short item queued behind a long one of the same batch comes first', async () => {
     const arrival: number[] = [];
     for await (const r of client.imap(

@@ -9,6 +9,18 @@ import { BadTaskError, type TaskSpec } from '@corepool/protocol';
 export type TaskFn = (item: unknown, ctx: unknown) => unknown;
 
 const cache = new Map<string, TaskFn>();
+/**
+ * Source by hash, for every source task this worker was sent. The primary sends
+ * a task's source once per worker and then only its hash, but the chunk that
+ * carried it may be skipped without running (cancelled, or stolen by an idle
+ * worker): the chunks after it must still find the source.
+ */
+const sources = new Map<string, string>();
+
+/** Keeps the source a run message carries (call on every run, before it may be skipped). */
+export function keepSource(spec: TaskSpec): void {
+  if (spec.kind === 'source' && spec.source !== '' && !sources.has(spec.hash)) sources.set(spec.hash, spec.source);
+}
 
 function keyOf(spec: TaskSpec): string {
   return spec.kind === 'source' ? `s:${spec.hash}` : `m:${spec.url}#${spec.name}`;
@@ -24,7 +36,7 @@ export async function loadTask(spec: TaskSpec): Promise<TaskFn> {
   const key = keyOf(spec);
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
-  const fn = spec.kind === 'source' ? compileSource(spec.source) : await importTask(spec.url, spec.name);
+  const fn = spec.kind === 'source' ? compileSource(spec.source !== '' ? spec.source : (sources.get(spec.hash) ?? '')) : await importTask(spec.url, spec.name);
   cache.set(key, fn);
   return fn;
 }

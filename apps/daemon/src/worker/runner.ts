@@ -14,7 +14,7 @@ import {
   type WireError,
 } from '@corepool/protocol';
 import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
-import { cachedTask, loadTask } from './compile.js';
+import { cachedTask, keepSource, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
 import { TaskContext, type StateFactory } from './context.js';
 
@@ -45,6 +45,7 @@ export class Runner {
   /** Handles run and abort messages from the primary. */
   receive(m: PrimaryToWorker): void {
     if (m.t === 'run') {
+      keepSource(m.task);
       this.#aborts.set(m.key, new ChunkAbort());
       if (m.urgent) this.#queue.unshift(m);
       else this.#queue.push(m);
