@@ -5,6 +5,9 @@
  */
 import type { Push, StateRequest, TaskSpec, WireError } from '@corepool/protocol';
 
+/** Environment variable telling workers the largest encoded result (and part of a chunk's results) they may send. */
+export const MAX_RESULT_ENV = 'COREPOOL_MAX_RESULT_BYTES';
+
 /** Run items [offset, offset + count) of `payload` (an encoded array); their input indexes start at `start`. */
 export interface RunMessage {
   t: 'run';
@@ -28,8 +31,17 @@ export type PrimaryToWorker = RunMessage | AbortMessage | StateReplyMessage | Pu
 export interface ReadyMessage { t: 'ready' }
 /** Item `start + i` of chunk `key` is starting (timed batches only). */
 export interface StartedMessage { t: 'started'; key: number; i: number }
-/** The chunk finished: an encoded array of `count` results, with per-item errors. */
-export interface DoneMessage { t: 'done'; key: number; payload: Uint8Array; errors: WireError[]; ms: number; aborted: boolean }
+/**
+ * The chunk finished: an encoded array of its results from item `from` (0 if
+ * absent) to its end, with per-item errors; the items before `from` came in parts.
+ */
+export interface DoneMessage { t: 'done'; key: number; payload: Uint8Array; errors: WireError[]; ms: number; aborted: boolean; from?: number }
+/**
+ * Results of items [from, from + count) of a finished chunk whose results do
+ * not fit one frame: sent in index order before the chunk's `done`, each part
+ * within the frame limit; `ms` is the part's share of the chunk's time.
+ */
+export interface PartMessage { t: 'part'; key: number; from: number; count: number; payload: Uint8Array; errors: WireError[]; ms: number }
 /** The chunk could not run at all (bad task): the whole batch fails. */
 export interface FailMessage { t: 'fail'; key: number; error: WireError }
 /**
@@ -39,4 +51,4 @@ export interface FailMessage { t: 'fail'; key: number; error: WireError }
 export interface UncaughtMessage { t: 'uncaught'; key?: number; i?: number; error: WireError }
 /** A task's shared-state request (ctx.value(...) and friends). */
 export interface StateMessage { t: 'state'; rid: number; req: StateRequest }
-export type WorkerToPrimary = ReadyMessage | StartedMessage | DoneMessage | FailMessage | UncaughtMessage | StateMessage;
+export type WorkerToPrimary = ReadyMessage | StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | StateMessage;

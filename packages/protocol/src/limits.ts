@@ -11,6 +11,11 @@ export const DEFAULT_PORT = 7420;
 export const DEFAULT_HOST = '127.0.0.1';
 /** Largest frame accepted after authentication (msgpack inflates up to ~64x in memory). */
 export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
+/**
+ * Room a frame keeps for the message around one encoded value (an item chunk,
+ * a result, a state operand): the largest value is maxPayload less this.
+ */
+export const ENVELOPE_BYTES = 64 * 1024;
 /** Largest frame accepted before authentication: `hello` is tiny. */
 export const PRE_AUTH_MAX_PAYLOAD = 4 * 1024;
 /** A connection must authenticate within this time. */

@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
-import { CloseCode, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol';
+import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol';
 import type { DaemonOptions } from '../options.js';
 import { SharedState } from '../state/shared-state.js';
 import { DaemonServer } from './server.js';
@@ -14,6 +14,7 @@ import { Supervisor, type WorkerSlot } from './supervisor.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
 import type { Session } from './session.js';
+import { MAX_RESULT_ENV } from '../ipc.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
 const STOP_GRACE_MS = 10_000;
@@ -47,6 +48,11 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   let stopping = false;
 
   process.env[DATA_DIR_ENV] = opts.dataDir;
+  // The largest result a worker may send back, as for items: one frame, less room for the envelope. Results
+  // leave while the client's send buffer is under the high-water mark, so one must also fit between that
+  // mark and the hard cap, or the client would be cut off, reconnect and resubmit the item forever.
+  const maxResult = Math.min(opts.maxPayload, opts.sendHardCap - opts.sendHighWater) - ENVELOPE_BYTES;
+  process.env[MAX_RESULT_ENV] = String(Math.max(1024, maxResult));
   const supervisor: Supervisor = new Supervisor(
     {
       workers: opts.workers,

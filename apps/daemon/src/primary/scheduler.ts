@@ -12,6 +12,10 @@
  * that goes idle. The old worker is told to skip it; if it had started it
  * anyway, its copy (a "ghost") still holds its pipeline slot until it answers,
  * but its results and failures are ignored: an item is delivered once.
+ *
+ * Results leave while the client reads (below its send high-water mark); the
+ * rest wait here, so a chunk whose results come in several parts (each within
+ * a frame) never piles up past the connection's hard cap.
  */
 import {
   CANCEL_GRACE_MS,
@@ -23,14 +27,15 @@ import {
   encodeCheckedData,
   type BatchChunk,
   type BatchOpen,
+  type ChunkResult,
   type CorepoolError,
   type ServerMessage,
   type TaskSpec,
   type WireError,
 } from '@corepool/protocol';
-import type { DoneMessage, FailMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
+import type { DoneMessage, FailMessage, PartMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
 
-type ChunkMessage = StartedMessage | DoneMessage | FailMessage | UncaughtMessage;
+type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage;
 import type { Supervisor, WorkerSlot } from './supervisor.js';
 
 /** What the scheduler needs from a connection. */
@@ -67,6 +72,8 @@ interface Chunk {
   current: number;
   /** Item (within the chunk) whose outcome was already delivered (timeout, uncaught exception); its worker is being replaced. */
   failedAt: number;
+  /** Items (from the first) whose results came in parts: every item had run, and these are delivered. */
+  sent: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -92,6 +99,8 @@ interface ClientQueue {
   active: boolean;
   queuedChunks: number;
   queuedBytes: number;
+  /** Results waiting for the client to read (its send buffer is above the high-water mark). */
+  readonly held: ChunkResult[];
 }
 
 export interface SchedulerOptions {
@@ -119,6 +128,9 @@ export class Scheduler {
   #nextKey = 1;
   #retryTimer: NodeJS.Timeout | undefined;
   #stealTimer: NodeJS.Timeout | undefined;
+  #heldTimer: NodeJS.Timeout | undefined;
+  /** Clients with results held back. */
+  readonly #holding = new Set<ClientQueue>();
   #accepting = true;
   /** Items whose result (or error) was delivered since start. */
   itemsDone = 0;
@@ -136,6 +148,8 @@ export class Scheduler {
   /** Stops taking new batches and starting queued chunks (graceful stop); running ones finish. */
   stopAccepting(): void {
     this.#accepting = false;
+    // Connections close once running chunks finish: results go out now, not when clients read.
+    this.#flushHeld();
   }
 
   /** Chunks currently held by workers. */
@@ -180,6 +194,11 @@ export class Scheduler {
     if (cq === undefined || batch === undefined) return;
     cq.batches.delete(id);
     this.#abandon(batch);
+    if (cq.held.length > 0) {
+      const keep = cq.held.filter((m) => m.id !== id);
+      cq.held.length = 0;
+      cq.held.push(...keep);
+    }
   }
 
   /** The client has what it needs from the batch. */
@@ -195,6 +214,8 @@ export class Scheduler {
     cq.batches.clear();
     this.#clients.delete(client.id);
     this.#deactivate(cq);
+    cq.held.length = 0;
+    this.#holding.delete(cq);
   }
 
   /** Hands queued chunks to workers with free pipeline slots, then lets idle workers steal. */
@@ -305,7 +326,7 @@ export class Scheduler {
     const chunk = w.assigned.find((c) => c.key === m.key) as Chunk | undefined;
     if (chunk === undefined) return;
     if (chunk.ghost) {
-      // Its copy on another worker owns the items: this one only gives back its slot.
+      // Its copy on another worker owns the items: this one only gives back its slot (parts included).
       if (m.t === 'done' || m.t === 'fail') {
         this.#release(w, chunk);
         this.#retireIfSpent(w);
@@ -316,6 +337,9 @@ export class Scheduler {
     switch (m.t) {
       case 'started':
         this.#startTimer(w, chunk, m.i);
+        return;
+      case 'part':
+        this.#part(chunk, m);
         return;
       case 'done':
         this.#done(w, chunk, m);
@@ -339,12 +363,13 @@ export class Scheduler {
     });
     this.#opts.onWorkerGone(w);
     // Requeue in reverse so the front of each batch's queue keeps input order.
-    for (const chunk of chunks.reverse()) {
-      clearTimeout(chunk.timer);
-      chunk.worker = undefined;
-      const batch = chunk.batch;
-      batch.running.delete(chunk);
+    for (const died of chunks.reverse()) {
+      clearTimeout(died.timer);
+      died.worker = undefined;
+      const batch = died.batch;
+      batch.running.delete(died);
       if (!batch.live) continue;
+      const chunk = died.sent > 0 ? this.#rest(died) : died;
       if (chunk.failedAt >= 0) {
         this.#requeuePieces(chunk, chunk.failedAt, false);
       } else if (!chunk.begun) {
@@ -393,7 +418,7 @@ export class Scheduler {
   #queueOf(client: SchedulerClient): ClientQueue {
     let cq = this.#clients.get(client.id);
     if (cq === undefined) {
-      cq = { client, batches: new Map(), ready: [], rr: 0, active: false, queuedChunks: 0, queuedBytes: 0 };
+      cq = { client, batches: new Map(), ready: [], rr: 0, active: false, queuedChunks: 0, queuedBytes: 0, held: [] };
       this.#clients.set(client.id, cq);
     }
     return cq;
@@ -402,8 +427,21 @@ export class Scheduler {
   #chunk(batch: Batch, payload: Uint8Array, offset: number, count: number, start: number): Chunk {
     return {
       key: this.#nextKey++, batch, payload, offset, count, start, attempts: 0, crashes: 0, tracked: false, begun: false,
-      current: -1, failedAt: -1, headAt: 0, ghost: false,
+      current: -1, failedAt: -1, sent: 0, headAt: 0, ghost: false,
     };
+  }
+
+  /** What is left of a chunk whose worker died after delivering its first items in parts (the rest had run too). */
+  #rest(chunk: Chunk): Chunk {
+    const n = chunk.sent;
+    const rest = this.#chunk(chunk.batch, chunk.payload, chunk.offset + n, chunk.count - n, chunk.start + n);
+    rest.begun = true;
+    rest.tracked = chunk.tracked;
+    rest.crashes = chunk.crashes;
+    rest.attempts = chunk.attempts;
+    rest.current = chunk.current >= n ? chunk.current - n : -1;
+    rest.failedAt = chunk.failedAt >= n ? chunk.failedAt - n : -1;
+    return rest;
   }
 
   #enqueue(batch: Batch, chunk: Chunk, front: boolean): void {
@@ -523,14 +561,51 @@ export class Scheduler {
     this.#retireIfSpent(w);
     const batch = chunk.batch;
     if (batch.live && !m.aborted) {
-      this.itemsDone += chunk.count;
-      batch.client.client.send({
-        type: 'chunk.result', id: batch.id, start: chunk.start, count: chunk.count, payload: m.payload, errors: m.errors, ms: m.ms,
+      const from = m.from ?? 0;
+      this.itemsDone += chunk.count - from;
+      this.#sendResult(batch.client, {
+        type: 'chunk.result', id: batch.id, start: chunk.start + from, count: chunk.count - from, payload: m.payload, errors: m.errors, ms: m.ms,
         load: this.#load(batch.client),
       });
       this.#forgetIfDone(batch);
     }
     this.dispatch();
+  }
+
+  /** Results of the first items of a finished chunk too large for one frame; `done` brings the rest. */
+  #part(chunk: Chunk, m: PartMessage): void {
+    if (chunk.failedAt >= 0) return;
+    clearTimeout(chunk.timer); // every item has run
+    chunk.sent = m.from + m.count;
+    const batch = chunk.batch;
+    if (!batch.live) return;
+    this.itemsDone += m.count;
+    this.#sendResult(batch.client, {
+      type: 'chunk.result', id: batch.id, start: chunk.start + m.from, count: m.count, payload: m.payload, errors: m.errors, ms: m.ms,
+      load: this.#load(batch.client),
+    });
+  }
+
+  /** Sends a result now if the client reads, else holds it (in order) until it does. */
+  #sendResult(cq: ClientQueue, m: ChunkResult): void {
+    if ((cq.held.length === 0 && cq.client.canReceive()) || !this.#accepting) {
+      cq.client.send(m);
+      return;
+    }
+    cq.held.push(m);
+    this.#holding.add(cq);
+    this.#heldTimer ??= setTimeout(() => this.#flushHeld(), 5);
+  }
+
+  #flushHeld(): void {
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    for (const cq of this.#holding) {
+      while (cq.held.length > 0 && (cq.client.canReceive() || !this.#accepting)) cq.client.send(cq.held.shift()!);
+      if (cq.held.length === 0) this.#holding.delete(cq);
+    }
+    // The session has no drain event for us: look again shortly.
+    if (this.#holding.size > 0) this.#heldTimer = setTimeout(() => this.#flushHeld(), 5);
   }
 
   /** A worker past maxTasksPerWorker gets no new chunks, and is retired once its pipeline is empty. */
@@ -608,7 +683,7 @@ export class Scheduler {
   #deliverError(batch: Batch, index: number, error: WireError): void {
     if (!batch.live) return;
     this.itemsDone++;
-    batch.client.client.send({ type: 'chunk.result', id: batch.id, start: index, count: 1, payload: UNDEFINED_RESULT, errors: [error], ms: 0 });
+    this.#sendResult(batch.client, { type: 'chunk.result', id: batch.id, start: index, count: 1, payload: UNDEFINED_RESULT, errors: [error], ms: 0 });
   }
 
   /** Stops a batch: queued chunks dropped now, running ones aborted and killed after a grace. */

@@ -3,8 +3,9 @@
  * It imports neither primary/ nor state/: everything arrives over IPC.
  */
 import { createRequire } from 'node:module';
+import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES } from '@corepool/protocol';
 import { Channel } from '../channel.js';
-import type { PrimaryToWorker, WorkerToPrimary } from '../ipc.js';
+import { MAX_RESULT_ENV, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { IpcTransport } from './ipc-transport.js';
 import { startOrphanGuard } from './orphan-guard.js';
 import { Runner, taskError } from './runner.js';
@@ -28,7 +29,7 @@ startOrphanGuard();
 // resolvable from the daemon's directory), as a CommonJS function would have. import() works too.
 (globalThis as { require?: NodeJS.Require }).require ??= createRequire(`${process.cwd()}/`);
 const transport = new IpcTransport(send);
-const runner = new Runner(send, stateFactory(transport));
+const runner = new Runner(send, stateFactory(transport), Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES);
 
 // An unhandled rejection inside a task's stray promise must not kill the worker silently mid-chunk.
 process.on('unhandledRejection', () => {});

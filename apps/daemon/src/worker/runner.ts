@@ -9,6 +9,7 @@ import {
   STEAL_AFTER_MS,
   decodeData,
   encodeCheckedData,
+  encodeMessage,
   findUncloneable,
   toCorepoolError,
   type WireError,
@@ -31,10 +32,13 @@ export class Runner {
   #running = false;
   #aborts = new Map<number, ChunkAbort>();
   #current: { key: number; i: number; index: number } | undefined;
+  /** Largest encoded result, and largest part of a chunk's results with their errors (see daemon.ts). */
+  readonly #maxResultBytes: number;
 
-  constructor(send: (m: WorkerToPrimary) => void, state: StateFactory) {
+  constructor(send: (m: WorkerToPrimary) => void, state: StateFactory, maxResultBytes: number) {
     this.#send = send;
     this.#state = state;
+    this.#maxResultBytes = maxResultBytes;
   }
 
   /** The chunk and item running now, if any (an uncaught exception is blamed on it). */
@@ -116,8 +120,65 @@ export class Runner {
     }
     this.#current = undefined;
     const ms = performance.now() - t0;
-    this.#send({ t: 'done', key, payload: encodeResults(results, start, errors), errors, ms, aborted: i < count });
+    // An aborted chunk's results are never delivered (its batch is gone, or its copy runs elsewhere).
+    if (i < count) {
+      this.#send({ t: 'done', key, payload: EMPTY, errors: [], ms, aborted: true });
+      return;
+    }
+    const payload = encodeResults(results, start, errors);
+    if (payload.length + errorBytes(errors) <= this.#maxResultBytes) {
+      this.#send({ t: 'done', key, payload, errors, ms, aborted: false });
+      return;
+    }
+    this.#sendInParts(key, results, start, errors, ms);
   }
+
+  /**
+   * Results too large for one frame go out in parts, in index order, each
+   * within the limit (halving ranges until they fit). One result over the limit
+   * on its own can never be delivered: its item fails with E_TOO_LARGE, as an
+   * item too large to send does, and the other items of the chunk still go out.
+   */
+  #sendInParts(key: number, results: unknown[], start: number, errors: WireError[], ms: number): void {
+    const limit = this.#maxResultBytes;
+    const total = results.length;
+    // One part is held back: the last one goes out in `done`.
+    let held: { from: number; count: number; payload: Uint8Array; errors: WireError[] } | undefined;
+    const emit = (part: NonNullable<typeof held>): void => {
+      if (held !== undefined) this.#send({ t: 'part', key, ...held, ms: (ms * held.count) / total });
+      held = part;
+    };
+    const walk = (from: number, to: number): void => {
+      const payload = encodeCheckedData(results.slice(from, to));
+      const errs = errors.filter((e) => e.index !== undefined && e.index >= start + from && e.index < start + to);
+      if (payload.length + errorBytes(errs) <= limit) {
+        emit({ from, count: to - from, payload, errors: errs });
+      } else if (to - from === 1) {
+        const index = start + from;
+        emit({
+          from, count: 1, payload: UNDEFINED_RESULT, errors: [{
+            code: ErrorCode.E_TOO_LARGE, index,
+            message: `the result of item ${index} is ${payload.length} bytes encoded, over the daemon's limit of ${limit} bytes for one result (a frame less its envelope)`,
+          }],
+        });
+      } else {
+        const mid = (from + to) >>> 1;
+        walk(from, mid);
+        walk(mid, to);
+      }
+    };
+    walk(0, total);
+    const last = held!;
+    this.#send({ t: 'done', key, from: last.from, payload: last.payload, errors: last.errors, ms: (ms * last.count) / total, aborted: false });
+  }
+}
+
+const EMPTY = encodeCheckedData([]);
+const UNDEFINED_RESULT = encodeCheckedData([undefined]);
+
+/** Encoded size of a chunk's errors (they travel in the same frame as its results). */
+function errorBytes(errors: WireError[]): number {
+  return errors.length === 0 ? 0 : encodeMessage(errors).length;
 }
 
 /** Encodes results, turning each one that cannot be cloned into an E_NOT_CLONEABLE error. */
@@ -157,20 +218,27 @@ const CLOSURE_HINT =
   'the task function must be self-contained: it runs in a worker process and cannot use variables from its closure or module scope ' +
   '(pass values in the items, use globals, import() inside the function, or use task(moduleUrl, exportName))';
 
+/** Longest error text (message, stack) sent back: an error's text must not cost a frame its results. */
+const MAX_ERROR_TEXT = 16 * 1024;
+
+function cut(text: string): string {
+  return text.length <= MAX_ERROR_TEXT ? text : `${text.slice(0, MAX_ERROR_TEXT)}... (${text.length - MAX_ERROR_TEXT} more characters)`;
+}
+
 /** A thrown value as a TaskError wire form, with the closure hint for a source task's ReferenceError. */
 export function taskError(err: unknown, index: number, fromSource: boolean): WireError {
   if (err instanceof Error) {
-    let message = err.message;
+    let message = String(err.message);
     if (fromSource && err instanceof ReferenceError && / is not defined$/.test(message)) {
       message = `${message}: ${CLOSURE_HINT}`;
     }
     const w: WireError = {
       code: ErrorCode.E_TASK_FAILED,
       index,
-      message,
-      remoteName: err.name,
+      message: cut(message),
+      remoteName: cut(String(err.name)),
     };
-    if (err.stack !== undefined) w.remoteStack = err.stack;
+    if (err.stack !== undefined) w.remoteStack = cut(String(err.stack));
     return w;
   }
   let thrown: string;
