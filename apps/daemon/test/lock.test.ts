@@ -79,16 +79,21 @@ describe('Lock across processes', () => {
   });
 
   it('a lock held by a task is freed when its worker dies', async () => {
-    const { token: held, pid } = await client.submit(async (n: string, ctx) => {
+    // The task keeps running while it holds the lock (one that ends gives its locks back: task-scope.test.ts).
+    const run = client.map(async (n: string, ctx) => {
       const { token } = await ctx.lock(n).acquire();
-      return { token, pid: ctx.pid }; // returns still holding it: the worker owns the lock
-    }, 'task-held');
+      await ctx.value(`${n}-grant`).set({ token, pid: ctx.pid });
+      await new Promise(() => {});
+    }, ['task-held'], { retries: 0 }).then(() => 'resolved', (err: { code?: string }) => err.code);
+    await until(async () => (await codeOf(client.value(`task-held-grant`).get())) === undefined, 10_000, 'the task to hold the lock');
+    const { token: held, pid } = await client.value<{ token: number; pid: number }>('task-held-grant').get();
     const lock = client.lock('task-held');
     expect(await codeOf(lock.acquire({ timeoutMs: 0 }))).toBe('E_TIMEOUT');
     const waiting = lock.acquire();
     process.kill(pid, 'SIGKILL');
     const { token } = await waiting;
     expect(token).toBeGreaterThan(held);
+    expect(await run).toBe('E_WORKER_CRASHED');
     await lock.release();
     await until(() => !alive(pid), 10_000, 'the worker to die');
     await until(async () => (await d.workerPids()).length === 2, 10_000, 'a replacement worker');

@@ -32,7 +32,7 @@ export class TaskContext {
     return this.#abort.signal;
   }
 
-  /** The shared Value `name` (see Client.value). */
+  /** The shared Value `name` (see Client.value); a subscription still open when the task ends is dropped. */
   value(name: string, options?: { initial?: unknown }): unknown {
     return this.#state.value(name, options);
   }
@@ -40,11 +40,11 @@ export class TaskContext {
   queue(name: string): unknown {
     return this.#state.queue(name);
   }
-  /** The shared Dict `name`. */
+  /** The shared Dict `name`; a subscription still open when the task ends is dropped. */
   dict(name: string): unknown {
     return this.#state.dict(name);
   }
-  /** The shared Lock `name`; a lock held by a task is released if its worker dies. */
+  /** The shared Lock `name`; a lock still held when the task ends (or its worker dies) is released (task-scope.ts). */
   lock(name: string): unknown {
     return this.#state.lock(name);
   }

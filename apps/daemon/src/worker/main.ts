@@ -10,6 +10,7 @@ import { IpcTransport } from './ipc-transport.js';
 import { startOrphanGuard } from './orphan-guard.js';
 import { Runner, taskError } from './runner.js';
 import { stateFactory } from './state-factory.js';
+import { TaskScope } from './task-scope.js';
 
 /** Set once an uncaught exception has doomed this process: nothing else goes out. */
 let dying = false;
@@ -29,7 +30,8 @@ startOrphanGuard();
 // resolvable from the daemon's directory), as a CommonJS function would have. import() works too.
 (globalThis as { require?: NodeJS.Require }).require ??= createRequire(`${process.cwd()}/`);
 const transport = new IpcTransport(send);
-const runner = new Runner(send, stateFactory(transport), Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES);
+const scope = new TaskScope(transport);
+const runner = new Runner(send, stateFactory(scope), scope, Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES);
 
 // An unhandled rejection inside a task's stray promise must not kill the worker silently mid-chunk.
 process.on('unhandledRejection', () => {});

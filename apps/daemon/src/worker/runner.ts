@@ -18,6 +18,7 @@ import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
 import { cachedTask, keepSource, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
 import { TaskContext, type StateFactory } from './context.js';
+import type { TaskScope } from './task-scope.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -34,10 +35,13 @@ export class Runner {
   #current: { key: number; i: number; index: number } | undefined;
   /** Largest encoded result, and largest part of a chunk's results with their errors (see daemon.ts). */
   readonly #maxResultBytes: number;
+  /** Brackets each item, so that what a task takes at the primary ends with it (task-scope.ts). */
+  readonly #scope: TaskScope;
 
-  constructor(send: (m: WorkerToPrimary) => void, state: StateFactory, maxResultBytes: number) {
+  constructor(send: (m: WorkerToPrimary) => void, state: StateFactory, scope: TaskScope, maxResultBytes: number) {
     this.#send = send;
     this.#state = state;
+    this.#scope = scope;
     this.#maxResultBytes = maxResultBytes;
   }
 
@@ -110,12 +114,15 @@ export class Runner {
       if (m.timed) this.#send({ t: 'started', key, i });
       ctx.index = index;
       this.#current = { key, i, index };
+      this.#scope.begin();
       try {
         let r = fn(items[offset + i], ctx);
         if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') r = await r;
         results[i] = r;
       } catch (err) {
         errors.push(taskError(err, index, m.task.kind === 'source'));
+      } finally {
+        this.#scope.end();
       }
     }
     this.#current = undefined;

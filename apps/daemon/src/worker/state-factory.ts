@@ -5,12 +5,11 @@
  * not per item, while a call with another (or a first) `initial`, from any
  * task on this worker, still creates the value if it does not exist.
  */
-import { Dict, Lock, Queue, Value } from '@corepool/protocol';
+import { Dict, Lock, Queue, Value, type StateTransport } from '@corepool/protocol';
 import type { StateFactory } from './context.js';
-import type { IpcTransport } from './ipc-transport.js';
 
-/** The factory behind ctx.value / ctx.queue / ctx.dict / ctx.lock. */
-export function stateFactory(transport: IpcTransport): StateFactory {
+/** The factory behind ctx.value / ctx.queue / ctx.dict / ctx.lock, over the tasks' transport (task-scope.ts). */
+export function stateFactory(transport: StateTransport): StateFactory {
   /** name -> initial (a primitive, or undefined for none) -> handle */
   const values = new Map<string, Map<unknown, unknown>>();
   return {

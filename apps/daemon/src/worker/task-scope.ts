@@ -1,0 +1,111 @@
+/**
+ * The shared-state transport as tasks see it: the worker's IPC transport, plus
+ * the rule that what a task takes at the primary does not outlive the task.
+ *
+ * The rule: when a task (one call of the task function on one item) ends,
+ * because it returned, threw, or settled after its chunk was aborted, every
+ * lock it acquired and still holds is released, and every value or dict
+ * subscription it opened and did not stop is dropped (a watch() loop or an
+ * onEnd callback still waiting hears E_CANCELLED). At the primary all tasks of
+ * a worker are one owner ("w:<id>"), so without this a lock taken by a task
+ * that forgot to release it stayed held until the worker died, blocking every
+ * other client. Releases go through the normal path, with the grant's fencing
+ * token: the next holder gets a larger token, as after any release.
+ *
+ * A task is well defined because the runner calls one item at a time and
+ * awaits it. A lock granted after its task ended (an acquire the task did not
+ * await), or asked for outside any task (a timer the task left behind), is
+ * released as soon as it is granted; such a subscription is dropped at once.
+ * A worker that dies releases everything anyway (SharedState.releaseOwner).
+ */
+import { CancelledError, callUser, type Push, type StateRequest, type StateTransport } from '@corepool/protocol';
+import type { IpcTransport } from './ipc-transport.js';
+
+interface Subscription {
+  stop(): void;
+  end: ((err: Error) => void) | undefined;
+}
+
+/** What one task holds at the primary. */
+class Held {
+  /** False once the task has ended: a late grant is released at once. */
+  open = true;
+  /** Fencing token -> lock name, for locks granted and not released. */
+  readonly locks = new Map<number, string>();
+  readonly subscriptions = new Set<Subscription>();
+}
+
+/** The transport handed to tasks' shared-state handles; the runner brackets each item with begin/end. */
+export class TaskScope implements StateTransport {
+  readonly #inner: IpcTransport;
+  #running = false;
+  /** What the running task holds; made on its first lock or subscription, so most tasks cost nothing here. */
+  #held: Held | undefined;
+
+  constructor(inner: IpcTransport) {
+    this.#inner = inner;
+  }
+
+  /** A task starts. */
+  begin(): void {
+    this.#running = true;
+  }
+
+  /** The task has ended: give back what it still holds. */
+  end(): void {
+    this.#running = false;
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    held.open = false;
+    for (const [token, name] of held.locks) this.#release(name, token);
+    held.locks.clear();
+    const err = new CancelledError('the task that subscribed has ended');
+    for (const s of held.subscriptions) {
+      s.stop();
+      if (s.end !== undefined) callUser(s.end, err);
+    }
+    held.subscriptions.clear();
+  }
+
+  request(req: StateRequest): Promise<unknown> {
+    if (req.op === 'lock.acquire') return this.#acquire(req);
+    // Forgotten when sent, so the end of the task does not release it a second time.
+    if (req.op === 'lock.release' && req.token !== undefined) this.#held?.locks.delete(req.token);
+    return this.#inner.request(req);
+  }
+
+  listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): () => void {
+    const stop = this.#inner.listen(kind, name, cb, end, resync);
+    if (!this.#running) {
+      stop();
+      if (end !== undefined) queueMicrotask(() => callUser(end, new CancelledError('no task is running: a subscription lives as long as the task that opens it')));
+      return () => {};
+    }
+    const held = this.#heldNow();
+    const s: Subscription = { stop, end };
+    held.subscriptions.add(s);
+    return () => {
+      if (held.subscriptions.delete(s)) stop();
+    };
+  }
+
+  async #acquire(req: StateRequest): Promise<unknown> {
+    // The task that asks, not the one running when the grant comes back, owns the lock.
+    const held = this.#running ? this.#heldNow() : undefined;
+    const grant = (await this.#inner.request(req)) as { token: number };
+    if (held !== undefined && held.open) held.locks.set(grant.token, req.name);
+    else this.#release(req.name, grant.token);
+    return grant;
+  }
+
+  #heldNow(): Held {
+    this.#held ??= new Held();
+    return this.#held;
+  }
+
+  #release(name: string, token: number): void {
+    // E_LOCK_NOT_HELD here only means the task's own release got there first.
+    this.#inner.request({ op: 'lock.release', name, token }).catch(() => {});
+  }
+}
