@@ -11,7 +11,7 @@ export type { WireError } from './errors.js';
 export * from './limits.js';
 export { encodeMessage, decodeMessage, encodeData, encodeCheckedData, decodeData } from './codec.js';
 export { findUncloneable } from './cloneable.js';
-export { parseClientMessage, parseServerMessage, checkName } from './parse.js';
+export { parseClientMessage, parseServerMessage, checkName, checkDictKey } from './parse.js';
 export { STATE_OPS } from './messages.js';
 export type {
   TaskSpec, Hello, BatchOpen, BatchChunk, BatchCancel, BatchClose, StateOp, StateRequest, StateMessage,

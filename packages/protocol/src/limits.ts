@@ -24,6 +24,8 @@ export const AUTH_DEADLINE_MS = 5 * 1000;
 export const MAX_NAME_LENGTH = 256;
 /** Largest task source. */
 export const MAX_SOURCE_LENGTH = 1024 * 1024;
+/** Longest dict key in UTF-8 bytes (an LMDB key holds the dict's name and the key, at most 1978 bytes). */
+export const MAX_DICT_KEY_BYTES = 1024;
 /** Longest module URL of a module task, in characters. */
 export const MAX_TASK_URL_LENGTH = 4096;
 /** Largest encoded chunk of items the client sends (well under maxPayload). */

@@ -4,7 +4,7 @@
  */
 import { BadMessageError, type WireError } from './errors.js';
 import { isErrorCode } from './codes.js';
-import { MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH } from './limits.js';
+import { MAX_DICT_KEY_BYTES, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH } from './limits.js';
 import {
   STATE_OPS,
   type BatchChunk,
@@ -176,5 +176,14 @@ export function checkName(name: unknown): string | undefined {
   if (typeof name !== 'string') return 'a name must be a string';
   if (name.length === 0) return 'a name must not be empty';
   if (name.length > MAX_NAME_LENGTH) return `a name must be at most ${MAX_NAME_LENGTH} characters`;
+  return undefined;
+}
+
+/** Checks a dict key: a string (empty is fine) of at most MAX_DICT_KEY_BYTES in UTF-8. */
+export function checkDictKey(key: unknown): string | undefined {
+  if (typeof key !== 'string') return 'a dict key must be a string';
+  if (key.length > MAX_DICT_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_DICT_KEY_BYTES) {
+    return `a dict key must be at most ${MAX_DICT_KEY_BYTES} bytes in UTF-8`;
+  }
   return undefined;
 }

@@ -21,20 +21,8 @@ import type { Push } from '@corepool/protocol';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber, encodeNumber, type Dirty, type Store, type Table } from './store.js';
 
-/** Longest dict key in UTF-8 bytes (an LMDB key holds the dict's name and the key, at most 1978 bytes). */
-export const MAX_DICT_KEY_BYTES = 1024;
-
 /** First element of the `meta` keys that hold each dict key's insertion sequence number. */
 const ORDER = 'dict-order';
-
-/** Returns why `key` cannot be a dict key, or undefined. */
-export function checkDictKey(key: unknown): string | undefined {
-  if (typeof key !== 'string') return 'a dict key must be a string';
-  if (key.length > MAX_DICT_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_DICT_KEY_BYTES) {
-    return `a dict key must be at most ${MAX_DICT_KEY_BYTES} bytes in UTF-8`;
-  }
-  return undefined;
-}
 
 /** One dict: its entries and its version (the Dirty record is the version in `meta`). */
 class DictRecord implements Dirty {

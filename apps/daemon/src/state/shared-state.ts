@@ -33,11 +33,11 @@
  * and `value`, or `deleted: true`.
  */
 import {
-  BadMessageError, BadNameError, checkName, decodeData, NoSuchValueError, ShuttingDownError, ValueTypeError,
+  BadMessageError, BadNameError, checkDictKey, checkName, decodeData, NoSuchValueError, ShuttingDownError, ValueTypeError,
   type Push, type StateRequest,
 } from '@corepool/protocol';
 
-import { checkDictKey, Dicts } from './dict.js';
+import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
 import { DEFAULT_FSYNC, Store, type FsyncMode } from './store.js';

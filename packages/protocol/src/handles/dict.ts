@@ -6,6 +6,7 @@
 import { decodeData } from '../codec.js';
 import { BadNameError } from '../errors.js';
 import type { Push } from '../messages.js';
+import { checkDictKey } from '../parse.js';
 import { callUser } from '../user-callback.js';
 import { NamedHandle, decodePushed } from './named-handle.js';
 import { encodeOperand, type StateTransport } from './transport.js';
@@ -114,6 +115,7 @@ export class Dict<T = unknown> extends NamedHandle {
 
   #check(key: unknown): void {
     this.checkName();
-    if (typeof key !== 'string') throw new BadNameError('a dict key must be a string');
+    const bad = checkDictKey(key);
+    if (bad !== undefined) throw new BadNameError(bad);
   }
 }
