@@ -252,8 +252,11 @@ export class Scheduler {
     if (this.#opts.pipelineDepth < 2) return;
     for (const cq of this.#active) {
       if (!cq.client.canReceive() || this.#runningOf(cq) > 0) continue;
-      const w = workers.find((x) => x.ready && !x.dead && x.assigned.length === this.#opts.pipelineDepth &&
-        !this.#longHead(x, now) && !(x.assigned as Chunk[]).some((c) => c.urgent));
+      const full = workers.filter((x) => x.ready && !x.dead && x.assigned.length === this.#opts.pipelineDepth && !(x.assigned as Chunk[]).some((c) => c.urgent));
+      // Behind the running chunk that should end first: the oldest one not yet long (a long one may run on and on; stealing rescues a chunk left behind it).
+      let w: WorkerSlot | undefined;
+      for (const x of full) if (!this.#longHead(x, now) && (w === undefined || (x.assigned[0] as Chunk).headAt < (w.assigned[0] as Chunk).headAt)) w = x;
+      w ??= full[0];
       if (w === undefined) return;
       const chunk = this.#takeFrom(cq);
       chunk.urgent = true;
