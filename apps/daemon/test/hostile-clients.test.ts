@@ -252,7 +252,9 @@ describe('row 7: malformed frames', () => {
       sock.send(frame);
       sock.send({ type: 'status', rid: 999 }); // ordering marker
       const first = await Promise.race([
-        sock.next((m) => m.type === 'error' || m.type === 'reply').then((m) => m.type === 'error' ? `error ${(m.error as { code: string }).code}` : m.rid === 999 ? 'marker' : 'reply'),
+        sock.next((m) => m.type === 'error' || m.type === 'batch.error' || m.type === 'reply').then((m) =>
+          // A malformed request that still names its rid or batch id is answered there, with the same code.
+          m.type !== 'reply' || m.ok === false ? `error ${(m.error as { code: string }).code}` : m.rid === 999 ? 'marker' : 'reply'),
         sock.closed.then((c) => `close ${c.code}`),
       ]);
       results[name] = first;

@@ -51,7 +51,7 @@ describe('options of the wrong shape', () => {
 
   it('a connect name over the limit is E_BAD_ARGUMENT; the default name of a deep script path fits', async () => {
     await expect(connect(d.url, { token: d.token, name: 'n'.repeat(300) })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
-    const argv1 = process.argv[1];
+    const argv1 = process.argv[1]!;
     process.argv[1] = `/${'deep/'.repeat(80)}app.mjs`;
     try {
       const c = await connect(d.url, { token: d.token });

@@ -11,6 +11,7 @@ import {
   ConnectionError,
   CorepoolError,
   DEFAULT_MAX_PAYLOAD,
+  ENVELOPE_BYTES,
   Dict,
   ListenerRegistry,
   Lock,
@@ -77,7 +78,7 @@ export class Client {
       },
       get maxPayload() {
         // Room for the envelope around a chunk's items.
-        return client.#maxPayload - 64 * 1024;
+        return client.#maxPayload - ENVELOPE_BYTES;
       },
       acquireSlot: (b) => {
         if (this.#slots < MAX_CLIENT_CHUNKS) {

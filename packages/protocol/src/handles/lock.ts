@@ -2,7 +2,8 @@
  * Lock: a named mutex held by the daemon's primary. Grants go in arrival
  * order, each with a fencing token that only grows (also across daemon
  * restarts): pass it to the resource you protect so it can refuse a stale
- * holder. A lock whose holder disconnects or dies is released.
+ * holder. A lock whose holder disconnects or dies is released, and a lock a
+ * task takes is released when that task ends (see the worker's task-scope.ts).
  */
 import { BadArgumentError, LockNotHeldError } from '../errors.js';
 import { NamedHandle } from './named-handle.js';

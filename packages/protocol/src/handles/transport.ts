@@ -5,7 +5,7 @@
  */
 import { encodeData } from '../codec.js';
 import { BadArgumentError, BadNameError, TooLargeError } from '../errors.js';
-import { DEFAULT_MAX_PAYLOAD } from '../limits.js';
+import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES } from '../limits.js';
 import type { Push, StateRequest } from '../messages.js';
 import { checkName } from '../parse.js';
 
@@ -63,7 +63,7 @@ export function wireTimeout(options: TimeoutOptions | undefined): number | undef
  * one frame under the daemon's default limit, with room for the envelope
  * (the client's batch chunks use the same bound).
  */
-export const MAX_VALUE_BYTES = DEFAULT_MAX_PAYLOAD - 64 * 1024;
+export const MAX_VALUE_BYTES = DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES;
 
 /**
  * Encodes a value for the daemon (E_NOT_CLONEABLE for what structured clone
