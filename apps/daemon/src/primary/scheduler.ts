@@ -77,6 +77,9 @@ interface Chunk {
   timer?: NodeJS.Timeout;
 }
 
+/** A running chunk is long once it has run this many times its expected time (and STEAL_AFTER_MS). */
+const LONG_AFTER_EXPECTED = 1.5;
+
 interface Batch {
   readonly id: number;
   readonly client: ClientQueue;
@@ -86,6 +89,8 @@ interface Batch {
   readonly queue: Chunk[];
   readonly running: Set<Chunk>;
   live: boolean;
+  /** Mean run time of one item, from the last chunk done (0 until one is). */
+  itemMs: number;
   /** The client sent its last chunk: the batch is forgotten once nothing is queued or running. */
   final: boolean;
 }
@@ -166,7 +171,7 @@ export class Scheduler {
     if (cq.batches.has(m.id)) return new BadMessageError(`batch ${m.id} is already open`);
     cq.batches.set(m.id, {
       id: m.id, client: cq, task: m.task, timeoutMs: m.timeoutMs, retries: m.retries,
-      queue: [], running: new Set(), live: true, final: false,
+      queue: [], running: new Set(), live: true, final: false, itemMs: 0,
     });
     return undefined;
   }
@@ -312,10 +317,17 @@ export class Scheduler {
     }
   }
 
-  /** True when the worker's first chunk has run longer than STEAL_AFTER_MS. */
+  /**
+   * True when the worker's first chunk has run longer than STEAL_AFTER_MS and
+   * longer than its batch's measured item cost says it should: a 100 ms chunk
+   * of 1 ms items is not stuck at 60 ms, and keeping a second chunk behind it
+   * saves the round trip between chunks (1% of efficiency at 10,000 x 1 ms).
+   */
   #longHead(w: WorkerSlot, now: number): boolean {
     const head = w.assigned[0] as Chunk | undefined;
-    return head !== undefined && now - head.headAt >= STEAL_AFTER_MS;
+    if (head === undefined) return false;
+    const ran = now - head.headAt;
+    return ran >= STEAL_AFTER_MS && ran >= LONG_AFTER_EXPECTED * head.count * head.batch.itemMs;
   }
 
   #runningOf(cq: ClientQueue): number {
@@ -563,6 +575,7 @@ export class Scheduler {
     w.tasksDone += chunk.count;
     this.#retireIfSpent(w);
     const batch = chunk.batch;
+    if (!m.aborted && m.ms > 0) batch.itemMs = m.ms / chunk.count;
     if (batch.live && !m.aborted) {
       const from = m.from ?? 0;
       this.itemsDone += chunk.count - from;
