@@ -5,7 +5,9 @@
  * survives, and each item's result is delivered exactly once.
  */
 import { describe, expect, it } from 'vitest';
+import { connect } from '@corepool/client';
 import { alive, startDaemon, until } from './fixture.js';
+import { startCutProxy } from './support/cut-proxy.js';
 
 describe('daemon restart', () => {
   it('a batch survives kill -9 of the primary and a restart: lost = duplicated = 0', async () => {
@@ -63,9 +65,10 @@ describe('daemon restart', () => {
       inflight.push(hits.add(1).then(() => acknowledged++, (e: { code: string }) => e.code));
     }
     await first.kill();
+    // Adds whose reply was lost wait for the link; a restarted daemon cannot replay them, so they fail.
+    const second = await startDaemon({ dataDir, port, keepDataDir: true });
     const outcomes = await Promise.all(inflight);
     for (const o of outcomes) if (typeof o === 'string') expect(o).toBe('E_CONNECTION');
-    const second = await startDaemon({ dataDir, port, keepDataDir: true });
     try {
       const v = await hits.get();
       expect(v).toBeGreaterThanOrEqual(acknowledged);
@@ -163,5 +166,38 @@ describe('daemon restart', () => {
     await expect(run).rejects.toMatchObject({ code: 'E_CONNECTION' });
     await expect(client.value('x').get()).rejects.toMatchObject({ code: 'E_CONNECTION' });
     await d[Symbol.asyncDispose]();
+  });
+
+  it('writes whose replies were lost in a dropped connection are replayed by the same daemon: applied once, answered once', async () => {
+    await using d = await startDaemon();
+    await using proxy = await startCutProxy(d.url);
+    const client = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    const observer = await d.connect();
+    try {
+      const hits = client.value<number>('replayed', { initial: 0 });
+      await hits.get();
+      const jobs = client.queue<number>('replayed-q');
+      const cfg = client.dict<number>('replayed-d');
+      // The daemon applies every one of these and answers; the answers never arrive.
+      proxy.hold();
+      const n = 200;
+      const adds = Array.from({ length: n }, () => hits.add(1));
+      const puts = Array.from({ length: 20 }, (_, i) => jobs.put(i));
+      const sets = Array.from({ length: 20 }, (_, i) => cfg.set(`k${i}`, i));
+      await until(async () => (await observer.value<number>('replayed').get()) === n && (await observer.queue('replayed-q').size()) === 20, 10_000, 'the writes applied');
+      proxy.cut();
+      // The client reconnects to the same daemon and sends them again: each is answered from its first outcome.
+      const got = await Promise.all(adds);
+      await Promise.all([...puts, ...sets]);
+      expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      expect(await hits.get()).toBe(n);
+      expect(await jobs.size()).toBe(20);
+      expect(await cfg.size()).toBe(20);
+      // Nothing was applied twice, and the client carries on.
+      expect(await hits.add(1)).toBe(n + 1);
+    } finally {
+      await client.close();
+      await observer.close();
+    }
   });
 });

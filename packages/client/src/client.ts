@@ -4,6 +4,7 @@
  * slots shared by its batches (so ten thousand concurrent `submit`s queue here,
  * not in the daemon) and routes every daemon message to its batch or request.
  */
+import { randomBytes } from 'node:crypto';
 import {
   BadArgumentError,
   CancelledError,
@@ -16,6 +17,7 @@ import {
   ListenerRegistry,
   Lock,
   Queue,
+  REPLAYED_OPS,
   Value,
   fromWire,
   type ClientMessage,
@@ -43,6 +45,8 @@ const IDEMPOTENT = new Set(['value.get', 'value.init', 'value.subscribe', 'queue
 interface PendingRequest {
   msg: StateRequest;
   sent: boolean;
+  /** Sent, and the connection dropped before its reply: replayed if the same daemon comes back. */
+  lost?: boolean;
   resolve(v: unknown): void;
   reject(e: unknown): void;
 }
@@ -61,10 +65,12 @@ export class Client {
   #closed: CorepoolError | undefined;
   #workers = 1;
   #maxPayload = DEFAULT_MAX_PAYLOAD;
+  /** The daemon process last connected to (welcome.boot). */
+  #boot: string | undefined;
 
   /** @internal use connect() */
   constructor(url: string, token: string, name: string, reconnectTimeoutMs: number) {
-    this.#conn = new Connection({ url, token, name, reconnectTimeoutMs }, {
+    this.#conn = new Connection({ url, token, name, instance: randomBytes(12).toString('base64url'), reconnectTimeoutMs }, {
       message: (m) => this.#onMessage(m),
       up: (w, reconnected) => this.#onUp(w, reconnected),
       down: (err) => this.#onDown(err),
@@ -322,26 +328,45 @@ export class Client {
   #onUp(w: Welcome, reconnected: boolean): void {
     this.#workers = Math.max(1, w.workers);
     if (w.maxPayload !== undefined && w.maxPayload >= 128 * 1024) this.#maxPayload = w.maxPayload;
+    const sameDaemon = w.boot !== undefined && w.boot === this.#boot;
+    this.#boot = w.boot;
     if (!reconnected) return;
+    // Writes whose reply was lost: the same daemon process still has their outcome and replays
+    // it (applied once); a restarted one cannot tell, so the caller must decide.
+    for (const [rid, p] of this.#pending) {
+      if (p.lost !== true || sameDaemon) continue;
+      this.#pending.delete(rid);
+      p.reject(new ConnectionError(`the daemon restarted before it answered ${p.msg.op}; it may or may not have been applied`));
+    }
     // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.
     this.#listeners.resubscribeAll();
     for (const [rid, p] of this.#pending) {
-      if (!p.sent) p.sent = this.#conn.send({ type: 'state', rid, ...p.msg } as ClientMessage);
+      if (!p.sent) p.sent = this.#conn.send(this.#wire(rid, p.msg));
     }
     for (const b of this.#batches.values()) b.resume();
   }
 
   #onDown(err: CorepoolError): void {
-    // A write whose reply was lost may or may not have been applied: the caller must decide; reads are resent.
+    // Reads are resent; writes the daemon replays wait to see which daemon answers; the rest
+    // (a queue.get or lock.acquire, which end with their connection) fail now.
     for (const [rid, p] of this.#pending) {
       if (!p.sent) continue;
-      if ('op' in p.msg && IDEMPOTENT.has(p.msg.op)) {
+      const op = 'op' in p.msg ? p.msg.op : undefined;
+      if (op !== undefined && (IDEMPOTENT.has(op) || REPLAYED_OPS.has(op))) {
         p.sent = false;
+        if (REPLAYED_OPS.has(op)) p.lost = true;
         continue;
       }
       this.#pending.delete(rid);
-      p.reject(new ConnectionError(`the connection was lost before the daemon answered ${p.msg.op}; it may or may not have been applied`, { cause: err }));
+      p.reject(new ConnectionError(`the connection was lost before the daemon answered ${op ?? 'status'}; it may or may not have been applied`, { cause: err }));
     }
+  }
+
+  /** A request on the wire, with the lowest request id still unanswered (the daemon forgets replays below it). */
+  #wire(rid: number, msg: StateRequest | { type: 'status' }): ClientMessage {
+    if ('type' in msg) return { type: 'status', rid };
+    const ack = this.#pending.keys().next().value ?? rid;
+    return { type: 'state', rid, ack, ...msg } as ClientMessage;
   }
 
   #fail(err: CorepoolError): void {
@@ -359,8 +384,7 @@ export class Client {
     return new Promise((resolve, reject) => {
       const p: PendingRequest = { msg: msg as StateRequest, sent: false, resolve, reject };
       this.#pending.set(rid, p);
-      const wire = ('type' in msg ? { type: 'status', rid } : { type: 'state', rid, ...msg }) as ClientMessage;
-      p.sent = this.#conn.send(wire);
+      p.sent = this.#conn.send(this.#wire(rid, msg));
     });
   }
 

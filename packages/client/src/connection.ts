@@ -43,6 +43,8 @@ export interface ConnectionOptions {
   url: string;
   token: string;
   name: string;
+  /** The client object's id, sent on every socket: the daemon keeps its writes' replies for a replay. */
+  instance: string;
   reconnectTimeoutMs: number;
 }
 
@@ -149,7 +151,7 @@ export class Connection {
     });
     this.#outbox = outbox;
     ws.on('open', () => {
-      ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: this.#opts.token, name: this.#opts.name }));
+      ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: this.#opts.token, name: this.#opts.name, instance: this.#opts.instance }));
     });
     ws.on('message', (data: Buffer) => {
       this.#heard = true;

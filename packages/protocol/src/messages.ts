@@ -11,7 +11,14 @@ export type TaskSpec =
   | { kind: 'source'; hash: string; source: string }
   | { kind: 'module'; url: string; name: string };
 
-export interface Hello { type: 'hello'; v: number; token: string; name?: string }
+export interface Hello {
+  type: 'hello';
+  v: number;
+  token: string;
+  name?: string;
+  /** The client object's id, the same on every socket it opens: the daemon replays its writes' replies across reconnects. */
+  instance?: string;
+}
 /** Starts a batch; its items follow in chunks. */
 export interface BatchOpen {
   type: 'batch.open';
@@ -44,6 +51,16 @@ export const STATE_OPS = [
 ] as const;
 export type StateOp = (typeof STATE_OPS)[number];
 
+/**
+ * Writes whose reply the daemon keeps until the client acknowledges it, so a
+ * client that lost the reply in a reconnect sends the same request again and
+ * gets the same reply, applied once. (Reads and value.init are simply resent;
+ * queue.get and lock.acquire wait on their connection and end with it.)
+ */
+export const REPLAYED_OPS: ReadonlySet<string> = new Set<StateOp>([
+  'value.set', 'value.add', 'value.cas', 'queue.put', 'dict.set', 'dict.delete', 'lock.release',
+]);
+
 /** One shared-state request. `a`/`b` are data-encoded operands (value, delta, expected/next). */
 export interface StateRequest {
   op: StateOp;
@@ -54,7 +71,12 @@ export interface StateRequest {
   timeoutMs?: number;
   token?: number;
 }
-export interface StateMessage extends StateRequest { type: 'state'; rid: number }
+export interface StateMessage extends StateRequest {
+  type: 'state';
+  rid: number;
+  /** Every request below this rid has its reply: the daemon may forget their replays. */
+  ack?: number;
+}
 export interface StatusRequest { type: 'status'; rid: number }
 export interface StopRequest { type: 'stop'; rid: number }
 
@@ -71,6 +93,8 @@ export interface Welcome {
   maxPayload?: number;
   /** The daemon pings every this many ms; a client that hears nothing for longer treats the link as dead. */
   heartbeatMs?: number;
+  /** Random per daemon process: a client that reconnects to the same boot may replay its writes. */
+  boot?: string;
 }
 /** Results of one chunk: `payload` is an array of `count` results (undefined where `errors` has the item). */
 export interface ChunkResult {

@@ -74,6 +74,7 @@ export function parseClientMessage(v: unknown): ClientMessage {
     case 'hello': {
       const m: ClientMessage = { type: 'hello', v: uint(v, 'v'), token: str(v, 'token', 1024) };
       if (v.name !== undefined) m.name = str(v, 'name', MAX_NAME_LENGTH);
+      if (v.instance !== undefined) m.instance = str(v, 'instance', 64);
       return m;
     }
     case 'batch.open': {
@@ -108,6 +109,8 @@ export function parseClientMessage(v: unknown): ClientMessage {
       if (timeoutMs !== undefined) m.timeoutMs = timeoutMs;
       const token = optUint(v, 'token');
       if (token !== undefined) m.token = token;
+      const ack = optUint(v, 'ack');
+      if (ack !== undefined) m.ack = ack;
       return m;
     }
     case 'status':
@@ -137,6 +140,7 @@ export function parseServerMessage(v: unknown): ServerMessage {
       if (maxPayload !== undefined) m.maxPayload = maxPayload;
       const heartbeatMs = optUint(v, 'heartbeatMs');
       if (heartbeatMs !== undefined) m.heartbeatMs = heartbeatMs;
+      if (typeof v.boot === 'string') m.boot = v.boot;
       return m;
     }
     case 'chunk.result': {

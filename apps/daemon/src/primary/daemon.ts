@@ -3,12 +3,14 @@
  * clients, and stops gracefully (running chunks finish within a grace, the
  * rest is handed back to clients, state is flushed, exit 0).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol';
 import type { DaemonOptions } from '../options.js';
 import { SharedState } from '../state/shared-state.js';
 import { DaemonServer } from './server.js';
+import { ReplayTable } from './replay.js';
 import { Scheduler } from './scheduler.js';
 import { Supervisor, type WorkerSlot } from './supervisor.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
@@ -166,7 +168,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     {
       token, scheduler, state, allowSource: opts.allowSource, maxPayload: opts.maxPayload,
       preAuthMaxPayload: opts.preAuthMaxPayload, authDeadlineMs: opts.authDeadlineMs, heartbeatMs: opts.heartbeatMs,
-      status, stop: () => void stop(),
+      status, stop: () => void stop(), replays: new ReplayTable(), boot: randomBytes(9).toString('base64url'),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
     },

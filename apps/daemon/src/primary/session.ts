@@ -20,6 +20,7 @@ import {
   encodeMessage,
   parseClientMessage,
   toCorepoolError,
+  REPLAYED_OPS,
   type BatchChunk,
   type ClientMessage,
   type DaemonStatus,
@@ -28,6 +29,7 @@ import {
   type StateRequest,
   type WireError,
 } from '@corepool/protocol';
+import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
 import { tokenMatches } from './token.js';
 
@@ -55,6 +57,10 @@ export interface SessionContext {
   stop(): void;
   /** The daemon's log (one JSON line per event). */
   log(line: string): void;
+  /** Replies to writes that a reconnecting client may ask for again. */
+  replays: ReplayTable;
+  /** Random per daemon process; told to clients in the welcome. */
+  boot: string;
   /** Called once when the session ends. */
   onClose(s: Session): void;
   onAuth(s: Session): void;
@@ -75,6 +81,9 @@ export class Session implements SchedulerClient {
   readonly #ctx: SessionContext;
   #closed = false;
   #badFrames = 0;
+  /** The client object's id across its reconnects, and its replayable replies. */
+  #instance: string | undefined;
+  #replays: InstanceReplays | undefined;
   #authTimer: NodeJS.Timeout | undefined;
   /** Value/dict pushes held back while the socket is above its high-water mark (latest wins). */
   #held = new Map<string, Push>();
@@ -303,9 +312,13 @@ export class Session implements SchedulerClient {
     clearTimeout(this.#authTimer);
     this.authed = true;
     this.name = msg.name ?? '';
+    if (msg.instance !== undefined) {
+      this.#instance = msg.instance;
+      this.#replays = this.#ctx.replays.attach(msg.instance);
+    }
     setMaxPayload(this.#ws, this.#ctx.maxPayload);
     this.#ctx.onAuth(this);
-    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid, maxPayload: this.#ctx.maxPayload, heartbeatMs: this.#ctx.heartbeatMs });
+    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid, maxPayload: this.#ctx.maxPayload, heartbeatMs: this.#ctx.heartbeatMs, boot: this.#ctx.boot });
   }
 
   #reject(err: CorepoolError): void {
@@ -342,8 +355,26 @@ export class Session implements SchedulerClient {
         sched.close(this, msg.id);
         return;
       case 'state': {
-        const { rid, type: _t, ...req } = msg;
-        this.#ctx.state.handle(this.owner, req).then(
+        const { rid, type: _t, ack, ...req } = msg;
+        const replays = this.#replays;
+        let outcome: Promise<unknown> | undefined;
+        if (replays !== undefined) {
+          if (ack !== undefined) replays.acknowledge(ack);
+          if (REPLAYED_OPS.has(req.op)) {
+            // The same request again after a reconnect: its first outcome, not a second application.
+            try {
+              outcome = replays.get(rid);
+            } catch (err) {
+              this.#replyError(rid, toCorepoolError(err).toWire());
+              return;
+            }
+            if (outcome === undefined) {
+              outcome = this.#ctx.state.handle(this.owner, req);
+              replays.remember(rid, outcome);
+            }
+          }
+        }
+        (outcome ?? this.#ctx.state.handle(this.owner, req)).then(
           (value) => {
             if (this.#closed) this.#ctx.state.undelivered(req, value);
             else this.send({ type: 'reply', rid, ok: true, value });
@@ -384,6 +415,7 @@ export class Session implements SchedulerClient {
     this.#held.clear();
     this.#ctx.scheduler.dropClient(this);
     this.#ctx.state.releaseOwner(this.owner);
+    if (this.#replays !== undefined) this.#ctx.replays.detach(this.#instance!, this.#replays);
     this.#ctx.onClose(this);
   }
 }

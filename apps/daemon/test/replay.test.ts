@@ -1,0 +1,38 @@
+/** The daemon's replay table: kept until acknowledged, bounded, and honest about what it forgot. */
+import { describe, expect, it } from 'vitest';
+import { InstanceReplays, ReplayTable } from '../src/primary/replay.js';
+
+describe('replays', () => {
+  it('answers a request again from its first outcome until the client acknowledges it', async () => {
+    const r = new InstanceReplays();
+    r.remember(1, Promise.resolve('one'));
+    r.remember(2, Promise.reject(new Error('two failed')));
+    r.remember(3, Promise.resolve('three'));
+    await expect(r.get(1)).resolves.toBe('one');
+    await expect(r.get(2)).rejects.toThrow('two failed');
+    r.acknowledge(3);
+    expect(r.get(1)).toBeUndefined();
+    expect(r.get(2)).toBeUndefined();
+    await expect(r.get(3)).resolves.toBe('three');
+    expect(r.get(4)).toBeUndefined();
+  });
+
+  it('a table bounded per instance says so when asked for a request it dropped', () => {
+    const r = new InstanceReplays();
+    for (let rid = 1; rid <= 100_001; rid++) r.remember(rid, Promise.resolve(rid));
+    expect(() => r.get(1)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
+    expect(r.get(2)).toBeDefined();
+  });
+
+  it('an instance keeps its replays across its sessions', () => {
+    const t = new ReplayTable();
+    const a = t.attach('i1');
+    a.remember(7, Promise.resolve(7));
+    t.detach('i1', a);
+    const again = t.attach('i1');
+    expect(again).toBe(a);
+    expect(again.get(7)).toBeDefined();
+    t.detach('i1', again);
+    expect(t.size).toBe(1);
+  });
+});
