@@ -12,6 +12,7 @@ import { resolveOptions, type RawOptions } from './options.js';
 import { startDaemon } from './primary/daemon.js';
 import { readRecord } from './primary/pidfile.js';
 import { adminRequest, resolveTarget } from './admin.js';
+import { ensureDataDir } from './data-dir.js';
 import type { DaemonStatus } from '@corepool/protocol';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -100,8 +101,7 @@ daemon
 
 async function detach(dataDir: string): Promise<void> {
   const log = join(dataDir, 'daemon.log');
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensureDataDir(dataDir);
   const fd = openSync(log, 'a', 0o600);
   const args = process.argv.slice(2).filter((a) => a !== '--detach');
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { detached: true, stdio: ['ignore', fd, fd] });

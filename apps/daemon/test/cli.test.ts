@@ -79,6 +79,25 @@ describe('corepool daemon', () => {
     expect((err2 as { stderr: string }).stderr).toContain('E_CONNECTION');
   });
 
+  it('a data dir that cannot be made fails at once (Node\'s recursive mkdir spins forever under /proc)', async () => {
+    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--data-dir', '/proc/corepool-nope/x'], { timeout: 10_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr).toContain('cannot create the data dir');
+  });
+
+  it('status and stop take --token, say when no daemon is recorded, and --json reports errors as JSON', async () => {
+    const noToken = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', '/tmp/corepool-never-y'], { env: { ...process.env, COREPOOL_TOKEN: '' } }).catch((e: { code: number; stdout: string }) => e);
+    expect((noToken as { code: number }).code).toBe(1);
+    expect(JSON.parse((noToken as { stdout: string }).stdout)).toMatchObject({ error: { code: 'E_AUTH' } });
+    const none = await run(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', '/tmp/corepool-never-y', '--token', 't'], { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: 'ws://127.0.0.1:1' } }).catch((e: { stderr: string }) => e);
+    expect((none as { stderr: string }).stderr).toContain('E_CONNECTION');
+    await using d = await startDaemon();
+    const { stdout } = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', '/tmp/corepool-never-y', '--url', d.url, '--token', d.token]);
+    expect(JSON.parse(stdout)).toMatchObject({ pid: expect.any(Number) });
+    const { stdout: version } = await run(process.execPath, [CLI, '--version']);
+    expect(version.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
   it('a second daemon on the same data dir refuses to start', async () => {
     await using d = await startDaemon();
     const err = await run(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--data-dir', d.dataDir]).catch((e: { code: number; stderr: string }) => e);

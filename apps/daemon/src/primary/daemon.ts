@@ -4,10 +4,10 @@
  * rest is handed back to clients, state is flushed, exit 0).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol';
 import type { DaemonOptions } from '../options.js';
+import { ensureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';
 import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
@@ -33,7 +33,7 @@ export interface Daemon {
 
 /** Starts the daemon; resolves once it accepts connections. */
 export async function startDaemon(opts: DaemonOptions, log: (line: string) => void): Promise<Daemon> {
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  ensureDataDir(opts.dataDir);
   const other = liveDaemon(opts.dataDir);
   if (other !== undefined) {
     throw new Error(`a daemon already runs on ${opts.dataDir} (pid ${other.pid}, ${other.url}); stop it with: corepool daemon stop`);

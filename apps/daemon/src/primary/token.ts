@@ -3,7 +3,8 @@
  * (mode 0600, directory 0700), compared in constant time.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { ensureDataDir } from '../data-dir.js';
 import { join } from 'node:path';
 
 /** Path of the token file in a data dir. */
@@ -13,7 +14,7 @@ export function tokenPath(dataDir: string): string {
 
 /** Reads the data dir's token, creating it on first start. */
 export function loadOrCreateToken(dataDir: string): string {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensureDataDir(dataDir);
   const file = tokenPath(dataDir);
   try {
     const st = statSync(file);
