@@ -200,4 +200,36 @@ describe('daemon restart', () => {
       await observer.close();
     }
   });
+
+  it('a queue.get whose reply was lost gets the same item again; one still waiting waits again; no item is lost or handed out twice', async () => {
+    await using d = await startDaemon();
+    await using proxy = await startCutProxy(d.url);
+    const client = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    const observer = await d.connect();
+    try {
+      const jobs = client.queue<string>('replayed-get');
+      const other = observer.queue<string>('replayed-get');
+      await jobs.size();
+      proxy.hold();
+      // The daemon hands 'first' to this get and answers; the answer never arrives.
+      const first = jobs.get();
+      await new Promise((r) => setTimeout(r, 50));
+      await other.put('first');
+      await until(async () => (await other.size()) === 0, 10_000, 'the item taken');
+      proxy.cut();
+      expect(await first).toBe('first');
+      // A get that was still waiting when its connection dropped waits again after the reconnect.
+      const later = jobs.get({ timeoutMs: 20_000 });
+      await new Promise((r) => setTimeout(r, 50));
+      proxy.cut();
+      await new Promise((r) => setTimeout(r, 300));
+      await other.put('second');
+      expect(await later).toBe('second');
+      expect(await other.size()).toBe(0);
+      await expect(other.get({ timeoutMs: 0 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    } finally {
+      await client.close();
+      await observer.close();
+    }
+  });
 });

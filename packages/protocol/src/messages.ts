@@ -52,13 +52,15 @@ export const STATE_OPS = [
 export type StateOp = (typeof STATE_OPS)[number];
 
 /**
- * Writes whose reply the daemon keeps until the client acknowledges it, so a
- * client that lost the reply in a reconnect sends the same request again and
- * gets the same reply, applied once. (Reads and value.init are simply resent;
- * queue.get and lock.acquire wait on their connection and end with it.)
+ * Requests whose outcome the daemon keeps until the client acknowledges it, so
+ * a client that lost the reply in a reconnect sends the same request again and
+ * gets the same reply, applied once: the writes, and queue.get (an item taken
+ * for a connection that closed before the reply goes back, and the resend
+ * takes one afresh). Reads and value.init are simply resent; lock.acquire
+ * ends with its connection, which releases the lock anyway.
  */
 export const REPLAYED_OPS: ReadonlySet<string> = new Set<StateOp>([
-  'value.set', 'value.add', 'value.cas', 'queue.put', 'dict.set', 'dict.delete', 'lock.release',
+  'value.set', 'value.add', 'value.cas', 'queue.put', 'queue.get', 'dict.set', 'dict.delete', 'lock.release',
 ]);
 
 /** One shared-state request. `a`/`b` are data-encoded operands (value, delta, expected/next). */

@@ -4,7 +4,9 @@
  * happened. So the SDK names itself (`hello.instance`) and, after reconnecting
  * to the same daemon process, sends its unanswered writes again with the same
  * request ids; the daemon answers each from here (the first outcome,
- * whatever it was), so a write is applied once and acknowledged once.
+ * whatever it was), so a write is applied once and acknowledged once. A
+ * queue.get is kept too, with one more rule (session.ts): its item belongs to
+ * the last connection that carried the request and could still answer.
  * Entries go when the client acknowledges them (`ack` on its next request)
  * and every instance goes a while after its last connection closed. A
  * restarted daemon has an empty table and a new boot id: the client then
@@ -42,6 +44,11 @@ export class InstanceReplays {
       this.#replies.delete(oldest);
       this.#dropped = Math.max(this.#dropped, oldest);
     }
+  }
+
+  /** Forgets one request's outcome: a resend runs it again. */
+  forget(rid: number): void {
+    this.#replies.delete(rid);
   }
 
   /** Forgets every reply below `ack` (the client has them). Request ids grow, so they are at the front. */

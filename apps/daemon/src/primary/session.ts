@@ -356,30 +356,23 @@ export class Session implements SchedulerClient {
         return;
       case 'state': {
         const { rid, type: _t, ack, ...req } = msg;
-        const replays = this.#replays;
-        let outcome: Promise<unknown> | undefined;
-        if (replays !== undefined) {
-          if (ack !== undefined) replays.acknowledge(ack);
-          if (REPLAYED_OPS.has(req.op)) {
-            // The same request again after a reconnect: its first outcome, not a second application.
-            try {
-              outcome = replays.get(rid);
-            } catch (err) {
-              this.#replyError(rid, toCorepoolError(err).toWire());
-              return;
-            }
-            if (outcome === undefined) {
-              outcome = this.#ctx.state.handle(this.owner, req);
-              replays.remember(rid, outcome);
-            }
-          }
+        if (ack !== undefined) this.#replays?.acknowledge(ack);
+        let outcome: Promise<unknown>;
+        try {
+          outcome = this.#stateOutcome(rid, req);
+        } catch (err) {
+          this.#replyError(rid, toCorepoolError(err).toWire());
+          return;
         }
-        (outcome ?? this.#ctx.state.handle(this.owner, req)).then(
+        const decided = this.#replays !== undefined && req.op === 'queue.get';
+        outcome.then(
           (value) => {
-            if (this.#closed) this.#ctx.state.undelivered(req, value);
-            else this.send({ type: 'reply', rid, ok: true, value });
+            if (!this.#closed) this.send({ type: 'reply', rid, ok: true, value });
+            else if (!decided) this.#ctx.state.undelivered(req, value);
           },
-          (err) => this.#replyError(rid, toCorepoolError(err).toWire()),
+          (err) => {
+            if (err !== REDO) this.#replyError(rid, toCorepoolError(err).toWire());
+          },
         );
         return;
       }
@@ -391,6 +384,42 @@ export class Session implements SchedulerClient {
         this.#ctx.stop();
         return;
     }
+  }
+
+  /**
+   * The outcome of a state request: run now, or, for a write or a queue.get
+   * sent again after a reconnect, the outcome of its first run (throws when
+   * that is too old to know).
+   */
+  #stateOutcome(rid: number, req: StateRequest): Promise<unknown> {
+    const replays = this.#replays;
+    const run = (): Promise<unknown> => this.#ctx.state.handle(this.owner, req);
+    if (replays === undefined || !REPLAYED_OPS.has(req.op)) return run();
+    const earlier = replays.get(rid);
+    if (req.op !== 'queue.get') {
+      if (earlier !== undefined) return earlier;
+      const outcome = run();
+      replays.remember(rid, outcome);
+      return outcome;
+    }
+    // A queue.get's item belongs to the connection that can still answer: if this one closed
+    // first, the item goes back and a resend of the request takes one afresh, not this outcome.
+    // The last connection to carry the request decides, so an item is handed out once.
+    const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
+    const redo = (): never => {
+      replays.forget(rid);
+      throw REDO;
+    };
+    const outcome = taken.then(
+      (value) => {
+        if (!this.#closed) return value;
+        this.#ctx.state.undelivered(req, value);
+        return redo();
+      },
+      (err: unknown) => (this.#closed ? redo() : Promise.reject(err)),
+    );
+    replays.remember(rid, outcome);
+    return outcome;
   }
 
   #chunk(msg: BatchChunk): void {
@@ -438,3 +467,6 @@ function addressee(decoded: unknown): { rid?: number; id?: number } | undefined 
   if (typeof type === 'string' && type.startsWith('batch.') && isId(id)) return { id };
   return undefined;
 }
+
+/** A queue.get that did not hand its item to its connection: not an outcome to replay. */
+const REDO = Symbol('redo');
