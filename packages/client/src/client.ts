@@ -347,8 +347,8 @@ export class Client {
   }
 
   #onDown(err: CorepoolError): void {
-    // Reads are resent; writes the daemon replays wait to see which daemon answers; the rest
-    // (a queue.get or lock.acquire, which end with their connection) fail now.
+    // Reads are resent; writes and queue.get, which the daemon replays, wait to see which daemon
+    // answers; the rest (lock.acquire, which ends with its connection, and status) fail now.
     for (const [rid, p] of this.#pending) {
       if (!p.sent) continue;
       const op = 'op' in p.msg ? p.msg.op : undefined;
