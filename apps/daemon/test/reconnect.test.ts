@@ -232,4 +232,37 @@ describe('daemon restart', () => {
       await observer.close();
     }
   });
+
+  it('writes committed before a kill -9 whose replies were lost are answered by the restarted daemon, not applied again', async () => {
+    const first = await startDaemon();
+    const { dataDir, port } = first;
+    await using proxy = await startCutProxy(first.url);
+    const client = await connect(proxy.url, { token: first.token, reconnectTimeoutMs: 30_000 });
+    let second: Awaited<ReturnType<typeof startDaemon>> | undefined;
+    try {
+      const hits = client.value<number>('kept', { initial: 0 });
+      const cfg = client.dict<number>('kept-d');
+      await hits.get();
+      proxy.hold();
+      const n = 100;
+      const adds = Array.from({ length: n }, () => hits.add(1));
+      const sets = Array.from({ length: 10 }, (_, i) => cfg.set(`k${i}`, i));
+      const observer = await first.connect();
+      await until(async () => (await observer.value<number>('kept').get()) === n && (await observer.dict('kept-d').size()) === 10, 10_000, 'the writes committed');
+      await first.kill();
+      proxy.cut();
+      // More adds while the daemon is down: never applied yet, they are applied once it is back.
+      const more = Array.from({ length: 20 }, () => hits.add(1));
+      second = await startDaemon({ dataDir, port, keepDataDir: true });
+      const got = [...(await Promise.all(adds)), ...(await Promise.all(more))];
+      await Promise.all(sets);
+      expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: n + 20 }, (_, i) => i + 1));
+      expect(await hits.get()).toBe(n + 20);
+      expect(await cfg.size()).toBe(10);
+    } finally {
+      await client.close();
+      await second?.[Symbol.asyncDispose]();
+      await first[Symbol.asyncDispose]();
+    }
+  });
 });

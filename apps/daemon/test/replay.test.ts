@@ -4,10 +4,11 @@ import { InstanceReplays, ReplayTable } from '../src/primary/replay.js';
 
 describe('replays', () => {
   it('answers a request again from its first outcome until the client acknowledges it', async () => {
-    const r = new InstanceReplays();
-    r.remember(1, Promise.resolve('one'));
+    const dropped: number[] = [];
+    const r = new InstanceReplays('i0', (_i, rid) => dropped.push(rid));
+    r.remember(1, Promise.resolve('one'), true);
     r.remember(2, Promise.reject(new Error('two failed')));
-    r.remember(3, Promise.resolve('three'));
+    r.remember(3, Promise.resolve('three'), true);
     await expect(r.get(1)).resolves.toBe('one');
     await expect(r.get(2)).rejects.toThrow('two failed');
     r.acknowledge(3);
@@ -15,10 +16,21 @@ describe('replays', () => {
     expect(r.get(2)).toBeUndefined();
     await expect(r.get(3)).resolves.toBe('three');
     expect(r.get(4)).toBeUndefined();
+    // Only the replies kept in the store are deleted there.
+    expect(dropped).toEqual([1]);
+  });
+
+  it('starts with the replies the store kept, and deletes them once acknowledged', async () => {
+    const dropped: [string, number][] = [];
+    const t = new ReplayTable((i, rid) => dropped.push([i, rid]), new Map([['i9', new Map<number, unknown>([[4, { version: 4 }], [5, { version: 5 }]])]]));
+    const r = t.attach('i9');
+    await expect(r.get(5)).resolves.toEqual({ version: 5 });
+    r.acknowledge(5);
+    expect(dropped).toEqual([['i9', 4]]);
   });
 
   it('a table bounded per instance says so when asked for a request it dropped', () => {
-    const r = new InstanceReplays();
+    const r = new InstanceReplays('i1', () => {});
     for (let rid = 1; rid <= 100_001; rid++) r.remember(rid, Promise.resolve(rid));
     expect(() => r.get(1)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
     expect(r.get(2)).toBeDefined();

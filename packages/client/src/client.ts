@@ -17,6 +17,7 @@ import {
   ListenerRegistry,
   Lock,
   Queue,
+  KEPT_OPS,
   REPLAYED_OPS,
   Value,
   fromWire,
@@ -331,10 +332,11 @@ export class Client {
     const sameDaemon = w.boot !== undefined && w.boot === this.#boot;
     this.#boot = w.boot;
     if (!reconnected) return;
-    // Writes whose reply was lost: the same daemon process still has their outcome and replays
-    // it (applied once); a restarted one cannot tell, so the caller must decide.
+    // Requests whose reply was lost are sent again: the same daemon process replays their
+    // outcome, and a restarted one still has the replies of the writes it committed (kept with
+    // them in its store). Only a queue.get cannot be known after a restart: the caller decides.
     for (const [rid, p] of this.#pending) {
-      if (p.lost !== true || sameDaemon) continue;
+      if (p.lost !== true || sameDaemon || KEPT_OPS.has(p.msg.op)) continue;
       this.#pending.delete(rid);
       p.reject(new ConnectionError(`the daemon restarted before it answered ${p.msg.op}; it may or may not have been applied`));
     }

@@ -63,6 +63,12 @@ export const REPLAYED_OPS: ReadonlySet<string> = new Set<StateOp>([
   'value.set', 'value.add', 'value.cas', 'queue.put', 'queue.get', 'dict.set', 'dict.delete', 'lock.release',
 ]);
 
+/**
+ * The replayed requests whose reply the daemon commits with the write itself,
+ * so a daemon restarted after kill -9 still answers them: all but queue.get.
+ */
+export const KEPT_OPS: ReadonlySet<string> = new Set([...REPLAYED_OPS].filter((op) => op !== 'queue.get'));
+
 /** One shared-state request. `a`/`b` are data-encoded operands (value, delta, expected/next). */
 export interface StateRequest {
   op: StateOp;

@@ -168,7 +168,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     {
       token, scheduler, state, allowSource: opts.allowSource, maxPayload: opts.maxPayload,
       preAuthMaxPayload: opts.preAuthMaxPayload, authDeadlineMs: opts.authDeadlineMs, heartbeatMs: opts.heartbeatMs,
-      status, stop: () => void stop(), replays: new ReplayTable(), boot: randomBytes(9).toString('base64url'),
+      status, stop: () => void stop(), replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()), boot: randomBytes(9).toString('base64url'),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
     },

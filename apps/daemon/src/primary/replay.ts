@@ -9,8 +9,12 @@
  * the last connection that carried the request and could still answer.
  * Entries go when the client acknowledges them (`ack` on its next request)
  * and every instance goes a while after its last connection closed. A
- * restarted daemon has an empty table and a new boot id: the client then
- * fails those writes with E_CONNECTION ("may or may not have been applied").
+ * write's reply is also kept in LMDB, committed with the write itself
+ * (SharedState.handle's replay key), so a daemon restarted after kill -9
+ * starts with the replies of every write it had committed and not seen
+ * acknowledged: the resent write is answered, not applied again, and one that
+ * was never committed is applied now. A queue.get's outcome lives in memory
+ * only (its item is handed out by the queue, not by one write).
  */
 import { BadMessageError } from '@corepool/protocol';
 
@@ -19,13 +23,25 @@ const MAX_PER_INSTANCE = 100_000;
 /** How long an instance's replays outlive its last connection (longer than the SDK's reconnect window). */
 const KEEP_AFTER_CLOSE_MS = 120_000;
 
+/** Deletes a reply kept in the store. */
+export type DropKept = (instance: string, rid: number) => void;
+
 /** One client instance's unacknowledged replies, in request order. */
 export class InstanceReplays {
+  readonly #instance: string;
+  readonly #drop: DropKept;
   readonly #replies = new Map<number, Promise<unknown>>();
+  /** Request ids whose reply is also kept in the store (deleted there when forgotten here). */
+  readonly #kept = new Set<number>();
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
   sessions = 0;
   expiry: NodeJS.Timeout | undefined;
+
+  constructor(instance: string, drop: DropKept) {
+    this.#instance = instance;
+    this.#drop = drop;
+  }
 
   /** The outcome of an earlier request `rid`, if it is still kept; throws if it was dropped. */
   get(rid: number): Promise<unknown> | undefined {
@@ -36,41 +52,56 @@ export class InstanceReplays {
     return p;
   }
 
-  remember(rid: number, outcome: Promise<unknown>): void {
+  /** Keeps `outcome` for a resend of `rid`; `kept`: the store holds it too (a write's reply). */
+  remember(rid: number, outcome: Promise<unknown>, kept = false): void {
     this.#replies.set(rid, outcome);
+    if (kept) this.#kept.add(rid);
     outcome.catch(() => {}); // kept for a replay, not an unhandled rejection
     if (this.#replies.size > MAX_PER_INSTANCE) {
       const oldest = this.#replies.keys().next().value!;
-      this.#replies.delete(oldest);
+      this.forget(oldest);
       this.#dropped = Math.max(this.#dropped, oldest);
     }
   }
 
-  /** Forgets one request's outcome: a resend runs it again. */
+  /** Forgets one request's outcome (a resend runs it again), here and in the store. */
   forget(rid: number): void {
     this.#replies.delete(rid);
+    if (this.#kept.delete(rid)) this.#drop(this.#instance, rid);
   }
 
   /** Forgets every reply below `ack` (the client has them). Request ids grow, so they are at the front. */
   acknowledge(ack: number): void {
     for (const rid of this.#replies.keys()) {
       if (rid >= ack) return;
-      this.#replies.delete(rid);
+      this.forget(rid);
     }
+  }
+
+  /** Forgets everything (the client is gone for good). */
+  clear(): void {
+    for (const rid of [...this.#replies.keys()]) this.forget(rid);
   }
 }
 
 /** Every instance's replays, held while it is connected and a while after. */
 export class ReplayTable {
   readonly #instances = new Map<string, InstanceReplays>();
+  readonly #drop: DropKept;
+
+  /** `kept`: the replies the store held at start, by instance and request id; they wait for their clients like a closed session's. */
+  constructor(drop: DropKept = () => {}, kept?: Map<string, Map<number, unknown>>) {
+    this.#drop = drop;
+    for (const [instance, replies] of kept ?? []) {
+      const r = this.#create(instance);
+      for (const [rid, reply] of replies) r.remember(rid, Promise.resolve(reply), true);
+      this.#expire(instance, r);
+    }
+  }
 
   /** A session of `instance` opened. */
   attach(instance: string): InstanceReplays {
-    let r = this.#instances.get(instance);
-    if (r === undefined) {
-      r = new InstanceReplays();
-      this.#instances.set(instance, r);
-    }
+    const r = this.#instances.get(instance) ?? this.#create(instance);
     clearTimeout(r.expiry);
     r.expiry = undefined;
     r.sessions++;
@@ -80,8 +111,20 @@ export class ReplayTable {
   /** A session of `instance` closed: its replays stay for the client's reconnect window. */
   detach(instance: string, r: InstanceReplays): void {
     if (--r.sessions > 0) return;
+    this.#expire(instance, r);
+  }
+
+  #create(instance: string): InstanceReplays {
+    const r = new InstanceReplays(instance, this.#drop);
+    this.#instances.set(instance, r);
+    return r;
+  }
+
+  #expire(instance: string, r: InstanceReplays): void {
     r.expiry = setTimeout(() => {
-      if (r.sessions === 0 && this.#instances.get(instance) === r) this.#instances.delete(instance);
+      if (r.sessions > 0 || this.#instances.get(instance) !== r) return;
+      this.#instances.delete(instance);
+      r.clear();
     }, KEEP_AFTER_CLOSE_MS);
     r.expiry.unref();
   }

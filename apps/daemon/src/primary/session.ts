@@ -35,7 +35,8 @@ import { tokenMatches } from './token.js';
 
 /** The shared-state service as sessions use it. */
 export interface StateService {
-  handle(owner: string, req: StateRequest): Promise<unknown>;
+  /** `replayKey`: keep a write's reply in the store with the write, for a replay after a restart. */
+  handle(owner: string, req: StateRequest, replayKey?: [string, number]): Promise<unknown>;
   undelivered(req: StateRequest, value: unknown): void;
   releaseOwner(owner: string): void;
 }
@@ -398,8 +399,8 @@ export class Session implements SchedulerClient {
     const earlier = replays.get(rid);
     if (req.op !== 'queue.get') {
       if (earlier !== undefined) return earlier;
-      const outcome = run();
-      replays.remember(rid, outcome);
+      const outcome = this.#ctx.state.handle(this.owner, req, [this.#instance!, rid]);
+      replays.remember(rid, outcome, true);
       return outcome;
     }
     // A queue.get's item belongs to the connection that can still answer: if this one closed

@@ -33,7 +33,7 @@
  * and `value`, or `deleted: true`.
  */
 import {
-  BadMessageError, BadNameError, checkDictKey, checkName, decodeData, NoSuchValueError, ShuttingDownError, ValueTypeError,
+  BadMessageError, BadNameError, checkDictKey, checkName, decodeData, decodeMessage, encodeMessage, NoSuchValueError, ShuttingDownError, ValueTypeError,
   type Push, type StateRequest,
 } from '@corepool/protocol';
 
@@ -42,6 +42,9 @@ import { Locks } from './lock.js';
 import { Queues } from './queue.js';
 import { DEFAULT_FSYNC, Store, type FsyncMode } from './store.js';
 import { Values } from './value.js';
+
+/** A client instance and one of its request ids: where a write's reply is kept for a replay. */
+export type ReplayKey = [instance: string, rid: number];
 
 /** Options of SharedState.open. */
 export interface SharedStateOptions {
@@ -64,6 +67,8 @@ export class SharedState {
   readonly #dicts: Dicts;
   readonly #locks: Locks;
   #closing: Promise<void> | null = null;
+  /** The replay key of the write being applied (see handle). */
+  #replayKey: ReplayKey | undefined;
 
   private constructor(store: Store) {
     this.#store = store;
@@ -88,7 +93,51 @@ export class SharedState {
    * a CorepoolError. The operation takes effect synchronously, before this
    * returns; only the reply waits for the commit.
    */
-  async handle(owner: string, req: StateRequest): Promise<unknown> {
+  handle(owner: string, req: StateRequest, replayKey?: ReplayKey): Promise<unknown> {
+    // The operation runs synchronously up to its commit: #kept sees the key during that part only.
+    this.#replayKey = replayKey;
+    try {
+      return this.#handle(owner, req);
+    } finally {
+      this.#replayKey = undefined;
+    }
+  }
+
+  /**
+   * Writes a write's reply under its replay key in the same batch as the
+   * write, so a client that lost the reply gets it from a restarted daemon
+   * too: both are committed, or neither.
+   */
+  #kept<T>(reply: T): T {
+    const key = this.#replayKey;
+    if (key !== undefined) this.#store.put(this.#store.replays, key, encodeMessage({ v: reply }));
+    return reply;
+  }
+
+  /** Every reply kept for a replay, by client instance and request id (read once, at start). */
+  keptReplies(): Map<string, Map<number, unknown>> {
+    const out = new Map<string, Map<number, unknown>>();
+    for (const { key, value } of this.#store.replays.getRange()) {
+      if (!Array.isArray(key) || typeof key[0] !== 'string' || typeof key[1] !== 'number') continue;
+      let reply: unknown;
+      try {
+        reply = (decodeMessage(value) as { v: unknown }).v;
+      } catch {
+        continue;
+      }
+      let m = out.get(key[0]);
+      if (m === undefined) out.set(key[0], (m = new Map()));
+      m.set(key[1], reply);
+    }
+    return out;
+  }
+
+  /** Deletes a kept reply (acknowledged, or its client is gone). */
+  dropReply(key: ReplayKey): void {
+    if (this.#closing === null) this.#store.remove(this.#store.replays, key);
+  }
+
+  async #handle(owner: string, req: StateRequest): Promise<unknown> {
     if (this.#closing !== null) throw new ShuttingDownError('the daemon is stopping');
     const name = req.name;
     const bad = checkName(name);
@@ -110,13 +159,13 @@ export class SharedState {
       }
       case 'value.set': {
         const r = this.#values.set(name, checked(req.a, 'a', req.op));
-        const reply = { version: r.version };
+        const reply = this.#kept({ version: r.version });
         await store.committed();
         return reply;
       }
       case 'value.add': {
         const r = this.#values.add(name, delta(req.a, req.op));
-        const reply = { version: r.version, value: r.bytes };
+        const reply = this.#kept({ version: r.version, value: r.bytes });
         await store.committed();
         return reply;
       }
@@ -125,7 +174,7 @@ export class SharedState {
         const expected = decodeData(expectedBytes);
         const next = checked(req.b, 'b', req.op);
         const ok = this.#values.cas(name, expectedBytes, expected, next);
-        const reply = { ok, version: this.#values.get(name)?.version ?? 0 };
+        const reply = this.#kept({ ok, version: this.#values.get(name)?.version ?? 0 });
         await store.committed();
         return reply;
       }
@@ -141,9 +190,9 @@ export class SharedState {
         return true;
 
       case 'queue.put': {
-        const size = this.#queues.put(name, checked(req.a, 'a', req.op));
+        const reply = this.#kept({ size: this.#queues.put(name, checked(req.a, 'a', req.op)) });
         await store.committed();
-        return { size };
+        return reply;
       }
       case 'queue.get': {
         const got = this.#queues.get(owner, name, req.timeoutMs);
@@ -160,12 +209,12 @@ export class SharedState {
         return this.#afterCommit(this.#dicts.get(name, dictKey(req)) ?? null);
       }
       case 'dict.set': {
-        const version = this.#dicts.set(name, dictKey(req), checked(req.a, 'a', req.op));
+        const reply = this.#kept({ version: this.#dicts.set(name, dictKey(req), checked(req.a, 'a', req.op)) });
         await store.committed();
-        return { version };
+        return reply;
       }
       case 'dict.delete': {
-        const removed = this.#dicts.delete(name, dictKey(req));
+        const removed = this.#kept(this.#dicts.delete(name, dictKey(req)));
         await store.committed();
         return removed;
       }
@@ -196,8 +245,9 @@ export class SharedState {
       case 'lock.release': {
         if (req.token === undefined) throw new BadMessageError('lock.release needs the token of the grant');
         this.#locks.release(owner, name, req.token);
+        const reply = this.#kept(true);
         await store.committed();
-        return true;
+        return reply;
       }
       default:
         throw new BadMessageError(`unknown state operation ${String((req as { op: unknown }).op)}`);

@@ -74,6 +74,8 @@ export class Store {
   readonly dicts: Table;
   /** ['lock'] -> last fencing token; ['dict', name] -> dict version; ['dict-order', name, key] -> the key's insertion sequence number (float64 BE) */
   readonly meta: Table;
+  /** [client instance, request id] -> a write's control-encoded reply, until the client acknowledges it */
+  readonly replays: Table;
   readonly fsync: FsyncMode;
 
   readonly #root: RootDatabase<Uint8Array, Key>;
@@ -101,6 +103,7 @@ export class Store {
     this.queues = sub('queues');
     this.dicts = sub('dicts');
     this.meta = sub('meta');
+    this.replays = sub('replays');
     if (fsync === 'everysec') {
       this.#timer = setInterval(() => this.#syncIfDirty(), EVERYSEC_INTERVAL_MS);
       this.#timer.unref();
