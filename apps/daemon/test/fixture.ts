@@ -86,6 +86,10 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
   const args = [...(o.nodeArgs ?? []), CLI, 'daemon', 'start', '--port', String(o.port ?? 0), '--workers', String(o.workers ?? 2), '--data-dir', dataDir, ...(o.args ?? [])];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
   const output: string[] = [];
+  // A start that fails leaves no temporary data dir behind (one this call made).
+  const cleanUp = (): void => {
+    if (o.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+  };
   const listening = await new Promise<{ url: string; pid: number }>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => {
@@ -111,6 +115,9 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
       clearTimeout(timer);
       reject(new Error(`daemon exited with ${code}:\n${output.join('\n')}`));
     });
+  }).catch((err: unknown) => {
+    cleanUp();
+    throw err;
   });
   // An explicit --token writes no token file.
   const explicit = o.args?.indexOf('--token') ?? -1;
@@ -119,6 +126,7 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
     token = explicit >= 0 ? o.args![explicit + 1]! : readFileSync(join(dataDir, 'token'), 'utf8').trim();
   } catch (err) {
     proc.kill('SIGKILL'); // never leave a daemon behind a failed start
+    cleanUp();
     throw err;
   }
   const clients: Client[] = [];

@@ -46,6 +46,7 @@ describe('daemon restart', () => {
     } finally {
       await client.close();
       await second[Symbol.asyncDispose]();
+      await first[Symbol.asyncDispose](); // the data dir is the first daemon's
     }
   });
 
@@ -79,6 +80,7 @@ describe('daemon restart', () => {
     } finally {
       await client.close();
       await second[Symbol.asyncDispose]();
+      await first[Symbol.asyncDispose](); // the data dir is the first daemon's
     }
   });
 
@@ -101,6 +103,7 @@ describe('daemon restart', () => {
     } finally {
       await client.close();
       await second[Symbol.asyncDispose]();
+      await first[Symbol.asyncDispose](); // the data dir is the first daemon's
     }
   });
 
@@ -132,6 +135,7 @@ describe('daemon restart', () => {
     } finally {
       await a.close();
       await second[Symbol.asyncDispose]();
+      await first[Symbol.asyncDispose](); // the data dir is the first daemon's
     }
   });
 
