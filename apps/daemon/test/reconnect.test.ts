@@ -237,7 +237,7 @@ describe('daemon restart', () => {
     }
   });
 
-  it('writes committed before a kill -9 whose replies were lost are answered by the restarted daemon, not applied again', async () => {
+  it('writes and gets committed before a kill -9 whose replies were lost are answered by the restarted daemon, not applied again', async () => {
     const first = await startDaemon();
     const { dataDir, port } = first;
     await using proxy = await startCutProxy(first.url);
@@ -246,12 +246,18 @@ describe('daemon restart', () => {
     try {
       const hits = client.value<number>('kept', { initial: 0 });
       const cfg = client.dict<number>('kept-d');
+      const jobs = client.queue<string>('kept-q');
       await hits.get();
+      const observer = await first.connect();
+      await observer.queue('kept-q').put('ready');
       proxy.hold();
       const n = 100;
       const adds = Array.from({ length: n }, () => hits.add(1));
       const sets = Array.from({ length: 10 }, (_, i) => cfg.set(`k${i}`, i));
-      const observer = await first.connect();
+      const taken = jobs.get();
+      const waiting = jobs.get(); // handed an item by a put, after the first took 'ready'
+      await new Promise((r) => setTimeout(r, 50));
+      await observer.queue('kept-q').put('handed');
       await until(async () => (await observer.value<number>('kept').get()) === n && (await observer.dict('kept-d').size()) === 10, 10_000, 'the writes committed');
       await first.kill();
       proxy.cut();
@@ -263,6 +269,9 @@ describe('daemon restart', () => {
       expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: n + 20 }, (_, i) => i + 1));
       expect(await hits.get()).toBe(n + 20);
       expect(await cfg.size()).toBe(10);
+      // Items taken before the kill come back to their gets, once; none is left in the queue.
+      expect([await taken, await waiting]).toEqual(['ready', 'handed']);
+      expect(await jobs.size()).toBe(0);
     } finally {
       await client.close();
       await second?.[Symbol.asyncDispose]();

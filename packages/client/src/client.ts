@@ -17,7 +17,6 @@ import {
   ListenerRegistry,
   Lock,
   Queue,
-  KEPT_OPS,
   REPLAYED_OPS,
   Value,
   fromWire,
@@ -46,8 +45,6 @@ const IDEMPOTENT = new Set(['value.get', 'value.init', 'value.subscribe', 'queue
 interface PendingRequest {
   msg: StateRequest;
   sent: boolean;
-  /** Sent, and the connection dropped before its reply: replayed if the same daemon comes back. */
-  lost?: boolean;
   resolve(v: unknown): void;
   reject(e: unknown): void;
 }
@@ -66,8 +63,6 @@ export class Client {
   #closed: CorepoolError | undefined;
   #workers = 1;
   #maxPayload = DEFAULT_MAX_PAYLOAD;
-  /** The daemon process last connected to (welcome.boot). */
-  #boot: string | undefined;
 
   /** @internal use connect() */
   constructor(url: string, token: string, name: string, reconnectTimeoutMs: number) {
@@ -329,17 +324,7 @@ export class Client {
   #onUp(w: Welcome, reconnected: boolean): void {
     this.#workers = Math.max(1, w.workers);
     if (w.maxPayload !== undefined && w.maxPayload >= 128 * 1024) this.#maxPayload = w.maxPayload;
-    const sameDaemon = w.boot !== undefined && w.boot === this.#boot;
-    this.#boot = w.boot;
     if (!reconnected) return;
-    // Requests whose reply was lost are sent again: the same daemon process replays their
-    // outcome, and a restarted one still has the replies of the writes it committed (kept with
-    // them in its store). Only a queue.get cannot be known after a restart: the caller decides.
-    for (const [rid, p] of this.#pending) {
-      if (p.lost !== true || sameDaemon || KEPT_OPS.has(p.msg.op)) continue;
-      this.#pending.delete(rid);
-      p.reject(new ConnectionError(`the daemon restarted before it answered ${p.msg.op}; it may or may not have been applied`));
-    }
     // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.
     this.#listeners.resubscribeAll();
     for (const [rid, p] of this.#pending) {
@@ -349,14 +334,14 @@ export class Client {
   }
 
   #onDown(err: CorepoolError): void {
-    // Reads are resent; writes and queue.get, which the daemon replays, wait to see which daemon
-    // answers; the rest (lock.acquire, which ends with its connection, and status) fail now.
+    // Reads are resent, and so are writes and queue.get: the daemon (the same process, or one
+    // restarted from its store) answers one it already applied from its kept reply. The rest
+    // (lock.acquire, which ends with its connection, and status) fail now.
     for (const [rid, p] of this.#pending) {
       if (!p.sent) continue;
       const op = 'op' in p.msg ? p.msg.op : undefined;
       if (op !== undefined && (IDEMPOTENT.has(op) || REPLAYED_OPS.has(op))) {
         p.sent = false;
-        if (REPLAYED_OPS.has(op)) p.lost = true;
         continue;
       }
       this.#pending.delete(rid);

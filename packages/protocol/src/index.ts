@@ -12,7 +12,7 @@ export * from './limits.js';
 export { encodeMessage, decodeMessage, encodeData, encodeCheckedData, decodeData } from './codec.js';
 export { findUncloneable } from './cloneable.js';
 export { parseClientMessage, parseServerMessage, checkName, checkDictKey } from './parse.js';
-export { STATE_OPS, REPLAYED_OPS, KEPT_OPS } from './messages.js';
+export { STATE_OPS, REPLAYED_OPS } from './messages.js';
 export type {
   TaskSpec, Hello, BatchOpen, BatchChunk, BatchCancel, BatchClose, StateOp, StateRequest, StateMessage,
   StatusRequest, StopRequest, ClientMessage, Welcome, ChunkResult, BatchError, Reply, Push, ErrorMessage,

@@ -53,21 +53,16 @@ export type StateOp = (typeof STATE_OPS)[number];
 
 /**
  * Requests whose outcome the daemon keeps until the client acknowledges it, so
- * a client that lost the reply in a reconnect sends the same request again and
- * gets the same reply, applied once: the writes, and queue.get (an item taken
- * for a connection that closed before the reply goes back, and the resend
- * takes one afresh). Reads and value.init are simply resent; lock.acquire
- * ends with its connection, which releases the lock anyway.
+ * a client that lost the reply in a reconnect (or a daemon restart) sends the
+ * same request again and gets the same reply, applied once: the writes, and
+ * queue.get (its item and its kept reply are committed together; an item taken
+ * for a connection that closed before the reply goes back, and the resend takes
+ * one afresh). Reads and value.init are simply resent; lock.acquire ends with
+ * its connection, which releases the lock anyway.
  */
 export const REPLAYED_OPS: ReadonlySet<string> = new Set<StateOp>([
   'value.set', 'value.add', 'value.cas', 'queue.put', 'queue.get', 'dict.set', 'dict.delete', 'lock.release',
 ]);
-
-/**
- * The replayed requests whose reply the daemon commits with the write itself,
- * so a daemon restarted after kill -9 still answers them: all but queue.get.
- */
-export const KEPT_OPS: ReadonlySet<string> = new Set([...REPLAYED_OPS].filter((op) => op !== 'queue.get'));
 
 /** One shared-state request. `a`/`b` are data-encoded operands (value, delta, expected/next). */
 export interface StateRequest {
@@ -101,8 +96,6 @@ export interface Welcome {
   maxPayload?: number;
   /** The daemon pings every this many ms; a client that hears nothing for longer treats the link as dead. */
   heartbeatMs?: number;
-  /** Random per daemon process: a client that reconnects to the same boot may replay its writes. */
-  boot?: string;
 }
 /** Results of one chunk: `payload` is an array of `count` results (undefined where `errors` has the item). */
 export interface ChunkResult {

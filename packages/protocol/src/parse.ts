@@ -140,7 +140,6 @@ export function parseServerMessage(v: unknown): ServerMessage {
       if (maxPayload !== undefined) m.maxPayload = maxPayload;
       const heartbeatMs = optUint(v, 'heartbeatMs');
       if (heartbeatMs !== undefined) m.heartbeatMs = heartbeatMs;
-      if (typeof v.boot === 'string') m.boot = v.boot;
       return m;
     }
     case 'chunk.result': {

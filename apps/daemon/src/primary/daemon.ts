@@ -3,7 +3,6 @@
  * clients, and stops gracefully (running chunks finish within a grace, the
  * rest is handed back to clients, state is flushed, exit 0).
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol';
 import type { DaemonOptions } from '../options.js';
@@ -168,7 +167,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     {
       token, scheduler, state, allowSource: opts.allowSource, maxPayload: opts.maxPayload,
       preAuthMaxPayload: opts.preAuthMaxPayload, authDeadlineMs: opts.authDeadlineMs, heartbeatMs: opts.heartbeatMs,
-      status, stop: () => void stop(), replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()), boot: randomBytes(9).toString('base64url'),
+      status, stop: () => void stop(), replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
     },

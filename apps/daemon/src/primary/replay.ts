@@ -1,20 +1,19 @@
 /**
  * Replies a client may ask for again. A write's reply can be lost with its
- * socket (written, never read); the client then cannot tell whether the write
- * happened. So the SDK names itself (`hello.instance`) and, after reconnecting
- * to the same daemon process, sends its unanswered writes again with the same
- * request ids; the daemon answers each from here (the first outcome,
- * whatever it was), so a write is applied once and acknowledged once. A
- * queue.get is kept too, with one more rule (session.ts): its item belongs to
- * the last connection that carried the request and could still answer.
- * Entries go when the client acknowledges them (`ack` on its next request)
- * and every instance goes a while after its last connection closed. A
- * write's reply is also kept in LMDB, committed with the write itself
- * (SharedState.handle's replay key), so a daemon restarted after kill -9
- * starts with the replies of every write it had committed and not seen
- * acknowledged: the resent write is answered, not applied again, and one that
- * was never committed is applied now. A queue.get's outcome lives in memory
- * only (its item is handed out by the queue, not by one write).
+ * socket (written, never read) or with the daemon (kill -9 after the commit);
+ * the client then cannot tell whether the write happened. So the SDK names
+ * itself (`hello.instance`) and, after reconnecting, sends its unanswered
+ * writes and queue.gets again with the same request ids; the daemon answers
+ * each from here (the first outcome, whatever it was), so a write is applied
+ * once and acknowledged once. A queue.get has one more rule (session.ts): its
+ * item belongs to the last connection that carried the request and could
+ * still answer. Every reply is also kept in LMDB, committed with the write
+ * itself (SharedState.handle's replay key; for a queue.get, with the item's
+ * removal), so a daemon restarted after kill -9 starts with the replies of
+ * everything it had committed and not seen acknowledged: a resent request is
+ * answered, not applied again, and one that was never committed is applied now.
+ * Entries go when the client acknowledges them (`ack` on its next request),
+ * and an instance's go a while after its last connection closed.
  */
 import { BadMessageError } from '@corepool/protocol';
 

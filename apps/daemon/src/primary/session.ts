@@ -60,8 +60,6 @@ export interface SessionContext {
   log(line: string): void;
   /** Replies to writes that a reconnecting client may ask for again. */
   replays: ReplayTable;
-  /** Random per daemon process; told to clients in the welcome. */
-  boot: string;
   /** Called once when the session ends. */
   onClose(s: Session): void;
   onAuth(s: Session): void;
@@ -319,7 +317,7 @@ export class Session implements SchedulerClient {
     }
     setMaxPayload(this.#ws, this.#ctx.maxPayload);
     this.#ctx.onAuth(this);
-    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid, maxPayload: this.#ctx.maxPayload, heartbeatMs: this.#ctx.heartbeatMs, boot: this.#ctx.boot });
+    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid, maxPayload: this.#ctx.maxPayload, heartbeatMs: this.#ctx.heartbeatMs });
   }
 
   #reject(err: CorepoolError): void {
@@ -404,9 +402,11 @@ export class Session implements SchedulerClient {
       return outcome;
     }
     // A queue.get's item belongs to the connection that can still answer: if this one closed
-    // first, the item goes back and a resend of the request takes one afresh, not this outcome.
-    // The last connection to carry the request decides, so an item is handed out once.
-    const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
+    // first, the item goes back (and its kept reply goes, in the same commit) and a resend of the
+    // request takes one afresh. The last connection to carry the request decides, so an item is
+    // handed out once; a daemon restarted after the item was taken answers from the kept reply.
+    const runKept = (): Promise<unknown> => this.#ctx.state.handle(this.owner, req, [this.#instance!, rid]);
+    const taken = earlier === undefined ? runKept() : earlier.catch((err: unknown) => (err === REDO ? runKept() : Promise.reject(err)));
     const redo = (): never => {
       replays.forget(rid);
       throw REDO;
@@ -419,7 +419,7 @@ export class Session implements SchedulerClient {
       },
       (err: unknown) => (this.#closed ? redo() : Promise.reject(err)),
     );
-    replays.remember(rid, outcome);
+    replays.remember(rid, outcome, true);
     return outcome;
   }
 

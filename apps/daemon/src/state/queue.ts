@@ -24,6 +24,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Getter {
   owner: string;
+  /** Called when an item is handed over, in the batch that takes it (SharedState keeps the reply for a replay). */
+  taken: ((bytes: Uint8Array) => void) | undefined;
   resolve: (bytes: Uint8Array) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout | undefined;
@@ -104,6 +106,7 @@ export class Queues {
     if (!first.done) {
       const g = first.value;
       this.#unblock(name, q, g);
+      g.taken?.(bytes);
       this.#store.committed().then(() => g.resolve(bytes), (err: Error) => g.reject(err));
       return q.size;
     }
@@ -114,8 +117,11 @@ export class Queues {
     return q.size;
   }
 
-  /** Takes the oldest item now, or blocks `owner` until one is put or the timeout passes. */
-  get(owner: string, name: string, timeoutMs: number | undefined): Uint8Array | Promise<Uint8Array> {
+  /**
+   * Takes the oldest item now, or blocks `owner` until one is put or the
+   * timeout passes; `taken` hears of a blocked get's item in the batch that hands it over.
+   */
+  get(owner: string, name: string, timeoutMs: number | undefined, taken?: (bytes: Uint8Array) => void): Uint8Array | Promise<Uint8Array> {
     const q = this.#map.get(name);
     if (q !== undefined && q.size > 0) {
       const { bytes, seq } = q.shift();
@@ -126,7 +132,7 @@ export class Queues {
     if (timeoutMs === 0) return Promise.reject(new TimeoutError(`queue "${name}" is empty`, { timeoutMs }));
     const rec = q ?? this.#record(name);
     return new Promise<Uint8Array>((resolve, reject) => {
-      const g: Getter = { owner, resolve, reject, timer: undefined };
+      const g: Getter = { owner, taken, resolve, reject, timer: undefined };
       if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
         g.timer = setTimeout(() => {
           this.#unblock(name, rec, g);

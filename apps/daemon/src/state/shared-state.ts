@@ -110,8 +110,12 @@ export class SharedState {
    */
   #kept<T>(reply: T): T {
     const key = this.#replayKey;
-    if (key !== undefined) this.#store.put(this.#store.replays, key, encodeMessage({ v: reply }));
+    if (key !== undefined) this.#keep(key, reply);
     return reply;
+  }
+
+  #keep(key: ReplayKey, reply: unknown): void {
+    this.#store.put(this.#store.replays, key, encodeMessage({ v: reply }));
   }
 
   /** Every reply kept for a replay, by client instance and request id (read once, at start). */
@@ -195,8 +199,11 @@ export class SharedState {
         return reply;
       }
       case 'queue.get': {
-        const got = this.#queues.get(owner, name, req.timeoutMs);
+        // The item taken and its kept reply are committed together, now or when a put hands it over.
+        const key = this.#replayKey;
+        const got = this.#queues.get(owner, name, req.timeoutMs, key === undefined ? undefined : (bytes) => this.#keep(key, bytes));
         if (got instanceof Uint8Array) {
+          this.#kept(got);
           await store.committed();
           return got;
         }
