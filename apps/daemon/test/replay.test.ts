@@ -40,11 +40,11 @@ describe('replays', () => {
     const t = new ReplayTable();
     const a = t.attach('i1');
     a.remember(7, Promise.resolve(7));
-    t.detach('i1', a);
+    t.detach(a);
     const again = t.attach('i1');
     expect(again).toBe(a);
     expect(again.get(7)).toBeDefined();
-    t.detach('i1', again);
+    t.detach(again);
     expect(t.size).toBe(1);
   });
 });

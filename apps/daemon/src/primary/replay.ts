@@ -27,7 +27,7 @@ export type DropKept = (instance: string, rid: number) => void;
 
 /** One client instance's unacknowledged replies, in request order. */
 export class InstanceReplays {
-  readonly #instance: string;
+  readonly instance: string;
   readonly #drop: DropKept;
   readonly #replies = new Map<number, Promise<unknown>>();
   /** Request ids whose reply is also kept in the store (deleted there when forgotten here). */
@@ -38,7 +38,7 @@ export class InstanceReplays {
   expiry: NodeJS.Timeout | undefined;
 
   constructor(instance: string, drop: DropKept) {
-    this.#instance = instance;
+    this.instance = instance;
     this.#drop = drop;
   }
 
@@ -66,7 +66,7 @@ export class InstanceReplays {
   /** Forgets one request's outcome (a resend runs it again), here and in the store. */
   forget(rid: number): void {
     this.#replies.delete(rid);
-    if (this.#kept.delete(rid)) this.#drop(this.#instance, rid);
+    if (this.#kept.delete(rid)) this.#drop(this.instance, rid);
   }
 
   /** Forgets every reply below `ack` (the client has them). Request ids grow, so they are at the front. */
@@ -94,7 +94,7 @@ export class ReplayTable {
     for (const [instance, replies] of kept ?? []) {
       const r = this.#create(instance);
       for (const [rid, reply] of replies) r.remember(rid, Promise.resolve(reply), true);
-      this.#expire(instance, r);
+      this.#expire(r);
     }
   }
 
@@ -107,10 +107,10 @@ export class ReplayTable {
     return r;
   }
 
-  /** A session of `instance` closed: its replays stay for the client's reconnect window. */
-  detach(instance: string, r: InstanceReplays): void {
+  /** A session of the instance closed: its replays stay for the client's reconnect window. */
+  detach(r: InstanceReplays): void {
     if (--r.sessions > 0) return;
-    this.#expire(instance, r);
+    this.#expire(r);
   }
 
   #create(instance: string): InstanceReplays {
@@ -119,10 +119,10 @@ export class ReplayTable {
     return r;
   }
 
-  #expire(instance: string, r: InstanceReplays): void {
+  #expire(r: InstanceReplays): void {
     r.expiry = setTimeout(() => {
-      if (r.sessions > 0 || this.#instances.get(instance) !== r) return;
-      this.#instances.delete(instance);
+      if (r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
+      this.#instances.delete(r.instance);
       r.clear();
     }, KEEP_AFTER_CLOSE_MS);
     r.expiry.unref();

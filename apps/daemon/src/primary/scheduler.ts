@@ -302,11 +302,7 @@ export class Scheduler {
       old.urgent = false;
       old.batch.running.delete(old);
       this.#sup.send(victim, { t: 'abort', key: old.key });
-      const copy = this.#chunk(old.batch, old.payload, old.offset, old.count, old.start);
-      copy.attempts = old.attempts;
-      copy.crashes = old.crashes;
-      copy.tracked = old.tracked;
-      this.#assign(idle, copy, false);
+      this.#assign(idle, this.#successor(old, 0), false);
     }
     if (soonest < Infinity && this.#stealTimer === undefined) {
       this.#stealTimer = setTimeout(() => {
@@ -446,14 +442,20 @@ export class Scheduler {
     };
   }
 
+  /** A fresh chunk (new key) for `chunk`'s items from `from` on, carrying its crash history. */
+  #successor(chunk: Chunk, from: number): Chunk {
+    const next = this.#chunk(chunk.batch, chunk.payload, chunk.offset + from, chunk.count - from, chunk.start + from);
+    next.attempts = chunk.attempts;
+    next.crashes = chunk.crashes;
+    next.tracked = chunk.tracked;
+    return next;
+  }
+
   /** What is left of a chunk whose worker died after delivering its first items in parts (the rest had run too). */
   #rest(chunk: Chunk): Chunk {
     const n = chunk.sent;
-    const rest = this.#chunk(chunk.batch, chunk.payload, chunk.offset + n, chunk.count - n, chunk.start + n);
+    const rest = this.#successor(chunk, n);
     rest.begun = true;
-    rest.tracked = chunk.tracked;
-    rest.crashes = chunk.crashes;
-    rest.attempts = chunk.attempts;
     rest.current = chunk.current >= n ? chunk.current - n : -1;
     rest.failedAt = chunk.failedAt >= n ? chunk.failedAt - n : -1;
     return rest;

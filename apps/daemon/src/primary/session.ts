@@ -29,6 +29,7 @@ import {
   type StateRequest,
   type WireError,
 } from '@corepool/protocol';
+import type { ReplayKey } from '../state/shared-state.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
 import { tokenMatches } from './token.js';
@@ -36,7 +37,7 @@ import { tokenMatches } from './token.js';
 /** The shared-state service as sessions use it. */
 export interface StateService {
   /** `replayKey`: keep a write's reply in the store with the write, for a replay after a restart. */
-  handle(owner: string, req: StateRequest, replayKey?: [string, number]): Promise<unknown>;
+  handle(owner: string, req: StateRequest, replayKey?: ReplayKey): Promise<unknown>;
   undelivered(req: StateRequest, value: unknown): void;
   releaseOwner(owner: string): void;
 }
@@ -80,8 +81,7 @@ export class Session implements SchedulerClient {
   readonly #ctx: SessionContext;
   #closed = false;
   #badFrames = 0;
-  /** The client object's id across its reconnects, and its replayable replies. */
-  #instance: string | undefined;
+  /** The replayable replies of the client object behind this connection (the same across its reconnects). */
   #replays: InstanceReplays | undefined;
   #authTimer: NodeJS.Timeout | undefined;
   /** Value/dict pushes held back while the socket is above its high-water mark (latest wins). */
@@ -311,10 +311,7 @@ export class Session implements SchedulerClient {
     clearTimeout(this.#authTimer);
     this.authed = true;
     this.name = msg.name ?? '';
-    if (msg.instance !== undefined) {
-      this.#instance = msg.instance;
-      this.#replays = this.#ctx.replays.attach(msg.instance);
-    }
+    if (msg.instance !== undefined) this.#replays = this.#ctx.replays.attach(msg.instance);
     setMaxPayload(this.#ws, this.#ctx.maxPayload);
     this.#ctx.onAuth(this);
     this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid, maxPayload: this.#ctx.maxPayload, heartbeatMs: this.#ctx.heartbeatMs });
@@ -392,33 +389,32 @@ export class Session implements SchedulerClient {
    */
   #stateOutcome(rid: number, req: StateRequest): Promise<unknown> {
     const replays = this.#replays;
-    const run = (): Promise<unknown> => this.#ctx.state.handle(this.owner, req);
-    if (replays === undefined || !REPLAYED_OPS.has(req.op)) return run();
+    if (replays === undefined || !REPLAYED_OPS.has(req.op)) return this.#ctx.state.handle(this.owner, req);
     const earlier = replays.get(rid);
+    const run = (): Promise<unknown> => this.#ctx.state.handle(this.owner, req, [replays.instance, rid]);
+    let outcome: Promise<unknown>;
     if (req.op !== 'queue.get') {
       if (earlier !== undefined) return earlier;
-      const outcome = this.#ctx.state.handle(this.owner, req, [this.#instance!, rid]);
-      replays.remember(rid, outcome, true);
-      return outcome;
+      outcome = run();
+    } else {
+      // A queue.get's item belongs to the connection that can still answer: if this one closed
+      // first, the item goes back (and its kept reply goes, in the same commit) and a resend of the
+      // request takes one afresh. The last connection to carry the request decides, so an item is
+      // handed out once; a daemon restarted after the item was taken answers from the kept reply.
+      const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
+      const redo = (): never => {
+        replays.forget(rid);
+        throw REDO;
+      };
+      outcome = taken.then(
+        (value) => {
+          if (!this.#closed) return value;
+          this.#ctx.state.undelivered(req, value);
+          return redo();
+        },
+        (err: unknown) => (this.#closed ? redo() : Promise.reject(err)),
+      );
     }
-    // A queue.get's item belongs to the connection that can still answer: if this one closed
-    // first, the item goes back (and its kept reply goes, in the same commit) and a resend of the
-    // request takes one afresh. The last connection to carry the request decides, so an item is
-    // handed out once; a daemon restarted after the item was taken answers from the kept reply.
-    const runKept = (): Promise<unknown> => this.#ctx.state.handle(this.owner, req, [this.#instance!, rid]);
-    const taken = earlier === undefined ? runKept() : earlier.catch((err: unknown) => (err === REDO ? runKept() : Promise.reject(err)));
-    const redo = (): never => {
-      replays.forget(rid);
-      throw REDO;
-    };
-    const outcome = taken.then(
-      (value) => {
-        if (!this.#closed) return value;
-        this.#ctx.state.undelivered(req, value);
-        return redo();
-      },
-      (err: unknown) => (this.#closed ? redo() : Promise.reject(err)),
-    );
     replays.remember(rid, outcome, true);
     return outcome;
   }
@@ -445,7 +441,7 @@ export class Session implements SchedulerClient {
     this.#held.clear();
     this.#ctx.scheduler.dropClient(this);
     this.#ctx.state.releaseOwner(this.owner);
-    if (this.#replays !== undefined) this.#ctx.replays.detach(this.#instance!, this.#replays);
+    if (this.#replays !== undefined) this.#ctx.replays.detach(this.#replays);
     this.#ctx.onClose(this);
   }
 }

@@ -67,8 +67,6 @@ export class SharedState {
   readonly #dicts: Dicts;
   readonly #locks: Locks;
   #closing: Promise<void> | null = null;
-  /** The replay key of the write being applied (see handle). */
-  #replayKey: ReplayKey | undefined;
 
   private constructor(store: Store) {
     this.#store = store;
@@ -88,34 +86,13 @@ export class SharedState {
   }
 
   /**
-   * Runs one request for `owner` (an opaque string like "c:12" for a client
-   * or "w:3" for a task's worker). Resolves to the reply above, rejects with
-   * a CorepoolError. The operation takes effect synchronously, before this
-   * returns; only the reply waits for the commit.
-   */
-  handle(owner: string, req: StateRequest, replayKey?: ReplayKey): Promise<unknown> {
-    // The operation runs synchronously up to its commit: #kept sees the key during that part only.
-    this.#replayKey = replayKey;
-    try {
-      return this.#handle(owner, req);
-    } finally {
-      this.#replayKey = undefined;
-    }
-  }
-
-  /**
    * Writes a write's reply under its replay key in the same batch as the
    * write, so a client that lost the reply gets it from a restarted daemon
    * too: both are committed, or neither.
    */
-  #kept<T>(reply: T): T {
-    const key = this.#replayKey;
-    if (key !== undefined) this.#keep(key, reply);
+  #kept<T>(key: ReplayKey | undefined, reply: T): T {
+    if (key !== undefined) this.#store.put(this.#store.replays, key, encodeMessage({ v: reply }));
     return reply;
-  }
-
-  #keep(key: ReplayKey, reply: unknown): void {
-    this.#store.put(this.#store.replays, key, encodeMessage({ v: reply }));
   }
 
   /** Every reply kept for a replay, by client instance and request id (read once, at start). */
@@ -141,7 +118,14 @@ export class SharedState {
     if (this.#closing === null) this.#store.remove(this.#store.replays, key);
   }
 
-  async #handle(owner: string, req: StateRequest): Promise<unknown> {
+  /**
+   * Runs one request for `owner` (an opaque string like "c:12" for a client
+   * or "w:3" for a task's worker). Resolves to the reply above, rejects with
+   * a CorepoolError. The operation takes effect synchronously, before this
+   * returns; only the reply waits for the commit. With `key`, a write's reply
+   * is kept in the store with the write, for a replay (see #kept).
+   */
+  async handle(owner: string, req: StateRequest, key?: ReplayKey): Promise<unknown> {
     if (this.#closing !== null) throw new ShuttingDownError('the daemon is stopping');
     const name = req.name;
     const bad = checkName(name);
@@ -163,13 +147,13 @@ export class SharedState {
       }
       case 'value.set': {
         const r = this.#values.set(name, checked(req.a, 'a', req.op));
-        const reply = this.#kept({ version: r.version });
+        const reply = this.#kept(key, { version: r.version });
         await store.committed();
         return reply;
       }
       case 'value.add': {
         const r = this.#values.add(name, delta(req.a, req.op));
-        const reply = this.#kept({ version: r.version, value: r.bytes });
+        const reply = this.#kept(key, { version: r.version, value: r.bytes });
         await store.committed();
         return reply;
       }
@@ -178,7 +162,7 @@ export class SharedState {
         const expected = decodeData(expectedBytes);
         const next = checked(req.b, 'b', req.op);
         const ok = this.#values.cas(name, expectedBytes, expected, next);
-        const reply = this.#kept({ ok, version: this.#values.get(name)?.version ?? 0 });
+        const reply = this.#kept(key, { ok, version: this.#values.get(name)?.version ?? 0 });
         await store.committed();
         return reply;
       }
@@ -194,16 +178,15 @@ export class SharedState {
         return true;
 
       case 'queue.put': {
-        const reply = this.#kept({ size: this.#queues.put(name, checked(req.a, 'a', req.op)) });
+        const reply = this.#kept(key, { size: this.#queues.put(name, checked(req.a, 'a', req.op)) });
         await store.committed();
         return reply;
       }
       case 'queue.get': {
         // The item taken and its kept reply are committed together, now or when a put hands it over.
-        const key = this.#replayKey;
-        const got = this.#queues.get(owner, name, req.timeoutMs, key === undefined ? undefined : (bytes) => this.#keep(key, bytes));
+        const got = this.#queues.get(owner, name, req.timeoutMs, key === undefined ? undefined : (bytes) => this.#kept(key, bytes));
         if (got instanceof Uint8Array) {
-          this.#kept(got);
+          this.#kept(key, got);
           await store.committed();
           return got;
         }
@@ -216,12 +199,12 @@ export class SharedState {
         return this.#afterCommit(this.#dicts.get(name, dictKey(req)) ?? null);
       }
       case 'dict.set': {
-        const reply = this.#kept({ version: this.#dicts.set(name, dictKey(req), checked(req.a, 'a', req.op)) });
+        const reply = this.#kept(key, { version: this.#dicts.set(name, dictKey(req), checked(req.a, 'a', req.op)) });
         await store.committed();
         return reply;
       }
       case 'dict.delete': {
-        const removed = this.#kept(this.#dicts.delete(name, dictKey(req)));
+        const removed = this.#kept(key, this.#dicts.delete(name, dictKey(req)));
         await store.committed();
         return removed;
       }
@@ -252,7 +235,7 @@ export class SharedState {
       case 'lock.release': {
         if (req.token === undefined) throw new BadMessageError('lock.release needs the token of the grant');
         this.#locks.release(owner, name, req.token);
-        const reply = this.#kept(true);
+        const reply = this.#kept(key, true);
         await store.committed();
         return reply;
       }
