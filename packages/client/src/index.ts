@@ -9,7 +9,7 @@ export {
   ErrorCode, CorepoolError, AuthError, BadMessageError, TooLargeError, ProtocolVersionError, BadArgumentError,
   BadTaskError, SourceDisabledError, NotCloneableError, TaskError, TimeoutError, WorkerCrashedError,
   CancelledError, NoSuchValueError, ValueTypeError, BadNameError, LockNotHeldError, TooManyClientsError, SlowConsumerError,
-  FlowControlError, ShuttingDownError, ConnectionError, ClosedError, InternalError,
+  FlowControlError, LimitError, NoSpaceError, ShuttingDownError, ConnectionError, ClosedError, InternalError,
   Value, Queue, Dict, Lock,
 } from '@corepool/protocol';
 export type { DaemonStatus, WireError } from '@corepool/protocol';

@@ -45,6 +45,18 @@ export const ErrorCode = {
   E_SLOW_CONSUMER: 'E_SLOW_CONSUMER',
   /** A client sent more work than flow control allows. */
   E_FLOW_CONTROL: 'E_FLOW_CONTROL',
+  /**
+   * A per-client limit was reached: too many blocked queue gets or lock
+   * acquires, too many open batches. The message names the limit; nothing
+   * was changed, and other clients are not affected.
+   */
+  E_LIMIT: 'E_LIMIT',
+  /**
+   * The state store is full (disk full, or the store reached --state-max-mb):
+   * the write was not applied and nothing of it is kept; reads still work,
+   * and writes work again once space returns.
+   */
+  E_NO_SPACE: 'E_NO_SPACE',
   /** The daemon is stopping and accepts no new work. */
   E_SHUTTING_DOWN: 'E_SHUTTING_DOWN',
   /** No daemon answers at the URL, or the connection was lost for good. */

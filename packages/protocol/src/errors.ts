@@ -96,6 +96,10 @@ export class TooManyClientsError extends CorepoolError { constructor(m: string, 
 /** The daemon cut the connection off because the client did not read its messages. */
 export class SlowConsumerError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_SLOW_CONSUMER, m, d); } }
 export class FlowControlError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_FLOW_CONTROL, m, d); } }
+/** A per-client limit was reached (the message names it); nothing was changed. */
+export class LimitError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_LIMIT, m, d); } }
+/** The state store is full: the write was not applied. */
+export class NoSpaceError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_NO_SPACE, m, d); } }
 export class ShuttingDownError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_SHUTTING_DOWN, m, d); } }
 export class ConnectionError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_CONNECTION, m, d); } }
 export class ClosedError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_CLOSED, m, d); } }
@@ -121,6 +125,8 @@ const CLASSES: Record<ErrorCode, new (m: string, d?: Details) => CorepoolError> 
   E_TOO_MANY_CLIENTS: TooManyClientsError,
   E_SLOW_CONSUMER: SlowConsumerError,
   E_FLOW_CONTROL: FlowControlError,
+  E_LIMIT: LimitError,
+  E_NO_SPACE: NoSpaceError,
   E_SHUTTING_DOWN: ShuttingDownError,
   E_CONNECTION: ConnectionError,
   E_CLOSED: ClosedError,

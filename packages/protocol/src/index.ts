@@ -4,7 +4,7 @@ export {
   CorepoolError, AuthError, BadMessageError, TooLargeError, ProtocolVersionError, BadArgumentError,
   BadTaskError, SourceDisabledError, NotCloneableError, TaskError, TimeoutError, WorkerCrashedError,
   CancelledError, NoSuchValueError, ValueTypeError, BadNameError, LockNotHeldError, TooManyClientsError,
-  SlowConsumerError, FlowControlError, ShuttingDownError, ConnectionError, ClosedError, InternalError,
+  SlowConsumerError, FlowControlError, LimitError, NoSpaceError, ShuttingDownError, ConnectionError, ClosedError, InternalError,
   errorClass, fromWire, toCorepoolError,
 } from './errors.js';
 export type { WireError } from './errors.js';
