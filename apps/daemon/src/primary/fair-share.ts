@@ -3,19 +3,22 @@
  * chunk count, so that it holds under faults. Each client accrues virtual
  * time: the worker-milliseconds its chunks hold a worker (a chunk is charged
  * its expected cost when handed out and corrected to what it took when it
- * leaves; a running chunk past its estimate counts as it runs), plus the time
- * a worker slot stays empty after one of its items killed the worker (crash,
- * timeout, cancel, memory limit), from the exit to the replacement's ready.
+ * leaves; a running chunk past its estimate counts as it runs), plus what a
+ * worker restart costs when one of its items killed the worker (crash,
+ * timeout, cancel, memory limit): the slot stays empty from the exit to the
+ * replacement's ready, and the new process burns a core about as long while
+ * it boots, taken from everyone's workers, so the client pays that time twice.
  * A free worker takes the next chunk from the active client with the least
  * virtual time; a client that becomes active starts no lower than the least
  * of the active ones (as Linux's CFS does), so it has banked no credit while
  * idle, and keeps the debt it ran up while others waited.
  *
  * Virtual time alone would still let a client whose items kill workers take
- * several slots at once whenever it is owed them (a burst of restarts that
- * empties the pool), so such a client, for KILLER_MEMORY_MS after its last
- * kill, holds at most one worker (running chunks and slots restarting for it
- * count) while another client has work in the daemon.
+ * several slots at once whenever it is owed them, or while it is alone: a
+ * burst of restarts that empties the pool, and a client arriving then waits
+ * for a restart. So such a client, for KILLER_MEMORY_MS after its last kill,
+ * holds at most one worker (its chunks held by workers and the slots
+ * restarting for it count), alone or not.
  */
 
 /** A client as the fair share sees it (the scheduler's per-client queue). */
@@ -43,8 +46,6 @@ export interface PoolView<T extends Tenant> {
   heads(): Iterable<Held>;
   /** Chunks of `t` held by workers (running or waiting in a worker's pipeline). */
   holds(t: T): number;
-  /** True if a client other than `t` has work queued or running. */
-  contended(t: T): boolean;
 }
 
 /** What a chunk is expected to cost before its batch has a measured item time. */
@@ -53,6 +54,8 @@ export const UNMEASURED_CHUNK_MS = 20;
 export const KILLER_MEMORY_MS = 5_000;
 /** Time to replace a worker, charged at the kill before the replacement is measured. */
 const FIRST_RESTART_ESTIMATE_MS = 150;
+/** A restart is charged this many times its duration: its empty slot, and the core its boot takes from the others. */
+const RESTART_WEIGHT = 2;
 
 /** Virtual-time accounts of the clients, and the choice of the next one to serve. */
 export class FairShare<T extends Tenant> {
@@ -71,9 +74,15 @@ export class FairShare<T extends Tenant> {
 
   /** A client becomes active: it starts no lower than the active ones. */
   enter(t: T, active: Iterable<T>, now: number): void {
+    // Queued work again while its chunks still run: it never left, and keeps what it is owed.
+    if (this.#pool.holds(t) > 0) return;
     let min = Infinity;
     const over = overage(this.#pool.heads(), now);
-    for (const a of active) if (a !== t) min = Math.min(min, a.vtime + (over.get(a) ?? 0));
+    const consider = (a: Tenant): void => {
+      if (a !== t) min = Math.min(min, a.vtime + (over.get(a) ?? 0));
+    };
+    for (const a of active) consider(a);
+    for (const h of this.#pool.heads()) consider(h.tenant);
     if (min < Infinity) this.#floor = Math.max(this.#floor, min);
     t.vtime = Math.max(t.vtime, this.#floor);
   }
@@ -96,8 +105,9 @@ export class FairShare<T extends Tenant> {
     this.#refilled(slot); // a replacement that died before it was ready: its charge stands as estimated
     t.killedAt = now;
     t.restarting++;
-    t.vtime += this.#restartEstimate;
-    this.#refilling.set(slot, { tenant: t, at: now, charged: this.#restartEstimate });
+    const charged = RESTART_WEIGHT * this.#restartEstimate;
+    t.vtime += charged;
+    this.#refilling.set(slot, { tenant: t, at: now, charged });
   }
 
   /** The worker in `slot` is ready: the client that caused its replacement is charged what it took. */
@@ -105,7 +115,7 @@ export class FairShare<T extends Tenant> {
     const r = this.#refilled(slot);
     if (r === undefined) return;
     const took = now - r.at;
-    r.tenant.vtime += took - r.charged;
+    r.tenant.vtime += RESTART_WEIGHT * took - r.charged;
     this.#restartEstimate = 0.75 * this.#restartEstimate + 0.25 * took;
   }
 
@@ -160,9 +170,9 @@ export class FairShare<T extends Tenant> {
     return true;
   }
 
-  /** A recent killer holding a worker already, while another client wants one. */
+  /** A recent killer holding a worker already. */
   #heldBack(t: T, now: number): boolean {
-    return now - t.killedAt < KILLER_MEMORY_MS && this.#pool.holds(t) + t.restarting >= 1 && this.#pool.contended(t);
+    return now - t.killedAt < KILLER_MEMORY_MS && this.#pool.holds(t) + t.restarting >= 1;
   }
 }
 

@@ -143,7 +143,6 @@ export class Scheduler {
   readonly #fair = new FairShare<ClientQueue>({
     heads: () => this.#heads(),
     holds: (cq) => this.#runningOf(cq),
-    contended: (cq) => this.#contended(cq),
   });
   readonly #sources = new VerifiedSources();
   #nextKey = 1;
@@ -362,12 +361,6 @@ export class Scheduler {
       const head = w.assigned[0] as Chunk | undefined;
       if (head !== undefined) yield head;
     }
-  }
-
-  /** True if a client other than `cq` has work queued or held by a worker. */
-  #contended(cq: ClientQueue): boolean {
-    if (this.#active.some((a) => a !== cq)) return true;
-    return this.#sup.workers.some((w) => (w.assigned as Chunk[]).some((c) => !c.ghost && c.tenant !== cq));
   }
 
   /** A worker message about a chunk. */
