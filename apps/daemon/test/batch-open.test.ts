@@ -5,21 +5,15 @@
  * batches open. Raw sockets play the hostile client; an SDK client beside it
  * keeps working.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { MAX_OPEN_BATCHES, decodeData, encodeData } from '@corepool/protocol';
 import { sourceHash } from '../src/primary/verified-sources.js';
-import { startDaemon, type TestDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './fixture.js';
 
 let d: TestDaemon;
 let client: Client;
-beforeAll(async () => {
-  d = await startDaemon({ workers: 1 });
-  client = await d.connect({ name: 'victim' });
-});
-afterAll(async () => {
-  await d?.[Symbol.asyncDispose]();
-});
+useDaemon((x) => ({ d, client } = x), { workers: 1 });
 
 /** The values of a chunk.result (anything else: the message itself, to fail the comparison visibly). */
 function values(m: Record<string, unknown>): unknown {

@@ -5,19 +5,13 @@
  * stopped) still has the item fail with E_TIMEOUT and is replaced. And a
  * timeoutMs a timer cannot hold (2^31 ms or more) is refused, not run as 0.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { alive, codeOf, startDaemon, until, type TestDaemon } from './fixture.js';
+import { alive, codeOf, until, type TestDaemon, useDaemon } from './fixture.js';
 
 let d: TestDaemon;
 let client: Client;
-beforeAll(async () => {
-  d = await startDaemon({ workers: 1 });
-  client = await d.connect({ name: 'first' });
-});
-afterAll(async () => {
-  await d?.[Symbol.asyncDispose]();
-});
+useDaemon((x) => ({ d, client } = x), { workers: 1 });
 
 describe('the deadline of an item its worker never starts', () => {
   it('a spin left behind by another app\'s task: the timed item fails with E_TIMEOUT or completes, never hangs; the pool goes on', async () => {

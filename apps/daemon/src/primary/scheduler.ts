@@ -19,6 +19,11 @@
  * Results leave while the client reads (below its send high-water mark); the
  * rest wait here, so a chunk whose results come in several parts (each within
  * a frame) never piles up past the connection's hard cap.
+ *
+ * Long because placement, stealing, retries and timeouts all move the same
+ * chunks between the same queues; what stands apart is elsewhere: the
+ * accounts of fair sharing (fair-share.ts), the check of task hashes
+ * (verified-sources.ts).
  */
 import {
   CANCEL_GRACE_MS,
