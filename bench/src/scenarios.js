@@ -107,6 +107,14 @@ export const SCENARIOS = {
     goals: [{ system: 'corepool', metric: /^rss_mb_.*_primary$/, op: '<', value: 250, text: 'memory primary < 250 MB (every phase)' }],
   },
 
+  neighbours: {
+    title: 'a healthy app\'s 1,000 x 1 ms batch alone, and beside an app whose items crash, time out or spin; 2 workers',
+    // A healthy batch still running at deadlineS is stopped there (the check fails): before fairness held under faults, beside crashes it never finished.
+    params: (q) => ({ items: 1000, workers: 2, kinds: ['crash', 'timeout', 'spin'], deadlineS: q ? 15 : 60 }),
+    systems: [{ system: 'corepool', ...node('corepool/neighbours.js') }],
+    goals: ['crash', 'timeout', 'spin'].map((kind) => ({ system: 'corepool', metric: `ratio_${kind}`, op: '<=', value: 2.5, text: `beside ${kind}: <= 2.5x the time alone` })),
+  },
+
   scaling: {
     title: 'trivial at 10k, 100k, 1M items; 1 and 2 workers',
     params: (q) => ({ sizes: [1e4, 1e5, 1e6], workerCounts: [1, 2], warmupSize: q ? 1e5 : 1e6 }),

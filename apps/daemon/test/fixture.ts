@@ -439,7 +439,7 @@ export function rawMap(
       }
     };
     sock.ws.on('message', onMessage);
-    const hash = createHash('sha256').update(source).digest('hex');
+    const hash = createHash('sha256').update(source).digest('base64url'); // the daemon checks it, as the SDK computes it
     sock.send({ type: 'batch.open', id, task: { kind: 'source', hash, source }, timeoutMs: o.timeoutMs ?? 0, retries: o.retries ?? 2 });
     const size = o.chunkSize ?? 10;
     for (let start = 0; start < n; start += size) {

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { STEAL_AFTER_MS, encodeData, type ChunkResult, type ServerMessage } from '@corepool/protocol';
 import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
+import { sourceHash } from '../src/primary/verified-sources.js';
 import type { Supervisor, WorkerSlot } from '../src/primary/supervisor.js';
 import type { PrimaryToWorker, RunMessage } from '../src/ipc.js';
 
@@ -38,7 +39,7 @@ function pool(n = 2): Pool {
 
 /** Opens a batch of three one-item chunks: item 0 on worker 0, item 1 on worker 1, item 2 queued behind item 0. */
 function threeChunks(p: Pool): void {
-  p.scheduler.open(p.client, { type: 'batch.open', id: 7, task: { kind: 'source', hash: 'h', source: '(x) => x' }, timeoutMs: 0, retries: 2 });
+  p.scheduler.open(p.client, { type: 'batch.open', id: 7, task: { kind: 'source', hash: sourceHash('(x) => x'), source: '(x) => x' }, timeoutMs: 0, retries: 2 });
   for (const start of [0, 1, 2]) p.scheduler.add(p.client, { type: 'batch.chunk', id: 7, start, count: 1, payload: encodeData([start]) });
 }
 
@@ -105,7 +106,7 @@ describe('work stealing, over a fake pool', () => {
 
   it('no chunk is queued behind a chunk that has already run long', async () => {
     const p = pool();
-    p.scheduler.open(p.client, { type: 'batch.open', id: 8, task: { kind: 'source', hash: 'h', source: '(x) => x' }, timeoutMs: 0, retries: 2 });
+    p.scheduler.open(p.client, { type: 'batch.open', id: 8, task: { kind: 'source', hash: sourceHash('(x) => x'), source: '(x) => x' }, timeoutMs: 0, retries: 2 });
     p.scheduler.add(p.client, { type: 'batch.chunk', id: 8, start: 0, count: 1, payload: encodeData([0]) });
     const [w0, w1] = p.workers as [WorkerSlot, WorkerSlot];
     expect(w0.assigned.length + w1.assigned.length).toBe(1);

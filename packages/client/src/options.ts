@@ -2,7 +2,7 @@
  * SDK options: their defaults in one place and one check each, at the
  * facade. Async calls reject (never throw) with BadArgumentError.
  */
-import { BadArgumentError, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RETRIES, MAX_NAME_LENGTH } from '@corepool/protocol';
+import { BadArgumentError, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RETRIES, MAX_NAME_LENGTH, MAX_TIMEOUT_MS } from '@corepool/protocol';
 
 /** Options of `connect()`. */
 export interface ConnectOptions {
@@ -26,7 +26,7 @@ export interface MapOptions {
   chunkSize?: number;
   /** Cancels the batch: queued work is dropped, running work abandoned. */
   signal?: AbortSignal;
-  /** Per-item limit; the worker running a late item is replaced and the item fails with TimeoutError. */
+  /** Per-item limit (an integer, 1 to 2^31 - 1 ms); the worker running a late item is replaced and the item fails with TimeoutError. */
   timeoutMs?: number;
   /** Runs of an item after its worker died, before WorkerCrashedError. @default 2 */
   retries?: number;
@@ -64,6 +64,8 @@ export function checkMapOptions(o: unknown): ImapOptions {
   const opts = o as ImapOptions;
   positiveInt('chunkSize', opts.chunkSize, 1);
   positiveInt('timeoutMs', opts.timeoutMs, 1);
+  // Node fires a timer of 2^31 ms or more at once: every item would time out.
+  if (opts.timeoutMs !== undefined && opts.timeoutMs > MAX_TIMEOUT_MS) throw new BadArgumentError(`options.timeoutMs must be at most ${MAX_TIMEOUT_MS}`);
   positiveInt('retries', opts.retries, 0);
   if (opts.retries !== undefined && opts.retries > 100) throw new BadArgumentError('options.retries must be at most 100');
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new BadArgumentError('options.signal must be an AbortSignal');

@@ -10,4 +10,11 @@ describe('options', () => {
     expect(() => checkConnectOptions({ spawn: 'yes' })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
     expect(checkMapOptions({ chunkSize: 10, retries: 0 })).toEqual({ chunkSize: 10, retries: 0 });
   });
+
+  it('refuses a timeoutMs a timer cannot hold (2^31 ms and more would fire at once), NaN, fractions and negatives', () => {
+    for (const timeoutMs of [2 ** 31, 2 ** 53, Number.NaN, Infinity, -5, 2.5]) {
+      expect(() => checkMapOptions({ timeoutMs })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
+    }
+    expect(checkMapOptions({ timeoutMs: 2 ** 31 - 1 })).toEqual({ timeoutMs: 2 ** 31 - 1 });
+  });
 });

@@ -62,3 +62,7 @@ export const CANCEL_GRACE_MS = 1000;
  * waiting behind it moves to a worker that goes idle (work stealing).
  */
 export const STEAL_AFTER_MS = 50;
+/** Most batches a client may have open in the daemon (not yet finished, closed or cancelled); E_LIMIT beyond. */
+export const MAX_OPEN_BATCHES = 1024;
+/** Longest timeoutMs: Node runs a timer of 2^31 ms or more at once, so a longer one would expire immediately. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;

@@ -4,7 +4,7 @@
  */
 import { BadMessageError, type WireError } from './errors.js';
 import { isErrorCode } from './codes.js';
-import { MAX_DICT_KEY_BYTES, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH } from './limits.js';
+import { MAX_DICT_KEY_BYTES, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH, MAX_TIMEOUT_MS } from './limits.js';
 import {
   STATE_OPS,
   type BatchChunk,
@@ -30,6 +30,12 @@ function uint(o: Obj, key: string): number {
 }
 function optUint(o: Obj, key: string): number | undefined {
   return o[key] === undefined || o[key] === null ? undefined : uint(o, key);
+}
+/** An item's timeoutMs: a timer of 2^31 ms or more would fire at once, failing every item. */
+function optTimeout(o: Obj, key: string): number | undefined {
+  const v = optUint(o, key);
+  if (v !== undefined && v > MAX_TIMEOUT_MS) fail(`${key} must be at most ${MAX_TIMEOUT_MS} ms`);
+  return v;
 }
 function str(o: Obj, key: string, max: number): string {
   const v = o[key];
@@ -82,7 +88,7 @@ export function parseClientMessage(v: unknown): ClientMessage {
         type: 'batch.open',
         id: uint(v, 'id'),
         task: parseTask(v.task),
-        timeoutMs: optUint(v, 'timeoutMs') ?? 0,
+        timeoutMs: optTimeout(v, 'timeoutMs') ?? 0,
         retries: Math.min(optUint(v, 'retries') ?? 0, 100),
       };
       if (v.first !== undefined && v.first !== null) {

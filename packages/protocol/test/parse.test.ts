@@ -28,6 +28,12 @@ describe('parseClientMessage', () => {
     bad({ type: 'state', rid: 1, op: 'constructor', name: 'x' });
     bad({ type: 'state', rid: 1, op: 'value.get', name: 7 });
   });
+
+  it('refuses an item timeoutMs a timer cannot hold (2^31 ms and more would fire at once)', () => {
+    const open = (timeoutMs: unknown): unknown => ({ type: 'batch.open', id: 1, task: { kind: 'module', url: 'file:///x.mjs', name: 'f' }, timeoutMs, retries: 0 });
+    for (const t of [2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER, 1.5, -1, Number.NaN, Infinity, '100']) bad(open(t));
+    expect(parseClientMessage(open(2 ** 31 - 1))).toMatchObject({ timeoutMs: 2 ** 31 - 1 });
+  });
 });
 
 describe('parseServerMessage', () => {

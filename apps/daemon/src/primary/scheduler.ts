@@ -1,10 +1,13 @@
 /**
  * The scheduler: queues each client's chunks and hands them to free workers,
- * round-robin across clients (then across a client's batches), so a small
- * batch never waits behind another app's million items. It also owns the
- * failure rules: a dead worker's chunks are retried (split down until only the
- * item that kills workers fails), an item past its timeout kills its worker,
- * and a cancelled batch's running chunks get a grace period, then a kill.
+ * to the client owed the most worker time (fair-share.ts; round-robin across
+ * a client's batches), so a small batch never waits behind another app's
+ * million items, nor behind an app whose items keep killing workers. It also
+ * owns the failure rules: a dead worker's chunks are retried (split down until
+ * only the item that kills workers fails), an item past its timeout kills its
+ * worker (the deadline runs from when its chunk becomes its worker's running
+ * one, whether or not the worker ever reports the item started), and a
+ * cancelled batch's running chunks get a grace period, then a kill.
  * Payloads stay opaque bytes: a split only narrows a chunk's [offset, count).
  *
  * Work stealing: a chunk is not queued behind a worker's chunk that has run
@@ -16,6 +19,11 @@
  * Results leave while the client reads (below its send high-water mark); the
  * rest wait here, so a chunk whose results come in several parts (each within
  * a frame) never piles up past the connection's hard cap.
+ *
+ * Long because placement, stealing, retries and timeouts all move the same
+ * chunks between the same queues; what stands apart is elsewhere: the
+ * accounts of fair sharing (fair-share.ts), the check of task hashes
+ * (verified-sources.ts).
  */
 import {
   CANCEL_GRACE_MS,
@@ -23,6 +31,8 @@ import {
   STEAL_AFTER_MS,
   BadMessageError,
   FlowControlError,
+  LimitError,
+  MAX_OPEN_BATCHES,
   ShuttingDownError,
   encodeCheckedData,
   type BatchChunk,
@@ -37,6 +47,8 @@ import type { DoneMessage, FailMessage, PartMessage, StartedMessage, UncaughtMes
 
 type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage;
 import type { Supervisor, WorkerSlot } from './supervisor.js';
+import { FairShare, UNMEASURED_CHUNK_MS, type Tenant } from './fair-share.js';
+import { VerifiedSources } from './verified-sources.js';
 
 /** What the scheduler needs from a connection. */
 export interface SchedulerClient {
@@ -49,6 +61,10 @@ export interface SchedulerClient {
 interface Chunk {
   readonly key: number;
   readonly batch: Batch;
+  /** Its batch's client, charged for the worker time it takes. */
+  readonly tenant: ClientQueue;
+  /** Virtual time charged for it while a worker holds it (fair-share.ts). */
+  charged: number;
   readonly payload: Uint8Array;
   readonly offset: number;
   readonly count: number;
@@ -95,7 +111,7 @@ interface Batch {
   final: boolean;
 }
 
-interface ClientQueue {
+interface ClientQueue extends Tenant {
   readonly client: SchedulerClient;
   readonly batches: Map<number, Batch>;
   /** Batches with queued chunks, served round-robin. */
@@ -129,7 +145,11 @@ export class Scheduler {
   readonly #opts: SchedulerOptions;
   readonly #clients = new Map<number, ClientQueue>();
   readonly #active: ClientQueue[] = [];
-  #rr = 0;
+  readonly #fair = new FairShare<ClientQueue>({
+    heads: () => this.#heads(),
+    holds: (cq) => this.#runningOf(cq),
+  });
+  readonly #sources = new VerifiedSources();
   #nextKey = 1;
   #retryTimer: NodeJS.Timeout | undefined;
   #stealTimer: NodeJS.Timeout | undefined;
@@ -169,8 +189,13 @@ export class Scheduler {
     if (!this.#accepting) return new ShuttingDownError('the daemon is stopping and accepts no new batches');
     const cq = this.#queueOf(client);
     if (cq.batches.has(m.id)) return new BadMessageError(`batch ${m.id} is already open`);
+    if (cq.batches.size >= MAX_OPEN_BATCHES) {
+      return new LimitError(`client has ${cq.batches.size} batches open, the limit of ${MAX_OPEN_BATCHES} open batches per client: let one finish first`);
+    }
+    const task = this.#sources.check(m.task);
+    if (task instanceof Error) return task;
     cq.batches.set(m.id, {
-      id: m.id, client: cq, task: m.task, timeoutMs: m.timeoutMs, retries: m.retries,
+      id: m.id, client: cq, task, timeoutMs: m.timeoutMs, retries: m.retries,
       queue: [], running: new Set(), live: true, final: false, itemMs: 0,
     });
     return undefined;
@@ -228,6 +253,9 @@ export class Scheduler {
     if (!this.#accepting) return;
     const workers = this.#sup.workers;
     const now = performance.now();
+    for (const slot of this.#fair.refilling()) {
+      if (workers.some((w) => w.slot === slot && w.ready && !w.dead)) this.#fair.ready(slot, now);
+    }
     if (this.#fill(workers, now)) this.#admitNewcomer(workers, now);
     this.#steal(workers, now);
   }
@@ -239,7 +267,7 @@ export class Scheduler {
         // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
         if (depth > 1 && this.#longHead(w, now)) continue;
         while (w.ready && !w.dead && w.assigned.length < depth) {
-          const chunk = this.#next();
+          const chunk = this.#next(now);
           if (chunk === undefined) return false;
           this.#assign(w, chunk, false);
         }
@@ -256,7 +284,7 @@ export class Scheduler {
   #admitNewcomer(workers: WorkerSlot[], now: number): void {
     if (this.#opts.pipelineDepth < 2) return;
     for (const cq of this.#active) {
-      if (!cq.client.canReceive() || this.#runningOf(cq) > 0) continue;
+      if (!cq.client.canReceive() || this.#runningOf(cq) > 0 || !this.#fair.owed(cq, this.#active, now)) continue;
       const full = workers.filter((x) => x.ready && !x.dead && x.assigned.length === this.#opts.pipelineDepth && !(x.assigned as Chunk[]).some((c) => c.urgent));
       // Behind the running chunk that should end first: the oldest one not yet long (a long one may run on and on; stealing rescues a chunk left behind it).
       let w: WorkerSlot | undefined;
@@ -332,6 +360,14 @@ export class Scheduler {
     return n;
   }
 
+  /** The chunk each worker runs now. */
+  *#heads(): Iterable<Chunk> {
+    for (const w of this.#sup.workers) {
+      const head = w.assigned[0] as Chunk | undefined;
+      if (head !== undefined) yield head;
+    }
+  }
+
   /** A worker message about a chunk. */
   onWorkerMessage(w: WorkerSlot, m: ChunkMessage): void {
     const chunk = w.assigned.find((c) => c.key === m.key) as Chunk | undefined;
@@ -366,6 +402,7 @@ export class Scheduler {
 
   /** A worker died: retry, split or fail each of its chunks. */
   onWorkerExit(w: WorkerSlot): void {
+    this.#chargeExit(w);
     // Ghosts belong to their copies elsewhere: nothing to retry or blame.
     const chunks = (w.assigned.splice(0) as Chunk[]).filter((c, i) => {
       // The worker runs its chunks in order: only the first one had begun (behind a ghost, maybe not: no blame).
@@ -409,6 +446,21 @@ export class Scheduler {
     for (const chunk of chunks) this.#forgetIfDone(chunk.batch);
   }
 
+  /**
+   * A dead worker's chunks are charged what they took, and the client whose
+   * chunk it was running (crash, timeout, cancel, memory limit) is charged its
+   * replacement. A worker retired on purpose is nobody's fault.
+   */
+  #chargeExit(w: WorkerSlot): void {
+    const now = performance.now();
+    const head = w.assigned[0] as Chunk | undefined;
+    for (const c of w.assigned as Chunk[]) {
+      clearTimeout(c.timer);
+      this.#fair.settle(c, now);
+    }
+    if (head !== undefined && w.killedFor !== 'retired') this.#fair.blame(head.tenant, w.slot, now);
+  }
+
   /** Queue figures for `daemon status`. */
   stats(): { queuedItems: number; runningItems: number; perClient: Map<number, { batches: number; queuedChunks: number; runningChunks: number }> } {
     let queuedItems = 0;
@@ -429,7 +481,7 @@ export class Scheduler {
   #queueOf(client: SchedulerClient): ClientQueue {
     let cq = this.#clients.get(client.id);
     if (cq === undefined) {
-      cq = { client, batches: new Map(), ready: [], rr: 0, active: false, queuedChunks: 0, queuedBytes: 0, held: [] };
+      cq = { client, batches: new Map(), ready: [], rr: 0, active: false, queuedChunks: 0, queuedBytes: 0, held: [], vtime: 0, killedAt: -Infinity, restarting: 0 };
       this.#clients.set(client.id, cq);
     }
     return cq;
@@ -437,7 +489,7 @@ export class Scheduler {
 
   #chunk(batch: Batch, payload: Uint8Array, offset: number, count: number, start: number): Chunk {
     return {
-      key: this.#nextKey++, batch, payload, offset, count, start, attempts: 0, crashes: 0, tracked: false, begun: false,
+      key: this.#nextKey++, batch, tenant: batch.client, charged: 0, payload, offset, count, start, attempts: 0, crashes: 0, tracked: false, begun: false,
       current: -1, failedAt: -1, sent: 0, headAt: 0, ghost: false,
     };
   }
@@ -469,21 +521,16 @@ export class Scheduler {
     cq.queuedBytes += chunk.payload.length;
     if (batch.queue.length === 1) cq.ready.push(batch);
     if (!cq.active) {
+      this.#fair.enter(cq, this.#active, performance.now());
       cq.active = true;
       this.#active.push(cq);
     }
   }
 
-  #next(): Chunk | undefined {
+  #next(now: number): Chunk | undefined {
     let skipped = false;
-    for (let n = this.#active.length; n > 0 && this.#active.length > 0; n--) {
-      const cq = this.#active[this.#rr++ % this.#active.length]!;
-      if (!cq.client.canReceive()) {
-        skipped = true;
-        continue;
-      }
-      return this.#takeFrom(cq);
-    }
+    const cq = this.#fair.pick(this.#active, now, (c) => c.client.canReceive() || !(skipped = true));
+    if (cq !== undefined) return this.#takeFrom(cq);
     // A client over its send high-water mark is skipped; look again once it may have drained.
     if (skipped && this.#retryTimer === undefined) {
       this.#retryTimer = setTimeout(() => {
@@ -521,6 +568,7 @@ export class Scheduler {
     if (urgent) (w.assigned as Chunk[]).splice(1, 0, chunk);
     else (w.assigned as Chunk[]).push(chunk);
     batch.running.add(chunk);
+    this.#fair.charge(chunk, batch.itemMs > 0 ? chunk.count * batch.itemMs : UNMEASURED_CHUNK_MS);
     let task = batch.task;
     if (task.kind === 'source') {
       if (w.knownTasks.has(task.hash)) task = { kind: 'source', hash: task.hash, source: '' };
@@ -531,21 +579,36 @@ export class Scheduler {
       start: chunk.start, timed: batch.timeoutMs > 0 || chunk.tracked, urgent,
     });
     if (!sent) this.#sup.kill(w); // its exit requeues the chunk
+    else if (chunk.headAt > 0) this.#arm(w, chunk, 0);
   }
 
   #startTimer(w: WorkerSlot, chunk: Chunk, i: number): void {
     chunk.begun = true;
     chunk.current = i;
+    this.#arm(w, chunk, i);
+  }
+
+  /**
+   * Arms the deadline of item `i`: when its chunk becomes its worker's running
+   * one (for its first item), and again as each item starts. A worker that
+   * never gets to the item (stopped, spinning in a timer another task left,
+   * stuck between items) misses it just the same: the item fails and the
+   * worker is replaced.
+   */
+  #arm(w: WorkerSlot, chunk: Chunk, i: number): void {
     clearTimeout(chunk.timer);
     const timeoutMs = chunk.batch.timeoutMs;
     if (timeoutMs === 0) return; // tracked only, to name the item a crash belongs to
     chunk.timer = setTimeout(() => {
-      const index = chunk.start + i;
-      chunk.failedAt = i;
-      this.#deliverError(chunk.batch, index, {
-        code: ErrorCode.E_TIMEOUT, index, timeoutMs,
-        message: `item ${index} ran longer than its timeout of ${timeoutMs} ms; its worker was replaced`,
-      });
+      // A ghost's items belong to its copy: its worker is only stuck.
+      if (!chunk.ghost) {
+        const index = chunk.start + i;
+        chunk.failedAt = i;
+        this.#deliverError(chunk.batch, index, {
+          code: ErrorCode.E_TIMEOUT, index, timeoutMs,
+          message: `item ${index} ran longer than its timeout of ${timeoutMs} ms; its worker was replaced`,
+        });
+      }
       this.#sup.kill(w);
     }, timeoutMs);
   }
@@ -659,10 +722,15 @@ export class Scheduler {
 
   #release(w: WorkerSlot, chunk: Chunk): void {
     clearTimeout(chunk.timer);
+    const now = performance.now();
+    this.#fair.settle(chunk, now);
     const i = w.assigned.indexOf(chunk);
     if (i >= 0) w.assigned.splice(i, 1);
     const head = w.assigned[0] as Chunk | undefined;
-    if (i === 0 && head !== undefined) head.headAt = performance.now();
+    if (i === 0 && head !== undefined) {
+      head.headAt = now;
+      this.#arm(w, head, Math.max(head.current, 0));
+    }
     chunk.batch.running.delete(chunk);
     chunk.worker = undefined;
   }

@@ -1,0 +1,188 @@
+/**
+ * Fair share of the workers between clients, by worker time rather than by
+ * chunk count, so that it holds under faults. Each client accrues virtual
+ * time: the worker-milliseconds its chunks hold a worker (a chunk is charged
+ * its expected cost when handed out and corrected to what it took when it
+ * leaves; a running chunk past its estimate counts as it runs), plus what a
+ * worker restart costs when one of its items killed the worker (crash,
+ * timeout, cancel, memory limit): the slot stays empty from the exit to the
+ * replacement's ready, and the new process burns a core about as long while
+ * it boots, taken from everyone's workers, so the client pays that time twice.
+ * A free worker takes the next chunk from the active client with the least
+ * virtual time; a client that becomes active starts no lower than the least
+ * of the active ones (as Linux's CFS does), so it has banked no credit while
+ * idle, and keeps the debt it ran up while others waited.
+ *
+ * Virtual time alone would still let a client whose items kill workers take
+ * several slots at once whenever it is owed them, or while it is alone: a
+ * burst of restarts that empties the pool, and a client arriving then waits
+ * for a restart. So such a client, for KILLER_MEMORY_MS after its last kill,
+ * holds at most one worker (its chunks held by workers and the slots
+ * restarting for it count), alone or not.
+ */
+
+/** A client as the fair share sees it (the scheduler's per-client queue). */
+export interface Tenant {
+  /** Worker-milliseconds charged so far. */
+  vtime: number;
+  /** When (performance.now()) one of its items last killed a worker; -Infinity if never. */
+  killedAt: number;
+  /** Worker slots being refilled after its items killed their worker. */
+  restarting: number;
+}
+
+/** A chunk held by a worker, as the fair share sees it. */
+export interface Held {
+  readonly tenant: Tenant;
+  /** When it became its worker's running chunk (performance.now()); 0 while it waits in the worker's pipeline. */
+  readonly headAt: number;
+  /** Virtual time charged for it so far. */
+  charged: number;
+}
+
+/** What the fair share reads from the scheduler. */
+export interface PoolView<T extends Tenant> {
+  /** The chunks running on the workers (each worker's first). */
+  heads(): Iterable<Held>;
+  /** Chunks of `t` held by workers (running or waiting in a worker's pipeline). */
+  holds(t: T): number;
+}
+
+/** What a chunk is expected to cost before its batch has a measured item time. */
+export const UNMEASURED_CHUNK_MS = 20;
+/** A client whose item killed a worker is held to one worker this long after the kill. */
+export const KILLER_MEMORY_MS = 5_000;
+/** Time to replace a worker, charged at the kill before the replacement is measured. */
+const FIRST_RESTART_ESTIMATE_MS = 150;
+/** A restart is charged this many times its duration: its empty slot, and the core its boot takes from the others. */
+const RESTART_WEIGHT = 2;
+
+/** Virtual-time accounts of the clients, and the choice of the next one to serve. */
+export class FairShare<T extends Tenant> {
+  readonly #pool: PoolView<T>;
+  /** The least virtual time of the active clients, last seen: where a returning client starts. */
+  #floor = 0;
+  /** Round-robin start among clients tied on virtual time. */
+  #turn = 0;
+  #restartEstimate = FIRST_RESTART_ESTIMATE_MS;
+  /** Worker slots being refilled, with the client charged for it. */
+  readonly #refilling = new Map<number, { tenant: Tenant; at: number; charged: number }>();
+
+  constructor(pool: PoolView<T>) {
+    this.#pool = pool;
+  }
+
+  /** A client becomes active: it starts no lower than the active ones. */
+  enter(t: T, active: Iterable<T>, now: number): void {
+    // Queued work again while its chunks still run: it never left, and keeps what it is owed.
+    if (this.#pool.holds(t) > 0) return;
+    let min = Infinity;
+    const over = overage(this.#pool.heads(), now);
+    const consider = (a: Tenant): void => {
+      if (a !== t) min = Math.min(min, a.vtime + (over.get(a) ?? 0));
+    };
+    for (const a of active) consider(a);
+    for (const h of this.#pool.heads()) consider(h.tenant);
+    if (min < Infinity) this.#floor = Math.max(this.#floor, min);
+    t.vtime = Math.max(t.vtime, this.#floor);
+  }
+
+  /** A chunk handed to a worker: charged its expected cost now, so the next choice already sees it. */
+  charge(chunk: Held, expectedMs: number): void {
+    chunk.charged = expectedMs;
+    chunk.tenant.vtime += expectedMs;
+  }
+
+  /** A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. */
+  settle(chunk: Held, now: number): void {
+    const took = chunk.headAt > 0 ? now - chunk.headAt : 0;
+    chunk.tenant.vtime += took - chunk.charged;
+    chunk.charged = 0;
+  }
+
+  /** One of `t`'s items killed the worker in `slot`: it is charged the replacement, and held to one worker for a while. */
+  blame(t: Tenant, slot: number, now: number): void {
+    this.#refilled(slot); // a replacement that died before it was ready: its charge stands as estimated
+    t.killedAt = now;
+    t.restarting++;
+    const charged = RESTART_WEIGHT * this.#restartEstimate;
+    t.vtime += charged;
+    this.#refilling.set(slot, { tenant: t, at: now, charged });
+  }
+
+  /** The worker in `slot` is ready: the client that caused its replacement is charged what it took. */
+  ready(slot: number, now: number): void {
+    const r = this.#refilled(slot);
+    if (r === undefined) return;
+    const took = now - r.at;
+    r.tenant.vtime += RESTART_WEIGHT * took - r.charged;
+    this.#restartEstimate = 0.75 * this.#restartEstimate + 0.25 * took;
+  }
+
+  /** Slots being refilled (to notice their workers' ready). */
+  refilling(): Iterable<number> {
+    return this.#refilling.keys();
+  }
+
+  #refilled(slot: number): { tenant: Tenant; at: number; charged: number } | undefined {
+    const r = this.#refilling.get(slot);
+    if (r === undefined) return undefined;
+    this.#refilling.delete(slot);
+    r.tenant.restarting--;
+    return r;
+  }
+
+  /**
+   * The client owed the next chunk: the least virtual time (counting its
+   * running chunks' overrun) among those `eligible` allows and not held back
+   * as a recent killer; ties go round-robin.
+   */
+  pick(active: readonly T[], now: number, eligible: (t: T) => boolean): T | undefined {
+    const n = active.length;
+    if (n === 0) return undefined;
+    const over = overage(this.#pool.heads(), now);
+    let best: T | undefined;
+    let bestAt = 0;
+    let bestV = Infinity;
+    let min = Infinity;
+    for (let k = 0; k < n; k++) {
+      const i = (this.#turn + k) % n;
+      const t = active[i]!;
+      const v = t.vtime + (over.get(t) ?? 0);
+      min = Math.min(min, v);
+      if (v >= bestV || !eligible(t)) continue;
+      if (this.#heldBack(t, now)) continue;
+      best = t;
+      bestAt = i;
+      bestV = v;
+    }
+    this.#floor = Math.max(this.#floor, min);
+    if (best !== undefined) this.#turn = bestAt + 1;
+    return best;
+  }
+
+  /** True if `t` is owed the next chunk as much as any active client (for placing a newcomer's chunk ahead). */
+  owed(t: T, active: readonly T[], now: number): boolean {
+    if (this.#heldBack(t, now)) return false;
+    const over = overage(this.#pool.heads(), now);
+    const v = t.vtime + (over.get(t) ?? 0);
+    for (const a of active) if (a.vtime + (over.get(a) ?? 0) < v) return false;
+    return true;
+  }
+
+  /** A recent killer holding a worker already. */
+  #heldBack(t: T, now: number): boolean {
+    return now - t.killedAt < KILLER_MEMORY_MS && this.#pool.holds(t) + t.restarting >= 1;
+  }
+}
+
+/** Per client, how far its running chunks have overrun what they were charged. */
+function overage(heads: Iterable<Held>, now: number): Map<Tenant, number> {
+  const out = new Map<Tenant, number>();
+  for (const h of heads) {
+    if (h.headAt <= 0) continue;
+    const over = now - h.headAt - h.charged;
+    if (over > 0) out.set(h.tenant, (out.get(h.tenant) ?? 0) + over);
+  }
+  return out;
+}

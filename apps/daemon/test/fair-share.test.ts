@@ -1,0 +1,83 @@
+/**
+ * fair-share.ts alone: the accounts and the choice of the next client, over
+ * chunks described by hand (the daemon-level outcomes are in
+ * fault-fairness.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { FairShare, KILLER_MEMORY_MS, type Held, type Tenant } from '../src/primary/fair-share.js';
+
+interface T extends Tenant {
+  name: string;
+}
+
+function setup(): { fair: FairShare<T>; held: Held[]; a: T; b: T } {
+  const held: Held[] = [];
+  const fair = new FairShare<T>({
+    heads: () => held.filter((h) => h.headAt > 0),
+    holds: (t) => held.filter((h) => h.tenant === t).length,
+  });
+  const tenant = (name: string): T => ({ name, vtime: 0, killedAt: -Infinity, restarting: 0 });
+  return { fair, held, a: tenant('a'), b: tenant('b') };
+}
+
+describe('fair share', () => {
+  it('two fresh clients alternate: a chunk is charged when handed out, before it runs', () => {
+    const { fair, a, b } = setup();
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t = fair.pick([a, b], 1000, () => true)!;
+      order.push(t.name);
+      fair.charge({ tenant: t, headAt: 0, charged: 0 }, 20);
+    }
+    expect(order.filter((n) => n === 'a')).toHaveLength(3);
+    expect(order.filter((n) => n === 'b')).toHaveLength(3);
+  });
+
+  it('a client whose item killed a worker holds one worker at most until KILLER_MEMORY_MS has passed', () => {
+    const { fair, a, b } = setup();
+    fair.blame(a, 0, 1000);
+    expect(a.restarting).toBe(1);
+    // The other client is served even though it has used more worker time.
+    b.vtime = a.vtime + 10_000;
+    expect(fair.pick([a, b], 1001, () => true)).toBe(b);
+    // Alone too: nothing for the killer while its restart is in flight.
+    expect(fair.pick([a], 1001, () => true)).toBeUndefined();
+    fair.ready(0, 1200);
+    expect(a.restarting).toBe(0);
+    expect(fair.pick([a], 1201, () => true)).toBe(a);
+    expect(fair.owed(a, [a], 1000 + KILLER_MEMORY_MS + 1)).toBe(true);
+  });
+
+  it('a restart is charged twice the time from the exit to the replacement being ready', () => {
+    const { fair, a } = setup();
+    fair.blame(a, 3, 1000);
+    const before = a.vtime;
+    fair.ready(3, 1500);
+    fair.ready(3, 9999); // once only
+    expect(a.vtime).toBe(1000);
+    expect(before).toBeGreaterThan(0);
+  });
+
+  it('a client back from idle starts at the least active virtual time; one whose chunks still run keeps its own', () => {
+    const { fair, held, a, b } = setup();
+    a.vtime = 5000;
+    b.vtime = 100;
+    fair.enter(b, [a], 0);
+    expect(b.vtime).toBe(5000); // no credit banked while idle
+    const c: T = { name: 'c', vtime: 100, killedAt: -Infinity, restarting: 0 };
+    held.push({ tenant: c, headAt: 1, charged: 20 });
+    fair.enter(c, [a], 2);
+    expect(c.vtime).toBe(100); // it never left
+  });
+
+  it('a running chunk past its charge counts as it runs', () => {
+    const { fair, held, a, b } = setup();
+    held.push({ tenant: a, headAt: 1000, charged: 20 });
+    a.vtime = 20;
+    b.vtime = 500;
+    expect(fair.pick([a, b], 1100, () => true)).toBe(a); // 100 ms in: 20 + 80 < 500
+    expect(fair.pick([a, b], 2000, () => true)).toBe(b); // 1 s in: 20 + 980 > 500
+    fair.settle(held[0]!, 2000);
+    expect(a.vtime).toBe(1000);
+  });
+});
