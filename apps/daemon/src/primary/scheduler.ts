@@ -33,9 +33,9 @@ import {
   type TaskSpec,
   type WireError,
 } from '@corepool/protocol';
-import type { DoneMessage, FailMessage, PartMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
+import type { DoneMessage, FailMessage, PartMessage, RecycleMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
 
-type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage;
+type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage;
 import type { Supervisor, WorkerSlot } from './supervisor.js';
 
 /** What the scheduler needs from a connection. */
@@ -134,6 +134,8 @@ export class Scheduler {
   #retryTimer: NodeJS.Timeout | undefined;
   #stealTimer: NodeJS.Timeout | undefined;
   #heldTimer: NodeJS.Timeout | undefined;
+  /** Workers that said they exit for a reason none of their chunks caused (RecycleMessage). */
+  readonly #recycling = new WeakSet<WorkerSlot>();
   /** Clients with results held back. */
   readonly #holding = new Set<ClientQueue>();
   #accepting = true;
@@ -334,6 +336,11 @@ export class Scheduler {
 
   /** A worker message about a chunk. */
   onWorkerMessage(w: WorkerSlot, m: ChunkMessage): void {
+    if (m.t === 'recycle') {
+      this.#recycling.add(w); // its exit blames none of its chunks
+      setTimeout(() => this.#sup.kill(w), CANCEL_GRACE_MS).unref(); // it exits by itself; make sure of it
+      return;
+    }
     const chunk = w.assigned.find((c) => c.key === m.key) as Chunk | undefined;
     if (chunk === undefined) return;
     if (chunk.ghost) {
@@ -366,6 +373,7 @@ export class Scheduler {
 
   /** A worker died: retry, split or fail each of its chunks. */
   onWorkerExit(w: WorkerSlot): void {
+    const recycled = this.#recycling.delete(w);
     // Ghosts belong to their copies elsewhere: nothing to retry or blame.
     const chunks = (w.assigned.splice(0) as Chunk[]).filter((c, i) => {
       // The worker runs its chunks in order: only the first one had begun (behind a ghost, maybe not: no blame).
@@ -381,6 +389,10 @@ export class Scheduler {
       batch.running.delete(died);
       if (!batch.live) continue;
       const chunk = died.sent > 0 ? this.#rest(died) : died;
+      if (recycled) {
+        chunk.begun = false;
+        chunk.current = -1;
+      }
       if (chunk.failedAt >= 0) {
         this.#requeuePieces(chunk, chunk.failedAt, false);
       } else if (!chunk.begun) {
@@ -523,12 +535,13 @@ export class Scheduler {
     batch.running.add(chunk);
     let task = batch.task;
     if (task.kind === 'source') {
-      if (w.knownTasks.has(task.hash)) task = { kind: 'source', hash: task.hash, source: '' };
-      else w.knownTasks.add(task.hash);
+      // Touched on every run message, as the worker does on receipt (source-lru.ts).
+      if (w.knownTasks.touch(task.hash)) task = { kind: 'source', hash: task.hash, source: '' };
+      else w.knownTasks.set(task.hash, task.source.length, undefined);
     }
     const sent = this.#sup.send(w, {
       t: 'run', key: chunk.key, task, payload: chunk.payload, offset: chunk.offset, count: chunk.count,
-      start: chunk.start, timed: batch.timeoutMs > 0 || chunk.tracked, urgent,
+      start: chunk.start, timed: batch.timeoutMs > 0 || chunk.tracked, urgent, realm: batch.client.client.id,
     });
     if (!sent) this.#sup.kill(w); // its exit requeues the chunk
   }

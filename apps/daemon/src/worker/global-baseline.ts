@@ -1,0 +1,152 @@
+/**
+ * The globals and intrinsics a task may change for every later task, as they
+ * were at startup, and their restoration.
+ *
+ * Watched: globalThis; every object or function reachable from it through one
+ * data property (the constructors and namespaces: Object, Array, JSON, Math,
+ * Reflect, Intl, Buffer, URL, process, console...) and one more level inside
+ * the namespaces (Intl.DateTimeFormat, WebAssembly.Module...); the prototype
+ * of each function; the hidden intrinsics (%TypedArray%, the iterator and
+ * generator prototypes); and the prototype chains of all of these: about 300
+ * objects and 4,000 properties. For each: its own property descriptors (keys
+ * added since are deleted, changed ones redefined), its prototype and whether
+ * it is extensible. Not watched: anything deeper (a builtin module's exports,
+ * an object a task hangs off a global), and the globals Node creates on first
+ * use from large modules (fetch, web streams: reading them at startup costs
+ * ~200 ms and 10 MB per worker), whose getters are still put back.
+ *
+ * Checking everything costs ~0.3 ms, so it happens only when a chunk of
+ * another realm comes (realm-guard.ts). A change that cannot be undone (a
+ * frozen, sealed or non-extensible intrinsic, a non-configurable property)
+ * is reported; the worker then exits rather than run another realm's chunk.
+ */
+import timers from 'node:timers';
+
+interface Watched {
+  readonly obj: object;
+  readonly name: string;
+  readonly proto: object | null;
+  readonly extensible: boolean;
+  readonly descs: Map<PropertyKey, PropertyDescriptor>;
+}
+
+/** Globals whose first read loads a large module: their getter is watched, not what it returns. */
+const COSTLY_LAZY = /Stream|Queuing|FormData|Headers|Request|Response|fetch|WebSocket|EventSource|navigator|Navigator/;
+/** process properties Node itself changes as it runs (listeners, exit state); process.env is ProcessBaseline's. */
+const PROCESS_OWN = new Set<PropertyKey>(['_events', '_eventsCount', '_maxListeners', 'exitCode', '_exiting', 'env']);
+
+const isObject = (v: unknown): v is object => (typeof v === 'object' && v !== null) || typeof v === 'function';
+
+/** Startup state of the globals and intrinsics. */
+export class GlobalBaseline {
+  readonly #watched: Watched[] = [];
+
+  /** Takes the baseline: call once, after the worker's own modules and wrappers are in place. */
+  constructor() {
+    const seen = new Map<object, string>();
+    const add = (v: unknown, name: string): void => {
+      if (isObject(v) && !seen.has(v)) seen.set(v, name);
+    };
+    const addFn = (v: unknown, name: string): void => {
+      add(v, name);
+      if (typeof v === 'function') add(dataValue(v, 'prototype'), `${name}.prototype`);
+    };
+    const g = globalThis as unknown as Record<PropertyKey, unknown>;
+    add(globalThis, 'globalThis');
+    for (const key of Reflect.ownKeys(globalThis)) {
+      const name = String(key);
+      const d = Reflect.getOwnPropertyDescriptor(globalThis, key)!;
+      let v: unknown = d.value;
+      if (d.get !== undefined && !COSTLY_LAZY.test(name)) {
+        try {
+          v = g[key]; // materializes Node's cheap lazy globals, so the baseline has them as they will be
+        } catch {
+          continue;
+        }
+      }
+      addFn(v, name);
+      if (isObject(v) && typeof v !== 'function' && v !== process) {
+        for (const k of Reflect.ownKeys(v)) addFn(dataValue(v, k), `${name}.${String(k)}`);
+      }
+    }
+    addFn(timers, 'node:timers');
+    const hidden: [unknown, string][] = [
+      [Object.getPrototypeOf(Int8Array), '%TypedArray%'],
+      [Object.getPrototypeOf(function* () {}), '%GeneratorFunction.prototype%'],
+      [Object.getPrototypeOf(async function () {}), '%AsyncFunction.prototype%'],
+      [Object.getPrototypeOf(async function* () {}), '%AsyncGeneratorFunction.prototype%'],
+      [Object.getPrototypeOf((function* () {})()), '%GeneratorPrototype%'],
+      [Object.getPrototypeOf((async function* () {})()), '%AsyncGeneratorPrototype%'],
+      [Object.getPrototypeOf([][Symbol.iterator]()), '%ArrayIteratorPrototype%'],
+      [Object.getPrototypeOf(new Map()[Symbol.iterator]()), '%MapIteratorPrototype%'],
+      [Object.getPrototypeOf(new Set()[Symbol.iterator]()), '%SetIteratorPrototype%'],
+      [Object.getPrototypeOf(''[Symbol.iterator]()), '%StringIteratorPrototype%'],
+      [Object.getPrototypeOf(/a/[Symbol.matchAll]('')), '%RegExpStringIteratorPrototype%'],
+    ];
+    for (const [v, name] of hidden) {
+      addFn(v, name);
+      addFn(dataValue(v, 'constructor'), `${name}.constructor`);
+    }
+    // And every prototype chain, up to Object.prototype.
+    for (const obj of [...seen.keys()]) {
+      for (let p = Object.getPrototypeOf(obj) as unknown; isObject(p) && !seen.has(p); p = Object.getPrototypeOf(p)) seen.set(p, `${seen.get(obj)!}.__proto__`);
+    }
+    for (const [obj, name] of seen) {
+      const descs = new Map<PropertyKey, PropertyDescriptor>();
+      for (const k of Reflect.ownKeys(obj)) {
+        if (obj === process && PROCESS_OWN.has(k)) continue;
+        descs.set(k, Reflect.getOwnPropertyDescriptor(obj, k)!);
+      }
+      this.#watched.push({ obj, name, proto: Object.getPrototypeOf(obj) as object | null, extensible: Object.isExtensible(obj), descs });
+    }
+  }
+
+  /** Objects and properties watched (for the benchmark's figures). */
+  get size(): { objects: number; properties: number } {
+    let properties = 0;
+    for (const w of this.#watched) properties += w.descs.size;
+    return { objects: this.#watched.length, properties };
+  }
+
+  /** Puts every watched object back as it was at startup; the reason if one cannot be. */
+  restore(): string | undefined {
+    try {
+      for (const w of this.#watched) {
+        const why = restoreOne(w);
+        if (why !== undefined) return why;
+      }
+      return undefined;
+    } catch (err) {
+      return `restoring the globals failed: ${String((err as Error)?.message)}`;
+    }
+  }
+}
+
+function restoreOne(w: Watched): string | undefined {
+  const o = w.obj;
+  if (w.extensible && !Object.isExtensible(o)) return `${w.name} was frozen, sealed or made non-extensible`;
+  if (Object.getPrototypeOf(o) !== w.proto && !Reflect.setPrototypeOf(o, w.proto)) return `the prototype of ${w.name} was changed for good`;
+  for (const k of Reflect.ownKeys(o)) {
+    if (w.descs.has(k) || (o === process && PROCESS_OWN.has(k))) continue;
+    if (!Reflect.deleteProperty(o, k)) return `${w.name}.${String(k)} was added and cannot be removed`;
+  }
+  for (const [k, d] of w.descs) {
+    const now = Reflect.getOwnPropertyDescriptor(o, k);
+    if (now !== undefined && same(now, d)) continue;
+    if (!Reflect.defineProperty(o, k, d)) return `${w.name}.${String(k)} was changed for good (made non-configurable)`;
+  }
+  return undefined;
+}
+
+function same(a: PropertyDescriptor, b: PropertyDescriptor): boolean {
+  return (
+    Object.is(a.value, b.value) && a.get === b.get && a.set === b.set &&
+    a.writable === b.writable && a.enumerable === b.enumerable && a.configurable === b.configurable
+  );
+}
+
+/** An own data property's value, never calling a getter. */
+function dataValue(obj: unknown, key: PropertyKey): unknown {
+  if (!isObject(obj)) return undefined;
+  return Reflect.getOwnPropertyDescriptor(obj, key)?.value;
+}
