@@ -4,11 +4,11 @@
  *
  * Watched: globalThis; every object or function reachable from it through one
  * data property (the constructors and namespaces: Object, Array, JSON, Math,
- * Reflect, Intl, Buffer, URL, process, console...) and one more level inside
- * the namespaces (Intl.DateTimeFormat, WebAssembly.Module...); the prototype
- * of each function; the hidden intrinsics (%TypedArray%, the iterator and
- * generator prototypes); and the prototype chains of all of these: about 300
- * objects and 4,000 properties. For each: its own property descriptors (keys
+ * Reflect, Intl, Buffer, URL, process, console...) and the constructors one
+ * more level inside the namespaces (Intl.DateTimeFormat, WebAssembly.Module);
+ * the prototype of each constructor; the hidden intrinsics (%TypedArray%, the
+ * iterator and generator prototypes); and the prototype chains of all of
+ * these. For each: its own property descriptors (keys
  * added since are deleted, changed ones redefined), its prototype and whether
  * it is extensible. Not watched: anything deeper (a builtin module's exports,
  * an object a task hangs off a global), and the globals Node creates on first
@@ -32,6 +32,8 @@ interface Watched {
 
 /** Globals whose first read loads a large module: their getter is watched, not what it returns. */
 const COSTLY_LAZY = /Stream|Queuing|FormData|Headers|Request|Response|fetch|WebSocket|EventSource|navigator|Navigator/;
+/** Added by Node itself, non-configurable: the dispatcher undici (fetch) puts on globalThis on first use. */
+const NODE_ADDS = (k: PropertyKey): boolean => typeof k === 'symbol' && (Symbol.keyFor(k)?.startsWith('undici.') ?? false);
 /** process properties Node itself changes as it runs (listeners, exit state); process.env is ProcessBaseline's. */
 const PROCESS_OWN = new Set<PropertyKey>(['_events', '_eventsCount', '_maxListeners', 'exitCode', '_exiting', 'env']);
 
@@ -47,9 +49,13 @@ export class GlobalBaseline {
     const add = (v: unknown, name: string): void => {
       if (isObject(v) && !seen.has(v)) seen.set(v, name);
     };
+    // A plain function (JSON.parse, parseInt) is watched through the object holding it; a constructor, with its prototype.
     const addFn = (v: unknown, name: string): void => {
+      if (typeof v !== 'function') return add(v, name);
+      const proto = dataValue(v, 'prototype');
+      if (!isObject(proto)) return;
       add(v, name);
-      if (typeof v === 'function') add(dataValue(v, 'prototype'), `${name}.prototype`);
+      add(proto, `${name}.prototype`);
     };
     const g = globalThis as unknown as Record<PropertyKey, unknown>;
     add(globalThis, 'globalThis');
@@ -127,7 +133,7 @@ function restoreOne(w: Watched): string | undefined {
   if (w.extensible && !Object.isExtensible(o)) return `${w.name} was frozen, sealed or made non-extensible`;
   if (Object.getPrototypeOf(o) !== w.proto && !Reflect.setPrototypeOf(o, w.proto)) return `the prototype of ${w.name} was changed for good`;
   for (const k of Reflect.ownKeys(o)) {
-    if (w.descs.has(k) || (o === process && PROCESS_OWN.has(k))) continue;
+    if (w.descs.has(k) || (o === process && PROCESS_OWN.has(k)) || (o === globalThis && NODE_ADDS(k))) continue;
     if (!Reflect.deleteProperty(o, k)) return `${w.name}.${String(k)} was added and cannot be removed`;
   }
   for (const [k, d] of w.descs) {
