@@ -7,7 +7,14 @@
  * took 1.1 GB when nothing was evicted. The primary sends a source once per
  * worker and then only its hash, for as long as its own, smaller LRU of the
  * same events keeps it (source-lru.ts): the worker then always has it.
+ *
+ * Sources are compiled with vm.compileFunction, not new Function: V8 keeps
+ * every source given to new Function in its compilation cache for good (200
+ * distinct 1 MB sources held 200 MB after GC with 30 of them still in use,
+ * 33 MB with compileFunction). The function still runs in the worker's own
+ * context and sees its globals, and import() inside it uses the default loader.
  */
+import vm from 'node:vm';
 import { BadTaskError, InternalError, type TaskSpec } from '@corepool/protocol';
 import { SourceLru, WORKER_SOURCES } from '../source-lru.js';
 
@@ -63,11 +70,11 @@ function compileSource(source: string): TaskFn {
   try {
     // Self-contained by contract: the source sees only globals, so a closure
     // variable surfaces as a ReferenceError when it runs (see runner.ts).
-    value = new Function(`"use strict"; return (${source});`)();
+    value = compile(`"use strict"; return (${source});`)();
   } catch (first) {
     // Method shorthand (`heavy(n) { ... }`, `async heavy(n) { ... }`) is not an expression on its own.
     try {
-      const holder = new Function(`"use strict"; return ({ ${source} });`)() as Record<string, unknown>;
+      const holder = compile(`"use strict"; return ({ ${source} });`)() as Record<string, unknown>;
       value = Object.values(holder)[0];
     } catch {
       throw new BadTaskError(`the task's source does not compile: ${(first as Error).message}`, { cause: first });
@@ -75,6 +82,11 @@ function compileSource(source: string): TaskFn {
   }
   if (typeof value !== 'function') throw new BadTaskError('the task source is not a function');
   return value as TaskFn;
+}
+
+/** A function of no parameters with body `body`, in the worker's context, whose import() works as in a module. */
+function compile(body: string): () => unknown {
+  return vm.compileFunction(body, [], { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER }) as () => unknown;
 }
 
 async function importTask(url: string, name: string): Promise<TaskFn> {
