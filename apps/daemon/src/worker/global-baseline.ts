@@ -27,7 +27,10 @@ interface Watched {
   readonly name: string;
   readonly proto: object | null;
   readonly extensible: boolean;
-  readonly descs: Map<PropertyKey, PropertyDescriptor>;
+  /** Own properties that can change, with their startup descriptors (a flat array is the fastest to walk). */
+  readonly props: [PropertyKey, PropertyDescriptor][];
+  /** Every own key at startup, including those that cannot change (to spot added ones). */
+  readonly keys: Set<PropertyKey>;
 }
 
 /** Globals whose first read loads a large module: their getter is watched, not what it returns. */
@@ -98,19 +101,24 @@ export class GlobalBaseline {
       for (let p = Object.getPrototypeOf(obj) as unknown; isObject(p) && !seen.has(p); p = Object.getPrototypeOf(p)) seen.set(p, `${seen.get(obj)!}.__proto__`);
     }
     for (const [obj, name] of seen) {
-      const descs = new Map<PropertyKey, PropertyDescriptor>();
+      const props: [PropertyKey, PropertyDescriptor][] = [];
+      const keys = new Set<PropertyKey>();
       for (const k of Reflect.ownKeys(obj)) {
         if (obj === process && PROCESS_OWN.has(k)) continue;
-        descs.set(k, Reflect.getOwnPropertyDescriptor(obj, k)!);
+        keys.add(k);
+        const d = Reflect.getOwnPropertyDescriptor(obj, k)!;
+        // Non-configurable and read-only (NaN, Math.PI, a sloppy function's caller): it cannot change.
+        if (d.configurable === false && d.writable === false) continue;
+        props.push([k, d]);
       }
-      this.#watched.push({ obj, name, proto: Object.getPrototypeOf(obj) as object | null, extensible: Object.isExtensible(obj), descs });
+      this.#watched.push({ obj, name, proto: Object.getPrototypeOf(obj) as object | null, extensible: Object.isExtensible(obj), props, keys });
     }
   }
 
   /** Objects and properties watched (for the benchmark's figures). */
   get size(): { objects: number; properties: number } {
     let properties = 0;
-    for (const w of this.#watched) properties += w.descs.size;
+    for (const w of this.#watched) properties += w.props.length;
     return { objects: this.#watched.length, properties };
   }
 
@@ -132,14 +140,19 @@ function restoreOne(w: Watched): string | undefined {
   const o = w.obj;
   if (w.extensible && !Object.isExtensible(o)) return `${w.name} was frozen, sealed or made non-extensible`;
   if (Object.getPrototypeOf(o) !== w.proto && !Reflect.setPrototypeOf(o, w.proto)) return `the prototype of ${w.name} was changed for good`;
-  for (const k of Reflect.ownKeys(o)) {
-    if (w.descs.has(k) || (o === process && PROCESS_OWN.has(k)) || (o === globalThis && NODE_ADDS(k))) continue;
-    if (!Reflect.deleteProperty(o, k)) return `${w.name}.${String(k)} was added and cannot be removed`;
-  }
-  for (const [k, d] of w.descs) {
+  const props = w.props;
+  for (let i = 0; i < props.length; i++) {
+    const [k, d] = props[i]!;
     const now = Reflect.getOwnPropertyDescriptor(o, k);
     if (now !== undefined && same(now, d)) continue;
     if (!Reflect.defineProperty(o, k, d)) return `${w.name}.${String(k)} was changed for good (made non-configurable)`;
+  }
+  // Every startup key is there again (none of the others can be deleted): more keys means added ones.
+  const keys = Reflect.ownKeys(o);
+  if (keys.length === w.keys.size && o !== process) return undefined;
+  for (const k of keys) {
+    if (w.keys.has(k) || (o === process && PROCESS_OWN.has(k)) || (o === globalThis && NODE_ADDS(k))) continue;
+    if (!Reflect.deleteProperty(o, k)) return `${w.name}.${String(k)} was added and cannot be removed`;
   }
   return undefined;
 }
