@@ -65,6 +65,8 @@ export class Runner {
   #closed = false;
   #aborts = new Map<number, ChunkAbort>();
   #current: CurrentItem | undefined;
+  /** Set once a part of the running chunk's results went out: it can no longer be answered as a whole. */
+  #partsOut = false;
   /** Largest encoded result, and largest part of a chunk's results with their errors (see daemon.ts). */
   readonly #maxResultBytes: number;
   /** Brackets each item, so that what a task takes at the primary ends with it (task-scope.ts). */
@@ -125,9 +127,6 @@ export class Runner {
     }
     this.#running = false;
   }
-
-  /** Set once a part of the running chunk's results went out: it can no longer be answered as a whole. */
-  #partsOut = false;
 
   /** The runner threw while running `m`: its items fail with E_INTERNAL, or the worker ends if that cannot be said. */
   #answerInternal(m: RunMessage, err: unknown): void {
