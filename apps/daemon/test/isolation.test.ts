@@ -1,7 +1,7 @@
 /**
  * Isolation between apps sharing workers (issue 9, item 6), on one worker so
  * that app B's task always runs where app A's ran: what A's task changes
- * (globals, intrinsics, process.env, cwd, TZ) B's task does not see; the
+ * (globals, intrinsics, process.env, cwd, TZ, process listeners) B's task does not see; the
  * timers A's task leaves behind neither fail B's item nor count against B's
  * retries; a task that changes the worker past repair (a frozen intrinsic)
  * gets the worker replaced before another app runs on it.
@@ -28,6 +28,7 @@ const observe = (): Record<string, unknown> => {
     tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
     offset: new Date(0).getTimezoneOffset(),
     frozen: Object.isFrozen(Math),
+    listeners: process.listenerCount('uncaughtException') + process.listenerCount('exit'),
   };
 };
 
@@ -49,6 +50,8 @@ describe('one app cannot change what another app sees', () => {
       process.env.COREPOOL_LEAK = 'A secret';
       process.env.TZ = 'Pacific/Kiritimati';
       process.chdir('/');
+      process.on('uncaughtException', () => {});
+      process.on('exit', () => {});
       Array.isArray = (() => false) as unknown as typeof Array.isArray;
       return 1;
     }, [0]));

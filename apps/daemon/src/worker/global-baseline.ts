@@ -10,7 +10,9 @@
  * iterator and generator prototypes); and the prototype chains of all of
  * these. For each: its own property descriptors (keys
  * added since are deleted, changed ones redefined), its prototype and whether
- * it is extensible. Not watched: anything deeper (a builtin module's exports,
+ * it is extensible. Listeners added to process since startup are removed too
+ * (another app's uncaughtException or exit handler would see this app's
+ * errors). Not watched: anything deeper (a builtin module's exports,
  * an object a task hangs off a global), and the globals Node creates on first
  * use from large modules (fetch, web streams: reading them at startup costs
  * ~200 ms and 10 MB per worker), whose getters are still put back.
@@ -45,6 +47,8 @@ const isObject = (v: unknown): v is object => (typeof v === 'object' && v !== nu
 /** Startup state of the globals and intrinsics. */
 export class GlobalBaseline {
   readonly #watched: Watched[] = [];
+  /** process's listeners at startup, by event: a task's process.on('uncaughtException' | 'exit' | ...) ends with its realm. */
+  readonly #listeners = new Map<string | symbol, Set<unknown>>();
 
   /** Takes the baseline: call once, after the worker's own modules and wrappers are in place. */
   constructor() {
@@ -100,6 +104,7 @@ export class GlobalBaseline {
     for (const obj of [...seen.keys()]) {
       for (let p = Object.getPrototypeOf(obj) as unknown; isObject(p) && !seen.has(p); p = Object.getPrototypeOf(p)) seen.set(p, `${seen.get(obj)!}.__proto__`);
     }
+    for (const event of process.eventNames()) this.#listeners.set(event, new Set(process.rawListeners(event)));
     for (const [obj, name] of seen) {
       const props: [PropertyKey, PropertyDescriptor][] = [];
       const keys = new Set<PropertyKey>();
@@ -128,6 +133,10 @@ export class GlobalBaseline {
       for (const w of this.#watched) {
         const why = restoreOne(w);
         if (why !== undefined) return why;
+      }
+      for (const event of process.eventNames()) {
+        const kept = this.#listeners.get(event);
+        for (const l of process.rawListeners(event)) if (kept === undefined || !kept.has(l)) process.removeListener(event, l as (...args: unknown[]) => void);
       }
       return undefined;
     } catch (err) {
