@@ -7,7 +7,7 @@
  * process.exit() from a callback of realm A while realm B's item runs is not
  * blamed on B's item (main.ts). The cost is V8's promise hooks, which Node
  * turns on for AsyncLocalStorage: about 0.4 us per async item and 0.1 us per
- * promise (bench/src/isolation.js).
+ * promise (bench/src/corepool/isolation.js).
  *
  * Timers, intervals and immediates created while an item runs (through the
  * global functions or node:timers) are cleared when the item ends, if still
