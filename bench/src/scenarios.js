@@ -115,6 +115,13 @@ export const SCENARIOS = {
     goals: ['crash', 'timeout', 'spin'].map((kind) => ({ system: 'corepool', metric: `ratio_${kind}`, op: '<=', value: 2.5, text: `beside ${kind}: <= 2.5x the time alone` })),
   },
 
+  isolation: {
+    title: 'the cost of keeping apps apart on a shared worker: per item, and per switch between two apps, 1 worker',
+    params: (q) => ({ items: q ? 50_000 : 200_000, chunks: q ? 1000 : 4000, rounds: q ? 2 : 5, note: q ? 'quick: 50,000 items, 1,000 chunks' : undefined }),
+    systems: [{ system: 'corepool', ...node('corepool/isolation.js') }],
+    goals: [],
+  },
+
   scaling: {
     title: 'trivial at 10k, 100k, 1M items; 1 and 2 workers',
     params: (q) => ({ sizes: [1e4, 1e5, 1e6], workerCounts: [1, 2], warmupSize: q ? 1e5 : 1e6 }),

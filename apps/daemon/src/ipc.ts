@@ -21,6 +21,11 @@ export interface RunMessage {
   timed: boolean;
   /** Run it next, before chunks already waiting in this worker. */
   urgent: boolean;
+  /**
+   * Whose chunk it is (the client's session id): the worker puts its globals
+   * back to their startup state before it runs a chunk of another realm (realm-guard.ts).
+   */
+  realm: number;
 }
 /** Stop the chunk: its ctx.signal aborts; the worker drops it if it has not started. */
 export interface AbortMessage { t: 'abort'; key: number }
@@ -49,6 +54,12 @@ export interface FailMessage { t: 'fail'; key: number; error: WireError }
  * the worker reports it against the item running (`key`/`i`, if any) and exits.
  */
 export interface UncaughtMessage { t: 'uncaught'; key?: number; i?: number; error: WireError }
+/**
+ * The worker is about to exit for a reason none of its chunks caused (a
+ * callback another realm's task left behind threw or called process.exit, or
+ * a realm dirtied the worker past repair): its chunks are requeued without blame.
+ */
+export interface RecycleMessage { t: 'recycle'; reason: string; /** The realm (client id) whose task made the worker unusable: the restart is charged to it. */ culprit?: number }
 /** A task's shared-state request (ctx.value(...) and friends). */
 export interface StateMessage { t: 'state'; rid: number; req: StateRequest }
-export type WorkerToPrimary = ReadyMessage | StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | StateMessage;
+export type WorkerToPrimary = ReadyMessage | StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage | StateMessage;

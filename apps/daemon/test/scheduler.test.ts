@@ -10,6 +10,7 @@ import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
 import { sourceHash } from '../src/primary/verified-sources.js';
 import type { Supervisor, WorkerSlot } from '../src/primary/supervisor.js';
 import type { PrimaryToWorker, RunMessage } from '../src/ipc.js';
+import { PRIMARY_SOURCES, SourceLru } from '../src/source-lru.js';
 
 interface Pool {
   scheduler: Scheduler;
@@ -22,7 +23,7 @@ interface Pool {
 function pool(n = 2): Pool {
   const sent: Pool['sent'] = [];
   const workers = Array.from({ length: n }, (_, slot) => ({
-    slot, id: slot + 1, pid: 1000 + slot, ready: true, dead: false, assigned: [], knownTasks: new Set<string>(),
+    slot, id: slot + 1, pid: 1000 + slot, ready: true, dead: false, assigned: [], knownTasks: new SourceLru(PRIMARY_SOURCES),
     tasksDone: 0, chunksDone: 0, peakRss: 0,
   })) as unknown as WorkerSlot[];
   const sup = {

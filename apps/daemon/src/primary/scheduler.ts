@@ -43,9 +43,9 @@ import {
   type TaskSpec,
   type WireError,
 } from '@corepool/protocol';
-import type { DoneMessage, FailMessage, PartMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
+import type { DoneMessage, FailMessage, PartMessage, RecycleMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
 
-type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage;
+type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage;
 import type { Supervisor, WorkerSlot } from './supervisor.js';
 import { FairShare, UNMEASURED_CHUNK_MS, type Tenant } from './fair-share.js';
 import { VerifiedSources } from './verified-sources.js';
@@ -154,6 +154,9 @@ export class Scheduler {
   #retryTimer: NodeJS.Timeout | undefined;
   #stealTimer: NodeJS.Timeout | undefined;
   #heldTimer: NodeJS.Timeout | undefined;
+  /** Workers that said they exit for a reason none of their chunks caused (RecycleMessage). */
+  /** Workers leaving on their own without blame for their chunks, with the client whose task made them (if known). */
+  readonly #recycling = new Map<WorkerSlot, number | undefined>();
   /** Clients with results held back. */
   readonly #holding = new Set<ClientQueue>();
   #accepting = true;
@@ -370,6 +373,11 @@ export class Scheduler {
 
   /** A worker message about a chunk. */
   onWorkerMessage(w: WorkerSlot, m: ChunkMessage): void {
+    if (m.t === 'recycle') {
+      this.#recycling.set(w, m.culprit); // its exit blames none of its chunks; the restart is charged to the culprit
+      setTimeout(() => this.#sup.kill(w), CANCEL_GRACE_MS).unref(); // it exits by itself; make sure of it
+      return;
+    }
     const chunk = w.assigned.find((c) => c.key === m.key) as Chunk | undefined;
     if (chunk === undefined) return;
     if (chunk.ghost) {
@@ -402,7 +410,9 @@ export class Scheduler {
 
   /** A worker died: retry, split or fail each of its chunks. */
   onWorkerExit(w: WorkerSlot): void {
+    const recycled = this.#recycling.has(w);
     this.#chargeExit(w);
+    this.#recycling.delete(w);
     // Ghosts belong to their copies elsewhere: nothing to retry or blame.
     const chunks = (w.assigned.splice(0) as Chunk[]).filter((c, i) => {
       // The worker runs its chunks in order: only the first one had begun (behind a ghost, maybe not: no blame).
@@ -418,6 +428,10 @@ export class Scheduler {
       batch.running.delete(died);
       if (!batch.live) continue;
       const chunk = died.sent > 0 ? this.#rest(died) : died;
+      if (recycled) {
+        chunk.begun = false;
+        chunk.current = -1;
+      }
       if (chunk.failedAt >= 0) {
         this.#requeuePieces(chunk, chunk.failedAt, false);
       } else if (!chunk.begun) {
@@ -458,7 +472,12 @@ export class Scheduler {
       clearTimeout(c.timer);
       this.#fair.settle(c, now);
     }
-    if (head !== undefined && w.killedFor !== 'retired') this.#fair.blame(head.tenant, w.slot, now);
+    if (this.#recycling.has(w)) {
+      const culprit = this.#clients.get(this.#recycling.get(w) ?? -1);
+      if (culprit !== undefined) this.#fair.blame(culprit, w.slot, now);
+    } else if (head !== undefined && w.killedFor !== 'retired') {
+      this.#fair.blame(head.tenant, w.slot, now);
+    }
   }
 
   /** Queue figures for `daemon status`. */
@@ -571,12 +590,13 @@ export class Scheduler {
     this.#fair.charge(chunk, batch.itemMs > 0 ? chunk.count * batch.itemMs : UNMEASURED_CHUNK_MS);
     let task = batch.task;
     if (task.kind === 'source') {
-      if (w.knownTasks.has(task.hash)) task = { kind: 'source', hash: task.hash, source: '' };
-      else w.knownTasks.add(task.hash);
+      // Touched on every run message, as the worker does on receipt (source-lru.ts).
+      if (w.knownTasks.touch(task.hash)) task = { kind: 'source', hash: task.hash, source: '' };
+      else w.knownTasks.set(task.hash, task.source.length, undefined);
     }
     const sent = this.#sup.send(w, {
       t: 'run', key: chunk.key, task, payload: chunk.payload, offset: chunk.offset, count: chunk.count,
-      start: chunk.start, timed: batch.timeoutMs > 0 || chunk.tracked, urgent,
+      start: chunk.start, timed: batch.timeoutMs > 0 || chunk.tracked, urgent, realm: batch.client.client.id,
     });
     if (!sent) this.#sup.kill(w); // its exit requeues the chunk
     else if (chunk.headAt > 0) this.#arm(w, chunk, 0);

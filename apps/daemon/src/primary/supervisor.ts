@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { CHANNEL_FD, Channel } from '../channel.js';
 import type { PrimaryToWorker, ReadyMessage, WorkerToPrimary } from '../ipc.js';
+import { PRIMARY_SOURCES, SourceLru } from '../source-lru.js';
 
 /** The primary's view of one worker process. */
 export interface WorkerSlot {
@@ -24,8 +25,8 @@ export interface WorkerSlot {
   dead: boolean;
   /** Chunks sent to this worker, in the order it runs them. */
   readonly assigned: { key: number }[];
-  /** Source-task hashes this process has compiled. */
-  readonly knownTasks: Set<string>;
+  /** Source-task hashes this process has been sent and still keeps (source-lru.ts). */
+  readonly knownTasks: SourceLru;
   tasksDone: number;
   chunksDone: number;
   readonly worker: Worker;
@@ -166,7 +167,7 @@ export class Supervisor {
       ready: false,
       dead: false,
       assigned: [],
-      knownTasks: new Set(),
+      knownTasks: new SourceLru(PRIMARY_SOURCES),
       tasksDone: 0,
       chunksDone: 0,
       worker,

@@ -1,18 +1,27 @@
 /**
  * Entry point of a worker process (forked by the primary through node:cluster).
  * It imports neither primary/ nor state/: everything arrives over IPC.
+ *
+ * Exits the primary must not blame on the chunk running (a callback another
+ * realm's task left behind throws or calls process.exit, the realm guard
+ * refuses a chunk) are announced with a `recycle` message first.
  */
 import { createRequire } from 'node:module';
-import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES } from '@corepool/protocol';
+import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, ErrorCode } from '@corepool/protocol';
 import { Channel } from '../channel.js';
 import { MAX_RESULT_ENV, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { IpcTransport } from './ipc-transport.js';
+import { Leftovers } from './leftovers.js';
 import { startOrphanGuard } from './orphan-guard.js';
+import { RealmGuard } from './realm-guard.js';
 import { Runner, taskError } from './runner.js';
 import { stateFactory } from './state-factory.js';
 import { TaskScope } from './task-scope.js';
 
-/** Set once an uncaught exception has doomed this process: nothing else goes out. */
+/** Exit code of a worker that leaves on purpose (recycle) or after an uncaught exception. */
+const EXIT_CODE = 70;
+
+/** Set once this process is doomed (uncaught exception, recycle): nothing else goes out. */
 let dying = false;
 
 const channel = Channel.worker<PrimaryToWorker, WorkerToPrimary>((m) => {
@@ -25,31 +34,83 @@ function send(m: WorkerToPrimary): void {
   if (!dying) channel.send(m);
 }
 
+const realExit = process.exit.bind(process);
+
+/** Sends a last message, then exits once it is handed to the kernel (or after 500 ms). */
+function leave(last: WorkerToPrimary): void {
+  if (dying) return;
+  dying = true;
+  const exit = (): never => realExit(EXIT_CODE);
+  setTimeout(exit, 500).unref();
+  if (!channel.send(last, exit)) exit();
+}
+
+/** Leaves without blame for any chunk: the reason goes to the daemon's log and to the primary. */
+function recycle(reason: string, culprit: number | undefined): void {
+  if (dying) return;
+  process.stderr.write(`${JSON.stringify({ event: 'worker-recycle', pid: process.pid, reason })}\n`);
+  leave(culprit === undefined || culprit < 0 ? { t: 'recycle', reason } : { t: 'recycle', reason, culprit });
+}
+
 startOrphanGuard();
 // A source task is a plain function: give it `require` for Node's built-ins (and packages
 // resolvable from the daemon's directory), as a CommonJS function would have. import() works too.
 (globalThis as { require?: NodeJS.Require }).require ??= createRequire(`${process.cwd()}/`);
 const transport = new IpcTransport(send);
 const scope = new TaskScope(transport);
-const runner = new Runner(send, stateFactory(scope), scope, Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES);
+const leftovers = new Leftovers();
+leftovers.install();
 
-// An unhandled rejection inside a task's stray promise must not kill the worker silently mid-chunk.
+/** True when code of `origin`'s realm runs while no item of that realm does: it was left behind. */
+function stray(origin: number | undefined): boolean {
+  return origin !== undefined && origin !== runner.current()?.realm;
+}
+
+// process.exit() from a callback another realm left behind must not be charged to the item running.
+// The report is written at once (an idle socket takes it synchronously), then the process exits as asked.
+process.exit = function exit(code?: string | number | null): never {
+  const origin = leftovers.origin();
+  if (stray(origin)) recycle(`process.exit() called by a callback realm ${origin} left behind`, origin);
+  return realExit(code);
+} as typeof process.exit;
+
+// An unhandled rejection of a task's stray promise is ignored (it has no caller to fail). The
+// runner's own promises all end in a catch (runner.ts), so none of its failures can land here.
 process.on('unhandledRejection', () => {});
 // An exception thrown in a task's async callback (setTimeout, an event handler) has no caller to
-// reject: the item it would have settled may never finish. It fails the item running now with a
-// TaskError, and the process, whose state can no longer be trusted, exits to be replaced.
+// reject: the item it would have settled may never finish. If the callback is of the realm running
+// now, it fails the item running with a TaskError; if another realm's task left it behind, no item
+// is blamed. Either way the process, whose state can no longer be trusted, exits to be replaced.
 process.on('uncaughtException', (err) => {
   if (dying) return;
+  const origin = leftovers.origin();
+  if (stray(origin)) {
+    recycle(`a callback realm ${origin} left behind threw: ${taskError(err, -1, true).message.slice(0, 200)}`, origin);
+    return;
+  }
   const cur = runner.current();
   const report: WorkerToPrimary = { t: 'uncaught', error: taskError(err, cur?.index ?? -1, true) };
   if (cur !== undefined) {
     report.key = cur.key;
     report.i = cur.i;
   }
-  dying = true;
-  const exit = (): never => process.exit(70);
-  setTimeout(exit, 500).unref();
-  if (!channel.send(report, exit)) exit();
+  leave(report);
 });
-process.on('disconnect', () => process.exit(0));
+process.on('disconnect', () => realExit(0));
+
+const guard = new RealmGuard(leftovers);
+const runner = new Runner(
+  {
+    send,
+    refuse: recycle,
+    fatal: (err) => {
+      process.stderr.write(`${JSON.stringify({ event: 'worker-internal-error', pid: process.pid, error: String((err as Error)?.stack ?? err) })}\n`);
+      leave({ t: 'uncaught', error: { code: ErrorCode.E_INTERNAL, message: 'the worker failed while running a chunk' } });
+    },
+  },
+  stateFactory(scope),
+  scope,
+  guard,
+  Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES,
+);
 send({ t: 'ready' });

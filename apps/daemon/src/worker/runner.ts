@@ -3,6 +3,14 @@
  * calls the task on each, encodes the results, and reports per-item errors.
  * The primary may queue a second chunk behind the running one so the worker
  * never waits for a round trip between chunks.
+ *
+ * Every chunk gets an answer, whatever its tasks return or throw: a result
+ * that cannot be read or encoded fails its own item (E_NOT_CLONEABLE), a
+ * thrown value that cannot be described fails its item (E_TASK_FAILED), and
+ * an exception in the runner itself fails the chunk's items (E_INTERNAL) or,
+ * once part of its results are out, ends the worker so the primary retries
+ * the rest. Before each chunk the realm guard readies the worker for the
+ * chunk's app (realm-guard.ts); if it cannot, the worker runs nothing more.
  */
 import {
   ErrorCode,
@@ -18,49 +26,78 @@ import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
 import { cachedTask, keepSource, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
 import { TaskContext, type StateFactory } from './context.js';
+import type { RealmGuard } from './realm-guard.js';
 import type { TaskScope } from './task-scope.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
+// Captured at load: a task that replaces Array.isArray must not make the runner misread its own chunks.
+const isArray = Array.isArray;
 
 /** A chunk this long is followed by a read of pending messages; well under the primary's STEAL_AFTER_MS. */
 const READ_BETWEEN_CHUNKS_MS = STEAL_AFTER_MS / 5;
 
+/** What the runner needs from its process (main.ts). */
+export interface RunnerHost {
+  send(m: WorkerToPrimary): void;
+  /** The worker cannot run the next chunk (its realm guard refused): report without blame, and exit. */
+  refuse(reason: string, culprit: number): void;
+  /** The runner itself failed past answering: exit, so the primary retries the chunk elsewhere. */
+  fatal(err: unknown): void;
+}
+
+/** The item running now. */
+export interface CurrentItem {
+  key: number;
+  i: number;
+  index: number;
+  realm: number;
+}
+
 /** Chunk runner for one worker process. */
 export class Runner {
   readonly #send: (m: WorkerToPrimary) => void;
+  readonly #host: RunnerHost;
   readonly #state: StateFactory;
+  readonly #guard: RealmGuard;
   #queue: RunMessage[] = [];
   #running = false;
+  /** Set once the worker refused a chunk or failed: it runs nothing more and is about to exit. */
+  #closed = false;
   #aborts = new Map<number, ChunkAbort>();
-  #current: { key: number; i: number; index: number } | undefined;
+  #current: CurrentItem | undefined;
+  /** Set once a part of the running chunk's results went out: it can no longer be answered as a whole. */
+  #partsOut = false;
   /** Largest encoded result, and largest part of a chunk's results with their errors (see daemon.ts). */
   readonly #maxResultBytes: number;
   /** Brackets each item, so that what a task takes at the primary ends with it (task-scope.ts). */
   readonly #scope: TaskScope;
 
-  constructor(send: (m: WorkerToPrimary) => void, state: StateFactory, scope: TaskScope, maxResultBytes: number) {
-    this.#send = send;
+  constructor(host: RunnerHost, state: StateFactory, scope: TaskScope, guard: RealmGuard, maxResultBytes: number) {
+    this.#host = host;
+    this.#send = (m) => host.send(m);
     this.#state = state;
+    this.#guard = guard;
     this.#scope = scope;
     this.#maxResultBytes = maxResultBytes;
   }
 
-  /** The chunk and item running now, if any (an uncaught exception is blamed on it). */
-  current(): { key: number; i: number; index: number } | undefined {
+  /** The chunk and item running now, if any (an uncaught exception of its realm is blamed on it). */
+  current(): CurrentItem | undefined {
     return this.#current;
   }
 
   /** Handles run and abort messages from the primary. */
   receive(m: PrimaryToWorker): void {
     if (m.t === 'run') {
-      keepSource(m.task);
+      if (this.#closed) return;
+      m.task = keepSource(m.task);
       this.#aborts.set(m.key, new ChunkAbort());
       if (m.urgent) this.#queue.unshift(m);
       else this.#queue.push(m);
       if (!this.#running) {
         this.#running = true;
         // Not at once: the rest of the frames read with this one (an abort for it) are handled first.
-        void RESOLVED.then(this.#drainNow);
+        RESOLVED.then(this.#drainNow).catch((err: unknown) => this.#fail(err));
       }
     } else if (m.t === 'abort') {
       this.#aborts.get(m.key)?.abort();
@@ -71,11 +108,15 @@ export class Runner {
 
   async #drain(): Promise<void> {
     let next: RunMessage | undefined;
-    while ((next = this.#queue.shift()) !== undefined) {
+    while (!this.#closed && (next = this.#queue.shift()) !== undefined) {
       const abort = this.#aborts.get(next.key) ?? new ChunkAbort();
       const t0 = performance.now();
+      this.#partsOut = false;
       try {
         await this.#run(next, abort);
+      } catch (err) {
+        this.#current = undefined;
+        this.#answerInternal(next, err);
       } finally {
         this.#aborts.delete(next.key);
       }
@@ -87,10 +128,39 @@ export class Runner {
     this.#running = false;
   }
 
+  /** The runner threw while running `m`: its items fail with E_INTERNAL, or the worker ends if that cannot be said. */
+  #answerInternal(m: RunMessage, err: unknown): void {
+    if (this.#partsOut) {
+      this.#fail(err);
+      return;
+    }
+    try {
+      const message = `the worker failed while running this item: ${describe(err)}`;
+      const errors: WireError[] = [];
+      for (let i = 0; i < m.count; i++) errors.push({ code: ErrorCode.E_INTERNAL, index: m.start + i, message });
+      this.#send({ t: 'done', key: m.key, payload: encodeCheckedData(new Array<undefined>(m.count)), errors, ms: 0, aborted: false });
+    } catch (again) {
+      this.#fail(again);
+    }
+  }
+
+  #fail(err: unknown): void {
+    this.#closed = true;
+    this.#queue.length = 0;
+    this.#host.fatal(err);
+  }
+
   async #run(m: RunMessage, abort: ChunkAbort): Promise<void> {
-    const { key, count, offset, start } = m;
+    const { key, count, offset, start, realm } = m;
     if (abort.aborted) {
       this.#send({ t: 'done', key, payload: encodeCheckedData([]), errors: [], ms: 0, aborted: true });
+      return;
+    }
+    const refused = this.#guard.enter(realm);
+    if (refused !== undefined) {
+      this.#closed = true;
+      this.#queue.length = 0;
+      this.#host.refuse(refused, this.#guard.realm);
       return;
     }
     let fn;
@@ -98,7 +168,7 @@ export class Runner {
     try {
       fn = cachedTask(m.task) ?? (await loadTask(m.task));
       items = decodeData(m.payload) as unknown[];
-      if (!Array.isArray(items) || items.length < offset + count) throw new Error('chunk payload is not an array of the announced length');
+      if (!isArray(items) || items.length < offset + count) throw new Error('chunk payload is not an array of the announced length');
     } catch (err) {
       this.#send({ t: 'fail', key, error: toCorepoolError(err, ErrorCode.E_BAD_TASK).toWire() });
       return;
@@ -113,16 +183,17 @@ export class Runner {
       const index = start + i;
       if (m.timed) this.#send({ t: 'started', key, i });
       ctx.index = index;
-      this.#current = { key, i, index };
+      this.#current = { key, i, index, realm };
       this.#scope.begin();
       try {
-        let r = fn(items[offset + i], ctx);
+        let r = this.#guard.leftovers.run(realm, fn, items[offset + i], ctx);
         if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') r = await r;
         results[i] = r;
       } catch (err) {
         errors.push(taskError(err, index, m.task.kind === 'source'));
       } finally {
         this.#scope.end();
+        this.#guard.leftovers.end();
       }
     }
     this.#current = undefined;
@@ -149,20 +220,16 @@ export class Runner {
   #sendInParts(key: number, results: unknown[], start: number, errors: WireError[], ms: number): void {
     const limit = this.#maxResultBytes;
     const total = results.length;
-    // One part is held back: the last one goes out in `done`.
-    let held: { from: number; count: number; payload: Uint8Array; errors: WireError[] } | undefined;
-    const emit = (part: NonNullable<typeof held>): void => {
-      if (held !== undefined) this.#send({ t: 'part', key, ...held, ms: (ms * held.count) / total });
-      held = part;
-    };
+    // Every part is made before any goes out: a chunk is answered whole or not at all (see #answerInternal).
+    const parts: { from: number; count: number; payload: Uint8Array; errors: WireError[] }[] = [];
     const walk = (from: number, to: number): void => {
       const payload = encodeCheckedData(results.slice(from, to));
       const errs = errors.filter((e) => e.index !== undefined && e.index >= start + from && e.index < start + to);
       if (payload.length + errorBytes(errs) <= limit) {
-        emit({ from, count: to - from, payload, errors: errs });
+        parts.push({ from, count: to - from, payload, errors: errs });
       } else if (to - from === 1) {
         const index = start + from;
-        emit({
+        parts.push({
           from, count: 1, payload: UNDEFINED_RESULT, errors: [{
             code: ErrorCode.E_TOO_LARGE, index,
             message: `the result of item ${index} is ${payload.length} bytes encoded, over the daemon's limit of ${limit} bytes for one result (a frame less its envelope)`,
@@ -175,7 +242,9 @@ export class Runner {
       }
     };
     walk(0, total);
-    const last = held!;
+    const last = parts.pop()!;
+    this.#partsOut = true;
+    for (const part of parts) this.#send({ t: 'part', key, ...part, ms: (ms * part.count) / total });
     this.#send({ t: 'done', key, from: last.from, payload: last.payload, errors: last.errors, ms: (ms * last.count) / total, aborted: false });
   }
 }
@@ -188,36 +257,46 @@ function errorBytes(errors: WireError[]): number {
   return errors.length === 0 ? 0 : encodeMessage(errors).length;
 }
 
-/** Encodes results, turning each one that cannot be cloned into an E_NOT_CLONEABLE error. */
+/**
+ * Encodes results, turning each one that cannot be sent into an E_NOT_CLONEABLE
+ * error for its item: one that is not structured-cloneable, and one that cannot
+ * even be read (a getter, toJSON or Proxy trap that throws, nesting past the
+ * stack). In that slow path each sendable result is replaced by a decoded copy
+ * of itself, so that the final encoding reads only plain data and cannot throw.
+ */
 function encodeResults(results: unknown[], start: number, errors: WireError[]): Uint8Array {
-  if (findUncloneable(results) !== undefined) {
-    for (let i = 0; i < results.length; i++) {
-      const bad = findUncloneable(results[i]);
-      if (bad === undefined) continue;
-      results[i] = undefined;
-      errors.push({
-        code: ErrorCode.E_NOT_CLONEABLE,
-        index: start + i,
-        message: `the result of item ${start + i} cannot be sent back: ${bad.replace(/^\$/, 'result')} (results must be structured-cloneable)`,
-      });
-    }
-    errors.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
-  }
   try {
-    return encodeCheckedData(results);
-  } catch (err) {
-    // Last resort: something findUncloneable let through; fail the items one by one.
-    return encodeCheckedData(
-      results.map((r, i) => {
-        try {
-          encodeCheckedData(r);
-          return r;
-        } catch {
-          errors.push({ code: ErrorCode.E_NOT_CLONEABLE, index: start + i, message: `the result of item ${start + i} cannot be encoded: ${(err as Error).message}` });
-          return undefined;
-        }
-      }),
-    );
+    if (findUncloneable(results) === undefined) return encodeCheckedData(results);
+  } catch {
+    /* a result that cannot be read: look at each */
+  }
+  for (let i = 0; i < results.length; i++) {
+    const index = start + i;
+    let reason: string;
+    try {
+      const bad = findUncloneable(results[i]);
+      if (bad === undefined) {
+        results[i] = decodeData(encodeCheckedData(results[i]));
+        continue;
+      }
+      reason = `${bad.replace(/^\$/, 'result')} (results must be structured-cloneable)`;
+    } catch (err) {
+      reason = `reading it threw: ${describe(err)}`;
+    }
+    results[i] = undefined;
+    errors.push({ code: ErrorCode.E_NOT_CLONEABLE, index, message: `the result of item ${index} cannot be sent back: ${reason}` });
+  }
+  errors.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+  return encodeCheckedData(results);
+}
+
+/** A thrown value in a few words, never throwing itself (its message may be a getter, its toString may throw). */
+function describe(err: unknown): string {
+  try {
+    if (err instanceof Error) return cut(`${String(err.name)}: ${String(err.message)}`);
+    return cut(String(err));
+  } catch {
+    return 'a value that cannot be described';
   }
 }
 
@@ -234,6 +313,15 @@ function cut(text: string): string {
 
 /** A thrown value as a TaskError wire form, with the closure hint for a source task's ReferenceError. */
 export function taskError(err: unknown, index: number, fromSource: boolean): WireError {
+  try {
+    return describeThrown(err, index, fromSource);
+  } catch {
+    // Its message or name is a getter that throws, its prototype a Proxy trap that throws...
+    return { code: ErrorCode.E_TASK_FAILED, index, message: 'task threw a value that cannot be described (reading it threw)' };
+  }
+}
+
+function describeThrown(err: unknown, index: number, fromSource: boolean): WireError {
   if (err instanceof Error) {
     let message = String(err.message);
     if (fromSource && err instanceof ReferenceError && / is not defined$/.test(message)) {

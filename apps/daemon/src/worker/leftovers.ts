@@ -1,0 +1,88 @@
+/**
+ * Work a task leaves behind, and whose it is.
+ *
+ * Each item runs inside an AsyncLocalStorage context holding its realm (the
+ * client it belongs to), so every callback it schedules, by any means (timers,
+ * I/O, promises), still knows that realm when it runs: an exception or a
+ * process.exit() from a callback of realm A while realm B's item runs is not
+ * blamed on B's item (main.ts). The cost is V8's promise hooks, which Node
+ * turns on for AsyncLocalStorage: about 0.4 us per async item and 0.1 us per
+ * promise (bench/src/corepool/isolation.js).
+ *
+ * Timers, intervals and immediates created while an item runs (through the
+ * global functions or node:timers) are cleared when the item ends, if still
+ * ref'd: a task's awaited timers have fired by then, and what is left would
+ * otherwise run in some later item, maybe another app's. Unref'd ones are left
+ * alone: they are the background timers of libraries (undici's clock, pool
+ * reapers) that keep no process alive, and clearing one would silently break
+ * the library for every later task; what they throw is still charged to
+ * their own realm. Not tracked: node:timers/promises (their promises settle
+ * with the task or are ignored when they reject) and I/O callbacks.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { syncBuiltinESMExports } from 'node:module';
+import timers from 'node:timers';
+
+type Handle = { hasRef(): boolean };
+
+/** Realm context and per-item timer tracking for one worker process. */
+export class Leftovers {
+  readonly #als = new AsyncLocalStorage<number>();
+  /** Handles the running item created, with the function that clears each; undefined between items. */
+  #handles: Map<Handle, (h: Handle) => void> | undefined;
+
+  /** Wraps the timer functions (global and node:timers) so the running item's handles are tracked. Call once, before the baseline. */
+  install(): void {
+    const g = globalThis as unknown as Record<string, unknown>;
+    const t = timers as unknown as Record<string, unknown>;
+    const pairs = [
+      ['setTimeout', timers.clearTimeout],
+      ['setInterval', timers.clearInterval],
+      ['setImmediate', timers.clearImmediate],
+    ] as const;
+    for (const [name, clear] of pairs) {
+      const original = t[name] as (...args: unknown[]) => Handle;
+      const track = (h: Handle): Handle => {
+        this.#handles?.set(h, clear as (h: Handle) => void);
+        return h;
+      };
+      const wrapped = {
+        [name](...args: unknown[]): Handle {
+          return track(original(...args));
+        },
+      }[name]!;
+      // util.promisify(setTimeout) and friends keep working.
+      for (const key of Reflect.ownKeys(original)) {
+        if (key !== 'name' && key !== 'length' && key !== 'prototype') Reflect.defineProperty(wrapped, key, Reflect.getOwnPropertyDescriptor(original, key)!);
+      }
+      if (g[name] === original) g[name] = wrapped;
+      t[name] = wrapped;
+    }
+    syncBuiltinESMExports();
+  }
+
+  /** Calls a task for one item inside its realm's context, tracking the timers it creates. */
+  run<R>(realm: number, fn: (item: unknown, ctx: unknown) => R, item: unknown, ctx: unknown): R {
+    this.#handles = new Map();
+    return this.#als.run(realm, fn, item, ctx);
+  }
+
+  /** The item has ended: clears the ref'd timers it created and did not clear. */
+  end(): void {
+    const handles = this.#handles;
+    this.#handles = undefined;
+    if (handles === undefined || handles.size === 0) return;
+    for (const [h, clear] of handles) {
+      try {
+        if (h.hasRef()) clear(h);
+      } catch {
+        /* a handle a task tampered with: nothing to do */
+      }
+    }
+  }
+
+  /** The realm whose task scheduled the code running now, if known (undefined in the worker's own code). */
+  origin(): number | undefined {
+    return this.#als.getStore();
+  }
+}

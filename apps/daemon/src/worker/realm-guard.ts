@@ -1,0 +1,55 @@
+/**
+ * Isolation between the apps (realms) that share a worker: one app's task
+ * cannot change what another app's task sees. Tasks are the trusted code of
+ * the token's holders; this guards against accidents (a polyfill, a stubbed
+ * Date.now, a chdir, a timer left running), not against malice: a task can
+ * still reach anything the worker process can.
+ *
+ * Chosen over the alternatives, measured on this machine:
+ *  - A vm context per realm would give each app its own intrinsics, but not
+ *    its own process, env, cwd or builtin modules; its values fail
+ *    `instanceof` checks of the worker's realm, and module tasks cannot run
+ *    in it.
+ *  - Replacing a worker after every switch of realm costs a fork (~100 ms).
+ *  - Freezing the intrinsics (SES lockdown) breaks ordinary code: with
+ *    Error.prototype frozen, `err.name = 'X'` throws in strict mode.
+ * So: a baseline of the globals and intrinsics (global-baseline.ts), put back
+ * when a chunk of another realm comes (~0.3 ms per switch, nothing within a
+ * realm, so an app's own memoized globals survive across its chunks); env,
+ * cwd and umask put back before every chunk (process-baseline.ts, ~0 us when
+ * untouched); and the timers a task leaves behind cleared when it ends, the
+ * rest attributed to its realm (leftovers.ts). A change that cannot be undone
+ * makes the worker refuse the other realm's chunk and exit to be replaced.
+ */
+import { GlobalBaseline } from './global-baseline.js';
+import type { Leftovers } from './leftovers.js';
+import { ProcessBaseline } from './process-baseline.js';
+
+/** The realm boundary of one worker process. */
+export class RealmGuard {
+  readonly #globals: GlobalBaseline;
+  readonly #process: ProcessBaseline;
+  /** Realm of the last chunk run; -1 before the first. */
+  #realm = -1;
+
+  /** Takes the baselines: call once, after every wrapper (leftovers, process.exit) is installed. */
+  constructor(readonly leftovers: Leftovers) {
+    this.#process = new ProcessBaseline();
+    this.#globals = new GlobalBaseline();
+  }
+
+  /** Realm of the last chunk run: the one a refused chunk blames. */
+  get realm(): number {
+    return this.#realm;
+  }
+
+  /** Readies the worker for a chunk of `realm`; the reason if it cannot (the worker must exit then). */
+  enter(realm: number): string | undefined {
+    const why = this.#process.reset();
+    if (why !== undefined || realm === this.#realm) return why;
+    const dirty = this.#globals.restore();
+    if (dirty !== undefined) return `a task of realm ${this.#realm} changed the worker for good: ${dirty}`;
+    this.#realm = realm;
+    return undefined;
+  }
+}

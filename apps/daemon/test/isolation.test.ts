@@ -1,0 +1,145 @@
+/**
+ * Isolation between apps sharing workers (issue 9, item 6), on one worker so
+ * that app B's task always runs where app A's ran: what A's task changes
+ * (globals, intrinsics, process.env, cwd, TZ, process listeners) B's task does not see; the
+ * timers A's task leaves behind neither fail B's item nor count against B's
+ * retries; a task that changes the worker past repair (a frozen intrinsic)
+ * gets the worker replaced before another app runs on it.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Client } from '@corepool/client';
+import { useDaemon, type TestDaemon } from './fixture.js';
+
+let d: TestDaemon;
+let a: Client;
+useDaemon((x) => ({ d, client: a } = x), { workers: 1 });
+
+/** What a task sees of the things a careless task may change. */
+const observe = (): Record<string, unknown> => {
+  const g = globalThis as Record<string, unknown>;
+  return {
+    x: typeof g.leaked,
+    polluted: ({} as Record<string, unknown>).polluted,
+    parse: JSON.parse('[1]'),
+    now: Date.now() > 1e12,
+    isArray: Array.isArray([]),
+    env: process.env.COREPOOL_LEAK ?? null,
+    cwd: process.cwd(),
+    tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
+    offset: new Date(0).getTimezoneOffset(),
+    frozen: Object.isFrozen(Math),
+    listeners: process.listenerCount('uncaughtException') + process.listenerCount('exit'),
+  };
+};
+
+/** Settles `p`, never throwing: app A's own outcome is not what these tests are about. */
+async function settle(p: Promise<unknown>): Promise<void> {
+  await p.catch(() => {});
+}
+
+describe('one app cannot change what another app sees', () => {
+  it('globals, intrinsics, process.env, cwd and TZ changed by A are back to normal for B, whose batch succeeds', async () => {
+    const b = await d.connect();
+    const [before] = await b.map(observe, [0]);
+    await settle(a.map(() => {
+      const g = globalThis as Record<string, unknown>;
+      g.leaked = 'A';
+      (Object.prototype as Record<string, unknown>).polluted = 'A';
+      JSON.parse = () => 'A';
+      Date.now = () => 0;
+      process.env.COREPOOL_LEAK = 'A secret';
+      process.env.TZ = 'Pacific/Kiritimati';
+      process.chdir('/');
+      process.on('uncaughtException', () => {});
+      process.on('exit', () => {});
+      Array.isArray = (() => false) as unknown as typeof Array.isArray;
+      return 1;
+    }, [0]));
+    const [after] = await b.map(observe, [0]);
+    expect(after).toEqual(before);
+    expect(await b.map((x: number) => [x, x * 2], [1, 2, 3])).toEqual([[1, 2], [2, 4], [3, 6]]);
+  }, 60_000);
+
+  it("an app's own globals survive across its own chunks", async () => {
+    const c = await d.connect();
+    await c.map(() => {
+      (globalThis as Record<string, unknown>).memo = 42;
+      return 0;
+    }, [0]);
+    expect(await c.map(() => (globalThis as Record<string, unknown>).memo, [0, 1], { chunkSize: 1 })).toEqual([42, 42]);
+  }, 60_000);
+});
+
+describe('work a task leaves behind', () => {
+  /** B's items wait long enough for anything A left behind to fire while they run. */
+  const slowB = async (x: number): Promise<number> => {
+    await new Promise((r) => setTimeout(r, 300));
+    return x + 1;
+  };
+
+  it("A's interval that throws is cleared when A's task ends: B's items succeed, no worker replaced", async () => {
+    const b = await d.connect();
+    const before = await d.status();
+    await settle(a.map(() => {
+      setInterval(() => {
+        throw new Error('A secret interval');
+      }, 10);
+      setTimeout(() => {
+        throw new Error('A secret timeout');
+      }, 50);
+      return 1;
+    }, [0]));
+    const out = await b.mapSettled(slowB, [1, 2, 3], { retries: 0, chunkSize: 1 });
+    expect(out).toEqual([2, 3, 4].map((value) => ({ status: 'fulfilled', value })));
+    expect((await d.status()).workerRestarts).toBe(before.workerRestarts);
+  }, 60_000);
+
+  it("an unref'd timer of A that throws while B's item runs does not fail B's item nor count against its retries", async () => {
+    const b = await d.connect();
+    await settle(a.map(() => {
+      setTimeout(() => {
+        throw new Error('A secret unref');
+      }, 100).unref();
+      return 1;
+    }, [0]));
+    const out = await b.mapSettled(slowB, [1, 2], { retries: 0, chunkSize: 1 });
+    expect(out).toEqual([2, 3].map((value) => ({ status: 'fulfilled', value })));
+  }, 60_000);
+
+  it("process.exit() from a callback A left behind is not charged to B's item", async () => {
+    const b = await d.connect();
+    await settle(a.map(() => {
+      setTimeout(() => process.exit(3), 100).unref();
+      return 1;
+    }, [0]));
+    const out = await b.mapSettled(slowB, [1, 2], { retries: 0, chunkSize: 1 });
+    expect(out).toEqual([2, 3].map((value) => ({ status: 'fulfilled', value })));
+  }, 60_000);
+
+  it('an exception from a callback of the same app still fails that app\'s item (E_TASK_FAILED)', async () => {
+    const out = await a.mapSettled((x: number) => new Promise((resolve) => {
+      setTimeout(() => {
+        if (x === 1) throw new TypeError('own boom');
+        resolve(x);
+      }, 1);
+    }), [0, 1, 2], { chunkSize: 3 });
+    expect(out[1]).toMatchObject({ status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 1 } });
+    expect(out[0]).toEqual({ status: 'fulfilled', value: 0 });
+    expect(out[2]).toEqual({ status: 'fulfilled', value: 2 });
+  }, 60_000);
+});
+
+describe('a change that cannot be undone', () => {
+  it('a frozen intrinsic gets the worker replaced before another app runs on it; B is not charged', async () => {
+    const b = await d.connect();
+    const before = await d.status();
+    const [pidA] = await a.map((_: number, ctx: { pid: number }) => {
+      Object.freeze(Math);
+      return ctx.pid;
+    }, [0]);
+    const [seen] = await b.map((_: number, ctx: { pid: number }) => ({ pid: ctx.pid, frozen: Object.isFrozen(Math) }), [0], { retries: 0 });
+    expect(seen).toEqual({ pid: expect.any(Number), frozen: false });
+    expect((seen as { pid: number }).pid).not.toBe(pidA);
+    expect((await d.status()).workerRestarts).toBe(before.workerRestarts + 1);
+  }, 60_000);
+});
