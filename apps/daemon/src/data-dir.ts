@@ -6,7 +6,7 @@
  * would leave `daemon start --data-dir <typo>` hanging at 100% CPU instead of
  * failing, so parents are made one level at a time.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /** Makes `dir` and any missing parents; throws the system's error (ENOENT, EACCES...) when it cannot. */
@@ -27,8 +27,8 @@ export function ensureDataDir(dir: string): void {
 }
 
 /**
- * Makes the data dir if needed and checks it is safe: a directory owned by
- * this user that no one else can write. One others can only read (an old
+ * Makes the data dir if needed and checks it is safe and usable: a directory
+ * owned by this user that no one else can write, and this user can. One others can only read (an old
  * 0755) is tightened to 0700, which also hides the files made in it before;
  * returns a line saying so, for the log.
  */
@@ -39,6 +39,12 @@ export function secureDataDir(dir: string): string | undefined {
   refuseForeign(st, 'the data dir', dir, 'pass a --data-dir of your own');
   if ((st.mode & 0o022) !== 0) {
     throw new Error(`the data dir ${dir} is writable by other users (mode ${mode(st)}): they could replace its token or state; run: chmod 700 ${dir}`);
+  }
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    // Said here: LMDB would report a read-only file system as a bare ENOENT from its mkdir.
+    throw new Error(`the daemon cannot write in its data dir ${dir}`, { cause: err });
   }
   if ((st.mode & 0o077) === 0) return undefined;
   chmodSync(dir, 0o700);

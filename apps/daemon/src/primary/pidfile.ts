@@ -136,7 +136,8 @@ function marked(pid: number, dataDir: string): boolean {
 export function liveDaemon(dataDir: string): DaemonRecord | undefined {
   const rec = readRecord(dataDir);
   if (rec === undefined) return undefined;
-  return isRecorded(rec, (cmd) => /cli\.js|corepool/.test(cmd)) ? rec : undefined;
+  // An older record has no start time: then only a command line that starts a daemon counts.
+  return isRecorded(rec, (cmd) => /(cli\.js|corepool) daemon start/.test(cmd)) ? rec : undefined;
 }
 
 /**
