@@ -130,7 +130,8 @@ function childArgs(argv: string[]): string[] {
 async function detach(opts: DaemonOptions): Promise<void> {
   const { dataDir } = opts;
   const log = join(dataDir, 'daemon.log');
-  secureDataDir(dataDir);
+  const tightened = secureDataDir(dataDir);
+  if (tightened !== undefined) console.error(`corepool: ${tightened}`);
   const fd = openSync(log, 'a', 0o600);
   fchmodSync(fd, 0o600);
   const env = opts.tokenSource === 'flag' ? { ...process.env, COREPOOL_TOKEN: opts.token } : process.env;
