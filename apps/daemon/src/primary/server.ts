@@ -61,11 +61,6 @@ export class DaemonServer {
     this.#http.on('clientError', (_err, socket) => socket.destroy());
   }
 
-  /** Sockets accepted that are not yet a Session. */
-  get preUpgrade(): number {
-    return this.#preUpgrade.size;
-  }
-
   /** Starts listening; resolves to the bound port. */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
