@@ -19,7 +19,7 @@ import {
 } from '@corepool/protocol';
 import { defaultDataDir } from './options.js';
 import { readRecord } from './primary/pidfile.js';
-import { tokenPath } from './primary/token.js';
+import { readTokenFile, tokenPath } from './primary/token.js';
 
 /** Where the CLI talks to. */
 export interface AdminTarget {
@@ -32,13 +32,13 @@ export interface AdminTarget {
 
 /**
  * --url, else COREPOOL_URL, else the data dir's daemon.json, else the default
- * port; --token, else COREPOOL_TOKEN, else the data dir's token file.
+ * port; --token or --token-file, else COREPOOL_TOKEN, else the data dir's token file.
  */
-export function resolveTarget(flags: { url?: string; dataDir?: string; token?: string }): AdminTarget {
+export function resolveTarget(flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }): AdminTarget {
   const dataDir = resolve(flags.dataDir ?? defaultDataDir());
   const recorded = readRecord(dataDir)?.url;
   const url = flags.url || process.env.COREPOOL_URL || recorded || `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
-  let token = flags.token || process.env.COREPOOL_TOKEN || '';
+  let token = flags.token || (flags.tokenFile ? readTokenFile(resolve(flags.tokenFile)) : '') || process.env.COREPOOL_TOKEN || '';
   if (token === '') {
     try {
       token = readFileSync(tokenPath(dataDir), 'utf8').trim();

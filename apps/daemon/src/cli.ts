@@ -4,15 +4,16 @@
  * commander; their meaning and defaults live in options.ts.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { resolveOptions, type RawOptions } from './options.js';
+import { MAX_DEFAULT_HEAP_MB, resolveOptions, type DaemonOptions, type RawOptions } from './options.js';
 import { startDaemon } from './primary/daemon.js';
 import { readRecord } from './primary/pidfile.js';
 import { adminRequest, resolveTarget } from './admin.js';
-import { ensureDataDir } from './data-dir.js';
+import { secureDataDir } from './data-dir.js';
+import { describeError } from './error-text.js';
 import type { DaemonStatus } from '@corepool/protocol';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -23,20 +24,21 @@ daemon
   .command('start')
   .description('start the daemon (in the foreground unless --detach)')
   .option('--port <port>', 'TCP port (0 picks a free one)', '7420')
-  .option('--host <host>', 'address to bind; a non-loopback address requires --token', '127.0.0.1')
+  .option('--host <host>', 'address to bind; a non-loopback address requires an explicit token (--token-file, COREPOOL_TOKEN)', '127.0.0.1')
   .option('--workers <n>', 'worker processes (default: one per core)')
   .option('--data-dir <dir>', 'state, token and pid file (default: $COREPOOL_DATA_DIR or ~/.corepool)')
-  .option('--token <token>', 'shared secret clients must present (default: the token file in the data dir)')
+  .option('--token-file <path>', 'file holding the shared secret clients must present (yours, mode 0600; default: $COREPOOL_TOKEN, else <data-dir>/token)')
+  .option('--token <token>', 'the shared secret itself (visible in ps until the daemon starts: prefer --token-file or COREPOOL_TOKEN)')
   .addOption(new Option('--fsync <mode>', 'when LMDB is flushed to disk').choices(['always', 'everysec', 'no']).default('everysec'))
   .option('--no-source', 'accept only module tasks, never function source')
   .option('--allow-source', 'accept function source on a non-loopback --host (off there by default)')
-  .option('--max-clients <n>', 'most connections at once', '10000')
+  .option('--max-clients <n>', 'most connections at once (default: 10000, or fewer to fit the open-files limit, ulimit -n)')
   .option('--max-payload <bytes>', 'largest frame after authentication', String(8 * 1024 * 1024))
   .option('--heartbeat-ms <ms>', 'ping interval; a client silent for two intervals is dropped', '30000')
   .option('--auth-deadline-ms <ms>', 'time a connection has to authenticate', '5000')
-  .option('--worker-heap-mb <mb>', 'V8 heap limit per worker (default: 80% of RAM / workers)')
+  .option('--worker-heap-mb <mb>', `V8 heap limit per worker (default: 80% of RAM / workers, at most ${MAX_DEFAULT_HEAP_MB})`)
   .option('--pipeline-depth <n>', 'chunks a worker holds at once', '2')
-  .option('--worker-rss-mb <mb>', 'kill a worker whose resident memory passes this (checked every 100 ms; 0: off)', '0')
+  .option('--worker-rss-mb <mb>', 'kill a worker whose resident memory passes this, off-heap memory included (checked every 100 ms; default: 1.5x the heap; 0: off)')
   .option('--max-tasks-per-worker <n>', 'replace a worker after it has run this many items (0: never)', '0')
   // Send-buffer limits per client (Redis client-output-buffer-limit); hidden, mainly for tests.
   .addOption(new Option('--send-high-water <bytes>').hideHelp())
@@ -44,8 +46,9 @@ daemon
   .addOption(new Option('--send-soft-cap-ms <ms>').hideHelp())
   .option('--detach', 'run in the background; logs go to <data-dir>/daemon.log')
   .action(async (flags: Record<string, unknown>) => {
+    if (flags.token !== undefined) hideTokenFromTitle();
     const raw: RawOptions = {
-      port: flags.port, host: flags.host, workers: flags.workers, dataDir: flags.dataDir, token: flags.token,
+      port: flags.port, host: flags.host, workers: flags.workers, dataDir: flags.dataDir, token: flags.token, tokenFile: flags.tokenFile,
       fsync: flags.fsync, allowSource: flags.source === false ? false : flags.allowSource === true ? true : undefined, maxClients: flags.maxClients, maxPayload: flags.maxPayload,
       heartbeatMs: flags.heartbeatMs, authDeadlineMs: flags.authDeadlineMs, workerHeapMb: flags.workerHeapMb,
       pipelineDepth: flags.pipelineDepth, workerRssMb: flags.workerRssMb, maxTasksPerWorker: flags.maxTasksPerWorker,
@@ -53,7 +56,7 @@ daemon
     };
     const opts = resolveOptions(raw);
     if (flags.detach === true) {
-      await detach(opts.dataDir);
+      await detach(opts);
       return;
     }
     const d = await startDaemon(opts, (line) => console.log(line));
@@ -69,8 +72,9 @@ daemon
   .description('stop gracefully: running chunks finish, the rest goes back to clients')
   .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
   .option('--data-dir <dir>', 'data dir of the daemon')
+  .option('--token-file <path>', 'file holding the daemon\'s token')
   .option('--token <token>', 'the daemon\'s token (default: $COREPOOL_TOKEN, else the token file in the data dir)')
-  .action(async (flags: { url?: string; dataDir?: string; token?: string }) => {
+  .action(async (flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
     const target = resolveTarget(flags);
     await adminRequest(target, 'stop');
     const pid = readRecord(target.dataDir)?.pid;
@@ -84,27 +88,54 @@ daemon
   .option('--json', 'machine-readable output')
   .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
   .option('--data-dir <dir>', 'data dir of the daemon')
+  .option('--token-file <path>', 'file holding the daemon\'s token')
   .option('--token <token>', 'the daemon\'s token (default: $COREPOOL_TOKEN, else the token file in the data dir)')
-  .action(async (flags: { json?: boolean; url?: string; dataDir?: string; token?: string }) => {
+  .action(async (flags: { json?: boolean; url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
     let status: DaemonStatus;
     try {
       status = (await adminRequest(resolveTarget(flags), 'status')) as DaemonStatus;
     } catch (err) {
       if (flags.json !== true) throw err;
       // Scripts parse stdout: the failure is JSON too.
-      const e = err as Error & { code?: string };
-      console.log(JSON.stringify({ error: { code: e.code ?? 'E_INTERNAL', message: e.message } }, null, 2));
+      const e = err as Error & { code?: unknown };
+      console.log(JSON.stringify({ error: { code: e.code === undefined ? 'E_INTERNAL' : String(e.code), message: describeError(err) } }, null, 2));
       process.exit(1);
     }
     console.log(flags.json === true ? JSON.stringify(status, null, 2) : formatStatus(status));
   });
 
-async function detach(dataDir: string): Promise<void> {
+/**
+ * Rewrites this process's title (what ps and /proc/<pid>/cmdline show) with
+ * the value of --token masked: anyone on the machine can read a command line.
+ */
+function hideTokenFromTitle(): void {
+  const args = process.argv.slice(1);
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--token' && i + 1 < args.length) args[++i] = '***';
+    else if (args[i]!.startsWith('--token=')) args[i] = '--token=***';
+  }
+  process.title = [process.argv0, ...args].join(' ');
+}
+
+/** The start flags again for the detached child, less --detach and the token (the child gets that by env, never argv). */
+function childArgs(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--token') i++;
+    else if (argv[i] !== '--detach' && !argv[i]!.startsWith('--token=')) out.push(argv[i]!);
+  }
+  return out;
+}
+
+async function detach(opts: DaemonOptions): Promise<void> {
+  const { dataDir } = opts;
   const log = join(dataDir, 'daemon.log');
-  ensureDataDir(dataDir);
+  const tightened = secureDataDir(dataDir);
+  if (tightened !== undefined) console.error(`corepool: ${tightened}`);
   const fd = openSync(log, 'a', 0o600);
-  const args = process.argv.slice(2).filter((a) => a !== '--detach');
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  fchmodSync(fd, 0o600);
+  const env = opts.tokenSource === 'flag' ? { ...process.env, COREPOOL_TOKEN: opts.token } : process.env;
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...childArgs(process.argv.slice(2))], { detached: true, stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   child.unref();
   // Ready when the pid file names the child.
@@ -146,8 +177,8 @@ function formatStatus(s: DaemonStatus): string {
   return lines.join('\n');
 }
 
-program.parseAsync().catch((err: Error & { code?: string }) => {
-  console.error(`corepool: ${err.message}${err.code !== undefined && err.code.startsWith('E_') ? ` (${err.code})` : ''}`);
+program.parseAsync().catch((err: unknown) => {
+  console.error(`corepool: ${describeError(err)}`);
   process.exit(1);
 });
 

@@ -4,6 +4,8 @@
  */
 import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { connectionBudget, openFilesLimit } from './fd-limit.js';
+import { readTokenFile } from './primary/token.js';
 import {
   AUTH_DEADLINE_MS,
   DEFAULT_HEARTBEAT_MS,
@@ -28,9 +30,15 @@ export interface DaemonOptions {
   dataDir: string;
   /** Explicit token (required for a non-loopback host); else the data dir's token file. */
   token: string | undefined;
+  /** Where an explicit token came from, for the log (never the token itself). */
+  tokenSource: 'flag' | 'file' | 'env' | undefined;
   fsync: FsyncMode;
   allowSource: boolean;
   maxClients: number;
+  /** Connections still in their HTTP upgrade at once; past it the oldest is dropped. */
+  maxPreUpgrade: number;
+  /** The soft open-files limit the client caps were derived from (undefined: unknown). */
+  openFilesLimit: number | undefined;
   maxPayload: number;
   preAuthMaxPayload: number;
   authDeadlineMs: number;
@@ -49,6 +57,8 @@ export interface DaemonOptions {
   workerRssMb: number;
   /** Replace a worker after it has run this many items; 0 means never. */
   maxTasksPerWorker: number;
+  /** Things the daemon should say at start (a risky setting), one line each. */
+  warnings: string[];
 }
 
 /** The default data dir: $COREPOOL_DATA_DIR, else ~/.corepool. */
@@ -56,10 +66,11 @@ export function defaultDataDir(): string {
   return process.env.COREPOOL_DATA_DIR || join(homedir(), '.corepool');
 }
 
-export const DEFAULT_OPTIONS: Omit<DaemonOptions, 'dataDir' | 'workers' | 'workerHeapMb'> = {
+export const DEFAULT_OPTIONS: Omit<DaemonOptions, 'dataDir' | 'workers' | 'workerHeapMb' | 'workerRssMb' | 'maxPreUpgrade' | 'openFilesLimit' | 'warnings'> = {
   host: DEFAULT_HOST,
   port: DEFAULT_PORT,
   token: undefined,
+  tokenSource: undefined,
   fsync: 'everysec',
   allowSource: true,
   maxClients: DEFAULT_MAX_CLIENTS,
@@ -71,9 +82,28 @@ export const DEFAULT_OPTIONS: Omit<DaemonOptions, 'dataDir' | 'workers' | 'worke
   sendHighWater: SEND_HIGH_WATER,
   sendHardCap: SEND_HARD_CAP,
   sendSoftCapMs: SEND_SOFT_CAP_MS,
-  workerRssMb: 0,
   maxTasksPerWorker: 0,
 };
+
+/** Largest default V8 heap per worker: a leaking task dies in seconds, not minutes. */
+export const MAX_DEFAULT_HEAP_MB = 2048;
+
+/**
+ * The default V8 heap limit per worker: 80% of RAM shared by the workers, at
+ * least 256 MB and at most MAX_DEFAULT_HEAP_MB.
+ */
+export function defaultWorkerHeapMb(workers: number, totalBytes = totalmem()): number {
+  return Math.min(MAX_DEFAULT_HEAP_MB, Math.max(256, Math.floor((0.8 * totalBytes) / (1024 * 1024) / workers)));
+}
+
+/**
+ * The default RSS limit per worker: 1.5x the heap (at least 128 MB above it)
+ * for code, stacks and young generation; beyond that it is off-heap memory
+ * (Buffers, native addons) that the heap limit never sees.
+ */
+export function defaultWorkerRssMb(heapMb: number): number {
+  return Math.max(Math.round(1.5 * heapMb), heapMb + 128);
+}
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -90,7 +120,7 @@ function int(name: string, v: unknown, min: number, max: number): number {
 }
 
 /** Raw option values as the CLI collected them. */
-export type RawOptions = Partial<Record<keyof DaemonOptions, unknown>>;
+export type RawOptions = Partial<Record<keyof DaemonOptions | 'tokenFile', unknown>>;
 
 /** Validates raw values and merges them over the defaults. */
 export function resolveOptions(raw: RawOptions): DaemonOptions {
@@ -100,38 +130,61 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     throw new RangeError(`--fsync must be always, everysec or no, got ${String(fsync)}`);
   }
   const host = typeof raw.host === 'string' ? raw.host : DEFAULT_OPTIONS.host;
-  const token = typeof raw.token === 'string' && raw.token.length > 0 ? raw.token : process.env.COREPOOL_TOKEN || undefined;
+  const warnings: string[] = [];
+  const { token, tokenSource } = explicitToken(raw);
+  if (tokenSource === 'flag') warnings.push('--token shows the token to every user of this machine (ps) until the daemon hides it from its title; prefer --token-file or COREPOOL_TOKEN');
   if (!isLoopback(host) && token === undefined) {
     throw new Error(
       `refusing to listen on ${host} without an explicit token: anyone who can reach it could run code as this user. ` +
-        'Pass --token (or COREPOOL_TOKEN), or bind 127.0.0.1.',
+        'Pass --token-file (or COREPOOL_TOKEN), or bind 127.0.0.1.',
     );
   }
   const sendHighWater = raw.sendHighWater === undefined ? DEFAULT_OPTIONS.sendHighWater : int('send-high-water', raw.sendHighWater, 1024, 1 << 30);
   const sendHardCap = raw.sendHardCap === undefined ? Math.max(DEFAULT_OPTIONS.sendHardCap, 4 * sendHighWater) : int('send-hard-cap', raw.sendHardCap, 1024, 4 * 1024 ** 3);
   if (sendHardCap <= sendHighWater) throw new RangeError(`--send-hard-cap (${sendHardCap}) must be above --send-high-water (${sendHighWater})`);
-  // Leave room for the primary and the OS: 80% of RAM shared by the workers.
-  const defaultHeap = Math.max(256, Math.floor((0.8 * totalmem()) / (1024 * 1024) / workers));
+  const workerHeapMb = raw.workerHeapMb === undefined ? defaultWorkerHeapMb(workers) : int('worker-heap-mb', raw.workerHeapMb, 16, 1_000_000);
+  const limit = openFilesLimit();
+  const budget = connectionBudget(limit, workers);
+  const fitting = Math.max(1, budget.sockets - budget.preUpgrade);
+  const maxClients = raw.maxClients === undefined ? Math.min(DEFAULT_OPTIONS.maxClients, fitting) : int('max-clients', raw.maxClients, 1, 1_000_000);
+  if (raw.maxClients !== undefined && maxClients > fitting) {
+    warnings.push(`--max-clients ${maxClients} is above the ${fitting} connections the open-files limit (ulimit -n ${limit}) leaves room for: past it new connections fail; raise the limit or lower --max-clients`);
+  }
   return {
     ...DEFAULT_OPTIONS,
     host,
     token,
+    tokenSource,
+    warnings,
+    maxPreUpgrade: budget.preUpgrade,
+    openFilesLimit: limit,
     workers,
     fsync,
     port: raw.port === undefined ? DEFAULT_OPTIONS.port : int('port', raw.port, 0, 65535),
     dataDir: resolve(typeof raw.dataDir === 'string' ? raw.dataDir : defaultDataDir()),
     // Function source runs as this user: off by default when others can reach the daemon (--allow-source turns it on).
     allowSource: raw.allowSource === false ? false : raw.allowSource === true || isLoopback(host),
-    maxClients: raw.maxClients === undefined ? DEFAULT_OPTIONS.maxClients : int('max-clients', raw.maxClients, 1, 1_000_000),
+    maxClients,
     maxPayload: raw.maxPayload === undefined ? DEFAULT_OPTIONS.maxPayload : int('max-payload', raw.maxPayload, 64 * 1024, 1024 * 1024 * 1024),
     heartbeatMs: raw.heartbeatMs === undefined ? DEFAULT_OPTIONS.heartbeatMs : int('heartbeat-ms', raw.heartbeatMs, 50, 3_600_000),
     authDeadlineMs: raw.authDeadlineMs === undefined ? DEFAULT_OPTIONS.authDeadlineMs : int('auth-deadline-ms', raw.authDeadlineMs, 50, 600_000),
-    workerHeapMb: raw.workerHeapMb === undefined ? defaultHeap : int('worker-heap-mb', raw.workerHeapMb, 16, 1_000_000),
+    workerHeapMb,
     pipelineDepth: raw.pipelineDepth === undefined ? DEFAULT_OPTIONS.pipelineDepth : int('pipeline-depth', raw.pipelineDepth, 1, 16),
     sendHighWater,
     sendHardCap,
     sendSoftCapMs: raw.sendSoftCapMs === undefined ? DEFAULT_OPTIONS.sendSoftCapMs : int('send-soft-cap-ms', raw.sendSoftCapMs, 10, 3_600_000),
-    workerRssMb: raw.workerRssMb === undefined ? DEFAULT_OPTIONS.workerRssMb : int('worker-rss-mb', raw.workerRssMb, 0, 1_000_000),
+    workerRssMb: raw.workerRssMb === undefined ? defaultWorkerRssMb(workerHeapMb) : int('worker-rss-mb', raw.workerRssMb, 0, 1_000_000),
     maxTasksPerWorker: raw.maxTasksPerWorker === undefined ? DEFAULT_OPTIONS.maxTasksPerWorker : int('max-tasks-per-worker', raw.maxTasksPerWorker, 0, Number.MAX_SAFE_INTEGER),
   };
+}
+
+/** --token, else --token-file, else COREPOOL_TOKEN; none of them: the data dir's token file. */
+function explicitToken(raw: RawOptions): Pick<DaemonOptions, 'token' | 'tokenSource'> {
+  if (typeof raw.token === 'string' && raw.token.length > 0) {
+    if (typeof raw.tokenFile === 'string') throw new Error('pass --token or --token-file, not both');
+    return { token: raw.token, tokenSource: 'flag' };
+  }
+  if (typeof raw.tokenFile === 'string') return { token: readTokenFile(resolve(raw.tokenFile)), tokenSource: 'file' };
+  const env = process.env.COREPOOL_TOKEN;
+  return env ? { token: env, tokenSource: 'env' } : { token: undefined, tokenSource: undefined };
 }

@@ -61,6 +61,8 @@ export interface StartOptions {
   keepDataDir?: boolean;
   /** Node flags for the primary (e.g. --import of a test guard). */
   nodeArgs?: string[];
+  /** An open-files limit for the daemon (`ulimit -n`, soft and hard: Node raises a soft one to the hard one). */
+  openFiles?: number;
 }
 
 export interface RawOptions {
@@ -84,7 +86,10 @@ export interface RawSocket {
 export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'corepool-test-'));
   const args = [...(o.nodeArgs ?? []), CLI, 'daemon', 'start', '--port', String(o.port ?? 0), '--workers', String(o.workers ?? 2), '--data-dir', dataDir, ...(o.args ?? [])];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
+  const [file, argv] = o.openFiles === undefined
+    ? [process.execPath, args]
+    : ['bash', ['-c', `ulimit -n ${o.openFiles} && exec "$0" "$@"`, process.execPath, ...args]];
+  const proc = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
   const output: string[] = [];
   // A start that fails leaves no temporary data dir behind (one this call made).
   const cleanUp = (): void => {
@@ -119,11 +124,12 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
     cleanUp();
     throw err;
   });
-  // An explicit --token writes no token file.
+  // An explicit --token or --token-file writes no token file.
   const explicit = o.args?.indexOf('--token') ?? -1;
+  const tokenFile = o.args?.indexOf('--token-file') ?? -1;
   let token: string;
   try {
-    token = explicit >= 0 ? o.args![explicit + 1]! : readFileSync(join(dataDir, 'token'), 'utf8').trim();
+    token = explicit >= 0 ? o.args![explicit + 1]! : readFileSync(tokenFile >= 0 ? o.args![tokenFile + 1]! : join(dataDir, 'token'), 'utf8').trim();
   } catch (err) {
     proc.kill('SIGKILL'); // never leave a daemon behind a failed start
     cleanUp();

@@ -1,9 +1,10 @@
-/** Daemon options that change behaviour: --no-source, --fsync always, --max-payload. */
+/** Daemon options that change behaviour: --no-source, --fsync always, --max-payload; the memory defaults. */
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, task } from '@corepool/client';
 import { startDaemon } from './fixture.js';
+import { MAX_DEFAULT_HEAP_MB, defaultWorkerHeapMb, defaultWorkerRssMb, resolveOptions } from '../src/options.js';
 
 describe('daemon options', () => {
   it('--no-source refuses function source with E_SOURCE_DISABLED and still runs module tasks', async () => {
@@ -54,5 +55,32 @@ describe('daemon options', () => {
   it('rejects bad option values before starting', async () => {
     await expect(startDaemon({ args: ['--fsync', 'sometimes'] })).rejects.toThrow(/fsync/);
     await expect(startDaemon({ args: ['--max-clients', '0'] })).rejects.toThrow(/max-clients/);
+  });
+});
+
+describe('memory defaults', () => {
+  const GB = 1024 ** 3;
+
+  it('the worker heap is 80% of RAM / workers, at least 256 MB and at most 2 GB: a leaking task dies in seconds, not minutes', () => {
+    expect(MAX_DEFAULT_HEAP_MB).toBe(2048);
+    expect(defaultWorkerHeapMb(2, 24 * GB)).toBe(2048);
+    expect(defaultWorkerHeapMb(4, 4 * GB)).toBe(819);
+    expect(defaultWorkerHeapMb(64, 4 * GB)).toBe(256);
+    expect(resolveOptions({ workers: 2 }).workerHeapMb).toBe(defaultWorkerHeapMb(2));
+  });
+
+  it('the RSS watchdog is on by default at 1.5x the heap (at least 128 MB above it), off with --worker-rss-mb 0', () => {
+    expect(defaultWorkerRssMb(2048)).toBe(3072);
+    expect(defaultWorkerRssMb(64)).toBe(192);
+    expect(resolveOptions({ workers: 2 }).workerRssMb).toBe(defaultWorkerRssMb(defaultWorkerHeapMb(2)));
+    expect(resolveOptions({ workers: 2, workerHeapMb: '512' }).workerRssMb).toBe(768);
+    expect(resolveOptions({ workers: 2, workerRssMb: '0' }).workerRssMb).toBe(0);
+  });
+
+  it('--max-clients defaults to what the open-files limit leaves room for, at most 10,000', () => {
+    const o = resolveOptions({ workers: 2 });
+    expect(o.maxClients).toBeLessThanOrEqual(10_000);
+    if (o.openFilesLimit !== undefined && Number.isFinite(o.openFilesLimit)) expect(o.maxClients + o.maxPreUpgrade).toBeLessThan(o.openFilesLimit);
+    expect(resolveOptions({ workers: 2, maxClients: '7' }).maxClients).toBe(7);
   });
 });

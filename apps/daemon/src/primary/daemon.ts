@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol';
 import type { DaemonOptions } from '../options.js';
-import { ensureDataDir } from '../data-dir.js';
+import { secureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';
 import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
@@ -32,7 +32,9 @@ export interface Daemon {
 
 /** Starts the daemon; resolves once it accepts connections. */
 export async function startDaemon(opts: DaemonOptions, log: (line: string) => void): Promise<Daemon> {
-  ensureDataDir(opts.dataDir);
+  const tightened = secureDataDir(opts.dataDir);
+  if (tightened !== undefined) log(JSON.stringify({ event: 'warning', message: tightened }));
+  for (const message of opts.warnings) log(JSON.stringify({ event: 'warning', message }));
   const other = liveDaemon(opts.dataDir);
   if (other !== undefined) {
     throw new Error(`a daemon already runs on ${opts.dataDir} (pid ${other.pid}, ${other.url}); stop it with: corepool daemon stop`);
@@ -41,7 +43,9 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   if (killed.length > 0) log(`ended ${killed.length} worker(s) of a previous daemon: ${killed.join(', ')}`);
   const token = opts.token ?? loadOrCreateToken(opts.dataDir);
 
-  const state = await SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync });
+  const state = await SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync }).catch((err: unknown) => {
+    throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
+  });
   const startedAt = Date.now();
   const workerBySlotOwner = new Map<string, WorkerSlot>();
   let server: DaemonServer | undefined;
@@ -49,6 +53,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   let stopping = false;
 
   process.env[DATA_DIR_ENV] = opts.dataDir;
+  // Workers inherit this environment and never need the token: a task could read it.
+  delete process.env.COREPOOL_TOKEN;
   // The largest result a worker may send back, as for items: one frame, less room for the envelope. Results
   // leave while the client's send buffer is under the high-water mark, so one must also fit between that
   // mark and the hard cap, or the client would be cut off, reconnect and resubmit the item forever.
@@ -163,7 +169,10 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   };
 
   server = new DaemonServer(
-    { host: opts.host, port: opts.port, maxClients: opts.maxClients, maxPayload: opts.maxPayload, heartbeatMs: opts.heartbeatMs },
+    {
+      host: opts.host, port: opts.port, maxClients: opts.maxClients, maxPayload: opts.maxPayload, heartbeatMs: opts.heartbeatMs,
+      maxPreUpgrade: opts.maxPreUpgrade, preUpgradeMs: opts.authDeadlineMs,
+    },
     {
       token, scheduler, state, allowSource: opts.allowSource, maxPayload: opts.maxPayload,
       preAuthMaxPayload: opts.preAuthMaxPayload, authDeadlineMs: opts.authDeadlineMs, heartbeatMs: opts.heartbeatMs,
@@ -177,11 +186,14 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   url = `ws://${host}:${port}`;
 
   function recordPids(): void {
-    if (url !== '') writeRecord(opts.dataDir, { pid: process.pid, url, workerPids: supervisor.pids(), startedAt: new Date(startedAt).toISOString() });
+    if (url !== '') writeRecord(opts.dataDir, { url, workerPids: supervisor.pids(), startedAt: new Date(startedAt).toISOString() });
   }
   recordPids();
   const throughput = new Throughput(() => scheduler.itemsDone);
-  log(JSON.stringify({ event: 'listening', url, pid: process.pid, workers: opts.workers, dataDir: opts.dataDir, tokenFile: opts.token === undefined ? tokenPath(opts.dataDir) : null }));
+  log(JSON.stringify({
+    event: 'listening', url, pid: process.pid, workers: opts.workers, dataDir: opts.dataDir, tokenFile: opts.token === undefined ? tokenPath(opts.dataDir) : null,
+    maxClients: opts.maxClients, maxPreUpgrade: opts.maxPreUpgrade, openFilesLimit: opts.openFilesLimit ?? null, workerHeapMb: opts.workerHeapMb, workerRssMb: opts.workerRssMb,
+  }));
   return { url, port, stop, stopped };
 }
 

@@ -1,11 +1,16 @@
 /**
  * The HTTP server that upgrades to WebSocket. Before a socket is handed to a
  * Session it is checked like a browser-facing service must be: an upgrade
- * with an Origin header or a foreign Host is refused (403, against DNS
- * rebinding), plain HTTP gets 426, and a client over --max-clients gets
- * close 1013.
+ * with an Origin header or a foreign Host is refused (403 saying why, against
+ * DNS rebinding), plain HTTP gets 426, and a client over --max-clients gets
+ * close 1013. A socket that has not yet become a Session costs a descriptor
+ * and needs no token, so there are at most maxPreUpgrade of them (a new one
+ * pushes out the oldest) and each gets the authentication deadline to finish
+ * its upgrade: a flood of half-open upgrades cannot hold every descriptor.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { CloseCode, ErrorCode, TooManyClientsError, encodeMessage } from '@corepool/protocol';
@@ -15,9 +20,16 @@ export interface ServerOptions {
   host: string;
   port: number;
   maxClients: number;
+  /** Sockets still in their HTTP upgrade (or refused and closing) at once. */
+  maxPreUpgrade: number;
+  /** Time a socket has to complete its upgrade (the authentication deadline). */
+  preUpgradeMs: number;
   maxPayload: number;
   heartbeatMs: number;
 }
+
+/** Bind addresses that accept connections on every interface. */
+const WILDCARDS = new Set(['0.0.0.0', '::', '[::]']);
 
 /** The listening WebSocket server and its sessions. */
 export class DaemonServer {
@@ -27,17 +39,24 @@ export class DaemonServer {
   readonly #opts: ServerOptions;
   readonly #ctx: Omit<SessionContext, 'onClose' | 'onAuth'>;
   #heartbeat: NodeJS.Timeout | undefined;
-  #allowedHosts: Set<string>;
+  readonly #allowedHosts: Set<string>;
+  /** Sockets not yet a Session, oldest first, with the timer that ends them at the deadline. */
+  readonly #preUpgrade = new Map<Duplex, NodeJS.Timeout>();
+  #lastAcceptError = 0;
 
   constructor(opts: ServerOptions, ctx: Omit<SessionContext, 'onClose' | 'onAuth'>) {
     this.#opts = opts;
     this.#ctx = ctx;
-    this.#allowedHosts = new Set(['localhost', '127.0.0.1', '[::1]', '::1', opts.host.toLowerCase()]);
+    this.#allowedHosts = new Set(['localhost', '127.0.0.1', '[::1]', '::1', bracketed(opts.host.toLowerCase()), hostname().toLowerCase()]);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false });
-    this.#http = createServer((_req, res) => {
+    // Node's own limits (60 s for headers, checked every 30 s) would let a half-open request hold its socket for a minute.
+    const deadline = opts.preUpgradeMs;
+    this.#http = createServer({ headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.max(50, Math.min(1000, deadline / 2)) }, (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
       res.end('corepool speaks WebSocket only\n');
     });
+    this.#http.timeout = deadline;
+    this.#http.on('connection', (socket: Socket) => this.#admit(socket));
     this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
     this.#http.on('clientError', (_err, socket) => socket.destroy());
   }
@@ -48,6 +67,8 @@ export class DaemonServer {
       this.#http.once('error', reject);
       this.#http.listen(this.#opts.port, this.#opts.host, () => {
         this.#http.off('error', reject);
+        // An accept that fails (EMFILE past the open-files limit) is an 'error' on the server: without a listener it kills the daemon.
+        this.#http.on('error', (err: NodeJS.ErrnoException) => this.#onAcceptError(err));
         const addr = this.#http.address();
         const port = typeof addr === 'object' && addr !== null ? addr.port : this.#opts.port;
         this.#heartbeat = setInterval(() => {
@@ -71,6 +92,43 @@ export class DaemonServer {
     this.#http.closeAllConnections();
   }
 
+  /** Counts a new socket until it becomes a Session or closes; the oldest goes when there are too many. */
+  #admit(socket: Socket): void {
+    if (this.#preUpgrade.size >= this.#opts.maxPreUpgrade) {
+      const oldest = this.#preUpgrade.keys().next().value;
+      if (oldest !== undefined) this.#drop(oldest).destroy();
+    }
+    const timer = setTimeout(() => this.#drop(socket).destroy(), this.#opts.preUpgradeMs);
+    timer.unref();
+    this.#preUpgrade.set(socket, timer);
+    socket.once('close', () => this.#drop(socket));
+  }
+
+  /** Stops counting a socket (it closed, or became a Session); returns it. */
+  #drop(socket: Duplex): Duplex {
+    clearTimeout(this.#preUpgrade.get(socket));
+    this.#preUpgrade.delete(socket);
+    return socket;
+  }
+
+  #onAcceptError(err: NodeJS.ErrnoException): void {
+    const now = Date.now();
+    if (now - this.#lastAcceptError < 10_000) return;
+    this.#lastAcceptError = now;
+    this.#ctx.log(JSON.stringify({ event: 'accept-error', code: err.code, clients: this.sessions.size, preUpgrade: this.#preUpgrade.size, message: err.message }));
+  }
+
+  /** True for a Host this daemon can be reached by: loopback, its hostname, the bind address or, bound to a wildcard, any local address. */
+  #hostAllowed(host: string): boolean {
+    if (this.#allowedHosts.has(host)) return true;
+    if (!WILDCARDS.has(this.#opts.host)) return false;
+    // Interfaces come and go (DHCP, VPN): look again before refusing.
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) this.#allowedHosts.add(a.family === 'IPv6' ? `[${a.address.toLowerCase()}]` : a.address);
+    }
+    return this.#allowedHosts.has(host);
+  }
+
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (req.headers.origin !== undefined) {
@@ -78,8 +136,10 @@ export class DaemonServer {
       return;
     }
     const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-    if (!this.#allowedHosts.has(host)) {
-      refuse(socket, 403, 'unexpected Host header');
+    if (!this.#hostAllowed(host)) {
+      const reachable = WILDCARDS.has(this.#opts.host) ? "an address of this machine's interfaces or its hostname" : `${this.#opts.host} or this machine's hostname`;
+      refuse(socket, 403, `Host ${JSON.stringify(host.slice(0, 200))} is not a name or address of this daemon (it listens on ${this.#opts.host}); ` +
+        `connect by localhost, 127.0.0.1 or ${reachable}. Other names are refused against DNS rebinding.`);
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
@@ -90,6 +150,7 @@ export class DaemonServer {
         ws.close(CloseCode.TRY_AGAIN_LATER, ErrorCode.E_TOO_MANY_CLIENTS);
         return;
       }
+      this.#drop(socket);
       const session = new Session(ws, {
         ...this.#ctx,
         onAuth: () => {},
@@ -101,5 +162,10 @@ export class DaemonServer {
 }
 
 function refuse(socket: Duplex, status: number, why: string): void {
-  socket.end(`HTTP/1.1 ${status} Forbidden\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${why.length + 1}\r\n\r\n${why}\n`);
+  socket.end(`HTTP/1.1 ${status} Forbidden\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(why) + 1}\r\n\r\n${why}\n`);
+}
+
+/** An IPv6 address as it appears in a Host header. */
+function bracketed(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

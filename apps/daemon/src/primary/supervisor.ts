@@ -73,7 +73,8 @@ export class Supervisor {
     this.#events = events;
     this.#slots = new Array(opts.workers).fill(undefined);
     // fd 4 is the data channel (channel.ts); cluster's own IPC (fd 3) only keeps the lifecycle.
-    cluster.setupPrimary({ exec: WORKER_MAIN, execArgv: opts.execArgv, stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] });
+    // args: [], or cluster hands workers the primary's argv (which may hold --token, readable by all in ps).
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: opts.execArgv, stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] });
   }
 
   /** Forks every worker and resolves when all are ready. */

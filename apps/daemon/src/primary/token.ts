@@ -1,10 +1,12 @@
 /**
  * The daemon's shared secret: generated at first start into <data-dir>/token
- * (mode 0600, directory 0700), compared in constant time.
+ * (mode 0600, directory 0700), or read from --token-file, compared in constant
+ * time. A token file must be this user's and unreadable by others: a token
+ * someone else wrote would let them run code as this user.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { ensureDataDir } from '../data-dir.js';
+import { ensureDataDir, mode, refuseForeign } from '../data-dir.js';
 import { join } from 'node:path';
 
 /** Path of the token file in a data dir. */
@@ -12,17 +14,38 @@ export function tokenPath(dataDir: string): string {
   return join(dataDir, 'token');
 }
 
+/** Reads a token file after checking who owns it and who can read it; undefined if it is empty. */
+function readChecked(file: string): string | undefined {
+  const st = statSync(file);
+  if (!st.isFile()) throw new Error(`the token file ${file} is not a regular file`);
+  refuseForeign(st, 'the token file', file, `write a token file of your own (mode 0600), or remove this one`);
+  if ((st.mode & 0o077) !== 0) {
+    throw new Error(`the token file ${file} is readable by other users (mode ${mode(st)}); run: chmod 600 ${file}`);
+  }
+  const token = readFileSync(file, 'utf8').trim();
+  return token.length > 0 ? token : undefined;
+}
+
+/** The token in a --token-file. */
+export function readTokenFile(file: string): string {
+  let token: string | undefined;
+  try {
+    token = readChecked(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`the token file ${file} does not exist`, { cause: err });
+    throw err;
+  }
+  if (token === undefined) throw new Error(`the token file ${file} is empty`);
+  return token;
+}
+
 /** Reads the data dir's token, creating it on first start. */
 export function loadOrCreateToken(dataDir: string): string {
   ensureDataDir(dataDir);
   const file = tokenPath(dataDir);
   try {
-    const st = statSync(file);
-    if ((st.mode & 0o077) !== 0) {
-      throw new Error(`token file ${file} is readable by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
-    }
-    const token = readFileSync(file, 'utf8').trim();
-    if (token.length > 0) return token;
+    const token = readChecked(file);
+    if (token !== undefined) return token;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
