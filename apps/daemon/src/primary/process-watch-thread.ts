@@ -55,12 +55,8 @@ function post(m: FromWatch): void {
 }
 
 function tick(): void {
-  let all: Map<number, ProcStat>;
-  try {
-    all = readAllStats();
-  } catch {
-    return; // no descriptor to read /proc with (EMFILE): next tick
-  }
+  const all = scan();
+  if (all === undefined) return;
   const children = childrenByParent(all);
   const stopped: number[] = [];
   for (const root of roots.values()) {
@@ -74,13 +70,8 @@ function tick(): void {
 function schedulePass(ms: number): void {
   passTimer ??= setTimeout(() => {
     passTimer = undefined;
-    let all: Map<number, ProcStat>;
-    try {
-      all = readAllStats();
-    } catch {
-      return; // the next tick retries
-    }
-    endPass(all, childrenByParent(all));
+    const all = scan();
+    if (all !== undefined) endPass(all, childrenByParent(all));
   }, ms);
 }
 
@@ -90,12 +81,26 @@ function remember(root: Root, all: Map<number, ProcStat>, children: Map<number, 
   for (const pid of descendants([root.pid], children)) root.seen.set(pid, all.get(pid)!.start);
 }
 
+/**
+ * Every process, or undefined if /proc cannot be read now (no descriptor left:
+ * the next tick tries again). Without /proc at all (not Linux) there is nothing
+ * to watch: ends are answered at once, having killed nothing.
+ */
+function scan(): Map<number, ProcStat> | undefined {
+  try {
+    return readAllStats();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') for (const e of ending.splice(0)) post({ t: 'ended', id: e.id, killed: [] });
+    return undefined;
+  }
+}
+
 function endPass(all: Map<number, ProcStat>, children: Map<number, number[]>): void {
   let pids: number[];
   try {
     pids = listPids();
   } catch {
-    return;
+    return; // the next tick retries
   }
   for (const e of ending.splice(0)) {
     const victims = new Set<number>();

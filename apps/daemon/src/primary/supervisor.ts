@@ -215,11 +215,10 @@ export class Supervisor {
     const worker = this.#tryFork(slot, marker);
     if (worker === undefined) {
       const attempt = ++this.#forkFailures[slot]!;
-      const delay = Math.min(FORK_RETRY_MAX_MS, FORK_RETRY_MS * 2 ** (attempt - 1));
       const retry = setTimeout(() => {
         this.#retries.delete(retry);
         this.#fork(slot, onReady, replacing);
-      }, delay);
+      }, retryDelay(attempt));
       this.#retries.add(retry);
       return;
     }
@@ -289,21 +288,28 @@ export class Supervisor {
     } catch (err) {
       error = err as NodeJS.ErrnoException;
     }
-    if (worker !== undefined && (worker.process.pid === undefined || worker.process.stdio?.[CHANNEL_FD] == null)) {
-      worker.on('error', () => {});
+    const failures = this.#forkFailures[slot]!;
+    const report = (): void => this.#opts.onEvent?.({
+      event: 'worker-fork-failed', slot, code: error?.code ?? 'EFORK', message: String(error?.message ?? 'fork failed'),
+      attempt: failures + 1, retryInMs: retryDelay(failures + 1),
+    });
+    if (worker === undefined) {
+      report();
+    } else if (worker.process.pid === undefined || worker.process.stdio?.[CHANNEL_FD] == null) {
+      // Its 'error' (with the errno) comes on the next tick.
+      worker.on('error', (err: NodeJS.ErrnoException) => (error ??= err));
       worker.process.stdio?.forEach((s) => s?.destroy());
       delete cluster.workers?.[worker.id];
       worker = undefined;
-      error ??= Object.assign(new Error('fork failed'), { code: 'EFORK' });
-    }
-    if (worker === undefined) {
-      this.#opts.onEvent?.({
-        event: 'worker-fork-failed', slot, code: error?.code ?? 'EFORK', message: String(error?.message),
-        attempt: this.#forkFailures[slot]! + 1, retryInMs: Math.min(FORK_RETRY_MAX_MS, FORK_RETRY_MS * 2 ** this.#forkFailures[slot]!),
-      });
+      setImmediate(report);
     }
     return worker;
   }
+}
+
+/** How long to wait after the `attempt`-th failed fork in a row. */
+function retryDelay(attempt: number): number {
+  return Math.min(FORK_RETRY_MAX_MS, FORK_RETRY_MS * 2 ** (attempt - 1));
 }
 
 /** Throws EMFILE (or ENFILE) unless `n` more descriptors can be opened now. */
