@@ -8,7 +8,7 @@
  * SIGKILLs both. It also reports workers stopped by SIGSTOP.
  *
  * Out of reach: a process a task spawns with a replaced environment and that
- * leaves the worker's tree (double fork) within one watch period (500 ms).
+ * leaves the worker's tree (double fork) within one watch period (1 s).
  */
 import { Worker } from 'node:worker_threads';
 

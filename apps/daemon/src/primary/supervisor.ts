@@ -18,7 +18,7 @@ import type { Socket } from 'node:net';
 import { CHANNEL_FD, Channel } from '../channel.js';
 import type { PrimaryToWorker, ReadyMessage, WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
-import { OutputBudget, relayOutput } from './worker-output.js';
+import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
 
 /** The primary's view of one worker process. */
 export interface WorkerSlot {
@@ -86,6 +86,7 @@ export class Supervisor {
   readonly #watch: ProcessWatch;
   /** Per slot, one output budget for stdout and one for stderr (a replacement inherits what its predecessor spent). */
   readonly #budgets: { stdout: OutputBudget; stderr: OutputBudget }[];
+  readonly #readBudget = readBudget();
   /** Failed forks in a row, per slot. */
   readonly #forkFailures: number[];
   readonly #retries = new Set<NodeJS.Timeout>();
@@ -225,8 +226,12 @@ export class Supervisor {
     const pid = worker.process.pid!;
     this.#watch.track(pid, marker);
     for (const name of ['stdout', 'stderr'] as const) {
-      relayOutput(worker.process[name]!, process[name], `[slot ${slot} pid ${pid}] `, this.#budgets[slot]![name], (bytes) =>
-        this.#opts.onEvent?.({ event: 'worker-output-dropped', slot, pid, stream: name, bytes }));
+      relayOutput(worker.process[name]!, process[name], {
+        prefix: `[slot ${slot} pid ${pid}] `,
+        print: this.#budgets[slot]![name],
+        read: this.#readBudget,
+        onDropped: (bytes) => this.#opts.onEvent?.({ event: 'worker-output-dropped', slot, pid, stream: name, bytes }),
+      });
     }
     const w: WorkerSlot = {
       ...(replacing === undefined ? {} : { replacing }),
