@@ -57,7 +57,7 @@ async function spawnKind(k: string): Promise<number[]> {
   }
   // A replaced environment carries no marker: only the watch of the worker's tree finds it, once it has seen it.
   const p = spawn('/bin/sleep', ['1000'], { stdio: 'ignore', env: {} });
-  await new Promise((r) => setTimeout(r, 1500));
+  await new Promise((r) => setTimeout(r, 2500)); // more than the watch period (1 s)
   return [p.pid!];
 }
 

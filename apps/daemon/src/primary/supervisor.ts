@@ -303,6 +303,7 @@ export class Supervisor {
     } else if (worker.process.pid === undefined || worker.process.stdio?.[CHANNEL_FD] == null) {
       // Its 'error' (with the errno) comes on the next tick.
       worker.on('error', (err: NodeJS.ErrnoException) => (error ??= err));
+      if (worker.process.pid !== undefined) worker.process.kill('SIGKILL'); // started, but without its channel
       worker.process.stdio?.forEach((s) => s?.destroy());
       delete cluster.workers?.[worker.id];
       worker = undefined;
