@@ -12,7 +12,7 @@
  */
 import { Worker } from 'node:worker_threads';
 
-/** Environment variable marking a worker and everything it spawns: "<primary pid>:<fork number>". */
+/** Environment variable marking a worker and everything it spawns: "<primary pid>.<its start>:<fork number>". */
 export const WORKER_MARKER_ENV = 'COREPOOL_WORKER';
 
 /** Messages to the watch thread. */

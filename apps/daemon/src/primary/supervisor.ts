@@ -74,6 +74,9 @@ const FORK_FDS = 8;
 /** How long a stop waits for what the workers spawned to be killed. */
 const END_WAIT_MS = 3_000;
 
+/** Names this primary among all that ever ran, a reused pid included: the start of every worker's marker. */
+const MARKER_PREFIX = `${process.pid}.${Date.now().toString(36)}`;
+
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
 /** Forks, watches and replaces the worker processes. */
@@ -212,7 +215,7 @@ export class Supervisor {
   #fork(slot: number, onReady?: () => void, replacing?: number): void {
     this.#slots[slot] = undefined;
     if (this.#stopping) return;
-    const marker = `${process.pid}:${++this.#forks}`;
+    const marker = `${MARKER_PREFIX}:${++this.#forks}`;
     const worker = this.#tryFork(slot, marker);
     if (worker === undefined) {
       const attempt = ++this.#forkFailures[slot]!;
