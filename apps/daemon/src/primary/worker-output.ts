@@ -7,7 +7,7 @@
  * DROP_REPORT_MS says how many bytes were. The primary keeps at most one
  * partial line per stream and drops rather than queue behind a slow sink.
  * Reading what it then drops still costs the primary's one thread (6 ms per
- * MB read at full speed, 13 with pauses, measured), so it reads all workers'
+ * MB read at full speed, ~20 with pauses, measured), so it reads all workers'
  * output together at most READ_RATE, pausing a stream that finds the budget
  * spent: the worker is not blocked, its writes wait in its own memory (Node
  * queues writes to a pipe), which its heap and RSS limits bound.
