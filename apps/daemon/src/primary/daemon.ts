@@ -67,6 +67,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       execArgv: [`--max-old-space-size=${opts.workerHeapMb}`, ...(process.env.COREPOOL_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')],
       rssLimit: opts.workerRssMb * 1024 * 1024,
       onRssKill: (w, rss) => log(JSON.stringify({ event: 'worker-rss-kill', pid: w.pid, rssMb: Math.round(rss / 1048576), limitMb: opts.workerRssMb })),
+      onEvent: (e) => log(JSON.stringify(e)),
     },
     {
       onReady: (w) => {

@@ -4,15 +4,22 @@
  * With an RSS limit, a watchdog reads each worker's resident memory from
  * /proc every RSS_WATCH_MS and SIGKILLs one past the limit: V8's heap limit
  * does not see off-heap memory (Buffers, native addons).
+ * What a worker spawned ends with it (process-watch.ts); a worker stopped
+ * (SIGSTOP) for STOPPED_MS is killed and replaced; a worker's output reaches
+ * the daemon's within a budget (worker-output.ts). A fork that fails (no
+ * descriptors, no processes left) leaves its slot empty and is retried with
+ * backoff: the scheduler has fewer workers meanwhile.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { RSS_WATCH_MS } from '@corepool/protocol';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { CHANNEL_FD, Channel } from '../channel.js';
 import type { PrimaryToWorker, ReadyMessage, WorkerToPrimary } from '../ipc.js';
 import { PRIMARY_SOURCES, SourceLru } from '../source-lru.js';
+import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
+import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
 
 /** The primary's view of one worker process. */
 export interface WorkerSlot {
@@ -54,7 +61,22 @@ export interface SupervisorOptions {
   rssLimit: number;
   /** Told when the watchdog kills a worker. */
   onRssKill?(w: WorkerSlot, rss: number): void;
+  /** Told of what the daemon log should show: a JSON-able object whose first key is `event`. */
+  onEvent?(e: { event: string } & Record<string, unknown>): void;
 }
+
+/** A worker seen stopped (state T) this long is killed and replaced: it would hold its chunks forever. */
+const STOPPED_MS = 3_000;
+/** First wait before retrying a failed fork; it doubles up to FORK_RETRY_MAX_MS. */
+const FORK_RETRY_MS = 100;
+const FORK_RETRY_MAX_MS = 5_000;
+/** Descriptors a fork needs in the primary at once (a socket pair for each of stdout, stderr, IPC, data channel). */
+const FORK_FDS = 8;
+/** How long a stop waits for what the workers spawned to be killed. */
+const END_WAIT_MS = 3_000;
+
+/** Names this primary among all that ever ran, a reused pid included: the start of every worker's marker. */
+const MARKER_PREFIX = `${process.pid}.${Date.now().toString(36)}`;
 
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
@@ -65,6 +87,18 @@ export class Supervisor {
   readonly #slots: (WorkerSlot | undefined)[];
   #stopping = false;
   #watchdog: NodeJS.Timeout | undefined;
+  readonly #watch: ProcessWatch;
+  /** Per slot, one output budget for stdout and one for stderr (a replacement inherits what its predecessor spent). */
+  readonly #budgets: { stdout: OutputBudget; stderr: OutputBudget }[];
+  readonly #readBudget = readBudget();
+  /** Failed forks in a row, per slot. */
+  readonly #forkFailures: number[];
+  readonly #retries = new Set<NodeJS.Timeout>();
+  /** When each stopped worker was first seen stopped. */
+  readonly #stoppedSince = new Map<WorkerSlot, number>();
+  /** Kills of what exited workers left behind, still running. */
+  readonly #ending = new Set<Promise<unknown>>();
+  #forks = 0;
   /** Workers replaced since start (crashes, timeouts, cancels). */
   restarts = 0;
 
@@ -72,9 +106,12 @@ export class Supervisor {
     this.#opts = opts;
     this.#events = events;
     this.#slots = new Array(opts.workers).fill(undefined);
+    this.#budgets = this.#slots.map(() => ({ stdout: new OutputBudget(), stderr: new OutputBudget() }));
+    this.#forkFailures = this.#slots.map(() => 0);
+    this.#watch = new ProcessWatch((pids) => this.#checkStopped(pids));
     // fd 4 is the data channel (channel.ts); cluster's own IPC (fd 3) only keeps the lifecycle.
     // args: [], or cluster hands workers the primary's argv (which may hold --token, readable by all in ps).
-    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: opts.execArgv, stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] });
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: opts.execArgv, stdio: ['inherit', 'pipe', 'pipe', 'ipc', 'pipe'] });
   }
 
   /** Forks every worker and resolves when all are ready. */
@@ -128,6 +165,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#watchdog);
+    for (const t of this.#retries) clearTimeout(t);
     const exits = this.workers
       .filter((w) => !w.dead)
       .map((w) => new Promise<void>((resolve) => {
@@ -141,6 +179,25 @@ export class Supervisor {
         setTimeout(() => this.kill(w), 500).unref();
       }));
     await Promise.all(exits);
+    // What the workers spawned dies with them, before the daemon says it stopped.
+    await Promise.race([Promise.all(this.#ending), new Promise((r) => setTimeout(r, END_WAIT_MS).unref())]);
+    await this.#watch.close();
+  }
+
+  #checkStopped(pids: number[]): void {
+    const now = Date.now();
+    for (const w of this.workers) {
+      if (w.dead || !pids.includes(w.pid)) {
+        this.#stoppedSince.delete(w);
+        continue;
+      }
+      const since = this.#stoppedSince.get(w) ?? now;
+      this.#stoppedSince.set(w, since);
+      if (now - since < STOPPED_MS || w.killedFor === 'stopped') continue;
+      w.killedFor = 'stopped';
+      this.#opts.onEvent?.({ event: 'worker-stopped', slot: w.slot, pid: w.pid, stoppedMs: now - since });
+      this.kill(w);
+    }
   }
 
   #watchRss(): void {
@@ -158,13 +215,35 @@ export class Supervisor {
   }
 
   #fork(slot: number, onReady?: () => void, replacing?: number): void {
-    const worker = cluster.fork({ COREPOOL_WORKER_SLOT: String(slot) });
+    this.#slots[slot] = undefined;
+    if (this.#stopping) return;
+    const marker = `${MARKER_PREFIX}:${++this.#forks}`;
+    const worker = this.#tryFork(slot, marker);
+    if (worker === undefined) {
+      const attempt = ++this.#forkFailures[slot]!;
+      const retry = setTimeout(() => {
+        this.#retries.delete(retry);
+        this.#fork(slot, onReady, replacing);
+      }, retryDelay(attempt));
+      this.#retries.add(retry);
+      return;
+    }
+    const pid = worker.process.pid!;
+    this.#watch.track(pid, marker);
+    for (const name of ['stdout', 'stderr'] as const) {
+      relayOutput(worker.process[name]!, process[name], {
+        prefix: `[slot ${slot} pid ${pid}] `,
+        print: this.#budgets[slot]![name],
+        read: this.#readBudget,
+        onDropped: (bytes) => this.#opts.onEvent?.({ event: 'worker-output-dropped', slot, pid, stream: name, bytes }),
+      });
+    }
     const w: WorkerSlot = {
       ...(replacing === undefined ? {} : { replacing }),
       peakRss: 0,
       slot,
       id: worker.id,
-      pid: worker.process.pid ?? 0,
+      pid,
       ready: false,
       dead: false,
       assigned: [],
@@ -179,6 +258,7 @@ export class Supervisor {
       if (w.dead) return;
       if (m.t === 'ready') {
         w.ready = true;
+        this.#forkFailures[slot] = 0;
         onReady?.();
         this.#events.onReady(w);
         return;
@@ -192,12 +272,64 @@ export class Supervisor {
       if (w.dead) return;
       w.dead = true;
       w.ready = false;
+      this.#stoppedSince.delete(w);
+      const ended = this.#watch.end(pid, marker).finally(() => this.#ending.delete(ended));
+      this.#ending.add(ended);
       this.#events.onExit(w, code, signal);
       if (!this.#stopping) {
         this.restarts++;
         this.#fork(slot, onReady, Date.now());
       }
     });
+  }
+
+  /**
+   * Forks a worker, or reports why it could not and returns undefined. A fork
+   * that fails for want of descriptors or processes emits 'error' and never
+   * 'exit', with no pid and no stdio; cluster would keep it listed forever.
+   */
+  #tryFork(slot: number, marker: string): Worker | undefined {
+    let worker: Worker | undefined;
+    let error: NodeJS.ErrnoException | undefined;
+    try {
+      // Node leaks the stdio pipe handles of a fork that fails with EMFILE (4 per attempt, measured): look first.
+      reserveDescriptors(FORK_FDS);
+      worker = cluster.fork({ COREPOOL_WORKER_SLOT: String(slot), [WORKER_MARKER_ENV]: marker });
+    } catch (err) {
+      error = err as NodeJS.ErrnoException;
+    }
+    const failures = this.#forkFailures[slot]!;
+    const report = (): void => this.#opts.onEvent?.({
+      event: 'worker-fork-failed', slot, code: error?.code ?? 'EFORK', message: String(error?.message ?? 'fork failed'),
+      attempt: failures + 1, retryInMs: retryDelay(failures + 1),
+    });
+    if (worker === undefined) {
+      report();
+    } else if (worker.process.pid === undefined || worker.process.stdio?.[CHANNEL_FD] == null) {
+      // Its 'error' (with the errno) comes on the next tick.
+      worker.on('error', (err: NodeJS.ErrnoException) => (error ??= err));
+      if (worker.process.pid !== undefined) worker.process.kill('SIGKILL'); // started, but without its channel
+      worker.process.stdio?.forEach((s) => s?.destroy());
+      delete cluster.workers?.[worker.id];
+      worker = undefined;
+      setImmediate(report);
+    }
+    return worker;
+  }
+}
+
+/** How long to wait after the `attempt`-th failed fork in a row. */
+function retryDelay(attempt: number): number {
+  return Math.min(FORK_RETRY_MAX_MS, FORK_RETRY_MS * 2 ** (attempt - 1));
+}
+
+/** Throws EMFILE (or ENFILE) unless `n` more descriptors can be opened now. */
+function reserveDescriptors(n: number): void {
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) fds.push(openSync('/dev/null', 'r'));
+  } finally {
+    for (const fd of fds) closeSync(fd);
   }
 }
 

@@ -1,0 +1,65 @@
+/**
+ * Reading processes from Linux /proc: state, parent and start time of a pid
+ * (from /proc/<pid>/stat), every pid at once, and whether a process's
+ * environment carries a marker. A pid plus its start time names one process
+ * for good: a pid the kernel reused has a later start time.
+ */
+import { closeSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
+
+/** A stat line fits (the command name is at most 64 bytes); reused by every read. */
+const statBuffer = Buffer.allocUnsafe(1024);
+
+/** What /proc/<pid>/stat says about one process. */
+export interface ProcStat {
+  /** One letter: R running, S sleeping, T stopped, Z zombie, ... */
+  state: string;
+  ppid: number;
+  /** Start time in clock ticks since boot (field 22). */
+  start: number;
+}
+
+/** The stat of one process, or undefined if it is gone (or /proc could not be read). */
+export function readStat(pid: number): ProcStat | undefined {
+  try {
+    return parseStat(statText(pid));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every pid in /proc; throws if /proc cannot be listed. */
+export function listPids(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    const c = name.charCodeAt(0);
+    if (c >= 48 && c <= 57) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** True if the process's environment holds `entry` ("NAME=value") exactly. */
+export function hasEnvEntry(pid: number, entry: string): boolean {
+  try {
+    return `\0${readFileSync(`/proc/${pid}/environ`, 'latin1')}`.includes(`\0${entry}\0`);
+  } catch {
+    return false;
+  }
+}
+
+/** /proc/<pid>/stat: one read into a shared buffer (readFileSync costs 3x as much, measured over a full scan). */
+function statText(pid: number): string {
+  const fd = openSync(`/proc/${pid}/stat`, 'r');
+  try {
+    return statBuffer.toString('latin1', 0, readSync(fd, statBuffer, 0, statBuffer.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseStat(text: string): ProcStat | undefined {
+  // The command name (field 2) is in parentheses and may itself hold spaces and ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  if (state === undefined || fields.length < 20) return undefined;
+  return { state, ppid: Number(fields[1]), start: Number(fields[19]) };
+}
