@@ -47,7 +47,7 @@ class DictRecord implements Dirty {
 export class Dicts {
   readonly #store: Store;
   readonly #map = new Map<string, DictRecord>();
-  readonly #subs = new Subscribers();
+  readonly #subs = new Subscribers('dict subscriptions');
   readonly #push: (owner: string, push: Push) => void;
 
   private constructor(store: Store, push: (owner: string, push: Push) => void) {

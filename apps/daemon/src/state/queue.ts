@@ -16,7 +16,7 @@
  */
 import { CancelledError, TimeoutError } from '@corepool/protocol';
 
-import { OwnerIndex } from './owner-index.js';
+import { OwnerIndex, OwnerQuota } from './owner-index.js';
 import type { Store } from './store.js';
 
 /** Longest timer Node can arm; longer timeouts wait forever. */
@@ -70,6 +70,8 @@ export class Queues {
   readonly #map = new Map<string, QueueRecord>();
   /** owner -> names of queues where it has a blocked get. */
   readonly #waiting = new OwnerIndex();
+  /** Blocked gets per owner, bounded (each holds a promise, maybe a timer, and its queue's record). */
+  readonly #blocked = new OwnerQuota('blocked queue gets');
 
   private constructor(store: Store) {
     this.#store = store;
@@ -86,6 +88,16 @@ export class Queues {
       q.nextSeq = Math.max(q.nextSeq, key[1] + 1);
     }
     return queues;
+  }
+
+  /** Owners with a blocked get (a leak check: 0 once they are gone). */
+  get blockedOwners(): number {
+    return this.#blocked.owners;
+  }
+
+  /** Queue records in memory: queues with items or blocked getters (a leak check). */
+  get records(): number {
+    return this.#map.size;
   }
 
   /** Queues that hold items. */
@@ -130,6 +142,8 @@ export class Queues {
       return bytes;
     }
     if (timeoutMs === 0) return Promise.reject(new TimeoutError(`queue "${name}" is empty`, { timeoutMs }));
+    this.#blocked.check(owner);
+    this.#blocked.add(owner);
     const rec = q ?? this.#record(name);
     return new Promise<Uint8Array>((resolve, reject) => {
       const g: Getter = { owner, taken, resolve, reject, timer: undefined };
@@ -172,6 +186,7 @@ export class Queues {
   /** Fails the blocked gets of `owner` with E_CANCELLED. */
   dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
     const names = this.#waiting.take(owner);
+    this.#blocked.drop(owner);
     if (names === undefined) return;
     for (const name of names) {
       const q = this.#map.get(name);
@@ -205,6 +220,7 @@ export class Queues {
   #unblock(name: string, q: QueueRecord, g: Getter): void {
     if (g.timer !== undefined) clearTimeout(g.timer);
     q.getters.delete(g);
+    this.#blocked.remove(g.owner);
     let stillWaiting = false;
     for (const other of q.getters) if (other.owner === g.owner) { stillWaiting = true; break; }
     if (!stillWaiting) this.#waiting.delete(g.owner, name);

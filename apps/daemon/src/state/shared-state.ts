@@ -276,6 +276,11 @@ export class SharedState {
     return { values: this.#values.size, queues: this.#queues.count, dicts: this.#dicts.count, locks: this.#locks.count };
   }
 
+  /** In-memory records that exist only while someone waits or holds (a leak check): they drop to 0 when their owners go. */
+  footprint(): { queueRecords: number; blockedOwners: number; lockRecords: number } {
+    return { queueRecords: this.#queues.records, blockedOwners: this.#queues.blockedOwners, lockRecords: this.#locks.records };
+  }
+
   /** Fails blocked calls with E_SHUTTING_DOWN, commits and syncs what is pending, and closes LMDB. */
   close(): Promise<void> {
     if (this.#closing === null) {

@@ -63,7 +63,7 @@ export class ValueRecord implements Dirty {
 export class Values {
   readonly #store: Store;
   readonly #map = new Map<string, ValueRecord>();
-  readonly #subs = new Subscribers();
+  readonly #subs = new Subscribers('value subscriptions');
   readonly #push: (owner: string, push: Push) => void;
 
   private constructor(store: Store, push: (owner: string, push: Push) => void) {
