@@ -27,6 +27,7 @@
  * Records whose serialised form changes often (a counter) are not written per
  * change: they are `touch`ed, and serialised once per batch by `record()`.
  */
+import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
@@ -91,19 +92,26 @@ export class Store {
 
   private constructor(dataDir: string, fsync: FsyncMode) {
     this.fsync = fsync;
-    this.#root = open<Uint8Array, Key>({
-      path: path.join(dataDir, 'state'),
-      encoding: 'binary',
+    const dir = path.join(dataDir, 'state');
+    privateDir(dir);
+    const options = {
+      path: dir,
+      // The mode of the files LMDB creates: lmdb-js passes it to mdb_env_open (default 0664), its types omit it.
+      permissionsMode: 0o600,
+      encoding: 'binary' as const,
       maxDbs: 8,
       overlappingSync: false,
       ...(fsync === 'always' ? {} : { noSync: true }),
-    });
+    };
+    this.#root = open<Uint8Array, Key>(options);
     const sub = (name: string): Table => this.#root.openDB<Uint8Array, Key>(name, { encoding: 'binary' });
     this.values = sub('values');
     this.queues = sub('queues');
     this.dicts = sub('dicts');
     this.meta = sub('meta');
     this.replays = sub('replays');
+    // Files made by an earlier version, or under a permissive umask, are narrowed too.
+    for (const f of ['data.mdb', 'lock.mdb']) chmodSync(path.join(dir, f), 0o600);
     if (fsync === 'everysec') {
       this.#timer = setInterval(() => this.#syncIfDirty(), EVERYSEC_INTERVAL_MS);
       this.#timer.unref();
@@ -250,6 +258,16 @@ export class Store {
       (this.#root as unknown as { sync(cb: (err?: unknown) => void): void }).sync((err) => (err ? reject(err) : resolve()));
     });
   }
+}
+
+/** Makes `dir` mode 0700 (created so, or narrowed if it exists): the state is readable by its owner only. */
+function privateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  chmodSync(dir, 0o700);
 }
 
 /** A float64 (version, counter) as 8 bytes. */
