@@ -158,10 +158,10 @@ export class SharedState {
         return reply;
       }
       case 'value.cas': {
-        const expectedBytes = operand(req.a, 'a', req.op);
-        const expected = decodeData(expectedBytes);
+        // `a` is decoded only if it differs from the current bytes, and within dataEqual's budget.
+        const expected = operand(req.a, 'a', req.op);
         const next = checked(req.b, 'b', req.op);
-        const ok = this.#values.cas(name, expectedBytes, expected, next);
+        const ok = this.#values.cas(name, expected, next);
         const reply = this.#kept(key, { ok, version: this.#values.get(name)?.version ?? 0 });
         await store.committed();
         return reply;

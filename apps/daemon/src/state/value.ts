@@ -18,6 +18,7 @@
  */
 import { decodeData, encodeCheckedData, ValueTypeError, type Push } from '@corepool/protocol';
 
+import { dataEqual } from './data-equal.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber, type Dirty, type Store, type Table } from './store.js';
 
@@ -122,21 +123,12 @@ export class Values {
   }
 
   /**
-   * Sets `next` if the current value equals `expected` (equal bytes, or
-   * structurally equal decoded values). An absent value equals nothing.
+   * Sets `next` if the current value equals `expected` (dataEqual: equal bytes, or
+   * structurally equal values within a budget). An absent value equals nothing.
    */
-  cas(name: string, expectedBytes: Uint8Array, expected: unknown, next: Uint8Array): boolean {
+  cas(name: string, expected: Uint8Array, next: Uint8Array): boolean {
     const r = this.#map.get(name);
-    if (r === undefined) return false;
-    if (!bytesEqual(r.bytes, expectedBytes)) {
-      let cur: unknown;
-      try {
-        cur = decodeData(r.bytes);
-      } catch {
-        return false;
-      }
-      if (!deepEqual(cur, expected)) return false;
-    }
+    if (r === undefined || !dataEqual(r.bytes, expected)) return false;
     r.bytes = next;
     r.num = undefined;
     this.#changed(r);
@@ -177,70 +169,4 @@ export class Values {
       () => {},
     );
   }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Structural equality over what structured clone carries (NaN equals NaN, like SameValueZero). */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b || (a !== a && b !== b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
-  if (a instanceof Date) return a.getTime() === (b as Date).getTime() || (Number.isNaN(a.getTime()) && Number.isNaN((b as Date).getTime()));
-  if (a instanceof RegExp) return String(a) === String(b);
-  if (ArrayBuffer.isView(a)) {
-    const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    const y = new Uint8Array((b as ArrayBufferView).buffer, (b as ArrayBufferView).byteOffset, (b as ArrayBufferView).byteLength);
-    return bytesEqual(x, y);
-  }
-  if (a instanceof ArrayBuffer) return bytesEqual(new Uint8Array(a), new Uint8Array(b as ArrayBuffer));
-  if (Array.isArray(a)) {
-    const y = b as unknown[];
-    if (a.length !== y.length) return false;
-    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], y[i])) return false;
-    return true;
-  }
-  if (a instanceof Map) {
-    const y = b as Map<unknown, unknown>;
-    if (a.size !== y.size) return false;
-    for (const [k, v] of a) {
-      if (y.has(k)) {
-        if (!deepEqual(v, y.get(k))) return false;
-        continue;
-      }
-      // Object keys compare structurally too.
-      let found = false;
-      for (const [k2, v2] of y) {
-        if (deepEqual(k, k2) && deepEqual(v, v2)) { found = true; break; }
-      }
-      if (!found) return false;
-    }
-    return true;
-  }
-  if (a instanceof Set) {
-    const y = b as Set<unknown>;
-    if (a.size !== y.size) return false;
-    outer: for (const v of a) {
-      if (y.has(v)) continue;
-      for (const v2 of y) if (deepEqual(v, v2)) continue outer;
-      return false;
-    }
-    return true;
-  }
-  if (a instanceof Error) {
-    const y = b as Error;
-    return a.name === y.name && a.message === y.message;
-  }
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (const k of ka) {
-    if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
-    if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  }
-  return true;
 }
