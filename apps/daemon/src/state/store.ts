@@ -33,6 +33,8 @@ import path from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import { InternalError } from '@corepool/protocol';
 
+import { checkStateFile } from './store-check.js';
+
 /** When the disk is flushed: after every batch, once a second, or when the OS likes. */
 export type FsyncMode = 'always' | 'everysec' | 'no';
 
@@ -94,6 +96,7 @@ export class Store {
     this.fsync = fsync;
     const dir = path.join(dataDir, 'state');
     privateDir(dir);
+    checkStateFile(dir);
     const options = {
       path: dir,
       // The mode of the files LMDB creates: lmdb-js passes it to mdb_env_open (default 0664), its types omit it.
@@ -118,7 +121,7 @@ export class Store {
     }
   }
 
-  /** Opens (creating if needed) `<dataDir>/state`. */
+  /** Opens (creating if needed) `<dataDir>/state`; DamagedStateError if its file is damaged (store-check.ts). */
   static open(dataDir: string, fsync: FsyncMode = DEFAULT_FSYNC): Store {
     return new Store(dataDir, fsync);
   }
