@@ -158,6 +158,10 @@ export class Locks implements Dirty {
     l.holder = owner;
     l.token = token;
     this.#held.add(owner, name);
+    // A grant whose token is not committed is not given: the lock passes on (the acquirer hears the commit's error).
+    this.#store.committed().catch(() => {
+      if (this.#map.get(name) === l && l.holder === owner && l.token === token) this.#passOn(name, l);
+    });
     return token;
   }
 

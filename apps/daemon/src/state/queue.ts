@@ -11,6 +11,8 @@
  *  - A put that finds a blocked getter hands the item over directly (nothing
  *    to store); the getter's reply, like every reply, follows the commit of
  *    the writes before it.
+ *  - A commit that fails puts the queue back as LMDB has it (reload): a
+ *    failed put's item is not there, a failed get's item is back.
  *  - timeoutMs absent: wait as long as it takes; 0: do not wait (E_TIMEOUT at
  *    once when empty). A getter whose owner goes away fails with E_CANCELLED.
  */
@@ -116,10 +118,7 @@ export class Queues {
     const q = this.#record(name);
     const first = q.getters.values().next();
     if (!first.done) {
-      const g = first.value;
-      this.#unblock(name, q, g);
-      g.taken?.(bytes);
-      this.#store.committed().then(() => g.resolve(bytes), (err: Error) => g.reject(err));
+      this.#handOver(name, q, first.value, bytes);
       return q.size;
     }
     const seq = q.nextSeq++;
@@ -206,6 +205,37 @@ export class Queues {
     const owners = new Set<string>();
     for (const q of this.#map.values()) for (const g of q.getters) owners.add(g.owner);
     for (const owner of owners) this.dropOwner(owner, err);
+  }
+
+  /**
+   * Back to what LMDB has committed (a commit failed): the items stored now, in order. Items
+   * a failed get took are back; items a failed put added are gone. Blocked getters stay,
+   * and are served if items are back.
+   */
+  reload(name: string): void {
+    const q = this.#record(name);
+    q.items = [];
+    q.seqs = [];
+    q.head = 0;
+    for (const { key, value } of this.#store.queues.getRange({ start: [name], end: [`${name}\0`] })) {
+      if (!Array.isArray(key) || key[0] !== name || typeof key[1] !== 'number') continue;
+      q.items.push(value.slice());
+      q.seqs.push(key[1]);
+      q.nextSeq = Math.max(q.nextSeq, key[1] + 1);
+    }
+    for (let g = q.getters.values().next(); !g.done && q.size > 0; g = q.getters.values().next()) {
+      const { bytes, seq } = q.shift();
+      this.#store.remove(this.#store.queues, [name, seq]);
+      this.#handOver(name, q, g.value, bytes);
+    }
+    this.#forgetIfIdle(name, q);
+  }
+
+  /** Gives `bytes` to the blocked getter `g`; it hears of it once the batch is committed. */
+  #handOver(name: string, q: QueueRecord, g: Getter, bytes: Uint8Array): void {
+    this.#unblock(name, q, g);
+    g.taken?.(bytes);
+    this.#store.committed().then(() => g.resolve(bytes), (err: Error) => g.reject(err));
   }
 
   #record(name: string): QueueRecord {

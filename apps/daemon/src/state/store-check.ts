@@ -5,16 +5,33 @@
  * empty over the data that was there. Before the store is opened, this checks
  * the file's two meta pages (LMDB's magic, a sane page size, a file long
  * enough for the last commit), then reads every record in a child process
- * (store-walk.ts), where a native crash is only a failed check. Either way the
+ * (WALK), where a native crash is only a failed check. Either way the
  * daemon refuses to start, says which file and what to do, and leaves the file
  * as it was.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const WALK = fileURLToPath(new URL('./store-walk.js', import.meta.url));
+/**
+ * The child's script: open the environment read-only, read every record of every table (the
+ * root's keys name them), exit 0. A damaged file crashes it (SIGBUS, SIGSEGV, an abort) or
+ * makes LMDB throw. lmdb-js is loaded from where this daemon's copy is; the lock file it may
+ * create is private like the daemon's (permissionsMode, which lmdb-js's types omit).
+ */
+const WALK = `
+const { open } = require(process.argv[1]);
+const root = open({ path: process.argv[2], readOnly: true, encoding: 'binary', maxDbs: 8, permissionsMode: 0o600 });
+const names = [...root.getKeys()];
+for (const name of names) {
+  if (typeof name !== 'string') throw new Error('a table whose name is not a string: ' + String(name));
+  const db = root.openDB(name, { encoding: 'binary' });
+  for (const { value } of db.getRange()) if (value.length < 0) throw new Error('unreachable');
+}
+root.close();
+`;
+const LMDB = createRequire(import.meta.url).resolve('lmdb');
 
 /** LMDB's magic number, in each meta page after the page header. */
 const MAGIC = 0xbeefc0de;
@@ -67,7 +84,7 @@ function headerProblem(file: string): string | undefined {
 }
 
 function walkProblem(stateDir: string): string | undefined {
-  const r = spawnSync(process.execPath, [WALK, stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: WALK_TIMEOUT_MS, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['-e', WALK, LMDB, stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: WALK_TIMEOUT_MS, encoding: 'utf8' });
   if (r.error !== undefined && r.signal === null) return `it could not be checked (${r.error.message})`;
   if (r.signal !== null) return r.error !== undefined ? `reading it did not finish within ${WALK_TIMEOUT_MS / 1000} s` : `reading every record crashed LMDB (${r.signal})`;
   if (r.status !== 0) {

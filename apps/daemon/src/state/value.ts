@@ -12,7 +12,9 @@
  *  - Changes are applied synchronously, in arrival order (the primary is the
  *    single writer), so concurrent add(1) calls get 1..N, each once.
  *  - Subscribers get one push per version, in version order, after the
- *    version is committed.
+ *    version is committed. A version whose commit failed is never pushed
+ *    (nor acknowledged); the value goes back to its committed version, and
+ *    the next change takes the failed version's number.
  *  - add: number + number, bigint + bigint; an absent value counts as 0 of
  *    the delta's type (like Redis INCR); anything else is E_TYPE.
  */
@@ -88,6 +90,20 @@ export class Values {
 
   get(name: string): ValueRecord | undefined {
     return this.#map.get(name);
+  }
+
+  /** Back to what LMDB has committed (a commit failed): its version and bytes, or absent. Never pushed. */
+  reload(name: string): void {
+    const stored = this.#store.values.get(name);
+    if (stored === undefined || stored.length < 8) {
+      this.#map.delete(name);
+      return;
+    }
+    const r = this.#map.get(name) ?? new ValueRecord(this.#store.values, name, 0, stored);
+    r.version = decodeNumber(stored);
+    r.bytes = stored.slice(8);
+    r.num = undefined;
+    this.#map.set(name, r);
   }
 
   /** Creates the value with `bytes` if it does not exist; never overwrites. */
