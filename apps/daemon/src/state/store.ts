@@ -51,7 +51,10 @@ export type FsyncMode = 'always' | 'everysec' | 'no';
 export const DEFAULT_FSYNC: FsyncMode = 'everysec';
 
 /** Free space kept on the disk under the state: a batch that would eat into it fails with E_NO_SPACE. */
-export const DISK_RESERVE = 1024 * 1024;
+export const DISK_RESERVE = 4 * 1024 * 1024;
+
+/** Free space above which the disk is not looked at before every batch (#hasRoom). */
+const ROOMY = 256 * 1024 * 1024;
 
 /** LMDB's page (the OS page size on Linux): the unit a write costs at least. */
 const PAGE_SIZE = 4096;
@@ -304,14 +307,16 @@ export class Store {
   }
 
   /**
-   * Whether a batch of `bytes` in `writes` records fits on the disk with room to spare, checked
-   * before LMDB writes: LMDB's own failure on a full disk is handled (rolled back) too, but
-   * lmdb-js's report of it writes past a 100-byte buffer, so it is better never reached.
-   * statfs runs again when the bytes allowed by the last one are spent, or a second passed.
+   * Whether a batch of `bytes` in `writes` records fits on the disk with DISK_RESERVE to spare,
+   * checked before LMDB writes. LMDB's own failure on a full disk is rolled back too, but
+   * lmdb-js 3.5's report of a failed write overruns a 100-byte buffer (mdb.c, "Write error")
+   * and often aborts the process: it must not be reached. statfs runs before every batch
+   * while less than ROOMY is free; with more, again once half of the excess is written or a
+   * second has passed (it costs a few microseconds; a busy primary commits thousands of batches a second).
    */
   #hasRoom(bytes: number, writes: number): boolean {
-    // Copy-on-write: the new pages of each record and of its branch, before the old ones are freed.
-    const need = 2 * bytes + writes * 2 * PAGE_SIZE;
+    // Copy-on-write: new pages for each record and its branch, before the old ones are freed.
+    const need = 2 * bytes + writes * 4 * PAGE_SIZE;
     const now = Date.now();
     if (need <= this.#allowance && now - this.#checkedAt < 1000) {
       this.#allowance -= need;
@@ -325,8 +330,7 @@ export class Store {
       return true;
     }
     this.#checkedAt = now;
-    // Half of what is free past the reserve may be written before the next look (others write too).
-    this.#allowance = Math.max(0, (free - DISK_RESERVE) / 2 - need);
+    this.#allowance = free > ROOMY ? (free - ROOMY) / 2 : 0;
     return free - need >= DISK_RESERVE;
   }
 

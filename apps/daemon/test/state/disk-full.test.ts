@@ -6,46 +6,17 @@
  * pushed; once space returns writes work, and a reopen finds exactly the
  * acknowledged writes. Both fsync modes; no unhandled rejection.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import type { Push } from '@corepool/protocol';
 import type { SharedState } from '../../src/state/shared-state.js';
 import type { FsyncMode } from '../../src/state/store.js';
+import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
 import { codeOf, dec, enc, open, req } from './helpers.js';
 
-/** Mounts a tmpfs of `mb` MiB on a fresh dir; undefined (with the reason) when this machine cannot. */
-export function mountTmpfs(mb: number): { dir: string } | { skip: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'corepool-full-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir], { stdio: 'pipe' });
-    return { dir };
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    return { skip: `cannot mount a tmpfs (${(err as Error).message.split('\n')[0]})` };
-  }
-}
-
-export function unmount(dir: string): void {
-  execFileSync('umount', [dir], { stdio: 'pipe' });
-  rmSync(dir, { recursive: true, force: true });
-}
-
-/** Takes every free byte of the file system under `dir` with one file; returns its path. */
-export function fill(dir: string): string {
-  const filler = join(dir, 'filler');
-  const s = statfsSync(dir);
-  writeFileSync(filler, Buffer.alloc(Number(s.bavail * s.bsize)));
-  return filler;
-}
-
-const probe = mountTmpfs(1);
-const skip = 'skip' in probe ? probe.skip : undefined;
-if ('dir' in probe) unmount(probe.dir);
+const skip = tmpfsUnavailable();
 
 const BIG = 256 * 1024;
 
@@ -54,7 +25,7 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
     let dir = '';
     let state: SharedState | undefined;
     beforeEach(() => {
-      const m = mountTmpfs(4);
+      const m = mountTmpfs(16);
       if ('skip' in m) throw new Error(m.skip);
       dir = m.dir;
     });
