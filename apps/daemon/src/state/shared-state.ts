@@ -39,6 +39,7 @@ import {
   type Push, type StateRequest,
 } from '@corepool/protocol';
 
+import { decodeCost, MAX_COST } from './data-equal.js';
 import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
@@ -337,10 +338,19 @@ function operand(bytes: Uint8Array | undefined, which: string, op: string): Uint
   return bytes;
 }
 
-/** An operand that must decode (so no undecodable bytes are ever stored); kept as bytes. */
+/**
+ * An operand that must decode (so no undecodable bytes are ever stored); kept as bytes. One
+ * that would cost more than MAX_COST to decode (an 8 MB array of empty Maps takes the decoder
+ * over 30 s) has only its msgpack framing checked (every header valid, every payload within
+ * the bytes), in one pass without allocating; its structure is not. The primary never decodes
+ * a stored value unguarded (add and compareAndSet check the cost first), and a reader that
+ * cannot decode it gets E_BAD_MESSAGE.
+ */
 function checked(bytes: Uint8Array | undefined, which: string, op: string): Uint8Array {
-  decodeData(operand(bytes, which, op));
-  return bytes!;
+  const b = operand(bytes, which, op);
+  if (decodeCost(b, MAX_COST) <= MAX_COST) decodeData(b);
+  else if (decodeCost(b, Infinity) === Infinity) throw new BadMessageError(`${op} operand ${which} is not well-formed data`);
+  return b;
 }
 
 /** add's delta: a number or a bigint. One-byte fixints (the usual +1/-1) skip the decoder. */
@@ -351,6 +361,7 @@ function delta(bytes: Uint8Array | undefined, op: string): number | bigint {
     if (x <= 0x7f) return x;
     if (x >= 0xe0) return x - 0x100;
   }
+  if (decodeCost(b, MAX_COST) > MAX_COST) throw new ValueTypeError('add needs a number or a bigint delta, not a large value');
   const d = decodeData(b);
   if (typeof d !== 'number' && typeof d !== 'bigint') throw new ValueTypeError(`add needs a number or a bigint delta, not ${describe(d)}`);
   return d;

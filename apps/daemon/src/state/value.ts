@@ -20,7 +20,7 @@
  */
 import { decodeData, encodeCheckedData, ValueTypeError, type Push } from '@corepool/protocol';
 
-import { dataEqual } from './data-equal.js';
+import { dataEqual, decodeCost, MAX_COST } from './data-equal.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber, type Dirty, type Store, type Table } from './store.js';
 
@@ -50,11 +50,14 @@ export class ValueRecord implements Dirty {
 
   numeric(): number | bigint | null {
     if (this.num === undefined) {
-      let v: unknown;
-      try {
-        v = decodeData(this.bytes);
-      } catch {
-        v = null;
+      let v: unknown = null;
+      // A number or a bigint decodes cheaply; anything costlier is not one (and is not decoded).
+      if (decodeCost(this.bytes, MAX_COST) <= MAX_COST) {
+        try {
+          v = decodeData(this.bytes);
+        } catch {
+          v = null;
+        }
       }
       this.num = typeof v === 'number' || typeof v === 'bigint' ? v : null;
     }

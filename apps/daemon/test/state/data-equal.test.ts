@@ -96,6 +96,23 @@ describe('dataEqual', () => {
     fc.assert(fc.property(value, (a) => eq(a, reordered(a))), { numRuns: 1000 });
   });
 
+  it('scans every encoding the data codec makes as well-formed, at a finite cost', () => {
+    const anyValue = fc.oneof(
+      value,
+      fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: false, withBoxedValues: false, withSparseArray: false }),
+      fc.constantFrom<unknown>(new Error('e'), /re/gi, new Uint8Array(300), new ArrayBuffer(70_000), 2n ** 200n, -(2n ** 70n), 'x'.repeat(70_000), 1.5, -1e300, 2 ** 40),
+    );
+    fc.assert(fc.property(anyValue, (v) => {
+      let bytes: Uint8Array;
+      try {
+        bytes = enc(v);
+      } catch {
+        return true; // not cloneable: never stored
+      }
+      return Number.isFinite(decodeCost(bytes, Infinity));
+    }), { numRuns: 3000 });
+  });
+
   it('compares a Set of 20,000 objects in any order, and finds the one that differs', () => {
     const objs = Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: `n${i}`, tags: [i % 7] }));
     const a = enc(new Set(objs));
