@@ -12,6 +12,8 @@
  *    owner goes away its locks pass on and its blocked acquires fail.
  *  - release needs the current holder and its token; otherwise E_LOCK_NOT_HELD.
  *  - timeoutMs absent: wait as long as it takes; 0: try once.
+ *  - An owner holds or awaits at most OWNER_LIMIT locks (E_LIMIT past it); a
+ *    grant whose token fails to commit is not given, and the lock passes on.
  */
 import { CancelledError, LockNotHeldError, TimeoutError } from '@corepool/protocol';
 

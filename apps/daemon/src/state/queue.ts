@@ -15,6 +15,8 @@
  *    failed put's item is not there, a failed get's item is back.
  *  - timeoutMs absent: wait as long as it takes; 0: do not wait (E_TIMEOUT at
  *    once when empty). A getter whose owner goes away fails with E_CANCELLED.
+ *  - An owner has at most OWNER_LIMIT blocked gets (E_LIMIT past it); a queue
+ *    with neither items nor getters is not kept in memory.
  */
 import { CancelledError, TimeoutError } from '@corepool/protocol';
 
