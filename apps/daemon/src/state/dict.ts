@@ -14,7 +14,8 @@
  *    removed something; it is stored under ['dict', name] in `meta`, so it
  *    keeps growing across restarts and subscribers can drop stale pushes.
  *  - Subscribers get one push per change ({ key, value } or { key, deleted }),
- *    in version order, after the change is committed.
+ *    in version order, after the change is committed; a change whose commit
+ *    failed is never pushed, and the dict goes back to what LMDB has (reload).
  */
 import type { Push } from '@corepool/protocol';
 
@@ -47,7 +48,7 @@ class DictRecord implements Dirty {
 export class Dicts {
   readonly #store: Store;
   readonly #map = new Map<string, DictRecord>();
-  readonly #subs = new Subscribers();
+  readonly #subs = new Subscribers('dict subscriptions');
   readonly #push: (owner: string, push: Push) => void;
 
   private constructor(store: Store, push: (owner: string, push: Push) => void) {
@@ -86,6 +87,28 @@ export class Dicts {
       dicts.#record(key[1]).version = decodeNumber(value);
     }
     return dicts;
+  }
+
+  /** Back to what LMDB has committed (a commit failed): its entries, their order and its version. Never pushed. */
+  reload(name: string): void {
+    const d = new DictRecord(this.#store.meta, name);
+    const seqs = new Map<string, number>();
+    for (const { key, value } of this.#store.meta.getRange({ start: [ORDER, name], end: [ORDER, `${name}\0`] })) {
+      if (Array.isArray(key) && key[1] === name && typeof key[2] === 'string' && value.length === 8) seqs.set(key[2], decodeNumber(value));
+    }
+    const entries: [string, Uint8Array, number][] = [];
+    for (const { key, value } of this.#store.dicts.getRange({ start: [name], end: [`${name}\0`] })) {
+      if (Array.isArray(key) && key[0] === name && typeof key[1] === 'string') entries.push([key[1], value.slice(), seqs.get(key[1]) ?? 0]);
+    }
+    entries.sort((a, b) => a[2] - b[2]);
+    for (const [k, bytes, seq] of entries) {
+      d.map.set(k, bytes);
+      if (seq > d.lastSeq) d.lastSeq = seq;
+    }
+    const version = this.#store.meta.get(['dict', name]);
+    if (version !== undefined && version.length === 8) d.version = decodeNumber(version);
+    if (d.map.size === 0 && d.version === 0) this.#map.delete(name);
+    else this.#map.set(name, d);
   }
 
   /** Dicts that hold entries. */

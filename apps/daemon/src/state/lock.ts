@@ -12,10 +12,12 @@
  *    owner goes away its locks pass on and its blocked acquires fail.
  *  - release needs the current holder and its token; otherwise E_LOCK_NOT_HELD.
  *  - timeoutMs absent: wait as long as it takes; 0: try once.
+ *  - An owner holds or awaits at most OWNER_LIMIT locks (E_LIMIT past it); a
+ *    grant whose token fails to commit is not given, and the lock passes on.
  */
 import { CancelledError, LockNotHeldError, TimeoutError } from '@corepool/protocol';
 
-import { OwnerIndex } from './owner-index.js';
+import { OwnerIndex, OwnerQuota } from './owner-index.js';
 import { decodeNumber, encodeNumber, type Dirty, type Store, type Table } from './store.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -43,6 +45,8 @@ export class Locks implements Dirty {
   readonly #map = new Map<string, LockRecord>();
   readonly #held = new OwnerIndex();
   readonly #waiting = new OwnerIndex();
+  /** Locks held or awaited per owner, bounded: a grant moves an entry from awaited to held. */
+  readonly #quota = new OwnerQuota('locks held or awaited');
   #lastToken: number;
 
   private constructor(store: Store, lastToken: number) {
@@ -62,6 +66,11 @@ export class Locks implements Dirty {
     return encodeNumber(this.#lastToken);
   }
 
+  /** Lock records in memory: held or awaited locks (a leak check). */
+  get records(): number {
+    return this.#map.size;
+  }
+
   /** Locks currently held. */
   get count(): number {
     let n = 0;
@@ -71,6 +80,7 @@ export class Locks implements Dirty {
 
   /** Grants the lock now (the token) or blocks `owner` until it is released to it, or the timeout passes. */
   acquire(owner: string, name: string, timeoutMs: number | undefined): number | Promise<number> {
+    this.#quota.check(owner);
     let l = this.#map.get(name);
     if (l === undefined) {
       l = new LockRecord();
@@ -79,6 +89,7 @@ export class Locks implements Dirty {
     if (l.holder === null) return this.#grant(name, l, owner);
     if (timeoutMs === 0) return Promise.reject(new TimeoutError(`lock "${name}" is held`, { timeoutMs }));
     const rec = l;
+    this.#quota.add(owner);
     return new Promise<number>((resolve, reject) => {
       const a: Acquirer = { owner, resolve, reject, timer: undefined };
       if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
@@ -104,6 +115,7 @@ export class Locks implements Dirty {
 
   /** Fails the blocked acquires of `owner` (E_CANCELLED) and releases its locks. */
   dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
+    this.#quota.drop(owner);
     const waiting = this.#waiting.take(owner);
     if (waiting !== undefined) {
       for (const name of waiting) {
@@ -133,23 +145,31 @@ export class Locks implements Dirty {
       for (const a of l.waiters) {
         if (a.timer !== undefined) clearTimeout(a.timer);
         this.#waiting.delete(a.owner, name);
+        this.#quota.remove(a.owner);
         a.reject(err);
       }
       l.waiters.clear();
     }
   }
 
-  #grant(name: string, l: LockRecord, owner: string): number {
+  /** Grants to `owner`; a waiter's entry is already counted, a fresh acquire's is counted here. */
+  #grant(name: string, l: LockRecord, owner: string, counted = false): number {
+    if (!counted) this.#quota.add(owner);
     const token = ++this.#lastToken;
     this.#store.touch(this);
     l.holder = owner;
     l.token = token;
     this.#held.add(owner, name);
+    // A grant whose token is not committed is not given: the lock passes on (the acquirer hears the commit's error).
+    this.#store.committed().catch(() => {
+      if (this.#map.get(name) === l && l.holder === owner && l.token === token) this.#passOn(name, l);
+    });
     return token;
   }
 
   #passOn(name: string, l: LockRecord): void {
     this.#held.delete(l.holder!, name);
+    this.#quota.remove(l.holder!);
     l.holder = null;
     const first = l.waiters.values().next();
     if (first.done) {
@@ -157,15 +177,17 @@ export class Locks implements Dirty {
       return;
     }
     const a = first.value;
-    const token = this.#grant(name, l, a.owner);
-    this.#unblock(name, l, a);
+    const token = this.#grant(name, l, a.owner, true);
+    this.#unblock(name, l, a, true);
     // The grant is replied once the counter is committed.
     this.#store.committed().then(() => a.resolve(token), (err: Error) => a.reject(err));
   }
 
-  #unblock(name: string, l: LockRecord, a: Acquirer): void {
+  /** `a` stops waiting; `granted`: it now holds the lock, and its quota entry stays. */
+  #unblock(name: string, l: LockRecord, a: Acquirer, granted = false): void {
     if (a.timer !== undefined) clearTimeout(a.timer);
     l.waiters.delete(a);
+    if (!granted) this.#quota.remove(a.owner);
     let stillWaiting = false;
     for (const other of l.waiters) if (other.owner === a.owner) { stillWaiting = true; break; }
     if (!stillWaiting) this.#waiting.delete(a.owner, name);

@@ -1,8 +1,57 @@
 /**
  * owner-index.ts - which names an owner (a client connection "c:12" or a
  * worker "w:3") uses in one state type, so that `releaseOwner` touches only
- * that owner's entries instead of scanning every name.
+ * that owner's entries instead of scanning every name; and how many entries
+ * each owner holds, bounded, so one connection cannot grow the primary
+ * without end (blocked gets, lock acquires and subscriptions all cost memory).
  */
+import { LimitError } from '@corepool/protocol';
+
+/** The most entries of one kind (blocked gets, locks held or awaited, subscriptions) one owner may hold. */
+export const OWNER_LIMIT = 10_000;
+
+/** A per-owner count with a ceiling: the entry past it is refused with E_LIMIT, nothing changed. */
+export class OwnerQuota {
+  readonly #counts = new Map<string, number>();
+  readonly #limit: number;
+  readonly #what: string;
+
+  /** `what` names the entries in the error ("blocked queue gets"). */
+  constructor(what: string, limit = OWNER_LIMIT) {
+    this.#what = what;
+    this.#limit = limit;
+  }
+
+  /** Throws E_LIMIT when `owner` already holds the limit. */
+  check(owner: string): void {
+    if ((this.#counts.get(owner) ?? 0) >= this.#limit) {
+      throw new LimitError(`too many ${this.#what}: at most ${this.#limit} per connection or worker`);
+    }
+  }
+
+  /** Counts one more entry (after `check`). */
+  add(owner: string): void {
+    this.#counts.set(owner, (this.#counts.get(owner) ?? 0) + 1);
+  }
+
+  /** One entry of `owner` ended. */
+  remove(owner: string): void {
+    const n = this.#counts.get(owner);
+    if (n === undefined) return;
+    if (n <= 1) this.#counts.delete(owner);
+    else this.#counts.set(owner, n - 1);
+  }
+
+  /** Forgets `owner` (all its entries ended). */
+  drop(owner: string): void {
+    this.#counts.delete(owner);
+  }
+
+  /** Owners with at least one entry (for tests and leak checks). */
+  get owners(): number {
+    return this.#counts.size;
+  }
+}
 
 /** owner -> names, for subscriptions, blocked calls and held locks. */
 export class OwnerIndex {
@@ -24,6 +73,10 @@ export class OwnerIndex {
     if (names.size === 0) this.#byOwner.delete(owner);
   }
 
+  has(owner: string, name: string): boolean {
+    return this.#byOwner.get(owner)?.has(name) ?? false;
+  }
+
   /** Removes and returns every name of `owner`. */
   take(owner: string): Set<string> | undefined {
     const names = this.#byOwner.get(owner);
@@ -36,9 +89,17 @@ export class OwnerIndex {
 export class Subscribers {
   readonly #byName = new Map<string, Set<string>>();
   readonly #index = new OwnerIndex();
+  readonly #quota: OwnerQuota;
 
-  /** Idempotent: subscribing twice is one subscription. */
+  constructor(what: string) {
+    this.#quota = new OwnerQuota(what);
+  }
+
+  /** Idempotent: subscribing twice is one subscription. E_LIMIT past OWNER_LIMIT names per owner. */
   add(owner: string, name: string): void {
+    if (this.#index.has(owner, name)) return;
+    this.#quota.check(owner);
+    this.#quota.add(owner);
     let owners = this.#byName.get(name);
     if (owners === undefined) {
       owners = new Set();
@@ -54,7 +115,9 @@ export class Subscribers {
       owners.delete(owner);
       if (owners.size === 0) this.#byName.delete(name);
     }
+    if (!this.#index.has(owner, name)) return;
     this.#index.delete(owner, name);
+    this.#quota.remove(owner);
   }
 
   /** The owners subscribed to `name`, or undefined when none (the common, cheap case). */
@@ -63,6 +126,7 @@ export class Subscribers {
   }
 
   dropOwner(owner: string): void {
+    this.#quota.drop(owner);
     const names = this.#index.take(owner);
     if (names === undefined) return;
     for (const name of names) {

@@ -11,12 +11,16 @@
  *  - A put that finds a blocked getter hands the item over directly (nothing
  *    to store); the getter's reply, like every reply, follows the commit of
  *    the writes before it.
+ *  - A commit that fails puts the queue back as LMDB has it (reload): a
+ *    failed put's item is not there, a failed get's item is back.
  *  - timeoutMs absent: wait as long as it takes; 0: do not wait (E_TIMEOUT at
  *    once when empty). A getter whose owner goes away fails with E_CANCELLED.
+ *  - An owner has at most OWNER_LIMIT blocked gets (E_LIMIT past it); a queue
+ *    with neither items nor getters is not kept in memory.
  */
 import { CancelledError, TimeoutError } from '@corepool/protocol';
 
-import { OwnerIndex } from './owner-index.js';
+import { OwnerIndex, OwnerQuota } from './owner-index.js';
 import type { Store } from './store.js';
 
 /** Longest timer Node can arm; longer timeouts wait forever. */
@@ -70,6 +74,8 @@ export class Queues {
   readonly #map = new Map<string, QueueRecord>();
   /** owner -> names of queues where it has a blocked get. */
   readonly #waiting = new OwnerIndex();
+  /** Blocked gets per owner, bounded (each holds a promise, maybe a timer, and its queue's record). */
+  readonly #blocked = new OwnerQuota('blocked queue gets');
 
   private constructor(store: Store) {
     this.#store = store;
@@ -88,6 +94,16 @@ export class Queues {
     return queues;
   }
 
+  /** Owners with a blocked get (a leak check: 0 once they are gone). */
+  get blockedOwners(): number {
+    return this.#blocked.owners;
+  }
+
+  /** Queue records in memory: queues with items or blocked getters (a leak check). */
+  get records(): number {
+    return this.#map.size;
+  }
+
   /** Queues that hold items. */
   get count(): number {
     let n = 0;
@@ -104,10 +120,7 @@ export class Queues {
     const q = this.#record(name);
     const first = q.getters.values().next();
     if (!first.done) {
-      const g = first.value;
-      this.#unblock(name, q, g);
-      g.taken?.(bytes);
-      this.#store.committed().then(() => g.resolve(bytes), (err: Error) => g.reject(err));
+      this.#handOver(name, q, first.value, bytes);
       return q.size;
     }
     const seq = q.nextSeq++;
@@ -130,6 +143,8 @@ export class Queues {
       return bytes;
     }
     if (timeoutMs === 0) return Promise.reject(new TimeoutError(`queue "${name}" is empty`, { timeoutMs }));
+    this.#blocked.check(owner);
+    this.#blocked.add(owner);
     const rec = q ?? this.#record(name);
     return new Promise<Uint8Array>((resolve, reject) => {
       const g: Getter = { owner, taken, resolve, reject, timer: undefined };
@@ -172,6 +187,7 @@ export class Queues {
   /** Fails the blocked gets of `owner` with E_CANCELLED. */
   dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
     const names = this.#waiting.take(owner);
+    this.#blocked.drop(owner);
     if (names === undefined) return;
     for (const name of names) {
       const q = this.#map.get(name);
@@ -193,6 +209,37 @@ export class Queues {
     for (const owner of owners) this.dropOwner(owner, err);
   }
 
+  /**
+   * Back to what LMDB has committed (a commit failed): the items stored now, in order. Items
+   * a failed get took are back; items a failed put added are gone. Blocked getters stay,
+   * and are served if items are back.
+   */
+  reload(name: string): void {
+    const q = this.#record(name);
+    q.items = [];
+    q.seqs = [];
+    q.head = 0;
+    for (const { key, value } of this.#store.queues.getRange({ start: [name], end: [`${name}\0`] })) {
+      if (!Array.isArray(key) || key[0] !== name || typeof key[1] !== 'number') continue;
+      q.items.push(value.slice());
+      q.seqs.push(key[1]);
+      q.nextSeq = Math.max(q.nextSeq, key[1] + 1);
+    }
+    for (let g = q.getters.values().next(); !g.done && q.size > 0; g = q.getters.values().next()) {
+      const { bytes, seq } = q.shift();
+      this.#store.remove(this.#store.queues, [name, seq]);
+      this.#handOver(name, q, g.value, bytes);
+    }
+    this.#forgetIfIdle(name, q);
+  }
+
+  /** Gives `bytes` to the blocked getter `g`; it hears of it once the batch is committed. */
+  #handOver(name: string, q: QueueRecord, g: Getter, bytes: Uint8Array): void {
+    this.#unblock(name, q, g);
+    g.taken?.(bytes);
+    this.#store.committed().then(() => g.resolve(bytes), (err: Error) => g.reject(err));
+  }
+
   #record(name: string): QueueRecord {
     let q = this.#map.get(name);
     if (q === undefined) {
@@ -205,6 +252,7 @@ export class Queues {
   #unblock(name: string, q: QueueRecord, g: Getter): void {
     if (g.timer !== undefined) clearTimeout(g.timer);
     q.getters.delete(g);
+    this.#blocked.remove(g.owner);
     let stillWaiting = false;
     for (const other of q.getters) if (other.owner === g.owner) { stillWaiting = true; break; }
     if (!stillWaiting) this.#waiting.delete(g.owner, name);

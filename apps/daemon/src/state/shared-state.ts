@@ -26,7 +26,9 @@
  *   value.unsubscribe, dict.unsubscribe -> true
  * Errors reject with a CorepoolError: E_BAD_NAME, E_BAD_MESSAGE (missing or
  * undecodable operand), E_NO_SUCH_VALUE, E_TYPE, E_TIMEOUT, E_CANCELLED,
- * E_LOCK_NOT_HELD, E_SHUTTING_DOWN, E_INTERNAL (a failed commit).
+ * E_LOCK_NOT_HELD, E_SHUTTING_DOWN, E_LIMIT (a per-owner limit: blocked gets,
+ * locks held or awaited, subscriptions), E_NO_SPACE (the commit failed for want
+ * of space: the write was rolled back), E_INTERNAL (another failed commit).
  *
  * Pushes: onPush(owner, { type: 'push', kind: 'value', name, version, value })
  * per committed version, in version order; for dicts kind 'dict' with `key`
@@ -37,10 +39,11 @@ import {
   type Push, type StateRequest,
 } from '@corepool/protocol';
 
+import { decodeCost, MAX_COST } from './data-equal.js';
 import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
-import { DEFAULT_FSYNC, Store, type FsyncMode } from './store.js';
+import { DEFAULT_FSYNC, Store, type FailedWrites, type FsyncMode } from './store.js';
 import { Values } from './value.js';
 
 /** A client instance and one of its request ids: where a write's reply is kept for a replay. */
@@ -55,6 +58,9 @@ export interface SharedStateOptions {
 }
 
 const FSYNC_MODES: readonly string[] = ['always', 'everysec', 'no'];
+
+/** A read behind failing commits is taken again this many times before it fails with their error. */
+const READ_ATTEMPTS = 3;
 
 /** The shared state the primary holds: Values, Queues, Dicts and Locks, durable in LMDB. */
 export class SharedState {
@@ -75,6 +81,31 @@ export class SharedState {
     this.#queues = Queues.load(store);
     this.#dicts = Dicts.load(store, push);
     this.#locks = Locks.load(store);
+    store.onFailed = (writes) => this.#rollBack(writes);
+  }
+
+  /**
+   * A batch failed to commit (disk full): every record it wrote goes back to what LMDB has,
+   * so nothing of it is read, handed out or pushed. Its writers fail with the commit's error;
+   * reads waiting on it read again (#read). Locks granted in it pass on (Locks#grant).
+   */
+  #rollBack(w: FailedWrites): void {
+    const store = this.#store;
+    const values = new Set<string>();
+    const queues = new Set<string>();
+    const dicts = new Set<string>();
+    const note = (table: unknown, key: unknown): void => {
+      const k = Array.isArray(key) ? key : [key];
+      if (table === store.values && typeof k[0] === 'string') values.add(k[0]);
+      else if (table === store.queues && typeof k[0] === 'string') queues.add(k[0]);
+      else if (table === store.dicts && typeof k[0] === 'string') dicts.add(k[0]);
+      else if (table === store.meta && (k[0] === 'dict' || k[0] === 'dict-order') && typeof k[1] === 'string') dicts.add(k[1]);
+    };
+    for (let i = 0; i < w.keys.length; i++) note(w.tables[i], w.keys[i]);
+    for (const d of w.dirty) note(d.table, d.key);
+    for (const name of values) this.#values.reload(name);
+    for (const name of queues) this.#queues.reload(name);
+    for (const name of dicts) this.#dicts.reload(name);
   }
 
   /** Opens (creating if needed) the state under `dataDir`. */
@@ -132,13 +163,12 @@ export class SharedState {
     if (bad !== undefined) throw new BadNameError(bad);
     const store = this.#store;
     switch (req.op) {
-      case 'value.get': {
-        const r = this.#values.get(name);
-        if (r === undefined) throw new NoSuchValueError(`no value named "${name}"`);
-        const reply = { version: r.version, value: r.bytes };
-        await store.committed();
-        return reply;
-      }
+      case 'value.get':
+        return this.#read(() => {
+          const r = this.#values.get(name);
+          if (r === undefined) throw new NoSuchValueError(`no value named "${name}"`);
+          return { version: r.version, value: r.bytes };
+        });
       case 'value.init': {
         const r = this.#values.init(name, checked(req.a, 'a', req.op));
         const reply = { version: r.version, value: r.bytes };
@@ -158,21 +188,20 @@ export class SharedState {
         return reply;
       }
       case 'value.cas': {
-        const expectedBytes = operand(req.a, 'a', req.op);
-        const expected = decodeData(expectedBytes);
+        // `a` is decoded only if it differs from the current bytes, and within dataEqual's budget.
+        const expected = operand(req.a, 'a', req.op);
         const next = checked(req.b, 'b', req.op);
-        const ok = this.#values.cas(name, expectedBytes, expected, next);
+        const ok = this.#values.cas(name, expected, next);
         const reply = this.#kept(key, { ok, version: this.#values.get(name)?.version ?? 0 });
         await store.committed();
         return reply;
       }
-      case 'value.subscribe': {
+      case 'value.subscribe':
         this.#values.subscribe(owner, name);
-        const r = this.#values.get(name);
-        const reply = r === undefined ? { version: 0 } : { version: r.version, value: r.bytes };
-        await store.committed();
-        return reply;
-      }
+        return this.#read(() => {
+          const r = this.#values.get(name);
+          return r === undefined ? { version: 0 } : { version: r.version, value: r.bytes };
+        });
       case 'value.unsubscribe':
         this.#values.unsubscribe(owner, name);
         return true;
@@ -193,10 +222,11 @@ export class SharedState {
         return got;
       }
       case 'queue.size':
-        return this.#afterCommit(this.#queues.size(name));
+        return this.#read(() => this.#queues.size(name));
 
       case 'dict.get': {
-        return this.#afterCommit(this.#dicts.get(name, dictKey(req)) ?? null);
+        const k = dictKey(req);
+        return this.#read(() => this.#dicts.get(name, k) ?? null);
       }
       case 'dict.set': {
         const reply = this.#kept(key, { version: this.#dicts.set(name, dictKey(req), checked(req.a, 'a', req.op)) });
@@ -209,14 +239,15 @@ export class SharedState {
         return removed;
       }
       case 'dict.has': {
-        return this.#afterCommit(this.#dicts.has(name, dictKey(req)));
+        const k = dictKey(req);
+        return this.#read(() => this.#dicts.has(name, k));
       }
       case 'dict.keys':
-        return this.#afterCommit(this.#dicts.keys(name));
+        return this.#read(() => this.#dicts.keys(name));
       case 'dict.entries':
-        return this.#afterCommit(this.#dicts.entries(name));
+        return this.#read(() => this.#dicts.entries(name));
       case 'dict.size':
-        return this.#afterCommit(this.#dicts.size(name));
+        return this.#read(() => this.#dicts.size(name));
       case 'dict.subscribe':
         this.#dicts.subscribe(owner, name);
         return true;
@@ -236,7 +267,8 @@ export class SharedState {
         if (req.token === undefined) throw new BadMessageError('lock.release needs the token of the grant');
         this.#locks.release(owner, name, req.token);
         const reply = this.#kept(key, true);
-        await store.committed();
+        // Locks are not stored: the release happened even if its batch failed to commit.
+        await store.committed().catch(() => {});
         return reply;
       }
       default:
@@ -245,12 +277,20 @@ export class SharedState {
   }
 
   /**
-   * A read's reply, taken now (so it reflects exactly the operations before
-   * it) and sent once those are committed (so it shows nothing a crash could lose).
+   * A read's reply, taken now (so it reflects exactly the operations before it) and sent
+   * once those are committed (so it shows nothing a crash could lose). If their commit
+   * failed, they were rolled back: the read is taken again, from the restored state.
    */
-  async #afterCommit<T>(reply: T): Promise<T> {
-    await this.#store.committed();
-    return reply;
+  async #read<T>(read: () => T): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const reply = read();
+      try {
+        await this.#store.committed();
+        return reply;
+      } catch (err) {
+        if (attempt >= READ_ATTEMPTS) throw err;
+      }
+    }
   }
 
   /** The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with E_CANCELLED. */
@@ -276,6 +316,11 @@ export class SharedState {
     return { values: this.#values.size, queues: this.#queues.count, dicts: this.#dicts.count, locks: this.#locks.count };
   }
 
+  /** In-memory records that exist only while someone waits or holds (a leak check): they drop to 0 when their owners go. */
+  footprint(): { queueRecords: number; blockedOwners: number; lockRecords: number } {
+    return { queueRecords: this.#queues.records, blockedOwners: this.#queues.blockedOwners, lockRecords: this.#locks.records };
+  }
+
   /** Fails blocked calls with E_SHUTTING_DOWN, commits and syncs what is pending, and closes LMDB. */
   close(): Promise<void> {
     if (this.#closing === null) {
@@ -293,10 +338,19 @@ function operand(bytes: Uint8Array | undefined, which: string, op: string): Uint
   return bytes;
 }
 
-/** An operand that must decode (so no undecodable bytes are ever stored); kept as bytes. */
+/**
+ * An operand that must decode (so no undecodable bytes are ever stored); kept as bytes. One
+ * that would cost more than MAX_COST to decode (an 8 MB array of empty Maps takes the decoder
+ * over 30 s) has only its msgpack framing checked (every header valid, every payload within
+ * the bytes), in one pass without allocating; its structure is not. The primary never decodes
+ * a stored value unguarded (add and compareAndSet check the cost first), and a reader that
+ * cannot decode it gets E_BAD_MESSAGE.
+ */
 function checked(bytes: Uint8Array | undefined, which: string, op: string): Uint8Array {
-  decodeData(operand(bytes, which, op));
-  return bytes!;
+  const b = operand(bytes, which, op);
+  if (decodeCost(b, MAX_COST) <= MAX_COST) decodeData(b);
+  else if (decodeCost(b, Infinity) === Infinity) throw new BadMessageError(`${op} operand ${which} is not well-formed data`);
+  return b;
 }
 
 /** add's delta: a number or a bigint. One-byte fixints (the usual +1/-1) skip the decoder. */
@@ -307,6 +361,7 @@ function delta(bytes: Uint8Array | undefined, op: string): number | bigint {
     if (x <= 0x7f) return x;
     if (x >= 0xe0) return x - 0x100;
   }
+  if (decodeCost(b, MAX_COST) > MAX_COST) throw new ValueTypeError('add needs a number or a bigint delta, not a large value');
   const d = decodeData(b);
   if (typeof d !== 'number' && typeof d !== 'bigint') throw new ValueTypeError(`add needs a number or a bigint delta, not ${describe(d)}`);
   return d;

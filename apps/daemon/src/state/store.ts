@@ -24,19 +24,40 @@
  * lmdb-js segfaults if the environment is closed while an `env.sync` runs:
  * close() waits for it.
  *
+ * A commit that fails (disk full: LMDB's short write is EIO; a full map) is
+ * rolled back: `onFailed` hears the writes of every batch that failed, so the
+ * types reload those records from what LMDB has committed, and each write of
+ * those batches fails with E_NO_SPACE (any other failure: E_INTERNAL). The
+ * store stays open; the next batch commits once space returns. With 'always'
+ * one batch is in LMDB's hands at a time (the next one gathers meanwhile), so
+ * a failed batch never has a later one committed on top of its in-memory
+ * state: the batch gathering behind it fails with it, untried.
+ *
  * Records whose serialised form changes often (a counter) are not written per
  * change: they are `touch`ed, and serialised once per batch by `record()`.
  */
+import { chmodSync, mkdirSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
-import { InternalError } from '@corepool/protocol';
+import { InternalError, NoSpaceError } from '@corepool/protocol';
+
+import { checkStateFile } from './store-check.js';
 
 /** When the disk is flushed: after every batch, once a second, or when the OS likes. */
 export type FsyncMode = 'always' | 'everysec' | 'no';
 
 /** The fsync mode when none is given. */
 export const DEFAULT_FSYNC: FsyncMode = 'everysec';
+
+/** Free space kept on the disk under the state: a batch that would eat into it fails with E_NO_SPACE. */
+export const DISK_RESERVE = 4 * 1024 * 1024;
+
+/** Free space above which the disk is not looked at before every batch (#hasRoom). */
+const ROOMY = 256 * 1024 * 1024;
+
+/** LMDB's page (the OS page size on Linux): the unit a write costs at least. */
+const PAGE_SIZE = 4096;
 
 /** How often 'everysec' forces a sync. */
 export const EVERYSEC_INTERVAL_MS = 1000;
@@ -52,7 +73,14 @@ export interface Dirty {
   record(): Uint8Array | undefined;
 }
 
-interface Batch {
+/** The writes of a failed batch: puts and deletes by table and key, and the records serialised at commit. */
+export interface FailedWrites {
+  readonly tables: readonly Table[];
+  readonly keys: readonly Key[];
+  readonly dirty: ReadonlySet<Dirty>;
+}
+
+interface Batch extends FailedWrites {
   tables: Table[];
   keys: Key[];
   values: (Uint8Array | undefined)[];
@@ -77,40 +105,55 @@ export class Store {
   /** [client instance, request id] -> a write's control-encoded reply, until the client acknowledges it */
   readonly replays: Table;
   readonly fsync: FsyncMode;
+  /** Hears the writes of a batch that failed, before its writers do (SharedState rolls the types back). */
+  onFailed: (writes: FailedWrites) => void = () => {};
 
   readonly #root: RootDatabase<Uint8Array, Key>;
   #batch: Batch | null = null;
   #immediate: NodeJS.Immediate | null = null;
-  /** 'always': the last batch handed to LMDB, until it is flushed. */
-  #tail: Promise<void> | null = null;
+  /** 'always': the batch in LMDB's hands, until it is flushed. */
+  #inflight: Batch | null = null;
   /** 'everysec': commits since the last sync. */
   #unsynced = false;
   #syncing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
+  readonly #dir: string;
+  /** Bytes that may be written before the free space is looked at again (#hasRoom). */
+  #allowance = 0;
+  #checkedAt = 0;
 
   private constructor(dataDir: string, fsync: FsyncMode) {
     this.fsync = fsync;
-    this.#root = open<Uint8Array, Key>({
-      path: path.join(dataDir, 'state'),
-      encoding: 'binary',
+    const dir = path.join(dataDir, 'state');
+    this.#dir = dir;
+    privateDir(dir);
+    checkStateFile(dir);
+    const options = {
+      path: dir,
+      // The mode of the files LMDB creates: lmdb-js passes it to mdb_env_open (default 0664), its types omit it.
+      permissionsMode: 0o600,
+      encoding: 'binary' as const,
       maxDbs: 8,
       overlappingSync: false,
       ...(fsync === 'always' ? {} : { noSync: true }),
-    });
+    };
+    this.#root = open<Uint8Array, Key>(options);
     const sub = (name: string): Table => this.#root.openDB<Uint8Array, Key>(name, { encoding: 'binary' });
     this.values = sub('values');
     this.queues = sub('queues');
     this.dicts = sub('dicts');
     this.meta = sub('meta');
     this.replays = sub('replays');
+    // Files made by an earlier version, or under a permissive umask, are narrowed too.
+    for (const f of ['data.mdb', 'lock.mdb']) chmodSync(path.join(dir, f), 0o600);
     if (fsync === 'everysec') {
       this.#timer = setInterval(() => this.#syncIfDirty(), EVERYSEC_INTERVAL_MS);
       this.#timer.unref();
     }
   }
 
-  /** Opens (creating if needed) `<dataDir>/state`. */
+  /** Opens (creating if needed) `<dataDir>/state`; DamagedStateError if its file is damaged (store-check.ts). */
   static open(dataDir: string, fsync: FsyncMode = DEFAULT_FSYNC): Store {
     return new Store(dataDir, fsync);
   }
@@ -143,7 +186,7 @@ export class Store {
    */
   committed(): Promise<void> {
     if (this.#batch !== null) return this.#batch.promise;
-    return this.#tail ?? RESOLVED;
+    return this.#inflight?.promise ?? RESOLVED;
   }
 
   /** Commits what is pending, syncs, and closes LMDB. */
@@ -151,8 +194,10 @@ export class Store {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
-    if (this.#batch !== null) this.#flush();
-    await this.#tail?.catch(() => {});
+    while (this.#batch !== null || this.#inflight !== null) {
+      if (this.#inflight === null) this.#flush();
+      await this.#inflight?.promise.catch(() => {});
+    }
     await this.#syncing;
     if (this.fsync !== 'always') await this.#sync().catch(() => {});
     await this.#root.close();
@@ -176,11 +221,24 @@ export class Store {
 
   #flush(): void {
     const b = this.#batch;
-    if (b === null) return;
-    this.#batch = null;
     if (this.#immediate !== null) {
       clearImmediate(this.#immediate);
       this.#immediate = null;
+    }
+    // 'always': the batch waits for the one in LMDB's hands (#flushAsync flushes it then).
+    if (b === null || this.#inflight !== null) return;
+    this.#batch = null;
+    // The last state of each dirty record joins the puts (serialised once, here).
+    let bytes = 0;
+    for (const d of b.dirty) {
+      b.tables.push(d.table);
+      b.keys.push(d.key);
+      b.values.push(d.record());
+    }
+    for (const v of b.values) bytes += v === undefined ? 0 : v.length;
+    if (!this.#hasRoom(bytes, b.keys.length)) {
+      this.#failed([b], new NoSpaceError(`the disk under ${this.#dir} is full: the write was not applied`));
+      return;
     }
     if (this.fsync === 'always') this.#flushAsync(b);
     else this.#flushSync(b);
@@ -196,44 +254,104 @@ export class Store {
           if (v === undefined) tables[i]!.removeSync(keys[i]!);
           else tables[i]!.putSync(keys[i]!, v);
         }
-        for (const d of b.dirty) {
-          const v = d.record();
-          if (v === undefined) d.table.removeSync(d.key);
-          else d.table.putSync(d.key, v);
-        }
       });
     } catch (err) {
-      b.reject(new InternalError(`state commit failed: ${(err as Error).message}`, { cause: err }));
+      this.#failed([b], err);
       return;
     }
     this.#unsynced = true;
     b.resolve();
   }
 
-  /** always: lmdb-js batches these writes into one synced transaction; ack when it is committed. */
+  /** always: lmdb-js commits these writes in one synced transaction; ack when it is committed. */
   #flushAsync(b: Batch): void {
-    let last: Promise<boolean> | undefined;
+    guardCommitRejections();
+    const writes: Promise<boolean>[] = [];
     const { tables, keys, values } = b;
     for (let i = 0; i < keys.length; i++) {
       const v = values[i];
-      last = v === undefined ? tables[i]!.remove(keys[i]!) : tables[i]!.put(keys[i]!, v);
+      writes.push(v === undefined ? tables[i]!.remove(keys[i]!) : tables[i]!.put(keys[i]!, v));
     }
-    for (const d of b.dirty) {
-      const v = d.record();
-      last = v === undefined ? d.table.remove(d.key) : d.table.put(d.key, v);
-    }
-    // Batches are acknowledged in order: this one waits for the one before it.
-    const prev = (this.#tail ?? RESOLVED).catch(() => {});
-    Promise.all([prev, last]).then(
-      () => b.resolve(),
-      (err: unknown) => b.reject(new InternalError(`state commit failed: ${(err as Error).message}`, { cause: err })),
+    this.#inflight = b;
+    Promise.all(writes).then(
+      () => {
+        this.#inflight = null;
+        b.resolve();
+        if (this.#batch !== null) this.#flush();
+      },
+      (err: unknown) => {
+        this.#inflight = null;
+        // The batch gathered meanwhile was applied in memory on top of this one: it fails too, untried.
+        const next = this.#batch;
+        this.#batch = null;
+        if (this.#immediate !== null) clearImmediate(this.#immediate);
+        this.#immediate = null;
+        this.#failed(next === null ? [b] : [b, next], err);
+      },
     );
-    const p = b.promise;
-    this.#tail = p;
-    const clear = (): void => {
-      if (this.#tail === p) this.#tail = null;
-    };
-    p.then(clear, clear);
+  }
+
+  /** Rolls the failed batches back (onFailed) and fails their writers: E_NO_SPACE when the disk or map is full. */
+  #failed(batches: Batch[], err: unknown): void {
+    // lmdb-js rejects a second promise with the cause; it is ours to handle.
+    (err as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
+    for (const b of batches) {
+      try {
+        this.onFailed(b);
+      } catch {
+        // A rollback that fails leaves the writers' error as the answer; the next load is exact.
+      }
+    }
+    const e = this.#commitError(err);
+    for (const b of batches) b.reject(e);
+  }
+
+  /**
+   * Whether a batch of `bytes` in `writes` records fits on the disk with DISK_RESERVE to spare,
+   * checked before LMDB writes. LMDB's own failure on a full disk is rolled back too, but
+   * lmdb-js 3.5's report of a failed write overruns a 100-byte buffer (mdb.c, "Write error")
+   * and often aborts the process: it must not be reached. statfs runs before every batch
+   * while less than ROOMY is free; with more, again once half of the excess is written or a
+   * second has passed (it costs a few microseconds; a busy primary commits thousands of batches a second).
+   */
+  #hasRoom(bytes: number, writes: number): boolean {
+    // Copy-on-write: new pages for each record and its branch, before the old ones are freed.
+    const need = 2 * bytes + writes * 4 * PAGE_SIZE;
+    const now = Date.now();
+    if (need <= this.#allowance && now - this.#checkedAt < 1000) {
+      this.#allowance -= need;
+      return true;
+    }
+    let free: number;
+    try {
+      const st = statfsSync(this.#dir);
+      free = st.bavail * st.bsize;
+    } catch {
+      return true;
+    }
+    this.#checkedAt = now;
+    this.#allowance = free > ROOMY ? (free - ROOMY) / 2 : 0;
+    return free - need >= DISK_RESERVE;
+  }
+
+  #commitError(err: unknown): Error {
+    if (err instanceof NoSpaceError) return err;
+    const msg = String((err as Error | undefined)?.message ?? err);
+    const code = (err as { code?: unknown } | undefined)?.code;
+    // LMDB reports a short write as EIO; on a full file system that is what a full disk looks like.
+    const full = /MDB_MAP_FULL|ENOSPC|No space/i.test(msg) || code === 28 || ((code === 5 || /Input\/output error|Commit failed/.test(msg)) && this.#diskNearlyFull());
+    if (full) return new NoSpaceError(`the state store is full (${msg}): the write was not applied; free disk space under ${this.#dir}`, { cause: err });
+    return new InternalError(`state commit failed: ${msg}`, { cause: err });
+  }
+
+  /** Less than 1 MiB free (or free space unknown) where the state lives. */
+  #diskNearlyFull(): boolean {
+    try {
+      const s = statfsSync(this.#dir);
+      return s.bavail * s.bsize < 1024 * 1024;
+    } catch {
+      return true;
+    }
   }
 
   #syncIfDirty(): void {
@@ -250,6 +368,35 @@ export class Store {
       (this.#root as unknown as { sync(cb: (err?: unknown) => void): void }).sync((err) => (err ? reject(err) : resolve()));
     });
   }
+}
+
+let guarded = false;
+
+/**
+ * lmdb-js rejects a promise of its own (the event turn's batch start) when an
+ * asynchronous commit fails, and nobody can handle it: without this, a full
+ * disk with fsync 'always' would end the primary. Only that rejection (its
+ * reason carries `commitError`) is swallowed; any other is rethrown, as Node
+ * does by default.
+ */
+function guardCommitRejections(): void {
+  if (guarded) return;
+  guarded = true;
+  process.on('unhandledRejection', (reason) => {
+    const commitError = (reason as { commitError?: Promise<unknown> } | null)?.commitError;
+    if (commitError === undefined) throw reason;
+    commitError.catch(() => {});
+  });
+}
+
+/** Makes `dir` mode 0700 (created so, or narrowed if it exists): the state is readable by its owner only. */
+function privateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  chmodSync(dir, 0o700);
 }
 
 /** A float64 (version, counter) as 8 bytes. */

@@ -12,12 +12,15 @@
  *  - Changes are applied synchronously, in arrival order (the primary is the
  *    single writer), so concurrent add(1) calls get 1..N, each once.
  *  - Subscribers get one push per version, in version order, after the
- *    version is committed.
+ *    version is committed. A version whose commit failed is never pushed
+ *    (nor acknowledged); the value goes back to its committed version, and
+ *    the next change takes the failed version's number.
  *  - add: number + number, bigint + bigint; an absent value counts as 0 of
  *    the delta's type (like Redis INCR); anything else is E_TYPE.
  */
 import { decodeData, encodeCheckedData, ValueTypeError, type Push } from '@corepool/protocol';
 
+import { dataEqual, decodeCost, MAX_COST } from './data-equal.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber, type Dirty, type Store, type Table } from './store.js';
 
@@ -47,11 +50,14 @@ export class ValueRecord implements Dirty {
 
   numeric(): number | bigint | null {
     if (this.num === undefined) {
-      let v: unknown;
-      try {
-        v = decodeData(this.bytes);
-      } catch {
-        v = null;
+      let v: unknown = null;
+      // A number or a bigint decodes cheaply; anything costlier is not one (and is not decoded).
+      if (decodeCost(this.bytes, MAX_COST) <= MAX_COST) {
+        try {
+          v = decodeData(this.bytes);
+        } catch {
+          v = null;
+        }
       }
       this.num = typeof v === 'number' || typeof v === 'bigint' ? v : null;
     }
@@ -63,7 +69,7 @@ export class ValueRecord implements Dirty {
 export class Values {
   readonly #store: Store;
   readonly #map = new Map<string, ValueRecord>();
-  readonly #subs = new Subscribers();
+  readonly #subs = new Subscribers('value subscriptions');
   readonly #push: (owner: string, push: Push) => void;
 
   private constructor(store: Store, push: (owner: string, push: Push) => void) {
@@ -87,6 +93,20 @@ export class Values {
 
   get(name: string): ValueRecord | undefined {
     return this.#map.get(name);
+  }
+
+  /** Back to what LMDB has committed (a commit failed): its version and bytes, or absent. Never pushed. */
+  reload(name: string): void {
+    const stored = this.#store.values.get(name);
+    if (stored === undefined || stored.length < 8) {
+      this.#map.delete(name);
+      return;
+    }
+    const r = this.#map.get(name) ?? new ValueRecord(this.#store.values, name, 0, stored);
+    r.version = decodeNumber(stored);
+    r.bytes = stored.slice(8);
+    r.num = undefined;
+    this.#map.set(name, r);
   }
 
   /** Creates the value with `bytes` if it does not exist; never overwrites. */
@@ -122,21 +142,12 @@ export class Values {
   }
 
   /**
-   * Sets `next` if the current value equals `expected` (equal bytes, or
-   * structurally equal decoded values). An absent value equals nothing.
+   * Sets `next` if the current value equals `expected` (dataEqual: equal bytes, or
+   * structurally equal values within a budget). An absent value equals nothing.
    */
-  cas(name: string, expectedBytes: Uint8Array, expected: unknown, next: Uint8Array): boolean {
+  cas(name: string, expected: Uint8Array, next: Uint8Array): boolean {
     const r = this.#map.get(name);
-    if (r === undefined) return false;
-    if (!bytesEqual(r.bytes, expectedBytes)) {
-      let cur: unknown;
-      try {
-        cur = decodeData(r.bytes);
-      } catch {
-        return false;
-      }
-      if (!deepEqual(cur, expected)) return false;
-    }
+    if (r === undefined || !dataEqual(r.bytes, expected)) return false;
     r.bytes = next;
     r.num = undefined;
     this.#changed(r);
@@ -177,70 +188,4 @@ export class Values {
       () => {},
     );
   }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Structural equality over what structured clone carries (NaN equals NaN, like SameValueZero). */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b || (a !== a && b !== b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
-  if (a instanceof Date) return a.getTime() === (b as Date).getTime() || (Number.isNaN(a.getTime()) && Number.isNaN((b as Date).getTime()));
-  if (a instanceof RegExp) return String(a) === String(b);
-  if (ArrayBuffer.isView(a)) {
-    const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    const y = new Uint8Array((b as ArrayBufferView).buffer, (b as ArrayBufferView).byteOffset, (b as ArrayBufferView).byteLength);
-    return bytesEqual(x, y);
-  }
-  if (a instanceof ArrayBuffer) return bytesEqual(new Uint8Array(a), new Uint8Array(b as ArrayBuffer));
-  if (Array.isArray(a)) {
-    const y = b as unknown[];
-    if (a.length !== y.length) return false;
-    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], y[i])) return false;
-    return true;
-  }
-  if (a instanceof Map) {
-    const y = b as Map<unknown, unknown>;
-    if (a.size !== y.size) return false;
-    for (const [k, v] of a) {
-      if (y.has(k)) {
-        if (!deepEqual(v, y.get(k))) return false;
-        continue;
-      }
-      // Object keys compare structurally too.
-      let found = false;
-      for (const [k2, v2] of y) {
-        if (deepEqual(k, k2) && deepEqual(v, v2)) { found = true; break; }
-      }
-      if (!found) return false;
-    }
-    return true;
-  }
-  if (a instanceof Set) {
-    const y = b as Set<unknown>;
-    if (a.size !== y.size) return false;
-    outer: for (const v of a) {
-      if (y.has(v)) continue;
-      for (const v2 of y) if (deepEqual(v, v2)) continue outer;
-      return false;
-    }
-    return true;
-  }
-  if (a instanceof Error) {
-    const y = b as Error;
-    return a.name === y.name && a.message === y.message;
-  }
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (const k of ka) {
-    if (!Object.prototype.hasOwnProperty.call(b, k)) return false;
-    if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  }
-  return true;
 }

@@ -1,0 +1,16 @@
+import { SharedState } from './dist/state/shared-state.js';
+import { encodeData } from '@corepool/protocol';
+import fs from 'node:fs';
+const fsync = process.argv[2];
+const s = await SharedState.open({ dataDir: '/tmp/state-tmpfs', fsync });
+await s.handle('c:1', { op: 'value.set', name: 'v', a: encodeData('one') });
+const st = fs.statfsSync('/tmp/state-tmpfs');
+fs.writeFileSync('/tmp/state-tmpfs/filler', Buffer.alloc(Number(st.bavail * st.bsize)));
+console.log('filled');
+const r = await Promise.allSettled([s.handle('c:1', { op: 'value.set', name: 'v', a: encodeData(new Uint8Array(256 * 1024)) }), s.handle('c:1', { op: 'value.add', name: 'n', a: encodeData(1) })]);
+console.log(r.map(x => x.status === 'fulfilled' ? 'ok' : x.reason.code + ' ' + x.reason.message.slice(0, 80)));
+console.log(await s.handle('c:1', { op: 'value.get', name: 'v' }));
+fs.rmSync('/tmp/state-tmpfs/filler');
+console.log(await s.handle('c:1', { op: 'value.set', name: 'v', a: encodeData('two') }));
+await s.close();
+console.log('closed');

@@ -1,0 +1,72 @@
+/**
+ * A hostile co-tenant against the shared state's per-connection limits: one
+ * raw connection floods blocked queue gets and lock acquires on distinct
+ * names. Past 10,000 of each it gets E_LIMIT, the primary's memory stays
+ * bounded, a second app's state operations keep working, and once the hostile
+ * connection is gone its locks are free and its waiters forgotten.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { codeOf, figure, startDaemon, until, type RawSocket } from './fixture.js';
+
+const LIMIT = 10_000;
+const MiB = 1024 * 1024;
+
+/** Sends `n` state requests built by `make(i)` with rids from `first`, and waits until `settled` of them answered. */
+async function flood(sock: RawSocket, first: number, n: number, make: (i: number) => Record<string, unknown>, settled: number): Promise<Record<string, unknown>[]> {
+  for (let i = 0; i < n; i++) sock.send({ type: 'state', rid: first + i, ...make(i) });
+  const mine = (): Record<string, unknown>[] => sock.messages.filter((m) => m.type === 'reply' && (m.rid as number) >= first && (m.rid as number) < first + n);
+  await until(() => mine().length >= settled, 60_000, `${settled} replies`);
+  return mine();
+}
+
+const codes = (replies: Record<string, unknown>[]): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const r of replies) {
+    const k = r.ok === true ? 'ok' : String((r.error as { code: string }).code);
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+};
+
+describe('per-connection limits on the shared state', () => {
+  it('a flood of blocked gets and lock acquires gets E_LIMIT; memory stays bounded; a neighbour works; all is released at disconnect', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const neighbour = await d.connect();
+    const counter = neighbour.value<number>('neighbour-counter', { initial: 0 });
+    await counter.get();
+    const rssBefore = d.rss();
+    const hostile = await d.raw({ hello: true });
+
+    // 25,000 blocked gets on distinct names: 10,000 wait, the rest are refused at once.
+    const gets = await flood(hostile, 1, 25_000, (i) => ({ op: 'queue.get', name: `hq-${i}` }), 25_000 - LIMIT);
+    expect(codes(gets)).toEqual({ E_LIMIT: 25_000 - LIMIT });
+
+    // 25,000 acquires of distinct free locks: 10,000 granted, the rest refused.
+    const locks = await flood(hostile, 100_000, 25_000, (i) => ({ op: 'lock.acquire', name: `hl-${i}` }), 25_000);
+    expect(codes(locks)).toEqual({ ok: LIMIT, E_LIMIT: 25_000 - LIMIT });
+    expect((await d.status()).locks).toBe(LIMIT);
+    const rssFlooded = d.rss();
+
+    // The neighbour's state operations keep working meanwhile, its own waits and locks included.
+    const adds = await Promise.all(Array.from({ length: 200 }, () => counter.add(1)));
+    expect(Math.max(...adds)).toBe(200);
+    const q = neighbour.queue<number>('neighbour-q');
+    const waiting = q.get({ timeoutMs: 30_000 });
+    await q.put(7);
+    expect(await waiting).toBe(7);
+    expect(await codeOf(neighbour.lock('hl-0').acquire({ timeoutMs: 0 }))).toBe('E_TIMEOUT');
+
+    hostile.ws.close();
+    await hostile.closed;
+    // Its locks are released: the neighbour takes one of them, and none stays held.
+    await until(async () => (await d.status()).locks === 0, 30_000, 'the hostile locks released');
+    await neighbour.lock('hl-5').withLock(async () => {});
+    // Its blocked gets are gone: an item put on one of their queues stays there for the next getter.
+    await neighbour.queue<number>('hq-3').put(3);
+    expect(await neighbour.queue<number>('hq-3').size()).toBe(1);
+    figure('stateLimits.rssMb', { before: Math.round(rssBefore / MiB), flooded: Math.round(rssFlooded / MiB), after: Math.round(d.rss() / MiB) });
+    // 10,000 gets and 10,000 locks are a few MB; unbounded, 25,000 of each grew well past this.
+    expect(rssFlooded - rssBefore).toBeLessThan(300 * MiB);
+  }, 180_000);
+});

@@ -1,0 +1,109 @@
+/**
+ * A full disk under the shared state (a small tmpfs, filled from outside):
+ * a batch whose commit fails is rolled back in memory and each of its writes
+ * fails with E_NO_SPACE; reads return the committed state, a failed put is not
+ * counted or handed out, a failed grant is not held, no rolled-back version is
+ * pushed; once space returns writes work, and a reopen finds exactly the
+ * acknowledged writes. Both fsync modes; no unhandled rejection.
+ */
+import { rmSync } from 'node:fs';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import type { Push } from '@corepool/protocol';
+import type { SharedState } from '../../src/state/shared-state.js';
+import type { FsyncMode } from '../../src/state/store.js';
+import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
+import { codeOf, dec, enc, open, req } from './helpers.js';
+
+const skip = tmpfsUnavailable();
+
+const BIG = 256 * 1024;
+
+for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
+  describe.skipIf(skip !== undefined)(`a full disk, fsync ${fsync}${skip ? ` (skipped: ${skip})` : ''}`, () => {
+    let dir = '';
+    let state: SharedState | undefined;
+    beforeEach(() => {
+      const m = mountTmpfs(16);
+      if ('skip' in m) throw new Error(m.skip);
+      dir = m.dir;
+    });
+    afterEach(async () => {
+      await state?.close();
+      state = undefined;
+      unmount(dir);
+    });
+
+    it('fails the writes of a failed batch with E_NO_SPACE, rolls them back, keeps serving reads, recovers when space returns', async () => {
+      state = await open(dir, fsync);
+      const s = state;
+      const pushes: Push[] = [];
+      s.onPush = (owner, p) => pushes.push(p);
+      await s.handle('c:sub', req('value.subscribe', 'v'));
+      await s.handle('c:1', req('value.set', 'v', { a: enc('one') }));
+      for (let i = 0; i < 5; i++) await s.handle('c:1', req('value.add', 'n', { a: enc(1) }));
+      for (const i of [1, 2, 3]) await s.handle('c:1', req('queue.put', 'q', { a: enc(i) }));
+      await s.handle('c:1', req('dict.set', 'd', { key: 'a', a: enc(1) }));
+      const filler = fill(dir);
+
+      // One batch (one tick): big writes that need new pages, and small ones riding with them.
+      const blocked = s.handle('c:getter', req('queue.get', 'empty'));
+      const failed = await Promise.all([
+        codeOf(s.handle('c:1', req('value.set', 'v', { a: enc(new Uint8Array(BIG).fill(1)) }))),
+        codeOf(s.handle('c:1', req('value.add', 'n', { a: enc(1) }))),
+        codeOf(s.handle('c:1', req('value.init', 'created', { a: enc(new Uint8Array(BIG)) }))),
+        codeOf(s.handle('c:1', req('queue.put', 'q', { a: enc(new Uint8Array(BIG).fill(2)) }))),
+        codeOf(s.handle('c:1', req('queue.get', 'q'))),
+        codeOf(s.handle('c:1', req('queue.put', 'empty', { a: enc('handed') }))),
+        codeOf(s.handle('c:1', req('dict.set', 'd', { key: 'b', a: enc(new Uint8Array(BIG).fill(3)) }))),
+        codeOf(s.handle('c:1', req('dict.delete', 'd', { key: 'a' }))),
+        codeOf(s.handle('c:lock', req('lock.acquire', 'L'))),
+        codeOf(blocked),
+      ]);
+      expect(failed).toEqual(Array(10).fill('E_NO_SPACE'));
+
+      // Reads show the committed state: the failed writes are not there, the taken item is back.
+      expect(dec(((await s.handle('c:2', req('value.get', 'v'))) as { value: Uint8Array }).value)).toBe('one');
+      expect(await s.handle('c:2', req('value.get', 'v'))).toMatchObject({ version: 1 });
+      expect(dec(((await s.handle('c:2', req('value.get', 'n'))) as { value: Uint8Array }).value)).toBe(5);
+      expect(await codeOf(s.handle('c:2', req('value.get', 'created')))).toBe('E_NO_SUCH_VALUE');
+      expect(await s.handle('c:2', req('queue.size', 'q'))).toBe(3);
+      expect(await s.handle('c:2', req('queue.size', 'empty'))).toBe(0);
+      expect(await s.handle('c:2', req('dict.keys', 'd'))).toEqual(['a']);
+      expect(s.counts().locks).toBe(0);
+      // A read racing a failing batch is taken again after the rollback.
+      const [, raced] = await Promise.all([
+        codeOf(s.handle('c:1', req('value.set', 'v', { a: enc(new Uint8Array(BIG)) }))),
+        s.handle('c:2', req('value.get', 'v')),
+      ]);
+      expect(dec((raced as { value: Uint8Array }).value)).toBe('one');
+
+      rmSync(filler);
+      // Space is back: writes work, versions continue from the committed ones.
+      expect(await s.handle('c:1', req('value.set', 'v', { a: enc('two') }))).toEqual({ version: 2 });
+      expect(await s.handle('c:1', req('value.add', 'n', { a: enc(1) }))).toMatchObject({ version: 6 });
+      expect(await s.handle('c:1', req('queue.put', 'q', { a: enc(4) }))).toEqual({ size: 4 });
+      expect(dec(await s.handle('c:1', req('queue.get', 'q')))).toBe(1);
+      expect(await s.handle('c:1', req('dict.set', 'd', { key: 'c', a: enc(3) }))).toEqual({ version: 2 });
+      const grant = (await s.handle('c:lock', req('lock.acquire', 'L'))) as { token: number };
+      await s.handle('c:lock', req('lock.release', 'L', { token: grant.token }));
+      // Subscribers saw versions 1 and 2 only, in order, never the rolled-back bytes.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(pushes.filter((p) => p.name === 'v').map((p) => [p.version, dec(p.value)])).toEqual([[1, 'one'], [2, 'two']]);
+
+      await s.close();
+      state = await open(dir, fsync);
+      const t = state;
+      expect(dec(((await t.handle('c:3', req('value.get', 'v'))) as { value: Uint8Array }).value)).toBe('two');
+      expect(dec(((await t.handle('c:3', req('value.get', 'n'))) as { value: Uint8Array }).value)).toBe(6);
+      const items: unknown[] = [];
+      for (let i = 0; i < 3; i++) items.push(dec(await t.handle('c:3', req('queue.get', 'q', { timeoutMs: 0 }))));
+      expect(items).toEqual([2, 3, 4]);
+      expect(await t.handle('c:3', req('queue.size', 'empty'))).toBe(0);
+      expect(await t.handle('c:3', req('dict.entries', 'd'))).toEqual([['a', enc(1)], ['c', enc(3)]]);
+      const again = (await t.handle('c:lock', req('lock.acquire', 'L'))) as { token: number };
+      expect(again.token).toBeGreaterThan(grant.token);
+    });
+  });
+}
