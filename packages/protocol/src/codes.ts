@@ -52,7 +52,7 @@ export const ErrorCode = {
    */
   E_LIMIT: 'E_LIMIT',
   /**
-   * The state store is full (disk full, or the store reached --state-max-mb):
+   * The state store is full (the disk where it lives has less than a few MiB free):
    * the write was not applied and nothing of it is kept; reads still work,
    * and writes work again once space returns.
    */
