@@ -1,6 +1,7 @@
 /**
  * A small tmpfs to fill from outside, for the disk-full tests (tests run as
- * root here; elsewhere the mount fails and those tests are skipped).
+ * root here; elsewhere the mount fails and those tests are skipped). Mode 0700: the daemon
+ * refuses a data dir others can write, as a fresh tmpfs (1777) is.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 export function mountTmpfs(mb: number): { dir: string } | { skip: string } {
   const dir = mkdtempSync(join(tmpdir(), 'corepool-full-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir], { stdio: 'pipe' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m,mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
     return { dir };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
