@@ -62,3 +62,10 @@ export const CANCEL_GRACE_MS = 1000;
  * waiting behind it moves to a worker that goes idle (work stealing).
  */
 export const STEAL_AFTER_MS = 50;
+/**
+ * Deepest nesting of an item, result or shared value: msgpackr recurses once
+ * per level and overflows its stack near 700 levels of Sets (about 1,200 of
+ * objects), so data nested deeper is refused with E_NOT_CLONEABLE, with room
+ * to spare for the caller's own stack.
+ */
+export const MAX_DATA_DEPTH = 512;
