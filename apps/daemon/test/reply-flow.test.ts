@@ -1,0 +1,165 @@
+/**
+ * Replies are bounded and flow at the pace the client reads (issue 9, items
+ * 4 and 12): a reply over what one frame may carry is answered with
+ * E_TOO_LARGE (never a cut-off and a resend loop); replies the daemon
+ * produces faster than a prompt client takes them wait in the daemon, so a
+ * lock holder reading normally keeps its lock; a holder whose connection is
+ * lost hears it at once through its grant's signal; a client that stops
+ * reading is still cut off.
+ */
+import { describe, expect, it } from 'vitest';
+import { connect } from '@corepool/client';
+import { codeOf, startDaemon, until } from './fixture.js';
+import { startCutProxy } from './support/cut-proxy.js';
+
+const MiB = 1024 * 1024;
+
+/** Resolves to the promise's error code, 'resolved', or 'hang' if it settles neither way within `ms`. */
+async function outcome(p: Promise<unknown>, ms: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hang'), ms)));
+  const settled = codeOf(p).then((code) => code ?? 'resolved');
+  try {
+    return await Promise.race([settled, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('item 4: replies over one frame', { timeout: 180_000 }, () => {
+  it('dict.entries() of 42 MB: E_TOO_LARGE at once, no cut-off, no resend loop; keys() then get() reads it all', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const c = await d.connect();
+    const dict = c.dict<Uint8Array>('big');
+    for (let k = 0; k < 6; k++) await dict.set(`k${k}`, new Uint8Array(7 * MiB).fill(k));
+    expect(await outcome(dict.entries(), 60_000)).toBe('E_TOO_LARGE');
+    expect(d.events('slow-consumer')).toEqual([]);
+    const keys = await dict.keys();
+    expect(keys).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+    for (const [k, key] of keys.entries()) {
+      const v = (await dict.get(key))!;
+      expect([v.length, v[0], v[v.length - 1]]).toEqual([7 * MiB, k, k]);
+    }
+    // The connection was never cut: a second client beside it, and this one, still work.
+    const other = await d.connect();
+    expect(await other.map((x: number) => x + 1, [1, 2])).toEqual([2, 3]);
+    expect(await c.map((x: number) => x * 2, [1, 2])).toEqual([2, 4]);
+    expect(d.events('slow-consumer')).toEqual([]);
+  });
+
+  it('--max-payload 256 KiB: dict.keys of many keys and value.get of a large value go through the same bound', async () => {
+    await using d = await startDaemon({ workers: 1, args: ['--max-payload', String(256 * 1024)] });
+    const c = await d.connect();
+    const dict = c.dict<number>('many');
+    await Promise.all(Array.from({ length: 300 }, (_, i) => dict.set(`${i}:${'k'.repeat(1000)}`, i)));
+    expect(await outcome(dict.keys(), 60_000)).toBe('E_TOO_LARGE');
+    expect(await dict.size()).toBe(300);
+    const v = c.value<Uint8Array>('large');
+    await v.set(new Uint8Array(220 * 1024));
+    expect(await outcome(v.get(), 60_000)).toBe('E_TOO_LARGE');
+    await v.set(new Uint8Array(100 * 1024).fill(7));
+    expect((await v.get())[0]).toBe(7);
+    expect(d.events('slow-consumer')).toEqual([]);
+  });
+});
+
+describe('item 12: a lock holder reading normally keeps its lock', { timeout: 180_000 }, () => {
+  it('ten concurrent gets of a 7 MiB value inside withLock all resolve; a second client acquires only after A releases; no slow-consumer', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const a = await d.connect();
+    const b = await d.connect();
+    const neighbour = await d.connect();
+    const big = new Uint8Array(7 * MiB).fill(9);
+    await a.value<Uint8Array>('big7').set(big);
+    const order: string[] = [];
+    let bGrant: Promise<unknown> | undefined;
+    const run = a.lock('L').withLock(async (_token, signal) => {
+      order.push('A acquired');
+      bGrant = b.lock('L').acquire().then(() => order.push('B acquired'));
+      // B's acquire reaches the daemon and waits there (it cannot be granted while A holds the lock).
+      await b.status();
+      const got = await Promise.all(Array.from({ length: 10 }, () => a.value<Uint8Array>('big7').get()));
+      // A neighbour is served meanwhile.
+      expect(await neighbour.map((x: number) => x + 1, [1, 2, 3])).toEqual([2, 3, 4]);
+      order.push('A read');
+      expect(got.map((g) => g.length)).toEqual(Array(10).fill(7 * MiB));
+      expect(got.every((g) => g[0] === 9 && g[g.length - 1] === 9)).toBe(true);
+      expect(signal.aborted).toBe(false);
+      return 'done';
+    });
+    expect(await outcome(run, 120_000)).toBe('resolved');
+    await bGrant;
+    expect(order).toEqual(['A acquired', 'A read', 'B acquired']);
+    expect(d.events('slow-consumer')).toEqual([]);
+  });
+});
+
+describe('item 12: a holder learns at once that its lock is gone', { timeout: 120_000 }, () => {
+  it('the connection holding the lock is cut: the grant signal aborts with E_LOCK_NOT_HELD, release() then fails with E_LOCK_NOT_HELD, another client gets the lock', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    await using proxy = await startCutProxy(d.url);
+    const a = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    const b = await d.connect();
+    try {
+      const lock = a.lock('cut');
+      const grant = await lock.acquire();
+      expect(grant.signal.aborted).toBe(false);
+      expect(lock.signal).toBe(grant.signal);
+      const aborted = new Promise<unknown>((resolve) => grant.signal.addEventListener('abort', () => resolve(grant.signal.reason)));
+      proxy.cut();
+      expect(await outcome(aborted.then((r) => Promise.reject(r)), 30_000)).toBe('E_LOCK_NOT_HELD');
+      expect(await codeOf(lock.release())).toBe('E_LOCK_NOT_HELD');
+      const bg = await b.lock('cut').acquire({ timeoutMs: 30_000 });
+      expect(bg.token).toBeGreaterThan(grant.token);
+      await b.lock('cut').release().catch(() => {});
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('withLock: the callback gets the signal, it aborts when the connection is cut, and withLock rejects with E_LOCK_NOT_HELD', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    await using proxy = await startCutProxy(d.url);
+    const a = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    try {
+      const events: string[] = [];
+      const run = a.lock('cut2').withLock(async (_token, signal) => {
+        events.push('inside');
+        const gone = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+        proxy.cut();
+        await gone;
+        events.push(`aborted ${(signal.reason as { code?: string }).code}`);
+        return 'finished anyway';
+      });
+      expect(await outcome(run, 30_000)).toBe('E_LOCK_NOT_HELD');
+      expect(events).toEqual(['inside', 'aborted E_LOCK_NOT_HELD']);
+      // The client reconnected and works; the lock is free again.
+      const g = await a.lock('cut2').acquire({ timeoutMs: 30_000 });
+      expect(g.signal.aborted).toBe(false);
+    } finally {
+      await a.close();
+    }
+  });
+});
+
+describe('item 12: a client that stops reading is still cut off', { timeout: 120_000 }, () => {
+  it('a raw client flooding gets it never reads: the daemon stops reading it, writes nothing past the hard cap, and cuts it off after --send-soft-cap-ms', async () => {
+    const HW = 256 * 1024;
+    const CAP = 4 * MiB;
+    await using d = await startDaemon({ workers: 1, args: ['--send-high-water', String(HW), '--send-hard-cap', String(CAP), '--send-soft-cap-ms', '1000'] });
+    const healthy = await d.connect();
+    await healthy.value<string>('slow').set('x'.repeat(64 * 1024));
+    const stalled = await d.raw({ hello: true });
+    stalled.ws.pause();
+    for (let rid = 1; rid <= 3000; rid++) stalled.send({ type: 'state', rid, op: 'value.get', name: 'slow' });
+    await until(() => d.events('slow-consumer').length > 0, 60_000, 'cut off');
+    const ev = d.events('slow-consumer')[0]!;
+    expect(ev.why).toBe('time above high water');
+    expect(ev.maxSendBuffered as number).toBeLessThanOrEqual(CAP);
+    expect(ev.aboveMs as number).toBeGreaterThanOrEqual(1000);
+    stalled.ws.resume();
+    expect(await stalled.closed).toEqual({ code: 1008, reason: 'E_SLOW_CONSUMER' });
+    expect(await healthy.map((x: number) => x, [1, 2])).toEqual([1, 2]);
+    expect((await healthy.value<string>('slow').get()).length).toBe(64 * 1024);
+  });
+});
