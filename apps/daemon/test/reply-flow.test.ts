@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect } from '@corepool/client';
+import { encodeData } from '@corepool/protocol';
 import { codeOf, startDaemon, until } from './fixture.js';
 import { startCutProxy } from './support/cut-proxy.js';
 
@@ -47,17 +48,23 @@ describe('item 4: replies over one frame', { timeout: 180_000 }, () => {
     expect(d.events('slow-consumer')).toEqual([]);
   });
 
-  it('--max-payload 256 KiB: dict.keys of many keys and value.get of a large value go through the same bound', async () => {
+  it('--max-payload 256 KiB: dict.keys of many keys and value.get of a large value go through the same bound; the SDK keeps to the smaller frames', async () => {
     await using d = await startDaemon({ workers: 1, args: ['--max-payload', String(256 * 1024)] });
     const c = await d.connect();
     const dict = c.dict<number>('many');
     await Promise.all(Array.from({ length: 300 }, (_, i) => dict.set(`${i}:${'k'.repeat(1000)}`, i)));
     expect(await outcome(dict.keys(), 60_000)).toBe('E_TOO_LARGE');
     expect(await dict.size()).toBe(300);
+    // A value the frame limit let in, larger than a reply may carry (only a raw client can store one: the SDK keeps operands within the reply bound).
+    const raw = await d.raw({ hello: true });
+    raw.send({ type: 'state', rid: 1, op: 'value.set', name: 'large', a: encodeData(new Uint8Array(220 * 1024)) });
+    expect(await raw.next((m) => m.type === 'reply' && m.rid === 1)).toMatchObject({ ok: true });
     const v = c.value<Uint8Array>('large');
-    await v.set(new Uint8Array(220 * 1024));
     expect(await outcome(v.get(), 60_000)).toBe('E_TOO_LARGE');
     await v.set(new Uint8Array(100 * 1024).fill(7));
+    expect((await v.get())[0]).toBe(7);
+    // The SDK sends no operand this daemon's frame limit would refuse (a refused frame costs the connection, and the write was resent forever).
+    expect(await outcome(v.set(new Uint8Array(300 * 1024)), 60_000)).toBe('E_TOO_LARGE');
     expect((await v.get())[0]).toBe(7);
     expect(d.events('slow-consumer')).toEqual([]);
   });

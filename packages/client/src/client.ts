@@ -18,6 +18,7 @@ import {
   Lock,
   Queue,
   REPLAYED_OPS,
+  TooLargeError,
   Value,
   callUser,
   fromWire,
@@ -387,7 +388,16 @@ export class Client {
   }
 
   readonly #transport = {
-    request: (req: StateRequest): Promise<unknown> => this.#request(req),
+    request: (req: StateRequest): Promise<unknown> => {
+      // The handles bound operands by the default frame limit; a daemon with a lower --max-payload
+      // would refuse the frame and cost the connection (and the request would be resent forever).
+      const bytes = (req.a?.length ?? 0) + (req.b?.length ?? 0);
+      const limit = this.#maxPayload - ENVELOPE_BYTES;
+      if (bytes > limit) {
+        return Promise.reject(new TooLargeError(`the operands of ${req.op} are ${bytes} bytes encoded, over the limit of ${limit} bytes (this daemon's --max-payload less ${ENVELOPE_BYTES})`));
+      }
+      return this.#request(req);
+    },
     listen: (kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): (() => void) =>
       this.#listeners.listen(kind, name, cb, end, resync),
     onLinkLost: (cb: (err: Error) => void): (() => void) => {

@@ -175,7 +175,10 @@ export class Connection {
         return;
       }
       if (m.type === 'welcome') {
-        if (m.maxPayload !== undefined) setMaxPayload(ws, m.maxPayload);
+        if (m.maxPayload !== undefined) {
+          setMaxPayload(ws, m.maxPayload);
+          outbox.maxFrame = m.maxPayload;
+        }
         this.#watchHeartbeat(ws, m.heartbeatMs);
         const reconnected = this.#everUp;
         this.#ready = true;

@@ -96,6 +96,8 @@ export class Outflow {
     this.#limits = limits;
     this.#host = host;
     this.#replyLimit = Math.min(limits.maxPayload, limits.hardCap - limits.highWater) - ENVELOPE_BYTES;
+    // The client accepts frames up to maxPayload (told in the welcome): coalesced ones stay within it.
+    this.#outbox.maxFrame = limits.maxPayload;
   }
 
   /** Bytes queued on the socket and not yet taken by the client. */
