@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { connect } from '@corepool/client';
 import { encodeData } from '@corepool/protocol';
-import { codeOf, startDaemon } from './fixture.js';
+import { codeOf, startDaemon, until } from './fixture.js';
 import { startCutProxy } from './support/cut-proxy.js';
 
 const MiB = 1024 * 1024;
@@ -67,6 +67,35 @@ describe('item 4: replies over one frame', { timeout: 180_000 }, () => {
     expect(await outcome(v.set(new Uint8Array(300 * 1024)), 60_000)).toBe('E_TOO_LARGE');
     expect((await v.get())[0]).toBe(7);
     expect(d.events('slow-consumer')).toEqual([]);
+  });
+});
+
+describe('item 4: a Dict subscriber after a reconnect', { timeout: 120_000 }, () => {
+  it('a dict too large for one entries() reply is resynced key by key: deletes and sets made while the link was down arrive', async () => {
+    await using d = await startDaemon({ workers: 1, args: ['--max-payload', String(256 * 1024)] });
+    await using proxy = await startCutProxy(d.url);
+    const writer = await d.connect();
+    const big = writer.dict<string>('wide');
+    await Promise.all(Array.from({ length: 300 }, (_, i) => big.set(`k${i}`, 'v'.repeat(1000))));
+    expect(await codeOf(big.entries())).toBe('E_TOO_LARGE');
+    const sub = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    try {
+      const seen: string[] = [];
+      sub.dict<string>('wide').subscribe((key, value, deleted) => {
+        if (key === 'k5' || key === 'late') seen.push(deleted ? `${key} deleted` : `${key}=${value}`);
+      });
+      await sub.dict('wide').size(); // subscribed
+      await big.set('k5', 'x');
+      await until(() => seen.includes('k5=x'), 30_000, 'a live push');
+      proxy.hold();
+      proxy.cut();
+      await big.delete('k5');
+      await big.set('late', 'y');
+      await until(() => seen.includes('k5 deleted') && seen.includes('late=y'), 30_000, 'the resync');
+      expect(seen).toEqual(['k5=x', 'late=y', 'k5 deleted']);
+    } finally {
+      await sub.close();
+    }
   });
 });
 
