@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { connect } from '@corepool/client';
 import { encodeData } from '@corepool/protocol';
-import { codeOf, startDaemon, until } from './fixture.js';
+import { codeOf, figure, startDaemon, until } from './fixture.js';
 import { startCutProxy } from './support/cut-proxy.js';
 
 const MiB = 1024 * 1024;
@@ -33,7 +33,9 @@ describe('item 4: replies over one frame', { timeout: 180_000 }, () => {
     const c = await d.connect();
     const dict = c.dict<Uint8Array>('big');
     for (let k = 0; k < 6; k++) await dict.set(`k${k}`, new Uint8Array(7 * MiB).fill(k));
+    const t0 = performance.now();
     expect(await outcome(dict.entries(), 60_000)).toBe('E_TOO_LARGE');
+    figure('replies.entries42MB', { rejectMs: Math.round(performance.now() - t0), cutOffs: d.events('slow-consumer').length });
     expect(d.events('slow-consumer')).toEqual([]);
     const keys = await dict.keys();
     expect(keys).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
@@ -114,10 +116,13 @@ describe('item 12: a lock holder reading normally keeps its lock', { timeout: 18
       bGrant = b.lock('L').acquire().then(() => order.push('B acquired'));
       // B's acquire reaches the daemon and waits there (it cannot be granted while A holds the lock).
       await b.status();
+      const t0 = performance.now();
       const got = await Promise.all(Array.from({ length: 10 }, () => a.value<Uint8Array>('big7').get()));
       // A neighbour is served meanwhile.
       expect(await neighbour.map((x: number) => x + 1, [1, 2, 3])).toEqual([2, 3, 4]);
       order.push('A read');
+      const me = (await a.status()).clients.find((x) => x.maxSendBuffered !== undefined && x.maxSendBuffered >= 7 * MiB);
+      figure('replies.tenGets7MiB', { ms: Math.round(performance.now() - t0), maxSendBufferedMiB: +((me?.maxSendBuffered ?? 0) / MiB).toFixed(1) });
       expect(got.map((g) => g.length)).toEqual(Array(10).fill(7 * MiB));
       expect(got.every((g) => g[0] === 9 && g[g.length - 1] === 9)).toBe(true);
       expect(signal.aborted).toBe(false);

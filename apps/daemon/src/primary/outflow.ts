@@ -213,14 +213,18 @@ export class Outflow {
 
   /** Encodes a message; a reply carrying more than one frame may is answered with E_TOO_LARGE instead. */
   #encode(m: ServerMessage, op: string | undefined): Uint8Array {
-    const bytes = encodeMessage(m);
-    if (m.type !== 'reply' || bytes.length <= this.#replyLimit + REPLY_FIELDS_BYTES) return bytes;
+    const max = this.#replyLimit + REPLY_FIELDS_BYTES;
+    // A reply surely too large is refused before it is encoded (42 MB took the only thread over a second).
+    const least = m.type === 'reply' ? leastBytes(m.value, 0) : 0;
+    const bytes = least > max ? undefined : encodeMessage(m);
+    if (bytes !== undefined && (m.type !== 'reply' || bytes.length <= max)) return bytes;
+    const size = bytes === undefined ? `at least ${least}` : String(bytes.length);
     const what = op ?? 'the request';
     const err = new TooLargeError(
-      `the reply to ${what} is ${bytes.length} bytes encoded, over the ${this.#replyLimit} bytes one reply may carry ` +
+      `the reply to ${what} is ${size} bytes encoded, over the ${this.#replyLimit} bytes one reply may carry ` +
       `(--max-payload less ${ENVELOPE_BYTES} bytes, within the send buffer's hard cap): ${INSTEAD[what] ?? 'ask for less at once'}`,
     );
-    return encodeMessage({ type: 'reply', rid: m.rid, ok: false, error: err.toWire() });
+    return encodeMessage({ type: 'reply', rid: (m as { rid: number }).rid, ok: false, error: err.toWire() });
   }
 
   #write(frame: Uint8Array): void {
@@ -266,4 +270,22 @@ export class Outflow {
       aboveMs: this.#aboveSince === 0 ? 0 : Date.now() - this.#aboveSince, waiting: this.#waiting.length - this.#head + this.#held.size,
     };
   }
+}
+
+/**
+ * A lower bound of a reply value's encoded size, without encoding it: the
+ * bytes and string characters it holds (replies are arrays and records of
+ * those, a few levels deep).
+ */
+function leastBytes(v: unknown, depth: number): number {
+  if (v instanceof Uint8Array) return v.length;
+  if (typeof v === 'string') return v.length;
+  if (depth >= 3 || typeof v !== 'object' || v === null) return 0;
+  let n = 0;
+  if (Array.isArray(v)) {
+    for (const x of v) n += leastBytes(x, depth + 1);
+  } else {
+    for (const x of Object.values(v)) n += leastBytes(x, depth + 1);
+  }
+  return n;
 }
