@@ -46,8 +46,12 @@ export interface OutflowHost {
 
 /** Room for a reply's own fields (type, rid, ok, version and the field names) beside the data it carries. */
 const REPLY_FIELDS_BYTES = 256;
-/** How often waiting messages are looked at again (the socket has no "below the mark" event). */
-const DRAIN_POLL_MS = 5;
+/**
+ * Waiting messages move on when a frame written earlier has left for the
+ * kernel (its write callback); this timer is only a safety net, slow so that
+ * thousands of stalled clients cost little.
+ */
+const DRAIN_FALLBACK_MS = 100;
 
 /** What to ask for instead of a reply too large for one frame, per operation. */
 const INSTEAD: Record<string, string> = {
@@ -175,11 +179,17 @@ export class Outflow {
 
   #startWaiting(): void {
     this.#host.pauseReading();
-    this.#drainTimer ??= setTimeout(this.#drain, DRAIN_POLL_MS);
+    this.#drainTimer ??= setTimeout(this.#drain, DRAIN_FALLBACK_MS);
   }
+
+  /** A frame left for the kernel: room for what waits, maybe. */
+  readonly #afterWrite = (): void => {
+    if (!this.#closed && this.waiting && this.#room()) this.#drain();
+  };
 
   /** Moves waiting messages, then held pushes, to the socket while it is below the mark. */
   readonly #drain = (): void => {
+    clearTimeout(this.#drainTimer);
     this.#drainTimer = undefined;
     if (this.#closed) return;
     const waiting = this.#waiting;
@@ -193,7 +203,7 @@ export class Outflow {
         this.#waiting = waiting.slice(this.#head);
         this.#head = 0;
       }
-      this.#drainTimer = setTimeout(this.#drain, DRAIN_POLL_MS);
+      this.#drainTimer = setTimeout(this.#drain, DRAIN_FALLBACK_MS);
       return;
     }
     this.#waiting = [];
@@ -204,7 +214,7 @@ export class Outflow {
       this.#outbox.push(encodeMessage(p));
     }
     if (this.#held.size > 0) {
-      this.#drainTimer = setTimeout(this.#drain, DRAIN_POLL_MS);
+      this.#drainTimer = setTimeout(this.#drain, DRAIN_FALLBACK_MS);
       return;
     }
     this.#outbox.flush();
@@ -234,7 +244,7 @@ export class Outflow {
       this.#host.cutOff('hard cap', this.#facts());
       return;
     }
-    this.#ws.send(frame);
+    this.#ws.send(frame, this.#afterWrite);
     this.#written += frame.length;
     const buffered = this.#ws.bufferedAmount;
     if (buffered > this.maxSendBuffered) this.maxSendBuffered = buffered;
