@@ -135,6 +135,23 @@ describe('item 12: a lock holder reading normally keeps its lock', { timeout: 18
   });
 });
 
+describe('item 12: a prompt reader is not mistaken for a dead one', { timeout: 180_000 }, () => {
+  it('while its replies wait and its socket is not read (its pongs unseen), taking replies keeps it alive: no heartbeat termination, no reconnect', async () => {
+    await using d = await startDaemon({ workers: 1, args: ['--heartbeat-ms', '250'] });
+    const a = await d.connect({ name: 'hb-reader' });
+    await a.value<Uint8Array>('big7').set(new Uint8Array(7 * MiB).fill(3));
+    const idOf = async (): Promise<number | undefined> => (await a.status()).clients.find((c) => c.name === 'hb-reader')?.id;
+    const before = await idOf();
+    for (let round = 0; round < 3; round++) {
+      const got = await Promise.all(Array.from({ length: 20 }, () => a.value<Uint8Array>('big7').get()));
+      expect(got.every((g) => g.length === 7 * MiB && g[0] === 3)).toBe(true);
+    }
+    expect(d.events('heartbeat-timeout')).toEqual([]);
+    expect(await idOf()).toBe(before);
+    expect(d.events('slow-consumer')).toEqual([]);
+  });
+});
+
 describe('item 12: a holder learns at once that its lock is gone', { timeout: 120_000 }, () => {
   it('the connection holding the lock is cut: the grant signal aborts with E_LOCK_NOT_HELD, release() then fails with E_LOCK_NOT_HELD, another client gets the lock', async () => {
     await using d = await startDaemon({ workers: 1 });

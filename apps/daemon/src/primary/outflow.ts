@@ -148,7 +148,7 @@ export class Outflow {
     if (first) this.#startWaiting();
   }
 
-  /** True if the client took bytes from its socket since the last call (it is alive though its pongs are not read). */
+  /** True if the socket passed bytes on to the client since the last call (it is alive, whatever became of its pong). */
   progressedSinceBeat(): boolean {
     const passed = this.#written - this.#ws.bufferedAmount;
     const moved = passed > this.#passedAtBeat;

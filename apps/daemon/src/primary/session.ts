@@ -143,10 +143,13 @@ export class Session implements SchedulerClient {
     return this.#out.canReceive();
   }
 
-  /** Pings the client; a client that did not answer the previous ping is terminated. */
+  /** Pings the client; a client that neither answered the previous ping nor took any bytes since is terminated. */
   heartbeat(): void {
-    // While its socket is not read its pongs are not seen either: taking replies shows it is alive.
-    if (!this.alive && !(!this.#reading && this.#out.progressedSinceBeat())) {
+    // Taking bytes shows it is alive too: its pong may wait behind megabytes of replies, or
+    // go unread while its socket is not read.
+    const progressed = this.#out.progressedSinceBeat();
+    if (!this.alive && !progressed) {
+      if (this.authed) this.#ctx.log(JSON.stringify({ event: 'heartbeat-timeout', client: this.id }));
       this.#ws.terminate();
       return;
     }
