@@ -12,6 +12,7 @@ import {
   TooLargeError,
   callUser,
   decodeData,
+  encodeCheckedData,
   encodeData,
   findUncloneable,
   fromWire,
@@ -216,12 +217,12 @@ export class Batch {
     } catch {
       // Find the items that cannot travel: each gets its own E_NOT_CLONEABLE outcome; the rest go as usual.
       for (let i = 0; i < items.length; i++) {
-        const bad = findUncloneable(items[i]);
-        if (bad === undefined) continue;
+        const error = itemError(items[i], start + i);
+        if (error === undefined) continue;
         items[i] = null;
         done[i] = 1;
         remaining--;
-        this.#deliver(start + i, { ok: false, error: new NotCloneableError(`item ${start + i} cannot be sent: ${bad.replace(/^\$/, 'item')} (items must be structured-cloneable)`, { index: start + i }) });
+        this.#deliver(start + i, { ok: false, error });
       }
       payload = encodeData(items);
     }
@@ -361,4 +362,24 @@ export class Batch {
     }
     this.#sink.end(err);
   }
+}
+
+/**
+ * Why item `index` cannot be sent (E_NOT_CLONEABLE with its index), or
+ * undefined. It is checked inside an array, as it travels in a chunk, so the
+ * nesting limit counts the same levels; anything the check or the encoder
+ * throws (a getter, too deep a stack) becomes this coded error.
+ */
+function itemError(item: unknown, index: number): NotCloneableError | undefined {
+  let bad: string | undefined;
+  try {
+    bad = findUncloneable([item]);
+    if (bad === undefined) {
+      encodeCheckedData([item]);
+      return undefined;
+    }
+  } catch (err) {
+    return new NotCloneableError(`item ${index} cannot be sent: ${(err as Error)?.message ?? String(err)}`, { index, cause: err });
+  }
+  return new NotCloneableError(`item ${index} cannot be sent: ${bad.replace(/^\$\[0\]/, 'item')} (items must be structured-cloneable)`, { index });
 }

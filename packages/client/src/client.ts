@@ -18,7 +18,9 @@ import {
   Lock,
   Queue,
   REPLAYED_OPS,
+  TooLargeError,
   Value,
+  callUser,
   fromWire,
   type ClientMessage,
   type DaemonStatus,
@@ -56,6 +58,8 @@ export class Client {
   readonly #waitingForSlot: Batch[] = [];
   readonly #pending = new Map<number, PendingRequest>();
   readonly #listeners = new ListenerRegistry((req) => this.#request(req));
+  /** Told when the socket holding this client's locks is lost (the daemon releases them). */
+  readonly #linkWatchers = new Set<(err: Error) => void>();
   readonly #host: BatchHost;
   #nextBatch = 1;
   #rid = 0;
@@ -237,7 +241,7 @@ export class Client {
     return new Dict<T>(this.#transport, name);
   }
 
-  /** The shared Lock `name`; released if this client disconnects. */
+  /** The shared Lock `name`; released if this client disconnects (its grant's signal aborts). */
   lock(name: string): Lock {
     return new Lock(this.#transport, name);
   }
@@ -334,6 +338,7 @@ export class Client {
   }
 
   #onDown(err: CorepoolError): void {
+    this.#linkLost(err);
     // Reads are resent, and so are writes and queue.get: the daemon (the same process, or one
     // restarted from its store) answers one it already applied from its kept reply. The rest
     // (lock.acquire, which ends with its connection, and status) fail now.
@@ -359,10 +364,17 @@ export class Client {
   #fail(err: CorepoolError): void {
     if (this.#closed !== undefined) return;
     this.#closed = err;
+    this.#linkLost(err);
     this.#listeners.endAll(err);
     for (const b of [...this.#batches.values()]) b.cancel(err);
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
+  }
+
+  #linkLost(err: CorepoolError): void {
+    const watchers = [...this.#linkWatchers];
+    this.#linkWatchers.clear();
+    for (const cb of watchers) callUser(cb, err);
   }
 
   #request(msg: StateRequest | { type: 'status' }): Promise<unknown> {
@@ -376,9 +388,27 @@ export class Client {
   }
 
   readonly #transport = {
-    request: (req: StateRequest): Promise<unknown> => this.#request(req),
+    request: (req: StateRequest): Promise<unknown> => {
+      // The handles bound operands by the default frame limit; a daemon with a lower --max-payload
+      // would refuse the frame and cost the connection (and the request would be resent forever).
+      const bytes = (req.a?.length ?? 0) + (req.b?.length ?? 0);
+      const limit = this.#maxPayload - ENVELOPE_BYTES;
+      if (bytes > limit) {
+        return Promise.reject(new TooLargeError(`the operands of ${req.op} are ${bytes} bytes encoded, over the limit of ${limit} bytes (this daemon's --max-payload less ${ENVELOPE_BYTES})`));
+      }
+      return this.#request(req);
+    },
     listen: (kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): (() => void) =>
       this.#listeners.listen(kind, name, cb, end, resync),
+    onLinkLost: (cb: (err: Error) => void): (() => void) => {
+      if (this.#closed !== undefined) {
+        const err = this.#closed;
+        queueMicrotask(() => callUser(cb, err));
+        return () => {};
+      }
+      this.#linkWatchers.add(cb);
+      return () => this.#linkWatchers.delete(cb);
+    },
   };
 }
 

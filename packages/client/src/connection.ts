@@ -11,6 +11,7 @@ import {
   CloseCode,
   ConnectionError,
   CorepoolError,
+  DEFAULT_MAX_PAYLOAD,
   ErrorCode,
   PROTOCOL_VERSION,
   TooManyClientsError,
@@ -140,7 +141,8 @@ export class Connection {
   }
 
   #connect(resolve?: (w: Welcome) => void, reject?: (e: CorepoolError) => void): void {
-    const ws = new WebSocket(this.#opts.url, { perMessageDeflate: false, handshakeTimeout: 5000 });
+    // The daemon's frame limit, learnt from its welcome (replies are bounded by it, like results).
+    const ws = new WebSocket(this.#opts.url, { perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: DEFAULT_MAX_PAYLOAD });
     this.#ws = ws;
     let lastError: CorepoolError | undefined;
     let settled = false;
@@ -173,6 +175,10 @@ export class Connection {
         return;
       }
       if (m.type === 'welcome') {
+        if (m.maxPayload !== undefined) {
+          setMaxPayload(ws, m.maxPayload);
+          outbox.maxFrame = m.maxPayload;
+        }
         this.#watchHeartbeat(ws, m.heartbeatMs);
         const reconnected = this.#everUp;
         this.#ready = true;
@@ -235,4 +241,10 @@ function closeError(code: number, reason: string, last: CorepoolError | undefine
   if (code === CloseCode.TRY_AGAIN_LATER) return new TooManyClientsError(`the daemon is full (${code})`);
   if (code === CloseCode.NORMAL && reason === 'client closed') return new ClosedError('client closed');
   return last ?? new ConnectionError(`connection to ${url} closed (${code}${reason ? ` ${reason}` : ''})`);
+}
+
+/** ws fixes a socket's receive limit when it opens; the daemon's welcome tells the one that applies. */
+function setMaxPayload(ws: WebSocket, bytes: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+  if (receiver !== undefined && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
 }

@@ -7,6 +7,8 @@
  */
 import { types } from 'node:util';
 
+import { MAX_DATA_DEPTH } from './limits.js';
+
 const OK_TAGS = new Set([
   'Date', 'RegExp', 'Map', 'Set', 'Error', 'ArrayBuffer', 'DataView',
   'Uint8Array', 'Int8Array', 'Uint8ClampedArray', 'Uint16Array', 'Int16Array',
@@ -42,10 +44,10 @@ export function findUncloneable(value: unknown): string | undefined {
     }
     if (simple) return undefined;
   }
-  return walk(value, '$', new Set());
+  return walk(value, '$', new Set(), 0);
 }
 
-function walk(value: unknown, path: string, seen: Set<object>): string | undefined {
+function walk(value: unknown, path: string, seen: Set<object>, depth: number): string | undefined {
   switch (typeof value) {
     case 'function':
       return `${path} is a function`;
@@ -57,11 +59,14 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
       return undefined;
   }
   if (value === null || seen.has(value)) return undefined;
+  // The encoder recurses per level: deeper data would overflow its stack (an uncoded RangeError).
+  if (depth >= MAX_DATA_DEPTH) return `${shortPath(path)} is nested more than ${MAX_DATA_DEPTH} levels deep (the most data may nest)`;
   seen.add(value);
+  const d = depth + 1;
   if (types.isProxy(value)) return `${path} is a Proxy (structured clone cannot copy one)`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const bad = walk(value[i], `${path}[${i}]`, seen);
+      const bad = walk(value[i], `${path}[${i}]`, seen, d);
       if (bad !== undefined) return bad;
     }
     return undefined;
@@ -69,7 +74,7 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   if (value instanceof Map) {
     let i = 0;
     for (const [k, v] of value) {
-      const bad = walk(k, `${path}<key ${i}>`, seen) ?? walk(v, `${path}.get(${i})`, seen);
+      const bad = walk(k, `${path}<key ${i}>`, seen, d) ?? walk(v, `${path}.get(${i})`, seen, d);
       if (bad !== undefined) return bad;
       i++;
     }
@@ -78,7 +83,7 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   if (value instanceof Set) {
     let i = 0;
     for (const v of value) {
-      const bad = walk(v, `${path}<item ${i++}>`, seen);
+      const bad = walk(v, `${path}<item ${i++}>`, seen, d);
       if (bad !== undefined) return bad;
     }
     return undefined;
@@ -92,8 +97,13 @@ function walk(value: unknown, path: string, seen: Set<object>): string | undefin
   if (tag !== 'Object') return `${path} is a ${tag}, which cannot be sent as it is${HINTS[tag] ?? ''}`;
   if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return `${path} has an own property named "__proto__", which cannot be sent safely`;
   for (const key of Object.keys(value)) {
-    const bad = walk((value as Record<string, unknown>)[key], `${path}.${key}`, seen);
+    const bad = walk((value as Record<string, unknown>)[key], `${path}.${key}`, seen, d);
     if (bad !== undefined) return bad;
   }
   return undefined;
+}
+
+/** A path short enough for a message: its start and its end. */
+function shortPath(path: string): string {
+  return path.length <= 80 ? path : `${path.slice(0, 40)}…${path.slice(-36)}`;
 }

@@ -49,7 +49,13 @@ export function decodeMessage(bytes: Uint8Array): unknown {
  * ("item 3", "the result of item 3") when it cannot be cloned.
  */
 export function encodeData(value: unknown, what = 'value'): Uint8Array {
-  const bad = findUncloneable(value);
+  let bad: string | undefined;
+  try {
+    bad = findUncloneable(value);
+  } catch (err) {
+    // A getter or a proxy trap threw while the value was inspected.
+    throw new NotCloneableError(`${what} cannot be read: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
   if (bad !== undefined) {
     throw new NotCloneableError(`${what} cannot be sent: ${bad} (values must be structured-cloneable)`);
   }

@@ -66,3 +66,10 @@ export const STEAL_AFTER_MS = 50;
 export const MAX_OPEN_BATCHES = 1024;
 /** Longest timeoutMs: Node runs a timer of 2^31 ms or more at once, so a longer one would expire immediately. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/**
+ * Deepest nesting of an item, result or shared value: msgpackr recurses once
+ * per level and overflows its stack near 700 levels of Sets (about 1,200 of
+ * objects), so data nested deeper is refused with E_NOT_CLONEABLE, with room
+ * to spare for the caller's own stack.
+ */
+export const MAX_DATA_DEPTH = 512;

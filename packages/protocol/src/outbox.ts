@@ -8,8 +8,10 @@
 
 /** Messages at least this large are written on their own. */
 const SMALL = 16 * 1024;
-/** A coalesced frame is flushed once it reaches this size. */
+/** A coalesced frame is flushed once it reaches this size (or the peer's frame limit, if lower). */
 const MAX_BATCH_BYTES = 256 * 1024;
+/** An array frame's header: at most 5 bytes. */
+const ARRAY_HEADER_BYTES = 5;
 /** Most messages in one coalesced frame (the receiver's limit too). */
 export const MAX_BATCH_MESSAGES = 4096;
 
@@ -23,9 +25,19 @@ export class Outbox {
   #parts: Uint8Array[] = [];
   #bytes = 0;
   #scheduled = false;
+  /** Most bytes of one coalesced frame. */
+  #maxBatchBytes = MAX_BATCH_BYTES;
 
   constructor(write: (frame: Uint8Array) => void) {
     this.#write = write;
+  }
+
+  /**
+   * The largest frame the peer accepts: a coalesced frame never grows past
+   * it (a frame the peer refuses would cost the whole connection).
+   */
+  set maxFrame(bytes: number) {
+    this.#maxBatchBytes = Math.max(SMALL, Math.min(MAX_BATCH_BYTES, bytes - ARRAY_HEADER_BYTES));
   }
 
   readonly #scheduledFlush = (): void => {
@@ -49,9 +61,10 @@ export class Outbox {
       this.#write(bytes);
       return;
     }
+    if (this.#bytes + bytes.length > this.#maxBatchBytes) this.flush();
     this.#parts.push(bytes);
     this.#bytes += bytes.length;
-    if (this.#bytes >= MAX_BATCH_BYTES || this.#parts.length >= MAX_BATCH_MESSAGES) {
+    if (this.#bytes >= this.#maxBatchBytes || this.#parts.length >= MAX_BATCH_MESSAGES) {
       this.flush();
     } else if (!this.#scheduled) {
       this.#scheduled = true;

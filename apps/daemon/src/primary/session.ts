@@ -1,7 +1,9 @@
 /**
- * One client connection: authentication, message dispatch, and the send side
- * with backpressure (results pause above the high-water mark, Value pushes
- * coalesce to the latest version, and past the hard cap the client is cut off).
+ * One client connection: authentication, message dispatch, and reading with
+ * backpressure: while replies wait for the client to take earlier ones (see
+ * outflow.ts), its socket is not read, so it cannot queue more requests.
+ * Over 400 lines: the dispatch of every message type and the replay of state
+ * requests after a reconnect belong to the connection they arrive on.
  */
 import type { WebSocket } from 'ws';
 import {
@@ -15,9 +17,7 @@ import {
   SourceDisabledError,
   TooLargeError,
   MAX_BATCH_MESSAGES,
-  Outbox,
   decodeMessage,
-  encodeMessage,
   parseClientMessage,
   toCorepoolError,
   REPLAYED_OPS,
@@ -30,6 +30,7 @@ import {
   type WireError,
 } from '@corepool/protocol';
 import type { ReplayKey } from '../state/shared-state.js';
+import { Outflow } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
 import { tokenMatches } from './token.js';
@@ -53,7 +54,7 @@ export interface SessionContext {
   authDeadlineMs: number;
   /** Ping interval: told to clients so they can tell a frozen daemon from a quiet one. */
   heartbeatMs: number;
-  /** Send-buffer limits: pause results and coalesce pushes above highWater; cut off past hardCap or after softCapMs above highWater. */
+  /** Send-buffer limits: above highWater messages wait and pushes coalesce; cut off a client that reads nothing for softCapMs, or past hardCap. */
   send: { highWater: number; hardCap: number; softCapMs: number };
   status(): DaemonStatus;
   stop(): void;
@@ -84,20 +85,20 @@ export class Session implements SchedulerClient {
   /** The replayable replies of the client object behind this connection (the same across its reconnects). */
   #replays: InstanceReplays | undefined;
   #authTimer: NodeJS.Timeout | undefined;
-  /** Value/dict pushes held back while the socket is above its high-water mark (latest wins). */
-  #held = new Map<string, Push>();
-  /** Replies and pushes of one tick leave in one frame. */
-  readonly #outbox = new Outbox((frame) => this.#write(frame));
-  #flushTimer: NodeJS.Timeout | undefined;
-  /** When the send buffer last rose above the high-water mark (0: below it). */
-  #aboveSince = 0;
-  #stallTimer: NodeJS.Timeout | undefined;
-  /** Most bytes ever queued on this socket (reported by `status`). */
-  maxSendBuffered = 0;
+  readonly #out: Outflow;
+  /** False while replies wait to be sent: the client's socket is not read. */
+  #reading = true;
+  /** Messages that arrived after reading paused (already in ws's buffers), handled when it resumes. */
+  #parked: unknown[] = [];
 
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
     this.#ctx = ctx;
+    this.#out = new Outflow(ws, { ...ctx.send, maxPayload: ctx.maxPayload }, {
+      pauseReading: () => this.#pauseReading(),
+      resumeReading: () => this.#resumeReading(),
+      cutOff: (why, facts) => this.#cutOff(why, facts),
+    });
     setMaxPayload(ws, ctx.preAuthMaxPayload);
     this.#authTimer = setTimeout(() => this.#reject(new AuthError('no hello within the authentication deadline')), ctx.authDeadlineMs);
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
@@ -119,55 +120,36 @@ export class Session implements SchedulerClient {
 
   /** Bytes queued on the socket and not yet written. */
   get sendBuffered(): number {
-    return this.#ws.bufferedAmount;
+    return this.#out.buffered;
   }
 
-  /** Sends a message, cutting the client off instead of buffering past the hard cap. */
+  /** Most bytes ever queued on this socket (reported by `status`). */
+  get maxSendBuffered(): number {
+    return this.#out.maxSendBuffered;
+  }
+
+  /** Sends a message now, or once the client has taken what waits before it. */
   send(m: ServerMessage): void {
-    if (this.#closed) return;
-    const bytes = encodeMessage(m);
-    if (this.#ws.bufferedAmount + this.#outbox.pending + bytes.length > this.#ctx.send.hardCap) {
-      this.#cutOff('hard cap');
-      return;
-    }
-    this.#outbox.push(bytes);
-  }
-
-  #write(frame: Uint8Array): void {
-    if (this.#closed) return;
-    const limits = this.#ctx.send;
-    this.#ws.send(frame);
-    const buffered = this.#ws.bufferedAmount;
-    if (buffered > this.maxSendBuffered) this.maxSendBuffered = buffered;
-    if (buffered >= limits.highWater && this.#aboveSince === 0) {
-      this.#aboveSince = Date.now();
-      this.#stallTimer ??= setInterval(() => this.#checkStall(), Math.min(100, Math.max(5, limits.softCapMs >> 2)));
-    }
+    this.#out.send(m);
   }
 
   /** A shared-state push; coalesced per (kind, name, key) while the client reads slowly. */
   push(p: Push): void {
-    if (this.#closed) return;
-    if (this.#held.size === 0 && this.#ws.bufferedAmount < this.#ctx.send.highWater) {
-      this.send(p);
-      return;
-    }
-    // Re-inserted, not replaced in place: held pushes flush in version order (a dict's
-    // subscriber drops a push older than one it has, whatever its key).
-    const key = `${p.kind}\0${p.name}\0${p.key ?? ''}`;
-    this.#held.delete(key);
-    this.#held.set(key, p);
-    this.#flushTimer ??= setTimeout(() => this.#flushHeld(), 10);
+    this.#out.push(p);
   }
 
   /** False while results should wait for the client to read. */
   canReceive(): boolean {
-    return this.#ws.bufferedAmount < this.#ctx.send.highWater;
+    return this.#out.canReceive();
   }
 
-  /** Pings the client; a client that did not answer the previous ping is terminated. */
+  /** Pings the client; a client that neither answered the previous ping nor took any bytes since is terminated. */
   heartbeat(): void {
-    if (!this.alive) {
+    // Taking bytes shows it is alive too: its pong may wait behind megabytes of replies, or
+    // go unread while its socket is not read.
+    const progressed = this.#out.progressedSinceBeat();
+    if (!this.alive && !progressed) {
+      if (this.authed) this.#ctx.log(JSON.stringify({ event: 'heartbeat-timeout', client: this.id }));
       this.#ws.terminate();
       return;
     }
@@ -182,43 +164,38 @@ export class Session implements SchedulerClient {
   /** Closes the connection with a close code and an error code as the reason. */
   close(code: number, reason: string): void {
     if (this.#closed) return;
-    this.#outbox.flush(); // the error that explains the close goes first
+    this.#out.flush(); // the error that explains the close goes first
     this.#ws.close(code, reason);
     // A peer that never answers the close frame must not hold the socket.
     setTimeout(() => this.#ws.terminate(), 1000).unref();
     this.#onClose();
   }
 
-  #flushHeld(): void {
-    this.#flushTimer = undefined;
-    if (this.#closed) return;
-    if (this.#ws.bufferedAmount >= this.#ctx.send.highWater) {
-      this.#flushTimer = setTimeout(() => this.#flushHeld(), 10);
-      return;
-    }
-    const held = [...this.#held.values()];
-    this.#held.clear();
-    for (const p of held) this.send(p);
-  }
-
-  /** A client that stays above the high-water mark for softCapMs is cut off (it has stopped reading). */
-  #checkStall(): void {
-    if (this.#closed) return;
-    if (this.#ws.bufferedAmount < this.#ctx.send.highWater) {
-      this.#aboveSince = 0;
-      clearInterval(this.#stallTimer);
-      this.#stallTimer = undefined;
-      return;
-    }
-    if (Date.now() - this.#aboveSince >= this.#ctx.send.softCapMs) this.#cutOff('time above high water');
-  }
-
-  #cutOff(why: string): void {
-    this.#ctx.log(JSON.stringify({
-      event: 'slow-consumer', client: this.id, why, buffered: this.#ws.bufferedAmount, maxSendBuffered: this.maxSendBuffered,
-      aboveMs: this.#aboveSince === 0 ? 0 : Date.now() - this.#aboveSince,
-    }));
+  #cutOff(why: string, facts: Record<string, number>): void {
+    this.#ctx.log(JSON.stringify({ event: 'slow-consumer', client: this.id, why, ...facts }));
     this.close(CloseCode.POLICY, ErrorCode.E_SLOW_CONSUMER);
+  }
+
+  #pauseReading(): void {
+    this.#reading = false;
+    this.#ws.pause();
+  }
+
+  #resumeReading(): void {
+    if (this.#closed) return;
+    this.#reading = true;
+    this.#ws.resume();
+    const parked = this.#parked;
+    this.#parked = [];
+    for (let i = 0; i < parked.length; i++) {
+      if (this.#closed) return;
+      if (!this.#reading) {
+        // Paused again: the rest keeps its order ahead of anything that arrives meanwhile.
+        this.#parked = parked.slice(i).concat(this.#parked);
+        return;
+      }
+      this.#onMessage(parked[i]);
+    }
   }
 
   /** A frame ws refused (too big, bad UTF-8, bad opcode, fragment flood): coded error, then the matching close. */
@@ -242,7 +219,8 @@ export class Session implements SchedulerClient {
       return;
     }
     if (!Array.isArray(decoded)) {
-      this.#onMessage(decoded);
+      if (this.#reading) this.#onMessage(decoded);
+      else this.#parked.push(decoded);
       return;
     }
     // Several messages coalesced into one frame (never before authentication).
@@ -250,9 +228,13 @@ export class Session implements SchedulerClient {
       this.#badMessage(new BadMessageError(`a frame may hold 1 to ${MAX_BATCH_MESSAGES} messages, after hello`));
       return;
     }
-    for (const one of decoded) {
+    for (let i = 0; i < decoded.length; i++) {
       if (this.#closed) return;
-      this.#onMessage(one);
+      if (!this.#reading) {
+        for (let j = i; j < decoded.length; j++) this.#parked.push(decoded[j]);
+        return;
+      }
+      this.#onMessage(decoded[i]);
     }
   }
 
@@ -363,7 +345,7 @@ export class Session implements SchedulerClient {
         const decided = this.#replays !== undefined && req.op === 'queue.get';
         outcome.then(
           (value) => {
-            if (!this.#closed) this.send({ type: 'reply', rid, ok: true, value });
+            if (!this.#closed) this.#out.send({ type: 'reply', rid, ok: true, value }, req.op);
             else if (!decided) this.#ctx.state.undelivered(req, value);
           },
           (err) => {
@@ -436,9 +418,8 @@ export class Session implements SchedulerClient {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#authTimer);
-    clearTimeout(this.#flushTimer);
-    clearInterval(this.#stallTimer);
-    this.#held.clear();
+    this.#out.close();
+    this.#parked = [];
     this.#ctx.scheduler.dropClient(this);
     this.#ctx.state.releaseOwner(this.owner);
     if (this.#replays !== undefined) this.#ctx.replays.detach(this.#replays);

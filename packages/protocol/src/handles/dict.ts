@@ -4,6 +4,7 @@
  * delete) in order.
  */
 import { decodeData } from '../codec.js';
+import { ErrorCode } from '../codes.js';
 import { BadNameError } from '../errors.js';
 import type { Push } from '../messages.js';
 import { checkDictKey } from '../parse.js';
@@ -76,10 +77,10 @@ export class Dict<T = unknown> extends NamedHandle {
     // Keys this subscriber has been told about, so a resync can report the ones deleted meanwhile.
     const known = new Set<string>();
     const resync = (): void => {
-      this.transport.request({ op: 'dict.entries', name: this.name }).then((reply) => {
+      this.#rawEntries().then((reply) => {
         if (!live) return;
         const present = new Set<string>();
-        for (const [key, bytes] of reply as [string, Uint8Array][]) {
+        for (const [key, bytes] of reply) {
           const got = decodePushed<T>(bytes);
           if (got === undefined) continue;
           present.add(key);
@@ -111,6 +112,21 @@ export class Dict<T = unknown> extends NamedHandle {
       live = false;
       stop();
     };
+  }
+
+  /** Every entry, still encoded; a dict too large for one reply (E_TOO_LARGE) is read key by key. */
+  async #rawEntries(): Promise<[string, Uint8Array][]> {
+    try {
+      return (await this.transport.request({ op: 'dict.entries', name: this.name })) as [string, Uint8Array][];
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== ErrorCode.E_TOO_LARGE) throw err;
+    }
+    const out: [string, Uint8Array][] = [];
+    for (const key of (await this.transport.request({ op: 'dict.keys', name: this.name })) as string[]) {
+      const bytes = await this.transport.request({ op: 'dict.get', name: this.name, key });
+      if (bytes instanceof Uint8Array) out.push([key, bytes]);
+    }
+    return out;
   }
 
   #check(key: unknown): void {

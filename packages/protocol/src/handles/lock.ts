@@ -9,14 +9,27 @@ import { BadArgumentError, LockNotHeldError } from '../errors.js';
 import { NamedHandle } from './named-handle.js';
 import { wireTimeout, type StateTransport, type TimeoutOptions } from './transport.js';
 
-/** A lock grant: its fencing token. */
+/** A lock grant: its fencing token, and the signal that tells the holder it lost the lock. */
 export interface LockGrant {
   token: number;
+  /**
+   * Aborts, with an E_LOCK_NOT_HELD error as its reason, when the grant is
+   * lost while held: the connection that holds it closed, so the daemon has
+   * released the lock (another client may hold it now). Never aborts for a
+   * lock a task holds (it lasts as long as the task).
+   */
+  signal: AbortSignal;
+}
+
+interface Held {
+  token: number;
+  controller: AbortController;
+  unwatch: () => void;
 }
 
 /** A handle on a shared Lock. Methods never throw synchronously: they reject with a CorepoolError. */
 export class Lock extends NamedHandle {
-  #token: number | undefined;
+  #held: Held | undefined;
 
   constructor(transport: StateTransport, name: string) {
     super('lock', transport, name);
@@ -24,47 +37,84 @@ export class Lock extends NamedHandle {
 
   /** The fencing token of the grant this handle holds, or undefined. */
   get token(): number | undefined {
-    return this.#token;
+    return this.#held?.token;
+  }
+
+  /** The signal of the grant this handle holds (see LockGrant.signal), or undefined. */
+  get signal(): AbortSignal | undefined {
+    return this.#held?.controller.signal;
   }
 
   /** Waits for the lock up to `timeoutMs` (E_TIMEOUT), forever by default; 0 tries once. */
   async acquire(options?: TimeoutOptions): Promise<LockGrant> {
+    const held = await this.#acquire(options);
+    return { token: held.token, signal: held.controller.signal };
+  }
+
+  async #acquire(options: TimeoutOptions | undefined): Promise<Held> {
     this.checkName();
     const timeoutMs = wireTimeout(options);
-    const grant = (await this.transport.request(
-      timeoutMs === undefined ? { op: 'lock.acquire', name: this.name } : { op: 'lock.acquire', name: this.name, timeoutMs },
-    )) as LockGrant;
-    this.#token = grant.token;
-    return { token: grant.token };
-  }
-
-  /** Releases the grant this handle holds; E_LOCK_NOT_HELD if it holds none (or lost it). */
-  async release(): Promise<void> {
-    this.checkName();
-    if (this.#token === undefined) throw new LockNotHeldError(`lock "${this.name}" is not held by this handle`);
-    await this.#release(this.#token);
-  }
-
-  /** Runs `fn(token)` holding the lock, and releases it after, also when `fn` throws. */
-  async withLock<R>(fn: (token: number) => R | Promise<R>, options?: TimeoutOptions): Promise<R> {
-    if (typeof fn !== 'function') throw new BadArgumentError('withLock(fn): fn must be a function');
-    const { token } = await this.acquire(options);
-    let result: R;
+    // Watched from before the request: a loss between the grant and its reply is not missed.
+    const controller = new AbortController();
+    const unwatch = this.transport.onLinkLost?.((err) => {
+      controller.abort(new LockNotHeldError(`lock "${this.name}" was lost: the connection that held it closed, and the daemon released it (${err.message})`, { cause: err }));
+    }) ?? NOOP;
+    let grant: { token: number };
     try {
-      result = await fn(token);
+      grant = (await this.transport.request(
+        timeoutMs === undefined ? { op: 'lock.acquire', name: this.name } : { op: 'lock.acquire', name: this.name, timeoutMs },
+      )) as { token: number };
     } catch (err) {
-      await this.#release(token).catch(() => {});
+      unwatch();
       throw err;
     }
-    await this.#release(token);
+    this.#held?.unwatch();
+    this.#held = { token: grant.token, controller, unwatch };
+    return this.#held;
+  }
+
+  /**
+   * Releases the grant this handle holds; E_LOCK_NOT_HELD if it holds none,
+   * or lost it (its signal aborted).
+   */
+  async release(): Promise<void> {
+    this.checkName();
+    const held = this.#held;
+    if (held === undefined) throw new LockNotHeldError(`lock "${this.name}" is not held by this handle`);
+    await this.#release(held);
+  }
+
+  /**
+   * Runs `fn(token, signal)` holding the lock, and releases it after, also
+   * when `fn` throws. `signal` aborts if the lock is lost meanwhile (see
+   * LockGrant.signal); withLock then rejects with E_LOCK_NOT_HELD even if `fn`
+   * resolved, since its work was not protected to the end.
+   */
+  async withLock<R>(fn: (token: number, signal: AbortSignal) => R | Promise<R>, options?: TimeoutOptions): Promise<R> {
+    if (typeof fn !== 'function') throw new BadArgumentError('withLock(fn): fn must be a function');
+    const held = await this.#acquire(options);
+    let result: R;
+    try {
+      result = await fn(held.token, held.controller.signal);
+    } catch (err) {
+      await this.#release(held).catch(() => {});
+      throw err;
+    }
+    await this.#release(held);
     return result;
   }
 
-  async #release(token: number): Promise<void> {
+  async #release(held: Held): Promise<void> {
+    const signal = held.controller.signal;
     try {
-      await this.transport.request({ op: 'lock.release', name: this.name, token });
+      // A lost grant is not asked about: the daemon released it, and the lock may be another's by now.
+      if (signal.aborted) throw signal.reason;
+      await this.transport.request({ op: 'lock.release', name: this.name, token: held.token });
     } finally {
-      if (this.#token === token) this.#token = undefined;
+      held.unwatch();
+      if (this.#held === held) this.#held = undefined;
     }
   }
 }
+
+const NOOP = (): void => {};

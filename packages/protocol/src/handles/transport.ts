@@ -30,6 +30,12 @@ export interface StateTransport {
     end?: (err: Error) => void,
     resync?: () => void,
   ): () => void;
+  /**
+   * Calls `cb` once when the link this transport's locks are held on is lost
+   * (the daemon releases them when it closes); returns the function that stops
+   * watching. Absent where locks end only with their holder (a task's).
+   */
+  onLinkLost?(cb: (err: Error) => void): () => void;
 }
 
 /** Options of the blocking calls (Queue.get, Lock.acquire). */

@@ -1,0 +1,301 @@
+/**
+ * The send side of one client connection, with flow control. Messages go to
+ * the socket while less than the high-water mark is buffered there; above
+ * it, replies and results wait here in order (as objects, so a waiting reply
+ * shares its value's bytes with the state store) and Value/Dict pushes
+ * coalesce to the latest per key, and the session stops reading the client
+ * until nothing waits, so it cannot pile up more requests. The daemon may
+ * produce replies far faster than a prompt client takes them (ten gets of a
+ * 7 MiB value in one tick): that alone never cuts a client off. A client is
+ * cut off (E_SLOW_CONSUMER) when it takes nothing from its socket for
+ * softCapMs while above the high-water mark, or when one frame would take
+ * what is written to its socket past the hard cap. A reply larger than one
+ * frame may carry is answered with E_TOO_LARGE instead.
+ */
+import type { WebSocket } from 'ws';
+import {
+  ENVELOPE_BYTES,
+  Outbox,
+  TooLargeError,
+  encodeMessage,
+  type Push,
+  type ServerMessage,
+} from '@corepool/protocol';
+
+/** The send limits of a connection. */
+export interface OutflowLimits {
+  /** Above this many buffered bytes, messages wait here and pushes coalesce. */
+  highWater: number;
+  /** What is written to the socket never goes past this. */
+  hardCap: number;
+  /** A client that takes nothing for this long while above highWater is cut off. */
+  softCapMs: number;
+  /** The largest frame the daemon sends (and the client accepts). */
+  maxPayload: number;
+}
+
+/** What the send side asks of its session. */
+export interface OutflowHost {
+  /** Something waits: stop reading the client's requests. */
+  pauseReading(): void;
+  /** Nothing waits any more. */
+  resumeReading(): void;
+  /** The client does not read: close it with E_SLOW_CONSUMER (`facts` go to the log). */
+  cutOff(why: string, facts: Record<string, number>): void;
+}
+
+/** Room for a reply's own fields (type, rid, ok, version and the field names) beside the data it carries. */
+const REPLY_FIELDS_BYTES = 256;
+/**
+ * Waiting messages move on when a frame written earlier has left for the
+ * kernel (its write callback); this timer is only a safety net, slow so that
+ * thousands of stalled clients cost little.
+ */
+const DRAIN_FALLBACK_MS = 100;
+
+/** What to ask for instead of a reply too large for one frame, per operation. */
+const INSTEAD: Record<string, string> = {
+  'dict.entries': 'read dict.keys() and then get() each key',
+  'dict.keys': 'keep fewer keys in one dict (spread them over several dicts)',
+  'dict.get': 'store smaller values (spread a large one over several keys)',
+  'value.get': 'store a smaller value (spread a large one over several values or dict keys)',
+  'queue.get': 'put smaller items',
+};
+
+interface Waiting {
+  m: ServerMessage;
+  /** The state operation a reply answers (named in an E_TOO_LARGE). */
+  op: string | undefined;
+}
+
+/** The send side of a client connection. */
+export class Outflow {
+  readonly #ws: WebSocket;
+  readonly #limits: OutflowLimits;
+  readonly #host: OutflowHost;
+  /** Replies and pushes of one tick leave in one frame. */
+  readonly #outbox = new Outbox((frame) => this.#write(frame));
+  /** The data a reply may carry: as for results, one frame less room for the envelope, and within the hard cap. */
+  readonly #replyLimit: number;
+  /** Messages waiting for the socket to fall below the high-water mark, oldest first from #head. */
+  #waiting: (Waiting | undefined)[] = [];
+  #head = 0;
+  /** Value/dict pushes waiting (latest wins per kind, name and key). */
+  readonly #held = new Map<string, Push>();
+  #drainTimer: NodeJS.Timeout | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
+  /** When the client last took bytes while above the high-water mark (0: below it). */
+  #aboveSince = 0;
+  /** Bytes handed to the socket, ever. */
+  #written = 0;
+  /** Bytes the socket had passed on at the last stall check and at the last heartbeat. */
+  #passedAtCheck = 0;
+  #passedAtBeat = 0;
+  #closed = false;
+  /** Most bytes ever queued on this socket (reported by `status`). */
+  maxSendBuffered = 0;
+
+  constructor(ws: WebSocket, limits: OutflowLimits, host: OutflowHost) {
+    this.#ws = ws;
+    this.#limits = limits;
+    this.#host = host;
+    this.#replyLimit = Math.min(limits.maxPayload, limits.hardCap - limits.highWater) - ENVELOPE_BYTES;
+    // The client accepts frames up to maxPayload (told in the welcome): coalesced ones stay within it.
+    this.#outbox.maxFrame = limits.maxPayload;
+  }
+
+  /** Bytes queued on the socket and not yet taken by the client. */
+  get buffered(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  /** True while messages or pushes wait here. */
+  get waiting(): boolean {
+    return this.#head < this.#waiting.length || this.#held.size > 0;
+  }
+
+  /** False while results should wait for the client to read. */
+  canReceive(): boolean {
+    return !this.waiting && this.#room();
+  }
+
+  /** Sends a message now, or after what waits; `op` names the state operation a reply answers. */
+  send(m: ServerMessage, op?: string): void {
+    if (this.#closed) return;
+    // A connection-level error is small and often explains the close that follows: it never waits.
+    if (m.type === 'error' || (this.#head === this.#waiting.length && this.#room())) {
+      this.#outbox.push(this.#encode(m, op));
+      return;
+    }
+    const first = !this.waiting;
+    this.#waiting.push({ m, op });
+    if (first) this.#startWaiting();
+  }
+
+  /** A shared-state push; coalesced per (kind, name, key) while the client reads slowly. */
+  push(p: Push): void {
+    if (this.#closed) return;
+    if (!this.waiting && this.#room()) {
+      this.#outbox.push(encodeMessage(p));
+      return;
+    }
+    const first = !this.waiting;
+    // Re-inserted, not replaced in place: held pushes flush in version order (a dict's
+    // subscriber drops a push older than one it has, whatever its key).
+    const key = `${p.kind}\0${p.name}\0${p.key ?? ''}`;
+    this.#held.delete(key);
+    this.#held.set(key, p);
+    if (first) this.#startWaiting();
+  }
+
+  /** True if the socket passed bytes on to the client since the last call (it is alive, whatever became of its pong). */
+  progressedSinceBeat(): boolean {
+    const passed = this.#written - this.#ws.bufferedAmount;
+    const moved = passed > this.#passedAtBeat;
+    this.#passedAtBeat = passed;
+    return moved;
+  }
+
+  /** Writes what the outbox holds (before a close). */
+  flush(): void {
+    this.#outbox.flush();
+  }
+
+  /** The connection is gone: drop what waits. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#drainTimer);
+    clearInterval(this.#stallTimer);
+    this.#waiting = [];
+    this.#head = 0;
+    this.#held.clear();
+    this.#outbox.clear();
+  }
+
+  /** Below the high-water mark, counting what the outbox is about to write. */
+  #room(): boolean {
+    return this.#ws.bufferedAmount + this.#outbox.pending < this.#limits.highWater;
+  }
+
+  #startWaiting(): void {
+    this.#host.pauseReading();
+    this.#drainTimer ??= setTimeout(this.#drain, DRAIN_FALLBACK_MS);
+  }
+
+  /** A frame left for the kernel: room for what waits, maybe. */
+  readonly #afterWrite = (): void => {
+    if (!this.#closed && this.waiting && this.#room()) this.#drain();
+  };
+
+  /** Moves waiting messages, then held pushes, to the socket while it is below the mark. */
+  readonly #drain = (): void => {
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    if (this.#closed) return;
+    const waiting = this.#waiting;
+    while (this.#head < waiting.length && this.#room()) {
+      const w = waiting[this.#head]!;
+      waiting[this.#head++] = undefined;
+      this.#outbox.push(this.#encode(w.m, w.op));
+    }
+    if (this.#head < waiting.length) {
+      if (this.#head >= 1024 && this.#head * 2 >= waiting.length) {
+        this.#waiting = waiting.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#drainTimer = setTimeout(this.#drain, DRAIN_FALLBACK_MS);
+      return;
+    }
+    this.#waiting = [];
+    this.#head = 0;
+    for (const [key, p] of this.#held) {
+      if (!this.#room()) break;
+      this.#held.delete(key);
+      this.#outbox.push(encodeMessage(p));
+    }
+    if (this.#held.size > 0) {
+      this.#drainTimer = setTimeout(this.#drain, DRAIN_FALLBACK_MS);
+      return;
+    }
+    this.#outbox.flush();
+    this.#host.resumeReading();
+  };
+
+  /** Encodes a message; a reply carrying more than one frame may is answered with E_TOO_LARGE instead. */
+  #encode(m: ServerMessage, op: string | undefined): Uint8Array {
+    const max = this.#replyLimit + REPLY_FIELDS_BYTES;
+    // A reply surely too large is refused before it is encoded (42 MB took the only thread over a second).
+    const least = m.type === 'reply' ? leastBytes(m.value, 0) : 0;
+    const bytes = least > max ? undefined : encodeMessage(m);
+    if (bytes !== undefined && (m.type !== 'reply' || bytes.length <= max)) return bytes;
+    const size = bytes === undefined ? `at least ${least}` : String(bytes.length);
+    const what = op ?? 'the request';
+    const err = new TooLargeError(
+      `the reply to ${what} is ${size} bytes encoded, over the ${this.#replyLimit} bytes one reply may carry ` +
+      `(--max-payload less ${ENVELOPE_BYTES} bytes, within the send buffer's hard cap): ${INSTEAD[what] ?? 'ask for less at once'}`,
+    );
+    return encodeMessage({ type: 'reply', rid: (m as { rid: number }).rid, ok: false, error: err.toWire() });
+  }
+
+  #write(frame: Uint8Array): void {
+    if (this.#closed) return;
+    const limits = this.#limits;
+    if (this.#ws.bufferedAmount + frame.length > limits.hardCap) {
+      this.#host.cutOff('hard cap', this.#facts());
+      return;
+    }
+    this.#ws.send(frame, this.#afterWrite);
+    this.#written += frame.length;
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered > this.maxSendBuffered) this.maxSendBuffered = buffered;
+    if (buffered >= limits.highWater && this.#aboveSince === 0) {
+      this.#aboveSince = Date.now();
+      this.#passedAtCheck = this.#written - buffered;
+      this.#stallTimer ??= setInterval(() => this.#checkStall(), Math.min(100, Math.max(5, limits.softCapMs >> 2)));
+    }
+  }
+
+  /** Above the mark, a client that takes nothing for softCapMs has stopped reading. */
+  #checkStall(): void {
+    if (this.#closed) return;
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered < this.#limits.highWater) {
+      this.#aboveSince = 0;
+      clearInterval(this.#stallTimer);
+      this.#stallTimer = undefined;
+      return;
+    }
+    const passed = this.#written - buffered;
+    if (passed > this.#passedAtCheck) {
+      this.#passedAtCheck = passed;
+      this.#aboveSince = Date.now();
+    } else if (Date.now() - this.#aboveSince >= this.#limits.softCapMs) {
+      this.#host.cutOff('time above high water', this.#facts());
+    }
+  }
+
+  #facts(): Record<string, number> {
+    return {
+      buffered: this.#ws.bufferedAmount, maxSendBuffered: this.maxSendBuffered,
+      aboveMs: this.#aboveSince === 0 ? 0 : Date.now() - this.#aboveSince, waiting: this.#waiting.length - this.#head + this.#held.size,
+    };
+  }
+}
+
+/**
+ * A lower bound of a reply value's encoded size, without encoding it: the
+ * bytes and string characters it holds (replies are arrays and records of
+ * those, a few levels deep).
+ */
+function leastBytes(v: unknown, depth: number): number {
+  if (v instanceof Uint8Array) return v.length;
+  if (typeof v === 'string') return v.length;
+  if (depth >= 3 || typeof v !== 'object' || v === null) return 0;
+  let n = 0;
+  if (Array.isArray(v)) {
+    for (const x of v) n += leastBytes(x, depth + 1);
+  } else {
+    for (const x of Object.values(v)) n += leastBytes(x, depth + 1);
+  }
+  return n;
+}
