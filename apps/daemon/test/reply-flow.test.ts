@@ -57,12 +57,17 @@ describe('item 4: replies over one frame', { timeout: 180_000 }, () => {
     await Promise.all(Array.from({ length: 300 }, (_, i) => dict.set(`${i}:${'k'.repeat(1000)}`, i)));
     expect(await outcome(dict.keys(), 60_000)).toBe('E_TOO_LARGE');
     expect(await dict.size()).toBe(300);
-    // A value the frame limit let in, larger than a reply may carry (only a raw client can store one: the SDK keeps operands within the reply bound).
+    // A value the frame limit lets in but no reply could carry back (only a raw client can send one: the SDK keeps
+    // operands within the reply bound) is refused, never stored: it could not be read, and a queue item taken for
+    // a reply too large to send would be lost.
     const raw = await d.raw({ hello: true });
     raw.send({ type: 'state', rid: 1, op: 'value.set', name: 'large', a: encodeData(new Uint8Array(220 * 1024)) });
-    expect(await raw.next((m) => m.type === 'reply' && m.rid === 1)).toMatchObject({ ok: true });
+    expect(await raw.next((m) => m.type === 'reply' && m.rid === 1)).toMatchObject({ ok: false, error: { code: 'E_TOO_LARGE' } });
+    raw.send({ type: 'state', rid: 2, op: 'queue.put', name: 'large-q', a: encodeData(new Uint8Array(220 * 1024)) });
+    expect(await raw.next((m) => m.type === 'reply' && m.rid === 2)).toMatchObject({ ok: false, error: { code: 'E_TOO_LARGE' } });
+    expect(await c.queue('large-q').size()).toBe(0);
     const v = c.value<Uint8Array>('large');
-    expect(await outcome(v.get(), 60_000)).toBe('E_TOO_LARGE');
+    expect(await outcome(v.get(), 60_000)).toBe('E_NO_SUCH_VALUE');
     await v.set(new Uint8Array(100 * 1024).fill(7));
     expect((await v.get())[0]).toBe(7);
     // The SDK sends no operand this daemon's frame limit would refuse (a refused frame costs the connection, and the write was resent forever).

@@ -43,7 +43,9 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   if (killed.length > 0) log(`ended ${killed.length} worker(s) of a previous daemon: ${killed.join(', ')}`);
   const token = opts.token ?? loadOrCreateToken(opts.dataDir);
 
-  const state = await SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync }).catch((err: unknown) => {
+  // What one reply (or result) may carry: a value stored above it could never be read back.
+  const maxResult = Math.min(opts.maxPayload, opts.sendHardCap - opts.sendHighWater) - ENVELOPE_BYTES;
+  const state = await SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync, maxValueBytes: maxResult }).catch((err: unknown) => {
     throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
   });
   const startedAt = Date.now();
@@ -58,7 +60,6 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   // The largest result a worker may send back, as for items: one frame, less room for the envelope. Results
   // leave while the client's send buffer is under the high-water mark, so one must also fit between that
   // mark and the hard cap, or the client would be cut off, reconnect and resubmit the item forever.
-  const maxResult = Math.min(opts.maxPayload, opts.sendHardCap - opts.sendHighWater) - ENVELOPE_BYTES;
   process.env[MAX_RESULT_ENV] = String(Math.max(1024, maxResult));
   const supervisor: Supervisor = new Supervisor(
     {

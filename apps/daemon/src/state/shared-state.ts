@@ -35,7 +35,7 @@
  * and `value`, or `deleted: true`.
  */
 import {
-  BadMessageError, BadNameError, checkDictKey, checkName, decodeData, decodeMessage, encodeMessage, NoSuchValueError, ShuttingDownError, ValueTypeError,
+  BadMessageError, BadNameError, TooLargeError, checkDictKey, checkName, decodeData, decodeMessage, encodeMessage, NoSuchValueError, ShuttingDownError, ValueTypeError,
   type Push, type StateRequest,
 } from '@corepool/protocol';
 
@@ -55,6 +55,13 @@ export interface SharedStateOptions {
   dataDir: string;
   /** When the disk is flushed. @default 'everysec' */
   fsync?: FsyncMode;
+  /**
+   * Largest operand a write may store: what one reply can carry back. A
+   * value stored above it could never be read (and a queue item taken for a
+   * reply too large to send would be lost), so it is refused with E_TOO_LARGE.
+   * @default Infinity
+   */
+  maxValueBytes?: number;
 }
 
 const FSYNC_MODES: readonly string[] = ['always', 'everysec', 'no'];
@@ -74,8 +81,12 @@ export class SharedState {
   readonly #locks: Locks;
   #closing: Promise<void> | null = null;
 
-  private constructor(store: Store) {
+  /** See SharedStateOptions.maxValueBytes. */
+  readonly #maxValueBytes: number;
+
+  private constructor(store: Store, maxValueBytes: number) {
     this.#store = store;
+    this.#maxValueBytes = maxValueBytes;
     const push = (owner: string, p: Push): void => this.onPush(owner, p);
     this.#values = Values.load(store, push);
     this.#queues = Queues.load(store);
@@ -113,7 +124,7 @@ export class SharedState {
     const fsync = opts.fsync ?? DEFAULT_FSYNC;
     if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new TypeError('options.dataDir must be a non-empty string');
     if (!FSYNC_MODES.includes(fsync)) throw new RangeError('options.fsync must be "always", "everysec" or "no"');
-    return new SharedState(Store.open(opts.dataDir, fsync));
+    return new SharedState(Store.open(opts.dataDir, fsync), opts.maxValueBytes ?? Infinity);
   }
 
   /**
@@ -161,6 +172,10 @@ export class SharedState {
     const name = req.name;
     const bad = checkName(name);
     if (bad !== undefined) throw new BadNameError(bad);
+    const size = Math.max(req.a?.length ?? 0, req.b?.length ?? 0);
+    if (size > this.#maxValueBytes) {
+      throw new TooLargeError(`${req.op}: an operand of ${size} bytes is over the ${this.#maxValueBytes} bytes a reply can carry back, so it could never be read`);
+    }
     const store = this.#store;
     switch (req.op) {
       case 'value.get':
