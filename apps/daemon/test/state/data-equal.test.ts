@@ -128,10 +128,15 @@ describe('dataEqual', () => {
     expect(decodeCost(enc(Array.from({ length: MAX_COST / 100 }, () => new Map())), MAX_COST)).toBeGreaterThan(MAX_COST / 3);
     expect(dataEqual(enc(new Set(many)), enc(new Set(many)))).toBe(true);
     expect(dataEqual(enc(new Set(many)), enc(new Set([...many].reverse())))).toBe(false);
-    let deep: unknown = 1;
-    for (let i = 0; i < MAX_DEPTH + 5; i++) deep = { d: deep };
-    expect(dataEqual(enc(deep), enc(deep))).toBe(true);
-    expect(dataEqual(enc(new Map([[1, deep], [2, 2]])), enc(new Map([[2, 2], [1, deep]])))).toBe(false);
+    // Deeper than the SDK's encoder goes (512 levels), as a raw client can send it: { d: { d: ... 1 } } by hand.
+    const nested = (levels: number): number[] => [...Array.from({ length: levels }, () => [0x81, 0xa1, 0x64]).flat(), 0x01];
+    const deep = Uint8Array.from(nested(MAX_DEPTH + 5));
+    expect(dataEqual(deep, Uint8Array.from(deep))).toBe(true);
+    // The same two entries in another order: equal structurally, but past the depth bound compared by bytes only.
+    const entry = (k: number, v: number[]): number[] => [k, ...v];
+    const mapOf = (...entries: number[][]): Uint8Array => Uint8Array.from([0x82, ...entries.flat()]);
+    expect(dataEqual(mapOf(entry(1, nested(3)), entry(2, [2])), mapOf(entry(2, [2]), entry(1, nested(3))))).toBe(true);
+    expect(dataEqual(mapOf(entry(1, nested(MAX_DEPTH + 5)), entry(2, [2])), mapOf(entry(2, [2]), entry(1, nested(MAX_DEPTH + 5))))).toBe(false);
     const cyc: Record<string, unknown> = { a: 1 };
     cyc.self = cyc;
     expect(dataEqual(enc(cyc), enc(cyc))).toBe(true);
