@@ -5,7 +5,11 @@
  * 'advanced' serialization made every young-generation GC in both processes
  * take 2-7 ms (measured: 6 ms scavenges against 0.15 ms with JSON), which was
  * the whole p99 of a task round trip; 'json' would mangle the payload bytes.
- * Both ends are corepool's own code, so frames are trusted.
+ * Both ends are corepool's code, but a worker also runs tasks, and a task can
+ * break its end (write to fd 4, replace Uint8Array.prototype.set or
+ * Buffer.prototype.subarray): the primary's end therefore bounds the length a
+ * frame announces and never lets a frame that does not decode escape; it
+ * reports the channel as corrupt instead (the supervisor replaces the worker).
  */
 import { Socket } from 'node:net';
 import { decodeMessage, encodeMessage } from '@corepool/protocol';
@@ -13,18 +17,29 @@ import { decodeMessage, encodeMessage } from '@corepool/protocol';
 /** The worker's file descriptor for the channel. */
 export const CHANNEL_FD = 4;
 
+/** How the primary's end guards against a worker whose end a task broke. */
+export interface ChannelGuard {
+  /** Longest frame the peer may announce. */
+  maxFrame: number;
+  /** The peer sent what cannot be a frame of ours: nothing more is read from it. */
+  onCorrupt(why: string): void;
+}
+
 /** One end of a primary <-> worker channel. */
 export class Channel<In, Out> {
   readonly #socket: Socket;
   readonly #onMessage: (m: In) => void;
+  readonly #guard: ChannelGuard | undefined;
+  #corrupt = false;
   #chunks: Buffer[] = [];
   #buffered = 0;
   /** Length of the frame being read, once its header has arrived. */
   #need = -1;
 
-  constructor(socket: Socket, onMessage: (m: In) => void) {
+  constructor(socket: Socket, onMessage: (m: In) => void, guard?: ChannelGuard) {
     this.#socket = socket;
     this.#onMessage = onMessage;
+    this.#guard = guard;
     socket.on('data', (chunk: Buffer) => this.#read(chunk));
     // The peer dying closes the socket; its exit is handled through cluster.
     socket.on('error', () => {});
@@ -52,12 +67,17 @@ export class Channel<In, Out> {
   }
 
   #read(chunk: Buffer): void {
+    if (this.#corrupt) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {
       if (this.#need < 0) {
         if (this.#buffered < 4) return;
         this.#need = this.#peekLength();
+        if (this.#guard !== undefined && this.#need > this.#guard.maxFrame) {
+          this.#fail(`a frame of ${this.#need} bytes announced, over the ${this.#guard.maxFrame} a worker may send`);
+          return;
+        }
       }
       if (this.#buffered < 4 + this.#need) return;
       // Joined once per frame, not once per chunk: a 5 MB frame arrives in many pieces.
@@ -68,8 +88,23 @@ export class Channel<In, Out> {
       this.#chunks = rest.length > 0 ? [rest] : [];
       this.#buffered = rest.length;
       this.#need = -1;
-      this.#onMessage(decodeMessage(body) as In);
+      let m: In;
+      try {
+        m = decodeMessage(body) as In;
+      } catch (err) {
+        if (this.#guard === undefined) throw err;
+        this.#fail(`a frame that does not decode: ${(err as Error).message}`);
+        return;
+      }
+      this.#onMessage(m);
     }
+  }
+
+  #fail(why: string): void {
+    this.#corrupt = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#guard!.onCorrupt(why);
   }
 
   #peekLength(): number {

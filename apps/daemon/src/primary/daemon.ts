@@ -69,6 +69,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       rssLimit: opts.workerRssMb * 1024 * 1024,
       onRssKill: (w, rss) => log(JSON.stringify({ event: 'worker-rss-kill', pid: w.pid, rssMb: Math.round(rss / 1048576), limitMb: opts.workerRssMb })),
       onEvent: (e) => log(JSON.stringify(e)),
+      // Results and a task's state operands are bounded by maxPayload: a frame far past it is a broken channel.
+      maxFrame: Math.max(64 * 1024 * 1024, 4 * opts.maxPayload),
     },
     {
       onReady: (w) => {

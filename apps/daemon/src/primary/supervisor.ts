@@ -63,6 +63,8 @@ export interface SupervisorOptions {
   onRssKill?(w: WorkerSlot, rss: number): void;
   /** Told of what the daemon log should show: a JSON-able object whose first key is `event`. */
   onEvent?(e: { event: string } & Record<string, unknown>): void;
+  /** Longest frame a worker may announce on its data channel; past it the worker is replaced. */
+  maxFrame: number;
 }
 
 /** A worker seen stopped (state T) this long is killed and replaced: it would hold its chunks forever. */
@@ -265,7 +267,15 @@ export class Supervisor {
       }
       this.#events.onMessage(w, m);
     };
-    w.channel = new Channel<WorkerToPrimary, PrimaryToWorker>(worker.process.stdio[CHANNEL_FD] as Socket, onMessage);
+    w.channel = new Channel<WorkerToPrimary, PrimaryToWorker>(worker.process.stdio[CHANNEL_FD] as Socket, onMessage, {
+      maxFrame: this.#opts.maxFrame,
+      onCorrupt: (why) => {
+        // A task broke the worker's end of the channel: nothing it sends can be trusted any more.
+        this.#opts.onEvent?.({ event: 'worker-channel-corrupt', slot: w.slot, pid: w.pid, why });
+        w.killedFor ??= 'corrupt channel';
+        this.kill(w);
+      },
+    });
     // 'error' on a worker (a send to a dying process) must not crash the primary.
     worker.on('error', () => {});
     worker.on('exit', (code, signal) => {
