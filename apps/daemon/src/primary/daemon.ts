@@ -13,6 +13,7 @@ import { ReplayTable } from './replay.js';
 import { Scheduler } from './scheduler.js';
 import { Supervisor, type WorkerSlot } from './supervisor.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
+import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
 import type { Session } from './session.js';
 import { MAX_RESULT_ENV } from '../ipc.js';
@@ -35,8 +36,10 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   const tightened = secureDataDir(opts.dataDir);
   if (tightened !== undefined) log(JSON.stringify({ event: 'warning', message: tightened }));
   for (const message of opts.warnings) log(JSON.stringify({ event: 'warning', message }));
+  const releaseStartLock = takeStartLock(opts.dataDir);
   const other = liveDaemon(opts.dataDir);
   if (other !== undefined) {
+    releaseStartLock();
     throw new Error(`a daemon already runs on ${opts.dataDir} (pid ${other.pid}, ${other.url}); stop it with: corepool daemon stop`);
   }
   const killed = killPreviousGeneration(opts.dataDir);
@@ -168,6 +171,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     await supervisor.stop();
     await state.close();
     removeRecord(opts.dataDir);
+    releaseStartLock();
     log('stopped');
     resolveStopped();
   };
