@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import WebSocket from 'ws';
 import {
   AuthError,
+  BadArgumentError,
   ConnectionError,
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -38,12 +39,15 @@ export function resolveTarget(flags: { url?: string; dataDir?: string; token?: s
   const dataDir = resolve(flags.dataDir ?? defaultDataDir());
   const recorded = readRecord(dataDir)?.url;
   const url = flags.url || process.env.COREPOOL_URL || recorded || `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+  // As at start: an empty --token (an unset shell variable) or both flags at once is a mistake, not a fallback.
+  if (flags.token === '') throw new BadArgumentError('--token is empty: pass the token itself, or use --token-file or COREPOOL_TOKEN');
+  if (flags.token !== undefined && flags.tokenFile !== undefined) throw new BadArgumentError('pass --token or --token-file, not both');
   let token = flags.token || (flags.tokenFile ? readTokenFile(resolve(flags.tokenFile)) : '') || process.env.COREPOOL_TOKEN || '';
   if (token === '') {
     try {
       token = readFileSync(tokenPath(dataDir), 'utf8').trim();
     } catch {
-      throw new AuthError(`no token: pass --token, set COREPOOL_TOKEN, or pass the daemon's --data-dir (looked in ${tokenPath(dataDir)})`);
+      throw new AuthError(`no token: pass --token-file or --token, set COREPOOL_TOKEN, or pass the daemon's --data-dir (looked in ${tokenPath(dataDir)})`);
     }
   }
   // Said when nothing answers: the user learns there was no daemon to find, not just a refused port.

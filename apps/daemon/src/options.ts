@@ -5,7 +5,7 @@
 import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connectionBudget, openFilesLimit } from './fd-limit.js';
-import { readTokenFile } from './primary/token.js';
+import { checkTokenLength, readTokenFile } from './primary/token.js';
 import {
   AUTH_DEADLINE_MS,
   DEFAULT_HEARTBEAT_MS,
@@ -32,6 +32,8 @@ export interface DaemonOptions {
   token: string | undefined;
   /** Where an explicit token came from, for the log (never the token itself). */
   tokenSource: 'flag' | 'file' | 'env' | undefined;
+  /** The --token-file the token was read from (an absolute path), for the log. */
+  tokenFile?: string;
   fsync: FsyncMode;
   allowSource: boolean;
   maxClients: number;
@@ -96,6 +98,9 @@ export function defaultWorkerHeapMb(workers: number, totalBytes = totalmem()): n
   return Math.min(MAX_DEFAULT_HEAP_MB, Math.max(256, Math.floor((0.8 * totalBytes) / (1024 * 1024) / workers)));
 }
 
+/** Lowest --worker-rss-mb other than 0 (off): about twice what a fresh worker takes. */
+export const MIN_WORKER_RSS_MB = 128;
+
 /**
  * The default RSS limit per worker: 1.5x the heap (at least 128 MB above it)
  * for code, stacks and young generation; beyond that it is off-heap memory
@@ -131,7 +136,7 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
   }
   const host = typeof raw.host === 'string' ? raw.host : DEFAULT_OPTIONS.host;
   const warnings: string[] = [];
-  const { token, tokenSource } = explicitToken(raw);
+  const { token, tokenSource, tokenFile } = explicitToken(raw);
   if (tokenSource === 'flag') warnings.push('--token shows the token to every user of this machine (ps) until the daemon hides it from its title; prefer --token-file or COREPOOL_TOKEN');
   if (!isLoopback(host) && token === undefined) {
     throw new Error(
@@ -155,6 +160,7 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     host,
     token,
     tokenSource,
+    ...(tokenFile === undefined ? {} : { tokenFile }),
     warnings,
     maxPreUpgrade: budget.preUpgrade,
     openFilesLimit: limit,
@@ -173,18 +179,45 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     sendHighWater,
     sendHardCap,
     sendSoftCapMs: raw.sendSoftCapMs === undefined ? DEFAULT_OPTIONS.sendSoftCapMs : int('send-soft-cap-ms', raw.sendSoftCapMs, 10, 3_600_000),
-    workerRssMb: raw.workerRssMb === undefined ? defaultWorkerRssMb(workerHeapMb) : int('worker-rss-mb', raw.workerRssMb, 0, 1_000_000),
+    workerRssMb: raw.workerRssMb === undefined ? defaultWorkerRssMb(workerHeapMb) : workerRssLimit(raw.workerRssMb, workerHeapMb),
     maxTasksPerWorker: raw.maxTasksPerWorker === undefined ? DEFAULT_OPTIONS.maxTasksPerWorker : int('max-tasks-per-worker', raw.maxTasksPerWorker, 0, Number.MAX_SAFE_INTEGER),
   };
 }
 
+/**
+ * An explicit --worker-rss-mb: 0 (off), or at least MIN_WORKER_RSS_MB and
+ * above the heap limit. A fresh worker alone takes about 60 MB of RSS, so a
+ * lower limit kills every worker as it starts, in a loop, and no item runs.
+ */
+function workerRssLimit(v: unknown, heapMb: number): number {
+  const mb = int('worker-rss-mb', v, 0, 1_000_000);
+  if (mb === 0) return 0;
+  if (mb < MIN_WORKER_RSS_MB) {
+    throw new RangeError(`--worker-rss-mb must be 0 (off) or at least ${MIN_WORKER_RSS_MB}: a fresh worker alone takes about 60 MB, so ${mb} would kill every worker as it starts`);
+  }
+  if (mb <= heapMb) {
+    throw new RangeError(`--worker-rss-mb (${mb}) must be above --worker-heap-mb (${heapMb}): the heap is only part of a worker's RSS`);
+  }
+  return mb;
+}
+
 /** --token, else --token-file, else COREPOOL_TOKEN; none of them: the data dir's token file. */
-function explicitToken(raw: RawOptions): Pick<DaemonOptions, 'token' | 'tokenSource'> {
-  if (typeof raw.token === 'string' && raw.token.length > 0) {
+function explicitToken(raw: RawOptions): Pick<DaemonOptions, 'token' | 'tokenSource' | 'tokenFile'> {
+  if (typeof raw.token === 'string') {
+    // An empty --token (an unset shell variable) must not quietly fall back to another token.
+    if (raw.token.length === 0) throw new RangeError('--token is empty: pass the token itself, or use --token-file or COREPOOL_TOKEN');
     if (typeof raw.tokenFile === 'string') throw new Error('pass --token or --token-file, not both');
+    checkTokenLength(raw.token, '--token');
     return { token: raw.token, tokenSource: 'flag' };
   }
-  if (typeof raw.tokenFile === 'string') return { token: readTokenFile(resolve(raw.tokenFile)), tokenSource: 'file' };
+  if (typeof raw.tokenFile === 'string') {
+    const tokenFile = resolve(raw.tokenFile);
+    const token = readTokenFile(tokenFile);
+    checkTokenLength(token, tokenFile);
+    return { token, tokenSource: 'file', tokenFile };
+  }
   const env = process.env.COREPOOL_TOKEN;
-  return env ? { token: env, tokenSource: 'env' } : { token: undefined, tokenSource: undefined };
+  if (!env) return { token: undefined, tokenSource: undefined };
+  checkTokenLength(env, 'COREPOOL_TOKEN');
+  return { token: env, tokenSource: 'env' };
 }

@@ -94,6 +94,14 @@ describe('corepool daemon', () => {
     await using d = await startDaemon();
     const { stdout } = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', '/tmp/corepool-never-y', '--url', d.url, '--token', d.token]);
     expect(JSON.parse(stdout)).toMatchObject({ pid: expect.any(Number) });
+    // An empty --token, or --token and --token-file together, is refused (E_BAD_ARGUMENT), not resolved some other way.
+    const statusJson = async (...args: string[]): Promise<{ code?: string; message?: string }> => {
+      const r = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--url', d.url, ...args], { env: { ...process.env, COREPOOL_TOKEN: '' } }).catch((e: { stdout: string }) => e);
+      return (JSON.parse(r.stdout) as { error?: { code?: string; message?: string } }).error ?? {};
+    };
+    expect((await statusJson('--token', '')).code).toBe('E_BAD_ARGUMENT');
+    expect((await statusJson('--token', d.token, '--token-file', join(d.dataDir, 'token'))).code).toBe('E_BAD_ARGUMENT');
+    expect((await statusJson('--data-dir', '/tmp/corepool-never-y')).message).toContain('--token-file');
     const { stdout: version } = await run(process.execPath, [CLI, '--version']);
     expect(version.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });

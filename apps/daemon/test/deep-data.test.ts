@@ -2,7 +2,8 @@
  * Data nested deeper than the encoder can follow (issue 9, item 20): an item,
  * a state operand or a result thousands of levels deep gets a coded error
  * (E_NOT_CLONEABLE, with the item's index where there is one), never an
- * uncoded RangeError, and the client and the pool stay usable.
+ * uncoded RangeError, and the client and the pool stay usable. Exactly
+ * MAX_DATA_DEPTH levels go everywhere: as an item, a result and a state value.
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
@@ -55,10 +56,25 @@ describe('items', () => {
     expect(await client.submit((x: number) => x * 2, 21)).toBe(42);
   });
 
-  it('data nested just under the limit round-trips (item and result)', async () => {
-    const depth = MAX_DATA_DEPTH - 2; // the item travels inside the chunk's array, the result inside the results' array
-    const [back] = await client.map((x: unknown) => x, [nested(depth)]);
-    expect(back).toEqual(nested(depth));
+  it('data nested exactly MAX_DATA_DEPTH levels (arrays, objects, Maps) round-trips as an item and a result; one level more is refused', async () => {
+    const kinds: ((v: unknown) => unknown)[] = [(v) => [v], (v) => ({ a: v }), (v) => new Map([[1, v]])];
+    for (const wrap of kinds) {
+      const deep = (n: number): unknown => {
+        let v: unknown = 1;
+        for (let i = 0; i < n; i++) v = wrap(v);
+        return v;
+      };
+      const [back] = await client.map((x: unknown) => x, [deep(MAX_DATA_DEPTH)]);
+      expect(back).toEqual(deep(MAX_DATA_DEPTH));
+      expect((await rejection(client.map((x: unknown) => x, [deep(MAX_DATA_DEPTH + 1)]))).code).toBe('E_NOT_CLONEABLE');
+      expect((await rejection(client.value('over').set(deep(MAX_DATA_DEPTH + 1)))).code).toBe('E_NOT_CLONEABLE');
+    }
+  });
+
+  it('a value the daemon stored at the deepest nesting can be mapped over as it was read back', async () => {
+    await client.value('deepest').set(nested(MAX_DATA_DEPTH));
+    const got = await client.value('deepest').get();
+    expect(await client.map((x: unknown) => x, [got])).toEqual([nested(MAX_DATA_DEPTH)]);
   });
 });
 

@@ -1,10 +1,11 @@
 /** Daemon options that change behaviour: --no-source, --fsync always, --max-payload; the memory defaults. */
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, task } from '@corepool/client';
 import { startDaemon } from './fixture.js';
-import { MAX_DEFAULT_HEAP_MB, defaultWorkerHeapMb, defaultWorkerRssMb, resolveOptions } from '../src/options.js';
+import { MAX_DEFAULT_HEAP_MB, MIN_WORKER_RSS_MB, defaultWorkerHeapMb, defaultWorkerRssMb, resolveOptions } from '../src/options.js';
 
 describe('daemon options', () => {
   it('--no-source refuses function source with E_SOURCE_DISABLED and still runs module tasks', async () => {
@@ -75,6 +76,41 @@ describe('memory defaults', () => {
     expect(resolveOptions({ workers: 2 }).workerRssMb).toBe(defaultWorkerRssMb(defaultWorkerHeapMb(2)));
     expect(resolveOptions({ workers: 2, workerHeapMb: '512' }).workerRssMb).toBe(768);
     expect(resolveOptions({ workers: 2, workerRssMb: '0' }).workerRssMb).toBe(0);
+  });
+
+  it('--worker-rss-mb under what a fresh worker needs, or not above the heap, is refused at start (it would kill every worker in a loop)', async () => {
+    expect(() => resolveOptions({ workers: 1, workerRssMb: '40' })).toThrow(RangeError);
+    expect(() => resolveOptions({ workers: 1, workerRssMb: String(MIN_WORKER_RSS_MB - 1) })).toThrow(/128/);
+    expect(() => resolveOptions({ workers: 1, workerHeapMb: '512', workerRssMb: '512' })).toThrow(RangeError);
+    expect(resolveOptions({ workers: 1, workerHeapMb: '64', workerRssMb: String(MIN_WORKER_RSS_MB) }).workerRssMb).toBe(MIN_WORKER_RSS_MB);
+    await expect(startDaemon({ args: ['--worker-rss-mb', '40'] })).rejects.toThrow(/worker-rss-mb/);
+  });
+
+  it('a token under 16 characters (--token, --token-file, COREPOOL_TOKEN) or an empty --token is refused at start; a file token is logged by its path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'corepool-tok-'));
+    try {
+      const file = (text: string): string => {
+        const f = join(dir, `t${Math.random().toString(36).slice(2)}`);
+        writeFileSync(f, text, { mode: 0o600 });
+        return f;
+      };
+      expect(() => resolveOptions({ token: 'short-token' })).toThrow(RangeError);
+      expect(() => resolveOptions({ token: '' })).toThrow(RangeError);
+      expect(() => resolveOptions({ tokenFile: file('short-token\n') })).toThrow(RangeError);
+      const long = file('a-long-enough-token\n');
+      expect(resolveOptions({ tokenFile: long })).toMatchObject({ token: 'a-long-enough-token', tokenSource: 'file', tokenFile: long });
+      const env = process.env.COREPOOL_TOKEN;
+      process.env.COREPOOL_TOKEN = 'short';
+      try {
+        expect(() => resolveOptions({})).toThrow(RangeError);
+      } finally {
+        if (env === undefined) delete process.env.COREPOOL_TOKEN;
+        else process.env.COREPOOL_TOKEN = env;
+      }
+      await expect(startDaemon({ args: ['--token', 'short-token'] })).rejects.toThrow(/16/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--max-clients defaults to what the open-files limit leaves room for, at most 10,000', () => {

@@ -112,7 +112,7 @@ describe('Queue across processes', () => {
     expect(await client.queue(name).get({ timeoutMs: 0 })).toBe('survivor');
   });
 
-  it('E_BAD_NAME, E_NOT_CLONEABLE and E_TOO_LARGE are coded, and a bad timeout is E_BAD_ARGUMENT', async () => {
+  it('E_BAD_NAME, E_NOT_CLONEABLE and E_TOO_LARGE are coded, and a bad timeout (queue.get, lock.acquire) is E_BAD_ARGUMENT', async () => {
     expect(await codeOf(client.queue('').put(1))).toBe('E_BAD_NAME');
     expect(await codeOf(client.queue('').get())).toBe('E_BAD_NAME');
     expect(await codeOf(client.queue('q'.repeat(100_000)).size())).toBe('E_BAD_NAME');
@@ -120,6 +120,17 @@ describe('Queue across processes', () => {
     expect(await codeOf(client.queue('nc').put({ s: Symbol('x') }))).toBe('E_NOT_CLONEABLE');
     expect(await client.queue('nc').size()).toBe(0);
     expect(await codeOf(client.queue('nc').get({ timeoutMs: -1 }))).toBe('E_BAD_ARGUMENT');
+    // The same range as map's timeoutMs (whole ms a timer can run), checked in the SDK, for queue.get and lock.acquire.
+    for (const timeoutMs of [1e300, 2 ** 31, 1.5, 1e-9, NaN]) {
+      expect(await codeOf(client.queue('nc').get({ timeoutMs }))).toBe('E_BAD_ARGUMENT');
+      expect(await codeOf(client.lock('nc').acquire({ timeoutMs }))).toBe('E_BAD_ARGUMENT');
+    }
+    expect(await codeOf(client.queue('nc').get({ timeoutMs: 0 }))).toBe('E_TIMEOUT');
+    await client.queue('nc').put(1);
+    expect(await client.queue('nc').get({ timeoutMs: 2 ** 31 - 1 })).toBe(1);
+    const nc = client.lock('nc');
+    await nc.acquire({ timeoutMs: 0 });
+    await nc.release();
     // Too large for one frame: refused before sending, the connection stays up.
     expect(await codeOf(client.queue('nc').put(new Uint8Array(9 * 1024 * 1024)))).toBe('E_TOO_LARGE');
     expect(await client.queue('nc').size()).toBe(0);

@@ -3,7 +3,8 @@
  * raw connection floods blocked queue gets and lock acquires on distinct
  * names. Past 10,000 of each it gets E_LIMIT, the primary's memory stays
  * bounded, a second app's state operations keep working, and once the hostile
- * connection is gone its locks are free and its waiters forgotten.
+ * connection is gone its locks are free and its waiters forgotten. An SDK
+ * subscriber past the subscription limit hears E_LIMIT instead of waiting forever.
  */
 import { describe, expect, it } from 'vitest';
 
@@ -68,5 +69,29 @@ describe('per-connection limits on the shared state', () => {
     figure('stateLimits.rssMb', { before: Math.round(rssBefore / MiB), flooded: Math.round(rssFlooded / MiB), after: Math.round(d.rss() / MiB) });
     // 10,000 gets and 10,000 locks are a few MB; unbounded, 25,000 of each grew well past this.
     expect(rssFlooded - rssBefore).toBeLessThan(300 * MiB);
+  }, 180_000);
+
+  it('a subscription the daemon refuses past its limit ends with E_LIMIT (onEnd, watch); the others keep their pushes', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const a = await d.connect();
+    const b = await d.connect();
+    const ends: string[] = [];
+    const got = new Map<number, number>();
+    for (let i = 0; i < LIMIT; i++) a.value<number>(`s-${i}`).subscribe((v) => got.set(i, v), (err) => ends.push(`s-${i} ${(err as { code?: string }).code}`));
+    // Once a value read after them answers, the daemon has handled every subscribe before it.
+    await a.value('after').set(0);
+    let refused: { code?: string } | undefined;
+    a.value(`s-${LIMIT}`).subscribe(() => {}, (err) => (refused = err as { code?: string }));
+    await until(() => refused !== undefined, 30_000, 'the refused subscriber to end');
+    expect(refused?.code).toBe('E_LIMIT');
+    let watched: string | undefined;
+    a.value(`s-${LIMIT + 1}`).watch().next().then(() => (watched = 'a value'), (err: { code?: string }) => (watched = err.code));
+    await until(() => watched !== undefined, 30_000, 'the refused watch() to settle');
+    expect(watched).toBe('E_LIMIT');
+    // The subscriptions within the limit still get pushes, and none of them ended.
+    await b.value('s-5').set(5);
+    await b.value(`s-${LIMIT - 1}`).set(9);
+    await until(() => got.get(5) === 5 && got.get(LIMIT - 1) === 9, 30_000, 'the pushes');
+    expect(ends).toEqual([]);
   }, 180_000);
 });

@@ -213,7 +213,7 @@ export class Batch {
     let remaining = items.length;
     let payload: Uint8Array;
     try {
-      payload = encodeData(items);
+      payload = encodeData(items, 'a chunk of items', CHUNK_WRAPPER);
     } catch {
       // Find the items that cannot travel: each gets its own E_NOT_CLONEABLE outcome; the rest go as usual.
       for (let i = 0; i < items.length; i++) {
@@ -224,7 +224,7 @@ export class Batch {
         remaining--;
         this.#deliver(start + i, { ok: false, error });
       }
-      payload = encodeData(items);
+      payload = encodeData(items, 'a chunk of items', CHUNK_WRAPPER);
     }
     if (payload.length > this.#host.maxPayload && items.length > 1) {
       // Too big for one frame: send it as two chunks (the second takes its own slot).
@@ -364,16 +364,20 @@ export class Batch {
   }
 }
 
+/** The array level a chunk puts around its items. */
+const CHUNK_WRAPPER = 1;
+
 /**
  * Why item `index` cannot be sent (E_NOT_CLONEABLE with its index), or
- * undefined. It is checked inside an array, as it travels in a chunk, so the
- * nesting limit counts the same levels; anything the check or the encoder
- * throws (a getter, too deep a stack) becomes this coded error.
+ * undefined. It is checked inside an array, as it travels in a chunk (whose
+ * level does not count toward the nesting limit, so an item may nest as deep
+ * as a value); anything the check or the encoder throws (a getter, too deep
+ * a stack) becomes this coded error.
  */
 function itemError(item: unknown, index: number): NotCloneableError | undefined {
   let bad: string | undefined;
   try {
-    bad = findUncloneable([item]);
+    bad = findUncloneable([item], CHUNK_WRAPPER);
     if (bad === undefined) {
       encodeCheckedData([item]);
       return undefined;

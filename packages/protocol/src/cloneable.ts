@@ -32,9 +32,11 @@ const HINTS: Record<string, string> = {
 
 /**
  * Returns a description of the first part of `value` that cannot be cloned
- * (`$[2].fn is a function`), or undefined when all of it can.
+ * (`$[2].fn is a function`), or undefined when all of it can. `wrappers` is
+ * how many outer array levels only carry the data (a chunk around its items):
+ * they do not count toward MAX_DATA_DEPTH, so an item nests as deep as a value.
  */
-export function findUncloneable(value: unknown): string | undefined {
+export function findUncloneable(value: unknown, wrappers = 0): string | undefined {
   // Fast path for the common case: arrays of primitives.
   if (Array.isArray(value)) {
     let simple = true;
@@ -44,7 +46,7 @@ export function findUncloneable(value: unknown): string | undefined {
     }
     if (simple) return undefined;
   }
-  return walk(value, '$', new Set(), 0);
+  return walk(value, '$', new Set(), -wrappers);
 }
 
 function walk(value: unknown, path: string, seen: Set<object>, depth: number): string | undefined {
@@ -74,7 +76,7 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
   if (value instanceof Map) {
     let i = 0;
     for (const [k, v] of value) {
-      const bad = walk(k, `${path}<key ${i}>`, seen, d) ?? walk(v, `${path}.get(${i})`, seen, d);
+      const bad = walk(k, `${path}<key ${i}>`, seen, d) ?? walk(v, `${path}.get(${keyLabel(k, i)})`, seen, d);
       if (bad !== undefined) return bad;
       i++;
     }
@@ -101,6 +103,24 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
     if (bad !== undefined) return bad;
   }
   return undefined;
+}
+
+/** A Map key as the path shows it: a primitive as written in code, any other by its position. */
+function keyLabel(key: unknown, i: number): string {
+  switch (typeof key) {
+    case 'string':
+      return JSON.stringify(key.length <= 40 ? key : `${key.slice(0, 40)}…`);
+    case 'bigint':
+      return `${key}n`;
+    case 'object':
+      if (key !== null) return `<key ${i}>`;
+      return 'null';
+    case 'function':
+    case 'symbol':
+      return `<key ${i}>`;
+    default:
+      return String(key);
+  }
 }
 
 /** A path short enough for a message: its start and its end. */

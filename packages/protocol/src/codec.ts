@@ -46,12 +46,13 @@ export function decodeMessage(bytes: Uint8Array): unknown {
 
 /**
  * Encodes data (items, results, values). `what` names the value in the error
- * ("item 3", "the result of item 3") when it cannot be cloned.
+ * ("item 3", "the result of item 3") when it cannot be cloned; `wrappers`
+ * outer array levels only carry the data (see findUncloneable).
  */
-export function encodeData(value: unknown, what = 'value'): Uint8Array {
+export function encodeData(value: unknown, what = 'value', wrappers = 0): Uint8Array {
   let bad: string | undefined;
   try {
-    bad = findUncloneable(value);
+    bad = findUncloneable(value, wrappers);
   } catch (err) {
     // A getter or a proxy trap threw while the value was inspected.
     throw new NotCloneableError(`${what} cannot be read: ${(err as Error)?.message ?? String(err)}`, { cause: err });

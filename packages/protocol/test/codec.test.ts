@@ -1,6 +1,8 @@
 /** The codecs: data round-trips like structured clone; control frames decode strictly. */
 import { describe, expect, it } from 'vitest';
+import { findUncloneable } from '../src/cloneable.js';
 import { decodeData, decodeMessage, encodeData, encodeMessage } from '../src/codec.js';
+import { MAX_DATA_DEPTH } from '../src/limits.js';
 
 describe('data codec', () => {
   it('round-trips structured-clone types', () => {
@@ -37,6 +39,24 @@ describe('data codec', () => {
     // What structured clone copies still goes: class instances (as plain objects), errors, null-prototype objects.
     expect(decodeData(encodeData([new (class A { x = 1 })(), Object.assign(Object.create(null) as object, { y: 2 })]))).toEqual([{ x: 1 }, { y: 2 }]);
     expect((decodeData(encodeData(new TypeError('t'))) as Error).message).toBe('t');
+  });
+
+  it('names Map keys in the path to a bad part, and counts nesting the same way for every container', () => {
+    const f = (): number => 1;
+    expect(() => encodeData(new Map([['key1', new Map<unknown, unknown>([['key2', [f]], [7n, 1]])]]))).toThrow(expect.objectContaining({ message: expect.stringContaining('$.get("key1").get("key2")[0] is a function') }));
+    expect(() => encodeData(new Map<unknown, unknown>([[{}, 1], [3, f]]))).toThrow(expect.objectContaining({ message: expect.stringContaining('$.get(3) is a function') }));
+    const deep = (n: number, wrap: (v: unknown) => unknown): unknown => {
+      let v: unknown = 1;
+      for (let i = 0; i < n; i++) v = wrap(v);
+      return v;
+    };
+    for (const wrap of [(v: unknown) => [v], (v: unknown) => ({ a: v }), (v: unknown) => new Map([['k', v]]), (v: unknown) => new Set([v])]) {
+      expect(findUncloneable(deep(MAX_DATA_DEPTH, wrap))).toBeUndefined();
+      expect(findUncloneable(deep(MAX_DATA_DEPTH + 1, wrap))).toMatch(/nested more than 512/);
+      // Inside one carrying array (a chunk of items), the same data nests just as deep.
+      expect(findUncloneable([deep(MAX_DATA_DEPTH, wrap)], 1)).toBeUndefined();
+      expect(findUncloneable([deep(MAX_DATA_DEPTH + 1, wrap)], 1)).toMatch(/nested more than 512/);
+    }
   });
 
   it('handles cycles', () => {

@@ -9,6 +9,16 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { ensureDataDir, mode, refuseForeign } from '../data-dir.js';
 import { join } from 'node:path';
 
+/** Shortest token a daemon accepts as its own (a generated one has 43 characters: 256 random bits). */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** Throws when `token`, taken from `where`, is too short to keep strangers out. */
+export function checkTokenLength(token: string, where: string): void {
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new RangeError(`the token from ${where} has ${token.length} characters, under the minimum of ${MIN_TOKEN_LENGTH}: use a long random one (e.g. openssl rand -base64 32), or none to have one generated in the data dir`);
+  }
+}
+
 /** Path of the token file in a data dir. */
 export function tokenPath(dataDir: string): string {
   return join(dataDir, 'token');

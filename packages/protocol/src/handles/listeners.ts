@@ -5,8 +5,17 @@
  * the current value (from the subscribe reply), resubscribes after a
  * reconnect, and tells every listener when the transport ends for good.
  */
+import { ErrorCode } from '../codes.js';
+import { CorepoolError } from '../errors.js';
 import type { Push, StateRequest } from '../messages.js';
 import { callUser } from '../user-callback.js';
+
+/**
+ * Refusals that say nothing about the subscription itself: the link dropped
+ * (resubscribeAll sends it again) or the client closed (endAll ends it).
+ * Any other refusal (E_LIMIT, E_BAD_NAME) is final for that subscription.
+ */
+const TRANSIENT = new Set<string>([ErrorCode.E_CONNECTION, ErrorCode.E_CLOSED, ErrorCode.E_SHUTTING_DOWN]);
 
 type Kind = 'value' | 'dict';
 
@@ -44,7 +53,7 @@ export class ListenerRegistry {
     const listener: Listener = { push, end, resync };
     set.add(listener);
     // Subscribing is idempotent at the daemon, so each new listener gets the current value first.
-    this.#subscribe(kind, name, (p) => {
+    this.#subscribe(kind, name, [listener], (p) => {
       if (set.has(listener)) callUser(listener.push, p);
     });
     return () => {
@@ -64,7 +73,7 @@ export class ListenerRegistry {
   resubscribeAll(): void {
     for (const [key, set] of this.#byName) {
       const [kind, name] = key.split('\0') as [Kind, string];
-      this.#subscribe(kind, name, (p) => {
+      this.#subscribe(kind, name, [...set], (p) => {
         for (const l of set) callUser(l.push, p);
       }, () => {
         // Changes made while the link was down came with no push: listeners that can, read them now.
@@ -81,7 +90,8 @@ export class ListenerRegistry {
     for (const set of all) for (const l of set) if (l.end !== undefined) callUser(l.end, err);
   }
 
-  #subscribe(kind: Kind, name: string, first: (p: Push) => void, subscribed?: () => void): void {
+  /** Sends a subscribe for `covers`; a final refusal ends those listeners with the daemon's error. */
+  #subscribe(kind: Kind, name: string, covers: Listener[], first: (p: Push) => void, subscribed?: () => void): void {
     this.#request({ op: `${kind}.subscribe`, name }).then(
       (reply) => {
         subscribed?.();
@@ -90,7 +100,19 @@ export class ListenerRegistry {
         const r = reply as { version: number; value?: Uint8Array };
         if (r.value !== undefined) first({ type: 'push', kind, name, version: r.version, value: r.value });
       },
-      () => {},
+      (err: unknown) => {
+        if (!(err instanceof CorepoolError) || TRANSIENT.has(err.code)) return;
+        this.#refused(`${kind}\0${name}`, covers, err);
+      },
     );
+  }
+
+  /** The daemon refused to subscribe `covers`: they get no pushes, so they end (a watch() loop rejects). */
+  #refused(key: string, covers: Listener[], err: Error): void {
+    const set = this.#byName.get(key);
+    if (set === undefined) return;
+    const ended = covers.filter((l) => set.delete(l));
+    if (set.size === 0) this.#byName.delete(key);
+    for (const l of ended) if (l.end !== undefined) callUser(l.end, err);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { encodeData } from '../codec.js';
 import { BadArgumentError, BadNameError, TooLargeError } from '../errors.js';
-import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES } from '../limits.js';
+import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, MAX_TIMEOUT_MS } from '../limits.js';
 import type { Push, StateRequest } from '../messages.js';
 import { checkName } from '../parse.js';
 
@@ -58,10 +58,11 @@ export function wireTimeout(options: TimeoutOptions | undefined): number | undef
   }
   const t = options?.timeoutMs;
   if (t === undefined || t === Infinity) return undefined;
-  if (typeof t !== 'number' || Number.isNaN(t) || t < 0) {
-    throw new BadArgumentError('options.timeoutMs must be a non-negative number');
+  // The same range as map's timeoutMs: a whole number of ms a Node timer can run (0 does not wait).
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > MAX_TIMEOUT_MS) {
+    throw new BadArgumentError(`options.timeoutMs must be an integer from 0 to ${MAX_TIMEOUT_MS}, or Infinity for no limit`);
   }
-  return Math.ceil(t);
+  return t;
 }
 
 /**
