@@ -135,8 +135,11 @@ describe('item 16: the token is in no command line', () => {
     const dir = tmp();
     try {
       const token = `edges-${randomBytes(16).toString('hex')}`;
-      await using d = await startDaemon({ workers: 2, args: ['--token-file', tokenFile(dir, token)] });
+      const file = tokenFile(dir, token);
+      await using d = await startDaemon({ workers: 2, args: ['--token-file', file] });
       expect(d.token).toBe(token);
+      // The log names where the token is, never the token itself.
+      expect(d.events('listening')[0]?.tokenFile).toBe(file);
       const c = await d.connect();
       expect(await c.map((x: number) => x, [1, 2])).toEqual([1, 2]);
       const workers = await d.workerPids();

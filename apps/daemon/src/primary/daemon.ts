@@ -199,7 +199,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   recordPids();
   const throughput = new Throughput(() => scheduler.itemsDone);
   log(JSON.stringify({
-    event: 'listening', url, pid: process.pid, workers: opts.workers, dataDir: opts.dataDir, tokenFile: opts.token === undefined ? tokenPath(opts.dataDir) : null,
+    event: 'listening', url, pid: process.pid, workers: opts.workers, dataDir: opts.dataDir, tokenFile: opts.token === undefined ? tokenPath(opts.dataDir) : (opts.tokenFile ?? null),
     maxClients: opts.maxClients, maxPreUpgrade: opts.maxPreUpgrade, openFilesLimit: opts.openFilesLimit ?? null, workerHeapMb: opts.workerHeapMb, workerRssMb: opts.workerRssMb,
   }));
   return { url, port, stop, stopped };
