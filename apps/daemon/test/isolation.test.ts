@@ -143,3 +143,80 @@ describe('a change that cannot be undone', () => {
     expect((await d.status()).workerRestarts).toBe(before.workerRestarts + 1);
   }, 60_000);
 });
+
+describe('a task that replaces the built-ins the worker itself uses', () => {
+  /** What B sees of the built-ins A's tasks below replace. */
+  const pristine = (): Record<string, unknown> => ({
+    random: Math.random() < 1,
+    isArray: Array.isArray([]),
+    polluted: ({} as Record<string, unknown>).polluted ?? null,
+    is: Object.is(1, 2),
+    has: new Set<number>().has(1),
+    then: Promise.prototype.then.toString().includes('[native code]'),
+    resolve: Promise.resolve.toString().includes('[native code]'),
+    micro: queueMicrotask.length === 1,
+    immediate: typeof setImmediate(() => {}) === 'object',
+  });
+  const clean = { random: true, isArray: true, polluted: null, is: false, has: false, then: true, resolve: true, micro: true, immediate: true };
+
+  const cases: [string, () => number][] = [
+    ['Reflect.defineProperty', () => {
+      Reflect.defineProperty = () => true;
+      Math.random = () => 4;
+      Array.isArray = (() => false) as unknown as typeof Array.isArray;
+      return 1;
+    }],
+    ['Reflect.ownKeys', () => {
+      Reflect.ownKeys = () => [];
+      (Object.prototype as Record<string, unknown>).polluted = 'A';
+      return 1;
+    }],
+    ['Set.prototype.has', () => {
+      Set.prototype.has = () => true;
+      (Object.prototype as Record<string, unknown>).polluted = 'A';
+      return 1;
+    }],
+    ['Reflect.getOwnPropertyDescriptor and Object.is', () => {
+      const real = Reflect.getOwnPropertyDescriptor;
+      Reflect.getOwnPropertyDescriptor = (o: object, k: PropertyKey) => real(o, k);
+      Object.is = () => true;
+      Math.random = () => 4;
+      return 1;
+    }],
+    ['Promise.prototype.then', () => {
+      Promise.prototype.then = function () {
+        return new Promise(() => {});
+      } as typeof Promise.prototype.then;
+      return 1;
+    }],
+    ['Promise.resolve, queueMicrotask and setImmediate', () => {
+      Promise.resolve = (() => new Promise(() => {})) as typeof Promise.resolve;
+      globalThis.queueMicrotask = () => {};
+      (globalThis as Record<string, unknown>).setImmediate = () => {};
+      return 1;
+    }],
+  ];
+  for (const [name, hostile] of cases) {
+    it(`after A replaces ${name}, B sees the pristine built-ins and its batch completes`, async () => {
+      const b = await d.connect();
+      await settle(a.map(hostile, [0], { timeoutMs: 5000, retries: 0 }));
+      const [seen] = await b.map(pristine, [0]);
+      expect(seen).toEqual(clean);
+      expect(await b.map((x: number) => x * 2, [1, 2, 3, 4])).toEqual([2, 4, 6, 8]);
+    }, 60_000);
+  }
+
+  it("A's tasks leaving 500,000 process listeners: B's 4-item batch completes and sees none of them", async () => {
+    const b = await d.connect();
+    // Removing them one by one took ~26 s for 200,000 (quadratic): 500,000 would outlast this test.
+    await a.map(() => {
+      for (let i = 0; i < 125_000; i++) process.on('warning', () => {});
+      return 0;
+    }, [0, 1, 2, 3], { chunkSize: 1 });
+    const t0 = Date.now();
+    expect(await b.map((x: number) => x * 2, [1, 2, 3, 4])).toEqual([2, 4, 6, 8]);
+    console.log(`B's batch after 500,000 listeners: ${Date.now() - t0} ms`);
+    const [n] = await b.map(() => process.listenerCount('warning'), [0]);
+    expect(n).toBeLessThan(5);
+  }, 90_000);
+});

@@ -21,24 +21,52 @@
  * another realm comes (realm-guard.ts). A change that cannot be undone (a
  * frozen, sealed or non-extensible intrinsic, a non-configurable property)
  * is reported; the worker then exits rather than run another realm's chunk.
+ *
+ * The restore uses only the worker's own copies of the built-ins
+ * (primordials.ts), never what a task may have replaced, and walks arrays by
+ * index; stored descriptors have no prototype, so a key added to
+ * Object.prototype (`get`, `value`) cannot change what they say.
  */
 import timers from 'node:timers';
+import {
+  EmitterEventNames,
+  EmitterOn,
+  EmitterRawListeners,
+  EmitterRemoveAllListeners,
+  MapPrototypeGet,
+  ObjectIs,
+  ReflectDefineProperty,
+  ReflectDeleteProperty,
+  ReflectGetOwnPropertyDescriptor,
+  ReflectGetPrototypeOf,
+  ReflectIsExtensible,
+  ReflectOwnKeys,
+  ReflectSetPrototypeOf,
+  SafeString,
+  SetPrototypeHas,
+  StringPrototypeStartsWith,
+  SymbolKeyFor,
+} from './primordials.js';
 
 interface Watched {
   readonly obj: object;
   readonly name: string;
   readonly proto: object | null;
   readonly extensible: boolean;
-  /** Own properties that can change, with their startup descriptors (a flat array is the fastest to walk). */
-  readonly props: [PropertyKey, PropertyDescriptor][];
-  /** Every own key at startup, including those that cannot change (to spot added ones). */
+  /** Own properties that can change, and their startup descriptors at the same index (flat arrays are the fastest to walk). */
+  readonly propKeys: PropertyKey[];
+  readonly propDescs: PropertyDescriptor[];
+  /** Every own key at startup, including those that cannot change (to spot added ones), and their count. */
   readonly keys: Set<PropertyKey>;
+  readonly keyCount: number;
 }
+
+type Listener = (...args: unknown[]) => void;
 
 /** Globals whose first read loads a large module: their getter is watched, not what it returns. */
 const COSTLY_LAZY = /Stream|Queuing|FormData|Headers|Request|Response|fetch|WebSocket|EventSource|navigator|Navigator/;
 /** Added by Node itself, non-configurable: the dispatcher undici (fetch) puts on globalThis on first use. */
-const NODE_ADDS = (k: PropertyKey): boolean => typeof k === 'symbol' && (Symbol.keyFor(k)?.startsWith('undici.') ?? false);
+const NODE_ADDS = (k: PropertyKey): boolean => typeof k === 'symbol' && StringPrototypeStartsWith(SymbolKeyFor(k) ?? '', 'undici.');
 /** process properties Node itself changes as it runs (listeners, exit state); process.env is ProcessBaseline's. */
 const PROCESS_OWN = new Set<PropertyKey>(['_events', '_eventsCount', '_maxListeners', 'exitCode', '_exiting', 'env']);
 
@@ -48,7 +76,8 @@ const isObject = (v: unknown): v is object => (typeof v === 'object' && v !== nu
 export class GlobalBaseline {
   readonly #watched: Watched[] = [];
   /** process's listeners at startup, by event: a task's process.on('uncaughtException' | 'exit' | ...) ends with its realm. */
-  readonly #listeners = new Map<string | symbol, Set<unknown>>();
+  readonly #listeners = new Map<string | symbol, Listener[]>();
+  readonly #events: (string | symbol)[] = [];
 
   /** Takes the baseline: call once, after the worker's own modules and wrappers are in place. */
   constructor() {
@@ -104,9 +133,13 @@ export class GlobalBaseline {
     for (const obj of [...seen.keys()]) {
       for (let p = Object.getPrototypeOf(obj) as unknown; isObject(p) && !seen.has(p); p = Object.getPrototypeOf(p)) seen.set(p, `${seen.get(obj)!}.__proto__`);
     }
-    for (const event of process.eventNames()) this.#listeners.set(event, new Set(process.rawListeners(event)));
+    for (const event of process.eventNames()) {
+      this.#events.push(event);
+      this.#listeners.set(event, process.rawListeners(event) as Listener[]);
+    }
     for (const [obj, name] of seen) {
-      const props: [PropertyKey, PropertyDescriptor][] = [];
+      const propKeys: PropertyKey[] = [];
+      const propDescs: PropertyDescriptor[] = [];
       const keys = new Set<PropertyKey>();
       for (const k of Reflect.ownKeys(obj)) {
         if (obj === process && PROCESS_OWN.has(k)) continue;
@@ -114,62 +147,102 @@ export class GlobalBaseline {
         const d = Reflect.getOwnPropertyDescriptor(obj, k)!;
         // Non-configurable and read-only (NaN, Math.PI, a sloppy function's caller): it cannot change.
         if (d.configurable === false && d.writable === false) continue;
-        props.push([k, d]);
+        propKeys.push(k);
+        propDescs.push(Object.setPrototypeOf(d, null) as PropertyDescriptor);
       }
-      this.#watched.push({ obj, name, proto: Object.getPrototypeOf(obj) as object | null, extensible: Object.isExtensible(obj), props, keys });
+      const proto = Object.getPrototypeOf(obj) as object | null;
+      this.#watched.push({ obj, name, proto, extensible: Object.isExtensible(obj), propKeys, propDescs, keys, keyCount: keys.size });
     }
   }
 
   /** Objects and properties watched (for the benchmark's figures). */
   get size(): { objects: number; properties: number } {
     let properties = 0;
-    for (const w of this.#watched) properties += w.props.length;
+    for (const w of this.#watched) properties += w.propKeys.length;
     return { objects: this.#watched.length, properties };
   }
 
   /** Puts every watched object back as it was at startup; the reason if one cannot be. */
   restore(): string | undefined {
     try {
-      for (const w of this.#watched) {
-        const why = restoreOne(w);
+      const watched = this.#watched;
+      for (let i = 0; i < watched.length; i++) {
+        const why = restoreOne(watched[i]!);
         if (why !== undefined) return why;
       }
-      for (const event of process.eventNames()) {
-        const kept = this.#listeners.get(event);
-        for (const l of process.rawListeners(event)) if (kept === undefined || !kept.has(l)) process.removeListener(event, l as (...args: unknown[]) => void);
-      }
+      this.#restoreListeners();
       return undefined;
     } catch (err) {
-      return `restoring the globals failed: ${String((err as Error)?.message)}`;
+      return `restoring the globals failed: ${describe(err)}`;
     }
+  }
+
+  /**
+   * Puts process's listeners back, in time linear in their number: an event
+   * whose listeners differ from startup loses them all at once and gets the
+   * startup ones again (removing thousands one by one is quadratic).
+   */
+  #restoreListeners(): void {
+    const events = this.#events;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      const kept = MapPrototypeGet(this.#listeners, event) as Listener[];
+      if (sameList(EmitterRawListeners(process, event), kept)) continue;
+      EmitterRemoveAllListeners(process, event);
+      for (let j = 0; j < kept.length; j++) EmitterOn(process, event, kept[j]!);
+    }
+    const now = EmitterEventNames(process);
+    for (let i = 0; i < now.length; i++) {
+      const event = now[i]!;
+      if (MapPrototypeGet(this.#listeners, event) === undefined) EmitterRemoveAllListeners(process, event);
+    }
+  }
+}
+
+function sameList(a: Listener[], b: Listener[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A thrown value's message, never throwing, through no replaceable built-in. */
+function describe(err: unknown): string {
+  try {
+    return SafeString(isObject(err) ? ReflectGetOwnPropertyDescriptor(err, 'message')?.value : err);
+  } catch {
+    return 'an error that cannot be described';
   }
 }
 
 function restoreOne(w: Watched): string | undefined {
   const o = w.obj;
-  if (w.extensible && !Object.isExtensible(o)) return `${w.name} was frozen, sealed or made non-extensible`;
-  if (Object.getPrototypeOf(o) !== w.proto && !Reflect.setPrototypeOf(o, w.proto)) return `the prototype of ${w.name} was changed for good`;
-  const props = w.props;
-  for (let i = 0; i < props.length; i++) {
-    const [k, d] = props[i]!;
-    const now = Reflect.getOwnPropertyDescriptor(o, k);
+  if (w.extensible && !ReflectIsExtensible(o)) return `${w.name} was frozen, sealed or made non-extensible`;
+  if (ReflectGetPrototypeOf(o) !== w.proto && !ReflectSetPrototypeOf(o, w.proto)) return `the prototype of ${w.name} was changed for good`;
+  const propKeys = w.propKeys;
+  const propDescs = w.propDescs;
+  for (let i = 0; i < propKeys.length; i++) {
+    const k = propKeys[i]!;
+    const d = propDescs[i]!;
+    const now = ReflectGetOwnPropertyDescriptor(o, k);
     if (now !== undefined && same(now, d)) continue;
-    if (!Reflect.defineProperty(o, k, d)) return `${w.name}.${String(k)} was changed for good (made non-configurable)`;
+    if (!ReflectDefineProperty(o, k, d)) return `${w.name}.${SafeString(k)} was changed for good (made non-configurable)`;
   }
   // Every startup key is there again (none of the others can be deleted): more keys means added ones.
-  const keys = Reflect.ownKeys(o);
-  if (keys.length === w.keys.size && o !== process) return undefined;
-  for (const k of keys) {
-    if (w.keys.has(k) || (o === process && PROCESS_OWN.has(k)) || (o === globalThis && NODE_ADDS(k))) continue;
-    if (!Reflect.deleteProperty(o, k)) return `${w.name}.${String(k)} was added and cannot be removed`;
+  const keys = ReflectOwnKeys(o);
+  if (keys.length === w.keyCount && o !== process) return undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (SetPrototypeHas(w.keys, k) || (o === process && SetPrototypeHas(PROCESS_OWN, k)) || (o === globalThis && NODE_ADDS(k))) continue;
+    if (!ReflectDeleteProperty(o, k)) return `${w.name}.${SafeString(k)} was added and cannot be removed`;
   }
   return undefined;
 }
 
-function same(a: PropertyDescriptor, b: PropertyDescriptor): boolean {
+/** Same descriptor; `now` may inherit keys a task added to Object.prototype, which only makes it differ (and be redefined). */
+function same(now: PropertyDescriptor, d: PropertyDescriptor): boolean {
   return (
-    Object.is(a.value, b.value) && a.get === b.get && a.set === b.set &&
-    a.writable === b.writable && a.enumerable === b.enumerable && a.configurable === b.configurable
+    ObjectIs(now.value, d.value) && now.get === d.get && now.set === d.set &&
+    now.writable === d.writable && now.enumerable === d.enumerable && now.configurable === d.configurable
   );
 }
 

@@ -8,15 +8,23 @@
  * chunk: process.env is replaced by a Proxy of itself that notes writes, so
  * an untouched env costs nothing to check. The real object is still the one
  * written to (TZ and child processes see every change), and restored directly.
+ * The reset uses process.cwd/chdir/umask and Object.keys as they were at
+ * startup (primordials.ts): a task may have replaced them.
  */
+import { ObjectKeys, ReflectDefineProperty, ReflectDeleteProperty, ReflectSet } from './primordials.js';
+
+const cwd = process.cwd.bind(process);
+const chdir = process.chdir.bind(process);
 
 /** Startup values of env, cwd and umask, and their restoration. */
 export class ProcessBaseline {
   readonly #real: NodeJS.ProcessEnv = process.env;
-  readonly #env: Record<string, string | undefined> = { ...process.env };
+  readonly #env: Record<string, string | undefined> = Object.assign(Object.create(null) as Record<string, string | undefined>, process.env);
+  readonly #envKeys = Object.keys(process.env);
   readonly #proxy: NodeJS.ProcessEnv;
   #envDirty = false;
-  readonly #cwd = process.cwd();
+  readonly #cwd = cwd();
+  readonly #umaskOf: (mask?: number) => number;
   readonly #umask: number;
   #umaskDirty = false;
 
@@ -25,14 +33,15 @@ export class ProcessBaseline {
       this.#envDirty = true;
     };
     this.#proxy = new Proxy(this.#real, {
-      set: (t, k, v) => (mark(), Reflect.set(t, k, v)),
-      deleteProperty: (t, k) => (mark(), Reflect.deleteProperty(t, k)),
-      defineProperty: (t, k, d) => (mark(), Reflect.defineProperty(t, k, d)),
+      set: (t, k, v) => (mark(), ReflectSet(t, k, v)),
+      deleteProperty: (t, k) => (mark(), ReflectDeleteProperty(t, k)),
+      defineProperty: (t, k, d) => (mark(), ReflectDefineProperty(t, k, d)),
     });
     process.env = this.#proxy;
     this.#umask = process.umask(0o022);
     process.umask(this.#umask);
     const umask = process.umask.bind(process);
+    this.#umaskOf = umask;
     process.umask = ((mask?: string | number) => {
       if (mask !== undefined) this.#umaskDirty = true;
       return mask === undefined ? umask() : umask(mask);
@@ -46,13 +55,18 @@ export class ProcessBaseline {
       if (this.#envDirty) {
         this.#envDirty = false;
         const env = this.#real;
-        for (const k of Object.keys(env)) if (!(k in this.#env)) delete env[k];
-        for (const [k, v] of Object.entries(this.#env)) if (env[k] !== v) env[k] = v;
+        const now = ObjectKeys(env);
+        for (let i = 0; i < now.length; i++) if (!(now[i]! in this.#env)) delete env[now[i]!];
+        const keys = this.#envKeys;
+        for (let i = 0; i < keys.length; i++) {
+          const k = keys[i]!;
+          if (env[k] !== this.#env[k]) env[k] = this.#env[k];
+        }
       }
-      if (process.cwd() !== this.#cwd) process.chdir(this.#cwd);
+      if (cwd() !== this.#cwd) chdir(this.#cwd);
       if (this.#umaskDirty) {
         this.#umaskDirty = false;
-        process.umask(this.#umask);
+        this.#umaskOf(this.#umask);
       }
       return undefined;
     } catch (err) {

@@ -45,11 +45,11 @@ export class RealmGuard {
 
   /** Readies the worker for a chunk of `realm`; the reason if it cannot (the worker must exit then). */
   enter(realm: number): string | undefined {
-    const why = this.#process.reset();
-    if (why !== undefined || realm === this.#realm) return why;
+    if (realm === this.#realm) return this.#process.reset();
+    // The globals first: the process reset then runs with the built-ins as they were at startup.
     const dirty = this.#globals.restore();
     if (dirty !== undefined) return `a task of realm ${this.#realm} changed the worker for good: ${dirty}`;
     this.#realm = realm;
-    return undefined;
+    return this.#process.reset();
   }
 }

@@ -27,9 +27,25 @@ import { cachedTask, keepSource, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
 import { TaskContext, type StateFactory } from './context.js';
 import type { RealmGuard } from './realm-guard.js';
+import {
+  ArrayPrototypePush,
+  ArrayPrototypeShift,
+  ArrayPrototypeUnshift,
+  MapPrototypeDelete,
+  MapPrototypeGet,
+  MapPrototypeSet,
+  PromisePrototypeThen,
+  SafePromise,
+  SafeQueueMicrotask,
+  SafeSetImmediate,
+} from './primordials.js';
 import type { TaskScope } from './task-scope.js';
 
-const RESOLVED: Promise<void> = Promise.resolve();
+// From the end of one chunk to the realm guard's restore before the next, the runner calls no
+// built-in a task may have replaced (Promise.prototype.then, queueMicrotask, Map.prototype.set...):
+// a replaced one would wedge the worker for every later app. `await` on a native promise calls no
+// user-visible `then`.
+const now = performance.now.bind(performance);
 // Captured at load: a task that replaces Array.isArray must not make the runner misread its own chunks.
 const isArray = Array.isArray;
 
@@ -91,26 +107,28 @@ export class Runner {
     if (m.t === 'run') {
       if (this.#closed) return;
       m.task = keepSource(m.task);
-      this.#aborts.set(m.key, new ChunkAbort());
-      if (m.urgent) this.#queue.unshift(m);
-      else this.#queue.push(m);
+      MapPrototypeSet(this.#aborts, m.key, new ChunkAbort());
+      if (m.urgent) ArrayPrototypeUnshift(this.#queue, m);
+      else ArrayPrototypePush(this.#queue, m);
       if (!this.#running) {
         this.#running = true;
         // Not at once: the rest of the frames read with this one (an abort for it) are handled first.
-        RESOLVED.then(this.#drainNow).catch((err: unknown) => this.#fail(err));
+        SafeQueueMicrotask(this.#drainNow);
       }
     } else if (m.t === 'abort') {
-      this.#aborts.get(m.key)?.abort();
+      (MapPrototypeGet(this.#aborts, m.key) as ChunkAbort | undefined)?.abort();
     }
   }
 
-  readonly #drainNow = (): Promise<void> => this.#drain();
+  readonly #drainNow = (): void => {
+    PromisePrototypeThen(this.#drain(), undefined, (err: unknown) => this.#fail(err));
+  };
 
   async #drain(): Promise<void> {
     let next: RunMessage | undefined;
-    while (!this.#closed && (next = this.#queue.shift()) !== undefined) {
-      const abort = this.#aborts.get(next.key) ?? new ChunkAbort();
-      const t0 = performance.now();
+    while (!this.#closed && (next = ArrayPrototypeShift(this.#queue) as RunMessage | undefined) !== undefined) {
+      const abort = (MapPrototypeGet(this.#aborts, next.key) as ChunkAbort | undefined) ?? new ChunkAbort();
+      const t0 = now();
       this.#partsOut = false;
       try {
         await this.#run(next, abort);
@@ -118,12 +136,12 @@ export class Runner {
         this.#current = undefined;
         this.#answerInternal(next, err);
       } finally {
-        this.#aborts.delete(next.key);
+        MapPrototypeDelete(this.#aborts, next.key);
       }
       // Going from chunk to chunk takes only microtasks: no message is read in between. After a
       // long chunk the primary may have handed the next one to an idle worker (work stealing):
       // one turn of the event loop reads its abort (or an urgent chunk) before the next starts.
-      if (this.#queue.length > 0 && performance.now() - t0 >= READ_BETWEEN_CHUNKS_MS) await new Promise((r) => setImmediate(r));
+      if (this.#queue.length > 0 && now() - t0 >= READ_BETWEEN_CHUNKS_MS) await new SafePromise((r) => SafeSetImmediate(r));
     }
     this.#running = false;
   }
@@ -176,7 +194,7 @@ export class Runner {
     const ctx = new TaskContext(abort, this.#state);
     const results = new Array<unknown>(count);
     const errors: WireError[] = [];
-    const t0 = performance.now();
+    const t0 = now();
     let i = 0;
     for (; i < count; i++) {
       if (abort.aborted) break;
@@ -197,7 +215,7 @@ export class Runner {
       }
     }
     this.#current = undefined;
-    const ms = performance.now() - t0;
+    const ms = now() - t0;
     // An aborted chunk's results are never delivered (its batch is gone, or its copy runs elsewhere).
     if (i < count) {
       this.#send({ t: 'done', key, payload: EMPTY, errors: [], ms, aborted: true });
