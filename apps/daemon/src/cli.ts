@@ -59,10 +59,18 @@ daemon
       await detach(opts);
       return;
     }
-    const d = await startDaemon(opts, (line) => console.log(line));
-    const onSignal = (): void => void d.stop();
+    // Installed before the start: a SIGTERM that comes while the daemon starts (a script that saw
+    // its 'listening' line) still stops it gracefully, once it has started.
+    let d: Awaited<ReturnType<typeof startDaemon>> | undefined;
+    let stopAsked = false;
+    const onSignal = (): void => {
+      if (d === undefined) stopAsked = true;
+      else void d.stop();
+    };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    d = await startDaemon(opts, (line) => console.log(line));
+    if (stopAsked) void d.stop();
     await d.stopped;
     process.exit(0);
   });
