@@ -44,8 +44,12 @@ export interface BatchHost {
   send(m: ClientMessage): boolean;
   readonly workers: number;
   readonly maxPayload: number;
-  /** Takes one of the client's chunk slots, or queues `b` to be pumped when one frees. */
-  acquireSlot(b: Batch): boolean;
+  /**
+   * Takes one of the client's chunk slots, or queues `b` to be pumped when one
+   * frees. `force` takes one past the limit: the second part of a chunk split
+   * to fit a frame must hold a slot, since its result gives one back.
+   */
+  acquireSlot(b: Batch, force?: boolean): boolean;
   releaseSlot(): void;
   forget(b: Batch): void;
 }
@@ -231,7 +235,7 @@ export class Batch {
       const half = Math.ceil(items.length / 2);
       this.#sizer.fitBytes(items.length, payload.length, this.#host.maxPayload / 2);
       this.#sendChunk(start, items.slice(0, half));
-      this.#host.acquireSlot(this);
+      this.#host.acquireSlot(this, true);
       this.#sendChunk(start + half, items.slice(half));
       return;
     }

@@ -88,8 +88,8 @@ export class Client {
         // Room for the envelope around a chunk's items.
         return client.#maxPayload - ENVELOPE_BYTES;
       },
-      acquireSlot: (b) => {
-        if (this.#slots < MAX_CLIENT_CHUNKS) {
+      acquireSlot: (b, force) => {
+        if (this.#slots < MAX_CLIENT_CHUNKS || force === true) {
           this.#slots++;
           return true;
         }
