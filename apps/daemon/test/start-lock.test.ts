@@ -13,9 +13,13 @@ import { CLI, alive, startDaemon } from './fixture.js';
 
 interface Outcome { code: number | null; out: string; pid: number }
 
+/** Every daemon this file started: killed at the end whatever the outcome. */
+const started: number[] = [];
+
 /** Starts a daemon and resolves once it listens (the process is left running) or exits. */
 function start(dataDir: string): Promise<Outcome> {
   const p = spawn(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--workers', '1', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(p.pid!);
   let out = '';
   return new Promise((resolve) => {
     const seen = (d: Buffer): void => {
@@ -44,6 +48,7 @@ it('three daemons started at once on one data dir: one runs, two refuse', async 
     const c = await d.connect();
     expect(await c.value<number>('n', { initial: 0 }).add(1)).toBe(1);
   } finally {
+    for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   }
 }, 60_000);
