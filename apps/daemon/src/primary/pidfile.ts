@@ -8,8 +8,9 @@
  * believed alive only if both match, and workers are killed only by the
  * data dir's marker in their environment.
  */
-import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hasEnvEntry, listPids, readStat } from './procfs.js';
 
 /** One recorded process: its pid and its start time (clock ticks after boot; undefined where /proc is missing). */
 export interface ProcessId {
@@ -68,15 +69,7 @@ export function removeRecord(dataDir: string): void {
 
 /** Start time of a live process (field 22 of /proc/<pid>/stat), or undefined. */
 export function startTimeOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const t = Number(fields[22 - 3]);
-    return Number.isInteger(t) ? t : undefined;
-  } catch {
-    return undefined;
-  }
+  return readStat(pid)?.start;
 }
 
 function withStart(pid: number): { startTime?: number } {
@@ -84,7 +77,8 @@ function withStart(pid: number): { startTime?: number } {
   return startTime === undefined ? {} : { startTime };
 }
 
-function alive(pid: number): boolean {
+/** True while `pid` runs, whoever owns it. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -125,11 +119,7 @@ function ours(pid: number): boolean {
 
 /** True if a process carries this data dir's marker in its environment (it was forked by a daemon on it). */
 function marked(pid: number, dataDir: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`${DATA_DIR_ENV}=${dataDir}\0`);
-  } catch {
-    return false;
-  }
+  return hasEnvEntry(pid, `${DATA_DIR_ENV}=${dataDir}`);
 }
 
 /** The live daemon on this data dir, if there is one. */
@@ -148,16 +138,15 @@ export function liveDaemon(dataDir: string): DaemonRecord | undefined {
  * run it may name anyone's process. Returns the pids it killed.
  */
 export function killPreviousGeneration(dataDir: string): number[] {
-  let entries: string[] = [];
+  let pids: number[] = [];
   try {
-    entries = readdirSync('/proc');
+    pids = listPids();
   } catch {
     /* not Linux: nothing identifies the old workers safely */
   }
   const victims: number[] = [];
-  for (const name of entries) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid || !marked(pid, dataDir) || !ours(pid)) continue;
+  for (const pid of pids) {
+    if (pid === process.pid || !marked(pid, dataDir) || !ours(pid)) continue;
     try {
       process.kill(pid, 'SIGKILL');
       victims.push(pid);

@@ -11,7 +11,7 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTimeOf } from './pidfile.js';
+import { alive, startTimeOf } from './pidfile.js';
 
 /** Takes the data dir's start lock, or throws saying who holds it. Returns the release. */
 export function takeStartLock(dataDir: string): () => void {
@@ -58,12 +58,7 @@ function read(file: string): string | undefined {
 }
 
 function holderLives(pid: number, start: number | undefined): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
+  if (pid === process.pid || !alive(pid)) return false;
   // Without /proc (start time 0 or unknown), a live pid is believed.
   const now = startTimeOf(pid);
   return start === undefined || start === 0 || now === undefined || now === start;
