@@ -67,7 +67,7 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
     });
   });
   child.stdout.resume(); // keep draining later log lines
-  // The ready line should carry the token; else it is in <data-dir>/token (DESIGN.md).
+  // The ready line should carry the token; else it is in <data-dir>/token (README, CLI).
   let token = info.token;
   if (!token) {
     try { token = readFileSync(join(info.dataDir ?? dataDir, 'token'), 'utf8').trim(); } catch { /* connect() will say */ }
