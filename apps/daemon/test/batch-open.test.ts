@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { MAX_OPEN_BATCHES, decodeData, encodeData } from '@corepool/protocol';
-import { sourceHash } from '../src/primary/verified-sources.js';
+import { sourceHash } from '@corepool/protocol';
 import { type TestDaemon, useDaemon } from './fixture.js';
 
 let d: TestDaemon;

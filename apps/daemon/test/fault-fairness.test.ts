@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeData } from '@corepool/protocol';
-import { sourceHash } from '../src/primary/verified-sources.js';
+import { sourceHash } from '@corepool/protocol';
 import { startDaemon, type RawSocket, type TestDaemon } from './fixture.js';
 
 let d: TestDaemon;

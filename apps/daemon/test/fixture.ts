@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { connect, type Client, type ConnectOptions } from '@corepool/client';
-import { createHash } from 'node:crypto';
-import { PROTOCOL_VERSION, decodeData, decodeMessage, encodeData, encodeMessage, type DaemonStatus } from '@corepool/protocol';
+import { PROTOCOL_VERSION, sourceHash, decodeData, decodeMessage, encodeData, encodeMessage, type DaemonStatus } from '@corepool/protocol';
 
 export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
@@ -445,7 +444,7 @@ export function rawMap(
       }
     };
     sock.ws.on('message', onMessage);
-    const hash = createHash('sha256').update(source).digest('base64url'); // the daemon checks it, as the SDK computes it
+    const hash = sourceHash(source); // the daemon checks it, as the SDK computes it
     sock.send({ type: 'batch.open', id, task: { kind: 'source', hash, source }, timeoutMs: o.timeoutMs ?? 0, retries: o.retries ?? 2 });
     const size = o.chunkSize ?? 10;
     for (let start = 0; start < n; start += size) {

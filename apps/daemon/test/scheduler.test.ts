@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { STEAL_AFTER_MS, encodeData, type ChunkResult, type ServerMessage } from '@corepool/protocol';
 import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
-import { sourceHash } from '../src/primary/verified-sources.js';
+import { sourceHash } from '@corepool/protocol';
 import type { Supervisor, WorkerSlot } from '../src/primary/supervisor.js';
 import type { PrimaryToWorker, RunMessage } from '../src/ipc.js';
 import { PRIMARY_SOURCES, SourceLru } from '../src/source-lru.js';

@@ -2,10 +2,9 @@
  * What travels for a task: a function's source (hashed, so each worker
  * compiles it once) or a module export, `task(moduleUrlOrPath, exportName)`.
  */
-import { createHash } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BadArgumentError, BadTaskError, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH, type TaskSpec } from '@corepool/protocol';
+import { BadArgumentError, BadTaskError, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH, sourceHash, type TaskSpec } from '@corepool/protocol';
 
 /** A task that lives in a module: workers import it by URL. */
 export interface ModuleTask<I = unknown, R = unknown> {
@@ -72,7 +71,7 @@ export function toTaskSpec(t: unknown): TaskSpec {
       if (source.length > MAX_SOURCE_LENGTH) throw new BadTaskError(`task source is longer than ${MAX_SOURCE_LENGTH} characters`);
       spec = bySource.get(source);
       if (spec === undefined) {
-        spec = { kind: 'source', hash: createHash('sha256').update(source).digest('base64url'), source };
+        spec = { kind: 'source', hash: sourceHash(source), source };
         if (bySource.size >= MAX_BY_SOURCE) bySource.delete(bySource.keys().next().value!);
         bySource.set(source, spec);
       }

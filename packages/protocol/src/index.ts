@@ -11,6 +11,7 @@ export type { WireError } from './errors.js';
 export * from './limits.js';
 export { encodeMessage, decodeMessage, encodeData, encodeCheckedData, decodeData } from './codec.js';
 export { findUncloneable } from './cloneable.js';
+export { sourceHash } from './task-hash.js';
 export { parseClientMessage, parseServerMessage, checkName, checkDictKey } from './parse.js';
 export { STATE_OPS, REPLAYED_OPS } from './messages.js';
 export type {
