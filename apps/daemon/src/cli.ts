@@ -1,45 +1,49 @@
 #!/usr/bin/env node
 /**
  * The `corepool` command: `daemon start | stop | status`. Flags are parsed by
- * commander; their meaning and defaults live in options.ts.
+ * commander; their meaning and defaults live in options.ts, and the help shows
+ * the defaults from there.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, fchmodSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { MAX_DEFAULT_HEAP_MB, resolveOptions, type DaemonOptions, type RawOptions } from './options.js';
+import { DEFAULT_OPTIONS, MACHINE_DEFAULTS, resolveOptions, type DaemonOptions, type RawOptions } from './options.js';
+import { FSYNC_MODES } from './state/store.js';
 import { startDaemon } from './primary/daemon.js';
 import { readRecord } from './primary/pidfile.js';
 import { adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
-import type { DaemonStatus } from '@corepool/protocol';
+import { RSS_WATCH_MS, type DaemonStatus } from '@corepool/protocol';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('corepool').description('Python-style multiprocessing for Node.js, as a shared daemon').version(version);
 const daemon = program.command('daemon').description('run and inspect the corepool daemon');
+const D = DEFAULT_OPTIONS;
+const M = MACHINE_DEFAULTS;
 
 daemon
   .command('start')
   .description('start the daemon (in the foreground unless --detach)')
-  .option('--port <port>', 'TCP port (0 picks a free one)', '7420')
-  .option('--host <host>', 'address to bind; a non-loopback address requires an explicit token (--token-file, COREPOOL_TOKEN)', '127.0.0.1')
-  .option('--workers <n>', 'worker processes (default: one per core)')
-  .option('--data-dir <dir>', 'state, token and pid file (default: $COREPOOL_DATA_DIR or ~/.corepool)')
-  .option('--token-file <path>', 'file holding the shared secret clients must present (yours, mode 0600; default: $COREPOOL_TOKEN, else <data-dir>/token)')
+  .option('--port <port>', 'TCP port (0 picks a free one)', String(D.port))
+  .option('--host <host>', 'address to bind; a non-loopback address requires an explicit token (--token-file, COREPOOL_TOKEN)', D.host)
+  .option('--workers <n>', `worker processes (default: ${M.workers})`)
+  .option('--data-dir <dir>', `state, token and pid file (default: ${M.dataDir})`)
+  .option('--token-file <path>', `file holding the shared secret clients must present (yours, mode 0600; default: ${M.tokenFile})`)
   .option('--token <token>', 'the shared secret itself (visible in ps until the daemon starts: prefer --token-file or COREPOOL_TOKEN)')
-  .addOption(new Option('--fsync <mode>', 'when LMDB is flushed to disk').choices(['always', 'everysec', 'no']).default('everysec'))
+  .addOption(new Option('--fsync <mode>', 'when LMDB is flushed to disk').choices(FSYNC_MODES).default(D.fsync))
   .option('--no-source', 'accept only module tasks, never function source')
   .option('--allow-source', 'accept function source on a non-loopback --host (off there by default)')
-  .option('--max-clients <n>', 'most connections at once (default: 10000, or fewer to fit the open-files limit, ulimit -n)')
-  .option('--max-payload <bytes>', 'largest frame after authentication', String(8 * 1024 * 1024))
-  .option('--heartbeat-ms <ms>', 'ping interval; a client silent for two intervals is dropped', '30000')
-  .option('--auth-deadline-ms <ms>', 'time a connection has to authenticate', '5000')
-  .option('--worker-heap-mb <mb>', `V8 heap limit per worker (default: 80% of RAM / workers, at most ${MAX_DEFAULT_HEAP_MB})`)
-  .option('--pipeline-depth <n>', 'chunks a worker holds at once', '2')
-  .option('--worker-rss-mb <mb>', 'kill a worker whose resident memory passes this, off-heap memory included (checked every 100 ms; default: 1.5x the heap; 0: off)')
-  .option('--max-tasks-per-worker <n>', 'replace a worker after it has run this many items (0: never)', '0')
+  .option('--max-clients <n>', `most connections at once (default: ${M.maxClients})`)
+  .option('--max-payload <bytes>', 'largest frame after authentication', String(D.maxPayload))
+  .option('--heartbeat-ms <ms>', 'ping interval; a client silent for two intervals is dropped', String(D.heartbeatMs))
+  .option('--auth-deadline-ms <ms>', 'time a connection has to authenticate', String(D.authDeadlineMs))
+  .option('--worker-heap-mb <mb>', `V8 heap limit per worker (default: ${M.workerHeapMb})`)
+  .option('--pipeline-depth <n>', 'chunks sent to a worker at once (one running, the rest prefetched)', String(D.pipelineDepth))
+  .option('--worker-rss-mb <mb>', `kill a worker whose resident memory passes this, off-heap memory included (checked every ${RSS_WATCH_MS} ms; default: ${M.workerRssMb}; 0: off)`)
+  .option('--max-tasks-per-worker <n>', 'replace a worker after it has run this many items (0: never)', String(D.maxTasksPerWorker))
   // Send-buffer limits per client (Redis client-output-buffer-limit); hidden, mainly for tests.
   .addOption(new Option('--send-high-water <bytes>').hideHelp())
   .addOption(new Option('--send-hard-cap <bytes>').hideHelp())

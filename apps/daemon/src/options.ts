@@ -6,6 +6,7 @@ import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connectionBudget, openFilesLimit } from './fd-limit.js';
 import { checkTokenLength, readTokenFile } from './primary/token.js';
+import { DEFAULT_FSYNC, FSYNC_MODES, type FsyncMode } from './state/store.js';
 import {
   AUTH_DEADLINE_MS,
   DEFAULT_HEARTBEAT_MS,
@@ -18,9 +19,6 @@ import {
   SEND_HIGH_WATER,
   SEND_SOFT_CAP_MS,
 } from '@corepool/protocol';
-
-/** How often LMDB is flushed to disk (Redis's appendfsync). */
-export type FsyncMode = 'always' | 'everysec' | 'no';
 
 /** Everything `corepool daemon start` can be told. */
 export interface DaemonOptions {
@@ -47,7 +45,7 @@ export interface DaemonOptions {
   heartbeatMs: number;
   /** V8 old-space limit per worker. */
   workerHeapMb: number;
-  /** Chunks a worker holds at once (one running, the rest prefetched). */
+  /** Chunks sent to a worker at once (one running, the rest prefetched). */
   pipelineDepth: number;
   /** Send buffer above which a client gets no new results and coalesced pushes. */
   sendHighWater: number;
@@ -63,17 +61,21 @@ export interface DaemonOptions {
   warnings: string[];
 }
 
+const DATA_DIR_ENV = 'COREPOOL_DATA_DIR';
+const DATA_DIR_NAME = '.corepool';
+
 /** The default data dir: $COREPOOL_DATA_DIR, else ~/.corepool. */
 export function defaultDataDir(): string {
-  return process.env.COREPOOL_DATA_DIR || join(homedir(), '.corepool');
+  return process.env[DATA_DIR_ENV] || join(homedir(), DATA_DIR_NAME);
 }
 
+/** The defaults that do not depend on the machine (the CLI's help shows them from here). */
 export const DEFAULT_OPTIONS: Omit<DaemonOptions, 'dataDir' | 'workers' | 'workerHeapMb' | 'workerRssMb' | 'maxPreUpgrade' | 'openFilesLimit' | 'warnings'> = {
   host: DEFAULT_HOST,
   port: DEFAULT_PORT,
   token: undefined,
   tokenSource: undefined,
-  fsync: 'everysec',
+  fsync: DEFAULT_FSYNC,
   allowSource: true,
   maxClients: DEFAULT_MAX_CLIENTS,
   maxPayload: DEFAULT_MAX_PAYLOAD,
@@ -90,16 +92,22 @@ export const DEFAULT_OPTIONS: Omit<DaemonOptions, 'dataDir' | 'workers' | 'worke
 /** Largest default V8 heap per worker: a leaking task dies in seconds, not minutes. */
 export const MAX_DEFAULT_HEAP_MB = 2048;
 
+/** Share of RAM the workers' default heaps add up to. */
+const HEAP_SHARE_OF_RAM = 0.8;
+
 /**
  * The default V8 heap limit per worker: 80% of RAM shared by the workers, at
  * least 256 MB and at most MAX_DEFAULT_HEAP_MB.
  */
 export function defaultWorkerHeapMb(workers: number, totalBytes = totalmem()): number {
-  return Math.min(MAX_DEFAULT_HEAP_MB, Math.max(256, Math.floor((0.8 * totalBytes) / (1024 * 1024) / workers)));
+  return Math.min(MAX_DEFAULT_HEAP_MB, Math.max(256, Math.floor((HEAP_SHARE_OF_RAM * totalBytes) / (1024 * 1024) / workers)));
 }
 
 /** Lowest --worker-rss-mb other than 0 (off): about twice what a fresh worker takes. */
 export const MIN_WORKER_RSS_MB = 128;
+
+/** The default RSS limit per worker, as a multiple of its heap limit. */
+const RSS_PER_HEAP = 1.5;
 
 /**
  * The default RSS limit per worker: 1.5x the heap (at least 128 MB above it)
@@ -107,8 +115,21 @@ export const MIN_WORKER_RSS_MB = 128;
  * (Buffers, native addons) that the heap limit never sees.
  */
 export function defaultWorkerRssMb(heapMb: number): number {
-  return Math.max(Math.round(1.5 * heapMb), heapMb + 128);
+  return Math.max(Math.round(RSS_PER_HEAP * heapMb), heapMb + 128);
 }
+
+/**
+ * The defaults worked out at start, in words, next to the code that works
+ * them out: the CLI's help shows these, so it cannot drift from it.
+ */
+export const MACHINE_DEFAULTS = {
+  workers: 'one per core',
+  dataDir: `$${DATA_DIR_ENV} or ~/${DATA_DIR_NAME}`,
+  tokenFile: '$COREPOOL_TOKEN, else <data-dir>/token',
+  maxClients: `${DEFAULT_MAX_CLIENTS}, or fewer to fit the open-files limit, ulimit -n`,
+  workerHeapMb: `${HEAP_SHARE_OF_RAM * 100}% of RAM / workers, at most ${MAX_DEFAULT_HEAP_MB}`,
+  workerRssMb: `${RSS_PER_HEAP}x the heap`,
+} as const satisfies Partial<Record<keyof DaemonOptions, string>>;
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -130,8 +151,8 @@ export type RawOptions = Partial<Record<keyof DaemonOptions | 'tokenFile', unkno
 /** Validates raw values and merges them over the defaults. */
 export function resolveOptions(raw: RawOptions): DaemonOptions {
   const workers = raw.workers === undefined ? availableParallelism() : int('workers', raw.workers, 1, 1024);
-  const fsync = raw.fsync ?? DEFAULT_OPTIONS.fsync;
-  if (fsync !== 'always' && fsync !== 'everysec' && fsync !== 'no') {
+  const fsync = (raw.fsync ?? DEFAULT_OPTIONS.fsync) as FsyncMode;
+  if (!FSYNC_MODES.includes(fsync)) {
     throw new RangeError(`--fsync must be always, everysec or no, got ${String(fsync)}`);
   }
   const host = typeof raw.host === 'string' ? raw.host : DEFAULT_OPTIONS.host;

@@ -19,22 +19,14 @@ import { CancelledError, LockNotHeldError, TimeoutError } from '@corepool/protoc
 
 import { OwnerIndex, OwnerQuota } from './owner-index.js';
 import { decodeNumber, encodeNumber, type Dirty, type Store, type Table } from './store.js';
+import { Waiters } from './waiters.js';
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const COUNTER_KEY = ['lock'];
 
-interface Acquirer {
-  owner: string;
-  resolve: (token: number) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout | undefined;
-}
-
+/** One lock: its holder and the token of its grant (its blocked acquirers are in Locks#acquirers). */
 class LockRecord {
   holder: string | null = null;
   token = 0;
-  /** Insertion-ordered: the first is the oldest acquirer. */
-  readonly waiters = new Set<Acquirer>();
 }
 
 /** Every Lock, in memory; only the token counter is stored. */
@@ -43,10 +35,16 @@ export class Locks implements Dirty {
   readonly key = COUNTER_KEY;
   readonly #store: Store;
   readonly #map = new Map<string, LockRecord>();
-  readonly #held = new OwnerIndex();
-  readonly #waiting = new OwnerIndex();
+  /** owner -> names of the locks it holds. */
+  readonly #holding = new OwnerIndex();
   /** Locks held or awaited per owner, bounded: a grant moves an entry from awaited to held. */
   readonly #quota = new OwnerQuota('locks held or awaited');
+  /** Blocked acquires by lock, oldest first; one that times out or is cancelled gives back its quota entry. */
+  readonly #acquirers = new Waiters<number>((a) => {
+    this.#quota.remove(a.owner);
+    const l = this.#map.get(a.name);
+    if (l !== undefined) this.#forgetIfIdle(a.name, l);
+  });
   #lastToken: number;
 
   private constructor(store: Store, lastToken: number) {
@@ -88,19 +86,9 @@ export class Locks implements Dirty {
     }
     if (l.holder === null) return this.#grant(name, l, owner);
     if (timeoutMs === 0) return Promise.reject(new TimeoutError(`lock "${name}" is held`, { timeoutMs }));
-    const rec = l;
     this.#quota.add(owner);
-    return new Promise<number>((resolve, reject) => {
-      const a: Acquirer = { owner, resolve, reject, timer: undefined };
-      if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
-        a.timer = setTimeout(() => {
-          this.#unblock(name, rec, a);
-          reject(new TimeoutError(`lock "${name}": not acquired within ${timeoutMs} ms`, { timeoutMs }));
-        }, timeoutMs);
-      }
-      rec.waiters.add(a);
-      this.#waiting.add(owner, name);
-    });
+    const timedOut = (): Error => new TimeoutError(`lock "${name}": not acquired within ${timeoutMs} ms`, { timeoutMs });
+    return this.#acquirers.wait(owner, name, timeoutMs, timedOut, undefined);
   }
 
   /** Releases a lock `owner` holds with `token`, passing it to the oldest waiter. */
@@ -116,21 +104,8 @@ export class Locks implements Dirty {
   /** Fails the blocked acquires of `owner` (E_CANCELLED) and releases its locks. */
   dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
     this.#quota.drop(owner);
-    const waiting = this.#waiting.take(owner);
-    if (waiting !== undefined) {
-      for (const name of waiting) {
-        const l = this.#map.get(name);
-        if (l === undefined) continue;
-        for (const a of l.waiters) {
-          if (a.owner !== owner) continue;
-          if (a.timer !== undefined) clearTimeout(a.timer);
-          l.waiters.delete(a);
-          a.reject(err);
-        }
-        this.#forgetIfIdle(name, l);
-      }
-    }
-    const held = this.#held.take(owner);
+    this.#acquirers.dropOwner(owner, err);
+    const held = this.#holding.take(owner);
     if (held !== undefined) {
       for (const name of held) {
         const l = this.#map.get(name);
@@ -141,15 +116,7 @@ export class Locks implements Dirty {
 
   /** Fails every blocked acquire (shutdown). */
   dropAll(err: Error): void {
-    for (const [name, l] of this.#map) {
-      for (const a of l.waiters) {
-        if (a.timer !== undefined) clearTimeout(a.timer);
-        this.#waiting.delete(a.owner, name);
-        this.#quota.remove(a.owner);
-        a.reject(err);
-      }
-      l.waiters.clear();
-    }
+    this.#acquirers.dropAll(err);
   }
 
   /** Grants to `owner`; a waiter's entry is already counted, a fresh acquire's is counted here. */
@@ -159,7 +126,7 @@ export class Locks implements Dirty {
     this.#store.touch(this);
     l.holder = owner;
     l.token = token;
-    this.#held.add(owner, name);
+    this.#holding.add(owner, name);
     // A grant whose token is not committed is not given: the lock passes on (the acquirer hears the commit's error).
     this.#store.committed().catch(() => {
       if (this.#map.get(name) === l && l.holder === owner && l.token === token) this.#passOn(name, l);
@@ -168,33 +135,21 @@ export class Locks implements Dirty {
   }
 
   #passOn(name: string, l: LockRecord): void {
-    this.#held.delete(l.holder!, name);
+    this.#holding.delete(l.holder!, name);
     this.#quota.remove(l.holder!);
     l.holder = null;
-    const first = l.waiters.values().next();
-    if (first.done) {
+    // The oldest acquirer's quota entry stays: it now counts a held lock.
+    const a = this.#acquirers.take(name);
+    if (a === undefined) {
       this.#map.delete(name);
       return;
     }
-    const a = first.value;
     const token = this.#grant(name, l, a.owner, true);
-    this.#unblock(name, l, a, true);
     // The grant is replied once the counter is committed.
     this.#store.committed().then(() => a.resolve(token), (err: Error) => a.reject(err));
   }
 
-  /** `a` stops waiting; `granted`: it now holds the lock, and its quota entry stays. */
-  #unblock(name: string, l: LockRecord, a: Acquirer, granted = false): void {
-    if (a.timer !== undefined) clearTimeout(a.timer);
-    l.waiters.delete(a);
-    if (!granted) this.#quota.remove(a.owner);
-    let stillWaiting = false;
-    for (const other of l.waiters) if (other.owner === a.owner) { stillWaiting = true; break; }
-    if (!stillWaiting) this.#waiting.delete(a.owner, name);
-    this.#forgetIfIdle(name, l);
-  }
-
   #forgetIfIdle(name: string, l: LockRecord): void {
-    if (l.holder === null && l.waiters.size === 0) this.#map.delete(name);
+    if (l.holder === null && !this.#acquirers.has(name)) this.#map.delete(name);
   }
 }

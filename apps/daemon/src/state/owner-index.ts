@@ -2,12 +2,12 @@
  * owner-index.ts - which names an owner (a client connection "c:12" or a
  * worker "w:3") uses in one state type, so that `releaseOwner` touches only
  * that owner's entries instead of scanning every name; and how many entries
- * each owner holds, bounded, so one connection cannot grow the primary
+ * each owner has, bounded, so one connection cannot grow the primary
  * without end (blocked gets, lock acquires and subscriptions all cost memory).
  */
 import { LimitError } from '@corepool/protocol';
 
-/** The most entries of one kind (blocked gets, locks held or awaited, subscriptions) one owner may hold. */
+/** The most entries of one kind (blocked gets, locks held or awaited, subscriptions) one owner may have. */
 export const OWNER_LIMIT = 10_000;
 
 /** A per-owner count with a ceiling: the entry past it is refused with E_LIMIT, nothing changed. */
@@ -22,7 +22,7 @@ export class OwnerQuota {
     this.#limit = limit;
   }
 
-  /** Throws E_LIMIT when `owner` already holds the limit. */
+  /** Throws E_LIMIT when `owner` already has the limit. */
   check(owner: string): void {
     if ((this.#counts.get(owner) ?? 0) >= this.#limit) {
       throw new LimitError(`too many ${this.#what}: at most ${this.#limit} per connection or worker`);
@@ -53,7 +53,7 @@ export class OwnerQuota {
   }
 }
 
-/** owner -> names, for subscriptions, blocked calls and held locks. */
+/** owner -> names, for subscriptions and held locks. */
 export class OwnerIndex {
   readonly #byOwner = new Map<string, Set<string>>();
 

@@ -20,29 +20,22 @@
  */
 import { CancelledError, TimeoutError } from '@corepool/protocol';
 
-import { OwnerIndex, OwnerQuota } from './owner-index.js';
+import { OwnerQuota } from './owner-index.js';
 import type { Store } from './store.js';
+import { Waiters, type Waiter } from './waiters.js';
 
-/** Longest timer Node can arm; longer timeouts wait forever. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Called when an item is handed over, in the batch that takes it (SharedState keeps the reply for a replay). */
+type Taken = ((bytes: Uint8Array) => void) | undefined;
 
-interface Getter {
-  owner: string;
-  /** Called when an item is handed over, in the batch that takes it (SharedState keeps the reply for a replay). */
-  taken: ((bytes: Uint8Array) => void) | undefined;
-  resolve: (bytes: Uint8Array) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout | undefined;
-}
+/** A blocked get. */
+type Getter = Waiter<Uint8Array, Taken>;
 
-/** One queue: items from `head` on, with their storage sequence numbers, and blocked getters. */
+/** One queue: items from `head` on, with their storage sequence numbers (its blocked getters are in Queues#getters). */
 class QueueRecord {
   items: Uint8Array[] = [];
   seqs: number[] = [];
   head = 0;
   nextSeq = 1;
-  /** A Set keeps insertion order: the first is the oldest getter. */
-  readonly getters = new Set<Getter>();
 
   get size(): number {
     return this.items.length - this.head;
@@ -72,10 +65,14 @@ const EMPTY = new Uint8Array(0);
 export class Queues {
   readonly #store: Store;
   readonly #map = new Map<string, QueueRecord>();
-  /** owner -> names of queues where it has a blocked get. */
-  readonly #waiting = new OwnerIndex();
-  /** Blocked gets per owner, bounded (each holds a promise, maybe a timer, and its queue's record). */
+  /** Blocked gets per owner, bounded (each keeps a promise, maybe a timer, and its queue's record). */
   readonly #blocked = new OwnerQuota('blocked queue gets');
+  /** Blocked gets by queue, oldest first; one that times out or is cancelled gives back its quota entry. */
+  readonly #getters = new Waiters<Uint8Array, Taken>((g) => {
+    this.#blocked.remove(g.owner);
+    const q = this.#map.get(g.name);
+    if (q !== undefined) this.#forgetIfIdle(g.name, q);
+  });
 
   private constructor(store: Store) {
     this.#store = store;
@@ -118,9 +115,9 @@ export class Queues {
   /** Appends an item (or hands it to the oldest blocked getter); returns the queue's size. */
   put(name: string, bytes: Uint8Array): number {
     const q = this.#record(name);
-    const first = q.getters.values().next();
-    if (!first.done) {
-      this.#handOver(name, q, first.value, bytes);
+    const g = this.#getters.take(name);
+    if (g !== undefined) {
+      this.#handOver(name, q, g, bytes);
       return q.size;
     }
     const seq = q.nextSeq++;
@@ -134,7 +131,7 @@ export class Queues {
    * Takes the oldest item now, or blocks `owner` until one is put or the
    * timeout passes; `taken` hears of a blocked get's item in the batch that hands it over.
    */
-  get(owner: string, name: string, timeoutMs: number | undefined, taken?: (bytes: Uint8Array) => void): Uint8Array | Promise<Uint8Array> {
+  get(owner: string, name: string, timeoutMs: number | undefined, taken?: Taken): Uint8Array | Promise<Uint8Array> {
     const q = this.#map.get(name);
     if (q !== undefined && q.size > 0) {
       const { bytes, seq } = q.shift();
@@ -145,18 +142,10 @@ export class Queues {
     if (timeoutMs === 0) return Promise.reject(new TimeoutError(`queue "${name}" is empty`, { timeoutMs }));
     this.#blocked.check(owner);
     this.#blocked.add(owner);
-    const rec = q ?? this.#record(name);
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const g: Getter = { owner, taken, resolve, reject, timer: undefined };
-      if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
-        g.timer = setTimeout(() => {
-          this.#unblock(name, rec, g);
-          reject(new TimeoutError(`queue "${name}": no item within ${timeoutMs} ms`, { timeoutMs }));
-        }, timeoutMs);
-      }
-      rec.getters.add(g);
-      this.#waiting.add(owner, name);
-    });
+    // The record stays while its getters wait (#forgetIfIdle), so `records` counts it.
+    if (q === undefined) this.#record(name);
+    const timedOut = (): Error => new TimeoutError(`queue "${name}": no item within ${timeoutMs} ms`, { timeoutMs });
+    return this.#getters.wait(owner, name, timeoutMs, timedOut, taken);
   }
 
   /**
@@ -186,27 +175,13 @@ export class Queues {
 
   /** Fails the blocked gets of `owner` with E_CANCELLED. */
   dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
-    const names = this.#waiting.take(owner);
+    this.#getters.dropOwner(owner, err);
     this.#blocked.drop(owner);
-    if (names === undefined) return;
-    for (const name of names) {
-      const q = this.#map.get(name);
-      if (q === undefined) continue;
-      for (const g of q.getters) {
-        if (g.owner !== owner) continue;
-        if (g.timer !== undefined) clearTimeout(g.timer);
-        q.getters.delete(g);
-        g.reject(err);
-      }
-      this.#forgetIfIdle(name, q);
-    }
   }
 
   /** Fails every blocked get (shutdown). */
   dropAll(err: Error): void {
-    const owners = new Set<string>();
-    for (const q of this.#map.values()) for (const g of q.getters) owners.add(g.owner);
-    for (const owner of owners) this.dropOwner(owner, err);
+    this.#getters.dropAll(err);
   }
 
   /**
@@ -225,18 +200,21 @@ export class Queues {
       q.seqs.push(key[1]);
       q.nextSeq = Math.max(q.nextSeq, key[1] + 1);
     }
-    for (let g = q.getters.values().next(); !g.done && q.size > 0; g = q.getters.values().next()) {
+    while (q.size > 0) {
+      const g = this.#getters.take(name);
+      if (g === undefined) break;
       const { bytes, seq } = q.shift();
       this.#store.remove(this.#store.queues, [name, seq]);
-      this.#handOver(name, q, g.value, bytes);
+      this.#handOver(name, q, g, bytes);
     }
     this.#forgetIfIdle(name, q);
   }
 
-  /** Gives `bytes` to the blocked getter `g`; it hears of it once the batch is committed. */
+  /** Gives `bytes` to the blocked getter `g` (taken from #getters); it hears of it once the batch is committed. */
   #handOver(name: string, q: QueueRecord, g: Getter, bytes: Uint8Array): void {
-    this.#unblock(name, q, g);
-    g.taken?.(bytes);
+    this.#blocked.remove(g.owner);
+    this.#forgetIfIdle(name, q);
+    g.data?.(bytes);
     this.#store.committed().then(() => g.resolve(bytes), (err: Error) => g.reject(err));
   }
 
@@ -249,18 +227,8 @@ export class Queues {
     return q;
   }
 
-  #unblock(name: string, q: QueueRecord, g: Getter): void {
-    if (g.timer !== undefined) clearTimeout(g.timer);
-    q.getters.delete(g);
-    this.#blocked.remove(g.owner);
-    let stillWaiting = false;
-    for (const other of q.getters) if (other.owner === g.owner) { stillWaiting = true; break; }
-    if (!stillWaiting) this.#waiting.delete(g.owner, name);
-    this.#forgetIfIdle(name, q);
-  }
-
   /** An empty queue nobody waits on is dropped from memory (its seqs restart safely: writes apply in order). */
   #forgetIfIdle(name: string, q: QueueRecord): void {
-    if (q.size === 0 && q.getters.size === 0) this.#map.delete(name);
+    if (q.size === 0 && !this.#getters.has(name)) this.#map.delete(name);
   }
 }

@@ -43,7 +43,7 @@ import { decodeCost, MAX_COST } from './data-equal.js';
 import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
-import { DEFAULT_FSYNC, Store, type FailedWrites, type FsyncMode } from './store.js';
+import { DEFAULT_FSYNC, FSYNC_MODES, Store, type FailedWrites, type FsyncMode } from './store.js';
 import { Values } from './value.js';
 
 /** A client instance and one of its request ids: where a write's reply is kept for a replay. */
@@ -64,12 +64,10 @@ export interface SharedStateOptions {
   maxValueBytes?: number;
 }
 
-const FSYNC_MODES: readonly string[] = ['always', 'everysec', 'no'];
-
 /** A read behind failing commits is taken again this many times before it fails with their error. */
 const READ_ATTEMPTS = 3;
 
-/** The shared state the primary holds: Values, Queues, Dicts and Locks, durable in LMDB. */
+/** The shared state the primary keeps: Values, Queues, Dicts and Locks, durable in LMDB. */
 export class SharedState {
   /** Where pushes for subscribers go; set by the primary. */
   onPush: (owner: string, push: Push) => void = () => {};
@@ -123,16 +121,16 @@ export class SharedState {
   static async open(opts: SharedStateOptions): Promise<SharedState> {
     const fsync = opts.fsync ?? DEFAULT_FSYNC;
     if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new TypeError('options.dataDir must be a non-empty string');
-    if (!FSYNC_MODES.includes(fsync)) throw new RangeError('options.fsync must be "always", "everysec" or "no"');
+    if (!(FSYNC_MODES as readonly string[]).includes(fsync)) throw new RangeError('options.fsync must be "always", "everysec" or "no"');
     return new SharedState(Store.open(opts.dataDir, fsync), opts.maxValueBytes ?? Infinity);
   }
 
   /**
    * Writes a write's reply under its replay key in the same batch as the
    * write, so a client that lost the reply gets it from a restarted daemon
-   * too: both are committed, or neither.
+   * too: both are committed, or neither. Returns the reply.
    */
-  #kept<T>(key: ReplayKey | undefined, reply: T): T {
+  #keepReply<T>(key: ReplayKey | undefined, reply: T): T {
     if (key !== undefined) this.#store.put(this.#store.replays, key, encodeMessage({ v: reply }));
     return reply;
   }
@@ -165,7 +163,7 @@ export class SharedState {
    * or "w:3" for a task's worker). Resolves to the reply above, rejects with
    * a CorepoolError. The operation takes effect synchronously, before this
    * returns; only the reply waits for the commit. With `key`, a write's reply
-   * is kept in the store with the write, for a replay (see #kept).
+   * is kept in the store with the write, for a replay (see #keepReply).
    */
   async handle(owner: string, req: StateRequest, key?: ReplayKey): Promise<unknown> {
     if (this.#closing !== null) throw new ShuttingDownError('the daemon is stopping');
@@ -192,13 +190,13 @@ export class SharedState {
       }
       case 'value.set': {
         const r = this.#values.set(name, checked(req.a, 'a', req.op));
-        const reply = this.#kept(key, { version: r.version });
+        const reply = this.#keepReply(key, { version: r.version });
         await store.committed();
         return reply;
       }
       case 'value.add': {
         const r = this.#values.add(name, delta(req.a, req.op));
-        const reply = this.#kept(key, { version: r.version, value: r.bytes });
+        const reply = this.#keepReply(key, { version: r.version, value: r.bytes });
         await store.committed();
         return reply;
       }
@@ -207,7 +205,7 @@ export class SharedState {
         const expected = operand(req.a, 'a', req.op);
         const next = checked(req.b, 'b', req.op);
         const ok = this.#values.cas(name, expected, next);
-        const reply = this.#kept(key, { ok, version: this.#values.get(name)?.version ?? 0 });
+        const reply = this.#keepReply(key, { ok, version: this.#values.get(name)?.version ?? 0 });
         await store.committed();
         return reply;
       }
@@ -222,15 +220,15 @@ export class SharedState {
         return true;
 
       case 'queue.put': {
-        const reply = this.#kept(key, { size: this.#queues.put(name, checked(req.a, 'a', req.op)) });
+        const reply = this.#keepReply(key, { size: this.#queues.put(name, checked(req.a, 'a', req.op)) });
         await store.committed();
         return reply;
       }
       case 'queue.get': {
         // The item taken and its kept reply are committed together, now or when a put hands it over.
-        const got = this.#queues.get(owner, name, req.timeoutMs, key === undefined ? undefined : (bytes) => this.#kept(key, bytes));
+        const got = this.#queues.get(owner, name, req.timeoutMs, key === undefined ? undefined : (bytes) => this.#keepReply(key, bytes));
         if (got instanceof Uint8Array) {
-          this.#kept(key, got);
+          this.#keepReply(key, got);
           await store.committed();
           return got;
         }
@@ -244,12 +242,12 @@ export class SharedState {
         return this.#read(() => this.#dicts.get(name, k) ?? null);
       }
       case 'dict.set': {
-        const reply = this.#kept(key, { version: this.#dicts.set(name, dictKey(req), checked(req.a, 'a', req.op)) });
+        const reply = this.#keepReply(key, { version: this.#dicts.set(name, dictKey(req), checked(req.a, 'a', req.op)) });
         await store.committed();
         return reply;
       }
       case 'dict.delete': {
-        const removed = this.#kept(key, this.#dicts.delete(name, dictKey(req)));
+        const removed = this.#keepReply(key, this.#dicts.delete(name, dictKey(req)));
         await store.committed();
         return removed;
       }
@@ -281,7 +279,7 @@ export class SharedState {
       case 'lock.release': {
         if (req.token === undefined) throw new BadMessageError('lock.release needs the token of the grant');
         this.#locks.release(owner, name, req.token);
-        const reply = this.#kept(key, true);
+        const reply = this.#keepReply(key, true);
         // Locks are not stored: the release happened even if its batch failed to commit.
         await store.committed().catch(() => {});
         return reply;
@@ -308,7 +306,6 @@ export class SharedState {
     }
   }
 
-  /** The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with E_CANCELLED. */
   /**
    * A reply its owner can no longer receive (the client closed, the worker died). A queue
    * item taken for it goes back to the front of its queue (Queues.putBack); other replies
@@ -319,6 +316,7 @@ export class SharedState {
     this.#queues.putBack(req.name, value);
   }
 
+  /** The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with E_CANCELLED. */
   releaseOwner(owner: string): void {
     this.#values.dropOwner(owner);
     this.#dicts.dropOwner(owner);
@@ -331,7 +329,7 @@ export class SharedState {
     return { values: this.#values.size, queues: this.#queues.count, dicts: this.#dicts.count, locks: this.#locks.count };
   }
 
-  /** In-memory records that exist only while someone waits or holds (a leak check): they drop to 0 when their owners go. */
+  /** In-memory records that exist only while someone waits or holds a lock (a leak check): they drop to 0 when their owners go. */
   footprint(): { queueRecords: number; blockedOwners: number; lockRecords: number } {
     return { queueRecords: this.#queues.records, blockedOwners: this.#queues.blockedOwners, lockRecords: this.#locks.records };
   }

@@ -47,8 +47,11 @@ import { InternalError, NoSpaceError } from '@corepool/protocol';
 
 import { checkStateFile } from './store-check.js';
 
+/** The fsync modes (see the header), in the order the CLI lists them. */
+export const FSYNC_MODES = ['always', 'everysec', 'no'] as const;
+
 /** When the disk is flushed: after every batch, once a second, or when the OS likes. */
-export type FsyncMode = 'always' | 'everysec' | 'no';
+export type FsyncMode = (typeof FSYNC_MODES)[number];
 
 /** The fsync mode when none is given. */
 export const DEFAULT_FSYNC: FsyncMode = 'everysec';
@@ -83,7 +86,8 @@ export interface FailedWrites {
   readonly dirty: ReadonlySet<Dirty>;
 }
 
-interface Batch extends FailedWrites {
+/** The writes of one event-loop turn, committed in one transaction; its promise is `committed()`'s. */
+interface WriteBatch extends FailedWrites {
   tables: Table[];
   keys: Key[];
   values: (Uint8Array | undefined)[];
@@ -112,10 +116,10 @@ export class Store {
   onFailed: (writes: FailedWrites) => void = () => {};
 
   readonly #root: RootDatabase<Uint8Array, Key>;
-  #batch: Batch | null = null;
+  #batch: WriteBatch | null = null;
   #immediate: NodeJS.Immediate | null = null;
   /** 'always': the batch in LMDB's hands, until it is flushed. */
-  #inflight: Batch | null = null;
+  #inflight: WriteBatch | null = null;
   /** 'everysec': commits since the last sync. */
   #unsynced = false;
   #syncing: Promise<void> | null = null;
@@ -206,7 +210,7 @@ export class Store {
     await this.#root.close();
   }
 
-  #open(): Batch {
+  #open(): WriteBatch {
     if (this.#batch !== null) return this.#batch;
     if (this.#closed) throw new InternalError('the state store is closed');
     let resolve!: () => void;
@@ -248,7 +252,7 @@ export class Store {
   }
 
   /** everysec / no: one synchronous transaction on a noSync environment. */
-  #flushSync(b: Batch): void {
+  #flushSync(b: WriteBatch): void {
     try {
       this.#root.transactionSync(() => {
         const { tables, keys, values } = b;
@@ -267,7 +271,7 @@ export class Store {
   }
 
   /** always: lmdb-js commits these writes in one synced transaction; ack when it is committed. */
-  #flushAsync(b: Batch): void {
+  #flushAsync(b: WriteBatch): void {
     guardCommitRejections();
     const writes: Promise<boolean>[] = [];
     const { tables, keys, values } = b;
@@ -295,7 +299,7 @@ export class Store {
   }
 
   /** Rolls the failed batches back (onFailed) and fails their writers: E_NO_SPACE when the disk or map is full. */
-  #failed(batches: Batch[], err: unknown): void {
+  #failed(batches: WriteBatch[], err: unknown): void {
     // lmdb-js rejects a second promise with the cause; it is ours to handle.
     (err as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
     for (const b of batches) {

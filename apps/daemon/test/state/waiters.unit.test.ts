@@ -1,0 +1,132 @@
+/** Waiters (state/waiters.ts) on their own: FIFO take, timeouts, cancel by owner and shutdown, with fake timers. */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { MAX_TIMER_MS, Waiters, type Waiter } from '../../src/state/waiters.js';
+
+/** Settles into a record that can be read synchronously after the microtasks run. */
+function track<T>(p: Promise<T>): { value?: T; error?: Error } {
+  const out: { value?: T; error?: Error } = {};
+  p.then((v) => (out.value = v), (e: Error) => (out.error = e));
+  return out;
+}
+
+const flush = (): Promise<void> => Promise.resolve().then(() => {});
+const never = (): Error => new Error('timed out');
+
+describe('Waiters', () => {
+  let left: Waiter<string, number>[];
+  let waiters: Waiters<string, number>;
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    left = [];
+    waiters = new Waiters<string, number>((w) => left.push(w));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('takes the oldest waiter of a name first, and only of that name', async () => {
+    const a = track(waiters.wait('c:1', 'q', undefined, never, 1));
+    const b = track(waiters.wait('c:2', 'q', undefined, never, 2));
+    const other = track(waiters.wait('c:3', 'r', undefined, never, 3));
+    expect(waiters.has('q')).toBe(true);
+    const first = waiters.take('q')!;
+    expect([first.owner, first.name, first.data]).toEqual(['c:1', 'q', 1]);
+    first.resolve('x');
+    const second = waiters.take('q')!;
+    expect(second.data).toBe(2);
+    second.resolve('y');
+    expect(waiters.take('q')).toBeUndefined();
+    expect(waiters.has('q')).toBe(false);
+    expect(waiters.has('r')).toBe(true);
+    await flush();
+    expect([a.value, b.value, other.value]).toEqual(['x', 'y', undefined]);
+    expect(left).toEqual([]);
+  });
+
+  it('rejects a waiter whose timeout passes with its error, tells onLeft, and no longer hands it out', async () => {
+    const slow = track(waiters.wait('c:1', 'q', 50, () => new Error('no item within 50 ms'), 1));
+    const patient = track(waiters.wait('c:2', 'q', undefined, never, 2));
+    vi.advanceTimersByTime(49);
+    await flush();
+    expect(slow.error).toBeUndefined();
+    vi.advanceTimersByTime(1);
+    await flush();
+    expect(slow.error?.message).toBe('no item within 50 ms');
+    expect(left.map((w) => w.owner)).toEqual(['c:1']);
+    expect(waiters.take('q')?.owner).toBe('c:2');
+    expect(patient.error).toBeUndefined();
+  });
+
+  it('arms no timer for an undefined timeout or one above MAX_TIMER_MS: those wait forever', async () => {
+    const forever = track(waiters.wait('c:1', 'q', undefined, never, 1));
+    const beyond = track(waiters.wait('c:1', 'q', MAX_TIMER_MS + 1, never, 2));
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(MAX_TIMER_MS);
+    await flush();
+    expect([forever.error, beyond.error]).toEqual([undefined, undefined]);
+    expect(waiters.take('q')?.data).toBe(1);
+    expect(waiters.take('q')?.data).toBe(2);
+  });
+
+  it('clears the timer of a waiter taken before its timeout', async () => {
+    const w = track(waiters.wait('c:1', 'q', 50, never, 1));
+    expect(vi.getTimerCount()).toBe(1);
+    waiters.take('q')!.resolve('x');
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(100);
+    await flush();
+    expect(w).toEqual({ value: 'x' });
+    expect(left).toEqual([]);
+  });
+
+  it('cancels every waiter of an owner that goes away, on every name, and no one else', async () => {
+    const err = new Error('the requester went away');
+    const gone1 = track(waiters.wait('c:gone', 'q', 1000, never, 1));
+    const stays = track(waiters.wait('c:stays', 'q', undefined, never, 2));
+    const gone2 = track(waiters.wait('c:gone', 'q', undefined, never, 3));
+    const gone3 = track(waiters.wait('c:gone', 'r', undefined, never, 4));
+    waiters.dropOwner('c:gone', err);
+    await flush();
+    expect([gone1.error, gone2.error, gone3.error]).toEqual([err, err, err]);
+    expect(stays.error).toBeUndefined();
+    expect(left.map((w) => w.data)).toEqual([1, 3, 4]);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(waiters.has('r')).toBe(false);
+    expect(waiters.take('q')?.owner).toBe('c:stays');
+    // An owner with nothing left is a no-op, and may wait again.
+    waiters.dropOwner('c:gone', err);
+    expect(left).toHaveLength(3);
+    void track(waiters.wait('c:gone', 'q', undefined, never, 5));
+    expect(waiters.take('q')?.data).toBe(5);
+  });
+
+  it('an owner that stops waiting on one name by a take still has its other waits cancelled', async () => {
+    const err = new Error('gone');
+    void track(waiters.wait('c:1', 'q', undefined, never, 1));
+    const later = track(waiters.wait('c:1', 'q', undefined, never, 2));
+    waiters.take('q')!.resolve('x');
+    waiters.dropOwner('c:1', err);
+    await flush();
+    expect(later.error).toBe(err);
+    expect(waiters.has('q')).toBe(false);
+  });
+
+  it('dropAll rejects every waiter (shutdown) and leaves nothing armed', async () => {
+    const err = new Error('stopping');
+    const all = [
+      track(waiters.wait('c:1', 'q', 10, never, 1)),
+      track(waiters.wait('c:2', 'r', undefined, never, 2)),
+      track(waiters.wait('c:1', 'r', 20, never, 3)),
+    ];
+    waiters.dropAll(err);
+    await flush();
+    expect(all.map((w) => w.error)).toEqual([err, err, err]);
+    expect(left).toHaveLength(3);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(waiters.has('q') || waiters.has('r')).toBe(false);
+    vi.advanceTimersByTime(100);
+    expect(left).toHaveLength(3);
+  });
+});
