@@ -79,13 +79,18 @@ daemon
     process.exit(0);
   });
 
-daemon
+/** The flags that find a running daemon and its token (admin.ts resolveTarget), for stop and status. */
+function withTarget(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
+    .option('--data-dir <dir>', 'data dir of the daemon')
+    .option('--token-file <path>', 'file holding the daemon\'s token')
+    .option('--token <token>', 'the daemon\'s token (default: $COREPOOL_TOKEN, else the token file in the data dir)');
+}
+
+withTarget(daemon
   .command('stop')
-  .description('stop gracefully: running chunks finish, the rest goes back to clients')
-  .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
-  .option('--data-dir <dir>', 'data dir of the daemon')
-  .option('--token-file <path>', 'file holding the daemon\'s token')
-  .option('--token <token>', 'the daemon\'s token (default: $COREPOOL_TOKEN, else the token file in the data dir)')
+  .description('stop gracefully: running chunks finish, the rest goes back to clients'))
   .action(async (flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
     const target = resolveTarget(flags);
     await adminRequest(target, 'stop');
@@ -94,14 +99,10 @@ daemon
     console.log('stopped');
   });
 
-daemon
+withTarget(daemon
   .command('status')
   .description('workers, clients, queues, values and throughput')
-  .option('--json', 'machine-readable output')
-  .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
-  .option('--data-dir <dir>', 'data dir of the daemon')
-  .option('--token-file <path>', 'file holding the daemon\'s token')
-  .option('--token <token>', 'the daemon\'s token (default: $COREPOOL_TOKEN, else the token file in the data dir)')
+  .option('--json', 'machine-readable output'))
   .action(async (flags: { json?: boolean; url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
     let status: DaemonStatus;
     try {
