@@ -17,7 +17,7 @@ import {
   SEND_HARD_CAP,
   SEND_HIGH_WATER,
   SEND_SOFT_CAP_MS,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 
 /** How often LMDB is flushed to disk (Redis's appendfsync). */
 export type FsyncMode = 'always' | 'everysec' | 'no';

@@ -18,7 +18,7 @@
  * released as soon as it is granted; such a subscription is dropped at once.
  * A worker that dies releases everything anyway (SharedState.releaseOwner).
  */
-import { CancelledError, callUser, type Push, type StateRequest, type StateTransport } from '@corepool/protocol';
+import { CancelledError, callUser, type Push, type StateRequest, type StateTransport } from '@corepool/protocol/internal';
 import type { IpcTransport } from './ipc-transport.js';
 
 interface Subscription {
