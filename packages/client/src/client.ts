@@ -2,9 +2,8 @@
  * The public facade: `map`, `imap`, `submit`, `mapSettled` over batches, and
  * the shared-state handles over this client's connection. It owns the chunk
  * slots shared by its batches (so ten thousand concurrent `submit`s queue here,
- * not in the daemon) and routes every daemon message to its batch or request.
- * Just over 400 lines: the four entry points share one validation and one
- * slot pool; batch.ts and connection.ts already hold the machinery.
+ * not in the daemon) and routes every daemon message to its batch call
+ * (batch-call.ts) or request (the protocol's PendingRequests).
  */
 import { randomBytes } from 'node:crypto';
 import {
