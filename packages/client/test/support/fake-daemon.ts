@@ -2,7 +2,7 @@
  * A stand-in for the daemon's end of the WebSocket, for unit tests of the
  * SDK's Connection and Client (no daemon, no socket), as ws tests its
  * Receiver: each socket the SDK opens is a FakeSocket; what the SDK sends is
- * decoded into `received`, and the test answers with `reply`/`deliver` or
+ * decoded into `received`, and the test answers with `deliver` or
  * drops the socket. Every wait is on an event, never on a timer.
  */
 import { EventEmitter } from 'node:events';
@@ -63,9 +63,6 @@ export class FakeSocket extends EventEmitter implements Socket {
   }
 }
 
-/** What the fake daemon does with a client message; `undefined` leaves it unanswered. */
-export type Handler = (m: ClientMessage, socket: FakeSocket) => void;
-
 /** The sockets the SDK opened, and a scripted daemon behind them. */
 export class FakeDaemon {
   readonly sockets: FakeSocket[] = [];
@@ -74,8 +71,6 @@ export class FakeDaemon {
   welcome: Omit<Welcome, 'type'> = { v: 1, clientId: 1, workers: 1, pid: 4242 };
   /** Set: `hello` is answered by closing with this code and reason (a refused token, a wrong version). */
   refuseHello: { code: number; reason: string } | undefined;
-  /** Answers everything but `hello`, which the daemon answers with `welcome`. */
-  handler: Handler | undefined;
   readonly #waiters: { test: () => boolean; resolve: () => void }[] = [];
 
   readonly openSocket: OpenSocket = () => {
@@ -103,7 +98,6 @@ export class FakeDaemon {
   onMessage(socket: FakeSocket, m: ClientMessage): void {
     if (m.type === 'hello' && this.refuseHello !== undefined) socket.drop(this.refuseHello.code, this.refuseHello.reason);
     else if (m.type === 'hello') socket.deliver({ type: 'welcome', ...this.welcome });
-    else this.handler?.(m, socket);
     this.check();
   }
 
@@ -111,16 +105,6 @@ export class FakeDaemon {
   until(test: () => boolean): Promise<void> {
     if (test()) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push({ test, resolve }));
-  }
-
-  /** Resolves once the SDK has sent a message matching `test` on the current socket; returns it. */
-  async next<M extends ClientMessage>(test: (m: ClientMessage) => m is M, after = 0): Promise<M> {
-    let found: M | undefined;
-    await this.until(() => {
-      found = this.socket.received.slice(after).find(test);
-      return found !== undefined;
-    });
-    return found!;
   }
 
   /** Resolves the waits whose condition now holds. */
