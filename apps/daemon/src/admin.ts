@@ -17,7 +17,7 @@ import {
   encodeMessage,
   fromWire,
   parseServerMessage,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 import { defaultDataDir } from './options.js';
 import { readRecord } from './primary/pidfile.js';
 import { readTokenFile, tokenPath } from './primary/token.js';

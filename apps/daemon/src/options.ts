@@ -18,7 +18,7 @@ import {
   SEND_HARD_CAP,
   SEND_HIGH_WATER,
   SEND_SOFT_CAP_MS,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 
 /** Everything `corepool daemon start` can be told. */
 export interface DaemonOptions {

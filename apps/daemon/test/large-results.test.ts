@@ -5,7 +5,7 @@
  * large together arrives in several parts.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, SEND_HIGH_WATER, type TooLargeError } from '@corepool/protocol';
+import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, SEND_HIGH_WATER, type TooLargeError } from '@corepool/protocol/internal';
 import type { Client } from '@corepool/client';
 import { checkSet, rawMap, type TestDaemon, until, useDaemon } from './fixture.js';
 

@@ -5,7 +5,7 @@
  * delivered once, and crash bookkeeping follows the copy, not the ghost.
  */
 import { describe, expect, it } from 'vitest';
-import { STEAL_AFTER_MS, encodeData, type ChunkResult, type ServerMessage } from '@corepool/protocol';
+import { STEAL_AFTER_MS, encodeData, type ChunkResult, type ServerMessage } from '@corepool/protocol/internal';
 import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
 import { sourceHash } from '@corepool/protocol';
 import type { Supervisor, WorkerSlot } from '../src/primary/supervisor.js';

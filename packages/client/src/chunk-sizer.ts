@@ -5,7 +5,7 @@
  * travel one per chunk, so a batch of heavy items never starts with a long chunk;
  * tiny items reach large chunks after one round trip.
  */
-import { CHUNK_TARGET_MS, MAX_CHUNK_ITEMS, SOLO_CHUNK_TARGET_MS } from '@corepool/protocol';
+import { CHUNK_TARGET_MS, MAX_CHUNK_ITEMS, SOLO_CHUNK_TARGET_MS } from '@corepool/protocol/internal';
 
 /** Picks the size of the next chunk of a batch. */
 export class ChunkSizer {

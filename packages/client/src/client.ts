@@ -2,9 +2,8 @@
  * The public facade: `map`, `imap`, `submit`, `mapSettled` over batches, and
  * the shared-state handles over this client's connection. It owns the chunk
  * slots shared by its batches (so ten thousand concurrent `submit`s queue here,
- * not in the daemon) and routes every daemon message to its batch or request.
- * Just over 400 lines: the four entry points share one validation and one
- * slot pool; batch.ts and connection.ts already hold the machinery.
+ * not in the daemon) and routes every daemon message to its batch call
+ * (batch-call.ts) or request (the protocol's PendingRequests).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -18,8 +17,10 @@ import {
   Dict,
   ListenerRegistry,
   Lock,
+  PendingRequests,
   Queue,
-  REPLAYED_OPS,
+  QueuedIterator,
+  RESEND_POLICY,
   TooLargeError,
   Value,
   callUser,
@@ -29,10 +30,11 @@ import {
   type Push,
   type ServerMessage,
   type StateRequest,
+  type ValueOptions,
   type Welcome,
-} from '@corepool/protocol';
-import { Batch, type BatchHost, type BatchSink, type Outcome } from './batch.js';
-import { Connection } from './connection.js';
+} from '@corepool/protocol/internal';
+import { BatchCall, type BatchHost, type BatchSink, type Outcome } from './batch-call.js';
+import { Connection, type OpenSocket } from './connection.js';
 import { DEFAULT_RETRIES, checkMapOptions, type ImapOptions, type MapOptions, type SubmitOptions } from './options.js';
 import { toTaskSpec, type Task } from './task.js';
 
@@ -43,36 +45,29 @@ export type Settled<R> = { status: 'fulfilled'; value: R } | { status: 'rejected
 const MAX_CLIENT_CHUNKS = 256;
 /** imap results buffered ahead of a slow consumer before the batch stops pulling input. */
 const IMAP_BUFFER = 10_000;
-/** State operations that are safe to send again after a reconnect. */
-const IDEMPOTENT = new Set(['value.get', 'value.init', 'value.subscribe', 'queue.size', 'dict.get', 'dict.has', 'dict.keys', 'dict.entries', 'dict.size', 'dict.subscribe']);
-
-interface PendingRequest {
-  msg: StateRequest;
-  sent: boolean;
-  resolve(v: unknown): void;
-  reject(e: unknown): void;
-}
+/** What the client asks the daemon outside a batch. */
+type Request = StateRequest | { type: 'status' };
 
 /** A connection to the corepool daemon. Create it with `connect()`. */
 export class Client {
   readonly #conn: Connection;
-  readonly #batches = new Map<number, Batch>();
-  readonly #waitingForSlot: Batch[] = [];
-  readonly #pending = new Map<number, PendingRequest>();
+  readonly #batches = new Map<number, BatchCall>();
+  readonly #waitingForSlot: BatchCall[] = [];
+  readonly #pending = new PendingRequests<Request>();
   readonly #listeners = new ListenerRegistry((req) => this.#request(req));
   /** Told when the socket holding this client's locks is lost (the daemon releases them). */
   readonly #linkWatchers = new Set<(err: Error) => void>();
   readonly #host: BatchHost;
   #nextBatch = 1;
-  #rid = 0;
   #slots = 0;
   #closed: CorepoolError | undefined;
   #workers = 1;
   #maxPayload = DEFAULT_MAX_PAYLOAD;
 
-  /** @internal use connect() */
-  constructor(url: string, token: string, name: string, reconnectTimeoutMs: number) {
-    this.#conn = new Connection({ url, token, name, instance: randomBytes(12).toString('base64url'), reconnectTimeoutMs }, {
+  /** @internal use connect(); `openSocket` lets a unit test stand in for the daemon. */
+  constructor(url: string, token: string, name: string, reconnectTimeoutMs: number, openSocket?: OpenSocket) {
+    const instance = randomBytes(12).toString('base64url');
+    this.#conn = new Connection({ url, token, name, instance, reconnectTimeoutMs, openSocket }, {
       message: (m) => this.#onMessage(m),
       up: (w, reconnected) => this.#onUp(w, reconnected),
       down: (err) => this.#onDown(err),
@@ -177,59 +172,38 @@ export class Client {
    */
   async *imap<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: ImapOptions): AsyncGenerator<Awaited<R>, void, undefined> {
     const ordered = options?.ordered ?? true;
-    const buffer = new Map<number, Outcome>();
-    const arrival: Outcome[] = [];
+    const outcomes = new QueuedIterator<Outcome>();
+    // In input order, an outcome waits here until every earlier one is queued.
+    const early = new Map<number, Outcome>();
     let cursor = 0;
-    let ended: { err: unknown } | undefined;
-    let wake: (() => void) | undefined;
-    const notify = (): void => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
     const batch = this.#startBatch(fn, items, options, {
       item: (index, o) => {
-        if (ordered) buffer.set(index, o);
-        else arrival.push(o);
-        notify();
-      },
-      end: (err) => {
-        ended = { err };
-        notify();
-      },
-      wantsMore: () => (ordered ? buffer.size : arrival.length) < IMAP_BUFFER,
-    });
-    try {
-      for (;;) {
-        let o: Outcome | undefined;
-        if (ordered) {
-          o = buffer.get(cursor);
-          if (o !== undefined) {
-            buffer.delete(cursor);
-            cursor++;
-          }
-        } else {
-          o = arrival.shift();
-        }
-        if (o !== undefined) {
-          batch?.pump();
-          if (!o.ok) throw o.error;
-          yield o.value as Awaited<R>;
-          continue;
-        }
-        if (ended !== undefined) {
-          if (ended.err !== undefined) throw ended.err;
+        if (!ordered) {
+          outcomes.push(o);
           return;
         }
-        await new Promise<void>((resolve) => (wake = resolve));
+        early.set(index, o);
+        for (let next = early.get(cursor); next !== undefined; next = early.get(cursor)) {
+          early.delete(cursor++);
+          outcomes.push(next);
+        }
+      },
+      end: (err) => outcomes.end(err),
+      wantsMore: () => early.size + outcomes.length < IMAP_BUFFER,
+    });
+    try {
+      for await (const o of outcomes) {
+        batch?.pump();
+        if (!o.ok) throw o.error;
+        yield o.value as Awaited<R>;
       }
     } finally {
-      if (ended === undefined) batch?.cancel(new CancelledError('imap consumer stopped'));
+      if (!outcomes.ended) batch?.cancel(new CancelledError('imap consumer stopped'));
     }
   }
 
   /** The shared Value `name`; `initial` creates it if it does not exist, never overwriting. */
-  value<T = unknown>(name: string, options?: { initial?: T }): Value<T> {
+  value<T = unknown>(name: string, options?: ValueOptions<T>): Value<T> {
     return new Value<T>(this.#transport, name, options);
   }
 
@@ -264,8 +238,8 @@ export class Client {
     await this.close();
   }
 
-  #startBatch(fn: unknown, items: unknown, options: MapOptions | undefined, sink: BatchSink): Batch | undefined {
-    let batch: Batch | undefined;
+  #startBatch(fn: unknown, items: unknown, options: MapOptions | undefined, sink: BatchSink): BatchCall | undefined {
+    let batch: BatchCall | undefined;
     try {
       if (this.#closed !== undefined) throw this.#closed;
       const opts = checkMapOptions(options);
@@ -275,7 +249,7 @@ export class Client {
       }
       const signal = opts.signal;
       if (signal?.aborted === true) throw new CancelledError('the batch was cancelled before it started', { cause: signal.reason });
-      batch = new Batch(this.#host, this.#nextBatch++, spec, items as Iterable<unknown>, {
+      batch = new BatchCall(this.#host, this.#nextBatch++, spec, items as Iterable<unknown>, {
         timeoutMs: opts.timeoutMs ?? 0,
         retries: opts.retries ?? DEFAULT_RETRIES,
         chunkSize: opts.chunkSize,
@@ -309,14 +283,9 @@ export class Client {
       case 'batch.error':
         this.#batches.get(m.id)?.onBatchError(fromWire(m.error));
         return;
-      case 'reply': {
-        const p = this.#pending.get(m.rid);
-        if (p === undefined) return;
-        this.#pending.delete(m.rid);
-        if (m.ok) p.resolve(m.value);
-        else p.reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'request failed' }));
+      case 'reply':
+        this.#pending.settle(m.rid, m);
         return;
-      }
       case 'push':
         this.#listeners.deliver(m);
         return;
@@ -333,7 +302,7 @@ export class Client {
     if (!reconnected) return;
     // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.
     this.#listeners.resubscribeAll();
-    for (const [rid, p] of this.#pending) {
+    for (const [rid, p] of this.#pending.entries()) {
       if (!p.sent) p.sent = this.#conn.send(this.#wire(rid, p.msg));
     }
     for (const b of this.#batches.values()) b.resume();
@@ -344,22 +313,21 @@ export class Client {
     // Reads are resent, and so are writes and queue.get: the daemon (the same process, or one
     // restarted from its store) answers one it already applied from its kept reply. The rest
     // (lock.acquire, which ends with its connection, and status) fail now.
-    for (const [rid, p] of this.#pending) {
+    for (const [rid, p] of this.#pending.entries()) {
       if (!p.sent) continue;
       const op = 'op' in p.msg ? p.msg.op : undefined;
-      if (op !== undefined && (IDEMPOTENT.has(op) || REPLAYED_OPS.has(op))) {
+      if (op !== undefined && RESEND_POLICY[op] !== 'fail') {
         p.sent = false;
         continue;
       }
-      this.#pending.delete(rid);
-      p.reject(new ConnectionError(`the connection was lost before the daemon answered ${op ?? 'status'}; it may or may not have been applied`, { cause: err }));
+      this.#pending.reject(rid, new ConnectionError(`the connection was lost before the daemon answered ${op ?? 'status'}; it may or may not have been applied`, { cause: err }));
     }
   }
 
   /** A request on the wire, with the lowest request id still unanswered (the daemon forgets replays below it). */
-  #wire(rid: number, msg: StateRequest | { type: 'status' }): ClientMessage {
+  #wire(rid: number, msg: Request): ClientMessage {
     if ('type' in msg) return { type: 'status', rid };
-    const ack = this.#pending.keys().next().value ?? rid;
+    const ack = this.#pending.oldest() ?? rid;
     return { type: 'state', rid, ack, ...msg } as ClientMessage;
   }
 
@@ -369,8 +337,7 @@ export class Client {
     this.#linkLost(err);
     this.#listeners.endAll(err);
     for (const b of [...this.#batches.values()]) b.cancel(err);
-    for (const p of this.#pending.values()) p.reject(err);
-    this.#pending.clear();
+    this.#pending.rejectAll(err);
   }
 
   #linkLost(err: CorepoolError): void {
@@ -379,14 +346,9 @@ export class Client {
     for (const cb of watchers) callUser(cb, err);
   }
 
-  #request(msg: StateRequest | { type: 'status' }): Promise<unknown> {
+  #request(msg: Request): Promise<unknown> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
-    const rid = ++this.#rid;
-    return new Promise((resolve, reject) => {
-      const p: PendingRequest = { msg: msg as StateRequest, sent: false, resolve, reject };
-      this.#pending.set(rid, p);
-      p.sent = this.#conn.send(this.#wire(rid, msg));
-    });
+    return this.#pending.add(msg, (rid) => this.#conn.send(this.#wire(rid, msg)));
   }
 
   readonly #transport = {

@@ -26,7 +26,7 @@ import {
   type ClientMessage,
   type ServerMessage,
   type Welcome,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 import { backoff } from './backoff.js';
 
 /** What the connection tells its owner. */
@@ -40,6 +40,28 @@ export interface ConnectionEvents {
   fatal(err: CorepoolError): void;
 }
 
+/**
+ * The part of a ws WebSocket the connection uses. A unit test hands in a fake
+ * through `openSocket`, as ws tests its Receiver without a network.
+ */
+export interface Socket {
+  readonly readyState: number;
+  binaryType: 'nodebuffer' | 'arraybuffer' | 'fragments';
+  send(data: Uint8Array): void;
+  close(code?: number): void;
+  terminate(): void;
+  on(event: 'open' | 'ping', listener: () => void): this;
+  on(event: 'message', listener: (data: Buffer) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  once(event: 'close', listener: () => void): this;
+}
+
+/** Opens a socket to `url` (a ws WebSocket unless a test says otherwise). */
+export type OpenSocket = (url: string, options: WebSocket.ClientOptions) => Socket;
+
+const openWebSocket: OpenSocket = (url, options) => new WebSocket(url, options);
+
 export interface ConnectionOptions {
   url: string;
   token: string;
@@ -47,20 +69,20 @@ export interface ConnectionOptions {
   /** The client object's id, sent on every socket: the daemon keeps its writes' replies for a replay. */
   instance: string;
   reconnectTimeoutMs: number;
+  openSocket?: OpenSocket;
 }
 
 /** The daemon link with reconnect. */
 export class Connection {
   readonly #opts: ConnectionOptions;
   readonly #events: ConnectionEvents;
-  #ws: WebSocket | undefined;
+  #ws: Socket | undefined;
   #ready = false;
   #closing = false;
   #everUp = false;
   #downSince = 0;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
-  #welcome: Welcome | undefined;
   /** Set by every frame and ping from the daemon; the heartbeat check clears it. */
   #heard = true;
   /** This socket's coalescing queue: messages of one tick leave in one frame. */
@@ -69,16 +91,6 @@ export class Connection {
   constructor(opts: ConnectionOptions, events: ConnectionEvents) {
     this.#opts = opts;
     this.#events = events;
-  }
-
-  /** True while authenticated and writable. */
-  get ready(): boolean {
-    return this.#ready;
-  }
-
-  /** The last welcome (workers, client id, daemon pid). */
-  get welcome(): Welcome | undefined {
-    return this.#welcome;
   }
 
   /** Opens the first socket; rejects if it cannot authenticate. */
@@ -91,11 +103,6 @@ export class Connection {
     if (!this.#ready || this.#outbox === undefined) return false;
     this.#outbox.push(encodeMessage(m));
     return true;
-  }
-
-  /** Bytes queued on the socket. */
-  get bufferedAmount(): number {
-    return this.#ws?.bufferedAmount ?? 0;
   }
 
   /** Closes for good. */
@@ -120,7 +127,7 @@ export class Connection {
    * nothing: without its pings for two intervals the socket is dropped, and the usual
    * reconnect (or, past reconnectTimeoutMs, E_CONNECTION) follows instead of waiting forever.
    */
-  #watchHeartbeat(ws: WebSocket, heartbeatMs: number | undefined): void {
+  #watchHeartbeat(ws: Socket, heartbeatMs: number | undefined): void {
     if (heartbeatMs === undefined || heartbeatMs <= 0) return;
     // A flag per message and one timer per interval: re-arming a timer on every message costs more than the message.
     this.#heard = true;
@@ -142,7 +149,8 @@ export class Connection {
 
   #connect(resolve?: (w: Welcome) => void, reject?: (e: CorepoolError) => void): void {
     // The daemon's frame limit, learnt from its welcome (replies are bounded by it, like results).
-    const ws = new WebSocket(this.#opts.url, { perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: DEFAULT_MAX_PAYLOAD });
+    const open = this.#opts.openSocket ?? openWebSocket;
+    const ws = open(this.#opts.url, { perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: DEFAULT_MAX_PAYLOAD });
     this.#ws = ws;
     let lastError: CorepoolError | undefined;
     let settled = false;
@@ -184,7 +192,6 @@ export class Connection {
         this.#ready = true;
         this.#everUp = true;
         this.#attempt = 0;
-        this.#welcome = m;
         settled = true;
         resolve?.(m);
         this.#events.up(m, reconnected);
@@ -196,10 +203,10 @@ export class Connection {
       }
       this.#events.message(m);
     };
-    ws.on('error', (err) => {
+    ws.on('error', (err: Error) => {
       lastError ??= new ConnectionError(`cannot reach the corepool daemon at ${this.#opts.url}: ${err.message}`, { cause: err });
     });
-    ws.on('close', (code, reasonBuf) => {
+    ws.on('close', (code: number, reasonBuf: Buffer) => {
       const wasReady = this.#ready;
       this.#ready = false;
       if (this.#closing) return;
@@ -244,7 +251,7 @@ function closeError(code: number, reason: string, last: CorepoolError | undefine
 }
 
 /** ws fixes a socket's receive limit when it opens; the daemon's welcome tells the one that applies. */
-function setMaxPayload(ws: WebSocket, bytes: number): void {
+function setMaxPayload(ws: Socket, bytes: number): void {
   const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
   if (receiver !== undefined && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
 }

@@ -1,15 +1,21 @@
-/** @corepool/client: connect to the corepool daemon, run batches, share state. */
+/**
+ * @corepool/client: connect to the corepool daemon, run batches, share state.
+ * The values are `connect`, `task` and the error classes; the client and the
+ * shared-state handles come from `connect()` and its methods, so they are
+ * exported as types only (they cannot be constructed by hand).
+ */
 export { connect } from './connect.js';
-export { Client } from './client.js';
-export type { Settled } from './client.js';
+export type { Client, Settled } from './client.js';
 export { task } from './task.js';
-export type { Task, TaskFunction, ModuleTask, TaskContext } from './task.js';
+export type { Task, TaskFunction, ModuleTask } from './task.js';
 export type { ConnectOptions, MapOptions, ImapOptions, SubmitOptions } from './options.js';
 export {
   ErrorCode, CorepoolError, AuthError, BadMessageError, TooLargeError, ProtocolVersionError, BadArgumentError,
   BadTaskError, SourceDisabledError, NotCloneableError, TaskError, TimeoutError, WorkerCrashedError,
   CancelledError, NoSuchValueError, ValueTypeError, BadNameError, LockNotHeldError, TooManyClientsError, SlowConsumerError,
   FlowControlError, LimitError, NoSpaceError, ShuttingDownError, ConnectionError, ClosedError, InternalError,
-  Value, Queue, Dict, Lock,
 } from '@corepool/protocol';
-export type { DaemonStatus, WireError } from '@corepool/protocol';
+export type {
+  Value, ValueOptions, Queue, Dict, Lock, LockGrant, TimeoutOptions, TaskContext,
+  DaemonStatus, WireError, ErrorDetails, CorepoolErrorOptions,
+} from '@corepool/protocol';

@@ -4,7 +4,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BadArgumentError, BadTaskError, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH, sourceHash, type TaskSpec } from '@corepool/protocol';
+import { BadArgumentError, BadTaskError, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH, sourceHash, type TaskContext, type TaskSpec } from '@corepool/protocol';
 
 /** A task that lives in a module: workers import it by URL. */
 export interface ModuleTask<I = unknown, R = unknown> {
@@ -13,20 +13,6 @@ export interface ModuleTask<I = unknown, R = unknown> {
   readonly name: string;
   /** Phantom types so `map(task<number, string>(...), items)` is typed. */
   readonly __types?: (item: I) => R;
-}
-
-/** The context a task receives as its second argument. */
-export interface TaskContext {
-  /** Aborts when the batch is cancelled or its client goes away. */
-  readonly signal: AbortSignal;
-  /** Input index of the item being run. */
-  readonly index: number;
-  /** The worker's process id. */
-  readonly pid: number;
-  value<T = unknown>(name: string, options?: { initial?: T }): import('@corepool/protocol').Value<T>;
-  queue<T = unknown>(name: string): import('@corepool/protocol').Queue<T>;
-  dict<T = unknown>(name: string): import('@corepool/protocol').Dict<T>;
-  lock(name: string): import('@corepool/protocol').Lock;
 }
 
 /** A self-contained function run in a worker: `fn(item, ctx)`. */

@@ -5,10 +5,11 @@
  */
 import { ErrorCode, isErrorCode } from './codes.js';
 
-/** The plain form of an error on the wire. */
-export interface WireError {
-  code: ErrorCode;
-  message: string;
+/**
+ * What an error may carry besides its code and message: defined once, for
+ * the wire form, the constructor options and the error object alike.
+ */
+export interface ErrorDetails {
   /** Input index of the item the error belongs to. */
   index?: number;
   /** The remote error's name (TypeError, RangeError, ...) for task failures. */
@@ -23,55 +24,57 @@ export interface WireError {
   thrown?: string;
 }
 
-interface ErrorDetails {
-  cause?: unknown;
-  index?: number;
-  remoteName?: string;
-  remoteStack?: string;
-  attempts?: number;
-  timeoutMs?: number;
-  thrown?: string;
+/** The keys of ErrorDetails, in wire order; a key missing here does not compile. */
+const DETAIL_KEYS = Object.keys({
+  index: true, remoteName: true, remoteStack: true, attempts: true, timeoutMs: true, thrown: true,
+} satisfies Record<keyof ErrorDetails, true>) as (keyof ErrorDetails)[];
+
+/** Copies the details that are set (an absent one stays absent, not an own property holding undefined). */
+function copyDetails(from: ErrorDetails, to: ErrorDetails): void {
+  for (const key of DETAIL_KEYS) {
+    const v = from[key];
+    if (v !== undefined) (to as Record<keyof ErrorDetails, unknown>)[key] = v;
+  }
 }
 
+/** The plain form of an error on the wire. */
+export interface WireError extends ErrorDetails {
+  code: ErrorCode;
+  message: string;
+}
+
+/** The options of every corepool error's constructor: its details and the `cause`. */
+export interface CorepoolErrorOptions extends ErrorDetails {
+  cause?: unknown;
+}
+
+// The details are declared once (ErrorDetails) and merged into the class's type: the
+// constructor sets only those present, so an absent one is not an own property.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface CorepoolError extends Readonly<ErrorDetails> {}
+
 /** Base class of every corepool error: a stable `code` and an optional item `index`. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class CorepoolError extends Error {
   readonly code: ErrorCode;
-  declare readonly index?: number;
-  declare readonly remoteName?: string;
-  declare readonly remoteStack?: string;
-  declare readonly attempts?: number;
-  declare readonly timeoutMs?: number;
-  declare readonly thrown?: string;
 
-  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+  constructor(code: ErrorCode, message: string, details: CorepoolErrorOptions = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = new.target.name;
     this.code = code;
-    if (details.index !== undefined) this.index = details.index;
-    if (details.remoteName !== undefined) this.remoteName = details.remoteName;
-    if (details.remoteStack !== undefined) {
-      this.remoteStack = details.remoteStack;
-      this.stack = `${this.stack ?? ''}\n    --- remote ---\n${details.remoteStack}`;
-    }
-    if (details.attempts !== undefined) this.attempts = details.attempts;
-    if (details.timeoutMs !== undefined) this.timeoutMs = details.timeoutMs;
-    if (details.thrown !== undefined) this.thrown = details.thrown;
+    copyDetails(details, this);
+    if (details.remoteStack !== undefined) this.stack = `${this.stack ?? ''}\n    --- remote ---\n${details.remoteStack}`;
   }
 
   /** The wire form of this error. */
   toWire(): WireError {
     const w: WireError = { code: this.code, message: this.message };
-    if (this.index !== undefined) w.index = this.index;
-    if (this.remoteName !== undefined) w.remoteName = this.remoteName;
-    if (this.remoteStack !== undefined) w.remoteStack = this.remoteStack;
-    if (this.attempts !== undefined) w.attempts = this.attempts;
-    if (this.timeoutMs !== undefined) w.timeoutMs = this.timeoutMs;
-    if (this.thrown !== undefined) w.thrown = this.thrown;
+    copyDetails(this, w);
     return w;
   }
 }
 
-type Details = ErrorDetails;
+type Details = CorepoolErrorOptions;
 /* One class per code. Constructors take the message first, like Error. */
 export class AuthError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_AUTH, m, d); } }
 export class BadMessageError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_MESSAGE, m, d); } }

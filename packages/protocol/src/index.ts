@@ -1,19 +1,24 @@
-/** @corepool/protocol: the wire format, codecs, limits and error codes shared by client and daemon. */
-export { ErrorCode, CloseCode, isErrorCode } from './codes.js';
+/**
+ * @corepool/protocol, the public entry: the wire messages and their codec,
+ * the errors with their stable codes, the limits users meet, the shared-state
+ * handles and the task context the SDK hands out. What only the SDK and the
+ * daemon use (send queues, parsers, tuning) is behind `@corepool/protocol/internal`.
+ */
+export { ErrorCode, isErrorCode } from './codes.js';
 export {
   CorepoolError, AuthError, BadMessageError, TooLargeError, ProtocolVersionError, BadArgumentError,
   BadTaskError, SourceDisabledError, NotCloneableError, TaskError, TimeoutError, WorkerCrashedError,
   CancelledError, NoSuchValueError, ValueTypeError, BadNameError, LockNotHeldError, TooManyClientsError,
   SlowConsumerError, FlowControlError, LimitError, NoSpaceError, ShuttingDownError, ConnectionError, ClosedError, InternalError,
-  errorClass, fromWire, toCorepoolError,
+  fromWire,
 } from './errors.js';
-export type { WireError } from './errors.js';
-export * from './limits.js';
-export { encodeMessage, decodeMessage, encodeData, encodeCheckedData, decodeData } from './codec.js';
-export { findUncloneable } from './cloneable.js';
+export type { WireError, ErrorDetails, CorepoolErrorOptions } from './errors.js';
+export {
+  PROTOCOL_VERSION, DEFAULT_PORT, DEFAULT_HOST, DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, DEFAULT_RETRIES,
+  MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_DICT_KEY_BYTES, MAX_TASK_URL_LENGTH, MAX_TIMEOUT_MS, MAX_DATA_DEPTH,
+} from './limits.js';
+export { encodeMessage, decodeMessage, encodeData, decodeData } from './codec.js';
 export { sourceHash } from './task-hash.js';
-export { parseClientMessage, parseServerMessage, checkName, checkDictKey } from './parse.js';
-export { STATE_OPS, REPLAYED_OPS } from './messages.js';
 export type {
   TaskSpec, Hello, BatchOpen, BatchChunk, BatchCancel, BatchClose, StateOp, StateRequest, StateMessage,
   StatusRequest, StopRequest, ClientMessage, Welcome, ChunkResult, BatchError, Reply, Push, ErrorMessage,
@@ -26,6 +31,4 @@ export { Dict } from './handles/dict.js';
 export { Lock } from './handles/lock.js';
 export type { LockGrant } from './handles/lock.js';
 export type { StateTransport, TimeoutOptions } from './handles/transport.js';
-export { ListenerRegistry } from './handles/listeners.js';
-export { Outbox, MAX_BATCH_MESSAGES } from './outbox.js';
-export { callUser, rethrowLater } from './user-callback.js';
+export type { TaskContext } from './task-context.js';

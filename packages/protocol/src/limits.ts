@@ -28,8 +28,6 @@ export const MAX_SOURCE_LENGTH = 1024 * 1024;
 export const MAX_DICT_KEY_BYTES = 1024;
 /** Longest module URL of a module task, in characters. */
 export const MAX_TASK_URL_LENGTH = 4096;
-/** Largest encoded chunk of items the client sends (well under maxPayload). */
-export const MAX_CHUNK_BYTES = 1024 * 1024;
 /** Most items in one chunk, whatever their cost. */
 export const MAX_CHUNK_ITEMS = 65_536;
 /** Work each chunk aims at while other clients wait for the pool: short, for fairness and quick cancel. */

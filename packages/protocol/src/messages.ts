@@ -51,19 +51,6 @@ export const STATE_OPS = [
 ] as const;
 export type StateOp = (typeof STATE_OPS)[number];
 
-/**
- * Requests whose outcome the daemon keeps until the client acknowledges it, so
- * a client that lost the reply in a reconnect (or a daemon restart) sends the
- * same request again and gets the same reply, applied once: the writes, and
- * queue.get (its item and its kept reply are committed together; an item taken
- * for a connection that closed before the reply goes back, and the resend takes
- * one afresh). Reads and value.init are simply resent; lock.acquire ends with
- * its connection, which releases the lock anyway.
- */
-export const REPLAYED_OPS: ReadonlySet<string> = new Set<StateOp>([
-  'value.set', 'value.add', 'value.cas', 'queue.put', 'queue.get', 'dict.set', 'dict.delete', 'lock.release',
-]);
-
 /** One shared-state request. `a`/`b` are data-encoded operands (value, delta, expected/next). */
 export interface StateRequest {
   op: StateOp;

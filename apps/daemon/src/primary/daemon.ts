@@ -4,7 +4,7 @@
  * rest is handed back to clients, state is flushed, exit 0).
  */
 import { readFileSync } from 'node:fs';
-import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol';
+import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol/internal';
 import type { DaemonOptions } from '../options.js';
 import { secureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';

@@ -20,7 +20,7 @@ import {
   encodeMessage,
   type Push,
   type ServerMessage,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 
 /** The send limits of a connection. */
 export interface OutflowLimits {

@@ -43,7 +43,7 @@ import {
   type ServerMessage,
   type TaskSpec,
   type WireError,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 import type { DoneMessage, FailMessage, PartMessage, RecycleMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
 
 type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage;

@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { CloseCode, ErrorCode, TooManyClientsError, encodeMessage } from '@corepool/protocol';
+import { CloseCode, ErrorCode, TooManyClientsError, encodeMessage } from '@corepool/protocol/internal';
 import { Session, type SessionContext } from './session.js';
 
 export interface ServerOptions {

@@ -20,7 +20,7 @@ import {
   decodeMessage,
   parseClientMessage,
   toCorepoolError,
-  REPLAYED_OPS,
+  RESEND_POLICY,
   type BatchChunk,
   type ClientMessage,
   type DaemonStatus,
@@ -28,7 +28,7 @@ import {
   type ServerMessage,
   type StateRequest,
   type WireError,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 import type { ReplayKey } from '../state/shared-state.js';
 import { Outflow } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
@@ -371,7 +371,7 @@ export class Session implements SchedulerClient {
    */
   #stateOutcome(rid: number, req: StateRequest): Promise<unknown> {
     const replays = this.#replays;
-    if (replays === undefined || !REPLAYED_OPS.has(req.op)) return this.#ctx.state.handle(this.owner, req);
+    if (replays === undefined || RESEND_POLICY[req.op] !== 'replay') return this.#ctx.state.handle(this.owner, req);
     const earlier = replays.get(rid);
     const run = (): Promise<unknown> => this.#ctx.state.handle(this.owner, req, [replays.instance, rid]);
     let outcome: Promise<unknown>;

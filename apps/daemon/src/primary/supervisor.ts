@@ -12,7 +12,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { RSS_WATCH_MS } from '@corepool/protocol';
+import { RSS_WATCH_MS } from '@corepool/protocol/internal';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { CHANNEL_FD, Channel } from '../channel.js';

@@ -37,7 +37,7 @@
 import {
   BadMessageError, BadNameError, TooLargeError, checkDictKey, checkName, decodeData, decodeMessage, encodeMessage, NoSuchValueError, ShuttingDownError, ValueTypeError,
   type Push, type StateRequest,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 
 import { decodeCost, MAX_COST } from './data-equal.js';
 import { Dicts } from './dict.js';

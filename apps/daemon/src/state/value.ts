@@ -18,7 +18,7 @@
  *  - add: number + number, bigint + bigint; an absent value counts as 0 of
  *    the delta's type (like Redis INCR); anything else is E_TYPE.
  */
-import { decodeData, encodeCheckedData, ValueTypeError, type Push } from '@corepool/protocol';
+import { decodeData, encodeCheckedData, ValueTypeError, type Push } from '@corepool/protocol/internal';
 
 import { dataEqual, decodeCost, MAX_COST } from './data-equal.js';
 import { Subscribers } from './owner-index.js';

@@ -2,13 +2,12 @@
  * The shared-state transport inside a worker: ctx.value(...) and friends send
  * their requests to the primary over the IPC channel and get pushes back.
  */
-import { ListenerRegistry, fromWire, type Push, type StateRequest } from '@corepool/protocol';
+import { ListenerRegistry, PendingRequests, type Push, type StateRequest, type StateTransport } from '@corepool/protocol/internal';
 import type { PushMessage, StateReplyMessage, WorkerToPrimary } from '../ipc.js';
 
 /** StateTransport over the worker's data channel to the primary (one per worker process). */
-export class IpcTransport {
-  #rid = 0;
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+export class IpcTransport implements StateTransport {
+  readonly #pending = new PendingRequests<StateRequest>();
   readonly #listeners = new ListenerRegistry((req) => this.request(req));
   readonly #send: (m: WorkerToPrimary) => void;
 
@@ -18,10 +17,10 @@ export class IpcTransport {
 
   /** Sends one state request to the primary. */
   request(req: StateRequest): Promise<unknown> {
-    const rid = ++this.#rid;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(rid, { resolve, reject });
+    // The channel to the primary never refuses a message (it lasts as long as this process).
+    return this.#pending.add(req, (rid) => {
       this.#send({ t: 'state', rid, req });
+      return true;
     });
   }
 
@@ -32,14 +31,7 @@ export class IpcTransport {
 
   /** Routes a reply or a push from the primary. */
   receive(m: StateReplyMessage | PushMessage): void {
-    if (m.t === 'push') {
-      this.#listeners.deliver(m.push);
-      return;
-    }
-    const p = this.#pending.get(m.rid);
-    if (p === undefined) return;
-    this.#pending.delete(m.rid);
-    if (m.ok) p.resolve(m.value);
-    else p.reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'state request failed' }));
+    if (m.t === 'push') this.#listeners.deliver(m.push);
+    else this.#pending.settle(m.rid, m);
   }
 }

@@ -21,11 +21,11 @@ import {
   findUncloneable,
   toCorepoolError,
   type WireError,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
 import { cachedTask, keepSource, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
-import { TaskContext, type StateFactory } from './context.js';
+import { WorkerTaskContext, type StateFactory } from './context.js';
 import type { RealmGuard } from './realm-guard.js';
 import {
   ArrayPrototypePush,
@@ -191,7 +191,7 @@ export class Runner {
       this.#send({ t: 'fail', key, error: toCorepoolError(err, ErrorCode.E_BAD_TASK).toWire() });
       return;
     }
-    const ctx = new TaskContext(abort, this.#state);
+    const ctx = new WorkerTaskContext(abort, this.#state);
     const results = new Array<unknown>(count);
     const errors: WireError[] = [];
     const t0 = now();

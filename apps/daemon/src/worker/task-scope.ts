@@ -18,7 +18,7 @@
  * released as soon as it is granted; such a subscription is dropped at once.
  * A worker that dies releases everything anyway (SharedState.releaseOwner).
  */
-import { CancelledError, callUser, type Push, type StateRequest, type StateTransport } from '@corepool/protocol';
+import { CancelledError, callUser, type Push, type StateRequest, type StateTransport } from '@corepool/protocol/internal';
 import type { IpcTransport } from './ipc-transport.js';
 
 interface Subscription {
@@ -26,8 +26,8 @@ interface Subscription {
   end: ((err: Error) => void) | undefined;
 }
 
-/** What one task holds at the primary. */
-class Held {
+/** What one task took at the primary and must give back when it ends: its locks and subscriptions. */
+class TaskResources {
   /** False once the task has ended: a late grant is released at once. */
   open = true;
   /** Fencing token -> lock name, for locks granted and not released. */
@@ -40,7 +40,7 @@ export class TaskScope implements StateTransport {
   readonly #inner: IpcTransport;
   #running = false;
   /** What the running task holds; made on its first lock or subscription, so most tasks cost nothing here. */
-  #held: Held | undefined;
+  #resources: TaskResources | undefined;
 
   constructor(inner: IpcTransport) {
     this.#inner = inner;
@@ -54,24 +54,24 @@ export class TaskScope implements StateTransport {
   /** The task has ended: give back what it still holds. */
   end(): void {
     this.#running = false;
-    const held = this.#held;
-    if (held === undefined) return;
-    this.#held = undefined;
-    held.open = false;
-    for (const [token, name] of held.locks) this.#release(name, token);
-    held.locks.clear();
+    const resources = this.#resources;
+    if (resources === undefined) return;
+    this.#resources = undefined;
+    resources.open = false;
+    for (const [token, name] of resources.locks) this.#release(name, token);
+    resources.locks.clear();
     const err = new CancelledError('the task that subscribed has ended');
-    for (const s of held.subscriptions) {
+    for (const s of resources.subscriptions) {
       s.stop();
       if (s.end !== undefined) callUser(s.end, err);
     }
-    held.subscriptions.clear();
+    resources.subscriptions.clear();
   }
 
   request(req: StateRequest): Promise<unknown> {
     if (req.op === 'lock.acquire') return this.#acquire(req);
     // Forgotten when sent, so the end of the task does not release it a second time.
-    if (req.op === 'lock.release' && req.token !== undefined) this.#held?.locks.delete(req.token);
+    if (req.op === 'lock.release' && req.token !== undefined) this.#resources?.locks.delete(req.token);
     return this.#inner.request(req);
   }
 
@@ -82,26 +82,26 @@ export class TaskScope implements StateTransport {
       if (end !== undefined) queueMicrotask(() => callUser(end, new CancelledError('no task is running: a subscription lives as long as the task that opens it')));
       return () => {};
     }
-    const held = this.#heldNow();
+    const resources = this.#resourcesNow();
     const s: Subscription = { stop, end };
-    held.subscriptions.add(s);
+    resources.subscriptions.add(s);
     return () => {
-      if (held.subscriptions.delete(s)) stop();
+      if (resources.subscriptions.delete(s)) stop();
     };
   }
 
   async #acquire(req: StateRequest): Promise<unknown> {
     // The task that asks, not the one running when the grant comes back, owns the lock.
-    const held = this.#running ? this.#heldNow() : undefined;
+    const resources = this.#running ? this.#resourcesNow() : undefined;
     const grant = (await this.#inner.request(req)) as { token: number };
-    if (held !== undefined && held.open) held.locks.set(grant.token, req.name);
+    if (resources !== undefined && resources.open) resources.locks.set(grant.token, req.name);
     else this.#release(req.name, grant.token);
     return grant;
   }
 
-  #heldNow(): Held {
-    this.#held ??= new Held();
-    return this.#held;
+  #resourcesNow(): TaskResources {
+    this.#resources ??= new TaskResources();
+    return this.#resources;
   }
 
   #release(name: string, token: number): void {

@@ -2,8 +2,8 @@
 // counts the push frames the daemon still sends for it, read off the client's
 // socket (so a subscription left behind at the daemon shows, not only a listener).
 import { createRequire } from 'node:module';
-import { connect, Value } from '@corepool/client';
-import { decodeMessage } from '@corepool/protocol';
+import { connect } from '@corepool/client';
+import { Value, decodeMessage } from '@corepool/protocol';
 import { finish, nextLine, out, params } from './lines.mjs';
 
 const { name, stopAt } = params;

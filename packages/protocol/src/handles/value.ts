@@ -6,6 +6,7 @@
  */
 import { decodeData } from '../codec.js';
 import type { Push } from '../messages.js';
+import { QueuedIterator } from '../queued-iterator.js';
 import { NamedHandle, decodePushed } from './named-handle.js';
 import { encodeOperand, MAX_VALUE_BYTES, type StateTransport } from './transport.js';
 
@@ -87,33 +88,11 @@ export class Value<T = unknown> extends NamedHandle {
    * a backlog.
    */
   async *watch(): AsyncGenerator<T, void, undefined> {
-    let latest: { value: T } | undefined;
-    let ended: Error | undefined;
-    let wake: (() => void) | undefined;
-    const notify = (): void => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    const stop = this.subscribe(
-      (value) => {
-        latest = { value };
-        notify();
-      },
-      (err) => {
-        // The client closed or gave up reconnecting: the loop ends with that error instead of waiting forever.
-        ended = err;
-        notify();
-      },
-    );
+    const changes = new QueuedIterator<T>({ latestOnly: true });
+    // onEnd: the client closed or gave up reconnecting, and the loop ends with that error instead of waiting forever.
+    const stop = this.subscribe((value) => changes.push(value), (err) => changes.end(err));
     try {
-      for (;;) {
-        if (latest === undefined && ended === undefined) await new Promise<void>((resolve) => (wake = resolve));
-        if (latest === undefined) throw ended;
-        const next = latest;
-        latest = undefined;
-        yield next.value;
-      }
+      yield* changes;
     } finally {
       stop();
     }

@@ -1,10 +1,10 @@
 /**
- * Batch against a fake host (no daemon, no socket), as ws tests its Receiver:
+ * BatchCall against a fake host (no daemon, no socket), as ws tests its Receiver:
  * the client's chunk slots must balance whatever path a chunk takes.
  */
 import { describe, expect, it } from 'vitest';
 import type { ClientMessage } from '@corepool/protocol';
-import { Batch, type BatchHost } from '../src/batch.js';
+import { BatchCall, type BatchHost } from '../src/batch-call.js';
 
 /** A host with `max` chunk slots that counts what batches take and give back. */
 function fakeHost(max: number, maxPayload: number): BatchHost & { slots: number; sent: ClientMessage[] } {
@@ -17,7 +17,7 @@ function fakeHost(max: number, maxPayload: number): BatchHost & { slots: number;
       host.sent.push(m);
       return true;
     },
-    acquireSlot(_b: Batch, force?: boolean): boolean {
+    acquireSlot(_b: BatchCall, force?: boolean): boolean {
       if (host.slots >= max && force !== true) return false;
       host.slots++;
       return true;
@@ -30,12 +30,12 @@ function fakeHost(max: number, maxPayload: number): BatchHost & { slots: number;
   return host;
 }
 
-describe('Batch chunk slots', () => {
+describe('BatchCall chunk slots', () => {
   it('a chunk split to fit the frame limit holds a slot per part: cancelled, the count returns to 0, never below', async () => {
     const host = fakeHost(1, 64);
     const ended: unknown[] = [];
     const items = Array.from({ length: 8 }, (_, i) => `item-${i}-${'x'.repeat(20)}`);
-    const b = new Batch(host, 1, { kind: 'source', hash: 'h', source: '(x) => x' }, items, { timeoutMs: 0, retries: 0, chunkSize: 8, onProgress: undefined }, {
+    const b = new BatchCall(host, 1, { kind: 'source', hash: 'h', source: '(x) => x' }, items, { timeoutMs: 0, retries: 0, chunkSize: 8, onProgress: undefined }, {
       item: () => {},
       end: (e) => ended.push(e),
       wantsMore: () => true,

@@ -1,8 +1,10 @@
 /**
- * One batch on the client side: pulls items from the caller's (async)
- * iterable in chunks, keeps a bounded window of chunks in flight, turns
- * chunk results into exactly one outcome per item (duplicates from a resend
- * are dropped), and after a reconnect resends every chunk without a result.
+ * BatchCall: the batch of one map/imap/mapSettled/submit call, on the client
+ * side (the daemon's scheduler and the state store have batches of their
+ * own). It pulls items from the caller's (async) iterable in chunks, keeps a
+ * bounded window of chunks in flight, turns chunk results into exactly one
+ * outcome per item (duplicates from a resend are dropped), and after a
+ * reconnect resends every chunk without a result.
  * Chunks in flight keep their encoded bytes; nothing else is retained.
  */
 import {
@@ -21,7 +23,7 @@ import {
   type ChunkResult,
   type ClientMessage,
   type TaskSpec,
-} from '@corepool/protocol';
+} from '@corepool/protocol/internal';
 import { ChunkSizer } from './chunk-sizer.js';
 
 /** The outcome of one item. */
@@ -49,9 +51,9 @@ export interface BatchHost {
    * frees. `force` takes one past the limit: the second part of a chunk split
    * to fit a frame must hold a slot, since its result gives one back.
    */
-  acquireSlot(b: Batch, force?: boolean): boolean;
+  acquireSlot(b: BatchCall, force?: boolean): boolean;
   releaseSlot(): void;
-  forget(b: Batch): void;
+  forget(b: BatchCall): void;
 }
 
 export interface BatchSettings {
@@ -75,7 +77,7 @@ interface Inflight {
 const ASYNC_FILL_MS = 5;
 
 /** A batch in flight. */
-export class Batch {
+export class BatchCall {
   readonly id: number;
   readonly #host: BatchHost;
   readonly #spec: TaskSpec;
@@ -113,11 +115,6 @@ export class Batch {
   /** Chunks in flight allowed per batch: enough to keep every worker's pipeline full. */
   get #window(): number {
     return 2 * this.#host.workers + 2;
-  }
-
-  /** True once the batch has ended. */
-  get finished(): boolean {
-    return this.#finished;
   }
 
   /** Pulls and sends items while the window has room. */

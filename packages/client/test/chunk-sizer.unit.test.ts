@@ -1,6 +1,6 @@
 /** Automatic chunk sizing aims each chunk at a few milliseconds of work. */
 import { describe, expect, it } from 'vitest';
-import { CHUNK_TARGET_MS, MAX_CHUNK_ITEMS } from '@corepool/protocol';
+import { CHUNK_TARGET_MS, MAX_CHUNK_ITEMS } from '@corepool/protocol/internal';
 import { ChunkSizer } from '../src/chunk-sizer.js';
 
 describe('ChunkSizer', () => {

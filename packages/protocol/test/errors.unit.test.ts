@@ -23,4 +23,15 @@ describe('errors', () => {
     expect(back).toMatchObject({ code: 'E_TASK_FAILED', index: 4, remoteName: 'RangeError', message: 'boom' });
     expect(back.stack).toContain('--- remote ---');
   });
+
+  it('carries every detail through the wire form, and an absent one is not a property', () => {
+    const details = { index: 1, remoteName: 'TypeError', remoteStack: 'at f', attempts: 3, timeoutMs: 50, thrown: '42' };
+    const wire = new TaskError('m', details).toWire();
+    expect(wire).toEqual({ code: 'E_TASK_FAILED', message: 'm', ...details });
+    expect(Object.keys(wire)).toEqual(['code', 'message', ...Object.keys(details)]);
+    expect(fromWire(wire)).toMatchObject(details);
+    const bare = new TaskError('m', { attempts: 2 });
+    expect(Object.keys(bare.toWire())).toEqual(['code', 'message', 'attempts']);
+    expect(Object.hasOwn(bare, 'index')).toBe(false);
+  });
 });

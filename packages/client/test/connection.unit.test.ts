@@ -1,0 +1,96 @@
+/**
+ * Connection against a fake daemon (no socket): the hello it sends, what it
+ * makes of the daemon's closes, and its reconnect: down, then up again, or
+ * fatal once reconnectTimeoutMs has passed.
+ */
+import { describe, expect, it } from 'vitest';
+import { AuthError, ConnectionError, PROTOCOL_VERSION, type CorepoolError, type ServerMessage, type Welcome } from '@corepool/protocol';
+import { Connection, type ConnectionEvents } from '../src/connection.js';
+import { FakeDaemon } from './support/fake-daemon.js';
+
+/** A connection to `daemon` that records what it tells its owner. */
+function connection(daemon: FakeDaemon, reconnectTimeoutMs = 30_000): { conn: Connection; events: string[]; messages: ServerMessage[]; errors: CorepoolError[] } {
+  const events: string[] = [];
+  const messages: ServerMessage[] = [];
+  const errors: CorepoolError[] = [];
+  const handlers: ConnectionEvents = {
+    message: (m) => messages.push(m),
+    up: (_w: Welcome, reconnected) => events.push(reconnected ? 'up again' : 'up'),
+    down: (err) => {
+      events.push('down');
+      errors.push(err);
+    },
+    fatal: (err) => {
+      events.push('fatal');
+      errors.push(err);
+    },
+  };
+  const conn = new Connection({ url: 'ws://fake', token: 't0k', name: 'unit', instance: 'inst-1', reconnectTimeoutMs, openSocket: daemon.openSocket }, handlers);
+  return { conn, events, messages, errors };
+}
+
+describe('Connection', () => {
+  it('authenticates with hello and resolves with the welcome; messages go to the owner', async () => {
+    const daemon = new FakeDaemon();
+    const { conn, events, messages } = connection(daemon);
+    const welcome = await conn.open();
+    expect(welcome).toMatchObject({ type: 'welcome', workers: 1, pid: 4242 });
+    expect(daemon.socket.received[0]).toEqual({ type: 'hello', v: PROTOCOL_VERSION, token: 't0k', name: 'unit', instance: 'inst-1' });
+    expect(events).toEqual(['up']);
+    // Two replies in one coalesced frame: both reach the owner.
+    daemon.socket.deliver({ type: 'reply', rid: 1, ok: true, value: 1 }, { type: 'reply', rid: 2, ok: true, value: 2 });
+    expect(messages.map((m) => m.type === 'reply' && m.rid)).toEqual([1, 2]);
+    expect(conn.send({ type: 'status', rid: 3 })).toBe(true);
+    await daemon.until(() => daemon.socket.received.length === 2);
+    expect(daemon.socket.received[1]).toEqual({ type: 'status', rid: 3 });
+    await conn.close();
+  });
+
+  it('rejects open with AuthError when the daemon refuses the token (close 1008)', async () => {
+    const daemon = new FakeDaemon();
+    daemon.refuseHello = { code: 1008, reason: 'bad token' };
+    const { conn } = connection(daemon);
+    const err = await conn.open().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect(err).toMatchObject({ code: 'E_AUTH' });
+  });
+
+  it('after an unexpected close: tells the owner down, refuses sends, reconnects and tells up again', async () => {
+    const daemon = new FakeDaemon();
+    const { conn, events, errors } = connection(daemon);
+    await conn.open();
+    daemon.socket.drop(1006);
+    await daemon.until(() => events.includes('down'));
+    expect(errors[0]).toBeInstanceOf(ConnectionError);
+    expect(conn.send({ type: 'status', rid: 1 })).toBe(false);
+    await daemon.until(() => events.includes('up again'));
+    expect(daemon.sockets).toHaveLength(2);
+    expect(daemon.socket.received[0]).toMatchObject({ type: 'hello', instance: 'inst-1' });
+    expect(conn.send({ type: 'status', rid: 2 })).toBe(true);
+    await conn.close();
+  });
+
+  it('gives up with E_CONNECTION once it could not reconnect within reconnectTimeoutMs', async () => {
+    const daemon = new FakeDaemon();
+    const { conn, events, errors } = connection(daemon, 0);
+    await conn.open();
+    daemon.accepting = false;
+    daemon.socket.drop(1006);
+    await daemon.until(() => events.includes('fatal'));
+    expect(events).toEqual(['up', 'down', 'fatal']);
+    expect(errors[1]).toBeInstanceOf(ConnectionError);
+    expect(errors[1]!.message).toMatch(/could not reconnect within 0 ms/);
+    await conn.close();
+  });
+
+  it('a close with a code as its reason fails for good with that code (no reconnect)', async () => {
+    const daemon = new FakeDaemon();
+    const { conn, events, errors } = connection(daemon);
+    await conn.open();
+    daemon.socket.drop(1008, 'E_PROTOCOL_VERSION');
+    await daemon.until(() => events.includes('fatal'));
+    expect(errors.at(-1)).toMatchObject({ code: 'E_PROTOCOL_VERSION' });
+    expect(daemon.sockets).toHaveLength(1);
+    await conn.close();
+  });
+});

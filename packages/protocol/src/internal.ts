@@ -1,0 +1,27 @@
+/**
+ * @corepool/protocol/internal: everything public plus what only the SDK and
+ * the daemon share (send coalescing, message parsing and validation, the
+ * request table, scheduling tunables and daemon limits). Not a stable API:
+ * it changes with the packages that use it, as nats.js's internal entry does.
+ */
+export * from './index.js';
+export { CloseCode } from './codes.js';
+export { errorClass, toCorepoolError } from './errors.js';
+export {
+  PRE_AUTH_MAX_PAYLOAD, AUTH_DEADLINE_MS, MAX_CHUNK_ITEMS, CHUNK_TARGET_MS, SOLO_CHUNK_TARGET_MS,
+  DEFAULT_MAX_CLIENTS, DEFAULT_HEARTBEAT_MS, SEND_HIGH_WATER, SEND_HARD_CAP, SEND_SOFT_CAP_MS, RSS_WATCH_MS,
+  CANCEL_GRACE_MS, STEAL_AFTER_MS, MAX_OPEN_BATCHES,
+} from './limits.js';
+export { encodeCheckedData } from './codec.js';
+export { findUncloneable } from './cloneable.js';
+export { parseClientMessage, parseServerMessage, checkName, checkDictKey } from './parse.js';
+export { STATE_OPS } from './messages.js';
+export { RESEND_POLICY } from './resend-policy.js';
+export type { ResendPolicy } from './resend-policy.js';
+export { ListenerRegistry } from './handles/listeners.js';
+export { Outbox, MAX_BATCH_MESSAGES } from './outbox.js';
+export { callUser, rethrowLater } from './user-callback.js';
+export { PendingRequests } from './pending-requests.js';
+export type { PendingRequest, ReplyOutcome } from './pending-requests.js';
+export { QueuedIterator } from './queued-iterator.js';
+export type { QueuedIteratorOptions } from './queued-iterator.js';
