@@ -16,7 +16,8 @@ import { readRecord } from './primary/pidfile.js';
 import { adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
-import { RSS_WATCH_MS, type DaemonStatus } from '@corepool/protocol';
+import type { DaemonStatus } from '@corepool/protocol';
+import { RSS_WATCH_MS } from '@corepool/protocol/internal';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('corepool').description('Python-style multiprocessing for Node.js, as a shared daemon').version(version);

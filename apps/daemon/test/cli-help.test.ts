@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { RSS_WATCH_MS } from '@corepool/protocol';
+import { RSS_WATCH_MS } from '@corepool/protocol/internal';
 import { DEFAULT_OPTIONS, MACHINE_DEFAULTS, defaultWorkerRssMb, resolveOptions } from '../src/options.js';
 import { FSYNC_MODES } from '../src/state/store.js';
 
