@@ -28,6 +28,20 @@ export interface ClientQueue extends Tenant {
   queuedBytes: number;
 }
 
+/** Chunks of the client held by workers. */
+export function runningOf(cq: ClientQueue): number {
+  let n = 0;
+  for (const job of cq.jobs.values()) n += job.running.size;
+  return n;
+}
+
+/** Figures of one client for `daemon status`. */
+export interface ClientFigures {
+  batches: number;
+  queuedChunks: number;
+  runningChunks: number;
+}
+
 /** The clients' queues, and which of them wait for a worker. */
 export class ClientQueues {
   readonly #fair: FairShare<ClientQueue>;
@@ -111,6 +125,23 @@ export class ClientQueues {
     const r = cq.ready.indexOf(job);
     if (r >= 0) cq.ready.splice(r, 1);
     if (cq.ready.length === 0) this.#deactivate(cq);
+  }
+
+  /** Queue figures for `daemon status`. */
+  stats(): { queuedItems: number; runningItems: number; perClient: Map<number, ClientFigures> } {
+    let queuedItems = 0;
+    let runningItems = 0;
+    const perClient = new Map<number, ClientFigures>();
+    for (const cq of this.#byId.values()) {
+      let running = 0;
+      for (const job of cq.jobs.values()) {
+        for (const c of job.queue) queuedItems += c.count;
+        for (const c of job.running) runningItems += c.count;
+        running += job.running.size;
+      }
+      perClient.set(cq.client.id, { batches: cq.jobs.size, queuedChunks: cq.queuedChunks, runningChunks: running });
+    }
+    return { queuedItems, runningItems, perClient };
   }
 
   /** Clients competing for the workers, as this client sees it (itself included). */

@@ -1,12 +1,13 @@
 /**
- * The scheduler's record of one worker: the chunks it holds in the order it
- * runs them, the task sources it keeps, and what it has done. Placing a chunk
- * on a lane and taking it off are the only ways a chunk's place changes, so
- * the lane, the chunk and its job's running set always agree.
+ * The scheduler's record of one worker (a lane): the chunks it holds in the
+ * order it runs them, the task sources it keeps, and what it has done.
+ * Placing a chunk on a lane and taking it off are the only ways a chunk's
+ * place changes, so the lane, the chunk and its job's running set always
+ * agree. Lanes holds one per worker of the pool.
  */
 import { PRIMARY_SOURCES, SourceLru } from '../source-lru.js';
 import type { Chunk } from './job.js';
-import type { PoolWorker } from './worker-pool.js';
+import type { PoolWorker, WorkerPool } from './worker-pool.js';
 
 export class Lane<W extends PoolWorker = PoolWorker> {
   readonly worker: W;
@@ -73,5 +74,61 @@ export class Lane<W extends PoolWorker = PoolWorker> {
       out.push(c);
     });
     return out;
+  }
+}
+
+/** The lanes of a pool's workers, made on first sight and dropped at exit. */
+export class Lanes<W extends PoolWorker> {
+  readonly #pool: WorkerPool<W>;
+  readonly #byWorker = new Map<W, Lane<W>>();
+
+  constructor(pool: WorkerPool<W>) {
+    this.#pool = pool;
+  }
+
+  /** The worker's lane. */
+  of(w: W): Lane<W> {
+    let lane = this.#byWorker.get(w);
+    if (lane === undefined) {
+      lane = new Lane(w);
+      this.#byWorker.set(w, lane);
+    }
+    return lane;
+  }
+
+  /** The worker's lane, if it has one. */
+  get(w: W): Lane<W> | undefined {
+    return this.#byWorker.get(w);
+  }
+
+  /** The worker exited: its lane leaves with it. */
+  remove(w: W): Lane<W> {
+    const lane = this.of(w);
+    this.#byWorker.delete(w);
+    return lane;
+  }
+
+  /** The lanes of the pool's current workers, in the pool's order. */
+  current(): Lane<W>[] {
+    return this.#pool.workers().map((w) => this.of(w));
+  }
+
+  values(): Iterable<Lane<W>> {
+    return this.#byWorker.values();
+  }
+
+  /** The chunk each worker runs now. */
+  *heads(): Iterable<Chunk> {
+    for (const lane of this.#byWorker.values()) {
+      const head = lane.head;
+      if (head !== undefined) yield head;
+    }
+  }
+
+  /** Chunks held by workers (ghosts included). */
+  held(): number {
+    let n = 0;
+    for (const lane of this.#byWorker.values()) n += lane.chunks.length;
+    return n;
   }
 }

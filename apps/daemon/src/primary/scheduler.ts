@@ -3,38 +3,38 @@
  * (client-queues.ts) and places them on the workers of a pool (placement.ts,
  * over the narrow WorkerPool of worker-pool.ts), keeping its own record of
  * each worker (lane.ts). It coordinates what happens to a chunk on its
- * worker: results go to the client (unsent-results.ts holds them while it
- * does not read), a dead worker's chunks are recovered by the decision table
+ * worker: results go to the client (results.ts keeps them while it does not
+ * read), a dead worker's chunks are recovered by the decision table
  * of recovery.ts, an item past its timeout kills its worker (the deadline
  * runs from when its chunk becomes its worker's running one, whether or not
  * the worker ever reports the item started), and a cancelled job's running
  * chunks get a grace period, then a kill. Payloads stay opaque bytes.
  * Time comes from an injected Clock, so all of this runs without processes
  * in unit tests.
+ *
+ * A little over 400 lines: it is where a worker's messages meet the jobs,
+ * the lanes and the results; each of those lives in its own file.
  */
 import {
-  CANCEL_GRACE_MS,
   BadMessageError,
   FlowControlError,
   LimitError,
   MAX_OPEN_BATCHES,
   ShuttingDownError,
-  encodeCheckedData,
   type BatchChunk,
   type BatchOpen,
-  type ChunkResult,
   type CorepoolError,
-  type WireError,
 } from '@corepool/protocol';
 import type { DoneMessage, FailMessage, PartMessage, UncaughtMessage } from '../ipc.js';
 import { realClock, type Clock, type Timer } from './clock.js';
-import { ClientQueues, type ClientQueue, type SchedulerClient } from './client-queues.js';
+import { ClientQueues, runningOf, type ClientFigures, type ClientQueue, type SchedulerClient } from './client-queues.js';
+import { Deadlines } from './deadlines.js';
 import { FairShare } from './fair-share.js';
 import { ChunkMint, type Chunk, type Job } from './job.js';
-import { Lane } from './lane.js';
+import { Lanes, type Lane } from './lane.js';
 import { Placement } from './placement.js';
 import { crashError, recover, restartPayer, timeoutError, uncaughtError } from './recovery.js';
-import { UnsentResults } from './unsent-results.js';
+import { ResultSender } from './results.js';
 import { VerifiedSources } from './verified-sources.js';
 import type { ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from './worker-pool.js';
 
@@ -65,42 +65,47 @@ export interface WorkerFigures {
   chunksDone: number;
 }
 
-const UNDEFINED_RESULT = encodeCheckedData([undefined]);
-
 /** Fair chunk scheduler over a pool of workers. */
 export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<W> {
   readonly #pool: WorkerPool<W>;
   readonly #opts: SchedulerOptions<W>;
   readonly #clock: Clock;
-  readonly #fair = new FairShare<ClientQueue>({
-    heads: () => this.#heads(),
-    holds: (cq) => this.#runningOf(cq),
-  });
+  readonly #lanes: Lanes<W>;
+  readonly #fair = new FairShare<ClientQueue>({ heads: () => this.#lanes.heads(), holds: runningOf });
   readonly #queues = new ClientQueues(this.#fair);
-  readonly #lanes = new Map<W, Lane<W>>();
   readonly #placement: Placement<W>;
-  readonly #unsent = new UnsentResults();
+  readonly #results = new ResultSender(this.#queues, () => this.#pollDrain());
+  readonly #deadlines: Deadlines<W>;
   readonly #sources = new VerifiedSources();
   readonly #mint = new ChunkMint();
   #accepting = true;
   /** Resolvers of idle(). */
   #idle: (() => void)[] = [];
   #pollTimer: Timer | undefined;
-  /** Items whose result (or error) was delivered since start. */
-  itemsDone = 0;
 
   constructor(pool: WorkerPool<W>, opts: SchedulerOptions<W>, clock: Clock = realClock) {
     this.#pool = pool;
+    this.#lanes = new Lanes(pool);
     this.#opts = opts;
     this.#clock = clock;
+    this.#deadlines = new Deadlines(pool, clock, (chunk, i) => {
+      const index = chunk.start + i;
+      chunk.failedAt = i;
+      this.#results.error(chunk.job, index, timeoutError(index, chunk.job.timeoutMs));
+    });
     this.#placement = new Placement<W>({
       pool, clock, queues: this.#queues, fair: this.#fair, mint: this.#mint, pipelineDepth: opts.pipelineDepth,
-      lanes: () => this.#pool.workers().map((w) => this.#lane(w)),
-      runningOf: (cq) => this.#runningOf(cq),
-      arm: (lane, chunk, i) => this.#arm(lane, chunk, i),
+      lanes: () => this.#lanes.current(),
+      runningOf,
+      arm: (lane, chunk, i) => this.#deadlines.arm(lane, chunk, i),
       skipped: () => this.#pollDrain(),
       redispatch: () => this.dispatch(),
     });
+  }
+
+  /** Items whose result (or error) was delivered since start. */
+  get itemsDone(): number {
+    return this.#results.itemsDone;
   }
 
   /** Number of workers. */
@@ -112,14 +117,12 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   stopAccepting(): void {
     this.#accepting = false;
     // Connections close once running chunks finish: results go out now, not when clients read.
-    this.#unsent.sendAll();
+    this.#results.sendAll();
   }
 
   /** Chunks currently held by workers. */
   running(): number {
-    let n = 0;
-    for (const lane of this.#lanes.values()) n += lane.chunks.length;
-    return n;
+    return this.#lanes.held();
   }
 
   /** Resolves once no worker holds a chunk. */
@@ -136,7 +139,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   drained(client: SchedulerClient): void {
     const cq = this.#queues.get(client);
     if (cq === undefined) return;
-    this.#unsent.drained(cq);
+    this.#results.drained(cq);
     if (cq.active) this.dispatch();
   }
 
@@ -180,7 +183,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     if (cq === undefined || job === undefined) return;
     cq.jobs.delete(id);
     this.#abandon(job);
-    this.#unsent.dropJob(cq, id);
+    this.#results.dropJob(cq, id);
   }
 
   /** The client has what it needs from the batch. */
@@ -195,7 +198,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     for (const job of cq.jobs.values()) this.#abandon(job);
     cq.jobs.clear();
     this.#queues.delete(cq);
-    this.#unsent.drop(cq);
+    this.#results.drop(cq);
   }
 
   /** Hands queued chunks to workers with free pipeline slots, then lets idle workers steal. */
@@ -203,26 +206,14 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     if (!this.#accepting) return;
     const now = this.#clock.now();
     for (const slot of this.#fair.refilling()) {
-      if (this.#pool.workers().some((w) => w.slot === slot && this.#lane(w).open)) this.#fair.ready(slot, now);
+      if (this.#lanes.current().some((l) => l.worker.slot === slot && l.open)) this.#fair.ready(slot, now);
     }
     this.#placement.place(now);
   }
 
   /** Queue figures for `daemon status`. */
-  stats(): { queuedItems: number; runningItems: number; perClient: Map<number, { batches: number; queuedChunks: number; runningChunks: number }> } {
-    let queuedItems = 0;
-    let runningItems = 0;
-    const perClient = new Map<number, { batches: number; queuedChunks: number; runningChunks: number }>();
-    for (const cq of this.#queues.all()) {
-      let running = 0;
-      for (const job of cq.jobs.values()) {
-        for (const c of job.queue) queuedItems += c.count;
-        for (const c of job.running) runningItems += c.count;
-        running += job.running.size;
-      }
-      perClient.set(cq.client.id, { batches: cq.jobs.size, queuedChunks: cq.queuedChunks, runningChunks: running });
-    }
-    return { queuedItems, runningItems, perClient };
+  stats(): { queuedItems: number; runningItems: number; perClient: Map<number, ClientFigures> } {
+    return this.#queues.stats();
   }
 
   /** What a worker has done, for `daemon status`. */
@@ -238,10 +229,10 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
 
   /** A worker's message about a chunk (or about its own leaving). */
   workerMessage(w: W, m: ChunkMessage): void {
-    const lane = this.#lane(w);
+    const lane = this.#lanes.of(w);
     if (m.t === 'recycle') {
       lane.recycle = { culprit: m.culprit }; // its exit blames none of its chunks; the restart is charged to the culprit
-      this.#clock.after(CANCEL_GRACE_MS, () => this.#pool.kill(w)); // it exits by itself; make sure of it
+      this.#deadlines.killAfterGrace(w); // it exits by itself; make sure of it
       return;
     }
     const chunk = lane.chunks.find((c) => c.key === m.key);
@@ -259,7 +250,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       case 'started':
         chunk.begun = true;
         chunk.current = m.i;
-        this.#arm(lane, chunk, m.i);
+        this.#deadlines.arm(lane, chunk, m.i);
         return;
       case 'part':
         this.#part(chunk, m);
@@ -278,8 +269,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
 
   /** A worker died: its restart is charged, and each of its chunks recovered (recovery.ts). */
   workerExit(w: W): void {
-    const lane = this.#lanes.get(w) ?? new Lane(w);
-    this.#lanes.delete(w);
+    const lane = this.#lanes.remove(w);
     this.#chargeExit(lane);
     const chunks = lane.clear();
     this.#opts.onWorkerGone(w);
@@ -291,30 +281,6 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     }
     for (const chunk of chunks) this.#forgetIfDone(chunk.job);
     this.#checkIdle();
-  }
-
-  /** The scheduler's record of a worker, made on first sight. */
-  #lane(w: W): Lane<W> {
-    let lane = this.#lanes.get(w);
-    if (lane === undefined) {
-      lane = new Lane(w);
-      this.#lanes.set(w, lane);
-    }
-    return lane;
-  }
-
-  #runningOf(cq: ClientQueue): number {
-    let n = 0;
-    for (const job of cq.jobs.values()) n += job.running.size;
-    return n;
-  }
-
-  /** The chunk each worker runs now. */
-  *#heads(): Iterable<Chunk> {
-    for (const lane of this.#lanes.values()) {
-      const head = lane.head;
-      if (head !== undefined) yield head;
-    }
   }
 
   /** Applies the decision table to a chunk of a dead worker. */
@@ -337,7 +303,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     }
     if (plan.crashed !== undefined) {
       const index = chunk.start + plan.crashed.at;
-      this.#deliverError(job, index, crashError(index, plan.crashed.attempts, job.retries));
+      this.#results.error(job, index, crashError(index, plan.crashed.attempts, job.retries));
     }
   }
 
@@ -358,28 +324,6 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   }
 
   /**
-   * Arms the deadline of item `i`: when its chunk becomes its worker's running
-   * one (for its first item), and again as each item starts. A worker that
-   * never gets to the item (stopped, spinning in a timer another task left,
-   * stuck between items) misses it just the same: the item fails and the
-   * worker is replaced.
-   */
-  #arm(lane: Lane<W>, chunk: Chunk, i: number): void {
-    chunk.timer?.cancel();
-    const timeoutMs = chunk.job.timeoutMs;
-    if (timeoutMs === 0) return; // tracked only, to name the item a crash belongs to
-    chunk.timer = this.#clock.after(timeoutMs, () => {
-      // A ghost's items belong to its copy: its worker is only stuck.
-      if (!chunk.ghost) {
-        const index = chunk.start + i;
-        chunk.failedAt = i;
-        this.#deliverError(chunk.job, index, timeoutError(index, timeoutMs));
-      }
-      this.#pool.kill(lane.worker);
-    });
-  }
-
-  /**
    * A task's async callback threw: the item that was running fails, and the
    * worker, whose state can no longer be trusted, exits and is replaced.
    * The chunk's other items are rerun when its exit is handled.
@@ -389,9 +333,9 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     chunk.timer?.cancel();
     chunk.failedAt = m.i;
     const index = chunk.start + m.i;
-    this.#deliverError(chunk.job, index, uncaughtError(index, m.error));
+    this.#results.error(chunk.job, index, uncaughtError(index, m.error));
     // The worker exits by itself once the report is out; make sure of it.
-    this.#clock.after(CANCEL_GRACE_MS, () => this.#pool.kill(lane.worker));
+    this.#deadlines.killAfterGrace(lane.worker);
   }
 
   #done(lane: Lane<W>, chunk: Chunk, m: DoneMessage): void {
@@ -405,11 +349,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     if (!m.aborted && m.ms > 0) job.itemMs = m.ms / chunk.count;
     if (job.live && !m.aborted) {
       const from = m.from ?? 0;
-      this.itemsDone += chunk.count - from;
-      this.#sendResult(job.client, {
-        type: 'chunk.result', id: job.id, start: chunk.start + from, count: chunk.count - from, payload: m.payload, errors: m.errors, ms: m.ms,
-        load: this.#queues.load(job.client),
-      });
+      this.#results.results(job, chunk.start + from, chunk.count - from, m);
       this.#forgetIfDone(job);
     }
     this.dispatch();
@@ -421,12 +361,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     chunk.timer?.cancel(); // every item has run
     chunk.sent = m.from + m.count;
     const job = chunk.job;
-    if (!job.live) return;
-    this.itemsDone += m.count;
-    this.#sendResult(job.client, {
-      type: 'chunk.result', id: job.id, start: chunk.start + m.from, count: m.count, payload: m.payload, errors: m.errors, ms: m.ms,
-      load: this.#queues.load(job.client),
-    });
+    if (job.live) this.#results.results(job, chunk.start + m.from, m.count, m);
   }
 
   #fail(lane: Lane<W>, chunk: Chunk, m: FailMessage): void {
@@ -440,23 +375,13 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.dispatch();
   }
 
-  #sendResult(cq: ClientQueue, m: ChunkResult): void {
-    if (this.#unsent.send(cq, m)) this.#pollDrain();
-  }
-
-  #deliverError(job: Job, index: number, error: WireError): void {
-    if (!job.live) return;
-    this.itemsDone++;
-    this.#sendResult(job.client, { type: 'chunk.result', id: job.id, start: index, count: 1, payload: UNDEFINED_RESULT, errors: [error], ms: 0 });
-  }
-
   /** A chunk leaves its worker: charged what it took; the next one starts its deadline. */
   #release(lane: Lane<W>, chunk: Chunk): void {
     chunk.timer?.cancel();
     const now = this.#clock.now();
     this.#fair.settle(chunk, now);
     const next = lane.remove(chunk, now);
-    if (next !== undefined) this.#arm(lane, next, Math.max(next.current, 0));
+    if (next !== undefined) this.#deadlines.arm(lane, next, Math.max(next.current, 0));
     this.#checkIdle();
   }
 
@@ -488,10 +413,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         chunk.timer?.cancel();
         // A chunk not started yet is dropped by the worker when it gets there (its signal is aborted).
         this.#pool.send(lane.worker, { t: 'abort', key: chunk.key });
-        if (i > 0) return;
-        this.#clock.after(CANCEL_GRACE_MS, () => {
-          if (lane.chunks.includes(chunk)) this.#pool.kill(lane.worker);
-        });
+        if (i === 0) this.#deadlines.killAfterGrace(lane.worker, () => !lane.chunks.includes(chunk));
       });
     }
   }
@@ -506,8 +428,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     if (ms === undefined || this.#pollTimer !== undefined) return;
     this.#pollTimer = this.#clock.after(ms, () => {
       this.#pollTimer = undefined;
-      for (const cq of [...this.#queues.all()]) if (cq.client.canReceive()) this.#unsent.drained(cq);
-      if (this.#unsent.any) this.#pollDrain();
+      for (const cq of [...this.#queues.all()]) if (cq.client.canReceive()) this.#results.drained(cq);
+      if (this.#results.waiting) this.#pollDrain();
       this.dispatch();
     });
   }
