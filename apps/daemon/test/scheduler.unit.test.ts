@@ -66,6 +66,15 @@ function threeChunks(s: Setup): void {
   add(s, 7, [0, 1, 2]);
 }
 
+/** threeChunks, then worker 1 finishes item 1 and, once item 0 has run long, takes item 2 from behind it. */
+function stealItem2(s: Setup): [FakeWorker, FakeWorker] {
+  threeChunks(s);
+  const [w0, w1] = workers(s);
+  done(s, w1, s.pool.runs(w1)[0]!.key, 'one');
+  s.clock.advance(STEAL_AFTER_MS + 30);
+  return [w0, w1];
+}
+
 function tell(s: Setup, w: FakeWorker, m: ChunkMessage): void {
   s.scheduler.workerMessage(w, m);
 }
@@ -206,10 +215,7 @@ describe('work stealing, over a fake pool and clock', () => {
 
   it('the old worker ran the stolen chunk anyway: its results are ignored, the copy delivers once', () => {
     const s = setup();
-    threeChunks(s);
-    const [w0, w1] = workers(s);
-    done(s, w1, s.pool.runs(w1)[0]!.key, 'one');
-    s.clock.advance(STEAL_AFTER_MS + 30);
+    const [w0, w1] = stealItem2(s);
     const [head, ghost] = s.pool.runs(w0) as [RunMessage, RunMessage];
     const copy = s.pool.runs(w1)[1]!;
     done(s, w0, head.key, 'zero');
@@ -221,10 +227,7 @@ describe('work stealing, over a fake pool and clock', () => {
 
   it('a worker dying with a ghost retries its own chunk only; the copy keeps running elsewhere', () => {
     const s = setup();
-    threeChunks(s);
-    const [w0, w1] = workers(s);
-    done(s, w1, s.pool.runs(w1)[0]!.key, 'one');
-    s.clock.advance(STEAL_AFTER_MS + 30);
+    const [w0, w1] = stealItem2(s);
     s.pool.exit(w0);
     expect(s.gone).toEqual([w0]);
     const st = s.scheduler.stats();
