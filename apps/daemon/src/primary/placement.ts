@@ -67,7 +67,7 @@ export class Placement<W extends PoolWorker> {
         // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
         if (depth > 1 && this.#longHead(lane, now)) continue;
         while (lane.open && lane.chunks.length < depth) {
-          const chunk = this.#ctx.queues.next(now, (cq) => cq.client.canReceive() || (this.#ctx.skipped(cq), false));
+          const chunk = this.#ctx.queues.next(now, this.#reads);
           if (chunk === undefined) return false;
           this.#assign(lane, chunk, false);
         }
@@ -75,6 +75,13 @@ export class Placement<W extends PoolWorker> {
     }
     return true;
   }
+
+  /** A client over its send high-water mark is passed over until it drains (Scheduler.drained). */
+  readonly #reads = (cq: ClientQueue): boolean => {
+    if (cq.client.canReceive()) return true;
+    this.#ctx.skipped(cq);
+    return false;
+  };
 
   /**
    * Every slot is taken, and a client with nothing running has work queued: its
