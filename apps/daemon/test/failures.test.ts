@@ -52,6 +52,16 @@ describe('worker crashes', () => {
     check(out, n, (i) => i + 1, new Set());
     await until(async () => (await d.workerPids()).length === 2 && !(await d.workerPids()).includes(victim!), 10_000, 'replacement worker');
   });
+
+  it('daemon status counts the restarts of each worker slot', async () => {
+    const before = (await d.status()).workerRestarts;
+    const err = await client.map((x: number) => (x === 1 ? process.exit(0) : x), [0, 1], { retries: 0 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_WORKER_CRASHED' });
+    await until(async () => (await d.status()).workers.length === 2, 10_000, 'both slots filled');
+    const s = await d.status();
+    expect(s.workerRestarts).toBeGreaterThan(before);
+    expect(s.workers.reduce((n, w) => n + w.restarts, 0)).toBe(s.workerRestarts);
+  });
 });
 
 describe('timeouts', () => {

@@ -52,7 +52,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
   });
   const startedAt = Date.now();
-  const workerBySlotOwner = new Map<string, WorkerSlot>();
+  const workerByOwner = new Map<string, WorkerSlot>();
   let server: DaemonServer | undefined;
   let url = '';
   let stopping = false;
@@ -78,9 +78,9 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     {
       onReady: (w) => {
         if (w.replacing !== undefined && !stopping) log(JSON.stringify({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing }));
-        workerBySlotOwner.set(`w:${w.id}`, w);
+        workerByOwner.set(`w:${w.id}`, w);
         recordPids();
-        scheduler.dispatch();
+        scheduler.workerReady(w);
       },
       onMessage: (w, m) => {
         if (m.t === 'state') {
@@ -97,27 +97,29 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
               }),
           );
         } else {
-          scheduler.onWorkerMessage(w, m);
+          scheduler.workerMessage(w, m);
         }
       },
       onExit: (w, code, signal) => {
-        workerBySlotOwner.delete(`w:${w.id}`);
+        workerByOwner.delete(`w:${w.id}`);
         if (!stopping && w.killedFor !== 'retired') log(`worker ${w.pid} exited (code ${code}, signal ${signal}${w.killedFor === undefined ? '' : `, killed for ${w.killedFor}`}); replacing it`);
-        scheduler.onWorkerExit(w);
+        scheduler.workerExit(w);
       },
     },
   );
-  const scheduler = new Scheduler(supervisor, {
+  const scheduler = new Scheduler<WorkerSlot>(supervisor, {
     pipelineDepth: opts.pipelineDepth,
     maxQueuedChunks: 1024,
     maxQueuedBytes: 128 * 1024 * 1024,
     maxTasksPerWorker: opts.maxTasksPerWorker,
     onWorkerGone: (w) => state.releaseOwner(`w:${w.id}`),
+    // Until the session tells scheduler.drained() when a client's send buffer falls below its high-water mark.
+    drainPollMs: 5,
   });
 
   state.onPush = (owner: string, push: Push) => {
     if (owner.startsWith('w:')) {
-      const w = workerBySlotOwner.get(owner);
+      const w = workerByOwner.get(owner);
       if (w !== undefined) supervisor.send(w, { t: 'push', push });
       return;
     }
@@ -137,9 +139,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       version: VERSION,
       url,
       uptimeMs: Date.now() - startedAt,
-      workers: supervisor.workers.map((w) => ({
-        id: w.id, pid: w.pid, busy: w.assigned.length > 0, tasksDone: w.tasksDone, chunksDone: w.chunksDone, restarts: 0,
-      })),
+      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...scheduler.workerFigures(w), restarts: w.restarts })),
       clients: [...(server?.sessions ?? [])].filter((s) => s.authed).map((s: Session) => {
         const c = st.perClient.get(s.id);
         return {
@@ -165,8 +165,9 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     log('stopping: finishing running chunks, handing the rest back to clients');
     scheduler.stopAccepting();
     server?.stopListening();
-    const deadline = Date.now() + STOP_GRACE_MS;
-    while (scheduler.running() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([scheduler.idle(), new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
+    clearTimeout(grace);
     server?.closeAll(CloseCode.RESTART, ErrorCode.E_SHUTTING_DOWN);
     await supervisor.stop();
     await state.close();

@@ -31,8 +31,8 @@ export interface Tenant {
   restarting: number;
 }
 
-/** A chunk held by a worker, as the fair share sees it. */
-export interface Held {
+/** A chunk placed on a worker (running or waiting in its pipeline), as the fair share sees it. */
+export interface Placed {
   readonly tenant: Tenant;
   /** When it became its worker's running chunk (performance.now()); 0 while it waits in the worker's pipeline. */
   readonly headAt: number;
@@ -43,7 +43,7 @@ export interface Held {
 /** What the fair share reads from the scheduler. */
 export interface PoolView<T extends Tenant> {
   /** The chunks running on the workers (each worker's first). */
-  heads(): Iterable<Held>;
+  heads(): Iterable<Placed>;
   /** Chunks of `t` held by workers (running or waiting in a worker's pipeline). */
   holds(t: T): number;
 }
@@ -88,13 +88,13 @@ export class FairShare<T extends Tenant> {
   }
 
   /** A chunk handed to a worker: charged its expected cost now, so the next choice already sees it. */
-  charge(chunk: Held, expectedMs: number): void {
+  charge(chunk: Placed, expectedMs: number): void {
     chunk.charged = expectedMs;
     chunk.tenant.vtime += expectedMs;
   }
 
   /** A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. */
-  settle(chunk: Held, now: number): void {
+  settle(chunk: Placed, now: number): void {
     const took = chunk.headAt > 0 ? now - chunk.headAt : 0;
     chunk.tenant.vtime += took - chunk.charged;
     chunk.charged = 0;
@@ -177,7 +177,7 @@ export class FairShare<T extends Tenant> {
 }
 
 /** Per client, how far its running chunks have overrun what they were charged. */
-function overage(heads: Iterable<Held>, now: number): Map<Tenant, number> {
+function overage(heads: Iterable<Placed>, now: number): Map<Tenant, number> {
   const out = new Map<Tenant, number>();
   for (const h of heads) {
     if (h.headAt <= 0) continue;

@@ -17,11 +17,11 @@ import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { CHANNEL_FD, Channel } from '../channel.js';
 import type { PrimaryToWorker, ReadyMessage, WorkerToPrimary } from '../ipc.js';
-import { PRIMARY_SOURCES, SourceLru } from '../source-lru.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
 import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
+import type { WorkerPool } from './worker-pool.js';
 
-/** The primary's view of one worker process. */
+/** The primary's view of one worker process (what the scheduler keeps of it is in its lane, lane.ts). */
 export interface WorkerSlot {
   /** Stable slot number (0..n-1); a replacement keeps the slot. */
   readonly slot: number;
@@ -30,19 +30,13 @@ export interface WorkerSlot {
   readonly pid: number;
   ready: boolean;
   dead: boolean;
-  /** Chunks sent to this worker, in the order it runs them. */
-  readonly assigned: { key: number }[];
-  /** Source-task hashes this process has been sent and still keeps (source-lru.ts). */
-  readonly knownTasks: SourceLru;
-  tasksDone: number;
-  chunksDone: number;
+  /** Workers this slot had before this one (each replaced after it exited). */
+  readonly restarts: number;
   readonly worker: Worker;
   /** The data channel to this worker (chunks, results, shared-state traffic). */
   channel: Channel<WorkerToPrimary, PrimaryToWorker>;
   /** When the predecessor in this slot exited (for the replacement time), if this is a replacement. */
   readonly replacing?: number;
-  /** Highest RSS (bytes) the watchdog saw. */
-  peakRss: number;
   /** Why the primary killed it, if it did ('rss', 'retired'). */
   killedFor?: string;
 }
@@ -82,8 +76,8 @@ const MARKER_PREFIX = `${process.pid}.${Date.now().toString(36)}`;
 
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 
-/** Forks, watches and replaces the worker processes. */
-export class Supervisor {
+/** Forks, watches and replaces the worker processes: the local WorkerPool. */
+export class Supervisor implements WorkerPool<WorkerSlot> {
   readonly #opts: SupervisorOptions;
   readonly #events: SupervisorEvents;
   readonly #slots: (WorkerSlot | undefined)[];
@@ -95,6 +89,8 @@ export class Supervisor {
   readonly #readBudget = readBudget();
   /** Failed forks in a row, per slot. */
   readonly #forkFailures: number[];
+  /** Workers replaced, per slot. */
+  readonly #slotRestarts: number[];
   readonly #retries = new Set<NodeJS.Timeout>();
   /** When each stopped worker was first seen stopped. */
   readonly #stoppedSince = new Map<WorkerSlot, number>();
@@ -110,6 +106,7 @@ export class Supervisor {
     this.#slots = new Array(opts.workers).fill(undefined);
     this.#budgets = this.#slots.map(() => ({ stdout: new OutputBudget(), stderr: new OutputBudget() }));
     this.#forkFailures = this.#slots.map(() => 0);
+    this.#slotRestarts = this.#slots.map(() => 0);
     this.#watch = new ProcessWatch((pids) => this.#checkStopped(pids));
     // fd 4 is the data channel (channel.ts); cluster's own IPC (fd 3) only keeps the lifecycle.
     // args: [], or cluster hands workers the primary's argv (which may hold --token, readable by all in ps).
@@ -127,7 +124,7 @@ export class Supervisor {
   }
 
   /** Live workers, by slot. */
-  get workers(): WorkerSlot[] {
+  workers(): WorkerSlot[] {
     return this.#slots.filter((w): w is WorkerSlot => w !== undefined);
   }
 
@@ -160,7 +157,7 @@ export class Supervisor {
 
   /** Pids of all live workers (written to the pid file). */
   pids(): number[] {
-    return this.workers.filter((w) => !w.dead).map((w) => w.pid);
+    return this.workers().filter((w) => !w.dead).map((w) => w.pid);
   }
 
   /** Kills every worker and resolves when all have exited. */
@@ -168,7 +165,7 @@ export class Supervisor {
     this.#stopping = true;
     clearInterval(this.#watchdog);
     for (const t of this.#retries) clearTimeout(t);
-    const exits = this.workers
+    const exits = this.workers()
       .filter((w) => !w.dead)
       .map((w) => new Promise<void>((resolve) => {
         w.worker.once('exit', () => resolve());
@@ -188,7 +185,7 @@ export class Supervisor {
 
   #checkStopped(pids: number[]): void {
     const now = Date.now();
-    for (const w of this.workers) {
+    for (const w of this.workers()) {
       if (w.dead || !pids.includes(w.pid)) {
         this.#stoppedSince.delete(w);
         continue;
@@ -203,11 +200,10 @@ export class Supervisor {
   }
 
   #watchRss(): void {
-    for (const w of this.workers) {
+    for (const w of this.workers()) {
       if (w.dead || w.pid === 0) continue;
       const rss = readRss(w.pid);
       if (rss === undefined) continue;
-      if (rss > w.peakRss) w.peakRss = rss;
       if (rss > this.#opts.rssLimit) {
         w.killedFor = 'rss';
         this.#opts.onRssKill?.(w, rss);
@@ -242,16 +238,12 @@ export class Supervisor {
     }
     const w: WorkerSlot = {
       ...(replacing === undefined ? {} : { replacing }),
-      peakRss: 0,
       slot,
       id: worker.id,
       pid,
       ready: false,
       dead: false,
-      assigned: [],
-      knownTasks: new SourceLru(PRIMARY_SOURCES),
-      tasksDone: 0,
-      chunksDone: 0,
+      restarts: this.#slotRestarts[slot]!,
       worker,
       channel: undefined as unknown as Channel<WorkerToPrimary, PrimaryToWorker>,
     };
@@ -288,6 +280,7 @@ export class Supervisor {
       this.#events.onExit(w, code, signal);
       if (!this.#stopping) {
         this.restarts++;
+        this.#slotRestarts[slot]!++;
         this.#fork(slot, onReady, Date.now());
       }
     });

@@ -4,20 +4,20 @@
  * fault-fairness.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { FairShare, KILLER_MEMORY_MS, type Held, type Tenant } from '../src/primary/fair-share.js';
+import { FairShare, KILLER_MEMORY_MS, type Placed, type Tenant } from '../src/primary/fair-share.js';
 
 interface T extends Tenant {
   name: string;
 }
 
-function setup(): { fair: FairShare<T>; held: Held[]; a: T; b: T } {
-  const held: Held[] = [];
+function setup(): { fair: FairShare<T>; placed: Placed[]; a: T; b: T } {
+  const placed: Placed[] = [];
   const fair = new FairShare<T>({
-    heads: () => held.filter((h) => h.headAt > 0),
-    holds: (t) => held.filter((h) => h.tenant === t).length,
+    heads: () => placed.filter((h) => h.headAt > 0),
+    holds: (t) => placed.filter((h) => h.tenant === t).length,
   });
   const tenant = (name: string): T => ({ name, vtime: 0, killedAt: -Infinity, restarting: 0 });
-  return { fair, held, a: tenant('a'), b: tenant('b') };
+  return { fair, placed, a: tenant('a'), b: tenant('b') };
 }
 
 describe('fair share', () => {
@@ -59,25 +59,25 @@ describe('fair share', () => {
   });
 
   it('a client back from idle starts at the least active virtual time; one whose chunks still run keeps its own', () => {
-    const { fair, held, a, b } = setup();
+    const { fair, placed, a, b } = setup();
     a.vtime = 5000;
     b.vtime = 100;
     fair.enter(b, [a], 0);
     expect(b.vtime).toBe(5000); // no credit banked while idle
     const c: T = { name: 'c', vtime: 100, killedAt: -Infinity, restarting: 0 };
-    held.push({ tenant: c, headAt: 1, charged: 20 });
+    placed.push({ tenant: c, headAt: 1, charged: 20 });
     fair.enter(c, [a], 2);
     expect(c.vtime).toBe(100); // it never left
   });
 
   it('a running chunk past its charge counts as it runs', () => {
-    const { fair, held, a, b } = setup();
-    held.push({ tenant: a, headAt: 1000, charged: 20 });
+    const { fair, placed, a, b } = setup();
+    placed.push({ tenant: a, headAt: 1000, charged: 20 });
     a.vtime = 20;
     b.vtime = 500;
     expect(fair.pick([a, b], 1100, () => true)).toBe(a); // 100 ms in: 20 + 80 < 500
     expect(fair.pick([a, b], 2000, () => true)).toBe(b); // 1 s in: 20 + 980 > 500
-    fair.settle(held[0]!, 2000);
+    fair.settle(placed[0]!, 2000);
     expect(a.vtime).toBe(1000);
   });
 });

@@ -1,0 +1,159 @@
+/**
+ * The per-client queues: each client's jobs with their waiting chunks, the
+ * clients that have work queued (active), and the choice of the next chunk:
+ * the client owed the most worker time (fair-share.ts), then round-robin
+ * across that client's jobs, so a small job never waits behind the same
+ * client's million items.
+ */
+import type { ServerMessage } from '@corepool/protocol';
+import type { FairShare, Tenant } from './fair-share.js';
+import type { Chunk, Job } from './job.js';
+
+/** What the scheduler needs from a connection. */
+export interface SchedulerClient {
+  readonly id: number;
+  send(m: ServerMessage): void;
+  /** False while the client's send buffer is above its high-water mark. */
+  canReceive(): boolean;
+}
+
+export interface ClientQueue extends Tenant {
+  readonly client: SchedulerClient;
+  readonly jobs: Map<number, Job>;
+  /** Jobs with queued chunks, served round-robin. */
+  readonly ready: Job[];
+  rr: number;
+  active: boolean;
+  queuedChunks: number;
+  queuedBytes: number;
+}
+
+/** Chunks of the client held by workers. */
+export function runningOf(cq: ClientQueue): number {
+  let n = 0;
+  for (const job of cq.jobs.values()) n += job.running.size;
+  return n;
+}
+
+/** Figures of one client for `daemon status`. */
+export interface ClientFigures {
+  batches: number;
+  queuedChunks: number;
+  runningChunks: number;
+}
+
+/** The clients' queues, and which of them wait for a worker. */
+export class ClientQueues {
+  readonly #fair: FairShare<ClientQueue>;
+  readonly #byId = new Map<number, ClientQueue>();
+  /** Clients with queued chunks. */
+  readonly active: ClientQueue[] = [];
+
+  constructor(fair: FairShare<ClientQueue>) {
+    this.#fair = fair;
+  }
+
+  get(client: SchedulerClient): ClientQueue | undefined {
+    return this.#byId.get(client.id);
+  }
+
+  byId(id: number): ClientQueue | undefined {
+    return this.#byId.get(id);
+  }
+
+  all(): Iterable<ClientQueue> {
+    return this.#byId.values();
+  }
+
+  /** The client's queue, made on first use. */
+  of(client: SchedulerClient): ClientQueue {
+    let cq = this.#byId.get(client.id);
+    if (cq === undefined) {
+      cq = { client, jobs: new Map(), ready: [], rr: 0, active: false, queuedChunks: 0, queuedBytes: 0, vtime: 0, killedAt: -Infinity, restarting: 0 };
+      this.#byId.set(client.id, cq);
+    }
+    return cq;
+  }
+
+  /** Forgets a client (its jobs must be abandoned first). */
+  delete(cq: ClientQueue): void {
+    this.#byId.delete(cq.client.id);
+    this.#deactivate(cq);
+  }
+
+  /** Queues a chunk last (new work) or first (work coming back from a worker). */
+  enqueue(chunk: Chunk, front: boolean, now: number): void {
+    const job = chunk.job;
+    const cq = job.client;
+    if (front) job.queue.unshift(chunk);
+    else job.queue.push(chunk);
+    cq.queuedChunks++;
+    cq.queuedBytes += chunk.payload.length;
+    if (job.queue.length === 1) cq.ready.push(job);
+    if (!cq.active) {
+      this.#fair.enter(cq, this.active, now);
+      cq.active = true;
+      this.active.push(cq);
+    }
+  }
+
+  /** The next chunk of the client owed it, among those `eligible` allows. */
+  next(now: number, eligible: (cq: ClientQueue) => boolean): Chunk | undefined {
+    const cq = this.#fair.pick(this.active, now, eligible);
+    return cq === undefined ? undefined : this.take(cq);
+  }
+
+  /** The next chunk of an active client, round-robin over its jobs. */
+  take(cq: ClientQueue): Chunk {
+    const job = cq.ready[cq.rr++ % cq.ready.length]!;
+    const chunk = job.queue.shift()!;
+    cq.queuedChunks--;
+    cq.queuedBytes -= chunk.payload.length;
+    if (job.queue.length === 0) cq.ready.splice(cq.ready.indexOf(job), 1);
+    if (cq.ready.length === 0) this.#deactivate(cq);
+    return chunk;
+  }
+
+  /** Drops a job's queued chunks. */
+  drop(job: Job): void {
+    const cq = job.client;
+    for (const c of job.queue) {
+      cq.queuedChunks--;
+      cq.queuedBytes -= c.payload.length;
+    }
+    job.queue.length = 0;
+    const r = cq.ready.indexOf(job);
+    if (r >= 0) cq.ready.splice(r, 1);
+    if (cq.ready.length === 0) this.#deactivate(cq);
+  }
+
+  /** Queue figures for `daemon status`. */
+  stats(): { queuedItems: number; runningItems: number; perClient: Map<number, ClientFigures> } {
+    let queuedItems = 0;
+    let runningItems = 0;
+    const perClient = new Map<number, ClientFigures>();
+    for (const cq of this.#byId.values()) {
+      let running = 0;
+      for (const job of cq.jobs.values()) {
+        for (const c of job.queue) queuedItems += c.count;
+        for (const c of job.running) runningItems += c.count;
+        running += job.running.size;
+      }
+      perClient.set(cq.client.id, { batches: cq.jobs.size, queuedChunks: cq.queuedChunks, runningChunks: running });
+    }
+    return { queuedItems, runningItems, perClient };
+  }
+
+  /** Clients competing for the workers, as this client sees it (itself included). */
+  load(cq: ClientQueue): number {
+    return this.active.length + (cq.active ? 0 : 1);
+  }
+
+  #deactivate(cq: ClientQueue): void {
+    if (!cq.active) return;
+    cq.active = false;
+    const i = this.active.indexOf(cq);
+    if (i >= 0) this.active.splice(i, 1);
+    cq.ready.length = 0;
+  }
+}

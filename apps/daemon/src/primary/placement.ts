@@ -1,0 +1,184 @@
+/**
+ * Placement: which worker takes which chunk. Free pipeline slots are filled
+ * from the client queues, depth by depth across the workers; once every slot
+ * is taken, a client with nothing running gets its first chunk placed right
+ * behind a running one (newcomer admission), so it waits for one chunk at
+ * most, not a full pipeline.
+ *
+ * Work stealing: a chunk is not queued behind a worker's chunk that has run
+ * longer than STEAL_AFTER_MS, and one already waiting there moves to a worker
+ * that goes idle. The old worker is told to skip it; if it had started it
+ * anyway, its copy (a "ghost") still holds its pipeline slot until it answers,
+ * but its results and failures are ignored: an item is delivered once.
+ */
+import { SOLO_CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
+import type { Clock, Timer } from './clock.js';
+import type { ClientQueue, ClientQueues } from './client-queues.js';
+import { UNMEASURED_CHUNK_MS, type FairShare } from './fair-share.js';
+import type { Chunk, ChunkMint } from './job.js';
+import type { Lane } from './lane.js';
+import type { PoolWorker, WorkerPool } from './worker-pool.js';
+
+/** A chunk expected to run this long is long from its start: 1.5x the longest chunk a client sizes (SOLO_CHUNK_TARGET_MS). */
+const LONG_EXPECTED_MS = 1.5 * SOLO_CHUNK_TARGET_MS;
+/** A running chunk is long once it has run this many times its expected time (and STEAL_AFTER_MS). */
+const LONG_AFTER_EXPECTED = 1.5;
+
+/** What placement works with, lent by the scheduler. */
+export interface PlacementContext<W extends PoolWorker> {
+  readonly pool: WorkerPool<W>;
+  readonly clock: Clock;
+  readonly queues: ClientQueues;
+  readonly fair: FairShare<ClientQueue>;
+  readonly mint: ChunkMint;
+  /** Chunks a worker holds at once: one running, the rest waiting in its pipe. */
+  readonly pipelineDepth: number;
+  /** The workers' lanes, in the pool's order. */
+  lanes(): Lane<W>[];
+  /** Chunks of the client held by workers. */
+  runningOf(cq: ClientQueue): number;
+  /** Starts the deadline of the chunk's item `i` (it became its worker's running chunk). */
+  arm(lane: Lane<W>, chunk: Chunk, i: number): void;
+  /** A client was passed over because it does not read its results. */
+  skipped(cq: ClientQueue): void;
+  /** Place again (a chunk waiting behind a running one may have become stealable). */
+  redispatch(): void;
+}
+
+export class Placement<W extends PoolWorker> {
+  readonly #ctx: PlacementContext<W>;
+  #stealTimer: Timer | undefined;
+
+  constructor(ctx: PlacementContext<W>) {
+    this.#ctx = ctx;
+  }
+
+  /** Fills free slots, admits a newcomer when every slot is taken, then lets idle workers steal. */
+  place(now: number): void {
+    const lanes = this.#ctx.lanes();
+    if (this.#fill(lanes, now)) this.#admitNewcomer(lanes, now);
+    this.#steal(lanes, now);
+  }
+
+  /** Fills free slots from the queues; false once nothing more can be taken. */
+  #fill(lanes: Lane<W>[], now: number): boolean {
+    for (let depth = 1; depth <= this.#ctx.pipelineDepth; depth++) {
+      for (const lane of lanes) {
+        // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
+        if (depth > 1 && this.#longHead(lane, now)) continue;
+        while (lane.open && lane.chunks.length < depth) {
+          const chunk = this.#ctx.queues.next(now, this.#reads);
+          if (chunk === undefined) return false;
+          this.#assign(lane, chunk, false);
+        }
+      }
+    }
+    return true;
+  }
+
+  /** A client over its send high-water mark is passed over until it drains (Scheduler.drained). */
+  readonly #reads = (cq: ClientQueue): boolean => {
+    if (cq.client.canReceive()) return true;
+    this.#ctx.skipped(cq);
+    return false;
+  };
+
+  /**
+   * Every slot is taken, and a client with nothing running has work queued: its
+   * first chunk goes straight behind a running chunk, ahead of the prefetched
+   * ones, so a newcomer waits for one chunk at most, not a full pipeline.
+   */
+  #admitNewcomer(lanes: Lane<W>[], now: number): void {
+    const { pipelineDepth, queues, fair } = this.#ctx;
+    if (pipelineDepth < 2) return;
+    for (const cq of queues.active) {
+      if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now)) continue;
+      const full = lanes.filter((l) => l.open && l.chunks.length === pipelineDepth && !l.chunks.some((c) => c.urgent));
+      // Behind the running chunk that should end first: the oldest one not yet long (a long one may run on and on; stealing rescues a chunk left behind it).
+      let lane: Lane<W> | undefined;
+      for (const l of full) if (!this.#longHead(l, now) && (lane === undefined || l.head!.headAt < lane.head!.headAt)) lane = l;
+      lane ??= full[0];
+      if (lane === undefined) return;
+      const chunk = queues.take(cq);
+      chunk.urgent = true;
+      this.#assign(lane, chunk, true);
+    }
+  }
+
+  /**
+   * An idle worker takes the chunk waiting behind another worker's long-running
+   * one (the next one that worker would start), as a fresh copy; the old
+   * worker is told to skip its copy. A chunk waiting behind a chunk that is not
+   * long yet is looked at again when it becomes so.
+   */
+  #steal(lanes: Lane<W>[], now: number): void {
+    let soonest = Infinity;
+    for (const idle of lanes) {
+      if (!idle.open || idle.chunks.length > 0) continue;
+      let victim: Lane<W> | undefined;
+      let at = -1;
+      let oldest = Infinity;
+      for (const v of lanes) {
+        if (v === idle || v.worker.dead) continue;
+        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live); // a cancelled job's chunks are being dropped
+        if (i < 0) continue;
+        const since = v.head!.headAt;
+        if (now - since < STEAL_AFTER_MS) {
+          soonest = Math.min(soonest, since + STEAL_AFTER_MS - now);
+        } else if (since < oldest) {
+          oldest = since;
+          victim = v;
+          at = i;
+        }
+      }
+      if (victim === undefined) continue;
+      const old = victim.chunks[at]!;
+      victim.disown(old);
+      this.#ctx.pool.send(victim.worker, { t: 'abort', key: old.key });
+      this.#assign(idle, this.#ctx.mint.successor(old, 0), false);
+    }
+    if (soonest < Infinity && this.#stealTimer === undefined) {
+      this.#stealTimer = this.#ctx.clock.after(Math.ceil(soonest) + 1, () => {
+        this.#stealTimer = undefined;
+        this.#ctx.redispatch();
+      });
+    }
+  }
+
+  /**
+   * True when the worker's first chunk has run longer than STEAL_AFTER_MS and
+   * longer than its job's measured item cost says it should: a 100 ms chunk
+   * of 1 ms items is not stuck at 60 ms, and keeping a second chunk behind it
+   * saves the round trip between chunks (1% of efficiency at 10,000 x 1 ms).
+   * A chunk measured to take longer than any sized chunk should (items that
+   * each run 200 ms, beside which another app's chunk would wait until stolen)
+   * is long from its start: the round trip saved behind it is under 0.3%.
+   */
+  #longHead(lane: Lane<W>, now: number): boolean {
+    const head = lane.head;
+    if (head === undefined) return false;
+    const expected = head.count * head.job.itemMs;
+    if (expected >= LONG_EXPECTED_MS) return true;
+    const ran = now - head.headAt;
+    return ran >= STEAL_AFTER_MS && ran >= LONG_AFTER_EXPECTED * expected;
+  }
+
+  /** Sends a chunk to a worker; an urgent one runs right after the one running now (the worker puts it first in its queue). */
+  #assign(lane: Lane<W>, chunk: Chunk, urgent: boolean): void {
+    const job = chunk.job;
+    lane.place(chunk, urgent, this.#ctx.clock.now());
+    this.#ctx.fair.charge(chunk, job.itemMs > 0 ? chunk.count * job.itemMs : UNMEASURED_CHUNK_MS);
+    let task = job.task;
+    if (task.kind === 'source') {
+      // Touched on every run message, as the worker does on receipt (source-lru.ts).
+      if (lane.sources.touch(task.hash)) task = { kind: 'source', hash: task.hash, source: '' };
+      else lane.sources.set(task.hash, task.source.length, undefined);
+    }
+    const sent = this.#ctx.pool.send(lane.worker, {
+      t: 'run', key: chunk.key, task, payload: chunk.payload, offset: chunk.offset, count: chunk.count,
+      start: chunk.start, timed: job.timeoutMs > 0 || chunk.tracked, urgent, realm: job.client.client.id,
+    });
+    if (!sent) this.#ctx.pool.kill(lane.worker); // its exit requeues the chunk
+    else if (chunk.headAt > 0) this.#ctx.arm(lane, chunk, 0);
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Results on their way to clients: counted (items delivered), and sent while
+ * the client reads (below its send high-water mark). Those it cannot take yet
+ * wait here unsent, in order, so a chunk whose results come in several parts
+ * (each within a frame) never piles up past the connection's hard cap. They
+ * move on when the client has drained (Scheduler.drained), or all at once
+ * when the daemon stops.
+ */
+import { encodeCheckedData, type ChunkResult, type WireError } from '@corepool/protocol/internal';
+import type { ClientQueue, ClientQueues } from './client-queues.js';
+import type { Job } from './job.js';
+
+const UNDEFINED_RESULT = encodeCheckedData([undefined]);
+
+/** Results of items [start, start + count) of a job, as a worker sent them. */
+export interface Outcome {
+  payload: Uint8Array;
+  errors: ChunkResult['errors'];
+  ms: number;
+}
+
+export class ResultSender {
+  readonly #queues: ClientQueues;
+  /** Told when a result waits unsent (the stopgap poll of drainPollMs). */
+  readonly #onWait: () => void;
+  readonly #unsent = new Map<ClientQueue, ChunkResult[]>();
+  /** Send whether the client reads or not (the daemon is stopping: connections close once running chunks finish). */
+  #force = false;
+  /** Items whose result (or error) was delivered since start. */
+  itemsDone = 0;
+
+  constructor(queues: ClientQueues, onWait: () => void) {
+    this.#queues = queues;
+    this.#onWait = onWait;
+  }
+
+  /** Items [start, start + count) of a live job are done. */
+  results(job: Job, start: number, count: number, o: Outcome): void {
+    this.itemsDone += count;
+    this.#send(job.client, {
+      type: 'chunk.result', id: job.id, start, count, payload: o.payload, errors: o.errors, ms: o.ms, load: this.#queues.load(job.client),
+    });
+  }
+
+  /** Item `index` fails for its worker (crash, timeout, uncaught exception); nothing if the job has ended. */
+  error(job: Job, index: number, error: WireError): void {
+    if (!job.live) return;
+    this.itemsDone++;
+    this.#send(job.client, { type: 'chunk.result', id: job.id, start: index, count: 1, payload: UNDEFINED_RESULT, errors: [error], ms: 0 });
+  }
+
+  /** Sends what waits for `cq` while it reads. */
+  drained(cq: ClientQueue): void {
+    const waiting = this.#unsent.get(cq);
+    if (waiting === undefined) return;
+    let n = 0;
+    while (n < waiting.length && (this.#force || cq.client.canReceive())) cq.client.send(waiting[n++]!);
+    if (n === waiting.length) this.#unsent.delete(cq);
+    else waiting.splice(0, n);
+  }
+
+  /** From now on results leave at once; what waits leaves now. */
+  sendAll(): void {
+    this.#force = true;
+    for (const cq of [...this.#unsent.keys()]) this.drained(cq);
+  }
+
+  /** True if any result waits. */
+  get waiting(): boolean {
+    return this.#unsent.size > 0;
+  }
+
+  /** Drops what waits for one job of `cq` (cancelled or closed). */
+  dropJob(cq: ClientQueue, id: number): void {
+    const waiting = this.#unsent.get(cq);
+    if (waiting === undefined) return;
+    const keep = waiting.filter((m) => m.id !== id);
+    if (keep.length === 0) this.#unsent.delete(cq);
+    else this.#unsent.set(cq, keep);
+  }
+
+  /** Drops what waits for a client that left. */
+  drop(cq: ClientQueue): void {
+    this.#unsent.delete(cq);
+  }
+
+  /** Sends now if the client reads and nothing of its waits, else keeps it. */
+  #send(cq: ClientQueue, m: ChunkResult): void {
+    const waiting = this.#unsent.get(cq);
+    if ((waiting === undefined && cq.client.canReceive()) || this.#force) {
+      cq.client.send(m);
+      return;
+    }
+    if (waiting === undefined) this.#unsent.set(cq, [m]);
+    else waiting.push(m);
+    this.#onWait();
+  }
+}

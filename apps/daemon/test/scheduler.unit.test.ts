@@ -1,0 +1,351 @@
+/**
+ * The scheduler alone, over a fake pool of workers and a clock the test
+ * moves: placement (fill, newcomer admission), the races of work stealing
+ * that a real daemon shows too rarely to test (the old worker had already
+ * started the stolen chunk; a worker dies holding a ghost), deadlines, cancel
+ * grace, retirement, results waiting for a client that does not read, and
+ * the graceful stop's idle(). An item is delivered once, and crash
+ * bookkeeping follows the copy, not the ghost.
+ */
+import { describe, expect, it } from 'vitest';
+import { CANCEL_GRACE_MS, ErrorCode, STEAL_AFTER_MS, encodeData, sourceHash, type ChunkResult, type ServerMessage } from '@corepool/protocol/internal';
+import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
+import type { ChunkMessage } from '../src/primary/worker-pool.js';
+import type { RunMessage } from '../src/ipc.js';
+import { FakeClock } from './support/fake-clock.js';
+import { FakePool, type FakeWorker } from './support/fake-pool.js';
+
+const TASK = { kind: 'source', hash: sourceHash('(x) => x'), source: '(x) => x' } as const;
+
+interface Client extends SchedulerClient {
+  got: ServerMessage[];
+  reads: boolean;
+}
+
+interface Setup {
+  scheduler: Scheduler<FakeWorker>;
+  pool: FakePool;
+  clock: FakeClock;
+  client: Client;
+  gone: FakeWorker[];
+}
+
+function client(id: number): Client {
+  const c: Client = { id, got: [], reads: true, send: (m) => c.got.push(m), canReceive: () => c.reads };
+  return c;
+}
+
+function setup(n = 2, opts: { maxTasksPerWorker?: number; pipelineDepth?: number } = {}): Setup {
+  const pool = new FakePool(n);
+  const clock = new FakeClock();
+  const gone: FakeWorker[] = [];
+  const scheduler = new Scheduler<FakeWorker>(
+    pool,
+    { pipelineDepth: opts.pipelineDepth ?? 2, maxQueuedChunks: 100, maxQueuedBytes: 1 << 20, maxTasksPerWorker: opts.maxTasksPerWorker ?? 0, onWorkerGone: (w) => gone.push(w) },
+    clock,
+  );
+  pool.events = scheduler;
+  return { scheduler, pool, clock, client: client(1), gone };
+}
+
+function open(s: Setup, id: number, c: SchedulerClient = s.client, o: { timeoutMs?: number; retries?: number } = {}): void {
+  expect(s.scheduler.open(c, { type: 'batch.open', id, task: TASK, timeoutMs: o.timeoutMs ?? 0, retries: o.retries ?? 2 })).toBeUndefined();
+}
+
+/** Adds one chunk per start, of `count` items each. */
+function add(s: Setup, id: number, starts: number[], c: SchedulerClient = s.client, count = 1): void {
+  for (const start of starts) {
+    const items = Array.from({ length: count }, (_, i) => start + i);
+    expect(s.scheduler.add(c, { type: 'batch.chunk', id, start, count, payload: encodeData(items) })).toBeUndefined();
+  }
+}
+
+/** Opens a job of three one-item chunks: item 0 on worker 0, item 1 on worker 1, item 2 queued behind item 0. */
+function threeChunks(s: Setup): void {
+  open(s, 7);
+  add(s, 7, [0, 1, 2]);
+}
+
+/** threeChunks, then worker 1 finishes item 1 and, once item 0 has run long, takes item 2 from behind it. */
+function stealItem2(s: Setup): [FakeWorker, FakeWorker] {
+  threeChunks(s);
+  const [w0, w1] = workers(s);
+  done(s, w1, s.pool.runs(w1)[0]!.key, 'one');
+  s.clock.advance(STEAL_AFTER_MS + 30);
+  return [w0, w1];
+}
+
+function tell(s: Setup, w: FakeWorker, m: ChunkMessage): void {
+  s.scheduler.workerMessage(w, m);
+}
+
+function done(s: Setup, w: FakeWorker, key: number, value: unknown, count = 1): void {
+  tell(s, w, { t: 'done', key, payload: encodeData(Array.from({ length: count }, () => value)), errors: [], ms: 1, aborted: false });
+}
+
+function results(c: Client): ChunkResult[] {
+  return c.got.filter((m): m is ChunkResult => m.type === 'chunk.result');
+}
+
+function workers(s: Setup): [FakeWorker, FakeWorker] {
+  return s.pool.workers() as [FakeWorker, FakeWorker];
+}
+
+describe('placement', () => {
+  it('fills one chunk per worker first, then the second pipeline slot', () => {
+    const s = setup();
+    open(s, 1);
+    add(s, 1, [0, 1, 2, 3, 4]);
+    const [w0, w1] = workers(s);
+    expect(s.pool.runs(w0).map((r) => r.start)).toEqual([0, 2]);
+    expect(s.pool.runs(w1).map((r) => r.start)).toEqual([1, 3]);
+    expect(s.scheduler.stats().queuedItems).toBe(1);
+    expect(s.scheduler.running()).toBe(4);
+  });
+
+  it('a source goes to a worker once, then its hash alone', () => {
+    const s = setup(1);
+    open(s, 1);
+    add(s, 1, [0, 1]);
+    const [first, second] = s.pool.runs(workers(s)[0]);
+    expect(first!.task).toEqual(TASK);
+    expect(second!.task).toEqual({ kind: 'source', hash: TASK.hash, source: '' });
+  });
+
+  it("a newcomer's first chunk goes right behind a running chunk, ahead of the prefetched ones", () => {
+    const s = setup();
+    open(s, 1);
+    add(s, 1, [0, 1, 2, 3, 4, 5]);
+    const other = client(2);
+    open(s, 9, other);
+    add(s, 9, [100], other);
+    const urgent = s.pool.sent.map((x) => x.m).filter((m) => m.t === 'run' && m.urgent);
+    expect(urgent.map((m) => m.t === 'run' && m.start)).toEqual([100]);
+    expect(s.scheduler.stats().perClient.get(2)?.runningChunks).toBe(1);
+  });
+
+  it('a client that does not read gets no chunks until it has drained; its results wait, in order', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1);
+    add(s, 1, [0, 1, 2]);
+    const [w0] = workers(s);
+    s.client.reads = false;
+    done(s, w0, s.pool.runs(w0)[0]!.key, 'a');
+    expect(results(s.client)).toEqual([]); // waits for the client to read
+    expect(s.pool.runs(w0)).toHaveLength(1); // and its next chunk waits too
+    s.clock.advance(1_000); // no polling: nothing moves until the session says the client drained
+    expect(s.pool.runs(w0)).toHaveLength(1);
+    s.client.reads = true;
+    s.scheduler.drained(s.client);
+    expect(results(s.client).map((r) => r.start)).toEqual([0]);
+    expect(s.pool.runs(w0).map((r) => r.start)).toEqual([0, 1]);
+    s.client.reads = false;
+    done(s, w0, s.pool.runs(w0)[1]!.key, 'b');
+    s.client.reads = true;
+    s.scheduler.drained(s.client);
+    expect(results(s.client).map((r) => r.start)).toEqual([0, 1]);
+  });
+
+  it('a stopping scheduler sends waiting results at once, and idle() resolves when the last chunk leaves its worker', async () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1);
+    add(s, 1, [0, 1]);
+    const [w0] = workers(s);
+    s.client.reads = false;
+    done(s, w0, s.pool.runs(w0)[0]!.key, 'a');
+    s.scheduler.dispatch();
+    const head = s.pool.runs(w0);
+    expect(head).toHaveLength(1);
+    let idle = false;
+    s.scheduler.stopAccepting();
+    expect(results(s.client).map((r) => r.start)).toEqual([0]);
+    // Nothing runs (the second chunk was never placed): idle at once.
+    await s.scheduler.idle().then(() => (idle = true));
+    expect(idle).toBe(true);
+  });
+
+  it('idle() waits for the running chunks', async () => {
+    const s = setup();
+    open(s, 1);
+    add(s, 1, [0, 1]);
+    const [w0, w1] = workers(s);
+    let idle = false;
+    const waiting = s.scheduler.idle().then(() => (idle = true));
+    done(s, w0, s.pool.runs(w0)[0]!.key, 'a');
+    await Promise.resolve();
+    expect(idle).toBe(false);
+    done(s, w1, s.pool.runs(w1)[0]!.key, 'b');
+    await waiting;
+    expect(idle).toBe(true);
+  });
+
+  it('a worker past maxTasksPerWorker takes no more chunks and is retired once empty', () => {
+    const s = setup(1, { maxTasksPerWorker: 2, pipelineDepth: 1 });
+    open(s, 1);
+    add(s, 1, [0, 1, 2]);
+    const [w0] = workers(s);
+    done(s, w0, s.pool.runs(w0)[0]!.key, 'a');
+    expect(s.pool.retired).toEqual([]);
+    done(s, w0, s.pool.runs(w0)[1]!.key, 'b');
+    expect(s.pool.retired).toEqual([w0]);
+    expect(s.pool.runs(w0)).toHaveLength(2);
+    const next = s.pool.exit(w0);
+    s.pool.ready(next);
+    expect(s.pool.runs(next).map((r) => r.start)).toEqual([2]);
+    expect(s.scheduler.workerFigures(next)).toEqual({ busy: true, tasksDone: 0, chunksDone: 0 });
+  });
+});
+
+describe('work stealing, over a fake pool and clock', () => {
+  it('a chunk behind a long one moves to the idle worker; the old worker is told to skip it', () => {
+    const s = setup();
+    threeChunks(s);
+    const [w0, w1] = workers(s);
+    expect(s.pool.runs(w0).map((r) => r.start)).toEqual([0, 2]);
+    done(s, w1, s.pool.runs(w1)[0]!.key, 'one');
+    s.clock.advance(STEAL_AFTER_MS - 10);
+    expect(s.pool.runs(w1)).toHaveLength(1); // not long yet
+    s.clock.advance(20); // the steal timer fires by itself
+    const stolen = s.pool.runs(w0)[1]!;
+    expect(s.pool.aborts(w0)).toEqual([stolen.key]);
+    const copy = s.pool.runs(w1)[1]!;
+    expect(copy.start).toBe(2);
+    expect(copy.key).not.toBe(stolen.key);
+  });
+
+  it('the old worker ran the stolen chunk anyway: its results are ignored, the copy delivers once', () => {
+    const s = setup();
+    const [w0, w1] = stealItem2(s);
+    const [head, ghost] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    const copy = s.pool.runs(w1)[1]!;
+    done(s, w0, head.key, 'zero');
+    done(s, w0, ghost.key, 'ghost');
+    expect(s.scheduler.workerFigures(w0).busy).toBe(false); // its slot is free again
+    done(s, w1, copy.key, 'two');
+    expect(results(s.client).map((r) => r.start).sort()).toEqual([0, 1, 2]);
+  });
+
+  it('a worker dying with a ghost retries its own chunk only; the copy keeps running elsewhere', () => {
+    const s = setup();
+    const [w0, w1] = stealItem2(s);
+    s.pool.exit(w0);
+    expect(s.gone).toEqual([w0]);
+    const st = s.scheduler.stats();
+    expect(st.queuedItems).toBe(1); // item 0, to retry
+    expect(st.runningItems).toBe(1); // item 2's copy on worker 1
+    done(s, w1, s.pool.runs(w1)[1]!.key, 'two');
+    expect(results(s.client).map((r) => r.start).sort()).toEqual([1, 2]);
+  });
+
+  it('no chunk is queued behind a chunk that has already run long', () => {
+    const s = setup();
+    open(s, 8);
+    add(s, 8, [0]);
+    const [w0, w1] = workers(s);
+    const busy = s.pool.runs(w0).length === 1 ? w0 : w1;
+    expect(s.pool.runs(w0).length + s.pool.runs(w1).length).toBe(1);
+    s.clock.advance(STEAL_AFTER_MS + 30);
+    add(s, 8, [1, 2, 3]);
+    expect(s.pool.runs(busy)).toHaveLength(1);
+    expect(s.scheduler.stats().queuedItems).toBe(1);
+  });
+});
+
+describe('failures, over a fake pool and clock', () => {
+  it('an item past its timeout fails with E_TIMEOUT and its worker is killed; the rest of its chunk runs again', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1, s.client, { timeoutMs: 500 });
+    add(s, 1, [0], s.client, 3);
+    const [w0] = workers(s);
+    const run = s.pool.runs(w0)[0]!;
+    expect(run.timed).toBe(true);
+    tell(s, w0, { t: 'started', key: run.key, i: 0 });
+    s.clock.advance(100);
+    tell(s, w0, { t: 'started', key: run.key, i: 1 }); // the deadline restarts with each item
+    s.clock.advance(499);
+    expect(s.pool.killed).toEqual([]);
+    s.clock.advance(1);
+    expect(s.pool.killed).toEqual([w0]);
+    expect(results(s.client).map((r) => [r.start, r.errors[0]?.code])).toEqual([[1, ErrorCode.E_TIMEOUT]]);
+    const next = s.pool.exit(w0);
+    s.pool.ready(next);
+    // Items 0 and 2 run again, in their own chunks; item 1 has its outcome.
+    expect(s.pool.runs(next).map((r) => [r.start, r.count])).toEqual([[0, 1]]);
+    expect(s.scheduler.stats().queuedItems).toBe(1);
+  });
+
+  it('the deadline runs from when a chunk becomes its worker\'s running one, even if no item reports started', () => {
+    const s = setup(1);
+    open(s, 1, s.client, { timeoutMs: 500 });
+    add(s, 1, [0, 1]);
+    const [w0] = workers(s);
+    s.clock.advance(300);
+    done(s, w0, s.pool.runs(w0)[0]!.key, 'a');
+    s.clock.advance(499); // the second chunk became the running one 499 ms ago
+    expect(s.pool.killed).toEqual([]);
+    s.clock.advance(1);
+    expect(s.pool.killed).toEqual([w0]);
+    expect(results(s.client).map((r) => [r.start, r.errors[0]?.code ?? null])).toEqual([[0, null], [1, ErrorCode.E_TIMEOUT]]);
+  });
+
+  it('an uncaught exception fails the item running, and the worker is killed if it has not left after the grace', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1);
+    add(s, 1, [0], s.client, 2);
+    const [w0] = workers(s);
+    const run = s.pool.runs(w0)[0]!;
+    tell(s, w0, { t: 'uncaught', key: run.key, i: 1, error: { code: ErrorCode.E_TASK_FAILED, message: 'boom' } });
+    expect(results(s.client).map((r) => [r.start, r.errors[0]?.code])).toEqual([[1, ErrorCode.E_TASK_FAILED]]);
+    s.clock.advance(CANCEL_GRACE_MS);
+    expect(s.pool.killed).toEqual([w0]);
+    const next = s.pool.exit(w0);
+    s.pool.ready(next);
+    expect(s.pool.runs(next).map((r) => [r.start, r.count])).toEqual([[0, 1]]); // item 0 runs again, unblamed
+  });
+
+  it('a poison item is named by its second death and fails past its retries', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1, s.client, { retries: 1 });
+    add(s, 1, [0], s.client, 3);
+    let w = workers(s)[0];
+    // First death: which item ran is unknown, so the chunk runs again tracked.
+    expect(s.pool.runs(w)[0]!.timed).toBe(false);
+    w = s.pool.exit(w);
+    s.pool.ready(w);
+    const tracked = s.pool.runs(w)[0]!;
+    expect([tracked.start, tracked.count, tracked.timed]).toEqual([0, 3, true]);
+    tell(s, w, { t: 'started', key: tracked.key, i: 2 });
+    w = s.pool.exit(w);
+    s.pool.ready(w);
+    // Item 2 died twice (two deaths of its chunk): past retries 1.
+    expect(results(s.client).map((r) => [r.start, r.errors[0]?.code])).toEqual([[2, ErrorCode.E_WORKER_CRASHED]]);
+    expect(s.pool.runs(w).map((r) => [r.start, r.count])).toEqual([[0, 2]]);
+  });
+
+  it('a cancelled job: queued chunks dropped, running ones aborted, and killed after the grace if still held', () => {
+    const s = setup(1);
+    open(s, 1);
+    add(s, 1, [0, 1, 2]);
+    const [w0] = workers(s);
+    const [head, next] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    s.scheduler.cancel(s.client, 1);
+    expect(s.pool.aborts(w0)).toEqual([head.key, next.key]);
+    expect(s.scheduler.stats().queuedItems).toBe(0);
+    tell(s, w0, { t: 'done', key: next.key, payload: encodeData([]), errors: [], ms: 0, aborted: true }); // dropped unstarted
+    s.clock.advance(CANCEL_GRACE_MS);
+    expect(s.pool.killed).toEqual([w0]);
+    expect(results(s.client)).toEqual([]);
+  });
+
+  it('a recycled worker: its chunks run again unblamed', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1, s.client, { retries: 0 });
+    add(s, 1, [0]);
+    let w = workers(s)[0];
+    tell(s, w, { t: 'recycle', reason: 'realm dirty', culprit: 1 });
+    w = s.pool.exit(w);
+    s.pool.ready(w);
+    expect(s.pool.runs(w).map((r) => r.start)).toEqual([0]); // retries 0, yet no E_WORKER_CRASHED
+    expect(results(s.client)).toEqual([]);
+  });
+});

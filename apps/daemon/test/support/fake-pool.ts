@@ -1,0 +1,76 @@
+/**
+ * A WorkerPool without processes, for unit tests of the scheduler: it records
+ * what the scheduler sends, kills and retires, and the test plays the workers
+ * (their messages, their exits and their replacements).
+ */
+import type { ChunkCommand, PoolEvents, PoolWorker, WorkerPool } from '../../src/primary/worker-pool.js';
+import type { RunMessage } from '../../src/ipc.js';
+
+export interface FakeWorker extends PoolWorker {
+  slot: number;
+  ready: boolean;
+  dead: boolean;
+  /** Which process of its slot (0 for the first). */
+  generation: number;
+}
+
+export class FakePool implements WorkerPool<FakeWorker> {
+  readonly #slots: FakeWorker[];
+  readonly sent: { w: FakeWorker; m: ChunkCommand }[] = [];
+  readonly killed: FakeWorker[] = [];
+  readonly retired: FakeWorker[] = [];
+  /** Told of exits and readiness (set once the scheduler exists). */
+  events: PoolEvents<FakeWorker> | undefined;
+
+  /** `n` workers, ready. */
+  constructor(n: number) {
+    this.#slots = Array.from({ length: n }, (_, slot) => ({ slot, ready: true, dead: false, generation: 0 }));
+  }
+
+  workers(): readonly FakeWorker[] {
+    return this.#slots;
+  }
+
+  send(w: FakeWorker, m: ChunkCommand): boolean {
+    if (w.dead) return false;
+    this.sent.push({ w, m });
+    return true;
+  }
+
+  kill(w: FakeWorker): void {
+    if (w.dead) return;
+    w.ready = false;
+    this.killed.push(w);
+  }
+
+  retire(w: FakeWorker): void {
+    this.retired.push(w);
+    this.kill(w);
+  }
+
+  /** The worker exits: the scheduler is told, and a new worker (not ready yet) takes its slot. */
+  exit(w: FakeWorker): FakeWorker {
+    w.dead = true;
+    w.ready = false;
+    this.events?.workerExit(w);
+    const next = { slot: w.slot, ready: false, dead: false, generation: w.generation + 1 };
+    this.#slots[w.slot] = next;
+    return next;
+  }
+
+  /** The worker reports ready. */
+  ready(w: FakeWorker): void {
+    w.ready = true;
+    this.events?.workerReady(w);
+  }
+
+  /** Run messages sent to `w`, in order. */
+  runs(w: FakeWorker): RunMessage[] {
+    return this.sent.filter((s) => s.w === w && s.m.t === 'run').map((s) => s.m as RunMessage);
+  }
+
+  /** Keys of the chunks `w` was told to abort. */
+  aborts(w: FakeWorker): number[] {
+    return this.sent.filter((s) => s.w === w && s.m.t === 'abort').map((s) => s.m.key);
+  }
+}
