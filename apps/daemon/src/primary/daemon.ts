@@ -187,6 +187,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       status, stop: () => void stop(), replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
+      onDrain: () => scheduler.dispatch(), // merge: scheduler.drained(session)
     },
   );
   const port = await server.listen();
