@@ -195,8 +195,9 @@ export class Outflow {
 
   /**
    * A frame left for the kernel: room for what waits, maybe. Every frame is
-   * written with this callback, and the last one in flight finds the socket
-   * empty of it, so whatever waits is moved on without a timer.
+   * written with this callback and has left bufferedAmount when it runs, so
+   * the last callback finds the socket below the mark: what waits moves on
+   * without a timer.
    */
   readonly #afterWrite = (): void => {
     if (this.#closed || !this.#room()) return;
