@@ -63,12 +63,12 @@ export class Framing {
       if (!isBinary) throw new BadMessageError('text frames are not accepted: send msgpack in binary frames');
       decoded = decodeMessage(data);
     } catch (err) {
-      this.bad(err);
+      this.#bad(err);
       return REFUSED;
     }
     // Several messages coalesced into one frame (never before authentication).
     if (Array.isArray(decoded) && (!this.#host.authed || decoded.length === 0 || decoded.length > MAX_BATCH_MESSAGES)) {
-      this.bad(new BadMessageError(`a frame may hold 1 to ${MAX_BATCH_MESSAGES} messages, after hello`));
+      this.#bad(new BadMessageError(`a frame may hold 1 to ${MAX_BATCH_MESSAGES} messages, after hello`));
       return REFUSED;
     }
     return decoded;
@@ -79,13 +79,13 @@ export class Framing {
     try {
       return parseClientMessage(decoded);
     } catch (err) {
-      this.bad(err, decoded);
+      this.#bad(err, decoded);
       return undefined;
     }
   }
 
   /** Answers a message that does not parse: to its request or batch when it names one. */
-  bad(err: unknown, decoded?: unknown): void {
+  #bad(err: unknown, decoded?: unknown): void {
     const e = toCorepoolError(err, ErrorCode.E_BAD_MESSAGE);
     if (!this.#host.authed) {
       this.#host.notHello(e);
