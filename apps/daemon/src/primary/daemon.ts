@@ -113,8 +113,6 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     maxQueuedBytes: 128 * 1024 * 1024,
     maxTasksPerWorker: opts.maxTasksPerWorker,
     onWorkerGone: (w) => state.releaseOwner(`w:${w.id}`),
-    // Until the session tells scheduler.drained() when a client's send buffer falls below its high-water mark.
-    drainPollMs: 5,
   });
 
   state.onPush = (owner: string, push: Push) => {
@@ -188,6 +186,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       status, stop: () => void stop(), replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
+      onDrain: (session) => scheduler.drained(session)
     },
   );
   const port = await server.listen();

@@ -4,7 +4,10 @@
  * it, replies and results wait here in order (as objects, so a waiting reply
  * shares its value's bytes with the state store) and Value/Dict pushes
  * coalesce to the latest per key, and the session stops reading the client
- * until nothing waits, so it cannot pile up more requests. The daemon may
+ * until nothing waits, so it cannot pile up more requests. What waits moves
+ * on when a write's callback finds the socket below the mark again; the
+ * same moment is the drain event (`drained`) for whoever was told it could
+ * not receive (the scheduler's results), so nobody polls. The daemon may
  * produce replies far faster than a prompt client takes them (ten gets of a
  * 7 MiB value in one tick): that alone never cuts a client off. A client is
  * cut off (E_SLOW_CONSUMER) when it takes nothing from its socket for
@@ -12,7 +15,6 @@
  * what is written to its socket past the hard cap. A reply larger than one
  * frame may carry is answered with E_TOO_LARGE instead.
  */
-import type { WebSocket } from 'ws';
 import {
   ENVELOPE_BYTES,
   Outbox,
@@ -34,6 +36,14 @@ export interface OutflowLimits {
   maxPayload: number;
 }
 
+/** What the send side uses of its WebSocket (ws's; a fake in the unit tests). */
+export interface OutflowSocket {
+  /** Bytes handed to the socket and not yet passed on to the kernel. */
+  readonly bufferedAmount: number;
+  /** `cb` runs once the frame has left for the kernel (or failed). */
+  send(frame: Uint8Array, cb: (err?: Error) => void): void;
+}
+
 /** What the send side asks of its session. */
 export interface OutflowHost {
   /** Something waits: stop reading the client's requests. */
@@ -42,16 +52,12 @@ export interface OutflowHost {
   resumeReading(): void;
   /** The client does not read: close it with E_SLOW_CONSUMER (`facts` go to the log). */
   cutOff(why: string, facts: Record<string, number>): void;
+  /** `canReceive()` said false since the last call, and is true again. */
+  drained(): void;
 }
 
 /** Room for a reply's own fields (type, rid, ok, version and the field names) beside the data it carries. */
 const REPLY_FIELDS_BYTES = 256;
-/**
- * Waiting messages move on when a frame written earlier has left for the
- * kernel (its write callback); this timer is only a safety net, slow so that
- * thousands of stalled clients cost little.
- */
-const DRAIN_FALLBACK_MS = 100;
 
 /** What to ask for instead of a reply too large for one frame, per operation. */
 const INSTEAD: Record<string, string> = {
@@ -70,7 +76,7 @@ interface Waiting {
 
 /** The send side of a client connection. */
 export class Outflow {
-  readonly #ws: WebSocket;
+  readonly #ws: OutflowSocket;
   readonly #limits: OutflowLimits;
   readonly #host: OutflowHost;
   /** Replies and pushes of one tick leave in one frame. */
@@ -82,7 +88,6 @@ export class Outflow {
   #head = 0;
   /** Value/dict pushes waiting (latest wins per kind, name and key). */
   readonly #held = new Map<string, Push>();
-  #drainTimer: NodeJS.Timeout | undefined;
   #stallTimer: NodeJS.Timeout | undefined;
   /** When the client last took bytes while above the high-water mark (0: below it). */
   #aboveSince = 0;
@@ -92,10 +97,12 @@ export class Outflow {
   #passedAtCheck = 0;
   #passedAtBeat = 0;
   #closed = false;
+  /** `canReceive()` said false: a drained() is owed once it is true again. */
+  #drainOwed = false;
   /** Most bytes ever queued on this socket (reported by `status`). */
   maxSendBuffered = 0;
 
-  constructor(ws: WebSocket, limits: OutflowLimits, host: OutflowHost) {
+  constructor(ws: OutflowSocket, limits: OutflowLimits, host: OutflowHost) {
     this.#ws = ws;
     this.#limits = limits;
     this.#host = host;
@@ -114,9 +121,11 @@ export class Outflow {
     return this.#head < this.#waiting.length || this.#held.size > 0;
   }
 
-  /** False while results should wait for the client to read. */
+  /** False while results should wait for the client to read; the host's drained() follows when it turns true. */
   canReceive(): boolean {
-    return !this.waiting && this.#room();
+    if (!this.waiting && this.#room()) return true;
+    this.#drainOwed = true;
+    return false;
   }
 
   /** Sends a message now, or after what waits; `op` names the state operation a reply answers. */
@@ -164,7 +173,6 @@ export class Outflow {
   /** The connection is gone: drop what waits. */
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#drainTimer);
     clearInterval(this.#stallTimer);
     this.#waiting = [];
     this.#head = 0;
@@ -177,21 +185,34 @@ export class Outflow {
     return this.#ws.bufferedAmount + this.#outbox.pending < this.#limits.highWater;
   }
 
+  /**
+   * Something waits (the socket is at the mark, or the outbox about to write
+   * takes it there): a write's callback comes, and moves it on.
+   */
   #startWaiting(): void {
     this.#host.pauseReading();
-    this.#drainTimer ??= setTimeout(this.#drain, DRAIN_FALLBACK_MS);
   }
 
-  /** A frame left for the kernel: room for what waits, maybe. */
+  /**
+   * A frame left for the kernel: room for what waits, maybe. Every frame is
+   * written with this callback and has left bufferedAmount when it runs, so
+   * the last callback finds the socket below the mark: what waits moves on
+   * without a timer.
+   */
   readonly #afterWrite = (): void => {
-    if (!this.#closed && this.waiting && this.#room()) this.#drain();
+    if (this.#closed || !this.#room()) return;
+    if (this.waiting) this.#drain();
+    else this.#tellDrained();
   };
 
-  /** Moves waiting messages, then held pushes, to the socket while it is below the mark. */
-  readonly #drain = (): void => {
-    clearTimeout(this.#drainTimer);
-    this.#drainTimer = undefined;
-    if (this.#closed) return;
+  #tellDrained(): void {
+    if (!this.#drainOwed || this.#closed || this.waiting || !this.#room()) return;
+    this.#drainOwed = false;
+    this.#host.drained();
+  }
+
+  /** Moves waiting messages, then held pushes, to the socket while it is below the mark; the rest waits for the next write's callback. */
+  #drain(): void {
     const waiting = this.#waiting;
     while (this.#head < waiting.length && this.#room()) {
       const w = waiting[this.#head]!;
@@ -203,7 +224,6 @@ export class Outflow {
         this.#waiting = waiting.slice(this.#head);
         this.#head = 0;
       }
-      this.#drainTimer = setTimeout(this.#drain, DRAIN_FALLBACK_MS);
       return;
     }
     this.#waiting = [];
@@ -213,13 +233,11 @@ export class Outflow {
       this.#held.delete(key);
       this.#outbox.push(encodeMessage(p));
     }
-    if (this.#held.size > 0) {
-      this.#drainTimer = setTimeout(this.#drain, DRAIN_FALLBACK_MS);
-      return;
-    }
+    if (this.#held.size > 0) return;
     this.#outbox.flush();
     this.#host.resumeReading();
-  };
+    this.#tellDrained();
+  }
 
   /** Encodes a message; a reply carrying more than one frame may is answered with E_TOO_LARGE instead. */
   #encode(m: ServerMessage, op: string | undefined): Uint8Array {

@@ -39,8 +39,6 @@ export interface PlacementContext<W extends PoolWorker> {
   runningOf(cq: ClientQueue): number;
   /** Starts the deadline of the chunk's item `i` (it became its worker's running chunk). */
   arm(lane: Lane<W>, chunk: Chunk, i: number): void;
-  /** A client was passed over because it does not read its results. */
-  skipped(cq: ClientQueue): void;
   /** Place again (a chunk waiting behind a running one may have become stealable). */
   redispatch(): void;
 }
@@ -77,11 +75,7 @@ export class Placement<W extends PoolWorker> {
   }
 
   /** A client over its send high-water mark is passed over until it drains (Scheduler.drained). */
-  readonly #reads = (cq: ClientQueue): boolean => {
-    if (cq.client.canReceive()) return true;
-    this.#ctx.skipped(cq);
-    return false;
-  };
+  readonly #reads = (cq: ClientQueue): boolean => cq.client.canReceive();
 
   /**
    * Every slot is taken, and a client with nothing running has work queued: its

@@ -5,7 +5,7 @@
  * itself (`hello.instance`) and, after reconnecting, sends its unanswered
  * writes and queue.gets again with the same request ids; the daemon answers
  * each from here (the first outcome, whatever it was), so a write is applied
- * once and acknowledged once. A queue.get has one more rule (session.ts): its
+ * once and acknowledged once. A queue.get has one more rule (`outcome`): its
  * item belongs to the last connection that carried the request and could
  * still answer. Every reply is also kept in LMDB, committed with the write
  * itself (SharedState.handle's replay key; for a queue.get, with the item's
@@ -15,29 +15,56 @@
  * Entries go when the client acknowledges them (`ack` on its next request),
  * and an instance's go a while after its last connection closed.
  */
-import { BadMessageError } from '@corepool/protocol';
+import { BadMessageError, RESEND_POLICY, type StateRequest } from '@corepool/protocol/internal';
+import type { ReplayKey } from '../state/shared-state.js';
 
 /** Replays kept per instance at most; past this the oldest go (a client that never acks). */
 const MAX_PER_INSTANCE = 100_000;
 /** How long an instance's replays outlive its last connection (longer than the SDK's reconnect window). */
 const KEEP_AFTER_CLOSE_MS = 120_000;
 
-/** Deletes a reply kept in the store. */
-export type DropKept = (instance: string, rid: number) => void;
+/** Deletes a reply the store holds. */
+export type DropStoredReply = (instance: string, rid: number) => void;
+
+/** A state request as its connection hands it to the replays. */
+export interface ReplayedRequest {
+  rid: number;
+  req: StateRequest;
+  /** Runs the request; the store commits its reply under `key` with the write (or the item's removal). */
+  run(key: ReplayKey): Promise<unknown>;
+  /** False once the connection that carries the request has closed. */
+  open(): boolean;
+  /** A queue.get's item its connection could no longer take: back to the queue. */
+  handBack(value: unknown): void;
+}
+
+/** What a connection uses of its client instance's replays. */
+export interface Replays {
+  /** Forgets every reply below `ack` (the client has them). */
+  acknowledge(ack: number): void;
+  /**
+   * The outcome of a replayed request (a write or a queue.get): its first
+   * run's if it was sent before, else a new run's; undefined for a request
+   * that is not replayed (the connection runs it as usual). Throws when the
+   * first run is too old to know. A replayed request's reply that its
+   * connection cannot deliver is answered again on the resend: nothing to undo.
+   */
+  outcome(r: ReplayedRequest): Promise<unknown> | undefined;
+}
 
 /** One client instance's unacknowledged replies, in request order. */
-export class InstanceReplays {
+export class InstanceReplays implements Replays {
   readonly instance: string;
-  readonly #drop: DropKept;
+  readonly #drop: DropStoredReply;
   readonly #replies = new Map<number, Promise<unknown>>();
-  /** Request ids whose reply is also kept in the store (deleted there when forgotten here). */
-  readonly #kept = new Set<number>();
+  /** Request ids whose reply the store holds too (deleted there when forgotten here). */
+  readonly #stored = new Set<number>();
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
   sessions = 0;
   expiry: NodeJS.Timeout | undefined;
 
-  constructor(instance: string, drop: DropKept) {
+  constructor(instance: string, drop: DropStoredReply) {
     this.instance = instance;
     this.#drop = drop;
   }
@@ -51,10 +78,10 @@ export class InstanceReplays {
     return p;
   }
 
-  /** Keeps `outcome` for a resend of `rid`; `kept`: the store holds it too (a write's reply). */
-  remember(rid: number, outcome: Promise<unknown>, kept = false): void {
+  /** Keeps `outcome` for a resend of `rid`; `stored`: the store holds the reply too (a write's). */
+  remember(rid: number, outcome: Promise<unknown>, stored = false): void {
     this.#replies.set(rid, outcome);
-    if (kept) this.#kept.add(rid);
+    if (stored) this.#stored.add(rid);
     outcome.catch(() => {}); // kept for a replay, not an unhandled rejection
     if (this.#replies.size > MAX_PER_INSTANCE) {
       const oldest = this.#replies.keys().next().value!;
@@ -66,7 +93,39 @@ export class InstanceReplays {
   /** Forgets one request's outcome (a resend runs it again), here and in the store. */
   forget(rid: number): void {
     this.#replies.delete(rid);
-    if (this.#kept.delete(rid)) this.#drop(this.instance, rid);
+    if (this.#stored.delete(rid)) this.#drop(this.instance, rid);
+  }
+
+  outcome(r: ReplayedRequest): Promise<unknown> | undefined {
+    const { rid, req } = r;
+    if (RESEND_POLICY[req.op] !== 'replay') return undefined;
+    const earlier = this.get(rid);
+    const run = (): Promise<unknown> => r.run([this.instance, rid]);
+    let outcome: Promise<unknown>;
+    if (req.op !== 'queue.get') {
+      if (earlier !== undefined) return earlier;
+      outcome = run();
+    } else {
+      // A queue.get's item belongs to the connection that can still answer: if this one closed
+      // first, the item goes back (and its stored reply goes, in the same commit) and a resend of the
+      // request takes one afresh. The last connection to carry the request decides, so an item is
+      // handed out once; a daemon restarted after the item was taken answers from the stored reply.
+      const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
+      const redo = (): never => {
+        this.forget(rid);
+        throw REDO;
+      };
+      outcome = taken.then(
+        (value) => {
+          if (r.open()) return value;
+          r.handBack(value);
+          return redo();
+        },
+        (err: unknown) => (r.open() ? Promise.reject(err) : redo()),
+      );
+    }
+    this.remember(rid, outcome, true);
+    return outcome;
   }
 
   /** Forgets every reply below `ack` (the client has them). Request ids grow, so they are at the front. */
@@ -86,12 +145,12 @@ export class InstanceReplays {
 /** Every instance's replays, held while it is connected and a while after. */
 export class ReplayTable {
   readonly #instances = new Map<string, InstanceReplays>();
-  readonly #drop: DropKept;
+  readonly #drop: DropStoredReply;
 
-  /** `kept`: the replies the store held at start, by instance and request id; they wait for their clients like a closed session's. */
-  constructor(drop: DropKept = () => {}, kept?: Map<string, Map<number, unknown>>) {
+  /** `stored`: the replies the store held at start, by instance and request id; they wait for their clients like a closed session's. */
+  constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>) {
     this.#drop = drop;
-    for (const [instance, replies] of kept ?? []) {
+    for (const [instance, replies] of stored ?? []) {
       const r = this.#create(instance);
       for (const [rid, reply] of replies) r.remember(rid, Promise.resolve(reply), true);
       this.#expire(r);
@@ -132,3 +191,6 @@ export class ReplayTable {
     return this.#instances.size;
   }
 }
+
+/** A queue.get that did not hand its item to its connection: not an outcome to replay. */
+const REDO = Symbol('redo');

@@ -21,17 +21,14 @@ export interface Outcome {
 
 export class ResultSender {
   readonly #queues: ClientQueues;
-  /** Told when a result waits unsent (the stopgap poll of drainPollMs). */
-  readonly #onWait: () => void;
   readonly #unsent = new Map<ClientQueue, ChunkResult[]>();
   /** Send whether the client reads or not (the daemon is stopping: connections close once running chunks finish). */
   #force = false;
   /** Items whose result (or error) was delivered since start. */
   itemsDone = 0;
 
-  constructor(queues: ClientQueues, onWait: () => void) {
+  constructor(queues: ClientQueues) {
     this.#queues = queues;
-    this.#onWait = onWait;
   }
 
   /** Items [start, start + count) of a live job are done. */
@@ -93,6 +90,5 @@ export class ResultSender {
     }
     if (waiting === undefined) this.#unsent.set(cq, [m]);
     else waiting.push(m);
-    this.#onWait();
   }
 }

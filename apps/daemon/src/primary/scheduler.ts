@@ -26,7 +26,7 @@ import {
   type CorepoolError,
 } from '@corepool/protocol/internal';
 import type { DoneMessage, FailMessage, PartMessage, UncaughtMessage } from '../ipc.js';
-import { realClock, type Clock, type Timer } from './clock.js';
+import { realClock, type Clock } from './clock.js';
 import { ClientQueues, runningOf, type ClientFigures, type ClientQueue, type SchedulerClient } from './client-queues.js';
 import { Deadlines } from './deadlines.js';
 import { FairShare } from './fair-share.js';
@@ -51,11 +51,6 @@ export interface SchedulerOptions<W extends PoolWorker> {
   maxTasksPerWorker: number;
   /** Called when a worker dies, so its shared-state locks are released. */
   onWorkerGone(w: W): void;
-  /**
-   * Stopgap while the session does not call `drained()` yet: look this often
-   * for clients that drained. Unset, only `drained()` moves their results and chunks.
-   */
-  drainPollMs?: number;
 }
 
 /** What `daemon status` shows of a worker. */
@@ -74,14 +69,13 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   readonly #fair = new FairShare<ClientQueue>({ heads: () => this.#lanes.heads(), holds: runningOf });
   readonly #queues = new ClientQueues(this.#fair);
   readonly #placement: Placement<W>;
-  readonly #results = new ResultSender(this.#queues, () => this.#pollDrain());
+  readonly #results = new ResultSender(this.#queues);
   readonly #deadlines: Deadlines<W>;
   readonly #sources = new VerifiedSources();
   readonly #mint = new ChunkMint();
   #accepting = true;
   /** Resolvers of idle(). */
   #idle: (() => void)[] = [];
-  #pollTimer: Timer | undefined;
 
   constructor(pool: WorkerPool<W>, opts: SchedulerOptions<W>, clock: Clock = realClock) {
     this.#pool = pool;
@@ -98,7 +92,6 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       lanes: () => this.#lanes.current(),
       runningOf,
       arm: (lane, chunk, i) => this.#deadlines.arm(lane, chunk, i),
-      skipped: () => this.#pollDrain(),
       redispatch: () => this.dispatch(),
     });
   }
@@ -420,17 +413,5 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
 
   #checkIdle(): void {
     if (this.#idle.length > 0 && this.running() === 0) for (const resolve of this.#idle.splice(0)) resolve();
-  }
-
-  /** Stopgap (drainPollMs) until the session calls drained(): look again shortly for clients that drained. */
-  #pollDrain(): void {
-    const ms = this.#opts.drainPollMs;
-    if (ms === undefined || this.#pollTimer !== undefined) return;
-    this.#pollTimer = this.#clock.after(ms, () => {
-      this.#pollTimer = undefined;
-      for (const cq of [...this.#queues.all()]) if (cq.client.canReceive()) this.#results.drained(cq);
-      if (this.#results.waiting) this.#pollDrain();
-      this.dispatch();
-    });
   }
 }

@@ -1,52 +1,39 @@
 /**
- * One client connection: authentication, message dispatch, and reading with
- * backpressure: while replies wait for the client to take earlier ones (see
- * outflow.ts), its socket is not read, so it cannot queue more requests.
- * Over 400 lines: the dispatch of every message type and the replay of state
- * requests after a reconnect belong to the connection they arrive on.
+ * One client connection, as the coordinator of its parts: frames become
+ * messages in framing.ts, the first one authenticates the client
+ * (authentication.ts), the rest go to dispatch.ts, and everything sent leaves
+ * through the send buffer (outflow.ts). Reading has backpressure: while
+ * replies wait for the client to take earlier ones, its socket is not read,
+ * so it cannot queue more requests; messages ws had already received wait
+ * here (parked) until reading resumes.
  */
 import type { WebSocket } from 'ws';
 import {
-  AuthError,
-  BadMessageError,
   CloseCode,
-  CorepoolError,
   ErrorCode,
   PROTOCOL_VERSION,
-  ProtocolVersionError,
-  SourceDisabledError,
-  TooLargeError,
-  MAX_BATCH_MESSAGES,
-  decodeMessage,
-  parseClientMessage,
-  toCorepoolError,
-  RESEND_POLICY,
-  type BatchChunk,
-  type ClientMessage,
+  type CorepoolError,
   type DaemonStatus,
   type Push,
   type ServerMessage,
-  type StateRequest,
-  type WireError,
 } from '@corepool/protocol/internal';
-import type { ReplayKey } from '../state/shared-state.js';
+import { Authentication } from './authentication.js';
+import { Dispatch, type DispatchScheduler, type StateService } from './dispatch.js';
+import { Framing, REFUSED } from './framing.js';
 import { Outflow } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
-import { tokenMatches } from './token.js';
+import { onRefusedFrame, setFrameLimit } from './ws-receiver.js';
 
-/** The shared-state service as sessions use it. */
-export interface StateService {
-  /** `replayKey`: keep a write's reply in the store with the write, for a replay after a restart. */
-  handle(owner: string, req: StateRequest, replayKey?: ReplayKey): Promise<unknown>;
-  undelivered(req: StateRequest, value: unknown): void;
-  releaseOwner(owner: string): void;
-}
+export type { StateService } from './dispatch.js';
+
+/** The scheduler as a session uses it. */
+export type SessionScheduler = DispatchScheduler & Pick<Scheduler, 'dropClient' | 'workerCount'>;
 
 /** What a session needs from the daemon. */
 export interface SessionContext {
   token: string;
-  scheduler: Scheduler;
+  scheduler: SessionScheduler;
   state: StateService;
   allowSource: boolean;
   maxPayload: number;
@@ -61,14 +48,13 @@ export interface SessionContext {
   /** The daemon's log (one JSON line per event). */
   log(line: string): void;
   /** Replies to writes that a reconnecting client may ask for again. */
-  replays: ReplayTable;
+  replays: Pick<ReplayTable, 'attach' | 'detach'>;
   /** Called once when the session ends. */
   onClose(s: Session): void;
   onAuth(s: Session): void;
+  /** The session's `canReceive()` said false and is true again: results may flow to it. */
+  onDrain(s: Session): void;
 }
-
-/** Bad frames tolerated from an authenticated client before it is disconnected. */
-const MAX_BAD_FRAMES = 16;
 
 let nextSessionId = 1;
 
@@ -76,16 +62,16 @@ let nextSessionId = 1;
 export class Session implements SchedulerClient {
   readonly id = nextSessionId++;
   name = '';
-  authed = false;
   alive = true;
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
   #closed = false;
-  #badFrames = 0;
   /** The replayable replies of the client object behind this connection (the same across its reconnects). */
   #replays: InstanceReplays | undefined;
-  #authTimer: NodeJS.Timeout | undefined;
   readonly #out: Outflow;
+  readonly #auth: Authentication;
+  readonly #framing: Framing;
+  readonly #dispatch: Dispatch;
   /** False while replies wait to be sent: the client's socket is not read. */
   #reading = true;
   /** Messages that arrived after reading paused (already in ws's buffers), handled when it resumes. */
@@ -98,9 +84,23 @@ export class Session implements SchedulerClient {
       pauseReading: () => this.#pauseReading(),
       resumeReading: () => this.#resumeReading(),
       cutOff: (why, facts) => this.#cutOff(why, facts),
+      drained: () => ctx.onDrain(this),
     });
-    setMaxPayload(ws, ctx.preAuthMaxPayload);
-    this.#authTimer = setTimeout(() => this.#reject(new AuthError('no hello within the authentication deadline')), ctx.authDeadlineMs);
+    this.#auth = new Authentication(ctx, {
+      setFrameLimit: (bytes) => setFrameLimit(ws, bytes),
+      refuse: (e, code) => this.#refuse(e, code),
+    });
+    const auth = this.#auth;
+    this.#framing = new Framing({
+      get authed() {
+        return auth.authed;
+      },
+      notHello: (e) => auth.notHello(e),
+      answer: (to, e) => this.#dispatch.answer(to, e),
+      refuse: (e, code) => this.#refuse(e, code),
+      close: (code, reason) => this.close(code, reason),
+    });
+    this.#dispatch = new Dispatch(this, ctx);
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -108,9 +108,20 @@ export class Session implements SchedulerClient {
     // Mandatory: without an 'error' listener one oversized frame kills the daemon.
     ws.on('error', () => {});
     // ws closes a bad frame with a bare close code; answer it with a coded error and the code as the reason first.
-    const receiver = (ws as unknown as { _receiver?: NodeJS.EventEmitter })._receiver;
-    receiver?.prependListener('error', (err: Error & { code?: string }) => this.#onReceiverError(err));
+    onRefusedFrame(ws, (err) => {
+      if (!this.#closed) this.#framing.refused(err);
+    });
     ws.on('close', () => this.#onClose());
+  }
+
+  /** True once the client has authenticated. */
+  get authed(): boolean {
+    return this.#auth.authed;
+  }
+
+  /** False once the connection has closed. */
+  get open(): boolean {
+    return !this.#closed;
   }
 
   /** The state owner key for this connection's locks and subscriptions. */
@@ -128,9 +139,9 @@ export class Session implements SchedulerClient {
     return this.#out.maxSendBuffered;
   }
 
-  /** Sends a message now, or once the client has taken what waits before it. */
-  send(m: ServerMessage): void {
-    this.#out.send(m);
+  /** Sends a message now, or once the client has taken what waits before it; `op` names the state operation a reply answers. */
+  send(m: ServerMessage, op?: string): void {
+    this.#out.send(m, op);
   }
 
   /** A shared-state push; coalesced per (kind, name, key) while the client reads slowly. */
@@ -138,7 +149,7 @@ export class Session implements SchedulerClient {
     this.#out.push(p);
   }
 
-  /** False while results should wait for the client to read. */
+  /** False while results should wait for the client to read; the context's onDrain follows when it turns true. */
   canReceive(): boolean {
     return this.#out.canReceive();
   }
@@ -171,6 +182,13 @@ export class Session implements SchedulerClient {
     this.#onClose();
   }
 
+  /** Sends `e`, then closes with `code` and e's code as the reason. */
+  #refuse(e: CorepoolError, code: number): void {
+    if (this.#closed) return;
+    this.send({ type: 'error', error: e.toWire() });
+    this.close(code, e.code);
+  }
+
   #cutOff(why: string, facts: Record<string, number>): void {
     this.#ctx.log(JSON.stringify({ event: 'slow-consumer', client: this.id, why, ...facts }));
     this.close(CloseCode.POLICY, ErrorCode.E_SLOW_CONSUMER);
@@ -198,34 +216,12 @@ export class Session implements SchedulerClient {
     }
   }
 
-  /** A frame ws refused (too big, bad UTF-8, bad opcode, fragment flood): coded error, then the matching close. */
-  #onReceiverError(err: Error & { code?: string }): void {
-    if (this.#closed) return;
-    const tooBig = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || err.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH' ||
-      err.code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS';
-    const e = tooBig ? new TooLargeError(`frame refused: ${err.message}`) : new BadMessageError(`frame refused: ${err.message}`);
-    const code = tooBig ? CloseCode.TOO_BIG : err.code === 'WS_ERR_INVALID_UTF8' ? CloseCode.BAD_DATA : CloseCode.PROTOCOL_ERROR;
-    this.send({ type: 'error', error: e.toWire() });
-    this.close(code, e.code);
-  }
-
   #onFrame(data: Buffer, isBinary: boolean): void {
-    let decoded: unknown;
-    try {
-      if (!isBinary) throw new BadMessageError('text frames are not accepted: send msgpack in binary frames');
-      decoded = decodeMessage(data);
-    } catch (err) {
-      this.#badMessage(err);
-      return;
-    }
+    const decoded = this.#framing.decode(data, isBinary);
+    if (decoded === REFUSED) return;
     if (!Array.isArray(decoded)) {
       if (this.#reading) this.#onMessage(decoded);
       else this.#parked.push(decoded);
-      return;
-    }
-    // Several messages coalesced into one frame (never before authentication).
-    if (!this.authed || decoded.length === 0 || decoded.length > MAX_BATCH_MESSAGES) {
-      this.#badMessage(new BadMessageError(`a frame may hold 1 to ${MAX_BATCH_MESSAGES} messages, after hello`));
       return;
     }
     for (let i = 0; i < decoded.length; i++) {
@@ -238,186 +234,31 @@ export class Session implements SchedulerClient {
     }
   }
 
-  /** Answers a message that does not parse: to its request or batch when it names one (its caller would wait forever otherwise). */
-  #badMessage(err: unknown, decoded?: unknown): void {
-    const e = toCorepoolError(err, ErrorCode.E_BAD_MESSAGE);
-    if (!this.authed) {
-      this.#reject(new AuthError(`the first message must be hello with a token (${e.message})`));
-      return;
-    }
-    const to = addressee(decoded);
-    if (to?.rid !== undefined) this.#replyError(to.rid, e.toWire());
-    else if (to?.id !== undefined) {
-      // As for a chunk refused after parsing: the batch ends here, with nothing left queued.
-      this.#ctx.scheduler.cancel(this, to.id);
-      this.send({ type: 'batch.error', id: to.id, error: e.toWire() });
-    }
-    else this.send({ type: 'error', error: e.toWire() });
-    if (++this.#badFrames > MAX_BAD_FRAMES) this.close(CloseCode.BAD_DATA, ErrorCode.E_BAD_MESSAGE);
-  }
-
   #onMessage(decoded: unknown): void {
-    let msg: ClientMessage;
-    try {
-      msg = parseClientMessage(decoded);
-    } catch (err) {
-      this.#badMessage(err, decoded);
+    const msg = this.#framing.parse(decoded);
+    if (msg === undefined) return;
+    if (this.authed) {
+      this.#dispatch.message(msg);
       return;
     }
-    if (!this.authed) {
-      this.#hello(msg);
-      return;
+    const hello = this.#auth.hello(msg);
+    if (hello === undefined) return;
+    this.name = hello.name ?? '';
+    if (hello.instance !== undefined) {
+      this.#replays = this.#ctx.replays.attach(hello.instance);
+      this.#dispatch.replays = this.#replays;
     }
-    try {
-      this.#dispatch(msg);
-    } catch (err) {
-      // Handlers trust parsed types; anything thrown here is a bug, never a crash.
-      this.send({ type: 'error', error: toCorepoolError(err).toWire() });
-    }
-  }
-
-  #hello(msg: ClientMessage): void {
-    if (msg.type !== 'hello') {
-      this.#reject(new AuthError(`the first message must be hello, not ${msg.type}`));
-      return;
-    }
-    if (!tokenMatches(this.#ctx.token, msg.token)) {
-      this.#reject(new AuthError('wrong token'));
-      return;
-    }
-    if (msg.v !== PROTOCOL_VERSION) {
-      this.send({ type: 'error', error: new ProtocolVersionError(`daemon speaks protocol ${PROTOCOL_VERSION}, client ${msg.v}`).toWire() });
-      this.close(CloseCode.PROTOCOL_ERROR, ErrorCode.E_PROTOCOL_VERSION);
-      return;
-    }
-    clearTimeout(this.#authTimer);
-    this.authed = true;
-    this.name = msg.name ?? '';
-    if (msg.instance !== undefined) this.#replays = this.#ctx.replays.attach(msg.instance);
-    setMaxPayload(this.#ws, this.#ctx.maxPayload);
     this.#ctx.onAuth(this);
-    this.send({ type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid, maxPayload: this.#ctx.maxPayload, heartbeatMs: this.#ctx.heartbeatMs });
-  }
-
-  #reject(err: CorepoolError): void {
-    clearTimeout(this.#authTimer);
-    if (this.#closed) return;
-    this.send({ type: 'error', error: err.toWire() });
-    this.close(CloseCode.POLICY, err.code);
-  }
-
-  #dispatch(msg: ClientMessage): void {
-    const sched = this.#ctx.scheduler;
-    switch (msg.type) {
-      case 'hello':
-        this.send({ type: 'error', error: new BadMessageError('already authenticated').toWire() });
-        return;
-      case 'batch.open': {
-        let err: CorepoolError | undefined;
-        if (msg.task.kind === 'source' && !this.#ctx.allowSource) {
-          err = new SourceDisabledError('this daemon runs with --no-source: use task(moduleUrl, exportName)');
-        } else {
-          err = sched.open(this, msg);
-        }
-        if (err !== undefined) this.send({ type: 'batch.error', id: msg.id, error: err.toWire() });
-        else if (msg.first !== undefined) this.#chunk(msg.first);
-        return;
-      }
-      case 'batch.chunk':
-        this.#chunk(msg);
-        return;
-      case 'batch.cancel':
-        sched.cancel(this, msg.id);
-        return;
-      case 'batch.close':
-        sched.close(this, msg.id);
-        return;
-      case 'state': {
-        const { rid, type: _t, ack, ...req } = msg;
-        if (ack !== undefined) this.#replays?.acknowledge(ack);
-        let outcome: Promise<unknown>;
-        try {
-          outcome = this.#stateOutcome(rid, req);
-        } catch (err) {
-          this.#replyError(rid, toCorepoolError(err).toWire());
-          return;
-        }
-        const decided = this.#replays !== undefined && req.op === 'queue.get';
-        outcome.then(
-          (value) => {
-            if (!this.#closed) this.#out.send({ type: 'reply', rid, ok: true, value }, req.op);
-            else if (!decided) this.#ctx.state.undelivered(req, value);
-          },
-          (err) => {
-            if (err !== REDO) this.#replyError(rid, toCorepoolError(err).toWire());
-          },
-        );
-        return;
-      }
-      case 'status':
-        this.send({ type: 'reply', rid: msg.rid, ok: true, value: this.#ctx.status() });
-        return;
-      case 'stop':
-        this.send({ type: 'reply', rid: msg.rid, ok: true, value: true });
-        this.#ctx.stop();
-        return;
-    }
-  }
-
-  /**
-   * The outcome of a state request: run now, or, for a write or a queue.get
-   * sent again after a reconnect, the outcome of its first run (throws when
-   * that is too old to know).
-   */
-  #stateOutcome(rid: number, req: StateRequest): Promise<unknown> {
-    const replays = this.#replays;
-    if (replays === undefined || RESEND_POLICY[req.op] !== 'replay') return this.#ctx.state.handle(this.owner, req);
-    const earlier = replays.get(rid);
-    const run = (): Promise<unknown> => this.#ctx.state.handle(this.owner, req, [replays.instance, rid]);
-    let outcome: Promise<unknown>;
-    if (req.op !== 'queue.get') {
-      if (earlier !== undefined) return earlier;
-      outcome = run();
-    } else {
-      // A queue.get's item belongs to the connection that can still answer: if this one closed
-      // first, the item goes back (and its kept reply goes, in the same commit) and a resend of the
-      // request takes one afresh. The last connection to carry the request decides, so an item is
-      // handed out once; a daemon restarted after the item was taken answers from the kept reply.
-      const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
-      const redo = (): never => {
-        replays.forget(rid);
-        throw REDO;
-      };
-      outcome = taken.then(
-        (value) => {
-          if (!this.#closed) return value;
-          this.#ctx.state.undelivered(req, value);
-          return redo();
-        },
-        (err: unknown) => (this.#closed ? redo() : Promise.reject(err)),
-      );
-    }
-    replays.remember(rid, outcome, true);
-    return outcome;
-  }
-
-  #chunk(msg: BatchChunk): void {
-    const sched = this.#ctx.scheduler;
-    const err = msg.payload.length > this.#ctx.maxPayload ? new TooLargeError('chunk is larger than maxPayload') : sched.add(this, msg);
-    if (err !== undefined) {
-      sched.cancel(this, msg.id);
-      this.send({ type: 'batch.error', id: msg.id, error: err.toWire() });
-    }
-  }
-
-  #replyError(rid: number, error: WireError): void {
-    this.send({ type: 'reply', rid, ok: false, error });
+    this.send({
+      type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid,
+      maxPayload: this.#ctx.maxPayload, heartbeatMs: this.#ctx.heartbeatMs,
+    });
   }
 
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#authTimer);
+    this.#auth.end();
     this.#out.close();
     this.#parked = [];
     this.#ctx.scheduler.dropClient(this);
@@ -426,25 +267,3 @@ export class Session implements SchedulerClient {
     this.#ctx.onClose(this);
   }
 }
-
-/**
- * ws fixes maxPayload per server; a connection gets a tiny limit until it
- * authenticates, so unauthenticated peers cannot make the daemon buffer 8 MiB each.
- */
-function setMaxPayload(ws: WebSocket, bytes: number): void {
-  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
-  if (receiver !== undefined && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
-}
-
-/** The request id (state, status, stop) or batch id (batch.*) a malformed message carries, if any. */
-function addressee(decoded: unknown): { rid?: number; id?: number } | undefined {
-  if (typeof decoded !== 'object' || decoded === null) return undefined;
-  const { type, rid, id } = decoded as { type?: unknown; rid?: unknown; id?: unknown };
-  const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  if ((type === 'state' || type === 'status' || type === 'stop') && isId(rid)) return { rid };
-  if (typeof type === 'string' && type.startsWith('batch.') && isId(id)) return { id };
-  return undefined;
-}
-
-/** A queue.get that did not hand its item to its connection: not an outcome to replay. */
-const REDO = Symbol('redo');

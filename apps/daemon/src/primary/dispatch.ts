@@ -1,0 +1,171 @@
+/**
+ * Dispatch of an authenticated client's messages: batches go to the
+ * scheduler, state requests to the state service (through the client
+ * instance's replays when it named itself, see replay.ts), status and stop to
+ * the daemon. Every request is answered, with a coded error if need be.
+ */
+import {
+  BadMessageError,
+  SourceDisabledError,
+  TooLargeError,
+  toCorepoolError,
+  type BatchChunk,
+  type ClientMessage,
+  type CorepoolError,
+  type DaemonStatus,
+  type ServerMessage,
+  type StateMessage,
+  type StateRequest,
+  type WireError,
+} from '@corepool/protocol/internal';
+import type { ReplayKey } from '../state/shared-state.js';
+import type { Addressee } from './framing.js';
+import type { Replays } from './replay.js';
+import type { Scheduler, SchedulerClient } from './scheduler.js';
+
+/** The shared-state service as connections use it. */
+export interface StateService {
+  /** `replayKey`: keep a write's reply in the store with the write, for a replay after a restart. */
+  handle(owner: string, req: StateRequest, replayKey?: ReplayKey): Promise<unknown>;
+  undelivered(req: StateRequest, value: unknown): void;
+  releaseOwner(owner: string): void;
+}
+
+/** The scheduler as dispatch uses it. */
+export type DispatchScheduler = Pick<Scheduler, 'open' | 'add' | 'cancel' | 'close'>;
+
+/** What dispatch needs from the daemon. */
+export interface DispatchContext {
+  scheduler: DispatchScheduler;
+  state: StateService;
+  allowSource: boolean;
+  maxPayload: number;
+  status(): DaemonStatus;
+  stop(): void;
+}
+
+/** The connection messages arrive on. */
+export interface Connection extends SchedulerClient {
+  /** The state owner key for this connection's locks and subscriptions. */
+  readonly owner: string;
+  /** False once the connection has closed. */
+  readonly open: boolean;
+  /** `op`: the state operation a reply answers. */
+  send(m: ServerMessage, op?: string): void;
+}
+
+/** Dispatch of one connection's messages. */
+export class Dispatch {
+  readonly #conn: Connection;
+  readonly #ctx: DispatchContext;
+  /** The client instance's replays, once its hello named the instance. */
+  replays: Replays | undefined;
+
+  constructor(conn: Connection, ctx: DispatchContext) {
+    this.#conn = conn;
+    this.#ctx = ctx;
+  }
+
+  /** Handles one message of an authenticated client. */
+  message(msg: ClientMessage): void {
+    try {
+      this.#dispatch(msg);
+    } catch (err) {
+      // Handlers trust parsed types; anything thrown here is a bug, never a crash.
+      this.#conn.send({ type: 'error', error: toCorepoolError(err).toWire() });
+    }
+  }
+
+  /** Answers `e` to the request or batch `to` names (the batch ends there), or to the connection when it names neither. */
+  answer(to: Addressee | undefined, e: CorepoolError): void {
+    if (to?.rid !== undefined) this.#replyError(to.rid, e.toWire());
+    else if (to?.id !== undefined) this.#failBatch(to.id, e);
+    else this.#conn.send({ type: 'error', error: e.toWire() });
+  }
+
+  #dispatch(msg: ClientMessage): void {
+    const sched = this.#ctx.scheduler;
+    switch (msg.type) {
+      case 'hello':
+        this.#conn.send({ type: 'error', error: new BadMessageError('already authenticated').toWire() });
+        return;
+      case 'batch.open': {
+        let err: CorepoolError | undefined;
+        if (msg.task.kind === 'source' && !this.#ctx.allowSource) {
+          err = new SourceDisabledError('this daemon runs with --no-source: use task(moduleUrl, exportName)');
+        } else {
+          err = sched.open(this.#conn, msg);
+        }
+        if (err !== undefined) this.#conn.send({ type: 'batch.error', id: msg.id, error: err.toWire() });
+        else if (msg.first !== undefined) this.#chunk(msg.first);
+        return;
+      }
+      case 'batch.chunk':
+        this.#chunk(msg);
+        return;
+      case 'batch.cancel':
+        sched.cancel(this.#conn, msg.id);
+        return;
+      case 'batch.close':
+        sched.close(this.#conn, msg.id);
+        return;
+      case 'state':
+        this.#state(msg);
+        return;
+      case 'status':
+        this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: this.#ctx.status() });
+        return;
+      case 'stop':
+        this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: true });
+        this.#ctx.stop();
+        return;
+    }
+  }
+
+  #state(msg: StateMessage): void {
+    const { rid, type: _t, ack, ...req } = msg;
+    const { state } = this.#ctx;
+    const conn = this.#conn;
+    const replays = this.replays;
+    if (ack !== undefined) replays?.acknowledge(ack);
+    let replayed: Promise<unknown> | undefined;
+    let outcome: Promise<unknown>;
+    try {
+      replayed = replays?.outcome({
+        rid, req,
+        run: (key) => state.handle(conn.owner, req, key),
+        open: () => conn.open,
+        handBack: (value) => state.undelivered(req, value),
+      });
+      outcome = replayed ?? state.handle(conn.owner, req);
+    } catch (err) {
+      this.#replyError(rid, toCorepoolError(err).toWire());
+      return;
+    }
+    outcome.then(
+      (value) => {
+        if (conn.open) conn.send({ type: 'reply', rid, ok: true, value }, req.op);
+        else if (replayed === undefined) state.undelivered(req, value);
+      },
+      // A replayed queue.get whose connection closed first rejects with no reply to give: it goes nowhere.
+      (err) => {
+        if (conn.open) this.#replyError(rid, toCorepoolError(err).toWire());
+      },
+    );
+  }
+
+  #chunk(msg: BatchChunk): void {
+    const err = msg.payload.length > this.#ctx.maxPayload ? new TooLargeError('chunk is larger than maxPayload') : this.#ctx.scheduler.add(this.#conn, msg);
+    if (err !== undefined) this.#failBatch(msg.id, err);
+  }
+
+  /** The batch ends here, with nothing left queued. */
+  #failBatch(id: number, err: CorepoolError): void {
+    this.#ctx.scheduler.cancel(this.#conn, id);
+    this.#conn.send({ type: 'batch.error', id, error: err.toWire() });
+  }
+
+  #replyError(rid: number, error: WireError): void {
+    this.#conn.send({ type: 'reply', rid, ok: false, error });
+  }
+}

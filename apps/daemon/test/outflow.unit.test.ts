@@ -1,0 +1,164 @@
+/**
+ * The send buffer against a fake socket whose write callbacks the test fires
+ * (the kernel taking frames), with fake timers that never advance: whatever
+ * waits moves on, and the drain event comes, from write callbacks alone.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { decodeMessage, type Push, type ServerMessage } from '@corepool/protocol';
+import { Outflow, type OutflowHost, type OutflowSocket } from '../src/primary/outflow.js';
+
+const KiB = 1024;
+
+/** A socket that holds each frame until the test lets the kernel take it. */
+class FakeSocket implements OutflowSocket {
+  bufferedAmount = 0;
+  readonly frames: Uint8Array[] = [];
+  readonly #inFlight: (() => void)[] = [];
+
+  send(frame: Uint8Array, cb: (err?: Error) => void): void {
+    this.frames.push(frame);
+    this.bufferedAmount += frame.length;
+    this.#inFlight.push(() => {
+      // As a Node stream does: the bytes leave the buffer, then the callback runs.
+      this.bufferedAmount -= frame.length;
+      cb();
+    });
+  }
+
+  /** The kernel takes the oldest `n` frames still buffered. */
+  take(n = Infinity): void {
+    for (; n > 0 && this.#inFlight.length > 0; n--) this.#inFlight.shift()!();
+  }
+
+  /** Every message written so far, in order (coalesced frames unpacked). */
+  messages(): ServerMessage[] {
+    return this.frames.flatMap((f) => {
+      const m = decodeMessage(f);
+      return (Array.isArray(m) ? m : [m]) as ServerMessage[];
+    });
+  }
+}
+
+class Host implements OutflowHost {
+  readonly events: string[] = [];
+  pauseReading(): void {
+    this.events.push('pause');
+  }
+  resumeReading(): void {
+    this.events.push('resume');
+  }
+  cutOff(why: string): void {
+    this.events.push(`cut off: ${why}`);
+  }
+  drained(): void {
+    this.events.push('drained');
+  }
+}
+
+/** Lets the outbox flush what one tick queued (it flushes on a resolved promise). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+const reply = (rid: number, bytes: number): ServerMessage => ({ type: 'reply', rid, ok: true, value: new Uint8Array(bytes) });
+const rids = (ms: ServerMessage[]): number[] => ms.flatMap((m) => (m.type === 'reply' ? [m.rid] : []));
+
+let socket: FakeSocket;
+let host: Host;
+let out: Outflow;
+beforeEach(() => {
+  vi.useFakeTimers();
+  socket = new FakeSocket();
+  host = new Host();
+  out = new Outflow(socket, { highWater: 64 * KiB, hardCap: 1024 * KiB, softCapMs: 60_000, maxPayload: 512 * KiB }, host);
+});
+afterEach(() => {
+  out.close();
+  vi.useRealTimers();
+});
+
+describe('Outflow drain event', () => {
+  it('canReceive() false, then drained() once a write callback takes the socket below the mark', () => {
+    out.send(reply(1, 40 * KiB));
+    expect(out.canReceive()).toBe(true);
+    out.send(reply(2, 40 * KiB));
+    expect(out.canReceive()).toBe(false);
+    expect(host.events).toEqual([]);
+    socket.take(1);
+    expect(host.events).toEqual(['drained']);
+    expect(out.canReceive()).toBe(true);
+    socket.take();
+    expect(host.events).toEqual(['drained']);
+  });
+
+  it('no drained() when nobody was told it could not receive', () => {
+    out.send(reply(1, 40 * KiB));
+    out.send(reply(2, 40 * KiB));
+    socket.take();
+    expect(host.events).toEqual([]);
+  });
+
+  it('no drained() while the socket is still above the mark', () => {
+    for (let rid = 1; rid <= 3; rid++) out.send(reply(rid, 40 * KiB));
+    expect(out.canReceive()).toBe(false);
+    // Room for the third reply, which takes the socket above the mark again.
+    socket.take(1);
+    expect(host.events).toEqual(['pause', 'resume']);
+    expect(out.canReceive()).toBe(false);
+    socket.take(1);
+    expect(host.events).toEqual(['pause', 'resume', 'drained']);
+  });
+
+  it('what waits moves on in order when callbacks make room; reading pauses, resumes, then drained()', async () => {
+    out.send(reply(1, 40 * KiB));
+    out.send(reply(2, 40 * KiB));
+    for (let rid = 3; rid <= 5; rid++) out.send(reply(rid, 100));
+    expect(host.events).toEqual(['pause']);
+    expect(out.canReceive()).toBe(false);
+    await settle();
+    expect(rids(socket.messages())).toEqual([1, 2]);
+    socket.take(1);
+    expect(host.events).toEqual(['pause', 'resume', 'drained']);
+    expect(rids(socket.messages())).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('waiting pushes coalesce to the latest per key and follow the waiting replies', async () => {
+    out.send(reply(1, 40 * KiB));
+    out.send(reply(2, 40 * KiB));
+    out.send(reply(3, 100));
+    const push = (version: number, key: string): Push => ({ type: 'push', kind: 'dict', name: 'd', key, version, value: new Uint8Array([version]) });
+    out.push(push(1, 'a'));
+    out.push(push(2, 'b'));
+    out.push(push(3, 'a'));
+    await settle();
+    socket.take(1);
+    const after = socket.messages().slice(2);
+    expect(after.map((m) => (m.type === 'push' ? `push ${m.key}@${m.version}` : `reply ${(m as { rid: number }).rid}`))).toEqual([
+      'reply 3', 'push b@2', 'push a@3',
+    ]);
+  });
+
+  it('a large backlog leaves in as many rounds as it takes, each started by a write callback', async () => {
+    out.send(reply(1, 40 * KiB));
+    out.send(reply(2, 40 * KiB));
+    for (let rid = 3; rid <= 12; rid++) out.send(reply(rid, 30 * KiB));
+    expect(out.canReceive()).toBe(false);
+    for (let round = 0; round < 20 && host.events.at(-1) !== 'drained'; round++) {
+      socket.take(1);
+      await settle();
+    }
+    expect(rids(socket.messages())).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(host.events).toEqual(['pause', 'resume', 'drained']);
+  });
+
+  it('after close, callbacks move nothing and tell nobody', () => {
+    out.send(reply(1, 40 * KiB));
+    out.send(reply(2, 40 * KiB));
+    out.send(reply(3, 100));
+    expect(out.canReceive()).toBe(false);
+    out.close();
+    socket.take();
+    expect(host.events).toEqual(['pause']);
+    expect(rids(socket.messages())).toEqual([1, 2]);
+  });
+});

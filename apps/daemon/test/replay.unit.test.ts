@@ -1,0 +1,96 @@
+/** The daemon's replay table: kept until acknowledged, bounded, and honest about what it forgot. */
+import { describe, expect, it } from 'vitest';
+import type { StateRequest } from '@corepool/protocol';
+import { InstanceReplays, ReplayTable, type ReplayedRequest } from '../src/primary/replay.js';
+
+/** A request carried by a connection the test opens and closes; `runs` counts the store's runs. */
+function carried(rid: number, req: StateRequest, value: () => Promise<unknown>) {
+  const c = { open: true, runs: 0, handedBack: [] as unknown[] };
+  const r: ReplayedRequest = {
+    rid, req,
+    run: () => {
+      c.runs++;
+      return value();
+    },
+    open: () => c.open,
+    handBack: (v) => c.handedBack.push(v),
+  };
+  return { c, r };
+}
+
+describe('replays', () => {
+  it('answers a request again from its first outcome until the client acknowledges it', async () => {
+    const dropped: number[] = [];
+    const r = new InstanceReplays('i0', (_i, rid) => dropped.push(rid));
+    r.remember(1, Promise.resolve('one'), true);
+    r.remember(2, Promise.reject(new Error('two failed')));
+    r.remember(3, Promise.resolve('three'), true);
+    await expect(r.get(1)).resolves.toBe('one');
+    await expect(r.get(2)).rejects.toThrow('two failed');
+    r.acknowledge(3);
+    expect(r.get(1)).toBeUndefined();
+    expect(r.get(2)).toBeUndefined();
+    await expect(r.get(3)).resolves.toBe('three');
+    expect(r.get(4)).toBeUndefined();
+    // Only the replies kept in the store are deleted there.
+    expect(dropped).toEqual([1]);
+  });
+
+  it('starts with the replies the store kept, and deletes them once acknowledged', async () => {
+    const dropped: [string, number][] = [];
+    const t = new ReplayTable((i, rid) => dropped.push([i, rid]), new Map([['i9', new Map<number, unknown>([[4, { version: 4 }], [5, { version: 5 }]])]]));
+    const r = t.attach('i9');
+    await expect(r.get(5)).resolves.toEqual({ version: 5 });
+    r.acknowledge(5);
+    expect(dropped).toEqual([['i9', 4]]);
+  });
+
+  it('a table bounded per instance says so when asked for a request it dropped', () => {
+    const r = new InstanceReplays('i1', () => {});
+    for (let rid = 1; rid <= 100_001; rid++) r.remember(rid, Promise.resolve(rid));
+    expect(() => r.get(1)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
+    expect(r.get(2)).toBeDefined();
+  });
+
+  it('an instance keeps its replays across its sessions', () => {
+    const t = new ReplayTable();
+    const a = t.attach('i1');
+    a.remember(7, Promise.resolve(7));
+    t.detach(a);
+    const again = t.attach('i1');
+    expect(again).toBe(a);
+    expect(again.get(7)).toBeDefined();
+    t.detach(again);
+    expect(t.size).toBe(1);
+  });
+
+  it('a write sent again gets its first outcome: run once', async () => {
+    const r = new InstanceReplays('i2', () => {});
+    const first = carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(5));
+    await expect(r.outcome(first.r)).resolves.toBe(5);
+    const again = carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(6));
+    await expect(r.outcome(again.r)).resolves.toBe(5);
+    expect([first.c.runs, again.c.runs]).toEqual([1, 0]);
+  });
+
+  it('a request that is not replayed is left to its connection', () => {
+    const r = new InstanceReplays('i3', () => {});
+    expect(r.outcome(carried(1, { op: 'value.get', name: 'v' }, () => Promise.resolve(1)).r)).toBeUndefined();
+  });
+
+  it("a queue.get whose connection closed before the item came hands it back; the resend takes one afresh", async () => {
+    const dropped: number[] = [];
+    const r = new InstanceReplays('i4', (_i, rid) => dropped.push(rid));
+    let give!: (v: unknown) => void;
+    const first = carried(3, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (give = resolve)));
+    const lost = r.outcome(first.r)!;
+    first.c.open = false;
+    give('item-1');
+    await expect(lost).rejects.toBeTypeOf('symbol');
+    expect(first.c.handedBack).toEqual(['item-1']);
+    expect(dropped).toEqual([3]);
+    const resend = carried(3, { op: 'queue.get', name: 'q' }, () => Promise.resolve('item-2'));
+    await expect(r.outcome(resend.r)).resolves.toBe('item-2');
+    expect(resend.c.runs).toBe(1);
+  });
+});
