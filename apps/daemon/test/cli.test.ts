@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect } from '@corepool/client';
-import { CLI, alive, startDaemon } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
 
 const run = promisify(execFile);
 

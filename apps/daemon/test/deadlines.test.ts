@@ -7,7 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { alive, codeOf, until, type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 
 let d: TestDaemon;
 let client: Client;

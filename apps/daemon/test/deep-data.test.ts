@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { MAX_DATA_DEPTH } from '@corepool/protocol';
-import { type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
 let client: Client;

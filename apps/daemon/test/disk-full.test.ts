@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 
-import { codeOf, startDaemon } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from './support/tmpfs.js';
 
 const skip = tmpfsUnavailable();

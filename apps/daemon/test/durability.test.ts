@@ -5,7 +5,8 @@
  * the fencing-token counter come back too; subscribers resume after a restart.
  */
 import { describe, expect, it } from 'vitest';
-import { startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 import { startApp } from './apps/spawn-app.js';
 
 describe('kill -9 of the daemon and a restart on the same data dir', () => {

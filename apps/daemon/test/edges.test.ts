@@ -15,7 +15,9 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@corepool/client';
 import { defaultWorkerHeapMb, defaultWorkerRssMb } from '../src/options.js';
-import { CLI, alive, startDaemon, until } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { until } from './support/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { startDaemon, type TestDaemon } from './fixture.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
 beforeAll(async () => {

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeData } from '@corepool/protocol';
 import { sourceHash } from '@corepool/protocol';
-import { startDaemon, type RawSocket, type TestDaemon } from './fixture.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import type { RawSocket } from './support/raw-socket.js';
 
 let d: TestDaemon;
 beforeAll(async () => {

@@ -9,7 +9,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 
 /** The soft and hard descriptor limits of a process. */
 function nofile(pid: number): [string, string] {

@@ -10,7 +10,11 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeData } from '@corepool/protocol';
-import { CLI, checkSet, figure, rawMap, startDaemon, until } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { rawMap } from './support/raw-map.js';
+import { checkSet } from './support/checks.js';
+import { until } from './support/wait.js';
+import { figure } from './support/figures.js';
 
 describe('row 14: graceful stop mid-batch', () => {
   for (const how of ['SIGTERM', 'corepool daemon stop'] as const) {

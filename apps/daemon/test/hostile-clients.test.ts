@@ -15,7 +15,12 @@ import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import type { Client } from '@corepool/client';
 import { PROTOCOL_VERSION, decodeData, encodeData, encodeMessage } from '@corepool/protocol';
-import { CLI, checkSet, figure, percentile, rawMap, startDaemon, until, type RawSocket, type TestDaemon } from './fixture.js';
+import { CLI, startDaemon, type TestDaemon } from './support/daemon.js';
+import type { RawSocket } from './support/raw-socket.js';
+import { rawMap } from './support/raw-map.js';
+import { checkSet } from './support/checks.js';
+import { until } from './support/wait.js';
+import { figure, percentile } from './support/figures.js';
 
 const env = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
 const FUZZ_MS = env('CP_FUZZ_MS', 10_000);

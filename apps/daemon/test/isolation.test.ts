@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { useDaemon, type TestDaemon } from './fixture.js';
+import { useDaemon, type TestDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
 let a: Client;

@@ -7,7 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, SEND_HIGH_WATER, type TooLargeError } from '@corepool/protocol';
 import type { Client } from '@corepool/client';
-import { checkSet, rawMap, type TestDaemon, until, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { rawMap } from './support/raw-map.js';
+import { checkSet } from './support/checks.js';
+import { until } from './support/wait.js';
 
 let d: TestDaemon;
 let client: Client;

@@ -5,7 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { alive, until, type TestDaemon, useDaemon, codeOf } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 import { startApp, startTogether } from './apps/spawn-app.js';
 
 let d: TestDaemon;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { task, type Client } from '@corepool/client';
-import { type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
 let client: Client;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, task } from '@corepool/client';
-import { startDaemon } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
 import { MAX_DEFAULT_HEAP_MB, MIN_WORKER_RSS_MB, defaultWorkerHeapMb, defaultWorkerRssMb, resolveOptions } from '../src/options.js';
 
 describe('daemon options', () => {

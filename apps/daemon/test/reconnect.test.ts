@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect } from '@corepool/client';
-import { alive, startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { until } from './support/wait.js';
 import { startCutProxy } from './support/cut-proxy.js';
 
 describe('daemon restart', () => {

@@ -10,7 +10,10 @@
 import { describe, expect, it } from 'vitest';
 import { connect } from '@corepool/client';
 import { encodeData } from '@corepool/protocol';
-import { codeOf, figure, startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
+import { figure } from './support/figures.js';
 import { startCutProxy } from './support/cut-proxy.js';
 
 const MiB = 1024 * 1024;

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect, task, type Client } from '@corepool/client';
-import { type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
 import { startApp } from './apps/spawn-app.js';
 
 let d: TestDaemon;

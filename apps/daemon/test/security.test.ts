@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { connect, type Client } from '@corepool/client';
 import { PROTOCOL_VERSION, encodeMessage, encodeData } from '@corepool/protocol';
-import { decodeFrame, startDaemon, type TestDaemon } from './fixture.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import { decodeFrame } from './support/raw-socket.js';
 
 let d: TestDaemon;
 let good: Client;

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { CLI, alive, startDaemon } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
 
 interface Outcome { code: number | null; out: string; pid: number }
 

@@ -12,7 +12,8 @@ import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { CLI, figure, startDaemon } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { figure } from './support/figures.js';
 
 const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
 

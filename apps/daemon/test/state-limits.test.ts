@@ -8,7 +8,11 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { codeOf, figure, startDaemon, until, type RawSocket } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import type { RawSocket } from './support/raw-socket.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
+import { figure } from './support/figures.js';
 
 const LIMIT = 10_000;
 const MiB = 1024 * 1024;

@@ -7,7 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { codeOf, type TestDaemon, until, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 
 let d: TestDaemon;
 let client: Client;

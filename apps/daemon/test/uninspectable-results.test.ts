@@ -6,7 +6,7 @@
  * would hang every later call.
  */
 import { describe, expect, it } from 'vitest';
-import { useDaemon, type TestDaemon } from './fixture.js';
+import { useDaemon, type TestDaemon } from './support/daemon.js';
 import type { Client } from '@corepool/client';
 
 let d: TestDaemon;

@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { startDaemon, until, type TestDaemon, useDaemon, codeOf } from './fixture.js';
+import { startDaemon, type TestDaemon, useDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 import { startApp, startTogether } from './apps/spawn-app.js';
 
 let d: TestDaemon;

@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client, TaskContext } from '@corepool/client';
-import { figure, type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { figure } from './support/figures.js';
 
 let d: TestDaemon;
 let client: Client;

@@ -5,7 +5,9 @@
  * replaced, the daemon keeps serving, and another app's map completes.
  */
 import { describe, expect, it } from 'vitest';
-import { codeOf, startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 
 describe('a task that breaks the channel to the primary', { timeout: 120_000 }, () => {
   it('a replaced Uint8Array.prototype.set (frames that do not decode): the worker is replaced, the primary lives', async () => {

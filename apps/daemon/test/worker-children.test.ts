@@ -10,7 +10,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@corepool/client';
-import { codeOf, startDaemon, until, type TestDaemon } from './fixture.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 
 /** True once a process has exited (a zombie not yet reaped by init counts as exited). */
 function gone(pid: number): boolean {

@@ -10,7 +10,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@corepool/client';
-import { alive, checkSet, figure, percentile, rawMap, startDaemon, until, type TestDaemon } from './fixture.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { rawMap } from './support/raw-map.js';
+import { checkSet } from './support/checks.js';
+import { until } from './support/wait.js';
+import { figure, percentile } from './support/figures.js';
 
 const env = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
 /** Row 1 sizes: CI default 1,000 items of 4 ms and 5 kills; the plan's full run is 10k items of 50 ms. */

@@ -5,7 +5,8 @@
  * worker's slot and pid, and another app's map beside it completes.
  */
 import { expect, it } from 'vitest';
-import { startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 
 const PRINTED = 24 * 1024 * 1024;
 

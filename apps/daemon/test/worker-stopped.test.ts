@@ -4,7 +4,8 @@
  * it completes instead of waiting forever.
  */
 import { expect, it } from 'vitest';
-import { startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 
 it('an untimed batch completes when the worker running its chunk is stopped; the worker is replaced', async () => {
   await using d = await startDaemon({ workers: 1 });

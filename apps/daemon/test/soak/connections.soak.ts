@@ -7,7 +7,10 @@
  */
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { figure, percentile, startDaemon, until, type RawSocket } from '../fixture.js';
+import { startDaemon } from '../support/daemon.js';
+import type { RawSocket } from '../support/raw-socket.js';
+import { until } from '../support/wait.js';
+import { figure, percentile } from '../support/figures.js';
 
 const CONNS = Number(process.env.CP_CONNS ?? 10_000);
 const UNAUTH = Number(process.env.CP_UNAUTH ?? 1000);

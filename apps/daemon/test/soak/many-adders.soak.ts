@@ -5,7 +5,9 @@
  * the final value is exact, and the subscriber never goes backwards.
  */
 import { describe, expect, it } from 'vitest';
-import { figure, startDaemon, until } from '../fixture.js';
+import { startDaemon } from '../support/daemon.js';
+import { until } from '../support/wait.js';
+import { figure } from '../support/figures.js';
 import { startApp, startTogether } from '../apps/spawn-app.js';
 
 const ADDERS = Number(process.env.CP_ADDERS ?? 50);

@@ -9,7 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, figure, startDaemon, until } from '../fixture.js';
+import { startDaemon } from '../support/daemon.js';
+import { alive } from '../support/processes.js';
+import { until } from '../support/wait.js';
+import { figure } from '../support/figures.js';
 
 const CYCLES = Number(process.env.CP_RESTARTS ?? 50);
 
