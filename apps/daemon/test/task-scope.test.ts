@@ -96,7 +96,7 @@ describe('subscriptions opened by a task', () => {
     const v = client.value<number>('sub-left', { initial: 0 });
     await v.get();
     await client.map((n: string, ctx) => {
-      const g = globalThis as { __seen?: number[]; __watchEnd?: string };
+      const g = globalThis as { __seen?: number[]; __watchEnd?: string | undefined };
       g.__seen = [];
       ctx.value<number>(n).subscribe((x) => g.__seen!.push(x));
       void (async () => {

@@ -77,7 +77,7 @@ interface Chunk {
   crashes: number;
   /** The worker reports each item as it starts, so a crash names the item (after a first, anonymous crash). */
   tracked: boolean;
-  worker?: WorkerSlot;
+  worker?: WorkerSlot | undefined;
   begun: boolean;
   /** Sent ahead of the worker's prefetched chunks (a newcomer's first chunk). */
   urgent?: boolean;
