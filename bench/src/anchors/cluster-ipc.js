@@ -36,7 +36,7 @@ if (cluster.isPrimary) {
     }
   });
 } else {
-  process.on('message', (msg) => process.send({ id: msg.id, out: doubleBatch(msg.items) }));
+  process.on('message', (/** @type {{ id: number, items: number[] }} */ msg) => process.send({ id: msg.id, out: doubleBatch(msg.items) }));
   process.send({ ready: true });
 }
 

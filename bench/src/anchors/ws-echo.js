@@ -20,7 +20,7 @@ async function open(port) {
   const ws = new WebSocket(`ws://127.0.0.1:${port}`);
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   let pending = null;
-  ws.on('message', (data) => { const r = pending; pending = null; r(unpack(data)); });
+  ws.on('message', (data) => { const r = pending; pending = null; r(unpack(/** @type {Buffer} */ (data))); });
   const call = (msg) => new Promise((resolve) => {
     pending = resolve;
     ws.send(pack(msg));
@@ -35,7 +35,7 @@ if (role === 'server') {
     let counter = 0;
     wss.on('connection', (ws) => {
       ws.on('message', (data) => {
-        const req = unpack(data);
+        const req = unpack(/** @type {Buffer} */ (data));
         if (req.type === 'add') {
           counter += req.delta;
           ws.send(pack({ type: 'reply', rid: req.rid, ok: true, value: counter }));
@@ -44,7 +44,7 @@ if (role === 'server') {
       });
     });
     await new Promise((resolve) => wss.once('listening', resolve));
-    process.send({ type: 'listening', port: wss.address().port, pid: process.pid });
+    process.send({ type: 'listening', port: /** @type {import('node:net').AddressInfo} */ (wss.address()).port, pid: process.pid });
     process.on('disconnect', () => process.exit(0));
   });
 } else if (role === 'app') {

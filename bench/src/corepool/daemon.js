@@ -97,7 +97,10 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
   return daemon;
 }
 
-/** Imports the client SDK, with a clear error while it is not built. */
+/**
+ * Imports the client SDK, with a clear error while it is not built.
+ * @returns {Promise<typeof import('@corepool/client')>}
+ */
 export async function loadClient() {
   try {
     return await import(CLIENT);
@@ -115,6 +118,10 @@ export async function connectTo(daemon) {
 /**
  * Starts a daemon and a client, runs body({ daemon, client }), and always
  * closes both. The client is imported first, so a missing build fails fast.
+ * @template T
+ * @param {Parameters<typeof startDaemon>[0]} options
+ * @param {(x: { daemon: Awaited<ReturnType<typeof startDaemon>>, client: import('@corepool/client').Client }) => Promise<T>} body
+ * @returns {Promise<T>}
  */
 export async function withCorepool(options, body) {
   await loadClient();

@@ -31,6 +31,7 @@ if (params.role === 'idle-clients') {
   runMain(async (p) => {
     await loadClient();
     const daemon = await startDaemon({ workers: p.workers });
+    /** @type {import('@corepool/client').Client | undefined} */
     let client;
     try {
       return await measure(p, daemon, async () => (client = await connectTo(daemon)));

@@ -15,7 +15,7 @@ export function forkChild(file, params, { execArgv = [] } = {}) {
   const inbox = [];
   const waiters = [];
   let exited = null;
-  child.on('message', (msg) => {
+  child.on('message', (/** @type {any} */ msg) => {
     if (msg.type === 'error') {
       for (const w of waiters.splice(0)) w.reject(new Error(`child error: ${msg.message}`));
     }
