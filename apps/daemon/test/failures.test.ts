@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { type TestDaemon, useDaemon } from './support/daemon.js';
 import { alive } from './support/processes.js';
-import { until } from './support/wait.js';
+import { until, untilRunning } from './support/wait.js';
 
 let d: TestDaemon;
 let client: Client;
@@ -47,7 +47,7 @@ describe('worker crashes', () => {
       while (performance.now() < end) { /* busy */ }
       return x + 1;
     }, Array.from({ length: n }, (_, i) => i));
-    await new Promise((r) => setTimeout(r, 200));
+    await untilRunning(() => client.status());
     const [victim] = await d.workerPids();
     process.kill(victim!, 'SIGKILL');
     const out = await run;
@@ -86,7 +86,8 @@ describe('cancellation', () => {
       if (ctx.signal.aborted) return -1;
       return x;
     }, Array.from({ length: 10_000 }, (_, i) => i), { signal: ac.signal });
-    setTimeout(() => ac.abort(), 100);
+    await untilRunning(() => client.status());
+    ac.abort();
     await expect(run).rejects.toMatchObject({ name: 'CancelledError', code: 'E_CANCELLED' });
     expect(await client.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
   });
@@ -97,7 +98,7 @@ describe('cancellation', () => {
     const run = client.map(() => {
       for (;;) { /* ignores the signal */ }
     }, [1], { signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 200));
+    await untilRunning(() => client.status());
     ac.abort();
     await expect(run).rejects.toMatchObject({ code: 'E_CANCELLED' });
     await until(async () => (await d.workerPids()).some((p) => !before.includes(p)), 10_000, 'worker replacement');
