@@ -60,7 +60,10 @@ describe.skipIf(skip !== undefined)(`a daemon on a full disk${skip ? ` (skipped:
         const items: number[] = [];
         for (let i = 0; i < 3; i++) items.push(await c.queue<number>('q').get({ timeoutMs: 0 }));
         expect(items).toEqual([2, 3, 4]);
-        expect(await c.dict<number>('d').entries()).toEqual([['a', 1], ['c', 3]]);
+        expect(await c.dict<number>('d').entries()).toEqual([
+          ['a', 1],
+          ['c', 3],
+        ]);
       } finally {
         unmount(dataDir);
       }

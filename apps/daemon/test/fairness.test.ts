@@ -26,7 +26,11 @@ it('a small batch from a second client is not stuck behind another client’s lo
   };
   let bigDone = 0;
   const total = 2000; // 2,000 x 5 ms on 2 workers: about 5 s of work
-  const bigRun = big.map(busy, Array.from({ length: total }, () => 5), { onProgress: (done) => (bigDone = done) });
+  const bigRun = big.map(
+    busy,
+    Array.from({ length: total }, () => 5),
+    { onProgress: (done) => (bigDone = done) },
+  );
   await new Promise((r) => setTimeout(r, 300)); // the big batch is well under way
   const t0 = performance.now();
   const out = await small.map((x: number) => x * 10, [1, 2, 3, 4]);

@@ -55,10 +55,15 @@ describe('a healthy batch beside an app whose items fail', () => {
       const b = await d.connect({ name: 'healthy' });
       const busy = (x: number): number => {
         const end = performance.now() + 1;
-        while (performance.now() < end) { /* 1 ms of work */ }
+        while (performance.now() < end) {
+          /* 1 ms of work */
+        }
         return x * 2;
       };
-      const out = await b.map(busy, Array.from({ length: 200 }, (_, i) => i));
+      const out = await b.map(
+        busy,
+        Array.from({ length: 200 }, (_, i) => i),
+      );
       const hostileDone = outcomes(a, batch);
       expect(out).toEqual(Array.from({ length: 200 }, (_, i) => i * 2));
       expect(hostileDone.size).toBeLessThan(HOSTILE_ITEMS);
@@ -71,5 +76,4 @@ describe('a healthy batch beside an app whose items fail', () => {
       await b.close();
     }, 120_000);
   }
-
 });

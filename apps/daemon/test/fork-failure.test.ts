@@ -48,6 +48,12 @@ it('out of descriptors, a killed worker is not replaced until they are free: the
   const pids = (await client.status()).workers.map((w) => w.pid);
   expect(pids).toContain(survivor);
   expect(pids).not.toContain(victim);
-  expect(await client.map((x: number) => x - 1, Array.from({ length: 20 }, (_, i) => i), { chunkSize: 1 })).toEqual(Array.from({ length: 20 }, (_, i) => i - 1));
+  expect(
+    await client.map(
+      (x: number) => x - 1,
+      Array.from({ length: 20 }, (_, i) => i),
+      { chunkSize: 1 },
+    ),
+  ).toEqual(Array.from({ length: 20 }, (_, i) => i - 1));
   expect(d.proc.exitCode).toBe(null);
 }, 90_000);

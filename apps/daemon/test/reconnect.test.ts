@@ -19,18 +19,32 @@ describe('daemon restart', () => {
     const n = 600;
     const deliveries = new Map<number, number>();
     const stream = (async () => {
-      for await (const v of client.imap((x: number) => {
-        const end = performance.now() + 4;
-        while (performance.now() < end) { /* busy */ }
-        return x * 3;
-      }, Array.from({ length: n }, (_, i) => i), { ordered: false })) {
+      for await (const v of client.imap(
+        (x: number) => {
+          const end = performance.now() + 4;
+          while (performance.now() < end) {
+            /* busy */
+          }
+          return x * 3;
+        },
+        Array.from({ length: n }, (_, i) => i),
+        { ordered: false },
+      )) {
         deliveries.set(v / 3, (deliveries.get(v / 3) ?? 0) + 1);
       }
     })();
     // A worker busy forever must not outlive its primary.
-    const runaway = client.submit(() => {
-      for (;;) { /* runaway */ }
-    }, 0, { timeoutMs: 3_000 }).catch((e: unknown) => e);
+    const runaway = client
+      .submit(
+        () => {
+          for (;;) {
+            /* runaway */
+          }
+        },
+        0,
+        { timeoutMs: 3_000 },
+      )
+      .catch((e: unknown) => e);
     await until(() => deliveries.size > 0, 10_000, 'the batch under way');
     const oldWorkers = first.workerProcesses();
     expect(oldWorkers.length).toBeGreaterThan(0);
@@ -65,7 +79,12 @@ describe('daemon restart', () => {
     const inflight: Promise<unknown>[] = [];
     for (let i = 0; i < 50; i++) {
       attempted++;
-      inflight.push(hits.add(1).then(() => acknowledged++, (e: { code: string }) => e.code));
+      inflight.push(
+        hits.add(1).then(
+          () => acknowledged++,
+          (e: { code: string }) => e.code,
+        ),
+      );
     }
     await first.kill();
     // Adds whose reply was lost wait for the link; a restarted daemon cannot replay them, so they fail.
@@ -91,11 +110,16 @@ describe('daemon restart', () => {
     const { dataDir, port } = first;
     const client = await first.connect({ reconnectTimeoutMs: 30_000 });
     const n = 400;
-    const run = client.map((x: number) => {
-      const end = performance.now() + 5;
-      while (performance.now() < end) { /* busy */ }
-      return -x - 1;
-    }, Array.from({ length: n }, (_, i) => i));
+    const run = client.map(
+      (x: number) => {
+        const end = performance.now() + 5;
+        while (performance.now() < end) {
+          /* busy */
+        }
+        return -x - 1;
+      },
+      Array.from({ length: n }, (_, i) => i),
+    );
     await until(async () => (await first.status()).itemsDone > 0, 10_000, 'the batch under way');
     expect(await first.stop()).toBe(0);
     const second = await startDaemon({ dataDir, port, keepDataDir: true });
@@ -165,7 +189,9 @@ describe('daemon restart', () => {
     const client = await d.connect({ reconnectTimeoutMs: 500 });
     const run = client.map(() => {
       const end = Date.now() + 60_000;
-      while (Date.now() < end) { /* busy */ }
+      while (Date.now() < end) {
+        /* busy */
+      }
       return 1;
     }, [1]);
     await untilRunning(() => d.status());
@@ -191,7 +217,11 @@ describe('daemon restart', () => {
       const adds = Array.from({ length: n }, () => hits.add(1));
       const puts = Array.from({ length: 20 }, (_, i) => jobs.put(i));
       const sets = Array.from({ length: 20 }, (_, i) => cfg.set(`k${i}`, i));
-      await until(async () => (await observer.value<number>('replayed').get()) === n && (await observer.queue('replayed-q').size()) === 20, 10_000, 'the writes applied');
+      await until(
+        async () => (await observer.value<number>('replayed').get()) === n && (await observer.queue('replayed-q').size()) === 20,
+        10_000,
+        'the writes applied',
+      );
       proxy.cut();
       // The client reconnects to the same daemon and sends them again: each is answered from its first outcome.
       const got = await Promise.all(adds);
@@ -230,10 +260,14 @@ describe('daemon restart', () => {
       await new Promise((r) => setTimeout(r, 50)); // the get on its way (no status shows a waiting get)
       const link = (await d.status()).clients.find((c) => c.name === 'getter')!.id;
       proxy.cut();
-      await until(async () => {
-        const { clients } = await d.status();
-        return clients.some((c) => c.name === 'getter' && c.id !== link) && !clients.some((c) => c.id === link);
-      }, 10_000, 'the client back on a new link, the old one closed');
+      await until(
+        async () => {
+          const { clients } = await d.status();
+          return clients.some((c) => c.name === 'getter' && c.id !== link) && !clients.some((c) => c.id === link);
+        },
+        10_000,
+        'the client back on a new link, the old one closed',
+      );
       await other.put('second');
       expect(await later).toBe('second');
       expect(await other.size()).toBe(0);
@@ -265,7 +299,11 @@ describe('daemon restart', () => {
       const waiting = jobs.get(); // handed an item by a put, after the first took 'ready'
       await new Promise((r) => setTimeout(r, 50)); // the get on its way (no status shows a waiting get)
       await observer.queue('kept-q').put('handed');
-      await until(async () => (await observer.value<number>('kept').get()) === n && (await observer.dict('kept-d').size()) === 10, 10_000, 'the writes committed');
+      await until(
+        async () => (await observer.value<number>('kept').get()) === n && (await observer.dict('kept-d').size()) === 10,
+        10_000,
+        'the writes committed',
+      );
       await first.kill();
       proxy.cut();
       // More adds while the daemon is down: never applied yet, they are applied once it is back.

@@ -23,7 +23,10 @@ afterAll(async () => {
 });
 
 /** A raw socket: resolves with the close code and reason, and every decoded message. */
-function raw(frames: (Uint8Array | string)[], headers: Record<string, string> = {}): Promise<{ code: number; reason: string; messages: unknown[] }> {
+function raw(
+  frames: (Uint8Array | string)[],
+  headers: Record<string, string> = {},
+): Promise<{ code: number; reason: string; messages: unknown[] }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(d.url, { perMessageDeflate: false, headers });
     const messages: unknown[] = [];
@@ -102,13 +105,20 @@ describe('garbage', () => {
     ws.on('error', () => {});
     ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: d.token }));
     await new Promise((r) => setTimeout(r, 100));
-    const work = good.map((x: number) => x * 2, Array.from({ length: 20_000 }, (_, i) => i));
+    const work = good.map(
+      (x: number) => x * 2,
+      Array.from({ length: 20_000 }, (_, i) => i),
+    );
     const frames = [
-      Buffer.alloc(0), Buffer.from([0xc1]), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
-      encodeMessage({ type: 'batch.chunk', id: -1 }), encodeMessage({ type: 'state', rid: 1, op: 'eval', name: 'x' }),
-      encodeMessage([1, 2, 3]), encodeMessage({ type: '__proto__', constructor: { prototype: { polluted: 1 } } }),
+      Buffer.alloc(0),
+      Buffer.from([0xc1]),
+      Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
+      encodeMessage({ type: 'batch.chunk', id: -1 }),
+      encodeMessage({ type: 'state', rid: 1, op: 'eval', name: 'x' }),
+      encodeMessage([1, 2, 3]),
+      encodeMessage({ type: '__proto__', constructor: { prototype: { polluted: 1 } } }),
     ];
-    for (let i = 0; i < 10; i++) frames.push(randomBytes(1 + (i * 37) % 200));
+    for (let i = 0; i < 10; i++) frames.push(randomBytes(1 + ((i * 37) % 200)));
     for (const f of frames) if (!closed) ws.send(f);
     const out = await work;
     expect(out[19_999]).toBe(39_998);

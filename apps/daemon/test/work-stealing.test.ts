@@ -94,7 +94,8 @@ describe('work stealing', () => {
       },
       [{ i: 0, ms: 1200 }, ...Array.from({ length: 5 }, (_, k) => ({ i: k + 1, ms: 5 }))],
       { ordered: false, chunkSize: 1 },
-    )) arrival.push(r);
+    ))
+      arrival.push(r);
     expect(arrival.slice().sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(arrival[arrival.length - 1]).toBe(0);
   });

@@ -13,10 +13,15 @@ if (cluster.isPrimary) {
     const workers = Array.from({ length: p.workers }, () => cluster.fork());
     // 'online' comes before an ESM worker has run its module, and messages sent
     // before its listener exists are dropped: wait for the worker's own 'ready'.
-    await Promise.all(workers.map((w) => new Promise((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('exit', (code) => reject(new Error(`cluster worker exited (code ${code}) before ready`)));
-    })));
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('exit', (code) => reject(new Error(`cluster worker exited (code ${code}) before ready`)));
+          }),
+      ),
+    );
     try {
       const items = Array.from({ length: p.items }, (_, i) => i);
       await runBatch(workers, items, p); // warm-up

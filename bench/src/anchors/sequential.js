@@ -15,9 +15,18 @@ runMain(async (p) => {
   for (let i = 0; i < p.tasks; i++) out.push(heavy(item));
   const wall = nowMs() - t0;
   const want = heavyExpected(p.n, p.iters);
-  return [{
-    scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms',
-    check: check(out.every((v) => v === want), `sums ${out.slice(0, 2)}..., want ${want}`),
-    note: `${p.tasks} tasks x ${p.iters.toLocaleString('en')} iterations, i % ${p.n + 1}${p.note ? `; ${p.note}` : ''}`,
-  }];
+  return [
+    {
+      scenario: p.scenario,
+      system: p.system,
+      metric: 'wall_ms',
+      value: wall,
+      unit: 'ms',
+      check: check(
+        out.every((v) => v === want),
+        `sums ${out.slice(0, 2)}..., want ${want}`,
+      ),
+      note: `${p.tasks} tasks x ${p.iters.toLocaleString('en')} iterations, i % ${p.n + 1}${p.note ? `; ${p.note}` : ''}`,
+    },
+  ];
 });

@@ -18,13 +18,21 @@ const self = new URL(import.meta.url).pathname;
 /** Opens a ws to the echo server; resolves with call(message) -> reply, one request at a time. */
 async function open(port) {
   const ws = new WebSocket(`ws://127.0.0.1:${port}`);
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  let pending = null;
-  ws.on('message', (data) => { const r = pending; pending = null; r(unpack(/** @type {Buffer} */ (data))); });
-  const call = (msg) => new Promise((resolve) => {
-    pending = resolve;
-    ws.send(pack(msg));
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
   });
+  let pending = null;
+  ws.on('message', (data) => {
+    const r = pending;
+    pending = null;
+    r(unpack(/** @type {Buffer} */ (data)));
+  });
+  const call = (msg) =>
+    new Promise((resolve) => {
+      pending = resolve;
+      ws.send(pack(msg));
+    });
   return { ws, call };
 }
 
@@ -81,8 +89,13 @@ async function counter(p) {
     const final = (await call({ type: 'get', rid: 0 })).value;
     ws.close();
     const want = p.procs * p.ops;
-    const base = { scenario: p.scenario, system: p.system, final, check: check(final === want, `final ${final}, want ${want}`),
-      note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited add over a bare ws + msgpack server, counter in memory (no store): the ceiling of any ws daemon here` };
+    const base = {
+      scenario: p.scenario,
+      system: p.system,
+      final,
+      check: check(final === want, `final ${final}, want ${want}`),
+      note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited add over a bare ws + msgpack server, counter in memory (no store): the ceiling of any ws daemon here`,
+    };
     return [
       { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
       ...cpuRows(base, { clientUs: done.reduce((s, d) => s + d.cpuUs, 0), serverUs, ops: want }),

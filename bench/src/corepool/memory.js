@@ -44,7 +44,8 @@ if (params.role === 'idle-clients') {
 
 async function measure(p, daemon, openClient) {
   const rows = [];
-  const row = (metric, value, extra = {}) => rows.push({ scenario: p.scenario, system: p.system, metric, value, unit: 'MB', check: 'ok', ...extra });
+  const row = (metric, value, extra = {}) =>
+    rows.push({ scenario: p.scenario, system: p.system, metric, value, unit: 'MB', check: 'ok', ...extra });
 
   await sleep(1000);
   const rest = daemonRss(daemon.pid);
@@ -83,7 +84,9 @@ async function measure(p, daemon, openClient) {
     }
   })();
   const count = p.streamItems;
-  function* items() { for (let i = 0; i < count; i++) yield i; }
+  function* items() {
+    for (let i = 0; i < count; i++) yield i;
+  }
   let out;
   try {
     out = await client.map(double, items());

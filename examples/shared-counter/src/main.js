@@ -74,7 +74,10 @@ try {
   for (const a of apps) a.child.send('go');
   const [appResults, taskResults] = await Promise.all([
     Promise.all(apps.map((a) => a.exited)),
-    client.map(increment, Array.from({ length: TASK_ADDS }, () => name)),
+    client.map(
+      increment,
+      Array.from({ length: TASK_ADDS }, () => name),
+    ),
   ]);
   const seconds = (performance.now() - t0) / 1000;
 
@@ -87,8 +90,11 @@ try {
   const contiguous = all.length === EXPECTED && all.every((v, i) => v === i + 1);
   console.log(`\nfinal value: ${final} (expected ${EXPECTED})`);
   console.log(`every add saw a distinct value 1..${EXPECTED}: ${contiguous ? 'yes' : 'NO'}`);
-  for (const r of appResults) console.log(`  app ${r.id} (pid ${r.pid}): ${r.results.length} adds at ${Math.round(r.results.length / (r.ms / 1000))}/s`);
-  console.log(`  tasks: ${taskResults.length} adds through ctx.value on ${new Set(taskResults.map(([, pid]) => pid)).size} worker processes`);
+  for (const r of appResults)
+    console.log(`  app ${r.id} (pid ${r.pid}): ${r.results.length} adds at ${Math.round(r.results.length / (r.ms / 1000))}/s`);
+  console.log(
+    `  tasks: ${taskResults.length} adds through ctx.value on ${new Set(taskResults.map(([, pid]) => pid)).size} worker processes`,
+  );
   console.log(`${EXPECTED} increments in ${seconds.toFixed(2)} s = ${Math.round(EXPECTED / seconds).toLocaleString('en-US')} increments/s`);
   if (final !== EXPECTED || !contiguous) {
     console.error('WRONG: the counter lost or duplicated increments');

@@ -26,7 +26,10 @@ describe('row 13 soak: many clients increment one Value', () => {
     try {
       await startTogether(apps);
       const t0 = performance.now();
-      const tasks = client.map(async (_x: number, ctx: { value(n: string): { add(d: number): Promise<number> } }) => ctx.value('many').add(1), Array.from({ length: TASK_ADDS }, (_, i) => i));
+      const tasks = client.map(
+        async (_x: number, ctx: { value(n: string): { add(d: number): Promise<number> } }) => ctx.value('many').add(1),
+        Array.from({ length: TASK_ADDS }, (_, i) => i),
+      );
       const outs = await Promise.all(apps.map((a) => a.done()));
       const fromTasks = await tasks;
       const total = ADDERS * ADDS + TASK_ADDS;

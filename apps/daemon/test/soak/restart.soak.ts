@@ -31,16 +31,28 @@ describe('row 3 soak: kill -9 of the primary, restart', () => {
         const n = 300;
         const counts = new Map<number, number>();
         const batch = (async () => {
-          for await (const v of client.imap((x: number) => {
-            const end = performance.now() + 2;
-            while (performance.now() < end) { /* busy */ }
-            return x;
-          }, Array.from({ length: n }, (_, i) => i), { ordered: false })) counts.set(v, (counts.get(v) ?? 0) + 1);
+          for await (const v of client.imap(
+            (x: number) => {
+              const end = performance.now() + 2;
+              while (performance.now() < end) {
+                /* busy */
+              }
+              return x;
+            },
+            Array.from({ length: n }, (_, i) => i),
+            { ordered: false },
+          ))
+            counts.set(v, (counts.get(v) ?? 0) + 1);
         })();
         const adds: Promise<unknown>[] = [];
         for (let i = 0; i < 50; i++) {
           attempted++;
-          adds.push(hits.add(1).then(() => acknowledged++, () => {}));
+          adds.push(
+            hits.add(1).then(
+              () => acknowledged++,
+              () => {},
+            ),
+          );
         }
         await new Promise((r) => setTimeout(r, 50 + ((cycle * 37) % 200)));
         const old = d.workerProcesses();

@@ -63,10 +63,23 @@ export interface StartOptions {
 /** Starts a daemon and resolves once it listens. */
 export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'corepool-test-'));
-  const args = [...(o.nodeArgs ?? []), CLI, 'daemon', 'start', '--port', String(o.port ?? 0), '--workers', String(o.workers ?? 2), '--data-dir', dataDir, ...(o.args ?? [])];
-  const [file, argv] = o.openFiles === undefined
-    ? [process.execPath, args]
-    : ['bash', ['-c', `ulimit -n ${o.openFiles} && exec "$0" "$@"`, process.execPath, ...args]];
+  const args = [
+    ...(o.nodeArgs ?? []),
+    CLI,
+    'daemon',
+    'start',
+    '--port',
+    String(o.port ?? 0),
+    '--workers',
+    String(o.workers ?? 2),
+    '--data-dir',
+    dataDir,
+    ...(o.args ?? []),
+  ];
+  const [file, argv] =
+    o.openFiles === undefined
+      ? [process.execPath, args]
+      : ['bash', ['-c', `ulimit -n ${o.openFiles} && exec "$0" "$@"`, process.execPath, ...args]];
   const proc = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
   const output: string[] = [];
   // A start that fails leaves no temporary data dir behind (one this call made).
@@ -107,7 +120,10 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
   const tokenFile = o.args?.indexOf('--token-file') ?? -1;
   let token: string;
   try {
-    token = explicit >= 0 ? o.args![explicit + 1]! : readFileSync(tokenFile >= 0 ? o.args![tokenFile + 1]! : join(dataDir, 'token'), 'utf8').trim();
+    token =
+      explicit >= 0
+        ? o.args![explicit + 1]!
+        : readFileSync(tokenFile >= 0 ? o.args![tokenFile + 1]! : join(dataDir, 'token'), 'utf8').trim();
   } catch (err) {
     proc.kill('SIGKILL'); // never leave a daemon behind a failed start
     cleanUp();

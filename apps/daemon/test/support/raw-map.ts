@@ -6,7 +6,10 @@ import { sourceHash, decodeData, encodeData } from '@corepool/protocol';
 import { decodeFrame, type RawSocket } from './raw-socket.js';
 
 /** One delivered outcome, as the daemon sent it. */
-export type RawOutcome = [index: number, outcome: { ok: true; value: unknown } | { ok: false; error: { code?: string; index?: number; attempts?: number } }];
+export type RawOutcome = [
+  index: number,
+  outcome: { ok: true; value: unknown } | { ok: false; error: { code?: string; index?: number; attempts?: number } },
+];
 
 let nextRawBatch = 1_000_000;
 
@@ -27,12 +30,23 @@ export function rawMap(
   const have = new Uint8Array(n);
   let distinct = 0;
   return new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => reject(new Error(`rawMap: ${n - distinct} of ${n} items have no outcome after ${o.deadlineMs ?? 60_000} ms`)), o.deadlineMs ?? 60_000);
+    const deadline = setTimeout(
+      () => reject(new Error(`rawMap: ${n - distinct} of ${n} items have no outcome after ${o.deadlineMs ?? 60_000} ms`)),
+      o.deadlineMs ?? 60_000,
+    );
     const onMessage = (data: Buffer): void => {
       for (const one of decodeFrame(data)) onOne(one);
     };
     const onOne = (one: unknown): void => {
-      const m = one as { type: string; id?: number; start: number; count: number; payload: Uint8Array; errors: { index?: number }[]; error?: unknown };
+      const m = one as {
+        type: string;
+        id?: number;
+        start: number;
+        count: number;
+        payload: Uint8Array;
+        errors: { index?: number }[];
+        error?: unknown;
+      };
       if (m.id !== id) return;
       if (m.type === 'batch.error') {
         clearTimeout(deadline);

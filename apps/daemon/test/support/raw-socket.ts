@@ -80,7 +80,9 @@ export function openRaw(url: string, token: string | undefined, headers: Record<
         return;
       }
       sock.send({ type: 'hello', v: PROTOCOL_VERSION, token });
-      sock.next((m) => m.type === 'welcome' || m.type === 'error').then((m) => (m.type === 'welcome' ? resolve(sock) : reject(new Error(JSON.stringify(m)))), reject);
+      sock
+        .next((m) => m.type === 'welcome' || m.type === 'error')
+        .then((m) => (m.type === 'welcome' ? resolve(sock) : reject(new Error(JSON.stringify(m)))), reject);
     });
     void closed.then(() => resolve(sock));
   });
