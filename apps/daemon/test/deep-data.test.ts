@@ -8,11 +8,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { MAX_DATA_DEPTH } from '@corepool/protocol';
-import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { useDaemon } from './support/daemon.js';
 
-let d: TestDaemon;
 let client: Client;
-useDaemon((x) => ({ d, client } = x), { workers: 1 });
+useDaemon((x) => ({ client } = x), { workers: 1 });
 
 /** An array nested `n` levels deep around 1. */
 function nested(n: number): unknown {

@@ -44,6 +44,7 @@ describe('a task that breaks the channel to the primary', { timeout: 120_000 }, 
       a.map(
         () => {
           // fd 4 is the worker's data channel: "hell" read as a little-endian length is ~1.8 GB.
+          // eslint-disable-next-line @typescript-eslint/no-require-imports -- a task is sent as source: it cannot import
           (require('node:fs') as typeof import('node:fs')).writeSync(4, 'hello\n');
           return 1;
         },

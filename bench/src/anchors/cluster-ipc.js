@@ -8,7 +8,7 @@ import { check, concat, nowMs, runMain } from '../lib/harness.js';
 import { doubleBatch, doubledSum } from '../lib/tasks.js';
 
 if (cluster.isPrimary) {
-  runMain(async (p) => {
+  void runMain(async (p) => {
     cluster.setupPrimary({ serialization: 'json', args: [] });
     const workers = Array.from({ length: p.workers }, () => cluster.fork());
     // 'online' comes before an ESM worker has run its module, and messages sent

@@ -89,7 +89,7 @@ const scenarios = {
   },
 };
 
-runMain(async (p) => {
+void runMain(async (p) => {
   const body = scenarios[p.scenario];
   if (!body) throw new Error(`piscina has no scenario '${p.scenario}'`);
   const pool = new Piscina({ filename, minThreads: p.workers, maxThreads: p.workers, idleTimeout: 60_000 });

@@ -29,7 +29,7 @@ async function connectRedis() {
     await redis.connect();
   } catch (err) {
     redis.disconnect();
-    throw new Error(`Redis at ${REDIS_URL} unreachable: ${err.message}`);
+    throw new Error(`Redis at ${REDIS_URL} unreachable: ${err.message}`, { cause: err });
   }
   return redis;
 }
@@ -165,9 +165,9 @@ const scenarios = {
 
 const params = readParams();
 if (params.role) {
-  childMain(children[params.role]);
+  void childMain(children[params.role]);
 } else {
-  runMain(async (p) => {
+  void runMain(async (p) => {
     const body = scenarios[p.scenario];
     if (!body) throw new Error(`redis has no scenario '${p.scenario}'`);
     const rows = await body(p);

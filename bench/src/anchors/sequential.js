@@ -5,7 +5,7 @@
 import { check, runMain, nowMs, spin } from '../lib/harness.js';
 import { heavy, heavyExpected } from '../lib/tasks.js';
 
-runMain(async (p) => {
+void runMain(async (p) => {
   const item = { n: p.n, iters: p.iters };
   heavy({ n: p.n, iters: Math.floor(p.iters / 4) }); // warm-up: optimized code
   heavy({ n: p.n, iters: Math.floor(p.iters / 4) });

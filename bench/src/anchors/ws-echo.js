@@ -38,7 +38,7 @@ async function open(port) {
 
 const role = readParams().role;
 if (role === 'server') {
-  childMain(async () => {
+  void childMain(async () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     let counter = 0;
     wss.on('connection', (ws) => {
@@ -56,7 +56,7 @@ if (role === 'server') {
     process.on('disconnect', () => process.exit(0));
   });
 } else if (role === 'app') {
-  childMain(async (p) => {
+  void childMain(async (p) => {
     const { ws, call } = await open(p.port);
     for (let i = 0; i < p.warmup; i++) await call({ type: 'add', rid: i, delta: 0 });
     process.send({ type: 'ready' });
@@ -69,7 +69,7 @@ if (role === 'server') {
     process.exit(0);
   });
 } else {
-  runMain(async (p) => (p.scenario === 'counter' ? counter(p) : latency(p)));
+  void runMain(async (p) => (p.scenario === 'counter' ? counter(p) : latency(p)));
 }
 
 async function counter(p) {

@@ -12,7 +12,7 @@ const NAME = 'bench-hits';
 
 const params = readParams();
 if (params.role === 'app') {
-  childMain(async (p) => {
+  void childMain(async (p) => {
     const client = await connectTo(p.daemon);
     const hits = client.value(NAME, { initial: 0 });
     for (let i = 0; i < p.warmup; i++) await hits.add(1);
@@ -26,7 +26,7 @@ if (params.role === 'app') {
     process.exit(0);
   });
 } else {
-  runMain((p) =>
+  void runMain((p) =>
     withCorepool({ workers: p.workers }, async ({ daemon, client }) => {
       const hits = client.value(NAME, { initial: 0 });
       await hits.set(0);

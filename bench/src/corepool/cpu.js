@@ -5,7 +5,7 @@ import { check, nowMs, runMain } from '../lib/harness.js';
 import { heavy, heavyExpected } from '../lib/tasks.js';
 import { withCorepool } from './daemon.js';
 
-runMain((p) =>
+void runMain((p) =>
   withCorepool({ workers: p.workers }, async ({ client }) => {
     const opts = p.chunkSize ? { chunkSize: p.chunkSize } : {};
     const warm = { n: p.n, iters: Math.floor(p.iters / 4) };

@@ -132,7 +132,7 @@ export async function loadClient() {
   try {
     return await import(CLIENT);
   } catch (err) {
-    throw new Error(`${CLIENT} not importable (is it built? \`npm run build\`): ${err.message}`);
+    throw new Error(`${CLIENT} not importable (is it built? \`npm run build\`): ${err.message}`, { cause: err });
   }
 }
 

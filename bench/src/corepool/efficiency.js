@@ -5,7 +5,7 @@ import { check, nowMs, runMain } from '../lib/harness.js';
 import { busy1ms } from '../lib/tasks.js';
 import { withCorepool } from './daemon.js';
 
-runMain((p) =>
+void runMain((p) =>
   withCorepool({ workers: p.workers }, async ({ client }) => {
     await client.map(
       busy1ms,

@@ -31,7 +31,7 @@ async function best(rounds, run) {
 
 const doubled = (out, n) => out.length === n && out.every((v, i) => v === 2 * i);
 
-runMain((p) =>
+void runMain((p) =>
   withCorepool({ workers: 1 }, async ({ daemon, client }) => {
     const other = await connectTo(daemon);
     try {

@@ -5,7 +5,7 @@ import { check, nowUs, percentile, runMain } from '../lib/harness.js';
 import { double } from '../lib/tasks.js';
 import { withCorepool } from './daemon.js';
 
-runMain((p) =>
+void runMain((p) =>
   withCorepool({ workers: p.workers }, async ({ client }) => {
     for (let i = 0; i < p.warmup; i++) await client.submit(double, i);
     const lat = new Float64Array(p.count);

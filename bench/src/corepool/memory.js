@@ -15,7 +15,7 @@ const self = new URL(import.meta.url).pathname;
 
 const params = readParams();
 if (params.role === 'idle-clients') {
-  childMain(async (p) => {
+  void childMain(async (p) => {
     const clients = [];
     for (let i = 0; i < p.count; i += 50) {
       const batch = Math.min(50, p.count - i);
@@ -28,7 +28,7 @@ if (params.role === 'idle-clients') {
     process.exit(0);
   });
 } else {
-  runMain(async (p) => {
+  void runMain(async (p) => {
     await loadClient();
     const daemon = await startDaemon({ workers: p.workers });
     /** @type {import('@corepool/client').Client | undefined} */

@@ -34,7 +34,7 @@ const HOSTILE = {
   },
 };
 
-runMain((p) =>
+void runMain((p) =>
   withCorepool({ workers: p.workers }, async ({ daemon, client }) => {
     const items = Array.from({ length: p.items }, (_, i) => i);
     const deadlineMs = p.deadlineS * 1000;

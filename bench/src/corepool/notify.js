@@ -14,7 +14,7 @@ const NAME = 'bench-notify';
 
 const params = readParams();
 if (params.role === 'subscriber') {
-  childMain(async (p) => {
+  void childMain(async (p) => {
     const client = await connectTo(p.daemon);
     const v = client.value(NAME, { initial: { seq: -1, t0: 0 } });
     let last = -Infinity;
@@ -35,7 +35,7 @@ if (params.role === 'subscriber') {
     process.exit(0);
   });
 } else {
-  runMain((p) =>
+  void runMain((p) =>
     withCorepool({ workers: p.workers }, async ({ daemon, client }) => {
       const v = client.value(NAME, { initial: { seq: -1, t0: 0 } });
       await v.set({ seq: -1, t0: 0 });

@@ -5,7 +5,7 @@
 import { check, nowMs, runMain } from '../lib/harness.js';
 import { withCorepool } from './daemon.js';
 
-runMain((p) =>
+void runMain((p) =>
   withCorepool({ workers: p.workers }, async ({ client }) => {
     const hits = client.value('bench-pipelined', { initial: 0 });
     await Promise.all(Array.from({ length: p.warmup }, () => hits.add(1)));

@@ -8,7 +8,7 @@ import { timeTrivial } from './trivial.js';
 
 const label = (n) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
 
-runMain(async (p) => {
+void runMain(async (p) => {
   const rows = [];
   const perSec = {};
   for (const workers of p.workerCounts) {

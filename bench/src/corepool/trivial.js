@@ -16,7 +16,7 @@ export async function timeTrivial(client, count) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runMain((p) =>
+  void runMain((p) =>
     withCorepool({ workers: p.workers }, async ({ client }) => {
       await timeTrivial(client, p.items); // warm-up at full size
       const { wall, check: ok } = await timeTrivial(client, p.items);

@@ -27,7 +27,7 @@ function finish() {
   clearInterval(timer);
   stop();
   print();
-  client.close().then(() => process.disconnect());
+  void client.close().then(() => process.disconnect());
 }
 
 const stop = counter.subscribe((v) => {
