@@ -9,6 +9,7 @@ import { encodeData } from '@corepool/protocol';
 import { sourceHash } from '@corepool/protocol';
 import { startDaemon, type TestDaemon } from './support/daemon.js';
 import type { RawSocket } from './support/raw-socket.js';
+import { untilRunning } from './support/wait.js';
 
 let d: TestDaemon;
 beforeAll(async () => {
@@ -51,7 +52,7 @@ describe('a healthy batch beside an app whose items fail', () => {
       hostileBatch(a, batch, source, HOSTILE_ITEMS, timeoutMs);
       // The hostile app is under way: its first outcomes are in (or, spinning, its chunks are running).
       if (code !== undefined) await a.next((m) => m.type === 'chunk.result' && m.id === batch, 30_000);
-      else await new Promise((r) => setTimeout(r, 300));
+      else await untilRunning(() => d.status());
       const b = await d.connect({ name: 'healthy' });
       const busy = (x: number): number => {
         const end = performance.now() + 1;

@@ -469,6 +469,7 @@ describe('row 9: authentication', () => {
     }
     const silent = await d.raw();
     expect(await silent.closed).toEqual({ code: 1008, reason: 'E_AUTH' });
+    // Nothing may run late either: a quiet window is the thing checked here, not a state to wait for.
     await new Promise((r) => setTimeout(r, 300));
     expect(await v.get()).toBe(0);
     // Positive control: the same task, authenticated, does move the canary.

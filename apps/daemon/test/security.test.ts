@@ -94,17 +94,20 @@ describe('garbage', () => {
     const ws = new WebSocket(d.url, { perMessageDeflate: false });
     const errors: string[] = [];
     let closed = false;
+    let welcomed: () => void = () => {};
+    const welcome = new Promise<void>((resolve) => (welcomed = resolve));
     await new Promise<void>((resolve) => ws.on('open', () => resolve()));
     ws.on('message', (data) => {
       for (const one of decodeFrame(data as Buffer)) {
         const m = one as { type: string; error?: { code: string } };
         if (m.type === 'error') errors.push(m.error!.code);
+        if (m.type === 'welcome') welcomed();
       }
     });
     ws.on('close', () => (closed = true));
     ws.on('error', () => {});
     ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: d.token }));
-    await new Promise((r) => setTimeout(r, 100));
+    await welcome;
     const work = good.map(
       (x: number) => x * 2,
       Array.from({ length: 20_000 }, (_, i) => i),

@@ -14,7 +14,7 @@ import { startDaemon, type TestDaemon } from './support/daemon.js';
 import { alive } from './support/processes.js';
 import { rawMap } from './support/raw-map.js';
 import { checkSet } from './support/checks.js';
-import { until } from './support/wait.js';
+import { until, untilRunning } from './support/wait.js';
 import { figure, percentile } from './support/figures.js';
 
 const env = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
@@ -112,6 +112,7 @@ describe('row 1: kill -9 a worker mid-task', () => {
       process.kill(victim, 'SIGKILL');
       killedAt.push(Date.now());
       await until(() => d.events('worker-replaced').length >= replacedBefore + k + 1, 30_000, 'replacement worker');
+      // Pacing, not a state: the kills are spread over the batch's run.
       await new Promise((r) => setTimeout(r, Math.max(50, (KILL_ITEMS * KILL_TASK_MS) / 2 / (KILLS + 2))));
     }
     const outcomes = await run;
@@ -312,7 +313,7 @@ describe('row 11: tasks that never return', () => {
       [1],
       { signal: ac.signal },
     );
-    await new Promise((r) => setTimeout(r, 150));
+    await untilRunning(() => d.status());
     ac.abort();
     await expect(run).rejects.toMatchObject({ code: 'E_CANCELLED' });
     await until(async () => (await d.status()).workers.some((w) => !before.includes(w.pid)), 10_000, 'worker replacement');

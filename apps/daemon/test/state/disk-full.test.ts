@@ -88,7 +88,8 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
       expect(await s.handle('c:1', req('dict.set', 'd', { key: 'c', a: enc(3) }))).toEqual({ version: 2 });
       const grant = (await s.handle('c:lock', req('lock.acquire', 'L'))) as { token: number };
       await s.handle('c:lock', req('lock.release', 'L', { token: grant.token }));
-      // Subscribers saw versions 1 and 2 only, in order, never the rolled-back bytes.
+      // Subscribers saw versions 1 and 2 only, in order, never the rolled-back bytes (a quiet window:
+      // a push that should not come has no event to wait for).
       await new Promise((r) => setTimeout(r, 50));
       expect(pushes.filter((p) => p.name === 'v').map((p) => [p.version, dec(p.value)])).toEqual([
         [1, 'one'],
