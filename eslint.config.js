@@ -40,10 +40,27 @@ export default defineConfig(
     // In no tsconfig: config files, the CLI shim, and the plain .mjs programs tests run. Linted without types.
     files: ['*.js', '**/*.mjs', '**/vitest*.config.ts', 'apps/daemon/bin/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
-    languageOptions: { parserOptions: { projectService: false } },
+    languageOptions: {
+      parserOptions: { projectService: false },
+      // The Node globals these programs use (no type check here to know them).
+      globals: Object.fromEntries(
+        [
+          'process',
+          'console',
+          'Buffer',
+          'URL',
+          'performance',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'queueMicrotask',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
   },
   {
-    files: ['**/*.js', '**/*.mjs'],
+    files: ['examples/**/*.js', 'bench/**/*.js'],
     rules: {
       // tsc (checkJs) already checks names in the examples and the bench, with Node's types.
       'no-undef': 'off',
