@@ -54,6 +54,7 @@ describe('row 3 soak: kill -9 of the primary, restart', () => {
             ),
           );
         }
+        // The kill lands at a different point of the work each cycle: the varying delay is the scenario.
         await new Promise((r) => setTimeout(r, 50 + ((cycle * 37) % 200)));
         const old = d.workerProcesses();
         await d.kill();
