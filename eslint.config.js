@@ -34,6 +34,10 @@ export default defineConfig(
       ],
       // Empty blocks are how this code says "ignore" (a busy loop, a swallowed close error).
       'no-empty': ['error', { allowEmptyCatch: true }],
+      // A variable a handler reads before its one assignment (installed first on purpose) stays `let`.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
+      // `interface X extends Y {}` is how a class's type takes declared fields (declaration merging).
+      '@typescript-eslint/no-empty-object-type': ['error', { allowInterfaces: 'with-single-extends' }],
     },
   },
   {
