@@ -32,7 +32,10 @@ function parseArgs(argv) {
       if (!Number.isInteger(opts.rounds) || opts.rounds < 1) throw new RangeError('--rounds must be a positive integer');
     } else if (a === '--only' || a.startsWith('--only=')) {
       const v = a.includes('=') ? a.split('=')[1] : argv[++i];
-      opts.only = String(v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      opts.only = String(v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const unknown = opts.only.filter((s) => !SCENARIOS[s]);
       if (unknown.length) throw new RangeError(`unknown scenario(s): ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')})`);
     } else if (a === '--help' || a === '-h') {
@@ -50,31 +53,55 @@ function runRunner(scenario, sys, params, timeoutMs, verbose) {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const child = spawn(sys.cmd, [join(SRC, sys.file), JSON.stringify(params)], {
-      cwd: join(SRC, '..'), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+      cwd: join(SRC, '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
       env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, // no __pycache__ in the tree
     });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err = (err + d).slice(-20_000); if (verbose) process.stderr.write(d); });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err = (err + d).slice(-20_000);
+      if (verbose) process.stderr.write(d);
+    });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }, timeoutMs);
     const finish = (code, signal, spawnError) => {
       clearTimeout(timer);
       // A runner's helpers (daemon, forked clients) share its process group.
-      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* all gone */ }
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* all gone */
+      }
       const secs = (performance.now() - t0) / 1000;
-      const line = out.split('\n').reverse().find((l) => l.startsWith(ROWS_MARKER));
+      const line = out
+        .split('\n')
+        .reverse()
+        .find((l) => l.startsWith(ROWS_MARKER));
       let rows = null;
       if (line) {
-        try { rows = JSON.parse(line.slice(ROWS_MARKER.length)); } catch (e) { rows = [errorRow(scenario, sys.system, new Error(`bad rows line: ${e.message}`))]; }
+        try {
+          rows = JSON.parse(line.slice(ROWS_MARKER.length));
+        } catch (e) {
+          rows = [errorRow(scenario, sys.system, new Error(`bad rows line: ${e.message}`))];
+        }
       }
       if (!rows || rows.length === 0) {
-        const why = spawnError ? spawnError.message
-          : timedOut ? `timed out after ${timeoutMs / 1000} s`
+        const why = spawnError
+          ? spawnError.message
+          : timedOut
+            ? `timed out after ${timeoutMs / 1000} s`
             : `exited (code ${code}, signal ${signal}) without rows${err ? `: ${err.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
         rows = [errorRow(scenario, sys.system, new Error(why))];
       }
@@ -109,8 +136,15 @@ function summarize(scenario, allRows) {
     const values = rows.map((r) => r.value).filter((v) => typeof v === 'number' && Number.isFinite(v));
     const fails = [...new Set(rows.map((r) => r.check ?? 'ok').filter((c) => c !== 'ok'))];
     const row = {
-      scenario, system: first.system, metric: first.metric, value: median(values), unit: first.unit,
-      min: Math.min(...values), max: Math.max(...values), rounds: rows.length, samples: values,
+      scenario,
+      system: first.system,
+      metric: first.metric,
+      value: median(values),
+      unit: first.unit,
+      min: Math.min(...values),
+      max: Math.max(...values),
+      rounds: rows.length,
+      samples: values,
       check: fails.length ? fails.join(' || ') : 'ok',
     };
     if (first.note) row.note = first.note;
@@ -130,8 +164,14 @@ function ratios(scenario, summary) {
       if (c.unit === 'count') continue; // final values are checks, not figures
       if (c.unit === 'ms' && a.system.startsWith('python')) continue; // cross-language times are not comparable
 
-      out.push({ scenario, system: `corepool/${a.system}`, metric: c.metric, value: c.value / a.value, unit: 'ratio',
-        lowerIsBetter: LOWER_IS_BETTER.test(c.metric) });
+      out.push({
+        scenario,
+        system: `corepool/${a.system}`,
+        metric: c.metric,
+        value: c.value / a.value,
+        unit: 'ratio',
+        lowerIsBetter: LOWER_IS_BETTER.test(c.metric),
+      });
     }
   }
   return out;
@@ -140,7 +180,9 @@ function ratios(scenario, summary) {
 /** Evaluates a scenario's goals against the summary: one row each, pass true/false. */
 function goals(scenario, def, summary) {
   return (def.goals ?? []).map((g) => {
-    const matches = summary.filter((r) => r.system === g.system && (g.metric instanceof RegExp ? g.metric.test(r.metric) : r.metric === g.metric));
+    const matches = summary.filter(
+      (r) => r.system === g.system && (g.metric instanceof RegExp ? g.metric.test(r.metric) : r.metric === g.metric),
+    );
     const row = { scenario, system: 'goal', metric: g.text, value: null, unit: '', pass: false };
     if (matches.length === 0) {
       const err = summary.find((r) => r.system === g.system && r.metric === 'error');
@@ -152,13 +194,19 @@ function goals(scenario, def, summary) {
     if (g.anchor) {
       const c = matches[0];
       const a = summary.find((r) => r.system === g.anchor && r.metric === c.metric);
-      if (!a || !(a.value > 0)) { row.reason = `no ${g.anchor} figure`; return row; }
+      if (!a || !(a.value > 0)) {
+        row.reason = `no ${g.anchor} figure`;
+        return row;
+      }
       row.value = c.value / a.value;
       row.unit = `x ${g.anchor}`;
       row.pass = cmp(row.value, g.ratio) && !failedCheck && a.check === 'ok';
       row.reason = `${c.metric}: corepool ${fmt(c.value)} vs ${g.anchor} ${fmt(a.value)} ${c.unit}, needs ${g.op} ${g.ratio}x`;
     } else {
-      const worst = matches.reduce((w, m) => (w === null || !cmp(m.value, g.value) || (g.op.startsWith('<') ? m.value > w.value : m.value < w.value) ? m : w), null);
+      const worst = matches.reduce(
+        (w, m) => (w === null || !cmp(m.value, g.value) || (g.op.startsWith('<') ? m.value > w.value : m.value < w.value) ? m : w),
+        null,
+      );
       row.value = worst.value;
       row.unit = worst.unit;
       row.pass = matches.every((m) => cmp(m.value, g.value)) && !failedCheck;
@@ -183,13 +231,24 @@ function printScenario(name, def, summary, ratioRows, goalRows) {
   console.log(`\n== ${name}: ${def.title}`);
   const lines = [['system', 'metric', 'median', '[min-max]', 'unit', 'corepool/this', 'check / goal']];
   for (const r of summary) {
-    if (r.metric === 'error') { lines.push([r.system, 'ERROR', '', '', '', '', r.error.slice(0, 160)]); continue; }
+    if (r.metric === 'error') {
+      lines.push([r.system, 'ERROR', '', '', '', '', r.error.slice(0, 160)]);
+      continue;
+    }
     const ratio = ratioRows.find((x) => x.system === `corepool/${r.system}` && x.metric === r.metric);
     const goal = goalRows.find((g) => g.sourceSystem === r.system && g.sourceMetric === r.metric);
     const range = r.rounds > 1 ? `[${fmt(r.min)}-${fmt(r.max)}]` : '';
     const notes = [r.check === 'ok' ? 'ok' : `CHECK ${r.check}`];
     if (goal) notes.push(`goal ${goal.metric}: ${goal.pass ? 'PASS' : 'FAIL'}`);
-    lines.push([r.system, r.metric, fmt(r.value), range, r.unit, ratio ? `${fmt(ratio.value)}x${ratio.lowerIsBetter ? ' (lower=better)' : ''}` : '', notes.join('; ')]);
+    lines.push([
+      r.system,
+      r.metric,
+      fmt(r.value),
+      range,
+      r.unit,
+      ratio ? `${fmt(ratio.value)}x${ratio.lowerIsBetter ? ' (lower=better)' : ''}` : '',
+      notes.join('; '),
+    ]);
   }
   const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
   for (const l of lines) console.log('  ' + l.map((c, i) => (i === l.length - 1 ? c : String(c).padEnd(widths[i]))).join('  '));
@@ -203,7 +262,12 @@ async function main() {
   const names = opts.only ?? Object.keys(SCENARIOS);
   const started = performance.now();
   console.log(`corepool bench: ${opts.quick ? 'quick, ' : ''}${opts.rounds} round(s), scenarios: ${names.join(', ')}`);
-  console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const results = [];
   const printed = [];
   for (const name of names) {
@@ -216,14 +280,20 @@ async function main() {
         const params = { ...shared, ...(sys.params?.(opts.quick) ?? {}), scenario: name, system: sys.system, round };
         const timeoutMs = (opts.quick ? 90 : 600) * 1000;
         const { rows, secs } = await runRunner(name, sys, params, timeoutMs, opts.verbose);
-        const status = rows.some((r) => r.metric === 'error') ? `ERROR ${rows.find((r) => r.metric === 'error').error.slice(0, 100)}`
-          : rows.some((r) => r.check && r.check !== 'ok') ? 'CHECK FAILED' : 'ok';
+        const status = rows.some((r) => r.metric === 'error')
+          ? `ERROR ${rows.find((r) => r.metric === 'error').error.slice(0, 100)}`
+          : rows.some((r) => r.check && r.check !== 'ok')
+            ? 'CHECK FAILED'
+            : 'ok';
         console.log(`  [${name} ${round}/${opts.rounds}] ${sys.system.padEnd(16)} ${secs.toFixed(1).padStart(5)} s  ${status}`);
         thisRound.push(...rows);
       }
       roundRows.push(...thisRound, ...(def.derive?.(thisRound) ?? []));
     }
-    const order = (sys) => { const i = def.systems.findIndex((x) => x.system === sys); return i < 0 ? def.systems.length : i; };
+    const order = (sys) => {
+      const i = def.systems.findIndex((x) => x.system === sys);
+      return i < 0 ? def.systems.length : i;
+    };
     const summary = summarize(name, roundRows).sort((a, b) => order(a.system) - order(b.system));
     const ratioRows = ratios(name, summary);
     const goalRows = goals(name, def, summary).map((g, i) => {
@@ -243,7 +313,12 @@ async function main() {
   }
   const failedChecks = results.filter((r) => r.check && r.check !== 'ok');
   const errors = results.filter((r) => r.metric === 'error');
-  console.log(`\n${failedChecks.length} failed check(s), ${errors.length} runner error(s); ${((performance.now() - started) / 1000).toFixed(1)} s total; load average now ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (a busy machine skews every figure)`);
+  console.log(
+    `\n${failedChecks.length} failed check(s), ${errors.length} runner error(s); ${((performance.now() - started) / 1000).toFixed(1)} s total; load average now ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (a busy machine skews every figure)`,
+  );
   mkdirSync(dirname(RESULTS), { recursive: true });
   writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n');
   console.log(`wrote ${RESULTS}`);

@@ -20,7 +20,11 @@ export const SCENARIOS = {
     systems: [
       { system: 'sequential', ...node('anchors/sequential.js') },
       { system: 'corepool', ...node('corepool/cpu.js') },
-      { system: 'python-pool', ...py('anchors/cpu.py'), params: (q) => ({ iters: q ? 2e6 : 8e6, note: q ? 'quick: 2M iterations per task' : undefined }) },
+      {
+        system: 'python-pool',
+        ...py('anchors/cpu.py'),
+        params: (q) => ({ iters: q ? 2e6 : 8e6, note: q ? 'quick: 2M iterations per task' : undefined }),
+      },
       { system: 'piscina', ...node('anchors/piscina.js') },
     ],
     // Node pools: speedup against sequential.js measured in the same round.
@@ -48,7 +52,16 @@ export const SCENARIOS = {
       { system: 'piscina-batched', ...node('anchors/piscina.js') },
       { system: 'cluster-ipc', ...node('anchors/cluster-ipc.js') },
     ],
-    goals: [{ system: 'corepool', metric: 'items_per_s', op: '>=', anchor: 'python-pool', ratio: 1.0, text: 'trivial >= Python Pool.map items/s' }],
+    goals: [
+      {
+        system: 'corepool',
+        metric: 'items_per_s',
+        op: '>=',
+        anchor: 'python-pool',
+        ratio: 1.0,
+        text: 'trivial >= Python Pool.map items/s',
+      },
+    ],
   },
 
   latency: {
@@ -69,14 +82,26 @@ export const SCENARIOS = {
 
   counter: {
     title: '4 app processes, each awaiting add(1) one at a time',
-    params: (q) => ({ procs: 4, ops: q ? 5000 : 25_000, warmup: q ? 2000 : 6000, workers: 2, note: q ? 'quick: 5,000 ops per process' : undefined }),
+    params: (q) => ({
+      procs: 4,
+      ops: q ? 5000 : 25_000,
+      warmup: q ? 2000 : 6000,
+      workers: 2,
+      note: q ? 'quick: 5,000 ops per process' : undefined,
+    }),
     systems: [
       { system: 'corepool', ...node('corepool/counter.js') },
       { system: 'redis-ioredis', ...node('anchors/redis.js') },
       { system: 'ws-msgpack-counter', ...node('anchors/ws-echo.js') },
-      { system: 'python-value', ...py('anchors/counter.py'), params: (q) => ({ ops: q ? 50_000 : 100_000, warmup: 1000, note: q ? 'quick: 50,000 ops per process' : undefined }) },
+      {
+        system: 'python-value',
+        ...py('anchors/counter.py'),
+        params: (q) => ({ ops: q ? 50_000 : 100_000, warmup: 1000, note: q ? 'quick: 50,000 ops per process' : undefined }),
+      },
     ],
-    goals: [{ system: 'corepool', metric: 'ops_per_s', op: '>=', anchor: 'redis-ioredis', ratio: 1.0, text: 'counter >= 1.0x Redis (ioredis)' }],
+    goals: [
+      { system: 'corepool', metric: 'ops_per_s', op: '>=', anchor: 'redis-ioredis', ratio: 1.0, text: 'counter >= 1.0x Redis (ioredis)' },
+    ],
   },
 
   pipelined: {
@@ -97,7 +122,9 @@ export const SCENARIOS = {
       { system: 'corepool', ...node('corepool/notify.js') },
       { system: 'redis-pubsub', ...node('anchors/redis.js') },
     ],
-    goals: [{ system: 'corepool', metric: 'p99_us', op: '<=', anchor: 'redis-pubsub', ratio: 1.0, text: 'notify p99 <= Redis pub/sub p99' }],
+    goals: [
+      { system: 'corepool', metric: 'p99_us', op: '<=', anchor: 'redis-pubsub', ratio: 1.0, text: 'notify p99 <= Redis pub/sub p99' },
+    ],
   },
 
   memory: {
@@ -108,16 +135,27 @@ export const SCENARIOS = {
   },
 
   neighbours: {
-    title: 'a healthy app\'s 1,000 x 1 ms batch alone, and beside an app whose items crash, time out or spin; 2 workers',
+    title: "a healthy app's 1,000 x 1 ms batch alone, and beside an app whose items crash, time out or spin; 2 workers",
     // A healthy batch still running at deadlineS is stopped there (the check fails): before fairness held under faults, beside crashes it never finished.
     params: (q) => ({ items: 1000, workers: 2, kinds: ['crash', 'timeout', 'spin'], deadlineS: q ? 15 : 60 }),
     systems: [{ system: 'corepool', ...node('corepool/neighbours.js') }],
-    goals: ['crash', 'timeout', 'spin'].map((kind) => ({ system: 'corepool', metric: `ratio_${kind}`, op: '<=', value: 2.5, text: `beside ${kind}: <= 2.5x the time alone` })),
+    goals: ['crash', 'timeout', 'spin'].map((kind) => ({
+      system: 'corepool',
+      metric: `ratio_${kind}`,
+      op: '<=',
+      value: 2.5,
+      text: `beside ${kind}: <= 2.5x the time alone`,
+    })),
   },
 
   isolation: {
     title: 'the cost of keeping apps apart on a shared worker: per item, and per switch between two apps, 1 worker',
-    params: (q) => ({ items: q ? 50_000 : 200_000, chunks: q ? 1000 : 4000, rounds: q ? 2 : 5, note: q ? 'quick: 50,000 items, 1,000 chunks' : undefined }),
+    params: (q) => ({
+      items: q ? 50_000 : 200_000,
+      chunks: q ? 1000 : 4000,
+      rounds: q ? 2 : 5,
+      note: q ? 'quick: 50,000 items, 1,000 chunks' : undefined,
+    }),
     systems: [{ system: 'corepool', ...node('corepool/isolation.js') }],
     goals: [],
   },
@@ -137,7 +175,11 @@ function deriveCpuSpeedup(roundRows) {
   return roundRows
     .filter((r) => r.metric === 'wall_ms' && r.value != null && r.system !== 'sequential' && !r.system.startsWith('python'))
     .map((r) => ({
-      scenario: r.scenario, system: r.system, metric: 'speedup', value: seq.value / r.value, unit: 'x',
+      scenario: r.scenario,
+      system: r.system,
+      metric: 'speedup',
+      value: seq.value / r.value,
+      unit: 'x',
       check: seq.check === 'ok' ? r.check : `FAIL: sequential check: ${seq.check}`,
       note: 'vs sequential.js in the same round',
     }));

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { MAX_OPEN_BATCHES, decodeData, encodeData } from '@corepool/protocol/internal';
 import { sourceHash } from '@corepool/protocol';
-import { type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
 let client: Client;

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect } from '@corepool/client';
-import { CLI, alive, startDaemon } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
 
 const run = promisify(execFile);
 
@@ -24,9 +25,20 @@ describe('corepool daemon', () => {
   it('status --json reports workers, clients and throughput; stop exits 0', async () => {
     await using d = await startDaemon();
     const c = await d.connect({ name: 'status-probe' });
-    await c.map((x: number) => x, Array.from({ length: 100 }, (_, i) => i));
-    const { stdout } = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', d.dataDir], { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
-    const s = JSON.parse(stdout) as { pid: number; workers: { pid: number; tasksDone: number }[]; clients: { name: string }[]; itemsDone: number; uptimeMs: number };
+    await c.map(
+      (x: number) => x,
+      Array.from({ length: 100 }, (_, i) => i),
+    );
+    const { stdout } = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', d.dataDir], {
+      env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
+    });
+    const s = JSON.parse(stdout) as {
+      pid: number;
+      workers: { pid: number; tasksDone: number }[];
+      clients: { name: string }[];
+      itemsDone: number;
+      uptimeMs: number;
+    };
     expect(s.pid).toBe(d.pid);
     expect(s.workers).toHaveLength(2);
     expect(s.workers.reduce((a, w) => a + w.tasksDone, 0)).toBeGreaterThanOrEqual(100);
@@ -53,7 +65,9 @@ describe('corepool daemon', () => {
       const pid = (await client.status()).pid;
       expect(alive(pid)).toBe(true);
       await client.close();
-      await run(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', dataDir], { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
+      await run(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', dataDir], {
+        env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
+      });
       expect(alive(pid)).toBe(false);
     } finally {
       await client.close();
@@ -67,36 +81,65 @@ describe('corepool daemon', () => {
   });
 
   it('refuses a non-loopback host without an explicit token', async () => {
-    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--host', '0.0.0.0', '--port', '0', '--data-dir', '/tmp/corepool-never'], { env: { ...process.env, COREPOOL_TOKEN: '' } }).catch((e: { code: number; stderr: string }) => e);
+    const err = await run(
+      process.execPath,
+      [CLI, 'daemon', 'start', '--host', '0.0.0.0', '--port', '0', '--data-dir', '/tmp/corepool-never'],
+      { env: { ...process.env, COREPOOL_TOKEN: '' } },
+    ).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toContain('explicit token');
   });
 
   it('rejects bad flags with a clear message', async () => {
-    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--workers', 'many', '--data-dir', '/tmp/corepool-never']).catch((e: { code: number; stderr: string }) => e);
+    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--workers', 'many', '--data-dir', '/tmp/corepool-never']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((err as { stderr: string }).stderr).toContain('--workers must be an integer');
-    const err2 = await run(process.execPath, [CLI, 'daemon', 'status', '--url', 'ws://127.0.0.1:1', '--data-dir', '/tmp/corepool-never-x'], { env: { ...process.env, COREPOOL_TOKEN: 't' } }).catch((e: { code: number; stderr: string }) => e);
+    const err2 = await run(
+      process.execPath,
+      [CLI, 'daemon', 'status', '--url', 'ws://127.0.0.1:1', '--data-dir', '/tmp/corepool-never-x'],
+      { env: { ...process.env, COREPOOL_TOKEN: 't' } },
+    ).catch((e: { code: number; stderr: string }) => e);
     expect((err2 as { stderr: string }).stderr).toContain('E_CONNECTION');
   });
 
-  it('a data dir that cannot be made fails at once (Node\'s recursive mkdir spins forever under /proc)', async () => {
-    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--data-dir', '/proc/corepool-nope/x'], { timeout: 10_000 }).catch((e: { code: number; stderr: string }) => e);
+  it("a data dir that cannot be made fails at once (Node's recursive mkdir spins forever under /proc)", async () => {
+    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--data-dir', '/proc/corepool-nope/x'], {
+      timeout: 10_000,
+    }).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toContain('cannot create the data dir');
   });
 
   it('status and stop take --token, say when no daemon is recorded, and --json reports errors as JSON', async () => {
-    const noToken = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', '/tmp/corepool-never-y'], { env: { ...process.env, COREPOOL_TOKEN: '' } }).catch((e: { code: number; stdout: string }) => e);
+    const noToken = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', '/tmp/corepool-never-y'], {
+      env: { ...process.env, COREPOOL_TOKEN: '' },
+    }).catch((e: { code: number; stdout: string }) => e);
     expect((noToken as { code: number }).code).toBe(1);
     expect(JSON.parse((noToken as { stdout: string }).stdout)).toMatchObject({ error: { code: 'E_AUTH' } });
-    const none = await run(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', '/tmp/corepool-never-y', '--token', 't'], { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: 'ws://127.0.0.1:1' } }).catch((e: { stderr: string }) => e);
+    const none = await run(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', '/tmp/corepool-never-y', '--token', 't'], {
+      env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: 'ws://127.0.0.1:1' },
+    }).catch((e: { stderr: string }) => e);
     expect((none as { stderr: string }).stderr).toContain('E_CONNECTION');
     await using d = await startDaemon();
-    const { stdout } = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', '/tmp/corepool-never-y', '--url', d.url, '--token', d.token]);
+    const { stdout } = await run(process.execPath, [
+      CLI,
+      'daemon',
+      'status',
+      '--json',
+      '--data-dir',
+      '/tmp/corepool-never-y',
+      '--url',
+      d.url,
+      '--token',
+      d.token,
+    ]);
     expect(JSON.parse(stdout)).toMatchObject({ pid: expect.any(Number) });
     // An empty --token, or --token and --token-file together, is refused (E_BAD_ARGUMENT), not resolved some other way.
     const statusJson = async (...args: string[]): Promise<{ code?: string; message?: string }> => {
-      const r = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--url', d.url, ...args], { env: { ...process.env, COREPOOL_TOKEN: '' } }).catch((e: { stdout: string }) => e);
+      const r = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--url', d.url, ...args], {
+        env: { ...process.env, COREPOOL_TOKEN: '' },
+      }).catch((e: { stdout: string }) => e);
       return (JSON.parse(r.stdout) as { error?: { code?: string; message?: string } }).error ?? {};
     };
     expect((await statusJson('--token', '')).code).toBe('E_BAD_ARGUMENT');
@@ -108,7 +151,9 @@ describe('corepool daemon', () => {
 
   it('a second daemon on the same data dir refuses to start', async () => {
     await using d = await startDaemon();
-    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--data-dir', d.dataDir]).catch((e: { code: number; stderr: string }) => e);
+    const err = await run(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--data-dir', d.dataDir]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((err as { stderr: string }).stderr).toContain('already runs');
   });
 });

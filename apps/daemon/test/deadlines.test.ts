@@ -7,19 +7,28 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { alive, codeOf, until, type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 
 let d: TestDaemon;
 let client: Client;
 useDaemon((x) => ({ d, client } = x), { workers: 1 });
 
 describe('the deadline of an item its worker never starts', () => {
-  it('a spin left behind by another app\'s task: the timed item fails with E_TIMEOUT or completes, never hangs; the pool goes on', async () => {
+  it("a spin left behind by another app's task: the timed item fails with E_TIMEOUT or completes, never hangs; the pool goes on", async () => {
     // The task returns at once; the loop starts on the worker's next turn and never ends.
-    expect(await client.map(() => {
-      setTimeout(() => { for (;;) { /* left behind */ } }, 0);
-      return 1;
-    }, [0])).toEqual([1]);
+    expect(
+      await client.map(() => {
+        setTimeout(() => {
+          for (;;) {
+            /* left behind */
+          }
+        }, 0);
+        return 1;
+      }, [0]),
+    ).toEqual([1]);
     const other = await d.connect({ name: 'second' });
     const [outcome] = await other.mapSettled((x: number) => x + 1, [1], { timeoutMs: 500 });
     if (outcome!.status === 'rejected') expect(outcome!.reason).toMatchObject({ code: 'E_TIMEOUT', index: 0 });
@@ -45,7 +54,13 @@ describe('a timeoutMs no timer can hold', () => {
     expect(await codeOf(client.map((x: number) => x, [1], { timeoutMs: 2 ** 31 }))).toBe('E_BAD_ARGUMENT');
     expect(await codeOf(client.submit((x: number) => x, 1, { timeoutMs: 2 ** 40 }))).toBe('E_BAD_ARGUMENT');
     const sock = await d.raw({ hello: true });
-    sock.send({ type: 'batch.open', id: 5, task: { kind: 'module', url: 'file:///nowhere.mjs', name: 'f' }, timeoutMs: 2 ** 31, retries: 0 });
+    sock.send({
+      type: 'batch.open',
+      id: 5,
+      task: { kind: 'module', url: 'file:///nowhere.mjs', name: 'f' },
+      timeoutMs: 2 ** 31,
+      retries: 0,
+    });
     expect(await sock.next((m) => m.type === 'batch.error' && m.id === 5)).toMatchObject({ error: { code: 'E_BAD_MESSAGE' } });
     sock.ws.close();
     expect(await client.map((x: number) => x * 2, [1, 2], { timeoutMs: 2 ** 31 - 1 })).toEqual([2, 4]);

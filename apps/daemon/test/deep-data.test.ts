@@ -8,11 +8,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { MAX_DATA_DEPTH } from '@corepool/protocol';
-import { type TestDaemon, useDaemon } from './fixture.js';
+import { useDaemon } from './support/daemon.js';
 
-let d: TestDaemon;
 let client: Client;
-useDaemon((x) => ({ d, client } = x), { workers: 1 });
+useDaemon((x) => ({ client } = x), { workers: 1 });
 
 /** An array nested `n` levels deep around 1. */
 function nested(n: number): unknown {
@@ -44,12 +43,19 @@ describe('items', () => {
     const out = await client.mapSettled((x: unknown) => (typeof x === 'string' ? x : 'ok'), items);
     expect(out.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
     expect(out.map((o) => (o.status === 'rejected' ? [o.reason.code, o.reason.index] : o.value))).toEqual([
-      'ok', ['E_NOT_CLONEABLE', 1], 'x', ['E_NOT_CLONEABLE', 3],
+      'ok',
+      ['E_NOT_CLONEABLE', 1],
+      'x',
+      ['E_NOT_CLONEABLE', 3],
     ]);
   });
 
   it('an item whose getter throws (any failure of the encoder) rejects with a coded error and its index', async () => {
-    const bad = { get boom(): number { throw new Error('getter failed'); } };
+    const bad = {
+      get boom(): number {
+        throw new Error('getter failed');
+      },
+    };
     const err = await rejection(client.map((x: unknown) => x, [1, bad]));
     expect(err.code).toBe('E_NOT_CLONEABLE');
     expect(err.index).toBe(1);
@@ -91,11 +97,15 @@ describe('state operands', () => {
 
 describe('results', () => {
   it('a task returning 5,000-deep data fails that item with a coded error (its index); the client decodes what comes back', async () => {
-    const out = await client.mapSettled((n: number) => {
-      let v: unknown = 1;
-      for (let i = 0; i < n; i++) v = [v];
-      return v;
-    }, [2, 5000, 2], { timeoutMs: 30_000 });
+    const out = await client.mapSettled(
+      (n: number) => {
+        let v: unknown = 1;
+        for (let i = 0; i < n; i++) v = [v];
+        return v;
+      },
+      [2, 5000, 2],
+      { timeoutMs: 30_000 },
+    );
     expect(out[0]).toEqual({ status: 'fulfilled', value: [[1]] });
     expect(out[2]).toEqual({ status: 'fulfilled', value: [[1]] });
     expect(out[1]!.status).toBe('rejected');

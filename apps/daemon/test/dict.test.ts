@@ -6,13 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { startDaemon, until, type TestDaemon, useDaemon, codeOf } from './fixture.js';
+import { startDaemon, type TestDaemon, useDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 import { startApp } from './apps/spawn-app.js';
 
 let d: TestDaemon;
 let client: Client;
 useDaemon((x) => ({ d, client } = x));
-
 
 describe('Dict', () => {
   it('set, get, has, delete, keys, entries and size, seen alike by another client and a task', async () => {
@@ -27,17 +28,26 @@ describe('Dict', () => {
     expect(await o.has('b')).toBe(true);
     expect(await o.has('missing')).toBe(false);
     expect(await o.keys()).toEqual(['a', 'b']);
-    expect(await o.entries()).toEqual([['a', 3], ['b', 2]]);
+    expect(await o.entries()).toEqual([
+      ['a', 3],
+      ['b', 2],
+    ]);
     expect(await o.size()).toBe(2);
-    const [fromTask] = await client.map(async (n: string, ctx) => {
-      const dict = ctx.dict<number>(n);
-      await dict.set('c', (await dict.get('a'))! + 10);
-      const removed = await dict.delete('b');
-      const again = await dict.delete('b');
-      return { removed, again, keys: await dict.keys(), size: await dict.size() };
-    }, ['cfg']);
+    const [fromTask] = await client.map(
+      async (n: string, ctx) => {
+        const dict = ctx.dict<number>(n);
+        await dict.set('c', (await dict.get('a'))! + 10);
+        const removed = await dict.delete('b');
+        const again = await dict.delete('b');
+        return { removed, again, keys: await dict.keys(), size: await dict.size() };
+      },
+      ['cfg'],
+    );
     expect(fromTask).toEqual({ removed: true, again: false, keys: ['a', 'c'], size: 2 });
-    expect(await o.entries()).toEqual([['a', 3], ['c', 13]]);
+    expect(await o.entries()).toEqual([
+      ['a', 3],
+      ['c', 13],
+    ]);
     await other.close();
   });
 
@@ -67,10 +77,13 @@ describe('Dict', () => {
     await o.set('x', 2);
     expect(await o.delete('x')).toBe(true);
     expect(await o.delete('x')).toBe(false); // nothing removed: no event
-    await client.map(async (n: string, ctx) => {
-      await ctx.dict(n).set('z', 2n ** 65n);
-      await ctx.dict(n).delete('y');
-    }, [name]);
+    await client.map(
+      async (n: string, ctx) => {
+        await ctx.dict(n).set('z', 2n ** 65n);
+        await ctx.dict(n).delete('y');
+      },
+      [name],
+    );
     const expected: [string, unknown, boolean][] = [
       ['x', 1, false],
       ['y', new Map([['m', new Date(9)]]), false],
@@ -89,7 +102,7 @@ describe('Dict', () => {
     await other.close();
   });
 
-  it('a task subscribes to a dict and sees an app\'s changes', async () => {
+  it("a task subscribes to a dict and sees an app's changes", async () => {
     const name = 'task-watched-dict';
     const run = client.submit(async (n: string, ctx) => {
       const got: [string, unknown, boolean][] = [];
@@ -113,10 +126,14 @@ describe('Dict', () => {
     await dict.set('end', 0);
     const got = await run;
     // The task may or may not see its own 'ready' depending on when subscribe took effect.
-    expect(got.filter(([k]) => k !== 'ready')).toEqual([['a', 1, false], ['a', undefined, true], ['end', 0, false]]);
+    expect(got.filter(([k]) => k !== 'ready')).toEqual([
+      ['a', 1, false],
+      ['a', undefined, true],
+      ['end', 0, false],
+    ]);
   });
 
-  it('a subscriber process that stops reading gets coalesced pushes and still ends with the dict\'s exact state', async () => {
+  it("a subscriber process that stops reading gets coalesced pushes and still ends with the dict's exact state", async () => {
     // A low high-water mark, so the daemon coalesces pushes for the stopped process (per key, latest wins).
     await using slow = await startDaemon({ args: ['--send-high-water', '65536'] });
     const c = await slow.connect();
@@ -137,14 +154,23 @@ describe('Dict', () => {
       entries.map(([k, v]) => [k, typeof v === 'object' && v !== null ? (v as { i: number }).i : v]);
     const actual = (await dict.entries()).sort(([a], [b]) => (a < b ? -1 : 1));
     expect(short(out.view as [string, unknown][])).toEqual(short(actual));
-    expect(short(actual)).toEqual([['end', 1], ['k0', 295], ['k1', 296], ['k2', 297], ['k3', 298]]);
+    expect(short(actual)).toEqual([
+      ['end', 1],
+      ['k0', 295],
+      ['k1', 296],
+      ['k2', 297],
+      ['k3', 298],
+    ]);
   });
 
   it('every structured-clone type round-trips as a dict value', async () => {
     const samples: Record<string, unknown> = {
       big: 123456789012345678901234567890n,
       date: new Date(86_400_000),
-      map: new Map<unknown, unknown>([[{ k: 1 }, 'objkey'], ['s', new Set([1])]]),
+      map: new Map<unknown, unknown>([
+        [{ k: 1 }, 'objkey'],
+        ['s', new Set([1])],
+      ]),
       set: new Set([null, 'a', 3]),
       bytes: new Uint8Array(300).map((_, i) => i % 256),
       i32: new Int32Array([-1, 2 ** 31 - 1]),
@@ -171,14 +197,17 @@ describe('Dict', () => {
     expect(await codeOf(client.dict('d').set('f', { then: () => 1 }))).toBe('E_NOT_CLONEABLE');
     expect(await codeOf(client.dict('d').set('f', new Uint8Array(9 * 1024 * 1024)))).toBe('E_TOO_LARGE');
     expect(await client.dict('d').has('f')).toBe(false);
-    const [fromTask] = await client.map(async (_: number, ctx) => {
-      try {
-        await ctx.dict('d').set('f', () => 1);
-        return 'no error';
-      } catch (err) {
-        return (err as { code: string }).code;
-      }
-    }, [0]);
+    const [fromTask] = await client.map(
+      async (_: number, ctx) => {
+        try {
+          await ctx.dict('d').set('f', () => 1);
+          return 'no error';
+        } catch (err) {
+          return (err as { code: string }).code;
+        }
+      },
+      [0],
+    );
     expect(fromTask).toBe('E_NOT_CLONEABLE');
   });
 });

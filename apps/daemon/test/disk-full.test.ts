@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 
-import { codeOf, startDaemon } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from './support/tmpfs.js';
 
 const skip = tmpfsUnavailable();
@@ -59,7 +60,10 @@ describe.skipIf(skip !== undefined)(`a daemon on a full disk${skip ? ` (skipped:
         const items: number[] = [];
         for (let i = 0; i < 3; i++) items.push(await c.queue<number>('q').get({ timeoutMs: 0 }));
         expect(items).toEqual([2, 3, 4]);
-        expect(await c.dict<number>('d').entries()).toEqual([['a', 1], ['c', 3]]);
+        expect(await c.dict<number>('d').entries()).toEqual([
+          ['a', 1],
+          ['c', 3],
+        ]);
       } finally {
         unmount(dataDir);
       }

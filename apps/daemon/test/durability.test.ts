@@ -5,7 +5,8 @@
  * the fencing-token counter come back too; subscribers resume after a restart.
  */
 import { describe, expect, it } from 'vitest';
-import { startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 import { startApp } from './apps/spawn-app.js';
 
 describe('kill -9 of the daemon and a restart on the same data dir', () => {
@@ -62,7 +63,8 @@ describe('kill -9 of the daemon and a restart on the same data dir', () => {
     await c.map(async (i: number, ctx) => ctx.dict('durable-d').set(`task-${i}`, i), [1, 2, 3]);
     let maxToken = 0;
     const lock = c.lock('durable-lock');
-    for (let i = 0; i < 20; i++) maxToken = Math.max(maxToken, await lock.withLock((t) => t), await c.lock('other-lock').withLock((t) => t));
+    for (let i = 0; i < 20; i++)
+      maxToken = Math.max(maxToken, await lock.withLock((t) => t), await c.lock('other-lock').withLock((t) => t));
     maxToken = Math.max(maxToken, (await lock.acquire()).token);
     // Held at the crash: locks are not durable, the restarted daemon starts with it free.
     await d.kill();
@@ -77,7 +79,11 @@ describe('kill -9 of the daemon and a restart on the same data dir', () => {
     expect(await q2.get({ timeoutMs: 0 })).toBe('new');
     // The three tasks ran concurrently: their keys may have been added in any order.
     expect((await c2.dict('durable-d').entries()).sort(([a], [b]) => (a < b ? -1 : 1))).toEqual([
-      ['a', new Map([['x', 1n]])], ['b', new Date(42)], ['task-1', 1], ['task-2', 2], ['task-3', 3],
+      ['a', new Map([['x', 1n]])],
+      ['b', new Date(42)],
+      ['task-1', 1],
+      ['task-2', 2],
+      ['task-3', 3],
     ]);
     expect(await c2.value('durable-v').get()).toEqual(typed);
     expect(await c2.value('durable-n', { initial: 0 }).get()).toBe(15);
@@ -101,7 +107,14 @@ describe('kill -9 of the daemon and a restart on the same data dir', () => {
     await using again = await startDaemon({ dataDir: d.dataDir });
     const c2 = await again.connect();
     expect(await c2.dict('ordered').keys()).toEqual(expected);
-    expect(await c2.dict('ordered').entries()).toEqual([['m', 1], ['b', 2], ['a', 1], ['__proto__', 1], ['é', 1], ['z', 3]]);
+    expect(await c2.dict('ordered').entries()).toEqual([
+      ['m', 1],
+      ['b', 2],
+      ['a', 1],
+      ['__proto__', 1],
+      ['é', 1],
+      ['z', 3],
+    ]);
     // New keys after the restart go after the old ones.
     await c2.dict('ordered').set('0', 4);
     await c2.dict('ordered').delete('m');

@@ -15,7 +15,9 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@corepool/client';
 import { defaultWorkerHeapMb, defaultWorkerRssMb } from '../src/options.js';
-import { CLI, alive, startDaemon, until } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { until } from './support/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
@@ -23,9 +25,14 @@ const NOBODY = 65534;
 /** Runs the CLI; resolves to its exit code and output (a start that unexpectedly runs is ended after 30 s). */
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '', ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -69,7 +76,9 @@ describe('item 10: a flood of half-open HTTP upgrades (no token needed)', () => 
         done = true;
       };
       s.on('error', () => {});
-      s.on('connect', () => s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`, settle));
+      s.on('connect', () =>
+        s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`, settle),
+      );
       s.once('close', () => {
         settle();
         closed++;
@@ -105,21 +114,30 @@ describe('item 11: memory bounds by default', () => {
     expect(d.events('listening')[0]!.workerRssMb).toBe(defaultWorkerRssMb(64));
     const hostile = await d.connect({ name: 'leaker' });
     const healthy = await d.connect({ name: 'healthy' });
-    const offHeap = hostile.mapSettled((x: number) => {
-      if (x === 1) {
-        const hog: Buffer[] = [];
-        for (;;) hog.push(Buffer.alloc(1 << 20, 1));
-      }
-      return x;
-    }, [0, 1, 2]);
-    const onHeap = hostile.mapSettled((x: number) => {
-      if (x === 1) {
-        const hog: unknown[] = [];
-        for (;;) hog.push({ x: Math.random(), s: `${Math.random()}`.repeat(20) });
-      }
-      return x;
-    }, [0, 1, 2]);
-    const beside = healthy.map((x: number) => x + 1, Array.from({ length: 200 }, (_, i) => i));
+    const offHeap = hostile.mapSettled(
+      (x: number) => {
+        if (x === 1) {
+          const hog: Buffer[] = [];
+          for (;;) hog.push(Buffer.alloc(1 << 20, 1));
+        }
+        return x;
+      },
+      [0, 1, 2],
+    );
+    const onHeap = hostile.mapSettled(
+      (x: number) => {
+        if (x === 1) {
+          const hog: unknown[] = [];
+          for (;;) hog.push({ x: Math.random(), s: `${Math.random()}`.repeat(20) });
+        }
+        return x;
+      },
+      [0, 1, 2],
+    );
+    const beside = healthy.map(
+      (x: number) => x + 1,
+      Array.from({ length: 200 }, (_, i) => i),
+    );
     for (const out of [await offHeap, await onHeap]) {
       expect(out[1]).toMatchObject({ status: 'rejected', reason: { code: 'E_WORKER_CRASHED', index: 1 } });
       expect(out[0]).toEqual({ status: 'fulfilled', value: 0 });
@@ -270,7 +288,8 @@ describe.skipIf(!isRoot)('item 17: the data dir and the token file belong to the
 
 describe('item 18: a stale daemon.json names processes by pid and start time', () => {
   /** A live process that is not corepool's, with a command line that looks like it. */
-  const impostor = (...argv: string[]): ChildProcess => spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)', ...argv], { stdio: 'ignore' });
+  const impostor = (...argv: string[]): ChildProcess =>
+    spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)', ...argv], { stdio: 'ignore' });
 
   it('start succeeds beside live unrelated processes named as primary and worker, and they survive', async () => {
     const dir = tmp();
@@ -302,7 +321,11 @@ describe('item 18: a stale daemon.json names processes by pid and start time', (
 
   it('the record of a live daemon still refuses a second one, and names its workers with their start times', async () => {
     await using d = await startDaemon({ workers: 1 });
-    const rec = JSON.parse(readFileSync(join(d.dataDir, 'daemon.json'), 'utf8')) as { pid: number; startTime: number; workers: { pid: number; startTime: number }[] };
+    const rec = JSON.parse(readFileSync(join(d.dataDir, 'daemon.json'), 'utf8')) as {
+      pid: number;
+      startTime: number;
+      workers: { pid: number; startTime: number }[];
+    };
     expect(rec.pid).toBe(d.pid);
     expect(rec.startTime).toEqual(expect.any(Number));
     expect(rec.workers).toEqual([{ pid: (await d.workerPids())[0], startTime: expect.any(Number) }]);
@@ -316,8 +339,16 @@ describe('item 18: a stale daemon.json names processes by pid and start time', (
 function upgradeWithHost(port: number, host: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({
-      host: '127.0.0.1', port, path: '/',
-      headers: { Host: host, Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64') },
+      host: '127.0.0.1',
+      port,
+      path: '/',
+      headers: {
+        Host: host,
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+      },
     });
     req.on('response', (res) => {
       let body = '';
@@ -331,7 +362,9 @@ function upgradeWithHost(port: number, host: string): Promise<{ status: number; 
 }
 
 describe('item 19: the Host a wildcard bind accepts', () => {
-  const local = Object.values(networkInterfaces()).flat().find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
+  const local = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
   const TOKEN = 'edges-host-token-0123456789';
 
   it.skipIf(local === undefined)(`bound to 0.0.0.0, a client coming by this machine's address (${local}) is served`, async () => {

@@ -4,7 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { alive, until, type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { until, untilRunning } from './support/wait.js';
 
 let d: TestDaemon;
 let client: Client;
@@ -24,12 +26,19 @@ function check<T>(outcomes: { status: string; value?: T }[], n: number, expected
 describe('worker crashes', () => {
   it('a poison item fails alone with WorkerCrashedError after its retries; everything else succeeds', async () => {
     const n = 200;
-    const out = await client.mapSettled((x: number) => {
-      if (x === 123) process.kill(process.pid, 'SIGKILL');
-      return x * 2;
-    }, Array.from({ length: n }, (_, i) => i), { retries: 1 });
+    const out = await client.mapSettled(
+      (x: number) => {
+        if (x === 123) process.kill(process.pid, 'SIGKILL');
+        return x * 2;
+      },
+      Array.from({ length: n }, (_, i) => i),
+      { retries: 1 },
+    );
     check(out, n, (i) => i * 2, new Set([123]));
-    expect(out[123]).toMatchObject({ status: 'rejected', reason: { name: 'WorkerCrashedError', code: 'E_WORKER_CRASHED', index: 123, attempts: 2 } });
+    expect(out[123]).toMatchObject({
+      status: 'rejected',
+      reason: { name: 'WorkerCrashedError', code: 'E_WORKER_CRASHED', index: 123, attempts: 2 },
+    });
     expect(await client.map((x: number) => x, [1, 2, 3])).toEqual([1, 2, 3]);
   });
 
@@ -40,12 +49,17 @@ describe('worker crashes', () => {
 
   it('killing a worker mid-batch loses and duplicates nothing', async () => {
     const n = 400;
-    const run = client.mapSettled((x: number) => {
-      const end = performance.now() + 5;
-      while (performance.now() < end) { /* busy */ }
-      return x + 1;
-    }, Array.from({ length: n }, (_, i) => i));
-    await new Promise((r) => setTimeout(r, 200));
+    const run = client.mapSettled(
+      (x: number) => {
+        const end = performance.now() + 5;
+        while (performance.now() < end) {
+          /* busy */
+        }
+        return x + 1;
+      },
+      Array.from({ length: n }, (_, i) => i),
+    );
+    await untilRunning(() => client.status());
     const [victim] = await d.workerPids();
     process.kill(victim!, 'SIGKILL');
     const out = await run;
@@ -67,17 +81,28 @@ describe('worker crashes', () => {
 describe('timeouts', () => {
   it('an item past timeoutMs fails with TimeoutError, its worker is replaced, the others complete', async () => {
     const before = await d.workerPids();
-    const out = await client.mapSettled((x: number) => {
-      if (x === 2) for (;;) { /* runaway */ }
-      return x;
-    }, [0, 1, 2, 3, 4, 5], { timeoutMs: 300 });
+    const out = await client.mapSettled(
+      (x: number) => {
+        if (x === 2)
+          for (;;) {
+            /* runaway */
+          }
+        return x;
+      },
+      [0, 1, 2, 3, 4, 5],
+      { timeoutMs: 300 },
+    );
     check(out, 6, (i) => i, new Set([2]));
     expect(out[2]).toMatchObject({ status: 'rejected', reason: { name: 'TimeoutError', code: 'E_TIMEOUT', index: 2, timeoutMs: 300 } });
     let after: number[] = [];
-    await until(async () => {
-      after = await d.workerPids();
-      return after.length === 2 && after.filter((p) => !before.includes(p)).length === 1;
-    }, 10_000, 'one replaced worker');
+    await until(
+      async () => {
+        after = await d.workerPids();
+        return after.length === 2 && after.filter((p) => !before.includes(p)).length === 1;
+      },
+      10_000,
+      'one replaced worker',
+    );
     for (const pid of before.filter((p) => !after.includes(p))) expect(alive(pid)).toBe(false);
   });
 
@@ -89,12 +114,17 @@ describe('timeouts', () => {
 describe('cancellation', () => {
   it('abort rejects with CancelledError at once; running tasks see ctx.signal; the pool stays usable', async () => {
     const ac = new AbortController();
-    const run = client.map(async (x: number, ctx: { signal: AbortSignal }) => {
-      await new Promise((r) => setTimeout(r, 20));
-      if (ctx.signal.aborted) return -1;
-      return x;
-    }, Array.from({ length: 10_000 }, (_, i) => i), { signal: ac.signal });
-    setTimeout(() => ac.abort(), 100);
+    const run = client.map(
+      async (x: number, ctx: { signal: AbortSignal }) => {
+        await new Promise((r) => setTimeout(r, 20));
+        if (ctx.signal.aborted) return -1;
+        return x;
+      },
+      Array.from({ length: 10_000 }, (_, i) => i),
+      { signal: ac.signal },
+    );
+    await untilRunning(() => client.status());
+    ac.abort();
     await expect(run).rejects.toMatchObject({ name: 'CancelledError', code: 'E_CANCELLED' });
     expect(await client.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
   });
@@ -102,10 +132,16 @@ describe('cancellation', () => {
   it('a running chunk that ignores the signal is abandoned and its worker replaced', async () => {
     const before = await d.workerPids();
     const ac = new AbortController();
-    const run = client.map(() => {
-      for (;;) { /* ignores the signal */ }
-    }, [1], { signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 200));
+    const run = client.map(
+      () => {
+        for (;;) {
+          /* ignores the signal */
+        }
+      },
+      [1],
+      { signal: ac.signal },
+    );
+    await untilRunning(() => client.status());
     ac.abort();
     await expect(run).rejects.toMatchObject({ code: 'E_CANCELLED' });
     await until(async () => (await d.workerPids()).some((p) => !before.includes(p)), 10_000, 'worker replacement');

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { startDaemon, type TestDaemon } from './fixture.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 
 let d: TestDaemon;
 beforeAll(async () => {
@@ -26,8 +27,12 @@ it('a small batch from a second client is not stuck behind another client’s lo
   };
   let bigDone = 0;
   const total = 2000; // 2,000 x 5 ms on 2 workers: about 5 s of work
-  const bigRun = big.map(busy, Array.from({ length: total }, () => 5), { onProgress: (done) => (bigDone = done) });
-  await new Promise((r) => setTimeout(r, 300)); // the big batch is well under way
+  const bigRun = big.map(
+    busy,
+    Array.from({ length: total }, () => 5),
+    { onProgress: (done) => (bigDone = done) },
+  );
+  await until(() => bigDone > 0, 30_000, 'the big batch under way'); // its results flow: the workers are its
   const t0 = performance.now();
   const out = await small.map((x: number) => x * 10, [1, 2, 3, 4]);
   const smallMs = performance.now() - t0;

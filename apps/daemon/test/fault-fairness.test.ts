@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeData } from '@corepool/protocol';
 import { sourceHash } from '@corepool/protocol';
-import { startDaemon, type RawSocket, type TestDaemon } from './fixture.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import type { RawSocket } from './support/raw-socket.js';
+import { untilRunning } from './support/wait.js';
 
 let d: TestDaemon;
 beforeAll(async () => {
@@ -50,14 +52,19 @@ describe('a healthy batch beside an app whose items fail', () => {
       hostileBatch(a, batch, source, HOSTILE_ITEMS, timeoutMs);
       // The hostile app is under way: its first outcomes are in (or, spinning, its chunks are running).
       if (code !== undefined) await a.next((m) => m.type === 'chunk.result' && m.id === batch, 30_000);
-      else await new Promise((r) => setTimeout(r, 300));
+      else await untilRunning(() => d.status());
       const b = await d.connect({ name: 'healthy' });
       const busy = (x: number): number => {
         const end = performance.now() + 1;
-        while (performance.now() < end) { /* 1 ms of work */ }
+        while (performance.now() < end) {
+          /* 1 ms of work */
+        }
         return x * 2;
       };
-      const out = await b.map(busy, Array.from({ length: 200 }, (_, i) => i));
+      const out = await b.map(
+        busy,
+        Array.from({ length: 200 }, (_, i) => i),
+      );
       const hostileDone = outcomes(a, batch);
       expect(out).toEqual(Array.from({ length: 200 }, (_, i) => i * 2));
       expect(hostileDone.size).toBeLessThan(HOSTILE_ITEMS);
@@ -70,5 +77,4 @@ describe('a healthy batch beside an app whose items fail', () => {
       await b.close();
     }, 120_000);
   }
-
 });

@@ -9,7 +9,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 
 /** The soft and hard descriptor limits of a process. */
 function nofile(pid: number): [string, string] {
@@ -47,6 +48,12 @@ it('out of descriptors, a killed worker is not replaced until they are free: the
   const pids = (await client.status()).workers.map((w) => w.pid);
   expect(pids).toContain(survivor);
   expect(pids).not.toContain(victim);
-  expect(await client.map((x: number) => x - 1, Array.from({ length: 20 }, (_, i) => i), { chunkSize: 1 })).toEqual(Array.from({ length: 20 }, (_, i) => i - 1));
+  expect(
+    await client.map(
+      (x: number) => x - 1,
+      Array.from({ length: 20 }, (_, i) => i),
+      { chunkSize: 1 },
+    ),
+  ).toEqual(Array.from({ length: 20 }, (_, i) => i - 1));
   expect(d.proc.exitCode).toBe(null);
 }, 90_000);

@@ -10,7 +10,11 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeData } from '@corepool/protocol';
-import { CLI, checkSet, figure, rawMap, startDaemon, until } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { rawMap } from './support/raw-map.js';
+import { checkSet } from './support/checks.js';
+import { until } from './support/wait.js';
+import { figure } from './support/figures.js';
 
 describe('row 14: graceful stop mid-batch', () => {
   for (const how of ['SIGTERM', 'corepool daemon stop'] as const) {
@@ -26,19 +30,37 @@ describe('row 14: graceful stop mid-batch', () => {
         process.getBuiltinModule('node:fs').appendFileSync(${JSON.stringify(log)}, x + '\\n');
         return x * 7;
       }`;
-      void rawMap(sock, src, Array.from({ length: n }, (_, i) => i), { chunkSize: 5, deadlineMs: 60_000 }).catch(() => {});
-      const sdk = client.map((x: number) => {
-        const end = performance.now() + 1;
-        while (performance.now() < end) { /* busy */ }
-        return x + 1;
-      }, Array.from({ length: 3000 }, (_, i) => i)).then((v) => ({ ok: true as const, v }), (e: { code?: string }) => ({ ok: false as const, e }));
+      void rawMap(
+        sock,
+        src,
+        Array.from({ length: n }, (_, i) => i),
+        { chunkSize: 5, deadlineMs: 60_000 },
+      ).catch(() => {});
+      const sdk = client
+        .map(
+          (x: number) => {
+            const end = performance.now() + 1;
+            while (performance.now() < end) {
+              /* busy */
+            }
+            return x + 1;
+          },
+          Array.from({ length: 3000 }, (_, i) => i),
+        )
+        .then(
+          (v) => ({ ok: true as const, v }),
+          (e: { code?: string }) => ({ ok: false as const, e }),
+        );
       await until(() => sock.messages.filter((m) => m.type === 'chunk.result').length >= 5, 10_000, 'results flowing');
       const t0 = performance.now();
       let code: number | null;
       if (how === 'SIGTERM') {
         code = await t.stop();
       } else {
-        const cli = spawn(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', t.dataDir], { stdio: 'ignore', env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
+        const cli = spawn(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', t.dataDir], {
+          stdio: 'ignore',
+          env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
+        });
         expect(await new Promise((r) => cli.once('exit', r))).toBe(0);
         code = await t.stop();
       }
@@ -54,7 +76,12 @@ describe('row 14: graceful stop mid-batch', () => {
       }
       const r = checkSet(n, delivered, (i) => i * 7);
       expect({ duplicated: r.duplicated, unexpected: r.unexpected, wrong: r.wrong }).toEqual({ duplicated: [], unexpected: [], wrong: [] });
-      const ran = new Set(readFileSync(log, 'utf8').split('\n').filter((l) => l !== '').map(Number));
+      const ran = new Set(
+        readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '')
+          .map(Number),
+      );
       const got = new Set(delivered.map(([i]) => i));
       expect([...ran].filter((i) => !got.has(i))).toEqual([]);
       await until(() => t.workerProcesses().length === 0, 5000, 'workers gone');
@@ -65,7 +92,10 @@ describe('row 14: graceful stop mid-batch', () => {
       if (s.ok) expect(s.v).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
       else expect(s.e.code).toMatch(/^E_/);
       figure(`row14.${how === 'SIGTERM' ? 'sigterm' : 'cliStop'}`, {
-        stopMs: Math.round(stopMs), itemsDeliveredBeforeClose: got.size, itemsHandedBack: n - got.size, sdk: s.ok ? 'resolved' : s.e.code,
+        stopMs: Math.round(stopMs),
+        itemsDeliveredBeforeClose: got.size,
+        itemsHandedBack: n - got.size,
+        sdk: s.ok ? 'resolved' : s.e.code,
       });
     });
   }

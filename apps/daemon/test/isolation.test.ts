@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { useDaemon, type TestDaemon } from './fixture.js';
+import { useDaemon, type TestDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
 let a: Client;
@@ -41,23 +41,29 @@ describe('one app cannot change what another app sees', () => {
   it('globals, intrinsics, process.env, cwd and TZ changed by A are back to normal for B, whose batch succeeds', async () => {
     const b = await d.connect();
     const [before] = await b.map(observe, [0]);
-    await settle(a.map(() => {
-      const g = globalThis as Record<string, unknown>;
-      g.leaked = 'A';
-      (Object.prototype as Record<string, unknown>).polluted = 'A';
-      JSON.parse = () => 'A';
-      Date.now = () => 0;
-      process.env.COREPOOL_LEAK = 'A secret';
-      process.env.TZ = 'Pacific/Kiritimati';
-      process.chdir('/');
-      process.on('uncaughtException', () => {});
-      process.on('exit', () => {});
-      Array.isArray = (() => false) as unknown as typeof Array.isArray;
-      return 1;
-    }, [0]));
+    await settle(
+      a.map(() => {
+        const g = globalThis as Record<string, unknown>;
+        g.leaked = 'A';
+        (Object.prototype as Record<string, unknown>).polluted = 'A';
+        JSON.parse = () => 'A';
+        Date.now = () => 0;
+        process.env.COREPOOL_LEAK = 'A secret';
+        process.env.TZ = 'Pacific/Kiritimati';
+        process.chdir('/');
+        process.on('uncaughtException', () => {});
+        process.on('exit', () => {});
+        Array.isArray = (() => false) as unknown as typeof Array.isArray;
+        return 1;
+      }, [0]),
+    );
     const [after] = await b.map(observe, [0]);
     expect(after).toEqual(before);
-    expect(await b.map((x: number) => [x, x * 2], [1, 2, 3])).toEqual([[1, 2], [2, 4], [3, 6]]);
+    expect(await b.map((x: number) => [x, x * 2], [1, 2, 3])).toEqual([
+      [1, 2],
+      [2, 4],
+      [3, 6],
+    ]);
   }, 60_000);
 
   it("an app's own globals survive across its own chunks", async () => {
@@ -80,15 +86,17 @@ describe('work a task leaves behind', () => {
   it("A's interval that throws is cleared when A's task ends: B's items succeed, no worker replaced", async () => {
     const b = await d.connect();
     const before = await d.status();
-    await settle(a.map(() => {
-      setInterval(() => {
-        throw new Error('A secret interval');
-      }, 10);
-      setTimeout(() => {
-        throw new Error('A secret timeout');
-      }, 50);
-      return 1;
-    }, [0]));
+    await settle(
+      a.map(() => {
+        setInterval(() => {
+          throw new Error('A secret interval');
+        }, 10);
+        setTimeout(() => {
+          throw new Error('A secret timeout');
+        }, 50);
+        return 1;
+      }, [0]),
+    );
     const out = await b.mapSettled(slowB, [1, 2, 3], { retries: 0, chunkSize: 1 });
     expect(out).toEqual([2, 3, 4].map((value) => ({ status: 'fulfilled', value })));
     expect((await d.status()).workerRestarts).toBe(before.workerRestarts);
@@ -96,33 +104,42 @@ describe('work a task leaves behind', () => {
 
   it("an unref'd timer of A that throws while B's item runs does not fail B's item nor count against its retries", async () => {
     const b = await d.connect();
-    await settle(a.map(() => {
-      setTimeout(() => {
-        throw new Error('A secret unref');
-      }, 100).unref();
-      return 1;
-    }, [0]));
+    await settle(
+      a.map(() => {
+        setTimeout(() => {
+          throw new Error('A secret unref');
+        }, 100).unref();
+        return 1;
+      }, [0]),
+    );
     const out = await b.mapSettled(slowB, [1, 2], { retries: 0, chunkSize: 1 });
     expect(out).toEqual([2, 3].map((value) => ({ status: 'fulfilled', value })));
   }, 60_000);
 
   it("process.exit() from a callback A left behind is not charged to B's item", async () => {
     const b = await d.connect();
-    await settle(a.map(() => {
-      setTimeout(() => process.exit(3), 100).unref();
-      return 1;
-    }, [0]));
+    await settle(
+      a.map(() => {
+        setTimeout(() => process.exit(3), 100).unref();
+        return 1;
+      }, [0]),
+    );
     const out = await b.mapSettled(slowB, [1, 2], { retries: 0, chunkSize: 1 });
     expect(out).toEqual([2, 3].map((value) => ({ status: 'fulfilled', value })));
   }, 60_000);
 
-  it('an exception from a callback of the same app still fails that app\'s item (E_TASK_FAILED)', async () => {
-    const out = await a.mapSettled((x: number) => new Promise((resolve) => {
-      setTimeout(() => {
-        if (x === 1) throw new TypeError('own boom');
-        resolve(x);
-      }, 1);
-    }), [0, 1, 2], { chunkSize: 3 });
+  it("an exception from a callback of the same app still fails that app's item (E_TASK_FAILED)", async () => {
+    const out = await a.mapSettled(
+      (x: number) =>
+        new Promise((resolve) => {
+          setTimeout(() => {
+            if (x === 1) throw new TypeError('own boom');
+            resolve(x);
+          }, 1);
+        }),
+      [0, 1, 2],
+      { chunkSize: 3 },
+    );
     expect(out[1]).toMatchObject({ status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 1 } });
     expect(out[0]).toEqual({ status: 'fulfilled', value: 0 });
     expect(out[2]).toEqual({ status: 'fulfilled', value: 2 });
@@ -133,10 +150,13 @@ describe('a change that cannot be undone', () => {
   it('a frozen intrinsic gets the worker replaced before another app runs on it; B is not charged', async () => {
     const b = await d.connect();
     const before = await d.status();
-    const [pidA] = await a.map((_: number, ctx: { pid: number }) => {
-      Object.freeze(Math);
-      return ctx.pid;
-    }, [0]);
+    const [pidA] = await a.map(
+      (_: number, ctx: { pid: number }) => {
+        Object.freeze(Math);
+        return ctx.pid;
+      },
+      [0],
+    );
     const [seen] = await b.map((_: number, ctx: { pid: number }) => ({ pid: ctx.pid, frozen: Object.isFrozen(Math) }), [0], { retries: 0 });
     expect(seen).toEqual({ pid: expect.any(Number), frozen: false });
     expect((seen as { pid: number }).pid).not.toBe(pidA);
@@ -157,44 +177,72 @@ describe('a task that replaces the built-ins the worker itself uses', () => {
     micro: queueMicrotask.length === 1,
     immediate: typeof setImmediate(() => {}) === 'object',
   });
-  const clean = { random: true, isArray: true, polluted: null, is: false, has: false, then: true, resolve: true, micro: true, immediate: true };
+  const clean = {
+    random: true,
+    isArray: true,
+    polluted: null,
+    is: false,
+    has: false,
+    then: true,
+    resolve: true,
+    micro: true,
+    immediate: true,
+  };
 
   const cases: [string, () => number][] = [
-    ['Reflect.defineProperty', () => {
-      Reflect.defineProperty = () => true;
-      Math.random = () => 4;
-      Array.isArray = (() => false) as unknown as typeof Array.isArray;
-      return 1;
-    }],
-    ['Reflect.ownKeys', () => {
-      Reflect.ownKeys = () => [];
-      (Object.prototype as Record<string, unknown>).polluted = 'A';
-      return 1;
-    }],
-    ['Set.prototype.has', () => {
-      Set.prototype.has = () => true;
-      (Object.prototype as Record<string, unknown>).polluted = 'A';
-      return 1;
-    }],
-    ['Reflect.getOwnPropertyDescriptor and Object.is', () => {
-      const real = Reflect.getOwnPropertyDescriptor;
-      Reflect.getOwnPropertyDescriptor = (o: object, k: PropertyKey) => real(o, k);
-      Object.is = () => true;
-      Math.random = () => 4;
-      return 1;
-    }],
-    ['Promise.prototype.then', () => {
-      Promise.prototype.then = function () {
-        return new Promise(() => {});
-      } as typeof Promise.prototype.then;
-      return 1;
-    }],
-    ['Promise.resolve, queueMicrotask and setImmediate', () => {
-      Promise.resolve = (() => new Promise(() => {})) as typeof Promise.resolve;
-      globalThis.queueMicrotask = () => {};
-      (globalThis as Record<string, unknown>).setImmediate = () => {};
-      return 1;
-    }],
+    [
+      'Reflect.defineProperty',
+      () => {
+        Reflect.defineProperty = () => true;
+        Math.random = () => 4;
+        Array.isArray = (() => false) as unknown as typeof Array.isArray;
+        return 1;
+      },
+    ],
+    [
+      'Reflect.ownKeys',
+      () => {
+        Reflect.ownKeys = () => [];
+        (Object.prototype as Record<string, unknown>).polluted = 'A';
+        return 1;
+      },
+    ],
+    [
+      'Set.prototype.has',
+      () => {
+        Set.prototype.has = () => true;
+        (Object.prototype as Record<string, unknown>).polluted = 'A';
+        return 1;
+      },
+    ],
+    [
+      'Reflect.getOwnPropertyDescriptor and Object.is',
+      () => {
+        const real = Reflect.getOwnPropertyDescriptor;
+        Reflect.getOwnPropertyDescriptor = (o: object, k: PropertyKey) => real(o, k);
+        Object.is = () => true;
+        Math.random = () => 4;
+        return 1;
+      },
+    ],
+    [
+      'Promise.prototype.then',
+      () => {
+        Promise.prototype.then = function () {
+          return new Promise(() => {});
+        } as typeof Promise.prototype.then;
+        return 1;
+      },
+    ],
+    [
+      'Promise.resolve, queueMicrotask and setImmediate',
+      () => {
+        Promise.resolve = (() => new Promise(() => {})) as typeof Promise.resolve;
+        globalThis.queueMicrotask = () => {};
+        (globalThis as Record<string, unknown>).setImmediate = () => {};
+        return 1;
+      },
+    ],
   ];
   for (const [name, hostile] of cases) {
     it(`after A replaces ${name}, B sees the pristine built-ins and its batch completes`, async () => {
@@ -209,10 +257,14 @@ describe('a task that replaces the built-ins the worker itself uses', () => {
   it("A's tasks leaving 500,000 process listeners: B's 4-item batch completes and sees none of them", async () => {
     const b = await d.connect();
     // Removing them one by one took ~26 s for 200,000 (quadratic): 500,000 would outlast this test.
-    await a.map(() => {
-      for (let i = 0; i < 125_000; i++) process.on('warning', () => {});
-      return 0;
-    }, [0, 1, 2, 3], { chunkSize: 1 });
+    await a.map(
+      () => {
+        for (let i = 0; i < 125_000; i++) process.on('warning', () => {});
+        return 0;
+      },
+      [0, 1, 2, 3],
+      { chunkSize: 1 },
+    );
     const t0 = Date.now();
     expect(await b.map((x: number) => x * 2, [1, 2, 3, 4])).toEqual([2, 4, 6, 8]);
     console.log(`B's batch after 500,000 listeners: ${Date.now() - t0} ms`);

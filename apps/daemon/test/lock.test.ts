@@ -5,13 +5,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { alive, until, type TestDaemon, useDaemon, codeOf } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 import { startApp, startTogether } from './apps/spawn-app.js';
 
 let d: TestDaemon;
 let client: Client;
 useDaemon((x) => ({ d, client } = x));
-
 
 describe('Lock across processes', () => {
   it('four processes doing get-then-set under one lock give the exact total, with strictly increasing fencing tokens', async () => {
@@ -49,15 +51,18 @@ describe('Lock across processes', () => {
     await client.value(name).set(0);
     await using app = startApp(d, 'adder.mjs', { name, n: 200, mode: 'locked', lock: 'mixed-lock' });
     await startTogether([app]);
-    const fromTasks = await client.map(async (n: string, ctx) => {
-      const lock = ctx.lock('mixed-lock');
-      return lock.withLock(async (token) => {
-        const v = ctx.value<number>(n);
-        const x = await v.get();
-        await v.set(x + 1);
-        return token;
-      });
-    }, Array.from({ length: 200 }, () => name));
+    const fromTasks = await client.map(
+      async (n: string, ctx) => {
+        const lock = ctx.lock('mixed-lock');
+        return lock.withLock(async (token) => {
+          const v = ctx.value<number>(n);
+          const x = await v.get();
+          await v.set(x + 1);
+          return token;
+        });
+      },
+      Array.from({ length: 200 }, () => name),
+    );
     const fromApp = (await app.done()).tokens as number[];
     expect(await client.value(name).get()).toBe(400);
     expect(new Set([...fromTasks, ...fromApp]).size).toBe(400);
@@ -80,11 +85,20 @@ describe('Lock across processes', () => {
 
   it('a lock held by a task is freed when its worker dies', async () => {
     // The task keeps running while it holds the lock (one that ends gives its locks back: task-scope.test.ts).
-    const run = client.map(async (n: string, ctx) => {
-      const { token } = await ctx.lock(n).acquire();
-      await ctx.value(`${n}-grant`).set({ token, pid: ctx.pid });
-      await new Promise(() => {});
-    }, ['task-held'], { retries: 0 }).then(() => 'resolved', (err: { code?: string }) => err.code);
+    const run = client
+      .map(
+        async (n: string, ctx) => {
+          const { token } = await ctx.lock(n).acquire();
+          await ctx.value(`${n}-grant`).set({ token, pid: ctx.pid });
+          await new Promise(() => {});
+        },
+        ['task-held'],
+        { retries: 0 },
+      )
+      .then(
+        () => 'resolved',
+        (err: { code?: string }) => err.code,
+      );
     await until(async () => (await codeOf(client.value(`task-held-grant`).get())) === undefined, 10_000, 'the task to hold the lock');
     const { token: held, pid } = await client.value<{ token: number; pid: number }>('task-held-grant').get();
     const lock = client.lock('task-held');
@@ -108,7 +122,7 @@ describe('Lock across processes', () => {
     expect(await run).toBeGreaterThan(first);
   });
 
-  it('waiters are granted in arrival order, each token larger than the last; a waiter\'s grant passes on when it disconnects', async () => {
+  it("waiters are granted in arrival order, each token larger than the last; a waiter's grant passes on when it disconnects", async () => {
     const other = await d.connect();
     const third = await d.connect();
     const a = client.lock('order');
@@ -148,22 +162,27 @@ describe('Lock errors carry codes', () => {
   });
 
   it('E_LOCK_NOT_HELD from a task releasing what it does not hold', async () => {
-    const [code] = await client.map(async (n: string, ctx) => {
-      try {
-        await ctx.lock(n).release();
-        return 'no error';
-      } catch (err) {
-        return (err as { code: string }).code;
-      }
-    }, ['nh-task']);
+    const [code] = await client.map(
+      async (n: string, ctx) => {
+        try {
+          await ctx.lock(n).release();
+          return 'no error';
+        } catch (err) {
+          return (err as { code: string }).code;
+        }
+      },
+      ['nh-task'],
+    );
     expect(code).toBe('E_LOCK_NOT_HELD');
   });
 
   it('withLock releases when fn throws, and rethrows the error', async () => {
     const lock = client.lock('throws');
-    await expect(lock.withLock(() => {
-      throw new RangeError('boom');
-    })).rejects.toThrow(RangeError);
+    await expect(
+      lock.withLock(() => {
+        throw new RangeError('boom');
+      }),
+    ).rejects.toThrow(RangeError);
     expect((await lock.acquire({ timeoutMs: 0 })).token).toBeGreaterThan(0);
     await lock.release();
   });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { task, type Client } from '@corepool/client';
-import { type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
 let client: Client;
@@ -43,16 +43,22 @@ describe('map', () => {
       bytes: new Uint8Array([0, 1, 255]),
       buf: Buffer.from('hello'),
       floats: new Float64Array([1.5, -2.25]),
-      map: new Map<unknown, unknown>([[1, 'one'], ['k', { nested: true }]]),
+      map: new Map<unknown, unknown>([
+        [1, 'one'],
+        ['k', { nested: true }],
+      ]),
       set: new Set([1, 'a']),
       nil: null,
       nested: [1, [2, [3]]],
       undef: undefined,
     };
-    const [out] = await client.map((x: typeof item) => {
-      if (!(x.map instanceof Map) || !(x.set instanceof Set) || !(x.date instanceof Date)) throw new Error('types lost on the way in');
-      return { ...x, big: x.big * 2n, seen: [typeof x.big, x.bytes.constructor.name, x.floats.constructor.name] };
-    }, [item]);
+    const [out] = await client.map(
+      (x: typeof item) => {
+        if (!(x.map instanceof Map) || !(x.set instanceof Set) || !(x.date instanceof Date)) throw new Error('types lost on the way in');
+        return { ...x, big: x.big * 2n, seen: [typeof x.big, x.bytes.constructor.name, x.floats.constructor.name] };
+      },
+      [item],
+    );
     expect(out!.big).toBe((2n ** 100n + 7n) * 2n);
     expect(out!.date).toEqual(item.date);
     expect(out!.bytes).toEqual(item.bytes);
@@ -81,10 +87,13 @@ describe('map', () => {
 
   it('rejects with a TaskError carrying the code, index and remote stack; the pool stays usable', async () => {
     const err = await client
-      .map((x: number) => {
-        if (x === 137) throw new RangeError(`bad item ${x}`);
-        return x;
-      }, Array.from({ length: 500 }, (_, i) => i))
+      .map(
+        (x: number) => {
+          if (x === 137) throw new RangeError(`bad item ${x}`);
+          return x;
+        },
+        Array.from({ length: 500 }, (_, i) => i),
+      )
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'TaskError', code: 'E_TASK_FAILED', index: 137, remoteName: 'RangeError' });
     expect((err as Error).message).toContain('bad item 137');
@@ -93,12 +102,15 @@ describe('map', () => {
   });
 
   it('reports thrown non-Errors and async rejections', async () => {
-    const settled = await client.mapSettled(async (x: number) => {
-      if (x === 0) throw 42;
-      if (x === 1) return Promise.reject(new Error('async no'));
-      await new Promise((r) => setTimeout(r, 1));
-      return x;
-    }, [0, 1, 2]);
+    const settled = await client.mapSettled(
+      async (x: number) => {
+        if (x === 0) throw 42;
+        if (x === 1) return Promise.reject(new Error('async no'));
+        await new Promise((r) => setTimeout(r, 1));
+        return x;
+      },
+      [0, 1, 2],
+    );
     expect(settled[0]).toMatchObject({ status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 0, thrown: '42' } });
     expect(settled[1]).toMatchObject({ status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 1, message: 'async no' } });
     expect(settled[2]).toEqual({ status: 'fulfilled', value: 2 });
@@ -132,9 +144,11 @@ describe('map', () => {
     await expect(client.map((x: number) => x, items())).rejects.toBe(boom);
     const seen: number[] = [];
     const it = client.imap((x: number) => x * 10, items());
-    await expect((async () => {
-      for await (const v of it) seen.push(v);
-    })()).rejects.toBe(boom);
+    await expect(
+      (async () => {
+        for await (const v of it) seen.push(v);
+      })(),
+    ).rejects.toBe(boom);
     expect(seen).toEqual([10, 20]);
     expect(await client.map((x: number) => x, [7])).toEqual([7]);
   });
@@ -169,11 +183,14 @@ describe('map', () => {
   });
 
   it('lets tasks use require() and import() for Node built-ins', async () => {
-    const out = await client.map((s: string) => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { createHash } = require('node:crypto') as typeof import('node:crypto');
-      return createHash('sha256').update(s).digest('hex').slice(0, 8);
-    }, ['a', 'b']);
+    const out = await client.map(
+      (s: string) => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { createHash } = require('node:crypto') as typeof import('node:crypto');
+        return createHash('sha256').update(s).digest('hex').slice(0, 8);
+      },
+      ['a', 'b'],
+    );
     expect(out).toEqual(['ca978112', '3e23e816']);
     // Built from a string: vitest rewrites import() in this file's own source.
     const viaImport = new Function('n', "return import('node:os').then((os) => os.EOL.length + n);") as (n: number) => Promise<number>;
@@ -194,16 +211,24 @@ describe('imap and submit', () => {
     for await (const v of client.imap((x: number) => x * 2, items)) ordered.push(v);
     expect(ordered).toEqual(items.map((x) => x * 2));
     const unordered: number[] = [];
-    for await (const v of client.imap(async (x: number) => {
-      await new Promise((r) => setTimeout(r, (x % 3) * 2));
-      return x;
-    }, items, { ordered: false })) unordered.push(v);
+    for await (const v of client.imap(
+      async (x: number) => {
+        await new Promise((r) => setTimeout(r, (x % 3) * 2));
+        return x;
+      },
+      items,
+      { ordered: false },
+    ))
+      unordered.push(v);
     expect([...unordered].sort((a, b) => a - b)).toEqual(items);
   });
 
   it('breaking out of imap cancels the rest and the pool stays usable', async () => {
     let n = 0;
-    for await (const v of client.imap((x: number) => x, Array.from({ length: 100_000 }, (_, i) => i))) {
+    for await (const v of client.imap(
+      (x: number) => x,
+      Array.from({ length: 100_000 }, (_, i) => i),
+    )) {
       n += v >= 0 ? 1 : 0;
       if (n === 10) break;
     }
@@ -213,16 +238,21 @@ describe('imap and submit', () => {
 
   it('submit runs one task and rejects with its error', async () => {
     expect(await client.submit((s: string) => s.length, 'four')).toBe(4);
-    await expect(client.submit(() => {
-      throw new Error('nope');
-    }, 0)).rejects.toMatchObject({ code: 'E_TASK_FAILED', index: 0 });
+    await expect(
+      client.submit(() => {
+        throw new Error('nope');
+      }, 0),
+    ).rejects.toMatchObject({ code: 'E_TASK_FAILED', index: 0 });
   });
 
   it('mapSettled gives one outcome per item', async () => {
-    const out = await client.mapSettled((x: number) => {
-      if (x % 2 === 1) throw new Error(`odd ${x}`);
-      return x;
-    }, [0, 1, 2, 3]);
+    const out = await client.mapSettled(
+      (x: number) => {
+        if (x % 2 === 1) throw new Error(`odd ${x}`);
+        return x;
+      },
+      [0, 1, 2, 3],
+    );
     expect(out).toMatchObject([
       { status: 'fulfilled', value: 0 },
       { status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 1 } },
@@ -232,11 +262,16 @@ describe('imap and submit', () => {
   });
 
   it('uses both workers', async () => {
-    const pids = await client.map(() => {
-      const end = Date.now() + 30;
-      while (Date.now() < end) { /* busy */ }
-      return process.pid;
-    }, Array.from({ length: 8 }, (_, i) => i));
+    const pids = await client.map(
+      () => {
+        const end = Date.now() + 30;
+        while (Date.now() < end) {
+          /* busy */
+        }
+        return process.pid;
+      },
+      Array.from({ length: 8 }, (_, i) => i),
+    );
     expect(new Set(pids).size).toBe(2);
   });
 });

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, task } from '@corepool/client';
-import { startDaemon } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
 import { MAX_DEFAULT_HEAP_MB, MIN_WORKER_RSS_MB, defaultWorkerHeapMb, defaultWorkerRssMb, resolveOptions } from '../src/options.js';
 
 describe('daemon options', () => {
@@ -116,7 +116,8 @@ describe('memory defaults', () => {
   it('--max-clients defaults to what the open-files limit leaves room for, at most 10,000', () => {
     const o = resolveOptions({ workers: 2 });
     expect(o.maxClients).toBeLessThanOrEqual(10_000);
-    if (o.openFilesLimit !== undefined && Number.isFinite(o.openFilesLimit)) expect(o.maxClients + o.maxPreUpgrade).toBeLessThan(o.openFilesLimit);
+    if (o.openFilesLimit !== undefined && Number.isFinite(o.openFilesLimit))
+      expect(o.maxClients + o.maxPreUpgrade).toBeLessThan(o.openFilesLimit);
     expect(resolveOptions({ workers: 2, maxClients: '7' }).maxClients).toBe(7);
   });
 });

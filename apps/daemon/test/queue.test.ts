@@ -5,13 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { until, type TestDaemon, useDaemon, codeOf } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 import { startApp, startTogether } from './apps/spawn-app.js';
 
 let d: TestDaemon;
 let client: Client;
 useDaemon((x) => ({ d, client } = x));
-
 
 interface Item {
   p: number;
@@ -56,12 +57,15 @@ describe('Queue across processes', () => {
     await using producer = startApp(d, 'queue-app.mjs', { name, role: 'produce', p: 7, count: 100 });
     await startTogether([producer]);
     // Tasks take 100 items (blocking until the app has put them) and put back their doubles.
-    const taken = await client.map(async (n: string, ctx) => {
-      const q = ctx.queue<{ p: number; i: number }>(n);
-      const it = await q.get({ timeoutMs: 30_000 });
-      await ctx.queue(`${n}-out`).put(it.i * 2);
-      return it.i;
-    }, Array.from({ length: 100 }, () => name));
+    const taken = await client.map(
+      async (n: string, ctx) => {
+        const q = ctx.queue<{ p: number; i: number }>(n);
+        const it = await q.get({ timeoutMs: 30_000 });
+        await ctx.queue(`${n}-out`).put(it.i * 2);
+        return it.i;
+      },
+      Array.from({ length: 100 }, () => name),
+    );
     await producer.done();
     expect([...taken].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     const doubles: number[] = [];
@@ -137,14 +141,27 @@ describe('Queue across processes', () => {
   });
 
   it('items of every structured-clone type come out as they went in', async () => {
-    const items = [null, 1.5, 'str', 2n ** 70n, new Date(7), new Map([[1, 'a']]), new Set([1, 2]), new Uint8Array([1, 2, 3]), { deep: [new Set([new Date(1)])] }];
+    const items = [
+      null,
+      1.5,
+      'str',
+      2n ** 70n,
+      new Date(7),
+      new Map([[1, 'a']]),
+      new Set([1, 2]),
+      new Uint8Array([1, 2, 3]),
+      { deep: [new Set([new Date(1)])] },
+    ];
     const q = client.queue('typed');
     for (const it of items) await q.put(it);
-    const [fromTask] = await client.map(async (n: string, ctx) => {
-      const out = [];
-      for (let i = 0; i < 9; i++) out.push(await ctx.queue(n).get({ timeoutMs: 0 }));
-      return out;
-    }, ['typed']);
+    const [fromTask] = await client.map(
+      async (n: string, ctx) => {
+        const out = [];
+        for (let i = 0; i < 9; i++) out.push(await ctx.queue(n).get({ timeoutMs: 0 }));
+        return out;
+      },
+      ['typed'],
+    );
     expect(fromTask).toEqual(items);
   });
 });

@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect } from '@corepool/client';
-import { alive, startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
+import { until, untilRunning } from './support/wait.js';
 import { startCutProxy } from './support/cut-proxy.js';
 
 describe('daemon restart', () => {
@@ -17,19 +19,33 @@ describe('daemon restart', () => {
     const n = 600;
     const deliveries = new Map<number, number>();
     const stream = (async () => {
-      for await (const v of client.imap((x: number) => {
-        const end = performance.now() + 4;
-        while (performance.now() < end) { /* busy */ }
-        return x * 3;
-      }, Array.from({ length: n }, (_, i) => i), { ordered: false })) {
+      for await (const v of client.imap(
+        (x: number) => {
+          const end = performance.now() + 4;
+          while (performance.now() < end) {
+            /* busy */
+          }
+          return x * 3;
+        },
+        Array.from({ length: n }, (_, i) => i),
+        { ordered: false },
+      )) {
         deliveries.set(v / 3, (deliveries.get(v / 3) ?? 0) + 1);
       }
     })();
     // A worker busy forever must not outlive its primary.
-    const runaway = client.submit(() => {
-      for (;;) { /* runaway */ }
-    }, 0, { timeoutMs: 3_000 }).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 500));
+    const runaway = client
+      .submit(
+        () => {
+          for (;;) {
+            /* runaway */
+          }
+        },
+        0,
+        { timeoutMs: 3_000 },
+      )
+      .catch((e: unknown) => e);
+    await until(() => deliveries.size > 0, 10_000, 'the batch under way');
     const oldWorkers = first.workerProcesses();
     expect(oldWorkers.length).toBeGreaterThan(0);
     await first.kill();
@@ -63,7 +79,12 @@ describe('daemon restart', () => {
     const inflight: Promise<unknown>[] = [];
     for (let i = 0; i < 50; i++) {
       attempted++;
-      inflight.push(hits.add(1).then(() => acknowledged++, (e: { code: string }) => e.code));
+      inflight.push(
+        hits.add(1).then(
+          () => acknowledged++,
+          (e: { code: string }) => e.code,
+        ),
+      );
     }
     await first.kill();
     // Adds whose reply was lost wait for the link; a restarted daemon cannot replay them, so they fail.
@@ -89,12 +110,17 @@ describe('daemon restart', () => {
     const { dataDir, port } = first;
     const client = await first.connect({ reconnectTimeoutMs: 30_000 });
     const n = 400;
-    const run = client.map((x: number) => {
-      const end = performance.now() + 5;
-      while (performance.now() < end) { /* busy */ }
-      return -x - 1;
-    }, Array.from({ length: n }, (_, i) => i));
-    await new Promise((r) => setTimeout(r, 300));
+    const run = client.map(
+      (x: number) => {
+        const end = performance.now() + 5;
+        while (performance.now() < end) {
+          /* busy */
+        }
+        return -x - 1;
+      },
+      Array.from({ length: n }, (_, i) => i),
+    );
+    await until(async () => (await first.status()).itemsDone > 0, 10_000, 'the batch under way');
     expect(await first.stop()).toBe(0);
     const second = await startDaemon({ dataDir, port, keepDataDir: true });
     try {
@@ -121,7 +147,8 @@ describe('daemon restart', () => {
     await cfg.set('gone', 2);
     await until(() => view.size === 2, 10_000, 'the first pushes');
     expect(await first.stop()).toBe(0);
-    // Down long enough for the subscriber's reconnect backoff to grow past the changes below.
+    // Down long enough for the subscriber's reconnect backoff to grow past the changes below: a
+    // duration is the scenario here (the client shows no backoff to wait on), not a state to reach.
     await new Promise((r) => setTimeout(r, 1500));
     const second = await startDaemon({ dataDir, port, keepDataDir: true });
     try {
@@ -148,7 +175,7 @@ describe('daemon restart', () => {
         return 1;
       }, [1]);
       const outcome = expect(run).rejects.toMatchObject({ code: 'E_CONNECTION' });
-      await new Promise((r) => setTimeout(r, 200));
+      await untilRunning(() => d.status());
       process.kill(d.pid, 'SIGSTOP');
       await outcome;
     } finally {
@@ -162,10 +189,12 @@ describe('daemon restart', () => {
     const client = await d.connect({ reconnectTimeoutMs: 500 });
     const run = client.map(() => {
       const end = Date.now() + 60_000;
-      while (Date.now() < end) { /* busy */ }
+      while (Date.now() < end) {
+        /* busy */
+      }
       return 1;
     }, [1]);
-    await new Promise((r) => setTimeout(r, 200));
+    await untilRunning(() => d.status());
     await d.kill();
     await expect(run).rejects.toMatchObject({ code: 'E_CONNECTION' });
     await expect(client.value('x').get()).rejects.toMatchObject({ code: 'E_CONNECTION' });
@@ -188,7 +217,11 @@ describe('daemon restart', () => {
       const adds = Array.from({ length: n }, () => hits.add(1));
       const puts = Array.from({ length: 20 }, (_, i) => jobs.put(i));
       const sets = Array.from({ length: 20 }, (_, i) => cfg.set(`k${i}`, i));
-      await until(async () => (await observer.value<number>('replayed').get()) === n && (await observer.queue('replayed-q').size()) === 20, 10_000, 'the writes applied');
+      await until(
+        async () => (await observer.value<number>('replayed').get()) === n && (await observer.queue('replayed-q').size()) === 20,
+        10_000,
+        'the writes applied',
+      );
       proxy.cut();
       // The client reconnects to the same daemon and sends them again: each is answered from its first outcome.
       const got = await Promise.all(adds);
@@ -208,7 +241,7 @@ describe('daemon restart', () => {
   it('a queue.get whose reply was lost gets the same item again; one still waiting waits again; no item is lost or handed out twice', async () => {
     await using d = await startDaemon();
     await using proxy = await startCutProxy(d.url);
-    const client = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    const client = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000, name: 'getter' });
     const observer = await d.connect();
     try {
       const jobs = client.queue<string>('replayed-get');
@@ -217,16 +250,24 @@ describe('daemon restart', () => {
       proxy.hold();
       // The daemon hands 'first' to this get and answers; the answer never arrives.
       const first = jobs.get();
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 50)); // the get on its way (no status shows a waiting get)
       await other.put('first');
       await until(async () => (await other.size()) === 0, 10_000, 'the item taken');
       proxy.cut();
       expect(await first).toBe('first');
       // A get that was still waiting when its connection dropped waits again after the reconnect.
       const later = jobs.get({ timeoutMs: 20_000 });
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 50)); // the get on its way (no status shows a waiting get)
+      const link = (await d.status()).clients.find((c) => c.name === 'getter')!.id;
       proxy.cut();
-      await new Promise((r) => setTimeout(r, 300));
+      await until(
+        async () => {
+          const { clients } = await d.status();
+          return clients.some((c) => c.name === 'getter' && c.id !== link) && !clients.some((c) => c.id === link);
+        },
+        10_000,
+        'the client back on a new link, the old one closed',
+      );
       await other.put('second');
       expect(await later).toBe('second');
       expect(await other.size()).toBe(0);
@@ -256,9 +297,13 @@ describe('daemon restart', () => {
       const sets = Array.from({ length: 10 }, (_, i) => cfg.set(`k${i}`, i));
       const taken = jobs.get();
       const waiting = jobs.get(); // handed an item by a put, after the first took 'ready'
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 50)); // the get on its way (no status shows a waiting get)
       await observer.queue('kept-q').put('handed');
-      await until(async () => (await observer.value<number>('kept').get()) === n && (await observer.dict('kept-d').size()) === 10, 10_000, 'the writes committed');
+      await until(
+        async () => (await observer.value<number>('kept').get()) === n && (await observer.dict('kept-d').size()) === 10,
+        10_000,
+        'the writes committed',
+      );
       await first.kill();
       proxy.cut();
       // More adds while the daemon is down: never applied yet, they are applied once it is back.

@@ -10,7 +10,10 @@
 import { describe, expect, it } from 'vitest';
 import { connect } from '@corepool/client';
 import { encodeData } from '@corepool/protocol';
-import { codeOf, figure, startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
+import { figure } from './support/figures.js';
 import { startCutProxy } from './support/cut-proxy.js';
 
 const MiB = 1024 * 1024;
@@ -118,7 +121,10 @@ describe('item 12: a lock holder reading normally keeps its lock', { timeout: 18
     let bGrant: Promise<unknown> | undefined;
     const run = a.lock('L').withLock(async (_token, signal) => {
       order.push('A acquired');
-      bGrant = b.lock('L').acquire().then(() => order.push('B acquired'));
+      bGrant = b
+        .lock('L')
+        .acquire()
+        .then(() => order.push('B acquired'));
       // B's acquire reaches the daemon and waits there (it cannot be granted while A holds the lock).
       await b.status();
       const t0 = performance.now();
@@ -127,7 +133,10 @@ describe('item 12: a lock holder reading normally keeps its lock', { timeout: 18
       expect(await neighbour.map((x: number) => x + 1, [1, 2, 3])).toEqual([2, 3, 4]);
       order.push('A read');
       const me = (await a.status()).clients.find((x) => x.maxSendBuffered !== undefined && x.maxSendBuffered >= 7 * MiB);
-      figure('replies.tenGets7MiB', { ms: Math.round(performance.now() - t0), maxSendBufferedMiB: +((me?.maxSendBuffered ?? 0) / MiB).toFixed(1) });
+      figure('replies.tenGets7MiB', {
+        ms: Math.round(performance.now() - t0),
+        maxSendBufferedMiB: +((me?.maxSendBuffered ?? 0) / MiB).toFixed(1),
+      });
       expect(got.map((g) => g.length)).toEqual(Array(10).fill(7 * MiB));
       expect(got.every((g) => g[0] === 9 && g[g.length - 1] === 9)).toBe(true);
       expect(signal.aborted).toBe(false);
@@ -172,11 +181,19 @@ describe('item 12: a holder learns at once that its lock is gone', { timeout: 12
       expect(lock.signal).toBe(grant.signal);
       const aborted = new Promise<unknown>((resolve) => grant.signal.addEventListener('abort', () => resolve(grant.signal.reason)));
       proxy.cut();
-      expect(await outcome(aborted.then((r) => Promise.reject(r)), 30_000)).toBe('E_LOCK_NOT_HELD');
+      expect(
+        await outcome(
+          aborted.then((r) => Promise.reject(r)),
+          30_000,
+        ),
+      ).toBe('E_LOCK_NOT_HELD');
       expect(await codeOf(lock.release())).toBe('E_LOCK_NOT_HELD');
       const bg = await b.lock('cut').acquire({ timeoutMs: 30_000 });
       expect(bg.token).toBeGreaterThan(grant.token);
-      await b.lock('cut').release().catch(() => {});
+      await b
+        .lock('cut')
+        .release()
+        .catch(() => {});
     } finally {
       await a.close();
     }

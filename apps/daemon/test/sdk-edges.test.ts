@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect, task, type Client } from '@corepool/client';
-import { type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
 import { startApp } from './apps/spawn-app.js';
 
 let d: TestDaemon;
@@ -100,12 +100,23 @@ describe('values structured clone would not carry faithfully', () => {
       await expect(client.value('not-cloneable').set(v), what).rejects.toMatchObject({ code: 'E_NOT_CLONEABLE' });
     }
     // A task returning a generator (a function* task) fails that item, not silently with {}.
-    const settled = await client.mapSettled(function* (x: number) {
-      yield x;
-    }, [1]);
+    const settled = await client.mapSettled(
+      function* (x: number) {
+        yield x;
+      },
+      [1],
+    );
     expect(settled[0]).toMatchObject({ status: 'rejected', reason: { code: 'E_NOT_CLONEABLE' } });
     // Class instances, Errors and null-prototype objects still travel, as structured clone copies them.
-    const ok = await client.map((x: unknown) => x, [new (class A { x = 1 })(), Object.assign(Object.create(null), { y: 2 })]);
+    const ok = await client.map(
+      (x: unknown) => x,
+      [
+        new (class A {
+          x = 1;
+        })(),
+        Object.assign(Object.create(null), { y: 2 }),
+      ],
+    );
     expect(ok).toEqual([{ x: 1 }, { y: 2 }]);
   });
 

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { connect, type Client } from '@corepool/client';
 import { PROTOCOL_VERSION, encodeMessage, encodeData } from '@corepool/protocol';
-import { decodeFrame, startDaemon, type TestDaemon } from './fixture.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import { decodeFrame } from './support/raw-socket.js';
 
 let d: TestDaemon;
 let good: Client;
@@ -22,7 +23,10 @@ afterAll(async () => {
 });
 
 /** A raw socket: resolves with the close code and reason, and every decoded message. */
-function raw(frames: (Uint8Array | string)[], headers: Record<string, string> = {}): Promise<{ code: number; reason: string; messages: unknown[] }> {
+function raw(
+  frames: (Uint8Array | string)[],
+  headers: Record<string, string> = {},
+): Promise<{ code: number; reason: string; messages: unknown[] }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(d.url, { perMessageDeflate: false, headers });
     const messages: unknown[] = [];
@@ -90,24 +94,34 @@ describe('garbage', () => {
     const ws = new WebSocket(d.url, { perMessageDeflate: false });
     const errors: string[] = [];
     let closed = false;
+    let welcomed: () => void = () => {};
+    const welcome = new Promise<void>((resolve) => (welcomed = resolve));
     await new Promise<void>((resolve) => ws.on('open', () => resolve()));
     ws.on('message', (data) => {
       for (const one of decodeFrame(data as Buffer)) {
         const m = one as { type: string; error?: { code: string } };
         if (m.type === 'error') errors.push(m.error!.code);
+        if (m.type === 'welcome') welcomed();
       }
     });
     ws.on('close', () => (closed = true));
     ws.on('error', () => {});
     ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: d.token }));
-    await new Promise((r) => setTimeout(r, 100));
-    const work = good.map((x: number) => x * 2, Array.from({ length: 20_000 }, (_, i) => i));
+    await welcome;
+    const work = good.map(
+      (x: number) => x * 2,
+      Array.from({ length: 20_000 }, (_, i) => i),
+    );
     const frames = [
-      Buffer.alloc(0), Buffer.from([0xc1]), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
-      encodeMessage({ type: 'batch.chunk', id: -1 }), encodeMessage({ type: 'state', rid: 1, op: 'eval', name: 'x' }),
-      encodeMessage([1, 2, 3]), encodeMessage({ type: '__proto__', constructor: { prototype: { polluted: 1 } } }),
+      Buffer.alloc(0),
+      Buffer.from([0xc1]),
+      Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
+      encodeMessage({ type: 'batch.chunk', id: -1 }),
+      encodeMessage({ type: 'state', rid: 1, op: 'eval', name: 'x' }),
+      encodeMessage([1, 2, 3]),
+      encodeMessage({ type: '__proto__', constructor: { prototype: { polluted: 1 } } }),
     ];
-    for (let i = 0; i < 10; i++) frames.push(randomBytes(1 + (i * 37) % 200));
+    for (let i = 0; i < 10; i++) frames.push(randomBytes(1 + ((i * 37) % 200)));
     for (const f of frames) if (!closed) ws.send(f);
     const out = await work;
     expect(out[19_999]).toBe(39_998);

@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { figure, readRss, useDaemon, type TestDaemon } from './fixture.js';
+import { useDaemon, type TestDaemon } from './support/daemon.js';
+import { readRss } from './support/processes.js';
+import { figure } from './support/figures.js';
 
 let d: TestDaemon;
 let client: Client;

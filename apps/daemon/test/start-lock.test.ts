@@ -9,16 +9,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { CLI, alive, startDaemon } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { alive } from './support/processes.js';
 
-interface Outcome { code: number | null; out: string; pid: number }
+interface Outcome {
+  code: number | null;
+  out: string;
+  pid: number;
+}
 
 /** Every daemon this file started: killed at the end whatever the outcome. */
 const started: number[] = [];
 
 /** Starts a daemon and resolves once it listens (the process is left running) or exits. */
 function start(dataDir: string): Promise<Outcome> {
-  const p = spawn(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--workers', '1', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--workers', '1', '--data-dir', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   started.push(p.pid!);
   let out = '';
   return new Promise((resolve) => {

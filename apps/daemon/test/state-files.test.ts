@@ -12,7 +12,8 @@ import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { CLI, figure, startDaemon } from './fixture.js';
+import { CLI, startDaemon } from './support/daemon.js';
+import { figure } from './support/figures.js';
 
 const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
 
@@ -94,7 +95,9 @@ describe('a damaged data.mdb', () => {
     const before = sha();
     const t0 = performance.now();
     const r = spawnSync(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--workers', '1', '--data-dir', dataDir], {
-      encoding: 'utf8', timeout: 60_000, env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
     });
     figure('damaged.refusalMs', Math.round(performance.now() - t0));
     expect(r.signal).toBe(null);
@@ -125,7 +128,7 @@ describe('a damaged data.mdb', () => {
     expectRefusal();
   });
 
-  it('bytes flipped in a data page in the middle (the main tree\'s root): refused', () => {
+  it("bytes flipped in a data page in the middle (the main tree's root): refused", () => {
     const { pageSize, mainRoot } = newerMeta(file());
     poke(file(), mainRoot * pageSize + 16, [0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5]);
     expectRefusal();

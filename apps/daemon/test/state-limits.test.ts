@@ -8,15 +8,26 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { codeOf, figure, startDaemon, until, type RawSocket } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import type { RawSocket } from './support/raw-socket.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
+import { figure } from './support/figures.js';
 
 const LIMIT = 10_000;
 const MiB = 1024 * 1024;
 
 /** Sends `n` state requests built by `make(i)` with rids from `first`, and waits until `settled` of them answered. */
-async function flood(sock: RawSocket, first: number, n: number, make: (i: number) => Record<string, unknown>, settled: number): Promise<Record<string, unknown>[]> {
+async function flood(
+  sock: RawSocket,
+  first: number,
+  n: number,
+  make: (i: number) => Record<string, unknown>,
+  settled: number,
+): Promise<Record<string, unknown>[]> {
   for (let i = 0; i < n; i++) sock.send({ type: 'state', rid: first + i, ...make(i) });
-  const mine = (): Record<string, unknown>[] => sock.messages.filter((m) => m.type === 'reply' && (m.rid as number) >= first && (m.rid as number) < first + n);
+  const mine = (): Record<string, unknown>[] =>
+    sock.messages.filter((m) => m.type === 'reply' && (m.rid as number) >= first && (m.rid as number) < first + n);
   await until(() => mine().length >= settled, 60_000, `${settled} replies`);
   return mine();
 }
@@ -66,7 +77,11 @@ describe('per-connection limits on the shared state', () => {
     // Its blocked gets are gone: an item put on one of their queues stays there for the next getter.
     await neighbour.queue<number>('hq-3').put(3);
     expect(await neighbour.queue<number>('hq-3').size()).toBe(1);
-    figure('stateLimits.rssMb', { before: Math.round(rssBefore / MiB), flooded: Math.round(rssFlooded / MiB), after: Math.round(d.rss() / MiB) });
+    figure('stateLimits.rssMb', {
+      before: Math.round(rssBefore / MiB),
+      flooded: Math.round(rssFlooded / MiB),
+      after: Math.round(d.rss() / MiB),
+    });
     // 10,000 gets and 10,000 locks are a few MB; unbounded, 25,000 of each grew well past this.
     expect(rssFlooded - rssBefore).toBeLessThan(300 * MiB);
   }, 180_000);
@@ -77,15 +92,28 @@ describe('per-connection limits on the shared state', () => {
     const b = await d.connect();
     const ends: string[] = [];
     const got = new Map<number, number>();
-    for (let i = 0; i < LIMIT; i++) a.value<number>(`s-${i}`).subscribe((v) => got.set(i, v), (err) => ends.push(`s-${i} ${(err as { code?: string }).code}`));
+    for (let i = 0; i < LIMIT; i++)
+      a.value<number>(`s-${i}`).subscribe(
+        (v) => got.set(i, v),
+        (err) => ends.push(`s-${i} ${(err as { code?: string }).code}`),
+      );
     // Once a value read after them answers, the daemon has handled every subscribe before it.
     await a.value('after').set(0);
     let refused: { code?: string } | undefined;
-    a.value(`s-${LIMIT}`).subscribe(() => {}, (err) => (refused = err as { code?: string }));
+    a.value(`s-${LIMIT}`).subscribe(
+      () => {},
+      (err) => (refused = err as { code?: string }),
+    );
     await until(() => refused !== undefined, 30_000, 'the refused subscriber to end');
     expect(refused?.code).toBe('E_LIMIT');
     let watched: string | undefined;
-    a.value(`s-${LIMIT + 1}`).watch().next().then(() => (watched = 'a value'), (err: { code?: string }) => (watched = err.code));
+    a.value(`s-${LIMIT + 1}`)
+      .watch()
+      .next()
+      .then(
+        () => (watched = 'a value'),
+        (err: { code?: string }) => (watched = err.code),
+      );
     await until(() => watched !== undefined, 30_000, 'the refused watch() to settle');
     expect(watched).toBe('E_LIMIT');
     // The subscriptions within the limit still get pushes, and none of them ended.

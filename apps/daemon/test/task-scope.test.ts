@@ -7,7 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { codeOf, type TestDaemon, until, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 
 let d: TestDaemon;
 let client: Client;
@@ -19,16 +21,27 @@ describe('locks taken by a task', () => {
     const other = await d.connect();
     const grant = await other.lock('L').acquire({ timeoutMs: 500 });
     expect(grant.token).toBeGreaterThan(token!);
-    await other.lock('L').release().catch(() => {}); // a fresh handle holds no grant
+    await other
+      .lock('L')
+      .release()
+      .catch(() => {}); // a fresh handle holds no grant
     await other.close();
     await until(async () => (await d.status()).locks === 0, 5000, 'the lock freed with its client');
   });
 
   it('are released when the task throws', async () => {
-    const err = await client.map(async (n: string, ctx) => {
-      await ctx.lock(n).acquire();
-      throw new Error('task failed holding the lock');
-    }, ['L-throw']).then(() => undefined, (e: { code?: string }) => e);
+    const err = await client
+      .map(
+        async (n: string, ctx) => {
+          await ctx.lock(n).acquire();
+          throw new Error('task failed holding the lock');
+        },
+        ['L-throw'],
+      )
+      .then(
+        () => undefined,
+        (e: { code?: string }) => e,
+      );
     expect(err?.code).toBe('E_TASK_FAILED');
     const lock = client.lock('L-throw');
     expect((await lock.acquire({ timeoutMs: 500 })).token).toBeGreaterThan(0);
@@ -38,12 +51,16 @@ describe('locks taken by a task', () => {
   it('are released when the task stops after its batch is cancelled, without replacing the worker', async () => {
     const [pid] = await d.workerPids();
     const ac = new AbortController();
-    const run = client.map(async (n: string, ctx) => {
-      await ctx.lock(n).acquire();
-      await ctx.value(`${n}-held`).set(true);
-      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
-      return 1;
-    }, ['L-abort'], { signal: ac.signal });
+    const run = client.map(
+      async (n: string, ctx) => {
+        await ctx.lock(n).acquire();
+        await ctx.value(`${n}-held`).set(true);
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+        return 1;
+      },
+      ['L-abort'],
+      { signal: ac.signal },
+    );
     await until(async () => (await codeOf(client.value('L-abort-held').get())) === undefined, 10_000, 'the task to hold the lock');
     const lock = client.lock('L-abort');
     expect(await codeOf(lock.acquire({ timeoutMs: 0 }))).toBe('E_TIMEOUT');
@@ -55,20 +72,27 @@ describe('locks taken by a task', () => {
   });
 
   it('a task that releases its lock itself, and withLock in tasks, work as before', async () => {
-    const tokens = await client.map(async (n: string, ctx) => {
-      const lock = ctx.lock(n);
-      const { token } = await lock.acquire();
-      await lock.release();
-      return token;
-    }, ['L-self', 'L-self', 'L-self']);
+    const tokens = await client.map(
+      async (n: string, ctx) => {
+        const lock = ctx.lock(n);
+        const { token } = await lock.acquire();
+        await lock.release();
+        return token;
+      },
+      ['L-self', 'L-self', 'L-self'],
+    );
     expect(tokens[1]!).toBeGreaterThan(tokens[0]!);
     expect(tokens[2]!).toBeGreaterThan(tokens[1]!);
     await client.value('rmw').set(0);
-    const fenced = await client.map(async (n: string, ctx) => ctx.lock('L-with').withLock(async (token) => {
-      const v = ctx.value<number>(n);
-      await v.set((await v.get()) + 1);
-      return token;
-    }), Array.from({ length: 20 }, () => 'rmw'));
+    const fenced = await client.map(
+      async (n: string, ctx) =>
+        ctx.lock('L-with').withLock(async (token) => {
+          const v = ctx.value<number>(n);
+          await v.set((await v.get()) + 1);
+          return token;
+        }),
+      Array.from({ length: 20 }, () => 'rmw'),
+    );
     expect(await client.value('rmw').get()).toBe(20);
     expect(new Set(fenced).size).toBe(20);
     expect((await d.status()).locks).toBe(0);
@@ -77,10 +101,15 @@ describe('locks taken by a task', () => {
   it('an acquire the task did not wait for is released as soon as it is granted', async () => {
     const lock = client.lock('L-late');
     await lock.acquire();
-    expect(await client.map((n: string, ctx) => {
-      void (ctx.lock(n).acquire() as Promise<unknown>).catch(() => {});
-      return 'left';
-    }, ['L-late'])).toEqual(['left']);
+    expect(
+      await client.map(
+        (n: string, ctx) => {
+          void (ctx.lock(n).acquire() as Promise<unknown>).catch(() => {});
+          return 'left';
+        },
+        ['L-late'],
+      ),
+    ).toEqual(['left']);
     // The task's acquire waits behind this grant; once released, it goes to the worker, which gives it back.
     await lock.release();
     const other = client.lock('L-late');
@@ -93,19 +122,22 @@ describe('subscriptions opened by a task', () => {
   it('are dropped when it returns: no more pushes, and a watch() loop left running ends with E_CANCELLED', async () => {
     const v = client.value<number>('sub-left', { initial: 0 });
     await v.get();
-    await client.map((n: string, ctx) => {
-      const g = globalThis as { __seen?: number[]; __watchEnd?: string };
-      g.__seen = [];
-      ctx.value<number>(n).subscribe((x) => g.__seen!.push(x));
-      void (async () => {
-        try {
-          for await (const x of ctx.value<number>(n).watch()) g.__seen!.push(x);
-        } catch (err) {
-          g.__watchEnd = (err as { code?: string }).code;
-        }
-      })();
-      return 1;
-    }, ['sub-left']);
+    await client.map(
+      (n: string, ctx) => {
+        const g = globalThis as { __seen?: number[]; __watchEnd?: string | undefined };
+        g.__seen = [];
+        ctx.value<number>(n).subscribe((x) => g.__seen!.push(x));
+        void (async () => {
+          try {
+            for await (const x of ctx.value<number>(n).watch()) g.__seen!.push(x);
+          } catch (err) {
+            g.__watchEnd = (err as { code?: string }).code;
+          }
+        })();
+        return 1;
+      },
+      ['sub-left'],
+    );
     for (const x of [101, 102, 103]) await v.set(x);
     const [left] = await client.map(() => {
       const g = globalThis as { __seen?: number[]; __watchEnd?: string };

@@ -6,7 +6,7 @@
  * would hang every later call.
  */
 import { describe, expect, it } from 'vitest';
-import { useDaemon, type TestDaemon } from './fixture.js';
+import { useDaemon, type TestDaemon } from './support/daemon.js';
 import type { Client } from '@corepool/client';
 
 let d: TestDaemon;
@@ -15,18 +15,30 @@ useDaemon((x) => ({ d, client } = x), { workers: 1 });
 
 /** Item x returns: 0 a plain value, 1 a throwing getter, 2 a 100k-deep array, 3 a throwing toJSON, 4 a Proxy whose traps throw. */
 const nasty = (x: number): unknown => {
-  if (x === 1) return { ok: 1, get boom() { throw new Error('getter boom'); } };
+  if (x === 1)
+    return {
+      ok: 1,
+      get boom() {
+        throw new Error('getter boom');
+      },
+    };
   if (x === 2) {
     let deep: unknown[] = [];
     for (let i = 0; i < 100_000; i++) deep = [deep];
     return deep;
   }
   if (x === 3) {
-    class Odd { toJSON(): never { throw new Error('toJSON boom'); } }
+    class Odd {
+      toJSON(): never {
+        throw new Error('toJSON boom');
+      }
+    }
     return { odd: new Odd() };
   }
   if (x === 4) {
-    const trap = (): never => { throw new Error('trap boom'); };
+    const trap = (): never => {
+      throw new Error('trap boom');
+    };
     return { inner: new Proxy({}, { get: trap, ownKeys: trap, getOwnPropertyDescriptor: trap, getPrototypeOf: trap, has: trap }) };
   }
   return x * 10;
@@ -66,16 +78,40 @@ describe('results the worker cannot inspect', () => {
   }, 60_000);
 
   it('thrown values that cannot be described still fail their item with E_TASK_FAILED', async () => {
-    const out = await client.mapSettled((x: number) => {
-      if (x === 1) throw new Proxy({}, { getPrototypeOf: () => { throw new Error('proto trap'); }, get: () => { throw new Error('get trap'); } });
-      if (x === 2) {
-        const e = new Error('x');
-        Object.defineProperty(e, 'message', { get: () => { throw new Error('message getter'); } });
-        throw e;
-      }
-      if (x === 3) throw { toString: () => { throw new Error('toString'); } };
-      return x;
-    }, [0, 1, 2, 3, 4], { chunkSize: 5 });
+    const out = await client.mapSettled(
+      (x: number) => {
+        if (x === 1)
+          throw new Proxy(
+            {},
+            {
+              getPrototypeOf: () => {
+                throw new Error('proto trap');
+              },
+              get: () => {
+                throw new Error('get trap');
+              },
+            },
+          );
+        if (x === 2) {
+          const e = new Error('x');
+          Object.defineProperty(e, 'message', {
+            get: () => {
+              throw new Error('message getter');
+            },
+          });
+          throw e;
+        }
+        if (x === 3)
+          throw {
+            toString: () => {
+              throw new Error('toString');
+            },
+          };
+        return x;
+      },
+      [0, 1, 2, 3, 4],
+      { chunkSize: 5 },
+    );
     expect(out[0]).toEqual({ status: 'fulfilled', value: 0 });
     expect(out[4]).toEqual({ status: 'fulfilled', value: 4 });
     for (const i of [1, 2, 3]) expect(out[i]).toMatchObject({ status: 'rejected', reason: { code: 'E_TASK_FAILED', index: i } });

@@ -8,10 +8,11 @@
 import { describe, expect, it } from 'vitest';
 
 import { encodeData } from '@corepool/protocol';
-import { figure, startDaemon } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { figure } from './support/figures.js';
 
 describe('compareAndSet on large values', () => {
-  it('a Set of 20,000 objects compares structurally and right; a neighbour\'s adds all complete meanwhile', async () => {
+  it("a Set of 20,000 objects compares structurally and right; a neighbour's adds all complete meanwhile", async () => {
     await using d = await startDaemon({ workers: 1 });
     const a = await d.connect();
     const b = await d.connect();

@@ -6,13 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { startDaemon, until, type TestDaemon, useDaemon, codeOf } from './fixture.js';
+import { startDaemon, type TestDaemon, useDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 import { startApp, startTogether } from './apps/spawn-app.js';
 
 let d: TestDaemon;
 let client: Client;
 useDaemon((x) => ({ d, client } = x));
-
 
 /** 1..n, each once. */
 function expectContiguous(values: number[], n: number): void {
@@ -63,7 +64,9 @@ describe('Value across processes', () => {
     await until(() => seen.at(-1) === total, 10_000, 'the subscriber to see the total');
     stop();
     for (let i = 1; i < seen.length; i++) if (seen[i]! <= seen[i - 1]!) expect.fail(`subscriber went from ${seen[i - 1]} to ${seen[i]}`);
-    console.log(`value.add from 4 processes: ${total} adds in ${wall.toFixed(0)} ms = ${Math.round(total / (wall / 1000))} add/s (subscriber saw ${seen.length} versions)`);
+    console.log(
+      `value.add from 4 processes: ${total} adds in ${wall.toFixed(0)} ms = ${Math.round(total / (wall / 1000))} add/s (subscriber saw ${seen.length} versions)`,
+    );
   });
 
   it('tasks add through ctx.value while an app process adds too', async () => {
@@ -83,11 +86,14 @@ describe('Value across processes', () => {
 
   it('a task sees what an app wrote, and an app what a task wrote', async () => {
     await client.value('from-app').set({ n: 1, at: new Date(5) });
-    const [read] = await client.map(async (n: string, ctx) => {
-      const v = await ctx.value<{ n: number; at: Date }>(n).get();
-      await ctx.value('from-task').set({ seen: v.n, t: v.at.getTime() });
-      return v;
-    }, ['from-app']);
+    const [read] = await client.map(
+      async (n: string, ctx) => {
+        const v = await ctx.value<{ n: number; at: Date }>(n).get();
+        await ctx.value('from-task').set({ seen: v.n, t: v.at.getTime() });
+        return v;
+      },
+      ['from-app'],
+    );
     expect(read).toEqual({ n: 1, at: new Date(5) });
     expect(await client.value('from-task').get()).toEqual({ seen: 1, t: 5 });
   });
@@ -179,21 +185,27 @@ describe('Value semantics', () => {
   });
 
   it('ctx.value(name, { initial }) creates the value even after the worker made a handle on it without one', async () => {
-    const [codes] = await client.map(async (n: string, ctx) => {
-      const code = (p: Promise<unknown>): Promise<string> => p.then(String, (e: { code: string }) => e.code);
-      const plain = await code(ctx.value(n).get());
-      const bad = await code(ctx.value(n, { initial: () => 1 }).get());
-      const good = await code(ctx.value(n, { initial: 5 }).get());
-      const other = await code(ctx.value(n, { initial: 99 }).get());
-      return [plain, bad, good, other];
-    }, ['lazy-initial']);
+    const [codes] = await client.map(
+      async (n: string, ctx) => {
+        const code = (p: Promise<unknown>): Promise<string> => p.then(String, (e: { code: string }) => e.code);
+        const plain = await code(ctx.value(n).get());
+        const bad = await code(ctx.value(n, { initial: () => 1 }).get());
+        const good = await code(ctx.value(n, { initial: 5 }).get());
+        const other = await code(ctx.value(n, { initial: 99 }).get());
+        return [plain, bad, good, other];
+      },
+      ['lazy-initial'],
+    );
     expect(codes).toEqual(['E_NO_SUCH_VALUE', 'E_NOT_CLONEABLE', '5', '5']);
   });
 
   it('compareAndSet is atomic: concurrent CAS increments from tasks and a client lose no update', async () => {
     const name = 'cas-counter';
     await client.value('cas-counter').set(0);
-    const casInc = async (n: string, ctx: { value<T>(n: string): { get(): Promise<T>; compareAndSet(a: T, b: T): Promise<boolean> } }): Promise<number> => {
+    const casInc = async (
+      n: string,
+      ctx: { value<T>(n: string): { get(): Promise<T>; compareAndSet(a: T, b: T): Promise<boolean> } },
+    ): Promise<number> => {
       const v = ctx.value<number>(n);
       let tries = 0;
       for (;;) {
@@ -203,7 +215,10 @@ describe('Value semantics', () => {
       }
     };
     const both = await Promise.all([
-      client.map(casInc, Array.from({ length: 300 }, () => name)),
+      client.map(
+        casInc,
+        Array.from({ length: 300 }, () => name),
+      ),
       (async () => {
         const v = client.value<number>(name);
         for (let i = 0; i < 300; i++) {
@@ -240,7 +255,10 @@ describe('Value semantics', () => {
       str: 'héllo ✓',
       big: -(2n ** 80n),
       date: new Date('2024-02-29T12:34:56.789Z'),
-      map: new Map<unknown, unknown>([['a', 1], [2, new Set([3])]]),
+      map: new Map<unknown, unknown>([
+        ['a', 1],
+        [2, new Set([3])],
+      ]),
       set: new Set(['x', 1, 2n]),
       bytes: new Uint8Array([0, 1, 254, 255]),
       f64: new Float64Array([1.5, -2]),
@@ -277,27 +295,33 @@ describe('Value errors carry codes', () => {
     expect(await codeOf(client.value('x'.repeat(10_000)).set(1))).toBe('E_BAD_NAME');
     expect(await codeOf(client.value(42 as unknown as string).add(1))).toBe('E_BAD_NAME');
     expect(await codeOf(() => client.value('').subscribe(() => {}))).toBe('E_BAD_NAME');
-    const [fromTask] = await client.map(async (_: number, ctx) => {
-      try {
-        await ctx.value('').get();
-        return 'no error';
-      } catch (err) {
-        return (err as { code: string }).code;
-      }
-    }, [0]);
+    const [fromTask] = await client.map(
+      async (_: number, ctx) => {
+        try {
+          await ctx.value('').get();
+          return 'no error';
+        } catch (err) {
+          return (err as { code: string }).code;
+        }
+      },
+      [0],
+    );
     expect(fromTask).toBe('E_BAD_NAME');
   });
 
   it('E_NO_SUCH_VALUE for a get of a value never set, from a client and a task', async () => {
     expect(await codeOf(client.value('never-set').get())).toBe('E_NO_SUCH_VALUE');
-    const [fromTask] = await client.map(async (n: string, ctx) => {
-      try {
-        await ctx.value(n).get();
-        return 'no error';
-      } catch (err) {
-        return (err as { code: string }).code;
-      }
-    }, ['never-set']);
+    const [fromTask] = await client.map(
+      async (n: string, ctx) => {
+        try {
+          await ctx.value(n).get();
+          return 'no error';
+        } catch (err) {
+          return (err as { code: string }).code;
+        }
+      },
+      ['never-set'],
+    );
     expect(fromTask).toBe('E_NO_SUCH_VALUE');
   });
 
@@ -309,14 +333,17 @@ describe('Value errors carry codes', () => {
     expect(await codeOf(client.value<bigint>('a-number').add(1n as never))).toBe('E_TYPE');
     expect(await codeOf(client.value<number>('a-number').add('1' as never))).toBe('E_TYPE');
     expect(await client.value('a-number').get()).toBe(1);
-    const [fromTask] = await client.map(async (n: string, ctx) => {
-      try {
-        await ctx.value<number>(n).add(1);
-        return 'no error';
-      } catch (err) {
-        return (err as { code: string }).code;
-      }
-    }, ['a-string']);
+    const [fromTask] = await client.map(
+      async (n: string, ctx) => {
+        try {
+          await ctx.value<number>(n).add(1);
+          return 'no error';
+        } catch (err) {
+          return (err as { code: string }).code;
+        }
+      },
+      ['a-string'],
+    );
     expect(fromTask).toBe('E_TYPE');
   });
 
@@ -338,14 +365,17 @@ describe('Value errors carry codes', () => {
     expect(Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(Buffer.from(big.buffer))).toBe(true);
     const [len] = await client.map(async (n: string, ctx) => ((await ctx.value(n).get()) as Uint8Array).length, ['too-large']);
     expect(len).toBe(big.length);
-    const [fromTask] = await client.map(async (n: string, ctx) => {
-      try {
-        await ctx.value(n).set(new Uint8Array(9 * 1024 * 1024));
-        return 'no error';
-      } catch (err) {
-        return (err as { code: string }).code;
-      }
-    }, ['too-large']);
+    const [fromTask] = await client.map(
+      async (n: string, ctx) => {
+        try {
+          await ctx.value(n).set(new Uint8Array(9 * 1024 * 1024));
+          return 'no error';
+        } catch (err) {
+          return (err as { code: string }).code;
+        }
+      },
+      ['too-large'],
+    );
     expect(fromTask).toBe('E_TOO_LARGE');
   });
 
@@ -358,14 +388,17 @@ describe('Value errors carry codes', () => {
     expect(await codeOf(client.value('uncloneable-init', { initial: () => 1 }).get())).toBe('E_NOT_CLONEABLE');
     expect(await client.value('uncloneable').get()).toBe(1);
     expect(await codeOf(client.value('uncloneable-init').get())).toBe('E_NO_SUCH_VALUE');
-    const [fromTask] = await client.map(async (n: string, ctx) => {
-      try {
-        await ctx.value(n).set(() => 1);
-        return 'no error';
-      } catch (err) {
-        return (err as { code: string }).code;
-      }
-    }, ['uncloneable']);
+    const [fromTask] = await client.map(
+      async (n: string, ctx) => {
+        try {
+          await ctx.value(n).set(() => 1);
+          return 'no error';
+        } catch (err) {
+          return (err as { code: string }).code;
+        }
+      },
+      ['uncloneable'],
+    );
     expect(fromTask).toBe('E_NOT_CLONEABLE');
   });
 });

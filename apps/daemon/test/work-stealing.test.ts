@@ -8,7 +8,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client, TaskContext } from '@corepool/client';
-import { figure, type TestDaemon, useDaemon } from './fixture.js';
+import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { figure } from './support/figures.js';
+import { untilRunning } from './support/wait.js';
 
 let d: TestDaemon;
 let client: Client;
@@ -30,7 +32,7 @@ describe('work stealing', () => {
       aFinished = true;
       return pid;
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await untilRunning(() => client.status(), 'a');
     const t0 = performance.now();
     const pids = await b.map((_x: number, ctx) => ctx.pid, [1, 2, 3, 4], { chunkSize: 1 });
     const bMs = performance.now() - t0;
@@ -73,7 +75,7 @@ describe('work stealing', () => {
     const b = await d.connect({ name: 'b3' });
     const triple = (x: number): number => x * 3;
     const aRun = a.submit(spin, 600);
-    await new Promise((r) => setTimeout(r, 10)); // A's item runs, still young, when B's chunks arrive
+    await untilRunning(() => client.status(), 'a3'); // A's item runs, still young, when B's chunks arrive
     // The busy worker is sent this task's source with the chunk that is then stolen from it...
     expect(await b.map(triple, [1, 2, 3, 4], { chunkSize: 1 })).toEqual([3, 6, 9, 12]);
     await aRun;
@@ -92,7 +94,8 @@ describe('work stealing', () => {
       },
       [{ i: 0, ms: 1200 }, ...Array.from({ length: 5 }, (_, k) => ({ i: k + 1, ms: 5 }))],
       { ordered: false, chunkSize: 1 },
-    )) arrival.push(r);
+    ))
+      arrival.push(r);
     expect(arrival.slice().sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(arrival[arrival.length - 1]).toBe(0);
   });

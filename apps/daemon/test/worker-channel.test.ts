@@ -5,20 +5,33 @@
  * replaced, the daemon keeps serving, and another app's map completes.
  */
 import { describe, expect, it } from 'vitest';
-import { codeOf, startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 
 describe('a task that breaks the channel to the primary', { timeout: 120_000 }, () => {
   it('a replaced Uint8Array.prototype.set (frames that do not decode): the worker is replaced, the primary lives', async () => {
     await using d = await startDaemon({ workers: 2 });
     const a = await d.connect({ name: 'A' });
     const b = await d.connect({ name: 'B' });
-    const code = await codeOf(a.map(() => {
-      Uint8Array.prototype.set = function set(): void {};
-      return 1;
-    }, [1, 2, 3, 4], { retries: 0 }));
+    const code = await codeOf(
+      a.map(
+        () => {
+          Uint8Array.prototype.set = function set(): void {};
+          return 1;
+        },
+        [1, 2, 3, 4],
+        { retries: 0 },
+      ),
+    );
     expect(code).toBeDefined();
     expect(d.proc.exitCode).toBeNull();
-    expect(await b.map((x: number) => x * 2, Array.from({ length: 50 }, (_, i) => i))).toEqual(Array.from({ length: 50 }, (_, i) => i * 2));
+    expect(
+      await b.map(
+        (x: number) => x * 2,
+        Array.from({ length: 50 }, (_, i) => i),
+      ),
+    ).toEqual(Array.from({ length: 50 }, (_, i) => i * 2));
     await until(() => d.events('worker-channel-corrupt').length > 0, 10_000, 'the corrupt-channel event');
   });
 
@@ -27,11 +40,18 @@ describe('a task that breaks the channel to the primary', { timeout: 120_000 }, 
     const a = await d.connect({ name: 'A' });
     const b = await d.connect({ name: 'B' });
     const before = await d.workerPids();
-    const code = await codeOf(a.map(() => {
-      // fd 4 is the worker's data channel: "hell" read as a little-endian length is ~1.8 GB.
-      (require('node:fs') as typeof import('node:fs')).writeSync(4, 'hello\n');
-      return 1;
-    }, [1], { retries: 0 }));
+    const code = await codeOf(
+      a.map(
+        () => {
+          // fd 4 is the worker's data channel: "hell" read as a little-endian length is ~1.8 GB.
+          // eslint-disable-next-line @typescript-eslint/no-require-imports -- a task is sent as source: it cannot import
+          (require('node:fs') as typeof import('node:fs')).writeSync(4, 'hello\n');
+          return 1;
+        },
+        [1],
+        { retries: 0 },
+      ),
+    );
     expect(code).toBeDefined();
     expect(await b.map((x: number) => x + 1, [1, 2, 3])).toEqual([2, 3, 4]);
     expect(d.proc.exitCode).toBeNull();

@@ -10,7 +10,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@corepool/client';
-import { codeOf, startDaemon, until, type TestDaemon } from './fixture.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 
 /** True once a process has exited (a zombie not yet reaped by init counts as exited). */
 function gone(pid: number): boolean {
@@ -96,12 +98,20 @@ describe('processes a task spawns end with its worker', () => {
 
   it('a worker killed for a timeout takes its spawned processes with it', async () => {
     const file = join(scratch, 'pid');
-    const code = await codeOf(client.map((f: string) => {
-      const { spawn } = process.getBuiltinModule('node:child_process') as typeof import('node:child_process');
-      const { writeFileSync } = process.getBuiltinModule('node:fs') as typeof import('node:fs');
-      writeFileSync(f, String(spawn('sleep', ['1000'], { stdio: 'ignore', detached: true }).pid));
-      for (;;) { /* spin until killed */ }
-    }, [file], { timeoutMs: 1000, retries: 0 }));
+    const code = await codeOf(
+      client.map(
+        (f: string) => {
+          const { spawn } = process.getBuiltinModule('node:child_process') as typeof import('node:child_process');
+          const { writeFileSync } = process.getBuiltinModule('node:fs') as typeof import('node:fs');
+          writeFileSync(f, String(spawn('sleep', ['1000'], { stdio: 'ignore', detached: true }).pid));
+          for (;;) {
+            /* spin until killed */
+          }
+        },
+        [file],
+        { timeoutMs: 1000, retries: 0 },
+      ),
+    );
     expect(code).toBe('E_TIMEOUT');
     const pid = Number(readFileSync(file, 'utf8'));
     expect(pid).toBeGreaterThan(0);

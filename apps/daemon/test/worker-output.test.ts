@@ -5,7 +5,8 @@
  * worker's slot and pid, and another app's map beside it completes.
  */
 import { expect, it } from 'vitest';
-import { startDaemon, until } from './fixture.js';
+import { startDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 
 const PRINTED = 24 * 1024 * 1024;
 
@@ -13,13 +14,20 @@ it('24 MB printed by a task: the daemon writes a bounded part, reports the rest 
   await using d = await startDaemon({ workers: 2 });
   const noisy = await d.connect({ name: 'noisy' });
   const calm = await d.connect({ name: 'calm' });
-  const flood = noisy.map((total: number) => {
-    const line = `${'x'.repeat(99)}\n`;
-    for (let n = 0; n < total; n += line.length) process.stdout.write(line);
-    console.error('stderr-after-the-flood');
-    return total;
-  }, [PRINTED]);
-  const neighbour = calm.map((x: number) => x + 1, Array.from({ length: 200 }, (_, i) => i), { chunkSize: 5 });
+  const flood = noisy.map(
+    (total: number) => {
+      const line = `${'x'.repeat(99)}\n`;
+      for (let n = 0; n < total; n += line.length) process.stdout.write(line);
+      console.error('stderr-after-the-flood');
+      return total;
+    },
+    [PRINTED],
+  );
+  const neighbour = calm.map(
+    (x: number) => x + 1,
+    Array.from({ length: 200 }, (_, i) => i),
+    { chunkSize: 5 },
+  );
   expect(await neighbour).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
   expect(await flood).toEqual([PRINTED]);
 

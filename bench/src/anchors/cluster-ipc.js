@@ -8,15 +8,20 @@ import { check, concat, nowMs, runMain } from '../lib/harness.js';
 import { doubleBatch, doubledSum } from '../lib/tasks.js';
 
 if (cluster.isPrimary) {
-  runMain(async (p) => {
+  void runMain(async (p) => {
     cluster.setupPrimary({ serialization: 'json', args: [] });
     const workers = Array.from({ length: p.workers }, () => cluster.fork());
     // 'online' comes before an ESM worker has run its module, and messages sent
     // before its listener exists are dropped: wait for the worker's own 'ready'.
-    await Promise.all(workers.map((w) => new Promise((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('exit', (code) => reject(new Error(`cluster worker exited (code ${code}) before ready`)));
-    })));
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('exit', (code) => reject(new Error(`cluster worker exited (code ${code}) before ready`)));
+          }),
+      ),
+    );
     try {
       const items = Array.from({ length: p.items }, (_, i) => i);
       await runBatch(workers, items, p); // warm-up
@@ -36,7 +41,7 @@ if (cluster.isPrimary) {
     }
   });
 } else {
-  process.on('message', (msg) => process.send({ id: msg.id, out: doubleBatch(msg.items) }));
+  process.on('message', (/** @type {{ id: number, items: number[] }} */ msg) => process.send({ id: msg.id, out: doubleBatch(msg.items) }));
   process.send({ ready: true });
 }
 

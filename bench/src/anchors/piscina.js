@@ -8,7 +8,9 @@ import { heavyExpected, doubledSum } from '../lib/tasks.js';
 
 const filename = new URL('./piscina-worker.js', import.meta.url).href;
 
-function note(p, text) { return p.note ? `${text}; ${p.note}` : text; }
+function note(p, text) {
+  return p.note ? `${text}; ${p.note}` : text;
+}
 
 const scenarios = {
   async cpu(pool, p) {
@@ -19,9 +21,18 @@ const scenarios = {
     const out = await Promise.all(Array.from({ length: p.tasks }, () => pool.run(item, { name: 'heavy' })));
     const wall = nowMs() - t0;
     const want = heavyExpected(p.n, p.iters);
-    return [{ metric: 'wall_ms', value: wall, unit: 'ms',
-      check: check(out.every((v) => v === want), `sums ${out.slice(0, 2)}..., want ${want}`),
-      note: note(p, `${p.tasks} run() via Promise.all, ${p.workers} threads`) }];
+    return [
+      {
+        metric: 'wall_ms',
+        value: wall,
+        unit: 'ms',
+        check: check(
+          out.every((v) => v === want),
+          `sums ${out.slice(0, 2)}..., want ${want}`,
+        ),
+        note: note(p, `${p.tasks} run() via Promise.all, ${p.workers} threads`),
+      },
+    ];
   },
 
   async efficiency(pool, p) {
@@ -78,7 +89,7 @@ const scenarios = {
   },
 };
 
-runMain(async (p) => {
+void runMain(async (p) => {
   const body = scenarios[p.scenario];
   if (!body) throw new Error(`piscina has no scenario '${p.scenario}'`);
   const pool = new Piscina({ filename, minThreads: p.workers, maxThreads: p.workers, idleTimeout: 60_000 });

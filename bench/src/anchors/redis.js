@@ -19,14 +19,17 @@ const self = new URL(import.meta.url).pathname;
 /** A connection that fails fast instead of retrying forever when Redis is down. */
 async function connectRedis() {
   const redis = new Redis(REDIS_URL, {
-    lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null,
+    lazyConnect: true,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
   });
   redis.on('error', () => {}); // surfaced through the rejected command instead
   try {
     await redis.connect();
   } catch (err) {
     redis.disconnect();
-    throw new Error(`Redis at ${REDIS_URL} unreachable: ${err.message}`);
+    throw new Error(`Redis at ${REDIS_URL} unreachable: ${err.message}`, { cause: err });
   }
   return redis;
 }
@@ -81,8 +84,11 @@ const scenarios = {
       const serverUs = procCpuUs(serverPid) - server0;
       const final = Number(await redis.get(key));
       const want = p.procs * p.ops;
-      const base = { check: check(final === want && warm === p.procs * p.warmup, `final ${final}, want ${want}`), final,
-        note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited INCR (ioredis)${p.note ? `; ${p.note}` : ''}` };
+      const base = {
+        check: check(final === want && warm === p.procs * p.warmup, `final ${final}, want ${want}`),
+        final,
+        note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited INCR (ioredis)${p.note ? `; ${p.note}` : ''}`,
+      };
       return [
         { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
         { ...base, metric: 'final_value', value: final, unit: 'count' },
@@ -111,8 +117,11 @@ const scenarios = {
       const wall = nowMs() - t0;
       const final = Number(await redis.get(key));
       const inOrder = out.every(([err, v], i) => err === null && v === i + 1);
-      const base = { check: check(final === p.ops && inOrder, `final ${final}, replies in order: ${inOrder}`), final,
-        note: `${p.ops.toLocaleString('en')} INCR in one ioredis pipeline()` };
+      const base = {
+        check: check(final === p.ops && inOrder, `final ${final}, replies in order: ${inOrder}`),
+        final,
+        note: `${p.ops.toLocaleString('en')} INCR in one ioredis pipeline()`,
+      };
       return [{ ...base, metric: 'ops_per_s', value: p.ops / (wall / 1e3), unit: 'ops/s' }];
     } finally {
       await redis.del(key);
@@ -138,8 +147,10 @@ const scenarios = {
         if (i >= p.warmup) lat[i - p.warmup] = ack.lat;
       }
       sub.send({ type: 'stop' });
-      const base = { check: check(bad === 0, `${bad} notifications out of order or wrong`),
-        note: `${p.count} updates one at a time: INCR then PUBLISH, subscriber in another process; clock: hrtime (CLOCK_MONOTONIC)` };
+      const base = {
+        check: check(bad === 0, `${bad} notifications out of order or wrong`),
+        note: `${p.count} updates one at a time: INCR then PUBLISH, subscriber in another process; clock: hrtime (CLOCK_MONOTONIC)`,
+      };
       return [
         { ...base, metric: 'p50_us', value: percentile(lat, 50), unit: 'us' },
         { ...base, metric: 'p99_us', value: percentile(lat, 99), unit: 'us' },
@@ -154,9 +165,9 @@ const scenarios = {
 
 const params = readParams();
 if (params.role) {
-  childMain(children[params.role]);
+  void childMain(children[params.role]);
 } else {
-  runMain(async (p) => {
+  void runMain(async (p) => {
     const body = scenarios[p.scenario];
     if (!body) throw new Error(`redis has no scenario '${p.scenario}'`);
     const rows = await body(p);

@@ -5,7 +5,7 @@
 import { check, runMain, nowMs, spin } from '../lib/harness.js';
 import { heavy, heavyExpected } from '../lib/tasks.js';
 
-runMain(async (p) => {
+void runMain(async (p) => {
   const item = { n: p.n, iters: p.iters };
   heavy({ n: p.n, iters: Math.floor(p.iters / 4) }); // warm-up: optimized code
   heavy({ n: p.n, iters: Math.floor(p.iters / 4) });
@@ -15,9 +15,18 @@ runMain(async (p) => {
   for (let i = 0; i < p.tasks; i++) out.push(heavy(item));
   const wall = nowMs() - t0;
   const want = heavyExpected(p.n, p.iters);
-  return [{
-    scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms',
-    check: check(out.every((v) => v === want), `sums ${out.slice(0, 2)}..., want ${want}`),
-    note: `${p.tasks} tasks x ${p.iters.toLocaleString('en')} iterations, i % ${p.n + 1}${p.note ? `; ${p.note}` : ''}`,
-  }];
+  return [
+    {
+      scenario: p.scenario,
+      system: p.system,
+      metric: 'wall_ms',
+      value: wall,
+      unit: 'ms',
+      check: check(
+        out.every((v) => v === want),
+        `sums ${out.slice(0, 2)}..., want ${want}`,
+      ),
+      note: `${p.tasks} tasks x ${p.iters.toLocaleString('en')} iterations, i % ${p.n + 1}${p.note ? `; ${p.note}` : ''}`,
+    },
+  ];
 });

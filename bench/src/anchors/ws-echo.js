@@ -18,24 +18,32 @@ const self = new URL(import.meta.url).pathname;
 /** Opens a ws to the echo server; resolves with call(message) -> reply, one request at a time. */
 async function open(port) {
   const ws = new WebSocket(`ws://127.0.0.1:${port}`);
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  let pending = null;
-  ws.on('message', (data) => { const r = pending; pending = null; r(unpack(data)); });
-  const call = (msg) => new Promise((resolve) => {
-    pending = resolve;
-    ws.send(pack(msg));
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
   });
+  let pending = null;
+  ws.on('message', (data) => {
+    const r = pending;
+    pending = null;
+    r(unpack(/** @type {Buffer} */ (data)));
+  });
+  const call = (msg) =>
+    new Promise((resolve) => {
+      pending = resolve;
+      ws.send(pack(msg));
+    });
   return { ws, call };
 }
 
 const role = readParams().role;
 if (role === 'server') {
-  childMain(async () => {
+  void childMain(async () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     let counter = 0;
     wss.on('connection', (ws) => {
       ws.on('message', (data) => {
-        const req = unpack(data);
+        const req = unpack(/** @type {Buffer} */ (data));
         if (req.type === 'add') {
           counter += req.delta;
           ws.send(pack({ type: 'reply', rid: req.rid, ok: true, value: counter }));
@@ -44,11 +52,11 @@ if (role === 'server') {
       });
     });
     await new Promise((resolve) => wss.once('listening', resolve));
-    process.send({ type: 'listening', port: wss.address().port, pid: process.pid });
+    process.send({ type: 'listening', port: /** @type {import('node:net').AddressInfo} */ (wss.address()).port, pid: process.pid });
     process.on('disconnect', () => process.exit(0));
   });
 } else if (role === 'app') {
-  childMain(async (p) => {
+  void childMain(async (p) => {
     const { ws, call } = await open(p.port);
     for (let i = 0; i < p.warmup; i++) await call({ type: 'add', rid: i, delta: 0 });
     process.send({ type: 'ready' });
@@ -61,7 +69,7 @@ if (role === 'server') {
     process.exit(0);
   });
 } else {
-  runMain(async (p) => (p.scenario === 'counter' ? counter(p) : latency(p)));
+  void runMain(async (p) => (p.scenario === 'counter' ? counter(p) : latency(p)));
 }
 
 async function counter(p) {
@@ -81,8 +89,13 @@ async function counter(p) {
     const final = (await call({ type: 'get', rid: 0 })).value;
     ws.close();
     const want = p.procs * p.ops;
-    const base = { scenario: p.scenario, system: p.system, final, check: check(final === want, `final ${final}, want ${want}`),
-      note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited add over a bare ws + msgpack server, counter in memory (no store): the ceiling of any ws daemon here` };
+    const base = {
+      scenario: p.scenario,
+      system: p.system,
+      final,
+      check: check(final === want, `final ${final}, want ${want}`),
+      note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited add over a bare ws + msgpack server, counter in memory (no store): the ceiling of any ws daemon here`,
+    };
     return [
       { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
       ...cpuRows(base, { clientUs: done.reduce((s, d) => s + d.cpuUs, 0), serverUs, ops: want }),

@@ -12,7 +12,7 @@ const NAME = 'bench-hits';
 
 const params = readParams();
 if (params.role === 'app') {
-  childMain(async (p) => {
+  void childMain(async (p) => {
     const client = await connectTo(p.daemon);
     const hits = client.value(NAME, { initial: 0 });
     for (let i = 0; i < p.warmup; i++) await hits.add(1);
@@ -26,33 +26,42 @@ if (params.role === 'app') {
     process.exit(0);
   });
 } else {
-  runMain((p) => withCorepool({ workers: p.workers }, async ({ daemon, client }) => {
-    const hits = client.value(NAME, { initial: 0 });
-    await hits.set(0);
-    const ref = { url: daemon.url, token: daemon.token };
-    const apps = Array.from({ length: p.procs }, () => forkChild(self, { role: 'app', daemon: ref, ops: p.ops, warmup: p.warmup }));
-    try {
-      await Promise.all(apps.map((a) => a.expect('ready', 60_000)));
-      const warm = await hits.get();
+  void runMain((p) =>
+    withCorepool({ workers: p.workers }, async ({ daemon, client }) => {
+      const hits = client.value(NAME, { initial: 0 });
       await hits.set(0);
-      const t0 = nowMs();
-      const server0 = procCpuUs(daemon.pid);
-      for (const a of apps) a.send({ type: 'go' });
-      const done = await Promise.all(apps.map((a) => a.expect('done', 300_000)));
-      const wall = nowMs() - t0;
-      const serverUs = procCpuUs(daemon.pid) - server0;
-      const final = await hits.get();
-      const want = p.procs * p.ops;
-      const base = { scenario: p.scenario, system: p.system, final,
-        check: check(final === want && warm === p.procs * p.warmup, `final ${final}, want ${want} (after warm-up: ${warm}, want ${p.procs * p.warmup})`),
-        note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited value.add(1)${p.note ? `; ${p.note}` : ''}` };
-      return [
-        { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
-        { ...base, metric: 'final_value', value: final, unit: 'count' },
-        ...cpuRows(base, { clientUs: done.reduce((s, d) => s + d.cpuUs, 0), serverUs, ops: want }),
-      ];
-    } finally {
-      for (const a of apps) a.kill();
-    }
-  }));
+      const ref = { url: daemon.url, token: daemon.token };
+      const apps = Array.from({ length: p.procs }, () => forkChild(self, { role: 'app', daemon: ref, ops: p.ops, warmup: p.warmup }));
+      try {
+        await Promise.all(apps.map((a) => a.expect('ready', 60_000)));
+        const warm = await hits.get();
+        await hits.set(0);
+        const t0 = nowMs();
+        const server0 = procCpuUs(daemon.pid);
+        for (const a of apps) a.send({ type: 'go' });
+        const done = await Promise.all(apps.map((a) => a.expect('done', 300_000)));
+        const wall = nowMs() - t0;
+        const serverUs = procCpuUs(daemon.pid) - server0;
+        const final = await hits.get();
+        const want = p.procs * p.ops;
+        const base = {
+          scenario: p.scenario,
+          system: p.system,
+          final,
+          check: check(
+            final === want && warm === p.procs * p.warmup,
+            `final ${final}, want ${want} (after warm-up: ${warm}, want ${p.procs * p.warmup})`,
+          ),
+          note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited value.add(1)${p.note ? `; ${p.note}` : ''}`,
+        };
+        return [
+          { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
+          { ...base, metric: 'final_value', value: final, unit: 'count' },
+          ...cpuRows(base, { clientUs: done.reduce((s, d) => s + d.cpuUs, 0), serverUs, ops: want }),
+        ];
+      } finally {
+        for (const a of apps) a.kill();
+      }
+    }),
+  );
 }

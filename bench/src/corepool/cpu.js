@@ -5,18 +5,30 @@ import { check, nowMs, runMain } from '../lib/harness.js';
 import { heavy, heavyExpected } from '../lib/tasks.js';
 import { withCorepool } from './daemon.js';
 
-runMain((p) => withCorepool({ workers: p.workers }, async ({ client }) => {
-  const opts = p.chunkSize ? { chunkSize: p.chunkSize } : {};
-  const warm = { n: p.n, iters: Math.floor(p.iters / 4) };
-  await client.map(heavy, Array.from({ length: p.workers * 2 }, () => warm), opts); // warm-up: compiled, optimized
-  const items = Array.from({ length: p.tasks }, () => ({ n: p.n, iters: p.iters }));
-  const t0 = nowMs();
-  const out = await client.map(heavy, items, opts);
-  const wall = nowMs() - t0;
-  const want = heavyExpected(p.n, p.iters);
-  return [{
-    scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms',
-    check: check(out.length === p.tasks && out.every((v) => v === want), `sums ${out.slice(0, 2)}..., want ${want}`),
-    note: `${p.tasks} items in one client.map, ${p.workers} workers, ${p.chunkSize ? `chunkSize ${p.chunkSize}` : 'default chunking'}${p.note ? `; ${p.note}` : ''}`,
-  }];
-}));
+void runMain((p) =>
+  withCorepool({ workers: p.workers }, async ({ client }) => {
+    const opts = p.chunkSize ? { chunkSize: p.chunkSize } : {};
+    const warm = { n: p.n, iters: Math.floor(p.iters / 4) };
+    await client.map(
+      heavy,
+      Array.from({ length: p.workers * 2 }, () => warm),
+      opts,
+    ); // warm-up: compiled, optimized
+    const items = Array.from({ length: p.tasks }, () => ({ n: p.n, iters: p.iters }));
+    const t0 = nowMs();
+    const out = await client.map(heavy, items, opts);
+    const wall = nowMs() - t0;
+    const want = heavyExpected(p.n, p.iters);
+    return [
+      {
+        scenario: p.scenario,
+        system: p.system,
+        metric: 'wall_ms',
+        value: wall,
+        unit: 'ms',
+        check: check(out.length === p.tasks && out.every((v) => v === want), `sums ${out.slice(0, 2)}..., want ${want}`),
+        note: `${p.tasks} items in one client.map, ${p.workers} workers, ${p.chunkSize ? `chunkSize ${p.chunkSize}` : 'default chunking'}${p.note ? `; ${p.note}` : ''}`,
+      },
+    ];
+  }),
+);

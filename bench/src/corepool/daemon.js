@@ -30,13 +30,22 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
     throw new Error(`corepool daemon not built: ${CLI} is missing (run \`npm run build\`)`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'corepool-bench-'));
-  const child = spawn(process.execPath, [...profileArgs(), CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...profileArgs(), CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...extraArgs],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-8000); });
+  child.stderr.on('data', (d) => {
+    stderr = (stderr + d).slice(-8000);
+  });
   const brief = (text) => {
-    const lines = text.trim().split('\n').filter((l) => !/^\s+at /.test(l));
+    const lines = text
+      .trim()
+      .split('\n')
+      .filter((l) => !/^\s+at /.test(l));
     return lines.join(' | ').slice(0, 700);
   };
   const info = await new Promise((resolve, reject) => {
@@ -57,7 +66,11 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
         buf = buf.slice(nl + 1);
         if (!line.startsWith('{')) continue;
         let msg;
-        try { msg = JSON.parse(line); } catch { continue; }
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          continue;
+        }
         if (msg.event === 'listening') {
           clearTimeout(timer);
           child.removeAllListeners('exit');
@@ -70,7 +83,11 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
   // The ready line should carry the token; else it is in <data-dir>/token (README, CLI).
   let token = info.token;
   if (!token) {
-    try { token = readFileSync(join(info.dataDir ?? dataDir, 'token'), 'utf8').trim(); } catch { /* connect() will say */ }
+    try {
+      token = readFileSync(join(info.dataDir ?? dataDir, 'token'), 'utf8').trim();
+    } catch {
+      /* connect() will say */
+    }
   }
   const daemon = {
     url: info.url,
@@ -85,11 +102,21 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
         if (child.exitCode !== null || child.signalCode !== null) resolve();
         else child.once('exit', resolve);
       });
-      try { process.kill(daemon.pid, 'SIGTERM'); } catch { /* already gone */ }
+      try {
+        process.kill(daemon.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
       const timer = setTimeout(() => killTree(daemon.pid, 'SIGKILL'), 10_000);
       await gone;
       clearTimeout(timer);
-      for (const pid of tree) { try { process.kill(pid, 'SIGKILL'); } catch { /* exited with it */ } }
+      for (const pid of tree) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* exited with it */
+        }
+      }
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -97,12 +124,15 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
   return daemon;
 }
 
-/** Imports the client SDK, with a clear error while it is not built. */
+/**
+ * Imports the client SDK, with a clear error while it is not built.
+ * @returns {Promise<typeof import('@corepool/client')>}
+ */
 export async function loadClient() {
   try {
     return await import(CLIENT);
   } catch (err) {
-    throw new Error(`${CLIENT} not importable (is it built? \`npm run build\`): ${err.message}`);
+    throw new Error(`${CLIENT} not importable (is it built? \`npm run build\`): ${err.message}`, { cause: err });
   }
 }
 
@@ -115,6 +145,10 @@ export async function connectTo(daemon) {
 /**
  * Starts a daemon and a client, runs body({ daemon, client }), and always
  * closes both. The client is imported first, so a missing build fails fast.
+ * @template T
+ * @param {Parameters<typeof startDaemon>[0]} options
+ * @param {(x: { daemon: Awaited<ReturnType<typeof startDaemon>>, client: import('@corepool/client').Client }) => Promise<T>} body
+ * @returns {Promise<T>}
  */
 export async function withCorepool(options, body) {
   await loadClient();
@@ -134,8 +168,13 @@ export function descendants(pid) {
   let out = [];
   let kids = [];
   try {
-    kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  } catch { /* pgrep exits 1 when there are none */ }
+    kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    /* pgrep exits 1 when there are none */
+  }
   for (const k of kids) out = out.concat(k, descendants(k));
   return out;
 }
@@ -159,6 +198,10 @@ export function daemonRss(pid) {
 
 function killTree(pid, signal) {
   for (const p of [pid, ...descendants(pid)]) {
-    try { process.kill(p, signal); } catch { /* gone */ }
+    try {
+      process.kill(p, signal);
+    } catch {
+      /* gone */
+    }
   }
 }

@@ -5,20 +5,22 @@ import { check, nowUs, percentile, runMain } from '../lib/harness.js';
 import { double } from '../lib/tasks.js';
 import { withCorepool } from './daemon.js';
 
-runMain((p) => withCorepool({ workers: p.workers }, async ({ client }) => {
-  for (let i = 0; i < p.warmup; i++) await client.submit(double, i);
-  const lat = new Float64Array(p.count);
-  let bad = 0;
-  for (let i = 0; i < p.count; i++) {
-    const t0 = nowUs();
-    const r = await client.submit(double, i);
-    lat[i] = nowUs() - t0;
-    if (r !== 2 * i) bad++;
-  }
-  const ok = check(bad === 0, `${bad} wrong results`);
-  const note = `${p.count} sequential client.submit, ${p.workers} workers`;
-  return [
-    { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
-    { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
-  ];
-}));
+void runMain((p) =>
+  withCorepool({ workers: p.workers }, async ({ client }) => {
+    for (let i = 0; i < p.warmup; i++) await client.submit(double, i);
+    const lat = new Float64Array(p.count);
+    let bad = 0;
+    for (let i = 0; i < p.count; i++) {
+      const t0 = nowUs();
+      const r = await client.submit(double, i);
+      lat[i] = nowUs() - t0;
+      if (r !== 2 * i) bad++;
+    }
+    const ok = check(bad === 0, `${bad} wrong results`);
+    const note = `${p.count} sequential client.submit, ${p.workers} workers`;
+    return [
+      { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
+      { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
+    ];
+  }),
+);

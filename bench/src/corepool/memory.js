@@ -15,7 +15,7 @@ const self = new URL(import.meta.url).pathname;
 
 const params = readParams();
 if (params.role === 'idle-clients') {
-  childMain(async (p) => {
+  void childMain(async (p) => {
     const clients = [];
     for (let i = 0; i < p.count; i += 50) {
       const batch = Math.min(50, p.count - i);
@@ -28,9 +28,10 @@ if (params.role === 'idle-clients') {
     process.exit(0);
   });
 } else {
-  runMain(async (p) => {
+  void runMain(async (p) => {
     await loadClient();
     const daemon = await startDaemon({ workers: p.workers });
+    /** @type {import('@corepool/client').Client | undefined} */
     let client;
     try {
       return await measure(p, daemon, async () => (client = await connectTo(daemon)));
@@ -43,7 +44,8 @@ if (params.role === 'idle-clients') {
 
 async function measure(p, daemon, openClient) {
   const rows = [];
-  const row = (metric, value, extra = {}) => rows.push({ scenario: p.scenario, system: p.system, metric, value, unit: 'MB', check: 'ok', ...extra });
+  const row = (metric, value, extra = {}) =>
+    rows.push({ scenario: p.scenario, system: p.system, metric, value, unit: 'MB', check: 'ok', ...extra });
 
   await sleep(1000);
   const rest = daemonRss(daemon.pid);
@@ -82,7 +84,9 @@ async function measure(p, daemon, openClient) {
     }
   })();
   const count = p.streamItems;
-  function* items() { for (let i = 0; i < count; i++) yield i; }
+  function* items() {
+    for (let i = 0; i < count; i++) yield i;
+  }
   let out;
   try {
     out = await client.map(double, items());

@@ -14,14 +14,17 @@ const NAME = 'bench-notify';
 
 const params = readParams();
 if (params.role === 'subscriber') {
-  childMain(async (p) => {
+  void childMain(async (p) => {
     const client = await connectTo(p.daemon);
     const v = client.value(NAME, { initial: { seq: -1, t0: 0 } });
     let last = -Infinity;
     const stop = v.subscribe((val) => {
       const now = nowUs();
       if (!val || typeof val.seq !== 'number') return;
-      if (val.seq < 0) { process.send({ type: 'probe', seq: val.seq }); return; }
+      if (val.seq < 0) {
+        process.send({ type: 'probe', seq: val.seq });
+        return;
+      }
       process.send({ type: 'ack', seq: val.seq, lat: now - val.t0, outOfOrder: val.seq < last });
       last = Math.max(last, val.seq);
     });
@@ -32,39 +35,44 @@ if (params.role === 'subscriber') {
     process.exit(0);
   });
 } else {
-  runMain((p) => withCorepool({ workers: p.workers }, async ({ daemon, client }) => {
-    const v = client.value(NAME, { initial: { seq: -1, t0: 0 } });
-    await v.set({ seq: -1, t0: 0 });
-    const sub = forkChild(self, { role: 'subscriber', daemon: { url: daemon.url, token: daemon.token } });
-    try {
-      await sub.expect('ready', 30_000);
-      // The subscription is live once a probe comes through.
-      let live = false;
-      for (let k = 2; k < 100 && !live; k++) {
-        await v.set({ seq: -k, t0: 0 });
-        live = await Promise.race([sub.expect('probe', 1000).then(() => true), sleep(200).then(() => false)]);
+  void runMain((p) =>
+    withCorepool({ workers: p.workers }, async ({ daemon, client }) => {
+      const v = client.value(NAME, { initial: { seq: -1, t0: 0 } });
+      await v.set({ seq: -1, t0: 0 });
+      const sub = forkChild(self, { role: 'subscriber', daemon: { url: daemon.url, token: daemon.token } });
+      try {
+        await sub.expect('ready', 30_000);
+        // The subscription is live once a probe comes through.
+        let live = false;
+        for (let k = 2; k < 100 && !live; k++) {
+          await v.set({ seq: -k, t0: 0 });
+          live = await Promise.race([sub.expect('probe', 1000).then(() => true), sleep(200).then(() => false)]);
+        }
+        if (!live) throw new Error('subscriber never saw a change');
+        const lat = new Float64Array(p.count);
+        let bad = 0;
+        for (let i = 0; i < p.warmup + p.count; i++) {
+          const t0 = nowUs();
+          const [, ack] = await Promise.all([v.set({ seq: i, t0 }), waitAck(sub, i)]);
+          if (ack.outOfOrder) bad++;
+          if (i >= p.warmup) lat[i - p.warmup] = ack.lat;
+        }
+        sub.send({ type: 'stop' });
+        const base = {
+          scenario: p.scenario,
+          system: p.system,
+          check: check(bad === 0, `${bad} notifications out of order`),
+          note: `${p.count} updates one at a time: value.set() -> value.subscribe() in another process; clock: hrtime (CLOCK_MONOTONIC)`,
+        };
+        return [
+          { ...base, metric: 'p50_us', value: percentile(lat, 50), unit: 'us' },
+          { ...base, metric: 'p99_us', value: percentile(lat, 99), unit: 'us' },
+        ];
+      } finally {
+        sub.kill();
       }
-      if (!live) throw new Error('subscriber never saw a change');
-      const lat = new Float64Array(p.count);
-      let bad = 0;
-      for (let i = 0; i < p.warmup + p.count; i++) {
-        const t0 = nowUs();
-        const [, ack] = await Promise.all([v.set({ seq: i, t0 }), waitAck(sub, i)]);
-        if (ack.outOfOrder) bad++;
-        if (i >= p.warmup) lat[i - p.warmup] = ack.lat;
-      }
-      sub.send({ type: 'stop' });
-      const base = { scenario: p.scenario, system: p.system,
-        check: check(bad === 0, `${bad} notifications out of order`),
-        note: `${p.count} updates one at a time: value.set() -> value.subscribe() in another process; clock: hrtime (CLOCK_MONOTONIC)` };
-      return [
-        { ...base, metric: 'p50_us', value: percentile(lat, 50), unit: 'us' },
-        { ...base, metric: 'p99_us', value: percentile(lat, 99), unit: 'us' },
-      ];
-    } finally {
-      sub.kill();
-    }
-  }));
+    }),
+  );
 }
 
 /** The subscriber's ack for seq (older acks, if any, are skipped). */

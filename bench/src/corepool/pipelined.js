@@ -5,20 +5,29 @@
 import { check, nowMs, runMain } from '../lib/harness.js';
 import { withCorepool } from './daemon.js';
 
-runMain((p) => withCorepool({ workers: p.workers }, async ({ client }) => {
-  const hits = client.value('bench-pipelined', { initial: 0 });
-  await Promise.all(Array.from({ length: p.warmup }, () => hits.add(1)));
-  await hits.set(0);
-  const t0 = nowMs();
-  const out = await Promise.all(Array.from({ length: p.ops }, () => hits.add(1)));
-  const wall = nowMs() - t0;
-  const final = await hits.get();
-  const seen = new Uint8Array(p.ops + 1);
-  for (const v of out) if (Number.isInteger(v) && v >= 1 && v <= p.ops) seen[v] = 1;
-  const distinct = seen.reduce((a, b) => a + b, 0);
-  return [{
-    scenario: p.scenario, system: p.system, metric: 'ops_per_s', value: p.ops / (wall / 1e3), unit: 'ops/s', final,
-    check: check(final === p.ops && distinct === p.ops, `final ${final}, ${distinct} distinct replies in 1..${p.ops}`),
-    note: `${p.ops.toLocaleString('en')} value.add(1) in flight from one client (Promise.all)`,
-  }];
-}));
+void runMain((p) =>
+  withCorepool({ workers: p.workers }, async ({ client }) => {
+    const hits = client.value('bench-pipelined', { initial: 0 });
+    await Promise.all(Array.from({ length: p.warmup }, () => hits.add(1)));
+    await hits.set(0);
+    const t0 = nowMs();
+    const out = await Promise.all(Array.from({ length: p.ops }, () => hits.add(1)));
+    const wall = nowMs() - t0;
+    const final = await hits.get();
+    const seen = new Uint8Array(p.ops + 1);
+    for (const v of out) if (Number.isInteger(v) && v >= 1 && v <= p.ops) seen[v] = 1;
+    const distinct = seen.reduce((a, b) => a + b, 0);
+    return [
+      {
+        scenario: p.scenario,
+        system: p.system,
+        metric: 'ops_per_s',
+        value: p.ops / (wall / 1e3),
+        unit: 'ops/s',
+        final,
+        check: check(final === p.ops && distinct === p.ops, `final ${final}, ${distinct} distinct replies in 1..${p.ops}`),
+        note: `${p.ops.toLocaleString('en')} value.add(1) in flight from one client (Promise.all)`,
+      },
+    ];
+  }),
+);

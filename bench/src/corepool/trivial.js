@@ -16,13 +16,15 @@ export async function timeTrivial(client, count) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runMain((p) => withCorepool({ workers: p.workers }, async ({ client }) => {
-    await timeTrivial(client, p.items); // warm-up at full size
-    const { wall, check: ok } = await timeTrivial(client, p.items);
-    const note = `${p.items.toLocaleString('en')} items in one client.map, ${p.workers} workers, default chunking`;
-    return [
-      { scenario: p.scenario, system: p.system, metric: 'items_per_s', value: p.items / (wall / 1e3), unit: 'items/s', check: ok, note },
-      { scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note },
-    ];
-  }));
+  void runMain((p) =>
+    withCorepool({ workers: p.workers }, async ({ client }) => {
+      await timeTrivial(client, p.items); // warm-up at full size
+      const { wall, check: ok } = await timeTrivial(client, p.items);
+      const note = `${p.items.toLocaleString('en')} items in one client.map, ${p.workers} workers, default chunking`;
+      return [
+        { scenario: p.scenario, system: p.system, metric: 'items_per_s', value: p.items / (wall / 1e3), unit: 'items/s', check: ok, note },
+        { scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note },
+      ];
+    }),
+  );
 }

@@ -15,7 +15,7 @@ export function forkChild(file, params, { execArgv = [] } = {}) {
   const inbox = [];
   const waiters = [];
   let exited = null;
-  child.on('message', (msg) => {
+  child.on('message', (/** @type {any} */ msg) => {
     if (msg.type === 'error') {
       for (const w of waiters.splice(0)) w.reject(new Error(`child error: ${msg.message}`));
     }
@@ -29,7 +29,9 @@ export function forkChild(file, params, { execArgv = [] } = {}) {
   });
   return {
     child,
-    send(msg) { child.send(msg); },
+    send(msg) {
+      child.send(msg);
+    },
     /** Resolves with the next message of this type. */
     expect(type, timeoutMs = 30_000) {
       const i = inbox.findIndex((m) => m.type === type);
@@ -44,18 +46,32 @@ export function forkChild(file, params, { execArgv = [] } = {}) {
           const err = inbox.find((m) => m.type === 'error');
           reject(new Error(err ? `child error: ${err.message}` : `timed out waiting for '${type}' from ${file}`));
         }, timeoutMs);
-        w.resolve = (m) => { clearTimeout(timer); resolve(m); };
-        w.reject = (e) => { clearTimeout(timer); reject(e); };
+        w.resolve = (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        };
+        w.reject = (e) => {
+          clearTimeout(timer);
+          reject(e);
+        };
         waiters.push(w);
       });
     },
-    kill() { if (!exited) child.kill('SIGKILL'); },
+    kill() {
+      if (!exited) child.kill('SIGKILL');
+    },
     /** Waits for the child to exit on its own (after a 'stop' message, say). */
     exited(timeoutMs = 10_000) {
       if (exited) return Promise.resolve();
       return new Promise((resolve) => {
-        const timer = setTimeout(() => { child.kill('SIGKILL'); resolve(); }, timeoutMs);
-        child.once('exit', () => { clearTimeout(timer); resolve(); });
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          resolve();
+        }, timeoutMs);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     },
   };
@@ -65,7 +81,10 @@ export function forkChild(file, params, { execArgv = [] } = {}) {
 export function fromParent(type) {
   return new Promise((resolve) => {
     const on = (msg) => {
-      if (msg.type === type) { process.off('message', on); resolve(msg); }
+      if (msg.type === type) {
+        process.off('message', on);
+        resolve(msg);
+      }
     };
     process.on('message', on);
   });

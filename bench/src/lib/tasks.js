@@ -16,7 +16,9 @@ export function heavy(item) {
 /** Efficiency task: 1 ms of busy work, then the item back. */
 export function busy1ms(x) {
   const end = performance.now() + 1;
-  while (performance.now() < end) {}
+  while (performance.now() < end) {
+    /* busy */
+  }
   return x;
 }
 

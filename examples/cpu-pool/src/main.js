@@ -6,6 +6,7 @@ import { connect } from '@corepool/client';
 // Node runs this loop ~27x faster than CPython, so the seed's 10M iterations
 // become 300M here: each task then takes a few hundred milliseconds.
 // heavy() must be self-contained: it is sent to the workers as source.
+/** @param {number} n @returns {[n: number, sum: number, pid: number]} */
 function heavy(n) {
   const iterations = 300_000_000;
   let s = 0;
@@ -14,7 +15,10 @@ function heavy(n) {
 }
 
 const ITERATIONS = 300_000_000;
-/** What sum_{i<N} i % m is, in closed form: the check that the printed sums are right. */
+/**
+ * What sum_{i<N} i % m is, in closed form: the check that the printed sums are right.
+ * @param {number} n
+ */
 function expectedSum(n) {
   const m = n + 1;
   const q = Math.floor(ITERATIONS / m);
@@ -22,7 +26,7 @@ function expectedSum(n) {
   return (q * m * (m - 1)) / 2 + (r * (r - 1)) / 2;
 }
 
-const fmt = (rows) => `[${rows.map(([n, s, pid]) => `(${n}, ${s}, ${pid})`).join(', ')}]`;
+const fmt = (/** @type {[number, number, number][]} */ rows) => `[${rows.map(([n, s, pid]) => `(${n}, ${s}, ${pid})`).join(', ')}]`;
 
 const nums = [1, 2, 3, 4];
 const client = await connect(undefined, { spawn: true, name: 'cpu-pool demo' });

@@ -3,7 +3,8 @@
 // argv: <counter name> <adds> <app number>
 import { connect } from '@corepool/client';
 
-const [name, adds, id] = process.argv.slice(2);
+const [name, adds, id] = /** @type {[string, string, string]} */ (process.argv.slice(2));
+if (process.send === undefined) throw new Error('app.js runs forked by main.js (it reports over IPC)');
 const client = await connect(undefined, { name: `shared-counter app ${id}` });
 const counter = client.value(name);
 process.send({ type: 'ready' });

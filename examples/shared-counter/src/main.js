@@ -13,24 +13,32 @@ const ADDS_PER_APP = 2_000;
 const TASK_ADDS = 4_000;
 const EXPECTED = APPS * ADDS_PER_APP + TASK_ADDS;
 
-const here = (file) => fileURLToPath(new URL(file, import.meta.url));
+const here = (/** @type {string} */ file) => fileURLToPath(new URL(file, import.meta.url));
 
+/** @type {import('node:child_process').ChildProcess[]} */
 const children = [];
 
-/** Forks `file` with `args`: `next(type)` resolves with its first message of that type, `exited` with its last message. */
+/**
+ * Forks `file` with `args`: `next(type)` resolves with its first message of that type, `exited` with its last message.
+ * @param {string} file
+ * @param {string[]} args
+ */
 function start(file, args) {
   const child = fork(here(file), args, { stdio: 'inherit' });
   children.push(child);
+  /** @type {any[]} the children's IPC messages: plain objects, shaped by app.js and watcher.js */
   const messages = [];
+  /** @type {((value?: unknown) => void)[]} */
   const waiters = [];
   child.on('message', (m) => {
     messages.push(m);
     for (const w of waiters.splice(0)) w();
   });
+  /** @type {Promise<any>} */
   const exited = new Promise((resolve, reject) => {
     child.once('exit', (code) => (code === 0 ? resolve(messages.at(-1)) : reject(new Error(`${file} exited with ${code}`))));
   });
-  const next = async (type) => {
+  const next = async (/** @type {string} */ type) => {
     for (;;) {
       const m = messages.find((x) => x.type === type);
       if (m !== undefined) return m;
@@ -41,8 +49,13 @@ function start(file, args) {
 }
 
 // A task: sent to the workers as source, so it must be self-contained.
+/**
+ * @param {string} name
+ * @param {import('@corepool/client').TaskContext} ctx
+ * @returns {Promise<[value: number, pid: number]>}
+ */
 async function increment(name, ctx) {
-  return [await ctx.value(name).add(1), ctx.pid];
+  return [await /** @type {import('@corepool/client').Value<number>} */ (ctx.value(name)).add(1), ctx.pid];
 }
 
 const client = await connect(undefined, { spawn: true, name: 'shared-counter demo' });
@@ -61,7 +74,10 @@ try {
   for (const a of apps) a.child.send('go');
   const [appResults, taskResults] = await Promise.all([
     Promise.all(apps.map((a) => a.exited)),
-    client.map(increment, Array.from({ length: TASK_ADDS }, () => name)),
+    client.map(
+      increment,
+      Array.from({ length: TASK_ADDS }, () => name),
+    ),
   ]);
   const seconds = (performance.now() - t0) / 1000;
 
@@ -74,8 +90,11 @@ try {
   const contiguous = all.length === EXPECTED && all.every((v, i) => v === i + 1);
   console.log(`\nfinal value: ${final} (expected ${EXPECTED})`);
   console.log(`every add saw a distinct value 1..${EXPECTED}: ${contiguous ? 'yes' : 'NO'}`);
-  for (const r of appResults) console.log(`  app ${r.id} (pid ${r.pid}): ${r.results.length} adds at ${Math.round(r.results.length / (r.ms / 1000))}/s`);
-  console.log(`  tasks: ${taskResults.length} adds through ctx.value on ${new Set(taskResults.map(([, pid]) => pid)).size} worker processes`);
+  for (const r of appResults)
+    console.log(`  app ${r.id} (pid ${r.pid}): ${r.results.length} adds at ${Math.round(r.results.length / (r.ms / 1000))}/s`);
+  console.log(
+    `  tasks: ${taskResults.length} adds through ctx.value on ${new Set(taskResults.map(([, pid]) => pid)).size} worker processes`,
+  );
   console.log(`${EXPECTED} increments in ${seconds.toFixed(2)} s = ${Math.round(EXPECTED / seconds).toLocaleString('en-US')} increments/s`);
   if (final !== EXPECTED || !contiguous) {
     console.error('WRONG: the counter lost or duplicated increments');

@@ -5,12 +5,14 @@
 import { connect } from '@corepool/client';
 
 const PRINT_EVERY_MS = 100;
-const [name] = process.argv.slice(2);
+const [name] = /** @type {[string]} */ (process.argv.slice(2));
+if (process.send === undefined) throw new Error('watcher.js runs forked by main.js (it reports over IPC)');
 const client = await connect(undefined, { name: 'shared-counter watcher' });
-const counter = client.value(name);
+const counter = /** @type {import('@corepool/client').Value<number>} */ (client.value(name));
 
 let latest = 0;
 let printed = { value: 0, at: performance.now() };
+/** @type {number | undefined} */
 let expected;
 
 function print(force = false) {
@@ -25,7 +27,7 @@ function finish() {
   clearInterval(timer);
   stop();
   print();
-  client.close().then(() => process.disconnect());
+  void client.close().then(() => process.disconnect());
 }
 
 const stop = counter.subscribe((v) => {
@@ -35,7 +37,7 @@ const stop = counter.subscribe((v) => {
   if (expected !== undefined && latest >= expected) finish();
 });
 const timer = setInterval(print, PRINT_EVERY_MS);
-process.on('message', (m) => {
+process.on('message', (/** @type {{ expected: number }} */ m) => {
   expected = m.expected;
   if (latest >= expected) finish();
 });

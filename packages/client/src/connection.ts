@@ -69,7 +69,7 @@ export interface ConnectionOptions {
   /** The client object's id, sent on every socket: the daemon keeps its writes' replies for a replay. */
   instance: string;
   reconnectTimeoutMs: number;
-  openSocket?: OpenSocket;
+  openSocket?: OpenSocket | undefined;
 }
 
 /** The daemon link with reconnect. */

@@ -19,7 +19,7 @@ export interface ErrorDetails {
   /** How many times the item was run (crash retries). */
   attempts?: number;
   /** The timeout that was exceeded. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** A value a task threw that is not an Error (`throw 42`), as text. */
   thrown?: string;
 }

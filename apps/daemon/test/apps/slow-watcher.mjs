@@ -29,7 +29,10 @@ if (kind === 'dict') {
       seen.push(v.n);
       if (v.n === end) resolve();
     });
-    void client.dict('x').size().then(() => out({ ready: true }));
+    void client
+      .dict('x')
+      .size()
+      .then(() => out({ ready: true }));
   });
   await client.close();
   finish({ done: true, seen });

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { TestDaemon } from '../fixture.js';
+import type { TestDaemon } from '../support/daemon.js';
 
 /** A running app process and what it printed. */
 export interface App {

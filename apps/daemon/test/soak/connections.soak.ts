@@ -7,7 +7,10 @@
  */
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { figure, percentile, startDaemon, until, type RawSocket } from '../fixture.js';
+import { startDaemon } from '../support/daemon.js';
+import type { RawSocket } from '../support/raw-socket.js';
+import { until } from '../support/wait.js';
+import { figure, percentile } from '../support/figures.js';
 
 const CONNS = Number(process.env.CP_CONNS ?? 10_000);
 const UNAUTH = Number(process.env.CP_UNAUTH ?? 1000);
@@ -20,10 +23,12 @@ describe('row 6 soak: many connections', () => {
     await hits.get();
     const rss0 = d.rss();
     const silent: RawSocket[] = [];
-    for (let i = 0; i < UNAUTH; i += 100) silent.push(...(await Promise.all(Array.from({ length: Math.min(100, UNAUTH - i) }, () => d.raw()))));
+    for (let i = 0; i < UNAUTH; i += 100)
+      silent.push(...(await Promise.all(Array.from({ length: Math.min(100, UNAUTH - i) }, () => d.raw()))));
     const idle: RawSocket[] = [];
     const t0 = performance.now();
-    for (let i = 0; i < CONNS; i += 200) idle.push(...(await Promise.all(Array.from({ length: Math.min(200, CONNS - i) }, () => d.raw({ hello: true })))));
+    for (let i = 0; i < CONNS; i += 200)
+      idle.push(...(await Promise.all(Array.from({ length: Math.min(200, CONNS - i) }, () => d.raw({ hello: true })))));
     const rate = CONNS / ((performance.now() - t0) / 1000);
     expect(idle.every((s) => s.ws.readyState === 1)).toBe(true);
     const over = await d.raw();
@@ -42,8 +47,12 @@ describe('row 6 soak: many connections', () => {
     await until(async () => (await active.status()).clients.length === CONNS + 1, 30_000, 'silent ones gone');
     expect(await active.map((x: number) => x + 1, [1, 2, 3])).toEqual([2, 3, 4]);
     figure('row6.soak', {
-      conns: CONNS, unauth: UNAUTH, rssPerConnKiB: Math.round((rss1 - rss0) / (CONNS + UNAUTH) / 1024),
-      connectAuthPerSec: Math.round(rate), addP99Ms: +percentile(lat, 99).toFixed(2), openFds: fds,
+      conns: CONNS,
+      unauth: UNAUTH,
+      rssPerConnKiB: Math.round((rss1 - rss0) / (CONNS + UNAUTH) / 1024),
+      connectAuthPerSec: Math.round(rate),
+      addP99Ms: +percentile(lat, 99).toFixed(2),
+      openFds: fds,
     });
     for (const s of idle) s.ws.terminate();
   });

@@ -5,7 +5,9 @@
  * the final value is exact, and the subscriber never goes backwards.
  */
 import { describe, expect, it } from 'vitest';
-import { figure, startDaemon, until } from '../fixture.js';
+import { startDaemon } from '../support/daemon.js';
+import { until } from '../support/wait.js';
+import { figure } from '../support/figures.js';
 import { startApp, startTogether } from '../apps/spawn-app.js';
 
 const ADDERS = Number(process.env.CP_ADDERS ?? 50);
@@ -24,7 +26,10 @@ describe('row 13 soak: many clients increment one Value', () => {
     try {
       await startTogether(apps);
       const t0 = performance.now();
-      const tasks = client.map(async (_x: number, ctx: { value(n: string): { add(d: number): Promise<number> } }) => ctx.value('many').add(1), Array.from({ length: TASK_ADDS }, (_, i) => i));
+      const tasks = client.map(
+        async (_x: number, ctx: { value(n: string): { add(d: number): Promise<number> } }) => ctx.value('many').add(1),
+        Array.from({ length: TASK_ADDS }, (_, i) => i),
+      );
       const outs = await Promise.all(apps.map((a) => a.done()));
       const fromTasks = await tasks;
       const total = ADDERS * ADDS + TASK_ADDS;

@@ -9,7 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, figure, startDaemon, until } from '../fixture.js';
+import { startDaemon } from '../support/daemon.js';
+import { alive } from '../support/processes.js';
+import { until } from '../support/wait.js';
+import { figure } from '../support/figures.js';
 
 const CYCLES = Number(process.env.CP_RESTARTS ?? 50);
 
@@ -28,17 +31,30 @@ describe('row 3 soak: kill -9 of the primary, restart', () => {
         const n = 300;
         const counts = new Map<number, number>();
         const batch = (async () => {
-          for await (const v of client.imap((x: number) => {
-            const end = performance.now() + 2;
-            while (performance.now() < end) { /* busy */ }
-            return x;
-          }, Array.from({ length: n }, (_, i) => i), { ordered: false })) counts.set(v, (counts.get(v) ?? 0) + 1);
+          for await (const v of client.imap(
+            (x: number) => {
+              const end = performance.now() + 2;
+              while (performance.now() < end) {
+                /* busy */
+              }
+              return x;
+            },
+            Array.from({ length: n }, (_, i) => i),
+            { ordered: false },
+          ))
+            counts.set(v, (counts.get(v) ?? 0) + 1);
         })();
         const adds: Promise<unknown>[] = [];
         for (let i = 0; i < 50; i++) {
           attempted++;
-          adds.push(hits.add(1).then(() => acknowledged++, () => {}));
+          adds.push(
+            hits.add(1).then(
+              () => acknowledged++,
+              () => {},
+            ),
+          );
         }
+        // The kill lands at a different point of the work each cycle: the varying delay is the scenario.
         await new Promise((r) => setTimeout(r, 50 + ((cycle * 37) % 200)));
         const old = d.workerProcesses();
         await d.kill();

@@ -7,7 +7,10 @@ import { codeOf, dec, enc, open, req, useFreshState } from './helpers.js';
 describe('Dict', () => {
   let dir: string;
   let state: SharedState;
-  useFreshState((x) => ({ dir, state } = x), () => state);
+  useFreshState(
+    (x) => ({ dir, state } = x),
+    () => state,
+  );
 
   it('sets, gets, deletes and lists keys', async () => {
     expect(await state.handle('c:1', req('dict.set', 'd', { key: 'a', a: enc(1) }))).toEqual({ version: 1 });
@@ -18,7 +21,10 @@ describe('Dict', () => {
     expect(await state.handle('c:1', req('dict.has', 'd', { key: 'zz' }))).toBe(false);
     expect(await state.handle('c:1', req('dict.keys', 'd'))).toEqual(['a', 'b']);
     const entries = (await state.handle('c:1', req('dict.entries', 'd'))) as [string, Uint8Array][];
-    expect(entries.map(([k, v]) => [k, dec(v)])).toEqual([['a', 1], ['b', new Set([2])]]);
+    expect(entries.map(([k, v]) => [k, dec(v)])).toEqual([
+      ['a', 1],
+      ['b', new Set([2])],
+    ]);
     expect(await state.handle('c:1', req('dict.size', 'd'))).toBe(2);
     expect(await state.handle('c:1', req('dict.delete', 'd', { key: 'a' }))).toBe(true);
     expect(await state.handle('c:1', req('dict.delete', 'd', { key: 'a' }))).toBe(false);
@@ -51,7 +57,9 @@ describe('Dict', () => {
       state.handle('c:1', req('dict.delete', 'd', { key: 'missing' })),
     ]);
     expect(pushes.map((p) => [p.version, p.key, p.deleted ?? false, p.value === undefined ? undefined : dec(p.value)])).toEqual([
-      [1, 'a', false, 1], [2, 'b', false, 2], [3, 'a', true, undefined],
+      [1, 'a', false, 1],
+      [2, 'b', false, 2],
+      [3, 'a', true, undefined],
     ]);
     expect(pushes[0]).toMatchObject({ type: 'push', kind: 'dict', name: 'd' });
     expect(await state.handle('c:sub', req('dict.unsubscribe', 'd'))).toBe(true);
@@ -84,7 +92,12 @@ describe('Dict', () => {
     await state.close();
     state = await open(dir);
     const entries = (await state.handle('c:1', req('dict.entries', 'd'))) as [string, Uint8Array][];
-    expect(entries.map(([k, v]) => [k, dec(v)])).toEqual([['z', 'updated'], ['m', 'm'], ['a', 'again'], ['b', 0]]);
+    expect(entries.map(([k, v]) => [k, dec(v)])).toEqual([
+      ['z', 'updated'],
+      ['m', 'm'],
+      ['a', 'again'],
+      ['b', 0],
+    ]);
   });
 
   it('rejects bad names, bad keys and missing values', async () => {

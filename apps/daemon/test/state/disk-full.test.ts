@@ -88,9 +88,13 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
       expect(await s.handle('c:1', req('dict.set', 'd', { key: 'c', a: enc(3) }))).toEqual({ version: 2 });
       const grant = (await s.handle('c:lock', req('lock.acquire', 'L'))) as { token: number };
       await s.handle('c:lock', req('lock.release', 'L', { token: grant.token }));
-      // Subscribers saw versions 1 and 2 only, in order, never the rolled-back bytes.
+      // Subscribers saw versions 1 and 2 only, in order, never the rolled-back bytes (a quiet window:
+      // a push that should not come has no event to wait for).
       await new Promise((r) => setTimeout(r, 50));
-      expect(pushes.filter((p) => p.name === 'v').map((p) => [p.version, dec(p.value)])).toEqual([[1, 'one'], [2, 'two']]);
+      expect(pushes.filter((p) => p.name === 'v').map((p) => [p.version, dec(p.value)])).toEqual([
+        [1, 'one'],
+        [2, 'two'],
+      ]);
 
       await s.close();
       state = await open(dir, fsync);
@@ -101,7 +105,10 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
       for (let i = 0; i < 3; i++) items.push(dec(await t.handle('c:3', req('queue.get', 'q', { timeoutMs: 0 }))));
       expect(items).toEqual([2, 3, 4]);
       expect(await t.handle('c:3', req('queue.size', 'empty'))).toBe(0);
-      expect(await t.handle('c:3', req('dict.entries', 'd'))).toEqual([['a', enc(1)], ['c', enc(3)]]);
+      expect(await t.handle('c:3', req('dict.entries', 'd'))).toEqual([
+        ['a', enc(1)],
+        ['c', enc(3)],
+      ]);
       const again = (await t.handle('c:lock', req('lock.acquire', 'L'))) as { token: number };
       expect(again.token).toBeGreaterThan(grant.token);
     });

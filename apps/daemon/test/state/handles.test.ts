@@ -10,7 +10,10 @@ import { cleanup, codeOf, open, tempDir } from './helpers.js';
 class LocalTransport implements StateTransport {
   readonly sent: StateRequest[] = [];
   readonly #listeners = new Map<string, Set<(p: Push) => void>>();
-  constructor(readonly state: SharedState, readonly owner: string) {}
+  constructor(
+    readonly state: SharedState,
+    readonly owner: string,
+  ) {}
 
   request(req: StateRequest): Promise<unknown> {
     this.sent.push(req);
@@ -103,7 +106,14 @@ describe('handles', () => {
     await tick();
     // A stale push (as after a reconnect race) is dropped.
     t.deliver({ type: 'push', kind: 'value', name: 'n', version: 2, value: new Uint8Array([0x63]) });
-    expect(seen).toEqual([[1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6]]);
+    expect(seen).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+      [5, 5],
+      [6, 6],
+    ]);
     stop();
     await tick();
     await v.add(1);
@@ -154,11 +164,18 @@ describe('handles', () => {
     expect(await d.get('zz')).toBeUndefined();
     expect(await d.has('b')).toBe(true);
     expect(await d.keys()).toEqual(['a', 'b']);
-    expect(await d.entries()).toEqual([['a', new Map([['x', 1]])], ['b', new Map()]]);
+    expect(await d.entries()).toEqual([
+      ['a', new Map([['x', 1]])],
+      ['b', new Map()],
+    ]);
     expect(await d.delete('a')).toBe(true);
     expect(await d.size()).toBe(1);
     await tick();
-    expect(changes).toEqual([['a', new Map([['x', 1]]), false], ['b', new Map(), false], ['a', undefined, true]]);
+    expect(changes).toEqual([
+      ['a', new Map([['x', 1]]), false],
+      ['b', new Map(), false],
+      ['a', undefined, true],
+    ]);
     expect(await codeOf(d.get(42 as unknown as string))).toBe('E_BAD_NAME');
   });
 
@@ -168,12 +185,26 @@ describe('handles', () => {
     const log: string[] = [];
     const tokens: number[] = [];
     await Promise.all([
-      l1.withLock(async (token) => { tokens.push(token); log.push('1 in'); await tick(20); log.push('1 out'); }),
-      l2.withLock(async (token) => { tokens.push(token); log.push('2 in'); await tick(5); log.push('2 out'); }),
+      l1.withLock(async (token) => {
+        tokens.push(token);
+        log.push('1 in');
+        await tick(20);
+        log.push('1 out');
+      }),
+      l2.withLock(async (token) => {
+        tokens.push(token);
+        log.push('2 in');
+        await tick(5);
+        log.push('2 out');
+      }),
     ]);
     expect(log).toEqual(['1 in', '1 out', '2 in', '2 out']);
     expect(tokens[1]!).toBeGreaterThan(tokens[0]!);
-    await expect(l1.withLock(() => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      l1.withLock(() => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(state.counts().locks).toBe(0);
     const g = await l1.acquire({ timeoutMs: 0 });
     expect(l1.token).toBe(g.token);

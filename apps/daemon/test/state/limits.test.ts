@@ -12,7 +12,10 @@ import { codeOf, dec, enc, req, useFreshState } from './helpers.js';
 
 describe('per-owner limits', () => {
   let state: SharedState;
-  useFreshState((x) => ({ state } = x), () => state);
+  useFreshState(
+    (x) => ({ state } = x),
+    () => state,
+  );
 
   it('bounds blocked queue gets per owner; a timed-out or served get frees its place; release leaves no record', async () => {
     const blocked = Array.from({ length: OWNER_LIMIT }, (_, i) => state.handle('c:hostile', req('queue.get', `q${i}`)));
@@ -38,7 +41,8 @@ describe('per-owner limits', () => {
 
   it('bounds locks held or awaited per owner; releasing frees places; release leaves no record', async () => {
     const tokens: number[] = [];
-    for (let i = 0; i < OWNER_LIMIT / 2; i++) tokens.push(((await state.handle('c:hostile', req('lock.acquire', `L${i}`))) as { token: number }).token);
+    for (let i = 0; i < OWNER_LIMIT / 2; i++)
+      tokens.push(((await state.handle('c:hostile', req('lock.acquire', `L${i}`))) as { token: number }).token);
     // The other half waits on locks someone else holds.
     for (let i = 0; i < 10; i++) await state.handle('c:holder', req('lock.acquire', `H${i}`));
     const waits = Array.from({ length: OWNER_LIMIT / 2 }, (_, i) => state.handle('c:hostile', req('lock.acquire', `H${i % 10}`)));

@@ -8,7 +8,10 @@ type Grant = { token: number };
 describe('Lock', () => {
   let dir: string;
   let state: SharedState;
-  useFreshState((x) => ({ dir, state } = x), () => state);
+  useFreshState(
+    (x) => ({ dir, state } = x),
+    () => state,
+  );
 
   it('grants in FIFO order with strictly increasing fencing tokens', async () => {
     const first = (await state.handle('c:1', req('lock.acquire', 'L'))) as Grant;

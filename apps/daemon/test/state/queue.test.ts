@@ -6,7 +6,10 @@ import { codeOf, dec, enc, open, req, useFreshState } from './helpers.js';
 describe('Queue', () => {
   let dir: string;
   let state: SharedState;
-  useFreshState((x) => ({ dir, state } = x), () => state);
+  useFreshState(
+    (x) => ({ dir, state } = x),
+    () => state,
+  );
 
   it('is FIFO and reports its size', async () => {
     for (let i = 0; i < 5; i++) {

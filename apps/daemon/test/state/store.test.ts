@@ -72,7 +72,10 @@ describe('Store', () => {
           if (lines >= (fsync === 'always' ? 150 : 2000)) child.kill('SIGKILL');
         });
         expect(await exited).toBe('SIGKILL');
-        const acked = out.split('\n').filter((l) => l !== '').map(Number);
+        const acked = out
+          .split('\n')
+          .filter((l) => l !== '')
+          .map(Number);
         const lastAck = Math.max(...acked);
         expect(acked.length).toBeGreaterThan(100);
 

@@ -59,14 +59,29 @@ function reordered(v: unknown): unknown {
   if (v instanceof Set) return new Set([...v].reverse().map(reordered));
   if (v instanceof Map) return new Map([...v].reverse().map(([k, x]) => [reordered(k), reordered(x)]));
   if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reordered(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .reverse()
+        .map(([k, x]) => [k, reordered(x)]),
+    );
   }
   return v;
 }
 
 describe('dataEqual', () => {
   it('keeps the documented semantics', () => {
-    expect(eq(new Map([['a', 1], ['b', 2]]), new Map([['b', 2], ['a', 1]]))).toBe(true);
+    expect(
+      eq(
+        new Map([
+          ['a', 1],
+          ['b', 2],
+        ]),
+        new Map([
+          ['b', 2],
+          ['a', 1],
+        ]),
+      ),
+    ).toBe(true);
     expect(eq(new Map([['a', 1]]), new Map([['a', 2]]))).toBe(false);
     expect(eq(new Set([{ x: 1 }, { y: [2] }]), new Set([{ y: [2] }, { x: 1 }]))).toBe(true);
     expect(eq(new Set([{ x: 1 }, { x: 1 }]), new Set([{ x: 1 }, { x: 2 }]))).toBe(false);
@@ -92,25 +107,54 @@ describe('dataEqual', () => {
   });
 
   it('agrees with the quadratic oracle on random values, and ignores insertion order', () => {
-    fc.assert(fc.property(value, value, (a, b) => eq(a, b) === oracle(a, b)), { numRuns: 2000 });
-    fc.assert(fc.property(value, (a) => eq(a, reordered(a))), { numRuns: 1000 });
+    fc.assert(
+      fc.property(value, value, (a, b) => eq(a, b) === oracle(a, b)),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(value, (a) => eq(a, reordered(a))),
+      { numRuns: 1000 },
+    );
   });
 
   it('scans every encoding the data codec makes as well-formed, at a finite cost', () => {
     const anyValue = fc.oneof(
       value,
-      fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: false, withBoxedValues: false, withSparseArray: false }),
-      fc.constantFrom<unknown>(new Error('e'), /re/gi, new Uint8Array(300), new ArrayBuffer(70_000), 2n ** 200n, -(2n ** 70n), 'x'.repeat(70_000), 1.5, -1e300, 2 ** 40),
+      fc.anything({
+        withBigInt: true,
+        withDate: true,
+        withMap: true,
+        withSet: true,
+        withTypedArray: true,
+        withNullPrototype: false,
+        withBoxedValues: false,
+        withSparseArray: false,
+      }),
+      fc.constantFrom<unknown>(
+        new Error('e'),
+        /re/gi,
+        new Uint8Array(300),
+        new ArrayBuffer(70_000),
+        2n ** 200n,
+        -(2n ** 70n),
+        'x'.repeat(70_000),
+        1.5,
+        -1e300,
+        2 ** 40,
+      ),
     );
-    fc.assert(fc.property(anyValue, (v) => {
-      let bytes: Uint8Array;
-      try {
-        bytes = enc(v);
-      } catch {
-        return true; // not cloneable: never stored
-      }
-      return Number.isFinite(decodeCost(bytes, Infinity));
-    }), { numRuns: 3000 });
+    fc.assert(
+      fc.property(anyValue, (v) => {
+        let bytes: Uint8Array;
+        try {
+          bytes = enc(v);
+        } catch {
+          return true; // not cloneable: never stored
+        }
+        return Number.isFinite(decodeCost(bytes, Infinity));
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('compares a Set of 20,000 objects in any order, and finds the one that differs', () => {
@@ -136,7 +180,9 @@ describe('dataEqual', () => {
     const entry = (k: number, v: number[]): number[] => [k, ...v];
     const mapOf = (...entries: number[][]): Uint8Array => Uint8Array.from([0x82, ...entries.flat()]);
     expect(dataEqual(mapOf(entry(1, nested(3)), entry(2, [2])), mapOf(entry(2, [2]), entry(1, nested(3))))).toBe(true);
-    expect(dataEqual(mapOf(entry(1, nested(MAX_DEPTH + 5)), entry(2, [2])), mapOf(entry(2, [2]), entry(1, nested(MAX_DEPTH + 5))))).toBe(false);
+    expect(dataEqual(mapOf(entry(1, nested(MAX_DEPTH + 5)), entry(2, [2])), mapOf(entry(2, [2]), entry(1, nested(MAX_DEPTH + 5))))).toBe(
+      false,
+    );
     const cyc: Record<string, unknown> = { a: 1 };
     cyc.self = cyc;
     expect(dataEqual(enc(cyc), enc(cyc))).toBe(true);

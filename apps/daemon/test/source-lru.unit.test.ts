@@ -34,13 +34,22 @@ describe('SourceLru', () => {
     };
     const cases: [SourceBounds, SourceBounds][] = [
       [PRIMARY_SOURCES, WORKER_SOURCES],
-      [{ count: 3, chars: 50 }, { count: 4, chars: 60 }],
-      [{ count: 5, chars: 1000 }, { count: 5, chars: 1000 }],
+      [
+        { count: 3, chars: 50 },
+        { count: 4, chars: 60 },
+      ],
+      [
+        { count: 5, chars: 1000 },
+        { count: 5, chars: 1000 },
+      ],
     ];
     for (const [pb, wb] of cases) {
       const primary = new SourceLru(pb);
       const worker = new SourceLru(wb);
-      const hashes = Array.from({ length: 40 }, (_, i) => ({ hash: `h${i}`, chars: 1 + random(pb.chars === PRIMARY_SOURCES.chars ? 4 * 1024 * 1024 : 30) }));
+      const hashes = Array.from({ length: 40 }, (_, i) => ({
+        hash: `h${i}`,
+        chars: 1 + random(pb.chars === PRIMARY_SOURCES.chars ? 4 * 1024 * 1024 : 30),
+      }));
       for (let step = 0; step < 20_000; step++) {
         const { hash, chars } = hashes[random(hashes.length)]!;
         const known = primary.touch(hash);
