@@ -47,13 +47,16 @@ export function resolveTarget(flags: { url?: string; dataDir?: string; token?: s
     try {
       token = readFileSync(tokenPath(dataDir), 'utf8').trim();
     } catch {
-      throw new AuthError(`no token: pass --token-file or --token, set COREPOOL_TOKEN, or pass the daemon's --data-dir (looked in ${tokenPath(dataDir)})`);
+      throw new AuthError(
+        `no token: pass --token-file or --token, set COREPOOL_TOKEN, or pass the daemon's --data-dir (looked in ${tokenPath(dataDir)})`,
+      );
     }
   }
   // Said when nothing answers: the user learns there was no daemon to find, not just a refused port.
-  const notRecorded = !flags.url && !process.env.COREPOOL_URL && recorded === undefined
-    ? `no daemon is running on ${dataDir} (it has no daemon.json)`
-    : undefined;
+  const notRecorded =
+    !flags.url && !process.env.COREPOOL_URL && recorded === undefined
+      ? `no daemon is running on ${dataDir} (it has no daemon.json)`
+      : undefined;
   return notRecorded === undefined ? { url, token, dataDir } : { url, token, dataDir, notRecorded };
 }
 
@@ -70,11 +73,17 @@ export function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Prom
       fn();
       ws.close();
     };
-    ws.on('error', (err) => done(() => reject(new ConnectionError(
-      target.notRecorded !== undefined
-        ? `${target.notRecorded}, and nothing answers at ${target.url}: ${err.message}`
-        : `cannot reach a daemon at ${target.url}: ${err.message}`,
-    ))));
+    ws.on('error', (err) =>
+      done(() =>
+        reject(
+          new ConnectionError(
+            target.notRecorded !== undefined
+              ? `${target.notRecorded}, and nothing answers at ${target.url}: ${err.message}`
+              : `cannot reach a daemon at ${target.url}: ${err.message}`,
+          ),
+        ),
+      ),
+    );
     ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name: 'corepool-cli' })));
     ws.on('message', (data) => {
       const decoded = decodeMessage(data as Buffer);
@@ -85,7 +94,8 @@ export function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Prom
       const m = parseServerMessage(one);
       if (m.type === 'welcome') ws.send(encodeMessage({ type, rid: 1 }));
       else if (m.type === 'error') done(() => reject(fromWire(m.error)));
-      else if (m.type === 'reply') done(() => (m.ok ? resolvePromise(m.value) : reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'failed' }))));
+      else if (m.type === 'reply')
+        done(() => (m.ok ? resolvePromise(m.value) : reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'failed' }))));
     };
   });
 }

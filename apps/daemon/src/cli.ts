@@ -43,7 +43,10 @@ daemon
   .option('--auth-deadline-ms <ms>', 'time a connection has to authenticate', String(D.authDeadlineMs))
   .option('--worker-heap-mb <mb>', `V8 heap limit per worker (default: ${M.workerHeapMb})`)
   .option('--pipeline-depth <n>', 'chunks sent to a worker at once (one running, the rest prefetched)', String(D.pipelineDepth))
-  .option('--worker-rss-mb <mb>', `kill a worker whose resident memory passes this, off-heap memory included (checked every ${RSS_WATCH_MS} ms; default: ${M.workerRssMb}; 0: off)`)
+  .option(
+    '--worker-rss-mb <mb>',
+    `kill a worker whose resident memory passes this, off-heap memory included (checked every ${RSS_WATCH_MS} ms; default: ${M.workerRssMb}; 0: off)`,
+  )
   .option('--max-tasks-per-worker <n>', 'replace a worker after it has run this many items (0: never)', String(D.maxTasksPerWorker))
   // Send-buffer limits per client (Redis client-output-buffer-limit); hidden, mainly for tests.
   .addOption(new Option('--send-high-water <bytes>').hideHelp())
@@ -53,11 +56,25 @@ daemon
   .action(async (flags: Record<string, unknown>) => {
     if (flags.token !== undefined) hideTokenFromTitle();
     const raw: RawOptions = {
-      port: flags.port, host: flags.host, workers: flags.workers, dataDir: flags.dataDir, token: flags.token, tokenFile: flags.tokenFile,
-      fsync: flags.fsync, allowSource: flags.source === false ? false : flags.allowSource === true ? true : undefined, maxClients: flags.maxClients, maxPayload: flags.maxPayload,
-      heartbeatMs: flags.heartbeatMs, authDeadlineMs: flags.authDeadlineMs, workerHeapMb: flags.workerHeapMb,
-      pipelineDepth: flags.pipelineDepth, workerRssMb: flags.workerRssMb, maxTasksPerWorker: flags.maxTasksPerWorker,
-      sendHighWater: flags.sendHighWater, sendHardCap: flags.sendHardCap, sendSoftCapMs: flags.sendSoftCapMs,
+      port: flags.port,
+      host: flags.host,
+      workers: flags.workers,
+      dataDir: flags.dataDir,
+      token: flags.token,
+      tokenFile: flags.tokenFile,
+      fsync: flags.fsync,
+      allowSource: flags.source === false ? false : flags.allowSource === true ? true : undefined,
+      maxClients: flags.maxClients,
+      maxPayload: flags.maxPayload,
+      heartbeatMs: flags.heartbeatMs,
+      authDeadlineMs: flags.authDeadlineMs,
+      workerHeapMb: flags.workerHeapMb,
+      pipelineDepth: flags.pipelineDepth,
+      workerRssMb: flags.workerRssMb,
+      maxTasksPerWorker: flags.maxTasksPerWorker,
+      sendHighWater: flags.sendHighWater,
+      sendHardCap: flags.sendHardCap,
+      sendSoftCapMs: flags.sendSoftCapMs,
     };
     const opts = resolveOptions(raw);
     if (flags.detach === true) {
@@ -85,38 +102,37 @@ function withTarget(cmd: Command): Command {
   return cmd
     .option('--url <url>', 'daemon URL (default: $COREPOOL_URL, else the one recorded in the data dir)')
     .option('--data-dir <dir>', 'data dir of the daemon')
-    .option('--token-file <path>', 'file holding the daemon\'s token')
-    .option('--token <token>', 'the daemon\'s token (default: $COREPOOL_TOKEN, else the token file in the data dir)');
+    .option('--token-file <path>', "file holding the daemon's token")
+    .option('--token <token>', "the daemon's token (default: $COREPOOL_TOKEN, else the token file in the data dir)");
 }
 
-withTarget(daemon
-  .command('stop')
-  .description('stop gracefully: running chunks finish, the rest goes back to clients'))
-  .action(async (flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
+withTarget(daemon.command('stop').description('stop gracefully: running chunks finish, the rest goes back to clients')).action(
+  async (flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
     const target = resolveTarget(flags);
     await adminRequest(target, 'stop');
     const pid = readRecord(target.dataDir)?.pid;
     if (pid !== undefined) await waitForExit(pid, 15_000);
     console.log('stopped');
-  });
+  },
+);
 
-withTarget(daemon
-  .command('status')
-  .description('workers, clients, queues, values and throughput')
-  .option('--json', 'machine-readable output'))
-  .action(async (flags: { json?: boolean; url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
-    let status: DaemonStatus;
-    try {
-      status = (await adminRequest(resolveTarget(flags), 'status')) as DaemonStatus;
-    } catch (err) {
-      if (flags.json !== true) throw err;
-      // Scripts parse stdout: the failure is JSON too.
-      const e = err as Error & { code?: unknown };
-      console.log(JSON.stringify({ error: { code: e.code === undefined ? 'E_INTERNAL' : String(e.code), message: describeError(err) } }, null, 2));
-      process.exit(1);
-    }
-    console.log(flags.json === true ? JSON.stringify(status, null, 2) : formatStatus(status));
-  });
+withTarget(
+  daemon.command('status').description('workers, clients, queues, values and throughput').option('--json', 'machine-readable output'),
+).action(async (flags: { json?: boolean; url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
+  let status: DaemonStatus;
+  try {
+    status = (await adminRequest(resolveTarget(flags), 'status')) as DaemonStatus;
+  } catch (err) {
+    if (flags.json !== true) throw err;
+    // Scripts parse stdout: the failure is JSON too.
+    const e = err as Error & { code?: unknown };
+    console.log(
+      JSON.stringify({ error: { code: e.code === undefined ? 'E_INTERNAL' : String(e.code), message: describeError(err) } }, null, 2),
+    );
+    process.exit(1);
+  }
+  console.log(flags.json === true ? JSON.stringify(status, null, 2) : formatStatus(status));
+});
 
 /**
  * Rewrites this process's title (what ps and /proc/<pid>/cmdline show) with
@@ -149,7 +165,11 @@ async function detach(opts: DaemonOptions): Promise<void> {
   const fd = openSync(log, 'a', 0o600);
   fchmodSync(fd, 0o600);
   const env = opts.tokenSource === 'flag' ? { ...process.env, COREPOOL_TOKEN: opts.token } : process.env;
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...childArgs(process.argv.slice(2))], { detached: true, stdio: ['ignore', fd, fd], env });
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...childArgs(process.argv.slice(2))], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env,
+  });
   closeSync(fd);
   child.unref();
   // Ready when the pid file names the child.
@@ -186,7 +206,9 @@ function formatStatus(s: DaemonStatus): string {
     `workers (${s.workers.length}):`,
     ...s.workers.map((w) => `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}`),
     `clients (${s.clients.length}):`,
-    ...s.clients.map((c) => `  #${c.id} ${c.name || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}`),
+    ...s.clients.map(
+      (c) => `  #${c.id} ${c.name || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}`,
+    ),
   ];
   return lines.join('\n');
 }
@@ -195,5 +217,3 @@ program.parseAsync().catch((err: unknown) => {
   console.error(`corepool: ${describeError(err)}`);
   process.exit(1);
 });
-
-

@@ -21,7 +21,8 @@ export function ensureDataDir(dir: string): void {
       mkdirSync(d, { mode: 0o700 });
     } catch (err) {
       // Made meanwhile (another daemon starting): fine; anything else is the answer.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create the data dir ${dir}: ${(err as Error).message}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new Error(`cannot create the data dir ${dir}: ${(err as Error).message}`, { cause: err });
     }
   }
 }
@@ -38,7 +39,9 @@ export function secureDataDir(dir: string): string | undefined {
   if (!st.isDirectory()) throw new Error(`the data dir ${dir} is not a directory; pass --data-dir a directory (or a path to create)`);
   refuseForeign(st, 'the data dir', dir, 'pass a --data-dir of your own');
   if ((st.mode & 0o022) !== 0) {
-    throw new Error(`the data dir ${dir} is writable by other users (mode ${mode(st)}): they could replace its token or state; run: chmod 700 ${dir}`);
+    throw new Error(
+      `the data dir ${dir} is writable by other users (mode ${mode(st)}): they could replace its token or state; run: chmod 700 ${dir}`,
+    );
   }
   try {
     accessSync(dir, constants.W_OK);
@@ -66,7 +69,9 @@ export function mode(st: Stats): string {
 /** "nobody (uid 65534)", or "uid 65534" when /etc/passwd does not name it. */
 function userName(uid: number): string {
   try {
-    const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[2] === String(uid));
+    const line = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.split(':')[2] === String(uid));
     if (line !== undefined) return `${line.split(':')[0]} (uid ${uid})`;
   } catch {
     /* no passwd file */

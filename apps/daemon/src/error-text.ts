@@ -8,9 +8,18 @@ import { getSystemErrorName } from 'node:util';
 
 /** LMDB's own error numbers (lmdb.h), which lmdb-js throws as a numeric `code` without a name. */
 const LMDB_CODES: Record<number, string> = {
-  [-30799]: 'MDB_KEYEXIST', [-30798]: 'MDB_NOTFOUND', [-30797]: 'MDB_PAGE_NOTFOUND', [-30796]: 'MDB_CORRUPTED',
-  [-30795]: 'MDB_PANIC', [-30794]: 'MDB_VERSION_MISMATCH', [-30793]: 'MDB_INVALID', [-30792]: 'MDB_MAP_FULL',
-  [-30791]: 'MDB_DBS_FULL', [-30790]: 'MDB_READERS_FULL', [-30788]: 'MDB_TXN_FULL', [-30784]: 'MDB_INCOMPATIBLE',
+  [-30799]: 'MDB_KEYEXIST',
+  [-30798]: 'MDB_NOTFOUND',
+  [-30797]: 'MDB_PAGE_NOTFOUND',
+  [-30796]: 'MDB_CORRUPTED',
+  [-30795]: 'MDB_PANIC',
+  [-30794]: 'MDB_VERSION_MISMATCH',
+  [-30793]: 'MDB_INVALID',
+  [-30792]: 'MDB_MAP_FULL',
+  [-30791]: 'MDB_DBS_FULL',
+  [-30790]: 'MDB_READERS_FULL',
+  [-30788]: 'MDB_TXN_FULL',
+  [-30784]: 'MDB_INCOMPATIBLE',
 };
 
 /** A code as a name where one is known: 20 -> ENOTDIR, -30797 -> MDB_PAGE_NOTFOUND. */

@@ -27,7 +27,10 @@ export function openFilesLimit(): number | undefined {
  * their HTTP upgrade (a quarter, at most 1,024) and sessions.
  */
 export function connectionBudget(limit: number | undefined, workers: number): { sockets: number; preUpgrade: number } {
-  const sockets = limit === undefined || !Number.isFinite(limit) ? Number.POSITIVE_INFINITY : Math.max(8, limit - RESERVED_FDS - FDS_PER_WORKER * workers);
+  const sockets =
+    limit === undefined || !Number.isFinite(limit)
+      ? Number.POSITIVE_INFINITY
+      : Math.max(8, limit - RESERVED_FDS - FDS_PER_WORKER * workers);
   const preUpgrade = Math.max(4, Math.min(1024, Math.floor(sockets / 4)));
   return { sockets, preUpgrade };
 }

@@ -28,38 +28,90 @@ export interface RunMessage {
   realm: number;
 }
 /** Stop the chunk: its ctx.signal aborts; the worker drops it if it has not started. */
-export interface AbortMessage { t: 'abort'; key: number }
-export interface StateReplyMessage { t: 'state.reply'; rid: number; ok: boolean; value?: unknown; error?: WireError }
-export interface PushMessage { t: 'push'; push: Push }
+export interface AbortMessage {
+  t: 'abort';
+  key: number;
+}
+export interface StateReplyMessage {
+  t: 'state.reply';
+  rid: number;
+  ok: boolean;
+  value?: unknown;
+  error?: WireError;
+}
+export interface PushMessage {
+  t: 'push';
+  push: Push;
+}
 export type PrimaryToWorker = RunMessage | AbortMessage | StateReplyMessage | PushMessage;
 
-export interface ReadyMessage { t: 'ready' }
+export interface ReadyMessage {
+  t: 'ready';
+}
 /** Item `start + i` of chunk `key` is starting (timed batches only). */
-export interface StartedMessage { t: 'started'; key: number; i: number }
+export interface StartedMessage {
+  t: 'started';
+  key: number;
+  i: number;
+}
 /**
  * The chunk finished: an encoded array of its results from item `from` (0 if
  * absent) to its end, with per-item errors; the items before `from` came in parts.
  */
-export interface DoneMessage { t: 'done'; key: number; payload: Uint8Array; errors: WireError[]; ms: number; aborted: boolean; from?: number }
+export interface DoneMessage {
+  t: 'done';
+  key: number;
+  payload: Uint8Array;
+  errors: WireError[];
+  ms: number;
+  aborted: boolean;
+  from?: number;
+}
 /**
  * Results of items [from, from + count) of a finished chunk whose results do
  * not fit one frame: sent in index order before the chunk's `done`, each part
  * within the frame limit; `ms` is the part's share of the chunk's time.
  */
-export interface PartMessage { t: 'part'; key: number; from: number; count: number; payload: Uint8Array; errors: WireError[]; ms: number }
+export interface PartMessage {
+  t: 'part';
+  key: number;
+  from: number;
+  count: number;
+  payload: Uint8Array;
+  errors: WireError[];
+  ms: number;
+}
 /** The chunk could not run at all (bad task): the whole batch fails. */
-export interface FailMessage { t: 'fail'; key: number; error: WireError }
+export interface FailMessage {
+  t: 'fail';
+  key: number;
+  error: WireError;
+}
 /**
  * An exception escaped a task's async callback (a throw inside setTimeout):
  * the worker reports it against the item running (`key`/`i`, if any) and exits.
  */
-export interface UncaughtMessage { t: 'uncaught'; key?: number; i?: number; error: WireError }
+export interface UncaughtMessage {
+  t: 'uncaught';
+  key?: number;
+  i?: number;
+  error: WireError;
+}
 /**
  * The worker is about to exit for a reason none of its chunks caused (a
  * callback another realm's task left behind threw or called process.exit, or
  * a realm dirtied the worker past repair): its chunks are requeued without blame.
  */
-export interface RecycleMessage { t: 'recycle'; reason: string; /** The realm (client id) whose task made the worker unusable: the restart is charged to it. */ culprit?: number }
+export interface RecycleMessage {
+  t: 'recycle';
+  reason: string;
+  /** The realm (client id) whose task made the worker unusable: the restart is charged to it. */ culprit?: number;
+}
 /** A task's shared-state request (ctx.value(...) and friends). */
-export interface StateMessage { t: 'state'; rid: number; req: StateRequest }
-export type WorkerToPrimary = ReadyMessage | StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage | StateMessage;
+export interface StateMessage {
+  t: 'state';
+  rid: number;
+  req: StateRequest;
+}
+export type WorkerToPrimary =
+  ReadyMessage | StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage | StateMessage;

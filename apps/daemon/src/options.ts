@@ -70,7 +70,10 @@ export function defaultDataDir(): string {
 }
 
 /** The defaults that do not depend on the machine (the CLI's help shows them from here). */
-export const DEFAULT_OPTIONS: Omit<DaemonOptions, 'dataDir' | 'workers' | 'workerHeapMb' | 'workerRssMb' | 'maxPreUpgrade' | 'openFilesLimit' | 'warnings'> = {
+export const DEFAULT_OPTIONS: Omit<
+  DaemonOptions,
+  'dataDir' | 'workers' | 'workerHeapMb' | 'workerRssMb' | 'maxPreUpgrade' | 'openFilesLimit' | 'warnings'
+> = {
   host: DEFAULT_HOST,
   port: DEFAULT_PORT,
   token: undefined,
@@ -158,23 +161,35 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
   const host = typeof raw.host === 'string' ? raw.host : DEFAULT_OPTIONS.host;
   const warnings: string[] = [];
   const { token, tokenSource, tokenFile } = explicitToken(raw);
-  if (tokenSource === 'flag') warnings.push('--token shows the token to every user of this machine (ps) until the daemon hides it from its title; prefer --token-file or COREPOOL_TOKEN');
+  if (tokenSource === 'flag')
+    warnings.push(
+      '--token shows the token to every user of this machine (ps) until the daemon hides it from its title; prefer --token-file or COREPOOL_TOKEN',
+    );
   if (!isLoopback(host) && token === undefined) {
     throw new Error(
       `refusing to listen on ${host} without an explicit token: anyone who can reach it could run code as this user. ` +
         'Pass --token-file (or COREPOOL_TOKEN), or bind 127.0.0.1.',
     );
   }
-  const sendHighWater = raw.sendHighWater === undefined ? DEFAULT_OPTIONS.sendHighWater : int('send-high-water', raw.sendHighWater, 1024, 1 << 30);
-  const sendHardCap = raw.sendHardCap === undefined ? Math.max(DEFAULT_OPTIONS.sendHardCap, 4 * sendHighWater) : int('send-hard-cap', raw.sendHardCap, 1024, 4 * 1024 ** 3);
-  if (sendHardCap <= sendHighWater) throw new RangeError(`--send-hard-cap (${sendHardCap}) must be above --send-high-water (${sendHighWater})`);
-  const workerHeapMb = raw.workerHeapMb === undefined ? defaultWorkerHeapMb(workers) : int('worker-heap-mb', raw.workerHeapMb, 16, 1_000_000);
+  const sendHighWater =
+    raw.sendHighWater === undefined ? DEFAULT_OPTIONS.sendHighWater : int('send-high-water', raw.sendHighWater, 1024, 1 << 30);
+  const sendHardCap =
+    raw.sendHardCap === undefined
+      ? Math.max(DEFAULT_OPTIONS.sendHardCap, 4 * sendHighWater)
+      : int('send-hard-cap', raw.sendHardCap, 1024, 4 * 1024 ** 3);
+  if (sendHardCap <= sendHighWater)
+    throw new RangeError(`--send-hard-cap (${sendHardCap}) must be above --send-high-water (${sendHighWater})`);
+  const workerHeapMb =
+    raw.workerHeapMb === undefined ? defaultWorkerHeapMb(workers) : int('worker-heap-mb', raw.workerHeapMb, 16, 1_000_000);
   const limit = openFilesLimit();
   const budget = connectionBudget(limit, workers);
   const fitting = Math.max(1, budget.sockets - budget.preUpgrade);
-  const maxClients = raw.maxClients === undefined ? Math.min(DEFAULT_OPTIONS.maxClients, fitting) : int('max-clients', raw.maxClients, 1, 1_000_000);
+  const maxClients =
+    raw.maxClients === undefined ? Math.min(DEFAULT_OPTIONS.maxClients, fitting) : int('max-clients', raw.maxClients, 1, 1_000_000);
   if (raw.maxClients !== undefined && maxClients > fitting) {
-    warnings.push(`--max-clients ${maxClients} is above the ${fitting} connections the open-files limit (ulimit -n ${limit}) leaves room for: past it new connections fail; raise the limit or lower --max-clients`);
+    warnings.push(
+      `--max-clients ${maxClients} is above the ${fitting} connections the open-files limit (ulimit -n ${limit}) leaves room for: past it new connections fail; raise the limit or lower --max-clients`,
+    );
   }
   return {
     ...DEFAULT_OPTIONS,
@@ -192,16 +207,22 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     // Function source runs as this user: off by default when others can reach the daemon (--allow-source turns it on).
     allowSource: raw.allowSource === false ? false : raw.allowSource === true || isLoopback(host),
     maxClients,
-    maxPayload: raw.maxPayload === undefined ? DEFAULT_OPTIONS.maxPayload : int('max-payload', raw.maxPayload, 64 * 1024, 1024 * 1024 * 1024),
+    maxPayload:
+      raw.maxPayload === undefined ? DEFAULT_OPTIONS.maxPayload : int('max-payload', raw.maxPayload, 64 * 1024, 1024 * 1024 * 1024),
     heartbeatMs: raw.heartbeatMs === undefined ? DEFAULT_OPTIONS.heartbeatMs : int('heartbeat-ms', raw.heartbeatMs, 50, 3_600_000),
-    authDeadlineMs: raw.authDeadlineMs === undefined ? DEFAULT_OPTIONS.authDeadlineMs : int('auth-deadline-ms', raw.authDeadlineMs, 50, 600_000),
+    authDeadlineMs:
+      raw.authDeadlineMs === undefined ? DEFAULT_OPTIONS.authDeadlineMs : int('auth-deadline-ms', raw.authDeadlineMs, 50, 600_000),
     workerHeapMb,
     pipelineDepth: raw.pipelineDepth === undefined ? DEFAULT_OPTIONS.pipelineDepth : int('pipeline-depth', raw.pipelineDepth, 1, 16),
     sendHighWater,
     sendHardCap,
-    sendSoftCapMs: raw.sendSoftCapMs === undefined ? DEFAULT_OPTIONS.sendSoftCapMs : int('send-soft-cap-ms', raw.sendSoftCapMs, 10, 3_600_000),
+    sendSoftCapMs:
+      raw.sendSoftCapMs === undefined ? DEFAULT_OPTIONS.sendSoftCapMs : int('send-soft-cap-ms', raw.sendSoftCapMs, 10, 3_600_000),
     workerRssMb: raw.workerRssMb === undefined ? defaultWorkerRssMb(workerHeapMb) : workerRssLimit(raw.workerRssMb, workerHeapMb),
-    maxTasksPerWorker: raw.maxTasksPerWorker === undefined ? DEFAULT_OPTIONS.maxTasksPerWorker : int('max-tasks-per-worker', raw.maxTasksPerWorker, 0, Number.MAX_SAFE_INTEGER),
+    maxTasksPerWorker:
+      raw.maxTasksPerWorker === undefined
+        ? DEFAULT_OPTIONS.maxTasksPerWorker
+        : int('max-tasks-per-worker', raw.maxTasksPerWorker, 0, Number.MAX_SAFE_INTEGER),
   };
 }
 
@@ -214,7 +235,9 @@ function workerRssLimit(v: unknown, heapMb: number): number {
   const mb = int('worker-rss-mb', v, 0, 1_000_000);
   if (mb === 0) return 0;
   if (mb < MIN_WORKER_RSS_MB) {
-    throw new RangeError(`--worker-rss-mb must be 0 (off) or at least ${MIN_WORKER_RSS_MB}: a fresh worker alone takes about 60 MB, so ${mb} would kill every worker as it starts`);
+    throw new RangeError(
+      `--worker-rss-mb must be 0 (off) or at least ${MIN_WORKER_RSS_MB}: a fresh worker alone takes about 60 MB, so ${mb} would kill every worker as it starts`,
+    );
   }
   if (mb <= heapMb) {
     throw new RangeError(`--worker-rss-mb (${mb}) must be above --worker-heap-mb (${heapMb}): the heap is only part of a worker's RSS`);

@@ -21,8 +21,12 @@ class Host implements AuthenticationHost {
   }
 }
 
-const hello = (over: Partial<Extract<ClientMessage, { type: 'hello' }>> = {}): ClientMessage =>
-  ({ type: 'hello', v: PROTOCOL_VERSION, token: TOKEN, ...over });
+const hello = (over: Partial<Extract<ClientMessage, { type: 'hello' }>> = {}): ClientMessage => ({
+  type: 'hello',
+  v: PROTOCOL_VERSION,
+  token: TOKEN,
+  ...over,
+});
 
 let host: Host;
 let auth: Authentication;
@@ -62,7 +66,9 @@ describe('Authentication', () => {
 
   it('a first message that does not parse: E_AUTH with the reason', () => {
     auth.notHello(new BadMessageError('not msgpack'));
-    expect(host.refused).toEqual([{ code: 'E_AUTH', message: 'the first message must be hello with a token (not msgpack)', close: CloseCode.POLICY }]);
+    expect(host.refused).toEqual([
+      { code: 'E_AUTH', message: 'the first message must be hello with a token (not msgpack)', close: CloseCode.POLICY },
+    ]);
   });
 
   it('another protocol version: E_PROTOCOL_VERSION, close 1002', () => {

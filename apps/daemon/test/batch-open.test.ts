@@ -21,14 +21,17 @@ function values(m: Record<string, unknown>): unknown {
 }
 
 describe('task hashes', () => {
-  it('a source sent under another function\'s hash is refused (E_BAD_TASK), and that function still runs its own code', async () => {
+  it("a source sent under another function's hash is refused (E_BAD_TASK), and that function still runs its own code", async () => {
     const double = (x: number): number => x * 2;
     const hash = sourceHash(Function.prototype.toString.call(double));
     const evil = await d.raw({ hello: true });
     // The attacker goes first, so a worker that trusted the hash would compile its source under the victim's hash.
     evil.send({ type: 'batch.open', id: 1, task: { kind: 'source', hash, source: '(x) => "pwned"' }, timeoutMs: 0, retries: 0 });
     evil.send({ type: 'batch.chunk', id: 1, start: 0, count: 1, payload: encodeData([1]), final: true });
-    expect(await evil.next((m) => m.id === 1 && (m.type === 'batch.error' || m.type === 'chunk.result'))).toMatchObject({ type: 'batch.error', error: { code: 'E_BAD_TASK' } });
+    expect(await evil.next((m) => m.id === 1 && (m.type === 'batch.error' || m.type === 'chunk.result'))).toMatchObject({
+      type: 'batch.error',
+      error: { code: 'E_BAD_TASK' },
+    });
     // A hash alone that the daemon never saw verified is refused too.
     const unknown = sourceHash('(x) => "never sent"');
     evil.send({ type: 'batch.open', id: 2, task: { kind: 'source', hash: unknown, source: '' }, timeoutMs: 0, retries: 0 });
@@ -54,7 +57,14 @@ describe('open batches per client', () => {
     // Batch 1 finishes (its last chunk is done): its place is free again.
     sock.send({ type: 'batch.chunk', id: 1, start: 0, count: 1, payload: encodeData([1]), final: true });
     expect(values(await sock.next((m) => m.type === 'chunk.result' && m.id === 1))).toEqual([2]);
-    sock.send({ type: 'batch.open', id: MAX_OPEN_BATCHES + 2, task, timeoutMs: 0, retries: 0, first: { start: 0, count: 1, payload: encodeData([5]), final: true } });
+    sock.send({
+      type: 'batch.open',
+      id: MAX_OPEN_BATCHES + 2,
+      task,
+      timeoutMs: 0,
+      retries: 0,
+      first: { start: 0, count: 1, payload: encodeData([5]), final: true },
+    });
     expect(values(await sock.next((m) => m.id === MAX_OPEN_BATCHES + 2))).toEqual([6]);
     // Only the one batch over the limit was refused.
     expect(sock.messages.filter((m) => m.type === 'batch.error')).toHaveLength(1);

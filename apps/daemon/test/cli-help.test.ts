@@ -22,8 +22,14 @@ describe('corepool daemon start --help', () => {
     }
     const D = DEFAULT_OPTIONS;
     for (const [name, value] of [
-      ['--port', D.port], ['--host', D.host], ['--fsync', D.fsync], ['--max-payload', D.maxPayload], ['--heartbeat-ms', D.heartbeatMs],
-      ['--auth-deadline-ms', D.authDeadlineMs], ['--pipeline-depth', D.pipelineDepth], ['--max-tasks-per-worker', D.maxTasksPerWorker],
+      ['--port', D.port],
+      ['--host', D.host],
+      ['--fsync', D.fsync],
+      ['--max-payload', D.maxPayload],
+      ['--heartbeat-ms', D.heartbeatMs],
+      ['--auth-deadline-ms', D.authDeadlineMs],
+      ['--pipeline-depth', D.pipelineDepth],
+      ['--max-tasks-per-worker', D.maxTasksPerWorker],
     ] as const) {
       expect(entries.get(name)).toContain(`default: "${String(value)}")`);
     }
@@ -39,8 +45,15 @@ describe('corepool daemon start --help', () => {
     // commander hands the defaults over as strings: they resolve to the same options as none at all.
     const none = resolveOptions({ workers: 2 });
     const given = resolveOptions({
-      workers: 2, port: String(D.port), host: D.host, fsync: D.fsync, maxPayload: String(D.maxPayload), heartbeatMs: String(D.heartbeatMs),
-      authDeadlineMs: String(D.authDeadlineMs), pipelineDepth: String(D.pipelineDepth), maxTasksPerWorker: String(D.maxTasksPerWorker),
+      workers: 2,
+      port: String(D.port),
+      host: D.host,
+      fsync: D.fsync,
+      maxPayload: String(D.maxPayload),
+      heartbeatMs: String(D.heartbeatMs),
+      authDeadlineMs: String(D.authDeadlineMs),
+      pipelineDepth: String(D.pipelineDepth),
+      maxTasksPerWorker: String(D.maxTasksPerWorker),
     });
     expect(given).toEqual(none);
   });

@@ -44,7 +44,11 @@ describe('Framing before authentication', () => {
     expect(framing.decode(frame([{ type: 'status', rid: 1 }]), true)).toBe(REFUSED);
     expect(framing.decode(Buffer.from('hello'), false)).toBe(REFUSED);
     expect(framing.decode(Uint8Array.of(0xdb, 0xff), true)).toBe(REFUSED); // a str32 cut short
-    expect(host.calls).toEqual([['notHello', 'E_BAD_MESSAGE'], ['notHello', 'E_BAD_MESSAGE'], ['notHello', 'E_BAD_MESSAGE']]);
+    expect(host.calls).toEqual([
+      ['notHello', 'E_BAD_MESSAGE'],
+      ['notHello', 'E_BAD_MESSAGE'],
+      ['notHello', 'E_BAD_MESSAGE'],
+    ]);
   });
 
   it('a message that is not one of the protocol fails the authentication', () => {
@@ -59,12 +63,18 @@ describe('Framing after authentication', () => {
   });
 
   it(`a frame may hold 1 to ${MAX_BATCH_MESSAGES} messages`, () => {
-    const two = [{ type: 'status', rid: 1 }, { type: 'status', rid: 2 }];
+    const two = [
+      { type: 'status', rid: 1 },
+      { type: 'status', rid: 2 },
+    ];
     expect(framing.decode(frame(two), true)).toEqual(two);
     expect(framing.decode(frame([]), true)).toBe(REFUSED);
     const tooMany = Array.from({ length: MAX_BATCH_MESSAGES + 1 }, (_, rid) => ({ type: 'status', rid }));
     expect(framing.decode(frame(tooMany), true)).toBe(REFUSED);
-    expect(host.calls).toEqual([['answer', 'connection', 'E_BAD_MESSAGE'], ['answer', 'connection', 'E_BAD_MESSAGE']]);
+    expect(host.calls).toEqual([
+      ['answer', 'connection', 'E_BAD_MESSAGE'],
+      ['answer', 'connection', 'E_BAD_MESSAGE'],
+    ]);
   });
 
   it('a malformed message is answered where its sender waits: its request, its batch, else the connection', () => {

@@ -35,12 +35,23 @@ describe('large results', () => {
   it('a 50 MB result fails its item with E_TOO_LARGE (index, size and limit named); nothing is resubmitted', async () => {
     const c = await d.connect({ name: 'huge' });
     const before = await idOf('huge');
-    const err = (await within(c.map((n: number) => Buffer.alloc(n), [50e6]).then(() => undefined, (e: unknown) => e), 20_000)) as TooLargeError;
+    const err = (await within(
+      c
+        .map((n: number) => Buffer.alloc(n), [50e6])
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      20_000,
+    )) as TooLargeError;
     expect(err.code).toBe('E_TOO_LARGE');
     expect(err.index).toBe(0);
     expect(err.message).toContain(String(LIMIT));
     expect(err.message).toMatch(/5000\d{4} bytes/);
-    const settled = await within(c.mapSettled((n: number) => Buffer.alloc(n, 7), [1000, 50e6, 2000], { chunkSize: 3 }), 20_000);
+    const settled = await within(
+      c.mapSettled((n: number) => Buffer.alloc(n, 7), [1000, 50e6, 2000], { chunkSize: 3 }),
+      20_000,
+    );
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(settled[1]!.status === 'rejected' && settled[1]!.reason.code).toBe('E_TOO_LARGE');
     expect(settled[1]!.status === 'rejected' && settled[1]!.reason.index).toBe(1);
@@ -55,9 +66,18 @@ describe('large results', () => {
   it('five results of 7 MB in one chunk arrive, all five, in parts', async () => {
     const c = await d.connect({ name: 'parts' });
     const before = await idOf('parts');
-    const out = await within(c.map((i: number) => Buffer.alloc(7 * 1024 * 1024, i), [1, 2, 3, 4, 5], { chunkSize: 5 }), 30_000);
+    const out = await within(
+      c.map((i: number) => Buffer.alloc(7 * 1024 * 1024, i), [1, 2, 3, 4, 5], { chunkSize: 5 }),
+      30_000,
+    );
     expect(out.map((b) => (b as Uint8Array).length)).toEqual([7 * MB, 7 * MB, 7 * MB, 7 * MB, 7 * MB]);
-    expect(out.map((b) => [(b as Uint8Array)[0], (b as Uint8Array)[7 * MB - 1]])).toEqual([[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]]);
+    expect(out.map((b) => [(b as Uint8Array)[0], (b as Uint8Array)[7 * MB - 1]])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+      [5, 5],
+    ]);
     expect(await idOf('parts')).toEqual(before);
     expect(d.events('slow-consumer')).toEqual([]);
     // The parts left one at a time while the client read: never more than one past the high-water mark.
@@ -73,7 +93,12 @@ describe('large results', () => {
     expect(parts.length).toBeGreaterThan(1);
     for (const m of parts) expect((m.payload as Uint8Array).length).toBeLessThanOrEqual(LIMIT);
     expect(checkSet(8, outcomes, (i) => Buffer.alloc(3 * MB, i))).toEqual({ lost: [], duplicated: [], unexpected: [], wrong: [] });
-    expect(parts.map((m) => [m.start, m.count])).toEqual([[0, 2], [2, 2], [4, 2], [6, 2]]);
+    expect(parts.map((m) => [m.start, m.count])).toEqual([
+      [0, 2],
+      [2, 2],
+      [4, 2],
+      [6, 2],
+    ]);
     sock.ws.terminate();
   });
 
@@ -89,15 +114,27 @@ describe('large results', () => {
     expect(me!.maxSendBuffered!).toBeLessThanOrEqual(SEND_HIGH_WATER + LIMIT + ENVELOPE_BYTES);
     sock.ws.resume();
     const outcomes = await run;
-    expect(outcomes.map(([i, o]) => [i, o.ok && (o.value as Uint8Array)[0]])).toEqual([[0, 0], [1, 1], [2, 2], [3, 3], [4, 4]]);
+    expect(outcomes.map(([i, o]) => [i, o.ok && (o.value as Uint8Array)[0]])).toEqual([
+      [0, 0],
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+    ]);
     expect(d.events('slow-consumer')).toEqual([]);
     sock.ws.terminate();
   });
 
   it('a task error with a huge message is cut to size, not a frame the client cannot get', async () => {
-    const [r] = await within(client.mapSettled((n: number) => {
-      throw new Error('x'.repeat(n));
-    }, [20e6]), 20_000);
+    const [r] = await within(
+      client.mapSettled(
+        (n: number) => {
+          throw new Error('x'.repeat(n));
+        },
+        [20e6],
+      ),
+      20_000,
+    );
     expect(r!.status).toBe('rejected');
     expect(r!.status === 'rejected' && r!.reason.code).toBe('E_TASK_FAILED');
     expect(r!.status === 'rejected' && r!.reason.message.length).toBeLessThan(LIMIT);

@@ -126,7 +126,14 @@ describe('Outflow drain event', () => {
     out.send(reply(1, 40 * KiB));
     out.send(reply(2, 40 * KiB));
     out.send(reply(3, 100));
-    const push = (version: number, key: string): Push => ({ type: 'push', kind: 'dict', name: 'd', key, version, value: new Uint8Array([version]) });
+    const push = (version: number, key: string): Push => ({
+      type: 'push',
+      kind: 'dict',
+      name: 'd',
+      key,
+      version,
+      value: new Uint8Array([version]),
+    });
     out.push(push(1, 'a'));
     out.push(push(2, 'b'));
     out.push(push(3, 'a'));
@@ -134,7 +141,9 @@ describe('Outflow drain event', () => {
     socket.take(1);
     const after = socket.messages().slice(2);
     expect(after.map((m) => (m.type === 'push' ? `push ${m.key}@${m.version}` : `reply ${(m as { rid: number }).rid}`))).toEqual([
-      'reply 3', 'push b@2', 'push a@3',
+      'reply 3',
+      'push b@2',
+      'push a@3',
     ]);
   });
 

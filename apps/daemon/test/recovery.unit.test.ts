@@ -5,10 +5,29 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '@corepool/protocol';
-import { crashError, recover, restartPayer, timeoutError, uncaughtError, type ExitFacts, type Piece, type Recovery } from '../src/primary/recovery.js';
+import {
+  crashError,
+  recover,
+  restartPayer,
+  timeoutError,
+  uncaughtError,
+  type ExitFacts,
+  type Piece,
+  type Recovery,
+} from '../src/primary/recovery.js';
 
 /** A chunk of 4 untracked items that was running, nothing known of which item ran. */
-const BASE: ExitFacts = { count: 4, begun: true, current: -1, failedAt: -1, tracked: false, attempts: 0, crashes: 0, retries: 2, recycled: false };
+const BASE: ExitFacts = {
+  count: 4,
+  begun: true,
+  current: -1,
+  failedAt: -1,
+  tracked: false,
+  attempts: 0,
+  crashes: 0,
+  retries: 2,
+  recycled: false,
+};
 
 /** The new chunks a plan runs (not the chunk itself). */
 function pieces(plan: Recovery): readonly Piece[] {
@@ -18,7 +37,7 @@ function pieces(plan: Recovery): readonly Piece[] {
 
 const fresh = (from: number, count: number) => ({ from, count, tracked: false, attempts: 0, crashes: 0 });
 
-describe('recovery: what becomes of a dead worker\'s chunk', () => {
+describe("recovery: what becomes of a dead worker's chunk", () => {
   it('not begun (waiting behind the running chunk): queued again unchanged', () => {
     expect(recover({ ...BASE, begun: false })).toEqual({ row: 'requeue', requeue: 'itself' });
   });
@@ -36,7 +55,7 @@ describe('recovery: what becomes of a dead worker\'s chunk', () => {
     expect(recover({ ...BASE, failedAt: 2, recycled: true }).row).toBe('outcome-known');
   });
 
-  it('the running item is known: it is retried alone, its chunk\'s deaths counting as its attempts; the items around it run again', () => {
+  it("the running item is known: it is retried alone, its chunk's deaths counting as its attempts; the items around it run again", () => {
     expect(recover({ ...BASE, tracked: true, current: 2, crashes: 1 })).toEqual({
       row: 'culprit-named',
       requeue: [fresh(0, 2), { from: 2, count: 1, tracked: false, attempts: 2, crashes: 0 }, fresh(3, 1)],
@@ -45,18 +64,24 @@ describe('recovery: what becomes of a dead worker\'s chunk', () => {
 
   it('the running item is known and has used its retries: it fails with its death count', () => {
     expect(recover({ ...BASE, tracked: true, current: 1, crashes: 2 })).toEqual({
-      row: 'culprit-named', requeue: [fresh(0, 1), fresh(2, 2)], crashed: { at: 1, attempts: 3 },
+      row: 'culprit-named',
+      requeue: [fresh(0, 1), fresh(2, 2)],
+      crashed: { at: 1, attempts: 3 },
     });
   });
 
   it('a single-item chunk reported started counts its own attempts', () => {
     expect(recover({ ...BASE, count: 1, current: 0, attempts: 1, crashes: 7 })).toEqual({
-      row: 'culprit-named', requeue: [{ from: 0, count: 1, tracked: false, attempts: 2, crashes: 0 }],
+      row: 'culprit-named',
+      requeue: [{ from: 0, count: 1, tracked: false, attempts: 2, crashes: 0 }],
     });
   });
 
   it('several items, none known to run: all run again, tracked, with the death counted', () => {
-    expect(recover({ ...BASE, crashes: 1 })).toEqual({ row: 'track', requeue: [{ from: 0, count: 4, tracked: true, attempts: 0, crashes: 2 }] });
+    expect(recover({ ...BASE, crashes: 1 })).toEqual({
+      row: 'track',
+      requeue: [{ from: 0, count: 4, tracked: true, attempts: 0, crashes: 2 }],
+    });
   });
 
   it('tracked, yet dead before its first item started: split in two tracked halves', () => {
@@ -71,10 +96,15 @@ describe('recovery: what becomes of a dead worker\'s chunk', () => {
 
   it('a single item not reported started: retried within its retries, then failed', () => {
     expect(recover({ ...BASE, count: 1, attempts: 1 })).toEqual({
-      row: 'culprit-alone', requeue: [{ from: 0, count: 1, tracked: false, attempts: 2, crashes: 0 }],
+      row: 'culprit-alone',
+      requeue: [{ from: 0, count: 1, tracked: false, attempts: 2, crashes: 0 }],
     });
     expect(recover({ ...BASE, count: 1, attempts: 2 })).toEqual({ row: 'culprit-alone', requeue: [], crashed: { at: 0, attempts: 3 } });
-    expect(recover({ ...BASE, count: 1, retries: 0, tracked: true })).toEqual({ row: 'culprit-alone', requeue: [], crashed: { at: 0, attempts: 1 } });
+    expect(recover({ ...BASE, count: 1, retries: 0, tracked: true })).toEqual({
+      row: 'culprit-alone',
+      requeue: [],
+      crashed: { at: 0, attempts: 1 },
+    });
   });
 
   it('a poison item among many takes retries + 1 worker deaths, not log2(chunk) more', () => {
@@ -114,7 +144,12 @@ describe('recovery: who pays for the restart', () => {
 
 describe('recovery: the errors of an item that failed for its worker', () => {
   it('crash, timeout and uncaught exception carry the item index and their code', () => {
-    expect(crashError(7, 3, 2)).toEqual({ code: ErrorCode.E_WORKER_CRASHED, index: 7, attempts: 3, message: 'item 7 crashed its worker 3 times (retries: 2)' });
+    expect(crashError(7, 3, 2)).toEqual({
+      code: ErrorCode.E_WORKER_CRASHED,
+      index: 7,
+      attempts: 3,
+      message: 'item 7 crashed its worker 3 times (retries: 2)',
+    });
     expect(crashError(7, 1, 0).message).toBe('item 7 crashed its worker 1 time (retries: 0)');
     expect(timeoutError(4, 250)).toMatchObject({ code: ErrorCode.E_TIMEOUT, index: 4, timeoutMs: 250 });
     const u = uncaughtError(5, { code: ErrorCode.E_TASK_FAILED, message: 'boom', remoteName: 'TypeError' });

@@ -7,7 +7,8 @@ import { InstanceReplays, ReplayTable, type ReplayedRequest } from '../src/prima
 function carried(rid: number, req: StateRequest, value: () => Promise<unknown>) {
   const c = { open: true, runs: 0, handedBack: [] as unknown[] };
   const r: ReplayedRequest = {
-    rid, req,
+    rid,
+    req,
     run: () => {
       c.runs++;
       return value();
@@ -38,7 +39,18 @@ describe('replays', () => {
 
   it('starts with the replies the store kept, and deletes them once acknowledged', async () => {
     const dropped: [string, number][] = [];
-    const t = new ReplayTable((i, rid) => dropped.push([i, rid]), new Map([['i9', new Map<number, unknown>([[4, { version: 4 }], [5, { version: 5 }]])]]));
+    const t = new ReplayTable(
+      (i, rid) => dropped.push([i, rid]),
+      new Map([
+        [
+          'i9',
+          new Map<number, unknown>([
+            [4, { version: 4 }],
+            [5, { version: 5 }],
+          ]),
+        ],
+      ]),
+    );
     const r = t.attach('i9');
     await expect(r.get(5)).resolves.toEqual({ version: 5 });
     r.acknowledge(5);
@@ -78,7 +90,7 @@ describe('replays', () => {
     expect(r.outcome(carried(1, { op: 'value.get', name: 'v' }, () => Promise.resolve(1)).r)).toBeUndefined();
   });
 
-  it("a queue.get whose connection closed before the item came hands it back; the resend takes one afresh", async () => {
+  it('a queue.get whose connection closed before the item came hands it back; the resend takes one afresh', async () => {
     const dropped: number[] = [];
     const r = new InstanceReplays('i4', (_i, rid) => dropped.push(rid));
     let give!: (v: unknown) => void;

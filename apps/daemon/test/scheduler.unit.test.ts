@@ -8,7 +8,15 @@
  * bookkeeping follows the copy, not the ghost.
  */
 import { describe, expect, it } from 'vitest';
-import { CANCEL_GRACE_MS, ErrorCode, STEAL_AFTER_MS, encodeData, sourceHash, type ChunkResult, type ServerMessage } from '@corepool/protocol/internal';
+import {
+  CANCEL_GRACE_MS,
+  ErrorCode,
+  STEAL_AFTER_MS,
+  encodeData,
+  sourceHash,
+  type ChunkResult,
+  type ServerMessage,
+} from '@corepool/protocol/internal';
 import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
 import type { ChunkMessage } from '../src/primary/worker-pool.js';
 import type { RunMessage } from '../src/ipc.js';
@@ -41,7 +49,13 @@ function setup(n = 2, opts: { maxTasksPerWorker?: number; pipelineDepth?: number
   const gone: FakeWorker[] = [];
   const scheduler = new Scheduler<FakeWorker>(
     pool,
-    { pipelineDepth: opts.pipelineDepth ?? 2, maxQueuedChunks: 100, maxQueuedBytes: 1 << 20, maxTasksPerWorker: opts.maxTasksPerWorker ?? 0, onWorkerGone: (w) => gone.push(w) },
+    {
+      pipelineDepth: opts.pipelineDepth ?? 2,
+      maxQueuedChunks: 100,
+      maxQueuedBytes: 1 << 20,
+      maxTasksPerWorker: opts.maxTasksPerWorker ?? 0,
+      onWorkerGone: (w) => gone.push(w),
+    },
     clock,
   );
   pool.events = scheduler;
@@ -222,7 +236,11 @@ describe('work stealing, over a fake pool and clock', () => {
     done(s, w0, ghost.key, 'ghost');
     expect(s.scheduler.workerFigures(w0).busy).toBe(false); // its slot is free again
     done(s, w1, copy.key, 'two');
-    expect(results(s.client).map((r) => r.start).sort()).toEqual([0, 1, 2]);
+    expect(
+      results(s.client)
+        .map((r) => r.start)
+        .sort(),
+    ).toEqual([0, 1, 2]);
   });
 
   it('a worker dying with a ghost retries its own chunk only; the copy keeps running elsewhere', () => {
@@ -234,7 +252,11 @@ describe('work stealing, over a fake pool and clock', () => {
     expect(st.queuedItems).toBe(1); // item 0, to retry
     expect(st.runningItems).toBe(1); // item 2's copy on worker 1
     done(s, w1, s.pool.runs(w1)[1]!.key, 'two');
-    expect(results(s.client).map((r) => r.start).sort()).toEqual([1, 2]);
+    expect(
+      results(s.client)
+        .map((r) => r.start)
+        .sort(),
+    ).toEqual([1, 2]);
   });
 
   it('no chunk is queued behind a chunk that has already run long', () => {
@@ -274,7 +296,7 @@ describe('failures, over a fake pool and clock', () => {
     expect(s.scheduler.stats().queuedItems).toBe(1);
   });
 
-  it('the deadline runs from when a chunk becomes its worker\'s running one, even if no item reports started', () => {
+  it("the deadline runs from when a chunk becomes its worker's running one, even if no item reports started", () => {
     const s = setup(1);
     open(s, 1, s.client, { timeoutMs: 500 });
     add(s, 1, [0, 1]);
@@ -285,7 +307,10 @@ describe('failures, over a fake pool and clock', () => {
     expect(s.pool.killed).toEqual([]);
     s.clock.advance(1);
     expect(s.pool.killed).toEqual([w0]);
-    expect(results(s.client).map((r) => [r.start, r.errors[0]?.code ?? null])).toEqual([[0, null], [1, ErrorCode.E_TIMEOUT]]);
+    expect(results(s.client).map((r) => [r.start, r.errors[0]?.code ?? null])).toEqual([
+      [0, null],
+      [1, ErrorCode.E_TIMEOUT],
+    ]);
   });
 
   it('an uncaught exception fails the item running, and the worker is killed if it has not left after the grace', () => {

@@ -37,7 +37,13 @@ function serverSide(): Promise<{ ws: WebSocket; socket: FakeSocket }> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1000, perMessageDeflate: false, clientTracking: false });
   const req = new IncomingMessage(new Socket());
   req.method = 'GET';
-  req.headers = { host: 'localhost', upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+  req.headers = {
+    host: 'localhost',
+    upgrade: 'websocket',
+    connection: 'Upgrade',
+    'sec-websocket-version': '13',
+    'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+  };
   const socket = new FakeSocket();
   return new Promise((resolve) => wss.handleUpgrade(req, socket, Buffer.alloc(0), (ws) => resolve({ ws, socket })));
 }

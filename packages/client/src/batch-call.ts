@@ -100,7 +100,14 @@ export class BatchCall {
   #finished = false;
   #inputError: { error: unknown } | undefined;
 
-  constructor(host: BatchHost, id: number, spec: TaskSpec, items: Iterable<unknown> | AsyncIterable<unknown>, settings: BatchSettings, sink: BatchSink) {
+  constructor(
+    host: BatchHost,
+    id: number,
+    spec: TaskSpec,
+    items: Iterable<unknown> | AsyncIterable<unknown>,
+    settings: BatchSettings,
+    sink: BatchSink,
+  ) {
     this.#host = host;
     this.id = id;
     this.#spec = spec;
@@ -238,7 +245,13 @@ export class BatchCall {
     }
     if (payload.length > this.#host.maxPayload && remaining === 1) {
       // One item larger than a frame can never be sent (the daemon would close 1009 on every resend): it fails alone.
-      this.#deliver(start, { ok: false, error: new TooLargeError(`item ${start} is ${payload.length} bytes encoded, over the frame limit of ${this.#host.maxPayload} bytes`, { index: start }) });
+      this.#deliver(start, {
+        ok: false,
+        error: new TooLargeError(
+          `item ${start} is ${payload.length} bytes encoded, over the frame limit of ${this.#host.maxPayload} bytes`,
+          { index: start },
+        ),
+      });
       this.#host.releaseSlot();
       return;
     }
@@ -258,7 +271,14 @@ export class BatchCall {
     if (c.final) chunk.final = true;
     if (!this.#opened) {
       // The first chunk rides in the open frame: a one-item submit is a single frame.
-      const open: BatchOpen = { type: 'batch.open', id: this.id, task: this.#spec, timeoutMs: this.#settings.timeoutMs, retries: this.#settings.retries, first: chunk };
+      const open: BatchOpen = {
+        type: 'batch.open',
+        id: this.id,
+        task: this.#spec,
+        timeoutMs: this.#settings.timeoutMs,
+        retries: this.#settings.retries,
+        first: chunk,
+      };
       if (!this.#host.send(open)) return;
       this.#opened = true;
     } else if (!this.#host.send(chunk)) {
@@ -386,5 +406,7 @@ function itemError(item: unknown, index: number): NotCloneableError | undefined 
   } catch (err) {
     return new NotCloneableError(`item ${index} cannot be sent: ${(err as Error)?.message ?? String(err)}`, { index, cause: err });
   }
-  return new NotCloneableError(`item ${index} cannot be sent: ${bad.replace(/^\$\[0\]/, 'item')} (items must be structured-cloneable)`, { index });
+  return new NotCloneableError(`item ${index} cannot be sent: ${bad.replace(/^\$\[0\]/, 'item')} (items must be structured-cloneable)`, {
+    index,
+  });
 }

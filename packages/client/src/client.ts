@@ -11,7 +11,7 @@ import {
   CancelledError,
   ClosedError,
   ConnectionError,
-  CorepoolError,
+  type CorepoolError,
   DEFAULT_MAX_PAYLOAD,
   ENVELOPE_BYTES,
   Dict,
@@ -67,12 +67,16 @@ export class Client {
   /** @internal use connect(); `openSocket` lets a unit test stand in for the daemon. */
   constructor(url: string, token: string, name: string, reconnectTimeoutMs: number, openSocket?: OpenSocket) {
     const instance = randomBytes(12).toString('base64url');
-    this.#conn = new Connection({ url, token, name, instance, reconnectTimeoutMs, openSocket }, {
-      message: (m) => this.#onMessage(m),
-      up: (w, reconnected) => this.#onUp(w, reconnected),
-      down: (err) => this.#onDown(err),
-      fatal: (err) => this.#fail(err),
-    });
+    this.#conn = new Connection(
+      { url, token, name, instance, reconnectTimeoutMs, openSocket },
+      {
+        message: (m) => this.#onMessage(m),
+        up: (w, reconnected) => this.#onUp(w, reconnected),
+        down: (err) => this.#onDown(err),
+        fatal: (err) => this.#fail(err),
+      },
+    );
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's getters run with the host as this
     const client = this;
     this.#host = {
       send: (m: ClientMessage) => this.#conn.send(m),
@@ -170,7 +174,11 @@ export class Client {
    * Streams results as they come: in input order (default) or `ordered: false`
    * for arrival order. Breaking out of the loop cancels the rest of the batch.
    */
-  async *imap<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: ImapOptions): AsyncGenerator<Awaited<R>, void, undefined> {
+  async *imap<I, R>(
+    fn: Task<I, R>,
+    items: Iterable<I> | AsyncIterable<I>,
+    options?: ImapOptions,
+  ): AsyncGenerator<Awaited<R>, void, undefined> {
     const ordered = options?.ordered ?? true;
     const outcomes = new QueuedIterator<Outcome>();
     // In input order, an outcome waits here until every earlier one is queued.
@@ -244,17 +252,29 @@ export class Client {
       if (this.#closed !== undefined) throw this.#closed;
       const opts = checkMapOptions(options);
       const spec = toTaskSpec(fn);
-      if (items === null || items === undefined || (typeof (items as Iterable<unknown>)[Symbol.iterator] !== 'function' && typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function')) {
+      if (
+        items === null ||
+        items === undefined ||
+        (typeof (items as Iterable<unknown>)[Symbol.iterator] !== 'function' &&
+          typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function')
+      ) {
         throw new BadArgumentError('items must be an array, an iterable or an async iterable');
       }
       const signal = opts.signal;
       if (signal?.aborted === true) throw new CancelledError('the batch was cancelled before it started', { cause: signal.reason });
-      batch = new BatchCall(this.#host, this.#nextBatch++, spec, items as Iterable<unknown>, {
-        timeoutMs: opts.timeoutMs ?? 0,
-        retries: opts.retries ?? DEFAULT_RETRIES,
-        chunkSize: opts.chunkSize,
-        onProgress: opts.onProgress,
-      }, sink);
+      batch = new BatchCall(
+        this.#host,
+        this.#nextBatch++,
+        spec,
+        items as Iterable<unknown>,
+        {
+          timeoutMs: opts.timeoutMs ?? 0,
+          retries: opts.retries ?? DEFAULT_RETRIES,
+          chunkSize: opts.chunkSize,
+          onProgress: opts.onProgress,
+        },
+        sink,
+      );
       this.#batches.set(batch.id, batch);
       if (signal !== undefined) {
         const b = batch;
@@ -320,7 +340,12 @@ export class Client {
         p.sent = false;
         continue;
       }
-      this.#pending.reject(rid, new ConnectionError(`the connection was lost before the daemon answered ${op ?? 'status'}; it may or may not have been applied`, { cause: err }));
+      this.#pending.reject(
+        rid,
+        new ConnectionError(`the connection was lost before the daemon answered ${op ?? 'status'}; it may or may not have been applied`, {
+          cause: err,
+        }),
+      );
     }
   }
 
@@ -358,12 +383,21 @@ export class Client {
       const bytes = (req.a?.length ?? 0) + (req.b?.length ?? 0);
       const limit = this.#maxPayload - ENVELOPE_BYTES;
       if (bytes > limit) {
-        return Promise.reject(new TooLargeError(`the operands of ${req.op} are ${bytes} bytes encoded, over the limit of ${limit} bytes (this daemon's --max-payload less ${ENVELOPE_BYTES})`));
+        return Promise.reject(
+          new TooLargeError(
+            `the operands of ${req.op} are ${bytes} bytes encoded, over the limit of ${limit} bytes (this daemon's --max-payload less ${ENVELOPE_BYTES})`,
+          ),
+        );
       }
       return this.#request(req);
     },
-    listen: (kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): (() => void) =>
-      this.#listeners.listen(kind, name, cb, end, resync),
+    listen: (
+      kind: 'value' | 'dict',
+      name: string,
+      cb: (push: Push) => void,
+      end?: (err: Error) => void,
+      resync?: () => void,
+    ): (() => void) => this.#listeners.listen(kind, name, cb, end, resync),
     onLinkLost: (cb: (err: Error) => void): (() => void) => {
       if (this.#closed !== undefined) {
         const err = this.#closed;
@@ -375,5 +409,3 @@ export class Client {
     },
   };
 }
-
-

@@ -10,9 +10,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { AuthError, BadArgumentError, ConnectionError, CorepoolError, ErrorCode, MAX_NAME_LENGTH } from '@corepool/protocol';
+import { AuthError, BadArgumentError, ConnectionError, type CorepoolError, ErrorCode, MAX_NAME_LENGTH } from '@corepool/protocol';
 import { Client } from './client.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_TIMEOUT_MS, DEFAULT_URL, checkConnectOptions, type ConnectOptions } from './options.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_RECONNECT_TIMEOUT_MS,
+  DEFAULT_URL,
+  checkConnectOptions,
+  type ConnectOptions,
+} from './options.js';
 
 function dataDirOf(options: ConnectOptions): string {
   return resolve(options.dataDir ?? (process.env.COREPOOL_DATA_DIR || join(homedir(), '.corepool')));
@@ -83,9 +89,10 @@ function spawnDaemon(dataDir: string, url: string): void {
   const port = /:(\d+)/.exec(url.replace(/^wss?:\/\//, ''))?.[1] ?? '7420';
   const cli = findCli();
   const args = ['daemon', 'start', '--detach', '--port', port, '--data-dir', dataDir];
-  const child = cli === undefined
-    ? spawnProcess('corepool', args, { detached: true, stdio: 'ignore' })
-    : spawnProcess(process.execPath, [cli, ...args], { detached: true, stdio: 'ignore' });
+  const child =
+    cli === undefined
+      ? spawnProcess('corepool', args, { detached: true, stdio: 'ignore' })
+      : spawnProcess(process.execPath, [cli, ...args], { detached: true, stdio: 'ignore' });
   child.on('error', () => {});
   child.unref();
 }

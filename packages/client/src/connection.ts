@@ -10,7 +10,7 @@ import {
   ClosedError,
   CloseCode,
   ConnectionError,
-  CorepoolError,
+  type CorepoolError,
   DEFAULT_MAX_PAYLOAD,
   ErrorCode,
   PROTOCOL_VERSION,
@@ -161,7 +161,15 @@ export class Connection {
     });
     this.#outbox = outbox;
     ws.on('open', () => {
-      ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: this.#opts.token, name: this.#opts.name, instance: this.#opts.instance }));
+      ws.send(
+        encodeMessage({
+          type: 'hello',
+          v: PROTOCOL_VERSION,
+          token: this.#opts.token,
+          name: this.#opts.name,
+          instance: this.#opts.instance,
+        }),
+      );
     });
     ws.on('message', (data: Buffer) => {
       this.#heard = true;
@@ -225,7 +233,12 @@ export class Connection {
         this.#events.down(err);
       }
       if (Date.now() - this.#downSince > this.#opts.reconnectTimeoutMs) {
-        this.#events.fatal(new ConnectionError(`lost the daemon at ${this.#opts.url} and could not reconnect within ${this.#opts.reconnectTimeoutMs} ms: ${err.message}`, { cause: err }));
+        this.#events.fatal(
+          new ConnectionError(
+            `lost the daemon at ${this.#opts.url} and could not reconnect within ${this.#opts.reconnectTimeoutMs} ms: ${err.message}`,
+            { cause: err },
+          ),
+        );
         return;
       }
       this.#timer = setTimeout(() => this.#connect(), backoff(this.#attempt++));

@@ -65,11 +65,14 @@ export function checkMapOptions(o: unknown): ImapOptions {
   positiveInt('chunkSize', opts.chunkSize, 1);
   positiveInt('timeoutMs', opts.timeoutMs, 1);
   // Node fires a timer of 2^31 ms or more at once: every item would time out.
-  if (opts.timeoutMs !== undefined && opts.timeoutMs > MAX_TIMEOUT_MS) throw new BadArgumentError(`options.timeoutMs must be at most ${MAX_TIMEOUT_MS}`);
+  if (opts.timeoutMs !== undefined && opts.timeoutMs > MAX_TIMEOUT_MS)
+    throw new BadArgumentError(`options.timeoutMs must be at most ${MAX_TIMEOUT_MS}`);
   positiveInt('retries', opts.retries, 0);
   if (opts.retries !== undefined && opts.retries > 100) throw new BadArgumentError('options.retries must be at most 100');
-  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new BadArgumentError('options.signal must be an AbortSignal');
-  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new BadArgumentError('options.onProgress must be a function');
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal))
+    throw new BadArgumentError('options.signal must be an AbortSignal');
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function')
+    throw new BadArgumentError('options.onProgress must be a function');
   if (opts.ordered !== undefined && typeof opts.ordered !== 'boolean') throw new BadArgumentError('options.ordered must be a boolean');
   return opts;
 }

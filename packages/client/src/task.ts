@@ -4,7 +4,16 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BadArgumentError, BadTaskError, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH, sourceHash, type TaskContext, type TaskSpec } from '@corepool/protocol';
+import {
+  BadArgumentError,
+  BadTaskError,
+  MAX_NAME_LENGTH,
+  MAX_SOURCE_LENGTH,
+  MAX_TASK_URL_LENGTH,
+  sourceHash,
+  type TaskContext,
+  type TaskSpec,
+} from '@corepool/protocol';
 
 /** A task that lives in a module: workers import it by URL. */
 export interface ModuleTask<I = unknown, R = unknown> {
@@ -23,16 +32,19 @@ export type Task<I, R> = TaskFunction<I, R> | ModuleTask<I, R>;
 
 /** Names a module export as a task; a path is resolved against the current directory. */
 export function task<I = unknown, R = unknown>(moduleUrlOrPath: string | URL, exportName = 'default'): ModuleTask<I, R> {
-  if (typeof exportName !== 'string' || exportName.length === 0) throw new BadArgumentError('task(): exportName must be a non-empty string');
+  if (typeof exportName !== 'string' || exportName.length === 0)
+    throw new BadArgumentError('task(): exportName must be a non-empty string');
   let url: string;
   if (moduleUrlOrPath instanceof URL) url = moduleUrlOrPath.href;
-  else if (typeof moduleUrlOrPath !== 'string' || moduleUrlOrPath.length === 0) throw new BadArgumentError('task(): moduleUrlOrPath must be a URL or a path');
+  else if (typeof moduleUrlOrPath !== 'string' || moduleUrlOrPath.length === 0)
+    throw new BadArgumentError('task(): moduleUrlOrPath must be a URL or a path');
   else if (/^[a-z][a-z0-9+.-]*:/i.test(moduleUrlOrPath) && !/^[a-z]:[\\/]/i.test(moduleUrlOrPath)) url = moduleUrlOrPath;
   else url = pathToFileURL(isAbsolute(moduleUrlOrPath) ? moduleUrlOrPath : resolve(moduleUrlOrPath)).href;
   if (!url.startsWith('file:')) throw new BadArgumentError(`task(): only file: modules can be loaded by workers, got ${url}`);
   // The daemon refuses longer ones; saying so here names the argument.
   if (exportName.length > MAX_NAME_LENGTH) throw new BadArgumentError(`task(): exportName is longer than ${MAX_NAME_LENGTH} characters`);
-  if (url.length > MAX_TASK_URL_LENGTH) throw new BadArgumentError(`task(): the module URL is longer than ${MAX_TASK_URL_LENGTH} characters`);
+  if (url.length > MAX_TASK_URL_LENGTH)
+    throw new BadArgumentError(`task(): the module URL is longer than ${MAX_TASK_URL_LENGTH} characters`);
   return { kind: 'module', url, name: exportName };
 }
 

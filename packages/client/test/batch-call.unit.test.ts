@@ -35,11 +35,18 @@ describe('BatchCall chunk slots', () => {
     const host = fakeHost(1, 64);
     const ended: unknown[] = [];
     const items = Array.from({ length: 8 }, (_, i) => `item-${i}-${'x'.repeat(20)}`);
-    const b = new BatchCall(host, 1, { kind: 'source', hash: 'h', source: '(x) => x' }, items, { timeoutMs: 0, retries: 0, chunkSize: 8, onProgress: undefined }, {
-      item: () => {},
-      end: (e) => ended.push(e),
-      wantsMore: () => true,
-    });
+    const b = new BatchCall(
+      host,
+      1,
+      { kind: 'source', hash: 'h', source: '(x) => x' },
+      items,
+      { timeoutMs: 0, retries: 0, chunkSize: 8, onProgress: undefined },
+      {
+        item: () => {},
+        end: (e) => ended.push(e),
+        wantsMore: () => true,
+      },
+    );
     b.pump();
     await new Promise((r) => setTimeout(r, 20));
     // Every part in flight holds a slot (the limit may be passed by the parts of one split chunk).

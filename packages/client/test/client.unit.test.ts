@@ -30,7 +30,15 @@ function doubling(socket: FakeSocket, reply: (chunks: BatchChunk[]) => BatchChun
   const chunks = socket.received.map(chunkOf).filter((c) => c !== undefined);
   for (const c of reply(chunks)) {
     const items = decodeData(c.payload) as number[];
-    socket.deliver({ type: 'chunk.result', id: c.id, start: c.start, count: c.count, payload: encodeData(items.map((x) => x * 2)), errors: [], ms: 1 });
+    socket.deliver({
+      type: 'chunk.result',
+      id: c.id,
+      start: c.start,
+      count: c.count,
+      payload: encodeData(items.map((x) => x * 2)),
+      errors: [],
+      ms: 1,
+    });
   }
 }
 
@@ -42,7 +50,10 @@ describe('Client', () => {
     const got = counter.get();
     const missing = client.value('never').get();
     await daemon.until(() => stateOps(daemon.socket).length === 2);
-    expect(stateOps(daemon.socket)).toEqual([['value.get', 1, 1], ['value.get', 2, 1]]);
+    expect(stateOps(daemon.socket)).toEqual([
+      ['value.get', 1, 1],
+      ['value.get', 2, 1],
+    ]);
     daemon.socket.deliver(
       { type: 'reply', rid: 2, ok: false, error: { code: 'E_NO_SUCH_VALUE', message: 'no value "never"' } },
       { type: 'reply', rid: 1, ok: true, value: { version: 3, value: encodeData(41) } },
@@ -66,7 +77,10 @@ describe('Client', () => {
     expect((lockErr as Error).message).toMatch(/lock\.acquire; it may or may not have been applied/);
     await daemon.until(() => daemon.sockets.length === 2 && stateOps(daemon.socket).length === 2);
     // The same ids, and the oldest id still unanswered as the ack (the daemon keeps replays from there on).
-    expect(stateOps(daemon.socket)).toEqual([['value.get', 1, 1], ['value.add', 2, 1]]);
+    expect(stateOps(daemon.socket)).toEqual([
+      ['value.get', 1, 1],
+      ['value.add', 2, 1],
+    ]);
     daemon.socket.deliver(
       { type: 'reply', rid: 1, ok: true, value: { version: 1, value: encodeData(7) } },
       { type: 'reply', rid: 2, ok: true, value: { version: 2, value: encodeData(8) } },

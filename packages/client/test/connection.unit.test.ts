@@ -9,7 +9,10 @@ import { Connection, type ConnectionEvents } from '../src/connection.js';
 import { FakeDaemon } from './support/fake-daemon.js';
 
 /** A connection to `daemon` that records what it tells its owner. */
-function connection(daemon: FakeDaemon, reconnectTimeoutMs = 30_000): { conn: Connection; events: string[]; messages: ServerMessage[]; errors: CorepoolError[] } {
+function connection(
+  daemon: FakeDaemon,
+  reconnectTimeoutMs = 30_000,
+): { conn: Connection; events: string[]; messages: ServerMessage[]; errors: CorepoolError[] } {
   const events: string[] = [];
   const messages: ServerMessage[] = [];
   const errors: CorepoolError[] = [];
@@ -25,7 +28,10 @@ function connection(daemon: FakeDaemon, reconnectTimeoutMs = 30_000): { conn: Co
       errors.push(err);
     },
   };
-  const conn = new Connection({ url: 'ws://fake', token: 't0k', name: 'unit', instance: 'inst-1', reconnectTimeoutMs, openSocket: daemon.openSocket }, handlers);
+  const conn = new Connection(
+    { url: 'ws://fake', token: 't0k', name: 'unit', instance: 'inst-1', reconnectTimeoutMs, openSocket: daemon.openSocket },
+    handlers,
+  );
   return { conn, events, messages, errors };
 }
 

@@ -4,7 +4,16 @@ import { checkConnectOptions, checkMapOptions } from '../src/options.js';
 
 describe('options', () => {
   it('rejects wrong types and ranges with E_BAD_ARGUMENT', () => {
-    for (const o of [{ chunkSize: 0 }, { chunkSize: 1.5 }, { timeoutMs: 0 }, { retries: -1 }, { retries: 101 }, { signal: {} }, { onProgress: 1 }, { ordered: 'yes' }]) {
+    for (const o of [
+      { chunkSize: 0 },
+      { chunkSize: 1.5 },
+      { timeoutMs: 0 },
+      { retries: -1 },
+      { retries: 101 },
+      { signal: {} },
+      { onProgress: 1 },
+      { ordered: 'yes' },
+    ]) {
       expect(() => checkMapOptions(o)).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
     }
     expect(() => checkConnectOptions({ spawn: 'yes' })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));

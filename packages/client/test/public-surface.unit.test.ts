@@ -14,11 +14,32 @@ import * as sdk from '../src/index.js';
 import type { Client, Dict, Lock, LockGrant, Queue, TaskContext, TimeoutOptions, Value, ValueOptions } from '../src/index.js';
 
 const ERROR_CLASSES = [
-  'CorepoolError', 'AuthError', 'BadMessageError', 'TooLargeError', 'ProtocolVersionError', 'BadArgumentError',
-  'BadTaskError', 'SourceDisabledError', 'NotCloneableError', 'TaskError', 'TimeoutError', 'WorkerCrashedError',
-  'CancelledError', 'NoSuchValueError', 'ValueTypeError', 'BadNameError', 'LockNotHeldError', 'TooManyClientsError',
-  'SlowConsumerError', 'FlowControlError', 'LimitError', 'NoSpaceError', 'ShuttingDownError', 'ConnectionError',
-  'ClosedError', 'InternalError',
+  'CorepoolError',
+  'AuthError',
+  'BadMessageError',
+  'TooLargeError',
+  'ProtocolVersionError',
+  'BadArgumentError',
+  'BadTaskError',
+  'SourceDisabledError',
+  'NotCloneableError',
+  'TaskError',
+  'TimeoutError',
+  'WorkerCrashedError',
+  'CancelledError',
+  'NoSuchValueError',
+  'ValueTypeError',
+  'BadNameError',
+  'LockNotHeldError',
+  'TooManyClientsError',
+  'SlowConsumerError',
+  'FlowControlError',
+  'LimitError',
+  'NoSpaceError',
+  'ShuttingDownError',
+  'ConnectionError',
+  'ClosedError',
+  'InternalError',
 ];
 
 describe('@corepool/client public surface', () => {
@@ -56,7 +77,11 @@ describe('@corepool/client public surface', () => {
  */
 function unexportedTypes(): string[] {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-  const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  const config = ts.getParsedCommandLineOfConfigFile(
+    join(root, 'tsconfig.json'),
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  );
   if (config === undefined) throw new Error('cannot read tsconfig.json');
   const index = join(root, 'src', 'index.ts');
   const program = ts.createProgram([index], config.options);
@@ -90,7 +115,11 @@ function unexportedTypes(): string[] {
     seen.add(t);
     if (t.flags & ts.TypeFlags.TypeParameter) return;
     const named = t.aliasSymbol ?? t.getSymbol();
-    if (named !== undefined && ours(named) && (named.flags & (ts.SymbolFlags.Class | ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Enum))) {
+    if (
+      named !== undefined &&
+      ours(named) &&
+      named.flags & (ts.SymbolFlags.Class | ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Enum)
+    ) {
       if (!exported.has(named)) missing.add(named.getName());
       for (const a of t.aliasTypeArguments ?? []) visitType(a);
       if (t.flags & ts.TypeFlags.Object && (t as ts.ObjectType).objectFlags & ts.ObjectFlags.Reference) {

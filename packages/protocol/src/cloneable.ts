@@ -10,9 +10,24 @@ import { types } from 'node:util';
 import { MAX_DATA_DEPTH } from './limits.js';
 
 const OK_TAGS = new Set([
-  'Date', 'RegExp', 'Map', 'Set', 'Error', 'ArrayBuffer', 'DataView',
-  'Uint8Array', 'Int8Array', 'Uint8ClampedArray', 'Uint16Array', 'Int16Array',
-  'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array',
+  'Date',
+  'RegExp',
+  'Map',
+  'Set',
+  'Error',
+  'ArrayBuffer',
+  'DataView',
+  'Uint8Array',
+  'Int8Array',
+  'Uint8ClampedArray',
+  'Uint16Array',
+  'Int16Array',
+  'Uint32Array',
+  'Int32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
 ]);
 
 /** What to do instead, for the objects people most often try to send. */
@@ -42,7 +57,10 @@ export function findUncloneable(value: unknown, wrappers = 0): string | undefine
     let simple = true;
     for (let i = 0; i < value.length; i++) {
       const t = typeof value[i];
-      if (t === 'object' || t === 'function' || t === 'symbol') { simple = false; break; }
+      if (t === 'object' || t === 'function' || t === 'symbol') {
+        simple = false;
+        break;
+      }
     }
     if (simple) return undefined;
   }
@@ -97,7 +115,8 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
   }
   if (OK_TAGS.has(tag)) return undefined;
   if (tag !== 'Object') return `${path} is a ${tag}, which cannot be sent as it is${HINTS[tag] ?? ''}`;
-  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return `${path} has an own property named "__proto__", which cannot be sent safely`;
+  if (Object.prototype.hasOwnProperty.call(value, '__proto__'))
+    return `${path} has an own property named "__proto__", which cannot be sent safely`;
   for (const key of Object.keys(value)) {
     const bad = walk((value as Record<string, unknown>)[key], `${path}.${key}`, seen, d);
     if (bad !== undefined) return bad;

@@ -80,5 +80,3 @@ export function decodeData(bytes: Uint8Array): unknown {
     throw new BadMessageError(`data does not decode: ${(err as Error).message}`, { cause: err });
   }
 }
-
-

@@ -26,7 +26,12 @@ export interface ErrorDetails {
 
 /** The keys of ErrorDetails, in wire order; a key missing here does not compile. */
 const DETAIL_KEYS = Object.keys({
-  index: true, remoteName: true, remoteStack: true, attempts: true, timeoutMs: true, thrown: true,
+  index: true,
+  remoteName: true,
+  remoteStack: true,
+  attempts: true,
+  timeoutMs: true,
+  thrown: true,
 } satisfies Record<keyof ErrorDetails, true>) as (keyof ErrorDetails)[];
 
 /** Copies the details that are set (an absent one stays absent, not an own property holding undefined). */
@@ -76,37 +81,137 @@ export class CorepoolError extends Error {
 
 type Details = CorepoolErrorOptions;
 /* One class per code. Constructors take the message first, like Error. */
-export class AuthError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_AUTH, m, d); } }
-export class BadMessageError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_MESSAGE, m, d); } }
-export class TooLargeError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TOO_LARGE, m, d); } }
-export class ProtocolVersionError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_PROTOCOL_VERSION, m, d); } }
-export class BadArgumentError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_ARGUMENT, m, d); } }
-export class BadTaskError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_TASK, m, d); } }
-export class SourceDisabledError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_SOURCE_DISABLED, m, d); } }
-export class NotCloneableError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_NOT_CLONEABLE, m, d); } }
+export class AuthError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_AUTH, m, d);
+  }
+}
+export class BadMessageError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_BAD_MESSAGE, m, d);
+  }
+}
+export class TooLargeError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_TOO_LARGE, m, d);
+  }
+}
+export class ProtocolVersionError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_PROTOCOL_VERSION, m, d);
+  }
+}
+export class BadArgumentError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_BAD_ARGUMENT, m, d);
+  }
+}
+export class BadTaskError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_BAD_TASK, m, d);
+  }
+}
+export class SourceDisabledError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_SOURCE_DISABLED, m, d);
+  }
+}
+export class NotCloneableError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_NOT_CLONEABLE, m, d);
+  }
+}
 /** A task threw: `index` is the item's input index, `remoteStack` the worker's stack. */
-export class TaskError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TASK_FAILED, m, d); } }
-export class TimeoutError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TIMEOUT, m, d); } }
+export class TaskError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_TASK_FAILED, m, d);
+  }
+}
+export class TimeoutError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_TIMEOUT, m, d);
+  }
+}
 /** Workers kept dying on this item: `attempts` is how many times it ran. */
-export class WorkerCrashedError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_WORKER_CRASHED, m, d); } }
-export class CancelledError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_CANCELLED, m, d); } }
-export class NoSuchValueError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_NO_SUCH_VALUE, m, d); } }
+export class WorkerCrashedError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_WORKER_CRASHED, m, d);
+  }
+}
+export class CancelledError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_CANCELLED, m, d);
+  }
+}
+export class NoSuchValueError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_NO_SUCH_VALUE, m, d);
+  }
+}
 /** A shared-state operation on a value of the wrong type (named to avoid shadowing TypeError). */
-export class ValueTypeError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TYPE, m, d); } }
-export class BadNameError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_BAD_NAME, m, d); } }
-export class LockNotHeldError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_LOCK_NOT_HELD, m, d); } }
-export class TooManyClientsError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_TOO_MANY_CLIENTS, m, d); } }
+export class ValueTypeError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_TYPE, m, d);
+  }
+}
+export class BadNameError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_BAD_NAME, m, d);
+  }
+}
+export class LockNotHeldError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_LOCK_NOT_HELD, m, d);
+  }
+}
+export class TooManyClientsError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_TOO_MANY_CLIENTS, m, d);
+  }
+}
 /** The daemon cut the connection off because the client did not read its messages. */
-export class SlowConsumerError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_SLOW_CONSUMER, m, d); } }
-export class FlowControlError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_FLOW_CONTROL, m, d); } }
+export class SlowConsumerError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_SLOW_CONSUMER, m, d);
+  }
+}
+export class FlowControlError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_FLOW_CONTROL, m, d);
+  }
+}
 /** A per-client limit was reached (the message names it); nothing was changed. */
-export class LimitError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_LIMIT, m, d); } }
+export class LimitError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_LIMIT, m, d);
+  }
+}
 /** The state store is full: the write was not applied. */
-export class NoSpaceError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_NO_SPACE, m, d); } }
-export class ShuttingDownError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_SHUTTING_DOWN, m, d); } }
-export class ConnectionError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_CONNECTION, m, d); } }
-export class ClosedError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_CLOSED, m, d); } }
-export class InternalError extends CorepoolError { constructor(m: string, d?: Details) { super(ErrorCode.E_INTERNAL, m, d); } }
+export class NoSpaceError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_NO_SPACE, m, d);
+  }
+}
+export class ShuttingDownError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_SHUTTING_DOWN, m, d);
+  }
+}
+export class ConnectionError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_CONNECTION, m, d);
+  }
+}
+export class ClosedError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_CLOSED, m, d);
+  }
+}
+export class InternalError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_INTERNAL, m, d);
+  }
+}
 
 const CLASSES: Record<ErrorCode, new (m: string, d?: Details) => CorepoolError> = {
   E_AUTH: AuthError,

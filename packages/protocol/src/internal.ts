@@ -8,9 +8,20 @@ export * from './index.js';
 export { CloseCode } from './codes.js';
 export { errorClass, toCorepoolError } from './errors.js';
 export {
-  PRE_AUTH_MAX_PAYLOAD, AUTH_DEADLINE_MS, MAX_CHUNK_ITEMS, CHUNK_TARGET_MS, SOLO_CHUNK_TARGET_MS,
-  DEFAULT_MAX_CLIENTS, DEFAULT_HEARTBEAT_MS, SEND_HIGH_WATER, SEND_HARD_CAP, SEND_SOFT_CAP_MS, RSS_WATCH_MS,
-  CANCEL_GRACE_MS, STEAL_AFTER_MS, MAX_OPEN_BATCHES,
+  PRE_AUTH_MAX_PAYLOAD,
+  AUTH_DEADLINE_MS,
+  MAX_CHUNK_ITEMS,
+  CHUNK_TARGET_MS,
+  SOLO_CHUNK_TARGET_MS,
+  DEFAULT_MAX_CLIENTS,
+  DEFAULT_HEARTBEAT_MS,
+  SEND_HIGH_WATER,
+  SEND_HARD_CAP,
+  SEND_SOFT_CAP_MS,
+  RSS_WATCH_MS,
+  CANCEL_GRACE_MS,
+  STEAL_AFTER_MS,
+  MAX_OPEN_BATCHES,
 } from './limits.js';
 export { encodeCheckedData } from './codec.js';
 export { findUncloneable } from './cloneable.js';

@@ -7,9 +7,7 @@
 import type { WireError } from './errors.js';
 
 /** How a task travels: its source (compiled once per worker, cached by hash) or a module export. */
-export type TaskSpec =
-  | { kind: 'source'; hash: string; source: string }
-  | { kind: 'module'; url: string; name: string };
+export type TaskSpec = { kind: 'source'; hash: string; source: string } | { kind: 'module'; url: string; name: string };
 
 export interface Hello {
   type: 'hello';
@@ -35,19 +33,48 @@ export interface BatchOpen {
  * says no chunk follows: the daemon forgets the batch once it is done, with no
  * `batch.close` needed.
  */
-export interface BatchChunk { type: 'batch.chunk'; id: number; start: number; count: number; payload: Uint8Array; final?: boolean }
+export interface BatchChunk {
+  type: 'batch.chunk';
+  id: number;
+  start: number;
+  count: number;
+  payload: Uint8Array;
+  final?: boolean;
+}
 /** Drops the batch's queued chunks and abandons its running ones. */
-export interface BatchCancel { type: 'batch.cancel'; id: number }
+export interface BatchCancel {
+  type: 'batch.cancel';
+  id: number;
+}
 /** The client has every result it wants; the daemon forgets the batch. */
-export interface BatchClose { type: 'batch.close'; id: number }
+export interface BatchClose {
+  type: 'batch.close';
+  id: number;
+}
 
 /** Shared-state operations, one allowlist. */
 export const STATE_OPS = [
-  'value.get', 'value.init', 'value.set', 'value.add', 'value.cas', 'value.subscribe', 'value.unsubscribe',
-  'queue.put', 'queue.get', 'queue.size',
-  'dict.get', 'dict.set', 'dict.delete', 'dict.has', 'dict.keys', 'dict.entries', 'dict.size',
-  'dict.subscribe', 'dict.unsubscribe',
-  'lock.acquire', 'lock.release',
+  'value.get',
+  'value.init',
+  'value.set',
+  'value.add',
+  'value.cas',
+  'value.subscribe',
+  'value.unsubscribe',
+  'queue.put',
+  'queue.get',
+  'queue.size',
+  'dict.get',
+  'dict.set',
+  'dict.delete',
+  'dict.has',
+  'dict.keys',
+  'dict.entries',
+  'dict.size',
+  'dict.subscribe',
+  'dict.unsubscribe',
+  'lock.acquire',
+  'lock.release',
 ] as const;
 export type StateOp = (typeof STATE_OPS)[number];
 
@@ -67,11 +94,16 @@ export interface StateMessage extends StateRequest {
   /** Every request below this rid has its reply: the daemon may forget their replays. */
   ack?: number;
 }
-export interface StatusRequest { type: 'status'; rid: number }
-export interface StopRequest { type: 'stop'; rid: number }
+export interface StatusRequest {
+  type: 'status';
+  rid: number;
+}
+export interface StopRequest {
+  type: 'stop';
+  rid: number;
+}
 
-export type ClientMessage =
-  | Hello | BatchOpen | BatchChunk | BatchCancel | BatchClose | StateMessage | StatusRequest | StopRequest;
+export type ClientMessage = Hello | BatchOpen | BatchChunk | BatchCancel | BatchClose | StateMessage | StatusRequest | StopRequest;
 
 export interface Welcome {
   type: 'welcome';
@@ -98,9 +130,19 @@ export interface ChunkResult {
   load?: number;
 }
 /** The whole batch failed (bad task, source disabled, flow control). */
-export interface BatchError { type: 'batch.error'; id: number; error: WireError }
+export interface BatchError {
+  type: 'batch.error';
+  id: number;
+  error: WireError;
+}
 /** The reply to a `state`, `status` or `stop` request. */
-export interface Reply { type: 'reply'; rid: number; ok: boolean; value?: unknown; error?: WireError }
+export interface Reply {
+  type: 'reply';
+  rid: number;
+  ok: boolean;
+  value?: unknown;
+  error?: WireError;
+}
 /** A change pushed to a subscriber. */
 export interface Push {
   type: 'push';
@@ -112,7 +154,10 @@ export interface Push {
   deleted?: boolean;
 }
 /** A connection-level error (bad frame); the connection may continue. */
-export interface ErrorMessage { type: 'error'; error: WireError }
+export interface ErrorMessage {
+  type: 'error';
+  error: WireError;
+}
 
 export type ServerMessage = Welcome | ChunkResult | BatchError | Reply | Push | ErrorMessage;
 
@@ -124,9 +169,14 @@ export interface DaemonStatus {
   uptimeMs: number;
   workers: { id: number; pid: number; busy: boolean; tasksDone: number; chunksDone: number; restarts: number }[];
   clients: {
-    id: number; name: string; batches: number; queuedChunks: number; runningChunks: number;
+    id: number;
+    name: string;
+    batches: number;
+    queuedChunks: number;
+    runningChunks: number;
     /** Bytes queued on the socket, not yet written; and the most seen since the client connected. */
-    sendBuffered?: number; maxSendBuffered?: number;
+    sendBuffered?: number;
+    maxSendBuffered?: number;
   }[];
   queuedItems: number;
   runningItems: number;

@@ -141,7 +141,13 @@ export function parseServerMessage(v: unknown): ServerMessage {
   assertObject(v, 'message');
   switch (v.type) {
     case 'welcome': {
-      const m: ServerMessage = { type: 'welcome', v: uint(v, 'v'), clientId: uint(v, 'clientId'), workers: uint(v, 'workers'), pid: uint(v, 'pid') };
+      const m: ServerMessage = {
+        type: 'welcome',
+        v: uint(v, 'v'),
+        clientId: uint(v, 'clientId'),
+        workers: uint(v, 'workers'),
+        pid: uint(v, 'pid'),
+      };
       const maxPayload = optUint(v, 'maxPayload');
       if (maxPayload !== undefined) m.maxPayload = maxPayload;
       const heartbeatMs = optUint(v, 'heartbeatMs');
@@ -152,8 +158,13 @@ export function parseServerMessage(v: unknown): ServerMessage {
       const errors = v.errors;
       if (!Array.isArray(errors)) fail('errors must be an array');
       return {
-        type: 'chunk.result', id: uint(v, 'id'), start: uint(v, 'start'), count: uint(v, 'count'),
-        payload: bytes(v, 'payload'), errors: errors.map(parseWireError), ms: typeof v.ms === 'number' ? v.ms : 0,
+        type: 'chunk.result',
+        id: uint(v, 'id'),
+        start: uint(v, 'start'),
+        count: uint(v, 'count'),
+        payload: bytes(v, 'payload'),
+        errors: errors.map(parseWireError),
+        ms: typeof v.ms === 'number' ? v.ms : 0,
         load: typeof v.load === 'number' ? v.load : 1,
       };
     }

@@ -7,14 +7,23 @@ import { MAX_DATA_DEPTH } from '../src/limits.js';
 describe('data codec', () => {
   it('round-trips structured-clone types', () => {
     const v = {
-      big: -(2n ** 70n), date: new Date(0), bytes: new Uint8Array([1, 2]), i32: new Int32Array([-1, 7]),
-      map: new Map<unknown, unknown>([[{ k: 1 }, 'obj key'], ['s', new Set([1])]]), nested: [null, undefined, true, 1.5, 'x'],
+      big: -(2n ** 70n),
+      date: new Date(0),
+      bytes: new Uint8Array([1, 2]),
+      i32: new Int32Array([-1, 7]),
+      map: new Map<unknown, unknown>([
+        [{ k: 1 }, 'obj key'],
+        ['s', new Set([1])],
+      ]),
+      nested: [null, undefined, true, 1.5, 'x'],
     };
     expect(decodeData(encodeData(v))).toEqual(v);
   });
 
   it('refuses functions, symbols and promises with E_NOT_CLONEABLE and a path', () => {
-    expect(() => encodeData({ a: [1, { f: () => 1 }] })).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE', message: expect.stringContaining('$.a[1].f is a function') }));
+    expect(() => encodeData({ a: [1, { f: () => 1 }] })).toThrow(
+      expect.objectContaining({ code: 'E_NOT_CLONEABLE', message: expect.stringContaining('$.a[1].f is a function') }),
+    );
     expect(() => encodeData(Symbol('x'))).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE' }));
     expect(() => encodeData(new Map([[1, Promise.resolve()]]))).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE' }));
   });
@@ -37,20 +46,53 @@ describe('data codec', () => {
       expect(() => encodeData(v)).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE', message: expect.stringContaining(says) }));
     }
     // What structured clone copies still goes: class instances (as plain objects), errors, null-prototype objects.
-    expect(decodeData(encodeData([new (class A { x = 1 })(), Object.assign(Object.create(null) as object, { y: 2 })]))).toEqual([{ x: 1 }, { y: 2 }]);
+    expect(
+      decodeData(
+        encodeData([
+          new (class A {
+            x = 1;
+          })(),
+          Object.assign(Object.create(null) as object, { y: 2 }),
+        ]),
+      ),
+    ).toEqual([{ x: 1 }, { y: 2 }]);
     expect((decodeData(encodeData(new TypeError('t'))) as Error).message).toBe('t');
   });
 
   it('names Map keys in the path to a bad part, and counts nesting the same way for every container', () => {
     const f = (): number => 1;
-    expect(() => encodeData(new Map([['key1', new Map<unknown, unknown>([['key2', [f]], [7n, 1]])]]))).toThrow(expect.objectContaining({ message: expect.stringContaining('$.get("key1").get("key2")[0] is a function') }));
-    expect(() => encodeData(new Map<unknown, unknown>([[{}, 1], [3, f]]))).toThrow(expect.objectContaining({ message: expect.stringContaining('$.get(3) is a function') }));
+    expect(() =>
+      encodeData(
+        new Map([
+          [
+            'key1',
+            new Map<unknown, unknown>([
+              ['key2', [f]],
+              [7n, 1],
+            ]),
+          ],
+        ]),
+      ),
+    ).toThrow(expect.objectContaining({ message: expect.stringContaining('$.get("key1").get("key2")[0] is a function') }));
+    expect(() =>
+      encodeData(
+        new Map<unknown, unknown>([
+          [{}, 1],
+          [3, f],
+        ]),
+      ),
+    ).toThrow(expect.objectContaining({ message: expect.stringContaining('$.get(3) is a function') }));
     const deep = (n: number, wrap: (v: unknown) => unknown): unknown => {
       let v: unknown = 1;
       for (let i = 0; i < n; i++) v = wrap(v);
       return v;
     };
-    for (const wrap of [(v: unknown) => [v], (v: unknown) => ({ a: v }), (v: unknown) => new Map([['k', v]]), (v: unknown) => new Set([v])]) {
+    for (const wrap of [
+      (v: unknown) => [v],
+      (v: unknown) => ({ a: v }),
+      (v: unknown) => new Map([['k', v]]),
+      (v: unknown) => new Set([v]),
+    ]) {
       expect(findUncloneable(deep(MAX_DATA_DEPTH, wrap))).toBeUndefined();
       expect(findUncloneable(deep(MAX_DATA_DEPTH + 1, wrap))).toMatch(/nested more than 512/);
       // Inside one carrying array (a chunk of items), the same data nests just as deep.

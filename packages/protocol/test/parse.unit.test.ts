@@ -9,9 +9,18 @@ const bad = (v: unknown): void => {
 describe('parseClientMessage', () => {
   it('accepts well-formed messages', () => {
     expect(parseClientMessage({ type: 'hello', v: 1, token: 't' })).toEqual({ type: 'hello', v: 1, token: 't' });
-    expect(parseClientMessage({ type: 'batch.open', id: 3, task: { kind: 'module', url: 'file:///x.mjs', name: 'f' }, timeoutMs: 0, retries: 2 }))
-      .toMatchObject({ type: 'batch.open', id: 3, retries: 2 });
-    expect(parseClientMessage({ type: 'state', rid: 1, op: 'value.add', name: 'n', a: new Uint8Array([1]) })).toMatchObject({ op: 'value.add' });
+    expect(
+      parseClientMessage({
+        type: 'batch.open',
+        id: 3,
+        task: { kind: 'module', url: 'file:///x.mjs', name: 'f' },
+        timeoutMs: 0,
+        retries: 2,
+      }),
+    ).toMatchObject({ type: 'batch.open', id: 3, retries: 2 });
+    expect(parseClientMessage({ type: 'state', rid: 1, op: 'value.add', name: 'n', a: new Uint8Array([1]) })).toMatchObject({
+      op: 'value.add',
+    });
   });
 
   it('rejects everything else', () => {
@@ -30,7 +39,13 @@ describe('parseClientMessage', () => {
   });
 
   it('refuses an item timeoutMs a timer cannot hold (2^31 ms and more would fire at once)', () => {
-    const open = (timeoutMs: unknown): unknown => ({ type: 'batch.open', id: 1, task: { kind: 'module', url: 'file:///x.mjs', name: 'f' }, timeoutMs, retries: 0 });
+    const open = (timeoutMs: unknown): unknown => ({
+      type: 'batch.open',
+      id: 1,
+      task: { kind: 'module', url: 'file:///x.mjs', name: 'f' },
+      timeoutMs,
+      retries: 0,
+    });
     for (const t of [2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER, 1.5, -1, Number.NaN, Infinity, '100']) bad(open(t));
     expect(parseClientMessage(open(2 ** 31 - 1))).toMatchObject({ timeoutMs: 2 ** 31 - 1 });
   });

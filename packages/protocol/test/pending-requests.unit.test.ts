@@ -30,7 +30,10 @@ describe('PendingRequests', () => {
     });
     void table.add('b', () => true);
     expect(oldestWhenSent).toBe(1);
-    expect([...table.entries()].map(([rid, p]) => [rid, p.msg, p.sent])).toEqual([[1, 'a', false], [2, 'b', true]]);
+    expect([...table.entries()].map(([rid, p]) => [rid, p.msg, p.sent])).toEqual([
+      [1, 'a', false],
+      [2, 'b', true],
+    ]);
     table.settle(1, { ok: true });
     expect(table.oldest()).toBe(2);
   });

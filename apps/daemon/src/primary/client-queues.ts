@@ -69,7 +69,18 @@ export class ClientQueues {
   of(client: SchedulerClient): ClientQueue {
     let cq = this.#byId.get(client.id);
     if (cq === undefined) {
-      cq = { client, jobs: new Map(), ready: [], rr: 0, active: false, queuedChunks: 0, queuedBytes: 0, vtime: 0, killedAt: -Infinity, restarting: 0 };
+      cq = {
+        client,
+        jobs: new Map(),
+        ready: [],
+        rr: 0,
+        active: false,
+        queuedChunks: 0,
+        queuedBytes: 0,
+        vtime: 0,
+        killedAt: -Infinity,
+        restarting: 0,
+      };
       this.#byId.set(client.id, cq);
     }
     return cq;

@@ -68,16 +68,21 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     {
       workers: opts.workers,
       // COREPOOL_WORKER_NODE_ARGS adds node flags to workers (profiling: "--cpu-prof --cpu-prof-dir=/tmp/p").
-      execArgv: [`--max-old-space-size=${opts.workerHeapMb}`, ...(process.env.COREPOOL_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')],
+      execArgv: [
+        `--max-old-space-size=${opts.workerHeapMb}`,
+        ...(process.env.COREPOOL_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+      ],
       rssLimit: opts.workerRssMb * 1024 * 1024,
-      onRssKill: (w, rss) => log(JSON.stringify({ event: 'worker-rss-kill', pid: w.pid, rssMb: Math.round(rss / 1048576), limitMb: opts.workerRssMb })),
+      onRssKill: (w, rss) =>
+        log(JSON.stringify({ event: 'worker-rss-kill', pid: w.pid, rssMb: Math.round(rss / 1048576), limitMb: opts.workerRssMb })),
       onEvent: (e) => log(JSON.stringify(e)),
       // Results and a task's state operands are bounded by maxPayload: a frame far past it is a broken channel.
       maxFrame: Math.max(64 * 1024 * 1024, 4 * opts.maxPayload),
     },
     {
       onReady: (w) => {
-        if (w.replacing !== undefined && !stopping) log(JSON.stringify({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing }));
+        if (w.replacing !== undefined && !stopping)
+          log(JSON.stringify({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing }));
         workerByOwner.set(`w:${w.id}`, w);
         recordPids();
         scheduler.workerReady(w);
@@ -92,8 +97,11 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
             },
             (err: { toWire?: () => unknown; message?: string }) =>
               supervisor.send(w, {
-                t: 'state.reply', rid: m.rid, ok: false,
-                error: typeof err.toWire === 'function' ? (err.toWire() as never) : { code: ErrorCode.E_INTERNAL, message: String(err.message) },
+                t: 'state.reply',
+                rid: m.rid,
+                ok: false,
+                error:
+                  typeof err.toWire === 'function' ? (err.toWire() as never) : { code: ErrorCode.E_INTERNAL, message: String(err.message) },
               }),
           );
         } else {
@@ -102,7 +110,10 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       },
       onExit: (w, code, signal) => {
         workerByOwner.delete(`w:${w.id}`);
-        if (!stopping && w.killedFor !== 'retired') log(`worker ${w.pid} exited (code ${code}, signal ${signal}${w.killedFor === undefined ? '' : `, killed for ${w.killedFor}`}); replacing it`);
+        if (!stopping && w.killedFor !== 'retired')
+          log(
+            `worker ${w.pid} exited (code ${code}, signal ${signal}${w.killedFor === undefined ? '' : `, killed for ${w.killedFor}`}); replacing it`,
+          );
         scheduler.workerExit(w);
       },
     },
@@ -138,13 +149,20 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       url,
       uptimeMs: Date.now() - startedAt,
       workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...scheduler.workerFigures(w), restarts: w.restarts })),
-      clients: [...(server?.sessions ?? [])].filter((s) => s.authed).map((s: Session) => {
-        const c = st.perClient.get(s.id);
-        return {
-          id: s.id, name: s.name, batches: c?.batches ?? 0, queuedChunks: c?.queuedChunks ?? 0, runningChunks: c?.runningChunks ?? 0,
-          sendBuffered: s.sendBuffered, maxSendBuffered: s.maxSendBuffered,
-        };
-      }),
+      clients: [...(server?.sessions ?? [])]
+        .filter((s) => s.authed)
+        .map((s: Session) => {
+          const c = st.perClient.get(s.id);
+          return {
+            id: s.id,
+            name: s.name,
+            batches: c?.batches ?? 0,
+            queuedChunks: c?.queuedChunks ?? 0,
+            runningChunks: c?.runningChunks ?? 0,
+            sendBuffered: s.sendBuffered,
+            maxSendBuffered: s.maxSendBuffered,
+          };
+        }),
       queuedItems: st.queuedItems,
       runningItems: st.runningItems,
       itemsDone: scheduler.itemsDone,
@@ -177,16 +195,29 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
 
   server = new DaemonServer(
     {
-      host: opts.host, port: opts.port, maxClients: opts.maxClients, maxPayload: opts.maxPayload, heartbeatMs: opts.heartbeatMs,
-      maxPreUpgrade: opts.maxPreUpgrade, preUpgradeMs: opts.authDeadlineMs,
+      host: opts.host,
+      port: opts.port,
+      maxClients: opts.maxClients,
+      maxPayload: opts.maxPayload,
+      heartbeatMs: opts.heartbeatMs,
+      maxPreUpgrade: opts.maxPreUpgrade,
+      preUpgradeMs: opts.authDeadlineMs,
     },
     {
-      token, scheduler, state, allowSource: opts.allowSource, maxPayload: opts.maxPayload,
-      preAuthMaxPayload: opts.preAuthMaxPayload, authDeadlineMs: opts.authDeadlineMs, heartbeatMs: opts.heartbeatMs,
-      status, stop: () => void stop(), replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
+      token,
+      scheduler,
+      state,
+      allowSource: opts.allowSource,
+      maxPayload: opts.maxPayload,
+      preAuthMaxPayload: opts.preAuthMaxPayload,
+      authDeadlineMs: opts.authDeadlineMs,
+      heartbeatMs: opts.heartbeatMs,
+      status,
+      stop: () => void stop(),
+      replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
-      onDrain: (session) => scheduler.drained(session)
+      onDrain: (session) => scheduler.drained(session),
     },
   );
   const port = await server.listen();
@@ -198,10 +229,21 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   }
   recordPids();
   const throughput = new Throughput(() => scheduler.itemsDone);
-  log(JSON.stringify({
-    event: 'listening', url, pid: process.pid, workers: opts.workers, dataDir: opts.dataDir, tokenFile: opts.token === undefined ? tokenPath(opts.dataDir) : (opts.tokenFile ?? null),
-    maxClients: opts.maxClients, maxPreUpgrade: opts.maxPreUpgrade, openFilesLimit: opts.openFilesLimit ?? null, workerHeapMb: opts.workerHeapMb, workerRssMb: opts.workerRssMb,
-  }));
+  log(
+    JSON.stringify({
+      event: 'listening',
+      url,
+      pid: process.pid,
+      workers: opts.workers,
+      dataDir: opts.dataDir,
+      tokenFile: opts.token === undefined ? tokenPath(opts.dataDir) : (opts.tokenFile ?? null),
+      maxClients: opts.maxClients,
+      maxPreUpgrade: opts.maxPreUpgrade,
+      openFilesLimit: opts.openFilesLimit ?? null,
+      workerHeapMb: opts.workerHeapMb,
+      workerRssMb: opts.workerRssMb,
+    }),
+  );
   return { url, port, stop, stopped };
 }
 

@@ -132,7 +132,8 @@ export class Dispatch {
     let outcome: Promise<unknown>;
     try {
       replayed = replays?.outcome({
-        rid, req,
+        rid,
+        req,
         run: (key) => state.handle(conn.owner, req, key),
         open: () => conn.open,
         handBack: (value) => state.undelivered(req, value),
@@ -155,7 +156,10 @@ export class Dispatch {
   }
 
   #chunk(msg: BatchChunk): void {
-    const err = msg.payload.length > this.#ctx.maxPayload ? new TooLargeError('chunk is larger than maxPayload') : this.#ctx.scheduler.add(this.#conn, msg);
+    const err =
+      msg.payload.length > this.#ctx.maxPayload
+        ? new TooLargeError('chunk is larger than maxPayload')
+        : this.#ctx.scheduler.add(this.#conn, msg);
     if (err !== undefined) this.#failBatch(msg.id, err);
   }
 

@@ -97,7 +97,9 @@ export class Framing {
 
   /** A frame ws refused: a coded error, then the close code that matches it. */
   refused(err: RefusedFrame): void {
-    const tooBig = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || err.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH' ||
+    const tooBig =
+      err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ||
+      err.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH' ||
       err.code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS';
     const e = tooBig ? new TooLargeError(`frame refused: ${err.message}`) : new BadMessageError(`frame refused: ${err.message}`);
     const code = tooBig ? CloseCode.TOO_BIG : err.code === 'WS_ERR_INVALID_UTF8' ? CloseCode.BAD_DATA : CloseCode.PROTOCOL_ERROR;

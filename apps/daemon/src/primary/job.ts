@@ -69,8 +69,24 @@ export class ChunkMint {
   /** A fresh chunk of `job`: items [offset, offset + count) of `payload`, the first being input index `start`. */
   chunk(job: Job, payload: Uint8Array, offset: number, count: number, start: number): Chunk {
     return {
-      key: this.#nextKey++, job, tenant: job.client, charged: 0, payload, offset, count, start, attempts: 0, crashes: 0, tracked: false,
-      begun: false, urgent: false, current: -1, failedAt: -1, sent: 0, headAt: 0, ghost: false,
+      key: this.#nextKey++,
+      job,
+      tenant: job.client,
+      charged: 0,
+      payload,
+      offset,
+      count,
+      start,
+      attempts: 0,
+      crashes: 0,
+      tracked: false,
+      begun: false,
+      urgent: false,
+      current: -1,
+      failedAt: -1,
+      sent: 0,
+      headAt: 0,
+      ghost: false,
     };
   }
 

@@ -15,14 +15,7 @@
  * what is written to its socket past the hard cap. A reply larger than one
  * frame may carry is answered with E_TOO_LARGE instead.
  */
-import {
-  ENVELOPE_BYTES,
-  Outbox,
-  TooLargeError,
-  encodeMessage,
-  type Push,
-  type ServerMessage,
-} from '@corepool/protocol/internal';
+import { ENVELOPE_BYTES, Outbox, TooLargeError, encodeMessage, type Push, type ServerMessage } from '@corepool/protocol/internal';
 
 /** The send limits of a connection. */
 export interface OutflowLimits {
@@ -250,7 +243,7 @@ export class Outflow {
     const what = op ?? 'the request';
     const err = new TooLargeError(
       `the reply to ${what} is ${size} bytes encoded, over the ${this.#replyLimit} bytes one reply may carry ` +
-      `(--max-payload less ${ENVELOPE_BYTES} bytes, within the send buffer's hard cap): ${INSTEAD[what] ?? 'ask for less at once'}`,
+        `(--max-payload less ${ENVELOPE_BYTES} bytes, within the send buffer's hard cap): ${INSTEAD[what] ?? 'ask for less at once'}`,
     );
     return encodeMessage({ type: 'reply', rid: (m as { rid: number }).rid, ok: false, error: err.toWire() });
   }
@@ -294,8 +287,10 @@ export class Outflow {
 
   #facts(): Record<string, number> {
     return {
-      buffered: this.#ws.bufferedAmount, maxSendBuffered: this.maxSendBuffered,
-      aboveMs: this.#aboveSince === 0 ? 0 : Date.now() - this.#aboveSince, waiting: this.#waiting.length - this.#head + this.#held.size,
+      buffered: this.#ws.bufferedAmount,
+      maxSendBuffered: this.maxSendBuffered,
+      aboveMs: this.#aboveSince === 0 ? 0 : Date.now() - this.#aboveSince,
+      waiting: this.#waiting.length - this.#head + this.#held.size,
     };
   }
 }

@@ -169,10 +169,19 @@ export class Placement<W extends PoolWorker> {
       else lane.sources.set(task.hash, task.source.length, undefined);
     }
     const sent = this.#ctx.pool.send(lane.worker, {
-      t: 'run', key: chunk.key, task, payload: chunk.payload, offset: chunk.offset, count: chunk.count,
-      start: chunk.start, timed: job.timeoutMs > 0 || chunk.tracked, urgent, realm: job.client.client.id,
+      t: 'run',
+      key: chunk.key,
+      task,
+      payload: chunk.payload,
+      offset: chunk.offset,
+      count: chunk.count,
+      start: chunk.start,
+      timed: job.timeoutMs > 0 || chunk.tracked,
+      urgent,
+      realm: job.client.client.id,
     });
-    if (!sent) this.#ctx.pool.kill(lane.worker); // its exit requeues the chunk
+    if (!sent)
+      this.#ctx.pool.kill(lane.worker); // its exit requeues the chunk
     else if (chunk.headAt > 0) this.#ctx.arm(lane, chunk, 0);
   }
 }

@@ -16,13 +16,9 @@ import { Worker } from 'node:worker_threads';
 export const WORKER_MARKER_ENV = 'COREPOOL_WORKER';
 
 /** Messages to the watch thread. */
-export type ToWatch =
-  | { t: 'track'; pid: number; entry: string }
-  | { t: 'end'; id: number; pid: number; entry: string };
+export type ToWatch = { t: 'track'; pid: number; entry: string } | { t: 'end'; id: number; pid: number; entry: string };
 /** Messages from the watch thread. */
-export type FromWatch =
-  | { t: 'stopped'; pids: number[] }
-  | { t: 'ended'; id: number; killed: number[] };
+export type FromWatch = { t: 'stopped'; pids: number[] } | { t: 'ended'; id: number; killed: number[] };
 
 /** Watches worker process trees on a thread of its own. */
 export class ProcessWatch {

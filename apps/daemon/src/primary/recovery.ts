@@ -120,19 +120,28 @@ export function restartPayer<T>(exit: { recycled: boolean; culprit: T | undefine
 
 export function crashError(index: number, attempts: number, retries: number): WireError {
   return {
-    code: ErrorCode.E_WORKER_CRASHED, index, attempts,
+    code: ErrorCode.E_WORKER_CRASHED,
+    index,
+    attempts,
     message: `item ${index} crashed its worker ${attempts} time${attempts === 1 ? '' : 's'} (retries: ${retries})`,
   };
 }
 
 export function timeoutError(index: number, timeoutMs: number): WireError {
-  return { code: ErrorCode.E_TIMEOUT, index, timeoutMs, message: `item ${index} ran longer than its timeout of ${timeoutMs} ms; its worker was replaced` };
+  return {
+    code: ErrorCode.E_TIMEOUT,
+    index,
+    timeoutMs,
+    message: `item ${index} ran longer than its timeout of ${timeoutMs} ms; its worker was replaced`,
+  };
 }
 
 /** The item running when an exception escaped a task's async callback fails with it (no retry: it is the task's own error). */
 export function uncaughtError(index: number, error: WireError): WireError {
   return {
-    ...error, code: ErrorCode.E_TASK_FAILED, index,
+    ...error,
+    code: ErrorCode.E_TASK_FAILED,
+    index,
     message: `uncaught exception in an async callback while item ${index} ran (its worker was replaced): ${error.message}`,
   };
 }

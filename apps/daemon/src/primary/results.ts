@@ -35,7 +35,14 @@ export class ResultSender {
   results(job: Job, start: number, count: number, o: Outcome): void {
     this.itemsDone += count;
     this.#send(job.client, {
-      type: 'chunk.result', id: job.id, start, count, payload: o.payload, errors: o.errors, ms: o.ms, load: this.#queues.load(job.client),
+      type: 'chunk.result',
+      id: job.id,
+      start,
+      count,
+      payload: o.payload,
+      errors: o.errors,
+      ms: o.ms,
+      load: this.#queues.load(job.client),
     });
   }
 

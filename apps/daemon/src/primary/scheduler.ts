@@ -88,7 +88,12 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       this.#results.error(chunk.job, index, timeoutError(index, chunk.job.timeoutMs));
     });
     this.#placement = new Placement<W>({
-      pool, clock, queues: this.#queues, fair: this.#fair, mint: this.#mint, pipelineDepth: opts.pipelineDepth,
+      pool,
+      clock,
+      queues: this.#queues,
+      fair: this.#fair,
+      mint: this.#mint,
+      pipelineDepth: opts.pipelineDepth,
       lanes: () => this.#lanes.current(),
       runningOf,
       arm: (lane, chunk, i) => this.#deadlines.arm(lane, chunk, i),
@@ -142,13 +147,23 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const cq = this.#queues.of(client);
     if (cq.jobs.has(m.id)) return new BadMessageError(`batch ${m.id} is already open`);
     if (cq.jobs.size >= MAX_OPEN_BATCHES) {
-      return new LimitError(`client has ${cq.jobs.size} batches open, the limit of ${MAX_OPEN_BATCHES} open batches per client: let one finish first`);
+      return new LimitError(
+        `client has ${cq.jobs.size} batches open, the limit of ${MAX_OPEN_BATCHES} open batches per client: let one finish first`,
+      );
     }
     const task = this.#sources.check(m.task);
     if (task instanceof Error) return task;
     cq.jobs.set(m.id, {
-      id: m.id, client: cq, task, timeoutMs: m.timeoutMs, retries: m.retries,
-      queue: [], running: new Set(), live: true, final: false, itemMs: 0,
+      id: m.id,
+      client: cq,
+      task,
+      timeoutMs: m.timeoutMs,
+      retries: m.retries,
+      queue: [],
+      running: new Set(),
+      live: true,
+      final: false,
+      itemMs: 0,
     });
     return undefined;
   }

@@ -51,10 +51,13 @@ export class DaemonServer {
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false });
     // Node's own limits (60 s for headers, checked every 30 s) would let a half-open request hold its socket for a minute.
     const deadline = opts.preUpgradeMs;
-    this.#http = createServer({ headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.max(50, Math.min(1000, deadline / 2)) }, (_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
-      res.end('corepool speaks WebSocket only\n');
-    });
+    this.#http = createServer(
+      { headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.max(50, Math.min(1000, deadline / 2)) },
+      (_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
+        res.end('corepool speaks WebSocket only\n');
+      },
+    );
     this.#http.timeout = deadline;
     this.#http.on('connection', (socket: Socket) => this.#admit(socket));
     this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
@@ -115,7 +118,15 @@ export class DaemonServer {
     const now = Date.now();
     if (now - this.#lastAcceptError < 10_000) return;
     this.#lastAcceptError = now;
-    this.#ctx.log(JSON.stringify({ event: 'accept-error', code: err.code, clients: this.sessions.size, preUpgrade: this.#preUpgrade.size, message: err.message }));
+    this.#ctx.log(
+      JSON.stringify({
+        event: 'accept-error',
+        code: err.code,
+        clients: this.sessions.size,
+        preUpgrade: this.#preUpgrade.size,
+        message: err.message,
+      }),
+    );
   }
 
   /** True for a Host this daemon can be reached by: loopback, its hostname, the bind address or, bound to a wildcard, any local address. */
@@ -137,9 +148,15 @@ export class DaemonServer {
     }
     const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
     if (!this.#hostAllowed(host)) {
-      const reachable = WILDCARDS.has(this.#opts.host) ? "an address of this machine's interfaces or its hostname" : `${this.#opts.host} or this machine's hostname`;
-      refuse(socket, 403, `Host ${JSON.stringify(host.slice(0, 200))} is not a name or address of this daemon (it listens on ${this.#opts.host}); ` +
-        `connect by localhost, 127.0.0.1 or ${reachable}. Other names are refused against DNS rebinding.`);
+      const reachable = WILDCARDS.has(this.#opts.host)
+        ? "an address of this machine's interfaces or its hostname"
+        : `${this.#opts.host} or this machine's hostname`;
+      refuse(
+        socket,
+        403,
+        `Host ${JSON.stringify(host.slice(0, 200))} is not a name or address of this daemon (it listens on ${this.#opts.host}); ` +
+          `connect by localhost, 127.0.0.1 or ${reachable}. Other names are refused against DNS rebinding.`,
+      );
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
@@ -162,7 +179,9 @@ export class DaemonServer {
 }
 
 function refuse(socket: Duplex, status: number, why: string): void {
-  socket.end(`HTTP/1.1 ${status} Forbidden\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(why) + 1}\r\n\r\n${why}\n`);
+  socket.end(
+    `HTTP/1.1 ${status} Forbidden\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(why) + 1}\r\n\r\n${why}\n`,
+  );
 }
 
 /** An IPv6 address as it appears in a Host header. */

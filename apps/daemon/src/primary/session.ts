@@ -80,12 +80,16 @@ export class Session implements SchedulerClient {
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
     this.#ctx = ctx;
-    this.#out = new Outflow(ws, { ...ctx.send, maxPayload: ctx.maxPayload }, {
-      pauseReading: () => this.#pauseReading(),
-      resumeReading: () => this.#resumeReading(),
-      cutOff: (why, facts) => this.#cutOff(why, facts),
-      drained: () => ctx.onDrain(this),
-    });
+    this.#out = new Outflow(
+      ws,
+      { ...ctx.send, maxPayload: ctx.maxPayload },
+      {
+        pauseReading: () => this.#pauseReading(),
+        resumeReading: () => this.#resumeReading(),
+        cutOff: (why, facts) => this.#cutOff(why, facts),
+        drained: () => ctx.onDrain(this),
+      },
+    );
     this.#auth = new Authentication(ctx, {
       setFrameLimit: (bytes) => setFrameLimit(ws, bytes),
       refuse: (e, code) => this.#refuse(e, code),
@@ -250,8 +254,13 @@ export class Session implements SchedulerClient {
     }
     this.#ctx.onAuth(this);
     this.send({
-      type: 'welcome', v: PROTOCOL_VERSION, clientId: this.id, workers: this.#ctx.scheduler.workerCount(), pid: process.pid,
-      maxPayload: this.#ctx.maxPayload, heartbeatMs: this.#ctx.heartbeatMs,
+      type: 'welcome',
+      v: PROTOCOL_VERSION,
+      clientId: this.id,
+      workers: this.#ctx.scheduler.workerCount(),
+      pid: process.pid,
+      maxPayload: this.#ctx.maxPayload,
+      heartbeatMs: this.#ctx.heartbeatMs,
     });
   }
 

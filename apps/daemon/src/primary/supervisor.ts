@@ -157,7 +157,9 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
 
   /** Pids of all live workers (written to the pid file). */
   pids(): number[] {
-    return this.workers().filter((w) => !w.dead).map((w) => w.pid);
+    return this.workers()
+      .filter((w) => !w.dead)
+      .map((w) => w.pid);
   }
 
   /** Kills every worker and resolves when all have exited. */
@@ -167,16 +169,19 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     for (const t of this.#retries) clearTimeout(t);
     const exits = this.workers()
       .filter((w) => !w.dead)
-      .map((w) => new Promise<void>((resolve) => {
-        w.worker.once('exit', () => resolve());
-        // Idle workers exit on disconnect (and flush what they must); a busy one is killed after a short grace.
-        try {
-          w.worker.disconnect();
-        } catch {
-          /* already disconnected */
-        }
-        setTimeout(() => this.kill(w), 500).unref();
-      }));
+      .map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.worker.once('exit', () => resolve());
+            // Idle workers exit on disconnect (and flush what they must); a busy one is killed after a short grace.
+            try {
+              w.worker.disconnect();
+            } catch {
+              /* already disconnected */
+            }
+            setTimeout(() => this.kill(w), 500).unref();
+          }),
+      );
     await Promise.all(exits);
     // What the workers spawned dies with them, before the daemon says it stopped.
     await Promise.race([Promise.all(this.#ending), new Promise((r) => setTimeout(r, END_WAIT_MS).unref())]);
@@ -302,10 +307,15 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       error = err as NodeJS.ErrnoException;
     }
     const failures = this.#forkFailures[slot]!;
-    const report = (): void => this.#opts.onEvent?.({
-      event: 'worker-fork-failed', slot, code: error?.code ?? 'EFORK', message: String(error?.message ?? 'fork failed'),
-      attempt: failures + 1, retryInMs: retryDelay(failures + 1),
-    });
+    const report = (): void =>
+      this.#opts.onEvent?.({
+        event: 'worker-fork-failed',
+        slot,
+        code: error?.code ?? 'EFORK',
+        message: String(error?.message ?? 'fork failed'),
+        attempt: failures + 1,
+        retryInMs: retryDelay(failures + 1),
+      });
     if (worker === undefined) {
       report();
     } else if (worker.process.pid === undefined || worker.process.stdio?.[CHANNEL_FD] == null) {

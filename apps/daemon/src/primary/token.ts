@@ -15,7 +15,9 @@ export const MIN_TOKEN_LENGTH = 16;
 /** Throws when `token`, taken from `where`, is too short to keep strangers out. */
 export function checkTokenLength(token: string, where: string): void {
   if (token.length < MIN_TOKEN_LENGTH) {
-    throw new RangeError(`the token from ${where} has ${token.length} characters, under the minimum of ${MIN_TOKEN_LENGTH}: use a long random one (e.g. openssl rand -base64 32), or none to have one generated in the data dir`);
+    throw new RangeError(
+      `the token from ${where} has ${token.length} characters, under the minimum of ${MIN_TOKEN_LENGTH}: use a long random one (e.g. openssl rand -base64 32), or none to have one generated in the data dir`,
+    );
   }
 }
 

@@ -22,7 +22,8 @@ export class VerifiedSources {
     if (task.kind !== 'source') return task;
     const known = this.#byHash.peek(task.hash);
     if (task.source === '') {
-      if (known === undefined) return new BadTaskError(`unknown task hash ${JSON.stringify(task.hash.slice(0, 64))}: send the task's source`);
+      if (known === undefined)
+        return new BadTaskError(`unknown task hash ${JSON.stringify(task.hash.slice(0, 64))}: send the task's source`);
       this.#byHash.touch(task.hash);
       return { kind: 'source', hash: task.hash, source: known };
     }

@@ -23,7 +23,16 @@
  *    `workerReady` once per worker, its chunk messages, then `workerExit`
  *    once; nothing about a worker after its exit.
  */
-import type { AbortMessage, DoneMessage, FailMessage, PartMessage, RecycleMessage, RunMessage, StartedMessage, UncaughtMessage } from '../ipc.js';
+import type {
+  AbortMessage,
+  DoneMessage,
+  FailMessage,
+  PartMessage,
+  RecycleMessage,
+  RunMessage,
+  StartedMessage,
+  UncaughtMessage,
+} from '../ipc.js';
 
 /** A worker as the scheduler sees it. */
 export interface PoolWorker {

@@ -93,15 +93,32 @@ export function decodeCost(bytes: Uint8Array, limit: number): number {
       const head = HEADER[h - 0xc0]!;
       if (head === 0 || pos + head > end) return limit + 1;
       switch (h) {
-        case 0xc4: case 0xd9: skip = 2 + bytes[pos + 1]!; break;
-        case 0xc5: case 0xda: skip = 3 + view.getUint16(pos + 1); break;
-        case 0xc6: case 0xdb: skip = 5 + view.getUint32(pos + 1); break;
-        case 0xc7: skip = 3 + bytes[pos + 1]!; break;
-        case 0xc8: skip = 4 + view.getUint16(pos + 1); break;
-        case 0xc9: skip = 6 + view.getUint32(pos + 1); break;
-        default: skip = head;
+        case 0xc4:
+        case 0xd9:
+          skip = 2 + bytes[pos + 1]!;
+          break;
+        case 0xc5:
+        case 0xda:
+          skip = 3 + view.getUint16(pos + 1);
+          break;
+        case 0xc6:
+        case 0xdb:
+          skip = 5 + view.getUint32(pos + 1);
+          break;
+        case 0xc7:
+          skip = 3 + bytes[pos + 1]!;
+          break;
+        case 0xc8:
+          skip = 4 + view.getUint16(pos + 1);
+          break;
+        case 0xc9:
+          skip = 6 + view.getUint32(pos + 1);
+          break;
+        default:
+          skip = head;
       }
-      cost += (h >= 0xc7 && h <= 0xc9) || (h >= 0xd4 && h <= 0xd8) ? EXT_COST : h === 0xde || h === 0xdf ? MAP_COST : PART_COST + (skip >> 6);
+      cost +=
+        (h >= 0xc7 && h <= 0xc9) || (h >= 0xd4 && h <= 0xd8) ? EXT_COST : h === 0xde || h === 0xdf ? MAP_COST : PART_COST + (skip >> 6);
     }
     pos += skip;
   }
@@ -116,8 +133,38 @@ const RECORD_COST = 20;
 
 /** Header sizes of 0xc0..0xdf, with the payload for fixed-size ones (0: invalid). */
 const HEADER: readonly number[] = [
-  1, 0, 1, 1, 2, 3, 5, 3, 4, 6, 5, 9, 2, 3, 5, 9, // c0-cf (bin and ext: their payload follows)
-  2, 3, 5, 9, 3, 4, 6, 10, 18, 2, 3, 5, 3, 5, 3, 5, // d0-df (str8-32: their payload follows)
+  1,
+  0,
+  1,
+  1,
+  2,
+  3,
+  5,
+  3,
+  4,
+  6,
+  5,
+  9,
+  2,
+  3,
+  5,
+  9, // c0-cf (bin and ext: their payload follows)
+  2,
+  3,
+  5,
+  9,
+  3,
+  4,
+  6,
+  10,
+  18,
+  2,
+  3,
+  5,
+  3,
+  5,
+  3,
+  5, // d0-df (str8-32: their payload follows)
 ];
 
 /** Canonical ids of decoded values: equal ids if and only if structurally equal. */

@@ -61,7 +61,8 @@ export class Dicts {
     const dicts = new Dicts(store, push);
     const seqs = new Map<string, Map<string, number>>();
     for (const { key, value } of store.meta.getRange({ start: [ORDER], end: [`${ORDER}\0`] })) {
-      if (!Array.isArray(key) || key[0] !== ORDER || typeof key[1] !== 'string' || typeof key[2] !== 'string' || value.length !== 8) continue;
+      if (!Array.isArray(key) || key[0] !== ORDER || typeof key[1] !== 'string' || typeof key[2] !== 'string' || value.length !== 8)
+        continue;
       let m = seqs.get(key[1]);
       if (m === undefined) seqs.set(key[1], (m = new Map()));
       m.set(key[2], decodeNumber(value));
@@ -184,9 +185,10 @@ export class Dicts {
     const version = ++d.version;
     this.#store.touch(d);
     if (this.#subs.of(name) !== undefined) {
-      const push: Push = bytes === undefined
-        ? { type: 'push', kind: 'dict', name, version, key, deleted: true }
-        : { type: 'push', kind: 'dict', name, version, key, value: bytes };
+      const push: Push =
+        bytes === undefined
+          ? { type: 'push', kind: 'dict', name, version, key, deleted: true }
+          : { type: 'push', kind: 'dict', name, version, key, value: bytes };
       this.#store.committed().then(
         () => {
           const owners = this.#subs.of(name);

@@ -146,7 +146,10 @@ export class Locks implements Dirty {
     }
     const token = this.#grant(name, l, a.owner, true);
     // The grant is replied once the counter is committed.
-    this.#store.committed().then(() => a.resolve(token), (err: Error) => a.reject(err));
+    this.#store.committed().then(
+      () => a.resolve(token),
+      (err: Error) => a.reject(err),
+    );
   }
 
   #forgetIfIdle(name: string, l: LockRecord): void {

@@ -215,7 +215,10 @@ export class Queues {
     this.#blocked.remove(g.owner);
     this.#forgetIfIdle(name, q);
     g.data?.(bytes);
-    this.#store.committed().then(() => g.resolve(bytes), (err: Error) => g.reject(err));
+    this.#store.committed().then(
+      () => g.resolve(bytes),
+      (err: Error) => g.reject(err),
+    );
   }
 
   #record(name: string): QueueRecord {

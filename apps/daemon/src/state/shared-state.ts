@@ -35,8 +35,19 @@
  * and `value`, or `deleted: true`.
  */
 import {
-  BadMessageError, BadNameError, TooLargeError, checkDictKey, checkName, decodeData, decodeMessage, encodeMessage, NoSuchValueError, ShuttingDownError, ValueTypeError,
-  type Push, type StateRequest,
+  BadMessageError,
+  BadNameError,
+  TooLargeError,
+  checkDictKey,
+  checkName,
+  decodeData,
+  decodeMessage,
+  encodeMessage,
+  NoSuchValueError,
+  ShuttingDownError,
+  ValueTypeError,
+  type Push,
+  type StateRequest,
 } from '@corepool/protocol/internal';
 
 import { decodeCost, MAX_COST } from './data-equal.js';
@@ -172,7 +183,9 @@ export class SharedState {
     if (bad !== undefined) throw new BadNameError(bad);
     const size = Math.max(req.a?.length ?? 0, req.b?.length ?? 0);
     if (size > this.#maxValueBytes) {
-      throw new TooLargeError(`${req.op}: an operand of ${size} bytes is over the ${this.#maxValueBytes} bytes a reply can carry back, so it could never be read`);
+      throw new TooLargeError(
+        `${req.op}: an operand of ${size} bytes is over the ${this.#maxValueBytes} bytes a reply can carry back, so it could never be read`,
+      );
     }
     const store = this.#store;
     switch (req.op) {

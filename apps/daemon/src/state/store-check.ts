@@ -72,7 +72,8 @@ function headerProblem(file: string): string | undefined {
   const view = new DataView(first.buffer);
   if (view.getUint32(AT_MAGIC, true) !== MAGIC) return 'meta page 0 has no LMDB magic number';
   const pageSize = view.getUint32(AT_PAGE_SIZE, true);
-  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return `meta page 0 gives an impossible page size (${pageSize})`;
+  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0)
+    return `meta page 0 gives an impossible page size (${pageSize})`;
   if (size < 2 * pageSize) return `it is truncated (${size} bytes, shorter than its two meta pages)`;
   const second = new DataView(read(file, pageSize, META_BYTES).buffer);
   if (second.getUint32(AT_MAGIC, true) !== MAGIC) return 'meta page 1 has no LMDB magic number';
@@ -84,11 +85,23 @@ function headerProblem(file: string): string | undefined {
 }
 
 function walkProblem(stateDir: string): string | undefined {
-  const r = spawnSync(process.execPath, ['-e', WALK, LMDB, stateDir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: WALK_TIMEOUT_MS, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['-e', WALK, LMDB, stateDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: WALK_TIMEOUT_MS,
+    encoding: 'utf8',
+  });
   if (r.error !== undefined && r.signal === null) return `it could not be checked (${r.error.message})`;
-  if (r.signal !== null) return r.error !== undefined ? `reading it did not finish within ${WALK_TIMEOUT_MS / 1000} s` : `reading every record crashed LMDB (${r.signal})`;
+  if (r.signal !== null)
+    return r.error !== undefined
+      ? `reading it did not finish within ${WALK_TIMEOUT_MS / 1000} s`
+      : `reading every record crashed LMDB (${r.signal})`;
   if (r.status !== 0) {
-    const last = r.stderr.trim().split('\n').filter((l) => /error/i.test(l)).at(-1) ?? `exit code ${r.status}`;
+    const last =
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => /error/i.test(l))
+        .at(-1) ?? `exit code ${r.status}`;
     return `reading every record failed (${last.trim()})`;
   }
   return undefined;

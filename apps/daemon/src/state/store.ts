@@ -346,8 +346,14 @@ export class Store {
     const msg = String((err as Error | undefined)?.message ?? err);
     const code = (err as { code?: unknown } | undefined)?.code;
     // LMDB reports a short write as EIO; on a full file system that is what a full disk looks like.
-    const full = /MDB_MAP_FULL|ENOSPC|No space/i.test(msg) || code === 28 || ((code === 5 || /Input\/output error|Commit failed/.test(msg)) && this.#diskNearlyFull());
-    if (full) return new NoSpaceError(`the state store is full (${msg}): the write was not applied; free disk space under ${this.#dir}`, { cause: err });
+    const full =
+      /MDB_MAP_FULL|ENOSPC|No space/i.test(msg) ||
+      code === 28 ||
+      ((code === 5 || /Input\/output error|Commit failed/.test(msg)) && this.#diskNearlyFull());
+    if (full)
+      return new NoSpaceError(`the state store is full (${msg}): the write was not applied; free disk space under ${this.#dir}`, {
+        cause: err,
+      });
     return new InternalError(`state commit failed: ${msg}`, { cause: err });
   }
 
@@ -365,8 +371,12 @@ export class Store {
     if (!this.#unsynced || this.#syncing !== null || this.#closed) return;
     this.#unsynced = false;
     this.#syncing = this.#sync()
-      .catch(() => { this.#unsynced = true; })
-      .finally(() => { this.#syncing = null; });
+      .catch(() => {
+        this.#unsynced = true;
+      })
+      .finally(() => {
+        this.#syncing = null;
+      });
   }
 
   /** env.sync off the main thread. Never close the environment while one runs (lmdb-js segfaults). */

@@ -81,7 +81,7 @@ export class Waiters<T, D = undefined> {
     const names = this.#byOwner.get(owner);
     if (names === undefined) return;
     for (const name of [...names.keys()]) {
-      for (const w of [...this.#byName.get(name) ?? []]) if (w.owner === owner) this.#leave(w, err);
+      for (const w of [...(this.#byName.get(name) ?? [])]) if (w.owner === owner) this.#leave(w, err);
     }
   }
 

@@ -51,7 +51,8 @@ export async function loadTask(spec: TaskSpec): Promise<TaskFn> {
   const hit = cachedTask(spec);
   if (hit !== undefined) return hit;
   if (spec.kind === 'source') {
-    if (spec.source === '') throw new InternalError(`the worker does not have the source of task ${spec.hash} (its source cache and the primary's disagree)`);
+    if (spec.source === '')
+      throw new InternalError(`the worker does not have the source of task ${spec.hash} (its source cache and the primary's disagree)`);
     const fn = compileSource(spec.source);
     // Not touched: only run messages order the LRU. Evicted meanwhile: compiled again next time.
     sources.update(spec.hash, { source: spec.source, fn });

@@ -131,7 +131,8 @@ export class GlobalBaseline {
     }
     // And every prototype chain, up to Object.prototype.
     for (const obj of [...seen.keys()]) {
-      for (let p = Object.getPrototypeOf(obj) as unknown; isObject(p) && !seen.has(p); p = Object.getPrototypeOf(p)) seen.set(p, `${seen.get(obj)!}.__proto__`);
+      for (let p = Object.getPrototypeOf(obj) as unknown; isObject(p) && !seen.has(p); p = Object.getPrototypeOf(p))
+        seen.set(p, `${seen.get(obj)!}.__proto__`);
     }
     for (const event of process.eventNames()) {
       this.#events.push(event);
@@ -241,8 +242,12 @@ function restoreOne(w: Watched): string | undefined {
 /** Same descriptor; `now` may inherit keys a task added to Object.prototype, which only makes it differ (and be redefined). */
 function same(now: PropertyDescriptor, d: PropertyDescriptor): boolean {
   return (
-    ObjectIs(now.value, d.value) && now.get === d.get && now.set === d.set &&
-    now.writable === d.writable && now.enumerable === d.enumerable && now.configurable === d.configurable
+    ObjectIs(now.value, d.value) &&
+    now.get === d.get &&
+    now.set === d.set &&
+    now.writable === d.writable &&
+    now.enumerable === d.enumerable &&
+    now.configurable === d.configurable
   );
 }
 

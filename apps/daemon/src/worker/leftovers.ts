@@ -53,7 +53,8 @@ export class Leftovers {
       }[name]!;
       // util.promisify(setTimeout) and friends keep working.
       for (const key of Reflect.ownKeys(original)) {
-        if (key !== 'name' && key !== 'length' && key !== 'prototype') Reflect.defineProperty(wrapped, key, Reflect.getOwnPropertyDescriptor(original, key)!);
+        if (key !== 'name' && key !== 'length' && key !== 'prototype')
+          Reflect.defineProperty(wrapped, key, Reflect.getOwnPropertyDescriptor(original, key)!);
       }
       if (g[name] === original) g[name] = wrapped;
       t[name] = wrapped;

@@ -104,7 +104,9 @@ const runner = new Runner(
     send,
     refuse: recycle,
     fatal: (err) => {
-      process.stderr.write(`${JSON.stringify({ event: 'worker-internal-error', pid: process.pid, error: String((err as Error)?.stack ?? err) })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ event: 'worker-internal-error', pid: process.pid, error: String((err as Error)?.stack ?? err) })}\n`,
+      );
       leave({ t: 'uncaught', error: { code: ErrorCode.E_INTERNAL, message: 'the worker failed while running a chunk' } });
     },
   },

@@ -41,7 +41,9 @@ export const ArrayPrototypePush = uncurry(Array.prototype.push as (...v: unknown
 export const ArrayPrototypeShift = uncurry(Array.prototype.shift as () => unknown);
 export const ArrayPrototypeUnshift = uncurry(Array.prototype.unshift as (...v: unknown[]) => number);
 
-export const PromisePrototypeThen = uncurry(Promise.prototype.then as (ok?: (v: unknown) => unknown, ko?: (e: unknown) => unknown) => Promise<unknown>);
+export const PromisePrototypeThen = uncurry(
+  Promise.prototype.then as (ok?: (v: unknown) => unknown, ko?: (e: unknown) => unknown) => Promise<unknown>,
+);
 export const SafeQueueMicrotask = queueMicrotask;
 export const SafeSetImmediate = setImmediate;
 

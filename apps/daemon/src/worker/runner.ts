@@ -121,7 +121,7 @@ export class Runner {
   }
 
   readonly #drainNow = (): void => {
-    PromisePrototypeThen(this.#drain(), undefined, (err: unknown) => this.#fail(err));
+    void PromisePrototypeThen(this.#drain(), undefined, (err: unknown) => this.#fail(err));
   };
 
   async #drain(): Promise<void> {
@@ -205,7 +205,8 @@ export class Runner {
       this.#scope.begin();
       try {
         let r = this.#guard.leftovers.run(realm, fn, items[offset + i], ctx);
-        if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') r = await r;
+        if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function')
+          r = await (r as PromiseLike<unknown>);
         results[i] = r;
       } catch (err) {
         errors.push(taskError(err, index, m.task.kind === 'source'));
@@ -248,10 +249,16 @@ export class Runner {
       } else if (to - from === 1) {
         const index = start + from;
         parts.push({
-          from, count: 1, payload: UNDEFINED_RESULT, errors: [{
-            code: ErrorCode.E_TOO_LARGE, index,
-            message: `the result of item ${index} is ${payload.length} bytes encoded, over the daemon's limit of ${limit} bytes for one result (a frame less its envelope)`,
-          }],
+          from,
+          count: 1,
+          payload: UNDEFINED_RESULT,
+          errors: [
+            {
+              code: ErrorCode.E_TOO_LARGE,
+              index,
+              message: `the result of item ${index} is ${payload.length} bytes encoded, over the daemon's limit of ${limit} bytes for one result (a frame less its envelope)`,
+            },
+          ],
         });
       } else {
         const mid = (from + to) >>> 1;
@@ -263,7 +270,15 @@ export class Runner {
     const last = parts.pop()!;
     this.#partsOut = true;
     for (const part of parts) this.#send({ t: 'part', key, ...part, ms: (ms * part.count) / total });
-    this.#send({ t: 'done', key, from: last.from, payload: last.payload, errors: last.errors, ms: (ms * last.count) / total, aborted: false });
+    this.#send({
+      t: 'done',
+      key,
+      from: last.from,
+      payload: last.payload,
+      errors: last.errors,
+      ms: (ms * last.count) / total,
+      aborted: false,
+    });
   }
 }
 
@@ -360,5 +375,10 @@ function describeThrown(err: unknown, index: number, fromSource: boolean): WireE
   } catch {
     thrown = String(err);
   }
-  return { code: ErrorCode.E_TASK_FAILED, index, message: `task threw a non-Error value: ${thrown.slice(0, 1000)}`, thrown: thrown.slice(0, 10_000) };
+  return {
+    code: ErrorCode.E_TASK_FAILED,
+    index,
+    message: `task threw a non-Error value: ${thrown.slice(0, 1000)}`,
+    thrown: thrown.slice(0, 10_000),
+  };
 }

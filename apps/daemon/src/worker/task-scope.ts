@@ -79,7 +79,10 @@ export class TaskScope implements StateTransport {
     const stop = this.#inner.listen(kind, name, cb, end, resync);
     if (!this.#running) {
       stop();
-      if (end !== undefined) queueMicrotask(() => callUser(end, new CancelledError('no task is running: a subscription lives as long as the task that opens it')));
+      if (end !== undefined)
+        queueMicrotask(() =>
+          callUser(end, new CancelledError('no task is running: a subscription lives as long as the task that opens it')),
+        );
       return () => {};
     }
     const resources = this.#resourcesNow();

@@ -6,7 +6,10 @@ import { MAX_TIMER_MS, Waiters, type Waiter } from '../../src/state/waiters.js';
 /** Settles into a record that can be read synchronously after the microtasks run. */
 function track<T>(p: Promise<T>): { value?: T; error?: Error } {
   const out: { value?: T; error?: Error } = {};
-  p.then((v) => (out.value = v), (e: Error) => (out.error = e));
+  p.then(
+    (v) => (out.value = v),
+    (e: Error) => (out.error = e),
+  );
   return out;
 }
 

@@ -14,7 +14,6 @@ import { encodeOperand, type StateTransport } from './transport.js';
 
 /** A handle on a shared Dict. Methods never throw synchronously: they reject with a CorepoolError. */
 export class Dict<T = unknown> extends NamedHandle {
-
   constructor(transport: StateTransport, name: string) {
     super('dict', transport, name);
   }
@@ -77,37 +76,46 @@ export class Dict<T = unknown> extends NamedHandle {
     // Keys this subscriber has been told about, so a resync can report the ones deleted meanwhile.
     const known = new Set<string>();
     const resync = (): void => {
-      this.#rawEntries().then((reply) => {
-        if (!live) return;
-        const present = new Set<string>();
-        for (const [key, bytes] of reply) {
-          const got = decodePushed<T>(bytes);
-          if (got === undefined) continue;
-          present.add(key);
-          known.add(key);
-          callUser(cb, key, got.value, false);
-        }
-        for (const key of [...known]) {
-          if (present.has(key)) continue;
-          known.delete(key);
-          callUser(cb, key, undefined, true);
-        }
-      }, () => {});
+      this.#rawEntries().then(
+        (reply) => {
+          if (!live) return;
+          const present = new Set<string>();
+          for (const [key, bytes] of reply) {
+            const got = decodePushed<T>(bytes);
+            if (got === undefined) continue;
+            present.add(key);
+            known.add(key);
+            callUser(cb, key, got.value, false);
+          }
+          for (const key of [...known]) {
+            if (present.has(key)) continue;
+            known.delete(key);
+            callUser(cb, key, undefined, true);
+          }
+        },
+        () => {},
+      );
     };
-    const stop = this.transport.listen('dict', this.name, (push: Push) => {
-      if (push.key === undefined || push.version <= last) return;
-      if (push.deleted === true) {
+    const stop = this.transport.listen(
+      'dict',
+      this.name,
+      (push: Push) => {
+        if (push.key === undefined || push.version <= last) return;
+        if (push.deleted === true) {
+          last = push.version;
+          known.delete(push.key);
+          cb(push.key, undefined, true);
+          return;
+        }
+        const got = push.value === undefined ? undefined : decodePushed<T>(push.value);
+        if (got === undefined) return;
         last = push.version;
-        known.delete(push.key);
-        cb(push.key, undefined, true);
-        return;
-      }
-      const got = push.value === undefined ? undefined : decodePushed<T>(push.value);
-      if (got === undefined) return;
-      last = push.version;
-      known.add(push.key);
-      cb(push.key, got.value, false);
-    }, onEnd, resync);
+        known.add(push.key);
+        cb(push.key, got.value, false);
+      },
+      onEnd,
+      resync,
+    );
     return () => {
       live = false;
       stop();

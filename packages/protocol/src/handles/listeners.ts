@@ -73,12 +73,18 @@ export class ListenerRegistry {
   resubscribeAll(): void {
     for (const [key, set] of this.#byName) {
       const [kind, name] = key.split('\0') as [Kind, string];
-      this.#subscribe(kind, name, [...set], (p) => {
-        for (const l of set) callUser(l.push, p);
-      }, () => {
-        // Changes made while the link was down came with no push: listeners that can, read them now.
-        for (const l of set) if (l.resync !== undefined) callUser(l.resync);
-      });
+      this.#subscribe(
+        kind,
+        name,
+        [...set],
+        (p) => {
+          for (const l of set) callUser(l.push, p);
+        },
+        () => {
+          // Changes made while the link was down came with no push: listeners that can, read them now.
+          for (const l of set) if (l.resync !== undefined) callUser(l.resync);
+        },
+      );
     }
   }
 

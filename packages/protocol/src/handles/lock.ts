@@ -56,9 +56,15 @@ export class Lock extends NamedHandle {
     const timeoutMs = wireTimeout(options);
     // Watched from before the request: a loss between the grant and its reply is not missed.
     const controller = new AbortController();
-    const unwatch = this.transport.onLinkLost?.((err) => {
-      controller.abort(new LockNotHeldError(`lock "${this.name}" was lost: the connection that held it closed, and the daemon released it (${err.message})`, { cause: err }));
-    }) ?? NOOP;
+    const unwatch =
+      this.transport.onLinkLost?.((err) => {
+        controller.abort(
+          new LockNotHeldError(
+            `lock "${this.name}" was lost: the connection that held it closed, and the daemon released it (${err.message})`,
+            { cause: err },
+          ),
+        );
+      }) ?? NOOP;
     let grant: { token: number };
     try {
       grant = (await this.transport.request(

@@ -9,7 +9,6 @@ import { encodeOperand, wireTimeout, type StateTransport, type TimeoutOptions } 
 
 /** A handle on a shared Queue. Methods never throw synchronously: they reject with a CorepoolError. */
 export class Queue<T = unknown> extends NamedHandle {
-
   constructor(transport: StateTransport, name: string) {
     super('queue', transport, name);
   }

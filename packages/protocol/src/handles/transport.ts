@@ -23,13 +23,7 @@ export interface StateTransport {
    * `resync` is called after a reconnect, once the subscription is back: the
    * listener may have missed changes and should read the current state.
    */
-  listen(
-    kind: 'value' | 'dict',
-    name: string,
-    cb: (push: Push) => void,
-    end?: (err: Error) => void,
-    resync?: () => void,
-  ): () => void;
+  listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): () => void;
   /**
    * Calls `cb` once when the link this transport's locks are held on is lost
    * (the daemon releases them when it closes); returns the function that stops

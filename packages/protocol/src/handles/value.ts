@@ -73,13 +73,18 @@ export class Value<T = unknown> extends NamedHandle {
     // Creates the value from `initial` if needed; a failure shows in the next call that awaits it.
     this.#ready().catch(() => {});
     let last = 0;
-    return this.transport.listen('value', this.name, (push: Push) => {
-      if (push.value === undefined || push.version <= last) return;
-      const got = decodePushed<T>(push.value);
-      if (got === undefined) return;
-      last = push.version;
-      cb(got.value, push.version);
-    }, onEnd);
+    return this.transport.listen(
+      'value',
+      this.name,
+      (push: Push) => {
+        if (push.value === undefined || push.version <= last) return;
+        const got = decodePushed<T>(push.value);
+        if (got === undefined) return;
+        last = push.version;
+        cb(got.value, push.version);
+      },
+      onEnd,
+    );
   }
 
   /**
@@ -90,7 +95,10 @@ export class Value<T = unknown> extends NamedHandle {
   async *watch(): AsyncGenerator<T, void, undefined> {
     const changes = new QueuedIterator<T>({ latestOnly: true });
     // onEnd: the client closed or gave up reconnecting, and the loop ends with that error instead of waiting forever.
-    const stop = this.subscribe((value) => changes.push(value), (err) => changes.end(err));
+    const stop = this.subscribe(
+      (value) => changes.push(value),
+      (err) => changes.end(err),
+    );
     try {
       yield* changes;
     } finally {
