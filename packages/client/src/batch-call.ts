@@ -6,6 +6,9 @@
  * outcome per item (duplicates from a resend are dropped), and after a
  * reconnect resends every chunk without a result.
  * Chunks in flight keep their encoded bytes; nothing else is retained.
+ *
+ * Just over 400 lines: pulling, flow control, ordering and the resend after a
+ * reconnect all act on the same window of chunks; chunk sizing is chunk-sizer.ts.
  */
 import {
   BadMessageError,

@@ -4,6 +4,9 @@
  * slots shared by its batches (so ten thousand concurrent `submit`s queue here,
  * not in the daemon) and routes every daemon message to its batch call
  * (batch-call.ts) or request (the protocol's PendingRequests).
+ *
+ * Just over 400 lines: the public methods and their argument checks; what
+ * each call does is in batch-call.ts, connection.ts and the protocol's handles.
  */
 import { randomBytes } from 'node:crypto';
 import {
