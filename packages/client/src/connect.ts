@@ -10,7 +10,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { AuthError, BadArgumentError, ConnectionError, type CorepoolError, ErrorCode, MAX_NAME_LENGTH } from '@corepool/protocol';
+import {
+  AuthError,
+  BadArgumentError,
+  ConnectionError,
+  type CorepoolError,
+  DEFAULT_PORT,
+  ErrorCode,
+  MAX_NAME_LENGTH,
+} from '@corepool/protocol';
 import { Client } from './client.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -50,7 +58,7 @@ function defaultName(): string {
 
 /** Connects to the corepool daemon. */
 export async function connect(url?: string, options?: ConnectOptions): Promise<Client> {
-  if (url !== undefined && typeof url !== 'string') throw new BadArgumentError('url must be a string such as ws://127.0.0.1:7420');
+  if (url !== undefined && typeof url !== 'string') throw new BadArgumentError(`url must be a string such as ${DEFAULT_URL}`);
   const opts = checkConnectOptions(options);
   const dataDir = dataDirOf(opts);
   const target = url ?? (process.env.COREPOOL_URL || recordedUrl(dataDir) || DEFAULT_URL);
@@ -86,7 +94,7 @@ export async function connect(url?: string, options?: ConnectOptions): Promise<C
 
 /** Starts `corepool daemon start --detach` for the local data dir (the SDK never loads daemon code, it runs its CLI). */
 function spawnDaemon(dataDir: string, url: string): void {
-  const port = /:(\d+)/.exec(url.replace(/^wss?:\/\//, ''))?.[1] ?? '7420';
+  const port = /:(\d+)/.exec(url.replace(/^wss?:\/\//, ''))?.[1] ?? String(DEFAULT_PORT);
   const cli = findCli();
   const args = ['daemon', 'start', '--detach', '--port', port, '--data-dir', dataDir];
   const child =

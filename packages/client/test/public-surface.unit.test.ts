@@ -65,7 +65,37 @@ describe('@corepool/client public surface', () => {
   it('every type of this repository that an exported signature mentions is exported as well', () => {
     expect(unexportedTypes()).toEqual([]);
   }, 60_000);
+
+  it('publishes no @internal member: the build strips them, so Client.open and its Welcome stay out', () => {
+    const dts = emittedDeclarations('client.ts');
+    expect(dts).toContain('declare class Client');
+    expect(dts).toContain('map<I, R>(');
+    expect(dts).not.toMatch(/@internal|\bopen\(|\bWelcome\b|OpenSocket/);
+  }, 60_000);
 });
+
+/** The declaration file the package build (tsconfig.build.json) writes for one source file. */
+function emittedDeclarations(file: string): string {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const config = ts.getParsedCommandLineOfConfigFile(
+    join(root, 'tsconfig.build.json'),
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  );
+  if (config === undefined) throw new Error('cannot read tsconfig.build.json');
+  const source = join(root, 'src', file);
+  const program = ts.createProgram([source], config.options);
+  let dts = '';
+  program.emit(
+    program.getSourceFile(source),
+    (name, text) => {
+      if (name.endsWith(file.replace(/\.ts$/, '.d.ts'))) dts = text;
+    },
+    undefined,
+    true,
+  );
+  return dts;
+}
 
 /**
  * Walks the public signatures of everything src/index.ts exports (members,

@@ -24,15 +24,24 @@ export interface ErrorDetails {
   thrown?: string;
 }
 
-/** The keys of ErrorDetails, in wire order; a key missing here does not compile. */
-const DETAIL_KEYS = Object.keys({
-  index: true,
-  remoteName: true,
-  remoteStack: true,
-  attempts: true,
-  timeoutMs: true,
-  thrown: true,
-} satisfies Record<keyof ErrorDetails, true>) as (keyof ErrorDetails)[];
+/** A detail's type on the wire, as `typeof` names it. */
+type WireType<T> = NonNullable<T> extends number ? 'number' : NonNullable<T> extends string ? 'string' : never;
+
+/**
+ * Every key of ErrorDetails with its wire type, in wire order: the one list the
+ * copies and the parser read, so a detail missing here (or typed wrong) does not compile.
+ */
+export const DETAIL_TYPES = {
+  index: 'number',
+  remoteName: 'string',
+  remoteStack: 'string',
+  attempts: 'number',
+  timeoutMs: 'number',
+  thrown: 'string',
+} as const satisfies { readonly [K in keyof ErrorDetails]-?: WireType<ErrorDetails[K]> };
+
+/** The keys of ErrorDetails, in wire order. */
+export const DETAIL_KEYS = Object.keys(DETAIL_TYPES) as (keyof ErrorDetails)[];
 
 /** Copies the details that are set (an absent one stays absent, not an own property holding undefined). */
 function copyDetails(from: ErrorDetails, to: ErrorDetails): void {

@@ -2,7 +2,7 @@
  * Untrusted input -> typed message, or E_BAD_MESSAGE. This is the one place
  * that checks shapes; everything past it trusts the types.
  */
-import { BadMessageError, type WireError } from './errors.js';
+import { BadMessageError, DETAIL_KEYS, DETAIL_TYPES, type ErrorDetails, type WireError } from './errors.js';
 import { isErrorCode } from './codes.js';
 import { MAX_DICT_KEY_BYTES, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH, MAX_TIMEOUT_MS } from './limits.js';
 import {
@@ -131,8 +131,8 @@ function parseWireError(v: unknown): WireError {
   assertObject(v, 'error');
   const code = isErrorCode(v.code) ? v.code : 'E_INTERNAL';
   const w: WireError = { code, message: typeof v.message === 'string' ? v.message : 'unknown error' };
-  for (const k of ['index', 'attempts', 'timeoutMs'] as const) if (typeof v[k] === 'number') w[k] = v[k] as number;
-  for (const k of ['remoteName', 'remoteStack', 'thrown'] as const) if (typeof v[k] === 'string') w[k] = v[k] as string;
+  // A detail of the wrong type is dropped, not trusted: the table says which type each one has.
+  for (const k of DETAIL_KEYS) if (typeof v[k] === DETAIL_TYPES[k]) (w as Record<keyof ErrorDetails, unknown>)[k] = v[k];
   return w;
 }
 

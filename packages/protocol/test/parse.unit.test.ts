@@ -1,6 +1,7 @@
 /** parse.ts: every shape is checked once; bad ones get E_BAD_MESSAGE. */
 import { describe, expect, it } from 'vitest';
 import { checkName, parseClientMessage, parseServerMessage } from '../src/parse.js';
+import { DETAIL_KEYS, DETAIL_TYPES, TaskError, fromWire } from '../src/errors.js';
 
 const bad = (v: unknown): void => {
   expect(() => parseClientMessage(v)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
@@ -55,6 +56,22 @@ describe('parseServerMessage', () => {
   it('keeps only known error fields and codes', () => {
     const m = parseServerMessage({ type: 'batch.error', id: 1, error: { code: 'E_WHATEVER', message: 'm', index: 3, extra: 1 } });
     expect(m).toEqual({ type: 'batch.error', id: 1, error: { code: 'E_INTERNAL', message: 'm', index: 3 } });
+  });
+
+  it('keeps every error detail the table lists, and drops one of the wrong type', () => {
+    // Built from the table, so a detail added to ErrorDetails (and so to DETAIL_TYPES) is covered here too.
+    const details = Object.fromEntries(DETAIL_KEYS.map((k, i) => [k, DETAIL_TYPES[k] === 'number' ? i + 1 : `text ${i}`]));
+    const sent = new TaskError('boom', details).toWire();
+    expect(Object.keys(sent).sort()).toEqual(['code', 'message', ...DETAIL_KEYS].sort());
+    const m = parseServerMessage({ type: 'error', error: sent });
+    expect(m).toEqual({ type: 'error', error: sent });
+    expect(fromWire(m.type === 'error' ? m.error : sent)).toMatchObject(details);
+
+    const wrong = Object.fromEntries(DETAIL_KEYS.map((k) => [k, DETAIL_TYPES[k] === 'number' ? 'text' : 1]));
+    expect(parseServerMessage({ type: 'error', error: { code: 'E_TASK_FAILED', message: 'm', ...wrong } })).toEqual({
+      type: 'error',
+      error: { code: 'E_TASK_FAILED', message: 'm' },
+    });
   });
 });
 
