@@ -13,6 +13,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_MAX_CLIENTS,
   DEFAULT_MAX_PAYLOAD,
+  LARGEST_MAX_PAYLOAD,
   DEFAULT_PORT,
   PRE_AUTH_MAX_PAYLOAD,
   SEND_HARD_CAP,
@@ -208,7 +209,7 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     allowSource: raw.allowSource === false ? false : raw.allowSource === true || isLoopback(host),
     maxClients,
     maxPayload:
-      raw.maxPayload === undefined ? DEFAULT_OPTIONS.maxPayload : int('max-payload', raw.maxPayload, 64 * 1024, 1024 * 1024 * 1024),
+      raw.maxPayload === undefined ? DEFAULT_OPTIONS.maxPayload : int('max-payload', raw.maxPayload, 64 * 1024, LARGEST_MAX_PAYLOAD),
     heartbeatMs: raw.heartbeatMs === undefined ? DEFAULT_OPTIONS.heartbeatMs : int('heartbeat-ms', raw.heartbeatMs, 50, 3_600_000),
     authDeadlineMs:
       raw.authDeadlineMs === undefined ? DEFAULT_OPTIONS.authDeadlineMs : int('auth-deadline-ms', raw.authDeadlineMs, 50, 600_000),

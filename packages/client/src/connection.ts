@@ -13,6 +13,7 @@ import {
   type CorepoolError,
   DEFAULT_MAX_PAYLOAD,
   ErrorCode,
+  LARGEST_MAX_PAYLOAD,
   PROTOCOL_VERSION,
   TooManyClientsError,
   Outbox,
@@ -148,12 +149,18 @@ export class Connection {
   }
 
   #connect(resolve?: (w: Welcome) => void, reject?: (e: CorepoolError) => void): void {
-    // The daemon's frame limit, learnt from its welcome (replies are bounded by it, like results).
+    // ws fixes a socket's receive limit when it opens and has no public way to change it: the
+    // socket opens with the largest limit a daemon can announce, and the limit that applies (the
+    // default until the welcome tells the daemon's) is enforced here, as ws would.
     const open = this.#opts.openSocket ?? openWebSocket;
-    const ws = open(this.#opts.url, { perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: DEFAULT_MAX_PAYLOAD });
+    const ws = open(this.#opts.url, { perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: LARGEST_MAX_PAYLOAD });
     this.#ws = ws;
+    let frameLimit = DEFAULT_MAX_PAYLOAD;
+    let refused = false;
     let lastError: CorepoolError | undefined;
     let settled = false;
+    const unreachable = (err: Error): ConnectionError =>
+      new ConnectionError(`cannot reach the corepool daemon at ${this.#opts.url}: ${err.message}`, { cause: err });
     ws.binaryType = 'nodebuffer';
     this.#outbox?.clear();
     const outbox = new Outbox((frame) => {
@@ -172,6 +179,14 @@ export class Connection {
       );
     });
     ws.on('message', (data: Buffer) => {
+      if (refused) return;
+      if (frameLimit > 0 && data.length > frameLimit) {
+        // What ws does with a frame past its maxPayload: refuse it and what follows, close with 1009.
+        refused = true;
+        lastError ??= unreachable(new RangeError('Max payload size exceeded'));
+        ws.close(CloseCode.TOO_BIG);
+        return;
+      }
       this.#heard = true;
       let decoded: unknown;
       try {
@@ -192,7 +207,7 @@ export class Connection {
       }
       if (m.type === 'welcome') {
         if (m.maxPayload !== undefined) {
-          setMaxPayload(ws, m.maxPayload);
+          frameLimit = m.maxPayload;
           outbox.maxFrame = m.maxPayload;
         }
         this.#watchHeartbeat(ws, m.heartbeatMs);
@@ -212,7 +227,7 @@ export class Connection {
       this.#events.message(m);
     };
     ws.on('error', (err: Error) => {
-      lastError ??= new ConnectionError(`cannot reach the corepool daemon at ${this.#opts.url}: ${err.message}`, { cause: err });
+      lastError ??= unreachable(err);
     });
     ws.on('close', (code: number, reasonBuf: Buffer) => {
       const wasReady = this.#ready;
@@ -261,10 +276,4 @@ function closeError(code: number, reason: string, last: CorepoolError | undefine
   if (code === CloseCode.TRY_AGAIN_LATER) return new TooManyClientsError(`the daemon is full (${code})`);
   if (code === CloseCode.NORMAL && reason === 'client closed') return new ClosedError('client closed');
   return last ?? new ConnectionError(`connection to ${url} closed (${code}${reason ? ` ${reason}` : ''})`);
-}
-
-/** ws fixes a socket's receive limit when it opens; the daemon's welcome tells the one that applies. */
-function setMaxPayload(ws: Socket, bytes: number): void {
-  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
-  if (receiver !== undefined && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
 }

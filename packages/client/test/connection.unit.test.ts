@@ -4,7 +4,16 @@
  * fatal once reconnectTimeoutMs has passed.
  */
 import { describe, expect, it } from 'vitest';
-import { AuthError, ConnectionError, PROTOCOL_VERSION, type CorepoolError, type ServerMessage, type Welcome } from '@corepool/protocol';
+import {
+  AuthError,
+  ConnectionError,
+  DEFAULT_MAX_PAYLOAD,
+  LARGEST_MAX_PAYLOAD,
+  PROTOCOL_VERSION,
+  type CorepoolError,
+  type ServerMessage,
+  type Welcome,
+} from '@corepool/protocol/internal';
 import { Connection, type ConnectionEvents } from '../src/connection.js';
 import { FakeDaemon } from './support/fake-daemon.js';
 
@@ -99,4 +108,48 @@ describe('Connection', () => {
     expect(daemon.sockets).toHaveLength(1);
     await conn.close();
   });
+
+  it('opens with the largest frame limit a daemon can announce, and holds frames to the welcome limit as ws would', async () => {
+    const daemon = new FakeDaemon();
+    daemon.welcome = { ...daemon.welcome, maxPayload: 128 * 1024 };
+    const { conn, events, messages, errors } = connection(daemon);
+    await conn.open();
+    expect(daemon.options[0]).toMatchObject({ maxPayload: LARGEST_MAX_PAYLOAD });
+    daemon.socket.deliver(reply(1, 100 * 1024));
+    expect(messages).toHaveLength(1);
+    // Past the limit: the frame and whatever follows on that socket are refused, the socket closes with 1009.
+    const first = daemon.socket;
+    first.deliver(reply(2, 130 * 1024));
+    first.deliver(reply(3, 1));
+    expect(messages).toHaveLength(1);
+    expect(first.closedWith).toBe(1009);
+    await daemon.until(() => events.includes('up again'));
+    expect(errors[0]).toBeInstanceOf(ConnectionError);
+    expect(errors[0]!.message).toMatch(/Max payload size exceeded/);
+    await conn.close();
+  });
+
+  it('takes frames past the default limit once the welcome announces a larger one, and not before', async () => {
+    const big = reply(1, DEFAULT_MAX_PAYLOAD + 1024);
+    const larger = new FakeDaemon();
+    larger.welcome = { ...larger.welcome, maxPayload: 2 * DEFAULT_MAX_PAYLOAD };
+    const a = connection(larger);
+    await a.conn.open();
+    larger.socket.deliver(big);
+    expect(a.messages).toHaveLength(1);
+    await a.conn.close();
+
+    const plain = new FakeDaemon();
+    const b = connection(plain);
+    await b.conn.open();
+    plain.socket.deliver(big);
+    expect(b.messages).toHaveLength(0);
+    expect(plain.socket.closedWith).toBe(1009);
+    await b.conn.close();
+  });
 });
+
+/** A reply carrying `bytes` of binary value. */
+function reply(rid: number, bytes: number): ServerMessage {
+  return { type: 'reply', rid, ok: true, value: new Uint8Array(bytes) };
+}

@@ -9,6 +9,7 @@ export { CloseCode } from './codes.js';
 export { errorClass, toCorepoolError } from './errors.js';
 export {
   PRE_AUTH_MAX_PAYLOAD,
+  LARGEST_MAX_PAYLOAD,
   AUTH_DEADLINE_MS,
   MAX_CHUNK_ITEMS,
   CHUNK_TARGET_MS,

@@ -11,6 +11,8 @@ export const DEFAULT_PORT = 7420;
 export const DEFAULT_HOST = '127.0.0.1';
 /** Largest frame accepted after authentication (msgpack inflates up to ~64x in memory). */
 export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
+/** Largest --max-payload a daemon accepts: no welcome announces a larger frame limit. */
+export const LARGEST_MAX_PAYLOAD = 1024 * 1024 * 1024;
 /**
  * Room a frame keeps for the message around one encoded value (an item chunk,
  * a result, a state operand): the largest value is maxPayload less this.

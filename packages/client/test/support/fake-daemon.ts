@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { decodeMessage, encodeMessage, type ClientMessage, type ServerMessage, type Welcome } from '@corepool/protocol';
+import type WebSocket from 'ws';
 import type { OpenSocket, Socket } from '../../src/connection.js';
 
 const CONNECTING = 0;
@@ -19,6 +20,8 @@ export class FakeSocket extends EventEmitter implements Socket {
   binaryType: 'nodebuffer' | 'arraybuffer' | 'fragments' = 'nodebuffer';
   /** Every message the SDK sent on this socket, in order (coalesced frames taken apart). */
   readonly received: ClientMessage[] = [];
+  /** The code the SDK closed this socket with, if it did. */
+  closedWith: number | undefined;
   readonly #daemon: FakeDaemon;
 
   constructor(daemon: FakeDaemon) {
@@ -42,6 +45,7 @@ export class FakeSocket extends EventEmitter implements Socket {
   }
 
   close(code = 1000): void {
+    this.closedWith = code;
     this.drop(code, code === 1000 ? 'client closed' : '');
   }
 
@@ -66,6 +70,8 @@ export class FakeSocket extends EventEmitter implements Socket {
 /** The sockets the SDK opened, and a scripted daemon behind them. */
 export class FakeDaemon {
   readonly sockets: FakeSocket[] = [];
+  /** The ws options each socket was opened with. */
+  readonly options: WebSocket.ClientOptions[] = [];
   /** Accept sockets (false: each attempt fails as a refused connection does). */
   accepting = true;
   welcome: Omit<Welcome, 'type'> = { v: 1, clientId: 1, workers: 1, pid: 4242 };
@@ -73,7 +79,8 @@ export class FakeDaemon {
   refuseHello: { code: number; reason: string } | undefined;
   readonly #waiters: { test: () => boolean; resolve: () => void }[] = [];
 
-  readonly openSocket: OpenSocket = () => {
+  readonly openSocket: OpenSocket = (_url, options) => {
+    this.options.push(options);
     const socket = new FakeSocket(this);
     this.sockets.push(socket);
     queueMicrotask(() => {
