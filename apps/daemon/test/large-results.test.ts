@@ -102,7 +102,7 @@ describe('large results', () => {
     sock.ws.terminate();
   });
 
-  it('a client that does not read gets the parts as it reads again: held in the daemon, not past its hard cap', async () => {
+  it('a client that does not read gets the parts as it reads again: kept unsent in the daemon, not past its hard cap', async () => {
     const sock = await d.raw({ hello: true });
     sock.ws.pause();
     const run = rawMap(sock, '(i) => Buffer.alloc(7 * 1024 * 1024, i)', [0, 1, 2, 3, 4], { chunkSize: 5 });

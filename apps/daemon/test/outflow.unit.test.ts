@@ -1,11 +1,13 @@
 /**
  * The send buffer against a fake socket whose write callbacks the test fires
  * (the kernel taking frames), with fake timers that never advance: whatever
- * waits moves on, and the drain event comes, from write callbacks alone.
+ * waits moves on, and the drain event comes, from write callbacks alone; the
+ * soft cap runs on a fake clock the test moves by hand.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeMessage, type Push, type ServerMessage } from '@corepool/protocol';
 import { Outflow, type OutflowHost, type OutflowSocket } from '../src/primary/outflow.js';
+import { FakeClock } from './support/fake-clock.js';
 
 const KiB = 1024;
 
@@ -66,11 +68,13 @@ const rids = (ms: ServerMessage[]): number[] => ms.flatMap((m) => (m.type === 'r
 let socket: FakeSocket;
 let host: Host;
 let out: Outflow;
+let clock: FakeClock;
 beforeEach(() => {
   vi.useFakeTimers();
   socket = new FakeSocket();
   host = new Host();
-  out = new Outflow(socket, { highWater: 64 * KiB, hardCap: 1024 * KiB, softCapMs: 60_000, maxPayload: 512 * KiB }, host);
+  clock = new FakeClock();
+  out = new Outflow(socket, { highWater: 64 * KiB, hardCap: 1024 * KiB, softCapMs: 60_000, maxPayload: 512 * KiB }, host, clock);
 });
 afterEach(() => {
   out.close();
@@ -169,5 +173,59 @@ describe('Outflow drain event', () => {
     socket.take();
     expect(host.events).toEqual(['pause']);
     expect(rids(socket.messages())).toEqual([1, 2]);
+  });
+});
+
+describe('Outflow soft cap', () => {
+  /** Three frames (10, 30 and 40 KiB), the last taking the socket above the 64 KiB mark. */
+  async function aboveTheMark(): Promise<void> {
+    for (const [rid, size] of [
+      [1, 10 * KiB],
+      [2, 30 * KiB],
+      [3, 40 * KiB],
+    ] as const) {
+      out.send(reply(rid, size));
+      await settle();
+    }
+    expect(socket.frames).toHaveLength(3);
+    expect(socket.bufferedAmount).toBeGreaterThanOrEqual(64 * KiB);
+  }
+
+  it('cuts off a client that takes nothing for softCapMs above the mark, and not sooner', async () => {
+    await aboveTheMark();
+    clock.advance(59_999);
+    expect(host.events).toEqual([]);
+    clock.advance(1);
+    expect(host.events).toEqual(['cut off: time above high water']);
+  });
+
+  it('does not cut off a client that keeps taking bytes; softCapMs counts from its last progress', async () => {
+    await aboveTheMark();
+    clock.advance(50_000);
+    socket.take(1); // still above the mark, but the client read
+    expect(socket.bufferedAmount).toBeGreaterThanOrEqual(64 * KiB);
+    clock.advance(50_000);
+    expect(host.events).toEqual([]);
+    clock.advance(9_999);
+    expect(host.events).toEqual([]);
+    clock.advance(1);
+    expect(host.events).toEqual(['cut off: time above high water']);
+  });
+
+  it('below the mark again, the soft cap is off (no timer left)', async () => {
+    await aboveTheMark();
+    expect(clock.pending).toBe(1);
+    socket.take(2);
+    expect(socket.bufferedAmount).toBeLessThan(64 * KiB);
+    expect(clock.pending).toBe(0);
+    clock.advance(120_000);
+    expect(host.events).toEqual([]);
+  });
+
+  it('after close, the soft cap never fires', async () => {
+    await aboveTheMark();
+    out.close();
+    clock.advance(120_000);
+    expect(host.events).toEqual([]);
   });
 });

@@ -11,11 +11,13 @@
  * produce replies far faster than a prompt client takes them (ten gets of a
  * 7 MiB value in one tick): that alone never cuts a client off. A client is
  * cut off (E_SLOW_CONSUMER) when it takes nothing from its socket for
- * softCapMs while above the high-water mark, or when one frame would take
- * what is written to its socket past the hard cap. A reply larger than one
- * frame may carry is answered with E_TOO_LARGE instead.
+ * softCapMs while above the high-water mark (one timer, which the write
+ * callbacks' progress puts off), or when one frame would take what is written
+ * to its socket past the hard cap. A reply larger than one frame may carry is
+ * answered with E_TOO_LARGE instead.
  */
 import { ENVELOPE_BYTES, Outbox, TooLargeError, encodeMessage, type Push, type ServerMessage } from '@corepool/protocol/internal';
+import { realClock, type Clock, type Timer } from './clock.js';
 
 /** The send limits of a connection. */
 export interface OutflowLimits {
@@ -79,15 +81,17 @@ export class Outflow {
   /** Messages waiting for the socket to fall below the high-water mark, oldest first from #head. */
   #waiting: (Waiting | undefined)[] = [];
   #head = 0;
-  /** Value/dict pushes waiting (latest wins per kind, name and key). */
-  readonly #held = new Map<string, Push>();
-  #stallTimer: NodeJS.Timeout | undefined;
-  /** When the client last took bytes while above the high-water mark (0: below it). */
-  #aboveSince = 0;
+  /** Value/dict pushes waiting, coalesced (latest wins per kind, name and key). */
+  readonly #coalesced = new Map<string, Push>();
+  readonly #clock: Clock;
+  /** Runs out softCapMs after the client last took bytes while above the high-water mark; unset below it. */
+  #stallTimer: Timer | undefined;
+  /** When the client last took bytes while above the high-water mark (or went above it); unset below it. */
+  #aboveSince: number | undefined;
   /** Bytes handed to the socket, ever. */
   #written = 0;
-  /** Bytes the socket had passed on at the last stall check and at the last heartbeat. */
-  #passedAtCheck = 0;
+  /** Bytes the socket had passed on at the last progress above the mark and at the last heartbeat. */
+  #passedAbove = 0;
   #passedAtBeat = 0;
   #closed = false;
   /** `canReceive()` said false: a drained() is owed once it is true again. */
@@ -95,10 +99,12 @@ export class Outflow {
   /** Most bytes ever queued on this socket (reported by `status`). */
   maxSendBuffered = 0;
 
-  constructor(ws: OutflowSocket, limits: OutflowLimits, host: OutflowHost) {
+  /** `clock` times the soft cap (a unit test moves a fake one by hand). */
+  constructor(ws: OutflowSocket, limits: OutflowLimits, host: OutflowHost, clock: Clock = realClock) {
     this.#ws = ws;
     this.#limits = limits;
     this.#host = host;
+    this.#clock = clock;
     this.#replyLimit = Math.min(limits.maxPayload, limits.hardCap - limits.highWater) - ENVELOPE_BYTES;
     // The client accepts frames up to maxPayload (told in the welcome): coalesced ones stay within it.
     this.#outbox.maxFrame = limits.maxPayload;
@@ -111,7 +117,7 @@ export class Outflow {
 
   /** True while messages or pushes wait here. */
   get waiting(): boolean {
-    return this.#head < this.#waiting.length || this.#held.size > 0;
+    return this.#head < this.#waiting.length || this.#coalesced.size > 0;
   }
 
   /** False while results should wait for the client to read; the host's drained() follows when it turns true. */
@@ -142,11 +148,11 @@ export class Outflow {
       return;
     }
     const first = !this.waiting;
-    // Re-inserted, not replaced in place: held pushes flush in version order (a dict's
+    // Re-inserted, not replaced in place: coalesced pushes flush in version order (a dict's
     // subscriber drops a push older than one it has, whatever its key).
     const key = `${p.kind}\0${p.name}\0${p.key ?? ''}`;
-    this.#held.delete(key);
-    this.#held.set(key, p);
+    this.#coalesced.delete(key);
+    this.#coalesced.set(key, p);
     if (first) this.#startWaiting();
   }
 
@@ -166,10 +172,10 @@ export class Outflow {
   /** The connection is gone: drop what waits. */
   close(): void {
     this.#closed = true;
-    clearInterval(this.#stallTimer);
+    this.#stallTimer?.cancel();
     this.#waiting = [];
     this.#head = 0;
-    this.#held.clear();
+    this.#coalesced.clear();
     this.#outbox.clear();
   }
 
@@ -190,10 +196,13 @@ export class Outflow {
    * A frame left for the kernel: room for what waits, maybe. Every frame is
    * written with this callback and has left bufferedAmount when it runs, so
    * the last callback finds the socket below the mark: what waits moves on
-   * without a timer.
+   * without a timer. The callbacks are also the client's progress that puts
+   * the soft cap off.
    */
   readonly #afterWrite = (): void => {
-    if (this.#closed || !this.#room()) return;
+    if (this.#closed) return;
+    if (this.#stallTimer !== undefined) this.#progressAbove();
+    if (!this.#room()) return;
     if (this.waiting) this.#drain();
     else this.#tellDrained();
   };
@@ -204,7 +213,7 @@ export class Outflow {
     this.#host.drained();
   }
 
-  /** Moves waiting messages, then held pushes, to the socket while it is below the mark; the rest waits for the next write's callback. */
+  /** Moves waiting messages, then coalesced pushes, to the socket while it is below the mark; the rest waits for the next write's callback. */
   #drain(): void {
     const waiting = this.#waiting;
     while (this.#head < waiting.length && this.#room()) {
@@ -221,12 +230,12 @@ export class Outflow {
     }
     this.#waiting = [];
     this.#head = 0;
-    for (const [key, p] of this.#held) {
+    for (const [key, p] of this.#coalesced) {
       if (!this.#room()) break;
-      this.#held.delete(key);
+      this.#coalesced.delete(key);
       this.#outbox.push(encodeMessage(p));
     }
-    if (this.#held.size > 0) return;
+    if (this.#coalesced.size > 0) return;
     this.#outbox.flush();
     this.#host.resumeReading();
     this.#tellDrained();
@@ -259,38 +268,55 @@ export class Outflow {
     this.#written += frame.length;
     const buffered = this.#ws.bufferedAmount;
     if (buffered > this.maxSendBuffered) this.maxSendBuffered = buffered;
-    if (buffered >= limits.highWater && this.#aboveSince === 0) {
-      this.#aboveSince = Date.now();
-      this.#passedAtCheck = this.#written - buffered;
-      this.#stallTimer ??= setInterval(() => this.#checkStall(), Math.min(100, Math.max(5, limits.softCapMs >> 2)));
+    if (buffered >= limits.highWater && this.#stallTimer === undefined) {
+      this.#aboveSince = this.#clock.now();
+      this.#passedAbove = this.#written - buffered;
+      this.#stallTimer = this.#clock.after(limits.softCapMs, this.#checkStall);
     }
   }
 
-  /** Above the mark, a client that takes nothing for softCapMs has stopped reading. */
-  #checkStall(): void {
-    if (this.#closed) return;
+  /** A write's callback while above the mark: below it again, the soft cap is off; bytes taken put it off. */
+  #progressAbove(): void {
     const buffered = this.#ws.bufferedAmount;
     if (buffered < this.#limits.highWater) {
-      this.#aboveSince = 0;
-      clearInterval(this.#stallTimer);
+      this.#stallTimer?.cancel();
       this.#stallTimer = undefined;
+      this.#aboveSince = undefined;
       return;
     }
     const passed = this.#written - buffered;
-    if (passed > this.#passedAtCheck) {
-      this.#passedAtCheck = passed;
-      this.#aboveSince = Date.now();
-    } else if (Date.now() - this.#aboveSince >= this.#limits.softCapMs) {
-      this.#host.cutOff('time above high water', this.#facts());
+    if (passed > this.#passedAbove) {
+      this.#passedAbove = passed;
+      this.#aboveSince = this.#clock.now();
     }
   }
+
+  /**
+   * The soft cap's timer: a client that took nothing for softCapMs has stopped
+   * reading; one that took bytes since it was set gets softCapMs from then
+   * (the timer is set again once, not on every write).
+   */
+  readonly #checkStall = (): void => {
+    this.#stallTimer = undefined;
+    if (this.#closed || this.#aboveSince === undefined) return;
+    if (this.#ws.bufferedAmount < this.#limits.highWater) {
+      this.#aboveSince = undefined;
+      return;
+    }
+    const left = this.#aboveSince + this.#limits.softCapMs - this.#clock.now();
+    if (left > 0) {
+      this.#stallTimer = this.#clock.after(left, this.#checkStall);
+      return;
+    }
+    this.#host.cutOff('time above high water', this.#facts());
+  };
 
   #facts(): Record<string, number> {
     return {
       buffered: this.#ws.bufferedAmount,
       maxSendBuffered: this.maxSendBuffered,
-      aboveMs: this.#aboveSince === 0 ? 0 : Date.now() - this.#aboveSince,
-      waiting: this.#waiting.length - this.#head + this.#held.size,
+      aboveMs: this.#aboveSince === undefined ? 0 : this.#clock.now() - this.#aboveSince,
+      waiting: this.#waiting.length - this.#head + this.#coalesced.size,
     };
   }
 }
