@@ -202,7 +202,7 @@ function formatStatus(s: DaemonStatus): string {
   const lines = [
     `corepool ${s.version}  pid ${s.pid}  ${s.url}  up ${(s.uptimeMs / 1000).toFixed(0)} s`,
     `throughput ${s.throughput} items/s (last 5 s)  done ${s.itemsDone}  queued ${s.queuedItems}  running ${s.runningItems}  worker restarts ${s.workerRestarts}`,
-    `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks`,
+    `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks; waiting: ${s.blockedGets ?? 0} queue gets, ${s.lockWaiters ?? 0} lock acquires`,
     `workers (${s.workers.length}):`,
     ...s.workers.map((w) => `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}`),
     `clients (${s.clients.length}):`,

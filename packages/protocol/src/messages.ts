@@ -187,5 +187,8 @@ export interface DaemonStatus {
   queues: number;
   dicts: number;
   locks: number;
+  /** Queue gets blocked on an empty queue, and lock acquires waiting for a held lock (absent from older daemons). */
+  blockedGets?: number;
+  lockWaiters?: number;
   workerRestarts: number;
 }

@@ -69,6 +69,11 @@ export class Locks implements Dirty {
     return this.#map.size;
   }
 
+  /** Acquires waiting for a held lock, on every lock. */
+  get waiting(): number {
+    return this.#acquirers.size;
+  }
+
   /** Locks currently held. */
   get count(): number {
     let n = 0;

@@ -96,6 +96,11 @@ export class Queues {
     return this.#blocked.owners;
   }
 
+  /** Gets blocked on an empty queue, on every queue. */
+  get blockedGets(): number {
+    return this.#getters.size;
+  }
+
   /** Queue records in memory: queues with items or blocked getters (a leak check). */
   get records(): number {
     return this.#map.size;

@@ -340,9 +340,16 @@ export class SharedState {
     this.#locks.dropOwner(owner);
   }
 
-  /** How many values exist, queues and dicts hold items, and locks are held. */
-  counts(): { values: number; queues: number; dicts: number; locks: number } {
-    return { values: this.#values.size, queues: this.#queues.count, dicts: this.#dicts.count, locks: this.#locks.count };
+  /** How many values exist, queues and dicts hold items, and locks are held; how many gets and acquires are blocked. */
+  counts(): { values: number; queues: number; dicts: number; locks: number; blockedGets: number; lockWaiters: number } {
+    return {
+      values: this.#values.size,
+      queues: this.#queues.count,
+      dicts: this.#dicts.count,
+      locks: this.#locks.count,
+      blockedGets: this.#queues.blockedGets,
+      lockWaiters: this.#locks.waiting,
+    };
   }
 
   /** In-memory records that exist only while someone waits or holds a lock (a leak check): they drop to 0 when their owners go. */

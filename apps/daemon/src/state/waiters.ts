@@ -34,6 +34,7 @@ export class Waiters<T, D = undefined> {
   /** owner -> name -> how many of its waiters wait there. */
   readonly #byOwner = new Map<string, Map<string, number>>();
   readonly #onLeft: (w: Waiter<T, D>) => void;
+  #size = 0;
 
   /** `onLeft` hears of each waiter that stopped waiting unserved, after it is removed and before it is rejected. */
   constructor(onLeft: (w: Waiter<T, D>) => void = () => {}) {
@@ -57,10 +58,16 @@ export class Waiters<T, D = undefined> {
       let line = this.#byName.get(name);
       if (line === undefined) this.#byName.set(name, (line = new Set()));
       line.add(w);
+      this.#size++;
       let names = this.#byOwner.get(owner);
       if (names === undefined) this.#byOwner.set(owner, (names = new Map()));
       names.set(name, (names.get(name) ?? 0) + 1);
     });
+  }
+
+  /** How many calls wait, on every name. */
+  get size(): number {
+    return this.#size;
   }
 
   /** Whether anyone waits on `name`. */
@@ -102,6 +109,7 @@ export class Waiters<T, D = undefined> {
     w.timer = undefined;
     const line = this.#byName.get(w.name);
     if (line === undefined || !line.delete(w)) return false;
+    this.#size--;
     if (line.size === 0) this.#byName.delete(w.name);
     const names = this.#byOwner.get(w.owner)!;
     const n = names.get(w.name)!;

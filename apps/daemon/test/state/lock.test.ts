@@ -22,7 +22,7 @@ describe('Lock', () => {
         return g as Grant;
       }),
     );
-    expect(state.counts().locks).toBe(1);
+    expect(state.counts()).toMatchObject({ locks: 1, lockWaiters: 3 });
     await state.handle('c:1', req('lock.release', 'L', { token: first.token }));
     const g2 = await waiters[0]!;
     await state.handle('c:2', req('lock.release', 'L', { token: g2.token }));
@@ -32,7 +32,7 @@ describe('Lock', () => {
     expect(order).toEqual(['c:2', 'c:3', 'c:4']);
     expect(first.token < g2.token && g2.token < g3.token && g3.token < g4.token).toBe(true);
     await state.handle('c:4', req('lock.release', 'L', { token: g4.token }));
-    expect(state.counts().locks).toBe(0);
+    expect(state.counts()).toMatchObject({ locks: 0, lockWaiters: 0 });
   });
 
   it('rejects releasing a lock not held, by someone else, or with a stale token: E_LOCK_NOT_HELD', async () => {

@@ -68,10 +68,13 @@ describe('Queue', () => {
   it('fails the blocked gets of an owner that goes away with E_CANCELLED', async () => {
     const gone = state.handle('c:gone', req('queue.get', 'q'));
     const stays = state.handle('c:stays', req('queue.get', 'q'));
+    expect(state.counts().blockedGets).toBe(2);
     state.releaseOwner('c:gone');
+    expect(state.counts().blockedGets).toBe(1);
     expect(await codeOf(gone)).toBe('E_CANCELLED');
     await state.handle('c:1', req('queue.put', 'q', { a: enc(7) }));
     expect(dec(await stays)).toBe(7);
+    expect(state.counts().blockedGets).toBe(0);
   });
 
   it('keeps exactly the items not yet got across close and reopen', async () => {

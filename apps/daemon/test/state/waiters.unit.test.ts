@@ -116,6 +116,26 @@ describe('Waiters', () => {
     expect(waiters.has('q')).toBe(false);
   });
 
+  it('size counts the calls waiting on every name: down by a take, a timeout, an owner gone and shutdown', async () => {
+    expect(waiters.size).toBe(0);
+    void track(waiters.wait('c:1', 'q', undefined, never, 1));
+    void track(waiters.wait('c:2', 'q', 50, never, 2));
+    void track(waiters.wait('c:3', 'r', undefined, never, 3));
+    void track(waiters.wait('c:4', 'r', undefined, never, 4));
+    expect(waiters.size).toBe(4);
+    waiters.take('q')!.resolve('x');
+    expect(waiters.size).toBe(3);
+    vi.advanceTimersByTime(50);
+    expect(waiters.size).toBe(2);
+    waiters.dropOwner('c:3', new Error('gone'));
+    expect(waiters.size).toBe(1);
+    waiters.dropOwner('c:3', new Error('gone'));
+    expect(waiters.size).toBe(1);
+    waiters.dropAll(new Error('stopping'));
+    expect(waiters.size).toBe(0);
+    await flush();
+  });
+
   it('dropAll rejects every waiter (shutdown) and leaves nothing armed', async () => {
     const err = new Error('stopping');
     const all = [
