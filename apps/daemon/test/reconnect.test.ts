@@ -250,14 +250,14 @@ describe('daemon restart', () => {
       proxy.hold();
       // The daemon hands 'first' to this get and answers; the answer never arrives.
       const first = jobs.get();
-      await new Promise((r) => setTimeout(r, 50)); // the get on its way (no status shows a waiting get)
+      await until(async () => (await d.status()).blockedGets === 1, 10_000, 'the get waiting in the daemon');
       await other.put('first');
       await until(async () => (await other.size()) === 0, 10_000, 'the item taken');
       proxy.cut();
       expect(await first).toBe('first');
       // A get that was still waiting when its connection dropped waits again after the reconnect.
       const later = jobs.get({ timeoutMs: 20_000 });
-      await new Promise((r) => setTimeout(r, 50)); // the get on its way (no status shows a waiting get)
+      await until(async () => (await d.status()).blockedGets === 1, 10_000, 'the get waiting in the daemon');
       const link = (await d.status()).clients.find((c) => c.name === 'getter')!.id;
       proxy.cut();
       await until(
@@ -297,7 +297,7 @@ describe('daemon restart', () => {
       const sets = Array.from({ length: 10 }, (_, i) => cfg.set(`k${i}`, i));
       const taken = jobs.get();
       const waiting = jobs.get(); // handed an item by a put, after the first took 'ready'
-      await new Promise((r) => setTimeout(r, 50)); // the get on its way (no status shows a waiting get)
+      await until(async () => (await first.status()).blockedGets === 1, 10_000, 'the second get waiting in the daemon');
       await observer.queue('kept-q').put('handed');
       await until(
         async () => (await observer.value<number>('kept').get()) === n && (await observer.dict('kept-d').size()) === 10,

@@ -171,6 +171,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       queues: counts.queues,
       dicts: counts.dicts,
       locks: counts.locks,
+      blockedGets: counts.blockedGets,
+      lockWaiters: counts.lockWaiters,
       workerRestarts: supervisor.restarts,
     };
   };
