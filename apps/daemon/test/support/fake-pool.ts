@@ -14,6 +14,8 @@ export interface FakeWorker extends PoolWorker {
   generation: number;
 }
 
+const isRun = (m: ChunkCommand): m is RunMessage => m.t === 'run';
+
 export class FakePool implements WorkerPool<FakeWorker> {
   readonly #slots: FakeWorker[];
   readonly sent: { w: FakeWorker; m: ChunkCommand }[] = [];
@@ -66,7 +68,10 @@ export class FakePool implements WorkerPool<FakeWorker> {
 
   /** Run messages sent to `w`, in order. */
   runs(w: FakeWorker): RunMessage[] {
-    return this.sent.filter((s) => s.w === w && s.m.t === 'run').map((s) => s.m as RunMessage);
+    return this.sent
+      .filter((s) => s.w === w)
+      .map((s) => s.m)
+      .filter(isRun);
   }
 
   /** Keys of the chunks `w` was told to abort. */
