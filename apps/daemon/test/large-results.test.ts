@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, SEND_HIGH_WATER, type TooLargeError } from '@corepool/protocol/internal';
 import type { Client } from '@corepool/client';
-import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { type TestDaemon, startDaemon, useDaemon } from './support/daemon.js';
 import { rawMap } from './support/raw-map.js';
 import { checkSet } from './support/checks.js';
 import { until } from './support/wait.js';
@@ -138,5 +138,24 @@ describe('large results', () => {
     expect(r!.status).toBe('rejected');
     expect(r!.status === 'rejected' && r!.reason.code).toBe('E_TASK_FAILED');
     expect(r!.status === 'rejected' && r!.reason.message.length).toBeLessThan(LIMIT);
+  });
+
+  it('--max-payload above the default: the SDK takes a result past the default frame limit, on the same link', async () => {
+    // The SDK's socket opens with the largest limit a daemon can announce; the welcome's 16 MiB is the one it holds to.
+    await using big = await startDaemon({ workers: 1, args: ['--max-payload', String(16 * MB)] });
+    const c = await big.connect({ name: 'big-frames' });
+    const ids = async (): Promise<number[]> => (await big.status()).clients.filter((x) => x.name === 'big-frames').map((x) => x.id);
+    try {
+      const before = await ids();
+      const [r] = await within(
+        c.map((n: number) => Buffer.alloc(n, 9), [12 * MB]),
+        30_000,
+      );
+      expect((r as Uint8Array).length).toBe(12 * MB);
+      expect((r as Uint8Array)[12 * MB - 1]).toBe(9);
+      expect(await ids()).toEqual(before);
+    } finally {
+      await c.close();
+    }
   });
 });
