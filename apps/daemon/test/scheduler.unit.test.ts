@@ -35,7 +35,6 @@ interface Setup {
   pool: FakePool;
   clock: FakeClock;
   client: Client;
-  gone: FakeWorker[];
 }
 
 function client(id: number): Client {
@@ -43,10 +42,9 @@ function client(id: number): Client {
   return c;
 }
 
-function setup(n = 2, opts: { maxTasksPerWorker?: number; pipelineDepth?: number } = {}): Setup {
+function setup(n = 2, opts: { maxTasksPerWorker?: number; pipelineDepth?: number; start?: number } = {}): Setup {
   const pool = new FakePool(n);
-  const clock = new FakeClock();
-  const gone: FakeWorker[] = [];
+  const clock = new FakeClock(opts.start);
   const scheduler = new Scheduler<FakeWorker>(
     pool,
     {
@@ -54,12 +52,11 @@ function setup(n = 2, opts: { maxTasksPerWorker?: number; pipelineDepth?: number
       maxQueuedChunks: 100,
       maxQueuedBytes: 1 << 20,
       maxTasksPerWorker: opts.maxTasksPerWorker ?? 0,
-      onWorkerGone: (w) => gone.push(w),
     },
     clock,
   );
   pool.events = scheduler;
-  return { scheduler, pool, clock, client: client(1), gone };
+  return { scheduler, pool, clock, client: client(1) };
 }
 
 function open(s: Setup, id: number, c: SchedulerClient = s.client, o: { timeoutMs?: number; retries?: number } = {}): void {
@@ -247,7 +244,6 @@ describe('work stealing, over a fake pool and clock', () => {
     const s = setup();
     const [w0, w1] = stealItem2(s);
     s.pool.exit(w0);
-    expect(s.gone).toEqual([w0]);
     const st = s.scheduler.stats();
     expect(st.queuedItems).toBe(1); // item 0, to retry
     expect(st.runningItems).toBe(1); // item 2's copy on worker 1
@@ -367,7 +363,7 @@ describe('failures, over a fake pool and clock', () => {
     open(s, 1, s.client, { retries: 0 });
     add(s, 1, [0]);
     let w = workers(s)[0];
-    tell(s, w, { t: 'recycle', reason: 'realm dirty', culprit: 1 });
+    tell(s, w, { t: 'recycle', reason: 'realm dirty', culprit: s.pool.runs(w)[0]!.realm });
     w = s.pool.exit(w);
     s.pool.ready(w);
     expect(s.pool.runs(w).map((r) => r.start)).toEqual([0]); // retries 0, yet no E_WORKER_CRASHED
