@@ -39,8 +39,9 @@ export class FakePool implements WorkerPool<FakeWorker> {
     return true;
   }
 
+  /** As the contract says: nothing on a dead worker, or on one already dying. */
   kill(w: FakeWorker): void {
-    if (w.dead) return;
+    if (w.dead || this.killed.includes(w)) return;
     w.ready = false;
     this.killed.push(w);
   }
