@@ -35,9 +35,9 @@
  *        is charged to nobody.
  *  - `kill` ends a worker at once (nothing it was running is trusted);
  *    `retire` ends an idle one on purpose. Either way, exactly one
- *    `workerExit` follows. On a worker that is dead, or already being killed,
- *    both do nothing: a deadline's grace (deadlines.ts) may kill a worker
- *    that has long been replaced.
+ *    `workerExit` follows. On a dead worker both do nothing, and a second kill
+ *    of a dying one brings no second exit: a deadline's grace (deadlines.ts)
+ *    may kill a worker that has long been replaced.
  *  - Events reach the scheduler (PoolEvents) in the order the worker sent them:
  *    `workerReady` once per worker, its chunk messages, then `workerExit`
  *    once; nothing about a worker after its exit.
@@ -78,7 +78,7 @@ export interface WorkerPool<W extends PoolWorker> {
   workers(): readonly W[];
   /** Sends a command verbatim; false if the worker cannot take it (the scheduler kills it then). */
   send(w: W, m: ChunkCommand): boolean;
-  /** Ends a worker at once; its exit is told and its slot refilled (or removed). Nothing on a dead or dying worker. */
+  /** Ends a worker at once; its exit is told and its slot refilled (or removed). Nothing on a dead worker. */
   kill(w: W): void;
   /** Ends an idle worker on purpose (past its task budget), as kill does otherwise. */
   retire(w: W): void;
