@@ -48,7 +48,7 @@ export interface Chunk {
   begun: boolean;
   /** Sent ahead of the worker's prefetched chunks (a newcomer's first chunk). */
   urgent: boolean;
-  /** When it became the first chunk of its worker (roughly when it started running); undefined while it waits (any time, 0 included, is a start). */
+  /** When it became the first chunk of its worker (roughly when it started running): set on every worker's first chunk, undefined while it waits behind one. */
   headAt: number | undefined;
   /** Moved to another worker: this copy only holds its old worker's slot until the worker answers for it. */
   ghost: boolean;
