@@ -22,10 +22,11 @@ export interface RunMessage {
   /** Run it next, before chunks already waiting in this worker. */
   urgent: boolean;
   /**
-   * Whose chunk it is (the client's session id): the worker puts its globals
-   * back to their startup state before it runs a chunk of another realm (realm-guard.ts).
+   * Whose chunk it is: an opaque name of the client's app, unique beyond one
+   * daemon (worker-pool.ts). The worker puts its globals back to their
+   * startup state before it runs a chunk of another realm (realm-guard.ts).
    */
-  realm: number;
+  realm: string;
 }
 /** Stop the chunk: its ctx.signal aborts; the worker drops it if it has not started. */
 export interface AbortMessage {
@@ -105,7 +106,8 @@ export interface UncaughtMessage {
 export interface RecycleMessage {
   t: 'recycle';
   reason: string;
-  /** The realm (client id) whose task made the worker unusable: the restart is charged to it. */ culprit?: number;
+  /** The realm whose task made the worker unusable: the restart is charged to its client. */
+  culprit?: string;
 }
 /** A task's shared-state request (ctx.value(...) and friends). */
 export interface StateMessage {

@@ -13,7 +13,7 @@ interface T extends Tenant {
 function setup(): { fair: FairShare<T>; placed: Placed[]; a: T; b: T } {
   const placed: Placed[] = [];
   const fair = new FairShare<T>({
-    heads: () => placed.filter((h) => h.headAt > 0),
+    heads: () => placed.filter((h) => h.headAt !== undefined),
     holds: (t) => placed.filter((h) => h.tenant === t).length,
   });
   const tenant = (name: string): T => ({ name, vtime: 0, killedAt: -Infinity, restarting: 0 });
@@ -27,7 +27,7 @@ describe('fair share', () => {
     for (let i = 0; i < 6; i++) {
       const t = fair.pick([a, b], 1000, () => true)!;
       order.push(t.name);
-      fair.charge({ tenant: t, headAt: 0, charged: 0 }, 20);
+      fair.charge({ tenant: t, headAt: undefined, charged: 0 }, 20);
     }
     expect(order.filter((n) => n === 'a')).toHaveLength(3);
     expect(order.filter((n) => n === 'b')).toHaveLength(3);
@@ -46,6 +46,29 @@ describe('fair share', () => {
     expect(a.restarting).toBe(0);
     expect(fair.pick([a], 1201, () => true)).toBe(a);
     expect(fair.owed(a, [a], 1000 + KILLER_MEMORY_MS + 1)).toBe(true);
+  });
+
+  it('a slot removed for good (a shrinking pool) stops holding its killer back; its charge stands as estimated', () => {
+    const { fair, a } = setup();
+    fair.blame(a, 2, 1000);
+    const charged = a.vtime;
+    expect(fair.pick([a], 1001, () => true)).toBeUndefined(); // waits for the restart
+    fair.slotRemoved(2);
+    expect(a.restarting).toBe(0);
+    expect([...fair.refilling()]).toEqual([]);
+    expect(fair.pick([a], 1002, () => true)).toBe(a); // one worker again, as for any recent killer
+    fair.ready(2, 1500); // a worker of that number later: nothing more to charge
+    expect(a.vtime).toBe(charged);
+  });
+
+  it('a running chunk started at time 0 counts as running', () => {
+    const { fair, placed, a, b } = setup();
+    placed.push({ tenant: a, headAt: 0, charged: 20 });
+    a.vtime = 20;
+    b.vtime = 500;
+    expect(fair.pick([a, b], 1000, () => true)).toBe(b); // 20 + 980 > 500
+    fair.settle(placed[0]!, 1000);
+    expect(a.vtime).toBe(1000);
   });
 
   it('a restart is charged twice the time from the exit to the replacement being ready', () => {

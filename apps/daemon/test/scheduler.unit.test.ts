@@ -35,7 +35,6 @@ interface Setup {
   pool: FakePool;
   clock: FakeClock;
   client: Client;
-  gone: FakeWorker[];
 }
 
 function client(id: number): Client {
@@ -43,10 +42,9 @@ function client(id: number): Client {
   return c;
 }
 
-function setup(n = 2, opts: { maxTasksPerWorker?: number; pipelineDepth?: number } = {}): Setup {
+function setup(n = 2, opts: { maxTasksPerWorker?: number; pipelineDepth?: number; start?: number } = {}): Setup {
   const pool = new FakePool(n);
-  const clock = new FakeClock();
-  const gone: FakeWorker[] = [];
+  const clock = new FakeClock(opts.start);
   const scheduler = new Scheduler<FakeWorker>(
     pool,
     {
@@ -54,12 +52,11 @@ function setup(n = 2, opts: { maxTasksPerWorker?: number; pipelineDepth?: number
       maxQueuedChunks: 100,
       maxQueuedBytes: 1 << 20,
       maxTasksPerWorker: opts.maxTasksPerWorker ?? 0,
-      onWorkerGone: (w) => gone.push(w),
     },
     clock,
   );
   pool.events = scheduler;
-  return { scheduler, pool, clock, client: client(1), gone };
+  return { scheduler, pool, clock, client: client(1) };
 }
 
 function open(s: Setup, id: number, c: SchedulerClient = s.client, o: { timeoutMs?: number; retries?: number } = {}): void {
@@ -247,7 +244,6 @@ describe('work stealing, over a fake pool and clock', () => {
     const s = setup();
     const [w0, w1] = stealItem2(s);
     s.pool.exit(w0);
-    expect(s.gone).toEqual([w0]);
     const st = s.scheduler.stats();
     expect(st.queuedItems).toBe(1); // item 0, to retry
     expect(st.runningItems).toBe(1); // item 2's copy on worker 1
@@ -257,6 +253,30 @@ describe('work stealing, over a fake pool and clock', () => {
         .map((r) => r.start)
         .sort(),
     ).toEqual([1, 2]);
+  });
+
+  it('an abort the old worker cannot take kills it; the copy still runs on the idle worker', () => {
+    const s = setup();
+    threeChunks(s);
+    const [w0, w1] = workers(s);
+    done(s, w1, s.pool.runs(w1)[0]!.key, 'one');
+    s.pool.refusing.add(w0);
+    s.clock.advance(STEAL_AFTER_MS + 30);
+    expect(s.pool.killed).toEqual([w0]);
+    expect(s.pool.runs(w1).map((r) => r.start)).toEqual([1, 2]);
+    s.pool.exit(w0);
+    // Its running chunk is recovered (item 0, queued to retry), not the one it lost (item 2, running on worker 1).
+    expect(s.scheduler.stats()).toMatchObject({ queuedItems: 1, runningItems: 1 });
+  });
+
+  it("a ghost's failure is ignored: the copy owns the items", () => {
+    const s = setup();
+    const [w0, w1] = stealItem2(s);
+    const ghost = s.pool.runs(w0)[1]!;
+    tell(s, w0, { t: 'fail', key: ghost.key, error: { code: ErrorCode.E_TASK_FAILED, message: 'no' } });
+    expect(s.client.got.filter((m) => m.type === 'batch.error')).toEqual([]);
+    done(s, w1, s.pool.runs(w1)[1]!.key, 'two');
+    expect(results(s.client).map((r) => r.start)).toEqual([1, 2]);
   });
 
   it('no chunk is queued behind a chunk that has already run long', () => {
@@ -367,10 +387,135 @@ describe('failures, over a fake pool and clock', () => {
     open(s, 1, s.client, { retries: 0 });
     add(s, 1, [0]);
     let w = workers(s)[0];
-    tell(s, w, { t: 'recycle', reason: 'realm dirty', culprit: 1 });
+    tell(s, w, { t: 'recycle', reason: 'realm dirty', culprit: s.pool.runs(w)[0]!.realm });
     w = s.pool.exit(w);
     s.pool.ready(w);
     expect(s.pool.runs(w).map((r) => r.start)).toEqual([0]); // retries 0, yet no E_WORKER_CRASHED
     expect(results(s.client)).toEqual([]);
+  });
+
+  it('a cancel whose abort the worker cannot take kills it at once', () => {
+    const s = setup(1);
+    open(s, 1);
+    add(s, 1, [0, 1]);
+    const [w0] = workers(s);
+    s.pool.refusing.add(w0);
+    s.scheduler.cancel(s.client, 1);
+    expect(s.pool.killed).toEqual([w0]);
+    const next = s.pool.exit(w0);
+    s.pool.ready(next);
+    expect(s.pool.runs(next)).toEqual([]); // a cancelled job's chunks are not recovered
+    expect(results(s.client)).toEqual([]);
+  });
+
+  it("a worker that exits holding a cancelled job's chunks: nothing of them runs again", () => {
+    const s = setup(1);
+    open(s, 1);
+    add(s, 1, [0, 1, 2]);
+    const [w0] = workers(s);
+    s.scheduler.cancel(s.client, 1);
+    const next = s.pool.exit(w0);
+    s.pool.ready(next);
+    expect(s.pool.runs(next)).toEqual([]);
+    expect(s.scheduler.stats()).toMatchObject({ queuedItems: 0, runningItems: 0 });
+    s.clock.advance(CANCEL_GRACE_MS);
+    expect(s.pool.killed).toEqual([]); // the grace's kill of a worker since replaced does nothing (worker-pool.ts)
+  });
+
+  it("a failed batch: its unsent results are dropped, and the failure waits behind the client's other unsent results", () => {
+    const s = setup(3, { pipelineDepth: 1 });
+    open(s, 1);
+    open(s, 2);
+    add(s, 1, [0, 1]);
+    add(s, 2, [100]);
+    const on = (start: number): [FakeWorker, number] => {
+      for (const w of s.pool.workers()) for (const r of s.pool.runs(w)) if (r.start === start) return [w, r.key];
+      throw new Error(`item ${start} is not running`);
+    };
+    s.client.reads = false;
+    done(s, ...on(0), 'a0');
+    done(s, ...on(100), 'b');
+    const [w, key] = on(1);
+    tell(s, w, { t: 'fail', key, error: { code: ErrorCode.E_TASK_FAILED, message: 'bad task' } });
+    expect(s.client.got).toEqual([]); // nothing overtakes the waiting results
+    s.client.reads = true;
+    s.scheduler.drained(s.client);
+    expect(s.client.got.map((m) => [m.type, 'id' in m ? m.id : null])).toEqual([
+      ['chunk.result', 2],
+      ['batch.error', 1],
+    ]);
+  });
+
+  it('a failed batch with nothing waiting: the failure leaves at once', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1);
+    add(s, 1, [0]);
+    const [w0] = workers(s);
+    s.client.reads = false;
+    tell(s, w0, { t: 'fail', key: s.pool.runs(w0)[0]!.key, error: { code: ErrorCode.E_TASK_FAILED, message: 'bad task' } });
+    expect(s.client.got.map((m) => m.type)).toEqual(['batch.error']);
+  });
+
+  it('a worker that exits after delivering part of a chunk: only the rest runs again, once', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1);
+    add(s, 1, [0], s.client, 4);
+    const [w0] = workers(s);
+    const run = s.pool.runs(w0)[0]!;
+    tell(s, w0, { t: 'part', key: run.key, from: 0, count: 2, payload: encodeData(['a', 'b']), errors: [], ms: 1 });
+    const next = s.pool.exit(w0);
+    s.pool.ready(next);
+    // Items 2 and 3 had run (parts come after the whole chunk), yet which one killed the worker is unknown: tracked.
+    const rest = s.pool.runs(next)[0]!;
+    expect([rest.start, rest.count, rest.timed]).toEqual([2, 2, true]);
+    done(s, next, rest.key, 'c', 2);
+    expect(results(s.client).map((r) => [r.start, r.count])).toEqual([
+      [0, 2],
+      [2, 2],
+    ]);
+  });
+
+  it('a tracked chunk whose worker exits after a part: the item it had reported, rebased, is blamed', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1, s.client, { retries: 0 });
+    add(s, 1, [0], s.client, 4);
+    let w = workers(s)[0];
+    w = s.pool.exit(w); // first death, nothing known: the chunk runs again tracked
+    s.pool.ready(w);
+    const tracked = s.pool.runs(w)[0]!;
+    tell(s, w, { t: 'started', key: tracked.key, i: 3 });
+    tell(s, w, { t: 'part', key: tracked.key, from: 0, count: 2, payload: encodeData(['a', 'b']), errors: [], ms: 1 });
+    w = s.pool.exit(w);
+    s.pool.ready(w);
+    expect(results(s.client).map((r) => [r.start, r.count, r.errors[0]?.code ?? null])).toEqual([
+      [0, 2, null],
+      [3, 1, ErrorCode.E_WORKER_CRASHED],
+    ]);
+    expect(s.pool.runs(w).map((r) => [r.start, r.count])).toEqual([[2, 1]]);
+  });
+
+  it('a deadline is armed at time 0 too', () => {
+    const s = setup(1, { pipelineDepth: 1, start: 0 });
+    open(s, 1, s.client, { timeoutMs: 500 });
+    add(s, 1, [0]);
+    const [w0] = workers(s);
+    s.clock.advance(500);
+    expect(s.pool.killed).toEqual([w0]);
+    expect(results(s.client).map((r) => r.errors[0]?.code)).toEqual([ErrorCode.E_TIMEOUT]);
+  });
+});
+
+describe('a pool that shrinks', () => {
+  it('a slot removed for good: the client whose item killed its worker gets a worker again, not after 5 s', () => {
+    const s = setup(2, { pipelineDepth: 1 });
+    open(s, 1);
+    add(s, 1, [0]);
+    const [w0, w1] = workers(s);
+    const busy = s.pool.runs(w0).length > 0 ? w0 : w1;
+    const other = busy === w0 ? w1 : w0;
+    s.pool.exitForGood(busy);
+    expect(s.scheduler.workerCount()).toBe(1);
+    // Charged and held to one worker as a recent killer, but no restart is coming to count against it.
+    expect(s.pool.runs(other).map((r) => r.start)).toEqual([0]);
   });
 });

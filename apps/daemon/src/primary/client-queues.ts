@@ -5,6 +5,7 @@
  * across that client's jobs, so a small job never waits behind the same
  * client's million items.
  */
+import { randomBytes } from 'node:crypto';
 import type { ServerMessage } from '@corepool/protocol';
 import type { FairShare, Tenant } from './fair-share.js';
 import type { Chunk, Job } from './job.js';
@@ -19,6 +20,8 @@ export interface SchedulerClient {
 
 export interface ClientQueue extends Tenant {
   readonly client: SchedulerClient;
+  /** Names the client's app to workers, unique beyond this daemon (RunMessage.realm, worker-pool.ts). */
+  readonly realm: string;
   readonly jobs: Map<number, Job>;
   /** Jobs with queued chunks, served round-robin. */
   readonly ready: Job[];
@@ -46,6 +49,8 @@ export interface ClientFigures {
 export class ClientQueues {
   readonly #fair: FairShare<ClientQueue>;
   readonly #byId = new Map<number, ClientQueue>();
+  /** Starts this scheduler's realms: random, so no other daemon's realm is the same. */
+  readonly #realmPrefix = `${randomBytes(9).toString('base64url')}:`;
   /** Clients with queued chunks. */
   readonly active: ClientQueue[] = [];
 
@@ -57,8 +62,11 @@ export class ClientQueues {
     return this.#byId.get(client.id);
   }
 
-  byId(id: number): ClientQueue | undefined {
-    return this.#byId.get(id);
+  /** The client a realm names, if it is one of this scheduler's. */
+  byRealm(realm: string): ClientQueue | undefined {
+    if (!realm.startsWith(this.#realmPrefix)) return undefined;
+    const cq = this.#byId.get(Number(realm.slice(this.#realmPrefix.length)));
+    return cq?.realm === realm ? cq : undefined;
   }
 
   all(): Iterable<ClientQueue> {
@@ -71,6 +79,7 @@ export class ClientQueues {
     if (cq === undefined) {
       cq = {
         client,
+        realm: `${this.#realmPrefix}${client.id}`,
         jobs: new Map(),
         ready: [],
         rr: 0,

@@ -10,7 +10,7 @@ export interface Timer {
 
 /** Milliseconds and timers. */
 export interface Clock {
-  /** A monotonic time in milliseconds (only differences mean anything). */
+  /** A monotonic time in milliseconds (only differences mean anything; any value, 0 included, is a time). */
   now(): number;
   /** Calls `fn` once, `ms` from now; a pending timer never keeps the process alive. */
   after(ms: number, fn: () => void): Timer;

@@ -12,6 +12,7 @@ import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
 import { Scheduler } from './scheduler.js';
 import { Supervisor, type WorkerSlot } from './supervisor.js';
+import { WorkerStateLink } from './worker-state-link.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
 import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
@@ -52,7 +53,6 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
   });
   const startedAt = Date.now();
-  const workerByOwner = new Map<string, WorkerSlot>();
   let server: DaemonServer | undefined;
   let url = '';
   let stopping = false;
@@ -83,33 +83,17 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       onReady: (w) => {
         if (w.replacing !== undefined && !stopping)
           log(JSON.stringify({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing }));
-        workerByOwner.set(`w:${w.id}`, w);
+        stateLink.ready(w);
         recordPids();
         scheduler.workerReady(w);
       },
       onMessage: (w, m) => {
-        if (m.t === 'state') {
-          // A dead worker's last requests must not take a lock for an owner that is already gone.
-          if (w.dead) return;
-          state.handle(`w:${w.id}`, m.req).then(
-            (value: unknown) => {
-              if (!supervisor.send(w, { t: 'state.reply', rid: m.rid, ok: true, value })) state.undelivered(m.req, value);
-            },
-            (err: { toWire?: () => unknown; message?: string }) =>
-              supervisor.send(w, {
-                t: 'state.reply',
-                rid: m.rid,
-                ok: false,
-                error:
-                  typeof err.toWire === 'function' ? (err.toWire() as never) : { code: ErrorCode.E_INTERNAL, message: String(err.message) },
-              }),
-          );
-        } else {
-          scheduler.workerMessage(w, m);
-        }
+        if (m.t === 'state') stateLink.request(w, m);
+        else scheduler.workerMessage(w, m);
       },
       onExit: (w, code, signal) => {
-        workerByOwner.delete(`w:${w.id}`);
+        // Its locks and subscriptions end with it.
+        stateLink.gone(w);
         if (!stopping && w.killedFor !== 'retired')
           log(
             `worker ${w.pid} exited (code ${code}, signal ${signal}${w.killedFor === undefined ? '' : `, killed for ${w.killedFor}`}); replacing it`,
@@ -123,15 +107,16 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     maxQueuedChunks: 1024,
     maxQueuedBytes: 128 * 1024 * 1024,
     maxTasksPerWorker: opts.maxTasksPerWorker,
-    onWorkerGone: (w) => state.releaseOwner(`w:${w.id}`),
   });
+  // A task's shared-state traffic, under its worker's owner name ("w:<cluster worker id>", unique per process).
+  const stateLink = new WorkerStateLink<WorkerSlot>(
+    state,
+    { owner: (w) => `w:${w.id}`, send: (w, m) => supervisor.send(w, m), dead: (w) => w.dead },
+    'w:',
+  );
 
   state.onPush = (owner: string, push: Push) => {
-    if (owner.startsWith('w:')) {
-      const w = workerByOwner.get(owner);
-      if (w !== undefined) supervisor.send(w, { t: 'push', push });
-      return;
-    }
+    if (stateLink.push(owner, push)) return;
     for (const s of server?.sessions ?? []) if (s.owner === owner) s.push(push);
   };
 

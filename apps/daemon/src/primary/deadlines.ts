@@ -40,7 +40,11 @@ export class Deadlines<W extends PoolWorker> {
     });
   }
 
-  /** Kills the worker after CANCEL_GRACE_MS unless `gone()` says it no longer needs to. */
+  /**
+   * Kills the worker after CANCEL_GRACE_MS unless `gone()` says it no longer
+   * needs to. By then it may have exited and been replaced: the kill of a dead
+   * worker does nothing (worker-pool.ts), so the timer needs no cancelling.
+   */
   killAfterGrace(w: W, gone: () => boolean = () => false): void {
     this.#clock.after(CANCEL_GRACE_MS, () => {
       if (!gone()) this.#pool.kill(w);

@@ -25,7 +25,7 @@
 export interface Tenant {
   /** Worker-milliseconds charged so far. */
   vtime: number;
-  /** When (performance.now()) one of its items last killed a worker; -Infinity if never. */
+  /** When (Clock.now()) one of its items last killed a worker; -Infinity if never. */
   killedAt: number;
   /** Worker slots being refilled after its items killed their worker. */
   restarting: number;
@@ -34,8 +34,8 @@ export interface Tenant {
 /** A chunk placed on a worker (running or waiting in its pipeline), as the fair share sees it. */
 export interface Placed {
   readonly tenant: Tenant;
-  /** When it became its worker's running chunk (performance.now()); 0 while it waits in the worker's pipeline. */
-  readonly headAt: number;
+  /** When it became its worker's running chunk (Clock.now()); undefined while it waits in the worker's pipeline. */
+  readonly headAt: number | undefined;
   /** Virtual time charged for it so far. */
   charged: number;
 }
@@ -95,7 +95,7 @@ export class FairShare<T extends Tenant> {
 
   /** A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. */
   settle(chunk: Placed, now: number): void {
-    const took = chunk.headAt > 0 ? now - chunk.headAt : 0;
+    const took = chunk.headAt === undefined ? 0 : now - chunk.headAt;
     chunk.tenant.vtime += took - chunk.charged;
     chunk.charged = 0;
   }
@@ -117,6 +117,16 @@ export class FairShare<T extends Tenant> {
     const took = now - r.at;
     r.tenant.vtime += RESTART_WEIGHT * took - r.charged;
     this.#restartEstimate = 0.75 * this.#restartEstimate + 0.25 * took;
+  }
+
+  /**
+   * The pool dropped `slot` for good (a shrinking pool: a remote daemon lost):
+   * a restart it was refilling for a client never comes, so that client stops
+   * counting it (or it would be held to no worker at all after each later
+   * kill); its charge stands as estimated.
+   */
+  slotRemoved(slot: number): void {
+    this.#refilled(slot);
   }
 
   /** Slots being refilled (to notice their workers' ready). */
@@ -180,7 +190,7 @@ export class FairShare<T extends Tenant> {
 function overage(heads: Iterable<Placed>, now: number): Map<Tenant, number> {
   const out = new Map<Tenant, number>();
   for (const h of heads) {
-    if (h.headAt <= 0) continue;
+    if (h.headAt === undefined) continue;
     const over = now - h.headAt - h.charged;
     if (over > 0) out.set(h.tenant, (out.get(h.tenant) ?? 0) + over);
   }

@@ -48,8 +48,8 @@ export interface Chunk {
   begun: boolean;
   /** Sent ahead of the worker's prefetched chunks (a newcomer's first chunk). */
   urgent: boolean;
-  /** When it became the first chunk of its worker (roughly when it started running); 0 while it waits. */
-  headAt: number;
+  /** When it became the first chunk of its worker (roughly when it started running): set on every worker's first chunk, undefined while it waits behind one. */
+  headAt: number | undefined;
   /** Moved to another worker: this copy only holds its old worker's slot until the worker answers for it. */
   ghost: boolean;
   /** Index (within the chunk) of the item running, for timed jobs. */
@@ -85,7 +85,7 @@ export class ChunkMint {
       current: -1,
       failedAt: -1,
       sent: 0,
-      headAt: 0,
+      headAt: undefined,
       ghost: false,
     };
   }

@@ -22,7 +22,7 @@ export class Lane<W extends PoolWorker = PoolWorker> {
   /** Ended by the scheduler on purpose: its exit is nobody's fault. */
   retired = false;
   /** The worker said it exits for a reason none of its chunks caused, naming the client whose task did (if known). */
-  recycle: { culprit: number | undefined } | undefined;
+  recycle: { culprit: string | undefined } | undefined;
 
   constructor(worker: W) {
     this.worker = worker;
@@ -40,7 +40,7 @@ export class Lane<W extends PoolWorker = PoolWorker> {
 
   /** Puts a chunk on this worker: last, or (urgent) right after the running one, as the worker queues it. */
   place(chunk: Chunk, urgent: boolean, now: number): void {
-    chunk.headAt = this.chunks.length === 0 ? now : 0;
+    chunk.headAt = this.chunks.length === 0 ? now : undefined;
     if (urgent) this.chunks.splice(1, 0, chunk);
     else this.chunks.push(chunk);
     chunk.job.running.add(chunk);

@@ -33,8 +33,6 @@ export interface PlacementContext<W extends PoolWorker> {
   readonly mint: ChunkMint;
   /** Chunks a worker holds at once: one running, the rest waiting in its pipe. */
   readonly pipelineDepth: number;
-  /** The workers' lanes, in the pool's order. */
-  lanes(): Lane<W>[];
   /** Chunks of the client held by workers. */
   runningOf(cq: ClientQueue): number;
   /** Starts the deadline of the chunk's item `i` (it became its worker's running chunk). */
@@ -51,15 +49,14 @@ export class Placement<W extends PoolWorker> {
     this.#ctx = ctx;
   }
 
-  /** Fills free slots, admits a newcomer when every slot is taken, then lets idle workers steal. */
-  place(now: number): void {
-    const lanes = this.#ctx.lanes();
+  /** Fills free slots of `lanes` (the pool's workers, in its order), admits a newcomer when every slot is taken, then lets idle workers steal. */
+  place(lanes: readonly Lane<W>[], now: number): void {
     if (this.#fill(lanes, now)) this.#admitNewcomer(lanes, now);
     this.#steal(lanes, now);
   }
 
   /** Fills free slots from the queues; false once nothing more can be taken. */
-  #fill(lanes: Lane<W>[], now: number): boolean {
+  #fill(lanes: readonly Lane<W>[], now: number): boolean {
     for (let depth = 1; depth <= this.#ctx.pipelineDepth; depth++) {
       for (const lane of lanes) {
         // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
@@ -82,7 +79,7 @@ export class Placement<W extends PoolWorker> {
    * first chunk goes straight behind a running chunk, ahead of the prefetched
    * ones, so a newcomer waits for one chunk at most, not a full pipeline.
    */
-  #admitNewcomer(lanes: Lane<W>[], now: number): void {
+  #admitNewcomer(lanes: readonly Lane<W>[], now: number): void {
     const { pipelineDepth, queues, fair } = this.#ctx;
     if (pipelineDepth < 2) return;
     for (const cq of queues.active) {
@@ -90,7 +87,7 @@ export class Placement<W extends PoolWorker> {
       const full = lanes.filter((l) => l.open && l.chunks.length === pipelineDepth && !l.chunks.some((c) => c.urgent));
       // Behind the running chunk that should end first: the oldest one not yet long (a long one may run on and on; stealing rescues a chunk left behind it).
       let lane: Lane<W> | undefined;
-      for (const l of full) if (!this.#longHead(l, now) && (lane === undefined || l.head!.headAt < lane.head!.headAt)) lane = l;
+      for (const l of full) if (!this.#longHead(l, now) && (lane === undefined || l.head!.headAt! < lane.head!.headAt!)) lane = l;
       lane ??= full[0];
       if (lane === undefined) return;
       const chunk = queues.take(cq);
@@ -105,7 +102,7 @@ export class Placement<W extends PoolWorker> {
    * worker is told to skip its copy. A chunk waiting behind a chunk that is not
    * long yet is looked at again when it becomes so.
    */
-  #steal(lanes: Lane<W>[], now: number): void {
+  #steal(lanes: readonly Lane<W>[], now: number): void {
     let soonest = Infinity;
     for (const idle of lanes) {
       if (!idle.open || idle.chunks.length > 0) continue;
@@ -116,7 +113,7 @@ export class Placement<W extends PoolWorker> {
         if (v === idle || v.worker.dead) continue;
         const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live); // a cancelled job's chunks are being dropped
         if (i < 0) continue;
-        const since = v.head!.headAt;
+        const since = v.head!.headAt!;
         if (now - since < STEAL_AFTER_MS) {
           soonest = Math.min(soonest, since + STEAL_AFTER_MS - now);
         } else if (since < oldest) {
@@ -128,7 +125,8 @@ export class Placement<W extends PoolWorker> {
       if (victim === undefined) continue;
       const old = victim.chunks[at]!;
       victim.disown(old);
-      this.#ctx.pool.send(victim.worker, { t: 'abort', key: old.key });
+      // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
+      if (!this.#ctx.pool.send(victim.worker, { t: 'abort', key: old.key })) this.#ctx.pool.kill(victim.worker);
       this.#assign(idle, this.#ctx.mint.successor(old, 0), false);
     }
     if (soonest < Infinity && this.#stealTimer === undefined) {
@@ -153,7 +151,7 @@ export class Placement<W extends PoolWorker> {
     if (head === undefined) return false;
     const expected = head.count * head.job.itemMs;
     if (expected >= LONG_EXPECTED_MS) return true;
-    const ran = now - head.headAt;
+    const ran = now - head.headAt!;
     return ran >= STEAL_AFTER_MS && ran >= LONG_AFTER_EXPECTED * expected;
   }
 
@@ -178,10 +176,10 @@ export class Placement<W extends PoolWorker> {
       start: chunk.start,
       timed: job.timeoutMs > 0 || chunk.tracked,
       urgent,
-      realm: job.client.client.id,
+      realm: job.client.realm,
     });
     if (!sent)
       this.#ctx.pool.kill(lane.worker); // its exit requeues the chunk
-    else if (chunk.headAt > 0) this.#ctx.arm(lane, chunk, 0);
+    else if (chunk.headAt !== undefined) this.#ctx.arm(lane, chunk, 0);
   }
 }

@@ -7,7 +7,10 @@
  * a poison item is named by its second death (worker deaths = retries + 1,
  * not log2(chunk) more). Also here: the errors an item gets when it fails for
  * its worker (crash, timeout, uncaught exception), and who pays for the
- * restart (fair-share.ts).
+ * restart (fair-share.ts). A chunk that delivered its first items in parts
+ * (results too large for one frame) before its worker died comes to the table
+ * as what is left of it, rebased (ChunkMint.rest): the table never sees an
+ * item that already has its result.
  */
 import { ErrorCode, type WireError } from '@corepool/protocol';
 

@@ -4,9 +4,11 @@
  * wait here unsent, in order, so a chunk whose results come in several parts
  * (each within a frame) never piles up past the connection's hard cap. They
  * move on when the client has drained (Scheduler.drained), or all at once
- * when the daemon stops.
+ * when the daemon stops. A batch's failure takes the same road, so it never
+ * overtakes that client's earlier results, and none of the batch's own
+ * results follow it.
  */
-import { encodeCheckedData, type ChunkResult, type WireError } from '@corepool/protocol/internal';
+import { encodeCheckedData, type BatchError, type ChunkResult, type WireError } from '@corepool/protocol/internal';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
 import type { Job } from './job.js';
 
@@ -21,7 +23,7 @@ export interface Outcome {
 
 export class ResultSender {
   readonly #queues: ClientQueues;
-  readonly #unsent = new Map<ClientQueue, ChunkResult[]>();
+  readonly #unsent = new Map<ClientQueue, (ChunkResult | BatchError)[]>();
   /** Send whether the client reads or not (the daemon is stopping: connections close once running chunks finish). */
   #force = false;
   /** Items whose result (or error) was delivered since start. */
@@ -51,6 +53,21 @@ export class ResultSender {
     if (!job.live) return;
     this.itemsDone++;
     this.#send(job.client, { type: 'chunk.result', id: job.id, start: index, count: 1, payload: UNDEFINED_RESULT, errors: [error], ms: 0 });
+  }
+
+  /**
+   * A live job fails as a whole: its results not yet sent are dropped (the
+   * client is done with the batch), and the failure goes after the client's
+   * other unsent results, or now if none wait (read or not: it is small, and
+   * ends the batch).
+   */
+  batchError(job: Job, error: WireError): void {
+    const cq = job.client;
+    this.dropJob(cq, job.id);
+    const m: BatchError = { type: 'batch.error', id: job.id, error };
+    const waiting = this.#unsent.get(cq);
+    if (waiting === undefined) cq.client.send(m);
+    else waiting.push(m);
   }
 
   /** Sends what waits for `cq` while it reads. */
@@ -89,7 +106,7 @@ export class ResultSender {
   }
 
   /** Sends now if the client reads and nothing of its waits, else keeps it. */
-  #send(cq: ClientQueue, m: ChunkResult): void {
+  #send(cq: ClientQueue, m: ChunkResult | BatchError): void {
     const waiting = this.#unsent.get(cq);
     if ((waiting === undefined && cq.client.canReceive()) || this.#force) {
       cq.client.send(m);

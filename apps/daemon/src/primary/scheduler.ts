@@ -40,7 +40,7 @@ import type { ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from './worker-
 
 export type { SchedulerClient } from './client-queues.js';
 
-export interface SchedulerOptions<W extends PoolWorker> {
+export interface SchedulerOptions {
   /** Chunks a worker holds at once: one running, the rest waiting in its pipe. */
   pipelineDepth: number;
   /** Most chunks a client may have queued in the daemon. */
@@ -49,8 +49,6 @@ export interface SchedulerOptions<W extends PoolWorker> {
   maxQueuedBytes: number;
   /** Replace a worker after it has run this many items; 0: never. */
   maxTasksPerWorker: number;
-  /** Called when a worker dies, so its shared-state locks are released. */
-  onWorkerGone(w: W): void;
 }
 
 /** What `daemon status` shows of a worker. */
@@ -63,7 +61,7 @@ export interface WorkerFigures {
 /** Fair chunk scheduler over a pool of workers. */
 export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<W> {
   readonly #pool: WorkerPool<W>;
-  readonly #opts: SchedulerOptions<W>;
+  readonly #opts: SchedulerOptions;
   readonly #clock: Clock;
   readonly #lanes: Lanes<W>;
   readonly #fair = new FairShare<ClientQueue>({ heads: () => this.#lanes.heads(), holds: runningOf });
@@ -77,7 +75,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   /** Resolvers of idle(). */
   #idle: (() => void)[] = [];
 
-  constructor(pool: WorkerPool<W>, opts: SchedulerOptions<W>, clock: Clock = realClock) {
+  constructor(pool: WorkerPool<W>, opts: SchedulerOptions, clock: Clock = realClock) {
     this.#pool = pool;
     this.#lanes = new Lanes(pool);
     this.#opts = opts;
@@ -94,7 +92,6 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       fair: this.#fair,
       mint: this.#mint,
       pipelineDepth: opts.pipelineDepth,
-      lanes: () => this.#lanes.current(),
       runningOf,
       arm: (lane, chunk, i) => this.#deadlines.arm(lane, chunk, i),
       redispatch: () => this.dispatch(),
@@ -213,10 +210,11 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   dispatch(): void {
     if (!this.#accepting) return;
     const now = this.#clock.now();
+    const lanes = this.#lanes.current();
     for (const slot of this.#fair.refilling()) {
-      if (this.#lanes.current().some((l) => l.worker.slot === slot && l.open)) this.#fair.ready(slot, now);
+      if (lanes.some((l) => l.worker.slot === slot && l.open)) this.#fair.ready(slot, now);
     }
-    this.#placement.place(now);
+    this.#placement.place(lanes, now);
   }
 
   /** Queue figures for `daemon status`. */
@@ -280,7 +278,6 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const lane = this.#lanes.remove(w);
     this.#chargeExit(lane);
     const chunks = lane.clear();
-    this.#opts.onWorkerGone(w);
     // Requeue in reverse so the front of each job's queue keeps input order.
     for (const died of [...chunks].reverse()) {
       died.timer?.cancel();
@@ -289,6 +286,12 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     }
     for (const chunk of chunks) this.#forgetIfDone(chunk.job);
     this.#checkIdle();
+  }
+
+  /** A dead worker's slot is not refilled: no client waits for its restart any more. */
+  slotRemoved(slot: number): void {
+    this.#fair.slotRemoved(slot);
+    this.dispatch(); // a client held back by that restart may take a worker again
   }
 
   /** Applies the decision table to a chunk of a dead worker. */
@@ -324,7 +327,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     }
     const payer = restartPayer({
       recycled: lane.recycle !== undefined,
-      culprit: lane.recycle === undefined ? undefined : this.#queues.byId(lane.recycle.culprit ?? -1),
+      culprit: lane.recycle?.culprit === undefined ? undefined : this.#queues.byRealm(lane.recycle.culprit),
       head: lane.head?.tenant,
       retired: lane.retired,
     });
@@ -376,7 +379,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.#release(lane, chunk);
     const job = chunk.job;
     if (job.live) {
-      job.client.client.send({ type: 'batch.error', id: job.id, error: m.error });
+      this.#results.batchError(job, m.error);
       job.client.jobs.delete(job.id);
       this.#abandon(job);
     }
@@ -420,8 +423,9 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         if (chunk.job !== job || chunk.ghost) return;
         chunk.timer?.cancel();
         // A chunk not started yet is dropped by the worker when it gets there (its signal is aborted).
-        this.#pool.send(lane.worker, { t: 'abort', key: chunk.key });
-        if (i === 0) this.#deadlines.killAfterGrace(lane.worker, () => !lane.chunks.includes(chunk));
+        // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
+        if (!this.#pool.send(lane.worker, { t: 'abort', key: chunk.key })) this.#pool.kill(lane.worker);
+        else if (i === 0) this.#deadlines.killAfterGrace(lane.worker, () => !lane.chunks.includes(chunk));
       });
     }
   }

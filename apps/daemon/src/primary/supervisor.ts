@@ -138,7 +138,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     }
   }
 
-  /** Kills a worker at once; its exit is reported and it is replaced. */
+  /** Kills a worker at once; its exit is reported and it is replaced. Nothing on a dead worker (one since replaced included). */
   kill(w: WorkerSlot): void {
     if (w.dead) return;
     w.ready = false;
@@ -149,8 +149,9 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     }
   }
 
-  /** Ends an idle worker on purpose (recycling); it is replaced like any other. */
+  /** Ends an idle worker on purpose (recycling); it is replaced like any other. Nothing on a dead worker. */
   retire(w: WorkerSlot): void {
+    if (w.dead) return;
     w.killedFor ??= 'retired';
     this.kill(w);
   }

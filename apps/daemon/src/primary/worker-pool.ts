@@ -7,21 +7,43 @@
  *
  * Contract of a WorkerPool:
  *  - `workers()` lists the pool's current workers in a stable order (by
- *    slot). A worker that exits is `dead` when `workerExit` is told, and is
- *    then replaced by a new object in its slot, with `ready` false until its
- *    `workerReady`.
+ *    slot). A worker that exits is `dead` when `workerExit` is told. Its slot
+ *    is then refilled by a new object, with `ready` false until its
+ *    `workerReady`, or, if the pool shrinks (a remote daemon lost), dropped
+ *    for good: `slotRemoved` follows its `workerExit` (fair-share.ts would
+ *    otherwise wait for that slot's restart forever).
+ *  - Slot numbers are stable and unique among the pool's slots; a refill
+ *    keeps its slot. The scheduler takes one pool: local and remote workers
+ *    together need one pool that numbers all their slots.
  *  - `ready` is true from the worker's ready report until it is killed,
  *    retired or exits; `dead` is true once it has exited. A killed worker
  *    may still answer for chunks until its exit is told.
- *  - `send` delivers run and abort messages in order, or returns false if the
- *    worker cannot take them (gone, or its channel refused): the scheduler
- *    then kills it and recovers the chunk from its exit.
+ *  - `send` delivers run and abort messages verbatim and in order, or returns
+ *    false if the worker cannot take them (gone, or its channel refused): the
+ *    scheduler then kills it and recovers its chunks from its exit.
+ *    Verbatim matters for two fields of a run message:
+ *      - `task.source` is '' when the scheduler's copy of the worker's source
+ *        cache (lane.ts) says the worker already keeps that hash. That copy is
+ *        only right for a worker that this scheduler alone feeds for as long
+ *        as the worker is listed: a pool whose workers also run chunks of
+ *        other schedulers must not hand them such messages as they are.
+ *      - `realm` names the client's app to the worker, which resets its
+ *        globals between realms (realm-guard.ts). The scheduler makes it
+ *        unique beyond this daemon (its own random prefix and the client's
+ *        id), so chunks of two apps never share a realm, on any worker. A
+ *        `recycle`'s culprit is such a realm; one this scheduler did not make
+ *        is charged to nobody.
  *  - `kill` ends a worker at once (nothing it was running is trusted);
  *    `retire` ends an idle one on purpose. Either way, exactly one
- *    `workerExit` follows, and the slot is refilled.
+ *    `workerExit` follows. On a dead worker both do nothing, and a second kill
+ *    of a dying one brings no second exit: a deadline's grace (deadlines.ts)
+ *    may kill a worker that has long been replaced.
  *  - Events reach the scheduler (PoolEvents) in the order the worker sent them:
  *    `workerReady` once per worker, its chunk messages, then `workerExit`
  *    once; nothing about a worker after its exit.
+ *  - Only chunk traffic goes through the pool: a task's shared-state requests
+ *    and the pushes for them travel between the worker and the state store
+ *    (worker-state-link.ts), under an owner name the pool's worker gives.
  */
 import type {
   AbortMessage,
@@ -36,7 +58,7 @@ import type {
 
 /** A worker as the scheduler sees it. */
 export interface PoolWorker {
-  /** Stable slot number (0..n-1); a replacement keeps the slot (fair-share.ts charges restarts per slot). */
+  /** Stable slot number, unique in the pool; a replacement keeps the slot (fair-share.ts charges restarts per slot). */
   readonly slot: number;
   /** Takes chunks: it reported ready and is not being killed or retired. */
   readonly ready: boolean;
@@ -54,11 +76,11 @@ export type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMess
 export interface WorkerPool<W extends PoolWorker> {
   /** Live workers, by slot. */
   workers(): readonly W[];
-  /** Sends a command; false if the worker cannot take it (the scheduler kills it then). */
+  /** Sends a command verbatim; false if the worker cannot take it (the scheduler kills it then). */
   send(w: W, m: ChunkCommand): boolean;
-  /** Ends a worker at once; its exit is told and it is replaced. */
+  /** Ends a worker at once; its exit is told and its slot refilled (or removed). Nothing on a dead worker. */
   kill(w: W): void;
-  /** Ends an idle worker on purpose (past its task budget); replaced like any other. */
+  /** Ends an idle worker on purpose (past its task budget), as kill does otherwise. */
   retire(w: W): void;
 }
 
@@ -67,4 +89,6 @@ export interface PoolEvents<W extends PoolWorker> {
   workerReady(w: W): void;
   workerMessage(w: W, m: ChunkMessage): void;
   workerExit(w: W): void;
+  /** The slot of a worker whose exit was told will not be refilled. */
+  slotRemoved(slot: number): void;
 }

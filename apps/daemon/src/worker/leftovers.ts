@@ -27,7 +27,7 @@ type Handle = { hasRef(): boolean };
 
 /** Realm context and per-item timer tracking for one worker process. */
 export class Leftovers {
-  readonly #als = new AsyncLocalStorage<number>();
+  readonly #als = new AsyncLocalStorage<string>();
   /** Handles the running item created, with the function that clears each; undefined between items. */
   #handles: Map<Handle, (h: Handle) => void> | undefined;
 
@@ -63,7 +63,7 @@ export class Leftovers {
   }
 
   /** Calls a task for one item inside its realm's context, tracking the timers it creates. */
-  run<R>(realm: number, fn: (item: unknown, ctx: unknown) => R, item: unknown, ctx: unknown): R {
+  run<R>(realm: string, fn: (item: unknown, ctx: unknown) => R, item: unknown, ctx: unknown): R {
     this.#handles = new Map();
     return this.#als.run(realm, fn, item, ctx);
   }
@@ -83,7 +83,7 @@ export class Leftovers {
   }
 
   /** The realm whose task scheduled the code running now, if known (undefined in the worker's own code). */
-  origin(): number | undefined {
+  origin(): string | undefined {
     return this.#als.getStore();
   }
 }

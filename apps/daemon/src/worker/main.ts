@@ -46,10 +46,10 @@ function leave(last: WorkerToPrimary): void {
 }
 
 /** Leaves without blame for any chunk: the reason goes to the daemon's log and to the primary. */
-function recycle(reason: string, culprit: number | undefined): void {
+function recycle(reason: string, culprit: string | undefined): void {
   if (dying) return;
   process.stderr.write(`${JSON.stringify({ event: 'worker-recycle', pid: process.pid, reason })}\n`);
-  leave(culprit === undefined || culprit < 0 ? { t: 'recycle', reason } : { t: 'recycle', reason, culprit });
+  leave(culprit === undefined ? { t: 'recycle', reason } : { t: 'recycle', reason, culprit });
 }
 
 startOrphanGuard();
@@ -62,7 +62,7 @@ const leftovers = new Leftovers();
 leftovers.install();
 
 /** True when code of `origin`'s realm runs while no item of that realm does: it was left behind. */
-function stray(origin: number | undefined): boolean {
+function stray(origin: string | undefined): boolean {
   return origin !== undefined && origin !== runner.current()?.realm;
 }
 

@@ -29,8 +29,8 @@ import { ProcessBaseline } from './process-baseline.js';
 export class RealmGuard {
   readonly #globals: GlobalBaseline;
   readonly #process: ProcessBaseline;
-  /** Realm of the last chunk run; -1 before the first. */
-  #realm = -1;
+  /** Realm of the last chunk run; undefined before the first. */
+  #realm: string | undefined;
 
   /** Takes the baselines: call once, after every wrapper (leftovers, process.exit) is installed. */
   constructor(readonly leftovers: Leftovers) {
@@ -39,12 +39,12 @@ export class RealmGuard {
   }
 
   /** Realm of the last chunk run: the one a refused chunk blames. */
-  get realm(): number {
+  get realm(): string | undefined {
     return this.#realm;
   }
 
   /** Readies the worker for a chunk of `realm`; the reason if it cannot (the worker must exit then). */
-  enter(realm: number): string | undefined {
+  enter(realm: string): string | undefined {
     if (realm === this.#realm) return this.#process.reset();
     // The globals first: the process reset then runs with the built-ins as they were at startup.
     const dirty = this.#globals.restore();

@@ -56,7 +56,7 @@ const READ_BETWEEN_CHUNKS_MS = STEAL_AFTER_MS / 5;
 export interface RunnerHost {
   send(m: WorkerToPrimary): void;
   /** The worker cannot run the next chunk (its realm guard refused): report without blame, and exit. */
-  refuse(reason: string, culprit: number): void;
+  refuse(reason: string, culprit: string | undefined): void;
   /** The runner itself failed past answering: exit, so the primary retries the chunk elsewhere. */
   fatal(err: unknown): void;
 }
@@ -66,7 +66,7 @@ export interface CurrentItem {
   key: number;
   i: number;
   index: number;
-  realm: number;
+  realm: string;
 }
 
 /** Chunk runner for one worker process. */

@@ -12,10 +12,14 @@ interface Pending {
 }
 
 export class FakeClock implements Clock {
-  /** Starts above 0: the scheduler reads a time of 0 as "not started". */
-  #now = 1_000;
+  #now: number;
   #seq = 0;
   #pending: Pending[] = [];
+
+  /** Starts at `start` ms (any time is a time: 0 included). */
+  constructor(start = 1_000) {
+    this.#now = start;
+  }
 
   now(): number {
     return this.#now;

@@ -21,6 +21,8 @@ export class FakePool implements WorkerPool<FakeWorker> {
   readonly sent: { w: FakeWorker; m: ChunkCommand }[] = [];
   readonly killed: FakeWorker[] = [];
   readonly retired: FakeWorker[] = [];
+  /** Workers whose channel refuses what is sent (send returns false). */
+  readonly refusing = new Set<FakeWorker>();
   /** Told of exits and readiness (set once the scheduler exists). */
   events: PoolEvents<FakeWorker> | undefined;
 
@@ -34,13 +36,14 @@ export class FakePool implements WorkerPool<FakeWorker> {
   }
 
   send(w: FakeWorker, m: ChunkCommand): boolean {
-    if (w.dead) return false;
+    if (w.dead || this.refusing.has(w)) return false;
     this.sent.push({ w, m });
     return true;
   }
 
+  /** As the contract says: nothing on a dead worker, or on one already dying. */
   kill(w: FakeWorker): void {
-    if (w.dead) return;
+    if (w.dead || this.killed.includes(w)) return;
     w.ready = false;
     this.killed.push(w);
   }
@@ -56,8 +59,17 @@ export class FakePool implements WorkerPool<FakeWorker> {
     w.ready = false;
     this.events?.workerExit(w);
     const next = { slot: w.slot, ready: false, dead: false, generation: w.generation + 1 };
-    this.#slots[w.slot] = next;
+    this.#slots[this.#slots.indexOf(w)] = next;
     return next;
+  }
+
+  /** The worker exits and its slot is not refilled (a shrinking pool, as a lost remote daemon would be). */
+  exitForGood(w: FakeWorker): void {
+    w.dead = true;
+    w.ready = false;
+    this.events?.workerExit(w);
+    this.#slots.splice(this.#slots.indexOf(w), 1);
+    this.events?.slotRemoved(w.slot);
   }
 
   /** The worker reports ready. */
