@@ -17,7 +17,7 @@
  * several slots at once whenever it is owed them, or while it is alone: a
  * burst of restarts that empties the pool, and a client arriving then waits
  * for a restart. So such a client, for KILLER_MEMORY_MS after its last kill,
- * holds at most one worker (its chunks held by workers and the slots
+ * holds at most one worker (its chunks placed on workers and the slots
  * restarting for it count), alone or not.
  */
 
@@ -44,13 +44,13 @@ export interface Placed {
 export interface PoolView<T extends Tenant> {
   /** The chunks running on the workers (each worker's first). */
   heads(): Iterable<Placed>;
-  /** Chunks of `t` held by workers (running or waiting in a worker's pipeline). */
+  /** Chunks of `t` placed on workers (running or waiting in a worker's pipeline). */
   holds(t: T): number;
 }
 
 /** What a chunk is expected to cost before its batch has a measured item time. */
 export const UNMEASURED_CHUNK_MS = 20;
-/** A client whose item killed a worker is held to one worker this long after the kill. */
+/** A client whose item killed a worker is limited to one worker this long after the kill. */
 export const KILLER_MEMORY_MS = 5_000;
 /** Time to replace a worker, charged at the kill before the replacement is measured. */
 const FIRST_RESTART_ESTIMATE_MS = 150;
@@ -100,7 +100,7 @@ export class FairShare<T extends Tenant> {
     chunk.charged = 0;
   }
 
-  /** One of `t`'s items killed the worker in `slot`: it is charged the replacement, and held to one worker for a while. */
+  /** One of `t`'s items killed the worker in `slot`: it is charged the replacement, and limited to one worker for a while. */
   blame(t: Tenant, slot: number, now: number): void {
     this.#refilled(slot); // a replacement that died before it was ready: its charge stands as estimated
     t.killedAt = now;
@@ -122,7 +122,7 @@ export class FairShare<T extends Tenant> {
   /**
    * The pool dropped `slot` for good (a shrinking pool: a remote daemon lost):
    * a restart it was refilling for a client never comes, so that client stops
-   * counting it (or it would be held to no worker at all after each later
+   * counting it (or it would be limited to no worker at all after each later
    * kill); its charge stands as estimated.
    */
   slotRemoved(slot: number): void {
@@ -144,7 +144,7 @@ export class FairShare<T extends Tenant> {
 
   /**
    * The client owed the next chunk: the least virtual time (counting its
-   * running chunks' overrun) among those `eligible` allows and not held back
+   * running chunks' overrun) among those `eligible` allows and not limited
    * as a recent killer; ties go round-robin.
    */
   pick(active: readonly T[], now: number, eligible: (t: T) => boolean): T | undefined {
@@ -161,7 +161,7 @@ export class FairShare<T extends Tenant> {
       const v = t.vtime + (over.get(t) ?? 0);
       min = Math.min(min, v);
       if (v >= bestV || !eligible(t)) continue;
-      if (this.#heldBack(t, now)) continue;
+      if (this.#limited(t, now)) continue;
       best = t;
       bestAt = i;
       bestV = v;
@@ -173,7 +173,7 @@ export class FairShare<T extends Tenant> {
 
   /** True if `t` is owed the next chunk as much as any active client (for placing a newcomer's chunk ahead). */
   owed(t: T, active: readonly T[], now: number): boolean {
-    if (this.#heldBack(t, now)) return false;
+    if (this.#limited(t, now)) return false;
     const over = overage(this.#pool.heads(), now);
     const v = t.vtime + (over.get(t) ?? 0);
     for (const a of active) if (a.vtime + (over.get(a) ?? 0) < v) return false;
@@ -181,7 +181,7 @@ export class FairShare<T extends Tenant> {
   }
 
   /** A recent killer holding a worker already. */
-  #heldBack(t: T, now: number): boolean {
+  #limited(t: T, now: number): boolean {
     return now - t.killedAt < KILLER_MEMORY_MS && this.#pool.holds(t) + t.restarting >= 1;
   }
 }

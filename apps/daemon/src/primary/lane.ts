@@ -125,8 +125,8 @@ export class Lanes<W extends PoolWorker> {
     }
   }
 
-  /** Chunks held by workers (ghosts included). */
-  held(): number {
+  /** Chunks placed on workers (ghosts included). */
+  placed(): number {
     let n = 0;
     for (const lane of this.#byWorker.values()) n += lane.chunks.length;
     return n;

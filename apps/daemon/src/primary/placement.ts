@@ -33,7 +33,7 @@ export interface PlacementContext<W extends PoolWorker> {
   readonly mint: ChunkMint;
   /** Chunks a worker holds at once: one running, the rest waiting in its pipe. */
   readonly pipelineDepth: number;
-  /** Chunks of the client held by workers. */
+  /** Chunks of the client placed on workers. */
   runningOf(cq: ClientQueue): number;
   /** Starts the deadline of the chunk's item `i` (it became its worker's running chunk). */
   arm(lane: Lane<W>, chunk: Chunk, i: number): void;

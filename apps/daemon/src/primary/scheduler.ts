@@ -115,9 +115,9 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.#results.sendAll();
   }
 
-  /** Chunks currently held by workers. */
+  /** Chunks currently placed on workers. */
   running(): number {
-    return this.#lanes.held();
+    return this.#lanes.placed();
   }
 
   /** Resolves once no worker holds a chunk. */
@@ -291,7 +291,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   /** A dead worker's slot is not refilled: no client waits for its restart any more. */
   slotRemoved(slot: number): void {
     this.#fair.slotRemoved(slot);
-    this.dispatch(); // a client held back by that restart may take a worker again
+    this.dispatch(); // a client limited by that restart may take a worker again
   }
 
   /** Applies the decision table to a chunk of a dead worker. */
