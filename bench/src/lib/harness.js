@@ -7,6 +7,8 @@
 // A runner that throws still prints that line, with an error row, so one
 // broken system never hides the others.
 
+import { heavyExpected } from './tasks.js';
+
 export const ROWS_MARKER = '@@ROWS ';
 
 /** The JSON object run.js passed as the first argument (or {}). */
@@ -72,6 +74,16 @@ export function median(values) {
 /** 'ok' when cond holds, else 'FAIL: <what>' (a failed check is never dropped). */
 export function check(cond, what) {
   return cond ? 'ok' : `FAIL: ${what}`;
+}
+
+/**
+ * The check of a `cpu` run: `p.tasks` sums of heavy({ n, iters }), each its closed form.
+ * @param {unknown[]} out
+ * @param {{ tasks: number, n: number, iters: number }} p
+ */
+export function checkHeavy(out, p) {
+  const want = heavyExpected(p.n, p.iters);
+  return check(out.length === p.tasks && out.every((v) => v === want), `sums ${out.slice(0, 2)}..., want ${want}`);
 }
 
 /** Resolves after ms milliseconds. */
