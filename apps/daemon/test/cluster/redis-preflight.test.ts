@@ -126,6 +126,19 @@ describe('checkRedis', () => {
     expect(err.message).toContain('check that redis-server runs there');
   });
 
+  it('gives up on a server that accepts the connection and never answers, instead of hanging', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = silent.address();
+      if (address === null || typeof address === 'string') throw new Error('no port');
+      const err = await rejection(checkRedis(`redis://127.0.0.1:${address.port}`, { connectTimeoutMs: 300 }));
+      expect(err.code).toBe('E_CLUSTER_UNREACHABLE');
+    } finally {
+      silent.close();
+    }
+  });
+
   it('never shows the password: a closed port, and a wrong password', async () => {
     const port = await closedPort();
     const closed = await rejection(checkRedis(`redis://user:s3cr3t-pw@127.0.0.1:${port}`, { connectTimeoutMs: 2_000 }));
