@@ -36,6 +36,8 @@ export {
   ShuttingDownError,
   ConnectionError,
   ClosedError,
+  ClusterUnreachableError,
+  ClusterRefusedError,
   InternalError,
 } from '@corepool/protocol';
 export type {

@@ -63,6 +63,13 @@ export const ErrorCode = {
   E_CONNECTION: 'E_CONNECTION',
   /** The client was closed by the application. */
   E_CLOSED: 'E_CLOSED',
+  /** Cluster mode: the Redis given does not answer (down, wrong address, wrong password, timed out). */
+  E_CLUSTER_UNREACHABLE: 'E_CLUSTER_UNREACHABLE',
+  /**
+   * Cluster mode: the Redis given answers but cannot hold a cluster correctly
+   * (too old, or a maxmemory-policy that may evict keys); the message gives the fix.
+   */
+  E_CLUSTER_REFUSED: 'E_CLUSTER_REFUSED',
   /** A bug in corepool: please report it. */
   E_INTERNAL: 'E_INTERNAL',
 } as const;

@@ -216,6 +216,18 @@ export class ClosedError extends CorepoolError {
     super(ErrorCode.E_CLOSED, m, d);
   }
 }
+/** Cluster mode: the Redis given does not answer. */
+export class ClusterUnreachableError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_CLUSTER_UNREACHABLE, m, d);
+  }
+}
+/** Cluster mode: the Redis given is not fit for a cluster (the message gives the fix). */
+export class ClusterRefusedError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_CLUSTER_REFUSED, m, d);
+  }
+}
 export class InternalError extends CorepoolError {
   constructor(m: string, d?: Details) {
     super(ErrorCode.E_INTERNAL, m, d);
@@ -247,6 +259,8 @@ const CLASSES: Record<ErrorCode, new (m: string, d?: Details) => CorepoolError> 
   E_SHUTTING_DOWN: ShuttingDownError,
   E_CONNECTION: ConnectionError,
   E_CLOSED: ClosedError,
+  E_CLUSTER_UNREACHABLE: ClusterUnreachableError,
+  E_CLUSTER_REFUSED: ClusterRefusedError,
   E_INTERNAL: InternalError,
 };
 

@@ -31,6 +31,8 @@ export {
   ShuttingDownError,
   ConnectionError,
   ClosedError,
+  ClusterUnreachableError,
+  ClusterRefusedError,
   InternalError,
   fromWire,
 } from './errors.js';

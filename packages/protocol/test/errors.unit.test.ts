@@ -1,7 +1,7 @@
 /** Every code has one class, and the wire form rebuilds the same class with its details. */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/codes.js';
-import { CorepoolError, TaskError, errorClass, fromWire } from '../src/errors.js';
+import { ClusterRefusedError, ClusterUnreachableError, CorepoolError, TaskError, errorClass, fromWire } from '../src/errors.js';
 
 describe('errors', () => {
   it('maps every code to its own class', () => {
@@ -33,5 +33,17 @@ describe('errors', () => {
     const bare = new TaskError('m', { attempts: 2 });
     expect(Object.keys(bare.toWire())).toEqual(['code', 'message', 'attempts']);
     expect(Object.hasOwn(bare, 'index')).toBe(false);
+  });
+
+  it('has a class for each cluster-mode code, rebuilt from the wire', () => {
+    for (const [Cls, code] of [
+      [ClusterUnreachableError, 'E_CLUSTER_UNREACHABLE'],
+      [ClusterRefusedError, 'E_CLUSTER_REFUSED'],
+    ] as const) {
+      const e = new Cls('redis says no');
+      expect(e).toMatchObject({ code, name: Cls.name, message: 'redis says no' });
+      expect(errorClass(code)).toBe(Cls);
+      expect(fromWire(e.toWire())).toBeInstanceOf(Cls);
+    }
   });
 });
