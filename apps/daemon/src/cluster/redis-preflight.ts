@@ -33,11 +33,13 @@ export interface RedisFacts {
 }
 
 /**
- * Oldest Redis the cluster design runs on: 6.2 brings XAUTOCLAIM (taking over
- * the chunks of a daemon whose lease lapsed, in one call) and GETDEL, and the
- * `[LIMIT]`/`MINID` options of XADD/XTRIM that bound the change streams.
+ * Oldest Redis the cluster design (docs/cluster.md) runs on: 7.0 brings
+ * `XINFO STREAM`'s `entries-added`, by which a subscriber back from a
+ * disconnect tells a gap in a change stream from no change at all (resync,
+ * never a silent gap); 6.2 before it brought XAUTOCLAIM, GETDEL and the
+ * `LIMIT`/`MINID` options of XADD/XTRIM that bound the change streams.
  */
-export const MIN_REDIS_VERSION: readonly [number, number] = [6, 2];
+export const MIN_REDIS_VERSION: readonly [number, number] = [7, 0];
 
 /** A bounded wait by default: a start that hangs on a dead Redis is worse than a clear error. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -73,7 +75,7 @@ export function assessRedis(url: string, facts: RedisFacts): RedisReport {
   const shown = redactRedisUrl(url);
   if (!versionAtLeast(facts.version, MIN_REDIS_VERSION)) {
     throw new ClusterRefusedError(
-      `Redis at ${shown} is version ${facts.version}; a corepool cluster needs Redis ${MIN_REDIS_VERSION.join('.')} or newer (XAUTOCLAIM, GETDEL). Upgrade it, or give --cluster another Redis.`,
+      `Redis at ${shown} is version ${facts.version}; a corepool cluster needs Redis ${MIN_REDIS_VERSION.join('.')} or newer (XINFO STREAM entries-added, XAUTOCLAIM, GETDEL). Upgrade it, or give --cluster another Redis.`,
     );
   }
   // Leases, locks and idempotency records carry TTLs or must never vanish: any

@@ -1,6 +1,6 @@
 /**
  * The preflight's verdict on facts read from Redis, without a server: the
- * version floor (no Redis older than 6.2 runs here to test it for real), the
+ * version floor (no Redis older than 7.0 runs here to test it for real), the
  * policy, the persistence warning, and a URL shown without its password.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,12 +10,12 @@ import { assessRedis, redactRedisUrl } from '../../src/cluster/redis-preflight.j
 const ok = { version: '7.0.15', maxmemoryPolicy: 'noeviction', aof: true, rdb: true };
 
 describe('assessRedis', () => {
-  it('refuses Redis older than 6.2, naming the version and the floor', () => {
-    for (const version of ['6.0.16', '5.0.14', '6.1.0']) {
+  it('refuses Redis older than 7.0, naming the version and the floor', () => {
+    for (const version of ['6.2.14', '6.0.16', '5.0.14', '6.1.0']) {
       expect(() => assessRedis('redis://h:6379', { ...ok, version })).toThrow(ClusterRefusedError);
-      expect(() => assessRedis('redis://h:6379', { ...ok, version })).toThrow(`version ${version}; a corepool cluster needs Redis 6.2`);
+      expect(() => assessRedis('redis://h:6379', { ...ok, version })).toThrow(`version ${version}; a corepool cluster needs Redis 7.0`);
     }
-    for (const version of ['6.2.0', '7.0.15', '10.0.0']) expect(assessRedis('redis://h:6379', { ...ok, version }).version).toBe(version);
+    for (const version of ['7.0.0', '7.0.15', '10.0.0']) expect(assessRedis('redis://h:6379', { ...ok, version }).version).toBe(version);
   });
 
   it('refuses every policy but noeviction', () => {
