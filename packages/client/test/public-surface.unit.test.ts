@@ -40,6 +40,8 @@ const ERROR_CLASSES = [
   'ConnectionError',
   'ClosedError',
   'InternalError',
+  'ClusterUnreachableError',
+  'ClusterRefusedError',
 ];
 
 describe('@corepool/client public surface', () => {
