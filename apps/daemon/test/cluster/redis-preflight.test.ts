@@ -12,14 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CorepoolError } from '@corepool/protocol';
 import { checkRedis } from '../../src/cluster/redis-preflight.js';
+import { freePort } from '../support/ports.js';
 
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
 
-/** Starts a redis-server on a random high port (another one if that port is taken); resolves once it is ready. */
+/** Starts a redis-server on a free port (another one if that port was taken meanwhile); resolves once it is ready. */
 async function startRedis(args: string[]): Promise<number> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 40_000);
+    const port = await freePort(); // another process may take it before redis-server binds: then try again
     const dir = mkdtempSync(join(tmpdir(), 'corepool-redis-'));
     dirs.push(dir);
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...args], {
@@ -37,16 +38,6 @@ async function startRedis(args: string[]): Promise<number> {
     if (ready) return port;
   }
   throw new Error('could not start a redis-server on a free port');
-}
-
-/** A port nothing listens on: bound by the OS, then closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 async function rejection(p: Promise<unknown>): Promise<CorepoolError> {
@@ -119,7 +110,7 @@ describe('checkRedis', () => {
   });
 
   it('reports a closed port as unreachable, naming the URL and what to check', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const err = await rejection(checkRedis(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 2_000 }));
     expect(err.code).toBe('E_CLUSTER_UNREACHABLE');
     expect(err.message).toContain(`redis://127.0.0.1:${port}`);
@@ -140,7 +131,7 @@ describe('checkRedis', () => {
   });
 
   it('never shows the password: a closed port, and a wrong password', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const closed = await rejection(checkRedis(`redis://user:s3cr3t-pw@127.0.0.1:${port}`, { connectTimeoutMs: 2_000 }));
     expect(closed.code).toBe('E_CLUSTER_UNREACHABLE');
     expect(closed.message).toContain(`redis://user:***@127.0.0.1:${port}`);
