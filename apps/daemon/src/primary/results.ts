@@ -86,11 +86,6 @@ export class ResultSender {
     for (const cq of [...this.#unsent.keys()]) this.drained(cq);
   }
 
-  /** True if any result waits. */
-  get waiting(): boolean {
-    return this.#unsent.size > 0;
-  }
-
   /** Drops what waits for one job of `cq` (cancelled or closed). */
   dropJob(cq: ClientQueue, id: number): void {
     const waiting = this.#unsent.get(cq);
