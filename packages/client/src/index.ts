@@ -38,6 +38,7 @@ export {
   ClosedError,
   ClusterUnreachableError,
   ClusterRefusedError,
+  UnavailableError,
   InternalError,
 } from '@corepool/protocol';
 export type {

@@ -42,6 +42,7 @@ const ERROR_CLASSES = [
   'InternalError',
   'ClusterUnreachableError',
   'ClusterRefusedError',
+  'UnavailableError',
 ];
 
 describe('@corepool/client public surface', () => {

@@ -70,6 +70,12 @@ export const ErrorCode = {
    * (too old, or a maxmemory-policy that may evict keys); the message gives the fix.
    */
   E_CLUSTER_REFUSED: 'E_CLUSTER_REFUSED',
+  /**
+   * Cluster mode: this daemon cannot reach Redis, or lost its membership (its lease
+   * lapsed), so it cannot make the operation durable: nothing was applied or
+   * acknowledged. Retry, on this daemon once it is back or on another one.
+   */
+  E_UNAVAILABLE: 'E_UNAVAILABLE',
   /** A bug in corepool: please report it. */
   E_INTERNAL: 'E_INTERNAL',
 } as const;

@@ -228,6 +228,12 @@ export class ClusterRefusedError extends CorepoolError {
     super(ErrorCode.E_CLUSTER_REFUSED, m, d);
   }
 }
+/** Cluster mode: the daemon cannot reach Redis or lost its membership; nothing was applied. */
+export class UnavailableError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_UNAVAILABLE, m, d);
+  }
+}
 export class InternalError extends CorepoolError {
   constructor(m: string, d?: Details) {
     super(ErrorCode.E_INTERNAL, m, d);
@@ -261,6 +267,7 @@ const CLASSES: Record<ErrorCode, new (m: string, d?: Details) => CorepoolError> 
   E_CLOSED: ClosedError,
   E_CLUSTER_UNREACHABLE: ClusterUnreachableError,
   E_CLUSTER_REFUSED: ClusterRefusedError,
+  E_UNAVAILABLE: UnavailableError,
   E_INTERNAL: InternalError,
 };
 

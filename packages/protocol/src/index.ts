@@ -33,6 +33,7 @@ export {
   ClosedError,
   ClusterUnreachableError,
   ClusterRefusedError,
+  UnavailableError,
   InternalError,
   fromWire,
 } from './errors.js';

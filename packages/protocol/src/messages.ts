@@ -152,6 +152,13 @@ export interface Push {
   key?: string;
   value?: Uint8Array;
   deleted?: boolean;
+  /**
+   * Cluster mode: the daemon cannot prove it saw every change of `name` since the
+   * last push (Redis restarted or lost data, or its change stream was trimmed past
+   * it): the subscriber must subscribe again and take the current state, never
+   * assume a gap-free sequence. Carries no value; `version` is 0.
+   */
+  resync?: true;
 }
 /** A connection-level error (bad frame); the connection may continue. */
 export interface ErrorMessage {

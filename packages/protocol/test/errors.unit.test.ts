@@ -1,7 +1,7 @@
 /** Every code has one class, and the wire form rebuilds the same class with its details. */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/codes.js';
-import { ClusterRefusedError, ClusterUnreachableError, CorepoolError, TaskError, errorClass, fromWire } from '../src/errors.js';
+import { ClusterRefusedError, ClusterUnreachableError, CorepoolError, UnavailableError, TaskError, errorClass, fromWire } from '../src/errors.js';
 
 describe('errors', () => {
   it('maps every code to its own class', () => {
@@ -39,6 +39,7 @@ describe('errors', () => {
     for (const [Cls, code] of [
       [ClusterUnreachableError, 'E_CLUSTER_UNREACHABLE'],
       [ClusterRefusedError, 'E_CLUSTER_REFUSED'],
+      [UnavailableError, 'E_UNAVAILABLE'],
     ] as const) {
       const e = new Cls('redis says no');
       expect(e).toMatchObject({ code, name: Cls.name, message: 'redis says no' });
