@@ -9,7 +9,8 @@
  *   sum is JS's to the bit (0.1 + 0.2 too); it is stored as msgpack, never as
  *   text, so no formatting can round it. Integers in msgpackr's int range take
  *   its integer forms (fixints only below 0x40: 0x40-0x7f are its record
- *   references), anything else float64; NaN is written as JS writes it.
+ *   references), anything else float64, its bits as the CPU gave them (a NaN
+ *   too: the same operation on the same operands gives the same NaN as in V8).
  * - BigInts add exactly, as big-endian two's complement byte strings (int64,
  *   uint64, or msgpackr's 0x42 extension of any length), then are written in
  *   the form msgpackr picks for the sum: int64, uint64, the extension in whole
@@ -50,8 +51,7 @@ local function num(b)
 end
 
 local function encnum(x)
-  if x ~= x then return '\203\127\248\0\0\0\0\0\0' end
-  if x == math.floor(x) then
+  if x == math.floor(x) then -- false for NaN
     if x >= 0 and x < 4294967296 then
       if x < 64 then return string.char(x) end
       if x < 256 then return '\204' .. string.char(x) end
