@@ -51,16 +51,18 @@ return {'ok', item}
 `;
 
 /**
- * ARGV[5] item, ARGV[6] name, ARGV[7] the getter it was taken for. With a request id,
- * only if that getter still holds it (no resend was answered from it elsewhere), and
- * its kept reply goes. Not fenced by the lease: giving an item back is always safe.
+ * ARGV[5] item, ARGV[6] name, ARGV[7] this daemon's owner prefix (`<daemon id>/`). With
+ * a request id, only if an owner of this daemon still holds it (no resend was answered
+ * from it by another daemon), and its kept reply goes. Not fenced by the lease: giving
+ * an item back is always safe.
  */
 export const QUEUE_PUT_BACK =
   PRELUDE +
   WOKEN +
   String.raw`
 if RID ~= '' then
-  if redis.call('HGET', REP, 'h:' .. RID) ~= ARGV[7] then return {'ok', '0'} end
+  local h = redis.call('HGET', REP, 'h:' .. RID)
+  if not h or string.sub(h, 1, #ARGV[7]) ~= ARGV[7] then return {'ok', '0'} end
   redis.call('HDEL', REP, RID, 'h:' .. RID)
 end
 woken(redis.call('LPUSH', KEYS[5], ARGV[5]), ARGV[6])
