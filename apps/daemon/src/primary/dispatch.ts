@@ -15,7 +15,6 @@ import {
   type DaemonStatus,
   type ServerMessage,
   type StateMessage,
-  type StateRequest,
   type WireError,
 } from '@corepool/protocol/internal';
 import type { StateStore } from '../state/state-store.js';

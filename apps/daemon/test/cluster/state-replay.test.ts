@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import type { ReplayKey } from '../../src/state/state-store.js';
 import { clusterName, dropCluster, MACHINE_REDIS } from '../support/redis.js';
 import { until } from '../support/wait.js';
-import { closeSide, code, dec, enc, req, side, type Side } from './state-helpers.js';
+import { closeSide, dec, enc, req, side, type Side } from './state-helpers.js';
 
 const name = clusterName('state-replay');
 let a: Side;
