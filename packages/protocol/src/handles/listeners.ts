@@ -12,10 +12,12 @@ import { callUser } from '../user-callback.js';
 
 /**
  * Refusals that say nothing about the subscription itself: the link dropped
- * (resubscribeAll sends it again) or the client closed (endAll ends it).
- * Any other refusal (E_LIMIT, E_BAD_NAME) is final for that subscription.
+ * (resubscribeAll sends it again), the client closed (endAll ends it), or a
+ * daemon in cluster mode could not read Redis (the daemon keeps the
+ * subscription, and pushes resume with Redis). Any other refusal (E_LIMIT,
+ * E_BAD_NAME) is final for that subscription.
  */
-const TRANSIENT = new Set<string>([ErrorCode.E_CONNECTION, ErrorCode.E_CLOSED, ErrorCode.E_SHUTTING_DOWN]);
+const TRANSIENT = new Set<string>([ErrorCode.E_CONNECTION, ErrorCode.E_CLOSED, ErrorCode.E_SHUTTING_DOWN, ErrorCode.E_UNAVAILABLE]);
 
 type Kind = 'value' | 'dict';
 

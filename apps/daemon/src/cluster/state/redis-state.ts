@@ -196,7 +196,9 @@ export class RedisState implements StateStore {
         return this.#cas(name, req, key);
       case 'value.subscribe': {
         this.#valueSubs.add(owner, name);
-        const [ver, val] = (await this.#call('HMGET', k.value(name), 'ver', 'val')) as [Buffer | null, Buffer | null];
+        // Not fenced by the lease: a subscriber told to resync after Redis came back empty
+        // subscribes again before this daemon is a member again, and a read needs no lease.
+        const [ver, val] = (await redisCall(this.#node.redis, 'HMGET', k.value(name), 'ver', 'val')) as [Buffer | null, Buffer | null];
         return ver === null || val === null ? { version: 0 } : { version: decimal(ver), value: bytes(val) };
       }
       case 'value.unsubscribe':
