@@ -24,6 +24,7 @@ import { BadArgumentError } from '@corepool/protocol';
 
 import type { ClusterNode, ClusterNodeEvents } from './cluster-node.js';
 import { redactRedisUrl } from './redis-preflight.js';
+import { CLUSTER_NAME } from '../options.js';
 
 /** A lease lives this long after its last renewal. */
 export const LEASE_MS = 3_000;
@@ -33,8 +34,6 @@ export const RENEW_MS = 1_000;
 const COMMAND_TIMEOUT_MS = 1_000;
 /** Status records of a member outlive its lease a while, so `status` can show it as late before it is reaped. */
 const RECORD_TTL_MS = 30_000;
-/** A cluster name becomes part of every key: keep it short and plain. */
-const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** What a member publishes about itself with every heartbeat (strings and numbers only). */
 export type MemberInfo = Record<string, string | number>;
@@ -108,6 +107,8 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
   #lost = false;
   #leaving = false;
   readonly #connections = new Set<Redis>();
+  /** The members as last read (after each renewal): what `status` shows without waiting on Redis. */
+  #known: MemberRecord[] = [];
 
   private constructor(opts: MembershipOptions) {
     super();
@@ -121,7 +122,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
 
   /** Joins the cluster `name` on the Redis at `redisUrl` (check it with checkRedis first). */
   static async join(opts: MembershipOptions): Promise<Membership> {
-    if (!NAME_PATTERN.test(opts.name))
+    if (!CLUSTER_NAME.test(opts.name))
       throw new BadArgumentError(`--cluster-name must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(opts.name)}`);
     const m = new Membership(opts);
     try {
@@ -184,6 +185,18 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     return out;
   }
 
+  /** Heartbeats now rather than at the next renewal (what it publishes changed: it started listening). */
+  async beat(): Promise<void> {
+    if (this.#lost || this.#leaving) return;
+    await this.#renew().catch(() => {});
+    this.#known = await this.members().catch(() => this.#known);
+  }
+
+  /** The members as read after the last renewal (at most one renewal old). */
+  known(): readonly MemberRecord[] {
+    return this.#known;
+  }
+
   /** Leaves the cluster on a graceful stop: the lease goes at once, so nobody waits for it to lapse. */
   async leave(): Promise<void> {
     if (this.#leaving) return;
@@ -223,7 +236,10 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
       else {
         // Past the lease without a renewal (paused, cut off): over, whatever Redis says next.
         if (performance.now() - this.#renewedAt >= this.#opts.leaseMs) this.#lose('its lease lapsed before it could renew it');
-        else await this.#renew().catch(() => {});
+        else {
+          await this.#renew().catch(() => {});
+          this.#known = await this.members().catch(() => this.#known);
+        }
         if (!this.#lost && performance.now() - this.#renewedAt >= this.#opts.leaseMs) this.#lose('Redis did not answer within its lease');
       }
     } finally {
