@@ -49,7 +49,15 @@ describe('daemon start --cluster', () => {
     const args = ['--cluster', MACHINE_REDIS, '--cluster-name', name, '--token-file', tokenFile];
     await using a = await startDaemon({ workers: 1, args });
     const b = await startDaemon({ workers: 2, args });
-    await until(async () => (await a.status()).cluster?.daemons.length === 2, 10_000, 'both daemons in the cluster');
+    // Status is as of each daemon's last heartbeat: wait until both have published their URL.
+    await until(
+      async () => {
+        const d = (await a.status()).cluster?.daemons ?? [];
+        return d.length === 2 && d.every((x) => x.url !== '');
+      },
+      10_000,
+      'both daemons in the cluster',
+    );
     const s = await a.status();
     expect(s.cluster?.name).toBe(name);
     expect(s.cluster?.redis).toBe('redis://127.0.0.1:6379');
