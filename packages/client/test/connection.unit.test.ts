@@ -38,7 +38,7 @@ function connection(
     },
   };
   const conn = new Connection(
-    { url: 'ws://fake', token: 't0k', name: 'unit', instance: 'inst-1', reconnectTimeoutMs, openSocket: daemon.openSocket },
+    { urls: ['ws://fake'], token: 't0k', name: 'unit', instance: 'inst-1', reconnectTimeoutMs, openSocket: daemon.openSocket },
     handlers,
   );
   return { conn, events, messages, errors };
