@@ -85,7 +85,9 @@ export async function connect(first?: string | readonly string[] | ConnectOption
   }
   const target = urls[0]!;
   if (opts.spawn === true && explicit && !isLocalUrl(target)) {
-    throw new BadArgumentError(`spawn: true starts a daemon on this machine, and ${target} is not a local address (127.0.0.1, localhost, ::1)`);
+    throw new BadArgumentError(
+      `spawn: true starts a daemon on this machine, and ${target} is not a local address (127.0.0.1, localhost, ::1)`,
+    );
   }
   const name = opts.name ?? defaultName();
   const reconnectTimeoutMs = opts.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
