@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Client } from '@corepool/client';
@@ -106,18 +106,42 @@ describe('client failover between two daemons', () => {
     const client = await connect([a.url, b.url], { token, reconnectTimeoutMs: 30_000 });
     try {
       const n = 400;
-      // A submit during the stop is refused by the stopping daemon and opened on the next one instead.
+      // A task that runs until the test lets it go holds the stopping daemon open (it finishes its running
+      // chunks before it closes): a submit made in that window is refused there (E_SHUTTING_DOWN) and
+      // opened on the next daemon instead of failing.
+      const started = join(dir, 'hold-started');
+      const release = join(dir, 'hold-release');
+      let hold: Promise<string> | undefined;
       let late: Promise<number> | undefined;
       const seen = await streamAcross(client, n, async () => {
+        hold = client.submit(
+          (p: { started: string; release: string }) => {
+            const fs = process.getBuiltinModule('node:fs');
+            fs.writeFileSync(p.started, '');
+            while (!fs.existsSync(p.release)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+            return 'held';
+          },
+          { started, release },
+        );
+        await until(() => existsSync(started), 10_000, 'the holding task running');
+        // `daemon stop` returns once the daemon has exited: it is awaited after the release.
         const cli = spawn(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', a.dataDir, '--token-file', tokenFile], {
           stdio: 'ignore',
           env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
         });
-        expect(await new Promise((r) => cli.once('exit', r))).toBe(0);
+        const exited = new Promise((r) => cli.once('exit', r));
+        await until(() => a.output.some((l) => l.startsWith('stopping')), 20_000, 'the daemon stopping');
+        expect(client.url).toBe(a.url);
         late = client.submit((x: number) => x * 10, 7);
+        // The batch's open leaves within this turn; a status asked after it is answered after the refusal.
+        await new Promise((r) => setImmediate(r));
+        await client.status();
+        writeFileSync(release, '');
+        expect(await exited).toBe(0);
         expect(await a.stop()).toBe(0);
       });
       expectExactlyOnceInOrder(n, seen);
+      expect(await hold).toBe('held');
       expect(await late).toBe(70);
       expect(client.url).toBe(b.url);
       expect((await b.status()).itemsDone).toBeGreaterThan(0);
