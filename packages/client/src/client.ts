@@ -328,7 +328,8 @@ export class Client {
 
   #onUp(w: Welcome, reconnected: boolean): void {
     this.#workers = Math.max(1, w.workers);
-    if (w.maxPayload !== undefined && w.maxPayload >= 128 * 1024) this.#maxPayload = w.maxPayload;
+    // Per welcome: after a move, the limit is the new daemon's, not the last one's.
+    this.#maxPayload = w.maxPayload !== undefined && w.maxPayload >= 128 * 1024 ? w.maxPayload : DEFAULT_MAX_PAYLOAD;
     if (!reconnected) return;
     // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.
     this.#listeners.resubscribeAll();
