@@ -5,39 +5,16 @@
  * password), and a closed port. Every server started here is killed in afterAll.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CorepoolError } from '@corepool/protocol';
 import { checkRedis } from '../../src/cluster/redis-preflight.js';
 import { freePort } from '../support/ports.js';
+import { startRedis as startOwnRedis, stopAllRedis } from '../support/redis.js';
 
-const started: ChildProcess[] = [];
-const dirs: string[] = [];
-
-/** Starts a redis-server on a free port (another one if that port was taken meanwhile); resolves once it is ready. */
+/** Starts a redis-server with `args`; resolves to its port. */
 async function startRedis(args: string[]): Promise<number> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const port = await freePort(); // another process may take it before redis-server binds: then try again
-    const dir = mkdtempSync(join(tmpdir(), 'corepool-redis-'));
-    dirs.push(dir);
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    started.push(child);
-    const ready = await new Promise<boolean>((resolve) => {
-      let out = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('Ready to accept connections')) resolve(true);
-      });
-      child.once('exit', () => resolve(false));
-    });
-    if (ready) return port;
-  }
-  throw new Error('could not start a redis-server on a free port');
+  return (await startOwnRedis(args)).port;
 }
 
 async function rejection(p: Promise<unknown>): Promise<CorepoolError> {
@@ -69,10 +46,7 @@ beforeAll(async () => {
   diskless = await startRedis(['--save', '', '--appendonly', 'no', '--requirepass', 'hunter2-secret']);
 });
 
-afterAll(() => {
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(stopAllRedis);
 
 describe('checkRedis', () => {
   it("reads the machine's Redis: its version, noeviction, its persistence", async () => {
