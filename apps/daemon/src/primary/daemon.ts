@@ -19,6 +19,8 @@ import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
 import type { Session } from './session.js';
 import { MAX_RESULT_ENV } from '../ipc.js';
+import { clusterStatus, joinCluster, type OwnFigures } from '../cluster/join-cluster.js';
+import type { Membership } from '../cluster/membership.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
 const STOP_GRACE_MS = 10_000;
@@ -47,6 +49,19 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   const killed = killPreviousGeneration(opts.dataDir);
   if (killed.length > 0) log(`ended ${killed.length} worker(s) of a previous daemon: ${killed.join(', ')}`);
   const token = opts.token ?? loadOrCreateToken(opts.dataDir);
+
+  // Cluster mode: Redis is checked and joined first, so a Redis that cannot hold the cluster stops the start at once.
+  let membership: Membership | undefined;
+  // What the heartbeat publishes; the real figures once the scheduler and the server exist.
+  let ownFigures = (): OwnFigures => ({ url: '', workers: opts.workers, busy: 0, clients: [] });
+  if (opts.cluster !== undefined) {
+    try {
+      membership = await joinCluster(opts.cluster, () => ownFigures(), log);
+    } catch (err) {
+      releaseStartLock();
+      throw err;
+    }
+  }
 
   // What one reply (or result) may carry: a value stored above it could never be read back.
   const maxResult = Math.min(opts.maxPayload, opts.sendHardCap - opts.sendHighWater) - ENVELOPE_BYTES;
@@ -123,6 +138,24 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     for (const s of server?.sessions ?? []) if (s.owner === owner) s.push(push);
   };
 
+  ownFigures = () => {
+    const st = scheduler.stats();
+    const workers = supervisor.workers();
+    return {
+      url,
+      workers: workers.length,
+      busy: workers.filter((w) => scheduler.workerFigures(w).busy).length,
+      clients: [...(server?.sessions ?? [])]
+        .filter((s) => s.authed)
+        .map((s) => ({
+          name: s.name,
+          queuedChunks: st.perClient.get(s.id)?.queuedChunks ?? 0,
+          runningChunks: st.perClient.get(s.id)?.runningChunks ?? 0,
+        }))
+        .filter((c) => c.queuedChunks + c.runningChunks > 0),
+    };
+  };
+
   await supervisor.start();
 
   let resolveStopped!: () => void;
@@ -162,6 +195,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       blockedGets: counts.blockedGets,
       lockWaiters: counts.lockWaiters,
       workerRestarts: supervisor.restarts,
+      ...(membership === undefined || opts.cluster === undefined ? {} : { cluster: clusterStatus(membership, opts.cluster.redisUrl) }),
     };
   };
 
@@ -177,6 +211,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     server?.closeAll(CloseCode.RESTART, ErrorCode.E_SHUTTING_DOWN);
     await supervisor.stop();
     await state.close();
+    await membership?.leave();
     removeRecord(opts.dataDir);
     releaseStartLock();
     log('stopped');
@@ -218,6 +253,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     if (url !== '') writeRecord(opts.dataDir, { url, workerPids: supervisor.pids(), startedAt: new Date(startedAt).toISOString() });
   }
   recordPids();
+  await membership?.beat();
   const throughput = new Throughput(() => scheduler.itemsDone);
   log(
     JSON.stringify({
