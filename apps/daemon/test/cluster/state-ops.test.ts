@@ -194,11 +194,13 @@ describe('locks', () => {
     const waiting = b.state.handle('c:2', req('lock.acquire', 'T')) as Promise<{ token: number }>;
     await until(() => b.state.counts().lockWaiters === 1, 10_000, 'a parked acquire');
     // As if daemon a died: its lease key is gone (the poll retries the parked acquire).
-    await admin.del(a.node.leaseKey(a.node.id));
+    const old = a.node.id;
+    await admin.del(a.node.leaseKey(old));
     expect((await waiting).token).toBeGreaterThan(t1);
     // a's owner no longer holds it.
     expect(await code(a.state.handle('c:1', req('lock.release', 'T', { token: t1 })))).toMatch(/E_LOCK_NOT_HELD|E_UNAVAILABLE/);
-    await until(() => a.node.held(), 15_000, 'a back in the cluster');
+    // a finds its lease gone and joins again as a new incarnation.
+    await until(() => a.node.id !== old && a.node.held(), 15_000, 'a back in the cluster');
   });
 });
 

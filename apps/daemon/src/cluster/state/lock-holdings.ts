@@ -63,13 +63,6 @@ export class LockHoldings {
     return m === undefined ? [] : [...m.values()];
   }
 
-  /** Every holding (close, or a lost lease: the incarnation's locks are no longer its owners'). */
-  takeAll(): Holding[] {
-    const all = [...this.#byOwner.values()].flatMap((m) => [...m.values()]);
-    this.#byOwner.clear();
-    return all;
-  }
-
   /** A release Redis did not take: tried again later. */
   retryLater(h: Holding): void {
     this.#toRelease.set(`${h.name}\0${h.token}`, h);
