@@ -3,8 +3,8 @@
  * own. Stopped: every request fails at once with E_UNAVAILABLE and nothing is
  * acknowledged. Restarted with `appendonly yes, appendfsync always`: values,
  * queues, dicts, kept replies and the fencing counter are as acknowledged.
- * Restarted empty: every subscriber gets a resync push, and the store works
- * again once the daemon is back in the cluster.
+ * Restarted empty: every subscriber gets a resync push, the store works
+ * again once the daemon is back in the cluster, and no fencing token repeats.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Push } from '@corepool/protocol/internal';
@@ -108,6 +108,7 @@ describe('Redis restarted empty', () => {
       await b.state.handle('c:2', req('dict.subscribe', 'd'));
       await b.state.handle('c:2', req('value.set', 'v', { a: enc('before') }));
       await until(() => a.pushes.length === 1, 10_000, 'the first push');
+      const before = ((await a.state.handle('c:1', req('lock.acquire', 'L'))) as { token: number }).token;
       await redis.kill();
       await redis.restart();
       const resync = (s: Side, owner: string, kind: Push['kind'], n: string): boolean =>
@@ -126,6 +127,9 @@ describe('Redis restarted empty', () => {
         10_000,
         'a push after',
       );
+      // The lock went with the data; its fencing token is never given again.
+      const after = ((await b.state.handle('c:2', req('lock.acquire', 'L'))) as { token: number }).token;
+      expect(after).toBeGreaterThan(before);
     } finally {
       await closeSide(a);
       await closeSide(b);

@@ -99,8 +99,9 @@ export class ChangeFeed {
         }
         for (const [id, fields] of r.entries) {
           if (this.#stopped) return;
-          this.#lastId = id;
+          // Past an entry only once it is handed on: one whose value could not be read is read again.
           await this.#o.onEntry(parseEntry(fields));
+          this.#lastId = id;
         }
         if (r.entries.length === BATCH) continue;
         // Read to the end at one instant: the count there is the one to compare with next time.

@@ -34,6 +34,8 @@ export class LockGrants {
   /** What comes before and after a daemon id in its lease key: the acquire script rebuilds a holder's. */
   readonly #leasePre: string;
   readonly #leasePost: string;
+  /** The highest token granted here: a fence that starts over starts above it. */
+  #lastToken = 0;
 
   constructor(r: StateRedis) {
     this.#r = r;
@@ -125,7 +127,12 @@ export class LockGrants {
     let a: ScriptAnswer | undefined;
     let failure: unknown;
     try {
-      a = await r.run(ACQUIRE, undefined, [r.keys.lock(name), r.keys.fence], [holder, r.node.id, this.#leasePre, this.#leasePost]);
+      a = await r.run(
+        ACQUIRE,
+        undefined,
+        [r.keys.lock(name), r.keys.fence],
+        [holder, r.node.id, this.#leasePre, this.#leasePost, this.#lastToken],
+      );
     } catch (err) {
       failure = err;
     }
@@ -133,6 +140,7 @@ export class LockGrants {
     if (a === undefined) throw failure;
     if (a.word === 'held') return undefined;
     const h: Holding = { name, holder, token: decimal(a.rest[0]) };
+    this.#lastToken = Math.max(this.#lastToken, h.token);
     if (gone) {
       this.#release(h);
       throw new CancelledError('the requester went away');
