@@ -136,3 +136,29 @@ describe('Redis restarted empty', () => {
     }
   });
 });
+
+describe('Redis out of memory', () => {
+  it('refuses writes with E_NO_SPACE, writes nothing, and reads still work', async () => {
+    const redis = await startRedis(['--save', '', '--appendonly', 'no', '--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
+    const name = clusterName('state-oom');
+    const a = await side(redis.url, name);
+    try {
+      const item = enc('x'.repeat(64 * 1024));
+      let size = 0;
+      let refused = '';
+      for (let i = 0; i < 200 && refused === ''; i++) {
+        const c = await code(a.state.handle('c:1', req('queue.put', 'q', { a: item })).then((r) => (size = (r as { size: number }).size)));
+        if (c !== 'ok') refused = c;
+      }
+      expect(refused).toBe('E_NO_SPACE');
+      expect(await a.state.handle('c:1', req('queue.size', 'q'))).toBe(size);
+      expect(await code(a.state.handle('c:1', req('value.set', 'v', { a: item })))).toBe('E_NO_SPACE');
+      expect(await code(a.state.handle('c:1', req('value.get', 'v')))).toBe('E_NO_SUCH_VALUE');
+      // Taking items out makes room again.
+      for (let i = 0; i < 10; i++) await a.state.handle('c:1', req('queue.get', 'q'));
+      expect(await code(a.state.handle('c:1', req('value.set', 'v', { a: enc(1) })))).toBe('ok');
+    } finally {
+      await closeSide(a);
+    }
+  });
+});
