@@ -146,6 +146,18 @@ describe('queues', () => {
   });
 });
 
+describe('queues under load', () => {
+  it('hands every item to exactly one of many gets parked on both daemons', async () => {
+    const gets: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) gets.push((i % 2 === 0 ? a : b).state.handle(`c:g${i}`, req('queue.get', 'load')));
+    await until(() => a.state.counts().blockedGets + b.state.counts().blockedGets === 40, 10_000, 'forty parked gets');
+    await Promise.all([...Array(40).keys()].map((i) => (i % 3 === 0 ? a : b).state.handle('c:p', req('queue.put', 'load', { a: enc(i) }))));
+    const got = (await Promise.all(gets)).map((x) => dec(x) as number);
+    expect(got.sort((x, y) => x - y)).toEqual([...Array(40).keys()]);
+    expect(await a.state.handle('c:1', req('queue.size', 'load'))).toBe(0);
+  });
+});
+
 describe('dicts', () => {
   it('sets, gets, deletes, keeps insertion order and one version, across daemons', async () => {
     expect(await a.state.handle('c:1', req('dict.set', 'd', { key: 'z', a: enc(1) }))).toEqual({ version: 1 });
