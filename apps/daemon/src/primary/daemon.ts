@@ -3,6 +3,7 @@
  * clients, and stops gracefully (running chunks finish within a grace, the
  * rest is handed back to clients, state is flushed, exit 0).
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol/internal';
 import type { DaemonOptions } from '../options.js';
@@ -18,6 +19,9 @@ import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
 import type { Session } from './session.js';
 import { MAX_RESULT_ENV } from '../ipc.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
+import { ClusterPool } from '../cluster/cluster-pool.js';
+import type { PoolWorker } from './worker-pool.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
 const STOP_GRACE_MS = 10_000;
@@ -32,8 +36,8 @@ export interface Daemon {
   stopped: Promise<void>;
 }
 
-/** Starts the daemon; resolves once it accepts connections. */
-export async function startDaemon(opts: DaemonOptions, log: (line: string) => void): Promise<Daemon> {
+/** Starts the daemon; resolves once it accepts connections. With `node`, in cluster mode (its membership). */
+export async function startDaemon(opts: DaemonOptions, log: (line: string) => void, node?: ClusterNode): Promise<Daemon> {
   const tightened = secureDataDir(opts.dataDir);
   if (tightened !== undefined) log(JSON.stringify({ event: 'warning', message: tightened }));
   for (const message of opts.warnings) log(JSON.stringify({ event: 'warning', message }));
@@ -85,10 +89,12 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
           log(JSON.stringify({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing }));
         stateLink.ready(w);
         recordPids();
-        scheduler.workerReady(w);
+        if (clusterPool !== undefined) clusterPool.localReady(w);
+        else scheduler.workerReady(w);
       },
       onMessage: (w, m) => {
         if (m.t === 'state') stateLink.request(w, m);
+        else if (clusterPool !== undefined) clusterPool.localMessage(w, m);
         else scheduler.workerMessage(w, m);
       },
       onExit: (w, code, signal) => {
@@ -98,20 +104,34 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
           log(
             `worker ${w.pid} exited (code ${code}, signal ${signal}${w.killedFor === undefined ? '' : `, killed for ${w.killedFor}`}); replacing it`,
           );
-        scheduler.workerExit(w);
+        if (clusterPool !== undefined) clusterPool.localExit(w);
+        else scheduler.workerExit(w);
       },
     },
   );
-  const scheduler = new Scheduler<WorkerSlot>(supervisor, {
+  // Cluster mode: the scheduler takes a ClusterPool (these workers and those lent to this daemon), and the
+  // Supervisor's events go through it (cluster/cluster-pool.ts).
+  const clusterPool =
+    node === undefined
+      ? undefined
+      : new ClusterPool(node, supervisor, {
+          firstRemoteSlot: opts.workers,
+          pipelineDepth: opts.pipelineDepth,
+          log: (e) => log(JSON.stringify(e)),
+        });
+  const scheduler = new Scheduler<PoolWorker>(clusterPool ?? supervisor, {
     pipelineDepth: opts.pipelineDepth,
     maxQueuedChunks: 1024,
     maxQueuedBytes: 128 * 1024 * 1024,
     maxTasksPerWorker: opts.maxTasksPerWorker,
   });
-  // A task's shared-state traffic, under its worker's owner name ("w:<cluster worker id>", unique per process).
+  clusterPool?.attach(scheduler);
+  // A task's shared-state traffic, under its worker's owner name ("w:<cluster worker id>", unique per process;
+  // in cluster mode with a random tag of this daemon's, unique in the cluster: a lent worker keeps its link here).
+  const ownerTag = node === undefined ? '' : `${randomBytes(6).toString('base64url')}:`;
   const stateLink = new WorkerStateLink<WorkerSlot>(
     state,
-    { owner: (w) => `w:${w.id}`, send: (w, m) => supervisor.send(w, m), dead: (w) => w.dead },
+    { owner: (w) => `w:${ownerTag}${w.id}`, send: (w, m) => supervisor.send(w, m), dead: (w) => w.dead },
     'w:',
   );
 
@@ -121,6 +141,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   };
 
   await supervisor.start();
+  clusterPool?.start();
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -133,7 +154,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       version: VERSION,
       url,
       uptimeMs: Date.now() - startedAt,
-      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...scheduler.workerFigures(w), restarts: w.restarts })),
+      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...(clusterPool?.workerFigures(w) ?? scheduler.workerFigures(w)), restarts: w.restarts })),
       clients: [...(server?.sessions ?? [])]
         .filter((s) => s.authed)
         .map((s: Session) => {
@@ -171,6 +192,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([scheduler.idle(), new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
     clearTimeout(grace);
+    await clusterPool?.stop();
     server?.closeAll(CloseCode.RESTART, ErrorCode.E_SHUTTING_DOWN);
     await supervisor.stop();
     await state.close();

@@ -1,0 +1,432 @@
+/**
+ * cluster-pool.ts - the WorkerPool the scheduler takes in cluster mode
+ * (worker-pool.ts; docs/cluster.md "Shape: who owns what"): the local
+ * Supervisor's workers plus the workers other daemons lend to this one. The
+ * scheduler does not know a slot is remote: it places, steals, kills and
+ * recovers as it does locally. The Supervisor's events come here first (the
+ * daemon wires them), and go on to the scheduler or, for a lent worker, to
+ * the lender (lender.ts).
+ *
+ * Remote slots (owner side):
+ *  - A grant becomes a new slot number from a counter that never goes back,
+ *    ready at once; it is never refilled: when it ends (released, killed,
+ *    lender gone, dispatch refused) the scheduler hears `workerExit` then
+ *    `slotRemoved`, and recovers its chunks as from any dead worker.
+ *  - `send` runs the `dispatch` script and returns true while the grant is
+ *    believed alive; a refusal found later ends the slot.
+ *  - A run to a remote slot always carries its task's full source: the lane
+ *    of a new slot is empty, so the first run of each source on it carries it
+ *    and the slot keeps it; later runs get it back here. The lender need not
+ *    know what its worker's cache holds (its own scheduler feeds the same
+ *    worker), and nothing lives in Redis with a TTL that could lapse mid-batch.
+ *    The cost is the source's bytes per chunk: a function's source is a few
+ *    hundred bytes to a few KB beside a chunk's payload.
+ *  - A slot with nothing to run for IDLE_RELEASE_MS, or that its lender asked
+ *    back (`reclaim`: placed on no more, released once its chunks are done),
+ *    is given back. Slots whose lender's lease is gone end (polled every
+ *    LEASE_POLL_MS; leases are 3 s).
+ *
+ * Local workers lent away (lender side): a lent worker is presented to the
+ * local scheduler as exited (`workerExit`, on a worker it has no chunk on) and,
+ * when given back, as a refilled slot (a new object, `workerReady`). This is
+ * the contract's own shape for a slot whose worker is away: the scheduler's
+ * lane for it goes, and with it its belief about the worker's source cache,
+ * which the owner's runs have made wrong; nothing of the scheduler changes.
+ *
+ * This daemon's demand (apps with queued chunks) is published to `want`, and
+ * every finished chunk of its clients is charged to `share` (share-ledger.ts).
+ */
+import { encodeMessage, decodeMessage } from '@corepool/protocol';
+import type { RunMessage } from '../ipc.js';
+import type { WorkerFigures } from '../primary/scheduler.js';
+import type { Supervisor, WorkerSlot } from '../primary/supervisor.js';
+import type { ChunkCommand, ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from '../primary/worker-pool.js';
+import type { ClusterNode } from './cluster-node.js';
+import { InboxReader, post, type InboxEntry } from './inbox.js';
+import { Lender } from './lender.js';
+import { LendingScripts } from './lending-scripts.js';
+import { ShareLedger } from './share-ledger.js';
+
+/** A remote slot with nothing to run this long goes back to its lender. */
+const IDLE_RELEASE_MS = 300;
+/** Lenders' leases (and, on the lender side, owners') are looked at this often. */
+const LEASE_POLL_MS = 500;
+/** Demand and charges go to Redis this often. */
+const PUBLISH_MS = 200;
+/** Housekeeping tick. */
+const TICK_MS = 100;
+
+/** One of this daemon's workers, as the scheduler sees it: a view that ends when the worker is lent away. */
+export class LocalWorker implements PoolWorker {
+  readonly kind = 'local';
+  readonly inner: WorkerSlot;
+  /** Lent away: the scheduler was told it exited. */
+  away = false;
+  constructor(inner: WorkerSlot) {
+    this.inner = inner;
+  }
+  get slot(): number {
+    return this.inner.slot;
+  }
+  get ready(): boolean {
+    return this.inner.ready && !this.away;
+  }
+  get dead(): boolean {
+    return this.inner.dead || this.away;
+  }
+}
+
+/** A worker of another daemon lent to this one. */
+export class RemoteWorker implements PoolWorker {
+  readonly kind = 'remote';
+  readonly slot: number;
+  readonly lender: string;
+  /** The lender's number for the grant. */
+  readonly n: number;
+  ready = true;
+  dead = false;
+  /** The lender asked for it back: no new chunks, released once those it has are done. */
+  draining = false;
+  /** Keys of the chunks sent and not finished. */
+  readonly outstanding = new Set<number>();
+  /** Sources sent to it, by hash (put back into runs the scheduler elides them from). */
+  readonly sources = new Map<string, string>();
+  idleSince: number;
+  constructor(slot: number, lender: string, n: number, now: number) {
+    this.slot = slot;
+    this.lender = lender;
+    this.n = n;
+    this.idleSince = now;
+  }
+}
+
+export type ClusterWorker = LocalWorker | RemoteWorker;
+
+/** What the pool needs of the scheduler besides its events. */
+export interface ClusterScheduler extends PoolEvents<ClusterWorker> {
+  workerFigures(w: ClusterWorker): WorkerFigures;
+  queuedChunksByRealm(): Map<string, number>;
+}
+
+export interface ClusterPoolOptions {
+  /** The first remote slot number: past every local slot. */
+  firstRemoteSlot: number;
+  /** The scheduler's pipeline depth (chunks a grant takes off an app's demand). */
+  pipelineDepth: number;
+  log(e: { event: string } & Record<string, unknown>): void;
+}
+
+export class ClusterPool implements WorkerPool<ClusterWorker> {
+  readonly #node: ClusterNode;
+  readonly #supervisor: Supervisor;
+  readonly #opts: ClusterPoolOptions;
+  readonly #scripts: LendingScripts;
+  readonly #ledger: ShareLedger;
+  readonly #lender: Lender;
+  #scheduler: ClusterScheduler | undefined;
+  /** The current view of each local worker that is not lent away. */
+  readonly #views = new Map<WorkerSlot, LocalWorker>();
+  /** Local workers lent away (or killed while lent, until their exit). */
+  readonly #away = new Set<WorkerSlot>();
+  /** Remote slots, by `<lender>|<n>`, in slot order. */
+  readonly #remote = new Map<string, RemoteWorker>();
+  #nextSlot: number;
+  /** App (realm) of each chunk sent and not finished, to charge its time. */
+  readonly #realmOf = new Map<number, string>();
+  /** Apps published with demand. */
+  #published = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #inbox: InboxReader | undefined;
+  #publishedAt = 0;
+  #polledAt = 0;
+
+  constructor(node: ClusterNode, supervisor: Supervisor, opts: ClusterPoolOptions) {
+    this.#node = node;
+    this.#supervisor = supervisor;
+    this.#opts = opts;
+    this.#nextSlot = opts.firstRemoteSlot;
+    this.#scripts = new LendingScripts(node.redis, node.prefix);
+    this.#ledger = new ShareLedger(node.redis, this.#scripts.shareKey);
+    this.#lender = new Lender(
+      node,
+      this.#scripts,
+      {
+        idleWorkers: () => this.#idleLocal(),
+        take: (w) => this.#take(w),
+        giveBack: (w) => this.#giveBack(w),
+        localDemand: () => {
+          let n = 0;
+          for (const q of this.#scheduler?.queuedChunksByRealm().values() ?? []) n += q;
+          return n;
+        },
+        send: (w, m) => this.#supervisor.send(w, m),
+        kill: (w) => this.#supervisor.kill(w),
+      },
+      { pipelineDepth: opts.pipelineDepth, log: opts.log },
+    );
+    node.on('lost', () => this.#lost());
+  }
+
+  /** The scheduler this pool feeds (made with this pool, so told after). */
+  attach(scheduler: ClusterScheduler): void {
+    this.#scheduler = scheduler;
+  }
+
+  /** Starts reading the inbox and the housekeeping. */
+  start(): void {
+    this.#inbox = new InboxReader(this.#node, (e) => this.#onEntry(e));
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    this.#timer.unref();
+  }
+
+  /** Stops lending and borrowing: every grant ends (a graceful stop). */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#lender.lost();
+    for (const w of [...this.#remote.values()]) this.#end(w, 'release');
+    await this.#publish([...this.#published].map((a) => [a, 0])).catch(() => {});
+    await this.#inbox?.stop();
+  }
+
+  /** Figures: workers lent out and borrowed, reports fenced off here. */
+  figures(): { lent: number; borrowed: number; staleReports: number } {
+    return { lent: this.#lender.lent, borrowed: this.#remote.size, staleReports: this.#lender.staleReports };
+  }
+
+  /** What `daemon status` shows of a local worker (a lent one is busy). */
+  workerFigures(w: WorkerSlot): WorkerFigures {
+    if (this.#away.has(w)) return { busy: true, tasksDone: 0, chunksDone: 0 };
+    return this.#scheduler!.workerFigures(this.#view(w));
+  }
+
+  // --- WorkerPool -----------------------------------------------------------
+
+  workers(): ClusterWorker[] {
+    const out: ClusterWorker[] = [];
+    for (const w of this.#supervisor.workers()) if (!this.#away.has(w)) out.push(this.#view(w));
+    for (const r of this.#remote.values()) out.push(r);
+    return out;
+  }
+
+  send(w: ClusterWorker, m: ChunkCommand): boolean {
+    if (m.t === 'run') this.#realmOf.set(m.key, m.realm);
+    if (w.kind === 'local') return !w.dead && this.#supervisor.send(w.inner, m);
+    if (w.dead) return false;
+    let field = '';
+    let out: ChunkCommand = m;
+    if (m.t === 'run') {
+      out = this.#withSource(w, m) ?? m;
+      if (out === m && m.task.kind === 'source' && m.task.source === '') return false; // cannot happen: see the header
+      field = `${this.#node.id}:${m.key}`;
+      w.outstanding.add(m.key);
+    }
+    this.#scripts.dispatch(this.#node.id, w.lender, w.n, m.t, field, encodeMessage(out)).then(
+      (r) => {
+        if (!r.ok) this.#end(w, 'none');
+      },
+      () => this.#end(w, 'release'),
+    );
+    return true;
+  }
+
+  kill(w: ClusterWorker): void {
+    if (w.kind === 'local') {
+      if (!w.dead) this.#supervisor.kill(w.inner);
+    } else this.#end(w, 'kill');
+  }
+
+  retire(w: ClusterWorker): void {
+    if (w.kind === 'local') {
+      if (!w.dead) this.#supervisor.retire(w.inner);
+    } else this.#end(w, 'release');
+  }
+
+  // --- the Supervisor's events ----------------------------------------------
+
+  localReady(w: WorkerSlot): void {
+    this.#scheduler!.workerReady(this.#view(w));
+  }
+
+  localMessage(w: WorkerSlot, m: ChunkMessage): void {
+    if (this.#away.has(w)) {
+      this.#lender.workerMessage(w, m);
+      return;
+    }
+    this.#charge(m);
+    this.#scheduler!.workerMessage(this.#view(w), m);
+  }
+
+  localExit(w: WorkerSlot): void {
+    if (this.#away.delete(w)) {
+      this.#lender.workerExit(w); // the scheduler was told it exited when it was lent
+      return;
+    }
+    const view = this.#view(w);
+    this.#views.delete(w);
+    this.#scheduler!.workerExit(view);
+  }
+
+  // --- inside ------------------------------------------------------------------
+
+  #view(w: WorkerSlot): LocalWorker {
+    let v = this.#views.get(w);
+    if (v === undefined) {
+      v = new LocalWorker(w);
+      this.#views.set(w, v);
+    }
+    return v;
+  }
+
+  #idleLocal(): WorkerSlot[] {
+    return this.#supervisor
+      .workers()
+      .filter((w) => w.ready && !w.dead && !this.#away.has(w) && !this.#scheduler!.workerFigures(this.#view(w)).busy);
+  }
+
+  /** The lender takes `w`: the scheduler, which has no chunk on it, is told it exited. */
+  #take(w: WorkerSlot): void {
+    const view = this.#view(w);
+    view.away = true;
+    this.#views.delete(w);
+    this.#away.add(w);
+    this.#scheduler!.workerExit(view);
+  }
+
+  /** The lender gives `w` back: the scheduler sees its slot refilled by a new, ready worker. */
+  #giveBack(w: WorkerSlot): void {
+    if (!this.#away.delete(w)) return;
+    // One that died was exited to the scheduler already (dead is set before its exit is told, and no exit follows).
+    if (!w.dead) this.#scheduler!.workerReady(this.#view(w));
+  }
+
+  /** A run for a remote slot, with its source put back if the scheduler elided it; undefined if unchanged. */
+  #withSource(w: RemoteWorker, m: RunMessage): RunMessage | undefined {
+    const task = m.task;
+    if (task.kind !== 'source') return undefined;
+    if (task.source !== '') {
+      w.sources.set(task.hash, task.source);
+      return undefined;
+    }
+    const source = w.sources.get(task.hash);
+    return source === undefined ? undefined : { ...m, task: { ...task, source } };
+  }
+
+  #charge(m: ChunkMessage): void {
+    if (m.t !== 'done' && m.t !== 'part' && m.t !== 'fail') return;
+    const realm = this.#realmOf.get(m.key);
+    if (realm === undefined) return;
+    if (m.t !== 'fail') this.#ledger.charge(realm, m.ms);
+    if (m.t !== 'part') this.#realmOf.delete(m.key);
+  }
+
+  #onEntry(e: InboxEntry): void {
+    switch (e.t) {
+      case 'grant':
+        this.#granted(e);
+        return;
+      case 'rep':
+      case 'end':
+      case 'reclaim': {
+        const w = this.#remote.get(`${e.f}|${e.n}`);
+        if (w === undefined) return; // ended here already: nothing about it after its exit
+        if (e.t === 'end') this.#end(w, 'none');
+        else if (e.t === 'reclaim') {
+          w.draining = true;
+          w.ready = false;
+          if (w.outstanding.size === 0) this.#end(w, 'release');
+        } else this.#report(w, decodeMessage(e.m!) as ChunkMessage);
+        return;
+      }
+      default:
+        this.#lender.onEntry(e);
+    }
+  }
+
+  #granted(e: InboxEntry): void {
+    if (!this.#node.held()) {
+      post(this.#node, this.#node.id, e.f, 'release', e.n).catch(() => {});
+      return;
+    }
+    const w = new RemoteWorker(this.#nextSlot++, e.f, e.n, Date.now());
+    this.#remote.set(`${e.f}|${e.n}`, w);
+    this.#opts.log({ event: 'cluster-borrowed', slot: w.slot, lender: e.f, grant: e.n });
+    this.#scheduler!.workerReady(w);
+  }
+
+  #report(w: RemoteWorker, m: ChunkMessage): void {
+    if (m.t === 'done' || m.t === 'fail') {
+      w.outstanding.delete(m.key);
+      if (w.outstanding.size === 0) w.idleSince = Date.now();
+    }
+    this.#charge(m);
+    this.#scheduler!.workerMessage(w, m);
+    if (w.draining && w.outstanding.size === 0) this.#end(w, 'release');
+  }
+
+  /**
+   * A remote slot ends: the scheduler hears its exit (and recovers its chunks)
+   * and that the slot is gone; the grant's key goes, so nothing the lender
+   * still sends for it is delivered; `release` or `kill` tells the lender.
+   */
+  #end(w: RemoteWorker, tell: 'release' | 'kill' | 'none'): void {
+    if (w.dead) return;
+    w.dead = true;
+    w.ready = false;
+    this.#remote.delete(`${w.lender}|${w.n}`);
+    this.#node.redis.del(this.#scripts.slotKey(w.lender, w.n)).catch(() => {});
+    if (tell !== 'none') post(this.#node, this.#node.id, w.lender, tell, w.n).catch(() => {});
+    this.#scheduler!.workerExit(w);
+    this.#scheduler!.slotRemoved(w.slot);
+  }
+
+  /** This incarnation lost its lease: nothing borrowed can be trusted, nothing lent may go on. */
+  #lost(): void {
+    this.#lender.lost();
+    for (const w of [...this.#remote.values()]) this.#end(w, 'none');
+    this.#published.clear();
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const w of [...this.#remote.values()]) {
+      if (w.outstanding.size > 0) continue;
+      if (w.draining || now - w.idleSince >= IDLE_RELEASE_MS) this.#end(w, 'release');
+    }
+    this.#lender.tick(now);
+    if (now - this.#publishedAt >= PUBLISH_MS && this.#node.held()) {
+      this.#publishedAt = now;
+      const queued = this.#scheduler?.queuedChunksByRealm() ?? new Map<string, number>();
+      const changes: [string, number][] = [...queued];
+      for (const app of this.#published) if (!queued.has(app)) changes.push([app, 0]);
+      this.#publish(changes).catch(() => {});
+      void this.#ledger.flush();
+    }
+    if (now - this.#polledAt >= LEASE_POLL_MS) {
+      this.#polledAt = now;
+      this.#pollLenders().catch(() => {});
+      this.#lender.checkOwners().catch(() => {});
+    }
+  }
+
+  async #publish(changes: [string, number][]): Promise<void> {
+    for (const [app, q] of changes) {
+      if (q > 0) this.#published.add(app);
+      else this.#published.delete(app);
+    }
+    await this.#scripts.demand(this.#node.id, changes);
+  }
+
+  /** Ends the remote slots of lenders whose lease is gone. */
+  async #pollLenders(): Promise<void> {
+    const lenders = [...new Set([...this.#remote.values()].map((w) => w.lender))];
+    if (lenders.length === 0) return;
+    const pipe = this.#node.redis.pipeline();
+    for (const l of lenders) pipe.exists(this.#node.leaseKey(l));
+    const replies = (await pipe.exec()) ?? [];
+    lenders.forEach((l, i) => {
+      const [err, n] = replies[i] ?? [null, 1];
+      if (err !== null || n !== 0) return;
+      for (const w of [...this.#remote.values()]) if (w.lender === l) this.#end(w, 'none');
+    });
+  }
+}
