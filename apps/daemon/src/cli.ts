@@ -12,6 +12,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_OPTIONS, MACHINE_DEFAULTS, resolveOptions, type DaemonOptions, type RawOptions } from './options.js';
 import { FSYNC_MODES } from './state/store.js';
 import { startDaemon } from './primary/daemon.js';
+import { Membership } from './cluster/membership.js';
 import { readRecord } from './primary/pidfile.js';
 import { adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
@@ -52,6 +53,8 @@ daemon
   .addOption(new Option('--send-high-water <bytes>').hideHelp())
   .addOption(new Option('--send-hard-cap <bytes>').hideHelp())
   .addOption(new Option('--send-soft-cap-ms <ms>').hideHelp())
+  .option('--cluster <url>', 'join the cluster on this Redis (stopgap wiring of the lending branch)')
+  .option('--cluster-name <name>', 'cluster name', 'default')
   .option('--detach', 'run in the background; logs go to <data-dir>/daemon.log')
   .action(async (flags: Record<string, unknown>) => {
     if (flags.token !== undefined) hideTokenFromTitle();
@@ -91,7 +94,17 @@ daemon
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
-    d = await startDaemon(opts, (line) => console.log(line));
+    // Stopgap until the lead's `--cluster` wiring lands: join, then start with the membership.
+    const node =
+      typeof flags.cluster === 'string'
+        ? await Membership.join({
+            redisUrl: flags.cluster,
+            name: String(flags.clusterName),
+            info: () => ({ pid: process.pid }),
+            log: (line) => console.log(line),
+          })
+        : undefined;
+    d = await startDaemon(opts, (line) => console.log(line), node);
     if (stopAsked) void d.stop();
     await d.stopped;
     process.exit(0);

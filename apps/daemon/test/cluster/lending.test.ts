@@ -1,0 +1,83 @@
+/**
+ * Worker lending between the daemons of a cluster (docs/cluster.md): a batch
+ * submitted to one daemon runs on the idle workers of the others, results in
+ * order and exactly once; two apps on two daemons get about equal worker time
+ * from a third daemon's workers. Real daemons on the machine's Redis, under a
+ * cluster name of their own. Tasks sleep (Atomics.wait), so throughput
+ * depends on workers, not on the machine's cores.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { executions, sleeperSource, startCluster } from '../support/cluster.js';
+import { rawMap } from '../support/raw-map.js';
+import { MACHINE_REDIS } from '../support/redis.js';
+import { figure } from '../support/figures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'corepool-lend-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('worker lending', () => {
+  it('a map on daemon A with more sleeping items than A has workers runs on B’s workers too, in order, exactly once', async () => {
+    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 2 });
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const bPids = new Set(await b.workerPids());
+    const log = join(dir, 'map.log');
+    const n = 24;
+    const items = Array.from({ length: n }, (_, i) => i);
+    const sock = await a.raw({ hello: true });
+    const outcomes = await rawMap(sock, sleeperSource(log, 250), items, { chunkSize: 1, settleMs: 500 });
+    // Delivered: each index once, with its own value.
+    expect(outcomes.length).toBe(n);
+    const byIndex = new Map(outcomes.map(([i, o]) => [i, o]));
+    expect([...byIndex.keys()].sort((x, y) => x - y)).toEqual(items);
+    for (const [i, o] of byIndex) expect(o.ok && (o.value as number[])[0] === i).toBe(true);
+    const ranOnB = outcomes.filter(([, o]) => o.ok && bPids.has((o.value as number[])[1]!)).length;
+    figure('lending.items-run-on-b', ranOnB);
+    expect(ranOnB).toBeGreaterThan(0);
+    // Executed once each (nothing failed under it here).
+    const ran = executions(log);
+    for (const i of items) expect(ran.get(i)?.length).toBe(1);
+    // The SDK: results in input order.
+    const client = await a.connect();
+    const out = await client.map(
+      (x: number) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+        return x * 2;
+      },
+      items,
+      { chunkSize: 1 },
+    );
+    expect(out).toEqual(items.map((x) => x * 2));
+  });
+
+  it('two apps on two daemons, both with queued work, get about equal worker time from a third daemon', async () => {
+    await using c = await startCluster(MACHINE_REDIS, 3, { workers: 2 });
+    const [a, b, lender] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const lenderPids = new Set(await lender.workerPids());
+    const n = 60;
+    const items = Array.from({ length: n }, (_, i) => i);
+    const sa = await a.raw({ hello: true });
+    const sb = await b.raw({ hello: true });
+    const logs = [join(dir, 'fair-a.log'), join(dir, 'fair-b.log')] as const;
+    // When the first app finishes, how far the other got: with equal shares, about as far.
+    let otherDone = -1;
+    const run = (sock: typeof sa, log: string, other: string) =>
+      rawMap(sock, sleeperSource(log, 200), items, { chunkSize: 1, deadlineMs: 50_000 }).then((o) => {
+        if (otherDone < 0) otherDone = executions(other).size;
+        return o;
+      });
+    const [oa, ob] = await Promise.all([run(sa, logs[0], logs[1]), run(sb, logs[1], logs[0])]);
+    expect(oa.length).toBe(n);
+    expect(ob.length).toBe(n);
+    // The lender's workers served both apps.
+    const onLender = (o: typeof oa): number => o.filter(([, x]) => x.ok && lenderPids.has((x.value as number[])[1]!)).length;
+    figure('lending.fair.on-lender', [onLender(oa), onLender(ob)]);
+    figure('lending.fair.other-done-when-first-finished', otherDone);
+    expect(onLender(oa)).toBeGreaterThan(0);
+    expect(onLender(ob)).toBeGreaterThan(0);
+    // Loose bound: one app holding both lent workers throughout would leave the other at ~half.
+    expect(otherDone).toBeGreaterThanOrEqual(0.7 * n);
+  });
+});
