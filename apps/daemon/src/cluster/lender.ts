@@ -86,6 +86,13 @@ export class Lender {
   readonly #opts: LenderOptions;
   readonly #byWorker = new Map<WorkerSlot, Grant>();
   readonly #byN = new Map<number, Grant>();
+  /**
+   * Grants ended here whose worker was killed, until it exits: what it still
+   * says goes through the `report` script all the same, which refuses it (the
+   * grant's key went before it), so a zombie's late reports are counted where
+   * they are refused.
+   */
+  readonly #killed = new Map<WorkerSlot, Grant>();
   #nextN = 0;
   #nextKey = 0;
   #lending = false;
@@ -180,7 +187,7 @@ export class Lender {
 
   /** A lent worker's message: back to the owner under its key, through the attempt check. */
   workerMessage(w: WorkerSlot, m: ChunkMessage): void {
-    const g = this.#byWorker.get(w);
+    const g = this.#byWorker.get(w) ?? this.#killed.get(w);
     if (g === undefined) return;
     let field = '';
     let attempt = 0;
@@ -211,6 +218,7 @@ export class Lender {
 
   /** A lent worker exited: the grant ends; the owner recovers its chunks. */
   workerExit(w: WorkerSlot): void {
+    this.#killed.delete(w);
     const g = this.#byWorker.get(w);
     if (g !== undefined) this.#end(g, 'end');
   }
@@ -236,8 +244,10 @@ export class Lender {
     redis.del(this.#scripts.slotKey(g.self, g.n)).catch(() => {});
     if (how === 'end') post(this.#node, g.self, g.owner, 'end', g.n).catch(() => {});
     // The host keeps a killed worker out of the local scheduler's hands until its exit.
-    if (how === 'kill' || g.chunks.size > 0) this.#host.kill(g.worker);
-    else this.#host.giveBack(g.worker);
+    if (how === 'kill' || g.chunks.size > 0) {
+      if (!g.worker.dead) this.#killed.set(g.worker, g);
+      this.#host.kill(g.worker);
+    } else this.#host.giveBack(g.worker);
   }
 
   /** Lends idle workers while some app elsewhere has demand. */
