@@ -279,7 +279,17 @@ export class Lender {
         this.#host.giveBack(w);
         return;
       }
-      const g: Grant = { worker: w, self, n, owner: r.owner, app: r.app, since: now, chunks: new Map(), local: new Map(), reclaimAt: undefined };
+      const g: Grant = {
+        worker: w,
+        self,
+        n,
+        owner: r.owner,
+        app: r.app,
+        since: now,
+        chunks: new Map(),
+        local: new Map(),
+        reclaimAt: undefined,
+      };
       this.#byWorker.set(w, g);
       this.#byN.set(n, g);
       this.#opts.log({ event: 'cluster-lent', slot: w.slot, pid: w.pid, owner: r.owner, grant: n });

@@ -160,24 +160,24 @@ export class LendingScripts {
   }
 
   async lend(self: string, n: number, take: number): Promise<LendResult> {
-    const r = (await this.#redis.eval(
-      LEND,
-      3,
-      this.leaseKey(self),
-      this.wantKey,
-      this.shareKey,
-      self,
-      n,
-      this.#p,
-      INBOX_MAXLEN,
-      take,
-    )) as [number, string?, string?];
+    const r = (await this.#redis.eval(LEND, 3, this.leaseKey(self), this.wantKey, this.shareKey, self, n, this.#p, INBOX_MAXLEN, take)) as [
+      number,
+      string?,
+      string?,
+    ];
     if (r[0] === 1) return { granted: true, owner: r[1]!, app: r[2]! };
     return { granted: false, zombie: r[0] === -1 };
   }
 
   /** `field` names the chunk (`<owner>:<key>`) for a run; '' for an abort. */
-  async dispatch(owner: string, lender: string, n: number, type: 'run' | 'abort', field: string, message: Uint8Array): Promise<DispatchResult> {
+  async dispatch(
+    owner: string,
+    lender: string,
+    n: number,
+    type: 'run' | 'abort',
+    field: string,
+    message: Uint8Array,
+  ): Promise<DispatchResult> {
     const r = (await this.#redis.eval(
       DISPATCH,
       4,

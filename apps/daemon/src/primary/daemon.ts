@@ -154,7 +154,9 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       version: VERSION,
       url,
       uptimeMs: Date.now() - startedAt,
-      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...(clusterPool?.workerFigures(w) ?? scheduler.workerFigures(w)), restarts: w.restarts })),
+      workers: supervisor
+        .workers()
+        .map((w) => ({ id: w.id, pid: w.pid, ...(clusterPool?.workerFigures(w) ?? scheduler.workerFigures(w)), restarts: w.restarts })),
       clients: [...(server?.sessions ?? [])]
         .filter((s) => s.authed)
         .map((s: Session) => {

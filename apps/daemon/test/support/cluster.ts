@@ -65,11 +65,11 @@ export function sleeperSource(log: string, ms: number): string {
 /** Executions logged by sleeperSource: per item, the pids it ran in. */
 export function executions(log: string): Map<number, number[]> {
   const out = new Map<number, number[]>();
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(log, 'utf8');
   } catch {
-    return out;
+    return out; // nothing ran yet
   }
   for (const line of text.split('\n')) {
     if (line === '') continue;
