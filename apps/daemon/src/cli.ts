@@ -9,10 +9,9 @@ import { closeSync, fchmodSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { DEFAULT_OPTIONS, MACHINE_DEFAULTS, resolveOptions, type DaemonOptions, type RawOptions } from './options.js';
+import { DEFAULT_CLUSTER_NAME, DEFAULT_OPTIONS, MACHINE_DEFAULTS, resolveOptions, type DaemonOptions, type RawOptions } from './options.js';
 import { FSYNC_MODES } from './state/store.js';
 import { startDaemon } from './primary/daemon.js';
-import { Membership } from './cluster/membership.js';
 import { readRecord } from './primary/pidfile.js';
 import { adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
@@ -53,8 +52,8 @@ daemon
   .addOption(new Option('--send-high-water <bytes>').hideHelp())
   .addOption(new Option('--send-hard-cap <bytes>').hideHelp())
   .addOption(new Option('--send-soft-cap-ms <ms>').hideHelp())
-  .option('--cluster <url>', 'join the cluster on this Redis (stopgap wiring of the lending branch)')
-  .option('--cluster-name <name>', 'cluster name', 'default')
+  .option('--cluster <redis-url>', 'join a cluster of daemons that share work and state through this Redis (7.0+, noeviction)')
+  .option('--cluster-name <name>', `the cluster to join on that Redis (default: ${DEFAULT_CLUSTER_NAME})`)
   .option('--detach', 'run in the background; logs go to <data-dir>/daemon.log')
   .action(async (flags: Record<string, unknown>) => {
     if (flags.token !== undefined) hideTokenFromTitle();
@@ -78,6 +77,8 @@ daemon
       sendHighWater: flags.sendHighWater,
       sendHardCap: flags.sendHardCap,
       sendSoftCapMs: flags.sendSoftCapMs,
+      cluster: flags.cluster,
+      clusterName: flags.clusterName,
     };
     const opts = resolveOptions(raw);
     if (flags.detach === true) {
@@ -94,17 +95,7 @@ daemon
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
-    // Stopgap until the lead's `--cluster` wiring lands: join, then start with the membership.
-    const node =
-      typeof flags.cluster === 'string'
-        ? await Membership.join({
-            redisUrl: flags.cluster,
-            name: String(flags.clusterName),
-            info: () => ({ pid: process.pid }),
-            log: (line) => console.log(line),
-          })
-        : undefined;
-    d = await startDaemon(opts, (line) => console.log(line), node);
+    d = await startDaemon(opts, (line) => console.log(line));
     if (stopAsked) void d.stop();
     await d.stopped;
     process.exit(0);
@@ -223,6 +214,17 @@ function formatStatus(s: DaemonStatus): string {
       (c) => `  #${c.id} ${c.name || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}`,
     ),
   ];
+  if (s.cluster !== undefined) {
+    const c = s.cluster;
+    lines.push(`cluster ${c.name} on ${c.redis}  this daemon: ${c.id}`, `daemons (${c.daemons.length}):`);
+    for (const d of c.daemons) {
+      const ago = ((Date.now() - d.lastHeartbeat) / 1000).toFixed(1);
+      lines.push(
+        `  ${d.id}${d.id === c.id ? ' (this)' : ''}  ${d.url}  pid ${d.pid}  workers ${d.busy} busy / ${d.idle} idle  heartbeat ${ago} s ago${d.alive ? '' : '  LEASE LAPSED'}`,
+        ...d.clients.map((cl) => `    ${cl.name || '-'}  queued chunks ${cl.queuedChunks}  running chunks ${cl.runningChunks}`),
+      );
+    }
+  }
   return lines.join('\n');
 }
 

@@ -60,7 +60,22 @@ export interface DaemonOptions {
   maxTasksPerWorker: number;
   /** Things the daemon should say at start (a risky setting), one line each. */
   warnings: string[];
+  /** Cluster mode (`--cluster`): the Redis the daemons of cluster `name` share. Absent: a standalone daemon on LMDB. */
+  cluster?: ClusterOptions;
 }
+
+/** Where a daemon's cluster lives. */
+export interface ClusterOptions {
+  /** redis:// or rediss:// URL (a password in it is never logged). */
+  redisUrl: string;
+  /** The cluster's name; daemons of one name share work and state. */
+  name: string;
+}
+
+/** The cluster a daemon joins when `--cluster` names no other. */
+export const DEFAULT_CLUSTER_NAME = 'default';
+/** A cluster name becomes part of every Redis key: short and plain. */
+export const CLUSTER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const DATA_DIR_ENV = 'COREPOOL_DATA_DIR';
 const DATA_DIR_NAME = '.corepool';
@@ -150,7 +165,28 @@ function int(name: string, v: unknown, min: number, max: number): number {
 }
 
 /** Raw option values as the CLI collected them. */
-export type RawOptions = Partial<Record<keyof DaemonOptions | 'tokenFile', unknown>>;
+export type RawOptions = Partial<Record<keyof DaemonOptions | 'tokenFile' | 'clusterName', unknown>>;
+
+/** --cluster and --cluster-name, checked. */
+function clusterOptions(raw: RawOptions): ClusterOptions | undefined {
+  if (raw.cluster === undefined) {
+    if (raw.clusterName !== undefined) throw new Error('--cluster-name needs --cluster <redis-url>: the Redis the cluster lives on');
+    return undefined;
+  }
+  const redisUrl = String(raw.cluster);
+  let scheme: string;
+  try {
+    scheme = new URL(redisUrl).protocol;
+  } catch {
+    throw new Error(`--cluster must be a redis:// or rediss:// URL, like redis://127.0.0.1:6379`);
+  }
+  if (scheme !== 'redis:' && scheme !== 'rediss:')
+    throw new Error(`--cluster must be a redis:// or rediss:// URL, like redis://127.0.0.1:6379 (got a ${scheme} URL)`);
+  const name = raw.clusterName === undefined ? DEFAULT_CLUSTER_NAME : String(raw.clusterName);
+  if (!CLUSTER_NAME.test(name))
+    throw new Error(`--cluster-name must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`);
+  return { redisUrl, name };
+}
 
 /** Validates raw values and merges them over the defaults. */
 export function resolveOptions(raw: RawOptions): DaemonOptions {
@@ -192,8 +228,10 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
       `--max-clients ${maxClients} is above the ${fitting} connections the open-files limit (ulimit -n ${limit}) leaves room for: past it new connections fail; raise the limit or lower --max-clients`,
     );
   }
+  const cluster = clusterOptions(raw);
   return {
     ...DEFAULT_OPTIONS,
+    ...(cluster === undefined ? {} : { cluster }),
     host,
     token,
     tokenSource,

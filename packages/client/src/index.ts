@@ -51,6 +51,8 @@ export type {
   TimeoutOptions,
   TaskContext,
   DaemonStatus,
+  ClusterStatus,
+  ClusterDaemonStatus,
   WireError,
   ErrorDetails,
   CorepoolErrorOptions,

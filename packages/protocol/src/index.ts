@@ -75,6 +75,8 @@ export type {
   ErrorMessage,
   ServerMessage,
   DaemonStatus,
+  ClusterStatus,
+  ClusterDaemonStatus,
 } from './messages.js';
 export { Value } from './handles/value.js';
 export type { ValueOptions } from './handles/value.js';

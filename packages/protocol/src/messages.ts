@@ -198,4 +198,33 @@ export interface DaemonStatus {
   blockedGets?: number;
   lockWaiters?: number;
   workerRestarts: number;
+  /** Cluster mode only: every daemon of the cluster, as of its last heartbeat (at most a second or so old). */
+  cluster?: ClusterStatus;
+}
+
+/** `status.cluster`: the cluster this daemon belongs to. */
+export interface ClusterStatus {
+  name: string;
+  /** This daemon's incarnation id (`host:pid:random`). */
+  id: string;
+  /** The Redis it runs on, password hidden. */
+  redis: string;
+  daemons: ClusterDaemonStatus[];
+}
+
+/** One daemon of a cluster as its last heartbeat described it. */
+export interface ClusterDaemonStatus {
+  id: string;
+  url: string;
+  pid: number;
+  host: string;
+  workers: number;
+  busy: number;
+  idle: number;
+  /** Its last heartbeat, ms since the epoch (Redis's clock). */
+  lastHeartbeat: number;
+  /** Its lease is held: false for a daemon that stopped answering and is about to be declared dead. */
+  alive: boolean;
+  /** Its clients with queued or running chunks. */
+  clients: { name: string; queuedChunks: number; runningChunks: number }[];
 }

@@ -24,17 +24,21 @@ import { BadArgumentError } from '@corepool/protocol';
 
 import type { ClusterNode, ClusterNodeEvents } from './cluster-node.js';
 import { redactRedisUrl } from './redis-preflight.js';
+import { CLUSTER_NAME } from '../options.js';
 
 /** A lease lives this long after its last renewal. */
 export const LEASE_MS = 3_000;
 /** Renewals (and heartbeats) this often: two may fail before the lease lapses. */
 export const RENEW_MS = 1_000;
-/** A command that takes longer than this fails (a blackholed link never resets). */
-const COMMAND_TIMEOUT_MS = 1_000;
+/**
+ * A renewal unanswered this long means a link that drops silently (no reset ever
+ * comes): every connection is dropped and made again, which fails whatever waits
+ * on it. Not ioredis's commandTimeout: a timed-out command stays in its reply
+ * queue, so once the link heals every reply would answer the wrong command.
+ */
+const SILENT_LINK_MS = 1_000;
 /** Status records of a member outlive its lease a while, so `status` can show it as late before it is reaped. */
 const RECORD_TTL_MS = 30_000;
-/** A cluster name becomes part of every key: keep it short and plain. */
-const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** What a member publishes about itself with every heartbeat (strings and numbers only). */
 export type MemberInfo = Record<string, string | number>;
@@ -105,9 +109,13 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
   #renewedAt = -Infinity;
   #timer: NodeJS.Timeout | undefined;
   #renewing = false;
+  /** When the command connection was first seen not ready (undefined while it is). */
+  #unreadySince: number | undefined;
   #lost = false;
   #leaving = false;
   readonly #connections = new Set<Redis>();
+  /** The members as last read (after each renewal): what `status` shows without waiting on Redis. */
+  #known: MemberRecord[] = [];
 
   private constructor(opts: MembershipOptions) {
     super();
@@ -116,12 +124,12 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     this.prefix = `cp:{${opts.name}}:`;
     this.#url = opts.redisUrl;
     this.#id = newId();
-    this.redis = this.connection('commands', { commandTimeout: COMMAND_TIMEOUT_MS });
+    this.redis = this.connection('commands');
   }
 
   /** Joins the cluster `name` on the Redis at `redisUrl` (check it with checkRedis first). */
   static async join(opts: MembershipOptions): Promise<Membership> {
-    if (!NAME_PATTERN.test(opts.name))
+    if (!CLUSTER_NAME.test(opts.name))
       throw new BadArgumentError(`--cluster-name must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(opts.name)}`);
     const m = new Membership(opts);
     try {
@@ -147,7 +155,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     return `${this.prefix}lease:${id}`;
   }
 
-  connection(role: string, extra: { commandTimeout?: number } = {}): Redis {
+  connection(role: string): Redis {
     const r = new Redis(this.#url, {
       lazyConnect: true,
       connectionName: `corepool:${role}`,
@@ -156,7 +164,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
       maxRetriesPerRequest: 0,
       connectTimeout: 2_000,
       retryStrategy: (times) => Math.min(50 * times, 1_000),
-      ...extra,
+      keepAlive: 1_000,
     });
     // Errors surface per command; an 'error' event without a listener would crash the primary.
     r.on('error', () => {});
@@ -182,6 +190,18 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
       out.push({ id: flat[i]!, lastHeartbeat: Number(flat[i + 1]), alive, info });
     }
     return out;
+  }
+
+  /** Heartbeats now rather than at the next renewal (what it publishes changed: it started listening). */
+  async beat(): Promise<void> {
+    if (this.#lost || this.#leaving) return;
+    await this.#renew().catch(() => {});
+    this.#known = await this.members().catch(() => this.#known);
+  }
+
+  /** The members as read after the last renewal (at most one renewal old). */
+  known(): readonly MemberRecord[] {
+    return this.#known;
   }
 
   /** Leaves the cluster on a graceful stop: the lease goes at once, so nobody waits for it to lapse. */
@@ -219,17 +239,54 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     if (this.#renewing || this.#leaving) return;
     this.#renewing = true;
     try {
-      if (this.#lost) await this.#rejoin();
+      if (this.#lost) await this.#watched(() => this.#rejoin());
       else {
         // Past the lease without a renewal (paused, cut off): over, whatever Redis says next.
         if (performance.now() - this.#renewedAt >= this.#opts.leaseMs) this.#lose('its lease lapsed before it could renew it');
-        else await this.#renew().catch(() => {});
+        else {
+          await this.#watched(() => this.#renew());
+          this.#known = await this.members().catch(() => this.#known);
+        }
         if (!this.#lost && performance.now() - this.#renewedAt >= this.#opts.leaseMs) this.#lose('Redis did not answer within its lease');
       }
     } finally {
       this.#renewing = false;
       this.#schedule();
     }
+  }
+
+  /**
+   * Runs a step against Redis and resets every connection when the link is silent:
+   * the step unanswered for SILENT_LINK_MS, or the command connection stuck short of
+   * ready that long (its handshake dropped on a silent link never completes).
+   */
+  async #watched(step: () => Promise<void>): Promise<void> {
+    const now = performance.now();
+    if (this.redis.status === 'ready') this.#unreadySince = undefined;
+    else if (this.#unreadySince === undefined) this.#unreadySince = now;
+    else if (now - this.#unreadySince >= SILENT_LINK_MS) {
+      this.#unreadySince = now;
+      this.#reset();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<'silent'>((resolve) => (timer = setTimeout(() => resolve('silent'), SILENT_LINK_MS)));
+    const done = step().then(
+      () => 'answered' as const,
+      () => 'failed' as const,
+    );
+    const outcome = await Promise.race([done, silent]);
+    clearTimeout(timer);
+    if (outcome === 'silent') {
+      this.#reset();
+      await done;
+    }
+  }
+
+  /** Drops every connection and makes it again: whatever waits on them fails now rather than never. */
+  #reset(): void {
+    this.#opts.log?.(JSON.stringify({ event: 'cluster-redis-silent', id: this.#id, ms: SILENT_LINK_MS }));
+    for (const c of this.#connections) c.disconnect(true);
   }
 
   async #renew(): Promise<void> {

@@ -11,7 +11,7 @@ import { secureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';
 import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, type WorkerFigures } from './scheduler.js';
 import { Supervisor, type WorkerSlot } from './supervisor.js';
 import { WorkerStateLink } from './worker-state-link.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
@@ -19,7 +19,8 @@ import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
 import type { Session } from './session.js';
 import { MAX_RESULT_ENV } from '../ipc.js';
-import type { ClusterNode } from '../cluster/cluster-node.js';
+import { clusterStatus, joinCluster, type OwnFigures } from '../cluster/join-cluster.js';
+import type { Membership } from '../cluster/membership.js';
 import { ClusterPool } from '../cluster/cluster-pool.js';
 import type { PoolWorker } from './worker-pool.js';
 
@@ -36,8 +37,8 @@ export interface Daemon {
   stopped: Promise<void>;
 }
 
-/** Starts the daemon; resolves once it accepts connections. With `node`, in cluster mode (its membership). */
-export async function startDaemon(opts: DaemonOptions, log: (line: string) => void, node?: ClusterNode): Promise<Daemon> {
+/** Starts the daemon; resolves once it accepts connections. */
+export async function startDaemon(opts: DaemonOptions, log: (line: string) => void): Promise<Daemon> {
   const tightened = secureDataDir(opts.dataDir);
   if (tightened !== undefined) log(JSON.stringify({ event: 'warning', message: tightened }));
   for (const message of opts.warnings) log(JSON.stringify({ event: 'warning', message }));
@@ -50,6 +51,19 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   const killed = killPreviousGeneration(opts.dataDir);
   if (killed.length > 0) log(`ended ${killed.length} worker(s) of a previous daemon: ${killed.join(', ')}`);
   const token = opts.token ?? loadOrCreateToken(opts.dataDir);
+
+  // Cluster mode: Redis is checked and joined first, so a Redis that cannot hold the cluster stops the start at once.
+  let membership: Membership | undefined;
+  // What the heartbeat publishes; the real figures once the scheduler and the server exist.
+  let ownFigures = (): OwnFigures => ({ url: '', workers: opts.workers, busy: 0, clients: [] });
+  if (opts.cluster !== undefined) {
+    try {
+      membership = await joinCluster(opts.cluster, () => ownFigures(), log);
+    } catch (err) {
+      releaseStartLock();
+      throw err;
+    }
+  }
 
   // What one reply (or result) may carry: a value stored above it could never be read back.
   const maxResult = Math.min(opts.maxPayload, opts.sendHardCap - opts.sendHighWater) - ENVELOPE_BYTES;
@@ -112,9 +126,9 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   // Cluster mode: the scheduler takes a ClusterPool (these workers and those lent to this daemon), and the
   // Supervisor's events go through it (cluster/cluster-pool.ts).
   const clusterPool =
-    node === undefined
+    membership === undefined
       ? undefined
-      : new ClusterPool(node, supervisor, {
+      : new ClusterPool(membership, supervisor, {
           firstRemoteSlot: opts.workers,
           pipelineDepth: opts.pipelineDepth,
           log: (e) => log(JSON.stringify(e)),
@@ -126,9 +140,10 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     maxTasksPerWorker: opts.maxTasksPerWorker,
   });
   clusterPool?.attach(scheduler);
+  const figuresOf = (w: WorkerSlot): WorkerFigures => clusterPool?.workerFigures(w) ?? scheduler.workerFigures(w);
   // A task's shared-state traffic, under its worker's owner name ("w:<cluster worker id>", unique per process;
   // in cluster mode with a random tag of this daemon's, unique in the cluster: a lent worker keeps its link here).
-  const ownerTag = node === undefined ? '' : `${randomBytes(6).toString('base64url')}:`;
+  const ownerTag = membership === undefined ? '' : `${randomBytes(6).toString('base64url')}:`;
   const stateLink = new WorkerStateLink<WorkerSlot>(
     state,
     { owner: (w) => `w:${ownerTag}${w.id}`, send: (w, m) => supervisor.send(w, m), dead: (w) => w.dead },
@@ -138,6 +153,24 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   state.onPush = (owner: string, push: Push) => {
     if (stateLink.push(owner, push)) return;
     for (const s of server?.sessions ?? []) if (s.owner === owner) s.push(push);
+  };
+
+  ownFigures = () => {
+    const st = scheduler.stats();
+    const workers = supervisor.workers();
+    return {
+      url,
+      workers: workers.length,
+      busy: workers.filter((w) => figuresOf(w).busy).length,
+      clients: [...(server?.sessions ?? [])]
+        .filter((s) => s.authed)
+        .map((s) => ({
+          name: s.name,
+          queuedChunks: st.perClient.get(s.id)?.queuedChunks ?? 0,
+          runningChunks: st.perClient.get(s.id)?.runningChunks ?? 0,
+        }))
+        .filter((c) => c.queuedChunks + c.runningChunks > 0),
+    };
   };
 
   await supervisor.start();
@@ -154,9 +187,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       version: VERSION,
       url,
       uptimeMs: Date.now() - startedAt,
-      workers: supervisor
-        .workers()
-        .map((w) => ({ id: w.id, pid: w.pid, ...(clusterPool?.workerFigures(w) ?? scheduler.workerFigures(w)), restarts: w.restarts })),
+      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...figuresOf(w), restarts: w.restarts })),
       clients: [...(server?.sessions ?? [])]
         .filter((s) => s.authed)
         .map((s: Session) => {
@@ -182,6 +213,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       blockedGets: counts.blockedGets,
       lockWaiters: counts.lockWaiters,
       workerRestarts: supervisor.restarts,
+      ...(membership === undefined || opts.cluster === undefined ? {} : { cluster: clusterStatus(membership, opts.cluster.redisUrl) }),
     };
   };
 
@@ -198,6 +230,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     server?.closeAll(CloseCode.RESTART, ErrorCode.E_SHUTTING_DOWN);
     await supervisor.stop();
     await state.close();
+    await membership?.leave();
     removeRecord(opts.dataDir);
     releaseStartLock();
     log('stopped');
@@ -239,6 +272,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     if (url !== '') writeRecord(opts.dataDir, { url, workerPids: supervisor.pids(), startedAt: new Date(startedAt).toISOString() });
   }
   recordPids();
+  await membership?.beat();
   const throughput = new Throughput(() => scheduler.itemsDone);
   log(
     JSON.stringify({

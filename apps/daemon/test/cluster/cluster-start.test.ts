@@ -1,0 +1,103 @@
+/**
+ * `daemon start --cluster`: daemons of one cluster name on one Redis see each
+ * other in `status` (JSON and text) and leave it at once on a graceful stop;
+ * a Redis that is down or may evict keys stops the start with a coded error
+ * and exit 1 (never a hang); bad cluster flags are refused before anything starts.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CLI, startDaemon } from '../support/daemon.js';
+import { freePort } from '../support/ports.js';
+import { clusterName, dropCluster, MACHINE_REDIS, startRedis, stopAllRedis } from '../support/redis.js';
+import { until } from '../support/wait.js';
+
+const run = promisify(execFile);
+const names: string[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-start-'));
+const tokenFile = join(dir, 'token');
+writeFileSync(tokenFile, 'a-cluster-token-of-at-least-32-characters-x', { mode: 0o600 });
+
+afterAll(async () => {
+  for (const n of names) await dropCluster(MACHINE_REDIS, n);
+  await stopAllRedis();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs `corepool daemon start` expecting it to fail; resolves to its exit code and stderr. */
+async function failedStart(args: string[]): Promise<{ code: number; stderr: string }> {
+  const e = await run(
+    process.execPath,
+    [CLI, 'daemon', 'start', '--port', '0', '--workers', '1', '--data-dir', join(dir, 'never'), ...args],
+    {
+      timeout: 20_000,
+    },
+  ).then(
+    () => ({ code: 0, stderr: '' }),
+    (err: { code: number; stderr: string }) => err,
+  );
+  return { code: e.code, stderr: e.stderr };
+}
+
+describe('daemon start --cluster', () => {
+  it('joins the daemons of one name: status on either shows both, a stopped one leaves at once', async () => {
+    const name = clusterName('start');
+    names.push(name);
+    const args = ['--cluster', MACHINE_REDIS, '--cluster-name', name, '--token-file', tokenFile];
+    await using a = await startDaemon({ workers: 1, args });
+    const b = await startDaemon({ workers: 2, args });
+    // Status is as of each daemon's last heartbeat: wait until both have published their URL.
+    await until(
+      async () => {
+        const d = (await a.status()).cluster?.daemons ?? [];
+        return d.length === 2 && d.every((x) => x.url !== '');
+      },
+      10_000,
+      'both daemons in the cluster',
+    );
+    const s = await a.status();
+    expect(s.cluster?.name).toBe(name);
+    expect(s.cluster?.redis).toBe('redis://127.0.0.1:6379');
+    const urls = s.cluster!.daemons.map((d) => d.url).sort();
+    expect(urls).toEqual([a.url, b.url].sort());
+    const db = s.cluster!.daemons.find((d) => d.url === b.url)!;
+    expect(db).toMatchObject({ pid: b.pid, workers: 2, alive: true });
+    expect(db.busy + db.idle).toBe(2);
+    expect(db.id).toContain(`:${b.pid}:`);
+    const text = await run(process.execPath, [CLI, 'daemon', 'status', '--url', a.url, '--token-file', tokenFile]);
+    expect(text.stdout).toContain(`cluster ${name} on redis://127.0.0.1:6379`);
+    expect(text.stdout).toContain(b.url);
+    expect(await b.stop()).toBe(0);
+    await until(async () => (await a.status()).cluster?.daemons.length === 1, 10_000, 'the stopped daemon gone from the cluster');
+  });
+
+  it('a standalone daemon has no cluster in its status', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    expect((await d.status()).cluster).toBeUndefined();
+  });
+
+  it('an unreachable Redis is E_CLUSTER_UNREACHABLE and exit 1, not a hang', async () => {
+    const port = await freePort();
+    const r = await failedStart(['--cluster', `redis://:secret-pw@127.0.0.1:${port}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('E_CLUSTER_UNREACHABLE');
+    expect(r.stderr).not.toContain('secret-pw');
+  });
+
+  it('a Redis that may evict keys is E_CLUSTER_REFUSED with the fix, and exit 1', async () => {
+    const own = await startRedis(['--save', '', '--appendonly', 'no', '--maxmemory-policy', 'allkeys-lru']);
+    const r = await failedStart(['--cluster', own.url]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('E_CLUSTER_REFUSED');
+    expect(r.stderr).toContain('CONFIG SET maxmemory-policy noeviction');
+  });
+
+  it('refuses bad cluster flags before starting anything', async () => {
+    expect((await failedStart(['--cluster-name', 'x'])).stderr).toContain('--cluster-name needs --cluster');
+    expect((await failedStart(['--cluster', 'http://127.0.0.1:6379'])).stderr).toContain('redis:// or rediss://');
+    expect((await failedStart(['--cluster', MACHINE_REDIS, '--cluster-name', 'a b'])).stderr).toContain('--cluster-name must be');
+  });
+});
