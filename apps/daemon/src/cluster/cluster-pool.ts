@@ -40,12 +40,16 @@ import { encodeMessage, decodeMessage } from '@corepool/protocol';
 import type { RunMessage } from '../ipc.js';
 import type { WorkerFigures } from '../primary/scheduler.js';
 import type { Supervisor, WorkerSlot } from '../primary/supervisor.js';
-import type { ChunkCommand, ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from '../primary/worker-pool.js';
+import type { ChunkCommand, ChunkMessage, PoolEvents, WorkerPool } from '../primary/worker-pool.js';
 import type { ClusterNode } from './cluster-node.js';
 import { InboxReader, post, type InboxEntry } from './inbox.js';
 import { Lender } from './lender.js';
 import { LendingScripts } from './lending-scripts.js';
 import { ShareLedger } from './share-ledger.js';
+import { Demand } from './demand.js';
+import { LocalWorker, RemoteWorker, type ClusterWorker } from './cluster-workers.js';
+
+export { LocalWorker, RemoteWorker, type ClusterWorker } from './cluster-workers.js';
 
 /** A remote slot with nothing to run this long goes back to its lender. */
 const IDLE_RELEASE_MS = 300;
@@ -56,57 +60,14 @@ const PUBLISH_MS = 200;
 /** Housekeeping tick. */
 const TICK_MS = 100;
 
-/** One of this daemon's workers, as the scheduler sees it: a view that ends when the worker is lent away. */
-export class LocalWorker implements PoolWorker {
-  readonly kind = 'local';
-  readonly inner: WorkerSlot;
-  /** Lent away: the scheduler was told it exited. */
-  away = false;
-  constructor(inner: WorkerSlot) {
-    this.inner = inner;
-  }
-  get slot(): number {
-    return this.inner.slot;
-  }
-  get ready(): boolean {
-    return this.inner.ready && !this.away;
-  }
-  get dead(): boolean {
-    return this.inner.dead || this.away;
-  }
-}
-
-/** A worker of another daemon lent to this one. */
-export class RemoteWorker implements PoolWorker {
-  readonly kind = 'remote';
-  readonly slot: number;
-  readonly lender: string;
-  /** The lender's number for the grant. */
-  readonly n: number;
-  ready = true;
-  dead = false;
-  /** The lender asked for it back: no new chunks, released once those it has are done. */
-  draining = false;
-  /** Keys of the chunks sent and not finished. */
-  readonly outstanding = new Set<number>();
-  /** Sources sent to it, by hash (put back into runs the scheduler elides them from). */
-  readonly sources = new Map<string, string>();
-  idleSince: number;
-  constructor(slot: number, lender: string, n: number, now: number) {
-    this.slot = slot;
-    this.lender = lender;
-    this.n = n;
-    this.idleSince = now;
-  }
-}
-
-export type ClusterWorker = LocalWorker | RemoteWorker;
-
 /** What the pool needs of the scheduler besides its events. */
 export interface ClusterScheduler extends PoolEvents<ClusterWorker> {
   workerFigures(w: ClusterWorker): WorkerFigures;
   queuedChunksByRealm(): Map<string, number>;
 }
+
+/** The local workers, as the Supervisor keeps them. */
+export type LocalPool = Pick<Supervisor, 'workers' | 'send' | 'kill' | 'retire'>;
 
 export interface ClusterPoolOptions {
   /** The first remote slot number: past every local slot. */
@@ -118,7 +79,7 @@ export interface ClusterPoolOptions {
 
 export class ClusterPool implements WorkerPool<ClusterWorker> {
   readonly #node: ClusterNode;
-  readonly #supervisor: Supervisor;
+  readonly #supervisor: LocalPool;
   readonly #opts: ClusterPoolOptions;
   readonly #scripts: LendingScripts;
   readonly #ledger: ShareLedger;
@@ -133,20 +94,20 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   #nextSlot: number;
   /** App (realm) of each chunk sent and not finished, to charge its time. */
   readonly #realmOf = new Map<number, string>();
-  /** Apps published with demand. */
-  #published = new Set<string>();
+  readonly #demand: Demand;
   #timer: NodeJS.Timeout | undefined;
   #inbox: InboxReader | undefined;
   #publishedAt = 0;
   #polledAt = 0;
 
-  constructor(node: ClusterNode, supervisor: Supervisor, opts: ClusterPoolOptions) {
+  constructor(node: ClusterNode, supervisor: LocalPool, opts: ClusterPoolOptions) {
     this.#node = node;
     this.#supervisor = supervisor;
     this.#opts = opts;
     this.#nextSlot = opts.firstRemoteSlot;
     this.#scripts = new LendingScripts(node.redis, node.prefix);
     this.#ledger = new ShareLedger(node.redis, this.#scripts.shareKey);
+    this.#demand = new Demand(this.#scripts);
     this.#lender = new Lender(
       node,
       this.#scripts,
@@ -184,7 +145,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     clearInterval(this.#timer);
     this.#lender.lost();
     for (const w of [...this.#remote.values()]) this.#end(w, 'release');
-    await this.#publish([...this.#published].map((a) => [a, 0])).catch(() => {});
+    await this.#demand.withdrawAll(this.#node.id).catch(() => {});
     await this.#inbox?.stop();
   }
 
@@ -209,7 +170,10 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   }
 
   send(w: ClusterWorker, m: ChunkCommand): boolean {
-    if (m.t === 'run') this.#realmOf.set(m.key, m.realm);
+    if (m.t === 'run') {
+      this.#realmOf.set(m.key, m.realm);
+      w.outstanding.add(m.key);
+    }
     if (w.kind === 'local') return !w.dead && this.#supervisor.send(w.inner, m);
     if (w.dead) return false;
     let field = '';
@@ -218,7 +182,6 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
       out = this.#withSource(w, m) ?? m;
       if (out === m && m.task.kind === 'source' && m.task.source === '') return false; // cannot happen: see the header
       field = `${this.#node.id}:${m.key}`;
-      w.outstanding.add(m.key);
     }
     this.#scripts.dispatch(this.#node.id, w.lender, w.n, m.t, field, encodeMessage(out)).then(
       (r) => {
@@ -252,8 +215,9 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
       this.#lender.workerMessage(w, m);
       return;
     }
-    this.#charge(m);
-    this.#scheduler!.workerMessage(this.#view(w), m);
+    const view = this.#view(w);
+    this.#charge(view, m);
+    this.#scheduler!.workerMessage(view, m);
   }
 
   localExit(w: WorkerSlot): void {
@@ -263,6 +227,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     }
     const view = this.#view(w);
     this.#views.delete(w);
+    this.#forget(view);
     this.#scheduler!.workerExit(view);
   }
 
@@ -311,12 +276,21 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     return source === undefined ? undefined : { ...m, task: { ...task, source } };
   }
 
-  #charge(m: ChunkMessage): void {
+  /** A chunk's time goes to its app's score; a finished chunk leaves the worker's outstanding ones. */
+  #charge(w: ClusterWorker, m: ChunkMessage): void {
     if (m.t !== 'done' && m.t !== 'part' && m.t !== 'fail') return;
     const realm = this.#realmOf.get(m.key);
-    if (realm === undefined) return;
-    if (m.t !== 'fail') this.#ledger.charge(realm, m.ms);
-    if (m.t !== 'part') this.#realmOf.delete(m.key);
+    if (m.t !== 'part') {
+      w.outstanding.delete(m.key);
+      this.#realmOf.delete(m.key);
+    }
+    if (realm !== undefined && m.t !== 'fail') this.#ledger.charge(realm, m.ms);
+  }
+
+  /** A worker ended: its unfinished chunks will not be charged (the scheduler reruns them under other keys or the same). */
+  #forget(w: ClusterWorker): void {
+    for (const key of w.outstanding) this.#realmOf.delete(key);
+    w.outstanding.clear();
   }
 
   #onEntry(e: InboxEntry): void {
@@ -354,11 +328,8 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   }
 
   #report(w: RemoteWorker, m: ChunkMessage): void {
-    if (m.t === 'done' || m.t === 'fail') {
-      w.outstanding.delete(m.key);
-      if (w.outstanding.size === 0) w.idleSince = Date.now();
-    }
-    this.#charge(m);
+    this.#charge(w, m);
+    if (w.outstanding.size === 0) w.idleSince = Date.now();
     this.#scheduler!.workerMessage(w, m);
     if (w.draining && w.outstanding.size === 0) this.#end(w, 'release');
   }
@@ -373,6 +344,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     w.dead = true;
     w.ready = false;
     this.#remote.delete(`${w.lender}|${w.n}`);
+    this.#forget(w);
     this.#node.redis.del(this.#scripts.slotKey(w.lender, w.n)).catch(() => {});
     if (tell !== 'none') post(this.#node, this.#node.id, w.lender, tell, w.n).catch(() => {});
     this.#scheduler!.workerExit(w);
@@ -383,7 +355,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   #lost(): void {
     this.#lender.lost();
     for (const w of [...this.#remote.values()]) this.#end(w, 'none');
-    this.#published.clear();
+    this.#demand.forget();
   }
 
   #tick(): void {
@@ -396,24 +368,16 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     if (now - this.#publishedAt >= PUBLISH_MS && this.#node.held()) {
       this.#publishedAt = now;
       const queued = this.#scheduler?.queuedChunksByRealm() ?? new Map<string, number>();
-      const changes: [string, number][] = [...queued];
-      for (const app of this.#published) if (!queued.has(app)) changes.push([app, 0]);
-      this.#publish(changes).catch(() => {});
-      void this.#ledger.flush();
+      this.#demand.publish(this.#node.id, queued).catch(() => {});
+      this.#ledger.seen(queued.keys(), now);
+      this.#ledger.seen(this.#realmOf.values(), now);
+      void this.#ledger.flush(now);
     }
     if (now - this.#polledAt >= LEASE_POLL_MS) {
       this.#polledAt = now;
       this.#pollLenders().catch(() => {});
       this.#lender.checkOwners().catch(() => {});
     }
-  }
-
-  async #publish(changes: [string, number][]): Promise<void> {
-    for (const [app, q] of changes) {
-      if (q > 0) this.#published.add(app);
-      else this.#published.delete(app);
-    }
-    await this.#scripts.demand(this.#node.id, changes);
   }
 
   /** Ends the remote slots of lenders whose lease is gone. */
