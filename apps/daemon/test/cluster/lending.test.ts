@@ -14,6 +14,7 @@ import { executions, sleeperSource, startCluster } from '../support/cluster.js';
 import { rawMap } from '../support/raw-map.js';
 import { MACHINE_REDIS } from '../support/redis.js';
 import { figure } from '../support/figures.js';
+import { until } from '../support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'corepool-lend-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,6 +51,36 @@ describe('worker lending', () => {
       { chunkSize: 1 },
     );
     expect(out).toEqual(items.map((x) => x * 2));
+  });
+
+  it('a lender’s own client takes its workers back between chunks; the owner’s batch still completes exactly once', async () => {
+    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 2 });
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const bPids = new Set(await b.workerPids());
+    const log = join(dir, 'local-first.log');
+    const n = 100;
+    const items = Array.from({ length: n }, (_, i) => i);
+    const sock = await a.raw({ hello: true });
+    const run = rawMap(sock, sleeperSource(log, 300), items, { chunkSize: 1, settleMs: 500, deadlineMs: 50_000 });
+    await until(() => [...executions(log).values()].some((pids) => pids.some((p) => bPids.has(p))), 20_000, 'a chunk run on B');
+    // B's own client: B asks its workers back, and they run its items while A still has work queued
+    // (kept, they would serve A until its batch ends).
+    const local = await b.connect();
+    const mine = await local.map(
+      (x: number) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+        return x + 1;
+      },
+      [1, 2, 3, 4, 5, 6],
+      { chunkSize: 1 },
+    );
+    const aRanBy = executions(log).size;
+    figure('lending.local-first.owner-items-run-when-local-done', aRanBy);
+    expect(mine).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(aRanBy).toBeLessThan(n);
+    const outcomes = await run;
+    expect(outcomes.length).toBe(n);
+    expect(new Set(outcomes.map(([i]) => i)).size).toBe(n);
   });
 
   it('two apps on two daemons, both with queued work, get about equal worker time from a third daemon', async () => {
