@@ -19,8 +19,13 @@
  *    and the slot keeps it; later runs get it back here. The lender need not
  *    know what its worker's cache holds (its own scheduler feeds the same
  *    worker), and nothing lives in Redis with a TTL that could lapse mid-batch.
- *    The cost is the source's bytes per chunk: a function's source is a few
- *    hundred bytes to a few KB beside a chunk's payload.
+ *    The cost is the source's bytes per chunk. Measured on the machine's
+ *    Redis (3,000 pipelined dispatches of a 200-byte chunk): 125 us a chunk
+ *    with a 300-byte or a 4 KB source alike, 1.4 ms with 64 KB; the other way
+ *    (`src:<sha>` with PX, restored by the lender) costs a GET on the
+ *    lender's path to the worker (21-77 us pipelined, a round trip each when
+ *    not) and a second copy of the worker's cache belief. Function sources
+ *    are small; a task of tens of KB of source is a module task's case.
  *  - A slot with nothing to run for IDLE_RELEASE_MS, or that its lender asked
  *    back (`reclaim`: placed on no more, released once its chunks are done),
  *    is given back. Slots whose lender's lease is gone end (polled every
