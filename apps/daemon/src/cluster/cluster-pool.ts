@@ -62,6 +62,8 @@ const IDLE_RELEASE_MS = 300;
 const LEASE_POLL_MS = 500;
 /** Demand and charges go to Redis this often. */
 const PUBLISH_MS = 200;
+/** How long a graceful stop waits for the owners of its lent workers to give them back. */
+const STOP_WAIT_MS = 3_000;
 /** Housekeeping tick. */
 const TICK_MS = 100;
 
@@ -145,10 +147,17 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     this.#timer.unref();
   }
 
-  /** Stops lending and borrowing: every grant ends (a graceful stop). */
+  /**
+   * A graceful stop (the scheduler is idle): the lent workers are asked back
+   * and their owners get RECLAIM_WAIT_MS to finish what runs on them; then
+   * every grant ends, lent or borrowed, and this daemon's demand is withdrawn.
+   */
   async stop(): Promise<void> {
+    this.#lender.stopLending(Date.now());
+    const deadline = Date.now() + STOP_WAIT_MS;
+    while (this.#lender.lent > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     clearInterval(this.#timer);
-    this.#lender.lost();
+    this.#lender.endAll();
     for (const w of [...this.#remote.values()]) this.#end(w, 'release');
     await this.#demand.withdrawAll(this.#node.id).catch(() => {});
     await this.#inbox?.stop();

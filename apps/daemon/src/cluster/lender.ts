@@ -96,6 +96,8 @@ export class Lender {
   #nextN = 0;
   #nextKey = 0;
   #lending = false;
+  /** A graceful stop began: nothing more is lent. */
+  #stopping = false;
   #reviewedAt = 0;
   /** Reports fenced off by the `report` script (this daemon's). */
   staleReports = 0;
@@ -130,7 +132,7 @@ export class Lender {
       this.#reviewedAt = now;
       void this.#review(now).catch(() => {});
     }
-    if (this.#host.localDemand() === 0 && !this.#lending) {
+    if (this.#host.localDemand() === 0 && !this.#lending && !this.#stopping) {
       this.#lending = true;
       void this.#lend(now)
         .catch(() => {})
@@ -152,9 +154,20 @@ export class Lender {
     });
   }
 
-  /** This incarnation lost its lease: it lends nothing, and what it lent ends now. */
+  /** This incarnation lost its lease: it lends nothing, and what it lent ends now (the owners see the lease gone). */
   lost(): void {
     for (const g of [...this.#byWorker.values()]) this.#end(g, 'none');
+  }
+
+  /** A graceful stop: nothing more is lent, and every lent worker is asked back between chunks. */
+  stopLending(now: number): void {
+    this.#stopping = true;
+    for (const g of this.#byWorker.values()) this.#reclaim(g, now);
+  }
+
+  /** The end of a graceful stop: what is still lent ends now, and its owners hear it. */
+  endAll(): void {
+    for (const g of [...this.#byWorker.values()]) this.#end(g, 'end');
   }
 
   /** An owner's message for one of the workers lent to it. */

@@ -82,4 +82,25 @@ describe('worker lending', () => {
     expect(outcomes.length).toBe(n);
     expect(new Set(outcomes.map(([i]) => i)).size).toBe(n);
   });
+
+  it('a lender stopped gracefully gives its workers back between chunks; the owner’s batch completes exactly once', async () => {
+    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 2 });
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const bPids = new Set(await b.workerPids());
+    const log = join(dir, 'stopped.log');
+    const n = 40;
+    const items = Array.from({ length: n }, (_, i) => i);
+    const sock = await a.raw({ hello: true });
+    const run = rawMap(sock, sleeperSource(log, 300), items, { chunkSize: 1, settleMs: 500, deadlineMs: 40_000 });
+    await until(() => [...executions(log).values()].some((pids) => pids.some((p) => bPids.has(p))), 20_000, 'a chunk run on B');
+    expect(await b.stop()).toBe(0);
+    const outcomes = await run;
+    expect(outcomes.length).toBe(n);
+    expect(new Set(outcomes.map(([i]) => i)).size).toBe(n);
+    for (const [i, o] of outcomes) expect(o.ok && (o.value as number[])[0]).toBe(i);
+    // Given back between chunks: nothing B ran for A was cut short and run again.
+    const twice = [...executions(log).values()].filter((p) => p.length > 1).length;
+    figure('lending.stopped-lender.items-run-twice', twice);
+    expect(twice).toBe(0);
+  });
 });
