@@ -2,7 +2,8 @@
  * Per-item timeouts and cancel on lent workers: the owner's scheduler kills a
  * remote slot as it kills a local worker (the lender kills its worker and
  * replaces it), and a cancel's aborts reach the lent worker, which goes back
- * to its daemon once the owner has nothing more for it.
+ * to its daemon once the owner has nothing more for it. An item that kills
+ * its worker is retried and isolated as on one daemon.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -55,5 +56,23 @@ describe('timeouts and cancel on lent workers', () => {
     await cancelled;
     await until(async () => (await b.status()).workers.every((w) => !w.busy), 10_000, 'B’s worker back');
     expect(await client.map((x: number) => x * 3, [1, 2, 3], { chunkSize: 1 })).toEqual([3, 6, 9]);
+  });
+
+  it('an item that kills its worker is retried, on any daemon, then fails alone with E_WORKER_CRASHED', async () => {
+    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 1 });
+    const [a] = c.daemons as [(typeof c.daemons)[0]];
+    const src = `(x) => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      if (x === 3) process.kill(process.pid, 'SIGKILL');
+      return [x, process.pid];
+    }`;
+    const sock = await a.raw({ hello: true });
+    const items = Array.from({ length: 12 }, (_, i) => i);
+    const outcomes = await rawMap(sock, src, items, { chunkSize: 2, retries: 1, settleMs: 500, deadlineMs: 40_000 });
+    expect(outcomes.length).toBe(items.length);
+    for (const [i, o] of outcomes) {
+      if (i === 3) expect(!o.ok && o.error.code).toBe('E_WORKER_CRASHED');
+      else expect(o.ok && (o.value as number[])[0]).toBe(i);
+    }
   });
 });
