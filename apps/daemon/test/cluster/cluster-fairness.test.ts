@@ -9,9 +9,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { executions, sleeperSource, startCluster } from '../support/cluster.js';
+import { startCluster } from '../support/cluster.js';
+import { executions, sleeperSource } from '../support/sleeper.js';
 import { rawMap } from '../support/raw-map.js';
-import { MACHINE_REDIS } from '../support/redis.js';
 import { figure } from '../support/figures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'corepool-lend-'));
@@ -19,7 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('fairness across the cluster', () => {
   it('two apps on two daemons, both with queued work, get about equal worker time from a third daemon', async () => {
-    await using c = await startCluster(MACHINE_REDIS, 3, { workers: 2 });
+    await using c = await startCluster(3, { workers: 2 });
     const [a, b, lender] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0], (typeof c.daemons)[0]];
     const lenderPids = new Set(await lender.workerPids());
     const n = 60;

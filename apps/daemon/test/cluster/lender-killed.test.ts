@@ -9,10 +9,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { executions, sleeperSource, startCluster } from '../support/cluster.js';
+import { startCluster } from '../support/cluster.js';
+import { executions, sleeperSource } from '../support/sleeper.js';
 import { figure } from '../support/figures.js';
 import { rawMap } from '../support/raw-map.js';
-import { MACHINE_REDIS } from '../support/redis.js';
 import { until } from '../support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'corepool-lend-'));
@@ -20,7 +20,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('a lender killed', () => {
   it('its lent chunks rerun after its lease lapses; every result is delivered once', async () => {
-    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 2 });
+    await using c = await startCluster(2, { workers: 2 });
     const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
     const bPids = new Set(await b.workerPids());
     const log = join(dir, 'killed.log');

@@ -10,9 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { executions, sleeperSource, startCluster } from '../support/cluster.js';
+import { startCluster } from '../support/cluster.js';
+import { executions, sleeperSource } from '../support/sleeper.js';
 import { rawMap } from '../support/raw-map.js';
-import { MACHINE_REDIS } from '../support/redis.js';
 import { figure } from '../support/figures.js';
 import { until } from '../support/wait.js';
 
@@ -21,7 +21,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('worker lending', () => {
   it('a map on daemon A with more sleeping items than A has workers runs on B’s workers too, in order, exactly once', async () => {
-    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 2 });
+    await using c = await startCluster(2, { workers: 2 });
     const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
     const bPids = new Set(await b.workerPids());
     const log = join(dir, 'map.log');
@@ -54,7 +54,7 @@ describe('worker lending', () => {
   });
 
   it('a lender’s own client takes its workers back between chunks; the owner’s batch still completes exactly once', async () => {
-    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 2 });
+    await using c = await startCluster(2, { workers: 2 });
     const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
     const bPids = new Set(await b.workerPids());
     const log = join(dir, 'local-first.log');
@@ -84,7 +84,7 @@ describe('worker lending', () => {
   });
 
   it('a lender stopped gracefully gives its workers back between chunks; the owner’s batch completes exactly once', async () => {
-    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 2 });
+    await using c = await startCluster(2, { workers: 2 });
     const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
     const bPids = new Set(await b.workerPids());
     const log = join(dir, 'stopped.log');

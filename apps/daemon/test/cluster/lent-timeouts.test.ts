@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster } from '../support/cluster.js';
 import { rawMap } from '../support/raw-map.js';
-import { MACHINE_REDIS } from '../support/redis.js';
 import { until } from '../support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'corepool-lend-'));
@@ -19,7 +18,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('timeouts and cancel on lent workers', () => {
   it('an item past its timeout on a lent worker fails with E_TIMEOUT and its worker is replaced; a cancel reaches lent workers', async () => {
-    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 1 });
+    await using c = await startCluster(2, { workers: 1 });
     const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
     const log = join(dir, 'timeout.log');
     // Every item long enough to time out: each worker, A's and the one B lends, gets one.
@@ -59,7 +58,7 @@ describe('timeouts and cancel on lent workers', () => {
   });
 
   it('an item that kills its worker is retried, on any daemon, then fails alone with E_WORKER_CRASHED', async () => {
-    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 1 });
+    await using c = await startCluster(2, { workers: 1 });
     const [a] = c.daemons as [(typeof c.daemons)[0]];
     const src = `(x) => {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);

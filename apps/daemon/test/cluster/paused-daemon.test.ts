@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { executions, sleeperSource, startCluster } from '../support/cluster.js';
+import { startCluster } from '../support/cluster.js';
+import { executions, sleeperSource } from '../support/sleeper.js';
 import { figure } from '../support/figures.js';
 import { rawMap } from '../support/raw-map.js';
 import { MACHINE_REDIS } from '../support/redis.js';
@@ -24,7 +25,7 @@ const PAUSE_MS = 4_500;
 
 describe('a paused lender', () => {
   it('loses its lent slots while paused; on resume nothing it ran is delivered twice, and it rejoins and lends again', async () => {
-    await using c = await startCluster(MACHINE_REDIS, 2, { workers: 2 });
+    await using c = await startCluster(2, { workers: 2 });
     const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
     const bPids = new Set(await b.workerPids());
     const log = join(dir, 'paused.log');

@@ -1,80 +1,84 @@
 /**
- * Daemons of one cluster for the lending tests: real daemon processes, each
- * with its own port and data dir, joined to a cluster of a random name on the
- * given Redis, all with the first one's token (--token-file). Plus the task
- * the lending tests run: it sleeps with Atomics.wait (so throughput depends on
- * the number of workers, not on the machine's cores), appends `<item> <pid>`
- * to a log file (the side channel counting executions), and returns
- * [item, pid].
+ * Several daemons of one cluster on this machine, for the cluster tests: each
+ * a real daemon process (its own port and data dir) started with `--cluster`
+ * on one Redis and one cluster name, all with one token (a token file of the
+ * cluster's). `await using c = await startCluster(3)` stops them all and
+ * deletes the cluster's keys.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, type StartOptions, type TestDaemon } from './daemon.js';
-import { clusterName, dropCluster } from './redis.js';
+import { clusterName, dropCluster, MACHINE_REDIS } from './redis.js';
+import { until } from './wait.js';
 
 export interface TestCluster {
   name: string;
   redisUrl: string;
+  token: string;
+  tokenFile: string;
   daemons: TestDaemon[];
   /** Starts one more daemon in the cluster. */
   add(o?: StartOptions): Promise<TestDaemon>;
+  /** Resolves once every daemon's status lists `n` live daemons (their heartbeats seen). */
+  untilMembers(n: number, ms?: number): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function startCluster(redisUrl: string, count: number, o: StartOptions = {}): Promise<TestCluster> {
-  const name = clusterName('lend');
+export interface ClusterOptions extends StartOptions {
+  /** The Redis (default: the machine's). */
+  redisUrl?: string;
+  /** The cluster name (default: a fresh one). */
+  name?: string;
+}
+
+/** Starts `n` daemons of one new cluster. */
+export async function startCluster(n: number, o: ClusterOptions = {}): Promise<TestCluster> {
+  const redisUrl = o.redisUrl ?? MACHINE_REDIS;
+  const name = o.name ?? clusterName('c');
+  const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-'));
+  const tokenFile = join(dir, 'token');
+  const token = randomBytes(24).toString('hex');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
   const daemons: TestDaemon[] = [];
-  const add = async (more: StartOptions = {}): Promise<TestDaemon> => {
-    const token = daemons[0] === undefined ? [] : ['--token-file', join(daemons[0].dataDir, 'token')];
-    const d = await startDaemon({
-      ...o,
-      ...more,
-      args: [...(o.args ?? []), ...(more.args ?? []), '--cluster', redisUrl, '--cluster-name', name, ...token],
-    });
-    daemons.push(d);
-    return d;
-  };
-  try {
-    for (let i = 0; i < count; i++) await add();
-  } catch (err) {
-    for (const d of daemons) await d[Symbol.asyncDispose]();
-    throw err;
-  }
-  return {
+  const c: TestCluster = {
     name,
     redisUrl,
+    token,
+    tokenFile,
     daemons,
-    add,
+    async add(extra = {}) {
+      const d = await startDaemon({
+        workers: o.workers ?? 2,
+        ...(o.nodeArgs === undefined ? {} : { nodeArgs: o.nodeArgs }),
+        ...extra,
+        args: ['--cluster', redisUrl, '--cluster-name', name, '--token-file', tokenFile, ...(o.args ?? []), ...(extra.args ?? [])],
+      });
+      daemons.push(d);
+      return d;
+    },
+    async untilMembers(count, ms = 15_000) {
+      for (const d of daemons) {
+        if (d.proc.exitCode !== null || d.proc.signalCode !== null) continue;
+        await until(
+          async () => (await d.status()).cluster?.daemons.filter((x) => x.alive && x.url !== '').length === count,
+          ms,
+          `${count} live daemons in the status of ${d.url}`,
+        );
+      }
+    },
     async [Symbol.asyncDispose]() {
-      // The others first, then the first one (whose data dir holds the shared token).
-      for (const d of [...daemons].reverse()) await d[Symbol.asyncDispose]().catch(() => {});
-      await dropCluster(redisUrl, name);
+      await Promise.all(daemons.map((d) => d[Symbol.asyncDispose]().catch(() => {})));
+      await dropCluster(redisUrl, name).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Source of the lending tests' task: sleeps `ms`, logs `<item> <pid>` to `log`, returns [item, pid]. */
-export function sleeperSource(log: string, ms: number): string {
-  return `(x) => {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${ms});
-    process.getBuiltinModule('node:fs').appendFileSync(${JSON.stringify(log)}, x + ' ' + process.pid + '\\n');
-    return [x, process.pid];
-  }`;
-}
-
-/** Executions logged by sleeperSource: per item, the pids it ran in. */
-export function executions(log: string): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  let text: string;
   try {
-    text = readFileSync(log, 'utf8');
-  } catch {
-    return out; // nothing ran yet
+    for (let i = 0; i < n; i++) await c.add();
+  } catch (err) {
+    await c[Symbol.asyncDispose]();
+    throw err;
   }
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const [item, pid] = line.split(' ').map(Number) as [number, number];
-    out.set(item, [...(out.get(item) ?? []), pid]);
-  }
-  return out;
+  return c;
 }
