@@ -359,7 +359,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     w.ready = false;
     this.#remote.delete(`${w.lender}|${w.n}`);
     this.#forget(w);
-    this.#node.redis.del(this.#scripts.slotKey(w.lender, w.n)).catch(() => {});
+    this.#scripts.endGrant(w.lender, w.n).catch(() => {});
     if (tell !== 'none') post(this.#node, this.#node.id, w.lender, tell, w.n).catch(() => {});
     this.#scheduler!.workerExit(w);
     this.#scheduler!.slotRemoved(w.slot);
@@ -394,17 +394,12 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     }
   }
 
-  /** Ends the remote slots of lenders whose lease is gone. */
+  /** Ends the remote slots whose lender's lease is gone, or that the lender ended (its `end` may have been lost). */
   async #pollLenders(): Promise<void> {
-    const lenders = [...new Set([...this.#remote.values()].map((w) => w.lender))];
-    if (lenders.length === 0) return;
-    const pipe = this.#node.redis.pipeline();
-    for (const l of lenders) pipe.exists(this.#node.leaseKey(l));
-    const replies = (await pipe.exec()) ?? [];
-    lenders.forEach((l, i) => {
-      const [err, n] = replies[i] ?? [null, 1];
-      if (err !== null || n !== 0) return;
-      for (const w of [...this.#remote.values()]) if (w.lender === l) this.#end(w, 'none');
+    const slots = [...this.#remote.values()];
+    const alive = await this.#scripts.alive(slots.map((w) => ({ peer: w.lender, lender: w.lender, n: w.n })));
+    slots.forEach((w, i) => {
+      if (!alive[i]) this.#end(w, 'none');
     });
   }
 }

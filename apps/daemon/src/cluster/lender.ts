@@ -93,6 +93,12 @@ export class Lender {
    * they are refused.
    */
   readonly #killed = new Map<WorkerSlot, Grant>();
+  /**
+   * Grants being made (the `lend` script's reply not read yet), with what
+   * their owner already sent for them: the owner may read the grant and
+   * dispatch a run before this daemon reads the script's reply.
+   */
+  readonly #making = new Map<number, InboxEntry[]>();
   #nextN = 0;
   #nextKey = 0;
   #lending = false;
@@ -140,17 +146,12 @@ export class Lender {
     }
   }
 
-  /** Ends grants whose owner's lease is gone. */
+  /** Ends grants whose owner's lease is gone, or that the owner ended (their key is gone: its message may have been lost). */
   async checkOwners(): Promise<void> {
-    const owners = [...new Set([...this.#byWorker.values()].map((g) => g.owner))];
-    if (owners.length === 0) return;
-    const pipe = this.#node.redis.pipeline();
-    for (const o of owners) pipe.exists(this.#node.leaseKey(o));
-    const replies = (await pipe.exec()) ?? [];
-    owners.forEach((o, i) => {
-      const [err, n] = replies[i] ?? [null, 1];
-      if (err !== null || n !== 0) return;
-      for (const g of [...this.#byWorker.values()]) if (g.owner === o) this.#end(g, 'none');
+    const grants = [...this.#byWorker.values()];
+    const alive = await this.#scripts.alive(grants.map((g) => ({ peer: g.owner, lender: g.self, n: g.n })));
+    grants.forEach((g, i) => {
+      if (!alive[i]) this.#end(g, 'none');
     });
   }
 
@@ -173,7 +174,11 @@ export class Lender {
   /** An owner's message for one of the workers lent to it. */
   onEntry(e: InboxEntry): void {
     const g = this.#byN.get(e.n);
-    if (g === undefined || g.owner !== e.f) return; // a grant that ended meanwhile
+    if (g === undefined) {
+      this.#making.get(e.n)?.push(e); // else a grant that ended meanwhile
+      return;
+    }
+    if (g.owner !== e.f) return;
     switch (e.t) {
       case 'run': {
         const run = decodeMessage(e.m!) as RunMessage;
@@ -226,7 +231,11 @@ export class Lender {
           this.#opts.log({ event: 'cluster-report-stale', owner: g.owner, grant: g.n, kind: m.t });
         }
       })
-      .catch(() => this.staleReports++);
+      .catch(() => {
+        // Not known to have reached the owner (Redis unreachable, the link reset): the grant ends, and the
+        // owner reruns what it had on this worker rather than wait for a report that may never come.
+        if (this.#byWorker.get(w) === g) this.#end(g, 'end');
+      });
   }
 
   /** A lent worker exited: the grant ends; the owner recovers its chunks. */
@@ -253,8 +262,7 @@ export class Lender {
     if (this.#byWorker.get(g.worker) !== g) return;
     this.#byWorker.delete(g.worker);
     this.#byN.delete(g.n);
-    const redis = this.#node.redis;
-    redis.del(this.#scripts.slotKey(g.self, g.n)).catch(() => {});
+    this.#scripts.endGrant(g.self, g.n).catch(() => {});
     if (how === 'end') post(this.#node, g.self, g.owner, 'end', g.n).catch(() => {});
     // The host keeps a killed worker out of the local scheduler's hands until its exit.
     if (how === 'kill' || g.chunks.size > 0) {
@@ -276,17 +284,23 @@ export class Lender {
       if (w === undefined || this.#host.localDemand() > 0 || !this.#node.held()) return;
       this.#host.take(w);
       const n = ++this.#nextN;
+      this.#making.set(n, []);
       let r;
       try {
         r = await this.#scripts.lend(this.#node.id, n, this.#opts.pipelineDepth);
       } catch (err) {
+        // Whether it was granted is unknown: its key goes (the owner's poll ends a slot it made of it).
+        this.#making.delete(n);
+        this.#scripts.endGrant(self, n).catch(() => {});
         this.#host.giveBack(w);
         throw err;
       }
+      const early = this.#making.get(n) ?? [];
+      this.#making.delete(n);
       if (!r.granted || w.dead || !this.#node.held() || this.#node.id !== self) {
         if (r.granted) {
           // It died (or this daemon lost its lease) while the grant was being made: the owner hears it ended.
-          this.#node.redis.del(this.#scripts.slotKey(self, n)).catch(() => {});
+          this.#scripts.endGrant(self, n).catch(() => {});
           post(this.#node, self, r.owner, 'end', n).catch(() => {});
         }
         this.#host.giveBack(w);
@@ -306,6 +320,7 @@ export class Lender {
       this.#byWorker.set(w, g);
       this.#byN.set(n, g);
       this.#opts.log({ event: 'cluster-lent', slot: w.slot, pid: w.pid, owner: r.owner, grant: n });
+      for (const e of early) this.onEntry(e);
     }
   }
 

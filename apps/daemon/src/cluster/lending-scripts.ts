@@ -226,6 +226,40 @@ export class LendingScripts {
     return r === 1;
   }
 
+  /**
+   * Which grants are still alive: grant i is alive unless `slot:<lender>:<n>`
+   * is gone or member `peers[i]`'s lease is. A reply that did not come counts
+   * as alive (the next poll asks again).
+   */
+  async alive(grants: { peer: string; lender: string; n: number }[]): Promise<boolean[]> {
+    if (grants.length === 0) return [];
+    const pipe = this.#redis.pipeline();
+    for (const g of grants) pipe.exists(this.leaseKey(g.peer), this.slotKey(g.lender, g.n));
+    const replies = (await pipe.exec()) ?? [];
+    return grants.map((_, i) => {
+      const [err, n] = replies[i] ?? [null, 2];
+      return err !== null || n === 2;
+    });
+  }
+
+  /**
+   * Ends grant `n` of `lender` in Redis: its key goes, so nothing more is
+   * dispatched or reported for it, and the other side's poll (alive) sees it
+   * ended even if the message telling it was lost. Retried a few times: a
+   * grant whose key stayed would hold a worker (or a chunk) until a lease lapses.
+   */
+  async endGrant(lender: string, n: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#redis.del(this.slotKey(lender, n));
+        return;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
   /** Publishes `owner`'s demand: queued chunks per app (0 withdraws an app). */
   async demand(owner: string, queued: Iterable<[string, number]>): Promise<void> {
     const args: (string | number)[] = [owner];
