@@ -28,8 +28,9 @@
  *    are small; a task of tens of KB of source is a module task's case.
  *  - A slot with nothing to run for IDLE_RELEASE_MS, or that its lender asked
  *    back (`reclaim`: placed on no more, released once its chunks are done),
- *    is given back. Slots whose lender's lease is gone end (polled every
- *    LEASE_POLL_MS; leases are 3 s).
+ *    is given back. Slots whose lender's lease or grant key is gone end
+ *    (polled every LEASE_POLL_MS; leases are 3 s): the key covers an `end`
+ *    message lost on the way.
  *
  * Local workers lent away (lender side): a lent worker is presented to the
  * local scheduler as exited (`workerExit`, on a worker it has no chunk on) and,

@@ -17,7 +17,8 @@
  *    attempt number they ran under, through the `report` script (fencing).
  *  - Sources: the owner always sends a lent worker the full source (cluster-
  *    pool.ts says why), so runs are handed on as they are but for the key.
- *  - Liveness: an owner whose lease is gone, or this daemon losing its own
+ *  - Liveness: an owner whose lease is gone (or a grant whose key the owner
+ *    deleted, its `release` lost on the way), or this daemon losing its own
  *    lease (`lost`: a zombie), ends its grants at once: a worker with chunks
  *    of that owner is killed (nothing it says could be delivered anyway),
  *    an idle one given back.
