@@ -185,12 +185,12 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   }
 
   send(w: ClusterWorker, m: ChunkCommand): boolean {
+    if (w.dead) return false;
     if (m.t === 'run') {
       this.#realmOf.set(m.key, m.realm);
       w.outstanding.add(m.key);
     }
-    if (w.kind === 'local') return !w.dead && this.#supervisor.send(w.inner, m);
-    if (w.dead) return false;
+    if (w.kind === 'local') return this.#supervisor.send(w.inner, m);
     let field = '';
     let out: ChunkCommand = m;
     if (m.t === 'run') {

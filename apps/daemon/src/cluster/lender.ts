@@ -282,7 +282,7 @@ export class Lender {
     for (;;) {
       idle = this.#host.idleWorkers();
       const w = idle[0];
-      if (w === undefined || this.#host.localDemand() > 0 || !this.#node.held()) return;
+      if (w === undefined || this.#host.localDemand() > 0 || !this.#node.held() || this.#stopping) return;
       this.#host.take(w);
       const n = ++this.#nextN;
       this.#making.set(n, []);
@@ -298,7 +298,7 @@ export class Lender {
       }
       const early = this.#making.get(n) ?? [];
       this.#making.delete(n);
-      if (!r.granted || w.dead || !this.#node.held() || this.#node.id !== self) {
+      if (!r.granted || w.dead || !this.#node.held() || this.#node.id !== self || this.#stopping) {
         if (r.granted) {
           // It died (or this daemon lost its lease) while the grant was being made: the owner hears it ended.
           this.#scripts.endGrant(self, n).catch(() => {});
