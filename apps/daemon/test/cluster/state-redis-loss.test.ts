@@ -154,6 +154,11 @@ describe('Redis out of memory', () => {
       expect(await a.state.handle('c:1', req('queue.size', 'q'))).toBe(size);
       expect(await code(a.state.handle('c:1', req('value.set', 'v', { a: item })))).toBe('E_NO_SPACE');
       expect(await code(a.state.handle('c:1', req('value.get', 'v')))).toBe('E_NO_SUCH_VALUE');
+      // The membership outlives the full memory: its renewals go on (past a whole lease), so it is not lost.
+      const id = a.node.id;
+      await new Promise((r) => setTimeout(r, 3_500));
+      expect(a.node.held()).toBe(true);
+      expect(a.node.id).toBe(id);
       // Taking items out makes room again.
       for (let i = 0; i < 10; i++) await a.state.handle('c:1', req('queue.get', 'q'));
       expect(await code(a.state.handle('c:1', req('value.set', 'v', { a: enc(1) })))).toBe('ok');

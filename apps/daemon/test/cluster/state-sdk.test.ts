@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { startCluster } from '../support/cluster.js';
 import { until } from '../support/wait.js';
 
-describe.skip('cluster-mode state through the SDK', () => {
+describe('cluster-mode state through the SDK', () => {
   it('is shared by two daemons: values, pushes, tasks, queues, dicts and locks', async () => {
     await using c = await startCluster(2, { workers: 2 });
     const [a, b] = c.daemons;
