@@ -7,6 +7,7 @@
  * depends on workers, not on the machine's cores.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import type { TaskContext } from '@corepool/client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,5 +103,26 @@ describe('worker lending', () => {
     const twice = [...executions(log).values()].filter((p) => p.length > 1).length;
     figure('lending.stopped-lender.items-run-twice', twice);
     expect(twice).toBe(0);
+  });
+
+  it('a task on a lent worker uses shared state through its own daemon: one counter for the whole cluster', async () => {
+    await using c = await startCluster(2, { workers: 2 });
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const bPids = new Set(await b.workerPids());
+    const client = await a.connect();
+    const n = 24;
+    const pids = await client.map(
+      async (_x: number, ctx: TaskContext) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 150);
+        await ctx.value<number>('lent-hits').add(1);
+        return ctx.pid;
+      },
+      Array.from({ length: n }, (_, i) => i),
+      { chunkSize: 1 },
+    );
+    expect(pids.some((p) => bPids.has(p))).toBe(true);
+    // Every add landed in the one counter, wherever its worker was lent from; read on either daemon.
+    expect(await client.value<number>('lent-hits').get()).toBe(n);
+    expect(await (await b.connect()).value<number>('lent-hits').get()).toBe(n);
   });
 });
