@@ -23,10 +23,12 @@
  *    of that owner is killed (nothing it says could be delivered anyway),
  *    an idle one given back.
  */
+import { hostname } from 'node:os';
 import { decodeMessage, encodeMessage } from '@corepool/protocol';
 import type { AbortMessage, RunMessage } from '../ipc.js';
 import type { WorkerSlot } from '../primary/supervisor.js';
 import type { ChunkMessage } from '../primary/worker-pool.js';
+import type { FailMessage } from '../ipc.js';
 import type { ClusterNode } from './cluster-node.js';
 import { post, type InboxEntry } from './inbox.js';
 import type { LendingScripts } from './lending-scripts.js';
@@ -62,6 +64,8 @@ interface Running {
   /** The owner's key. */
   key: number;
   attempt: number;
+  /** The module of a module task (its failure to load here is this host's, said so in the error). */
+  module?: string;
 }
 
 interface Grant {
@@ -184,7 +188,7 @@ export class Lender {
       case 'run': {
         const run = decodeMessage(e.m!) as RunMessage;
         const key = --this.#nextKey; // negative: never one of the local scheduler's keys
-        g.chunks.set(key, { key: run.key, attempt: e.a });
+        g.chunks.set(key, { key: run.key, attempt: e.a, ...(run.task.kind === 'module' ? { module: run.task.url } : {}) });
         g.local.set(run.key, key);
         if (!this.#host.send(g.worker, { ...run, key })) this.#host.kill(g.worker);
         return;
@@ -217,7 +221,7 @@ export class Lender {
       if (run === undefined) return;
       field = `${g.owner}:${run.key}`;
       attempt = run.attempt;
-      out = { ...m, key: run.key };
+      out = m.t === 'fail' && run.module !== undefined ? { ...onThisHost(m, g.self), key: run.key } : { ...m, key: run.key };
       if (m.t === 'done' || m.t === 'fail') {
         final = true;
         g.chunks.delete(m.key);
@@ -341,4 +345,19 @@ export class Lender {
     for (const g of held) if (worst === undefined || score.get(g.app)! > score.get(worst.app)!) worst = g;
     if (worst !== undefined && score.get(worst.app)! - least > REVIEW_SLACK_MS) this.#reclaim(worst, now);
   }
+}
+
+/**
+ * A module task that failed to load on a lent worker: the owner's app may have it where it
+ * runs, so the error names this host and the rule it broke, not just the path.
+ */
+function onThisHost(m: FailMessage, self: string): FailMessage {
+  const where = `on host ${hostname()} (daemon ${self}), whose worker ran it for another daemon of the cluster`;
+  return {
+    ...m,
+    error: {
+      ...m.error,
+      message: `${m.error.message} [${where}: a module task must exist at the same path on every host of the cluster]`,
+    },
+  };
 }
