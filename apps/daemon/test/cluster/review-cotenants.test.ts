@@ -1,0 +1,114 @@
+/**
+ * Review: hostile co-tenants across daemons. A client that disconnects while
+ * its chunks run on another daemon's lent workers: the workers come back to
+ * their daemon and nothing of that app or grant stays in Redis. An app whose
+ * items crash workers and spin past timeouts beside an honest app on another
+ * daemon: the honest map completes, correctly.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { encodeData, sourceHash } from '@corepool/protocol';
+import { startCluster } from '../support/cluster.js';
+import { rawMap } from '../support/raw-map.js';
+import { executions, sleeperSource } from '../support/sleeper.js';
+import { until } from '../support/wait.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'corepool-review-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every key of cluster `name` with its type, and the fields of `want` and `att`. */
+async function clusterKeys(url: string, name: string): Promise<{ keys: string[]; want: string[]; att: string[] }> {
+  const r = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await r.scan(cursor, 'MATCH', `cp:{${name}}:*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    const p = `cp:{${name}}:`;
+    return {
+      keys: keys.map((k) => k.slice(p.length)).sort(),
+      want: await r.hkeys(`${p}want`),
+      att: await r.hkeys(`${p}att`),
+    };
+  } finally {
+    r.disconnect();
+  }
+}
+
+describe('review: hostile co-tenants across daemons', () => {
+  it('a client that disconnects while its chunks run on lent workers: the workers come back idle, its grants and attempts leave Redis', async () => {
+    await using c = await startCluster(2, { workers: 2 });
+    const [lender, owner] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const sock = await owner.raw({ hello: true });
+    const items = Array.from({ length: 40 }, (_, i) => i);
+    const src = sleeperSource(join(dir, 'gone.log'), 1_500);
+    // A map sent by hand (the raw socket is terminated mid-batch, so rawMap's promise is left behind).
+    sock.send({ type: 'batch.open', id: 7, task: { kind: 'source', hash: sourceHash(src), source: src }, timeoutMs: 0, retries: 2 });
+    for (const i of items) sock.send({ type: 'batch.chunk', id: 7, start: i, count: 1, payload: encodeData([i]) });
+    await until(async () => (await lender.status()).workers.filter((w) => w.busy).length === 2, 15_000, 'both lender workers lent');
+    sock.ws.terminate();
+    // The lender's workers are its own again, idle, as its own status and the cluster's say.
+    await until(async () => (await lender.status()).workers.every((w) => !w.busy), 15_000, 'the lender’s workers idle');
+    await until(
+      async () => {
+        const me = (await owner.status()).cluster?.daemons.find((d) => d.url === lender.url);
+        return me !== undefined && me.busy === 0 && me.idle === 2;
+      },
+      15_000,
+      'the cluster status shows the lender idle',
+    );
+    // Its workers serve a new client of the lender.
+    const client = await lender.connect();
+    expect(await client.map((x: number) => x + 1, [1, 2, 3, 4], { chunkSize: 1 })).toEqual([2, 3, 4, 5]);
+    // Nothing of the gone app's grants, demand or chunk attempts stays in Redis.
+    let last: Awaited<ReturnType<typeof clusterKeys>> | undefined;
+    await until(
+      async () => {
+        last = await clusterKeys(c.redisUrl, c.name);
+        return !last.keys.some((k) => k.startsWith('slot:')) && last.want.length === 0 && last.att.length === 0;
+      },
+      15_000,
+      'no slot keys, no demand, no attempts left',
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
+    });
+  });
+
+  it('an app whose items crash workers and spin past timeouts beside an honest app on another daemon: the honest map completes correctly', async () => {
+    await using c = await startCluster(3, { workers: 2 });
+    const [honestD, hostileD, lender] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const hostile = await hostileD.connect();
+    // Every item either kills its worker or spins past its timeout; and many batches at once.
+    const bad = (x: number): number => {
+      if (x % 2 === 0) process.exit(1);
+      for (;;) {
+        /* spin */
+      }
+    };
+    const flood = Array.from({ length: 6 }, () =>
+      hostile
+        .map(bad, Array.from({ length: 12 }, (_, i) => i), { chunkSize: 1, timeoutMs: 300, retries: 1 })
+        .then(
+          () => 'resolved',
+          (e: unknown) => e,
+        ),
+    );
+    await until(async () => (await lender.status()).workers.some((w) => w.busy), 15_000, 'the lender lending to the hostile app');
+    const log = join(dir, 'honest.log');
+    const sock = await honestD.raw({ hello: true });
+    const items = Array.from({ length: 40 }, (_, i) => i);
+    const out = await rawMap(sock, sleeperSource(log, 100), items, { chunkSize: 1, deadlineMs: 50_000 });
+    expect(out.length).toBe(items.length);
+    for (const [i, o] of out) expect(o.ok && (o.value as number[])[0]).toBe(i);
+    const ran = executions(log);
+    expect(ran.size).toBe(items.length);
+    await Promise.all(flood);
+    await hostile.close();
+  });
+});
