@@ -305,6 +305,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   /** A worker ended: its unfinished chunks will not be charged (the scheduler reruns them under other keys or the same). */
   #forget(w: ClusterWorker): void {
     for (const key of w.outstanding) this.#realmOf.delete(key);
+    if (w.kind !== 'local' && w.outstanding.size > 0) this.#scripts.forgetAttempts(this.#node.id, w.outstanding).catch(() => {});
     w.outstanding.clear();
   }
 

@@ -260,6 +260,18 @@ export class LendingScripts {
     }
   }
 
+  /**
+   * Drops the attempt numbers of chunks an owner stopped waiting for on a grant
+   * that ended (killed, lender gone, released): no final report will delete them,
+   * and `att` would otherwise grow with every chunk ever lost or abandoned. A rerun
+   * under the same key starts again at 1; a late report of the old attempt is still
+   * refused, as its grant's key is gone.
+   */
+  async forgetAttempts(owner: string, keys: Iterable<number>): Promise<void> {
+    const fields = [...keys].map((k) => `${owner}:${k}`);
+    if (fields.length > 0) await this.#redis.hdel(`${this.#p}att`, ...fields);
+  }
+
   /** Publishes `owner`'s demand: queued chunks per app (0 withdraws an app). */
   async demand(owner: string, queued: Iterable<[string, number]>): Promise<void> {
     const args: (string | number)[] = [owner];
