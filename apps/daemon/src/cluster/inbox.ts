@@ -105,9 +105,16 @@ function parse(fields: Buffer[]): InboxEntry {
   return e;
 }
 
-/** XADDs a message without a payload from `from` to `to`'s inbox (on the command connection). */
+/** XADD to an inbox only while its member's lease exists: a message to a member gone would recreate its inbox, never read. */
+const POST = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'f', ARGV[3], 'n', ARGV[4])
+return 1
+`;
+
+/** XADDs a message without a payload from `from` to `to`'s inbox (on the command connection), if `to` is still a member. */
 export function post(node: ClusterNode, from: string, to: string, t: string, n: number): Promise<unknown> {
-  return node.redis.xadd(`${node.prefix}inbox:${to}`, 'MAXLEN', '~', String(INBOX_MAXLEN), '*', 't', t, 'f', from, 'n', String(n));
+  return node.redis.eval(POST, 2, `${node.prefix}lease:${to}`, `${node.prefix}inbox:${to}`, INBOX_MAXLEN, t, from, n);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -71,12 +71,17 @@ return {1, a}
 `;
 
 /**
- * KEYS slot, lease(self), att, inbox(owner), stale. ARGV owner, n, attempt field ('' for a message about no
+ * KEYS slot, lease(self), att, inbox(owner), stale, lease(owner). ARGV owner, n, attempt field ('' for a message about no
  * chunk), attempt, final ('1': the chunk is over, its attempt number goes), message, maxlen, self.
  * Returns 1 (delivered) or 0 (stale: dropped and counted).
  */
 const REPORT = `
 local ok = redis.call('EXISTS', KEYS[2]) == 1 and redis.call('HGET', KEYS[1], 'owner') == ARGV[1]
+-- an owner gone: its inbox would be recreated and never read
+if ok and redis.call('EXISTS', KEYS[6]) == 0 then
+  redis.call('HDEL', KEYS[3], ARGV[3])
+  return 0
+end
 if ok and ARGV[3] ~= '' then ok = redis.call('HGET', KEYS[3], ARGV[3]) == ARGV[4] end
 if not ok then
   redis.call('INCR', KEYS[5])
@@ -208,12 +213,13 @@ export class LendingScripts {
   ): Promise<boolean> {
     const r = await this.#redis.eval(
       REPORT,
-      5,
+      6,
       this.slotKey(self, n),
       this.leaseKey(self),
       `${this.#p}att`,
       this.inboxKey(owner),
       this.staleKey,
+      this.leaseKey(owner),
       owner,
       n,
       field,

@@ -70,7 +70,8 @@ export interface MembershipOptions {
  * Renews this member's lease if it still holds it: KEYS lease, members, dm, reaper;
  * ARGV id, leaseMs, recordTtlMs, then the info as field/value pairs. Returns 1, or 0
  * when the lease is gone (the incarnation is over). Also reaps, when this member holds
- * the reaper role: members without a lease leave `members`, and `ctl` hears of it.
+ * the reaper role: members without a lease leave `members` (their inbox and status
+ * record go with them: nothing reads them any more), and `ctl` hears of it.
  * allow-oom: a Redis out of memory refuses state writes (E_NO_SPACE), but must not
  * end every lease with them: renewals grow nothing (the heartbeat rewrites its fields).
  */
@@ -92,6 +93,7 @@ if r == id then
   for _, m in ipairs(redis.call('ZRANGE', members, 0, -1)) do
     if redis.call('EXISTS', prefix .. 'lease:' .. m) == 0 then
       redis.call('ZREM', members, m)
+      redis.call('DEL', prefix .. 'inbox:' .. m, prefix .. 'dm:' .. m)
       redis.call('XADD', prefix .. 'ctl', 'MAXLEN', '~', 1000, '*', 'event', 'dead', 'id', m)
     end
   end
@@ -217,6 +219,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
       .del(this.leaseKey(id))
       .zrem(`${this.prefix}members`, id)
       .del(`${this.prefix}dm:${id}`)
+      .del(`${this.prefix}inbox:${id}`)
       .xadd(`${this.prefix}ctl`, 'MAXLEN', '~', '1000', '*', 'event', 'left', 'id', id)
       .exec()
       .catch(() => {});
