@@ -1,0 +1,97 @@
+/**
+ * Review: shared state through the SDK across daemons at its edges. A lock
+ * held through a daemon killed -9 goes to a client of another daemon once the
+ * dead daemon's lease lapses, with a larger fencing token; a blocked queue.get
+ * on one daemon is woken by a put on another; a dict subscriber on one daemon
+ * sees another's sets and deletes in order; compareAndSet races from two
+ * daemons have exactly one winner per value.
+ */
+import { describe, expect, it } from 'vitest';
+import { startCluster } from '../support/cluster.js';
+import { until } from '../support/wait.js';
+
+describe('review: state edges across daemons', () => {
+  it('a lock held through a daemon killed -9 is granted to another daemon’s client, with a larger token', async () => {
+    await using c = await startCluster(2, { workers: 1 });
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const ca = await a.connect();
+    const cb = await b.connect();
+    const g1 = await ca.lock('L').acquire();
+    const lb = cb.lock('L');
+    const waiting = lb.acquire({ timeoutMs: 20_000 });
+    // Held: b's client waits.
+    expect(await Promise.race([waiting.then(() => 'granted'), new Promise((r) => setTimeout(() => r('waiting'), 500))])).toBe('waiting');
+    await a.kill();
+    const g2 = await waiting;
+    expect(g2.token).toBeGreaterThan(g1.token);
+    // And the next grant's token grows again.
+    await lb.release();
+    const g3 = await lb.acquire({ timeoutMs: 5_000 });
+    expect(g3.token).toBeGreaterThan(g2.token);
+  });
+
+  it('a blocked get on one daemon is woken by a put on another; a dict subscriber sees another daemon’s sets and deletes in order', async () => {
+    await using c = await startCluster(2, { workers: 1 });
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const ca = await a.connect();
+    const cb = await b.connect();
+    const gets = [cb.queue<number>('q').get({ timeoutMs: 20_000 }), cb.queue<number>('q').get({ timeoutMs: 20_000 })];
+    await until(async () => ((await b.status()).blockedGets ?? 0) === 2, 10_000, 'two gets blocked on b');
+    await ca.queue<number>('q').put(1);
+    await ca.queue<number>('q').put(2);
+    expect((await Promise.all(gets)).sort()).toEqual([1, 2]);
+    expect(await ca.queue<number>('q').size()).toBe(0);
+
+    const seen: string[] = [];
+    const stop = cb.dict<number>('d').subscribe((k, v, deleted) => seen.push(deleted ? `-${k}` : `${k}=${v}`));
+    const expected: string[] = [];
+    // Let the subscription be in place (its first read of the empty dict) before the writes.
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 30; i++) {
+      const k = `k${i % 4}`;
+      if (i % 3 === 2) {
+        await ca.dict<number>('d').delete(k);
+        expected.push(`-${k}`);
+      } else {
+        await ca.dict<number>('d').set(k, i);
+        expected.push(`${k}=${i}`);
+      }
+    }
+    // Deletes of a key absent at the time push nothing: compare with what the writes really did.
+    const real: string[] = [];
+    const present = new Set<string>();
+    for (const e of expected) {
+      if (e.startsWith('-')) {
+        if (present.delete(e.slice(1))) real.push(e);
+      } else {
+        present.add(e.split('=')[0]!);
+        real.push(e);
+      }
+    }
+    await until(() => seen.length >= real.length, 10_000, 'every dict change pushed').catch(() => {});
+    stop();
+    expect(seen).toEqual(real);
+  });
+
+  it('compareAndSet races from two daemons: exactly one winner per value', async () => {
+    await using c = await startCluster(2, { workers: 1 });
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const clients = [await a.connect(), await b.connect(), await a.connect(), await b.connect()];
+    await clients[0]!.value<{ n: number }>('cas').set({ n: 0 });
+    const wins = new Map<number, number>();
+    // Each client tries to move the value from n to n+1 until 40; a win at n is counted.
+    await Promise.all(
+      clients.map(async (cl) => {
+        const v = cl.value<{ n: number }>('cas');
+        for (;;) {
+          const cur = await v.get();
+          if (cur.n >= 40) return;
+          if (await v.compareAndSet({ n: cur.n }, { n: cur.n + 1 })) wins.set(cur.n, (wins.get(cur.n) ?? 0) + 1);
+        }
+      }),
+    );
+    expect((await clients[1]!.value<{ n: number }>('cas').get()).n).toBe(40);
+    expect([...wins.keys()].sort((x, y) => x - y)).toEqual([...Array(40).keys()]);
+    for (const [, count] of wins) expect(count).toBe(1);
+  });
+});
