@@ -159,7 +159,11 @@ export async function checkRedis(url: string, opts: { connectTimeoutMs?: number 
     enableOfflineQueue: false,
   });
   // The failure is reported through connect()'s rejection; an 'error' event without a listener would crash the process.
-  redis.on('error', () => {});
+  // Its error is kept: connect() only says "Connection is closed." when Redis refused the password (NOAUTH, WRONGPASS).
+  let refused: string | undefined;
+  redis.on('error', (err: Error) => {
+    if (/^(NOAUTH|WRONGPASS)\b/.test(err.message)) refused = err.message.startsWith('NOAUTH') ? 'needs a password' : 'refused the password';
+  });
   try {
     let facts: RedisFacts;
     try {
@@ -169,6 +173,12 @@ export async function checkRedis(url: string, opts: { connectTimeoutMs?: number 
       const password = new URL(url).password;
       let why = (err instanceof Error ? err.message : String(err)).split(url).join(shown);
       if (password !== '') why = why.split(password).join('***');
+      if (refused !== undefined) {
+        throw new ClusterUnreachableError(
+          `Redis at ${shown} ${refused}: give it in the URL (redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port for an ACL user).`,
+          { cause: err },
+        );
+      }
       throw new ClusterUnreachableError(
         `Redis at ${shown} does not answer (${why}): check that redis-server runs there, ` +
           'that the host and port are right and reachable from this host (firewall, bind address), and the password and TLS (rediss://) if it needs them.',
