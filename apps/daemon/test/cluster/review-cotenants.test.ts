@@ -110,5 +110,47 @@ describe('review: hostile co-tenants across daemons', () => {
     expect(ran.size).toBe(items.length);
     await Promise.all(flood);
     await hostile.close();
+    // The lender replaced what the hostile items killed, and has all its workers back, idle; nothing stays in Redis.
+    await until(
+      async () => {
+        const w = (await lender.status()).workers;
+        return w.length === 2 && w.every((x) => !x.busy);
+      },
+      15_000,
+      'the lender’s two workers back, idle',
+    );
+    let last: Awaited<ReturnType<typeof clusterKeys>> | undefined;
+    await until(
+      async () => {
+        last = await clusterKeys(c.redisUrl, c.name);
+        return !last.keys.some((k) => k.startsWith('slot:')) && last.want.length === 0 && last.att.length === 0;
+      },
+      15_000,
+      'no slot keys, no demand, no attempts left',
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
+    });
+  });
+
+  it('a client gone while its items spin forever (no timeout) on lent workers: the lender gets its workers back', async () => {
+    await using c = await startCluster(2, { workers: 2 });
+    const [lender, owner] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const sock = await owner.raw({ hello: true });
+    const src = `(x) => { for (;;) {} }`;
+    sock.send({ type: 'batch.open', id: 9, task: { kind: 'source', hash: sourceHash(src), source: src }, timeoutMs: 0, retries: 0 });
+    for (let i = 0; i < 12; i++) sock.send({ type: 'batch.chunk', id: 9, start: i, count: 1, payload: encodeData([i]) });
+    await until(async () => (await lender.status()).workers.filter((w) => w.busy).length === 2, 15_000, 'both lender workers lent');
+    sock.ws.terminate();
+    await until(
+      async () => {
+        const w = (await lender.status()).workers;
+        return w.length === 2 && w.every((x) => !x.busy);
+      },
+      20_000,
+      'the lender’s workers back, idle',
+    );
+    await until(async () => (await owner.status()).workers.every((w) => !w.busy), 20_000, 'the owner’s own workers idle');
+    const client = await lender.connect();
+    expect(await client.map((x: number) => x + 1, [1, 2, 3, 4], { chunkSize: 1 })).toEqual([2, 3, 4, 5]);
   });
 });
