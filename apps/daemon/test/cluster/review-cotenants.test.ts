@@ -153,4 +153,30 @@ describe('review: hostile co-tenants across daemons', () => {
     const client = await lender.connect();
     expect(await client.map((x: number) => x + 1, [1, 2, 3, 4], { chunkSize: 1 })).toEqual([2, 3, 4, 5]);
   });
+
+  it('an app flooding the cluster with batches does not keep every lent worker from an honest app that comes later', async () => {
+    await using c = await startCluster(3, { workers: 1, args: [] });
+    const [honestD, hostileD] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const lender = await c.add({ workers: 2 });
+    await c.untilMembers(4);
+    const lenderPids = new Set(await lender.workerPids());
+    const hostile = await hostileD.raw({ hello: true });
+    const floodLog = join(dir, 'flood.log');
+    const flood = Array.from({ length: 4 }, () =>
+      rawMap(hostile, sleeperSource(floodLog, 150), Array.from({ length: 80 }, (_, i) => i), { chunkSize: 1, deadlineMs: 55_000 }).catch(
+        (e: unknown) => e,
+      ),
+    );
+    await until(async () => (await lender.status()).workers.every((w) => w.busy), 15_000, 'the lender lending to the flood');
+    const log = join(dir, 'late-honest.log');
+    const sock = await honestD.raw({ hello: true });
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    const out = await rawMap(sock, sleeperSource(log, 150), items, { chunkSize: 1, deadlineMs: 40_000 });
+    expect(out.length).toBe(items.length);
+    for (const [i, o] of out) expect(o.ok && (o.value as number[])[0]).toBe(i);
+    // The honest app got lent workers although the flood had them all when it came.
+    expect(out.filter(([, o]) => o.ok && lenderPids.has((o.value as number[])[1]!)).length).toBeGreaterThan(0);
+    hostile.ws.terminate(); // the flood's rawMaps never complete now: their deadlines reject them, caught
+    void flood;
+  });
 });
