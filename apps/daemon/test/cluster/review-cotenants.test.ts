@@ -93,7 +93,11 @@ describe('review: hostile co-tenants across daemons', () => {
     };
     const flood = Array.from({ length: 6 }, () =>
       hostile
-        .map(bad, Array.from({ length: 12 }, (_, i) => i), { chunkSize: 1, timeoutMs: 300, retries: 1 })
+        .map(
+          bad,
+          Array.from({ length: 12 }, (_, i) => i),
+          { chunkSize: 1, timeoutMs: 300, retries: 1 },
+        )
         .then(
           () => 'resolved',
           (e: unknown) => e,
@@ -163,9 +167,12 @@ describe('review: hostile co-tenants across daemons', () => {
     const hostile = await hostileD.raw({ hello: true });
     const floodLog = join(dir, 'flood.log');
     const flood = Array.from({ length: 4 }, () =>
-      rawMap(hostile, sleeperSource(floodLog, 150), Array.from({ length: 80 }, (_, i) => i), { chunkSize: 1, deadlineMs: 55_000 }).catch(
-        (e: unknown) => e,
-      ),
+      rawMap(
+        hostile,
+        sleeperSource(floodLog, 150),
+        Array.from({ length: 80 }, (_, i) => i),
+        { chunkSize: 1, deadlineMs: 55_000 },
+      ).catch((e: unknown) => e),
     );
     await until(async () => (await lender.status()).workers.every((w) => w.busy), 15_000, 'the lender lending to the flood');
     const log = join(dir, 'late-honest.log');

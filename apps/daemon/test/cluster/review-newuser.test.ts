@@ -25,10 +25,14 @@ afterAll(async () => {
 /** `corepool daemon start` expected to fail: its exit code and stderr. */
 async function failedStart(cluster: string): Promise<{ code: number; stderr: string }> {
   try {
-    await run(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--workers', '1', '--data-dir', join(dir, 'd'), '--cluster', cluster], {
-      timeout: 30_000,
-      env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
-    });
+    await run(
+      process.execPath,
+      [CLI, 'daemon', 'start', '--port', '0', '--workers', '1', '--data-dir', join(dir, 'd'), '--cluster', cluster],
+      {
+        timeout: 30_000,
+        env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
+      },
+    );
     return { code: 0, stderr: '' };
   } catch (err) {
     const e = err as { code?: number; stderr?: string };

@@ -58,7 +58,11 @@ describe('review: stop, restart and kill of cluster daemons', () => {
     expect(outcomes.length).toBe(items.length);
     for (const [i, o] of outcomes) expect(o.ok && (o.value as number[])[0]).toBe(i);
     expect(executions(log).size).toBe(items.length);
-    await until(async () => (await owner.status()).cluster!.daemons.every((d) => d.id !== lenderId), 15_000, 'the stopped lender gone from status');
+    await until(
+      async () => (await owner.status()).cluster!.daemons.every((d) => d.id !== lenderId),
+      15_000,
+      'the stopped lender gone from status',
+    );
     let left: string[] = [];
     await until(
       async () => (left = await keysOf(c.redisUrl, c.name, lenderId)).length === 0,
@@ -93,7 +97,11 @@ describe('review: stop, restart and kill of cluster daemons', () => {
     expect(await client.map((x: number) => x * 2, [1, 2, 3], { chunkSize: 1 })).toEqual([2, 4, 6]);
     // kill -9 of b2: a's status drops it once its lease lapses and it is reaped; its keys go.
     await b2.kill();
-    await until(async () => (await a.status()).cluster!.daemons.every((d) => d.id !== newId), 20_000, 'the killed incarnation gone from status');
+    await until(
+      async () => (await a.status()).cluster!.daemons.every((d) => d.id !== newId),
+      20_000,
+      'the killed incarnation gone from status',
+    );
     let left: string[] = [];
     await until(
       async () => (left = await keysOf(c.redisUrl, c.name, newId)).length === 0,
