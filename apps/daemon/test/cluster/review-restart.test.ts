@@ -112,4 +112,34 @@ describe('review: stop, restart and kill of cluster daemons', () => {
     });
     rmSync(b.dataDir, { recursive: true, force: true });
   });
+
+  it('an owner killed -9 while its chunks run on a lender: the lender gets its workers back and nothing of the owner stays in Redis', async () => {
+    await using c = await startCluster(2, { workers: 2 });
+    const [lender, owner] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const ownerId = (await owner.status()).cluster!.id;
+    const sock = await owner.raw({ hello: true });
+    const src = sleeperSource(join(dir, 'owner-killed.log'), 1_000);
+    void rawMap(
+      sock,
+      src,
+      Array.from({ length: 30 }, (_, i) => i),
+      { chunkSize: 1, deadlineMs: 30_000 },
+    ).catch(() => {});
+    await until(async () => (await lender.status()).workers.every((w) => w.busy), 15_000, 'the lender lending');
+    await owner.kill();
+    await until(
+      async () => {
+        const w = (await lender.status()).workers;
+        return w.length === 2 && w.every((x) => !x.busy);
+      },
+      20_000,
+      'the lender’s workers back',
+    );
+    let left: string[] = [];
+    await until(async () => (left = await keysOf(c.redisUrl, c.name, ownerId)).length === 0, 20_000, 'no key of the killed owner').catch(
+      (err: unknown) => {
+        throw new Error(`${String(err)}: ${JSON.stringify(left)}`);
+      },
+    );
+  });
 });
