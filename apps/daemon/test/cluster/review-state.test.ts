@@ -155,4 +155,21 @@ describe('review: state edges across daemons', () => {
     expect(g2.token).toBeGreaterThan(g1.token);
     await until(() => g1.signal.aborted, 15_000, 'the old holder’s signal aborted');
   });
+
+  it('a get blocked on one daemon whose client goes away loses no item put on another daemon', async () => {
+    await using c = await startCluster(2, { workers: 1 });
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const ca = await a.connect();
+    for (let round = 0; round < 3; round++) {
+      const sock = await b.raw({ hello: true });
+      sock.send({ type: 'state', rid: 1, op: 'queue.get', name: 'lost', timeoutMs: 20_000 });
+      await until(async () => ((await b.status()).blockedGets ?? 0) === 1, 10_000, 'a get blocked on b');
+      // The put races the close: the item is either delivered to nobody and back in the queue, or still there.
+      const put = ca.queue<number>('lost').put(round);
+      sock.ws.terminate();
+      await put;
+      expect(await ca.queue<number>('lost').get({ timeoutMs: 10_000 })).toBe(round);
+    }
+    expect(await ca.queue<number>('lost').size()).toBe(0);
+  });
 });
