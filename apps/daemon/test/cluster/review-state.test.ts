@@ -153,7 +153,7 @@ describe('review: state edges across daemons', () => {
       a.proc.kill('SIGCONT');
     }
     expect(g2.token).toBeGreaterThan(g1.token);
-    await until(() => g1.signal.aborted, 15_000, 'the old holder’s signal aborted');
+    await until(() => g1.signal.aborted, 8_000, 'the old holder’s signal aborted');
   });
 
   it('a get blocked on one daemon whose client goes away loses no item put on another daemon', async () => {
