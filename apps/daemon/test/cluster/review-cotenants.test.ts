@@ -186,4 +186,34 @@ describe('review: hostile co-tenants across daemons', () => {
     hostile.ws.terminate(); // the flood's rawMaps never complete now: their deadlines reject them, caught
     void flood;
   });
+
+  it('an app that stops reading its results while its batch still has queued chunks does not hold the lent workers from an honest app', async () => {
+    await using c = await startCluster(2, { workers: 1 });
+    const [honestD, hostileD] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const lender = await c.add({ workers: 2 });
+    await c.untilMembers(3);
+    const lenderPids = new Set(await lender.workerPids());
+    const hostile = await hostileD.raw({ hello: true });
+    // Results of 256 KiB each, never read: the owner's send buffer fills and its scheduler holds the batch back.
+    const src = `(x) => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); return 'y'.repeat(262144); }`;
+    hostile.send({ type: 'batch.open', id: 11, task: { kind: 'source', hash: sourceHash(src), source: src }, timeoutMs: 0, retries: 0 });
+    for (let i = 0; i < 400; i++) hostile.send({ type: 'batch.chunk', id: 11, start: i, count: 1, payload: encodeData([i]) });
+    (hostile.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await until(async () => (await lender.status()).workers.some((w) => w.busy), 15_000, 'the lender lending to the stalled app');
+    await new Promise((r) => setTimeout(r, 3_000)); // let its send buffer fill
+    const log = join(dir, 'stalled-honest.log');
+    const sock = await honestD.raw({ hello: true });
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    const samples: string[] = [];
+    const sampler = setInterval(() => {
+      void lender.status().then((st) => samples.push(JSON.stringify([st.workers.map((w) => w.busy), st.cluster?.daemons.map((d) => [d.url, d.busy, d.idle, d.clients])])));
+    }, 1000);
+    const out = await rawMap(sock, sleeperSource(log, 150), items, { chunkSize: 1, deadlineMs: 40_000 });
+    clearInterval(sampler);
+    console.log(samples.join('\n'));
+    expect(out.length).toBe(items.length);
+    for (const [i, o] of out) expect(o.ok && (o.value as number[])[0]).toBe(i);
+    expect(out.filter(([, o]) => o.ok && lenderPids.has((o.value as number[])[1]!)).length).toBeGreaterThan(0);
+    hostile.ws.terminate();
+  });
 });
