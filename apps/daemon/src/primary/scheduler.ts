@@ -225,11 +225,14 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   /**
    * Chunks queued per client (waiting for a worker), keyed by the client's
    * realm, clients with none left out: the demand cluster mode offers to
-   * other daemons' workers (cluster/demand.ts). Read only.
+   * other daemons' workers (cluster/demand.ts). A client that does not read
+   * its results is left out too: placement passes it over, so a worker lent
+   * for it would sit idle (and, its share never growing, be lent to it again
+   * before any other app). Read only.
    */
   queuedChunksByRealm(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const cq of this.#queues.active) if (cq.queuedChunks > 0) out.set(cq.realm, cq.queuedChunks);
+    for (const cq of this.#queues.active) if (cq.queuedChunks > 0 && cq.client.canReceive()) out.set(cq.realm, cq.queuedChunks);
     return out;
   }
 
