@@ -27,7 +27,7 @@ if (params.role === 'app') {
   });
 } else {
   void runMain((p) =>
-    withCorepool({ workers: p.workers }, async ({ daemon, client }) => {
+    withCorepool({ workers: p.workers, cluster: p.cluster }, async ({ daemon, client }) => {
       const hits = client.value(NAME, { initial: 0 });
       await hits.set(0);
       const ref = { url: daemon.url, token: daemon.token };
