@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { check, nowMs, runMain, sleep } from '../lib/harness.js';
 import { connectRedis, redisStats } from '../lib/redis.js';
-import { loadClient, startDaemon, withClusterName } from './daemon.js';
+import { descendants, loadClient, startDaemon, withClusterName } from './daemon.js';
 
 /**
  * Task: sleeps item.ms without using a core, then returns [index, the daemon's pid].
@@ -174,13 +174,14 @@ async function recovery(p, client, daemons, dir, rows) {
   const abort = new AbortController();
   const got = new Map(); // index -> [pid, epoch ms received]
   const kill = { at: /** @type {number | null} */ (null), inFlight: /** @type {number[]} */ ([]) };
+  const victimWorkers = descendants(victim.pid); // read now: at the kill, nothing may delay it
   // Watches the start log: kill the victim as soon as it starts an item it has not finished.
   const watcher = setInterval(() => {
     if (kill.at !== null) return;
     const s = starts(log).find((x) => x.pid === victim.pid && !got.has(x.i));
     if (!s) return;
     kill.at = Date.now();
-    victim.kill9();
+    victim.kill9(victimWorkers);
     kill.inFlight = [
       ...new Set(
         starts(log)

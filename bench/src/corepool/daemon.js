@@ -119,9 +119,14 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
     cluster,
     /** Its worker pids as of the kill, when kill9() ended it. */
     orphans: /** @type {number[]} */ ([]),
-    /** kill -9 of the primary alone, as a crash would leave it; stop() later reaps its workers if they linger. */
-    kill9() {
-      daemon.orphans = descendants(daemon.pid);
+    /**
+     * kill -9 of the primary alone, as a crash would leave it; stop() later reaps its workers if
+     * they linger. Pass the workers' pids read beforehand (descendants()) where the moment of the
+     * kill matters: reading them here takes a pgrep per process first.
+     * @param {number[]} [workers]
+     */
+    kill9(workers) {
+      daemon.orphans = workers ?? descendants(daemon.pid);
       try {
         process.kill(daemon.pid, 'SIGKILL');
       } catch {
