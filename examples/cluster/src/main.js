@@ -111,6 +111,7 @@ async function main() {
   } catch (err) {
     throw new Error(
       `cannot reach Redis at ${REDIS_URL} (${err instanceof Error ? err.message : err}): start redis-server, or set REDIS_URL`,
+      { cause: err },
     );
   }
   started.push({
@@ -252,6 +253,6 @@ if (wrong.length > 0) {
   console.log('');
   for (const w of wrong) console.log(`WRONG: ${w}`);
 }
-const verdict = failed || wrong.length > 0 ? 'NOT as a cluster should behave (see above)' : 'all checks passed';
+const verdict = failed ? 'failed (see above)' : wrong.length > 0 ? 'NOT as a cluster should behave (see above)' : 'all checks passed';
 console.log(`\ncluster demo: ${verdict}`);
 process.exit(failed || wrong.length > 0 ? 1 : 0);
