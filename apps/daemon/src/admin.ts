@@ -38,7 +38,7 @@ export interface AdminTarget {
 export function resolveTarget(flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }): AdminTarget {
   const dataDir = resolve(flags.dataDir ?? defaultDataDir());
   const recorded = readRecord(dataDir)?.url;
-  const url = flags.url || process.env.COREPOOL_URL || recorded || `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+  const url = flags.url || envUrl() || recorded || `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
   // As at start: an empty --token (an unset shell variable) or both flags at once is a mistake, not a fallback.
   if (flags.token === '') throw new BadArgumentError('--token is empty: pass the token itself, or use --token-file or COREPOOL_TOKEN');
   if (flags.token !== undefined && flags.tokenFile !== undefined) throw new BadArgumentError('pass --token or --token-file, not both');
@@ -58,6 +58,24 @@ export function resolveTarget(flags: { url?: string; dataDir?: string; token?: s
       ? `no daemon is running on ${dataDir} (it has no daemon.json)`
       : undefined;
   return notRecorded === undefined ? { url, token, dataDir } : { url, token, dataDir, notRecorded };
+}
+
+/**
+ * COREPOOL_URL, which clients may give a comma-separated list of daemons to fail over along.
+ * The CLI asks one daemon: a list without --url is refused rather than guessed from (the first
+ * entry may be another host's daemon, which `stop` would stop).
+ */
+function envUrl(): string | undefined {
+  const urls = (process.env.COREPOOL_URL ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  if (urls.length > 1) {
+    throw new BadArgumentError(
+      `COREPOOL_URL lists ${urls.length} daemons (${urls.join(', ')}) and the CLI talks to one: pass --url, or unset COREPOOL_URL to use the data dir's daemon`,
+    );
+  }
+  return urls[0];
 }
 
 /** Sends one `status` or `stop` request and resolves to its reply value. */

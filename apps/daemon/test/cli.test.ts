@@ -136,6 +136,15 @@ describe('corepool daemon', () => {
     expect((await statusJson('--token', '')).code).toBe('E_BAD_ARGUMENT');
     expect((await statusJson('--token', d.token, '--token-file', join(d.dataDir, 'token'))).code).toBe('E_BAD_ARGUMENT');
     expect((await statusJson('--data-dir', '/tmp/corepool-never-y')).message).toContain('--token-file');
+    // COREPOOL_URL may list several daemons for clients; the CLI asks one, so a list needs --url.
+    const listed = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--token', d.token], {
+      env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: `${d.url}, ws://127.0.0.1:1` },
+    }).catch((e: { stdout: string }) => e);
+    expect(JSON.parse(listed.stdout)).toMatchObject({ error: { code: 'E_BAD_ARGUMENT', message: expect.stringContaining('--url') } });
+    const chosen = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--token', d.token, '--url', d.url], {
+      env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: `${d.url}, ws://127.0.0.1:1` },
+    });
+    expect(JSON.parse(chosen.stdout)).toMatchObject({ pid: d.pid });
     const { stdout: version } = await run(process.execPath, [CLI, '--version']);
     expect(version.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });

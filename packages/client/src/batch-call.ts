@@ -13,6 +13,7 @@
 import {
   BadMessageError,
   CorepoolError,
+  ErrorCode,
   NotCloneableError,
   TooLargeError,
   callUser,
@@ -49,6 +50,8 @@ export interface BatchHost {
   send(m: ClientMessage): boolean;
   readonly workers: number;
   readonly maxPayload: number;
+  /** The client has other daemons to move to (a list of URLs): a stopping daemon's refusal is not the batch's end. */
+  readonly failsOver?: boolean;
   /**
    * Takes one of the client's chunk slots, or queues `b` to be pumped when one
    * frees. `force` takes one past the limit: the second part of a chunk split
@@ -344,6 +347,12 @@ export class BatchCall {
 
   /** The daemon failed the whole batch. */
   onBatchError(err: CorepoolError): void {
+    if (err.code === ErrorCode.E_SHUTTING_DOWN && this.#host.failsOver === true) {
+      // A stopping daemon refuses new batches and closes every connection once its running chunks are
+      // done: the chunks stay in flight, and resume() opens the batch on the daemon the client moves to.
+      this.#opened = false;
+      return;
+    }
     this.#end(err, false);
   }
 
@@ -356,6 +365,9 @@ export class BatchCall {
   resume(): void {
     if (this.#finished) return;
     this.#opened = false;
+    // The daemon now reached (restarted, or another one of the list) knows only what is resent: if the
+    // final chunk is not among it, the batch must be closed explicitly when it is done.
+    this.#finalSent = false;
     for (const c of this.#inflight.values()) this.#sendInflight(c);
     this.pump();
   }

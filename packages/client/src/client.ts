@@ -68,10 +68,11 @@ export class Client {
   #maxPayload = DEFAULT_MAX_PAYLOAD;
 
   /** @internal use connect(); `openSocket` lets a unit test stand in for the daemon. */
-  constructor(url: string, token: string, name: string, reconnectTimeoutMs: number, openSocket?: OpenSocket) {
+  constructor(url: string | readonly string[], token: string, name: string, reconnectTimeoutMs: number, openSocket?: OpenSocket) {
     const instance = randomBytes(12).toString('base64url');
+    const urls = typeof url === 'string' ? [url] : url;
     this.#conn = new Connection(
-      { url, token, name, instance, reconnectTimeoutMs, openSocket },
+      { urls, token, name, instance, reconnectTimeoutMs, openSocket },
       {
         message: (m) => this.#onMessage(m),
         up: (w, reconnected) => this.#onUp(w, reconnected),
@@ -86,6 +87,7 @@ export class Client {
       get workers() {
         return client.#workers;
       },
+      failsOver: urls.length > 1,
       get maxPayload() {
         // Room for the envelope around a chunk's items.
         return client.#maxPayload - ENVELOPE_BYTES;
@@ -114,6 +116,11 @@ export class Client {
   /** @internal */
   async open(): Promise<Welcome> {
     return this.#conn.open();
+  }
+
+  /** The URL of the daemon this client is connected to (while reconnecting: the one it is trying). */
+  get url(): string {
+    return this.#conn.url;
   }
 
   /** Number of workers in the daemon's pool. */
@@ -321,7 +328,8 @@ export class Client {
 
   #onUp(w: Welcome, reconnected: boolean): void {
     this.#workers = Math.max(1, w.workers);
-    if (w.maxPayload !== undefined && w.maxPayload >= 128 * 1024) this.#maxPayload = w.maxPayload;
+    // Per welcome: after a move, the limit is the new daemon's, not the last one's.
+    this.#maxPayload = w.maxPayload !== undefined && w.maxPayload >= 128 * 1024 ? w.maxPayload : DEFAULT_MAX_PAYLOAD;
     if (!reconnected) return;
     // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.
     this.#listeners.resubscribeAll();

@@ -1,9 +1,11 @@
 /**
- * `connect()`: finds the daemon (argument, COREPOOL_URL, else the URL the
- * local daemon recorded in <data-dir>/daemon.json, else the default port) and
- * its token (option, COREPOOL_TOKEN, else <data-dir>/token), the way the CLI
+ * `connect()`: finds the daemon or daemons (argument: one URL or a list, else
+ * COREPOOL_URL: one URL or a comma-separated list, else the URL the local
+ * daemon recorded in <data-dir>/daemon.json, else the default port) and the
+ * token (option, COREPOOL_TOKEN, else <data-dir>/token), the way the CLI
  * does, and with `spawn: true` starts a local daemon in the background if
- * none answers.
+ * none answers. With a list, the client connects to the first daemon that
+ * answers and fails over along the list (connection.ts).
  */
 import { spawn as spawnProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,6 +29,7 @@ import {
   checkConnectOptions,
   type ConnectOptions,
 } from './options.js';
+import { daemonUrls, envUrls, isLocalUrl } from './urls.js';
 
 function dataDirOf(options: ConnectOptions): string {
   return resolve(options.dataDir ?? (process.env.COREPOOL_DATA_DIR || join(homedir(), '.corepool')));
@@ -56,13 +59,36 @@ function defaultName(): string {
   return name.length <= MAX_NAME_LENGTH ? name : `…${name.slice(name.length - MAX_NAME_LENGTH + 1)}`;
 }
 
-/** Connects to the corepool daemon. */
-export async function connect(url?: string, options?: ConnectOptions): Promise<Client> {
-  if (url !== undefined && typeof url !== 'string') throw new BadArgumentError(`url must be a string such as ${DEFAULT_URL}`);
+/**
+ * Connects to the corepool daemon: `connect()`, `connect(options)`, `connect(url, options?)`,
+ * or `connect([url, ...], options?)` to fail over between several daemons.
+ */
+export async function connect(options?: ConnectOptions): Promise<Client>;
+export async function connect(urls: string | readonly string[] | undefined, options?: ConnectOptions): Promise<Client>;
+export async function connect(first?: string | readonly string[] | ConnectOptions, options?: ConnectOptions): Promise<Client> {
+  let urlArg: unknown = first;
+  if (first !== null && typeof first === 'object' && !Array.isArray(first)) {
+    if (options !== undefined) throw new BadArgumentError('connect takes (url or urls, options) or (options), not two options objects');
+    options = first as ConnectOptions;
+    urlArg = undefined;
+  }
   const opts = checkConnectOptions(options);
   const dataDir = dataDirOf(opts);
-  const target = url ?? (process.env.COREPOOL_URL || recordedUrl(dataDir) || DEFAULT_URL);
-  if (!/^wss?:\/\//.test(target)) throw new BadArgumentError(`url must start with ws:// or wss://, got ${target}`);
+  let urls: string[];
+  if (urlArg !== undefined) urls = daemonUrls(urlArg, 'url');
+  else if (process.env.COREPOOL_URL) urls = envUrls(process.env.COREPOOL_URL);
+  else urls = [recordedUrl(dataDir) ?? DEFAULT_URL];
+  const explicit = urlArg !== undefined || Boolean(process.env.COREPOOL_URL);
+  // spawn starts one daemon, on this machine, at the URL's port: a list or a remote URL cannot be served by it.
+  if (opts.spawn === true && urls.length > 1) {
+    throw new BadArgumentError(`spawn: true starts one local daemon: give one URL, not a list of ${urls.length} (${urls.join(', ')})`);
+  }
+  const target = urls[0]!;
+  if (opts.spawn === true && explicit && !isLocalUrl(target)) {
+    throw new BadArgumentError(
+      `spawn: true starts a daemon on this machine, and ${target} is not a local address (127.0.0.1, localhost, ::1)`,
+    );
+  }
   const name = opts.name ?? defaultName();
   const reconnectTimeoutMs = opts.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
   const deadline = Date.now() + (opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
@@ -73,7 +99,7 @@ export async function connect(url?: string, options?: ConnectOptions): Promise<C
       throw new AuthError(`no token: pass { token }, set COREPOOL_TOKEN, or start the daemon so it writes ${join(dataDir, 'token')}`);
     }
     if (token !== undefined) {
-      const client = new Client(target, token, name, reconnectTimeoutMs);
+      const client = new Client(urls, token, name, reconnectTimeoutMs);
       try {
         await client.open();
         return client;

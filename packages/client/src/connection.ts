@@ -3,6 +3,12 @@
  * authenticates with `hello`, and after an unexpected close reconnects with
  * backoff and jitter until `reconnectTimeoutMs`, telling its owner when the
  * link is down and when it is back (so batches and subscriptions resume).
+ * Given several daemon URLs it fails over along them: the first open takes
+ * the first that answers; after a drop it tries the next URL at once, then
+ * the rest of the list round to the one it lost, and only between rounds
+ * waits the backoff. Where it is back does not matter to its owner: what
+ * survives a reconnect (batches, subscriptions, unanswered writes) survives
+ * a move to another daemon.
  */
 import WebSocket from 'ws';
 import {
@@ -64,7 +70,8 @@ export type OpenSocket = (url: string, options: WebSocket.ClientOptions) => Sock
 const openWebSocket: OpenSocket = (url, options) => new WebSocket(url, options);
 
 export interface ConnectionOptions {
-  url: string;
+  /** The daemons to try, in order (at least one). */
+  urls: readonly string[];
   token: string;
   name: string;
   /** The client object's id, sent on every socket: the daemon keeps its writes' replies for a replay. */
@@ -82,7 +89,14 @@ export class Connection {
   #closing = false;
   #everUp = false;
   #downSince = 0;
+  /** Reconnect attempts since the link was lost (a round is one attempt per URL). */
   #attempt = 0;
+  /** Index in `urls` of the daemon in use or being tried. */
+  #index = 0;
+  /** The URL whose link was lost last (named by the error if no reconnect succeeds). */
+  #lostUrl: string | undefined;
+  /** Why each URL failed the first open, for the error when none answered. */
+  readonly #openFailures: CorepoolError[] = [];
   #timer: NodeJS.Timeout | undefined;
   /** Set by every frame and ping from the daemon; the heartbeat check clears it. */
   #heard = true;
@@ -90,8 +104,14 @@ export class Connection {
   #outbox: Outbox | undefined;
 
   constructor(opts: ConnectionOptions, events: ConnectionEvents) {
+    if (opts.urls.length === 0) throw new RangeError('Connection needs at least one URL');
     this.#opts = opts;
     this.#events = events;
+  }
+
+  /** The URL of the daemon in use (while the link is down: the one being tried). */
+  get url(): string {
+    return this.#opts.urls[this.#index]!;
   }
 
   /** Opens the first socket; rejects if it cannot authenticate. */
@@ -153,14 +173,15 @@ export class Connection {
     // socket opens with the largest limit a daemon can announce, and the limit that applies (the
     // default until the welcome tells the daemon's) is enforced here, as ws would.
     const open = this.#opts.openSocket ?? openWebSocket;
-    const ws = open(this.#opts.url, { perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: LARGEST_MAX_PAYLOAD });
+    const url = this.url;
+    const ws = open(url, { perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: LARGEST_MAX_PAYLOAD });
     this.#ws = ws;
     let frameLimit = DEFAULT_MAX_PAYLOAD;
     let refused = false;
     let lastError: CorepoolError | undefined;
     let settled = false;
     const unreachable = (err: Error): ConnectionError =>
-      new ConnectionError(`cannot reach the corepool daemon at ${this.#opts.url}: ${err.message}`, { cause: err });
+      new ConnectionError(`cannot reach the corepool daemon at ${url}: ${err.message}`, { cause: err });
     ws.binaryType = 'nodebuffer';
     this.#outbox?.clear();
     const outbox = new Outbox((frame) => {
@@ -234,31 +255,69 @@ export class Connection {
       this.#ready = false;
       if (this.#closing) return;
       const reason = reasonBuf.toString();
-      const err = closeError(code, reason, lastError, this.#opts.url);
+      const err = closeError(code, reason, lastError, url);
+      const urls = this.#opts.urls;
       if (!settled && reject !== undefined && !this.#everUp) {
-        reject(err);
+        // The first open takes the first URL that answers; a refused token or protocol is not routed around.
+        this.#openFailures.push(err);
+        if (isFinal(err) || this.#index + 1 >= urls.length) {
+          reject(openError(err, urls, this.#openFailures));
+          return;
+        }
+        this.#index++;
+        this.#connect(resolve, reject);
         return;
       }
-      if (err.code === ErrorCode.E_AUTH || err.code === ErrorCode.E_PROTOCOL_VERSION) {
+      if (isFinal(err)) {
         this.#events.fatal(err);
         return;
       }
       if (wasReady) {
         this.#downSince = Date.now();
+        this.#lostUrl = url;
         this.#events.down(err);
       }
       if (Date.now() - this.#downSince > this.#opts.reconnectTimeoutMs) {
+        const where = urls.length === 1 ? '' : ` to any of ${urls.join(', ')}`;
         this.#events.fatal(
           new ConnectionError(
-            `lost the daemon at ${this.#opts.url} and could not reconnect within ${this.#opts.reconnectTimeoutMs} ms: ${err.message}`,
+            `lost the daemon at ${this.#lostUrl ?? url} and could not reconnect${where} within ${this.#opts.reconnectTimeoutMs} ms: ${err.message}`,
             { cause: err },
           ),
         );
         return;
       }
-      this.#timer = setTimeout(() => this.#connect(), backoff(this.#attempt++));
+      this.#index = (this.#index + 1) % urls.length;
+      this.#timer = setTimeout(() => this.#connect(), reconnectDelay(this.#attempt++, urls.length));
     });
   }
+}
+
+/** Refusals that no other attempt would change: they end the connection rather than move it. */
+function isFinal(err: CorepoolError): boolean {
+  return err.code === ErrorCode.E_AUTH || err.code === ErrorCode.E_PROTOCOL_VERSION;
+}
+
+/**
+ * The wait before reconnect attempt `attempt` (0 = the first after the drop) over `n` URLs:
+ * one daemon waits the backoff before every attempt, as ever; a list tries a whole round (the
+ * next URL first, the lost one last) at once, since another daemon is likely up, and waits the
+ * backoff only before each later round.
+ */
+export function reconnectDelay(attempt: number, n: number): number {
+  if (n === 1) return backoff(attempt);
+  if (attempt % n !== 0 || attempt === 0) return 0;
+  return backoff(attempt / n - 1);
+}
+
+/** The first open failed at every URL: the error of the last one tried, or one naming them all. */
+function openError(last: CorepoolError, urls: readonly string[], failures: readonly CorepoolError[]): CorepoolError {
+  if (urls.length === 1 || last.code !== ErrorCode.E_CONNECTION) return last;
+  const other = failures.find((f) => f.code !== ErrorCode.E_CONNECTION);
+  if (other !== undefined) return other;
+  return new ConnectionError(`cannot reach any corepool daemon of ${urls.join(', ')}: ${failures.map((f) => f.message).join('; ')}`, {
+    cause: last,
+  });
 }
 
 /** Extra time past a missed ping before a silent daemon is given up on (the ws README's advice). */

@@ -14,7 +14,10 @@ export interface ConnectOptions {
   spawn?: boolean;
   /** A name shown in `corepool daemon status`. */
   name?: string;
-  /** Give up reconnecting (and fail pending work) after this long without a connection. @default 30_000 */
+  /**
+   * Give up reconnecting (and fail pending work) after this long without a connection to any
+   * of the client's daemons; `Infinity` never gives up. @default 30_000
+   */
   reconnectTimeoutMs?: number;
   /** Time allowed for the first connection (including a spawned daemon's start). @default 10_000 */
   connectTimeoutMs?: number;
@@ -88,7 +91,8 @@ export function checkConnectOptions(o: unknown): ConnectOptions {
   if (opts.name !== undefined && (typeof opts.name !== 'string' || opts.name.length > MAX_NAME_LENGTH)) {
     throw new BadArgumentError(`options.name must be a string of at most ${MAX_NAME_LENGTH} characters`);
   }
-  positiveInt('reconnectTimeoutMs', opts.reconnectTimeoutMs, 0);
+  // Infinity: a long-running service waits for its daemon however long it is away.
+  if (opts.reconnectTimeoutMs !== Infinity) positiveInt('reconnectTimeoutMs', opts.reconnectTimeoutMs, 0);
   positiveInt('connectTimeoutMs', opts.connectTimeoutMs, 1);
   return opts;
 }

@@ -14,13 +14,14 @@ import {
   type ServerMessage,
   type Welcome,
 } from '@corepool/protocol/internal';
-import { Connection, type ConnectionEvents } from '../src/connection.js';
+import { Connection, reconnectDelay, type ConnectionEvents } from '../src/connection.js';
 import { FakeDaemon } from './support/fake-daemon.js';
 
 /** A connection to `daemon` that records what it tells its owner. */
 function connection(
   daemon: FakeDaemon,
   reconnectTimeoutMs = 30_000,
+  urls: string[] = ['ws://fake'],
 ): { conn: Connection; events: string[]; messages: ServerMessage[]; errors: CorepoolError[] } {
   const events: string[] = [];
   const messages: ServerMessage[] = [];
@@ -38,7 +39,7 @@ function connection(
     },
   };
   const conn = new Connection(
-    { url: 'ws://fake', token: 't0k', name: 'unit', instance: 'inst-1', reconnectTimeoutMs, openSocket: daemon.openSocket },
+    { urls, token: 't0k', name: 'unit', instance: 'inst-1', reconnectTimeoutMs, openSocket: daemon.openSocket },
     handlers,
   );
   return { conn, events, messages, errors };
@@ -146,6 +147,91 @@ describe('Connection', () => {
     expect(b.messages).toHaveLength(0);
     expect(plain.socket.closedWith).toBe(1009);
     await b.conn.close();
+  });
+});
+
+describe('Connection over a list of daemons', () => {
+  const A = 'ws://a:7420';
+  const B = 'ws://b:7420';
+  const C = 'ws://c:7420';
+
+  it('opens on the first URL that answers', async () => {
+    const daemon = new FakeDaemon();
+    daemon.down.add(A);
+    const { conn } = connection(daemon, 30_000, [A, B, C]);
+    await conn.open();
+    expect(daemon.urls).toEqual([A, B]);
+    expect(conn.url).toBe(B);
+    await conn.close();
+  });
+
+  it('when none answers, rejects with one E_CONNECTION naming each; a refused token is not routed around', async () => {
+    const daemon = new FakeDaemon();
+    daemon.accepting = false;
+    const err = await connection(daemon, 30_000, [A, B])
+      .conn.open()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as Error).message).toMatch(/any corepool daemon of ws:\/\/a:7420, ws:\/\/b:7420/);
+
+    const refusing = new FakeDaemon();
+    refusing.refuseHello = { code: 1008, reason: 'bad token' };
+    const auth = await connection(refusing, 30_000, [A, B])
+      .conn.open()
+      .catch((e: unknown) => e);
+    expect(auth).toBeInstanceOf(AuthError);
+    expect(refusing.urls).toEqual([A]);
+  });
+
+  it('after a drop, tries the next URL first, then round the list to the lost one', async () => {
+    const daemon = new FakeDaemon();
+    const { conn, events } = connection(daemon, 30_000, [A, B, C]);
+    await conn.open();
+    daemon.down.add(A).add(B).add(C);
+    daemon.socket.drop(1006);
+    // A whole round at once (B, C, then A again), then rounds with the backoff between them.
+    await daemon.until(() => daemon.urls.length >= 5);
+    expect(daemon.urls.slice(0, 5)).toEqual([A, B, C, A, B]);
+    daemon.down.delete(C);
+    await daemon.until(() => events.includes('up again'));
+    expect(conn.url).toBe(C);
+    expect(events).toEqual(['up', 'down', 'up again']);
+    await conn.close();
+  });
+
+  it('a restart close (1012 E_SHUTTING_DOWN) moves to the next daemon', async () => {
+    const daemon = new FakeDaemon();
+    const { conn, events, errors } = connection(daemon, 30_000, [A, B]);
+    await conn.open();
+    daemon.socket.drop(1012, 'E_SHUTTING_DOWN');
+    await daemon.until(() => events.includes('up again'));
+    expect(errors[0]).toMatchObject({ code: 'E_SHUTTING_DOWN' });
+    expect(daemon.urls).toEqual([A, B]);
+    expect(conn.url).toBe(B);
+    await conn.close();
+  });
+
+  it('gives up once no daemon of the list answered within reconnectTimeoutMs, naming them', async () => {
+    const daemon = new FakeDaemon();
+    const { conn, events, errors } = connection(daemon, 0, [A, B]);
+    await conn.open();
+    daemon.accepting = false;
+    daemon.socket.drop(1006);
+    await daemon.until(() => events.includes('fatal'));
+    expect(errors.at(-1)!.message).toMatch(
+      /lost the daemon at ws:\/\/a:7420 and could not reconnect to any of ws:\/\/a:7420, ws:\/\/b:7420/,
+    );
+    await conn.close();
+  });
+});
+
+describe('reconnectDelay', () => {
+  it('one daemon: the backoff before every attempt; a list: a round at once, the backoff between rounds', () => {
+    expect(reconnectDelay(0, 1)).toBeGreaterThan(0);
+    expect([0, 1, 2].map((k) => reconnectDelay(k, 3))).toEqual([0, 0, 0]);
+    expect(reconnectDelay(3, 3)).toBeGreaterThan(0);
+    expect(reconnectDelay(4, 3)).toBe(0);
+    expect(reconnectDelay(6, 3)).toBeGreaterThan(0);
   });
 });
 

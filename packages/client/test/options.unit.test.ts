@@ -26,4 +26,12 @@ describe('options', () => {
     }
     expect(checkMapOptions({ timeoutMs: 2 ** 31 - 1 })).toEqual({ timeoutMs: 2 ** 31 - 1 });
   });
+
+  it('accepts reconnectTimeoutMs: Infinity (never give up), refuses NaN, fractions and negatives', () => {
+    expect(checkConnectOptions({ reconnectTimeoutMs: Infinity })).toEqual({ reconnectTimeoutMs: Infinity });
+    expect(checkConnectOptions({ reconnectTimeoutMs: 0 })).toEqual({ reconnectTimeoutMs: 0 });
+    for (const reconnectTimeoutMs of [Number.NaN, -Infinity, -1, 2.5, '10']) {
+      expect(() => checkConnectOptions({ reconnectTimeoutMs })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
+    }
+  });
 });

@@ -63,6 +63,12 @@ describe('@corepool/client public surface', () => {
     expectTypeOf<Queue<number>['get']>().parameter(0).toEqualTypeOf<TimeoutOptions | undefined>();
     expectTypeOf<TaskContext['lock']>().returns.toEqualTypeOf<Lock>();
     expectTypeOf<sdk.TaskFunction<number, string>>().parameter(1).toEqualTypeOf<TaskContext>();
+    // One URL, a list to fail over along, or only options; the client says which daemon it uses.
+    expectTypeOf(sdk.connect).toBeCallableWith('ws://127.0.0.1:7420', { token: 't' });
+    expectTypeOf(sdk.connect).toBeCallableWith(['ws://a:7420', 'ws://b:7420']);
+    expectTypeOf(sdk.connect).toBeCallableWith({ spawn: true });
+    expectTypeOf(sdk.connect).toBeCallableWith();
+    expectTypeOf<Client['url']>().toEqualTypeOf<string>();
   });
 
   it('every type of this repository that an exported signature mentions is exported as well', () => {

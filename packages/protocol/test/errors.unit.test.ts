@@ -1,7 +1,15 @@
 /** Every code has one class, and the wire form rebuilds the same class with its details. */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/codes.js';
-import { ClusterRefusedError, ClusterUnreachableError, CorepoolError, UnavailableError, TaskError, errorClass, fromWire } from '../src/errors.js';
+import {
+  ClusterRefusedError,
+  ClusterUnreachableError,
+  CorepoolError,
+  UnavailableError,
+  TaskError,
+  errorClass,
+  fromWire,
+} from '../src/errors.js';
 
 describe('errors', () => {
   it('maps every code to its own class', () => {

@@ -30,8 +30,13 @@ import { CLUSTER_NAME } from '../options.js';
 export const LEASE_MS = 3_000;
 /** Renewals (and heartbeats) this often: two may fail before the lease lapses. */
 export const RENEW_MS = 1_000;
-/** A command that takes longer than this fails (a blackholed link never resets). */
-const COMMAND_TIMEOUT_MS = 1_000;
+/**
+ * A renewal unanswered this long means a link that drops silently (no reset ever
+ * comes): every connection is dropped and made again, which fails whatever waits
+ * on it. Not ioredis's commandTimeout: a timed-out command stays in its reply
+ * queue, so once the link heals every reply would answer the wrong command.
+ */
+const SILENT_LINK_MS = 1_000;
 /** Status records of a member outlive its lease a while, so `status` can show it as late before it is reaped. */
 const RECORD_TTL_MS = 30_000;
 
@@ -104,6 +109,8 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
   #renewedAt = -Infinity;
   #timer: NodeJS.Timeout | undefined;
   #renewing = false;
+  /** When the command connection was first seen not ready (undefined while it is). */
+  #unreadySince: number | undefined;
   #lost = false;
   #leaving = false;
   readonly #connections = new Set<Redis>();
@@ -117,7 +124,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     this.prefix = `cp:{${opts.name}}:`;
     this.#url = opts.redisUrl;
     this.#id = newId();
-    this.redis = this.connection('commands', { commandTimeout: COMMAND_TIMEOUT_MS });
+    this.redis = this.connection('commands');
   }
 
   /** Joins the cluster `name` on the Redis at `redisUrl` (check it with checkRedis first). */
@@ -148,7 +155,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     return `${this.prefix}lease:${id}`;
   }
 
-  connection(role: string, extra: { commandTimeout?: number } = {}): Redis {
+  connection(role: string): Redis {
     const r = new Redis(this.#url, {
       lazyConnect: true,
       connectionName: `corepool:${role}`,
@@ -157,7 +164,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
       maxRetriesPerRequest: 0,
       connectTimeout: 2_000,
       retryStrategy: (times) => Math.min(50 * times, 1_000),
-      ...extra,
+      keepAlive: 1_000,
     });
     // Errors surface per command; an 'error' event without a listener would crash the primary.
     r.on('error', () => {});
@@ -232,12 +239,12 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     if (this.#renewing || this.#leaving) return;
     this.#renewing = true;
     try {
-      if (this.#lost) await this.#rejoin();
+      if (this.#lost) await this.#watched(() => this.#rejoin());
       else {
         // Past the lease without a renewal (paused, cut off): over, whatever Redis says next.
         if (performance.now() - this.#renewedAt >= this.#opts.leaseMs) this.#lose('its lease lapsed before it could renew it');
         else {
-          await this.#renew().catch(() => {});
+          await this.#watched(() => this.#renew());
           this.#known = await this.members().catch(() => this.#known);
         }
         if (!this.#lost && performance.now() - this.#renewedAt >= this.#opts.leaseMs) this.#lose('Redis did not answer within its lease');
@@ -246,6 +253,40 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
       this.#renewing = false;
       this.#schedule();
     }
+  }
+
+  /**
+   * Runs a step against Redis and resets every connection when the link is silent:
+   * the step unanswered for SILENT_LINK_MS, or the command connection stuck short of
+   * ready that long (its handshake dropped on a silent link never completes).
+   */
+  async #watched(step: () => Promise<void>): Promise<void> {
+    const now = performance.now();
+    if (this.redis.status === 'ready') this.#unreadySince = undefined;
+    else if (this.#unreadySince === undefined) this.#unreadySince = now;
+    else if (now - this.#unreadySince >= SILENT_LINK_MS) {
+      this.#unreadySince = now;
+      this.#reset();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<'silent'>((resolve) => (timer = setTimeout(() => resolve('silent'), SILENT_LINK_MS)));
+    const done = step().then(
+      () => 'answered' as const,
+      () => 'failed' as const,
+    );
+    const outcome = await Promise.race([done, silent]);
+    clearTimeout(timer);
+    if (outcome === 'silent') {
+      this.#reset();
+      await done;
+    }
+  }
+
+  /** Drops every connection and makes it again: whatever waits on them fails now rather than never. */
+  #reset(): void {
+    this.#opts.log?.(JSON.stringify({ event: 'cluster-redis-silent', id: this.#id, ms: SILENT_LINK_MS }));
+    for (const c of this.#connections) c.disconnect(true);
   }
 
   async #renew(): Promise<void> {

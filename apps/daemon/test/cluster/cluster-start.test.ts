@@ -10,19 +10,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startCluster } from '../support/cluster.js';
 import { CLI, startDaemon } from '../support/daemon.js';
 import { freePort } from '../support/ports.js';
-import { clusterName, dropCluster, MACHINE_REDIS, startRedis, stopAllRedis } from '../support/redis.js';
-import { until } from '../support/wait.js';
+import { MACHINE_REDIS, startRedis, stopAllRedis } from '../support/redis.js';
 
 const run = promisify(execFile);
-const names: string[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-start-'));
 const tokenFile = join(dir, 'token');
 writeFileSync(tokenFile, 'a-cluster-token-of-at-least-32-characters-x', { mode: 0o600 });
 
 afterAll(async () => {
-  for (const n of names) await dropCluster(MACHINE_REDIS, n);
   await stopAllRedis();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -44,20 +42,12 @@ async function failedStart(args: string[]): Promise<{ code: number; stderr: stri
 
 describe('daemon start --cluster', () => {
   it('joins the daemons of one name: status on either shows both, a stopped one leaves at once', async () => {
-    const name = clusterName('start');
-    names.push(name);
-    const args = ['--cluster', MACHINE_REDIS, '--cluster-name', name, '--token-file', tokenFile];
-    await using a = await startDaemon({ workers: 1, args });
-    const b = await startDaemon({ workers: 2, args });
+    await using c = await startCluster(1, { workers: 1 });
+    const a = c.daemons[0]!;
+    const b = await c.add({ workers: 2 });
+    const name = c.name;
     // Status is as of each daemon's last heartbeat: wait until both have published their URL.
-    await until(
-      async () => {
-        const d = (await a.status()).cluster?.daemons ?? [];
-        return d.length === 2 && d.every((x) => x.url !== '');
-      },
-      10_000,
-      'both daemons in the cluster',
-    );
+    await c.untilMembers(2);
     const s = await a.status();
     expect(s.cluster?.name).toBe(name);
     expect(s.cluster?.redis).toBe('redis://127.0.0.1:6379');
@@ -67,11 +57,11 @@ describe('daemon start --cluster', () => {
     expect(db).toMatchObject({ pid: b.pid, workers: 2, alive: true });
     expect(db.busy + db.idle).toBe(2);
     expect(db.id).toContain(`:${b.pid}:`);
-    const text = await run(process.execPath, [CLI, 'daemon', 'status', '--url', a.url, '--token-file', tokenFile]);
+    const text = await run(process.execPath, [CLI, 'daemon', 'status', '--url', a.url, '--token-file', c.tokenFile]);
     expect(text.stdout).toContain(`cluster ${name} on redis://127.0.0.1:6379`);
     expect(text.stdout).toContain(b.url);
     expect(await b.stop()).toBe(0);
-    await until(async () => (await a.status()).cluster?.daemons.length === 1, 10_000, 'the stopped daemon gone from the cluster');
+    await c.untilMembers(1);
   });
 
   it('a standalone daemon has no cluster in its status', async () => {

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Membership } from '../../src/cluster/membership.js';
 import { clusterName, dropCluster, MACHINE_REDIS, startRedis, stopAllRedis } from '../support/redis.js';
+import { startProxy } from '../support/tcp-proxy.js';
 import { until } from '../support/wait.js';
 
 const names: string[] = [];
@@ -87,5 +88,25 @@ describe('Membership', () => {
     const r = new Redis(own.url);
     expect(await r.get(m.leaseKey(m.id))).toBe(m.id);
     r.disconnect();
+  });
+
+  it('a link that silently drops everything (no reset) ends the lease within its time; healed, it joins anew', async () => {
+    const name = clusterName('blackhole');
+    names.push(name);
+    const proxy = await startProxy(6379);
+    try {
+      const m = await join(name, {}, proxy.url);
+      const first = m.id;
+      let lost = false;
+      m.on('lost', () => (lost = true));
+      proxy.set('blackhole');
+      await until(() => !m.held(), 10_000, 'the lease no longer held');
+      // Healed before the lease lapsed, the same incarnation would go on: keep it cut until it is over.
+      await until(() => lost, 10_000, 'the incarnation lost');
+      proxy.set('pass');
+      await until(() => m.held() && m.id !== first, 30_000, 'a new incarnation');
+    } finally {
+      await proxy.close();
+    }
   });
 });

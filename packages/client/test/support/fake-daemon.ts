@@ -72,19 +72,24 @@ export class FakeDaemon {
   readonly sockets: FakeSocket[] = [];
   /** The ws options each socket was opened with. */
   readonly options: WebSocket.ClientOptions[] = [];
+  /** The URL each socket was opened to. */
+  readonly urls: string[] = [];
   /** Accept sockets (false: each attempt fails as a refused connection does). */
   accepting = true;
+  /** URLs where nothing answers (each attempt there fails as a refused connection does). */
+  readonly down = new Set<string>();
   welcome: Omit<Welcome, 'type'> = { v: 1, clientId: 1, workers: 1, pid: 4242 };
   /** Set: `hello` is answered by closing with this code and reason (a refused token, a wrong version). */
   refuseHello: { code: number; reason: string } | undefined;
   readonly #waiters: { test: () => boolean; resolve: () => void }[] = [];
 
-  readonly openSocket: OpenSocket = (_url, options) => {
+  readonly openSocket: OpenSocket = (url, options) => {
     this.options.push(options);
+    this.urls.push(url);
     const socket = new FakeSocket(this);
     this.sockets.push(socket);
     queueMicrotask(() => {
-      if (!this.accepting) {
+      if (!this.accepting || this.down.has(url)) {
         socket.emit('error', new Error('connect ECONNREFUSED'));
         socket.drop(1006);
       } else {
