@@ -56,6 +56,7 @@ async function waitForMembers(client, n, timeoutMs = 20_000) {
   let seen = 0;
   while (nowMs() < deadline) {
     const s = await client.status();
+    if (!s.cluster) throw new Error('daemon 1 is not in cluster mode: its status has no `cluster`');
     seen = (s.cluster?.daemons ?? []).filter((d) => d.alive).length;
     if (seen >= n) return;
     await sleep(100);

@@ -167,11 +167,18 @@ async function main() {
 
   // Membership: daemon 1's status lists every daemon of the cluster.
   let members = 0;
+  let status = await client.status();
   for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(200)) {
-    members = (await client.status()).cluster?.daemons.filter((d) => d.alive).length ?? 0;
-    if (members >= DAEMONS) break;
+    status = await client.status();
+    members = status.cluster?.daemons.filter((d) => d.alive).length ?? 0;
+    // Each daemon's URL arrives with its first heartbeat after its start.
+    if (members >= DAEMONS && status.cluster?.daemons.every((d) => d.url !== '')) break;
   }
-  console.log(`\ncluster "${clusterName}": daemon 1 sees ${members} live daemon(s) (corepool daemon status)`);
+  console.log(`\ncluster "${clusterName}": daemon 1 sees ${members} live daemon(s) (corepool daemon status):`);
+  const order = (/** @type {number} */ pid) => daemons.findIndex((d) => d.pid === pid);
+  for (const d of [...(status.cluster?.daemons ?? [])].sort((a, b) => order(a.pid) - order(b.pid))) {
+    console.log(`  ${d.id}  ${d.url}  pid ${d.pid}  workers ${d.busy} busy / ${d.idle} idle${d.alive ? '' : '  (lease lapsed)'}`);
+  }
   if (members < DAEMONS) wrong.push(`daemon 1's status lists ${members} live daemons, not ${DAEMONS}`);
 
   // ---- 1. one map across the cluster ----
