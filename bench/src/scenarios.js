@@ -177,6 +177,7 @@ export const SCENARIOS = {
       // Recovery: 1 item per chunk, long enough that the killed daemon is mid-chunk.
       recoveryItems: q ? 24 : 48,
       recoverySleepMs: 250,
+      recoveryDeadlineMs: q ? 30_000 : 60_000, // a batch not complete by then fails its check (run.js stops a quick runner at 90 s)
       // Redis per chunk: a map of a known chunk count (items / chunkSize) on 2 daemons.
       costItems: q ? 120 : 240,
       costChunkSize: 2,
