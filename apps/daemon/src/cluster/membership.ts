@@ -71,8 +71,10 @@ export interface MembershipOptions {
  * ARGV id, leaseMs, recordTtlMs, then the info as field/value pairs. Returns 1, or 0
  * when the lease is gone (the incarnation is over). Also reaps, when this member holds
  * the reaper role: members without a lease leave `members`, and `ctl` hears of it.
+ * allow-oom: a Redis out of memory refuses state writes (E_NO_SPACE), but must not
+ * end every lease with them: renewals grow nothing (the heartbeat rewrites its fields).
  */
-const RENEW = `
+const RENEW = `#!lua flags=allow-oom
 local lease, members, dm, reaper = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, leaseMs, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('GET', lease) ~= id then return 0 end

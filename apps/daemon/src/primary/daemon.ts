@@ -8,6 +8,8 @@ import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } fr
 import type { DaemonOptions } from '../options.js';
 import { secureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';
+import type { StateStore } from '../state/state-store.js';
+import { RedisState } from '../cluster/state/redis-state.js';
 import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
 import { Scheduler } from './scheduler.js';
@@ -64,9 +66,17 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
 
   // What one reply (or result) may carry: a value stored above it could never be read back.
   const maxResult = Math.min(opts.maxPayload, opts.sendHardCap - opts.sendHighWater) - ENVELOPE_BYTES;
-  const state = await SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync, maxValueBytes: maxResult }).catch((err: unknown) => {
-    throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
-  });
+  // Cluster mode keeps the shared state in Redis, shared by every daemon of the cluster; standalone, in LMDB.
+  const state: StateStore =
+    membership !== undefined
+      ? await RedisState.open({ node: membership, maxValueBytes: maxResult, log }).catch(async (err: unknown) => {
+          await membership?.leave();
+          releaseStartLock();
+          throw err;
+        })
+      : await SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync, maxValueBytes: maxResult }).catch((err: unknown) => {
+          throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
+        });
   const startedAt = Date.now();
   let server: DaemonServer | undefined;
   let url = '';

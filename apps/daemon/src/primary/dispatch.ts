@@ -15,21 +15,15 @@ import {
   type DaemonStatus,
   type ServerMessage,
   type StateMessage,
-  type StateRequest,
   type WireError,
 } from '@corepool/protocol/internal';
-import type { ReplayKey } from '../state/shared-state.js';
+import type { StateStore } from '../state/state-store.js';
 import type { Addressee } from './framing.js';
 import type { Replays } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
 
-/** The shared-state service as connections use it. */
-export interface StateService {
-  /** `replayKey`: keep a write's reply in the store with the write, for a replay after a restart. */
-  handle(owner: string, req: StateRequest, replayKey?: ReplayKey): Promise<unknown>;
-  undelivered(req: StateRequest, value: unknown): void;
-  releaseOwner(owner: string): void;
-}
+/** The shared-state store as connections use it. */
+export type StateService = Pick<StateStore, 'handle' | 'undelivered' | 'releaseOwner'>;
 
 /** The scheduler as dispatch uses it. */
 export type DispatchScheduler = Pick<Scheduler, 'open' | 'add' | 'cancel' | 'close'>;
@@ -136,7 +130,7 @@ export class Dispatch {
         req,
         run: (key) => state.handle(conn.owner, req, key),
         open: () => conn.open,
-        handBack: (value) => state.undelivered(req, value),
+        handBack: (value, key) => state.undelivered(req, value, key),
       });
       outcome = replayed ?? state.handle(conn.owner, req);
     } catch (err) {

@@ -150,7 +150,8 @@ export class Outflow {
     const first = !this.waiting;
     // Re-inserted, not replaced in place: coalesced pushes flush in version order (a dict's
     // subscriber drops a push older than one it has, whatever its key).
-    const key = `${p.kind}\0${p.name}\0${p.key ?? ''}`;
+    // A resync (cluster mode) is never replaced by a later change: the subscriber must hear it.
+    const key = p.resync === true ? `resync\0${p.kind}\0${p.name}` : `${p.kind}\0${p.name}\0${p.key ?? ''}`;
     this.#coalesced.delete(key);
     this.#coalesced.set(key, p);
     if (first) this.#startWaiting();

@@ -16,7 +16,7 @@
  * and an instance's go a while after its last connection closed.
  */
 import { BadMessageError, RESEND_POLICY, type StateRequest } from '@corepool/protocol/internal';
-import type { ReplayKey } from '../state/shared-state.js';
+import type { ReplayKey } from '../state/state-store.js';
 
 /** Replays kept per instance at most; past this the oldest go (a client that never acks). */
 const MAX_PER_INSTANCE = 100_000;
@@ -34,8 +34,8 @@ export interface ReplayedRequest {
   run(key: ReplayKey): Promise<unknown>;
   /** False once the connection that carries the request has closed. */
   open(): boolean;
-  /** A queue.get's item its connection could no longer take: back to the queue. */
-  handBack(value: unknown): void;
+  /** A queue.get's item its connection could no longer take: back to the queue (`key`: the replay key it was taken under). */
+  handBack(value: unknown, key: ReplayKey): void;
 }
 
 /** What a connection uses of its client instance's replays. */
@@ -118,7 +118,7 @@ export class InstanceReplays implements Replays {
       outcome = taken.then(
         (value) => {
           if (r.open()) return value;
-          r.handBack(value);
+          r.handBack(value, [this.instance, rid]);
           return redo();
         },
         (err: unknown) => (r.open() ? Promise.reject(err) : redo()),

@@ -7,17 +7,12 @@
  * workers of another daemon would need a link of their own, with owner names
  * that pool gives.
  */
-import { ErrorCode, type Push, type StateRequest, type WireError } from '@corepool/protocol/internal';
+import { ErrorCode, type Push, type WireError } from '@corepool/protocol/internal';
 import type { PushMessage, StateMessage, StateReplyMessage } from '../ipc.js';
+import type { StateStore as Store } from '../state/state-store.js';
 
-/** The store as a worker's requests reach it (SharedState). */
-export interface StateStore {
-  handle(owner: string, req: StateRequest): Promise<unknown>;
-  /** A reply its owner could not receive (a queue item taken for it goes back). */
-  undelivered(req: StateRequest, value: unknown): void;
-  /** The owner is gone: its locks, subscriptions and blocked gets end. */
-  releaseOwner(owner: string): void;
-}
+/** The store as a worker's requests reach it (SharedState or RedisState). */
+export type StateStore = Pick<Store, 'handle' | 'undelivered' | 'releaseOwner'>;
 
 /** How the link reaches the workers. */
 export interface StateLinkHost<W> {

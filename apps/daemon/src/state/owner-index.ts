@@ -125,6 +125,11 @@ export class Subscribers {
     return this.#byName.get(name);
   }
 
+  /** Every name with a subscriber, with its subscribers (a copy: a resync walks it while pushing). */
+  entries(): [string, Set<string>][] {
+    return [...this.#byName].map(([name, owners]) => [name, new Set(owners)]);
+  }
+
   dropOwner(owner: string): void {
     this.#quota.drop(owner);
     const names = this.#index.take(owner);

@@ -39,29 +39,23 @@
  */
 import {
   BadMessageError,
-  BadNameError,
-  TooLargeError,
-  checkDictKey,
-  checkName,
-  decodeData,
   decodeMessage,
   encodeMessage,
   NoSuchValueError,
   ShuttingDownError,
-  ValueTypeError,
   type Push,
   type StateRequest,
 } from '@corepool/protocol/internal';
 
-import { decodeCost, MAX_COST } from './data-equal.js';
 import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
+import { checked, checkRequest, delta, dictKey, operand } from './operands.js';
+import type { ReplayKey, StateCounts, StateStore } from './state-store.js';
 import { DEFAULT_FSYNC, FSYNC_MODES, Store, type FailedWrites, type FsyncMode } from './store.js';
 import { Values } from './value.js';
 
-/** A client instance and one of its request ids: where a write's reply is kept for a replay. */
-export type ReplayKey = [instance: string, rid: number];
+export type { ReplayKey } from './state-store.js';
 
 /** Options of SharedState.open. */
 export interface SharedStateOptions {
@@ -82,7 +76,7 @@ export interface SharedStateOptions {
 const READ_ATTEMPTS = 3;
 
 /** The shared state the primary keeps: Values, Queues, Dicts and Locks, durable in LMDB. */
-export class SharedState {
+export class SharedState implements StateStore {
   /** Where pushes for subscribers go; set by the primary. */
   onPush: (owner: string, push: Push) => void = () => {};
 
@@ -181,15 +175,7 @@ export class SharedState {
    */
   async handle(owner: string, req: StateRequest, key?: ReplayKey): Promise<unknown> {
     if (this.#closing !== null) throw new ShuttingDownError('the daemon is stopping');
-    const name = req.name;
-    const bad = checkName(name);
-    if (bad !== undefined) throw new BadNameError(bad);
-    const size = Math.max(req.a?.length ?? 0, req.b?.length ?? 0);
-    if (size > this.#maxValueBytes) {
-      throw new TooLargeError(
-        `${req.op}: an operand of ${size} bytes is over the ${this.#maxValueBytes} bytes a reply can carry back, so it could never be read`,
-      );
-    }
+    const name = checkRequest(req, this.#maxValueBytes);
     const store = this.#store;
     switch (req.op) {
       case 'value.get':
@@ -341,7 +327,7 @@ export class SharedState {
   }
 
   /** How many values exist, queues and dicts hold items, and locks are held; how many gets and acquires are blocked. */
-  counts(): { values: number; queues: number; dicts: number; locks: number; blockedGets: number; lockWaiters: number } {
+  counts(): StateCounts {
     return {
       values: this.#values.size,
       queues: this.#queues.count,
@@ -367,50 +353,4 @@ export class SharedState {
     }
     return this.#closing;
   }
-}
-
-function operand(bytes: Uint8Array | undefined, which: string, op: string): Uint8Array {
-  if (bytes === undefined) throw new BadMessageError(`${op} needs operand ${which}`);
-  return bytes;
-}
-
-/**
- * An operand that must decode (so no undecodable bytes are ever stored); kept as bytes. One
- * that would cost more than MAX_COST to decode (an 8 MB array of empty Maps takes the decoder
- * over 30 s) has only its msgpack framing checked (every header valid, every payload within
- * the bytes), in one pass without allocating; its structure is not. The primary never decodes
- * a stored value unguarded (add and compareAndSet check the cost first), and a reader that
- * cannot decode it gets E_BAD_MESSAGE.
- */
-function checked(bytes: Uint8Array | undefined, which: string, op: string): Uint8Array {
-  const b = operand(bytes, which, op);
-  if (decodeCost(b, MAX_COST) <= MAX_COST) decodeData(b);
-  else if (decodeCost(b, Infinity) === Infinity) throw new BadMessageError(`${op} operand ${which} is not well-formed data`);
-  return b;
-}
-
-/** add's delta: a number or a bigint. One-byte fixints (the usual +1/-1) skip the decoder. */
-function delta(bytes: Uint8Array | undefined, op: string): number | bigint {
-  const b = operand(bytes, 'a', op);
-  if (b.length === 1) {
-    const x = b[0]!;
-    if (x <= 0x7f) return x;
-    if (x >= 0xe0) return x - 0x100;
-  }
-  if (decodeCost(b, MAX_COST) > MAX_COST) throw new ValueTypeError('add needs a number or a bigint delta, not a large value');
-  const d = decodeData(b);
-  if (typeof d !== 'number' && typeof d !== 'bigint') throw new ValueTypeError(`add needs a number or a bigint delta, not ${describe(d)}`);
-  return d;
-}
-
-function dictKey(req: StateRequest): string {
-  const bad = checkDictKey(req.key);
-  if (bad !== undefined) throw new BadNameError(bad);
-  return req.key!;
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v !== 'object') return `a ${typeof v}`;
-  return `a ${Object.prototype.toString.call(v).slice(8, -1)}`;
 }

@@ -100,6 +100,8 @@ export class Dict<T = unknown> extends NamedHandle {
       'dict',
       this.name,
       (push: Push) => {
+        // The daemon lost track (cluster mode): versions may start over; a full read follows (resync).
+        if (push.resync === true) last = 0;
         if (push.key === undefined || push.version <= last) return;
         if (push.deleted === true) {
           last = push.version;

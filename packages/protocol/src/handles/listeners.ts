@@ -12,10 +12,12 @@ import { callUser } from '../user-callback.js';
 
 /**
  * Refusals that say nothing about the subscription itself: the link dropped
- * (resubscribeAll sends it again) or the client closed (endAll ends it).
- * Any other refusal (E_LIMIT, E_BAD_NAME) is final for that subscription.
+ * (resubscribeAll sends it again), the client closed (endAll ends it), or a
+ * daemon in cluster mode could not read Redis (the daemon keeps the
+ * subscription, and pushes resume with Redis). Any other refusal (E_LIMIT,
+ * E_BAD_NAME) is final for that subscription.
  */
-const TRANSIENT = new Set<string>([ErrorCode.E_CONNECTION, ErrorCode.E_CLOSED, ErrorCode.E_SHUTTING_DOWN]);
+const TRANSIENT = new Set<string>([ErrorCode.E_CONNECTION, ErrorCode.E_CLOSED, ErrorCode.E_SHUTTING_DOWN, ErrorCode.E_UNAVAILABLE]);
 
 type Kind = 'value' | 'dict';
 
@@ -63,29 +65,39 @@ export class ListenerRegistry {
     };
   }
 
-  /** Routes a push from the daemon to its listeners. */
+  /**
+   * Routes a push from the daemon to its listeners. A `resync` push (cluster mode: the
+   * daemon cannot prove it pushed every change) goes to the listeners too, so they forget
+   * the versions they saw (after Redis lost data, versions start over), and the name is
+   * subscribed again as after a reconnect: listeners get the current state.
+   */
   deliver(p: Push): void {
-    const set = this.#byName.get(`${p.kind}\0${p.name}`);
-    if (set !== undefined) for (const l of set) callUser(l.push, p);
+    const key = `${p.kind}\0${p.name}`;
+    const set = this.#byName.get(key);
+    if (set === undefined) return;
+    for (const l of set) callUser(l.push, p);
+    if (p.resync === true) this.#resubscribe(key, set);
   }
 
   /** After a reconnect: subscribe again to every name, and give listeners the current value. */
   resubscribeAll(): void {
-    for (const [key, set] of this.#byName) {
-      const [kind, name] = key.split('\0') as [Kind, string];
-      this.#subscribe(
-        kind,
-        name,
-        [...set],
-        (p) => {
-          for (const l of set) callUser(l.push, p);
-        },
-        () => {
-          // Changes made while the link was down came with no push: listeners that can, read them now.
-          for (const l of set) if (l.resync !== undefined) callUser(l.resync);
-        },
-      );
-    }
+    for (const [key, set] of this.#byName) this.#resubscribe(key, set);
+  }
+
+  #resubscribe(key: string, set: Set<Listener>): void {
+    const [kind, name] = key.split('\0') as [Kind, string];
+    this.#subscribe(
+      kind,
+      name,
+      [...set],
+      (p) => {
+        for (const l of set) callUser(l.push, p);
+      },
+      () => {
+        // Changes made while the link was down came with no push: listeners that can, read them now.
+        for (const l of set) if (l.resync !== undefined) callUser(l.resync);
+      },
+    );
   }
 
   /** The transport is gone for good: every listener ends with `err`. */

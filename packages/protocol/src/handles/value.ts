@@ -77,6 +77,8 @@ export class Value<T = unknown> extends NamedHandle {
       'value',
       this.name,
       (push: Push) => {
+        // The daemon lost track (cluster mode): versions may start over; the current value follows.
+        if (push.resync === true) last = 0;
         if (push.value === undefined || push.version <= last) return;
         const got = decodePushed<T>(push.value);
         if (got === undefined) return;

@@ -1,0 +1,189 @@
+/**
+ * change-feed.ts - one reader per daemon of the `chg` stream, where every
+ * committed state write leaves a record in commit order. It hands the
+ * entries to the store in stream order (so a name's versions reach this
+ * daemon's subscribers in order, whichever daemon wrote them), and tells it
+ * to resync every subscriber when it cannot prove it saw every entry since
+ * its last: an entry after its last id was trimmed, Redis lost its data (the
+ * epoch marker changed), or the stream's entries-added went backwards.
+ *
+ * Each round reads with one script (feed-script.ts) on the command
+ * connection, atomically with the proof; a blocking XREAD on a connection of
+ * its own only waits for the next entry, and times out after `pollMs`, so a
+ * Redis that came back without the entries is noticed within that time. No
+ * entry is lost while Redis is unreachable: the reader picks up where it was.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+import type { ClusterNode } from '../cluster-node.js';
+import { FEED_READ } from './feed-script.js';
+import { Script } from './scripts.js';
+import type { StateKeys } from './state-keys.js';
+
+/** Entries read per round at most. */
+const BATCH = 256;
+
+const READ = new Script(FEED_READ);
+
+/** One committed change, as the write scripts recorded it. */
+export interface ChangeEntry {
+  /** v value, d dict, q queue put, l lock released. */
+  kind: string;
+  name: string;
+  /** The value's or dict's version after the change (0 for q and l). */
+  version: number;
+  /** A dict change's key. */
+  key?: string;
+  /** The value written, when small enough to be recorded inline. */
+  value?: Uint8Array;
+  /** Set when the value was too large to record: read it from its key. */
+  big: boolean;
+  /** A dict key deleted. */
+  deleted: boolean;
+}
+
+export interface ChangeFeedOptions {
+  node: ClusterNode;
+  keys: StateKeys;
+  /** Each entry, in stream order; the next waits for the promise. */
+  onEntry(e: ChangeEntry): Promise<void> | void;
+  /** Continuity is lost: `why` says how. */
+  onResync(why: string): void;
+  pollMs: number;
+}
+
+/** The change-stream reader. */
+export class ChangeFeed {
+  readonly #o: ChangeFeedOptions;
+  #epoch = '';
+  #lastId = '0-0';
+  #added = 0;
+  #stopped = false;
+  #blocker: Redis | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(opts: ChangeFeedOptions) {
+    this.#o = opts;
+  }
+
+  /** Starts reading from the stream's end as it is now (earlier changes are in what subscribers read first). */
+  async start(): Promise<void> {
+    const r = await this.#read('0-0', 1);
+    this.#epoch = r.epoch;
+    this.#lastId = r.last;
+    this.#added = r.added;
+    this.#blocker = this.#o.node.connection('changes');
+    this.#loop = this.#run();
+  }
+
+  /** Stops reading and closes the blocking connection. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#blocker?.disconnect();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        const r = await this.#read(this.#lastId, BATCH);
+        if (this.#stopped) return;
+        const why = this.#gap(r);
+        if (why !== undefined) {
+          this.#epoch = r.epoch;
+          this.#lastId = r.last;
+          this.#added = r.added;
+          this.#o.onResync(why);
+          continue;
+        }
+        for (const [id, fields] of r.entries) {
+          if (this.#stopped) return;
+          // Past an entry only once it is handed on: one whose value could not be read is read again.
+          await this.#o.onEntry(parseEntry(fields));
+          this.#lastId = id;
+        }
+        if (r.entries.length === BATCH) continue;
+        // Read to the end at one instant: the count there is the one to compare with next time.
+        this.#added = r.added;
+        await this.#blocker!.call('XREAD', 'BLOCK', this.#o.pollMs, 'COUNT', 1, 'STREAMS', this.#o.keys.chg, this.#lastId);
+      } catch {
+        if (this.#stopped) return;
+        await new Promise((r) => setTimeout(r, this.#o.pollMs));
+      }
+    }
+  }
+
+  /** Why continuity cannot be proven, or undefined when it can. */
+  #gap(r: FeedRead): string | undefined {
+    if (r.epoch !== this.#epoch) return 'Redis lost its data (restarted empty or flushed)';
+    if (r.added < this.#added) return `Redis lost writes: its change stream went back from ${this.#added} to ${r.added} entries`;
+    if (compareIds(r.maxDeleted, this.#lastId) > 0) return 'changes were trimmed from the stream before this daemon read them';
+    return undefined;
+  }
+
+  async #read(after: string, count: number): Promise<FeedRead> {
+    const fresh = randomBytes(8).toString('hex');
+    const raw = (await READ.run(this.#o.node.redis, [this.#o.keys.chg, this.#o.keys.epoch], [after, count, fresh])) as [
+      Buffer,
+      Buffer,
+      number | Buffer,
+      Buffer,
+      [Buffer, Buffer[]][],
+    ];
+    return {
+      epoch: raw[0].toString(),
+      maxDeleted: raw[1].toString(),
+      added: Number(raw[2].toString()),
+      last: raw[3].toString(),
+      entries: raw[4].map(([id, f]) => [id.toString(), f]),
+    };
+  }
+}
+
+interface FeedRead {
+  epoch: string;
+  maxDeleted: string;
+  added: number;
+  last: string;
+  entries: [string, Buffer[]][];
+}
+
+function parseEntry(fields: Buffer[]): ChangeEntry {
+  const e: ChangeEntry = { kind: '', name: '', version: 0, big: false, deleted: false };
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const v = fields[i + 1]!;
+    switch (fields[i]!.toString()) {
+      case 'k':
+        e.kind = v.toString();
+        break;
+      case 'n':
+        e.name = v.toString();
+        break;
+      case 'ver':
+        e.version = Number(v.toString());
+        break;
+      case 'key':
+        e.key = v.toString();
+        break;
+      case 'val':
+        e.value = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+        break;
+      case 'big':
+        e.big = true;
+        break;
+      case 'del':
+        e.deleted = true;
+        break;
+    }
+  }
+  return e;
+}
+
+/** Orders two stream ids (`ms-seq`). */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  if (am !== bm) return am < bm ? -1 : 1;
+  return as === bs ? 0 : as < bs ? -1 : 1;
+}

@@ -1,0 +1,161 @@
+/**
+ * lock-grants.ts - Lock in cluster mode: an acquire takes the lock at once
+ * (LOCK_ACQUIRE, with the next fencing token), or parks here while another
+ * holds it and is retried, oldest first, when the change feed says the lock
+ * was released and on the slow poll (a holder whose daemon died frees the
+ * lock when its lease key lapses, which records no change). What this
+ * daemon's owners hold is known here (lock-holdings.ts), so an owner that
+ * goes has its locks released.
+ */
+import { CancelledError, TimeoutError } from '@corepool/protocol';
+
+import { OwnerQuota } from '../../state/owner-index.js';
+import type { ReplayKey } from '../../state/state-store.js';
+import { LockHoldings, type Holding } from './lock-holdings.js';
+import { LOCK_ACQUIRE, LOCK_RELEASE } from './lock-scripts.js';
+import { ParkedCalls } from './parked.js';
+import { Pumps } from './pump.js';
+import { decimal, type ScriptAnswer } from './replies.js';
+import { Script } from './scripts.js';
+import type { StateRedis } from './state-redis.js';
+
+const ACQUIRE = new Script(LOCK_ACQUIRE);
+const RELEASE = new Script(LOCK_RELEASE);
+
+export class LockGrants {
+  readonly #r: StateRedis;
+  /** Locks held or awaited per owner: a grant turns an awaited entry into a held one. */
+  readonly #quota = new OwnerQuota('locks held or awaited');
+  readonly #parked = new ParkedCalls<number>((p, served) => {
+    if (!served) this.#quota.remove(p.owner);
+  });
+  readonly #holdings = new LockHoldings();
+  readonly #pumps: Pumps;
+  /** What comes before and after a daemon id in its lease key: the acquire script rebuilds a holder's. */
+  readonly #leasePre: string;
+  readonly #leasePost: string;
+  /** The highest token granted here: a fence that starts over starts above it. */
+  #lastToken = 0;
+
+  constructor(r: StateRedis) {
+    this.#r = r;
+    this.#pumps = new Pumps(() => !r.closed && r.node.held());
+    const probe = r.node.leaseKey('\u0000');
+    this.#leasePre = probe.slice(0, probe.indexOf('\u0000'));
+    this.#leasePost = probe.slice(probe.indexOf('\u0000') + 1);
+  }
+
+  /** Acquires waiting now. */
+  get waiting(): number {
+    return this.#parked.size;
+  }
+
+  /** The token of a grant of `name` to `owner`, now or once the lock is free (E_TIMEOUT past `timeoutMs`; 0: try once). */
+  async acquire(owner: string, name: string, timeoutMs: number | undefined): Promise<number> {
+    this.#quota.check(owner);
+    if (this.#parked.has(name)) this.#r.ready();
+    else {
+      const token = await this.#try(owner, name);
+      if (token !== undefined) {
+        this.#quota.add(owner);
+        return token;
+      }
+    }
+    if (timeoutMs === 0) throw new TimeoutError(`lock "${name}" is held`, { timeoutMs });
+    this.#quota.check(owner);
+    this.#quota.add(owner);
+    const timedOut = (): Error => new TimeoutError(`lock "${name}": not acquired within ${timeoutMs} ms`, { timeoutMs });
+    const parked = this.#parked.park(owner, name, undefined, timeoutMs, timedOut);
+    this.wake(name);
+    return parked;
+  }
+
+  /** Releases `name` held by `owner` with `token`; E_LOCK_NOT_HELD otherwise. */
+  async release(owner: string, name: string, token: number, key: ReplayKey | undefined): Promise<void> {
+    const held = this.#holdings.get(owner, name);
+    const mine = held?.token === token;
+    // The holder as recorded at the grant (this daemon's incarnation then).
+    const holder = mine ? held.holder : this.#r.holder(owner);
+    await this.#r.run(RELEASE, key, [this.#r.keys.lock(name)], [holder, String(token), name]);
+    if (mine) {
+      this.#holdings.remove(owner, name);
+      this.#quota.remove(owner);
+    }
+  }
+
+  /** The lock was released (or may be free): grant it to the oldest acquire parked on it. */
+  wake(name: string): void {
+    if (!this.#parked.has(name)) return;
+    void this.#pumps.pump(name, async () => {
+      const w = this.#parked.first(name);
+      if (w === undefined) return 'done';
+      const token = await this.#try(w.owner, name);
+      if (token === undefined) return 'empty';
+      if (!this.#parked.resolve(w, token)) {
+        // It timed out meanwhile: the grant is given up (its quota entry went with the timeout).
+        const h = this.#holdings.get(w.owner, name);
+        this.#holdings.remove(w.owner, name);
+        if (h !== undefined) this.#release(h);
+      }
+      return 'done';
+    });
+  }
+
+  /** The slow poll: parked acquires tried again, releases Redis did not take sent again. */
+  poll(): void {
+    for (const name of this.#parked.names()) this.wake(name);
+    for (const h of this.#holdings.retries()) this.#release(h);
+  }
+
+  /** `owner` is gone: its parked acquires fail with `err`, its locks are released. */
+  dropOwner(owner: string, err: Error): void {
+    this.#parked.dropOwner(owner, err);
+    for (const h of this.#holdings.take(owner)) this.#release(h);
+    this.#quota.drop(owner);
+  }
+
+  /** Fails every parked acquire. */
+  dropAll(err: Error): void {
+    this.#parked.dropAll(err);
+  }
+
+  /** One acquire attempt for `owner`: its token (recorded as held), or undefined while another holds the lock. */
+  async #try(owner: string, name: string): Promise<number | undefined> {
+    const r = this.#r;
+    const holder = r.holder(owner);
+    this.#holdings.acquiring(owner);
+    let a: ScriptAnswer | undefined;
+    let failure: unknown;
+    try {
+      a = await r.run(
+        ACQUIRE,
+        undefined,
+        [r.keys.lock(name), r.keys.fence],
+        [holder, r.node.id, this.#leasePre, this.#leasePost, this.#lastToken],
+      );
+    } catch (err) {
+      failure = err;
+    }
+    const gone = this.#holdings.acquired(owner);
+    if (a === undefined) throw failure;
+    if (a.word === 'held') return undefined;
+    const h: Holding = { name, holder, token: decimal(a.rest[0]) };
+    this.#lastToken = Math.max(this.#lastToken, h.token);
+    if (gone) {
+      this.#release(h);
+      throw new CancelledError('the requester went away');
+    }
+    this.#holdings.add(owner, h);
+    return h.token;
+  }
+
+  /** Releases a lock an owner here no longer holds; retried on the poll while Redis does not answer. */
+  #release(h: Holding): void {
+    const r = this.#r;
+    r.track(
+      r.script(RELEASE, undefined, [r.keys.lock(h.name)], [h.holder, String(h.token), h.name]).catch((err: unknown) => {
+        if ((err as { code?: unknown }).code !== 'E_LOCK_NOT_HELD') this.#holdings.retryLater(h);
+      }),
+    );
+  }
+}

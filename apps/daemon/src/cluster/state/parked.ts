@@ -1,0 +1,117 @@
+/**
+ * parked.ts - calls that wait in this daemon for something in Redis: queue
+ * gets on an empty queue, acquires of a held lock. Per name a FIFO (this
+ * daemon serves its own waiters in arrival order; across daemons, whoever
+ * retries first wins), each with an optional timeout, indexed by owner so an
+ * owner going away cancels only its own. No Redis connection is held per
+ * waiter: the store retries the oldest waiter of a name when the change feed
+ * says the name changed, and on a slow poll.
+ *
+ * Unlike waiters.ts (the LMDB store's), a waiter stays first in line while
+ * the store tries to serve it, and is removed only when settled; a waiter
+ * that left meanwhile (timeout, owner gone) is `settled`, and the store gives
+ * back what it got for it.
+ */
+import { MAX_TIMER_MS } from '../../state/waiters.js';
+import type { ReplayKey } from '../../state/state-store.js';
+
+/** One parked call. */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- T ties a parked call to what answers it
+export interface Parked<T> {
+  readonly owner: string;
+  readonly name: string;
+  /** The replay key of a parked queue.get, if its client named itself. */
+  readonly key: ReplayKey | undefined;
+  /** True once answered or gone: a result got for it now must be given back. */
+  settled: boolean;
+}
+
+interface Entry<T> extends Parked<T> {
+  resolve(v: T): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Every parked call of one kind, by name and by owner. */
+export class ParkedCalls<T> {
+  readonly #byName = new Map<string, Set<Entry<T>>>();
+  readonly #byOwner = new Map<string, Set<Entry<T>>>();
+  readonly #onLeft: (p: Parked<T>, served: boolean) => void;
+  #size = 0;
+
+  /** `onLeft` hears of every call that stopped waiting, once, and whether it was served. */
+  constructor(onLeft: (p: Parked<T>, served: boolean) => void) {
+    this.#onLeft = onLeft;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  has(name: string): boolean {
+    return this.#byName.has(name);
+  }
+
+  names(): string[] {
+    return [...this.#byName.keys()];
+  }
+
+  /** The oldest call waiting on `name`. */
+  first(name: string): Parked<T> | undefined {
+    return this.#byName.get(name)?.values().next().value;
+  }
+
+  /** Parks a call until `resolve`, its timeout (rejected with `timedOut()`), or its owner goes. */
+  park(owner: string, name: string, key: ReplayKey | undefined, timeoutMs: number | undefined, timedOut: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const e: Entry<T> = { owner, name, key, settled: false, resolve, reject, timer: undefined };
+      if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
+        e.timer = setTimeout(() => this.#end(e, undefined, timedOut()), timeoutMs);
+      }
+      add(this.#byName, name, e);
+      add(this.#byOwner, owner, e);
+      this.#size++;
+    });
+  }
+
+  /** Answers a parked call with `value`; false if it had already left. */
+  resolve(p: Parked<T>, value: T): boolean {
+    return this.#end(p as Entry<T>, value, undefined);
+  }
+
+  /** Fails every call of `owner`. */
+  dropOwner(owner: string, err: Error): void {
+    for (const e of [...(this.#byOwner.get(owner) ?? [])]) this.#end(e, undefined, err);
+  }
+
+  /** Fails every call. */
+  dropAll(err: Error): void {
+    for (const set of [...this.#byName.values()]) for (const e of [...set]) this.#end(e, undefined, err);
+  }
+
+  #end(e: Entry<T>, value: T | undefined, err: Error | undefined): boolean {
+    if (e.settled) return false;
+    e.settled = true;
+    clearTimeout(e.timer);
+    remove(this.#byName, e.name, e);
+    remove(this.#byOwner, e.owner, e);
+    this.#size--;
+    this.#onLeft(e, err === undefined);
+    if (err !== undefined) e.reject(err);
+    else e.resolve(value as T);
+    return true;
+  }
+}
+
+function add<E>(m: Map<string, Set<E>>, k: string, e: E): void {
+  let s = m.get(k);
+  if (s === undefined) m.set(k, (s = new Set()));
+  s.add(e);
+}
+
+function remove<E>(m: Map<string, Set<E>>, k: string, e: E): void {
+  const s = m.get(k);
+  if (s === undefined) return;
+  s.delete(e);
+  if (s.size === 0) m.delete(k);
+}

@@ -1,0 +1,80 @@
+/**
+ * queue-scripts.ts - the Lua of Queue's writes. KEYS[5] is `q:<name>`, a LIST
+ * (RPUSH to put, LPOP to get, LPUSH to put an undelivered item back in front).
+ * A put appends { k=q, n } to `chg`, which wakes the gets parked on that
+ * queue in every daemon. A get that took an item under a request id keeps it
+ * as its reply, with `h:<rid>` naming the owner (`<daemon id>/<owner>`) that
+ * holds it now: a resend answered from it moves it to the resender, and a put
+ * back happens only for the holder, so an item is handed out once even when
+ * a client fails over between two daemons.
+ */
+import { PRELUDE } from './lua-prelude.js';
+
+const WOKEN = String.raw`
+local function woken(n, name)
+  if n == 1 then count('q', 1) end
+  change('k', 'q', 'n', name)
+end
+`;
+
+/** ARGV[5] item, ARGV[6] name. Replies 'size' (after the put). */
+export const QUEUE_PUT =
+  PRELUDE +
+  WOKEN +
+  String.raw`
+if not leased() then return UNLEASED end
+local r = kept()
+if r then return {'rep', r} end
+local n = redis.call('RPUSH', KEYS[5], ARGV[5])
+woken(n, ARGV[6])
+return keep(fmt(n))
+`;
+
+/** ARGV[5] the getter (`<daemon id>/<owner>`). Replies the item, or {'empty'}. */
+export const QUEUE_GET =
+  PRELUDE +
+  String.raw`
+if not leased() then return UNLEASED end
+local r = kept()
+if r then
+  redis.call('HSET', REP, 'h:' .. RID, ARGV[5])
+  return {'rep', r}
+end
+local item = redis.call('LPOP', KEYS[5])
+if not item then return {'empty'} end
+if redis.call('LLEN', KEYS[5]) == 0 then count('q', -1) end
+if RID ~= '' then
+  redis.call('HSET', REP, RID, item, 'h:' .. RID, ARGV[5])
+  redis.call('PEXPIRE', REP, REPTTL)
+end
+return {'ok', item}
+`;
+
+/**
+ * ARGV[5] item, ARGV[6] name, ARGV[7] this daemon's owner prefix (`<daemon id>/`). With
+ * a request id, only if an owner of this daemon still holds it (no resend was answered
+ * from it by another daemon), and its kept reply goes. Not fenced by the lease: giving
+ * an item back is always safe.
+ */
+export const QUEUE_PUT_BACK =
+  PRELUDE +
+  WOKEN +
+  String.raw`
+if RID ~= '' then
+  local h = redis.call('HGET', REP, 'h:' .. RID)
+  if not h or string.sub(h, 1, #ARGV[7]) ~= ARGV[7] then return {'ok', '0'} end
+  redis.call('HDEL', REP, RID, 'h:' .. RID)
+end
+woken(redis.call('LPUSH', KEYS[5], ARGV[5]), ARGV[6])
+return {'ok', '1'}
+`;
+
+/** ARGV[5] this daemon's owner prefix (`<daemon id>/`). Deletes a kept reply, unless another daemon holds its item now. */
+export const DROP_REPLY =
+  PRELUDE +
+  String.raw`
+local h = redis.call('HGET', REP, 'h:' .. RID)
+if h and string.sub(h, 1, #ARGV[5]) ~= ARGV[5] then return {'ok', '0'} end
+redis.call('HDEL', REP, RID, 'h:' .. RID)
+return {'ok', '1'}
+`;

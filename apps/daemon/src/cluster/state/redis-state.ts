@@ -1,0 +1,342 @@
+/**
+ * redis-state.ts - the shared-state store of cluster mode: Values, Queues,
+ * Dicts and Locks in Redis, shared by every daemon of the cluster, behind
+ * the same requests, replies and errors as SharedState (the reply table is in
+ * shared-state.ts's header). This file validates and dispatches; its parts:
+ * state-redis.ts (how a request reaches Redis), the Lua of each type
+ * (value-, queue-, dict-, lock-scripts.ts), queue-gets.ts and lock-grants.ts
+ * (calls that wait), subscriptions.ts and change-feed.ts (pushes).
+ *
+ * - Every write is one Lua script that checks this daemon's lease, answers a
+ *   resent request id from the kept reply (`rep:<instance>`), writes, bumps
+ *   the version, records the change in `chg` and keeps the reply, atomically.
+ *   A reply is given only once Redis answered the script: nothing is
+ *   acknowledged that was not written (how durable it is then is Redis's
+ *   persistence setting). compareAndSet by value takes a second script when
+ *   the bytes differ (see #cas); each commits atomically.
+ * - Owners are qualified with the daemon's incarnation (`<id>/c:12`), so they
+ *   are unique in the cluster.
+ * - The lease not held, or Redis unreachable: a request fails at once with
+ *   E_UNAVAILABLE. Calls already parked go on waiting (their timeout holds).
+ *
+ * Differences from SharedState (docs/cluster.md): names and dict keys must be
+ * well-formed Unicode; queue.put's size counts an item a parked get is about
+ * to take; FIFO among blocked gets and acquires holds per daemon; a dict push
+ * of a value past the inline size carries the key's value when read.
+ */
+import {
+  BadMessageError,
+  CancelledError,
+  encodeCheckedData,
+  NoSuchValueError,
+  ShuttingDownError,
+  UnavailableError,
+  type Push,
+  type StateRequest,
+} from '@corepool/protocol/internal';
+
+import { dataEqual, decodeCost, MAX_COST } from '../../state/data-equal.js';
+import { checked, checkRequest, delta, dictKey, operand } from '../../state/operands.js';
+import type { ReplayKey, StateCounts, StateStore } from '../../state/state-store.js';
+import type { ClusterNode } from '../cluster-node.js';
+import { ChangeFeed, type ChangeEntry } from './change-feed.js';
+import { DICT_DELETE, DICT_ENTRIES, DICT_SET } from './dict-scripts.js';
+import { LockGrants } from './lock-grants.js';
+import { QUEUE_PUT, DROP_REPLY } from './queue-scripts.js';
+import { QueueGets } from './queue-gets.js';
+import { bytes, casReply, decimal, versionAndValue } from './replies.js';
+import { Script } from './scripts.js';
+import { checkWellFormed, StateKeys } from './state-keys.js';
+import { StateRedis } from './state-redis.js';
+import { Subscriptions } from './subscriptions.js';
+import { KEEP_REPLY, VALUE_ADD, VALUE_CAS, VALUE_CAS_AT, VALUE_INIT, VALUE_SET } from './value-scripts.js';
+
+export interface RedisStateOptions {
+  /** This daemon's membership: its Redis connections, key prefix, incarnation and lease. */
+  node: ClusterNode;
+  /** Largest operand a write may store (what one reply can carry back). @default Infinity */
+  maxValueBytes?: number;
+  /** Entries `chg` keeps (MAXLEN ~): a daemon further behind resyncs its subscribers. @default 10000 */
+  streamLength?: number;
+  /** Largest value a change record carries; a larger one is read from its key by each daemon that pushes it. @default 4096 */
+  inlineBytes?: number;
+  /** How long a client instance's kept replies outlive its last write. @default 600000 */
+  replyTtlMs?: number;
+  /** Parked calls are retried at least this often; the feed notices a Redis that lost its data within it. @default 1000 */
+  pollMs?: number;
+  log?: (line: string) => void;
+}
+
+/** A compareAndSet whose value keeps changing between its compare and its write gives up after this many rounds. */
+const CAS_ROUNDS = 100;
+/** close() waits this long at most for releases and put-backs in flight. */
+const CLOSE_WAIT_MS = 2_000;
+
+const S = {
+  valueInit: new Script(VALUE_INIT),
+  valueSet: new Script(VALUE_SET),
+  valueAdd: new Script(VALUE_ADD),
+  valueCas: new Script(VALUE_CAS),
+  valueCasAt: new Script(VALUE_CAS_AT),
+  keepReply: new Script(KEEP_REPLY),
+  queuePut: new Script(QUEUE_PUT),
+  dropReply: new Script(DROP_REPLY),
+  dictSet: new Script(DICT_SET),
+  dictDelete: new Script(DICT_DELETE),
+  dictEntries: new Script(DICT_ENTRIES),
+};
+
+/** The shared state of a cluster, in Redis. */
+export class RedisState implements StateStore {
+  readonly #r: StateRedis;
+  readonly #max: number;
+  readonly #pollMs: number;
+  readonly #log: (line: string) => void;
+  readonly #feed: ChangeFeed;
+  readonly #subs: Subscriptions;
+  readonly #gets: QueueGets;
+  readonly #locks: LockGrants;
+  #counts = { values: 0, queues: 0, dicts: 0, locks: 0 };
+  #timer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(opts: RedisStateOptions) {
+    const keys = new StateKeys(opts.node.prefix);
+    this.#r = new StateRedis(opts.node, keys, {
+      streamLength: opts.streamLength ?? 10_000,
+      inlineBytes: opts.inlineBytes ?? 4096,
+      replyTtlMs: opts.replyTtlMs ?? 600_000,
+    });
+    this.#max = opts.maxValueBytes ?? Infinity;
+    this.#pollMs = opts.pollMs ?? 1_000;
+    this.#log = opts.log ?? (() => {});
+    this.#subs = new Subscriptions(this.#r);
+    this.#gets = new QueueGets(this.#r);
+    this.#locks = new LockGrants(this.#r);
+    this.#feed = new ChangeFeed({
+      node: opts.node,
+      keys,
+      pollMs: this.#pollMs,
+      onEntry: (e) => this.#onChange(e),
+      onResync: (why) => {
+        this.#log(JSON.stringify({ event: 'state-resync', reason: why }));
+        this.#subs.resync();
+      },
+    });
+  }
+
+  /** Opens the store on `node`'s Redis and starts following its changes. */
+  static async open(opts: RedisStateOptions): Promise<RedisState> {
+    const s = new RedisState(opts);
+    await s.#feed.start();
+    s.#timer = setInterval(() => s.#poll(), s.#pollMs);
+    s.#timer.unref();
+    s.#poll();
+    return s;
+  }
+
+  get onPush(): (owner: string, push: Push) => void {
+    return this.#subs.push;
+  }
+
+  set onPush(f: (owner: string, push: Push) => void) {
+    this.#subs.push = f;
+  }
+
+  async handle(owner: string, req: StateRequest, key?: ReplayKey): Promise<unknown> {
+    if (this.#closing !== undefined) throw new ShuttingDownError('the daemon is stopping');
+    const name = checkRequest(req, this.#max);
+    checkWellFormed(name, 'a name');
+    const op = req.op;
+    const r = this.#r;
+    const k = r.keys;
+    switch (op) {
+      case 'value.get': {
+        const [ver, val] = (await r.call('HMGET', k.value(name), 'ver', 'val')) as [Buffer | null, Buffer | null];
+        if (ver === null || val === null) throw new NoSuchValueError(`no value named "${name}"`);
+        return { version: decimal(ver), value: bytes(val) };
+      }
+      case 'value.init': {
+        const a = await r.run(S.valueInit, undefined, [k.value(name)], [checked(req.a, 'a', op), name]);
+        return versionAndValue(a.rest[0]);
+      }
+      case 'value.set': {
+        const a = await r.run(S.valueSet, key, [k.value(name)], [checked(req.a, 'a', op), name]);
+        return { version: decimal(a.rest[0]) };
+      }
+      case 'value.add': {
+        // Canonical bytes, so the script reads only the forms msgpackr writes.
+        const a = await r.run(S.valueAdd, key, [k.value(name)], [encodeCheckedData(delta(req.a, op)), name]);
+        return versionAndValue(a.rest[0]);
+      }
+      case 'value.cas':
+        return this.#cas(name, req, key);
+      case 'value.subscribe': {
+        this.#subs.values.add(owner, name);
+        // Not fenced by the lease: a subscriber told to resync after Redis came back empty
+        // subscribes again before this daemon is a member again, and a read needs no lease.
+        const [ver, val] = (await r.read('HMGET', k.value(name), 'ver', 'val')) as [Buffer | null, Buffer | null];
+        return ver === null || val === null ? { version: 0 } : { version: decimal(ver), value: bytes(val) };
+      }
+      case 'value.unsubscribe':
+        this.#subs.values.delete(owner, name);
+        return true;
+
+      case 'queue.put': {
+        const a = await r.run(S.queuePut, key, [k.queue(name)], [checked(req.a, 'a', op), name]);
+        return { size: decimal(a.rest[0]) };
+      }
+      case 'queue.get':
+        return this.#gets.get(owner, name, req.timeoutMs, key);
+      case 'queue.size':
+        return r.call('LLEN', k.queue(name));
+
+      case 'dict.get': {
+        const got = await r.call('HGET', k.dict(name), this.#dictKey(req));
+        return got === null ? null : bytes(got);
+      }
+      case 'dict.set': {
+        const keys = [k.dict(name), k.dictOrder(name), k.dictMeta(name)];
+        const a = await r.run(S.dictSet, key, keys, [this.#dictKey(req), checked(req.a, 'a', op), name]);
+        return { version: decimal(a.rest[0]) };
+      }
+      case 'dict.delete': {
+        const keys = [k.dict(name), k.dictOrder(name), k.dictMeta(name)];
+        const a = await r.run(S.dictDelete, key, keys, [this.#dictKey(req), name]);
+        return String(a.rest[0]) === '1';
+      }
+      case 'dict.has':
+        return (await r.call('HEXISTS', k.dict(name), this.#dictKey(req))) === 1;
+      case 'dict.keys': {
+        const keys = (await r.call('ZRANGE', k.dictOrder(name), 0, -1)) as Buffer[];
+        return keys.map((b) => b.toString());
+      }
+      case 'dict.entries': {
+        const a = await r.run(S.dictEntries, undefined, [k.dict(name), k.dictOrder(name)], []);
+        const out: [string, Uint8Array][] = [];
+        for (let i = 0; i + 1 < a.rest.length; i += 2) out.push([String(a.rest[i]), bytes(a.rest[i + 1])]);
+        return out;
+      }
+      case 'dict.size':
+        return r.call('HLEN', k.dict(name));
+      case 'dict.subscribe':
+        this.#subs.dicts.add(owner, name);
+        return true;
+      case 'dict.unsubscribe':
+        this.#subs.dicts.delete(owner, name);
+        return true;
+
+      case 'lock.acquire':
+        return { token: await this.#locks.acquire(owner, name, req.timeoutMs) };
+      case 'lock.release':
+        if (req.token === undefined) throw new BadMessageError('lock.release needs the token of the grant');
+        await this.#locks.release(owner, name, req.token, key);
+        return true;
+      default:
+        throw new BadMessageError(`unknown state operation ${String((req as { op: unknown }).op)}`);
+    }
+  }
+
+  undelivered(req: StateRequest, value: unknown, key?: ReplayKey): void {
+    if (req.op === 'queue.get' && value instanceof Uint8Array) this.#gets.putBack(req.name, value, key);
+  }
+
+  releaseOwner(owner: string): void {
+    this.#subs.dropOwner(owner);
+    const err = new CancelledError('the requester went away');
+    this.#gets.dropOwner(owner, err);
+    this.#locks.dropOwner(owner, err);
+  }
+
+  /** None: a resend reaching any daemon is answered by the scripts from `rep:`. */
+  keptReplies(): Map<string, Map<number, unknown>> {
+    return new Map();
+  }
+
+  /** Deletes a kept reply, unless another daemon answered a resend of its queue.get since (its reply, now). */
+  dropReply(key: ReplayKey): void {
+    this.#r.track(this.#r.script(S.dropReply, key, [], [this.#r.holder('')]));
+  }
+
+  /** Values, queues with items, dicts with entries and locks held in the cluster (refreshed on the poll); this daemon's parked calls. */
+  counts(): StateCounts {
+    return { ...this.#counts, blockedGets: this.#gets.size, lockWaiters: this.#locks.waiting };
+  }
+
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#r.closed = true;
+      clearInterval(this.#timer);
+      const err = new ShuttingDownError('the daemon is stopping');
+      this.#gets.dropAll(err);
+      this.#locks.dropAll(err);
+      this.#closing = (async () => {
+        await this.#feed.stop();
+        let wait: NodeJS.Timeout | undefined;
+        await Promise.race([this.#r.settled(), new Promise((r) => (wait = setTimeout(r, CLOSE_WAIT_MS)))]);
+        clearTimeout(wait);
+      })();
+    }
+    return this.#closing;
+  }
+
+  #dictKey(req: StateRequest): string {
+    const key = dictKey(req);
+    checkWellFormed(key, 'a dict key');
+    return key;
+  }
+
+  /**
+   * compareAndSet: the script sets at once when the bytes are equal. When they differ and
+   * the expected value is within dataEqual's budget, the values are compared here (the
+   * LMDB store's equality, exactly), and the write is made only if the version is still
+   * the one compared; otherwise the compare starts over.
+   */
+  async #cas(name: string, req: StateRequest, key: ReplayKey | undefined): Promise<unknown> {
+    const r = this.#r;
+    const expected = operand(req.a, 'a', req.op);
+    const next = checked(req.b, 'b', req.op);
+    const structural = decodeCost(expected, MAX_COST) <= MAX_COST ? '1' : '0';
+    const vk = [r.keys.value(name)];
+    let a = await r.run(S.valueCas, key, vk, [expected, next, name, structural]);
+    for (let round = 0; a.word === 'cmp' || a.word === 'again'; round++) {
+      if (round >= CAS_ROUNDS) throw new UnavailableError(`value "${name}" changed under compareAndSet ${CAS_ROUNDS} times in a row`);
+      if (a.word === 'again') {
+        a = await r.run(S.valueCas, key, vk, [expected, next, name, structural]);
+        continue;
+      }
+      const version = String(decimal(a.rest[0]));
+      if (!dataEqual(bytes(a.rest[1]), expected)) a = await r.run(S.keepReply, key, [], [`0:${version}`]);
+      else a = await r.run(S.valueCasAt, key, vk, [version, next, name]);
+    }
+    return casReply(a.rest[0]);
+  }
+
+  /** The backstop: parked calls retried, failed releases and put-backs tried again, counts refreshed. */
+  #poll(): void {
+    if (this.#closing !== undefined) return;
+    this.#gets.poll();
+    this.#locks.poll();
+    this.#r.read('HMGET', this.#r.keys.stat, 'v', 'q', 'd', 'l').then(
+      (got) => {
+        const [v, q, d, l] = (got as (Buffer | null)[]).map((b) => Math.max(0, b === null ? 0 : decimal(b)));
+        this.#counts = { values: v!, queues: q!, dicts: d!, locks: l! };
+      },
+      () => {},
+    );
+  }
+
+  /** One committed change from the feed, in commit order. */
+  async #onChange(e: ChangeEntry): Promise<void> {
+    switch (e.kind) {
+      case 'v':
+        return this.#subs.value(e);
+      case 'd':
+        return this.#subs.dict(e);
+      case 'q':
+        return this.#gets.wake(e.name);
+      case 'l':
+        return this.#locks.wake(e.name);
+    }
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * subscriptions.ts - the value and dict subscribers of this daemon and the
+ * pushes they get from the change feed: one per committed change, in stream
+ * order (commit order), whichever daemon wrote it; or, when the feed lost
+ * continuity, one push with `resync: true` per subscribed name.
+ *
+ * A change too large to be recorded inline is read from its key: a value's
+ * is pushed only if it is still that version (a later version has its own
+ * record, pushed next), a dict key's as it is now, which may be newer than
+ * the pushed version (its later changes are pushed again, in order).
+ */
+import type { Push } from '@corepool/protocol/internal';
+
+import { Subscribers } from '../../state/owner-index.js';
+import type { ChangeEntry } from './change-feed.js';
+import { bytes, decimal } from './replies.js';
+import type { StateRedis } from './state-redis.js';
+
+export class Subscriptions {
+  /** Where pushes go (the store's onPush). */
+  push: (owner: string, push: Push) => void = () => {};
+  readonly values = new Subscribers('value subscriptions');
+  readonly dicts = new Subscribers('dict subscriptions');
+  readonly #r: StateRedis;
+
+  constructor(r: StateRedis) {
+    this.#r = r;
+  }
+
+  dropOwner(owner: string): void {
+    this.values.dropOwner(owner);
+    this.dicts.dropOwner(owner);
+  }
+
+  /** A value change from the feed. */
+  async value(e: ChangeEntry): Promise<void> {
+    if (this.values.of(e.name) === undefined) return;
+    let value = e.value;
+    if (value === undefined) {
+      const [ver, val] = (await this.#r.read('HMGET', this.#r.keys.value(e.name), 'ver', 'val')) as [Buffer | null, Buffer | null];
+      if (ver === null || val === null || decimal(ver) !== e.version) return;
+      value = bytes(val);
+    }
+    const push: Push = { type: 'push', kind: 'value', name: e.name, version: e.version, value };
+    for (const owner of this.values.of(e.name) ?? []) this.push(owner, push);
+  }
+
+  /** A dict change from the feed. */
+  async dict(e: ChangeEntry): Promise<void> {
+    if (this.dicts.of(e.name) === undefined || e.key === undefined) return;
+    let push: Push;
+    if (e.deleted) push = { type: 'push', kind: 'dict', name: e.name, version: e.version, key: e.key, deleted: true };
+    else {
+      let value = e.value;
+      if (value === undefined) {
+        const got = (await this.#r.read('HGET', this.#r.keys.dict(e.name), e.key)) as Buffer | null;
+        if (got === null) return;
+        value = bytes(got);
+      }
+      push = { type: 'push', kind: 'dict', name: e.name, version: e.version, key: e.key, value };
+    }
+    for (const owner of this.dicts.of(e.name) ?? []) this.push(owner, push);
+  }
+
+  /** The feed lost continuity: every subscriber here must read the current state again. */
+  resync(): void {
+    for (const [kind, subs] of [
+      ['value', this.values],
+      ['dict', this.dicts],
+    ] as const) {
+      for (const [name, owners] of subs.entries()) {
+        const push: Push = { type: 'push', kind, name, version: 0, resync: true };
+        for (const owner of owners) this.push(owner, push);
+      }
+    }
+  }
+}

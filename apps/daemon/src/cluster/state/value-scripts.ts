@@ -1,0 +1,112 @@
+/**
+ * value-scripts.ts - the Lua of Value's writes. KEYS[5] is `v:<name>`, a
+ * HASH { ver, val }: the version (1 at creation, +1 per change, never reset)
+ * and the value's data-encoded bytes as the client sent them (or as add wrote
+ * the sum). Every change appends { k=v, n, ver, val } to `chg` (`big=1`
+ * instead of `val` past the inline size: the feed reads the value itself).
+ */
+import { NUMBERS } from './lua-numbers.js';
+import { PRELUDE } from './lua-prelude.js';
+
+const CHANGED = String.raw`
+local function changed(name, ver, bytes)
+  if #bytes <= INLINE then change('k', 'v', 'n', name, 'ver', fmt(ver), 'val', bytes)
+  else change('k', 'v', 'n', name, 'ver', fmt(ver), 'big', '1') end
+end
+local function write(bytes, name)
+  local ver = redis.call('HINCRBY', KEYS[5], 'ver', 1)
+  if ver == 1 then count('v', 1) end
+  redis.call('HSET', KEYS[5], 'val', bytes)
+  changed(name, ver, bytes)
+  return ver
+end
+`;
+
+/** ARGV[5] bytes, ARGV[6] name. Creates the value if absent; replies 'version:bytes' (the value as it is). Not kept: init is resent, not replayed. */
+export const VALUE_INIT =
+  PRELUDE +
+  CHANGED +
+  String.raw`
+if not leased() then return UNLEASED end
+local cur = redis.call('HMGET', KEYS[5], 'ver', 'val')
+if cur[1] then return {'ok', cur[1] .. ':' .. cur[2]} end
+local ver = write(ARGV[5], ARGV[6])
+return {'ok', fmt(ver) .. ':' .. ARGV[5]}
+`;
+
+/** ARGV[5] bytes, ARGV[6] name. Replies 'version'. */
+export const VALUE_SET =
+  PRELUDE +
+  CHANGED +
+  String.raw`
+if not leased() then return UNLEASED end
+local r = kept()
+if r then return {'rep', r} end
+return keep(fmt(write(ARGV[5], ARGV[6])))
+`;
+
+/** ARGV[5] the delta (a number or a bigint, canonically encoded), ARGV[6] name. Replies 'version:bytes' (the sum). */
+export const VALUE_ADD =
+  PRELUDE +
+  NUMBERS +
+  CHANGED +
+  String.raw`
+if not leased() then return UNLEASED end
+local r = kept()
+if r then return {'rep', r} end
+local name, delta = ARGV[6], ARGV[5]
+local cur = redis.call('HGET', KEYS[5], 'val')
+local sum = delta
+if cur then
+  local ck, cv = num(cur)
+  local dk, dv = num(delta)
+  if ck == nil then return fail('E_TYPE', 'value "' .. name .. '" is not a number: add needs a number or a bigint') end
+  if dk == nil then return fail('E_TYPE', 'add needs a number or a bigint delta') end
+  if ck ~= dk then
+    return fail('E_TYPE', 'value "' .. name .. '" is a ' .. KIND[ck] .. ' and the delta a ' .. KIND[dk] .. ': add needs both of one type')
+  end
+  if ck == 'n' then sum = encnum(cv + dv) else sum = encbig(badd(cv, dv)) end
+end
+local ver = write(sum, name)
+return keep(fmt(ver) .. ':' .. sum)
+`;
+
+/**
+ * ARGV[5] expected bytes, ARGV[6] next bytes, ARGV[7] name, ARGV[8] '1' when the
+ * daemon may compare structurally. Replies 'ok:version' ('1:' set, '0:' not), or
+ * {'cmp', version, bytes} when the bytes differ and the daemon is to compare the values.
+ */
+export const VALUE_CAS =
+  PRELUDE +
+  CHANGED +
+  String.raw`
+if not leased() then return UNLEASED end
+local r = kept()
+if r then return {'rep', r} end
+local cur = redis.call('HMGET', KEYS[5], 'ver', 'val')
+if not cur[1] then return keep('0:0') end
+if cur[2] == ARGV[5] then return keep('1:' .. fmt(write(ARGV[6], ARGV[7]))) end
+if ARGV[8] == '1' then return {'cmp', cur[1], cur[2]} end
+return keep('0:' .. cur[1])
+`;
+
+/** ARGV[5] the version the daemon found equal, ARGV[6] next bytes, ARGV[7] name. Sets if the version is unchanged, else {'again'}. */
+export const VALUE_CAS_AT =
+  PRELUDE +
+  CHANGED +
+  String.raw`
+if not leased() then return UNLEASED end
+local r = kept()
+if r then return {'rep', r} end
+if redis.call('HGET', KEYS[5], 'ver') ~= ARGV[5] then return {'again'} end
+return keep('1:' .. fmt(write(ARGV[6], ARGV[7])))
+`;
+
+/** ARGV[5] a reply the daemon decided (a compareAndSet that found the values unequal): kept as is, unless one is kept already. */
+export const KEEP_REPLY =
+  PRELUDE +
+  String.raw`
+local r = kept()
+if r then return {'rep', r} end
+return keep(ARGV[5])
+`;

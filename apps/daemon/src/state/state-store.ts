@@ -1,0 +1,52 @@
+/**
+ * state-store.ts - the shared-state store as the primary uses it, whichever
+ * backs it: SharedState (LMDB, one daemon) or RedisState (Redis, cluster mode,
+ * apps/daemon/src/cluster/state/). Both take the same requests and give the
+ * same replies and errors (the reply table is in shared-state.ts's header);
+ * what differs is where the state lives and what a reply's durability means.
+ */
+import type { Push, StateRequest } from '@corepool/protocol/internal';
+
+/** A client instance and one of its request ids: where a write's reply is kept for a replay. */
+export type ReplayKey = [instance: string, rid: number];
+
+/** How much state there is, for `daemon status` (a Redis store may give a recent, cached count). */
+export interface StateCounts {
+  values: number;
+  queues: number;
+  dicts: number;
+  locks: number;
+  blockedGets: number;
+  lockWaiters: number;
+}
+
+/** The shared-state store. */
+export interface StateStore {
+  /** Where pushes for subscribers go; set by the primary. */
+  onPush: (owner: string, push: Push) => void;
+  /**
+   * Runs one request for `owner` (an opaque string like "c:12" for a client or
+   * "w:3" for a task's worker, unique among this daemon's owners). Resolves to
+   * the reply, rejects with a CorepoolError. With `key`, a write's reply is
+   * kept with the write, so a resend of the same request id is answered from
+   * it, not applied again.
+   */
+  handle(owner: string, req: StateRequest, key?: ReplayKey): Promise<unknown>;
+  /**
+   * A reply its owner can no longer receive: a queue item taken for it goes
+   * back to the front of its queue. `key`: the replay key the item was taken
+   * under, when it was (a store shared by several daemons puts it back only if
+   * no other daemon has answered a resend of that request from the kept reply).
+   */
+  undelivered(req: StateRequest, value: unknown, key?: ReplayKey): void;
+  /** The owner is gone: its subscriptions end, its locks are released, its blocked gets and acquires fail with E_CANCELLED. */
+  releaseOwner(owner: string): void;
+  /** Every reply kept for a replay that the primary must load at start (a store that answers resends itself returns none). */
+  keptReplies(): Map<string, Map<number, unknown>>;
+  /** Deletes a kept reply (acknowledged, or its client is gone). */
+  dropReply(key: ReplayKey): void;
+  /** How much state there is. */
+  counts(): StateCounts;
+  /** Fails blocked calls with E_SHUTTING_DOWN and makes durable what is pending; later requests fail with E_SHUTTING_DOWN. */
+  close(): Promise<void>;
+}
