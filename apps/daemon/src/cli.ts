@@ -9,7 +9,15 @@ import { closeSync, fchmodSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { DEFAULT_CLUSTER_NAME, DEFAULT_OPTIONS, MACHINE_DEFAULTS, resolveOptions, type DaemonOptions, type RawOptions } from './options.js';
+import {
+  CLUSTER_MAX_PAYLOAD,
+  DEFAULT_CLUSTER_NAME,
+  DEFAULT_OPTIONS,
+  MACHINE_DEFAULTS,
+  resolveOptions,
+  type DaemonOptions,
+  type RawOptions,
+} from './options.js';
 import { FSYNC_MODES } from './state/store.js';
 import { startDaemon } from './primary/daemon.js';
 import { readRecord } from './primary/pidfile.js';
@@ -38,7 +46,7 @@ daemon
   .option('--no-source', 'accept only module tasks, never function source')
   .option('--allow-source', 'accept function source on a non-loopback --host (off there by default)')
   .option('--max-clients <n>', `most connections at once (default: ${M.maxClients})`)
-  .option('--max-payload <bytes>', 'largest frame after authentication', String(D.maxPayload))
+  .option('--max-payload <bytes>', `largest frame after authentication (default: ${D.maxPayload}; ${CLUSTER_MAX_PAYLOAD} with --cluster)`)
   .option('--heartbeat-ms <ms>', 'ping interval; a client silent for two intervals is dropped', String(D.heartbeatMs))
   .option('--auth-deadline-ms <ms>', 'time a connection has to authenticate', String(D.authDeadlineMs))
   .option('--worker-heap-mb <mb>', `V8 heap limit per worker (default: ${M.workerHeapMb})`)

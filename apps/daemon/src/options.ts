@@ -72,6 +72,14 @@ export interface ClusterOptions {
   name: string;
 }
 
+/**
+ * The frame limit of a daemon in a cluster unless --max-payload says otherwise: the
+ * per-chunk budget. Chunks, results and state values cross Redis there, and an item,
+ * result or value over it fails alone with E_TOO_LARGE (the SDK learns the limit from
+ * the welcome) instead of growing Redis by megabytes per message.
+ */
+export const CLUSTER_MAX_PAYLOAD = 1024 * 1024;
+
 /** The cluster a daemon joins when `--cluster` names no other. */
 export const DEFAULT_CLUSTER_NAME = 'default';
 /** A cluster name becomes part of every Redis key: short and plain. */
@@ -247,7 +255,11 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     allowSource: raw.allowSource === false ? false : raw.allowSource === true || isLoopback(host),
     maxClients,
     maxPayload:
-      raw.maxPayload === undefined ? DEFAULT_OPTIONS.maxPayload : int('max-payload', raw.maxPayload, 64 * 1024, LARGEST_MAX_PAYLOAD),
+      raw.maxPayload === undefined
+        ? cluster === undefined
+          ? DEFAULT_OPTIONS.maxPayload
+          : CLUSTER_MAX_PAYLOAD
+        : int('max-payload', raw.maxPayload, 64 * 1024, LARGEST_MAX_PAYLOAD),
     heartbeatMs: raw.heartbeatMs === undefined ? DEFAULT_OPTIONS.heartbeatMs : int('heartbeat-ms', raw.heartbeatMs, 50, 3_600_000),
     authDeadlineMs:
       raw.authDeadlineMs === undefined ? DEFAULT_OPTIONS.authDeadlineMs : int('auth-deadline-ms', raw.authDeadlineMs, 50, 600_000),

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { RSS_WATCH_MS } from '@corepool/protocol/internal';
-import { DEFAULT_OPTIONS, MACHINE_DEFAULTS, defaultWorkerRssMb, resolveOptions } from '../src/options.js';
+import { CLUSTER_MAX_PAYLOAD, DEFAULT_OPTIONS, MACHINE_DEFAULTS, defaultWorkerRssMb, resolveOptions } from '../src/options.js';
 import { FSYNC_MODES } from '../src/state/store.js';
 
 const run = promisify(execFile);
@@ -25,7 +25,6 @@ describe('corepool daemon start --help', () => {
       ['--port', D.port],
       ['--host', D.host],
       ['--fsync', D.fsync],
-      ['--max-payload', D.maxPayload],
       ['--heartbeat-ms', D.heartbeatMs],
       ['--auth-deadline-ms', D.authDeadlineMs],
       ['--pipeline-depth', D.pipelineDepth],
@@ -33,6 +32,10 @@ describe('corepool daemon start --help', () => {
     ] as const) {
       expect(entries.get(name)).toContain(`default: "${String(value)}")`);
     }
+    // Two defaults, standalone and in a cluster: said in words.
+    expect(entries.get('--max-payload')).toContain(`(default: ${D.maxPayload}; ${CLUSTER_MAX_PAYLOAD} with --cluster)`);
+    expect(resolveOptions({ workers: 2, cluster: 'redis://127.0.0.1:6379' }).maxPayload).toBe(CLUSTER_MAX_PAYLOAD);
+    expect(resolveOptions({ workers: 2, cluster: 'redis://127.0.0.1:6379', maxPayload: '4194304' }).maxPayload).toBe(4194304);
     expect(help).toContain(`choices: ${FSYNC_MODES.map((m) => `"${m}"`).join(', ')}`);
     for (const text of Object.values(MACHINE_DEFAULTS)) expect(help).toContain(`default: ${text}`);
     expect(help).toContain(`checked every ${RSS_WATCH_MS} ms`);

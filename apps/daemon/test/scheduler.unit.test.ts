@@ -114,6 +114,26 @@ describe('placement', () => {
     expect(s.scheduler.running()).toBe(4);
   });
 
+  it('queuedChunksByRealm: chunks waiting per client, by realm, clients with none left out (cluster demand)', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    const other = client(2);
+    open(s, 1);
+    open(s, 1, other);
+    add(s, 1, [0, 1, 2]);
+    add(s, 1, [0], other);
+    const [w0] = s.pool.workers();
+    const queued = s.scheduler.queuedChunksByRealm();
+    expect([...queued.values()].sort()).toEqual([1, 2]);
+    const realms = [...queued.keys()];
+    expect(new Set(realms).size).toBe(2);
+    // The running chunk is client 1's first: done, the next one is placed and one fewer waits.
+    const first = s.pool.runs(w0!)[0]!;
+    done(s, w0!, first.key, [0]);
+    const after = s.scheduler.queuedChunksByRealm();
+    expect([...after.values()].reduce((a, b) => a + b, 0)).toBe(2);
+    expect(realms).toEqual(expect.arrayContaining([...after.keys()]));
+  });
+
   it('a source goes to a worker once, then its hash alone', () => {
     const s = setup(1);
     open(s, 1);

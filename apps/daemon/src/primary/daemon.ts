@@ -3,6 +3,7 @@
  * clients, and stops gracefully (running chunks finish within a grace, the
  * rest is handed back to clients, state is flushed, exit 0).
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol/internal';
 import type { DaemonOptions } from '../options.js';
@@ -12,7 +13,7 @@ import type { StateStore } from '../state/state-store.js';
 import { RedisState } from '../cluster/state/redis-state.js';
 import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, type WorkerFigures } from './scheduler.js';
 import { Supervisor, type WorkerSlot } from './supervisor.js';
 import { WorkerStateLink } from './worker-state-link.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
@@ -22,6 +23,8 @@ import type { Session } from './session.js';
 import { MAX_RESULT_ENV } from '../ipc.js';
 import { clusterStatus, joinCluster, type OwnFigures } from '../cluster/join-cluster.js';
 import type { Membership } from '../cluster/membership.js';
+import { ClusterPool } from '../cluster/cluster-pool.js';
+import type { PoolWorker } from './worker-pool.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
 const STOP_GRACE_MS = 10_000;
@@ -110,10 +113,12 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
           log(JSON.stringify({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing }));
         stateLink.ready(w);
         recordPids();
-        scheduler.workerReady(w);
+        if (clusterPool !== undefined) clusterPool.localReady(w);
+        else scheduler.workerReady(w);
       },
       onMessage: (w, m) => {
         if (m.t === 'state') stateLink.request(w, m);
+        else if (clusterPool !== undefined) clusterPool.localMessage(w, m);
         else scheduler.workerMessage(w, m);
       },
       onExit: (w, code, signal) => {
@@ -123,20 +128,35 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
           log(
             `worker ${w.pid} exited (code ${code}, signal ${signal}${w.killedFor === undefined ? '' : `, killed for ${w.killedFor}`}); replacing it`,
           );
-        scheduler.workerExit(w);
+        if (clusterPool !== undefined) clusterPool.localExit(w);
+        else scheduler.workerExit(w);
       },
     },
   );
-  const scheduler = new Scheduler<WorkerSlot>(supervisor, {
+  // Cluster mode: the scheduler takes a ClusterPool (these workers and those lent to this daemon), and the
+  // Supervisor's events go through it (cluster/cluster-pool.ts).
+  const clusterPool =
+    membership === undefined
+      ? undefined
+      : new ClusterPool(membership, supervisor, {
+          firstRemoteSlot: opts.workers,
+          pipelineDepth: opts.pipelineDepth,
+          log: (e) => log(JSON.stringify(e)),
+        });
+  const scheduler = new Scheduler<PoolWorker>(clusterPool ?? supervisor, {
     pipelineDepth: opts.pipelineDepth,
     maxQueuedChunks: 1024,
     maxQueuedBytes: 128 * 1024 * 1024,
     maxTasksPerWorker: opts.maxTasksPerWorker,
   });
-  // A task's shared-state traffic, under its worker's owner name ("w:<cluster worker id>", unique per process).
+  clusterPool?.attach(scheduler);
+  const figuresOf = (w: WorkerSlot): WorkerFigures => clusterPool?.workerFigures(w) ?? scheduler.workerFigures(w);
+  // A task's shared-state traffic, under its worker's owner name ("w:<cluster worker id>", unique per process;
+  // in cluster mode with a random tag of this daemon's, unique in the cluster: a lent worker keeps its link here).
+  const ownerTag = membership === undefined ? '' : `${randomBytes(6).toString('base64url')}:`;
   const stateLink = new WorkerStateLink<WorkerSlot>(
     state,
-    { owner: (w) => `w:${w.id}`, send: (w, m) => supervisor.send(w, m), dead: (w) => w.dead },
+    { owner: (w) => `w:${ownerTag}${w.id}`, send: (w, m) => supervisor.send(w, m), dead: (w) => w.dead },
     'w:',
   );
 
@@ -151,7 +171,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     return {
       url,
       workers: workers.length,
-      busy: workers.filter((w) => scheduler.workerFigures(w).busy).length,
+      busy: workers.filter((w) => figuresOf(w).busy).length,
       clients: [...(server?.sessions ?? [])]
         .filter((s) => s.authed)
         .map((s) => ({
@@ -164,6 +184,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   };
 
   await supervisor.start();
+  clusterPool?.start();
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -176,7 +197,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       version: VERSION,
       url,
       uptimeMs: Date.now() - startedAt,
-      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...scheduler.workerFigures(w), restarts: w.restarts })),
+      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...figuresOf(w), restarts: w.restarts })),
       clients: [...(server?.sessions ?? [])]
         .filter((s) => s.authed)
         .map((s: Session) => {
@@ -215,6 +236,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([scheduler.idle(), new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
     clearTimeout(grace);
+    await clusterPool?.stop();
     server?.closeAll(CloseCode.RESTART, ErrorCode.E_SHUTTING_DOWN);
     await supervisor.stop();
     await state.close();

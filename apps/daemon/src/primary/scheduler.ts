@@ -222,6 +222,17 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     return this.#queues.stats();
   }
 
+  /**
+   * Chunks queued per client (waiting for a worker), keyed by the client's
+   * realm, clients with none left out: the demand cluster mode offers to
+   * other daemons' workers (cluster/demand.ts). Read only.
+   */
+  queuedChunksByRealm(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const cq of this.#queues.active) if (cq.queuedChunks > 0) out.set(cq.realm, cq.queuedChunks);
+    return out;
+  }
+
   /** What a worker has done, for `daemon status`. */
   workerFigures(w: W): WorkerFigures {
     const lane = this.#lanes.get(w);

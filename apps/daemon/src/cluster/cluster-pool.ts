@@ -1,0 +1,406 @@
+/**
+ * cluster-pool.ts - the WorkerPool the scheduler takes in cluster mode
+ * (worker-pool.ts; docs/cluster.md "Shape: who owns what"): the local
+ * Supervisor's workers plus the workers other daemons lend to this one. The
+ * scheduler does not know a slot is remote: it places, steals, kills and
+ * recovers as it does locally. The Supervisor's events come here first (the
+ * daemon wires them), and go on to the scheduler or, for a lent worker, to
+ * the lender (lender.ts).
+ *
+ * Remote slots (owner side):
+ *  - A grant becomes a new slot number from a counter that never goes back,
+ *    ready at once; it is never refilled: when it ends (released, killed,
+ *    lender gone, dispatch refused) the scheduler hears `workerExit` then
+ *    `slotRemoved`, and recovers its chunks as from any dead worker.
+ *  - `send` runs the `dispatch` script and returns true while the grant is
+ *    believed alive; a refusal found later ends the slot.
+ *  - A run to a remote slot always carries its task's full source: the lane
+ *    of a new slot is empty, so the first run of each source on it carries it
+ *    and the slot keeps it; later runs get it back here. The lender need not
+ *    know what its worker's cache holds (its own scheduler feeds the same
+ *    worker), and nothing lives in Redis with a TTL that could lapse mid-batch.
+ *    The cost is the source's bytes per chunk. Measured on the machine's
+ *    Redis (3,000 pipelined dispatches of a 200-byte chunk): 125 us a chunk
+ *    with a 300-byte or a 4 KB source alike, 1.4 ms with 64 KB; the other way
+ *    (`src:<sha>` with PX, restored by the lender) costs a GET on the
+ *    lender's path to the worker (21-77 us pipelined, a round trip each when
+ *    not) and a second copy of the worker's cache belief. Function sources
+ *    are small; a task of tens of KB of source is a module task's case.
+ *  - A slot with nothing to run for IDLE_RELEASE_MS, or that its lender asked
+ *    back (`reclaim`: placed on no more, released once its chunks are done),
+ *    is given back. Slots whose lender's lease or grant key is gone end
+ *    (polled every LEASE_POLL_MS; leases are 3 s): the key covers an `end`
+ *    message lost on the way.
+ *
+ * Local workers lent away (lender side): a lent worker is presented to the
+ * local scheduler as exited (`workerExit`, on a worker it has no chunk on) and,
+ * when given back, as a refilled slot (a new object, `workerReady`). This is
+ * the contract's own shape for a slot whose worker is away: the scheduler's
+ * lane for it goes, and with it its belief about the worker's source cache,
+ * which the owner's runs have made wrong; nothing of the scheduler changes.
+ *
+ * This daemon's demand (apps with queued chunks) is published to `want`, and
+ * every finished chunk of its clients is charged to `share` (share-ledger.ts).
+ */
+import { encodeMessage, decodeMessage } from '@corepool/protocol';
+import type { RunMessage } from '../ipc.js';
+import type { WorkerFigures } from '../primary/scheduler.js';
+import type { Supervisor, WorkerSlot } from '../primary/supervisor.js';
+import type { ChunkCommand, ChunkMessage, PoolEvents, WorkerPool } from '../primary/worker-pool.js';
+import type { ClusterNode } from './cluster-node.js';
+import { InboxReader, post, type InboxEntry } from './inbox.js';
+import { Lender } from './lender.js';
+import { LendingScripts } from './lending-scripts.js';
+import { ShareLedger } from './share-ledger.js';
+import { Demand } from './demand.js';
+import { LocalWorker, RemoteWorker, type ClusterWorker } from './cluster-workers.js';
+
+export { LocalWorker, RemoteWorker, type ClusterWorker } from './cluster-workers.js';
+
+/** A remote slot with nothing to run this long goes back to its lender. */
+const IDLE_RELEASE_MS = 300;
+/** Lenders' leases (and, on the lender side, owners') are looked at this often. */
+const LEASE_POLL_MS = 500;
+/** Demand and charges go to Redis this often. */
+const PUBLISH_MS = 200;
+/** How long a graceful stop waits for the owners of its lent workers to give them back. */
+const STOP_WAIT_MS = 3_000;
+/** Housekeeping tick. */
+const TICK_MS = 100;
+
+/** What the pool needs of the scheduler besides its events. */
+export interface ClusterScheduler extends PoolEvents<ClusterWorker> {
+  workerFigures(w: ClusterWorker): WorkerFigures;
+  queuedChunksByRealm(): Map<string, number>;
+}
+
+/** The local workers, as the Supervisor keeps them. */
+export type LocalPool = Pick<Supervisor, 'workers' | 'send' | 'kill' | 'retire'>;
+
+export interface ClusterPoolOptions {
+  /** The first remote slot number: past every local slot. */
+  firstRemoteSlot: number;
+  /** The scheduler's pipeline depth (chunks a grant takes off an app's demand). */
+  pipelineDepth: number;
+  log(e: { event: string } & Record<string, unknown>): void;
+}
+
+export class ClusterPool implements WorkerPool<ClusterWorker> {
+  readonly #node: ClusterNode;
+  readonly #supervisor: LocalPool;
+  readonly #opts: ClusterPoolOptions;
+  readonly #scripts: LendingScripts;
+  readonly #ledger: ShareLedger;
+  readonly #lender: Lender;
+  #scheduler: ClusterScheduler | undefined;
+  /** The current view of each local worker that is not lent away. */
+  readonly #views = new Map<WorkerSlot, LocalWorker>();
+  /** Local workers lent away (or killed while lent, until their exit). */
+  readonly #away = new Set<WorkerSlot>();
+  /** Remote slots, by `<lender>|<n>`, in slot order. */
+  readonly #remote = new Map<string, RemoteWorker>();
+  #nextSlot: number;
+  /** App (realm) of each chunk sent and not finished, to charge its time. */
+  readonly #realmOf = new Map<number, string>();
+  readonly #demand: Demand;
+  #timer: NodeJS.Timeout | undefined;
+  #inbox: InboxReader | undefined;
+  #publishedAt = 0;
+  #polledAt = 0;
+
+  constructor(node: ClusterNode, supervisor: LocalPool, opts: ClusterPoolOptions) {
+    this.#node = node;
+    this.#supervisor = supervisor;
+    this.#opts = opts;
+    this.#nextSlot = opts.firstRemoteSlot;
+    this.#scripts = new LendingScripts(node.redis, node.prefix);
+    this.#ledger = new ShareLedger(node.redis, this.#scripts.shareKey);
+    this.#demand = new Demand(this.#scripts);
+    this.#lender = new Lender(
+      node,
+      this.#scripts,
+      {
+        idleWorkers: () => this.#idleLocal(),
+        take: (w) => this.#take(w),
+        giveBack: (w) => this.#giveBack(w),
+        localDemand: () => {
+          let n = 0;
+          for (const q of this.#scheduler?.queuedChunksByRealm().values() ?? []) n += q;
+          return n;
+        },
+        send: (w, m) => this.#supervisor.send(w, m),
+        kill: (w) => this.#supervisor.kill(w),
+      },
+      { pipelineDepth: opts.pipelineDepth, log: opts.log },
+    );
+    node.on('lost', () => this.#lost());
+  }
+
+  /** The scheduler this pool feeds (made with this pool, so told after). */
+  attach(scheduler: ClusterScheduler): void {
+    this.#scheduler = scheduler;
+  }
+
+  /** Starts reading the inbox and the housekeeping. */
+  start(): void {
+    this.#inbox = new InboxReader(this.#node, (e) => this.#onEntry(e));
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    this.#timer.unref();
+  }
+
+  /**
+   * A graceful stop (the scheduler is idle): the lent workers are asked back
+   * and their owners get RECLAIM_WAIT_MS to finish what runs on them; then
+   * every grant ends, lent or borrowed, and this daemon's demand is withdrawn.
+   */
+  async stop(): Promise<void> {
+    this.#lender.stopLending(Date.now());
+    const deadline = Date.now() + STOP_WAIT_MS;
+    while (this.#lender.lent > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    clearInterval(this.#timer);
+    this.#lender.endAll();
+    for (const w of [...this.#remote.values()]) this.#end(w, 'release');
+    await this.#demand.withdrawAll(this.#node.id).catch(() => {});
+    await this.#inbox?.stop();
+  }
+
+  /** Figures: workers lent out and borrowed, reports fenced off here. */
+  figures(): { lent: number; borrowed: number; staleReports: number } {
+    return { lent: this.#lender.lent, borrowed: this.#remote.size, staleReports: this.#lender.staleReports };
+  }
+
+  /** What `daemon status` shows of a local worker (a lent one is busy). */
+  workerFigures(w: WorkerSlot): WorkerFigures {
+    if (this.#away.has(w)) return { busy: true, tasksDone: 0, chunksDone: 0 };
+    return this.#scheduler!.workerFigures(this.#view(w));
+  }
+
+  // --- WorkerPool -----------------------------------------------------------
+
+  workers(): ClusterWorker[] {
+    const out: ClusterWorker[] = [];
+    for (const w of this.#supervisor.workers()) if (!this.#away.has(w)) out.push(this.#view(w));
+    for (const r of this.#remote.values()) out.push(r);
+    return out;
+  }
+
+  send(w: ClusterWorker, m: ChunkCommand): boolean {
+    if (w.dead) return false;
+    if (m.t === 'run') {
+      this.#realmOf.set(m.key, m.realm);
+      w.outstanding.add(m.key);
+    }
+    if (w.kind === 'local') return this.#supervisor.send(w.inner, m);
+    let field = '';
+    let out: ChunkCommand = m;
+    if (m.t === 'run') {
+      out = this.#withSource(w, m) ?? m;
+      if (out === m && m.task.kind === 'source' && m.task.source === '') return false; // cannot happen: see the header
+      field = `${this.#node.id}:${m.key}`;
+    }
+    this.#scripts.dispatch(this.#node.id, w.lender, w.n, m.t, field, encodeMessage(out)).then(
+      (r) => {
+        if (!r.ok) this.#end(w, 'none');
+      },
+      () => this.#end(w, 'release'),
+    );
+    return true;
+  }
+
+  kill(w: ClusterWorker): void {
+    if (w.kind === 'local') {
+      if (!w.dead) this.#supervisor.kill(w.inner);
+    } else this.#end(w, 'kill');
+  }
+
+  retire(w: ClusterWorker): void {
+    if (w.kind === 'local') {
+      if (!w.dead) this.#supervisor.retire(w.inner);
+    } else this.#end(w, 'release');
+  }
+
+  // --- the Supervisor's events ----------------------------------------------
+
+  localReady(w: WorkerSlot): void {
+    this.#scheduler!.workerReady(this.#view(w));
+  }
+
+  localMessage(w: WorkerSlot, m: ChunkMessage): void {
+    if (this.#away.has(w)) {
+      this.#lender.workerMessage(w, m);
+      return;
+    }
+    const view = this.#view(w);
+    this.#charge(view, m);
+    this.#scheduler!.workerMessage(view, m);
+  }
+
+  localExit(w: WorkerSlot): void {
+    if (this.#away.delete(w)) {
+      this.#lender.workerExit(w); // the scheduler was told it exited when it was lent
+      return;
+    }
+    const view = this.#view(w);
+    this.#views.delete(w);
+    this.#forget(view);
+    this.#scheduler!.workerExit(view);
+  }
+
+  // --- inside ------------------------------------------------------------------
+
+  #view(w: WorkerSlot): LocalWorker {
+    let v = this.#views.get(w);
+    if (v === undefined) {
+      v = new LocalWorker(w);
+      this.#views.set(w, v);
+    }
+    return v;
+  }
+
+  #idleLocal(): WorkerSlot[] {
+    return this.#supervisor
+      .workers()
+      .filter((w) => w.ready && !w.dead && !this.#away.has(w) && !this.#scheduler!.workerFigures(this.#view(w)).busy);
+  }
+
+  /** The lender takes `w`: the scheduler, which has no chunk on it, is told it exited. */
+  #take(w: WorkerSlot): void {
+    const view = this.#view(w);
+    view.away = true;
+    this.#views.delete(w);
+    this.#away.add(w);
+    this.#scheduler!.workerExit(view);
+  }
+
+  /** The lender gives `w` back: the scheduler sees its slot refilled by a new, ready worker. */
+  #giveBack(w: WorkerSlot): void {
+    if (!this.#away.delete(w)) return;
+    // One that died was exited to the scheduler already (dead is set before its exit is told, and no exit follows).
+    if (!w.dead) this.#scheduler!.workerReady(this.#view(w));
+  }
+
+  /** A run for a remote slot, with its source put back if the scheduler elided it; undefined if unchanged. */
+  #withSource(w: RemoteWorker, m: RunMessage): RunMessage | undefined {
+    const task = m.task;
+    if (task.kind !== 'source') return undefined;
+    if (task.source !== '') {
+      w.sources.set(task.hash, task.source);
+      return undefined;
+    }
+    const source = w.sources.get(task.hash);
+    return source === undefined ? undefined : { ...m, task: { ...task, source } };
+  }
+
+  /** A chunk's time goes to its app's score; a finished chunk leaves the worker's outstanding ones. */
+  #charge(w: ClusterWorker, m: ChunkMessage): void {
+    if (m.t !== 'done' && m.t !== 'part' && m.t !== 'fail') return;
+    const realm = this.#realmOf.get(m.key);
+    if (m.t !== 'part') {
+      w.outstanding.delete(m.key);
+      this.#realmOf.delete(m.key);
+    }
+    if (realm !== undefined && m.t !== 'fail') this.#ledger.charge(realm, m.ms);
+  }
+
+  /** A worker ended: its unfinished chunks will not be charged (the scheduler reruns them under other keys or the same). */
+  #forget(w: ClusterWorker): void {
+    for (const key of w.outstanding) this.#realmOf.delete(key);
+    w.outstanding.clear();
+  }
+
+  #onEntry(e: InboxEntry): void {
+    switch (e.t) {
+      case 'grant':
+        this.#granted(e);
+        return;
+      case 'rep':
+      case 'end':
+      case 'reclaim': {
+        const w = this.#remote.get(`${e.f}|${e.n}`);
+        if (w === undefined) return; // ended here already: nothing about it after its exit
+        if (e.t === 'end') this.#end(w, 'none');
+        else if (e.t === 'reclaim') {
+          w.draining = true;
+          w.ready = false;
+          if (w.outstanding.size === 0) this.#end(w, 'release');
+        } else this.#report(w, decodeMessage(e.m!) as ChunkMessage);
+        return;
+      }
+      default:
+        this.#lender.onEntry(e);
+    }
+  }
+
+  #granted(e: InboxEntry): void {
+    if (!this.#node.held()) {
+      post(this.#node, this.#node.id, e.f, 'release', e.n).catch(() => {});
+      return;
+    }
+    const w = new RemoteWorker(this.#nextSlot++, e.f, e.n, Date.now());
+    this.#remote.set(`${e.f}|${e.n}`, w);
+    this.#opts.log({ event: 'cluster-borrowed', slot: w.slot, lender: e.f, grant: e.n });
+    this.#scheduler!.workerReady(w);
+  }
+
+  #report(w: RemoteWorker, m: ChunkMessage): void {
+    this.#charge(w, m);
+    if (w.outstanding.size === 0) w.idleSince = Date.now();
+    this.#scheduler!.workerMessage(w, m);
+    if (w.draining && w.outstanding.size === 0) this.#end(w, 'release');
+  }
+
+  /**
+   * A remote slot ends: the scheduler hears its exit (and recovers its chunks)
+   * and that the slot is gone; the grant's key goes, so nothing the lender
+   * still sends for it is delivered; `release` or `kill` tells the lender.
+   */
+  #end(w: RemoteWorker, tell: 'release' | 'kill' | 'none'): void {
+    if (w.dead) return;
+    w.dead = true;
+    w.ready = false;
+    this.#remote.delete(`${w.lender}|${w.n}`);
+    this.#forget(w);
+    this.#scripts.endGrant(w.lender, w.n).catch(() => {});
+    if (tell !== 'none') post(this.#node, this.#node.id, w.lender, tell, w.n).catch(() => {});
+    this.#scheduler!.workerExit(w);
+    this.#scheduler!.slotRemoved(w.slot);
+  }
+
+  /** This incarnation lost its lease: nothing borrowed can be trusted, nothing lent may go on. */
+  #lost(): void {
+    this.#lender.lost();
+    for (const w of [...this.#remote.values()]) this.#end(w, 'none');
+    this.#demand.forget();
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const w of [...this.#remote.values()]) {
+      if (w.outstanding.size > 0) continue;
+      if (w.draining || now - w.idleSince >= IDLE_RELEASE_MS) this.#end(w, 'release');
+    }
+    this.#lender.tick(now);
+    if (now - this.#publishedAt >= PUBLISH_MS && this.#node.held()) {
+      this.#publishedAt = now;
+      const queued = this.#scheduler?.queuedChunksByRealm() ?? new Map<string, number>();
+      this.#demand.publish(this.#node.id, queued).catch(() => {});
+      this.#ledger.seen(queued.keys(), now);
+      this.#ledger.seen(this.#realmOf.values(), now);
+      void this.#ledger.flush(now);
+    }
+    if (now - this.#polledAt >= LEASE_POLL_MS) {
+      this.#polledAt = now;
+      this.#pollLenders().catch(() => {});
+      this.#lender.checkOwners().catch(() => {});
+    }
+  }
+
+  /** Ends the remote slots whose lender's lease is gone, or that the lender ended (its `end` may have been lost). */
+  async #pollLenders(): Promise<void> {
+    const slots = [...this.#remote.values()];
+    const alive = await this.#scripts.alive(slots.map((w) => ({ peer: w.lender, lender: w.lender, n: w.n })));
+    slots.forEach((w, i) => {
+      if (!alive[i]) this.#end(w, 'none');
+    });
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * lending-scripts.ts - the Lua scripts of worker lending (docs/cluster.md,
+ * "How a chunk flows between daemons"), each one atomic step on Redis:
+ *
+ *  - `lend`: a lender with an idle worker grants it to the app with demand
+ *    (`want`) and the lowest cluster-wide score (`share`), if its own lease
+ *    still exists (a zombie lends nothing); writes `slot:<lender>:<n>` and
+ *    tells the owner (`grant` in its inbox).
+ *  - `dispatch`: an owner's run or abort for a lent worker reaches the
+ *    lender's inbox only while the grant is the owner's and the lender's lease
+ *    exists; a run bumps its chunk's attempt number (`att`) and carries it.
+ *  - `report`: a lent worker's message about a chunk reaches the owner's inbox
+ *    only while the lender's lease exists, the grant is still that owner's and
+ *    the chunk's attempt number is the one the lender ran: fencing by attempt
+ *    number. Anything else is dropped and counted (`stale`).
+ *  - `demand`: an owner publishes its apps' queued chunks into `want`; an app
+ *    that enters demand starts in `share` no lower than the least score of the
+ *    apps with demand (no credit banked while idle).
+ *
+ * Keys a script builds from a member id (an owner's inbox, a lease) share the
+ * cluster's hash tag, so every script's keys stay in one Redis Cluster slot.
+ */
+import type { Redis } from 'ioredis';
+
+/** Most entries an inbox stream keeps (XADD MAXLEN ~): read entries are trimmed as they are read (inbox.ts). */
+export const INBOX_MAXLEN = 10_000;
+
+/**
+ * KEYS lease(self), want, share. ARGV self, n, prefix, maxlen, chunks a grant takes off the app's demand.
+ * Returns {1, owner, app}, {0} (no demand), or {-1} (own lease gone).
+ */
+const LEND = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local self, n, prefix = ARGV[1], ARGV[2], ARGV[3]
+local want = redis.call('HGETALL', KEYS[2])
+local bestApp, bestOwner, bestQ, bestScore
+for i = 1, #want, 2 do
+  local app = want[i]
+  local owner, q = string.match(want[i + 1], '^(.*):(%d+)$')
+  q = tonumber(q)
+  if owner ~= nil and owner ~= self and q ~= nil and q > 0 then
+    if redis.call('EXISTS', prefix .. 'lease:' .. owner) == 0 then
+      redis.call('HDEL', KEYS[2], app)
+    else
+      local s = tonumber(redis.call('ZSCORE', KEYS[3], app) or '0')
+      if bestScore == nil or s < bestScore then
+        bestApp, bestOwner, bestQ, bestScore = app, owner, q, s
+      end
+    end
+  end
+end
+if bestApp == nil then return {0} end
+local left = bestQ - tonumber(ARGV[5])
+if left > 0 then redis.call('HSET', KEYS[2], bestApp, bestOwner .. ':' .. left) else redis.call('HDEL', KEYS[2], bestApp) end
+redis.call('HSET', prefix .. 'slot:' .. self .. ':' .. n, 'owner', bestOwner, 'app', bestApp)
+redis.call('XADD', prefix .. 'inbox:' .. bestOwner, 'MAXLEN', '~', ARGV[4], '*', 't', 'grant', 'f', self, 'n', n, 'p', bestApp)
+return {1, bestOwner, bestApp}
+`;
+
+/**
+ * KEYS slot, lease(lender), att, inbox(lender). ARGV owner, type, n, attempt field ('' for an abort), message, maxlen.
+ * Returns {1, attempt}, {0} (the grant is not this owner's any more) or {-1} (the lender's lease is gone).
+ */
+const DISPATCH = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return {0} end
+local a = 0
+if ARGV[4] ~= '' then a = redis.call('HINCRBY', KEYS[3], ARGV[4], 1) end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 't', ARGV[2], 'f', ARGV[1], 'n', ARGV[3], 'a', a, 'm', ARGV[5])
+return {1, a}
+`;
+
+/**
+ * KEYS slot, lease(self), att, inbox(owner), stale. ARGV owner, n, attempt field ('' for a message about no
+ * chunk), attempt, final ('1': the chunk is over, its attempt number goes), message, maxlen, self.
+ * Returns 1 (delivered) or 0 (stale: dropped and counted).
+ */
+const REPORT = `
+local ok = redis.call('EXISTS', KEYS[2]) == 1 and redis.call('HGET', KEYS[1], 'owner') == ARGV[1]
+if ok and ARGV[3] ~= '' then ok = redis.call('HGET', KEYS[3], ARGV[3]) == ARGV[4] end
+if not ok then
+  redis.call('INCR', KEYS[5])
+  return 0
+end
+if ARGV[5] == '1' then redis.call('HDEL', KEYS[3], ARGV[3]) end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 't', 'rep', 'f', ARGV[8], 'n', ARGV[2], 'm', ARGV[6])
+return 1
+`;
+
+/**
+ * KEYS want, share. ARGV owner, then app, queued chunks pairs (0: the app has no demand left).
+ * Returns the number of apps with demand.
+ */
+const DEMAND = `
+local owner = ARGV[1]
+local n = 0
+for i = 2, #ARGV, 2 do
+  local app, q = ARGV[i], tonumber(ARGV[i + 1])
+  if q > 0 then
+    n = n + 1
+    if redis.call('HEXISTS', KEYS[1], app) == 0 then
+      local min
+      for _, other in ipairs(redis.call('HKEYS', KEYS[1])) do
+        local s = redis.call('ZSCORE', KEYS[2], other)
+        if s then
+          s = tonumber(s)
+          if min == nil or s < min then min = s end
+        end
+      end
+      if min == nil then redis.call('ZADD', KEYS[2], 'NX', 0, app) else redis.call('ZADD', KEYS[2], 'GT', min, app) end
+    end
+    redis.call('HSET', KEYS[1], app, owner .. ':' .. q)
+  else
+    redis.call('HDEL', KEYS[1], app)
+  end
+end
+return n
+`;
+
+/** Outcome of `lend`. */
+export type LendResult = { granted: true; owner: string; app: string } | { granted: false; zombie: boolean };
+
+/** Outcome of `dispatch`: the attempt number it carried (0 for an abort), or why it was refused. */
+export type DispatchResult = { ok: true; attempt: number } | { ok: false; why: 'not-granted' | 'lender-gone' };
+
+/** The lending scripts, bound to one cluster's keys on one connection. */
+export class LendingScripts {
+  readonly #redis: Redis;
+  readonly #p: string;
+
+  constructor(redis: Redis, prefix: string) {
+    this.#redis = redis;
+    this.#p = prefix;
+  }
+
+  /** The key of grant `n` of `lender`. */
+  slotKey(lender: string, n: number): string {
+    return `${this.#p}slot:${lender}:${n}`;
+  }
+
+  inboxKey(id: string): string {
+    return `${this.#p}inbox:${id}`;
+  }
+
+  leaseKey(id: string): string {
+    return `${this.#p}lease:${id}`;
+  }
+
+  /** Dropped reports, cluster-wide. */
+  get staleKey(): string {
+    return `${this.#p}stale`;
+  }
+
+  get shareKey(): string {
+    return `${this.#p}share`;
+  }
+
+  get wantKey(): string {
+    return `${this.#p}want`;
+  }
+
+  async lend(self: string, n: number, take: number): Promise<LendResult> {
+    const r = (await this.#redis.eval(LEND, 3, this.leaseKey(self), this.wantKey, this.shareKey, self, n, this.#p, INBOX_MAXLEN, take)) as [
+      number,
+      string?,
+      string?,
+    ];
+    if (r[0] === 1) return { granted: true, owner: r[1]!, app: r[2]! };
+    return { granted: false, zombie: r[0] === -1 };
+  }
+
+  /** `field` names the chunk (`<owner>:<key>`) for a run; '' for an abort. */
+  async dispatch(
+    owner: string,
+    lender: string,
+    n: number,
+    type: 'run' | 'abort',
+    field: string,
+    message: Uint8Array,
+  ): Promise<DispatchResult> {
+    const r = (await this.#redis.eval(
+      DISPATCH,
+      4,
+      this.slotKey(lender, n),
+      this.leaseKey(lender),
+      `${this.#p}att`,
+      this.inboxKey(lender),
+      owner,
+      type,
+      n,
+      field,
+      Buffer.from(message),
+      INBOX_MAXLEN,
+    )) as [number, number?];
+    if (r[0] === 1) return { ok: true, attempt: r[1]! };
+    return { ok: false, why: r[0] === 0 ? 'not-granted' : 'lender-gone' };
+  }
+
+  /** True if delivered to the owner; false if fenced off (and counted). */
+  async report(
+    self: string,
+    owner: string,
+    n: number,
+    field: string,
+    attempt: number,
+    final: boolean,
+    message: Uint8Array,
+  ): Promise<boolean> {
+    const r = await this.#redis.eval(
+      REPORT,
+      5,
+      this.slotKey(self, n),
+      this.leaseKey(self),
+      `${this.#p}att`,
+      this.inboxKey(owner),
+      this.staleKey,
+      owner,
+      n,
+      field,
+      attempt,
+      final ? '1' : '0',
+      Buffer.from(message),
+      INBOX_MAXLEN,
+      self,
+    );
+    return r === 1;
+  }
+
+  /**
+   * Which grants are still alive: grant i is alive unless `slot:<lender>:<n>`
+   * is gone or member `peers[i]`'s lease is. A reply that did not come counts
+   * as alive (the next poll asks again).
+   */
+  async alive(grants: { peer: string; lender: string; n: number }[]): Promise<boolean[]> {
+    if (grants.length === 0) return [];
+    const pipe = this.#redis.pipeline();
+    for (const g of grants) pipe.exists(this.leaseKey(g.peer), this.slotKey(g.lender, g.n));
+    const replies = (await pipe.exec()) ?? [];
+    return grants.map((_, i) => {
+      const [err, n] = replies[i] ?? [null, 2];
+      return err !== null || n === 2;
+    });
+  }
+
+  /**
+   * Ends grant `n` of `lender` in Redis: its key goes, so nothing more is
+   * dispatched or reported for it, and the other side's poll (alive) sees it
+   * ended even if the message telling it was lost. Retried a few times: a
+   * grant whose key stayed would hold a worker (or a chunk) until a lease lapses.
+   */
+  async endGrant(lender: string, n: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#redis.del(this.slotKey(lender, n));
+        return;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
+  /** Publishes `owner`'s demand: queued chunks per app (0 withdraws an app). */
+  async demand(owner: string, queued: Iterable<[string, number]>): Promise<void> {
+    const args: (string | number)[] = [owner];
+    for (const [app, q] of queued) args.push(app, q);
+    if (args.length === 1) return;
+    await this.#redis.eval(DEMAND, 2, this.wantKey, this.shareKey, ...args);
+  }
+}
