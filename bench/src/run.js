@@ -219,6 +219,7 @@ function goals(scenario, def, summary) {
 
 function fmt(v) {
   if (v === null || v === undefined || Number.isNaN(v)) return '-';
+  if (v === 0) return '0';
   const abs = Math.abs(v);
   if (abs >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
   if (abs >= 1e4) return `${(v / 1e3).toFixed(1)}k`;

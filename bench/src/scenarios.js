@@ -10,6 +10,8 @@ const NODE = process.execPath;
 const PYTHON = process.env.PYTHON ?? 'python3';
 
 const node = (file) => ({ cmd: NODE, file });
+// The same corepool runner with its daemon alone in a cluster on REDIS_URL: beside `corepool`, what cluster mode costs.
+const inCluster = (file) => ({ system: 'corepool-cluster', ...node(file), params: () => ({ cluster: true }) });
 const py = (file) => ({ cmd: PYTHON, file });
 
 /** Scenario name -> { title, params(quick), systems: [{ system, cmd, file, params? }], goals, derive? }. */
@@ -20,6 +22,7 @@ export const SCENARIOS = {
     systems: [
       { system: 'sequential', ...node('anchors/sequential.js') },
       { system: 'corepool', ...node('corepool/cpu.js') },
+      inCluster('corepool/cpu.js'),
       {
         system: 'python-pool',
         ...py('anchors/cpu.py'),
@@ -48,6 +51,7 @@ export const SCENARIOS = {
     params: () => ({ items: 1e6, workers: 2, batch: 1000, window: 8 }),
     systems: [
       { system: 'corepool', ...node('corepool/trivial.js') },
+      inCluster('corepool/trivial.js'),
       { system: 'python-pool', ...py('anchors/trivial.py') },
       { system: 'piscina-batched', ...node('anchors/piscina.js') },
       { system: 'cluster-ipc', ...node('anchors/cluster-ipc.js') },
@@ -70,6 +74,7 @@ export const SCENARIOS = {
     params: (q) => ({ count: 2000, warmup: q ? 2000 : 6000, workers: 2 }),
     systems: [
       { system: 'corepool', ...node('corepool/latency.js') },
+      inCluster('corepool/latency.js'),
       { system: 'python-pool', ...py('anchors/latency.py') },
       { system: 'piscina', ...node('anchors/piscina.js') },
       { system: 'ws-msgpack-echo', ...node('anchors/ws-echo.js') },
@@ -91,6 +96,7 @@ export const SCENARIOS = {
     }),
     systems: [
       { system: 'corepool', ...node('corepool/counter.js') },
+      inCluster('corepool/counter.js'),
       { system: 'redis-ioredis', ...node('anchors/redis.js') },
       { system: 'ws-msgpack-counter', ...node('anchors/ws-echo.js') },
       {
@@ -109,6 +115,7 @@ export const SCENARIOS = {
     params: () => ({ ops: 10_000, warmup: 1000, workers: 2 }),
     systems: [
       { system: 'corepool', ...node('corepool/pipelined.js') },
+      inCluster('corepool/pipelined.js'),
       { system: 'redis-pipeline', ...node('anchors/redis.js') },
     ],
     goals: [],
@@ -158,6 +165,32 @@ export const SCENARIOS = {
     }),
     systems: [{ system: 'corepool', ...node('corepool/isolation.js') }],
     goals: [],
+  },
+
+  cluster: {
+    title: 'cluster mode on Redis: 20 ms sleeping items on 1, 2, 3 daemons of 2 workers; recovery after kill -9; Redis per chunk',
+    params: (q) => ({
+      workers: 2,
+      daemonCounts: [1, 2, 3],
+      items: q ? 120 : 240,
+      sleepMs: 20,
+      // Recovery: 1 item per chunk, long enough that the killed daemon is mid-chunk.
+      recoveryItems: q ? 24 : 48,
+      recoverySleepMs: 250,
+      recoveryDeadlineMs: q ? 30_000 : 60_000, // a batch not complete by then fails its check (run.js stops a quick runner at 90 s)
+      // Redis per chunk: a map of a known chunk count (items / chunkSize) on 2 daemons.
+      costItems: q ? 120 : 240,
+      costChunkSize: 2,
+      note: q ? 'quick: 120 items per map, 24 in the recovery map' : undefined,
+    }),
+    systems: [{ system: 'corepool-cluster', ...node('corepool/cluster.js') }],
+    goals: [2, 3].map((n) => ({
+      system: 'corepool-cluster',
+      metric: `scaling_${n}`,
+      op: '>=',
+      value: 0.9,
+      text: `cluster scaling on ${n} daemons >= 0.9x linear`,
+    })),
   },
 
   scaling: {

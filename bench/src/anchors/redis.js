@@ -8,31 +8,12 @@
 //              on the machine shares.
 // Keys are namespaced by pid and deleted afterwards.
 
-import { Redis } from 'ioredis';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
 import { check, nowMs, nowUs, percentile, readParams, runMain } from '../lib/harness.js';
+import { connectRedis } from '../lib/redis.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const self = new URL(import.meta.url).pathname;
-
-/** A connection that fails fast instead of retrying forever when Redis is down. */
-async function connectRedis() {
-  const redis = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    connectTimeout: 3000,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {}); // surfaced through the rejected command instead
-  try {
-    await redis.connect();
-  } catch (err) {
-    redis.disconnect();
-    throw new Error(`Redis at ${REDIS_URL} unreachable: ${err.message}`, { cause: err });
-  }
-  return redis;
-}
 
 const children = {
   /** One counter app: warm up, wait for go, INCR `ops` times one at a time. */

@@ -6,7 +6,7 @@ import { heavy } from '../lib/tasks.js';
 import { withCorepool } from './daemon.js';
 
 void runMain((p) =>
-  withCorepool({ workers: p.workers }, async ({ client }) => {
+  withCorepool({ workers: p.workers, cluster: p.cluster }, async ({ client }) => {
     const opts = p.chunkSize ? { chunkSize: p.chunkSize } : {};
     const warm = { n: p.n, iters: Math.floor(p.iters / 4) };
     await client.map(

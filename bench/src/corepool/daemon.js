@@ -5,6 +5,11 @@
 //   {"event":"listening","url":"ws://127.0.0.1:PORT","pid":N,"token":"...","dataDir":"..."}
 // It is stopped with SIGTERM to its own pid (never through npx, which does not
 // pass signals on), then SIGKILL with its workers if it does not exit.
+//
+// Cluster mode (`cluster: { name, redis? }`, or `cluster: true` in
+// withCorepool for a fresh `bench-<random>` name) adds `--cluster <redis>
+// --cluster-name <name>`; whoever picks the name deletes its keys
+// (`cp:{name}:*`) after the daemons stop.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { profileArgs } from '../lib/profile.js';
@@ -12,6 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REDIS_URL, deleteClusterKeys, freshClusterName } from '../lib/redis.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 // COREPOOL_BENCH_CLI / COREPOOL_BENCH_CLIENT point the runners at another
@@ -24,15 +30,30 @@ process.on('exit', () => {
   for (const d of live) killTree(d.pid, 'SIGKILL');
 });
 
-/** Starts a daemon; resolves with { url, token, pid, dataDir, stop() }. */
-export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs = [] } = {}) {
+/**
+ * @typedef {object} DaemonOptions
+ * @property {number} [workers]
+ * @property {number} [timeoutMs] how long the daemon has to print its "listening" line
+ * @property {string[]} [extraArgs]
+ * @property {{ name: string, redis?: string }} [cluster] join this cluster (on REDIS_URL unless `redis`)
+ * @property {string} [tokenFile] `--token-file`: daemons of one cluster share one token
+ */
+
+/**
+ * Starts a daemon; resolves with { url, token, pid, dataDir, stop(), kill9() }.
+ * @param {DaemonOptions} [options]
+ */
+export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs = [], cluster, tokenFile } = {}) {
   if (!existsSync(CLI)) {
     throw new Error(`corepool daemon not built: ${CLI} is missing (run \`npm run build\`)`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'corepool-bench-'));
+  const more = [...extraArgs];
+  if (cluster) more.push('--cluster', cluster.redis ?? REDIS_URL, '--cluster-name', cluster.name);
+  if (tokenFile) more.push('--token-file', tokenFile);
   const child = spawn(
     process.execPath,
-    [...profileArgs(), CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...extraArgs],
+    [...profileArgs(), CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...more],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -80,11 +101,11 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
     });
   });
   child.stdout.resume(); // keep draining later log lines
-  // The ready line should carry the token; else it is in <data-dir>/token (README, CLI).
+  // The ready line should carry the token; else it is in the token file (README, CLI).
   let token = info.token;
   if (!token) {
     try {
-      token = readFileSync(join(info.dataDir ?? dataDir, 'token'), 'utf8').trim();
+      token = readFileSync(tokenFile ?? info.tokenFile ?? join(info.dataDir ?? dataDir, 'token'), 'utf8').trim();
     } catch {
       /* connect() will say */
     }
@@ -95,9 +116,26 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
     pid: info.pid ?? child.pid,
     dataDir,
     workers,
+    cluster,
+    /** Its worker pids as of the kill, when kill9() ended it. */
+    orphans: /** @type {number[]} */ ([]),
+    /**
+     * kill -9 of the primary alone, as a crash would leave it; stop() later reaps its workers if
+     * they linger. Pass the workers' pids read beforehand (descendants()) where the moment of the
+     * kill matters: reading them here takes a pgrep per process first.
+     * @param {number[]} [workers]
+     */
+    kill9(workers) {
+      daemon.orphans = workers ?? descendants(daemon.pid);
+      try {
+        process.kill(daemon.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    },
     async stop() {
       live.delete(daemon);
-      const tree = descendants(daemon.pid);
+      const tree = [...descendants(daemon.pid), ...daemon.orphans];
       const gone = new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) resolve();
         else child.once('exit', resolve);
@@ -125,6 +163,22 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
 }
 
 /**
+ * Runs body(name) with a fresh cluster name, then deletes that cluster's keys,
+ * also when body throws. body must stop its daemons before it returns.
+ * @template T
+ * @param {(name: string) => Promise<T>} body
+ * @returns {Promise<T>}
+ */
+export async function withClusterName(body) {
+  const name = freshClusterName();
+  try {
+    return await body(name);
+  } finally {
+    await deleteClusterKeys(name);
+  }
+}
+
+/**
  * Imports the client SDK, with a clear error while it is not built.
  * @returns {Promise<typeof import('@corepool/client')>}
  */
@@ -145,12 +199,26 @@ export async function connectTo(daemon) {
 /**
  * Starts a daemon and a client, runs body({ daemon, client }), and always
  * closes both. The client is imported first, so a missing build fails fast.
+ * `cluster: true` starts the daemon in cluster mode, alone in a cluster of a
+ * fresh name whose keys are deleted afterwards (a runner's `cluster` param).
  * @template T
- * @param {Parameters<typeof startDaemon>[0]} options
+ * @param {Omit<DaemonOptions, 'cluster'> & { cluster?: boolean }} options
  * @param {(x: { daemon: Awaited<ReturnType<typeof startDaemon>>, client: import('@corepool/client').Client }) => Promise<T>} body
  * @returns {Promise<T>}
  */
 export async function withCorepool(options, body) {
+  const { cluster, ...rest } = options;
+  if (cluster) return withClusterName((name) => withOneDaemon({ ...rest, cluster: { name } }, body));
+  return withOneDaemon(rest, body);
+}
+
+/**
+ * @template T
+ * @param {DaemonOptions} options
+ * @param {(x: { daemon: Awaited<ReturnType<typeof startDaemon>>, client: import('@corepool/client').Client }) => Promise<T>} body
+ * @returns {Promise<T>}
+ */
+async function withOneDaemon(options, body) {
   await loadClient();
   const daemon = await startDaemon(options);
   let client;

@@ -6,7 +6,7 @@ import { double } from '../lib/tasks.js';
 import { withCorepool } from './daemon.js';
 
 void runMain((p) =>
-  withCorepool({ workers: p.workers }, async ({ client }) => {
+  withCorepool({ workers: p.workers, cluster: p.cluster }, async ({ client }) => {
     for (let i = 0; i < p.warmup; i++) await client.submit(double, i);
     const lat = new Float64Array(p.count);
     let bad = 0;

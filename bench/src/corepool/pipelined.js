@@ -6,7 +6,7 @@ import { check, nowMs, runMain } from '../lib/harness.js';
 import { withCorepool } from './daemon.js';
 
 void runMain((p) =>
-  withCorepool({ workers: p.workers }, async ({ client }) => {
+  withCorepool({ workers: p.workers, cluster: p.cluster }, async ({ client }) => {
     const hits = client.value('bench-pipelined', { initial: 0 });
     await Promise.all(Array.from({ length: p.warmup }, () => hits.add(1)));
     await hits.set(0);

@@ -182,6 +182,7 @@ export function parseServerMessage(v: unknown): ServerMessage {
       const value = optBytes(v, 'value');
       if (value !== undefined) m.value = value;
       if (v.deleted === true) m.deleted = true;
+      if (v.resync === true) m.resync = true;
       return m;
     }
     case 'error':

@@ -53,6 +53,14 @@ describe('parseClientMessage', () => {
 });
 
 describe('parseServerMessage', () => {
+  it("keeps a push's fields, the resync flag of cluster mode included", () => {
+    const base = { type: 'push', kind: 'value', name: 'v', version: 0 };
+    expect(parseServerMessage({ ...base, resync: true })).toEqual({ ...base, resync: true });
+    expect(parseServerMessage({ ...base, resync: 'yes' })).toEqual(base);
+    const del = { type: 'push', kind: 'dict', name: 'd', version: 3, key: 'k', deleted: true };
+    expect(parseServerMessage(del)).toEqual(del);
+  });
+
   it('keeps only known error fields and codes', () => {
     const m = parseServerMessage({ type: 'batch.error', id: 1, error: { code: 'E_WHATEVER', message: 'm', index: 3, extra: 1 } });
     expect(m).toEqual({ type: 'batch.error', id: 1, error: { code: 'E_INTERNAL', message: 'm', index: 3 } });

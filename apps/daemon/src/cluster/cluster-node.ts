@@ -33,6 +33,17 @@
 import type { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 
+/** One member as `daemon status` shows it. */
+export interface MemberRecord {
+  id: string;
+  /** Its last heartbeat, ms since the epoch (Redis time). */
+  lastHeartbeat: number;
+  /** Its lease exists. */
+  alive: boolean;
+  /** What it published (url, pid, host, workers, busy, idle, clients...). */
+  info: Record<string, string>;
+}
+
 /** Events of a ClusterNode. */
 export interface ClusterNodeEvents {
   /** This incarnation's lease is gone: stop acting for it. */
@@ -55,6 +66,8 @@ export interface ClusterNode extends EventEmitter<ClusterNodeEvents> {
   held(): boolean;
   /** The key whose existence says member `id` is alive. */
   leaseKey(id: string): string;
+  /** The members as of the last heartbeat (at most a renewal old), this one included. */
+  known(): readonly MemberRecord[];
   /** A new connection with the command connection's settings, for blocking reads; the caller quits it. */
   connection(role: string): Redis;
 }

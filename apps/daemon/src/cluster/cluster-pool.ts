@@ -184,6 +184,13 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     return out;
   }
 
+  /** Every live daemon's workers (the cluster this pool can borrow from), as of the last heartbeats. */
+  capacity(): number {
+    let n = 0;
+    for (const m of this.#node.known()) if (m.alive) n += Number(m.info.workers ?? 0);
+    return n;
+  }
+
   send(w: ClusterWorker, m: ChunkCommand): boolean {
     if (w.dead) return false;
     if (m.t === 'run') {

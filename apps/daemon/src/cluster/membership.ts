@@ -22,7 +22,9 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { BadArgumentError } from '@corepool/protocol';
 
-import type { ClusterNode, ClusterNodeEvents } from './cluster-node.js';
+import type { ClusterNode, ClusterNodeEvents, MemberRecord } from './cluster-node.js';
+
+export type { MemberRecord } from './cluster-node.js';
 import { redactRedisUrl } from './redis-preflight.js';
 import { CLUSTER_NAME } from '../options.js';
 
@@ -42,17 +44,6 @@ const RECORD_TTL_MS = 30_000;
 
 /** What a member publishes about itself with every heartbeat (strings and numbers only). */
 export type MemberInfo = Record<string, string | number>;
-
-/** One member as `daemon status` shows it. */
-export interface MemberRecord {
-  id: string;
-  /** Its last heartbeat, ms since the epoch (Redis time). */
-  lastHeartbeat: number;
-  /** Its lease exists. */
-  alive: boolean;
-  /** What it published (url, pid, host, workers, busy, idle, clients...). */
-  info: Record<string, string>;
-}
 
 export interface MembershipOptions {
   /** redis:// or rediss:// URL of the cluster's Redis. */

@@ -103,9 +103,9 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     return this.#results.itemsDone;
   }
 
-  /** Number of workers. */
+  /** Number of workers the pool can run chunks on (what a client's in-flight window is sized by). */
   workerCount(): number {
-    return this.#pool.workers().length;
+    return Math.max(this.#pool.workers().length, this.#pool.capacity?.() ?? 0);
   }
 
   /** Stops taking new batches and starting queued chunks (graceful stop); running ones finish. */

@@ -82,6 +82,12 @@ export interface WorkerPool<W extends PoolWorker> {
   kill(w: W): void;
   /** Ends an idle worker on purpose (past its task budget), as kill does otherwise. */
   retire(w: W): void;
+  /**
+   * How many workers the pool can run chunks on, where that is more than it lists now
+   * (cluster mode: every daemon's workers, of which only those lent at the moment are
+   * listed). Clients size their in-flight window by it. Absent: `workers().length`.
+   */
+  capacity?(): number;
 }
 
 /** What the pool tells the scheduler, in the order it happened. */

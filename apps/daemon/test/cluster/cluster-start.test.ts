@@ -60,6 +60,10 @@ describe('daemon start --cluster', () => {
     const text = await run(process.execPath, [CLI, 'daemon', 'status', '--url', a.url, '--token-file', c.tokenFile]);
     expect(text.stdout).toContain(`cluster ${name} on redis://127.0.0.1:6379`);
     expect(text.stdout).toContain(b.url);
+    // A client's in-flight window counts the cluster's workers, not just its daemon's: 1 + 2.
+    const client = await a.connect();
+    expect(client.workers).toBe(3);
+    await client.close();
     expect(await b.stop()).toBe(0);
     await c.untilMembers(1);
   });

@@ -10,8 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster } from '../support/cluster.js';
-import { executions, sleeperSource } from '../support/sleeper.js';
-import { figure } from '../support/figures.js';
+import { executions, expectOnceEach, sleeperSource } from '../support/sleeper.js';
 import { rawMap } from '../support/raw-map.js';
 import { until } from '../support/wait.js';
 
@@ -31,19 +30,7 @@ describe('a lender killed', () => {
     // B runs A's chunks: some item has run in one of B's workers, and more are queued.
     await until(() => [...executions(log).values()].some((pids) => pids.some((p) => bPids.has(p))), 20_000, 'a chunk run on B');
     await b.kill();
-    const outcomes = await run;
-    // Delivered once each, each with its own value.
-    expect(outcomes.length).toBe(n);
-    const delivered = new Map<number, number>();
-    for (const [i, o] of outcomes) {
-      expect(o.ok && (o.value as number[])[0] === i).toBe(true);
-      delivered.set(i, (delivered.get(i) ?? 0) + 1);
-    }
-    for (const i of items) expect(delivered.get(i)).toBe(1);
-    // Every item ran; those B was running when it died may have run twice (execution is at least once).
-    const ran = executions(log);
-    for (const i of items) expect(ran.get(i)?.length ?? 0).toBeGreaterThanOrEqual(1);
-    figure('lender-killed.items-run-twice', [...ran.values()].filter((p) => p.length > 1).length);
+    expectOnceEach(await run, items, log, 'lender-killed');
     // A ended B's slots (and said so in its log only through the outcome above); A is still lending-ready.
     expect(a.proc.exitCode).toBe(null);
   });

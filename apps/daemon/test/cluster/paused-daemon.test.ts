@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startCluster } from '../support/cluster.js';
-import { executions, sleeperSource } from '../support/sleeper.js';
+import { executions, expectOnceEach, sleeperSource } from '../support/sleeper.js';
 import { figure } from '../support/figures.js';
 import { rawMap } from '../support/raw-map.js';
 import { MACHINE_REDIS } from '../support/redis.js';
@@ -44,17 +44,7 @@ describe('a paused lender', () => {
     await until(() => b.events('cluster-joined').length > joinedBefore, 15_000, 'B rejoined');
     // ...and lends again, under its new id.
     await until(() => b.events('cluster-lent').length > lentBefore, 15_000, 'B lending again');
-    const outcomes = await run;
-    expect(outcomes.length).toBe(n);
-    const delivered = new Map<number, number>();
-    for (const [i, o] of outcomes) {
-      expect(o.ok && (o.value as number[])[0] === i).toBe(true);
-      delivered.set(i, (delivered.get(i) ?? 0) + 1);
-    }
-    for (const i of items) expect(delivered.get(i)).toBe(1);
-    const ran = executions(log);
-    for (const i of items) expect(ran.get(i)?.length ?? 0).toBeGreaterThanOrEqual(1);
-    figure('paused-daemon.items-run-twice', [...ran.values()].filter((p) => p.length > 1).length);
+    expectOnceEach(await run, items, log, 'paused-daemon');
     const redis = new Redis(MACHINE_REDIS);
     try {
       // What B's lent workers finished while it was paused reached it after its lease was gone: the report

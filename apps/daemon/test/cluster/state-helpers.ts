@@ -3,7 +3,10 @@
  * memberships of one cluster, each with its own RedisState), requests written
  * as the SDK sends them, and outcomes read as codes.
  */
+import { afterAll, beforeAll } from 'vitest';
+import { Redis } from 'ioredis';
 import { encodeData, decodeData, type Push, type StateRequest } from '@corepool/protocol/internal';
+import { clusterName, dropCluster, MACHINE_REDIS } from '../support/redis.js';
 import { Membership } from '../../src/cluster/membership.js';
 import { RedisState, type RedisStateOptions } from '../../src/cluster/state/redis-state.js';
 
@@ -21,6 +24,32 @@ export async function side(redisUrl: string, name: string, opts: Partial<RedisSt
   const s: Side = { node, state, pushes: [] };
   state.onPush = (owner, push) => s.pushes.push({ owner, push });
   return s;
+}
+
+/** Two sides of a fresh cluster on the machine's Redis and a plain Redis client, for a whole test file. */
+export interface Pair {
+  name: string;
+  a: Side;
+  b: Side;
+  admin: Redis;
+}
+
+/** Sets up a Pair before the file's tests and tears it down (keys deleted) after them. */
+export function usePair(label: string, set: (p: Pair) => void): void {
+  const name = clusterName(label);
+  let p: Pair | undefined;
+  beforeAll(async () => {
+    p = { name, a: await side(MACHINE_REDIS, name), b: await side(MACHINE_REDIS, name), admin: new Redis(MACHINE_REDIS) };
+    set(p);
+  });
+  afterAll(async () => {
+    if (p !== undefined) {
+      p.admin.disconnect();
+      await closeSide(p.a);
+      await closeSide(p.b);
+    }
+    await dropCluster(MACHINE_REDIS, name);
+  });
 }
 
 /** Closes a side's store and leaves its cluster. */

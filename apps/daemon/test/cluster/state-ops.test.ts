@@ -5,28 +5,15 @@
  * with the LMDB store's replies; and hostile requests refused with their
  * codes before they reach Redis.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { clusterName, dropCluster, MACHINE_REDIS } from '../support/redis.js';
+import { describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import { until } from '../support/wait.js';
-import { closeSide, code, dec, enc, req, side, type Side } from './state-helpers.js';
+import { code, dec, enc, req, usePair, type Side } from './state-helpers.js';
 
-const name = clusterName('state-ops');
 let a: Side;
 let b: Side;
 let admin: Redis;
-
-beforeAll(async () => {
-  a = await side(MACHINE_REDIS, name);
-  b = await side(MACHINE_REDIS, name);
-  admin = new Redis(MACHINE_REDIS);
-});
-afterAll(async () => {
-  await closeSide(a);
-  await closeSide(b);
-  admin.disconnect();
-  await dropCluster(MACHINE_REDIS, name);
-});
+usePair('state-ops', (p) => ({ a, b, admin } = p));
 
 describe('values', () => {
   it('sums concurrent adds from both daemons exactly, each version once', async () => {

@@ -5,29 +5,16 @@
  * again; a queue item taken for a connection that closed unanswered goes back
  * to the front only if no other daemon answered a resend with it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import type { ReplayKey } from '../../src/state/state-store.js';
-import { clusterName, dropCluster, MACHINE_REDIS } from '../support/redis.js';
 import { until } from '../support/wait.js';
-import { closeSide, dec, enc, req, side, type Side } from './state-helpers.js';
+import { dec, enc, req, usePair, type Side } from './state-helpers.js';
 
-const name = clusterName('state-replay');
 let a: Side;
 let b: Side;
 let admin: Redis;
-
-beforeAll(async () => {
-  a = await side(MACHINE_REDIS, name);
-  b = await side(MACHINE_REDIS, name);
-  admin = new Redis(MACHINE_REDIS);
-});
-afterAll(async () => {
-  admin.disconnect();
-  await closeSide(a);
-  await closeSide(b);
-  await dropCluster(MACHINE_REDIS, name);
-});
+usePair('state-replay', (p) => ({ a, b, admin } = p));
 
 const value = async (s: Side, n: string): Promise<{ version: number; value: unknown }> => {
   const r = (await s.state.handle('c:1', req('value.get', n))) as { version: number; value: Uint8Array };

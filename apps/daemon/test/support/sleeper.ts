@@ -5,6 +5,9 @@
  * wherever the item ran), and returns [item, pid].
  */
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { figure } from './figures.js';
+import type { RawOutcome } from './raw-map.js';
 
 /** Source of the lending tests' task: sleeps `ms`, logs `<item> <pid>` to `log`, returns [item, pid]. */
 export function sleeperSource(log: string, ms: number): string {
@@ -30,4 +33,22 @@ export function executions(log: string): Map<number, number[]> {
     out.set(item, [...(out.get(item) ?? []), pid]);
   }
   return out;
+}
+
+/**
+ * The checks after a daemon failed under lent chunks: every item delivered exactly once with
+ * its own value; every item ran, some maybe twice (execution is at least once), which is
+ * recorded as the figure `<name>.items-run-twice`.
+ */
+export function expectOnceEach(outcomes: RawOutcome[], items: number[], log: string, name: string): void {
+  expect(outcomes.length).toBe(items.length);
+  const delivered = new Map<number, number>();
+  for (const [i, o] of outcomes) {
+    expect(o.ok && (o.value as number[])[0] === i).toBe(true);
+    delivered.set(i, (delivered.get(i) ?? 0) + 1);
+  }
+  for (const i of items) expect(delivered.get(i)).toBe(1);
+  const ran = executions(log);
+  for (const i of items) expect(ran.get(i)?.length ?? 0).toBeGreaterThanOrEqual(1);
+  figure(`${name}.items-run-twice`, [...ran.values()].filter((p) => p.length > 1).length);
 }

@@ -3,6 +3,9 @@
  * way networks fail: `blackhole` keeps every connection open and drops what
  * crosses it (a pulled cable: nobody is told), `reset` destroys every
  * connection and refuses new ones (a crashed host's RST), `pass` heals it.
+ * Its cousin cut-proxy.ts sits in front of a daemon and loses one direction of
+ * the connections open at the time while new ones pass (a client's dead link);
+ * this one fails the whole link both ways, new connections too (a partition).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
