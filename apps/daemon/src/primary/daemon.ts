@@ -160,6 +160,18 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     'w:',
   );
 
+  // A lease lost (paused, cut off) means another daemon may take over this one's locks: their holders
+  // must hear it. Their connections close (the SDK aborts each grant's signal with E_LOCK_NOT_HELD,
+  // then reconnects and carries on); a task holding one has its worker ended (its chunk is retried).
+  membership?.on('lost', () => {
+    if (!(state instanceof RedisState)) return;
+    const holders = new Set(state.lockHolders());
+    if (holders.size === 0) return;
+    for (const s of [...(server?.sessions ?? [])]) if (holders.has(s.owner)) s.close(CloseCode.RESTART, ErrorCode.E_UNAVAILABLE);
+    for (const w of supervisor.workers()) if (holders.has(`w:${ownerTag}${w.id}`)) supervisor.kill(w);
+    log(JSON.stringify({ event: 'cluster-locks-lost', holders: holders.size }));
+  });
+
   state.onPush = (owner: string, push: Push) => {
     if (stateLink.push(owner, push)) return;
     for (const s of server?.sessions ?? []) if (s.owner === owner) s.push(push);

@@ -114,6 +114,11 @@ export class LockGrants {
     this.#quota.drop(owner);
   }
 
+  /** The owners holding locks through this daemon now. */
+  holders(): string[] {
+    return this.#holdings.owners();
+  }
+
   /** Fails every parked acquire. */
   dropAll(err: Error): void {
     this.#parked.dropAll(err);

@@ -63,6 +63,11 @@ export class LockHoldings {
     return m === undefined ? [] : [...m.values()];
   }
 
+  /** Every owner holding a lock here now. */
+  owners(): string[] {
+    return [...this.#byOwner.keys()];
+  }
+
   /** A release Redis did not take: tried again later. */
   retryLater(h: Holding): void {
     this.#toRelease.set(`${h.name}\0${h.token}`, h);

@@ -125,6 +125,15 @@ export class RedisState implements StateStore {
     });
   }
 
+  /**
+   * The owners (connections, workers) that hold locks through this daemon. When its lease is
+   * lost their grants are no longer safe (another daemon may take them over): the primary ends
+   * those owners so the SDK tells each holder (its grant's signal aborts with E_LOCK_NOT_HELD).
+   */
+  lockHolders(): string[] {
+    return this.#locks.holders();
+  }
+
   /** Opens the store on `node`'s Redis and starts following its changes. */
   static async open(opts: RedisStateOptions): Promise<RedisState> {
     const s = new RedisState(opts);

@@ -1,5 +1,5 @@
 /**
- * Review: daemons of a cluster stopped with `corepool daemon stop`, restarted
+ * Daemons of a cluster stopped with `corepool daemon stop`, restarted
  * on the same data dir and port, or killed -9. A lender stopped mid-batch: the
  * owner's results arrive once each. A restart joins as a new incarnation and
  * the others' status drops the old one within seconds. A daemon gone (stopped
@@ -20,7 +20,7 @@ import { executions, sleeperSource } from '../support/sleeper.js';
 import { until } from '../support/wait.js';
 
 const run = promisify(execFile);
-const dir = mkdtempSync(join(tmpdir(), 'corepool-review-'));
+const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The keys of cluster `name` that name incarnation `id`, and `att` fields of it. */

@@ -1,5 +1,5 @@
 /**
- * Review: hostile co-tenants across daemons. A client that disconnects while
+ * Hostile co-tenants across daemons. A client that disconnects while
  * its chunks run on another daemon's lent workers: the workers come back to
  * their daemon and nothing of that app or grant stays in Redis. An app whose
  * items crash workers and spin past timeouts beside an honest app on another
@@ -16,7 +16,7 @@ import { rawMap } from '../support/raw-map.js';
 import { executions, sleeperSource } from '../support/sleeper.js';
 import { until } from '../support/wait.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'corepool-review-'));
+const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Every key of cluster `name` with its type, and the fields of `want` and `att`. */

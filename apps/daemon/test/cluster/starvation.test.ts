@@ -1,5 +1,5 @@
 /**
- * Review: an honest app is not starved of lent workers by a co-tenant on
+ * An honest app is not starved of lent workers by a co-tenant on
  * another daemon that floods the cluster with batches, or that stops reading
  * its results while it still has queued chunks (placement passes such a
  * client over: it must not be offered as demand to lenders either).
@@ -14,7 +14,7 @@ import { rawMap } from '../support/raw-map.js';
 import { sleeperSource } from '../support/sleeper.js';
 import { until } from '../support/wait.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'corepool-review-'));
+const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('review: honest apps beside flooding or stalled co-tenants', () => {

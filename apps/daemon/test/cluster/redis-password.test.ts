@@ -1,5 +1,5 @@
 /**
- * Review: a new user's path to a cluster on a Redis with a password. A start
+ * A new user's path to a cluster on a Redis with a password. A start
  * without the password, or with a wrong one, exits 1 and says the password
  * was refused (Redis answered; it did not fail to answer); with it, two
  * daemons join, share a map, and `daemon status` (text) shows the cluster
@@ -16,7 +16,7 @@ import { CLI } from '../support/daemon.js';
 import { startRedis, stopAllRedis } from '../support/redis.js';
 
 const run = promisify(execFile);
-const dir = mkdtempSync(join(tmpdir(), 'corepool-review-'));
+const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-test-'));
 afterAll(async () => {
   await stopAllRedis();
   rmSync(dir, { recursive: true, force: true });
