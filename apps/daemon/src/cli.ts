@@ -20,6 +20,7 @@ import {
 } from './options.js';
 import { FSYNC_MODES } from './state/store.js';
 import { startDaemon } from './primary/daemon.js';
+import { redactRedisUrl } from './cluster/redis-preflight.js';
 import { readRecord } from './primary/pidfile.js';
 import { adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
@@ -64,7 +65,7 @@ daemon
   .option('--cluster-name <name>', `the cluster to join on that Redis (default: ${DEFAULT_CLUSTER_NAME})`)
   .option('--detach', 'run in the background; logs go to <data-dir>/daemon.log')
   .action(async (flags: Record<string, unknown>) => {
-    if (flags.token !== undefined) hideTokenFromTitle();
+    if (flags.token !== undefined || flags.cluster !== undefined) hideSecretsFromTitle();
     const raw: RawOptions = {
       port: flags.port,
       host: flags.host,
@@ -148,13 +149,18 @@ withTarget(
 
 /**
  * Rewrites this process's title (what ps and /proc/<pid>/cmdline show) with
- * the value of --token masked: anyone on the machine can read a command line.
+ * the value of --token and the password of a --cluster Redis URL masked:
+ * anyone on the machine can read a command line.
  */
-function hideTokenFromTitle(): void {
+function hideSecretsFromTitle(): void {
   const args = process.argv.slice(1);
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--token' && i + 1 < args.length) args[++i] = '***';
     else if (args[i]!.startsWith('--token=')) args[i] = '--token=***';
+    else if (args[i] === '--cluster' && i + 1 < args.length) {
+      i++;
+      args[i] = redactRedisUrl(args[i]!);
+    } else if (args[i]!.startsWith('--cluster=')) args[i] = `--cluster=${redactRedisUrl(args[i]!.slice('--cluster='.length))}`;
   }
   process.title = [process.argv0, ...args].join(' ');
 }

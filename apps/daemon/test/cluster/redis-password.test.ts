@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,7 +40,7 @@ async function failedStart(cluster: string): Promise<{ code: number; stderr: str
   }
 }
 
-describe('review: a cluster on a Redis with a password', () => {
+describe('a cluster on a Redis with a password', () => {
   it('refuses a missing or wrong password saying so; with it, daemons join and status hides it', async () => {
     const pw = 'pw-s3cret-review';
     const redis = await startRedis(['--save', '', '--appendonly', 'no', '--requirepass', pw]);
@@ -63,5 +63,11 @@ describe('review: a cluster on a Redis with a password', () => {
     for (const d of c.daemons) expect(stdout).toContain(d.url);
     expect(stdout).not.toContain(pw);
     for (const d of c.daemons) expect(d.output.join('\n')).not.toContain(pw);
+    // Nor does its command line, once started (what ps shows to every user of the machine).
+    for (const d of c.daemons) {
+      const cmdline = readFileSync(`/proc/${d.pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      expect(cmdline).toContain('--cluster redis://:***@');
+      expect(cmdline).not.toContain(pw);
+    }
   });
 });
