@@ -308,6 +308,8 @@ export class Client {
   #onMessage(m: ServerMessage): void {
     switch (m.type) {
       case 'chunk.result':
+        // A cluster's worker count moves as daemons join and leave: the in-flight window follows it.
+        if (m.workers !== undefined) this.#workers = m.workers;
         this.#batches.get(m.id)?.onResult(m);
         return;
       case 'batch.error':

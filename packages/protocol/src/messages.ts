@@ -128,6 +128,12 @@ export interface ChunkResult {
   ms: number;
   /** Clients with work queued in the daemon when this was sent: above 1, chunks stay short for fairness. */
   load?: number;
+  /**
+   * The workers the daemon's pool counts now, where that can change after the welcome
+   * (cluster mode: every daemon's workers, as daemons join and leave): the client sizes
+   * its in-flight window by it from then on.
+   */
+  workers?: number;
 }
 /** The whole batch failed (bad task, source disabled, flow control). */
 export interface BatchError {

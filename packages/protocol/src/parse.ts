@@ -157,7 +157,7 @@ export function parseServerMessage(v: unknown): ServerMessage {
     case 'chunk.result': {
       const errors = v.errors;
       if (!Array.isArray(errors)) fail('errors must be an array');
-      return {
+      const m: ServerMessage = {
         type: 'chunk.result',
         id: uint(v, 'id'),
         start: uint(v, 'start'),
@@ -167,6 +167,9 @@ export function parseServerMessage(v: unknown): ServerMessage {
         ms: typeof v.ms === 'number' ? v.ms : 0,
         load: typeof v.load === 'number' ? v.load : 1,
       };
+      const workers = optUint(v, 'workers');
+      if (workers !== undefined && workers >= 1) m.workers = workers;
+      return m;
     }
     case 'batch.error':
       return { type: 'batch.error', id: uint(v, 'id'), error: parseWireError(v.error) };

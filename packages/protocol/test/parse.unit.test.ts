@@ -53,6 +53,13 @@ describe('parseClientMessage', () => {
 });
 
 describe('parseServerMessage', () => {
+  it("keeps a chunk result's worker count (cluster mode), only when it is a count", () => {
+    const base = { type: 'chunk.result', id: 1, start: 0, count: 1, payload: new Uint8Array([0x90]), errors: [], ms: 2, load: 1 };
+    expect(parseServerMessage({ ...base, workers: 6 })).toEqual({ ...base, workers: 6 });
+    expect(parseServerMessage({ ...base, workers: 0 })).toEqual(base);
+    expect(parseServerMessage(base)).toEqual(base);
+  });
+
   it("keeps a push's fields, the resync flag of cluster mode included", () => {
     const base = { type: 'push', kind: 'value', name: 'v', version: 0 };
     expect(parseServerMessage({ ...base, resync: true })).toEqual({ ...base, resync: true });

@@ -28,6 +28,12 @@ export class ResultSender {
   #force = false;
   /** Items whose result (or error) was delivered since start. */
   itemsDone = 0;
+  /**
+   * The pool's workers as counted now, told with every result where the pool can grow
+   * after a client connected (cluster mode: daemons join), so the client's in-flight
+   * window follows it. Unset: not told (the welcome's count holds).
+   */
+  workers: (() => number) | undefined;
 
   constructor(queues: ClientQueues) {
     this.#queues = queues;
@@ -45,6 +51,7 @@ export class ResultSender {
       errors: o.errors,
       ms: o.ms,
       load: this.#queues.load(job.client),
+      ...(this.workers === undefined ? {} : { workers: this.workers() }),
     });
   }
 

@@ -77,6 +77,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
 
   constructor(pool: WorkerPool<W>, opts: SchedulerOptions, clock: Clock = realClock) {
     this.#pool = pool;
+    if (pool.capacity !== undefined) this.#results.workers = () => this.workerCount();
     this.#lanes = new Lanes(pool);
     this.#opts = opts;
     this.#clock = clock;

@@ -44,6 +44,9 @@ describe('daemon start --cluster', () => {
   it('joins the daemons of one name: status on either shows both, a stopped one leaves at once', async () => {
     await using c = await startCluster(1, { workers: 1 });
     const a = c.daemons[0]!;
+    // Connected before the second daemon joins: its welcome counts 1 worker.
+    const early = await a.connect();
+    expect(early.workers).toBe(1);
     const b = await c.add({ workers: 2 });
     const name = c.name;
     // Status is as of each daemon's last heartbeat: wait until both have published their URL.
@@ -60,10 +63,13 @@ describe('daemon start --cluster', () => {
     const text = await run(process.execPath, [CLI, 'daemon', 'status', '--url', a.url, '--token-file', c.tokenFile]);
     expect(text.stdout).toContain(`cluster ${name} on redis://127.0.0.1:6379`);
     expect(text.stdout).toContain(b.url);
-    // A client's in-flight window counts the cluster's workers, not just its daemon's: 1 + 2.
+    // A client's in-flight window counts the cluster's workers, not just its daemon's: 1 + 2, from its
+    // welcome for a client that connects now, from its next results for one connected before.
     const client = await a.connect();
     expect(client.workers).toBe(3);
     await client.close();
+    await early.map((x: number) => x, [1, 2, 3]);
+    expect(early.workers).toBe(3);
     expect(await b.stop()).toBe(0);
     await c.untilMembers(1);
   });
