@@ -134,47 +134,6 @@ describe('review: state edges across daemons', () => {
 
   // A daemon that lost its lease closes the connections holding locks through it (another daemon may take
   // them over): the SDK aborts each grant's signal, as LockGrant.signal promises.
-  it('a lock held through a daemon paused past its lease: another daemon’s client takes it; the paused holder’s release does not free the new grant', async () => {
-    await using c = await startCluster(2, { workers: 1 });
-    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
-    const ca = await a.connect();
-    const cb = await b.connect();
-    const la = ca.lock('P');
-    const g1 = await la.acquire();
-    const lb = cb.lock('P');
-    const waiting = lb.acquire({ timeoutMs: 30_000 });
-    a.proc.kill('SIGSTOP');
-    let g2: Awaited<typeof waiting>;
-    try {
-      g2 = await waiting;
-    } finally {
-      a.proc.kill('SIGCONT');
-    }
-    expect(g2.token).toBeGreaterThan(g1.token);
-    await la.release().catch(() => {});
-    // Once a serves state again (a new incarnation), its client cannot take the lock b's client holds.
-    const ca2 = await a.connect();
-    let third: string | undefined;
-    await until(
-      async () =>
-        (third = await ca2
-          .lock('P')
-          .acquire({ timeoutMs: 0 })
-          .then(
-            () => 'granted',
-            (e: unknown) => (e as { code?: string }).code,
-          )) !== 'E_UNAVAILABLE',
-      15_000,
-      'a serving state again',
-    );
-    expect(third).toBe('E_TIMEOUT');
-    await lb.release();
-  });
-
-  // BUG (not fixed here): a daemon that lost its lease never tells its clients that the locks they hold are gone.
-  // LockGrant.signal promises to abort when the grant is lost while held; the SDK only learns it from a lost link,
-  // and the daemon keeps the connection open. Fix: on the node's 'lost' event, RedisState reports the owners that
-  // held locks and the primary closes their connections (or pushes a lock-lost message the SDK acts on).
   it('a lock held through a daemon paused past its lease: the paused holder’s signal aborts once another holds it', async () => {
     await using c = await startCluster(2, { workers: 1 });
     const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
