@@ -106,12 +106,14 @@ describe('Queue across processes', () => {
 
   it('a getter whose process is killed while blocked takes no item', async () => {
     const name = 'dead-getter';
-    const before = (await client.status()).clients.length;
+    // Counted by blocked gets, not by clients: a client of an earlier test may still be leaving.
+    const blocked = async (): Promise<number> => (await client.status()).blockedGets ?? 0;
+    const before = await blocked();
     await using blocker = startApp(d, 'queue-app.mjs', { name, role: 'block' });
     await blocker.line((l) => l.blocking === true);
-    await until(async () => (await client.status()).clients.length === before + 1, 10_000, 'the blocker to connect');
+    await until(async () => (await blocked()) === before + 1, 10_000, 'the blocker blocked in get()');
     await blocker.kill();
-    await until(async () => (await client.status()).clients.length === before, 10_000, 'the daemon to drop the blocker');
+    await until(async () => (await blocked()) === before, 10_000, "the daemon to drop the blocker's get");
     await client.queue(name).put('survivor');
     expect(await client.queue(name).get({ timeoutMs: 0 })).toBe('survivor');
   });

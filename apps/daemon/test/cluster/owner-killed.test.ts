@@ -62,23 +62,37 @@ describe('kill -9 of the daemon a client uses, in a cluster', () => {
       const items = 200;
       for (let i = 0; i < items; i++) await q.put(i);
 
-      // Adds and gets in flight, many at once, while a is killed under them.
-      const adds = 400;
+      // Adds in flight without a pause (up to 50 at once) from before the kill until well after it; gets too.
+      let sent = 0;
       let acked = 0;
-      const addsDone = Promise.all(Array.from({ length: adds }, () => counter.add(1).then(() => acked++)));
+      let stop = false;
+      const inflight = new Set<Promise<void>>();
+      const adding = (async () => {
+        while (!stop) {
+          const p: Promise<void> = counter.add(1).then(() => void acked++);
+          sent++;
+          inflight.add(p);
+          void p.finally(() => inflight.delete(p));
+          if (inflight.size >= 50) await Promise.race(inflight);
+        }
+        await Promise.all(inflight);
+      })();
       const got: number[] = [];
       const getsDone = Promise.all(Array.from({ length: items }, () => q.get({ timeoutMs: 30_000 }).then((x) => got.push(x))));
-      await until(() => acked > 20, 20_000, 'some adds acknowledged');
+      await until(() => acked > 200, 20_000, 'adds acknowledged before the kill');
       await a.kill();
-      await addsDone;
+      await until(() => client.url === b.url, 20_000, 'the client on b');
+      const atMove = acked;
+      await until(() => acked > atMove + 200, 20_000, 'adds acknowledged by b');
+      stop = true;
+      await adding;
       await getsDone;
 
-      expect(client.url).toBe(b.url);
-      expect(acked).toBe(adds);
-      expect(await counter.get()).toBe(adds);
+      expect(acked).toBe(sent);
+      expect(await counter.get()).toBe(sent);
       expect(got.sort((x, y) => x - y)).toEqual(Array.from({ length: items }, (_, i) => i));
       expect(await q.size()).toBe(0);
-      await until(() => seen.at(-1) === adds, 20_000, 'the watcher on the third daemon sees the last version');
+      await until(() => seen.at(-1) === sent, 20_000, 'the watcher on the third daemon sees the last version');
       for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThan(seen[i - 1]!);
     } finally {
       await client.close();
