@@ -151,4 +151,27 @@ describe('cancellation', () => {
   it('an already-aborted signal rejects without running anything', async () => {
     await expect(client.map((x: number) => x, [1], { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'E_CANCELLED' });
   });
+
+  it('a signal that times out (AbortSignal.timeout) reads as a timeout, E_TIMEOUT, its reason as cause; the pool stays usable', async () => {
+    const run = client.map(
+      (x: number) => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+        return x;
+      },
+      Array.from({ length: 1_000 }, (_, i) => i),
+      { signal: AbortSignal.timeout(300) },
+    );
+    const err = await run.then(
+      () => undefined,
+      (e: unknown) => e as { name: string; code: string; message: string; cause: unknown },
+    );
+    expect(err).toMatchObject({ name: 'TimeoutError', code: 'E_TIMEOUT' });
+    expect(err?.message).toContain('AbortSignal.timeout');
+    expect((err?.cause as { name?: string } | undefined)?.name).toBe('TimeoutError');
+    // Timed out before it started: the same.
+    const late = AbortSignal.timeout(1);
+    await until(() => late.aborted, 5_000, 'the signal to time out');
+    await expect(client.map((x: number) => x, [1], { signal: late })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    expect(await client.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
+  });
 });

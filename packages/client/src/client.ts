@@ -8,6 +8,7 @@
  * Just over 400 lines: the public methods and their argument checks; what
  * each call does is in batch-call.ts, connection.ts and the protocol's handles.
  */
+import { abortError } from './abort-error.js';
 import { randomBytes } from 'node:crypto';
 import {
   BadArgumentError,
@@ -271,7 +272,7 @@ export class Client {
         throw new BadArgumentError('items must be an array, an iterable or an async iterable');
       }
       const signal = opts.signal;
-      if (signal?.aborted === true) throw new CancelledError('the batch was cancelled before it started', { cause: signal.reason });
+      if (signal?.aborted === true) throw abortError(signal, 'before it started');
       batch = new BatchCall(
         this.#host,
         this.#nextBatch++,
@@ -288,7 +289,7 @@ export class Client {
       this.#batches.set(batch.id, batch);
       if (signal !== undefined) {
         const b = batch;
-        const onAbort = (): void => b.cancel(new CancelledError('the batch was cancelled', { cause: signal.reason }));
+        const onAbort = (): void => b.cancel(abortError(signal, 'while it ran'));
         signal.addEventListener('abort', onAbort, { once: true });
         const end = sink.end;
         sink.end = (err) => {
