@@ -7,7 +7,7 @@
  * daemons have exactly one winner per value.
  */
 import { describe, expect, it } from 'vitest';
-import { startCluster } from '../support/cluster.js';
+import { startCluster, type TestCluster } from '../support/cluster.js';
 import { until } from '../support/wait.js';
 
 describe('review: state edges across daemons', () => {
@@ -97,21 +97,7 @@ describe('review: state edges across daemons', () => {
 
   it('a lock held through a daemon paused past its lease: another daemon’s client takes it; the paused holder’s release does not free the new grant', async () => {
     await using c = await startCluster(2, { workers: 1 });
-    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
-    const ca = await a.connect();
-    const cb = await b.connect();
-    const la = ca.lock('P');
-    const g1 = await la.acquire();
-    const lb = cb.lock('P');
-    const waiting = lb.acquire({ timeoutMs: 30_000 });
-    a.proc.kill('SIGSTOP');
-    let g2: Awaited<typeof waiting>;
-    try {
-      g2 = await waiting;
-    } finally {
-      a.proc.kill('SIGCONT');
-    }
-    expect(g2.token).toBeGreaterThan(g1.token);
+    const { a, la, lb } = await takenOverThroughPause(c);
     await la.release().catch(() => {});
     // Once a serves state again (a new incarnation), its client cannot take the lock b's client holds.
     const ca2 = await a.connect();
@@ -136,21 +122,7 @@ describe('review: state edges across daemons', () => {
   // them over): the SDK aborts each grant's signal, as LockGrant.signal promises.
   it('a lock held through a daemon paused past its lease: the paused holder’s signal aborts once another holds it', async () => {
     await using c = await startCluster(2, { workers: 1 });
-    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
-    const ca = await a.connect();
-    const cb = await b.connect();
-    const la = ca.lock('P');
-    const g1 = await la.acquire();
-    const lb = cb.lock('P');
-    const waiting = lb.acquire({ timeoutMs: 30_000 });
-    a.proc.kill('SIGSTOP');
-    let g2: Awaited<typeof waiting>;
-    try {
-      g2 = await waiting;
-    } finally {
-      a.proc.kill('SIGCONT');
-    }
-    expect(g2.token).toBeGreaterThan(g1.token);
+    const { g1 } = await takenOverThroughPause(c);
     await until(() => g1.signal.aborted, 8_000, 'the old holder’s signal aborted');
   });
 
@@ -171,3 +143,24 @@ describe('review: state edges across daemons', () => {
     expect(await ca.queue<number>('lost').size()).toBe(0);
   });
 });
+
+/**
+ * Lock P held by a client of daemon a; a client of b waits for it; a is paused (SIGSTOP) until
+ * b's client is granted P (a's lease lapsed), then resumed. The new grant's token is larger.
+ */
+async function takenOverThroughPause(c: TestCluster) {
+  const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+  const la = (await a.connect()).lock('P');
+  const g1 = await la.acquire();
+  const lb = (await b.connect()).lock('P');
+  const waiting = lb.acquire({ timeoutMs: 30_000 });
+  a.proc.kill('SIGSTOP');
+  let g2: Awaited<typeof waiting>;
+  try {
+    g2 = await waiting;
+  } finally {
+    a.proc.kill('SIGCONT');
+  }
+  expect(g2.token).toBeGreaterThan(g1.token);
+  return { a, la, lb, g1 };
+}
