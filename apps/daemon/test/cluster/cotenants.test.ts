@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { encodeData, sourceHash } from '@corepool/protocol';
-import { startCluster } from '../support/cluster.js';
+import { startCluster, type TestCluster } from '../support/cluster.js';
 import { rawMap } from '../support/raw-map.js';
 import { executions, sleeperSource } from '../support/sleeper.js';
 import { until } from '../support/wait.js';
@@ -67,17 +67,7 @@ describe('review: hostile co-tenants across daemons', () => {
     const client = await lender.connect();
     expect(await client.map((x: number) => x + 1, [1, 2, 3, 4], { chunkSize: 1 })).toEqual([2, 3, 4, 5]);
     // Nothing of the gone app's grants, demand or chunk attempts stays in Redis.
-    let last: Awaited<ReturnType<typeof clusterKeys>> | undefined;
-    await until(
-      async () => {
-        last = await clusterKeys(c.redisUrl, c.name);
-        return !last.keys.some((k) => k.startsWith('slot:')) && last.want.length === 0 && last.att.length === 0;
-      },
-      15_000,
-      'no slot keys, no demand, no attempts left',
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
-    });
+    await untilNoGrantsLeft(c);
   });
 
   it('an app whose items crash workers and spin past timeouts beside an honest app on another daemon: the honest map completes correctly', async () => {
@@ -123,17 +113,7 @@ describe('review: hostile co-tenants across daemons', () => {
       15_000,
       'the lender’s two workers back, idle',
     );
-    let last: Awaited<ReturnType<typeof clusterKeys>> | undefined;
-    await until(
-      async () => {
-        last = await clusterKeys(c.redisUrl, c.name);
-        return !last.keys.some((k) => k.startsWith('slot:')) && last.want.length === 0 && last.att.length === 0;
-      },
-      15_000,
-      'no slot keys, no demand, no attempts left',
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
-    });
+    await untilNoGrantsLeft(c);
   });
 
   it('a client gone while its items spin forever (no timeout) on lent workers: the lender gets its workers back', async () => {
@@ -158,3 +138,18 @@ describe('review: hostile co-tenants across daemons', () => {
     expect(await client.map((x: number) => x + 1, [1, 2, 3, 4], { chunkSize: 1 })).toEqual([2, 3, 4, 5]);
   });
 });
+
+/** Waits until nothing of a grant, a demand or a chunk attempt is left in the cluster's Redis keys. */
+async function untilNoGrantsLeft(c: TestCluster): Promise<void> {
+  let last: Awaited<ReturnType<typeof clusterKeys>> | undefined;
+  await until(
+    async () => {
+      last = await clusterKeys(c.redisUrl, c.name);
+      return !last.keys.some((k) => k.startsWith('slot:')) && last.want.length === 0 && last.att.length === 0;
+    },
+    15_000,
+    'no slot keys, no demand, no attempts left',
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
+  });
+}
