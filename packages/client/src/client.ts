@@ -47,8 +47,6 @@ export type Settled<R> = { status: 'fulfilled'; value: R } | { status: 'rejected
 
 /** Items a client may have in flight across all its batches. */
 const MAX_CLIENT_CHUNKS = 256;
-/** imap results buffered ahead of a slow consumer before the batch stops pulling input. */
-const IMAP_BUFFER = 10_000;
 const CLIENT_EVENTS = new Set<string>(['disconnected', 'reconnected', 'offline', 'closed']);
 /** What the client asks the daemon outside a batch. */
 type Request = StateRequest | { type: 'status' };
@@ -247,7 +245,9 @@ export class Client {
         }
       },
       end: (err) => outcomes.end(err),
-      wantsMore: () => early.size + outcomes.length < IMAP_BUFFER,
+      // Read-ahead is bounded by the in-flight window: results waiting for a slow consumer stop the reading
+      // of input once they fill one window, so an infinite source is read about as fast as it is consumed.
+      wantsMore: () => batch?.roomFor(early.size + outcomes.length) ?? true,
     });
     try {
       for await (const o of outcomes) {
