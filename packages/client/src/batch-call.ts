@@ -10,6 +10,7 @@
  * Just over 400 lines: pulling, flow control, ordering and the resend after a
  * reconnect all act on the same window of chunks; chunk sizing is chunk-sizer.ts.
  */
+import { CallerStack } from './caller-stack.js';
 import {
   BadMessageError,
   CorepoolError,
@@ -98,6 +99,8 @@ export class BatchCall {
   #finalSent = false;
   #pendingNext: Promise<IteratorResult<unknown>> | undefined;
   #next = 0;
+  /** Where the app started this batch: its item errors show that, not the SDK's message handler. */
+  readonly #caller = new CallerStack();
   /** Items in the last chunk sent. */
   #lastChunk = 1;
   #total: number | undefined;
@@ -332,7 +335,7 @@ export class BatchCall {
       this.#sink.range(m.start, values.length === m.count ? values : values.slice(0, m.count));
     }
     const errors = new Map<number, CorepoolError>();
-    for (const w of m.errors) if (w.index !== undefined) errors.set(w.index, fromWire(w));
+    for (const w of m.errors) if (w.index !== undefined) errors.set(w.index, this.#caller.attach(fromWire(w)));
     for (let j = 0; j < m.count; j++) {
       const index = m.start + j;
       const rel = index - c.start;
@@ -367,7 +370,7 @@ export class BatchCall {
       this.#opened = false;
       return;
     }
-    this.#end(err, false);
+    this.#end(this.#caller.attach(err), false);
   }
 
   /** Cancels: the daemon drops the batch; the sink ends with `err`. */
