@@ -88,7 +88,7 @@ function chart(id, series) {
       width: Math.min(640, Math.max(320, (window.innerWidth - 120) / 2)),
       height: 200,
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: true }))],
-      axes: [{}, { size: 60 }],
+      axes: [{ values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()) }, { size: 60 }],
       scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(1, max * 1.1, min)] } },
       legend: { live: false },
     },
