@@ -112,12 +112,15 @@ const latencyChart = chart('chart-latency', [
   { label: 'p99', stroke: '#c0392b' },
 ]);
 
-/** The name of the client behind an owner ("c:12", or "<daemon>/c:12" in a cluster), when it is one of ours. */
+/** The name of the client behind an owner ("c:12", or "<daemon id>/c:12" in a cluster), when it is one of this daemon's. */
 let clientNames = new Map();
+/** This daemon's id in its cluster (owners of other daemons' clients start with theirs). */
+let ownId = '';
 /** @param {string} owner */
 function ownerName(owner) {
-  const m = /(?:^|\/)c:(\d+)$/.exec(owner);
-  const name = m === null ? undefined : clientNames.get(Number(m[1]));
+  const m = /^(?:(.*)\/)?c:(\d+)$/.exec(owner);
+  const ours = m !== null && (m[1] === undefined || m[1] === ownId);
+  const name = ours ? clientNames.get(Number(m[2])) : undefined;
   return name === undefined ? owner : `${name} (${owner})`;
 }
 
@@ -134,6 +137,7 @@ function renderStatus(s) {
   throughputChart.push([s.throughput]);
   latencyChart.push(s.latency === undefined ? [null, null] : [s.latency.p50Ms, s.latency.p99Ms]);
   clientNames = new Map(s.clients.map((/** @type {any} */ c) => [c.id, c.name]));
+  ownId = s.cluster?.id ?? '';
 
   rows(
     'workers',
