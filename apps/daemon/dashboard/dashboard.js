@@ -1,4 +1,3 @@
-// @ts-check
 /*
  * dashboard.js - the dashboard page's script (served as a file: the page's
  * Content-Security-Policy runs no inline script). Polls /api/status once a
@@ -7,7 +6,6 @@
  * client names, state names and values come from apps. Figures a daemon does
  * not report (older daemons, optional fields) show as "–".
  */
-/* global uPlot */
 
 const POLL_MS = 1000;
 /** Points kept per chart: five minutes at one a second. */

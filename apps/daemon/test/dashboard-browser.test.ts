@@ -88,8 +88,14 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
       while (Date.now() < end) x++;
       return x > 0;
     };
-    const batchA = a.map(spin, Array.from({ length: 400 }, () => 20));
-    const batchB = b.map(spin, Array.from({ length: 200 }, () => 20));
+    const batchA = a.map(
+      spin,
+      Array.from({ length: 400 }, () => 20),
+    );
+    const batchB = b.map(
+      spin,
+      Array.from({ length: 200 }, () => 20),
+    );
 
     const seen: number[] = [];
     await until(

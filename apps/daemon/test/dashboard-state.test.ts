@@ -54,7 +54,11 @@ describe('GET /api/state with a hostile amount of state', () => {
     // The far end: the special values, their previews bounded.
     const last = await page(`limit=200&cursor=${N}`);
     const byName = new Map(last.listing.entries.map((e) => [e.name, e]));
-    expect(byName.get('huge')).toMatchObject({ kind: 'value', bytes: expect.any(Number), preview: expect.stringMatching(/^\(\d+ bytes\)$/) });
+    expect(byName.get('huge')).toMatchObject({
+      kind: 'value',
+      bytes: expect.any(Number),
+      preview: expect.stringMatching(/^\(\d+ bytes\)$/),
+    });
     expect(byName.get('long')!.preview!.length).toBeLessThanOrEqual(120);
     expect(byName.get('long')!.preview!.startsWith("'llll")).toBe(true);
     expect(byName.get('deep')!.preview!.length).toBeLessThanOrEqual(120);

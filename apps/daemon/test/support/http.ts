@@ -21,15 +21,12 @@ export interface HttpRequest {
 /** One request to 127.0.0.1:`port`; resolves to its reply (a connection the daemon cuts rejects). */
 export function http(port: number, r: HttpRequest = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, method: r.method ?? 'GET', path: r.path ?? '/', headers: r.headers ?? {} },
-      (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (b: Buffer) => parts.push(b));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString() }));
-        res.on('error', reject);
-      },
-    );
+    const req = request({ host: '127.0.0.1', port, method: r.method ?? 'GET', path: r.path ?? '/', headers: r.headers ?? {} }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (b: Buffer) => parts.push(b));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString() }));
+      res.on('error', reject);
+    });
     req.on('error', reject);
     req.end(r.body);
   });

@@ -17,14 +17,16 @@ const CSS = 'text/css; charset=utf-8';
 const HTML = 'text/html; charset=utf-8';
 
 /** Served path (or page name) -> [file, content type]. */
-const FILES = new Map<string, [() => string, string]>(Object.entries({
-  'index.html': [() => dir('index.html'), HTML],
-  'login.html': [() => dir('login.html'), HTML],
-  '/assets/dashboard.js': [() => dir('dashboard.js'), JS],
-  '/assets/dashboard.css': [() => dir('dashboard.css'), CSS],
-  '/assets/uplot.js': [() => require.resolve('uplot/dist/uPlot.iife.min.js'), JS],
-  '/assets/uplot.css': [() => require.resolve('uplot/dist/uPlot.min.css'), CSS],
-} satisfies Record<string, [() => string, string]>));
+const FILES = new Map<string, [() => string, string]>(
+  Object.entries({
+    'index.html': [() => dir('index.html'), HTML],
+    'login.html': [() => dir('login.html'), HTML],
+    '/assets/dashboard.js': [() => dir('dashboard.js'), JS],
+    '/assets/dashboard.css': [() => dir('dashboard.css'), CSS],
+    '/assets/uplot.js': [() => require.resolve('uplot/dist/uPlot.iife.min.js'), JS],
+    '/assets/uplot.css': [() => require.resolve('uplot/dist/uPlot.min.css'), CSS],
+  } satisfies Record<string, [() => string, string]>),
+);
 
 export interface Asset {
   body: Buffer;

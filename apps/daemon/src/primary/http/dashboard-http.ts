@@ -79,7 +79,8 @@ export function crossOrigin(req: IncomingMessage): string | undefined {
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return `a ${site} request (Sec-Fetch-Site)`;
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) return `a request from origin ${JSON.stringify(origin.slice(0, 200))}`;
+  if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`)
+    return `a request from origin ${JSON.stringify(origin.slice(0, 200))}`;
   return undefined;
 }
 

@@ -14,17 +14,7 @@ import type { StateStore } from '../../state/state-store.js';
 import { MAX_LIST_LIMIT } from '../../state/state-listing.js';
 import { tokenMatches } from '../token.js';
 import { asset } from './dashboard-assets.js';
-import {
-  BodyTooLarge,
-  CLEAR_COOKIE,
-  crossOrigin,
-  readBody,
-  refuse,
-  send,
-  sendJson,
-  sessionCookie,
-  setCookie,
-} from './dashboard-http.js';
+import { BodyTooLarge, CLEAR_COOKIE, crossOrigin, readBody, refuse, send, sendJson, sessionCookie, setCookie } from './dashboard-http.js';
 import { DashboardSessions } from './dashboard-sessions.js';
 import { LoginLimiter } from './login-limiter.js';
 import { bearerToken, type HttpRoutes } from './routes.js';
@@ -83,7 +73,8 @@ export function addDashboard(routes: HttpRoutes, opts: DashboardOptions): void {
 
   routes.add('/', (req, res) => {
     if (!only(req, res, 'GET', 'HEAD')) return;
-    if (!sessions.valid(sessionCookie(req))) return send(res, 303, 'text/plain; charset=utf-8', 'log in at /login\n', { location: '/login' });
+    if (!sessions.valid(sessionCookie(req)))
+      return send(res, 303, 'text/plain; charset=utf-8', 'log in at /login\n', { location: '/login' });
     page(res, 'index.html');
   });
 
