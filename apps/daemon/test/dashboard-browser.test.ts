@@ -7,13 +7,12 @@
  * Skipped where no Chromium is installed (COREPOOL_CHROMIUM names another).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, noBrowser } from './support/browser.js';
 import { startDaemon, type TestDaemon } from './support/daemon.js';
 import { until } from './support/wait.js';
 
-const CHROMIUM = process.env.COREPOOL_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT = fileURLToPath(new URL('../../../docs/dashboard.png', import.meta.url));
 
 let d: TestDaemon;
@@ -27,23 +26,10 @@ async function figure(id: string): Promise<number> {
   return Number((await page.locator(`#${id}`).innerText()).replace(/,/g, ''));
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
+describe.skipIf(noBrowser !== undefined)('dashboard in Chromium', () => {
   beforeAll(async () => {
     d = await startDaemon({ workers: 2 });
-    // chromium.launch gives each browser a fresh profile of its own (a temporary user-data-dir it removes).
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
