@@ -86,7 +86,8 @@ function chart(id, series) {
       width: Math.min(640, Math.max(320, (window.innerWidth - 120) / 2)),
       height: 200,
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: true }))],
-      axes: [{ values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()) }, { size: 60 }],
+      // HH:MM:SS, at least 80 px apart: the default labels crowd a few minutes of seconds.
+      axes: [{ space: 80, values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toTimeString().slice(0, 8)) }, { size: 60 }],
       scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(1, max * 1.1, min)] } },
       legend: { live: false },
     },

@@ -80,7 +80,7 @@ describe.skipIf(noBrowser !== undefined)('dashboard in Chromium', () => {
     );
     const batchB = b.map(
       spin,
-      Array.from({ length: 200 }, () => 20),
+      Array.from({ length: 300 }, () => 20),
     );
 
     const seen: number[] = [];
@@ -88,7 +88,7 @@ describe.skipIf(noBrowser !== undefined)('dashboard in Chromium', () => {
       async () => {
         const n = await figure('itemsDone');
         if (seen.at(-1) !== n) seen.push(n);
-        return seen.filter((x) => x > 0 && x < 600).length >= 2;
+        return seen.filter((x) => x > 0 && x < 700).length >= 2;
       },
       30_000,
       'items done to move twice mid-batch',
@@ -115,11 +115,11 @@ describe.skipIf(noBrowser !== undefined)('dashboard in Chromium', () => {
 
     if (process.env.UPDATE_SCREENSHOT === '1') {
       // Mid-batch, with a few seconds of chart behind it.
-      await until(async () => (await figure('itemsDone')) > 350, 30_000, 'some history for the charts');
+      await until(async () => (await figure('itemsDone')) > 300, 30_000, 'some history for the charts');
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
     }
     await Promise.all([batchA, batchB]);
-    await until(async () => (await figure('itemsDone')) === 600, 10_000, 'items done at 600 after the batches');
+    await until(async () => (await figure('itemsDone')) === 700, 10_000, 'items done at 700 after the batches');
     expect(problems).toEqual([]);
   });
 
