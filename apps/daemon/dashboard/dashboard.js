@@ -24,6 +24,11 @@ const opt = (v) => (v === undefined || v === null || v === '' ? DASH : String(v)
 const mib = (bytes) => (typeof bytes === 'number' ? `${(bytes / 1048576).toFixed(1)} MiB` : DASH);
 /** @param {unknown} f */
 const pct = (f) => (typeof f === 'number' ? `${(f * 100).toFixed(0)}%` : DASH);
+/**
+ * @param {unknown} n
+ * @param {string} noun
+ */
+const count = (n, noun) => `${num(n)} ${noun}${n === 1 ? '' : 's'}`;
 /** @param {number} ms */
 const ago = (ms) => {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
@@ -212,7 +217,12 @@ function renderState(p) {
   /** @type {HTMLButtonElement} */ ($('stateNext')).disabled = p.next === undefined;
   /** @type {HTMLButtonElement} */ ($('statePrev')).disabled = stateCursor === undefined;
   const c = p.counts;
-  $('stateCounts').textContent = `${num(c.values)} values · ${num(c.queues)} queues · ${num(c.dicts)} dicts · ${num(c.locks)} locks held`;
+  $('stateCounts').textContent = [
+    count(c.values, 'value'),
+    count(c.queues, 'queue'),
+    count(c.dicts, 'dict'),
+    `${count(c.locks, 'lock')} held`,
+  ].join(' · ');
   rows(
     'state',
     p.entries,
@@ -222,9 +232,9 @@ function renderState(p) {
       e.kind === 'value'
         ? ['' + e.preview, 'wrap']
         : e.kind === 'queue'
-          ? `${num(e.size)} items`
+          ? count(e.size, 'item')
           : e.kind === 'dict'
-            ? `${num(e.size)} keys`
+            ? count(e.size, 'key')
             : `held by ${ownerName(e.holder)}`,
       e.version === undefined ? '' : String(e.version),
     ],

@@ -108,8 +108,8 @@ describe.skipIf(noBrowser !== undefined)('dashboard in Chromium', () => {
     await a.value<number>('frames-rendered').add(2);
     await until(async () => /frames-rendered\s+7\s+2/.test(await stateText()), 10_000, 'the value at 7 in the state section');
     const text = await stateText();
-    expect(text).toMatch(/thumbnails-todo\s+1 items/);
-    expect(text).toMatch(/settings\s+1 keys/);
+    expect(text).toMatch(/thumbnails-todo\s+1 item\b/);
+    expect(text).toMatch(/settings\s+1 key\b/);
     expect(text).toMatch(/gpu\s+held by render-farm/);
     expect(grant.token).toBeGreaterThan(0);
 
