@@ -11,6 +11,8 @@ const POLL_MS = 1000;
 /** Points kept per chart: five minutes at one a second. */
 const HISTORY = 300;
 const STATE_PAGE = 100;
+/** Rows a table shows: a daemon with thousands of clients must not make the page rebuild thousands of rows a second. */
+const MAX_ROWS = 200;
 const DASH = '–';
 
 /** @param {string} id */
@@ -63,7 +65,7 @@ function rows(id, items, cells, empty) {
     tr.append(td);
     out.push(tr);
   }
-  for (const item of items) {
+  for (const item of items.slice(0, MAX_ROWS)) {
     const tr = document.createElement('tr');
     for (const c of cells(item)) {
       const td = document.createElement('td');
@@ -72,6 +74,15 @@ function rows(id, items, cells, empty) {
       if (cls !== '') td.className = cls;
       tr.append(td);
     }
+    out.push(tr);
+  }
+  if (items.length > MAX_ROWS) {
+    const tr = document.createElement('tr');
+    const td = document.createElement('td');
+    td.colSpan = width;
+    td.className = 'empty';
+    td.textContent = `… and ${(items.length - MAX_ROWS).toLocaleString('en-US')} more (corepool daemon status --json lists them all)`;
+    tr.append(td);
     out.push(tr);
   }
   body.replaceChildren(...out);
