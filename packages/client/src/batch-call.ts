@@ -98,6 +98,8 @@ export class BatchCall {
   #finalSent = false;
   #pendingNext: Promise<IteratorResult<unknown>> | undefined;
   #next = 0;
+  /** Items in the last chunk sent. */
+  #lastChunk = 1;
   #total: number | undefined;
   #done = 0;
   #opened = false;
@@ -123,6 +125,17 @@ export class BatchCall {
     this.#sizer = new ChunkSizer(settings.chunkSize);
     const len = (items as { length?: unknown }).length;
     if (Array.isArray(items) || (ArrayBuffer.isView(items) && typeof len === 'number')) this.#total = len as number;
+  }
+
+  /**
+   * Whether imap may read more input: the items it has read and its consumer has not taken yet
+   * (in flight, or results waiting for the consumer) stay within one full window at the current
+   * chunk size, so a slow consumer slows the reading of an endless source instead of buffering it.
+   */
+  roomFor(waiting: number): boolean {
+    let inflight = 0;
+    for (const c of this.#inflight.values()) inflight += c.count;
+    return waiting + inflight < this.#window * Math.max(1, this.#lastChunk);
   }
 
   /** Chunks in flight allowed per batch: enough to keep every worker's pipeline full. */
@@ -155,6 +168,7 @@ export class BatchCall {
           break;
         }
         this.#next += items.length;
+        this.#lastChunk = items.length;
         this.#sendChunk(start, items);
       }
     } catch (error) {
