@@ -8,6 +8,7 @@
  * pushes out the oldest) and each gets the authentication deadline to finish
  * its upgrade: a flood of half-open upgrades cannot hold every descriptor.
  */
+import type { Logger } from '../logger.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
@@ -118,15 +119,13 @@ export class DaemonServer {
     const now = Date.now();
     if (now - this.#lastAcceptError < 10_000) return;
     this.#lastAcceptError = now;
-    this.#ctx.log(
-      JSON.stringify({
-        event: 'accept-error',
-        code: err.code,
-        clients: this.sessions.size,
-        preUpgrade: this.#preUpgrade.size,
-        message: err.message,
-      }),
-    );
+    this.#ctx.log.error({
+      event: 'accept-error',
+      code: err.code,
+      clients: this.sessions.size,
+      preUpgrade: this.#preUpgrade.size,
+      message: err.message,
+    });
   }
 
   /** True for a Host this daemon can be reached by: loopback, its hostname, the bind address or, bound to a wildcard, any local address. */
@@ -171,7 +170,7 @@ export class DaemonServer {
     Promise.resolve()
       .then(() => handler(req, res, url))
       .catch((err: unknown) => {
-        this.#ctx.log(JSON.stringify({ event: 'http-error', path: url.pathname.slice(0, 200), message: String(err) }));
+        this.#ctx.log.error({ event: 'http-error', path: url.pathname.slice(0, 200), message: String(err) });
         sendText(res, 500, 'internal error');
       });
   }
