@@ -31,6 +31,23 @@ export function lastLines(dataDir: string, n: number): string[] {
   return out;
 }
 
+/** The rotated files newer than the one with inode `ino` (which is daemon.log.k): daemon.log.(k-1) … daemon.log.1. */
+function rotatedSince(dataDir: string, ino: number): string[] {
+  const newer: string[] = [];
+  for (let i = 1; i <= MAX_ROTATED; i++) {
+    const path = join(dataDir, rotatedName(i));
+    let at: number;
+    try {
+      at = statSync(path).ino;
+    } catch {
+      return []; // the old file is gone already (past --log-max-files): nothing known to be between
+    }
+    if (at === ino) return newer.reverse();
+    newer.push(path);
+  }
+  return [];
+}
+
 function readTail(path: string, max: number): string | undefined {
   let fd: number;
   try {
@@ -96,9 +113,17 @@ export async function follow(dataDir: string, onLine: (line: string) => void, si
       now = undefined; // between the rename and the new file: the next poll finds it
     }
     if (now !== undefined && now !== ino) {
-      // Rotated: what the old file still held has just been read; the new file is read from its start.
+      // Rotated: what the old file still held has just been read. If it rotated more than once since
+      // the last poll, the files between it and the new live one are read whole, oldest first.
       if (fd !== undefined) closeSync(fd);
       partial = '';
+      for (const between of rotatedSince(dataDir, ino)) {
+        fd = openSync(between, 'r');
+        pos = 0;
+        drain();
+        closeSync(fd);
+        partial = '';
+      }
       open(false);
       continue;
     }

@@ -45,7 +45,7 @@ export function createLogger(level: LogLevel, sink?: LogSink): Logger {
     {
       level,
       // No pid or hostname on each line: the listening line names the daemon's pid, and many lines name a worker's.
-      base: undefined,
+      base: null,
       timestamp: stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

@@ -197,8 +197,11 @@ export class DaemonServer {
       this.#drop(socket);
       const session = new Session(ws, {
         ...this.#ctx,
-        onAuth: () => {},
-        onClose: (s) => this.sessions.delete(s),
+        onAuth: (s) => this.#ctx.log.debug({ event: 'client-connected', client: s.id, name: s.name }),
+        onClose: (s) => {
+          if (s.authed) this.#ctx.log.debug({ event: 'client-closed', client: s.id, name: s.name });
+          this.sessions.delete(s);
+        },
       });
       this.sessions.add(session);
     });
