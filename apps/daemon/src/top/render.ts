@@ -19,7 +19,7 @@ export interface TopFrame {
   /** Absent until the first status arrives. */
   status?: DaemonStatus | undefined;
   history: TopHistory;
-  /** Said on the line below the header: why the figures are stale ("reconnecting …"). */
+  /** Said on the lines below the header: why the figures are stale ("reconnecting …", then the error). */
   notice?: string | undefined;
   width: number;
   height: number;
@@ -41,7 +41,7 @@ export function renderTop(f: TopFrame): string[] {
       ? 'corepool top'
       : `corepool top  pid ${s.pid}  ${s.url}  v${s.version}  up ${duration(s.uptimeMs)}  ${clock(f.now)}`,
   );
-  if (f.notice !== undefined) top.push(`! ${f.notice}`);
+  if (f.notice !== undefined) top.push(...f.notice.split('\n').map((l, i) => (i === 0 ? `! ${l}` : `  ${l}`)));
   if (s === undefined) {
     top.push('', 'waiting for the daemon…');
     return fit([...top, ...footer()], width, height);

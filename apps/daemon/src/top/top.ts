@@ -78,7 +78,7 @@ export async function runTop(target: AdminTarget, o: { intervalMs: number }): Pr
           notice = `${describeError(err)} (q quits)`;
         } else {
           attempt++;
-          notice = `${status === undefined ? 'no daemon answers' : 'the daemon went away'}: ${describeError(err)}; reconnecting (attempt ${attempt})…`;
+          notice = `${status === undefined ? 'no daemon answers' : 'the daemon went away'}; reconnecting (attempt ${attempt})…\n${describeError(err)}`;
         }
       }
       draw();
