@@ -72,6 +72,16 @@ describe('log lines and levels', () => {
     expect(d.events('stopped')).toHaveLength(1);
   });
 
+  it('no line holds the token, even at trace level with clients authenticating', async () => {
+    const token = 'log-secret-token-0123456789abcdef';
+    await using d = await startDaemon({ workers: 1, args: ['--token', token, '--log-level', 'trace'] });
+    const c = await d.connect({ name: 'secretive' });
+    expect(await c.map((x: number) => x, [1])).toEqual([1]);
+    await c.close();
+    await until(() => d.events('client-closed').length > 0, 10_000, 'the client-closed line');
+    expect(d.output.join('\n')).not.toContain(token);
+  });
+
   it('--log-level debug adds the debug lines (a client connecting and leaving, by name)', async () => {
     await using d = await startDaemon({ workers: 1, args: ['--log-level', 'debug'] });
     const c = await d.connect({ name: 'chatty' });
@@ -164,7 +174,10 @@ describe('a detached daemon: daemon.log rotated, daemon logs', () => {
     await until(() => readdirSync(d.dir).includes('daemon.log.2'), 20_000, 'two rotations');
     const files = readdirSync(d.dir).filter((f) => f.startsWith('daemon.log'));
     expect(files.sort()).toEqual(['daemon.log', 'daemon.log.1', 'daemon.log.2']);
-    for (const f of files) expect(statSync(join(d.dir, f)).size).toBeLessThan(1024 + 512);
+    for (const f of files) {
+      expect(statSync(join(d.dir, f)).size).toBeLessThan(1024 + 512);
+      expect(statSync(join(d.dir, f)).mode & 0o777).toBe(0o600);
+    }
     // daemon logs reads back across the rotated files: the newest lines, in order.
     const r = await cli(['daemon', 'logs', '--data-dir', d.dir, '-n', '6']);
     expect(r.code, r.stderr).toBe(0);
