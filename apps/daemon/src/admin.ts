@@ -175,7 +175,7 @@ export class AdminConnection {
     this.#pending.delete(rid);
     clearTimeout(p.timer);
     if ('value' in r) p.resolve(r.value);
-    else p.reject(fromWire(r.error ?? { code: 'E_INTERNAL', message: 'failed' } as WireError));
+    else p.reject(fromWire(r.error ?? ({ code: 'E_INTERNAL', message: 'failed' } as WireError)));
   }
 
   #end(err: Error): void {

@@ -29,7 +29,15 @@ import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
 import type { DaemonStatus } from '@corepool/protocol';
 import { LOG_LEVELS, createLogger, type Logger } from './logger.js';
-import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, OUT_FILE, logPath, openLogFile, resolveLogOptions, type LogOptions } from './log-file.js';
+import {
+  DEFAULT_LOG_MAX_FILES,
+  DEFAULT_LOG_MAX_SIZE,
+  OUT_FILE,
+  logPath,
+  openLogFile,
+  resolveLogOptions,
+  type LogOptions,
+} from './log-file.js';
 import { follow, lastLines } from './log-tail.js';
 import { prettyLine } from './log-pretty.js';
 import { runTop } from './top/top.js';

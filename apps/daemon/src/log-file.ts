@@ -35,7 +35,9 @@ export function resolveLogOptions(raw: { logLevel?: unknown; logMaxSize?: unknow
   const maxSize = m === null ? NaN : Number(m[1]) * UNIT[m[2]!.toUpperCase()]!;
   // Below a few hundred bytes every line would rotate; tests use 1K or so.
   if (!(maxSize >= 256 && maxSize <= 1024 ** 4))
-    throw new BadArgumentError(`--log-max-size must be a size from 256 bytes to 1T, like 10M, 500K or 4096 (got ${JSON.stringify(sizeText)})`);
+    throw new BadArgumentError(
+      `--log-max-size must be a size from 256 bytes to 1T, like 10M, 500K or 4096 (got ${JSON.stringify(sizeText)})`,
+    );
   const filesText = raw.logMaxFiles === undefined ? String(DEFAULT_LOG_MAX_FILES) : String(raw.logMaxFiles);
   const maxFiles = /^\d+$/.test(filesText) ? Number(filesText) : NaN;
   if (!(maxFiles >= 1 && maxFiles <= 1000))

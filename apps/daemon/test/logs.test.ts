@@ -93,10 +93,14 @@ describe('log lines and levels', () => {
 
   it('--log-level error leaves out info lines; the daemon still serves', async () => {
     const dir = tmp();
-    const p = spawn(process.execPath, [CLI, 'daemon', 'start', '--port', '0', '--workers', '1', '--data-dir', dir, '--log-level', 'error'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
-    });
+    const p = spawn(
+      process.execPath,
+      [CLI, 'daemon', 'start', '--port', '0', '--workers', '1', '--data-dir', dir, '--log-level', 'error'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
+      },
+    );
     let out = '';
     p.stdout.on('data', (b: Buffer) => (out += b.toString()));
     try {
@@ -198,7 +202,11 @@ describe('a detached daemon: daemon.log rotated, daemon logs', () => {
       { chunkSize: 1 },
     );
     await c.close();
-    await until(async () => (await cli(['daemon', 'logs', '--data-dir', d.dir, '-n', '100'])).stdout.includes('marker-3'), 10_000, 'marker-3');
+    await until(
+      async () => (await cli(['daemon', 'logs', '--data-dir', d.dir, '-n', '100'])).stdout.includes('marker-3'),
+      10_000,
+      'marker-3',
+    );
     const r = await cli(['daemon', 'logs', '--data-dir', d.dir, '-n', '2']);
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(2);

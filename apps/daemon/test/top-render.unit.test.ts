@@ -45,7 +45,9 @@ function status(o: { workers?: number; clients?: number; full?: boolean } = {}):
     dicts: 0,
     locks: 0,
     workerRestarts: 3,
-    ...(full ? { latency: { p50Ms: 4.2, p99Ms: 31 }, recentErrors: [{ at: NOW - 1000, code: 'E_TIMEOUT', message: 'item 3 timed out' }] } : {}),
+    ...(full
+      ? { latency: { p50Ms: 4.2, p99Ms: 31 }, recentErrors: [{ at: NOW - 1000, code: 'E_TIMEOUT', message: 'item 3 timed out' }] }
+      : {}),
   };
 }
 
@@ -98,7 +100,13 @@ describe('renderTop', () => {
   });
 
   it('before the first status, and while reconnecting, says so', () => {
-    const lines = renderTop({ history, notice: 'the daemon went away: refused; reconnecting (attempt 2)…', width: 80, height: 24, now: NOW });
+    const lines = renderTop({
+      history,
+      notice: 'the daemon went away: refused; reconnecting (attempt 2)…',
+      width: 80,
+      height: 24,
+      now: NOW,
+    });
     expect(lines.join('\n')).toContain('reconnecting (attempt 2)');
     expect(lines.join('\n')).toContain('waiting for the daemon');
   });

@@ -51,7 +51,7 @@ function itemsDone(screen: string): number | undefined {
 }
 
 describe('corepool top in tmux', () => {
-  it("shows the workers, the items-done figure moves during a batch, and q exits 0 restoring the screen", async () => {
+  it('shows the workers, the items-done figure moves during a batch, and q exits 0 restoring the screen', async () => {
     await using d = await startDaemon({ workers: 2 });
     const pids = await d.workerPids();
     const t = tmuxTop(['--data-dir', d.dataDir, '--interval-ms', '250']);
@@ -104,8 +104,11 @@ describe('corepool top in tmux', () => {
 describe('corepool top without a terminal', () => {
   const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) =>
-      execFile(process.execPath, [CLI, 'top', ...args], { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } }, (err, stdout, stderr) =>
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr }),
+      execFile(
+        process.execPath,
+        [CLI, 'top', ...args],
+        { env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } },
+        (err, stdout, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr }),
       ),
     );
 

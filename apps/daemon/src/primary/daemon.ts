@@ -53,7 +53,10 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
   }
   const killed = killPreviousGeneration(opts.dataDir);
   if (killed.length > 0)
-    log.warn({ event: 'previous-workers-ended', pids: killed }, `ended ${killed.length} worker(s) of a previous daemon: ${killed.join(', ')}`);
+    log.warn(
+      { event: 'previous-workers-ended', pids: killed },
+      `ended ${killed.length} worker(s) of a previous daemon: ${killed.join(', ')}`,
+    );
   const token = opts.token ?? loadOrCreateToken(opts.dataDir);
 
   // Cluster mode: Redis is checked and joined first, so a Redis that cannot hold the cluster stops the start at once.

@@ -8,7 +8,6 @@
  * pushes out the oldest) and each gets the authentication deadline to finish
  * its upgrade: a flood of half-open upgrades cannot hold every descriptor.
  */
-import type { Logger } from '../logger.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';

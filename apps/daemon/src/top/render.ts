@@ -37,9 +37,7 @@ export function renderTop(f: TopFrame): string[] {
   const s = f.status;
   const top: string[] = [];
   top.push(
-    s === undefined
-      ? 'corepool top'
-      : `corepool top  pid ${s.pid}  ${s.url}  v${s.version}  up ${duration(s.uptimeMs)}  ${clock(f.now)}`,
+    s === undefined ? 'corepool top' : `corepool top  pid ${s.pid}  ${s.url}  v${s.version}  up ${duration(s.uptimeMs)}  ${clock(f.now)}`,
   );
   if (f.notice !== undefined) top.push(...f.notice.split('\n').map((l, i) => (i === 0 ? `! ${l}` : `  ${l}`)));
   if (s === undefined) {
@@ -144,8 +142,7 @@ function table<R>(columns: Column<R>[], rows: R[], width: number, now: number): 
     used += c.width + 1;
   }
   const cols = columns.filter((c) => shown.has(c));
-  const line = (cells: string[]): string =>
-    `  ${cells.map((t, i) => pad(t, cols[i]!.width, cols[i]!.right === true)).join(' ')}`.trimEnd();
+  const line = (cells: string[]): string => `  ${cells.map((t, i) => pad(t, cols[i]!.width, cols[i]!.right === true)).join(' ')}`.trimEnd();
   return {
     header: line(cols.map((c) => c.title)),
     rows: rows.map((r) => line(cols.map((c) => c.cell(r, now)))),
