@@ -8,8 +8,8 @@ const format = prettyFactory({
   colorize: true,
   translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
   ignore: 'pid',
-  // A line without msg is named by its event.
-  messageKey: 'msg',
+  // One event a line, as in the raw log: a tail is read line by line.
+  singleLine: true,
 });
 
 /** One log line, pretty; a line that is not JSON is printed as it is. */

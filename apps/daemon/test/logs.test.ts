@@ -7,7 +7,7 @@
  * another app leaves the log within its rotation bounds and the other app served.
  */
 import { describe, expect, it } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,6 +218,28 @@ describe('a detached daemon: daemon.log rotated, daemon logs', () => {
     const bad = await cli(['daemon', 'logs', '--data-dir', d.dir, '-n', 'many']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('E_BAD_ARGUMENT');
+  });
+
+  it('on a terminal (tmux), daemon logs is pretty: time, level and message, one event a line; --json keeps the raw lines', async () => {
+    await using d = await detached([]);
+    const screen = (args: string[]): string => {
+      const name = `corepool-logs-${process.pid}-${args.length}`;
+      const cmd = [process.execPath, CLI, 'daemon', 'logs', '--data-dir', d.dir, '-n', '1', ...args].join(' ');
+      execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '200', '-y', '10', `${cmd}; sleep 30`]);
+      try {
+        let text = '';
+        const deadline = Date.now() + 10_000;
+        while (!text.includes('listening') && Date.now() < deadline)
+          text = execFileSync('tmux', ['capture-pane', '-p', '-t', name], { encoding: 'utf8' });
+        return text;
+      } finally {
+        execFileSync('tmux', ['kill-session', '-t', name]);
+      }
+    };
+    const pretty = screen([]);
+    expect(pretty).toMatch(/\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: listening on ws:/);
+    expect(pretty).not.toContain('{"level"');
+    expect(screen(['--json'])).toContain('{"level":"info"');
   });
 
   it('daemon logs -f shows lines written after it started, across a rotation', async () => {

@@ -111,6 +111,47 @@ describe('renderTop', () => {
     expect(lines.join('\n')).toContain('waiting for the daemon');
   });
 
+  it('in cluster mode lists every daemon, this one marked, a lapsed lease said', () => {
+    const s: DaemonStatus = {
+      ...status(),
+      cluster: {
+        name: 'prod',
+        id: 'h1:1:a',
+        redis: 'redis://***@127.0.0.1:6379',
+        daemons: [
+          {
+            id: 'h1:1:a',
+            url: 'ws://h1:7420',
+            pid: 11,
+            host: 'h1',
+            workers: 2,
+            busy: 1,
+            idle: 1,
+            lastHeartbeat: NOW - 500,
+            alive: true,
+            clients: [],
+          },
+          {
+            id: 'h2:2:b',
+            url: 'ws://h2:7420',
+            pid: 22,
+            host: 'h2',
+            workers: 2,
+            busy: 0,
+            idle: 2,
+            lastHeartbeat: NOW - 9000,
+            alive: false,
+            clients: [],
+          },
+        ],
+      },
+    };
+    const text = renderTop({ status: s, history, width: 120, height: 40, now: NOW }).join('\n');
+    expect(text).toContain('CLUSTER prod on redis://***@127.0.0.1:6379 (2 daemons)');
+    expect(text).toMatch(/\* h1 pid 11 +ws:\/\/h1:7420 +workers 1 busy \/ 1 idle/);
+    expect(text).toMatch(/h2 pid 22 .*LEASE LAPSED/);
+  });
+
   it('sparkline: scaled to its maximum, right-aligned, at most `width` cells', () => {
     expect(sparkline([0, 4, 8], 5)).toBe('  ▁▅█');
     expect(sparkline([0, 0], 2)).toBe('▁▁');
