@@ -51,7 +51,7 @@ function itemsDone(screen: string): number | undefined {
 }
 
 describe('corepool top in tmux', () => {
-  it('shows the workers, the items-done figure moves during a batch, and q exits 0 restoring the screen', async () => {
+  it('shows the workers, the items-done figure moves during a batch, a resize redraws, and q exits 0 restoring the screen', async () => {
     await using d = await startDaemon({ workers: 2 });
     const pids = await d.workerPids();
     const t = tmuxTop(['--data-dir', d.dataDir, '--interval-ms', '250']);
@@ -74,6 +74,17 @@ describe('corepool top in tmux', () => {
     await until(() => (itemsDone(t.screen()) ?? 0) > seen, 20_000, 'items done to move');
     expect(t.screen()).toContain('top-watched');
     await batch;
+
+    // A narrower terminal redraws at once without the columns that no longer fit.
+    expect(t.screen()).toContain('CHUNKS');
+    execFileSync('tmux', ['resize-window', '-t', t.name, '-x', '50', '-y', '40']);
+    await until(() => !t.screen().includes('CHUNKS') && t.screen().includes('WORKERS (2)'), 10_000, 'the narrow redraw');
+    expect(
+      t
+        .screen()
+        .split('\n')
+        .every((l) => l.length <= 50),
+    ).toBe(true);
 
     t.keys('q');
     await until(() => existsSync(t.exitFile), 10_000, 'top to exit');
