@@ -109,7 +109,7 @@ export class AdminConnection {
   }
 
   /** Connects and authenticates; rejects with a clear, coded error when no daemon answers or the token is refused. */
-  static open(target: AdminTarget): Promise<AdminConnection> {
+  static open(target: AdminTarget, name = 'corepool-cli'): Promise<AdminConnection> {
     return new Promise((resolveOpen, rejectOpen) => {
       const ws = new WebSocket(target.url, { perMessageDeflate: false });
       let conn: AdminConnection | undefined;
@@ -133,7 +133,7 @@ export class AdminConnection {
         ),
       );
       ws.on('close', () => fail(new ConnectionError(`the daemon at ${target.url} closed the connection`)));
-      ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name: 'corepool-cli' })));
+      ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name })));
       ws.on('message', (data) => {
         const decoded = decodeMessage(data as Buffer);
         // The daemon may coalesce several messages into one frame.

@@ -145,6 +145,6 @@ describe('corepool top without a terminal', () => {
     const c = await d.connect({ name: 'beside-top' });
     const items = Array.from({ length: 2000 }, (_, i) => i);
     expect(await c.map((x: number) => x * 3, items, { chunkSize: 10 })).toEqual(items.map((x) => x * 3));
-    expect((await d.status()).clients.filter((x) => x.name === 'corepool-cli')).toHaveLength(1); // one connection, kept open
+    expect((await d.status()).clients.filter((x) => x.name === 'corepool-top')).toHaveLength(1); // one connection, kept open
   });
 });

@@ -63,7 +63,7 @@ export async function runTop(target: AdminTarget, o: { intervalMs: number }): Pr
     while (!done) {
       const started = Date.now();
       try {
-        conn ??= await AdminConnection.open(target);
+        conn ??= await AdminConnection.open(target, 'corepool-top');
         const s = (await conn.request('status')) as DaemonStatus;
         attempt = 0;
         notice = undefined;
@@ -100,7 +100,7 @@ export async function runTop(target: AdminTarget, o: { intervalMs: number }): Pr
 async function once(target: AdminTarget): Promise<number> {
   let conn: AdminConnection | undefined;
   try {
-    conn = await AdminConnection.open(target);
+    conn = await AdminConnection.open(target, 'corepool-top');
     const status = (await conn.request('status')) as DaemonStatus;
     const lines = renderTop({ status, history: { throughput: [status.throughput], p99: [] }, width: 120, height: 1000, now: Date.now() });
     process.stdout.write(`${lines.slice(0, -2).join('\n')}\n`);
