@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `corepool` command: `daemon start | stop | status`. Flags are parsed by
- * commander; their meaning and defaults live in options.ts, and the help shows
- * the defaults from there.
+ * The `corepool` command: `daemon start | stop | status | logs` and `top`.
+ * Flags are parsed by commander; their meaning and defaults live in options.ts
+ * (the log flags in log-file.ts), and the help shows the defaults from there.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fchmodSync, openSync, readFileSync } from 'node:fs';
