@@ -36,7 +36,7 @@ export class Deadlines<W extends PoolWorker> {
     chunk.timer = this.#clock.after(timeoutMs, () => {
       // A ghost's items belong to its copy: its worker is only stuck.
       if (!chunk.ghost) this.#timedOut(chunk, i);
-      this.#pool.kill(lane.worker);
+      this.#pool.kill(lane.worker, 'timeout');
     });
   }
 
@@ -47,7 +47,7 @@ export class Deadlines<W extends PoolWorker> {
    */
   killAfterGrace(w: W, gone: () => boolean = () => false): void {
     this.#clock.after(CANCEL_GRACE_MS, () => {
-      if (!gone()) this.#pool.kill(w);
+      if (!gone()) this.#pool.kill(w, 'cancel');
     });
   }
 }

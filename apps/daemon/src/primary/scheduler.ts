@@ -439,7 +439,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         chunk.timer?.cancel();
         // A chunk not started yet is dropped by the worker when it gets there (its signal is aborted).
         // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
-        if (!this.#pool.send(lane.worker, { t: 'abort', key: chunk.key })) this.#pool.kill(lane.worker);
+        if (!this.#pool.send(lane.worker, { t: 'abort', key: chunk.key })) this.#pool.kill(lane.worker, 'cancel');
         else if (i === 0) this.#deadlines.killAfterGrace(lane.worker, () => !lane.chunks.includes(chunk));
       });
     }

@@ -105,7 +105,7 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         output.push(line);
-        if (line.startsWith('{"event":"listening"')) {
+        if (line.includes('"event":"listening"')) {
           clearTimeout(timer);
           resolve(JSON.parse(line) as { url: string; pid: number });
         }
@@ -169,10 +169,12 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
     },
     events(event) {
       const out: Record<string, unknown>[] = [];
-      for (const line of output) {
-        if (!line.startsWith(`{"event":"${event}"`)) continue;
+      // Log lines are pino's JSON ({"level":…,"time":…,"event":…}); output chunks from stderr may hold several.
+      for (const line of output.flatMap((chunk) => chunk.split('\n'))) {
+        if (!line.includes(`"event":"${event}"`)) continue;
         try {
-          out.push(JSON.parse(line) as Record<string, unknown>);
+          const parsed = JSON.parse(line) as Record<string, unknown>;
+          if (parsed.event === event) out.push(parsed);
         } catch {
           /* partial line */
         }
