@@ -16,7 +16,7 @@ function setup(): { fair: FairShare<T>; placed: Placed[]; a: T; b: T } {
     heads: () => placed.filter((h) => h.headAt !== undefined),
     holds: (t) => placed.filter((h) => h.tenant === t).length,
   });
-  const tenant = (name: string): T => ({ name, vtime: 0, killedAt: -Infinity, restarting: 0 });
+  const tenant = (name: string, weight = 1): T => ({ name, vtime: 0, weight, killedAt: -Infinity, restarting: 0 });
   return { fair, placed, a: tenant('a'), b: tenant('b') };
 }
 

@@ -222,6 +222,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
             runningChunks: c?.runningChunks ?? 0,
             sendBuffered: s.sendBuffered,
             maxSendBuffered: s.maxSendBuffered,
+            weight: s.weight,
+            ...(s.maxWorkers === undefined ? {} : { maxWorkers: s.maxWorkers }),
           };
         }),
       queuedItems: st.queuedItems,
@@ -280,6 +282,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       heartbeatMs: opts.heartbeatMs,
       status,
       stop: () => void stop(),
+      steering: { maxClientWeight: opts.maxClientWeight, clientWeights: opts.clientWeights, clientMaxWorkers: opts.clientMaxWorkers },
       replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,

@@ -19,12 +19,18 @@
  * for a restart. So such a client, for KILLER_MEMORY_MS after its last kill,
  * holds at most one worker (its chunks placed on workers and the slots
  * restarting for it count), alone or not.
+ *
+ * Weights: virtual time is worker time divided by the client's weight, so a
+ * client of weight 2 is owed twice the worker time of one of weight 1 while
+ * both have work (weighted fair queueing); idle, it banks nothing either.
  */
 
 /** A client as the fair share sees it (the scheduler's per-client queue). */
 export interface Tenant {
-  /** Worker-milliseconds charged so far. */
+  /** Worker-milliseconds charged so far, divided by the weight. */
   vtime: number;
+  /** Share of worker time against other clients (1 or more): each worker-millisecond costs it 1/weight. */
+  readonly weight: number;
   /** When (Clock.now()) one of its items last killed a worker; -Infinity if never. */
   killedAt: number;
   /** Worker slots being refilled after its items killed their worker. */
@@ -90,13 +96,13 @@ export class FairShare<T extends Tenant> {
   /** A chunk handed to a worker: charged its expected cost now, so the next choice already sees it. */
   charge(chunk: Placed, expectedMs: number): void {
     chunk.charged = expectedMs;
-    chunk.tenant.vtime += expectedMs;
+    chunk.tenant.vtime += expectedMs / chunk.tenant.weight;
   }
 
   /** A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. */
   settle(chunk: Placed, now: number): void {
     const took = chunk.headAt === undefined ? 0 : now - chunk.headAt;
-    chunk.tenant.vtime += took - chunk.charged;
+    chunk.tenant.vtime += (took - chunk.charged) / chunk.tenant.weight;
     chunk.charged = 0;
   }
 
@@ -106,7 +112,7 @@ export class FairShare<T extends Tenant> {
     t.killedAt = now;
     t.restarting++;
     const charged = RESTART_WEIGHT * this.#restartEstimate;
-    t.vtime += charged;
+    t.vtime += charged / t.weight;
     this.#refilling.set(slot, { tenant: t, at: now, charged });
   }
 
@@ -115,7 +121,7 @@ export class FairShare<T extends Tenant> {
     const r = this.#refilled(slot);
     if (r === undefined) return;
     const took = now - r.at;
-    r.tenant.vtime += RESTART_WEIGHT * took - r.charged;
+    r.tenant.vtime += (RESTART_WEIGHT * took - r.charged) / r.tenant.weight;
     this.#restartEstimate = 0.75 * this.#restartEstimate + 0.25 * took;
   }
 
@@ -186,13 +192,13 @@ export class FairShare<T extends Tenant> {
   }
 }
 
-/** Per client, how far its running chunks have overrun what they were charged. */
+/** Per client, how far its running chunks have overrun what they were charged, in virtual time (divided by its weight). */
 function overage(heads: Iterable<Placed>, now: number): Map<Tenant, number> {
   const out = new Map<Tenant, number>();
   for (const h of heads) {
     if (h.headAt === undefined) continue;
     const over = now - h.headAt - h.charged;
-    if (over > 0) out.set(h.tenant, (out.get(h.tenant) ?? 0) + over);
+    if (over > 0) out.set(h.tenant, (out.get(h.tenant) ?? 0) + over / h.tenant.weight);
   }
   return out;
 }

@@ -36,6 +36,7 @@ import { Placement } from './placement.js';
 import { crashError, recover, restartPayer, timeoutError, uncaughtError } from './recovery.js';
 import { ResultSender } from './results.js';
 import { VerifiedSources } from './verified-sources.js';
+import { atCap } from './worker-cap.js';
 import type { ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from './worker-pool.js';
 
 export type { SchedulerClient } from './client-queues.js';
@@ -157,6 +158,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       task,
       timeoutMs: m.timeoutMs,
       retries: m.retries,
+      priority: m.priority ?? 0,
       queue: [],
       running: new Set(),
       live: true,
@@ -229,12 +231,20 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
    * other daemons' workers (cluster/demand.ts). A client that does not read
    * its results is left out too: placement passes it over, so a worker lent
    * for it would sit idle (and, its share never growing, be lent to it again
-   * before any other app). Read only.
+   * before any other app). Read only. So is a client holding as many workers
+   * as its cap allows (worker-cap.ts): a lent worker could not take its work.
    */
   queuedChunksByRealm(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const cq of this.#queues.active) if (cq.queuedChunks > 0 && cq.client.canReceive()) out.set(cq.realm, cq.queuedChunks);
+    for (const cq of this.#queues.active) {
+      if (cq.queuedChunks > 0 && cq.client.canReceive() && !atCap(cq, this.#lanes.values())) out.set(cq.realm, cq.queuedChunks);
+    }
     return out;
+  }
+
+  /** The weight of the client a realm names, if it is this scheduler's (cluster mode weighs the ledger's charges by it). */
+  weightOf(realm: string): number | undefined {
+    return this.#queues.byRealm(realm)?.weight;
   }
 
   /** What a worker has done, for `daemon status`. */
