@@ -87,7 +87,7 @@ describe('fair share', () => {
     b.vtime = 100;
     fair.enter(b, [a], 0);
     expect(b.vtime).toBe(5000); // no credit banked while idle
-    const c: T = { name: 'c', vtime: 100, killedAt: -Infinity, restarting: 0 };
+    const c: T = { name: 'c', vtime: 100, weight: 1, killedAt: -Infinity, restarting: 0 };
     placed.push({ tenant: c, headAt: 1, charged: 20 });
     fair.enter(c, [a], 2);
     expect(c.vtime).toBe(100); // it never left
