@@ -33,6 +33,21 @@ describe('fair share', () => {
     expect(order.filter((n) => n === 'b')).toHaveLength(3);
   });
 
+  it('weights: a client of weight 2 is picked twice as often as one of weight 1 for chunks of equal cost', () => {
+    const { fair } = setup();
+    const heavy: T = { name: 'heavy', vtime: 0, weight: 2, killedAt: -Infinity, restarting: 0 };
+    const light: T = { name: 'light', vtime: 0, weight: 1, killedAt: -Infinity, restarting: 0 };
+    const order: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t = fair.pick([heavy, light], 1000, () => true)!;
+      order.push(t.name);
+      fair.charge({ tenant: t, headAt: undefined, charged: 0 }, 20);
+    }
+    expect(order.filter((n) => n === 'heavy')).toHaveLength(20);
+    // Virtual time is worker time over weight: both are owed the same now.
+    expect(heavy.vtime).toBe(light.vtime);
+  });
+
   it('a client whose item killed a worker holds one worker at most until KILLER_MEMORY_MS has passed', () => {
     const { fair, a, b } = setup();
     fair.blame(a, 0, 1000);

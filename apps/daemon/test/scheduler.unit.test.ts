@@ -539,3 +539,102 @@ describe('a pool that shrinks', () => {
     expect(s.pool.runs(other).map((r) => r.start)).toEqual([0]);
   });
 });
+
+describe('steering: priorities, weights, caps on workers', () => {
+  /** Runs sent and not yet answered, per worker, in the order the worker runs them (urgent ones second). */
+  function outstanding(s: Setup, answered: Set<number>): Map<FakeWorker, RunMessage[]> {
+    const out = new Map<FakeWorker, RunMessage[]>();
+    for (const w of s.pool.workers()) {
+      const runs = s.pool.runs(w).filter((r) => !answered.has(r.key));
+      const head = runs.filter((r) => !r.urgent);
+      const urgent = runs.filter((r) => r.urgent);
+      out.set(w, head.length === 0 ? urgent : [head[0]!, ...urgent, ...head.slice(1)]);
+    }
+    return out;
+  }
+
+  /** Finishes the running chunk of each busy worker in turn, `ms` apart, until none is left; returns the finished runs in order. */
+  function drain(s: Setup, ms: number, check: (s: Setup, answered: Set<number>) => void = () => {}): RunMessage[] {
+    const answered = new Set<number>();
+    const order: RunMessage[] = [];
+    for (let step = 0; step < 10_000; step++) {
+      check(s, answered);
+      const busy = [...outstanding(s, answered)].filter(([, runs]) => runs.length > 0);
+      if (busy.length === 0) return order;
+      const [w, runs] = busy[step % busy.length]!;
+      const head = runs[0]!;
+      s.clock.advance(ms);
+      answered.add(head.key);
+      order.push(head);
+      done(s, w, head.key, 0, head.count);
+    }
+    throw new Error('the work never drained');
+  }
+
+  function openWith(s: Setup, c: SchedulerClient, id: number, priority: number): void {
+    expect(s.scheduler.open(c, { type: 'batch.open', id, task: TASK, timeoutMs: 0, retries: 0, priority })).toBeUndefined();
+  }
+
+  it("a client's batch of a higher priority goes first among its own; equal priorities stay round-robin", () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    openWith(s, s.client, 1, 0);
+    openWith(s, s.client, 2, 5);
+    openWith(s, s.client, 3, 5);
+    add(s, 1, [0, 1, 2]); // the first goes to the worker at once
+    add(s, 2, [100, 101]);
+    add(s, 3, [200, 201]);
+    const order = drain(s, 10).map((r) => r.start);
+    expect(order).toEqual([0, 100, 200, 101, 201, 1, 2]);
+  });
+
+  it("no priority of one client starves another: between clients the share stays by worker time", () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    const other = client(2);
+    openWith(s, s.client, 1, 1000);
+    openWith(s, other, 1, -1000);
+    add(s, 1, [0, 1, 2, 3, 4, 5]);
+    add(s, 1, [100, 101, 102, 103, 104, 105], other);
+    const order = drain(s, 10).map((r) => (r.start >= 100 ? 'low' : 'high'));
+    // Alternating, after the first chunk that was placed before the other client had work.
+    expect(order.slice(0, 8).filter((o) => o === 'low').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a client of weight 2 gets twice the worker time of one of weight 1 while both have work', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    const heavy: Client = { ...client(2), weight: 2 };
+    heavy.send = (m) => heavy.got.push(m);
+    open(s, 1);
+    open(s, 1, heavy);
+    add(s, 1, Array.from({ length: 40 }, (_, i) => i));
+    add(s, 1, Array.from({ length: 40 }, (_, i) => 100 + i), heavy);
+    // Past the first few chunks (charged an estimate before their item time is known), over a window where both have work.
+    const window = drain(s, 10).slice(10, 46);
+    const heavyRuns = window.filter((r) => r.start >= 100).length;
+    const lightRuns = window.length - heavyRuns;
+    expect(heavyRuns / lightRuns).toBeGreaterThan(1.7);
+    expect(heavyRuns / lightRuns).toBeLessThan(2.4);
+  });
+
+  it('a capped client never holds more workers than its cap, even with the others idle; the rest go to others', () => {
+    const s = setup(4, { pipelineDepth: 2 });
+    const capped: Client = { ...client(2), maxWorkers: 2 };
+    capped.send = (m) => capped.got.push(m);
+    open(s, 1, capped);
+    add(s, 1, Array.from({ length: 12 }, (_, i) => i), capped);
+    const realmOf = (w: FakeWorker, answered: Set<number>): Set<string> =>
+      new Set((outstanding(s, answered).get(w) ?? []).map((r) => r.realm));
+    const cappedRealm = s.pool.runs(s.pool.workers()[0]!)[0]!.realm;
+    const held = (answered: Set<number>): number => s.pool.workers().filter((w) => realmOf(w, answered).has(cappedRealm)).length;
+    expect(held(new Set())).toBe(2);
+    // Its own pipeline slots on the workers it holds are filled; the other workers stay idle for it.
+    expect(s.scheduler.running()).toBe(4);
+    // At its cap, it offers no demand to a cluster: a worker lent for it could not take its work.
+    expect(s.scheduler.queuedChunksByRealm().size).toBe(0);
+    open(s, 1);
+    add(s, 1, [100, 101, 102, 103]);
+    expect(s.scheduler.running()).toBe(8);
+    let most = 0;
+    drain(s, 10, (_, answered) => (most = Math.max(most, held(answered))));
+    expect(most).toBe(2);
+  });
+});
