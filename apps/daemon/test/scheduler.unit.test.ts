@@ -541,32 +541,48 @@ describe('a pool that shrinks', () => {
 });
 
 describe('steering: priorities, weights, caps on workers', () => {
-  /** Runs sent and not yet answered, per worker, in the order the worker runs them (urgent ones second). */
-  function outstanding(s: Setup, answered: Set<number>): Map<FakeWorker, RunMessage[]> {
-    const out = new Map<FakeWorker, RunMessage[]>();
-    for (const w of s.pool.workers()) {
-      const runs = s.pool.runs(w).filter((r) => !answered.has(r.key));
-      const head = runs.filter((r) => !r.urgent);
-      const urgent = runs.filter((r) => r.urgent);
-      out.set(w, head.length === 0 ? urgent : [head[0]!, ...urgent, ...head.slice(1)]);
+  /**
+   * Each worker's chunks in the order it runs them, kept as a worker keeps
+   * them: a chunk goes last, an urgent one right behind the one running when
+   * it arrives; a chunk answered leaves. `update` reads what was sent since.
+   */
+  class Lanes {
+    readonly queues = new Map<FakeWorker, RunMessage[]>();
+    #seen = 0;
+    constructor(readonly s: Setup) {}
+    update(): Map<FakeWorker, RunMessage[]> {
+      const sent = this.s.pool.sent;
+      for (; this.#seen < sent.length; this.#seen++) {
+        const { w, m } = sent[this.#seen]!;
+        if (m.t !== 'run') continue;
+        const q = this.queues.get(w) ?? [];
+        if (m.urgent && q.length > 0) q.splice(1, 0, m);
+        else q.push(m);
+        this.queues.set(w, q);
+      }
+      return this.queues;
     }
-    return out;
   }
 
-  /** Finishes the running chunk of each busy worker in turn, `ms` apart, until none is left; returns the finished runs in order. */
-  function drain(s: Setup, ms: number, check: (s: Setup, answered: Set<number>) => void = () => {}): RunMessage[] {
-    const answered = new Set<number>();
+  /**
+   * Finishes the running chunk of each busy worker in turn, `ms` apart, until
+   * none is left, the worker reporting the time it took; returns the
+   * finished runs in order. `check` sees the workers' chunks at each step.
+   */
+  function drain(s: Setup, ms: number, check: (queues: Map<FakeWorker, RunMessage[]>) => void = () => {}): RunMessage[] {
+    const lanes = new Lanes(s);
     const order: RunMessage[] = [];
     for (let step = 0; step < 10_000; step++) {
-      check(s, answered);
-      const busy = [...outstanding(s, answered)].filter(([, runs]) => runs.length > 0);
+      const queues = lanes.update();
+      check(queues);
+      const busy = [...queues].filter(([, runs]) => runs.length > 0);
       if (busy.length === 0) return order;
       const [w, runs] = busy[step % busy.length]!;
-      const head = runs[0]!;
+      const head = runs.shift()!;
       s.clock.advance(ms);
-      answered.add(head.key);
       order.push(head);
-      done(s, w, head.key, 0, head.count);
+      const payload = encodeData(Array.from({ length: head.count }, () => 0));
+      tell(s, w, { t: 'done', key: head.key, payload, errors: [], ms: ms * busy.length, aborted: false });
     }
     throw new Error('the work never drained');
   }
@@ -621,11 +637,10 @@ describe('steering: priorities, weights, caps on workers', () => {
     capped.send = (m) => capped.got.push(m);
     open(s, 1, capped);
     add(s, 1, Array.from({ length: 12 }, (_, i) => i), capped);
-    const realmOf = (w: FakeWorker, answered: Set<number>): Set<string> =>
-      new Set((outstanding(s, answered).get(w) ?? []).map((r) => r.realm));
     const cappedRealm = s.pool.runs(s.pool.workers()[0]!)[0]!.realm;
-    const held = (answered: Set<number>): number => s.pool.workers().filter((w) => realmOf(w, answered).has(cappedRealm)).length;
-    expect(held(new Set())).toBe(2);
+    const held = (queues: Map<FakeWorker, RunMessage[]>): number =>
+      [...queues.values()].filter((runs) => runs.some((r) => r.realm === cappedRealm)).length;
+    expect(held(new Lanes(s).update())).toBe(2);
     // Its own pipeline slots on the workers it holds are filled; the other workers stay idle for it.
     expect(s.scheduler.running()).toBe(4);
     // At its cap, it offers no demand to a cluster: a worker lent for it could not take its work.
@@ -634,7 +649,7 @@ describe('steering: priorities, weights, caps on workers', () => {
     add(s, 1, [100, 101, 102, 103]);
     expect(s.scheduler.running()).toBe(8);
     let most = 0;
-    drain(s, 10, (_, answered) => (most = Math.max(most, held(answered))));
+    drain(s, 10, (queues) => (most = Math.max(most, held(queues))));
     expect(most).toBe(2);
   });
 });
