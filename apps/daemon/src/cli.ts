@@ -57,8 +57,12 @@ daemon
     `kill a worker whose resident memory passes this, off-heap memory included (checked every ${RSS_WATCH_MS} ms; default: ${M.workerRssMb}; 0: off)`,
   )
   .option('--max-tasks-per-worker <n>', 'replace a worker after it has run this many items (0: never)', String(D.maxTasksPerWorker))
-  .option('--max-client-weight <n>', 'most weight a client may give itself (connect({ weight })); a larger ask is clamped', String(D.maxClientWeight))
-  .option('--client-weight <name=n>', "weight of the client named name, over its own ask (repeatable)", collect)
+  .option(
+    '--max-client-weight <n>',
+    'most weight a client may give itself (connect({ weight })); a larger ask is clamped',
+    String(D.maxClientWeight),
+  )
+  .option('--client-weight <name=n>', 'weight of the client named name, over its own ask (repeatable)', collect)
   .option('--client-max-workers <name=n>', 'most workers the client named name holds at once (repeatable)', collect)
   // Send-buffer limits per client (Redis client-output-buffer-limit); hidden, mainly for tests.
   .addOption(new Option('--send-high-water <bytes>').hideHelp())

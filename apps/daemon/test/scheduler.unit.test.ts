@@ -603,7 +603,7 @@ describe('steering: priorities, weights, caps on workers', () => {
     expect(order).toEqual([0, 100, 200, 101, 201, 1, 2]);
   });
 
-  it("no priority of one client starves another: between clients the share stays by worker time", () => {
+  it('no priority of one client starves another: between clients the share stays by worker time', () => {
     const s = setup(1, { pipelineDepth: 1 });
     const other = client(2);
     openWith(s, s.client, 1, 1000);
@@ -621,8 +621,17 @@ describe('steering: priorities, weights, caps on workers', () => {
     heavy.send = (m) => heavy.got.push(m);
     open(s, 1);
     open(s, 1, heavy);
-    add(s, 1, Array.from({ length: 40 }, (_, i) => i));
-    add(s, 1, Array.from({ length: 40 }, (_, i) => 100 + i), heavy);
+    add(
+      s,
+      1,
+      Array.from({ length: 40 }, (_, i) => i),
+    );
+    add(
+      s,
+      1,
+      Array.from({ length: 40 }, (_, i) => 100 + i),
+      heavy,
+    );
     // Past the first few chunks (charged an estimate before their item time is known), over a window where both have work.
     const window = drain(s, 10).slice(10, 46);
     const heavyRuns = window.filter((r) => r.start >= 100).length;
@@ -636,7 +645,12 @@ describe('steering: priorities, weights, caps on workers', () => {
     const capped: Client = { ...client(2), maxWorkers: 2 };
     capped.send = (m) => capped.got.push(m);
     open(s, 1, capped);
-    add(s, 1, Array.from({ length: 12 }, (_, i) => i), capped);
+    add(
+      s,
+      1,
+      Array.from({ length: 12 }, (_, i) => i),
+      capped,
+    );
     const cappedRealm = s.pool.runs(s.pool.workers()[0]!)[0]!.realm;
     const held = (queues: Map<FakeWorker, RunMessage[]>): number =>
       [...queues.values()].filter((runs) => runs.some((r) => r.realm === cappedRealm)).length;
