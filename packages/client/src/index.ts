@@ -53,6 +53,8 @@ export type {
   DaemonStatus,
   ClusterStatus,
   ClusterDaemonStatus,
+  WorkerStatus,
+  ClientStatus,
   WireError,
   ErrorDetails,
   CorepoolErrorOptions,

@@ -81,6 +81,8 @@ export type {
   DaemonStatus,
   ClusterStatus,
   ClusterDaemonStatus,
+  WorkerStatus,
+  ClientStatus,
 } from './messages.js';
 export { Value } from './handles/value.js';
 export type { ValueOptions } from './handles/value.js';

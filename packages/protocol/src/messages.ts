@@ -192,20 +192,8 @@ export interface DaemonStatus {
   version: string;
   url: string;
   uptimeMs: number;
-  workers: { id: number; pid: number; busy: boolean; tasksDone: number; chunksDone: number; restarts: number }[];
-  clients: {
-    id: number;
-    name: string;
-    batches: number;
-    queuedChunks: number;
-    runningChunks: number;
-    /** Bytes queued on the socket, not yet written; and the most seen since the client connected. */
-    sendBuffered?: number;
-    maxSendBuffered?: number;
-    /** Its share of worker time against other clients (1 unless set), and its cap on workers held at once, if any. */
-    weight?: number;
-    maxWorkers?: number;
-  }[];
+  workers: WorkerStatus[];
+  clients: ClientStatus[];
   queuedItems: number;
   runningItems: number;
   itemsDone: number;
@@ -219,8 +207,52 @@ export interface DaemonStatus {
   blockedGets?: number;
   lockWaiters?: number;
   workerRestarts: number;
+  /** Round trip of chunks (sent to a worker until its result is back) over the last few seconds. */
+  latency?: { p50Ms: number; p99Ms: number };
+  /** The latest errors the daemon returned or saw (failed items, replaced workers, refused requests), newest last. */
+  recentErrors?: { at: number; code: string; message: string; client?: string }[];
   /** Cluster mode only: every daemon of the cluster, as of its last heartbeat (at most a second or so old). */
   cluster?: ClusterStatus;
+}
+
+/** One worker process in `status.workers`. Fields marked optional are absent from older daemons. */
+export interface WorkerStatus {
+  id: number;
+  pid: number;
+  busy: boolean;
+  tasksDone: number;
+  chunksDone: number;
+  restarts: number;
+  /** Resident memory in bytes, sampled about once a second. */
+  rss?: number;
+  /** CPU used over the last sample, as a fraction of one core (0..1). */
+  cpu?: number;
+  /** The batch it runs now and the name of that batch's client. */
+  batch?: number;
+  client?: string;
+  /** Why its slot last got a new process, and when (ms since the epoch). */
+  lastRestart?: { cause: string; at: number };
+  /** The code generation it runs (each rolling reload starts a new one). */
+  generation?: number;
+}
+
+/** One connected client in `status.clients`. */
+export interface ClientStatus {
+  id: number;
+  name: string;
+  batches: number;
+  queuedChunks: number;
+  runningChunks: number;
+  /** Bytes queued on the socket, not yet written; and the most seen since the client connected. */
+  sendBuffered?: number;
+  maxSendBuffered?: number;
+  /** Its share of the pool's worker time over the last minute (0..1). */
+  share?: number;
+  /** Items of its batches done since it connected. */
+  itemsDone?: number;
+  /** Its weight in the fair share, and the most workers it may hold at once (absent: no cap). */
+  weight?: number;
+  maxWorkers?: number;
 }
 
 /** `status.cluster`: the cluster this daemon belongs to. */

@@ -8,13 +8,14 @@
  * pushes out the oldest) and each gets the authentication deadline to finish
  * its upgrade: a flood of half-open upgrades cannot hold every descriptor.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { CloseCode, ErrorCode, TooManyClientsError, encodeMessage } from '@corepool/protocol/internal';
 import { Session, type SessionContext } from './session.js';
+import { sendText, type HttpRoutes } from './http/routes.js';
 
 export interface ServerOptions {
   host: string;
@@ -26,6 +27,8 @@ export interface ServerOptions {
   preUpgradeMs: number;
   maxPayload: number;
   heartbeatMs: number;
+  /** What plain HTTP requests may reach (the dashboard, /metrics); anything else gets 426. */
+  routes?: HttpRoutes;
 }
 
 /** Bind addresses that accept connections on every interface. */
@@ -53,10 +56,7 @@ export class DaemonServer {
     const deadline = opts.preUpgradeMs;
     this.#http = createServer(
       { headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.max(50, Math.min(1000, deadline / 2)) },
-      (_req, res) => {
-        res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
-        res.end('corepool speaks WebSocket only\n');
-      },
+      (req, res) => this.#request(req, res),
     );
     this.#http.timeout = deadline;
     this.#http.on('connection', (socket: Socket) => this.#admit(socket));
@@ -140,23 +140,51 @@ export class DaemonServer {
     return this.#allowedHosts.has(host);
   }
 
+  /** Why a request's Host is refused (against DNS rebinding), or undefined when it names this daemon. */
+  #foreignHost(req: IncomingMessage): string | undefined {
+    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (this.#hostAllowed(host)) return undefined;
+    const reachable = WILDCARDS.has(this.#opts.host)
+      ? "an address of this machine's interfaces or its hostname"
+      : `${this.#opts.host} or this machine's hostname`;
+    return (
+      `Host ${JSON.stringify(host.slice(0, 200))} is not a name or address of this daemon (it listens on ${this.#opts.host}); ` +
+      `connect by localhost, 127.0.0.1 or ${reachable}. Other names are refused against DNS rebinding.`
+    );
+  }
+
+  /** A plain HTTP request: a route when one serves its path, else 426 (this port is a WebSocket's). */
+  #request(req: IncomingMessage, res: ServerResponse): void {
+    // The socket stays under the pre-upgrade deadline: each response closes it rather than keep it alive to be cut mid-request.
+    res.shouldKeepAlive = false;
+    res.on('error', () => res.destroy());
+    const foreign = this.#foreignHost(req);
+    if (foreign !== undefined) return sendText(res, 403, foreign);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://daemon');
+    } catch {
+      return sendText(res, 400, 'malformed request URL');
+    }
+    const handler = this.#opts.routes?.find(url.pathname);
+    if (handler === undefined) return sendText(res, 426, 'corepool speaks WebSocket here', { upgrade: 'websocket' });
+    Promise.resolve()
+      .then(() => handler(req, res, url))
+      .catch((err: unknown) => {
+        this.#ctx.log(JSON.stringify({ event: 'http-error', path: url.pathname.slice(0, 200), message: String(err) }));
+        sendText(res, 500, 'internal error');
+      });
+  }
+
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if (req.headers.origin !== undefined) {
       refuse(socket, 403, 'browser-originated connections (Origin header) are refused');
       return;
     }
-    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-    if (!this.#hostAllowed(host)) {
-      const reachable = WILDCARDS.has(this.#opts.host)
-        ? "an address of this machine's interfaces or its hostname"
-        : `${this.#opts.host} or this machine's hostname`;
-      refuse(
-        socket,
-        403,
-        `Host ${JSON.stringify(host.slice(0, 200))} is not a name or address of this daemon (it listens on ${this.#opts.host}); ` +
-          `connect by localhost, 127.0.0.1 or ${reachable}. Other names are refused against DNS rebinding.`,
-      );
+    const foreign = this.#foreignHost(req);
+    if (foreign !== undefined) {
+      refuse(socket, 403, foreign);
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
