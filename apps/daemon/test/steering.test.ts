@@ -127,9 +127,10 @@ describe('weights and caps', () => {
     await d?.[Symbol.asyncDispose]();
   });
 
-  /** Two clients run long batches side by side; their worker time while both had work. */
-  async function race(a: Client, b: Client, items = 400): Promise<number[]> {
-    const [ra, rb] = await Promise.all([a.map(hold, Array<number>(items).fill(5)), b.map(hold, Array<number>(items).fill(5))]);
+  /** Two clients run long batches side by side, in chunks of one shape (2 x 10 ms); their worker time while both had work. */
+  async function race(a: Client, b: Client, items = 300): Promise<number[]> {
+    const run = (c: Client): Promise<[number, number][]> => c.map(hold, Array<number>(items).fill(10), { chunkSize: 2 });
+    const [ra, rb] = await Promise.all([run(a), run(b)]);
     return sharesWhileAllBusy([ra, rb]);
   }
 
