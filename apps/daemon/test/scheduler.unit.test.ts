@@ -666,4 +666,50 @@ describe('steering: priorities, weights, caps on workers', () => {
     drain(s, 10, (queues) => (most = Math.max(most, held(queues))));
     expect(most).toBe(2);
   });
+  it('a client held at its cap does not hold back where a newcomer starts: the newcomer does not take the pool from the others', () => {
+    const s = setup(3, { pipelineDepth: 1 });
+    const capped: Client = { ...client(2), maxWorkers: 1 };
+    capped.send = (m) => capped.got.push(m);
+    const late = client(3);
+    open(s, 1, capped);
+    open(s, 1);
+    open(s, 1, late);
+    add(
+      s,
+      1,
+      Array.from({ length: 90 }, (_, i) => 200 + i),
+      capped,
+    );
+    add(
+      s,
+      1,
+      Array.from({ length: 90 }, (_, i) => i),
+    );
+    // For 60 chunks the uncapped client has two workers, the capped one its one: its virtual time lags far behind.
+    const lanes = new Lanes(s);
+    const order: RunMessage[] = [];
+    const step = (k: number): void => {
+      const busy = [...lanes.update()].filter(([, runs]) => runs.length > 0);
+      const [w, runs] = busy[k % busy.length]!;
+      const head = runs.shift()!;
+      s.clock.advance(10);
+      order.push(head);
+      tell(s, w, { t: 'done', key: head.key, payload: encodeData([0]), errors: [], ms: 30, aborted: false });
+    };
+    for (let k = 0; k < 60; k++) step(k);
+    add(
+      s,
+      1,
+      Array.from({ length: 90 }, (_, i) => 400 + i),
+      late,
+    );
+    const from = order.length;
+    for (let k = 60; k < 120; k++) step(k);
+    const after = order.slice(from + 6); // past the chunks already on the workers when it came
+    const first = after.filter((r) => r.start < 200).length;
+    const newcomer = after.filter((r) => r.start >= 400).length;
+    // The two uncapped clients now share two workers about evenly (before: the newcomer took both for a long while).
+    expect(first).toBeGreaterThan(0.6 * newcomer);
+    expect(newcomer).toBeGreaterThan(0.6 * first);
+  });
 });

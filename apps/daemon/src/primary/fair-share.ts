@@ -52,6 +52,13 @@ export interface PoolView<T extends Tenant> {
   heads(): Iterable<Placed>;
   /** Chunks of `t` placed on workers (running or waiting in a worker's pipeline). */
   holds(t: T): number;
+  /**
+   * True while `t` holds as many workers as its cap allows (worker-cap.ts). Such a client is
+   * passed over however little it has used, so its virtual time lags: it must not hold back
+   * where a newcomer starts, or the newcomer would start far below the others and take the
+   * pool from them until it caught up.
+   */
+  atCap?(t: T): boolean;
 }
 
 /** What a chunk is expected to cost before its batch has a measured item time. */
@@ -87,8 +94,8 @@ export class FairShare<T extends Tenant> {
     const consider = (a: Tenant): void => {
       if (a !== t) min = Math.min(min, a.vtime + (over.get(a) ?? 0));
     };
-    for (const a of active) consider(a);
-    for (const h of this.#pool.heads()) consider(h.tenant);
+    for (const a of active) if (!this.#pool.atCap?.(a)) consider(a);
+    for (const h of this.#pool.heads()) if (!this.#pool.atCap?.(h.tenant as T)) consider(h.tenant);
     if (min < Infinity) this.#floor = Math.max(this.#floor, min);
     t.vtime = Math.max(t.vtime, this.#floor);
   }
@@ -165,14 +172,14 @@ export class FairShare<T extends Tenant> {
       const i = (this.#turn + k) % n;
       const t = active[i]!;
       const v = t.vtime + (over.get(t) ?? 0);
-      min = Math.min(min, v);
+      if (this.#pool.atCap?.(t) !== true) min = Math.min(min, v);
       if (v >= bestV || !eligible(t)) continue;
       if (this.#limited(t, now)) continue;
       best = t;
       bestAt = i;
       bestV = v;
     }
-    this.#floor = Math.max(this.#floor, min);
+    if (min < Infinity) this.#floor = Math.max(this.#floor, min); // every client at its cap: none says where the floor is
     if (best !== undefined) this.#turn = bestAt + 1;
     return best;
   }

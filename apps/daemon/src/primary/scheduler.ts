@@ -65,7 +65,11 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   readonly #opts: SchedulerOptions;
   readonly #clock: Clock;
   readonly #lanes: Lanes<W>;
-  readonly #fair = new FairShare<ClientQueue>({ heads: () => this.#lanes.heads(), holds: runningOf });
+  readonly #fair = new FairShare<ClientQueue>({
+    heads: () => this.#lanes.heads(),
+    holds: runningOf,
+    atCap: (cq) => atCap(cq, this.#lanes.values()),
+  });
   readonly #queues = new ClientQueues(this.#fair);
   readonly #placement: Placement<W>;
   readonly #results = new ResultSender(this.#queues);
