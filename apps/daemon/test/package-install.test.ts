@@ -119,17 +119,20 @@ describe('installed into an app outside the monorepo', () => {
       join(app, 'main.ts'),
       [
         "import { connect, type Client, type DaemonStatus } from '@corepool/client';",
-        `const client: Client = await connect('ws://127.0.0.1:${await freePort()}', { spawn: true, dataDir: ${JSON.stringify(dataDir)} });`,
+        `const port = ${await freePort()};`,
+        `const client: Client = await connect(\`ws://127.0.0.1:\${port}\`, { spawn: true, dataDir: ${JSON.stringify(dataDir)} });`,
         'const squares: number[] = await client.map((x: number) => x * x, [1, 2, 3]);',
         'const status: DaemonStatus = await client.status();',
-        'console.log(JSON.stringify({ squares, workers: status.workers.length }));',
+        // The dashboard's files (its own and uPlot's) are found from the installed package too.
+        "const dashboard = await Promise.all(['/login', '/assets/dashboard.js', '/assets/uplot.js'].map(async (p) => (await fetch(`http://127.0.0.1:${port}${p}`)).status));",
+        'console.log(JSON.stringify({ squares, workers: status.workers.length, dashboard }));',
         'await client.close();',
       ].join('\n'),
     );
     await run(join(app, 'node_modules', '.bin', 'tsc'), ['-p', app], { cwd: app });
     try {
       const { stdout } = await run(process.execPath, ['out/main.js'], { cwd: app, timeout: 60_000 });
-      expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toMatchObject({ squares: [1, 4, 9] });
+      expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toMatchObject({ squares: [1, 4, 9], dashboard: [200, 200, 200] });
     } finally {
       await run(join(app, 'node_modules', '.bin', 'corepool'), ['daemon', 'stop', '--data-dir', dataDir], { cwd: app }).catch(() => {});
     }

@@ -25,6 +25,8 @@ import { clusterStatus, joinCluster, type OwnFigures } from '../cluster/join-clu
 import type { Membership } from '../cluster/membership.js';
 import { ClusterPool } from '../cluster/cluster-pool.js';
 import type { PoolWorker } from './worker-pool.js';
+import { HttpRoutes } from './http/routes.js';
+import { addDashboard } from './http/dashboard.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
 const STOP_GRACE_MS = 10_000;
@@ -261,6 +263,9 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     resolveStopped();
   };
 
+  // What plain HTTP requests reach on the daemon's port besides the WebSocket upgrade.
+  const routes = new HttpRoutes();
+  addDashboard(routes, { token, status, state });
   server = new DaemonServer(
     {
       host: opts.host,
@@ -270,6 +275,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       heartbeatMs: opts.heartbeatMs,
       maxPreUpgrade: opts.maxPreUpgrade,
       preUpgradeMs: opts.authDeadlineMs,
+      routes,
     },
     {
       token,

@@ -54,6 +54,8 @@ export interface StartOptions {
   dataDir?: string;
   args?: string[];
   keepDataDir?: boolean;
+  /** The daemon's working directory; default the test runner's. */
+  cwd?: string;
   /** Node flags for the primary (e.g. --import of a test guard). */
   nodeArgs?: string[];
   /** An open-files limit for the daemon (`ulimit -n`, soft and hard: Node raises a soft one to the hard one). */
@@ -80,7 +82,11 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
     o.openFiles === undefined
       ? [process.execPath, args]
       : ['bash', ['-c', `ulimit -n ${o.openFiles} && exec "$0" "$@"`, process.execPath, ...args]];
-  const proc = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
+  const proc = spawn(file, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
+    ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
+  });
   const output: string[] = [];
   // A start that fails leaves no temporary data dir behind (one this call made).
   const cleanUp = (): void => {

@@ -37,13 +37,14 @@ import {
 
 import { dataEqual, decodeCost, MAX_COST } from '../../state/data-equal.js';
 import { checked, checkRequest, delta, dictKey, operand } from '../../state/operands.js';
-import type { ReplayKey, StateCounts, StateStore } from '../../state/state-store.js';
+import type { ReplayKey, StateCounts, StateListing, StateStore } from '../../state/state-store.js';
 import type { ClusterNode } from '../cluster-node.js';
 import { ChangeFeed, type ChangeEntry } from './change-feed.js';
 import { DICT_DELETE, DICT_ENTRIES, DICT_SET } from './dict-scripts.js';
 import { LockGrants } from './lock-grants.js';
 import { QUEUE_PUT, DROP_REPLY } from './queue-scripts.js';
 import { QueueGets } from './queue-gets.js';
+import { listRedisState } from './redis-listing.js';
 import { bytes, casReply, decimal, versionAndValue } from './replies.js';
 import { Script } from './scripts.js';
 import { checkWellFormed, StateKeys } from './state-keys.js';
@@ -132,6 +133,10 @@ export class RedisState implements StateStore {
    */
   lockHolders(): string[] {
     return this.#locks.holders();
+  }
+
+  list(limit: number, cursor?: string): Promise<StateListing> {
+    return listRedisState(this.#r, limit, cursor);
   }
 
   /** Opens the store on `node`'s Redis and starts following its changes. */
