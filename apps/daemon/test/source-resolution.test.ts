@@ -27,14 +27,14 @@ describe('require() and import() in source tasks', () => {
       const both = new AsyncFunction('x', "const m = await import('only-in-cwd'); return [require('only-in-cwd'), m.default];");
       expect(await client.submit(both, 0)).toEqual([42, 42]);
 
-      const required = await client.submit(() => require('not-installed-anywhere') as number, 0).catch((e: unknown) => e as Error);
+      const required = (await client.submit(() => require('not-installed-anywhere') as number, 0).catch((e: unknown) => e)) as Error;
       expect(required).toBeInstanceOf(Error);
       expect(required.message).toMatch(/Cannot find module 'not-installed-anywhere'/);
       expect(required.message).toContain(`source tasks resolve require() and import() from the daemon's working directory (${cwd}`);
       expect(required.message).not.toMatch(/noop\.js/);
 
       const importing = new AsyncFunction('x', "return await import('not-installed-anywhere');");
-      const imported = await client.submit(importing, 0).catch((e: unknown) => e as Error);
+      const imported = (await client.submit(importing, 0).catch((e: unknown) => e)) as Error;
       expect(imported).toBeInstanceOf(Error);
       expect(imported.message).toMatch(/not-installed-anywhere/);
       expect(imported.message).toContain(`from the daemon's working directory (${cwd}`);
