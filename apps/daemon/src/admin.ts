@@ -1,5 +1,5 @@
 /**
- * The CLI's own tiny client for `status` and `stop` (the daemon never loads
+ * The CLI's own tiny client for `status`, `stop` and `reload` (the daemon never loads
  * the SDK): finds the daemon and its token the way the SDK does, sends one
  * request and returns the reply.
  */
@@ -16,6 +16,7 @@ import {
   decodeMessage,
   encodeMessage,
   fromWire,
+  isErrorCode,
   parseServerMessage,
 } from '@corepool/protocol/internal';
 import { defaultDataDir } from './options.js';
@@ -78,14 +79,18 @@ function envUrl(): string | undefined {
   return urls[0];
 }
 
-/** Sends one `status` or `stop` request and resolves to its reply value. */
-export function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Promise<unknown> {
+/** An admin request: its type, and for `reload` its grace. */
+export type AdminRequest = { type: 'status' } | { type: 'stop' } | { type: 'reload'; graceMs?: number };
+
+/** Sends one admin request and resolves to its reply value; `timeoutMs` bounds the wait for it (a reload takes long). */
+export function adminRequest(target: AdminTarget, request: AdminRequest['type'] | AdminRequest, timeoutMs = 10_000): Promise<unknown> {
+  const req: AdminRequest = typeof request === 'string' ? ({ type: request } as AdminRequest) : request;
   return new Promise((resolvePromise, reject) => {
     const ws = new WebSocket(target.url, { perMessageDeflate: false });
     const timer = setTimeout(() => {
       ws.terminate();
-      reject(new ConnectionError(`no answer from ${target.url} within 10 s`));
-    }, 10_000);
+      reject(new ConnectionError(`no answer from ${target.url} within ${Math.round(timeoutMs / 1000)} s`));
+    }, timeoutMs);
     const done = (fn: () => void): void => {
       clearTimeout(timer);
       fn();
@@ -102,6 +107,17 @@ export function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Prom
         ),
       ),
     );
+    // A daemon that stops while the request waits (a reload) closes with its reason: a coded error, not a hang.
+    ws.on('close', (code, reason) =>
+      done(() => {
+        const why = reason.toString();
+        reject(
+          isErrorCode(why)
+            ? fromWire({ code: why, message: `the daemon closed the connection (${code} ${why}) before it answered` })
+            : new ConnectionError(`the daemon closed the connection (${code}) before it answered`),
+        );
+      }),
+    );
     ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name: 'corepool-cli' })));
     ws.on('message', (data) => {
       const decoded = decodeMessage(data as Buffer);
@@ -110,7 +126,7 @@ export function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Prom
     });
     const onMessage = (one: unknown): void => {
       const m = parseServerMessage(one);
-      if (m.type === 'welcome') ws.send(encodeMessage({ type, rid: 1 }));
+      if (m.type === 'welcome') ws.send(encodeMessage({ ...req, rid: 1 }));
       else if (m.type === 'error') done(() => reject(fromWire(m.error)));
       else if (m.type === 'reply')
         done(() => (m.ok ? resolvePromise(m.value) : reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'failed' }))));

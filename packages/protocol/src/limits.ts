@@ -73,3 +73,10 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
  * to spare for the caller's own stack.
  */
 export const MAX_DATA_DEPTH = 512;
+
+/** `daemon reload`: how long batches pinned to the old code may hold back the last old worker, by default. */
+export const RELOAD_GRACE_MS = 60_000;
+/** Largest `graceMs` a reload takes (a day). */
+export const MAX_RELOAD_GRACE_MS = 86_400_000;
+/** `daemon start --init`: how long a worker's initializer may take, by default. */
+export const DEFAULT_INIT_TIMEOUT_MS = 30_000;

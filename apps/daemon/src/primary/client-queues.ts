@@ -118,14 +118,16 @@ export class ClientQueues {
   }
 
   /** The next chunk of the client owed it, among those `eligible` allows. */
-  next(now: number, eligible: (cq: ClientQueue) => boolean): Chunk | undefined {
-    const cq = this.#fair.pick(this.active, now, eligible);
-    return cq === undefined ? undefined : this.take(cq);
+  next(now: number, eligible: (cq: ClientQueue) => boolean, fit?: (job: Job) => boolean): Chunk | undefined {
+    const cq = this.#fair.pick(this.active, now, fit === undefined ? eligible : (c) => eligible(c) && c.ready.some(fit));
+    return cq === undefined ? undefined : this.take(cq, fit);
   }
 
   /** The next chunk of an active client, round-robin over its jobs. */
-  take(cq: ClientQueue): Chunk {
-    const job = cq.ready[cq.rr++ % cq.ready.length]!;
+  take(cq: ClientQueue, fit?: (job: Job) => boolean): Chunk {
+    let job = cq.ready[cq.rr++ % cq.ready.length]!;
+    // During a reload a worker takes only jobs of its code generation (job.ts fits): the next one that does.
+    for (let n = 1; fit !== undefined && !fit(job) && n < cq.ready.length; n++) job = cq.ready[cq.rr++ % cq.ready.length]!;
     const chunk = job.queue.shift()!;
     cq.queuedChunks--;
     cq.queuedBytes -= chunk.payload.length;

@@ -5,7 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol/internal';
+import {
+  CloseCode,
+  ENVELOPE_BYTES,
+  ErrorCode,
+  UnavailableError,
+  type DaemonStatus,
+  type Push,
+} from '@corepool/protocol/internal';
 import type { DaemonOptions } from '../options.js';
 import { secureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';
@@ -15,6 +22,7 @@ import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
 import { Scheduler, type WorkerFigures } from './scheduler.js';
 import { Supervisor, type WorkerSlot } from './supervisor.js';
+import { Reloader } from './reload.js';
 import { WorkerStateLink } from './worker-state-link.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
 import { takeStartLock } from './start-lock.js';
@@ -108,6 +116,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       onEvent: (e) => log(JSON.stringify(e)),
       // Results and a task's state operands are bounded by maxPayload: a frame far past it is a broken channel.
       maxFrame: Math.max(64 * 1024 * 1024, 4 * opts.maxPayload),
+      ...(opts.init === undefined ? {} : { init: opts.init }),
+      initTimeoutMs: opts.initTimeoutMs,
     },
     {
       onReady: (w) => {
@@ -152,6 +162,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     maxTasksPerWorker: opts.maxTasksPerWorker,
   });
   clusterPool?.attach(scheduler);
+  // Rolling reloads (reload.ts) of the local workers; cluster mode has none yet (docs/design.md).
+  const reloader = clusterPool === undefined ? new Reloader(supervisor, scheduler, (e) => log(JSON.stringify(e))) : undefined;
   const figuresOf = (w: WorkerSlot): WorkerFigures => clusterPool?.workerFigures(w) ?? scheduler.workerFigures(w);
   // A task's shared-state traffic, under its worker's owner name ("w:<cluster worker id>", unique per process;
   // in cluster mode with a random tag of this daemon's, unique in the cluster: a lent worker keeps its link here).
@@ -211,7 +223,15 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       version: VERSION,
       url,
       uptimeMs: Date.now() - startedAt,
-      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...figuresOf(w), restarts: w.restarts })),
+      workers: supervisor.workers().map((w) => ({
+        id: w.id,
+        pid: w.pid,
+        ...figuresOf(w),
+        restarts: w.restarts,
+        generation: w.generation,
+        ...(w.initError === undefined ? {} : { initError: w.initError }),
+      })),
+      ...(reloader?.progress === undefined ? {} : { reload: reloader.progress }),
       clients: [...(server?.sessions ?? [])]
         .filter((s) => s.authed)
         .map((s: Session) => {
@@ -244,6 +264,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   const stop = async (): Promise<void> => {
     if (stopping) return stopped;
     stopping = true;
+    reloader?.stop();
     log('stopping: finishing running chunks, handing the rest back to clients');
     scheduler.stopAccepting();
     server?.stopListening();
@@ -286,6 +307,12 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       heartbeatMs: opts.heartbeatMs,
       status,
       stop: () => void stop(),
+      reload: (graceMs) =>
+        reloader === undefined
+          ? Promise.reject(
+              new UnavailableError('reload is per daemon and not available in cluster mode yet: restart the daemons one at a time'),
+            )
+          : reloader.reload(graceMs),
       replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
@@ -315,6 +342,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       openFilesLimit: opts.openFilesLimit ?? null,
       workerHeapMb: opts.workerHeapMb,
       workerRssMb: opts.workerRssMb,
+      ...(opts.init === undefined ? {} : { init: opts.init }),
     }),
   );
   return { url, port, stop, stopped };

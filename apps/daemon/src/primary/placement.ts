@@ -10,12 +10,15 @@
  * that goes idle. The old worker is told to skip it; if it had started it
  * anyway, its copy (a "ghost") still holds its pipeline slot until it answers,
  * but its results and failures are ignored: an item is delivered once.
+ *
+ * A chunk goes only to a worker of its job's code generation (job.ts fits):
+ * during a rolling reload old and new workers run side by side.
  */
 import { SOLO_CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
 import type { Clock, Timer } from './clock.js';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
 import { UNMEASURED_CHUNK_MS, type FairShare } from './fair-share.js';
-import type { Chunk, ChunkMint } from './job.js';
+import { fits, type Chunk, type ChunkMint, type Job } from './job.js';
 import type { Lane } from './lane.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 
@@ -61,9 +64,15 @@ export class Placement<W extends PoolWorker> {
       for (const lane of lanes) {
         // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
         if (depth > 1 && this.#longHead(lane, now)) continue;
+        let fit: ((job: Job) => boolean) | undefined;
+        if (lane.worker.generation !== undefined) fit = (job) => fits(job, lane.worker);
         while (lane.open && lane.chunks.length < depth) {
-          const chunk = this.#ctx.queues.next(now, this.#reads);
-          if (chunk === undefined) return false;
+          const chunk = this.#ctx.queues.next(now, this.#reads, fit);
+          // Nothing this worker may run: another (of another generation) may still take some.
+          if (chunk === undefined) {
+            if (fit !== undefined && this.#ctx.queues.active.some((cq) => cq.client.canReceive())) break;
+            return false;
+          }
           this.#assign(lane, chunk, false);
         }
       }
@@ -84,13 +93,16 @@ export class Placement<W extends PoolWorker> {
     if (pipelineDepth < 2) return;
     for (const cq of queues.active) {
       if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now)) continue;
-      const full = lanes.filter((l) => l.open && l.chunks.length === pipelineDepth && !l.chunks.some((c) => c.urgent));
+      const job = cq.ready[cq.rr % cq.ready.length];
+      const full = lanes.filter(
+        (l) => l.open && l.chunks.length === pipelineDepth && !l.chunks.some((c) => c.urgent) && (job === undefined || fits(job, l.worker)),
+      );
       // Behind the running chunk that should end first: the oldest one not yet long (a long one may run on and on; stealing rescues a chunk left behind it).
       let lane: Lane<W> | undefined;
       for (const l of full) if (!this.#longHead(l, now) && (lane === undefined || l.head!.headAt! < lane.head!.headAt!)) lane = l;
       lane ??= full[0];
       if (lane === undefined) return;
-      const chunk = queues.take(cq);
+      const chunk = queues.take(cq, (j) => fits(j, lane.worker));
       chunk.urgent = true;
       this.#assign(lane, chunk, true);
     }
@@ -111,7 +123,8 @@ export class Placement<W extends PoolWorker> {
       let oldest = Infinity;
       for (const v of lanes) {
         if (v === idle || v.worker.dead) continue;
-        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live); // a cancelled job's chunks are being dropped
+        // A cancelled job's chunks are being dropped; one of another code generation cannot move here.
+        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live && fits(c.job, idle.worker));
         if (i < 0) continue;
         const since = v.head!.headAt!;
         if (now - since < STEAL_AFTER_MS) {

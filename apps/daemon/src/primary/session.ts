@@ -18,7 +18,7 @@ import {
   type ServerMessage,
 } from '@corepool/protocol/internal';
 import { Authentication } from './authentication.js';
-import { Dispatch, type DispatchScheduler, type StateService } from './dispatch.js';
+import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED } from './framing.js';
 import { Outflow } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
@@ -45,6 +45,7 @@ export interface SessionContext {
   send: { highWater: number; hardCap: number; softCapMs: number };
   status(): DaemonStatus;
   stop(): void;
+  reload: DispatchContext['reload'];
   /** The daemon's log (one JSON line per event). */
   log(line: string): void;
   /** Replies to writes that a reconnecting client may ask for again. */
