@@ -66,17 +66,22 @@ describe('daemon reload', () => {
     const c = await d.connect({ name: 'app' });
     await warm(c, file, 3);
     const before = await d.workerPids();
-    const running = c.map(task<number, Out>(file, 'run'), items(120), { chunkSize: 2 }) as Promise<Out[]>;
+    let finished = false;
+    const running = (c.map(task<number, Out>(file, 'run'), items(300), { chunkSize: 2 }) as Promise<Out[]>).finally(
+      () => (finished = true),
+    );
     await until(async () => (await d.status()).runningItems > 0, 10_000, 'the batch running');
     writeVersion(file, 'v2', 30); // deployed while the batch runs
     const reload = reloadCli(d, '--json');
+    await until(async () => (await d.status()).reload !== undefined || finished, 10_000, 'the reload running');
+    expect(finished, 'the batch ended before the reload began: the test proves nothing').toBe(false);
     const old = await running;
     const r = await reload;
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout) as { generation: number; replaced: number; batchesFailed: number; ms: number };
     expect(result).toMatchObject({ generation: 2, replaced: 3, batchesFailed: 0 });
     // Nothing lost or failed, every item on the code the batch started on.
-    expect(old.map((o) => o.x)).toEqual(items(120));
+    expect(old.map((o) => o.x)).toEqual(items(300));
     expect(new Set(old.map((o) => o.version))).toEqual(new Set(['v1']));
     const after = await d.workerPids();
     expect(after).toHaveLength(3);
@@ -96,11 +101,15 @@ describe('daemon reload', () => {
     const app = await d.connect({ name: 'app' });
     const hostile = await d.connect({ name: 'hostile' });
     await warm(app, file, 3);
-    const running = app.map(task<number, Out>(file, 'run'), items(100), { chunkSize: 2 }) as Promise<Out[]>;
+    let finished = false;
+    const running = (app.map(task<number, Out>(file, 'run'), items(240), { chunkSize: 2 }) as Promise<Out[]>).finally(
+      () => (finished = true),
+    );
     await until(async () => (await d.status()).runningItems > 0, 10_000, 'the batch running');
     writeVersion(file, 'v2', 40);
     const reload = reloadCli(d, '--json');
-    await until(async () => (await d.status()).reload !== undefined, 10_000, 'the reload running');
+    await until(async () => (await d.status()).reload !== undefined || finished, 10_000, 'the reload running');
+    expect(finished, 'the batch ended before the reload began: the test proves nothing').toBe(false);
     // Crashes all through the reload: batches opened now are of the new generation, and crash its workers.
     let crashing = true;
     let crashes = 0;
@@ -123,7 +132,7 @@ describe('daemon reload', () => {
     await crasher;
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ generation: 2, replaced: 3, batchesFailed: 0 });
-    expect(old.map((o) => o.x)).toEqual(items(100));
+    expect(old.map((o) => o.x)).toEqual(items(240));
     expect(new Set(old.map((o) => o.version))).toEqual(new Set(['v1']));
     expect(crashes).toBeGreaterThan(0);
     // The app still gets the pool, on the new code, while nothing crashes any more.
