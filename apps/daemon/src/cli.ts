@@ -64,7 +64,11 @@ daemon
   .option('--cluster <redis-url>', 'join a cluster of daemons that share work and state through this Redis (7.0+, noeviction)')
   .option('--cluster-name <name>', `the cluster to join on that Redis (default: ${DEFAULT_CLUSTER_NAME})`)
   .option('--init <module>', 'worker initializer: a module whose `init` (or default) export runs once in each worker before its first task')
-  .option('--init-timeout-ms <ms>', 'how long a worker initializer may take; past it the worker fails its chunks (E_INIT_FAILED)', String(D.initTimeoutMs))
+  .option(
+    '--init-timeout-ms <ms>',
+    'how long a worker initializer may take; past it the worker fails its chunks (E_INIT_FAILED)',
+    String(D.initTimeoutMs),
+  )
   .option('--detach', 'run in the background; logs go to <data-dir>/daemon.log')
   .action(async (flags: Record<string, unknown>) => {
     if (flags.token !== undefined || flags.cluster !== undefined) hideSecretsFromTitle();
@@ -154,8 +158,14 @@ withTarget(
 withTarget(
   daemon
     .command('reload')
-    .description('replace the workers one at a time (new module code and --init take effect); running batches finish on the code they started on')
-    .option('--grace-ms <ms>', 'how long batches pinned to the old code may hold back the last old worker; past it they fail (E_CODE_REPLACED)', String(RELOAD_GRACE_MS))
+    .description(
+      'replace the workers one at a time (new module code and --init take effect); running batches finish on the code they started on',
+    )
+    .option(
+      '--grace-ms <ms>',
+      'how long batches pinned to the old code may hold back the last old worker; past it they fail (E_CODE_REPLACED)',
+      String(RELOAD_GRACE_MS),
+    )
     .option('--json', 'machine-readable output (the result only)'),
 ).action(async (flags: { json?: boolean; graceMs: string; url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
   const graceMs = Number(flags.graceMs);
@@ -179,8 +189,12 @@ withTarget(
     if (flags.json === true) console.log(JSON.stringify(r, null, 2));
     else {
       console.log(`reloaded: ${r.replaced} workers replaced in ${(r.ms / 1000).toFixed(1)} s, generation ${r.generation}`);
-      if (r.batchesFailed > 0) console.log(`  ${r.batchesFailed} batches pinned to the old code outlasted the grace and failed (E_CODE_REPLACED)`);
-      if (r.initFailed > 0) console.log(`  warning: the initializer failed on ${r.initFailed} new workers: they fail every chunk (E_INIT_FAILED); see the daemon log`);
+      if (r.batchesFailed > 0)
+        console.log(`  ${r.batchesFailed} batches pinned to the old code outlasted the grace and failed (E_CODE_REPLACED)`);
+      if (r.initFailed > 0)
+        console.log(
+          `  warning: the initializer failed on ${r.initFailed} new workers: they fail every chunk (E_INIT_FAILED); see the daemon log`,
+        );
     }
   } finally {
     clearInterval(watch);
@@ -266,7 +280,9 @@ function formatStatus(s: DaemonStatus): string {
       (w) =>
         `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}${w.generation === undefined ? '' : `  gen ${w.generation}`}${w.initError === undefined ? '' : `  INIT FAILED: ${w.initError.split('\n')[0]}`}`,
     ),
-    ...(s.reload === undefined ? [] : [`reloading: ${s.reload.replaced}/${s.reload.total} workers replaced (generation ${s.reload.generation})`]),
+    ...(s.reload === undefined
+      ? []
+      : [`reloading: ${s.reload.replaced}/${s.reload.total} workers replaced (generation ${s.reload.generation})`]),
     `clients (${s.clients.length}):`,
     ...s.clients.map(
       (c) => `  #${c.id} ${c.name || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}`,

@@ -318,7 +318,7 @@ function initModule(v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new BadArgumentError('--init needs the path of a module (ESM or CommonJS)');
   const path = resolve(v);
-  let file = false;
+  let file: boolean;
   try {
     file = statSync(path).isFile();
   } catch {

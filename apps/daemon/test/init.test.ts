@@ -134,7 +134,9 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
   it('a missing module, or a bad timeout, is a start error with a code', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'corepool-init-'));
     try {
-      await expect(startDaemon({ args: ['--init', join(dir, 'nope.mjs')] })).rejects.toThrow(/E_BAD_ARGUMENT.*nope\.mjs|nope\.mjs.*E_BAD_ARGUMENT/s);
+      await expect(startDaemon({ args: ['--init', join(dir, 'nope.mjs')] })).rejects.toThrow(
+        /E_BAD_ARGUMENT.*nope\.mjs|nope\.mjs.*E_BAD_ARGUMENT/s,
+      );
       await expect(startDaemon({ args: ['--init', dir] })).rejects.toThrow(/not a file/);
       await expect(startDaemon({ args: ['--init-timeout-ms', 'x'] })).rejects.toThrow(/--init-timeout-ms/);
     } finally {

@@ -48,7 +48,11 @@ async function reloadCli(d: TestDaemon, ...args: string[]): Promise<{ code: numb
 async function warm(c: Client, file: string, workers: number): Promise<void> {
   await until(
     async () => {
-      const out = (await c.map(task<number, Out>(file, 'run'), Array.from({ length: 12 }, (_, i) => i), { chunkSize: 1 })) as Out[];
+      const out = (await c.map(
+        task<number, Out>(file, 'run'),
+        Array.from({ length: 12 }, (_, i) => i),
+        { chunkSize: 1 },
+      )) as Out[];
       return new Set(out.map((o) => o.pid)).size === workers;
     },
     20_000,

@@ -126,15 +126,7 @@ export interface ReloadResult {
 }
 
 export type ClientMessage =
-  | Hello
-  | BatchOpen
-  | BatchChunk
-  | BatchCancel
-  | BatchClose
-  | StateMessage
-  | StatusRequest
-  | StopRequest
-  | ReloadRequest;
+  Hello | BatchOpen | BatchChunk | BatchCancel | BatchClose | StateMessage | StatusRequest | StopRequest | ReloadRequest;
 
 export interface Welcome {
   type: 'welcome';

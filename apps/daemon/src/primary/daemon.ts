@@ -5,14 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import {
-  CloseCode,
-  ENVELOPE_BYTES,
-  ErrorCode,
-  UnavailableError,
-  type DaemonStatus,
-  type Push,
-} from '@corepool/protocol/internal';
+import { CloseCode, ENVELOPE_BYTES, ErrorCode, UnavailableError, type DaemonStatus, type Push } from '@corepool/protocol/internal';
 import type { DaemonOptions } from '../options.js';
 import { secureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';

@@ -106,7 +106,10 @@ export class Reloader {
           while (!old.dead) {
             // Past the grace, batches that keep even a non-last old worker busy fail too: the reload must end.
             if (Date.now() >= deadline && this.#scheduler.pinnedBelow(generation) > 0)
-              batchesFailed += this.#scheduler.failPinned(generation, `a reload replaced the code this batch ran on (grace ${graceMs} ms over): rerun it`);
+              batchesFailed += this.#scheduler.failPinned(
+                generation,
+                `a reload replaced the code this batch ran on (grace ${graceMs} ms over): rerun it`,
+              );
             await this.#tick();
           }
         }

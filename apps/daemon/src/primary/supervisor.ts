@@ -365,7 +365,11 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       // Node leaks the stdio pipe handles of a fork that fails with EMFILE (4 per attempt, measured): look first.
       reserveDescriptors(FORK_FDS);
       const init =
-        initFailure !== undefined ? { [INIT_FAILED_ENV]: initFailure } : this.#opts.init === undefined ? {} : { [INIT_ENV]: this.#opts.init };
+        initFailure !== undefined
+          ? { [INIT_FAILED_ENV]: initFailure }
+          : this.#opts.init === undefined
+            ? {}
+            : { [INIT_ENV]: this.#opts.init };
       worker = cluster.fork({ COREPOOL_WORKER_SLOT: String(slot), [WORKER_MARKER_ENV]: marker, ...init });
     } catch (err) {
       error = err as NodeJS.ErrnoException;
