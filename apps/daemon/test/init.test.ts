@@ -77,6 +77,25 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
     }
   });
 
+  it('a CommonJS initializer: module.exports = { init } or module.exports = function', async () => {
+    for (const source of [
+      `module.exports = { init: async () => ({ from: 'cjs-object' }) };\n`,
+      `module.exports = function () { return { from: 'cjs-function' }; };\n`,
+    ]) {
+      const dir = mkdtempSync(join(tmpdir(), 'corepool-init-'));
+      const file = join(dir, 'init.cjs');
+      writeFileSync(file, source);
+      try {
+        await using d = await startDaemon({ workers: 1, args: ['--init', file] });
+        const c = await d.connect();
+        const [seen] = await c.map((x: number, ctx: { init?: unknown }) => ctx.init, [1]);
+        expect(seen).toEqual({ from: source.includes('{ init') ? 'cjs-object' : 'cjs-function' });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it('an initializer that throws: chunks fail with E_INIT_FAILED, the daemon answers status, no restart loop', async () => {
     const { dir, file } = initModule(`export default function () { throw new Error('no database here'); }\n`);
     try {
