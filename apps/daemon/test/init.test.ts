@@ -77,6 +77,31 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
     }
   });
 
+  it('a worker killed after its initializer ran (an item timed out) is replaced by one that runs it again', async () => {
+    const { dir, file } = initModule(GOOD('v1'));
+    try {
+      await using d = await startDaemon({ workers: 1, args: ['--init', file] });
+      const c = await d.connect();
+      const spin = await c
+        .map(
+          () => {
+            for (;;);
+          },
+          [1],
+          { timeoutMs: 300 },
+        )
+        .catch((e: unknown) => e);
+      expect(spin).toMatchObject({ code: 'E_TIMEOUT' });
+      const [seen] = await c.map((x: number, ctx: { init?: unknown }) => ctx.init, [1]);
+      expect(seen).toMatchObject({ greeting: 'hello-v1' });
+      const s = await d.status();
+      expect(s.workerRestarts).toBe(1);
+      expect(s.workers[0]!.initError).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a CommonJS initializer: module.exports = { init } or module.exports = function', async () => {
     for (const source of [
       `module.exports = { init: async () => ({ from: 'cjs-object' }) };\n`,

@@ -306,10 +306,13 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
             this.kill(w);
           }, this.#opts.initTimeoutMs ?? 30_000);
     initTimer?.unref();
+    // `ready` turns false again when the worker is killed: this says whether it ever got past its initializer.
+    let reported = false;
     const onMessage = (m: WorkerToPrimary): void => {
       if (w.dead) return;
       if (m.t === 'ready') {
         clearTimeout(initTimer);
+        reported = true;
         w.ready = true;
         if (m.initError !== undefined) {
           w.initError = m.initError.message;
@@ -337,7 +340,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       if (w.dead) return;
       clearTimeout(initTimer);
       // Exited while its initializer ran (a process.exit in it): its successors must not run it again.
-      if (!w.ready && initTimer !== undefined && w.killedFor === undefined && generation === this.#generation && !this.#stopping)
+      if (!reported && initTimer !== undefined && w.killedFor === undefined && generation === this.#generation && !this.#stopping)
         this.#initFailure[slot] = `the worker exited (code ${code}, signal ${signal}) while its initializer ${this.#opts.init} ran`;
       w.dead = true;
       w.ready = false;
