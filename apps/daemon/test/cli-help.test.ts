@@ -29,6 +29,7 @@ describe('corepool daemon start --help', () => {
       ['--auth-deadline-ms', D.authDeadlineMs],
       ['--pipeline-depth', D.pipelineDepth],
       ['--max-tasks-per-worker', D.maxTasksPerWorker],
+      ['--init-timeout-ms', D.initTimeoutMs],
     ] as const) {
       expect(entries.get(name)).toContain(`default: "${String(value)}")`);
     }
