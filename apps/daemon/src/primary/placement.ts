@@ -60,12 +60,15 @@ export class Placement<W extends PoolWorker> {
 
   /** Fills free slots from the queues; false once nothing more can be taken. */
   #fill(lanes: readonly Lane<W>[], now: number): boolean {
+    // Workers of more than one generation (a reload under way): each takes only its own generation's jobs.
+    const newest = this.#ctx.pool.generation?.();
+    const pinning = newest !== undefined && lanes.some((l) => l.worker.generation !== undefined && l.worker.generation !== newest);
     for (let depth = 1; depth <= this.#ctx.pipelineDepth; depth++) {
       for (const lane of lanes) {
         // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
         if (depth > 1 && this.#longHead(lane, now)) continue;
         let fit: ((job: Job) => boolean) | undefined;
-        if (lane.worker.generation !== undefined) fit = (job) => fits(job, lane.worker);
+        if (pinning && lane.worker.generation !== undefined) fit = (job) => fits(job, lane.worker);
         while (lane.open && lane.chunks.length < depth) {
           const chunk = this.#ctx.queues.next(now, this.#reads, fit);
           // Nothing this worker may run: another (of another generation) may still take some.
