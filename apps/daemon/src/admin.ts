@@ -16,6 +16,7 @@ import {
   decodeMessage,
   encodeMessage,
   fromWire,
+  isErrorCode,
   parseServerMessage,
   type WireError,
 } from '@corepool/protocol/internal';
@@ -79,11 +80,18 @@ function envUrl(): string | undefined {
   return urls[0];
 }
 
-/** Sends one `status` or `stop` request and resolves to its reply value. */
-export async function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Promise<unknown> {
+/** An admin request: its type, and for `reload` its grace. */
+export type AdminRequest = { type: 'status' } | { type: 'stop' } | { type: 'reload'; graceMs?: number };
+
+/** Sends one admin request and resolves to its reply value; `timeoutMs` bounds the wait for it (a reload takes long). */
+export async function adminRequest(
+  target: AdminTarget,
+  request: AdminRequest['type'] | AdminRequest,
+  timeoutMs = 10_000,
+): Promise<unknown> {
   const conn = await AdminConnection.open(target);
   try {
-    return await conn.request(type);
+    return await conn.request(request, timeoutMs);
   } finally {
     conn.close();
   }
@@ -132,7 +140,15 @@ export class AdminConnection {
           ),
         ),
       );
-      ws.on('close', () => fail(new ConnectionError(`the daemon at ${target.url} closed the connection`)));
+      // A daemon that stops while a request waits (a reload) closes with its reason: a coded error, not a hang.
+      ws.on('close', (code, reason) => {
+        const why = reason.toString();
+        fail(
+          isErrorCode(why)
+            ? fromWire({ code: why, message: `the daemon at ${target.url} closed the connection (${code} ${why})` })
+            : new ConnectionError(`the daemon at ${target.url} closed the connection`),
+        );
+      });
       ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name })));
       ws.on('message', (data) => {
         const decoded = decodeMessage(data as Buffer);
@@ -150,17 +166,18 @@ export class AdminConnection {
     });
   }
 
-  /** Sends a `status` or `stop` request; its reply value, or its error (10 s at most). */
-  request(type: 'status' | 'stop'): Promise<unknown> {
+  /** Sends an admin request; its reply value, or its error (`timeoutMs` at most). */
+  request(request: AdminRequest['type'] | AdminRequest, timeoutMs = 10_000): Promise<unknown> {
     if (this.#gone !== undefined) return Promise.reject(this.#gone);
+    const req: AdminRequest = typeof request === 'string' ? ({ type: request } as AdminRequest) : request;
     const rid = this.#nextRid++;
     return new Promise((resolveRequest, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(rid);
-        reject(new ConnectionError(`no answer from ${this.#target.url} within 10 s`));
-      }, 10_000);
+        reject(new ConnectionError(`no answer from ${this.#target.url} within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
       this.#pending.set(rid, { resolve: resolveRequest, reject, timer });
-      this.#ws.send(encodeMessage({ type, rid }));
+      this.#ws.send(encodeMessage({ ...req, rid }));
     });
   }
 

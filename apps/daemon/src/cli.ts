@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `corepool` command: `daemon start | stop | status | logs` and `top`.
+ * The `corepool` command: `daemon start | stop | status | reload | logs` and `top`.
  * Flags are parsed by commander; their meaning and defaults live in options.ts
  * (the log flags in log-file.ts), and the help shows the defaults from there.
  */
@@ -28,7 +28,7 @@ import { adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
 import { fileEnds, startFailure } from './start-failure.js';
-import type { DaemonStatus } from '@corepool/protocol';
+import type { DaemonStatus, ReloadResult } from '@corepool/protocol';
 import { LOG_LEVELS, createLogger, type Logger } from './logger.js';
 import {
   DEFAULT_LOG_MAX_FILES,
@@ -42,7 +42,7 @@ import {
 import { follow, lastLines } from './log-tail.js';
 import { prettyLine } from './log-pretty.js';
 import { runTop } from './top/top.js';
-import { BadArgumentError, RSS_WATCH_MS } from '@corepool/protocol/internal';
+import { BadArgumentError, MAX_RELOAD_GRACE_MS, RELOAD_GRACE_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('corepool').description('Python-style multiprocessing for Node.js, as a shared daemon').version(version);
@@ -86,6 +86,12 @@ daemon
   .addOption(new Option('--send-soft-cap-ms <ms>').hideHelp())
   .option('--cluster <redis-url>', 'join a cluster of daemons that share work and state through this Redis (7.0+, noeviction)')
   .option('--cluster-name <name>', `the cluster to join on that Redis (default: ${DEFAULT_CLUSTER_NAME})`)
+  .option('--init <module>', 'worker initializer: a module whose `init` (or default) export runs once in each worker before its first task')
+  .option(
+    '--init-timeout-ms <ms>',
+    'how long a worker initializer may take; past it the worker fails its chunks (E_INIT_FAILED)',
+    String(D.initTimeoutMs),
+  )
   .option('--detach', 'run in the background; logs go to <data-dir>/daemon.log')
   .option('--log-level <level>', `least severe log lines written: ${LOG_LEVELS.join(', ')} (default: info)`)
   .option('--log-max-size <size>', `with --detach, rotate daemon.log past this size (bytes, or K, M, G; default: ${DEFAULT_LOG_MAX_SIZE})`)
@@ -119,6 +125,8 @@ daemon
       sendSoftCapMs: flags.sendSoftCapMs,
       cluster: flags.cluster,
       clusterName: flags.clusterName,
+      init: flags.init,
+      initTimeoutMs: flags.initTimeoutMs,
     };
     const logOptions = resolveLogOptions(flags);
     const opts = resolveOptions(raw);
@@ -185,6 +193,52 @@ withTarget(
     process.exit(1);
   }
   console.log(flags.json === true ? JSON.stringify(status, null, 2) : formatStatus(status));
+});
+
+withTarget(
+  daemon
+    .command('reload')
+    .description(
+      'replace the workers one at a time (new module code and --init take effect); running batches finish on the code they started on',
+    )
+    .option(
+      '--grace-ms <ms>',
+      'how long batches pinned to the old code may hold back the last old worker; past it they fail (E_CODE_REPLACED)',
+      String(RELOAD_GRACE_MS),
+    )
+    .option('--json', 'machine-readable output (the result only)'),
+).action(async (flags: { json?: boolean; graceMs: string; url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
+  const graceMs = Number(flags.graceMs);
+  if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > MAX_RELOAD_GRACE_MS)
+    throw new BadArgumentError(`--grace-ms must be an integer between 0 and ${MAX_RELOAD_GRACE_MS}, got ${flags.graceMs}`);
+  const target = resolveTarget(flags);
+  // Progress from `status` while the reload runs (its one reply comes at the end).
+  let shown = '';
+  const watch = setInterval(() => {
+    adminRequest(target, 'status').then(
+      (s) => {
+        const r = (s as DaemonStatus).reload;
+        const line = r === undefined ? '' : `reloading: ${r.replaced}/${r.total} workers replaced (generation ${r.generation})`;
+        if (line !== '' && line !== shown && flags.json !== true) console.log((shown = line));
+      },
+      () => {},
+    );
+  }, 500);
+  try {
+    const r = (await adminRequest(target, { type: 'reload', graceMs }, graceMs + 120_000)) as ReloadResult;
+    if (flags.json === true) console.log(JSON.stringify(r, null, 2));
+    else {
+      console.log(`reloaded: ${r.replaced} workers replaced in ${(r.ms / 1000).toFixed(1)} s, generation ${r.generation}`);
+      if (r.batchesFailed > 0)
+        console.log(`  ${r.batchesFailed} batches pinned to the old code outlasted the grace and failed (E_CODE_REPLACED)`);
+      if (r.initFailed > 0)
+        console.log(
+          `  warning: the initializer failed on ${r.initFailed} new workers: they fail every chunk (E_INIT_FAILED); see the daemon log`,
+        );
+    }
+  } finally {
+    clearInterval(watch);
+  }
 });
 
 daemon
@@ -314,7 +368,13 @@ function formatStatus(s: DaemonStatus): string {
     `throughput ${s.throughput} items/s (last 5 s)  done ${s.itemsDone}  queued ${s.queuedItems}  running ${s.runningItems}  worker restarts ${s.workerRestarts}`,
     `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks; waiting: ${s.blockedGets ?? 0} queue gets, ${s.lockWaiters ?? 0} lock acquires`,
     `workers (${s.workers.length}):`,
-    ...s.workers.map((w) => `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}`),
+    ...s.workers.map(
+      (w) =>
+        `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}${w.generation === undefined ? '' : `  gen ${w.generation}`}${w.initError === undefined ? '' : `  INIT FAILED: ${w.initError.split('\n')[0]}`}`,
+    ),
+    ...(s.reload === undefined
+      ? []
+      : [`reloading: ${s.reload.replaced}/${s.reload.total} workers replaced (generation ${s.reload.generation})`]),
     `clients (${s.clients.length}):`,
     ...s.clients.map(
       (c) => `  #${c.id} ${c.name || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}`,

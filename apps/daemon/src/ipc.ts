@@ -48,6 +48,8 @@ export type PrimaryToWorker = RunMessage | AbortMessage | StateReplyMessage | Pu
 
 export interface ReadyMessage {
   t: 'ready';
+  /** The worker initializer failed (E_INIT_FAILED): the worker fails every chunk it is sent. */
+  initError?: WireError;
 }
 /** Item `start + i` of chunk `key` is starting (timed batches only). */
 export interface StartedMessage {
@@ -117,3 +119,7 @@ export interface StateMessage {
 }
 export type WorkerToPrimary =
   ReadyMessage | StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage | StateMessage;
+/** The worker initializer's file: URL (`daemon start --init`), for the worker to run before it reports ready. */
+export const INIT_ENV = 'COREPOOL_WORKER_INIT';
+/** Set instead of running the initializer when this slot's last one hung: the worker reports this failure at once. */
+export const INIT_FAILED_ENV = 'COREPOOL_WORKER_INIT_FAILED';

@@ -3,7 +3,9 @@
  * every error. The CLI parses flags (commander); this file decides what they mean.
  */
 import { availableParallelism, homedir, totalmem } from 'node:os';
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { connectionBudget, openFilesLimit } from './fd-limit.js';
 import { checkTokenLength, readTokenFile } from './primary/token.js';
 import { DEFAULT_FSYNC, FSYNC_MODES, type FsyncMode } from './state/store.js';
@@ -21,6 +23,8 @@ import {
   SEND_SOFT_CAP_MS,
   MAX_WEIGHT,
   MAX_CLIENT_WORKERS,
+  DEFAULT_INIT_TIMEOUT_MS,
+  BadArgumentError,
 } from '@corepool/protocol/internal';
 
 /** Everything `corepool daemon start` can be told. */
@@ -70,6 +74,10 @@ export interface DaemonOptions {
   warnings: string[];
   /** Cluster mode (`--cluster`): the Redis the daemons of cluster `name` share. Absent: a standalone daemon on LMDB. */
   cluster?: ClusterOptions;
+  /** `--init`: the file: URL of the worker initializer module, run once in each worker before its first task (initializer.ts). */
+  init?: string;
+  /** How long a worker's initializer may take before the worker is marked failed. */
+  initTimeoutMs: number;
 }
 
 /** Where a daemon's cluster lives. */
@@ -128,6 +136,7 @@ export const DEFAULT_OPTIONS: Omit<
   maxClientWeight: DEFAULT_MAX_CLIENT_WEIGHT,
   clientWeights: new Map(),
   clientMaxWorkers: new Map(),
+  initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
 };
 
 /** Largest default V8 heap per worker: a leaking task dies in seconds, not minutes. */
@@ -264,9 +273,13 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     );
   }
   const cluster = clusterOptions(raw);
+  const init = initModule(raw.init);
   return {
     ...DEFAULT_OPTIONS,
     ...(cluster === undefined ? {} : { cluster }),
+    ...(init === undefined ? {} : { init }),
+    initTimeoutMs:
+      raw.initTimeoutMs === undefined ? DEFAULT_OPTIONS.initTimeoutMs : int('init-timeout-ms', raw.initTimeoutMs, 100, 3_600_000),
     host,
     token,
     tokenSource,
@@ -325,6 +338,25 @@ function workerRssLimit(v: unknown, heapMb: number): number {
     throw new RangeError(`--worker-rss-mb (${mb}) must be above --worker-heap-mb (${heapMb}): the heap is only part of a worker's RSS`);
   }
   return mb;
+}
+
+/**
+ * --init, resolved against the working directory at start (workers may run
+ * elsewhere later) and checked to be a file now: a typo is a start error, not
+ * a failure in every worker.
+ */
+function initModule(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new BadArgumentError('--init needs the path of a module (ESM or CommonJS)');
+  const path = resolve(v);
+  let file: boolean;
+  try {
+    file = statSync(path).isFile();
+  } catch {
+    throw new BadArgumentError(`--init: no module at ${path}`);
+  }
+  if (!file) throw new BadArgumentError(`--init: ${path} is not a file`);
+  return pathToFileURL(path).href;
 }
 
 /** --token, else --token-file, else COREPOOL_TOKEN; none of them: the data dir's token file. */

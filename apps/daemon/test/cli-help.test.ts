@@ -30,6 +30,7 @@ describe('corepool daemon start --help', () => {
       ['--pipeline-depth', D.pipelineDepth],
       ['--max-tasks-per-worker', D.maxTasksPerWorker],
       ['--max-client-weight', D.maxClientWeight],
+      ['--init-timeout-ms', D.initTimeoutMs],
     ] as const) {
       expect(entries.get(name)).toContain(`default: "${String(value)}")`);
     }

@@ -39,6 +39,9 @@ export {
   ClusterUnreachableError,
   ClusterRefusedError,
   UnavailableError,
+  ReloadRunningError,
+  CodeReplacedError,
+  InitFailedError,
   InternalError,
 } from '@corepool/protocol';
 export type {

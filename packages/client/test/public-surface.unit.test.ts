@@ -43,6 +43,9 @@ const ERROR_CLASSES = [
   'ClusterUnreachableError',
   'ClusterRefusedError',
   'UnavailableError',
+  'ReloadRunningError',
+  'CodeReplacedError',
+  'InitFailedError',
 ];
 
 describe('@corepool/client public surface', () => {

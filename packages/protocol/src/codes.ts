@@ -76,6 +76,16 @@ export const ErrorCode = {
    * acknowledged. Retry, on this daemon once it is back or on another one.
    */
   E_UNAVAILABLE: 'E_UNAVAILABLE',
+  /** `daemon reload`: a reload of this daemon's workers is already running; wait for it to end. */
+  E_RELOAD_RUNNING: 'E_RELOAD_RUNNING',
+  /**
+   * The batch was pinned to worker code that a reload replaced, and could not
+   * finish on it: its last worker of that code exited, or it outlasted the
+   * reload's grace. Rerun it (it runs on the new code).
+   */
+  E_CODE_REPLACED: 'E_CODE_REPLACED',
+  /** The worker initializer (`daemon start --init`) threw, or did not finish in time: the worker runs no task. */
+  E_INIT_FAILED: 'E_INIT_FAILED',
   /** A bug in corepool: please report it. */
   E_INTERNAL: 'E_INTERNAL',
 } as const;

@@ -234,6 +234,24 @@ export class UnavailableError extends CorepoolError {
     super(ErrorCode.E_UNAVAILABLE, m, d);
   }
 }
+/** `daemon reload` while a reload already runs. */
+export class ReloadRunningError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_RELOAD_RUNNING, m, d);
+  }
+}
+/** A batch pinned to code a reload replaced could not finish on it. */
+export class CodeReplacedError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_CODE_REPLACED, m, d);
+  }
+}
+/** The worker initializer failed: no task runs on that worker. */
+export class InitFailedError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_INIT_FAILED, m, d);
+  }
+}
 export class InternalError extends CorepoolError {
   constructor(m: string, d?: Details) {
     super(ErrorCode.E_INTERNAL, m, d);
@@ -268,6 +286,9 @@ const CLASSES: Record<ErrorCode, new (m: string, d?: Details) => CorepoolError> 
   E_CLUSTER_UNREACHABLE: ClusterUnreachableError,
   E_CLUSTER_REFUSED: ClusterRefusedError,
   E_UNAVAILABLE: UnavailableError,
+  E_RELOAD_RUNNING: ReloadRunningError,
+  E_CODE_REPLACED: CodeReplacedError,
+  E_INIT_FAILED: InitFailedError,
   E_INTERNAL: InternalError,
 };
 

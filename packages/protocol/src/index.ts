@@ -34,6 +34,9 @@ export {
   ClusterUnreachableError,
   ClusterRefusedError,
   UnavailableError,
+  ReloadRunningError,
+  CodeReplacedError,
+  InitFailedError,
   InternalError,
   fromWire,
 } from './errors.js';
@@ -70,6 +73,8 @@ export type {
   StateMessage,
   StatusRequest,
   StopRequest,
+  ReloadRequest,
+  ReloadResult,
   ClientMessage,
   Welcome,
   ChunkResult,

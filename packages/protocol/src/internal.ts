@@ -23,6 +23,9 @@ export {
   CANCEL_GRACE_MS,
   STEAL_AFTER_MS,
   MAX_OPEN_BATCHES,
+  RELOAD_GRACE_MS,
+  MAX_RELOAD_GRACE_MS,
+  DEFAULT_INIT_TIMEOUT_MS,
 } from './limits.js';
 export { encodeCheckedData } from './codec.js';
 export { findUncloneable } from './cloneable.js';

@@ -80,3 +80,10 @@ export const MAX_PRIORITY = 1000;
 export const MAX_WEIGHT = 1000;
 /** Largest `maxWorkers` a client may ask for on the wire. */
 export const MAX_CLIENT_WORKERS = 1_000_000;
+
+/** `daemon reload`: how long batches pinned to the old code may hold back the last old worker, by default. */
+export const RELOAD_GRACE_MS = 60_000;
+/** Largest `graceMs` a reload takes (a day). */
+export const MAX_RELOAD_GRACE_MS = 86_400_000;
+/** `daemon start --init`: how long a worker's initializer may take, by default. */
+export const DEFAULT_INIT_TIMEOUT_MS = 30_000;

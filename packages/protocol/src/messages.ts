@@ -109,7 +109,30 @@ export interface StopRequest {
   rid: number;
 }
 
-export type ClientMessage = Hello | BatchOpen | BatchChunk | BatchCancel | BatchClose | StateMessage | StatusRequest | StopRequest;
+/** `daemon reload`: replace the workers one at a time (rolling); the reply is a ReloadResult. */
+export interface ReloadRequest {
+  type: 'reload';
+  rid: number;
+  /** How long a batch pinned to the old code may hold back the last old worker (default RELOAD_GRACE_MS). */
+  graceMs?: number;
+}
+
+/** The reply to a `reload` request. */
+export interface ReloadResult {
+  /** The code generation the workers run now. */
+  generation: number;
+  /** Workers replaced by the reload. */
+  replaced: number;
+  /** From the request to the last new worker ready. */
+  ms: number;
+  /** Batches that were pinned to the old code and could not finish on it (failed with E_CODE_REPLACED). */
+  batchesFailed: number;
+  /** New workers whose initializer failed (they fail every chunk with E_INIT_FAILED). */
+  initFailed: number;
+}
+
+export type ClientMessage =
+  Hello | BatchOpen | BatchChunk | BatchCancel | BatchClose | StateMessage | StatusRequest | StopRequest | ReloadRequest;
 
 export interface Welcome {
   type: 'welcome';
@@ -211,6 +234,8 @@ export interface DaemonStatus {
   latency?: { p50Ms: number; p99Ms: number };
   /** The latest errors the daemon returned or saw (failed items, replaced workers, refused requests), newest last. */
   recentErrors?: { at: number; code: string; message: string; client?: string }[];
+  /** A rolling reload under way (`daemon reload`): workers replaced of those it replaces. */
+  reload?: { generation: number; replaced: number; total: number };
   /** Cluster mode only: every daemon of the cluster, as of its last heartbeat (at most a second or so old). */
   cluster?: ClusterStatus;
 }
@@ -234,6 +259,8 @@ export interface WorkerStatus {
   lastRestart?: { cause: string; at: number };
   /** The code generation it runs (each rolling reload starts a new one). */
   generation?: number;
+  /** Its initializer (`daemon start --init`) failed: it fails every chunk with E_INIT_FAILED. */
+  initError?: string;
 }
 
 /** One connected client in `status.clients`. */

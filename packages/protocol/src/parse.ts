@@ -145,6 +145,12 @@ export function parseClientMessage(v: unknown): ClientMessage {
     case 'status':
     case 'stop':
       return { type: v.type, rid: uint(v, 'rid') };
+    case 'reload': {
+      const m: ClientMessage = { type: 'reload', rid: uint(v, 'rid') };
+      const graceMs = optUint(v, 'graceMs');
+      if (graceMs !== undefined) m.graceMs = graceMs;
+      return m;
+    }
     default:
       return fail('unknown message type');
   }

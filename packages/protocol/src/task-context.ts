@@ -16,6 +16,11 @@ export interface TaskContext {
   readonly index: number;
   /** The worker's process id. */
   readonly pid: number;
+  /**
+   * What the worker initializer (`daemon start --init`) returned (awaited), the
+   * same value for every task of this worker; undefined without --init.
+   */
+  readonly init?: unknown;
   /** The shared Value `name` (see Client.value); a subscription still open when the task ends is dropped. */
   value<T = unknown>(name: string, options?: ValueOptions<T>): Value<T>;
   /** The shared Queue `name`. */

@@ -6,6 +6,9 @@ import {
   ClusterUnreachableError,
   CorepoolError,
   UnavailableError,
+  ReloadRunningError,
+  CodeReplacedError,
+  InitFailedError,
   TaskError,
   errorClass,
   fromWire,
@@ -43,11 +46,14 @@ describe('errors', () => {
     expect(Object.hasOwn(bare, 'index')).toBe(false);
   });
 
-  it('has a class for each cluster-mode code, rebuilt from the wire', () => {
+  it('has a class for each cluster-mode, reload and initializer code, rebuilt from the wire', () => {
     for (const [Cls, code] of [
       [ClusterUnreachableError, 'E_CLUSTER_UNREACHABLE'],
       [ClusterRefusedError, 'E_CLUSTER_REFUSED'],
       [UnavailableError, 'E_UNAVAILABLE'],
+      [ReloadRunningError, 'E_RELOAD_RUNNING'],
+      [CodeReplacedError, 'E_CODE_REPLACED'],
+      [InitFailedError, 'E_INIT_FAILED'],
     ] as const) {
       const e = new Cls('redis says no');
       expect(e).toMatchObject({ code, name: Cls.name, message: 'redis says no' });

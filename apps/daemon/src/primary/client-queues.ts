@@ -128,14 +128,17 @@ export class ClientQueues {
   }
 
   /** The next chunk of the client owed it, among those `eligible` allows. */
-  next(now: number, eligible: (cq: ClientQueue) => boolean): Chunk | undefined {
-    const cq = this.#fair.pick(this.active, now, eligible);
-    return cq === undefined ? undefined : this.take(cq);
+  next(now: number, eligible: (cq: ClientQueue) => boolean, fit?: (job: Job) => boolean): Chunk | undefined {
+    const cq = this.#fair.pick(this.active, now, fit === undefined ? eligible : (c) => eligible(c) && c.ready.some(fit));
+    return cq === undefined ? undefined : this.take(cq, fit);
   }
 
-  /** The next chunk of an active client, round-robin over its jobs of the highest priority. */
-  take(cq: ClientQueue): Chunk {
-    const job = nextJob(cq);
+  /**
+   * The next chunk of an active client, round-robin over its jobs of the highest priority; during
+   * a reload only among the jobs `fit` lets this worker run (its code generation, job.ts fits).
+   */
+  take(cq: ClientQueue, fit?: (job: Job) => boolean): Chunk {
+    const job = nextJob(cq, fit);
     const chunk = job.queue.shift()!;
     cq.queuedChunks--;
     cq.queuedBytes -= chunk.payload.length;
@@ -189,14 +192,14 @@ export class ClientQueues {
 }
 
 /** The client's next job to serve: round-robin (from cq.rr) among its ready jobs of the highest priority. */
-function nextJob(cq: ClientQueue): Job {
+function nextJob(cq: ClientQueue, fit?: (job: Job) => boolean): Job {
   const n = cq.ready.length;
   let top = -Infinity;
-  for (const job of cq.ready) if (job.priority > top) top = job.priority;
+  for (const job of cq.ready) if (job.priority > top && (fit === undefined || fit(job))) top = job.priority;
   for (let k = 0; k < n; k++) {
     const i = (cq.rr + k) % n;
     const job = cq.ready[i]!;
-    if (job.priority !== top) continue;
+    if (job.priority !== top || (fit !== undefined && !fit(job))) continue;
     cq.rr = i + 1;
     return job;
   }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { CloseCode, ENVELOPE_BYTES, ErrorCode, type DaemonStatus, type Push } from '@corepool/protocol/internal';
+import { CloseCode, ENVELOPE_BYTES, ErrorCode, UnavailableError, type DaemonStatus, type Push } from '@corepool/protocol/internal';
 import type { DaemonOptions } from '../options.js';
 import { secureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';
@@ -15,6 +15,7 @@ import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
 import { Scheduler, type WorkerFigures } from './scheduler.js';
 import { Supervisor, type WorkerSlot } from './supervisor.js';
+import { Reloader } from './reload.js';
 import { WorkerStateLink } from './worker-state-link.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
 import { takeStartLock } from './start-lock.js';
@@ -115,6 +116,8 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       log,
       // Results and a task's state operands are bounded by maxPayload: a frame far past it is a broken channel.
       maxFrame: Math.max(64 * 1024 * 1024, 4 * opts.maxPayload),
+      ...(opts.init === undefined ? {} : { init: opts.init }),
+      initTimeoutMs: opts.initTimeoutMs,
     },
     {
       onReady: (w) => {
@@ -159,6 +162,8 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
     maxTasksPerWorker: opts.maxTasksPerWorker,
   });
   clusterPool?.attach(scheduler);
+  // Rolling reloads (reload.ts) of the local workers; cluster mode has none yet (docs/design.md).
+  const reloader = clusterPool === undefined ? new Reloader(supervisor, scheduler, (e) => log.info(e)) : undefined;
   const figuresOf = (w: WorkerSlot): WorkerFigures => clusterPool?.workerFigures(w) ?? scheduler.workerFigures(w);
   // A task's shared-state traffic, under its worker's owner name ("w:<cluster worker id>", unique per process;
   // in cluster mode with a random tag of this daemon's, unique in the cluster: a lent worker keeps its link here).
@@ -218,7 +223,15 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       version: VERSION,
       url,
       uptimeMs: Date.now() - startedAt,
-      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...figuresOf(w), restarts: w.restarts })),
+      workers: supervisor.workers().map((w) => ({
+        id: w.id,
+        pid: w.pid,
+        ...figuresOf(w),
+        restarts: w.restarts,
+        generation: w.generation,
+        ...(w.initError === undefined ? {} : { initError: w.initError }),
+      })),
+      ...(reloader?.progress === undefined ? {} : { reload: reloader.progress }),
       clients: [...(server?.sessions ?? [])]
         .filter((s) => s.authed)
         .map((s: Session) => {
@@ -253,6 +266,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
   const stop = async (): Promise<void> => {
     if (stopping) return stopped;
     stopping = true;
+    reloader?.stop();
     log.info({ event: 'stopping' }, 'stopping: finishing running chunks, handing the rest back to clients');
     scheduler.stopAccepting();
     server?.stopListening();
@@ -296,6 +310,12 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       status,
       stop: () => void stop(),
       steering: { maxClientWeight: opts.maxClientWeight, clientWeights: opts.clientWeights, clientMaxWorkers: opts.clientMaxWorkers },
+      reload: (graceMs) =>
+        reloader === undefined
+          ? Promise.reject(
+              new UnavailableError('reload is per daemon and not available in cluster mode yet: restart the daemons one at a time'),
+            )
+          : reloader.reload(graceMs),
       replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
@@ -325,6 +345,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       openFilesLimit: opts.openFilesLimit ?? null,
       workerHeapMb: opts.workerHeapMb,
       workerRssMb: opts.workerRssMb,
+      ...(opts.init === undefined ? {} : { init: opts.init }),
     },
     `listening on ${url}`,
   );

@@ -13,6 +13,7 @@ import {
   type ClientMessage,
   type CorepoolError,
   type DaemonStatus,
+  type ReloadResult,
   type ServerMessage,
   type StateMessage,
   type WireError,
@@ -36,6 +37,8 @@ export interface DispatchContext {
   maxPayload: number;
   status(): DaemonStatus;
   stop(): void;
+  /** A rolling reload of the workers (reload.ts); rejects with a coded error. */
+  reload(graceMs: number | undefined): Promise<ReloadResult>;
 }
 
 /** The connection messages arrive on. */
@@ -112,6 +115,16 @@ export class Dispatch {
       case 'stop':
         this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: true });
         this.#ctx.stop();
+        return;
+      case 'reload':
+        this.#ctx.reload(msg.graceMs).then(
+          (value) => {
+            if (this.#conn.open) this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value });
+          },
+          (err) => {
+            if (this.#conn.open) this.#replyError(msg.rid, toCorepoolError(err).toWire());
+          },
+        );
         return;
     }
   }

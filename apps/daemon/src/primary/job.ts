@@ -7,6 +7,7 @@
 import type { TaskSpec } from '@corepool/protocol';
 import type { Timer } from './clock.js';
 import type { ClientQueue } from './client-queues.js';
+import type { PoolWorker } from './worker-pool.js';
 
 export interface Job {
   /** The client's batch id. */
@@ -26,6 +27,8 @@ export interface Job {
   itemMs: number;
   /** The client sent its last chunk: the job is forgotten once nothing is queued or running. */
   final: boolean;
+  /** The code generation its chunks run on (every item on the same code, across a reload); undefined: any. */
+  readonly generation?: number;
 }
 
 export interface Chunk {
@@ -115,4 +118,9 @@ export class ChunkMint {
     rest.failedAt = chunk.failedAt >= n ? chunk.failedAt - n : -1;
     return rest;
   }
+}
+
+/** True if `w` may run chunks of `job`: the job's generation, or either is unpinned. */
+export function fits(job: Job, w: PoolWorker): boolean {
+  return job.generation === undefined || w.generation === undefined || job.generation === w.generation;
 }

@@ -14,12 +14,15 @@
  * A client with a cap on workers (worker-cap.ts) gets a chunk on a worker only
  * if that keeps it within the cap; none of the above (filling, admission,
  * stealing) takes it past.
+ *
+ * A chunk goes only to a worker of its job's code generation (job.ts fits):
+ * during a rolling reload old and new workers run side by side.
  */
 import { SOLO_CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
 import type { Clock, Timer } from './clock.js';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
 import { UNMEASURED_CHUNK_MS, type FairShare } from './fair-share.js';
-import type { Chunk, ChunkMint } from './job.js';
+import { fits, type Chunk, type ChunkMint, type Job } from './job.js';
 import type { Lane } from './lane.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 import { mayPlace } from './worker-cap.js';
@@ -65,17 +68,26 @@ export class Placement<W extends PoolWorker> {
     // A client at its cap may still fill a worker it holds: nothing for one worker is not nothing for all.
     const capped = this.#ctx.queues.active.some((cq) => cq.maxWorkers !== undefined);
     let exhausted = false;
+    // Workers of more than one generation (a reload under way): each takes only its own generation's jobs.
+    const newest = this.#ctx.pool.generation?.();
+    const pinning = newest !== undefined && lanes.some((l) => l.worker.generation !== undefined && l.worker.generation !== newest);
     for (let depth = 1; depth <= this.#ctx.pipelineDepth; depth++) {
       for (const lane of lanes) {
         // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
         if (depth > 1 && this.#longHead(lane, now)) continue;
         const eligible = capped ? (cq: ClientQueue): boolean => this.#reads(cq) && mayPlace(cq, lane, lanes) : this.#reads;
+        let fit: ((job: Job) => boolean) | undefined;
+        if (pinning && lane.worker.generation !== undefined) fit = (job) => fits(job, lane.worker);
         while (lane.open && lane.chunks.length < depth) {
-          const chunk = this.#ctx.queues.next(now, eligible);
+          const chunk = this.#ctx.queues.next(now, eligible, fit);
           if (chunk === undefined) {
-            if (!capped) return false;
-            exhausted = true;
-            break;
+            if (capped) {
+              exhausted = true;
+              break;
+            }
+            // Nothing this worker may run: another (of another generation) may still take some.
+            if (fit !== undefined && this.#ctx.queues.active.some((cq) => cq.client.canReceive())) break;
+            return false;
           }
           this.#assign(lane, chunk, false);
         }
@@ -97,14 +109,17 @@ export class Placement<W extends PoolWorker> {
     if (pipelineDepth < 2) return;
     for (const cq of queues.active) {
       if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now)) continue;
-      const full = lanes.filter((l) => l.open && l.chunks.length === pipelineDepth && !l.chunks.some((c) => c.urgent));
+      const job = cq.ready[cq.rr % cq.ready.length];
+      const full = lanes.filter(
+        (l) => l.open && l.chunks.length === pipelineDepth && !l.chunks.some((c) => c.urgent) && (job === undefined || fits(job, l.worker)),
+      );
       // Behind the running chunk that should end first: the oldest one not yet long (a long one may run on and on; stealing rescues a chunk left behind it).
       let lane: Lane<W> | undefined;
       for (const l of full) if (!this.#longHead(l, now) && (lane === undefined || l.head!.headAt! < lane.head!.headAt!)) lane = l;
       lane ??= full[0];
       if (lane === undefined) return;
       if (!mayPlace(cq, lane, lanes)) continue;
-      const chunk = queues.take(cq);
+      const chunk = queues.take(cq, (j) => fits(j, lane.worker));
       chunk.urgent = true;
       this.#assign(lane, chunk, true);
     }
@@ -125,8 +140,11 @@ export class Placement<W extends PoolWorker> {
       let oldest = Infinity;
       for (const v of lanes) {
         if (v === idle || v.worker.dead) continue;
-        // A cancelled job's chunks are being dropped; a capped client's chunk stays where it is if the idle worker would be one too many.
-        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live && mayPlace(c.tenant, idle, lanes));
+        // A cancelled job's chunks are being dropped; a capped client's chunk stays where it is if the idle worker would be
+        // one too many; one of another code generation cannot move here.
+        const i = v.chunks.findIndex(
+          (c, k) => k > 0 && !c.ghost && c.job.live && mayPlace(c.tenant, idle, lanes) && fits(c.job, idle.worker),
+        );
         if (i < 0) continue;
         const since = v.head!.headAt!;
         if (now - since < STEAL_AFTER_MS) {

@@ -10,13 +10,16 @@
  * the worker ever reports the item started), and a cancelled job's running
  * chunks get a grace period, then a kill. Payloads stay opaque bytes.
  * Time comes from an injected Clock, so all of this runs without processes
- * in unit tests.
+ * in unit tests. A batch is pinned to the code generation that is newest when
+ * it opens (rolling reload, reload.ts): its chunks run only on workers of that
+ * generation, and it fails with E_CODE_REPLACED if none is left for it.
  *
  * A little over 400 lines: it is where a worker's messages meet the jobs,
  * the lanes and the results; each of those lives in its own file.
  */
 import {
   BadMessageError,
+  CodeReplacedError,
   FlowControlError,
   LimitError,
   MAX_OPEN_BATCHES,
@@ -168,6 +171,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       live: true,
       final: false,
       itemMs: 0,
+      ...(this.#pool.generation === undefined ? {} : { generation: this.#pool.generation() }),
     });
     return undefined;
   }
@@ -257,6 +261,47 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     return { busy: (lane?.chunks.length ?? 0) > 0, tasksDone: lane?.tasksDone ?? 0, chunksDone: lane?.chunksDone ?? 0 };
   }
 
+  /** A worker takes no new chunks, and is retired once those it holds are done (rolling reload). */
+  drain(w: W): void {
+    const lane = this.#lanes.of(w);
+    lane.spent = true;
+    this.#retireIfSpent(lane);
+  }
+
+  /** Live batches pinned to a code generation older than `generation`. */
+  pinnedBelow(generation: number): number {
+    let n = 0;
+    for (const cq of this.#queues.all()) for (const job of cq.jobs.values()) if (job.live && job.generation! < generation) n++;
+    return n;
+  }
+
+  /**
+   * Fails the live batches pinned to a generation older than `generation`
+   * (their code is being replaced and they could not finish on it), or, with
+   * `orphansOnly`, those of them no live worker of their generation is left
+   * for. Returns how many it failed.
+   */
+  failPinned(generation: number, why: string, orphansOnly = false): number {
+    const live = new Set(
+      this.#pool
+        .workers()
+        .filter((w) => !w.dead)
+        .map((w) => w.generation),
+    );
+    let n = 0;
+    for (const cq of [...this.#queues.all()]) {
+      for (const job of [...cq.jobs.values()]) {
+        if (!job.live || !(job.generation! < generation) || (orphansOnly && live.has(job.generation))) continue;
+        this.#results.batchError(job, new CodeReplacedError(why).toWire());
+        cq.jobs.delete(job.id);
+        this.#abandon(job);
+        n++;
+      }
+    }
+    if (n > 0) this.dispatch();
+    return n;
+  }
+
   /** A worker is ready for chunks. */
   workerReady(_w: W): void {
     this.dispatch();
@@ -314,6 +359,9 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       this.#recover(died.sent > 0 ? this.#mint.rest(died) : died, lane.recycle !== undefined);
     }
     for (const chunk of chunks) this.#forgetIfDone(chunk.job);
+    // A batch pinned to old code whose last worker of that code is gone can never run on it again.
+    if (this.#pool.generation !== undefined)
+      this.failPinned(this.#pool.generation(), 'the last worker running the code this batch started on (before a reload) exited', true);
     this.#checkIdle();
   }
 
@@ -406,6 +454,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
 
   #fail(lane: Lane<W>, chunk: Chunk, m: FailMessage): void {
     this.#release(lane, chunk);
+    this.#retireIfSpent(lane);
     const job = chunk.job;
     if (job.live) {
       this.#results.batchError(job, m.error);
@@ -430,7 +479,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   /** A worker past maxTasksPerWorker gets no new chunks, and is retired once its pipeline is empty. */
   #retireIfSpent(lane: Lane<W>): void {
     const max = this.#opts.maxTasksPerWorker;
-    if (max <= 0 || lane.tasksDone < max) return;
+    if (!lane.spent && (max <= 0 || lane.tasksDone < max)) return;
     lane.spent = true;
     if (lane.chunks.length === 0 && !lane.retired) {
       lane.retired = true;

@@ -20,7 +20,7 @@ import {
 } from '@corepool/protocol/internal';
 import { Authentication } from './authentication.js';
 import { steer, type SteeringPolicy } from './client-steering.js';
-import { Dispatch, type DispatchScheduler, type StateService } from './dispatch.js';
+import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED } from './framing.js';
 import { Outflow } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
@@ -47,6 +47,7 @@ export interface SessionContext {
   send: { highWater: number; hardCap: number; softCapMs: number };
   status(): DaemonStatus;
   stop(): void;
+  reload: DispatchContext['reload'];
   /** The daemon's log (one JSON line per event). */
   log: Logger;
   /** The operator's weights and worker caps (client-steering.ts). */

@@ -9,6 +9,13 @@
  * the daemon's within a budget (worker-output.ts). A fork that fails (no
  * descriptors, no processes left) leaves its slot empty and is retried with
  * backoff: the scheduler has fewer workers meanwhile.
+ * Each worker belongs to a code generation: a rolling reload (reload.ts)
+ * starts a new one, and every fork from then on (a crash's replacement
+ * included: it loads the code on disk now) is of it. With a worker
+ * initializer (--init), a worker that does not report ready within its
+ * timeout, or exits before it does, is killed and its slot's later workers
+ * of that generation come up failed (E_INIT_FAILED) without running it
+ * again: no crash loop; the next reload tries it again.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { closeSync, openSync, readFileSync } from 'node:fs';
@@ -16,7 +23,7 @@ import { RSS_WATCH_MS } from '@corepool/protocol/internal';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { CHANNEL_FD, Channel } from '../channel.js';
-import type { PrimaryToWorker, ReadyMessage, WorkerToPrimary } from '../ipc.js';
+import { INIT_ENV, INIT_FAILED_ENV, type PrimaryToWorker, type ReadyMessage, type WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
 import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
 import type { WorkerPool } from './worker-pool.js';
@@ -40,6 +47,10 @@ export interface WorkerSlot {
   readonly replacing?: number;
   /** Why the primary killed it, if it did ('rss', 'retired', 'timeout', 'cancel', ...). */
   killedFor?: string;
+  /** The code generation it was forked in (each rolling reload starts a new one). */
+  readonly generation: number;
+  /** Its initializer failed: it fails every chunk with E_INIT_FAILED. */
+  initError?: string;
 }
 
 export interface SupervisorEvents {
@@ -62,6 +73,10 @@ export interface SupervisorOptions {
   maxFrame: number;
   /** Where workers' stdout and stderr lines go (event worker-output); absent: nowhere. */
   log?: Logger;
+  /** The worker initializer's file: URL (--init), if any. */
+  init?: string;
+  /** How long a worker may take to report ready with an initializer before it is killed. */
+  initTimeoutMs?: number;
 }
 
 /** A worker seen stopped (state T) this long is killed and replaced: it would hold its chunks forever. */
@@ -100,6 +115,10 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   /** Kills of what exited workers left behind, still running. */
   readonly #ending = new Set<Promise<unknown>>();
   #forks = 0;
+  /** The code generation new workers are forked in. */
+  #generation = 1;
+  /** Per slot: why its initializer failed for good in this generation (hung, or the worker exited while it ran). */
+  readonly #initFailure: (string | undefined)[];
   /** Workers replaced since start (crashes, timeouts, cancels). */
   restarts = 0;
 
@@ -110,6 +129,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     this.#budgets = this.#slots.map(() => ({ stdout: new OutputBudget(), stderr: new OutputBudget() }));
     this.#forkFailures = this.#slots.map(() => 0);
     this.#slotRestarts = this.#slots.map(() => 0);
+    this.#initFailure = this.#slots.map(() => undefined);
     this.#watch = new ProcessWatch((pids) => this.#checkStopped(pids));
     // fd 4 is the data channel (channel.ts); cluster's own IPC (fd 3) only keeps the lifecycle.
     // args: [], or cluster hands workers the primary's argv (which may hold --token, readable by all in ps).
@@ -124,6 +144,22 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       this.#watchdog = setInterval(() => this.#watchRss(), RSS_WATCH_MS);
       this.#watchdog.unref();
     }
+  }
+
+  /** The code generation new workers are forked in. */
+  generation(): number {
+    return this.#generation;
+  }
+
+  /** Starts a new code generation (a reload): every later fork is of it, and runs the initializer again. */
+  nextGeneration(): number {
+    this.#initFailure.fill(undefined);
+    return ++this.#generation;
+  }
+
+  /** The worker in `slot` now, if any (a slot waiting for a fork has none). */
+  workerAt(slot: number): WorkerSlot | undefined {
+    return this.#slots[slot];
   }
 
   /** Live workers, by slot. */
@@ -229,7 +265,9 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     this.#slots[slot] = undefined;
     if (this.#stopping) return;
     const marker = `${MARKER_PREFIX}:${++this.#forks}`;
-    const worker = this.#tryFork(slot, marker);
+    const generation = this.#generation;
+    const initFailure = this.#initFailure[slot];
+    const worker = this.#tryFork(slot, marker, initFailure);
     if (worker === undefined) {
       const attempt = ++this.#forkFailures[slot]!;
       const retry = setTimeout(() => {
@@ -259,14 +297,36 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       ready: false,
       dead: false,
       restarts: this.#slotRestarts[slot]!,
+      generation,
       worker,
       channel: undefined as unknown as Channel<WorkerToPrimary, PrimaryToWorker>,
     };
     this.#slots[slot] = w;
+    // An initializer that hangs (a loop stops the worker's own timers) must not hold the slot forever.
+    const initTimer =
+      this.#opts.init === undefined || initFailure !== undefined
+        ? undefined
+        : setTimeout(() => {
+            if (w.ready || w.dead) return;
+            const why = `the worker initializer ${this.#opts.init} did not finish within ${this.#opts.initTimeoutMs} ms`;
+            this.#opts.onEvent?.({ event: 'worker-init-timeout', slot, pid, ms: this.#opts.initTimeoutMs });
+            if (generation === this.#generation) this.#initFailure[slot] = why;
+            w.killedFor = 'init timeout';
+            this.kill(w);
+          }, this.#opts.initTimeoutMs ?? 30_000);
+    initTimer?.unref();
+    // `ready` turns false again when the worker is killed: this says whether it ever got past its initializer.
+    let reported = false;
     const onMessage = (m: WorkerToPrimary): void => {
       if (w.dead) return;
       if (m.t === 'ready') {
+        clearTimeout(initTimer);
+        reported = true;
         w.ready = true;
+        if (m.initError !== undefined) {
+          w.initError = m.initError.message;
+          this.#opts.onEvent?.({ event: 'worker-init-failed', slot, pid, generation, error: m.initError.message.slice(0, 500) });
+        }
         this.#forkFailures[slot] = 0;
         onReady?.();
         this.#events.onReady(w);
@@ -287,6 +347,10 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     worker.on('error', () => {});
     worker.on('exit', (code, signal) => {
       if (w.dead) return;
+      clearTimeout(initTimer);
+      // Exited while its initializer ran (a process.exit in it): its successors must not run it again.
+      if (!reported && initTimer !== undefined && w.killedFor === undefined && generation === this.#generation && !this.#stopping)
+        this.#initFailure[slot] = `the worker exited (code ${code}, signal ${signal}) while its initializer ${this.#opts.init} ran`;
       w.dead = true;
       w.ready = false;
       this.#stoppedSince.delete(w);
@@ -306,13 +370,19 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
    * that fails for want of descriptors or processes emits 'error' and never
    * 'exit', with no pid and no stdio; cluster would keep it listed forever.
    */
-  #tryFork(slot: number, marker: string): Worker | undefined {
+  #tryFork(slot: number, marker: string, initFailure: string | undefined): Worker | undefined {
     let worker: Worker | undefined;
     let error: NodeJS.ErrnoException | undefined;
     try {
       // Node leaks the stdio pipe handles of a fork that fails with EMFILE (4 per attempt, measured): look first.
       reserveDescriptors(FORK_FDS);
-      worker = cluster.fork({ COREPOOL_WORKER_SLOT: String(slot), [WORKER_MARKER_ENV]: marker });
+      const init =
+        initFailure !== undefined
+          ? { [INIT_FAILED_ENV]: initFailure }
+          : this.#opts.init === undefined
+            ? {}
+            : { [INIT_ENV]: this.#opts.init };
+      worker = cluster.fork({ COREPOOL_WORKER_SLOT: String(slot), [WORKER_MARKER_ENV]: marker, ...init });
     } catch (err) {
       error = err as NodeJS.ErrnoException;
     }

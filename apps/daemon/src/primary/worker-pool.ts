@@ -64,6 +64,12 @@ export interface PoolWorker {
   readonly ready: boolean;
   /** It has exited. */
   readonly dead: boolean;
+  /**
+   * The code generation it runs (a rolling reload starts a new one). A batch
+   * runs only on workers of the generation it was opened in; absent (a worker
+   * of another daemon), it takes chunks of any.
+   */
+  readonly generation?: number;
 }
 
 /** What the scheduler sends a worker. */
@@ -88,6 +94,8 @@ export interface WorkerPool<W extends PoolWorker> {
    * listed). Clients size their in-flight window by it. Absent: `workers().length`.
    */
   capacity?(): number;
+  /** The generation new batches are pinned to (the newest); absent: batches are not pinned. */
+  generation?(): number;
 }
 
 /** What the pool tells the scheduler, in the order it happened. */

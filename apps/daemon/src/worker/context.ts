@@ -6,6 +6,7 @@
  */
 import type { Dict, Lock, Queue, TaskContext, Value, ValueOptions } from '@corepool/protocol';
 import type { ChunkAbort } from './chunk-abort.js';
+import { initState } from './initializer.js';
 
 /** Makes shared-state handles for tasks (wired to the IPC transport in main.ts). */
 export type StateFactory = Pick<TaskContext, 'value' | 'queue' | 'dict' | 'lock'>;
@@ -22,6 +23,11 @@ export class WorkerTaskContext implements TaskContext {
   constructor(abort: ChunkAbort, state: StateFactory) {
     this.#abort = abort;
     this.#state = state;
+  }
+
+  /** What the worker initializer returned (`daemon start --init`); undefined without one. */
+  get init(): unknown {
+    return initState.value;
   }
 
   /** Aborts when the batch is cancelled or its client goes away. */

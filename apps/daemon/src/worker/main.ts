@@ -7,12 +7,13 @@
  * refuses a chunk) are announced with a `recycle` message first.
  */
 import { createRequire } from 'node:module';
-import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, ErrorCode } from '@corepool/protocol';
+import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, ErrorCode, type WireError } from '@corepool/protocol';
 import { Channel } from '../channel.js';
 import { MAX_RESULT_ENV, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { IpcTransport } from './ipc-transport.js';
 import { Leftovers } from './leftovers.js';
 import { startOrphanGuard } from './orphan-guard.js';
+import { runInitializer } from './initializer.js';
 import { RealmGuard } from './realm-guard.js';
 import { Runner, taskError } from './runner.js';
 import { stateFactory } from './state-factory.js';
@@ -23,10 +24,17 @@ const EXIT_CODE = 70;
 
 /** Set once this process is doomed (uncaught exception, recycle): nothing else goes out. */
 let dying = false;
+/** Set once the initializer has run (an exception thrown while it runs is nobody's item). */
+let runner: Runner | undefined;
+/** Why the initializer failed, if it did: every chunk fails with it. */
+let initError: WireError | undefined;
 
 const channel = Channel.worker<PrimaryToWorker, WorkerToPrimary>((m) => {
   if (m.t === 'state.reply' || m.t === 'push') transport.receive(m);
-  else runner.receive(m);
+  // The primary sends chunks only after `ready`; a worker whose initializer failed answers each with the failure.
+  else if (initError !== undefined) {
+    if (m.t === 'run') send({ t: 'fail', key: m.key, error: initError });
+  } else runner?.receive(m);
 });
 
 function send(m: WorkerToPrimary): void {
@@ -64,7 +72,7 @@ leftovers.install();
 
 /** True when code of `origin`'s realm runs while no item of that realm does: it was left behind. */
 function stray(origin: string | undefined): boolean {
-  return origin !== undefined && origin !== runner.current()?.realm;
+  return origin !== undefined && origin !== runner?.current()?.realm;
 }
 
 // process.exit() from a callback another realm left behind must not be charged to the item running.
@@ -89,7 +97,7 @@ process.on('uncaughtException', (err) => {
     recycle(`a callback realm ${origin} left behind threw: ${taskError(err, -1, true).message.slice(0, 200)}`, origin);
     return;
   }
-  const cur = runner.current();
+  const cur = runner?.current();
   const report: WorkerToPrimary = { t: 'uncaught', error: taskError(err, cur?.index ?? -1, true) };
   if (cur !== undefined) {
     report.key = cur.key;
@@ -99,8 +107,12 @@ process.on('uncaughtException', (err) => {
 });
 process.on('disconnect', () => realExit(0));
 
+// Before the realm guard's baselines: what the initializer sets up (globals, env) is part of them, so it survives.
+initError = await runInitializer();
+if (initError !== undefined)
+  process.stderr.write(`${JSON.stringify({ event: 'worker-init-failed', pid: process.pid, error: initError.message })}\n`);
 const guard = new RealmGuard(leftovers);
-const runner = new Runner(
+runner = new Runner(
   {
     send,
     refuse: recycle,
@@ -116,4 +128,4 @@ const runner = new Runner(
   guard,
   Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES,
 );
-send({ t: 'ready' });
+send(initError === undefined ? { t: 'ready' } : { t: 'ready', initError });

@@ -11,7 +11,9 @@ export interface FakeWorker extends PoolWorker {
   ready: boolean;
   dead: boolean;
   /** Which process of its slot (0 for the first). */
-  generation: number;
+  incarnation: number;
+  /** Its code generation (rolling reload), in a pool made with one. */
+  generation?: number;
 }
 
 const isRun = (m: ChunkCommand): m is RunMessage => m.t === 'run';
@@ -25,10 +27,19 @@ export class FakePool implements WorkerPool<FakeWorker> {
   readonly refusing = new Set<FakeWorker>();
   /** Told of exits and readiness (set once the scheduler exists). */
   events: PoolEvents<FakeWorker> | undefined;
+  /** With code generations (a rolling reload): the one new workers and new batches get; the test moves it. */
+  codeGeneration: number | undefined;
+  generation?: () => number;
 
-  /** `n` workers, ready. */
-  constructor(n: number) {
-    this.#slots = Array.from({ length: n }, (_, slot) => ({ slot, ready: true, dead: false, generation: 0 }));
+  /** `n` workers, ready; with `codeGeneration`, of that code generation. */
+  constructor(n: number, codeGeneration?: number) {
+    this.codeGeneration = codeGeneration;
+    if (codeGeneration !== undefined) this.generation = () => this.codeGeneration!;
+    this.#slots = Array.from({ length: n }, (_, slot) => ({ slot, ready: true, dead: false, incarnation: 0, ...this.#gen() }));
+  }
+
+  #gen(): { generation?: number } {
+    return this.codeGeneration === undefined ? {} : { generation: this.codeGeneration };
   }
 
   workers(): readonly FakeWorker[] {
@@ -58,7 +69,7 @@ export class FakePool implements WorkerPool<FakeWorker> {
     w.dead = true;
     w.ready = false;
     this.events?.workerExit(w);
-    const next = { slot: w.slot, ready: false, dead: false, generation: w.generation + 1 };
+    const next = { slot: w.slot, ready: false, dead: false, incarnation: w.incarnation + 1, ...this.#gen() };
     this.#slots[this.#slots.indexOf(w)] = next;
     return next;
   }
