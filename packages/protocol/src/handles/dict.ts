@@ -70,7 +70,8 @@ export class Dict<T = unknown> extends NamedHandle {
    * finds); returns the function that stops it. After a reconnect it reports
    * what changed while the link was down, compared with what it had: changed
    * and new keys as sets, removed keys as deletes, nothing else (subscribing
-   * reads the entries once for that). `onEnd` hears why the subscription
+   * reads the entries once for that; of a dict too large for one reply, every
+   * entry it has not been told of is reported as a set instead). `onEnd` hears why the subscription
    * ended when the client closes or gives up reconnecting. Throws
    * BadNameError at once for a bad name.
    */
@@ -84,8 +85,10 @@ export class Dict<T = unknown> extends NamedHandle {
     const seen = new Map<string, string>();
     // The first read is the baseline: nothing reported, since a fresh subscriber hears changes only.
     let baseline: Promise<void> | undefined;
+    // Without a baseline (a dict too large for one reply is not read key by key just to subscribe),
+    // a resync reports every entry as a set, as a fresh read would.
     const read = (report: boolean): Promise<void> =>
-      this.#rawEntries().then(
+      this.#rawEntries(report).then(
         (reply) => {
           if (!live) return;
           const present = new Set<string>();
@@ -140,12 +143,12 @@ export class Dict<T = unknown> extends NamedHandle {
     };
   }
 
-  /** Every entry, still encoded; a dict too large for one reply (E_TOO_LARGE) is read key by key. */
-  async #rawEntries(): Promise<[string, Uint8Array][]> {
+  /** Every entry, still encoded; a dict too large for one reply (E_TOO_LARGE) is read key by key if `byKey`, else that error. */
+  async #rawEntries(byKey = true): Promise<[string, Uint8Array][]> {
     try {
       return (await this.transport.request({ op: 'dict.entries', name: this.name })) as [string, Uint8Array][];
     } catch (err) {
-      if ((err as { code?: unknown }).code !== ErrorCode.E_TOO_LARGE) throw err;
+      if (!byKey || (err as { code?: unknown }).code !== ErrorCode.E_TOO_LARGE) throw err;
     }
     const out: [string, Uint8Array][] = [];
     for (const key of (await this.transport.request({ op: 'dict.keys', name: this.name })) as string[]) {
