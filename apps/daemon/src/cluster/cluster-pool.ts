@@ -214,9 +214,9 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     return true;
   }
 
-  kill(w: ClusterWorker): void {
+  kill(w: ClusterWorker, cause?: string): void {
     if (w.kind === 'local') {
-      if (!w.dead) this.#supervisor.kill(w.inner);
+      if (!w.dead) this.#supervisor.kill(w.inner, cause);
     } else this.#end(w, 'kill');
   }
 

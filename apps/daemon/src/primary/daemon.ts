@@ -25,6 +25,9 @@ import { clusterStatus, joinCluster, type OwnFigures } from '../cluster/join-clu
 import type { Membership } from '../cluster/membership.js';
 import { ClusterPool } from '../cluster/cluster-pool.js';
 import type { PoolWorker } from './worker-pool.js';
+import { Telemetry } from './telemetry.js';
+import { HttpRoutes } from './http/routes.js';
+import { metricsRoute } from './http/metrics-route.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
 const STOP_GRACE_MS = 10_000;
@@ -124,6 +127,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       onExit: (w, code, signal) => {
         // Its locks and subscriptions end with it.
         stateLink.gone(w);
+        if (!stopping) telemetry.workerExit(w, code, signal);
         if (!stopping && w.killedFor !== 'retired')
           log(
             `worker ${w.pid} exited (code ${code}, signal ${signal}${w.killedFor === undefined ? '' : `, killed for ${w.killedFor}`}); replacing it`,
@@ -143,7 +147,25 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
           pipelineDepth: opts.pipelineDepth,
           log: (e) => log(JSON.stringify(e)),
         });
+  // What the daemon measures of itself, for /metrics and status (telemetry.ts).
+  const telemetry: Telemetry = new Telemetry({
+    workers: () => supervisor.workers(),
+    poolSize: () => scheduler.workerCount(),
+    running: () => [...scheduler.runningChunks()].map((r) => ({ ...r, slot: r.worker.slot })),
+    queues: () => {
+      const per = scheduler.stats().perClient;
+      return [...(server?.sessions ?? [])]
+        .filter((s) => s.authed)
+        .map((s) => ({ client: s, queuedChunks: per.get(s.id)?.queuedChunks ?? 0, runningChunks: per.get(s.id)?.runningChunks ?? 0 }));
+    },
+    clients: () => [...(server?.sessions ?? [])].filter((s) => s.authed).length,
+    ...(membership === undefined || clusterPool === undefined
+      ? {}
+      : { cluster: () => ({ daemons: membership.known().length, ...clusterPool.figures() }) }),
+  });
+  telemetry.watchState(state);
   const scheduler = new Scheduler<PoolWorker>(clusterPool ?? supervisor, {
+    observer: telemetry,
     pipelineDepth: opts.pipelineDepth,
     maxQueuedChunks: 1024,
     maxQueuedBytes: 128 * 1024 * 1024,
@@ -204,12 +226,13 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   const status = (): DaemonStatus => {
     const st = scheduler.stats();
     const counts = state.counts();
+    const figures = telemetry.status();
     return {
       pid: process.pid,
       version: VERSION,
       url,
       uptimeMs: Date.now() - startedAt,
-      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...figuresOf(w), restarts: w.restarts })),
+      workers: supervisor.workers().map((w) => ({ id: w.id, pid: w.pid, ...figuresOf(w), restarts: w.restarts, ...figures.worker(w) })),
       clients: [...(server?.sessions ?? [])]
         .filter((s) => s.authed)
         .map((s: Session) => {
@@ -222,6 +245,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
             runningChunks: c?.runningChunks ?? 0,
             sendBuffered: s.sendBuffered,
             maxSendBuffered: s.maxSendBuffered,
+            ...figures.client(s),
           };
         }),
       queuedItems: st.queuedItems,
@@ -235,6 +259,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       blockedGets: counts.blockedGets,
       lockWaiters: counts.lockWaiters,
       workerRestarts: supervisor.restarts,
+      ...figures.daemon(),
       ...(membership === undefined || opts.cluster === undefined ? {} : { cluster: clusterStatus(membership, opts.cluster.redisUrl) }),
     };
   };
@@ -251,6 +276,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     await clusterPool?.stop();
     server?.closeAll(CloseCode.RESTART, ErrorCode.E_SHUTTING_DOWN);
     await supervisor.stop();
+    telemetry.close();
     await state.close();
     await membership?.leave();
     removeRecord(opts.dataDir);
@@ -268,6 +294,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       heartbeatMs: opts.heartbeatMs,
       maxPreUpgrade: opts.maxPreUpgrade,
       preUpgradeMs: opts.authDeadlineMs,
+      routes: new HttpRoutes().add('/metrics', metricsRoute(telemetry.metrics, token)),
     },
     {
       token,
@@ -284,6 +311,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
       onDrain: (session) => scheduler.drained(session),
+      onRefused: (client, e) => telemetry.refused(e.code, e.message, client?.name),
     },
   );
   const port = await server.listen();

@@ -36,6 +36,8 @@ export interface DispatchContext {
   maxPayload: number;
   status(): DaemonStatus;
   stop(): void;
+  /** Told of every batch refused (session.ts). */
+  onRefused?(client: { readonly name?: string } | undefined, e: CorepoolError): void;
 }
 
 /** The connection messages arrive on. */
@@ -160,6 +162,7 @@ export class Dispatch {
   /** The batch ends here, with nothing left queued. */
   #failBatch(id: number, err: CorepoolError): void {
     this.#ctx.scheduler.cancel(this.#conn, id);
+    this.#ctx.onRefused?.(this.#conn, err);
     this.#conn.send({ type: 'batch.error', id, error: err.toWire() });
   }
 

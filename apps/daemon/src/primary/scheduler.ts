@@ -37,6 +37,7 @@ import { crashError, recover, restartPayer, timeoutError, uncaughtError } from '
 import { ResultSender } from './results.js';
 import { VerifiedSources } from './verified-sources.js';
 import type { ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from './worker-pool.js';
+import type { SchedulerObserver } from './scheduler-observer.js';
 
 export type { SchedulerClient } from './client-queues.js';
 
@@ -49,6 +50,8 @@ export interface SchedulerOptions {
   maxQueuedBytes: number;
   /** Replace a worker after it has run this many items; 0: never. */
   maxTasksPerWorker: number;
+  /** Told of outcomes as they happen (telemetry.ts). */
+  observer?: SchedulerObserver;
 }
 
 /** What `daemon status` shows of a worker. */
@@ -81,6 +84,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.#lanes = new Lanes(pool);
     this.#opts = opts;
     this.#clock = clock;
+    this.#results.observer = opts.observer;
     this.#deadlines = new Deadlines(pool, clock, (chunk, i) => {
       const index = chunk.start + i;
       chunk.failedAt = i;
@@ -205,6 +209,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     cq.jobs.clear();
     this.#queues.delete(cq);
     this.#results.drop(cq);
+    this.#opts.observer?.clientGone(client);
   }
 
   /** Hands queued chunks to workers with free pipeline slots, then lets idle workers steal. */
@@ -243,6 +248,14 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     return { busy: (lane?.chunks.length ?? 0) > 0, tasksDone: lane?.tasksDone ?? 0, chunksDone: lane?.chunksDone ?? 0 };
   }
 
+  /** The chunk each worker runs now: its client, batch, and since when (for status and the share of worker time). */
+  *runningChunks(): Iterable<{ worker: W; client: SchedulerClient; batch: number; since: number | undefined }> {
+    for (const lane of this.#lanes.values()) {
+      const head = lane.head;
+      if (head !== undefined && !head.ghost) yield { worker: lane.worker, client: head.job.client.client, batch: head.job.id, since: head.headAt };
+    }
+  }
+
   /** A worker is ready for chunks. */
   workerReady(_w: W): void {
     this.dispatch();
@@ -253,7 +266,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const lane = this.#lanes.of(w);
     if (m.t === 'recycle') {
       lane.recycle = { culprit: m.culprit }; // its exit blames none of its chunks; the restart is charged to the culprit
-      this.#deadlines.killAfterGrace(w); // it exits by itself; make sure of it
+      this.#deadlines.killAfterGrace(w, 'recycle'); // it exits by itself; make sure of it
       return;
     }
     const chunk = lane.chunks.find((c) => c.key === m.key);
@@ -314,6 +327,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const job = chunk.job;
     const plan = recover({ ...chunk, retries: job.retries, recycled });
     const now = this.#clock.now();
+    if (chunk.begun && (plan.requeue === 'itself' || plan.requeue.length > 0)) this.#opts.observer?.chunkRetried(job.client.client);
     if (plan.requeue === 'itself') {
       chunk.begun = false;
       chunk.current = -1;
@@ -361,7 +375,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const index = chunk.start + m.i;
     this.#results.error(chunk.job, index, uncaughtError(index, m.error));
     // The worker exits by itself once the report is out; make sure of it.
-    this.#deadlines.killAfterGrace(lane.worker);
+    this.#deadlines.killAfterGrace(lane.worker, 'uncaught');
   }
 
   #done(lane: Lane<W>, chunk: Chunk, m: DoneMessage): void {
@@ -373,6 +387,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.#retireIfSpent(lane);
     const job = chunk.job;
     if (!m.aborted && m.ms > 0) job.itemMs = m.ms / chunk.count;
+    if (job.live && !m.aborted) this.#opts.observer?.chunkDone(job.client.client, this.#clock.now() - chunk.placedAt, m.ms, chunk.count);
     if (job.live && !m.aborted) {
       const from = m.from ?? 0;
       this.#results.results(job, chunk.start + from, chunk.count - from, m);
@@ -439,8 +454,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         chunk.timer?.cancel();
         // A chunk not started yet is dropped by the worker when it gets there (its signal is aborted).
         // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
-        if (!this.#pool.send(lane.worker, { t: 'abort', key: chunk.key })) this.#pool.kill(lane.worker);
-        else if (i === 0) this.#deadlines.killAfterGrace(lane.worker, () => !lane.chunks.includes(chunk));
+        if (!this.#pool.send(lane.worker, { t: 'abort', key: chunk.key })) this.#pool.kill(lane.worker, 'cancel');
+        else if (i === 0) this.#deadlines.killAfterGrace(lane.worker, 'cancel', () => !lane.chunks.includes(chunk));
       });
     }
   }

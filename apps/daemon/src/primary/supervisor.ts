@@ -11,13 +11,14 @@
  * backoff: the scheduler has fewer workers meanwhile.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { RSS_WATCH_MS } from '@corepool/protocol/internal';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { CHANNEL_FD, Channel } from '../channel.js';
 import type { PrimaryToWorker, ReadyMessage, WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
+import { readRss } from './procfs.js';
 import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -37,7 +38,7 @@ export interface WorkerSlot {
   channel: Channel<WorkerToPrimary, PrimaryToWorker>;
   /** When the predecessor in this slot exited (for the replacement time), if this is a replacement. */
   readonly replacing?: number;
-  /** Why the primary killed it, if it did ('rss', 'retired'). */
+  /** Why the primary killed it, if it did ('rss', 'retired', 'stopped', 'corrupt channel', or a scheduler's cause: 'timeout', 'cancel', ...). */
   killedFor?: string;
 }
 
@@ -139,8 +140,9 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   }
 
   /** Kills a worker at once; its exit is reported and it is replaced. Nothing on a dead worker (one since replaced included). */
-  kill(w: WorkerSlot): void {
+  kill(w: WorkerSlot, cause?: string): void {
     if (w.dead) return;
+    if (cause !== undefined) w.killedFor ??= cause;
     w.ready = false;
     try {
       w.worker.process.kill('SIGKILL');
@@ -344,15 +346,5 @@ function reserveDescriptors(n: number): void {
     for (let i = 0; i < n; i++) fds.push(openSync('/dev/null', 'r'));
   } finally {
     for (const fd of fds) closeSync(fd);
-  }
-}
-
-/** Resident set size of a process in bytes (Linux /proc), or undefined. */
-function readRss(pid: number): number | undefined {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
-    return m === null ? undefined : Number(m[1]) * 1024;
-  } catch {
-    return undefined;
   }
 }

@@ -78,8 +78,11 @@ export interface WorkerPool<W extends PoolWorker> {
   workers(): readonly W[];
   /** Sends a command verbatim; false if the worker cannot take it (the scheduler kills it then). */
   send(w: W, m: ChunkCommand): boolean;
-  /** Ends a worker at once; its exit is told and its slot refilled (or removed). Nothing on a dead worker. */
-  kill(w: W): void;
+  /**
+   * Ends a worker at once; its exit is told and its slot refilled (or removed). Nothing on a dead worker.
+   * `cause` says why (timeout, cancel, ...), for the restart's record (telemetry.ts); the first one given stands.
+   */
+  kill(w: W, cause?: string): void;
   /** Ends an idle worker on purpose (past its task budget), as kill does otherwise. */
   retire(w: W): void;
   /**
