@@ -225,12 +225,14 @@ function workerFigures(w: DaemonStatus['workers'][number]): string {
   if (w.rss !== undefined) out += `  rss ${(w.rss / 1048576).toFixed(0)} MB`;
   if (w.cpu !== undefined) out += `  cpu ${(w.cpu * 100).toFixed(0)}%`;
   if (w.client !== undefined) out += `  running ${printable(w.client) || '-'} batch ${w.batch ?? '?'}`;
-  if (w.lastRestart !== undefined) out += `  last restart: ${w.lastRestart.cause} ${((Date.now() - w.lastRestart.at) / 1000).toFixed(0)} s ago`;
+  if (w.lastRestart !== undefined)
+    out += `  last restart: ${w.lastRestart.cause} ${((Date.now() - w.lastRestart.at) / 1000).toFixed(0)} s ago`;
   return out;
 }
 
 /** Text a client chose, safe for a terminal (no control characters, so no escape sequences). */
 function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
@@ -256,7 +258,9 @@ function formatStatus(s: DaemonStatus): string {
     for (const e of errors.slice(-RECENT_SHOWN)) {
       const when = new Date(e.at).toISOString().slice(11, 19);
       const times = e.repeats === undefined ? '' : ` x${e.repeats}`;
-      lines.push(`  ${when} ${e.code}${times}${e.client === undefined ? '' : ` [${printable(e.client)}]`} ${printable(e.message).slice(0, 120)}`);
+      lines.push(
+        `  ${when} ${e.code}${times}${e.client === undefined ? '' : ` [${printable(e.client)}]`} ${printable(e.message).slice(0, 120)}`,
+      );
     }
   }
   if (s.cluster !== undefined) {

@@ -121,7 +121,12 @@ describe('counters and status figures move with real work', () => {
     const timeoutsBefore = value(before, 'corepool_worker_restarts_total{cause="timeout"}') ?? 0;
     const setsBefore = value(before, 'corepool_state_ops_total{op="value.set"}') ?? 0;
 
-    expect(await app.map((x: number) => x * 2, Array.from({ length: 50 }, (_, i) => i))).toHaveLength(50);
+    expect(
+      await app.map(
+        (x: number) => x * 2,
+        Array.from({ length: 50 }, (_, i) => i),
+      ),
+    ).toHaveLength(50);
     const thrown = await app.mapSettled(
       (x: number) => {
         if (x === 3) throw new Error('item three refuses');
@@ -159,7 +164,11 @@ describe('counters and status figures move with real work', () => {
     expect(clients).toBeGreaterThanOrEqual(2);
 
     // rss and cpu are sampled once a second: wait for a sample of the replacement workers too.
-    await until(async () => (await d.status()).workers.every((w) => (w.rss ?? 0) > 0 && w.cpu !== undefined), 10_000, 'rss of every worker');
+    await until(
+      async () => (await d.status()).workers.every((w) => (w.rss ?? 0) > 0 && w.cpu !== undefined),
+      10_000,
+      'rss of every worker',
+    );
     const s = await d.status();
     for (const w of s.workers) {
       expect(w.rss).toBeGreaterThan(1024 * 1024);
@@ -187,7 +196,9 @@ describe('counters and status figures move with real work', () => {
     expect(textStatus).toMatch(/rss \d+ MB {2}cpu \d+%/);
     expect(textStatus).toMatch(/metrics-app .*share \d+% {2}done 61/);
     expect(textStatus).toContain('recent errors');
-    const json = JSON.parse(execFileSync(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', d.dataDir], { encoding: 'utf8' })) as {
+    const json = JSON.parse(
+      execFileSync(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', d.dataDir], { encoding: 'utf8' }),
+    ) as {
       recentErrors?: unknown[];
       latency?: unknown;
     };
@@ -241,7 +252,9 @@ describe('hostile co-tenants', () => {
     const names = 1200;
     const hostile: Client[] = [];
     for (let i = 0; i < names; i += 50) {
-      const batch = await Promise.all(Array.from({ length: Math.min(50, names - i) }, (_, j) => d.connect({ name: `sybil-${i + j}-${'n'.repeat(40)}` })));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, names - i) }, (_, j) => d.connect({ name: `sybil-${i + j}-${'n'.repeat(40)}` })),
+      );
       await Promise.all(batch.map((c) => c.map((x: number) => x, [1])));
       hostile.push(...batch);
     }

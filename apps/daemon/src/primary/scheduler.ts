@@ -252,7 +252,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   *runningChunks(): Iterable<{ worker: W; client: SchedulerClient; batch: number; since: number | undefined }> {
     for (const lane of this.#lanes.values()) {
       const head = lane.head;
-      if (head !== undefined && !head.ghost) yield { worker: lane.worker, client: head.job.client.client, batch: head.job.id, since: head.headAt };
+      if (head !== undefined && !head.ghost)
+        yield { worker: lane.worker, client: head.job.client.client, batch: head.job.id, since: head.headAt };
     }
   }
 

@@ -302,8 +302,14 @@ export class Telemetry implements SchedulerObserver {
       const stat = readStat(w.pid);
       if (stat === undefined) continue;
       const prev = this.#usage.get(w.pid);
-      const cpu = prev === undefined || now <= prev.at ? undefined : Math.min(1, ((stat.cpuTicks - prev.ticks) * MS_PER_TICK) / (now - prev.at));
-      this.#usage.set(w.pid, { rss: readRss(w.pid), cpu: cpu === undefined ? undefined : Math.round(cpu * 1000) / 1000, ticks: stat.cpuTicks, at: now });
+      const cpu =
+        prev === undefined || now <= prev.at ? undefined : Math.min(1, ((stat.cpuTicks - prev.ticks) * MS_PER_TICK) / (now - prev.at));
+      this.#usage.set(w.pid, {
+        rss: readRss(w.pid),
+        cpu: cpu === undefined ? undefined : Math.round(cpu * 1000) / 1000,
+        ticks: stat.cpuTicks,
+        at: now,
+      });
     }
     for (const pid of this.#usage.keys()) if (!live.has(pid)) this.#usage.delete(pid);
   }

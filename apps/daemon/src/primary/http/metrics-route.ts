@@ -11,10 +11,13 @@ import type { Metrics } from '../metrics.js';
 /** The handler of /metrics. */
 export function metricsRoute(metrics: Metrics, token: string): HttpHandler {
   return async (req, res) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return sendText(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
     const given = bearerToken(req);
     if (given === undefined || !tokenMatches(token, given)) {
-      return sendText(res, 401, 'a valid token is required: Authorization: Bearer <token>', { 'www-authenticate': 'Bearer realm="corepool"' });
+      return sendText(res, 401, 'a valid token is required: Authorization: Bearer <token>', {
+        'www-authenticate': 'Bearer realm="corepool"',
+      });
     }
     const { body, contentType } = await metrics.render();
     if (res.destroyed) return;
