@@ -102,7 +102,7 @@ export class Telemetry implements SchedulerObserver {
       restarts: () => this.#restarts,
       stateOps: () => this.#stateOps,
       refused: () => this.#refused,
-      workers: () => ({ total: host.workers().length, busy: [...host.running()].length }),
+      workers: () => this.#workerCounts(),
       clients: () => host.clients(),
       ...(host.cluster === undefined ? {} : { cluster: host.cluster }),
     });
@@ -267,6 +267,14 @@ export class Telemetry implements SchedulerObserver {
     r = { name, label, totals, itemsDone: 0, busy: new Float64Array(SHARE_WINDOW_S), busyAt: new Float64Array(SHARE_WINDOW_S).fill(-1) };
     this.#clients.set(client, r);
     return r;
+  }
+
+  /** This daemon's workers, and those of them running a chunk (in cluster mode the pool also holds borrowed ones). */
+  #workerCounts(): { total: number; busy: number } {
+    const local = new Set(this.#host.workers().map((w) => w.slot));
+    let busy = 0;
+    for (const r of this.#host.running()) if (local.has(r.slot)) busy++;
+    return { total: local.size, busy };
   }
 
   #clientChunks(): Map<string, { queued: number; running: number }> {
