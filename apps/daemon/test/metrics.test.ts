@@ -7,47 +7,23 @@
  * failing items, garbage requests) neither grow the output nor crash the daemon.
  */
 import { describe, expect, it } from 'vitest';
-import { request } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { connect, type Client } from '@corepool/client';
 import { CLI, type TestDaemon, useDaemon } from './support/daemon.js';
 import { until } from './support/wait.js';
+import { http as httpTo, metricValue as value, scrapeMetrics, type HttpAnswer } from './support/http.js';
 
 let d: TestDaemon;
 let client: Client;
 useDaemon((x) => ({ d, client } = x), { workers: 2 });
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
+function http(path: string, o: { method?: string; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
+  return httpTo(d.port, path, o);
 }
 
-/** One plain HTTP request to the daemon's port. */
-function http(path: string, o: { method?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: d.port, path, method: o.method ?? 'GET', headers: o.headers ?? {} }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function scrape(): Promise<string> {
-  const r = await http('/metrics', { headers: { authorization: `Bearer ${d.token}` } });
-  expect(r.status).toBe(200);
-  return r.body;
-}
-
-/** The value of one series (`name{labels}` exactly as exposed), or undefined. */
-function value(text: string, series: string): number | undefined {
-  for (const line of text.split('\n')) if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
-  return undefined;
+function scrape(): Promise<string> {
+  return scrapeMetrics(d.port, d.token);
 }
 
 /** The distinct values of `label` on the samples of `metric`. */
