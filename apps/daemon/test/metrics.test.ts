@@ -221,6 +221,36 @@ describe('hostile co-tenants', () => {
     await victim.close();
   });
 
+  it('a client spinning on every worker shows in the shares while it runs; shares stay within 1, the other app still gets its part', async () => {
+    const spinner = await d.connect({ name: 'spinner' });
+    const other = await d.connect({ name: 'other-app' });
+    const spin = spinner.map(
+      (ms: number) => {
+        const end = Date.now() + ms;
+        while (Date.now() < end);
+        return ms;
+      },
+      [3000, 3000, 3000, 3000],
+    );
+    await until(
+      async () => ((await d.status()).clients.find((c) => c.name === 'spinner')?.share ?? 0) > 0,
+      10_000,
+      'the spinner has a share',
+    );
+    // While it spins: the workers name it, and the shares stay within the pool.
+    const s = await d.status();
+    expect(s.workers.some((w) => w.client === 'spinner' && typeof w.batch === 'number')).toBe(true);
+    expect(s.clients.reduce((sum, c) => sum + (c.share ?? 0), 0)).toBeLessThanOrEqual(1 + 1e-9);
+    expect(await other.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
+    const after = await d.status();
+    const share = (name: string): number => after.clients.find((c) => c.name === name)?.share ?? 0;
+    expect(share('spinner')).toBeGreaterThan(share('other-app'));
+    expect(after.clients.reduce((sum, c) => sum + (c.share ?? 0), 0)).toBeLessThanOrEqual(1 + 1e-9);
+    await spin;
+    await spinner.close();
+    await other.close();
+  });
+
   it('thousands of client names do not grow the metrics output without bound; the first app keeps its series', async () => {
     const first = await d.connect({ name: 'first-app' });
     await first.map((x: number) => x, [1, 2, 3]);
