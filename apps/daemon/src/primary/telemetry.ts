@@ -20,6 +20,9 @@ import type { WorkerSlot } from './supervisor.js';
 
 /** A client's share of worker time is measured over this many seconds. */
 const SHARE_WINDOW_S = 60;
+/** ...in buckets of this many seconds (12 numbers a client, not 60). */
+const SHARE_BUCKET_S = 5;
+const SHARE_BUCKETS = SHARE_WINDOW_S / SHARE_BUCKET_S;
 /** Latency percentiles cover the chunks of the last this many milliseconds... */
 const LATENCY_WINDOW_MS = 10_000;
 /** ...and at most this many of them (the latest). */
@@ -50,9 +53,9 @@ interface ClientRecord {
   /** Its label's counts (shared with every connection under the same label). */
   readonly totals: ClientTotals;
   itemsDone: number;
-  /** Worker-milliseconds per second over the share window, as a ring indexed by second. */
+  /** Worker-milliseconds per bucket of the share window, as a ring indexed by bucket number. */
   readonly busy: Float64Array;
-  /** The second each slot of `busy` holds. */
+  /** The bucket number (seconds / SHARE_BUCKET_S) each slot of `busy` holds. */
   readonly busyAt: Float64Array;
 }
 
@@ -146,10 +149,10 @@ export class Telemetry implements SchedulerObserver {
     const r = this.#record(client);
     r.totals.chunks++;
     const now = performance.now();
-    const sec = Math.floor(now / 1000);
-    const i = sec % SHARE_WINDOW_S;
-    if (r.busyAt[i] !== sec) {
-      r.busyAt[i] = sec;
+    const bucket = Math.floor(now / (SHARE_BUCKET_S * 1000));
+    const i = bucket % SHARE_BUCKETS;
+    if (r.busyAt[i] !== bucket) {
+      r.busyAt[i] = bucket;
       r.busy[i] = 0;
     }
     r.busy[i]! += Math.min(workMs, SHARE_WINDOW_S * 1000);
@@ -264,7 +267,7 @@ export class Telemetry implements SchedulerObserver {
       totals = { done: 0, failed: 0, timedOut: 0, chunks: 0, retried: 0, batchesFailed: 0 };
       this.#totals.set(label, totals);
     }
-    r = { name, label, totals, itemsDone: 0, busy: new Float64Array(SHARE_WINDOW_S), busyAt: new Float64Array(SHARE_WINDOW_S).fill(-1) };
+    r = { name, label, totals, itemsDone: 0, busy: new Float64Array(SHARE_BUCKETS), busyAt: new Float64Array(SHARE_BUCKETS).fill(-1) };
     this.#clients.set(client, r);
     return r;
   }
@@ -325,9 +328,9 @@ export class Telemetry implements SchedulerObserver {
 
 /** Worker-milliseconds of a client in the share window. */
 function busyMs(r: ClientRecord, now: number): number {
-  const sec = Math.floor(now / 1000);
+  const bucket = Math.floor(now / (SHARE_BUCKET_S * 1000));
   let ms = 0;
-  for (let i = 0; i < SHARE_WINDOW_S; i++) if (r.busyAt[i]! > sec - SHARE_WINDOW_S) ms += r.busy[i]!;
+  for (let i = 0; i < SHARE_BUCKETS; i++) if (r.busyAt[i]! > bucket - SHARE_BUCKETS) ms += r.busy[i]!;
   return ms;
 }
 
