@@ -6,7 +6,8 @@
  * `client` label (client-labels.ts); every other label has a fixed set of
  * values (causes, state operations, error codes).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { LiteHistogram } from './lite-histogram.js';
 
 /** Counts of one `client` label (every connection under it, past ones included while the label lives). */
 export interface ClientTotals {
@@ -38,8 +39,8 @@ const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly roundTrip: Histogram;
-  readonly itemDuration: Histogram;
+  readonly roundTrip: LiteHistogram;
+  readonly itemDuration: LiteHistogram;
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -82,17 +83,17 @@ export class Metrics {
     );
     byLabel('corepool_state_ops_total', 'Shared-state operations, by operation.', 'op', () => source.stateOps());
     byLabel('corepool_refused_total', 'Requests and connections refused, by error code.', 'code', () => source.refused());
-    this.roundTrip = new Histogram({
+    this.roundTrip = new LiteHistogram({
       name: 'corepool_chunk_round_trip_seconds',
       help: 'From a chunk sent to its worker to its result back.',
       buckets: BUCKETS,
-      registers,
+      registry: this.registry,
     });
-    this.itemDuration = new Histogram({
+    this.itemDuration = new LiteHistogram({
       name: 'corepool_item_duration_seconds',
       help: "Items' run time as their worker measured it (one observation per chunk: the mean of its items).",
       buckets: BUCKETS,
-      registers,
+      registry: this.registry,
     });
     const chunks = (name: string, help: string, pick: (c: { queued: number; running: number }) => number): void => {
       new Gauge({
