@@ -124,6 +124,19 @@ describe('counters and status figures move with real work', () => {
     expect(crashed[2]).toMatchObject({ status: 'rejected', reason: { code: 'E_WORKER_CRASHED' } });
     await app.value<number>('metrics-test').set(1);
 
+    // A restart is counted at its worker's exit, which the items' errors may come before.
+    const restarts = (text: string): string =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('corepool_worker_restarts_total{'))
+        .join('; ');
+    await until(
+      async () => value(await scrape(), 'corepool_worker_restarts_total{cause="timeout"}') === timeoutsBefore + 1,
+      10_000,
+      'the timeout restart counted',
+    ).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}: ${restarts(await scrape())}`);
+    });
     const text = await scrape();
     expect(value(text, 'corepool_items_done_total{client="metrics-app"}')).toBe(50 + 5 + 3 + 3);
     expect(value(text, 'corepool_items_failed_total{client="metrics-app"}')).toBe(3);
@@ -152,7 +165,8 @@ describe('counters and status figures move with real work', () => {
       expect(w.cpu).toBeLessThanOrEqual(1);
     }
     expect(s.workers.some((w) => w.lastRestart?.cause === 'crash')).toBe(true);
-    expect(s.workers.some((w) => w.lastRestart?.cause === 'timeout')).toBe(true);
+    // Both restarts may have been in one slot: it shows the later one.
+    for (const w of s.workers) if (w.lastRestart !== undefined) expect(['crash', 'timeout']).toContain(w.lastRestart.cause);
     const me = s.clients.find((c) => c.name === 'metrics-app')!;
     expect(me.itemsDone).toBe(61);
     expect(me.share).toBeGreaterThan(0);
@@ -276,7 +290,11 @@ describe('hostile co-tenants', () => {
     for (const l of labels) total += value(text, `corepool_items_done_total{client="${l}"}`) ?? 0;
     expect(total).toBeGreaterThanOrEqual(names + 3);
     await Promise.all(hostile.map((c) => c.close()));
-    await until(async () => labelValues(await scrape(), 'corepool_items_done_total', 'client').size <= 3, 10_000, 'sybil series dropped');
+    await until(
+      async () => ![...labelValues(await scrape(), 'corepool_items_done_total', 'client')].some((l) => l.startsWith('sybil-')),
+      10_000,
+      'sybil series dropped',
+    );
     expect(labelValues(await scrape(), 'corepool_items_done_total', 'client')).toContain('first-app');
     expect(await first.map((x: number) => x * 3, [1, 2])).toEqual([3, 6]);
     await first.close();
