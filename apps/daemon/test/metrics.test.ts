@@ -95,6 +95,7 @@ describe('counters and status figures move with real work', () => {
     const before = await scrape();
     const crashesBefore = value(before, 'corepool_worker_restarts_total{cause="crash"}') ?? 0;
     const timeoutsBefore = value(before, 'corepool_worker_restarts_total{cause="timeout"}') ?? 0;
+    const uncaughtBefore = value(before, 'corepool_worker_restarts_total{cause="uncaught"}') ?? 0;
     const setsBefore = value(before, 'corepool_state_ops_total{op="value.set"}') ?? 0;
 
     expect(
@@ -122,6 +123,18 @@ describe('counters and status figures move with real work', () => {
     expect(timed[1]).toMatchObject({ status: 'rejected', reason: { code: 'E_TIMEOUT' } });
     const crashed = await app.mapSettled((x: number) => (x === 2 ? process.kill(process.pid, 'SIGKILL') : x), [0, 1, 2], { retries: 0 });
     expect(crashed[2]).toMatchObject({ status: 'rejected', reason: { code: 'E_WORKER_CRASHED' } });
+    const uncaught = await app.mapSettled(
+      (x: number) => {
+        if (x === 1)
+          setTimeout(() => {
+            throw new Error('escaped its item');
+          }, 0);
+        return new Promise((resolve) => setTimeout(() => resolve(x), 200));
+      },
+      [0, 1, 2],
+      { retries: 0 },
+    );
+    expect(uncaught[1]).toMatchObject({ status: 'rejected', reason: { code: 'E_TASK_FAILED' } });
     await app.value<number>('metrics-test').set(1);
 
     // A restart is counted at its worker's exit, which the items' errors may come before.
@@ -131,15 +144,21 @@ describe('counters and status figures move with real work', () => {
         .filter((l) => l.startsWith('corepool_worker_restarts_total{'))
         .join('; ');
     await until(
-      async () => value(await scrape(), 'corepool_worker_restarts_total{cause="timeout"}') === timeoutsBefore + 1,
+      async () => {
+        const t = await scrape();
+        return (
+          value(t, 'corepool_worker_restarts_total{cause="timeout"}') === timeoutsBefore + 1 &&
+          value(t, 'corepool_worker_restarts_total{cause="uncaught"}') === uncaughtBefore + 1
+        );
+      },
       10_000,
-      'the timeout restart counted',
+      'the timeout and uncaught restarts counted',
     ).catch(async (err: unknown) => {
       throw new Error(`${String(err)}: ${restarts(await scrape())}`);
     });
     const text = await scrape();
-    expect(value(text, 'corepool_items_done_total{client="metrics-app"}')).toBe(50 + 5 + 3 + 3);
-    expect(value(text, 'corepool_items_failed_total{client="metrics-app"}')).toBe(3);
+    expect(value(text, 'corepool_items_done_total{client="metrics-app"}')).toBe(50 + 5 + 3 + 3 + 3);
+    expect(value(text, 'corepool_items_failed_total{client="metrics-app"}')).toBe(4);
     expect(value(text, 'corepool_items_timed_out_total{client="metrics-app"}')).toBe(1);
     expect(value(text, 'corepool_chunks_done_total{client="metrics-app"}')).toBeGreaterThan(0);
     expect(value(text, 'corepool_worker_restarts_total{cause="crash"}')).toBe(crashesBefore + 1);
@@ -164,11 +183,11 @@ describe('counters and status figures move with real work', () => {
       expect(w.cpu).toBeGreaterThanOrEqual(0);
       expect(w.cpu).toBeLessThanOrEqual(1);
     }
-    expect(s.workers.some((w) => w.lastRestart?.cause === 'crash')).toBe(true);
-    // Both restarts may have been in one slot: it shows the later one.
-    for (const w of s.workers) if (w.lastRestart !== undefined) expect(['crash', 'timeout']).toContain(w.lastRestart.cause);
+    expect(s.workers.some((w) => w.lastRestart !== undefined && w.lastRestart.at > 0)).toBe(true);
+    // Several restarts may have been in one slot: it shows the latest.
+    for (const w of s.workers) if (w.lastRestart !== undefined) expect(['crash', 'timeout', 'uncaught']).toContain(w.lastRestart.cause);
     const me = s.clients.find((c) => c.name === 'metrics-app')!;
-    expect(me.itemsDone).toBe(61);
+    expect(me.itemsDone).toBe(64);
     expect(me.share).toBeGreaterThan(0);
     const shares = s.clients.reduce((sum, c) => sum + (c.share ?? 0), 0);
     expect(shares).toBeLessThanOrEqual(1 + 1e-9);
@@ -176,7 +195,11 @@ describe('counters and status figures move with real work', () => {
     expect(s.latency!.p50Ms).toBeGreaterThan(0);
     expect(s.latency!.p99Ms).toBeGreaterThanOrEqual(s.latency!.p50Ms);
     const errors = s.recentErrors ?? [];
-    expect(errors.find((e) => e.code === 'E_TASK_FAILED' && e.client === 'metrics-app')?.message).toContain('item three refuses');
+    // The thrown item and the uncaught exception share a code: one entry, the latest message, two repeats.
+    expect(errors.find((e) => e.code === 'E_TASK_FAILED' && e.client === 'metrics-app')).toMatchObject({
+      message: expect.stringContaining('escaped its item') as unknown,
+      repeats: 2,
+    });
     expect(errors.some((e) => e.code === 'E_TIMEOUT' && e.client === 'metrics-app')).toBe(true);
     expect(errors.some((e) => e.code === 'E_WORKER_CRASHED' && e.client === undefined && /cause: crash/.test(e.message))).toBe(true);
 
@@ -184,7 +207,7 @@ describe('counters and status figures move with real work', () => {
     const textStatus = execFileSync(process.execPath, [CLI, 'daemon', 'status', '--data-dir', d.dataDir], { encoding: 'utf8' });
     expect(textStatus).toMatch(/latency p50 [\d.]+ ms p99 [\d.]+ ms/);
     expect(textStatus).toMatch(/rss \d+ MB {2}cpu \d+%/);
-    expect(textStatus).toMatch(/metrics-app .*share \d+% {2}done 61/);
+    expect(textStatus).toMatch(/metrics-app .*share \d+% {2}done 64/);
     expect(textStatus).toContain('recent errors');
     const json = JSON.parse(
       execFileSync(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', d.dataDir], { encoding: 'utf8' }),

@@ -267,6 +267,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const lane = this.#lanes.of(w);
     if (m.t === 'recycle') {
       lane.recycle = { culprit: m.culprit }; // its exit blames none of its chunks; the restart is charged to the culprit
+      this.#pool.leaving?.(w, 'recycle');
       this.#deadlines.killAfterGrace(w, 'recycle'); // it exits by itself; make sure of it
       return;
     }
@@ -376,6 +377,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const index = chunk.start + m.i;
     this.#results.error(chunk.job, index, uncaughtError(index, m.error));
     // The worker exits by itself once the report is out; make sure of it.
+    this.#pool.leaving?.(lane.worker, 'uncaught');
     this.#deadlines.killAfterGrace(lane.worker, 'uncaught');
   }
 

@@ -151,6 +151,11 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     }
   }
 
+  /** The worker said it exits by itself: its exit gets `cause` unless it was killed for another first. */
+  leaving(w: WorkerSlot, cause: string): void {
+    if (!w.dead) w.killedFor ??= cause;
+  }
+
   /** Ends an idle worker on purpose (recycling); it is replaced like any other. Nothing on a dead worker. */
   retire(w: WorkerSlot): void {
     if (w.dead) return;

@@ -85,6 +85,8 @@ export interface WorkerPool<W extends PoolWorker> {
   kill(w: W, cause?: string): void;
   /** Ends an idle worker on purpose (past its task budget), as kill does otherwise. */
   retire(w: W): void;
+  /** The worker said it is leaving by itself (`cause`: recycle, uncaught): its exit is recorded with that cause. */
+  leaving?(w: W, cause: string): void;
   /**
    * How many workers the pool can run chunks on, where that is more than it lists now
    * (cluster mode: every daemon's workers, of which only those lent at the moment are
