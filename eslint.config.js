@@ -64,6 +64,17 @@ export default defineConfig(
     },
   },
   {
+    // The dashboard's page script: runs in a browser, in no tsconfig (// @ts-check in the file).
+    files: ['apps/daemon/dashboard/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: {
+      parserOptions: { projectService: false },
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'fetch', 'URLSearchParams', 'setTimeout', 'console', 'uPlot'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['examples/**/*.js', 'bench/**/*.js'],
     rules: {
       // tsc (checkJs) already checks names in the examples and the bench, with Node's types.

@@ -17,6 +17,7 @@ import {
   encodeMessage,
   fromWire,
   parseServerMessage,
+  type WireError,
 } from '@corepool/protocol/internal';
 import { defaultDataDir } from './options.js';
 import { readRecord } from './primary/pidfile.js';
@@ -79,41 +80,110 @@ function envUrl(): string | undefined {
 }
 
 /** Sends one `status` or `stop` request and resolves to its reply value. */
-export function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Promise<unknown> {
-  return new Promise((resolvePromise, reject) => {
-    const ws = new WebSocket(target.url, { perMessageDeflate: false });
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new ConnectionError(`no answer from ${target.url} within 10 s`));
-    }, 10_000);
-    const done = (fn: () => void): void => {
-      clearTimeout(timer);
-      fn();
-      ws.close();
-    };
-    ws.on('error', (err) =>
-      done(() =>
-        reject(
+export async function adminRequest(target: AdminTarget, type: 'status' | 'stop'): Promise<unknown> {
+  const conn = await AdminConnection.open(target);
+  try {
+    return await conn.request(type);
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * One authenticated connection to a daemon that many requests go through
+ * (`top` asks for `status` every second on it). `closed` resolves when the
+ * daemon goes away; requests pending then reject with E_CONNECTION.
+ */
+export class AdminConnection {
+  readonly #ws: WebSocket;
+  readonly #target: AdminTarget;
+  readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
+  #nextRid = 1;
+  #gone: Error | undefined;
+  readonly closed: Promise<Error>;
+
+  private constructor(ws: WebSocket, target: AdminTarget, closed: Promise<Error>) {
+    this.#ws = ws;
+    this.#target = target;
+    this.closed = closed;
+  }
+
+  /** Connects and authenticates; rejects with a clear, coded error when no daemon answers or the token is refused. */
+  static open(target: AdminTarget, name = 'corepool-cli'): Promise<AdminConnection> {
+    return new Promise((resolveOpen, rejectOpen) => {
+      const ws = new WebSocket(target.url, { perMessageDeflate: false });
+      let conn: AdminConnection | undefined;
+      let onClosed!: (e: Error) => void;
+      const closed = new Promise<Error>((r) => (onClosed = r));
+      const timer = setTimeout(() => fail(new ConnectionError(`no answer from ${target.url} within 10 s`)), 10_000);
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        ws.terminate();
+        if (conn === undefined) rejectOpen(err);
+        else conn.#end(err);
+        onClosed(err);
+      };
+      ws.on('error', (err) =>
+        fail(
           new ConnectionError(
             target.notRecorded !== undefined
               ? `${target.notRecorded}, and nothing answers at ${target.url}: ${err.message}`
               : `cannot reach a daemon at ${target.url}: ${err.message}`,
           ),
         ),
-      ),
-    );
-    ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name: 'corepool-cli' })));
-    ws.on('message', (data) => {
-      const decoded = decodeMessage(data as Buffer);
-      // The daemon may coalesce several messages into one frame.
-      for (const one of Array.isArray(decoded) ? decoded : [decoded]) onMessage(one);
+      );
+      ws.on('close', () => fail(new ConnectionError(`the daemon at ${target.url} closed the connection`)));
+      ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name })));
+      ws.on('message', (data) => {
+        const decoded = decodeMessage(data as Buffer);
+        // The daemon may coalesce several messages into one frame.
+        for (const one of Array.isArray(decoded) ? decoded : [decoded]) {
+          const m = parseServerMessage(one);
+          if (m.type === 'welcome') {
+            clearTimeout(timer);
+            conn = new AdminConnection(ws, target, closed);
+            resolveOpen(conn);
+          } else if (m.type === 'error') fail(fromWire(m.error));
+          else if (m.type === 'reply' && conn !== undefined) conn.#reply(m.rid, m.ok ? { value: m.value } : { error: m.error });
+        }
+      });
     });
-    const onMessage = (one: unknown): void => {
-      const m = parseServerMessage(one);
-      if (m.type === 'welcome') ws.send(encodeMessage({ type, rid: 1 }));
-      else if (m.type === 'error') done(() => reject(fromWire(m.error)));
-      else if (m.type === 'reply')
-        done(() => (m.ok ? resolvePromise(m.value) : reject(fromWire(m.error ?? { code: 'E_INTERNAL', message: 'failed' }))));
-    };
-  });
+  }
+
+  /** Sends a `status` or `stop` request; its reply value, or its error (10 s at most). */
+  request(type: 'status' | 'stop'): Promise<unknown> {
+    if (this.#gone !== undefined) return Promise.reject(this.#gone);
+    const rid = this.#nextRid++;
+    return new Promise((resolveRequest, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(rid);
+        reject(new ConnectionError(`no answer from ${this.#target.url} within 10 s`));
+      }, 10_000);
+      this.#pending.set(rid, { resolve: resolveRequest, reject, timer });
+      this.#ws.send(encodeMessage({ type, rid }));
+    });
+  }
+
+  close(): void {
+    this.#end(new ConnectionError('closed'));
+    this.#ws.close();
+  }
+
+  #reply(rid: number, r: { value: unknown } | { error: WireError | undefined }): void {
+    const p = this.#pending.get(rid);
+    if (p === undefined) return;
+    this.#pending.delete(rid);
+    clearTimeout(p.timer);
+    if ('value' in r) p.resolve(r.value);
+    else p.reject(fromWire(r.error ?? ({ code: 'E_INTERNAL', message: 'failed' } as WireError)));
+  }
+
+  #end(err: Error): void {
+    this.#gone ??= err;
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.#pending.clear();
+  }
 }

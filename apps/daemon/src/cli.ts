@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 /**
- * The `corepool` command: `daemon start | stop | status`. Flags are parsed by
- * commander; their meaning and defaults live in options.ts, and the help shows
- * the defaults from there.
+ * The `corepool` command: `daemon start | stop | status | logs` and `top`.
+ * Flags are parsed by commander; their meaning and defaults live in options.ts
+ * (the log flags in log-file.ts), and the help shows the defaults from there.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, fchmodSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import {
+  defaultDataDir,
   CLUSTER_MAX_PAYLOAD,
   DEFAULT_CLUSTER_NAME,
   DEFAULT_OPTIONS,
@@ -26,7 +28,20 @@ import { adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
 import type { DaemonStatus } from '@corepool/protocol';
-import { RSS_WATCH_MS } from '@corepool/protocol/internal';
+import { LOG_LEVELS, createLogger, type Logger } from './logger.js';
+import {
+  DEFAULT_LOG_MAX_FILES,
+  DEFAULT_LOG_MAX_SIZE,
+  OUT_FILE,
+  logPath,
+  openLogFile,
+  resolveLogOptions,
+  type LogOptions,
+} from './log-file.js';
+import { follow, lastLines } from './log-tail.js';
+import { prettyLine } from './log-pretty.js';
+import { runTop } from './top/top.js';
+import { BadArgumentError, RSS_WATCH_MS } from '@corepool/protocol/internal';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('corepool').description('Python-style multiprocessing for Node.js, as a shared daemon').version(version);
@@ -64,6 +79,11 @@ daemon
   .option('--cluster <redis-url>', 'join a cluster of daemons that share work and state through this Redis (7.0+, noeviction)')
   .option('--cluster-name <name>', `the cluster to join on that Redis (default: ${DEFAULT_CLUSTER_NAME})`)
   .option('--detach', 'run in the background; logs go to <data-dir>/daemon.log')
+  .option('--log-level <level>', `least severe log lines written: ${LOG_LEVELS.join(', ')} (default: info)`)
+  .option('--log-max-size <size>', `with --detach, rotate daemon.log past this size (bytes, or K, M, G; default: ${DEFAULT_LOG_MAX_SIZE})`)
+  .option('--log-max-files <n>', `with --detach, rotated logs kept (daemon.log.1 … .n; default: ${DEFAULT_LOG_MAX_FILES})`)
+  // Set by --detach on the daemon it starts: write the log to the rotated <data-dir>/daemon.log.
+  .addOption(new Option('--log-to-file').hideHelp())
   .action(async (flags: Record<string, unknown>) => {
     if (flags.token !== undefined || flags.cluster !== undefined) hideSecretsFromTitle();
     const raw: RawOptions = {
@@ -89,11 +109,13 @@ daemon
       cluster: flags.cluster,
       clusterName: flags.clusterName,
     };
+    const logOptions = resolveLogOptions(flags);
     const opts = resolveOptions(raw);
     if (flags.detach === true) {
       await detach(opts);
       return;
     }
+    const { log, close: closeLog } = openLog(opts.dataDir, logOptions, flags.logToFile === true);
     // Installed before the start: a SIGTERM that comes while the daemon starts (a script that saw
     // its 'listening' line) still stops it gracefully, once it has started.
     let d: Awaited<ReturnType<typeof startDaemon>> | undefined;
@@ -104,9 +126,16 @@ daemon
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
-    d = await startDaemon(opts, (line) => console.log(line));
+    try {
+      d = await startDaemon(opts, log);
+    } catch (err) {
+      log.error({ event: 'start-failed', message: describeError(err) }, 'the daemon did not start');
+      await closeLog();
+      throw err;
+    }
     if (stopAsked) void d.stop();
     await d.stopped;
+    await closeLog();
     process.exit(0);
   });
 
@@ -147,6 +176,41 @@ withTarget(
   console.log(flags.json === true ? JSON.stringify(status, null, 2) : formatStatus(status));
 });
 
+daemon
+  .command('logs')
+  .description("the last lines of a detached daemon's log (<data-dir>/daemon.log and its rotations)")
+  .option('--data-dir <dir>', 'data dir of the daemon')
+  .option('-n, --lines <n>', 'how many lines', '20')
+  .option('-f, --follow', 'keep printing lines as they are written (across rotations) until Ctrl-C')
+  .option('--json', 'raw JSON lines (the default when stdout is not a terminal)')
+  .action(async (flags: { dataDir?: string; lines: string; follow?: boolean; json?: boolean }) => {
+    const n = /^\d+$/.test(flags.lines) ? Number(flags.lines) : NaN;
+    if (!(n >= 0 && n <= 1_000_000)) throw new BadArgumentError(`--lines must be a whole number from 0 to 1000000 (got ${flags.lines})`);
+    const dataDir = resolve(flags.dataDir ?? defaultDataDir());
+    if (!existsSync(logPath(dataDir)) && !existsSync(`${logPath(dataDir)}.1`))
+      throw new BadArgumentError(`no log in ${dataDir}: only a daemon started with --detach writes ${logPath(dataDir)}`);
+    const pretty = flags.json !== true && process.stdout.isTTY === true;
+    const print = (line: string): void => void process.stdout.write(pretty ? prettyLine(line) : `${line}\n`);
+    for (const line of lastLines(dataDir, n)) print(line);
+    if (flags.follow !== true) return;
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    await follow(dataDir, print, stop.signal);
+  });
+
+withTarget(
+  program
+    .command('top')
+    .description("a live view of the daemon's workers, clients and throughput (q or Ctrl-C quits)")
+    .option('--interval-ms <ms>', 'refresh period', '1000'),
+).action(async (flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string; intervalMs: string }) => {
+  const intervalMs = /^\d+$/.test(flags.intervalMs) ? Number(flags.intervalMs) : NaN;
+  if (!(intervalMs >= 100 && intervalMs <= 60_000))
+    throw new BadArgumentError(`--interval-ms must be from 100 to 60000 (got ${flags.intervalMs})`);
+  process.exitCode = await runTop(resolveTarget(flags), { intervalMs });
+});
+
 /**
  * Rewrites this process's title (what ps and /proc/<pid>/cmdline show) with
  * the value of --token and the password of a --cluster Redis URL masked:
@@ -165,6 +229,16 @@ function hideSecretsFromTitle(): void {
   process.title = [process.argv0, ...args].join(' ');
 }
 
+/** The daemon's logger: to stdout, or (detached) to the rotated daemon.log; `close` flushes it. */
+function openLog(dataDir: string, o: LogOptions, toFile: boolean): { log: Logger; close(): Promise<void> } {
+  if (!toFile) return { log: createLogger(o.level), close: async () => {} };
+  secureDataDir(dataDir);
+  const file = openLogFile(dataDir, o);
+  const log: Logger = createLogger(o.level, file);
+  log.backlog = () => file.writableLength;
+  return { log, close: () => new Promise<void>((r) => file.end(r)) };
+}
+
 /** The start flags again for the detached child, less --detach and the token (the child gets that by env, never argv). */
 function childArgs(argv: string[]): string[] {
   const out: string[] = [];
@@ -172,15 +246,18 @@ function childArgs(argv: string[]): string[] {
     if (argv[i] === '--token') i++;
     else if (argv[i] !== '--detach' && !argv[i]!.startsWith('--token=')) out.push(argv[i]!);
   }
+  out.push('--log-to-file');
   return out;
 }
 
 async function detach(opts: DaemonOptions): Promise<void> {
   const { dataDir } = opts;
-  const log = join(dataDir, 'daemon.log');
+  const log = logPath(dataDir);
   const tightened = secureDataDir(dataDir);
   if (tightened !== undefined) console.error(`corepool: ${tightened}`);
-  const fd = openSync(log, 'a', 0o600);
+  // The log itself is written (and rotated) by the daemon; this file takes only what escapes its logger.
+  const out = join(dataDir, OUT_FILE);
+  const fd = openSync(out, 'a', 0o600);
   fchmodSync(fd, 0o600);
   const env = opts.tokenSource === 'flag' ? { ...process.env, COREPOOL_TOKEN: opts.token } : process.env;
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...childArgs(process.argv.slice(2))], {
@@ -201,7 +278,7 @@ async function detach(opts: DaemonOptions): Promise<void> {
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`the daemon did not start; see ${log}`);
+  throw new Error(`the daemon did not start; see ${log} and ${out}`);
 }
 
 async function waitForExit(pid: number, ms: number): Promise<void> {

@@ -130,7 +130,7 @@ describe('client failover between two daemons', () => {
           env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
         });
         const exited = new Promise((r) => cli.once('exit', r));
-        await until(() => a.output.some((l) => l.startsWith('stopping')), 20_000, 'the daemon stopping');
+        await until(() => a.events('stopping').length > 0, 20_000, 'the daemon stopping');
         expect(client.url).toBe(a.url);
         late = client.submit((x: number) => x * 10, 7);
         // The batch's open leaves within this turn; a status asked after it is answered after the refusal.

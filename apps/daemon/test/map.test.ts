@@ -116,6 +116,33 @@ describe('map', () => {
     expect(settled[2]).toEqual({ status: 'fulfilled', value: 2 });
   });
 
+  it("an item's error shows where the app called map and the worker's stack, not the SDK's message handler", async () => {
+    async function callerOfMap(): Promise<unknown> {
+      return client.map(
+        (x: number) => {
+          if (x === 2) throw new Error('boom');
+          return x;
+        },
+        [1, 2],
+      );
+    }
+    const err = (await callerOfMap().catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/boom/);
+    const [local, remote] = err.stack!.split('--- remote ---') as [string, string];
+    expect(local).toMatch(/callerOfMap/);
+    expect(local).not.toMatch(/batch-call|connection\.js|[/\\]ws[/\\]lib/);
+    expect(remote).toMatch(/Error: boom/);
+  });
+
+  it('names the compiler target when a down-levelled function misses a helper such as __awaiter', async () => {
+    // What TypeScript emits for an async arrow at target ES2015: the helper lives at module scope, not in the function.
+    const downlevelled = new Function('return (x) => __awaiter(this, void 0, void 0, function* () { return x; })')() as (
+      x: number,
+    ) => Promise<number>;
+    const err = await client.map(downlevelled, [1]).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/__awaiter is not defined.*"target": "ES2017"/);
+  });
+
   it('says a function must be self-contained when it uses its closure', async () => {
     const factor = 3;
     const err = await client.map((x: number) => x * factor, [1]).catch((e: unknown) => e);

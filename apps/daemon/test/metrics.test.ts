@@ -12,14 +12,15 @@ import { execFileSync } from 'node:child_process';
 import { connect, type Client } from '@corepool/client';
 import { CLI, type TestDaemon, useDaemon } from './support/daemon.js';
 import { until } from './support/wait.js';
-import { http as httpTo, metricValue as value, scrapeMetrics, type HttpAnswer } from './support/http.js';
+import { http as httpTo, type HttpReply } from './support/http.js';
+import { metricValue as value, scrapeMetrics } from './support/metrics.js';
 
 let d: TestDaemon;
 let client: Client;
 useDaemon((x) => ({ d, client } = x), { workers: 2 });
 
-function http(path: string, o: { method?: string; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
-  return httpTo(d.port, path, o);
+function http(path: string, o: { method?: string; headers?: Record<string, string> } = {}): Promise<HttpReply> {
+  return httpTo(d.port, { path, ...o });
 }
 
 function scrape(): Promise<string> {

@@ -81,7 +81,8 @@ describe('authentication', () => {
     expect((await raw([], { Origin: 'http://evil.example' })).code).toBe(403);
     expect((await raw([], { Host: 'evil.example' })).code).toBe(403);
     const status = await new Promise<number>((resolve) => {
-      const req = request({ host: '127.0.0.1', port: d.port, method: 'POST', path: '/' }, (res) => resolve(res.statusCode ?? 0));
+      // Not `/`, the dashboard's: a path no route serves is the WebSocket's.
+      const req = request({ host: '127.0.0.1', port: d.port, method: 'POST', path: '/x' }, (res) => resolve(res.statusCode ?? 0));
       req.on('error', () => resolve(0));
       req.end('x');
     });

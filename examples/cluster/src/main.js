@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '@corepool/client';
 import { Redis } from 'ioredis';
 import { killRunning, running, startDaemon } from './daemon.js';
+import { progress } from './progress.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DAEMONS = 3;
@@ -190,7 +191,8 @@ async function main() {
   );
   const items = Array.from({ length: ITEMS }, (_, i) => i);
   const t0 = performance.now();
-  const results = await client.map(work, items, { signal: AbortSignal.timeout(120_000) });
+  const bar = progress('map');
+  const results = await client.map(work, items, { signal: AbortSignal.timeout(120_000), onProgress: bar.onProgress }).finally(bar.stop);
   const seconds = (performance.now() - t0) / 1000;
   /** @type {Map<number, number>} */
   const perDaemon = new Map(daemons.map((d) => [d.pid, 0]));

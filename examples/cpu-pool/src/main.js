@@ -2,6 +2,7 @@
 // `client.map(heavy, [1, 2, 3, 4])`, then the same work sequentially in one
 // process, then the speedup. Starts a local daemon if none runs.
 import { connect } from '@corepool/client';
+import { progress } from './progress.js';
 
 // Node runs this loop ~27x faster than CPython, so the seed's 10M iterations
 // become 300M here: each task then takes a few hundred milliseconds.
@@ -35,7 +36,8 @@ try {
   await client.map(heavy, [0, 0]); // warm-up: every worker compiles heavy() once
 
   let t0 = performance.now();
-  const results = await client.map(heavy, nums);
+  const bar = progress('map');
+  const results = await client.map(heavy, nums, { onProgress: bar.onProgress }).finally(bar.stop);
   const parallel = (performance.now() - t0) / 1000;
   console.log('Results:', fmt(results));
   console.log('Elapsed:', parallel.toFixed(3));

@@ -10,6 +10,7 @@
  * Just over 400 lines: pulling, flow control, ordering and the resend after a
  * reconnect all act on the same window of chunks; chunk sizing is chunk-sizer.ts.
  */
+import { CallerStack } from './caller-stack.js';
 import {
   BadMessageError,
   CorepoolError,
@@ -98,6 +99,10 @@ export class BatchCall {
   #finalSent = false;
   #pendingNext: Promise<IteratorResult<unknown>> | undefined;
   #next = 0;
+  /** Where the app started this batch: its item errors show that, not the SDK's message handler. */
+  readonly #caller = new CallerStack();
+  /** Items in the last chunk sent. */
+  #lastChunk = 1;
   #total: number | undefined;
   #done = 0;
   #opened = false;
@@ -123,6 +128,17 @@ export class BatchCall {
     this.#sizer = new ChunkSizer(settings.chunkSize);
     const len = (items as { length?: unknown }).length;
     if (Array.isArray(items) || (ArrayBuffer.isView(items) && typeof len === 'number')) this.#total = len as number;
+  }
+
+  /**
+   * Whether imap may read more input: the items it has read and its consumer has not taken yet
+   * (in flight, or results waiting for the consumer) stay within one full window at the current
+   * chunk size, so a slow consumer slows the reading of an endless source instead of buffering it.
+   */
+  roomFor(waiting: number): boolean {
+    let inflight = 0;
+    for (const c of this.#inflight.values()) inflight += c.count;
+    return waiting + inflight < this.#window * Math.max(1, this.#lastChunk);
   }
 
   /** Chunks in flight allowed per batch: enough to keep every worker's pipeline full. */
@@ -155,6 +171,7 @@ export class BatchCall {
           break;
         }
         this.#next += items.length;
+        this.#lastChunk = items.length;
         this.#sendChunk(start, items);
       }
     } catch (error) {
@@ -318,7 +335,7 @@ export class BatchCall {
       this.#sink.range(m.start, values.length === m.count ? values : values.slice(0, m.count));
     }
     const errors = new Map<number, CorepoolError>();
-    for (const w of m.errors) if (w.index !== undefined) errors.set(w.index, fromWire(w));
+    for (const w of m.errors) if (w.index !== undefined) errors.set(w.index, this.#caller.attach(fromWire(w)));
     for (let j = 0; j < m.count; j++) {
       const index = m.start + j;
       const rel = index - c.start;
@@ -353,7 +370,7 @@ export class BatchCall {
       this.#opened = false;
       return;
     }
-    this.#end(err, false);
+    this.#end(this.#caller.attach(err), false);
   }
 
   /** Cancels: the daemon drops the batch; the sink ends with `err`. */

@@ -47,10 +47,21 @@ export type Settled<R> = { status: 'fulfilled'; value: R } | { status: 'rejected
 
 /** Items a client may have in flight across all its batches. */
 const MAX_CLIENT_CHUNKS = 256;
-/** imap results buffered ahead of a slow consumer before the batch stops pulling input. */
-const IMAP_BUFFER = 10_000;
+const CLIENT_EVENTS = new Set<string>(['disconnected', 'reconnected', 'offline', 'closed']);
 /** What the client asks the daemon outside a batch. */
 type Request = StateRequest | { type: 'status' };
+
+/** What a Client tells the listeners added with `client.on(event, listener)`. */
+export interface ClientEvents {
+  /** The link to the daemon dropped (`error` says why: E_SHUTTING_DOWN for a daemon stop); reconnecting, work resumes once back. */
+  disconnected: [error: CorepoolError];
+  /** Back on a daemon after a drop (or after being offline); `url` is the one in use. */
+  reconnected: [url: string];
+  /** No daemon came back within reconnectTimeoutMs: pending work failed with `error`. The next call tries again. */
+  offline: [error: CorepoolError];
+  /** Ended for good: close(), or a refusal no retry changes (E_AUTH, E_PROTOCOL_VERSION). */
+  closed: [error: CorepoolError];
+}
 
 /** A connection to the corepool daemon. Create it with `connect()`. */
 export class Client {
@@ -65,6 +76,7 @@ export class Client {
   #nextBatch = 1;
   #slots = 0;
   #closed: CorepoolError | undefined;
+  readonly #eventListeners = new Map<keyof ClientEvents, Set<unknown>>();
   #workers = 1;
   #maxPayload = DEFAULT_MAX_PAYLOAD;
 
@@ -79,6 +91,7 @@ export class Client {
         up: (w, reconnected) => this.#onUp(w, reconnected),
         down: (err) => this.#onDown(err),
         fatal: (err) => this.#fail(err),
+        expired: (err) => this.#offline(err),
       },
     );
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's getters run with the host as this
@@ -122,6 +135,30 @@ export class Client {
   /** The URL of the daemon this client is connected to (while reconnecting: the one it is trying). */
   get url(): string {
     return this.#conn.url;
+  }
+
+  /**
+   * Listens to the client's connection events (`disconnected`, `reconnected`, `offline`, `closed`),
+   * for a service to log and alert on. A listener that throws does not disturb the client (its error is rethrown on a tick of its own).
+   */
+  on<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this {
+    if (!CLIENT_EVENTS.has(event))
+      throw new BadArgumentError(`unknown client event ${JSON.stringify(event)}: one of ${[...CLIENT_EVENTS].join(', ')}`);
+    if (typeof listener !== 'function') throw new BadArgumentError('listener must be a function');
+    let set = this.#eventListeners.get(event);
+    if (set === undefined) this.#eventListeners.set(event, (set = new Set()));
+    set.add(listener);
+    return this;
+  }
+
+  /** Removes a listener added with `on`. */
+  off<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this {
+    this.#eventListeners.get(event)?.delete(listener);
+    return this;
+  }
+
+  #emit<E extends keyof ClientEvents>(event: E, ...args: ClientEvents[E]): void {
+    for (const listener of [...(this.#eventListeners.get(event) ?? [])]) callUser(listener as (...a: ClientEvents[E]) => void, ...args);
   }
 
   /** Number of workers in the daemon's pool. */
@@ -208,7 +245,9 @@ export class Client {
         }
       },
       end: (err) => outcomes.end(err),
-      wantsMore: () => early.size + outcomes.length < IMAP_BUFFER,
+      // Read-ahead is bounded by the in-flight window: results waiting for a slow consumer stop the reading
+      // of input once they fill one window, so an infinite source is read about as fast as it is consumed.
+      wantsMore: () => batch?.roomFor(early.size + outcomes.length) ?? true,
     });
     try {
       for await (const o of outcomes) {
@@ -261,6 +300,7 @@ export class Client {
     let batch: BatchCall | undefined;
     try {
       if (this.#closed !== undefined) throw this.#closed;
+      this.#conn.revive();
       const opts = checkMapOptions(options);
       const spec = toTaskSpec(fn);
       if (
@@ -334,6 +374,7 @@ export class Client {
     // Per welcome: after a move, the limit is the new daemon's, not the last one's.
     this.#maxPayload = w.maxPayload !== undefined && w.maxPayload >= 128 * 1024 ? w.maxPayload : DEFAULT_MAX_PAYLOAD;
     if (!reconnected) return;
+    this.#emit('reconnected', this.#conn.url);
     // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.
     this.#listeners.resubscribeAll();
     for (const [rid, p] of this.#pending.entries()) {
@@ -343,6 +384,7 @@ export class Client {
   }
 
   #onDown(err: CorepoolError): void {
+    this.#emit('disconnected', err);
     this.#linkLost(err);
     // Reads are resent, and so are writes and queue.get: the daemon (the same process, or one
     // restarted from its store) answers one it already applied from its kept reply. The rest
@@ -373,6 +415,17 @@ export class Client {
   #fail(err: CorepoolError): void {
     if (this.#closed !== undefined) return;
     this.#closed = err;
+    this.#failPending(err);
+    this.#emit('closed', err);
+  }
+
+  /** No daemon within the reconnect window: what waited fails, the client stays usable (its next call revives the link). */
+  #offline(err: CorepoolError): void {
+    this.#failPending(err);
+    this.#emit('offline', err);
+  }
+
+  #failPending(err: CorepoolError): void {
     this.#linkLost(err);
     this.#listeners.endAll(err);
     for (const b of [...this.#batches.values()]) b.cancel(err);
@@ -387,6 +440,7 @@ export class Client {
 
   #request(msg: Request): Promise<unknown> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    this.#conn.revive();
     return this.#pending.add(msg, (rid) => this.#conn.send(this.#wire(rid, msg)));
   }
 
@@ -411,7 +465,10 @@ export class Client {
       cb: (push: Push) => void,
       end?: (err: Error) => void,
       resync?: () => void,
-    ): (() => void) => this.#listeners.listen(kind, name, cb, end, resync),
+    ): (() => void) => {
+      this.#conn.revive();
+      return this.#listeners.listen(kind, name, cb, end, resync);
+    },
     onLinkLost: (cb: (err: Error) => void): (() => void) => {
       if (this.#closed !== undefined) {
         const err = this.#closed;

@@ -92,7 +92,7 @@ export async function connect(first?: string | readonly string[] | ConnectOption
   const name = opts.name ?? defaultName();
   const reconnectTimeoutMs = opts.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS;
   const deadline = Date.now() + (opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-  let spawned = false;
+  let spawned: Spawned | undefined;
   for (let attempt = 0; ; attempt++) {
     const token = opts.token ?? (process.env.COREPOOL_TOKEN || undefined) ?? readToken(dataDir);
     if (token === undefined && opts.spawn !== true) {
@@ -109,26 +109,58 @@ export async function connect(first?: string | readonly string[] | ConnectOption
         if (opts.spawn !== true) throw err;
       }
     }
-    if (!spawned) {
-      spawnDaemon(dataDir, target);
-      spawned = true;
-    }
+    if (spawned === undefined) spawned = spawnDaemon(dataDir, target);
+    // A daemon that could not be started (no `corepool` command, a start that failed) is said at once, not after the timeout.
+    if (spawned.failure !== undefined) throw new ConnectionError(spawned.failure);
     if (Date.now() > deadline) throw new ConnectionError(`no daemon answered at ${target} within the connect timeout`);
     await new Promise((r) => setTimeout(r, Math.min(500, 50 * (attempt + 1))));
   }
 }
 
-/** Starts `corepool daemon start --detach` for the local data dir (the SDK never loads daemon code, it runs its CLI). */
-function spawnDaemon(dataDir: string, url: string): void {
+/** A `corepool daemon start --detach` this client ran; `failure` says why it did not start, once that is known. */
+interface Spawned {
+  failure?: string;
+}
+
+/** The most of a failed start's output kept for its error. */
+const SPAWN_OUTPUT_BYTES = 4096;
+
+/**
+ * Starts `corepool daemon start --detach` for the local data dir (the SDK never loads daemon code, it runs its CLI).
+ * The detaching command exits once the daemon listens, so its output is read only to tell why a start failed.
+ */
+function spawnDaemon(dataDir: string, url: string): Spawned {
   const port = /:(\d+)/.exec(url.replace(/^wss?:\/\//, ''))?.[1] ?? String(DEFAULT_PORT);
   const cli = findCli();
   const args = ['daemon', 'start', '--detach', '--port', port, '--data-dir', dataDir];
-  const child =
-    cli === undefined
-      ? spawnProcess('corepool', args, { detached: true, stdio: 'ignore' })
-      : spawnProcess(process.execPath, [cli, ...args], { detached: true, stdio: 'ignore' });
-  child.on('error', () => {});
+  const options = { detached: true, stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[] };
+  const child = cli === undefined ? spawnProcess('corepool', args, options) : spawnProcess(process.execPath, [cli, ...args], options);
+  const spawned: Spawned = {};
+  let output = '';
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (d: Buffer) => {
+      if (output.length < SPAWN_OUTPUT_BYTES) output += d.toString('utf8');
+    });
+    // Its pipes must not keep the app alive (the daemon outlives it; the command itself exits).
+    (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    spawned.failure =
+      err.code === 'ENOENT'
+        ? 'spawn: true found no corepool daemon to start: install it in this app (npm install @corepool/daemon) ' +
+          'or on the PATH (npm install -g @corepool/daemon), or start one yourself (npx corepool daemon start --detach)'
+        : `spawn: true could not run the corepool command: ${err.message}`;
+  });
+  child.on('exit', (code) => {
+    // Another app's spawn won the race: its daemon is the one to wait for.
+    if (/already runs|keep starting/.test(output)) return;
+    if (code !== 0 && code !== null && spawned.failure === undefined) {
+      const said = output.trim().slice(-SPAWN_OUTPUT_BYTES);
+      spawned.failure = `spawn: true ran corepool daemon start, which failed (exit code ${code})${said === '' ? '' : `: ${said}`}`;
+    }
+  });
   child.unref();
+  return spawned;
 }
 
 function findCli(): string | undefined {

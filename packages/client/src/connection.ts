@@ -21,6 +21,7 @@ import {
   ErrorCode,
   LARGEST_MAX_PAYLOAD,
   PROTOCOL_VERSION,
+  ShuttingDownError,
   TooManyClientsError,
   Outbox,
   decodeMessage,
@@ -43,8 +44,10 @@ export interface ConnectionEvents {
   up(welcome: Welcome, reconnected: boolean): void;
   /** The socket closed unexpectedly; reconnecting. */
   down(err: CorepoolError): void;
-  /** Gave up for good: nothing more will be delivered. */
+  /** Gave up for good (a refused token or protocol): nothing more will be delivered. */
   fatal(err: CorepoolError): void;
+  /** No daemon answered within reconnectTimeoutMs: offline until `revive()`. */
+  expired(err: CorepoolError): void;
 }
 
 /**
@@ -93,8 +96,11 @@ export class Connection {
   #attempt = 0;
   /** Index in `urls` of the daemon in use or being tried. */
   #index = 0;
-  /** The URL whose link was lost last (named by the error if no reconnect succeeds). */
+  /** The URL whose link was lost last (named by the error if no reconnect succeeds), and why it was lost. */
   #lostUrl: string | undefined;
+  #lostBy: CorepoolError | undefined;
+  /** The reconnect window ran out: no socket, none being tried, until `revive()`. */
+  #offline = false;
   /** Why each URL failed the first open, for the error when none answered. */
   readonly #openFailures: CorepoolError[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -117,6 +123,23 @@ export class Connection {
   /** Opens the first socket; rejects if it cannot authenticate. */
   open(): Promise<Welcome> {
     return new Promise((resolve, reject) => this.#connect(resolve, reject));
+  }
+
+  /** True once the reconnect window ran out with no daemon back, until `revive()`. */
+  get offline(): boolean {
+    return this.#offline;
+  }
+
+  /**
+   * Tries again after the reconnect window ran out, with a new window: a long-running service
+   * must not need a restart because its daemon was away longer than the window once.
+   */
+  revive(): void {
+    if (!this.#offline || this.#closing) return;
+    this.#offline = false;
+    this.#downSince = Date.now();
+    this.#attempt = 0;
+    this.#connect();
   }
 
   /** Sends a message; false if the link is down (the caller resends after `up`). */
@@ -275,21 +298,34 @@ export class Connection {
       if (wasReady) {
         this.#downSince = Date.now();
         this.#lostUrl = url;
+        this.#lostBy = err;
         this.#events.down(err);
       }
       if (Date.now() - this.#downSince > this.#opts.reconnectTimeoutMs) {
-        const where = urls.length === 1 ? '' : ` to any of ${urls.join(', ')}`;
-        this.#events.fatal(
-          new ConnectionError(
-            `lost the daemon at ${this.#lostUrl ?? url} and could not reconnect${where} within ${this.#opts.reconnectTimeoutMs} ms: ${err.message}`,
-            { cause: err },
-          ),
-        );
+        this.#offline = true;
+        this.#events.expired(this.#expiredError(err));
         return;
       }
       this.#index = (this.#index + 1) % urls.length;
       this.#timer = setTimeout(() => this.#connect(), reconnectDelay(this.#attempt++, urls.length));
     });
+  }
+
+  /** Why the window ran out: a daemon that said it was shutting down is named as such (E_SHUTTING_DOWN), else E_CONNECTION. */
+  #expiredError(last: CorepoolError): CorepoolError {
+    const urls = this.#opts.urls;
+    const where = urls.length === 1 ? '' : ` to any of ${urls.join(', ')}`;
+    const lost = this.#lostUrl ?? this.url;
+    const window = `within ${this.#opts.reconnectTimeoutMs} ms`;
+    if (this.#lostBy?.code === ErrorCode.E_SHUTTING_DOWN) {
+      return new ShuttingDownError(
+        `the daemon at ${lost} shut down (daemon stop) and no daemon answered${where} ${window}: ${last.message}`,
+        {
+          cause: last,
+        },
+      );
+    }
+    return new ConnectionError(`lost the daemon at ${lost} and could not reconnect${where} ${window}: ${last.message}`, { cause: last });
   }
 }
 

@@ -5,7 +5,7 @@
  * exported as types only (they cannot be constructed by hand).
  */
 export { connect } from './connect.js';
-export type { Client, Settled } from './client.js';
+export type { Client, ClientEvents, Settled } from './client.js';
 export { task } from './task.js';
 export type { Task, TaskFunction, ModuleTask } from './task.js';
 export type { ConnectOptions, MapOptions, ImapOptions, SubmitOptions } from './options.js';

@@ -1,7 +1,7 @@
 /**
  * Connection against a fake daemon (no socket): the hello it sends, what it
  * makes of the daemon's closes, and its reconnect: down, then up again, or
- * fatal once reconnectTimeoutMs has passed.
+ * offline (expired) once reconnectTimeoutMs has passed, until revived.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -35,6 +35,10 @@ function connection(
     },
     fatal: (err) => {
       events.push('fatal');
+      errors.push(err);
+    },
+    expired: (err) => {
+      events.push('expired');
       errors.push(err);
     },
   };
@@ -86,16 +90,38 @@ describe('Connection', () => {
     await conn.close();
   });
 
-  it('gives up with E_CONNECTION once it could not reconnect within reconnectTimeoutMs', async () => {
+  it('goes offline with E_CONNECTION once it could not reconnect within reconnectTimeoutMs, and revive() tries again', async () => {
     const daemon = new FakeDaemon();
     const { conn, events, errors } = connection(daemon, 0);
     await conn.open();
     daemon.accepting = false;
     daemon.socket.drop(1006);
-    await daemon.until(() => events.includes('fatal'));
-    expect(events).toEqual(['up', 'down', 'fatal']);
+    await daemon.until(() => events.includes('expired'));
+    expect(events).toEqual(['up', 'down', 'expired']);
     expect(errors[1]).toBeInstanceOf(ConnectionError);
     expect(errors[1]!.message).toMatch(/could not reconnect within 0 ms/);
+    expect(conn.offline).toBe(true);
+    const tried = daemon.sockets.length;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(daemon.sockets).toHaveLength(tried);
+    daemon.accepting = true;
+    conn.revive();
+    await daemon.until(() => events.includes('up again'));
+    expect(conn.offline).toBe(false);
+    expect(conn.send({ type: 'status', rid: 1 })).toBe(true);
+    await conn.close();
+  });
+
+  it('names a daemon that closed with E_SHUTTING_DOWN when no daemon came back in time', async () => {
+    const daemon = new FakeDaemon();
+    const { conn, events, errors } = connection(daemon, 0);
+    await conn.open();
+    daemon.accepting = false;
+    daemon.socket.drop(1012, 'E_SHUTTING_DOWN');
+    await daemon.until(() => events.includes('expired'));
+    expect(errors[0]).toMatchObject({ code: 'E_SHUTTING_DOWN' });
+    expect(errors[1]).toMatchObject({ code: 'E_SHUTTING_DOWN' });
+    expect(errors[1]!.message).toMatch(/shut down \(daemon stop\) and no daemon answered within 0 ms/);
     await conn.close();
   });
 
@@ -217,7 +243,7 @@ describe('Connection over a list of daemons', () => {
     await conn.open();
     daemon.accepting = false;
     daemon.socket.drop(1006);
-    await daemon.until(() => events.includes('fatal'));
+    await daemon.until(() => events.includes('expired'));
     expect(errors.at(-1)!.message).toMatch(
       /lost the daemon at ws:\/\/a:7420 and could not reconnect to any of ws:\/\/a:7420, ws:\/\/b:7420/,
     );

@@ -129,7 +129,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
           return n;
         },
         send: (w, m) => this.#supervisor.send(w, m),
-        kill: (w) => this.#supervisor.kill(w),
+        kill: (w, reason) => this.#supervisor.kill(w, reason),
       },
       { pipelineDepth: opts.pipelineDepth, log: opts.log },
     );
@@ -214,9 +214,9 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     return true;
   }
 
-  kill(w: ClusterWorker, cause?: string): void {
+  kill(w: ClusterWorker, reason?: string): void {
     if (w.kind === 'local') {
-      if (!w.dead) this.#supervisor.kill(w.inner, cause);
+      if (!w.dead) this.#supervisor.kill(w.inner, reason);
     } else this.#end(w, 'kill');
   }
 

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import type { ClusterDaemonStatus, ClusterStatus } from '@corepool/protocol';
 
 import type { ClusterOptions } from '../options.js';
+import type { Logger } from '../logger.js';
 import { Membership, type MemberRecord } from './membership.js';
 import { checkRedis, redactRedisUrl } from './redis-preflight.js';
 
@@ -20,9 +21,9 @@ export interface OwnFigures {
 }
 
 /** Checks the Redis, then joins; throws a coded error (E_CLUSTER_UNREACHABLE, E_CLUSTER_REFUSED) when it cannot. */
-export async function joinCluster(cluster: ClusterOptions, figures: () => OwnFigures, log: (line: string) => void): Promise<Membership> {
+export async function joinCluster(cluster: ClusterOptions, figures: () => OwnFigures, log: Logger): Promise<Membership> {
   const report = await checkRedis(cluster.redisUrl);
-  for (const message of report.warnings) log(JSON.stringify({ event: 'warning', message }));
+  for (const message of report.warnings) log.warn({ event: 'warning', message }, message);
   const membership = await Membership.join({
     redisUrl: cluster.redisUrl,
     name: cluster.name,
@@ -39,14 +40,15 @@ export async function joinCluster(cluster: ClusterOptions, figures: () => OwnFig
       };
     },
   });
-  log(
-    JSON.stringify({
+  log.info(
+    {
       event: 'cluster-joined',
       cluster: cluster.name,
       id: membership.id,
       redis: redactRedisUrl(cluster.redisUrl),
       redisVersion: report.version,
-    }),
+    },
+    `joined cluster ${cluster.name}`,
   );
   return membership;
 }

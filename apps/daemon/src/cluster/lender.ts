@@ -44,7 +44,7 @@ export interface LenderHost {
   /** Chunks the local clients have queued. */
   localDemand(): number;
   send(w: WorkerSlot, m: RunMessage | AbortMessage): boolean;
-  kill(w: WorkerSlot): void;
+  kill(w: WorkerSlot, reason?: string): void;
 }
 
 export interface LenderOptions {
@@ -190,13 +190,13 @@ export class Lender {
         const key = --this.#nextKey; // negative: never one of the local scheduler's keys
         g.chunks.set(key, { key: run.key, attempt: e.a, ...(run.task.kind === 'module' ? { module: run.task.url } : {}) });
         g.local.set(run.key, key);
-        if (!this.#host.send(g.worker, { ...run, key })) this.#host.kill(g.worker);
+        if (!this.#host.send(g.worker, { ...run, key })) this.#host.kill(g.worker, 'send refused');
         return;
       }
       case 'abort': {
         const abort = decodeMessage(e.m!) as AbortMessage;
         const key = g.local.get(abort.key);
-        if (key !== undefined && !this.#host.send(g.worker, { t: 'abort', key })) this.#host.kill(g.worker);
+        if (key !== undefined && !this.#host.send(g.worker, { t: 'abort', key })) this.#host.kill(g.worker, 'abort refused');
         return;
       }
       case 'kill':
@@ -272,7 +272,7 @@ export class Lender {
     // The host keeps a killed worker out of the local scheduler's hands until its exit.
     if (how === 'kill' || g.chunks.size > 0) {
       if (!g.worker.dead) this.#killed.set(g.worker, g);
-      this.#host.kill(g.worker);
+      this.#host.kill(g.worker, how === 'kill' ? 'killed by the borrowing daemon' : 'lent grant ended with chunks running');
     } else this.#host.giveBack(g.worker);
   }
 

@@ -16,6 +16,7 @@
  * The primary renews, and it never runs user code: a task cannot starve it.
  */
 import { EventEmitter } from 'node:events';
+import type { Logger } from '../logger.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -52,7 +53,7 @@ export interface MembershipOptions {
   name: string;
   /** The figures published with each heartbeat. */
   info: () => MemberInfo;
-  log?: (line: string) => void;
+  log?: Logger;
   leaseMs?: number;
   renewMs?: number;
 }
@@ -281,7 +282,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
 
   /** Drops every connection and makes it again: whatever waits on them fails now rather than never. */
   #reset(): void {
-    this.#opts.log?.(JSON.stringify({ event: 'cluster-redis-silent', id: this.#id, ms: SILENT_LINK_MS }));
+    this.#opts.log?.warn({ event: 'cluster-redis-silent', id: this.#id, ms: SILENT_LINK_MS });
     for (const c of this.#connections) c.disconnect(true);
   }
 
@@ -310,7 +311,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
   #lose(why: string): void {
     if (this.#lost) return;
     this.#lost = true;
-    this.#opts.log?.(JSON.stringify({ event: 'cluster-lease-lost', id: this.#id, reason: why }));
+    this.#opts.log?.warn({ event: 'cluster-lease-lost', id: this.#id, reason: why });
     this.emit('lost', this.#id);
   }
 
@@ -324,7 +325,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     this.#renewedAt = sent;
     this.#lost = false;
     await this.#renew().catch(() => {});
-    this.#opts.log?.(JSON.stringify({ event: 'cluster-joined', id, cluster: this.name, redis: redactRedisUrl(this.#url) }));
+    this.#opts.log?.info({ event: 'cluster-joined', id, cluster: this.name, redis: redactRedisUrl(this.#url) });
     this.emit('joined', id);
   }
 

@@ -27,7 +27,9 @@ import { ClusterPool } from '../cluster/cluster-pool.js';
 import type { PoolWorker } from './worker-pool.js';
 import { Telemetry } from './telemetry.js';
 import { HttpRoutes } from './http/routes.js';
+import { addDashboard } from './http/dashboard.js';
 import { metricsRoute } from './http/metrics-route.js';
+import type { Logger } from '../logger.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
 const STOP_GRACE_MS = 10_000;
@@ -43,10 +45,10 @@ export interface Daemon {
 }
 
 /** Starts the daemon; resolves once it accepts connections. */
-export async function startDaemon(opts: DaemonOptions, log: (line: string) => void): Promise<Daemon> {
+export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Daemon> {
   const tightened = secureDataDir(opts.dataDir);
-  if (tightened !== undefined) log(JSON.stringify({ event: 'warning', message: tightened }));
-  for (const message of opts.warnings) log(JSON.stringify({ event: 'warning', message }));
+  if (tightened !== undefined) log.warn({ event: 'warning', message: tightened }, tightened);
+  for (const message of opts.warnings) log.warn({ event: 'warning', message }, message);
   const releaseStartLock = takeStartLock(opts.dataDir);
   const other = liveDaemon(opts.dataDir);
   if (other !== undefined) {
@@ -54,7 +56,11 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     throw new Error(`a daemon already runs on ${opts.dataDir} (pid ${other.pid}, ${other.url}); stop it with: corepool daemon stop`);
   }
   const killed = killPreviousGeneration(opts.dataDir);
-  if (killed.length > 0) log(`ended ${killed.length} worker(s) of a previous daemon: ${killed.join(', ')}`);
+  if (killed.length > 0)
+    log.warn(
+      { event: 'previous-workers-ended', pids: killed },
+      `ended ${killed.length} worker(s) of a previous daemon: ${killed.join(', ')}`,
+    );
   const token = opts.token ?? loadOrCreateToken(opts.dataDir);
 
   // Cluster mode: Redis is checked and joined first, so a Redis that cannot hold the cluster stops the start at once.
@@ -95,6 +101,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   // leave while the client's send buffer is under the high-water mark, so one must also fit between that
   // mark and the hard cap, or the client would be cut off, reconnect and resubmit the item forever.
   process.env[MAX_RESULT_ENV] = String(Math.max(1024, maxResult));
+  const leaving = new WeakMap<WorkerSlot, string>();
   const supervisor: Supervisor = new Supervisor(
     {
       workers: opts.workers,
@@ -105,21 +112,25 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       ],
       rssLimit: opts.workerRssMb * 1024 * 1024,
       onRssKill: (w, rss) =>
-        log(JSON.stringify({ event: 'worker-rss-kill', pid: w.pid, rssMb: Math.round(rss / 1048576), limitMb: opts.workerRssMb })),
-      onEvent: (e) => log(JSON.stringify(e)),
+        log.warn({ event: 'worker-rss-kill', slot: w.slot, pid: w.pid, rssMb: Math.round(rss / 1048576), limitMb: opts.workerRssMb }),
+      onEvent: (e) => log.warn(e),
+      log,
       // Results and a task's state operands are bounded by maxPayload: a frame far past it is a broken channel.
       maxFrame: Math.max(64 * 1024 * 1024, 4 * opts.maxPayload),
     },
     {
       onReady: (w) => {
         if (w.replacing !== undefined && !stopping)
-          log(JSON.stringify({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing }));
+          log.info({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing });
         stateLink.ready(w);
         recordPids();
         if (clusterPool !== undefined) clusterPool.localReady(w);
         else scheduler.workerReady(w);
       },
       onMessage: (w, m) => {
+        // A worker that leaves on its own says why first: its exit's cause in the log.
+        if (m.t === 'recycle') leaving.set(w, `recycled: ${m.reason}`);
+        else if (m.t === 'uncaught') leaving.set(w, 'uncaught exception');
         if (m.t === 'state') stateLink.request(w, m);
         else if (clusterPool !== undefined) clusterPool.localMessage(w, m);
         else scheduler.workerMessage(w, m);
@@ -128,10 +139,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
         // Its locks and subscriptions end with it.
         stateLink.gone(w);
         if (!stopping) telemetry.workerExit(w, code, signal);
-        if (!stopping && w.killedFor !== 'retired')
-          log(
-            `worker ${w.pid} exited (code ${code}, signal ${signal}${w.killedFor === undefined ? '' : `, killed for ${w.killedFor}`}); replacing it`,
-          );
+        if (!stopping) logWorkerExit(log, w, code, signal, leaving.get(w));
         if (clusterPool !== undefined) clusterPool.localExit(w);
         else scheduler.workerExit(w);
       },
@@ -145,7 +153,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       : new ClusterPool(membership, supervisor, {
           firstRemoteSlot: opts.workers,
           pipelineDepth: opts.pipelineDepth,
-          log: (e) => log(JSON.stringify(e)),
+          log: (e) => log.info(e),
         });
   // What the daemon measures of itself, for /metrics and status (telemetry.ts).
   const telemetry: Telemetry = new Telemetry({
@@ -190,8 +198,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     const holders = new Set(state.lockHolders());
     if (holders.size === 0) return;
     for (const s of [...(server?.sessions ?? [])]) if (holders.has(s.owner)) s.close(CloseCode.RESTART, ErrorCode.E_UNAVAILABLE);
-    for (const w of supervisor.workers()) if (holders.has(`w:${ownerTag}${w.id}`)) supervisor.kill(w);
-    log(JSON.stringify({ event: 'cluster-locks-lost', holders: holders.size }));
+    for (const w of supervisor.workers()) if (holders.has(`w:${ownerTag}${w.id}`)) supervisor.kill(w, 'cluster lease lost');
+    log.warn({ event: 'cluster-locks-lost', holders: holders.size });
   });
 
   state.onPush = (owner: string, push: Push) => {
@@ -267,7 +275,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   const stop = async (): Promise<void> => {
     if (stopping) return stopped;
     stopping = true;
-    log('stopping: finishing running chunks, handing the rest back to clients');
+    log.info({ event: 'stopping' }, 'stopping: finishing running chunks, handing the rest back to clients');
     scheduler.stopAccepting();
     server?.stopListening();
     let grace: NodeJS.Timeout | undefined;
@@ -281,10 +289,14 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
     await membership?.leave();
     removeRecord(opts.dataDir);
     releaseStartLock();
-    log('stopped');
+    log.info({ event: 'stopped' }, 'stopped');
     resolveStopped();
   };
 
+  // What plain HTTP requests reach on the daemon's port besides the WebSocket upgrade.
+  const routes = new HttpRoutes();
+  addDashboard(routes, { token, status, state });
+  routes.add('/metrics', metricsRoute(telemetry.metrics, token));
   server = new DaemonServer(
     {
       host: opts.host,
@@ -294,7 +306,7 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       heartbeatMs: opts.heartbeatMs,
       maxPreUpgrade: opts.maxPreUpgrade,
       preUpgradeMs: opts.authDeadlineMs,
-      routes: new HttpRoutes().add('/metrics', metricsRoute(telemetry.metrics, token)),
+      routes,
     },
     {
       token,
@@ -324,8 +336,8 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
   recordPids();
   await membership?.beat();
   const throughput = new Throughput(() => scheduler.itemsDone);
-  log(
-    JSON.stringify({
+  log.info(
+    {
       event: 'listening',
       url,
       pid: process.pid,
@@ -337,9 +349,26 @@ export async function startDaemon(opts: DaemonOptions, log: (line: string) => vo
       openFilesLimit: opts.openFilesLimit ?? null,
       workerHeapMb: opts.workerHeapMb,
       workerRssMb: opts.workerRssMb,
-    }),
+    },
+    `listening on ${url}`,
   );
   return { url, port, stop, stopped };
+}
+
+/**
+ * Says why a worker is being replaced, at warn with its id and pid (info for a planned
+ * retirement): what the primary killed it for, else what it said as it left, else how it died.
+ */
+function logWorkerExit(log: Logger, w: WorkerSlot, code: number | null, signal: string | null, said: string | undefined): void {
+  const cause =
+    w.killedFor === 'rss'
+      ? 'memory limit'
+      : w.killedFor === 'stopped'
+        ? 'stuck (stopped)'
+        : (w.killedFor ?? said ?? (signal !== null ? `crash (signal ${signal})` : `crash (exit code ${code})`));
+  const fields = { event: 'worker-exit', slot: w.slot, id: w.id, pid: w.pid, code, signal, cause };
+  if (w.killedFor === 'retired') log.info(fields, `worker ${w.pid} retired after its task budget; replacing it`);
+  else log.warn(fields, `worker ${w.pid} exited (code ${code}, signal ${signal}, ${cause}); replacing it`);
 }
 
 /** Items per second over the last five seconds, sampled once a second. */

@@ -126,7 +126,7 @@ export class Placement<W extends PoolWorker> {
       const old = victim.chunks[at]!;
       victim.disown(old);
       // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
-      if (!this.#ctx.pool.send(victim.worker, { t: 'abort', key: old.key })) this.#ctx.pool.kill(victim.worker);
+      if (!this.#ctx.pool.send(victim.worker, { t: 'abort', key: old.key })) this.#ctx.pool.kill(victim.worker, 'abort refused');
       this.#assign(idle, this.#ctx.mint.successor(old, 0), false);
     }
     if (soonest < Infinity && this.#stealTimer === undefined) {
@@ -179,7 +179,7 @@ export class Placement<W extends PoolWorker> {
       realm: job.client.realm,
     });
     if (!sent)
-      this.#ctx.pool.kill(lane.worker); // its exit requeues the chunk
+      this.#ctx.pool.kill(lane.worker, 'send refused'); // its exit requeues the chunk
     else if (chunk.headAt !== undefined) this.#ctx.arm(lane, chunk, 0);
   }
 }

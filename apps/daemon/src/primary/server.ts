@@ -118,15 +118,13 @@ export class DaemonServer {
     const now = Date.now();
     if (now - this.#lastAcceptError < 10_000) return;
     this.#lastAcceptError = now;
-    this.#ctx.log(
-      JSON.stringify({
-        event: 'accept-error',
-        code: err.code,
-        clients: this.sessions.size,
-        preUpgrade: this.#preUpgrade.size,
-        message: err.message,
-      }),
-    );
+    this.#ctx.log.error({
+      event: 'accept-error',
+      code: err.code,
+      clients: this.sessions.size,
+      preUpgrade: this.#preUpgrade.size,
+      message: err.message,
+    });
   }
 
   /** True for a Host this daemon can be reached by: loopback, its hostname, the bind address or, bound to a wildcard, any local address. */
@@ -171,7 +169,7 @@ export class DaemonServer {
     Promise.resolve()
       .then(() => handler(req, res, url))
       .catch((err: unknown) => {
-        this.#ctx.log(JSON.stringify({ event: 'http-error', path: url.pathname.slice(0, 200), message: String(err) }));
+        this.#ctx.log.error({ event: 'http-error', path: url.pathname.slice(0, 200), message: String(err) });
         sendText(res, 500, 'internal error');
       });
   }
@@ -199,8 +197,11 @@ export class DaemonServer {
       this.#drop(socket);
       const session = new Session(ws, {
         ...this.#ctx,
-        onAuth: () => {},
-        onClose: (s) => this.sessions.delete(s),
+        onAuth: (s) => this.#ctx.log.debug({ event: 'client-connected', client: s.id, name: s.name }),
+        onClose: (s) => {
+          if (s.authed) this.#ctx.log.debug({ event: 'client-closed', client: s.id, name: s.name });
+          this.sessions.delete(s);
+        },
       });
       this.sessions.add(session);
     });

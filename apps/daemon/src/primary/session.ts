@@ -7,6 +7,7 @@
  * so it cannot queue more requests; messages ws had already received wait
  * here (parked) until reading resumes.
  */
+import type { Logger } from '../logger.js';
 import type { WebSocket } from 'ws';
 import {
   CloseCode,
@@ -46,7 +47,7 @@ export interface SessionContext {
   status(): DaemonStatus;
   stop(): void;
   /** The daemon's log (one JSON line per event). */
-  log(line: string): void;
+  log: Logger;
   /** Replies to writes that a reconnecting client may ask for again. */
   replays: Pick<ReplayTable, 'attach' | 'detach'>;
   /** Called once when the session ends. */
@@ -166,7 +167,7 @@ export class Session implements SchedulerClient {
     // go unread while its socket is not read.
     const progressed = this.#out.progressedSinceBeat();
     if (!this.alive && !progressed) {
-      if (this.authed) this.#ctx.log(JSON.stringify({ event: 'heartbeat-timeout', client: this.id }));
+      if (this.authed) this.#ctx.log.info({ event: 'heartbeat-timeout', client: this.id });
       this.#ws.terminate();
       return;
     }
@@ -197,7 +198,7 @@ export class Session implements SchedulerClient {
   }
 
   #cutOff(why: string, facts: Record<string, number>): void {
-    this.#ctx.log(JSON.stringify({ event: 'slow-consumer', client: this.id, why, ...facts }));
+    this.#ctx.log.warn({ event: 'slow-consumer', client: this.id, why, ...facts });
     this.close(CloseCode.POLICY, ErrorCode.E_SLOW_CONSUMER);
   }
 

@@ -21,6 +21,7 @@ import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
 import { readRss } from './procfs.js';
 import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
 import type { WorkerPool } from './worker-pool.js';
+import type { Logger } from '../logger.js';
 
 /** The primary's view of one worker process (what the scheduler keeps of it is in its lane, lane.ts). */
 export interface WorkerSlot {
@@ -38,7 +39,7 @@ export interface WorkerSlot {
   channel: Channel<WorkerToPrimary, PrimaryToWorker>;
   /** When the predecessor in this slot exited (for the replacement time), if this is a replacement. */
   readonly replacing?: number;
-  /** Why the primary killed it, if it did ('rss', 'retired', 'stopped', 'corrupt channel', or a scheduler's cause: 'timeout', 'cancel', ...). */
+  /** Why the primary killed it, if it did ('rss', 'retired', 'timeout', 'cancel', ...). */
   killedFor?: string;
 }
 
@@ -60,6 +61,8 @@ export interface SupervisorOptions {
   onEvent?(e: { event: string } & Record<string, unknown>): void;
   /** Longest frame a worker may announce on its data channel; past it the worker is replaced. */
   maxFrame: number;
+  /** Where workers' stdout and stderr lines go (event worker-output); absent: nowhere. */
+  log?: Logger;
 }
 
 /** A worker seen stopped (state T) this long is killed and replaced: it would hold its chunks forever. */
@@ -139,10 +142,13 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     }
   }
 
-  /** Kills a worker at once; its exit is reported and it is replaced. Nothing on a dead worker (one since replaced included). */
-  kill(w: WorkerSlot, cause?: string): void {
+  /**
+   * Kills a worker at once; its exit is reported and it is replaced. Nothing on a dead worker (one since replaced included).
+   * `reason` is what the log says it was killed for (the first reason given wins).
+   */
+  kill(w: WorkerSlot, reason?: string): void {
     if (w.dead) return;
-    if (cause !== undefined) w.killedFor ??= cause;
+    if (reason !== undefined) w.killedFor ??= reason;
     w.ready = false;
     try {
       w.worker.process.kill('SIGKILL');
@@ -242,8 +248,10 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     const pid = worker.process.pid!;
     this.#watch.track(pid, marker);
     for (const name of ['stdout', 'stderr'] as const) {
-      relayOutput(worker.process[name]!, process[name], {
-        prefix: `[slot ${slot} pid ${pid}] `,
+      const log = this.#opts.log;
+      relayOutput(worker.process[name]!, {
+        write: (line) => log?.[name === 'stdout' ? 'info' : 'warn']({ event: 'worker-output', slot, pid, stream: name, line }),
+        backlog: () => log?.backlog?.() ?? 0,
         print: this.#budgets[slot]![name],
         read: this.#readBudget,
         onDropped: (bytes) => this.#opts.onEvent?.({ event: 'worker-output-dropped', slot, pid, stream: name, bytes }),

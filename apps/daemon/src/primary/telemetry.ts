@@ -343,6 +343,11 @@ export function causeOf(killedFor: string | undefined, code: number | null, sign
       return 'memory';
     case 'corrupt channel':
       return 'corrupt';
+    case 'send refused':
+    case 'abort refused':
+      return 'send-refused';
+    case 'cluster lease lost':
+      return 'lease-lost';
     case 'timeout':
     case 'cancel':
     case 'uncaught':

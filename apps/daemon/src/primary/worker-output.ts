@@ -1,7 +1,7 @@
 /**
  * A worker's stdout and stderr (what tasks print, V8's fatal-error dumps)
- * reach the daemon's own output through the primary, line by line, each line
- * prefixed with the worker's slot and pid, within a byte budget per slot and
+ * reach the daemon's log through the primary, line by line, each line one
+ * JSON log line naming the worker's slot and pid, within a byte budget per slot and
  * stream: a task printing without end would otherwise fill daemon.log (one map
  * wrote 292 MB). Past the budget lines are dropped, and one line every
  * DROP_REPORT_MS says how many bytes were. The primary keeps at most one
@@ -12,7 +12,7 @@
  * spent: the worker is not blocked, its writes wait in its own memory (Node
  * queues writes to a pipe), which its heap and RSS limits bound.
  */
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 /** Bytes per second a slot's stream may write, and the burst it may write at once. */
 export const OUTPUT_RATE = 64 * 1024;
@@ -26,6 +26,8 @@ const MAX_LINE = 16 * 1024;
 const DROP_REPORT_MS = 5_000;
 /** A sink that buffers more than this (an asynchronous pipe nobody reads) gets nothing more. */
 const MAX_SINK_BACKLOG = 1024 * 1024;
+/** What a line costs the budget beyond its own bytes: the JSON envelope the log wraps it in. */
+const LINE_OVERHEAD = 128;
 const NL = 0x0a;
 
 /** A token bucket of bytes: refills at `rate` per second up to `burst`. It outlives the workers of its slot. */
@@ -70,8 +72,10 @@ export function readBudget(): OutputBudget {
 
 /** How one stream is relayed. */
 export interface RelayOptions {
-  /** Put before each line: which worker printed it. */
-  prefix: string;
+  /** Writes one line (without its newline) to the log. */
+  write(line: string): void;
+  /** Bytes the log's sink holds unwritten (0 for a synchronous one). */
+  backlog(): number;
   /** What this stream may print (per slot and stream; a replacement worker inherits what its predecessor spent). */
   print: OutputBudget;
   /** What the primary may read, shared by every stream (readBudget()). */
@@ -80,9 +84,8 @@ export interface RelayOptions {
   onDropped(bytes: number): void;
 }
 
-/** Copies `source` to `sink` as prefixed lines within its budgets. */
-export function relayOutput(source: Readable, sink: Writable, { prefix, print: budget, read, onDropped }: RelayOptions): void {
-  const head = Buffer.from(prefix);
+/** Copies `source` to the log, a line at a time, within its budgets. */
+export function relayOutput(source: Readable, { write, backlog, print: budget, read, onDropped }: RelayOptions): void {
   let partial: Buffer[] = [];
   let partialBytes = 0;
   let dropped = 0;
@@ -103,11 +106,11 @@ export function relayOutput(source: Readable, sink: Writable, { prefix, print: b
     const line = partial.length === 1 ? partial[0]! : Buffer.concat(partial);
     partial = [];
     partialBytes = 0;
-    if (sink.writableLength > MAX_SINK_BACKLOG || !budget.take(line.length)) {
+    if (backlog() > MAX_SINK_BACKLOG || !budget.take(line.length + LINE_OVERHEAD)) {
       drop(line.length);
       return false;
     }
-    sink.write(line[line.length - 1] === NL ? Buffer.concat([head, line]) : Buffer.concat([head, line, Buffer.of(NL)]));
+    write(line.toString('utf8', 0, line[line.length - 1] === NL ? line.length - 1 : line.length));
     return true;
   };
 

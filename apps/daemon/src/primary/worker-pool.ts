@@ -80,9 +80,9 @@ export interface WorkerPool<W extends PoolWorker> {
   send(w: W, m: ChunkCommand): boolean;
   /**
    * Ends a worker at once; its exit is told and its slot refilled (or removed). Nothing on a dead worker.
-   * `cause` says why (timeout, cancel, ...), for the restart's record (telemetry.ts); the first one given stands.
+   * `reason` is what the log says it was killed for, and its restart's cause in the metrics (telemetry.ts); the first one given stands.
    */
-  kill(w: W, cause?: string): void;
+  kill(w: W, reason?: string): void;
   /** Ends an idle worker on purpose (past its task budget), as kill does otherwise. */
   retire(w: W): void;
   /** The worker said it is leaving by itself (`cause`: recycle, uncaught): its exit is recorded with that cause. */

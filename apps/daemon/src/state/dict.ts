@@ -119,6 +119,11 @@ export class Dicts {
     return n;
   }
 
+  /** Every dict that holds keys, with its number of keys (the dashboard's listing). */
+  *all(): Generator<[string, number]> {
+    for (const [name, d] of this.#map) if (d.map.size > 0) yield [name, d.map.size];
+  }
+
   get(name: string, key: string): Uint8Array | undefined {
     return this.#map.get(name)?.map.get(key);
   }

@@ -81,6 +81,11 @@ export class Locks implements Dirty {
     return n;
   }
 
+  /** Every held lock, with its holder (the dashboard's listing). */
+  *all(): Generator<[string, string]> {
+    for (const [name, l] of this.#map) if (l.holder !== null) yield [name, l.holder];
+  }
+
   /** Grants the lock now (the token) or blocks `owner` until it is released to it, or the timeout passes. */
   acquire(owner: string, name: string, timeoutMs: number | undefined): number | Promise<number> {
     this.#quota.check(owner);

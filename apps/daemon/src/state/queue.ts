@@ -113,6 +113,11 @@ export class Queues {
     return n;
   }
 
+  /** Every queue that holds items, with its length (the dashboard's listing). */
+  *all(): Generator<[string, number]> {
+    for (const [name, q] of this.#map) if (q.size > 0) yield [name, q.size];
+  }
+
   size(name: string): number {
     return this.#map.get(name)?.size ?? 0;
   }

@@ -20,6 +20,28 @@ export interface StateCounts {
   lockWaiters: number;
 }
 
+/** One named thing of the shared state, as the dashboard lists it (state-listing.ts bounds it). */
+export interface StateEntry {
+  kind: 'value' | 'queue' | 'dict' | 'lock';
+  /** Its name, cut to LISTED_NAME_CHARS. */
+  name: string;
+  /** A value's version, its size in bytes and a preview of it (at most PREVIEW_CHARS). */
+  version?: number;
+  bytes?: number;
+  preview?: string;
+  /** A queue's length, a dict's number of keys. */
+  size?: number;
+  /** A lock's holder (an owner such as "c:12", a client's connection, or "w:3", a task's worker). */
+  holder?: string;
+}
+
+/** One page of a state listing. */
+export interface StateListing {
+  entries: StateEntry[];
+  /** Where the next page starts (pass it back as `cursor`); absent on the last page. */
+  next?: string;
+}
+
 /** The shared-state store. */
 export interface StateStore {
   /** Where pushes for subscribers go; set by the primary. */
@@ -47,6 +69,12 @@ export interface StateStore {
   dropReply(key: ReplayKey): void;
   /** How much state there is. */
   counts(): StateCounts;
+  /**
+   * One page of the named state (at most about `limit` entries, from `cursor`, an opaque
+   * string of a previous page's `next`), for the dashboard: bounded in what it reads and
+   * decodes however much state an app made.
+   */
+  list(limit: number, cursor?: string): Promise<StateListing>;
   /** Fails blocked calls with E_SHUTTING_DOWN and makes durable what is pending; later requests fail with E_SHUTTING_DOWN. */
   close(): Promise<void>;
 }

@@ -91,6 +91,11 @@ export class Values {
     return this.#map.size;
   }
 
+  /** Every value, in creation order (the dashboard's listing). */
+  all(): IterableIterator<[string, ValueRecord]> {
+    return this.#map.entries();
+  }
+
   get(name: string): ValueRecord | undefined {
     return this.#map.get(name);
   }

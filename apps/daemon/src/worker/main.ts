@@ -53,8 +53,9 @@ function recycle(reason: string, culprit: string | undefined): void {
 }
 
 startOrphanGuard();
-// A source task is a plain function: give it `require` for Node's built-ins (and packages
-// resolvable from the daemon's directory), as a CommonJS function would have. import() works too.
+// A source task is a plain function: give it `require`, as a CommonJS function would have. It
+// resolves from the daemon's working directory, as import() in a source task does (compile.ts
+// compiles with the default loader, which resolves from there): one rule for both.
 (globalThis as { require?: NodeJS.Require }).require ??= createRequire(`${process.cwd()}/`);
 const transport = new IpcTransport(send);
 const scope = new TaskScope(transport);

@@ -337,6 +337,32 @@ const CLOSURE_HINT =
   'the task function must be self-contained: it runs in a worker process and cannot use variables from its closure or module scope ' +
   '(pass values in the items, use globals, import() inside the function, or use task(moduleUrl, exportName))';
 
+/** Where require() and import() in a source task look: the daemon's working directory, both of them. */
+function resolutionHint(): string {
+  return (
+    `source tasks resolve require() and import() from the daemon's working directory (${process.cwd()}: its node_modules ` +
+    "and those of the directories above it; the directory `corepool daemon start` ran in, the app's own with connect({ spawn: true })); " +
+    'start the daemon where the package is installed, pass an absolute path, or use task(moduleUrl, exportName), whose imports resolve from its own file'
+  );
+}
+
+function isModuleNotFound(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND';
+}
+
+/** Helpers a compiler inserts at module scope when it down-levels a function (TypeScript's tslib names, Babel's). */
+const COMPILER_HELPER =
+  /^(__awaiter|__generator|__assign|__rest|__spread\w*|__read|__values|__extends|__decorate|__param|__classPrivate\w+|__asyncValues|__await|__asyncGenerator|__makeTemplateObject|_asyncToGenerator|_regeneratorRuntime|regeneratorRuntime|_defineProperty|_objectSpread\d*|_toConsumableArray|_slicedToArray)$/;
+
+function compilerHint(helper: string): string {
+  return (
+    `${helper} is a helper your compiler put outside the function when it down-levelled it (TypeScript below target ES2017 ` +
+    'rewrites async functions into __awaiter calls; ES2015 and below rewrite spreads and classes too): compile with "target": "ES2017" ' +
+    'or later (ES2022 recommended), or move the function into a module and use task(moduleUrl, exportName)'
+  );
+}
+
 /** Longest error text (message, stack) sent back: an error's text must not cost a frame its results. */
 const MAX_ERROR_TEXT = 16 * 1024;
 
@@ -357,8 +383,11 @@ export function taskError(err: unknown, index: number, fromSource: boolean): Wir
 function describeThrown(err: unknown, index: number, fromSource: boolean): WireError {
   if (err instanceof Error) {
     let message = String(err.message);
+    // Node's require stack names a made-up file (<cwd>/noop.js): the hint says where it looked instead.
+    if (fromSource && isModuleNotFound(err)) message = `${message.replace(/\nRequire stack:[\s\S]*$/, '')}\n${resolutionHint()}`;
     if (fromSource && err instanceof ReferenceError && / is not defined$/.test(message)) {
-      message = `${message}: ${CLOSURE_HINT}`;
+      const missing = /^(\S+) is not defined$/.exec(message)?.[1] ?? '';
+      message = `${message}: ${COMPILER_HELPER.test(missing) ? compilerHint(missing) : CLOSURE_HINT}`;
     }
     const w: WireError = {
       code: ErrorCode.E_TASK_FAILED,

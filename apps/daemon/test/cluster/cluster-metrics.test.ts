@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { startCluster } from '../support/cluster.js';
-import { metricValue, scrapeMetrics } from '../support/http.js';
+import { metricValue, scrapeMetrics } from '../support/metrics.js';
 import { until } from '../support/wait.js';
 
 describe('cluster metrics', () => {

@@ -54,6 +54,8 @@ export interface StartOptions {
   dataDir?: string;
   args?: string[];
   keepDataDir?: boolean;
+  /** The daemon's working directory; default the test runner's. */
+  cwd?: string;
   /** Node flags for the primary (e.g. --import of a test guard). */
   nodeArgs?: string[];
   /** An open-files limit for the daemon (`ulimit -n`, soft and hard: Node raises a soft one to the hard one). */
@@ -80,7 +82,11 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
     o.openFiles === undefined
       ? [process.execPath, args]
       : ['bash', ['-c', `ulimit -n ${o.openFiles} && exec "$0" "$@"`, process.execPath, ...args]];
-  const proc = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' } });
+  const proc = spawn(file, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' },
+    ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
+  });
   const output: string[] = [];
   // A start that fails leaves no temporary data dir behind (one this call made).
   const cleanUp = (): void => {
@@ -99,7 +105,7 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         output.push(line);
-        if (line.startsWith('{"event":"listening"')) {
+        if (line.includes('"event":"listening"')) {
           clearTimeout(timer);
           resolve(JSON.parse(line) as { url: string; pid: number });
         }
@@ -163,10 +169,12 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
     },
     events(event) {
       const out: Record<string, unknown>[] = [];
-      for (const line of output) {
-        if (!line.startsWith(`{"event":"${event}"`)) continue;
+      // Log lines are pino's JSON ({"level":…,"time":…,"event":…}); output chunks from stderr may hold several.
+      for (const line of output.flatMap((chunk) => chunk.split('\n'))) {
+        if (!line.includes(`"event":"${event}"`)) continue;
         try {
-          out.push(JSON.parse(line) as Record<string, unknown>);
+          const parsed = JSON.parse(line) as Record<string, unknown>;
+          if (parsed.event === event) out.push(parsed);
         } catch {
           /* partial line */
         }

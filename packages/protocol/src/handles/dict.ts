@@ -3,6 +3,7 @@
  * primary and kept across restarts. Subscribers get every change (a set or a
  * delete) in order.
  */
+import { createHash } from 'node:crypto';
 import { decodeData } from '../codec.js';
 import { ErrorCode } from '../codes.js';
 import { BadNameError } from '../errors.js';
@@ -65,36 +66,49 @@ export class Dict<T = unknown> extends NamedHandle {
 
   /**
    * Calls `cb(key, value, false)` on every set and `cb(key, undefined, true)`
-   * on every delete, in order; returns the function that stops it. `onEnd`
-   * hears why the subscription ended when the client closes or gives up
-   * reconnecting. Throws BadNameError at once for a bad name.
+   * on every delete, in order, from the subscription on (not the entries it
+   * finds); returns the function that stops it. After a reconnect it reports
+   * what changed while the link was down, compared with what it had: changed
+   * and new keys as sets, removed keys as deletes, nothing else (subscribing
+   * reads the entries once for that). `onEnd` hears why the subscription
+   * ended when the client closes or gives up reconnecting. Throws
+   * BadNameError at once for a bad name.
    */
   subscribe(cb: (key: string, value: T | undefined, deleted: boolean) => void, onEnd?: (err: Error) => void): () => void {
     this.checkName();
     let last = 0;
     let live = true;
-    // Keys this subscriber has been told about, so a resync can report the ones deleted meanwhile.
-    const known = new Set<string>();
-    const resync = (): void => {
+    // What this subscriber has as each key's value (a digest of its bytes): the entries when it
+    // subscribed, then every push. After a reconnect the entries are read again and only what
+    // differs is reported (sets, and deletes of keys it had), not the whole dict.
+    const seen = new Map<string, string>();
+    // The first read is the baseline: nothing reported, since a fresh subscriber hears changes only.
+    let baseline: Promise<void> | undefined;
+    const read = (report: boolean): Promise<void> =>
       this.#rawEntries().then(
         (reply) => {
           if (!live) return;
           const present = new Set<string>();
           for (const [key, bytes] of reply) {
-            const got = decodePushed<T>(bytes);
-            if (got === undefined) continue;
             present.add(key);
-            known.add(key);
-            callUser(cb, key, got.value, false);
+            const digest = digestOf(bytes);
+            if (seen.get(key) === digest) continue;
+            seen.set(key, digest);
+            if (!report) continue;
+            const got = decodePushed<T>(bytes);
+            if (got !== undefined) callUser(cb, key, got.value, false);
           }
-          for (const key of [...known]) {
+          for (const key of [...seen.keys()]) {
             if (present.has(key)) continue;
-            known.delete(key);
-            callUser(cb, key, undefined, true);
+            seen.delete(key);
+            if (report) callUser(cb, key, undefined, true);
           }
         },
         () => {},
       );
+    const resync = (): void => {
+      // A resync before the baseline arrived compares against it once it has.
+      void (baseline ?? Promise.resolve()).then(() => read(true));
     };
     const stop = this.transport.listen(
       'dict',
@@ -105,19 +119,21 @@ export class Dict<T = unknown> extends NamedHandle {
         if (push.key === undefined || push.version <= last) return;
         if (push.deleted === true) {
           last = push.version;
-          known.delete(push.key);
+          seen.delete(push.key);
           cb(push.key, undefined, true);
           return;
         }
         const got = push.value === undefined ? undefined : decodePushed<T>(push.value);
         if (got === undefined) return;
         last = push.version;
-        known.add(push.key);
+        seen.set(push.key, digestOf(push.value!));
         cb(push.key, got.value, false);
       },
       onEnd,
       resync,
     );
+    // Sent after the subscribe on the same link: the entries it reads include every change made before the subscription.
+    baseline = read(false);
     return () => {
       live = false;
       stop();
@@ -144,4 +160,9 @@ export class Dict<T = unknown> extends NamedHandle {
     const bad = checkDictKey(key);
     if (bad !== undefined) throw new BadNameError(bad);
   }
+}
+
+/** A short fingerprint of an entry's encoded bytes: enough to tell a changed value from the one a subscriber has. */
+function digestOf(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64');
 }

@@ -25,6 +25,12 @@ interface Listener {
   push(p: Push): void;
   end?: ((err: Error) => void) | undefined;
   resync?: (() => void) | undefined;
+  /**
+   * Pushes that came while its subscribe reply (a value's current state) was on its way: the reply
+   * is settled a microtask after the frame that carried it and the pushes behind it, so without
+   * holding them a push newer than the reply would be heard first and the current value dropped.
+   */
+  held?: Push[] | undefined;
 }
 
 /** Listener bookkeeping over a transport's `request`. */
@@ -75,7 +81,10 @@ export class ListenerRegistry {
     const key = `${p.kind}\0${p.name}`;
     const set = this.#byName.get(key);
     if (set === undefined) return;
-    for (const l of set) callUser(l.push, p);
+    for (const l of set) {
+      if (l.held !== undefined) l.held.push(p);
+      else callUser(l.push, p);
+    }
     if (p.resync === true) this.#resubscribe(key, set);
   }
 
@@ -110,15 +119,27 @@ export class ListenerRegistry {
 
   /** Sends a subscribe for `covers`; a final refusal ends those listeners with the daemon's error. */
   #subscribe(kind: Kind, name: string, covers: Listener[], first: (p: Push) => void, subscribed?: () => void): void {
+    // A value's listeners hear its current state first, then what changed after it, in that order.
+    if (kind === 'value') for (const l of covers) l.held ??= [];
+    const release = (): void => {
+      for (const l of covers) {
+        const held = l.held ?? [];
+        l.held = undefined;
+        for (const p of held) callUser(l.push, p);
+      }
+    };
     this.#request({ op: `${kind}.subscribe`, name }).then(
       (reply) => {
         subscribed?.();
         // A value's subscribe reply carries its current state (no value field while it does not exist).
-        if (kind !== 'value') return;
-        const r = reply as { version: number; value?: Uint8Array };
-        if (r.value !== undefined) first({ type: 'push', kind, name, version: r.version, value: r.value });
+        if (kind === 'value') {
+          const r = reply as { version: number; value?: Uint8Array };
+          if (r.value !== undefined) first({ type: 'push', kind, name, version: r.version, value: r.value });
+        }
+        release();
       },
       (err: unknown) => {
+        release();
         if (!(err instanceof CorepoolError) || TRANSIENT.has(err.code)) return;
         this.#refused(`${kind}\0${name}`, covers, err);
       },

@@ -24,6 +24,7 @@
  * to take; FIFO among blocked gets and acquires holds per daemon; a dict push
  * of a value past the inline size carries the key's value when read.
  */
+import type { Logger } from '../../logger.js';
 import {
   BadMessageError,
   CancelledError,
@@ -37,13 +38,14 @@ import {
 
 import { dataEqual, decodeCost, MAX_COST } from '../../state/data-equal.js';
 import { checked, checkRequest, delta, dictKey, operand } from '../../state/operands.js';
-import type { ReplayKey, StateCounts, StateStore } from '../../state/state-store.js';
+import type { ReplayKey, StateCounts, StateListing, StateStore } from '../../state/state-store.js';
 import type { ClusterNode } from '../cluster-node.js';
 import { ChangeFeed, type ChangeEntry } from './change-feed.js';
 import { DICT_DELETE, DICT_ENTRIES, DICT_SET } from './dict-scripts.js';
 import { LockGrants } from './lock-grants.js';
 import { QUEUE_PUT, DROP_REPLY } from './queue-scripts.js';
 import { QueueGets } from './queue-gets.js';
+import { listRedisState } from './redis-listing.js';
 import { bytes, casReply, decimal, versionAndValue } from './replies.js';
 import { Script } from './scripts.js';
 import { checkWellFormed, StateKeys } from './state-keys.js';
@@ -64,7 +66,7 @@ export interface RedisStateOptions {
   replyTtlMs?: number;
   /** Parked calls are retried at least this often; the feed notices a Redis that lost its data within it. @default 1000 */
   pollMs?: number;
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 /** A compareAndSet whose value keeps changing between its compare and its write gives up after this many rounds. */
@@ -91,7 +93,7 @@ export class RedisState implements StateStore {
   readonly #r: StateRedis;
   readonly #max: number;
   readonly #pollMs: number;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger | undefined;
   readonly #feed: ChangeFeed;
   readonly #subs: Subscriptions;
   readonly #gets: QueueGets;
@@ -109,7 +111,7 @@ export class RedisState implements StateStore {
     });
     this.#max = opts.maxValueBytes ?? Infinity;
     this.#pollMs = opts.pollMs ?? 1_000;
-    this.#log = opts.log ?? (() => {});
+    this.#log = opts.log;
     this.#subs = new Subscriptions(this.#r);
     this.#gets = new QueueGets(this.#r);
     this.#locks = new LockGrants(this.#r);
@@ -119,7 +121,7 @@ export class RedisState implements StateStore {
       pollMs: this.#pollMs,
       onEntry: (e) => this.#onChange(e),
       onResync: (why) => {
-        this.#log(JSON.stringify({ event: 'state-resync', reason: why }));
+        this.#log?.warn({ event: 'state-resync', reason: why });
         this.#subs.resync();
       },
     });
@@ -132,6 +134,10 @@ export class RedisState implements StateStore {
    */
   lockHolders(): string[] {
     return this.#locks.holders();
+  }
+
+  list(limit: number, cursor?: string): Promise<StateListing> {
+    return listRedisState(this.#r, limit, cursor);
   }
 
   /** Opens the store on `node`'s Redis and starts following its changes. */

@@ -1,0 +1,37 @@
+/** The preview of a value in a state listing: short, one line, never a costly decode. */
+import { describe, expect, it } from 'vitest';
+import { encodeData } from '@corepool/protocol';
+import { PREVIEW_CHARS, PREVIEW_MAX_BYTES, clampLimit, MAX_LIST_LIMIT, preview } from '../src/state/state-listing.js';
+
+describe('preview', () => {
+  it('renders small values on one line', () => {
+    expect(preview(encodeData(42))).toBe('42');
+    expect(preview(encodeData(10n ** 30n))).toBe('1000000000000000000000000000000n');
+    expect(preview(encodeData({ a: [1, 2], b: 'x\ny' }))).toBe("{ a: [ 1, 2 ], b: 'x\\ny' }");
+    expect(preview(encodeData(new Map([[1, 'one']])))).toBe("Map(1) { 1 => 'one' }");
+  });
+
+  it('cuts long and deep values to PREVIEW_CHARS', () => {
+    const long = preview(encodeData('z'.repeat(5000)));
+    expect(long.length).toBe(PREVIEW_CHARS);
+    expect(long.endsWith('…')).toBe(true);
+    let deep: unknown = 0;
+    for (let i = 0; i < 200; i++) deep = [deep, i];
+    expect(preview(encodeData(deep)).length).toBeLessThanOrEqual(PREVIEW_CHARS);
+  });
+
+  it('shows only the size of a large, costly or undecodable value', () => {
+    const big = encodeData('b'.repeat(PREVIEW_MAX_BYTES));
+    expect(preview(big)).toBe(`(${big.length} bytes)`);
+    const many = encodeData(Array.from({ length: 3000 }, (_, i) => ({ i })));
+    expect(many.length).toBeLessThan(PREVIEW_MAX_BYTES);
+    expect(preview(many)).toBe(`(${many.length} bytes)`);
+    expect(preview(new Uint8Array([0xc1]))).toBe('(1 bytes)');
+  });
+
+  it('clamps a page size to 1..MAX_LIST_LIMIT', () => {
+    expect(clampLimit(0)).toBe(1);
+    expect(clampLimit(1e9)).toBe(MAX_LIST_LIMIT);
+    expect(clampLimit(7.9)).toBe(7);
+  });
+});
