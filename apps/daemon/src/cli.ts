@@ -27,6 +27,7 @@ import { readRecord } from './primary/pidfile.js';
 import { adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
+import { fileEnds, startFailure } from './start-failure.js';
 import type { DaemonStatus } from '@corepool/protocol';
 import { LOG_LEVELS, createLogger, type Logger } from './logger.js';
 import {
@@ -257,6 +258,7 @@ async function detach(opts: DaemonOptions): Promise<void> {
   if (tightened !== undefined) console.error(`corepool: ${tightened}`);
   // The log itself is written (and rotated) by the daemon; this file takes only what escapes its logger.
   const out = join(dataDir, OUT_FILE);
+  const ends = fileEnds([log, out]);
   const fd = openSync(out, 'a', 0o600);
   fchmodSync(fd, 0o600);
   const env = opts.tokenSource === 'flag' ? { ...process.env, COREPOOL_TOKEN: opts.token } : process.env;
@@ -278,7 +280,10 @@ async function detach(opts: DaemonOptions): Promise<void> {
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`the daemon did not start; see ${log} and ${out}`);
+  if (child.exitCode === null)
+    throw new Error(`the daemon did not start within 15 s (pid ${child.pid} still starting); see ${log} and ${out}`);
+  const why = startFailure(ends);
+  throw new Error(`the daemon did not start${why === undefined ? '' : `: ${why}`} (exit code ${child.exitCode}; see ${log} and ${out})`);
 }
 
 async function waitForExit(pid: number, ms: number): Promise<void> {
