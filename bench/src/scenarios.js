@@ -155,6 +155,26 @@ export const SCENARIOS = {
     })),
   },
 
+  weights: {
+    title: 'apps of weights 1, 2 and 3 side by side: worker time of each against weight 1 while all have work; 2 workers',
+    params: (q) => ({
+      weights: [1, 2, 3],
+      workers: 2,
+      itemMs: 5,
+      items: q ? 300 : 600,
+      slices: 4,
+      note: q ? 'quick: 300 items per app' : undefined,
+    }),
+    systems: [{ system: 'corepool', ...node('corepool/weights.js') }],
+    goals: [2, 3].map((w) => ({
+      system: 'corepool',
+      metric: `ratio_w${w}`,
+      op: '>=',
+      value: Math.round(7 * w) / 10,
+      text: `weight ${w}: >= ${(0.7 * w).toFixed(1)}x the worker time of weight 1`,
+    })),
+  },
+
   isolation: {
     title: 'the cost of keeping apps apart on a shared worker: per item, and per switch between two apps, 1 worker',
     params: (q) => ({

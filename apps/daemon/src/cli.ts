@@ -73,6 +73,13 @@ daemon
     `kill a worker whose resident memory passes this, off-heap memory included (checked every ${RSS_WATCH_MS} ms; default: ${M.workerRssMb}; 0: off)`,
   )
   .option('--max-tasks-per-worker <n>', 'replace a worker after it has run this many items (0: never)', String(D.maxTasksPerWorker))
+  .option(
+    '--max-client-weight <n>',
+    'most weight a client may give itself (connect({ weight })); a larger ask is clamped',
+    String(D.maxClientWeight),
+  )
+  .option('--client-weight <name=n>', 'weight of the client named name, over its own ask (repeatable)', collect)
+  .option('--client-max-workers <name=n>', 'most workers the client named name holds at once (repeatable)', collect)
   // Send-buffer limits per client (Redis client-output-buffer-limit); hidden, mainly for tests.
   .addOption(new Option('--send-high-water <bytes>').hideHelp())
   .addOption(new Option('--send-hard-cap <bytes>').hideHelp())
@@ -104,6 +111,9 @@ daemon
       pipelineDepth: flags.pipelineDepth,
       workerRssMb: flags.workerRssMb,
       maxTasksPerWorker: flags.maxTasksPerWorker,
+      maxClientWeight: flags.maxClientWeight,
+      clientWeights: flags.clientWeight,
+      clientMaxWorkers: flags.clientMaxWorkers,
       sendHighWater: flags.sendHighWater,
       sendHardCap: flags.sendHardCap,
       sendSoftCapMs: flags.sendSoftCapMs,
@@ -363,3 +373,8 @@ program.parseAsync().catch((err: unknown) => {
   console.error(`corepool: ${describeError(err)}`);
   process.exit(1);
 });
+
+/** Commander's way to take a flag more than once: each value appended. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

@@ -19,6 +19,8 @@ import {
   SEND_HARD_CAP,
   SEND_HIGH_WATER,
   SEND_SOFT_CAP_MS,
+  MAX_WEIGHT,
+  MAX_CLIENT_WORKERS,
 } from '@corepool/protocol/internal';
 
 /** Everything `corepool daemon start` can be told. */
@@ -58,6 +60,12 @@ export interface DaemonOptions {
   workerRssMb: number;
   /** Replace a worker after it has run this many items; 0 means never. */
   maxTasksPerWorker: number;
+  /** Most weight a client may give itself (connect({ weight })); a larger ask is clamped (client-steering.ts). */
+  maxClientWeight: number;
+  /** Weights by client name (--client-weight name=N), over the client's own ask. */
+  clientWeights: ReadonlyMap<string, number>;
+  /** Caps on workers held at once by client name (--client-max-workers name=N). */
+  clientMaxWorkers: ReadonlyMap<string, number>;
   /** Things the daemon should say at start (a risky setting), one line each. */
   warnings: string[];
   /** Cluster mode (`--cluster`): the Redis the daemons of cluster `name` share. Absent: a standalone daemon on LMDB. */
@@ -93,6 +101,9 @@ export function defaultDataDir(): string {
   return process.env[DATA_DIR_ENV] || join(homedir(), DATA_DIR_NAME);
 }
 
+/** Most weight a client may give itself unless --max-client-weight says otherwise: a few times a plain client's share, never the pool. */
+export const DEFAULT_MAX_CLIENT_WEIGHT = 4;
+
 /** The defaults that do not depend on the machine (the CLI's help shows them from here). */
 export const DEFAULT_OPTIONS: Omit<
   DaemonOptions,
@@ -114,6 +125,9 @@ export const DEFAULT_OPTIONS: Omit<
   sendHardCap: SEND_HARD_CAP,
   sendSoftCapMs: SEND_SOFT_CAP_MS,
   maxTasksPerWorker: 0,
+  maxClientWeight: DEFAULT_MAX_CLIENT_WEIGHT,
+  clientWeights: new Map(),
+  clientMaxWorkers: new Map(),
 };
 
 /** Largest default V8 heap per worker: a leaking task dies in seconds, not minutes. */
@@ -170,6 +184,19 @@ function int(name: string, v: unknown, min: number, max: number): number {
   if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError(`--${name} must be an integer, got ${String(v)}`);
   if (n < min || n > max) throw new RangeError(`--${name} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+/** Repeatable `name=N` flags (--client-weight, --client-max-workers) as a map; the name is everything before the last '='. */
+function byName(flag: string, v: unknown, max: number): Map<string, number> {
+  const out = new Map<string, number>();
+  if (v === undefined) return out;
+  for (const entry of Array.isArray(v) ? v : [v]) {
+    const s = String(entry);
+    const eq = s.lastIndexOf('=');
+    if (eq <= 0) throw new Error(`--${flag} must be name=N (a client's connect({ name }) and an integer), got ${JSON.stringify(s)}`);
+    out.set(s.slice(0, eq), int(flag, s.slice(eq + 1), 1, max));
+  }
+  return out;
 }
 
 /** Raw option values as the CLI collected them. */
@@ -270,6 +297,10 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     sendSoftCapMs:
       raw.sendSoftCapMs === undefined ? DEFAULT_OPTIONS.sendSoftCapMs : int('send-soft-cap-ms', raw.sendSoftCapMs, 10, 3_600_000),
     workerRssMb: raw.workerRssMb === undefined ? defaultWorkerRssMb(workerHeapMb) : workerRssLimit(raw.workerRssMb, workerHeapMb),
+    maxClientWeight:
+      raw.maxClientWeight === undefined ? DEFAULT_OPTIONS.maxClientWeight : int('max-client-weight', raw.maxClientWeight, 1, MAX_WEIGHT),
+    clientWeights: byName('client-weight', raw.clientWeights, MAX_WEIGHT),
+    clientMaxWorkers: byName('client-max-workers', raw.clientMaxWorkers, MAX_CLIENT_WORKERS),
     maxTasksPerWorker:
       raw.maxTasksPerWorker === undefined
         ? DEFAULT_OPTIONS.maxTasksPerWorker

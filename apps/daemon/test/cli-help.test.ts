@@ -29,6 +29,7 @@ describe('corepool daemon start --help', () => {
       ['--auth-deadline-ms', D.authDeadlineMs],
       ['--pipeline-depth', D.pipelineDepth],
       ['--max-tasks-per-worker', D.maxTasksPerWorker],
+      ['--max-client-weight', D.maxClientWeight],
     ] as const) {
       expect(entries.get(name)).toContain(`default: "${String(value)}")`);
     }
@@ -57,6 +58,7 @@ describe('corepool daemon start --help', () => {
       authDeadlineMs: String(D.authDeadlineMs),
       pipelineDepth: String(D.pipelineDepth),
       maxTasksPerWorker: String(D.maxTasksPerWorker),
+      maxClientWeight: String(D.maxClientWeight),
     });
     expect(given).toEqual(none);
   });

@@ -16,7 +16,7 @@ function setup(): { fair: FairShare<T>; placed: Placed[]; a: T; b: T } {
     heads: () => placed.filter((h) => h.headAt !== undefined),
     holds: (t) => placed.filter((h) => h.tenant === t).length,
   });
-  const tenant = (name: string): T => ({ name, vtime: 0, killedAt: -Infinity, restarting: 0 });
+  const tenant = (name: string, weight = 1): T => ({ name, vtime: 0, weight, killedAt: -Infinity, restarting: 0 });
   return { fair, placed, a: tenant('a'), b: tenant('b') };
 }
 
@@ -31,6 +31,21 @@ describe('fair share', () => {
     }
     expect(order.filter((n) => n === 'a')).toHaveLength(3);
     expect(order.filter((n) => n === 'b')).toHaveLength(3);
+  });
+
+  it('weights: a client of weight 2 is picked twice as often as one of weight 1 for chunks of equal cost', () => {
+    const { fair } = setup();
+    const heavy: T = { name: 'heavy', vtime: 0, weight: 2, killedAt: -Infinity, restarting: 0 };
+    const light: T = { name: 'light', vtime: 0, weight: 1, killedAt: -Infinity, restarting: 0 };
+    const order: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t = fair.pick([heavy, light], 1000, () => true)!;
+      order.push(t.name);
+      fair.charge({ tenant: t, headAt: undefined, charged: 0 }, 20);
+    }
+    expect(order.filter((n) => n === 'heavy')).toHaveLength(20);
+    // Virtual time is worker time over weight: both are owed the same now.
+    expect(heavy.vtime).toBe(light.vtime);
   });
 
   it('a client whose item killed a worker holds one worker at most until KILLER_MEMORY_MS has passed', () => {
@@ -87,7 +102,7 @@ describe('fair share', () => {
     b.vtime = 100;
     fair.enter(b, [a], 0);
     expect(b.vtime).toBe(5000); // no credit banked while idle
-    const c: T = { name: 'c', vtime: 100, killedAt: -Infinity, restarting: 0 };
+    const c: T = { name: 'c', vtime: 100, weight: 1, killedAt: -Infinity, restarting: 0 };
     placed.push({ tenant: c, headAt: 1, charged: 20 });
     fair.enter(c, [a], 2);
     expect(c.vtime).toBe(100); // it never left

@@ -539,3 +539,177 @@ describe('a pool that shrinks', () => {
     expect(s.pool.runs(other).map((r) => r.start)).toEqual([0]);
   });
 });
+
+describe('steering: priorities, weights, caps on workers', () => {
+  /**
+   * Each worker's chunks in the order it runs them, kept as a worker keeps
+   * them: a chunk goes last, an urgent one right behind the one running when
+   * it arrives; a chunk answered leaves. `update` reads what was sent since.
+   */
+  class Lanes {
+    readonly queues = new Map<FakeWorker, RunMessage[]>();
+    #seen = 0;
+    constructor(readonly s: Setup) {}
+    update(): Map<FakeWorker, RunMessage[]> {
+      const sent = this.s.pool.sent;
+      for (; this.#seen < sent.length; this.#seen++) {
+        const { w, m } = sent[this.#seen]!;
+        if (m.t !== 'run') continue;
+        const q = this.queues.get(w) ?? [];
+        if (m.urgent && q.length > 0) q.splice(1, 0, m);
+        else q.push(m);
+        this.queues.set(w, q);
+      }
+      return this.queues;
+    }
+  }
+
+  /**
+   * Finishes the running chunk of each busy worker in turn, `ms` apart, until
+   * none is left, the worker reporting the time it took; returns the
+   * finished runs in order. `check` sees the workers' chunks at each step.
+   */
+  function drain(s: Setup, ms: number, check: (queues: Map<FakeWorker, RunMessage[]>) => void = () => {}): RunMessage[] {
+    const lanes = new Lanes(s);
+    const order: RunMessage[] = [];
+    for (let step = 0; step < 10_000; step++) {
+      const queues = lanes.update();
+      check(queues);
+      const busy = [...queues].filter(([, runs]) => runs.length > 0);
+      if (busy.length === 0) return order;
+      const [w, runs] = busy[step % busy.length]!;
+      const head = runs.shift()!;
+      s.clock.advance(ms);
+      order.push(head);
+      const payload = encodeData(Array.from({ length: head.count }, () => 0));
+      tell(s, w, { t: 'done', key: head.key, payload, errors: [], ms: ms * busy.length, aborted: false });
+    }
+    throw new Error('the work never drained');
+  }
+
+  function openWith(s: Setup, c: SchedulerClient, id: number, priority: number): void {
+    expect(s.scheduler.open(c, { type: 'batch.open', id, task: TASK, timeoutMs: 0, retries: 0, priority })).toBeUndefined();
+  }
+
+  it("a client's batch of a higher priority goes first among its own; equal priorities stay round-robin", () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    openWith(s, s.client, 1, 0);
+    openWith(s, s.client, 2, 5);
+    openWith(s, s.client, 3, 5);
+    add(s, 1, [0, 1, 2]); // the first goes to the worker at once
+    add(s, 2, [100, 101]);
+    add(s, 3, [200, 201]);
+    const order = drain(s, 10).map((r) => r.start);
+    expect(order).toEqual([0, 100, 200, 101, 201, 1, 2]);
+  });
+
+  it('no priority of one client starves another: between clients the share stays by worker time', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    const other = client(2);
+    openWith(s, s.client, 1, 1000);
+    openWith(s, other, 1, -1000);
+    add(s, 1, [0, 1, 2, 3, 4, 5]);
+    add(s, 1, [100, 101, 102, 103, 104, 105], other);
+    const order = drain(s, 10).map((r) => (r.start >= 100 ? 'low' : 'high'));
+    // Alternating, after the first chunk that was placed before the other client had work.
+    expect(order.slice(0, 8).filter((o) => o === 'low').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a client of weight 2 gets twice the worker time of one of weight 1 while both have work', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    const heavy: Client = { ...client(2), weight: 2 };
+    heavy.send = (m) => heavy.got.push(m);
+    open(s, 1);
+    open(s, 1, heavy);
+    add(
+      s,
+      1,
+      Array.from({ length: 40 }, (_, i) => i),
+    );
+    add(
+      s,
+      1,
+      Array.from({ length: 40 }, (_, i) => 100 + i),
+      heavy,
+    );
+    // Past the first few chunks (charged an estimate before their item time is known), over a window where both have work.
+    const window = drain(s, 10).slice(10, 46);
+    const heavyRuns = window.filter((r) => r.start >= 100).length;
+    const lightRuns = window.length - heavyRuns;
+    expect(heavyRuns / lightRuns).toBeGreaterThan(1.7);
+    expect(heavyRuns / lightRuns).toBeLessThan(2.4);
+  });
+
+  it('a capped client never holds more workers than its cap, even with the others idle; the rest go to others', () => {
+    const s = setup(4, { pipelineDepth: 2 });
+    const capped: Client = { ...client(2), maxWorkers: 2 };
+    capped.send = (m) => capped.got.push(m);
+    open(s, 1, capped);
+    add(
+      s,
+      1,
+      Array.from({ length: 12 }, (_, i) => i),
+      capped,
+    );
+    const cappedRealm = s.pool.runs(s.pool.workers()[0]!)[0]!.realm;
+    const held = (queues: Map<FakeWorker, RunMessage[]>): number =>
+      [...queues.values()].filter((runs) => runs.some((r) => r.realm === cappedRealm)).length;
+    expect(held(new Lanes(s).update())).toBe(2);
+    // Its own pipeline slots on the workers it holds are filled; the other workers stay idle for it.
+    expect(s.scheduler.running()).toBe(4);
+    // At its cap, it offers no demand to a cluster: a worker lent for it could not take its work.
+    expect(s.scheduler.queuedChunksByRealm().size).toBe(0);
+    open(s, 1);
+    add(s, 1, [100, 101, 102, 103]);
+    expect(s.scheduler.running()).toBe(8);
+    let most = 0;
+    drain(s, 10, (queues) => (most = Math.max(most, held(queues))));
+    expect(most).toBe(2);
+  });
+  it('a client held at its cap does not hold back where a newcomer starts: the newcomer does not take the pool from the others', () => {
+    const s = setup(3, { pipelineDepth: 1 });
+    const capped: Client = { ...client(2), maxWorkers: 1 };
+    capped.send = (m) => capped.got.push(m);
+    const late = client(3);
+    open(s, 1, capped);
+    open(s, 1);
+    open(s, 1, late);
+    add(
+      s,
+      1,
+      Array.from({ length: 90 }, (_, i) => 200 + i),
+      capped,
+    );
+    add(
+      s,
+      1,
+      Array.from({ length: 90 }, (_, i) => i),
+    );
+    // For 60 chunks the uncapped client has two workers, the capped one its one: its virtual time lags far behind.
+    const lanes = new Lanes(s);
+    const order: RunMessage[] = [];
+    const step = (k: number): void => {
+      const busy = [...lanes.update()].filter(([, runs]) => runs.length > 0);
+      const [w, runs] = busy[k % busy.length]!;
+      const head = runs.shift()!;
+      s.clock.advance(10);
+      order.push(head);
+      tell(s, w, { t: 'done', key: head.key, payload: encodeData([0]), errors: [], ms: 30, aborted: false });
+    };
+    for (let k = 0; k < 60; k++) step(k);
+    add(
+      s,
+      1,
+      Array.from({ length: 90 }, (_, i) => 400 + i),
+      late,
+    );
+    const from = order.length;
+    for (let k = 60; k < 120; k++) step(k);
+    const after = order.slice(from + 6); // past the chunks already on the workers when it came
+    const first = after.filter((r) => r.start < 200).length;
+    const newcomer = after.filter((r) => r.start >= 400).length;
+    // The two uncapped clients now share two workers about evenly (before: the newcomer took both for a long while).
+    expect(first).toBeGreaterThan(0.6 * newcomer);
+    expect(newcomer).toBeGreaterThan(0.6 * first);
+  });
+});

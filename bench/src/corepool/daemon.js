@@ -191,9 +191,9 @@ export async function loadClient() {
 }
 
 /** connect() to this daemon, as an app would. */
-export async function connectTo(daemon) {
+export async function connectTo(daemon, options = {}) {
   const { connect } = await loadClient();
-  return connect(daemon.url, { token: daemon.token });
+  return connect(daemon.url, { token: daemon.token, ...options });
 }
 
 /**

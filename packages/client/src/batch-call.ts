@@ -66,6 +66,8 @@ export interface BatchHost {
 export interface BatchSettings {
   timeoutMs: number;
   retries: number;
+  /** Order among the client's own batches, higher first (0 is left off the wire). */
+  priority: number;
   chunkSize: number | undefined;
   onProgress: ((done: number, total: number | undefined) => void) | undefined;
 }
@@ -128,6 +130,11 @@ export class BatchCall {
     this.#sizer = new ChunkSizer(settings.chunkSize);
     const len = (items as { length?: unknown }).length;
     if (Array.isArray(items) || (ArrayBuffer.isView(items) && typeof len === 'number')) this.#total = len as number;
+  }
+
+  /** Its priority among the client's batches: a higher one gets a freed chunk slot first. */
+  get priority(): number {
+    return this.#settings.priority;
   }
 
   /**
@@ -302,6 +309,7 @@ export class BatchCall {
         retries: this.#settings.retries,
         first: chunk,
       };
+      if (this.#settings.priority !== 0) open.priority = this.#settings.priority;
       if (!this.#host.send(open)) return;
       this.#opened = true;
     } else if (!this.#host.send(chunk)) {

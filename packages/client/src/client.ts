@@ -79,13 +79,22 @@ export class Client {
   readonly #eventListeners = new Map<keyof ClientEvents, Set<unknown>>();
   #workers = 1;
   #maxPayload = DEFAULT_MAX_PAYLOAD;
+  /** The last steering warning a welcome brought. */
+  #warned: string | undefined;
 
   /** @internal use connect(); `openSocket` lets a unit test stand in for the daemon. */
-  constructor(url: string | readonly string[], token: string, name: string, reconnectTimeoutMs: number, openSocket?: OpenSocket) {
+  constructor(
+    url: string | readonly string[],
+    token: string,
+    name: string,
+    reconnectTimeoutMs: number,
+    openSocket?: OpenSocket,
+    steering: { weight?: number | undefined; maxWorkers?: number | undefined } = {},
+  ) {
     const instance = randomBytes(12).toString('base64url');
     const urls = typeof url === 'string' ? [url] : url;
     this.#conn = new Connection(
-      { urls, token, name, instance, reconnectTimeoutMs, openSocket },
+      { urls, token, name, instance, reconnectTimeoutMs, openSocket, weight: steering.weight, maxWorkers: steering.maxWorkers },
       {
         message: (m) => this.#onMessage(m),
         up: (w, reconnected) => this.#onUp(w, reconnected),
@@ -111,7 +120,12 @@ export class Client {
           this.#slots++;
           return true;
         }
-        if (!this.#waitingForSlot.includes(b)) this.#waitingForSlot.push(b);
+        if (!this.#waitingForSlot.includes(b)) {
+          // Highest priority first, first come first within one priority.
+          const at = this.#waitingForSlot.findIndex((w) => w.priority < b.priority);
+          if (at < 0) this.#waitingForSlot.push(b);
+          else this.#waitingForSlot.splice(at, 0, b);
+        }
         return false;
       },
       releaseSlot: () => {
@@ -321,6 +335,7 @@ export class Client {
         {
           timeoutMs: opts.timeoutMs ?? 0,
           retries: opts.retries ?? DEFAULT_RETRIES,
+          priority: opts.priority ?? 0,
           chunkSize: opts.chunkSize,
           onProgress: opts.onProgress,
         },
@@ -371,6 +386,11 @@ export class Client {
 
   #onUp(w: Welcome, reconnected: boolean): void {
     this.#workers = Math.max(1, w.workers);
+    // The daemon granted less than asked (a clamped weight, an operator's setting): said once per daemon's answer, not per reconnect.
+    if (w.warning !== undefined && w.warning !== this.#warned) {
+      this.#warned = w.warning;
+      process.emitWarning(`corepool: ${w.warning}`, { code: 'COREPOOL_STEERING' });
+    }
     // Per welcome: after a move, the limit is the new daemon's, not the last one's.
     this.#maxPayload = w.maxPayload !== undefined && w.maxPayload >= 128 * 1024 ? w.maxPayload : DEFAULT_MAX_PAYLOAD;
     if (!reconnected) return;

@@ -99,7 +99,7 @@ export async function connect(first?: string | readonly string[] | ConnectOption
       throw new AuthError(`no token: pass { token }, set COREPOOL_TOKEN, or start the daemon so it writes ${join(dataDir, 'token')}`);
     }
     if (token !== undefined) {
-      const client = new Client(urls, token, name, reconnectTimeoutMs);
+      const client = new Client(urls, token, name, reconnectTimeoutMs, undefined, { weight: opts.weight, maxWorkers: opts.maxWorkers });
       try {
         await client.open();
         return client;

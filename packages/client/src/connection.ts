@@ -81,6 +81,9 @@ export interface ConnectionOptions {
   instance: string;
   reconnectTimeoutMs: number;
   openSocket?: OpenSocket | undefined;
+  /** Asked of the daemon in every hello (it may grant less). */
+  weight?: number | undefined;
+  maxWorkers?: number | undefined;
 }
 
 /** The daemon link with reconnect. */
@@ -219,6 +222,8 @@ export class Connection {
           token: this.#opts.token,
           name: this.#opts.name,
           instance: this.#opts.instance,
+          ...(this.#opts.weight === undefined ? {} : { weight: this.#opts.weight }),
+          ...(this.#opts.maxWorkers === undefined ? {} : { maxWorkers: this.#opts.maxWorkers }),
         }),
       );
     });

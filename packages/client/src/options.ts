@@ -2,7 +2,18 @@
  * SDK options: their defaults in one place and one check each, at the
  * facade. Async calls reject (never throw) with BadArgumentError.
  */
-import { BadArgumentError, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_RETRIES, MAX_NAME_LENGTH, MAX_TIMEOUT_MS } from '@corepool/protocol';
+import {
+  BadArgumentError,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_RETRIES,
+  MAX_CLIENT_WORKERS,
+  MAX_NAME_LENGTH,
+  MAX_PRIORITY,
+  MAX_TIMEOUT_MS,
+  MAX_WEIGHT,
+  MIN_PRIORITY,
+} from '@corepool/protocol';
 
 /** Options of `connect()`. */
 export interface ConnectOptions {
@@ -21,6 +32,14 @@ export interface ConnectOptions {
   reconnectTimeoutMs?: number;
   /** Time allowed for the first connection (including a spawned daemon's start). @default 10_000 */
   connectTimeoutMs?: number;
+  /**
+   * Share of worker time against other clients while both have work (an integer, 1 to 1000): weight 2
+   * gets twice the share of weight 1. The daemon clamps it to its --max-client-weight (default 4), and
+   * its operator may set it by name instead (--client-weight); a warning says so. @default 1
+   */
+  weight?: number;
+  /** Most workers this client holds at once, even when others are idle (an integer, 1 or more). @default no cap */
+  maxWorkers?: number;
 }
 
 /** Options of `map`, `imap`, `mapSettled`. */
@@ -33,6 +52,11 @@ export interface MapOptions {
   timeoutMs?: number;
   /** Runs of an item after its worker died, before WorkerCrashedError. @default 2 */
   retries?: number;
+  /**
+   * Order among this client's own batches: its queued work of a higher priority goes to workers first
+   * (an integer, -1000 to 1000). It never takes workers from other clients: their share is by worker time. @default 0
+   */
+  priority?: number;
   /** Called as results arrive; `total` is undefined until the input is exhausted (unless it has a length). */
   onProgress?: (done: number, total: number | undefined) => void;
 }
@@ -48,6 +72,8 @@ export interface SubmitOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   retries?: number;
+  /** As for `map`: order among this client's own batches, higher first. @default 0 */
+  priority?: number;
 }
 
 export const DEFAULT_URL = `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
@@ -58,6 +84,12 @@ function positiveInt(name: string, v: unknown, min: number): void {
   if (v === undefined) return;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw new BadArgumentError(`options.${name} must be an integer`);
   if (v < min) throw new BadArgumentError(`options.${name} must be at least ${min}`);
+}
+
+function intIn(name: string, v: unknown, min: number, max: number): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new BadArgumentError(`options.${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
 }
 
 /** Checks map/imap/submit options; throws BadArgumentError. */
@@ -71,6 +103,7 @@ export function checkMapOptions(o: unknown): ImapOptions {
   if (opts.timeoutMs !== undefined && opts.timeoutMs > MAX_TIMEOUT_MS)
     throw new BadArgumentError(`options.timeoutMs must be at most ${MAX_TIMEOUT_MS}`);
   positiveInt('retries', opts.retries, 0);
+  intIn('priority', opts.priority, MIN_PRIORITY, MAX_PRIORITY);
   if (opts.retries !== undefined && opts.retries > 100) throw new BadArgumentError('options.retries must be at most 100');
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal))
     throw new BadArgumentError('options.signal must be an AbortSignal');
@@ -94,6 +127,8 @@ export function checkConnectOptions(o: unknown): ConnectOptions {
   // Infinity: a long-running service waits for its daemon however long it is away.
   if (opts.reconnectTimeoutMs !== Infinity) positiveInt('reconnectTimeoutMs', opts.reconnectTimeoutMs, 0);
   positiveInt('connectTimeoutMs', opts.connectTimeoutMs, 1);
+  intIn('weight', opts.weight, 1, MAX_WEIGHT);
+  intIn('maxWorkers', opts.maxWorkers, 1, MAX_CLIENT_WORKERS);
   return opts;
 }
 

@@ -41,7 +41,7 @@ describe('BatchCall chunk slots', () => {
       1,
       { kind: 'source', hash: 'h', source: '(x) => x' },
       items,
-      { timeoutMs: 0, retries: 0, chunkSize: 8, onProgress: undefined },
+      { timeoutMs: 0, retries: 0, priority: 0, chunkSize: 8, onProgress: undefined },
       {
         item: () => {},
         end: (e) => ended.push(e),
@@ -69,7 +69,7 @@ function oneByOne(host: BatchHost, items: number[]): { b: BatchCall; delivered: 
     1,
     { kind: 'source', hash: 'h', source: '(x) => x' },
     items,
-    { timeoutMs: 0, retries: 0, chunkSize: 1, onProgress: undefined },
+    { timeoutMs: 0, retries: 0, priority: 0, chunkSize: 1, onProgress: undefined },
     { item: (i) => delivered.push(i), end: (e) => ended.push(e), wantsMore: () => true },
   );
   return { b, delivered, ended };

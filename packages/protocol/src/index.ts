@@ -51,6 +51,10 @@ export {
   MAX_TASK_URL_LENGTH,
   MAX_TIMEOUT_MS,
   MAX_DATA_DEPTH,
+  MIN_PRIORITY,
+  MAX_PRIORITY,
+  MAX_WEIGHT,
+  MAX_CLIENT_WORKERS,
 } from './limits.js';
 export { encodeMessage, decodeMessage, encodeData, decodeData } from './codec.js';
 export { sourceHash } from './task-hash.js';

@@ -73,3 +73,10 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
  * to spare for the caller's own stack.
  */
 export const MAX_DATA_DEPTH = 512;
+/** A batch's `priority` (higher first among one client's own batches): an integer in this range, default 0. */
+export const MIN_PRIORITY = -1000;
+export const MAX_PRIORITY = 1000;
+/** Largest `weight` a client may ask for on the wire; the daemon bounds it further (--max-client-weight). */
+export const MAX_WEIGHT = 1000;
+/** Largest `maxWorkers` a client may ask for on the wire. */
+export const MAX_CLIENT_WORKERS = 1_000_000;

@@ -16,6 +16,10 @@ export interface Hello {
   name?: string;
   /** The client object's id, the same on every socket it opens: the daemon replays its writes' replies across reconnects. */
   instance?: string;
+  /** Share of worker time asked for against other clients (an integer, 1 or more; default 1); the daemon bounds it. */
+  weight?: number;
+  /** Most workers this client may hold at once (an integer, 1 or more); default no cap. */
+  maxWorkers?: number;
 }
 /** Starts a batch; its items follow in chunks. */
 export interface BatchOpen {
@@ -25,6 +29,8 @@ export interface BatchOpen {
   /** Per-item timeout; 0 means none. */
   timeoutMs: number;
   retries: number;
+  /** Order among this client's own batches, higher first (MIN_PRIORITY..MAX_PRIORITY); absent: 0. */
+  priority?: number;
   /** The batch's first chunk, in the same frame (a one-item `submit` is then a single frame). */
   first?: BatchChunk;
 }
@@ -115,6 +121,12 @@ export interface Welcome {
   maxPayload?: number;
   /** The daemon pings every this many ms; a client that hears nothing for longer treats the link as dead. */
   heartbeatMs?: number;
+  /** The weight the daemon gives this client (its ask, bounded by --max-client-weight, or the operator's). */
+  weight?: number;
+  /** The cap on workers the daemon applies to this client, if any. */
+  maxWorkers?: number;
+  /** Why the daemon did not grant what the hello asked (a weight clamped, an operator's setting). */
+  warning?: string;
 }
 /** Results of one chunk: `payload` is an array of `count` results (undefined where `errors` has the item). */
 export interface ChunkResult {

@@ -4,7 +4,17 @@
  */
 import { BadMessageError, DETAIL_KEYS, DETAIL_TYPES, type ErrorDetails, type WireError } from './errors.js';
 import { isErrorCode } from './codes.js';
-import { MAX_DICT_KEY_BYTES, MAX_NAME_LENGTH, MAX_SOURCE_LENGTH, MAX_TASK_URL_LENGTH, MAX_TIMEOUT_MS } from './limits.js';
+import {
+  MAX_CLIENT_WORKERS,
+  MAX_DICT_KEY_BYTES,
+  MAX_NAME_LENGTH,
+  MAX_PRIORITY,
+  MAX_SOURCE_LENGTH,
+  MAX_TASK_URL_LENGTH,
+  MAX_TIMEOUT_MS,
+  MAX_WEIGHT,
+  MIN_PRIORITY,
+} from './limits.js';
 import {
   STATE_OPS,
   type BatchChunk,
@@ -35,6 +45,13 @@ function optUint(o: Obj, key: string): number | undefined {
 function optTimeout(o: Obj, key: string): number | undefined {
   const v = optUint(o, key);
   if (v !== undefined && v > MAX_TIMEOUT_MS) fail(`${key} must be at most ${MAX_TIMEOUT_MS} ms`);
+  return v;
+}
+/** An optional integer in [min, max]. */
+function optIntIn(o: Obj, key: string, min: number, max: number): number | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) fail(`${key} must be an integer from ${min} to ${max}`);
   return v;
 }
 function str(o: Obj, key: string, max: number): string {
@@ -81,6 +98,10 @@ export function parseClientMessage(v: unknown): ClientMessage {
       const m: ClientMessage = { type: 'hello', v: uint(v, 'v'), token: str(v, 'token', 1024) };
       if (v.name !== undefined) m.name = str(v, 'name', MAX_NAME_LENGTH);
       if (v.instance !== undefined) m.instance = str(v, 'instance', 64);
+      const weight = optIntIn(v, 'weight', 1, MAX_WEIGHT);
+      if (weight !== undefined) m.weight = weight;
+      const maxWorkers = optIntIn(v, 'maxWorkers', 1, MAX_CLIENT_WORKERS);
+      if (maxWorkers !== undefined) m.maxWorkers = maxWorkers;
       return m;
     }
     case 'batch.open': {
@@ -91,6 +112,8 @@ export function parseClientMessage(v: unknown): ClientMessage {
         timeoutMs: optTimeout(v, 'timeoutMs') ?? 0,
         retries: Math.min(optUint(v, 'retries') ?? 0, 100),
       };
+      const priority = optIntIn(v, 'priority', MIN_PRIORITY, MAX_PRIORITY);
+      if (priority !== undefined && priority !== 0) m.priority = priority;
       if (v.first !== undefined && v.first !== null) {
         assertObject(v.first, 'first');
         m.first = parseChunk({ ...v.first, id: m.id });
@@ -152,6 +175,11 @@ export function parseServerMessage(v: unknown): ServerMessage {
       if (maxPayload !== undefined) m.maxPayload = maxPayload;
       const heartbeatMs = optUint(v, 'heartbeatMs');
       if (heartbeatMs !== undefined) m.heartbeatMs = heartbeatMs;
+      const weight = optUint(v, 'weight');
+      if (weight !== undefined && weight >= 1) m.weight = weight;
+      const maxWorkers = optUint(v, 'maxWorkers');
+      if (maxWorkers !== undefined && maxWorkers >= 1) m.maxWorkers = maxWorkers;
+      if (typeof v.warning === 'string') m.warning = v.warning.slice(0, 1024);
       return m;
     }
     case 'chunk.result': {

@@ -50,6 +50,26 @@ describe('parseClientMessage', () => {
     for (const t of [2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER, 1.5, -1, Number.NaN, Infinity, '100']) bad(open(t));
     expect(parseClientMessage(open(2 ** 31 - 1))).toMatchObject({ timeoutMs: 2 ** 31 - 1 });
   });
+
+  it('steering: a batch priority in -1000..1000 (0 left off), a hello weight in 1..1000 and maxWorkers of 1 or more', () => {
+    const open = (priority: unknown): unknown => ({
+      type: 'batch.open',
+      id: 1,
+      task: { kind: 'module', url: 'file:///x.mjs', name: 'f' },
+      timeoutMs: 0,
+      retries: 0,
+      priority,
+    });
+    expect(parseClientMessage(open(-1000))).toMatchObject({ priority: -1000 });
+    expect(parseClientMessage(open(1000))).toMatchObject({ priority: 1000 });
+    expect(parseClientMessage(open(0))).not.toHaveProperty('priority');
+    expect(parseClientMessage(open(undefined))).not.toHaveProperty('priority');
+    for (const p of [1001, -1001, 1.5, Number.NaN, Infinity, '1', true]) bad(open(p));
+    const hello = (o: object): unknown => ({ type: 'hello', v: 1, token: 't', ...o });
+    expect(parseClientMessage(hello({ weight: 3, maxWorkers: 2 }))).toMatchObject({ weight: 3, maxWorkers: 2 });
+    for (const weight of [0, -1, 1001, 2.5, '2', Number.NaN]) bad(hello({ weight }));
+    for (const maxWorkers of [0, -1, 1.5, Infinity, '2']) bad(hello({ maxWorkers }));
+  });
 });
 
 describe('parseServerMessage', () => {

@@ -72,6 +72,8 @@ const TICK_MS = 100;
 export interface ClusterScheduler extends PoolEvents<ClusterWorker> {
   workerFigures(w: ClusterWorker): WorkerFigures;
   queuedChunksByRealm(): Map<string, number>;
+  /** The weight of one of this daemon's clients (fair-share.ts), by realm. */
+  weightOf(realm: string): number | undefined;
 }
 
 /** The local workers, as the Supervisor keeps them. */
@@ -310,7 +312,8 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
       w.outstanding.delete(m.key);
       this.#realmOf.delete(m.key);
     }
-    if (realm !== undefined && m.t !== 'fail') this.#ledger.charge(realm, m.ms);
+    // Weighted as on one daemon (fair-share.ts): an app of weight 2 is charged half its worker time, so it is granted twice as much.
+    if (realm !== undefined && m.t !== 'fail') this.#ledger.charge(realm, m.ms / (this.#scheduler?.weightOf(realm) ?? 1));
   }
 
   /** A worker ended: its unfinished chunks will not be charged (the scheduler reruns them under other keys or the same). */

@@ -8,6 +8,8 @@
  * A charge Redis refused is kept for the next flush. Apps are client realms,
  * one per connection: an app neither queued nor running for FORGET_MS leaves
  * the ledger (its client is gone), or `share` would keep every client ever seen.
+ * Charges come weighted (cluster-pool.ts divides a chunk's time by its client's
+ * weight), so the score is worker time over weight, as on one daemon.
  */
 import type { Redis } from 'ioredis';
 
@@ -27,7 +29,7 @@ export class ShareLedger {
     this.#key = shareKey;
   }
 
-  /** `app` held a worker `ms` milliseconds. */
+  /** `app` held a worker `ms` milliseconds (already divided by its weight). */
   charge(app: string, ms: number): void {
     if (!(ms > 0)) return;
     this.#pending.set(app, (this.#pending.get(app) ?? 0) + ms);

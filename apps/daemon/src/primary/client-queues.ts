@@ -1,9 +1,11 @@
 /**
  * The per-client queues: each client's jobs with their waiting chunks, the
  * clients that have work queued (active), and the choice of the next chunk:
- * the client owed the most worker time (fair-share.ts), then round-robin
- * across that client's jobs, so a small job never waits behind the same
- * client's million items.
+ * the client owed the most worker time (fair-share.ts), then, among that
+ * client's jobs of the highest priority, round-robin, so a small job never
+ * waits behind the same client's million items of equal priority. Priority
+ * orders one client's own jobs only: the share between clients stays by
+ * worker time, so no priority of one client can starve another.
  */
 import { randomBytes } from 'node:crypto';
 import type { ServerMessage } from '@corepool/protocol';
@@ -18,6 +20,10 @@ export interface SchedulerClient {
   send(m: ServerMessage): void;
   /** False while the client's send buffer is above its high-water mark. */
   canReceive(): boolean;
+  /** Share of worker time against other clients (fair-share.ts); default 1. Fixed once the client has queued work. */
+  readonly weight?: number;
+  /** Most workers the client may hold at once (placement.ts); default no cap. */
+  readonly maxWorkers?: number | undefined;
 }
 
 export interface ClientQueue extends Tenant {
@@ -25,8 +31,10 @@ export interface ClientQueue extends Tenant {
   /** Names the client's app to workers, unique beyond this daemon (RunMessage.realm, worker-pool.ts). */
   readonly realm: string;
   readonly jobs: Map<number, Job>;
-  /** Jobs with queued chunks, served round-robin. */
+  /** Jobs with queued chunks, served round-robin among those of the highest priority. */
   readonly ready: Job[];
+  /** Most workers it may hold at once; undefined: no cap. */
+  readonly maxWorkers: number | undefined;
   rr: number;
   active: boolean;
   queuedChunks: number;
@@ -91,6 +99,8 @@ export class ClientQueues {
         vtime: 0,
         killedAt: -Infinity,
         restarting: 0,
+        weight: client.weight ?? 1,
+        maxWorkers: client.maxWorkers,
       };
       this.#byId.set(client.id, cq);
     }
@@ -125,9 +135,9 @@ export class ClientQueues {
     return cq === undefined ? undefined : this.take(cq);
   }
 
-  /** The next chunk of an active client, round-robin over its jobs. */
+  /** The next chunk of an active client, round-robin over its jobs of the highest priority. */
   take(cq: ClientQueue): Chunk {
-    const job = cq.ready[cq.rr++ % cq.ready.length]!;
+    const job = nextJob(cq);
     const chunk = job.queue.shift()!;
     cq.queuedChunks--;
     cq.queuedBytes -= chunk.payload.length;
@@ -178,4 +188,19 @@ export class ClientQueues {
     if (i >= 0) this.active.splice(i, 1);
     cq.ready.length = 0;
   }
+}
+
+/** The client's next job to serve: round-robin (from cq.rr) among its ready jobs of the highest priority. */
+function nextJob(cq: ClientQueue): Job {
+  const n = cq.ready.length;
+  let top = -Infinity;
+  for (const job of cq.ready) if (job.priority > top) top = job.priority;
+  for (let k = 0; k < n; k++) {
+    const i = (cq.rr + k) % n;
+    const job = cq.ready[i]!;
+    if (job.priority !== top) continue;
+    cq.rr = i + 1;
+    return job;
+  }
+  throw new Error('unreachable: an active client has a ready job');
 }

@@ -253,6 +253,8 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
             runningChunks: c?.runningChunks ?? 0,
             sendBuffered: s.sendBuffered,
             maxSendBuffered: s.maxSendBuffered,
+            weight: s.weight,
+            ...(s.maxWorkers === undefined ? {} : { maxWorkers: s.maxWorkers }),
             ...figures.client(s),
           };
         }),
@@ -319,6 +321,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       heartbeatMs: opts.heartbeatMs,
       status,
       stop: () => void stop(),
+      steering: { maxClientWeight: opts.maxClientWeight, clientWeights: opts.clientWeights, clientMaxWorkers: opts.clientMaxWorkers },
       replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,

@@ -19,12 +19,18 @@
  * for a restart. So such a client, for KILLER_MEMORY_MS after its last kill,
  * holds at most one worker (its chunks placed on workers and the slots
  * restarting for it count), alone or not.
+ *
+ * Weights: virtual time is worker time divided by the client's weight, so a
+ * client of weight 2 is owed twice the worker time of one of weight 1 while
+ * both have work (weighted fair queueing); idle, it banks nothing either.
  */
 
 /** A client as the fair share sees it (the scheduler's per-client queue). */
 export interface Tenant {
-  /** Worker-milliseconds charged so far. */
+  /** Worker-milliseconds charged so far, divided by the weight. */
   vtime: number;
+  /** Share of worker time against other clients (1 or more): each worker-millisecond costs it 1/weight. */
+  readonly weight: number;
   /** When (Clock.now()) one of its items last killed a worker; -Infinity if never. */
   killedAt: number;
   /** Worker slots being refilled after its items killed their worker. */
@@ -46,6 +52,13 @@ export interface PoolView<T extends Tenant> {
   heads(): Iterable<Placed>;
   /** Chunks of `t` placed on workers (running or waiting in a worker's pipeline). */
   holds(t: T): number;
+  /**
+   * True while `t` holds as many workers as its cap allows (worker-cap.ts). Such a client is
+   * passed over however little it has used, so its virtual time lags: it must not hold back
+   * where a newcomer starts, or the newcomer would start far below the others and take the
+   * pool from them until it caught up.
+   */
+  atCap?(t: T): boolean;
 }
 
 /** What a chunk is expected to cost before its batch has a measured item time. */
@@ -81,8 +94,8 @@ export class FairShare<T extends Tenant> {
     const consider = (a: Tenant): void => {
       if (a !== t) min = Math.min(min, a.vtime + (over.get(a) ?? 0));
     };
-    for (const a of active) consider(a);
-    for (const h of this.#pool.heads()) consider(h.tenant);
+    for (const a of active) if (!this.#pool.atCap?.(a)) consider(a);
+    for (const h of this.#pool.heads()) if (!this.#pool.atCap?.(h.tenant as T)) consider(h.tenant);
     if (min < Infinity) this.#floor = Math.max(this.#floor, min);
     t.vtime = Math.max(t.vtime, this.#floor);
   }
@@ -90,13 +103,13 @@ export class FairShare<T extends Tenant> {
   /** A chunk handed to a worker: charged its expected cost now, so the next choice already sees it. */
   charge(chunk: Placed, expectedMs: number): void {
     chunk.charged = expectedMs;
-    chunk.tenant.vtime += expectedMs;
+    chunk.tenant.vtime += expectedMs / chunk.tenant.weight;
   }
 
   /** A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. */
   settle(chunk: Placed, now: number): void {
     const took = chunk.headAt === undefined ? 0 : now - chunk.headAt;
-    chunk.tenant.vtime += took - chunk.charged;
+    chunk.tenant.vtime += (took - chunk.charged) / chunk.tenant.weight;
     chunk.charged = 0;
   }
 
@@ -106,7 +119,7 @@ export class FairShare<T extends Tenant> {
     t.killedAt = now;
     t.restarting++;
     const charged = RESTART_WEIGHT * this.#restartEstimate;
-    t.vtime += charged;
+    t.vtime += charged / t.weight;
     this.#refilling.set(slot, { tenant: t, at: now, charged });
   }
 
@@ -115,7 +128,7 @@ export class FairShare<T extends Tenant> {
     const r = this.#refilled(slot);
     if (r === undefined) return;
     const took = now - r.at;
-    r.tenant.vtime += RESTART_WEIGHT * took - r.charged;
+    r.tenant.vtime += (RESTART_WEIGHT * took - r.charged) / r.tenant.weight;
     this.#restartEstimate = 0.75 * this.#restartEstimate + 0.25 * took;
   }
 
@@ -159,14 +172,14 @@ export class FairShare<T extends Tenant> {
       const i = (this.#turn + k) % n;
       const t = active[i]!;
       const v = t.vtime + (over.get(t) ?? 0);
-      min = Math.min(min, v);
+      if (this.#pool.atCap?.(t) !== true) min = Math.min(min, v);
       if (v >= bestV || !eligible(t)) continue;
       if (this.#limited(t, now)) continue;
       best = t;
       bestAt = i;
       bestV = v;
     }
-    this.#floor = Math.max(this.#floor, min);
+    if (min < Infinity) this.#floor = Math.max(this.#floor, min); // every client at its cap: none says where the floor is
     if (best !== undefined) this.#turn = bestAt + 1;
     return best;
   }
@@ -186,13 +199,13 @@ export class FairShare<T extends Tenant> {
   }
 }
 
-/** Per client, how far its running chunks have overrun what they were charged. */
+/** Per client, how far its running chunks have overrun what they were charged, in virtual time (divided by its weight). */
 function overage(heads: Iterable<Placed>, now: number): Map<Tenant, number> {
   const out = new Map<Tenant, number>();
   for (const h of heads) {
     if (h.headAt === undefined) continue;
     const over = now - h.headAt - h.charged;
-    if (over > 0) out.set(h.tenant, (out.get(h.tenant) ?? 0) + over);
+    if (over > 0) out.set(h.tenant, (out.get(h.tenant) ?? 0) + over / h.tenant.weight);
   }
   return out;
 }

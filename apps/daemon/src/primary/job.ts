@@ -15,6 +15,8 @@ export interface Job {
   readonly task: TaskSpec;
   readonly timeoutMs: number;
   readonly retries: number;
+  /** Order among its client's jobs, higher first (client-queues.ts). */
+  readonly priority: number;
   /** Chunks waiting for a worker, in the order they go. */
   readonly queue: Chunk[];
   /** Chunks held by workers (not counting ghosts). */

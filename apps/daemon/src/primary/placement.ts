@@ -10,6 +10,10 @@
  * that goes idle. The old worker is told to skip it; if it had started it
  * anyway, its copy (a "ghost") still holds its pipeline slot until it answers,
  * but its results and failures are ignored: an item is delivered once.
+ *
+ * A client with a cap on workers (worker-cap.ts) gets a chunk on a worker only
+ * if that keeps it within the cap; none of the above (filling, admission,
+ * stealing) takes it past.
  */
 import { SOLO_CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
 import type { Clock, Timer } from './clock.js';
@@ -18,6 +22,7 @@ import { UNMEASURED_CHUNK_MS, type FairShare } from './fair-share.js';
 import type { Chunk, ChunkMint } from './job.js';
 import type { Lane } from './lane.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
+import { mayPlace } from './worker-cap.js';
 
 /** A chunk expected to run this long is long from its start: 1.5x the longest chunk a client sizes (SOLO_CHUNK_TARGET_MS). */
 const LONG_EXPECTED_MS = 1.5 * SOLO_CHUNK_TARGET_MS;
@@ -57,18 +62,26 @@ export class Placement<W extends PoolWorker> {
 
   /** Fills free slots from the queues; false once nothing more can be taken. */
   #fill(lanes: readonly Lane<W>[], now: number): boolean {
+    // A client at its cap may still fill a worker it holds: nothing for one worker is not nothing for all.
+    const capped = this.#ctx.queues.active.some((cq) => cq.maxWorkers !== undefined);
+    let exhausted = false;
     for (let depth = 1; depth <= this.#ctx.pipelineDepth; depth++) {
       for (const lane of lanes) {
         // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
         if (depth > 1 && this.#longHead(lane, now)) continue;
+        const eligible = capped ? (cq: ClientQueue): boolean => this.#reads(cq) && mayPlace(cq, lane, lanes) : this.#reads;
         while (lane.open && lane.chunks.length < depth) {
-          const chunk = this.#ctx.queues.next(now, this.#reads);
-          if (chunk === undefined) return false;
+          const chunk = this.#ctx.queues.next(now, eligible);
+          if (chunk === undefined) {
+            if (!capped) return false;
+            exhausted = true;
+            break;
+          }
           this.#assign(lane, chunk, false);
         }
       }
     }
-    return true;
+    return !exhausted;
   }
 
   /** A client over its send high-water mark is passed over until it drains (Scheduler.drained). */
@@ -90,6 +103,7 @@ export class Placement<W extends PoolWorker> {
       for (const l of full) if (!this.#longHead(l, now) && (lane === undefined || l.head!.headAt! < lane.head!.headAt!)) lane = l;
       lane ??= full[0];
       if (lane === undefined) return;
+      if (!mayPlace(cq, lane, lanes)) continue;
       const chunk = queues.take(cq);
       chunk.urgent = true;
       this.#assign(lane, chunk, true);
@@ -111,7 +125,8 @@ export class Placement<W extends PoolWorker> {
       let oldest = Infinity;
       for (const v of lanes) {
         if (v === idle || v.worker.dead) continue;
-        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live); // a cancelled job's chunks are being dropped
+        // A cancelled job's chunks are being dropped; a capped client's chunk stays where it is if the idle worker would be one too many.
+        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live && mayPlace(c.tenant, idle, lanes));
         if (i < 0) continue;
         const since = v.head!.headAt!;
         if (now - since < STEAL_AFTER_MS) {

@@ -36,6 +36,7 @@ import { Placement } from './placement.js';
 import { crashError, recover, restartPayer, timeoutError, uncaughtError } from './recovery.js';
 import { ResultSender } from './results.js';
 import { VerifiedSources } from './verified-sources.js';
+import { atCap } from './worker-cap.js';
 import type { ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from './worker-pool.js';
 import type { SchedulerObserver } from './scheduler-observer.js';
 
@@ -67,7 +68,11 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   readonly #opts: SchedulerOptions;
   readonly #clock: Clock;
   readonly #lanes: Lanes<W>;
-  readonly #fair = new FairShare<ClientQueue>({ heads: () => this.#lanes.heads(), holds: runningOf });
+  readonly #fair = new FairShare<ClientQueue>({
+    heads: () => this.#lanes.heads(),
+    holds: runningOf,
+    atCap: (cq) => atCap(cq, this.#lanes.values()),
+  });
   readonly #queues = new ClientQueues(this.#fair);
   readonly #placement: Placement<W>;
   readonly #results = new ResultSender(this.#queues);
@@ -161,6 +166,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       task,
       timeoutMs: m.timeoutMs,
       retries: m.retries,
+      priority: m.priority ?? 0,
       queue: [],
       running: new Set(),
       live: true,
@@ -234,12 +240,20 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
    * other daemons' workers (cluster/demand.ts). A client that does not read
    * its results is left out too: placement passes it over, so a worker lent
    * for it would sit idle (and, its share never growing, be lent to it again
-   * before any other app). Read only.
+   * before any other app). Read only. So is a client holding as many workers
+   * as its cap allows (worker-cap.ts): a lent worker could not take its work.
    */
   queuedChunksByRealm(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const cq of this.#queues.active) if (cq.queuedChunks > 0 && cq.client.canReceive()) out.set(cq.realm, cq.queuedChunks);
+    for (const cq of this.#queues.active) {
+      if (cq.queuedChunks > 0 && cq.client.canReceive() && !atCap(cq, this.#lanes.values())) out.set(cq.realm, cq.queuedChunks);
+    }
     return out;
+  }
+
+  /** The weight of the client a realm names, if it is this scheduler's (cluster mode weighs the ledger's charges by it). */
+  weightOf(realm: string): number | undefined {
+    return this.#queues.byRealm(realm)?.weight;
   }
 
   /** What a worker has done, for `daemon status`. */
@@ -423,6 +437,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   #release(lane: Lane<W>, chunk: Chunk): void {
     chunk.timer?.cancel();
     const now = this.#clock.now();
+    const displaced = lane.ranAhead(chunk, now);
+    if (displaced !== undefined) this.#deadlines.arm(lane, displaced, Math.max(displaced.current, 0));
     this.#fair.settle(chunk, now);
     const next = lane.remove(chunk, now);
     if (next !== undefined) this.#deadlines.arm(lane, next, Math.max(next.current, 0));

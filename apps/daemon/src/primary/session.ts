@@ -19,6 +19,7 @@ import {
   type ServerMessage,
 } from '@corepool/protocol/internal';
 import { Authentication } from './authentication.js';
+import { steer, type SteeringPolicy } from './client-steering.js';
 import { Dispatch, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED } from './framing.js';
 import { Outflow } from './outflow.js';
@@ -48,6 +49,8 @@ export interface SessionContext {
   stop(): void;
   /** The daemon's log (one JSON line per event). */
   log: Logger;
+  /** The operator's weights and worker caps (client-steering.ts). */
+  steering: SteeringPolicy;
   /** Replies to writes that a reconnecting client may ask for again. */
   replays: Pick<ReplayTable, 'attach' | 'detach'>;
   /** Called once when the session ends. */
@@ -65,6 +68,9 @@ let nextSessionId = 1;
 export class Session implements SchedulerClient {
   readonly id = nextSessionId++;
   name = '';
+  /** Granted at hello (client-steering.ts); the scheduler reads them when the client opens its first batch. */
+  weight = 1;
+  maxWorkers: number | undefined;
   alive = true;
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
@@ -252,6 +258,11 @@ export class Session implements SchedulerClient {
     const hello = this.#auth.hello(msg);
     if (hello === undefined) return;
     this.name = hello.name ?? '';
+    const steering = steer(hello, this.#ctx.steering);
+    this.weight = steering.weight;
+    this.maxWorkers = steering.maxWorkers;
+    if (steering.warning !== undefined)
+      this.#ctx.log.warn({ event: 'client-steering', client: this.id, name: this.name, warning: steering.warning }, steering.warning);
     if (hello.instance !== undefined) {
       this.#replays = this.#ctx.replays.attach(hello.instance);
       this.#dispatch.replays = this.#replays;
@@ -265,6 +276,9 @@ export class Session implements SchedulerClient {
       pid: process.pid,
       maxPayload: this.#ctx.maxPayload,
       heartbeatMs: this.#ctx.heartbeatMs,
+      weight: steering.weight,
+      ...(steering.maxWorkers === undefined ? {} : { maxWorkers: steering.maxWorkers }),
+      ...(steering.warning === undefined ? {} : { warning: steering.warning }),
     });
   }
 

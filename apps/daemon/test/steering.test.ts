@@ -1,0 +1,213 @@
+/**
+ * Steering on a real daemon (issue 12): a batch's priority orders one
+ * client's own batches and never another client's; a client's weight sets
+ * its share of worker time, bounded by the daemon (--max-client-weight) or
+ * set by the operator (--client-weight); a cap on workers held at once
+ * (maxWorkers, --client-max-workers) holds even with the pool idle; bad
+ * values get coded errors. Shares are measured in worker time, from the
+ * items' own start and end times, over the window where both clients had
+ * work, and asserted within generous bands; orderings, never timings.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@corepool/client';
+import { encodeData, sourceHash } from '@corepool/protocol';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import { figure } from './support/figures.js';
+import { until } from './support/wait.js';
+
+/** Holds its worker `ms` without using a core (so two noisy cores do not skew shares), and says when it ran. */
+const hold = (ms: number): [number, number] => {
+  const start = performance.timeOrigin + performance.now();
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  return [start, performance.timeOrigin + performance.now()];
+};
+
+/** Worker time of each client's intervals within the window where every client had work. */
+function sharesWhileAllBusy(runs: [number, number][][]): number[] {
+  const from = Math.max(...runs.map((r) => Math.min(...r.map(([s]) => s))));
+  const to = Math.min(...runs.map((r) => Math.max(...r.map(([, e]) => e))));
+  expect(to).toBeGreaterThan(from);
+  return runs.map((r) => r.reduce((sum, [s, e]) => sum + Math.max(0, Math.min(e, to) - Math.max(s, from)), 0));
+}
+
+/** Most intervals open at once. */
+function mostAtOnce(runs: [number, number][]): number {
+  const edges = runs.flatMap(([s, e]) => [
+    [s, 1],
+    [e, -1],
+  ]);
+  edges.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!); // an end before a start at the same instant
+  let open = 0;
+  let most = 0;
+  for (const [, d] of edges) most = Math.max(most, (open += d!));
+  return most;
+}
+
+describe('priority', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startDaemon({ workers: 1 });
+  });
+  afterAll(async () => {
+    await d?.[Symbol.asyncDispose]();
+  });
+
+  it("a client's high-priority batch runs ahead of its own low-priority one started first", async () => {
+    const client = await d.connect({ name: 'prio' });
+    let lowDone = 0;
+    const total = 120;
+    const low = client.map(hold, Array<number>(total).fill(5), { chunkSize: 1, onProgress: (n) => (lowDone = n) });
+    await until(() => lowDone > 0, 30_000, 'the low-priority batch under way');
+    const high = await client.map(hold, Array<number>(total).fill(5), { chunkSize: 1, priority: 10 });
+    const lowWhenHighDone = lowDone;
+    expect(high).toHaveLength(total);
+    // Round-robin would have run about as many of the low batch meanwhile (about total / 2 more).
+    expect(lowWhenHighDone).toBeLessThan(total / 4);
+    expect(await low).toHaveLength(total);
+    figure('priority.lowDoneWhenHighFinished', `${lowWhenHighDone}/${total}`);
+  });
+
+  it('submit, imap and mapSettled take a priority too', async () => {
+    const client = await d.connect({ name: 'prio-calls' });
+    // Forty low submits queued first, then five high ones: the high ones finish while most low ones wait.
+    let lowDone = 0;
+    const lows = Array.from({ length: 40 }, () => client.submit(hold, 20).then(() => lowDone++));
+    await until(() => lowDone > 0, 30_000, 'a low submit done');
+    await Promise.all(Array.from({ length: 5 }, () => client.submit(hold, 20, { priority: 5 })));
+    expect(lowDone).toBeLessThan(20);
+    await Promise.all(lows);
+    const streamed: number[] = [];
+    for await (const r of client.imap((x: number) => x * 2, [1, 2, 3], { priority: -3 })) streamed.push(r);
+    expect(streamed).toEqual([2, 4, 6]);
+    expect(await client.mapSettled((x: number) => x + 1, [1], { priority: 1000 })).toEqual([{ status: 'fulfilled', value: 2 }]);
+  });
+
+  it("one client's top priority does not starve another client's lowest", async () => {
+    const greedy = await d.connect({ name: 'greedy' });
+    const other = await d.connect({ name: 'other' });
+    let greedyDone = 0;
+    const total = 300;
+    const run = greedy.map(hold, Array<number>(total).fill(5), { priority: 1000, onProgress: (n) => (greedyDone = n) });
+    await until(() => greedyDone > 0, 30_000, 'the greedy batch under way');
+    expect(await other.map((x: number) => x + 1, [1, 2, 3, 4], { priority: -1000 })).toEqual([2, 3, 4, 5]);
+    expect(greedyDone).toBeLessThan(total / 2);
+    expect(await run).toHaveLength(total);
+  });
+
+  it('a bad priority is refused: E_BAD_ARGUMENT from the SDK, E_BAD_MESSAGE on the wire', async () => {
+    const client = await d.connect();
+    for (const priority of [1.5, 1001, -1001, Number.NaN, '1' as unknown as number]) {
+      await expect(client.map((x: number) => x, [1], { priority })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+      await expect(client.submit((x: number) => x, 1, { priority })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    }
+    const raw = await d.raw({ hello: true });
+    const source = '(x) => x';
+    raw.send({
+      type: 'batch.open',
+      id: 1,
+      task: { kind: 'source', hash: sourceHash(source), source },
+      timeoutMs: 0,
+      retries: 0,
+      priority: 1e9,
+      first: { type: 'batch.chunk', id: 1, start: 0, count: 1, payload: encodeData([1]), final: true },
+    });
+    const err = await raw.next((m) => m.type === 'error' || m.type === 'batch.error' || m.type === 'chunk.result');
+    expect(err).toMatchObject({ error: { code: 'E_BAD_MESSAGE' } });
+    expect(String((err.error as { message: string }).message)).toMatch(/priority/);
+    raw.ws.close();
+  });
+});
+
+describe('weights and caps', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startDaemon({ workers: 2, args: ['--client-weight', 'ops-set=3', '--client-max-workers', 'ops-capped=1'] });
+  });
+  afterAll(async () => {
+    await d?.[Symbol.asyncDispose]();
+  });
+
+  /** Two clients run long batches side by side, in chunks of one shape (2 x 10 ms); their worker time while both had work. */
+  async function race(a: Client, b: Client, items = 300): Promise<number[]> {
+    const run = (c: Client): Promise<[number, number][]> => c.map(hold, Array<number>(items).fill(10), { chunkSize: 2 });
+    const [ra, rb] = await Promise.all([run(a), run(b)]);
+    return sharesWhileAllBusy([ra, rb]);
+  }
+
+  it('weight 2 gets about twice the worker time of weight 1 while both have work', async () => {
+    const heavy = await d.connect({ name: 'heavy', weight: 2 });
+    const light = await d.connect({ name: 'light' });
+    const [h, l] = await race(heavy, light);
+    const ratio = h! / l!;
+    figure('weights.2to1', ratio.toFixed(2));
+    expect(ratio).toBeGreaterThan(1.4);
+    expect(ratio).toBeLessThan(2.8);
+    const st = await d.status();
+    expect(st.clients.find((c) => c.name === 'heavy')).toMatchObject({ weight: 2 });
+    expect(st.clients.find((c) => c.name === 'light')).toMatchObject({ weight: 1 });
+  });
+
+  it('a hostile client declaring weight 1000 is clamped to --max-client-weight (4) and told so; its co-tenant keeps its share', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    const hostile = await d.connect({ name: 'hostile', weight: 1000 });
+    const polite = await d.connect({ name: 'polite' });
+    try {
+      const st = await d.status();
+      expect(st.clients.find((c) => c.name === 'hostile')).toMatchObject({ weight: 4 });
+      await until(() => warnings.some((m) => /weight 1000 asked, 4 given/.test(m)), 5_000, 'the clamp warning');
+      expect(d.events('client-steering').some((e) => e.name === 'hostile')).toBe(true);
+      const [h, p] = await race(hostile, polite);
+      const ratio = h! / p!;
+      figure('weights.hostile1000vs1', ratio.toFixed(2));
+      // Weight 4 against 1: the polite client keeps about a fifth, where weight 1000 would leave it a thousandth.
+      expect(ratio).toBeLessThan(7);
+      expect(ratio).toBeGreaterThan(2);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it("the operator's weight for a name wins over the client's own ask", async () => {
+    const c = await d.connect({ name: 'ops-set', weight: 1 });
+    const st = await d.status();
+    expect(st.clients.find((x) => x.name === 'ops-set')).toMatchObject({ weight: 3 });
+    await c.close();
+  });
+
+  it('a client capped at one worker never runs two items at once, though a worker stays idle; the operator can cap by name', async () => {
+    const capped = await d.connect({ name: 'capped', maxWorkers: 1 });
+    const byOps = await d.connect({ name: 'ops-capped' });
+    const st = await d.status();
+    expect(st.clients.find((c) => c.name === 'capped')).toMatchObject({ maxWorkers: 1 });
+    expect(st.clients.find((c) => c.name === 'ops-capped')).toMatchObject({ maxWorkers: 1 });
+    expect(st.clients.find((c) => c.name === 'heavy')?.maxWorkers).toBeUndefined();
+    for (const c of [capped, byOps]) {
+      const runs = await c.map(hold, Array<number>(40).fill(10));
+      expect(mostAtOnce(runs)).toBe(1);
+    }
+    // Beside it, an uncapped client uses the other worker.
+    const free = await d.connect({ name: 'free' });
+    const [cr, fr] = await Promise.all([capped.map(hold, Array<number>(30).fill(10)), free.map(hold, Array<number>(60).fill(10))]);
+    expect(mostAtOnce(cr)).toBe(1);
+    expect(mostAtOnce([...cr, ...fr])).toBe(2);
+    // Control: the same work uncapped does use both workers, so the cap is what held it to one.
+    expect(mostAtOnce(await free.map(hold, Array<number>(40).fill(10)))).toBe(2);
+  });
+
+  it('bad weights and caps are refused: E_BAD_ARGUMENT from the SDK, a coded refusal on the wire', async () => {
+    for (const weight of [0, -1, 1.5, 1001, Number.NaN, '2' as unknown as number]) {
+      await expect(d.connect({ weight })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    }
+    for (const maxWorkers of [0, 2.5, -3, Infinity]) {
+      await expect(d.connect({ maxWorkers })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    }
+    const raw = await d.raw();
+    raw.send({ type: 'hello', v: 1, token: d.token, weight: 1e6 });
+    const refused = await raw.next((m) => m.type === 'error');
+    expect(refused).toMatchObject({ error: { code: 'E_AUTH' } });
+    expect(String((refused.error as { message: string }).message)).toMatch(/weight must be an integer from 1 to 1000/);
+    await raw.closed;
+  });
+});
