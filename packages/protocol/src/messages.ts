@@ -233,7 +233,7 @@ export interface DaemonStatus {
   /** Round trip of chunks (sent to a worker until its result is back) over the last few seconds. */
   latency?: { p50Ms: number; p99Ms: number };
   /** The latest errors the daemon returned or saw (failed items, replaced workers, refused requests), newest last. */
-  recentErrors?: { at: number; code: string; message: string; client?: string }[];
+  recentErrors?: { at: number; code: string; message: string; client?: string; repeats?: number }[];
   /** A rolling reload under way (`daemon reload`): workers replaced of those it replaces. */
   reload?: { generation: number; replaced: number; total: number };
   /** Cluster mode only: every daemon of the cluster, as of its last heartbeat (at most a second or so old). */

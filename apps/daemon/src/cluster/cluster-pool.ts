@@ -77,7 +77,7 @@ export interface ClusterScheduler extends PoolEvents<ClusterWorker> {
 }
 
 /** The local workers, as the Supervisor keeps them. */
-export type LocalPool = Pick<Supervisor, 'workers' | 'send' | 'kill' | 'retire'>;
+export type LocalPool = Pick<Supervisor, 'workers' | 'send' | 'kill' | 'retire'> & Partial<Pick<Supervisor, 'leaving'>>;
 
 export interface ClusterPoolOptions {
   /** The first remote slot number: past every local slot. */
@@ -220,6 +220,10 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     if (w.kind === 'local') {
       if (!w.dead) this.#supervisor.kill(w.inner, reason);
     } else this.#end(w, 'kill');
+  }
+
+  leaving(w: ClusterWorker, cause: string): void {
+    if (w.kind === 'local') this.#supervisor.leaving?.(w.inner, cause);
   }
 
   retire(w: ClusterWorker): void {

@@ -15,6 +15,8 @@ import type { Chunk, Job } from './job.js';
 /** What the scheduler needs from a connection. */
 export interface SchedulerClient {
   readonly id: number;
+  /** The name the client gave in its hello (for status and metrics). */
+  readonly name?: string;
   send(m: ServerMessage): void;
   /** False while the client's send buffer is above its high-water mark. */
   canReceive(): boolean;

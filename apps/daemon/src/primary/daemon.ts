@@ -26,8 +26,10 @@ import { clusterStatus, joinCluster, type OwnFigures } from '../cluster/join-clu
 import type { Membership } from '../cluster/membership.js';
 import { ClusterPool } from '../cluster/cluster-pool.js';
 import type { PoolWorker } from './worker-pool.js';
+import { Telemetry } from './telemetry.js';
 import { HttpRoutes } from './http/routes.js';
 import { addDashboard } from './http/dashboard.js';
+import { metricsRoute } from './http/metrics-route.js';
 import type { Logger } from '../logger.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
@@ -139,6 +141,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       onExit: (w, code, signal) => {
         // Its locks and subscriptions end with it.
         stateLink.gone(w);
+        if (!stopping) telemetry.workerExit(w, code, signal);
         if (!stopping) logWorkerExit(log, w, code, signal, leaving.get(w));
         if (clusterPool !== undefined) clusterPool.localExit(w);
         else scheduler.workerExit(w);
@@ -155,7 +158,25 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
           pipelineDepth: opts.pipelineDepth,
           log: (e) => log.info(e),
         });
+  // What the daemon measures of itself, for /metrics and status (telemetry.ts).
+  const telemetry: Telemetry = new Telemetry({
+    workers: () => supervisor.workers(),
+    poolSize: () => scheduler.workerCount(),
+    running: () => [...scheduler.runningChunks()].map((r) => ({ ...r, slot: r.worker.slot })),
+    queues: () => {
+      const per = scheduler.stats().perClient;
+      return [...(server?.sessions ?? [])]
+        .filter((s) => s.authed)
+        .map((s) => ({ client: s, queuedChunks: per.get(s.id)?.queuedChunks ?? 0, runningChunks: per.get(s.id)?.runningChunks ?? 0 }));
+    },
+    clients: () => [...(server?.sessions ?? [])].filter((s) => s.authed).length,
+    ...(membership === undefined || clusterPool === undefined
+      ? {}
+      : { cluster: () => ({ daemons: membership.known().length, ...clusterPool.figures() }) }),
+  });
+  telemetry.watchState(state);
   const scheduler = new Scheduler<PoolWorker>(clusterPool ?? supervisor, {
+    observer: telemetry,
     pipelineDepth: opts.pipelineDepth,
     maxQueuedChunks: 1024,
     maxQueuedBytes: 128 * 1024 * 1024,
@@ -218,6 +239,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
   const status = (): DaemonStatus => {
     const st = scheduler.stats();
     const counts = state.counts();
+    const figures = telemetry.status();
     return {
       pid: process.pid,
       version: VERSION,
@@ -230,6 +252,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
         restarts: w.restarts,
         generation: w.generation,
         ...(w.initError === undefined ? {} : { initError: w.initError }),
+        ...figures.worker(w),
       })),
       ...(reloader?.progress === undefined ? {} : { reload: reloader.progress }),
       clients: [...(server?.sessions ?? [])]
@@ -246,6 +269,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
             maxSendBuffered: s.maxSendBuffered,
             weight: s.weight,
             ...(s.maxWorkers === undefined ? {} : { maxWorkers: s.maxWorkers }),
+            ...figures.client(s),
           };
         }),
       queuedItems: st.queuedItems,
@@ -259,6 +283,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       blockedGets: counts.blockedGets,
       lockWaiters: counts.lockWaiters,
       workerRestarts: supervisor.restarts,
+      ...figures.daemon(),
       ...(membership === undefined || opts.cluster === undefined ? {} : { cluster: clusterStatus(membership, opts.cluster.redisUrl) }),
     };
   };
@@ -276,6 +301,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
     await clusterPool?.stop();
     server?.closeAll(CloseCode.RESTART, ErrorCode.E_SHUTTING_DOWN);
     await supervisor.stop();
+    telemetry.close();
     await state.close();
     await membership?.leave();
     removeRecord(opts.dataDir);
@@ -287,6 +313,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
   // What plain HTTP requests reach on the daemon's port besides the WebSocket upgrade.
   const routes = new HttpRoutes();
   addDashboard(routes, { token, status, state });
+  routes.add('/metrics', metricsRoute(telemetry.metrics, token));
   server = new DaemonServer(
     {
       host: opts.host,
@@ -320,6 +347,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
       log,
       onDrain: (session) => scheduler.drained(session),
+      onRefused: (client, e) => telemetry.refused(e.code, e.message, client?.name),
     },
   );
   const port = await server.listen();

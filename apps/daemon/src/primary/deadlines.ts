@@ -45,9 +45,9 @@ export class Deadlines<W extends PoolWorker> {
    * needs to. By then it may have exited and been replaced: the kill of a dead
    * worker does nothing (worker-pool.ts), so the timer needs no cancelling.
    */
-  killAfterGrace(w: W, gone: () => boolean = () => false): void {
+  killAfterGrace(w: W, cause: string, gone: () => boolean = () => false): void {
     this.#clock.after(CANCEL_GRACE_MS, () => {
-      if (!gone()) this.#pool.kill(w, 'cancel');
+      if (!gone()) this.#pool.kill(w, cause);
     });
   }
 }

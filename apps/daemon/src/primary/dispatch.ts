@@ -39,6 +39,8 @@ export interface DispatchContext {
   stop(): void;
   /** A rolling reload of the workers (reload.ts); rejects with a coded error. */
   reload(graceMs: number | undefined): Promise<ReloadResult>;
+  /** Told of every batch refused (session.ts). */
+  onRefused?(client: { readonly name?: string } | undefined, e: CorepoolError): void;
 }
 
 /** The connection messages arrive on. */
@@ -173,6 +175,7 @@ export class Dispatch {
   /** The batch ends here, with nothing left queued. */
   #failBatch(id: number, err: CorepoolError): void {
     this.#ctx.scheduler.cancel(this.#conn, id);
+    this.#ctx.onRefused?.(this.#conn, err);
     this.#conn.send({ type: 'batch.error', id, error: err.toWire() });
   }
 

@@ -55,6 +55,8 @@ export interface Chunk {
   urgent: boolean;
   /** When it became the first chunk of its worker (roughly when it started running): set on every worker's first chunk, undefined while it waits behind one. */
   headAt: number | undefined;
+  /** When it was sent to its worker (Clock.now()): the start of its round trip. */
+  placedAt: number;
   /** Moved to another worker: this copy only holds its old worker's slot until the worker answers for it. */
   ghost: boolean;
   /** Index (within the chunk) of the item running, for timed jobs. */
@@ -91,6 +93,7 @@ export class ChunkMint {
       failedAt: -1,
       sent: 0,
       headAt: undefined,
+      placedAt: 0,
       ghost: false,
     };
   }

@@ -41,6 +41,7 @@ export class Lane<W extends PoolWorker = PoolWorker> {
   /** Puts a chunk on this worker: last, or (urgent) right after the running one, as the worker queues it. */
   place(chunk: Chunk, urgent: boolean, now: number): void {
     chunk.headAt = this.chunks.length === 0 ? now : undefined;
+    chunk.placedAt = now;
     if (urgent) this.chunks.splice(1, 0, chunk);
     else this.chunks.push(chunk);
     chunk.job.running.add(chunk);

@@ -1,7 +1,7 @@
 /**
- * Reading processes from Linux /proc: state, parent and start time of a pid
- * (from /proc/<pid>/stat), every pid at once, and whether a process's
- * environment carries a marker. A pid plus its start time names one process
+ * Reading processes from Linux /proc: state, parent, start time and CPU time
+ * of a pid (from /proc/<pid>/stat), its resident memory, every pid at once,
+ * and whether a process's environment carries a marker. A pid plus its start time names one process
  * for good: a pid the kernel reused has a later start time.
  */
 import { closeSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
@@ -16,7 +16,12 @@ export interface ProcStat {
   ppid: number;
   /** Start time in clock ticks since boot (field 22). */
   start: number;
+  /** CPU time used, user and system, in clock ticks (fields 14 and 15; /proc counts USER_HZ, 100 a second). */
+  cpuTicks: number;
 }
+
+/** Milliseconds in one clock tick of /proc (USER_HZ is 100 on every Linux architecture). */
+export const MS_PER_TICK = 10;
 
 /** The stat of one process, or undefined if it is gone (or /proc could not be read). */
 export function readStat(pid: number): ProcStat | undefined {
@@ -61,5 +66,15 @@ function parseStat(text: string): ProcStat | undefined {
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const state = fields[0];
   if (state === undefined || fields.length < 20) return undefined;
-  return { state, ppid: Number(fields[1]), start: Number(fields[19]) };
+  return { state, ppid: Number(fields[1]), start: Number(fields[19]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** Resident set size of a process in bytes, or undefined if it is gone (exact, in kB, where stat's field counts pages of a size Node does not tell). */
+export function readRss(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m === null ? undefined : Number(m[1]) * 1024;
+  } catch {
+    return undefined;
+  }
 }

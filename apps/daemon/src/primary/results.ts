@@ -11,6 +11,7 @@
 import { encodeCheckedData, type BatchError, type ChunkResult, type WireError } from '@corepool/protocol/internal';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
 import type { Job } from './job.js';
+import type { SchedulerObserver } from './scheduler-observer.js';
 
 const UNDEFINED_RESULT = encodeCheckedData([undefined]);
 
@@ -34,6 +35,8 @@ export class ResultSender {
    * window follows it. Unset: not told (the welcome's count holds).
    */
   workers: (() => number) | undefined;
+  /** Told of every outcome delivered (telemetry.ts). */
+  observer: SchedulerObserver | undefined;
 
   constructor(queues: ClientQueues) {
     this.#queues = queues;
@@ -42,6 +45,7 @@ export class ResultSender {
   /** Items [start, start + count) of a live job are done. */
   results(job: Job, start: number, count: number, o: Outcome): void {
     this.itemsDone += count;
+    this.observer?.items(job.client.client, count, o.errors);
     this.#send(job.client, {
       type: 'chunk.result',
       id: job.id,
@@ -59,6 +63,7 @@ export class ResultSender {
   error(job: Job, index: number, error: WireError): void {
     if (!job.live) return;
     this.itemsDone++;
+    this.observer?.itemFailed(job.client.client, error);
     this.#send(job.client, { type: 'chunk.result', id: job.id, start: index, count: 1, payload: UNDEFINED_RESULT, errors: [error], ms: 0 });
   }
 
@@ -70,6 +75,7 @@ export class ResultSender {
    */
   batchError(job: Job, error: WireError): void {
     const cq = job.client;
+    this.observer?.batchFailed(cq.client, error);
     this.dropJob(cq, job.id);
     const m: BatchError = { type: 'batch.error', id: job.id, error };
     const waiting = this.#unsent.get(cq);

@@ -41,6 +41,7 @@ import { ResultSender } from './results.js';
 import { VerifiedSources } from './verified-sources.js';
 import { atCap } from './worker-cap.js';
 import type { ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from './worker-pool.js';
+import type { SchedulerObserver } from './scheduler-observer.js';
 
 export type { SchedulerClient } from './client-queues.js';
 
@@ -53,6 +54,8 @@ export interface SchedulerOptions {
   maxQueuedBytes: number;
   /** Replace a worker after it has run this many items; 0: never. */
   maxTasksPerWorker: number;
+  /** Told of outcomes as they happen (telemetry.ts). */
+  observer?: SchedulerObserver;
 }
 
 /** What `daemon status` shows of a worker. */
@@ -89,6 +92,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.#lanes = new Lanes(pool);
     this.#opts = opts;
     this.#clock = clock;
+    this.#results.observer = opts.observer;
     this.#deadlines = new Deadlines(pool, clock, (chunk, i) => {
       const index = chunk.start + i;
       chunk.failedAt = i;
@@ -215,6 +219,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     cq.jobs.clear();
     this.#queues.delete(cq);
     this.#results.drop(cq);
+    this.#opts.observer?.clientGone(client);
   }
 
   /** Hands queued chunks to workers with free pipeline slots, then lets idle workers steal. */
@@ -302,6 +307,15 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     return n;
   }
 
+  /** The chunk each worker runs now: its client, batch, and since when (for status and the share of worker time). */
+  *runningChunks(): Iterable<{ worker: W; client: SchedulerClient; batch: number; since: number | undefined }> {
+    for (const lane of this.#lanes.values()) {
+      const head = lane.head;
+      if (head !== undefined && !head.ghost)
+        yield { worker: lane.worker, client: head.job.client.client, batch: head.job.id, since: head.headAt };
+    }
+  }
+
   /** A worker is ready for chunks. */
   workerReady(_w: W): void {
     this.dispatch();
@@ -312,7 +326,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const lane = this.#lanes.of(w);
     if (m.t === 'recycle') {
       lane.recycle = { culprit: m.culprit }; // its exit blames none of its chunks; the restart is charged to the culprit
-      this.#deadlines.killAfterGrace(w); // it exits by itself; make sure of it
+      this.#pool.leaving?.(w, 'recycle');
+      this.#deadlines.killAfterGrace(w, 'recycle'); // it exits by itself; make sure of it
       return;
     }
     const chunk = lane.chunks.find((c) => c.key === m.key);
@@ -376,6 +391,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const job = chunk.job;
     const plan = recover({ ...chunk, retries: job.retries, recycled });
     const now = this.#clock.now();
+    if (chunk.begun && (plan.requeue === 'itself' || plan.requeue.length > 0)) this.#opts.observer?.chunkRetried(job.client.client);
     if (plan.requeue === 'itself') {
       chunk.begun = false;
       chunk.current = -1;
@@ -423,7 +439,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const index = chunk.start + m.i;
     this.#results.error(chunk.job, index, uncaughtError(index, m.error));
     // The worker exits by itself once the report is out; make sure of it.
-    this.#deadlines.killAfterGrace(lane.worker);
+    this.#pool.leaving?.(lane.worker, 'uncaught');
+    this.#deadlines.killAfterGrace(lane.worker, 'uncaught');
   }
 
   #done(lane: Lane<W>, chunk: Chunk, m: DoneMessage): void {
@@ -435,6 +452,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.#retireIfSpent(lane);
     const job = chunk.job;
     if (!m.aborted && m.ms > 0) job.itemMs = m.ms / chunk.count;
+    if (job.live && !m.aborted) this.#opts.observer?.chunkDone(job.client.client, this.#clock.now() - chunk.placedAt, m.ms, chunk.count);
     if (job.live && !m.aborted) {
       const from = m.from ?? 0;
       this.#results.results(job, chunk.start + from, chunk.count - from, m);
@@ -505,7 +523,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         // A chunk not started yet is dropped by the worker when it gets there (its signal is aborted).
         // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
         if (!this.#pool.send(lane.worker, { t: 'abort', key: chunk.key })) this.#pool.kill(lane.worker, 'cancel');
-        else if (i === 0) this.#deadlines.killAfterGrace(lane.worker, () => !lane.chunks.includes(chunk));
+        else if (i === 0) this.#deadlines.killAfterGrace(lane.worker, 'cancel', () => !lane.chunks.includes(chunk));
       });
     }
   }

@@ -189,6 +189,7 @@ export class DaemonServer {
       if (this.sessions.size >= this.#opts.maxClients) {
         ws.on('error', () => {});
         const error = new TooManyClientsError(`the daemon serves its maximum of ${this.#opts.maxClients} clients`);
+        this.#ctx.onRefused?.(undefined, error);
         ws.send(encodeMessage({ type: 'error', error: error.toWire() }));
         ws.close(CloseCode.TRY_AGAIN_LATER, ErrorCode.E_TOO_MANY_CLIENTS);
         return;

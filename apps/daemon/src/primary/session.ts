@@ -59,6 +59,8 @@ export interface SessionContext {
   onAuth(s: Session): void;
   /** The session's `canReceive()` said false and is true again: results may flow to it. */
   onDrain(s: Session): void;
+  /** Told of every request or connection refused (for status and metrics); `client` once it has authenticated. */
+  onRefused?(client: { readonly name?: string } | undefined, e: CorepoolError): void;
 }
 
 let nextSessionId = 1;
@@ -197,6 +199,7 @@ export class Session implements SchedulerClient {
   /** Sends `e`, then closes with `code` and e's code as the reason. */
   #refuse(e: CorepoolError, code: number): void {
     if (this.#closed) return;
+    this.#ctx.onRefused?.(this.authed ? this : undefined, e);
     this.send({ type: 'error', error: e.toWire() });
     this.close(code, e.code);
   }

@@ -18,13 +18,14 @@
  * again: no crash loop; the next reload tries it again.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { RSS_WATCH_MS } from '@corepool/protocol/internal';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { CHANNEL_FD, Channel } from '../channel.js';
 import { INIT_ENV, INIT_FAILED_ENV, type PrimaryToWorker, type ReadyMessage, type WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
+import { readRss } from './procfs.js';
 import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { Logger } from '../logger.js';
@@ -190,6 +191,11 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     } catch {
       /* already gone */
     }
+  }
+
+  /** The worker said it exits by itself: its exit gets `cause` unless it was killed for another first. */
+  leaving(w: WorkerSlot, cause: string): void {
+    if (!w.dead) w.killedFor ??= cause;
   }
 
   /** Ends an idle worker on purpose (recycling); it is replaced like any other. Nothing on a dead worker. */
@@ -423,15 +429,5 @@ function reserveDescriptors(n: number): void {
     for (let i = 0; i < n; i++) fds.push(openSync('/dev/null', 'r'));
   } finally {
     for (const fd of fds) closeSync(fd);
-  }
-}
-
-/** Resident set size of a process in bytes (Linux /proc), or undefined. */
-function readRss(pid: number): number | undefined {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
-    return m === null ? undefined : Number(m[1]) * 1024;
-  } catch {
-    return undefined;
   }
 }

@@ -84,10 +84,15 @@ export interface WorkerPool<W extends PoolWorker> {
   workers(): readonly W[];
   /** Sends a command verbatim; false if the worker cannot take it (the scheduler kills it then). */
   send(w: W, m: ChunkCommand): boolean;
-  /** Ends a worker at once; its exit is told and its slot refilled (or removed). Nothing on a dead worker. `reason` is for the log. */
+  /**
+   * Ends a worker at once; its exit is told and its slot refilled (or removed). Nothing on a dead worker.
+   * `reason` is what the log says it was killed for, and its restart's cause in the metrics (telemetry.ts); the first one given stands.
+   */
   kill(w: W, reason?: string): void;
   /** Ends an idle worker on purpose (past its task budget), as kill does otherwise. */
   retire(w: W): void;
+  /** The worker said it is leaving by itself (`cause`: recycle, uncaught): its exit is recorded with that cause. */
+  leaving?(w: W, cause: string): void;
   /**
    * How many workers the pool can run chunks on, where that is more than it lists now
    * (cluster mode: every daemon's workers, of which only those lent at the moment are

@@ -1,0 +1,27 @@
+/**
+ * GET /metrics: the daemon's Prometheus metrics (metrics.ts), for a scraper
+ * holding the daemon's token (`Authorization: Bearer <token>`). Without it,
+ * or with another, 401 and nothing else: the figures name the clients.
+ */
+import type { HttpHandler } from './routes.js';
+import { bearerToken, sendText } from './routes.js';
+import { tokenMatches } from '../token.js';
+import type { Metrics } from '../metrics.js';
+
+/** The handler of /metrics. */
+export function metricsRoute(metrics: Metrics, token: string): HttpHandler {
+  return async (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return sendText(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
+    const given = bearerToken(req);
+    if (given === undefined || !tokenMatches(token, given)) {
+      return sendText(res, 401, 'a valid token is required: Authorization: Bearer <token>', {
+        'www-authenticate': 'Bearer realm="corepool"',
+      });
+    }
+    const { body, contentType } = await metrics.render();
+    if (res.destroyed) return;
+    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+}

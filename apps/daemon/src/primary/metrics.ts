@@ -1,0 +1,138 @@
+/**
+ * The daemon's Prometheus metrics (prom-client), on a registry of their own
+ * (never the global one: two daemons in one process, as in tests, must not
+ * share series). Counters are plain numbers telemetry.ts keeps as it observes
+ * events, copied in when scraped, as gauges are read from the daemon then. Per-client series carry a bounded
+ * `client` label (client-labels.ts); every other label has a fixed set of
+ * values (causes, state operations, error codes).
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { LiteHistogram } from './lite-histogram.js';
+
+/** Counts of one `client` label (every connection under it, past ones included while the label lives). */
+export interface ClientTotals {
+  done: number;
+  failed: number;
+  timedOut: number;
+  chunks: number;
+  retried: number;
+  batchesFailed: number;
+}
+
+/** What the metrics read when scraped: the counts telemetry.ts keeps as plain numbers (nothing on the hot path goes through prom-client). */
+export interface MetricsSource {
+  /** Per client label. */
+  clientTotals(): ReadonlyMap<string, ClientTotals>;
+  /** Per client label: chunks queued and running now (labels shared by several connections summed). */
+  clientChunks(): Map<string, { queued: number; running: number }>;
+  restarts(): ReadonlyMap<string, number>;
+  stateOps(): ReadonlyMap<string, number>;
+  refused(): ReadonlyMap<string, number>;
+  workers(): { total: number; busy: number };
+  clients(): number;
+  /** Cluster mode only. */
+  cluster?(): { daemons: number; lent: number; borrowed: number };
+}
+
+/** Round trips and item times, in seconds: from a fraction of a millisecond to a minute. */
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly roundTrip: LiteHistogram;
+  readonly itemDuration: LiteHistogram;
+
+  constructor(source: MetricsSource) {
+    const registers = [this.registry];
+    // Counters are kept by telemetry and copied in at scrape time: a series dropped there (its client left) is gone here too.
+    const perClient = (name: string, help: string, pick: (t: ClientTotals) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['client'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [client, t] of source.clientTotals()) this.inc({ client }, pick(t));
+        },
+      });
+    };
+    perClient('corepool_items_done_total', 'Items whose outcome (result or error) was delivered.', (t) => t.done);
+    perClient('corepool_items_failed_total', 'Items delivered as errors (task threw, timeout, crash).', (t) => t.failed);
+    perClient('corepool_items_timed_out_total', 'Items that ran past their timeout (their worker was replaced).', (t) => t.timedOut);
+    perClient('corepool_chunks_done_total', 'Chunks whose worker finished them.', (t) => t.chunks);
+    perClient('corepool_chunks_retried_total', 'Chunks run again after their worker died while running them.', (t) => t.retried);
+    perClient('corepool_batches_failed_total', 'Batches that failed as a whole (task could not run, refused).', (t) => t.batchesFailed);
+    const byLabel = (name: string, help: string, label: string, read: () => ReadonlyMap<string, number>): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          this.reset();
+          for (const [value, n] of read()) this.inc({ [label]: value }, n);
+        },
+      });
+    };
+    byLabel(
+      'corepool_worker_restarts_total',
+      'Worker processes replaced, by cause (crash, timeout, memory, cancel, uncaught, recycle, retired, stopped, corrupt, exit).',
+      'cause',
+      () => source.restarts(),
+    );
+    byLabel('corepool_state_ops_total', 'Shared-state operations, by operation.', 'op', () => source.stateOps());
+    byLabel('corepool_refused_total', 'Requests and connections refused, by error code.', 'code', () => source.refused());
+    this.roundTrip = new LiteHistogram({
+      name: 'corepool_chunk_round_trip_seconds',
+      help: 'From a chunk sent to its worker to its result back.',
+      buckets: BUCKETS,
+      registry: this.registry,
+    });
+    this.itemDuration = new LiteHistogram({
+      name: 'corepool_item_duration_seconds',
+      help: "Items' run time as their worker measured it (one observation per chunk: the mean of its items).",
+      buckets: BUCKETS,
+      registry: this.registry,
+    });
+    const chunks = (name: string, help: string, pick: (c: { queued: number; running: number }) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['client'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [client, c] of source.clientChunks()) this.set({ client }, pick(c));
+        },
+      });
+    };
+    chunks('corepool_queued_chunks', 'Chunks waiting for a worker.', (c) => c.queued);
+    chunks('corepool_running_chunks', 'Chunks held by workers (running or in their pipeline).', (c) => c.running);
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    };
+    gauge('corepool_workers', 'Worker processes of this daemon.', () => source.workers().total);
+    gauge('corepool_busy_workers', 'Workers running a chunk.', () => source.workers().busy);
+    gauge('corepool_clients', 'Authenticated client connections.', () => source.clients());
+    const cluster = source.cluster;
+    if (cluster !== undefined) {
+      gauge('corepool_cluster_daemons', 'Daemons of the cluster, as of their last heartbeats.', () => cluster().daemons);
+      gauge('corepool_cluster_workers_lent', 'Workers of this daemon lent to others.', () => cluster().lent);
+      gauge('corepool_cluster_workers_borrowed', 'Workers of other daemons lent to this one.', () => cluster().borrowed);
+    }
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The exposition text and its content type. */
+  async render(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}
