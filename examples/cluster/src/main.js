@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '@corepool/client';
 import { Redis } from 'ioredis';
 import { killRunning, running, startDaemon } from './daemon.js';
-import { progress } from './progress.js';
+import { progress } from '../../cpu-pool/src/progress.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DAEMONS = 3;
