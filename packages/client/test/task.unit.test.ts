@@ -19,4 +19,13 @@ describe('task', () => {
     expect(task('rel/t.mjs').url).toMatch(/^file:\/\/.*\/rel\/t\.mjs$/);
     expect(() => task('https://example.com/t.mjs', 'f')).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
   });
+  it("resolves an installed package's name to its file, and says where it looked for one that is not there", () => {
+    expect(task('ws', 'WebSocket').url).toMatch(/^file:\/\/.*\/node_modules\/ws\/.*\.(c|m)?js$/);
+    expect(() => task('no-such-package-anywhere', 'f')).toThrow(
+      expect.objectContaining({
+        code: 'E_BAD_ARGUMENT',
+        message: expect.stringMatching(/neither a file \(relative to .*\) nor a package installed there/) as string,
+      }),
+    );
+  });
 });
