@@ -7,7 +7,10 @@
 import type { WireError } from './errors.js';
 
 /** How a task travels: its source (compiled once per worker, cached by hash) or a module export. */
-export type TaskSpec = { kind: 'source'; hash: string; source: string } | { kind: 'module'; url: string; name: string };
+export type TaskSpec =
+  | { kind: 'source'; hash: string; source: string }
+  /** `version`: set by the daemon (a hash of the file when the batch opened), never taken from a client. */
+  | { kind: 'module'; url: string; name: string; version?: string };
 
 export interface Hello {
   type: 'hello';

@@ -7,6 +7,7 @@
  * computes it) when a batch opens, and trusts a hash-only spec only for a
  * source it has verified itself (kept here, within a byte budget).
  */
+import { moduleVersion } from '../module-version.js';
 import { BadTaskError, sourceHash, type TaskSpec } from '@corepool/protocol';
 import { SourceLru } from '../source-lru.js';
 
@@ -19,7 +20,11 @@ export class VerifiedSources {
 
   /** The spec to run (with its source) if its hash names its source, else BadTaskError. */
   check(task: TaskSpec): TaskSpec | BadTaskError {
-    if (task.kind !== 'source') return task;
+    // A module batch runs the file as it is now on every worker (module-version.ts).
+    if (task.kind !== 'source') {
+      const version = moduleVersion(task.url);
+      return version === undefined ? task : { ...task, version };
+    }
     const known = this.#byHash.peek(task.hash);
     if (task.source === '') {
       if (known === undefined)

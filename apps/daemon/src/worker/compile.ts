@@ -15,7 +15,8 @@
  * context and sees its globals, and import() inside it uses the default loader.
  */
 import vm from 'node:vm';
-import { BadTaskError, InternalError, type TaskSpec } from '@corepool/protocol';
+import { BadTaskError, CodeReplacedError, InternalError, type TaskSpec } from '@corepool/protocol';
+import { moduleVersion } from '../module-version.js';
 import { SourceLru, WORKER_SOURCES } from '../source-lru.js';
 
 /** A task as the runner calls it. */
@@ -43,7 +44,7 @@ export function keepSource(spec: TaskSpec): TaskSpec {
 
 /** The callable for `spec` if it is loaded already: no await on the common path. */
 export function cachedTask(spec: TaskSpec): TaskFn | undefined {
-  return spec.kind === 'source' ? sources.peek(spec.hash)?.fn : modules.get(`${spec.url}#${spec.name}`);
+  return spec.kind === 'source' ? sources.peek(spec.hash)?.fn : modules.get(moduleKey(spec));
 }
 
 /** The callable for `spec` (as keepSource returned it), compiling or importing it on first use. */
@@ -58,9 +59,28 @@ export async function loadTask(spec: TaskSpec): Promise<TaskFn> {
     sources.update(spec.hash, { source: spec.source, fn });
     return fn;
   }
-  const fn = await importTask(spec.url, spec.name);
-  modules.set(`${spec.url}#${spec.name}`, fn);
+  // The batch's version of the file (module-version.ts): imported as an instance of its own, and only while the file still is that version.
+  // A file this host cannot read (another host's path) is left to the import, which says so.
+  const changed = (): boolean => {
+    const now = spec.version === undefined ? undefined : moduleVersion(spec.url);
+    return now !== undefined && now !== spec.version;
+  };
+  if (changed()) throw replaced(spec.url);
+  const fn = await importTask(spec.url, spec.name, spec.version);
+  if (changed()) throw replaced(spec.url);
+  modules.set(moduleKey(spec), fn);
   return fn;
+}
+
+function moduleKey(spec: Extract<TaskSpec, { kind: 'module' }>): string {
+  return `${spec.url}#${spec.name}@${spec.version ?? ''}`;
+}
+
+function replaced(url: string): CodeReplacedError {
+  return new CodeReplacedError(
+    `the task module ${url} changed on disk after its batch started: the batch's items run on the code it started with, which this worker ` +
+      'no longer has (rerun the batch for the new code; corepool daemon reload replaces the workers in order)',
+  );
 }
 
 function compileSource(source: string): TaskFn {
@@ -90,11 +110,11 @@ function compile(body: string): () => unknown {
   return vm.compileFunction(body, [], { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER }) as () => unknown;
 }
 
-async function importTask(url: string, name: string): Promise<TaskFn> {
+async function importTask(url: string, name: string, version: string | undefined): Promise<TaskFn> {
   if (!url.startsWith('file:')) throw new BadTaskError(`module tasks must be file: URLs, got ${JSON.stringify(url.slice(0, 100))}`);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    mod = (await import(version === undefined ? url : `${url}?v=${version}`)) as Record<string, unknown>;
   } catch (err) {
     throw new BadTaskError(`cannot import task module ${url}: ${(err as Error).message}`, { cause: err });
   }

@@ -1,0 +1,56 @@
+/**
+ * A module task edited while the daemon runs never gives one batch a mix of
+ * versions: a batch runs the file as it was when it opened, on every worker
+ * (a worker that has not loaded that version and no longer can refuses the
+ * batch with E_CODE_REPLACED rather than run other code), and the next batch
+ * runs the new file, with no restart and no reload.
+ */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { task, type Client, type CorepoolError } from '@corepool/client';
+import { useDaemon, type TestDaemon } from './support/daemon.js';
+
+let d: TestDaemon;
+let client: Client;
+useDaemon((x) => ({ d, client } = x), { workers: 2 });
+
+const source = (version: string): string =>
+  `export async function which(x) {\n  if (x === 'kill') process.kill(process.pid, 'SIGKILL');\n  await new Promise((r) => setTimeout(r, 15));\n  return '${version}';\n}\n`;
+
+describe('module task versions', () => {
+  it('a batch never mixes the versions of a file edited while it runs; the next batch runs the new one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'corepool-modver-'));
+    const file = join(dir, 'tasks.mjs');
+    try {
+      writeFileSync(file, source('v1'));
+      const which = task<string | number, string>(file, 'which');
+      // Item 30 kills its worker: its successor has never loaded v1 and finds v2 on disk.
+      const items: (string | number)[] = Array.from({ length: 80 }, (_, i) => (i === 30 ? 'kill' : i));
+      let edited = false;
+      const values: string[] = [];
+      let failure: CorepoolError | undefined;
+      try {
+        for await (const v of client.imap(which, items, { chunkSize: 1, retries: 3, ordered: false })) {
+          values.push(v);
+          if (values.length === 10) {
+            edited = true;
+            writeFileSync(file, source('v2'));
+          }
+        }
+      } catch (err) {
+        failure = err as CorepoolError;
+      }
+      expect(edited).toBe(true);
+      // Either the batch ends on v1 (its workers had v1), or it fails with E_CODE_REPLACED: never v2 within it.
+      expect(values).not.toContain('v2');
+      expect(values.every((v) => v === 'v1')).toBe(true);
+      if (failure !== undefined) expect(failure.code).toBe('E_CODE_REPLACED');
+      expect(await client.map(which, [1, 2, 3, 4])).toEqual(['v2', 'v2', 'v2', 'v2']);
+      expect(d.pid).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
