@@ -47,25 +47,6 @@ export class Lane<W extends PoolWorker = PoolWorker> {
     chunk.job.running.add(chunk);
   }
 
-  /**
-   * `chunk` finished while this lane had another chunk first: the worker had
-   * started it before an urgent chunk placed ahead of it arrived (a
-   * newcomer's, placement.ts), and ran it first. The time since the first
-   * chunk's headAt was this one's, and the first chunk starts only now: so
-   * each client is charged the time its own chunk held the worker (weights
-   * make a newcomer's overcharge count: the client of least weight is the one
-   * most often with nothing running). Returns the chunk whose start moved, to
-   * re-arm its deadline.
-   */
-  ranAhead(chunk: Chunk, now: number): Chunk | undefined {
-    const head = this.chunks[0];
-    if (head === undefined || head === chunk || chunk.ghost || head.ghost || chunk.headAt !== undefined) return undefined;
-    if (head.headAt === undefined || !this.chunks.includes(chunk)) return undefined;
-    chunk.headAt = head.headAt;
-    head.headAt = now;
-    return head;
-  }
-
   /** Takes a chunk off (done, failed, or a ghost answered); returns the chunk that starts running in its place, if any. */
   remove(chunk: Chunk, now: number): Chunk | undefined {
     const i = this.chunks.indexOf(chunk);

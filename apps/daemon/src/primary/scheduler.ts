@@ -486,8 +486,6 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   #release(lane: Lane<W>, chunk: Chunk): void {
     chunk.timer?.cancel();
     const now = this.#clock.now();
-    const displaced = lane.ranAhead(chunk, now);
-    if (displaced !== undefined) this.#deadlines.arm(lane, displaced, Math.max(displaced.current, 0));
     this.#fair.settle(chunk, now);
     const next = lane.remove(chunk, now);
     if (next !== undefined) this.#deadlines.arm(lane, next, Math.max(next.current, 0));
