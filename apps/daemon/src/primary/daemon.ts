@@ -393,6 +393,7 @@ function logWorkerExit(log: Logger, w: WorkerSlot, code: number | null, signal: 
         : (w.killedFor ?? said ?? (signal !== null ? `crash (signal ${signal})` : `crash (exit code ${code})`));
   const fields = { event: 'worker-exit', slot: w.slot, id: w.id, pid: w.pid, code, signal, cause };
   if (w.killedFor === 'retired') log.info(fields, `worker ${w.pid} retired after its task budget; replacing it`);
+  else if (w.killedFor === 'reload') log.info(fields, `worker ${w.pid} drained by a rolling reload; replacing it`);
   else log.warn(fields, `worker ${w.pid} exited (code ${code}, signal ${signal}, ${cause}); replacing it`);
 }
 
