@@ -11,6 +11,7 @@ import { secureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';
 import type { StateStore } from '../state/state-store.js';
 import { RedisState } from '../cluster/state/redis-state.js';
+import { LogThrottle } from './log-throttle.js';
 import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
 import { Scheduler, type WorkerFigures } from './scheduler.js';
@@ -337,6 +338,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       status,
       stop: () => void stop(),
       steering: { maxClientWeight: opts.maxClientWeight, clientWeights: opts.clientWeights, clientMaxWorkers: opts.clientMaxWorkers },
+      steeringLog: new LogThrottle(),
       reload: (graceMs) =>
         reloader === undefined
           ? Promise.reject(
