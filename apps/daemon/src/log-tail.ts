@@ -128,8 +128,14 @@ export async function follow(dataDir: string, onLine: (line: string) => void, si
       continue;
     }
     await new Promise<void>((r) => {
-      const t = setTimeout(r, POLL_MS);
-      signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+      // The listener goes with its poll: one left per poll would pile up on the signal (a leak, and Node's warning).
+      const wake = (): void => {
+        clearTimeout(t);
+        signal.removeEventListener('abort', wake);
+        r();
+      };
+      const t = setTimeout(wake, POLL_MS);
+      signal.addEventListener('abort', wake, { once: true });
     });
   }
   if (fd !== undefined) closeSync(fd);

@@ -61,6 +61,17 @@ describe('dashboard: authentication', () => {
     expect((await http(d.port, { path: '/', headers: { cookie } })).body).toContain('/assets/dashboard.js');
   });
 
+  it('a cookie planted by another server on this host (sent first) does not log the user out', async () => {
+    const cookie = await session();
+    // A longer Path makes the browser send the planted corepool_session before the daemon's own.
+    const planted = { cookie: `corepool_session=${'B'.repeat(43)}; other=1; ${cookie}` };
+    expect((await http(d.port, { path: '/api/status', headers: planted })).status).toBe(200);
+    expect((await http(d.port, { path: '/', headers: planted })).status).toBe(200);
+    const out = await http(d.port, { method: 'POST', path: '/logout', headers: planted });
+    expect(out.status).toBe(303);
+    expect((await http(d.port, { path: '/api/status', headers: { cookie } })).status).toBe(401);
+  });
+
   it('the session cookie is HttpOnly, SameSite=Strict, Path=/ and expires', async () => {
     const r = await login(d.port, d.token);
     const set = String(r.headers['set-cookie']);

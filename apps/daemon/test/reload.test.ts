@@ -104,6 +104,9 @@ describe('daemon reload', () => {
     const fresh = (await c.map(task<number, Out>(file, 'run'), items(30), { chunkSize: 1 })) as Out[];
     expect(new Set(fresh.map((o) => o.version))).toEqual(new Set(['v2']));
     expect(d.events('reload-done')).toHaveLength(1);
+    // Counted and logged as a reload, not as workers past their task budget (--max-tasks-per-worker).
+    expect(s.workers.map((w) => w.lastRestart?.cause)).toEqual(['reload', 'reload', 'reload']);
+    expect(d.events('worker-exit').map((e) => e.cause)).toEqual(['reload', 'reload', 'reload']);
   });
 
   it('beside a co-tenant crashing workers: the app loses nothing, its batch stays on one version, the reload completes', async () => {

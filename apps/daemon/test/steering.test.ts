@@ -169,6 +169,20 @@ describe('weights and caps', () => {
     }
   });
 
+  it('a client reconnecting in a loop with a clamped weight writes one client-steering line a minute, not one per connection', async () => {
+    const onWarning = (): void => {};
+    process.on('warning', onWarning);
+    try {
+      const before = d.events('client-steering').length;
+      for (let i = 0; i < 40; i++) await (await d.connect({ name: `looper-${i}`, weight: 5 + (i % 7) })).close();
+      const lines = d.events('client-steering').slice(before);
+      // The test above may have logged its own line this minute; either way at most one for these 40.
+      expect(lines.length).toBeLessThanOrEqual(1);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it("the operator's weight for a name wins over the client's own ask", async () => {
     const c = await d.connect({ name: 'ops-set', weight: 1 });
     const st = await d.status();

@@ -226,9 +226,9 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     if (w.kind === 'local') this.#supervisor.leaving?.(w.inner, cause);
   }
 
-  retire(w: ClusterWorker): void {
+  retire(w: ClusterWorker, reason?: 'retired' | 'reload'): void {
     if (w.kind === 'local') {
-      if (!w.dead) this.#supervisor.retire(w.inner);
+      if (!w.dead) this.#supervisor.retire(w.inner, reason);
     } else this.#end(w, 'release');
   }
 

@@ -11,6 +11,7 @@ import { secureDataDir } from '../data-dir.js';
 import { SharedState } from '../state/shared-state.js';
 import type { StateStore } from '../state/state-store.js';
 import { RedisState } from '../cluster/state/redis-state.js';
+import { LogThrottle } from './log-throttle.js';
 import { DaemonServer } from './server.js';
 import { ReplayTable } from './replay.js';
 import { Scheduler, type WorkerFigures } from './scheduler.js';
@@ -337,6 +338,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       status,
       stop: () => void stop(),
       steering: { maxClientWeight: opts.maxClientWeight, clientWeights: opts.clientWeights, clientMaxWorkers: opts.clientMaxWorkers },
+      steeringLog: new LogThrottle(),
       reload: (graceMs) =>
         reloader === undefined
           ? Promise.reject(
@@ -393,6 +395,7 @@ function logWorkerExit(log: Logger, w: WorkerSlot, code: number | null, signal: 
         : (w.killedFor ?? said ?? (signal !== null ? `crash (signal ${signal})` : `crash (exit code ${code})`));
   const fields = { event: 'worker-exit', slot: w.slot, id: w.id, pid: w.pid, code, signal, cause };
   if (w.killedFor === 'retired') log.info(fields, `worker ${w.pid} retired after its task budget; replacing it`);
+  else if (w.killedFor === 'reload') log.info(fields, `worker ${w.pid} drained by a rolling reload; replacing it`);
   else log.warn(fields, `worker ${w.pid} exited (code ${code}, signal ${signal}, ${cause}); replacing it`);
 }
 

@@ -21,6 +21,8 @@ export class Lane<W extends PoolWorker = PoolWorker> {
   spent = false;
   /** Ended by the scheduler on purpose: its exit is nobody's fault. */
   retired = false;
+  /** Drained by a rolling reload (not its task budget): its exit is counted and logged as `reload`. */
+  reloading = false;
   /** The worker said it exits for a reason none of its chunks caused, naming the client whose task did (if known). */
   recycle: { culprit: string | undefined } | undefined;
 

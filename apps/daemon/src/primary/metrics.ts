@@ -77,7 +77,7 @@ export class Metrics {
     };
     byLabel(
       'corepool_worker_restarts_total',
-      'Worker processes replaced, by cause (crash, timeout, memory, cancel, uncaught, recycle, retired, stopped, corrupt, exit).',
+      'Worker processes replaced, by cause (crash, timeout, memory, cancel, uncaught, recycle, retired, stopped, corrupt, exit, reload).',
       'cause',
       () => source.restarts(),
     );

@@ -270,6 +270,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   drain(w: W): void {
     const lane = this.#lanes.of(w);
     lane.spent = true;
+    lane.reloading = true;
     this.#retireIfSpent(lane);
   }
 
@@ -499,7 +500,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     lane.spent = true;
     if (lane.chunks.length === 0 && !lane.retired) {
       lane.retired = true;
-      this.#pool.retire(lane.worker);
+      this.#pool.retire(lane.worker, lane.reloading ? 'reload' : 'retired');
     }
   }
 

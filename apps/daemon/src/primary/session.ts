@@ -20,6 +20,7 @@ import {
 } from '@corepool/protocol/internal';
 import { Authentication } from './authentication.js';
 import { steer, type SteeringPolicy } from './client-steering.js';
+import type { LogThrottle } from './log-throttle.js';
 import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED } from './framing.js';
 import { Outflow } from './outflow.js';
@@ -52,6 +53,8 @@ export interface SessionContext {
   log: Logger;
   /** The operator's weights and worker caps (client-steering.ts). */
   steering: SteeringPolicy;
+  /** Bounds the `client-steering` lines a client reconnecting in a loop can write (log-throttle.ts), keyed by the warning less its numbers. */
+  steeringLog: LogThrottle;
   /** Replies to writes that a reconnecting client may ask for again. */
   replays: Pick<ReplayTable, 'attach' | 'detach'>;
   /** Called once when the session ends. */
@@ -262,8 +265,18 @@ export class Session implements SchedulerClient {
     const steering = steer(hello, this.#ctx.steering);
     this.weight = steering.weight;
     this.maxWorkers = steering.maxWorkers;
-    if (steering.warning !== undefined)
-      this.#ctx.log.warn({ event: 'client-steering', client: this.id, name: this.name, warning: steering.warning }, steering.warning);
+    const suppressed = steering.warning === undefined ? undefined : this.#ctx.steeringLog.admit(steering.warning.replace(/\d+/g, '#'));
+    if (steering.warning !== undefined && suppressed !== undefined)
+      this.#ctx.log.warn(
+        {
+          event: 'client-steering',
+          client: this.id,
+          name: this.name,
+          warning: steering.warning,
+          ...(suppressed > 0 ? { suppressed } : {}),
+        },
+        steering.warning,
+      );
     if (hello.instance !== undefined) {
       this.#replays = this.#ctx.replays.attach(hello.instance);
       this.#dispatch.replays = this.#replays;

@@ -199,9 +199,9 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   }
 
   /** Ends an idle worker on purpose (recycling); it is replaced like any other. Nothing on a dead worker. */
-  retire(w: WorkerSlot): void {
+  retire(w: WorkerSlot, reason: 'retired' | 'reload' = 'retired'): void {
     if (w.dead) return;
-    w.killedFor ??= 'retired';
+    w.killedFor ??= reason;
     this.kill(w);
   }
 

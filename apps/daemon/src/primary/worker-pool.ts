@@ -89,8 +89,8 @@ export interface WorkerPool<W extends PoolWorker> {
    * `reason` is what the log says it was killed for, and its restart's cause in the metrics (telemetry.ts); the first one given stands.
    */
   kill(w: W, reason?: string): void;
-  /** Ends an idle worker on purpose (past its task budget), as kill does otherwise. */
-  retire(w: W): void;
+  /** Ends an idle worker on purpose (past its task budget, or drained by a reload: `reason`), as kill does otherwise. */
+  retire(w: W, reason?: 'retired' | 'reload'): void;
   /** The worker said it is leaving by itself (`cause`: recycle, uncaught): its exit is recorded with that cause. */
   leaving?(w: W, cause: string): void;
   /**

@@ -84,13 +84,22 @@ export function crossOrigin(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-/** The session id of the request's cookie, if it has one. */
-export function sessionCookie(req: IncomingMessage): string | undefined {
+/** Session cookies looked at per request (a browser sends one; a planted one or two may come first). */
+const MAX_SESSION_COOKIES = 8;
+
+/**
+ * The session ids of the request's cookies, in the order sent. Every one counts, not only the first:
+ * another server on this host (cookies are per host, not port) can plant a `corepool_session` with a
+ * longer Path, which the browser sends first, and would otherwise log the user out of the dashboard.
+ */
+export function sessionCookies(req: IncomingMessage): string[] {
+  const ids: string[] = [];
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === COOKIE) return part.slice(eq + 1).trim();
+    if (eq > 0 && part.slice(0, eq).trim() === COOKIE) ids.push(part.slice(eq + 1).trim());
+    if (ids.length === MAX_SESSION_COOKIES) break;
   }
-  return undefined;
+  return ids;
 }
 
 /** The Set-Cookie of a new session (HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it). */

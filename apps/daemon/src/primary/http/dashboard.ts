@@ -14,7 +14,7 @@ import type { StateStore } from '../../state/state-store.js';
 import { MAX_LIST_LIMIT } from '../../state/state-listing.js';
 import { tokenMatches } from '../token.js';
 import { asset } from './dashboard-assets.js';
-import { BodyTooLarge, CLEAR_COOKIE, crossOrigin, readBody, refuse, send, sendJson, sessionCookie, setCookie } from './dashboard-http.js';
+import { BodyTooLarge, CLEAR_COOKIE, crossOrigin, readBody, refuse, send, sendJson, sessionCookies, setCookie } from './dashboard-http.js';
 import { DashboardSessions } from './dashboard-sessions.js';
 import { LoginLimiter } from './login-limiter.js';
 import { bearerToken, type HttpRoutes } from './routes.js';
@@ -32,6 +32,8 @@ export interface DashboardOptions {
 export function addDashboard(routes: HttpRoutes, opts: DashboardOptions): void {
   const sessions = new DashboardSessions();
   const limiter = new LoginLimiter();
+  /** The request's live session, if any of its session cookies is one. */
+  const session = (req: IncomingMessage): string | undefined => sessionCookies(req).find((id) => sessions.valid(id));
 
   /** The token given, compared in constant time, counted when wrong; 'limited' past the failed-login bound. */
   const check = (given: string): boolean | 'limited' => {
@@ -45,7 +47,7 @@ export function addDashboard(routes: HttpRoutes, opts: DashboardOptions): void {
 
   /** True when the request has a live session or the right Bearer token; otherwise answers it (401 or 429). */
   const authed = (req: IncomingMessage, res: ServerResponse): boolean => {
-    if (sessions.valid(sessionCookie(req))) return true;
+    if (session(req) !== undefined) return true;
     const bearer = bearerToken(req);
     if (bearer !== undefined) {
       const ok = check(bearer);
@@ -73,8 +75,7 @@ export function addDashboard(routes: HttpRoutes, opts: DashboardOptions): void {
 
   routes.add('/', (req, res) => {
     if (!only(req, res, 'GET', 'HEAD')) return;
-    if (!sessions.valid(sessionCookie(req)))
-      return send(res, 303, 'text/plain; charset=utf-8', 'log in at /login\n', { location: '/login' });
+    if (session(req) === undefined) return send(res, 303, 'text/plain; charset=utf-8', 'log in at /login\n', { location: '/login' });
     page(res, 'index.html');
   });
 
@@ -109,7 +110,7 @@ export function addDashboard(routes: HttpRoutes, opts: DashboardOptions): void {
     if (!only(req, res, 'POST')) return;
     const foreign = crossOrigin(req);
     if (foreign !== undefined) return refuse(res, 403, ErrorCode.E_AUTH, `${foreign} may not log out here`);
-    sessions.close(sessionCookie(req));
+    sessions.close(session(req));
     send(res, 303, 'text/plain; charset=utf-8', 'logged out\n', { location: '/login', 'set-cookie': CLEAR_COOKIE });
   });
 
