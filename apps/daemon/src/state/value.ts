@@ -7,8 +7,11 @@
  *    returned to readers as is; the primary decodes it only to compute on it
  *    (add, compare-and-set).
  *  - Every change bumps the version by exactly 1; a value is created at
- *    version 1 and is never deleted, so versions only grow (also across
- *    restarts: the version is stored with the bytes).
+ *    version 1, so versions only grow (also across restarts: the version is
+ *    stored with the bytes) until it is deleted (remove): then its record
+ *    goes, its subscribers get a `deleted` push, and a value made again
+ *    starts over at version 1 (no tombstone is kept, so a loop creating and
+ *    deleting names leaves nothing behind).
  *  - Changes are applied synchronously, in arrival order (the primary is the
  *    single writer), so concurrent add(1) calls get 1..N, each once.
  *  - Subscribers get one push per version, in version order, after the
@@ -156,6 +159,25 @@ export class Values {
     r.bytes = next;
     r.num = undefined;
     this.#changed(r);
+    return true;
+  }
+
+  /** Deletes the value; false when it did not exist. Subscribers get a `deleted` push once committed. */
+  remove(name: string): boolean {
+    const r = this.#map.get(name);
+    if (r === undefined) return false;
+    this.#map.delete(name);
+    this.#store.remove(this.#store.values, name);
+    if (this.#subs.of(name) !== undefined) {
+      const push: Push = { type: 'push', kind: 'value', name, version: r.version + 1, deleted: true };
+      this.#store.committed().then(
+        () => {
+          const owners = this.#subs.of(name);
+          if (owners !== undefined) for (const owner of owners) this.#push(owner, push);
+        },
+        () => {},
+      );
+    }
     return true;
   }
 
