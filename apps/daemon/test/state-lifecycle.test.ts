@@ -1,0 +1,262 @@
+/**
+ * State lifecycle on a real daemon (LMDB): deleting a Value, a Queue or a Dict
+ * through the SDK (what its subscribers and blocked getters see, making it
+ * again), `client.list()` paging, a delete whose reply was lost answered once
+ * from its kept reply, deletes surviving kill -9, and a co-tenant looping
+ * create/delete beside an app's map.
+ */
+import { describe, expect, it } from 'vitest';
+import { connect, type Client } from '@corepool/client';
+
+import { codeOf } from './support/checks.js';
+import { startCutProxy } from './support/cut-proxy.js';
+import { startDaemon, useDaemon, type TestDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
+
+describe('state lifecycle', () => {
+  let d: TestDaemon;
+  let client: Client;
+  useDaemon((x) => ({ d, client } = x));
+
+  it('deletes each kind: true when it existed, false when not; a deleted value reads as absent', async () => {
+    const v = client.value<number>('lc-v');
+    await v.set(3);
+    expect(await v.delete()).toBe(true);
+    expect(await codeOf(v.get())).toBe('E_NO_SUCH_VALUE');
+    expect(await v.delete()).toBe(false);
+    expect(await client.value('lc-never').delete()).toBe(false);
+
+    const q = client.queue<number>('lc-q');
+    for (let i = 0; i < 5; i++) await q.put(i);
+    expect(await q.delete()).toBe(true);
+    expect(await q.size()).toBe(0);
+    expect(await q.clear()).toBe(false);
+
+    const dict = client.dict<number>('lc-d');
+    await dict.set('a', 1);
+    await dict.set('b', 2);
+    expect(await dict.clear()).toBe(true);
+    expect(await dict.size()).toBe(0);
+    expect(await dict.keys()).toEqual([]);
+    expect(await dict.clear()).toBe(false);
+
+    // Bad names are refused with a code, before anything is sent.
+    expect(await codeOf(client.value('').delete())).toBe('E_BAD_NAME');
+    expect(await codeOf(client.queue('x'.repeat(300)).delete())).toBe('E_BAD_NAME');
+    expect(await codeOf(client.dict('').clear())).toBe('E_BAD_NAME');
+  });
+
+  it('a value made again after a delete starts over at version 1; `initial` on a new handle makes it again', async () => {
+    const v = client.value<number>('lc-again');
+    for (let i = 0; i < 5; i++) await v.set(i);
+    await v.delete();
+    expect(await client.value<number>('lc-again', { initial: 42 }).get()).toBe(42);
+    const seen: [number, number][] = [];
+    const stop = v.subscribe((value, version) => seen.push([value, version]));
+    await until(() => seen.length === 1, 10_000, 'the current value');
+    expect(seen[0]).toEqual([42, 1]);
+    stop();
+  });
+
+  it('subscribers hear a delete: a value subscriber onDelete, then the value made again from version 1; watch() ends with E_NO_SUCH_VALUE', async () => {
+    const writer = await d.connect();
+    const v = client.value<number>('lc-sub');
+    await writer.value<number>('lc-sub').set(1);
+    await writer.value<number>('lc-sub').set(2);
+    const events: string[] = [];
+    const stop = v.subscribe(
+      (value, version) => events.push(`${value}@${version}`),
+      undefined,
+      () => events.push('deleted'),
+    );
+    await until(() => events.includes('2@2'), 10_000, 'the current value');
+    const watched: number[] = [];
+    const watching = (async () => {
+      for await (const x of v.watch()) watched.push(x);
+    })().then(
+      () => 'ended',
+      (err: unknown) => (err as { code?: string }).code,
+    );
+    await until(() => watched.includes(2), 10_000, 'watch() saw the value');
+    expect(await writer.value('lc-sub').delete()).toBe(true);
+    await until(() => events.includes('deleted'), 10_000, 'the delete pushed');
+    expect(await watching).toBe('E_NO_SUCH_VALUE');
+    await writer.value<number>('lc-sub').set(7);
+    await until(() => events.includes('7@1'), 10_000, 'the new value, version 1');
+    expect(events).toEqual(['2@2', 'deleted', '7@1']);
+    stop();
+    await writer.close();
+  });
+
+  it('a dict subscriber gets a delete for each key it had when the dict is cleared, then later sets', async () => {
+    const writer = await d.connect();
+    const w = writer.dict<number>('lc-dsub');
+    await w.set('a', 1);
+    const events: string[] = [];
+    const stop = client.dict<number>('lc-dsub').subscribe((key, value, deleted) => events.push(deleted ? `-${key}` : `${key}=${value}`));
+    // Subscribed once a set made after it is heard.
+    await w.set('b', 2);
+    await until(() => events.includes('b=2'), 10_000, 'the set pushed');
+    expect(await w.clear()).toBe(true);
+    await until(() => events.filter((e) => e.startsWith('-')).length === 2, 10_000, 'two deletes');
+    await w.set('c', 3);
+    await until(() => events.includes('c=3'), 10_000, 'the set after the clear (its version 1)');
+    expect(events.slice(0, 1)).toEqual(['b=2']);
+    expect(new Set(events.slice(1, 3))).toEqual(new Set(['-a', '-b']));
+    expect(events[3]).toBe('c=3');
+    stop();
+    await writer.close();
+  });
+
+  it('a get blocked on a deleted queue keeps waiting and takes the next item put', async () => {
+    const q = client.queue<string>('lc-blocked');
+    const got = q.get({ timeoutMs: 30_000 });
+    await until(async () => (await d.status()).blockedGets === 1, 10_000, 'the get blocked');
+    const other = await d.connect();
+    expect(await other.queue('lc-blocked').delete()).toBe(false);
+    await other.queue('lc-blocked').put('after');
+    expect(await got).toBe('after');
+    await other.close();
+  });
+
+  it('list() pages through every name with its kind, bounded; `kind` filters; bad options are E_BAD_ARGUMENT', async () => {
+    const fresh = await startDaemon({ workers: 1 });
+    try {
+      const c = await fresh.connect();
+      for (let i = 0; i < 25; i++) await c.value(`pv${i}`).set(i);
+      await c.queue('pq').put(1);
+      await c.dict('pd').set('k', 1);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await c.list({ limit: 10, ...(cursor === undefined ? {} : { cursor }) });
+        expect(page.entries.length).toBeLessThanOrEqual(10);
+        for (const e of page.entries) seen.push(`${e.kind}:${e.name}`);
+        cursor = page.next;
+        pages++;
+      } while (cursor !== undefined && pages < 10);
+      expect(pages).toBe(3);
+      expect(seen.length).toBe(27);
+      expect(seen).toContain('queue:pq');
+      expect(seen).toContain('dict:pd');
+      const first = (await c.list({ limit: 1 })).entries[0]!;
+      expect(first).toMatchObject({ kind: 'value', name: 'pv0', version: 1 });
+      const dicts = await c.list({ kind: 'dict' });
+      expect(dicts.entries.map((e) => e.name)).toEqual(['pd']);
+      // Deleted names leave the listing.
+      await c.value('pv3').delete();
+      const all = await c.list({ limit: 200 });
+      expect(all.entries.some((e) => e.name === 'pv3')).toBe(false);
+      // The daemon caps a page whatever is asked.
+      expect((await c.list({ limit: 10_000 })).entries.length).toBe(26);
+      for (const bad of [{ limit: 0 }, { limit: 1.5 }, { limit: -1 }, { kind: 'file' }, { cursor: 7 }] as never[]) {
+        expect(await codeOf(c.list(bad))).toBe('E_BAD_ARGUMENT');
+      }
+      expect(await codeOf(c.list(5 as never))).toBe('E_BAD_ARGUMENT');
+    } finally {
+      await fresh[Symbol.asyncDispose]();
+    }
+  });
+});
+
+describe('state lifecycle: replay and durability', () => {
+  it('a delete whose reply was lost is answered from its kept reply, not applied again', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    await using proxy = await startCutProxy(d.url);
+    const client = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    const observer = await d.connect();
+    try {
+      await client.value<number>('rv').set(1);
+      await client.queue<number>('rq').put(1);
+      await client.dict<number>('rd').set('k', 1);
+      proxy.hold();
+      const deletes = [client.value('rv').delete(), client.queue('rq').delete(), client.dict('rd').clear()];
+      await until(async () => (await observer.list()).entries.length === 0, 10_000, 'the deletes applied');
+      // Made again before the resends arrive: a delete applied twice would take them.
+      await observer.value<number>('rv').set(2);
+      await observer.queue<number>('rq').put(2);
+      await observer.dict<number>('rd').set('k', 2);
+      proxy.cut();
+      expect(await Promise.all(deletes)).toEqual([true, true, true]);
+      expect(await observer.value('rv').get()).toBe(2);
+      expect(await observer.queue('rq').size()).toBe(1);
+      expect(await observer.dict('rd').get('k')).toBe(2);
+    } finally {
+      await client.close();
+      await observer.close();
+    }
+  });
+
+  it('acknowledged deletes survive kill -9 of the primary', async () => {
+    const first = await startDaemon({ workers: 1, keepDataDir: true });
+    const c = await first.connect();
+    for (let i = 0; i < 10; i++) await c.value(`dv${i}`).set(i);
+    await c.queue('dq').put(1);
+    await c.dict('dd').set('k', 1);
+    for (let i = 0; i < 10; i += 2) expect(await c.value(`dv${i}`).delete()).toBe(true);
+    expect(await c.queue('dq').delete()).toBe(true);
+    expect(await c.dict('dd').clear()).toBe(true);
+    await first.kill();
+    await using second = await startDaemon({ workers: 1, dataDir: first.dataDir });
+    const c2 = await second.connect();
+    for (let i = 0; i < 10; i++) {
+      if (i % 2 === 0) expect(await codeOf(c2.value(`dv${i}`).get())).toBe('E_NO_SUCH_VALUE');
+      else expect(await c2.value(`dv${i}`).get()).toBe(i);
+    }
+    expect(await c2.queue('dq').size()).toBe(0);
+    expect(await c2.dict('dd').size()).toBe(0);
+    // A dict made again after the restart starts over: its subscriber hears version 1 on.
+    const events: string[] = [];
+    const stop = c2.dict<number>('dd').subscribe((k, v) => events.push(`${k}=${v}`));
+    await c2.dict<number>('dd').set('n', 9);
+    await until(() => events.includes('n=9'), 10_000, 'the set pushed');
+    stop();
+  });
+});
+
+describe('state lifecycle: a co-tenant looping create/delete', () => {
+  it("does not slow another app's map beyond its share, nor leave anything behind", async () => {
+    await using d = await startDaemon({ workers: 2 });
+    const app = await d.connect({ name: 'app' });
+    const spammer = await d.connect({ name: 'spammer' });
+    const task = (n: number): number => {
+      let x = 0;
+      for (let i = 0; i < 200_000; i++) x = (x + i * n) % 1_000_003;
+      return x;
+    };
+    const items = Array.from({ length: 200 }, (_, i) => i);
+    const expected = await app.map(task, items);
+    let t = Date.now();
+    await app.map(task, items);
+    const alone = Date.now() - t;
+    // The spammer: create and delete values, queues and dicts as fast as its link allows.
+    let stop = false;
+    let cycles = 0;
+    const spam = (async () => {
+      while (!stop) {
+        const n = `spam${cycles % 50}`;
+        await Promise.all([spammer.value(n).set(cycles), spammer.queue(n).put(cycles), spammer.dict(n).set('k', cycles)]);
+        await Promise.all([spammer.value(n).delete(), spammer.queue(n).delete(), spammer.dict(n).clear()]);
+        cycles++;
+      }
+    })();
+    t = Date.now();
+    const got = await app.map(task, items);
+    const beside = Date.now() - t;
+    // The app's own state works through it.
+    const counter = app.value<number>('app-counter', { initial: 0 });
+    for (let i = 0; i < 50; i++) await counter.add(1);
+    stop = true;
+    await spam;
+    expect(got).toEqual(expected);
+    expect(await counter.get()).toBe(50);
+    expect(cycles).toBeGreaterThan(20);
+    // State ops share the primary with scheduling; a generous margin for two noisy cores.
+    expect(beside).toBeLessThan(alone * 4 + 3_000);
+    // Nothing of the spammer's is left: no tombstones, no empty records.
+    const left = await app.list({ limit: 200 });
+    expect(left.entries.filter((e) => e.name.startsWith('spam'))).toEqual([]);
+    expect(await d.status()).toMatchObject({ queues: 0, dicts: 0 });
+  });
+});
