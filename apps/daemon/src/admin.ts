@@ -82,7 +82,8 @@ function envUrl(): string | undefined {
 }
 
 /** An admin request: its type, and for `reload` its grace; or a state operation (`corepool state`, state-cli.ts). */
-export type AdminRequest = { type: 'status' } | { type: 'stop' } | { type: 'reload'; graceMs?: number } | ({ type: 'state' } & StateRequest);
+export type AdminRequest =
+  { type: 'status' } | { type: 'stop' } | { type: 'reload'; graceMs?: number } | ({ type: 'state' } & StateRequest);
 
 /** Sends one admin request and resolves to its reply value; `timeoutMs` bounds the wait for it (a reload takes long). */
 export async function adminRequest(

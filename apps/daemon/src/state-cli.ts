@@ -131,7 +131,11 @@ function stateRequest(req: StateRequest): { type: 'state' } & StateRequest {
 }
 
 /** Pages of state.list until `limit` entries of `kind` are in, or the state ends. */
-async function listAll(conn: AdminConnection, limit: number, kind: string | undefined): Promise<{ entries: StateListEntry[]; more: boolean }> {
+async function listAll(
+  conn: AdminConnection,
+  limit: number,
+  kind: string | undefined,
+): Promise<{ entries: StateListEntry[]; more: boolean }> {
   const entries: StateListEntry[] = [];
   let cursor: string | undefined;
   for (;;) {

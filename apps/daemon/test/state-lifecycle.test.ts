@@ -160,6 +160,44 @@ describe('state lifecycle', () => {
   });
 });
 
+describe('state lifecycle: hostile input on the wire', () => {
+  it('no token or a wrong one gets nothing; an oversized limit is capped; malformed fields and bad names are coded errors', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const c = await d.connect();
+    for (let i = 0; i < 250; i++) await c.value(`h${i}`).set(i);
+    // Without a hello, or with a wrong token, the connection closes unanswered.
+    const anon = await d.raw();
+    anon.send({ type: 'state', rid: 1, op: 'state.list', name: '' });
+    expect((await anon.closed).code).not.toBe(1000);
+    expect(anon.messages.filter((m) => m.type === 'reply')).toEqual([]);
+    const wrong = await d.raw({ hello: 'not-the-token' }).catch((err: unknown) => err);
+    expect(wrong).toBeInstanceOf(Error);
+    const sock = await d.raw({ hello: true });
+    const reply = async (rid: number, m: Record<string, unknown>): Promise<Record<string, unknown>> => {
+      sock.send({ type: 'state', rid, ...m });
+      return sock.next((x) => x.type === 'reply' && x.rid === rid);
+    };
+    const huge = await reply(1, { op: 'state.list', name: '', limit: 4_000_000_000 });
+    expect((huge.value as { entries: unknown[] }).entries.length).toBe(200);
+    const odd = await reply(2, { op: 'state.list', name: '', cursor: '-5x' });
+    expect((odd.value as { entries: unknown[] }).entries.length).toBe(100);
+    for (const [rid, m, code] of [
+      [3, { op: 'state.list', name: '', cursor: 12 }, 'E_BAD_MESSAGE'],
+      [4, { op: 'state.list', name: '', limit: 'all' }, 'E_BAD_MESSAGE'],
+      [5, { op: 'value.remove', name: '' }, 'E_BAD_NAME'],
+      [6, { op: 'dict.remove', name: 'x'.repeat(1000) }, 'E_BAD_NAME'],
+      [7, { op: 'queue.remove', name: 5 }, 'E_BAD_MESSAGE'],
+    ] as const) {
+      sock.send({ type: 'state', rid, ...m });
+      const got = await sock.next((x) => (x.type === 'reply' && x.rid === rid) || x.type === 'error');
+      expect((got.error as { code: string }).code).toBe(code);
+    }
+    // The daemon carries on, for this connection and the others.
+    expect(await c.value('h1').get()).toBe(1);
+    expect((await reply(8, { op: 'value.remove', name: 'h1' })).value).toBe(true);
+  });
+});
+
 describe('state lifecycle: replay and durability', () => {
   it('a delete whose reply was lost is answered from its kept reply, not applied again', async () => {
     await using d = await startDaemon({ workers: 1 });

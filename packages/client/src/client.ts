@@ -309,7 +309,8 @@ export class Client {
       throw new BadArgumentError('options must be an object such as { limit: 100 }');
     }
     const limit = options?.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new BadArgumentError("options.limit must be an integer from 1 to 10000");
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+      throw new BadArgumentError('options.limit must be an integer from 1 to 10000');
     const cursor = options?.cursor;
     if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 64)) {
       throw new BadArgumentError("options.cursor must be a previous page's `next`");
