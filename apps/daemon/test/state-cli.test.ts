@@ -11,6 +11,7 @@ import type { Client } from '@corepool/client';
 
 import { CLI, useDaemon, type TestDaemon } from './support/daemon.js';
 import { codeOf } from './support/checks.js';
+import { until } from './support/wait.js';
 
 const exec = promisify(execFile);
 
@@ -78,6 +79,8 @@ describe('corepool state', () => {
       undefined,
       () => heard.push('deleted'),
     );
+    // A request behind the subscribe on its link: once answered, the subscription is in place.
+    await client.value('cli-rm').get();
     expect(await json('rm', 'cli-rm', '--kind', 'value', '--yes')).toEqual({ kind: 'value', name: 'cli-rm', deleted: true });
     expect(await codeOf(client.value('cli-rm').get())).toBe('E_NO_SUCH_VALUE');
     expect(await json('rm', 'cli-rm', '--kind', 'value', '--yes')).toMatchObject({ deleted: false });
@@ -85,7 +88,7 @@ describe('corepool state', () => {
     const text = await cli('rm', 'cli-rmd', '--kind', 'dict', '--yes', '--data-dir', d.dataDir);
     expect(text.stdout).toContain('deleted dict "cli-rmd"');
     expect(await client.dict('cli-rmd').size()).toBe(0);
-    for (let i = 0; i < 100 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await until(() => heard.length > 0, 10_000, 'the delete pushed');
     expect(heard).toEqual(['deleted']);
     stop();
     // Off a terminal, rm without --yes asks nobody: it refuses, and deletes nothing.

@@ -94,7 +94,8 @@ describe('state lifecycle', () => {
     await w.set('a', 1);
     const events: string[] = [];
     const stop = client.dict<number>('lc-dsub').subscribe((key, value, deleted) => events.push(deleted ? `-${key}` : `${key}=${value}`));
-    // Subscribed once a set made after it is heard.
+    // A request behind the subscribe on its link: once answered, the subscription is in place.
+    await client.dict('lc-dsub').size();
     await w.set('b', 2);
     await until(() => events.includes('b=2'), 10_000, 'the set pushed');
     expect(await w.clear()).toBe(true);
@@ -106,6 +107,25 @@ describe('state lifecycle', () => {
     expect(events[3]).toBe('c=3');
     stop();
     await writer.close();
+  });
+
+  it('tasks delete through ctx too, and an app subscriber hears it', async () => {
+    await client.value<number>('lc-task').set(1);
+    await client.dict<number>('lc-task').set('k', 1);
+    const heard: string[] = [];
+    const stop = client.value<number>('lc-task').subscribe(
+      () => {},
+      undefined,
+      () => heard.push('deleted'),
+    );
+    const [r] = await client.map(
+      async (n: string, ctx) => [await ctx.value(n).delete(), await ctx.dict(n).clear(), await ctx.queue(n).delete()],
+      ['lc-task'],
+    );
+    expect(r).toEqual([true, true, false]);
+    await until(() => heard.length === 1, 10_000, 'the delete pushed');
+    expect(await codeOf(client.value('lc-task').get())).toBe('E_NO_SUCH_VALUE');
+    stop();
   });
 
   it('a get blocked on a deleted queue keeps waiting and takes the next item put', async () => {

@@ -43,6 +43,8 @@ describe('state lifecycle across daemons', () => {
     const dictEvents: string[] = [];
     await b.dict<number>('cd').set('x', 1);
     const stopD = a.dict<number>('cd').subscribe((k, v, del) => dictEvents.push(del ? `-${k}` : `${k}=${v}`));
+    // A request behind the subscribe on its link: once answered, the subscription is in place.
+    await a.dict('cd').size();
     await b.dict<number>('cd').set('y', 2);
     await until(() => dictEvents.includes('y=2'), 10_000, 'the set pushed');
     expect(await b.dict('cd').clear()).toBe(true);
