@@ -43,8 +43,11 @@ class DictRecord implements Dirty {
     this.key = ['dict', name];
   }
 
-  record(): Uint8Array {
-    return encodeNumber(this.version);
+  /** Set when the dict was deleted: its version record goes in the batch's commit instead of being written. */
+  removed = false;
+
+  record(): Uint8Array | undefined {
+    return this.removed ? undefined : encodeNumber(this.version);
   }
 }
 
@@ -178,6 +181,8 @@ export class Dicts {
       this.#store.remove(this.#store.dicts, [name, key]);
       this.#store.remove(this.#store.meta, [ORDER, name, key]);
     }
+    // A change earlier in this batch serialises the version at commit, after these deletes: it must delete too.
+    d.removed = true;
     this.#store.remove(this.#store.meta, d.key);
     this.#map.delete(name);
     // Pushed even when it held no keys: its version restarts, and subscribers must start over with it.

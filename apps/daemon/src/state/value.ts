@@ -43,8 +43,12 @@ export class ValueRecord implements Dirty {
     this.bytes = bytes;
   }
 
-  /** [version: float64 BE][bytes], serialised once per commit batch. */
-  record(): Uint8Array {
+  /** Set when the value was deleted: a commit in the same batch as its last change deletes the record instead. */
+  removed = false;
+
+  /** [version: float64 BE][bytes], serialised once per commit batch; undefined (delete it) once removed. */
+  record(): Uint8Array | undefined {
+    if (this.removed) return undefined;
     const out = new Uint8Array(8 + this.bytes.length);
     new DataView(out.buffer).setFloat64(0, this.version);
     out.set(this.bytes, 8);
@@ -167,6 +171,8 @@ export class Values {
     const r = this.#map.get(name);
     if (r === undefined) return false;
     this.#map.delete(name);
+    // A change earlier in this batch serialises the record at commit, after this delete: it must delete too.
+    r.removed = true;
     this.#store.remove(this.#store.values, name);
     if (this.#subs.of(name) !== undefined) {
       const push: Push = { type: 'push', kind: 'value', name, version: r.version + 1, deleted: true };

@@ -123,6 +123,8 @@ export class Dict<T = unknown> extends NamedHandle {
         () => {},
       );
     const resync = (): void => {
+      // Back after a gap: the dict may have been deleted and made again, its versions from 1.
+      last = 0;
       // A resync before the baseline arrived compares against it once it has.
       void (baseline ?? Promise.resolve()).then(() => read(true));
     };

@@ -94,9 +94,11 @@ export class Value<T = unknown> extends NamedHandle {
         // The daemon lost track (cluster mode): versions may start over; the current value follows.
         if (push.resync === true) last = 0;
         if (push.deleted === true) {
-          // Deleted: the next value (if any) starts over at version 1.
+          // Deleted: the next value (if any) starts over at version 1. Told only if it had one
+          // (after a reconnect, an absent value comes as a delete whether or not it ever existed).
+          const had = last > 0;
           last = 0;
-          onDelete?.();
+          if (had) onDelete?.();
           return;
         }
         if (push.value === undefined || push.version <= last) return;
