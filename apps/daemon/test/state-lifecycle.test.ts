@@ -246,6 +246,46 @@ describe('state lifecycle: replay and durability', () => {
     }
   });
 
+  it('subscribers that were disconnected while a name was deleted and made again start over with it', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    await using proxy = await startCutProxy(d.url);
+    const sub = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    const writer = await d.connect();
+    try {
+      const v = writer.value<number>('away');
+      for (let i = 1; i <= 5; i++) await v.set(i * 10);
+      const values: string[] = [];
+      const stop = sub.value<number>('away').subscribe(
+        (x, ver) => values.push(`${x}@${ver}`),
+        undefined,
+        () => values.push('deleted'),
+      );
+      await until(() => values.includes('50@5'), 10_000, 'the current value');
+      const keys: string[] = [];
+      await writer.dict<number>('away-d').set('old', 1);
+      await writer.dict<number>('away-d').set('old', 2);
+      const stopD = sub.dict<number>('away-d').subscribe((k, x, del) => keys.push(del ? `-${k}` : `${k}=${x}`));
+      await sub.dict('away-d').size();
+      proxy.cut();
+      // While the subscriber is away: deleted, and made again at a lower version.
+      await v.delete();
+      await v.set(7);
+      await writer.dict('away-d').clear();
+      await writer.dict<number>('away-d').set('new', 1);
+      await until(() => values.includes('7@1'), 20_000, 'the value made again, after the reconnect');
+      await until(() => keys.includes('new=1') && keys.includes('-old'), 20_000, 'the dict made again, after the reconnect');
+      // Later changes are heard, from the new versions on.
+      await v.set(8);
+      await writer.dict<number>('away-d').set('later', 3);
+      await until(() => values.includes('8@2') && keys.includes('later=3'), 10_000, 'later changes');
+      stop();
+      stopD();
+    } finally {
+      await sub.close();
+      await writer.close();
+    }
+  });
+
   it('acknowledged deletes survive kill -9 of the primary', async () => {
     const first = await startDaemon({ workers: 1, keepDataDir: true });
     const c = await first.connect();
