@@ -172,13 +172,24 @@ async function read(conn: AdminConnection, kind: Kind, name: string, limit: numb
     case 'dict': {
       const size = (await conn.request(stateRequest({ op: 'dict.size', name }))) as number;
       if (size === 0) return undefined;
-      const keys = ((await conn.request(stateRequest({ op: 'dict.keys', name }))) as string[]).slice(0, limit);
       const entries: Record<string, unknown> = {};
-      for (const key of keys) {
-        const bytes = await conn.request(stateRequest({ op: 'dict.get', name, key }));
-        if (bytes instanceof Uint8Array) entries[key] = decodeData(bytes);
+      let shown: number;
+      try {
+        // One read for the whole dict, when it fits in a reply.
+        const all = (await conn.request(stateRequest({ op: 'dict.entries', name }))) as [string, Uint8Array][];
+        for (const [key, bytes] of all.slice(0, limit)) entries[key] = decodeData(bytes);
+        shown = Math.min(all.length, limit);
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'E_TOO_LARGE') throw err;
+        // Too large for one reply: the first `limit` keys, one read each.
+        const keys = ((await conn.request(stateRequest({ op: 'dict.keys', name }))) as string[]).slice(0, limit);
+        for (const key of keys) {
+          const bytes = await conn.request(stateRequest({ op: 'dict.get', name, key }));
+          if (bytes instanceof Uint8Array) entries[key] = decodeData(bytes);
+        }
+        shown = keys.length;
       }
-      return { size, entries, ...(size > keys.length ? { more: size - keys.length } : {}) };
+      return { size, entries, ...(size > shown ? { more: size - shown } : {}) };
     }
   }
 }

@@ -60,6 +60,14 @@ describe('corepool state', () => {
     expect(await json('get', 'cli-g', '--kind', 'value')).toEqual({ kind: 'value', name: 'cli-g', version: 2, value: 42 });
     await client.dict<number>('cli-gd').set('x', 1);
     expect(await json('get', 'cli-gd', '--kind', 'dict')).toEqual({ kind: 'dict', name: 'cli-gd', size: 1, entries: { x: 1 } });
+    for (let i = 0; i < 5; i++) await client.dict<number>('cli-big').set(`k${i}`, i);
+    expect(await json('get', 'cli-big', '--kind', 'dict', '--limit', '2')).toEqual({
+      kind: 'dict',
+      name: 'cli-big',
+      size: 5,
+      entries: { k0: 0, k1: 1 },
+      more: 3,
+    });
     await client.queue<number>('cli-g').put(1);
     expect(await json('get', 'cli-g')).toEqual([
       { kind: 'value', name: 'cli-g', version: 2, value: 42 },
