@@ -25,6 +25,10 @@ describe('state lifecycle', () => {
     expect(await codeOf(v.get())).toBe('E_NO_SUCH_VALUE');
     expect(await v.delete()).toBe(false);
     expect(await client.value('lc-never').delete()).toBe(false);
+    // A handle's `initial` is not sent just to be deleted, nor after.
+    const withInitial = client.value<number>('lc-init', { initial: 1 });
+    expect(await withInitial.delete()).toBe(false);
+    expect(await codeOf(withInitial.get())).toBe('E_NO_SUCH_VALUE');
 
     const q = client.queue<number>('lc-q');
     for (let i = 0; i < 5; i++) await q.put(i);

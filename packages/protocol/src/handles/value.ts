@@ -66,12 +66,16 @@ export class Value<T = unknown> extends NamedHandle {
 
   /**
    * Deletes the value: it reads as absent again (get: E_NO_SUCH_VALUE) until something sets it;
-   * a handle with `initial` does not make it again (its `initial` was sent already), a new handle
-   * does. Resolves to true if it existed, false if not. Subscribers hear `onDelete`; versions
-   * start over at 1 when it is made again. Applied once, also when resent after a reconnect.
+   * this handle's `initial` is not sent any more (if not sent yet, it never is: deleting does not
+   * first create), a new handle's is. Resolves to true if it existed, false if not. Subscribers
+   * hear `onDelete`; versions start over at 1 when it is made again. Applied once, also when
+   * resent after a reconnect.
    */
   async delete(): Promise<boolean> {
-    if (this.#pending()) await this.#ready();
+    this.checkName();
+    // An init already on its way lands first, so the delete finds what it made.
+    if (this.#initializing !== undefined) await this.#initializing.catch(() => {});
+    this.#initial = undefined;
     return (await this.transport.request({ op: 'value.remove', name: this.name })) as boolean;
   }
 
