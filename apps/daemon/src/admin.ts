@@ -18,6 +18,7 @@ import {
   fromWire,
   isErrorCode,
   parseServerMessage,
+  type StateRequest,
   type WireError,
 } from '@corepool/protocol/internal';
 import { defaultDataDir } from './options.js';
@@ -80,8 +81,9 @@ function envUrl(): string | undefined {
   return urls[0];
 }
 
-/** An admin request: its type, and for `reload` its grace. */
-export type AdminRequest = { type: 'status' } | { type: 'stop' } | { type: 'reload'; graceMs?: number };
+/** An admin request: its type, and for `reload` its grace; or a state operation (`corepool state`, state-cli.ts). */
+export type AdminRequest =
+  { type: 'status' } | { type: 'stop' } | { type: 'reload'; graceMs?: number } | ({ type: 'state' } & StateRequest);
 
 /** Sends one admin request and resolves to its reply value; `timeoutMs` bounds the wait for it (a reload takes long). */
 export async function adminRequest(

@@ -42,6 +42,7 @@ import {
 import { follow, lastLines } from './log-tail.js';
 import { prettyLine } from './log-pretty.js';
 import { runTop } from './top/top.js';
+import { registerStateCommands } from './state-cli.js';
 import { BadArgumentError, MAX_RELOAD_GRACE_MS, RELOAD_GRACE_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -428,6 +429,8 @@ function formatStatus(s: DaemonStatus): string {
   }
   return lines.join('\n');
 }
+
+registerStateCommands(program.command('state').description('list, show and delete the shared state (values, queues, dicts)'), withTarget);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`corepool: ${describeError(err)}`);

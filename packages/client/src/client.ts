@@ -33,6 +33,8 @@ import {
   type DaemonStatus,
   type Push,
   type ServerMessage,
+  type StateListEntry,
+  type StateListPage,
   type StateRequest,
   type ValueOptions,
   type Welcome,
@@ -292,6 +294,34 @@ export class Client {
   /** The shared Lock `name`; released if this client disconnects (its grant's signal aborts). */
   lock(name: string): Lock {
     return new Lock(this.#transport, name);
+  }
+
+  /**
+   * One page of the shared state's names, with their kinds (values, then queues, dicts and
+   * held locks; a value with its version, size and a preview, a queue or dict with its size).
+   * At most `limit` entries (default 100, capped at 200 by the daemon; in cluster mode a page
+   * may hold a few more or fewer); pass the page's `next` as `cursor` for the next one. A queue
+   * or dict with no items is not listed. `kind` keeps only that kind (filtered per page, so a
+   * page may hold fewer entries while `next` is set).
+   */
+  async list(options?: { limit?: number; cursor?: string; kind?: StateListEntry['kind'] }): Promise<StateListPage> {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new BadArgumentError('options must be an object such as { limit: 100 }');
+    }
+    const limit = options?.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+      throw new BadArgumentError('options.limit must be an integer from 1 to 10000');
+    const cursor = options?.cursor;
+    if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 64)) {
+      throw new BadArgumentError("options.cursor must be a previous page's `next`");
+    }
+    const kind = options?.kind;
+    if (kind !== undefined && !['value', 'queue', 'dict', 'lock'].includes(kind)) {
+      throw new BadArgumentError('options.kind must be "value", "queue", "dict" or "lock"');
+    }
+    const req: StateRequest = { op: 'state.list', name: '', limit, ...(cursor === undefined ? {} : { cursor }) };
+    const page = (await this.#request(req)) as StateListPage;
+    return kind === undefined ? page : { ...page, entries: page.entries.filter((e) => e.kind === kind) };
   }
 
   /** What `corepool daemon status --json` shows. */

@@ -58,6 +58,8 @@ export type {
   ClusterDaemonStatus,
   WorkerStatus,
   ClientStatus,
+  StateListEntry,
+  StateListPage,
   WireError,
   ErrorDetails,
   CorepoolErrorOptions,

@@ -88,6 +88,8 @@ export type {
   ClusterDaemonStatus,
   WorkerStatus,
   ClientStatus,
+  StateListEntry,
+  StateListPage,
 } from './messages.js';
 export { Value } from './handles/value.js';
 export type { ValueOptions } from './handles/value.js';

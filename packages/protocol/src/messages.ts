@@ -84,6 +84,11 @@ export const STATE_OPS = [
   'dict.unsubscribe',
   'lock.acquire',
   'lock.release',
+  // State lifecycle: a whole Value, Queue or Dict deleted (Dict's `dict.delete` deletes one key), and a page of names.
+  'value.remove',
+  'queue.remove',
+  'dict.remove',
+  'state.list',
 ] as const;
 export type StateOp = (typeof STATE_OPS)[number];
 
@@ -96,6 +101,9 @@ export interface StateRequest {
   b?: Uint8Array;
   timeoutMs?: number;
   token?: number;
+  /** state.list: entries per page (the daemon caps it) and where the page starts (a previous page's `next`). */
+  limit?: number;
+  cursor?: string;
 }
 export interface StateMessage extends StateRequest {
   type: 'state';
@@ -195,6 +203,10 @@ export interface Push {
   version: number;
   key?: string;
   value?: Uint8Array;
+  /**
+   * A dict key deleted (with `key`); without `key`, the whole Value or Dict was deleted
+   * (Value.delete, Dict.clear): its versions start over at 1 when it is made again.
+   */
   deleted?: boolean;
   /**
    * Cluster mode: the daemon cannot prove it saw every change of `name` since the
@@ -211,6 +223,27 @@ export interface ErrorMessage {
 }
 
 export type ServerMessage = Welcome | ChunkResult | BatchError | Reply | Push | ErrorMessage;
+
+/** One named thing of the shared state, as `client.list()` and `corepool state ls` give it. */
+export interface StateListEntry {
+  kind: 'value' | 'queue' | 'dict' | 'lock';
+  name: string;
+  /** A value's version, its size in bytes and a short preview of it. */
+  version?: number;
+  bytes?: number;
+  preview?: string;
+  /** A queue's length, a dict's number of keys. */
+  size?: number;
+  /** A lock's holder (an opaque owner id). */
+  holder?: string;
+}
+
+/** One page of `client.list()` (the state.list reply). */
+export interface StateListPage {
+  entries: StateListEntry[];
+  /** Pass it back as `cursor` for the next page; absent on the last page. */
+  next?: string;
+}
 
 /** What `corepool daemon status` reports. */
 export interface DaemonStatus {

@@ -140,6 +140,9 @@ export function parseClientMessage(v: unknown): ClientMessage {
       if (token !== undefined) m.token = token;
       const ack = optUint(v, 'ack');
       if (ack !== undefined) m.ack = ack;
+      const limit = optUint(v, 'limit');
+      if (limit !== undefined) m.limit = limit;
+      if (v.cursor !== undefined) m.cursor = str(v, 'cursor', 64);
       return m;
     }
     case 'status':

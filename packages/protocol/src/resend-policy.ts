@@ -45,4 +45,8 @@ export const RESEND_POLICY: Readonly<Record<StateOp, ResendPolicy>> = {
   'dict.unsubscribe': 'fail',
   'lock.acquire': 'fail',
   'lock.release': 'replay',
+  'value.remove': 'replay',
+  'queue.remove': 'replay',
+  'dict.remove': 'replay',
+  'state.list': 'resend',
 };

@@ -39,6 +39,25 @@ describe('parseClientMessage', () => {
     bad({ type: 'state', rid: 1, op: 'value.get', name: 7 });
   });
 
+  it('state lifecycle: the remove ops and state.list, whose limit is a count and cursor a short string', () => {
+    for (const op of ['value.remove', 'queue.remove', 'dict.remove']) {
+      expect(parseClientMessage({ type: 'state', rid: 1, op, name: 'x' })).toEqual({ type: 'state', rid: 1, op, name: 'x' });
+    }
+    expect(parseClientMessage({ type: 'state', rid: 2, op: 'state.list', name: '', limit: 50, cursor: '200' })).toEqual({
+      type: 'state',
+      rid: 2,
+      op: 'state.list',
+      name: '',
+      limit: 50,
+      cursor: '200',
+    });
+    bad({ type: 'state', rid: 1, op: 'state.list', name: '', limit: -1 });
+    bad({ type: 'state', rid: 1, op: 'state.list', name: '', limit: 1.5 });
+    bad({ type: 'state', rid: 1, op: 'state.list', name: '', cursor: 7 });
+    bad({ type: 'state', rid: 1, op: 'state.list', name: '', cursor: 'x'.repeat(65) });
+    bad({ type: 'state', rid: 1, op: 'value.delete', name: 'x' });
+  });
+
   it('refuses an item timeoutMs a timer cannot hold (2^31 ms and more would fire at once)', () => {
     const open = (timeoutMs: unknown): unknown => ({
       type: 'batch.open',
@@ -78,6 +97,16 @@ describe('parseServerMessage', () => {
     expect(parseServerMessage({ ...base, workers: 6 })).toEqual({ ...base, workers: 6 });
     expect(parseServerMessage({ ...base, workers: 0 })).toEqual(base);
     expect(parseServerMessage(base)).toEqual(base);
+  });
+
+  it('keeps the deleted flag of a keyless push (a Value or Dict deleted)', () => {
+    expect(parseServerMessage({ type: 'push', kind: 'value', name: 'v', version: 3, deleted: true })).toEqual({
+      type: 'push',
+      kind: 'value',
+      name: 'v',
+      version: 3,
+      deleted: true,
+    });
   });
 
   it("keeps a push's fields, the resync flag of cluster mode included", () => {

@@ -13,6 +13,10 @@
  *  - The dict has one version, bumped by 1 on every set and every delete that
  *    removed something; it is stored under ['dict', name] in `meta`, so it
  *    keeps growing across restarts and subscribers can drop stale pushes.
+ *  - remove deletes the whole dict: its entries, order records and version
+ *    record, so nothing of it is left (a loop creating and deleting dicts
+ *    leaves nothing behind); its subscribers get one push without a key,
+ *    `deleted: true`, and a dict made again starts over at version 1.
  *  - Subscribers get one push per change ({ key, value } or { key, deleted }),
  *    in version order, after the change is committed; a change whose commit
  *    failed is never pushed, and the dict goes back to what LMDB has (reload).
@@ -39,8 +43,11 @@ class DictRecord implements Dirty {
     this.key = ['dict', name];
   }
 
-  record(): Uint8Array {
-    return encodeNumber(this.version);
+  /** Set when the dict was deleted: its version record goes in the batch's commit instead of being written. */
+  removed = false;
+
+  record(): Uint8Array | undefined {
+    return this.removed ? undefined : encodeNumber(this.version);
   }
 }
 
@@ -163,6 +170,33 @@ export class Dicts {
     this.#store.remove(this.#store.meta, [ORDER, name, key]);
     this.#changed(name, d, key, undefined);
     return true;
+  }
+
+  /** Deletes the whole dict; false when it held no keys. Subscribers get one keyless `deleted` push once committed. */
+  remove(name: string): boolean {
+    const d = this.#map.get(name);
+    if (d === undefined) return false;
+    const had = d.map.size > 0;
+    for (const key of d.map.keys()) {
+      this.#store.remove(this.#store.dicts, [name, key]);
+      this.#store.remove(this.#store.meta, [ORDER, name, key]);
+    }
+    // A change earlier in this batch serialises the version at commit, after these deletes: it must delete too.
+    d.removed = true;
+    this.#store.remove(this.#store.meta, d.key);
+    this.#map.delete(name);
+    // Pushed even when it held no keys: its version restarts, and subscribers must start over with it.
+    if (this.#subs.of(name) !== undefined) {
+      const push: Push = { type: 'push', kind: 'dict', name, version: d.version + 1, deleted: true };
+      this.#store.committed().then(
+        () => {
+          const owners = this.#subs.of(name);
+          if (owners !== undefined) for (const owner of owners) this.#push(owner, push);
+        },
+        () => {},
+      );
+    }
+    return had;
   }
 
   subscribe(owner: string, name: string): void {

@@ -183,6 +183,21 @@ export class Queues {
     this.#store.put(this.#store.queues, [name, seq], bytes);
   }
 
+  /**
+   * Deletes the queue's items; false when it held none. Blocked getters keep waiting (deleting
+   * is emptying). The record stays only while they wait, as for any empty queue.
+   */
+  remove(name: string): boolean {
+    const q = this.#map.get(name);
+    if (q === undefined || q.size === 0) return false;
+    for (let i = q.head; i < q.items.length; i++) this.#store.remove(this.#store.queues, [name, q.seqs[i]!]);
+    q.items = [];
+    q.seqs = [];
+    q.head = 0;
+    this.#forgetIfIdle(name, q);
+    return true;
+  }
+
   /** Fails the blocked gets of `owner` with E_CANCELLED. */
   dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
     this.#getters.dropOwner(owner, err);

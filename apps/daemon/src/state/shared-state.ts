@@ -24,6 +24,8 @@
  *   lock.acquire                 -> { token }
  *   lock.release                 -> true
  *   value.unsubscribe, dict.unsubscribe -> true
+ *   value.remove, queue.remove, dict.remove -> boolean (whether there was something to delete)
+ *   state.list                   -> StateListing (a page: { entries, next? }; no name needed)
  * Errors reject with a CorepoolError: E_BAD_NAME, E_BAD_MESSAGE (missing or
  * undecodable operand), E_NO_SUCH_VALUE, E_TYPE, E_TIMEOUT, E_CANCELLED,
  * E_LOCK_NOT_HELD, E_SHUTTING_DOWN, E_LIMIT (a per-owner limit: blocked gets,
@@ -32,7 +34,8 @@
  *
  * Pushes: onPush(owner, { type: 'push', kind: 'value', name, version, value })
  * per committed version, in version order; for dicts kind 'dict' with `key`
- * and `value`, or `deleted: true`.
+ * and `value`, or `deleted: true`. A deleted Value or Dict: one push with
+ * `deleted: true` and no key; its versions start over.
  *
  * Just over 400 lines, a third of them this reply table: the operations
  * themselves live in the types' files.
@@ -176,6 +179,7 @@ export class SharedState implements StateStore {
    */
   async handle(owner: string, req: StateRequest, key?: ReplayKey): Promise<unknown> {
     if (this.#closing !== null) throw new ShuttingDownError('the daemon is stopping');
+    if (req.op === 'state.list') return this.#read(() => this.#page(req.limit ?? 100, req.cursor));
     const name = checkRequest(req, this.#maxValueBytes);
     const store = this.#store;
     switch (req.op) {
@@ -271,6 +275,15 @@ export class SharedState implements StateStore {
         this.#dicts.unsubscribe(owner, name);
         return true;
 
+      case 'value.remove':
+      case 'queue.remove':
+      case 'dict.remove': {
+        const kind = req.op === 'value.remove' ? this.#values : req.op === 'queue.remove' ? this.#queues : this.#dicts;
+        const removed = this.#keepReply(key, kind.remove(name));
+        await store.committed();
+        return removed;
+      }
+
       case 'lock.acquire': {
         const got = this.#locks.acquire(owner, name, req.timeoutMs);
         if (typeof got === 'number') {
@@ -341,6 +354,10 @@ export class SharedState implements StateStore {
 
   /** One page of the named state: values, then queues, dicts and held locks; the cursor is an offset into that order. */
   async list(limit: number, cursor?: string): Promise<StateListing> {
+    return this.#page(limit, cursor);
+  }
+
+  #page(limit: number, cursor?: string): StateListing {
     const start = cursor === undefined || !/^\d{1,9}$/.test(cursor) ? 0 : Number(cursor);
     const n = clampLimit(limit);
     const entries: StateEntry[] = [];

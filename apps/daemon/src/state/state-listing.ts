@@ -7,7 +7,7 @@
  * milliseconds whatever the state holds.
  */
 import { inspect } from 'node:util';
-import { decodeData } from '@corepool/protocol/internal';
+import { decodeData, MAX_NAME_LENGTH } from '@corepool/protocol/internal';
 
 import { decodeCost } from './data-equal.js';
 
@@ -15,8 +15,8 @@ import { decodeCost } from './data-equal.js';
 export const MAX_LIST_LIMIT = 200;
 /** Characters of a value's preview. */
 export const PREVIEW_CHARS = 120;
-/** Characters of a listed name. */
-export const LISTED_NAME_CHARS = 200;
+/** Characters of a listed name: every name whole (`corepool state rm` takes a name from `state ls`). */
+export const LISTED_NAME_CHARS = MAX_NAME_LENGTH;
 /** A value larger than this is not decoded for its preview. */
 export const PREVIEW_MAX_BYTES = 16 * 1024;
 /** Nor one costlier than this to decode (decodeCost units, ~0.1 us each: ~2 ms). */

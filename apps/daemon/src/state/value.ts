@@ -7,8 +7,11 @@
  *    returned to readers as is; the primary decodes it only to compute on it
  *    (add, compare-and-set).
  *  - Every change bumps the version by exactly 1; a value is created at
- *    version 1 and is never deleted, so versions only grow (also across
- *    restarts: the version is stored with the bytes).
+ *    version 1, so versions only grow (also across restarts: the version is
+ *    stored with the bytes) until it is deleted (remove): then its record
+ *    goes, its subscribers get a `deleted` push, and a value made again
+ *    starts over at version 1 (no tombstone is kept, so a loop creating and
+ *    deleting names leaves nothing behind).
  *  - Changes are applied synchronously, in arrival order (the primary is the
  *    single writer), so concurrent add(1) calls get 1..N, each once.
  *  - Subscribers get one push per version, in version order, after the
@@ -40,8 +43,12 @@ export class ValueRecord implements Dirty {
     this.bytes = bytes;
   }
 
-  /** [version: float64 BE][bytes], serialised once per commit batch. */
-  record(): Uint8Array {
+  /** Set when the value was deleted: a commit in the same batch as its last change deletes the record instead. */
+  removed = false;
+
+  /** [version: float64 BE][bytes], serialised once per commit batch; undefined (delete it) once removed. */
+  record(): Uint8Array | undefined {
+    if (this.removed) return undefined;
     const out = new Uint8Array(8 + this.bytes.length);
     new DataView(out.buffer).setFloat64(0, this.version);
     out.set(this.bytes, 8);
@@ -156,6 +163,27 @@ export class Values {
     r.bytes = next;
     r.num = undefined;
     this.#changed(r);
+    return true;
+  }
+
+  /** Deletes the value; false when it did not exist. Subscribers get a `deleted` push once committed. */
+  remove(name: string): boolean {
+    const r = this.#map.get(name);
+    if (r === undefined) return false;
+    this.#map.delete(name);
+    // A change earlier in this batch serialises the record at commit, after this delete: it must delete too.
+    r.removed = true;
+    this.#store.remove(this.#store.values, name);
+    if (this.#subs.of(name) !== undefined) {
+      const push: Push = { type: 'push', kind: 'value', name, version: r.version + 1, deleted: true };
+      this.#store.committed().then(
+        () => {
+          const owners = this.#subs.of(name);
+          if (owners !== undefined) for (const owner of owners) this.#push(owner, push);
+        },
+        () => {},
+      );
+    }
     return true;
   }
 

@@ -65,13 +65,26 @@ export class Dict<T = unknown> extends NamedHandle {
   }
 
   /**
+   * Deletes the whole dict (every key; `delete(key)` deletes one). Resolves to true if it held
+   * keys, false if it was empty or never existed. Its subscribers are told with one delete per
+   * key they had (see subscribe); the next set makes it again, its version starting over.
+   * Applied once, also when resent after a reconnect.
+   */
+  async clear(): Promise<boolean> {
+    this.checkName();
+    return (await this.transport.request({ op: 'dict.remove', name: this.name })) as boolean;
+  }
+
+  /**
    * Calls `cb(key, value, false)` on every set and `cb(key, undefined, true)`
    * on every delete, in order, from the subscription on (not the entries it
    * finds); returns the function that stops it. After a reconnect it reports
    * what changed while the link was down, compared with what it had: changed
    * and new keys as sets, removed keys as deletes, nothing else (subscribing
    * reads the entries once for that; of a dict too large for one reply, every
-   * entry it has not been told of is reported as a set instead). `onEnd` hears why the subscription
+   * entry it has not been told of is reported as a set instead). When the dict is cleared
+   * (`clear()`, `corepool state rm`), `cb(key, undefined, true)` is called for each key the
+   * subscriber had, and the subscription goes on: later sets are reported as usual. `onEnd` hears why the subscription
    * ended when the client closes or gives up reconnecting. Throws
    * BadNameError at once for a bad name.
    */
@@ -110,6 +123,8 @@ export class Dict<T = unknown> extends NamedHandle {
         () => {},
       );
     const resync = (): void => {
+      // Back after a gap: the dict may have been deleted and made again, its versions from 1.
+      last = 0;
       // A resync before the baseline arrived compares against it once it has.
       void (baseline ?? Promise.resolve()).then(() => read(true));
     };
@@ -119,6 +134,14 @@ export class Dict<T = unknown> extends NamedHandle {
       (push: Push) => {
         // The daemon lost track (cluster mode): versions may start over; a full read follows (resync).
         if (push.resync === true) last = 0;
+        if (push.deleted === true && push.key === undefined) {
+          // The whole dict was deleted: a delete for each key this subscriber had; versions start over.
+          last = 0;
+          const keys = [...seen.keys()];
+          seen.clear();
+          for (const key of keys) cb(key, undefined, true);
+          return;
+        }
         if (push.key === undefined || push.version <= last) return;
         if (push.deleted === true) {
           last = push.version;

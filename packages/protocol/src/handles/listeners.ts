@@ -106,6 +106,7 @@ export class ListenerRegistry {
         // Changes made while the link was down came with no push: listeners that can, read them now.
         for (const l of set) if (l.resync !== undefined) callUser(l.resync);
       },
+      true,
     );
   }
 
@@ -118,7 +119,7 @@ export class ListenerRegistry {
   }
 
   /** Sends a subscribe for `covers`; a final refusal ends those listeners with the daemon's error. */
-  #subscribe(kind: Kind, name: string, covers: Listener[], first: (p: Push) => void, subscribed?: () => void): void {
+  #subscribe(kind: Kind, name: string, covers: Listener[], first: (p: Push) => void, subscribed?: () => void, again = false): void {
     // A value's listeners hear its current state first, then what changed after it, in that order.
     if (kind === 'value') for (const l of covers) l.held ??= [];
     const release = (): void => {
@@ -134,7 +135,11 @@ export class ListenerRegistry {
         // A value's subscribe reply carries its current state (no value field while it does not exist).
         if (kind === 'value') {
           const r = reply as { version: number; value?: Uint8Array };
-          if (r.value !== undefined) first({ type: 'push', kind, name, version: r.version, value: r.value });
+          // Again (after a reconnect), the value may have been deleted meanwhile, or deleted and made
+          // again with lower versions: the current state comes as a fresh start (resync), or as a delete.
+          if (r.value !== undefined)
+            first({ type: 'push', kind, name, version: r.version, value: r.value, ...(again ? { resync: true } : {}) });
+          else if (again) first({ type: 'push', kind, name, version: 0, deleted: true });
         }
         release();
       },

@@ -35,4 +35,19 @@ export class Queue<T = unknown> extends NamedHandle {
     this.checkName();
     return (await this.transport.request({ op: 'queue.size', name: this.name })) as number;
   }
+
+  /**
+   * Deletes the queue: every item in it is dropped. Resolves to true if it held items, false if
+   * it was empty or never existed. Gets blocked on it keep waiting (deleting is emptying), and
+   * the next put makes it again. Applied once, also when resent after a reconnect.
+   */
+  async delete(): Promise<boolean> {
+    this.checkName();
+    return (await this.transport.request({ op: 'queue.remove', name: this.name })) as boolean;
+  }
+
+  /** The same as delete(): a queue with no items is no queue. */
+  clear(): Promise<boolean> {
+    return this.delete();
+  }
 }

@@ -5,6 +5,7 @@
  * when they fall behind, never an older one after a newer one.
  */
 import { decodeData } from '../codec.js';
+import { NoSuchValueError } from '../errors.js';
 import type { Push } from '../messages.js';
 import { QueuedIterator } from '../queued-iterator.js';
 import { NamedHandle, decodePushed } from './named-handle.js';
@@ -64,11 +65,28 @@ export class Value<T = unknown> extends NamedHandle {
   }
 
   /**
+   * Deletes the value: it reads as absent again (get: E_NO_SUCH_VALUE) until something sets it;
+   * this handle's `initial` is not sent any more (if not sent yet, it never is: deleting does not
+   * first create), a new handle's is. Resolves to true if it existed, false if not. Subscribers
+   * hear `onDelete`; versions start over at 1 when it is made again. Applied once, also when
+   * resent after a reconnect.
+   */
+  async delete(): Promise<boolean> {
+    this.checkName();
+    // An init already on its way lands first, so the delete finds what it made.
+    if (this.#initializing !== undefined) await this.#initializing.catch(() => {});
+    this.#initial = undefined;
+    return (await this.transport.request({ op: 'value.remove', name: this.name })) as boolean;
+  }
+
+  /**
    * Calls `cb` with the current value and then on every change; returns the
    * function that stops it. Versions only go forward: a push older than one
-   * already delivered is dropped. Throws BadNameError at once for a bad name.
+   * already delivered is dropped. When the value is deleted, `onDelete` is
+   * called (`cb` is not) and the subscription goes on: a value made again
+   * comes to `cb` from version 1. Throws BadNameError at once for a bad name.
    */
-  subscribe(cb: (value: T, version: number) => void, onEnd?: (err: Error) => void): () => void {
+  subscribe(cb: (value: T, version: number) => void, onEnd?: (err: Error) => void, onDelete?: () => void): () => void {
     this.checkName();
     // Creates the value from `initial` if needed; a failure shows in the next call that awaits it.
     this.#ready().catch(() => {});
@@ -79,6 +97,14 @@ export class Value<T = unknown> extends NamedHandle {
       (push: Push) => {
         // The daemon lost track (cluster mode): versions may start over; the current value follows.
         if (push.resync === true) last = 0;
+        if (push.deleted === true) {
+          // Deleted: the next value (if any) starts over at version 1. Told only if it had one
+          // (after a reconnect, an absent value comes as a delete whether or not it ever existed).
+          const had = last > 0;
+          last = 0;
+          if (had) onDelete?.();
+          return;
+        }
         if (push.value === undefined || push.version <= last) return;
         const got = decodePushed<T>(push.value);
         if (got === undefined) return;
@@ -92,7 +118,8 @@ export class Value<T = unknown> extends NamedHandle {
   /**
    * The value now and after every change, as an async iterator; breaking out
    * of `for await` unsubscribes. A slow consumer gets the latest value, never
-   * a backlog.
+   * a backlog. When the value is deleted the loop ends by throwing
+   * NoSuchValueError (E_NO_SUCH_VALUE).
    */
   async *watch(): AsyncGenerator<T, void, undefined> {
     const changes = new QueuedIterator<T>({ latestOnly: true });
@@ -100,6 +127,7 @@ export class Value<T = unknown> extends NamedHandle {
     const stop = this.subscribe(
       (value) => changes.push(value),
       (err) => changes.end(err),
+      () => changes.end(new NoSuchValueError(`value "${this.name}" was deleted`)),
     );
     try {
       yield* changes;

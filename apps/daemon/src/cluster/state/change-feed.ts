@@ -39,7 +39,7 @@ export interface ChangeEntry {
   value?: Uint8Array;
   /** Set when the value was too large to record: read it from its key. */
   big: boolean;
-  /** A dict key deleted. */
+  /** A dict key deleted; without `key`, the whole value or dict deleted. */
   deleted: boolean;
 }
 

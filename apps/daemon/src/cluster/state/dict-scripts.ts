@@ -3,7 +3,7 @@
  * entries, KEYS[6] `dord:<name>` a ZSET of the keys scored by insertion
  * sequence (Redis hashes keep no order), KEYS[7] `dver:<name>` a HASH
  * { ver, seq }: the dict's version (+1 per set and per delete that removed
- * something, never reset) and the last sequence number. Every change appends
+ * something, reset only when the whole dict is deleted) and the last sequence number. Every change appends
  * { k=d, n, ver, key, val | big=1 | del=1 } to `chg`.
  */
 import { PRELUDE } from './lua-prelude.js';
@@ -40,6 +40,26 @@ if redis.call('HLEN', KEYS[5]) == 0 then count('d', -1) end
 local ver = redis.call('HINCRBY', KEYS[7], 'ver', 1)
 change('k', 'd', 'n', name, 'ver', fmt(ver), 'key', key, 'del', '1')
 return keep('1')
+`;
+
+/**
+ * ARGV[5] name. Deletes the whole dict (entries, order and version); replies '1', or '0'
+ * when it held no keys. A dict with a version records { k=d, n, ver, del=1 } without a key
+ * (ver one past the last): its subscribers hear it, and a dict made again starts at 1.
+ */
+export const DICT_REMOVE =
+  PRELUDE +
+  String.raw`
+if not leased() then return UNLEASED end
+local r = kept()
+if r then return {'rep', r} end
+local ver = redis.call('HGET', KEYS[7], 'ver')
+local had = redis.call('UNLINK', KEYS[5]) == 1
+redis.call('UNLINK', KEYS[6], KEYS[7])
+if had then count('d', -1) end
+if ver then change('k', 'd', 'n', ARGV[5], 'ver', fmt(tonumber(ver) + 1), 'del', '1') end
+if had then return keep('1') end
+return keep('0')
 `;
 
 /** Replies {'ok', key1, bytes1, key2, bytes2, ...} in insertion order, read at one instant. */

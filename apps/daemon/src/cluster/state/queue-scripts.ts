@@ -30,6 +30,21 @@ woken(n, ARGV[6])
 return keep(fmt(n))
 `;
 
+/**
+ * Deletes the queue's items; replies '1', or '0' when it held none (Redis keeps no empty
+ * list). Gets parked on it go on waiting for a put: nothing to record in `chg`.
+ */
+export const QUEUE_REMOVE =
+  PRELUDE +
+  String.raw`
+if not leased() then return UNLEASED end
+local r = kept()
+if r then return {'rep', r} end
+if redis.call('UNLINK', KEYS[5]) == 0 then return keep('0') end
+count('q', -1)
+return keep('1')
+`;
+
 /** ARGV[5] the getter (`<daemon id>/<owner>`). Replies the item, or {'empty'}. */
 export const QUEUE_GET =
   PRELUDE +

@@ -41,9 +41,9 @@ import { checked, checkRequest, delta, dictKey, operand } from '../../state/oper
 import type { ReplayKey, StateCounts, StateListing, StateStore } from '../../state/state-store.js';
 import type { ClusterNode } from '../cluster-node.js';
 import { ChangeFeed, type ChangeEntry } from './change-feed.js';
-import { DICT_DELETE, DICT_ENTRIES, DICT_SET } from './dict-scripts.js';
+import { DICT_DELETE, DICT_ENTRIES, DICT_REMOVE, DICT_SET } from './dict-scripts.js';
 import { LockGrants } from './lock-grants.js';
-import { QUEUE_PUT, DROP_REPLY } from './queue-scripts.js';
+import { QUEUE_PUT, QUEUE_REMOVE, DROP_REPLY } from './queue-scripts.js';
 import { QueueGets } from './queue-gets.js';
 import { listRedisState } from './redis-listing.js';
 import { bytes, casReply, decimal, versionAndValue } from './replies.js';
@@ -51,7 +51,7 @@ import { Script } from './scripts.js';
 import { checkWellFormed, StateKeys } from './state-keys.js';
 import { StateRedis } from './state-redis.js';
 import { Subscriptions } from './subscriptions.js';
-import { KEEP_REPLY, VALUE_ADD, VALUE_CAS, VALUE_CAS_AT, VALUE_INIT, VALUE_SET } from './value-scripts.js';
+import { KEEP_REPLY, VALUE_ADD, VALUE_CAS, VALUE_CAS_AT, VALUE_INIT, VALUE_REMOVE, VALUE_SET } from './value-scripts.js';
 
 export interface RedisStateOptions {
   /** This daemon's membership: its Redis connections, key prefix, incarnation and lease. */
@@ -86,6 +86,9 @@ const S = {
   dictSet: new Script(DICT_SET),
   dictDelete: new Script(DICT_DELETE),
   dictEntries: new Script(DICT_ENTRIES),
+  valueRemove: new Script(VALUE_REMOVE),
+  queueRemove: new Script(QUEUE_REMOVE),
+  dictRemove: new Script(DICT_REMOVE),
 };
 
 /** The shared state of a cluster, in Redis. */
@@ -160,6 +163,7 @@ export class RedisState implements StateStore {
 
   async handle(owner: string, req: StateRequest, key?: ReplayKey): Promise<unknown> {
     if (this.#closing !== undefined) throw new ShuttingDownError('the daemon is stopping');
+    if (req.op === 'state.list') return this.list(req.limit ?? 100, req.cursor);
     const name = checkRequest(req, this.#max);
     checkWellFormed(name, 'a name');
     const op = req.op;
@@ -240,6 +244,19 @@ export class RedisState implements StateStore {
       case 'dict.unsubscribe':
         this.#subs.dicts.delete(owner, name);
         return true;
+
+      case 'value.remove': {
+        const a = await r.run(S.valueRemove, key, [k.value(name)], [name]);
+        return String(a.rest[0]) === '1';
+      }
+      case 'queue.remove': {
+        const a = await r.run(S.queueRemove, key, [k.queue(name)], []);
+        return String(a.rest[0]) === '1';
+      }
+      case 'dict.remove': {
+        const a = await r.run(S.dictRemove, key, [k.dict(name), k.dictOrder(name), k.dictMeta(name)], [name]);
+        return String(a.rest[0]) === '1';
+      }
 
       case 'lock.acquire':
         return { token: await this.#locks.acquire(owner, name, req.timeoutMs) };

@@ -35,6 +35,11 @@ export class Subscriptions {
   /** A value change from the feed. */
   async value(e: ChangeEntry): Promise<void> {
     if (this.values.of(e.name) === undefined) return;
+    if (e.deleted) {
+      const gone: Push = { type: 'push', kind: 'value', name: e.name, version: e.version, deleted: true };
+      for (const owner of this.values.of(e.name) ?? []) this.push(owner, gone);
+      return;
+    }
     let value = e.value;
     if (value === undefined) {
       const [ver, val] = (await this.#r.read('HMGET', this.#r.keys.value(e.name), 'ver', 'val')) as [Buffer | null, Buffer | null];
@@ -47,7 +52,14 @@ export class Subscriptions {
 
   /** A dict change from the feed. */
   async dict(e: ChangeEntry): Promise<void> {
-    if (this.dicts.of(e.name) === undefined || e.key === undefined) return;
+    if (this.dicts.of(e.name) === undefined) return;
+    if (e.key === undefined) {
+      // The whole dict was deleted (a keyless delete record).
+      if (!e.deleted) return;
+      const gone: Push = { type: 'push', kind: 'dict', name: e.name, version: e.version, deleted: true };
+      for (const owner of this.dicts.of(e.name) ?? []) this.push(owner, gone);
+      return;
+    }
     let push: Push;
     if (e.deleted) push = { type: 'push', kind: 'dict', name: e.name, version: e.version, key: e.key, deleted: true };
     else {

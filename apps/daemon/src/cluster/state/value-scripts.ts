@@ -2,7 +2,7 @@
  * value-scripts.ts - the Lua of Value's writes. KEYS[5] is `v:<name>`, a
  * HASH { ver, val }: the version (1 at creation, +1 per change, never reset)
  * and the value's data-encoded bytes as the client sent them (or as add wrote
- * the sum). Every change appends { k=v, n, ver, val } to `chg` (`big=1`
+ * the sum); deleting the value deletes the key (versions start over). Every change appends { k=v, n, ver, val } to `chg` (`big=1`
  * instead of `val` past the inline size: the feed reads the value itself).
  */
 import { NUMBERS } from './lua-numbers.js';
@@ -100,6 +100,25 @@ local r = kept()
 if r then return {'rep', r} end
 if redis.call('HGET', KEYS[5], 'ver') ~= ARGV[5] then return {'again'} end
 return keep('1:' .. fmt(write(ARGV[6], ARGV[7])))
+`;
+
+/**
+ * ARGV[5] name. Deletes the value; replies '1', or '0' when it did not exist. Records
+ * { k=v, n, ver, del=1 } (ver one past the last), so subscribers hear it; a value made again
+ * starts over at version 1.
+ */
+export const VALUE_REMOVE =
+  PRELUDE +
+  String.raw`
+if not leased() then return UNLEASED end
+local r = kept()
+if r then return {'rep', r} end
+local ver = redis.call('HGET', KEYS[5], 'ver')
+if not ver then return keep('0') end
+redis.call('UNLINK', KEYS[5])
+count('v', -1)
+change('k', 'v', 'n', ARGV[5], 'ver', fmt(tonumber(ver) + 1), 'del', '1')
+return keep('1')
 `;
 
 /** ARGV[5] a reply the daemon decided (a compareAndSet that found the values unequal): kept as is, unless one is kept already. */

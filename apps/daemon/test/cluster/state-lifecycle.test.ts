@@ -1,0 +1,111 @@
+/**
+ * State lifecycle in cluster mode, on the machine's Redis: a Value, Queue or
+ * Dict deleted through one daemon is gone for the other, whose subscribers
+ * hear it (a value's onDelete, a delete per key of a dict) and then the thing
+ * made again from version 1; a get parked on the other daemon keeps waiting;
+ * `client.list()` lists the cluster's names; a delete whose reply was lost is
+ * answered once from the kept reply.
+ */
+import { describe, expect, it } from 'vitest';
+import { connect } from '@corepool/client';
+
+import { startCluster } from '../support/cluster.js';
+import { codeOf } from '../support/checks.js';
+import { startCutProxy } from '../support/cut-proxy.js';
+import { until } from '../support/wait.js';
+
+describe('state lifecycle across daemons', () => {
+  it('deletes reach the other daemon and its subscribers; made again from version 1', async () => {
+    await using c = await startCluster(2, { workers: 1 });
+    const [d0, d1] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const a = await d0.connect();
+    const b = await d1.connect();
+
+    const events: string[] = [];
+    await b.value<number>('cv').set(1);
+    const stopV = a.value<number>('cv').subscribe(
+      (v, ver) => events.push(`${v}@${ver}`),
+      undefined,
+      () => events.push('deleted'),
+    );
+    await until(() => events.includes('1@1'), 10_000, 'the current value');
+    await b.value<number>('cv').set(2);
+    await until(() => events.includes('2@2'), 10_000, 'the set pushed');
+    expect(await b.value('cv').delete()).toBe(true);
+    await until(() => events.includes('deleted'), 10_000, 'the delete pushed to the other daemon');
+    expect(await codeOf(a.value('cv').get())).toBe('E_NO_SUCH_VALUE');
+    expect(await a.value('cv').delete()).toBe(false);
+    await b.value<number>('cv').set(7);
+    await until(() => events.includes('7@1'), 10_000, 'the value made again, version 1');
+    expect(events).toEqual(['1@1', '2@2', 'deleted', '7@1']);
+    stopV();
+
+    const dictEvents: string[] = [];
+    await b.dict<number>('cd').set('x', 1);
+    const stopD = a.dict<number>('cd').subscribe((k, v, del) => dictEvents.push(del ? `-${k}` : `${k}=${v}`));
+    // A request behind the subscribe on its link: once answered, the subscription is in place.
+    await a.dict('cd').size();
+    await b.dict<number>('cd').set('y', 2);
+    await until(() => dictEvents.includes('y=2'), 10_000, 'the set pushed');
+    expect(await b.dict('cd').clear()).toBe(true);
+    await until(() => dictEvents.filter((e) => e.startsWith('-')).length === 2, 10_000, 'a delete per key');
+    expect(await a.dict('cd').size()).toBe(0);
+    expect(await a.dict('cd').clear()).toBe(false);
+    await b.dict<number>('cd').set('z', 3);
+    await until(() => dictEvents.includes('z=3'), 10_000, 'the set after the clear');
+    expect(new Set(dictEvents.slice(1, 3))).toEqual(new Set(['-x', '-y']));
+    stopD();
+
+    // A get parked on daemon 0 waits on through a delete on daemon 1, and takes the next put.
+    await b.queue<string>('cq').put('old');
+    expect(await b.queue('cq').delete()).toBe(true);
+    const got = a.queue<string>('cq').get({ timeoutMs: 30_000 });
+    await until(async () => (await d0.status()).blockedGets === 1, 10_000, 'the get parked');
+    expect(await b.queue('cq').delete()).toBe(false);
+    await b.queue<string>('cq').put('new');
+    expect(await got).toBe('new');
+
+    // Both daemons list the cluster's names.
+    await b.queue<number>('cq2').put(1);
+    const names = async (cl: typeof a): Promise<string[]> => {
+      const out: string[] = [];
+      let cursor: string | undefined;
+      for (let i = 0; i < 50; i++) {
+        const page = await cl.list({ limit: 5, ...(cursor === undefined ? {} : { cursor }) });
+        out.push(...page.entries.map((e) => `${e.kind}:${e.name}`));
+        cursor = page.next;
+        if (cursor === undefined) break;
+      }
+      return out.sort();
+    };
+    expect(await names(a)).toEqual(['dict:cd', 'queue:cq2', 'value:cv']);
+    expect(await names(b)).toEqual(['dict:cd', 'queue:cq2', 'value:cv']);
+  });
+
+  it('a delete whose reply was lost is answered from its kept reply, not applied again', async () => {
+    await using c = await startCluster(1, { workers: 1 });
+    const d = c.daemons[0]!;
+    await using proxy = await startCutProxy(d.url);
+    const client = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    const observer = await d.connect();
+    try {
+      await client.value<number>('rv').set(1);
+      await client.dict<number>('rd').set('k', 1);
+      await client.queue<number>('rq').put(1);
+      proxy.hold();
+      const deletes = [client.value('rv').delete(), client.queue('rq').delete(), client.dict('rd').clear()];
+      await until(async () => (await observer.list()).entries.length === 0, 10_000, 'the deletes applied');
+      await observer.value<number>('rv').set(2);
+      await observer.queue<number>('rq').put(2);
+      await observer.dict<number>('rd').set('k', 2);
+      proxy.cut();
+      expect(await Promise.all(deletes)).toEqual([true, true, true]);
+      expect(await observer.value('rv').get()).toBe(2);
+      expect(await observer.queue('rq').size()).toBe(1);
+      expect(await observer.dict('rd').get('k')).toBe(2);
+    } finally {
+      await client.close();
+      await observer.close();
+    }
+  });
+});
