@@ -6,8 +6,9 @@
  * rotation) against a detached daemon. A task flooding its output beside
  * another app leaves the log within its rotation bounds and the other app served.
  */
+import { tmux } from './support/tmux.js';
 import { describe, expect, it } from 'vitest';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,15 +226,14 @@ describe('a detached daemon: daemon.log rotated, daemon logs', () => {
     const screen = (args: string[]): string => {
       const name = `corepool-logs-${process.pid}-${args.length}`;
       const cmd = [process.execPath, CLI, 'daemon', 'logs', '--data-dir', d.dir, '-n', '1', ...args].join(' ');
-      execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '200', '-y', '10', `${cmd}; sleep 30`]);
+      tmux(name, ['new-session', '-d', '-s', name, '-x', '200', '-y', '10', `${cmd}; sleep 30`]);
       try {
         let text = '';
         const deadline = Date.now() + 10_000;
-        while (!text.includes('listening') && Date.now() < deadline)
-          text = execFileSync('tmux', ['capture-pane', '-p', '-t', name], { encoding: 'utf8' });
+        while (!text.includes('listening') && Date.now() < deadline) text = tmux(name, ['capture-pane', '-p', '-t', name]);
         return text;
       } finally {
-        execFileSync('tmux', ['kill-session', '-t', name]);
+        tmux(name, ['kill-server']);
       }
     };
     const pretty = screen([]);

@@ -6,8 +6,9 @@
  * terminal it prints one frame; a wrong token is a clear coded error. A top
  * polling beside a working app leaves that app's batch to complete.
  */
+import { tmux } from './support/tmux.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { execFileSync, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,20 +26,20 @@ function tmuxTop(args: string[]): { name: string; exitFile: string; screen(): st
   const quoted = [process.execPath, CLI, 'top', ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   // The shell stays after top exits, so the screen it gave back can still be read.
   const cmd = `env COREPOOL_TOKEN= COREPOOL_URL= ${quoted}; echo $? > '${exitFile}'; sleep 60`;
-  execFileSync('tmux', ['new-session', '-d', '-s', name, '-x', '120', '-y', '40', cmd]);
+  tmux(name, ['new-session', '-d', '-s', name, '-x', '120', '-y', '40', cmd]);
   sessions.push(name);
   return {
     name,
     exitFile,
-    screen: () => execFileSync('tmux', ['capture-pane', '-p', '-t', name], { encoding: 'utf8' }),
-    keys: (k) => execFileSync('tmux', ['send-keys', '-t', name, k]),
+    screen: () => tmux(name, ['capture-pane', '-p', '-t', name]),
+    keys: (k) => void tmux(name, ['send-keys', '-t', name, k]),
   };
 }
 
 afterEach(() => {
   for (const s of sessions.splice(0)) {
     try {
-      execFileSync('tmux', ['kill-session', '-t', s], { stdio: 'ignore' });
+      tmux(s, ['kill-server'], { stdio: 'ignore' });
     } catch {
       /* already gone */
     }
@@ -77,7 +78,7 @@ describe('corepool top in tmux', () => {
 
     // A narrower terminal redraws at once without the columns that no longer fit.
     expect(t.screen()).toContain('CHUNKS');
-    execFileSync('tmux', ['resize-window', '-t', t.name, '-x', '50', '-y', '40']);
+    tmux(t.name, ['resize-window', '-t', t.name, '-x', '50', '-y', '40']);
     await until(() => !t.screen().includes('CHUNKS') && t.screen().includes('WORKERS (2)'), 10_000, 'the narrow redraw');
     expect(
       t
