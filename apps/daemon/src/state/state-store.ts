@@ -5,7 +5,7 @@
  * same replies and errors (the reply table is in shared-state.ts's header);
  * what differs is where the state lives and what a reply's durability means.
  */
-import type { Push, StateRequest } from '@corepool/protocol/internal';
+import type { Push, StateListEntry, StateListPage, StateRequest } from '@corepool/protocol/internal';
 
 /** A client instance and one of its request ids: where a write's reply is kept for a replay. */
 export type ReplayKey = [instance: string, rid: number];
@@ -20,27 +20,13 @@ export interface StateCounts {
   lockWaiters: number;
 }
 
-/** One named thing of the shared state, as the dashboard lists it (state-listing.ts bounds it). */
-export interface StateEntry {
-  kind: 'value' | 'queue' | 'dict' | 'lock';
-  /** Its name, cut to LISTED_NAME_CHARS. */
-  name: string;
-  /** A value's version, its size in bytes and a preview of it (at most PREVIEW_CHARS). */
-  version?: number;
-  bytes?: number;
-  preview?: string;
-  /** A queue's length, a dict's number of keys. */
-  size?: number;
-  /** A lock's holder (an owner such as "c:12", a client's connection, or "w:3", a task's worker). */
-  holder?: string;
-}
-
-/** One page of a state listing. */
-export interface StateListing {
-  entries: StateEntry[];
-  /** Where the next page starts (pass it back as `cursor`); absent on the last page. */
-  next?: string;
-}
+/**
+ * One named thing of the shared state and one page of them, as the dashboard, `client.list()`
+ * and `corepool state ls` get them (state-listing.ts bounds names to LISTED_NAME_CHARS and
+ * previews to PREVIEW_CHARS): the protocol's types, one definition for both sides.
+ */
+export type StateEntry = StateListEntry;
+export type StateListing = StateListPage;
 
 /** The shared-state store. */
 export interface StateStore {
