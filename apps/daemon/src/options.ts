@@ -191,7 +191,7 @@ export function isLoopback(host: string): boolean {
 function int(name: string, v: unknown, min: number, max: number): number {
   const n = typeof v === 'string' ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError(`--${name} must be an integer, got ${String(v)}`);
-  if (n < min || n > max) throw new RangeError(`--${name} must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max) throw new BadArgumentError(`--${name} must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 
@@ -237,7 +237,7 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
   const workers = raw.workers === undefined ? availableParallelism() : int('workers', raw.workers, 1, 1024);
   const fsync = (raw.fsync ?? DEFAULT_OPTIONS.fsync) as FsyncMode;
   if (!FSYNC_MODES.includes(fsync)) {
-    throw new RangeError(`--fsync must be always, everysec or no, got ${String(fsync)}`);
+    throw new BadArgumentError(`--fsync must be always, everysec or no, got ${String(fsync)}`);
   }
   const host = typeof raw.host === 'string' ? raw.host : DEFAULT_OPTIONS.host;
   const warnings: string[] = [];
@@ -259,7 +259,7 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
       ? Math.max(DEFAULT_OPTIONS.sendHardCap, 4 * sendHighWater)
       : int('send-hard-cap', raw.sendHardCap, 1024, 4 * 1024 ** 3);
   if (sendHardCap <= sendHighWater)
-    throw new RangeError(`--send-hard-cap (${sendHardCap}) must be above --send-high-water (${sendHighWater})`);
+    throw new BadArgumentError(`--send-hard-cap (${sendHardCap}) must be above --send-high-water (${sendHighWater})`);
   const workerHeapMb =
     raw.workerHeapMb === undefined ? defaultWorkerHeapMb(workers) : int('worker-heap-mb', raw.workerHeapMb, 16, 1_000_000);
   const limit = openFilesLimit();
@@ -330,12 +330,14 @@ function workerRssLimit(v: unknown, heapMb: number): number {
   const mb = int('worker-rss-mb', v, 0, 1_000_000);
   if (mb === 0) return 0;
   if (mb < MIN_WORKER_RSS_MB) {
-    throw new RangeError(
+    throw new BadArgumentError(
       `--worker-rss-mb must be 0 (off) or at least ${MIN_WORKER_RSS_MB}: a fresh worker alone takes about 60 MB, so ${mb} would kill every worker as it starts`,
     );
   }
   if (mb <= heapMb) {
-    throw new RangeError(`--worker-rss-mb (${mb}) must be above --worker-heap-mb (${heapMb}): the heap is only part of a worker's RSS`);
+    throw new BadArgumentError(
+      `--worker-rss-mb (${mb}) must be above --worker-heap-mb (${heapMb}): the heap is only part of a worker's RSS`,
+    );
   }
   return mb;
 }
@@ -363,7 +365,8 @@ function initModule(v: unknown): string | undefined {
 function explicitToken(raw: RawOptions): Pick<DaemonOptions, 'token' | 'tokenSource' | 'tokenFile'> {
   if (typeof raw.token === 'string') {
     // An empty --token (an unset shell variable) must not quietly fall back to another token.
-    if (raw.token.length === 0) throw new RangeError('--token is empty: pass the token itself, or use --token-file or COREPOOL_TOKEN');
+    if (raw.token.length === 0)
+      throw new BadArgumentError('--token is empty: pass the token itself, or use --token-file or COREPOOL_TOKEN');
     if (typeof raw.tokenFile === 'string') throw new Error('pass --token or --token-file, not both');
     checkTokenLength(raw.token, '--token');
     return { token: raw.token, tokenSource: 'flag' };

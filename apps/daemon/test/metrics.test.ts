@@ -53,6 +53,8 @@ describe('/metrics refuses', () => {
       const r = await http('/metrics', { headers });
       expect(r.status, JSON.stringify(headers)).toBe(401);
       expect(String(r.headers['www-authenticate'])).toMatch(/^Bearer\b/);
+      expect(r.headers['x-corepool-error']).toBe('E_AUTH');
+      expect(r.body).toMatch(/^E_AUTH: /);
       expect(r.body).not.toContain('corepool_');
     }
   });
@@ -62,6 +64,7 @@ describe('/metrics refuses', () => {
       const r = await http('/metrics', { method, headers: { authorization: `Bearer ${d.token}` } });
       expect(r.status).toBe(405);
       expect(r.headers.allow).toBe('GET, HEAD');
+      expect(r.headers['x-corepool-error']).toBe('E_BAD_MESSAGE');
     }
   });
 

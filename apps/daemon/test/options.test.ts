@@ -55,7 +55,7 @@ describe('daemon options', () => {
 
   it('rejects bad option values before starting', async () => {
     await expect(startDaemon({ args: ['--fsync', 'sometimes'] })).rejects.toThrow(/fsync/);
-    await expect(startDaemon({ args: ['--max-clients', '0'] })).rejects.toThrow(/max-clients/);
+    await expect(startDaemon({ args: ['--max-clients', '0'] })).rejects.toThrow(/max-clients.*E_BAD_ARGUMENT/);
   });
 });
 
@@ -79,9 +79,11 @@ describe('memory defaults', () => {
   });
 
   it('--worker-rss-mb under what a fresh worker needs, or not above the heap, is refused at start (it would kill every worker in a loop)', async () => {
-    expect(() => resolveOptions({ workers: 1, workerRssMb: '40' })).toThrow(RangeError);
+    expect(() => resolveOptions({ workers: 1, workerRssMb: '40' })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }) as Error);
     expect(() => resolveOptions({ workers: 1, workerRssMb: String(MIN_WORKER_RSS_MB - 1) })).toThrow(/128/);
-    expect(() => resolveOptions({ workers: 1, workerHeapMb: '512', workerRssMb: '512' })).toThrow(RangeError);
+    expect(() => resolveOptions({ workers: 1, workerHeapMb: '512', workerRssMb: '512' })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_ARGUMENT' }) as Error,
+    );
     expect(resolveOptions({ workers: 1, workerHeapMb: '64', workerRssMb: String(MIN_WORKER_RSS_MB) }).workerRssMb).toBe(MIN_WORKER_RSS_MB);
     await expect(startDaemon({ args: ['--worker-rss-mb', '40'] })).rejects.toThrow(/worker-rss-mb/);
   });
@@ -94,15 +96,17 @@ describe('memory defaults', () => {
         writeFileSync(f, text, { mode: 0o600 });
         return f;
       };
-      expect(() => resolveOptions({ token: 'short-token' })).toThrow(RangeError);
-      expect(() => resolveOptions({ token: '' })).toThrow(RangeError);
-      expect(() => resolveOptions({ tokenFile: file('short-token\n') })).toThrow(RangeError);
+      expect(() => resolveOptions({ token: 'short-token' })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }) as Error);
+      expect(() => resolveOptions({ token: '' })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }) as Error);
+      expect(() => resolveOptions({ tokenFile: file('short-token\n') })).toThrow(
+        expect.objectContaining({ code: 'E_BAD_ARGUMENT' }) as Error,
+      );
       const long = file('a-long-enough-token\n');
       expect(resolveOptions({ tokenFile: long })).toMatchObject({ token: 'a-long-enough-token', tokenSource: 'file', tokenFile: long });
       const env = process.env.COREPOOL_TOKEN;
       process.env.COREPOOL_TOKEN = 'short';
       try {
-        expect(() => resolveOptions({})).toThrow(RangeError);
+        expect(() => resolveOptions({})).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }) as Error);
       } finally {
         if (env === undefined) delete process.env.COREPOOL_TOKEN;
         else process.env.COREPOOL_TOKEN = env;

@@ -8,6 +8,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { ensureDataDir, mode, refuseForeign } from '../data-dir.js';
 import { join } from 'node:path';
+import { BadArgumentError } from '@corepool/protocol/internal';
 
 /** Shortest token a daemon accepts as its own (a generated one has 43 characters: 256 random bits). */
 export const MIN_TOKEN_LENGTH = 16;
@@ -15,7 +16,7 @@ export const MIN_TOKEN_LENGTH = 16;
 /** Throws when `token`, taken from `where`, is too short to keep strangers out. */
 export function checkTokenLength(token: string, where: string): void {
   if (token.length < MIN_TOKEN_LENGTH) {
-    throw new RangeError(
+    throw new BadArgumentError(
       `the token from ${where} has ${token.length} characters, under the minimum of ${MIN_TOKEN_LENGTH}: use a long random one (e.g. openssl rand -base64 32), or none to have one generated in the data dir`,
     );
   }

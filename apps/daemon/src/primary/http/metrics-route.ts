@@ -1,10 +1,12 @@
 /**
  * GET /metrics: the daemon's Prometheus metrics (metrics.ts), for a scraper
  * holding the daemon's token (`Authorization: Bearer <token>`). Without it,
- * or with another, 401 and nothing else: the figures name the clients.
+ * or with another, 401 (E_AUTH) and nothing else: the figures name the clients.
  */
+import { ErrorCode } from '@corepool/protocol/internal';
 import type { HttpHandler } from './routes.js';
-import { bearerToken, sendText } from './routes.js';
+import { bearerToken } from './routes.js';
+import { refuse } from './dashboard-http.js';
 import { tokenMatches } from '../token.js';
 import type { Metrics } from '../metrics.js';
 
@@ -12,10 +14,10 @@ import type { Metrics } from '../metrics.js';
 export function metricsRoute(metrics: Metrics, token: string): HttpHandler {
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD')
-      return sendText(res, 405, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
+      return refuse(res, 405, ErrorCode.E_BAD_MESSAGE, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
     const given = bearerToken(req);
     if (given === undefined || !tokenMatches(token, given)) {
-      return sendText(res, 401, 'a valid token is required: Authorization: Bearer <token>', {
+      return refuse(res, 401, ErrorCode.E_AUTH, 'a valid token is required: Authorization: Bearer <token>', {
         'www-authenticate': 'Bearer realm="corepool"',
       });
     }
