@@ -44,45 +44,44 @@ export class Metrics {
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
-    // Counters are kept by telemetry and copied in at scrape time: a series dropped there (its client left) is gone here too.
-    const perClient = (name: string, help: string, pick: (t: ClientTotals) => number): void => {
-      new Counter({
+    // Counters are kept by telemetry and copied in at scrape time, gauges read then: a series dropped there (its client left) is gone here too.
+    const series = (
+      kind: 'counter' | 'gauge',
+      name: string,
+      help: string,
+      label: string,
+      read: () => Iterable<readonly [string, number]>,
+    ): void => {
+      const config = {
         name,
         help,
-        labelNames: ['client'],
+        labelNames: [label],
         registers,
-        collect() {
+        collect(this: { reset(): void; inc(labels: Record<string, string>, value: number): void }) {
           this.reset();
-          for (const [client, t] of source.clientTotals()) this.inc({ client }, pick(t));
+          for (const [value, n] of read()) this.inc({ [label]: value }, n);
         },
-      });
+      };
+      if (kind === 'counter') new Counter(config);
+      else new Gauge(config);
     };
+    const perClient = (name: string, help: string, pick: (t: ClientTotals) => number): void =>
+      series('counter', name, help, 'client', () => mapped(source.clientTotals(), pick));
     perClient('corepool_items_done_total', 'Items whose outcome (result or error) was delivered.', (t) => t.done);
     perClient('corepool_items_failed_total', 'Items delivered as errors (task threw, timeout, crash).', (t) => t.failed);
     perClient('corepool_items_timed_out_total', 'Items that ran past their timeout (their worker was replaced).', (t) => t.timedOut);
     perClient('corepool_chunks_done_total', 'Chunks whose worker finished them.', (t) => t.chunks);
     perClient('corepool_chunks_retried_total', 'Chunks run again after their worker died while running them.', (t) => t.retried);
     perClient('corepool_batches_failed_total', 'Batches that failed as a whole (task could not run, refused).', (t) => t.batchesFailed);
-    const byLabel = (name: string, help: string, label: string, read: () => ReadonlyMap<string, number>): void => {
-      new Counter({
-        name,
-        help,
-        labelNames: [label],
-        registers,
-        collect() {
-          this.reset();
-          for (const [value, n] of read()) this.inc({ [label]: value }, n);
-        },
-      });
-    };
-    byLabel(
+    series(
+      'counter',
       'corepool_worker_restarts_total',
-      'Worker processes replaced, by cause (crash, timeout, memory, cancel, uncaught, recycle, retired, stopped, corrupt, exit, reload).',
+      'Worker processes replaced, by cause (crash, timeout, memory, cancel, uncaught, recycle, retired, stopped, corrupt, exit).',
       'cause',
       () => source.restarts(),
     );
-    byLabel('corepool_state_ops_total', 'Shared-state operations, by operation.', 'op', () => source.stateOps());
-    byLabel('corepool_refused_total', 'Requests and connections refused, by error code.', 'code', () => source.refused());
+    series('counter', 'corepool_state_ops_total', 'Shared-state operations, by operation.', 'op', () => source.stateOps());
+    series('counter', 'corepool_refused_total', 'Requests and connections refused, by error code.', 'code', () => source.refused());
     this.roundTrip = new LiteHistogram({
       name: 'corepool_chunk_round_trip_seconds',
       help: 'From a chunk sent to its worker to its result back.',
@@ -95,20 +94,12 @@ export class Metrics {
       buckets: BUCKETS,
       registry: this.registry,
     });
-    const chunks = (name: string, help: string, pick: (c: { queued: number; running: number }) => number): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['client'],
-        registers,
-        collect() {
-          this.reset();
-          for (const [client, c] of source.clientChunks()) this.set({ client }, pick(c));
-        },
-      });
-    };
-    chunks('corepool_queued_chunks', 'Chunks waiting for a worker.', (c) => c.queued);
-    chunks('corepool_running_chunks', 'Chunks held by workers (running or in their pipeline).', (c) => c.running);
+    series('gauge', 'corepool_queued_chunks', 'Chunks waiting for a worker.', 'client', () =>
+      mapped(source.clientChunks(), (c) => c.queued),
+    );
+    series('gauge', 'corepool_running_chunks', 'Chunks held by workers (running or in their pipeline).', 'client', () =>
+      mapped(source.clientChunks(), (c) => c.running),
+    );
     const gauge = (name: string, help: string, read: () => number): void => {
       new Gauge({
         name,
@@ -135,4 +126,9 @@ export class Metrics {
   async render(): Promise<{ body: string; contentType: string }> {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
   }
+}
+
+/** A map's entries with their values turned into numbers by `pick`. */
+function* mapped<T>(m: ReadonlyMap<string, T>, pick: (t: T) => number): Iterable<readonly [string, number]> {
+  for (const [key, value] of m) yield [key, pick(value)];
 }
