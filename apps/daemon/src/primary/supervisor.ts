@@ -48,6 +48,8 @@ export interface WorkerSlot {
   readonly replacing?: number;
   /** Why the primary killed it, if it did ('rss', 'retired', 'timeout', 'cancel', ...). */
   killedFor?: string;
+  /** Resident memory in bytes as the RSS watchdog last read it (absent while it is off: --worker-rss-mb 0). */
+  rss?: number;
   /** The code generation it was forked in (each rolling reload starts a new one). */
   readonly generation: number;
   /** Its initializer failed: it fails every chunk with E_INIT_FAILED. */
@@ -259,6 +261,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       if (w.dead || w.pid === 0) continue;
       const rss = readRss(w.pid);
       if (rss === undefined) continue;
+      w.rss = rss;
       if (rss > this.#opts.rssLimit) {
         w.killedFor = 'rss';
         this.#opts.onRssKill?.(w, rss);

@@ -316,7 +316,8 @@ export class Telemetry implements SchedulerObserver {
       const cpu =
         prev === undefined || now <= prev.at ? undefined : Math.min(1, ((stat.cpuTicks - prev.ticks) * MS_PER_TICK) / (now - prev.at));
       this.#usage.set(w.pid, {
-        rss: readRss(w.pid),
+        // The RSS watchdog reads it ten times a second already; /proc is read here only while it is off.
+        rss: w.rss ?? readRss(w.pid),
         cpu: cpu === undefined ? undefined : Math.round(cpu * 1000) / 1000,
         ticks: stat.cpuTicks,
         at: now,
