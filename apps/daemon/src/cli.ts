@@ -24,7 +24,7 @@ import { FSYNC_MODES } from './state/store.js';
 import { startDaemon } from './primary/daemon.js';
 import { redactRedisUrl } from './cluster/redis-preflight.js';
 import { readRecord } from './primary/pidfile.js';
-import { adminRequest, resolveTarget } from './admin.js';
+import { AdminConnection, adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
 import { fileEnds, startFailure } from './start-failure.js';
@@ -213,10 +213,11 @@ withTarget(
   if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > MAX_RELOAD_GRACE_MS)
     throw new BadArgumentError(`--grace-ms must be an integer between 0 and ${MAX_RELOAD_GRACE_MS}, got ${flags.graceMs}`);
   const target = resolveTarget(flags);
-  // Progress from `status` while the reload runs (its one reply comes at the end).
+  // Progress from `status` while the reload runs (its one reply comes at the end), over one connection of its own.
   let shown = '';
+  const watcher = await AdminConnection.open(target).catch(() => undefined);
   const watch = setInterval(() => {
-    adminRequest(target, 'status').then(
+    watcher?.request('status').then(
       (s) => {
         const r = (s as DaemonStatus).reload;
         const line = r === undefined ? '' : `reloading: ${r.replaced}/${r.total} workers replaced (generation ${r.generation})`;
@@ -239,6 +240,7 @@ withTarget(
     }
   } finally {
     clearInterval(watch);
+    watcher?.close();
   }
 });
 
