@@ -25,7 +25,7 @@ import type { Socket } from 'node:net';
 import { CHANNEL_FD, Channel } from '../channel.js';
 import { INIT_ENV, INIT_FAILED_ENV, type PrimaryToWorker, type ReadyMessage, type WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
-import { readRss } from './procfs.js';
+import { RssReader } from './procfs.js';
 import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { Logger } from '../logger.js';
@@ -104,6 +104,8 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   readonly #slots: (WorkerSlot | undefined)[];
   #stopping = false;
   #watchdog: NodeJS.Timeout | undefined;
+  /** The watchdog's reader of each live worker (its /proc descriptor kept open); closed once the worker is seen dead. */
+  readonly #rssReaders = new Map<WorkerSlot, RssReader>();
   readonly #watch: ProcessWatch;
   /** Per slot, one output budget for stdout and one for stderr (a replacement inherits what its predecessor spent). */
   readonly #budgets: { stdout: OutputBudget; stderr: OutputBudget }[];
@@ -218,6 +220,8 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#watchdog);
+    for (const reader of this.#rssReaders.values()) reader.close();
+    this.#rssReaders.clear();
     for (const t of this.#retries) clearTimeout(t);
     const exits = this.workers()
       .filter((w) => !w.dead)
@@ -257,9 +261,16 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   }
 
   #watchRss(): void {
+    for (const [w, reader] of this.#rssReaders) {
+      if (!w.dead) continue;
+      reader.close();
+      this.#rssReaders.delete(w);
+    }
     for (const w of this.workers()) {
       if (w.dead || w.pid === 0) continue;
-      const rss = readRss(w.pid);
+      let reader = this.#rssReaders.get(w);
+      if (reader === undefined) this.#rssReaders.set(w, (reader = new RssReader(w.pid)));
+      const rss = reader.read();
       if (rss === undefined) continue;
       w.rss = rss;
       if (rss > this.#opts.rssLimit) {

@@ -1,0 +1,37 @@
+/**
+ * RssReader, the RSS watchdog's reader: it reads a live process's resident
+ * memory in bytes again and again through one kept descriptor (each reading
+ * fresh), as readRss does with a fresh open, and answers undefined once the
+ * process is gone, never another process's figure.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { RssReader, readRss } from '../src/primary/procfs.js';
+
+describe('RssReader', () => {
+  it('reads the resident memory of a live process, fresh on every read', () => {
+    const reader = new RssReader(process.pid);
+    const before = reader.read()!;
+    const exact = readRss(process.pid)!;
+    // Same kernel counter, in pages against kB: within a few MB of each other (the process runs between the reads).
+    expect(Math.abs(before - exact)).toBeLessThan(8 * 1024 * 1024);
+    const grown = Buffer.alloc(64 * 1024 * 1024, 1);
+    const after = reader.read()!;
+    expect(after - before).toBeGreaterThan(48 * 1024 * 1024);
+    expect(grown[grown.length - 1]).toBe(1);
+    reader.close();
+    expect(reader.read()).toBeUndefined();
+  });
+
+  it('answers undefined once its process has exited, and for a pid that does not exist', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10_000)'], { stdio: 'ignore' });
+    await once(child, 'spawn');
+    const reader = new RssReader(child.pid!);
+    expect(reader.read()).toBeGreaterThan(0);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    expect(reader.read()).toBeUndefined();
+    expect(new RssReader(2 ** 22 + 12_345).read()).toBeUndefined();
+  });
+});
