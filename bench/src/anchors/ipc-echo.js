@@ -1,0 +1,53 @@
+// ipc-echo.js - the worker hop's floor for `latency`: a node:cluster primary
+// sends one small message to a forked cluster worker (default 'json'
+// serialization), which answers with the item doubled; one at a time, each
+// round trip timed. A corepool submit makes this hop plus the ws hop of
+// ws-echo.js, so their sum is what the path cannot go below.
+
+import cluster from 'node:cluster';
+import { check, nowUs, percentile, runMain } from '../lib/harness.js';
+
+if (cluster.isPrimary) {
+  void runMain(async (p) => {
+    cluster.setupPrimary({ serialization: 'json', args: [] });
+    const worker = cluster.fork();
+    try {
+      // 'online' comes before an ESM worker has run its module: wait for the worker's own 'ready'.
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('exit', (code) => reject(new Error(`cluster worker exited (code ${code}) before ready`)));
+      });
+      let pending = null;
+      worker.on('message', (m) => {
+        const r = pending;
+        pending = null;
+        r(m);
+      });
+      const call = (id, item) =>
+        new Promise((resolve) => {
+          pending = resolve;
+          worker.send({ id, item });
+        });
+      for (let i = 0; i < p.warmup; i++) await call(i, i);
+      const lat = new Float64Array(p.count);
+      let bad = 0;
+      for (let i = 0; i < p.count; i++) {
+        const t0 = nowUs();
+        const reply = await call(i, i);
+        lat[i] = nowUs() - t0;
+        if (reply.id !== i || reply.value !== 2 * i) bad++;
+      }
+      const ok = check(bad === 0, `${bad} wrong replies`);
+      const note = `${p.count} sequential round trips primary -> forked cluster worker -> primary, json serialization`;
+      return [
+        { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
+        { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
+      ];
+    } finally {
+      worker.kill();
+    }
+  });
+} else {
+  process.on('message', (/** @type {{ id: number, item: number }} */ m) => process.send({ id: m.id, value: m.item * 2 }));
+  process.send({ ready: true });
+}
