@@ -336,23 +336,24 @@ export class BatchCall {
     }
     const rel0 = m.start - c.start;
     if (m.errors.length === 0 && this.#sink.range !== undefined && rel0 + m.count <= c.count && c.done.indexOf(1, rel0) === -1) {
-      // Fast path: a whole range of fresh successes goes to the sink in one call.
+      // Fast path: a whole range of fresh successes goes to the sink in one call (and none is left for the loop below).
       c.done.fill(1, rel0, rel0 + m.count);
       c.remaining -= m.count;
       this.#done += m.count;
       this.#sink.range(m.start, values.length === m.count ? values : values.slice(0, m.count));
-    }
-    const errors = new Map<number, CorepoolError>();
-    for (const w of m.errors) if (w.index !== undefined) errors.set(w.index, this.#caller.attach(fromWire(w)));
-    for (let j = 0; j < m.count; j++) {
-      const index = m.start + j;
-      const rel = index - c.start;
-      if (rel < 0 || rel >= c.count || c.done[rel] === 1) continue;
-      c.done[rel] = 1;
-      c.remaining--;
-      const error = errors.get(index);
-      this.#deliver(index, error === undefined ? { ok: true, value: values[j] } : { ok: false, error });
-      if (this.#finished) return;
+    } else {
+      const errors = new Map<number, CorepoolError>();
+      for (const w of m.errors) if (w.index !== undefined) errors.set(w.index, this.#caller.attach(fromWire(w)));
+      for (let j = 0; j < m.count; j++) {
+        const index = m.start + j;
+        const rel = index - c.start;
+        if (rel < 0 || rel >= c.count || c.done[rel] === 1) continue;
+        c.done[rel] = 1;
+        c.remaining--;
+        const error = errors.get(index);
+        this.#deliver(index, error === undefined ? { ok: true, value: values[j] } : { ok: false, error });
+        if (this.#finished) return;
+      }
     }
     if (m.errors.length === 0 && m.ms > 0) this.#sizer.observe(m.count, m.ms, m.load);
     if (c.remaining === 0) {

@@ -28,8 +28,10 @@ type Handle = { hasRef(): boolean };
 /** Realm context and per-item timer tracking for one worker process. */
 export class Leftovers {
   readonly #als = new AsyncLocalStorage<string>();
-  /** Handles the running item created, with the function that clears each; undefined between items. */
+  /** Handles the running item created, with the function that clears each; made on its first timer (most items make none). */
   #handles: Map<Handle, (h: Handle) => void> | undefined;
+  /** An item runs: the timers created now are its own. */
+  #tracking = false;
 
   /** Wraps the timer functions (global and node:timers) so the running item's handles are tracked. Call once, before the baseline. */
   install(): void {
@@ -43,7 +45,7 @@ export class Leftovers {
     for (const [name, clear] of pairs) {
       const original = t[name] as (...args: unknown[]) => Handle;
       const track = (h: Handle): Handle => {
-        this.#handles?.set(h, clear as (h: Handle) => void);
+        if (this.#tracking) (this.#handles ??= new Map()).set(h, clear as (h: Handle) => void);
         return h;
       };
       const wrapped = {
@@ -64,13 +66,15 @@ export class Leftovers {
 
   /** Calls a task for one item inside its realm's context, tracking the timers it creates. */
   run<R>(realm: string, fn: (item: unknown, ctx: unknown) => R, item: unknown, ctx: unknown): R {
-    this.#handles = new Map();
+    this.#tracking = true;
+    this.#handles = undefined;
     return this.#als.run(realm, fn, item, ctx);
   }
 
   /** The item has ended: clears the ref'd timers it created and did not clear. */
   end(): void {
     const handles = this.#handles;
+    this.#tracking = false;
     this.#handles = undefined;
     if (handles === undefined || handles.size === 0) return;
     for (const [h, clear] of handles) {

@@ -192,6 +192,7 @@ export class Runner {
       return;
     }
     const ctx = new WorkerTaskContext(abort, this.#state);
+    const item: CurrentItem = { key, i: 0, index: start, realm };
     const results = new Array<unknown>(count);
     const errors: WireError[] = [];
     const t0 = now();
@@ -201,7 +202,10 @@ export class Runner {
       const index = start + i;
       if (m.timed) this.#send({ t: 'started', key, i });
       ctx.index = index;
-      this.#current = { key, i, index, realm };
+      // One record per chunk, updated per item: read synchronously (an uncaught exception, a stray callback), never kept.
+      item.i = i;
+      item.index = index;
+      this.#current = item;
       this.#scope.begin();
       try {
         let r = this.#guard.leftovers.run(realm, fn, items[offset + i], ctx);
