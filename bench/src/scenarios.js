@@ -119,6 +119,22 @@ export const SCENARIOS = {
     ],
     goals: [
       { system: 'corepool', metric: 'ops_per_s', op: '>=', anchor: 'redis-ioredis', ratio: 1.0, text: 'counter >= 1.0x Redis (ioredis)' },
+      {
+        system: 'corepool',
+        metric: 'ops_per_s',
+        op: '>=',
+        anchor: 'ws-msgpack-counter',
+        ratio: 0.95,
+        text: 'counter >= 0.95x the bare ws + msgpack counter',
+      },
+      {
+        system: 'corepool',
+        metric: 'server_cpu_us',
+        op: '<=',
+        anchor: 'ws-msgpack-counter',
+        ratio: 1.0,
+        text: 'counter: daemon CPU per op <= the bare ws server',
+      },
     ],
   },
 
@@ -131,6 +147,27 @@ export const SCENARIOS = {
       { system: 'redis-pipeline', ...node('anchors/redis.js') },
     ],
     goals: [],
+  },
+
+  inflight: {
+    title: 'one client, 100,000 add(1) in flight at once (Promise.all), CPU per op',
+    params: (q) => ({ ops: q ? 20_000 : 100_000, warmup: 10_000, workers: 2, note: q ? 'quick: 20,000 ops' : undefined }),
+    systems: [
+      { system: 'corepool', ...node('corepool/inflight.js') },
+      inCluster('corepool/inflight.js'),
+      { system: 'redis-ioredis', ...node('anchors/redis.js') },
+    ],
+    goals: [
+      { system: 'corepool', metric: 'ops_per_s', op: '>=', anchor: 'redis-ioredis', ratio: 1.0, text: 'inflight >= 1.0x Redis (ioredis)' },
+      {
+        system: 'corepool',
+        metric: 'server_cpu_us',
+        op: '<=',
+        anchor: 'redis-ioredis',
+        ratio: 1.0,
+        text: 'inflight: daemon CPU per op <= Redis CPU per op',
+      },
+    ],
   },
 
   notify: {

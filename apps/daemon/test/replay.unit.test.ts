@@ -1,22 +1,27 @@
 /** The daemon's replay table: kept until acknowledged, bounded, and honest about what it forgot. */
 import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
-import { InstanceReplays, ReplayTable, type ReplayedRequest } from '../src/primary/replay.js';
+import { InstanceReplays, ReplayTable, type ReplayHost } from '../src/primary/replay.js';
 
 /** A request carried by a connection the test opens and closes; `runs` counts the store's runs. */
 function carried(rid: number, req: StateRequest, value: () => Promise<unknown>) {
   const c = { open: true, runs: 0, handedBack: [] as unknown[] };
-  const r: ReplayedRequest = {
-    rid,
-    req,
+  const host: ReplayHost = {
     run: () => {
       c.runs++;
       return value();
     },
-    open: () => c.open,
-    handBack: (v) => c.handedBack.push(v),
+    get open() {
+      return c.open;
+    },
+    handBack: (_req, v) => c.handedBack.push(v),
   };
-  return { c, r };
+  return { c, r: { rid, req, host } };
+}
+
+/** The outcome of a carried request. */
+function outcomeOf(replays: InstanceReplays, r: { rid: number; req: StateRequest; host: ReplayHost }) {
+  return replays.outcome(r.rid, r.req, r.host);
 }
 
 describe('replays', () => {
@@ -79,15 +84,15 @@ describe('replays', () => {
   it('a write sent again gets its first outcome: run once', async () => {
     const r = new InstanceReplays('i2', () => {});
     const first = carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(5));
-    await expect(r.outcome(first.r)).resolves.toBe(5);
+    await expect(outcomeOf(r, first.r)).resolves.toBe(5);
     const again = carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(6));
-    await expect(r.outcome(again.r)).resolves.toBe(5);
+    await expect(outcomeOf(r, again.r)).resolves.toBe(5);
     expect([first.c.runs, again.c.runs]).toEqual([1, 0]);
   });
 
   it('a request that is not replayed is left to its connection', () => {
     const r = new InstanceReplays('i3', () => {});
-    expect(r.outcome(carried(1, { op: 'value.get', name: 'v' }, () => Promise.resolve(1)).r)).toBeUndefined();
+    expect(outcomeOf(r, carried(1, { op: 'value.get', name: 'v' }, () => Promise.resolve(1)).r)).toBeUndefined();
   });
 
   it('a queue.get whose connection closed before the item came hands it back; the resend takes one afresh', async () => {
@@ -95,14 +100,14 @@ describe('replays', () => {
     const r = new InstanceReplays('i4', (_i, rid) => dropped.push(rid));
     let give!: (v: unknown) => void;
     const first = carried(3, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (give = resolve)));
-    const lost = r.outcome(first.r)!;
+    const lost = outcomeOf(r, first.r)!;
     first.c.open = false;
     give('item-1');
     await expect(lost).rejects.toBeTypeOf('symbol');
     expect(first.c.handedBack).toEqual(['item-1']);
     expect(dropped).toEqual([3]);
     const resend = carried(3, { op: 'queue.get', name: 'q' }, () => Promise.resolve('item-2'));
-    await expect(r.outcome(resend.r)).resolves.toBe('item-2');
+    await expect(outcomeOf(r, resend.r)).resolves.toBe('item-2');
     expect(resend.c.runs).toBe(1);
   });
 });

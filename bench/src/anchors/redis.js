@@ -2,6 +2,7 @@
 // (REDIS_URL, default redis://127.0.0.1:6379):
 //   counter    N app processes, each awaiting one INCR at a time
 //   pipelined  one client, 10,000 INCR in one pipeline
+//   inflight   one client, 100,000 INCR at once (Promise.all), with CPU per op
 //   notify     INCR + PUBLISH here -> a subscriber in another process; the
 //              latency runs from before the INCR to the subscriber's 'message'
 //              event, on CLOCK_MONOTONIC (process.hrtime), which every process
@@ -77,6 +78,37 @@ const scenarios = {
       ];
     } finally {
       for (const k of kids) k.kill();
+      await redis.del(key);
+      redis.disconnect();
+    }
+  },
+
+  async inflight(p) {
+    const key = `corepool-bench:${process.pid}:inflight`;
+    const redis = await connectRedis();
+    try {
+      await Promise.all(Array.from({ length: p.warmup }, () => redis.incr(key)));
+      await redis.set(key, 0);
+      const serverPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+      const server0 = procCpuUs(serverPid);
+      const cpu0 = selfCpuUs();
+      const t0 = nowMs();
+      const out = await Promise.all(Array.from({ length: p.ops }, () => redis.incr(key)));
+      const wall = nowMs() - t0;
+      const clientUs = selfCpuUs() - cpu0;
+      const serverUs = procCpuUs(serverPid) - server0;
+      const final = Number(await redis.get(key));
+      const inOrder = out.every((v, i) => v === i + 1);
+      const base = {
+        check: check(final === p.ops && inOrder, `final ${final}, replies in order: ${inOrder}`),
+        final,
+        note: `${p.ops.toLocaleString('en')} INCR in flight from one ioredis client (Promise.all)${p.note ? `; ${p.note}` : ''}`,
+      };
+      return [
+        { ...base, metric: 'ops_per_s', value: p.ops / (wall / 1e3), unit: 'ops/s' },
+        ...cpuRows(base, { clientUs, serverUs, ops: p.ops }),
+      ];
+    } finally {
       await redis.del(key);
       redis.disconnect();
     }

@@ -49,6 +49,8 @@ export type Settled<R> = { status: 'fulfilled'; value: R } | { status: 'rejected
 
 /** Items a client may have in flight across all its batches. */
 const MAX_CLIENT_CHUNKS = 256;
+/** Replies that may arrive with no request telling the daemon so before an `ack` message does (see #noteReply). */
+const ACK_EVERY = 1024;
 const CLIENT_EVENTS = new Set<string>(['disconnected', 'reconnected', 'offline', 'closed']);
 /** Settled once: batches start in a job of its `then`. */
 const RESOLVED = Promise.resolve();
@@ -73,6 +75,10 @@ export class Client {
   readonly #batches = new Map<number, BatchCall>();
   readonly #waitingForSlot: BatchCall[] = [];
   readonly #pending = new PendingRequests<Request>();
+  /** The highest `ack` the daemon was told on this connection, and replies settled since. */
+  #acked = 0;
+  #repliesSinceAck = 0;
+  #ackScheduled = false;
   readonly #listeners = new ListenerRegistry((req) => this.#request(req));
   /** Told when the socket holding this client's locks is lost (the daemon releases them). */
   readonly #linkWatchers = new Set<(err: Error) => void>();
@@ -406,6 +412,7 @@ export class Client {
         return;
       case 'reply':
         this.#pending.settle(m.rid, m);
+        this.#noteReply();
         return;
       case 'push':
         this.#listeners.deliver(m);
@@ -462,7 +469,27 @@ export class Client {
   #wire(rid: number, msg: Request): ClientMessage {
     if ('type' in msg) return { type: 'status', rid };
     const ack = this.#pending.oldest() ?? rid;
+    if (ack > this.#acked) this.#acked = ack;
+    this.#repliesSinceAck = 0;
     return { type: 'state', rid, ack, ...msg } as ClientMessage;
+  }
+
+  /**
+   * Requests carry the acknowledgement of the replies before them, so the daemon can forget
+   * their replays. After a burst (thousands of writes in flight at once) no request may follow
+   * for a while, and the daemon would hold every reply of it: once ACK_EVERY replies arrived
+   * with no request, an `ack` of its own goes at the end of the tick.
+   */
+  #noteReply(): void {
+    if (++this.#repliesSinceAck < ACK_EVERY || this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    setImmediate(() => {
+      this.#ackScheduled = false;
+      this.#repliesSinceAck = 0;
+      const ack = this.#pending.oldest() ?? this.#pending.next;
+      if (ack <= this.#acked || this.#closed !== undefined) return;
+      if (this.#conn.send({ type: 'ack', ack })) this.#acked = ack;
+    });
   }
 
   #fail(err: CorepoolError): void {

@@ -72,6 +72,7 @@ export type {
   StateRequest,
   StateMessage,
   StatusRequest,
+  AckMessage,
   StopRequest,
   ReloadRequest,
   ReloadResult,

@@ -111,6 +111,15 @@ export interface StateMessage extends StateRequest {
   /** Every request below this rid has its reply: the daemon may forget their replays. */
   ack?: number;
 }
+/**
+ * The replies below `ack` reached the client: the daemon may forget their replays. Sent on its
+ * own only when many replies arrived and no request carried the news (a burst of writes in
+ * flight), so the daemon does not hold every reply of the burst until the next request.
+ */
+export interface AckMessage {
+  type: 'ack';
+  ack: number;
+}
 export interface StatusRequest {
   type: 'status';
   rid: number;
@@ -143,7 +152,16 @@ export interface ReloadResult {
 }
 
 export type ClientMessage =
-  Hello | BatchOpen | BatchChunk | BatchCancel | BatchClose | StateMessage | StatusRequest | StopRequest | ReloadRequest;
+  | Hello
+  | BatchOpen
+  | BatchChunk
+  | BatchCancel
+  | BatchClose
+  | StateMessage
+  | AckMessage
+  | StatusRequest
+  | StopRequest
+  | ReloadRequest;
 
 export interface Welcome {
   type: 'welcome';

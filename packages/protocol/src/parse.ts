@@ -145,6 +145,8 @@ export function parseClientMessage(v: unknown): ClientMessage {
       if (v.cursor !== undefined) m.cursor = str(v, 'cursor', 64);
       return m;
     }
+    case 'ack':
+      return { type: 'ack', ack: uint(v, 'ack') };
     case 'status':
     case 'stop':
       return { type: v.type, rid: uint(v, 'rid') };

@@ -68,6 +68,11 @@ export class PendingRequests<M> {
     for (const entry of all) entry.reject(err);
   }
 
+  /** The id the next request will get. */
+  get next(): number {
+    return this.#lastRid + 1;
+  }
+
   /** The lowest request id still unanswered, if any. */
   oldest(): number | undefined {
     return this.#byRid.keys().next().value;

@@ -22,6 +22,8 @@ describe('parseClientMessage', () => {
     expect(parseClientMessage({ type: 'state', rid: 1, op: 'value.add', name: 'n', a: new Uint8Array([1]) })).toMatchObject({
       op: 'value.add',
     });
+    // An acknowledgement on its own (after a burst of writes): only its count is kept.
+    expect(parseClientMessage({ type: 'ack', ack: 42, extra: 'dropped' })).toEqual({ type: 'ack', ack: 42 });
   });
 
   it('rejects everything else', () => {
@@ -37,6 +39,9 @@ describe('parseClientMessage', () => {
     bad({ type: 'batch.chunk', id: 1.5, start: 0, count: 1, payload: new Uint8Array(1) });
     bad({ type: 'state', rid: 1, op: 'constructor', name: 'x' });
     bad({ type: 'state', rid: 1, op: 'value.get', name: 7 });
+    bad({ type: 'ack' });
+    bad({ type: 'ack', ack: -1 });
+    bad({ type: 'ack', ack: '5' });
   });
 
   it('state lifecycle: the remove ops and state.list, whose limit is a count and cursor a short string', () => {

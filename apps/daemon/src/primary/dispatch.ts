@@ -16,11 +16,12 @@ import {
   type ReloadResult,
   type ServerMessage,
   type StateMessage,
+  type StateRequest,
   type WireError,
 } from '@corepool/protocol/internal';
 import type { StateStore } from '../state/state-store.js';
 import type { Addressee } from './framing.js';
-import type { Replays } from './replay.js';
+import type { ReplayHost, Replays } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
 
 /** The shared-state store as connections use it. */
@@ -59,10 +60,20 @@ export class Dispatch {
   readonly #ctx: DispatchContext;
   /** The client instance's replays, once its hello named the instance. */
   replays: Replays | undefined;
+  /** This connection as the replays see it: one object, not closures per request. */
+  readonly #host: ReplayHost;
 
   constructor(conn: Connection, ctx: DispatchContext) {
     this.#conn = conn;
     this.#ctx = ctx;
+    const { state } = ctx;
+    this.#host = {
+      run: (req, key) => state.handle(conn.owner, req, key),
+      get open() {
+        return conn.open;
+      },
+      handBack: (req, value, key) => state.undelivered(req, value, key),
+    };
   }
 
   /** Handles one message of an authenticated client. */
@@ -111,6 +122,9 @@ export class Dispatch {
       case 'state':
         this.#state(msg);
         return;
+      case 'ack':
+        this.replays?.acknowledge(msg.ack);
+        return;
       case 'status':
         this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: this.#ctx.status() });
         return;
@@ -132,7 +146,10 @@ export class Dispatch {
   }
 
   #state(msg: StateMessage): void {
-    const { rid, type: _t, ack, ...req } = msg;
+    // The message is the request: the store reads its operation's fields, never type, rid or ack
+    // (copying the rest out of it cost an object per request).
+    const { rid, ack } = msg;
+    const req: StateRequest = msg;
     const { state } = this.#ctx;
     const conn = this.#conn;
     const replays = this.replays;
@@ -140,13 +157,7 @@ export class Dispatch {
     let replayed: Promise<unknown> | undefined;
     let outcome: Promise<unknown>;
     try {
-      replayed = replays?.outcome({
-        rid,
-        req,
-        run: (key) => state.handle(conn.owner, req, key),
-        open: () => conn.open,
-        handBack: (value, key) => state.undelivered(req, value, key),
-      });
+      replayed = replays?.outcome(rid, req, this.#host);
       outcome = replayed ?? state.handle(conn.owner, req);
     } catch (err) {
       this.#replyError(rid, toCorepoolError(err).toWire());

@@ -26,16 +26,14 @@ const KEEP_AFTER_CLOSE_MS = 120_000;
 /** Deletes a reply the store holds. */
 export type DropStoredReply = (instance: string, rid: number) => void;
 
-/** A state request as its connection hands it to the replays. */
-export interface ReplayedRequest {
-  rid: number;
-  req: StateRequest;
+/** The connection that carries replayed requests (one object per connection: no closures per request). */
+export interface ReplayHost {
   /** Runs the request; the store commits its reply under `key` with the write (or the item's removal). */
-  run(key: ReplayKey): Promise<unknown>;
-  /** False once the connection that carries the request has closed. */
-  open(): boolean;
+  run(req: StateRequest, key: ReplayKey): Promise<unknown>;
+  /** False once the connection has closed. */
+  readonly open: boolean;
   /** A queue.get's item its connection could no longer take: back to the queue (`key`: the replay key it was taken under). */
-  handBack(value: unknown, key: ReplayKey): void;
+  handBack(req: StateRequest, value: unknown, key: ReplayKey): void;
 }
 
 /** What a connection uses of its client instance's replays. */
@@ -49,7 +47,7 @@ export interface Replays {
    * first run is too old to know. A replayed request's reply that its
    * connection cannot deliver is answered again on the resend: nothing to undo.
    */
-  outcome(r: ReplayedRequest): Promise<unknown> | undefined;
+  outcome(rid: number, req: StateRequest, host: ReplayHost): Promise<unknown> | undefined;
 }
 
 /** One client instance's unacknowledged replies, in request order. */
@@ -57,8 +55,8 @@ export class InstanceReplays implements Replays {
   readonly instance: string;
   readonly #drop: DropStoredReply;
   readonly #replies = new Map<number, Promise<unknown>>();
-  /** Request ids whose reply the store holds too (deleted there when forgotten here). */
-  readonly #stored = new Set<number>();
+  /** Request ids whose reply the store does not hold (every write's does: the rare exception is listed, not the rule). */
+  readonly #unstored = new Set<number>();
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
   sessions = 0;
@@ -81,7 +79,7 @@ export class InstanceReplays implements Replays {
   /** Keeps `outcome` for a resend of `rid`; `stored`: the store holds the reply too (a write's). */
   remember(rid: number, outcome: Promise<unknown>, stored = false): void {
     this.#replies.set(rid, outcome);
-    if (stored) this.#stored.add(rid);
+    if (!stored) this.#unstored.add(rid);
     outcome.catch(() => {}); // kept for a replay, not an unhandled rejection
     if (this.#replies.size > MAX_PER_INSTANCE) {
       const oldest = this.#replies.keys().next().value!;
@@ -92,20 +90,19 @@ export class InstanceReplays implements Replays {
 
   /** Forgets one request's outcome (a resend runs it again), here and in the store. */
   forget(rid: number): void {
-    this.#replies.delete(rid);
-    if (this.#stored.delete(rid)) this.#drop(this.instance, rid);
+    if (!this.#replies.delete(rid)) return;
+    if (!this.#unstored.delete(rid)) this.#drop(this.instance, rid);
   }
 
-  outcome(r: ReplayedRequest): Promise<unknown> | undefined {
-    const { rid, req } = r;
+  outcome(rid: number, req: StateRequest, host: ReplayHost): Promise<unknown> | undefined {
     if (RESEND_POLICY[req.op] !== 'replay') return undefined;
     const earlier = this.get(rid);
-    const run = (): Promise<unknown> => r.run([this.instance, rid]);
     let outcome: Promise<unknown>;
     if (req.op !== 'queue.get') {
       if (earlier !== undefined) return earlier;
-      outcome = run();
+      outcome = host.run(req, [this.instance, rid]);
     } else {
+      const run = (): Promise<unknown> => host.run(req, [this.instance, rid]);
       // A queue.get's item belongs to the connection that can still answer: if this one closed
       // first, the item goes back (and its stored reply goes, in the same commit) and a resend of the
       // request takes one afresh. The last connection to carry the request decides, so an item is
@@ -117,11 +114,11 @@ export class InstanceReplays implements Replays {
       };
       outcome = taken.then(
         (value) => {
-          if (r.open()) return value;
-          r.handBack(value, [this.instance, rid]);
+          if (host.open) return value;
+          host.handBack(req, value, [this.instance, rid]);
           return redo();
         },
-        (err: unknown) => (r.open() ? Promise.reject(err) : redo()),
+        (err: unknown) => (host.open ? Promise.reject(err) : redo()),
       );
     }
     this.remember(rid, outcome, true);

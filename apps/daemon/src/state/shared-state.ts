@@ -42,8 +42,6 @@
  */
 import {
   BadMessageError,
-  decodeMessage,
-  encodeMessage,
   NoSuchValueError,
   ShuttingDownError,
   type Push,
@@ -54,6 +52,7 @@ import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
 import { checked, checkRequest, delta, dictKey, operand } from './operands.js';
+import { ReplayLog } from './replay-log.js';
 import { clampLimit, cut, LISTED_NAME_CHARS, preview } from './state-listing.js';
 import type { ReplayKey, StateCounts, StateEntry, StateListing, StateStore } from './state-store.js';
 import { DEFAULT_FSYNC, FSYNC_MODES, Store, type FailedWrites, type FsyncMode } from './store.js';
@@ -89,6 +88,7 @@ export class SharedState implements StateStore {
   readonly #queues: Queues;
   readonly #dicts: Dicts;
   readonly #locks: Locks;
+  readonly #replayLog: ReplayLog;
   #closing: Promise<void> | null = null;
 
   /** See SharedStateOptions.maxValueBytes. */
@@ -102,6 +102,7 @@ export class SharedState implements StateStore {
     this.#queues = Queues.load(store);
     this.#dicts = Dicts.load(store, push);
     this.#locks = Locks.load(store);
+    this.#replayLog = ReplayLog.load(store);
     store.onFailed = (writes) => this.#rollBack(writes);
   }
 
@@ -123,7 +124,10 @@ export class SharedState implements StateStore {
       else if (table === store.meta && (k[0] === 'dict' || k[0] === 'dict-order') && typeof k[1] === 'string') dicts.add(k[1]);
     };
     for (let i = 0; i < w.keys.length; i++) note(w.tables[i], w.keys[i]);
-    for (const d of w.dirty) note(d.table, d.key);
+    for (const d of w.dirty) {
+      note(d.table, d.key);
+      this.#replayLog.reload(d);
+    }
     for (const name of values) this.#values.reload(name);
     for (const name of queues) this.#queues.reload(name);
     for (const name of dicts) this.#dicts.reload(name);
@@ -143,31 +147,18 @@ export class SharedState implements StateStore {
    * too: both are committed, or neither. Returns the reply.
    */
   #keepReply<T>(key: ReplayKey | undefined, reply: T): T {
-    if (key !== undefined) this.#store.put(this.#store.replays, key, encodeMessage({ v: reply }));
+    if (key !== undefined) this.#replayLog.keep(key, reply);
     return reply;
   }
 
   /** Every reply kept for a replay, by client instance and request id (read once, at start). */
   keptReplies(): Map<string, Map<number, unknown>> {
-    const out = new Map<string, Map<number, unknown>>();
-    for (const { key, value } of this.#store.replays.getRange()) {
-      if (!Array.isArray(key) || typeof key[0] !== 'string' || typeof key[1] !== 'number') continue;
-      let reply: unknown;
-      try {
-        reply = (decodeMessage(value) as { v: unknown }).v;
-      } catch {
-        continue;
-      }
-      let m = out.get(key[0]);
-      if (m === undefined) out.set(key[0], (m = new Map()));
-      m.set(key[1], reply);
-    }
-    return out;
+    return this.#replayLog.all();
   }
 
   /** Deletes a kept reply (acknowledged, or its client is gone). */
   dropReply(key: ReplayKey): void {
-    if (this.#closing === null) this.#store.remove(this.#store.replays, key);
+    if (this.#closing === null) this.#replayLog.drop(key);
   }
 
   /**

@@ -109,8 +109,10 @@ export class Store {
   readonly dicts: Table;
   /** ['lock'] -> last fencing token; ['dict', name] -> dict version; ['dict-order', name, key] -> the key's insertion sequence number (float64 BE) */
   readonly meta: Table;
-  /** [client instance, request id] -> a write's control-encoded reply, until the client acknowledges it */
+  /** [client instance, request id] -> a write's reply: the earlier layout, moved into replayLog at start */
   readonly replays: Table;
+  /** [client instance, segment] -> the kept replies of that segment's request ids (replay-log.ts) */
+  readonly replayLog: Table;
   readonly fsync: FsyncMode;
   /** Hears the writes of a batch that failed, before its writers do (SharedState rolls the types back). */
   onFailed: (writes: FailedWrites) => void = () => {};
@@ -152,6 +154,7 @@ export class Store {
     this.dicts = sub('dicts');
     this.meta = sub('meta');
     this.replays = sub('replays');
+    this.replayLog = sub('replay-log');
     // Files made by an earlier version, or under a permissive umask, are narrowed too.
     for (const f of ['data.mdb', 'lock.mdb']) chmodSync(path.join(dir, f), 0o600);
     if (fsync === 'everysec') {
