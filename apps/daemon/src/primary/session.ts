@@ -74,6 +74,9 @@ export interface SessionContext {
 
 let nextSessionId = 1;
 
+/** A listener for what needs no handling: one function for every session. */
+function ignore(): void {}
+
 /** A client connection. */
 export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost {
   readonly id = nextSessionId++;
@@ -109,7 +112,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
       this.alive = true;
     });
     // Mandatory: without an 'error' listener one oversized frame kills the daemon.
-    ws.on('error', () => {});
+    ws.on('error', ignore);
     // ws closes a bad frame with a bare close code; answer it with a coded error and the code as the reason first.
     onRefusedFrame(ws, (err) => {
       if (!this.#closed) this.#framing.refused(err);
