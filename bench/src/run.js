@@ -18,7 +18,7 @@ import { SCENARIOS } from './scenarios.js';
 
 const SRC = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(SRC, '..', 'results', 'latest.json');
-const LOWER_IS_BETTER = /(_us|_ms|^rss_mb)/;
+const LOWER_IS_BETTER = /(_us|_ms|^rss_mb|^kb_)/;
 
 function parseArgs(argv) {
   const opts = { quick: false, rounds: null, only: null, verbose: false };

@@ -187,7 +187,11 @@ export const SCENARIOS = {
     title: 'daemon RSS: at rest, with 1,000 idle clients, while streaming 1,000,000 items',
     params: () => ({ workers: 2, idleClients: 1000, idleProcs: 2, streamItems: 1e6 }),
     systems: [{ system: 'corepool', ...node('corepool/memory.js') }],
-    goals: [{ system: 'corepool', metric: /^rss_mb_.*_primary$/, op: '<', value: 250, text: 'memory primary < 250 MB (every phase)' }],
+    goals: [
+      { system: 'corepool', metric: /^rss_mb_.*_primary$/, op: '<', value: 250, text: 'memory primary < 250 MB (every phase)' },
+      { system: 'corepool', metric: 'rss_mb_stream_primary', op: '<', value: 150, text: 'memory streaming primary < 150 MB' },
+      { system: 'corepool', metric: 'kb_per_idle_client', op: '<', value: 10, text: 'memory < 10 KB per idle client' },
+    ],
   },
 
   neighbours: {

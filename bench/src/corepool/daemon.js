@@ -37,13 +37,14 @@ process.on('exit', () => {
  * @property {string[]} [extraArgs]
  * @property {{ name: string, redis?: string }} [cluster] join this cluster (on REDIS_URL unless `redis`)
  * @property {string} [tokenFile] `--token-file`: daemons of one cluster share one token
+ * @property {string[]} [nodeArgs] node flags for the daemon's primary (before the CLI's path)
  */
 
 /**
  * Starts a daemon; resolves with { url, token, pid, dataDir, stop(), kill9() }.
  * @param {DaemonOptions} [options]
  */
-export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs = [], cluster, tokenFile } = {}) {
+export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs = [], cluster, tokenFile, nodeArgs = [] } = {}) {
   if (!existsSync(CLI)) {
     throw new Error(`corepool daemon not built: ${CLI} is missing (run \`npm run build\`)`);
   }
@@ -53,12 +54,13 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
   if (tokenFile) more.push('--token-file', tokenFile);
   const child = spawn(
     process.execPath,
-    [...profileArgs(), CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...more],
+    [...profileArgs(), ...nodeArgs, CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...more],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
   let stderr = '';
+  child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => {
     stderr = (stderr + d).slice(-8000);
   });
@@ -117,6 +119,10 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
     dataDir,
     workers,
     cluster,
+    /** Calls listener with each chunk the daemon writes to stderr from now on. */
+    onStderr(listener) {
+      child.stderr.on('data', listener);
+    },
     /** Its worker pids as of the kill, when kill9() ended it. */
     orphans: /** @type {number[]} */ ([]),
     /**

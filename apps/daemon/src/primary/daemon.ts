@@ -346,7 +346,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
             )
           : reloader.reload(graceMs),
       replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
-      send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs },
+      send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs, maxPayload: opts.maxPayload },
       log,
       onDrain: (session) => scheduler.drained(session),
       onRefused: (client, e) => telemetry.refused(e.code, e.message, client?.name),

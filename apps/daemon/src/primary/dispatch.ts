@@ -19,7 +19,7 @@ import {
   type StateRequest,
   type WireError,
 } from '@corepool/protocol/internal';
-import type { StateStore } from '../state/state-store.js';
+import type { ReplayKey, StateStore } from '../state/state-store.js';
 import type { Addressee } from './framing.js';
 import type { ReplayHost, Replays } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
@@ -55,25 +55,30 @@ export interface Connection extends SchedulerClient {
 }
 
 /** Dispatch of one connection's messages. */
-export class Dispatch {
+export class Dispatch implements ReplayHost {
   readonly #conn: Connection;
   readonly #ctx: DispatchContext;
   /** The client instance's replays, once its hello named the instance. */
   replays: Replays | undefined;
-  /** This connection as the replays see it: one object, not closures per request. */
-  readonly #host: ReplayHost;
 
   constructor(conn: Connection, ctx: DispatchContext) {
     this.#conn = conn;
     this.#ctx = ctx;
-    const { state } = ctx;
-    this.#host = {
-      run: (req, key) => state.handle(conn.owner, req, key),
-      get open() {
-        return conn.open;
-      },
-      handBack: (req, value, key) => state.undelivered(req, value, key),
-    };
+  }
+
+  /** Runs a replayed request (ReplayHost: the dispatch is this connection as the replays see it, no object or closures per connection or request). */
+  run(req: StateRequest, key: ReplayKey): Promise<unknown> {
+    return this.#ctx.state.handle(this.#conn.owner, req, key);
+  }
+
+  /** False once the connection has closed (ReplayHost). */
+  get open(): boolean {
+    return this.#conn.open;
+  }
+
+  /** A queue.get's item the connection could no longer take goes back (ReplayHost). */
+  handBack(req: StateRequest, value: unknown, key: ReplayKey): void {
+    this.#ctx.state.undelivered(req, value, key);
   }
 
   /** Handles one message of an authenticated client. */
@@ -157,7 +162,7 @@ export class Dispatch {
     let replayed: Promise<unknown> | undefined;
     let outcome: Promise<unknown>;
     try {
-      replayed = replays?.outcome(rid, req, this.#host);
+      replayed = replays?.outcome(rid, req, this);
       outcome = replayed ?? state.handle(conn.owner, req);
     } catch (err) {
       this.#replyError(rid, toCorepoolError(err).toWire());

@@ -14,7 +14,9 @@
  * softCapMs while above the high-water mark (one timer, which the write
  * callbacks' progress puts off), or when one frame would take what is written
  * to its socket past the hard cap. A reply larger than one frame may carry is
- * answered with E_TOO_LARGE instead.
+ * answered with E_TOO_LARGE instead. What only a slow client needs (the map
+ * of coalesced pushes, the soft cap's timer) is made when first needed: most
+ * connections never fall behind, and a daemon holds thousands of them.
  */
 import { ENVELOPE_BYTES, Outbox, TooLargeError, encodeMessage, type Push, type ServerMessage } from '@corepool/protocol/internal';
 import { realClock, type Clock, type Timer } from './clock.js';
@@ -81,8 +83,8 @@ export class Outflow {
   /** Messages waiting for the socket to fall below the high-water mark, oldest first from #head. */
   #waiting: (Waiting | undefined)[] = [];
   #head = 0;
-  /** Value/dict pushes waiting, coalesced (latest wins per kind, name and key). */
-  readonly #coalesced = new Map<string, Push>();
+  /** Value/dict pushes waiting, coalesced (latest wins per kind, name and key); made at the first. */
+  #coalesced: Map<string, Push> | undefined;
   readonly #clock: Clock;
   /** Runs out softCapMs after the client last took bytes while above the high-water mark; unset below it. */
   #stallTimer: Timer | undefined;
@@ -117,7 +119,7 @@ export class Outflow {
 
   /** True while messages or pushes wait here. */
   get waiting(): boolean {
-    return this.#head < this.#waiting.length || this.#coalesced.size > 0;
+    return this.#head < this.#waiting.length || (this.#coalesced !== undefined && this.#coalesced.size > 0);
   }
 
   /** False while results should wait for the client to read; the host's drained() follows when it turns true. */
@@ -152,8 +154,9 @@ export class Outflow {
     // subscriber drops a push older than one it has, whatever its key).
     // A resync (cluster mode) is never replaced by a later change: the subscriber must hear it.
     const key = p.resync === true ? `resync\0${p.kind}\0${p.name}` : `${p.kind}\0${p.name}\0${p.key ?? ''}`;
-    this.#coalesced.delete(key);
-    this.#coalesced.set(key, p);
+    const coalesced = (this.#coalesced ??= new Map());
+    coalesced.delete(key);
+    coalesced.set(key, p);
     if (first) this.#startWaiting();
   }
 
@@ -176,7 +179,7 @@ export class Outflow {
     this.#stallTimer?.cancel();
     this.#waiting = [];
     this.#head = 0;
-    this.#coalesced.clear();
+    this.#coalesced?.clear();
     this.#outbox.clear();
   }
 
@@ -231,12 +234,15 @@ export class Outflow {
     }
     this.#waiting = [];
     this.#head = 0;
-    for (const [key, p] of this.#coalesced) {
-      if (!this.#room()) break;
-      this.#coalesced.delete(key);
-      this.#outbox.push(encodeMessage(p));
+    const coalesced = this.#coalesced;
+    if (coalesced !== undefined) {
+      for (const [key, p] of coalesced) {
+        if (!this.#room()) break;
+        coalesced.delete(key);
+        this.#outbox.push(encodeMessage(p));
+      }
+      if (coalesced.size > 0) return;
     }
-    if (this.#coalesced.size > 0) return;
     this.#outbox.flush();
     this.#host.resumeReading();
     this.#tellDrained();
@@ -272,7 +278,7 @@ export class Outflow {
     if (buffered >= limits.highWater && this.#stallTimer === undefined) {
       this.#aboveSince = this.#clock.now();
       this.#passedAbove = this.#written - buffered;
-      this.#stallTimer = this.#clock.after(limits.softCapMs, this.#checkStall);
+      this.#stallTimer = this.#clock.after(limits.softCapMs, () => this.#checkStall());
     }
   }
 
@@ -297,7 +303,7 @@ export class Outflow {
    * reading; one that took bytes since it was set gets softCapMs from then
    * (the timer is set again once, not on every write).
    */
-  readonly #checkStall = (): void => {
+  #checkStall(): void {
     this.#stallTimer = undefined;
     if (this.#closed || this.#aboveSince === undefined) return;
     if (this.#ws.bufferedAmount < this.#limits.highWater) {
@@ -306,18 +312,18 @@ export class Outflow {
     }
     const left = this.#aboveSince + this.#limits.softCapMs - this.#clock.now();
     if (left > 0) {
-      this.#stallTimer = this.#clock.after(left, this.#checkStall);
+      this.#stallTimer = this.#clock.after(left, () => this.#checkStall());
       return;
     }
     this.#host.cutOff('time above high water', this.#facts());
-  };
+  }
 
   #facts(): Record<string, number> {
     return {
       buffered: this.#ws.bufferedAmount,
       maxSendBuffered: this.maxSendBuffered,
       aboveMs: this.#aboveSince === undefined ? 0 : this.#clock.now() - this.#aboveSince,
-      waiting: this.#waiting.length - this.#head + this.#coalesced.size,
+      waiting: this.#waiting.length - this.#head + (this.#coalesced?.size ?? 0),
     };
   }
 }

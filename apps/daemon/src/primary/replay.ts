@@ -50,13 +50,17 @@ export interface Replays {
   outcome(rid: number, req: StateRequest, host: ReplayHost): Promise<unknown> | undefined;
 }
 
-/** One client instance's unacknowledged replies, in request order. */
+/**
+ * One client instance's unacknowledged replies, in request order. Its map and
+ * set are made when first needed: every connected client has an instance, and
+ * an idle one never writes.
+ */
 export class InstanceReplays implements Replays {
   readonly instance: string;
   readonly #drop: DropStoredReply;
-  readonly #replies = new Map<number, Promise<unknown>>();
+  #replies: Map<number, Promise<unknown>> | undefined;
   /** Request ids whose reply the store does not hold (every write's does: the rare exception is listed, not the rule). */
-  readonly #unstored = new Set<number>();
+  #unstored: Set<number> | undefined;
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
   sessions = 0;
@@ -69,7 +73,7 @@ export class InstanceReplays implements Replays {
 
   /** The outcome of an earlier request `rid`, if it is still kept; throws if it was dropped. */
   get(rid: number): Promise<unknown> | undefined {
-    const p = this.#replies.get(rid);
+    const p = this.#replies?.get(rid);
     if (p === undefined && rid <= this.#dropped) {
       throw new BadMessageError(`request ${rid} is too old to replay: whether it was applied is no longer known`);
     }
@@ -78,11 +82,12 @@ export class InstanceReplays implements Replays {
 
   /** Keeps `outcome` for a resend of `rid`; `stored`: the store holds the reply too (a write's). */
   remember(rid: number, outcome: Promise<unknown>, stored = false): void {
-    this.#replies.set(rid, outcome);
-    if (!stored) this.#unstored.add(rid);
+    const replies = (this.#replies ??= new Map());
+    replies.set(rid, outcome);
+    if (!stored) (this.#unstored ??= new Set()).add(rid);
     outcome.catch(() => {}); // kept for a replay, not an unhandled rejection
-    if (this.#replies.size > MAX_PER_INSTANCE) {
-      const oldest = this.#replies.keys().next().value!;
+    if (replies.size > MAX_PER_INSTANCE) {
+      const oldest = replies.keys().next().value!;
       this.forget(oldest);
       this.#dropped = Math.max(this.#dropped, oldest);
     }
@@ -90,8 +95,8 @@ export class InstanceReplays implements Replays {
 
   /** Forgets one request's outcome (a resend runs it again), here and in the store. */
   forget(rid: number): void {
-    if (!this.#replies.delete(rid)) return;
-    if (!this.#unstored.delete(rid)) this.#drop(this.instance, rid);
+    if (this.#replies?.delete(rid) !== true) return;
+    if (this.#unstored?.delete(rid) !== true) this.#drop(this.instance, rid);
   }
 
   outcome(rid: number, req: StateRequest, host: ReplayHost): Promise<unknown> | undefined {
@@ -127,6 +132,7 @@ export class InstanceReplays implements Replays {
 
   /** Forgets every reply below `ack` (the client has them). Request ids grow, so they are at the front. */
   acknowledge(ack: number): void {
+    if (this.#replies === undefined) return;
     for (const rid of this.#replies.keys()) {
       if (rid >= ack) return;
       this.forget(rid);
@@ -135,6 +141,7 @@ export class InstanceReplays implements Replays {
 
   /** Forgets everything (the client is gone for good). */
   clear(): void {
+    if (this.#replies === undefined) return;
     for (const rid of [...this.#replies.keys()]) this.forget(rid);
   }
 }

@@ -7,6 +7,9 @@
  * and needs no token, so there are at most maxPreUpgrade of them (a new one
  * pushes out the oldest) and each gets the authentication deadline to finish
  * its upgrade: a flood of half-open upgrades cannot hold every descriptor.
+ * What a connection keeps for its lifetime is paid per idle client, so
+ * listeners on its socket and the session context are shared, not made per
+ * connection.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -41,6 +44,10 @@ export class DaemonServer {
   readonly #wss: WebSocketServer;
   readonly #opts: ServerOptions;
   readonly #ctx: Omit<SessionContext, 'onClose' | 'onAuth'>;
+  /** The context of every session: one object, so a connection keeps no copy of it. */
+  readonly #sessionCtx: SessionContext;
+  /** A pre-upgrade socket's 'close' listener, the same for every socket (the socket is its `this`). */
+  readonly #onPreUpgradeClose: (this: Duplex) => void;
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #allowedHosts: Set<string>;
   /** Sockets not yet a Session, oldest first, with the timer that ends them at the deadline. */
@@ -50,15 +57,28 @@ export class DaemonServer {
   constructor(opts: ServerOptions, ctx: Omit<SessionContext, 'onClose' | 'onAuth'>) {
     this.#opts = opts;
     this.#ctx = ctx;
+    this.#sessionCtx = {
+      ...ctx,
+      onAuth: (s) => ctx.log.debug({ event: 'client-connected', client: s.id, name: s.name }),
+      onClose: (s) => {
+        if (s.authed) ctx.log.debug({ event: 'client-closed', client: s.id, name: s.name });
+        this.sessions.delete(s);
+      },
+    };
+    const drop = (socket: Duplex): Duplex => this.#drop(socket);
+    this.#onPreUpgradeClose = function (this: Duplex) {
+      drop(this);
+    };
     this.#allowedHosts = new Set(['localhost', '127.0.0.1', '[::1]', '::1', bracketed(opts.host.toLowerCase()), hostname().toLowerCase()]);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false });
     // Node's own limits (60 s for headers, checked every 30 s) would let a half-open request hold its socket for a minute.
+    // No idle timeout (server.timeout): #admit's deadline already ends every socket that is not a session by then, and
+    // the timer Node would arm per socket stays referenced from it after the upgrade (~0.3 KB per idle client).
     const deadline = opts.preUpgradeMs;
     this.#http = createServer(
       { headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.max(50, Math.min(1000, deadline / 2)) },
       (req, res) => this.#request(req, res),
     );
-    this.#http.timeout = deadline;
     this.#http.on('connection', (socket: Socket) => this.#admit(socket));
     this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
     this.#http.on('clientError', (_err, socket) => socket.destroy());
@@ -104,7 +124,8 @@ export class DaemonServer {
     const timer = setTimeout(() => this.#drop(socket).destroy(), this.#opts.preUpgradeMs);
     timer.unref();
     this.#preUpgrade.set(socket, timer);
-    socket.once('close', () => this.#drop(socket));
+    // 'close' comes once: `on` spares the wrapper `once` would keep on the socket for its lifetime.
+    socket.on('close', this.#onPreUpgradeClose);
   }
 
   /** Stops counting a socket (it closed, or became a Session); returns it. */
@@ -175,7 +196,7 @@ export class DaemonServer {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     if (req.headers.origin !== undefined) {
       refuse(socket, 403, 'browser-originated connections (Origin header) are refused');
       return;
@@ -195,17 +216,14 @@ export class DaemonServer {
         return;
       }
       this.#drop(socket);
-      const session = new Session(ws, {
-        ...this.#ctx,
-        onAuth: (s) => this.#ctx.log.debug({ event: 'client-connected', client: s.id, name: s.name }),
-        onClose: (s) => {
-          if (s.authed) this.#ctx.log.debug({ event: 'client-closed', client: s.id, name: s.name });
-          this.sessions.delete(s);
-        },
-      });
-      this.sessions.add(session);
+      this.sessions.add(new Session(ws, this.#sessionCtx));
     });
   }
+}
+
+/** An upgrading socket's 'error' listener (the socket is its `this`): one function for every socket. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 function refuse(socket: Duplex, status: number, why: string): void {

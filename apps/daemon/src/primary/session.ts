@@ -6,6 +6,12 @@
  * replies wait for the client to take earlier ones, its socket is not read,
  * so it cannot queue more requests; messages ws had already received wait
  * here (parked) until reading resumes.
+ *
+ * A daemon holds thousands of idle connections, so the session is itself the
+ * host its parts call back (OutflowHost, AuthenticationHost, FramingHost),
+ * through methods shared by every session rather than closures and host
+ * objects bound per connection, and what only a busy connection needs is
+ * made when it is first needed.
  */
 import type { Logger } from '../logger.js';
 import type { WebSocket } from 'ws';
@@ -18,12 +24,12 @@ import {
   type Push,
   type ServerMessage,
 } from '@corepool/protocol/internal';
-import { Authentication } from './authentication.js';
+import { Authentication, type AuthenticationHost } from './authentication.js';
 import { steer, type SteeringPolicy } from './client-steering.js';
 import type { LogThrottle } from './log-throttle.js';
 import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
-import { Framing, REFUSED } from './framing.js';
-import { Outflow } from './outflow.js';
+import { Framing, REFUSED, type Addressee, type FramingHost } from './framing.js';
+import { Outflow, type OutflowHost, type OutflowLimits } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
 import { onRefusedFrame, setFrameLimit } from './ws-receiver.js';
@@ -44,8 +50,8 @@ export interface SessionContext {
   authDeadlineMs: number;
   /** Ping interval: told to clients so they can tell a frozen daemon from a quiet one. */
   heartbeatMs: number;
-  /** Send-buffer limits: above highWater messages wait and pushes coalesce; cut off a client that reads nothing for softCapMs, or past hardCap. */
-  send: { highWater: number; hardCap: number; softCapMs: number };
+  /** Send-buffer limits: above highWater messages wait and pushes coalesce; cut off a client that reads nothing for softCapMs, or past hardCap; frames up to maxPayload. */
+  send: OutflowLimits;
   status(): DaemonStatus;
   stop(): void;
   reload: DispatchContext['reload'];
@@ -68,8 +74,11 @@ export interface SessionContext {
 
 let nextSessionId = 1;
 
+/** A listener for what needs no handling: one function for every session. */
+function ignore(): void {}
+
 /** A client connection. */
-export class Session implements SchedulerClient {
+export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost {
   readonly id = nextSessionId++;
   name = '';
   /** Granted at hello (client-steering.ts); the scheduler reads them when the client opens its first batch. */
@@ -87,43 +96,23 @@ export class Session implements SchedulerClient {
   readonly #dispatch: Dispatch;
   /** False while replies wait to be sent: the client's socket is not read. */
   #reading = true;
-  /** Messages that arrived after reading paused (already in ws's buffers), handled when it resumes. */
-  #parked: unknown[] = [];
+  /** Messages that arrived after reading paused (already in ws's buffers), handled when it resumes; made at the first one. */
+  #parked: unknown[] | undefined;
 
+  /** `ctx` is shared by every session of a server (nothing in it is per connection). */
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
     this.#ctx = ctx;
-    this.#out = new Outflow(
-      ws,
-      { ...ctx.send, maxPayload: ctx.maxPayload },
-      {
-        pauseReading: () => this.#pauseReading(),
-        resumeReading: () => this.#resumeReading(),
-        cutOff: (why, facts) => this.#cutOff(why, facts),
-        drained: () => ctx.onDrain(this),
-      },
-    );
-    this.#auth = new Authentication(ctx, {
-      setFrameLimit: (bytes) => setFrameLimit(ws, bytes),
-      refuse: (e, code) => this.#refuse(e, code),
-    });
-    const auth = this.#auth;
-    this.#framing = new Framing({
-      get authed() {
-        return auth.authed;
-      },
-      notHello: (e) => auth.notHello(e),
-      answer: (to, e) => this.#dispatch.answer(to, e),
-      refuse: (e, code) => this.#refuse(e, code),
-      close: (code, reason) => this.close(code, reason),
-    });
+    this.#out = new Outflow(ws, ctx.send, this);
+    this.#auth = new Authentication(ctx, this);
+    this.#framing = new Framing(this);
     this.#dispatch = new Dispatch(this, ctx);
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('pong', () => {
       this.alive = true;
     });
     // Mandatory: without an 'error' listener one oversized frame kills the daemon.
-    ws.on('error', () => {});
+    ws.on('error', ignore);
     // ws closes a bad frame with a bare close code; answer it with a coded error and the code as the reason first.
     onRefusedFrame(ws, (err) => {
       if (!this.#closed) this.#framing.refused(err);
@@ -199,35 +188,60 @@ export class Session implements SchedulerClient {
     this.#onClose();
   }
 
-  /** Sends `e`, then closes with `code` and e's code as the reason. */
-  #refuse(e: CorepoolError, code: number): void {
+  /** Sends `e`, then closes with `code` and e's code as the reason (AuthenticationHost, FramingHost). */
+  refuse(e: CorepoolError, code: number): void {
     if (this.#closed) return;
     this.#ctx.onRefused?.(this.authed ? this : undefined, e);
     this.send({ type: 'error', error: e.toWire() });
     this.close(code, e.code);
   }
 
-  #cutOff(why: string, facts: Record<string, number>): void {
+  /** The largest frame payload the client may send from now on (AuthenticationHost). */
+  setFrameLimit(bytes: number): void {
+    setFrameLimit(this.#ws, bytes);
+  }
+
+  /** The first message did not parse, so it is no hello (FramingHost). */
+  notHello(e: CorepoolError): void {
+    this.#auth.notHello(e);
+  }
+
+  /** Answers `e` to the request or batch `to` names, or to the connection (FramingHost). */
+  answer(to: Addressee | undefined, e: CorepoolError): void {
+    this.#dispatch.answer(to, e);
+  }
+
+  /** The client does not read: closed with E_SLOW_CONSUMER (OutflowHost). */
+  cutOff(why: string, facts: Record<string, number>): void {
     this.#ctx.log.warn({ event: 'slow-consumer', client: this.id, why, ...facts });
     this.close(CloseCode.POLICY, ErrorCode.E_SLOW_CONSUMER);
   }
 
-  #pauseReading(): void {
+  /** Results may flow to this client again (OutflowHost). */
+  drained(): void {
+    this.#ctx.onDrain(this);
+  }
+
+  /** Replies wait: the client's socket is not read (OutflowHost). */
+  pauseReading(): void {
     this.#reading = false;
     this.#ws.pause();
   }
 
-  #resumeReading(): void {
+  /** Nothing waits: the socket is read again, parked messages first (OutflowHost). */
+  resumeReading(): void {
     if (this.#closed) return;
     this.#reading = true;
     this.#ws.resume();
     const parked = this.#parked;
-    this.#parked = [];
+    if (parked === undefined) return;
+    this.#parked = undefined;
     for (let i = 0; i < parked.length; i++) {
       if (this.#closed) return;
       if (!this.#reading) {
         // Paused again: the rest keeps its order ahead of anything that arrives meanwhile.
-        this.#parked = parked.slice(i).concat(this.#parked);
+        const later = this.#parked;
+        this.#parked = later === undefined ? parked.slice(i) : parked.slice(i).concat(later);
         return;
       }
       this.#onMessage(parked[i]);
@@ -239,13 +253,14 @@ export class Session implements SchedulerClient {
     if (decoded === REFUSED) return;
     if (!Array.isArray(decoded)) {
       if (this.#reading) this.#onMessage(decoded);
-      else this.#parked.push(decoded);
+      else (this.#parked ??= []).push(decoded);
       return;
     }
     for (let i = 0; i < decoded.length; i++) {
       if (this.#closed) return;
       if (!this.#reading) {
-        for (let j = i; j < decoded.length; j++) this.#parked.push(decoded[j]);
+        const parked = (this.#parked ??= []);
+        for (let j = i; j < decoded.length; j++) parked.push(decoded[j]);
         return;
       }
       this.#onMessage(decoded[i]);
@@ -301,7 +316,7 @@ export class Session implements SchedulerClient {
     this.#closed = true;
     this.#auth.end();
     this.#out.close();
-    this.#parked = [];
+    this.#parked = undefined;
     this.#ctx.scheduler.dropClient(this);
     this.#ctx.state.releaseOwner(this.owner);
     if (this.#replays !== undefined) this.#ctx.replays.detach(this.#replays);
