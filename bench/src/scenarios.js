@@ -218,6 +218,10 @@ export const SCENARIOS = {
     params: (q) => ({ workers: 2, starts: q ? 3 : 5, note: q ? 'quick: 3 starts' : undefined }),
     systems: [
       { system: 'corepool', ...node('corepool/start.js') },
+      // COREPOOL_BENCH_BEFORE_CLI=<another build's dist/cli.js>: that build too, in the same rounds (before/after on a noisy VM).
+      ...(process.env.COREPOOL_BENCH_BEFORE_CLI
+        ? [{ system: 'corepool-before', ...node('corepool/start.js'), params: () => ({ cli: process.env.COREPOOL_BENCH_BEFORE_CLI }) }]
+        : []),
       { system: 'node-cluster', ...node('anchors/process-start.js'), params: () => ({ kind: 'cluster' }) },
       { system: 'node-e-0', ...node('anchors/process-start.js'), params: () => ({ kind: 'node' }) },
     ],

@@ -342,7 +342,7 @@ async function detach(opts: DaemonOptions): Promise<void> {
   });
   closeSync(fd);
   child.unref();
-  // Ready when the pid file names the child.
+  // Ready when the pid file names the child (it is written once the workers are up); a small file, read every 10 ms.
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     const rec = readRecord(dataDir);
@@ -351,7 +351,7 @@ async function detach(opts: DaemonOptions): Promise<void> {
       return;
     }
     if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 10));
   }
   if (child.exitCode === null)
     throw new Error(`the daemon did not start within 15 s (pid ${child.pid} still starting); see ${log} and ${out}`);
