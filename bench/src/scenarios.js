@@ -266,6 +266,21 @@ export const SCENARIOS = {
     })),
   },
 
+  start: {
+    title: '`daemon start` (fresh data dir) to listening with its workers ready; 2 workers',
+    params: (q) => ({ workers: 2, starts: q ? 3 : 5, note: q ? 'quick: 3 starts' : undefined }),
+    systems: [
+      { system: 'corepool', ...node('corepool/start.js') },
+      // COREPOOL_BENCH_BEFORE_CLI=<another build's dist/cli.js>: that build too, in the same rounds (before/after on a noisy VM).
+      ...(process.env.COREPOOL_BENCH_BEFORE_CLI
+        ? [{ system: 'corepool-before', ...node('corepool/start.js'), params: () => ({ cli: process.env.COREPOOL_BENCH_BEFORE_CLI }) }]
+        : []),
+      { system: 'node-cluster', ...node('anchors/process-start.js'), params: () => ({ kind: 'cluster' }) },
+      { system: 'node-e-0', ...node('anchors/process-start.js'), params: () => ({ kind: 'node' }) },
+    ],
+    goals: [{ system: 'corepool', metric: 'start_ms', op: '<=', value: 250, text: 'start <= 250 ms' }],
+  },
+
   scaling: {
     title: 'trivial at 10k, 100k, 1M items; 1 and 2 workers',
     params: (q) => ({ sizes: [1e4, 1e5, 1e6], workerCounts: [1, 2], warmupSize: q ? 1e5 : 1e6 }),

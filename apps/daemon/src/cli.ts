@@ -21,10 +21,8 @@ import {
   type RawOptions,
 } from './options.js';
 import { FSYNC_MODES } from './state/store.js';
-import { startDaemon } from './primary/daemon.js';
-import { redactRedisUrl } from './cluster/redis-preflight.js';
+import type { Daemon } from './primary/daemon.js';
 import { readRecord } from './primary/pidfile.js';
-import { AdminConnection, adminRequest, resolveTarget } from './admin.js';
 import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
 import { fileEnds, startFailure } from './start-failure.js';
@@ -40,8 +38,6 @@ import {
   type LogOptions,
 } from './log-file.js';
 import { follow, lastLines } from './log-tail.js';
-import { prettyLine } from './log-pretty.js';
-import { runTop } from './top/top.js';
 import { registerStateCommands } from './state-cli.js';
 import { BadArgumentError, MAX_RELOAD_GRACE_MS, RELOAD_GRACE_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 
@@ -100,7 +96,7 @@ daemon
   // Set by --detach on the daemon it starts: write the log to the rotated <data-dir>/daemon.log.
   .addOption(new Option('--log-to-file').hideHelp())
   .action(async (flags: Record<string, unknown>) => {
-    if (flags.token !== undefined || flags.cluster !== undefined) hideSecretsFromTitle();
+    if (flags.token !== undefined || flags.cluster !== undefined) await hideSecretsFromTitle(flags.cluster !== undefined);
     const raw: RawOptions = {
       port: flags.port,
       host: flags.host,
@@ -138,7 +134,7 @@ daemon
     const { log, close: closeLog } = openLog(opts.dataDir, logOptions, flags.logToFile === true);
     // Installed before the start: a SIGTERM that comes while the daemon starts (a script that saw
     // its 'listening' line) still stops it gracefully, once it has started.
-    let d: Awaited<ReturnType<typeof startDaemon>> | undefined;
+    let d: Daemon | undefined;
     let stopAsked = false;
     const onSignal = (): void => {
       if (d === undefined) stopAsked = true;
@@ -147,6 +143,8 @@ daemon
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
     try {
+      // Imported here, not above: the other commands (and the parent of --detach) never load the daemon.
+      const { startDaemon } = await import('./primary/daemon.js');
       d = await startDaemon(opts, log);
     } catch (err) {
       log.error({ event: 'start-failed', message: describeError(err) }, 'the daemon did not start');
@@ -170,6 +168,7 @@ function withTarget(cmd: Command): Command {
 
 withTarget(daemon.command('stop').description('stop gracefully: running chunks finish, the rest goes back to clients')).action(
   async (flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
+    const { adminRequest, resolveTarget } = await admin();
     const target = resolveTarget(flags);
     await adminRequest(target, 'stop');
     const pid = readRecord(target.dataDir)?.pid;
@@ -183,6 +182,7 @@ withTarget(
 ).action(async (flags: { json?: boolean; url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
   let status: DaemonStatus;
   try {
+    const { adminRequest, resolveTarget } = await admin();
     status = (await adminRequest(resolveTarget(flags), 'status')) as DaemonStatus;
   } catch (err) {
     if (flags.json !== true) throw err;
@@ -212,6 +212,7 @@ withTarget(
   const graceMs = Number(flags.graceMs);
   if (!Number.isInteger(graceMs) || graceMs < 0 || graceMs > MAX_RELOAD_GRACE_MS)
     throw new BadArgumentError(`--grace-ms must be an integer between 0 and ${MAX_RELOAD_GRACE_MS}, got ${flags.graceMs}`);
+  const { AdminConnection, adminRequest, resolveTarget } = await admin();
   const target = resolveTarget(flags);
   // Progress from `status` while the reload runs (its one reply comes at the end), over one connection of its own.
   let shown = '';
@@ -258,7 +259,9 @@ daemon
     if (!existsSync(logPath(dataDir)) && !existsSync(`${logPath(dataDir)}.1`))
       throw new BadArgumentError(`no log in ${dataDir}: only a daemon started with --detach writes ${logPath(dataDir)}`);
     const pretty = flags.json !== true && process.stdout.isTTY === true;
-    const print = (line: string): void => void process.stdout.write(pretty ? prettyLine(line) : `${line}\n`);
+    // pino-pretty only for a terminal.
+    const prettyLine = pretty ? (await import('./log-pretty.js')).prettyLine : undefined;
+    const print = (line: string): void => void process.stdout.write(prettyLine !== undefined ? prettyLine(line) : `${line}\n`);
     for (const line of lastLines(dataDir, n)) print(line);
     if (flags.follow !== true) return;
     const stop = new AbortController();
@@ -276,6 +279,7 @@ withTarget(
   const intervalMs = /^\d+$/.test(flags.intervalMs) ? Number(flags.intervalMs) : NaN;
   if (!(intervalMs >= 100 && intervalMs <= 60_000))
     throw new BadArgumentError(`--interval-ms must be from 100 to 60000 (got ${flags.intervalMs})`);
+  const [{ runTop }, { resolveTarget }] = await Promise.all([import('./top/top.js'), admin()]);
   process.exitCode = await runTop(resolveTarget(flags), { intervalMs });
 });
 
@@ -284,7 +288,9 @@ withTarget(
  * the value of --token and the password of a --cluster Redis URL masked:
  * anyone on the machine can read a command line.
  */
-function hideSecretsFromTitle(): void {
+async function hideSecretsFromTitle(cluster: boolean): Promise<void> {
+  // Only cluster mode needs the Redis client this module brings.
+  const redactRedisUrl = cluster ? (await import('./cluster/redis-preflight.js')).redactRedisUrl : (url: string) => url;
   const args = process.argv.slice(1);
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--token' && i + 1 < args.length) args[++i] = '***';
@@ -336,7 +342,7 @@ async function detach(opts: DaemonOptions): Promise<void> {
   });
   closeSync(fd);
   child.unref();
-  // Ready when the pid file names the child.
+  // Ready when the pid file names the child (it is written once the workers are up); a small file, read every 10 ms.
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     const rec = readRecord(dataDir);
@@ -345,7 +351,7 @@ async function detach(opts: DaemonOptions): Promise<void> {
       return;
     }
     if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 10));
   }
   if (child.exitCode === null)
     throw new Error(`the daemon did not start within 15 s (pid ${child.pid} still starting); see ${log} and ${out}`);
@@ -438,6 +444,14 @@ program.parseAsync().catch((err: unknown) => {
   console.error(`corepool: ${describeError(err)}`);
   process.exit(1);
 });
+
+/**
+ * The admin connection (ws), loaded by the commands that talk to a daemon: `daemon start`
+ * must not load it before its workers are forked.
+ */
+function admin(): Promise<typeof import('./admin.js')> {
+  return import('./admin.js');
+}
 
 /** Commander's way to take a flag more than once: each value appended. */
 function collect(value: string, previous: string[] | undefined): string[] {

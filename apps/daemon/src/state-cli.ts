@@ -20,7 +20,7 @@ import {
   type StateRequest,
 } from '@corepool/protocol/internal';
 
-import { AdminConnection, resolveTarget } from './admin.js';
+import type { AdminConnection } from './admin.js';
 import { describeError } from './error-text.js';
 
 type Kind = 'value' | 'queue' | 'dict';
@@ -117,6 +117,8 @@ async function run(flags: TargetFlags, body: () => Promise<void>): Promise<void>
 }
 
 async function withConnection<T>(flags: TargetFlags, body: (conn: AdminConnection) => Promise<T>): Promise<T> {
+  // Loaded here: registering these commands must not load the admin connection (ws) for every command.
+  const { AdminConnection, resolveTarget } = await import('./admin.js');
   const conn = await AdminConnection.open(resolveTarget(flags));
   try {
     return await body(conn);

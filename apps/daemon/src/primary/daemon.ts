@@ -1,36 +1,32 @@
 /**
- * The primary process: opens the state store, forks the workers, serves
+ * The primary process: forks the workers, opens the state store, serves
  * clients, and stops gracefully (running chunks finish within a grace, the
  * rest is handed back to clients, state is flushed, exit 0).
+ *
+ * Start order, for the time to a ready daemon: the workers are forked as soon
+ * as the data dir is known to be free, and boot while the primary loads what
+ * serves clients (ws, prom-client: imported here, not at the top) and opens
+ * the state store; cluster mode's modules (ioredis) load only in cluster mode.
+ * The daemon listens, and says so, once every worker is ready.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CloseCode, ENVELOPE_BYTES, ErrorCode, UnavailableError, type DaemonStatus, type Push } from '@corepool/protocol/internal';
 import type { DaemonOptions } from '../options.js';
 import { secureDataDir } from '../data-dir.js';
-import { SharedState } from '../state/shared-state.js';
 import type { StateStore } from '../state/state-store.js';
-import { RedisState } from '../cluster/state/redis-state.js';
-import { LogThrottle } from './log-throttle.js';
-import { DaemonServer } from './server.js';
-import { ReplayTable } from './replay.js';
-import { Scheduler, type WorkerFigures } from './scheduler.js';
-import { Supervisor, type WorkerSlot } from './supervisor.js';
-import { Reloader } from './reload.js';
-import { WorkerStateLink } from './worker-state-link.js';
+import type { DaemonServer } from './server.js';
+import type { WorkerFigures } from './scheduler.js';
+import { Supervisor, type SupervisorEvents, type WorkerSlot } from './supervisor.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
 import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
 import type { Session } from './session.js';
 import { MAX_RESULT_ENV } from '../ipc.js';
-import { clusterStatus, joinCluster, type OwnFigures } from '../cluster/join-cluster.js';
+import type { OwnFigures } from '../cluster/join-cluster.js';
 import type { Membership } from '../cluster/membership.js';
-import { ClusterPool } from '../cluster/cluster-pool.js';
 import type { PoolWorker } from './worker-pool.js';
-import { Telemetry } from './telemetry.js';
-import { HttpRoutes } from './http/routes.js';
-import { addDashboard } from './http/dashboard.js';
-import { metricsRoute } from './http/metrics-route.js';
+import type { Telemetry } from './telemetry.js';
 import type { Logger } from '../logger.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
@@ -66,12 +62,13 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
   const token = opts.token ?? loadOrCreateToken(opts.dataDir);
 
   // Cluster mode: Redis is checked and joined first, so a Redis that cannot hold the cluster stops the start at once.
+  const clustered = opts.cluster === undefined ? undefined : await loadClusterMode();
   let membership: Membership | undefined;
   // What the heartbeat publishes; the real figures once the scheduler and the server exist.
   let ownFigures = (): OwnFigures => ({ url: '', workers: opts.workers, busy: 0, clients: [] });
-  if (opts.cluster !== undefined) {
+  if (opts.cluster !== undefined && clustered !== undefined) {
     try {
-      membership = await joinCluster(opts.cluster, () => ownFigures(), log);
+      membership = await clustered.joinCluster(opts.cluster, () => ownFigures(), log);
     } catch (err) {
       releaseStartLock();
       throw err;
@@ -80,18 +77,6 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
 
   // What one reply (or result) may carry: a value stored above it could never be read back.
   const maxResult = Math.min(opts.maxPayload, opts.sendHardCap - opts.sendHighWater) - ENVELOPE_BYTES;
-  // Cluster mode keeps the shared state in Redis, shared by every daemon of the cluster; standalone, in LMDB.
-  const state: StateStore =
-    membership !== undefined
-      ? await RedisState.open({ node: membership, maxValueBytes: maxResult, log }).catch(async (err: unknown) => {
-          await membership?.leave();
-          releaseStartLock();
-          throw err;
-        })
-      : await SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync, maxValueBytes: maxResult }).catch((err: unknown) => {
-          throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
-        });
-  const startedAt = Date.now();
   let server: DaemonServer | undefined;
   let url = '';
   let stopping = false;
@@ -104,6 +89,13 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
   // mark and the hard cap, or the client would be cut off, reconnect and resubmit the item forever.
   process.env[MAX_RESULT_ENV] = String(Math.max(1024, maxResult));
   const leaving = new WeakMap<WorkerSlot, string>();
+  // Until the daemon is wired (below), what the booting workers report (ready, or an early exit) is held, in order.
+  const held: (() => void)[] = [];
+  let events: SupervisorEvents = {
+    onReady: (w) => held.push(() => events.onReady(w)),
+    onMessage: (w, m) => held.push(() => events.onMessage(w, m)),
+    onExit: (w, code, signal) => held.push(() => events.onExit(w, code, signal)),
+  };
   const supervisor: Supervisor = new Supervisor(
     {
       workers: opts.workers,
@@ -122,39 +114,74 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       ...(opts.init === undefined ? {} : { init: opts.init }),
       initTimeoutMs: opts.initTimeoutMs,
     },
-    {
-      onReady: (w) => {
-        if (w.replacing !== undefined && !stopping)
-          log.info({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing });
-        stateLink.ready(w);
-        recordPids();
-        if (clusterPool !== undefined) clusterPool.localReady(w);
-        else scheduler.workerReady(w);
-      },
-      onMessage: (w, m) => {
-        // A worker that leaves on its own says why first: its exit's cause in the log.
-        if (m.t === 'recycle') leaving.set(w, `recycled: ${m.reason}`);
-        else if (m.t === 'uncaught') leaving.set(w, 'uncaught exception');
-        if (m.t === 'state') stateLink.request(w, m);
-        else if (clusterPool !== undefined) clusterPool.localMessage(w, m);
-        else scheduler.workerMessage(w, m);
-      },
-      onExit: (w, code, signal) => {
-        // Its locks and subscriptions end with it.
-        stateLink.gone(w);
-        if (!stopping) telemetry.workerExit(w, code, signal);
-        if (!stopping) logWorkerExit(log, w, code, signal, leaving.get(w));
-        if (clusterPool !== undefined) clusterPool.localExit(w);
-        else scheduler.workerExit(w);
-      },
-    },
+    { onReady: (w) => events.onReady(w), onMessage: (w, m) => events.onMessage(w, m), onExit: (w, c, s) => events.onExit(w, c, s) },
   );
+  const workersUp = supervisor.start();
+
+  // While they boot: what serves clients, and the state store.
+  let state: StateStore;
+  let serving: Awaited<ReturnType<typeof loadServing>>;
+  try {
+    serving = await loadServing();
+    // Cluster mode keeps the shared state in Redis, shared by every daemon of the cluster; standalone, in LMDB.
+    state =
+      membership !== undefined && clustered !== undefined
+        ? await clustered.RedisState.open({ node: membership, maxValueBytes: maxResult, log })
+        : await serving.SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync, maxValueBytes: maxResult }).catch((err: unknown) => {
+            throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
+          });
+  } catch (err) {
+    await supervisor.stop();
+    await membership?.leave();
+    releaseStartLock();
+    throw err;
+  }
+  const {
+    DaemonServer,
+    Telemetry,
+    HttpRoutes,
+    addDashboard,
+    metricsRoute,
+    Scheduler,
+    Reloader,
+    ReplayTable,
+    WorkerStateLink,
+    LogThrottle,
+  } = serving;
+  const startedAt = Date.now();
+
+  events = {
+    onReady: (w) => {
+      if (w.replacing !== undefined && !stopping)
+        log.info({ event: 'worker-replaced', slot: w.slot, pid: w.pid, ms: Date.now() - w.replacing });
+      stateLink.ready(w);
+      recordPids();
+      if (clusterPool !== undefined) clusterPool.localReady(w);
+      else scheduler.workerReady(w);
+    },
+    onMessage: (w, m) => {
+      // A worker that leaves on its own says why first: its exit's cause in the log.
+      if (m.t === 'recycle') leaving.set(w, `recycled: ${m.reason}`);
+      else if (m.t === 'uncaught') leaving.set(w, 'uncaught exception');
+      if (m.t === 'state') stateLink.request(w, m);
+      else if (clusterPool !== undefined) clusterPool.localMessage(w, m);
+      else scheduler.workerMessage(w, m);
+    },
+    onExit: (w, code, signal) => {
+      // Its locks and subscriptions end with it.
+      stateLink.gone(w);
+      if (!stopping) telemetry.workerExit(w, code, signal);
+      if (!stopping) logWorkerExit(log, w, code, signal, leaving.get(w));
+      if (clusterPool !== undefined) clusterPool.localExit(w);
+      else scheduler.workerExit(w);
+    },
+  };
   // Cluster mode: the scheduler takes a ClusterPool (these workers and those lent to this daemon), and the
   // Supervisor's events go through it (cluster/cluster-pool.ts).
   const clusterPool =
-    membership === undefined
+    membership === undefined || clustered === undefined
       ? undefined
-      : new ClusterPool(membership, supervisor, {
+      : new clustered.ClusterPool(membership, supervisor, {
           firstRemoteSlot: opts.workers,
           pipelineDepth: opts.pipelineDepth,
           log: (e) => log.info(e),
@@ -200,7 +227,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
   // must hear it. Their connections close (the SDK aborts each grant's signal with E_LOCK_NOT_HELD,
   // then reconnects and carries on); a task holding one has its worker ended (its chunk is retried).
   membership?.on('lost', () => {
-    if (!(state instanceof RedisState)) return;
+    if (clustered === undefined || !(state instanceof clustered.RedisState)) return;
     const holders = new Set(state.lockHolders());
     if (holders.size === 0) return;
     for (const s of [...(server?.sessions ?? [])]) if (holders.has(s.owner)) s.close(CloseCode.RESTART, ErrorCode.E_UNAVAILABLE);
@@ -231,7 +258,9 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
     };
   };
 
-  await supervisor.start();
+  // Wired: what the workers said while it was not, then the rest as it comes.
+  for (const deliver of held.splice(0)) deliver();
+  await workersUp;
   clusterPool?.start();
 
   let resolveStopped!: () => void;
@@ -285,7 +314,9 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
       lockWaiters: counts.lockWaiters,
       workerRestarts: supervisor.restarts,
       ...figures.daemon(),
-      ...(membership === undefined || opts.cluster === undefined ? {} : { cluster: clusterStatus(membership, opts.cluster.redisUrl) }),
+      ...(membership === undefined || opts.cluster === undefined || clustered === undefined
+        ? {}
+        : { cluster: clustered.clusterStatus(membership, opts.cluster.redisUrl) }),
     };
   };
 
@@ -379,7 +410,49 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
     },
     `listening on ${url}`,
   );
+  // Off the start's path (metrics.ts): a scrape before it is done waits for it.
+  telemetry.metrics.load().catch((err: unknown) => log.warn({ event: 'warning', message: `metrics unavailable: ${String(err)}` }));
   return { url, port, stop, stopped };
+}
+
+/** What serves clients: loaded after the workers are forked, while they boot. */
+async function loadServing() {
+  const [shared, server, telemetry, routes, dashboard, metrics, scheduler, reload, replay, stateLink, throttle] = await Promise.all([
+    import('../state/shared-state.js'),
+    import('./server.js'),
+    import('./telemetry.js'),
+    import('./http/routes.js'),
+    import('./http/dashboard.js'),
+    import('./http/metrics-route.js'),
+    import('./scheduler.js'),
+    import('./reload.js'),
+    import('./replay.js'),
+    import('./worker-state-link.js'),
+    import('./log-throttle.js'),
+  ]);
+  return {
+    SharedState: shared.SharedState,
+    DaemonServer: server.DaemonServer,
+    Telemetry: telemetry.Telemetry,
+    HttpRoutes: routes.HttpRoutes,
+    addDashboard: dashboard.addDashboard,
+    metricsRoute: metrics.metricsRoute,
+    Scheduler: scheduler.Scheduler,
+    Reloader: reload.Reloader,
+    ReplayTable: replay.ReplayTable,
+    WorkerStateLink: stateLink.WorkerStateLink,
+    LogThrottle: throttle.LogThrottle,
+  };
+}
+
+/** Cluster mode's modules (ioredis among them): a standalone daemon never loads them. */
+async function loadClusterMode() {
+  const [{ RedisState }, { joinCluster, clusterStatus }, { ClusterPool }] = await Promise.all([
+    import('../cluster/state/redis-state.js'),
+    import('../cluster/join-cluster.js'),
+    import('../cluster/cluster-pool.js'),
+  ]);
+  return { RedisState, joinCluster, clusterStatus, ClusterPool };
 }
 
 /**

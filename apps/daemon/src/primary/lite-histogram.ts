@@ -5,28 +5,40 @@
  * and walks an object per call, measured). The counts live in a typed array
  * and become prom-client values only when the registry is scraped; the
  * exposition is prom-client's, so the text is the same as its Histogram's.
+ * It counts from its creation; it joins a registry then or later (register()),
+ * so the daemon need not load prom-client to start counting.
  */
 import type { Metric, Registry } from 'prom-client';
 
 export class LiteHistogram {
+  readonly #name: string;
+  readonly #help: string;
   readonly #bounds: readonly number[];
   /** Per bucket (the last is +Inf), observations that fell in it (not cumulative). */
   readonly #counts: Float64Array;
   #sum = 0;
   #count = 0;
 
-  constructor(o: { name: string; help: string; buckets: readonly number[]; registry: Registry }) {
+  constructor(o: { name: string; help: string; buckets: readonly number[]; registry?: Registry }) {
+    this.#name = o.name;
+    this.#help = o.help;
     this.#bounds = [...o.buckets].sort((a, b) => a - b);
     this.#counts = new Float64Array(this.#bounds.length + 1);
+    if (o.registry !== undefined) this.register(o.registry);
+  }
+
+  /** Adds it to a registry: what it counted so far included. */
+  register(registry: Registry): void {
+    const [name, help] = [this.#name, this.#help];
     const metric = {
-      name: o.name,
-      help: o.help,
+      name,
+      help,
       type: 'histogram',
       aggregator: 'sum',
-      get: () => Promise.resolve({ name: o.name, help: o.help, type: 'histogram', aggregator: 'sum', values: this.#values(o.name) }),
+      get: () => Promise.resolve({ name, help, type: 'histogram', aggregator: 'sum', values: this.#values(name) }),
     };
     // The registry only reads name and get(); it needs no more of a Metric than that.
-    o.registry.registerMetric(metric as unknown as Metric);
+    registry.registerMetric(metric as unknown as Metric);
   }
 
   observe(value: number): void {

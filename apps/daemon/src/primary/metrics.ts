@@ -5,8 +5,13 @@
  * events, copied in when scraped, as gauges are read from the daemon then. Per-client series carry a bounded
  * `client` label (client-labels.ts); every other label has a fixed set of
  * values (causes, state operations, error codes).
+ *
+ * prom-client is loaded by load(), which the daemon calls once it listens:
+ * not on the start's path (it is among the costliest modules the primary
+ * loads). Nothing is lost meanwhile: the counters live in telemetry.ts and
+ * the histograms here; a scrape that comes first waits for it.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { LiteHistogram } from './lite-histogram.js';
 
 /** Counts of one `client` label (every connection under it, past ones included while the label lives). */
@@ -48,12 +53,33 @@ const EVENT_LOOP_SAMPLE_MS = 100;
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export class Metrics {
-  readonly registry = new Registry();
-  readonly roundTrip: LiteHistogram;
-  readonly itemDuration: LiteHistogram;
+  readonly roundTrip = new LiteHistogram({
+    name: 'corepool_chunk_round_trip_seconds',
+    help: 'From a chunk sent to its worker to its result back.',
+    buckets: BUCKETS,
+  });
+  readonly itemDuration = new LiteHistogram({
+    name: 'corepool_item_duration_seconds',
+    help: "Items' run time as their worker measured it (one observation per chunk: the mean of its items).",
+    buckets: BUCKETS,
+  });
+  readonly #source: MetricsSource;
+  #registry: Promise<Registry> | undefined;
 
   constructor(source: MetricsSource) {
-    const registers = [this.registry];
+    this.#source = source;
+  }
+
+  /** Loads prom-client and registers every series (once); resolves with the registry. */
+  load(): Promise<Registry> {
+    return (this.#registry ??= this.#build());
+  }
+
+  async #build(): Promise<Registry> {
+    const { Counter, Gauge, Registry, collectDefaultMetrics } = await import('prom-client');
+    const source = this.#source;
+    const registry = new Registry();
+    const registers = [registry];
     // Counters are kept by telemetry and copied in at scrape time, gauges read then: a series dropped there (its client left) is gone here too.
     const series = (
       kind: 'counter' | 'gauge',
@@ -92,18 +118,8 @@ export class Metrics {
     );
     series('counter', 'corepool_state_ops_total', 'Shared-state operations, by operation.', 'op', () => source.stateOps());
     series('counter', 'corepool_refused_total', 'Requests and connections refused, by error code.', 'code', () => source.refused());
-    this.roundTrip = new LiteHistogram({
-      name: 'corepool_chunk_round_trip_seconds',
-      help: 'From a chunk sent to its worker to its result back.',
-      buckets: BUCKETS,
-      registry: this.registry,
-    });
-    this.itemDuration = new LiteHistogram({
-      name: 'corepool_item_duration_seconds',
-      help: "Items' run time as their worker measured it (one observation per chunk: the mean of its items).",
-      buckets: BUCKETS,
-      registry: this.registry,
-    });
+    this.roundTrip.register(registry);
+    this.itemDuration.register(registry);
     series('gauge', 'corepool_queued_chunks', 'Chunks waiting for a worker.', 'client', () =>
       mapped(source.clientChunks(), (c) => c.queued),
     );
@@ -129,12 +145,14 @@ export class Metrics {
       gauge('corepool_cluster_workers_lent', 'Workers of this daemon lent to others.', () => cluster().lent);
       gauge('corepool_cluster_workers_borrowed', 'Workers of other daemons lent to this one.', () => cluster().borrowed);
     }
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    return registry;
   }
 
   /** The exposition text and its content type. */
   async render(): Promise<{ body: string; contentType: string }> {
-    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+    const registry = await this.load();
+    return { body: await registry.metrics(), contentType: registry.contentType };
   }
 }
 

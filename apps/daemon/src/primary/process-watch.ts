@@ -9,6 +9,10 @@
  *
  * Out of reach: a process a task spawns with a replaced environment and that
  * leaves the worker's tree (double fork) within one watch period (1 s).
+ *
+ * The thread is started once the workers are up (start()): booting it costs
+ * about what a worker's boot does, and on a start it would compete with them
+ * for the cores. What is tracked or ended before waits for it, in order.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -22,29 +26,40 @@ export type FromWatch = { t: 'stopped'; pids: number[] } | { t: 'ended'; id: num
 
 /** Watches worker process trees on a thread of its own. */
 export class ProcessWatch {
-  readonly #thread: Worker;
+  #thread: Worker | undefined;
+  /** Messages for the thread before it is started. */
+  readonly #waiting: ToWatch[] = [];
+  readonly #onStopped: (pids: number[]) => void;
   readonly #ends = new Map<number, (killed: number[]) => void>();
   #nextId = 1;
   #dead = false;
 
   /** `onStopped` hears, every watch period, which tracked workers are stopped (state T). */
   constructor(onStopped: (pids: number[]) => void) {
-    this.#thread = new Worker(new URL('./process-watch-thread.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 32 } });
-    this.#thread.unref();
-    this.#thread.on('message', (m: FromWatch) => {
+    this.#onStopped = onStopped;
+  }
+
+  /** Starts the thread (once); what was tracked or ended before reaches it now. */
+  start(): void {
+    if (this.#thread !== undefined || this.#dead) return;
+    const thread = new Worker(new URL('./process-watch-thread.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 32 } });
+    this.#thread = thread;
+    thread.unref();
+    thread.on('message', (m: FromWatch) => {
       if (m.t === 'stopped') {
-        onStopped(m.pids);
+        this.#onStopped(m.pids);
       } else {
         this.#ends.get(m.id)?.(m.killed);
         this.#ends.delete(m.id);
       }
     });
     // Without the thread, spawned processes outlive their workers as they did before it: not a reason to stop serving.
-    this.#thread.on('error', () => this.#settleAll());
-    this.#thread.on('exit', () => {
+    thread.on('error', () => this.#settleAll());
+    thread.on('exit', () => {
       this.#dead = true;
       this.#settleAll();
     });
+    for (const m of this.#waiting.splice(0)) this.#post(m);
   }
 
   /** The environment entry of a worker's marker. */
@@ -57,8 +72,9 @@ export class ProcessWatch {
     this.#post({ t: 'track', pid, entry: ProcessWatch.entry(marker) });
   }
 
-  /** Kills what an exited worker left behind; resolves with the pids killed. */
+  /** Kills what an exited worker left behind; resolves with the pids killed. Starts the thread if need be. */
   end(pid: number, marker: string): Promise<number[]> {
+    this.start();
     const id = this.#nextId++;
     return new Promise((resolve) => {
       this.#ends.set(id, resolve);
@@ -66,14 +82,20 @@ export class ProcessWatch {
     });
   }
 
-  /** Stops the thread. */
+  /** Stops the thread (or keeps it from starting). */
   async close(): Promise<void> {
-    await this.#thread.terminate();
+    this.#dead = true;
+    this.#waiting.length = 0;
+    await this.#thread?.terminate();
     this.#settleAll();
   }
 
   #post(m: ToWatch): boolean {
     if (this.#dead) return false;
+    if (this.#thread === undefined) {
+      this.#waiting.push(m);
+      return true;
+    }
     try {
       this.#thread.postMessage(m);
       return true;

@@ -145,6 +145,8 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   async start(): Promise<void> {
     const ready = this.#slots.map((_, slot) => new Promise<void>((resolve) => this.#fork(slot, resolve)));
     await Promise.all(ready);
+    // Only now: its thread would boot beside the workers, and nothing they spawn can run before they are ready but an initializer.
+    this.#watch.start();
     if (this.#opts.rssLimit > 0) {
       this.#watchdog = setInterval(() => this.#watchRss(), RSS_WATCH_MS);
       this.#watchdog.unref();

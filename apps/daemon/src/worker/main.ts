@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, ErrorCode, type WireError } from '@corepool/protocol';
 import { Channel } from '../channel.js';
-import { MAX_RESULT_ENV, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
+import { INIT_ENV, MAX_RESULT_ENV, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { IpcTransport } from './ipc-transport.js';
 import { Leftovers } from './leftovers.js';
 import { startOrphanGuard } from './orphan-guard.js';
@@ -60,7 +60,10 @@ function recycle(reason: string, culprit: string | undefined): void {
   leave(culprit === undefined ? { t: 'recycle', reason } : { t: 'recycle', reason, culprit });
 }
 
-startOrphanGuard();
+// The orphan guard must run before any code of the user's: before the initializer if there is one, else as
+// the worker says it is ready (its thread's boot would otherwise compete with the worker's own).
+const initializer = (process.env[INIT_ENV] ?? '') !== '';
+if (initializer) startOrphanGuard();
 // A source task is a plain function: give it `require`, as a CommonJS function would have. It
 // resolves from the daemon's working directory, as import() in a source task does (compile.ts
 // compiles with the default loader, which resolves from there): one rule for both.
@@ -129,3 +132,5 @@ runner = new Runner(
   Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES,
 );
 send(initError === undefined ? { t: 'ready' } : { t: 'ready', initError });
+// Still before any chunk: they arrive on the event loop, after this.
+if (!initializer) startOrphanGuard();
