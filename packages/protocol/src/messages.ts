@@ -152,16 +152,7 @@ export interface ReloadResult {
 }
 
 export type ClientMessage =
-  | Hello
-  | BatchOpen
-  | BatchChunk
-  | BatchCancel
-  | BatchClose
-  | StateMessage
-  | AckMessage
-  | StatusRequest
-  | StopRequest
-  | ReloadRequest;
+  Hello | BatchOpen | BatchChunk | BatchCancel | BatchClose | StateMessage | AckMessage | StatusRequest | StopRequest | ReloadRequest;
 
 export interface Welcome {
   type: 'welcome';

@@ -40,13 +40,7 @@
  * Just over 400 lines, a third of them this reply table: the operations
  * themselves live in the types' files.
  */
-import {
-  BadMessageError,
-  NoSuchValueError,
-  ShuttingDownError,
-  type Push,
-  type StateRequest,
-} from '@corepool/protocol/internal';
+import { BadMessageError, NoSuchValueError, ShuttingDownError, type Push, type StateRequest } from '@corepool/protocol/internal';
 
 import { Dicts } from './dict.js';
 import { Locks } from './lock.js';

@@ -28,7 +28,10 @@ function keptOnDisk(dataDir: string): Map<string, number[]> {
       const flat = decodeMessage(value as Uint8Array) as unknown[];
       const rids = out.get(instance) ?? [];
       for (let i = 0; i < flat.length; i += 2) rids.push(flat[i] as number);
-      out.set(instance, rids.sort((a, b) => a - b));
+      out.set(
+        instance,
+        rids.sort((a, b) => a - b),
+      );
     }
   } finally {
     void root.close();
