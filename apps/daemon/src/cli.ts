@@ -20,7 +20,7 @@ import {
   type DaemonOptions,
   type RawOptions,
 } from './options.js';
-import { FSYNC_MODES } from './state/store.js';
+import { FSYNC_MODES } from './state/fsync-modes.js';
 import type { Daemon } from './primary/daemon.js';
 import { readRecord } from './primary/pidfile.js';
 import { secureDataDir } from './data-dir.js';

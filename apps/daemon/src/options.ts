@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connectionBudget, openFilesLimit } from './fd-limit.js';
 import { checkTokenLength, readTokenFile } from './primary/token.js';
-import { DEFAULT_FSYNC, FSYNC_MODES, type FsyncMode } from './state/store.js';
+import { DEFAULT_FSYNC, FSYNC_MODES, type FsyncMode } from './state/fsync-modes.js';
 import {
   AUTH_DEADLINE_MS,
   DEFAULT_HEARTBEAT_MS,

@@ -45,16 +45,10 @@ import path from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import { InternalError, NoSpaceError } from '@corepool/protocol';
 
+import { DEFAULT_FSYNC, type FsyncMode } from './fsync-modes.js';
 import { checkStateFile } from './store-check.js';
 
-/** The fsync modes (see the header), in the order the CLI lists them. */
-export const FSYNC_MODES = ['always', 'everysec', 'no'] as const;
-
-/** When the disk is flushed: after every batch, once a second, or when the OS likes. */
-export type FsyncMode = (typeof FSYNC_MODES)[number];
-
-/** The fsync mode when none is given. */
-export const DEFAULT_FSYNC: FsyncMode = 'everysec';
+export { DEFAULT_FSYNC, FSYNC_MODES, type FsyncMode } from './fsync-modes.js';
 
 /** Free space kept on the disk under the state: a batch that would eat into it fails with E_NO_SPACE. */
 export const DISK_RESERVE = 4 * 1024 * 1024;
