@@ -24,7 +24,7 @@
  * {v: reply}, the earlier layout's), written once and deleted once. In a
  * segment it would be written again with every later reply of its segment: a
  * consumer with many large gets in flight wrote its items quadratically (64
- * items of 64 KiB, answered a batch each: 130 MiB instead of 8).
+ * items of 64 KiB, answered a batch each: 137.8 MB written instead of 5.3).
  *
  * A batch that fails to commit: its segments and own records are read back
  * from LMDB (`reload`, `reloadOwn`), so no reply of a rolled-back write is
