@@ -2,7 +2,8 @@
  * The `ack` message from hostile clients, through a real daemon: acks before hello, huge,
  * backwards, malformed and by the thousand neither end the daemon nor touch another client's
  * writes; an ack of a queue.get still waiting for its item (a lie) leaves no kept reply behind
- * that no later ack can drop.
+ * that no later ack can drop; an instance that never acks keeps at most 100,000 replies, on
+ * disk too.
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -87,4 +88,29 @@ describe('ack messages', () => {
       rmSync(d.dataDir, { recursive: true, force: true });
     }
   });
+});
+
+describe('a client instance that never acknowledges', () => {
+  it('has at most 100,000 replies kept (the oldest go), on disk too', async () => {
+    const d = await startDaemon({ keepDataDir: true });
+    try {
+      const { encodeData } = await import('@corepool/protocol');
+      const h = await d.raw({ hello: false });
+      h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance: 'silent' });
+      await h.next((m) => m.type === 'welcome');
+      const one = encodeData(1);
+      const n = 101_000;
+      for (let rid = 1; rid <= n; rid += 100) {
+        h.send(Array.from({ length: 100 }, (_, i) => ({ type: 'state', rid: rid + i, op: 'value.add', name: 'n', a: one })));
+        if (rid % 10_000 === 1) await h.next((m) => m.type === 'reply' && m.rid === rid, 60_000);
+      }
+      await h.next((m) => m.type === 'reply' && m.rid === n, 60_000);
+      expect(await d.stop()).toBe(0);
+      const kept = keptOnDisk(d.dataDir, 'silent');
+      expect(kept.length).toBe(100_000);
+      expect(kept[0]).toBe(n - 100_000 + 1);
+    } finally {
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
