@@ -61,6 +61,11 @@ export class InstanceReplays implements Replays {
   #replies: Map<number, Promise<unknown>> | undefined;
   /** Request ids whose reply the store does not hold (every write's does: the rare exception is listed, not the rule). */
   #unstored: Set<number> | undefined;
+  /**
+   * queue.gets still waiting for their item: their reply is kept when the item comes, so one
+   * forgotten before (an ack that lies, MAX_PER_INSTANCE) has it dropped then (see forget).
+   */
+  #waiting: Set<number> | undefined;
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
   sessions = 0;
@@ -95,8 +100,17 @@ export class InstanceReplays implements Replays {
 
   /** Forgets one request's outcome (a resend runs it again), here and in the store. */
   forget(rid: number): void {
-    if (this.#replies?.delete(rid) !== true) return;
-    if (this.#unstored?.delete(rid) !== true) this.#drop(this.instance, rid);
+    const outcome = this.#replies?.get(rid);
+    if (outcome === undefined) return;
+    this.#replies!.delete(rid);
+    if (this.#unstored?.delete(rid) === true) return;
+    this.#drop(this.instance, rid);
+    if (this.#waiting?.delete(rid) !== true) return;
+    // Its reply is not kept yet: dropped when it is, unless a resend has made it this request's again.
+    const late = (): void => {
+      if (this.#replies?.has(rid) !== true) this.#drop(this.instance, rid);
+    };
+    outcome.then(late, late);
   }
 
   outcome(rid: number, req: StateRequest, host: ReplayHost): Promise<unknown> | undefined {
@@ -113,17 +127,22 @@ export class InstanceReplays implements Replays {
       // request takes one afresh. The last connection to carry the request decides, so an item is
       // handed out once; a daemon restarted after the item was taken answers from the stored reply.
       const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
+      (this.#waiting ??= new Set()).add(rid);
       const redo = (): never => {
         this.forget(rid);
         throw REDO;
       };
       outcome = taken.then(
         (value) => {
+          this.#waiting?.delete(rid);
           if (host.open) return value;
           host.handBack(req, value, [this.instance, rid]);
           return redo();
         },
-        (err: unknown) => (host.open ? Promise.reject(err) : redo()),
+        (err: unknown) => {
+          this.#waiting?.delete(rid);
+          return host.open ? Promise.reject(err) : redo();
+        },
       );
     }
     this.remember(rid, outcome, true);

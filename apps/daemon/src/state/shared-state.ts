@@ -116,6 +116,7 @@ export class SharedState implements StateStore {
       else if (table === store.queues && typeof k[0] === 'string') queues.add(k[0]);
       else if (table === store.dicts && typeof k[0] === 'string') dicts.add(k[0]);
       else if (table === store.meta && (k[0] === 'dict' || k[0] === 'dict-order') && typeof k[1] === 'string') dicts.add(k[1]);
+      else if (table === store.replays) this.#replayLog.reloadOwn(key);
     };
     for (let i = 0; i < w.keys.length; i++) note(w.tables[i], w.keys[i]);
     for (const d of w.dirty) {

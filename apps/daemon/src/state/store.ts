@@ -103,7 +103,7 @@ export class Store {
   readonly dicts: Table;
   /** ['lock'] -> last fencing token; ['dict', name] -> dict version; ['dict-order', name, key] -> the key's insertion sequence number (float64 BE) */
   readonly meta: Table;
-  /** [client instance, request id] -> a write's reply: the earlier layout, moved into replayLog at start */
+  /** [client instance, request id] -> a large kept reply, one record each (replay-log.ts); the earlier layout's small ones move into replayLog at start */
   readonly replays: Table;
   /** [client instance, segment] -> the kept replies of that segment's request ids (replay-log.ts) */
   readonly replayLog: Table;

@@ -112,5 +112,33 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
       const again = (await t.handle('c:lock', req('lock.acquire', 'L'))) as { token: number };
       expect(again.token).toBeGreaterThan(grant.token);
     });
+
+    it('keeps no reply of a failed batch, in a segment or a record of its own, and restores the replies it dropped', async () => {
+      state = await open(dir, fsync);
+      const s = state;
+      const bigItem = enc(new Uint8Array(BIG).fill(4));
+      await s.handle('c:1', req('value.set', 'v', { a: enc('one') }), ['i', 1]);
+      await s.handle('c:1', req('queue.put', 'q', { a: bigItem }));
+      await s.handle('c:1', req('queue.put', 'q', { a: bigItem }));
+      await s.handle('c:1', req('queue.get', 'q'), ['i', 2]);
+      const filler = fill(dir);
+      // One batch: a small reply (segment), a large one (own record), and the drops of both kept ones.
+      s.dropReply(['i', 1]);
+      s.dropReply(['i', 2]);
+      const failed = await Promise.all([
+        codeOf(s.handle('c:1', req('value.set', 'v', { a: enc(new Uint8Array(BIG)) }), ['i', 3])),
+        codeOf(s.handle('c:1', req('queue.get', 'q'), ['i', 4])),
+      ]);
+      expect(failed).toEqual(['E_NO_SPACE', 'E_NO_SPACE']);
+      expect([...(s.keptReplies().get('i')?.keys() ?? [])]).toEqual([1, 2]);
+      rmSync(filler);
+      await s.handle('c:1', req('value.set', 'v', { a: enc('two') }), ['i', 5]);
+      await s.close();
+      state = await open(dir, fsync);
+      const kept = state.keptReplies().get('i')!;
+      expect([...kept.keys()]).toEqual([1, 2, 5]);
+      expect(Buffer.from(kept.get(2) as Uint8Array).equals(bigItem)).toBe(true);
+      expect(await state.handle('c:3', req('queue.size', 'q'))).toBe(1);
+    });
   });
 }

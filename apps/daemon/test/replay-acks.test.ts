@@ -1,0 +1,116 @@
+/**
+ * The `ack` message from hostile clients, through a real daemon: acks before hello, huge,
+ * backwards, malformed and by the thousand neither end the daemon nor touch another client's
+ * writes; an ack of a queue.get still waiting for its item (a lie) leaves no kept reply behind
+ * that no later ack can drop; an instance that never acks keeps at most 100,000 replies, on
+ * disk too.
+ */
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+
+import { open as openLmdb } from 'lmdb';
+import { describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION, decodeMessage } from '@corepool/protocol/internal';
+
+import { startDaemon } from './support/daemon.js';
+
+/** Request ids kept on disk for `instance` (segments and records of their own), read with LMDB itself. */
+function keptOnDisk(dataDir: string, instance: string): number[] {
+  const root = openLmdb({ path: path.join(dataDir, 'state'), readOnly: true, maxDbs: 8 });
+  const rids: number[] = [];
+  try {
+    for (const { key, value } of root.openDB({ name: 'replay-log', encoding: 'binary' }).getRange()) {
+      if ((key as unknown[])[0] !== instance) continue;
+      const flat = decodeMessage(value as Uint8Array) as unknown[];
+      for (let i = 0; i < flat.length; i += 2) rids.push(flat[i] as number);
+    }
+    for (const { key } of root.openDB({ name: 'replays', encoding: 'binary' }).getRange()) {
+      if ((key as unknown[])[0] === instance) rids.push((key as number[])[1]!);
+    }
+  } finally {
+    void root.close();
+  }
+  return rids.sort((a, b) => a - b);
+}
+
+describe('ack messages', () => {
+  it('from hostile clients neither end the daemon nor touch another client', async () => {
+    const d = await startDaemon();
+    try {
+      const honest = await d.connect();
+      const n = honest.value<number>('n', { initial: 0 });
+      await n.get();
+      const early = await d.raw({ hello: false });
+      early.send({ type: 'ack', ack: 5 });
+      await early.closed;
+      const h = await d.raw({ hello: false });
+      h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance: 'hostile' });
+      await h.next((m) => m.type === 'welcome');
+      h.send({ type: 'state', rid: 1, op: 'value.add', name: 'n', a: (await import('@corepool/protocol')).encodeData(1) });
+      await h.next((m) => m.type === 'reply' && m.rid === 1);
+      const adds = Array.from({ length: 200 }, () => n.add(1));
+      for (const ack of [Number.MAX_SAFE_INTEGER, 0, 3, 1, Number.MAX_SAFE_INTEGER]) h.send({ type: 'ack', ack });
+      for (let i = 0; i < 5000; i++) h.send({ type: 'ack', ack: i % 7 });
+      expect(new Set(await Promise.all(adds)).size).toBe(200);
+      h.send({ type: 'ack', ack: -1 });
+      expect(await h.next((m) => m.type === 'error')).toMatchObject({ error: { code: 'E_BAD_MESSAGE' } });
+      expect(await n.add(1)).toBe(202);
+      await honest.close();
+      expect(await d.stop()).toBe(0);
+    } finally {
+      await d.kill().catch(() => {});
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('of a queue.get still waiting (a lie) leave no kept reply that a later ack cannot drop', async () => {
+    const d = await startDaemon({ keepDataDir: true });
+    try {
+      const { encodeData } = await import('@corepool/protocol');
+      const h = await d.raw({ hello: false });
+      h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance: 'liar' });
+      await h.next((m) => m.type === 'welcome');
+      h.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs', timeoutMs: 60_000 });
+      // Acknowledges the reply it has not had yet (and every one after it).
+      h.send({ type: 'ack', ack: 1000 });
+      const producer = await d.connect();
+      await producer.queue('jobs').put('item');
+      await h.next((m) => m.type === 'reply' && m.rid === 1);
+      // Now a real acknowledgement of everything before rid 3: nothing of rid 1 may stay kept.
+      h.send({ type: 'state', rid: 2, ack: 3, op: 'value.set', name: 'v', a: encodeData(1) });
+      await h.next((m) => m.type === 'reply' && m.rid === 2);
+      h.send({ type: 'state', rid: 3, ack: 3, op: 'value.set', name: 'v', a: encodeData(2) });
+      await h.next((m) => m.type === 'reply' && m.rid === 3);
+      await producer.close();
+      expect(await d.stop()).toBe(0);
+      expect(keptOnDisk(d.dataDir, 'liar')).toEqual([3]);
+    } finally {
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a client instance that never acknowledges', () => {
+  it('has at most 100,000 replies kept (the oldest go), on disk too', async () => {
+    const d = await startDaemon({ keepDataDir: true });
+    try {
+      const { encodeData } = await import('@corepool/protocol');
+      const h = await d.raw({ hello: false });
+      h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance: 'silent' });
+      await h.next((m) => m.type === 'welcome');
+      const one = encodeData(1);
+      const n = 101_000;
+      for (let rid = 1; rid <= n; rid += 100) {
+        h.send(Array.from({ length: 100 }, (_, i) => ({ type: 'state', rid: rid + i, op: 'value.add', name: 'n', a: one })));
+        if (rid % 10_000 === 1) await h.next((m) => m.type === 'reply' && m.rid === rid, 60_000);
+      }
+      await h.next((m) => m.type === 'reply' && m.rid === n, 60_000);
+      expect(await d.stop()).toBe(0);
+      const kept = keptOnDisk(d.dataDir, 'silent');
+      expect(kept.length).toBe(100_000);
+      expect(kept[0]).toBe(n - 100_000 + 1);
+    } finally {
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
