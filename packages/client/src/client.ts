@@ -79,6 +79,8 @@ export class Client {
   #acked = 0;
   #repliesSinceAck = 0;
   #ackScheduled = false;
+  /** The daemon in use takes `ack` messages (its welcome said so). */
+  #acksTaken = false;
   readonly #listeners = new ListenerRegistry((req) => this.#request(req));
   /** Told when the socket holding this client's locks is lost (the daemon releases them). */
   readonly #linkWatchers = new Set<(err: Error) => void>();
@@ -426,6 +428,7 @@ export class Client {
 
   #onUp(w: Welcome, reconnected: boolean): void {
     this.#workers = Math.max(1, w.workers);
+    this.#acksTaken = w.acks === true;
     // The daemon granted less than asked (a clamped weight, an operator's setting): said once per daemon's answer, not per reconnect.
     if (w.warning !== undefined && w.warning !== this.#warned) {
       this.#warned = w.warning;
@@ -481,7 +484,7 @@ export class Client {
    * with no request, an `ack` of its own goes at the end of the tick.
    */
   #noteReply(): void {
-    if (++this.#repliesSinceAck < ACK_EVERY || this.#ackScheduled) return;
+    if (++this.#repliesSinceAck < ACK_EVERY || this.#ackScheduled || !this.#acksTaken) return;
     this.#ackScheduled = true;
     setImmediate(() => {
       this.#ackScheduled = false;

@@ -170,6 +170,8 @@ export interface Welcome {
   maxWorkers?: number;
   /** Why the daemon did not grant what the hello asked (a weight clamped, an operator's setting). */
   warning?: string;
+  /** The daemon takes `ack` messages (an older one would answer each with E_BAD_MESSAGE): the SDK sends them only then. */
+  acks?: true;
 }
 /** Results of one chunk: `payload` is an array of `count` results (undefined where `errors` has the item). */
 export interface ChunkResult {

@@ -191,6 +191,7 @@ export function parseServerMessage(v: unknown): ServerMessage {
       const maxWorkers = optUint(v, 'maxWorkers');
       if (maxWorkers !== undefined && maxWorkers >= 1) m.maxWorkers = maxWorkers;
       if (typeof v.warning === 'string') m.warning = v.warning.slice(0, 1024);
+      if (v.acks === true) m.acks = true;
       return m;
     }
     case 'chunk.result': {

@@ -97,6 +97,13 @@ describe('parseClientMessage', () => {
 });
 
 describe('parseServerMessage', () => {
+  it("keeps a welcome's acks flag only when it is true (an older daemon sends none: the SDK then sends no ack message)", () => {
+    const base = { type: 'welcome', v: 1, clientId: 3, workers: 2, pid: 9 };
+    expect(parseServerMessage({ ...base, acks: true })).toEqual({ ...base, acks: true });
+    expect(parseServerMessage({ ...base, acks: 'yes' })).toEqual(base);
+    expect(parseServerMessage(base)).toEqual(base);
+  });
+
   it("keeps a chunk result's worker count (cluster mode), only when it is a count", () => {
     const base = { type: 'chunk.result', id: 1, start: 0, count: 1, payload: new Uint8Array([0x90]), errors: [], ms: 2, load: 1 };
     expect(parseServerMessage({ ...base, workers: 6 })).toEqual({ ...base, workers: 6 });

@@ -305,6 +305,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
       pid: process.pid,
       maxPayload: this.#ctx.maxPayload,
       heartbeatMs: this.#ctx.heartbeatMs,
+      acks: true,
       weight: steering.weight,
       ...(steering.maxWorkers === undefined ? {} : { maxWorkers: steering.maxWorkers }),
       ...(steering.warning === undefined ? {} : { warning: steering.warning }),
