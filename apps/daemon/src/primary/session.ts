@@ -3,9 +3,10 @@
  * messages in framing.ts, the first one authenticates the client
  * (authentication.ts), the rest go to dispatch.ts, and everything sent leaves
  * through the send buffer (outflow.ts). Reading has backpressure: while
- * replies wait for the client to take earlier ones, its socket is not read,
- * so it cannot queue more requests; messages ws had already received wait
- * here (parked) until reading resumes.
+ * replies wait for the client to take earlier ones, or while it has too many
+ * state requests unanswered (state-flow.ts), its socket is not read, so it
+ * cannot queue more requests; messages ws had already received wait here
+ * (parked) until reading resumes.
  */
 import type { Logger } from '../logger.js';
 import type { WebSocket } from 'ws';
@@ -24,6 +25,7 @@ import type { LogThrottle } from './log-throttle.js';
 import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED } from './framing.js';
 import { Outflow } from './outflow.js';
+import { StateFlow } from './state-flow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
 import { onRefusedFrame, setFrameLimit } from './ws-receiver.js';
@@ -44,6 +46,8 @@ export interface SessionContext {
   authDeadlineMs: number;
   /** Ping interval: told to clients so they can tell a frozen daemon from a quiet one. */
   heartbeatMs: number;
+  /** Most state requests a client has unanswered before its socket is not read (state-flow.ts). */
+  stateWindow: number;
   /** Send-buffer limits: above highWater messages wait and pushes coalesce; cut off a client that reads nothing for softCapMs, or past hardCap. */
   send: { highWater: number; hardCap: number; softCapMs: number };
   status(): DaemonStatus;
@@ -68,6 +72,10 @@ export interface SessionContext {
 
 let nextSessionId = 1;
 
+/** Why a session does not read its client, as bits: replies wait to be sent, or state requests to be answered. */
+const HELD_BY_OUTFLOW = 1;
+const HELD_BY_STATE = 2;
+
 /** A client connection. */
 export class Session implements SchedulerClient {
   readonly id = nextSessionId++;
@@ -85,8 +93,10 @@ export class Session implements SchedulerClient {
   readonly #auth: Authentication;
   readonly #framing: Framing;
   readonly #dispatch: Dispatch;
-  /** False while replies wait to be sent: the client's socket is not read. */
+  /** False while replies wait to be sent or state requests to be answered: the client's socket is not read. */
   #reading = true;
+  /** HELD_BY_* bits: reading resumes once none is set. */
+  #holds = 0;
   /** Messages that arrived after reading paused (already in ws's buffers), handled when it resumes. */
   #parked: unknown[] = [];
 
@@ -97,8 +107,8 @@ export class Session implements SchedulerClient {
       ws,
       { ...ctx.send, maxPayload: ctx.maxPayload },
       {
-        pauseReading: () => this.#pauseReading(),
-        resumeReading: () => this.#resumeReading(),
+        pauseReading: () => this.#hold(HELD_BY_OUTFLOW),
+        resumeReading: () => this.#release(HELD_BY_OUTFLOW),
         cutOff: (why, facts) => this.#cutOff(why, facts),
         drained: () => ctx.onDrain(this),
       },
@@ -117,7 +127,11 @@ export class Session implements SchedulerClient {
       refuse: (e, code) => this.#refuse(e, code),
       close: (code, reason) => this.close(code, reason),
     });
-    this.#dispatch = new Dispatch(this, ctx);
+    const state = new StateFlow(ctx.state, {
+      hold: () => this.#hold(HELD_BY_STATE),
+      release: () => this.#release(HELD_BY_STATE),
+    }, ctx.stateWindow);
+    this.#dispatch = new Dispatch(this, { ...ctx, state });
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -210,6 +224,16 @@ export class Session implements SchedulerClient {
   #cutOff(why: string, facts: Record<string, number>): void {
     this.#ctx.log.warn({ event: 'slow-consumer', client: this.id, why, ...facts });
     this.close(CloseCode.POLICY, ErrorCode.E_SLOW_CONSUMER);
+  }
+
+  #hold(by: number): void {
+    this.#holds |= by;
+    this.#pauseReading();
+  }
+
+  #release(by: number): void {
+    this.#holds &= ~by;
+    if (this.#holds === 0) this.#resumeReading();
   }
 
   #pauseReading(): void {
