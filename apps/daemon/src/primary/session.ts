@@ -127,10 +127,14 @@ export class Session implements SchedulerClient {
       refuse: (e, code) => this.#refuse(e, code),
       close: (code, reason) => this.close(code, reason),
     });
-    const state = new StateFlow(ctx.state, {
-      hold: () => this.#hold(HELD_BY_STATE),
-      release: () => this.#release(HELD_BY_STATE),
-    }, ctx.stateWindow);
+    const state = new StateFlow(
+      ctx.state,
+      {
+        hold: () => this.#hold(HELD_BY_STATE),
+        release: () => this.#release(HELD_BY_STATE),
+      },
+      ctx.stateWindow,
+    );
     this.#dispatch = new Dispatch(this, { ...ctx, state });
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('pong', () => {
