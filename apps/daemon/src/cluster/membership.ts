@@ -14,6 +14,11 @@
  * lease, cut off from Redis, Redis restarted empty) makes the incarnation lost
  * for good: `lost`, then a new id and lease (`joined`) once Redis answers.
  * The primary renews, and it never runs user code: a task cannot starve it.
+ * Renewals, the members read and the lease's own writes go on a connection of
+ * their own (`lease`): on the command connection a renewal would wait behind
+ * every state script queued there (100,000 in flight from one client took
+ * longer than the lease), and the watchdog below would take that wait for a
+ * silent link. A renewal's latency is then Redis's, whatever the state load.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.js';
@@ -98,6 +103,8 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
   readonly name: string;
   readonly prefix: string;
   readonly redis: Redis;
+  /** Renewals, the members read, join and leave: never queued behind the state's commands. */
+  readonly #lease: Redis;
   #id: string;
   readonly #url: string;
   readonly #opts: Required<Pick<MembershipOptions, 'leaseMs' | 'renewMs'>> & MembershipOptions;
@@ -120,7 +127,8 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     this.prefix = `cp:{${opts.name}}:`;
     this.#url = opts.redisUrl;
     this.#id = newId();
-    this.redis = this.connection('commands');
+    this.redis = this.#open('commands');
+    this.#lease = this.#open('lease');
   }
 
   /** Joins the cluster `name` on the Redis at `redisUrl` (check it with checkRedis first). */
@@ -129,7 +137,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
       throw new BadArgumentError(`--cluster-name must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(opts.name)}`);
     const m = new Membership(opts);
     try {
-      await m.redis.connect();
+      await Promise.all([m.redis.connect(), m.#lease.connect()]);
       await m.#take();
     } catch (err) {
       m.#quitAll();
@@ -152,6 +160,13 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
   }
 
   connection(role: string): Redis {
+    const r = this.#open(role);
+    r.connect().catch(() => {});
+    return r;
+  }
+
+  /** A connection with the cluster's settings, not yet connected; every reset drops it. */
+  #open(role: string): Redis {
     const r = new Redis(this.#url, {
       lazyConnect: true,
       connectionName: `corepool:${role}`,
@@ -166,15 +181,14 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     r.on('error', () => {});
     this.#connections.add(r);
     r.once('end', () => this.#connections.delete(r));
-    if (role !== 'commands') r.connect().catch(() => {});
     return r;
   }
 
   /** Every member with its last heartbeat and what it published, alive or late (not yet reaped). */
   async members(): Promise<MemberRecord[]> {
-    const flat = await this.redis.zrange(`${this.prefix}members`, '0', '-1', 'WITHSCORES');
+    const flat = await this.#lease.zrange(`${this.prefix}members`, '0', '-1', 'WITHSCORES');
     const out: MemberRecord[] = [];
-    const pipe = this.redis.pipeline();
+    const pipe = this.#lease.pipeline();
     for (let i = 0; i < flat.length; i += 2) {
       pipe.hgetall(`${this.prefix}dm:${flat[i]!}`);
       pipe.exists(this.leaseKey(flat[i]!));
@@ -206,7 +220,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     this.#leaving = true;
     clearTimeout(this.#timer);
     const id = this.#id;
-    await this.redis
+    await this.#lease
       .multi()
       .del(this.leaseKey(id))
       .zrem(`${this.prefix}members`, id)
@@ -221,7 +235,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
   /** Takes a lease for the current id (a fresh id never collides: SET NX guards it anyway). */
   async #take(): Promise<void> {
     const sent = performance.now();
-    const ok = await this.redis.set(this.leaseKey(this.#id), this.#id, 'PX', this.#opts.leaseMs, 'NX');
+    const ok = await this.#lease.set(this.leaseKey(this.#id), this.#id, 'PX', this.#opts.leaseMs, 'NX');
     if (ok !== 'OK') throw new Error(`cluster ${this.name}: member id ${this.#id} already taken`);
     this.#renewedAt = sent;
     await this.#renew();
@@ -254,12 +268,12 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
 
   /**
    * Runs a step against Redis and resets every connection when the link is silent:
-   * the step unanswered for SILENT_LINK_MS, or the command connection stuck short of
-   * ready that long (its handshake dropped on a silent link never completes).
+   * the step unanswered for SILENT_LINK_MS, or the command or lease connection stuck
+   * short of ready that long (its handshake dropped on a silent link never completes).
    */
   async #watched(step: () => Promise<void>): Promise<void> {
     const now = performance.now();
-    if (this.redis.status === 'ready') this.#unreadySince = undefined;
+    if (this.redis.status === 'ready' && this.#lease.status === 'ready') this.#unreadySince = undefined;
     else if (this.#unreadySince === undefined) this.#unreadySince = now;
     else if (now - this.#unreadySince >= SILENT_LINK_MS) {
       this.#unreadySince = now;
@@ -272,8 +286,14 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
       () => 'answered' as const,
       () => 'failed' as const,
     );
-    const outcome = await Promise.race([done, silent]);
+    let outcome = await Promise.race([done, silent]);
     clearTimeout(timer);
+    if (outcome === 'silent') {
+      // The timer may fire first only because a long turn kept the answer unread in the
+      // socket: give the I/O one turn before calling the link silent.
+      await new Promise((resolve) => setImmediate(resolve));
+      outcome = await Promise.race([done, Promise.resolve('silent' as const)]);
+    }
     if (outcome === 'silent') {
       this.#reset();
       await done;
@@ -291,7 +311,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     const id = this.#id;
     const p = this.prefix;
     const info = Object.entries(this.#opts.info()).flatMap(([k, v]) => [k, String(v)]);
-    const r = await this.redis.eval(
+    const r = await this.#lease.eval(
       RENEW,
       4,
       this.leaseKey(id),
@@ -316,10 +336,10 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
   }
 
   async #rejoin(): Promise<void> {
-    if (this.redis.status !== 'ready') return;
+    if (this.redis.status !== 'ready' || this.#lease.status !== 'ready') return;
     const id = newId();
     const sent = performance.now();
-    const ok = await this.redis.set(this.leaseKey(id), id, 'PX', this.#opts.leaseMs, 'NX').catch(() => null);
+    const ok = await this.#lease.set(this.leaseKey(id), id, 'PX', this.#opts.leaseMs, 'NX').catch(() => null);
     if (ok !== 'OK') return;
     this.#id = id;
     this.#renewedAt = sent;

@@ -18,6 +18,7 @@ import type { StateStore } from '../state/state-store.js';
 import type { DaemonServer } from './server.js';
 import type { WorkerFigures } from './scheduler.js';
 import { Supervisor, type SupervisorEvents, type WorkerSlot } from './supervisor.js';
+import { CLUSTER_STATE_WINDOW, LOCAL_STATE_WINDOW } from './state-flow.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
 import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
@@ -377,6 +378,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
             )
           : reloader.reload(graceMs),
       replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
+      stateWindow: membership === undefined ? LOCAL_STATE_WINDOW : CLUSTER_STATE_WINDOW,
       send: { highWater: opts.sendHighWater, hardCap: opts.sendHardCap, softCapMs: opts.sendSoftCapMs, maxPayload: opts.maxPayload },
       log,
       onDrain: (session) => scheduler.drained(session),

@@ -58,17 +58,20 @@ export interface Connection extends SchedulerClient {
 export class Dispatch implements ReplayHost {
   readonly #conn: Connection;
   readonly #ctx: DispatchContext;
+  readonly #state: StateService;
   /** The client instance's replays, once its hello named the instance. */
   replays: Replays | undefined;
 
-  constructor(conn: Connection, ctx: DispatchContext) {
+  /** `state`: the connection's own view of the state service (its flow window, state-flow.ts); the context's by default. */
+  constructor(conn: Connection, ctx: DispatchContext, state: StateService = ctx.state) {
     this.#conn = conn;
     this.#ctx = ctx;
+    this.#state = state;
   }
 
   /** Runs a replayed request (ReplayHost: the dispatch is this connection as the replays see it, no object or closures per connection or request). */
   run(req: StateRequest, key: ReplayKey): Promise<unknown> {
-    return this.#ctx.state.handle(this.#conn.owner, req, key);
+    return this.#state.handle(this.#conn.owner, req, key);
   }
 
   /** False once the connection has closed (ReplayHost). */
@@ -78,7 +81,7 @@ export class Dispatch implements ReplayHost {
 
   /** A queue.get's item the connection could no longer take goes back (ReplayHost). */
   handBack(req: StateRequest, value: unknown, key: ReplayKey): void {
-    this.#ctx.state.undelivered(req, value, key);
+    this.#state.undelivered(req, value, key);
   }
 
   /** Handles one message of an authenticated client. */
@@ -155,7 +158,7 @@ export class Dispatch implements ReplayHost {
     // (copying the rest out of it cost an object per request).
     const { rid, ack } = msg;
     const req: StateRequest = msg;
-    const { state } = this.#ctx;
+    const state = this.#state;
     const conn = this.#conn;
     const replays = this.replays;
     if (ack !== undefined) replays?.acknowledge(ack);

@@ -3,9 +3,10 @@
  * messages in framing.ts, the first one authenticates the client
  * (authentication.ts), the rest go to dispatch.ts, and everything sent leaves
  * through the send buffer (outflow.ts). Reading has backpressure: while
- * replies wait for the client to take earlier ones, its socket is not read,
- * so it cannot queue more requests; messages ws had already received wait
- * here (parked) until reading resumes.
+ * replies wait for the client to take earlier ones, or while it has too many
+ * state requests unanswered (state-flow.ts), its socket is not read, so it
+ * cannot queue more requests; messages ws had already received wait here
+ * (parked) until reading resumes.
  *
  * A daemon holds thousands of idle connections, so the session is itself the
  * host its parts call back (OutflowHost, AuthenticationHost, FramingHost),
@@ -29,6 +30,7 @@ import { steer, type SteeringPolicy } from './client-steering.js';
 import type { LogThrottle } from './log-throttle.js';
 import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED, type Addressee, type FramingHost } from './framing.js';
+import { StateFlow, type StateFlowHost } from './state-flow.js';
 import { Outflow, type OutflowHost, type OutflowLimits } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
@@ -44,6 +46,8 @@ export interface SessionContext {
   token: string;
   scheduler: SessionScheduler;
   state: StateService;
+  /** Most state requests a client has unanswered before its socket is not read (state-flow.ts). */
+  stateWindow: number;
   allowSource: boolean;
   maxPayload: number;
   preAuthMaxPayload: number;
@@ -72,13 +76,17 @@ export interface SessionContext {
   onRefused?(client: { readonly name?: string } | undefined, e: CorepoolError): void;
 }
 
+/** Why reading is paused: replies wait to be sent, or too many state requests to be answered. */
+const HELD_BY_OUTFLOW = 1;
+const HELD_BY_STATE = 2;
+
 let nextSessionId = 1;
 
 /** A listener for what needs no handling: one function for every session. */
 function ignore(): void {}
 
 /** A client connection. */
-export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost {
+export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost, StateFlowHost {
   readonly id = nextSessionId++;
   name = '';
   /** Granted at hello (client-steering.ts); the scheduler reads them when the client opens its first batch. */
@@ -94,8 +102,10 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   readonly #auth: Authentication;
   readonly #framing: Framing;
   readonly #dispatch: Dispatch;
-  /** False while replies wait to be sent: the client's socket is not read. */
+  /** False while replies wait to be sent or state requests to be answered: the client's socket is not read. */
   #reading = true;
+  /** HELD_BY_* bits: reading resumes once none is set. */
+  #holds = 0;
   /** Messages that arrived after reading paused (already in ws's buffers), handled when it resumes; made at the first one. */
   #parked: unknown[] | undefined;
 
@@ -106,7 +116,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     this.#out = new Outflow(ws, ctx.send, this);
     this.#auth = new Authentication(ctx, this);
     this.#framing = new Framing(this);
-    this.#dispatch = new Dispatch(this, ctx);
+    this.#dispatch = new Dispatch(this, ctx, new StateFlow(ctx.state, this, ctx.stateWindow));
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -224,13 +234,33 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
 
   /** Replies wait: the client's socket is not read (OutflowHost). */
   pauseReading(): void {
+    this.#hold(HELD_BY_OUTFLOW);
+  }
+
+  /** Nothing waits: the socket is read again, parked messages first, unless its state requests hold it too (OutflowHost). */
+  resumeReading(): void {
+    this.#release(HELD_BY_OUTFLOW);
+  }
+
+  /** Too many state requests unanswered: the client's socket is not read (StateFlowHost). */
+  hold(): void {
+    this.#hold(HELD_BY_STATE);
+  }
+
+  /** Few enough again (StateFlowHost). */
+  release(): void {
+    this.#release(HELD_BY_STATE);
+  }
+
+  #hold(by: number): void {
+    this.#holds |= by;
     this.#reading = false;
     this.#ws.pause();
   }
 
-  /** Nothing waits: the socket is read again, parked messages first (OutflowHost). */
-  resumeReading(): void {
-    if (this.#closed) return;
+  #release(by: number): void {
+    this.#holds &= ~by;
+    if (this.#holds !== 0 || this.#closed) return;
     this.#reading = true;
     this.#ws.resume();
     const parked = this.#parked;

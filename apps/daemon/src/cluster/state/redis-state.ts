@@ -43,7 +43,7 @@ import type { ClusterNode } from '../cluster-node.js';
 import { ChangeFeed, type ChangeEntry } from './change-feed.js';
 import { DICT_DELETE, DICT_ENTRIES, DICT_REMOVE, DICT_SET } from './dict-scripts.js';
 import { LockGrants } from './lock-grants.js';
-import { QUEUE_PUT, QUEUE_REMOVE, DROP_REPLY } from './queue-scripts.js';
+import { QUEUE_PUT, QUEUE_REMOVE, DROP_REPLIES } from './queue-scripts.js';
 import { QueueGets } from './queue-gets.js';
 import { listRedisState } from './redis-listing.js';
 import { bytes, casReply, decimal, versionAndValue } from './replies.js';
@@ -71,6 +71,8 @@ export interface RedisStateOptions {
 
 /** A compareAndSet whose value keeps changing between its compare and its write gives up after this many rounds. */
 const CAS_ROUNDS = 100;
+/** Acknowledged replies deleted by one script at most (a few ms of Redis's time). */
+const DROP_BATCH = 1_000;
 /** close() waits this long at most for releases and put-backs in flight. */
 const CLOSE_WAIT_MS = 2_000;
 
@@ -82,7 +84,7 @@ const S = {
   valueCasAt: new Script(VALUE_CAS_AT),
   keepReply: new Script(KEEP_REPLY),
   queuePut: new Script(QUEUE_PUT),
-  dropReply: new Script(DROP_REPLY),
+  dropReplies: new Script(DROP_REPLIES),
   dictSet: new Script(DICT_SET),
   dictDelete: new Script(DICT_DELETE),
   dictEntries: new Script(DICT_ENTRIES),
@@ -104,6 +106,9 @@ export class RedisState implements StateStore {
   #counts = { values: 0, queues: 0, dicts: 0, locks: 0 };
   #timer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  /** Acknowledged replies to delete, by client instance: sent together at the end of the turn. */
+  readonly #drops = new Map<string, number[]>();
+  #dropsScheduled = false;
 
   private constructor(opts: RedisStateOptions) {
     const keys = new StateKeys(opts.node.prefix);
@@ -287,7 +292,27 @@ export class RedisState implements StateStore {
 
   /** Deletes a kept reply, unless another daemon answered a resend of its queue.get since (its reply, now). */
   dropReply(key: ReplayKey): void {
-    this.#r.track(this.#r.script(S.dropReply, key, [], [this.#r.holder('')]));
+    const [instance, rid] = key;
+    let rids = this.#drops.get(instance);
+    if (rids === undefined) this.#drops.set(instance, (rids = []));
+    rids.push(rid);
+    if (rids.length >= DROP_BATCH) {
+      this.#drops.delete(instance);
+      this.#dropNow(instance, rids);
+    } else if (!this.#dropsScheduled) {
+      this.#dropsScheduled = true;
+      setImmediate(this.#flushDrops);
+    }
+  }
+
+  readonly #flushDrops = (): void => {
+    this.#dropsScheduled = false;
+    for (const [instance, rids] of this.#drops) this.#dropNow(instance, rids);
+    this.#drops.clear();
+  };
+
+  #dropNow(instance: string, rids: number[]): void {
+    this.#r.track(this.#r.script(S.dropReplies, [instance, rids[0]!], [], [this.#r.holder(''), ...rids]));
   }
 
   /** Values, queues with items, dicts with entries and locks held in the cluster (refreshed on the poll); this daemon's parked calls. */
@@ -302,6 +327,7 @@ export class RedisState implements StateStore {
       const err = new ShuttingDownError('the daemon is stopping');
       this.#gets.dropAll(err);
       this.#locks.dropAll(err);
+      this.#flushDrops();
       this.#closing = (async () => {
         await this.#feed.stop();
         let wait: NodeJS.Timeout | undefined;

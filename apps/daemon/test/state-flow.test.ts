@@ -1,0 +1,52 @@
+/**
+ * A connection's unanswered state requests are bounded (state-flow.ts): past
+ * the window its socket is not read until half are answered. A burst of
+ * 100,000 `add(1)` from one Promise.all is still applied exactly once, with a
+ * second client answered while it is in flight; and calls that wait on
+ * another request (blocked queue.gets) are not counted, so a client with more
+ * of them parked than the window holds can still send the puts that end them.
+ */
+import { describe, expect, it } from 'vitest';
+import { LOCAL_STATE_WINDOW } from '../src/primary/state-flow.js';
+import { startDaemon } from './support/daemon.js';
+
+const BURST = 100_000;
+
+describe('state requests in flight from one connection', () => {
+  it('a burst of 100,000 adds is applied once each while another client is answered', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const burster = await d.connect();
+    const other = await d.connect();
+    const hits = burster.value<number>('burst', { initial: 0 });
+    await hits.set(0);
+    let burstDone = false;
+    const burst = Promise.all(Array.from({ length: BURST }, () => hits.add(1))).finally(() => (burstDone = true));
+    const side = other.value<number>('side', { initial: 0 });
+    let answeredDuring = 0;
+    let sideOps = 0;
+    while (!burstDone) {
+      await side.add(1);
+      sideOps += 1;
+      if (!burstDone) answeredDuring += 1;
+    }
+    const replies = await burst;
+    const seen = new Uint8Array(BURST + 1);
+    for (const v of replies) if (Number.isInteger(v) && v >= 1 && v <= BURST) seen[v] = 1;
+    expect(seen.reduce((a, b) => a + b, 0)).toBe(BURST);
+    expect(await hits.get()).toBe(BURST);
+    expect(await side.get()).toBe(sideOps);
+    expect(answeredDuring).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('more blocked queue.gets than the window do not stop the same client from sending the puts', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const c = await d.connect();
+    const q = c.queue<number>('jobs');
+    const n = LOCAL_STATE_WINDOW + 500;
+    const gets = Array.from({ length: n }, () => q.get());
+    await Promise.all(Array.from({ length: n }, (_, i) => q.put(i)));
+    const got = await Promise.all(gets);
+    expect(new Set(got).size).toBe(n);
+    expect(await q.size()).toBe(0);
+  }, 180_000);
+});
