@@ -5,7 +5,7 @@
 // ws-echo.js, so their sum is what the path cannot go below.
 
 import cluster from 'node:cluster';
-import { check, nowUs, percentile, runMain } from '../lib/harness.js';
+import { check, percentile, runMain, timeEchoes } from '../lib/harness.js';
 
 if (cluster.isPrimary) {
   void runMain(async (p) => {
@@ -28,15 +28,7 @@ if (cluster.isPrimary) {
           pending = resolve;
           worker.send({ id, item });
         });
-      for (let i = 0; i < p.warmup; i++) await call(i, i);
-      const lat = new Float64Array(p.count);
-      let bad = 0;
-      for (let i = 0; i < p.count; i++) {
-        const t0 = nowUs();
-        const reply = await call(i, i);
-        lat[i] = nowUs() - t0;
-        if (reply.id !== i || reply.value !== 2 * i) bad++;
-      }
+      const { lat, bad } = await timeEchoes(call, p.warmup, p.count);
       const ok = check(bad === 0, `${bad} wrong replies`);
       const note = `${p.count} sequential round trips primary -> forked cluster worker -> primary, json serialization`;
       return [

@@ -11,7 +11,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
-import { check, nowMs, nowUs, percentile, readParams, runMain } from '../lib/harness.js';
+import { check, nowMs, percentile, readParams, runMain, timeEchoes } from '../lib/harness.js';
 
 const self = new URL(import.meta.url).pathname;
 
@@ -112,15 +112,7 @@ async function latency(p) {
     const { port } = await server.expect('listening', 10_000);
     const { ws, call: send } = await open(port);
     const call = (id, item) => send({ type: 'submit', id, item });
-    for (let i = 0; i < p.warmup; i++) await call(i, i);
-    const lat = new Float64Array(p.count);
-    let bad = 0;
-    for (let i = 0; i < p.count; i++) {
-      const t0 = nowUs();
-      const reply = await call(i, i);
-      lat[i] = nowUs() - t0;
-      if (reply.id !== i || reply.value !== 2 * i) bad++;
-    }
+    const { lat, bad } = await timeEchoes(call, p.warmup, p.count);
     ws.close();
     const ok = check(bad === 0, `${bad} wrong replies`);
     const note = `${p.count} sequential round trips, ${pack({ type: 'submit', id: 1000, item: 1000 }).length}-byte msgpack requests, server in its own process`;

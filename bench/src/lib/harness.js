@@ -107,3 +107,21 @@ export function concat(arrays, total) {
   out.length = k;
   return out;
 }
+
+/**
+ * The echo anchors' timing: `warmup` then `count` sequential round trips of
+ * call(i, i), each reply checked to be { id: i, value: 2i }. Resolves to the
+ * latencies (us) and how many replies were wrong.
+ */
+export async function timeEchoes(call, warmup, count) {
+  for (let i = 0; i < warmup; i++) await call(i, i);
+  const lat = new Float64Array(count);
+  let bad = 0;
+  for (let i = 0; i < count; i++) {
+    const t0 = nowUs();
+    const reply = await call(i, i);
+    lat[i] = nowUs() - t0;
+    if (reply.id !== i || reply.value !== 2 * i) bad++;
+  }
+  return { lat, bad };
+}

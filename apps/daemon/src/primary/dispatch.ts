@@ -58,7 +58,7 @@ export interface Connection extends SchedulerClient {
 export class Dispatch implements ReplayHost {
   readonly #conn: Connection;
   readonly #ctx: DispatchContext;
-  readonly #state: StateService;
+  readonly #store: StateService;
   /** The client instance's replays, once its hello named the instance. */
   replays: Replays | undefined;
 
@@ -66,12 +66,12 @@ export class Dispatch implements ReplayHost {
   constructor(conn: Connection, ctx: DispatchContext, state: StateService = ctx.state) {
     this.#conn = conn;
     this.#ctx = ctx;
-    this.#state = state;
+    this.#store = state;
   }
 
   /** Runs a replayed request (ReplayHost: the dispatch is this connection as the replays see it, no object or closures per connection or request). */
   run(req: StateRequest, key: ReplayKey): Promise<unknown> {
-    return this.#state.handle(this.#conn.owner, req, key);
+    return this.#store.handle(this.#conn.owner, req, key);
   }
 
   /** False once the connection has closed (ReplayHost). */
@@ -81,7 +81,7 @@ export class Dispatch implements ReplayHost {
 
   /** A queue.get's item the connection could no longer take goes back (ReplayHost). */
   handBack(req: StateRequest, value: unknown, key: ReplayKey): void {
-    this.#state.undelivered(req, value, key);
+    this.#store.undelivered(req, value, key);
   }
 
   /** Handles one message of an authenticated client. */
@@ -158,7 +158,7 @@ export class Dispatch implements ReplayHost {
     // (copying the rest out of it cost an object per request).
     const { rid, ack } = msg;
     const req: StateRequest = msg;
-    const state = this.#state;
+    const state = this.#store;
     const conn = this.#conn;
     const replays = this.replays;
     if (ack !== undefined) replays?.acknowledge(ack);
