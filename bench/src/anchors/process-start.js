@@ -7,7 +7,7 @@
 //            the primary's line once all N said so: the least a daemon that
 //            forks its workers can take before it has loaded any code.
 
-import { median, runMain } from '../lib/harness.js';
+import { medianMsRows, runMain } from '../lib/harness.js';
 import { procCpuUs } from '../lib/cpu.js';
 import { timeStart } from '../lib/starts.js';
 import { descendants } from '../corepool/daemon.js';
@@ -38,14 +38,12 @@ void runMain(async (p) => {
     p.kind === 'node'
       ? `median of ${p.starts} starts of \`node -e 0\`, spawn -> exit`
       : `median of ${p.starts} starts of a bare node:cluster primary forking ${p.workers} workers, spawn -> all ${p.workers} ready`;
-  const row = (metric, key) => ({
-    scenario: p.scenario,
-    system: p.system,
-    metric,
-    value: median(starts.map((s) => s[key])),
-    unit: 'ms',
-    check: 'ok',
-    note,
-  });
-  return p.kind === 'node' ? [row('start_ms', 'ms')] : [row('start_ms', 'ms'), row('cpu_ms', 'cpuMs')];
+  const metrics =
+    p.kind === 'node'
+      ? [['start_ms', 'ms']]
+      : [
+          ['start_ms', 'ms'],
+          ['cpu_ms', 'cpuMs'],
+        ];
+  return medianMsRows(p, starts, metrics, 'ok', note);
 });

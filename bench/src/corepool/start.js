@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { procCpuUs } from '../lib/cpu.js';
 import { profileArgs } from '../lib/profile.js';
-import { check, median, nowMs, runMain } from '../lib/harness.js';
+import { check, medianMsRows, nowMs, runMain } from '../lib/harness.js';
 import { timeStart } from '../lib/starts.js';
 import { double } from '../lib/tasks.js';
 import { CLI, connectTo, descendants, loadClient } from './daemon.js';
@@ -32,16 +32,17 @@ void runMain(async (p) => {
   const note =
     `median of ${p.starts} starts, ${p.workers} workers, a fresh data dir each; start_ms: spawn -> "listening" (workers ready), ` +
     'first_task_ms: spawn -> first submit answered, cpu_ms: primary + workers CPU by the line';
-  const row = (metric, key) => ({
-    scenario: p.scenario,
-    system: p.system,
-    metric,
-    value: median(starts.map((s) => s[key])),
-    unit: 'ms',
-    check: ok,
+  return medianMsRows(
+    p,
+    starts,
+    [
+      ['start_ms', 'ms'],
+      ['first_task_ms', 'firstTaskMs'],
+      ['cpu_ms', 'cpuMs'],
+    ],
+    ok,
     note,
-  });
-  return [row('start_ms', 'ms'), row('first_task_ms', 'firstTaskMs'), row('cpu_ms', 'cpuMs')];
+  );
 });
 
 /** One start on a fresh data dir: its times, and what was wrong with it, if anything. */

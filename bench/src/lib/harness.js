@@ -125,3 +125,16 @@ export async function timeEchoes(call, warmup, count) {
   }
   return { lat, bad };
 }
+
+/** One row per [metric, key]: the median over `samples` of sample[key], in ms. */
+export function medianMsRows(p, samples, metrics, checked, note) {
+  return metrics.map(([metric, key]) => ({
+    scenario: p.scenario,
+    system: p.system,
+    metric,
+    value: median(samples.map((s) => s[key])),
+    unit: 'ms',
+    check: checked,
+    note,
+  }));
+}
