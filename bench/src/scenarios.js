@@ -65,6 +65,14 @@ export const SCENARIOS = {
         ratio: 1.0,
         text: 'trivial >= Python Pool.map items/s',
       },
+      {
+        system: 'corepool',
+        metric: 'items_per_s',
+        op: '>=',
+        anchor: 'cluster-ipc',
+        ratio: 0.95,
+        text: 'trivial >= 0.95x the raw node:cluster IPC floor',
+      },
     ],
   },
 

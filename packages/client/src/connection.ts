@@ -36,6 +36,7 @@ import {
   type Welcome,
 } from '@corepool/protocol/internal';
 import { backoff } from './backoff.js';
+import { maskFor } from './frame-mask.js';
 
 /** What the connection tells its owner. */
 export interface ConnectionEvents {
@@ -200,7 +201,13 @@ export class Connection {
     // default until the welcome tells the daemon's) is enforced here, as ws would.
     const open = this.#opts.openSocket ?? openWebSocket;
     const url = this.url;
-    const ws = open(url, { perMessageDeflate: false, handshakeTimeout: 5000, maxPayload: LARGEST_MAX_PAYLOAD });
+    const mask = maskFor(url);
+    const ws = open(url, {
+      perMessageDeflate: false,
+      handshakeTimeout: 5000,
+      maxPayload: LARGEST_MAX_PAYLOAD,
+      ...(mask === undefined ? {} : { generateMask: mask }),
+    });
     this.#ws = ws;
     let frameLimit = DEFAULT_MAX_PAYLOAD;
     let refused = false;
