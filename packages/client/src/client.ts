@@ -43,6 +43,7 @@ import { BatchCall, type BatchHost, type BatchSink, type Outcome } from './batch
 import { Connection, type OpenSocket } from './connection.js';
 import { DEFAULT_RETRIES, checkMapOptions, type ImapOptions, type MapOptions, type SubmitOptions } from './options.js';
 import { toTaskSpec, type Task } from './task.js';
+import { joinRanges } from './join-ranges.js';
 
 /** One item's outcome in `mapSettled`, like Promise.allSettled. */
 export type Settled<R> = { status: 'fulfilled'; value: R } | { status: 'rejected'; reason: CorepoolError };
@@ -214,13 +215,7 @@ export class Client {
     });
     if (ranges.length === 1) return ranges[0]![1] as Awaited<R>[];
     ranges.sort((a, b) => a[0] - b[0]);
-    let total = 0;
-    for (const [, values] of ranges) total += values.length;
-    // Sized once: growing a million-element array by push costs more than filling it.
-    const results = new Array<Awaited<R>>(total);
-    let k = 0;
-    for (const [, values] of ranges) for (let i = 0; i < values.length; i++) results[k++] = values[i] as Awaited<R>;
-    return results;
+    return joinRanges(ranges) as Awaited<R>[];
   }
 
   /** Like `map`, but one outcome per item, like Promise.allSettled: failures do not stop the batch. */
