@@ -18,12 +18,14 @@
 // the same file as from dist/, or the bundle's entry of that name.
 import { build } from 'esbuild';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const APP = fileURLToPath(new URL('..', import.meta.url));
 const SRC = `${APP}src/`;
 const OUT = `${APP}bundle/`;
+const requireHere = createRequire(`${APP}package.json`);
 
 /** Found at run time from node_modules: native code, or optional packages (ws's) a bundle cannot hold. */
 const EXTERNAL = ['msgpackr-extract', 'bufferutil', 'utf-8-validate'];
@@ -70,6 +72,26 @@ const viaRequire = {
   },
 };
 
+/**
+ * `await import('prom-client')`: a CommonJS package imported dynamically becomes a chunk whose only export
+ * is `default` when the bundle is split, where Node gives its named exports too (and `export *` from it
+ * names nothing). Through an ES module that re-exports each of its exports by name, as read here at build
+ * time, the names are there.
+ */
+const dynamicCommonJs = {
+  name: 'corepool-dynamic-commonjs',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.kind === 'dynamic-import' && !args.path.startsWith('node:') ? { path: args.path, namespace: 'reexport' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'reexport' }, (args) => {
+      const names = Object.keys(requireHere(args.path)).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
+      const from = JSON.stringify(args.path);
+      return { contents: `import m from ${from};\nexport default m;\nexport const { ${names.join(', ')} } = m;`, loader: 'js', resolveDir: APP };
+    });
+  },
+};
+
 /** One esbuild run over `entryPoints` (named as their dist/ files), written into bundle/. */
 async function bundle(entryPoints, splitting) {
   const result = await build({
@@ -86,7 +108,7 @@ async function bundle(entryPoints, splitting) {
     banner: { js: BANNER },
     // Only where a CommonJS package reads the free variable; a module's own __dirname is its own.
     define: { __dirname: '__corepoolDirname' },
-    plugins: [ownUrls, viaRequire],
+    plugins: [ownUrls, viaRequire, dynamicCommonJs],
     legalComments: 'none',
     write: false,
     logLevel: 'warning',
