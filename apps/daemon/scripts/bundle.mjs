@@ -87,7 +87,11 @@ const dynamicCommonJs = {
     b.onLoad({ filter: /.*/, namespace: 'reexport' }, (args) => {
       const names = Object.keys(requireHere(args.path)).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
       const from = JSON.stringify(args.path);
-      return { contents: `import m from ${from};\nexport default m;\nexport const { ${names.join(', ')} } = m;`, loader: 'js', resolveDir: APP };
+      return {
+        contents: `import m from ${from};\nexport default m;\nexport const { ${names.join(', ')} } = m;`,
+        loader: 'js',
+        resolveDir: APP,
+      };
     });
   },
 };
