@@ -11,7 +11,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['**/dist/**', '**/node_modules/**', '**/.turbo/**'] },
+  { ignores: ['**/dist/**', 'apps/daemon/bundle/**', '**/node_modules/**', '**/.turbo/**'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {

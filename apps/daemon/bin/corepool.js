@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The `corepool` command. A committed shim so that npm links the bin at install time,
-// before the TypeScript build has produced dist/.
+// before the build has produced bundle/ (the CLI bundled: scripts/bundle.mjs says why).
 import { existsSync } from 'node:fs';
 
-const cli = new URL('../dist/cli.js', import.meta.url);
+const cli = new URL('../bundle/cli.js', import.meta.url);
 if (!existsSync(cli)) {
   console.error('corepool: the daemon is not built yet; run `npm run build` (or `npm run demo`) first');
   process.exit(1);

@@ -1,9 +1,10 @@
 /** The `corepool` CLI: status, stop, refusing unsafe binds, the token file. */
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect } from '@corepool/client';
 import { CLI, startDaemon } from './support/daemon.js';
@@ -45,6 +46,23 @@ describe('corepool daemon', () => {
     });
     expect(code).toBe(0);
     for (const pid of workerPids) expect(alive(pid)).toBe(false);
+  });
+
+  it('the corepool command runs the bundled daemon: its workers run the bundled worker, and the dashboard and /metrics load from it', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const [pid] = await d.workerPids();
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(
+      fileURLToPath(new URL('../bundle/worker/main.js', import.meta.url)),
+    );
+    const port = new URL(d.url).port;
+    const pages = await Promise.all(
+      ['/login', '/assets/dashboard.js', '/assets/uplot.js'].map(async (p) => (await fetch(`http://127.0.0.1:${port}${p}`)).status),
+    );
+    expect(pages).toEqual([200, 200, 200]);
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${d.token}` } });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('corepool_');
+    expect(d.output.join('\n')).not.toContain('metrics unavailable');
   });
 
   it('connect({ spawn: true }) starts a local daemon in the background when none answers', async () => {

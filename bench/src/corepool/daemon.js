@@ -1,7 +1,8 @@
 // daemon.js - a private corepool daemon for one benchmark runner.
 //
-// Spawns `node apps/daemon/dist/cli.js daemon start --port 0 --workers N
-// --data-dir <tmp>` and waits for the daemon's ready line on stdout:
+// Spawns `node apps/daemon/bin/corepool.js daemon start --port 0 --workers N
+// --data-dir <tmp>` (the `corepool` command users run: it loads the bundled
+// CLI) and waits for the daemon's ready line on stdout:
 //   {"event":"listening","url":"ws://127.0.0.1:PORT","pid":N,"token":"...","dataDir":"..."}
 // It is stopped with SIGTERM to its own pid (never through npx, which does not
 // pass signals on), then SIGKILL with its workers if it does not exit.
@@ -21,8 +22,9 @@ import { REDIS_URL, deleteClusterKeys, freshClusterName } from '../lib/redis.js'
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 // COREPOOL_BENCH_CLI / COREPOOL_BENCH_CLIENT point the runners at another
-// build (or a stand-in, to test the harness itself); both default to this repo's.
-export const CLI = process.env.COREPOOL_BENCH_CLI ?? join(REPO, 'apps/daemon/dist/cli.js');
+// build (its bin/corepool.js, its dist/cli.js, or a stand-in to test the harness
+// itself); both default to this repo's.
+export const CLI = process.env.COREPOOL_BENCH_CLI ?? join(REPO, 'apps/daemon/bin/corepool.js');
 const CLIENT = process.env.COREPOOL_BENCH_CLIENT ?? '@corepool/client';
 
 const live = new Set();

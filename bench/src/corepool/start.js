@@ -1,6 +1,7 @@
-// start.js - corepool on `start`: `node apps/daemon/dist/cli.js daemon start
-// --port 0 --workers N --data-dir <fresh tmp>`, timed from spawn to its
-// "listening" line, `starts` times (median), each on a new data dir.
+// start.js - corepool on `start`: `node apps/daemon/bin/corepool.js daemon
+// start --port 0 --workers N --data-dir <fresh tmp>` (what `corepool daemon
+// start` runs: the bundled CLI), timed from spawn to its "listening" line,
+// `starts` times (median), each on a new data dir.
 //
 // The daemon prints "listening" only once every worker has said it is ready
 // (forked, its modules loaded, able to run a chunk: primary/daemon.ts awaits

@@ -22,10 +22,10 @@ export function killRunning() {
   }
 }
 
-/** The daemon's CLI from the installed @corepool/daemon package (built by `npm run build`). */
+/** The daemon's CLI from the installed @corepool/daemon package (bundled by `npm run build`), as its `corepool` bin runs it. */
 function cliPath() {
   const pkg = createRequire(import.meta.url).resolve('@corepool/daemon/package.json');
-  const cli = join(dirname(pkg), 'dist', 'cli.js');
+  const cli = join(dirname(pkg), 'bundle', 'cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
   return cli;
 }

@@ -167,7 +167,8 @@ function findCli(): string | undefined {
   for (const base of [join(process.cwd(), 'package.json'), import.meta.url]) {
     try {
       const pkg = createRequire(base).resolve('@corepool/daemon/package.json');
-      const cli = join(dirname(pkg), 'dist', 'cli.js');
+      // The bundled CLI, as the package's `corepool` bin runs it.
+      const cli = join(dirname(pkg), 'bundle', 'cli.js');
       if (existsSync(cli)) return cli;
     } catch {
       /* not installed there */

@@ -412,39 +412,15 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
     },
     `listening on ${url}`,
   );
-  // Off the start's path (metrics.ts): a scrape before it is done waits for it.
+  // Off the start's path: the process watch's thread, and the metrics (metrics.ts: a scrape before it is done waits for it).
+  supervisor.watchProcesses();
   telemetry.metrics.load().catch((err: unknown) => log.warn({ event: 'warning', message: `metrics unavailable: ${String(err)}` }));
   return { url, port, stop, stopped };
 }
 
-/** What serves clients: loaded after the workers are forked, while they boot. */
-async function loadServing() {
-  const [shared, server, telemetry, routes, dashboard, metrics, scheduler, reload, replay, stateLink, throttle] = await Promise.all([
-    import('../state/shared-state.js'),
-    import('./server.js'),
-    import('./telemetry.js'),
-    import('./http/routes.js'),
-    import('./http/dashboard.js'),
-    import('./http/metrics-route.js'),
-    import('./scheduler.js'),
-    import('./reload.js'),
-    import('./replay.js'),
-    import('./worker-state-link.js'),
-    import('./log-throttle.js'),
-  ]);
-  return {
-    SharedState: shared.SharedState,
-    DaemonServer: server.DaemonServer,
-    Telemetry: telemetry.Telemetry,
-    HttpRoutes: routes.HttpRoutes,
-    addDashboard: dashboard.addDashboard,
-    metricsRoute: metrics.metricsRoute,
-    Scheduler: scheduler.Scheduler,
-    Reloader: reload.Reloader,
-    ReplayTable: replay.ReplayTable,
-    WorkerStateLink: stateLink.WorkerStateLink,
-    LogThrottle: throttle.LogThrottle,
-  };
+/** What serves clients (serving.ts): loaded after the workers are forked, while they boot. */
+function loadServing(): Promise<typeof import('./serving.js')> {
+  return import('./serving.js');
 }
 
 /** Cluster mode's modules (ioredis among them): a standalone daemon never loads them. */

@@ -10,9 +10,10 @@
  * Out of reach: a process a task spawns with a replaced environment and that
  * leaves the worker's tree (double fork) within one watch period (1 s).
  *
- * The thread is started once the workers are up (start()): booting it costs
- * about what a worker's boot does, and on a start it would compete with them
- * for the cores. What is tracked or ended before waits for it, in order.
+ * The thread is started once the daemon listens (start()): booting it costs
+ * about what a worker's boot does, and on a start it would compete with the
+ * workers and the primary for the cores. What is tracked or ended before waits
+ * for it, in order.
  */
 import { Worker } from 'node:worker_threads';
 

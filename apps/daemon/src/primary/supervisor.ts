@@ -145,12 +145,20 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   async start(): Promise<void> {
     const ready = this.#slots.map((_, slot) => new Promise<void>((resolve) => this.#fork(slot, resolve)));
     await Promise.all(ready);
-    // Only now: its thread would boot beside the workers, and nothing they spawn can run before they are ready but an initializer.
-    this.#watch.start();
     if (this.#opts.rssLimit > 0) {
       this.#watchdog = setInterval(() => this.#watchRss(), RSS_WATCH_MS);
       this.#watchdog.unref();
     }
+  }
+
+  /**
+   * Starts watching what the workers spawn (process-watch.ts). Called once the daemon listens: its thread
+   * would boot beside the workers, and before the first client nothing they spawn can run but an
+   * initializer's processes, which the thread finds by their marker all the same. A worker that exits
+   * before then starts it at once.
+   */
+  watchProcesses(): void {
+    this.#watch.start();
   }
 
   /** The code generation new workers are forked in. */

@@ -34,7 +34,10 @@ const channel = Channel.worker<PrimaryToWorker, WorkerToPrimary>((m) => {
   // The primary sends chunks only after `ready`; a worker whose initializer failed answers each with the failure.
   else if (initError !== undefined) {
     if (m.t === 'run') send({ t: 'fail', key: m.key, error: initError });
-  } else runner?.receive(m);
+  } else {
+    if (m.t === 'run') guardOrphan();
+    runner?.receive(m);
+  }
 });
 
 function send(m: WorkerToPrimary): void {
@@ -61,9 +64,17 @@ function recycle(reason: string, culprit: string | undefined): void {
 }
 
 // The orphan guard must run before any code of the user's: before the initializer if there is one, else as
-// the worker says it is ready (its thread's boot would otherwise compete with the worker's own).
+// the first chunk comes. Not at startup: its thread's boot would compete with the worker's own, and with the
+// other workers' and the primary's while the daemon starts. Until a chunk runs, the event loop is free and
+// the IPC 'disconnect' ends an orphan (below).
+let guarded = false;
+function guardOrphan(): void {
+  if (guarded) return;
+  guarded = true;
+  startOrphanGuard();
+}
 const initializer = (process.env[INIT_ENV] ?? '') !== '';
-if (initializer) startOrphanGuard();
+if (initializer) guardOrphan();
 // A source task is a plain function: give it `require`, as a CommonJS function would have. It
 // resolves from the daemon's working directory, as import() in a source task does (compile.ts
 // compiles with the default loader, which resolves from there): one rule for both.
@@ -132,5 +143,3 @@ runner = new Runner(
   Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES,
 );
 send(initError === undefined ? { t: 'ready' } : { t: 'ready', initError });
-// Still before any chunk: they arrive on the event loop, after this.
-if (!initializer) startOrphanGuard();

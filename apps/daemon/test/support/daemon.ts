@@ -15,7 +15,8 @@ import type { DaemonStatus } from '@corepool/protocol';
 import { generation, readRss } from './processes.js';
 import { openRaw, type RawOptions, type RawSocket } from './raw-socket.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+/** The `corepool` command as users run it (the bundled CLI, bundle/cli.js, through the bin shim). */
+export const CLI = fileURLToPath(new URL('../../bin/corepool.js', import.meta.url));
 
 export interface TestDaemon {
   url: string;
