@@ -1,17 +1,40 @@
 import { defineConfig } from 'vitest/config';
+import { PARALLEL_FILES } from './test/parallel-files.js';
 
-// Integration tests start real daemons with real workers: one file at a time per project on a
-// 2-core machine. The cluster files (test/cluster) mostly wait on leases and Redis rather than
-// compute, so they are a project of their own. (fileParallelism: false holds the whole run to one
-// file at a time, projects included; running the two projects side by side in two vitest
-// processes was tried and made a cross-daemon subscription test time out under the load.)
-const common = { testTimeout: 60_000, hookTimeout: 60_000, fileParallelism: false };
+// Integration tests start real daemons with real workers on a 2-core machine, in two groups that
+// run one after the other (sequence.groupOrder):
+//
+// - `parallel`, first, two files at a time: the unit tests (*.unit.test.ts: in-process, no
+//   daemon) and the integration files listed in test/parallel-files.ts. Those mostly wait on
+//   leases, restarts, kill -9, timeouts and Redis rather than compute (the whole suite run one
+//   file at a time kept a load average of 1-2 on 2 cores), so a second file fills the idle time.
+// - `serial`, after it, one file at a time: every other file. Their assertions read CPU share or
+//   time (fairness, steering, work stealing, deadlines, hostile neighbours, alone vs beside),
+//   memory, or a browser, or they are known to flake even alone; a neighbour would make them lie.
+//
+// The list names the parallel files, not the serial ones, so that a new integration test runs
+// alone until someone has read it for timing and shared resources and listed it: a forgotten file
+// costs seconds, a wrongly parallel one costs a flaky CI. (Running the two old projects side by
+// side in two vitest processes made a cross-daemon subscription test time out: that file is serial.)
+const common = { testTimeout: 60_000, hookTimeout: 60_000 };
+const unit = 'test/**/*.unit.test.ts';
 
 export default defineConfig({
   test: {
     projects: [
-      { test: { ...common, name: 'daemon', include: ['test/**/*.test.ts'], exclude: ['test/cluster/**', '**/node_modules/**'] } },
-      { test: { ...common, name: 'cluster', include: ['test/cluster/**/*.test.ts'] } },
+      {
+        test: { ...common, name: 'parallel', include: [unit, ...PARALLEL_FILES], maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        test: {
+          ...common,
+          name: 'serial',
+          include: ['test/**/*.test.ts'],
+          exclude: [unit, ...PARALLEL_FILES, '**/node_modules/**'],
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });
