@@ -176,9 +176,17 @@ describe('a detached daemon: daemon.log rotated, daemon logs', () => {
       const c = await connect(d.url, { token: d.token(), name: `rotator-${i}` });
       await c.close();
     }
-    await until(() => readdirSync(d.dir).includes('daemon.log.2'), 20_000, 'two rotations');
-    const files = readdirSync(d.dir).filter((f) => f.startsWith('daemon.log'));
-    expect(files.sort()).toEqual(['daemon.log', 'daemon.log.1', 'daemon.log.2']);
+    // A rotation renames one file after another: a listing taken between two renames lacks one,
+    // so the listing is read until it holds the live file and exactly two rotated ones (a third
+    // rotated file, never removed, would keep it from settling and fail the test).
+    const logFiles = (): string[] =>
+      readdirSync(d.dir)
+        .filter((f) => f.startsWith('daemon.log'))
+        .sort();
+    const expected = ['daemon.log', 'daemon.log.1', 'daemon.log.2'];
+    await until(() => JSON.stringify(logFiles()) === JSON.stringify(expected), 20_000, 'two rotations, settled');
+    const files = logFiles();
+    expect(files).toEqual(expected);
     for (const f of files) {
       expect(statSync(join(d.dir, f)).size).toBeLessThan(1024 + 512);
       expect(statSync(join(d.dir, f)).mode & 0o777).toBe(0o600);
