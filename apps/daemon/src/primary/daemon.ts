@@ -8,6 +8,11 @@
  * serves clients (ws, prom-client: imported here, not at the top) and opens
  * the state store; cluster mode's modules (ioredis) load only in cluster mode.
  * The daemon listens, and says so, once every worker is ready.
+ *
+ * Over 400 lines: `startDaemon` is where the parts (supervisor, store,
+ * scheduler, server, telemetry, cluster mode) are made and wired to each
+ * other, in start order, with the stop that undoes them in reverse; the parts
+ * live in their own files, and what is left here is that order.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

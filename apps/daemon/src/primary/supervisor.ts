@@ -16,6 +16,11 @@
  * timeout, or exits before it does, is killed and its slot's later workers
  * of that generation come up failed (E_INIT_FAILED) without running it
  * again: no crash loop; the next reload tries it again.
+ *
+ * Just over 400 lines: a worker's whole life (fork, ready or init timeout,
+ * exit, replacement with backoff, RSS and stop watchdogs) turns on the one
+ * slot record; what can live apart does (process-watch.ts, worker-output.ts,
+ * procfs.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { closeSync, openSync } from 'node:fs';
