@@ -12,7 +12,16 @@ import { open as openLmdb } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, decodeMessage } from '@corepool/protocol/internal';
 
-import { startDaemon } from './support/daemon.js';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
+import type { RawSocket } from './support/raw-socket.js';
+
+/** A raw connection that says hello as client instance `instance` (its kept replies are that instance's). */
+async function helloAs(d: TestDaemon, instance: string): Promise<RawSocket> {
+  const h = await d.raw({ hello: false });
+  h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance });
+  await h.next((m) => m.type === 'welcome');
+  return h;
+}
 
 /** Request ids kept on disk for `instance` (segments and records of their own), read with LMDB itself. */
 function keptOnDisk(dataDir: string, instance: string): number[] {
@@ -43,9 +52,7 @@ describe('ack messages', () => {
       const early = await d.raw({ hello: false });
       early.send({ type: 'ack', ack: 5 });
       await early.closed;
-      const h = await d.raw({ hello: false });
-      h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance: 'hostile' });
-      await h.next((m) => m.type === 'welcome');
+      const h = await helloAs(d, 'hostile');
       h.send({ type: 'state', rid: 1, op: 'value.add', name: 'n', a: (await import('@corepool/protocol')).encodeData(1) });
       await h.next((m) => m.type === 'reply' && m.rid === 1);
       const adds = Array.from({ length: 200 }, () => n.add(1));
@@ -67,9 +74,7 @@ describe('ack messages', () => {
     const d = await startDaemon({ keepDataDir: true });
     try {
       const { encodeData } = await import('@corepool/protocol');
-      const h = await d.raw({ hello: false });
-      h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance: 'liar' });
-      await h.next((m) => m.type === 'welcome');
+      const h = await helloAs(d, 'liar');
       h.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs', timeoutMs: 60_000 });
       // Acknowledges the reply it has not had yet (and every one after it).
       h.send({ type: 'ack', ack: 1000 });
@@ -95,9 +100,7 @@ describe('a client instance that never acknowledges', () => {
     const d = await startDaemon({ keepDataDir: true });
     try {
       const { encodeData } = await import('@corepool/protocol');
-      const h = await d.raw({ hello: false });
-      h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance: 'silent' });
-      await h.next((m) => m.type === 'welcome');
+      const h = await helloAs(d, 'silent');
       const one = encodeData(1);
       const n = 101_000;
       for (let rid = 1; rid <= n; rid += 100) {

@@ -58,7 +58,7 @@ export interface Connection extends SchedulerClient {
 export class Dispatch implements ReplayHost {
   readonly #conn: Connection;
   readonly #ctx: DispatchContext;
-  readonly #store: StateService;
+  readonly #state: StateService;
   /** The client instance's replays, once its hello named the instance. */
   replays: Replays | undefined;
 
@@ -66,12 +66,12 @@ export class Dispatch implements ReplayHost {
   constructor(conn: Connection, ctx: DispatchContext, state: StateService = ctx.state) {
     this.#conn = conn;
     this.#ctx = ctx;
-    this.#store = state;
+    this.#state = state;
   }
 
   /** Runs a replayed request (ReplayHost: the dispatch is this connection as the replays see it, no object or closures per connection or request). */
   run(req: StateRequest, key: ReplayKey): Promise<unknown> {
-    return this.#store.handle(this.#conn.owner, req, key);
+    return this.#state.handle(this.#conn.owner, req, key);
   }
 
   /** False once the connection has closed (ReplayHost). */
@@ -81,7 +81,7 @@ export class Dispatch implements ReplayHost {
 
   /** A queue.get's item the connection could no longer take goes back (ReplayHost). */
   handBack(req: StateRequest, value: unknown, key: ReplayKey): void {
-    this.#store.undelivered(req, value, key);
+    this.#state.undelivered(req, value, key);
   }
 
   /** Handles one message of an authenticated client. */
@@ -128,7 +128,7 @@ export class Dispatch implements ReplayHost {
         sched.close(this.#conn, msg.id);
         return;
       case 'state':
-        this.#state(msg);
+        this.#onState(msg);
         return;
       case 'ack':
         this.replays?.acknowledge(msg.ack);
@@ -153,12 +153,12 @@ export class Dispatch implements ReplayHost {
     }
   }
 
-  #state(msg: StateMessage): void {
+  #onState(msg: StateMessage): void {
     // The message is the request: the store reads its operation's fields, never type, rid or ack
     // (copying the rest out of it cost an object per request).
     const { rid, ack } = msg;
     const req: StateRequest = msg;
-    const state = this.#store;
+    const state = this.#state;
     const conn = this.#conn;
     const replays = this.replays;
     if (ack !== undefined) replays?.acknowledge(ack);

@@ -39,7 +39,6 @@ export interface MetricsSource {
   cluster?(): { daemons: number; lent: number; borrowed: number };
 }
 
-/** Round trips and item times, in seconds: from a fraction of a millisecond to a minute. */
 /**
  * Sampling period of the event-loop delay histogram behind the default
  * nodejs_eventloop_lag_* metrics. prom-client's default, 10 ms, is a timer
@@ -50,6 +49,7 @@ export interface MetricsSource {
  */
 const EVENT_LOOP_SAMPLE_MS = 100;
 
+/** Round trips and item times, in seconds: from a fraction of a millisecond to a minute. */
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export class Metrics {

@@ -101,7 +101,7 @@ export class ReplayLog {
   static load(store: Store): ReplayLog {
     const log = new ReplayLog(store);
     for (const { key, value } of store.replayLog.getRange()) {
-      if (!Array.isArray(key) || typeof key[0] !== 'string' || typeof key[1] !== 'number') continue;
+      if (!isReplayKey(key)) continue;
       const s = log.#segment(key[0], key[1]);
       if (!s.load(value)) {
         // Damaged: whatever parsed is kept; the record is rewritten from it.
@@ -173,12 +173,11 @@ export class ReplayLog {
 
   /** A commit that wrote `key` of the `replays` table failed: the reply goes back to what LMDB has. */
   reloadOwn(key: unknown): void {
-    if (!Array.isArray(key) || typeof key[0] !== 'string' || typeof key[1] !== 'number') return;
-    const k = key as ReplayKey;
-    const stored = this.#store.replays.get(k);
-    const reply = stored === undefined ? NONE : ownReply(k, stored);
-    if (reply === NONE) this.#forgetOwn(k);
-    else this.#setOwn(k, reply);
+    if (!isReplayKey(key)) return;
+    const stored = this.#store.replays.get(key);
+    const reply = stored === undefined ? NONE : ownReply(key, stored);
+    if (reply === NONE) this.#forgetOwn(key);
+    else this.#setOwn(key, reply);
   }
 
   #setOwn(key: ReplayKey, reply: unknown): void {
@@ -226,12 +225,17 @@ export class ReplayLog {
   }
 }
 
+/** Whether a stored key has a replay key's shape ([client instance, request id] or [instance, segment]). */
+function isReplayKey(key: unknown): key is ReplayKey {
+  return Array.isArray(key) && typeof key[0] === 'string' && typeof key[1] === 'number';
+}
+
 /** No reply: a record that is not one. */
 const NONE = Symbol('none');
 
 /** The reply of a `replays` record ([instance, rid] -> {v: reply}), or NONE if it is not one. */
 function ownReply(key: unknown, value: Uint8Array): unknown {
-  if (!Array.isArray(key) || typeof key[0] !== 'string' || typeof key[1] !== 'number') return NONE;
+  if (!isReplayKey(key)) return NONE;
   try {
     return (decodeMessage(value) as { v: unknown }).v;
   } catch {
