@@ -4,6 +4,7 @@
 // worker. This is what corepool's worker hop costs at least.
 
 import cluster from 'node:cluster';
+import { clusterWorkerReady } from '../lib/children.js';
 import { check, concat, nowMs, runMain } from '../lib/harness.js';
 import { doubleBatch, doubledSum } from '../lib/tasks.js';
 
@@ -11,17 +12,7 @@ if (cluster.isPrimary) {
   void runMain(async (p) => {
     cluster.setupPrimary({ serialization: 'json', args: [] });
     const workers = Array.from({ length: p.workers }, () => cluster.fork());
-    // 'online' comes before an ESM worker has run its module, and messages sent
-    // before its listener exists are dropped: wait for the worker's own 'ready'.
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise((resolve, reject) => {
-            w.once('message', resolve);
-            w.once('exit', (code) => reject(new Error(`cluster worker exited (code ${code}) before ready`)));
-          }),
-      ),
-    );
+    await Promise.all(workers.map(clusterWorkerReady));
     try {
       const items = Array.from({ length: p.items }, (_, i) => i);
       await runBatch(workers, items, p); // warm-up

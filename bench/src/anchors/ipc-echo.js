@@ -5,6 +5,7 @@
 // ws-echo.js, so their sum is what the path cannot go below.
 
 import cluster from 'node:cluster';
+import { clusterWorkerReady } from '../lib/children.js';
 import { check, percentile, runMain, timeEchoes } from '../lib/harness.js';
 
 if (cluster.isPrimary) {
@@ -12,11 +13,7 @@ if (cluster.isPrimary) {
     cluster.setupPrimary({ serialization: 'json', args: [] });
     const worker = cluster.fork();
     try {
-      // 'online' comes before an ESM worker has run its module: wait for the worker's own 'ready'.
-      await new Promise((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('exit', (code) => reject(new Error(`cluster worker exited (code ${code}) before ready`)));
-      });
+      await clusterWorkerReady(worker);
       let pending = null;
       worker.on('message', (m) => {
         const r = pending;

@@ -99,3 +99,16 @@ export async function childMain(body) {
     setTimeout(() => process.exit(1), 50);
   }
 }
+
+/**
+ * Resolves when a forked node:cluster worker sends its first message (its own 'ready': 'online'
+ * comes before an ESM worker has run its module, and messages sent before its listener exists are
+ * dropped); rejects if it exits first.
+ * @param {import('node:cluster').Worker} worker
+ */
+export function clusterWorkerReady(worker) {
+  return new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('exit', (code) => reject(new Error(`cluster worker exited (code ${code}) before ready`)));
+  });
+}
