@@ -134,6 +134,46 @@ describe('map', () => {
     expect(remote).toMatch(/Error: boom/);
   });
 
+  it('submit, imap and mapSettled errors show their caller too, up to the app frames kept', async () => {
+    const boom = (x: number): number => {
+      if (x === 2) throw new Error('boom');
+      return x;
+    };
+    async function callerOfSubmit(): Promise<unknown> {
+      return client.submit(boom, 2);
+    }
+    function callerOfImap(): AsyncGenerator<number> {
+      // The stack is taken where imap is called, not where the loop first pulls.
+      return client.imap(boom, [1, 2]);
+    }
+    async function callerOfMapSettled(): Promise<PromiseSettledResult<number>[]> {
+      return client.mapSettled(boom, [1, 2]);
+    }
+    const fromImap = callerOfImap();
+    const errors: Error[] = [
+      (await callerOfSubmit().catch((e: unknown) => e)) as Error,
+      (await (async () => {
+        for await (const _ of fromImap) void _;
+      })().catch((e: unknown) => e)) as Error,
+      ((await callerOfMapSettled())[1] as PromiseRejectedResult).reason as Error,
+    ];
+    for (const [err, caller] of [
+      [errors[0], /callerOfSubmit/],
+      [errors[1], /callerOfImap/],
+      [errors[2], /callerOfMapSettled/],
+    ] as const) {
+      const [local, remote] = err!.stack!.split('--- remote ---') as [string, string];
+      expect(local).toMatch(caller);
+      expect(local).not.toMatch(/batch-call|client\.[jt]s|connection\.js|[/\\]ws[/\\]lib/);
+      expect(remote).toMatch(/Error: boom/);
+    }
+    // A deep caller keeps its nearest frames, whatever the SDK's depth.
+    const deep = (n: number): Promise<unknown> => (n === 0 ? client.submit(boom, 2) : deep(n - 1));
+    const err = (await deep(20).catch((e: unknown) => e)) as Error;
+    const local = err.stack!.split('--- remote ---')[0]!;
+    expect(local.split('\n').filter((l) => l.includes('at deep')).length).toBeGreaterThanOrEqual(4);
+  });
+
   it('names the compiler target when a down-levelled function misses a helper such as __awaiter', async () => {
     // What TypeScript emits for an async arrow at target ES2015: the helper lives at module scope, not in the function.
     const downlevelled = new Function('return (x) => __awaiter(this, void 0, void 0, function* () { return x; })')() as (

@@ -10,7 +10,7 @@
  * Just over 400 lines: pulling, flow control, ordering and the resend after a
  * reconnect all act on the same window of chunks; chunk sizing is chunk-sizer.ts.
  */
-import { CallerStack } from './caller-stack.js';
+import type { CallerStack } from './caller-stack.js';
 import {
   BadMessageError,
   CorepoolError,
@@ -102,7 +102,7 @@ export class BatchCall {
   #pendingNext: Promise<IteratorResult<unknown>> | undefined;
   #next = 0;
   /** Where the app started this batch: its item errors show that, not the SDK's message handler. */
-  readonly #caller = new CallerStack();
+  readonly #caller: CallerStack;
   /** Items in the last chunk sent. */
   #lastChunk = 1;
   #total: number | undefined;
@@ -120,8 +120,10 @@ export class BatchCall {
     items: Iterable<unknown> | AsyncIterable<unknown>,
     settings: BatchSettings,
     sink: BatchSink,
+    caller: CallerStack,
   ) {
     this.#host = host;
+    this.#caller = caller;
     this.id = id;
     this.#spec = spec;
     this.#settings = settings;

@@ -40,6 +40,7 @@ import {
   type Welcome,
 } from '@corepool/protocol/internal';
 import { BatchCall, type BatchHost, type BatchSink, type Outcome } from './batch-call.js';
+import { CallerStack } from './caller-stack.js';
 import { Connection, type OpenSocket } from './connection.js';
 import { DEFAULT_RETRIES, checkMapOptions, type ImapOptions, type MapOptions, type SubmitOptions } from './options.js';
 import { toTaskSpec, type Task } from './task.js';
@@ -194,12 +195,21 @@ export class Client {
   }
 
   /** Runs `fn(item, ctx)` on every item in the pool; resolves to the results in input order. */
-  async map<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Awaited<R>[]> {
+  map<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Awaited<R>[]> {
+    return this.#map(fn, items, options, new CallerStack(Client.prototype.map));
+  }
+
+  async #map<I, R>(
+    fn: Task<I, R>,
+    items: Iterable<I> | AsyncIterable<I>,
+    options: MapOptions | undefined,
+    caller: CallerStack,
+  ): Promise<Awaited<R>[]> {
     // Results arrive as ranges in any order; they are kept as ranges and laid out once at the end.
     const ranges: [number, unknown[]][] = [];
     await new Promise<void>((resolve, reject) => {
       let failed = false;
-      const batch = this.#startBatch(fn, items, options, {
+      const batch = this.#startBatch(fn, items, options, caller, {
         range: (start, values) => ranges.push([start, values]),
         item: (index, o) => {
           if (o.ok) ranges.push([index, [o.value]]);
@@ -219,10 +229,19 @@ export class Client {
   }
 
   /** Like `map`, but one outcome per item, like Promise.allSettled: failures do not stop the batch. */
-  async mapSettled<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Settled<Awaited<R>>[]> {
+  mapSettled<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Settled<Awaited<R>>[]> {
+    return this.#mapSettled(fn, items, options, new CallerStack(Client.prototype.mapSettled));
+  }
+
+  async #mapSettled<I, R>(
+    fn: Task<I, R>,
+    items: Iterable<I> | AsyncIterable<I>,
+    options: MapOptions | undefined,
+    caller: CallerStack,
+  ): Promise<Settled<Awaited<R>>[]> {
     const results: Settled<Awaited<R>>[] = [];
     await new Promise<void>((resolve, reject) => {
-      this.#startBatch(fn, items, options, {
+      this.#startBatch(fn, items, options, caller, {
         item: (index, o) => {
           results[index] = o.ok ? { status: 'fulfilled', value: o.value as Awaited<R> } : { status: 'rejected', reason: o.error };
         },
@@ -235,7 +254,7 @@ export class Client {
 
   /** Runs one task; resolves to its result. */
   async submit<I, R>(fn: Task<I, R>, item: I, options?: SubmitOptions): Promise<Awaited<R>> {
-    const [r] = await this.map(fn, [item], { ...options, chunkSize: 1 });
+    const [r] = await this.#map(fn, [item], { ...options, chunkSize: 1 }, new CallerStack(Client.prototype.submit));
     return r as Awaited<R>;
   }
 
@@ -243,17 +262,22 @@ export class Client {
    * Streams results as they come: in input order (default) or `ordered: false`
    * for arrival order. Breaking out of the loop cancels the rest of the batch.
    */
-  async *imap<I, R>(
+  imap<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: ImapOptions): AsyncGenerator<Awaited<R>, void, undefined> {
+    return this.#imap(fn, items, options, new CallerStack(Client.prototype.imap));
+  }
+
+  async *#imap<I, R>(
     fn: Task<I, R>,
     items: Iterable<I> | AsyncIterable<I>,
-    options?: ImapOptions,
+    options: ImapOptions | undefined,
+    caller: CallerStack,
   ): AsyncGenerator<Awaited<R>, void, undefined> {
     const ordered = options?.ordered ?? true;
     const outcomes = new QueuedIterator<Outcome>();
     // In input order, an outcome waits here until every earlier one is queued.
     const early = new Map<number, Outcome>();
     let cursor = 0;
-    const batch = this.#startBatch(fn, items, options, {
+    const batch = this.#startBatch(fn, items, options, caller, {
       item: (index, o) => {
         if (!ordered) {
           outcomes.push(o);
@@ -345,7 +369,7 @@ export class Client {
     await this.close();
   }
 
-  #startBatch(fn: unknown, items: unknown, options: MapOptions | undefined, sink: BatchSink): BatchCall | undefined {
+  #startBatch(fn: unknown, items: unknown, options: MapOptions | undefined, caller: CallerStack, sink: BatchSink): BatchCall | undefined {
     let batch: BatchCall | undefined;
     try {
       if (this.#closed !== undefined) throw this.#closed;
@@ -375,6 +399,7 @@ export class Client {
           onProgress: opts.onProgress,
         },
         sink,
+        caller,
       );
       this.#batches.set(batch.id, batch);
       if (signal !== undefined) {

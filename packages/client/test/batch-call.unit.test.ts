@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShuttingDownError, encodeData, type ClientMessage } from '@corepool/protocol';
 import { BatchCall, type BatchHost } from '../src/batch-call.js';
+import { CallerStack } from '../src/caller-stack.js';
 
 /** A host with `max` chunk slots that counts what batches take and give back. */
 function fakeHost(max: number, maxPayload: number, failsOver = false): BatchHost & { slots: number; sent: ClientMessage[] } {
@@ -47,6 +48,7 @@ describe('BatchCall chunk slots', () => {
         end: (e) => ended.push(e),
         wantsMore: () => true,
       },
+      new CallerStack(fakeHost),
     );
     b.pump();
     await new Promise((r) => setTimeout(r, 20));
@@ -71,6 +73,7 @@ function oneByOne(host: BatchHost, items: number[]): { b: BatchCall; delivered: 
     items,
     { timeoutMs: 0, retries: 0, priority: 0, chunkSize: 1, onProgress: undefined },
     { item: (i) => delivered.push(i), end: (e) => ended.push(e), wantsMore: () => true },
+    new CallerStack(oneByOne),
   );
   return { b, delivered, ended };
 }
