@@ -15,7 +15,7 @@ if (cluster.isPrimary) {
     await Promise.all(workers.map(clusterWorkerReady));
     try {
       const items = Array.from({ length: p.items }, (_, i) => i);
-      await runBatch(workers, items, p); // warm-up
+      for (let i = 0; i < (p.warmups ?? 1); i++) await runBatch(workers, items, p); // warm-up
       const t0 = nowMs();
       const out = await runBatch(workers, items, p);
       const wall = nowMs() - t0;

@@ -52,7 +52,7 @@ const scenarios = {
       for (let i = 0; i < items.length; i += p.batch) jobs.push(pool.run(items.slice(i, i + p.batch), { name: 'doubleBatch' }));
       return concat(await Promise.all(jobs), items.length);
     };
-    await run(); // warm-up
+    for (let i = 0; i < (p.warmups ?? 1); i++) await run(); // warm-up
     const t0 = nowMs();
     const out = await run();
     const wall = nowMs() - t0;

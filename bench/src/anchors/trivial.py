@@ -14,7 +14,8 @@ def body(p):
     count, workers = p["items"], p["workers"]
     items = list(range(count))
     with mp.Pool(workers) as pool:
-        pool.map(double, range(100_000))  # warm-up
+        for _ in range(p.get("warmups", 1)):  # warm-up at full size, as the Node systems
+            pool.map(double, items)
         t0 = time.perf_counter()
         out = pool.map(double, items)
         wall = time.perf_counter() - t0

@@ -18,7 +18,7 @@ export async function timeTrivial(client, count) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   void runMain((p) =>
     withCorepool({ workers: p.workers, cluster: p.cluster }, async ({ client }) => {
-      await timeTrivial(client, p.items); // warm-up at full size
+      for (let i = 0; i < (p.warmups ?? 1); i++) await timeTrivial(client, p.items); // warm-up at full size
       const { wall, check: ok } = await timeTrivial(client, p.items);
       const note = `${p.items.toLocaleString('en')} items in one client.map, ${p.workers} workers, default chunking`;
       return [
