@@ -17,6 +17,13 @@ import { decodeMessage, encodeMessage } from '@corepool/protocol';
 /** The worker's file descriptor for the channel. */
 export const CHANNEL_FD = 4;
 
+/**
+ * A frame this short is sent as one buffer (header and body copied together):
+ * one write costs less than a writev of two below a few KB; above, the copy
+ * and its allocation (megabytes per batch of tiny items) cost more.
+ */
+const COPY_BELOW = 16 * 1024;
+
 /** How the primary's end guards against a worker whose end a task broke. */
 export interface ChannelGuard {
   /** Longest frame the peer may announce. */
@@ -54,10 +61,22 @@ export class Channel<In, Out> {
   send(m: Out, done?: () => void): boolean {
     if (this.#socket.destroyed || !this.#socket.writable) return false;
     const body = encodeMessage(m);
-    const frame = Buffer.allocUnsafe(4 + body.length);
-    frame.writeUInt32LE(body.length, 0);
-    frame.set(body, 4);
-    this.#socket.write(frame, done === undefined ? undefined : () => done());
+    const cb = done === undefined ? undefined : (): void => done();
+    if (body.length < COPY_BELOW) {
+      const frame = Buffer.allocUnsafe(4 + body.length);
+      frame.writeUInt32LE(body.length, 0);
+      frame.set(body, 4);
+      this.#socket.write(frame, cb);
+      return true;
+    }
+    // A chunk's items or results: the header and the body go out in one writev, the body not copied
+    // again (msgpackr never writes over a buffer it has returned).
+    const header = Buffer.allocUnsafe(4);
+    header.writeUInt32LE(body.length, 0);
+    this.#socket.cork();
+    this.#socket.write(header);
+    this.#socket.write(body, cb);
+    this.#socket.uncork();
     return true;
   }
 
