@@ -17,7 +17,7 @@ def body(p):
     count, workers = p["tasks"], p["workers"]
     items = list(range(count))
     with mp.Pool(workers) as pool:
-        pool.map(busy1ms, range(200))  # warm-up
+        pool.map(busy1ms, range(p.get("warmupTasks", 200)))  # warm-up
         t0 = time.perf_counter()
         out = pool.map(busy1ms, items)
         wall = time.perf_counter() - t0

@@ -32,7 +32,7 @@ const scenarios = {
   },
 
   async efficiency(pool, p) {
-    await Promise.all(Array.from({ length: 200 }, (_, i) => pool.run(i, { name: 'busy1ms' })));
+    await Promise.all(Array.from({ length: p.warmupTasks ?? 200 }, (_, i) => pool.run(i, { name: 'busy1ms' })));
     const t0 = nowMs();
     const out = await Promise.all(Array.from({ length: p.tasks }, (_, i) => pool.run(i, { name: 'busy1ms' })));
     const wall = nowMs() - t0;

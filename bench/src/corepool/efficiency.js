@@ -9,7 +9,7 @@ void runMain((p) =>
   withCorepool({ workers: p.workers }, async ({ client }) => {
     await client.map(
       busy1ms,
-      Array.from({ length: 200 }, (_, i) => i),
+      Array.from({ length: p.warmupTasks ?? 200 }, (_, i) => i),
     ); // warm-up
     const items = Array.from({ length: p.tasks }, (_, i) => i);
     const t0 = nowMs();
