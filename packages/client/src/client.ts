@@ -229,16 +229,9 @@ export class Client {
   }
 
   /** Like `map`, but one outcome per item, like Promise.allSettled: failures do not stop the batch. */
-  mapSettled<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Settled<Awaited<R>>[]> {
-    return this.#mapSettled(fn, items, options, new CallerStack(Client.prototype.mapSettled));
-  }
-
-  async #mapSettled<I, R>(
-    fn: Task<I, R>,
-    items: Iterable<I> | AsyncIterable<I>,
-    options: MapOptions | undefined,
-    caller: CallerStack,
-  ): Promise<Settled<Awaited<R>>[]> {
+  async mapSettled<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Settled<Awaited<R>>[]> {
+    // Before the first await: the app's frames are still right below this one.
+    const caller = new CallerStack(Client.prototype.mapSettled);
     const results: Settled<Awaited<R>>[] = [];
     await new Promise<void>((resolve, reject) => {
       this.#startBatch(fn, items, options, caller, {
