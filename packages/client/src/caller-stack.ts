@@ -28,11 +28,13 @@ export class CallerStack {
   /** `entry`: the public SDK method the app called; it and every frame above it are left out. */
   constructor(entry: (...args: never[]) => unknown) {
     const limit = Error.stackTraceLimit;
-    if (!(limit <= CALLER_FRAMES)) Error.stackTraceLimit = CALLER_FRAMES;
     try {
+      if (!(limit <= CALLER_FRAMES)) Error.stackTraceLimit = CALLER_FRAMES;
       Error.captureStackTrace(this.#holder, entry);
+    } catch {
+      // Error made read-only (a hardened realm): the item errors go without the caller's frames.
     } finally {
-      Error.stackTraceLimit = limit;
+      if (Error.stackTraceLimit !== limit) Error.stackTraceLimit = limit;
     }
   }
 
