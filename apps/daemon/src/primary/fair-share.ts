@@ -199,13 +199,16 @@ export class FairShare<T extends Tenant> {
   }
 }
 
+/** No running chunk has overrun its charge (the usual case: no map is made for it). */
+const NO_OVERAGE: ReadonlyMap<Tenant, number> = new Map();
+
 /** Per client, how far its running chunks have overrun what they were charged, in virtual time (divided by its weight). */
-function overage(heads: Iterable<Placed>, now: number): Map<Tenant, number> {
-  const out = new Map<Tenant, number>();
+function overage(heads: Iterable<Placed>, now: number): ReadonlyMap<Tenant, number> {
+  let out: Map<Tenant, number> | undefined;
   for (const h of heads) {
     if (h.headAt === undefined) continue;
     const over = now - h.headAt - h.charged;
-    if (over > 0) out.set(h.tenant, (out.get(h.tenant) ?? 0) + over / h.tenant.weight);
+    if (over > 0) (out ??= new Map()).set(h.tenant, (out.get(h.tenant) ?? 0) + over / h.tenant.weight);
   }
-  return out;
+  return out ?? NO_OVERAGE;
 }
