@@ -29,6 +29,12 @@ export class SourceLru<V = undefined> {
   /** Map order is recency order: first = least recently used. */
   readonly #entries = new Map<string, { chars: number; value: V }>();
   #chars = 0;
+  /**
+   * The most recently used hash: touching it again changes nothing, so the map is left alone
+   * (an app submitting one task over and over re-inserted it on every chunk, and the map's
+   * deleted slots made it rehash every few submits).
+   */
+  #newest: string | undefined;
 
   constructor(bounds: SourceBounds) {
     this.#bounds = bounds;
@@ -46,10 +52,12 @@ export class SourceLru<V = undefined> {
 
   /** Marks `hash` most recently used; false if it is not kept (nothing changes then). */
   touch(hash: string): boolean {
+    if (hash === this.#newest) return true;
     const e = this.#entries.get(hash);
     if (e === undefined) return false;
     this.#entries.delete(hash);
     this.#entries.set(hash, e);
+    this.#newest = hash;
     return true;
   }
 
@@ -62,10 +70,12 @@ export class SourceLru<V = undefined> {
     }
     this.#entries.set(hash, { chars, value });
     this.#chars += chars;
+    this.#newest = hash;
     for (const [h, e] of this.#entries) {
       if (this.#entries.size <= this.#bounds.count && this.#chars <= this.#bounds.chars) break;
       this.#entries.delete(h);
       this.#chars -= e.chars;
+      if (h === this.#newest) this.#newest = undefined;
     }
   }
 

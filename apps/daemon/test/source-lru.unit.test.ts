@@ -26,6 +26,18 @@ describe('SourceLru', () => {
     expect(lru.touch('huge')).toBe(false);
   });
 
+  it('touching the most recent entry again changes nothing; the one before it is still next to last', () => {
+    const lru = new SourceLru({ count: 3, chars: 100 });
+    for (const h of ['a', 'b', 'c']) lru.set(h, 10, undefined);
+    expect(lru.touch('a')).toBe(true);
+    expect(lru.touch('a')).toBe(true); // already the newest: a no-op
+    expect(lru.touch('a')).toBe(true);
+    lru.set('d', 10, undefined); // b is the least recently used
+    expect(lru.peek('b')).toBeUndefined();
+    lru.set('e', 10, undefined); // then c
+    expect(['a', 'c', 'd', 'e'].map((h) => lru.touch(h))).toEqual([true, false, true, true]);
+  });
+
   it("fed the same touches, the primary's LRU is always within the worker's", () => {
     let seed = 42;
     const random = (n: number): number => {
