@@ -174,6 +174,16 @@ describe('map', () => {
     expect(local.split('\n').filter((l) => l.includes('at deep')).length).toBeGreaterThanOrEqual(4);
   });
 
+  it('map and imap called on something that is not a client reject (map) or throw from the first next() (imap), never at the call', async () => {
+    const proto = Object.getPrototypeOf(client) as Client;
+    let promise: Promise<unknown> | undefined;
+    let gen: AsyncGenerator<unknown> | undefined;
+    expect(() => (promise = proto.map.call({} as Client, (x: unknown) => x, [1]))).not.toThrow();
+    await expect(promise).rejects.toThrow(TypeError);
+    expect(() => (gen = proto.imap.call({} as Client, (x: unknown) => x, [1]))).not.toThrow();
+    await expect(gen!.next()).rejects.toThrow(TypeError);
+  });
+
   it('names the compiler target when a down-levelled function misses a helper such as __awaiter', async () => {
     // What TypeScript emits for an async arrow at target ES2015: the helper lives at module scope, not in the function.
     const downlevelled = new Function('return (x) => __awaiter(this, void 0, void 0, function* () { return x; })')() as (

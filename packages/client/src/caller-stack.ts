@@ -25,16 +25,30 @@ export class CallerStack {
   readonly #holder: { stack?: string } = {};
   #frames: string | undefined;
 
-  /** `entry`: the public SDK method the app called; it and every frame above it are left out. */
+  /** `entry`: the public SDK method the app called; it and every frame above it are left out. Never throws. */
   constructor(entry: (...args: never[]) => unknown) {
-    const limit = Error.stackTraceLimit;
+    let limit: unknown;
+    let capped = false;
     try {
-      if (!(limit <= CALLER_FRAMES)) Error.stackTraceLimit = CALLER_FRAMES;
+      limit = Error.stackTraceLimit;
+      if (!((limit as number) <= CALLER_FRAMES)) {
+        Error.stackTraceLimit = CALLER_FRAMES;
+        capped = true;
+      }
+    } catch {
+      // A limit that cannot be read or set (frozen intrinsics): the capture runs under the app's own.
+    }
+    try {
       Error.captureStackTrace(this.#holder, entry);
     } catch {
-      // Error made read-only (a hardened realm): the item errors go without the caller's frames.
-    } finally {
-      if (Error.stackTraceLimit !== limit) Error.stackTraceLimit = limit;
+      // Nothing to show then: the item errors go without the caller's frames.
+    }
+    if (capped) {
+      try {
+        Error.stackTraceLimit = limit as number;
+      } catch {
+        // Made read-only meanwhile: nothing to put back.
+      }
     }
   }
 

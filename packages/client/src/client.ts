@@ -196,7 +196,13 @@ export class Client {
 
   /** Runs `fn(item, ctx)` on every item in the pool; resolves to the results in input order. */
   map<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Awaited<R>[]> {
-    return this.#map(fn, items, options, new CallerStack(Client.prototype.map));
+    const caller = new CallerStack(Client.prototype.map);
+    try {
+      return this.#map(fn, items, options, caller);
+    } catch (err) {
+      // Called on something that is not a client (an unbound `map`): a rejection, as from any async method.
+      return Promise.reject(err);
+    }
   }
 
   async #map<I, R>(
@@ -256,7 +262,13 @@ export class Client {
    * for arrival order. Breaking out of the loop cancels the rest of the batch.
    */
   imap<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: ImapOptions): AsyncGenerator<Awaited<R>, void, undefined> {
-    return this.#imap(fn, items, options, new CallerStack(Client.prototype.imap));
+    const caller = new CallerStack(Client.prototype.imap);
+    try {
+      return this.#imap(fn, items, options, caller);
+    } catch (err) {
+      // Called on something that is not a client: the error comes from the first next(), as from any async generator.
+      return failing(err);
+    }
   }
 
   async *#imap<I, R>(
@@ -575,4 +587,10 @@ export class Client {
       return () => this.#linkWatchers.delete(cb);
     },
   };
+}
+
+/** A generator whose first next() rejects with `err`. */
+// eslint-disable-next-line require-yield -- it only throws, on its first next()
+async function* failing(err: unknown): AsyncGenerator<never, void, undefined> {
+  throw err;
 }

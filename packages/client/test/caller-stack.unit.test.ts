@@ -42,12 +42,29 @@ describe('CallerStack', () => {
     expect(Error.stackTraceLimit).toBe(0);
   });
 
-  it('never throws when Error.stackTraceLimit cannot be set (a hardened realm)', () => {
+  it("keeps the app's frames when Error.stackTraceLimit cannot be set (frozen intrinsics), under the app's own limit", () => {
     Object.defineProperty(Error, 'stackTraceLimit', { value: 10, writable: false, configurable: true });
     const caller = appFrame(3);
     expect(Error.stackTraceLimit).toBe(10);
+    // Not capped to six: up to the app's 10, appFrame(3) down to appFrame(0) first.
+    const frames = caller.frames.split('\n');
+    expect(frames.slice(0, 4).every((f) => f.includes('appFrame'))).toBe(true);
+    expect(frames.length).toBeGreaterThan(6);
+    expect(frames.length).toBeLessThanOrEqual(10);
     const err = caller.attach(Object.assign(new Error('boom'), { remoteStack: 'at task (remote)' }));
-    expect(err.stack).toMatch(/^Error: boom\n/);
+    expect(err.stack).toMatch(/^Error: boom\n {4}at appFrame/);
     expect(err.stack).toMatch(/--- remote ---\nat task \(remote\)$/);
+  });
+
+  it('never throws, whatever Error.stackTraceLimit is made of', () => {
+    Object.defineProperty(Error, 'stackTraceLimit', { value: Number.NaN, writable: false, configurable: true });
+    expect(() => appFrame(2)).not.toThrow();
+    Object.defineProperty(Error, 'stackTraceLimit', {
+      get: () => {
+        throw new Error('no limit for you');
+      },
+      configurable: true,
+    });
+    expect(() => appFrame(2)).not.toThrow();
   });
 });
