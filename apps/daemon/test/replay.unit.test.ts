@@ -42,6 +42,26 @@ describe('replays', () => {
     expect(dropped).toEqual([1]);
   });
 
+  it('an acknowledgement repeated or lower forgets nothing more, and one above a late reply still forgets it', async () => {
+    const dropped: number[] = [];
+    const r = new InstanceReplays('i1', (_i, rid) => dropped.push(rid));
+    for (const rid of [1, 2, 3, 4]) r.remember(rid, Promise.resolve(rid), true);
+    r.acknowledge(3);
+    r.acknowledge(3);
+    r.acknowledge(2);
+    expect(dropped).toEqual([1, 2]);
+    await expect(r.get(3)).resolves.toBe(3);
+    r.acknowledge(5);
+    expect(dropped).toEqual([1, 2, 3, 4]);
+    // A request id below the acknowledgements already seen (a client whose acks lie): kept, and
+    // forgotten by the next acknowledgement above it even though that one is lower than the last.
+    r.remember(2, Promise.resolve('late'), true);
+    await expect(r.get(2)).resolves.toBe('late');
+    r.acknowledge(3);
+    expect(r.get(2)).toBeUndefined();
+    expect(dropped).toEqual([1, 2, 3, 4, 2]);
+  });
+
   it('starts with the replies the store kept, and deletes them once acknowledged', async () => {
     const dropped: [string, number][] = [];
     const t = new ReplayTable(

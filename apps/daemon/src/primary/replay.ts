@@ -68,6 +68,11 @@ export class InstanceReplays implements Replays {
   #waiting: Set<number> | undefined;
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
+  /**
+   * No reply below this request id is kept: an acknowledgement up to it has nothing to forget.
+   * Every request of a burst carries the same ack; without this each would walk the replies.
+   */
+  #clearBelow = 0;
   sessions = 0;
   expiry: NodeJS.Timeout | undefined;
 
@@ -89,8 +94,9 @@ export class InstanceReplays implements Replays {
   remember(rid: number, outcome: Promise<unknown>, stored = false): void {
     const replies = (this.#replies ??= new Map());
     replies.set(rid, outcome);
+    if (rid < this.#clearBelow) this.#clearBelow = rid;
     if (!stored) (this.#unstored ??= new Set()).add(rid);
-    outcome.catch(() => {}); // kept for a replay, not an unhandled rejection
+    outcome.catch(ignore); // kept for a replay, not an unhandled rejection
     if (replies.size > MAX_PER_INSTANCE) {
       const oldest = replies.keys().next().value!;
       this.forget(oldest);
@@ -151,7 +157,8 @@ export class InstanceReplays implements Replays {
 
   /** Forgets every reply below `ack` (the client has them). Request ids grow, so they are at the front. */
   acknowledge(ack: number): void {
-    if (this.#replies === undefined) return;
+    if (this.#replies === undefined || ack <= this.#clearBelow) return;
+    this.#clearBelow = ack;
     for (const rid of this.#replies.keys()) {
       if (rid >= ack) return;
       this.forget(rid);
@@ -214,6 +221,8 @@ export class ReplayTable {
     return this.#instances.size;
   }
 }
+
+function ignore(): void {}
 
 /** A queue.get that did not hand its item to its connection: not an outcome to replay. */
 const REDO = Symbol('redo');
