@@ -36,8 +36,9 @@
  * Records whose serialised form changes often (a counter) are not written per
  * change: they are `touch`ed, and serialised once per batch by `record()`.
  *
- * Just over 400 lines: group commit, its three fsync modes and the disk-full
- * rollback all turn on the same batch; the damage check is in store-check.ts.
+ * Under 500 lines: group commit, its three fsync modes, the disk-full rollback
+ * and the record arrays one batch hands to the next all turn on the same
+ * batch; the damage check is in store-check.ts.
  */
 import { chmodSync, mkdirSync, statfsSync } from 'node:fs';
 import path from 'node:path';
@@ -80,11 +81,17 @@ export interface FailedWrites {
   readonly dirty: ReadonlySet<Dirty>;
 }
 
-/** The writes of one event-loop turn, committed in one transaction; its promise is `committed()`'s. */
-interface WriteBatch extends FailedWrites {
+/** Puts (a value) and deletes (undefined) by table and key, in order. */
+interface Writes {
   tables: Table[];
   keys: Key[];
   values: (Uint8Array | undefined)[];
+}
+
+/** The writes of one event-loop turn, committed in one transaction; its promise is `committed()`'s. */
+interface WriteBatch {
+  /** Made at the batch's first put or delete: most turns only touch records (a counter, a kept reply). */
+  writes: Writes | null;
   dirty: Set<Dirty>;
   promise: Promise<void>;
   resolve: () => void;
@@ -92,6 +99,11 @@ interface WriteBatch extends FailedWrites {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** Past this many records, the arrays they were serialised into are not kept for the next batch. */
+const KEPT_RECORD_SLOTS = 4096;
+
+function ignore(): void {}
 
 /** The LMDB environment of the shared state and its group commit. */
 export class Store {
@@ -114,6 +126,13 @@ export class Store {
   readonly #root: RootDatabase<Uint8Array, Key>;
   #batch: WriteBatch | null = null;
   #immediate: NodeJS.Immediate | null = null;
+  readonly #flushLater = (): void => this.#flush();
+  /**
+   * The dirty records of the batch being flushed, serialised: filled up to #recorded and
+   * emptied after the commit, batch after batch (a turn with one write made three arrays).
+   */
+  #records: Writes = { tables: [], keys: [], values: [] };
+  #recorded = 0;
   /** 'always': the batch in LMDB's hands, until it is flushed. */
   #inflight: WriteBatch | null = null;
   /** 'everysec': commits since the last sync. */
@@ -164,18 +183,18 @@ export class Store {
 
   /** Queues a put into the current batch. */
   put(table: Table, key: Key, value: Uint8Array): void {
-    const b = this.#open();
-    b.tables.push(table);
-    b.keys.push(key);
-    b.values.push(value);
+    const w = (this.#open().writes ??= { tables: [], keys: [], values: [] });
+    w.tables.push(table);
+    w.keys.push(key);
+    w.values.push(value);
   }
 
   /** Queues a delete into the current batch. */
   remove(table: Table, key: Key): void {
-    const b = this.#open();
-    b.tables.push(table);
-    b.keys.push(key);
-    b.values.push(undefined);
+    const w = (this.#open().writes ??= { tables: [], keys: [], values: [] });
+    w.tables.push(table);
+    w.keys.push(key);
+    w.values.push(undefined);
   }
 
   /** Marks a record to be serialised when the current batch commits (after the batch's puts). */
@@ -217,9 +236,9 @@ export class Store {
       reject = rej;
     });
     // Nobody may be awaiting a batch whose writes all cancelled out: never an unhandled rejection.
-    promise.catch(() => {});
-    this.#batch = { tables: [], keys: [], values: [], dirty: new Set(), promise, resolve, reject };
-    this.#immediate = setImmediate(() => this.#flush());
+    promise.catch(ignore);
+    this.#batch = { writes: null, dirty: new Set(), promise, resolve, reject };
+    this.#immediate = setImmediate(this.#flushLater);
     return this.#batch;
   }
 
@@ -232,32 +251,52 @@ export class Store {
     // 'always': the batch waits for the one in LMDB's hands (#flushAsync flushes it then).
     if (b === null || this.#inflight !== null) return;
     this.#batch = null;
-    // The last state of each dirty record joins the puts (serialised once, here).
+    // The last state of each dirty record is written after the puts (serialised once, here).
+    const r = this.#records;
+    let n = 0;
     let bytes = 0;
     for (const d of b.dirty) {
-      b.tables.push(d.table);
-      b.keys.push(d.key);
-      b.values.push(d.record());
+      const v = d.record();
+      r.tables[n] = d.table;
+      r.keys[n] = d.key;
+      r.values[n++] = v;
+      if (v !== undefined) bytes += v.length;
     }
-    for (const v of b.values) bytes += v === undefined ? 0 : v.length;
-    if (!this.#hasRoom(bytes, b.keys.length)) {
-      this.#failed([b], new NoSpaceError(`the disk under ${this.#dir} is full: the write was not applied`));
-      return;
+    this.#recorded = n;
+    const w = b.writes;
+    if (w !== null) for (const v of w.values) bytes += v === undefined ? 0 : v.length;
+    try {
+      if (!this.#hasRoom(bytes, n + (w === null ? 0 : w.keys.length))) {
+        this.#failed([b], new NoSpaceError(`the disk under ${this.#dir} is full: the write was not applied`));
+        return;
+      }
+      if (this.fsync === 'always') this.#flushAsync(b);
+      else this.#flushSync(b);
+    } finally {
+      this.#clearRecords();
     }
-    if (this.fsync === 'always') this.#flushAsync(b);
-    else this.#flushSync(b);
+  }
+
+  /** Lets go of the serialised records (a value's bytes may be large); their arrays serve the next batch. */
+  #clearRecords(): void {
+    const r = this.#records;
+    if (r.keys.length > KEPT_RECORD_SLOTS) {
+      this.#records = { tables: [], keys: [], values: [] };
+    } else {
+      for (let i = 0; i < this.#recorded; i++) {
+        r.values[i] = undefined;
+        r.keys[i] = NO_KEY;
+      }
+    }
+    this.#recorded = 0;
   }
 
   /** everysec / no: one synchronous transaction on a noSync environment. */
   #flushSync(b: WriteBatch): void {
     try {
       this.#root.transactionSync(() => {
-        const { tables, keys, values } = b;
-        for (let i = 0; i < keys.length; i++) {
-          const v = values[i];
-          if (v === undefined) tables[i]!.removeSync(keys[i]!);
-          else tables[i]!.putSync(keys[i]!, v);
-        }
+        if (b.writes !== null) applySync(b.writes, b.writes.keys.length);
+        applySync(this.#records, this.#recorded);
       });
     } catch (err) {
       this.#failed([b], err);
@@ -271,11 +310,14 @@ export class Store {
   #flushAsync(b: WriteBatch): void {
     guardCommitRejections();
     const writes: Promise<boolean>[] = [];
-    const { tables, keys, values } = b;
-    for (let i = 0; i < keys.length; i++) {
-      const v = values[i];
-      writes.push(v === undefined ? tables[i]!.remove(keys[i]!) : tables[i]!.put(keys[i]!, v));
-    }
+    const queue = ({ tables, keys, values }: Writes, n: number): void => {
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        writes.push(v === undefined ? tables[i]!.remove(keys[i]!) : tables[i]!.put(keys[i]!, v));
+      }
+    };
+    if (b.writes !== null) queue(b.writes, b.writes.keys.length);
+    queue(this.#records, this.#recorded);
     this.#inflight = b;
     Promise.all(writes).then(
       () => {
@@ -301,7 +343,7 @@ export class Store {
     (err as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
     for (const b of batches) {
       try {
-        this.onFailed(b);
+        this.onFailed({ tables: b.writes?.tables ?? [], keys: b.writes?.keys ?? [], dirty: b.dirty });
       } catch {
         // A rollback that fails leaves the writers' error as the answer; the next load is exact.
       }
@@ -383,6 +425,18 @@ export class Store {
     });
   }
 }
+
+/** Puts and deletes `n` writes inside the current synchronous transaction. */
+function applySync({ tables, keys, values }: Writes, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === undefined) tables[i]!.removeSync(keys[i]!);
+    else tables[i]!.putSync(keys[i]!, v);
+  }
+}
+
+/** What an emptied record slot holds until the next batch fills it. */
+const NO_KEY: Key = '';
 
 let guarded = false;
 

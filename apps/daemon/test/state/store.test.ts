@@ -40,6 +40,31 @@ describe('Store', () => {
     });
   }
 
+  for (const fsync of MODES) {
+    it(`fsync ${fsync}: batches of many records, then few, then a mix with puts, each committed whole`, async () => {
+      // Records are serialised into arrays one batch hands to the next (store.ts #records); past
+      // KEPT_RECORD_SLOTS new ones are made. Every size in turn, and puts beside records.
+      const state = await open(dir, fsync);
+      const sets = (n: number, round: number) =>
+        Array.from({ length: n }, (_, i) => state.handle('c:1', req('value.set', `v${i}`, { a: enc(round * 10_000 + i) })));
+      await Promise.all(sets(5000, 1));
+      await Promise.all(sets(3, 2));
+      await Promise.all([
+        ...sets(10, 3),
+        ...Array.from({ length: 5 }, (_, i) => state.handle('c:1', req('queue.put', 'q', { a: enc(i) }))),
+      ]);
+      await Promise.all(sets(4500, 4));
+      await state.close();
+      const again = await open(dir, fsync);
+      const value = async (i: number) => dec(((await again.handle('c:1', req('value.get', `v${i}`))) as VReply).value);
+      expect(await Promise.all([0, 2, 9, 100, 4499, 4500, 4999].map(value))).toEqual([
+        40_000, 40_002, 40_009, 40_100, 44_499, 14_500, 14_999,
+      ]);
+      expect(await again.handle('c:1', req('queue.size', 'q'))).toBe(5);
+      await again.close();
+    });
+  }
+
   it('rejects bad options and calls after close', async () => {
     await expect(open(dir, 'sometimes' as FsyncMode)).rejects.toThrow(RangeError);
     const state = await open(dir);
