@@ -29,6 +29,11 @@ export interface ReplyOutcome {
 export class PendingRequests<M> {
   readonly #byRid = new Map<number, Entry<M>>();
   #lastRid = 0;
+  /**
+   * The oldest rid still pending, known without walking the map (every request sent asks for it):
+   * undefined when unknown (the oldest was settled) or when nothing is pending.
+   */
+  #oldest: number | undefined;
 
   /**
    * Gives `msg` the next request id and hands it to `send`, which says
@@ -39,6 +44,7 @@ export class PendingRequests<M> {
     return new Promise((resolve, reject) => {
       const entry: Entry<M> = { msg, sent: false, resolve, reject };
       // Registered before it is sent: `oldest` counts it, and a reply cannot beat it.
+      if (this.#byRid.size === 0) this.#oldest = rid;
       this.#byRid.set(rid, entry);
       entry.sent = send(rid);
     });
@@ -48,7 +54,7 @@ export class PendingRequests<M> {
   settle(rid: number, reply: ReplyOutcome): void {
     const entry = this.#byRid.get(rid);
     if (entry === undefined) return;
-    this.#byRid.delete(rid);
+    this.#remove(rid);
     if (reply.ok) entry.resolve(reply.value);
     else entry.reject(fromWire(reply.error ?? { code: 'E_INTERNAL', message: 'the request failed and its reply gave no error' }));
   }
@@ -57,7 +63,7 @@ export class PendingRequests<M> {
   reject(rid: number, err: unknown): void {
     const entry = this.#byRid.get(rid);
     if (entry === undefined) return;
-    this.#byRid.delete(rid);
+    this.#remove(rid);
     entry.reject(err);
   }
 
@@ -65,6 +71,7 @@ export class PendingRequests<M> {
   rejectAll(err: unknown): void {
     const all = [...this.#byRid.values()];
     this.#byRid.clear();
+    this.#oldest = undefined;
     for (const entry of all) entry.reject(err);
   }
 
@@ -75,7 +82,13 @@ export class PendingRequests<M> {
 
   /** The lowest request id still unanswered, if any. */
   oldest(): number | undefined {
-    return this.#byRid.keys().next().value;
+    if (this.#oldest === undefined && this.#byRid.size > 0) this.#oldest = this.#byRid.keys().next().value;
+    return this.#oldest;
+  }
+
+  #remove(rid: number): void {
+    this.#byRid.delete(rid);
+    if (rid === this.#oldest) this.#oldest = undefined;
   }
 
   /** Every pending request by id, oldest first (one may be rejected while iterating). */

@@ -38,6 +38,31 @@ describe('PendingRequests', () => {
     expect(table.oldest()).toBe(2);
   });
 
+  it('keeps the oldest right whatever order replies come in, and after the table empties', async () => {
+    const table = new PendingRequests<string>();
+    const all = ['a', 'b', 'c', 'd'].map((m) => table.add(m, () => true));
+    const oldest: (number | undefined)[] = [table.oldest()];
+    for (const rid of [3, 1, 2]) {
+      table.settle(rid, { ok: true });
+      oldest.push(table.oldest());
+    }
+    table.reject(4, new Error('lost'));
+    oldest.push(table.oldest());
+    void table.add('e', () => {
+      oldest.push(table.oldest());
+      return true;
+    });
+    void table.add('f', () => true);
+    table.settle(5, { ok: true });
+    oldest.push(table.oldest());
+    table.rejectAll(new Error('closed'));
+    oldest.push(table.oldest());
+    void table.add('g', () => true).catch(() => {});
+    oldest.push(table.oldest());
+    expect(oldest).toEqual([1, 1, 2, 4, undefined, 5, 6, undefined, 7]);
+    await Promise.allSettled(all);
+  });
+
   it('rejects one request, or all of them, without a reply', async () => {
     const table = new PendingRequests<string>();
     const a = table.add('a', () => true);
