@@ -48,11 +48,13 @@ describe('PendingRequests', () => {
     }
     table.reject(4, new Error('lost'));
     oldest.push(table.oldest());
-    void table.add('e', () => {
-      oldest.push(table.oldest());
-      return true;
-    });
-    void table.add('f', () => true);
+    const later = [
+      table.add('e', () => {
+        oldest.push(table.oldest());
+        return true;
+      }),
+      table.add('f', () => true),
+    ];
     table.settle(5, { ok: true });
     oldest.push(table.oldest());
     table.rejectAll(new Error('closed'));
@@ -60,7 +62,7 @@ describe('PendingRequests', () => {
     void table.add('g', () => true).catch(() => {});
     oldest.push(table.oldest());
     expect(oldest).toEqual([1, 1, 2, 4, undefined, 5, 6, undefined, 7]);
-    await Promise.allSettled(all);
+    await Promise.allSettled([...all, ...later]);
   });
 
   it('rejects one request, or all of them, without a reply', async () => {
