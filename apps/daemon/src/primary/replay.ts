@@ -17,6 +17,7 @@
  */
 import { BadMessageError, RESEND_POLICY, type StateRequest } from '@corepool/protocol/internal';
 import type { ReplayKey } from '../state/state-store.js';
+import { RidTable } from './rid-table.js';
 
 /** Replays kept per instance at most; past this the oldest go (a client that never acks). */
 const MAX_PER_INSTANCE = 100_000;
@@ -51,14 +52,14 @@ export interface Replays {
 }
 
 /**
- * One client instance's unacknowledged replies, in request order. Its map and
+ * One client instance's unacknowledged replies, in request order. Its table and
  * set are made when first needed: every connected client has an instance, and
  * an idle one never writes.
  */
 export class InstanceReplays implements Replays {
   readonly instance: string;
   readonly #drop: DropStoredReply;
-  #replies: Map<number, Promise<unknown>> | undefined;
+  #replies: RidTable<Promise<unknown>> | undefined;
   /** Request ids whose reply the store does not hold (every write's does: the rare exception is listed, not the rule). */
   #unstored: Set<number> | undefined;
   /**
@@ -92,13 +93,13 @@ export class InstanceReplays implements Replays {
 
   /** Keeps `outcome` for a resend of `rid`; `stored`: the store holds the reply too (a write's). */
   remember(rid: number, outcome: Promise<unknown>, stored = false): void {
-    const replies = (this.#replies ??= new Map());
+    const replies = (this.#replies ??= new RidTable());
     replies.set(rid, outcome);
     if (rid < this.#clearBelow) this.#clearBelow = rid;
     if (!stored) (this.#unstored ??= new Set()).add(rid);
     outcome.catch(ignore); // kept for a replay, not an unhandled rejection
     if (replies.size > MAX_PER_INSTANCE) {
-      const oldest = replies.keys().next().value!;
+      const oldest = replies.first()!;
       this.forget(oldest);
       this.#dropped = Math.max(this.#dropped, oldest);
     }
@@ -114,7 +115,7 @@ export class InstanceReplays implements Replays {
     if (this.#waiting?.delete(rid) !== true) return;
     // Its reply is not kept yet: dropped when it is, unless a resend has made it this request's again.
     const late = (): void => {
-      if (this.#replies?.has(rid) !== true) this.#drop(this.instance, rid);
+      if (this.#replies?.get(rid) === undefined) this.#drop(this.instance, rid);
     };
     outcome.then(late, late);
   }
@@ -159,10 +160,9 @@ export class InstanceReplays implements Replays {
   acknowledge(ack: number): void {
     if (this.#replies === undefined || ack <= this.#clearBelow) return;
     this.#clearBelow = ack;
-    for (const rid of this.#replies.keys()) {
-      if (rid >= ack) return;
-      this.forget(rid);
-    }
+    // From the front each time: forget removes the id, and no iterator is made per request.
+    const replies = this.#replies;
+    for (let rid = replies.first(); rid !== undefined && rid < ack; rid = replies.first()) this.forget(rid);
   }
 
   /** Forgets everything (the client is gone for good). */

@@ -1,0 +1,70 @@
+/** The replays' table by request id: the same answers as a Map, in request order, with segments that come and go. */
+import { describe, expect, it } from 'vitest';
+import { RidTable } from '../src/primary/rid-table.js';
+
+/** A small deterministic generator, so that a failure replays. */
+function random(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x / 2147483648;
+  };
+}
+
+describe('RidTable', () => {
+  it('agrees with a Map over 20,000 random operations on growing ids, in request order', () => {
+    const rnd = random(7);
+    const t = new RidTable<string>();
+    const m = new Map<number, string>();
+    let next = 0;
+    for (let step = 0; step < 20_000; step++) {
+      const r = rnd();
+      if (r < 0.5) {
+        // A new request, sometimes after a gap (reads are not kept) or a long jump.
+        next += rnd() < 0.1 ? Math.floor(rnd() * 1000) : 1;
+        t.set(next, `v${next}`);
+        m.set(next, `v${next}`);
+      } else if (r < 0.8 && m.size > 0) {
+        // Acknowledged from the front, as replay.ts does.
+        const ack = [...m.keys()][Math.floor(rnd() * Math.min(m.size, 50))]!;
+        for (const rid of t.keys()) {
+          if (rid >= ack) break;
+          expect(t.delete(rid)).toBe(true);
+          m.delete(rid);
+        }
+      } else {
+        // Forgotten anywhere (a resend runs it again), or an id that is not there.
+        const rid = Math.floor(rnd() * (next + 10));
+        expect(t.delete(rid)).toBe(m.delete(rid));
+      }
+      expect(t.size).toBe(m.size);
+      if (step % 500 === 0) {
+        expect([...t.keys()]).toEqual([...m.keys()]);
+        expect(t.first()).toBe(m.keys().next().value);
+        for (const rid of [next, next - 1, next - 300, 0]) expect(t.get(rid)).toBe(m.get(rid));
+      }
+    }
+    expect([...t.keys()]).toEqual([...m.keys()]);
+  });
+
+  it('keeps only the newest segment once emptied, and forgets everything on clear', () => {
+    const t = new RidTable<number>();
+    for (let rid = 1; rid <= 1000; rid++) {
+      t.set(rid, rid);
+      expect(t.delete(rid)).toBe(true);
+    }
+    expect(t.size).toBe(0);
+    expect(t.first()).toBeUndefined();
+    expect([...t.keys()]).toEqual([]);
+    t.set(5, 5);
+    t.set(700, 700);
+    t.set(3, 3);
+    expect([...t.keys()]).toEqual([3, 5, 700]);
+    expect(t.get(4)).toBeUndefined();
+    expect(t.get(700)).toBe(700);
+    t.clear();
+    expect(t.size).toBe(0);
+    expect(t.get(700)).toBeUndefined();
+    expect([...t.keys()]).toEqual([]);
+  });
+});
