@@ -17,6 +17,7 @@
  */
 import { BadMessageError, RESEND_POLICY, type StateRequest } from '@corepool/protocol/internal';
 import type { ReplayKey } from '../state/state-store.js';
+import { ignore } from '../ignore.js';
 import { RidTable } from './rid-table.js';
 
 /** Replays kept per instance at most; past this the oldest go (a client that never acks). */
@@ -221,8 +222,6 @@ export class ReplayTable {
     return this.#instances.size;
   }
 }
-
-function ignore(): void {}
 
 /** A queue.get that did not hand its item to its connection: not an outcome to replay. */
 const REDO = Symbol('redo');

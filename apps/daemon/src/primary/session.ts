@@ -31,6 +31,7 @@ import type { LogThrottle } from './log-throttle.js';
 import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED, type Addressee, type FramingHost } from './framing.js';
 import { StateFlow, type StateFlowHost } from './state-flow.js';
+import { ignore } from '../ignore.js';
 import { Outflow, type OutflowHost, type OutflowLimits } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
@@ -81,9 +82,6 @@ const HELD_BY_OUTFLOW = 1;
 const HELD_BY_STATE = 2;
 
 let nextSessionId = 1;
-
-/** A listener for what needs no handling: one function for every session. */
-function ignore(): void {}
 
 /** A client connection. */
 export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost, StateFlowHost {

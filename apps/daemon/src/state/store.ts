@@ -103,8 +103,6 @@ const RESOLVED: Promise<void> = Promise.resolve();
 /** Past this many records, the arrays they were serialised into are not kept for the next batch. */
 const KEPT_RECORD_SLOTS = 4096;
 
-function ignore(): void {}
-
 /** The LMDB environment of the shared state and its group commit. */
 export class Store {
   /** value name -> [version: float64 BE][data bytes] */
@@ -131,7 +129,7 @@ export class Store {
    * The dirty records of the batch being flushed, serialised: filled up to #recorded and
    * emptied after the commit, batch after batch (a turn with one write made three arrays).
    */
-  #records: Writes = { tables: [], keys: [], values: [] };
+  #records: Writes = newWrites();
   #recorded = 0;
   /** 'always': the batch in LMDB's hands, until it is flushed. */
   #inflight: WriteBatch | null = null;
@@ -183,7 +181,7 @@ export class Store {
 
   /** Queues a put into the current batch. */
   put(table: Table, key: Key, value: Uint8Array): void {
-    const w = (this.#open().writes ??= { tables: [], keys: [], values: [] });
+    const w = (this.#open().writes ??= newWrites());
     w.tables.push(table);
     w.keys.push(key);
     w.values.push(value);
@@ -191,7 +189,7 @@ export class Store {
 
   /** Queues a delete into the current batch. */
   remove(table: Table, key: Key): void {
-    const w = (this.#open().writes ??= { tables: [], keys: [], values: [] });
+    const w = (this.#open().writes ??= newWrites());
     w.tables.push(table);
     w.keys.push(key);
     w.values.push(undefined);
@@ -281,7 +279,7 @@ export class Store {
   #clearRecords(): void {
     const r = this.#records;
     if (r.keys.length > KEPT_RECORD_SLOTS) {
-      this.#records = { tables: [], keys: [], values: [] };
+      this.#records = newWrites();
     } else {
       for (let i = 0; i < this.#recorded; i++) {
         r.values[i] = undefined;
@@ -295,8 +293,12 @@ export class Store {
   #flushSync(b: WriteBatch): void {
     try {
       this.#root.transactionSync(() => {
-        if (b.writes !== null) applySync(b.writes, b.writes.keys.length);
-        applySync(this.#records, this.#recorded);
+        const apply = (table: Table, key: Key, v: Uint8Array | undefined): void => {
+          if (v === undefined) table.removeSync(key);
+          else table.putSync(key, v);
+        };
+        if (b.writes !== null) eachWrite(b.writes, b.writes.keys.length, apply);
+        eachWrite(this.#records, this.#recorded, apply);
       });
     } catch (err) {
       this.#failed([b], err);
@@ -310,14 +312,11 @@ export class Store {
   #flushAsync(b: WriteBatch): void {
     guardCommitRejections();
     const writes: Promise<boolean>[] = [];
-    const queue = ({ tables, keys, values }: Writes, n: number): void => {
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        writes.push(v === undefined ? tables[i]!.remove(keys[i]!) : tables[i]!.put(keys[i]!, v));
-      }
+    const queue = (table: Table, key: Key, v: Uint8Array | undefined): void => {
+      writes.push(v === undefined ? table.remove(key) : table.put(key, v));
     };
-    if (b.writes !== null) queue(b.writes, b.writes.keys.length);
-    queue(this.#records, this.#recorded);
+    if (b.writes !== null) eachWrite(b.writes, b.writes.keys.length, queue);
+    eachWrite(this.#records, this.#recorded, queue);
     this.#inflight = b;
     Promise.all(writes).then(
       () => {
@@ -426,13 +425,16 @@ export class Store {
   }
 }
 
-/** Puts and deletes `n` writes inside the current synchronous transaction. */
-function applySync({ tables, keys, values }: Writes, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v === undefined) tables[i]!.removeSync(keys[i]!);
-    else tables[i]!.putSync(keys[i]!, v);
-  }
+/** A do-nothing rejection handler. state/ builds on its own (the crash tests compile it alone), so not ../ignore.ts. */
+function ignore(): void {}
+
+function newWrites(): Writes {
+  return { tables: [], keys: [], values: [] };
+}
+
+/** The first `n` writes of `w`, in order: a put (a value) or a delete (undefined). */
+function eachWrite(w: Writes, n: number, fn: (table: Table, key: Key, value: Uint8Array | undefined) => void): void {
+  for (let i = 0; i < n; i++) fn(w.tables[i]!, w.keys[i]!, w.values[i]);
 }
 
 /** What an emptied record slot holds until the next batch fills it. */
