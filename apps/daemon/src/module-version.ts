@@ -7,9 +7,9 @@
  * other code. Hashes are kept per path while the file's size and mtime stay
  * the same, so a batch open costs a stat.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { sha256 } from '@corepool/protocol/internal';
 
 /** Files whose hash is kept (a daemon serves a few task modules; a bound, not a cache policy). */
 const MAX_KEPT = 1024;
@@ -27,7 +27,7 @@ export function moduleVersion(url: string): string | undefined {
     const st = statSync(path);
     const known = kept.get(path);
     if (known !== undefined && known.mtimeMs === st.mtimeMs && known.size === st.size) return known.version;
-    const version = createHash('sha256').update(readFileSync(path)).digest('base64url').slice(0, 22);
+    const version = sha256(readFileSync(path), 'base64url').slice(0, 22);
     if (kept.size >= MAX_KEPT) kept.delete(kept.keys().next().value!);
     kept.set(path, { mtimeMs: st.mtimeMs, size: st.size, version });
     return version;

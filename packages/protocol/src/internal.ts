@@ -29,6 +29,7 @@ export {
 } from './limits.js';
 export { encodeCheckedData } from './codec.js';
 export { findUncloneable } from './cloneable.js';
+export { sha256 } from './sha256.js';
 export { parseClientMessage, parseServerMessage, checkName, checkDictKey } from './parse.js';
 export { STATE_OPS } from './messages.js';
 export { RESEND_POLICY } from './resend-policy.js';

@@ -3,9 +3,9 @@
  * it with the source, workers cache compiled functions by it, and the daemon
  * checks it, so all three must compute it the same way: here, once.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from './sha256.js';
 
 /** The hash that names a task source. */
 export function sourceHash(source: string): string {
-  return createHash('sha256').update(source).digest('base64url');
+  return sha256(source, 'base64url');
 }

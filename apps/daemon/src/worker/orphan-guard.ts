@@ -2,8 +2,17 @@
  * Kills this worker when its primary is gone. A worker busy in a synchronous
  * loop never sees the IPC 'disconnect', so a thread that is never blocked by
  * the task watches the parent pid and SIGKILLs the whole process.
+ *
+ * node:worker_threads is loaded as the guard starts (with the first chunk or
+ * before the initializer, always before any code of the user's), not at
+ * import: it and what it pulls in cost ~2 ms of each worker's boot, on the
+ * daemon's start path.
  */
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+
+type WorkerThreads = typeof import('node:worker_threads');
+
+const load = createRequire(import.meta.url);
 
 const WATCH_MS = 250;
 
@@ -17,6 +26,7 @@ export function startOrphanGuard(): void {
       if (!alive || process.ppid !== parent) process.kill(${process.pid}, 'SIGKILL');
     }, ${WATCH_MS});
   `;
+  const { Worker } = load('node:worker_threads') as WorkerThreads;
   const thread = new Worker(code, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 8 } });
   thread.unref();
 }

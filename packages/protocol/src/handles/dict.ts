@@ -3,12 +3,12 @@
  * primary and kept across restarts. Subscribers get every change (a set or a
  * delete) in order.
  */
-import { createHash } from 'node:crypto';
 import { decodeData } from '../codec.js';
 import { ErrorCode } from '../codes.js';
 import { BadNameError } from '../errors.js';
 import type { Push } from '../messages.js';
 import { checkDictKey } from '../parse.js';
+import { sha256 } from '../sha256.js';
 import { callUser } from '../user-callback.js';
 import { NamedHandle, decodePushed } from './named-handle.js';
 import { encodeOperand, type StateTransport } from './transport.js';
@@ -190,5 +190,5 @@ export class Dict<T = unknown> extends NamedHandle {
 
 /** A short fingerprint of an entry's encoded bytes: enough to tell a changed value from the one a subscriber has. */
 function digestOf(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('base64');
+  return sha256(bytes, 'base64');
 }
