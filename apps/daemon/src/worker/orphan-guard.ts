@@ -8,11 +8,8 @@
  * import: it and what it pulls in cost ~2 ms of each worker's boot, on the
  * daemon's start path.
  */
-import { createRequire } from 'node:module';
-
-type WorkerThreads = typeof import('node:worker_threads');
-
-const load = createRequire(import.meta.url);
+/** Captured at load, before any code of the user's can replace it. */
+const builtin = process.getBuiltinModule.bind(process);
 
 const WATCH_MS = 250;
 
@@ -26,7 +23,7 @@ export function startOrphanGuard(): void {
       if (!alive || process.ppid !== parent) process.kill(${process.pid}, 'SIGKILL');
     }, ${WATCH_MS});
   `;
-  const { Worker } = load('node:worker_threads') as WorkerThreads;
+  const { Worker } = builtin('node:worker_threads');
   const thread = new Worker(code, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 8 } });
   thread.unref();
 }
