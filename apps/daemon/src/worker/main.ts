@@ -125,7 +125,7 @@ process.on('disconnect', () => realExit(0));
 initError = await runInitializer();
 if (initError !== undefined)
   process.stderr.write(`${JSON.stringify({ event: 'worker-init-failed', pid: process.pid, error: initError.message })}\n`);
-// `ready` goes out before the realm guard takes its baselines (~4 ms of walking the globals and intrinsics): the
+// `ready` goes out before the realm guard takes its baselines (4-10 ms of walking the globals and intrinsics): the
 // primary, which listens once every worker is ready, hears sooner. No chunk can come before they are taken: they
 // are taken in this same synchronous turn, and the channel is read only once it ends.
 send(initError === undefined ? { t: 'ready' } : { t: 'ready', initError });
