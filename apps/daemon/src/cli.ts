@@ -170,8 +170,12 @@ withTarget(daemon.command('stop').description('stop gracefully: running chunks f
   async (flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
     const { adminRequest, resolveTarget } = await admin();
     const target = resolveTarget(flags);
+    // Read before asking: a daemon that stops quickly removes its record before the answer comes back,
+    // and `stop` would then return while the process is still exiting. Only the record of the daemon
+    // asked (a --url elsewhere leaves this data dir's own daemon alone).
+    const record = readRecord(target.dataDir);
+    const pid = record?.url === target.url ? record.pid : undefined;
     await adminRequest(target, 'stop');
-    const pid = readRecord(target.dataDir)?.pid;
     if (pid !== undefined) await waitForExit(pid, 15_000);
     console.log('stopped');
   },
