@@ -230,3 +230,47 @@ describe('Outflow soft cap', () => {
     expect(host.events).toEqual([]);
   });
 });
+
+describe('Outflow.reply (a successful reply carrying bytes, without the object)', () => {
+  it('writes what send() of the same reply writes, byte for byte', async () => {
+    const viaSend = new FakeSocket();
+    const sent = new Outflow(
+      viaSend,
+      { highWater: 64 * KiB, hardCap: 1024 * KiB, softCapMs: 60_000, maxPayload: 512 * KiB },
+      new Host(),
+      clock,
+    );
+    for (const [rid, bytes] of [
+      [1, 0],
+      [200, 3],
+      [70_000, 300],
+      [2 ** 32, 5],
+    ] as const) {
+      out.reply(rid, new Uint8Array(bytes).fill(rid % 251), 'value.add');
+      sent.send({ type: 'reply', rid, ok: true, value: new Uint8Array(bytes).fill(rid % 251) }, 'value.add');
+    }
+    await settle();
+    expect(socket.frames.map((f) => Buffer.from(f).toString('hex'))).toEqual(viaSend.frames.map((f) => Buffer.from(f).toString('hex')));
+    sent.close();
+  });
+
+  it('waits behind what waits, in order, like send()', async () => {
+    out.send(reply(1, 40 * KiB));
+    out.send(reply(2, 40 * KiB));
+    out.reply(3, new Uint8Array(10));
+    out.send(reply(4, 10));
+    out.reply(5, new Uint8Array(10));
+    await settle();
+    expect(rids(socket.messages())).toEqual([1, 2]);
+    socket.take(1);
+    await settle();
+    expect(rids(socket.messages())).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('a value over what one reply may carry is answered with E_TOO_LARGE, as by send()', async () => {
+    out.reply(9, new Uint8Array(600 * KiB), 'value.get');
+    await settle();
+    const [m] = socket.messages();
+    expect(m).toMatchObject({ type: 'reply', rid: 9, ok: false, error: { code: 'E_TOO_LARGE' } });
+  });
+});

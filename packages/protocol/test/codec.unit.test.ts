@@ -1,7 +1,7 @@
 /** The codecs: data round-trips like structured clone; control frames decode strictly. */
 import { describe, expect, it } from 'vitest';
 import { findUncloneable } from '../src/cloneable.js';
-import { decodeData, decodeMessage, encodeData, encodeMessage } from '../src/codec.js';
+import { decodeData, decodeMessage, encodeData, encodeMessage, encodeReply } from '../src/codec.js';
 import { MAX_DATA_DEPTH } from '../src/limits.js';
 
 describe('data codec', () => {
@@ -128,5 +128,20 @@ describe('control codec', () => {
     const frame = Buffer.from([0x81, 0xa9, ...Buffer.from('__proto__'), 0x81, 0xa1, 0x78, 0x01]);
     decodeMessage(frame);
     expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+});
+
+describe('encodeReply', () => {
+  it("writes encodeMessage's bytes for { type: 'reply', rid, ok: true, value }, at every size boundary", () => {
+    const rids = [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53, -1, 1.5];
+    const lengths = [0, 1, 255, 256, 65_535, 65_536, 70_000];
+    for (const rid of rids) {
+      for (const length of lengths) {
+        const value = new Uint8Array(length).map((_, i) => (i * 7) & 0xff);
+        expect(Buffer.from(encodeReply(rid, value)).equals(Buffer.from(encodeMessage({ type: 'reply', rid, ok: true, value })))).toBe(true);
+      }
+    }
+    const buffer = Buffer.from([1, 2, 3]);
+    expect(decodeMessage(encodeReply(9, buffer))).toEqual({ type: 'reply', rid: 9, ok: true, value: new Uint8Array([1, 2, 3]) });
   });
 });

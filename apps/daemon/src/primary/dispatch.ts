@@ -52,6 +52,8 @@ export interface Connection extends SchedulerClient {
   readonly open: boolean;
   /** `op`: the state operation a reply answers. */
   send(m: ServerMessage, op?: string): void;
+  /** The same as send({ type: 'reply', rid, ok: true, value }, op), without the object. */
+  reply(rid: number, value: Uint8Array, op?: string): void;
 }
 
 /** Dispatch of one connection's messages. */
@@ -173,8 +175,10 @@ export class Dispatch implements ReplayHost {
     }
     outcome.then(
       (value) => {
-        if (conn.open) conn.send({ type: 'reply', rid, ok: true, value }, req.op);
-        else if (replayed === undefined) state.undelivered(req, value);
+        if (conn.open) {
+          if (value instanceof Uint8Array) conn.reply(rid, value, req.op);
+          else conn.send({ type: 'reply', rid, ok: true, value }, req.op);
+        } else if (replayed === undefined) state.undelivered(req, value);
       },
       // A replayed queue.get whose connection closed first rejects with no reply to give: it goes nowhere.
       (err) => {

@@ -18,7 +18,7 @@
  * of coalesced pushes, the soft cap's timer) is made when first needed: most
  * connections never fall behind, and a daemon holds thousands of them.
  */
-import { ENVELOPE_BYTES, Outbox, TooLargeError, encodeMessage, type Push, type ServerMessage } from '@corepool/protocol/internal';
+import { ENVELOPE_BYTES, Outbox, TooLargeError, encodeMessage, encodeReply, type Push, type ServerMessage } from '@corepool/protocol/internal';
 import { realClock, type Clock, type Timer } from './clock.js';
 
 /** The send limits of a connection. */
@@ -140,6 +140,19 @@ export class Outflow {
     const first = !this.waiting;
     this.#waiting.push({ m, op });
     if (first) this.#startWaiting();
+  }
+
+  /**
+   * A successful reply carrying data (`{ type: 'reply', rid, ok: true, value }`), as send() would send
+   * it: encoded without making the object when it can go now and fits one reply, else through send().
+   */
+  reply(rid: number, value: Uint8Array, op?: string): void {
+    if (this.#closed) return;
+    if (this.#head === this.#waiting.length && this.#room() && value.length <= this.#replyLimit) {
+      this.#outbox.push(encodeReply(rid, value));
+      return;
+    }
+    this.send({ type: 'reply', rid, ok: true, value }, op);
   }
 
   /** A shared-state push; coalesced per (kind, name, key) while the client reads slowly. */

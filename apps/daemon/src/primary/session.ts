@@ -158,6 +158,11 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     this.#out.send(m, op);
   }
 
+  /** A successful reply carrying data: the same as send({ type: 'reply', rid, ok: true, value }, op), cheaper. */
+  reply(rid: number, value: Uint8Array, op?: string): void {
+    this.#out.reply(rid, value, op);
+  }
+
   /** A shared-state push; coalesced per (kind, name, key) while the client reads slowly. */
   push(p: Push): void {
     this.#out.push(p);
