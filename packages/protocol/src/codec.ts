@@ -96,44 +96,34 @@ function ascii(s: string): number[] {
 export function encodeReply(rid: number, value: Uint8Array): Uint8Array {
   // msgpackr writes an id past 32 bits (or negative, or fractional) otherwise; such ids take the general path.
   if (!(rid >= 0 && rid <= 0xffffffff && Number.isInteger(rid))) return encodeMessage({ type: 'reply', rid, ok: true, value });
-  const ridBytes = rid < 0x80 ? 1 : rid < 0x100 ? 2 : rid < 0x10000 ? 3 : 5;
+  const ridBytes = rid < 0x80 ? 0 : uintBytes(rid);
   const n = value.length;
-  const binHead = n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
-  const out = new Uint8Array(REPLY_HEAD.length + ridBytes + REPLY_MID.length + binHead + n);
+  const binBytes = uintBytes(n);
+  const out = new Uint8Array(REPLY_HEAD.length + 1 + ridBytes + REPLY_MID.length + 1 + binBytes + n);
   out.set(REPLY_HEAD, 0);
   let p = REPLY_HEAD.length;
-  if (ridBytes === 1) {
-    out[p++] = rid;
-  } else if (ridBytes === 2) {
-    out[p++] = 0xcc;
-    out[p++] = rid;
-  } else if (ridBytes === 3) {
-    out[p++] = 0xcd;
-    out[p++] = rid >>> 8;
-    out[p++] = rid & 0xff;
-  } else {
-    out[p++] = 0xce;
-    out[p++] = rid >>> 24;
-    out[p++] = (rid >>> 16) & 0xff;
-    out[p++] = (rid >>> 8) & 0xff;
-    out[p++] = rid & 0xff;
-  }
+  // A positive fixint is the id itself; past it, uint8/16/32 (0xcc-0xce) and the id big-endian.
+  p = ridBytes === 0 ? put(out, p, rid, 0, 0) : put(out, p, UINT_MARKERS[ridBytes]!, rid, ridBytes);
   out.set(REPLY_MID, p);
   p += REPLY_MID.length;
-  if (binHead === 2) {
-    out[p++] = 0xc4;
-    out[p++] = n;
-  } else if (binHead === 3) {
-    out[p++] = 0xc5;
-    out[p++] = n >>> 8;
-    out[p++] = n & 0xff;
-  } else {
-    out[p++] = 0xc6;
-    out[p++] = n >>> 24;
-    out[p++] = (n >>> 16) & 0xff;
-    out[p++] = (n >>> 8) & 0xff;
-    out[p++] = n & 0xff;
-  }
+  // bin8/16/32 (0xc4-0xc6) and the length big-endian, then the bytes.
+  p = put(out, p, BIN_MARKERS[binBytes]!, n, binBytes);
   out.set(value, p);
   return out;
+}
+
+/** msgpack's uint and bin markers by the width of what follows them. */
+const UINT_MARKERS: Record<number, number> = { 1: 0xcc, 2: 0xcd, 4: 0xce };
+const BIN_MARKERS: Record<number, number> = { 1: 0xc4, 2: 0xc5, 4: 0xc6 };
+
+/** Bytes needed for `n` as msgpack writes an unsigned length or id: 1, 2 or 4. */
+function uintBytes(n: number): number {
+  return n < 0x100 ? 1 : n < 0x10000 ? 2 : 4;
+}
+
+/** Writes `marker`, then `n` big-endian in `width` bytes; returns the next position. */
+function put(out: Uint8Array, p: number, marker: number, n: number, width: number): number {
+  out[p++] = marker;
+  for (let shift = (width - 1) * 8; shift >= 0; shift -= 8) out[p++] = (n >>> shift) & 0xff;
+  return p;
 }
