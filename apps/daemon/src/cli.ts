@@ -22,7 +22,7 @@ import {
 } from './options.js';
 import { FSYNC_MODES } from './state/fsync-modes.js';
 import type { Daemon } from './primary/daemon.js';
-import { readRecord } from './primary/pidfile.js';
+import { liveDaemon, readRecord } from './primary/pidfile.js';
 import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
 import { fileEnds, startFailure } from './start-failure.js';
@@ -168,14 +168,23 @@ function withTarget(cmd: Command): Command {
 
 withTarget(daemon.command('stop').description('stop gracefully: running chunks finish, the rest goes back to clients')).action(
   async (flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }) => {
-    const { adminRequest, resolveTarget } = await admin();
+    const { AdminConnection, resolveTarget } = await admin();
     const target = resolveTarget(flags);
-    // Read before asking: a daemon that stops quickly removes its record before the answer comes back,
-    // and `stop` would then return while the process is still exiting. Only the record of the daemon
-    // asked (a --url elsewhere leaves this data dir's own daemon alone).
-    const record = readRecord(target.dataDir);
-    const pid = record?.url === target.url ? record.pid : undefined;
-    await adminRequest(target, 'stop');
+    // The daemon that answers says its pid before it is asked to stop: a daemon that stops quickly has removed
+    // its record before its answer to `stop` comes back. It is waited for only if this data dir records that
+    // pid as a live daemon (a daemon on another host, or a pid since reused, is not a process to wait for).
+    const conn = await AdminConnection.open(target);
+    let pid: number | undefined;
+    try {
+      const answering = await conn.request('status', 10_000).then(
+        (s) => (s as DaemonStatus).pid,
+        () => undefined, // it is asked to stop all the same; only the wait is lost
+      );
+      if (answering !== undefined && liveDaemon(target.dataDir)?.pid === answering) pid = answering;
+      await conn.request('stop', 10_000);
+    } finally {
+      conn.close();
+    }
     if (pid !== undefined) await waitForExit(pid, 15_000);
     console.log('stopped');
   },

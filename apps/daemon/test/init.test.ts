@@ -142,6 +142,26 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
     }
   });
 
+  it('an initializer that leaves a global whose keys cannot be read: its slot comes up failed, not restarted in a loop', async () => {
+    // The realm guard's baseline walks every global after the initializer; a revoked Proxy makes the walk throw.
+    // The worker must die before it says it is ready, as an initializer failure, or it would be replaced forever.
+    const { dir, file } = initModule(
+      `export function init() { const { proxy, revoke } = Proxy.revocable({}, {}); globalThis.lazyThing = proxy; revoke(); }\n`,
+    );
+    try {
+      await using d = await startDaemon({ workers: 1, args: ['--init', file] });
+      const c = await d.connect();
+      const err = await c.map((x: number) => x, [1]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'E_INIT_FAILED' });
+      const restarts = (await d.status()).workerRestarts;
+      expect(restarts).toBeLessThanOrEqual(1);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await d.status()).workerRestarts).toBe(restarts);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an initializer that exits the process: its slot comes up failed instead of restarting in a loop', async () => {
     const { dir, file } = initModule(`export function init() { process.exit(9); }\n`);
     try {

@@ -18,7 +18,15 @@
  * of coalesced pushes, the soft cap's timer) is made when first needed: most
  * connections never fall behind, and a daemon holds thousands of them.
  */
-import { ENVELOPE_BYTES, Outbox, TooLargeError, encodeMessage, encodeReply, type Push, type ServerMessage } from '@corepool/protocol/internal';
+import {
+  ENVELOPE_BYTES,
+  Outbox,
+  TooLargeError,
+  encodeMessage,
+  encodeReply,
+  type Push,
+  type ServerMessage,
+} from '@corepool/protocol/internal';
 import { realClock, type Clock, type Timer } from './clock.js';
 
 /** The send limits of a connection. */

@@ -125,10 +125,13 @@ process.on('disconnect', () => realExit(0));
 initError = await runInitializer();
 if (initError !== undefined)
   process.stderr.write(`${JSON.stringify({ event: 'worker-init-failed', pid: process.pid, error: initError.message })}\n`);
-// `ready` goes out before the realm guard takes its baselines (4-10 ms of walking the globals and intrinsics): the
-// primary, which listens once every worker is ready, hears sooner. No chunk can come before they are taken: they
-// are taken in this same synchronous turn, and the channel is read only once it ends.
-send(initError === undefined ? { t: 'ready' } : { t: 'ready', initError });
+// Without an initializer, `ready` goes out before the realm guard takes its baselines (4-10 ms of walking the
+// globals and intrinsics): the primary, which listens once every worker is ready, hears sooner. No chunk can come
+// before they are taken: they are taken in this same synchronous turn, and the channel is read only once it ends.
+// After an initializer they are taken first: what it left may make the walk throw, and a worker that dies before
+// `ready` is an initializer failure (its slot comes up failed), where one that dies after would be restarted.
+const readyMessage: WorkerToPrimary = initError === undefined ? { t: 'ready' } : { t: 'ready', initError };
+if (!initializer) send(readyMessage);
 const guard = new RealmGuard(leftovers);
 runner = new Runner(
   {
@@ -146,3 +149,4 @@ runner = new Runner(
   guard,
   Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES,
 );
+if (initializer) send(readyMessage);
