@@ -1,4 +1,5 @@
 /** The codecs: data round-trips like structured clone; control frames decode strictly. */
+import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { findUncloneable } from '../src/cloneable.js';
 import { decodeData, decodeMessage, encodeData, encodeMessage, encodeReply } from '../src/codec.js';
@@ -143,5 +144,39 @@ describe('encodeReply', () => {
     }
     const buffer = Buffer.from([1, 2, 3]);
     expect(decodeMessage(encodeReply(9, buffer))).toEqual({ type: 'reply', rid: 9, ok: true, value: new Uint8Array([1, 2, 3]) });
+  });
+});
+
+describe('numbers in the data codec', () => {
+  it('are written as the structured-clone codec writes them, and read back the same', () => {
+    const structured = new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true });
+    const numbers = [
+      0,
+      -0,
+      1,
+      -1,
+      63,
+      64,
+      127,
+      128,
+      -32,
+      -33,
+      255,
+      256,
+      65_535,
+      65_536,
+      2 ** 31,
+      -(2 ** 31) - 1,
+      2 ** 32,
+      2 ** 53 - 1,
+      2 ** 64,
+    ];
+    numbers.push(1.5, -0.1, 1e300, -1e-300, NaN, Infinity, -Infinity, Number.MIN_VALUE, 3.4028234663852886e38);
+    for (let i = 0; i < 2000; i++) numbers.push((i - 1000) * 7.25, Math.floor((i * 2654435761) % 2 ** 40) - 2 ** 39);
+    for (const n of numbers) {
+      const bytes = encodeData(n);
+      expect(Buffer.from(bytes).equals(Buffer.from(structured.pack(n)))).toBe(true);
+      expect(Object.is(decodeData(bytes), Object.is(n, -0) ? 0 : n)).toBe(true);
+    }
   });
 });
