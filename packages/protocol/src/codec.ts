@@ -108,7 +108,8 @@ export function encodeReply(rid: number, value: Uint8Array): Uint8Array {
   out.set(REPLY_HEAD, 0);
   let p = REPLY_HEAD.length;
   // A positive fixint is the id itself; past it, uint8/16/32 (0xcc-0xce) and the id big-endian.
-  p = ridBytes === 0 ? put(out, p, rid, 0, 0) : put(out, p, UINT_MARKERS[ridBytes]!, rid, ridBytes);
+  if (ridBytes === 0) out[p++] = rid;
+  else p = put(out, p, UINT_MARKERS[ridBytes]!, rid, ridBytes);
   out.set(REPLY_MID, p);
   p += REPLY_MID.length;
   // bin8/16/32 (0xc4-0xc6) and the length big-endian, then the bytes.

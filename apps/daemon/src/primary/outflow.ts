@@ -141,7 +141,7 @@ export class Outflow {
   send(m: ServerMessage, op?: string): void {
     if (this.#closed) return;
     // A connection-level error is small and often explains the close that follows: it never waits.
-    if (m.type === 'error' || (this.#head === this.#waiting.length && this.#room())) {
+    if (m.type === 'error' || this.#goesNow()) {
       this.#outbox.push(this.#encode(m, op));
       return;
     }
@@ -156,7 +156,7 @@ export class Outflow {
    */
   reply(rid: number, value: Uint8Array, op?: string): void {
     if (this.#closed) return;
-    if (this.#head === this.#waiting.length && this.#room() && value.length <= this.#replyLimit) {
+    if (this.#goesNow() && value.length <= this.#replyLimit) {
       this.#outbox.push(encodeReply(rid, value));
       return;
     }
@@ -202,6 +202,11 @@ export class Outflow {
     this.#head = 0;
     this.#coalesced?.clear();
     this.#outbox.clear();
+  }
+
+  /** A reply or result goes to the socket now: none waits before it (pushes may; a reply passes them), and there is room. */
+  #goesNow(): boolean {
+    return this.#head === this.#waiting.length && this.#room();
   }
 
   /** Below the high-water mark, counting what the outbox is about to write. */
