@@ -121,32 +121,43 @@ process.on('uncaughtException', (err) => {
 });
 process.on('disconnect', () => realExit(0));
 
-// Before the realm guard's baselines: what the initializer sets up (globals, env) is part of them, so it survives.
-initError = await runInitializer();
-if (initError !== undefined)
-  process.stderr.write(`${JSON.stringify({ event: 'worker-init-failed', pid: process.pid, error: initError.message })}\n`);
-// Without an initializer, `ready` goes out before the realm guard takes its baselines (4-10 ms of walking the
-// globals and intrinsics): the primary, which listens once every worker is ready, hears sooner. No chunk can come
-// before they are taken: they are taken in this same synchronous turn, and the channel is read only once it ends.
-// After an initializer they are taken first: what it left may make the walk throw, and a worker that dies before
-// `ready` is an initializer failure (its slot comes up failed), where one that dies after would be restarted.
-const readyMessage: WorkerToPrimary = initError === undefined ? { t: 'ready' } : { t: 'ready', initError };
-if (!initializer) send(readyMessage);
-const guard = new RealmGuard(leftovers);
-runner = new Runner(
-  {
-    send,
-    refuse: recycle,
-    fatal: (err) => {
-      process.stderr.write(
-        `${JSON.stringify({ event: 'worker-internal-error', pid: process.pid, error: String((err as Error)?.stack ?? err) })}\n`,
-      );
-      leave({ t: 'uncaught', error: { code: ErrorCode.E_INTERNAL, message: 'the worker failed while running a chunk' } });
-    },
-  },
-  stateFactory(scope),
-  scope,
-  guard,
-  Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES,
+// The entry is a CommonJS file (scripts/bundle.mjs says why), so this cannot be a top-level await. A failure here
+// (the realm guard's walk throwing over what an initializer left) is rethrown as an uncaught exception, as an
+// ES module's evaluation error was: the worker reports it and exits before `ready`.
+start().catch((err: unknown) =>
+  process.nextTick(() => {
+    throw err;
+  }),
 );
-if (initializer) send(readyMessage);
+
+async function start(): Promise<void> {
+  // Before the realm guard's baselines: what the initializer sets up (globals, env) is part of them, so it survives.
+  initError = await runInitializer();
+  if (initError !== undefined)
+    process.stderr.write(`${JSON.stringify({ event: 'worker-init-failed', pid: process.pid, error: initError.message })}\n`);
+  // Without an initializer, `ready` goes out before the realm guard takes its baselines (4-10 ms of walking the
+  // globals and intrinsics): the primary, which listens once every worker is ready, hears sooner. No chunk can come
+  // before they are taken: they are taken in this same synchronous turn, and the channel is read only once it ends.
+  // After an initializer they are taken first: what it left may make the walk throw, and a worker that dies before
+  // `ready` is an initializer failure (its slot comes up failed), where one that dies after would be restarted.
+  const readyMessage: WorkerToPrimary = initError === undefined ? { t: 'ready' } : { t: 'ready', initError };
+  if (!initializer) send(readyMessage);
+  const guard = new RealmGuard(leftovers);
+  runner = new Runner(
+    {
+      send,
+      refuse: recycle,
+      fatal: (err) => {
+        process.stderr.write(
+          `${JSON.stringify({ event: 'worker-internal-error', pid: process.pid, error: String((err as Error)?.stack ?? err) })}\n`,
+        );
+        leave({ t: 'uncaught', error: { code: ErrorCode.E_INTERNAL, message: 'the worker failed while running a chunk' } });
+      },
+    },
+    stateFactory(scope),
+    scope,
+    guard,
+    Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES,
+  );
+  if (initializer) send(readyMessage);
+}
