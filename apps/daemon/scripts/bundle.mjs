@@ -54,6 +54,8 @@ const BANNER = [
 
 /** The same names for a CommonJS file, which has __dirname and require of its own. */
 const CJS_BANNER = [
+  // First, or it is no directive: the banner comes before esbuild's own "use strict".
+  `"use strict";`,
   `const __corepoolRoot = require('node:url').pathToFileURL(require('node:path').join(__dirname, '${ROOT_MARK}'));`,
   `const __corepoolDirname = __dirname;`,
 ].join('\n');

@@ -54,6 +54,9 @@ describe('corepool daemon', () => {
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(
       fileURLToPath(new URL('../bundle/worker/main.js', import.meta.url)),
     );
+    // The CommonJS files run strict, as the ES modules they are built from did: the directive must come first.
+    for (const f of ['../bundle/worker/main.js', '../bundle/primary/process-watch-thread.js'])
+      expect(readFileSync(new URL(f, import.meta.url), 'utf8').startsWith('"use strict";')).toBe(true);
     const port = new URL(d.url).port;
     const pages = await Promise.all(
       ['/login', '/assets/dashboard.js', '/assets/uplot.js'].map(async (p) => (await fetch(`http://127.0.0.1:${port}${p}`)).status),

@@ -162,6 +162,27 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
     }
   });
 
+  it('an initializer that also replaces process.nextTick and Promise.prototype.then still fails at once, not by the init timeout', async () => {
+    // The worker rethrows its failed start through its own copies of those: through the replacements it would wait silently.
+    const { dir, file } = initModule(
+      `export function init() {
+        const { proxy, revoke } = Proxy.revocable({}, {}); globalThis.lazyThing = proxy; revoke();
+        process.nextTick = undefined;
+        Promise.prototype.then = function () { return this; };
+      }\n`,
+    );
+    try {
+      await using d = await startDaemon({ workers: 1, args: ['--init', file, '--init-timeout-ms', '20000'] });
+      const c = await d.connect();
+      const err = await c.map((x: number) => x, [1]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'E_INIT_FAILED' });
+      expect((err as Error).message).toContain('exited');
+      expect((err as Error).message).not.toContain('did not finish');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an initializer that exits the process: its slot comes up failed instead of restarting in a loop', async () => {
     const { dir, file } = initModule(`export function init() { process.exit(9); }\n`);
     try {

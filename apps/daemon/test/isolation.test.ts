@@ -66,6 +66,23 @@ describe('one app cannot change what another app sees', () => {
     ]);
   }, 60_000);
 
+  it("A's replacement of node:timers' setTimeout reaches neither B's require nor B's import of it", async () => {
+    // Written as strings: vitest would rewrite a literal import() in the test's own source. The ES facade of
+    // node:timers is built on the first import, maybe while A's replacement is in place (the worker is CommonJS).
+    const taskA = new Function(`return (async () => {
+      require('node:timers').setTimeout = function stubbedByA() {};
+      const m = await import('data:text/javascript,import { setTimeout } from "node:timers"; export const name = setTimeout.name;');
+      return m.name;
+    })()`) as () => Promise<string>;
+    const taskB = new Function(`return (async () => {
+      const m = await import('data:text/javascript,import { setTimeout as s } from "node:timers"; export const same = s === globalThis.setTimeout; export const name = s.name;');
+      return [m.name, m.same, require('node:timers').setTimeout === globalThis.setTimeout];
+    })()`) as () => Promise<unknown[]>;
+    const b = await d.connect();
+    await settle(a.map(taskA, [0]));
+    expect(await b.map(taskB, [0])).toEqual([['setTimeout', true, true]]);
+  }, 60_000);
+
   it("an app's own globals survive across its own chunks", async () => {
     const c = await d.connect();
     await c.map(() => {

@@ -12,8 +12,10 @@
  * added since are deleted, changed ones redefined), its prototype and whether
  * it is extensible. Listeners added to process since startup are removed too
  * (another app's uncaughtException or exit handler would see this app's
- * errors). Not watched: anything deeper (a builtin module's exports,
- * an object a task hangs off a global), and the globals Node creates on first
+ * errors). node:timers' exports are watched too, and the ES facades of
+ * the builtins are synced after a restore, so `import` from node:timers
+ * sees what `require` does. Not watched: anything deeper (the other builtin
+ * modules' exports, an object a task hangs off a global), and the globals Node creates on first
  * use from large modules (fetch, web streams: reading them at startup costs
  * ~200 ms and 10 MB per worker), whose getters are still put back.
  *
@@ -43,6 +45,7 @@ import {
   ReflectOwnKeys,
   ReflectSetPrototypeOf,
   SafeString,
+  SafeSyncBuiltinESMExports,
   SetPrototypeHas,
   StringPrototypeStartsWith,
   SymbolKeyFor,
@@ -172,6 +175,10 @@ export class GlobalBaseline {
         if (why !== undefined) return why;
       }
       this.#restoreListeners();
+      // The ES facade of a builtin (what `import { setTimeout } from 'node:timers'` binds to) is built on the first
+      // import, from the module's exports as they are then: maybe while a task had replaced one. It takes the
+      // restored ones again only when synced.
+      SafeSyncBuiltinESMExports();
       return undefined;
     } catch (err) {
       return `restoring the globals failed: ${describe(err)}`;

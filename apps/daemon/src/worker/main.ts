@@ -12,6 +12,7 @@ import { Channel } from '../channel.js';
 import { INIT_ENV, MAX_RESULT_ENV, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { IpcTransport } from './ipc-transport.js';
 import { Leftovers } from './leftovers.js';
+import { PromisePrototypeThen, SafeNextTick } from './primordials.js';
 import { startOrphanGuard } from './orphan-guard.js';
 import { runInitializer } from './initializer.js';
 import { RealmGuard } from './realm-guard.js';
@@ -78,6 +79,9 @@ if (initializer) guardOrphan();
 // A source task is a plain function: give it `require`, as a CommonJS function would have. It
 // resolves from the daemon's working directory, as import() in a source task does (compile.ts
 // compiles with the default loader, which resolves from there): one rule for both.
+// No main module either, as when the entry was an ES module: a library that finds the app's root from
+// require.main would take the worker's own file for it.
+delete (process as { mainModule?: unknown }).mainModule;
 (globalThis as { require?: NodeJS.Require }).require ??= createRequire(`${process.cwd()}/`);
 const transport = new IpcTransport(send);
 const scope = new TaskScope(transport);
@@ -124,8 +128,10 @@ process.on('disconnect', () => realExit(0));
 // The entry is a CommonJS file (scripts/bundle.mjs says why), so this cannot be a top-level await. A failure here
 // (the realm guard's walk throwing over what an initializer left) is rethrown as an uncaught exception, as an
 // ES module's evaluation error was: the worker reports it and exits before `ready`.
-start().catch((err: unknown) =>
-  process.nextTick(() => {
+// Through the worker's own copies (primordials.ts): the initializer runs before the rethrow, and one that replaced
+// process.nextTick or Promise.prototype.then must not turn a failed start into a silent hang until the init timeout.
+void PromisePrototypeThen(start(), undefined, (err: unknown) =>
+  SafeNextTick(() => {
     throw err;
   }),
 );

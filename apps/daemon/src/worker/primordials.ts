@@ -11,6 +11,7 @@
  * iterator (%ArrayIteratorPrototype%.next is replaceable too).
  */
 import { EventEmitter } from 'node:events';
+import { syncBuiltinESMExports } from 'node:module';
 
 const bind = Function.prototype.bind;
 const call = Function.prototype.call;
@@ -46,6 +47,8 @@ export const PromisePrototypeThen = uncurry(
 );
 export const SafeQueueMicrotask = queueMicrotask;
 export const SafeSetImmediate = setImmediate;
+export const SafeNextTick = process.nextTick;
+export const SafeSyncBuiltinESMExports = syncBuiltinESMExports;
 
 type Listener = (...args: unknown[]) => void;
 const ee = EventEmitter.prototype;
