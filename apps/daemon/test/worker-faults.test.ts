@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client } from '@corepool/client';
+import type { Client, TaskContext } from '@corepool/client';
 import { startDaemon, type TestDaemon } from './support/daemon.js';
 import { alive } from './support/processes.js';
 import { rawMap } from './support/raw-map.js';
 import { checkSet } from './support/checks.js';
-import { until, untilRunning } from './support/wait.js';
+import { until } from './support/wait.js';
 import { figure, percentile } from './support/figures.js';
 
 const env = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
@@ -304,8 +304,13 @@ describe('row 11: tasks that never return', () => {
   it('abort through a signal with no timeout: CancelledError, the runaway worker is replaced', async () => {
     const before = (await d.status()).workers.map((w) => w.pid);
     const ac = new AbortController();
+    const started = client.value<number>('runaway-started');
+    await started.set(0);
+    // The task says when it has started: an abort that reaches the worker before the item starts (a worker still
+    // taking its baselines after a replacement reads the run and the abort together) drops it, and no worker needs replacing.
     const run = client.map(
-      () => {
+      async (_x: number, ctx: TaskContext) => {
+        await ctx.value<number>('runaway-started').add(1);
         for (;;) {
           /* ignores the signal */
         }
@@ -313,7 +318,7 @@ describe('row 11: tasks that never return', () => {
       [1],
       { signal: ac.signal },
     );
-    await untilRunning(() => d.status());
+    await until(async () => (await started.get()) === 1, 10_000, 'the runaway started');
     ac.abort();
     await expect(run).rejects.toMatchObject({ code: 'E_CANCELLED' });
     await until(async () => (await d.status()).workers.some((w) => !before.includes(w.pid)), 10_000, 'worker replacement');
