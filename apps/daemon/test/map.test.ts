@@ -273,7 +273,7 @@ describe('map', () => {
     const viaImport = new Function('n', "return import('node:os').then((os) => os.EOL.length + n);") as (n: number) => Promise<number>;
     expect(await client.submit(viaImport, 1)).toBe(2);
     // No main module: the worker's own file is not the app's (a library finding its root from require.main).
-    expect(await client.submit(() => [typeof require.main, typeof process.mainModule])).toEqual(['undefined', 'undefined']);
+    expect(await client.submit(() => [typeof require.main, typeof process.mainModule], 0)).toEqual(['undefined', 'undefined']);
   });
 
   it('gives the task a ctx with index and pid', async () => {
