@@ -179,6 +179,21 @@ describe('a change that cannot be undone', () => {
     expect((seen as { pid: number }).pid).not.toBe(pidA);
     expect((await d.status()).workerRestarts).toBe(before.workerRestarts + 1);
   }, 60_000);
+
+  it("a throwing getter on a builtin module's export, once its ES facade exists: the worker is replaced, B is not charged", async () => {
+    // The realm guard syncs the builtins' ES facades after its restore, which reads every export of each.
+    const taskA = new Function(`return (async () => {
+      await import('node:path');
+      Object.defineProperty(require('node:path'), 'join', { get() { throw new Error('A secret getter'); } });
+      return process.pid;
+    })()`) as () => Promise<number>;
+    const b = await d.connect();
+    const before = await d.status();
+    const [pidA] = await a.map(taskA, [0]);
+    const [pidB] = await b.map((_: number, ctx: { pid: number }) => ctx.pid, [0], { retries: 0 });
+    expect(pidB).not.toBe(pidA);
+    expect((await d.status()).workerRestarts).toBe(before.workerRestarts + 1);
+  }, 60_000);
 });
 
 describe('a task that replaces the built-ins the worker itself uses', () => {

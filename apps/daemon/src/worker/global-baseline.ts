@@ -14,7 +14,9 @@
  * (another app's uncaughtException or exit handler would see this app's
  * errors). node:timers' exports are watched too, and the ES facades of
  * the builtins are synced after a restore, so `import` from node:timers
- * sees what `require` does. Not watched: anything deeper (the other builtin
+ * sees what `require` does (the sync reads every export of each builtin
+ * imported so far: a getter a task put there that throws makes the restore
+ * fail, and the worker is replaced). Not watched: anything deeper (the other builtin
  * modules' exports, an object a task hangs off a global), and the globals Node creates on first
  * use from large modules (fetch, web streams: reading them at startup costs
  * ~200 ms and 10 MB per worker), whose getters are still put back.
