@@ -194,6 +194,21 @@ describe('a change that cannot be undone', () => {
     expect(pidB).not.toBe(pidA);
     expect((await d.status()).workerRestarts).toBe(before.workerRestarts + 1);
   }, 60_000);
+
+  it("a getter A left on a builtin's export that spins when read: B's timed item fails with E_TIMEOUT, then B runs on a fresh worker", async () => {
+    // As any spinning leftover (README, isolation): the worker is lost until an item with a timeout lands on it.
+    const taskA = new Function(`return (async () => {
+      await import('node:path');
+      Object.defineProperty(require('node:path'), 'join', { get() { for (;;) {} } });
+      return process.pid;
+    })()`) as () => Promise<number>;
+    const b = await d.connect();
+    const [pidA] = await a.map(taskA, [0]);
+    const timed = await b.mapSettled((x: number) => x, [1], { timeoutMs: 500, retries: 0 });
+    expect(timed[0]).toMatchObject({ status: 'rejected', reason: { code: 'E_TIMEOUT' } });
+    const [pidB] = await b.map((_: number, ctx: { pid: number }) => ctx.pid, [0]);
+    expect(pidB).not.toBe(pidA);
+  }, 60_000);
 });
 
 describe('a task that replaces the built-ins the worker itself uses', () => {
