@@ -163,6 +163,14 @@ describe('work a task leaves behind', () => {
   }, 60_000);
 });
 
+/** A task that imports node:path (so its ES facade exists), leaves a getter running `body` on its `join`, and returns its pid. */
+const getterOnPathJoin = (body: string): (() => Promise<number>) =>
+  new Function(`return (async () => {
+    await import('node:path');
+    Object.defineProperty(require('node:path'), 'join', { get() { ${body} } });
+    return process.pid;
+  })()`) as () => Promise<number>;
+
 describe('a change that cannot be undone', () => {
   it('a frozen intrinsic gets the worker replaced before another app runs on it; B is not charged', async () => {
     const b = await d.connect();
@@ -182,11 +190,7 @@ describe('a change that cannot be undone', () => {
 
   it("a throwing getter on a builtin module's export, once its ES facade exists: the worker is replaced, B is not charged", async () => {
     // The realm guard syncs the builtins' ES facades after its restore, which reads every export of each.
-    const taskA = new Function(`return (async () => {
-      await import('node:path');
-      Object.defineProperty(require('node:path'), 'join', { get() { throw new Error('A secret getter'); } });
-      return process.pid;
-    })()`) as () => Promise<number>;
+    const taskA = getterOnPathJoin("throw new Error('A secret getter');");
     const b = await d.connect();
     const before = await d.status();
     const [pidA] = await a.map(taskA, [0]);
@@ -197,11 +201,7 @@ describe('a change that cannot be undone', () => {
 
   it("a getter A left on a builtin's export that spins when read: B's timed item fails with E_TIMEOUT, then B runs on a fresh worker", async () => {
     // As any spinning leftover (README, isolation): the worker is lost until an item with a timeout lands on it.
-    const taskA = new Function(`return (async () => {
-      await import('node:path');
-      Object.defineProperty(require('node:path'), 'join', { get() { for (;;) {} } });
-      return process.pid;
-    })()`) as () => Promise<number>;
+    const taskA = getterOnPathJoin('for (;;) {}');
     const b = await d.connect();
     const [pidA] = await a.map(taskA, [0]);
     const timed = await b.mapSettled((x: number) => x, [1], { timeoutMs: 500, retries: 0 });

@@ -12,14 +12,15 @@
  * added since are deleted, changed ones redefined), its prototype and whether
  * it is extensible. Listeners added to process since startup are removed too
  * (another app's uncaughtException or exit handler would see this app's
- * errors). node:timers' exports are watched too, and the ES facades of
- * the builtins are synced after a restore, so `import` from node:timers
- * sees what `require` does (the sync reads every export of each builtin
- * imported so far: a getter a task put there that throws makes the restore
- * fail, and the worker is replaced). Not watched: anything deeper (the other builtin
- * modules' exports, an object a task hangs off a global), and the globals Node creates on first
- * use from large modules (fetch, web streams: reading them at startup costs
- * ~200 ms and 10 MB per worker), whose getters are still put back.
+ * errors). node:timers' exports are watched too, and the ES facades of the
+ * builtins are synced after a restore, so `import` from node:timers sees
+ * what `require` does (the sync reads every export of each builtin imported
+ * so far: a getter a task put there that throws makes the restore fail, and
+ * the worker is replaced). Not watched: anything deeper (the other builtin
+ * modules' exports, an object a task hangs off a global), and the globals
+ * Node creates on first use from large modules (fetch, web streams: reading
+ * them at startup costs ~200 ms and 10 MB per worker), whose getters are
+ * still put back.
  *
  * Checking everything costs ~0.3 ms, so it happens only when a chunk of
  * another realm comes (realm-guard.ts). A change that cannot be undone (a

@@ -20,8 +20,8 @@
  * with the task or are ignored when they reject) and I/O callbacks.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { syncBuiltinESMExports } from 'node:module';
 import timers from 'node:timers';
+import { SafeSyncBuiltinESMExports } from './primordials.js';
 
 type Handle = { hasRef(): boolean };
 
@@ -61,7 +61,7 @@ export class Leftovers {
       if (g[name] === original) g[name] = wrapped;
       t[name] = wrapped;
     }
-    syncBuiltinESMExports();
+    SafeSyncBuiltinESMExports();
   }
 
   /** Calls a task for one item inside its realm's context, tracking the timers it creates. */

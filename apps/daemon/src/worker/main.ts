@@ -127,9 +127,9 @@ process.on('disconnect', () => realExit(0));
 
 // The entry is a CommonJS file (scripts/bundle.mjs says why), so this cannot be a top-level await. A failure here
 // (the realm guard's walk throwing over what an initializer left) is rethrown as an uncaught exception, as an
-// ES module's evaluation error was: the worker reports it and exits before `ready`.
-// Through the worker's own copies (primordials.ts): the initializer runs before the rethrow, and one that replaced
-// process.nextTick or Promise.prototype.then must not turn a failed start into a silent hang until the init timeout.
+// ES module's evaluation error was: the worker reports it and exits before `ready`. The rethrow goes through the
+// worker's own copies (primordials.ts): an initializer that replaced process.nextTick or Promise.prototype.then
+// must not turn a failed start into a silent wait for the init timeout.
 void PromisePrototypeThen(start(), undefined, (err: unknown) =>
   SafeNextTick(() => {
     throw err;
