@@ -25,12 +25,19 @@ describe('RidTable', () => {
         t.set(next, `v${next}`);
         m.set(next, `v${next}`);
       } else if (r < 0.8 && m.size > 0) {
-        // Acknowledged from the front, as replay.ts does.
+        // Acknowledged from the front, as replay.ts does (first() again after each delete), or by visiting.
         const ack = [...m.keys()][Math.floor(rnd() * Math.min(m.size, 50))]!;
-        for (const rid of t.keys()) {
-          if (rid >= ack) break;
-          expect(t.delete(rid)).toBe(true);
-          m.delete(rid);
+        if (rnd() < 0.5) {
+          for (let rid = t.first(); rid !== undefined && rid < ack; rid = t.first()) {
+            expect(t.delete(rid)).toBe(true);
+            m.delete(rid);
+          }
+        } else {
+          for (const rid of t.keys()) {
+            if (rid >= ack) break;
+            expect(t.delete(rid)).toBe(true);
+            m.delete(rid);
+          }
         }
       } else {
         // Forgotten anywhere (a resend runs it again), or an id that is not there.
@@ -38,6 +45,7 @@ describe('RidTable', () => {
         expect(t.delete(rid)).toBe(m.delete(rid));
       }
       expect(t.size).toBe(m.size);
+      expect(t.first()).toBe(m.keys().next().value);
       if (step % 500 === 0) {
         expect([...t.keys()]).toEqual([...m.keys()]);
         expect(t.first()).toBe(m.keys().next().value);
@@ -45,6 +53,35 @@ describe('RidTable', () => {
       }
     }
     expect([...t.keys()]).toEqual([...m.keys()]);
+  });
+
+  it('finds the first id after segments emptied at the front and in the middle, across the list being cut down', () => {
+    const t = new RidTable<number>();
+    const m = new Map<number, number>();
+    // 300 segments; then every other one emptied (a resend's forget), then the front acknowledged bit by bit.
+    for (let rid = 0; rid < 300 * 32; rid++) {
+      t.set(rid, rid);
+      m.set(rid, rid);
+    }
+    for (let seg = 1; seg < 300; seg += 2) {
+      for (let rid = seg * 32; rid < seg * 32 + 32; rid++) {
+        expect(t.delete(rid)).toBe(true);
+        m.delete(rid);
+      }
+    }
+    expect(t.first()).toBe(0);
+    expect([...t.keys()]).toEqual([...m.keys()]);
+    while (m.size > 0) {
+      const first = m.keys().next().value!;
+      expect(t.first()).toBe(first);
+      expect(t.delete(first)).toBe(true);
+      m.delete(first);
+      if (m.size % 1000 === 0) expect([...t.keys()]).toEqual([...m.keys()]);
+    }
+    expect(t.first()).toBeUndefined();
+    t.set(20_000, 1);
+    expect(t.first()).toBe(20_000);
+    expect([...t.keys()]).toEqual([20_000]);
   });
 
   it('keeps only the newest segment once emptied, and forgets everything on clear', () => {

@@ -27,7 +27,7 @@ export {
   MAX_RELOAD_GRACE_MS,
   DEFAULT_INIT_TIMEOUT_MS,
 } from './limits.js';
-export { encodeCheckedData, encodeReply } from './codec.js';
+export { VersionReply, encodeCheckedData, encodePairs, encodeReply } from './codec.js';
 export { findUncloneable } from './cloneable.js';
 export { sha256 } from './sha256.js';
 export { parseClientMessage, parseServerMessage, checkName, checkDictKey } from './parse.js';

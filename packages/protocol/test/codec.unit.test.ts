@@ -2,7 +2,7 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { findUncloneable } from '../src/cloneable.js';
-import { decodeData, decodeMessage, encodeData, encodeMessage, encodeReply } from '../src/codec.js';
+import { VersionReply, decodeData, decodeMessage, encodeData, encodeMessage, encodePairs, encodeReply } from '../src/codec.js';
 import { MAX_DATA_DEPTH } from '../src/limits.js';
 
 describe('data codec', () => {
@@ -144,6 +144,48 @@ describe('encodeReply', () => {
     }
     const buffer = Buffer.from([1, 2, 3]);
     expect(decodeMessage(encodeReply(9, buffer))).toEqual({ type: 'reply', rid: 9, ok: true, value: new Uint8Array([1, 2, 3]) });
+  });
+
+  it("writes encodeMessage's bytes for a VersionReply, with and without bytes, as for a plain { version, value }", () => {
+    const numbers = [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53, -1, 1.5];
+    for (const rid of numbers) {
+      for (const version of numbers) {
+        for (const length of [undefined, 0, 1, 255, 256, 65_536]) {
+          const bytes = length === undefined ? undefined : new Uint8Array(length).map((_, i) => (i * 5) & 0xff);
+          const plain = bytes === undefined ? { version } : { version, value: bytes };
+          const expected = Buffer.from(encodeMessage({ type: 'reply', rid, ok: true, value: plain }));
+          const reply = new VersionReply(version, bytes);
+          expect(Buffer.from(encodeReply(rid, reply)).equals(expected)).toBe(true);
+          // Encoded by msgpackr too (the worker's channel), before and after its own encoding is made: as the plain object.
+          expect(Buffer.from(encodeMessage(reply)).equals(Buffer.from(encodeMessage(plain)))).toBe(true);
+          expect(Buffer.from(reply.encoded()).equals(Buffer.from(encodeMessage(plain)))).toBe(true);
+        }
+      }
+    }
+    expect(decodeMessage(encodeReply(3, new VersionReply(4)))).toEqual({ type: 'reply', rid: 3, ok: true, value: { version: 4 } });
+    expect('value' in new VersionReply(4)).toBe(false);
+  });
+});
+
+describe('encodePairs', () => {
+  it("writes encodeMessage's bytes for the flat [k1, v1, k2, v2, ...] of a Map, at every array size and with every kind of key and value", () => {
+    const keys = [0, 1, 127, 128, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, 1.5];
+    const values: unknown[] = [
+      new VersionReply(3, new Uint8Array([1, 2, 3])),
+      new VersionReply(2 ** 40),
+      new Uint8Array(300).fill(7),
+      { size: 2 },
+      { ok: false, version: 9 },
+      null,
+      'text',
+    ];
+    for (const count of [0, 1, 7, 8, 9, 40_000]) {
+      const pairs = new Map<number, unknown>();
+      for (let i = 0; i < count; i++) pairs.set(i < keys.length ? keys[i]! : 1000 + i, values[i % values.length]);
+      const flat: unknown[] = [];
+      for (const [k, v] of pairs) flat.push(k, v);
+      expect(Buffer.from(encodePairs(pairs)).equals(Buffer.from(encodeMessage(flat)))).toBe(true);
+    }
   });
 });
 

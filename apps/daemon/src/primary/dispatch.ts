@@ -8,6 +8,7 @@ import {
   BadMessageError,
   SourceDisabledError,
   TooLargeError,
+  VersionReply,
   toCorepoolError,
   type BatchChunk,
   type ClientMessage,
@@ -53,7 +54,7 @@ export interface Connection extends SchedulerClient {
   /** `op`: the state operation a reply answers. */
   send(m: ServerMessage, op?: string): void;
   /** The same as send({ type: 'reply', rid, ok: true, value }, op), without the object. */
-  reply(rid: number, value: Uint8Array, op?: string): void;
+  reply(rid: number, value: Uint8Array | VersionReply, op?: string): void;
 }
 
 /** Dispatch of one connection's messages. */
@@ -176,7 +177,7 @@ export class Dispatch implements ReplayHost {
     outcome.then(
       (value) => {
         if (conn.open) {
-          if (value instanceof Uint8Array) conn.reply(rid, value, req.op);
+          if (value instanceof Uint8Array || value instanceof VersionReply) conn.reply(rid, value, req.op);
           else conn.send({ type: 'reply', rid, ok: true, value }, req.op);
         } else if (replayed === undefined) state.undelivered(req, value);
       },

@@ -25,6 +25,7 @@ import {
   encodeMessage,
   encodeReply,
   type Push,
+  type VersionReply,
   type ServerMessage,
 } from '@corepool/protocol/internal';
 import { realClock, type Clock, type Timer } from './clock.js';
@@ -154,9 +155,10 @@ export class Outflow {
    * A successful reply carrying data (`{ type: 'reply', rid, ok: true, value }`), as send() would send
    * it: encoded without making the object when it can go now and fits one reply, else through send().
    */
-  reply(rid: number, value: Uint8Array, op?: string): void {
+  reply(rid: number, value: Uint8Array | VersionReply, op?: string): void {
     if (this.#closed) return;
-    if (this.#goesNow() && value.length <= this.#replyLimit) {
+    const bytes = value instanceof Uint8Array ? value : value.value;
+    if (this.#goesNow() && (bytes === undefined || bytes.length <= this.#replyLimit)) {
       this.#outbox.push(encodeReply(rid, value));
       return;
     }

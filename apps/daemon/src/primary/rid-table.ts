@@ -19,10 +19,19 @@
  * that spaces them apart and never acknowledges costs a segment per kept reply,
  * bounded like the replies themselves (MAX_PER_INSTANCE). 100,000 ids in a burst
  * still take only ~3,100 segments, a Map well under the large-object size.
+ *
+ * The first id is found through a list of the segments in the order they were
+ * made, not by iterating the Map: a Map's iterator walks over the entries
+ * deleted since its last rehash, which acknowledgements leave at its front (up
+ * to ~3/4 of its capacity), once per acknowledged id. Measured with 100,000
+ * adds in flight: 0.4 us per acknowledged id, 6% of the primary's CPU.
  */
 
 /** Ids per segment. */
 const SEGMENT = 32;
+
+/** Past this many segments passed at its front, the list of segments is cut down. */
+const ORDER_SLACK = 64;
 
 interface Segment<V> {
   readonly base: number;
@@ -30,10 +39,17 @@ interface Segment<V> {
   count: number;
   /** No slot below this one is filled: visiting starts here. */
   low: number;
+  /** Gone from the Map (emptied, or the table cleared): skipped, and dropped from the list in passing. */
+  gone: boolean;
 }
 
 export class RidTable<V> {
   readonly #segments = new Map<number, Segment<V>>();
+  /** The segments in the order they were made, from #head on; gone ones among them until passed or cut. */
+  #order: Segment<V>[] = [];
+  #head = 0;
+  /** Gone segments still in #order after #head. */
+  #gone = 0;
   /** The segment made last: kept when it empties. */
   #newest: Segment<V> | undefined;
   #size = 0;
@@ -52,11 +68,12 @@ export class RidTable<V> {
     const n = Math.floor(rid / SEGMENT);
     let s = this.#segments.get(n);
     if (s === undefined) {
-      s = { base: n * SEGMENT, slots: new Array<V | undefined>(SEGMENT).fill(undefined), count: 0, low: SEGMENT };
+      s = { base: n * SEGMENT, slots: new Array<V | undefined>(SEGMENT).fill(undefined), count: 0, low: SEGMENT, gone: false };
       this.#segments.set(n, s);
+      this.#order.push(s);
       const previous = this.#newest;
       this.#newest = s;
-      if (previous !== undefined && previous.count === 0) this.#segments.delete(previous.base / SEGMENT);
+      if (previous !== undefined && previous.count === 0) this.#remove(previous);
     }
     const i = rid - s.base;
     if (s.slots[i] === undefined) {
@@ -77,26 +94,57 @@ export class RidTable<V> {
     s.count--;
     this.#size--;
     if (i === s.low) while (s.low < SEGMENT && s.slots[s.low] === undefined) s.low++;
-    if (s.count === 0 && s !== this.#newest) this.#segments.delete(n);
+    if (s.count === 0 && s !== this.#newest) this.#remove(s);
     return true;
   }
 
   /** The first id in visiting order, if any. */
   first(): number | undefined {
-    for (const s of this.#segments.values()) if (s.count > 0) return s.base + s.low;
+    const order = this.#order;
+    while (this.#head < order.length) {
+      const s = order[this.#head]!;
+      if (!s.gone) {
+        // Only the newest segment is ever empty and not gone, and nothing comes after it.
+        if (s.count > 0) return s.base + s.low;
+        return undefined;
+      }
+      this.#head++;
+      this.#gone--;
+    }
     return undefined;
   }
 
   /** The ids, segment by segment in the order the segments were made, ascending within each; the one visited may be deleted. */
   *keys(): Generator<number> {
-    for (const s of this.#segments.values()) {
-      for (let i = s.low; i < SEGMENT; i++) if (s.slots[i] !== undefined) yield s.base + i;
+    // Over the segments as they are now (deletes may cut the list meanwhile); one emptied meanwhile is gone.
+    for (const s of this.#order.slice(this.#head)) {
+      for (let i = s.low; i < SEGMENT && !s.gone; i++) if (s.slots[i] !== undefined) yield s.base + i;
     }
   }
 
   clear(): void {
+    for (const s of this.#order) s.gone = true;
     this.#segments.clear();
+    this.#order = [];
+    this.#head = 0;
+    this.#gone = 0;
     this.#newest = undefined;
     this.#size = 0;
+  }
+
+  /** Takes an emptied segment out of the Map; the list keeps it until it is passed, or until gone ones are most of it. */
+  #remove(s: Segment<V>): void {
+    this.#segments.delete(s.base / SEGMENT);
+    s.gone = true;
+    this.#gone++;
+    if (this.#head >= ORDER_SLACK && this.#head * 2 >= this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#gone >= ORDER_SLACK && this.#gone * 2 >= this.#order.length - this.#head) {
+      this.#order = this.#order.slice(this.#head).filter((x) => !x.gone);
+      this.#head = 0;
+      this.#gone = 0;
+    }
   }
 }

@@ -16,8 +16,11 @@
  *
  * Record layout: one control-encoded array [rid, reply, rid, reply, ...].
  * Replies are kept as the objects the writes answered with (the same ones
- * the in-memory replays hold), so a write costs no encoding of its own: a
- * segment is encoded once per batch that changed it.
+ * the in-memory replays hold), and a segment is encoded once per batch that
+ * changed it. A Value's reply (VersionReply) is encoded once, for the wire,
+ * and copied into each record of its segment from there (encodePairs): with
+ * 100,000 adds in flight, a reply was in 1.2 records on average, each
+ * encoded afresh by msgpackr.
  *
  * A reply over OWN_RECORD_BYTES (a queue.get's item) is not in a segment: it
  * has a record of its own in the `replays` table ([instance, rid] ->
@@ -30,7 +33,7 @@
  * from LMDB (`reload`, `reloadOwn`), so no reply of a rolled-back write is
  * ever made durable.
  */
-import { decodeMessage, encodeMessage } from '@corepool/protocol/internal';
+import { decodeMessage, encodeMessage, encodePairs } from '@corepool/protocol/internal';
 
 import type { ReplayKey } from './state-store.js';
 import type { Dirty, Store, Table } from './store.js';
@@ -60,9 +63,7 @@ class Segment implements Dirty {
 
   record(): Uint8Array | undefined {
     if (this.entries.size === 0) return undefined;
-    const flat: unknown[] = [];
-    for (const [rid, reply] of this.entries) flat.push(rid, reply);
-    return encodeMessage(flat);
+    return encodePairs(this.entries);
   }
 
   /** Replaces the entries with those of a stored record (undefined: none); false if it does not decode. */

@@ -40,7 +40,14 @@
  * Just over 400 lines, a third of them this reply table: the operations
  * themselves live in the types' files.
  */
-import { BadMessageError, NoSuchValueError, ShuttingDownError, type Push, type StateRequest } from '@corepool/protocol/internal';
+import {
+  BadMessageError,
+  NoSuchValueError,
+  ShuttingDownError,
+  VersionReply,
+  type Push,
+  type StateRequest,
+} from '@corepool/protocol/internal';
 
 import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
@@ -189,21 +196,21 @@ export class SharedState implements StateStore {
         return this.#read(() => {
           const r = this.#values.get(name);
           if (r === undefined) throw new NoSuchValueError(`no value named "${name}"`);
-          return { version: r.version, value: r.bytes };
+          return new VersionReply(r.version, r.bytes);
         });
       case 'value.init': {
         const r = this.#values.init(name, checked(req.a, 'a', req.op));
-        const reply = { version: r.version, value: r.bytes };
+        const reply = new VersionReply(r.version, r.bytes);
         return this.#afterCommit(reply);
       }
       case 'value.set': {
         const r = this.#values.set(name, checked(req.a, 'a', req.op));
-        const reply = this.#keepReply(key, { version: r.version });
+        const reply = this.#keepReply(key, new VersionReply(r.version));
         return this.#afterCommit(reply);
       }
       case 'value.add': {
         const r = this.#values.add(name, delta(req.a, req.op));
-        const reply = this.#keepReply(key, { version: r.version, value: r.bytes });
+        const reply = this.#keepReply(key, new VersionReply(r.version, r.bytes));
         return this.#afterCommit(reply);
       }
       case 'value.cas': {
@@ -218,7 +225,7 @@ export class SharedState implements StateStore {
         this.#values.subscribe(owner, name);
         return this.#read(() => {
           const r = this.#values.get(name);
-          return r === undefined ? { version: 0 } : { version: r.version, value: r.bytes };
+          return r === undefined ? new VersionReply(0) : new VersionReply(r.version, r.bytes);
         });
       case 'value.unsubscribe':
         this.#values.unsubscribe(owner, name);
