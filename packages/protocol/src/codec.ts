@@ -104,56 +104,57 @@ function ascii(s: string): number[] {
  * What a Value's operations answer: its version, and its bytes where the
  * operation returns them (`{ version, value }` on the wire, as a plain object
  * with those keys would be written; `value` is absent, not undefined, without
- * bytes). A class, so that the primary knows it from any other reply at once;
- * its encoding is made once and shared by the reply on the wire and the
- * replay log's record (encodeReply, encodePairs).
+ * bytes). A class, so that the primary knows it from any other reply at once
+ * and writes it by hand, into the reply on the wire (encodeReply) and into
+ * each replay-log record that keeps it (encodePairs). Its encoding is not
+ * kept: a kept reply would then hold ~250 more bytes (a typed array of its
+ * own) for as long as it is kept, up to 100,000 per client.
  */
 export class VersionReply {
   readonly version: number;
   declare readonly value?: Uint8Array;
-  #encoded: Uint8Array | undefined;
 
   constructor(version: number, value?: Uint8Array) {
     this.version = version;
     if (value !== undefined) (this as { value?: Uint8Array }).value = value;
   }
+}
 
-  /** The bytes encodeMessage writes for it: a map16 of one or two fixstr keys, as msgpackr writes every object. */
-  encoded(): Uint8Array {
-    if (this.#encoded !== undefined) return this.#encoded;
-    const { version, value } = this;
-    // msgpackr writes a version past 32 bits (or fractional) otherwise.
-    if (!isUint32(version)) return (this.#encoded = encodeMessage(value === undefined ? { version } : { version, value }));
-    const n = value === undefined ? 0 : value.length;
-    const out = new Uint8Array(
-      3 +
-        VERSION_KEY.length +
-        1 +
-        (version < 0x80 ? 0 : uintBytes(version)) +
-        (value === undefined ? 0 : VALUE_KEY.length + 1 + uintBytes(n) + n),
-    );
-    out[0] = 0xde;
-    out[1] = 0x00;
-    out[2] = value === undefined ? 1 : 2;
-    out.set(VERSION_KEY, 3);
-    const p = putUint(out, 3 + VERSION_KEY.length, version);
-    if (value !== undefined) {
-      out.set(VALUE_KEY, p);
-      putBin(out, p + VALUE_KEY.length, value);
-    }
-    return (this.#encoded = out);
-  }
+/** Bytes of a VersionReply written by hand (writeVersion), or undefined if msgpackr must write it (a version past 32 bits, or fractional). */
+function versionBytes(v: VersionReply): number | undefined {
+  if (!isUint32(v.version)) return undefined;
+  const n = v.value === undefined ? 0 : v.value.length;
+  return (
+    3 +
+    VERSION_KEY.length +
+    1 +
+    (v.version < 0x80 ? 0 : uintBytes(v.version)) +
+    (v.value === undefined ? 0 : VALUE_KEY.length + 1 + uintBytes(n) + n)
+  );
+}
+
+/** Writes what encodeMessage writes for `v` (versionBytes said how much): a map16 of one or two fixstr keys, as msgpackr writes every object. */
+function writeVersion(out: Uint8Array, p: number, v: VersionReply): number {
+  out[p] = 0xde;
+  out[p + 1] = 0x00;
+  out[p + 2] = v.value === undefined ? 1 : 2;
+  out.set(VERSION_KEY, p + 3);
+  p = putUint(out, p + 3 + VERSION_KEY.length, v.version);
+  if (v.value === undefined) return p;
+  out.set(VALUE_KEY, p);
+  return putBin(out, p + VALUE_KEY.length, v.value);
 }
 
 /** The bytes of `{ type: 'reply', rid, ok: true, value }`, the same as encodeMessage's for that object. */
 export function encodeReply(rid: number, value: Uint8Array | VersionReply): Uint8Array {
-  // msgpackr writes an id past 32 bits (or negative, or fractional) otherwise; such ids take the general path.
-  if (!isUint32(rid)) return encodeMessage({ type: 'reply', rid, ok: true, value });
+  const body = value instanceof VersionReply ? versionBytes(value) : 1 + uintBytes(value.length) + value.length;
+  // msgpackr writes an id past 32 bits (or negative, or fractional) otherwise; such ids (and versions) take the general path.
+  if (!isUint32(rid) || body === undefined) return encodeMessage({ type: 'reply', rid, ok: true, value });
   const head = REPLY_HEAD.length + 1 + (rid < 0x80 ? 0 : uintBytes(rid)) + REPLY_MID.length;
-  const out = new Uint8Array(head + (value instanceof VersionReply ? value.encoded().length : 1 + uintBytes(value.length) + value.length));
+  const out = new Uint8Array(head + body);
   out.set(REPLY_HEAD, 0);
   out.set(REPLY_MID, putUint(out, REPLY_HEAD.length, rid));
-  if (value instanceof VersionReply) out.set(value.encoded(), head);
+  if (value instanceof VersionReply) writeVersion(out, head, value);
   else putBin(out, head, value);
   return out;
 }
@@ -161,19 +162,18 @@ export function encodeReply(rid: number, value: Uint8Array | VersionReply): Uint
 /**
  * The bytes encodeMessage writes for the flat array [k1, v1, k2, v2, ...] of
  * `pairs`, for the replay log, which writes a segment of kept replies again
- * with every batch that changes it: a VersionReply is copied from its own
- * encoding, anything else is encoded here.
+ * with every batch that changes it: a VersionReply (a Value's reply, most of
+ * them) is written by hand, anything else encoded by msgpackr here.
  */
 export function encodePairs(pairs: ReadonlyMap<number, unknown>): Uint8Array {
-  const parts: Uint8Array[] = [];
+  // Keys msgpackr writes as a uint32 at most, and VersionReplies, are written in the second pass; the rest is encoded now.
+  const encoded: Uint8Array[] = [];
   let size = 0;
   for (const [k, v] of pairs) {
-    // Keys msgpackr writes as a uint32 at most are written below; others are encoded here.
-    const key = isUint32(k) ? undefined : encodeMessage(k);
-    const value = v instanceof VersionReply ? v.encoded() : encodeMessage(v);
-    size += (key === undefined ? 1 + (k < 0x80 ? 0 : uintBytes(k)) : key.length) + value.length;
-    if (key !== undefined) parts.push(key);
-    parts.push(value);
+    if (isUint32(k)) size += 1 + (k < 0x80 ? 0 : uintBytes(k));
+    else size += push(encoded, encodeMessage(k));
+    const bytes = v instanceof VersionReply ? versionBytes(v) : undefined;
+    size += bytes ?? push(encoded, encodeMessage(v));
   }
   const count = pairs.size * 2;
   const header = count < 0x10 ? 1 : count < 0x10000 ? 3 : 5;
@@ -181,16 +181,25 @@ export function encodePairs(pairs: ReadonlyMap<number, unknown>): Uint8Array {
   // fixarray, array16 (0xdc) or array32 (0xdd).
   let p = count < 0x10 ? ((out[0] = 0x90 | count), 1) : put(out, 0, count < 0x10000 ? 0xdc : 0xdd, count, header - 1);
   let i = 0;
-  for (const k of pairs.keys()) {
+  for (const [k, v] of pairs) {
     if (isUint32(k)) p = putUint(out, p, k);
-    else {
-      out.set(parts[i]!, p);
-      p += parts[i++]!.length;
-    }
-    out.set(parts[i]!, p);
-    p += parts[i++]!.length;
+    else p = copy(out, p, encoded[i++]!);
+    if (v instanceof VersionReply && isUint32(v.version)) p = writeVersion(out, p, v);
+    else p = copy(out, p, encoded[i++]!);
   }
   return out;
+}
+
+/** Appends `bytes` to `list`; returns their length. */
+function push(list: Uint8Array[], bytes: Uint8Array): number {
+  list.push(bytes);
+  return bytes.length;
+}
+
+/** Copies `bytes` into `out` at `p`; returns the next position. */
+function copy(out: Uint8Array, p: number, bytes: Uint8Array): number {
+  out.set(bytes, p);
+  return p + bytes.length;
 }
 
 function isUint32(n: number): boolean {

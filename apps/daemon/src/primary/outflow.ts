@@ -158,7 +158,8 @@ export class Outflow {
   reply(rid: number, value: Uint8Array | VersionReply, op?: string): void {
     if (this.#closed) return;
     const bytes = value instanceof Uint8Array ? value : value.value;
-    if (this.#goesNow() && (bytes === undefined || bytes.length <= this.#replyLimit)) {
+    // A reply with no bytes is held to the same limit (a daemon configured with less room than a reply's fields fails them all alike).
+    if (this.#goesNow() && (bytes === undefined ? 0 : bytes.length) <= this.#replyLimit) {
       this.#outbox.push(encodeReply(rid, value));
       return;
     }
