@@ -1,7 +1,7 @@
 /**
  * The `ack` message from hostile clients, through a real daemon: acks before hello, huge,
  * backwards, malformed and by the thousand neither end the daemon nor touch another client's
- * writes; an ack of a queue.get still waiting for its item (a lie) leaves no kept reply behind
+ * writes; one ack drops a burst of 20,000 kept replies whose ids came in no order; an ack of a queue.get still waiting for its item (a lie) leaves no kept reply behind
  * that no later ack can drop; an instance that never acks keeps at most 100,000 replies, on
  * disk too.
  */
@@ -93,6 +93,37 @@ describe('ack messages', () => {
       rmSync(d.dataDir, { recursive: true, force: true });
     }
   });
+});
+
+describe('acknowledgements of many replies at once', () => {
+  it('drop every kept reply of a hostile burst (ids spaced a segment apart, sent in descending order) while another client is answered', async () => {
+    const d = await startDaemon({ keepDataDir: true });
+    try {
+      const { encodeData } = await import('@corepool/protocol');
+      const honest = await d.connect();
+      const n = honest.value<number>('n', { initial: 0 });
+      await n.get();
+      const h = await helloAs(d, 'spacer');
+      const one = encodeData(1);
+      const count = 20_000;
+      // Each id in a segment of its own, the newest first: the kept replies' table sees them in neither id nor segment order.
+      const rids = Array.from({ length: count }, (_, i) => (count - i) * 1000);
+      for (let i = 0; i < count; i += 500)
+        h.send(rids.slice(i, i + 500).map((rid) => ({ type: 'state', rid, op: 'value.add', name: 'n', a: one })));
+      const adds = Array.from({ length: 300 }, () => n.add(1));
+      await h.next((m) => m.type === 'reply' && m.rid === 1000, 60_000);
+      // One acknowledgement of them all, then a write whose reply alone is kept.
+      h.send({ type: 'state', rid: count * 1000 + 1, ack: count * 1000 + 1, op: 'value.add', name: 'n', a: one });
+      await h.next((m) => m.type === 'reply' && m.rid === count * 1000 + 1);
+      expect(new Set(await Promise.all(adds)).size).toBe(300);
+      expect(await n.get()).toBe(count + 301);
+      await honest.close();
+      expect(await d.stop()).toBe(0);
+      expect(keptOnDisk(d.dataDir, 'spacer')).toEqual([count * 1000 + 1]);
+    } finally {
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('a client instance that never acknowledges', () => {
