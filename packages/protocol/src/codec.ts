@@ -120,9 +120,13 @@ export class VersionReply {
   }
 }
 
-/** Bytes of a VersionReply written by hand (writeVersion), or undefined if msgpackr must write it (a version past 32 bits, or fractional). */
-function versionBytes(v: VersionReply): number | undefined {
-  if (!isUint32(v.version)) return undefined;
+/** A VersionReply this file writes by hand: msgpackr writes a version past 32 bits (or fractional) otherwise. */
+function handWritten(v: unknown): v is VersionReply {
+  return v instanceof VersionReply && isUint32(v.version);
+}
+
+/** Bytes writeVersion writes for `v` (handWritten). */
+function versionBytes(v: VersionReply): number {
   const n = v.value === undefined ? 0 : v.value.length;
   return (
     3 +
@@ -135,11 +139,9 @@ function versionBytes(v: VersionReply): number | undefined {
 
 /** Writes what encodeMessage writes for `v` (versionBytes said how much): a map16 of one or two fixstr keys, as msgpackr writes every object. */
 function writeVersion(out: Uint8Array, p: number, v: VersionReply): number {
-  out[p] = 0xde;
-  out[p + 1] = 0x00;
-  out[p + 2] = v.value === undefined ? 1 : 2;
-  out.set(VERSION_KEY, p + 3);
-  p = putUint(out, p + 3 + VERSION_KEY.length, v.version);
+  p = put(out, p, 0xde, v.value === undefined ? 1 : 2, 2);
+  out.set(VERSION_KEY, p);
+  p = putUint(out, p + VERSION_KEY.length, v.version);
   if (v.value === undefined) return p;
   out.set(VALUE_KEY, p);
   return putBin(out, p + VALUE_KEY.length, v.value);
@@ -147,9 +149,10 @@ function writeVersion(out: Uint8Array, p: number, v: VersionReply): number {
 
 /** The bytes of `{ type: 'reply', rid, ok: true, value }`, the same as encodeMessage's for that object. */
 export function encodeReply(rid: number, value: Uint8Array | VersionReply): Uint8Array {
-  const body = value instanceof VersionReply ? versionBytes(value) : 1 + uintBytes(value.length) + value.length;
   // msgpackr writes an id past 32 bits (or negative, or fractional) otherwise; such ids (and versions) take the general path.
-  if (!isUint32(rid) || body === undefined) return encodeMessage({ type: 'reply', rid, ok: true, value });
+  if (!isUint32(rid) || (value instanceof VersionReply && !handWritten(value)))
+    return encodeMessage({ type: 'reply', rid, ok: true, value });
+  const body = value instanceof VersionReply ? versionBytes(value) : 1 + uintBytes(value.length) + value.length;
   const head = REPLY_HEAD.length + 1 + (rid < 0x80 ? 0 : uintBytes(rid)) + REPLY_MID.length;
   const out = new Uint8Array(head + body);
   out.set(REPLY_HEAD, 0);
@@ -172,8 +175,7 @@ export function encodePairs(pairs: ReadonlyMap<number, unknown>): Uint8Array {
   for (const [k, v] of pairs) {
     if (isUint32(k)) size += 1 + (k < 0x80 ? 0 : uintBytes(k));
     else size += push(encoded, encodeMessage(k));
-    const bytes = v instanceof VersionReply ? versionBytes(v) : undefined;
-    size += bytes ?? push(encoded, encodeMessage(v));
+    size += handWritten(v) ? versionBytes(v) : push(encoded, encodeMessage(v));
   }
   const count = pairs.size * 2;
   const header = count < 0x10 ? 1 : count < 0x10000 ? 3 : 5;
@@ -184,7 +186,7 @@ export function encodePairs(pairs: ReadonlyMap<number, unknown>): Uint8Array {
   for (const [k, v] of pairs) {
     if (isUint32(k)) p = putUint(out, p, k);
     else p = copy(out, p, encoded[i++]!);
-    if (v instanceof VersionReply && isUint32(v.version)) p = writeVersion(out, p, v);
+    if (handWritten(v)) p = writeVersion(out, p, v);
     else p = copy(out, p, encoded[i++]!);
   }
   return out;

@@ -30,7 +30,7 @@
 /** Ids per segment. */
 const SEGMENT = 32;
 
-/** Past this many segments passed at its front, the list of segments is cut down. */
+/** Past this many gone segments in it (and once they are half of it), the list of segments is cut down. */
 const ORDER_SLACK = 64;
 
 interface Segment<V> {
@@ -137,11 +137,9 @@ export class RidTable<V> {
     this.#segments.delete(s.base / SEGMENT);
     s.gone = true;
     this.#gone++;
-    if (this.#head >= ORDER_SLACK && this.#head * 2 >= this.#order.length) {
-      this.#order = this.#order.slice(this.#head);
-      this.#head = 0;
-    }
-    if (this.#gone >= ORDER_SLACK && this.#gone * 2 >= this.#order.length - this.#head) {
+    // Every segment before #head is gone too.
+    const gone = this.#head + this.#gone;
+    if (gone >= ORDER_SLACK && gone * 2 >= this.#order.length) {
       this.#order = this.#order.slice(this.#head).filter((x) => !x.gone);
       this.#head = 0;
       this.#gone = 0;
