@@ -24,6 +24,7 @@ import type { ReplayKey, StateStore } from '../state/state-store.js';
 import type { Addressee } from './framing.js';
 import type { ReplayHost, Replays } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
+import type { StateFlow } from './state-flow.js';
 
 /** The shared-state store as connections use it. */
 export type StateService = Pick<StateStore, 'handle' | 'undelivered' | 'releaseOwner'>;
@@ -62,14 +63,16 @@ export class Dispatch implements ReplayHost {
   readonly #conn: Connection;
   readonly #ctx: DispatchContext;
   readonly #state: StateService;
+  readonly #flow: StateFlow | undefined;
   /** The client instance's replays, once its hello named the instance. */
   replays: Replays | undefined;
 
-  /** `state`: the connection's own view of the state service (its flow window, state-flow.ts); the context's by default. */
-  constructor(conn: Connection, ctx: DispatchContext, state: StateService = ctx.state) {
+  /** `flow`: counts the connection's state requests in flight against its window (state-flow.ts). */
+  constructor(conn: Connection, ctx: DispatchContext, flow?: StateFlow) {
     this.#conn = conn;
     this.#ctx = ctx;
-    this.#state = state;
+    this.#state = ctx.state;
+    this.#flow = flow;
   }
 
   /** Runs a replayed request (ReplayHost: the dispatch is this connection as the replays see it, no object or closures per connection or request). */
@@ -164,6 +167,7 @@ export class Dispatch implements ReplayHost {
     const state = this.#state;
     const conn = this.#conn;
     const replays = this.replays;
+    const flow = this.#flow;
     if (ack !== undefined) replays?.acknowledge(ack);
     let replayed: Promise<unknown> | undefined;
     let outcome: Promise<unknown>;
@@ -174,8 +178,10 @@ export class Dispatch implements ReplayHost {
       this.#replyError(rid, toCorepoolError(err).toWire());
       return;
     }
+    flow?.sent(req);
     outcome.then(
       (value) => {
+        flow?.answered(req);
         if (conn.open) {
           if (value instanceof Uint8Array || value instanceof VersionReply) conn.reply(rid, value, req.op);
           else conn.send({ type: 'reply', rid, ok: true, value }, req.op);
@@ -183,6 +189,7 @@ export class Dispatch implements ReplayHost {
       },
       // A replayed queue.get whose connection closed first rejects with no reply to give: it goes nowhere.
       (err) => {
+        flow?.answered(req);
         if (conn.open) this.#replyError(rid, toCorepoolError(err).toWire());
       },
     );

@@ -48,6 +48,8 @@ export interface Replays {
    * that is not replayed (the connection runs it as usual). Throws when the
    * first run is too old to know. A replayed request's reply that its
    * connection cannot deliver is answered again on the resend: nothing to undo.
+   * The caller handles the outcome's rejection, in the turn it gets it (the
+   * outcome is kept without a reaction of its own: one per request in flight).
    */
   outcome(rid: number, req: StateRequest, host: ReplayHost): Promise<unknown> | undefined;
 }
@@ -94,11 +96,16 @@ export class InstanceReplays implements Replays {
 
   /** Keeps `outcome` for a resend of `rid`; `stored`: the store holds the reply too (a write's). */
   remember(rid: number, outcome: Promise<unknown>, stored = false): void {
+    outcome.catch(ignore); // kept for a replay, not an unhandled rejection
+    this.#keep(rid, outcome, stored);
+  }
+
+  /** remember() for an outcome whose rejection its caller handles (what `outcome` returns): no reaction of its own per request. */
+  #keep(rid: number, outcome: Promise<unknown>, stored: boolean): void {
     const replies = (this.#replies ??= new RidTable());
     replies.set(rid, outcome);
     if (rid < this.#clearBelow) this.#clearBelow = rid;
     if (!stored) (this.#unstored ??= new Set()).add(rid);
-    outcome.catch(ignore); // kept for a replay, not an unhandled rejection
     if (replies.size > MAX_PER_INSTANCE) {
       const oldest = replies.first()!;
       this.forget(oldest);
@@ -153,7 +160,7 @@ export class InstanceReplays implements Replays {
         },
       );
     }
-    this.remember(rid, outcome, true);
+    this.#keep(rid, outcome, true);
     return outcome;
   }
 

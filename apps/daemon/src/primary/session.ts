@@ -115,7 +115,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     this.#out = new Outflow(ws, ctx.send, this);
     this.#auth = new Authentication(ctx, this);
     this.#framing = new Framing(this);
-    this.#dispatch = new Dispatch(this, ctx, new StateFlow(ctx.state, this, ctx.stateWindow));
+    this.#dispatch = new Dispatch(this, ctx, new StateFlow(this, ctx.stateWindow));
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('pong', () => {
       this.alive = true;

@@ -12,10 +12,13 @@
  * Calls that may wait on another client (queue.get, lock.acquire) are not
  * counted: a client whose window were full of them could not send the put or
  * the release that ends the wait.
+ *
+ * The connection's dispatch tells the flow of each request it sends and each
+ * it answers, from the reaction it has on the request's outcome anyway: the
+ * flow adds no promise of its own (one more per request in flight was
+ * measured at ~150 bytes and a microtask each under a burst).
  */
-import type { ReplayKey } from '../state/state-store.js';
 import { MAX_BATCH_MESSAGES, type StateRequest } from '@corepool/protocol/internal';
-import type { StateService } from './dispatch.js';
 
 /**
  * The window on Redis (cluster mode): every request in it is handed to Redis in
@@ -39,9 +42,13 @@ export interface StateFlowHost {
   release(): void;
 }
 
-/** One connection's view of the state service, counting what it has in flight. */
-export class StateFlow implements StateService {
-  readonly #state: StateService;
+/** Whether a request counts against the window: not one that may wait on another client. */
+function counted(req: StateRequest): boolean {
+  return req.op !== 'queue.get' && req.op !== 'lock.acquire';
+}
+
+/** One connection's state requests in flight, counted against its window. */
+export class StateFlow {
   readonly #host: StateFlowHost;
   readonly #window: number;
   /** Reading resumes below this: half the window is still in flight. */
@@ -52,33 +59,24 @@ export class StateFlow implements StateService {
   #releasing = false;
 
   /** `window`: the most requests unanswered before the client is not read. */
-  constructor(state: StateService, host: StateFlowHost, window: number) {
-    this.#state = state;
+  constructor(host: StateFlowHost, window: number) {
     this.#host = host;
     this.#window = window;
     this.#readAgainBelow = Math.ceil(window / 2);
   }
 
-  handle(owner: string, req: StateRequest, key?: ReplayKey): Promise<unknown> {
-    const p = this.#state.handle(owner, req, key);
-    if (req.op === 'queue.get' || req.op === 'lock.acquire') return p;
+  /** `req` was handed to the state service; `answered(req)` follows once its outcome settles. */
+  sent(req: StateRequest): void {
+    if (!counted(req)) return;
     if (++this.#unanswered >= this.#window && !this.#held) {
       this.#held = true;
       this.#host.hold();
     }
-    p.then(this.#settled, this.#settled);
-    return p;
   }
 
-  undelivered(req: StateRequest, value: unknown, key?: ReplayKey): void {
-    this.#state.undelivered(req, value, key);
-  }
-
-  releaseOwner(owner: string): void {
-    this.#state.releaseOwner(owner);
-  }
-
-  readonly #settled = (): void => {
+  /** The outcome of a request `sent` settled (whether or not its connection is still open). */
+  answered(req: StateRequest): void {
+    if (!counted(req)) return;
     if (--this.#unanswered < this.#readAgainBelow && this.#held && !this.#releasing) {
       // In a turn of its own: the settling turn also handles the replies that settled
       // (hundreds, from one read of Redis's socket), and reading again at once would add
@@ -87,7 +85,7 @@ export class StateFlow implements StateService {
       this.#releasing = true;
       setImmediate(this.#release);
     }
-  };
+  }
 
   readonly #release = (): void => {
     this.#releasing = false;
