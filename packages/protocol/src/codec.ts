@@ -147,18 +147,32 @@ function writeVersion(out: Uint8Array, p: number, v: VersionReply): number {
   return putBin(out, p + VALUE_KEY.length, v.value);
 }
 
+/**
+ * How many bytes writeReply writes for `{ type: 'reply', rid, ok: true, value }`; -1 when it
+ * cannot: msgpackr writes an id past 32 bits (or negative, or fractional) otherwise, and such
+ * ids (and versions) take the general path (encodeMessage).
+ */
+export function replyBytes(rid: number, value: Uint8Array | VersionReply): number {
+  if (!isUint32(rid) || (value instanceof VersionReply && !handWritten(value))) return -1;
+  const body = value instanceof VersionReply ? versionBytes(value) : 1 + uintBytes(value.length) + value.length;
+  return REPLY_HEAD.length + 1 + (rid < 0x80 ? 0 : uintBytes(rid)) + REPLY_MID.length + body;
+}
+
+/** Writes the reply replyBytes measured (not -1) into `out` at `p`, as encodeMessage would; returns the next position. */
+export function writeReply(out: Uint8Array, p: number, rid: number, value: Uint8Array | VersionReply): number {
+  out.set(REPLY_HEAD, p);
+  p = putUint(out, p + REPLY_HEAD.length, rid);
+  out.set(REPLY_MID, p);
+  p += REPLY_MID.length;
+  return value instanceof VersionReply ? writeVersion(out, p, value) : putBin(out, p, value);
+}
+
 /** The bytes of `{ type: 'reply', rid, ok: true, value }`, the same as encodeMessage's for that object. */
 export function encodeReply(rid: number, value: Uint8Array | VersionReply): Uint8Array {
-  // msgpackr writes an id past 32 bits (or negative, or fractional) otherwise; such ids (and versions) take the general path.
-  if (!isUint32(rid) || (value instanceof VersionReply && !handWritten(value)))
-    return encodeMessage({ type: 'reply', rid, ok: true, value });
-  const body = value instanceof VersionReply ? versionBytes(value) : 1 + uintBytes(value.length) + value.length;
-  const head = REPLY_HEAD.length + 1 + (rid < 0x80 ? 0 : uintBytes(rid)) + REPLY_MID.length;
-  const out = new Uint8Array(head + body);
-  out.set(REPLY_HEAD, 0);
-  out.set(REPLY_MID, putUint(out, REPLY_HEAD.length, rid));
-  if (value instanceof VersionReply) writeVersion(out, head, value);
-  else putBin(out, head, value);
+  const n = replyBytes(rid, value);
+  if (n < 0) return encodeMessage({ type: 'reply', rid, ok: true, value });
+  const out = new Uint8Array(n);
+  writeReply(out, 0, rid, value);
   return out;
 }
 

@@ -23,7 +23,6 @@ import {
   Outbox,
   TooLargeError,
   encodeMessage,
-  encodeReply,
   type Push,
   type VersionReply,
   type ServerMessage,
@@ -160,7 +159,7 @@ export class Outflow {
     const bytes = value instanceof Uint8Array ? value : value.value;
     // A reply with no bytes is held to the same limit (a daemon configured with less room than a reply's fields fails them all alike).
     if (this.#goesNow() && (bytes === undefined ? 0 : bytes.length) <= this.#replyLimit) {
-      this.#outbox.push(encodeReply(rid, value));
+      this.#outbox.reply(rid, value);
       return;
     }
     this.send({ type: 'reply', rid, ok: true, value }, op);
