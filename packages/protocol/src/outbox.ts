@@ -11,7 +11,8 @@
  * (`reply`), so a reply costs no object of its own (a typed array per reply
  * was ~250 bytes, a tenth of what the primary allocated per add in flight).
  * Nothing is kept between frames but the last frame's size, the next one's
- * first guess: an idle connection holds no buffer.
+ * first guess: an idle connection holds no buffer, and no frame holds more
+ * than twice its own bytes (a slow reader's frames wait in the socket).
  */
 
 /** Messages at least this large are written on their own. */
@@ -23,7 +24,7 @@ const ARRAY_HEADER_BYTES = 5;
 /** Most messages in one coalesced frame (the receiver's limit too). */
 export const MAX_BATCH_MESSAGES = 4096;
 /** The smallest buffer a frame starts in, and the largest first guess (it doubles as it fills). */
-const MIN_START_BYTES = 256;
+const MIN_START_BYTES = 64;
 const MAX_START_BYTES = 64 * 1024;
 
 import { encodeReply, replyBytes, writeReply, type VersionReply } from './codec.js';
@@ -137,8 +138,9 @@ export class Outbox {
     this.#lastBytes = bytes;
     const from = n === 1 ? ARRAY_HEADER_BYTES : arrayHeader(buf, n);
     const end = ARRAY_HEADER_BYTES + bytes;
-    // A frame waiting in a slow socket holds its whole buffer: one mostly empty (a guess from a larger frame before) is copied out.
-    this.#write(buf.length - end > Math.max(bytes, 4096) ? buf.slice(from, end) : buf.subarray(from, end));
+    // A frame waiting in a slow socket holds its whole buffer: one mostly empty (a guess from a larger
+    // frame before) is copied out, so no frame holds more than twice its bytes (the hard cap counts bytes).
+    this.#write(buf.length > 2 * end ? buf.slice(from, end) : buf.subarray(from, end));
   }
 
   /** Drops what is pending (the connection is gone). */

@@ -108,15 +108,26 @@ describe('Outbox', () => {
     expect(frames.map((f) => (decodeMessage(f) as unknown[]).length ?? 1)).toEqual([MAX_BATCH_MESSAGES, 1]);
   });
 
-  it('does not hold a large buffer for a small frame after a large one', async () => {
+  it('holds no frame in a buffer more than twice its size, whatever the frames before it', async () => {
     const { box, frames } = outbox();
-    for (let rid = 0; rid < 2000; rid++) box.reply(rid, new Uint8Array(20));
-    await tick();
-    box.reply(1, new Uint8Array(1));
-    await tick();
-    const small = frames.at(-1)!;
-    expect(small.buffer.byteLength).toBeLessThan(small.length + 4096 + 16);
-    expect(decodeMessage(small)).toEqual({ type: 'reply', rid: 1, ok: true, value: new Uint8Array(1) });
+    let rid = 0;
+    // Small after large (a large first guess), large after small (grown by doubling), one-message frames.
+    for (const [count, size] of [
+      [2000, 20],
+      [1, 1],
+      [1, 0],
+      [300, 100],
+      [3, 5000],
+      [1, 2],
+      [5000, 1],
+      [1, 40],
+    ]) {
+      for (let i = 0; i < count!; i++) box.reply(rid++, new Uint8Array(size!));
+      await tick();
+    }
+    expect(frames.length).toBeGreaterThanOrEqual(8);
+    for (const f of frames) expect(f.buffer.byteLength).toBeLessThanOrEqual(2 * (f.length + 5));
+    expect(decodeMessage(frames.at(-1)!)).toEqual({ type: 'reply', rid: rid - 1, ok: true, value: new Uint8Array(40) });
   });
 
   it('drops what is pending on clear, and sends later messages alone', async () => {
