@@ -97,14 +97,15 @@ export class Outbox {
 
   /** Room for `n` more bytes in the frame (flushing it first if it would grow past its limit); returns where they go. */
   #claim(n: number): number {
-    if (this.#bytes + n > this.#maxBatchBytes) this.flush();
+    // A loop: the socket's write may queue a message itself (synchronously, from its callback), into the next frame.
+    while (this.#bytes > 0 && this.#bytes + n > this.#maxBatchBytes) this.flush();
     const end = ARRAY_HEADER_BYTES + this.#bytes + n;
     const buf = this.#buf;
     if (buf === undefined) {
       const start = Math.min(Math.max(this.#lastBytes, MIN_START_BYTES), MAX_START_BYTES);
       this.#buf = new Uint8Array(Math.max(ARRAY_HEADER_BYTES + start, end));
     } else if (end > buf.length) {
-      const grown = new Uint8Array(Math.min(Math.max(buf.length * 2, end), ARRAY_HEADER_BYTES + this.#maxBatchBytes));
+      const grown = new Uint8Array(Math.max(Math.min(buf.length * 2, ARRAY_HEADER_BYTES + this.#maxBatchBytes), end));
       grown.set(buf.subarray(0, ARRAY_HEADER_BYTES + this.#bytes));
       this.#buf = grown;
     }
