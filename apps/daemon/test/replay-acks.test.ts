@@ -3,17 +3,20 @@
  * backwards, malformed and by the thousand neither end the daemon nor touch another client's
  * writes; one ack drops a burst of 20,000 kept replies whose ids came in no order; an ack of a queue.get still waiting for its item (a lie) leaves no kept reply behind
  * that no later ack can drop; an instance that never acks keeps at most 100,000 replies, on
- * disk too.
+ * disk too. A queue.get resent again and again on the connection it waits on is refused each time
+ * (each resend chained two promises onto the first: a million held a gigabyte), while another
+ * client is answered, and its item still reaches it once.
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 
 import { open as openLmdb } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, decodeMessage } from '@corepool/protocol/internal';
+import { PROTOCOL_VERSION, decodeData, decodeMessage, encodeMessage } from '@corepool/protocol/internal';
 
 import { startDaemon, type TestDaemon } from './support/daemon.js';
 import type { RawSocket } from './support/raw-socket.js';
+import { until } from './support/wait.js';
 
 /** A raw connection that says hello as client instance `instance` (its kept replies are that instance's). */
 async function helloAs(d: TestDaemon, instance: string): Promise<RawSocket> {
@@ -146,5 +149,29 @@ describe('a client instance that never acknowledges', () => {
     } finally {
       rmSync(d.dataDir, { recursive: true, force: true });
     }
+  }, 120_000);
+});
+
+describe('replayed requests', () => {
+  it('a queue.get resent on the connection it waits on is refused each time; another client is answered; its item comes once', async () => {
+    await using d = await startDaemon();
+    const other = await d.connect();
+    const h = await helloAs(d, 'resender');
+    h.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs' });
+    const RESENDS = 20_000;
+    const frame = encodeMessage(Array.from({ length: 1000 }, () => ({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs' })));
+    for (let i = 0; i < RESENDS / 1000; i++) h.ws.send(frame);
+    const n = other.value<number>('n', { initial: 0 });
+    expect(new Set(await Promise.all(Array.from({ length: 200 }, () => n.add(1)))).size).toBe(200);
+    const refused = (): Record<string, unknown>[] => h.messages.filter((m) => m.rid === 1 && m.ok === false);
+    await until(() => refused().length === RESENDS, 60_000, 'every resend answered');
+    expect(new Set(refused().map((m) => (m.error as { code: string }).code))).toEqual(new Set(['E_BAD_MESSAGE']));
+    await other.queue<string>('jobs').put('job-1');
+    const got = await h.next((m) => m.rid === 1 && m.ok === true);
+    expect(decodeData(got.value as Uint8Array)).toBe('job-1');
+    await other.queue<string>('jobs').put('job-2');
+    expect(await other.queue<string>('jobs').size()).toBe(1);
+    expect(h.messages.filter((m) => m.rid === 1 && m.ok === true)).toHaveLength(1);
+    expect(await n.add(1)).toBe(201);
   }, 120_000);
 });

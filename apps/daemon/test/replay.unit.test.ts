@@ -130,4 +130,22 @@ describe('replays', () => {
     await expect(outcomeOf(r, resend.r)).resolves.toBe('item-2');
     expect(resend.c.runs).toBe(1);
   });
+
+  it('a queue.get sent again on the connection it waits on is refused; on another connection it is carried', async () => {
+    const r = new InstanceReplays('i5', () => {});
+    let give!: (v: unknown) => void;
+    const first = carried(4, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (give = resolve)));
+    const waiting = outcomeOf(r, first.r)!;
+    // A hostile client resending on the same connection: each resend would chain two promises more.
+    for (let i = 0; i < 3; i++) expect(() => outcomeOf(r, first.r)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
+    // A reconnect carries it: the new connection is answered, the old one hands nothing back.
+    const second = carried(4, { op: 'queue.get', name: 'q' }, () => Promise.resolve('unused'));
+    const carriedOn = outcomeOf(r, second.r)!;
+    give('item');
+    await expect(waiting).resolves.toBe('item');
+    await expect(carriedOn).resolves.toBe('item');
+    expect([first.c.runs, second.c.runs]).toEqual([1, 0]);
+    // Answered: a resend on the same connection now gets the item again (a replay), no refusal.
+    await expect(outcomeOf(r, second.r)).resolves.toBe('item');
+  });
 });

@@ -66,10 +66,11 @@ export class InstanceReplays implements Replays {
   /** Request ids whose reply the store does not hold (every write's does: the rare exception is listed, not the rule). */
   #unstored: Set<number> | undefined;
   /**
-   * queue.gets still waiting for their item: their reply is kept when the item comes, so one
-   * forgotten before (an ack that lies, MAX_PER_INSTANCE) has it dropped then (see forget).
+   * queue.gets still waiting for their item, with the connection that carries each: their reply
+   * is kept when the item comes, so one forgotten before (an ack that lies, MAX_PER_INSTANCE)
+   * has it dropped then (see forget).
    */
-  #waiting: Set<number> | undefined;
+  #waiting: Map<number, ReplayHost> | undefined;
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
   /**
@@ -136,13 +137,18 @@ export class InstanceReplays implements Replays {
       if (earlier !== undefined) return earlier;
       outcome = host.run(req, [this.instance, rid]);
     } else {
+      // The SDK resends a request only on a new connection. The same one again, while it waits, would chain
+      // two more promises onto its outcome with every resend (a million resends held a gigabyte): refused.
+      if (earlier !== undefined && this.#waiting?.get(rid) === host) {
+        throw new BadMessageError(`request ${rid} (queue.get) is already waiting on this connection`);
+      }
       const run = (): Promise<unknown> => host.run(req, [this.instance, rid]);
       // A queue.get's item belongs to the connection that can still answer: if this one closed
       // first, the item goes back (and its stored reply goes, in the same commit) and a resend of the
       // request takes one afresh. The last connection to carry the request decides, so an item is
       // handed out once; a daemon restarted after the item was taken answers from the stored reply.
       const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
-      (this.#waiting ??= new Set()).add(rid);
+      (this.#waiting ??= new Map()).set(rid, host);
       const redo = (): never => {
         this.forget(rid);
         throw REDO;
