@@ -74,7 +74,8 @@ export class Outbox {
   /** Queues one encoded message. */
   push(bytes: Uint8Array): void {
     if (bytes.length >= SMALL) {
-      this.flush();
+      // Until nothing is pending: a message the write queued (re-entering) goes before this one, as it was queued first.
+      while (this.#buf !== undefined) this.flush();
       this.#write(bytes);
       return;
     }
