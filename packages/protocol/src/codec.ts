@@ -182,28 +182,34 @@ export function encodeReply(rid: number, value: Uint8Array | VersionReply): Uint
  * with every batch that changes it: a VersionReply (a Value's reply, most of
  * them) is written by hand, anything else encoded by msgpackr here.
  */
-export function encodePairs(pairs: ReadonlyMap<number, unknown>): Uint8Array {
+export function encodePairs(pairs: Pairs): Uint8Array {
   // Keys msgpackr writes as a uint32 at most, and VersionReplies, are written in the second pass; the rest is encoded now.
   const encoded: Uint8Array[] = [];
   let size = 0;
-  for (const [k, v] of pairs) {
+  pairs.forEach((v, k) => {
     if (isUint32(k)) size += 1 + (k < 0x80 ? 0 : uintBytes(k));
     else size += push(encoded, encodeMessage(k));
     size += handWritten(v) ? versionBytes(v) : push(encoded, encodeMessage(v));
-  }
+  });
   const count = pairs.size * 2;
   const header = count < 0x10 ? 1 : count < 0x10000 ? 3 : 5;
   const out = new Uint8Array(header + size);
   // fixarray, array16 (0xdc) or array32 (0xdd).
   let p = count < 0x10 ? ((out[0] = 0x90 | count), 1) : put(out, 0, count < 0x10000 ? 0xdc : 0xdd, count, header - 1);
   let i = 0;
-  for (const [k, v] of pairs) {
+  pairs.forEach((v, k) => {
     if (isUint32(k)) p = putUint(out, p, k);
     else p = copy(out, p, encoded[i++]!);
     if (handWritten(v)) p = writeVersion(out, p, v);
     else p = copy(out, p, encoded[i++]!);
-  }
+  });
   return out;
+}
+
+/** What encodePairs reads: a Map of numbers to anything, or anything that lists its pairs the same way, in the same order twice. */
+export interface Pairs {
+  readonly size: number;
+  forEach(each: (value: unknown, key: number) => void): void;
 }
 
 /** Appends `bytes` to `list`; returns their length. */

@@ -48,26 +48,57 @@ function ownRecord(reply: unknown): boolean {
   return reply instanceof Uint8Array && reply.byteLength > OWN_RECORD_BYTES;
 }
 
-/** One segment of an instance's kept replies. */
+/**
+ * One segment of an instance's kept replies: a slot per request id from the segment's first, grown
+ * as ids come and never shrunk (at most SEGMENT_RIDS). A Map reallocated its table as a burst
+ * filled a segment and again as acknowledgements emptied it (~250 bytes per write in flight).
+ */
 class Segment implements Dirty {
   readonly table: Table;
   readonly key: [string, number];
-  /** Request id -> reply. */
-  readonly entries = new Map<number, unknown>();
+  /** The segment's first request id: slot i holds request first + i's reply (undefined: none). */
+  readonly #first: number;
+  #slots: unknown[] = [];
+  /** Replies held. */
+  size = 0;
 
   constructor(table: Table, instance: string, segment: number) {
     this.table = table;
     this.key = [instance, segment];
+    this.#first = segment * SEGMENT_RIDS;
+  }
+
+  /** `rid` must be one of this segment's (ReplayLog#segment placed it here); `reply` is never undefined. */
+  set(rid: number, reply: unknown): void {
+    const i = rid - this.#first;
+    if (this.#slots[i] === undefined) this.size++;
+    this.#slots[i] = reply;
+  }
+
+  /** Forgets `rid`'s reply; false if there was none. */
+  delete(rid: number): boolean {
+    const i = rid - this.#first;
+    if (!(i >= 0 && i < this.#slots.length) || this.#slots[i] === undefined) return false;
+    this.#slots[i] = undefined;
+    this.size--;
+    return true;
+  }
+
+  /** Each reply with its request id, in request id order (what encodePairs reads, as it reads a Map). */
+  forEach(each: (reply: unknown, rid: number) => void): void {
+    const slots = this.#slots;
+    for (let i = 0; i < slots.length; i++) if (slots[i] !== undefined) each(slots[i], this.#first + i);
   }
 
   record(): Uint8Array | undefined {
-    if (this.entries.size === 0) return undefined;
-    return encodePairs(this.entries);
+    if (this.size === 0) return undefined;
+    return encodePairs(this);
   }
 
-  /** Replaces the entries with those of a stored record (undefined: none); false if it does not decode. */
+  /** Replaces the entries with those of a stored record (undefined: none); false if it does not decode, or holds ids of another segment. */
   load(stored: Uint8Array | undefined): boolean {
-    this.entries.clear();
+    this.#slots = [];
+    this.size = 0;
     if (stored === undefined) return true;
     let flat: unknown;
     try {
@@ -76,10 +107,17 @@ class Segment implements Dirty {
       return false;
     }
     if (!Array.isArray(flat)) return false;
+    let whole = flat.length % 2 === 0;
     for (let i = 0; i + 1 < flat.length; i += 2) {
-      if (typeof flat[i] === 'number') this.entries.set(flat[i] as number, flat[i + 1]);
+      const rid = flat[i];
+      if (typeof rid !== 'number' || !Number.isInteger(rid) || rid < this.#first || rid >= this.#first + SEGMENT_RIDS) {
+        whole = false;
+        continue;
+      }
+      // A reply that decodes as undefined (a damaged record) is still a reply: the write is not applied again.
+      this.set(rid, flat[i + 1] ?? null);
     }
-    return flat.length % 2 === 0;
+    return whole;
   }
 }
 
@@ -134,7 +172,7 @@ export class ReplayLog {
       return;
     }
     const s = this.#segment(key[0], Math.floor(key[1] / SEGMENT_RIDS));
-    s.entries.set(key[1], reply);
+    s.set(key[1], reply);
     this.#store.touch(s);
   }
 
@@ -145,9 +183,9 @@ export class ReplayLog {
     const segments = this.#segments.get(instance);
     const n = Math.floor(rid / SEGMENT_RIDS);
     const s = segments?.get(n);
-    if (s === undefined || !s.entries.delete(rid)) return;
+    if (s === undefined || !s.delete(rid)) return;
     this.#store.touch(s);
-    if (s.entries.size > 0) return;
+    if (s.size > 0) return;
     // The record goes at the commit (record() is undefined); the segment object is not needed until a reply lands in it again.
     segments!.delete(n);
     if (segments!.size === 0) this.#segments.delete(instance);
@@ -158,9 +196,7 @@ export class ReplayLog {
     const out = new Map<string, Map<number, unknown>>();
     for (const [instance, segments] of this.#segments) {
       const m = new Map<number, unknown>();
-      for (const s of [...segments.values()].sort((a, b) => a.key[1] - b.key[1])) {
-        for (const [rid, reply] of [...s.entries].sort((a, b) => a[0] - b[0])) m.set(rid, reply);
-      }
+      for (const s of [...segments.values()].sort((a, b) => a.key[1] - b.key[1])) s.forEach((reply, rid) => m.set(rid, reply));
       if (m.size > 0) out.set(instance, m);
     }
     for (const [instance, own] of this.#own) {
@@ -207,7 +243,7 @@ export class ReplayLog {
     const [instance, n] = d.key;
     d.load(this.#table.get(d.key));
     let segments = this.#segments.get(instance);
-    if (d.entries.size === 0) {
+    if (d.size === 0) {
       if (segments?.get(n) === d) segments.delete(n);
       if (segments?.size === 0) this.#segments.delete(instance);
       return;

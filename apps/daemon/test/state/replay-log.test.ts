@@ -103,6 +103,35 @@ describe('kept replies', () => {
       cleanup(dir);
     }
   });
+
+  it('from a damaged segment record keep what belongs there, and the record is rewritten without the rest', async () => {
+    const dir = tempDir();
+    try {
+      const store = Store.open(dir);
+      // Segment 2 holds request ids 512..767: the others are not its own, a key that is no id is nothing,
+      // and a reply that decodes as nothing is still a reply (its write must not be applied again).
+      const ids = [520, { version: 1 }, 3, { version: 2 }, 2 ** 40, { version: 3 }, -1, true, 600.5, true, 'x', true, 767, null];
+      store.put(store.replayLog, ['i-dmg', 2], encodeMessage(ids));
+      await store.committed();
+      await store.close();
+      let state = await open(dir);
+      expect(state.keptReplies().get('i-dmg')).toEqual(
+        new Map<number, unknown>([
+          [520, { version: 1 }],
+          [767, null],
+        ]),
+      );
+      await state.close();
+      expect(keptOnDisk(dir).get('i-dmg')).toEqual([520, 767]);
+      state = await open(dir);
+      state.dropReply(['i-dmg', 767]);
+      await state.handle('c:1', req('value.get', 'none')).catch(() => {});
+      await state.close();
+      expect(keptOnDisk(dir).get('i-dmg')).toEqual([520]);
+    } finally {
+      cleanup(dir);
+    }
+  });
 });
 
 describe('a burst of writes in flight', () => {
