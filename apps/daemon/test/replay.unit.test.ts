@@ -148,4 +148,31 @@ describe('replays', () => {
     // Answered: a resend on the same connection now gets the item again (a replay), no refusal.
     await expect(outcomeOf(r, second.r)).resolves.toBe('item');
   });
+
+  it('keeps a settled outcome as its reply, not its promise; a stale settle does not replace a newer outcome', async () => {
+    const r = new InstanceReplays('i6', () => {});
+    const first = carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(7));
+    const p = outcomeOf(r, first.r)!;
+    expect(r.get(1)).toBe(p);
+    r.settled(1, p, await p);
+    expect(r.get(1)).not.toBe(p); // the promise is not held any more
+    await expect(r.get(1)).resolves.toBe(7);
+    await expect(outcomeOf(r, carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(8)).r)).resolves.toBe(7);
+
+    // A queue.get carried on by a second connection: the first connection's outcome settling late changes nothing.
+    let give!: (v: unknown) => void;
+    const a = carried(2, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (give = resolve)));
+    const pa = outcomeOf(r, a.r)!;
+    const b = carried(2, { op: 'queue.get', name: 'q' }, () => Promise.resolve('unused'));
+    const pb = outcomeOf(r, b.r)!;
+    give('item');
+    r.settled(2, pa, await pa);
+    expect(r.get(2)).toBe(pb);
+    r.settled(2, pb, await pb);
+    await expect(r.get(2)).resolves.toBe('item');
+
+    // Replies the store held at start are kept as themselves.
+    r.restore(3, { version: 4 });
+    await expect(r.get(3)).resolves.toEqual({ version: 4 });
+  });
 });

@@ -182,6 +182,7 @@ export class Dispatch implements ReplayHost {
     outcome.then(
       (value) => {
         flow?.answered(req);
+        if (replayed !== undefined) replays!.settled(rid, replayed, value);
         if (conn.open) {
           if (value instanceof Uint8Array || value instanceof VersionReply) conn.reply(rid, value, req.op);
           else conn.send({ type: 'reply', rid, ok: true, value }, req.op);
