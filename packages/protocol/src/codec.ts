@@ -192,10 +192,8 @@ export function encodePairs(pairs: Pairs): Uint8Array {
     size += handWritten(v) ? versionBytes(v) : push(encoded, encodeMessage(v));
   });
   const count = pairs.size * 2;
-  const header = count < 0x10 ? 1 : count < 0x10000 ? 3 : 5;
-  const out = new Uint8Array(header + size);
-  // fixarray, array16 (0xdc) or array32 (0xdd).
-  let p = count < 0x10 ? ((out[0] = 0x90 | count), 1) : put(out, 0, count < 0x10000 ? 0xdc : 0xdd, count, header - 1);
+  const out = new Uint8Array(arrayHeaderBytes(count) + size);
+  let p = putArrayHeader(out, 0, count);
   let i = 0;
   pairs.forEach((v, k) => {
     if (isUint32(k)) p = putUint(out, p, k);
@@ -210,6 +208,20 @@ export function encodePairs(pairs: Pairs): Uint8Array {
 export interface Pairs {
   readonly size: number;
   forEach(each: (value: unknown, key: number) => void): void;
+}
+
+/** Bytes of the msgpack header of an array of `n` elements: fixarray, array16 or array32. */
+export function arrayHeaderBytes(n: number): number {
+  return n < 0x10 ? 1 : n < 0x10000 ? 3 : 5;
+}
+
+/** Writes the header of an array of `n` elements (fixarray, array16 0xdc, array32 0xdd) at `p`; returns the next position. */
+export function putArrayHeader(out: Uint8Array, p: number, n: number): number {
+  if (n < 0x10) {
+    out[p] = 0x90 | n;
+    return p + 1;
+  }
+  return n < 0x10000 ? put(out, p, 0xdc, n, 2) : put(out, p, 0xdd, n, 4);
 }
 
 /** Appends `bytes` to `list`; returns their length. */

@@ -27,7 +27,7 @@ export const MAX_BATCH_MESSAGES = 4096;
 const MIN_START_BYTES = 64;
 const MAX_START_BYTES = 64 * 1024;
 
-import { encodeReply, replyBytes, writeReply, type VersionReply } from './codec.js';
+import { arrayHeaderBytes, encodeReply, putArrayHeader, replyBytes, writeReply, type VersionReply } from './codec.js';
 import { rethrowLater } from './user-callback.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -155,17 +155,7 @@ export class Outbox {
 
 /** Writes a msgpack array header for `n` elements so that it ends where the messages begin; returns where it starts. */
 function arrayHeader(buf: Uint8Array, n: number): number {
-  if (n < 16) {
-    buf[ARRAY_HEADER_BYTES - 1] = 0x90 | n;
-    return ARRAY_HEADER_BYTES - 1;
-  }
-  if (n < 0x10000) {
-    buf[2] = 0xdc;
-    buf[3] = n >> 8;
-    buf[4] = n & 0xff;
-    return 2;
-  }
-  buf[0] = 0xdd;
-  new DataView(buf.buffer, buf.byteOffset).setUint32(1, n);
-  return 0;
+  const from = ARRAY_HEADER_BYTES - arrayHeaderBytes(n);
+  putArrayHeader(buf, from, n);
+  return from;
 }

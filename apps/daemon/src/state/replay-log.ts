@@ -78,7 +78,7 @@ class Segment implements Dirty {
   /** Forgets `rid`'s reply; false if there was none. */
   delete(rid: number): boolean {
     const i = rid - this.#first;
-    if (!(i >= 0 && i < this.#slots.length) || this.#slots[i] === undefined) return false;
+    if (this.#slots[i] === undefined) return false;
     this.#slots[i] = undefined;
     this.size--;
     return true;
