@@ -18,6 +18,12 @@ import { decodeMessage, encodeMessage } from '@corepool/protocol';
 export const CHANNEL_FD = 4;
 
 /**
+ * The worker's file descriptor for the orphan guard's socket (worker/orphan-guard.ts): the
+ * primary never writes to its end, so the worker reads end-of-file exactly when the primary is gone.
+ */
+export const GUARD_FD = 5;
+
+/**
  * A frame this short is sent as one buffer (header and body copied together):
  * one write costs less than a writev of two below a few KB; above, the copy
  * and its allocation (megabytes per batch of tiny items) cost more.

@@ -39,7 +39,7 @@ import {
 } from './log-file.js';
 import { follow, lastLines } from './log-tail.js';
 import { registerStateCommands } from './state-cli.js';
-import { BadArgumentError, MAX_RELOAD_GRACE_MS, RELOAD_GRACE_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
+import { BadArgumentError, MAX_RELOAD_GRACE_MS, RELOAD_GRACE_MS, RSS_IDLE_WATCH_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('corepool').description('Python-style multiprocessing for Node.js, as a shared daemon').version(version);
@@ -67,7 +67,7 @@ daemon
   .option('--pipeline-depth <n>', 'chunks sent to a worker at once (one running, the rest prefetched)', String(D.pipelineDepth))
   .option(
     '--worker-rss-mb <mb>',
-    `kill a worker whose resident memory passes this, off-heap memory included (checked every ${RSS_WATCH_MS} ms; default: ${M.workerRssMb}; 0: off)`,
+    `kill a worker whose resident memory passes this, off-heap memory included (checked every ${RSS_WATCH_MS} ms while it runs a chunk, every ${RSS_IDLE_WATCH_MS} ms while idle; default: ${M.workerRssMb}; 0: off)`,
   )
   .option('--max-tasks-per-worker <n>', 'replace a worker after it has run this many items (0: never)', String(D.maxTasksPerWorker))
   .option(

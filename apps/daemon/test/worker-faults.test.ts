@@ -373,6 +373,33 @@ describe('row 12: tasks that allocate until they die', () => {
   });
 });
 
+describe('the RSS watch while the workers are idle', () => {
+  it('a timer a task left behind grows its idle worker past --worker-rss-mb: killed (the idle watch), the pool serves on', async () => {
+    // Its own daemon: no other test's chunk may keep the watch at its busy period.
+    await using r = await startDaemon({ args: ['--worker-heap-mb', '64', '--worker-rss-mb', '300'] });
+    const leaker = await r.connect();
+    const other = await r.connect();
+    expect(
+      await leaker.submit(() => {
+        const hog: Buffer[] = [];
+        // Unref'd, as a library's background timer: the worker leaves it running after the item (leftovers.ts).
+        setInterval(() => hog.push(Buffer.alloc(8 << 20, 1)), 10).unref();
+        return 'left a timer behind';
+      }, 0),
+    ).toBe('left a timer behind');
+    // Nothing runs now: only the watch's idle period can see the worker grow.
+    await until(() => r.events('worker-rss-kill').length > 0, 10_000, 'the idle worker killed for its memory');
+    expect(r.events('worker-rss-kill')[0]).toMatchObject({ limitMb: 300 });
+    expect(
+      await other.map(
+        (x: number) => x + 1,
+        Array.from({ length: 50 }, (_, i) => i),
+      ),
+    ).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(await leaker.map((x: number) => x * 2, [1, 2])).toEqual([2, 4]);
+  });
+});
+
 describe('worker recycling', () => {
   it('--max-tasks-per-worker replaces workers between chunks without losing or failing anything', async () => {
     await using r = await startDaemon({ args: ['--max-tasks-per-worker', '100'] });

@@ -59,8 +59,10 @@ export const SEND_HIGH_WATER = 8 * 1024 * 1024;
 export const SEND_HARD_CAP = 32 * 1024 * 1024;
 /** A connection above SEND_HIGH_WATER for this long is closed (Redis: pubsub 32mb 8mb 60). */
 export const SEND_SOFT_CAP_MS = 60 * 1000;
-/** How often the primary reads each worker's RSS when --worker-rss-mb is set. */
+/** How often the primary reads each worker's RSS when --worker-rss-mb is set, while a worker holds a chunk. */
 export const RSS_WATCH_MS = 100;
+/** The same while every worker is idle: only a callback a task left behind can grow a worker then. */
+export const RSS_IDLE_WATCH_MS = 1000;
 /** Time a running chunk gets to stop after a cancel before its worker is killed. */
 export const CANCEL_GRACE_MS = 1000;
 /**

@@ -417,9 +417,8 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
     },
     `listening on ${url}`,
   );
-  // Off the start's path: the process watch's thread, and the metrics (metrics.ts: a scrape before it is done waits for it).
+  // Off the start's path: the process watch's thread. prom-client loads with the first scrape (metrics.ts).
   supervisor.watchProcesses();
-  telemetry.metrics.load().catch((err: unknown) => log.warn({ event: 'warning', message: `metrics unavailable: ${String(err)}` }));
   return { url, port, stop, stopped };
 }
 

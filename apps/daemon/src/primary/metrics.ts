@@ -6,10 +6,12 @@
  * `client` label (client-labels.ts); every other label has a fixed set of
  * values (causes, state operations, error codes).
  *
- * prom-client is loaded by load(), which the daemon calls once it listens:
- * not on the start's path (it is among the costliest modules the primary
- * loads). Nothing is lost meanwhile: the counters live in telemetry.ts and
- * the histograms here; a scrape that comes first waits for it.
+ * prom-client is loaded by the first scrape: not on the start's path (it is
+ * among the costliest modules the primary loads), and a daemon nobody scrapes
+ * runs none of its default metrics' timers (the event-loop delay sampler woke
+ * an idle primary 10 times a second). Nothing of corepool's own is lost
+ * meanwhile: the counters live in telemetry.ts and the histograms here. The
+ * process's default metrics (prom-client's) count from the first scrape on.
  */
 import type { Registry } from 'prom-client';
 import { LiteHistogram } from './lite-histogram.js';
@@ -70,7 +72,7 @@ export class Metrics {
     this.#source = source;
   }
 
-  /** Loads prom-client and registers every series (once); resolves with the registry. */
+  /** Loads prom-client and registers every series (once, on the first scrape); resolves with the registry. */
   load(): Promise<Registry> {
     return (this.#registry ??= this.#build());
   }

@@ -40,6 +40,8 @@ const ending: Ending[] = [];
 /** Every process as first read: its parent only changes when it is reparented, which the roots' `seen` outlives. */
 let known = new Map<number, ProcStat>();
 let passTimer: NodeJS.Timeout | undefined;
+/** Tracked workers stopped at the last tick. */
+let stoppedBefore = 0;
 
 port.on('message', (m: ToWatch) => {
   if (m.t === 'track') {
@@ -67,7 +69,9 @@ function tick(): void {
     if (readStat(root.pid)?.state === 'T') stopped.push(root.pid);
     remember(root, children);
   }
-  post({ t: 'stopped', pids: stopped });
+  // Said while some are stopped, and once more as none is: an idle tick wakes nobody.
+  if (stopped.length > 0 || stoppedBefore > 0) post({ t: 'stopped', pids: stopped });
+  stoppedBefore = stopped.length;
   if (ending.length > 0) endPass(pids, children);
 }
 

@@ -35,7 +35,7 @@ export class ProcessWatch {
   #nextId = 1;
   #dead = false;
 
-  /** `onStopped` hears, every watch period, which tracked workers are stopped (state T). */
+  /** `onStopped` hears, every watch period while any is, which tracked workers are stopped (state T); then once none. */
   constructor(onStopped: (pids: number[]) => void) {
     this.#onStopped = onStopped;
   }

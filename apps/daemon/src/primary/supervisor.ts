@@ -2,7 +2,8 @@
  * Keeps one worker process per slot alive (node:cluster). A worker that exits
  * for any reason is reported (so its chunks can be retried) and replaced.
  * With an RSS limit, a watchdog reads each worker's resident memory from
- * /proc every RSS_WATCH_MS and SIGKILLs one past the limit: V8's heap limit
+ * /proc every RSS_WATCH_MS (every RSS_IDLE_WATCH_MS while no worker holds a
+ * chunk) and SIGKILLs one past the limit: V8's heap limit
  * does not see off-heap memory (Buffers, native addons).
  * What a worker spawned ends with it (process-watch.ts); a worker stopped
  * (SIGSTOP) for STOPPED_MS is killed and replaced; a worker's output reaches
@@ -24,10 +25,10 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { closeSync, openSync } from 'node:fs';
-import { RSS_WATCH_MS } from '@corepool/protocol/internal';
+import { RSS_IDLE_WATCH_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
-import { CHANNEL_FD, Channel } from '../channel.js';
+import { CHANNEL_FD, Channel, GUARD_FD } from '../channel.js';
 import { INIT_ENV, INIT_FAILED_ENV, type PrimaryToWorker, type ReadyMessage, type WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
 import { RssReader } from './procfs.js';
@@ -92,8 +93,8 @@ const STOPPED_MS = 3_000;
 /** First wait before retrying a failed fork; it doubles up to FORK_RETRY_MAX_MS. */
 const FORK_RETRY_MS = 100;
 const FORK_RETRY_MAX_MS = 5_000;
-/** Descriptors a fork needs in the primary at once (a socket pair for each of stdout, stderr, IPC, data channel). */
-const FORK_FDS = 8;
+/** Descriptors a fork needs in the primary at once (a socket pair for each of stdout, stderr, IPC, data channel, orphan guard). */
+const FORK_FDS = 10;
 /** How long a stop waits for what the workers spawned to be killed. */
 const END_WAIT_MS = 3_000;
 
@@ -109,6 +110,10 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   readonly #slots: (WorkerSlot | undefined)[];
   #stopping = false;
   #watchdog: NodeJS.Timeout | undefined;
+  /** The watchdog's period now: RSS_WATCH_MS while a worker holds a chunk, RSS_IDLE_WATCH_MS while none does. */
+  #watchMs = 0;
+  /** Chunks sent to each live worker and not yet answered (done or fail). */
+  readonly #held = new Map<WorkerSlot, number>();
   /** The watchdog's reader of each live worker (its /proc descriptor kept open); closed once the worker is seen dead. */
   readonly #rssReaders = new Map<WorkerSlot, RssReader>();
   readonly #watch: ProcessWatch;
@@ -141,19 +146,36 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     this.#slotRestarts = this.#slots.map(() => 0);
     this.#initFailure = this.#slots.map(() => undefined);
     this.#watch = new ProcessWatch((pids) => this.#checkStopped(pids));
-    // fd 4 is the data channel (channel.ts); cluster's own IPC (fd 3) only keeps the lifecycle.
+    // fd 4 is the data channel (channel.ts); cluster's own IPC (fd 3) only keeps the lifecycle; fd 5 is
+    // the orphan guard's, never written: it reads end-of-file once this process is gone.
     // args: [], or cluster hands workers the primary's argv (which may hold --token, readable by all in ps).
-    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: opts.execArgv, stdio: ['inherit', 'pipe', 'pipe', 'ipc', 'pipe'] });
+    cluster.setupPrimary({
+      exec: WORKER_MAIN,
+      args: [],
+      execArgv: opts.execArgv,
+      stdio: ['inherit', 'pipe', 'pipe', 'ipc', 'pipe', 'pipe'],
+    });
   }
 
   /** Forks every worker and resolves when all are ready. */
   async start(): Promise<void> {
     const ready = this.#slots.map((_, slot) => new Promise<void>((resolve) => this.#fork(slot, resolve)));
     await Promise.all(ready);
-    if (this.#opts.rssLimit > 0) {
-      this.#watchdog = setInterval(() => this.#watchRss(), RSS_WATCH_MS);
-      this.#watchdog.unref();
-    }
+    this.#armWatchdog(RSS_IDLE_WATCH_MS);
+  }
+
+  /**
+   * The RSS watch wakes the primary: every RSS_WATCH_MS while a worker runs
+   * a chunk (what grows a worker's memory), every RSS_IDLE_WATCH_MS while all
+   * are idle (only a callback a task left behind runs then). An idle daemon's
+   * primary woke 10 times a second for it alone.
+   */
+  #armWatchdog(ms: number): void {
+    if (this.#opts.rssLimit <= 0 || this.#stopping || ms === this.#watchMs) return;
+    clearInterval(this.#watchdog);
+    this.#watchMs = ms;
+    this.#watchdog = setInterval(() => this.#watchRss(), ms);
+    this.#watchdog.unref();
   }
 
   /**
@@ -190,11 +212,17 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   /** Sends a message to a worker; false if it is gone. */
   send(w: WorkerSlot, m: PrimaryToWorker): boolean {
     if (w.dead) return false;
+    let sent: boolean;
     try {
-      return w.channel.send(m);
+      sent = w.channel.send(m);
     } catch {
       return false;
     }
+    if (sent && m.t === 'run') {
+      this.#held.set(w, (this.#held.get(w) ?? 0) + 1);
+      this.#armWatchdog(RSS_WATCH_MS);
+    }
+    return sent;
   }
 
   /**
@@ -281,6 +309,8 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       reader.close();
       this.#rssReaders.delete(w);
     }
+    for (const w of this.#held.keys()) if (w.dead) this.#held.delete(w);
+    if (this.#held.size === 0) this.#armWatchdog(RSS_IDLE_WATCH_MS);
     for (const w of this.workers()) {
       if (w.dead || w.pid === 0) continue;
       let reader = this.#rssReaders.get(w);
@@ -367,8 +397,15 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
         this.#events.onReady(w);
         return;
       }
+      if (m.t === 'done' || m.t === 'fail') {
+        const held = (this.#held.get(w) ?? 1) - 1;
+        if (held > 0) this.#held.set(w, held);
+        else this.#held.delete(w);
+      }
       this.#events.onMessage(w, m);
     };
+    // Kept open, never written, until the worker exits. Whatever a task writes to it is not read past the socket's buffer.
+    (worker.process.stdio[GUARD_FD as number] as Socket | null | undefined)?.on('error', () => {}).pause();
     w.channel = new Channel<WorkerToPrimary, PrimaryToWorker>(worker.process.stdio[CHANNEL_FD] as Socket, onMessage, {
       maxFrame: this.#opts.maxFrame,
       onCorrupt: (why) => {
