@@ -26,6 +26,7 @@
 // the same file as from dist/, or the bundle's entry of that name.
 import { build } from 'esbuild';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync as existsSyncHere, readFileSync as readFileSyncHere } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,7 +99,9 @@ const dynamicCommonJs = {
   name: 'corepool-dynamic-commonjs',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) =>
-      args.kind === 'dynamic-import' && !args.path.startsWith('node:') ? { path: args.path, namespace: 'reexport' } : undefined,
+      args.kind === 'dynamic-import' && !args.path.startsWith('node:') && !hasEsBuild(args.path)
+        ? { path: args.path, namespace: 'reexport' }
+        : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: 'reexport' }, (args) => {
       const names = Object.keys(requireHere(args.path)).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
@@ -111,6 +114,14 @@ const dynamicCommonJs = {
     });
   },
 };
+
+/** A package that ships an ES module build (rotating-file-stream): esbuild bundles that, exports and all. */
+function hasEsBuild(name) {
+  // Its package.json may not be exported: found where require would look for the package.
+  const dir = requireHere.resolve.paths(name).find((d) => existsSyncHere(`${d}/${name}/package.json`));
+  const pkg = JSON.parse(readFileSyncHere(`${dir}/${name}/package.json`, 'utf8'));
+  return pkg.type === 'module' || pkg.module !== undefined || JSON.stringify(pkg.exports ?? {}).includes('"import"');
+}
 
 /** One esbuild run over `entryPoints` (named as their dist/ files), written into bundle/ as `format` files. */
 async function bundle(entryPoints, splitting, format) {
@@ -132,6 +143,9 @@ async function bundle(entryPoints, splitting, format) {
     legalComments: 'none',
     write: false,
     logLevel: 'warning',
+    // The protocol's codec loads msgpackr through `require` when there is one (every bundle file has it) and
+    // through import.meta.url only unbundled: that branch is never taken in a CommonJS file.
+    logOverride: { 'empty-import-meta': 'silent' },
   });
   for (const file of result.outputFiles) {
     const root = relative(dirname(file.path), OUT) || '.';

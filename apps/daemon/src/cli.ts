@@ -131,7 +131,7 @@ daemon
       await detach(opts);
       return;
     }
-    const { log, close: closeLog } = openLog(opts.dataDir, logOptions, flags.logToFile === true);
+    const { log, close: closeLog } = await openLog(opts.dataDir, logOptions, flags.logToFile === true);
     // Installed before the start: a SIGTERM that comes while the daemon starts (a script that saw
     // its 'listening' line) still stops it gracefully, once it has started.
     let d: Daemon | undefined;
@@ -317,10 +317,10 @@ async function hideSecretsFromTitle(cluster: boolean): Promise<void> {
 }
 
 /** The daemon's logger: to stdout, or (detached) to the rotated daemon.log; `close` flushes it. */
-function openLog(dataDir: string, o: LogOptions, toFile: boolean): { log: Logger; close(): Promise<void> } {
+async function openLog(dataDir: string, o: LogOptions, toFile: boolean): Promise<{ log: Logger; close(): Promise<void> }> {
   if (!toFile) return { log: createLogger(o.level), close: async () => {} };
   secureDataDir(dataDir);
-  const file = openLogFile(dataDir, o);
+  const file = await openLogFile(dataDir, o);
   const log: Logger = createLogger(o.level, file);
   log.backlog = () => file.writableLength;
   return { log, close: () => new Promise<void>((r) => file.end(r)) };

@@ -6,7 +6,6 @@
  * `daemon status`. Inputs are checked before anything is sent: a bad flag is
  * E_BAD_ARGUMENT, a bad name E_BAD_NAME.
  */
-import { createInterface } from 'node:readline/promises';
 import { inspect } from 'node:util';
 import type { Command } from 'commander';
 import {
@@ -255,6 +254,8 @@ function checkedName(name: string): void {
 /** Asks on the terminal; without one (a script), refuses: deleting needs --yes there. */
 async function confirm(question: string): Promise<void> {
   if (process.stdin.isTTY !== true) throw new BadArgumentError(`${question} Not a terminal to ask on: pass --yes to delete`);
+  // Loaded here: an ES import of a builtin builds its whole facade, on every command's start (the daemon's too).
+  const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     const answer = await rl.question(`${question} [y/N] `);

@@ -5,44 +5,63 @@
  * structured-clone codec and is encoded only by clients and workers; the
  * primary passes it on as opaque bytes.
  */
-import { Packr, Unpackr } from 'msgpackr';
+import { createRequire } from 'node:module';
+import type { Packr, Unpackr } from 'msgpackr';
 
 import { BadMessageError, NotCloneableError } from './errors.js';
 import { findUncloneable } from './cloneable.js';
 
-const control = new Packr({
-  useRecords: false,
-  mapsAsObjects: true,
-  structuredClone: false,
-  moreTypes: false,
-  int64AsType: 'number',
-});
-const controlReader = new Unpackr({
-  useRecords: false,
-  mapsAsObjects: true,
-  structuredClone: false,
-  moreTypes: false,
-  int64AsType: 'number',
-});
+interface Codecs {
+  control: Packr;
+  controlReader: Unpackr;
+  data: Packr;
+  dataNumbers: Packr;
+}
 
-// Records are defined inline in every message (no shared `structures`), so any
-// fresh instance in another process decodes what this one wrote.
-const data = new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true });
-// The data codec makes a structured-clone reference Map on every pack (~180 bytes, the largest single
-// allocation of a counter's add in the primary). A number has nothing to reference: numbers (a counter's
-// value, an add's delta) go through this twin without structured clone, which writes the same bytes.
-const dataNumbers = new Packr({ moreTypes: true, useBigIntExtension: true });
+let made: Codecs | undefined;
+
+/**
+ * msgpackr is loaded by the first message, not with this module: its native
+ * string extractor's loader probes the platform for its binary (detect-libc,
+ * node-gyp-build: ~10 ms of CPU), which the daemon's primary would otherwise
+ * pay before it forks its workers, and every CLI command that sends nothing.
+ */
+function codecs(): Codecs {
+  return (made ??= makeCodecs(loadMsgpackr()));
+}
+
+function loadMsgpackr(): typeof import('msgpackr') {
+  // Bundled (the daemon's bundle/), `require` is the bundle's own and its call names msgpackr for the bundler.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (typeof require === 'function') return require('msgpackr') as typeof import('msgpackr');
+  return createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr');
+}
+
+function makeCodecs({ Packr, Unpackr }: typeof import('msgpackr')): Codecs {
+  const strict = { useRecords: false, mapsAsObjects: true, structuredClone: false, moreTypes: false, int64AsType: 'number' } as const;
+  return {
+    control: new Packr(strict),
+    controlReader: new Unpackr(strict),
+    // Records are defined inline in every message (no shared `structures`), so any
+    // fresh instance in another process decodes what this one wrote.
+    data: new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true }),
+    // The data codec makes a structured-clone reference Map on every pack (~180 bytes, the largest single
+    // allocation of a counter's add in the primary). A number has nothing to reference: numbers (a counter's
+    // value, an add's delta) go through this twin without structured clone, which writes the same bytes.
+    dataNumbers: new Packr({ moreTypes: true, useBigIntExtension: true }),
+  };
+}
 
 /** Encodes a control message. */
 export function encodeMessage(message: unknown): Uint8Array {
-  return control.pack(message);
+  return codecs().control.pack(message);
 }
 
 /** Decodes a control frame; anything malformed becomes E_BAD_MESSAGE, never a crash. */
 export function decodeMessage(bytes: Uint8Array): unknown {
   if (bytes.length === 0) throw new BadMessageError('empty frame');
   try {
-    return controlReader.unpack(bytes);
+    return codecs().controlReader.unpack(bytes);
   } catch (err) {
     throw new BadMessageError(`frame does not decode: ${(err as Error).message}`, { cause: err });
   }
@@ -54,7 +73,7 @@ export function decodeMessage(bytes: Uint8Array): unknown {
  * outer array levels only carry the data (see findUncloneable).
  */
 export function encodeData(value: unknown, what = 'value', wrappers = 0): Uint8Array {
-  if (typeof value === 'number') return dataNumbers.pack(value);
+  if (typeof value === 'number') return codecs().dataNumbers.pack(value);
   let bad: string | undefined;
   try {
     bad = findUncloneable(value, wrappers);
@@ -66,7 +85,7 @@ export function encodeData(value: unknown, what = 'value', wrappers = 0): Uint8A
     throw new NotCloneableError(`${what} cannot be sent: ${bad} (values must be structured-cloneable)`);
   }
   try {
-    return data.pack(value);
+    return codecs().data.pack(value);
   } catch (err) {
     throw new NotCloneableError(`${what} cannot be encoded: ${(err as Error).message}`, { cause: err });
   }
@@ -74,13 +93,14 @@ export function encodeData(value: unknown, what = 'value', wrappers = 0): Uint8A
 
 /** Encodes data the caller has already checked with `findUncloneable`. */
 export function encodeCheckedData(value: unknown): Uint8Array {
-  return typeof value === 'number' ? dataNumbers.pack(value) : data.pack(value);
+  const c = codecs();
+  return typeof value === 'number' ? c.dataNumbers.pack(value) : c.data.pack(value);
 }
 
 /** Decodes data written by `encodeData`. */
 export function decodeData(bytes: Uint8Array): unknown {
   try {
-    return data.unpack(bytes);
+    return codecs().data.unpack(bytes);
   } catch (err) {
     throw new BadMessageError(`data does not decode: ${(err as Error).message}`, { cause: err });
   }
