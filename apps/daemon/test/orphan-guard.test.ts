@@ -80,9 +80,12 @@ describe('orphan guard', () => {
         (sent) => ({ sent }),
         (err: { code?: string }) => ({ code: err.code }),
       );
-    expect(await other.map((x: number) => x * 3, Array.from({ length: 100 }, (_, i) => i))).toEqual(
-      Array.from({ length: 100 }, (_, i) => i * 3),
-    );
+    expect(
+      await other.map(
+        (x: number) => x * 3,
+        Array.from({ length: 100 }, (_, i) => i),
+      ),
+    ).toEqual(Array.from({ length: 100 }, (_, i) => i * 3));
     const outcome = await flood;
     // Either the writes stopped short (EAGAIN) or they blocked until the item's timeout replaced the worker.
     if ('sent' in outcome) expect(outcome.sent).toBeLessThan(64 << 20);
