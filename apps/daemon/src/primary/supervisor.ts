@@ -112,8 +112,8 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   #watchdog: NodeJS.Timeout | undefined;
   /** The watchdog's period now: RSS_WATCH_MS while a worker holds a chunk, RSS_IDLE_WATCH_MS while none does. */
   #watchMs = 0;
-  /** Chunks sent to each live worker and not yet answered (done or fail). */
-  readonly #held = new Map<WorkerSlot, number>();
+  /** The keys of the chunks sent to each live worker and not yet answered (done or fail): a frame a task forges cannot unbalance them. */
+  readonly #held = new Map<WorkerSlot, Set<number>>();
   /** The watchdog's reader of each live worker (its /proc descriptor kept open); closed once the worker is seen dead. */
   readonly #rssReaders = new Map<WorkerSlot, RssReader>();
   readonly #watch: ProcessWatch;
@@ -219,7 +219,9 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       return false;
     }
     if (sent && m.t === 'run') {
-      this.#held.set(w, (this.#held.get(w) ?? 0) + 1);
+      let keys = this.#held.get(w);
+      if (keys === undefined) this.#held.set(w, (keys = new Set()));
+      keys.add(m.key);
       this.#armWatchdog(RSS_WATCH_MS);
     }
     return sent;
@@ -398,9 +400,8 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
         return;
       }
       if (m.t === 'done' || m.t === 'fail') {
-        const held = (this.#held.get(w) ?? 1) - 1;
-        if (held > 0) this.#held.set(w, held);
-        else this.#held.delete(w);
+        const keys = this.#held.get(w);
+        if (keys?.delete(m.key) === true && keys.size === 0) this.#held.delete(w);
       }
       this.#events.onMessage(w, m);
     };
