@@ -74,6 +74,21 @@ const ownUrls = {
   },
 };
 
+/**
+ * The protocol's codec loads msgpackr when it first needs it, through load-msgpackr.js, which resolves it
+ * from import.meta.url: bundled, that is a plain require (which viaRequire makes external); the CommonJS
+ * worker file has no import.meta.
+ */
+const msgpackrLoader = {
+  name: 'corepool-msgpackr-loader',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]protocol[\\/]dist[\\/]load-msgpackr\.js$/ }, () => ({
+      contents: `export function loadMsgpackr() { return require('msgpackr'); }`,
+      loader: 'js',
+    }));
+  },
+};
+
 /** `import ... from 'lmdb'` becomes require('lmdb'): a CommonJS stand-in that requires the external package. */
 const viaRequire = {
   name: 'corepool-via-require',
@@ -139,13 +154,10 @@ async function bundle(entryPoints, splitting, format) {
     banner: { js: format === 'esm' ? BANNER : CJS_BANNER },
     // Only where a CommonJS package reads the free variable; a module's own __dirname is its own.
     define: { __dirname: '__corepoolDirname' },
-    plugins: [ownUrls, viaRequire, dynamicCommonJs],
+    plugins: [ownUrls, msgpackrLoader, viaRequire, dynamicCommonJs],
     legalComments: 'none',
     write: false,
     logLevel: 'warning',
-    // The protocol's codec loads msgpackr through `require` when there is one (every bundle file has it) and
-    // through import.meta.url only unbundled: that branch is never taken in a CommonJS file.
-    logOverride: { 'empty-import-meta': 'silent' },
   });
   for (const file of result.outputFiles) {
     const root = relative(dirname(file.path), OUT) || '.';

@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 
 /** Descriptors the primary keeps for itself: Node's own (~20), LMDB, logs, with room to spare. */
 export const RESERVED_FDS = 64;
-/** Descriptors per worker in the primary (cluster's IPC, the data channel, with room for a replacement). */
-export const FDS_PER_WORKER = 4;
+/** Descriptors per worker in the primary (stdout, stderr, cluster's IPC, the data channel, the orphan guard's socket). */
+export const FDS_PER_WORKER = 5;
 
 /** The soft "Max open files" limit of this process (Linux /proc), or undefined where it cannot be read. */
 export function openFilesLimit(): number | undefined {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { connect as tcpConnect } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { connect, type Client } from '@corepool/client';
-import { CLI, type TestDaemon, useDaemon } from './support/daemon.js';
+import { CLI, startDaemon, type TestDaemon, useDaemon } from './support/daemon.js';
 import { until } from './support/wait.js';
 import { http as httpTo, type HttpReply } from './support/http.js';
 import { metricValue as value, scrapeMetrics } from './support/metrics.js';
@@ -90,6 +90,17 @@ describe('/metrics refuses', () => {
     expect(big.status).toBe(200);
     expect(await client.map((x: number) => x + 1, [1, 2, 3])).toEqual([2, 3, 4]);
     expect(await scrape()).toContain('corepool_items_done_total');
+  });
+});
+
+describe('the first scrape', () => {
+  it('loads prom-client then, and its event-loop figures are already real numbers (not 2^63 ns and NaN)', async () => {
+    await using e = await startDaemon({ workers: 1 });
+    const text = await scrapeMetrics(e.port, e.token);
+    for (const name of ['nodejs_eventloop_lag_min_seconds', 'nodejs_eventloop_lag_mean_seconds', 'nodejs_eventloop_lag_p99_seconds']) {
+      const v = value(text, name);
+      expect({ name, finite: Number.isFinite(v), small: (v ?? Infinity) < 10 }).toEqual({ name, finite: true, small: true });
+    }
   });
 });
 

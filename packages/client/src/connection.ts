@@ -178,9 +178,9 @@ export class Connection {
   #watchHeartbeat(ws: Socket, heartbeatMs: number | undefined): void {
     if (heartbeatMs === undefined || heartbeatMs <= 0) return;
     // A flag per message and one timer per interval: re-arming a timer on every message costs more than the message.
-    // The timer wakes the app's process, busy or idle, for as long as it is connected: a quarter of the ping
-    // interval (7.5 s for the daemon's default 30 s) is precise enough, not four times a second.
-    const every = Math.max(HEARTBEAT_CHECKS_MS, heartbeatMs / 4);
+    // The timer wakes the app's process, busy or idle, for as long as it is connected: an eighth of the ping
+    // interval (3.75 s for the daemon's default 30 s) is precise enough, not four times a second.
+    const every = Math.max(HEARTBEAT_CHECKS_MS, heartbeatMs / 8);
     this.#heard = true;
     let silent = 0;
     const timer = setInterval(() => {
@@ -373,7 +373,10 @@ function openError(last: CorepoolError, urls: readonly string[], failures: reado
 
 /** Extra time past a missed ping before a silent daemon is given up on (the ws README's advice). */
 const HEARTBEAT_GRACE_MS = 1000;
-/** How often silence is checked, at least (a quarter of the ping interval): a silent daemon is dropped within that much of the deadline. */
+/**
+ * How often silence is checked, at least (an eighth of the ping interval): a silent daemon is dropped
+ * within two checks past the deadline (its last message may have come just after a check).
+ */
 const HEARTBEAT_CHECKS_MS = 250;
 
 function closeError(code: number, reason: string, last: CorepoolError | undefined, url: string): CorepoolError {

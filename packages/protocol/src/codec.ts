@@ -5,11 +5,11 @@
  * structured-clone codec and is encoded only by clients and workers; the
  * primary passes it on as opaque bytes.
  */
-import { createRequire } from 'node:module';
 import type { Packr, Unpackr } from 'msgpackr';
 
 import { BadMessageError, NotCloneableError } from './errors.js';
 import { findUncloneable } from './cloneable.js';
+import { loadMsgpackr } from './load-msgpackr.js';
 
 interface Codecs {
   control: Packr;
@@ -28,13 +28,6 @@ let made: Codecs | undefined;
  */
 function codecs(): Codecs {
   return (made ??= makeCodecs(loadMsgpackr()));
-}
-
-function loadMsgpackr(): typeof import('msgpackr') {
-  // Bundled (the daemon's bundle/), `require` is the bundle's own and its call names msgpackr for the bundler.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  if (typeof require === 'function') return require('msgpackr') as typeof import('msgpackr');
-  return createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr');
 }
 
 function makeCodecs({ Packr, Unpackr }: typeof import('msgpackr')): Codecs {
@@ -60,8 +53,9 @@ export function encodeMessage(message: unknown): Uint8Array {
 /** Decodes a control frame; anything malformed becomes E_BAD_MESSAGE, never a crash. */
 export function decodeMessage(bytes: Uint8Array): unknown {
   if (bytes.length === 0) throw new BadMessageError('empty frame');
+  const reader = codecs().controlReader; // outside the catch: a broken install is not a bad frame
   try {
-    return codecs().controlReader.unpack(bytes);
+    return reader.unpack(bytes);
   } catch (err) {
     throw new BadMessageError(`frame does not decode: ${(err as Error).message}`, { cause: err });
   }
@@ -73,7 +67,8 @@ export function decodeMessage(bytes: Uint8Array): unknown {
  * outer array levels only carry the data (see findUncloneable).
  */
 export function encodeData(value: unknown, what = 'value', wrappers = 0): Uint8Array {
-  if (typeof value === 'number') return codecs().dataNumbers.pack(value);
+  const c = codecs(); // outside the catches: a broken install is not an uncloneable value
+  if (typeof value === 'number') return c.dataNumbers.pack(value);
   let bad: string | undefined;
   try {
     bad = findUncloneable(value, wrappers);
@@ -85,7 +80,7 @@ export function encodeData(value: unknown, what = 'value', wrappers = 0): Uint8A
     throw new NotCloneableError(`${what} cannot be sent: ${bad} (values must be structured-cloneable)`);
   }
   try {
-    return codecs().data.pack(value);
+    return c.data.pack(value);
   } catch (err) {
     throw new NotCloneableError(`${what} cannot be encoded: ${(err as Error).message}`, { cause: err });
   }
@@ -99,8 +94,9 @@ export function encodeCheckedData(value: unknown): Uint8Array {
 
 /** Decodes data written by `encodeData`. */
 export function decodeData(bytes: Uint8Array): unknown {
+  const data = codecs().data;
   try {
-    return codecs().data.unpack(bytes);
+    return data.unpack(bytes);
   } catch (err) {
     throw new BadMessageError(`data does not decode: ${(err as Error).message}`, { cause: err });
   }

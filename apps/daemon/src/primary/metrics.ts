@@ -11,7 +11,8 @@
  * runs none of its default metrics' timers (the event-loop delay sampler woke
  * an idle primary 10 times a second). Nothing of corepool's own is lost
  * meanwhile: the counters live in telemetry.ts and the histograms here. The
- * process's default metrics (prom-client's) count from the first scrape on.
+ * process's default metrics (prom-client's) count from the first scrape on,
+ * which waits for the event-loop delay's first samples.
  */
 import type { Registry } from 'prom-client';
 import { LiteHistogram } from './lite-histogram.js';
@@ -148,6 +149,8 @@ export class Metrics {
       gauge('corepool_cluster_workers_borrowed', 'Workers of other daemons lent to this one.', () => cluster().borrowed);
     }
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    // The event-loop delay histogram starts empty: a scrape now would say a minimum of 2^63 ns and a NaN mean.
+    await new Promise((resolve) => setTimeout(resolve, 2 * EVENT_LOOP_SAMPLE_MS));
     return registry;
   }
 

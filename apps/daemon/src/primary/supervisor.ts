@@ -447,7 +447,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     let worker: Worker | undefined;
     let error: NodeJS.ErrnoException | undefined;
     try {
-      // Node leaks the stdio pipe handles of a fork that fails with EMFILE (4 per attempt, measured): look first.
+      // Node leaks the stdio pipe handles of a fork that fails with EMFILE (one per stdio pipe per attempt, measured): look first.
       reserveDescriptors(FORK_FDS);
       const init =
         initFailure !== undefined
