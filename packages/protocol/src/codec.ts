@@ -31,10 +31,17 @@ function codecs(): Codecs {
 }
 
 function makeCodecs({ Packr, Unpackr }: typeof import('msgpackr')): Codecs {
-  const strict = { useRecords: false, mapsAsObjects: true, structuredClone: false, moreTypes: false, int64AsType: 'number' } as const;
+  // A copy each: msgpackr's constructors may write into the options they are given.
+  const strict = (): ConstructorParameters<typeof Packr>[0] => ({
+    useRecords: false,
+    mapsAsObjects: true,
+    structuredClone: false,
+    moreTypes: false,
+    int64AsType: 'number',
+  });
   return {
-    control: new Packr(strict),
-    controlReader: new Unpackr(strict),
+    control: new Packr(strict()),
+    controlReader: new Unpackr(strict()),
     // Records are defined inline in every message (no shared `structures`), so any
     // fresh instance in another process decodes what this one wrote.
     data: new Packr({ structuredClone: true, moreTypes: true, useBigIntExtension: true }),
