@@ -19,9 +19,13 @@ export const CHANNEL_FD = 4;
 
 /**
  * The worker's file descriptor for the orphan guard's socket (worker/orphan-guard.ts): the
- * primary never writes to its end, so the worker reads end-of-file exactly when the primary is gone.
+ * worker reads end-of-file exactly when the primary is gone. The primary writes to its end
+ * only requests to cut a running chunk short (worker/cut-signal.ts), CUT_REQUEST_BYTES each.
  */
 export const GUARD_FD = 5;
+
+/** Bytes per cut request on the guard socket: the chunk's key, 32 bits, little-endian. */
+export const CUT_REQUEST_BYTES = 4;
 
 /**
  * A frame this short is sent as one buffer (header and body copied together):

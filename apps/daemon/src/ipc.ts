@@ -69,6 +69,12 @@ export interface DoneMessage {
   ms: number;
   aborted: boolean;
   from?: number;
+  /**
+   * The primary asked to cut the chunk short (a client arrived): it stopped after
+   * this many items (at least one), whose results the payload holds (from `from`);
+   * the primary queues the rest again.
+   */
+  cut?: number;
 }
 /**
  * Results of items [from, from + count) of a finished chunk whose results do

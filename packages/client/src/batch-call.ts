@@ -51,6 +51,8 @@ export interface BatchHost {
   send(m: ClientMessage): boolean;
   readonly workers: number;
   readonly maxPayload: number;
+  /** The work a chunk may aim at while the client is alone (the daemon's welcome). */
+  readonly soloChunkMs?: number;
   /** The client has other daemons to move to (a list of URLs): a stopping daemon's refusal is not the batch's end. */
   readonly failsOver?: boolean;
   /**
@@ -129,7 +131,7 @@ export class BatchCall {
     this.#settings = settings;
     this.#sink = sink;
     this.#source = items;
-    this.#sizer = new ChunkSizer(settings.chunkSize);
+    this.#sizer = new ChunkSizer(settings.chunkSize, host.soloChunkMs);
     const len = (items as { length?: unknown }).length;
     if (Array.isArray(items) || (ArrayBuffer.isView(items) && typeof len === 'number')) this.#total = len as number;
   }

@@ -1,6 +1,7 @@
 /**
- * Automatic chunk sizing: each chunk aims at CHUNK_TARGET_MS of work (longer,
- * SOLO_CHUNK_TARGET_MS, while no other client waits), from the per-item cost
+ * Automatic chunk sizing: each chunk aims at CHUNK_TARGET_MS of work (longer
+ * while no other client waits: what the daemon's welcome says, or
+ * SOLO_CHUNK_TARGET_MS), from the per-item cost
  * workers report as the batch runs. Until the first report, items
  * travel one per chunk, so a batch of heavy items never starts with a long chunk;
  * tiny items reach large chunks after one round trip.
@@ -13,9 +14,11 @@ export class ChunkSizer {
   #perItemMs = -1;
   #maxItems = MAX_CHUNK_ITEMS;
   #targetMs = CHUNK_TARGET_MS;
+  readonly #soloMs: number;
 
-  constructor(fixed: number | undefined) {
+  constructor(fixed: number | undefined, soloMs = SOLO_CHUNK_TARGET_MS) {
     this.#fixed = fixed;
+    this.#soloMs = soloMs;
   }
 
   /**
@@ -33,7 +36,7 @@ export class ChunkSizer {
 
   /** A worker ran `count` items in `ms`, with `load` clients competing for the pool. */
   observe(count: number, ms: number, load = 2): void {
-    this.#targetMs = load > 1 ? CHUNK_TARGET_MS : SOLO_CHUNK_TARGET_MS;
+    this.#targetMs = load > 1 ? CHUNK_TARGET_MS : this.#soloMs;
     if (count <= 0 || !(ms >= 0)) return;
     const sample = ms / count;
     // Weighted by items, so one slow first call (compile, JIT) does not dominate.

@@ -27,6 +27,7 @@ import {
   RESEND_POLICY,
   TooLargeError,
   Value,
+  SOLO_CHUNK_TARGET_MS,
   callUser,
   fromWire,
   type ClientMessage,
@@ -93,6 +94,8 @@ export class Client {
   readonly #eventListeners = new Map<keyof ClientEvents, Set<unknown>>();
   #workers = 1;
   #maxPayload = DEFAULT_MAX_PAYLOAD;
+  /** What a chunk may aim at while this client is alone, as the daemon's welcome says. */
+  #soloChunkMs = SOLO_CHUNK_TARGET_MS;
   /** The last steering warning a welcome brought. */
   #warned: string | undefined;
 
@@ -128,6 +131,9 @@ export class Client {
       get maxPayload() {
         // Room for the envelope around a chunk's items.
         return client.#maxPayload - ENVELOPE_BYTES;
+      },
+      get soloChunkMs() {
+        return client.#soloChunkMs;
       },
       acquireSlot: (b, force) => {
         if (this.#slots < MAX_CLIENT_CHUNKS || force === true) {
@@ -461,6 +467,7 @@ export class Client {
     }
     // Per welcome: after a move, the limit is the new daemon's, not the last one's.
     this.#maxPayload = w.maxPayload !== undefined && w.maxPayload >= 128 * 1024 ? w.maxPayload : DEFAULT_MAX_PAYLOAD;
+    this.#soloChunkMs = w.soloChunkMs ?? SOLO_CHUNK_TARGET_MS;
     if (!reconnected) return;
     this.#emit('reconnected', this.#conn.url);
     // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.

@@ -1,6 +1,6 @@
 /** Automatic chunk sizing aims each chunk at a few milliseconds of work. */
 import { describe, expect, it } from 'vitest';
-import { CHUNK_TARGET_MS, MAX_CHUNK_ITEMS } from '@corepool/protocol/internal';
+import { CHUNK_TARGET_MS, CUT_SOLO_CHUNK_TARGET_MS, MAX_CHUNK_ITEMS, SOLO_CHUNK_TARGET_MS } from '@corepool/protocol/internal';
 import { ChunkSizer } from '../src/chunk-sizer.js';
 
 describe('ChunkSizer', () => {
@@ -17,6 +17,16 @@ describe('ChunkSizer', () => {
     const heavy = new ChunkSizer(undefined);
     heavy.observe(1, 500);
     expect(heavy.next()).toBe(1);
+  });
+  it("aims at the daemon's solo length while the client is alone (SOLO_CHUNK_TARGET_MS if it says none), at CHUNK_TARGET_MS beside others", () => {
+    const daemonSays = new ChunkSizer(undefined, CUT_SOLO_CHUNK_TARGET_MS);
+    daemonSays.observe(10, 10, 1); // 1 ms per item, alone
+    expect(daemonSays.next()).toBe(CUT_SOLO_CHUNK_TARGET_MS);
+    daemonSays.observe(10, 10, 2);
+    expect(daemonSays.next()).toBe(CHUNK_TARGET_MS);
+    const older = new ChunkSizer(undefined);
+    older.observe(10, 10, 1);
+    expect(older.next()).toBe(SOLO_CHUNK_TARGET_MS);
   });
   it('honours a fixed chunkSize and caps by bytes', () => {
     expect(new ChunkSizer(7).next()).toBe(7);

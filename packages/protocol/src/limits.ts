@@ -45,8 +45,20 @@ export const CHUNK_TARGET_MS = 20;
  * Work each chunk aims at while the batch's client is the only one with queued
  * work: longer, so per-chunk overhead (two socket hops, on the same cores as the
  * workers) stays near 1%. A client that arrives waits at most about two of these.
+ * This is for a daemon whose welcome says nothing (`soloChunkMs`), one that cannot
+ * cut a running chunk short (cluster mode).
  */
 export const SOLO_CHUNK_TARGET_MS = 100;
+/**
+ * The same on a daemon that cuts a running chunk short when another client's first
+ * chunk arrives (the worker stops after its current item; the rest goes back to the
+ * queue), as it says in its welcome: a client that arrives waits for one item, not a
+ * chunk, so a lone batch may take longer chunks. Measured with 10,000 x 1 ms items on
+ * 2 workers: 100 ms chunks 0.93-0.97 efficiency, 500 ms chunks 0.964-0.979.
+ */
+export const CUT_SOLO_CHUNK_TARGET_MS = 500;
+/** Longest solo chunk a welcome may ask for; a larger `soloChunkMs` is taken as this. */
+export const MAX_SOLO_CHUNK_TARGET_MS = 2_000;
 /** Retries of an item whose worker died, before WorkerCrashedError. */
 export const DEFAULT_RETRIES = 2;
 /** Most clients at once; the next one is closed with 1013. */

@@ -172,6 +172,12 @@ export interface Welcome {
   warning?: string;
   /** The daemon takes `ack` messages (an older one would answer each with E_BAD_MESSAGE): the SDK sends them only then. */
   acks?: true;
+  /**
+   * The work a chunk may aim at while the client is the only one with work queued
+   * (absent: SOLO_CHUNK_TARGET_MS). Longer where the daemon cuts a running chunk short
+   * for a client that arrives.
+   */
+  soloChunkMs?: number;
 }
 /** Results of one chunk: `payload` is an array of `count` results (undefined where `errors` has the item). */
 export interface ChunkResult {

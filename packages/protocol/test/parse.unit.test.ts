@@ -1,6 +1,7 @@
 /** parse.ts: every shape is checked once; bad ones get E_BAD_MESSAGE. */
 import { describe, expect, it } from 'vitest';
 import { checkName, parseClientMessage, parseServerMessage } from '../src/parse.js';
+import { MAX_SOLO_CHUNK_TARGET_MS } from '../src/limits.js';
 import { DETAIL_KEYS, DETAIL_TYPES, TaskError, fromWire } from '../src/errors.js';
 
 const bad = (v: unknown): void => {
@@ -102,6 +103,13 @@ describe('parseServerMessage', () => {
     expect(parseServerMessage({ ...base, acks: true })).toEqual({ ...base, acks: true });
     expect(parseServerMessage({ ...base, acks: 'yes' })).toEqual(base);
     expect(parseServerMessage(base)).toEqual(base);
+  });
+
+  it("keeps a welcome's soloChunkMs when it is a positive count, capped at MAX_SOLO_CHUNK_TARGET_MS", () => {
+    const base = { type: 'welcome', v: 1, clientId: 3, workers: 2, pid: 9 };
+    expect(parseServerMessage({ ...base, soloChunkMs: 500 })).toEqual({ ...base, soloChunkMs: 500 });
+    expect(parseServerMessage({ ...base, soloChunkMs: 1e9 })).toEqual({ ...base, soloChunkMs: MAX_SOLO_CHUNK_TARGET_MS });
+    for (const bad of [0, -5, 2.5, '500', null]) expect(parseServerMessage({ ...base, soloChunkMs: bad })).toEqual(base);
   });
 
   it("keeps a chunk result's worker count (cluster mode), only when it is a count", () => {

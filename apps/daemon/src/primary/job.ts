@@ -65,6 +65,8 @@ export interface Chunk {
   failedAt: number;
   /** Items (from the first) whose results came in parts: every item had run, and these are delivered. */
   sent: number;
+  /** Its worker was asked to cut it short (placement.ts): asked once. */
+  cutAsked: boolean;
   /** The running item's deadline. */
   timer?: Timer;
 }
@@ -92,6 +94,7 @@ export class ChunkMint {
       current: -1,
       failedAt: -1,
       sent: 0,
+      cutAsked: false,
       headAt: undefined,
       placedAt: 0,
       ghost: false,

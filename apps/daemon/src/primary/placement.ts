@@ -18,7 +18,7 @@
  * A chunk goes only to a worker of its job's code generation (job.ts fits):
  * during a rolling reload old and new workers run side by side.
  */
-import { SOLO_CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
+import { CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
 import type { Clock, Timer } from './clock.js';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
 import { UNMEASURED_CHUNK_MS, type FairShare } from './fair-share.js';
@@ -27,10 +27,18 @@ import type { Lane } from './lane.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 import { mayPlace } from './worker-cap.js';
 
-/** A chunk expected to run this long is long from its start: 1.5x the longest chunk a client sizes (SOLO_CHUNK_TARGET_MS). */
-const LONG_EXPECTED_MS = 1.5 * SOLO_CHUNK_TARGET_MS;
+/** A chunk expected to run this many times the longest chunk a client sizes (the solo target) is long from its start. */
+const LONG_OVER_SOLO = 1.5;
 /** A running chunk is long once it has run this many times its expected time (and STEAL_AFTER_MS). */
 const LONG_AFTER_EXPECTED = 1.5;
+/** A chunk is cut short for a newcomer only if it has more than this left to run. */
+const CUT_ABOVE_MS = CHUNK_TARGET_MS;
+/**
+ * Nor if its items' payload is larger than this: the rest of a cut chunk goes to a worker with
+ * the whole payload again (it is never decoded here), so an app that keeps arriving could
+ * otherwise have megabytes of another's items sent again every 20 ms.
+ */
+const CUT_MAX_PAYLOAD_BYTES = 64 * 1024;
 
 /** What placement works with, lent by the scheduler. */
 export interface PlacementContext<W extends PoolWorker> {
@@ -41,6 +49,8 @@ export interface PlacementContext<W extends PoolWorker> {
   readonly mint: ChunkMint;
   /** Chunks a worker holds at once: one running, the rest waiting in its pipe. */
   readonly pipelineDepth: number;
+  /** The longest chunk a client sizes: its target while alone (Scheduler.soloChunkMs). */
+  readonly soloChunkMs: number;
   /** Chunks of the client placed on workers. */
   runningOf(cq: ClientQueue): number;
   /** Starts the deadline of the chunk's item `i` (it became its worker's running chunk). */
@@ -57,10 +67,14 @@ export class Placement<W extends PoolWorker> {
     this.#ctx = ctx;
   }
 
-  /** Fills free slots of `lanes` (the pool's workers, in its order), admits a newcomer when every slot is taken, then lets idle workers steal. */
+  /**
+   * Fills free slots of `lanes` (the pool's workers, in its order), admits a newcomer when every slot is taken,
+   * lets idle workers steal, then has chunks cut short for clients that wait with nothing running.
+   */
   place(lanes: readonly Lane<W>[], now: number): void {
     if (this.#fill(lanes, now)) this.#admitNewcomer(lanes, now);
     this.#steal(lanes, now);
+    if (this.#ctx.pool.cut !== undefined) this.#cutForNewcomers(lanes, now);
   }
 
   /** Fills free slots from the queues; false once nothing more can be taken. */
@@ -126,6 +140,56 @@ export class Placement<W extends PoolWorker> {
   }
 
   /**
+   * A client with nothing running waits behind chunks sized for a client that was alone (up
+   * to soloChunkMs), or longer: placed behind one (newcomer admission, or a free second slot
+   * behind a long chunk), or queued with no slot to go to. The worker it waits on (for a
+   * queued one, the worker whose chunk has the most left to run) is asked to stop its chunk
+   * after the item it runs (WorkerPool.cut); the rest goes back to its job's queue
+   * (Scheduler's `done`), and the client waits for one item, not a chunk.
+   */
+  #cutForNewcomers(lanes: readonly Lane<W>[], now: number): void {
+    const running = new Set<ClientQueue>();
+    for (const l of lanes) if (l.head !== undefined) running.add(l.head.tenant);
+    let asked = false;
+    for (const lane of lanes) {
+      const next = lane.chunks[1];
+      if (next !== undefined && !running.has(next.tenant) && this.#cuttable(lane, now) > -Infinity) this.#cut(lane, next.key);
+      asked ||= lane.head?.cutAsked === true;
+    }
+    // Queued with no slot to go to: one cut at a time frees a worker for them (fair share gives it to them).
+    if (asked) return;
+    const { queues, fair } = this.#ctx;
+    for (const cq of queues.active) {
+      if (running.has(cq) || !cq.client.canReceive() || cq.ready.length === 0 || !fair.owed(cq, queues.active, now)) continue;
+      let lane: Lane<W> | undefined;
+      let most = -Infinity;
+      for (const l of lanes) {
+        const left = this.#cuttable(l, now);
+        if (left > most && mayPlace(cq, l, lanes)) [most, lane] = [left, l];
+      }
+      if (lane === undefined) continue;
+      this.#cut(lane, 0);
+      return;
+    }
+  }
+
+  /** Asks the lane's worker to cut its running chunk short, sparing chunk `spare` (0: none). */
+  #cut(lane: Lane<W>, spare: number): void {
+    lane.head!.cutAsked = true;
+    this.#ctx.pool.cut!(lane.worker, spare);
+  }
+
+  /** What the lane's running chunk has left to run (Infinity unmeasured), or -Infinity if it is not to be cut. */
+  #cuttable(lane: Lane<W>, now: number): number {
+    const head = lane.head;
+    if (!lane.open || head === undefined || head.ghost || head.cutAsked || head.headAt === undefined || head.count < 2) return -Infinity;
+    if (head.payload.length > CUT_MAX_PAYLOAD_BYTES) return -Infinity;
+    if (!(head.job.itemMs > 0)) return Infinity;
+    const left = head.count * head.job.itemMs - (now - head.headAt);
+    return left > CUT_ABOVE_MS ? left : -Infinity;
+  }
+
+  /**
    * An idle worker takes the chunk waiting behind another worker's long-running
    * one (the next one that worker would start), as a fresh copy; the old
    * worker is told to skip its copy. A chunk waiting behind a chunk that is not
@@ -183,7 +247,7 @@ export class Placement<W extends PoolWorker> {
     const head = lane.head;
     if (head === undefined) return false;
     const expected = head.count * head.job.itemMs;
-    if (expected >= LONG_EXPECTED_MS) return true;
+    if (expected >= LONG_OVER_SOLO * this.#ctx.soloChunkMs) return true;
     const ran = now - head.headAt!;
     return ran >= STEAL_AFTER_MS && ran >= LONG_AFTER_EXPECTED * expected;
   }

@@ -19,10 +19,12 @@
  */
 import {
   BadMessageError,
+  CUT_SOLO_CHUNK_TARGET_MS,
   CodeReplacedError,
   FlowControlError,
   LimitError,
   MAX_OPEN_BATCHES,
+  SOLO_CHUNK_TARGET_MS,
   ShuttingDownError,
   type BatchChunk,
   type BatchOpen,
@@ -105,6 +107,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       fair: this.#fair,
       mint: this.#mint,
       pipelineDepth: opts.pipelineDepth,
+      soloChunkMs: this.soloChunkMs(),
       runningOf,
       arm: (lane, chunk, i) => this.#deadlines.arm(lane, chunk, i),
       redispatch: () => this.dispatch(),
@@ -119,6 +122,14 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   /** Number of workers the pool can run chunks on (what a client's in-flight window is sized by). */
   workerCount(): number {
     return Math.max(this.#pool.workers().length, this.#pool.capacity?.() ?? 0);
+  }
+
+  /**
+   * The work a client's chunk may aim at while it is alone (its welcome says so): longer
+   * where the pool can cut a running chunk short for a client that arrives.
+   */
+  soloChunkMs(): number {
+    return this.#pool.cut === undefined ? SOLO_CHUNK_TARGET_MS : CUT_SOLO_CHUNK_TARGET_MS;
   }
 
   /** Stops taking new batches and starting queued chunks (graceful stop); running ones finish. */
@@ -448,15 +459,19 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     // An item of this chunk already has its outcome and the worker is being replaced: its exit requeues the rest.
     if (chunk.failedAt >= 0) return;
     this.#release(lane, chunk);
+    const from = m.from ?? 0;
+    // Cut short (placement.ts asked): the items before `cut` ran, the rest is queued again, first in its job.
+    const cut = m.cut;
+    const ran = typeof cut === 'number' && Number.isInteger(cut) && cut > from && cut < chunk.count && !m.aborted ? cut : chunk.count;
     lane.chunksDone++;
-    lane.tasksDone += chunk.count;
+    lane.tasksDone += ran;
     this.#retireIfSpent(lane);
     const job = chunk.job;
-    if (!m.aborted && m.ms > 0) job.itemMs = m.ms / chunk.count;
-    if (job.live && !m.aborted) this.#opts.observer?.chunkDone(job.client.client, this.#clock.now() - chunk.placedAt, m.ms, chunk.count);
+    if (!m.aborted && m.ms > 0) job.itemMs = m.ms / ran;
+    if (job.live && !m.aborted) this.#opts.observer?.chunkDone(job.client.client, this.#clock.now() - chunk.placedAt, m.ms, ran);
     if (job.live && !m.aborted) {
-      const from = m.from ?? 0;
-      this.#results.results(job, chunk.start + from, chunk.count - from, m);
+      this.#results.results(job, chunk.start + from, ran - from, m);
+      if (ran < chunk.count) this.#queues.enqueue(this.#mint.successor(chunk, ran), true, this.#clock.now());
       this.#forgetIfDone(job);
     }
     this.dispatch();

@@ -41,7 +41,7 @@ import { onRefusedFrame, setFrameLimit } from './ws-receiver.js';
 export type { StateService } from './dispatch.js';
 
 /** The scheduler as a session uses it. */
-export type SessionScheduler = DispatchScheduler & Pick<Scheduler, 'dropClient' | 'workerCount'>;
+export type SessionScheduler = DispatchScheduler & Pick<Scheduler, 'dropClient' | 'workerCount' | 'soloChunkMs'>;
 
 /** What a session needs from the daemon. */
 export interface SessionContext {
@@ -340,6 +340,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
       maxPayload: this.#ctx.maxPayload,
       heartbeatMs: this.#ctx.heartbeatMs,
       acks: true,
+      soloChunkMs: this.#ctx.scheduler.soloChunkMs(),
       weight: steering.weight,
       ...(steering.maxWorkers === undefined ? {} : { maxWorkers: steering.maxWorkers }),
       ...(steering.warning === undefined ? {} : { warning: steering.warning }),

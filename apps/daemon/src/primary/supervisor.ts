@@ -28,7 +28,7 @@ import { closeSync, openSync } from 'node:fs';
 import { RSS_IDLE_WATCH_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
-import { CHANNEL_FD, Channel, GUARD_FD } from '../channel.js';
+import { CHANNEL_FD, CUT_REQUEST_BYTES, Channel, GUARD_FD } from '../channel.js';
 import { INIT_ENV, INIT_FAILED_ENV, type PrimaryToWorker, type ReadyMessage, type WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
 import { RssReader } from './procfs.js';
@@ -60,6 +60,8 @@ export interface WorkerSlot {
   readonly generation: number;
   /** Its initializer failed: it fails every chunk with E_INIT_FAILED. */
   initError?: string;
+  /** The primary's end of the orphan guard's socket: cut requests go out on it (worker/cut-signal.ts). */
+  guard?: Socket;
 }
 
 export interface SupervisorEvents {
@@ -93,6 +95,8 @@ const STOPPED_MS = 3_000;
 /** First wait before retrying a failed fork; it doubles up to FORK_RETRY_MAX_MS. */
 const FORK_RETRY_MS = 100;
 const FORK_RETRY_MAX_MS = 5_000;
+/** Cut requests are not queued past this many bytes on a guard socket whose worker does not read it (a task took fd 5). */
+const CUT_WRITE_LIMIT = 64 * 1024;
 /** Descriptors a fork needs in the primary at once (a socket pair for each of stdout, stderr, IPC, data channel, orphan guard). */
 const FORK_FDS = 10;
 /** How long a stop waits for what the workers spawned to be killed. */
@@ -210,6 +214,15 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   }
 
   /** Sends a message to a worker; false if it is gone. */
+  /** Asks the worker to cut its running chunk short unless it is `spare`, on the guard socket its task cannot block (worker/cut-signal.ts). */
+  cut(w: WorkerSlot, spare: number): void {
+    if (w.dead || w.guard === undefined || w.guard.destroyed) return;
+    const request = Buffer.allocUnsafe(CUT_REQUEST_BYTES);
+    request.writeInt32LE(spare | 0);
+    // A worker whose task stopped reading the socket gets no more than its buffer: a cut is a favour, never owed.
+    if (w.guard.writableLength < CUT_WRITE_LIMIT) w.guard.write(request);
+  }
+
   send(w: WorkerSlot, m: PrimaryToWorker): boolean {
     if (w.dead) return false;
     let sent: boolean;
@@ -405,8 +418,9 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       }
       this.#events.onMessage(w, m);
     };
-    // Kept open, never written, until the worker exits. Whatever a task writes to it is not read past the socket's buffer.
-    (worker.process.stdio[GUARD_FD as number] as Socket | null | undefined)?.on('error', () => {}).pause();
+    // Kept open until the worker exits, written only with cut requests. Whatever a task writes to it is not read past the socket's buffer.
+    const guard = (worker.process.stdio[GUARD_FD as number] as Socket | null | undefined)?.on('error', () => {}).pause();
+    if (guard !== undefined) w.guard = guard;
     w.channel = new Channel<WorkerToPrimary, PrimaryToWorker>(worker.process.stdio[CHANNEL_FD] as Socket, onMessage, {
       maxFrame: this.#opts.maxFrame,
       onCorrupt: (why) => {

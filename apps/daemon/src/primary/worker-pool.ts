@@ -94,6 +94,14 @@ export interface WorkerPool<W extends PoolWorker> {
   /** The worker said it is leaving by itself (`cause`: recycle, uncaught): its exit is recorded with that cause. */
   leaving?(w: W, cause: string): void;
   /**
+   * Asks the worker to cut short the chunk it runs when the request arrives, unless that is
+   * chunk `spare` (the newcomer's chunk the request is made for): it stops after the item it
+   * runs and answers `done` with `cut` set (the scheduler queues the rest again), or, not
+   * hearing it, runs the chunk whole. A pool without it never cuts a chunk, and clients keep
+   * the shorter chunks of SOLO_CHUNK_TARGET_MS while alone.
+   */
+  cut?(w: W, spare: number): void;
+  /**
    * How many workers the pool can run chunks on, where that is more than it lists now
    * (cluster mode: every daemon's workers, of which only those lent at the moment are
    * listed). Clients size their in-flight window by it. Absent: `workers().length`.

@@ -12,12 +12,16 @@
  * task can close or replace the worker's descriptors, so the thread still
  * checks the parent pid every BACKSTOP_MS.
  *
+ * The same thread hears the primary's requests to cut the running chunk short
+ * (cut-signal.ts): keys of 4 bytes each, the only bytes the primary writes.
+ *
  * node:worker_threads is loaded as the guard starts (with the first chunk or
  * before the initializer, always before any code of the user's), not at
  * import: it and what it pulls in cost ~2 ms of each worker's boot, on the
  * daemon's start path.
  */
-import { GUARD_FD } from '../channel.js';
+import { CUT_REQUEST_BYTES, GUARD_FD } from '../channel.js';
+import { cutRequests } from './cut-signal.js';
 
 /** Captured at load, before any code of the user's can replace it. */
 const builtin = process.getBuiltinModule.bind(process);
@@ -29,9 +33,20 @@ export function startOrphanGuard(): void {
   const code = `
     const parent = ${process.ppid};
     const die = () => process.kill(${process.pid}, 'SIGKILL');
+    const cut = new Int32Array(require('node:worker_threads').workerData.cut);
+    let partial = Buffer.alloc(0);
     try {
       const guard = new (require('node:net').Socket)({ fd: ${GUARD_FD}, readable: true, writable: false });
-      guard.on('data', () => {});
+      guard.on('data', (d) => {
+        // Requests that came together are one: the last one's key is spared.
+        const bytes = partial.length === 0 ? d : Buffer.concat([partial, d]);
+        const whole = bytes.length - (bytes.length % ${CUT_REQUEST_BYTES});
+        if (whole > 0) {
+          Atomics.store(cut, 1, bytes.readInt32LE(whole - ${CUT_REQUEST_BYTES}));
+          Atomics.add(cut, 0, 1);
+        }
+        partial = Buffer.from(bytes.subarray(whole));
+      });
       guard.on('end', die);
       guard.on('error', die);
     } catch {
@@ -44,6 +59,6 @@ export function startOrphanGuard(): void {
     }, ${BACKSTOP_MS});
   `;
   const { Worker } = builtin('node:worker_threads');
-  const thread = new Worker(code, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 8 } });
+  const thread = new Worker(code, { eval: true, workerData: { cut: cutRequests.buffer }, resourceLimits: { maxOldGenerationSizeMb: 8 } });
   thread.unref();
 }

@@ -25,6 +25,7 @@ import {
 import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
 import { cachedTask, keepSource, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
+import { CUT_NOT_BEFORE_MS, cutAsked, cutSettled, cutStarting } from './cut-signal.js';
 import { WorkerTaskContext, type StateFactory } from './context.js';
 import type { RealmGuard } from './realm-guard.js';
 import {
@@ -148,6 +149,7 @@ export class Runner {
         await new SafePromise((r) => SafeSetImmediate(() => SafeSetImmediate(r)));
     }
     this.#running = false;
+    cutSettled(); // nothing runs: a request that came meanwhile has nothing to cut
   }
 
   /** The runner threw while running `m`: its items fail with E_INTERNAL, or the worker ends if that cannot be said. */
@@ -174,6 +176,7 @@ export class Runner {
 
   async #run(m: RunMessage, abort: ChunkAbort): Promise<void> {
     const { key, count, offset, start, realm } = m;
+    cutStarting(key);
     if (abort.aborted) {
       this.#send({ t: 'done', key, payload: encodeCheckedData([]), errors: [], ms: 0, aborted: true });
       return;
@@ -201,8 +204,15 @@ export class Runner {
     const errors: WireError[] = [];
     const t0 = now();
     let i = 0;
+    let cut = false;
     for (; i < count; i++) {
       if (abort.aborted) break;
+      // Cut short for a client that arrived (cut-signal.ts): after one item at least, so every chunk moves its batch on.
+      if (i > 0 && cutAsked(key) && now() - t0 >= CUT_NOT_BEFORE_MS) {
+        cutSettled();
+        cut = true;
+        break;
+      }
       const index = start + i;
       if (m.timed) this.#send({ t: 'started', key, i });
       ctx.index = index;
@@ -226,16 +236,19 @@ export class Runner {
     this.#current = undefined;
     const ms = now() - t0;
     // An aborted chunk's results are never delivered (its batch is gone, or its copy runs elsewhere).
-    if (i < count) {
+    if (i < count && !cut) {
       this.#send({ t: 'done', key, payload: EMPTY, errors: [], ms, aborted: true });
       return;
     }
+    // Cut short: the results of the items that ran; the primary queues the rest again.
+    const ran = cut ? { cut: i } : undefined;
+    if (cut) results.length = i;
     const payload = encodeResults(results, start, errors);
     if (payload.length + errorBytes(errors) <= this.#maxResultBytes) {
-      this.#send({ t: 'done', key, payload, errors, ms, aborted: false });
+      this.#send({ t: 'done', key, payload, errors, ms, aborted: false, ...ran });
       return;
     }
-    this.#sendInParts(key, results, start, errors, ms);
+    this.#sendInParts(key, results, start, errors, ms, ran);
   }
 
   /**
@@ -244,7 +257,7 @@ export class Runner {
    * on its own can never be delivered: its item fails with E_TOO_LARGE, as an
    * item too large to send does, and the other items of the chunk still go out.
    */
-  #sendInParts(key: number, results: unknown[], start: number, errors: WireError[], ms: number): void {
+  #sendInParts(key: number, results: unknown[], start: number, errors: WireError[], ms: number, ran: { cut: number } | undefined): void {
     const limit = this.#maxResultBytes;
     const total = results.length;
     // Every part is made before any goes out: a chunk is answered whole or not at all (see #answerInternal).
@@ -286,6 +299,7 @@ export class Runner {
       errors: last.errors,
       ms: (ms * last.count) / total,
       aborted: false,
+      ...ran,
     });
   }
 }

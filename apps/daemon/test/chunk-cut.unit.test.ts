@@ -1,0 +1,225 @@
+/**
+ * Cutting a running chunk short for a newcomer, in the scheduler alone (a fake
+ * pool that records cut requests, a clock the test moves): who is asked, when
+ * not, and what a `done` that says `cut` does (the items that ran are
+ * delivered once, the rest is queued again and runs once). The worker's side
+ * and the real sockets are in chunk-cut.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  CHUNK_TARGET_MS,
+  CUT_SOLO_CHUNK_TARGET_MS,
+  SOLO_CHUNK_TARGET_MS,
+  decodeData,
+  encodeData,
+  sourceHash,
+  type ChunkResult,
+  type ServerMessage,
+} from '@corepool/protocol/internal';
+import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
+import type { RunMessage } from '../src/ipc.js';
+import { FakeClock } from './support/fake-clock.js';
+import { FakePool, type FakeWorker } from './support/fake-pool.js';
+
+const TASK = { kind: 'source', hash: sourceHash('(x) => x'), source: '(x) => x' } as const;
+
+class CuttingPool extends FakePool {
+  readonly cuts: { w: FakeWorker; spare: number }[] = [];
+  cut(w: FakeWorker, spare: number): void {
+    this.cuts.push({ w, spare });
+  }
+}
+
+interface Client extends SchedulerClient {
+  got: ServerMessage[];
+}
+
+function client(id: number): Client {
+  const c: Client = { id, got: [], send: (m) => c.got.push(m), canReceive: () => true };
+  return c;
+}
+
+function setup(pool: FakePool = new CuttingPool(2)): { scheduler: Scheduler<FakeWorker>; pool: FakePool; clock: FakeClock } {
+  const clock = new FakeClock();
+  const scheduler = new Scheduler<FakeWorker>(
+    pool,
+    { pipelineDepth: 2, maxQueuedChunks: 100, maxQueuedBytes: 1 << 20, maxTasksPerWorker: 0 },
+    clock,
+  );
+  pool.events = scheduler;
+  return { scheduler, pool, clock };
+}
+
+type S = ReturnType<typeof setup>;
+
+function open(s: S, c: SchedulerClient, id: number): void {
+  expect(s.scheduler.open(c, { type: 'batch.open', id, task: TASK, timeoutMs: 0, retries: 2 })).toBeUndefined();
+}
+
+/** One chunk of items start..start+count-1 (each item is its own index). */
+function add(s: S, c: SchedulerClient, id: number, start: number, count: number): void {
+  const items = Array.from({ length: count }, (_, i) => start + i);
+  expect(s.scheduler.add(c, { type: 'batch.chunk', id, start, count, payload: encodeData(items) })).toBeUndefined();
+}
+
+/** The worker answers run `r` with its items doubled, `ran` of them (all by default), saying `cut` if fewer. */
+function answer(s: S, w: FakeWorker, r: RunMessage, ran = r.count, cut: unknown = ran < r.count ? ran : undefined, ms = ran): void {
+  const items = (decodeData(r.payload) as number[]).slice(r.offset, r.offset + ran);
+  s.scheduler.workerMessage(w, {
+    t: 'done',
+    key: r.key,
+    payload: encodeData(items.map((x) => x * 2)),
+    errors: [],
+    ms,
+    aborted: false,
+    ...(cut === undefined ? {} : { cut: cut as number }),
+  });
+}
+
+/** Results a client got, as [index, value] pairs. */
+function delivered(c: Client): [number, number][] {
+  return c.got
+    .filter((m): m is ChunkResult => m.type === 'chunk.result')
+    .flatMap((m) => (decodeData(m.payload) as number[]).map((v, i): [number, number] => [m.start + i, v]));
+}
+
+/** Plays every worker until nothing is placed: each answers its runs whole, in order. */
+function drain(s: S): void {
+  const answered = new Set<number>();
+  for (let moved = true; moved;) {
+    moved = false;
+    for (const w of s.pool.workers()) {
+      const next = s.pool.runs(w).find((r) => !answered.has(r.key));
+      if (next === undefined) continue;
+      answered.add(next.key);
+      answer(s, w, next);
+      moved = true;
+    }
+  }
+}
+
+describe('cutting a chunk short for a newcomer', () => {
+  it('a pool that can cut makes lone clients size longer chunks; one that cannot keeps the short ones', () => {
+    expect(setup().scheduler.soloChunkMs()).toBe(CUT_SOLO_CHUNK_TARGET_MS);
+    expect(setup(new FakePool(2)).scheduler.soloChunkMs()).toBe(SOLO_CHUNK_TARGET_MS);
+  });
+
+  it("a newcomer's first chunk asks the worker it waits on to cut the running chunk short, sparing the newcomer's own", () => {
+    const s = setup();
+    const pool = s.pool as CuttingPool;
+    const a = client(1);
+    const b = client(2);
+    open(s, a, 1);
+    for (let k = 0; k < 4; k++) add(s, a, 1, k * 100, 100);
+    expect(pool.cuts).toEqual([]); // alone: nothing to cut for
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    const urgent = s.pool.sent.find((x) => x.m.t === 'run' && x.m.urgent)!;
+    expect(pool.cuts).toEqual([{ w: urgent.w, spare: urgent.m.key }]);
+  });
+
+  it("a cut chunk's items that ran are delivered once, the rest runs again, first in its batch, and is delivered once", () => {
+    const s = setup();
+    const a = client(1);
+    const b = client(2);
+    open(s, a, 1);
+    for (let k = 0; k < 4; k++) add(s, a, 1, k * 100, 100);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    const { w } = s.pool.sent.find((x) => x.m.t === 'run' && x.m.urgent)!;
+    const head = s.pool.runs(w)[0]!;
+    answer(s, w, head, 37);
+    expect(delivered(a).map(([i]) => i)).toEqual(Array.from({ length: 37 }, (_, i) => head.start + i));
+    // The rest waits in the queue (every pipeline slot is taken), then runs as a chunk of its own, with a new key.
+    expect(s.scheduler.stats().queuedItems).toBe(63);
+    drain(s);
+    const rest = s.pool.sent.map((x) => x.m).find((m): m is RunMessage => m.t === 'run' && m.start === head.start + 37)!;
+    expect(rest).toMatchObject({ count: 63, offset: head.offset + 37 });
+    expect(rest.key).not.toBe(head.key);
+    const got = delivered(a).sort((x, y) => x[0] - y[0]);
+    expect(got).toEqual(Array.from({ length: 400 }, (_, i) => [i, 2 * i]));
+    expect(delivered(b)).toEqual([[0, 0]]);
+    expect(s.scheduler.running()).toBe(0);
+  });
+
+  it('a newcomer queued with no slot to go to (the running chunks run long) has one chunk cut, sparing none, then no other', () => {
+    const s = setup();
+    const pool = s.pool as CuttingPool;
+    const a = client(1);
+    open(s, a, 1);
+    add(s, a, 1, 0, 100);
+    add(s, a, 1, 100, 100);
+    s.clock.advance(1_000); // both run long: no chunk is placed behind them
+    const b = client(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    expect(s.pool.sent.filter((x) => x.m.t === 'run')).toHaveLength(2);
+    expect(pool.cuts).toHaveLength(1);
+    expect(pool.cuts[0]!.spare).toBe(0);
+    s.scheduler.dispatch();
+    expect(pool.cuts).toHaveLength(1); // asked once, until that chunk answers
+    const w = pool.cuts[0]!.w;
+    answer(s, w, s.pool.runs(w)[0]!, 10);
+    expect(s.pool.runs(w).at(-1)).toMatchObject({ start: 0, count: 1 }); // the freed worker goes to the newcomer
+    drain(s);
+    expect(delivered(a).sort((x, y) => x[0] - y[0])).toEqual(Array.from({ length: 200 }, (_, i) => [i, 2 * i]));
+    expect(delivered(b)).toEqual([[0, 0]]);
+  });
+
+  it('no cut for a chunk about to end, a one-item chunk, or the newcomer sharing a worker with itself', () => {
+    const s = setup();
+    const pool = s.pool as CuttingPool;
+    const a = client(1);
+    open(s, a, 1);
+    add(s, a, 1, 0, 4);
+    add(s, a, 1, 4, 4);
+    const w0 = s.pool.workers()[0]!;
+    // Measured: 1 ms an item, so each running 4-item chunk has ~4 ms left, under CHUNK_TARGET_MS.
+    answer(s, w0, s.pool.runs(w0)[0]!, 4, undefined, 4);
+    add(s, a, 1, 8, 4);
+    s.clock.advance(1);
+    const b = client(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    expect(4).toBeLessThan(CHUNK_TARGET_MS);
+    expect(pool.cuts).toEqual([]);
+    const c = client(3);
+    const single = setup();
+    open(single, c, 1);
+    add(single, c, 1, 0, 1);
+    add(single, c, 1, 1, 1);
+    add(single, c, 1, 2, 1);
+    add(single, c, 1, 3, 1);
+    open(single, b, 2);
+    add(single, b, 2, 0, 1);
+    expect((single.pool as CuttingPool).cuts).toEqual([]);
+  });
+
+  it('no cut for a chunk whose payload is large (its rest would carry it all again)', () => {
+    const s = setup();
+    const a = client(1);
+    open(s, a, 1);
+    for (let k = 0; k < 4; k++) {
+      const items = Array.from({ length: 10 }, () => 'x'.repeat(8 * 1024));
+      expect(s.scheduler.add(a, { type: 'batch.chunk', id: 1, start: k * 10, count: 10, payload: encodeData(items) })).toBeUndefined();
+    }
+    const b = client(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    expect(s.pool.sent.some((x) => x.m.t === 'run' && x.m.urgent)).toBe(true);
+    expect((s.pool as CuttingPool).cuts).toEqual([]);
+  });
+
+  it('a done whose cut is not a count of items within the chunk is taken as the whole chunk', () => {
+    for (const bad of [0, 100, 101, 2.5, -1, Number.NaN, '3']) {
+      const s = setup(new CuttingPool(1));
+      const a = client(1);
+      open(s, a, 1);
+      add(s, a, 1, 0, 100);
+      const w = s.pool.workers()[0]!;
+      answer(s, w, s.pool.runs(w)[0]!, 100, bad);
+      expect(delivered(a)).toHaveLength(100);
+      expect(s.scheduler.running()).toBe(0);
+    }
+  });
+});
