@@ -222,6 +222,16 @@ export const SCENARIOS = {
     })),
   },
 
+  newcomer: {
+    title: 'one 1 ms task at a time from a second app, beside a lone 10,000 x 1 ms map: its wait for a worker; 2 workers',
+    params: (q) => ({ tasks: q ? 4000 : 10_000, workers: 2, probes: q ? 10 : 20, note: q ? 'quick: 4,000 tasks' : undefined }),
+    systems: [
+      { system: 'corepool', ...node('corepool/newcomer.js') },
+      { system: 'python-pool', ...py('anchors/newcomer.py') },
+    ],
+    goals: [],
+  },
+
   weights: {
     title: 'apps of weights 1, 2 and 3 side by side: worker time of each against weight 1 while all have work; 2 workers',
     params: (q) => ({

@@ -33,6 +33,30 @@ describe('fair share', () => {
     expect(order.filter((n) => n === 'b')).toHaveLength(3);
   });
 
+  it("a cut chunk's rest keeps the charge of its unrun part (prepaid), taken off when the rest is placed: no refund in between", () => {
+    const { fair, a } = setup();
+    const chunk: Placed = { tenant: a, headAt: 0, charged: 0 };
+    fair.charge(chunk, 500);
+    fair.settle(chunk, 100); // cut after 100 ms: 400 refunded...
+    const rest: Placed = { tenant: a, headAt: undefined, charged: 0 };
+    fair.prepay(rest, 400); // ...and charged again for the rest, at once
+    expect(a.vtime).toBe(500);
+    fair.charge(rest, 400); // placed: nothing more, it was paid
+    expect(a.vtime).toBe(500);
+    fair.settle({ ...rest, headAt: 100 }, 520); // ran 420: charged what it took
+    expect(a.vtime).toBe(520);
+  });
+
+  it('owed within a slack: a client with nothing running a fraction of a chunk above the others is still owed', () => {
+    const { fair, a, b } = setup();
+    a.vtime = 1000;
+    b.vtime = 1200;
+    expect(fair.owed(b, [a, b], 0)).toBe(false);
+    expect(fair.owed(b, [a, b], 0, 500)).toBe(true);
+    b.vtime = 1600;
+    expect(fair.owed(b, [a, b], 0, 500)).toBe(false);
+  });
+
   it('weights: a client of weight 2 is picked twice as often as one of weight 1 for chunks of equal cost', () => {
     const { fair } = setup();
     const heavy: T = { name: 'heavy', vtime: 0, weight: 2, killedAt: -Infinity, restarting: 0 };

@@ -44,6 +44,8 @@ export interface Placed {
   readonly headAt: number | undefined;
   /** Virtual time charged for it so far. */
   charged: number;
+  /** Charged before it was placed (the unrun part of a chunk cut short, whose rest it is): taken off its charge when placed. */
+  prepaid?: number;
 }
 
 /** What the fair share reads from the scheduler. */
@@ -103,7 +105,20 @@ export class FairShare<T extends Tenant> {
   /** A chunk handed to a worker: charged its expected cost now, so the next choice already sees it. */
   charge(chunk: Placed, expectedMs: number): void {
     chunk.charged = expectedMs;
-    chunk.tenant.vtime += expectedMs / chunk.tenant.weight;
+    chunk.tenant.vtime += (expectedMs - (chunk.prepaid ?? 0)) / chunk.tenant.weight;
+    chunk.prepaid = 0;
+  }
+
+  /**
+   * `rest` is what was left of a chunk cut short, back in the queue: what that chunk was
+   * charged for it stays charged, as if it had stayed placed. Refunded when it left its
+   * worker, it would drop its client below a newcomer started level with it, and the
+   * newcomer would not be owed a worker again until that client's next chunk was placed.
+   */
+  prepay(rest: Placed, ms: number): void {
+    if (!(ms > 0)) return;
+    rest.prepaid = (rest.prepaid ?? 0) + ms;
+    rest.tenant.vtime += ms / rest.tenant.weight;
   }
 
   /** A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. */
@@ -184,11 +199,16 @@ export class FairShare<T extends Tenant> {
     return best;
   }
 
-  /** True if `t` is owed the next chunk as much as any active client (for placing a newcomer's chunk ahead). */
-  owed(t: T, active: readonly T[], now: number): boolean {
+  /**
+   * True if `t` is owed the next chunk as much as any active client (for placing a newcomer's
+   * chunk ahead), within `slackMs` of worker time: the others' accounts move by whole chunks
+   * (charged when placed, corrected when they leave), so a client with nothing running may sit
+   * a fraction of one above them for as long as a chunk runs.
+   */
+  owed(t: T, active: readonly T[], now: number, slackMs = 0): boolean {
     if (this.#limited(t, now)) return false;
     const over = overage(this.#pool.heads(), now);
-    const v = t.vtime + (over.get(t) ?? 0);
+    const v = t.vtime + (over.get(t) ?? 0) - slackMs / t.weight;
     for (const a of active) if (a.vtime + (over.get(a) ?? 0) < v) return false;
     return true;
   }

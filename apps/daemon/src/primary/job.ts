@@ -39,6 +39,8 @@ export interface Chunk {
   readonly tenant: ClientQueue;
   /** Virtual time charged for it while a worker holds it (fair-share.ts). */
   charged: number;
+  /** Charged before it was placed: the rest of a chunk cut short (fair-share.ts prepay). */
+  prepaid: number;
   readonly payload: Uint8Array;
   readonly offset: number;
   readonly count: number;
@@ -82,6 +84,7 @@ export class ChunkMint {
       job,
       tenant: job.client,
       charged: 0,
+      prepaid: 0,
       payload,
       offset,
       count,

@@ -122,7 +122,7 @@ export class Placement<W extends PoolWorker> {
     const { pipelineDepth, queues, fair } = this.#ctx;
     if (pipelineDepth < 2) return;
     for (const cq of queues.active) {
-      if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now)) continue;
+      if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now, this.#slack())) continue;
       const job = cq.ready[cq.rr % cq.ready.length];
       const full = lanes.filter(
         (l) => l.open && l.chunks.length === pipelineDepth && !l.chunks.some((c) => c.urgent) && (job === undefined || fits(job, l.worker)),
@@ -160,7 +160,8 @@ export class Placement<W extends PoolWorker> {
     if (asked) return;
     const { queues, fair } = this.#ctx;
     for (const cq of queues.active) {
-      if (running.has(cq) || !cq.client.canReceive() || cq.ready.length === 0 || !fair.owed(cq, queues.active, now)) continue;
+      if (running.has(cq) || !cq.client.canReceive() || cq.ready.length === 0 || !fair.owed(cq, queues.active, now, this.#slack()))
+        continue;
       let lane: Lane<W> | undefined;
       let most = -Infinity;
       for (const l of lanes) {
@@ -171,6 +172,15 @@ export class Placement<W extends PoolWorker> {
       this.#cut(lane, 0);
       return;
     }
+  }
+
+  /**
+   * How far above the others a client with nothing running may be and still be owed a worker
+   * at once: where chunks are cut short for it, one solo chunk (a lone client's chunks, charged
+   * whole when placed, move its account by that much at a time); none where they are not.
+   */
+  #slack(): number {
+    return this.#ctx.pool.cut === undefined ? 0 : this.#ctx.soloChunkMs;
   }
 
   /** Asks the lane's worker to cut its running chunk short, sparing chunk `spare` (0: none). */

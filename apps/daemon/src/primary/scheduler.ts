@@ -458,6 +458,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   #done(lane: Lane<W>, chunk: Chunk, m: DoneMessage): void {
     // An item of this chunk already has its outcome and the worker is being replaced: its exit requeues the rest.
     if (chunk.failedAt >= 0) return;
+    const unrun = chunk.charged - (chunk.headAt === undefined ? 0 : this.#clock.now() - chunk.headAt);
     this.#release(lane, chunk);
     const from = m.from ?? 0;
     // Cut short (placement.ts asked): the items before `cut` ran, the rest is queued again, first in its job.
@@ -471,7 +472,11 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     if (job.live && !m.aborted) this.#opts.observer?.chunkDone(job.client.client, this.#clock.now() - chunk.placedAt, m.ms, ran);
     if (job.live && !m.aborted) {
       this.#results.results(job, chunk.start + from, ran - from, m);
-      if (ran < chunk.count) this.#queues.enqueue(this.#mint.successor(chunk, ran), true, this.#clock.now());
+      if (ran < chunk.count) {
+        const rest = this.#mint.successor(chunk, ran);
+        this.#fair.prepay(rest, unrun);
+        this.#queues.enqueue(rest, true, this.#clock.now());
+      }
       this.#forgetIfDone(job);
     }
     this.dispatch();
