@@ -210,6 +210,26 @@ describe('cutting a chunk short for a newcomer', () => {
     expect((s.pool as CuttingPool).cuts).toEqual([]);
   });
 
+  it('a chunk that cannot be cut (one item) and runs long from its start has no other client queued behind it', () => {
+    const s = setup();
+    const a = client(1);
+    open(s, a, 1);
+    add(s, a, 1, 0, 1);
+    add(s, a, 1, 1, 1);
+    const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
+    answer(s, w0, s.pool.runs(w0)[0]!, 1, undefined, 300); // measured: 300 ms an item
+    add(s, a, 1, 2, 1);
+    const b = client(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    add(s, b, 2, 1, 1);
+    // Both workers run one of a's items, expected 300 ms: long from their start (1.5 x SOLO_CHUNK_TARGET_MS, as
+    // they cannot be cut), so b's chunks wait in the queue for a free worker, not behind either.
+    const realmA = s.pool.runs(w0)[0]!.realm;
+    expect([...s.pool.runs(w0), ...s.pool.runs(w1)].every((r) => r.realm === realmA)).toBe(true);
+    expect(s.scheduler.stats().queuedItems).toBe(2);
+  });
+
   it('a done whose cut is not a count of items within the chunk is taken as the whole chunk', () => {
     for (const bad of [0, 100, 101, 2.5, -1, Number.NaN, '3']) {
       const s = setup(new CuttingPool(1));

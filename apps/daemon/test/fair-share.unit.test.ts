@@ -47,6 +47,21 @@ describe('fair share', () => {
     expect(a.vtime).toBe(520);
   });
 
+  it('a client back from idle starts level with the least active client as it stands now, not where it stood at its highest', () => {
+    const { fair, placed, a, b } = setup();
+    const chunk: Placed = { tenant: a, headAt: 0, charged: 0 };
+    placed.push(chunk);
+    fair.charge(chunk, 500); // charged ahead when placed
+    fair.enter(b, [a], 0);
+    expect(b.vtime).toBe(500);
+    fair.settle(chunk, 100); // left after 100 ms: a's account comes down
+    placed.length = 0;
+    b.vtime = 0;
+    fair.enter(b, [a], 100);
+    expect(b.vtime).toBe(a.vtime); // level with a (100), not with the 500 a once stood at
+    expect(fair.owed(b, [a, b], 100)).toBe(true);
+  });
+
   it('owed within a slack: a client with nothing running a fraction of a chunk above the others is still owed', () => {
     const { fair, a, b } = setup();
     a.vtime = 1000;

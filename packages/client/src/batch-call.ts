@@ -290,6 +290,7 @@ export class BatchCall {
       return;
     }
     this.#sizer.fitBytes(items.length, payload.length, this.#host.maxPayload / 4);
+    this.#sizer.sent(items.length, payload.length);
     const final = this.#array !== undefined && start + items.length >= this.#array.length;
     const c: Inflight = { start, count: items.length, payload, done, remaining, final };
     if (remaining === 0) {

@@ -6,7 +6,7 @@
  * travel one per chunk, so a batch of heavy items never starts with a long chunk;
  * tiny items reach large chunks after one round trip.
  */
-import { CHUNK_TARGET_MS, MAX_CHUNK_ITEMS, SOLO_CHUNK_TARGET_MS } from '@corepool/protocol/internal';
+import { CHUNK_TARGET_MS, CUT_MAX_PAYLOAD_BYTES, MAX_CHUNK_ITEMS, SOLO_CHUNK_TARGET_MS } from '@corepool/protocol/internal';
 
 /** Picks the size of the next chunk of a batch. */
 export class ChunkSizer {
@@ -15,6 +15,8 @@ export class ChunkSizer {
   #maxItems = MAX_CHUNK_ITEMS;
   #targetMs = CHUNK_TARGET_MS;
   readonly #soloMs: number;
+  /** Encoded bytes per item, from the chunks sent (0 until one is). */
+  #bytesPerItem = 0;
 
   constructor(fixed: number | undefined, soloMs = SOLO_CHUNK_TARGET_MS) {
     this.#fixed = fixed;
@@ -30,6 +32,12 @@ export class ChunkSizer {
     if (this.#fixed !== undefined) return this.#fixed;
     if (this.#perItemMs < 0) return 1;
     let n = this.#perItemMs === 0 ? this.#maxItems : Math.floor(this.#targetMs / this.#perItemMs);
+    // Past SOLO_CHUNK_TARGET_MS only while the daemon can still cut the chunk short for a newcomer (its payload small enough).
+    if (this.#targetMs > SOLO_CHUNK_TARGET_MS && this.#bytesPerItem > 0 && n * this.#bytesPerItem > CUT_MAX_PAYLOAD_BYTES) {
+      const cuttable = Math.floor(CUT_MAX_PAYLOAD_BYTES / this.#bytesPerItem);
+      const solo = this.#perItemMs === 0 ? this.#maxItems : Math.floor(SOLO_CHUNK_TARGET_MS / this.#perItemMs);
+      n = Math.min(n, Math.max(cuttable, solo));
+    }
     if (remaining !== undefined) n = Math.min(n, Math.ceil(remaining / (2 * workers)));
     return Math.max(1, Math.min(this.#maxItems, n));
   }
@@ -41,6 +49,11 @@ export class ChunkSizer {
     const sample = ms / count;
     // Weighted by items, so one slow first call (compile, JIT) does not dominate.
     this.#perItemMs = this.#perItemMs < 0 ? sample : (this.#perItemMs * 3 + sample) / 4;
+  }
+
+  /** A chunk of `count` items was encoded in `bytes`. */
+  sent(count: number, bytes: number): void {
+    if (count > 0) this.#bytesPerItem = bytes / count;
   }
 
   /** An encoded chunk came out too large: cap items so the next ones fit `maxBytes`. */

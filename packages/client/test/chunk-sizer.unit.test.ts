@@ -1,6 +1,12 @@
 /** Automatic chunk sizing aims each chunk at a few milliseconds of work. */
 import { describe, expect, it } from 'vitest';
-import { CHUNK_TARGET_MS, CUT_SOLO_CHUNK_TARGET_MS, MAX_CHUNK_ITEMS, SOLO_CHUNK_TARGET_MS } from '@corepool/protocol/internal';
+import {
+  CHUNK_TARGET_MS,
+  CUT_MAX_PAYLOAD_BYTES,
+  CUT_SOLO_CHUNK_TARGET_MS,
+  MAX_CHUNK_ITEMS,
+  SOLO_CHUNK_TARGET_MS,
+} from '@corepool/protocol/internal';
 import { ChunkSizer } from '../src/chunk-sizer.js';
 
 describe('ChunkSizer', () => {
@@ -27,6 +33,20 @@ describe('ChunkSizer', () => {
     const older = new ChunkSizer(undefined);
     older.observe(10, 10, 1);
     expect(older.next()).toBe(SOLO_CHUNK_TARGET_MS);
+  });
+  it('aims past SOLO_CHUNK_TARGET_MS only while a chunk stays small enough to be cut short (CUT_MAX_PAYLOAD_BYTES)', () => {
+    const big = new ChunkSizer(undefined, CUT_SOLO_CHUNK_TARGET_MS);
+    big.observe(10, 10, 1); // 1 ms per item, alone
+    big.sent(10, 30_000); // 3 KB an item: a chunk small enough to cut holds 21, under a 100 ms chunk
+    expect(big.next()).toBe(SOLO_CHUNK_TARGET_MS);
+    const mid = new ChunkSizer(undefined, CUT_SOLO_CHUNK_TARGET_MS);
+    mid.observe(10, 10, 1);
+    mid.sent(10, 3000); // 300 bytes an item: 500 would be 150 KB, 218 fit
+    expect(mid.next()).toBe(Math.floor(CUT_MAX_PAYLOAD_BYTES / 300));
+    const small = new ChunkSizer(undefined, CUT_SOLO_CHUNK_TARGET_MS);
+    small.observe(10, 10, 1);
+    small.sent(10, 50);
+    expect(small.next()).toBe(CUT_SOLO_CHUNK_TARGET_MS);
   });
   it('honours a fixed chunkSize and caps by bytes', () => {
     expect(new ChunkSizer(7).next()).toBe(7);

@@ -57,6 +57,12 @@ export const SOLO_CHUNK_TARGET_MS = 100;
  * 2 workers: 100 ms chunks 0.93-0.97 efficiency, 500 ms chunks 0.964-0.979.
  */
 export const CUT_SOLO_CHUNK_TARGET_MS = 500;
+/**
+ * A daemon cuts a chunk short only if its items' payload is at most this: the rest goes to a
+ * worker with the whole payload again. A client sizes a chunk past SOLO_CHUNK_TARGET_MS only
+ * within it, so that a lone batch's long chunks can always be cut for a newcomer.
+ */
+export const CUT_MAX_PAYLOAD_BYTES = 64 * 1024;
 /** Longest solo chunk a welcome may ask for; a larger `soloChunkMs` is taken as this. */
 export const MAX_SOLO_CHUNK_TARGET_MS = 2_000;
 /** Retries of an item whose worker died, before WorkerCrashedError. */

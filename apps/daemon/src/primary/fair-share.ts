@@ -99,7 +99,9 @@ export class FairShare<T extends Tenant> {
     for (const a of active) if (!this.#pool.atCap?.(a)) consider(a);
     for (const h of this.#pool.heads()) if (!this.#pool.atCap?.(h.tenant as T)) consider(h.tenant);
     if (min < Infinity) this.#floor = Math.max(this.#floor, min);
-    t.vtime = Math.max(t.vtime, this.#floor);
+    // Level with the least active client as it stands now: the floor may have passed it, as accounts charged
+    // ahead (a chunk's expected cost when placed) come down when chunks leave early or are cut short.
+    t.vtime = Math.max(t.vtime, min < Infinity ? min : this.#floor);
   }
 
   /** A chunk handed to a worker: charged its expected cost now, so the next choice already sees it. */

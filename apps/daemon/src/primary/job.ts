@@ -67,8 +67,8 @@ export interface Chunk {
   failedAt: number;
   /** Items (from the first) whose results came in parts: every item had run, and these are delivered. */
   sent: number;
-  /** Its worker was asked to cut it short (placement.ts): asked once. */
-  cutAsked: boolean;
+  /** When its worker was asked to cut it short (placement.ts; asked once), or -Infinity. */
+  cutAskedAt: number;
   /** The running item's deadline. */
   timer?: Timer;
 }
@@ -97,7 +97,7 @@ export class ChunkMint {
       current: -1,
       failedAt: -1,
       sent: 0,
-      cutAsked: false,
+      cutAskedAt: -Infinity,
       headAt: undefined,
       placedAt: 0,
       ghost: false,

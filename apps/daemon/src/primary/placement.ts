@@ -18,7 +18,7 @@
  * A chunk goes only to a worker of its job's code generation (job.ts fits):
  * during a rolling reload old and new workers run side by side.
  */
-import { CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
+import { CHUNK_TARGET_MS, CUT_MAX_PAYLOAD_BYTES, SOLO_CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
 import type { Clock, Timer } from './clock.js';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
 import { UNMEASURED_CHUNK_MS, type FairShare } from './fair-share.js';
@@ -31,14 +31,15 @@ import { mayPlace } from './worker-cap.js';
 const LONG_OVER_SOLO = 1.5;
 /** A running chunk is long once it has run this many times its expected time (and STEAL_AFTER_MS). */
 const LONG_AFTER_EXPECTED = 1.5;
-/** A chunk is cut short for a newcomer only if it has more than this left to run. */
-const CUT_ABOVE_MS = CHUNK_TARGET_MS;
 /**
- * Nor if its items' payload is larger than this: the rest of a cut chunk goes to a worker with
- * the whole payload again (it is never decoded here), so an app that keeps arriving could
- * otherwise have megabytes of another's items sent again every 20 ms.
+ * A chunk is cut short for a newcomer only if it has more than this left to run, and its
+ * items' payload is at most CUT_MAX_PAYLOAD_BYTES: the rest of a cut chunk goes to a worker
+ * with the whole payload again (it is never decoded here), so an app that keeps arriving
+ * could otherwise have megabytes of another's items sent again every 20 ms.
  */
-const CUT_MAX_PAYLOAD_BYTES = 64 * 1024;
+const CUT_ABOVE_MS = CHUNK_TARGET_MS;
+/** A cut asked this long ago and not answered (a task took the worker's fd 5) no longer holds back a cut elsewhere. */
+const CUT_PENDING_MS = 5 * CHUNK_TARGET_MS;
 
 /** What placement works with, lent by the scheduler. */
 export interface PlacementContext<W extends PoolWorker> {
@@ -122,7 +123,7 @@ export class Placement<W extends PoolWorker> {
     const { pipelineDepth, queues, fair } = this.#ctx;
     if (pipelineDepth < 2) return;
     for (const cq of queues.active) {
-      if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now, this.#slack())) continue;
+      if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now, this.#slack(lanes))) continue;
       const job = cq.ready[cq.rr % cq.ready.length];
       const full = lanes.filter(
         (l) => l.open && l.chunks.length === pipelineDepth && !l.chunks.some((c) => c.urgent) && (job === undefined || fits(job, l.worker)),
@@ -153,46 +154,52 @@ export class Placement<W extends PoolWorker> {
     let asked = false;
     for (const lane of lanes) {
       const next = lane.chunks[1];
-      if (next !== undefined && !running.has(next.tenant) && this.#cuttable(lane, now) > -Infinity) this.#cut(lane, next.key);
-      asked ||= lane.head?.cutAsked === true;
+      if (next !== undefined && !running.has(next.tenant) && this.#cuttable(lane, now) > -Infinity) this.#cut(lane, next.key, now);
+      asked ||= lane.head !== undefined && now - lane.head.cutAskedAt < CUT_PENDING_MS;
     }
     // Queued with no slot to go to: one cut at a time frees a worker for them (fair share gives it to them).
     if (asked) return;
     const { queues, fair } = this.#ctx;
     for (const cq of queues.active) {
-      if (running.has(cq) || !cq.client.canReceive() || cq.ready.length === 0 || !fair.owed(cq, queues.active, now, this.#slack()))
+      if (running.has(cq) || !cq.client.canReceive() || cq.ready.length === 0 || !fair.owed(cq, queues.active, now, this.#slack(lanes)))
         continue;
       let lane: Lane<W> | undefined;
       let most = -Infinity;
       for (const l of lanes) {
         const left = this.#cuttable(l, now);
-        if (left > most && mayPlace(cq, l, lanes)) [most, lane] = [left, l];
+        if (left > most && mayPlace(cq, l, lanes) && cq.ready.some((j) => fits(j, l.worker))) [most, lane] = [left, l];
       }
       if (lane === undefined) continue;
-      this.#cut(lane, 0);
+      this.#cut(lane, 0, now);
       return;
     }
   }
 
   /**
    * How far above the others a client with nothing running may be and still be owed a worker
-   * at once: where chunks are cut short for it, one solo chunk (a lone client's chunks, charged
-   * whole when placed, move its account by that much at a time); none where they are not.
+   * at once, where chunks are cut short for it: what the longest running chunk was charged,
+   * past a shared chunk's length (a lone client's chunks, charged whole when placed, move its
+   * account by up to a solo chunk at a time; among clients that share, chunks are short and
+   * the slack is about none, so weights hold). None where chunks are not cut.
    */
-  #slack(): number {
-    return this.#ctx.pool.cut === undefined ? 0 : this.#ctx.soloChunkMs;
+  #slack(lanes: readonly Lane<W>[]): number {
+    if (this.#ctx.pool.cut === undefined) return 0;
+    let longest = 0;
+    for (const l of lanes) if (l.head !== undefined && !l.head.ghost) longest = Math.max(longest, l.head.charged);
+    return Math.max(0, Math.min(longest, this.#ctx.soloChunkMs) - CHUNK_TARGET_MS);
   }
 
   /** Asks the lane's worker to cut its running chunk short, sparing chunk `spare` (0: none). */
-  #cut(lane: Lane<W>, spare: number): void {
-    lane.head!.cutAsked = true;
+  #cut(lane: Lane<W>, spare: number, now: number): void {
+    lane.head!.cutAskedAt = now;
     this.#ctx.pool.cut!(lane.worker, spare);
   }
 
   /** What the lane's running chunk has left to run (Infinity unmeasured), or -Infinity if it is not to be cut. */
   #cuttable(lane: Lane<W>, now: number): number {
     const head = lane.head;
-    if (!lane.open || head === undefined || head.ghost || head.cutAsked || head.headAt === undefined || head.count < 2) return -Infinity;
+    if (!lane.open || head === undefined || head.ghost || head.cutAskedAt > -Infinity || head.headAt === undefined || head.count < 2)
+      return -Infinity;
     if (head.payload.length > CUT_MAX_PAYLOAD_BYTES) return -Infinity;
     if (!(head.job.itemMs > 0)) return Infinity;
     const left = head.count * head.job.itemMs - (now - head.headAt);
@@ -257,7 +264,12 @@ export class Placement<W extends PoolWorker> {
     const head = lane.head;
     if (head === undefined) return false;
     const expected = head.count * head.job.itemMs;
-    if (expected >= LONG_OVER_SOLO * this.#ctx.soloChunkMs) return true;
+    // A chunk that can be cut short for a newcomer may be as long as a lone client's; one that cannot, as before cuts.
+    const longest =
+      this.#ctx.pool.cut !== undefined && head.count >= 2 && head.payload.length <= CUT_MAX_PAYLOAD_BYTES
+        ? this.#ctx.soloChunkMs
+        : SOLO_CHUNK_TARGET_MS;
+    if (expected >= LONG_OVER_SOLO * longest) return true;
     const ran = now - head.headAt!;
     return ran >= STEAL_AFTER_MS && ran >= LONG_AFTER_EXPECTED * expected;
   }

@@ -11,7 +11,7 @@
  * runner sees it, not for a key: the chunk the primary saw running may have
  * ended, and the next one started, by the time it arrives (a race the primary
  * cannot see). Each request cuts one chunk at most; it is dropped once the
- * newcomer's chunk starts, or the worker has nothing left to run.
+ * newcomer's chunk starts or ends, or the worker has nothing left to run.
  *
  * Best effort by design: a task that reads or closes fd 5 only keeps its own
  * worker's chunks whole, as they were before chunks could be cut.
@@ -41,7 +41,10 @@ export function cutSettled(): void {
   settled = Atomics.load(cutRequests, 0);
 }
 
-/** Chunk `key` starts: if it is the one the last request was made for, that request is done with. */
-export function cutStarting(key: number): void {
+/**
+ * Chunk `key` starts or ends: if it is the one the last request was made for (the newcomer's),
+ * that request is done with; one that arrived while it ran must not cut the chunk after it.
+ */
+export function cutSpared(key: number): void {
   if (Atomics.load(cutRequests, 1) === (key | 0)) cutSettled();
 }

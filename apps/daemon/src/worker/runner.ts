@@ -25,7 +25,7 @@ import {
 import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
 import { cachedTask, keepSource, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
-import { CUT_NOT_BEFORE_MS, cutAsked, cutSettled, cutStarting } from './cut-signal.js';
+import { CUT_NOT_BEFORE_MS, cutAsked, cutSettled, cutSpared } from './cut-signal.js';
 import { WorkerTaskContext, type StateFactory } from './context.js';
 import type { RealmGuard } from './realm-guard.js';
 import {
@@ -138,6 +138,7 @@ export class Runner {
         this.#answerInternal(next, err);
       } finally {
         MapPrototypeDelete(this.#aborts, next.key);
+        cutSpared(next.key);
       }
       // Going from chunk to chunk takes only microtasks: no message is read in between. After a
       // long chunk the primary may have handed the next one to an idle worker (work stealing): its
@@ -176,7 +177,7 @@ export class Runner {
 
   async #run(m: RunMessage, abort: ChunkAbort): Promise<void> {
     const { key, count, offset, start, realm } = m;
-    cutStarting(key);
+    cutSpared(key);
     if (abort.aborted) {
       this.#send({ t: 'done', key, payload: encodeCheckedData([]), errors: [], ms: 0, aborted: true });
       return;
