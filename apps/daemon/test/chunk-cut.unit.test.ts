@@ -14,12 +14,11 @@ import {
   encodeData,
   sourceHash,
   type ChunkResult,
-  type ServerMessage,
 } from '@corepool/protocol/internal';
-import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
+import type { SchedulerClient } from '../src/primary/scheduler.js';
 import type { RunMessage } from '../src/ipc.js';
-import { FakeClock } from './support/fake-clock.js';
 import { FakePool, type FakeWorker } from './support/fake-pool.js';
+import { fakeScheduler, recordingClient, type RecordingClient } from './support/fake-scheduler.js';
 
 const TASK = { kind: 'source', hash: sourceHash('(x) => x'), source: '(x) => x' } as const;
 
@@ -30,24 +29,11 @@ class CuttingPool extends FakePool {
   }
 }
 
-interface Client extends SchedulerClient {
-  got: ServerMessage[];
-}
+type Client = RecordingClient;
+const client = recordingClient;
 
-function client(id: number): Client {
-  const c: Client = { id, got: [], send: (m) => c.got.push(m), canReceive: () => true };
-  return c;
-}
-
-function setup(pool: FakePool = new CuttingPool(2)): { scheduler: Scheduler<FakeWorker>; pool: FakePool; clock: FakeClock } {
-  const clock = new FakeClock();
-  const scheduler = new Scheduler<FakeWorker>(
-    pool,
-    { pipelineDepth: 2, maxQueuedChunks: 100, maxQueuedBytes: 1 << 20, maxTasksPerWorker: 0 },
-    clock,
-  );
-  pool.events = scheduler;
-  return { scheduler, pool, clock };
+function setup(pool: FakePool = new CuttingPool(2)): ReturnType<typeof fakeScheduler> {
+  return fakeScheduler(pool);
 }
 
 type S = ReturnType<typeof setup>;

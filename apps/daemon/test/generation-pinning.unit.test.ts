@@ -6,32 +6,18 @@
  * generation fails with E_CODE_REPLACED, as do those failPinned ends.
  */
 import { describe, expect, it } from 'vitest';
-import { STEAL_AFTER_MS, encodeData, sourceHash, type ServerMessage } from '@corepool/protocol/internal';
-import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
-import { FakeClock } from './support/fake-clock.js';
+import { STEAL_AFTER_MS, encodeData, sourceHash } from '@corepool/protocol/internal';
+import type { Scheduler } from '../src/primary/scheduler.js';
 import { FakePool, type FakeWorker } from './support/fake-pool.js';
+import { fakeScheduler, recordingClient, type RecordingClient } from './support/fake-scheduler.js';
 
 const TASK = { kind: 'source', hash: sourceHash('(x) => x'), source: '(x) => x' } as const;
 
-interface Client extends SchedulerClient {
-  got: ServerMessage[];
-}
+type Client = RecordingClient;
+const client = recordingClient;
 
-function client(id: number): Client {
-  const c: Client = { id, got: [], send: (m) => c.got.push(m), canReceive: () => true };
-  return c;
-}
-
-function setup(n: number): { scheduler: Scheduler<FakeWorker>; pool: FakePool; clock: FakeClock } {
-  const pool = new FakePool(n, 1);
-  const clock = new FakeClock();
-  const scheduler = new Scheduler<FakeWorker>(
-    pool,
-    { pipelineDepth: 2, maxQueuedChunks: 100, maxQueuedBytes: 1 << 20, maxTasksPerWorker: 0 },
-    clock,
-  );
-  pool.events = scheduler;
-  return { scheduler, pool, clock };
+function setup(n: number): ReturnType<typeof fakeScheduler> {
+  return fakeScheduler(new FakePool(n, 1));
 }
 
 function open(s: Scheduler<FakeWorker>, c: Client, id: number, chunks: number): void {
