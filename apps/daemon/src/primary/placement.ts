@@ -3,7 +3,8 @@
  * from the client queues, depth by depth across the workers; once every slot
  * is taken, a client with nothing running gets its first chunk placed right
  * behind a running one (newcomer admission), so it waits for one chunk at
- * most, not a full pipeline.
+ * most, not a full pipeline; and where the pool can, that chunk's worker is
+ * asked to cut it short (WorkerPool.cut), so it waits for one item.
  *
  * Work stealing: a chunk is not queued behind a worker's chunk that has run
  * longer than STEAL_AFTER_MS, and one already waiting there moves to a worker

@@ -11,6 +11,11 @@
  * once part of its results are out, ends the worker so the primary retries
  * the rest. Before each chunk the realm guard readies the worker for the
  * chunk's app (realm-guard.ts); if it cannot, the worker runs nothing more.
+ * Between items it looks for a request to cut the chunk short (cut-signal.ts).
+ *
+ * A little over 400 lines: the chunk loop and every way it answers (whole, in
+ * parts, cut short, aborted, failed) share its state; the thrown-value
+ * descriptions at the end are what those answers carry.
  */
 import {
   ErrorCode,
