@@ -123,11 +123,13 @@ export class FairShare<T extends Tenant> {
     rest.tenant.vtime += ms / rest.tenant.weight;
   }
 
-  /** A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. */
-  settle(chunk: Placed, now: number): void {
+  /** A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. Returns what was charged and not taken. */
+  settle(chunk: Placed, now: number): number {
     const took = chunk.headAt === undefined ? 0 : now - chunk.headAt;
-    chunk.tenant.vtime += (took - chunk.charged) / chunk.tenant.weight;
+    const unused = chunk.charged - took;
+    chunk.tenant.vtime -= unused / chunk.tenant.weight;
     chunk.charged = 0;
+    return unused;
   }
 
   /** One of `t`'s items killed the worker in `slot`: it is charged the replacement, and limited to one worker for a while. */

@@ -161,9 +161,9 @@ export class Placement<W extends PoolWorker> {
     // Queued with no slot to go to: one cut at a time frees a worker for them (fair share gives it to them).
     if (asked) return;
     const { queues, fair } = this.#ctx;
+    const slack = this.#slack(lanes);
     for (const cq of queues.active) {
-      if (running.has(cq) || !cq.client.canReceive() || cq.ready.length === 0 || !fair.owed(cq, queues.active, now, this.#slack(lanes)))
-        continue;
+      if (running.has(cq) || !cq.client.canReceive() || cq.ready.length === 0 || !fair.owed(cq, queues.active, now, slack)) continue;
       let lane: Lane<W> | undefined;
       let most = -Infinity;
       for (const l of lanes) {
@@ -190,6 +190,11 @@ export class Placement<W extends PoolWorker> {
     return Math.max(0, Math.min(longest, this.#ctx.soloChunkMs) - CHUNK_TARGET_MS);
   }
 
+  /** The pool cuts chunks short, and this one is of two items or more and small enough that its rest may carry its payload again. */
+  #canCut(chunk: Chunk): boolean {
+    return this.#ctx.pool.cut !== undefined && chunk.count >= 2 && chunk.payload.length <= CUT_MAX_PAYLOAD_BYTES;
+  }
+
   /** Asks the lane's worker to cut its running chunk short, sparing chunk `spare` (0: none). */
   #cut(lane: Lane<W>, spare: number, now: number): void {
     lane.head!.cutAskedAt = now;
@@ -199,9 +204,8 @@ export class Placement<W extends PoolWorker> {
   /** What the lane's running chunk has left to run (Infinity unmeasured), or -Infinity if it is not to be cut. */
   #cuttable(lane: Lane<W>, now: number): number {
     const head = lane.head;
-    if (!lane.open || head === undefined || head.ghost || head.cutAskedAt > -Infinity || head.headAt === undefined || head.count < 2)
+    if (!lane.open || head === undefined || head.ghost || head.cutAskedAt > -Infinity || head.headAt === undefined || !this.#canCut(head))
       return -Infinity;
-    if (head.payload.length > CUT_MAX_PAYLOAD_BYTES) return -Infinity;
     if (!(head.job.itemMs > 0)) return Infinity;
     const left = head.count * head.job.itemMs - (now - head.headAt);
     return left > CUT_ABOVE_MS ? left : -Infinity;
@@ -266,10 +270,7 @@ export class Placement<W extends PoolWorker> {
     if (head === undefined) return false;
     const expected = head.count * head.job.itemMs;
     // A chunk that can be cut short for a newcomer may be as long as a lone client's; one that cannot, as before cuts.
-    const longest =
-      this.#ctx.pool.cut !== undefined && head.count >= 2 && head.payload.length <= CUT_MAX_PAYLOAD_BYTES
-        ? this.#ctx.soloChunkMs
-        : SOLO_CHUNK_TARGET_MS;
+    const longest = this.#canCut(head) ? this.#ctx.soloChunkMs : SOLO_CHUNK_TARGET_MS;
     if (expected >= LONG_OVER_SOLO * longest) return true;
     const ran = now - head.headAt!;
     return ran >= STEAL_AFTER_MS && ran >= LONG_AFTER_EXPECTED * expected;

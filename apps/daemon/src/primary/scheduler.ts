@@ -458,8 +458,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   #done(lane: Lane<W>, chunk: Chunk, m: DoneMessage): void {
     // An item of this chunk already has its outcome and the worker is being replaced: its exit requeues the rest.
     if (chunk.failedAt >= 0) return;
-    const unrun = chunk.charged - (chunk.headAt === undefined ? 0 : this.#clock.now() - chunk.headAt);
-    this.#release(lane, chunk);
+    const unrun = this.#release(lane, chunk);
     const from = m.from ?? 0;
     // Cut short (placement.ts asked): the items before `cut` ran, the rest is queued again, first in its job.
     const cut = m.cut;
@@ -503,14 +502,15 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.dispatch();
   }
 
-  /** A chunk leaves its worker: charged what it took; the next one starts its deadline. */
-  #release(lane: Lane<W>, chunk: Chunk): void {
+  /** A chunk leaves its worker: charged what it took (returns what it was charged and did not take); the next one starts its deadline. */
+  #release(lane: Lane<W>, chunk: Chunk): number {
     chunk.timer?.cancel();
     const now = this.#clock.now();
-    this.#fair.settle(chunk, now);
+    const unused = this.#fair.settle(chunk, now);
     const next = lane.remove(chunk, now);
     if (next !== undefined) this.#deadlines.arm(lane, next, Math.max(next.current, 0));
     this.#checkIdle();
+    return unused;
   }
 
   /** A worker past maxTasksPerWorker gets no new chunks, and is retired once its pipeline is empty. */

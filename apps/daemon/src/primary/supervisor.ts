@@ -213,7 +213,6 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     return this.#slots.filter((w): w is WorkerSlot => w !== undefined);
   }
 
-  /** Sends a message to a worker; false if it is gone. */
   /** Asks the worker to cut its running chunk short unless it is `spare`, on the guard socket its task cannot block (worker/cut-signal.ts). */
   cut(w: WorkerSlot, spare: number): void {
     if (w.dead || w.guard === undefined || w.guard.destroyed) return;
@@ -223,6 +222,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     if (w.guard.writableLength < CUT_WRITE_LIMIT) w.guard.write(request);
   }
 
+  /** Sends a message to a worker; false if it is gone. */
   send(w: WorkerSlot, m: PrimaryToWorker): boolean {
     if (w.dead) return false;
     let sent: boolean;
