@@ -123,6 +123,8 @@ export const SCENARIOS = {
     systems: [
       { system: 'corepool', ...node('corepool/counter.js') },
       inCluster('corepool/counter.js'),
+      // The same apps awaiting get() instead of add(1): the daemon's path without a write to commit.
+      { system: 'corepool-get', ...node('corepool/counter.js'), params: () => ({ op: 'get' }) },
       { system: 'redis-ioredis', ...node('anchors/redis.js') },
       { system: 'ws-msgpack-counter', ...node('anchors/ws-echo.js') },
       {

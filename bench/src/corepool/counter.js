@@ -3,6 +3,9 @@
 // read back with get() and must be procs * ops. In cluster mode (the
 // corepool-cluster system) the state lives in Redis: redis_cpu_us adds the
 // Redis server's CPU per op (on this machine only: it reads /proc).
+// With `op: 'get'` (the corepool-get system) the apps await get() instead,
+// each read checked: the same path without a write to commit, so the row
+// beside corepool's shows what the commit of an add costs.
 
 import { childMain, forkChild, fromParent } from '../lib/children.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
@@ -12,33 +15,44 @@ import { connectTo, withCorepool } from './daemon.js';
 
 const self = new URL(import.meta.url).pathname;
 const NAME = 'bench-hits';
+/** What the corepool-get apps read, every time. */
+const READ_VALUE = 12_345;
 
 const params = readParams();
 if (params.role === 'app') {
   void childMain(async (p) => {
     const client = await connectTo(p.daemon);
     const hits = client.value(NAME, { initial: 0 });
-    for (let i = 0; i < p.warmup; i++) await hits.add(1);
+    const reads = p.op === 'get';
+    const op = reads ? () => hits.get() : () => hits.add(1);
+    for (let i = 0; i < p.warmup; i++) await op();
     process.send({ type: 'ready' });
     await fromParent('go');
     const t0 = nowMs();
     const cpu0 = selfCpuUs();
-    for (let i = 0; i < p.ops; i++) await hits.add(1);
-    process.send({ type: 'done', ms: nowMs() - t0, cpuUs: selfCpuUs() - cpu0 });
+    let wrong = 0;
+    for (let i = 0; i < p.ops; i++) {
+      const v = await op();
+      if (reads && v !== READ_VALUE) wrong++;
+    }
+    process.send({ type: 'done', ms: nowMs() - t0, cpuUs: selfCpuUs() - cpu0, wrong });
     await client.close();
     process.exit(0);
   });
 } else {
   void runMain((p) =>
     withCorepool({ workers: p.workers, cluster: p.cluster }, async ({ daemon, client }) => {
+      const reads = p.op === 'get';
       const hits = client.value(NAME, { initial: 0 });
-      await hits.set(0);
+      await hits.set(reads ? READ_VALUE : 0);
       const ref = { url: daemon.url, token: daemon.token };
-      const apps = Array.from({ length: p.procs }, () => forkChild(self, { role: 'app', daemon: ref, ops: p.ops, warmup: p.warmup }));
+      const apps = Array.from({ length: p.procs }, () =>
+        forkChild(self, { role: 'app', daemon: ref, ops: p.ops, warmup: p.warmup, op: p.op }),
+      );
       try {
         await Promise.all(apps.map((a) => a.expect('ready', 60_000)));
         const warm = await hits.get();
-        await hits.set(0);
+        if (!reads) await hits.set(0);
         const t0 = nowMs();
         const redisPid = p.cluster ? await redisServerPid() : null;
         const redis0 = redisPid ? procCpuUs(redisPid) : NaN;
@@ -50,15 +64,19 @@ if (params.role === 'app') {
         const redisUs = redisPid ? procCpuUs(redisPid) - redis0 : NaN;
         const final = await hits.get();
         const want = p.procs * p.ops;
+        const wrong = done.reduce((s, d) => s + d.wrong, 0);
+        const ok = reads
+          ? check(final === READ_VALUE && warm === READ_VALUE && wrong === 0, `${wrong} reads differ; final ${final}, want ${READ_VALUE}`)
+          : check(
+              final === want && warm === p.procs * p.warmup,
+              `final ${final}, want ${want} (after warm-up: ${warm}, want ${p.procs * p.warmup})`,
+            );
         const base = {
           scenario: p.scenario,
           system: p.system,
           final,
-          check: check(
-            final === want && warm === p.procs * p.warmup,
-            `final ${final}, want ${want} (after warm-up: ${warm}, want ${p.procs * p.warmup})`,
-          ),
-          note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited value.add(1)${p.note ? `; ${p.note}` : ''}`,
+          check: ok,
+          note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited value.${reads ? 'get()' : 'add(1)'}${p.note ? `; ${p.note}` : ''}`,
         };
         return [
           { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
