@@ -49,6 +49,8 @@ export interface BatchSink {
 /** What a batch needs from its client. */
 export interface BatchHost {
   send(m: ClientMessage): boolean;
+  /** The task spec for a `batch.open` about to be sent: the source, or its hash alone once sent (sent-sources.ts). */
+  wireTask(spec: TaskSpec): TaskSpec;
   readonly workers: number;
   readonly maxPayload: number;
   /** The work a chunk may aim at while the client is alone (the daemon's welcome). */
@@ -309,7 +311,7 @@ export class BatchCall {
       const open: BatchOpen = {
         type: 'batch.open',
         id: this.id,
-        task: this.#spec,
+        task: this.#host.wireTask(this.#spec),
         timeoutMs: this.#settings.timeoutMs,
         retries: this.#settings.retries,
         first: chunk,

@@ -42,6 +42,7 @@ import {
 } from '@corepool/protocol/internal';
 import { BatchCall, type BatchHost, type BatchSink, type Outcome } from './batch-call.js';
 import { CallerStack } from './caller-stack.js';
+import { SentSources } from './sent-sources.js';
 import { Connection, type OpenSocket } from './connection.js';
 import { DEFAULT_RETRIES, checkMapOptions, type ImapOptions, type MapOptions, type SubmitOptions } from './options.js';
 import { toTaskSpec, type Task } from './task.js';
@@ -98,6 +99,8 @@ export class Client {
   #soloChunkMs = SOLO_CHUNK_TARGET_MS;
   /** The last steering warning a welcome brought. */
   #warned: string | undefined;
+  /** The task sources sent on this connection, when the daemon keeps them (its welcome said so). */
+  #sentSources: SentSources | undefined;
 
   /** @internal use connect(); `openSocket` lets a unit test stand in for the daemon. */
   constructor(
@@ -124,6 +127,7 @@ export class Client {
     const client = this;
     this.#host = {
       send: (m: ClientMessage) => this.#conn.send(m),
+      wireTask: (spec) => this.#sentSources?.wire(spec) ?? spec,
       get workers() {
         return client.#workers;
       },
@@ -468,6 +472,8 @@ export class Client {
     // Per welcome: after a move, the limit is the new daemon's, not the last one's.
     this.#maxPayload = w.maxPayload !== undefined && w.maxPayload >= 128 * 1024 ? w.maxPayload : DEFAULT_MAX_PAYLOAD;
     this.#soloChunkMs = w.soloChunkMs ?? SOLO_CHUNK_TARGET_MS;
+    // A new socket: the daemon knows none of this client's sources on it (before the batches below resend).
+    this.#sentSources = w.sourcesByHash === true ? new SentSources() : undefined;
     if (!reconnected) return;
     this.#emit('reconnected', this.#conn.url);
     // Resubscribe (each listener gets the current state again), resend queued requests, resume batches.

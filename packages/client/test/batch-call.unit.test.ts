@@ -3,7 +3,7 @@
  * the client's chunk slots must balance whatever path a chunk takes.
  */
 import { describe, expect, it } from 'vitest';
-import { ShuttingDownError, encodeData, type ClientMessage } from '@corepool/protocol';
+import { ShuttingDownError, encodeData, type ClientMessage, type TaskSpec } from '@corepool/protocol';
 import { BatchCall, type BatchHost } from '../src/batch-call.js';
 import { CallerStack } from '../src/caller-stack.js';
 
@@ -28,6 +28,7 @@ function fakeHost(max: number, maxPayload: number, failsOver = false): BatchHost
       host.slots--;
     },
     forget(): void {},
+    wireTask: (spec: TaskSpec) => spec,
   };
   return host;
 }

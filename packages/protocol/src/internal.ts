@@ -34,6 +34,8 @@ export {
 export { VersionReply, encodeCheckedData, encodePairs, encodeReply } from './codec.js';
 export { findUncloneable } from './cloneable.js';
 export { sha256 } from './sha256.js';
+export { SourceLru, WORKER_SOURCES, PRIMARY_SOURCES, CONNECTION_SOURCES, CLIENT_SOURCES, MAX_KEPT_SOURCE_CHARS } from './source-lru.js';
+export type { SourceBounds } from './source-lru.js';
 export { parseClientMessage, parseServerMessage, checkName, checkDictKey } from './parse.js';
 export { STATE_OPS } from './messages.js';
 export { RESEND_POLICY } from './resend-policy.js';

@@ -8,6 +8,7 @@ import type { WireError } from './errors.js';
 
 /** How a task travels: its source (compiled once per worker, cached by hash) or a module export. */
 export type TaskSpec =
+  /** `source` is '' in a `batch.open` that names a source by hash alone (Welcome.sourcesByHash). */
   | { kind: 'source'; hash: string; source: string }
   /** `version`: set by the daemon (a hash of the file when the batch opened), never taken from a client. */
   | { kind: 'module'; url: string; name: string; version?: string };
@@ -178,6 +179,12 @@ export interface Welcome {
    * for a client that arrives.
    */
   soloChunkMs?: number;
+  /**
+   * The daemon keeps the task sources this connection sent (CONNECTION_SOURCES): a
+   * `batch.open` may then name one by its hash alone (`source: ''`). The SDK sends a
+   * source once per connection and then its hash, within CLIENT_SOURCES.
+   */
+  sourcesByHash?: true;
 }
 /** Results of one chunk: `payload` is an array of `count` results (undefined where `errors` has the item). */
 export interface ChunkResult {

@@ -193,6 +193,7 @@ export function parseServerMessage(v: unknown): ServerMessage {
       if (maxWorkers !== undefined && maxWorkers >= 1) m.maxWorkers = maxWorkers;
       if (typeof v.warning === 'string') m.warning = v.warning.slice(0, 1024);
       if (v.acks === true) m.acks = true;
+      if (v.sourcesByHash === true) m.sourcesByHash = true;
       // A hint for chunk sizing: one the SDK cannot use is left out, not a reason to refuse the daemon.
       const solo = v.soloChunkMs;
       if (typeof solo === 'number' && Number.isInteger(solo) && solo >= 1) m.soloChunkMs = Math.min(solo, MAX_SOLO_CHUNK_TARGET_MS);

@@ -112,6 +112,12 @@ describe('parseServerMessage', () => {
     for (const bad of [0, -5, 2.5, '500', null]) expect(parseServerMessage({ ...base, soloChunkMs: bad })).toEqual(base);
   });
 
+  it("keeps a welcome's sourcesByHash only when it is true", () => {
+    const base = { type: 'welcome', v: 1, clientId: 1, workers: 2, pid: 3 };
+    expect(parseServerMessage({ ...base, sourcesByHash: true })).toEqual({ ...base, sourcesByHash: true });
+    for (const bad of [false, 1, 'true', null]) expect(parseServerMessage({ ...base, sourcesByHash: bad })).toEqual(base);
+  });
+
   it("keeps a chunk result's worker count (cluster mode), only when it is a count", () => {
     const base = { type: 'chunk.result', id: 1, start: 0, count: 1, payload: new Uint8Array([0x90]), errors: [], ms: 2, load: 1 };
     expect(parseServerMessage({ ...base, workers: 6 })).toEqual({ ...base, workers: 6 });

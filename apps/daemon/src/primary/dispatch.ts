@@ -21,6 +21,7 @@ import {
   type WireError,
 } from '@corepool/protocol/internal';
 import type { ReplayKey, StateStore } from '../state/state-store.js';
+import { ConnectionSources } from './connection-sources.js';
 import type { Addressee } from './framing.js';
 import type { ReplayHost, Replays } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
@@ -64,6 +65,8 @@ export class Dispatch implements ReplayHost {
   readonly #ctx: DispatchContext;
   readonly #state: StateService;
   readonly #flow: StateFlow | undefined;
+  /** The task sources this connection sent: its client names them by hash afterwards. */
+  readonly #sources = new ConnectionSources();
   /** The client instance's replays, once its hello named the instance. */
   replays: Replays | undefined;
 
@@ -118,6 +121,8 @@ export class Dispatch implements ReplayHost {
         if (msg.task.kind === 'source' && !this.#ctx.allowSource) {
           err = new SourceDisabledError('this daemon runs with --no-source: use task(moduleUrl, exportName)');
         } else {
+          // Before anything can refuse the batch: the SDK counted this message as it sent it.
+          msg.task = this.#sources.resolve(msg.task);
           err = sched.open(this.#conn, msg);
         }
         if (err !== undefined) this.#conn.send({ type: 'batch.error', id: msg.id, error: err.toWire() });

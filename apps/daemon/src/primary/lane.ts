@@ -5,7 +5,7 @@
  * place changes, so the lane, the chunk and its job's running set always
  * agree. Lanes holds one per worker of the pool.
  */
-import { PRIMARY_SOURCES, SourceLru } from '../source-lru.js';
+import { PRIMARY_SOURCES, SourceLru } from '@corepool/protocol/internal';
 import type { Chunk } from './job.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 

@@ -341,6 +341,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
       heartbeatMs: this.#ctx.heartbeatMs,
       acks: true,
       soloChunkMs: this.#ctx.scheduler.soloChunkMs(),
+      ...(this.#ctx.allowSource ? { sourcesByHash: true as const } : {}),
       weight: steering.weight,
       ...(steering.maxWorkers === undefined ? {} : { maxWorkers: steering.maxWorkers }),
       ...(steering.warning === undefined ? {} : { warning: steering.warning }),

@@ -9,7 +9,7 @@
  */
 import { moduleVersion } from '../module-version.js';
 import { BadTaskError, sourceHash, type TaskSpec } from '@corepool/protocol';
-import { SourceLru } from '../source-lru.js';
+import { SourceLru } from '@corepool/protocol/internal';
 
 /** Verified sources kept for hash-only specs (least recently used dropped first). */
 const KEPT = { count: Number.POSITIVE_INFINITY, chars: 16 * 1024 * 1024 };

@@ -16,8 +16,8 @@
  */
 import vm from 'node:vm';
 import { BadTaskError, CodeReplacedError, InternalError, type TaskSpec } from '@corepool/protocol';
+import { SourceLru, WORKER_SOURCES } from '@corepool/protocol/internal';
 import { moduleVersion } from '../module-version.js';
-import { SourceLru, WORKER_SOURCES } from '../source-lru.js';
 
 /** A task as the runner calls it. */
 export type TaskFn = (item: unknown, ctx: unknown) => unknown;

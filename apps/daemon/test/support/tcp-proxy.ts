@@ -6,6 +6,8 @@
  * Its cousin cut-proxy.ts sits in front of a daemon and loses one direction of
  * the connections open at the time while new ones pass (a client's dead link);
  * this one fails the whole link both ways, new connections too (a partition).
+ * `bytesUp` counts what the connecting side sent through it (what a client
+ * put on the wire).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -15,6 +17,8 @@ export interface TcpProxy {
   port: number;
   url: string;
   mode: ProxyMode;
+  /** Bytes forwarded from the connecting side to the target, over every connection so far. */
+  readonly bytesUp: number;
   set(mode: ProxyMode): void;
   close(): Promise<void>;
 }
@@ -23,6 +27,7 @@ export interface TcpProxy {
 export async function startProxy(targetPort: number, scheme = 'redis'): Promise<TcpProxy> {
   const pairs = new Set<[Socket, Socket]>();
   let mode: ProxyMode = 'pass';
+  let bytesUp = 0;
   const server: Server = createServer((down) => {
     if (mode === 'reset') {
       down.resetAndDestroy();
@@ -33,7 +38,9 @@ export async function startProxy(targetPort: number, scheme = 'redis'): Promise<
     pairs.add(pair);
     const forward = (from: Socket, to: Socket): void => {
       from.on('data', (d: Buffer) => {
-        if (mode === 'pass') to.write(d);
+        if (mode !== 'pass') return;
+        if (from === down) bytesUp += d.length;
+        to.write(d);
       });
     };
     forward(down, up);
@@ -53,6 +60,9 @@ export async function startProxy(targetPort: number, scheme = 'redis'): Promise<
     url: `${scheme}://127.0.0.1:${port}`,
     get mode() {
       return mode;
+    },
+    get bytesUp() {
+      return bytesUp;
     },
     set(next: ProxyMode) {
       mode = next;

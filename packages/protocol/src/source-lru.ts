@@ -1,15 +1,18 @@
 /**
- * The bound on task sources a worker keeps, shared by both ends so they agree.
+ * The bound on the task sources one end of a channel keeps, shared by both
+ * ends so they agree: a source crosses a channel once, then only its hash.
  *
- * A worker keeps each source task it is sent (and its compiled function) by
- * hash; the primary sends a source once per worker and then only its hash. Both
- * ends keep a SourceLru ordered by the same events, the run messages of one
- * worker in channel order (the primary touches on send, the worker on
+ * Two channels carry task sources this way. The primary sends each worker a
+ * source once and then only its hash (the worker keeps the compiled function);
+ * a client sends the daemon each source once per connection and then only its
+ * hash (the primary keeps the source for that connection). Both ends of a
+ * channel keep a SourceLru ordered by the same events, the messages naming a
+ * source task in channel order (the sender touches on send, the receiver on
  * receipt, and neither anywhere else), and evict least recently used entries
  * until both the count and the total source length fit. What such an LRU
  * keeps is the longest run of most recent entries that fits its bounds, so
- * with the primary's bounds below the worker's (PRIMARY_SOURCES < WORKER_SOURCES)
- * every hash the primary thinks a worker knows, the worker has.
+ * with the sender's bounds below the receiver's every hash the sender thinks
+ * the receiver knows, the receiver has.
  */
 
 /** Bounds of one SourceLru: entries, and total source length (UTF-16 code units, the same measure at both ends). */
@@ -22,6 +25,19 @@ export interface SourceBounds {
 export const WORKER_SOURCES: SourceBounds = { count: 256, chars: 32 * 1024 * 1024 };
 /** What the primary assumes a worker keeps: strictly less, so the worker always has it. */
 export const PRIMARY_SOURCES: SourceBounds = { count: 192, chars: 24 * 1024 * 1024 };
+/**
+ * What the primary keeps of the sources one connection sent (made at its first source
+ * task): 32 sources, 1 Mi characters (2 MB at most per connection, like the byte limits
+ * each client already has; an idle client that never sent a source holds none).
+ */
+export const CONNECTION_SOURCES: SourceBounds = { count: 32, chars: 1024 * 1024 };
+/** What the SDK assumes the primary keeps of its connection's sources: strictly less. */
+export const CLIENT_SOURCES: SourceBounds = { count: 24, chars: 768 * 1024 };
+/**
+ * A source longer than this travels whole every time and is kept by neither end of a client's
+ * connection (one entry that large would push most others out of CLIENT_SOURCES).
+ */
+export const MAX_KEPT_SOURCE_CHARS = 256 * 1024;
 
 /** An LRU of task sources by hash, with a value attached (the compiled function in a worker; nothing in the primary). */
 export class SourceLru<V = undefined> {

@@ -1,10 +1,11 @@
 /**
- * SourceLru, and the property the primary relies on: fed the same run messages,
- * an LRU with the primary's bounds never keeps a hash the worker's LRU has
- * evicted, so a worker sent only a hash always has its source.
+ * SourceLru, and the property both channels rely on: fed the same messages, an
+ * LRU with the sender's bounds never keeps a hash the receiver's LRU has
+ * evicted, so a receiver sent only a hash always has its source (the primary
+ * and a worker; a client and its connection in the primary).
  */
 import { describe, expect, it } from 'vitest';
-import { PRIMARY_SOURCES, SourceLru, WORKER_SOURCES, type SourceBounds } from '../src/source-lru.js';
+import { CLIENT_SOURCES, CONNECTION_SOURCES, PRIMARY_SOURCES, SourceLru, WORKER_SOURCES, type SourceBounds } from '../src/source-lru.js';
 
 /** What both ends do for one run message of `hash` (source length `chars`). */
 function touchOrSet(lru: SourceLru, hash: string, chars: number): void {
@@ -38,7 +39,7 @@ describe('SourceLru', () => {
     expect(['a', 'c', 'd', 'e'].map((h) => lru.touch(h))).toEqual([true, false, true, true]);
   });
 
-  it("fed the same touches, the primary's LRU is always within the worker's", () => {
+  it("fed the same touches, the sender's LRU is always within the receiver's", () => {
     let seed = 42;
     const random = (n: number): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -46,6 +47,7 @@ describe('SourceLru', () => {
     };
     const cases: [SourceBounds, SourceBounds][] = [
       [PRIMARY_SOURCES, WORKER_SOURCES],
+      [CLIENT_SOURCES, CONNECTION_SOURCES],
       [
         { count: 3, chars: 50 },
         { count: 4, chars: 60 },
@@ -60,7 +62,7 @@ describe('SourceLru', () => {
       const worker = new SourceLru(wb);
       const hashes = Array.from({ length: 40 }, (_, i) => ({
         hash: `h${i}`,
-        chars: 1 + random(pb.chars === PRIMARY_SOURCES.chars ? 4 * 1024 * 1024 : 30),
+        chars: 1 + random(pb.chars > 1000 ? pb.chars / 6 : 30),
       }));
       for (let step = 0; step < 20_000; step++) {
         const { hash, chars } = hashes[random(hashes.length)]!;
