@@ -3,11 +3,12 @@
  * the opens a client sends by the SDK's rule (its hash alone when its own LRU,
  * within CLIENT_SOURCES, has it; whole otherwise; a source over
  * MAX_KEPT_SOURCE_CHARS whole and counted by neither), every hash-only open
- * resolves to its source; a hash this connection never sent comes back as it
- * was, for the scheduler to refuse or find among the daemon's verified ones.
+ * resolves to its source; a hash this connection never sent, or sent with a
+ * source that is not its own, comes back as it was, for the scheduler to
+ * refuse or find among the daemon's verified ones.
  */
 import { describe, expect, it } from 'vitest';
-import { CLIENT_SOURCES, MAX_KEPT_SOURCE_CHARS, SourceLru, type TaskSpec } from '@corepool/protocol/internal';
+import { CLIENT_SOURCES, MAX_KEPT_SOURCE_CHARS, SourceLru, sourceHash, type TaskSpec } from '@corepool/protocol/internal';
 import { ConnectionSources } from '../src/primary/connection-sources.js';
 
 describe('ConnectionSources', () => {
@@ -19,7 +20,8 @@ describe('ConnectionSources', () => {
     };
     const sources = Array.from({ length: 60 }, (_, i) => {
       const size = i % 10 === 9 ? MAX_KEPT_SOURCE_CHARS + random(1000) : 1 + random(CLIENT_SOURCES.chars / 8);
-      return { hash: `h${i}`, source: `${i}:`.padEnd(size, 'x') };
+      const source = `${i}:`.padEnd(size, 'x');
+      return { hash: sourceHash(source), source };
     });
     const sdk = new SourceLru(CLIENT_SOURCES);
     const conn = new ConnectionSources();
@@ -44,9 +46,19 @@ describe('ConnectionSources', () => {
     const mod: TaskSpec = { kind: 'module', url: 'file:///t.js', name: 'f' };
     expect(conn.resolve(mod)).toBe(mod);
     // A source too long to keep is not kept: its hash alone is not known after.
-    const long: TaskSpec = { kind: 'source', hash: 'long', source: 'y'.repeat(MAX_KEPT_SOURCE_CHARS + 1) };
+    const longSource = 'y'.repeat(MAX_KEPT_SOURCE_CHARS + 1);
+    const long: TaskSpec = { kind: 'source', hash: sourceHash(longSource), source: longSource };
     expect(conn.resolve(long)).toBe(long);
-    const longByHash: TaskSpec = { kind: 'source', hash: 'long', source: '' };
+    const longByHash: TaskSpec = { kind: 'source', hash: sourceHash(longSource), source: '' };
     expect(conn.resolve(longByHash)).toBe(longByHash);
+  });
+
+  it('keeps no source sent under a hash that is not its own: that hash alone is left to the scheduler', () => {
+    const conn = new ConnectionSources();
+    const victim = sourceHash('(x) => x * 2');
+    const forged: TaskSpec = { kind: 'source', hash: victim, source: '(x) => "pwned"' };
+    expect(conn.resolve(forged)).toBe(forged);
+    const byHash: TaskSpec = { kind: 'source', hash: victim, source: '' };
+    expect(conn.resolve(byHash)).toBe(byHash);
   });
 });

@@ -8,12 +8,14 @@
  * source `batch.open` this connection sends, in the order they arrive, and by
  * nothing else; the SDK keeps the same LRU with smaller bounds (CLIENT_SOURCES),
  * updated by the same messages as it sends them, so a hash it sends alone is
- * always here. A source is only a shorthand of its connection's: the scheduler
- * checks the spec this returns (its hash against its source, VerifiedSources)
- * as if it had come whole, so a connection can only name by hash what it sent.
+ * always here. Only a source that matches its hash is kept (every source the
+ * SDK sends does: a forged one is refused and never named here), and the
+ * scheduler checks the spec this returns as if it had come whole
+ * (VerifiedSources). A hash this connection did not send is left to the
+ * scheduler, which knows the sources it verified for any connection.
  * Made at the connection's first source task: an idle client holds nothing.
  */
-import { CONNECTION_SOURCES, MAX_KEPT_SOURCE_CHARS, SourceLru, type TaskSpec } from '@corepool/protocol/internal';
+import { CONNECTION_SOURCES, MAX_KEPT_SOURCE_CHARS, SourceLru, sourceHash, type TaskSpec } from '@corepool/protocol/internal';
 
 /** One connection's sources, by hash. */
 export class ConnectionSources {
@@ -32,8 +34,8 @@ export class ConnectionSources {
       if (!lru.touch(task.hash)) return task;
       return { kind: 'source', hash: task.hash, source: lru.peek(task.hash)! };
     }
-    // As the SDK's side does: a hash already kept is touched, a new one kept (with this source).
-    if (!lru.touch(task.hash)) lru.set(task.hash, task.source.length, task.source);
+    // As the SDK's side does: a hash already kept is touched, a new one kept (with this source, if it is this hash's).
+    if (!lru.touch(task.hash) && sourceHash(task.source) === task.hash) lru.set(task.hash, task.source.length, task.source);
     return task;
   }
 }
