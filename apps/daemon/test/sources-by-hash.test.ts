@@ -103,6 +103,37 @@ describe('task sources by hash', () => {
     }
   }, 120_000);
 
+  it('a batch the daemon refuses before it reads the task costs no later batch of that function', async () => {
+    const fn = bigTask(3_000, 'refused');
+    const c = await viaProxy('refused');
+    try {
+      // Valid when the SDK checks it, invalid when the open is built: the daemon's parser refuses the
+      // open, and with it the source the SDK counted as sent (any difference between the SDK's checks
+      // and the daemon's would do the same).
+      const options = {
+        get retries(): number {
+          return new Error().stack?.includes('checkMapOptions') === true ? 1 : -1;
+        },
+      };
+      await expect(c.map(fn, [1], options)).rejects.toMatchObject({ code: 'E_BAD_MESSAGE' });
+      for (let i = 0; i < 5; i++) expect(await c.submit(fn, i)).toBe(i * 2);
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+
+  it('a function whose source holds a lone surrogate fails as it did, the same way every time', async () => {
+    const fn = new Function('x', "return '\uD800'.length + x;") as (x: number) => number;
+    const c = await viaProxy('surrogate');
+    try {
+      for (let i = 0; i < 3; i++) {
+        await expect(c.submit(fn, i)).rejects.toMatchObject({ code: 'E_BAD_TASK', message: expect.stringContaining('does not match') });
+      }
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+
   it('a connection names by hash only what it sent, and only a hash that matches its source', async () => {
     const source = '(x) => x * 2';
     const hash = sourceHash(source);

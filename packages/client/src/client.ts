@@ -445,6 +445,8 @@ export class Client {
         this.#batches.get(m.id)?.onResult(m);
         return;
       case 'batch.error':
+        // The daemon may not have counted the refused open's source (sent-sources.ts).
+        this.#sentSources?.forget();
         this.#batches.get(m.id)?.onBatchError(fromWire(m.error));
         return;
       case 'reply':

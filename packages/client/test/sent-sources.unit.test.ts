@@ -35,4 +35,26 @@ describe('SentSources', () => {
     expect(sent.wire(specs[0]!)).toBe(specs[0]);
     expect(sent.wire(specs[specs.length - 1]!)).toMatchObject({ source: '' });
   });
+
+  it('does not count a source with a lone surrogate (its UTF-8 is not its hash on the daemon): whole every time', () => {
+    const sent = new SentSources();
+    const odd = source("(x) => '\uD800'.length + x");
+    for (let i = 0; i < 3; i++) expect(sent.wire(odd)).toBe(odd);
+    const paired = source("(x) => '\uD83D\uDE00'.length + x");
+    expect(sent.wire(paired)).toBe(paired);
+    expect(sent.wire(paired)).toMatchObject({ source: '' });
+  });
+
+  it('forgets every source on forget(): each goes whole once more, then by hash', () => {
+    const sent = new SentSources();
+    const a = source('(x) => x + 1');
+    const b = source('(x) => x + 2');
+    sent.wire(a);
+    sent.wire(b);
+    expect(sent.wire(a)).toMatchObject({ source: '' });
+    sent.forget();
+    expect(sent.wire(a)).toBe(a);
+    expect(sent.wire(b)).toBe(b);
+    expect(sent.wire(b)).toMatchObject({ source: '' });
+  });
 });
