@@ -25,11 +25,11 @@ afterAll(async () => {
   await d?.[Symbol.asyncDispose]();
 });
 
-/** A self-contained task whose source is about `chars` long: `x * 2` after a run of string constants. */
-function bigTask(chars: number, tag: string): (x: number) => number {
+/** A self-contained task whose source is about `chars` long: `result` (default `x * 2`) after a run of string constants. */
+function bigTask(chars: number, tag: string, result = 'x * 2'): (x: number) => number {
   const lines = Math.ceil(chars / 60);
   const body = Array.from({ length: lines }, (_, i) => `  const v${i} = '${tag}-${String(i).padStart(40, '0')}';`).join('\n');
-  return new Function('x', `${body}\n  return x * 2;`) as (x: number) => number;
+  return new Function('x', `${body}\n  return ${result};`) as (x: number) => number;
 }
 
 /** The SDK's client through the counting proxy. */
@@ -192,4 +192,23 @@ describe('task sources by hash', () => {
       await c.close();
     }
   }, 120_000);
+});
+
+describe('a source and its first chunk against a small frame limit', () => {
+  it('a source that fits with no chunk beside it goes alone; one that fits in no frame fails with E_TOO_LARGE, not a reconnect loop', async () => {
+    await using small = await startDaemon({ workers: 1, args: ['--max-payload', String(128 * 1024)] });
+    const c = await small.connect({ reconnectTimeoutMs: 5_000 });
+    // ~40 KB of source and a 40 KB item: under the limit apart, over it in one frame.
+    const echo = bigTask(40_000, 'apart', 'x.length') as unknown as (x: string) => number;
+    const item = 'i'.repeat(40_000);
+    expect(await c.submit(echo, item)).toBe(40_000);
+    expect(await c.submit(echo, item)).toBe(40_000);
+    let reconnects = 0;
+    c.on('reconnected', () => reconnects++);
+    const huge = bigTask(100_000, 'huge');
+    await expect(c.submit(huge, 1)).rejects.toMatchObject({ code: 'E_TOO_LARGE' });
+    expect(await c.submit((x: number) => x + 1, 1)).toBe(2);
+    expect(reconnects).toBe(0);
+    await c.close();
+  }, 60_000);
 });

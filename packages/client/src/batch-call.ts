@@ -307,18 +307,33 @@ export class BatchCall {
     const chunk: BatchChunk = { type: 'batch.chunk', id: this.id, start: c.start, count: c.count, payload: c.payload };
     if (c.final) chunk.final = true;
     if (!this.#opened) {
-      // The first chunk rides in the open frame: a one-item submit is a single frame.
+      const room = this.#host.maxPayload;
+      const spec = this.#spec;
+      // A source that cannot fit in any frame would have the daemon close the connection (1009) on
+      // every resend: the batch fails instead, before its source is counted as sent.
+      if (spec.kind === 'source' && spec.source.length * 3 > room && Buffer.byteLength(spec.source) > room) {
+        const err = new TooLargeError(
+          `the task's source is ${Buffer.byteLength(spec.source)} bytes, over the frame limit of ${room} bytes: make it a module task (task(url, name))`,
+        );
+        void Promise.resolve().then(() => this.#end(this.#caller.attach(err), false));
+        return;
+      }
+      const task = this.#host.wireTask(spec);
+      // The first chunk rides in the open frame (a one-item submit is a single frame) when both fit in one.
+      const sourceBytes = task.kind === 'source' && task.source.length * 3 + c.payload.length > room ? Buffer.byteLength(task.source) : 0;
+      const rides = sourceBytes + c.payload.length <= room;
       const open: BatchOpen = {
         type: 'batch.open',
         id: this.id,
-        task: this.#host.wireTask(this.#spec),
+        task,
         timeoutMs: this.#settings.timeoutMs,
         retries: this.#settings.retries,
-        first: chunk,
       };
+      if (rides) open.first = chunk;
       if (this.#settings.priority !== 0) open.priority = this.#settings.priority;
       if (!this.#host.send(open)) return;
       this.#opened = true;
+      if (!rides && !this.#host.send(chunk)) return;
     } else if (!this.#host.send(chunk)) {
       return;
     }
