@@ -311,17 +311,17 @@ export class BatchCall {
       const spec = this.#spec;
       // A source that cannot fit in any frame would have the daemon close the connection (1009) on
       // every resend: the batch fails instead, before its source is counted as sent.
-      if (spec.kind === 'source' && spec.source.length * 3 > room && Buffer.byteLength(spec.source) > room) {
+      const whole = spec.kind === 'source' ? utf8BytesPast(spec.source, room) : 0;
+      if (whole > room) {
         const err = new TooLargeError(
-          `the task's source is ${Buffer.byteLength(spec.source)} bytes, over the frame limit of ${room} bytes: make it a module task (task(url, name))`,
+          `the task's source is ${whole} bytes, over the frame limit of ${room} bytes: make it a module task (task(url, name))`,
         );
         void Promise.resolve().then(() => this.#end(this.#caller.attach(err), false));
         return;
       }
       const task = this.#host.wireTask(spec);
       // The first chunk rides in the open frame (a one-item submit is a single frame) when both fit in one.
-      const sourceBytes = task.kind === 'source' && task.source.length * 3 + c.payload.length > room ? Buffer.byteLength(task.source) : 0;
-      const rides = sourceBytes + c.payload.length <= room;
+      const rides = (task.kind === 'source' ? utf8BytesPast(task.source, room - c.payload.length) : 0) + c.payload.length <= room;
       const open: BatchOpen = {
         type: 'batch.open',
         id: this.id,
@@ -472,4 +472,9 @@ function itemError(item: unknown, index: number): NotCloneableError | undefined 
   return new NotCloneableError(`item ${index} cannot be sent: ${bad.replace(/^\$\[0\]/, 'item')} (items must be structured-cloneable)`, {
     index,
   });
+}
+
+/** The UTF-8 length of `s` when it may be over `limit` bytes, else 0 (a UTF-16 code unit is at most 3 bytes): measured only when it matters. */
+function utf8BytesPast(s: string, limit: number): number {
+  return s.length * 3 > limit ? Buffer.byteLength(s) : 0;
 }
