@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import path from 'node:path';
 
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import type { FsyncMode } from '../../src/state/store.js';
+import { EVERYSEC_INTERVAL_MS, type FsyncMode } from '../../src/state/store.js';
 import { buildState, fixture } from './fixtures/build.js';
 import { cleanup, codeOf, dec, enc, open, req, tempDir } from './helpers.js';
 
@@ -114,5 +116,52 @@ describe('Store', () => {
         await state.close();
       });
     }
+
+    it('fsync everysec, killed after several checkpoints, restarted with always: the journal is applied, then emptied', async () => {
+      const child = spawn(process.execPath, [fixture('crash-adder.mjs'), compiled, dir, 'everysec', '4'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk: string) => (out += chunk));
+      // Past two checkpoints (one a second), so both journal files have taken appends.
+      await new Promise((r) => setTimeout(r, 2 * EVERYSEC_INTERVAL_MS + 600));
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      const acked = out
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(Number);
+      const lastAck = acked.reduce((a, b) => Math.max(a, b), 0);
+      expect(acked.length).toBeGreaterThan(100);
+      const journal = (): number[] => ['journal-0', 'journal-1'].map((f) => statSync(path.join(dir, 'state', f)).size);
+      // Writes since the last checkpoint are in the journal alone.
+      expect(journal().some((size) => size > 0)).toBe(true);
+
+      const state = await open(dir, 'always');
+      const n = (await state.handle('c:1', req('value.get', 'n'))) as VReply;
+      const value = dec(n.value) as number;
+      expect(value).toBeGreaterThanOrEqual(lastAck);
+      expect(value).toBeLessThanOrEqual(lastAck + 4);
+      expect(journal()).toEqual([0, 0]);
+      await state.close();
+      // Once applied it is LMDB's: a second restart finds the same.
+      const again = await open(dir, 'everysec');
+      expect(dec(((await again.handle('c:1', req('value.get', 'n'))) as VReply).value)).toBe(value);
+      await again.close();
+    });
+  });
+
+  it('fsync everysec: a close checkpoints everything, leaving the journal empty', async () => {
+    const state = await open(dir, 'everysec');
+    await Promise.all(Array.from({ length: 50 }, (_, i) => state.handle('c:1', req('dict.set', 'd', { key: `k${i}`, a: enc(i) }))));
+    const sizes = (): number[] => ['journal-0', 'journal-1'].map((f) => statSync(path.join(dir, 'state', f)).size);
+    expect(sizes().some((size) => size > 0)).toBe(true);
+    await state.close();
+    expect(sizes()).toEqual([0, 0]);
+    const again = await open(dir, 'no');
+    expect(await again.handle('c:1', req('dict.size', 'd'))).toBe(50);
+    await again.close();
   });
 });
