@@ -70,4 +70,30 @@ describe('open batches per client', () => {
     expect(sock.messages.filter((m) => m.type === 'batch.error')).toHaveLength(1);
     sock.ws.close();
   }, 60_000);
+
+  it(`through the SDK, the batch past ${MAX_OPEN_BATCHES} in progress is refused by the client at once, not after the others got their chunks through`, async () => {
+    // Most of these wait for one of the client's chunk slots; one more used to wait behind all of
+    // them (20 s behind 1,024 unread imaps) only to be refused by the daemon when it opened.
+    const c = await d.connect();
+    const stop = new AbortController();
+    const nap = async (x: number): Promise<number> => {
+      await new Promise((r) => setTimeout(r, 100));
+      return x;
+    };
+    const held = Array.from({ length: MAX_OPEN_BATCHES }, (_, i) =>
+      c.submit(nap, i, { signal: stop.signal }).catch((e: { code?: string }) => e.code),
+    );
+    const refused = await c.submit((x: number) => x, 1).catch((e: Error & { code?: string }) => e);
+    expect(refused).toMatchObject({ code: 'E_LIMIT' });
+    // The SDK's own refusal: the daemon never saw this batch.
+    expect((refused as Error).message).toMatch(/this client has 1024 batches in progress/);
+    stop.abort();
+    // Each cancelled, or done with its own value if it ran before the abort.
+    const outcomes = await Promise.all(held);
+    expect(outcomes.filter((o, i) => o !== 'E_CANCELLED' && o !== i)).toEqual([]);
+    // Room again, and the other client was never held up by any of it.
+    expect(await c.submit((x: number) => x + 1, 1)).toBe(2);
+    expect(await client.map((x: number) => x * 10, [1, 2])).toEqual([10, 20]);
+    await c.close();
+  }, 60_000);
 });

@@ -19,8 +19,10 @@ import {
   DEFAULT_MAX_PAYLOAD,
   ENVELOPE_BYTES,
   Dict,
+  LimitError,
   ListenerRegistry,
   Lock,
+  MAX_OPEN_BATCHES,
   PendingRequests,
   Queue,
   QueuedIterator,
@@ -388,6 +390,13 @@ export class Client {
     let batch: BatchCall | undefined;
     try {
       if (this.#closed !== undefined) throw this.#closed;
+      if (this.#batches.size >= MAX_OPEN_BATCHES) {
+        // The daemon's limit, said at once: a batch past it would wait for a chunk slot behind
+        // every other one (20 s behind 1,024 unread imaps) only to be refused when it opens.
+        throw new LimitError(
+          `this client has ${this.#batches.size} batches in progress, the limit of ${MAX_OPEN_BATCHES} open batches per client: let one finish first`,
+        );
+      }
       this.#conn.revive();
       const opts = checkMapOptions(options);
       const spec = toTaskSpec(fn);
