@@ -93,7 +93,7 @@ describe('the redo journal beside an app flooding distinct keys', () => {
       [...acked].map(async ([key, mark]) => {
         const bytes = await dict.get(key);
         // Acknowledged <= read <= attempted: the last acknowledged value, or the one in flight at the kill.
-        const ok = (m: number | undefined): boolean => bytes?.[0] === m && bytes.at(-1) === m;
+        const ok = (m: number | undefined): boolean => bytes !== undefined && bytes[0] === m && bytes.at(-1) === m;
         if (!ok(mark) && !ok(attempted.get(key))) wrong.push(key);
       }),
     );

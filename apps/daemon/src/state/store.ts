@@ -14,10 +14,11 @@
  *    frame (journal.ts: ~3 us, where an LMDB commit costs 6-14; the data
  *    reaches the OS page cache, which survives a process crash). Once a
  *    second, a checkpoint commits the last state of every record written
- *    since (pending-writes.ts) to LMDB, opened with `noSync`, in one
- *    transaction with the journal's sequence number, and `env.sync` runs off
- *    thread before the journal file it covers is emptied (power loss loses
- *    <= ~1 s). A start applies the frames LMDB lacks before anything reads it.
+ *    since to LMDB, opened with `noSync`, in one transaction with the
+ *    journal's sequence number, and `env.sync` runs off thread before the
+ *    journal file it covers is emptied (power loss loses <= ~1 s); a batch
+ *    of 64 KiB or more is committed straight to LMDB (checkpoints.ts). A
+ *    start applies the frames LMDB lacks before anything reads it.
  *  - 'no': the same journal and checkpoints, never a forced sync.
  *  - 'always': lmdb-js's asynchronous writes (its writer thread commits the
  *    batch with LMDB's ordinary synced commit: data fsynced before the meta
@@ -32,8 +33,7 @@
  * ENOSPC; a full map) is rolled back: `onFailed` hears the writes of every
  * batch that failed, so the types reload those records from what LMDB has
  * committed (with the journal's pending writes applied in a transaction that
- * is then aborted), and each write of
- * those batches fails with E_NO_SPACE (any other failure: E_INTERNAL). The
+ * is then aborted), and each write of those batches fails with E_NO_SPACE (any other failure: E_INTERNAL). The
  * store stays open; the next batch commits once space returns. With 'always'
  * one batch is in LMDB's hands at a time (the next one gathers meanwhile), so
  * a failed batch never has a later one committed on top of its in-memory
@@ -42,57 +42,36 @@
  * Records whose serialised form changes often (a counter) are not written per
  * change: they are `touch`ed, and serialised once per batch by `record()`.
  *
- * Over 500 lines: group commit, its three fsync modes, the checkpoints, the
- * disk-full rollback and the record arrays one batch hands to the next all
- * turn on the same batch; the journal's files and frames are journal.ts, the
- * damage check store-check.ts.
+ * Just over 400 lines: group commit, its fsync modes, the disk-full rollback
+ * and the record arrays one batch hands to the next all turn on the same
+ * batch. The journal's write path and checkpoints are checkpoints.ts, its
+ * files journal.ts, the disk's free space disk-room.ts, the damage check
+ * store-check.ts.
  */
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, statfsSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import { InternalError, NoSpaceError } from '@corepool/protocol';
 
+import { DiskRoom } from './disk-room.js';
+
 import { DEFAULT_FSYNC, type FsyncMode } from './fsync-modes.js';
-import { Journal, type FrameOps } from './journal.js';
-import { PendingWrites } from './pending-writes.js';
+import { Checkpoints, type WriteOp } from './checkpoints.js';
 import { checkStateFile } from './store-check.js';
 
 export { DEFAULT_FSYNC, FSYNC_MODES, type FsyncMode } from './fsync-modes.js';
-
-/** Free space kept on the disk under the state: a batch that would eat into it fails with E_NO_SPACE. */
-export const DISK_RESERVE = 4 * 1024 * 1024;
-
-/** Free space above which the disk is not looked at before every batch (#hasRoom). */
-const ROOMY = 256 * 1024 * 1024;
-
-/** LMDB's page (the OS page size on Linux): the unit a write costs at least. */
-const PAGE_SIZE = 4096;
+export { DISK_RESERVE } from './disk-room.js';
 
 /** How often the journal is checkpointed into LMDB (and, with 'everysec', LMDB synced). */
 export const EVERYSEC_INTERVAL_MS = 1000;
 
 /**
- * Past this many records or bytes pending, a checkpoint runs at once. It blocks the primary
- * (measured: 1-4 ms for 256 records of 2 KB under a flood of them, a neighbour's p99 3.8 ->
- * 4.9 ms; 0.3-2 ms for 64, p99 4.0-4.4): it must stay as short as a few turns' commits were.
- * A counter is one record however often it changes, so this rarely binds but for many keys.
- */
-const CHECKPOINT_RECORDS = 64;
-const CHECKPOINT_BYTES = 64 * 1024;
-
-/**
  * A batch of this many bytes or more is committed to LMDB at once, with everything pending,
- * instead of journaled: its bytes would be written twice, and its checkpoint would be a long
- * stall for the other apps (a flood of 256 KB writes: p99 of a neighbour's add 25 -> 90 ms).
+ * instead of journaled: past the checkpoint's 64 KiB it would be written twice, to the journal
+ * and at once to LMDB (beside a flood of 256 KB writes, the neighbour's adds are as before).
  */
 const DIRECT_BYTES = 64 * 1024;
-
-/** The meta record holding the sequence number of the last journal frame LMDB holds. */
-const JOURNAL_SEQ: Key = ['journal'];
-
-/** Thrown to abort the transaction a rollback reads in (#withPending). */
-const ROLLBACK = new Error('rollback');
 
 /** A binary LMDB sub-database. */
 export type Table = Database<Uint8Array, Key>;
@@ -164,28 +143,18 @@ export class Store {
   #recorded = 0;
   /** 'always': the batch in LMDB's hands, until it is flushed. */
   #inflight: WriteBatch | null = null;
-  /** 'everysec' and 'no': the redo journal, what it holds that LMDB lacks, and its last frame's number. */
-  readonly #journal: Journal;
-  readonly #pending = new PendingWrites();
-  #seq = 0;
-  /** The tables by their number in a journal frame. */
-  readonly #tables: Table[];
-  readonly #tableIds = new Map<Table, number>();
-  /** A checkpoint's sync, until its journal file is emptied. */
-  #syncing: Promise<void> | null = null;
-  /** LMDB committed since the last tick's sync: the next tick syncs it and empties a journal file. */
-  #committedSinceSync = false;
+  /** 'everysec' and 'no': the redo journal and its checkpoints into LMDB. */
+  readonly #checkpoints: Checkpoints;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
   readonly #dir: string;
-  /** Bytes that may be written before the free space is looked at again (#hasRoom). */
-  #allowance = 0;
-  #checkedAt = 0;
+  readonly #room: DiskRoom;
 
   private constructor(dataDir: string, fsync: FsyncMode) {
     this.fsync = fsync;
     const dir = path.join(dataDir, 'state');
     this.#dir = dir;
+    this.#room = new DiskRoom(dir);
     privateDir(dir);
     checkStateFile(dir);
     const options = {
@@ -207,59 +176,25 @@ export class Store {
     this.replayLog = sub('replay-log');
     // Files made by an earlier version, or under a permissive umask, are narrowed too.
     for (const f of ['data.mdb', 'lock.mdb']) chmodSync(path.join(dir, f), 0o600);
-    // The order is the journal's file format: append only.
-    this.#tables = [this.values, this.queues, this.dicts, this.meta, this.replays, this.replayLog];
-    this.#tables.forEach((t, i) => this.#tableIds.set(t, i));
-    // Every mode recovers: a daemon restarted with 'always' after a crash under 'everysec' too.
-    this.#journal = Journal.open(dir);
     try {
-      this.#seq = this.#recover();
+      // Every mode recovers: a daemon restarted with 'always' after a crash under 'everysec' too.
+      this.#checkpoints = Checkpoints.open({
+        root: this.#root,
+        // The order is the journal's file format: append only.
+        tables: [this.values, this.queues, this.dicts, this.meta, this.replays, this.replayLog],
+        meta: this.meta,
+        dir,
+        room: this.#room,
+        sync: fsync === 'everysec' ? () => this.#sync() : undefined,
+      });
     } catch (err) {
-      this.#journal.close();
       this.#root.close().catch(ignore);
       throw err;
     }
     if (fsync !== 'always') {
-      this.#timer = setInterval(() => this.#tick(), EVERYSEC_INTERVAL_MS);
+      this.#timer = setInterval(() => this.#checkpoints.tick(), EVERYSEC_INTERVAL_MS);
       this.#timer.unref();
     }
-  }
-
-  /** Applies the journal's frames LMDB lacks, syncs LMDB, empties the journal; the last frame's number. */
-  #recover(): number {
-    const stored = this.meta.get(JOURNAL_SEQ);
-    const after = stored === undefined ? 0 : decodeNumber(stored);
-    const frames = this.#journal.recover(after);
-    if (frames.length === 0) {
-      this.#journal.empty(0);
-      this.#journal.empty(1);
-      return after;
-    }
-    const last = frames.at(-1)!.seq;
-    this.#root.transactionSync(() => {
-      for (const f of frames) {
-        for (let i = 0; i < f.ops.length; i += 3) {
-          const table = this.#tables[f.ops[i] as number];
-          const key = f.ops[i + 1] as Key;
-          const value = f.ops[i + 2] as Uint8Array | null;
-          if (table === undefined)
-            throw new InternalError(`journal frame ${f.seq} names table ${String(f.ops[i])}, which this version lacks`);
-          if (value === null) table.removeSync(key);
-          else table.putSync(key, value);
-        }
-      }
-      this.meta.putSync(JOURNAL_SEQ, encodeNumber(last));
-    });
-    // The environment may be noSync: its file is flushed before the frames that made it are dropped.
-    const fd = openSync(path.join(this.#dir, 'data.mdb'), 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    this.#journal.empty(0);
-    this.#journal.empty(1);
-    return last;
   }
 
   /** Opens (creating if needed) `<dataDir>/state`; DamagedStateError if its file is damaged (store-check.ts). */
@@ -307,11 +242,8 @@ export class Store {
       if (this.#inflight === null) this.#flush();
       await this.#inflight?.promise.catch(() => {});
     }
-    await this.#syncing;
-    this.#tick();
-    await this.#syncing;
+    await this.#checkpoints.close();
     if (this.fsync !== 'always') await this.#sync().catch(() => {});
-    this.#journal.close();
     await this.#root.close();
   }
 
@@ -355,13 +287,12 @@ export class Store {
     const w = b.writes;
     if (w !== null) for (const v of w.values) bytes += v === undefined ? 0 : v.length;
     try {
-      if (!this.#hasRoom(bytes, n + (w === null ? 0 : w.keys.length))) {
+      if (!this.#room.has(bytes, n + (w === null ? 0 : w.keys.length))) {
         this.#failed([b], new NoSpaceError(`the disk under ${this.#dir} is full: the write was not applied`));
         return;
       }
       if (this.fsync === 'always') this.#flushAsync(b);
-      else if (bytes >= DIRECT_BYTES) this.#commitDirect(b);
-      else this.#flushJournal(b);
+      else this.#flushJournal(b, bytes >= DIRECT_BYTES);
     } finally {
       this.#clearRecords();
     }
@@ -381,95 +312,20 @@ export class Store {
     this.#recorded = 0;
   }
 
-  /** everysec / no: one frame appended to the journal; a checkpoint at once if much is pending. */
-  #flushJournal(b: WriteBatch): void {
-    const ops: FrameOps = [];
-    const add = (table: Table, key: Key, v: Uint8Array | undefined): void => {
-      ops.push(this.#tableIds.get(table)!, key, v ?? null);
+  /** everysec / no: the batch as one journal frame, or (a large one) committed straight to LMDB with what is pending. */
+  #flushJournal(b: WriteBatch, direct: boolean): void {
+    const visit = (write: WriteOp): void => {
+      if (b.writes !== null) eachWrite(b.writes, b.writes.keys.length, write);
+      eachWrite(this.#records, this.#recorded, write);
     };
-    if (b.writes !== null) eachWrite(b.writes, b.writes.keys.length, add);
-    eachWrite(this.#records, this.#recorded, add);
     try {
-      this.#journal.append(this.#seq + 1, ops);
+      if (direct) this.#checkpoints.commitWith(visit);
+      else this.#checkpoints.append(visit);
     } catch (err) {
       this.#failed([b], err);
       return;
     }
-    this.#seq++;
-    for (let i = 0; i < ops.length; i += 3) {
-      const v = ops[i + 2] as Uint8Array | null;
-      this.#pending.set(this.#tables[ops[i] as number]!, ops[i + 1] as Key, v ?? undefined);
-    }
     b.resolve();
-    if (this.#pending.size > CHECKPOINT_RECORDS || this.#pending.bytes > CHECKPOINT_BYTES) this.#checkpoint();
-  }
-
-  /** A large batch: committed straight to LMDB with the pending writes, as the next frame's number. */
-  #commitDirect(b: WriteBatch): void {
-    try {
-      this.#commit(this.#seq + 1, b);
-    } catch (err) {
-      this.#failed([b], err);
-      return;
-    }
-    this.#seq++;
-    b.resolve();
-  }
-
-  /**
-   * Commits the pending writes (and `b`'s, for a large batch) to LMDB in one
-   * transaction with the journal's sequence number `seq`: every frame up to it
-   * is LMDB's from then on (recovery skips them). Throws what LMDB threw, with
-   * nothing changed.
-   */
-  #commit(seq: number, b?: WriteBatch): void {
-    this.#root.transactionSync(() => {
-      this.#pending.applyTo();
-      if (b !== undefined) {
-        const apply = (table: Table, key: Key, v: Uint8Array | undefined): void => {
-          if (v === undefined) table.removeSync(key);
-          else table.putSync(key, v);
-        };
-        if (b.writes !== null) eachWrite(b.writes, b.writes.keys.length, apply);
-        eachWrite(this.#records, this.#recorded, apply);
-      }
-      this.meta.putSync(JOURNAL_SEQ, encodeNumber(seq));
-    });
-    this.#pending.clear();
-    this.#committedSinceSync = true;
-  }
-
-  /** A checkpoint of what is pending, unless the disk lacks room for it; false if it did not happen (retried later). */
-  #checkpoint(): boolean {
-    if (this.#pending.size === 0) return true;
-    if (!this.#hasRoom(this.#pending.bytes, this.#pending.size)) return false;
-    try {
-      this.#commit(this.#seq);
-      return true;
-    } catch {
-      // A full disk or map: the frames stay pending and in the journal.
-      return false;
-    }
-  }
-
-  /**
-   * Once a second: a checkpoint, then appends switch to the other journal
-   * file and the one left (every frame in it LMDB's now) is emptied once LMDB
-   * is synced ('everysec'; at once with 'no'). One sync at a time: while one
-   * runs, appends stay in the active file until the next tick.
-   */
-  #tick(): void {
-    if (!this.#checkpoint() || !this.#committedSinceSync || this.#syncing !== null) return;
-    this.#committedSinceSync = false;
-    const left = this.#journal.rotate();
-    const synced = this.fsync === 'everysec' ? this.#sync() : RESOLVED;
-    this.#syncing = synced
-      .then(() => this.#journal.empty(left))
-      // Left as it is: later frames go after its own, which recovery skips (LMDB holds them).
-      .catch(ignore)
-      .finally(() => {
-        this.#syncing = null;
-      });
   }
 
   /** always: lmdb-js commits these writes in one synced transaction; ack when it is committed. */
@@ -504,7 +360,7 @@ export class Store {
   #failed(batches: WriteBatch[], err: unknown): void {
     // lmdb-js rejects a second promise with the cause; it is ours to handle.
     (err as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
-    this.#withPending(() => {
+    this.#checkpoints.withPending(() => {
       for (const b of batches) {
         try {
           this.onFailed({ tables: b.writes?.tables ?? [], keys: b.writes?.keys ?? [], dirty: b.dirty });
@@ -513,82 +369,8 @@ export class Store {
         }
       }
     });
-    const e = this.#commitError(err);
+    const e = this.#room.commitError(err);
     for (const b of batches) b.reject(e);
-  }
-
-  /**
-   * Whether a batch of `bytes` in `writes` records fits on the disk with DISK_RESERVE to spare,
-   * checked before LMDB writes. LMDB's own failure on a full disk is rolled back too, but
-   * lmdb-js 3.5's report of a failed write overruns a 100-byte buffer (mdb.c, "Write error")
-   * and often aborts the process: it must not be reached. statfs runs before every batch
-   * while less than ROOMY is free; with more, again once half of the excess is written or a
-   * second has passed (it costs a few microseconds; a busy primary commits thousands of batches a second).
-   */
-  #hasRoom(bytes: number, writes: number): boolean {
-    // Copy-on-write: new pages for each record and its branch, before the old ones are freed.
-    const need = 2 * bytes + writes * 4 * PAGE_SIZE;
-    const now = Date.now();
-    if (need <= this.#allowance && now - this.#checkedAt < 1000) {
-      this.#allowance -= need;
-      return true;
-    }
-    let free: number;
-    try {
-      const st = statfsSync(this.#dir);
-      free = st.bavail * st.bsize;
-    } catch {
-      return true;
-    }
-    this.#checkedAt = now;
-    this.#allowance = free > ROOMY ? (free - ROOMY) / 2 : 0;
-    return free - need >= DISK_RESERVE;
-  }
-
-  #commitError(err: unknown): Error {
-    if (err instanceof NoSpaceError) return err;
-    const msg = String((err as Error | undefined)?.message ?? err);
-    const code = (err as { code?: unknown } | undefined)?.code;
-    // LMDB reports a short write as EIO; on a full file system that is what a full disk looks like.
-    const full =
-      /MDB_MAP_FULL|ENOSPC|No space/i.test(msg) ||
-      code === 28 ||
-      ((code === 5 || /Input\/output error|Commit failed/.test(msg)) && this.#diskNearlyFull());
-    if (full)
-      return new NoSpaceError(`the state store is full (${msg}): the write was not applied; free disk space under ${this.#dir}`, {
-        cause: err,
-      });
-    return new InternalError(`state commit failed: ${msg}`, { cause: err });
-  }
-
-  /** Less than 1 MiB free (or free space unknown) where the state lives. */
-  #diskNearlyFull(): boolean {
-    try {
-      const s = statfsSync(this.#dir);
-      return s.bavail * s.bsize < 1024 * 1024;
-    } catch {
-      return true;
-    }
-  }
-
-  /**
-   * Runs `read` where LMDB reads as the journal does: the pending writes applied
-   * in a transaction that is then aborted (lmdb-js reads inside `transactionSync`
-   * see its writes). A rollback reloads the failed records this way.
-   */
-  #withPending(read: () => void): void {
-    if (this.#pending.size === 0) return read();
-    let ran = false;
-    try {
-      this.#root.transactionSync(() => {
-        this.#pending.applyTo();
-        ran = true;
-        read();
-        throw ROLLBACK;
-      });
-    } catch (err) {
-      if (err !== ROLLBACK && !ran) read();
-    }
   }
 
   /** env.sync off the main thread. Never close the environment while one runs (lmdb-js segfaults). */
