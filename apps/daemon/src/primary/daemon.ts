@@ -133,9 +133,15 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
     state =
       membership !== undefined && clustered !== undefined
         ? await clustered.RedisState.open({ node: membership, maxValueBytes: maxResult, log })
-        : await serving.SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync, maxValueBytes: maxResult }).catch((err: unknown) => {
-            throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
-          });
+        : await serving.SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync, maxValueBytes: maxResult }).then(
+            (shared) => {
+              for (const message of shared.warnings) log.warn({ event: 'warning', message }, message);
+              return shared;
+            },
+            (err: unknown) => {
+              throw new Error(`cannot open the state store in ${opts.dataDir}/state`, { cause: err });
+            },
+          );
   } catch (err) {
     await supervisor.stop();
     await membership?.leave();

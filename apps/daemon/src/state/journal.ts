@@ -31,6 +31,12 @@ const HEADER = 8;
 /** A frame larger than this is damage, not a frame (a turn's writes are bounded far below it). */
 const MAX_FRAME = 1024 * 1024 * 1024;
 
+/**
+ * A file refuses appends past this size: it holds about a second of writes, unless checkpoints
+ * keep failing, and recovery reads it whole (Node reads at most 2 GiB into one buffer).
+ */
+const MAX_FILE = 1024 * 1024 * 1024;
+
 /** The writes of one frame, flat: table index, key, bytes or null (a delete), and again. */
 export type FrameOps = (number | Key | Uint8Array | null)[];
 
@@ -38,6 +44,12 @@ export type FrameOps = (number | Key | Uint8Array | null)[];
 export interface Frame {
   readonly seq: number;
   readonly ops: FrameOps;
+}
+
+/** What recovery found: the frames to apply, and the files with a damaged frame that more bytes follow. */
+export interface Recovered {
+  readonly frames: Frame[];
+  readonly damaged: string[];
 }
 
 /** The journal's two files and which one takes appends. */
@@ -65,12 +77,18 @@ export class Journal {
    * The frames after sequence number `after`, in order, while the numbers
    * run on from `after + 1` without a gap (what a crash left to apply).
    */
-  recover(after: number): Frame[] {
+  recover(after: number): Recovered {
     const bySeq = new Map<number, FrameOps>();
-    for (const p of this.#paths) for (const f of readFrames(readFileSync(p))) if (f.seq > after) bySeq.set(f.seq, f.ops);
+    const damaged: string[] = [];
+    for (const p of this.#paths) {
+      const buf = readFileSync(p);
+      const { frames, end } = readFrames(buf);
+      for (const f of frames) if (f.seq > after) bySeq.set(f.seq, f.ops);
+      if (isDamage(buf, end)) damaged.push(p);
+    }
     const out: Frame[] = [];
     for (let seq = after + 1; bySeq.has(seq); seq++) out.push({ seq, ops: bySeq.get(seq)! });
-    return out;
+    return { frames: out, damaged };
   }
 
   /**
@@ -85,6 +103,7 @@ export class Journal {
     frame.set(body, HEADER);
     const i = this.#active;
     const at = this.#ends[i];
+    if (at + frame.length > MAX_FILE) throw new Error(`the journal file ${this.#paths[i]} is full (checkpoints are failing)`);
     try {
       let done = 0;
       while (done < frame.length) done += writeSync(this.#fds[i], frame, done, frame.length - done, at + done);
@@ -117,6 +136,11 @@ export class Journal {
     return this.#ends[0] + this.#ends[1];
   }
 
+  /** Bytes in the file taking appends. */
+  get activeBytes(): number {
+    return this.#ends[this.#active];
+  }
+
   /** fdatasync of the active file, off the main thread. */
   sync(): Promise<void> {
     return new Promise((resolve, reject) => fdatasync(this.#fds[this.#active], (err) => (err ? reject(err) : resolve())));
@@ -127,8 +151,8 @@ export class Journal {
   }
 }
 
-/** The whole frames at the start of `buf`, up to the first torn or damaged one. */
-export function readFrames(buf: Buffer): Frame[] {
+/** The whole frames at the start of `buf`, up to the first torn or damaged one, and where they end. */
+export function readFrames(buf: Buffer): { frames: Frame[]; end: number } {
   const out: Frame[] = [];
   let at = 0;
   while (at + HEADER <= buf.length) {
@@ -146,5 +170,19 @@ export function readFrames(buf: Buffer): Frame[] {
     out.push({ seq: decoded[0], ops: decoded.slice(1) as FrameOps });
     at += HEADER + len;
   }
-  return out;
+  return { frames: out, end: at };
+}
+
+/**
+ * Whether what follows the last good frame, at `end`, is damage rather than the
+ * tail a crash leaves: a frame cut short by the end of the file, or zeros (pages
+ * a power loss never wrote), is a tail; a whole frame that fails its CRC, or
+ * bytes that are no frame at all, is damage (a power loss can leave that too).
+ */
+function isDamage(buf: Buffer, end: number): boolean {
+  if (end + HEADER > buf.length) return false;
+  const len = buf.readUInt32BE(end);
+  if (len > 0 && len <= MAX_FRAME && end + HEADER + len > buf.length) return false;
+  for (let i = end; i < buf.length; i++) if (buf[i] !== 0) return true;
+  return false;
 }

@@ -102,11 +102,12 @@ export class SharedState implements StateStore {
     this.#store = store;
     this.#maxValueBytes = maxValueBytes;
     const push = (owner: string, p: Push): void => this.onPush(owner, p);
-    this.#values = Values.load(store, push);
-    this.#queues = Queues.load(store);
-    this.#dicts = Dicts.load(store, push);
-    this.#locks = Locks.load(store);
-    this.#replayLog = ReplayLog.load(store);
+    let loaded: [Values, Queues, Dicts, Locks, ReplayLog] | undefined;
+    // Writes a full disk kept in the journal at the start are read with the rest.
+    store.read(() => {
+      loaded = [Values.load(store, push), Queues.load(store), Dicts.load(store, push), Locks.load(store), ReplayLog.load(store)];
+    });
+    [this.#values, this.#queues, this.#dicts, this.#locks, this.#replayLog] = loaded!;
     store.onFailed = (writes) => this.#rollBack(writes);
   }
 
@@ -154,6 +155,11 @@ export class SharedState implements StateStore {
   #keepReply<T>(key: ReplayKey | undefined, reply: T): T {
     if (key !== undefined) this.#replayLog.keep(key, reply);
     return reply;
+  }
+
+  /** What the start found wrong with the store's journal (a damaged frame, a full disk): the daemon logs each. */
+  get warnings(): readonly string[] {
+    return this.#store.warnings;
   }
 
   /** Every reply kept for a replay, by client instance and request id (read once, at start). */

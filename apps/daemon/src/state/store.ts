@@ -186,6 +186,7 @@ export class Store {
         dir,
         room: this.#room,
         sync: fsync === 'everysec' ? () => this.#sync() : undefined,
+        journaled: fsync !== 'always',
       });
     } catch (err) {
       this.#root.close().catch(ignore);
@@ -200,6 +201,20 @@ export class Store {
   /** Opens (creating if needed) `<dataDir>/state`; DamagedStateError if its file is damaged (store-check.ts). */
   static open(dataDir: string, fsync: FsyncMode = DEFAULT_FSYNC): Store {
     return new Store(dataDir, fsync);
+  }
+
+  /** What the start found wrong with the journal (a damaged frame, a full disk), for the daemon's log. */
+  get warnings(): readonly string[] {
+    return this.#checkpoints.warnings;
+  }
+
+  /**
+   * Runs `read` with LMDB as the journal has it (the writes not yet
+   * checkpointed applied in a transaction that is then aborted): the types'
+   * loads at start and their reloads after a failed write read this way.
+   */
+  read(read: () => void): void {
+    this.#checkpoints.withPending(read);
   }
 
   /** Queues a put into the current batch. */
@@ -287,7 +302,11 @@ export class Store {
     const w = b.writes;
     if (w !== null) for (const v of w.values) bytes += v === undefined ? 0 : v.length;
     try {
-      if (!this.#room.has(bytes, n + (w === null ? 0 : w.keys.length))) {
+      // Journaled, a write must also leave room for the checkpoint that will carry it and what is pending
+      // (else small writes would go on while every checkpoint is refused, and the pending set grow).
+      const cp = this.fsync === 'always' ? undefined : this.#checkpoints;
+      const records = n + (w === null ? 0 : w.keys.length) + (cp?.pendingRecords ?? 0);
+      if (!this.#room.has(bytes + (cp?.pendingBytes ?? 0), records)) {
         this.#failed([b], new NoSpaceError(`the disk under ${this.#dir} is full: the write was not applied`));
         return;
       }

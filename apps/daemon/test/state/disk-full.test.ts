@@ -6,14 +6,17 @@
  * pushed; once space returns writes work, and a reopen finds exactly the
  * acknowledged writes. Both fsync modes; no unhandled rejection.
  */
-import { rmSync } from 'node:fs';
+import { rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import type { Push } from '@corepool/protocol';
 import type { SharedState } from '../../src/state/shared-state.js';
 import type { FsyncMode } from '../../src/state/store.js';
+import { Journal } from '../../src/state/journal.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
+import { until } from '../support/wait.js';
 import { codeOf, dec, enc, open, req } from './helpers.js';
 
 const skip = tmpfsUnavailable();
@@ -141,4 +144,94 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
       expect(await state.handle('c:3', req('queue.size', 'q'))).toBe(1);
     });
   });
+}
+
+describe.skipIf(skip !== undefined)(`the journal on a small disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let dir = '';
+  let state: SharedState | undefined;
+  beforeEach(() => {
+    const m = mountTmpfs(64);
+    if ('skip' in m) throw new Error(m.skip);
+    dir = m.dir;
+  });
+  afterEach(async () => {
+    await state?.close();
+    state = undefined;
+    unmount(dir);
+  });
+  const journalBytes = (): number => ['journal-0', 'journal-1'].reduce((n, f) => n + statSync(path.join(dir, 'state', f)).size, 0);
+
+  it('80 MB of 8 KiB writes to four keys fit a 64 MiB disk: the journal is switched by size, not only once a second', async () => {
+    state = await open(dir, 'everysec');
+    const s = state;
+    let peak = 0;
+    for (let i = 0; i < 10_000; i++) {
+      await s.handle('c:1', req('value.set', `k${i % 4}`, { a: enc(new Uint8Array(8192).fill(i & 255)) }));
+      if (i % 500 === 0) peak = Math.max(peak, journalBytes());
+    }
+    expect(peak).toBeLessThan(40 * 1024 * 1024);
+    expect(dec(((await s.handle('c:2', req('value.get', 'k3'))) as { value: Uint8Array }).value)).toEqual(
+      new Uint8Array(8192).fill(9999 & 255),
+    );
+  });
+
+  it('near full, small writes stop where their checkpoint would not fit; once space returns the checkpoint runs and empties the journal', async () => {
+    state = await open(dir, 'everysec');
+    const s = state;
+    await s.handle('c:1', req('value.set', 'seed', { a: enc(1) }));
+    const filler = path.join(dir, 'filler');
+    const st = statfsSync(dir);
+    writeFileSync(filler, Buffer.alloc(Number(st.bavail * st.bsize) - 4.5 * 1024 * 1024));
+    // Each write alone fits; the checkpoint carrying all of them would not: they must not all be taken.
+    const codes = await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => codeOf(s.handle('c:1', req('dict.set', 'D', { key: `k${i}`, a: enc(i) })))),
+    );
+    const ok = codes.filter((c) => c === undefined).length;
+    expect(ok).toBeLessThan(2000);
+    expect(codes.filter((c) => c !== undefined && c !== 'E_NO_SPACE')).toEqual([]);
+    rmSync(filler);
+    // A pending set that outgrew the disk would never fit a checkpoint again: this one does, and the journal empties.
+    await until(() => journalBytes() === 0, 10_000, 'a checkpoint once space is back');
+    expect(await s.handle('c:2', req('dict.size', 'D'))).toBe(ok);
+    await s.handle('c:1', req('dict.set', 'D', { key: 'after', a: enc(1) }));
+  });
+
+  it('a restart on a full disk with frames left by kill -9 reads them, keeps them in the journal, and commits them once space returns', async () => {
+    // Frames a crash left: 40 acknowledged writes in the journal, none of them in LMDB.
+    state = await open(dir, 'everysec');
+    await state.handle('c:1', req('value.set', 'seed', { a: enc(0) }));
+    await state.close();
+    state = undefined;
+    writeFrames(dir, 40);
+    const filler = fill(dir);
+    state = await open(dir, 'everysec');
+    const s = state;
+    expect(s.warnings.join('\n')).toMatch(/full: 40 journal frames stay in the journal/);
+    expect(dec(((await s.handle('c:2', req('value.get', 'v39'))) as { value: Uint8Array }).value)).toBe(39);
+    expect(await codeOf(s.handle('c:1', req('value.set', 'x', { a: enc(1) })))).toBe('E_NO_SPACE');
+    rmSync(filler);
+    await until(() => journalBytes() === 0, 10_000, 'the recovered frames checkpointed');
+    await s.handle('c:1', req('value.set', 'x', { a: enc(1) }));
+    await s.close();
+    state = await open(dir, 'always');
+    expect(dec(((await state.handle('c:2', req('value.get', 'v0'))) as { value: Uint8Array }).value)).toBe(0);
+    expect(dec(((await state.handle('c:2', req('value.get', 'x'))) as { value: Uint8Array }).value)).toBe(1);
+  });
+});
+
+/** Appends `n` frames setting values v0..v(n-1) to 0..n-1 after the sequence number LMDB holds, as a crash would leave them. */
+function writeFrames(dataDir: string, n: number): void {
+  const j = Journal.open(path.join(dataDir, 'state'));
+  try {
+    // The store numbers its tables: values is 0. A value's record is its version (float64) then its bytes.
+    for (let i = 0; i < n; i++) {
+      const data = enc(i);
+      const rec = new Uint8Array(8 + data.length);
+      new DataView(rec.buffer).setFloat64(0, 1);
+      rec.set(data, 8);
+      j.append(2 + i, [0, `v${i}`, rec]);
+    }
+  } finally {
+    j.close();
+  }
 }

@@ -5,17 +5,17 @@
  * that fails on a full disk leaves the file as it was, and the next one
  * lands where it would have.
  */
-import { appendFileSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { Journal, readFrames, type FrameOps } from '../../src/state/journal.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
-import { cleanup, tempDir } from './helpers.js';
+import { cleanup, codeOf, enc, open, req, tempDir } from './helpers.js';
 
 const op = (n: number): FrameOps => [n % 6, ['k', n], n % 5 === 0 ? null : new Uint8Array([n & 255, 7])];
-const seqs = (j: Journal, after: number): number[] => j.recover(after).map((f) => f.seq);
+const seqs = (j: Journal, after: number): number[] => j.recover(after).frames.map((f) => f.seq);
 /** The frames a fresh open of `dir` recovers past `after`, the journal closed again. */
 const reopened = (dir: string, after = 0): number[] => {
   const j = Journal.open(dir);
@@ -42,7 +42,7 @@ describe('the redo journal', () => {
     for (let s = 6; s <= 9; s++) j.append(s, op(s));
     j.close();
     const again = Journal.open(dir);
-    const frames = again.recover(0);
+    const { frames } = again.recover(0);
     expect(frames.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(frames[0]!.ops).toEqual([1, ['k', 1], Buffer.from([1, 7]), 5, ['k', 101], Buffer.from([101, 7])]);
     expect(frames[4]!.ops).toEqual([5, ['k', 5], null, 3, ['k', 105], null]);
@@ -73,7 +73,7 @@ describe('the redo journal', () => {
     // A gap: frame 8 in the other file without 7 is not applied.
     writeFileSync(path.join(dir, 'journal-1'), framesOf([[8, op(8)]]));
     expect(reopened(dir)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(readFrames(Buffer.from('not a journal at all')).length).toBe(0);
+    expect(readFrames(Buffer.from('not a journal at all')).frames.length).toBe(0);
   });
 
   it('a frame after a failed append overwrites it: recovery finds no hole', () => {
@@ -104,6 +104,63 @@ describe('the redo journal', () => {
   });
 });
 
+describe('a damaged journal at start', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => {
+    cleanup(dir);
+  });
+
+  it('applies the frames before the damage, says so, and keeps the damaged file aside; a torn tail is no damage', async () => {
+    const first = await open(dir);
+    await first.handle('c:1', req('value.set', 'seed', { a: enc(0) }));
+    await first.close();
+    const stateDir = path.join(dir, 'state');
+    const j = Journal.open(stateDir);
+    // Values v0..v5 as frames 2..7 (a value's record: its version, float64, then its bytes; the values table is 0).
+    for (let i = 0; i < 6; i++) {
+      const data = enc(i);
+      const rec = new Uint8Array(8 + data.length);
+      new DataView(rec.buffer).setFloat64(0, 1);
+      rec.set(data, 8);
+      j.append(2 + i, [0, `v${i}`, rec]);
+    }
+    j.close();
+    const file = path.join(stateDir, 'journal-0');
+    const whole = readFileSync(file);
+    // A torn last frame: no warning, the five before it applied.
+    writeFileSync(file, whole.subarray(0, whole.length - 3));
+    let s = await open(dir);
+    expect(s.warnings).toEqual([]);
+    expect(await s.handle('c:1', req('value.get', 'v4'))).toMatchObject({ version: 1 });
+    expect(await codeOf(s.handle('c:1', req('value.get', 'v5')))).toBe('E_NO_SUCH_VALUE');
+    await s.close();
+    // A damaged frame with frames after it: those are not applied, and the file is kept for a look.
+    cleanup(dir);
+    dir = tempDir();
+    s = await open(dir);
+    await s.handle('c:1', req('value.set', 'seed', { a: enc(0) }));
+    await s.close();
+    const bytes = Buffer.from(whole);
+    const third = frameStarts(whole)[2]!;
+    bytes[third + 12] = bytes[third + 12]! ^ 0xff;
+    writeFileSync(path.join(dir, 'state', 'journal-0'), bytes);
+    s = await open(dir);
+    expect(s.warnings).toHaveLength(1);
+    expect(s.warnings[0]).toMatch(
+      /journal-0 has a damaged frame: the writes after it were not applied; the file is kept as .*journal-0\.damaged-\d+/,
+    );
+    expect(await s.handle('c:1', req('value.get', 'v1'))).toMatchObject({ version: 1 });
+    expect(await codeOf(s.handle('c:1', req('value.get', 'v2')))).toBe('E_NO_SUCH_VALUE');
+    const kept = readdirSync(path.join(dir, 'state')).filter((f) => f.startsWith('journal-0.damaged-'));
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(path.join(dir, 'state', kept[0]!)).equals(bytes)).toBe(true);
+    await s.close();
+  });
+});
+
 const skip = tmpfsUnavailable();
 
 describe.skipIf(skip !== undefined)(`the redo journal on a full disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -125,7 +182,7 @@ describe.skipIf(skip !== undefined)(`the redo journal on a full disk${skip ? ` (
       j.append(4, op(4));
       j.close();
       j = Journal.open(m.dir);
-      const frames = j.recover(0);
+      const { frames } = j.recover(0);
       expect(frames.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
       expect((frames[2]!.ops[2] as Uint8Array).length).toBe(64 * 1024);
     } finally {
