@@ -14,10 +14,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Push } from '@corepool/protocol';
 import type { SharedState } from '../../src/state/shared-state.js';
 import type { FsyncMode } from '../../src/state/store.js';
-import { Journal } from '../../src/state/journal.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
 import { until } from '../support/wait.js';
-import { codeOf, dec, enc, open, req } from './helpers.js';
+import { codeOf, dec, enc, open, req, writeValueFrames } from './helpers.js';
 
 const skip = tmpfsUnavailable();
 
@@ -27,16 +26,15 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
   describe.skipIf(skip !== undefined)(`a full disk, fsync ${fsync}${skip ? ` (skipped: ${skip})` : ''}`, () => {
     let dir = '';
     let state: SharedState | undefined;
-    beforeEach(() => {
-      const m = mountTmpfs(16);
-      if ('skip' in m) throw new Error(m.skip);
-      dir = m.dir;
-    });
-    afterEach(async () => {
-      await state?.close();
-      state = undefined;
-      unmount(dir);
-    });
+    useTmpfs(
+      16,
+      (d) => (dir = d),
+      () => {
+        const s = state;
+        state = undefined;
+        return s;
+      },
+    );
 
     it('fails the writes of a failed batch with E_NO_SPACE, rolls them back, keeps serving reads, recovers when space returns', async () => {
       state = await open(dir, fsync);
@@ -149,16 +147,15 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
 describe.skipIf(skip !== undefined)(`the journal on a small disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let dir = '';
   let state: SharedState | undefined;
-  beforeEach(() => {
-    const m = mountTmpfs(64);
-    if ('skip' in m) throw new Error(m.skip);
-    dir = m.dir;
-  });
-  afterEach(async () => {
-    await state?.close();
-    state = undefined;
-    unmount(dir);
-  });
+  useTmpfs(
+    64,
+    (d) => (dir = d),
+    () => {
+      const s = state;
+      state = undefined;
+      return s;
+    },
+  );
   const journalBytes = (): number => ['journal-0', 'journal-1'].reduce((n, f) => n + statSync(path.join(dir, 'state', f)).size, 0);
 
   it('80 MB of 8 KiB writes to four keys fit a 64 MiB disk: the journal is switched by size, not only once a second', async () => {
@@ -202,7 +199,7 @@ describe.skipIf(skip !== undefined)(`the journal on a small disk${skip ? ` (skip
     await state.handle('c:1', req('value.set', 'seed', { a: enc(0) }));
     await state.close();
     state = undefined;
-    writeFrames(dir, 40);
+    writeValueFrames(path.join(dir, 'state'), 2, 40);
     const filler = fill(dir);
     state = await open(dir, 'everysec');
     const s = state;
@@ -219,19 +216,19 @@ describe.skipIf(skip !== undefined)(`the journal on a small disk${skip ? ` (skip
   });
 });
 
-/** Appends `n` frames setting values v0..v(n-1) to 0..n-1 after the sequence number LMDB holds, as a crash would leave them. */
-function writeFrames(dataDir: string, n: number): void {
-  const j = Journal.open(path.join(dataDir, 'state'));
-  try {
-    // The store numbers its tables: values is 0. A value's record is its version (float64) then its bytes.
-    for (let i = 0; i < n; i++) {
-      const data = enc(i);
-      const rec = new Uint8Array(8 + data.length);
-      new DataView(rec.buffer).setFloat64(0, 1);
-      rec.set(data, 8);
-      j.append(2 + i, [0, `v${i}`, rec]);
-    }
-  } finally {
-    j.close();
-  }
+/**
+ * Mounts a fresh tmpfs of `mb` MiB before each test of the block (`set` hears where); after it,
+ * closes the state `take` hands back (and forgets) and unmounts.
+ */
+function useTmpfs(mb: number, set: (dir: string) => void, take: () => SharedState | undefined): void {
+  let dir = '';
+  beforeEach(() => {
+    const m = mountTmpfs(mb);
+    if ('skip' in m) throw new Error(m.skip);
+    set((dir = m.dir));
+  });
+  afterEach(async () => {
+    await take()?.close();
+    unmount(dir);
+  });
 }

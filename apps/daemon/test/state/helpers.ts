@@ -6,6 +6,7 @@ import path from 'node:path';
 
 import { decodeData, encodeData, type StateOp, type StateRequest } from '@corepool/protocol';
 
+import { Journal } from '../../src/state/journal.js';
 import { SharedState } from '../../src/state/shared-state.js';
 import type { FsyncMode } from '../../src/state/store.js';
 
@@ -55,4 +56,25 @@ export function useFreshState(set: (x: { dir: string; state: SharedState }) => v
     await current()?.close();
     cleanup(dir);
   });
+}
+
+/**
+ * Appends `n` journal frames to the state directory `stateDir`, numbered from `first`, setting
+ * values v0..v(n-1) to 0..n-1 at version 1: what a crash leaves when the frames after LMDB's
+ * sequence number never reached a checkpoint.
+ */
+export function writeValueFrames(stateDir: string, first: number, n: number): void {
+  const j = Journal.open(stateDir);
+  try {
+    // The store numbers its tables: values is 0. A value's record is its version (float64), then its bytes.
+    for (let i = 0; i < n; i++) {
+      const data = enc(i);
+      const rec = new Uint8Array(8 + data.length);
+      new DataView(rec.buffer).setFloat64(0, 1);
+      rec.set(data, 8);
+      j.append(first + i, [0, `v${i}`, rec]);
+    }
+  } finally {
+    j.close();
+  }
 }

@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { Journal, readFrames, type FrameOps } from '../../src/state/journal.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
-import { cleanup, codeOf, enc, open, req, tempDir } from './helpers.js';
+import { cleanup, codeOf, enc, open, req, tempDir, writeValueFrames } from './helpers.js';
 
 const op = (n: number): FrameOps => [n % 6, ['k', n], n % 5 === 0 ? null : new Uint8Array([n & 255, 7])];
 const seqs = (j: Journal, after: number): number[] => j.recover(after).frames.map((f) => f.seq);
@@ -102,32 +102,13 @@ describe('the redo journal', () => {
     expect(seqs(j, 1)).toEqual([2, 3]);
     j.close();
   });
-});
-
-describe('a damaged journal at start', () => {
-  let dir = '';
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(() => {
-    cleanup(dir);
-  });
 
   it('applies the frames before the damage, says so, and keeps the damaged file aside; a torn tail is no damage', async () => {
     const first = await open(dir);
     await first.handle('c:1', req('value.set', 'seed', { a: enc(0) }));
     await first.close();
     const stateDir = path.join(dir, 'state');
-    const j = Journal.open(stateDir);
-    // Values v0..v5 as frames 2..7 (a value's record: its version, float64, then its bytes; the values table is 0).
-    for (let i = 0; i < 6; i++) {
-      const data = enc(i);
-      const rec = new Uint8Array(8 + data.length);
-      new DataView(rec.buffer).setFloat64(0, 1);
-      rec.set(data, 8);
-      j.append(2 + i, [0, `v${i}`, rec]);
-    }
-    j.close();
+    writeValueFrames(stateDir, 2, 6);
     const file = path.join(stateDir, 'journal-0');
     const whole = readFileSync(file);
     // A torn last frame: no warning, the five before it applied.
