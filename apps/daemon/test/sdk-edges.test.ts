@@ -125,3 +125,20 @@ describe('values structured clone would not carry faithfully', () => {
     await expect(client.map(NotATask as never, [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
   });
 });
+
+describe('batches cancelled while their input is read', () => {
+  it('256 maps over inputs that never yield, each cancelled, leave the client able to run a map (no chunk slot kept); another client untouched', async () => {
+    const c = await d.connect();
+    const never = (): AsyncIterable<number> => ({
+      [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<number>>(() => {}) }),
+    });
+    // The client's 256 chunk slots, each held by a read that never ends.
+    const stops = Array.from({ length: 256 }, () => new AbortController());
+    const stuck = stops.map((s) => c.map((x: number) => x, never(), { signal: s.signal }).catch((e: { code?: string }) => e.code));
+    for (const s of stops) s.abort();
+    expect(new Set(await Promise.all(stuck))).toEqual(new Set(['E_CANCELLED']));
+    expect(await c.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
+    expect(await client.map((x: number) => x + 1, [1])).toEqual([2]);
+    await c.close();
+  });
+});

@@ -7,7 +7,7 @@
  * reconnect resends every chunk without a result.
  * Chunks in flight keep their encoded bytes; nothing else is retained.
  *
- * Just over 400 lines: pulling, flow control, ordering and the resend after a
+ * Under 500 lines: pulling, flow control, ordering and the resend after a
  * reconnect all act on the same window of chunks; chunk sizing is chunk-sizer.ts.
  */
 import type { CallerStack } from './caller-stack.js';
@@ -114,6 +114,8 @@ export class BatchCall {
   #opened = false;
   #exhausted = false;
   #pumping = false;
+  /** A chunk slot taken for the chunk being read from the input, not yet sent: #end gives it back if the read never ends. */
+  #holdingSlot = false;
   #finished = false;
   #inputError: { error: unknown } | undefined;
 
@@ -171,25 +173,28 @@ export class BatchCall {
       if (this.#iter === undefined) this.#openSource();
       while (!this.#exhausted && !this.#finished && this.#inflight.size < this.#window && this.#sink.wantsMore()) {
         if (!this.#host.acquireSlot(this)) break;
+        this.#holdingSlot = true;
         const start = this.#next;
         const remaining = this.#array === undefined ? undefined : this.#array.length - this.#next;
         const items = await this.#take(this.#sizer.next(remaining, this.#host.workers));
         if (this.#finished) {
-          this.#host.releaseSlot();
+          this.#releaseHeldSlot();
           break;
         }
         if (items.length === 0) {
-          this.#host.releaseSlot();
+          this.#releaseHeldSlot();
           this.#exhausted = true;
           break;
         }
         this.#next += items.length;
         this.#lastChunk = items.length;
+        // The slot is the chunk's now (in flight, or given back by #sendChunk).
+        this.#holdingSlot = false;
         this.#sendChunk(start, items);
       }
     } catch (error) {
       // The caller's iterable threw: results before it are still delivered, then the batch ends with this error.
-      this.#host.releaseSlot();
+      this.#releaseHeldSlot();
       this.#inputError = { error };
       this.#exhausted = true;
     } finally {
@@ -197,6 +202,13 @@ export class BatchCall {
     }
     if (this.#exhausted && this.#total === undefined) this.#total = this.#next;
     this.#checkDone();
+  }
+
+  /** Gives back the slot taken for a chunk being read, if one is held (never one not taken: the count would go below zero). */
+  #releaseHeldSlot(): void {
+    if (!this.#holdingSlot) return;
+    this.#holdingSlot = false;
+    this.#host.releaseSlot();
   }
 
   #openSource(): void {
@@ -434,6 +446,8 @@ export class BatchCall {
     }
     for (let i = 0; i < this.#inflight.size; i++) this.#host.releaseSlot();
     this.#inflight.clear();
+    // A read of the input that may never end (a generator that never yields) holds a slot too.
+    this.#releaseHeldSlot();
     this.#host.forget(this);
     if (this.#iter !== undefined && err !== undefined && this.#inputError === undefined) {
       // Let a generator run its finally blocks.

@@ -115,8 +115,13 @@ export class Checkpoints {
     for (const file of damaged) {
       // Kept for a look: what followed the damage is not applied (a power loss can do this; else the disk is failing).
       const copy = `${file}.damaged-${Date.now()}`;
-      copyFileSync(file, copy);
-      this.warnings.push(`${file} has a damaged frame: the writes after it were not applied; the file is kept as ${copy}`);
+      let kept = `the file is kept as ${copy}`;
+      try {
+        copyFileSync(file, copy);
+      } catch (err) {
+        kept = `no copy could be kept (${(err as Error).message})`;
+      }
+      this.warnings.push(`${file} has a damaged frame: the writes after it were not applied; ${kept}`);
     }
     if (frames.length === 0) {
       this.#journal.empty(0);
@@ -138,6 +143,8 @@ export class Checkpoints {
       if (!this.#o.journaled)
         throw new NoSpaceError(`the disk under ${dir} is full: the journal's last ${frames.length} frames cannot be applied`);
       this.warnings.push(`the disk under ${dir} is full: ${frames.length} journal frames stay in the journal until a checkpoint has room`);
+      // New frames go right after the recovered ones: never after damage, nor before old frames past a gap.
+      this.#journal.keepUpTo(last);
       return last;
     }
     // The environment may be noSync: its file is flushed before the frames that made it are dropped.
@@ -175,7 +182,7 @@ export class Checkpoints {
       const v = ops[i + 2] as Uint8Array | null;
       this.#pending.set(tables[ops[i] as number]!, ops[i + 1] as Key, v ?? undefined);
     }
-    if (this.#journal.activeBytes > ROTATE_BYTES && this.#syncing === null) this.tick();
+    if (this.#journal.activeBytes > ROTATE_BYTES) this.#shrink();
     else if (this.#pending.size > CHECKPOINT_RECORDS || this.#pending.bytes > CHECKPOINT_BYTES) this.#checkpoint();
   }
 
@@ -236,6 +243,19 @@ export class Checkpoints {
       .finally(() => {
         this.#syncing = null;
       });
+  }
+
+  /**
+   * The active file is past ROTATE_BYTES: a tick, or, while the last tick's sync
+   * still runs (the other file cannot take appends yet), a checkpoint and the
+   * active file emptied in place. Every frame in it is then in LMDB, in the page
+   * cache like the frames themselves (the journal is never synced on its own):
+   * kill -9 loses nothing, and a power loss loses what the syncs had not reached,
+   * as `everysec` says. Else a slow sync would let the journal grow with the writes.
+   */
+  #shrink(): void {
+    if (this.#syncing === null) this.tick();
+    else if (this.#checkpoint()) this.#journal.emptyActive();
   }
 
   /**

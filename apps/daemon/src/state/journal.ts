@@ -59,6 +59,8 @@ export class Journal {
   /** Where the next frame goes in each file. */
   readonly #ends: [number, number];
   #active: 0 | 1 = 0;
+  /** What recover() read of each file: where its frames start, their numbers, and where the good ones end. */
+  #read: { starts: number[]; seqs: number[]; end: number }[] = [];
 
   private constructor(dir: string) {
     this.#paths = [path.join(dir, 'journal-0'), path.join(dir, 'journal-1')];
@@ -80,11 +82,13 @@ export class Journal {
   recover(after: number): Recovered {
     const bySeq = new Map<number, FrameOps>();
     const damaged: string[] = [];
+    this.#read = [];
     for (const p of this.#paths) {
       const buf = readFileSync(p);
-      const { frames, end } = readFrames(buf);
+      const { frames, starts, end } = readFrames(buf);
       for (const f of frames) if (f.seq > after) bySeq.set(f.seq, f.ops);
       if (isDamage(buf, end)) damaged.push(p);
+      this.#read.push({ starts, seqs: frames.map((f) => f.seq), end });
     }
     const out: Frame[] = [];
     for (let seq = after + 1; bySeq.has(seq); seq++) out.push({ seq, ops: bySeq.get(seq)! });
@@ -118,11 +122,33 @@ export class Journal {
     this.#ends[i] = at + frame.length;
   }
 
+  /**
+   * Cuts each file after its frames up to `last` (the last one recovered): what
+   * followed them (a damaged frame, a power loss's zeros, frames past a gap) is
+   * dropped, so the frames appended from here on follow the recovered ones and
+   * are read back. Shrinking a file needs no free space (a full disk at start).
+   */
+  keepUpTo(last: number): void {
+    for (const i of [0, 1] as const) {
+      const r = this.#read[i];
+      if (r === undefined) continue;
+      const past = r.seqs.findIndex((seq) => seq > last);
+      const cut = past < 0 ? r.end : r.starts[past]!;
+      ftruncateSync(this.#fds[i], cut);
+      this.#ends[i] = cut;
+    }
+  }
+
   /** Switches appends to the other file; returns the one left, to empty once a checkpoint holds it. */
   rotate(): 0 | 1 {
     const left = this.#active;
     this.#active = left === 0 ? 1 : 0;
     return left;
+  }
+
+  /** Empties the file taking appends (its frames are in LMDB). */
+  emptyActive(): void {
+    this.empty(this.#active);
   }
 
   /** Empties file `i` (its frames are in LMDB, synced). */
@@ -151,9 +177,10 @@ export class Journal {
   }
 }
 
-/** The whole frames at the start of `buf`, up to the first torn or damaged one, and where they end. */
-export function readFrames(buf: Buffer): { frames: Frame[]; end: number } {
+/** The whole frames at the start of `buf`, up to the first torn or damaged one, where each starts, and where they end. */
+export function readFrames(buf: Buffer): { frames: Frame[]; starts: number[]; end: number } {
   const out: Frame[] = [];
+  const starts: number[] = [];
   let at = 0;
   while (at + HEADER <= buf.length) {
     const len = buf.readUInt32BE(at);
@@ -168,9 +195,10 @@ export function readFrames(buf: Buffer): { frames: Frame[]; end: number } {
     }
     if (!Array.isArray(decoded) || typeof decoded[0] !== 'number' || (decoded.length - 1) % 3 !== 0) break;
     out.push({ seq: decoded[0], ops: decoded.slice(1) as FrameOps });
+    starts.push(at);
     at += HEADER + len;
   }
-  return { frames: out, end: at };
+  return { frames: out, starts, end: at };
 }
 
 /**

@@ -6,7 +6,8 @@
  * pushed; once space returns writes work, and a reopen finds exactly the
  * acknowledged writes. Both fsync modes; no unhandled rejection.
  */
-import { rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { appendFileSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -16,7 +17,8 @@ import type { SharedState } from '../../src/state/shared-state.js';
 import type { FsyncMode } from '../../src/state/store.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
 import { until } from '../support/wait.js';
-import { codeOf, dec, enc, open, req, writeValueFrames } from './helpers.js';
+import { buildState, fixture } from './fixtures/build.js';
+import { cleanup, codeOf, dec, enc, open, req, tempDir, writeValueFrames } from './helpers.js';
 
 const skip = tmpfsUnavailable();
 
@@ -144,6 +146,10 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
   });
 }
 
+/** The state module compiled for the child processes, built at the first test that needs it. */
+let built: string | undefined;
+const compiled = (): string => (built ??= buildState());
+
 describe.skipIf(skip !== undefined)(`the journal on a small disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let dir = '';
   let state: SharedState | undefined;
@@ -191,6 +197,47 @@ describe.skipIf(skip !== undefined)(`the journal on a small disk${skip ? ` (skip
     await until(() => journalBytes() === 0, 10_000, 'a checkpoint once space is back');
     expect(await s.handle('c:2', req('dict.size', 'D'))).toBe(ok);
     await s.handle('c:1', req('dict.set', 'D', { key: 'after', a: enc(1) }));
+  });
+
+  it('writes after a restart on a full disk follow the recovered frames: not after a damaged tail, nor before stale frames past a gap', async () => {
+    // What a crash left: frames 2..6 (v0..v4), then damage in journal-0; in journal-1 frames 9-10 past a gap.
+    state = await open(dir, 'everysec');
+    await state.handle('c:1', req('value.set', 'seed', { a: enc(0) }));
+    await state.close();
+    state = undefined;
+    const stateDir = path.join(dir, 'state');
+    writeValueFrames(stateDir, 2, 5);
+    appendFileSync(path.join(stateDir, 'journal-0'), Buffer.from([0, 0, 0, 40, 1, 2, 3, 4, ...Array<number>(40).fill(7)]));
+    const stale = tempDir();
+    try {
+      writeValueFrames(stale, 9, 2, () => 'stale');
+      writeFileSync(path.join(stateDir, 'journal-1'), readFileSync(path.join(stale, 'journal-0')));
+    } finally {
+      cleanup(stale);
+    }
+    // Not a byte free: the damaged file cannot even be copied aside.
+    const filler = fill(dir);
+    const child = spawn(process.execPath, [fixture('full-restart.mjs'), compiled(), dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => (out += chunk));
+    await until(() => out.includes('\n'), 30_000, 'the restart on a full disk');
+    const warnings = JSON.parse(out.slice(0, out.indexOf('\n'))) as string[];
+    expect(warnings.join('\n')).toMatch(/journal-0 has a damaged frame: .*no copy could be kept/);
+    expect(warnings.join('\n')).toMatch(/full: 5 journal frames stay in the journal/);
+    rmSync(filler);
+    child.stdin.write('go\n');
+    await until(() => out.includes('acked'), 30_000, 'the writes after space returned');
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+
+    state = await open(dir, 'always');
+    const value = async (name: string): Promise<unknown> =>
+      dec(((await state!.handle('c:2', req('value.get', name))) as { value: Uint8Array }).value);
+    expect(await Promise.all(['v0', 'v4', 'y1', 'y2', 'y3'].map(value))).toEqual([0, 4, 'y1', 'y2', 'y3']);
+    // The stale frames past the gap (v0 and v1 'stale') were never applied.
+    expect(await value('v1')).toBe(1);
   });
 
   it('a restart on a full disk with frames left by kill -9 reads them, keeps them in the journal, and commits them once space returns', async () => {

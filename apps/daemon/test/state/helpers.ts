@@ -60,15 +60,15 @@ export function useFreshState(set: (x: { dir: string; state: SharedState }) => v
 
 /**
  * Appends `n` journal frames to the state directory `stateDir`, numbered from `first`, setting
- * values v0..v(n-1) to 0..n-1 at version 1: what a crash leaves when the frames after LMDB's
- * sequence number never reached a checkpoint.
+ * values v0..v(n-1) to value(0)..value(n-1) (default: 0..n-1) at version 1: what a crash leaves
+ * when the frames after LMDB's sequence number never reached a checkpoint.
  */
-export function writeValueFrames(stateDir: string, first: number, n: number): void {
+export function writeValueFrames(stateDir: string, first: number, n: number, value: (i: number) => unknown = (i) => i): void {
   const j = Journal.open(stateDir);
   try {
     // The store numbers its tables: values is 0. A value's record is its version (float64), then its bytes.
     for (let i = 0; i < n; i++) {
-      const data = enc(i);
+      const data = enc(value(i));
       const rec = new Uint8Array(8 + data.length);
       new DataView(rec.buffer).setFloat64(0, 1);
       rec.set(data, 8);

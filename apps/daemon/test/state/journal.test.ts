@@ -10,6 +10,10 @@ import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { open as openLmdb, type Key } from 'lmdb';
+
+import { Checkpoints } from '../../src/state/checkpoints.js';
+import { DiskRoom } from '../../src/state/disk-room.js';
 import { Journal, readFrames, type FrameOps } from '../../src/state/journal.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
 import { cleanup, codeOf, enc, open, req, tempDir, writeValueFrames } from './helpers.js';
@@ -192,3 +196,47 @@ function framesOf(frames: [number, FrameOps][]): Buffer {
     cleanup(scratch);
   }
 }
+
+describe('the journal while a sync is slow', () => {
+  it('stays small: past 8 MiB the active file is checkpointed and emptied in place, and no append fails', async () => {
+    const dir = tempDir();
+    const root = openLmdb({ path: dir, encoding: 'binary', maxDbs: 8, noSync: true });
+    const tables = ['values', 'queues', 'dicts', 'meta', 'replays', 'replay-log'].map((n) =>
+      root.openDB<Uint8Array, Key>(n, { encoding: 'binary' }),
+    );
+    // A sync that takes 1.5 s: the other file cannot take appends until it is done.
+    const cp = Checkpoints.open({
+      root,
+      tables,
+      meta: tables[3]!,
+      dir,
+      room: new DiskRoom(dir),
+      journaled: true,
+      sync: () => new Promise((r) => setTimeout(r, 1500)),
+    });
+    const timer = setInterval(() => cp.tick(), 1000);
+    const size = (): number => statSync(path.join(dir, 'journal-0')).size + statSync(path.join(dir, 'journal-1')).size;
+    const v = new Uint8Array(8192);
+    let appends = 0;
+    let peak = 0;
+    try {
+      const end = Date.now() + 2500;
+      // 7 x 8 KiB to four keys a turn (under the 64 KiB that goes straight to LMDB), a turn at a time.
+      while (Date.now() < end) {
+        cp.append((write) => {
+          for (let j = 0; j < 7; j++) write(tables[0]!, `k${j % 4}`, v);
+        });
+        appends++;
+        peak = Math.max(peak, size());
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(appends * 7 * 8192).toBeGreaterThan(64 * 1024 * 1024);
+      expect(peak).toBeLessThan(32 * 1024 * 1024);
+    } finally {
+      clearInterval(timer);
+      await cp.close();
+      await root.close();
+      cleanup(dir);
+    }
+  }, 20_000);
+});
