@@ -64,26 +64,21 @@ describe('BatchCall chunk slots', () => {
 });
 
 describe('BatchCall chunk slots while the input is read', () => {
-  const spec: TaskSpec = { kind: 'source', hash: 'h', source: '(x) => x' };
-  const settings = { timeoutMs: 0, retries: 0, priority: 0, chunkSize: 1, onProgress: undefined };
+  /** oneByOne over `items` on a host of 4 slots, pumped for 10 ms. */
+  async function pumped(
+    items: Iterable<number> | AsyncIterable<number>,
+  ): Promise<ReturnType<typeof oneByOne> & { host: ReturnType<typeof fakeHost> }> {
+    const host = fakeHost(4, 1 << 20);
+    const batch = oneByOne(host, items);
+    batch.b.pump();
+    await new Promise((r) => setTimeout(r, 10));
+    return { ...batch, host };
+  }
 
   it('a batch cancelled while its input never yields gives back the slot its read holds', async () => {
-    const host = fakeHost(4, 1 << 20);
-    const ended: unknown[] = [];
-    const never: AsyncIterable<number> = {
+    const { b, host, ended } = await pumped({
       [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<number>>(() => {}) }),
-    };
-    const b = new BatchCall(
-      host,
-      1,
-      spec,
-      never,
-      settings,
-      { item: () => {}, end: (e) => ended.push(e), wantsMore: () => true },
-      new CallerStack(fakeHost),
-    );
-    b.pump();
-    await new Promise((r) => setTimeout(r, 10));
+    });
     expect(host.slots).toBe(1);
     b.cancel(new Error('stop'));
     expect(host.slots).toBe(0);
@@ -91,31 +86,21 @@ describe('BatchCall chunk slots while the input is read', () => {
   });
 
   it('an input whose iterator cannot even be made ends the batch with its error and gives back no slot it did not take', async () => {
-    const host = fakeHost(4, 1 << 20);
-    const ended: unknown[] = [];
-    const broken = {
+    const { host, ended } = await pumped({
       [Symbol.iterator]: (): Iterator<number> => {
         throw new Error('no iterator');
       },
-    };
-    const b = new BatchCall(
-      host,
-      1,
-      spec,
-      broken,
-      settings,
-      { item: () => {}, end: (e) => ended.push(e), wantsMore: () => true },
-      new CallerStack(fakeHost),
-    );
-    b.pump();
-    await new Promise((r) => setTimeout(r, 10));
+    });
     expect(ended).toEqual([new Error('no iterator')]);
     expect(host.slots).toBe(0);
   });
 });
 
 /** A batch of `items` in chunks of one, recording what its sink hears. */
-function oneByOne(host: BatchHost, items: number[]): { b: BatchCall; delivered: number[]; ended: unknown[] } {
+function oneByOne(
+  host: BatchHost,
+  items: Iterable<number> | AsyncIterable<number>,
+): { b: BatchCall; delivered: number[]; ended: unknown[] } {
   const delivered: number[] = [];
   const ended: unknown[] = [];
   const b = new BatchCall(
