@@ -4,7 +4,7 @@
  * An LMDB commit costs ~6-14 us on this kind of machine (an lseek, a writev
  * and three pwrites of its pages and meta page); appending the same bytes to
  * a file costs ~2.6 us. So a turn's writes go to the journal as one frame,
- * and LMDB gets them in a checkpoint about once a second (store.ts). A frame
+ * and LMDB gets them in a checkpoint about once a second (checkpoints.ts). A frame
  * is [u32 body length][u32 CRC-32 of the body][body], the body the control
  * codec's msgpack of [seq, table, key, value | null, table, key, ...] with
  * sequence numbers that grow by one per frame.
@@ -18,7 +18,7 @@
  * it was never acknowledged on its own: a failed append is rewound, and the
  * next one overwrites it).
  */
-import { closeSync, constants, fdatasync, ftruncateSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -165,11 +165,6 @@ export class Journal {
   /** Bytes in the file taking appends. */
   get activeBytes(): number {
     return this.#ends[this.#active];
-  }
-
-  /** fdatasync of the active file, off the main thread. */
-  sync(): Promise<void> {
-    return new Promise((resolve, reject) => fdatasync(this.#fds[this.#active], (err) => (err ? reject(err) : resolve())));
   }
 
   close(): void {
