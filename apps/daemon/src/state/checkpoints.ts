@@ -10,9 +10,9 @@
  * 64 KiB pending. After a tick's checkpoint, appends switch to the other
  * file, and the one left (every frame in it LMDB's now) is emptied once
  * LMDB is synced ('everysec'; at once with 'no'); a file past 8 MiB ticks
- * at once, so the journal stays small however fast the same keys change. A large batch is
- * committed straight to LMDB with what is pending (`commitWith`), as the
- * next sequence number. A failed write is rolled back against LMDB read
+ * at once, so the journal stays small however fast the same keys change. A
+ * large batch is committed straight to LMDB with what is pending
+ * (`commitWith`), as the next sequence number. A failed write is rolled back against LMDB read
  * with the pending writes applied in a transaction that is then aborted
  * (`withPending`).
  */
@@ -24,8 +24,9 @@ import { InternalError, NoSpaceError } from '@corepool/protocol';
 
 import type { DiskRoom } from './disk-room.js';
 import { Journal, type FrameOps } from './journal.js';
-import { PendingWrites } from './pending-writes.js';
-import { decodeNumber, encodeNumber, type Table } from './store.js';
+import { decodeNumber, encodeNumber } from './number-record.js';
+import { PendingWrites, applySync } from './pending-writes.js';
+import type { Table } from './store.js';
 
 /**
  * Past this many records or bytes pending, a checkpoint runs at once. It blocks the primary
@@ -201,10 +202,7 @@ export class Checkpoints {
   #commit(seq: number, visit?: WriteVisitor): void {
     this.#o.root.transactionSync(() => {
       this.#pending.applyTo();
-      visit?.((table, key, v) => {
-        if (v === undefined) table.removeSync(key);
-        else table.putSync(key, v);
-      });
+      visit?.(applySync);
       this.#o.meta.putSync(JOURNAL_SEQ, encodeNumber(seq));
     });
     this.#pending.clear();
@@ -263,19 +261,22 @@ export class Checkpoints {
    * in a transaction that is then aborted (lmdb-js reads inside `transactionSync`
    * see its writes). A rollback reloads the failed records this way.
    */
-  withPending(read: () => void): void {
+  withPending<T>(read: () => T): T {
     if (this.#pending.size === 0) return read();
     let ran = false;
+    let result!: T;
     try {
       this.#o.root.transactionSync(() => {
         this.#pending.applyTo();
         ran = true;
-        read();
+        result = read();
         throw ROLLBACK;
       });
     } catch (err) {
-      if (err !== ROLLBACK && !ran) read();
+      if (err !== ROLLBACK && !ran) return read();
+      if (err !== ROLLBACK) throw err;
     }
+    return result;
   }
 
   /** A last checkpoint and its sync, then the files are closed. The environment may be closed after. */

@@ -24,7 +24,8 @@
 import type { Push } from '@corepool/protocol';
 
 import { Subscribers } from './owner-index.js';
-import { decodeNumber, encodeNumber, type Dirty, type Store, type Table } from './store.js';
+import { decodeNumber, encodeNumber } from './number-record.js';
+import type { Dirty, Store, Table } from './store.js';
 
 /** First element of the `meta` keys that hold each dict key's insertion sequence number. */
 const ORDER = 'dict-order';

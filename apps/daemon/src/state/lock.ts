@@ -18,7 +18,8 @@
 import { CancelledError, LockNotHeldError, TimeoutError } from '@corepool/protocol';
 
 import { OwnerIndex, OwnerQuota } from './owner-index.js';
-import { decodeNumber, encodeNumber, type Dirty, type Store, type Table } from './store.js';
+import { decodeNumber, encodeNumber } from './number-record.js';
+import type { Dirty, Store, Table } from './store.js';
 import { Waiters } from './waiters.js';
 
 const COUNTER_KEY = ['lock'];

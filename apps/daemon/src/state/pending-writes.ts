@@ -3,7 +3,7 @@
  * last bytes (or delete) of each record written since the last checkpoint.
  * A checkpoint writes each record once however often it changed (a counter
  * added to 10,000 times a second is one put), and a rollback reads LMDB with
- * these applied inside a transaction it then aborts (store.ts).
+ * these applied inside a transaction it then aborts (checkpoints.ts).
  */
 import type { Key } from 'lmdb';
 
@@ -40,10 +40,7 @@ export class PendingWrites {
   /** Writes every record into the current LMDB transaction (inside `transactionSync`). */
   applyTo(): void {
     for (const [table, m] of this.#byTable) {
-      for (const [key, value] of m.values()) {
-        if (value === undefined) table.removeSync(key);
-        else table.putSync(key, value);
-      }
+      for (const [key, value] of m.values()) applySync(table, key, value);
     }
   }
 
@@ -52,6 +49,12 @@ export class PendingWrites {
     this.#size = 0;
     this.#bytes = 0;
   }
+}
+
+/** One write into the current LMDB transaction: a put (bytes) or a delete (undefined). */
+export function applySync(table: Table, key: Key, value: Uint8Array | undefined): void {
+  if (value === undefined) table.removeSync(key);
+  else table.putSync(key, value);
 }
 
 /** One string per LMDB key: a string key apart from an array key that prints the same. */

@@ -102,12 +102,10 @@ export class SharedState implements StateStore {
     this.#store = store;
     this.#maxValueBytes = maxValueBytes;
     const push = (owner: string, p: Push): void => this.onPush(owner, p);
-    let loaded: [Values, Queues, Dicts, Locks, ReplayLog] | undefined;
     // Writes a full disk kept in the journal at the start are read with the rest.
-    store.read(() => {
-      loaded = [Values.load(store, push), Queues.load(store), Dicts.load(store, push), Locks.load(store), ReplayLog.load(store)];
-    });
-    [this.#values, this.#queues, this.#dicts, this.#locks, this.#replayLog] = loaded!;
+    [this.#values, this.#queues, this.#dicts, this.#locks, this.#replayLog] = store.read(
+      () => [Values.load(store, push), Queues.load(store), Dicts.load(store, push), Locks.load(store), ReplayLog.load(store)] as const,
+    );
     store.onFailed = (writes) => this.#rollBack(writes);
   }
 

@@ -33,8 +33,8 @@
  * ENOSPC; a full map) is rolled back: `onFailed` hears the writes of every
  * batch that failed, so the types reload those records from what LMDB has
  * committed (with the journal's pending writes applied in a transaction that
- * is then aborted), and each write of those batches fails with E_NO_SPACE (any other failure: E_INTERNAL). The
- * store stays open; the next batch commits once space returns. With 'always'
+ * is then aborted), and each write of those batches fails with E_NO_SPACE
+ * (any other failure: E_INTERNAL). The store stays open; the next batch commits once space returns. With 'always'
  * one batch is in LMDB's hands at a time (the next one gathers meanwhile), so
  * a failed batch never has a later one committed on top of its in-memory
  * state: the batch gathering behind it fails with it, untried.
@@ -54,10 +54,9 @@ import path from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import { InternalError, NoSpaceError } from '@corepool/protocol';
 
-import { DiskRoom } from './disk-room.js';
-
-import { DEFAULT_FSYNC, type FsyncMode } from './fsync-modes.js';
 import { Checkpoints, type WriteOp } from './checkpoints.js';
+import { DiskRoom } from './disk-room.js';
+import { DEFAULT_FSYNC, type FsyncMode } from './fsync-modes.js';
 import { checkStateFile } from './store-check.js';
 
 export { DEFAULT_FSYNC, FSYNC_MODES, type FsyncMode } from './fsync-modes.js';
@@ -213,8 +212,8 @@ export class Store {
    * checkpointed applied in a transaction that is then aborted): the types'
    * loads at start and their reloads after a failed write read this way.
    */
-  read(read: () => void): void {
-    this.#checkpoints.withPending(read);
+  read<T>(read: () => T): T {
+    return this.#checkpoints.withPending(read);
   }
 
   /** Queues a put into the current batch. */
@@ -302,11 +301,10 @@ export class Store {
     const w = b.writes;
     if (w !== null) for (const v of w.values) bytes += v === undefined ? 0 : v.length;
     try {
-      // Journaled, a write must also leave room for the checkpoint that will carry it and what is pending
-      // (else small writes would go on while every checkpoint is refused, and the pending set grow).
-      const cp = this.fsync === 'always' ? undefined : this.#checkpoints;
-      const records = n + (w === null ? 0 : w.keys.length) + (cp?.pendingRecords ?? 0);
-      if (!this.#room.has(bytes + (cp?.pendingBytes ?? 0), records)) {
+      // A write must also leave room for the checkpoint that will carry it with what is pending (else small
+      // writes would go on while every checkpoint is refused, and the pending set grow); 'always' has none.
+      const cp = this.#checkpoints;
+      if (!this.#room.has(bytes + cp.pendingBytes, n + (w === null ? 0 : w.keys.length) + cp.pendingRecords)) {
         this.#failed([b], new NoSpaceError(`the disk under ${this.#dir} is full: the write was not applied`));
         return;
       }
@@ -442,16 +440,4 @@ function privateDir(dir: string): void {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
   chmodSync(dir, 0o700);
-}
-
-/** A float64 (version, counter) as 8 bytes. */
-export function encodeNumber(n: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setFloat64(0, n);
-  return b;
-}
-
-/** The float64 written by `encodeNumber`. */
-export function decodeNumber(b: Uint8Array): number {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getFloat64(0);
 }

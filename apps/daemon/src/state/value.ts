@@ -25,7 +25,8 @@ import { decodeData, encodeCheckedData, ValueTypeError, type Push } from '@corep
 
 import { dataEqual, decodeCost, MAX_COST } from './data-equal.js';
 import { Subscribers } from './owner-index.js';
-import { decodeNumber, type Dirty, type Store, type Table } from './store.js';
+import { decodeNumber } from './number-record.js';
+import type { Dirty, Store, Table } from './store.js';
 
 /** A value's stored record: its version and its data-encoded bytes. */
 export class ValueRecord implements Dirty {
