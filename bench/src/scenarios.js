@@ -127,6 +127,8 @@ export const SCENARIOS = {
       { system: 'corepool-get', ...node('corepool/counter.js'), params: () => ({ op: 'get' }) },
       { system: 'redis-ioredis', ...node('anchors/redis.js') },
       { system: 'ws-msgpack-counter', ...node('anchors/ws-echo.js') },
+      // The same server with the least a durable write needs: each turn's writes appended to a file before their replies.
+      { system: 'ws-msgpack-counter-journal', ...node('anchors/ws-echo.js'), params: () => ({ journal: true }) },
       {
         system: 'python-value',
         ...py('anchors/counter.py'),
@@ -302,6 +304,8 @@ export const SCENARIOS = {
         ? [{ system: 'corepool-before', ...node('corepool/start.js'), params: () => ({ cli: process.env.COREPOOL_BENCH_BEFORE_CLI }) }]
         : []),
       { system: 'node-cluster', ...node('anchors/process-start.js'), params: () => ({ kind: 'cluster' }) },
+      // The floor of any daemon on corepool's libraries: node:cluster plus loading ws, msgpackr and lmdb, an LMDB env opened, a ws server listening.
+      { system: 'node-cluster-deps', ...node('anchors/process-start.js'), params: () => ({ kind: 'deps' }) },
       { system: 'node-e-0', ...node('anchors/process-start.js'), params: () => ({ kind: 'node' }) },
     ],
     goals: [{ system: 'corepool', metric: 'start_ms', op: '<=', value: 250, text: 'start <= 250 ms' }],

@@ -6,7 +6,15 @@
 //   counter  N app processes, each awaiting one `add` at a time on a counter
 //            the server keeps in memory (no store, no durability): the most
 //            any ws + msgpack server could reach in corepool's `counter`.
+//            With `journal`, the floor of a server whose acknowledged writes
+//            survive kill -9, as corepool's do under --fsync everysec: each
+//            event-loop turn's writes (counter value and reply) are appended
+//            to a file with one write before their replies go out, and the
+//            file is fsynced once a second.
 
+import { closeSync, fsync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
@@ -41,12 +49,15 @@ if (role === 'server') {
   void childMain(async () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     let counter = 0;
+    const journal = readParams().journal ? openJournal() : undefined;
     wss.on('connection', (ws) => {
       ws.on('message', (data) => {
         const req = unpack(/** @type {Buffer} */ (data));
         if (req.type === 'add') {
           counter += req.delta;
-          ws.send(pack({ type: 'reply', rid: req.rid, ok: true, value: counter }));
+          const reply = { type: 'reply', rid: req.rid, ok: true, value: counter };
+          if (journal) journal.write(ws, reply);
+          else ws.send(pack(reply));
         } else if (req.type === 'get') ws.send(pack({ type: 'reply', rid: req.rid, ok: true, value: counter }));
         else ws.send(pack({ type: 'result', id: req.id, value: req.item * 2 }));
       });
@@ -72,8 +83,38 @@ if (role === 'server') {
   void runMain(async (p) => (p.scenario === 'counter' ? counter(p) : latency(p)));
 }
 
+/**
+ * One append per event-loop turn of the turn's writes, their replies sent after it: what a
+ * daemon must do at least for an acknowledged write to survive kill -9 (the file is fsynced
+ * once a second, as corepool's --fsync everysec syncs its store).
+ */
+function openJournal() {
+  const dir = mkdtempSync(join(tmpdir(), 'corepool-bench-journal-'));
+  const fd = openSync(join(dir, 'journal'), 'a');
+  // Unlinked at once: the appends cost the same, and a killed server leaves nothing behind.
+  rmSync(dir, { recursive: true, force: true });
+  /** @type {{ ws: import('ws').WebSocket, reply: object }[]} */
+  let turn = [];
+  const flush = () => {
+    const writes = turn;
+    turn = [];
+    writeSync(fd, pack(writes.map((w) => w.reply)));
+    for (const w of writes) w.ws.send(pack(w.reply));
+  };
+  const sync = setInterval(() => fsync(fd, () => {}), 1000);
+  process.on('exit', () => {
+    clearInterval(sync);
+    closeSync(fd);
+  });
+  return {
+    write(ws, reply) {
+      if (turn.push({ ws, reply }) === 1) setImmediate(flush);
+    },
+  };
+}
+
 async function counter(p) {
-  const server = forkChild(self, { role: 'server' });
+  const server = forkChild(self, { role: 'server', journal: p.journal === true });
   const apps = [];
   try {
     const { port, pid } = await server.expect('listening', 10_000);
@@ -94,7 +135,9 @@ async function counter(p) {
       system: p.system,
       final,
       check: check(final === want, `final ${final}, want ${want}`),
-      note: `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited add over a bare ws + msgpack server, counter in memory (no store): the ceiling of any ws daemon here`,
+      note: p.journal
+        ? `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited add over a bare ws + msgpack server, counter in memory, each turn's writes and replies appended to a file (one write, fsync once a second) before the replies: the floor of a ws daemon whose acknowledged writes survive kill -9`
+        : `${p.procs} processes x ${p.ops.toLocaleString('en')} awaited add over a bare ws + msgpack server, counter in memory (no store): the ceiling of any ws daemon here`,
     };
     return [
       { ...base, metric: 'ops_per_s', value: want / (wall / 1e3), unit: 'ops/s' },
