@@ -49,15 +49,19 @@ function ownRecord(reply: unknown): boolean {
 }
 
 /**
- * One segment of an instance's kept replies: a slot per request id from the segment's first, grown
- * as ids come and never shrunk (at most SEGMENT_RIDS). A Map reallocated its table as a burst
- * filled a segment and again as acknowledgements emptied it (~250 bytes per write in flight).
+ * One segment of an instance's kept replies: a slot per request id from the lowest one it holds
+ * (the first set since it was last empty), grown as ids come (at most SEGMENT_RIDS). A Map
+ * reallocated its table as a burst filled a segment and again as acknowledgements emptied it
+ * (~250 bytes per write in flight). Slots from the segment's own first id made a holey array
+ * as long as the id's place in the segment whenever an emptied segment was made again: a client
+ * awaiting each write (its next request acknowledges the last) had one made per write, about
+ * 1 KB each, the largest allocation of the daemon's write path.
  */
 class Segment implements Dirty {
   readonly table: Table;
   readonly key: [string, number];
-  /** The segment's first request id: slot i holds request first + i's reply (undefined: none). */
-  readonly #first: number;
+  /** Request id of slot 0: slot i holds request base + i's reply (undefined: none). */
+  #base: number;
   #slots: unknown[] = [];
   /** Replies held. */
   size = 0;
@@ -65,20 +69,28 @@ class Segment implements Dirty {
   constructor(table: Table, instance: string, segment: number) {
     this.table = table;
     this.key = [instance, segment];
-    this.#first = segment * SEGMENT_RIDS;
+    this.#base = segment * SEGMENT_RIDS;
   }
 
   /** `rid` must be one of this segment's (ReplayLog#segment placed it here); `reply` is never undefined. */
   set(rid: number, reply: unknown): void {
-    const i = rid - this.#first;
+    if (this.size === 0) {
+      this.#slots = [];
+      this.#base = rid;
+    } else if (rid < this.#base) {
+      // An id below the lowest held (requests answered out of order): the slots move up.
+      this.#slots = [...new Array<unknown>(this.#base - rid), ...this.#slots];
+      this.#base = rid;
+    }
+    const i = rid - this.#base;
     if (this.#slots[i] === undefined) this.size++;
     this.#slots[i] = reply;
   }
 
   /** Forgets `rid`'s reply; false if there was none. */
   delete(rid: number): boolean {
-    const i = rid - this.#first;
-    if (this.#slots[i] === undefined) return false;
+    const i = rid - this.#base;
+    if (i < 0 || this.#slots[i] === undefined) return false;
     this.#slots[i] = undefined;
     this.size--;
     return true;
@@ -87,7 +99,7 @@ class Segment implements Dirty {
   /** Each reply with its request id, in request id order (what encodePairs reads, as it reads a Map). */
   forEach(each: (reply: unknown, rid: number) => void): void {
     const slots = this.#slots;
-    for (let i = 0; i < slots.length; i++) if (slots[i] !== undefined) each(slots[i], this.#first + i);
+    for (let i = 0; i < slots.length; i++) if (slots[i] !== undefined) each(slots[i], this.#base + i);
   }
 
   record(): Uint8Array | undefined {
@@ -99,6 +111,7 @@ class Segment implements Dirty {
   load(stored: Uint8Array | undefined): boolean {
     this.#slots = [];
     this.size = 0;
+    const first = this.key[1] * SEGMENT_RIDS;
     if (stored === undefined) return true;
     let flat: unknown;
     try {
@@ -110,7 +123,7 @@ class Segment implements Dirty {
     let whole = flat.length % 2 === 0;
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const rid = flat[i];
-      if (typeof rid !== 'number' || !Number.isInteger(rid) || rid < this.#first || rid >= this.#first + SEGMENT_RIDS) {
+      if (typeof rid !== 'number' || !Number.isInteger(rid) || rid < first || rid >= first + SEGMENT_RIDS) {
         whole = false;
         continue;
       }

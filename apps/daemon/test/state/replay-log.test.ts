@@ -71,6 +71,41 @@ describe('kept replies', () => {
     }
   });
 
+  it('keep every reply of a segment emptied and filled again mid-range, out of order too', async () => {
+    const dir = tempDir();
+    let state = await open(dir);
+    try {
+      const mid = SEGMENT_RIDS + SEGMENT_RIDS / 2;
+      // Each write acknowledged before the next (a client awaiting each one): the segment empties every time.
+      for (let rid = mid; rid < mid + 5; rid++) {
+        await state.handle('c:1', req('value.add', 'n', { a: enc(1) }), ['i-o', rid]);
+        state.dropReply(['i-o', rid]);
+      }
+      // Then ids that come below the lowest held, and one at each end of the segment.
+      for (const rid of [mid + 9, mid + 7, mid + 8, SEGMENT_RIDS, 2 * SEGMENT_RIDS - 1]) {
+        await state.handle('c:1', req('value.add', 'n', { a: enc(1) }), ['i-o', rid]);
+      }
+      state.dropReply(['i-o', mid + 7]);
+      state.dropReply(['i-o', mid + 4]); // acknowledged before: nothing to drop
+      await state.handle('c:1', req('value.get', 'n'));
+      const want = [SEGMENT_RIDS, mid + 8, mid + 9, 2 * SEGMENT_RIDS - 1];
+      expect([...state.keptReplies().get('i-o')!.keys()]).toEqual(want);
+      expect(
+        state
+          .keptReplies()
+          .get('i-o')!
+          .get(mid + 8),
+      ).toMatchObject({ version: 8 });
+      await state.close();
+      expect(keptOnDisk(dir).get('i-o')).toEqual(want);
+      state = await open(dir);
+      expect([...state.keptReplies().get('i-o')!.keys()]).toEqual(want);
+    } finally {
+      await state.close();
+      cleanup(dir);
+    }
+  });
+
   it('moves replies kept one record per request id (the earlier layout) into the log', async () => {
     const dir = tempDir();
     try {
