@@ -25,6 +25,9 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 // build (its bin/corepool.js, its dist/cli.js, or a stand-in to test the harness
 // itself); both default to this repo's.
 export const CLI = process.env.COREPOOL_BENCH_CLI ?? join(REPO, 'apps/daemon/bin/corepool.js');
+// COREPOOL_BENCH_DAEMON_NODE_ARGS="--flag --flag": node flags for every daemon's primary (what a
+// V8 setting would change, e.g. --min-semi-space-size=16), split on spaces.
+const DAEMON_NODE_ARGS = (process.env.COREPOOL_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const CLIENT = process.env.COREPOOL_BENCH_CLIENT ?? '@corepool/client';
 
 const live = new Set();
@@ -56,7 +59,21 @@ export async function startDaemon({ workers = 2, timeoutMs = 20_000, extraArgs =
   if (tokenFile) more.push('--token-file', tokenFile);
   const child = spawn(
     process.execPath,
-    [...profileArgs(), ...nodeArgs, CLI, 'daemon', 'start', '--port', '0', '--workers', String(workers), '--data-dir', dataDir, ...more],
+    [
+      ...profileArgs(),
+      ...DAEMON_NODE_ARGS,
+      ...nodeArgs,
+      CLI,
+      'daemon',
+      'start',
+      '--port',
+      '0',
+      '--workers',
+      String(workers),
+      '--data-dir',
+      dataDir,
+      ...more,
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
