@@ -1,7 +1,9 @@
 /**
  * The `ack` message from hostile clients, through a real daemon: acks before hello, huge,
  * backwards, malformed and by the thousand neither end the daemon nor touch another client's
- * writes; one ack drops a burst of 20,000 kept replies whose ids came in no order; an ack of a queue.get still waiting for its item (a lie) leaves no kept reply behind
+ * writes; one ack drops a burst of 20,000 kept replies whose ids came in no order; a burst whose
+ * ids run downwards within each segment keeps every reply once, beside a client still answered;
+ * an ack of a queue.get still waiting for its item (a lie) leaves no kept reply behind
  * that no later ack can drop; an instance that never acks keeps at most 100,000 replies, on
  * disk too. A queue.get resent again and again on the connection it waits on is refused each time
  * (each resend chained two promises onto the first: a million held a gigabyte), while another
@@ -14,6 +16,7 @@ import { open as openLmdb } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, decodeData, decodeMessage, encodeMessage } from '@corepool/protocol/internal';
 
+import { SEGMENT_RIDS } from '../src/state/replay-log.js';
 import { startDaemon, type TestDaemon } from './support/daemon.js';
 import type { RawSocket } from './support/raw-socket.js';
 import { until } from './support/wait.js';
@@ -123,6 +126,36 @@ describe('acknowledgements of many replies at once', () => {
       await honest.close();
       expect(await d.stop()).toBe(0);
       expect(keptOnDisk(d.dataDir, 'spacer')).toEqual([count * 1000 + 1]);
+    } finally {
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('keep every reply of a burst whose ids run downwards within each segment, while another client is answered', async () => {
+    const d = await startDaemon({ keepDataDir: true });
+    try {
+      const { encodeData } = await import('@corepool/protocol');
+      const honest = await d.connect();
+      const n = honest.value<number>('n', { initial: 0 });
+      await n.get();
+      const h = await helloAs(d, 'downward');
+      const one = encodeData(1);
+      // 40 segments' worth, each segment's ids sent from its last to its first: every kept reply lands below the lowest its segment holds.
+      const rids = Array.from({ length: 40 * SEGMENT_RIDS }, (_, i) => {
+        const segment = Math.floor(i / SEGMENT_RIDS);
+        return segment * SEGMENT_RIDS + (SEGMENT_RIDS - 1 - (i % SEGMENT_RIDS)) + 1;
+      });
+      for (let i = 0; i < rids.length; i += 512)
+        h.send(rids.slice(i, i + 512).map((rid) => ({ type: 'state', rid, op: 'value.add', name: 'n', a: one })));
+      const adds = Array.from({ length: 300 }, () => n.add(1));
+      const last = rids[rids.length - 1]!;
+      await h.next((m) => m.type === 'reply' && m.rid === last, 60_000);
+      expect(new Set(await Promise.all(adds)).size).toBe(300);
+      expect(await n.get()).toBe(rids.length + 300);
+      await honest.close();
+      expect(await d.stop()).toBe(0);
+      // Never acknowledged: every reply is kept, once.
+      expect(keptOnDisk(d.dataDir, 'downward')).toEqual([...rids].sort((a, b) => a - b));
     } finally {
       rmSync(d.dataDir, { recursive: true, force: true });
     }
