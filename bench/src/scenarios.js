@@ -93,6 +93,8 @@ export const SCENARIOS = {
       { system: 'piscina', ...node('anchors/piscina.js') },
       { system: 'ws-msgpack-echo', ...node('anchors/ws-echo.js') },
       { system: 'cluster-ipc-echo', ...node('anchors/ipc-echo.js') },
+      // The same two hops chained as a submit makes them, with nothing else on the path.
+      { system: 'ws-ipc-chain', ...node('anchors/ws-ipc-chain.js') },
     ],
     // The two hops a submit cannot avoid, summed per round; and corepool's p99 over its own p50.
     derive: deriveLatencyFloor,

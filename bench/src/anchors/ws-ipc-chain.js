@@ -1,0 +1,76 @@
+// ws-ipc-chain.js - the floor of `latency` as one path: a client sends one
+// small msgpack request over ws to a server that is a node:cluster primary;
+// the server hands the item to a forked cluster worker (default 'json'
+// serialization), which answers with it doubled, and the server sends that
+// back over ws. One request at a time, each round trip timed. This is a
+// corepool submit's path (client -> primary -> worker -> primary -> client)
+// with nothing on it but the two transports: no scheduler, no SDK, no task
+// lookup. `ws+ipc-echo` sums the two hops measured apart; this chains them.
+
+import cluster from 'node:cluster';
+import { WebSocket, WebSocketServer } from 'ws';
+import { pack, unpack } from 'msgpackr';
+import { childMain, clusterWorkerReady, forkChild } from '../lib/children.js';
+import { check, percentile, readParams, runMain, timeEchoes } from '../lib/harness.js';
+
+const self = new URL(import.meta.url).pathname;
+const role = cluster.isWorker ? 'worker' : readParams().role;
+
+if (role === 'worker') {
+  process.on('message', (/** @type {{ id: number, item: number }} */ m) => process.send?.({ id: m.id, value: m.item * 2 }));
+  process.send?.({ ready: true });
+} else if (role === 'server') {
+  void childMain(async () => {
+    cluster.setupPrimary({ exec: self, serialization: 'json', args: [] });
+    const worker = cluster.fork();
+    await clusterWorkerReady(worker);
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    wss.on('connection', (ws) => {
+      // One request at a time (the client awaits each): the worker's reply goes to this socket.
+      worker.on('message', (/** @type {{ id: number, value: number }} */ m) => ws.send(pack({ type: 'result', id: m.id, value: m.value })));
+      ws.on('message', (data) => {
+        const req = unpack(/** @type {Buffer} */ (data));
+        worker.send({ id: req.id, item: req.item });
+      });
+    });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    process.send?.({ type: 'listening', port: /** @type {import('node:net').AddressInfo} */ (wss.address()).port });
+    process.on('disconnect', () => {
+      worker.kill();
+      process.exit(0);
+    });
+  });
+} else {
+  void runMain(async (p) => {
+    const server = forkChild(self, { role: 'server' });
+    try {
+      const { port } = await server.expect('listening', 10_000);
+      const ws = new WebSocket(`ws://127.0.0.1:${port}`);
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      let pending = null;
+      ws.on('message', (data) => {
+        const r = pending;
+        pending = null;
+        r(unpack(/** @type {Buffer} */ (data)));
+      });
+      const call = (id, item) =>
+        new Promise((resolve) => {
+          pending = resolve;
+          ws.send(pack({ type: 'submit', id, item }));
+        });
+      const { lat, bad } = await timeEchoes(call, p.warmup, p.count);
+      ws.close();
+      const ok = check(bad === 0, `${bad} wrong replies`);
+      const note = `${p.count} sequential round trips client -> ws server (a node:cluster primary) -> forked cluster worker (json) -> server -> client, msgpack over ws`;
+      return [
+        { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
+        { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
+      ];
+    } finally {
+      server.kill();
+    }
+  });
+}
