@@ -197,6 +197,9 @@ export const SCENARIOS = {
     systems: [
       { system: 'corepool', ...node('corepool/notify.js') },
       { system: 'redis-pubsub', ...node('anchors/redis.js') },
+      // Node floors: a bare ws + msgpack server pushing each set, and the same appending each turn's writes before the reply and the push.
+      { system: 'ws-msgpack-notify', ...node('anchors/ws-echo.js') },
+      { system: 'ws-msgpack-notify-journal', ...node('anchors/ws-echo.js'), params: () => ({ journal: true }) },
     ],
     goals: [
       { system: 'corepool', metric: 'p99_us', op: '<=', anchor: 'redis-pubsub', ratio: 1.0, text: 'notify p99 <= Redis pub/sub p99' },

@@ -11,6 +11,11 @@
 //            event-loop turn's writes (counter value and reply) are appended
 //            to a file with one write before their replies go out, and the
 //            file is fsynced once a second.
+//   notify   this process sets a value the server keeps, one `set` at a time;
+//            a subscriber in another process gets each change pushed and
+//            acknowledges it with its latency (the send time travels in the
+//            value, on CLOCK_MONOTONIC): corepool's `notify` with nothing but
+//            the two ws hops, and with `journal`, the append before them.
 
 import { closeSync, fsync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +24,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
-import { check, nowMs, percentile, readParams, runMain, timeEchoes } from '../lib/harness.js';
+import { check, nowMs, nowUs, percentile, readParams, runMain, timeEchoes } from '../lib/harness.js';
 
 const self = new URL(import.meta.url).pathname;
 
@@ -50,14 +55,30 @@ if (role === 'server') {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     let counter = 0;
     const journal = readParams().journal ? openJournal() : undefined;
+    /** Sends a write's reply (and pushes) once the write is appended, or at once without a journal. */
+    const acknowledge = (record, send) => (journal ? journal.write(record, send) : send());
+    let value = null;
+    /** @type {Set<import('ws').WebSocket>} */
+    const subscribers = new Set();
     wss.on('connection', (ws) => {
+      ws.on('close', () => subscribers.delete(ws));
       ws.on('message', (data) => {
         const req = unpack(/** @type {Buffer} */ (data));
         if (req.type === 'add') {
           counter += req.delta;
           const reply = { type: 'reply', rid: req.rid, ok: true, value: counter };
-          if (journal) journal.write(ws, reply);
-          else ws.send(pack(reply));
+          acknowledge(reply, () => ws.send(pack(reply)));
+        } else if (req.type === 'set') {
+          value = req.value;
+          const reply = { type: 'reply', rid: req.rid, ok: true };
+          acknowledge([value, reply], () => {
+            ws.send(pack(reply));
+            const push = pack({ type: 'push', value });
+            for (const s of subscribers) s.send(push);
+          });
+        } else if (req.type === 'subscribe') {
+          subscribers.add(ws);
+          ws.send(pack({ type: 'reply', rid: req.rid, ok: true }));
         } else if (req.type === 'get') ws.send(pack({ type: 'reply', rid: req.rid, ok: true, value: counter }));
         else ws.send(pack({ type: 'result', id: req.id, value: req.item * 2 }));
       });
@@ -65,6 +86,24 @@ if (role === 'server') {
     await new Promise((resolve) => wss.once('listening', resolve));
     process.send({ type: 'listening', port: /** @type {import('node:net').AddressInfo} */ (wss.address()).port, pid: process.pid });
     process.on('disconnect', () => process.exit(0));
+  });
+} else if (role === 'subscriber') {
+  void childMain(async (p) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${p.port}`);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    ws.on('message', (data) => {
+      const now = nowUs();
+      const m = unpack(/** @type {Buffer} */ (data));
+      if (m.type === 'push') process.send?.({ type: 'ack', seq: m.value.seq, lat: now - m.value.t0 });
+      else if (m.type === 'reply') process.send?.({ type: 'ready' });
+    });
+    ws.send(pack({ type: 'subscribe', rid: 0 }));
+    await fromParent('stop');
+    ws.close();
+    process.exit(0);
   });
 } else if (role === 'app') {
   void childMain(async (p) => {
@@ -80,7 +119,7 @@ if (role === 'server') {
     process.exit(0);
   });
 } else {
-  void runMain(async (p) => (p.scenario === 'counter' ? counter(p) : latency(p)));
+  void runMain(async (p) => (p.scenario === 'counter' ? counter(p) : p.scenario === 'notify' ? notify(p) : latency(p)));
 }
 
 /**
@@ -93,13 +132,13 @@ function openJournal() {
   const fd = openSync(join(dir, 'journal'), 'a');
   // Unlinked at once: the appends cost the same, and a killed server leaves nothing behind.
   rmSync(dir, { recursive: true, force: true });
-  /** @type {{ ws: import('ws').WebSocket, reply: object }[]} */
+  /** @type {{ record: unknown, send: () => void }[]} */
   let turn = [];
   const flush = () => {
     const writes = turn;
     turn = [];
-    writeSync(fd, pack(writes.map((w) => w.reply)));
-    for (const w of writes) w.ws.send(pack(w.reply));
+    writeSync(fd, pack(writes.map((w) => w.record)));
+    for (const w of writes) w.send();
   };
   const sync = setInterval(() => fsync(fd, () => {}), 1000);
   process.on('exit', () => {
@@ -107,8 +146,9 @@ function openJournal() {
     closeSync(fd);
   });
   return {
-    write(ws, reply) {
-      if (turn.push({ ws, reply }) === 1) setImmediate(flush);
+    /** Appends `record` with the turn's other writes, then calls `send` (the replies wait for the append). */
+    write(record, send) {
+      if (turn.push({ record, send }) === 1) setImmediate(flush);
     },
   };
 }
@@ -145,6 +185,40 @@ async function counter(p) {
     ];
   } finally {
     for (const a of apps) a.kill();
+    server.kill();
+  }
+}
+
+async function notify(p) {
+  const server = forkChild(self, { role: 'server', journal: p.journal === true });
+  let sub;
+  try {
+    const { port } = await server.expect('listening', 10_000);
+    sub = forkChild(self, { role: 'subscriber', port });
+    await sub.expect('ready', 10_000);
+    const { ws, call } = await open(port);
+    const lat = new Float64Array(p.count);
+    let bad = 0;
+    for (let i = 0; i < p.warmup + p.count; i++) {
+      const t0 = nowUs();
+      const [, ack] = await Promise.all([call({ type: 'set', rid: i, value: { seq: i, t0 } }), sub.expect('ack', 10_000)]);
+      if (ack.seq !== i) bad++;
+      if (i >= p.warmup) lat[i - p.warmup] = ack.lat;
+    }
+    ws.close();
+    sub.send({ type: 'stop' });
+    const base = {
+      scenario: p.scenario,
+      system: p.system,
+      check: check(bad === 0, `${bad} notifications out of order`),
+      note: `${p.count} updates one at a time: set over ws -> a bare ws + msgpack server${p.journal ? ' (each turn appended to a file before the reply and the push)' : ''} -> pushed to a subscriber in another process; clock: hrtime (CLOCK_MONOTONIC)`,
+    };
+    return [
+      { ...base, metric: 'p50_us', value: percentile(lat, 50), unit: 'us' },
+      { ...base, metric: 'p99_us', value: percentile(lat, 99), unit: 'us' },
+    ];
+  } finally {
+    sub?.kill();
     server.kill();
   }
 }
