@@ -29,6 +29,15 @@ async function helloAs(d: TestDaemon, instance: string): Promise<RawSocket> {
   return h;
 }
 
+/** An honest client with a counter `n` read once, and a raw connection as instance `instance` beside it; `one` is an add's delta of 1. */
+async function besideHonest(d: TestDaemon, instance: string) {
+  const { encodeData } = await import('@corepool/protocol');
+  const honest = await d.connect();
+  const n = honest.value<number>('n', { initial: 0 });
+  await n.get();
+  return { honest, n, h: await helloAs(d, instance), one: encodeData(1) };
+}
+
 /** Request ids kept on disk for `instance` (segments and records of their own), read with LMDB itself. */
 function keptOnDisk(dataDir: string, instance: string): number[] {
   const root = openLmdb({ path: path.join(dataDir, 'state'), readOnly: true, maxDbs: 8 });
@@ -105,12 +114,7 @@ describe('acknowledgements of many replies at once', () => {
   it('drop every kept reply of a hostile burst (ids spaced a segment apart, sent in descending order) while another client is answered', async () => {
     const d = await startDaemon({ keepDataDir: true });
     try {
-      const { encodeData } = await import('@corepool/protocol');
-      const honest = await d.connect();
-      const n = honest.value<number>('n', { initial: 0 });
-      await n.get();
-      const h = await helloAs(d, 'spacer');
-      const one = encodeData(1);
+      const { honest, n, h, one } = await besideHonest(d, 'spacer');
       const count = 20_000;
       // Each id in a segment of its own, the newest first: the kept replies' table sees them in neither id nor segment order.
       const rids = Array.from({ length: count }, (_, i) => (count - i) * 1000);
@@ -134,12 +138,7 @@ describe('acknowledgements of many replies at once', () => {
   it('keep every reply of a burst whose ids run downwards within each segment, while another client is answered', async () => {
     const d = await startDaemon({ keepDataDir: true });
     try {
-      const { encodeData } = await import('@corepool/protocol');
-      const honest = await d.connect();
-      const n = honest.value<number>('n', { initial: 0 });
-      await n.get();
-      const h = await helloAs(d, 'downward');
-      const one = encodeData(1);
+      const { honest, n, h, one } = await besideHonest(d, 'downward');
       // 40 segments' worth, each segment's ids sent from its last to its first: every kept reply lands below the lowest its segment holds.
       const rids = Array.from({ length: 40 * SEGMENT_RIDS }, (_, i) => {
         const segment = Math.floor(i / SEGMENT_RIDS);

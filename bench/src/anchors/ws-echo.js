@@ -24,30 +24,10 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
+import { openWsCall as open } from '../lib/ws-call.js';
 import { check, nowMs, nowUs, percentile, readParams, runMain, timeEchoes } from '../lib/harness.js';
 
 const self = new URL(import.meta.url).pathname;
-
-/** Opens a ws to the echo server; resolves with call(message) -> reply, one request at a time. */
-async function open(port) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}`);
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  let pending = null;
-  ws.on('message', (data) => {
-    const r = pending;
-    pending = null;
-    r(unpack(/** @type {Buffer} */ (data)));
-  });
-  const call = (msg) =>
-    new Promise((resolve) => {
-      pending = resolve;
-      ws.send(pack(msg));
-    });
-  return { ws, call };
-}
 
 const role = readParams().role;
 if (role === 'server') {

@@ -8,10 +8,11 @@
 // lookup. `ws+ipc-echo` sums the two hops measured apart; this chains them.
 
 import cluster from 'node:cluster';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
 import { childMain, clusterWorkerReady, forkChild } from '../lib/children.js';
 import { check, percentile, readParams, runMain, timeEchoes } from '../lib/harness.js';
+import { openWsCall } from '../lib/ws-call.js';
 
 const self = new URL(import.meta.url).pathname;
 const role = cluster.isWorker ? 'worker' : readParams().role;
@@ -45,22 +46,8 @@ if (role === 'worker') {
     const server = forkChild(self, { role: 'server' });
     try {
       const { port } = await server.expect('listening', 10_000);
-      const ws = new WebSocket(`ws://127.0.0.1:${port}`);
-      await new Promise((resolve, reject) => {
-        ws.once('open', resolve);
-        ws.once('error', reject);
-      });
-      let pending = null;
-      ws.on('message', (data) => {
-        const r = pending;
-        pending = null;
-        r(unpack(/** @type {Buffer} */ (data)));
-      });
-      const call = (id, item) =>
-        new Promise((resolve) => {
-          pending = resolve;
-          ws.send(pack({ type: 'submit', id, item }));
-        });
+      const { ws, call: send } = await openWsCall(port);
+      const call = (id, item) => send({ type: 'submit', id, item });
       const { lat, bad } = await timeEchoes(call, p.warmup, p.count);
       ws.close();
       const ok = check(bad === 0, `${bad} wrong replies`);
