@@ -6,7 +6,7 @@
 
 import cluster from 'node:cluster';
 import { clusterWorkerReady } from '../lib/children.js';
-import { check, percentile, runMain, timeEchoes } from '../lib/harness.js';
+import { check, percentileRows, runMain, timeEchoes } from '../lib/harness.js';
 
 if (cluster.isPrimary) {
   void runMain(async (p) => {
@@ -28,10 +28,7 @@ if (cluster.isPrimary) {
       const { lat, bad } = await timeEchoes(call, p.warmup, p.count);
       const ok = check(bad === 0, `${bad} wrong replies`);
       const note = `${p.count} sequential round trips primary -> forked cluster worker -> primary, json serialization`;
-      return [
-        { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
-        { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
-      ];
+      return percentileRows(p, lat, ok, note);
     } finally {
       worker.kill();
     }

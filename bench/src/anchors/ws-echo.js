@@ -25,7 +25,7 @@ import { pack, unpack } from 'msgpackr';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
 import { openWsCall as open } from '../lib/ws-call.js';
-import { check, nowMs, nowUs, percentile, readParams, runMain, timeEchoes } from '../lib/harness.js';
+import { check, nowMs, nowUs, percentileRows, readParams, runMain, timeEchoes } from '../lib/harness.js';
 
 const self = new URL(import.meta.url).pathname;
 
@@ -187,16 +187,12 @@ async function notify(p) {
     }
     ws.close();
     sub.send({ type: 'stop' });
-    const base = {
-      scenario: p.scenario,
-      system: p.system,
-      check: check(bad === 0, `${bad} notifications out of order`),
-      note: `${p.count} updates one at a time: set over ws -> a bare ws + msgpack server${p.journal ? ' (each turn appended to a file before the reply and the push)' : ''} -> pushed to a subscriber in another process; clock: hrtime (CLOCK_MONOTONIC)`,
-    };
-    return [
-      { ...base, metric: 'p50_us', value: percentile(lat, 50), unit: 'us' },
-      { ...base, metric: 'p99_us', value: percentile(lat, 99), unit: 'us' },
-    ];
+    return percentileRows(
+      p,
+      lat,
+      check(bad === 0, `${bad} notifications out of order`),
+      `${p.count} updates one at a time: set over ws -> a bare ws + msgpack server${p.journal ? ' (each turn appended to a file before the reply and the push)' : ''} -> pushed to a subscriber in another process; clock: hrtime (CLOCK_MONOTONIC)`,
+    );
   } finally {
     sub?.kill();
     server.kill();
@@ -213,10 +209,7 @@ async function latency(p) {
     ws.close();
     const ok = check(bad === 0, `${bad} wrong replies`);
     const note = `${p.count} sequential round trips, ${pack({ type: 'submit', id: 1000, item: 1000 }).length}-byte msgpack requests, server in its own process`;
-    return [
-      { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
-      { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
-    ];
+    return percentileRows(p, lat, ok, note);
   } finally {
     server.kill();
   }

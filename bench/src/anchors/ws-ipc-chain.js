@@ -11,7 +11,7 @@ import cluster from 'node:cluster';
 import { WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
 import { childMain, clusterWorkerReady, forkChild } from '../lib/children.js';
-import { check, percentile, readParams, runMain, timeEchoes } from '../lib/harness.js';
+import { check, percentileRows, readParams, runMain, timeEchoes } from '../lib/harness.js';
 import { openWsCall } from '../lib/ws-call.js';
 
 const self = new URL(import.meta.url).pathname;
@@ -52,10 +52,7 @@ if (role === 'worker') {
       ws.close();
       const ok = check(bad === 0, `${bad} wrong replies`);
       const note = `${p.count} sequential round trips client -> ws server (a node:cluster primary) -> forked cluster worker (json) -> server -> client, msgpack over ws`;
-      return [
-        { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
-        { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
-      ];
+      return percentileRows(p, lat, ok, note);
     } finally {
       server.kill();
     }

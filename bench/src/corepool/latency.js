@@ -1,7 +1,7 @@
 // latency.js - corepool on `latency`: client.submit(x => x * 2, i), one at a
 // time, each round trip timed (ws hop to the primary + IPC hop to a worker).
 
-import { check, nowUs, percentile, runMain } from '../lib/harness.js';
+import { check, nowUs, percentileRows, runMain } from '../lib/harness.js';
 import { double } from '../lib/tasks.js';
 import { withCorepool } from './daemon.js';
 
@@ -18,9 +18,6 @@ void runMain((p) =>
     }
     const ok = check(bad === 0, `${bad} wrong results`);
     const note = `${p.count} sequential client.submit, ${p.workers} workers`;
-    return [
-      { scenario: p.scenario, system: p.system, metric: 'p50_us', value: percentile(lat, 50), unit: 'us', check: ok, note },
-      { scenario: p.scenario, system: p.system, metric: 'p99_us', value: percentile(lat, 99), unit: 'us', check: ok, note },
-    ];
+    return percentileRows(p, lat, ok, note);
   }),
 );

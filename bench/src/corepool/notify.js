@@ -6,7 +6,7 @@
 // waits for the ack), so nothing is coalesced.
 
 import { childMain, forkChild, fromParent } from '../lib/children.js';
-import { check, nowUs, percentile, readParams, runMain, sleep } from '../lib/harness.js';
+import { check, nowUs, percentileRows, readParams, runMain, sleep } from '../lib/harness.js';
 import { connectTo, withCorepool } from './daemon.js';
 
 const self = new URL(import.meta.url).pathname;
@@ -58,16 +58,12 @@ if (params.role === 'subscriber') {
           if (i >= p.warmup) lat[i - p.warmup] = ack.lat;
         }
         sub.send({ type: 'stop' });
-        const base = {
-          scenario: p.scenario,
-          system: p.system,
-          check: check(bad === 0, `${bad} notifications out of order`),
-          note: `${p.count} updates one at a time: value.set() -> value.subscribe() in another process; clock: hrtime (CLOCK_MONOTONIC)`,
-        };
-        return [
-          { ...base, metric: 'p50_us', value: percentile(lat, 50), unit: 'us' },
-          { ...base, metric: 'p99_us', value: percentile(lat, 99), unit: 'us' },
-        ];
+        return percentileRows(
+          p,
+          lat,
+          check(bad === 0, `${bad} notifications out of order`),
+          `${p.count} updates one at a time: value.set() -> value.subscribe() in another process; clock: hrtime (CLOCK_MONOTONIC)`,
+        );
       } finally {
         sub.kill();
       }

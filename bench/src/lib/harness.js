@@ -63,6 +63,19 @@ export function percentile(values, p) {
   return sorted[rank - 1];
 }
 
+/** The p50_us and p99_us rows of a runner's timed samples (microseconds), each with the runner's check and note. */
+export function percentileRows(p, lat, checked, note) {
+  return [50, 99].map((q) => ({
+    scenario: p.scenario,
+    system: p.system,
+    metric: `p${q}_us`,
+    value: percentile(lat, q),
+    unit: 'us',
+    check: checked,
+    note,
+  }));
+}
+
 /** Median of an array of numbers (NaN when empty). */
 export function median(values) {
   if (values.length === 0) return NaN;
