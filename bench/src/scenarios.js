@@ -45,6 +45,8 @@ export const SCENARIOS = {
       { system: 'corepool', ...node('corepool/efficiency.js') },
       { system: 'python-pool', ...py('anchors/efficiency.py') },
       { system: 'piscina', ...node('anchors/piscina.js') },
+      // The floor: a bare node:cluster pool chunking as corepool does, nothing else on the path.
+      { system: 'node-cluster-pool', ...node('anchors/cluster-pool.js') },
     ],
     goals: [{ system: 'corepool', metric: 'efficiency', op: '>=', value: 0.98, text: 'efficiency >= 0.98' }],
   },

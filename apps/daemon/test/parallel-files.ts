@@ -30,6 +30,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/failures.test.ts',
   'test/fork-failure.test.ts',
   'test/graceful-stop.test.ts',
+  'test/helper-thread.test.ts',
   'test/imap-read-ahead.test.ts',
   'test/init.test.ts',
   'test/large-results.test.ts',

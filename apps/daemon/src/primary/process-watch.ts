@@ -15,7 +15,9 @@
  * workers and the primary for the cores. What is tracked or ended before waits
  * for it, in order.
  */
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
+import { startHelperThread } from '../helper-thread.js';
 
 /** Environment variable marking a worker and everything it spawns: "<primary pid>.<its start>:<fork number>". */
 export const WORKER_MARKER_ENV = 'COREPOOL_WORKER';
@@ -43,7 +45,10 @@ export class ProcessWatch {
   /** Starts the thread (once); what was tracked or ended before reaches it now. */
   start(): void {
     if (this.#thread !== undefined || this.#dead) return;
-    const thread = new Worker(new URL('./process-watch-thread.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 32 } });
+    const thread = startHelperThread(
+      (flags) => v8.setFlagsFromString(flags),
+      () => new Worker(new URL('./process-watch-thread.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 32 } }),
+    );
     this.#thread = thread;
     thread.unref();
     thread.on('message', (m: FromWatch) => {

@@ -21,6 +21,7 @@
  * daemon's start path.
  */
 import { CUT_REQUEST_BYTES, GUARD_FD } from '../channel.js';
+import { startHelperThread } from '../helper-thread.js';
 import { cutRequests } from './cut-signal.js';
 
 /** Captured at load, before any code of the user's can replace it. */
@@ -59,6 +60,10 @@ export function startOrphanGuard(): void {
     }, ${BACKSTOP_MS});
   `;
   const { Worker } = builtin('node:worker_threads');
-  const thread = new Worker(code, { eval: true, workerData: { cut: cutRequests.buffer }, resourceLimits: { maxOldGenerationSizeMb: 8 } });
+  const v8 = builtin('node:v8');
+  const thread = startHelperThread(
+    (flags) => v8.setFlagsFromString(flags),
+    () => new Worker(code, { eval: true, workerData: { cut: cutRequests.buffer }, resourceLimits: { maxOldGenerationSizeMb: 8 } }),
+  );
   thread.unref();
 }

@@ -1,0 +1,31 @@
+// helper-thread-gc.mjs - run with --trace-gc --trace-gc-verbose and a short
+// --gc-memory-reducer-start-delay-ms: the main isolate makes a little garbage
+// (so the first address traced is its own), then a thread is started through
+// startHelperThread (argv[3] 'helper') or plainly ('plain'); the thread, and
+// then the main isolate, fill and drop tens of MB, which arms an isolate's
+// memory reducer if it has one ("Memory reducer: ..." lines once its timer
+// runs). helper-thread.test.ts reads which isolates printed them.
+import v8 from 'node:v8';
+import { Worker } from 'node:worker_threads';
+
+const { startHelperThread } = await import(process.argv[2]);
+const mode = process.argv[3];
+
+function churn() {
+  let keep = [];
+  for (let i = 0; i < 1_500_000; i++) keep.push({ i });
+  keep = null;
+  let g;
+  for (let j = 0; j < 20_000_000; j++) g = { j, k: [j] };
+  return g;
+}
+
+let warm = [];
+for (let i = 0; i < 400_000; i++) warm.push({ i });
+warm = null;
+const code = `${churn.toString()}; churn(); setInterval(() => {}, 1000);`;
+const make = () => new Worker(code, { eval: true });
+const thread = mode === 'helper' ? startHelperThread((f) => v8.setFlagsFromString(f), make) : make();
+thread.unref();
+thread.once('online', () => setTimeout(churn, 100));
+setTimeout(() => process.exit(0), Number(process.argv[4]));

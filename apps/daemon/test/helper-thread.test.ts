@@ -1,0 +1,91 @@
+/**
+ * corepool's helper threads (the primary's process watch, each worker's
+ * orphan guard) are made without V8's memory reducer, which would otherwise
+ * run full collections on them some seconds after they boot, on the cores
+ * tasks use; the process's own isolate keeps its reducer. Each case is a real
+ * node process whose isolates fill and drop tens of MB with the reducer's
+ * start delay shortened: an isolate that has a reducer says so in
+ * --trace-gc-verbose ("Memory reducer: ..."), one without says nothing. The
+ * thread started plainly does (so the check can tell), the one started
+ * through startHelperThread does not, and the main isolate does in both.
+ */
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import { startHelperThread } from '../src/helper-thread.js';
+
+const SCRIPT = fileURLToPath(new URL('./apps/helper-thread-gc.mjs', import.meta.url));
+const HELPER = new URL('../dist/helper-thread.js', import.meta.url).href;
+const FLAGS = ['--trace-gc', '--trace-gc-verbose', '--gc-memory-reducer-start-delay-ms=300'];
+
+interface Traced {
+  /** The first isolate traced: the process's own. */
+  main: string;
+  /** Every other isolate traced: the thread's. */
+  others: Set<string>;
+  /** Isolates whose memory reducer ran its timer. */
+  reducing: Set<string>;
+}
+
+function traced(mode: 'helper' | 'plain'): Promise<Traced> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [...FLAGS, SCRIPT, HELPER, mode, '3000'],
+      { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout) => {
+        if (err) return reject(err);
+        let main: string | undefined;
+        const others = new Set<string>();
+        const reducing = new Set<string>();
+        for (const line of stdout.split('\n')) {
+          const m = /^\[\d+:(0x[0-9a-f]+)\]\s+[\d.]+ ms: (.*)$/.exec(line);
+          if (m === null) continue;
+          const isolate = m[1]!;
+          main ??= isolate;
+          if (isolate !== main) others.add(isolate);
+          if (m[2]!.startsWith('Memory reducer:')) reducing.add(isolate);
+        }
+        if (main === undefined) return reject(new Error(`nothing traced:\n${stdout.slice(0, 2000)}`));
+        resolve({ main, others, reducing });
+      },
+    );
+  });
+}
+
+describe('helper threads', () => {
+  it('a helper thread has no memory reducer, a plain thread has one, and the main isolate keeps its own', async () => {
+    const [helper, plain] = await Promise.all([traced('helper'), traced('plain')]);
+    expect(plain.others.size).toBe(1);
+    expect([...plain.others].every((a) => plain.reducing.has(a))).toBe(true);
+    expect(plain.reducing.has(plain.main)).toBe(true);
+    expect(helper.others.size).toBe(1);
+    expect([...helper.others].some((a) => helper.reducing.has(a))).toBe(false);
+    expect(helper.reducing.has(helper.main)).toBe(true);
+  });
+
+  it('turns the reducer back on once the thread is online, or has exited, or could not be made', () => {
+    const online = new EventEmitter();
+    const exited = new EventEmitter();
+    const flags: string[] = [];
+    const set = (f: string): void => void flags.push(f);
+    startHelperThread(set, () => online as unknown as Worker);
+    expect(flags).toEqual(['--no-memory-reducer']);
+    online.emit('online');
+    online.emit('exit', 0);
+    expect(flags).toEqual(['--no-memory-reducer', '--memory-reducer']);
+    flags.length = 0;
+    startHelperThread(set, () => exited as unknown as Worker);
+    exited.emit('exit', 1);
+    expect(flags).toEqual(['--no-memory-reducer', '--memory-reducer']);
+    flags.length = 0;
+    expect(() =>
+      startHelperThread(set, () => {
+        throw new Error('no thread');
+      }),
+    ).toThrow('no thread');
+    expect(flags).toEqual(['--no-memory-reducer', '--memory-reducer']);
+  });
+});
