@@ -13,8 +13,10 @@
  * V8's flags are per process, and an isolate reads this one once, as its heap
  * is set up on the new thread: the flag is off from just before the Worker is
  * made until the thread is online (or gone), then on again for every isolate
- * made later. The process's own isolate keeps its reducer; a process started
- * with the flag given either way keeps it as given.
+ * made later. The process's own isolate keeps its reducer (while the flag is
+ * off, which in a worker lasts until the first chunk's items are done, it
+ * starts nothing new); a process started with the flag given either way keeps
+ * it as given.
  */
 import type { Worker } from 'node:worker_threads';
 

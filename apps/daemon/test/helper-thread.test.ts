@@ -15,6 +15,8 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { startHelperThread } from '../src/helper-thread.js';
+import { startDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 
 const SCRIPT = fileURLToPath(new URL('./apps/helper-thread-gc.mjs', import.meta.url));
 const HELPER = new URL('../dist/helper-thread.js', import.meta.url).href;
@@ -87,5 +89,71 @@ describe('helper threads', () => {
       }),
     ).toThrow('no thread');
     expect(flags).toEqual(['--no-memory-reducer', '--memory-reducer']);
+  });
+
+  it("in a daemon's worker: the guard thread has no reducer, and the worker's own is back even after a task replaced setFlagsFromString", async () => {
+    const before = process.env.COREPOOL_WORKER_NODE_ARGS;
+    process.env.COREPOOL_WORKER_NODE_ARGS = FLAGS.join(' ');
+    let d: Awaited<ReturnType<typeof startDaemon>>;
+    try {
+      d = await startDaemon({ workers: 1 });
+    } finally {
+      if (before === undefined) delete process.env.COREPOOL_WORKER_NODE_ARGS;
+      else process.env.COREPOOL_WORKER_NODE_ARGS = before;
+    }
+    await using daemon = d;
+    const hostile = await daemon.connect();
+    const other = await daemon.connect();
+    // The first chunk of the worker's life: its guard thread has just been started, the flag is off until the
+    // worker's event loop hears the thread is online, after this task. The task replaces the export meanwhile.
+    const hijack = (): string => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a task is sent as source: it cannot import
+      const v8 = require('node:v8') as { setFlagsFromString: (f: string) => void };
+      v8.setFlagsFromString = () => {
+        throw new Error('hijacked');
+      };
+      return 'replaced';
+    };
+    expect(await hostile.submit(hijack, undefined)).toBe('replaced');
+    // Then tens of MB filled and dropped on the worker's main isolate: its reducer, if it has one, arms and says so.
+    const churn = (n: number): number => {
+      const fill = (): number => {
+        const keep: { i: number }[] = [];
+        for (let i = 0; i < n; i++) keep.push({ i });
+        return keep.length;
+      };
+      const length = fill();
+      let g: unknown;
+      for (let j = 0; j < 2_000_000; j++) g = { j, k: [j] };
+      return g === undefined ? -1 : length;
+    };
+    expect(await other.submit(churn, 1_500_000)).toBe(1_500_000);
+    expect(await other.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
+    const lines = (): string[] => daemon.events('worker-output').map((e) => String(e.line));
+    const isolate = (line: string): string | undefined => /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1];
+    // The worker's main isolate is the one that collected the task's tens of MB (the guard's heap stays under 10).
+    const mainOf = (): string | undefined => {
+      for (const line of lines()) {
+        const m = /^\[\d+:(0x[0-9a-f]+)\]\s+[\d.]+ ms: Mark-Compact ([\d.]+)/.exec(line);
+        if (m !== null && Number(m[2]) > 15) return m[1];
+      }
+      return undefined;
+    };
+    await until(
+      () => {
+        const main = mainOf();
+        return main !== undefined && lines().some((l) => isolate(l) === main && l.includes('Memory reducer:'));
+      },
+      20_000,
+      "the worker's own memory reducer",
+    );
+    const main = mainOf()!;
+    const reducing = new Set(
+      lines()
+        .filter((l) => l.includes('Memory reducer:'))
+        .map(isolate),
+    );
+    expect([...reducing]).toEqual([main]);
+    expect(daemon.events('worker-exit')).toEqual([]);
   });
 });
