@@ -11,19 +11,22 @@ import { Worker } from 'node:worker_threads';
 const { startHelperThread } = await import(process.argv[2]);
 const mode = process.argv[3];
 
+/** Fills and drops `n` small objects; returns how many. */
+function fill(n) {
+  const keep = [];
+  for (let i = 0; i < n; i++) keep.push({ i });
+  return keep.length;
+}
+
 function churn() {
-  let keep = [];
-  for (let i = 0; i < 1_500_000; i++) keep.push({ i });
-  keep = null;
+  fill(1_500_000);
   let g;
   for (let j = 0; j < 20_000_000; j++) g = { j, k: [j] };
   return g;
 }
 
-let warm = [];
-for (let i = 0; i < 400_000; i++) warm.push({ i });
-warm = null;
-const code = `${churn.toString()}; churn(); setInterval(() => {}, 1000);`;
+fill(400_000);
+const code = `${fill.toString()}; ${churn.toString()}; churn(); setInterval(() => {}, 1000);`;
 const make = () => new Worker(code, { eval: true });
 const thread = mode === 'helper' ? startHelperThread((f) => v8.setFlagsFromString(f), make) : make();
 thread.unref();
