@@ -23,7 +23,10 @@ if (cluster.isPrimary) {
     const workers = Array.from({ length: p.workers }, () => cluster.fork());
     await Promise.all(workers.map(clusterWorkerReady));
     try {
-      await runMap(workers, Array.from({ length: p.warmupTasks }, (_, i) => i)); // warm-up
+      await runMap(
+        workers,
+        Array.from({ length: p.warmupTasks }, (_, i) => i),
+      ); // warm-up
       const items = Array.from({ length: p.tasks }, (_, i) => i);
       const t0 = nowMs();
       const out = await runMap(workers, items);
