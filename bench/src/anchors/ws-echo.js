@@ -24,8 +24,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
-import { openWsCall as open } from '../lib/ws-call.js';
-import { check, nowMs, nowUs, percentileRows, readParams, runMain, timeEchoes } from '../lib/harness.js';
+import { openWsCall as open, timeWsSubmits } from '../lib/ws-call.js';
+import { check, nowMs, nowUs, percentileRows, readParams, runMain } from '../lib/harness.js';
 
 const self = new URL(import.meta.url).pathname;
 
@@ -200,17 +200,6 @@ async function notify(p) {
 }
 
 async function latency(p) {
-  const server = forkChild(self, { role: 'server' });
-  try {
-    const { port } = await server.expect('listening', 10_000);
-    const { ws, call: send } = await open(port);
-    const call = (id, item) => send({ type: 'submit', id, item });
-    const { lat, bad } = await timeEchoes(call, p.warmup, p.count);
-    ws.close();
-    const ok = check(bad === 0, `${bad} wrong replies`);
-    const note = `${p.count} sequential round trips, ${pack({ type: 'submit', id: 1000, item: 1000 }).length}-byte msgpack requests, server in its own process`;
-    return percentileRows(p, lat, ok, note);
-  } finally {
-    server.kill();
-  }
+  const note = `${p.count} sequential round trips, ${pack({ type: 'submit', id: 1000, item: 1000 }).length}-byte msgpack requests, server in its own process`;
+  return timeWsSubmits(self, p, note);
 }

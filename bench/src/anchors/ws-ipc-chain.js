@@ -10,9 +10,9 @@
 import cluster from 'node:cluster';
 import { WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
-import { childMain, clusterWorkerReady, forkChild } from '../lib/children.js';
-import { check, percentileRows, readParams, runMain, timeEchoes } from '../lib/harness.js';
-import { openWsCall } from '../lib/ws-call.js';
+import { childMain, clusterWorkerReady } from '../lib/children.js';
+import { readParams, runMain } from '../lib/harness.js';
+import { timeWsSubmits } from '../lib/ws-call.js';
 
 const self = new URL(import.meta.url).pathname;
 const role = cluster.isWorker ? 'worker' : readParams().role;
@@ -42,19 +42,11 @@ if (role === 'worker') {
     });
   });
 } else {
-  void runMain(async (p) => {
-    const server = forkChild(self, { role: 'server' });
-    try {
-      const { port } = await server.expect('listening', 10_000);
-      const { ws, call: send } = await openWsCall(port);
-      const call = (id, item) => send({ type: 'submit', id, item });
-      const { lat, bad } = await timeEchoes(call, p.warmup, p.count);
-      ws.close();
-      const ok = check(bad === 0, `${bad} wrong replies`);
-      const note = `${p.count} sequential round trips client -> ws server (a node:cluster primary) -> forked cluster worker (json) -> server -> client, msgpack over ws`;
-      return percentileRows(p, lat, ok, note);
-    } finally {
-      server.kill();
-    }
-  });
+  void runMain((p) =>
+    timeWsSubmits(
+      self,
+      p,
+      `${p.count} sequential round trips client -> ws server (a node:cluster primary) -> forked cluster worker (json) -> server -> client, msgpack over ws`,
+    ),
+  );
 }
