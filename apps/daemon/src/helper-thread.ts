@@ -20,16 +20,20 @@
  */
 import type { Worker } from 'node:worker_threads';
 
+/** Captured at load, before any task's code can replace it: a worker loads this module as it boots. */
+const builtin = process.getBuiltinModule.bind(process);
+
 /** Set by the node command line: the flag is left as given. */
 const GIVEN = /(^|\s)--(no-)?memory[-_]reducer(\s|=|$)/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' '));
 
 /**
  * Calls `start` with V8's memory reducer off, and turns it back on once the
- * thread it made is online or has exited. `setFlags` is v8.setFlagsFromString,
- * passed in so that a worker can hand over the one it captured before any
- * task's code could replace it.
+ * thread it made is online or has exited. The flag setter is taken as the
+ * thread is started (in a worker, before its first chunk: the flag goes back
+ * on later, when a task may have replaced v8's export); `setFlags` replaces
+ * it in tests.
  */
-export function startHelperThread(setFlags: (flags: string) => void, start: () => Worker): Worker {
+export function startHelperThread(start: () => Worker, setFlags: (flags: string) => void = builtin('node:v8').setFlagsFromString): Worker {
   if (GIVEN) return start();
   setFlags('--no-memory-reducer');
   let thread: Worker;

@@ -73,20 +73,20 @@ describe('helper threads', () => {
     const exited = new EventEmitter();
     const flags: string[] = [];
     const set = (f: string): void => void flags.push(f);
-    startHelperThread(set, () => online as unknown as Worker);
+    startHelperThread(() => online as unknown as Worker, set);
     expect(flags).toEqual(['--no-memory-reducer']);
     online.emit('online');
     online.emit('exit', 0);
     expect(flags).toEqual(['--no-memory-reducer', '--memory-reducer']);
     flags.length = 0;
-    startHelperThread(set, () => exited as unknown as Worker);
+    startHelperThread(() => exited as unknown as Worker, set);
     exited.emit('exit', 1);
     expect(flags).toEqual(['--no-memory-reducer', '--memory-reducer']);
     flags.length = 0;
     expect(() =>
-      startHelperThread(set, () => {
+      startHelperThread(() => {
         throw new Error('no thread');
-      }),
+      }, set),
     ).toThrow('no thread');
     expect(flags).toEqual(['--no-memory-reducer', '--memory-reducer']);
   });

@@ -15,7 +15,6 @@
  * workers and the primary for the cores. What is tracked or ended before waits
  * for it, in order.
  */
-import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { startHelperThread } from '../helper-thread.js';
 
@@ -46,7 +45,6 @@ export class ProcessWatch {
   start(): void {
     if (this.#thread !== undefined || this.#dead) return;
     const thread = startHelperThread(
-      (flags) => v8.setFlagsFromString(flags),
       () => new Worker(new URL('./process-watch-thread.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: 32 } }),
     );
     this.#thread = thread;

@@ -60,10 +60,7 @@ export function startOrphanGuard(): void {
     }, ${BACKSTOP_MS});
   `;
   const { Worker } = builtin('node:worker_threads');
-  // Taken now, before any task runs: the flag goes back on later, when a task may have replaced the export.
-  const setFlags = builtin('node:v8').setFlagsFromString;
   const thread = startHelperThread(
-    (flags) => setFlags(flags),
     () => new Worker(code, { eval: true, workerData: { cut: cutRequests.buffer }, resourceLimits: { maxOldGenerationSizeMb: 8 } }),
   );
   thread.unref();

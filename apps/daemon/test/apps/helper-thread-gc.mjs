@@ -5,7 +5,6 @@
 // then the main isolate, fill and drop tens of MB, which arms an isolate's
 // memory reducer if it has one ("Memory reducer: ..." lines once its timer
 // runs). helper-thread.test.ts reads which isolates printed them.
-import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 
 const { startHelperThread } = await import(process.argv[2]);
@@ -28,7 +27,7 @@ function churn() {
 fill(400_000);
 const code = `${fill.toString()}; ${churn.toString()}; churn(); setInterval(() => {}, 1000);`;
 const make = () => new Worker(code, { eval: true });
-const thread = mode === 'helper' ? startHelperThread((f) => v8.setFlagsFromString(f), make) : make();
+const thread = mode === 'helper' ? startHelperThread(make) : make();
 thread.unref();
 thread.once('online', () => setTimeout(churn, 100));
 setTimeout(() => process.exit(0), Number(process.argv[4]));
