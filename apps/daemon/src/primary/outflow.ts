@@ -46,7 +46,7 @@ export interface OutflowSocket {
   /** Bytes handed to the socket and not yet passed on to the kernel. */
   readonly bufferedAmount: number;
   /** `cb` runs once the frame has left for the kernel (or failed). */
-  send(frame: Uint8Array, cb: (err?: Error) => void): void;
+  send(frame: Uint8Array, cb: (err?: Error | null) => void): void;
 }
 
 /** What the send side asks of its session. */

@@ -216,7 +216,7 @@ export class DaemonServer {
         return;
       }
       this.#drop(socket);
-      this.sessions.add(new Session(ws, this.#sessionCtx));
+      this.sessions.add(new Session(ws, this.#sessionCtx, socket));
     });
   }
 }

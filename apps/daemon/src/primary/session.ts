@@ -15,6 +15,7 @@
  * made when it is first needed.
  */
 import type { Logger } from '../logger.js';
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import {
   CloseCode,
@@ -33,6 +34,7 @@ import { Dispatch, type DispatchContext, type DispatchScheduler, type StateServi
 import { Framing, REFUSED, type Addressee, type FramingHost } from './framing.js';
 import { StateFlow, type StateFlowHost } from './state-flow.js';
 import { ignore } from '../ignore.js';
+import { frameWriter } from './frame-writer.js';
 import { Outflow, type OutflowHost, type OutflowLimits } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
@@ -108,11 +110,11 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   /** Messages that arrived after reading paused (already in ws's buffers), handled when it resumes; made at the first one. */
   #parked: unknown[] | undefined;
 
-  /** `ctx` is shared by every session of a server (nothing in it is per connection). */
-  constructor(ws: WebSocket, ctx: SessionContext) {
+  /** `ctx` is shared by every session of a server (nothing in it is per connection); `socket` is the one `ws` took at its upgrade. */
+  constructor(ws: WebSocket, ctx: SessionContext, socket: Duplex) {
     this.#ws = ws;
     this.#ctx = ctx;
-    this.#out = new Outflow(ws, ctx.send, this);
+    this.#out = new Outflow(frameWriter(ws, socket), ctx.send, this);
     this.#auth = new Authentication(ctx, this);
     this.#framing = new Framing(this);
     this.#dispatch = new Dispatch(this, ctx, new StateFlow(this, ctx.stateWindow));
