@@ -9,11 +9,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { task } from '@corepool/client';
+import { connect, task, type Client } from '@corepool/client';
 import { CLI, startDaemon } from './support/daemon.js';
 
 const exec = promisify(execFile);
@@ -216,6 +217,45 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
     }
   });
 
+  it('a client that connects while the initializers run is served: state at once, its map once the workers are up', async () => {
+    // The daemon binds its port while its workers boot and says it listens once they are up.
+    const { dir, file } = initModule(
+      'export async function init() { await new Promise((r) => setTimeout(r, 1500)); return { warm: true }; }\n',
+    );
+    const dataDir = mkdtempSync(join(tmpdir(), 'corepool-test-'));
+    const port = await freePort();
+    let listening = false;
+    const starting = startDaemon({ workers: 2, port, dataDir, args: ['--init', file] }).then((d) => {
+      listening = true;
+      return d;
+    });
+    try {
+      const early = await connectWhileStarting(`ws://127.0.0.1:${port}`, join(dataDir, 'token'), starting);
+      try {
+        expect(listening).toBe(false);
+        const hits = early.value('early-hits', { initial: 0 });
+        expect(await hits.add(1)).toBe(1);
+        expect(listening).toBe(false);
+        const mapped = await early.map((x: number, ctx: { init?: unknown }) => [x * 2, ctx.init], [1, 2, 3]);
+        expect(mapped).toEqual([
+          [2, { warm: true }],
+          [4, { warm: true }],
+          [6, { warm: true }],
+        ]);
+      } finally {
+        await early.close();
+      }
+      await using d = await starting;
+      // A co-tenant that came the usual way, after the line, shares the same state.
+      const late = await d.connect({ name: 'late' });
+      expect(await late.value('early-hits', { initial: 0 }).get()).toBe(1);
+    } finally {
+      await starting.then((d) => d[Symbol.asyncDispose]()).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('a missing module, or a bad timeout, is a start error with a code', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'corepool-init-'));
     try {
@@ -229,3 +269,29 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
     }
   });
 });
+
+/** A port free now (the daemon takes it a moment later). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Connects to a daemon still starting, retrying until its token file and port are there (never after `started` settles). */
+async function connectWhileStarting(url: string, tokenFile: string, started: Promise<unknown>): Promise<Client> {
+  let settled = false;
+  void started.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (;;) {
+    if (settled) throw new Error('the daemon said it listens before a client could connect to it');
+    try {
+      return await connect(url, { token: readFileSync(tokenFile, 'utf8').trim(), name: 'early' });
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}

@@ -272,8 +272,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
 
   // Wired: what the workers said while it was not, then the rest as it comes.
   for (const deliver of held.splice(0)) deliver();
-  await workersUp;
-  clusterPool?.start();
+  const throughput = new Throughput(() => scheduler.itemsDone);
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -399,13 +398,17 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
   const port = await server.listen();
   const host = opts.host.includes(':') && !opts.host.startsWith('[') ? `[${opts.host}]` : opts.host;
   url = `ws://${host}:${port}`;
+  // The server is made and its port bound while the workers boot, off the start's path (a client that
+  // connects meanwhile is served, its chunks wait for a worker); the daemon records itself and says it
+  // listens once they are up, as before.
+  await workersUp;
+  clusterPool?.start();
 
   function recordPids(): void {
     if (url !== '') writeRecord(opts.dataDir, { url, workerPids: supervisor.pids(), startedAt: new Date(startedAt).toISOString() });
   }
   recordPids();
   await membership?.beat();
-  const throughput = new Throughput(() => scheduler.itemsDone);
   log.info(
     {
       event: 'listening',
