@@ -217,6 +217,41 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
     }
   });
 
+  it('a client that connects while the initializers run and vanishes with work queued costs the others nothing', async () => {
+    const { dir, file } = initModule('export async function init() { await new Promise((r) => setTimeout(r, 1500)); return {}; }\n');
+    const dataDir = mkdtempSync(join(tmpdir(), 'corepool-test-'));
+    const port = await freePort();
+    const starting = startDaemon({ workers: 2, port, dataDir, args: ['--init', file] });
+    try {
+      const vanishing = await connectWhileStarting(`ws://127.0.0.1:${port}`, join(dataDir, 'token'), starting);
+      // A map of work that would hold both workers for a minute, queued before any worker is up, then the client is gone.
+      const abandoned = vanishing.map(
+        (ms: number) => {
+          const end = Date.now() + ms;
+          while (Date.now() < end);
+          return ms;
+        },
+        Array<number>(120).fill(1000),
+        { chunkSize: 1 },
+      );
+      abandoned.catch(() => {});
+      await new Promise((r) => setTimeout(r, 100));
+      await vanishing.close();
+      await expect(abandoned).rejects.toMatchObject({ code: 'E_CLOSED' });
+      await using d = await starting;
+      const other = await d.connect({ name: 'other' });
+      const t0 = Date.now();
+      expect(await other.map((x: number) => x + 1, [1, 2, 3, 4])).toEqual([2, 3, 4, 5]);
+      // At most the chunks already handed to the workers run on (one item each, a second): not the minute queued.
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(d.events('worker-exit')).toEqual([]);
+    } finally {
+      await starting.then((d) => d[Symbol.asyncDispose]()).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('a client that connects while the initializers run is served: state at once, its map once the workers are up', async () => {
     // The daemon binds its port while its workers boot and says it listens once they are up.
     const { dir, file } = initModule(
