@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import type { Client } from '@corepool/client';
-import { PROTOCOL_VERSION, decodeData, encodeData, encodeMessage } from '@corepool/protocol';
+import { PROTOCOL_VERSION, decodeData, encodeData, encodeMessage, sourceHash } from '@corepool/protocol';
 import { CLI, startDaemon, type TestDaemon } from './support/daemon.js';
 import type { RawSocket } from './support/raw-socket.js';
 import { rawMap } from './support/raw-map.js';
@@ -332,6 +332,51 @@ describe('row 7: malformed frames', () => {
     expect(await prototypesIntact(d)).toBe(true);
     expect(await good.map((x: number) => x + 1, [1, 2])).toEqual([2, 3]);
     figure('row7.corpus', results);
+  });
+
+  it('chunks that look like arrays of numbers but are not (the read-by-hand path) fail their own items with a code; a co-tenant mapping numbers beside is exact; no worker restarts', async () => {
+    const task = { kind: 'source', hash: '', source: '(x) => x * 2' };
+    task.hash = sourceHash(task.source);
+    const whole = encodeData([1, 300, -5, 70_000, 1.5]);
+    const payloads: [string, Uint8Array][] = [
+      ['truncated', whole.subarray(0, whole.length - 3)],
+      ['trailing byte', Buffer.concat([whole, Buffer.from([0x01])])],
+      ['count past the bytes', Buffer.from([0xdd, 0x00, 0x10, 0x00, 0x00, 0x01, 0x02])],
+      ['a records byte among numbers', Buffer.from([0x93, 0x01, 0x40, 0x02])],
+      ['fewer numbers than the chunk announces', encodeData([1, 2])],
+    ];
+    const before = await good.status();
+    const neighbour = good.map(
+      (x: number) => x * 2,
+      Array.from({ length: 200_000 }, (_, i) => i),
+    );
+    const sock = await d.raw({ hello: true });
+    const outcomes: Record<string, string> = {};
+    for (const [i, [name, payload]] of payloads.entries()) {
+      const id = 7_000 + i;
+      sock.send({
+        type: 'batch.open',
+        id,
+        task,
+        timeoutMs: 0,
+        retries: 0,
+        first: { type: 'batch.chunk', id, start: 0, count: 5, payload, final: true },
+      });
+      const m = await sock.next((x) => x.id === id && (x.type === 'chunk.result' || x.type === 'batch.error'));
+      const codes =
+        m.type === 'batch.error' ? [(m.error as { code: string }).code] : [...new Set((m.errors as { code: string }[]).map((e) => e.code))];
+      outcomes[name] = codes.join(',');
+      expect(codes.length, name).toBe(1);
+      expect(['E_BAD_MESSAGE', 'E_BAD_TASK'], `${name}: ${codes.join(',')}`).toContain(codes[0]);
+    }
+    sock.ws.terminate();
+    const out = await neighbour;
+    expect(out.length).toBe(200_000);
+    expect(out.every((v, i) => v === i * 2)).toBe(true);
+    const after = await good.status();
+    expect(after.workerRestarts).toBe(before.workerRestarts);
+    expect(after.workers.map((w) => w.pid)).toEqual(before.workers.map((w) => w.pid));
+    figure('row7.number-arrays', outcomes);
   });
 
   it(`mutation fuzz of valid frames (flip 1-2 bytes) for ${FUZZ_MS} ms: every frame answered or closed, the daemon never exits`, async () => {

@@ -10,6 +10,7 @@ import type { Packr, Unpackr } from 'msgpackr';
 import { BadMessageError, NotCloneableError } from './errors.js';
 import { findUncloneable } from './cloneable.js';
 import { loadMsgpackr } from './load-msgpackr.js';
+import { decodeNumbers, encodeNumbers } from './number-array.js';
 
 interface Codecs {
   control: Packr;
@@ -78,6 +79,9 @@ export function encodeData(value: unknown, what = 'value', wrappers = 0): Uint8A
   if (typeof value === 'number') return c.dataNumbers.pack(value);
   let bad: string | undefined;
   try {
+    // An array of numbers (a chunk of them, or their results) is written by hand: nothing in it to check.
+    const numbers = Array.isArray(value) ? encodeNumbers(value) : undefined;
+    if (numbers !== undefined) return numbers;
     bad = findUncloneable(value, wrappers);
   } catch (err) {
     // A getter or a proxy trap threw while the value was inspected.
@@ -96,12 +100,15 @@ export function encodeData(value: unknown, what = 'value', wrappers = 0): Uint8A
 /** Encodes data the caller has already checked with `findUncloneable`. */
 export function encodeCheckedData(value: unknown): Uint8Array {
   const c = codecs();
-  return typeof value === 'number' ? c.dataNumbers.pack(value) : c.data.pack(value);
+  if (typeof value === 'number') return c.dataNumbers.pack(value);
+  return (Array.isArray(value) ? encodeNumbers(value) : undefined) ?? c.data.pack(value);
 }
 
 /** Decodes data written by `encodeData`. */
 export function decodeData(bytes: Uint8Array): unknown {
   const data = codecs().data;
+  const numbers = decodeNumbers(bytes);
+  if (numbers !== undefined) return numbers;
   try {
     return data.unpack(bytes);
   } catch (err) {
