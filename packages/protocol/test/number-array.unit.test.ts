@@ -1,4 +1,5 @@
 /** Arrays of numbers written and read by hand: byte for byte what msgpackr's data codec writes and reads. */
+import fc from 'fast-check';
 import { Packr, Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { decodeData, encodeData } from '../src/codec.js';
@@ -98,6 +99,33 @@ describe('arrays of numbers', () => {
       expect(decodeNumbers(inside.subarray(3, 3 + bytes.length))).toEqual(read);
       expect(decodeData(bytes)).toEqual(read);
     }
+  });
+
+  it('agree with msgpackr on any array of doubles and integers, and on any bytes they accept', () => {
+    const number = fc.oneof(fc.double(), fc.integer(), fc.integer({ min: -0x8001, max: 0x10001 }), fc.constantFrom(...EDGES));
+    fc.assert(
+      fc.property(fc.array(number, { maxLength: 40 }), (a) => {
+        const mine = encodeNumbers(a)!;
+        expect(Buffer.from(mine).equals(packr.pack(a))).toBe(true);
+        const read = decodeNumbers(mine)!;
+        const theirs = unpackr.unpack(mine) as number[];
+        expect(read.length).toBe(theirs.length);
+        read.forEach((v, i) => expect(Object.is(v, theirs[i])).toBe(true));
+      }),
+      { numRuns: 2000 },
+    );
+    // Any bytes: read here only when msgpackr reads them to the same numbers.
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 24 }), fc.integer({ min: 0x90, max: 0x9f }), (body, head) => {
+        const bytes = Buffer.concat([Buffer.from([head]), body]);
+        const read = decodeNumbers(bytes);
+        if (read === undefined) return;
+        const theirs = unpackr.unpack(bytes) as number[];
+        expect(read.length).toBe(theirs.length);
+        read.forEach((v, i) => expect(Object.is(v, theirs[i])).toBe(true));
+      }),
+      { numRuns: 5000 },
+    );
   });
 
   it('leave anything else to msgpackr', () => {
