@@ -27,7 +27,8 @@ import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
 import { fileEnds, startFailure } from './start-failure.js';
 import type { DaemonStatus, ReloadResult } from '@corepool/protocol';
-import { LOG_LEVELS, createLogger, type Logger } from './logger.js';
+import { LOG_LEVELS, type LogSink } from './logger.js';
+import { HeldLog } from './held-log.js';
 import {
   DEFAULT_LOG_MAX_FILES,
   DEFAULT_LOG_MAX_SIZE,
@@ -131,7 +132,7 @@ daemon
       await detach(opts);
       return;
     }
-    const { log, close: closeLog } = await openLog(opts.dataDir, logOptions, flags.logToFile === true);
+    const { log, open: openLogger, close: closeLog } = await openLog(opts.dataDir, logOptions, flags.logToFile === true);
     // Installed before the start: a SIGTERM that comes while the daemon starts (a script that saw
     // its 'listening' line) still stops it gracefully, once it has started.
     let d: Daemon | undefined;
@@ -145,8 +146,11 @@ daemon
     try {
       // Imported here, not above: the other commands (and the parent of --detach) never load the daemon.
       const { startDaemon } = await import('./primary/daemon.js');
-      d = await startDaemon(opts, log);
+      // pino loads once the workers are forked, while they boot: before, it cost the start its whole load.
+      d = await startDaemon(opts, log, { forked: () => void openLogger() });
+      await openLogger();
     } catch (err) {
+      await openLogger();
       log.error({ event: 'start-failed', message: describeError(err) }, 'the daemon did not start');
       await closeLog();
       throw err;
@@ -316,14 +320,31 @@ async function hideSecretsFromTitle(cluster: boolean): Promise<void> {
   process.title = [process.argv0, ...args].join(' ');
 }
 
-/** The daemon's logger: to stdout, or (detached) to the rotated daemon.log; `close` flushes it. */
-async function openLog(dataDir: string, o: LogOptions, toFile: boolean): Promise<{ log: Logger; close(): Promise<void> }> {
-  if (!toFile) return { log: createLogger(o.level), close: async () => {} };
-  secureDataDir(dataDir);
-  const file = await openLogFile(dataDir, o);
-  const log: Logger = createLogger(o.level, file);
-  log.backlog = () => file.writableLength;
-  return { log, close: () => new Promise<void>((r) => file.end(r)) };
+/**
+ * The daemon's logger: to stdout, or (detached) to the rotated daemon.log; `close` flushes it.
+ * The file is opened here, so that a log that cannot be written stops the start before any
+ * worker is forked; pino (pino-logger.ts) only once `open` is called: until then `log` holds
+ * what it is given (held-log.ts).
+ */
+async function openLog(
+  dataDir: string,
+  o: LogOptions,
+  toFile: boolean,
+): Promise<{ log: HeldLog; open(): Promise<void>; close(): Promise<void> }> {
+  const log = new HeldLog();
+  let sink: LogSink | undefined;
+  let close = async (): Promise<void> => {};
+  if (toFile) {
+    secureDataDir(dataDir);
+    const file = await openLogFile(dataDir, o);
+    sink = file;
+    log.backlog = () => file.writableLength;
+    close = () => new Promise<void>((r) => file.end(r));
+  }
+  let opening: Promise<void> | undefined;
+  const open = (): Promise<void> =>
+    (opening ??= import('./pino-logger.js').then(({ createLogger }) => log.attach(createLogger(o.level, sink))));
+  return { log, open, close };
 }
 
 /** The start flags again for the detached child, less --detach and the token (the child gets that by env, never argv). */

@@ -1,11 +1,12 @@
 /**
- * The daemon's log: one JSON line per event through pino, with an ISO time
- * and a level label ({"level":"info","time":"…","event":"listening",…}).
- * Every line carries an `event` field naming what happened (tests and
- * operators grep for it). A detached daemon writes to a size-rotated file
- * (log-file.ts); a foreground one to stdout.
+ * The daemon's log: one JSON line per event, with an ISO time and a level
+ * label ({"level":"info","time":"…","event":"listening",…}). Every line
+ * carries an `event` field naming what happened (tests and operators grep
+ * for it). A detached daemon writes to a size-rotated file (log-file.ts); a
+ * foreground one to stdout. The levels and the Logger the daemon is handed
+ * are here; pino itself is in pino-logger.ts, which `daemon start` loads once
+ * its workers are forked (held-log.ts keeps what is logged before).
  */
-import { pino, stdTimeFunctions } from 'pino';
 import { BadArgumentError } from '@corepool/protocol/internal';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
@@ -37,19 +38,4 @@ export function parseLogLevel(value: unknown): LogLevel {
   if (value === undefined) return DEFAULT_LOG_LEVEL;
   if (typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value)) return value as LogLevel;
   throw new BadArgumentError(`--log-level must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(value)})`);
-}
-
-/** A pino logger at `level` writing JSON lines to `sink` (stdout when absent, synchronously). */
-export function createLogger(level: LogLevel, sink?: LogSink): Logger {
-  const logger = pino(
-    {
-      level,
-      // No pid or hostname on each line: the listening line names the daemon's pid, and many lines name a worker's.
-      base: null,
-      timestamp: stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    (sink as NodeJS.WritableStream | undefined) ?? pino.destination({ fd: 1, sync: true }),
-  );
-  return logger;
 }

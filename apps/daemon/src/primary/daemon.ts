@@ -6,8 +6,9 @@
  * Start order, for the time to a ready daemon: the workers are forked as soon
  * as the data dir is known to be free, and boot while the primary loads what
  * serves clients (ws, prom-client: imported here, not at the top) and opens
- * the state store; cluster mode's modules (ioredis) load only in cluster mode.
- * The daemon listens, and says so, once every worker is ready.
+ * the state store (the CLI loads pino then too: `hooks.forked`); cluster
+ * mode's modules (ioredis) load only in cluster mode. The daemon listens,
+ * and says so, once every worker is ready.
  *
  * Over 400 lines: `startDaemon` is where the parts (supervisor, store,
  * scheduler, server, telemetry, cluster mode) are made and wired to each
@@ -48,8 +49,14 @@ export interface Daemon {
   stopped: Promise<void>;
 }
 
+/** What the caller of startDaemon may be told as the start goes on. */
+export interface StartHooks {
+  /** The workers are forked: what the caller defers to their boot (the CLI: loading pino) can load now. */
+  forked?(): void;
+}
+
 /** Starts the daemon; resolves once it accepts connections. */
-export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Daemon> {
+export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: StartHooks = {}): Promise<Daemon> {
   const tightened = secureDataDir(opts.dataDir);
   if (tightened !== undefined) log.warn({ event: 'warning', message: tightened }, tightened);
   for (const message of opts.warnings) log.warn({ event: 'warning', message }, message);
@@ -123,6 +130,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger): Promise<Dae
     { onReady: (w) => events.onReady(w), onMessage: (w, m) => events.onMessage(w, m), onExit: (w, c, s) => events.onExit(w, c, s) },
   );
   const workersUp = supervisor.start();
+  hooks.forked?.();
 
   // While they boot: what serves clients, and the state store.
   let state: StateStore;
