@@ -314,6 +314,10 @@ export const SCENARIOS = {
       // The floor of any daemon on corepool's libraries: node:cluster plus loading ws, msgpackr and lmdb, an LMDB env opened, a ws server listening.
       { system: 'node-cluster-deps', ...node('anchors/process-start.js'), params: () => ({ kind: 'deps' }) },
       { system: 'node-e-0', ...node('anchors/process-start.js'), params: () => ({ kind: 'node' }) },
+      // Where the environment names extra CA certificates, every Node process (corepool's three, and every floor's) parses them at boot.
+      ...(process.env.NODE_EXTRA_CA_CERTS
+        ? [{ system: 'node-e-0-no-extra-ca', ...node('anchors/process-start.js'), params: () => ({ kind: 'node', noExtraCa: true }) }]
+        : []),
     ],
     goals: [{ system: 'corepool', metric: 'start_ms', op: '<=', value: 250, text: 'start <= 250 ms' }],
   },

@@ -1,7 +1,11 @@
 // process-start.js - the floors under `start`: what starting node itself
 // costs on this machine, timed by the same code as corepool's daemon
 // (lib/starts.js), `starts` times (median):
-//   node     `node -e 0`, spawn to exit
+//   node     `node -e 0`, spawn to exit (`noExtraCa`: with NODE_EXTRA_CA_CERTS
+//            removed from its environment: Node parses its bundled root
+//            certificates and that file at every boot, measured at ~40-55 ms of
+//            CPU per process on a VM that sets it; every process of every
+//            system here pays it alike)
 //   cluster  `node -e <primary>` forking N node:cluster workers (each a
 //            `node -e` that only says it is ready over cluster IPC), spawn to
 //            the primary's line once all N said so: the least a daemon that
@@ -56,7 +60,10 @@ process.on('SIGTERM', () => { for (const w of Object.values(cluster.workers)) w.
 
 void runMain(async (p) => {
   const once = async () => {
-    if (p.kind === 'node') return { ms: (await timeStart(process.execPath, ['-e', '0'])).ms };
+    if (p.kind === 'node') {
+      const env = p.noExtraCa ? { ...process.env, NODE_EXTRA_CA_CERTS: undefined } : undefined;
+      return { ms: (await timeStart(process.execPath, ['-e', '0'], { env })).ms };
+    }
     const dir = p.kind === 'deps' ? mkdtempSync(join(tmpdir(), 'corepool-bench-deps-')) : undefined;
     try {
       const args = p.kind === 'deps' ? ['-e', DEPS_PRIMARY, String(p.workers), dir, LIBS] : ['-e', CLUSTER_PRIMARY, String(p.workers)];
@@ -74,7 +81,7 @@ void runMain(async (p) => {
   for (let i = 0; i < p.starts; i++) starts.push(await once());
   const note =
     p.kind === 'node'
-      ? `median of ${p.starts} starts of \`node -e 0\`, spawn -> exit`
+      ? `median of ${p.starts} starts of \`node -e 0\`${p.noExtraCa ? ' without NODE_EXTRA_CA_CERTS' : ''}, spawn -> exit`
       : p.kind === 'deps'
         ? `median of ${p.starts} starts of a node:cluster primary forking ${p.workers} workers that load msgpackr, then loading ws, msgpackr and lmdb, opening an LMDB env in a fresh dir and listening (WebSocketServer), spawn -> all ${p.workers} ready and listening`
         : `median of ${p.starts} starts of a bare node:cluster primary forking ${p.workers} workers, spawn -> all ${p.workers} ready`;

@@ -11,14 +11,14 @@ import { nowMs } from './harness.js';
  * a line: the caller stops it (stop()). Rejects on a timeout or an exit before the line.
  * @param {string} cmd
  * @param {string[]} args
- * @param {{ ready?: (line: string) => boolean, timeoutMs?: number }} [options]
+ * @param {{ ready?: (line: string) => boolean, timeoutMs?: number, env?: NodeJS.ProcessEnv }} [options]
  * @returns {Promise<{ ms: number, line?: string, child: import('node:child_process').ChildProcess, stop(): Promise<void> }>}
  */
-export function timeStart(cmd, args, { ready, timeoutMs = 20_000 } = {}) {
+export function timeStart(cmd, args, { ready, timeoutMs = 20_000, env } = {}) {
   return new Promise((resolve, reject) => {
     let stderr = '';
     const t0 = nowMs();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env === undefined ? {} : { env }) });
     const exited = new Promise((r) => child.once('exit', r));
     const stop = async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
