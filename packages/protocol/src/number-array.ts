@@ -64,8 +64,11 @@ export function encodeNumbers(items: readonly unknown[]): Uint8Array | undefined
     out[p++] = 0xdd;
     p = putBE(out, p, n, 4);
   }
+  // Each item is read again here: a getter or a proxy may answer differently the second time. A value
+  // that is no number now, or needs more room than measured, leaves the array to msgpackr (one read).
   for (let i = 0; i < n; i++) {
-    const v = items[i] as number;
+    const v = items[i];
+    if (typeof v !== 'number' || p + numberBytes(v) > size) return undefined;
     if (v >>> 0 === v) {
       if (v < FIXINT_END) out[p++] = v;
       else if (v < 0x100) {
@@ -97,7 +100,7 @@ export function encodeNumbers(items: readonly unknown[]): Uint8Array | undefined
       p += 8;
     }
   }
-  return out;
+  return p === size ? out : undefined;
 }
 
 /**

@@ -146,6 +146,38 @@ describe('arrays of numbers', () => {
     expect(decodeNumbers(Uint8Array.from([0x91, 0x40]))).toBeUndefined();
   });
 
+  it('read each item as msgpackr would when a getter answers differently the second time: never wrong bytes, never NaN', () => {
+    const answers: [string, unknown, unknown][] = [
+      ['a number, then a string', 1.5, 'hello'],
+      ['a number, then an object', 1.5, { a: 1 }],
+      ['a number, then undefined', 1.5, undefined],
+      ['a number, then null', 2, null],
+      ['a number, then a bigint', 2, 5n],
+      ['63, then 64 (a wider int)', 63, 64],
+      ['1.5, then 1 (a narrower one)', 1.5, 1],
+      ['1, then 2 ** 40', 1, 2 ** 40],
+    ];
+    for (const [name, first, later] of answers) {
+      let reads = 0;
+      const a: unknown[] = [0, 0];
+      Object.defineProperty(a, 1, { get: () => (reads++ === 0 ? first : later), enumerable: true });
+      expect(decodeData(encodeData(a)), name).toEqual([0, later]);
+    }
+    // The array shrinks under the writer (a getter sets its length): as msgpackr reads it then.
+    const shrinking: unknown[] = [0, 1.5, 2.5];
+    let calls = 0;
+    Object.defineProperty(shrinking, 0, {
+      get: () => {
+        if (calls++ === 1) shrinking.length = 1;
+        return 1;
+      },
+      enumerable: true,
+      configurable: true,
+    });
+    const out = decodeData(encodeData(shrinking)) as unknown[];
+    expect(out.some((v) => typeof v === 'number' && Number.isNaN(v))).toBe(false);
+  });
+
   it('still fail an uncloneable array with E_NOT_CLONEABLE, and a throwing element read as unreadable', () => {
     expect(() => encodeData([1, 2, () => 3], 'a chunk', 1)).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE' }));
     const trap = new Proxy([1, 2, 3], {
