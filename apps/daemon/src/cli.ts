@@ -145,6 +145,8 @@ daemon
     process.once('SIGINT', onSignal);
     try {
       // Imported here, not above: the other commands (and the parent of --detach) never load the daemon.
+      // In cluster mode Redis is checked and joined before the fork (up to seconds): the log is written from the start.
+      if (opts.cluster !== undefined) await openLogger();
       const { startDaemon } = await import('./primary/daemon.js');
       // pino loads once the workers are forked, while they boot: before, it cost the start its whole load.
       d = await startDaemon(opts, log, { forked: () => void openLogger() });

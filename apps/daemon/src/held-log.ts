@@ -4,7 +4,8 @@
  * start` hands one to the daemon so that the workers are forked before pino
  * has loaded (pino-logger.ts); the few lines logged before (a warning about
  * the data dir, workers of a previous daemon ended) carry the time they are
- * written, a few milliseconds after they were logged.
+ * written, a few milliseconds after they were logged. In cluster mode, whose
+ * start waits on Redis before the fork, pino is attached before it.
  */
 import type { LogFields, Logger } from './logger.js';
 

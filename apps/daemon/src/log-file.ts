@@ -56,12 +56,27 @@ export async function openLogFile(dataDir: string, o: LogOptions): Promise<Rotat
   // zlib, stream, fs/promises and child_process cost every other start (and every command) ~15 ms.
   const { createStream } = await import('rotating-file-stream');
   // Classical rotation calls the generator with the rotation's index, or null for the live file.
-  return createStream((index: number | Date) => rotatedName(typeof index === 'number' ? index : 0), {
+  const stream = createStream((index: number | Date) => rotatedName(typeof index === 'number' ? index : 0), {
     path: dataDir,
     size: `${o.maxSize}B`,
     rotate: o.maxFiles,
     mode: 0o600,
   });
+  // Opened before anything else starts: a log that cannot be written (a directory in its place, no
+  // permission) stops the start with this error, not with the stream's unhandled 'error' later.
+  await new Promise<void>((resolve, reject) => {
+    const opened = (): void => {
+      stream.off('error', failed);
+      resolve();
+    };
+    const failed = (err: Error): void => {
+      stream.off('open', opened);
+      reject(new Error(`the log file ${logPath(dataDir)} cannot be written`, { cause: err }));
+    };
+    stream.once('open', opened);
+    stream.once('error', failed);
+  });
+  return stream;
 }
 
 /** The live log file's path. */
