@@ -5,6 +5,7 @@
  * Also the parsing of the log flags (--log-level, --log-max-size, --log-max-files),
  * each bad value a coded E_BAD_ARGUMENT.
  */
+import { once } from 'node:events';
 import { join } from 'node:path';
 import type { RotatingFileStream } from 'rotating-file-stream';
 import { BadArgumentError } from '@corepool/protocol/internal';
@@ -64,18 +65,11 @@ export async function openLogFile(dataDir: string, o: LogOptions): Promise<Rotat
   });
   // Opened before anything else starts: a log that cannot be written (a directory in its place, no
   // permission) stops the start with this error, not with the stream's unhandled 'error' later.
-  await new Promise<void>((resolve, reject) => {
-    const opened = (): void => {
-      stream.off('error', failed);
-      resolve();
-    };
-    const failed = (err: Error): void => {
-      stream.off('open', opened);
-      reject(new Error(`the log file ${logPath(dataDir)} cannot be written`, { cause: err }));
-    };
-    stream.once('open', opened);
-    stream.once('error', failed);
-  });
+  try {
+    await once(stream, 'open');
+  } catch (err) {
+    throw new Error(`the log file ${logPath(dataDir)} cannot be written`, { cause: err });
+  }
   return stream;
 }
 

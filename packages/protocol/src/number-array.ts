@@ -23,12 +23,12 @@ const SCRATCH = new DataView(new ArrayBuffer(8));
 const SCRATCH_BYTES = new Uint8Array(SCRATCH.buffer);
 
 /** Writes the low `bytes` bytes of `v` big-endian at `p`; returns the next position. */
-function putBE(out: Uint8Array, p: number, v: number, bytes: 2 | 4): number {
+function putBE(out: Uint8Array, p: number, v: number, bytes: number): number {
   if (bytes === 4) {
     out[p++] = (v >>> 24) & 0xff;
     out[p++] = (v >>> 16) & 0xff;
   }
-  out[p++] = (v >>> 8) & 0xff;
+  if (bytes >= 2) out[p++] = (v >>> 8) & 0xff;
   out[p++] = v & 0xff;
   return p;
 }
@@ -68,36 +68,19 @@ export function encodeNumbers(items: readonly unknown[]): Uint8Array | undefined
   // that is no number now, or needs more room than measured, leaves the array to msgpackr (one read).
   for (let i = 0; i < n; i++) {
     const v = items[i];
-    if (typeof v !== 'number' || p + numberBytes(v) > size) return undefined;
-    if (v >>> 0 === v) {
-      if (v < FIXINT_END) out[p++] = v;
-      else if (v < 0x100) {
-        out[p++] = 0xcc;
-        out[p++] = v;
-      } else if (v < 0x10000) {
-        out[p++] = 0xcd;
-        p = putBE(out, p, v, 2);
-      } else {
-        out[p++] = 0xce;
-        p = putBE(out, p, v, 4);
-      }
-    } else if (v >> 0 === v) {
-      if (v >= -0x20) out[p++] = v & 0xff;
-      else if (v >= -0x80) {
-        out[p++] = 0xd0;
-        out[p++] = v & 0xff;
-      } else if (v >= -0x8000) {
-        out[p++] = 0xd1;
-        p = putBE(out, p, v, 2);
-      } else {
-        out[p++] = 0xd2;
-        p = putBE(out, p, v, 4);
-      }
-    } else {
+    if (typeof v !== 'number') return undefined;
+    const w = numberBytes(v);
+    if (p + w > size) return undefined;
+    if (w === 1) out[p++] = v & 0xff;
+    else if (w === 9) {
       out[p++] = 0xcb;
       SCRATCH.setFloat64(0, v);
       out.set(SCRATCH_BYTES, p);
       p += 8;
+    } else {
+      // The type byte by width and sign (numberBytes chose the width: a negative one is an int32).
+      out[p++] = v < 0 ? (w === 2 ? 0xd0 : w === 3 ? 0xd1 : 0xd2) : w === 2 ? 0xcc : w === 3 ? 0xcd : 0xce;
+      p = putBE(out, p, v, w - 1);
     }
   }
   return p === size ? out : undefined;
