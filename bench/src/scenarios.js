@@ -47,6 +47,9 @@ export const SCENARIOS = {
       { system: 'piscina', ...node('anchors/piscina.js') },
       // The floor: a bare node:cluster pool chunking as corepool does, nothing else on the path.
       { system: 'node-cluster-pool', ...node('anchors/cluster-pool.js') },
+      // The same pool behind a ws server in its own process, fed by a client process: corepool's four processes
+      // on the two cores (client, primary, two workers), with nothing else on the path.
+      { system: 'ws-cluster-pool', ...node('anchors/ws-cluster-pool.js') },
     ],
     goals: [{ system: 'corepool', metric: 'efficiency', op: '>=', value: 0.98, text: 'efficiency >= 0.98' }],
   },

@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import type { Client } from '@corepool/client';
+import { connect, type Client } from '@corepool/client';
 import { PROTOCOL_VERSION, decodeData, encodeData, encodeMessage, sourceHash } from '@corepool/protocol';
 import { CLI, startDaemon, type TestDaemon } from './support/daemon.js';
+import { startCutProxy } from './support/cut-proxy.js';
 import type { RawSocket } from './support/raw-socket.js';
 import { rawMap } from './support/raw-map.js';
 import { checkSet } from './support/checks.js';
@@ -103,6 +104,39 @@ describe('row 4: a client disconnects mid-batch', () => {
       });
     });
   }
+  it('an app whose link is cut while it writes small frames (the SDK writes those to the socket itself) reconnects with every add applied once; a neighbour mapping beside is exact', async () => {
+    await using proxy = await startCutProxy(d.url);
+    const app = await connect(proxy.url, { token: d.token, reconnectTimeoutMs: 30_000 });
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => {
+      uncaught.push(err);
+    };
+    process.on('uncaughtException', onUncaught);
+    try {
+      const hits = app.value<number>('row4-cut-adds', { initial: 0 });
+      await hits.get();
+      const other = good.map(
+        (x: number) => x * 3,
+        Array.from({ length: 20_000 }, (_, i) => i),
+      );
+      const adds: Promise<number>[] = [];
+      // A frame of 50 adds a turn, and the link cut twice while the frames keep coming: some are written
+      // into a socket the cut is tearing down, the rest after the reconnect.
+      for (let turn = 0; turn < 60; turn++) {
+        for (let i = 0; i < 50; i++) adds.push(hits.add(1));
+        if (turn === 20 || turn === 40) proxy.cut();
+        await new Promise((r) => setImmediate(r));
+      }
+      const got = await Promise.all(adds);
+      expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: adds.length }, (_, i) => i + 1));
+      expect(await good.value<number>('row4-cut-adds').get()).toBe(adds.length);
+      expect(await other).toEqual(Array.from({ length: 20_000 }, (_, i) => i * 3));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await app.close();
+    }
+  });
 });
 
 describe('row 5: a client that stops reading', () => {

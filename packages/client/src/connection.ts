@@ -10,6 +10,7 @@
  * survives a reconnect (batches, subscriptions, unanswered writes) survives
  * a move to another daemon.
  */
+import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import {
   AuthError,
@@ -37,6 +38,7 @@ import {
 } from '@corepool/protocol/internal';
 import { backoff } from './backoff.js';
 import { maskFor } from './frame-mask.js';
+import { frameSender } from './frame-writer.js';
 
 /** What the connection tells its owner. */
 export interface ConnectionEvents {
@@ -62,6 +64,7 @@ export interface Socket {
   close(code?: number): void;
   terminate(): void;
   on(event: 'open' | 'ping', listener: () => void): this;
+  on(event: 'upgrade', listener: (res: IncomingMessage) => void): this;
   on(event: 'message', listener: (data: Buffer) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
   on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
@@ -220,9 +223,7 @@ export class Connection {
       new ConnectionError(`cannot reach the corepool daemon at ${url}: ${err.message}`, { cause: err });
     ws.binaryType = 'nodebuffer';
     this.#outbox?.clear();
-    const outbox = new Outbox((frame) => {
-      if (ws.readyState === WebSocket.OPEN) ws.send(frame);
-    });
+    const outbox = new Outbox(frameSender(ws, mask !== undefined));
     this.#outbox = outbox;
     ws.on('open', () => {
       ws.send(

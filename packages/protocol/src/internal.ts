@@ -42,6 +42,7 @@ export { RESEND_POLICY } from './resend-policy.js';
 export type { ResendPolicy } from './resend-policy.js';
 export { ListenerRegistry } from './handles/listeners.js';
 export { Outbox, MAX_BATCH_MESSAGES } from './outbox.js';
+export { wsFrame, FRAME_COPY_LIMIT } from './ws-frame.js';
 export { callUser, rethrowLater } from './user-callback.js';
 export { PendingRequests } from './pending-requests.js';
 export type { PendingRequest, ReplyOutcome } from './pending-requests.js';
