@@ -152,6 +152,43 @@ describe('cutting a chunk short for a newcomer', () => {
     expect(delivered(b)).toEqual([[0, 0]]);
   });
 
+  it("a newcomer's chunk behind one that cannot be cut, with another client's chunk waiting after it, asks once for a cut sparing it", () => {
+    // The worker may go from the one-item chunk straight to the 50-item one before it has read the
+    // newcomer's: the request cuts that one if it starts first, and is dropped once the newcomer's starts.
+    const s = setup(new CuttingPool(1));
+    const pool = s.pool as CuttingPool;
+    const a = client(1);
+    open(s, a, 1);
+    add(s, a, 1, 0, 1);
+    add(s, a, 1, 1, 50);
+    expect(pool.cuts).toEqual([]);
+    const b = client(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    const urgent = s.pool.sent.find((x) => x.m.t === 'run' && x.m.urgent)!;
+    expect(urgent.m).toMatchObject({ start: 0, count: 1 });
+    expect(pool.cuts).toEqual([{ w: urgent.w, spare: urgent.m.key }]);
+    s.scheduler.dispatch();
+    add(s, a, 1, 51, 5);
+    expect(pool.cuts).toHaveLength(1); // once per newcomer chunk
+    drain(s);
+    expect(delivered(b)).toEqual([[0, 0]]);
+    expect(delivered(a)).toHaveLength(56);
+  });
+
+  it("no such request where the chunk waiting after the newcomer's cannot be cut either (one item)", () => {
+    const s = setup(new CuttingPool(1));
+    const a = client(1);
+    const b = client(2);
+    open(s, a, 1);
+    add(s, a, 1, 0, 1);
+    add(s, a, 1, 1, 1);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    expect(s.pool.sent.some((x) => x.m.t === 'run' && x.m.urgent)).toBe(true);
+    expect((s.pool as CuttingPool).cuts).toEqual([]);
+  });
+
   it('no cut for a chunk about to end, a one-item chunk, or the newcomer sharing a worker with itself', () => {
     const s = setup();
     const pool = s.pool as CuttingPool;

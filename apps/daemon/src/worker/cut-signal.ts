@@ -11,7 +11,12 @@
  * runner sees it, not for a key: the chunk the primary saw running may have
  * ended, and the next one started, by the time it arrives (a race the primary
  * cannot see). Each request cuts one chunk at most; it is dropped once the
- * newcomer's chunk starts or ends, or the worker has nothing left to run.
+ * newcomer's chunk starts or ends, or CUT_REQUEST_TTL_MS after it came. It
+ * outlives a moment with nothing to run: the primary asks for the chunk it
+ * just sent, which this worker may read only after the request has come (it
+ * went from its last chunk to no chunk without reading its socket); dropped
+ * then, such a request let that chunk run whole, ~480 ms, while the
+ * newcomer's one item waited behind it.
  *
  * Best effort by design: a task that reads or closes fd 5 only keeps its own
  * worker's chunks whole, as they were before chunks could be cut.
@@ -25,15 +30,25 @@ import { CHUNK_TARGET_MS } from '@corepool/protocol/internal';
  */
 export const CUT_NOT_BEFORE_MS = CHUNK_TARGET_MS;
 
-/** [0]: cut requests heard so far; [1]: the chunk key the last one spares. */
-export const cutRequests = new Int32Array(new SharedArrayBuffer(8));
+/** A request older than this cuts nothing: the primary asks again after as long (its CUT_PENDING_MS). */
+export const CUT_REQUEST_TTL_MS = 5 * CHUNK_TARGET_MS;
+
+/** Date.now() as the guard thread stores it with a request: modulo 2^31, to fit an Int32Array. */
+export const CLOCK_MOD = 2 ** 31;
+
+/** [0]: cut requests heard so far; [1]: the chunk key the last one spares; [2]: when it came (Date.now() mod CLOCK_MOD). */
+export const cutRequests = new Int32Array(new SharedArrayBuffer(12));
 
 /** Requests heard (cutRequests[0]) when the runner last acted on one or dropped it. */
 let settled = 0;
 
-/** True if a request is pending and does not spare chunk `key`. */
+/** True if a request is pending, came less than CUT_REQUEST_TTL_MS ago, and does not spare chunk `key`. */
 export function cutAsked(key: number): boolean {
-  return Atomics.load(cutRequests, 0) !== settled && Atomics.load(cutRequests, 1) !== (key | 0);
+  return (
+    Atomics.load(cutRequests, 0) !== settled &&
+    Atomics.load(cutRequests, 1) !== (key | 0) &&
+    (Date.now() - Atomics.load(cutRequests, 2) + CLOCK_MOD) % CLOCK_MOD < CUT_REQUEST_TTL_MS
+  );
 }
 
 /** The pending requests are done with: a chunk was cut, the newcomer's chunk starts, or nothing is left to run. */

@@ -22,7 +22,7 @@
  */
 import { CUT_REQUEST_BYTES, GUARD_FD } from '../channel.js';
 import { startHelperThread } from '../helper-thread.js';
-import { cutRequests } from './cut-signal.js';
+import { CLOCK_MOD, cutRequests } from './cut-signal.js';
 
 /** Captured at load, before any code of the user's can replace it. */
 const builtin = process.getBuiltinModule.bind(process);
@@ -44,6 +44,7 @@ export function startOrphanGuard(): void {
         const whole = bytes.length - (bytes.length % ${CUT_REQUEST_BYTES});
         if (whole > 0) {
           Atomics.store(cut, 1, bytes.readInt32LE(whole - ${CUT_REQUEST_BYTES}));
+          Atomics.store(cut, 2, Date.now() % ${CLOCK_MOD});
           Atomics.add(cut, 0, 1);
         }
         partial = Buffer.from(bytes.subarray(whole));

@@ -154,8 +154,8 @@ export class Runner {
       if (this.#queue.length > 0 && now() - t0 >= READ_BETWEEN_CHUNKS_MS)
         await new SafePromise((r) => SafeSetImmediate(() => SafeSetImmediate(r)));
     }
+    // A cut request pending now is kept (cut-signal.ts): it may be for the chunk this worker reads next.
     this.#running = false;
-    cutSettled(); // nothing runs: a request that came meanwhile has nothing to cut
   }
 
   /** The runner threw while running `m`: its items fail with E_INTERNAL, or the worker ends if that cannot be said. */
