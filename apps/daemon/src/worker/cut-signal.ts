@@ -44,11 +44,12 @@ let settled = 0;
 
 /** True if a request is pending, came less than CUT_REQUEST_TTL_MS ago, and does not spare chunk `key`. */
 export function cutAsked(key: number): boolean {
-  return (
-    Atomics.load(cutRequests, 0) !== settled &&
-    Atomics.load(cutRequests, 1) !== (key | 0) &&
-    (Date.now() - Atomics.load(cutRequests, 2) + CLOCK_MOD) % CLOCK_MOD < CUT_REQUEST_TTL_MS
-  );
+  const heard = Atomics.load(cutRequests, 0);
+  if (heard === settled || Atomics.load(cutRequests, 1) === (key | 0)) return false;
+  if ((Date.now() - Atomics.load(cutRequests, 2) + CLOCK_MOD) % CLOCK_MOD < CUT_REQUEST_TTL_MS) return true;
+  // Too old: dropped, so that the items after this one do not read the clock for it.
+  settled = heard;
+  return false;
 }
 
 /** The pending requests are done with: a chunk was cut, the newcomer's chunk starts, or nothing is left to run. */
