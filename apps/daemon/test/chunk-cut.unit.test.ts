@@ -102,6 +102,8 @@ describe('cutting a chunk short for a newcomer', () => {
     add(s, b, 2, 0, 1);
     const urgent = s.pool.sent.find((x) => x.m.t === 'run' && x.m.urgent)!;
     expect(pool.cuts).toEqual([{ w: urgent.w, spare: urgent.m.key }]);
+    s.scheduler.dispatch();
+    expect(pool.cuts).toHaveLength(1); // one request sparing it, not a second behind the first
   });
 
   it("a cut chunk's items that ran are delivered once, the rest runs again, first in its batch, and is delivered once", () => {

@@ -2,11 +2,22 @@
  * The runner's view of the primary's cut requests (worker/cut-signal.ts), with
  * the guard thread's writes played by hand: a request cuts whatever chunk
  * other than the spared one runs, outlives a moment with nothing to run, and
- * is dropped once the spared chunk starts, once acted on, or once older than
- * CUT_REQUEST_TTL_MS.
+ * is dropped once the spared chunk starts, once acted on, when a chunk starts
+ * after it has grown older than CUT_REQUEST_TTL_MS (never while a chunk runs),
+ * and, sparing none, when the worker goes idle.
  */
-import { describe, expect, it, vi } from 'vitest';
-import { CLOCK_MOD, CUT_REQUEST_TTL_MS, cutAsked, cutRequests, cutSettled, cutSpared } from '../src/worker/cut-signal.js';
+import { describe, expect, it } from 'vitest';
+import {
+  CLOCK_MOD,
+  CUT_REQUEST_TTL_MS,
+  cutAsked,
+  cutExpire,
+  cutIdle,
+  cutRequests,
+  cutSettled,
+  cutSpared,
+  requestAge,
+} from '../src/worker/cut-signal.js';
 
 /** What the guard thread does with a request that spares `spare`, heard `ago` ms ago. */
 function request(spare: number, ago = 0): void {
@@ -16,13 +27,14 @@ function request(spare: number, ago = 0): void {
 }
 
 describe('cut requests as the runner sees them', () => {
-  it('cut any chunk but the spared one, and stay pending until acted on', () => {
+  it('cut any chunk but the spared one, and stay pending across an idle moment until acted on', () => {
     cutSettled();
     expect(cutAsked(7)).toBe(false);
     request(8);
     expect(cutAsked(8)).toBe(false);
     expect(cutAsked(7)).toBe(true);
-    // Nothing ran between (the worker had no chunk): the next one it starts is still cut.
+    cutIdle(); // the worker had nothing to run: the next chunk it starts is still cut
+    cutExpire();
     expect(cutAsked(9)).toBe(true);
     cutSettled();
     expect(cutAsked(9)).toBe(false);
@@ -37,24 +49,33 @@ describe('cut requests as the runner sees them', () => {
     expect(cutAsked(20)).toBe(false);
   });
 
-  it('are dropped once older than CUT_REQUEST_TTL_MS, also across the clock modulus', () => {
+  it('are dropped by a chunk that starts after they grew old, never while a chunk runs', () => {
     cutSettled();
-    request(31, CUT_REQUEST_TTL_MS + 5);
-    expect(cutAsked(30)).toBe(false);
-    // Found too old once, it is dropped for good (the clock is not read for it again).
-    Atomics.store(cutRequests, 2, Date.now() % CLOCK_MOD);
-    expect(cutAsked(30)).toBe(false);
     request(31, CUT_REQUEST_TTL_MS - 50);
+    cutExpire();
     expect(cutAsked(30)).toBe(true);
-    // Heard 30 ms before Date.now() % CLOCK_MOD wrapped round to 10: 40 ms old, not ~2^31.
-    const now = vi.spyOn(Date, 'now').mockReturnValue(3 * CLOCK_MOD + 10);
-    try {
-      Atomics.store(cutRequests, 2, CLOCK_MOD - 30);
-      expect(cutAsked(30)).toBe(true);
-      Atomics.store(cutRequests, 2, CLOCK_MOD - CUT_REQUEST_TTL_MS);
-      expect(cutAsked(30)).toBe(false);
-    } finally {
-      now.mockRestore();
-    }
+    // Heard during a chunk whose items are long: acted on at the next item, however old by then.
+    request(31, 10 * CUT_REQUEST_TTL_MS);
+    expect(cutAsked(30)).toBe(true);
+    cutExpire(); // the next chunk starts
+    expect(cutAsked(30)).toBe(false);
+  });
+
+  it('sparing none (a worker freed for a queued client), are dropped when the worker goes idle', () => {
+    cutSettled();
+    request(0);
+    expect(cutAsked(40)).toBe(true);
+    cutIdle();
+    expect(cutAsked(40)).toBe(false);
+    request(41);
+    cutIdle();
+    expect(cutAsked(40)).toBe(true);
+    cutSettled();
+  });
+
+  it('measure their age across the clock modulus', () => {
+    expect(requestAge(10, CLOCK_MOD - 30)).toBe(40);
+    expect(requestAge(500, 400)).toBe(100);
+    expect(requestAge(0, 0)).toBe(0);
   });
 });

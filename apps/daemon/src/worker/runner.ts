@@ -30,7 +30,7 @@ import {
 import type { PrimaryToWorker, RunMessage, WorkerToPrimary } from '../ipc.js';
 import { cachedTask, keepSource, loadTask } from './compile.js';
 import { ChunkAbort } from './chunk-abort.js';
-import { CUT_NOT_BEFORE_MS, cutAsked, cutSettled, cutSpared } from './cut-signal.js';
+import { CUT_NOT_BEFORE_MS, cutAsked, cutExpire, cutIdle, cutSettled, cutSpared } from './cut-signal.js';
 import { WorkerTaskContext, type StateFactory } from './context.js';
 import type { RealmGuard } from './realm-guard.js';
 import {
@@ -156,6 +156,7 @@ export class Runner {
     }
     // A cut request pending now is kept (cut-signal.ts): it may be for the chunk this worker reads next.
     this.#running = false;
+    cutIdle();
   }
 
   /** The runner threw while running `m`: its items fail with E_INTERNAL, or the worker ends if that cannot be said. */
@@ -183,6 +184,7 @@ export class Runner {
   async #run(m: RunMessage, abort: ChunkAbort): Promise<void> {
     const { key, count, offset, start, realm } = m;
     cutSpared(key);
+    cutExpire();
     if (abort.aborted) {
       this.#send({ t: 'done', key, payload: encodeCheckedData([]), errors: [], ms: 0, aborted: true });
       return;
