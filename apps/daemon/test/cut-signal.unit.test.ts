@@ -6,7 +6,7 @@
  * after it has grown older than CUT_REQUEST_TTL_MS (never while a chunk runs),
  * and, sparing none, when the worker goes idle.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   CLOCK_MOD,
   CUT_REQUEST_TTL_MS,
@@ -70,6 +70,19 @@ describe('cut requests as the runner sees them', () => {
     request(41);
     cutIdle();
     expect(cutAsked(40)).toBe(true);
+    cutSettled();
+  });
+
+  it('read the clock as it was when the worker loaded: a task that stubs Date.now changes nothing', () => {
+    cutSettled();
+    request(51);
+    const stub = vi.spyOn(Date, 'now').mockReturnValue(5); // fake timers: every request would look ~2^31 ms old
+    try {
+      cutExpire();
+      expect(cutAsked(50)).toBe(true);
+    } finally {
+      stub.mockRestore();
+    }
     cutSettled();
   });
 
