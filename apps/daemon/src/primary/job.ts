@@ -69,8 +69,8 @@ export interface Chunk {
   sent: number;
   /** When its worker was asked to cut it short (placement.ts; asked once), or -Infinity. */
   cutAskedAt: number;
-  /** Its worker was asked to cut whatever other chunk it starts before this one (placement.ts `#passable`; asked once). */
-  passAsked: boolean;
+  /** A cut request sparing it went to its worker (its running chunk cut for it, or `#passable`): none is sent again (placement.ts). */
+  spareAsked: boolean;
   /** The running item's deadline. */
   timer?: Timer;
 }
@@ -100,7 +100,7 @@ export class ChunkMint {
       failedAt: -1,
       sent: 0,
       cutAskedAt: -Infinity,
-      passAsked: false,
+      spareAsked: false,
       headAt: undefined,
       placedAt: 0,
       ghost: false,

@@ -156,12 +156,11 @@ export class Placement<W extends PoolWorker> {
     for (const lane of lanes) {
       const next = lane.chunks[1];
       if (next !== undefined && !running.has(next.tenant)) {
-        if (this.#cuttable(lane, now) > -Infinity) {
-          next.passAsked = true; // a request sparing it is out: no second one (#passable)
-          this.#cut(lane, next.key, now);
-        } else if (this.#passable(lane, next)) {
-          next.passAsked = true;
-          this.#ctx.pool.cut!(lane.worker, next.key);
+        const headCut = this.#cuttable(lane, now) > -Infinity;
+        if (headCut || this.#passable(lane, next)) {
+          next.spareAsked = true;
+          if (headCut) this.#cut(lane, next.key, now);
+          else this.#ctx.pool.cut!(lane.worker, next.key);
         }
       }
       asked ||= lane.head !== undefined && now - lane.head.cutAskedAt < CUT_PENDING_MS;
@@ -220,7 +219,7 @@ export class Placement<W extends PoolWorker> {
     const after = lane.chunks[2];
     return (
       lane.open &&
-      !next.passAsked &&
+      !next.spareAsked &&
       !next.ghost &&
       next.job.live &&
       after !== undefined &&

@@ -69,7 +69,7 @@ export function cutIdle(): void {
   if (Atomics.load(cutRequests, 1) === 0) cutSettled();
 }
 
-/** The pending requests are done with: a chunk was cut, the newcomer's chunk starts, or nothing is left to run. */
+/** The pending requests are done with: a chunk was cut, the spared chunk starts, or (cutExpire, cutIdle) they are not for what runs next. */
 export function cutSettled(): void {
   settled = Atomics.load(cutRequests, 0);
 }

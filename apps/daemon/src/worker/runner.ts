@@ -154,8 +154,8 @@ export class Runner {
       if (this.#queue.length > 0 && now() - t0 >= READ_BETWEEN_CHUNKS_MS)
         await new SafePromise((r) => SafeSetImmediate(() => SafeSetImmediate(r)));
     }
-    // A cut request pending now is kept (cut-signal.ts): it may be for the chunk this worker reads next.
     this.#running = false;
+    // A pending cut request is kept (it may be for the chunk this worker reads next) unless it spares none.
     cutIdle();
   }
 
