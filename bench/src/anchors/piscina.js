@@ -3,7 +3,7 @@
 // latency. Each runs warm: the pool is created and used before timing.
 
 import { Piscina } from 'piscina';
-import { check, checkHeavy, concat, nowMs, nowUs, percentile, runMain } from '../lib/harness.js';
+import { check, checkHeavy, concat, nowMs, nowUs, percentile, runMain, timeSteps } from '../lib/harness.js';
 import { doubledSum } from '../lib/tasks.js';
 
 const filename = new URL('./piscina-worker.js', import.meta.url).href;
@@ -67,15 +67,14 @@ const scenarios = {
   },
 
   async latency(pool, p) {
-    for (let i = 0; i < p.warmup; i++) await pool.run(i, { name: 'double' });
-    const lat = new Float64Array(p.count);
     let bad = 0;
-    for (let i = 0; i < p.count; i++) {
+    const lat = await timeSteps(p.warmup, p.count, async (i) => {
       const t0 = nowUs();
       const r = await pool.run(i, { name: 'double' });
-      lat[i] = nowUs() - t0;
+      const us = nowUs() - t0;
       if (r !== 2 * i) bad++;
-    }
+      return us;
+    });
     const ok = check(bad === 0, `${bad} wrong results`);
     const n = note(p, `${p.count} sequential run(), ${p.workers} threads`);
     return [

@@ -11,7 +11,7 @@
 
 import { childMain, forkChild, fromParent } from '../lib/children.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
-import { check, nowMs, nowUs, percentile, readParams, runMain } from '../lib/harness.js';
+import { check, nowMs, nowUs, percentile, readParams, runMain, timeSteps } from '../lib/harness.js';
 import { connectRedis } from '../lib/redis.js';
 
 const self = new URL(import.meta.url).pathname;
@@ -149,16 +149,15 @@ const scenarios = {
     const sub = forkChild(self, { role: 'subscriber', channel });
     try {
       await sub.expect('ready');
-      const lat = new Float64Array(p.count);
       let bad = 0;
-      for (let i = 0; i < p.warmup + p.count; i++) {
+      const lat = await timeSteps(p.warmup, p.count, async (i) => {
         const t0 = nowUs();
         const value = await redis.incr(key);
         await redis.publish(channel, `${i}:${t0}:${value}`);
         const ack = await sub.expect('ack', 10_000);
         if (ack.seq !== i || ack.value !== value) bad++;
-        if (i >= p.warmup) lat[i - p.warmup] = ack.lat;
-      }
+        return ack.lat;
+      });
       sub.send({ type: 'stop' });
       const base = {
         check: check(bad === 0, `${bad} notifications out of order or wrong`),

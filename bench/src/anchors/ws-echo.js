@@ -25,7 +25,7 @@ import { pack, unpack } from 'msgpackr';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
 import { openWsCall as open, timeWsSubmits } from '../lib/ws-call.js';
-import { check, nowMs, nowUs, percentileRows, readParams, runMain } from '../lib/harness.js';
+import { check, nowMs, nowUs, percentileRows, readParams, runMain, timeSteps } from '../lib/harness.js';
 
 const self = new URL(import.meta.url).pathname;
 
@@ -177,14 +177,13 @@ async function notify(p) {
     sub = forkChild(self, { role: 'subscriber', port });
     await sub.expect('ready', 10_000);
     const { ws, call } = await open(port);
-    const lat = new Float64Array(p.count);
     let bad = 0;
-    for (let i = 0; i < p.warmup + p.count; i++) {
+    const lat = await timeSteps(p.warmup, p.count, async (i) => {
       const t0 = nowUs();
       const [, ack] = await Promise.all([call({ type: 'set', rid: i, value: { seq: i, t0 } }), sub.expect('ack', 10_000)]);
       if (ack.seq !== i) bad++;
-      if (i >= p.warmup) lat[i - p.warmup] = ack.lat;
-    }
+      return ack.lat;
+    });
     ws.close();
     sub.send({ type: 'stop' });
     return percentileRows(

@@ -6,7 +6,7 @@
 // waits for the ack), so nothing is coalesced.
 
 import { childMain, forkChild, fromParent } from '../lib/children.js';
-import { check, nowUs, percentileRows, readParams, runMain, sleep } from '../lib/harness.js';
+import { check, nowUs, percentileRows, readParams, runMain, sleep, timeSteps } from '../lib/harness.js';
 import { connectTo, withCorepool } from './daemon.js';
 
 const self = new URL(import.meta.url).pathname;
@@ -49,14 +49,13 @@ if (params.role === 'subscriber') {
           live = await Promise.race([sub.expect('probe', 1000).then(() => true), sleep(200).then(() => false)]);
         }
         if (!live) throw new Error('subscriber never saw a change');
-        const lat = new Float64Array(p.count);
         let bad = 0;
-        for (let i = 0; i < p.warmup + p.count; i++) {
+        const lat = await timeSteps(p.warmup, p.count, async (i) => {
           const t0 = nowUs();
           const [, ack] = await Promise.all([v.set({ seq: i, t0 }), waitAck(sub, i)]);
           if (ack.outOfOrder) bad++;
-          if (i >= p.warmup) lat[i - p.warmup] = ack.lat;
-        }
+          return ack.lat;
+        });
         sub.send({ type: 'stop' });
         return percentileRows(
           p,

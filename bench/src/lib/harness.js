@@ -122,20 +122,34 @@ export function concat(arrays, total) {
 }
 
 /**
+ * `warmup` then `count` timed steps, one at a time, through one code path:
+ * step(i) resolves to its sample, which goes to lat[i % count], so the last
+ * `count` (the timed ones) are what is left. A separate timed loop, or a
+ * branch taken from the first timed step on, was code V8 met only then: it
+ * deoptimised and recompiled the runner's loop inside the timed window
+ * (10.9 ms of TurboFan on a helper thread, measured with --trace-opt in the
+ * notify runner), which on 2 cores delays the samples beside it.
+ */
+export async function timeSteps(warmup, count, step) {
+  const lat = new Float64Array(count);
+  for (let i = 0; i < warmup + count; i++) lat[i % count] = await step(i);
+  return lat;
+}
+
+/**
  * The echo anchors' timing: `warmup` then `count` sequential round trips of
  * call(i, i), each reply checked to be { id: i, value: 2i }. Resolves to the
- * latencies (us) and how many replies were wrong.
+ * latencies (us) of the timed ones and how many replies were wrong.
  */
 export async function timeEchoes(call, warmup, count) {
-  for (let i = 0; i < warmup; i++) await call(i, i);
-  const lat = new Float64Array(count);
   let bad = 0;
-  for (let i = 0; i < count; i++) {
+  const lat = await timeSteps(warmup, count, async (i) => {
     const t0 = nowUs();
     const reply = await call(i, i);
-    lat[i] = nowUs() - t0;
+    const us = nowUs() - t0;
     if (reply.id !== i || reply.value !== 2 * i) bad++;
-  }
+    return us;
+  });
   return { lat, bad };
 }
 
