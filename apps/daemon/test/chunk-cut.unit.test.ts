@@ -178,6 +178,41 @@ describe('cutting a chunk short for a newcomer', () => {
     expect(delivered(a)).toHaveLength(56);
   });
 
+  it("the rest of a chunk cut for another client is not placed ahead of that client's chunks as a newcomer's first", () => {
+    // Its client then has nothing running and only the rest queued, while the other's work is all placed: taken
+    // for a newcomer, the rest went first on the worker, ahead of the chunks it was cut for (on a real daemon, a
+    // greedy batch's 92 items before a small one's last two in about one round in five).
+    const s = setup(new CuttingPool(1));
+    const pool = s.pool as CuttingPool;
+    const [w] = s.pool.workers();
+    const run = (start: number): RunMessage => s.pool.runs(w!).find((r) => r.start === start && r.t === 'run')!;
+    const a = client(1);
+    const b = client(2);
+    open(s, a, 1);
+    add(s, a, 1, 0, 1);
+    s.clock.advance(5);
+    answer(s, w!, run(0), 1, undefined, 5); // a's items take 5 ms
+    open(s, b, 2);
+    add(s, b, 2, 100, 1);
+    add(s, b, 2, 101, 1);
+    add(s, a, 1, 1, 96); // a comes back while b holds the worker: its chunk goes behind b's running one
+    expect(run(1)).toMatchObject({ count: 96, urgent: true });
+    s.clock.advance(5);
+    answer(s, w!, run(100), 1, undefined, 5);
+    expect(pool.cuts).toEqual([{ w: w!, spare: run(101).key }]); // a's long chunk is asked to stop for b's next
+    add(s, b, 2, 102, 1);
+    s.clock.advance(20);
+    answer(s, w!, run(1), 4); // cut after 4 items: the rest (92) is queued again
+    expect(run(102)).toMatchObject({ count: 1, urgent: false }); // b's next takes the freed slot
+    expect(run(5)).toBeUndefined(); // a's rest waits for a slot, not placed ahead of b's chunks
+    s.clock.advance(5);
+    answer(s, w!, run(101), 1, undefined, 5);
+    expect(run(5)).toMatchObject({ count: 92, urgent: false });
+    drain(s);
+    expect(delivered(a)).toHaveLength(97);
+    expect(delivered(b).map(([i]) => i)).toEqual([100, 101, 102]);
+  });
+
   it("no such request where the chunk waiting after the newcomer's cannot be cut either (one item)", () => {
     const s = setup(new CuttingPool(1));
     const a = client(1);

@@ -122,8 +122,9 @@ describe('priority', () => {
     }
     between.sort((a, b) => a - b);
     figure('priority.greedyItemsWithinSmallBatch', between.join(','));
-    // Orderings off the worker's own times: the median round let fewer greedy items in than half a chunk.
-    expect(between[2]).toBeLessThan(50);
+    // Orderings off the worker's own times: no round let in as many greedy items as half a chunk. One round in five
+    // or so did while the rest of a greedy chunk cut for the small batch could come back ahead of it (fair-share.ts).
+    expect(between.at(-1)).toBeLessThan(50);
   });
 
   it('a bad priority is refused: E_BAD_ARGUMENT from the SDK, E_BAD_MESSAGE on the wire', async () => {
