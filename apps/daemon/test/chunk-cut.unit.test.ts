@@ -213,6 +213,59 @@ describe('cutting a chunk short for a newcomer', () => {
     expect(delivered(b).map(([i]) => i)).toEqual([100, 101, 102]);
   });
 
+  it('a client coming back is still placed ahead and has a chunk cut while one that stands below it runs a chunk elsewhere', () => {
+    // The rule above is about the chunks a newcomer's would overtake, not about every client running anywhere
+    // (a first version compared against every running chunk's client: a one-item chunk running long on
+    // another worker, or a client that lagged at its cap, turned admission and cuts off for everyone).
+    const pool = new CuttingPool(4);
+    const s = setup(pool);
+    const a = client(1);
+    const b = client(2);
+    const n = client(3);
+    // Each worker's own order: an urgent run goes right after the one it runs.
+    const order = new Map<FakeWorker, RunMessage[]>();
+    const seen = new Set<number>();
+    const sync = (): void => {
+      for (const w of s.pool.workers()) {
+        const l = order.get(w) ?? [];
+        order.set(w, l);
+        for (const r of s.pool.runs(w)) {
+          if (seen.has(r.key)) continue;
+          seen.add(r.key);
+          if (r.urgent && l.length > 0) l.splice(1, 0, r);
+          else l.push(r);
+        }
+      }
+    };
+    const round = (): void => {
+      s.clock.advance(100);
+      for (const w of s.pool.workers()) {
+        sync();
+        const r = order.get(w)![0];
+        if (r === undefined || r.start === 9000) continue; // b's one long item never ends here
+        order.get(w)!.shift();
+        answer(s, w, r, r.count, undefined, r.count * 10);
+      }
+      sync();
+    };
+    open(s, a, 1);
+    for (let k = 0; k < 90; k++) add(s, a, 1, k * 10, 10);
+    round();
+    round();
+    open(s, b, 2);
+    add(s, b, 2, 9000, 1);
+    round();
+    open(s, n, 3);
+    for (let k = 0; k < 30; k++) add(s, n, 3, 5000 + k * 10, 10);
+    for (let k = 0; k < 27; k++) round();
+    expect(s.scheduler.stats().perClient.get(3)).toMatchObject({ queuedChunks: 0, runningChunks: 0 }); // n's batch is done
+    const cuts = pool.cuts.length;
+    add(s, n, 3, 6000, 4);
+    const back = s.pool.sent.map((x) => x.m).find((m): m is RunMessage => m.t === 'run' && m.start === 6000);
+    expect(back).toMatchObject({ urgent: true });
+    expect(pool.cuts.length - cuts).toBe(1);
+  });
+
   it("no such request where the chunk waiting after the newcomer's cannot be cut either (one item)", () => {
     const s = setup(new CuttingPool(1));
     const a = client(1);

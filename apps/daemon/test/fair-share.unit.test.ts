@@ -72,17 +72,17 @@ describe('fair share', () => {
     expect(fair.owed(b, [a, b], 0, 500)).toBe(false);
   });
 
-  it('not owed while a client whose work is all placed runs below it (the other has nothing queued)', () => {
-    const { fair, placed, a, b } = setup();
+  it('may pass only a waiting chunk of a client that does not stand below it (within the slack)', () => {
+    const { fair, a, b } = setup();
     a.vtime = 500; // the rest of a's chunk, cut short for b, is prepaid: a stays charged for it
     b.vtime = 20;
-    placed.push({ tenant: b, headAt: 0, charged: 5 });
-    expect(fair.owed(a, [a], 0)).toBe(false); // b is in no queue, but runs below a
-    b.vtime = 600;
-    expect(fair.owed(a, [a], 0)).toBe(true);
-    b.vtime = 20;
-    const capped = new FairShare<T>({ heads: () => placed, holds: () => 1, atCap: (t) => t === b });
-    expect(capped.owed(a, [a], 0)).toBe(true); // a client held at its cap lags by design, and holds no one back
+    expect(fair.owed(a, [a], 0)).toBe(true); // b is in no queue: its chunks are all placed
+    expect(fair.mayPass(a, b, 0)).toBe(false); // but a is not to go ahead of them
+    expect(fair.mayPass(b, a, 0)).toBe(true);
+    expect(fair.mayPass(a, a, 0)).toBe(true);
+    expect(fair.mayPass(a, b, 0, 480)).toBe(true); // within a chunk's slack, as owed allows
+    b.vtime = 500;
+    expect(fair.mayPass(a, b, 0)).toBe(true); // level
   });
 
   it('weights: a client of weight 2 is picked twice as often as one of weight 1 for chunks of equal cost', () => {

@@ -214,14 +214,19 @@ export class FairShare<T extends Tenant> {
     const over = overage(this.#pool.heads(), now);
     const v = t.vtime + (over.get(t) ?? 0) - slackMs / t.weight;
     for (const a of active) if (a.vtime + (over.get(a) ?? 0) < v) return false;
-    // And below a client whose work is all placed, one chunk running (as `enter` counts it): else the rest of a
-    // chunk cut short for that client, its own client's only work then, came back as a newcomer's first chunk,
-    // placed ahead of the chunks it was cut for (a greedy batch's 92 items before a small one's last two).
-    for (const h of this.#pool.heads()) {
-      const a = h.tenant;
-      if (a !== t && !this.#pool.atCap?.(a as T) && a.vtime + (over.get(a) ?? 0) < v) return false;
-    }
     return true;
+  }
+
+  /**
+   * True if `t` may go ahead of a chunk of `other` waiting in a worker's pipeline (for placing a newcomer's
+   * chunk ahead): `other` does not stand below it, within `slackMs`, as in `owed`. The rest of a chunk cut
+   * short for `other` comes back to its own client's queue, often its only queued work while `other`'s
+   * chunks are all placed: owed by the clients in the queues, it went ahead of the chunks it was cut for.
+   */
+  mayPass(t: T, other: Tenant, now: number, slackMs = 0): boolean {
+    if (other === t) return true;
+    const over = overage(this.#pool.heads(), now);
+    return other.vtime + (over.get(other) ?? 0) >= t.vtime + (over.get(t) ?? 0) - slackMs / t.weight;
   }
 
   /** A recent killer holding a worker already. */

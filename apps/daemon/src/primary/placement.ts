@@ -124,17 +124,23 @@ export class Placement<W extends PoolWorker> {
     const { pipelineDepth, queues, fair } = this.#ctx;
     if (pipelineDepth < 2) return;
     for (const cq of queues.active) {
-      if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now, this.#slack(lanes))) continue;
+      const slack = this.#slack(lanes);
+      if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now, slack)) continue;
       const job = cq.ready[cq.rr % cq.ready.length];
       const full = lanes.filter(
-        (l) => l.open && l.chunks.length === pipelineDepth && !l.chunks.some((c) => c.urgent) && (job === undefined || fits(job, l.worker)),
+        (l) =>
+          l.open &&
+          l.chunks.length === pipelineDepth &&
+          !l.chunks.some((c) => c.urgent) &&
+          (job === undefined || fits(job, l.worker)) &&
+          // Never ahead of a waiting chunk of a client that stands below it (fair-share.ts, mayPass).
+          l.chunks.every((c, k) => k === 0 || c.ghost || fair.mayPass(cq, c.tenant, now, slack)),
       );
       // Behind the running chunk that should end first: the oldest one not yet long (a long one may run on and on; stealing rescues a chunk left behind it).
       let lane: Lane<W> | undefined;
       for (const l of full) if (!this.#longHead(l, now) && (lane === undefined || l.head!.headAt! < lane.head!.headAt!)) lane = l;
       lane ??= full[0];
-      if (lane === undefined) return;
-      if (!mayPlace(cq, lane, lanes)) continue;
+      if (lane === undefined || !mayPlace(cq, lane, lanes)) continue;
       const chunk = queues.take(cq, (j) => fits(j, lane.worker));
       chunk.urgent = true;
       this.#assign(lane, chunk, true);
