@@ -22,6 +22,11 @@ export interface RunMessage {
   /** Run it next, before chunks already waiting in this worker. */
   urgent: boolean;
   /**
+   * An urgent chunk's place: right after the chunk with this key (the one the primary took to be
+   * running) if the worker has not started that one yet, else first (run-queue.ts).
+   */
+  after?: number;
+  /**
    * Whose chunk it is: an opaque name of the client's app, unique beyond one
    * daemon (worker-pool.ts). The worker puts its globals back to their
    * startup state before it runs a chunk of another realm (realm-guard.ts).

@@ -102,6 +102,8 @@ describe('cutting a chunk short for a newcomer', () => {
     add(s, b, 2, 0, 1);
     const urgent = s.pool.sent.find((x) => x.m.t === 'run' && x.m.urgent)!;
     expect(pool.cuts).toEqual([{ w: urgent.w, spare: urgent.m.key }]);
+    // It names the chunk it goes behind, which the worker may not have started yet (worker/run-queue.ts).
+    expect((urgent.m as RunMessage).after).toBe(s.pool.runs(urgent.w)[0]!.key);
     s.scheduler.dispatch();
     expect(pool.cuts).toHaveLength(1); // one request sparing it, not a second behind the first
   });

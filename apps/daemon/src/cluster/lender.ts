@@ -190,7 +190,11 @@ export class Lender {
         const key = --this.#nextKey; // negative: never one of the local scheduler's keys
         g.chunks.set(key, { key: run.key, attempt: e.a, ...(run.task.kind === 'module' ? { module: run.task.url } : {}) });
         g.local.set(run.key, key);
-        if (!this.#host.send(g.worker, { ...run, key })) this.#host.kill(g.worker, 'send refused');
+        // An urgent chunk's `after` names one of the owner's keys too (worker/run-queue.ts); unknown here once that chunk is done.
+        const after = run.after === undefined ? undefined : g.local.get(run.after);
+        const { after: _owners, ...rest } = run;
+        if (!this.#host.send(g.worker, { ...rest, key, ...(after === undefined ? {} : { after }) }))
+          this.#host.kill(g.worker, 'send refused');
         return;
       }
       case 'abort': {

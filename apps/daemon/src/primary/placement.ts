@@ -319,6 +319,8 @@ export class Placement<W extends PoolWorker> {
   /** Sends a chunk to a worker; an urgent one runs right after the one running now (the worker puts it first in its queue). */
   #assign(lane: Lane<W>, chunk: Chunk, urgent: boolean): void {
     const job = chunk.job;
+    // The chunk an urgent one goes behind: the worker may not have started it yet (worker/run-queue.ts).
+    const after = urgent ? lane.head?.key : undefined;
     lane.place(chunk, urgent, this.#ctx.clock.now());
     this.#ctx.fair.charge(chunk, job.itemMs > 0 ? chunk.count * job.itemMs : UNMEASURED_CHUNK_MS);
     let task = job.task;
@@ -337,6 +339,7 @@ export class Placement<W extends PoolWorker> {
       start: chunk.start,
       timed: job.timeoutMs > 0 || chunk.tracked,
       urgent,
+      ...(after === undefined ? {} : { after }),
       realm: job.client.realm,
     });
     if (!sent)

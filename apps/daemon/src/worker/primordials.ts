@@ -41,6 +41,9 @@ export const MapPrototypeDelete = uncurry(Map.prototype.delete as (k: unknown) =
 export const ArrayPrototypePush = uncurry(Array.prototype.push as (...v: unknown[]) => number);
 export const ArrayPrototypeShift = uncurry(Array.prototype.shift as () => unknown);
 export const ArrayPrototypeUnshift = uncurry(Array.prototype.unshift as (...v: unknown[]) => number);
+export const ArrayPrototypeSplice = uncurry(
+  Array.prototype.splice as (start: number, deleteCount: number, ...items: unknown[]) => unknown[],
+);
 
 export const PromisePrototypeThen = uncurry(
   Promise.prototype.then as (ok?: (v: unknown) => unknown, ko?: (e: unknown) => unknown) => Promise<unknown>,

@@ -34,9 +34,7 @@ import { CUT_NOT_BEFORE_MS, cutAsked, cutExpire, cutIdle, cutSettled, cutSpared 
 import { WorkerTaskContext, type StateFactory } from './context.js';
 import type { RealmGuard } from './realm-guard.js';
 import {
-  ArrayPrototypePush,
   ArrayPrototypeShift,
-  ArrayPrototypeUnshift,
   MapPrototypeDelete,
   MapPrototypeGet,
   MapPrototypeSet,
@@ -45,6 +43,7 @@ import {
   SafeQueueMicrotask,
   SafeSetImmediate,
 } from './primordials.js';
+import { queueRun } from './run-queue.js';
 import type { TaskScope } from './task-scope.js';
 
 // From the end of one chunk to the realm guard's restore before the next, the runner calls no
@@ -114,8 +113,7 @@ export class Runner {
       if (this.#closed) return;
       m.task = keepSource(m.task);
       MapPrototypeSet(this.#aborts, m.key, new ChunkAbort());
-      if (m.urgent) ArrayPrototypeUnshift(this.#queue, m);
-      else ArrayPrototypePush(this.#queue, m);
+      queueRun(this.#queue, m);
       if (!this.#running) {
         this.#running = true;
         // Not at once: the rest of the frames read with this one (an abort for it) are handled first.
