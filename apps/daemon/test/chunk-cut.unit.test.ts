@@ -325,6 +325,22 @@ describe('cutting a chunk short for a newcomer', () => {
     expect((s.pool as CuttingPool).cuts).toEqual([]);
   });
 
+  it("no request sparing the newcomer's chunk where the running chunk's payload is large: it may not have started", () => {
+    // The worker, reading its socket between chunks, would run that one before the newcomer's, and the
+    // request would cut it: its rest would carry the whole payload again.
+    const s = setup(new CuttingPool(1));
+    const a = client(1);
+    open(s, a, 1);
+    const items = Array.from({ length: 10 }, () => 'x'.repeat(8 * 1024));
+    expect(s.scheduler.add(a, { type: 'batch.chunk', id: 1, start: 0, count: 10, payload: encodeData(items) })).toBeUndefined();
+    add(s, a, 1, 10, 50);
+    const b = client(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    expect(s.pool.sent.some((x) => x.m.t === 'run' && x.m.urgent)).toBe(true);
+    expect((s.pool as CuttingPool).cuts).toEqual([]);
+  });
+
   it('a chunk that cannot be cut (one item) and runs long from its start has no other client queued behind it', () => {
     const s = setup();
     const a = client(1);

@@ -53,6 +53,31 @@ describe("a worker's queue of chunks", () => {
     expect(keys(empty)).toEqual([7]);
   });
 
+  it("a task's Array species, constructor or Object.prototype.after changes nothing", () => {
+    const species = Object.getOwnPropertyDescriptor(Array, Symbol.species)!;
+    const ctor = Object.getOwnPropertyDescriptor(Array.prototype, 'constructor')!;
+    const boom = (): never => {
+      throw new Error('replaced by a task');
+    };
+    const restore = (): void => {
+      Object.defineProperty(Array, Symbol.species, species);
+      Object.defineProperty(Array.prototype, 'constructor', ctor);
+      delete (Object.prototype as { after?: unknown }).after;
+    };
+    try {
+      Object.defineProperty(Array, Symbol.species, { get: boom, configurable: true });
+      Object.defineProperty(Array.prototype, 'constructor', { get: boom, configurable: true });
+      Object.defineProperty(Object.prototype, 'after', { get: boom, configurable: true });
+      const q = [run(2), run(3)];
+      queueRun(q, run(9, true, 2));
+      queueRun(q, run(8, true));
+      restore();
+      expect(keys(q)).toEqual([8, 2, 9, 3]);
+    } finally {
+      restore();
+    }
+  });
+
   it('a task that replaced the array methods changes nothing', () => {
     const saved = { splice: Array.prototype.splice, unshift: Array.prototype.unshift, push: Array.prototype.push };
     const boom = (): never => {

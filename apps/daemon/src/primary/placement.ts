@@ -223,8 +223,13 @@ export class Placement<W extends PoolWorker> {
    */
   #passable(lane: Lane<W>, next: Chunk): boolean {
     const after = lane.chunks[2];
+    const head = lane.head;
     return (
       lane.open &&
+      // The worker may not have started the running one yet (it reads its socket between chunks, and then runs
+      // it before the newcomer's: worker/run-queue.ts): the request would cut that one, which must not be cut
+      // when its rest would carry a large payload again.
+      (head === undefined || head.count < 2 || head.payload.length <= CUT_MAX_PAYLOAD_BYTES) &&
       !next.spareAsked &&
       !next.ghost &&
       next.job.live &&

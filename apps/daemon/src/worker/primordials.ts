@@ -31,6 +31,7 @@ export const SafeString = String;
 export const SymbolKeyFor = Symbol.keyFor;
 export const StringPrototypeStartsWith = uncurry(String.prototype.startsWith as (s: string) => boolean);
 export const ObjectKeys = Object.keys;
+export const ObjectHasOwn = Object.hasOwn;
 export const ReflectSet = Reflect.set;
 export const SafePromise = Promise;
 
@@ -41,9 +42,6 @@ export const MapPrototypeDelete = uncurry(Map.prototype.delete as (k: unknown) =
 export const ArrayPrototypePush = uncurry(Array.prototype.push as (...v: unknown[]) => number);
 export const ArrayPrototypeShift = uncurry(Array.prototype.shift as () => unknown);
 export const ArrayPrototypeUnshift = uncurry(Array.prototype.unshift as (...v: unknown[]) => number);
-export const ArrayPrototypeSplice = uncurry(
-  Array.prototype.splice as (start: number, deleteCount: number, ...items: unknown[]) => unknown[],
-);
 
 export const PromisePrototypeThen = uncurry(
   Promise.prototype.then as (ok?: (v: unknown) => unknown, ko?: (e: unknown) => unknown) => Promise<unknown>,

@@ -12,7 +12,7 @@
  * not started it, the urgent one goes right behind it, else first.
  */
 import type { RunMessage } from '../ipc.js';
-import { ArrayPrototypePush, ArrayPrototypeSplice, ArrayPrototypeUnshift } from './primordials.js';
+import { ArrayPrototypePush, ArrayPrototypeUnshift, ObjectHasOwn } from './primordials.js';
 
 /** Puts `m` in `queue` (the chunks waiting, first to run first). */
 export function queueRun(queue: RunMessage[], m: RunMessage): void {
@@ -20,13 +20,17 @@ export function queueRun(queue: RunMessage[], m: RunMessage): void {
     ArrayPrototypePush(queue, m);
     return;
   }
-  if (m.after !== undefined) {
-    // Indexed, never iterated: a task may have replaced the array iterator (primordials.ts).
+  // Own properties only: a task may have put an `after` on Object.prototype.
+  const after = ObjectHasOwn(m, 'after') ? m.after : undefined;
+  if (after !== undefined) {
+    // Indexed, never iterated, and no splice (it makes its result through Array[Symbol.species],
+    // which a task may have replaced): the captured push grows the queue by one, then a shift up.
     for (let i = 0; i < queue.length; i++) {
-      if (queue[i]!.key === m.after) {
-        ArrayPrototypeSplice(queue, i + 1, 0, m);
-        return;
-      }
+      if (queue[i]!.key !== after) continue;
+      ArrayPrototypePush(queue, m);
+      for (let j = queue.length - 1; j > i + 1; j--) queue[j] = queue[j - 1]!;
+      queue[i + 1] = m;
+      return;
     }
   }
   ArrayPrototypeUnshift(queue, m);
