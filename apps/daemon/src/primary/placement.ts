@@ -222,21 +222,21 @@ export class Placement<W extends PoolWorker> {
    * started first. Asked once per newcomer chunk (counting a cut of the running chunk for it).
    */
   #passable(lane: Lane<W>, next: Chunk): boolean {
-    const after = lane.chunks[2];
+    const behind = lane.chunks[2];
     const head = lane.head;
     return (
       lane.open &&
       // The worker may not have started the running one yet (it reads its socket between chunks, and then runs
-      // it before the newcomer's: worker/run-queue.ts): the request would cut that one, which must not be cut
-      // when its rest would carry a large payload again.
-      (head === undefined || head.count < 2 || head.payload.length <= CUT_MAX_PAYLOAD_BYTES) &&
+      // it before the newcomer's: worker/run-queue.ts): the request would cut that one, so it must be one that
+      // may be cut (a one-item chunk cannot be).
+      (head === undefined || head.count < 2 || this.#canCut(head)) &&
       !next.spareAsked &&
       !next.ghost &&
       next.job.live &&
-      after !== undefined &&
-      after.tenant !== next.tenant &&
-      !after.ghost &&
-      this.#canCut(after)
+      behind !== undefined &&
+      behind.tenant !== next.tenant &&
+      !behind.ghost &&
+      this.#canCut(behind)
     );
   }
 
