@@ -127,6 +127,34 @@ describe('priority', () => {
     expect(between.at(-1)).toBeLessThan(50);
   });
 
+  it("newcomers that keep arriving with long first items, half of them vanishing at once, time out none of a neighbour's timed items", async () => {
+    // Each newcomer's first chunk goes urgent, right behind the chunk the primary takes to be running, on the one
+    // worker the neighbour's timed chunks (20 ms or more: the worker reads its socket between them) are using. The
+    // neighbour loses no item and none times out; the newcomers that stay get their whole item. (The race where an
+    // urgent chunk ran ahead of the chunk the primary timed is too narrow to hit here: run-queue.unit.test.ts.)
+    const timed = await d.connect({ name: 'timed' });
+    let timedDone = 0;
+    const run = timed.map(hold, Array<number>(120).fill(10), { timeoutMs: 200, onProgress: (n) => (timedDone = n) });
+    await until(() => timedDone > 0, 30_000, 'the timed batch under way');
+    const kept: Promise<[number, number]>[] = [];
+    for (let k = 0; k < 8 && timedDone < 100; k++) {
+      const newcomer = await d.connect({ name: `newcomer-${k}` });
+      const item = newcomer.submit(hold, 150);
+      if (k % 2 === 0) {
+        item.catch(() => {}); // it goes with its app
+        await newcomer.close();
+      } else {
+        kept.push(item.finally(() => newcomer.close()));
+      }
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    const theirs = await run; // rejects with E_TIMEOUT if any item of it timed out
+    expect(theirs).toHaveLength(120);
+    for (const [s, e] of await Promise.all(kept)) expect(e - s).toBeGreaterThanOrEqual(140);
+    const st = await d.status();
+    expect(st.clients.find((c) => c.name === 'timed')).toBeDefined();
+  });
+
   it('a bad priority is refused: E_BAD_ARGUMENT from the SDK, E_BAD_MESSAGE on the wire', async () => {
     const client = await d.connect();
     for (const priority of [1.5, 1001, -1001, Number.NaN, '1' as unknown as number]) {
