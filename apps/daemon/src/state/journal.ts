@@ -2,12 +2,15 @@
  * journal.ts - the state store's redo journal (fsync 'everysec' and 'no').
  *
  * An LMDB commit costs ~6-14 us on this kind of machine (an lseek, a writev
- * and three pwrites of its pages and meta page); appending the same bytes to
- * a file costs ~2.6 us. So a turn's writes go to the journal as one frame,
- * and LMDB gets them in a checkpoint about once a second (checkpoints.ts). A frame
- * is [u32 body length][u32 CRC-32 of the body][body], the body the control
- * codec's msgpack of [seq, table, key, value | null, table, key, ...] with
- * sequence numbers that grow by one per frame.
+ * and three pwrites of its pages and meta page) when commits follow each
+ * other, and 100-200 us after 50 ms of other work (its pages cold in the
+ * caches; a checkpoint after a second of a daemon's work measured 0.3-1 ms);
+ * appending the same bytes to a file costs ~2.6 us. So a turn's writes go to
+ * the journal as one frame, and LMDB gets them in a checkpoint about once a
+ * second (checkpoints.ts). A frame is [u32 body length][u32 CRC-32 of the
+ * body][body], the body the control codec's msgpack of [seq, table, key,
+ * value | null, table, key, ...] with sequence numbers that grow by one per
+ * frame.
  *
  * Two files, `journal-0` and `journal-1`, take turns: a checkpoint commits
  * what the active one holds (and everything before it) to LMDB with the
