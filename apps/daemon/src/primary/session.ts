@@ -23,7 +23,6 @@ import type { WebSocket } from 'ws';
 import {
   CloseCode,
   ErrorCode,
-  MAX_BATCH_MESSAGES,
   PROTOCOL_VERSION,
   type CorepoolError,
   type DaemonStatus,
@@ -313,17 +312,12 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     const parked = this.#parked;
     if (parked === undefined) return;
     // What parks meanwhile goes after the rest, in the same array. Paused again, the rest stays
-    // where it is (a frame of 4,096 handled a turn's budget at a time was copied at every yield).
+    // where it is (a frame of 4,096 handled a turn's budget at a time was copied at every yield);
+    // the array is let go once drained, and nothing is read into it until then.
     for (let i = this.#parkedFrom; i < parked.length; i++) {
       if (this.#closed) return;
-      if (this.#reading && this.#spent()) this.#yieldTurn();
-      if (!this.#reading) {
-        if (i < MAX_BATCH_MESSAGES) {
-          this.#parkedFrom = i;
-        } else {
-          this.#parked = parked.slice(i);
-          this.#parkedFrom = 0;
-        }
+      if (!this.#ready()) {
+        this.#parkedFrom = i;
         return;
       }
       this.#handle(parked[i]);
@@ -338,15 +332,13 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     const decoded = this.#framing.decode(data, isBinary);
     if (decoded === REFUSED) return;
     if (!Array.isArray(decoded)) {
-      if (this.#reading && this.#spent()) this.#yieldTurn();
-      if (this.#reading) this.#handle(decoded);
+      if (this.#ready()) this.#handle(decoded);
       else (this.#parked ??= []).push(decoded);
       return;
     }
     for (let i = 0; i < decoded.length; i++) {
       if (this.#closed) return;
-      if (this.#reading && this.#spent()) this.#yieldTurn();
-      if (!this.#reading) {
+      if (!this.#ready()) {
         const parked = (this.#parked ??= []);
         for (let j = i; j < decoded.length; j++) parked.push(decoded[j]);
         return;
@@ -371,18 +363,18 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   }
 
   /**
-   * This connection's messages have taken TURN_BUDGET_MS of this turn. Never
-   * while its socket closes: paused, the client's close frame would not be
-   * read, and the connection would wait for its terminate timer.
+   * Whether the next message may be handled now: not while reading is held,
+   * nor once this connection's messages have taken TURN_BUDGET_MS of this
+   * turn (then reading is held until a later turn, the rest parked as under
+   * any other hold). Never held for a socket that closes: paused, the client's
+   * close frame would not be read, and it would wait for the terminate timer.
    */
-  #spent(): boolean {
-    return this.#turn === turn && this.#used > TURN_BUDGET_MS && this.#ws.readyState === this.#ws.OPEN;
-  }
-
-  /** The rest of this connection's input waits for a later turn (parked, as under any other hold). */
-  #yieldTurn(): void {
-    this.#hold(HELD_BY_TURN);
-    if (Session.#yielded.push(this) === 1) setImmediate(Session.#resumeYielded);
+  #ready(): boolean {
+    if (this.#reading && this.#turn === turn && this.#used > TURN_BUDGET_MS && this.#ws.readyState === this.#ws.OPEN) {
+      this.#hold(HELD_BY_TURN);
+      if (Session.#yielded.push(this) === 1) setImmediate(Session.#resumeYielded);
+    }
+    return this.#reading;
   }
 
   #onMessage(decoded: unknown): void {
