@@ -59,6 +59,45 @@ describe('state requests in flight from one connection', () => {
     expect(await hits.get()).toBe(BURST);
   }, 180_000);
 
+  it('a bursting client killed while its frames wait for their turns leaves its neighbour served and nothing applied twice', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const c = await d.connect();
+    const hits = c.value<number>('burst', { initial: 0 });
+    await hits.set(0);
+    const SENTINEL = 1e9;
+    const reader = await startReader(d, 'burst', SENTINEL);
+    const burster = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { connect } = await import(${JSON.stringify(CLIENT)});
+         const c = await connect(${JSON.stringify(d.url)}, { token: ${JSON.stringify(d.token)} });
+         const v = c.value('burst');
+         void Promise.all(Array.from({ length: ${BURST} }, () => v.add(1)));
+         process.stdout.write('sent\\n');
+         await new Promise(() => {});`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const gone = new Promise((resolve) => burster.on('exit', resolve));
+    await new Promise<void>((resolve) => burster.stdout.once('data', () => resolve()));
+    // Killed mid-burst: part of it applied, the rest parked in its session or still in its socket.
+    while ((await hits.get()) === 0) await new Promise((r) => setTimeout(r, 1));
+    burster.kill('SIGKILL');
+    await gone;
+    const applied = await hits.get();
+    expect(applied).toBeGreaterThan(0);
+    expect(applied).toBeLessThanOrEqual(BURST);
+    // The neighbour is still answered: it reads the sentinel and stops; a new client is served too.
+    await hits.set(SENTINEL);
+    const read = await reader.done;
+    expect(read.at(-1)).toBe(SENTINEL);
+    expect(read).toEqual([...read].sort((x, y) => x - y)); // adds only, then the sentinel: never a value going back
+    const later = await d.connect();
+    expect(await later.value<number>('burst').get()).toBe(SENTINEL);
+  }, 180_000);
+
   it('more blocked queue.gets than the window do not stop the same client from sending the puts', async () => {
     await using d = await startDaemon({ workers: 1 });
     const c = await d.connect();
