@@ -200,7 +200,8 @@ describe('a change that cannot be undone', () => {
   }, 60_000);
 
   it("a getter A left on a builtin's export that spins when read: B's timed item fails with E_TIMEOUT, then B runs on a fresh worker", async () => {
-    // As any spinning leftover (README, isolation): the worker is lost until an item with a timeout lands on it.
+    // The getter spins inside B's chunk (as the worker switches apps), not between chunks: the worker is lost
+    // until an item with a timeout lands on it (README, isolation).
     const taskA = getterOnPathJoin('for (;;) {}');
     const b = await d.connect();
     const [pidA] = await a.map(taskA, [0]);
@@ -208,6 +209,47 @@ describe('a change that cannot be undone', () => {
     expect(timed[0]).toMatchObject({ status: 'rejected', reason: { code: 'E_TIMEOUT' } });
     const [pidB] = await b.map((_: number, ctx: { pid: number }) => ctx.pid, [0]);
     expect(pidB).not.toBe(pidA);
+  }, 60_000);
+});
+
+describe('work a task left behind that spins', () => {
+  it("a loop A left under a timers/promises timer: the worker is replaced within seconds, B's untimed item runs on the new one, uncharged", async () => {
+    // The orphan guard's thread sees the main thread busy with no chunk running (run-state.ts) and tells the
+    // primary, which replaces the worker without blaming B's chunk, waiting on it.
+    const b = await d.connect();
+    const before = await d.status();
+    const [pidA] = await a.map(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a task is sent as source: it cannot import
+      void (require('node:timers/promises') as typeof import('node:timers/promises')).setTimeout(20).then(() => {
+        for (;;) {
+          /* left spinning */
+        }
+      });
+      return process.pid;
+    }, [0]);
+    await new Promise((r) => setTimeout(r, 200)); // the loop has started
+    const t0 = Date.now();
+    const [pidB] = await b.map((_: number, ctx: { pid: number }) => ctx.pid, [0], { retries: 0 });
+    expect(pidB).not.toBe(pidA);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    const after = await d.status();
+    expect(after.workerRestarts).toBe(before.workerRestarts + 1);
+    // A worker replaced this way is never B's crash: its one allowed attempt (retries: 0) was not used up.
+    expect(await b.map((x: number) => x * 3, [2], { retries: 0 })).toEqual([6]);
+  }, 60_000);
+
+  it('a long synchronous item is not taken for work left behind: it runs to its end on its worker', async () => {
+    const before = await d.status();
+    const [pid] = await a.map(() => {
+      const end = Date.now() + 5_000; // over the two ticks of the guard's thread the check needs
+      while (Date.now() < end) {
+        /* busy inside the item */
+      }
+      return process.pid;
+    }, [0]);
+    const [again] = await a.map(() => process.pid, [0]);
+    expect(again).toBe(pid);
+    expect((await d.status()).workerRestarts).toBe(before.workerRestarts);
   }, 60_000);
 });
 

@@ -28,7 +28,7 @@ import { closeSync, openSync } from 'node:fs';
 import { RSS_IDLE_WATCH_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
-import { CHANNEL_FD, CUT_REQUEST_BYTES, Channel, GUARD_FD } from '../channel.js';
+import { CHANNEL_FD, CUT_REQUEST_BYTES, Channel, GUARD_FD, readGuardNotices } from '../channel.js';
 import { INIT_ENV, INIT_FAILED_ENV, type PrimaryToWorker, type ReadyMessage, type WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
 import { RssReader } from './procfs.js';
@@ -418,9 +418,23 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       }
       this.#events.onMessage(w, m);
     };
-    // Kept open until the worker exits, written only with cut requests. Whatever a task writes to it is not read past the socket's buffer.
-    const guard = (worker.process.stdio[GUARD_FD as number] as Socket | null | undefined)?.on('error', () => {}).pause();
-    if (guard !== undefined) w.guard = guard;
+    // Kept open until the worker exits, written only with cut requests; read for the orphan guard's one notice.
+    const guard = (worker.process.stdio[GUARD_FD as number] as Socket | null | undefined)?.on('error', () => {});
+    if (guard !== undefined) {
+      w.guard = guard;
+      readGuardNotices(guard, () => {
+        if (w.dead || w.killedFor !== undefined) return;
+        this.#opts.onEvent?.({ event: 'worker-leftover-spin', slot: w.slot, pid: w.pid });
+        // As a worker's own `recycle`, none of the chunks waiting on it is blamed; a spinning worker never leaves
+        // by itself, so it is killed at once, not after the grace a recycling worker gets.
+        this.#events.onMessage(w, {
+          t: 'recycle',
+          reason: 'work an earlier task left behind kept it busy with no chunk running',
+          leftover: true,
+        });
+        this.kill(w, 'recycle');
+      });
+    }
     w.channel = new Channel<WorkerToPrimary, PrimaryToWorker>(worker.process.stdio[CHANNEL_FD] as Socket, onMessage, {
       maxFrame: this.#opts.maxFrame,
       onCorrupt: (why) => {

@@ -15,6 +15,7 @@ import { Leftovers } from './leftovers.js';
 import { PromisePrototypeThen, SafeNextTick } from './primordials.js';
 import { startOrphanGuard } from './orphan-guard.js';
 import { runInitializer } from './initializer.js';
+import { runBegins, runEnds } from './run-state.js';
 import { RealmGuard } from './realm-guard.js';
 import { Runner, taskError } from './runner.js';
 import { stateFactory } from './state-factory.js';
@@ -138,7 +139,10 @@ void PromisePrototypeThen(start(), undefined, (err: unknown) =>
 
 async function start(): Promise<void> {
   // Before the realm guard's baselines: what the initializer sets up (globals, env) is part of them, so it survives.
+  // An initializer may run long (loading a model): it counts as running, not as work left behind (run-state.ts).
+  runBegins();
   initError = await runInitializer();
+  runEnds();
   if (initError !== undefined)
     process.stderr.write(`${JSON.stringify({ event: 'worker-init-failed', pid: process.pid, error: initError.message })}\n`);
   // Without an initializer, `ready` goes out before the realm guard takes its baselines (4-10 ms of walking the

@@ -15,29 +15,50 @@
  * The same thread hears the primary's requests to cut the running chunk short
  * (cut-signal.ts): keys of 4 bytes each, the only bytes the primary writes.
  *
+ * The same thread watches for work a task left behind spinning (run-state.ts):
+ * at each backstop tick it reads the main thread's CPU time from /proc, and
+ * when the main thread used over SPIN_SHARE of two ticks in a row while no
+ * chunk ran and none began, it writes LEFTOVER_NOTICE on the guard socket: the
+ * primary then replaces the worker without blaming the chunks that wait on it
+ * (supervisor.ts). Only Linux has /proc; elsewhere the check does nothing.
+ *
  * node:worker_threads is loaded as the guard starts (with the first chunk or
  * before the initializer, always before any code of the user's), not at
  * import: it and what it pulls in cost ~2 ms of each worker's boot, on the
  * daemon's start path.
  */
-import { CUT_REQUEST_BYTES, GUARD_FD } from '../channel.js';
+import { CUT_REQUEST_BYTES, GUARD_FD, LEFTOVER_NOTICE } from '../channel.js';
 import { startHelperThread } from '../helper-thread.js';
 import { CLOCK_MOD, cutRequests } from './cut-signal.js';
+import { runState } from './run-state.js';
 
 /** Captured at load, before any code of the user's can replace it. */
 const builtin = process.getBuiltinModule.bind(process);
 
 const BACKSTOP_MS = 2_000;
 
+/**
+ * Share of a backstop tick the main thread must have used, with no chunk running, for the tick to count
+ * towards a leftover spin. Two such ticks in a row: a collection of a large heap after a chunk takes far
+ * less than 3.6 s of 4, and a worker waiting for its next chunk uses next to nothing.
+ */
+const SPIN_SHARE = 0.9;
+
+/** Linux's USER_HZ: the unit of a thread's CPU times in /proc (100 on every architecture Node runs on). */
+const CLOCK_TICKS_PER_S = 100;
+
 /** Starts the watchdog thread; it does not keep the process alive. */
 export function startOrphanGuard(): void {
   const code = `
     const parent = ${process.ppid};
     const die = () => process.kill(${process.pid}, 'SIGKILL');
-    const cut = new Int32Array(require('node:worker_threads').workerData.cut);
+    const { workerData } = require('node:worker_threads');
+    const cut = new Int32Array(workerData.cut);
+    const run = new Int32Array(workerData.run);
     let partial = Buffer.alloc(0);
+    let guard;
     try {
-      const guard = new (require('node:net').Socket)({ fd: ${GUARD_FD}, readable: true, writable: false });
+      guard = new (require('node:net').Socket)({ fd: ${GUARD_FD}, readable: true, writable: true });
       guard.on('data', (d) => {
         // Requests that came together are one: the last one's key is spared.
         const bytes = partial.length === 0 ? d : Buffer.concat([partial, d]);
@@ -54,15 +75,46 @@ export function startOrphanGuard(): void {
     } catch {
       // No guard socket (started by hand, or a descriptor taken): the parent pid alone says.
     }
+    // The main thread's user + system CPU, in clock ticks; -1 where /proc cannot tell.
+    const mainTicks = () => {
+      try {
+        const stat = require('node:fs').readFileSync('/proc/self/task/${process.pid}/stat', 'latin1');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(f[11]) + Number(f[12]);
+      } catch {
+        return -1;
+      }
+    };
+    let ticks = mainTicks();
+    let begun = Atomics.load(run, 1);
+    let strikes = 0;
+    let told = false;
     setInterval(() => {
       let alive = true;
       try { process.kill(parent, 0); } catch { alive = false; }
       if (!alive || process.ppid !== parent) die();
+      const nowTicks = mainTicks();
+      const nowBegun = Atomics.load(run, 1);
+      const spun = ticks >= 0 && nowTicks - ticks >= ${Math.round(SPIN_SHARE * (BACKSTOP_MS / 1000) * CLOCK_TICKS_PER_S)};
+      strikes = spun && nowBegun === begun && Atomics.load(run, 0) === 0 ? strikes + 1 : 0;
+      ticks = nowTicks;
+      begun = nowBegun;
+      if (strikes >= 2 && !told && guard !== undefined && guard.writable) {
+        told = true;
+        const notice = Buffer.alloc(${CUT_REQUEST_BYTES});
+        notice.writeInt32LE(${LEFTOVER_NOTICE});
+        guard.write(notice);
+      }
     }, ${BACKSTOP_MS});
   `;
   const { Worker } = builtin('node:worker_threads');
   const thread = startHelperThread(
-    () => new Worker(code, { eval: true, workerData: { cut: cutRequests.buffer }, resourceLimits: { maxOldGenerationSizeMb: 8 } }),
+    () =>
+      new Worker(code, {
+        eval: true,
+        workerData: { cut: cutRequests.buffer, run: runState.buffer },
+        resourceLimits: { maxOldGenerationSizeMb: 8 },
+      }),
   );
   thread.unref();
 }

@@ -44,6 +44,7 @@ import {
   SafeSetImmediate,
 } from './primordials.js';
 import { queueRun } from './run-queue.js';
+import { runBegins, runEnds } from './run-state.js';
 import type { TaskScope } from './task-scope.js';
 
 // From the end of one chunk to the realm guard's restore before the next, the runner calls no
@@ -134,6 +135,7 @@ export class Runner {
       const abort = (MapPrototypeGet(this.#aborts, next.key) as ChunkAbort | undefined) ?? new ChunkAbort();
       const t0 = now();
       this.#partsOut = false;
+      runBegins();
       try {
         await this.#run(next, abort);
       } catch (err) {
@@ -153,6 +155,7 @@ export class Runner {
         await new SafePromise((r) => SafeSetImmediate(() => SafeSetImmediate(r)));
     }
     this.#running = false;
+    runEnds();
     // A pending cut request is kept (it may be for the chunk this worker reads next) unless it spares none.
     cutIdle();
   }
