@@ -278,6 +278,60 @@ describe('row 5: a client that stops reading', () => {
   });
 });
 
+describe('row 5b: many clients that stop reading, together', () => {
+  it('what they hold together stays within the send budget: the stalest are cut off (1008 E_SLOW_CONSUMER) long before the soft cap; a reading subscriber and a writer are not', async () => {
+    // Budget = max(32 x high water, 2 x hard cap) = 2 MiB here (send-budget.ts); 48 stalled subscribers at the mark would hold 3 MiB+.
+    const hw = 64 * 1024;
+    await using t = await startDaemon({
+      args: ['--send-high-water', String(hw), '--send-hard-cap', String(256 * 1024), '--send-soft-cap-ms', '600000'],
+    });
+    const writer = await t.connect();
+    const v = writer.value<string>('fan', { initial: '' });
+    await v.get();
+    const reader = await t.connect();
+    let heard = 0;
+    const stop = reader.value<string>('fan').subscribe(() => {
+      heard++;
+    });
+    const stalled: RawSocket[] = [];
+    for (let i = 0; i < 48; i++) {
+      const r = await t.raw({ hello: true });
+      r.send({ type: 'state', rid: 1, op: 'value.subscribe', name: 'fan' });
+      await r.next((m) => m.type === 'reply' && m.rid === 1);
+      r.ws.pause();
+      stalled.push(r);
+    }
+    const pad = 'x'.repeat(96 * 1024); // under what one reply may carry back here (128 KiB)
+    let most = 0;
+    // A client over the mark is cut off only once it has taken nothing for a second (send-budget.ts, STALE_MS).
+    const deadline = Date.now() + 8_000;
+    for (let k = 0; Date.now() < deadline && t.events('slow-consumer').length < 24; k++) {
+      await v.set(`${k}:${pad}`);
+      if (k % 20 === 0) {
+        const held = (await t.status()).clients.reduce((sum, c) => sum + (c.sendBuffered ?? 0), 0);
+        most = Math.max(most, held);
+      }
+    }
+    const cuts = t.events('slow-consumer');
+    expect(cuts.length).toBeGreaterThan(0);
+    expect(cuts.every((e) => e.why === 'send budget')).toBe(true);
+    // Within the budget, give or take one push per client at the moment of each check.
+    expect(most).toBeLessThanOrEqual(2 * MiB + 48 * (hw + 100 * 1024));
+    for (const r of stalled) r.ws.resume();
+    const closed = await Promise.all(
+      stalled.slice(0, 4).map((r) => Promise.race([r.closed, new Promise((res) => setTimeout(() => res('open'), 3000))])),
+    );
+    expect(closed).toContainEqual({ code: 1008, reason: 'E_SLOW_CONSUMER' });
+    // The subscriber that reads heard the writes, and both it and the writer are still served.
+    await until(async () => heard > 0, 10_000, 'the reading subscriber heard a push');
+    expect(await writer.map((x: number) => x + 1, [1])).toEqual([2]);
+    expect((await reader.value<string>('fan').get()).length).toBeGreaterThan(96 * 1024);
+    stop();
+    figure('row5b.sendBudget', { stalledClients: 48, cutOff: cuts.length, mostHeldKiB: Math.round(most / 1024), budgetKiB: 2048 });
+    for (const r of stalled) r.ws.terminate();
+  }, 120_000);
+});
+
 describe('row 6: connection limits', () => {
   it('--max-clients 5: the next connection gets 1013 E_TOO_MANY_CLIENTS; unauthenticated ones close at the deadline; the active client works', async () => {
     await using t = await startDaemon({ args: ['--max-clients', '5', '--auth-deadline-ms', '300'] });

@@ -28,6 +28,7 @@ import {
   type ServerMessage,
 } from '@corepool/protocol/internal';
 import { realClock, type Clock, type Timer } from './clock.js';
+import type { OverHighWater, SendBudget } from './send-budget.js';
 
 /** The send limits of a connection. */
 export interface OutflowLimits {
@@ -39,6 +40,8 @@ export interface OutflowLimits {
   softCapMs: number;
   /** The largest frame the daemon sends (and the client accepts). */
   maxPayload: number;
+  /** What every connection above its high-water mark may hold together (send-budget.ts): one for the daemon. */
+  shared?: SendBudget;
 }
 
 /** What the send side uses of its WebSocket (ws's; a fake in the unit tests). */
@@ -80,7 +83,7 @@ interface Waiting {
 }
 
 /** The send side of a client connection. */
-export class Outflow {
+export class Outflow implements OverHighWater {
   readonly #ws: OutflowSocket;
   readonly #limits: OutflowLimits;
   readonly #host: OutflowHost;
@@ -123,6 +126,16 @@ export class Outflow {
   /** Bytes queued on the socket and not yet taken by the client. */
   get buffered(): number {
     return this.#ws.bufferedAmount;
+  }
+
+  /** When the client last took bytes while above the high-water mark (the send budget cuts the stalest first). */
+  get takenSince(): number {
+    return this.#aboveSince ?? this.#clock.now();
+  }
+
+  /** The daemon's send budget is spent, and this client has taken nothing for longest (send-budget.ts). */
+  cutOffOverBudget(): void {
+    this.#host.cutOff('send budget', this.#facts());
   }
 
   /** True while messages or pushes wait here. */
@@ -199,6 +212,7 @@ export class Outflow {
   /** The connection is gone: drop what waits. */
   close(): void {
     this.#closed = true;
+    this.#limits.shared?.leave(this);
     this.#stallTimer?.cancel();
     this.#waiting = [];
     this.#head = 0;
@@ -307,6 +321,7 @@ export class Outflow {
       this.#aboveSince = this.#clock.now();
       this.#passedAbove = this.#written - buffered;
       this.#stallTimer = this.#clock.after(limits.softCapMs, () => this.#checkStall());
+      limits.shared?.enter(this);
     }
   }
 
@@ -317,6 +332,7 @@ export class Outflow {
       this.#stallTimer?.cancel();
       this.#stallTimer = undefined;
       this.#aboveSince = undefined;
+      this.#limits.shared?.leave(this);
       return;
     }
     const passed = this.#written - buffered;
@@ -336,6 +352,7 @@ export class Outflow {
     if (this.#closed || this.#aboveSince === undefined) return;
     if (this.#ws.bufferedAmount < this.#limits.highWater) {
       this.#aboveSince = undefined;
+      this.#limits.shared?.leave(this);
       return;
     }
     const left = this.#aboveSince + this.#limits.softCapMs - this.#clock.now();

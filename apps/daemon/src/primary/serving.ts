@@ -15,3 +15,4 @@ export { Reloader } from './reload.js';
 export { ReplayTable } from './replay.js';
 export { WorkerStateLink } from './worker-state-link.js';
 export { LogThrottle } from './log-throttle.js';
+export { SendBudget, sendBudgetBytes } from './send-budget.js';

@@ -1,0 +1,89 @@
+/**
+ * send-budget.ts - what all slow clients together may hold in the primary.
+ * Each connection's send side (outflow.ts) keeps what its client has not
+ * taken under that connection's hard cap, and cuts off a client that takes
+ * nothing for softCapMs. Many clients that subscribe and stop reading would
+ * still each hold up to the high-water mark for that long: in a hostile
+ * co-tenant run, 600 of them held 5.1 GB of the primary's memory, and the
+ * daemon's other clients waited tens of milliseconds per request while it
+ * grew. The connections above their high-water mark share this budget: once
+ * what they hold together passes it, those that have taken nothing for
+ * STALE_MS are cut off (E_SLOW_CONSUMER), the stalest first, until they fit.
+ * A client that reads, even one behind a burst (a large value pushed to a
+ * hundred subscribers at once puts them all above the mark for a moment),
+ * keeps taking bytes, and is never stale.
+ */
+import { realClock, type Clock, type Timer } from './clock.js';
+
+/** A connection's send side, while it is above its high-water mark. */
+export interface OverHighWater {
+  /** Bytes its socket holds that the client has not taken. */
+  readonly buffered: number;
+  /** When it last saw its client take bytes (or went above the mark). */
+  readonly takenSince: number;
+  /** Cuts its client off: the budget is spent. */
+  cutOffOverBudget(): void;
+}
+
+/** The budget for a daemon whose connections have these send limits: room for 32 clients at the mark, or 2 at the cap. */
+export function sendBudgetBytes(highWater: number, hardCap: number): number {
+  return Math.max(32 * highWater, 2 * hardCap);
+}
+
+/** How long a connection over the mark must have taken nothing before the budget may cut it off. */
+export const STALE_MS = 1000;
+
+/** The bytes the connections above their high-water mark may hold together. */
+export class SendBudget {
+  readonly #limit: number;
+  readonly #clock: Clock;
+  readonly #above = new Set<OverHighWater>();
+  /** Set while the budget is spent by connections not yet stale: it looks again once the stalest is. */
+  #recheck: Timer | undefined;
+
+  constructor(limitBytes: number, clock: Clock = realClock) {
+    this.#limit = limitBytes;
+    this.#clock = clock;
+  }
+
+  /** Bytes the connections above their mark hold now. */
+  get held(): number {
+    let total = 0;
+    for (const o of this.#above) total += o.buffered;
+    return total;
+  }
+
+  /** A connection went above its mark. */
+  enter(o: OverHighWater): void {
+    this.#above.add(o);
+    this.#check();
+  }
+
+  /** A connection is below its mark again, or closed. */
+  leave(o: OverHighWater): void {
+    this.#above.delete(o);
+  }
+
+  /** While over the budget: the stale connections are cut off, stalest first; if none is stale yet, a look again once one is. */
+  #check(): void {
+    let total = this.held;
+    const now = this.#clock.now();
+    while (total > this.#limit) {
+      let stalest: OverHighWater | undefined;
+      for (const x of this.#above) if (stalest === undefined || x.takenSince < stalest.takenSince) stalest = x;
+      if (stalest === undefined) return;
+      const staleIn = stalest.takenSince + STALE_MS - now;
+      if (staleIn > 0) {
+        if (this.#recheck === undefined)
+          this.#recheck = this.#clock.after(staleIn, () => {
+            this.#recheck = undefined;
+            this.#check();
+          });
+        return;
+      }
+      this.#above.delete(stalest);
+      total -= stalest.buffered;
+      stalest.cutOffOverBudget();
+    }
+  }
+}
