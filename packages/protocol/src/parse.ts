@@ -2,7 +2,7 @@
  * Untrusted input -> typed message, or E_BAD_MESSAGE. This is the one place
  * that checks shapes; everything past it trusts the types.
  */
-import { BadMessageError, DETAIL_KEYS, DETAIL_TYPES, type ErrorDetails, type WireError } from './errors.js';
+import { BadMessageError, BadNameError, DETAIL_KEYS, DETAIL_TYPES, type ErrorDetails, type WireError } from './errors.js';
 import { isErrorCode } from './codes.js';
 import {
   MAX_CLIENT_WORKERS,
@@ -59,6 +59,16 @@ function str(o: Obj, key: string, max: number): string {
   const v = o[key];
   if (typeof v !== 'string') fail(`${key} must be a string`);
   if (v.length > max) fail(`${key} is longer than ${max} characters`);
+  return v;
+}
+/**
+ * A state request's name: a string, bounded here so a frame cannot make the daemon hold a huge one;
+ * one too long for that is refused as checkName refuses any name over MAX_NAME_LENGTH (E_BAD_NAME).
+ */
+function stateName(o: Obj): string {
+  const v = o.name;
+  if (typeof v !== 'string') fail('name must be a string');
+  if (v.length > 1 << 16) throw new BadNameError(`a name must be at most ${MAX_NAME_LENGTH} characters`);
   return v;
 }
 function bytes(o: Obj, key: string): Uint8Array {
@@ -129,7 +139,7 @@ export function parseClientMessage(v: unknown): ClientMessage {
     case 'state': {
       const op = v.op;
       if (typeof op !== 'string' || !STATE_OP_SET.has(op)) fail('op is not a known state operation');
-      const m: ClientMessage = { type: 'state', rid: uint(v, 'rid'), op: op as StateOp, name: str(v, 'name', 1 << 16) };
+      const m: ClientMessage = { type: 'state', rid: uint(v, 'rid'), op: op as StateOp, name: stateName(v) };
       if (v.key !== undefined) m.key = str(v, 'key', 1 << 16);
       const a = optBytes(v, 'a');
       if (a !== undefined) m.a = a;

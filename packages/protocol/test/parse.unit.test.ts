@@ -166,6 +166,12 @@ describe('parseServerMessage', () => {
 });
 
 describe('checkName', () => {
+  it('a state name too long even to hold is E_BAD_NAME, as one over MAX_NAME_LENGTH is', () => {
+    const long = { type: 'state', rid: 1, op: 'value.get', name: 'x'.repeat(100_000) };
+    expect(() => parseClientMessage(long)).toThrow(expect.objectContaining({ code: 'E_BAD_NAME' }));
+    expect(() => parseClientMessage({ ...long, name: 7 })).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
+  });
+
   it('wants a non-empty short string', () => {
     expect(checkName('hits')).toBeUndefined();
     expect(checkName('')).toBeDefined();
