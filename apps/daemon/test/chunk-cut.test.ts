@@ -7,10 +7,13 @@
  * task closes or floods its worker's guard socket, so that no cut reaches that
  * worker: nothing is lost, and the newcomer is still served.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CUT_SOLO_CHUNK_TARGET_MS, parseServerMessage } from '@corepool/protocol/internal';
 import type { TaskContext } from '@corepool/client';
-import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { type TestDaemon, startDaemon, useDaemon } from './support/daemon.js';
 import { untilRunning } from './support/wait.js';
 
 let d: TestDaemon;
@@ -78,5 +81,44 @@ describe('cutting a chunk short for a client that arrives', () => {
     expect(mine).toEqual([3, 6, 9]);
     expect((await big).map(([x]) => x)).toEqual(items);
     expect(await a.submit((x: number) => x + 1, 1)).toBe(2);
+  });
+
+  it('a client that leaves mid-batch: its running chunks stop after the item they run, not at their end', async () => {
+    // The abort travels on the channel, which a chunk of synchronous items reads only at its end; the cut request,
+    // on the guard socket, is seen between items. Told from the items' own clocks: what ran after the client left.
+    // A daemon of its own: the test before leaves a worker whose task closed its guard socket (deaf to cuts).
+    await using own = await startDaemon();
+    const dir = mkdtempSync(join(tmpdir(), 'corepool-cut-gone-'));
+    const file = join(dir, 'ran');
+    try {
+      const gone = await own.connect({ name: 'gone' });
+      const size = 250; // ~1 s of 4 ms items a chunk, on each of the two workers
+      const items = Array.from({ length: 4 * size }, (_, i) => ({ file, i }));
+      const run = gone.map(
+        (x: { file: string; i: number }) => {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports -- a task is sent as source: it cannot import
+          (require('node:fs') as typeof import('node:fs')).appendFileSync(x.file, `${Date.now()}\n`);
+          const end = Date.now() + 4;
+          while (Date.now() < end);
+          return x.i;
+        },
+        items,
+        { chunkSize: size },
+      );
+      run.catch(() => {});
+      await untilRunning(() => own.status(), 'gone');
+      await new Promise((r) => setTimeout(r, 150)); // into the chunks
+      await gone.close();
+      const left = Date.now();
+      await new Promise((r) => setTimeout(r, 1500)); // past where the chunks would have ended
+      const after = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => Number(l) > left + 200).length;
+      // Run whole, each worker's chunk would have gone on for most of a second: ~150 items or more after that point.
+      expect(after).toBeLessThan(40);
+      expect(await (await own.connect()).submit((x: number) => x + 1, 1)).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -545,7 +545,15 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         // A chunk not started yet is dropped by the worker when it gets there (its signal is aborted).
         // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
         if (!this.#pool.send(lane.worker, { t: 'abort', key: chunk.key })) this.#pool.kill(lane.worker, 'cancel');
-        else if (i === 0) this.#deadlines.killAfterGrace(lane.worker, 'cancel', () => !lane.chunks.includes(chunk));
+        else if (i === 0) {
+          // The abort is read only once the running chunk yields: a chunk of synchronous items runs whole first (up to a
+          // lone client's 500 ms). Asked on the guard socket too, it stops after the item it runs (cut-signal.ts).
+          if (this.#pool.cut !== undefined && chunk.cutAskedAt === -Infinity) {
+            chunk.cutAskedAt = this.#clock.now();
+            this.#pool.cut(lane.worker, 0);
+          }
+          this.#deadlines.killAfterGrace(lane.worker, 'cancel', () => !lane.chunks.includes(chunk));
+        }
       });
     }
   }
