@@ -121,11 +121,6 @@ export interface RecycleMessage {
   reason: string;
   /** The realm whose task made the worker unusable: the restart is charged to its client. */
   culprit?: string;
-  /**
-   * Made by the primary, not sent by a worker: the orphan guard said the worker spins with no chunk
-   * running (channel.ts, LEFTOVER_NOTICE). The culprit is the realm whose chunk ran there last.
-   */
-  leftover?: true;
 }
 /** A task's shared-state request (ctx.value(...) and friends). */
 export interface StateMessage {

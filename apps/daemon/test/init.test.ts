@@ -143,6 +143,27 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
     }
   });
 
+  it('an initializer that warms up in the background after it returns is not taken for work a task left behind', async () => {
+    // ~6 s of CPU on the main thread after init() returned, yielding between slices: no chunk has run yet.
+    const { dir, file } = initModule(`export default function () {
+  const end = Date.now() + 6000;
+  const slice = () => { const t = Date.now() + 50; while (Date.now() < t); if (Date.now() < end) setImmediate(slice); };
+  setImmediate(slice);
+  return 'warming';
+}
+`);
+    try {
+      await using d = await startDaemon({ workers: 1, args: ['--init', file] });
+      await new Promise((r) => setTimeout(r, 6_500));
+      expect((await d.status()).workerRestarts).toBe(0);
+      expect(d.events('worker-leftover-spin')).toEqual([]);
+      const c = await d.connect();
+      expect(await c.map((x: number) => x + 1, [1])).toEqual([2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('an initializer that leaves a global whose keys cannot be read: its slot comes up failed, not restarted in a loop', async () => {
     // The realm guard's baseline walks every global after the initializer; a revoked Proxy makes the walk throw.
     // The worker must die before it says it is ready, as an initializer failure, or it would be replaced forever.

@@ -4,6 +4,7 @@
  * still taking bytes.
  */
 import { describe, expect, it } from 'vitest';
+import { Outflow, type OutflowHost, type OutflowSocket } from '../src/primary/outflow.js';
 import { SendBudget, STALE_MS, sendBudgetBytes, type OverHighWater } from '../src/primary/send-budget.js';
 import { FakeClock } from './support/fake-clock.js';
 
@@ -73,5 +74,44 @@ describe('SendBudget', () => {
     const c = new Conn(80, clock.now());
     b.enter(c);
     expect([a.cut, c.cut]).toEqual([false, false]);
+  });
+
+  it('with real send sides: a client taking a large frame slowly is not stale (the kernel took part of it); one taking nothing is cut off', async () => {
+    /** A socket whose one large frame the kernel takes bit by bit: `unsent` falls before bufferedAmount does. */
+    class SlowSocket implements OutflowSocket {
+      bufferedAmount = 0;
+      unsent: number | undefined = 0;
+      send(frame: Uint8Array): void {
+        this.bufferedAmount += frame.length;
+        this.unsent = (this.unsent ?? 0) + frame.length;
+      }
+    }
+    const cuts: string[] = [];
+    const host = (name: string): OutflowHost => ({
+      pauseReading: () => {},
+      resumeReading: () => {},
+      cutOff: (why) => cuts.push(`${name}: ${why}`),
+      drained: () => {},
+    });
+    const clock = new FakeClock();
+    const shared = new SendBudget(150 * 1024, clock);
+    const limits = { highWater: 64 * 1024, hardCap: 1024 * 1024, softCapMs: 60_000, maxPayload: 1024 * 1024, shared };
+    const reading = new SlowSocket();
+    const stalled = new SlowSocket();
+    const outReading = new Outflow(reading, limits, host('reading'), clock);
+    const outStalled = new Outflow(stalled, limits, host('stalled'), clock);
+    const big = { type: 'push', kind: 'value', name: 'v', version: 1, value: new Uint8Array(100 * 1024) } as const;
+    outReading.push(big);
+    outStalled.push(big);
+    for (let i = 0; i < 5; i++) await Promise.resolve(); // the outboxes flush
+    expect(shared.held).toBeGreaterThan(150 * 1024);
+    expect(cuts).toEqual([]); // neither is stale yet
+    for (let t = 0; t < 4; t++) {
+      clock.advance(STALE_MS / 2);
+      reading.unsent = Math.max(0, reading.unsent! - 10 * 1024); // the kernel takes a little of the reading client's frame
+    }
+    expect(cuts).toEqual(['stalled: send budget']);
+    outReading.close();
+    outStalled.close();
   });
 });

@@ -24,6 +24,11 @@ export function frameWriter(ws: WebSocket, socket: Duplex): OutflowSocket {
       // ws counts what is queued on the socket, so the frames written past it are counted too.
       return ws.bufferedAmount;
     },
+    get unsent(): number | undefined {
+      // libuv's count, which falls as the kernel takes part of a frame (bufferedAmount falls only once all of it is taken).
+      const q = (socket as { _handle?: { writeQueueSize?: unknown } })._handle?.writeQueueSize;
+      return typeof q === 'number' ? q : undefined;
+    },
     send(frame: Uint8Array, cb: (err?: Error | null) => void): void {
       if (frame.length >= FRAME_COPY_LIMIT || ws.readyState !== WebSocket.OPEN) {
         ws.send(frame, cb);

@@ -25,8 +25,6 @@ export class Lane<W extends PoolWorker = PoolWorker> {
   reloading = false;
   /** The worker said it exits for a reason none of its chunks caused, naming the client whose task did (if known). */
   recycle: { culprit: string | undefined } | undefined;
-  /** The realm of the last chunk that finished here: the likeliest author of work left running (run-state.ts). */
-  lastRealm: string | undefined;
 
   constructor(worker: W) {
     this.worker = worker;

@@ -48,6 +48,11 @@ export interface OutflowLimits {
 export interface OutflowSocket {
   /** Bytes handed to the socket and not yet passed on to the kernel. */
   readonly bufferedAmount: number;
+  /**
+   * Bytes of the writes under way the kernel has not taken yet, where the socket says (it falls as a large
+   * frame goes out bit by bit, where bufferedAmount falls only once the frame is out).
+   */
+  readonly unsent?: number | undefined;
   /** `cb` runs once the frame has left for the kernel (or failed). */
   send(frame: Uint8Array, cb: (err?: Error | null) => void): void;
 }
@@ -103,6 +108,8 @@ export class Outflow implements OverHighWater {
   #aboveSince: number | undefined;
   /** Bytes handed to the socket, ever. */
   #written = 0;
+  /** The socket's `unsent` when the send budget last looked (takenSince). */
+  #unsentSeen: number | undefined;
   /** Bytes the socket had passed on at the last progress above the mark and at the last heartbeat. */
   #passedAbove = 0;
   #passedAtBeat = 0;
@@ -128,9 +135,19 @@ export class Outflow implements OverHighWater {
     return this.#ws.bufferedAmount;
   }
 
-  /** When the client last took bytes while above the high-water mark (the send budget cuts the stalest first). */
+  /**
+   * When the client last took bytes while above the high-water mark (the send budget cuts the stalest first).
+   * A client reading a large frame slowly completes no write for a long time: the kernel taking part of the
+   * frame since the last look counts too.
+   */
   get takenSince(): number {
-    return this.#aboveSince ?? this.#clock.now();
+    if (this.#aboveSince === undefined) return this.#clock.now();
+    const unsent = this.#ws.unsent;
+    if (unsent !== undefined) {
+      if (this.#unsentSeen !== undefined && unsent < this.#unsentSeen) this.#aboveSince = this.#clock.now();
+      this.#unsentSeen = unsent;
+    }
+    return this.#aboveSince;
   }
 
   /** The daemon's send budget is spent, and this client has taken nothing for longest (send-budget.ts). */
@@ -317,10 +334,14 @@ export class Outflow implements OverHighWater {
     this.#written += frame.length;
     const buffered = this.#ws.bufferedAmount;
     if (buffered > this.maxSendBuffered) this.maxSendBuffered = buffered;
-    if (buffered >= limits.highWater && this.#stallTimer === undefined) {
-      this.#aboveSince = this.#clock.now();
-      this.#passedAbove = this.#written - buffered;
-      this.#stallTimer = this.#clock.after(limits.softCapMs, () => this.#checkStall());
+    if (buffered >= limits.highWater) {
+      if (this.#stallTimer === undefined) {
+        this.#aboveSince = this.#clock.now();
+        this.#unsentSeen = undefined;
+        this.#passedAbove = this.#written - buffered;
+        this.#stallTimer = this.#clock.after(limits.softCapMs, () => this.#checkStall());
+      }
+      // Every write that leaves it above the mark (a frame past the mark can be as large as the hard cap allows).
       limits.shared?.enter(this);
     }
   }

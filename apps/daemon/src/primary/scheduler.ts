@@ -337,9 +337,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   workerMessage(w: W, m: ChunkMessage): void {
     const lane = this.#lanes.of(w);
     if (m.t === 'recycle') {
-      // Its exit blames none of its chunks; the restart is charged to the culprit (for work left spinning, whose
-      // author the worker cannot name, the client whose chunk ran there last).
-      lane.recycle = { culprit: m.culprit ?? (m.leftover === true ? lane.lastRealm : undefined) };
+      lane.recycle = { culprit: m.culprit }; // its exit blames none of its chunks; the restart is charged to the culprit
       this.#pool.leaving?.(w, 'recycle');
       this.#deadlines.killAfterGrace(w, 'recycle'); // it exits by itself; make sure of it
       return;
@@ -510,7 +508,6 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const now = this.#clock.now();
     const unused = this.#fair.settle(chunk, now);
     const next = lane.remove(chunk, now);
-    if (!chunk.ghost) lane.lastRealm = chunk.job.client.realm;
     if (next !== undefined) this.#deadlines.arm(lane, next, Math.max(next.current, 0));
     this.#checkIdle();
     return unused;

@@ -53,7 +53,7 @@ export class SendBudget {
     return total;
   }
 
-  /** A connection went above its mark. */
+  /** A connection went above its mark, or wrote more while above it. */
   enter(o: OverHighWater): void {
     this.#above.add(o);
     this.#check();

@@ -31,7 +31,7 @@ import type { Socket } from 'node:net';
 import { CHANNEL_FD, CUT_REQUEST_BYTES, Channel, GUARD_FD, readGuardNotices } from '../channel.js';
 import { INIT_ENV, INIT_FAILED_ENV, type PrimaryToWorker, type ReadyMessage, type WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
-import { RssReader } from './procfs.js';
+import { MS_PER_TICK, RssReader, readStat } from './procfs.js';
 import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
 import type { WorkerPool } from './worker-pool.js';
 import type { Logger } from '../logger.js';
@@ -95,6 +95,10 @@ const STOPPED_MS = 3_000;
 /** First wait before retrying a failed fork; it doubles up to FORK_RETRY_MAX_MS. */
 const FORK_RETRY_MS = 100;
 const FORK_RETRY_MAX_MS = 5_000;
+/** How long the primary watches a worker's CPU after its orphan guard reported a leftover spin, and the share of a core it must use. */
+const LEFTOVER_CONFIRM_MS = 300;
+const LEFTOVER_CONFIRM_SHARE = 0.8;
+
 /** Cut requests are not queued past this many bytes on a guard socket whose worker does not read it (a task took fd 5). */
 const CUT_WRITE_LIMIT = 64 * 1024;
 /** Descriptors a fork needs in the primary at once (a socket pair for each of stdout, stderr, IPC, data channel, orphan guard). */
@@ -267,6 +271,25 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     this.kill(w);
   }
 
+  /**
+   * The orphan guard says the worker spins with no chunk running (worker/run-state.ts). A task could write
+   * that notice itself: the worker is taken for spinning only if it used most of a core over the next
+   * LEFTOVER_CONFIRM_MS by /proc's count too. Then it goes as a worker's own `recycle` does: none of the chunks
+   * waiting on it is blamed, the restart is charged to no app (which task left the work is not known), and it
+   * is killed after the recycle's grace.
+   */
+  #confirmLeftover(w: WorkerSlot): void {
+    const before = readStat(w.pid)?.cpuTicks;
+    if (before === undefined) return;
+    setTimeout(() => {
+      if (w.dead || w.killedFor !== undefined) return;
+      const after = readStat(w.pid)?.cpuTicks;
+      if (after === undefined || (after - before) * MS_PER_TICK < LEFTOVER_CONFIRM_SHARE * LEFTOVER_CONFIRM_MS) return;
+      this.#opts.onEvent?.({ event: 'worker-leftover-spin', slot: w.slot, pid: w.pid });
+      this.#events.onMessage(w, { t: 'recycle', reason: 'work an earlier task left behind kept it busy with no chunk running' });
+    }, LEFTOVER_CONFIRM_MS).unref();
+  }
+
   /** Pids of all live workers (written to the pid file). */
   pids(): number[] {
     return this.workers()
@@ -422,18 +445,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     const guard = (worker.process.stdio[GUARD_FD as number] as Socket | null | undefined)?.on('error', () => {});
     if (guard !== undefined) {
       w.guard = guard;
-      readGuardNotices(guard, () => {
-        if (w.dead || w.killedFor !== undefined) return;
-        this.#opts.onEvent?.({ event: 'worker-leftover-spin', slot: w.slot, pid: w.pid });
-        // As a worker's own `recycle`, none of the chunks waiting on it is blamed; a spinning worker never leaves
-        // by itself, so it is killed at once, not after the grace a recycling worker gets.
-        this.#events.onMessage(w, {
-          t: 'recycle',
-          reason: 'work an earlier task left behind kept it busy with no chunk running',
-          leftover: true,
-        });
-        this.kill(w, 'recycle');
-      });
+      readGuardNotices(guard, () => this.#confirmLeftover(w));
     }
     w.channel = new Channel<WorkerToPrimary, PrimaryToWorker>(worker.process.stdio[CHANNEL_FD] as Socket, onMessage, {
       maxFrame: this.#opts.maxFrame,

@@ -15,7 +15,7 @@ import { Leftovers } from './leftovers.js';
 import { PromisePrototypeThen, SafeNextTick } from './primordials.js';
 import { startOrphanGuard } from './orphan-guard.js';
 import { runInitializer } from './initializer.js';
-import { runBegins, runEnds } from './run-state.js';
+import { initBegins, runEnds } from './run-state.js';
 import { RealmGuard } from './realm-guard.js';
 import { Runner, taskError } from './runner.js';
 import { stateFactory } from './state-factory.js';
@@ -140,7 +140,7 @@ void PromisePrototypeThen(start(), undefined, (err: unknown) =>
 async function start(): Promise<void> {
   // Before the realm guard's baselines: what the initializer sets up (globals, env) is part of them, so it survives.
   // An initializer may run long (loading a model): it counts as running, not as work left behind (run-state.ts).
-  runBegins();
+  initBegins();
   initError = await runInitializer();
   runEnds();
   if (initError !== undefined)

@@ -18,8 +18,9 @@
  * The same thread watches for work a task left behind spinning (run-state.ts):
  * at each backstop tick it reads the main thread's CPU time from /proc, and
  * when the main thread used over SPIN_SHARE of two ticks in a row while no
- * chunk ran and none began, it writes LEFTOVER_NOTICE on the guard socket: the
- * primary then replaces the worker without blaming the chunks that wait on it
+ * chunk's items ran and none began (once a chunk has run at all), it writes
+ * LEFTOVER_NOTICE on the guard socket: the primary checks the worker's CPU for
+ * itself and replaces the worker without blaming the chunks that wait on it
  * (supervisor.ts). Only Linux has /proc; elsewhere the check does nothing.
  *
  * node:worker_threads is loaded as the guard starts (with the first chunk or
@@ -96,7 +97,7 @@ export function startOrphanGuard(): void {
       const nowTicks = mainTicks();
       const nowBegun = Atomics.load(run, 1);
       const spun = ticks >= 0 && nowTicks - ticks >= ${Math.round(SPIN_SHARE * (BACKSTOP_MS / 1000) * CLOCK_TICKS_PER_S)};
-      strikes = spun && nowBegun === begun && Atomics.load(run, 0) === 0 ? strikes + 1 : 0;
+      strikes = spun && nowBegun > 0 && nowBegun === begun && Atomics.load(run, 0) === 0 ? strikes + 1 : 0;
       ticks = nowTicks;
       begun = nowBegun;
       if (strikes >= 2 && !told && guard !== undefined && guard.writable) {

@@ -142,6 +142,7 @@ export class Runner {
         this.#current = undefined;
         this.#answerInternal(next, err);
       } finally {
+        runEnds(); // a chunk that ended before its items (aborted, refused, its task not loaded) too
         MapPrototypeDelete(this.#aborts, next.key);
         cutSpared(next.key);
       }
@@ -243,6 +244,7 @@ export class Runner {
       }
     }
     this.#current = undefined;
+    runEnds();
     const ms = now() - t0;
     // An aborted chunk's results are never delivered (its batch is gone, or its copy runs elsewhere).
     if (i < count && !cut) {
