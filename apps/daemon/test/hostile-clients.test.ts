@@ -279,7 +279,7 @@ describe('row 5: a client that stops reading', () => {
 });
 
 describe('row 5b: many clients that stop reading, together', () => {
-  it('what they hold together stays within the send budget: the stalest are cut off (1008 E_SLOW_CONSUMER) long before the soft cap; a reading subscriber and a writer are not', async () => {
+  it('what they hold together above the mark stays within the send budget: the stalest are cut off long before the soft cap; a reading subscriber and a writer are not', async () => {
     // Budget = max(32 x high water, 2 x hard cap) = 2 MiB here (send-budget.ts); 48 stalled subscribers at the mark would hold 3 MiB+.
     const hw = 64 * 1024;
     await using t = await startDaemon({
@@ -318,10 +318,11 @@ describe('row 5b: many clients that stop reading, together', () => {
     // Within the budget, give or take one push per client at the moment of each check.
     expect(most).toBeLessThanOrEqual(2 * MiB + 48 * (hw + 100 * 1024));
     for (const r of stalled) r.ws.resume();
-    const closed = await Promise.all(
-      stalled.slice(0, 4).map((r) => Promise.race([r.closed, new Promise((res) => setTimeout(() => res('open'), 3000))])),
-    );
-    expect(closed).toContainEqual({ code: 1008, reason: 'E_SLOW_CONSUMER' });
+    // Each one cut is closed: with 1008 E_SLOW_CONSUMER if it read the close frame within the close's 1 s grace,
+    // else terminated (1006); the others are served.
+    const ends = await Promise.all(stalled.map((r) => Promise.race([r.closed, new Promise((res) => setTimeout(() => res('open'), 3000))])));
+    expect(ends.filter((e) => e !== 'open').length).toBeGreaterThanOrEqual(cuts.length);
+    for (const e of ends) if (e !== 'open') expect([1006, 1008]).toContain((e as { code: number }).code);
     // The subscriber that reads heard the writes, and both it and the writer are still served.
     await until(async () => heard > 0, 10_000, 'the reading subscriber heard a push');
     expect(await writer.map((x: number) => x + 1, [1])).toEqual([2]);

@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Outflow, type OutflowHost, type OutflowSocket } from '../src/primary/outflow.js';
-import { SendBudget, STALE_MS, sendBudgetBytes, type OverHighWater } from '../src/primary/send-budget.js';
+import { SendBudget, STALE_MS, sendBudgetBytes, type HeldSend } from '../src/primary/send-budget.js';
 import { FakeClock } from './support/fake-clock.js';
 
-class Conn implements OverHighWater {
+class Conn implements HeldSend {
   cut = false;
   constructor(
     public buffered: number,

@@ -28,7 +28,7 @@ import {
   type ServerMessage,
 } from '@corepool/protocol/internal';
 import { realClock, type Clock, type Timer } from './clock.js';
-import type { OverHighWater, SendBudget } from './send-budget.js';
+import type { HeldSend, SendBudget } from './send-budget.js';
 
 /** The send limits of a connection. */
 export interface OutflowLimits {
@@ -40,7 +40,7 @@ export interface OutflowLimits {
   softCapMs: number;
   /** The largest frame the daemon sends (and the client accepts). */
   maxPayload: number;
-  /** What every connection above its high-water mark may hold together (send-budget.ts): one for the daemon. */
+  /** What the connections holding a megabyte or more unsent may hold together (send-budget.ts): one for the daemon. */
   shared?: SendBudget;
 }
 
@@ -69,6 +69,9 @@ export interface OutflowHost {
   drained(): void;
 }
 
+/** From how many unsent bytes (or the high-water mark, if lower) a connection counts against the daemon's send budget. */
+const BUDGET_FLOOR = 1024 * 1024;
+
 /** Room for a reply's own fields (type, rid, ok, version and the field names) beside the data it carries. */
 const REPLY_FIELDS_BYTES = 256;
 
@@ -88,7 +91,7 @@ interface Waiting {
 }
 
 /** The send side of a client connection. */
-export class Outflow implements OverHighWater {
+export class Outflow implements HeldSend {
   readonly #ws: OutflowSocket;
   readonly #limits: OutflowLimits;
   readonly #host: OutflowHost;
@@ -108,6 +111,12 @@ export class Outflow implements OverHighWater {
   #aboveSince: number | undefined;
   /** Bytes handed to the socket, ever. */
   #written = 0;
+  /**
+   * Set while the socket holds BUDGET_FLOOR or more that the client has not taken (the send budget counts this
+   * connection then): when the client last took bytes. #passedHeld: bytes passed on to the kernel by then.
+   */
+  #heldSince: number | undefined;
+  #passedHeld = 0;
   /** The socket's `unsent` when the send budget last looked (takenSince). */
   #unsentSeen: number | undefined;
   /** Bytes the socket had passed on at the last progress above the mark and at the last heartbeat. */
@@ -136,18 +145,18 @@ export class Outflow implements OverHighWater {
   }
 
   /**
-   * When the client last took bytes while above the high-water mark (the send budget cuts the stalest first).
+   * When the client last took bytes while it held BUDGET_FLOOR or more (the send budget cuts the stalest first).
    * A client reading a large frame slowly completes no write for a long time: the kernel taking part of the
    * frame since the last look counts too.
    */
   get takenSince(): number {
-    if (this.#aboveSince === undefined) return this.#clock.now();
+    if (this.#heldSince === undefined) return this.#clock.now();
     const unsent = this.#ws.unsent;
     if (unsent !== undefined) {
-      if (this.#unsentSeen !== undefined && unsent < this.#unsentSeen) this.#aboveSince = this.#clock.now();
+      if (this.#unsentSeen !== undefined && unsent < this.#unsentSeen) this.#heldSince = this.#clock.now();
       this.#unsentSeen = unsent;
     }
-    return this.#aboveSince;
+    return this.#heldSince;
   }
 
   /** The daemon's send budget is spent, and this client has taken nothing for longest (send-budget.ts). */
@@ -265,6 +274,7 @@ export class Outflow implements OverHighWater {
   readonly #afterWrite = (): void => {
     if (this.#closed) return;
     if (this.#stallTimer !== undefined) this.#progressAbove();
+    if (this.#heldSince !== undefined) this.#progressHeld();
     if (!this.#room()) return;
     if (this.waiting) this.#drain();
     else this.#tellDrained();
@@ -334,15 +344,36 @@ export class Outflow implements OverHighWater {
     this.#written += frame.length;
     const buffered = this.#ws.bufferedAmount;
     if (buffered > this.maxSendBuffered) this.maxSendBuffered = buffered;
-    if (buffered >= limits.highWater) {
-      if (this.#stallTimer === undefined) {
-        this.#aboveSince = this.#clock.now();
+    if (buffered >= limits.highWater && this.#stallTimer === undefined) {
+      this.#aboveSince = this.#clock.now();
+      this.#passedAbove = this.#written - buffered;
+      this.#stallTimer = this.#clock.after(limits.softCapMs, () => this.#checkStall());
+    }
+    // Counted by the daemon's send budget from BUDGET_FLOOR on, below the mark too: many clients that stop
+    // reading each fill up to the mark first. Looked at again on every write while counted.
+    const shared = limits.shared;
+    if (shared !== undefined && buffered >= Math.min(BUDGET_FLOOR, limits.highWater)) {
+      if (this.#heldSince === undefined) {
+        this.#heldSince = this.#clock.now();
         this.#unsentSeen = undefined;
-        this.#passedAbove = this.#written - buffered;
-        this.#stallTimer = this.#clock.after(limits.softCapMs, () => this.#checkStall());
+        this.#passedHeld = this.#written - buffered;
       }
-      // Every write that leaves it above the mark (a frame past the mark can be as large as the hard cap allows).
-      limits.shared?.enter(this);
+      shared.enter(this);
+    }
+  }
+
+  /** A write's callback while the send budget counts this connection: below the floor again, it does not; bytes taken make it fresh. */
+  #progressHeld(): void {
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered < Math.min(BUDGET_FLOOR, this.#limits.highWater)) {
+      this.#heldSince = undefined;
+      this.#limits.shared?.leave(this);
+      return;
+    }
+    const passed = this.#written - buffered;
+    if (passed > this.#passedHeld) {
+      this.#passedHeld = passed;
+      this.#heldSince = this.#clock.now();
     }
   }
 
@@ -353,7 +384,6 @@ export class Outflow implements OverHighWater {
       this.#stallTimer?.cancel();
       this.#stallTimer = undefined;
       this.#aboveSince = undefined;
-      this.#limits.shared?.leave(this);
       return;
     }
     const passed = this.#written - buffered;
@@ -373,7 +403,6 @@ export class Outflow implements OverHighWater {
     if (this.#closed || this.#aboveSince === undefined) return;
     if (this.#ws.bufferedAmount < this.#limits.highWater) {
       this.#aboveSince = undefined;
-      this.#limits.shared?.leave(this);
       return;
     }
     const left = this.#aboveSince + this.#limits.softCapMs - this.#clock.now();
