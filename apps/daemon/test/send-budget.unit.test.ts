@@ -12,8 +12,11 @@ class Conn implements HeldSend {
   cut = false;
   constructor(
     public buffered: number,
-    public takenSince: number,
+    public since: number,
   ) {}
+  takenSince(): number {
+    return this.since;
+  }
   cutOffOverBudget(): void {
     this.cut = true;
   }
@@ -60,7 +63,7 @@ describe('SendBudget', () => {
     b.enter(c);
     expect([a.cut, c.cut]).toEqual([false, false]);
     clock.advance(STALE_MS / 2);
-    a.takenSince = clock.now(); // a reads on; c does not
+    a.since = clock.now(); // a reads on; c does not
     clock.advance(STALE_MS / 2);
     expect([a.cut, c.cut]).toEqual([false, true]);
   });

@@ -11,7 +11,8 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { LOCAL_STATE_WINDOW } from '../src/primary/state-flow.js';
-import { startDaemon } from './support/daemon.js';
+import type { Value } from '@corepool/client';
+import { startDaemon, type TestDaemon } from './support/daemon.js';
 
 const BURST = 100_000;
 /** The SDK as an app imports it (its built entry). */
@@ -20,14 +21,11 @@ const CLIENT = createRequire(import.meta.url).resolve('@corepool/client');
 describe('state requests in flight from one connection', () => {
   it('a burst of 100,000 adds is applied once each while another client is answered', async () => {
     await using d = await startDaemon({ workers: 1 });
-    const burster = await d.connect();
-    const other = await d.connect();
-    const hits = burster.value<number>('burst', { initial: 0 });
-    await hits.set(0);
     // The other client lives in a process of its own, reading the value in a loop: from this one its
     // requests would go out only after the last add of the burst was written, and a daemon that applies
     // adds as fast as they are written would answer them after the burst (measured: 1 run in 4).
-    const reader = await startReader(d, 'burst', BURST);
+    const { hits, reader } = await burstCounter(d, BURST);
+    const other = await d.connect();
     // Created already: every add below goes out at once, in this tick.
     const burst = Promise.all(Array.from({ length: BURST }, () => hits.add(1)));
     const side = other.value<number>('side', { initial: 0 });
@@ -46,10 +44,7 @@ describe('state requests in flight from one connection', () => {
 
   it("a neighbour is answered between the burst's requests, not once per window of them", async () => {
     await using d = await startDaemon({ workers: 1 });
-    const burster = await d.connect();
-    const hits = burster.value<number>('burst', { initial: 0 });
-    await hits.set(0);
-    const reader = await startReader(d, 'burst', BURST);
+    const { hits, reader } = await burstCounter(d, BURST);
     await Promise.all(Array.from({ length: BURST }, () => hits.add(1)));
     const during = (await reader.done).filter((n) => n > 0 && n < BURST);
     // A window of the burst's requests (LOCAL_STATE_WINDOW, one frame) handled in one turn let the
@@ -61,11 +56,8 @@ describe('state requests in flight from one connection', () => {
 
   it('a bursting client killed while its frames wait for their turns leaves its neighbour served and nothing applied twice', async () => {
     await using d = await startDaemon({ workers: 1 });
-    const c = await d.connect();
-    const hits = c.value<number>('burst', { initial: 0 });
-    await hits.set(0);
     const SENTINEL = 1e9;
-    const reader = await startReader(d, 'burst', SENTINEL);
+    const { hits, reader } = await burstCounter(d, SENTINEL);
     const burster = spawn(
       process.execPath,
       [
@@ -110,6 +102,13 @@ describe('state requests in flight from one connection', () => {
     expect(await q.size()).toBe(0);
   }, 180_000);
 });
+
+/** Value 'burst' of a client of `d`, set to 0, and a reader of it in a process of its own until it reaches `last`. */
+async function burstCounter(d: TestDaemon, last: number): Promise<{ hits: Value<number>; reader: { done: Promise<number[]> } }> {
+  const hits = (await d.connect()).value<number>('burst', { initial: 0 });
+  await hits.set(0);
+  return { hits, reader: await startReader(d, 'burst', last) };
+}
 
 /**
  * A client in a process of its own that reads value `name` in a loop until it

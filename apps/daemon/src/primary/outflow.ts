@@ -113,10 +113,9 @@ export class Outflow implements HeldSend {
   #written = 0;
   /**
    * Set while the socket holds BUDGET_FLOOR or more that the client has not taken (the send budget counts this
-   * connection then): when the client last took bytes. #passedHeld: bytes passed on to the kernel by then.
+   * connection then): when the client last took bytes (a write's callback: its frame left for the kernel).
    */
   #heldSince: number | undefined;
-  #passedHeld = 0;
   /** The socket's `unsent` when the send budget last looked (takenSince). */
   #unsentSeen: number | undefined;
   /** Bytes the socket had passed on at the last progress above the mark and at the last heartbeat. */
@@ -149,7 +148,7 @@ export class Outflow implements HeldSend {
    * A client reading a large frame slowly completes no write for a long time: the kernel taking part of the
    * frame since the last look counts too.
    */
-  get takenSince(): number {
+  takenSince(): number {
     if (this.#heldSince === undefined) return this.#clock.now();
     const unsent = this.#ws.unsent;
     if (unsent !== undefined) {
@@ -356,23 +355,17 @@ export class Outflow implements HeldSend {
       if (this.#heldSince === undefined) {
         this.#heldSince = this.#clock.now();
         this.#unsentSeen = undefined;
-        this.#passedHeld = this.#written - buffered;
       }
       shared.enter(this);
     }
   }
 
-  /** A write's callback while the send budget counts this connection: below the floor again, it does not; bytes taken make it fresh. */
+  /** A write's callback while the send budget counts this connection: below the floor again, it does not; else a frame taken makes it fresh. */
   #progressHeld(): void {
-    const buffered = this.#ws.bufferedAmount;
-    if (buffered < Math.min(BUDGET_FLOOR, this.#limits.highWater)) {
+    if (this.#ws.bufferedAmount < Math.min(BUDGET_FLOOR, this.#limits.highWater)) {
       this.#heldSince = undefined;
       this.#limits.shared?.leave(this);
-      return;
-    }
-    const passed = this.#written - buffered;
-    if (passed > this.#passedHeld) {
-      this.#passedHeld = passed;
+    } else {
       this.#heldSince = this.#clock.now();
     }
   }

@@ -21,8 +21,8 @@ import { realClock, type Clock, type Timer } from './clock.js';
 export interface HeldSend {
   /** Bytes its socket holds that the client has not taken. */
   readonly buffered: number;
-  /** When it last saw its client take bytes (or began to be counted). */
-  readonly takenSince: number;
+  /** When it last saw its client take bytes (or began to be counted); it may look at its socket to tell. */
+  takenSince(): number;
   /** Cuts its client off: the budget is spent. */
   cutOffOverBudget(): void;
 }
@@ -72,9 +72,13 @@ export class SendBudget {
     const now = this.#clock.now();
     while (total > this.#limit) {
       let stalest: HeldSend | undefined;
-      for (const x of this.#counted) if (stalest === undefined || x.takenSince < stalest.takenSince) stalest = x;
+      let stalestSince = Infinity;
+      for (const x of this.#counted) {
+        const since = x.takenSince();
+        if (since < stalestSince) [stalest, stalestSince] = [x, since];
+      }
       if (stalest === undefined) return;
-      const staleIn = stalest.takenSince + STALE_MS - now;
+      const staleIn = stalestSince + STALE_MS - now;
       // Not stale yet: wait, unless the budget is spent twice over. Many clients that stop reading at once
       // fill their kernel buffers for seconds first (which looks like taking bytes), and hold gigabytes meanwhile.
       if (staleIn > 0 && total <= 2 * this.#limit) {
