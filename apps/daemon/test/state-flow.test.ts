@@ -7,7 +7,8 @@
  * another request (blocked queue.gets) are not counted, so a client with more
  * of them parked than the window holds can still send the puts that end them.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { LOCAL_STATE_WINDOW } from '../src/primary/state-flow.js';
@@ -58,19 +59,12 @@ describe('state requests in flight from one connection', () => {
     await using d = await startDaemon({ workers: 1 });
     const SENTINEL = 1e9;
     const { hits, reader } = await burstCounter(d, SENTINEL);
-    const burster = spawn(
-      process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        `const { connect } = await import(${JSON.stringify(CLIENT)});
-         const c = await connect(${JSON.stringify(d.url)}, { token: ${JSON.stringify(d.token)} });
-         const v = c.value('burst');
-         void Promise.all(Array.from({ length: ${BURST} }, () => v.add(1)));
-         process.stdout.write('sent\\n');
-         await new Promise(() => {});`,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+    const burster = spawnClient(
+      d,
+      `const v = c.value('burst');
+       void Promise.all(Array.from({ length: ${BURST} }, () => v.add(1)));
+       process.stdout.write('sent\\n');
+       await new Promise(() => {});`,
     );
     const gone = new Promise((resolve) => burster.on('exit', resolve));
     await new Promise<void>((resolve) => burster.stdout.once('data', () => resolve()));
@@ -110,24 +104,32 @@ async function burstCounter(d: TestDaemon, last: number): Promise<{ hits: Value<
   return { hits, reader: await startReader(d, 'burst', last) };
 }
 
-/**
- * A client in a process of its own that reads value `name` in a loop until it
- * reaches `last`; `done` resolves to every value it read, in order.
- */
-async function startReader(d: { url: string; token: string }, name: string, last: number): Promise<{ done: Promise<number[]> }> {
-  const reader = spawn(
+/** A process of its own running `body` (an ES module's code) with `c`, a client of `d`; its stdout is piped. */
+function spawnClient(d: { url: string; token: string }, body: string): ChildProcessByStdio<null, Readable, null> {
+  return spawn(
     process.execPath,
     [
       '--input-type=module',
       '-e',
       `const { connect } = await import(${JSON.stringify(CLIENT)});
        const c = await connect(${JSON.stringify(d.url)}, { token: ${JSON.stringify(d.token)} });
-       const v = c.value(${JSON.stringify(name)});
-       process.stdout.write('ready\\n');
-       for (;;) { const n = await v.get(); process.stdout.write(n + '\\n'); if (n >= ${last}) break; }
-       await c.close();`,
+       ${body}`,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+}
+
+/**
+ * A client in a process of its own that reads value `name` in a loop until it
+ * reaches `last`; `done` resolves to every value it read, in order.
+ */
+async function startReader(d: { url: string; token: string }, name: string, last: number): Promise<{ done: Promise<number[]> }> {
+  const reader = spawnClient(
+    d,
+    `const v = c.value(${JSON.stringify(name)});
+     process.stdout.write('ready\\n');
+     for (;;) { const n = await v.get(); process.stdout.write(n + '\\n'); if (n >= ${last}) break; }
+     await c.close();`,
   );
   let lines = '';
   const exited = new Promise((resolve) => reader.on('exit', resolve));
