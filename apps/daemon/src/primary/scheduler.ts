@@ -536,22 +536,26 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     job.live = false;
     this.#queues.drop(job);
     for (const lane of this.#lanes.values()) {
+      let running: Chunk | undefined;
       lane.chunks.forEach((chunk, i) => {
         if (chunk.job !== job || chunk.ghost) return;
         chunk.timer?.cancel();
         // A chunk not started yet is dropped by the worker when it gets there (its signal is aborted).
         // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
         if (!this.#pool.send(lane.worker, { t: 'abort', key: chunk.key })) this.#pool.kill(lane.worker, 'cancel');
-        else if (i === 0) {
-          // The abort is read only once the running chunk yields: a chunk of synchronous items runs whole first (up to a
-          // lone client's 500 ms). Asked on the guard socket too, it stops after the item it runs (cut-signal.ts).
-          if (this.#pool.cut !== undefined && chunk.cutAskedAt === -Infinity) {
-            chunk.cutAskedAt = this.#clock.now();
-            this.#pool.cut(lane.worker, 0);
-          }
-          this.#deadlines.killAfterGrace(lane.worker, 'cancel', () => !lane.chunks.includes(chunk));
-        }
+        else if (i === 0) running = chunk;
       });
+      if (running === undefined) continue;
+      const chunk = running;
+      // The abort is read only once the running chunk yields: a chunk of synchronous items runs whole first (up to a
+      // lone client's 500 ms). Asked on the guard socket too, it stops after the item it runs (cut-signal.ts). Asked
+      // only once every abort of the lane is on the channel: cut at once, the worker would start the lane's next chunk
+      // of this batch before its abort was sent, and run it whole (1 run in 5 of chunk-cut.test's leaving client).
+      if (this.#pool.cut !== undefined && chunk.cutAskedAt === -Infinity) {
+        chunk.cutAskedAt = this.#clock.now();
+        this.#pool.cut(lane.worker, 0);
+      }
+      this.#deadlines.killAfterGrace(lane.worker, 'cancel', () => !lane.chunks.includes(chunk));
     }
   }
 
