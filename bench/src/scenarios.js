@@ -59,7 +59,8 @@ export const SCENARIOS = {
     // Three warm-up runs at full size for every system: corepool's three V8 processes (SDK, primary,
     // workers) are still tiering up and growing their heaps on the second (measured: 4.1M, 9.2M, then
     // 12.2-12.8M items/s on the third to fifth run of one daemon).
-    params: () => ({ items: 1e6, workers: 2, batch: 1000, window: 8, warmups: 3 }),
+    // Then the median of five timed runs: one timed run swung 102-132 ms on one daemon (BENCHMARKS.md, twenty-first session).
+    params: () => ({ items: 1e6, workers: 2, batch: 1000, window: 8, warmups: 3, timed: 5 }),
     systems: [
       { system: 'corepool', ...node('corepool/trivial.js') },
       inCluster('corepool/trivial.js'),
