@@ -6,10 +6,12 @@
  * runs the new file, with no restart and no reload.
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { task, type Client, type CorepoolError } from '@corepool/client';
+import { CONTENT_HASH_BYTES } from '../src/module-version.js';
 import { useDaemon, type TestDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
@@ -50,6 +52,45 @@ describe('module task versions', () => {
       expect(await client.map(which, [1, 2, 3, 4])).toEqual(['v2', 'v2', 'v2', 'v2']);
       expect(d.pid).toBeGreaterThan(0);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a module file over the content-hash bound runs, and an edit reaches the next batch', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'corepool-modver-large-'));
+    const file = join(dir, 'large.mjs');
+    const padding = `/*${'x'.repeat(CONTENT_HASH_BYTES)}*/\n`;
+    try {
+      writeFileSync(file, source('big-1') + padding);
+      const which = task<number, string>(file, 'which');
+      expect(await client.map(which, [1, 2, 3])).toEqual(['big-1', 'big-1', 'big-1']);
+      writeFileSync(file, source('big-2') + padding);
+      appendFileSync(file, '\n');
+      expect(await client.map(which, [1, 2, 3])).toEqual(['big-2', 'big-2', 'big-2']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an app that names a FIFO or a device as its task module gets E_BAD_TASK at once; the daemon and another app go on', async () => {
+    // Read on the primary's thread, a FIFO with no writer blocked it for good (no app answered, no client connected,
+    // SIGTERM unheard); /dev/urandom read without end (1.8 GB in 10 s).
+    const dir = mkdtempSync(join(tmpdir(), 'corepool-modver-fifo-'));
+    const fifo = join(dir, 'tasks.mjs');
+    execFileSync('mkfifo', [fifo]);
+    const hostile = await d.connect({ name: 'fifo-namer' });
+    try {
+      for (const path of [fifo, '/dev/urandom', '/dev/zero', dir]) {
+        const err = (await hostile.submit(task<number, number>(path, 'x'), 1).catch((e: unknown) => e)) as CorepoolError;
+        expect(err.code).toBe('E_BAD_TASK');
+        expect(err.message).toMatch(/a FIFO|a device|a directory/);
+      }
+      expect(await client.submit((x: number) => x + 1, 1)).toBe(2);
+      const late = await d.connect({ name: 'newcomer' });
+      expect(await late.submit((x: number) => x * 2, 21)).toBe(42);
+      await late.close();
+    } finally {
+      await hostile.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

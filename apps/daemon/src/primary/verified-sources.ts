@@ -23,6 +23,7 @@ export class VerifiedSources {
     // A module batch runs the file as it is now on every worker (module-version.ts).
     if (task.kind !== 'source') {
       const version = moduleVersion(task.url);
+      if (version instanceof BadTaskError) return version;
       return version === undefined ? task : { ...task, version };
     }
     const known = this.#byHash.peek(task.hash);

@@ -61,9 +61,12 @@ export async function loadTask(spec: TaskSpec): Promise<TaskFn> {
   }
   // The batch's version of the file (module-version.ts): imported as an instance of its own, and only while the file still is that version.
   // A file this host cannot read (another host's path) is left to the import, which says so.
+  // A path that is no regular file (a FIFO would block the import for good) is refused here too: the primary may not
+  // have seen it so (a cluster peer's path, or swapped since the batch opened).
   const changed = (): boolean => {
-    const now = spec.version === undefined ? undefined : moduleVersion(spec.url);
-    return now !== undefined && now !== spec.version;
+    const now = moduleVersion(spec.url);
+    if (now instanceof BadTaskError) throw now;
+    return spec.version !== undefined && now !== undefined && now !== spec.version;
   };
   if (changed()) throw replaced(spec.url);
   const fn = await importTask(spec.url, spec.name, spec.version);
