@@ -1,0 +1,78 @@
+/**
+ * Paging a live listing by offset cursors (state-listing.ts): every entry once,
+ * in order; paging on costs a page, not a walk from the start; a far cursor is
+ * walked to in slices that let the event loop run.
+ */
+import { describe, expect, it } from 'vitest';
+import { Pager } from '../src/state/state-listing.js';
+import type { StateEntry } from '../src/state/state-store.js';
+
+/** A listing over `names` (live: names pushed later are listed too) that counts the entries it is asked for. */
+function listing(names: string[]): { pager: Pager; steps: () => number } {
+  let steps = 0;
+  const pager = new Pager(function* () {
+    for (let i = 0; i < names.length; i++) {
+      steps++;
+      const name = names[i]!;
+      yield (): StateEntry => ({ kind: 'queue', name, size: 1 });
+    }
+  });
+  return { pager, steps: () => steps };
+}
+
+async function pageAll(pager: Pager, limit: number): Promise<string[]> {
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await pager.page(limit, cursor);
+    seen.push(...page.entries.map((e) => e.name));
+    cursor = page.next;
+  } while (cursor !== undefined);
+  return seen;
+}
+
+describe('Pager', () => {
+  it('pages through every entry once, in order; paging on walks each entry once, not from the start per page', async () => {
+    const names = Array.from({ length: 20_000 }, (_, i) => `n${i}`);
+    const { pager, steps } = listing(names);
+    expect(await pageAll(pager, 200)).toEqual(names);
+    // Re-walked from the start for each of the 100 pages, it took ~1,000,000 steps.
+    expect(steps()).toBeLessThanOrEqual(names.length + 1);
+  });
+
+  it('a cursor it did not hand out is walked to: the same entries as paging on', async () => {
+    const names = Array.from({ length: 1000 }, (_, i) => `n${i}`);
+    const { pager } = listing(names);
+    const page = await pager.page(10, '500');
+    expect(page.entries.map((e) => e.name)).toEqual(names.slice(500, 510));
+    expect(page.next).toBe('510');
+    expect(await pager.page(10, '995')).toEqual({ entries: names.slice(995).map((name) => ({ kind: 'queue', name, size: 1 })) });
+    expect(await pager.page(10, '999999999')).toEqual({ entries: [] });
+    expect((await pager.page(10, 'not-a-cursor')).entries[0]!.name).toBe('n0');
+  });
+
+  it('walking to a far cursor lets the event loop run between slices', async () => {
+    const names = Array.from({ length: 200_000 }, (_, i) => `n${i}`);
+    const { pager, steps } = listing(names);
+    let seenAt = -1;
+    setImmediate(() => (seenAt = steps()));
+    const page = await pager.page(5, '199990');
+    expect(page.entries.map((e) => e.name)).toEqual(names.slice(199_990, 199_995));
+    // The immediate ran while the walk was under way, not after it.
+    expect(seenAt).toBeGreaterThan(0);
+    expect(seenAt).toBeLessThan(199_990);
+  });
+
+  it('names added while paging are listed at the end; two pagings from one cursor each get the page', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `n${i}`);
+    const { pager } = listing(names);
+    const first = await pager.page(10);
+    names.push('late');
+    const a = await pager.page(10, first.next);
+    const b = await pager.page(10, first.next);
+    expect(a.entries.map((e) => e.name)).toEqual(names.slice(10, 20));
+    expect(b.entries).toEqual(a.entries);
+    const rest = await pager.page(100, a.next);
+    expect(rest.entries.map((e) => e.name)).toEqual([...names.slice(20, 30), 'late']);
+  });
+});
