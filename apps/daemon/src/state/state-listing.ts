@@ -82,7 +82,7 @@ export class Pager {
     this.#listing = listing;
   }
 
-  async page(limit: number, cursor: string | undefined): Promise<StateListing> {
+  async page(limit: number, cursor?: string): Promise<StateListing> {
     const start = cursor === undefined || !/^\d{1,9}$/.test(cursor) ? 0 : Number(cursor);
     const n = clampLimit(limit);
     let walk = start === 0 ? undefined : this.#walks.get(String(start));

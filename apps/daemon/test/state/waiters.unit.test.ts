@@ -55,6 +55,9 @@ describe('Waiters', () => {
     await flush();
     expect(slow.error).toBeUndefined();
     vi.advanceTimersByTime(1);
+    // Out of the line at once; answered in the turn after, with any other timeout due then.
+    expect(waiters.size).toBe(1);
+    vi.advanceTimersByTime(1);
     await flush();
     expect(slow.error?.message).toBe('no item within 50 ms');
     expect(left.map((w) => w.owner)).toEqual(['c:1']);
@@ -151,5 +154,62 @@ describe('Waiters', () => {
     expect(waiters.has('q') || waiters.has('r')).toBe(false);
     vi.advanceTimersByTime(100);
     expect(left).toHaveLength(3);
+  });
+});
+
+describe('Waiters, many calls stopping at once', () => {
+  it('timeouts due together are answered in slices: the event loop runs between the first answer and the last', async () => {
+    const waiters = new Waiters<string>();
+    const events: string[] = [];
+    const n = 50_000;
+    for (let i = 0; i < n; i++) {
+      waiters.wait(`c:${i % 5}`, 'q', 20, () => new Error('no item within 20 ms'), undefined).catch(() => events.push('answer'));
+    }
+    // A turn of the event loop, marked, until every call is answered.
+    let marking = true;
+    const mark = (): void => {
+      events.push('turn');
+      if (marking) setImmediate(mark);
+    };
+    await new Promise((r) => setTimeout(r, 20));
+    setImmediate(mark);
+    while (events.filter((e) => e === 'answer').length < n) await new Promise((r) => setTimeout(r, 10));
+    marking = false;
+    const first = events.indexOf('answer');
+    const last = events.lastIndexOf('answer');
+    expect(events.slice(first, last).includes('turn')).toBe(true);
+    expect(waiters.size).toBe(0);
+  });
+
+  it("a timeout's error carries no stack (an answer on the wire), and the stack limit is put back", async () => {
+    const waiters = new Waiters<string>();
+    const limit = Error.stackTraceLimit;
+    const err = await waiters.wait('c:1', 'q', 1, () => new Error('no item within 1 ms'), undefined).catch((e: Error) => e);
+    expect((err as Error).message).toBe('no item within 1 ms');
+    expect((err as Error).stack).not.toMatch(/\n\s+at /);
+    expect(Error.stackTraceLimit).toBe(limit);
+  });
+
+  it('an owner with thousands waiting leaves every line at once; its calls are answered oldest first, over turns; others are untouched', async () => {
+    const left: string[] = [];
+    const waiters = new Waiters<string, number>((w) => left.push(w.owner));
+    const answered: number[] = [];
+    const stays = waiters.wait('c:stays', 'q', undefined, () => new Error('x'), -1);
+    for (let i = 0; i < 30_000; i++)
+      waiters.wait('c:gone', i % 2 ? 'q' : 'r', undefined, () => new Error('x'), i).catch(() => answered.push(i));
+    const after = waiters.wait('c:stays', 'q', undefined, () => new Error('x'), -2);
+    waiters.dropOwner('c:gone', new Error('gone'));
+    expect(waiters.size).toBe(2);
+    expect(waiters.has('r')).toBe(false);
+    const a = waiters.take('q')!;
+    const b = waiters.take('q')!;
+    expect([a.data, b.data]).toEqual([-1, -2]);
+    a.resolve('one');
+    b.resolve('two');
+    expect(await Promise.all([stays, after])).toEqual(['one', 'two']);
+    while (answered.length < 30_000) await new Promise((r) => setImmediate(r));
+    expect(answered).toEqual(Array.from({ length: 30_000 }, (_, i) => i));
+    expect(left.every((o) => o === 'c:gone')).toBe(true);
+    expect(left).toHaveLength(30_000);
   });
 });
