@@ -117,7 +117,7 @@ export class Waiters<T, D = undefined> {
   #leave(w: Entry<T, D>, err: Error | (() => Error), now: boolean): void {
     this.#leaving.push([w, err]);
     if (now && this.#leaving.length - this.#leavingAt === 1) this.#drain(LEAVE_SLICE_MS);
-    if (this.#leavingAt < this.#leaving.length) this.#draining ??= setImmediate(this.#drainLater);
+    if (this.#leavingAt < this.#leaving.length && this.#draining === undefined) this.#draining = setImmediate(this.#drainLater);
   }
 
   readonly #drainLater = (): void => {
