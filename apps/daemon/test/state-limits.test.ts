@@ -86,6 +86,35 @@ describe('per-connection limits on the shared state', () => {
     expect(rssFlooded - rssBefore).toBeLessThan(300 * MiB);
   }, 180_000);
 
+  it('many blocked gets stopping together (timeouts due at once, a connection leaving a long line) are all answered, and the line stays whole for a neighbour', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const neighbour = await d.connect();
+    const counter = neighbour.value<number>('neighbour-counter', { initial: 0 });
+    await counter.get();
+    const line = neighbour.queue<string>('line');
+    // Two connections with 10,000 gets each on one queue, due together; a third with 10,000 that never time out.
+    const timed = [await d.raw({ hello: true }), await d.raw({ hello: true })];
+    const leaver = await d.raw({ hello: true });
+    for (const [k, sock] of timed.entries()) {
+      for (let i = 0; i < LIMIT; i++) sock.send({ type: 'state', rid: 1 + i, op: 'queue.get', name: 'line', timeoutMs: 1500 + k });
+    }
+    for (let i = 0; i < LIMIT; i++) leaver.send({ type: 'state', rid: 1 + i, op: 'queue.get', name: 'line' });
+    await until(async () => (await d.status()).blockedGets === 3 * LIMIT, 30_000, 'every get blocked');
+    const mine = line.get({ timeoutMs: 60_000 });
+    leaver.ws.close();
+    await leaver.closed;
+    // The neighbour's adds go on while the timeouts fall due and are answered.
+    const adds: number[] = [];
+    const answered = (sock: RawSocket): Record<string, unknown>[] => sock.messages.filter((m) => m.type === 'reply');
+    while (timed.some((sock) => answered(sock).length < LIMIT)) adds.push(await counter.add(1));
+    for (const sock of timed) expect(codes(answered(sock))).toEqual({ E_TIMEOUT: LIMIT });
+    expect(adds.length).toBeGreaterThan(0);
+    // The line is whole: the neighbour's get, behind 30,000 that left, is served by the next put.
+    await line.put('x');
+    expect(await mine).toBe('x');
+    expect((await d.status()).blockedGets).toBe(0);
+  }, 180_000);
+
   it('a subscription the daemon refuses past its limit ends with E_LIMIT (onEnd, watch); the others keep their pushes', async () => {
     await using d = await startDaemon({ workers: 1 });
     const a = await d.connect();
