@@ -69,7 +69,10 @@ export class Waiters<T, D = undefined> {
         w.timer = setTimeout(() => {
           w.timer = undefined;
           // Answered with the other timeouts due now, in one go (#drain): one frame per connection, not a write each.
-          if (this.#remove(w)) this.#leave(w, timedOut, false);
+          if (this.#remove(w)) {
+            this.#leaving.push([w, timedOut]);
+            this.#drainSoon();
+          }
         }, timeoutMs);
       }
       let line = this.#byName.get(name);
@@ -100,30 +103,32 @@ export class Waiters<T, D = undefined> {
     return first.value;
   }
 
-  /** Rejects every waiter of `owner` with `err`, oldest first. */
+  /** Rejects every waiter of `owner` with `err`, oldest first: the first within a slice now, the rest in the next turns. */
   dropOwner(owner: string, err: Error): void {
     const mine = this.#byOwner.get(owner);
     if (mine === undefined) return;
-    for (const w of [...mine]) if (this.#remove(w)) this.#leave(w, err, true);
+    // Told now unless calls that stopped earlier still wait to be told (they go first).
+    const now = this.#leavingAt === this.#leaving.length;
+    for (const w of [...mine]) if (this.#remove(w)) this.#leaving.push([w, err]);
+    if (now) this.#drain(LEAVE_SLICE_MS);
+    this.#drainSoon();
   }
 
   /** Rejects every waiter with `err` (shutdown), and answers those still to be told now. */
   dropAll(err: Error): void {
-    for (const line of [...this.#byName.values()]) for (const w of [...line]) if (this.#remove(w)) this.#leave(w, err, true);
+    for (const line of [...this.#byName.values()]) for (const w of [...line]) if (this.#remove(w)) this.#leaving.push([w, err]);
     this.#drain(Infinity);
   }
 
-  /** `w`, out of its line, is told: now when `now` and nothing waits before it, else in the next turns' slices. */
-  #leave(w: Entry<T, D>, err: Error | (() => Error), now: boolean): void {
-    this.#leaving.push([w, err]);
-    if (now && this.#leaving.length - this.#leavingAt === 1) this.#drain(LEAVE_SLICE_MS);
+  /** Arms the next turn's slice if calls wait to be told. */
+  #drainSoon(): void {
     if (this.#leavingAt < this.#leaving.length && this.#draining === undefined) this.#draining = setImmediate(this.#drainLater);
   }
 
   readonly #drainLater = (): void => {
     this.#draining = undefined;
     this.#drain(LEAVE_SLICE_MS);
-    if (this.#leavingAt < this.#leaving.length) this.#draining = setImmediate(this.#drainLater);
+    this.#drainSoon();
   };
 
   /** Tells the calls waiting to be told, oldest first, for up to `budgetMs`. */
