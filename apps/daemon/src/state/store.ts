@@ -72,6 +72,13 @@ export const EVERYSEC_INTERVAL_MS = 1000;
  */
 const DIRECT_BYTES = 64 * 1024;
 
+/**
+ * And a batch of this many records: journaled, it would be checkpointed at once anyway (past 64
+ * records), after its frame was encoded and each record indexed by key. Deleting a queue of
+ * 300,000 items took 1.1 s of the primary that way, 3.5 us an item.
+ */
+const DIRECT_RECORDS = 1024;
+
 /** A binary LMDB sub-database. */
 export type Table = Database<Uint8Array, Key>;
 
@@ -304,12 +311,13 @@ export class Store {
       // A write must also leave room for the checkpoint that will carry it with what is pending (else small
       // writes would go on while every checkpoint is refused, and the pending set grow); 'always' has none.
       const cp = this.#checkpoints;
-      if (!this.#room.has(bytes + cp.pendingBytes, n + (w === null ? 0 : w.keys.length) + cp.pendingRecords)) {
+      const records = n + (w === null ? 0 : w.keys.length);
+      if (!this.#room.has(bytes + cp.pendingBytes, records + cp.pendingRecords)) {
         this.#failed([b], new NoSpaceError(`the disk under ${this.#dir} is full: the write was not applied`));
         return;
       }
       if (this.fsync === 'always') this.#flushAsync(b);
-      else this.#flushJournal(b, bytes >= DIRECT_BYTES);
+      else this.#flushJournal(b, bytes >= DIRECT_BYTES || records >= DIRECT_RECORDS);
     } finally {
       this.#clearRecords();
     }
