@@ -1,17 +1,18 @@
 /**
  * A module task's version is what the primary computes on its one thread for
  * any path a client names: it must neither block nor read without bound. A
- * FIFO, a device or a directory is refused; a small file is versioned by its
- * contents, a large one by its identity and change times, never read.
+ * FIFO, a device, a directory or a file over the bound is refused; a small
+ * file is hashed at once, a large one off the thread; the same contents give
+ * the same version however they were written.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BadTaskError } from '@corepool/protocol';
-import { CONTENT_HASH_BYTES, moduleVersion } from '../src/module-version.js';
+import { MAX_MODULE_BYTES, SYNC_HASH_BYTES, moduleVersion, moduleVersionLater } from '../src/module-version.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'corepool-modversion-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,15 +52,35 @@ describe('moduleVersion', () => {
     expect(moduleVersion(url('small.mjs'))).toBe(v2);
   });
 
-  it('versions a file over CONTENT_HASH_BYTES by its identity and times, without reading it: the same while untouched, another once written', () => {
+  it('hashes a file over SYNC_HASH_BYTES off the thread: "later" at first, then its contents\' version, kept; the same code rewritten keeps it', async () => {
     const file = join(dir, 'large.mjs');
-    writeFileSync(file, `export const f = (x) => x;\n/*${'x'.repeat(CONTENT_HASH_BYTES)}*/\n`);
-    const v1 = moduleVersion(url('large.mjs'));
-    expect(v1).toMatch(/^s[A-Za-z0-9_-]{21}$/);
+    const code = `export const f = (x) => x;\n/*${'x'.repeat(SYNC_HASH_BYTES)}*/\n`;
+    writeFileSync(file, code);
+    expect(moduleVersion(url('large.mjs'))).toBe('later');
+    const later = moduleVersionLater(url('large.mjs'));
+    expect(moduleVersionLater(url('large.mjs'))).toBe(later); // one hash per file at a time
+    const v1 = await later;
+    expect(v1).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    // What a worker computes on its own thread (and a lent worker on another host, from the same bytes).
+    expect(moduleVersion(url('large.mjs'), true)).toBe(v1);
     expect(moduleVersion(url('large.mjs'))).toBe(v1);
+    writeFileSync(file, code);
+    utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    expect(moduleVersion(url('large.mjs'))).toBe('later');
+    expect(await moduleVersionLater(url('large.mjs'))).toBe(v1);
     appendFileSync(file, '\n');
-    const v2 = moduleVersion(url('large.mjs'));
-    expect(v2).toMatch(/^s/);
+    const v2 = await moduleVersionLater(url('large.mjs'));
     expect(v2).not.toBe(v1);
+    expect(moduleVersion(url('large.mjs'), true)).toBe(v2);
+  });
+
+  it('refuses a file over MAX_MODULE_BYTES without reading it', async () => {
+    const file = join(dir, 'huge.mjs');
+    writeFileSync(file, '');
+    truncateSync(file, MAX_MODULE_BYTES + 1); // sparse: nothing written
+    for (const v of [moduleVersion(url('huge.mjs')), moduleVersion(url('huge.mjs'), true), await moduleVersionLater(url('huge.mjs'))]) {
+      expect(v).toBeInstanceOf(BadTaskError);
+      expect((v as BadTaskError).message).toContain('over the');
+    }
   });
 });

@@ -7,11 +7,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { task, type Client, type CorepoolError } from '@corepool/client';
-import { CONTENT_HASH_BYTES } from '../src/module-version.js';
+import { MAX_MODULE_BYTES, SYNC_HASH_BYTES } from '../src/module-version.js';
 import { useDaemon, type TestDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
@@ -56,17 +56,32 @@ describe('module task versions', () => {
     }
   });
 
-  it('a module file over the content-hash bound runs, and an edit reaches the next batch', async () => {
+  it("a module file hashed off the primary's thread runs every item, chunks that came while it was hashed included; an edit reaches the next batch", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'corepool-modver-large-'));
     const file = join(dir, 'large.mjs');
-    const padding = `/*${'x'.repeat(CONTENT_HASH_BYTES)}*/\n`;
+    const padding = `/*${'x'.repeat(4 * SYNC_HASH_BYTES)}*/\n`;
     try {
       writeFileSync(file, source('big-1') + padding);
       const which = task<number, string>(file, 'which');
-      expect(await client.map(which, [1, 2, 3])).toEqual(['big-1', 'big-1', 'big-1']);
+      const items = Array.from({ length: 40 }, (_, i) => i);
+      expect(await client.map(which, items, { chunkSize: 1 })).toEqual(items.map(() => 'big-1'));
       writeFileSync(file, source('big-2') + padding);
-      appendFileSync(file, '\n');
       expect(await client.map(which, [1, 2, 3])).toEqual(['big-2', 'big-2', 'big-2']);
+      expect(await client.submit(which, 1)).toBe('big-2');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a module file over the bound fails with E_BAD_TASK, unread', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'corepool-modver-huge-'));
+    const file = join(dir, 'huge.mjs');
+    try {
+      writeFileSync(file, '');
+      truncateSync(file, MAX_MODULE_BYTES + 1);
+      const err = (await client.submit(task<number, number>(file, 'x'), 1).catch((e: unknown) => e)) as CorepoolError;
+      expect(err.code).toBe('E_BAD_TASK');
+      expect(await client.submit((x: number) => x + 1, 1)).toBe(2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

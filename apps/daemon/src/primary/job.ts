@@ -13,7 +13,10 @@ export interface Job {
   /** The client's batch id. */
   readonly id: number;
   readonly client: ClientQueue;
-  readonly task: TaskSpec;
+  /** Its version set once known, for a module file hashed off the primary's thread (module-version.ts). */
+  task: TaskSpec;
+  /** Chunks that came while the task's version was being made: queued once it is. */
+  held?: Chunk[];
   readonly timeoutMs: number;
   readonly retries: number;
   /** Order among its client's jobs, higher first (client-queues.ts). */

@@ -19,6 +19,7 @@
  */
 import {
   BadMessageError,
+  BadTaskError,
   CUT_SOLO_CHUNK_TARGET_MS,
   CodeReplacedError,
   FlowControlError,
@@ -29,6 +30,7 @@ import {
   type BatchChunk,
   type BatchOpen,
   type CorepoolError,
+  type TaskSpec,
 } from '@corepool/protocol/internal';
 import type { DoneMessage, FailMessage, PartMessage, UncaughtMessage } from '../ipc.js';
 import { realClock, type Clock } from './clock.js';
@@ -174,10 +176,12 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     }
     const task = this.#sources.check(m.task);
     if (task instanceof Error) return task;
-    cq.jobs.set(m.id, {
+    const later = task instanceof Promise;
+    const job: Job = {
       id: m.id,
       client: cq,
-      task,
+      task: later ? m.task : task,
+      ...(later ? { held: [] } : {}),
       timeoutMs: m.timeoutMs,
       retries: m.retries,
       priority: m.priority ?? 0,
@@ -187,8 +191,28 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       final: false,
       itemMs: 0,
       ...(this.#pool.generation === undefined ? {} : { generation: this.#pool.generation() }),
-    });
+    };
+    cq.jobs.set(m.id, job);
+    if (later) void task.then((t) => this.#versioned(job, t));
     return undefined;
+  }
+
+  /** A module batch's task has its version: its chunks held meanwhile are queued (or, refused, the batch fails). */
+  #versioned(job: Job, task: TaskSpec | BadTaskError): void {
+    const held = job.held ?? [];
+    delete job.held;
+    if (!job.live) return;
+    if (task instanceof BadTaskError) {
+      this.#results.batchError(job, task.toWire());
+      job.client.jobs.delete(job.id);
+      job.live = false;
+      return;
+    }
+    job.task = task;
+    const now = this.#clock.now();
+    for (const chunk of held) this.#queues.enqueue(chunk, false, now);
+    this.#forgetIfDone(job);
+    this.dispatch();
   }
 
   /** Queues a chunk of items; returns an error if the client is over its limits. */
@@ -201,8 +225,19 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         `client has ${cq.queuedChunks} chunks (${cq.queuedBytes} bytes) queued, over the limit of ${this.#opts.maxQueuedChunks} chunks / ${this.#opts.maxQueuedBytes} bytes`,
       );
     }
-    this.#queues.enqueue(this.#mint.chunk(job, m.payload, 0, m.count, m.start), false, this.#clock.now());
+    const chunk = this.#mint.chunk(job, m.payload, 0, m.count, m.start);
     if (m.final === true) job.final = true;
+    if (job.held !== undefined) {
+      // Its task's version is being made: bounded like a queue, and queued once it is.
+      if (job.held.length >= this.#opts.maxQueuedChunks) {
+        return new FlowControlError(
+          `client has ${job.held.length} chunks held for a task module being read, over the limit of ${this.#opts.maxQueuedChunks}`,
+        );
+      }
+      job.held.push(chunk);
+      return undefined;
+    }
+    this.#queues.enqueue(chunk, false, this.#clock.now());
     this.dispatch();
     return undefined;
   }
@@ -526,7 +561,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
 
   /** A job whose last chunk has arrived and whose work is all delivered needs no `batch.close`. */
   #forgetIfDone(job: Job): void {
-    if (!job.final || !job.live || job.queue.length > 0 || job.running.size > 0) return;
+    if (!job.final || !job.live || job.held !== undefined || job.queue.length > 0 || job.running.size > 0) return;
     job.live = false;
     job.client.jobs.delete(job.id);
   }

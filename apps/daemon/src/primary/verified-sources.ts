@@ -7,7 +7,7 @@
  * computes it) when a batch opens, and trusts a hash-only spec only for a
  * source it has verified itself (kept here, within a byte budget).
  */
-import { moduleVersion } from '../module-version.js';
+import { moduleVersion, moduleVersionLater } from '../module-version.js';
 import { BadTaskError, sourceHash, type TaskSpec } from '@corepool/protocol';
 import { SourceLru } from '@corepool/protocol/internal';
 
@@ -18,13 +18,17 @@ const KEPT = { count: Number.POSITIVE_INFINITY, chars: 16 * 1024 * 1024 };
 export class VerifiedSources {
   readonly #byHash = new SourceLru<string>(KEPT);
 
-  /** The spec to run (with its source) if its hash names its source, else BadTaskError. */
-  check(task: TaskSpec): TaskSpec | BadTaskError {
+  /**
+   * The spec to run (with its source) if its hash names its source, else BadTaskError; a promise of either
+   * for a module file too large to hash on the primary's thread (module-version.ts).
+   */
+  check(task: TaskSpec): TaskSpec | BadTaskError | Promise<TaskSpec | BadTaskError> {
     // A module batch runs the file as it is now on every worker (module-version.ts).
     if (task.kind !== 'source') {
+      const versioned = (version: string | undefined | BadTaskError): TaskSpec | BadTaskError =>
+        version instanceof BadTaskError ? version : version === undefined ? task : { ...task, version };
       const version = moduleVersion(task.url);
-      if (version instanceof BadTaskError) return version;
-      return version === undefined ? task : { ...task, version };
+      return version === 'later' ? moduleVersionLater(task.url).then(versioned) : versioned(version);
     }
     const known = this.#byHash.peek(task.hash);
     if (task.source === '') {

@@ -63,10 +63,11 @@ export async function loadTask(spec: TaskSpec): Promise<TaskFn> {
   // A file this host cannot read (another host's path) is left to the import, which says so.
   // A path that is no regular file (a FIFO would block the import for good) is refused here too: the primary may not
   // have seen it so (a cluster peer's path, or swapped since the batch opened).
+  // Hashed here whatever its size (up to the bound): this worker's time is the batch's app's.
   const changed = (): boolean => {
-    const now = moduleVersion(spec.url);
+    const now = moduleVersion(spec.url, true);
     if (now instanceof BadTaskError) throw now;
-    return spec.version !== undefined && now !== undefined && now !== spec.version;
+    return spec.version !== undefined && now !== undefined && now !== 'later' && now !== spec.version;
   };
   if (changed()) throw replaced(spec.url);
   const fn = await importTask(spec.url, spec.name, spec.version);
