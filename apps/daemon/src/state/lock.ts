@@ -82,6 +82,11 @@ export class Locks implements Dirty {
     return n;
   }
 
+  /** Who holds lock `name` now, if anyone. */
+  holder(name: string): string | undefined {
+    return this.#map.get(name)?.holder ?? undefined;
+  }
+
   /** Every held lock, with its holder (the dashboard's listing). */
   *all(): Generator<[string, string]> {
     for (const [name, l] of this.#map) if (l.holder !== null) yield [name, l.holder];

@@ -194,8 +194,8 @@ export class SharedState implements StateStore {
    */
   #handle(owner: string, req: StateRequest, key: ReplayKey | undefined): Promise<unknown> {
     if (this.#closing !== null) throw new ShuttingDownError('the daemon is stopping');
-    // A page is taken over turns when its cursor is far (state-listing.ts): sent, like any read, once what it saw is committed.
-    if (req.op === 'state.list') return this.#pager.page(req.limit ?? 100, req.cursor).then((page) => this.#read(() => page));
+    // A page is taken over turns when its cursor is far (state-listing.ts).
+    if (req.op === 'state.list') return this.#listPage(req.limit ?? 100, req.cursor);
     const name = checkRequest(req, this.#maxValueBytes);
     switch (req.op) {
       case 'value.get':
@@ -367,15 +367,41 @@ export class SharedState implements StateStore {
     return this.#pager.page(limit, cursor);
   }
 
-  /** Entries in listing order, each made only when asked (a value's preview decodes it). */
-  *#listing(): Generator<() => StateEntry> {
+  /**
+   * Entries in listing order, each made only when asked (a value's preview decodes it), from what the
+   * name holds then: a walk kept between pages makes the next page's first entry a request later.
+   */
+  *#listing(): Generator<() => StateEntry | undefined> {
     const name = (s: string): string => cut(s, LISTED_NAME_CHARS);
-    for (const [k, r] of this.#values.all()) {
-      yield () => ({ kind: 'value', name: name(k), version: r.version, bytes: r.bytes.length, preview: preview(r.bytes) });
+    for (const [k] of this.#values.all()) {
+      yield () => {
+        const r = this.#values.get(k);
+        return r && { kind: 'value', name: name(k), version: r.version, bytes: r.bytes.length, preview: preview(r.bytes) };
+      };
     }
-    for (const [k, size] of this.#queues.all()) yield () => ({ kind: 'queue', name: name(k), size });
-    for (const [k, size] of this.#dicts.all()) yield () => ({ kind: 'dict', name: name(k), size });
-    for (const [k, holder] of this.#locks.all()) yield () => ({ kind: 'lock', name: name(k), holder });
+    const sized = (kind: 'queue' | 'dict', k: string, size: number): StateEntry | undefined =>
+      size > 0 ? { kind, name: name(k), size } : undefined;
+    for (const [k] of this.#queues.all()) yield () => sized('queue', k, this.#queues.size(k));
+    for (const [k] of this.#dicts.all()) yield () => sized('dict', k, this.#dicts.size(k));
+    for (const [k] of this.#locks.all()) {
+      yield () => {
+        const holder = this.#locks.holder(k);
+        return holder === undefined ? undefined : { kind: 'lock', name: name(k), holder };
+      };
+    }
+  }
+
+  /** A page, sent (like any read) once what it saw is committed; taken again if that commit failed and was rolled back. */
+  async #listPage(limit: number, cursor: string | undefined): Promise<StateListing> {
+    for (let attempt = 1; ; attempt++) {
+      const page = await this.#pager.page(limit, cursor);
+      try {
+        await this.#store.committed();
+        return page;
+      } catch (err) {
+        if (attempt >= READ_ATTEMPTS) throw err;
+      }
+    }
   }
 
   /** In-memory records that exist only while someone waits or holds a lock (a leak check): they drop to 0 when their owners go. */

@@ -55,30 +55,40 @@ export function clampLimit(limit: number): number {
   return Math.max(1, Math.min(MAX_LIST_LIMIT, Math.floor(limit)));
 }
 
-/** Entries a page's walk passes over before it lets the event loop run (a few hundred microseconds). */
+/** Entries the walks of every page pass over in one turn, together, before they let the event loop run. */
 const SKIP_SLICE = 2048;
 /** Walks kept at the cursor they handed out: at most this many pagings go on at once at the cost of a page each. */
 const KEPT_WALKS = 64;
+/** A kept walk not paged on for this long is let go (it holds the maps' iterators, and through them what they held). */
+export const WALK_TTL_MS = 30_000;
+
+/** One entry of the listing, made when asked from what its name holds then; undefined if it holds nothing now. */
+export type ListedEntry = () => StateEntry | undefined;
 
 /** A walk through the listing, `at` entries in; `head` is the entry it read past the page it served. */
 interface Walk {
-  readonly it: Iterator<() => StateEntry>;
+  readonly it: Iterator<ListedEntry>;
   at: number;
-  head: (() => StateEntry) | undefined;
+  head: ListedEntry | undefined;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /**
  * Pages of a live listing by offset cursors. The names live in insertion-ordered maps, which
  * cannot seek: a cursor is reached by walking to it. The walk that served a page is kept at the
  * cursor it hands out, so paging on costs a page (paging 300,000 names from the start re-walked
- * them all for every page); a cursor it did not hand out (another's, or far off) is walked to in
- * slices that let every other client's requests through (one such call held the daemon 76 ms).
+ * them all for every page); a cursor it did not hand out (another's, or far off) is walked to
+ * in slices, SKIP_SLICE entries a turn for all such walks together, so other clients' requests
+ * get through however many lists a client sends at once (one such call held the daemon 76 ms).
  */
 export class Pager {
   readonly #walks = new Map<string, Walk>();
-  readonly #listing: () => Iterator<() => StateEntry>;
+  readonly #listing: () => Iterator<ListedEntry>;
+  /** Entries skipped this turn, by every walk; and the next turn, once they have to wait for it. */
+  #skipped = 0;
+  #nextTurn: Promise<void> | undefined;
 
-  constructor(listing: () => Iterator<() => StateEntry>) {
+  constructor(listing: () => Iterator<ListedEntry>) {
     this.#listing = listing;
   }
 
@@ -86,29 +96,57 @@ export class Pager {
     const start = cursor === undefined || !/^\d{1,9}$/.test(cursor) ? 0 : Number(cursor);
     const n = clampLimit(limit);
     let walk = start === 0 ? undefined : this.#walks.get(String(start));
-    if (walk === undefined) walk = { it: this.#listing(), at: 0, head: undefined };
-    else this.#walks.delete(String(start));
+    if (walk === undefined) walk = { it: this.#listing(), at: 0, head: undefined, timer: undefined };
+    else {
+      this.#walks.delete(String(start));
+      clearTimeout(walk.timer);
+    }
     while (walk.at < start) {
       if (next(walk) === undefined) return { entries: [] };
-      if (++walk.at % SKIP_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      walk.at++;
+      if (++this.#skipped >= SKIP_SLICE) await this.#turn();
     }
     const entries: StateEntry[] = [];
     for (let e = next(walk); e !== undefined; e = next(walk)) {
       if (entries.length === n) {
         walk.head = e;
-        const at = String(start + n);
-        if (this.#walks.size >= KEPT_WALKS) this.#walks.delete(this.#walks.keys().next().value!);
-        this.#walks.set(at, walk);
-        return { entries, next: at };
+        this.#keep(String(start + n), walk);
+        return { entries, next: String(start + n) };
       }
-      entries.push(e());
+      const entry = e();
+      if (entry !== undefined) entries.push(entry);
       walk.at++;
     }
     return { entries };
   }
+
+  /** Resolves in the next turn of the event loop, where this turn's budget of skipped entries starts again. */
+  #turn(): Promise<void> {
+    return (this.#nextTurn ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.#nextTurn = undefined;
+        this.#skipped = 0;
+        resolve();
+      }),
+    ));
+  }
+
+  #keep(at: string, walk: Walk): void {
+    const old = this.#walks.get(at);
+    if (old !== undefined) clearTimeout(old.timer);
+    else if (this.#walks.size >= KEPT_WALKS) {
+      const [oldest, w] = this.#walks.entries().next().value!;
+      clearTimeout(w.timer);
+      this.#walks.delete(oldest);
+    }
+    walk.timer = setTimeout(() => {
+      if (this.#walks.get(at) === walk) this.#walks.delete(at);
+    }, WALK_TTL_MS).unref();
+    this.#walks.set(at, walk);
+  }
 }
 
-function next(walk: Walk): (() => StateEntry) | undefined {
+function next(walk: Walk): ListedEntry | undefined {
   const head = walk.head;
   if (head !== undefined) {
     walk.head = undefined;

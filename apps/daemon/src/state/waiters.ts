@@ -47,12 +47,12 @@ export class Waiters<T, D = undefined> {
   readonly #byOwner = new Map<string, Set<Entry<T, D>>>();
   readonly #onLeft: (w: Waiter<T, D>) => void;
   #size = 0;
-  /** Calls out of their lines, still to be told (onLeft, reject): with their error, or how to make it (a timeout). */
+  /** Calls out of their lines, still to be answered: with their error, or how to make it (a timeout). */
   #leaving: [Entry<T, D>, Error | (() => Error)][] = [];
   #leavingAt = 0;
   #draining: NodeJS.Immediate | undefined;
 
-  /** `onLeft` hears of each waiter that stopped waiting unserved, after it is removed and before it is rejected. */
+  /** `onLeft` hears of each waiter that stopped waiting unserved, as it is removed (before it is rejected, maybe turns before). */
   constructor(onLeft: (w: Waiter<T, D>) => void = () => {}) {
     this.#onLeft = onLeft;
   }
@@ -70,6 +70,7 @@ export class Waiters<T, D = undefined> {
           w.timer = undefined;
           // Answered with the other timeouts due now, in one go (#drain): one frame per connection, not a write each.
           if (this.#remove(w)) {
+            this.#onLeft(w);
             this.#leaving.push([w, timedOut]);
             this.#drainSoon();
           }
@@ -109,15 +110,21 @@ export class Waiters<T, D = undefined> {
     if (mine === undefined) return;
     // Told now unless calls that stopped earlier still wait to be told (they go first).
     const now = this.#leavingAt === this.#leaving.length;
-    for (const w of [...mine]) if (this.#remove(w)) this.#leaving.push([w, err]);
+    for (const w of [...mine]) if (this.#remove(w)) this.#left(w, err);
     if (now) this.#drain(LEAVE_SLICE_MS);
     this.#drainSoon();
   }
 
   /** Rejects every waiter with `err` (shutdown), and answers those still to be told now. */
   dropAll(err: Error): void {
-    for (const line of [...this.#byName.values()]) for (const w of [...line]) if (this.#remove(w)) this.#leaving.push([w, err]);
+    for (const line of [...this.#byName.values()]) for (const w of [...line]) if (this.#remove(w)) this.#left(w, err);
     this.#drain(Infinity);
+  }
+
+  /** `w` is out of its line: what it counted against is given back now (a client at its quota may wait again at once); its answer waits its turn. */
+  #left(w: Entry<T, D>, err: Error): void {
+    this.#onLeft(w);
+    this.#leaving.push([w, err]);
   }
 
   /** Arms the next turn's slice if calls wait to be told. */
@@ -142,7 +149,6 @@ export class Waiters<T, D = undefined> {
       while (this.#leavingAt < list.length) {
         const [w, err] = list[this.#leavingAt]!;
         list[this.#leavingAt++] = undefined!;
-        this.#onLeft(w);
         w.reject(typeof err === 'function' ? err() : err);
         if ((this.#leavingAt & 63) === 0 && performance.now() - t0 >= budgetMs) break;
       }
