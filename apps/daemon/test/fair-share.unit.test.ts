@@ -47,19 +47,37 @@ describe('fair share', () => {
     expect(a.vtime).toBe(520);
   });
 
-  it('a client back from idle starts level with the least active client as it stands now, not where it stood at its highest', () => {
+  it('a client back from idle starts level with what the least active client has taken, not with what it was charged ahead', () => {
     const { fair, placed, a, b } = setup();
     const chunk: Placed = { tenant: a, headAt: 0, charged: 0 };
     placed.push(chunk);
     fair.charge(chunk, 500); // charged ahead when placed
     fair.enter(b, [a], 0);
-    expect(b.vtime).toBe(500);
-    fair.settle(chunk, 100); // left after 100 ms: a's account comes down
+    expect(b.vtime).toBe(0); // a has taken nothing yet
+    expect(fair.owed(b, [a, b], 0)).toBe(true);
+    fair.enter(b, [a], 300); // 300 ms into a's chunk: a has taken 300
+    expect(b.vtime).toBe(300);
+    fair.settle(chunk, 400); // left after 400 ms: a's account comes down to it
     placed.length = 0;
-    b.vtime = 0;
-    fair.enter(b, [a], 100);
-    expect(b.vtime).toBe(a.vtime); // level with a (100), not with the 500 a once stood at
-    expect(fair.owed(b, [a, b], 100)).toBe(true);
+    expect(a.vtime).toBe(400);
+    fair.enter(b, [a], 400);
+    expect(b.vtime).toBe(400);
+    expect(fair.owed(b, [a, b], 400)).toBe(true);
+  });
+
+  it("a client levelled while another was charged ahead is owed once that one's chunks end early: no ratchet over returns", () => {
+    const { fair, placed, a, b } = setup();
+    for (let round = 0; round < 5; round++) {
+      const now = round * 100;
+      const chunk: Placed = { tenant: a, headAt: now, charged: 0 };
+      placed.push(chunk);
+      fair.charge(chunk, 500); // a lone client's chunk, charged 500 ahead
+      fair.enter(b, [a], now + 10); // b comes back (a submit) 10 ms in
+      expect(fair.owed(b, [a, b], now + 10)).toBe(true);
+      fair.settle(chunk, now + 100); // cut after 100 ms
+      placed.length = 0;
+    }
+    expect(b.vtime).toBeLessThanOrEqual(a.vtime);
   });
 
   it('owed within a slack: a client with nothing running a fraction of a chunk above the others is still owed', () => {
