@@ -31,7 +31,7 @@ describe('VerifiedSources', () => {
     const v = new VerifiedSources();
     const src = '(x) => x + 1';
     const hash = sourceHash(src);
-    v.check(spec(src));
+    expect(v.check(spec(src))).toMatchObject({ kind: 'source', hash });
     for (const forged of ['(x) => x - 1', `${src} `, src.slice(0, -1)]) {
       const r = v.check(spec(forged, hash));
       expect(r).toBeInstanceOf(BadTaskError);
