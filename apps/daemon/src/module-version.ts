@@ -112,7 +112,8 @@ export function moduleVersion(url: string, anySize = false): string | undefined 
     for (let got; n < buf.length && (got = readSync(fd, buf, n, buf.length - n, n)) > 0;) n += got;
     const version = versionOf(buf.subarray(0, n));
     // Kept only if the file stayed as stat'd throughout: what was read is then what that stamp names.
-    if (stampOf(fstatSync(fd, { bigint: true })) === stampOf(now)) keep(path, stampOf(now), version);
+    const read = stampOf(now);
+    if (stampOf(fstatSync(fd, { bigint: true })) === read) keep(path, read, version);
     return version;
   } catch {
     return undefined;
@@ -149,7 +150,8 @@ async function hashOffThread(path: string): Promise<string | undefined | BadTask
     const version = Buffer.from(await crypto.subtle.digest('SHA-256', bytes))
       .toString('base64url')
       .slice(0, 22);
-    if (stampOf(await file.stat({ bigint: true })) === stampOf(st)) keep(path, stampOf(st), version);
+    const read = stampOf(st);
+    if (stampOf(await file.stat({ bigint: true })) === read) keep(path, read, version);
     return version;
   } catch {
     return undefined;

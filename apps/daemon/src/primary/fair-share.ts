@@ -250,18 +250,18 @@ export class FairShare<T extends Tenant> {
 }
 
 /** No running chunk has overrun its charge (the usual case: no map is made for it). */
-const NO_OVERAGE: ReadonlyMap<Tenant, number> = new Map();
+const NONE: ReadonlyMap<Tenant, number> = new Map();
 
-/** Per client, how far its running chunks have overrun what they were charged, in virtual time (divided by its weight). */
 /** How long each client's running chunks have run, in its virtual time. */
 function runningFor(heads: Iterable<Placed>, now: number): ReadonlyMap<Tenant, number> {
   let out: Map<Tenant, number> | undefined;
   for (const h of heads) {
     if (h.headAt !== undefined) (out ??= new Map()).set(h.tenant, (out.get(h.tenant) ?? 0) + (now - h.headAt) / h.tenant.weight);
   }
-  return out ?? NO_OVERAGE;
+  return out ?? NONE;
 }
 
+/** Per client, how far its running chunks have overrun what they were charged, in virtual time (divided by its weight). */
 function overage(heads: Iterable<Placed>, now: number): ReadonlyMap<Tenant, number> {
   let out: Map<Tenant, number> | undefined;
   for (const h of heads) {
@@ -269,5 +269,5 @@ function overage(heads: Iterable<Placed>, now: number): ReadonlyMap<Tenant, numb
     const over = now - h.headAt - h.charged;
     if (over > 0) (out ??= new Map()).set(h.tenant, (out.get(h.tenant) ?? 0) + over / h.tenant.weight);
   }
-  return out ?? NO_OVERAGE;
+  return out ?? NONE;
 }

@@ -70,8 +70,7 @@ export class Waiters<T, D = undefined> {
           w.timer = undefined;
           // Answered with the other timeouts due now, in one go (#drain): one frame per connection, not a write each.
           if (this.#remove(w)) {
-            this.#onLeft(w);
-            this.#leaving.push([w, timedOut]);
+            this.#left(w, timedOut);
             this.#drainSoon();
           }
         }, timeoutMs);
@@ -122,7 +121,7 @@ export class Waiters<T, D = undefined> {
   }
 
   /** `w` is out of its line: what it counted against is given back now (a client at its quota may wait again at once); its answer waits its turn. */
-  #left(w: Entry<T, D>, err: Error): void {
+  #left(w: Entry<T, D>, err: Error | (() => Error)): void {
     this.#onLeft(w);
     this.#leaving.push([w, err]);
   }
