@@ -12,11 +12,17 @@
  * its own only waits for the next entry, and times out after `pollMs`, so a
  * Redis that came back without the entries is noticed within that time. No
  * entry is lost while Redis is unreachable: the reader picks up where it was.
+ *
+ * The values a round's entries need read first (big-reads.ts) are read
+ * together, before the entries are handed on, and not one by one in between:
+ * handing on then never waits on Redis, so the entries of one app writing big
+ * values delay the others' by a round trip per group at most, not per entry.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 import type { ClusterNode } from '../cluster-node.js';
+import { readPlan } from './big-reads.js';
 import { FEED_READ } from './feed-script.js';
 import { Script } from './scripts.js';
 import type { StateKeys } from './state-keys.js';
@@ -39,23 +45,34 @@ export interface ChangeEntry {
   value?: Uint8Array;
   /** Set when the value was too large to record: read it from its key. */
   big: boolean;
+  /** The size of that value, as recorded (undefined in an older daemon's record, which did not say). */
+  bigBytes?: number;
   /** A dict key deleted; without `key`, the whole value or dict deleted. */
   deleted: boolean;
 }
 
-export interface ChangeFeedOptions {
+/** What reads the values of the changes too large to be recorded inline. */
+export interface BigReads<T> {
+  /** Whether `e` must be read before it is handed on. */
+  wants(e: ChangeEntry): boolean;
+  /** Reads it; what it resolves to is handed on with `e`. */
+  read(e: ChangeEntry): Promise<T>;
+}
+
+export interface ChangeFeedOptions<T> {
   node: ClusterNode;
   keys: StateKeys;
-  /** Each entry, in stream order; the next waits for the promise. */
-  onEntry(e: ChangeEntry): Promise<void> | void;
+  bigs: BigReads<T>;
+  /** Each entry, in stream order, with what its read got (undefined if it was not read). */
+  onEntry(e: ChangeEntry, got: T | undefined): void;
   /** Continuity is lost: `why` says how. */
   onResync(why: string): void;
   pollMs: number;
 }
 
 /** The change-stream reader. */
-export class ChangeFeed {
-  readonly #o: ChangeFeedOptions;
+export class ChangeFeed<T> {
+  readonly #o: ChangeFeedOptions<T>;
   #epoch = '';
   #lastId = '0-0';
   #added = 0;
@@ -63,7 +80,7 @@ export class ChangeFeed {
   #blocker: Redis | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor(opts: ChangeFeedOptions) {
+  constructor(opts: ChangeFeedOptions<T>) {
     this.#o = opts;
   }
 
@@ -97,12 +114,7 @@ export class ChangeFeed {
           this.#o.onResync(why);
           continue;
         }
-        for (const [id, fields] of r.entries) {
-          if (this.#stopped) return;
-          // Past an entry only once it is handed on: one whose value could not be read is read again.
-          await this.#o.onEntry(parseEntry(fields));
-          this.#lastId = id;
-        }
+        if (!(await this.#handOn(r.entries))) return;
         if (r.entries.length === BATCH) continue;
         // Read to the end at one instant: the count there is the one to compare with next time.
         this.#added = r.added;
@@ -112,6 +124,35 @@ export class ChangeFeed {
         await new Promise((r) => setTimeout(r, this.#o.pollMs));
       }
     }
+  }
+
+  /**
+   * Hands a round's entries on in order, each group of reads started before
+   * the entries that need none of it are handed on, and awaited before the
+   * first that does. Past an entry only once it is handed on: if a read
+   * fails, the round is read again from there. False once stopped.
+   */
+  async #handOn(raw: [string, Buffer[]][]): Promise<boolean> {
+    const entries = raw.map(([, fields]) => parseEntry(fields));
+    const got = new Map<number, T>();
+    let next = 0;
+    const pass = (end: number): void => {
+      for (; next < end; next++) {
+        this.#o.onEntry(entries[next]!, got.get(next));
+        got.delete(next);
+        this.#lastId = raw[next]![0];
+      }
+    };
+    for (const group of readPlan(entries, (e) => this.#o.bigs.wants(e))) {
+      const reads = Promise.all(group.map((i) => this.#o.bigs.read(entries[i]!)));
+      pass(group[0]!);
+      const values = await reads;
+      if (this.#stopped) return false;
+      group.forEach((i, k) => got.set(i, values[k]!));
+      pass(group[group.length - 1]! + 1);
+    }
+    pass(entries.length);
+    return true;
   }
 
   /** Why continuity cannot be proven, or undefined when it can. */
@@ -169,9 +210,13 @@ function parseEntry(fields: Buffer[]): ChangeEntry {
       case 'val':
         e.value = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
         break;
-      case 'big':
+      case 'big': {
         e.big = true;
+        // '1' is what an older daemon recorded for any size (or a real size of 1 byte: taken as unknown, the safe side).
+        const size = Number(v.toString());
+        if (size !== 1 && Number.isSafeInteger(size) && size >= 0) e.bigBytes = size;
         break;
+      }
       case 'del':
         e.deleted = true;
         break;

@@ -2,9 +2,15 @@
  * dict-scripts.ts - the Lua of Dict. KEYS[5] `dict:<name>` is a HASH of the
  * entries, KEYS[6] `dord:<name>` a ZSET of the keys scored by insertion
  * sequence (Redis hashes keep no order), KEYS[7] `dver:<name>` a HASH
- * { ver, seq }: the dict's version (+1 per set and per delete that removed
- * something, reset only when the whole dict is deleted) and the last sequence number. Every change appends
- * { k=d, n, ver, key, val | big=1 | del=1 } to `chg`.
+ * { ver, seq, born }: the dict's version (+1 per set and per delete that removed
+ * something, reset only when the whole dict is deleted), the last sequence number, and
+ * when the dict was made (a number from `stat`'s `born`, which only grows: a dict deleted
+ * and made again between two pages of a walk is told apart from the one the walk began).
+ * Every change appends { k=d, n, ver, key, val | big=<size> | del=1 } to `chg` (the
+ * feed reads a big value itself, as many at once as their sizes allow).
+ *
+ * Reads of the whole dict go a page at a time (DICT_PAGE, dict-walks.ts): one script
+ * over a 100,000-key dict held Redis for every daemon of the cluster.
  */
 import { PRELUDE } from './lua-prelude.js';
 
@@ -17,12 +23,14 @@ local r = kept()
 if r then return {'rep', r} end
 local key, bytes, name = ARGV[5], ARGV[6], ARGV[7]
 if redis.call('HSET', KEYS[5], key, bytes) == 1 then
-  redis.call('ZADD', KEYS[6], redis.call('HINCRBY', KEYS[7], 'seq', 1), key)
+  local seq = redis.call('HINCRBY', KEYS[7], 'seq', 1)
+  if seq == 1 then redis.call('HSET', KEYS[7], 'born', redis.call('HINCRBY', STAT, 'born', 1)) end
+  redis.call('ZADD', KEYS[6], seq, key)
   if redis.call('HLEN', KEYS[5]) == 1 then count('d', 1) end
 end
 local ver = redis.call('HINCRBY', KEYS[7], 'ver', 1)
 if #bytes <= INLINE then change('k', 'd', 'n', name, 'ver', fmt(ver), 'key', key, 'val', bytes)
-else change('k', 'd', 'n', name, 'ver', fmt(ver), 'key', key, 'big', '1') end
+else change('k', 'd', 'n', name, 'ver', fmt(ver), 'key', key, 'big', fmt(#bytes)) end
 return keep(fmt(ver))
 `;
 
@@ -62,20 +70,63 @@ if had then return keep('1') end
 return keep('0')
 `;
 
-/** Replies {'ok', key1, bytes1, key2, bytes2, ...} in insertion order, read at one instant. */
-export const DICT_ENTRIES =
+/**
+ * One page of a walk over the dict in insertion order. ARGV[5] where the page starts
+ * ('-inf', or '(' and the score of the walk's last key), ARGV[6] keys at most, ARGV[7]
+ * bytes at most (keys, and values when ARGV[8] is '1'; a page holds one key at least).
+ * Replies {'ok', stamp, last score, more ('1' or '0'), key1 [, bytes1], ...}. The stamp
+ * changes whenever what the walk reads may have: the dict made again, a key added
+ * (seq) or removed (the count), and when values are read, any set (ver).
+ */
+export const DICT_PAGE =
   PRELUDE +
   String.raw`
+local limit, budget, vals = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
+local m = redis.call('HMGET', KEYS[7], 'born', 'seq', 'ver')
+local stamp = (m[1] or '0') .. ':' .. (m[2] or '0') .. ':' .. redis.call('ZCARD', KEYS[6])
+if vals then stamp = stamp .. ':' .. (m[3] or '0') end
+local got = redis.call('ZRANGEBYSCORE', KEYS[6], ARGV[5], '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+local out = {'ok', stamp, '', '0'}
+local used, last = 0, nil
+for i = 1, #got, 2 do
+  local k = got[i]
+  local n = #k
+  if vals then n = n + redis.call('HSTRLEN', KEYS[5], k) end
+  if last and used + n > budget then
+    out[4] = '1'
+    break
+  end
+  used = used + n
+  out[#out + 1] = k
+  if vals then out[#out + 1] = redis.call('HGET', KEYS[5], k) or '' end
+  last = got[i + 1]
+end
+if #got == 2 * limit then out[4] = '1' end
+out[3] = last or ''
+return out
+`;
+
+/**
+ * The whole dict at one instant, for a walk whose pages kept seeing it change. ARGV[5]
+ * bytes at most, ARGV[6] '1' for values too, ARGV[7] keys at most. Replies {'ok', key1
+ * [, bytes1], ...}; {'many'} when it holds more keys (it grew since the walk looked), or
+ * {'big'} as soon as what it read is over the bytes (before reading a value that would be).
+ */
+export const DICT_ALL =
+  PRELUDE +
+  String.raw`
+local budget, vals = tonumber(ARGV[5]), ARGV[6] == '1'
+if redis.call('ZCARD', KEYS[6]) > tonumber(ARGV[7]) then return {'many'} end
 local keys = redis.call('ZRANGE', KEYS[6], 0, -1)
 local out = {'ok'}
-for i = 1, #keys, 1000 do
-  local vals = redis.call('HMGET', KEYS[5], unpack(keys, i, math.min(i + 999, #keys)))
-  for j = 1, #vals do
-    if vals[j] then
-      out[#out + 1] = keys[i + j - 1]
-      out[#out + 1] = vals[j]
-    end
-  end
+local used = 0
+for i = 1, #keys do
+  local k = keys[i]
+  used = used + #k
+  if vals then used = used + redis.call('HSTRLEN', KEYS[5], k) end
+  if used > budget then return {'big'} end
+  out[#out + 1] = k
+  if vals then out[#out + 1] = redis.call('HGET', KEYS[5], k) or '' end
 end
 return out
 `;

@@ -5,7 +5,8 @@
  * shared-state.ts's header). This file validates and dispatches; its parts:
  * state-redis.ts (how a request reaches Redis), the Lua of each type
  * (value-, queue-, dict-, lock-scripts.ts), queue-gets.ts and lock-grants.ts
- * (calls that wait), subscriptions.ts and change-feed.ts (pushes).
+ * (calls that wait), dict-walks.ts (a whole dict, a page at a time), and
+ * subscriptions.ts and change-feed.ts (pushes).
  *
  * - Every write is one Lua script that checks this daemon's lease, answers a
  *   resent request id from the kept reply (`rep:<instance>`), writes, bumps
@@ -41,7 +42,8 @@ import { checked, checkRequest, delta, dictKey, operand } from '../../state/oper
 import type { ReplayKey, StateCounts, StateListing, StateStore } from '../../state/state-store.js';
 import type { ClusterNode } from '../cluster-node.js';
 import { ChangeFeed, type ChangeEntry } from './change-feed.js';
-import { DICT_DELETE, DICT_ENTRIES, DICT_REMOVE, DICT_SET } from './dict-scripts.js';
+import { DICT_DELETE, DICT_REMOVE, DICT_SET } from './dict-scripts.js';
+import { DictWalks } from './dict-walks.js';
 import { LockGrants } from './lock-grants.js';
 import { QUEUE_PUT, QUEUE_REMOVE, DROP_REPLIES } from './queue-scripts.js';
 import { QueueGets } from './queue-gets.js';
@@ -87,7 +89,6 @@ const S = {
   dropReplies: new Script(DROP_REPLIES),
   dictSet: new Script(DICT_SET),
   dictDelete: new Script(DICT_DELETE),
-  dictEntries: new Script(DICT_ENTRIES),
   valueRemove: new Script(VALUE_REMOVE),
   queueRemove: new Script(QUEUE_REMOVE),
   dictRemove: new Script(DICT_REMOVE),
@@ -99,10 +100,11 @@ export class RedisState implements StateStore {
   readonly #max: number;
   readonly #pollMs: number;
   readonly #log: Logger | undefined;
-  readonly #feed: ChangeFeed;
+  readonly #feed: ChangeFeed<Uint8Array | undefined>;
   readonly #subs: Subscriptions;
   readonly #gets: QueueGets;
   readonly #locks: LockGrants;
+  readonly #walks: DictWalks;
   #counts = { values: 0, queues: 0, dicts: 0, locks: 0 };
   #timer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -123,11 +125,13 @@ export class RedisState implements StateStore {
     this.#subs = new Subscriptions(this.#r);
     this.#gets = new QueueGets(this.#r);
     this.#locks = new LockGrants(this.#r);
+    this.#walks = new DictWalks(this.#r, this.#max);
     this.#feed = new ChangeFeed({
       node: opts.node,
       keys,
       pollMs: this.#pollMs,
-      onEntry: (e) => this.#onChange(e),
+      bigs: this.#subs,
+      onEntry: (e, big) => this.#onChange(e, big),
       onResync: (why) => {
         this.#log?.warn({ event: 'state-resync', reason: why });
         this.#subs.resync();
@@ -231,16 +235,10 @@ export class RedisState implements StateStore {
       }
       case 'dict.has':
         return (await r.call('HEXISTS', k.dict(name), this.#dictKey(req))) === 1;
-      case 'dict.keys': {
-        const keys = (await r.call('ZRANGE', k.dictOrder(name), 0, -1)) as Buffer[];
-        return keys.map((b) => b.toString());
-      }
-      case 'dict.entries': {
-        const a = await r.run(S.dictEntries, undefined, [k.dict(name), k.dictOrder(name)], []);
-        const out: [string, Uint8Array][] = [];
-        for (let i = 0; i + 1 < a.rest.length; i += 2) out.push([String(a.rest[i]), bytes(a.rest[i + 1])]);
-        return out;
-      }
+      case 'dict.keys':
+      case 'dict.entries':
+        r.ready();
+        return op === 'dict.keys' ? this.#walks.keys(owner, name) : this.#walks.entries(owner, name);
       case 'dict.size':
         return r.call('HLEN', k.dict(name));
       case 'dict.subscribe':
@@ -283,6 +281,7 @@ export class RedisState implements StateStore {
     const err = new CancelledError('the requester went away');
     this.#gets.dropOwner(owner, err);
     this.#locks.dropOwner(owner, err);
+    this.#walks.dropOwner(owner, err);
   }
 
   /** None: a resend reaching any daemon is answered by the scripts from `rep:`. */
@@ -327,6 +326,7 @@ export class RedisState implements StateStore {
       const err = new ShuttingDownError('the daemon is stopping');
       this.#gets.dropAll(err);
       this.#locks.dropAll(err);
+      this.#walks.dropAll(err);
       this.#flushDrops();
       this.#closing = (async () => {
         await this.#feed.stop();
@@ -384,13 +384,13 @@ export class RedisState implements StateStore {
     );
   }
 
-  /** One committed change from the feed, in commit order. */
-  async #onChange(e: ChangeEntry): Promise<void> {
+  /** One committed change from the feed, in commit order (with a big one's bytes, if read). */
+  #onChange(e: ChangeEntry, big: Uint8Array | undefined): void {
     switch (e.kind) {
       case 'v':
-        return this.#subs.value(e);
+        return this.#subs.value(e, big);
       case 'd':
-        return this.#subs.dict(e);
+        return this.#subs.dict(e, big);
       case 'q':
         return this.#gets.wake(e.name);
       case 'l':

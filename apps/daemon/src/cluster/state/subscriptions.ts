@@ -4,19 +4,23 @@
  * order (commit order), whichever daemon wrote it; or, when the feed lost
  * continuity, one push with `resync: true` per subscribed name.
  *
- * A change too large to be recorded inline is read from its key: a value's
- * is pushed only if it is still that version (a later version has its own
- * record, pushed next), a dict key's as it is now, which may be newer than
- * the pushed version (its later changes are pushed again, in order).
+ * A change too large to be recorded inline is read from its key, with the
+ * others of its round, before the round is handed on (big-reads.ts): a
+ * value's is pushed only if it is still that version (a later version has its
+ * own record, pushed next), a dict key's as it is now, which may be newer than
+ * the pushed version (its later changes are pushed again, in order). It is
+ * read only if someone here subscribes to its name when the round is read: an
+ * owner who subscribes between that read and the push is not pushed it (it
+ * was committed before they subscribed; a value's subscribe reads it or newer).
  */
 import type { Push } from '@corepool/protocol/internal';
 
 import { Subscribers } from '../../state/owner-index.js';
-import type { ChangeEntry } from './change-feed.js';
+import type { BigReads, ChangeEntry } from './change-feed.js';
 import { bytes, decimal } from './replies.js';
 import type { StateRedis } from './state-redis.js';
 
-export class Subscriptions {
+export class Subscriptions implements BigReads<Uint8Array | undefined> {
   /** Where pushes go (the store's onPush). */
   push: (owner: string, push: Push) => void = () => {};
   readonly values = new Subscribers('value subscriptions');
@@ -32,26 +36,39 @@ export class Subscriptions {
     this.dicts.dropOwner(owner);
   }
 
-  /** A value change from the feed. */
-  async value(e: ChangeEntry): Promise<void> {
+  /** Whether a change must be read before it is pushed: too large to be recorded, of a name someone here subscribes to. */
+  wants(e: ChangeEntry): boolean {
+    if (!e.big) return false;
+    if (e.kind === 'v') return this.values.of(e.name) !== undefined;
+    return e.kind === 'd' && e.key !== undefined && this.dicts.of(e.name) !== undefined;
+  }
+
+  /** The bytes of a change too large to be recorded, or undefined when there is none to push. */
+  async read(e: ChangeEntry): Promise<Uint8Array | undefined> {
+    if (e.kind === 'v') {
+      const [ver, val] = (await this.#r.read('HMGET', this.#r.keys.value(e.name), 'ver', 'val')) as [Buffer | null, Buffer | null];
+      return ver === null || val === null || decimal(ver) !== e.version ? undefined : bytes(val);
+    }
+    const got = (await this.#r.read('HGET', this.#r.keys.dict(e.name), e.key!)) as Buffer | null;
+    return got === null ? undefined : bytes(got);
+  }
+
+  /** A value change from the feed, with what `read` got for it if it was big. */
+  value(e: ChangeEntry, big: Uint8Array | undefined): void {
     if (this.values.of(e.name) === undefined) return;
     if (e.deleted) {
       const gone: Push = { type: 'push', kind: 'value', name: e.name, version: e.version, deleted: true };
       for (const owner of this.values.of(e.name) ?? []) this.push(owner, gone);
       return;
     }
-    let value = e.value;
-    if (value === undefined) {
-      const [ver, val] = (await this.#r.read('HMGET', this.#r.keys.value(e.name), 'ver', 'val')) as [Buffer | null, Buffer | null];
-      if (ver === null || val === null || decimal(ver) !== e.version) return;
-      value = bytes(val);
-    }
+    const value = e.value ?? big;
+    if (value === undefined) return;
     const push: Push = { type: 'push', kind: 'value', name: e.name, version: e.version, value };
     for (const owner of this.values.of(e.name) ?? []) this.push(owner, push);
   }
 
-  /** A dict change from the feed. */
-  async dict(e: ChangeEntry): Promise<void> {
+  /** A dict change from the feed, with what `read` got for it if it was big. */
+  dict(e: ChangeEntry, big: Uint8Array | undefined): void {
     if (this.dicts.of(e.name) === undefined) return;
     if (e.key === undefined) {
       // The whole dict was deleted (a keyless delete record).
@@ -63,12 +80,8 @@ export class Subscriptions {
     let push: Push;
     if (e.deleted) push = { type: 'push', kind: 'dict', name: e.name, version: e.version, key: e.key, deleted: true };
     else {
-      let value = e.value;
-      if (value === undefined) {
-        const got = (await this.#r.read('HGET', this.#r.keys.dict(e.name), e.key)) as Buffer | null;
-        if (got === null) return;
-        value = bytes(got);
-      }
+      const value = e.value ?? big;
+      if (value === undefined) return;
       push = { type: 'push', kind: 'dict', name: e.name, version: e.version, key: e.key, value };
     }
     for (const owner of this.dicts.of(e.name) ?? []) this.push(owner, push);

@@ -2,8 +2,9 @@
  * value-scripts.ts - the Lua of Value's writes. KEYS[5] is `v:<name>`, a
  * HASH { ver, val }: the version (1 at creation, +1 per change, never reset)
  * and the value's data-encoded bytes as the client sent them (or as add wrote
- * the sum); deleting the value deletes the key (versions start over). Every change appends { k=v, n, ver, val } to `chg` (`big=1`
- * instead of `val` past the inline size: the feed reads the value itself).
+ * the sum); deleting the value deletes the key (versions start over). Every change appends { k=v, n, ver, val } to `chg` (`big=<size>`
+ * instead of `val` past the inline size: the feed reads the value itself, and
+ * the size bounds how many it reads at once).
  */
 import { NUMBERS } from './lua-numbers.js';
 import { PRELUDE } from './lua-prelude.js';
@@ -11,7 +12,7 @@ import { PRELUDE } from './lua-prelude.js';
 const CHANGED = String.raw`
 local function changed(name, ver, bytes)
   if #bytes <= INLINE then change('k', 'v', 'n', name, 'ver', fmt(ver), 'val', bytes)
-  else change('k', 'v', 'n', name, 'ver', fmt(ver), 'big', '1') end
+  else change('k', 'v', 'n', name, 'ver', fmt(ver), 'big', fmt(#bytes)) end
 end
 local function write(bytes, name)
   local ver = redis.call('HINCRBY', KEYS[5], 'ver', 1)
