@@ -4,7 +4,10 @@
  * pushes and wake-ups behind a Redis round trip per value. A round's reads go
  * out together, in groups within a byte budget, and pushes still come in
  * stream order, a value's only while it is still that version; records of an
- * older daemon (`big=1`, no size) still push.
+ * older daemon (`big=1`, no size) still push. A read fetches no more than the
+ * size its record gave (nothing when the value or dict key has grown since: a
+ * later record has its bytes), and a dict key written again in the round is
+ * not read at all, so a group never holds more than its recorded sizes.
  *
  * Nothing here measures time: the reads a daemon sends are watched on its
  * command connection, and the first held until the writes are done, so the
@@ -20,6 +23,7 @@ import { groupReads, READ_BUDGET, readPlan } from '../../src/cluster/state/big-r
 import type { ChangeEntry } from '../../src/cluster/state/change-feed.js';
 import { closeSide, dec, enc, req, side, type Side } from './state-helpers.js';
 
+const MiB = 1024 * 1024;
 const name = clusterName('feed-big');
 let a: Side;
 let b: Side;
@@ -27,8 +31,8 @@ let admin: Redis;
 let reads: ReadWatch;
 
 beforeAll(async () => {
-  a = await side(MACHINE_REDIS, name, { inlineBytes: 64 });
-  b = await side(MACHINE_REDIS, name, { inlineBytes: 64 });
+  a = await side(MACHINE_REDIS, name, { inlineBytes: 64, maxValueBytes: 4 * MiB });
+  b = await side(MACHINE_REDIS, name, { inlineBytes: 64, maxValueBytes: 4 * MiB });
   admin = new Redis(MACHINE_REDIS);
   reads = watchReads(b);
 });
@@ -39,13 +43,18 @@ afterAll(async () => {
   await dropCluster(MACHINE_REDIS, name);
 });
 
-/** The big-value reads (HMGET of a value, HGET of a dict key) one side sends, and how many were in flight at once. */
+/**
+ * The big-value reads one side sends (HMGET of a value, HGET of a dict key, or
+ * a script whose first key is one), and how many were in flight at once.
+ */
 interface ReadWatch {
   inFlight: number;
   max: number;
   total: number;
   /** Keys read so far. */
   keys: string[];
+  /** Each read's key and the bytes of its reply (0 for nil), as they come back. */
+  replies: [string, number][];
   /** Holds the reads of `key` until the returned function is called. */
   hold(key: string): () => void;
   reset(): void;
@@ -60,6 +69,7 @@ function watchReads(s: Side): ReadWatch {
     max: 0,
     total: 0,
     keys: [],
+    replies: [],
     hold(key) {
       let release!: () => void;
       held.set(key, new Promise<void>((r) => (release = r)));
@@ -72,20 +82,39 @@ function watchReads(s: Side): ReadWatch {
       w.max = w.inFlight;
       w.total = 0;
       w.keys = [];
+      w.replies = [];
     },
   };
-  const big = (cmd: string, key: string): boolean =>
-    (cmd === 'HMGET' && key.startsWith(`${s.node.prefix}v:`)) || (cmd === 'HGET' && key.startsWith(`${s.node.prefix}dict:`));
-  (redis as unknown as { callBuffer: unknown }).callBuffer = async (cmd: string, ...args: unknown[]) => {
+  const value = (key: string): boolean => key.startsWith(`${s.node.prefix}v:`);
+  const dict = (key: string): boolean => key.startsWith(`${s.node.prefix}dict:`);
+  // A script's first key (the state's scripts start with the lease key, the feed's with `chg`).
+  const scripted = (cmd: string, args: unknown[]): string | undefined =>
+    (cmd === 'EVALSHA' || cmd === 'EVAL') && Number(args[1]) > 0 ? String(args[2]) : undefined;
+  const bigKey = (cmd: string, args: unknown[]): string | undefined => {
     const key = String(args[0]);
-    if (!big(cmd.toUpperCase(), key)) return send(cmd, ...args);
+    if ((cmd === 'HMGET' && value(key)) || (cmd === 'HGET' && dict(key))) return key;
+    const first = scripted(cmd, args);
+    return first !== undefined && (value(first) || dict(first)) ? first : undefined;
+  };
+  (redis as unknown as { callBuffer: unknown }).callBuffer = async (cmd: string, ...args: unknown[]) => {
+    const key = bigKey(cmd.toUpperCase(), args);
+    if (key === undefined) return send(cmd, ...args);
     w.inFlight++;
     w.total++;
     w.keys.push(key);
     w.max = Math.max(w.max, w.inFlight);
     try {
       await held.get(key);
-      return await send(cmd, ...args);
+      const reply = await send(cmd, ...args);
+      w.replies.push([key, replyBytes(reply)]);
+      return reply;
+    } catch (err) {
+      // A script Redis did not know yet is sent again with its source: one read, not two.
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
+        w.total--;
+        w.keys.splice(w.keys.lastIndexOf(key), 1);
+      }
+      throw err;
     } finally {
       w.inFlight--;
     }
@@ -93,11 +122,20 @@ function watchReads(s: Side): ReadWatch {
   return w;
 }
 
+/** The bytes a reply carries. */
+function replyBytes(reply: unknown): number {
+  if (Buffer.isBuffer(reply)) return reply.byteLength;
+  return Array.isArray(reply) ? reply.reduce((n: number, r) => n + replyBytes(r), 0) : 0;
+}
+
 const of = (s: Side, owner: string, n: string): Push[] => s.pushes.filter((p) => p.owner === owner && p.push.name === n).map((p) => p.push);
 /** A value of `bytes` characters that says which write it was. */
 const big = (tag: string, bytes: number): string => `${tag}:`.padEnd(bytes, 'x');
 const valueKey = (n: string): string => `${b.node.prefix}v:${n}`;
+const dictKey = (n: string): string => `${b.node.prefix}dict:${n}`;
 const set = (s: Side, n: string, v: unknown): Promise<unknown> => s.state.handle('h:1', req('value.set', n, { a: enc(v) }));
+const dset = (s: Side, n: string, key: string, v: unknown): Promise<unknown> =>
+  s.state.handle('h:1', req('dict.set', n, { key, a: enc(v) }));
 
 describe('big values on the change feed', () => {
   it("one app writing big values: a round's reads go out together, pushes arrive in order, and a neighbour's get is woken", async () => {
@@ -200,6 +238,53 @@ describe('big values on the change feed', () => {
     ]);
     expect(of(b, 's:1', 'later').map((p) => [p.version, dec(p.value)])).toEqual([[3, big('later3', 1000)]]);
   });
+
+  it('reads a dict key written again and again in one round once, at its last size (not 256 MB at once)', async () => {
+    await b.state.handle('s:1', req('dict.subscribe', 'hot'));
+    await b.state.handle('s:1', req('value.subscribe', 'gate'));
+    reads.reset();
+    // The feed waits on the gate's read while the key is written: the 256 writes are the next round.
+    const release = reads.hold(valueKey('gate'));
+    await set(a, 'gate', big('gate', 1000));
+    await until(() => reads.keys.includes(valueKey('gate')), 10_000, 'the read of the gate sent');
+    for (let i = 1; i <= 255; i++) await dset(a, 'hot', 'K', big(`hot${i}`, 4097));
+    await dset(a, 'hot', 'K', big('hot256', MiB));
+    release();
+    await until(() => of(b, 's:1', 'hot').some((p) => p.version === 256), 20_000, 'the push of the last write');
+    // Each write's record said 4097 B (one said 1 MiB), but the key holds 1 MiB now: 256 reads were 256 MB at once.
+    expect(reads.keys.filter((k) => k === dictKey('hot')).length).toBe(1);
+    expect(of(b, 's:1', 'hot').map((p) => [p.version, p.key, dec(p.value)])).toEqual([[256, 'K', big('hot256', MiB)]]);
+  });
+
+  it('does not read a value or dict key at the larger size it was overwritten with after its record', async () => {
+    await b.state.handle('s:1', req('value.subscribe', 'grow'));
+    await b.state.handle('s:1', req('dict.subscribe', 'grow-d'));
+    const small = big('grow1', 5 * 1024);
+    const large = big('grow2', 2 * MiB);
+    reads.reset();
+    const writes: [string, (v: string) => Promise<unknown>][] = [
+      [valueKey('grow'), (v) => set(a, 'grow', v)],
+      [dictKey('grow-d'), (v) => dset(a, 'grow-d', 'k', v)],
+    ];
+    for (const [key, write] of writes) {
+      // Recorded at 5 KiB, its read sent (held), then overwritten with 2 MiB before Redis answers it.
+      const release = reads.hold(key);
+      await write(small);
+      await until(() => reads.keys.includes(key), 10_000, 'the read of the 5 KiB record sent');
+      await write(large);
+      release();
+    }
+    await until(
+      () => of(b, 's:1', 'grow').some((p) => p.version === 2) && of(b, 's:1', 'grow-d').some((p) => p.version === 2),
+      20_000,
+      'the pushes of the 2 MiB records',
+    );
+    const size = enc(large).byteLength;
+    // The first read answers nothing (the key grew past its record); the second record's read gets the 2 MiB.
+    for (const [key] of writes) expect(reads.replies.filter(([k]) => k === key).map(([, n]) => n)).toEqual([0, size]);
+    expect(of(b, 's:1', 'grow').map((p) => [p.version, dec(p.value)])).toEqual([[2, large]]);
+    expect(of(b, 's:1', 'grow-d').map((p) => [p.version, p.key, dec(p.value)])).toEqual([[2, 'k', large]]);
+  });
 });
 
 describe('the read plan', () => {
@@ -235,7 +320,31 @@ describe('the read plan', () => {
       entry('v', 'y', 100),
     ];
     const wants = (e: ChangeEntry): boolean => e.big && e.name !== 'unwatched';
-    // x's first version is superseded by its second; a dict key's every version is pushed.
-    expect(readPlan(entries, wants, 1000)).toEqual([[3, 4, 5], [6], [7]]);
+    // x's first version is superseded by its second, and d's key k by its next change.
+    expect(readPlan(entries, wants, 1000)).toEqual([[4, 5], [6], [7]]);
+  });
+
+  it("supersedes a dict key's change by a later set or delete of that key, or the whole dict's delete", () => {
+    const d = (n: string, key: string | undefined, deleted = false): ChangeEntry => ({
+      kind: 'd',
+      name: n,
+      version: 1,
+      big: !deleted,
+      deleted,
+      ...(deleted ? {} : { bigBytes: 100 }),
+      ...(key === undefined ? {} : { key }),
+    });
+    const entries = [
+      d('d', 'a'), // superseded by 3 (deleted)
+      d('d', 'b'), // superseded by 5 (the whole dict deleted)
+      d('e', 'a'), // another dict: read
+      d('d', 'a', true),
+      d('d', 'c'), // superseded by 5
+      d('d', undefined, true),
+      d('d', 'a'), // after the delete: read
+      d('d', 'ab'), // another key: read
+      d('d2', 'a'), // another dict's same key: read
+    ];
+    expect(readPlan(entries, (e) => e.big, 1000)).toEqual([[2, 6, 7, 8]]);
   });
 });

@@ -5,7 +5,9 @@
  * must not hold up every other app's pushes and wake-ups behind a read each),
  * but they are held until their entries are handed on, and values may be
  * megabytes: so they are read in groups whose recorded sizes add up to at
- * most a budget, one group after another.
+ * most a budget, one group after another. A read gets at most the size its
+ * record gave (subscriptions.ts: nothing when the value or key grew since),
+ * so what a group holds is within its recorded sizes too.
  */
 import type { ChangeEntry } from './change-feed.js';
 
@@ -14,17 +16,33 @@ export const READ_BUDGET = 16 * 1024 * 1024;
 
 /**
  * The entries of a round to read, as groups of indices (in order, each group's
- * after the last of the one before): those `wants` says need a read, but not a
- * value's change followed in the round by another of that value (its bytes are
- * pushed only if it is still that version, and it no longer is).
+ * after the last of the one before): those `wants` says need a read, but not
+ * one superseded in the round, which is neither read nor pushed (its
+ * subscribers get the later change): a value's change followed by another of
+ * that value (its bytes are pushed only if it is still that version, and it no
+ * longer is), or a dict key's followed by another change of that key or the
+ * whole dict's delete (the key as it is now is the later change's; read once
+ * per record, a key written 256 times in a round would be read 256 times at
+ * its latest size, whatever the records said).
  */
 export function readPlan(entries: readonly ChangeEntry[], wants: (e: ChangeEntry) => boolean, budget = READ_BUDGET): number[][] {
-  const later = new Set<string>();
+  const values = new Set<string>();
+  const dicts = new Set<string>();
+  const dictKeys = new Set<string>();
   const costs = new Array<number | undefined>(entries.length);
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i]!;
-    const superseded = e.kind === 'v' && later.has(e.name);
-    if (e.kind === 'v') later.add(e.name);
+    let superseded = false;
+    if (e.kind === 'v') {
+      superseded = values.has(e.name);
+      values.add(e.name);
+    } else if (e.kind === 'd' && e.key === undefined) {
+      dicts.add(e.name);
+    } else if (e.kind === 'd') {
+      const key = JSON.stringify([e.name, e.key]);
+      superseded = dicts.has(e.name) || dictKeys.has(key);
+      dictKeys.add(key);
+    }
     // A size not recorded (an older daemon's record) might be anything: read alone, as that daemon did.
     costs[i] = superseded || !wants(e) ? undefined : (e.bigBytes ?? budget);
   }

@@ -145,6 +145,8 @@ export class ChangeFeed<T> {
     };
     for (const group of readPlan(entries, (e) => this.#o.bigs.wants(e))) {
       const reads = Promise.all(group.map((i) => this.#o.bigs.read(entries[i]!)));
+      // Should handing on throw (onEntry), the reads are never awaited: their failure must not be an unhandled rejection.
+      void reads.catch(() => {});
       pass(group[0]!);
       const values = await reads;
       if (this.#stopped) return false;

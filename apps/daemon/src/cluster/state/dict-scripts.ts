@@ -83,6 +83,11 @@ export const DICT_PAGE =
   String.raw`
 local limit, budget, vals = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
 local m = redis.call('HMGET', KEYS[7], 'born', 'seq', 'ver')
+-- A dict made before dicts were stamped: stamped now, so one made again in its place differs.
+if not m[1] and m[2] then
+  m[1] = redis.call('HINCRBY', STAT, 'born', 1)
+  redis.call('HSET', KEYS[7], 'born', m[1])
+end
 local stamp = (m[1] or '0') .. ':' .. (m[2] or '0') .. ':' .. redis.call('ZCARD', KEYS[6])
 if vals then stamp = stamp .. ':' .. (m[3] or '0') end
 local got = redis.call('ZRANGEBYSCORE', KEYS[6], ARGV[5], '+inf', 'WITHSCORES', 'LIMIT', 0, limit)

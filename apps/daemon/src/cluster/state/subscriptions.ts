@@ -12,13 +12,46 @@
  * read only if someone here subscribes to its name when the round is read: an
  * owner who subscribes between that read and the push is not pushed it (it
  * was committed before they subscribed; a value's subscribe reads it or newer).
+ *
+ * The read is a script (READ_VALUE, READ_DICT_KEY) that answers nothing
+ * unless the bytes there now are at most the size the record gave, and, for a
+ * value, still its version: a group of reads (costed at the recorded sizes)
+ * never fetches more than that, however large the value or key has grown
+ * since. Then that change is not pushed: whatever changed it after its record
+ * appended a record of its own, pushed in its turn with the newer state. A
+ * record without a size (an older daemon's `big=1`) is read whatever its size
+ * (alone, big-reads.ts), as that daemon did.
  */
 import type { Push } from '@corepool/protocol/internal';
 
 import { Subscribers } from '../../state/owner-index.js';
 import type { BigReads, ChangeEntry } from './change-feed.js';
-import { bytes, decimal } from './replies.js';
+import { bytes } from './replies.js';
+import { Script } from './scripts.js';
 import type { StateRedis } from './state-redis.js';
+
+/**
+ * KEYS[1] `v:<name>`, ARGV[1] the record's version, ARGV[2] its size ('' when
+ * not recorded: any). Replies the value's bytes, or nil unless it is still that
+ * version and within that size.
+ */
+const READ_VALUE = new Script(String.raw`
+if tonumber(redis.call('HGET', KEYS[1], 'ver')) ~= tonumber(ARGV[1]) then return false end
+local max = tonumber(ARGV[2])
+if max and redis.call('HSTRLEN', KEYS[1], 'val') > max then return false end
+return redis.call('HGET', KEYS[1], 'val')
+`);
+
+/**
+ * KEYS[1] `dict:<name>`, ARGV[1] the key, ARGV[2] the record's size ('' when
+ * not recorded: any). Replies the key's bytes as they are now, or nil when it
+ * is gone or larger than that size.
+ */
+const READ_DICT_KEY = new Script(String.raw`
+local max = tonumber(ARGV[2])
+if max and redis.call('HSTRLEN', KEYS[1], ARGV[1]) > max then return false end
+return redis.call('HGET', KEYS[1], ARGV[1])
+`);
 
 export class Subscriptions implements BigReads<Uint8Array | undefined> {
   /** Where pushes go (the store's onPush). */
@@ -43,13 +76,19 @@ export class Subscriptions implements BigReads<Uint8Array | undefined> {
     return e.kind === 'd' && e.key !== undefined && this.dicts.of(e.name) !== undefined;
   }
 
-  /** The bytes of a change too large to be recorded, or undefined when there is none to push. */
+  /**
+   * The bytes of a change too large to be recorded, or undefined when there is
+   * none to push: gone, a value no longer that version, or grown past the
+   * recorded size (a later record pushes the newer state).
+   */
   async read(e: ChangeEntry): Promise<Uint8Array | undefined> {
-    if (e.kind === 'v') {
-      const [ver, val] = (await this.#r.read('HMGET', this.#r.keys.value(e.name), 'ver', 'val')) as [Buffer | null, Buffer | null];
-      return ver === null || val === null || decimal(ver) !== e.version ? undefined : bytes(val);
-    }
-    const got = (await this.#r.read('HGET', this.#r.keys.dict(e.name), e.key!)) as Buffer | null;
+    const redis = this.#r.node.redis;
+    const max = e.bigBytes ?? '';
+    const got = (
+      e.kind === 'v'
+        ? await READ_VALUE.run(redis, [this.#r.keys.value(e.name)], [e.version, max])
+        : await READ_DICT_KEY.run(redis, [this.#r.keys.dict(e.name)], [e.key!, max])
+    ) as Buffer | null;
     return got === null ? undefined : bytes(got);
   }
 
