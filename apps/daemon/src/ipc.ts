@@ -43,6 +43,8 @@ export interface StateReplyMessage {
   rid: number;
   ok: boolean;
   value?: unknown;
+  /** The value's msgpack bytes, in place of `value` (a large listing, encoded by the primary a slice at a time). */
+  encoded?: Uint8Array;
   error?: WireError;
 }
 export interface PushMessage {

@@ -1,7 +1,8 @@
 /**
  * StateFlow's window on its own: the connection is held once `window` counted
  * requests are unanswered, released in a later turn once fewer than half are,
- * and calls that may wait on another client never count.
+ * calls that may wait on another client never count, and a dict listing
+ * counts for an eighth of the window.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,8 @@ import { StateFlow } from '../src/primary/state-flow.js';
 const add: StateRequest = { op: 'value.add', name: 'n', a: new Uint8Array([1]) };
 const get: StateRequest = { op: 'queue.get', name: 'q' };
 const acquire: StateRequest = { op: 'lock.acquire', name: 'l' };
+const keys: StateRequest = { op: 'dict.keys', name: 'd' };
+const entries: StateRequest = { op: 'dict.entries', name: 'd' };
 
 function flow(window: number) {
   const calls: string[] = [];
@@ -63,6 +66,20 @@ describe('StateFlow', () => {
     expect(calls).toEqual(['hold']);
     f.answered(add);
     f.answered(add);
+    await nextTurn();
+    expect(calls).toEqual(['hold', 'release']);
+  });
+
+  it('counts a dict listing for an eighth of the window', async () => {
+    const { f, calls } = flow(256);
+    for (let i = 0; i < 7; i++) f.sent(i % 2 === 0 ? keys : entries);
+    expect(calls).toEqual([]);
+    f.sent(keys);
+    expect(calls).toEqual(['hold']);
+    for (let i = 0; i < 4; i++) f.answered(keys); // 128 left: not under half
+    await nextTurn();
+    expect(calls).toEqual(['hold']);
+    f.answered(entries);
     await nextTurn();
     expect(calls).toEqual(['hold', 'release']);
   });

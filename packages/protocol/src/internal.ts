@@ -31,7 +31,17 @@ export {
   MAX_RELOAD_GRACE_MS,
   DEFAULT_INIT_TIMEOUT_MS,
 } from './limits.js';
-export { VersionReply, encodeCheckedData, encodePairs, encodeReply } from './codec.js';
+export {
+  VersionReply,
+  EncodedValue,
+  ENVELOPE_ROOM,
+  arrayHeaderBytes,
+  putArrayHeader,
+  encodeCheckedData,
+  encodePairs,
+  encodeReply,
+  type ReplyValue,
+} from './codec.js';
 export { findUncloneable } from './cloneable.js';
 export { sha256 } from './sha256.js';
 export { SourceLru, WORKER_SOURCES, PRIMARY_SOURCES, CONNECTION_SOURCES, CLIENT_SOURCES, MAX_KEPT_SOURCE_CHARS } from './source-lru.js';

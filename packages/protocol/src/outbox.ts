@@ -27,7 +27,7 @@ export const MAX_BATCH_MESSAGES = 4096;
 const MIN_START_BYTES = 64;
 const MAX_START_BYTES = 64 * 1024;
 
-import { arrayHeaderBytes, encodeReply, putArrayHeader, replyBytes, writeReply, type VersionReply } from './codec.js';
+import { arrayHeaderBytes, encodeReply, putArrayHeader, replyBytes, writeReply, type ReplyValue } from './codec.js';
 import { rethrowLater } from './user-callback.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -85,7 +85,7 @@ export class Outbox {
   }
 
   /** Queues `{ type: 'reply', rid, ok: true, value }`, written into the frame in place (codec's writeReply). */
-  reply(rid: number, value: Uint8Array | VersionReply): void {
+  reply(rid: number, value: ReplyValue): void {
     const n = replyBytes(rid, value);
     if (n < 0 || n >= SMALL) {
       this.push(encodeReply(rid, value));

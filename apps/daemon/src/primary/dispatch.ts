@@ -9,6 +9,8 @@ import {
   SourceDisabledError,
   TooLargeError,
   VersionReply,
+  EncodedValue,
+  type ReplyValue,
   toCorepoolError,
   type BatchChunk,
   type ClientMessage,
@@ -56,7 +58,7 @@ export interface Connection extends SchedulerClient {
   /** `op`: the state operation a reply answers. */
   send(m: ServerMessage, op?: string): void;
   /** The same as send({ type: 'reply', rid, ok: true, value }, op), without the object. */
-  reply(rid: number, value: Uint8Array | VersionReply, op?: string): void;
+  reply(rid: number, value: ReplyValue, op?: string): void;
 }
 
 /** Dispatch of one connection's messages. */
@@ -189,7 +191,7 @@ export class Dispatch implements ReplayHost {
         flow?.answered(req);
         if (replayed !== undefined) replays!.settled(rid, replayed, value);
         if (conn.open) {
-          if (value instanceof Uint8Array || value instanceof VersionReply) conn.reply(rid, value, req.op);
+          if (value instanceof Uint8Array || value instanceof VersionReply || value instanceof EncodedValue) conn.reply(rid, value, req.op);
           else conn.send({ type: 'reply', rid, ok: true, value }, req.op);
         } else if (replayed === undefined) state.undelivered(req, value);
       },

@@ -24,7 +24,9 @@ import {
   TooLargeError,
   encodeMessage,
   type Push,
-  type VersionReply,
+  EncodedValue,
+  encodeReply,
+  type ReplyValue,
   type ServerMessage,
 } from '@corepool/protocol/internal';
 import { realClock, type Clock, type Timer } from './clock.js';
@@ -192,11 +194,11 @@ export class Outflow implements HeldSend {
    * A successful reply carrying data (`{ type: 'reply', rid, ok: true, value }`), as send() would send
    * it: encoded without making the object when it can go now and fits one reply, else through send().
    */
-  reply(rid: number, value: Uint8Array | VersionReply, op?: string): void {
+  reply(rid: number, value: ReplyValue, op?: string): void {
     if (this.#closed) return;
-    const bytes = value instanceof Uint8Array ? value : value.value;
+    const size = value instanceof Uint8Array || value instanceof EncodedValue ? value.length : (value.value?.length ?? 0);
     // A reply with no bytes is held to the same limit (a daemon configured with less room than a reply's fields fails them all alike).
-    if (this.#goesNow() && (bytes === undefined ? 0 : bytes.length) <= this.#replyLimit) {
+    if (this.#goesNow() && size <= this.#replyLimit) {
       this.#outbox.reply(rid, value);
       return;
     }
@@ -321,7 +323,8 @@ export class Outflow implements HeldSend {
     const max = this.#replyLimit + REPLY_FIELDS_BYTES;
     // A reply surely too large is refused before it is encoded (42 MB took the only thread over a second).
     const least = m.type === 'reply' ? leastBytes(m.value, 0) : 0;
-    const bytes = least > max ? undefined : encodeMessage(m);
+    const encoded = m.type === 'reply' && m.value instanceof EncodedValue ? m.value : undefined;
+    const bytes = least > max ? undefined : encoded !== undefined ? encodeReply((m as { rid: number }).rid, encoded) : encodeMessage(m);
     if (bytes !== undefined && (m.type !== 'reply' || bytes.length <= max)) return bytes;
     const size = bytes === undefined ? `at least ${least}` : String(bytes.length);
     const what = op ?? 'the request';
@@ -423,6 +426,7 @@ export class Outflow implements HeldSend {
  */
 function leastBytes(v: unknown, depth: number): number {
   if (v instanceof Uint8Array) return v.length;
+  if (v instanceof EncodedValue) return v.length;
   if (typeof v === 'string') return v.length;
   if (depth >= 3 || typeof v !== 'object' || v === null) return 0;
   let n = 0;

@@ -28,7 +28,7 @@ import {
   type DaemonStatus,
   type Push,
   type ServerMessage,
-  type VersionReply,
+  type ReplyValue,
 } from '@corepool/protocol/internal';
 import { Authentication, type AuthenticationHost } from './authentication.js';
 import { steer, type SteeringPolicy } from './client-steering.js';
@@ -202,7 +202,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   }
 
   /** A successful reply carrying data: the same as send({ type: 'reply', rid, ok: true, value }, op), cheaper. */
-  reply(rid: number, value: Uint8Array | VersionReply, op?: string): void {
+  reply(rid: number, value: ReplyValue, op?: string): void {
     this.#out.reply(rid, value, op);
   }
 

@@ -11,7 +11,11 @@
  *
  * Calls that may wait on another client (queue.get, lock.acquire) are not
  * counted: a client whose window were full of them could not send the put or
- * the release that ends the wait.
+ * the release that ends the wait. A listing of a dict (keys, entries) counts
+ * for an eighth of the window: it may read a whole large dict and hold it
+ * while its reply is encoded over turns (listing-encoder.ts) or paged from
+ * Redis (dict-walks.ts), so one connection has about eight in flight, not
+ * thousands.
  *
  * The connection's dispatch tells the flow of each request it sends and each
  * it answers, from the reaction it has on the request's outcome anyway: the
@@ -42,9 +46,21 @@ export interface StateFlowHost {
   release(): void;
 }
 
-/** Whether a request counts against the window: not one that may wait on another client. */
-function counted(req: StateRequest): boolean {
-  return req.op !== 'queue.get' && req.op !== 'lock.acquire';
+/** Requests one listing counts for, out of a window of `window`. */
+const listingWeight = (window: number): number => Math.max(1, Math.floor(window / 8));
+
+/** What a request counts for against the window: nothing for one that may wait on another client. */
+function weight(req: StateRequest, listing: number): number {
+  switch (req.op) {
+    case 'queue.get':
+    case 'lock.acquire':
+      return 0;
+    case 'dict.keys':
+    case 'dict.entries':
+      return listing;
+    default:
+      return 1;
+  }
 }
 
 /** One connection's state requests in flight, counted against its window. */
@@ -53,6 +69,7 @@ export class StateFlow {
   readonly #window: number;
   /** Reading resumes below this: half the window is still in flight. */
   readonly #readAgainBelow: number;
+  readonly #listing: number;
   #unanswered = 0;
   #held = false;
   /** A release is scheduled for the next turn. */
@@ -63,12 +80,14 @@ export class StateFlow {
     this.#host = host;
     this.#window = window;
     this.#readAgainBelow = Math.ceil(window / 2);
+    this.#listing = listingWeight(window);
   }
 
   /** `req` was handed to the state service; `answered(req)` follows once its outcome settles. */
   sent(req: StateRequest): void {
-    if (!counted(req)) return;
-    if (++this.#unanswered >= this.#window && !this.#held) {
+    const w = weight(req, this.#listing);
+    if (w === 0) return;
+    if ((this.#unanswered += w) >= this.#window && !this.#held) {
       this.#held = true;
       this.#host.hold();
     }
@@ -76,8 +95,9 @@ export class StateFlow {
 
   /** The outcome of a request `sent` settled (whether or not its connection is still open). */
   answered(req: StateRequest): void {
-    if (!counted(req)) return;
-    if (--this.#unanswered < this.#readAgainBelow && this.#held && !this.#releasing) {
+    const w = weight(req, this.#listing);
+    if (w === 0) return;
+    if ((this.#unanswered -= w) < this.#readAgainBelow && this.#held && !this.#releasing) {
       // In a turn of its own: the settling turn also handles the replies that settled
       // (hundreds, from one read of Redis's socket), and reading again at once would add
       // the next window's requests to it, or, when they fail at once (the lease lost),

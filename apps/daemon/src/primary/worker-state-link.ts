@@ -7,7 +7,7 @@
  * workers of another daemon would need a link of their own, with owner names
  * that pool gives.
  */
-import { ErrorCode, type Push, type WireError } from '@corepool/protocol/internal';
+import { EncodedValue, ErrorCode, type Push, type WireError } from '@corepool/protocol/internal';
 import type { PushMessage, StateMessage, StateReplyMessage } from '../ipc.js';
 import type { StateStore as Store } from '../state/state-store.js';
 
@@ -49,7 +49,12 @@ export class WorkerStateLink<W> {
     if (this.#host.dead(w)) return;
     this.#store.handle(this.#host.owner(w), m.req).then(
       (value: unknown) => {
-        if (!this.#host.send(w, { t: 'state.reply', rid: m.rid, ok: true, value })) this.#store.undelivered(m.req, value);
+        // A value encoded already (a large listing) goes as its bytes, decoded by the worker.
+        const reply: StateReplyMessage =
+          value instanceof EncodedValue
+            ? { t: 'state.reply', rid: m.rid, ok: true, encoded: value.bytes }
+            : { t: 'state.reply', rid: m.rid, ok: true, value };
+        if (!this.#host.send(w, reply)) this.#store.undelivered(m.req, value);
       },
       (err: { toWire?: () => WireError; message?: string }) =>
         this.#host.send(w, {

@@ -17,8 +17,8 @@
  *   dict.get                     -> Uint8Array | null     (null: no such key)
  *   dict.set                     -> { version }           (the dict's version)
  *   dict.delete, dict.has        -> boolean
- *   dict.keys                    -> string[]
- *   dict.entries                 -> [string, Uint8Array][]
+ *   dict.keys                    -> string[]              (from SLICED_FROM keys, the same as an EncodedValue:
+ *   dict.entries                 -> [string, Uint8Array][] encoded a slice a turn, listing-encoder.ts)
  *   dict.size                    -> number
  *   dict.subscribe               -> true
  *   lock.acquire                 -> { token }
@@ -55,6 +55,7 @@ import { Queues } from './queue.js';
 import { checked, checkRequest, delta, dictKey, operand } from './operands.js';
 import { ReplayLog } from './replay-log.js';
 import { cut, LISTED_NAME_CHARS, Pager, preview } from './state-listing.js';
+import { ListingEncoder } from './listing-encoder.js';
 import type { ReplayKey, StateCounts, StateEntry, StateListing, StateStore } from './state-store.js';
 import { DEFAULT_FSYNC, FSYNC_MODES, Store, type FailedWrites, type FsyncMode } from './store.js';
 import { Values } from './value.js';
@@ -98,10 +99,12 @@ export class SharedState implements StateStore {
 
   /** See SharedStateOptions.maxValueBytes. */
   readonly #maxValueBytes: number;
+  readonly #listings: ListingEncoder;
 
   private constructor(store: Store, maxValueBytes: number) {
     this.#store = store;
     this.#maxValueBytes = maxValueBytes;
+    this.#listings = new ListingEncoder(maxValueBytes);
     const push = (owner: string, p: Push): void => this.onPush(owner, p);
     // Writes a full disk kept in the journal at the start are read with the rest.
     [this.#values, this.#queues, this.#dicts, this.#locks, this.#replayLog] = store.read(
@@ -270,9 +273,10 @@ export class SharedState implements StateStore {
         return this.#read(() => this.#dicts.has(name, k));
       }
       case 'dict.keys':
-        return this.#read(() => this.#dicts.keys(name));
-      case 'dict.entries':
-        return this.#read(() => this.#dicts.entries(name));
+      case 'dict.entries': {
+        const values = req.op === 'dict.entries';
+        return this.#read(() => this.#dicts.listing(name, values)).then((l) => this.#listings.reply(l, req.op, name));
+      }
       case 'dict.size':
         return this.#read(() => this.#dicts.size(name));
       case 'dict.subscribe':

@@ -2,6 +2,7 @@
  * The shared-state transport inside a worker: ctx.value(...) and friends send
  * their requests to the primary over the IPC channel and get pushes back.
  */
+import { decodeMessage } from '@corepool/protocol';
 import { ListenerRegistry, PendingRequests, type Push, type StateRequest, type StateTransport } from '@corepool/protocol/internal';
 import type { PushMessage, StateReplyMessage, WorkerToPrimary } from '../ipc.js';
 
@@ -32,6 +33,6 @@ export class IpcTransport implements StateTransport {
   /** Routes a reply or a push from the primary. */
   receive(m: StateReplyMessage | PushMessage): void {
     if (m.t === 'push') this.#listeners.deliver(m.push);
-    else this.#pending.settle(m.rid, m);
+    else this.#pending.settle(m.rid, m.encoded === undefined ? m : { ...m, value: decodeMessage(m.encoded) });
   }
 }

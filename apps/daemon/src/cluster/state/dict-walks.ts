@@ -18,7 +18,9 @@
  *   is read whole in one script when it is small enough to be cheap
  *   (ATOMIC_KEYS); a larger one that never stops changing is E_UNAVAILABLE.
  */
-import { TooLargeError, UnavailableError, type CorepoolError } from '@corepool/protocol';
+import { UnavailableError, type CorepoolError } from '@corepool/protocol';
+
+import { listingTooLarge } from '../../state/listing-encoder.js';
 
 import { DICT_ALL, DICT_PAGE } from './dict-scripts.js';
 import { bytes } from './replies.js';
@@ -177,7 +179,7 @@ export class DictWalks {
         used += b.length + ITEM_OVERHEAD;
         out.push(b);
       }
-      if (used > this.#max) throw this.#tooLarge(name, values, used);
+      if (used > this.#max) throw listingTooLarge(values ? 'dict.entries' : 'dict.keys', name, used, this.#max);
       if (more !== '1') return { stamp: 'done', out };
       if (!placed) return 'place';
       after = `(${last}`;
@@ -193,19 +195,11 @@ export class DictWalks {
       this.#r.run(ALL, undefined, keys, [Math.min(this.#max, 2 ** 53), values ? '1' : '0', ATOMIC_KEYS]),
     );
     if (a.word === 'many') return 'many';
-    if (a.word === 'big') throw this.#tooLarge(name, values, this.#max);
+    if (a.word === 'big') throw listingTooLarge(values ? 'dict.entries' : 'dict.keys', name, this.#max + 1, this.#max);
     const out = a.rest as Walked;
     const used = out.reduce((n, b) => n + b.length + ITEM_OVERHEAD, 0);
-    if (used > this.#max) throw this.#tooLarge(name, values, used);
+    if (used > this.#max) throw listingTooLarge(values ? 'dict.entries' : 'dict.keys', name, used, this.#max);
     return out;
-  }
-
-  #tooLarge(name: string, values: boolean, used: number): TooLargeError {
-    const what = values ? 'dict.entries' : 'dict.keys';
-    const instead = values ? 'read dict.keys() and then get() each key' : 'keep fewer keys in one dict (spread them over several dicts)';
-    return new TooLargeError(
-      `the reply to ${what} of dict "${name}" is over ${used} bytes, over the ${this.#max} bytes one reply may carry (--max-payload less the envelope): ${instead}`,
-    );
   }
 
   /** Runs one page read when the ones asked before it are done. */

@@ -1,0 +1,78 @@
+/**
+ * ListingEncoder on its own: a large listing's bytes, encoded a slice a turn,
+ * are exactly what encoding it whole writes, keys and entries alike (and the
+ * reply around them what encodeMessage writes for the reply object); a small
+ * one is replied as it is; one over the reply's bytes fails E_TOO_LARGE
+ * before it encodes what it cannot send; and the event loop turns while a
+ * large one is encoded.
+ */
+import { describe, expect, it } from 'vitest';
+import { decodeMessage, encodeMessage } from '@corepool/protocol';
+import { EncodedValue, encodeReply } from '@corepool/protocol/internal';
+import { ListingEncoder, SLICED_FROM } from '../src/state/listing-encoder.js';
+
+const MB = 1024 * 1024;
+const keysOf = (n: number): string[] => Array.from({ length: n }, (_, i) => (i % 7 === 0 ? `clé-${i}-✓` : `key:${i}`));
+const valuesOf = (n: number): Uint8Array[] => Array.from({ length: n }, (_, i) => new Uint8Array(i % 300).fill(i & 0xff));
+
+describe('ListingEncoder', () => {
+  it('replies a small listing as it is, as pairs for entries', () => {
+    const e = new ListingEncoder(8 * MB);
+    expect(e.reply({ keys: ['a', 'b'] }, 'dict.keys', 'd')).toEqual(['a', 'b']);
+    const v = [new Uint8Array([1]), new Uint8Array([2])];
+    expect(e.reply({ keys: ['a', 'b'], values: v }, 'dict.entries', 'd')).toEqual([
+      ['a', v[0]],
+      ['b', v[1]],
+    ]);
+  });
+
+  for (const n of [SLICED_FROM, 5_000, 70_000]) {
+    it(`encodes ${n} keys and ${n} entries to the bytes of the whole, in a reply encodeMessage would write`, async () => {
+      const e = new ListingEncoder(32 * MB);
+      const keys = keysOf(n);
+      const values = valuesOf(n);
+      const k = (await e.reply({ keys }, 'dict.keys', 'd')) as EncodedValue;
+      expect(k).toBeInstanceOf(EncodedValue);
+      expect(Buffer.from(k.bytes).equals(Buffer.from(encodeMessage(keys)))).toBe(true);
+      const pairs = keys.map((key, i) => [key, values[i]]);
+      const en = (await e.reply({ keys, values }, 'dict.entries', 'd')) as EncodedValue;
+      expect(Buffer.from(en.bytes).equals(Buffer.from(encodeMessage(pairs)))).toBe(true);
+      for (const rid of [1, 300, 70_000, 2 ** 32 + 5]) {
+        const whole = encodeMessage({ type: 'reply', rid, ok: true, value: keys });
+        expect(Buffer.from(encodeReply(rid, k)).equals(Buffer.from(whole))).toBe(true);
+      }
+      expect((decodeMessage(encodeReply(7, en)) as { value: unknown }).value).toEqual(pairs);
+    });
+  }
+
+  it('fails E_TOO_LARGE past the bytes a reply may carry, before encoding values it could not send', async () => {
+    const e = new ListingEncoder(MB);
+    const n = 5_000;
+    const keys = keysOf(n);
+    await expect(e.reply({ keys: keys.map((k) => k.padEnd(400, '.')) }, 'dict.keys', 'd')).rejects.toMatchObject({ code: 'E_TOO_LARGE' });
+    // 5,000 values of 64 MiB would be 320 GiB: refused from the sizes, never encoded (they share one buffer here).
+    const huge = new Uint8Array(64 * MB);
+    const t = performance.now();
+    await expect(e.reply({ keys, values: keys.map(() => huge) }, 'dict.entries', 'd')).rejects.toMatchObject({
+      code: 'E_TOO_LARGE',
+      message: expect.stringContaining('dict.keys() and then get()'),
+    });
+    expect(performance.now() - t).toBeLessThan(5_000);
+  });
+
+  it('lets the event loop turn while it encodes a large listing', async () => {
+    const e = new ListingEncoder(64 * MB);
+    const keys = keysOf(300_000);
+    let turns = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const before = turns;
+    await e.reply({ keys }, 'dict.keys', 'd');
+    ticking = false;
+    expect(turns - before).toBeGreaterThan(2);
+  });
+});
