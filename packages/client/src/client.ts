@@ -116,7 +116,18 @@ export class Client {
     const instance = randomBytes(12).toString('base64url');
     const urls = typeof url === 'string' ? [url] : url;
     this.#conn = new Connection(
-      { urls, token, name, instance, reconnectTimeoutMs, openSocket, weight: steering.weight, maxWorkers: steering.maxWorkers },
+      {
+        urls,
+        token,
+        name,
+        instance,
+        reconnectTimeoutMs,
+        openSocket,
+        weight: steering.weight,
+        maxWorkers: steering.maxWorkers,
+        // A lock grant (or an acquire) watches the link: the link is then checked sooner (Connection's guarded).
+        guarded: () => this.#linkWatchers.size > 0,
+      },
       {
         message: (m) => this.#onMessage(m),
         up: (w, reconnected) => this.#onUp(w, reconnected),

@@ -63,7 +63,9 @@ export interface Socket {
   send(data: Uint8Array): void;
   close(code?: number): void;
   terminate(): void;
-  on(event: 'open' | 'ping', listener: () => void): this;
+  /** A ping of the client's own (while a lock is held: see ConnectionOptions.guarded); a fake may leave it out. */
+  ping?(): void;
+  on(event: 'open' | 'ping' | 'pong', listener: () => void): this;
   on(event: 'upgrade', listener: (res: IncomingMessage) => void): this;
   on(event: 'message', listener: (data: Buffer) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
@@ -88,6 +90,13 @@ export interface ConnectionOptions {
   /** Asked of the daemon in every hello (it may grant less). */
   weight?: number | undefined;
   maxWorkers?: number | undefined;
+  /**
+   * True while something relies on the daemon still hearing this client (a lock grant): the
+   * link is then checked with pings of the client's own, and given up on once none is answered
+   * for half a ping interval, before the daemon (which drops a client it has not heard from for
+   * one to two intervals) could release the lock and grant it to another.
+   */
+  guarded?: (() => boolean) | undefined;
 }
 
 /** The daemon link with reconnect. */
@@ -186,17 +195,44 @@ export class Connection {
     const every = Math.max(HEARTBEAT_CHECKS_MS, heartbeatMs / 8);
     this.#heard = true;
     let silent = 0;
+    // While guarded: when the daemon last answered a ping of ours (or, at the start, a check before).
+    let answered: number | undefined;
+    let checked = Date.now();
     const timer = setInterval(() => {
+      const now = Date.now();
+      // A check that comes late (this process was busy) runs before the socket is read: pongs may wait unread.
+      const late = now - checked > 2 * every;
+      checked = now;
       if (this.#heard) {
         this.#heard = false;
         silent = 0;
       } else if (++silent * every >= 2 * heartbeatMs + HEARTBEAT_GRACE_MS) {
         ws.terminate();
+        return;
+      }
+      if (ws.ping === undefined || this.#opts.guarded?.() !== true) {
+        answered = undefined;
+        return;
+      }
+      // The daemon's pings show only that it can reach us; a lock is lost when it stops hearing us. It drops a
+      // client no sooner than one interval after it last heard it (less the round trip): ours, answered, bound that.
+      if (answered === undefined) answered = now - every;
+      else if (!late && now - answered > heartbeatMs / 2) {
+        ws.terminate();
+        return;
+      }
+      try {
+        ws.ping();
+      } catch {
+        /* closing */
       }
     }, every);
     timer.unref();
     ws.on('ping', () => {
       this.#heard = true;
+    });
+    ws.on('pong', () => {
+      if (answered !== undefined) answered = Date.now();
     });
     ws.once('close', () => clearInterval(timer));
   }
