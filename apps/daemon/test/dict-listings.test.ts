@@ -5,10 +5,13 @@
  * co-tenant case: one app listing that dict over and over, eight at a time,
  * beside a neighbour whose writes are answered between the slices (in one go,
  * each listing held the daemon ~25 ms and the neighbour's every write waited
- * behind a frame of them).
+ * behind a frame of them); a subscriber reading entries() (as a resync
+ * does) gets a push of a write after its listing only after the listing, so
+ * it never keeps an older value; and an app that goes stops its listings.
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
+import { encodeData } from '@corepool/protocol/internal';
 import { type TestDaemon, useDaemon } from './support/daemon.js';
 
 let d: TestDaemon;
@@ -71,4 +74,28 @@ describe('large dict listings', () => {
       await hostile.close();
     }
   }, 120_000);
+
+  it("sends a subscriber's pushes of writes after its listing only after the listing", async () => {
+    // The 150,000-key dict of the test before: its entries take many turns to encode.
+    const name = 'wide';
+    const sub = await d.raw({ hello: true });
+    sub.send({ type: 'state', rid: 1, op: 'dict.subscribe', name });
+    await sub.next((m) => m.rid === 1);
+    sub.send({ type: 'state', rid: 2, op: 'dict.entries', name });
+    sub.send({ type: 'state', rid: 3, op: 'dict.size', name });
+    // Answered in order of reading: the daemon has read the listing, and encodes it still.
+    await sub.next((m) => m.rid === 3, 20_000);
+    await client.dict<number>(name).set('key:0', -1);
+    await sub.next((m) => m.rid === 2, 20_000);
+    await sub.next((m) => m.type === 'push' && m.key === 'key:0', 20_000);
+    const seen = sub.messages
+      .filter((m) => m.rid === 2 || (m.type === 'push' && m.key === 'key:0'))
+      .map((m) => (m.rid === 2 ? 'listing' : 'push'));
+    expect(seen).toEqual(['listing', 'push']);
+    const listing = sub.messages.find((m) => m.rid === 2)!.value as [string, Uint8Array][];
+    expect(listing).toHaveLength(N);
+    // What the dict held when the listing was read: the write came after it.
+    expect(Buffer.from(listing[0]![1]).equals(Buffer.from(encodeData(0)))).toBe(true);
+    sub.ws.close();
+  });
 });

@@ -18,9 +18,9 @@ const valuesOf = (n: number): Uint8Array[] => Array.from({ length: n }, (_, i) =
 describe('ListingEncoder', () => {
   it('replies a small listing as it is, as pairs for entries', () => {
     const e = new ListingEncoder(8 * MB);
-    expect(e.reply({ keys: ['a', 'b'] }, 'dict.keys', 'd')).toEqual(['a', 'b']);
+    expect(e.reply('c:1', { keys: ['a', 'b'] }, 'dict.keys', 'd')).toEqual(['a', 'b']);
     const v = [new Uint8Array([1]), new Uint8Array([2])];
-    expect(e.reply({ keys: ['a', 'b'], values: v }, 'dict.entries', 'd')).toEqual([
+    expect(e.reply('c:1', { keys: ['a', 'b'], values: v }, 'dict.entries', 'd')).toEqual([
       ['a', v[0]],
       ['b', v[1]],
     ]);
@@ -31,17 +31,19 @@ describe('ListingEncoder', () => {
       const e = new ListingEncoder(32 * MB);
       const keys = keysOf(n);
       const values = valuesOf(n);
-      const k = (await e.reply({ keys }, 'dict.keys', 'd')) as EncodedValue;
+      const k = (await e.reply('c:1', { keys }, 'dict.keys', 'd')) as EncodedValue;
       expect(k).toBeInstanceOf(EncodedValue);
       expect(Buffer.from(k.bytes).equals(Buffer.from(encodeMessage(keys)))).toBe(true);
       const pairs = keys.map((key, i) => [key, values[i]]);
-      const en = (await e.reply({ keys, values }, 'dict.entries', 'd')) as EncodedValue;
+      const en = (await e.reply('c:1', { keys, values }, 'dict.entries', 'd')) as EncodedValue;
       expect(Buffer.from(en.bytes).equals(Buffer.from(encodeMessage(pairs)))).toBe(true);
       for (const rid of [1, 300, 70_000, 2 ** 32 + 5]) {
         const whole = encodeMessage({ type: 'reply', rid, ok: true, value: keys });
         expect(Buffer.from(encodeReply(rid, k)).equals(Buffer.from(whole))).toBe(true);
       }
-      expect((decodeMessage(encodeReply(7, en)) as { value: unknown }).value).toEqual(pairs);
+      // Decoded, the reply holds the pairs (compared as bytes again: a deep equality of 70,000 typed arrays takes seconds).
+      const decoded = (decodeMessage(encodeReply(7, en)) as { value: unknown }).value;
+      expect(Buffer.from(encodeMessage(decoded)).equals(Buffer.from(encodeMessage(pairs)))).toBe(true);
     });
   }
 
@@ -49,11 +51,13 @@ describe('ListingEncoder', () => {
     const e = new ListingEncoder(MB);
     const n = 5_000;
     const keys = keysOf(n);
-    await expect(e.reply({ keys: keys.map((k) => k.padEnd(400, '.')) }, 'dict.keys', 'd')).rejects.toMatchObject({ code: 'E_TOO_LARGE' });
+    await expect(e.reply('c:1', { keys: keys.map((k) => k.padEnd(400, '.')) }, 'dict.keys', 'd')).rejects.toMatchObject({
+      code: 'E_TOO_LARGE',
+    });
     // 5,000 values of 64 MiB would be 320 GiB: refused from the sizes, never encoded (they share one buffer here).
     const huge = new Uint8Array(64 * MB);
     const t = performance.now();
-    await expect(e.reply({ keys, values: keys.map(() => huge) }, 'dict.entries', 'd')).rejects.toMatchObject({
+    await expect(e.reply('c:1', { keys, values: keys.map(() => huge) }, 'dict.entries', 'd')).rejects.toMatchObject({
       code: 'E_TOO_LARGE',
       message: expect.stringContaining('dict.keys() and then get()'),
     });
@@ -71,8 +75,45 @@ describe('ListingEncoder', () => {
     };
     setImmediate(tick);
     const before = turns;
-    await e.reply({ keys }, 'dict.keys', 'd');
+    await e.reply('c:1', { keys }, 'dict.keys', 'd');
     ticking = false;
     expect(turns - before).toBeGreaterThan(2);
   });
+});
+
+describe('ListingEncoder, shared', () => {
+  it("refuses from a dict's lengths alone what could not be sent, keys and entries", () => {
+    const e = new ListingEncoder(1000);
+    expect(e.refuse('dict.keys', 'd', 100, 800, 0, false)).toBeUndefined();
+    expect(e.refuse('dict.keys', 'd', 100, 950, 0, false)?.code).toBe('E_TOO_LARGE');
+    expect(e.refuse('dict.entries', 'd', 100, 500, 100, true)).toBeUndefined();
+    expect(e.refuse('dict.entries', 'd', 100, 500, 300, true)?.code).toBe('E_TOO_LARGE');
+  });
+
+  it("stops an owner's listings once it went (waiting and being encoded), takes owners in turn, and refuses past the keys it may hold", async () => {
+    const e = new ListingEncoder(64 * MB);
+    const big = new Array<string>(600_000).fill('k');
+    const order: string[] = [];
+    const run = (owner: string): Promise<string> =>
+      (e.reply(owner, { keys: big }, 'dict.keys', 'd') as Promise<unknown>).then(
+        () => {
+          order.push(owner);
+          return 'ok';
+        },
+        (err: { code?: string }) => String(err.code),
+      );
+    // Four places: a's four take them; a's fifth and b's one wait, and b's goes first.
+    const a = [run('a'), run('a'), run('a'), run('a')];
+    const more = run('a');
+    const b = run('b');
+    // Past 4,000,000 keys held (a seventh listing of 600,000): refused at once.
+    expect(await run('c')).toBe('E_LIMIT');
+    e.dropOwner('a', Object.assign(new Error('gone'), { code: 'E_CANCELLED' }));
+    expect(await Promise.all(a)).toEqual(['E_CANCELLED', 'E_CANCELLED', 'E_CANCELLED', 'E_CANCELLED']);
+    expect(await more).toBe('E_CANCELLED');
+    expect(await b).toBe('ok');
+    expect(order).toEqual(['b']);
+    // Nothing held any more: a listing is taken again.
+    expect(await run('d')).toBe('ok');
+  }, 60_000);
 });

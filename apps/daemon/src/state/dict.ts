@@ -39,6 +39,27 @@ class DictRecord implements Dirty {
   version = 0;
   /** The insertion sequence number of the newest key. */
   lastSeq = 0;
+  /** Lengths of the keys (UTF-16 units) and of the values (bytes), together: what a listing is refused by before it is read. */
+  keyLengths = 0;
+  valueBytes = 0;
+
+  /** Sets an entry in the map, keeping the lengths. */
+  put(key: string, bytes: Uint8Array): void {
+    const old = this.map.get(key);
+    if (old === undefined) this.keyLengths += key.length;
+    else this.valueBytes -= old.length;
+    this.valueBytes += bytes.length;
+    this.map.set(key, bytes);
+  }
+
+  /** Deletes an entry from the map, keeping the lengths; false when it was not there. */
+  drop(key: string): boolean {
+    const old = this.map.get(key);
+    if (old === undefined) return false;
+    this.keyLengths -= key.length;
+    this.valueBytes -= old.length;
+    return this.map.delete(key);
+  }
 
   constructor(meta: Table, name: string) {
     this.table = meta;
@@ -88,7 +109,7 @@ export class Dicts {
       entries.sort((a, b) => a[2] - b[2]);
       const d = dicts.#record(name);
       for (const [k, bytes, seq] of entries) {
-        d.map.set(k, bytes);
+        d.put(k, bytes);
         if (seq > d.lastSeq) d.lastSeq = seq;
       }
     }
@@ -112,7 +133,7 @@ export class Dicts {
     }
     entries.sort((a, b) => a[2] - b[2]);
     for (const [k, bytes, seq] of entries) {
-      d.map.set(k, bytes);
+      d.put(k, bytes);
       if (seq > d.lastSeq) d.lastSeq = seq;
     }
     const version = this.#store.meta.get(['dict', name]);
@@ -141,6 +162,14 @@ export class Dicts {
     return this.#map.get(name)?.map.has(key) ?? false;
   }
 
+  /** How many keys the dict holds, and the lengths of its keys (UTF-16 units) and of its values (bytes). */
+  measure(name: string): { count: number; keyLengths: number; valueBytes: number } {
+    const d = this.#map.get(name);
+    return d === undefined
+      ? { count: 0, keyLengths: 0, valueBytes: 0 }
+      : { count: d.map.size, keyLengths: d.keyLengths, valueBytes: d.valueBytes };
+  }
+
   /** The dict's keys now, and their values for entries, as flat arrays (a pair per entry took ten times as long). */
   listing(name: string, values: boolean): Listed {
     const d = this.#map.get(name);
@@ -156,7 +185,7 @@ export class Dicts {
   set(name: string, key: string, bytes: Uint8Array): number {
     const d = this.#record(name);
     if (!d.map.has(key)) this.#store.put(this.#store.meta, [ORDER, name, key], encodeNumber(++d.lastSeq));
-    d.map.set(key, bytes);
+    d.put(key, bytes);
     this.#store.put(this.#store.dicts, [name, key], bytes);
     return this.#changed(name, d, key, bytes);
   }
@@ -164,7 +193,7 @@ export class Dicts {
   /** Deletes `key`; false when it was not there (and nothing changes). */
   delete(name: string, key: string): boolean {
     const d = this.#map.get(name);
-    if (d === undefined || !d.map.delete(key)) return false;
+    if (d === undefined || !d.drop(key)) return false;
     this.#store.remove(this.#store.dicts, [name, key]);
     this.#store.remove(this.#store.meta, [ORDER, name, key]);
     this.#changed(name, d, key, undefined);

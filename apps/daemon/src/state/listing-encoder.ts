@@ -13,7 +13,7 @@
  * they read): each holds up to a reply's worth of bytes while it is. One
  * that passes what a reply may carry stops there, with E_TOO_LARGE.
  */
-import { TooLargeError } from '@corepool/protocol';
+import { LimitError, TooLargeError } from '@corepool/protocol';
 import { arrayHeaderBytes, EncodedValue, encodeMessage, ENVELOPE_ROOM, putArrayHeader } from '@corepool/protocol/internal';
 
 /** A listing of fewer items is replied as it is (encoded with the reply, in one go: well under a ms). */
@@ -26,11 +26,26 @@ const STEP_BYTES = 256 * 1024;
 const SLICE_MS = 2;
 /** Listings encoded at once. */
 const ENCODING = 4;
+/** Keys the listings waiting or being encoded may hold together (8 or 16 bytes each: 32-64 MB). */
+const HELD_KEYS = 4_000_000;
 
 /** What a listing read: the dict's keys, and their values for entries. */
 export interface Listed {
   keys: string[];
   values?: Uint8Array[];
+}
+
+/** A listing waiting for one of the ENCODING places. */
+interface Job {
+  go(): void;
+  fail(err: Error): void;
+}
+
+/** One owner's listings: those waiting for a place, and whether it went. */
+interface OwnerListings {
+  waiting: Job[];
+  running: number;
+  gone: Error | undefined;
 }
 
 /** Encodes large listings, a slice a turn. */
@@ -40,70 +55,128 @@ export class ListingEncoder {
   #spent = 0;
   #nextTurn: Promise<void> | undefined;
   #encoding = 0;
-  readonly #waiting: (() => void)[] = [];
+  /** Owners with listings waiting or being encoded; those waiting are taken an owner at a time, in turn. */
+  readonly #owners = new Map<string, OwnerListings>();
+  /** Keys held by the listings waiting or being encoded (what they read, until their reply is made). */
+  #held = 0;
 
   constructor(maxBytes: number) {
     this.#max = maxBytes;
   }
 
-  /** The reply to a listing: as it is when small, else its msgpack bytes (the same bytes), encoded over turns. */
-  reply(l: Listed, op: string, name: string): Promise<unknown> | string[] | [string, Uint8Array][] {
-    if (l.keys.length < SLICED_FROM)
-      return l.values === undefined ? l.keys : l.keys.map((k, i): [string, Uint8Array] => [k, l.values![i]!]);
-    return this.#encode(l, op, name);
+  /**
+   * What a listing of `count` keys (and values, if `values`) of `keyBytes` and `valueBytes`
+   * (their lengths, UTF-16 units for the keys) encodes to at least: what to refuse before it is read.
+   */
+  refuse(op: string, name: string, count: number, keyBytes: number, valueBytes: number, values: boolean): TooLargeError | undefined {
+    // A string's and a bin's header is a byte at least, and so is an entry's pair.
+    const least = keyBytes + count + (values ? valueBytes + 2 * count : 0);
+    return least > this.#max ? listingTooLarge(op, name, least, this.#max) : undefined;
   }
 
-  async #encode(l: Listed, op: string, name: string): Promise<EncodedValue> {
-    if (this.#encoding >= ENCODING) await new Promise<void>((go) => this.#waiting.push(go));
+  /**
+   * The reply to a listing for `owner`: as it is when small, else its msgpack bytes (the same bytes), encoded
+   * over turns. E_LIMIT when the listings waiting already hold HELD_KEYS keys.
+   */
+  reply(owner: string, l: Listed, op: string, name: string): Promise<unknown> | string[] | [string, Uint8Array][] {
+    if (l.keys.length < SLICED_FROM)
+      return l.values === undefined ? l.keys : l.keys.map((k, i): [string, Uint8Array] => [k, l.values![i]!]);
+    if (this.#held + l.keys.length > HELD_KEYS) {
+      return Promise.reject(
+        new LimitError(
+          `the daemon is encoding listings of ${this.#held} dict keys already (at most ${HELD_KEYS} at once): try again, or list smaller dicts`,
+        ),
+      );
+    }
+    this.#held += l.keys.length;
+    return this.#encode(owner, l, op, name).finally(() => (this.#held -= l.keys.length));
+  }
+
+  /** The owner went: its listings waiting fail with `err`, and those being encoded stop at their next step. */
+  dropOwner(owner: string, err: Error): void {
+    const o = this.#owners.get(owner);
+    if (o === undefined) return;
+    o.gone = err;
+    for (const job of o.waiting.splice(0)) job.fail(err);
+    if (o.running === 0) this.#owners.delete(owner);
+  }
+
+  async #encode(owner: string, l: Listed, op: string, name: string): Promise<EncodedValue> {
+    let o = this.#owners.get(owner);
+    if (o === undefined) this.#owners.set(owner, (o = { waiting: [], running: 0, gone: undefined }));
+    if (o.gone !== undefined) throw o.gone;
+    const mine = o;
+    if (this.#encoding >= ENCODING) await new Promise<void>((go, fail) => mine.waiting.push({ go, fail }));
     else this.#encoding++;
+    mine.running++;
     try {
-      const parts: Uint8Array[] = [];
-      let total = 0;
-      const n = l.keys.length;
-      for (let i = 0; i < n;) {
-        await this.#room();
-        const t = performance.now();
-        // A step of STEP_ITEMS, or fewer when they hold STEP_BYTES (a value may be megabytes), one at least.
-        let end = i;
-        let least = 0;
-        while (end < n && end - i < STEP_ITEMS && (end === i || least < STEP_BYTES)) {
-          // A string's length in UTF-16 units is at most its length in UTF-8 bytes.
-          least += l.keys[end]!.length + (l.values === undefined ? 0 : l.values[end]!.length);
-          end++;
-        }
-        if (total + least > this.#max) throw listingTooLarge(op, name, total + least, this.#max);
-        const keys = l.keys.slice(i, end);
-        const slice = l.values === undefined ? keys : keys.map((k, j) => [k, l.values![i + j]!]);
-        // An array's encoding is its header, then each element's: the slice's elements are the listing's, as they are.
-        const part = encodeMessage(slice).subarray(arrayHeaderBytes(end - i));
-        parts.push(part);
-        total += part.length;
-        i = end;
-        this.#spent += performance.now() - t;
-      }
-      if (total > this.#max) throw listingTooLarge(op, name, total, this.#max);
-      const buf = new Uint8Array(ENVELOPE_ROOM + arrayHeaderBytes(l.keys.length) + total);
-      let p = putArrayHeader(buf, ENVELOPE_ROOM, l.keys.length);
-      for (const part of parts) {
-        for (let at = 0; at < part.length; at += STEP_BYTES) {
-          await this.#room();
-          const t = performance.now();
-          const piece = part.subarray(at, at + STEP_BYTES);
-          buf.set(piece, p);
-          p += piece.length;
-          this.#spent += performance.now() - t;
-        }
-      }
-      return new EncodedValue(buf);
+      return await this.#encoded(mine, l, op, name);
     } finally {
-      const next = this.#waiting.shift();
-      if (next !== undefined) next();
-      else this.#encoding--;
+      mine.running--;
+      if (mine.running === 0 && mine.waiting.length === 0) this.#owners.delete(owner);
+      this.#next();
     }
   }
 
-  /** Resolves at once while this turn's time is not spent, else in the next turn (which starts a new slice). */
-  async #room(): Promise<void> {
+  /** A place is free: the next owner in turn with a listing waiting takes it. */
+  #next(): void {
+    for (const [owner, o] of this.#owners) {
+      const job = o.waiting.shift();
+      if (job === undefined) continue;
+      // To the back of the turn.
+      this.#owners.delete(owner);
+      this.#owners.set(owner, o);
+      job.go();
+      return;
+    }
+    this.#encoding--;
+  }
+
+  async #encoded(o: OwnerListings, l: Listed, op: string, name: string): Promise<EncodedValue> {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    const n = l.keys.length;
+    for (let i = 0; i < n;) {
+      await this.#room(o);
+      const t = performance.now();
+      // A step of STEP_ITEMS, or fewer when they hold STEP_BYTES (a value may be megabytes), one at least.
+      let end = i;
+      let least = 0;
+      while (end < n && end - i < STEP_ITEMS && (end === i || least < STEP_BYTES)) {
+        // A string's length in UTF-16 units is at most its length in UTF-8 bytes.
+        least += l.keys[end]!.length + (l.values === undefined ? 0 : l.values[end]!.length);
+        end++;
+      }
+      if (total + least > this.#max) throw listingTooLarge(op, name, total + least, this.#max);
+      const keys = l.keys.slice(i, end);
+      const slice = l.values === undefined ? keys : keys.map((k, j) => [k, l.values![i + j]!]);
+      // An array's encoding is its header, then each element's: the slice's elements are the listing's, as they are.
+      // Copied out: the encoding is a view of msgpackr's working buffer, which it would keep alive.
+      const part = encodeMessage(slice).slice(arrayHeaderBytes(end - i));
+      parts.push(part);
+      total += part.length;
+      i = end;
+      this.#spent += performance.now() - t;
+    }
+    if (total > this.#max) throw listingTooLarge(op, name, total, this.#max);
+    const buf = new Uint8Array(ENVELOPE_ROOM + arrayHeaderBytes(n) + total);
+    let p = putArrayHeader(buf, ENVELOPE_ROOM, n);
+    for (const part of parts) {
+      for (let at = 0; at < part.length; at += STEP_BYTES) {
+        await this.#room(o);
+        const t = performance.now();
+        const piece = part.subarray(at, at + STEP_BYTES);
+        buf.set(piece, p);
+        p += piece.length;
+        this.#spent += performance.now() - t;
+      }
+    }
+    return new EncodedValue(buf);
+  }
+
+  /** Resolves at once while this turn's time is not spent, else in the next turn (which starts a new slice); throws once the owner went. */
+  async #room(o: OwnerListings): Promise<void> {
+    if (o.gone !== undefined) throw o.gone;
     while (this.#spent >= SLICE_MS) {
       await (this.#nextTurn ??= new Promise<void>((resolve) =>
         setImmediate(() => {
@@ -112,6 +185,7 @@ export class ListingEncoder {
           resolve();
         }),
       ));
+      if (o.gone !== undefined) throw o.gone;
     }
   }
 }

@@ -37,11 +37,12 @@
  * and `value`, or `deleted: true`. A deleted Value or Dict: one push with
  * `deleted: true` and no key; its versions start over.
  *
- * Just over 400 lines, a third of them this reply table: the operations
+ * About 450 lines, a third of them this reply table: the operations
  * themselves live in the types' files.
  */
 import {
   BadMessageError,
+  CancelledError,
   NoSuchValueError,
   ShuttingDownError,
   VersionReply,
@@ -55,7 +56,8 @@ import { Queues } from './queue.js';
 import { checked, checkRequest, delta, dictKey, operand } from './operands.js';
 import { ReplayLog } from './replay-log.js';
 import { cut, LISTED_NAME_CHARS, Pager, preview } from './state-listing.js';
-import { ListingEncoder } from './listing-encoder.js';
+import { HeldPushes } from './held-pushes.js';
+import { ListingEncoder, SLICED_FROM } from './listing-encoder.js';
 import type { ReplayKey, StateCounts, StateEntry, StateListing, StateStore } from './state-store.js';
 import { DEFAULT_FSYNC, FSYNC_MODES, Store, type FailedWrites, type FsyncMode } from './store.js';
 import { Values } from './value.js';
@@ -100,12 +102,14 @@ export class SharedState implements StateStore {
   /** See SharedStateOptions.maxValueBytes. */
   readonly #maxValueBytes: number;
   readonly #listings: ListingEncoder;
+  /** Dict pushes to an owner wait while its listing of that dict is encoded. */
+  readonly #held = new HeldPushes((owner, p) => this.onPush(owner, p));
 
   private constructor(store: Store, maxValueBytes: number) {
     this.#store = store;
     this.#maxValueBytes = maxValueBytes;
     this.#listings = new ListingEncoder(maxValueBytes);
-    const push = (owner: string, p: Push): void => this.onPush(owner, p);
+    const push = (owner: string, p: Push): void => this.#held.deliver(owner, p);
     // Writes a full disk kept in the journal at the start are read with the rest.
     [this.#values, this.#queues, this.#dicts, this.#locks, this.#replayLog] = store.read(
       () => [Values.load(store, push), Queues.load(store), Dicts.load(store, push), Locks.load(store), ReplayLog.load(store)] as const,
@@ -273,10 +277,8 @@ export class SharedState implements StateStore {
         return this.#read(() => this.#dicts.has(name, k));
       }
       case 'dict.keys':
-      case 'dict.entries': {
-        const values = req.op === 'dict.entries';
-        return this.#read(() => this.#dicts.listing(name, values)).then((l) => this.#listings.reply(l, req.op, name));
-      }
+      case 'dict.entries':
+        return this.#list(owner, name, req.op);
       case 'dict.size':
         return this.#read(() => this.#dicts.size(name));
       case 'dict.subscribe':
@@ -320,6 +322,26 @@ export class SharedState implements StateStore {
   }
 
   /**
+   * dict.keys() or dict.entries(): refused at once when the dict's lengths say the reply could not
+   * be sent; a large one is encoded over turns (listing-encoder.ts), the dict's pushes to the owner
+   * held until its reply has gone (held-pushes.ts).
+   */
+  #list(owner: string, name: string, op: 'dict.keys' | 'dict.entries'): Promise<unknown> {
+    const values = op === 'dict.entries';
+    const m = this.#dicts.measure(name);
+    const refused = this.#listings.refuse(op, name, m.count, m.keyLengths, m.valueBytes, values);
+    if (refused !== undefined) return Promise.reject(refused);
+    let release: (() => void) | undefined;
+    const listed = this.#read(() => {
+      const l = this.#dicts.listing(name, values);
+      // From the turn it is read (a write after it may be pushed as soon as it commits), once.
+      if (l.keys.length >= SLICED_FROM) release ??= this.#held.hold(owner, name);
+      return l;
+    }).then((l) => this.#listings.reply(owner, l, op, name));
+    return listed.finally(() => release?.());
+  }
+
+  /**
    * A read's reply, taken now (so it reflects exactly the operations before it) and sent
    * once those are committed (so it shows nothing a crash could lose). If their commit
    * failed, they were rolled back: the read is taken again, from the restored state.
@@ -350,6 +372,8 @@ export class SharedState implements StateStore {
   releaseOwner(owner: string): void {
     this.#values.dropOwner(owner);
     this.#dicts.dropOwner(owner);
+    this.#listings.dropOwner(owner, new CancelledError('the requester went away'));
+    this.#held.dropOwner(owner);
     this.#queues.dropOwner(owner);
     this.#locks.dropOwner(owner);
   }
