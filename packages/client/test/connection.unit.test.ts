@@ -3,7 +3,7 @@
  * makes of the daemon's closes, and its reconnect: down, then up again, or
  * offline (expired) once reconnectTimeoutMs has passed, until revived.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AuthError,
   ConnectionError,
@@ -22,6 +22,7 @@ function connection(
   daemon: FakeDaemon,
   reconnectTimeoutMs = 30_000,
   urls: string[] = ['ws://fake'],
+  guarded?: () => boolean,
 ): { conn: Connection; events: string[]; messages: ServerMessage[]; errors: CorepoolError[] } {
   const events: string[] = [];
   const messages: ServerMessage[] = [];
@@ -43,7 +44,7 @@ function connection(
     },
   };
   const conn = new Connection(
-    { urls, token: 't0k', name: 'unit', instance: 'inst-1', reconnectTimeoutMs, openSocket: daemon.openSocket },
+    { urls, token: 't0k', name: 'unit', instance: 'inst-1', reconnectTimeoutMs, openSocket: daemon.openSocket, guarded },
     handlers,
   );
   return { conn, events, messages, errors };
@@ -265,3 +266,61 @@ describe('reconnectDelay', () => {
 function reply(rid: number, bytes: number): ServerMessage {
   return { type: 'reply', rid, ok: true, value: new Uint8Array(bytes) };
 }
+
+describe('Connection while guarded (a lock held)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A connection to a daemon that pings every 8 s (checks every second), guarded while `held.on`. */
+  async function guardedLink(): Promise<{ daemon: FakeDaemon; events: string[]; held: { on: boolean } }> {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const daemon = new FakeDaemon();
+    daemon.welcome = { ...daemon.welcome, heartbeatMs: 8_000 };
+    const held = { on: false };
+    const { conn, events } = connection(daemon, 30_000, ['ws://fake'], () => held.on);
+    await conn.open();
+    return { daemon, events, held };
+  }
+
+  /** Moves the clock by `ms`, a check at a time, letting pongs (microtasks) in between, while the daemon's own pings keep coming. */
+  async function pass(daemon: FakeDaemon, ms: number): Promise<void> {
+    for (let t = 0; t < ms; t += 1_000) {
+      daemon.socket.emit('ping');
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+  }
+
+  it('pings only while guarded, and keeps a link whose pings are answered', async () => {
+    const { daemon, events, held } = await guardedLink();
+    await pass(daemon, 10_000);
+    expect(daemon.socket.pings).toBe(0);
+    held.on = true;
+    await pass(daemon, 40_000);
+    expect(daemon.socket.pings).toBeGreaterThan(30);
+    expect(events).toEqual(['up']);
+  });
+
+  it('drops a link none of its pings crossed for half an interval, though the daemon still pings it', async () => {
+    const { daemon, events, held } = await guardedLink();
+    held.on = true;
+    await pass(daemon, 3_000);
+    daemon.socket.answersPings = false;
+    await pass(daemon, 3_000);
+    expect(events).toEqual(['up']);
+    await pass(daemon, 3_000);
+    expect(events).toEqual(['up', 'down']);
+  });
+
+  it('does not count a late check (its own thread was busy) against the link', async () => {
+    const { daemon, events, held } = await guardedLink();
+    held.on = true;
+    await pass(daemon, 3_000);
+    // Ten seconds with the thread busy: no check ran, and the pong of the last ping waits unread.
+    vi.setSystemTime(Date.now() + 10_000);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(events).toEqual(['up']);
+    await pass(daemon, 10_000);
+    expect(events).toEqual(['up']);
+  });
+});

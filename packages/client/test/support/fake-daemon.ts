@@ -53,6 +53,15 @@ export class FakeSocket extends EventEmitter implements Socket {
     this.drop(1006, '');
   }
 
+  /** Pings the SDK sent, and whether the daemon's side answers them (a pong, in a microtask). */
+  pings = 0;
+  answersPings = true;
+
+  ping(): void {
+    this.pings++;
+    if (this.answersPings) queueMicrotask(() => this.emit('pong'));
+  }
+
   /** The daemon's side sends `m` (several: one coalesced frame). */
   deliver(...messages: ServerMessage[]): void {
     const frame = encodeMessage(messages.length === 1 ? messages[0] : messages);
