@@ -125,4 +125,16 @@ describe('pushes', () => {
       admin.disconnect();
     }
   });
+
+  it('reach a store that just opened without waiting for its poll (its feed waits for its blocking connection)', async () => {
+    // A poll of a minute: on a feed whose first blocking read failed (its connection not up yet), the push would wait that long.
+    const fresh = await side(MACHINE_REDIS, name, { inlineBytes: 64, pollMs: 60_000 });
+    try {
+      await fresh.state.handle('c:1', req('value.subscribe', 'at-open'));
+      await a.state.handle('c:9', req('value.set', 'at-open', { a: enc('now') }));
+      await until(() => of(fresh, 'c:1', 'at-open').length === 1, 20_000, 'the push to a store that just opened');
+    } finally {
+      await closeSide(fresh);
+    }
+  });
 });

@@ -90,7 +90,20 @@ export class ChangeFeed<T> {
     this.#epoch = r.epoch;
     this.#lastId = r.last;
     this.#added = r.added;
-    this.#blocker = this.#o.node.connection('changes');
+    const blocker = this.#o.node.connection('changes');
+    this.#blocker = blocker;
+    // Its first XREAD would fail before it is connected (it queues nothing) and cost a poll interval of pushes.
+    if (blocker.status !== 'ready') {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          blocker.off('ready', done);
+          resolve();
+        };
+        const timer = setTimeout(done, this.#o.pollMs);
+        blocker.once('ready', done);
+      });
+    }
     this.#loop = this.#run();
   }
 
