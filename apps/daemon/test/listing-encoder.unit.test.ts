@@ -116,4 +116,31 @@ describe('ListingEncoder, shared', () => {
     // Nothing held any more: a listing is taken again.
     expect(await run('d')).toBe('ok');
   }, 60_000);
+
+  it('settles every listing of many owners listing at once, some going meanwhile, and takes new ones after', async () => {
+    const e = new ListingEncoder(64 * MB);
+    const keys = keysOf(SLICED_FROM);
+    const outcomes = new Map<string, number>();
+    const all: Promise<void>[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let o = 0; o < 12; o++) {
+        for (let j = 0; j < 1 + (o % 4); j++) {
+          all.push(
+            (e.reply(`c:${o}`, { keys }, 'dict.keys', 'd') as Promise<unknown>).then(
+              () => void outcomes.set('ok', (outcomes.get('ok') ?? 0) + 1),
+              (err: { code?: string }) => void outcomes.set(String(err.code), (outcomes.get(String(err.code)) ?? 0) + 1),
+            ),
+          );
+        }
+      }
+      // Owners that go while theirs wait or are encoded, and come back under the same name next round.
+      await new Promise((r) => setImmediate(r));
+      e.dropOwner('c:3', Object.assign(new Error('gone'), { code: 'E_CANCELLED' }));
+      e.dropOwner('c:7', Object.assign(new Error('gone'), { code: 'E_CANCELLED' }));
+    }
+    await Promise.all(all);
+    expect([...outcomes.keys()].sort()).toEqual(['E_CANCELLED', 'ok']);
+    expect((outcomes.get('ok') ?? 0) + (outcomes.get('E_CANCELLED') ?? 0)).toBe(all.length);
+    expect(await e.reply('c:3', { keys }, 'dict.keys', 'd')).toBeInstanceOf(EncodedValue);
+  }, 60_000);
 });

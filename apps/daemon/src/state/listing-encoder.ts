@@ -106,14 +106,18 @@ export class ListingEncoder {
     if (o === undefined) this.#owners.set(owner, (o = { waiting: [], running: 0, gone: undefined }));
     if (o.gone !== undefined) throw o.gone;
     const mine = o;
+    // Counted as running when given its place (here, or by #next), not when it resumes: in between, another
+    // listing of the owner may end, and must not take the owner's record for idle.
     if (this.#encoding >= ENCODING) await new Promise<void>((go, fail) => mine.waiting.push({ go, fail }));
-    else this.#encoding++;
-    mine.running++;
+    else {
+      this.#encoding++;
+      mine.running++;
+    }
     try {
       return await this.#encoded(mine, l, op, name);
     } finally {
       mine.running--;
-      if (mine.running === 0 && mine.waiting.length === 0) this.#owners.delete(owner);
+      if (mine.running === 0 && mine.waiting.length === 0 && this.#owners.get(owner) === mine) this.#owners.delete(owner);
       this.#next();
     }
   }
@@ -123,6 +127,7 @@ export class ListingEncoder {
     for (const [owner, o] of this.#owners) {
       const job = o.waiting.shift();
       if (job === undefined) continue;
+      o.running++;
       // To the back of the turn.
       this.#owners.delete(owner);
       this.#owners.set(owner, o);
