@@ -28,6 +28,7 @@ const SLICE_MS = 2;
 const ENCODING = 4;
 /** Keys the listings waiting or being encoded may hold together (8 or 16 bytes each: 32-64 MB). */
 const HELD_KEYS = 4_000_000;
+const NO_RELEASE = (): void => {};
 
 /** What a listing read: the dict's keys, and their values for entries. */
 export interface Listed {
@@ -75,21 +76,30 @@ export class ListingEncoder {
   }
 
   /**
-   * The reply to a listing for `owner`: as it is when small, else its msgpack bytes (the same bytes), encoded
-   * over turns. E_LIMIT when the listings waiting already hold HELD_KEYS keys.
+   * Room for a listing of `count` keys among those waiting or being encoded, asked before the dict is
+   * read (so a refusal costs no copy of it): a release to call once its reply is made, or E_LIMIT when
+   * they hold HELD_KEYS keys already. A small listing needs none.
    */
+  admit(count: number): LimitError | (() => void) {
+    if (count < SLICED_FROM) return NO_RELEASE;
+    if (this.#held + count > HELD_KEYS) {
+      return new LimitError(
+        `the daemon is encoding listings of ${this.#held} dict keys already (at most ${HELD_KEYS} at once): try again, or list smaller dicts`,
+      );
+    }
+    this.#held += count;
+    let released = false;
+    return () => {
+      if (!released) this.#held -= count;
+      released = true;
+    };
+  }
+
+  /** The reply to a listing for `owner`: as it is when small, else its msgpack bytes (the same bytes), encoded over turns. */
   reply(owner: string, l: Listed, op: string, name: string): Promise<unknown> | string[] | [string, Uint8Array][] {
     if (l.keys.length < SLICED_FROM)
       return l.values === undefined ? l.keys : l.keys.map((k, i): [string, Uint8Array] => [k, l.values![i]!]);
-    if (this.#held + l.keys.length > HELD_KEYS) {
-      return Promise.reject(
-        new LimitError(
-          `the daemon is encoding listings of ${this.#held} dict keys already (at most ${HELD_KEYS} at once): try again, or list smaller dicts`,
-        ),
-      );
-    }
-    this.#held += l.keys.length;
-    return this.#encode(owner, l, op, name).finally(() => (this.#held -= l.keys.length));
+    return this.#encode(owner, l, op, name);
   }
 
   /** The owner went: its listings waiting fail with `err`, and those being encoded stop at their next step. */

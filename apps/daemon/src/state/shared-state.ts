@@ -331,6 +331,8 @@ export class SharedState implements StateStore {
     const m = this.#dicts.measure(name);
     const refused = this.#listings.refuse(op, name, m.count, m.keyLengths, m.valueBytes, values);
     if (refused !== undefined) return Promise.reject(refused);
+    const admitted = this.#listings.admit(m.count);
+    if (admitted instanceof Error) return Promise.reject(admitted);
     let release: (() => void) | undefined;
     const listed = this.#read(() => {
       const l = this.#dicts.listing(name, values);
@@ -338,7 +340,10 @@ export class SharedState implements StateStore {
       if (l.keys.length >= SLICED_FROM) release ??= this.#held.hold(owner, name);
       return l;
     }).then((l) => this.#listings.reply(owner, l, op, name));
-    return listed.finally(() => release?.());
+    return listed.finally(() => {
+      admitted();
+      release?.();
+    });
   }
 
   /**
