@@ -84,10 +84,10 @@ describe('ListingEncoder', () => {
 describe('ListingEncoder, shared', () => {
   it("refuses from a dict's lengths alone what could not be sent, keys and entries", () => {
     const e = new ListingEncoder(1000);
-    expect(e.refuse('dict.keys', 'd', 100, 800, 0, false)).toBeUndefined();
-    expect(e.refuse('dict.keys', 'd', 100, 950, 0, false)?.code).toBe('E_TOO_LARGE');
-    expect(e.refuse('dict.entries', 'd', 100, 500, 100, true)).toBeUndefined();
-    expect(e.refuse('dict.entries', 'd', 100, 500, 300, true)?.code).toBe('E_TOO_LARGE');
+    expect(e.refuse('dict.keys', 'd', { count: 100, keyLengths: 800, valueBytes: 0 })).toBeUndefined();
+    expect(e.refuse('dict.keys', 'd', { count: 100, keyLengths: 950, valueBytes: 0 })?.code).toBe('E_TOO_LARGE');
+    expect(e.refuse('dict.entries', 'd', { count: 100, keyLengths: 500, valueBytes: 100 })).toBeUndefined();
+    expect(e.refuse('dict.entries', 'd', { count: 100, keyLengths: 500, valueBytes: 300 })?.code).toBe('E_TOO_LARGE');
   });
 
   it("stops an owner's listings once it went (waiting and being encoded), and takes owners in turn", async () => {

@@ -23,7 +23,7 @@
  */
 import type { Push } from '@corepool/protocol';
 
-import type { Listed } from './listing-encoder.js';
+import type { DictMeasure, Listed } from './listing-encoder.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber, encodeNumber } from './number-record.js';
 import type { Dirty, Store, Table } from './store.js';
@@ -163,7 +163,7 @@ export class Dicts {
   }
 
   /** How many keys the dict holds, and the lengths of its keys (UTF-16 units) and of its values (bytes). */
-  measure(name: string): { count: number; keyLengths: number; valueBytes: number } {
+  measure(name: string): DictMeasure {
     const d = this.#map.get(name);
     return d === undefined
       ? { count: 0, keyLengths: 0, valueBytes: 0 }

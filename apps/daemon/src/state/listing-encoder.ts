@@ -16,6 +16,8 @@
 import { LimitError, TooLargeError } from '@corepool/protocol';
 import { arrayHeaderBytes, EncodedValue, encodeMessage, ENVELOPE_ROOM, putArrayHeader } from '@corepool/protocol/internal';
 
+import { TurnBudget } from './turn-budget.js';
+
 /** A listing of fewer items is replied as it is (encoded with the reply, in one go: well under a ms). */
 export const SLICED_FROM = 4_096;
 /** Items encoded in one step. */
@@ -29,6 +31,13 @@ const ENCODING = 4;
 /** Keys the listings waiting or being encoded may hold together (8 or 16 bytes each: 32-64 MB). */
 const HELD_KEYS = 4_000_000;
 const NO_RELEASE = (): void => {};
+
+/** How many keys a dict holds, and the lengths of its keys (UTF-16 units) and of its values (bytes). */
+export interface DictMeasure {
+  count: number;
+  keyLengths: number;
+  valueBytes: number;
+}
 
 /** What a listing read: the dict's keys, and their values for entries. */
 export interface Listed {
@@ -53,8 +62,8 @@ interface OwnerListings {
 export class ListingEncoder {
   /** Bytes one reply may carry. */
   readonly #max: number;
-  #spent = 0;
-  #nextTurn: Promise<void> | undefined;
+  /** Time encoding, over every listing: SLICE_MS a turn. */
+  readonly #time = new TurnBudget(SLICE_MS);
   #encoding = 0;
   /** Owners with listings waiting or being encoded; those waiting are taken an owner at a time, in turn. */
   readonly #owners = new Map<string, OwnerListings>();
@@ -65,13 +74,10 @@ export class ListingEncoder {
     this.#max = maxBytes;
   }
 
-  /**
-   * What a listing of `count` keys (and values, if `values`) of `keyBytes` and `valueBytes`
-   * (their lengths, UTF-16 units for the keys) encodes to at least: what to refuse before it is read.
-   */
-  refuse(op: string, name: string, count: number, keyBytes: number, valueBytes: number, values: boolean): TooLargeError | undefined {
+  /** E_TOO_LARGE when what the dict holds (its `measure`) could not be sent as the listing's reply: refused before it is read. */
+  refuse(op: string, name: string, m: DictMeasure): TooLargeError | undefined {
     // A string's and a bin's header is a byte at least, and so is an entry's pair.
-    const least = keyBytes + count + (values ? valueBytes + 2 * count : 0);
+    const least = m.keyLengths + m.count + (op === 'dict.entries' ? m.valueBytes + 2 * m.count : 0);
     return least > this.#max ? listingTooLarge(op, name, least, this.#max) : undefined;
   }
 
@@ -171,7 +177,7 @@ export class ListingEncoder {
       parts.push(part);
       total += part.length;
       i = end;
-      this.#spent += performance.now() - t;
+      this.#time.spend(performance.now() - t);
     }
     if (total > this.#max) throw listingTooLarge(op, name, total, this.#max);
     const buf = new Uint8Array(ENVELOPE_ROOM + arrayHeaderBytes(n) + total);
@@ -183,7 +189,7 @@ export class ListingEncoder {
         const piece = part.subarray(at, at + STEP_BYTES);
         buf.set(piece, p);
         p += piece.length;
-        this.#spent += performance.now() - t;
+        this.#time.spend(performance.now() - t);
       }
     }
     return new EncodedValue(buf);
@@ -192,14 +198,8 @@ export class ListingEncoder {
   /** Resolves at once while this turn's time is not spent, else in the next turn (which starts a new slice); throws once the owner went. */
   async #room(o: OwnerListings): Promise<void> {
     if (o.gone !== undefined) throw o.gone;
-    while (this.#spent >= SLICE_MS) {
-      await (this.#nextTurn ??= new Promise<void>((resolve) =>
-        setImmediate(() => {
-          this.#nextTurn = undefined;
-          this.#spent = 0;
-          resolve();
-        }),
-      ));
+    while (this.#time.spent) {
+      await this.#time.nextTurn();
       if (o.gone !== undefined) throw o.gone;
     }
   }

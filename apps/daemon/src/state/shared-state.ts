@@ -329,7 +329,7 @@ export class SharedState implements StateStore {
   #list(owner: string, name: string, op: 'dict.keys' | 'dict.entries'): Promise<unknown> {
     const values = op === 'dict.entries';
     const m = this.#dicts.measure(name);
-    const refused = this.#listings.refuse(op, name, m.count, m.keyLengths, m.valueBytes, values);
+    const refused = this.#listings.refuse(op, name, m);
     if (refused !== undefined) return Promise.reject(refused);
     const admitted = this.#listings.admit(m.count);
     if (admitted instanceof Error) return Promise.reject(admitted);

@@ -11,6 +11,7 @@ import { decodeData, MAX_NAME_LENGTH } from '@corepool/protocol/internal';
 
 import { decodeCost } from './data-equal.js';
 import type { StateEntry, StateListing } from './state-store.js';
+import { TurnBudget } from './turn-budget.js';
 
 /** Entries one page may ask for. */
 export const MAX_LIST_LIMIT = 200;
@@ -84,9 +85,8 @@ interface Walk {
 export class Pager {
   readonly #walks = new Map<string, Walk>();
   readonly #listing: () => Iterator<ListedEntry>;
-  /** Entries skipped this turn, by every walk; and the next turn, once they have to wait for it. */
-  #skipped = 0;
-  #nextTurn: Promise<void> | undefined;
+  /** Entries skipped, by every walk, SKIP_SLICE a turn. */
+  readonly #skips = new TurnBudget(SKIP_SLICE);
 
   constructor(listing: () => Iterator<ListedEntry>) {
     this.#listing = listing;
@@ -104,7 +104,8 @@ export class Pager {
     while (walk.at < start) {
       if (next(walk) === undefined) return { entries: [] };
       walk.at++;
-      if (++this.#skipped >= SKIP_SLICE) await this.#turn();
+      this.#skips.spend(1);
+      if (this.#skips.spent) await this.#skips.nextTurn();
     }
     const entries: StateEntry[] = [];
     for (let e = next(walk); e !== undefined; e = next(walk)) {
@@ -118,17 +119,6 @@ export class Pager {
       walk.at++;
     }
     return { entries };
-  }
-
-  /** Resolves in the next turn of the event loop, where this turn's budget of skipped entries starts again. */
-  #turn(): Promise<void> {
-    return (this.#nextTurn ??= new Promise<void>((resolve) =>
-      setImmediate(() => {
-        this.#nextTurn = undefined;
-        this.#skipped = 0;
-        resolve();
-      }),
-    ));
   }
 
   #keep(at: string, walk: Walk): void {

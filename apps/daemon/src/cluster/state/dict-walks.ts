@@ -44,6 +44,7 @@ const ATOMIC_KEYS = 20_000;
 const ITEM_OVERHEAD = 2;
 
 type Walked = Buffer[];
+type ListingOp = 'dict.keys' | 'dict.entries';
 
 /** One owner's walks: the one running, and those asked after it, in order. */
 interface OwnerWalks {
@@ -74,12 +75,12 @@ export class DictWalks {
   }
 
   async keys(owner: string, name: string): Promise<string[]> {
-    const got = await this.#queued(owner, () => this.#walk(owner, name, false));
+    const got = await this.#queued(owner, () => this.#walk(owner, name, 'dict.keys'));
     return got.map((b) => b.toString());
   }
 
   async entries(owner: string, name: string): Promise<[string, Uint8Array][]> {
-    const got = await this.#queued(owner, () => this.#walk(owner, name, true));
+    const got = await this.#queued(owner, () => this.#walk(owner, name, 'dict.entries'));
     const out: [string, Uint8Array][] = [];
     for (let i = 0; i + 1 < got.length; i += 2) out.push([got[i]!.toString(), bytes(got[i + 1])]);
     return out;
@@ -128,12 +129,12 @@ export class DictWalks {
     if (err !== undefined) throw err;
   }
 
-  async #walk(owner: string, name: string, values: boolean): Promise<Walked> {
+  async #walk(owner: string, name: string, op: ListingOp): Promise<Walked> {
     let placed = false;
     let changes = 0;
     try {
       for (;;) {
-        const walked = await this.#pagesOf(owner, name, values, placed);
+        const walked = await this.#pagesOf(owner, name, op, placed);
         if (walked === 'place') {
           await this.#place();
           placed = true;
@@ -141,10 +142,10 @@ export class DictWalks {
         }
         if (walked.stamp === 'done') return walked.out;
         if (++changes <= RESTARTS) continue;
-        const whole = walked.count <= ATOMIC_KEYS ? await this.#whole(owner, name, values) : 'many';
+        const whole = walked.count <= ATOMIC_KEYS ? await this.#whole(owner, name, op) : 'many';
         if (whole !== 'many') return whole;
         throw new UnavailableError(
-          `dict "${name}" changed while its ${values ? 'entries' : 'keys'} were read, ${changes} times in a row, and it is too large ` +
+          `dict "${name}" changed while its ${op === 'dict.entries' ? 'entries' : 'keys'} were read, ${changes} times in a row, and it is too large ` +
             `(over ${ATOMIC_KEYS} keys) to read at one instant: read it while it is not being written, or keep fewer keys in one dict`,
         );
       }
@@ -160,17 +161,17 @@ export class DictWalks {
   async #pagesOf(
     owner: string,
     name: string,
-    values: boolean,
+    op: ListingOp,
     placed: boolean,
   ): Promise<{ stamp: 'done'; out: Walked } | { stamp: 'changed'; count: number } | 'place'> {
-    const k = this.#r.keys;
-    const keys = [k.dict(name), k.dictOrder(name), k.dictMeta(name)];
+    const keys = this.#r.keys.dictKeys(name);
+    const values = op === 'dict.entries' ? '1' : '0';
     const out: Walked = [];
     let used = 0;
     let stamp: string | undefined;
     let after = '-inf';
     for (;;) {
-      const a = await this.#page(owner, () => this.#r.run(PAGE, undefined, keys, [after, PAGE_KEYS, PAGE_BYTES, values ? '1' : '0']));
+      const a = await this.#page(owner, () => this.#r.run(PAGE, undefined, keys, [after, PAGE_KEYS, PAGE_BYTES, values]));
       const [seen, last, more] = a.rest.slice(0, 3).map(String) as [string, string, string];
       if (stamp === undefined) stamp = seen;
       else if (seen !== stamp) return { stamp: 'changed', count: Number(seen.split(':')[2]) };
@@ -179,7 +180,7 @@ export class DictWalks {
         used += b.length + ITEM_OVERHEAD;
         out.push(b);
       }
-      if (used > this.#max) throw listingTooLarge(values ? 'dict.entries' : 'dict.keys', name, used, this.#max);
+      if (used > this.#max) throw listingTooLarge(op, name, used, this.#max);
       if (more !== '1') return { stamp: 'done', out };
       if (!placed) return 'place';
       after = `(${last}`;
@@ -187,18 +188,17 @@ export class DictWalks {
   }
 
   /** The dict in one script, for a walk that kept seeing it change. */
-  async #whole(owner: string, name: string, values: boolean): Promise<Walked | 'many'> {
-    const k = this.#r.keys;
-    const keys = [k.dict(name), k.dictOrder(name), k.dictMeta(name)];
+  async #whole(owner: string, name: string, op: ListingOp): Promise<Walked | 'many'> {
+    const keys = this.#r.keys.dictKeys(name);
     // The script counts bytes without msgpack's overhead: it stops at the reply's bytes less that.
     const a = await this.#page(owner, () =>
-      this.#r.run(ALL, undefined, keys, [Math.min(this.#max, 2 ** 53), values ? '1' : '0', ATOMIC_KEYS]),
+      this.#r.run(ALL, undefined, keys, [Math.min(this.#max, 2 ** 53), op === 'dict.entries' ? '1' : '0', ATOMIC_KEYS]),
     );
     if (a.word === 'many') return 'many';
-    if (a.word === 'big') throw listingTooLarge(values ? 'dict.entries' : 'dict.keys', name, this.#max + 1, this.#max);
+    if (a.word === 'big') throw listingTooLarge(op, name, this.#max + 1, this.#max);
     const out = a.rest as Walked;
     const used = out.reduce((n, b) => n + b.length + ITEM_OVERHEAD, 0);
-    if (used > this.#max) throw listingTooLarge(values ? 'dict.entries' : 'dict.keys', name, used, this.#max);
+    if (used > this.#max) throw listingTooLarge(op, name, used, this.#max);
     return out;
   }
 

@@ -224,13 +224,11 @@ export class RedisState implements StateStore {
         return got === null ? null : bytes(got);
       }
       case 'dict.set': {
-        const keys = [k.dict(name), k.dictOrder(name), k.dictMeta(name)];
-        const a = await r.run(S.dictSet, key, keys, [this.#dictKey(req), checked(req.a, 'a', op), name]);
+        const a = await r.run(S.dictSet, key, k.dictKeys(name), [this.#dictKey(req), checked(req.a, 'a', op), name]);
         return { version: decimal(a.rest[0]) };
       }
       case 'dict.delete': {
-        const keys = [k.dict(name), k.dictOrder(name), k.dictMeta(name)];
-        const a = await r.run(S.dictDelete, key, keys, [this.#dictKey(req), name]);
+        const a = await r.run(S.dictDelete, key, k.dictKeys(name), [this.#dictKey(req), name]);
         return String(a.rest[0]) === '1';
       }
       case 'dict.has':
@@ -257,7 +255,7 @@ export class RedisState implements StateStore {
         return String(a.rest[0]) === '1';
       }
       case 'dict.remove': {
-        const a = await r.run(S.dictRemove, key, [k.dict(name), k.dictOrder(name), k.dictMeta(name)], [name]);
+        const a = await r.run(S.dictRemove, key, k.dictKeys(name), [name]);
         return String(a.rest[0]) === '1';
       }
 

@@ -49,6 +49,10 @@ export class StateKeys {
   dictMeta(name: string): string {
     return `${this.#p}dver:${name}`;
   }
+  /** A dict's three keys, as its scripts take them (KEYS[5..7]): entries, order, version. */
+  dictKeys(name: string): string[] {
+    return [this.dict(name), this.dictOrder(name), this.dictMeta(name)];
+  }
   /** Kept replies of a client instance; `rep:` alone (never written) for a request without one. */
   replies(instance: string | undefined): string {
     return `${this.#p}rep:${instance ?? ''}`;
