@@ -67,6 +67,11 @@ daemon
   .option('--worker-heap-mb <mb>', `V8 heap limit per worker (default: ${M.workerHeapMb})`)
   .option('--pipeline-depth <n>', 'chunks sent to a worker at once (one running, the rest prefetched)', String(D.pipelineDepth))
   .option(
+    '--reserve-workers <n>',
+    "worker processes beyond --workers, kept for apps stuck behind other apps' long tasks (0: none)",
+    String(D.reserveWorkers),
+  )
+  .option(
     '--worker-rss-mb <mb>',
     `kill a worker whose resident memory passes this, off-heap memory included (checked every ${RSS_WATCH_MS} ms while it runs a chunk, every ${RSS_IDLE_WATCH_MS} ms while idle; default: ${M.workerRssMb}; 0: off)`,
   )
@@ -113,6 +118,7 @@ daemon
       authDeadlineMs: flags.authDeadlineMs,
       workerHeapMb: flags.workerHeapMb,
       pipelineDepth: flags.pipelineDepth,
+      reserveWorkers: flags.reserveWorkers,
       workerRssMb: flags.workerRssMb,
       maxTasksPerWorker: flags.maxTasksPerWorker,
       maxClientWeight: flags.maxClientWeight,

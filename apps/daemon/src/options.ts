@@ -54,6 +54,12 @@ export interface DaemonOptions {
   workerHeapMb: number;
   /** Chunks sent to a worker at once (one running, the rest prefetched). */
   pipelineDepth: number;
+  /**
+   * Worker processes beyond `workers`, kept for clients stuck behind other clients' long chunks
+   * (primary/placement.ts): a running chunk cannot be preempted, so the cores are shared with one
+   * more process for as long as such a client's chunk runs.
+   */
+  reserveWorkers: number;
   /** Send buffer above which a client gets no new results and coalesced pushes. */
   sendHighWater: number;
   /** Send buffer past which a client is cut off (close 1008 E_SLOW_CONSUMER). */
@@ -112,6 +118,9 @@ export function defaultDataDir(): string {
 /** Most weight a client may give itself unless --max-client-weight says otherwise: a few times a plain client's share, never the pool. */
 export const DEFAULT_MAX_CLIENT_WEIGHT = 4;
 
+/** Most reserve workers: each is a process that may share the cores with the rest. */
+const MAX_RESERVE_WORKERS = 16;
+
 /** The defaults that do not depend on the machine (the CLI's help shows them from here). */
 export const DEFAULT_OPTIONS: Omit<
   DaemonOptions,
@@ -129,6 +138,7 @@ export const DEFAULT_OPTIONS: Omit<
   authDeadlineMs: AUTH_DEADLINE_MS,
   heartbeatMs: DEFAULT_HEARTBEAT_MS,
   pipelineDepth: 2,
+  reserveWorkers: 1,
   sendHighWater: SEND_HIGH_WATER,
   sendHardCap: SEND_HARD_CAP,
   sendSoftCapMs: SEND_SOFT_CAP_MS,
@@ -263,7 +273,9 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
   const workerHeapMb =
     raw.workerHeapMb === undefined ? defaultWorkerHeapMb(workers) : int('worker-heap-mb', raw.workerHeapMb, 16, 1_000_000);
   const limit = openFilesLimit();
-  const budget = connectionBudget(limit, workers);
+  const reserveWorkers =
+    raw.reserveWorkers === undefined ? DEFAULT_OPTIONS.reserveWorkers : int('reserve-workers', raw.reserveWorkers, 0, MAX_RESERVE_WORKERS);
+  const budget = connectionBudget(limit, workers + reserveWorkers);
   const fitting = Math.max(1, budget.sockets - budget.preUpgrade);
   const maxClients =
     raw.maxClients === undefined ? Math.min(DEFAULT_OPTIONS.maxClients, fitting) : int('max-clients', raw.maxClients, 1, 1_000_000);
@@ -304,6 +316,7 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     authDeadlineMs:
       raw.authDeadlineMs === undefined ? DEFAULT_OPTIONS.authDeadlineMs : int('auth-deadline-ms', raw.authDeadlineMs, 50, 600_000),
     workerHeapMb,
+    reserveWorkers,
     pipelineDepth: raw.pipelineDepth === undefined ? DEFAULT_OPTIONS.pipelineDepth : int('pipeline-depth', raw.pipelineDepth, 1, 16),
     sendHighWater,
     sendHardCap,

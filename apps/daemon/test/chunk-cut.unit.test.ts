@@ -6,67 +6,26 @@
  * and the real sockets are in chunk-cut.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  CHUNK_TARGET_MS,
-  CUT_SOLO_CHUNK_TARGET_MS,
-  SOLO_CHUNK_TARGET_MS,
-  decodeData,
-  encodeData,
-  sourceHash,
-  type ChunkResult,
-} from '@corepool/protocol/internal';
-import type { SchedulerClient } from '../src/primary/scheduler.js';
+import { CHUNK_TARGET_MS, CUT_SOLO_CHUNK_TARGET_MS, SOLO_CHUNK_TARGET_MS, encodeData } from '@corepool/protocol/internal';
 import type { RunMessage } from '../src/ipc.js';
 import { FakePool, type FakeWorker } from './support/fake-pool.js';
-import { fakeScheduler, recordingClient, type RecordingClient } from './support/fake-scheduler.js';
-
-const TASK = { kind: 'source', hash: sourceHash('(x) => x'), source: '(x) => x' } as const;
-
-class CuttingPool extends FakePool {
-  readonly cuts: { w: FakeWorker; spare: number }[] = [];
-  cut(w: FakeWorker, spare: number): void {
-    this.cuts.push({ w, spare });
-  }
-}
+import {
+  CuttingPool,
+  add,
+  answer,
+  delivered,
+  fakeScheduler,
+  open,
+  recordingClient,
+  type FakeScheduler as S,
+  type RecordingClient,
+} from './support/fake-scheduler.js';
 
 type Client = RecordingClient;
 const client = recordingClient;
 
-function setup(pool: FakePool = new CuttingPool(2)): ReturnType<typeof fakeScheduler> {
+function setup(pool: FakePool = new CuttingPool(2)): S {
   return fakeScheduler(pool);
-}
-
-type S = ReturnType<typeof setup>;
-
-function open(s: S, c: SchedulerClient, id: number): void {
-  expect(s.scheduler.open(c, { type: 'batch.open', id, task: TASK, timeoutMs: 0, retries: 2 })).toBeUndefined();
-}
-
-/** One chunk of items start..start+count-1 (each item is its own index). */
-function add(s: S, c: SchedulerClient, id: number, start: number, count: number): void {
-  const items = Array.from({ length: count }, (_, i) => start + i);
-  expect(s.scheduler.add(c, { type: 'batch.chunk', id, start, count, payload: encodeData(items) })).toBeUndefined();
-}
-
-/** The worker answers run `r` with its items doubled, `ran` of them (all by default), saying `cut` if fewer. */
-function answer(s: S, w: FakeWorker, r: RunMessage, ran = r.count, cut: unknown = ran < r.count ? ran : undefined, ms = ran): void {
-  const items = (decodeData(r.payload) as number[]).slice(r.offset, r.offset + ran);
-  s.scheduler.workerMessage(w, {
-    t: 'done',
-    key: r.key,
-    payload: encodeData(items.map((x) => x * 2)),
-    errors: [],
-    ms,
-    aborted: false,
-    ...(cut === undefined ? {} : { cut: cut as number }),
-  });
-}
-
-/** Results a client got, as [index, value] pairs. */
-function delivered(c: Client): [number, number][] {
-  return c.got
-    .filter((m): m is ChunkResult => m.type === 'chunk.result')
-    .flatMap((m) => (decodeData(m.payload) as number[]).map((v, i): [number, number] => [m.start + i, v]));
 }
 
 /** Plays every worker until nothing is placed: each answers its runs whole, in order. */

@@ -28,6 +28,7 @@ describe('corepool daemon start --help', () => {
       ['--heartbeat-ms', D.heartbeatMs],
       ['--auth-deadline-ms', D.authDeadlineMs],
       ['--pipeline-depth', D.pipelineDepth],
+      ['--reserve-workers', D.reserveWorkers],
       ['--max-tasks-per-worker', D.maxTasksPerWorker],
       ['--max-client-weight', D.maxClientWeight],
       ['--init-timeout-ms', D.initTimeoutMs],
@@ -58,6 +59,7 @@ describe('corepool daemon start --help', () => {
       heartbeatMs: String(D.heartbeatMs),
       authDeadlineMs: String(D.authDeadlineMs),
       pipelineDepth: String(D.pipelineDepth),
+      reserveWorkers: String(D.reserveWorkers),
       maxTasksPerWorker: String(D.maxTasksPerWorker),
       maxClientWeight: String(D.maxClientWeight),
     });

@@ -321,6 +321,8 @@ export interface WorkerStatus {
   generation?: number;
   /** Its initializer (`daemon start --init`) failed: it fails every chunk with E_INIT_FAILED. */
   initError?: string;
+  /** A reserve worker (`--reserve-workers`): it runs only the chunks of apps stuck behind other apps' long ones. */
+  reserve?: boolean;
 }
 
 /** One connected client in `status.clients`. */

@@ -271,9 +271,12 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   }
 
   #idleLocal(): WorkerSlot[] {
-    return this.#supervisor
-      .workers()
-      .filter((w) => w.ready && !w.dead && !this.#away.has(w) && !this.#scheduler!.workerFigures(this.#view(w)).busy);
+    return (
+      this.#supervisor
+        .workers()
+        // A reserve worker stays for this daemon's own clients stuck behind long chunks (placement.ts).
+        .filter((w) => w.ready && !w.dead && !w.reserve && !this.#away.has(w) && !this.#scheduler!.workerFigures(this.#view(w)).busy)
+    );
   }
 
   /** The lender takes `w`: the scheduler, which has no chunk on it, is told it exited. */

@@ -26,6 +26,9 @@ export class LocalWorker implements PoolWorker {
   get dead(): boolean {
     return this.inner.dead || this.away;
   }
+  get reserve(): boolean {
+    return this.inner.reserve;
+  }
 }
 
 /** A worker of another daemon lent to this one. */

@@ -112,6 +112,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
   const supervisor: Supervisor = new Supervisor(
     {
       workers: opts.workers,
+      reserve: opts.reserveWorkers,
       // COREPOOL_WORKER_NODE_ARGS adds node flags to workers (profiling: "--cpu-prof --cpu-prof-dir=/tmp/p").
       execArgv: [
         `--max-old-space-size=${opts.workerHeapMb}`,
@@ -202,7 +203,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
     membership === undefined || clustered === undefined
       ? undefined
       : new clustered.ClusterPool(membership, supervisor, {
-          firstRemoteSlot: opts.workers,
+          firstRemoteSlot: opts.workers + opts.reserveWorkers,
           pipelineDepth: opts.pipelineDepth,
           log: (e) => log.info(e),
         });
@@ -262,7 +263,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
 
   ownFigures = () => {
     const st = scheduler.stats();
-    const workers = supervisor.workers();
+    const workers = supervisor.workers().filter((w) => !w.reserve);
     return {
       url,
       workers: workers.length,
@@ -301,6 +302,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
         restarts: w.restarts,
         generation: w.generation,
         ...(w.initError === undefined ? {} : { initError: w.initError }),
+        ...(w.reserve ? { reserve: true } : {}),
         ...figures.worker(w),
       })),
       ...(reloader?.progress === undefined ? {} : { reload: reloader.progress }),

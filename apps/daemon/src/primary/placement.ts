@@ -16,6 +16,11 @@
  * if that keeps it within the cap; none of the above (filling, admission,
  * stealing) takes it past.
  *
+ * Reserve workers: an app with nothing running that waits behind other apps'
+ * long chunks runs on a worker kept for that (#relieve), since a running chunk
+ * cannot be preempted: a newcomer then waits for no item of another app, not
+ * even one that never ends.
+ *
  * A chunk goes only to a worker of its job's code generation (job.ts fits):
  * during a rolling reload old and new workers run side by side.
  */
@@ -41,6 +46,11 @@ const LONG_AFTER_EXPECTED = 1.5;
 const CUT_ABOVE_MS = CHUNK_TARGET_MS;
 /** A cut asked this long ago and not answered (a task took the worker's fd 5) no longer holds back a cut elsewhere. */
 const CUT_PENDING_MS = 5 * CHUNK_TARGET_MS;
+/**
+ * A client with nothing running goes to a reserve worker once the chunks it waits behind have
+ * each held their worker this long: as long as a chunk sized for clients that share should run.
+ */
+const RESERVE_AFTER_MS = CHUNK_TARGET_MS;
 
 /** What placement works with, lent by the scheduler. */
 export interface PlacementContext<W extends PoolWorker> {
@@ -64,6 +74,9 @@ export interface PlacementContext<W extends PoolWorker> {
 export class Placement<W extends PoolWorker> {
   readonly #ctx: PlacementContext<W>;
   #stealTimer: Timer | undefined;
+  #reliefTimer: Timer | undefined;
+  /** Every lane of the pool, reserve workers included, as of the placement under way: a client's cap counts them all. */
+  #all: readonly Lane<W>[] = [];
 
   constructor(ctx: PlacementContext<W>) {
     this.#ctx = ctx;
@@ -74,9 +87,13 @@ export class Placement<W extends PoolWorker> {
    * lets idle workers steal, then has chunks cut short for clients that wait with nothing running.
    */
   place(lanes: readonly Lane<W>[], now: number): void {
-    if (this.#fill(lanes, now)) this.#admitNewcomer(lanes, now);
-    this.#steal(lanes, now);
-    if (this.#ctx.pool.cut !== undefined) this.#cutForNewcomers(lanes, now);
+    this.#all = lanes;
+    // Reserve workers take no part in the usual placement: they are kept for clients stuck behind long chunks.
+    const core = lanes.some((l) => l.worker.reserve === true) ? lanes.filter((l) => l.worker.reserve !== true) : lanes;
+    if (this.#fill(core, now)) this.#admitNewcomer(core, now);
+    this.#steal(core, now);
+    if (this.#ctx.pool.cut !== undefined) this.#cutForNewcomers(core, now);
+    if (core !== lanes) this.#relieve(core, lanes, now);
   }
 
   /** Fills free slots from the queues; false once nothing more can be taken. */
@@ -91,7 +108,7 @@ export class Placement<W extends PoolWorker> {
       for (const lane of lanes) {
         // Behind a chunk that already runs long, a chunk would wait while another worker may free first.
         if (depth > 1 && this.#longHead(lane, now)) continue;
-        const eligible = capped ? (cq: ClientQueue): boolean => this.#reads(cq) && mayPlace(cq, lane, lanes) : this.#reads;
+        const eligible = capped ? (cq: ClientQueue): boolean => this.#reads(cq) && mayPlace(cq, lane, this.#all) : this.#reads;
         let fit: ((job: Job) => boolean) | undefined;
         if (pinning && lane.worker.generation !== undefined) fit = (job) => fits(job, lane.worker);
         while (lane.open && lane.chunks.length < depth) {
@@ -140,7 +157,7 @@ export class Placement<W extends PoolWorker> {
       let lane: Lane<W> | undefined;
       for (const l of full) if (!this.#longHead(l, now) && (lane === undefined || l.head!.headAt! < lane.head!.headAt!)) lane = l;
       lane ??= full[0];
-      if (lane === undefined || !mayPlace(cq, lane, lanes)) continue;
+      if (lane === undefined || !mayPlace(cq, lane, this.#all)) continue;
       const chunk = queues.take(cq, (j) => fits(j, lane.worker));
       chunk.urgent = true;
       this.#assign(lane, chunk, true);
@@ -157,7 +174,7 @@ export class Placement<W extends PoolWorker> {
    */
   #cutForNewcomers(lanes: readonly Lane<W>[], now: number): void {
     const running = new Set<ClientQueue>();
-    for (const l of lanes) if (l.head !== undefined) running.add(l.head.tenant);
+    for (const l of this.#all) if (l.head !== undefined) running.add(l.head.tenant);
     let asked = false;
     for (const lane of lanes) {
       const next = lane.chunks[1];
@@ -181,7 +198,7 @@ export class Placement<W extends PoolWorker> {
       let most = -Infinity;
       for (const l of lanes) {
         const left = this.#cuttable(l, now);
-        if (left > most && mayPlace(cq, l, lanes) && cq.ready.some((j) => fits(j, l.worker))) [most, lane] = [left, l];
+        if (left > most && mayPlace(cq, l, this.#all) && cq.ready.some((j) => fits(j, l.worker))) [most, lane] = [left, l];
       }
       if (lane === undefined) continue;
       this.#cut(lane, 0, now);
@@ -274,7 +291,7 @@ export class Placement<W extends PoolWorker> {
         // A cancelled job's chunks are being dropped; a capped client's chunk stays where it is if the idle worker would be
         // one too many; one of another code generation cannot move here.
         const i = v.chunks.findIndex(
-          (c, k) => k > 0 && !c.ghost && c.job.live && mayPlace(c.tenant, idle, lanes) && fits(c.job, idle.worker),
+          (c, k) => k > 0 && !c.ghost && c.job.live && mayPlace(c.tenant, idle, this.#all) && fits(c.job, idle.worker),
         );
         if (i < 0) continue;
         const since = v.head!.headAt!;
@@ -286,12 +303,7 @@ export class Placement<W extends PoolWorker> {
           at = i;
         }
       }
-      if (victim === undefined) continue;
-      const old = victim.chunks[at]!;
-      victim.disown(old);
-      // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
-      if (!this.#ctx.pool.send(victim.worker, { t: 'abort', key: old.key })) this.#ctx.pool.kill(victim.worker, 'abort refused');
-      this.#assign(idle, this.#ctx.mint.successor(old, 0), false);
+      if (victim !== undefined) this.#move(victim, at, idle);
     }
     if (soonest < Infinity && this.#stealTimer === undefined) {
       this.#stealTimer = this.#ctx.clock.after(Math.ceil(soonest) + 1, () => {
@@ -299,6 +311,86 @@ export class Placement<W extends PoolWorker> {
         this.#ctx.redispatch();
       });
     }
+  }
+
+  /** Moves the chunk waiting at `at` in `from`'s pipeline to the idle `to`, as a fresh copy; `from` is told to skip its own. */
+  #move(from: Lane<W>, at: number, to: Lane<W>): void {
+    const old = from.chunks[at]!;
+    from.disown(old);
+    // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
+    if (!this.#ctx.pool.send(from.worker, { t: 'abort', key: old.key })) this.#ctx.pool.kill(from.worker, 'abort refused');
+    this.#assign(to, this.#ctx.mint.successor(old, 0), false);
+  }
+
+  /**
+   * Reserve workers (WorkerPool's `reserve`): a client with nothing running, owed a worker,
+   * whose chunk waits behind other clients' chunks that have each held their worker for
+   * RESERVE_AFTER_MS and are not about to end, runs it on an idle reserve worker instead, one
+   * chunk at a time. The operating system then shares the cores between one process more than
+   * there are cores: the long chunks run a little slower for as long as the short one runs,
+   * where without it the client would wait for a whole item of another app, however long, or
+   * for ever behind items that never end. A chunk already waiting in a busy worker's pipeline
+   * moves (as a stolen one does); otherwise the client's next queued chunk goes.
+   */
+  #relieve(core: readonly Lane<W>[], lanes: readonly Lane<W>[], now: number): void {
+    const { queues, fair } = this.#ctx;
+    let soonest = Infinity;
+    for (const idle of lanes) {
+      if (idle.worker.reserve !== true || !idle.open || idle.chunks.length > 0) continue;
+      const running = new Set<ClientQueue>();
+      for (const l of lanes) if (l.head !== undefined && !l.head.ghost) running.add(l.head.tenant);
+      const slack = this.#slack(core);
+      const starved = (cq: ClientQueue): boolean =>
+        !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes) && fair.owed(cq, queues.active, now, slack);
+      // A chunk waiting behind one that holds its worker: the longest waiting goes first.
+      let victim: Lane<W> | undefined;
+      let at = -1;
+      for (const v of core) {
+        if (v.worker.dead || v.chunks.length < 2) continue;
+        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live && fits(c.job, idle.worker) && starved(c.tenant));
+        if (i < 0) continue;
+        const held = this.#heldFrom(v, now);
+        if (held > now) soonest = Math.min(soonest, held - now);
+        else if (victim === undefined || v.chunks[i]!.placedAt < victim.chunks[at]!.placedAt) [victim, at] = [v, i];
+      }
+      if (victim !== undefined) {
+        this.#move(victim, at, idle);
+        continue;
+      }
+      // Queued with no worker to go to: every worker is held (or being replaced).
+      const waits = (cq: ClientQueue): boolean => this.#ctx.runningOf(cq) === 0 && starved(cq);
+      if (!queues.active.some((cq) => waits(cq) && cq.ready.some((j) => fits(j, idle.worker)))) continue;
+      let heldAll = true;
+      for (const v of core) {
+        if (!v.open) continue;
+        const held = this.#heldFrom(v, now);
+        if (held <= now) continue;
+        heldAll = false;
+        if (held < Infinity) soonest = Math.min(soonest, held - now);
+      }
+      if (!heldAll) continue;
+      const chunk = queues.next(now, waits, (job) => fits(job, idle.worker));
+      if (chunk !== undefined) this.#assign(idle, chunk, false);
+    }
+    if (soonest < Infinity && this.#reliefTimer === undefined) {
+      this.#reliefTimer = this.#ctx.clock.after(Math.ceil(soonest) + 1, () => {
+        this.#reliefTimer = undefined;
+        this.#ctx.redispatch();
+      });
+    }
+  }
+
+  /**
+   * From when the lane's running chunk counts as holding its worker, for a reserve worker's sake
+   * (#relieve): RESERVE_AFTER_MS after it started; never (Infinity) while a cut asked of it will
+   * free the worker within an item shorter than that, or with no chunk running: the client waits.
+   */
+  #heldFrom(lane: Lane<W>, now: number): number {
+    const head = lane.head;
+    if (head?.headAt === undefined) return Infinity;
+    const itemMs = head.job.itemMs;
+    if (now - head.cutAskedAt < CUT_PENDING_MS && itemMs > 0 && itemMs < RESERVE_AFTER_MS) return Infinity;
+    return head.headAt + RESERVE_AFTER_MS;
   }
 
   /**

@@ -123,7 +123,9 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
 
   /** Number of workers the pool can run chunks on (what a client's in-flight window is sized by). */
   workerCount(): number {
-    return Math.max(this.#pool.workers().length, this.#pool.capacity?.() ?? 0);
+    let n = 0;
+    for (const w of this.#pool.workers()) if (w.reserve !== true) n++;
+    return Math.max(n, this.#pool.capacity?.() ?? 0);
   }
 
   /**

@@ -38,8 +38,10 @@ import type { Logger } from '../logger.js';
 
 /** The primary's view of one worker process (what the scheduler keeps of it is in its lane, lane.ts). */
 export interface WorkerSlot {
-  /** Stable slot number (0..n-1); a replacement keeps the slot. */
+  /** Stable slot number (0..n-1, reserve workers last); a replacement keeps the slot. */
   readonly slot: number;
+  /** A reserve worker (worker-pool.ts): kept for clients stuck behind long chunks. */
+  readonly reserve: boolean;
   /** Unique per process generation, used as the state owner ("w:<id>"). */
   readonly id: number;
   readonly pid: number;
@@ -72,6 +74,8 @@ export interface SupervisorEvents {
 
 export interface SupervisorOptions {
   workers: number;
+  /** Reserve workers beyond `workers` (worker-pool.ts), forked once the others are ready; none if absent. */
+  reserve?: number;
   /** Extra node flags for workers (heap limit). */
   execArgv: string[];
   /** Kill a worker whose RSS passes this many bytes; 0: no watchdog. */
@@ -148,7 +152,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   constructor(opts: SupervisorOptions, events: SupervisorEvents) {
     this.#opts = opts;
     this.#events = events;
-    this.#slots = new Array(opts.workers).fill(undefined);
+    this.#slots = new Array(opts.workers + (opts.reserve ?? 0)).fill(undefined);
     this.#budgets = this.#slots.map(() => ({ stdout: new OutputBudget(), stderr: new OutputBudget() }));
     this.#forkFailures = this.#slots.map(() => 0);
     this.#slotRestarts = this.#slots.map(() => 0);
@@ -165,10 +169,14 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     });
   }
 
-  /** Forks every worker and resolves when all are ready. */
+  /**
+   * Forks every worker and resolves when all but the reserve ones are ready; those are forked
+   * then, so that they do not take cores from the others' boot (the daemon listens sooner).
+   */
   async start(): Promise<void> {
-    const ready = this.#slots.map((_, slot) => new Promise<void>((resolve) => this.#fork(slot, resolve)));
+    const ready = this.#slots.slice(0, this.#opts.workers).map((_, slot) => new Promise<void>((resolve) => this.#fork(slot, resolve)));
     await Promise.all(ready);
+    for (let slot = this.#opts.workers; slot < this.#slots.length; slot++) this.#fork(slot);
     this.#armWatchdog(RSS_IDLE_WATCH_MS);
   }
 
@@ -395,6 +403,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     const w: WorkerSlot = {
       ...(replacing === undefined ? {} : { replacing }),
       slot,
+      reserve: slot >= this.#opts.workers,
       id: worker.id,
       pid,
       ready: false,

@@ -70,6 +70,12 @@ export interface PoolWorker {
    * of another daemon), it takes chunks of any.
    */
   readonly generation?: number;
+  /**
+   * A reserve worker: one more process than the cores it shares, kept idle for a client stuck
+   * behind other apps' long chunks (placement.ts, #relieve), never filled, lent or counted in
+   * the capacity clients size their window by. Absent: an ordinary worker.
+   */
+  readonly reserve?: boolean;
 }
 
 /** What the scheduler sends a worker. */

@@ -14,6 +14,8 @@ export interface FakeWorker extends PoolWorker {
   incarnation: number;
   /** Its code generation (rolling reload), in a pool made with one. */
   generation?: number;
+  /** A reserve worker (the last slots of a pool made with some). */
+  reserve?: boolean;
 }
 
 const isRun = (m: ChunkCommand): m is RunMessage => m.t === 'run';
@@ -31,11 +33,18 @@ export class FakePool implements WorkerPool<FakeWorker> {
   codeGeneration: number | undefined;
   generation?: () => number;
 
-  /** `n` workers, ready; with `codeGeneration`, of that code generation. */
-  constructor(n: number, codeGeneration?: number) {
+  /** `n` workers and `reserve` reserve workers after them, ready; with `codeGeneration`, of that code generation. */
+  constructor(n: number, codeGeneration?: number, reserve = 0) {
     this.codeGeneration = codeGeneration;
     if (codeGeneration !== undefined) this.generation = () => this.codeGeneration!;
-    this.#slots = Array.from({ length: n }, (_, slot) => ({ slot, ready: true, dead: false, incarnation: 0, ...this.#gen() }));
+    this.#slots = Array.from({ length: n + reserve }, (_, slot) => ({
+      slot,
+      ready: true,
+      dead: false,
+      incarnation: 0,
+      ...this.#gen(),
+      ...(slot >= n ? { reserve: true } : {}),
+    }));
   }
 
   #gen(): { generation?: number } {
@@ -69,7 +78,14 @@ export class FakePool implements WorkerPool<FakeWorker> {
     w.dead = true;
     w.ready = false;
     this.events?.workerExit(w);
-    const next = { slot: w.slot, ready: false, dead: false, incarnation: w.incarnation + 1, ...this.#gen() };
+    const next = {
+      slot: w.slot,
+      ready: false,
+      dead: false,
+      incarnation: w.incarnation + 1,
+      ...this.#gen(),
+      ...(w.reserve === true ? { reserve: true } : {}),
+    };
     this.#slots[this.#slots.indexOf(w)] = next;
     return next;
   }

@@ -1,0 +1,177 @@
+/**
+ * Reserve workers in the scheduler alone (a fake pool of two workers and one reserve, a clock
+ * the test moves): a client with nothing running that waits behind other clients' long chunks
+ * runs on the reserve, and nothing else ever does. The real processes and sockets are in
+ * reserve-workers.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { CHUNK_TARGET_MS } from '@corepool/protocol/internal';
+import type { RunMessage } from '../src/ipc.js';
+import type { FakeWorker } from './support/fake-pool.js';
+import { CuttingPool, add, answer, delivered, fakeScheduler, open, recordingClient, type FakeScheduler } from './support/fake-scheduler.js';
+
+/** Two workers and one reserve worker, with chunks cut short for newcomers as the real pool does. */
+function setup(reserve = 1): FakeScheduler & { core: FakeWorker[]; spare: FakeWorker } {
+  const s = fakeScheduler(new CuttingPool(2, undefined, reserve));
+  const ws = s.pool.workers();
+  return { ...s, core: ws.filter((w) => w.reserve !== true), spare: ws.find((w) => w.reserve === true)! };
+}
+
+/**
+ * `a` holds both workers with one-item chunks measured at `itemMs` each (the first two answered
+ * to measure them, the next two starting now), more queued.
+ */
+function longItems(s: ReturnType<typeof setup>, itemMs: number): ReturnType<typeof recordingClient> {
+  const a = recordingClient(1);
+  open(s, a, 1);
+  for (let k = 0; k < 8; k++) add(s, a, 1, k, 1);
+  s.clock.advance(itemMs);
+  for (const w of s.core) answer(s, w, s.pool.runs(w)[0]!, 1, undefined, itemMs);
+  return a;
+}
+
+function runsOn(s: FakeScheduler, w: FakeWorker): RunMessage[] {
+  return s.pool.runs(w);
+}
+
+describe('reserve workers', () => {
+  it('are never filled: a lone client, or clients whose chunks end within RESERVE_AFTER_MS, run on the workers alone', () => {
+    const s = setup();
+    const a = recordingClient(1);
+    const b = recordingClient(2);
+    open(s, a, 1);
+    for (let k = 0; k < 20; k++) add(s, a, 1, k * 10, 10);
+    s.clock.advance(10 * CHUNK_TARGET_MS);
+    s.scheduler.dispatch();
+    expect(runsOn(s, s.spare)).toEqual([]);
+    const answered = new Set<number>();
+    for (const w of s.core) {
+      const r = runsOn(s, w)[0]!;
+      answered.add(r.key);
+      answer(s, w, r, r.count, undefined, 10 * CHUNK_TARGET_MS);
+    }
+    // b arrives; from now on every chunk ends in half of RESERVE_AFTER_MS: whoever waits, waits less than that.
+    open(s, b, 2);
+    for (let k = 0; k < 20; k++) add(s, b, 2, k * 10, 10);
+    for (let step = 0; step < 60; step++) {
+      s.clock.advance(CHUNK_TARGET_MS / 2);
+      for (const w of s.core) {
+        const r = runsOn(s, w).find((x) => !answered.has(x.key));
+        if (r === undefined) continue;
+        answered.add(r.key);
+        answer(s, w, r, r.count, undefined, CHUNK_TARGET_MS / 2);
+      }
+    }
+    expect(delivered(a).length + delivered(b).length).toBe(400);
+    expect(runsOn(s, s.spare)).toEqual([]);
+    // Clients size their window by the workers, not counting the reserve.
+    expect(s.scheduler.workerCount()).toBe(2);
+  });
+
+  it("a newcomer waiting behind another client's long item moves to the reserve once that item has held its worker RESERVE_AFTER_MS", () => {
+    const s = setup();
+    // Items of 100 ms are not long from their start (placement.ts, #longHead): a second chunk waits behind each.
+    longItems(s, 100);
+    const b = recordingClient(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    // Placed behind a running chunk (newcomer admission), on a worker: not yet on the reserve.
+    const urgent = s.pool.sent.find((x) => x.m.t === 'run' && x.m.urgent)!;
+    expect(urgent.w.reserve).toBeUndefined();
+    expect(runsOn(s, s.spare)).toEqual([]);
+    // The clock moves: the reserve takes it as a fresh copy, and the worker is told to skip its own.
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    const moved = runsOn(s, s.spare);
+    expect(moved).toHaveLength(1);
+    expect(moved[0]!.start).toBe(0);
+    expect(s.pool.aborts(urgent.w)).toEqual([urgent.m.key]);
+    answer(s, s.spare, moved[0]!);
+    expect(delivered(b)).toEqual([[0, 0]]);
+    // The skipped copy answering anyway delivers nothing twice.
+    answer(s, urgent.w, urgent.m as RunMessage);
+    expect(delivered(b)).toEqual([[0, 0]]);
+  });
+
+  it('a newcomer queued with every worker held by long items goes to the reserve, its next chunk again once it is free', () => {
+    const s = setup();
+    longItems(s, 500);
+    s.clock.advance(CHUNK_TARGET_MS + 1);
+    s.scheduler.dispatch();
+    const b = recordingClient(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    add(s, b, 2, 1, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    expect(runsOn(s, s.spare)).toHaveLength(1);
+    // One chunk at a time on the reserve: the second waits for the first.
+    answer(s, s.spare, runsOn(s, s.spare)[0]!);
+    s.clock.advance(1);
+    const runs = runsOn(s, s.spare);
+    const mine = runs.filter((r) => s.pool.sent.some((x) => x.m === r));
+    expect(mine.length).toBeGreaterThanOrEqual(1);
+    for (const r of runs) answer(s, s.spare, r);
+    expect(
+      delivered(b)
+        .map(([i]) => i)
+        .sort(),
+    ).toEqual([0, 1]);
+  });
+
+  it('a client that runs something already waits its turn: the reserve stays idle for it', () => {
+    const s = setup();
+    const a = longItems(s, 500);
+    s.clock.advance(5 * CHUNK_TARGET_MS);
+    s.scheduler.dispatch();
+    expect(runsOn(s, s.spare)).toEqual([]);
+    expect(delivered(a)).toHaveLength(2);
+  });
+
+  it('behind a chunk of short items asked to cut, the newcomer waits for the cut, not the reserve', () => {
+    const s = setup();
+    const a = recordingClient(1);
+    open(s, a, 1);
+    for (let k = 0; k < 4; k++) add(s, a, 1, k * 100, 100);
+    // Measured at 1 ms an item.
+    const first = s.pool.runs(s.core[0]!)[0]!;
+    s.clock.advance(100);
+    answer(s, s.core[0]!, first, 100, undefined, 100);
+    const b = recordingClient(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    s.clock.advance(3 * CHUNK_TARGET_MS);
+    expect(runsOn(s, s.spare)).toEqual([]);
+    expect((s.pool as CuttingPool).cuts.length).toBeGreaterThan(0);
+  });
+
+  it('a newcomer with two chunks queued gets the reserve for one, then waits like anyone for the rest', () => {
+    const s = setup();
+    longItems(s, 10_000);
+    const b = recordingClient(2);
+    const c = recordingClient(3);
+    open(s, b, 2);
+    open(s, c, 3);
+    add(s, b, 2, 0, 1);
+    add(s, c, 3, 0, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    // Two clients stuck, one reserve: one runs there, the other waits for it, never a second chunk on it.
+    expect(runsOn(s, s.spare)).toHaveLength(1);
+    const first = runsOn(s, s.spare)[0]!;
+    s.clock.advance(5);
+    answer(s, s.spare, first);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    expect(runsOn(s, s.spare)).toHaveLength(2);
+    answer(s, s.spare, runsOn(s, s.spare)[1]!);
+    expect(delivered(b)).toEqual([[0, 0]]);
+    expect(delivered(c)).toEqual([[0, 0]]);
+  });
+
+  it('with no reserve worker, the newcomer waits for the item (what the reserve is for)', () => {
+    const s = setup(0);
+    longItems(s, 500);
+    const b = recordingClient(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    s.clock.advance(10 * CHUNK_TARGET_MS);
+    expect(delivered(b)).toEqual([]);
+  });
+});
