@@ -18,10 +18,8 @@ import {
   open,
   recordingClient,
   type FakeScheduler as S,
-  type RecordingClient,
 } from './support/fake-scheduler.js';
 
-type Client = RecordingClient;
 const client = recordingClient;
 
 function setup(pool: FakePool = new CuttingPool(2)): S {
