@@ -442,7 +442,7 @@ function formatStatus(s: DaemonStatus): string {
     `workers (${s.workers.length}):`,
     ...s.workers.map(
       (w) =>
-        `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}${workerFigures(w)}${w.generation === undefined ? '' : `  gen ${w.generation}`}${w.initError === undefined ? '' : `  INIT FAILED: ${w.initError.split('\n')[0]}`}`,
+        `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}${workerFigures(w)}${w.generation === undefined ? '' : `  gen ${w.generation}`}${w.reserve === true ? '  reserve' : ''}${w.initError === undefined ? '' : `  INIT FAILED: ${w.initError.split('\n')[0]}`}`,
     ),
     ...(s.reload === undefined
       ? []

@@ -2,11 +2,17 @@
  * Reserve workers on a real daemon: an app whose items never end (no timeoutMs) holds every
  * worker, and a second app's submits still run, on the reserve worker, one after another. With
  * `--reserve-workers 0` the same submit waits for ever: nothing can take a running item from
- * its worker. The scheduler's side alone is in reserve-workers.unit.test.ts.
+ * its worker. The reserve through a worker's death, a rolling reload and cluster lending. The
+ * scheduler's side alone is in reserve-workers.unit.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { startDaemon } from './support/daemon.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CLI, startDaemon } from './support/daemon.js';
+import { startCluster } from './support/cluster.js';
 import { until } from './support/wait.js';
+
+const exec = promisify(execFile);
 
 /** An item that never returns: the worker is held until the daemon replaces it. */
 const forever = (_: number): number => {
@@ -15,7 +21,7 @@ const forever = (_: number): number => {
 
 describe('reserve workers', () => {
   it("a neighbour's submits run beside an app whose items never end on every worker", async () => {
-    await using d = await startDaemon({ workers: 2 });
+    await using d = await startDaemon({ workers: 2, reserve: true });
     const hog = await d.connect({ name: 'hog' });
     const neighbour = await d.connect({ name: 'neighbour' });
     // Four endless items: two hold the workers, two wait behind them (the hog runs something: the reserve is not for it).
@@ -56,4 +62,75 @@ describe('reserve workers', () => {
     expect(waited).toBe('still waiting');
     await hog.close();
   }, 60_000);
+
+  it("killed -9 while it runs a stuck app's item, the reserve is replaced and the item runs again, once", async () => {
+    await using d = await startDaemon({ workers: 2, reserve: true });
+    const hog = await d.connect({ name: 'hog' });
+    const neighbour = await d.connect({ name: 'neighbour' });
+    for (let i = 0; i < 2; i++) hog.submit(forever, 0).catch(() => undefined);
+    await until(async () => (await d.status()).workers.filter((w) => w.client === 'hog').length === 2, 10_000, 'the hog on both workers');
+    // The item counts its runs in a shared value, then sleeps long enough to be killed mid-run.
+    const runs = neighbour.value<number>('runs', { initial: 0 });
+    const item = async (x: number, ctx: { value<T>(n: string): { add(d: number): Promise<T> } }): Promise<number> => {
+      await ctx.value<number>('runs').add(1);
+      await new Promise((r) => setTimeout(r, 1_500));
+      return x * 3;
+    };
+    const result = neighbour.submit(item, 7);
+    await until(async () => (await runs.get()) === 1, 10_000, 'the item running');
+    expect((await d.status()).workers.find((w) => w.reserve === true)?.client).toBe('neighbour');
+    const reserve = (await d.status()).workers.find((w) => w.reserve === true)!;
+    process.kill(reserve.pid, 'SIGKILL');
+    expect(await result).toBe(21);
+    expect(await runs.get()).toBe(2);
+    const after = (await d.status()).workers.filter((w) => w.reserve === true);
+    expect(after).toHaveLength(1);
+    expect(after[0]!.pid).not.toBe(reserve.pid);
+    await hog.close();
+  }, 60_000);
+
+  it('a rolling reload replaces the reserve with the rest, and a stuck app runs on the new one', async () => {
+    await using d = await startDaemon({ workers: 2, reserve: true });
+    const env = { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' };
+    await exec(process.execPath, [CLI, 'daemon', 'reload', '--data-dir', d.dataDir], { env });
+    const status = await d.status();
+    expect(status.workers).toHaveLength(3);
+    expect(status.workers.every((w) => w.generation === 2)).toBe(true);
+    expect(status.workers.filter((w) => w.reserve === true)).toHaveLength(1);
+    const hog = await d.connect({ name: 'hog' });
+    const neighbour = await d.connect({ name: 'neighbour' });
+    for (let i = 0; i < 2; i++) hog.submit(forever, 0).catch(() => undefined);
+    await until(async () => (await d.status()).workers.filter((w) => w.client === 'hog').length === 2, 10_000, 'the hog on both workers');
+    expect(await neighbour.map((x: number) => -x, [1, 2, 3])).toEqual([-1, -2, -3]);
+    await hog.close();
+  }, 60_000);
+
+  it('in a cluster, a reserve is never lent: an app holding every worker of both daemons leaves each a reserve for the others', async () => {
+    await using c = await startCluster(2, { reserve: true });
+    await c.untilMembers(2);
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const hog = await a.connect({ name: 'hog' });
+    // Endless items, a chunk each: two on a's workers, two on workers b lends to a, the rest queued.
+    hog
+      .map(
+        forever,
+        Array.from({ length: 20 }, (_, i) => i),
+        { chunkSize: 1 },
+      )
+      .catch(() => undefined);
+    await until(
+      async () => (await b.status()).workers.filter((w) => w.reserve !== true && w.busy).length === 2,
+      20_000,
+      "b's workers lent to the hog",
+    );
+    for (const d of [a, b]) {
+      const neighbour = await d.connect({ name: 'neighbour' });
+      expect(await neighbour.map((x: number) => x + 100, [1, 2, 3])).toEqual([101, 102, 103]);
+      const reserve = (await d.status()).workers.filter((w) => w.reserve === true);
+      expect(reserve).toHaveLength(1);
+      expect(reserve[0]!.tasksDone).toBe(3);
+      await neighbour.close();
+    }
+    await hog.close();
+  }, 90_000);
 });

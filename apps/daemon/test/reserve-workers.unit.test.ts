@@ -165,6 +165,26 @@ describe('reserve workers', () => {
     expect(delivered(c)).toEqual([[0, 0]]);
   });
 
+  it('a reserve killed under a newcomer: the rest, placed behind a long item while the reserve restarts, moves to the new one', () => {
+    const s = setup();
+    longItems(s, 100);
+    const b = recordingClient(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    expect(runsOn(s, s.spare)).toHaveLength(1);
+    // Killed: b is charged the restart, and for 5 s it may hold no worker beside what it holds (fair-share.ts).
+    const next = s.pool.exit(s.spare);
+    expect(s.scheduler.stats().perClient.get(2)).toMatchObject({ runningChunks: 0, queuedChunks: 1 });
+    // The new reserve is ready: the chunk is placed behind a long item, as a newcomer's is, and being held
+    // there already it is no new worker: it moves to the reserve all the same (it stayed behind the item once).
+    s.pool.ready(next);
+    const moved = runsOn(s, next);
+    expect(moved).toHaveLength(1);
+    answer(s, next, moved[0]!);
+    expect(delivered(b)).toEqual([[0, 0]]);
+  });
+
   it('with no reserve worker, the newcomer waits for the item (what the reserve is for)', () => {
     const s = setup(0);
     longItems(s, 500);

@@ -24,6 +24,8 @@ function status(o: { workers?: number; clients?: number; full?: boolean } = {}):
       tasksDone: 1000 * (i + 1),
       chunksDone: 10 * (i + 1),
       restarts: i,
+      // The last of three or more is a reserve worker, idle.
+      ...(i >= 2 && i === (o.workers ?? 2) - 1 ? { reserve: true, busy: false } : {}),
       ...(full
         ? { rss: 80 * 1024 * 1024, cpu: 0.97, batch: 7, client: 'render-app', lastRestart: { cause: 'timeout', at: NOW - 65_000 } }
         : {}),
@@ -54,6 +56,12 @@ function status(o: { workers?: number; clients?: number; full?: boolean } = {}):
 const history = { throughput: [0, 50, 100, 321], p99: [10, 20, 31] };
 
 describe('renderTop', () => {
+  it('says a reserve worker waiting is one, not merely idle', () => {
+    const text = renderTop({ status: status({ workers: 3 }), history, width: 80, height: 30, now: NOW }).join('\n');
+    expect(text).toMatch(/5002 +reserve/);
+    expect(text).toMatch(/5001 +idle/);
+  });
+
   for (const width of [40, 80, 120, 200]) {
     it(`fits ${width} columns and 30 rows, with the workers' pids, state and items`, () => {
       const lines = renderTop({ status: status({ full: true }), history, width, height: 30, now: NOW });

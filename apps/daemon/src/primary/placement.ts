@@ -339,15 +339,15 @@ export class Placement<W extends PoolWorker> {
       if (idle.worker.reserve !== true || !idle.open || idle.chunks.length > 0) continue;
       const running = new Set<ClientQueue>();
       for (const l of lanes) if (l.head !== undefined && !l.head.ghost) running.add(l.head.tenant);
-      const slack = this.#slack(core);
-      const starved = (cq: ClientQueue): boolean =>
-        !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes) && fair.owed(cq, queues.active, now, slack);
-      // A chunk waiting behind one that holds its worker: the longest waiting goes first.
+      const stuck = (cq: ClientQueue): boolean => !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes);
+      // A chunk waiting behind one that holds its worker: the longest waiting goes first. It was placed
+      // already, so it moves whether or not its client is owed a worker now: the move takes no worker
+      // from anyone, and a client limited after a kill (fair-share.ts) counts this very chunk as held.
       let victim: Lane<W> | undefined;
       let at = -1;
       for (const v of core) {
         if (v.worker.dead || v.chunks.length < 2) continue;
-        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live && fits(c.job, idle.worker) && starved(c.tenant));
+        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live && fits(c.job, idle.worker) && stuck(c.tenant));
         if (i < 0) continue;
         const held = this.#heldFrom(v, now);
         if (held > now) soonest = Math.min(soonest, held - now);
@@ -358,7 +358,8 @@ export class Placement<W extends PoolWorker> {
         continue;
       }
       // Queued with no worker to go to: every worker is held (or being replaced).
-      const waits = (cq: ClientQueue): boolean => this.#ctx.runningOf(cq) === 0 && starved(cq);
+      const slack = this.#slack(core);
+      const waits = (cq: ClientQueue): boolean => this.#ctx.runningOf(cq) === 0 && stuck(cq) && fair.owed(cq, queues.active, now, slack);
       if (!queues.active.some((cq) => waits(cq) && cq.ready.some((j) => fits(j, idle.worker)))) continue;
       let heldAll = true;
       for (const v of core) {

@@ -97,7 +97,8 @@ interface Column<R> {
 const WORKER_COLUMNS: Column<WorkerStatus>[] = [
   { title: 'ID', cell: (w) => String(w.id), width: 4, keep: 1, right: true },
   { title: 'PID', cell: (w) => String(w.pid), width: 8, keep: 1, right: true },
-  { title: 'STATE', cell: (w) => (w.busy ? 'busy' : 'idle'), width: 5, keep: 1 },
+  // A reserve worker (--reserve-workers) says so while it waits: it is idle on purpose.
+  { title: 'STATE', cell: (w) => (w.busy ? 'busy' : w.reserve === true ? 'reserve' : 'idle'), width: 7, keep: 1 },
   { title: 'ITEMS', cell: (w) => String(w.tasksDone), width: 9, keep: 1, right: true },
   { title: 'CPU', cell: (w) => (w.cpu === undefined ? DASH : `${Math.round(w.cpu * 100)}%`), width: 5, keep: 2, right: true },
   { title: 'RSS', cell: (w) => (w.rss === undefined ? DASH : bytes(w.rss)), width: 8, keep: 2, right: true },

@@ -52,6 +52,7 @@ export async function startCluster(n: number, o: ClusterOptions = {}): Promise<T
       const d = await startDaemon({
         workers: o.workers ?? 2,
         ...(o.nodeArgs === undefined ? {} : { nodeArgs: o.nodeArgs }),
+        ...(o.reserve === undefined ? {} : { reserve: o.reserve }),
         ...extra,
         args: ['--cluster', redisUrl, '--cluster-name', name, '--token-file', tokenFile, ...(o.args ?? []), ...(extra.args ?? [])],
       });

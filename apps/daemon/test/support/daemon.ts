@@ -50,6 +50,8 @@ export interface TestDaemon {
 
 export interface StartOptions {
   workers?: number;
+  /** With the daemon's default reserve worker (`--reserve-workers`); without one unless asked. */
+  reserve?: boolean;
   /** A fixed port (to restart a daemon where its clients expect it); default 0, any free port. */
   port?: number;
   dataDir?: string;
@@ -77,6 +79,10 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
     String(o.workers ?? 2),
     '--data-dir',
     dataDir,
+    // Tests of the pool count its workers exactly (their pids, their slots, what each ran): the
+    // reserve worker (on by default) is asked for by the tests about it, and by those that run
+    // their faults beside it (`reserve: true`).
+    ...(o.reserve === true || o.args?.includes('--reserve-workers') === true ? [] : ['--reserve-workers', '0']),
     ...(o.args ?? []),
   ];
   const [file, argv] =
