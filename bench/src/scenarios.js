@@ -247,6 +247,20 @@ export const SCENARIOS = {
     goals: [],
   },
 
+  longitems: {
+    title: 'one 1 ms task at a time from a second app, beside an app whose 200 ms items hold both workers: its wait; 2 workers',
+    params: (q) => ({ workers: 2, itemMs: 200, hogLoops: 4, probes: q ? 30 : 100, note: q ? 'quick: 30 probes' : undefined }),
+    systems: [
+      { system: 'corepool', ...node('corepool/longitems.js') },
+      { system: 'corepool-no-reserve', ...node('corepool/longitems.js'), params: () => ({ reserve: false }) },
+      { system: 'python-pool', ...py('anchors/longitems.py') },
+    ],
+    goals: [
+      // A quarter of one long item: waiting one out (no reserve) is half an item at the median.
+      { system: 'corepool', metric: 'wait_p99_ms', op: '<', value: 50, text: 'beside long items: wait p99 < 50 ms (a quarter of an item)' },
+    ],
+  },
+
   weights: {
     title: 'apps of weights 1, 2 and 3 side by side: worker time of each against weight 1 while all have work; 2 workers',
     params: (q) => ({

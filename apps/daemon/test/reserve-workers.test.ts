@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { TaskContext } from '@corepool/client';
 import { CLI, startDaemon } from './support/daemon.js';
 import { startCluster } from './support/cluster.js';
 import { until } from './support/wait.js';
@@ -71,7 +72,7 @@ describe('reserve workers', () => {
     await until(async () => (await d.status()).workers.filter((w) => w.client === 'hog').length === 2, 10_000, 'the hog on both workers');
     // The item counts its runs in a shared value, then sleeps long enough to be killed mid-run.
     const runs = neighbour.value<number>('runs', { initial: 0 });
-    const item = async (x: number, ctx: { value<T>(n: string): { add(d: number): Promise<T> } }): Promise<number> => {
+    const item = async (x: number, ctx: TaskContext): Promise<number> => {
       await ctx.value<number>('runs').add(1);
       await new Promise((r) => setTimeout(r, 1_500));
       return x * 3;
