@@ -185,6 +185,26 @@ describe('reserve workers', () => {
     expect(delivered(b)).toEqual([[0, 0]]);
   });
 
+  it('a client that has had more worker time than the one holding every worker still gets the reserve: it holds none', () => {
+    const s = setup();
+    const b = recordingClient(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    // b runs 5 s on a worker alone: far more worker time than a will have when b comes back.
+    s.clock.advance(5_000);
+    answer(s, s.core[0]!, runsOn(s, s.core[0]!)[0]!, 1, undefined, 5_000);
+    longItems(s, 300);
+    add(s, b, 2, 1, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    const moved = runsOn(s, s.spare);
+    expect(moved).toHaveLength(1);
+    answer(s, s.spare, moved[0]!);
+    expect(delivered(b)).toEqual([
+      [0, 0],
+      [1, 2],
+    ]);
+  });
+
   it('with no reserve worker, the newcomer waits for the item (what the reserve is for)', () => {
     const s = setup(0);
     longItems(s, 500);

@@ -149,6 +149,9 @@ export class Placement<W extends PoolWorker> {
           l.open &&
           l.chunks.length === pipelineDepth &&
           !l.chunks.some((c) => c.urgent) &&
+          // Behind a ghost (a chunk moved elsewhere) the worker skips to the chunk after it, which
+          // would run before the newcomer's while the lane took the newcomer's for the running one.
+          !l.chunks[0]!.ghost &&
           (job === undefined || fits(job, l.worker)) &&
           // Never ahead of a waiting chunk of a client that stands below it (fair-share.ts, mayPass).
           l.chunks.every((c, k) => k === 0 || c.ghost || fair.mayPass(cq, c.tenant, now, slack)),
@@ -333,7 +336,7 @@ export class Placement<W extends PoolWorker> {
    * moves (as a stolen one does); otherwise the client's next queued chunk goes.
    */
   #relieve(core: readonly Lane<W>[], lanes: readonly Lane<W>[], now: number): void {
-    const { queues, fair } = this.#ctx;
+    const { queues } = this.#ctx;
     let soonest = Infinity;
     for (const idle of lanes) {
       if (idle.worker.reserve !== true || !idle.open || idle.chunks.length > 0) continue;
@@ -358,8 +361,11 @@ export class Placement<W extends PoolWorker> {
         continue;
       }
       // Queued with no worker to go to: every worker is held (or being replaced).
-      const slack = this.#slack(core);
-      const waits = (cq: ClientQueue): boolean => this.#ctx.runningOf(cq) === 0 && stuck(cq) && fair.owed(cq, queues.active, now, slack);
+      // Not asked whether it is owed a worker: charged ahead for a chunk placed and moved (each copy
+      // charged until it answers), a client that keeps returning stood above the one holding every
+      // worker, and waited out an item a few probes in a hundred. A client holding no worker takes
+      // none from the others here; pick() still passes over one limited after a kill (fair-share.ts).
+      const waits = (cq: ClientQueue): boolean => this.#ctx.runningOf(cq) === 0 && stuck(cq);
       if (!queues.active.some((cq) => waits(cq) && cq.ready.some((j) => fits(j, idle.worker)))) continue;
       let heldAll = true;
       for (const v of core) {
