@@ -249,7 +249,7 @@ export const SCENARIOS = {
 
   longitems: {
     title: 'one 1 ms task at a time from a second app, beside an app whose 200 ms items hold both workers: its wait; 2 workers',
-    params: (q) => ({ workers: 2, itemMs: 200, hogLoops: 4, probes: q ? 30 : 100, note: q ? 'quick: 30 probes' : undefined }),
+    params: (q) => ({ workers: 2, itemMs: 200, hogLoops: 4, probes: q ? 30 : 100, gapMs: 20, note: q ? 'quick: 30 probes' : undefined }),
     systems: [
       { system: 'corepool', ...node('corepool/longitems.js') },
       { system: 'corepool-no-reserve', ...node('corepool/longitems.js'), params: () => ({ reserve: false }) },

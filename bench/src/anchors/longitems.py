@@ -1,9 +1,11 @@
 """longitems.py - anchor for `longitems`: Pool(2), `hogLoops` threads each
 applying a task of `itemMs` of busy work again and again, and beside them, from
-the same process, one apply() of a 1 ms task at a time, `probes` times: how long
+the same process, one apply() of a 1 ms task at a time, `probes` times, `gapMs`
+apart on average: how long
 a task waits for a worker that another caller holds with long tasks (the pool's
 queue is first in, first out, and a running task is never preempted)."""
 import multiprocessing as mp
+import random
 import threading
 import time
 
@@ -36,6 +38,7 @@ def body(p):
         time.sleep(2 * item_ms / 1000)
         t0 = time.perf_counter()
         for k in range(probes):
+            time.sleep(p["gapMs"] / 1000 * (0.5 + random.random()))
             t = time.perf_counter()
             if pool.apply(busy1ms, (k,)) != k:
                 bad += 1

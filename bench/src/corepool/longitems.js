@@ -1,14 +1,14 @@
 // longitems.js - corepool on `longitems`: one app keeps every worker busy with
 // items of `itemMs` of busy work (`hogLoops` submits in flight, each sent again
 // as it returns); a second app, connected beside it, submits one 1 ms item at a
-// time, `probes` times. Each submit's wait (send to result) is what an app waits
+// time, `probes` times, `gapMs` apart on average. Each submit's wait (send to result) is what an app waits
 // at a shared daemon whose workers another app holds with long items: a running
 // item is never preempted, so without a reserve worker it waits one out (p50
 // about half an item, at worst a whole one); with one (the default) it runs on
 // the reserve once the items it waits behind have held their workers 20 ms.
 // `reserve: false` runs the same with --reserve-workers 0.
 
-import { check, nowMs, percentile, runMain } from '../lib/harness.js';
+import { check, nowMs, percentile, runMain, sleep } from '../lib/harness.js';
 import { busy1ms } from '../lib/tasks.js';
 import { connectTo, withCorepool } from './daemon.js';
 
@@ -37,6 +37,8 @@ void runMain((p) =>
       let bad = 0;
       const t0 = nowMs();
       for (let k = 0; k < p.probes; k++) {
+        // Spread over a few of the long items, so that the long items' rate is read over more than one of them.
+        await sleep(p.gapMs * (0.5 + Math.random()));
         const t = nowMs();
         if ((await other.submit(busy1ms, k)) !== k) bad++;
         waits.push(nowMs() - t);

@@ -340,8 +340,14 @@ export class Placement<W extends PoolWorker> {
     let soonest = Infinity;
     for (const idle of lanes) {
       if (idle.worker.reserve !== true || !idle.open || idle.chunks.length > 0) continue;
+      // Who runs something: behind a ghost (a chunk moved elsewhere), its worker may be running the next chunk already.
       const running = new Set<ClientQueue>();
-      for (const l of lanes) if (l.head !== undefined && !l.head.ghost) running.add(l.head.tenant);
+      for (const l of lanes) {
+        const head = l.head;
+        if (head === undefined) continue;
+        if (!head.ghost) running.add(head.tenant);
+        else if (l.chunks[1] !== undefined) running.add(l.chunks[1].tenant);
+      }
       const stuck = (cq: ClientQueue): boolean => !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes);
       // A chunk waiting behind one that holds its worker: the longest waiting goes first. It was placed
       // already, so it moves whether or not its client is owed a worker now: the move takes no worker
