@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { CHUNK_TARGET_MS } from '@corepool/protocol/internal';
 import type { RunMessage } from '../src/ipc.js';
+import { KILLER_MEMORY_MS } from '../src/primary/fair-share.js';
 import type { FakeWorker } from './support/fake-pool.js';
 import { CuttingPool, add, answer, delivered, fakeScheduler, open, recordingClient, type FakeScheduler } from './support/fake-scheduler.js';
 
@@ -165,7 +166,7 @@ describe('reserve workers', () => {
     expect(delivered(c)).toEqual([[0, 0]]);
   });
 
-  it('a reserve killed under a newcomer: the rest, placed behind a long item while the reserve restarts, moves to the new one', () => {
+  it('a reserve killed under a newcomer: the rest, placed behind a long item while the reserve restarts, moves to the new one once the kill is 5 s old', () => {
     const s = setup();
     longItems(s, 100);
     const b = recordingClient(2);
@@ -179,6 +180,10 @@ describe('reserve workers', () => {
     // The new reserve is ready: the chunk is placed behind a long item, as a newcomer's is, and being held
     // there already it is no new worker: it moves to the reserve all the same (it stayed behind the item once).
     s.pool.ready(next);
+    // Not before b's memory of the kill ends (KILLER_MEMORY_MS): a client whose items kill the reserve would take
+    // each replacement as it came up.
+    expect(runsOn(s, next)).toEqual([]);
+    s.clock.advance(KILLER_MEMORY_MS + 5);
     const moved = runsOn(s, next);
     expect(moved).toHaveLength(1);
     answer(s, next, moved[0]!);
@@ -203,6 +208,59 @@ describe('reserve workers', () => {
       [0, 0],
       [1, 2],
     ]);
+  });
+
+  it("a stuck client's chunk of short items on the reserve is cut short for another stuck client, who runs next", () => {
+    const s = setup();
+    longItems(s, 10_000);
+    const b = recordingClient(2);
+    open(s, b, 2);
+    // b's first chunk measures its items (1 ms each) on the reserve; its second is 400 of them.
+    add(s, b, 2, 0, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    answer(s, s.spare, runsOn(s, s.spare)[0]!, 1, undefined, 1);
+    add(s, b, 2, 1, 400);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    const long = runsOn(s, s.spare).at(-1)!;
+    expect(long.count).toBe(400);
+    const c = recordingClient(3);
+    open(s, c, 3);
+    add(s, c, 3, 0, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    const pool = s.pool as CuttingPool;
+    expect(pool.cuts.filter((x) => x.w === s.spare)).toEqual([{ w: s.spare, spare: 0 }]);
+    // b's worker stops after 5 items; the rest goes back to b's queue, and c (less worker time) runs next.
+    answer(s, s.spare, long, 5, 5, 5);
+    const next = runsOn(s, s.spare).at(-1)!;
+    expect(next.count).toBe(1);
+    answer(s, s.spare, next);
+    expect(delivered(c)).toEqual([[0, 0]]);
+  });
+
+  it('a client whose items crash the reserve does not get its replacement for 5 s: a neighbour does', () => {
+    const s = setup();
+    longItems(s, 10_000);
+    const k = recordingClient(2);
+    open(s, k, 2);
+    add(s, k, 2, 0, 1);
+    add(s, k, 2, 1, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    expect(runsOn(s, s.spare)).toHaveLength(1);
+    const next = s.pool.exit(s.spare);
+    s.pool.ready(next);
+    const c = recordingClient(3);
+    open(s, c, 3);
+    add(s, c, 3, 0, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    // The new reserve runs c's item, not k's next.
+    const runs = runsOn(s, next);
+    expect(runs).toHaveLength(1);
+    answer(s, next, runs[0]!);
+    expect(delivered(c)).toEqual([[0, 0]]);
+    s.clock.advance(100);
+    expect(runsOn(s, next)).toHaveLength(1);
+    s.clock.advance(KILLER_MEMORY_MS + 5);
+    expect(runsOn(s, next)).toHaveLength(2);
   });
 
   it('with no reserve worker, the newcomer waits for the item (what the reserve is for)', () => {

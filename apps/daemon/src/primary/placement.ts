@@ -27,7 +27,7 @@
 import { CHUNK_TARGET_MS, CUT_MAX_PAYLOAD_BYTES, SOLO_CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
 import type { Clock, Timer } from './clock.js';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
-import { UNMEASURED_CHUNK_MS, type FairShare } from './fair-share.js';
+import { KILLER_MEMORY_MS, UNMEASURED_CHUNK_MS, type FairShare } from './fair-share.js';
 import { fits, type Chunk, type ChunkMint, type Job } from './job.js';
 import type { Lane } from './lane.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
@@ -338,19 +338,42 @@ export class Placement<W extends PoolWorker> {
   #relieve(core: readonly Lane<W>[], lanes: readonly Lane<W>[], now: number): void {
     const { queues } = this.#ctx;
     let soonest = Infinity;
+    // Who runs something: behind a ghost (a chunk moved elsewhere), its worker may be running the next chunk already.
+    const running = new Set<ClientQueue>();
+    for (const l of lanes) {
+      const head = l.head;
+      if (head === undefined) continue;
+      if (!head.ghost) running.add(head.tenant);
+      else if (l.chunks[1] !== undefined) running.add(l.chunks[1].tenant);
+    }
+    // A client whose item killed a worker in the last KILLER_MEMORY_MS gets no reserve: it would take the
+    // reserve's replacement as soon as it is up, and kill that too, again and again (a hostile run: a
+    // neighbour got one submit a second). It is looked at again when its memory of the kill ends.
+    const recentKiller = (cq: ClientQueue): boolean => {
+      const until = cq.killedAt + KILLER_MEMORY_MS;
+      if (until <= now) return false;
+      soonest = Math.min(soonest, until - now);
+      return true;
+    };
     for (const idle of lanes) {
-      if (idle.worker.reserve !== true || !idle.open || idle.chunks.length > 0) continue;
-      // Who runs something: behind a ghost (a chunk moved elsewhere), its worker may be running the next chunk already.
-      const running = new Set<ClientQueue>();
-      for (const l of lanes) {
-        const head = l.head;
-        if (head === undefined) continue;
-        if (!head.ghost) running.add(head.tenant);
-        else if (l.chunks[1] !== undefined) running.add(l.chunks[1].tenant);
+      if (idle.worker.reserve !== true || !idle.open) continue;
+      const stuck = (cq: ClientQueue): boolean =>
+        !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes) && !recentKiller(cq);
+      // Not asked whether it is owed a worker: charged ahead for a chunk placed and moved (each copy
+      // charged until it answers), a client that keeps returning stood above the one holding every
+      // worker, and waited out an item a few probes in a hundred. A client holding no worker takes
+      // none from the others here.
+      const waits = (cq: ClientQueue): boolean => this.#ctx.runningOf(cq) === 0 && stuck(cq);
+      if (idle.chunks.length > 0) {
+        // Busy with a stuck client's chunk: another stuck one has it cut short (after the item it runs), as a
+        // newcomer has a worker's chunk cut; the rest goes back to its queue, and the reserve to the one owed it.
+        const someoneStuck = (): boolean =>
+          queues.active.some(waits) || core.some((v) => v.chunks.some((c, k) => k > 0 && !c.ghost && c.job.live && stuck(c.tenant)));
+        if (this.#ctx.pool.cut !== undefined && this.#cuttable(idle, now) > -Infinity && someoneStuck()) this.#cut(idle, 0, now);
+        continue;
       }
-      const stuck = (cq: ClientQueue): boolean => !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes);
       // A chunk waiting behind one that holds its worker: the longest waiting goes first. It was placed
-      // already, so it moves whether or not its client is owed a worker now: the move takes no worker
+      // already, so it moves whatever the fair share says of its client now: the move takes no worker
       // from anyone, and a client limited after a kill (fair-share.ts) counts this very chunk as held.
       let victim: Lane<W> | undefined;
       let at = -1;
@@ -367,11 +390,6 @@ export class Placement<W extends PoolWorker> {
         continue;
       }
       // Queued with no worker to go to: every worker is held (or being replaced).
-      // Not asked whether it is owed a worker: charged ahead for a chunk placed and moved (each copy
-      // charged until it answers), a client that keeps returning stood above the one holding every
-      // worker, and waited out an item a few probes in a hundred. A client holding no worker takes
-      // none from the others here; pick() still passes over one limited after a kill (fair-share.ts).
-      const waits = (cq: ClientQueue): boolean => this.#ctx.runningOf(cq) === 0 && stuck(cq);
       if (!queues.active.some((cq) => waits(cq) && cq.ready.some((j) => fits(j, idle.worker)))) continue;
       let heldAll = true;
       for (const v of core) {
