@@ -187,7 +187,7 @@ export const MACHINE_DEFAULTS = {
   dataDir: `$${DATA_DIR_ENV} or ~/${DATA_DIR_NAME}`,
   tokenFile: '$COREPOOL_TOKEN, else <data-dir>/token',
   maxClients: `${DEFAULT_MAX_CLIENTS}, or fewer to fit the open-files limit, ulimit -n`,
-  workerHeapMb: `${HEAP_SHARE_OF_RAM * 100}% of RAM / workers, at most ${MAX_DEFAULT_HEAP_MB}`,
+  workerHeapMb: `${HEAP_SHARE_OF_RAM * 100}% of RAM / (workers + reserve workers), at most ${MAX_DEFAULT_HEAP_MB}`,
   workerRssMb: `${RSS_PER_HEAP}x the heap`,
 } as const satisfies Partial<Record<keyof DaemonOptions, string>>;
 
@@ -199,8 +199,10 @@ export function isLoopback(host: string): boolean {
 }
 
 function int(name: string, v: unknown, min: number, max: number): number {
-  const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError(`--${name} must be an integer, got ${String(v)}`);
+  // Digits only from the command line: Number() also reads '' as 0 (an empty --reserve-workers= turned the reserve
+  // off), '0x2' as 2 and '1e1' as 10.
+  const n = typeof v === 'string' ? (/^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new BadArgumentError(`--${name} must be an integer, got ${JSON.stringify(v)}`);
   if (n < min || n > max) throw new BadArgumentError(`--${name} must be between ${min} and ${max}, got ${n}`);
   return n;
 }
@@ -270,12 +272,14 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
       : int('send-hard-cap', raw.sendHardCap, 1024, 4 * 1024 ** 3);
   if (sendHardCap <= sendHighWater)
     throw new BadArgumentError(`--send-hard-cap (${sendHardCap}) must be above --send-high-water (${sendHighWater})`);
-  const workerHeapMb =
-    raw.workerHeapMb === undefined ? defaultWorkerHeapMb(workers) : int('worker-heap-mb', raw.workerHeapMb, 16, 1_000_000);
+
   const limit = openFilesLimit();
   const reserveWorkers =
     raw.reserveWorkers === undefined ? DEFAULT_OPTIONS.reserveWorkers : int('reserve-workers', raw.reserveWorkers, 0, MAX_RESERVE_WORKERS);
   const budget = connectionBudget(limit, workers + reserveWorkers);
+  // The reserve workers' heaps come out of the same share of RAM as the others'.
+  const workerHeapMb =
+    raw.workerHeapMb === undefined ? defaultWorkerHeapMb(workers + reserveWorkers) : int('worker-heap-mb', raw.workerHeapMb, 16, 1_000_000);
   const fitting = Math.max(1, budget.sockets - budget.preUpgrade);
   const maxClients =
     raw.maxClients === undefined ? Math.min(DEFAULT_OPTIONS.maxClients, fitting) : int('max-clients', raw.maxClients, 1, 1_000_000);

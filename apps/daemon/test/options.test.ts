@@ -59,6 +59,18 @@ describe('daemon options', () => {
   });
 });
 
+describe('integer flags', () => {
+  it('take digits only, and say E_BAD_ARGUMENT otherwise: an empty, hex or exponent value is no number', () => {
+    expect(resolveOptions({ workers: 2, reserveWorkers: '2' }).reserveWorkers).toBe(2);
+    expect(resolveOptions({ workers: 2, reserveWorkers: '0' }).reserveWorkers).toBe(0);
+    for (const bad of ['', ' ', 'abc', '1.5', '0x2', '1e1', '-1', '17'])
+      expect(() => resolveOptions({ workers: 2, reserveWorkers: bad })).toThrow(
+        expect.objectContaining({ code: 'E_BAD_ARGUMENT', message: expect.stringContaining('--reserve-workers') }),
+      );
+    expect(() => resolveOptions({ workers: '' })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
+  });
+});
+
 describe('memory defaults', () => {
   const GB = 1024 ** 3;
 
@@ -67,13 +79,13 @@ describe('memory defaults', () => {
     expect(defaultWorkerHeapMb(2, 24 * GB)).toBe(2048);
     expect(defaultWorkerHeapMb(4, 4 * GB)).toBe(819);
     expect(defaultWorkerHeapMb(64, 4 * GB)).toBe(256);
-    expect(resolveOptions({ workers: 2 }).workerHeapMb).toBe(defaultWorkerHeapMb(2));
+    expect(resolveOptions({ workers: 2 }).workerHeapMb).toBe(defaultWorkerHeapMb(3)); // and the reserve worker
   });
 
   it('the RSS watchdog is on by default at 1.5x the heap (at least 128 MB above it), off with --worker-rss-mb 0', () => {
     expect(defaultWorkerRssMb(2048)).toBe(3072);
     expect(defaultWorkerRssMb(64)).toBe(192);
-    expect(resolveOptions({ workers: 2 }).workerRssMb).toBe(defaultWorkerRssMb(defaultWorkerHeapMb(2)));
+    expect(resolveOptions({ workers: 2 }).workerRssMb).toBe(defaultWorkerRssMb(defaultWorkerHeapMb(3)));
     expect(resolveOptions({ workers: 2, workerHeapMb: '512' }).workerRssMb).toBe(768);
     expect(resolveOptions({ workers: 2, workerRssMb: '0' }).workerRssMb).toBe(0);
   });
