@@ -239,6 +239,11 @@ describe('reserve workers', () => {
 
   it('a client whose items crash the reserve does not get its replacement for 5 s: a neighbour does', () => {
     const s = setup();
+    // The neighbour has had an item run (a client with none waits 5 s after a reserve's death too: see below).
+    const c = recordingClient(3);
+    open(s, c, 3);
+    add(s, c, 3, 100, 1);
+    answer(s, s.core[0]!, runsOn(s, s.core[0]!)[0]!, 1, undefined, 1);
     longItems(s, 10_000);
     const k = recordingClient(2);
     open(s, k, 2);
@@ -248,19 +253,63 @@ describe('reserve workers', () => {
     expect(runsOn(s, s.spare)).toHaveLength(1);
     const next = s.pool.exit(s.spare);
     s.pool.ready(next);
-    const c = recordingClient(3);
-    open(s, c, 3);
     add(s, c, 3, 0, 1);
     s.clock.advance(CHUNK_TARGET_MS + 2);
     // The new reserve runs c's item, not k's next.
     const runs = runsOn(s, next);
     expect(runs).toHaveLength(1);
     answer(s, next, runs[0]!);
-    expect(delivered(c)).toEqual([[0, 0]]);
+    expect(delivered(c)).toEqual([
+      [100, 200],
+      [0, 0],
+    ]);
     s.clock.advance(100);
     expect(runsOn(s, next)).toHaveLength(1);
     s.clock.advance(KILLER_MEMORY_MS + 5);
     expect(runsOn(s, next)).toHaveLength(2);
+  });
+
+  it('reserves killed in a row by clients that have had nothing run (a crasher back on new connections): the next such client waits 5 s, one that has run something does not', () => {
+    const s = setup();
+    // c has had an item run before the long items came.
+    const c = recordingClient(9);
+    open(s, c, 9);
+    add(s, c, 9, 0, 1);
+    answer(s, s.core[0]!, runsOn(s, s.core[0]!)[0]!, 1, undefined, 1);
+    longItems(s, 10_000);
+    // The crasher on one new connection after another: each takes the reserve and kills it.
+    let reserve = s.spare;
+    for (const id of [2, 3]) {
+      const k = recordingClient(id);
+      open(s, k, id);
+      add(s, k, id, 0, 1);
+      s.clock.advance(CHUNK_TARGET_MS + 2);
+      expect(runsOn(s, reserve)).toHaveLength(1); // one kill alone holds back no newcomer
+      const next = s.pool.exit(reserve);
+      s.pool.ready(next);
+      s.scheduler.dropClient(k);
+      reserve = next;
+    }
+    // Two in a row: the third connection waits.
+    const k3 = recordingClient(4);
+    open(s, k3, 4);
+    add(s, k3, 4, 0, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    expect(runsOn(s, reserve)).toEqual([]);
+    // c has had an item run: it gets the reserve meanwhile.
+    add(s, c, 9, 1, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    expect(runsOn(s, reserve)).toHaveLength(1);
+    answer(s, reserve, runsOn(s, reserve)[0]!);
+    expect(delivered(c)).toEqual([
+      [0, 0],
+      [1, 2],
+    ]);
+    // Once the last kill is 5 s old, k3 gets it too.
+    s.clock.advance(KILLER_MEMORY_MS);
+    expect(runsOn(s, reserve)).toHaveLength(2);
+    answer(s, reserve, runsOn(s, reserve)[1]!);
+    expect(delivered(k3)).toEqual([[0, 0]]);
   });
 
   it('with no reserve worker, the newcomer waits for the item (what the reserve is for)', () => {

@@ -39,6 +39,8 @@ export interface ClientQueue extends Tenant {
   active: boolean;
   queuedChunks: number;
   queuedBytes: number;
+  /** A chunk of it has run to its end (placement.ts: after a reserve worker's death, the reserve goes to such clients first). */
+  served: boolean;
 }
 
 /** Chunks of the client held by workers. */
@@ -96,6 +98,7 @@ export class ClientQueues {
         active: false,
         queuedChunks: 0,
         queuedBytes: 0,
+        served: false,
         vtime: 0,
         killedAt: -Infinity,
         restarting: 0,

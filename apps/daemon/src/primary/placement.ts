@@ -75,6 +75,9 @@ export class Placement<W extends PoolWorker> {
   readonly #ctx: PlacementContext<W>;
   #stealTimer: Timer | undefined;
   #reliefTimer: Timer | undefined;
+  /** When clients' items last killed a reserve worker, and the time before (Scheduler's exit charge). */
+  #reserveKilledAt = -Infinity;
+  #reserveKilledBefore = -Infinity;
   /** Every lane of the pool, reserve workers included, as of the placement under way: a client's cap counts them all. */
   #all: readonly Lane<W>[] = [];
 
@@ -316,6 +319,23 @@ export class Placement<W extends PoolWorker> {
     }
   }
 
+  /**
+   * A client's item killed a reserve worker. The one who did is held off by its own memory of the
+   * kill (#relieve), but it could come back on a new connection each time and kill each replacement
+   * (a hostile run: a neighbour got 8 submits in 6 s). So once two kills come within KILLER_MEMORY_MS
+   * of each other, the reserve goes for KILLER_MEMORY_MS only to clients that have had a chunk run
+   * to its end. One kill alone holds back no newcomer.
+   */
+  reserveKilled(now: number): void {
+    this.#reserveKilledBefore = this.#reserveKilledAt;
+    this.#reserveKilledAt = now;
+  }
+
+  /** Until when the reserve goes only to clients that have had a chunk run (reserveKilled); -Infinity if not. */
+  #servedOnlyUntil(): number {
+    return this.#reserveKilledAt - this.#reserveKilledBefore < KILLER_MEMORY_MS ? this.#reserveKilledAt + KILLER_MEMORY_MS : -Infinity;
+  }
+
   /** Moves the chunk waiting at `at` in `from`'s pipeline to the idle `to`, as a fresh copy; `from` is told to skip its own. */
   #move(from: Lane<W>, at: number, to: Lane<W>): void {
     const old = from.chunks[at]!;
@@ -348,9 +368,10 @@ export class Placement<W extends PoolWorker> {
     }
     // A client whose item killed a worker in the last KILLER_MEMORY_MS gets no reserve: it would take the
     // reserve's replacement as soon as it is up, and kill that too, again and again (a hostile run: a
-    // neighbour got one submit a second). It is looked at again when its memory of the kill ends.
+    // neighbour got one submit a second). Nor, while reserves are killed in a row, does a client that has
+    // had nothing run yet (reserveKilled). Each is looked at again when that memory ends.
     const recentKiller = (cq: ClientQueue): boolean => {
-      const until = cq.killedAt + KILLER_MEMORY_MS;
+      const until = Math.max(cq.killedAt + KILLER_MEMORY_MS, cq.served ? -Infinity : this.#servedOnlyUntil());
       if (until <= now) return false;
       soonest = Math.min(soonest, until - now);
       return true;

@@ -474,6 +474,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       retired: lane.retired,
     });
     if (payer !== undefined) this.#fair.blame(payer, lane.worker.slot, now);
+    if (payer !== undefined && lane.worker.reserve === true) this.#placement.reserveKilled(now);
   }
 
   /**
@@ -501,6 +502,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const cut = m.cut;
     const ran = typeof cut === 'number' && Number.isInteger(cut) && cut > from && cut < chunk.count && !m.aborted ? cut : chunk.count;
     lane.chunksDone++;
+    chunk.tenant.served = true;
     lane.tasksDone += ran;
     this.#retireIfSpent(lane);
     const job = chunk.job;
