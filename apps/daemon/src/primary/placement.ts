@@ -75,6 +75,8 @@ export class Placement<W extends PoolWorker> {
   readonly #ctx: PlacementContext<W>;
   #stealTimer: Timer | undefined;
   #reliefTimer: Timer | undefined;
+  /** When #reliefTimer fires. */
+  #reliefAt = Infinity;
   /** When clients' items last killed a reserve worker, and the time before (Scheduler's exit charge). */
   #reserveKilledAt = -Infinity;
   #reserveKilledBefore = -Infinity;
@@ -407,6 +409,7 @@ export class Placement<W extends PoolWorker> {
         else if (victim === undefined || v.chunks[i]!.placedAt < victim.chunks[at]!.placedAt) [victim, at] = [v, i];
       }
       if (victim !== undefined) {
+        running.add(victim.chunks[at]!.tenant);
         this.#move(victim, at, idle);
         continue;
       }
@@ -422,10 +425,16 @@ export class Placement<W extends PoolWorker> {
       }
       if (!heldAll) continue;
       const chunk = queues.next(now, waits, (job) => fits(job, idle.worker));
-      if (chunk !== undefined) this.#assign(idle, chunk, false);
+      if (chunk === undefined) continue;
+      running.add(chunk.tenant);
+      this.#assign(idle, chunk, false);
     }
-    if (soonest < Infinity && this.#reliefTimer === undefined) {
-      this.#reliefTimer = this.#ctx.clock.after(Math.ceil(soonest) + 1, () => {
+    // One timer, for the soonest: a later one pending (a kill's 5 s memory) must not hold back a client due sooner.
+    if (soonest < Infinity && (this.#reliefTimer === undefined || now + soonest < this.#reliefAt)) {
+      this.#reliefTimer?.cancel();
+      const ms = Math.ceil(soonest) + 1;
+      this.#reliefAt = now + ms;
+      this.#reliefTimer = this.#ctx.clock.after(ms, () => {
         this.#reliefTimer = undefined;
         this.#ctx.redispatch();
       });
