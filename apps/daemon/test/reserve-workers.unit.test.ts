@@ -31,6 +31,15 @@ function longItems(s: ReturnType<typeof setup>, itemMs: number): ReturnType<type
   return a;
 }
 
+/** Client `id` with item `item` run to its end on the first worker, before anything else is placed. */
+function servedClient(s: ReturnType<typeof setup>, id: number, item: number): ReturnType<typeof recordingClient> {
+  const c = recordingClient(id);
+  open(s, c, id);
+  add(s, c, id, item, 1);
+  answer(s, s.core[0]!, runsOn(s, s.core[0]!)[0]!, 1, undefined, 1);
+  return c;
+}
+
 function runsOn(s: FakeScheduler, w: FakeWorker): RunMessage[] {
   return s.pool.runs(w);
 }
@@ -240,10 +249,7 @@ describe('reserve workers', () => {
   it('a client whose items crash the reserve does not get its replacement for 5 s: a neighbour does', () => {
     const s = setup();
     // The neighbour has had an item run (a client with none waits 5 s after a reserve's death too: see below).
-    const c = recordingClient(3);
-    open(s, c, 3);
-    add(s, c, 3, 100, 1);
-    answer(s, s.core[0]!, runsOn(s, s.core[0]!)[0]!, 1, undefined, 1);
+    const c = servedClient(s, 3, 100);
     longItems(s, 10_000);
     const k = recordingClient(2);
     open(s, k, 2);
@@ -272,10 +278,7 @@ describe('reserve workers', () => {
   it('reserves killed in a row by clients that have had nothing run (a crasher back on new connections): the next such client waits 5 s, one that has run something does not', () => {
     const s = setup();
     // c has had an item run before the long items came.
-    const c = recordingClient(9);
-    open(s, c, 9);
-    add(s, c, 9, 0, 1);
-    answer(s, s.core[0]!, runsOn(s, s.core[0]!)[0]!, 1, undefined, 1);
+    const c = servedClient(s, 9, 0);
     longItems(s, 10_000);
     // The crasher on one new connection after another: each takes the reserve and kills it.
     let reserve = s.spare;
