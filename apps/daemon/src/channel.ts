@@ -19,43 +19,10 @@ export const CHANNEL_FD = 4;
 
 /**
  * The worker's file descriptor for the orphan guard's socket (worker/orphan-guard.ts): the
- * worker reads end-of-file exactly when the primary is gone. The primary writes to its end
- * only requests to cut a running chunk short (worker/cut-signal.ts), CUT_REQUEST_BYTES each.
+ * worker reads end-of-file exactly when the primary is gone. What travels on it both ways is
+ * in guard-messages.ts.
  */
 export const GUARD_FD = 5;
-
-/** Bytes per cut request on the guard socket: the chunk's key, 32 bits, little-endian. */
-export const CUT_REQUEST_BYTES = 4;
-
-/**
- * What the orphan guard's thread writes the other way, as CUT_REQUEST_BYTES: the worker's main
- * thread has been busy for seconds with no chunk running (worker/run-state.ts), in work a task
- * left behind. The only bytes a worker writes there.
- */
-export const LEFTOVER_NOTICE = -1;
-
-/**
- * Reads what a worker writes on its guard socket, calling `onLeftover` once for LEFTOVER_NOTICE.
- * A task can write there too: anything else stops the reading for good (as before it was never
- * read), so a task cannot make the primary read without end.
- */
-export function readGuardNotices(guard: Socket, onLeftover: () => void): void {
-  let held = Buffer.alloc(0);
-  guard.on('data', (chunk: Buffer) => {
-    const bytes = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
-    if (bytes.length > CUT_REQUEST_BYTES || (bytes.length === CUT_REQUEST_BYTES && bytes.readInt32LE(0) !== LEFTOVER_NOTICE)) {
-      guard.pause();
-      guard.removeAllListeners('data');
-      return;
-    }
-    if (bytes.length < CUT_REQUEST_BYTES) {
-      held = Buffer.from(bytes);
-      return;
-    }
-    held = Buffer.alloc(0);
-    onLeftover();
-  });
-}
 
 /**
  * A frame this short is sent as one buffer (header and body copied together):

@@ -4,6 +4,7 @@
  * lifecycle). Payloads stay msgpack bytes: the primary never decodes items or results.
  */
 import type { Push, StateRequest, TaskSpec, WireError } from '@corepool/protocol';
+import type { WithdrawOutcome } from './guard-messages.js';
 
 /** Environment variable telling workers the largest encoded result (and part of a chunk's results) they may send. */
 export const MAX_RESULT_ENV = 'COREPOOL_MAX_RESULT_BYTES';
@@ -123,6 +124,16 @@ export interface RecycleMessage {
   reason: string;
   /** The realm whose task made the worker unusable: the restart is charged to its client. */
   culprit?: string;
+}
+/**
+ * The answer to a withdrawal (WorkerPool.withdraw). Not sent on the channel: the orphan guard's
+ * thread writes it on the guard socket (guard-messages.ts), and the pool tells it as a message.
+ */
+export interface WithdrawnMessage {
+  t: 'withdrawn';
+  key: number;
+  /** withdrawn: the worker will not run the chunk; kept: it had started; full: not noted, it may run there (guard-messages.ts). */
+  outcome: WithdrawOutcome;
 }
 /** A task's shared-state request (ctx.value(...) and friends). */
 export interface StateMessage {

@@ -271,8 +271,9 @@ describe('work a task left behind that spins', () => {
   it("a task that writes the guard's notice itself, and is not spinning, does not get its worker replaced", async () => {
     const before = await d.status();
     const [pid] = await a.map(() => {
+      // The guard's leftover notice: operation -1, key 0 (guard-messages.ts).
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- a task is sent as source: it cannot import
-      (require('node:fs') as typeof import('node:fs')).writeSync(5, Buffer.from([255, 255, 255, 255]));
+      (require('node:fs') as typeof import('node:fs')).writeSync(5, Buffer.concat([Buffer.from([255, 255, 255, 255]), Buffer.alloc(8)]));
       return process.pid;
     }, [0]);
     await new Promise((r) => setTimeout(r, 1_000)); // past the primary's own look at the worker's CPU

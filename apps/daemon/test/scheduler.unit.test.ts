@@ -1,8 +1,9 @@
 /**
  * The scheduler alone, over a fake pool of workers and a clock the test
  * moves: placement (fill, newcomer admission), the races of work stealing
- * that a real daemon shows too rarely to test (the old worker had already
- * started the stolen chunk; a worker dies holding a ghost), deadlines, cancel
+ * where a chunk moves the old way (a pool that cannot withdraw it: the old
+ * worker had already started the stolen chunk; a worker dies holding a ghost;
+ * withdrawals are in withdrawal.unit.test.ts), deadlines, cancel
  * grace, retirement, results waiting for a client that does not read, and
  * the graceful stop's idle(). An item is delivered once, and crash
  * bookkeeping follows the copy, not the ghost.

@@ -3,8 +3,9 @@
  * that has gone idle, so a short batch never waits for another batch's long
  * item (nor for a long item of its own batch). Checked as orderings, not
  * timings: B's batch resolves while A's spin still runs; item 2 arrives before
- * item 0. A chunk that runs twice (the old worker had already started it) is
- * delivered once.
+ * item 0. A stolen chunk runs once: it moves only once its old worker's guard
+ * thread says it will not run it (the scheduler's side, and the old way where
+ * a worker cannot be asked, are in withdrawal.unit.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import type { Client, TaskContext } from '@corepool/client';
@@ -99,4 +100,23 @@ describe('work stealing', () => {
     expect(arrival.slice().sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(arrival[arrival.length - 1]).toBe(0);
   });
+
+  it('a stolen chunk runs on one worker only: items that count their runs, stolen as the chunk ahead ends', async () => {
+    const c = await d.connect({ name: 'counted' });
+    const item = async (ms: number, ctx: TaskContext): Promise<number> => {
+      const end = Date.now() + ms;
+      while (Date.now() < end);
+      await ctx.value<number>('counted-runs').add(1);
+      return ms;
+    };
+    // Three items of about STEAL_AFTER_MS on two workers: the third waits behind the first, and the idle worker
+    // asks for it just about when the first ends. Sent at once, a copy ran twice ~0.7 times a second here.
+    let items = 0;
+    const end = Date.now() + 8_000;
+    while (Date.now() < end) {
+      await c.map(item, [50 + Math.random() * 2, 50 + Math.random() * 2, 50 + Math.random() * 2], { chunkSize: 1 });
+      items += 3;
+    }
+    expect(await c.value<number>('counted-runs').get()).toBe(items);
+  }, 30_000);
 });

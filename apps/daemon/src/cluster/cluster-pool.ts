@@ -77,7 +77,7 @@ export interface ClusterScheduler extends PoolEvents<ClusterWorker> {
 }
 
 /** The local workers, as the Supervisor keeps them. */
-export type LocalPool = Pick<Supervisor, 'workers' | 'send' | 'kill' | 'retire'> & Partial<Pick<Supervisor, 'leaving'>>;
+export type LocalPool = Pick<Supervisor, 'workers' | 'send' | 'kill' | 'retire'> & Partial<Pick<Supervisor, 'leaving' | 'withdraw'>>;
 
 export interface ClusterPoolOptions {
   /** The first remote slot number: past every local slot. */
@@ -191,6 +191,11 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     let n = 0;
     for (const m of this.#node.known()) if (m.alive) n += Number(m.info.workers ?? 0);
     return n;
+  }
+
+  /** A chunk moves off one of this daemon's own workers only once it says it will not run it; another daemon's worker cannot be asked. */
+  withdraw(w: ClusterWorker, key: number): boolean {
+    return w.kind === 'local' && !w.dead && this.#supervisor.withdraw?.(w.inner, key) === true;
   }
 
   send(w: ClusterWorker, m: ChunkCommand): boolean {
@@ -309,6 +314,10 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
 
   /** A chunk's time goes to its app's score; a finished chunk leaves the worker's outstanding ones. */
   #charge(w: ClusterWorker, m: ChunkMessage): void {
+    if (m.t === 'withdrawn' && m.outcome === 'withdrawn') {
+      w.outstanding.delete(m.key);
+      this.#realmOf.delete(m.key);
+    }
     if (m.t !== 'done' && m.t !== 'part' && m.t !== 'fail') return;
     const realm = this.#realmOf.get(m.key);
     if (m.t !== 'part') {

@@ -215,7 +215,8 @@ export class Lender {
   /** A lent worker's message: back to the owner under its key, through the attempt check. */
   workerMessage(w: WorkerSlot, m: ChunkMessage): void {
     const g = this.#byWorker.get(w) ?? this.#killed.get(w);
-    if (g === undefined) return;
+    // A lent worker was idle when lent, and its borrower cannot ask it to withdraw a chunk (ClusterPool.withdraw).
+    if (g === undefined || m.t === 'withdrawn') return;
     let field = '';
     let attempt = 0;
     let final = false;

@@ -8,9 +8,15 @@
  *
  * Work stealing: a chunk is not queued behind a worker's chunk that has run
  * longer than STEAL_AFTER_MS, and one already waiting there moves to a worker
- * that goes idle. The old worker is told to skip it; if it had started it
- * anyway, its copy (a "ghost") still holds its pipeline slot until it answers,
- * but its results and failures are ignored: an item is delivered once.
+ * that goes idle. It moves only once its worker says it will not run it
+ * (WorkerPool.withdraw, answered by the worker's guard thread in well under a
+ * millisecond even while a task runs): a chunk is never run by two workers, so
+ * a task's side effects (a shared counter's add) happen once. The idle worker
+ * is kept for it meanwhile. Where the pool cannot ask (another daemon's worker
+ * in cluster mode), the old worker is told to skip it and the copy goes at
+ * once; if it had started it anyway, its copy (a "ghost") still holds its
+ * pipeline slot until it answers, but its results and failures are ignored: an
+ * item is delivered once.
  *
  * A client with a cap on workers (worker-cap.ts) gets a chunk on a worker only
  * if that keeps it within the cap; none of the above (filling, admission,
@@ -29,6 +35,7 @@ import type { Clock, Timer } from './clock.js';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
 import { KILLER_MEMORY_MS, UNMEASURED_CHUNK_MS, type FairShare } from './fair-share.js';
 import { fits, type Chunk, type ChunkMint, type Job } from './job.js';
+import type { WithdrawOutcome } from '../guard-messages.js';
 import type { Lane } from './lane.js';
 import type { PoolWorker, WorkerPool } from './worker-pool.js';
 import { mayPlace } from './worker-cap.js';
@@ -51,6 +58,11 @@ const CUT_PENDING_MS = 5 * CHUNK_TARGET_MS;
  * each held their worker this long: as long as a chunk sized for clients that share should run.
  */
 const RESERVE_AFTER_MS = CHUNK_TARGET_MS;
+/**
+ * An idle worker waits this long for the chunk it is to take from another (#move), then takes
+ * other work: a worker whose task closed its guard socket never answers.
+ */
+const WITHDRAW_WAIT_MS = CHUNK_TARGET_MS;
 
 /** What placement works with, lent by the scheduler. */
 export interface PlacementContext<W extends PoolWorker> {
@@ -82,6 +94,10 @@ export class Placement<W extends PoolWorker> {
   #reserveKilledBefore = -Infinity;
   /** Every lane of the pool, reserve workers included, as of the placement under way: a client's cap counts them all. */
   #all: readonly Lane<W>[] = [];
+  /** Chunks asked to be withdrawn from their worker, and the lane each is to go to. */
+  readonly #withdrawing = new WeakMap<Chunk, Lane<W>>();
+  /** Idle lanes a withdrawn chunk is to come to, and since when (WITHDRAW_WAIT_MS). */
+  readonly #awaited = new WeakMap<Lane<W>, number>();
 
   constructor(ctx: PlacementContext<W>) {
     this.#ctx = ctx;
@@ -155,8 +171,10 @@ export class Placement<W extends PoolWorker> {
           l.chunks.length === pipelineDepth &&
           !l.chunks.some((c) => c.urgent) &&
           // Behind a ghost (a chunk moved elsewhere) the worker skips to the chunk after it, which
-          // would run before the newcomer's while the lane took the newcomer's for the running one.
+          // would run before the newcomer's while the lane took the newcomer's for the running one;
+          // and so it would behind a chunk being withdrawn, once withdrawn.
           !l.chunks[0]!.ghost &&
+          !l.chunks.some((c) => this.#withdrawing.has(c)) &&
           (job === undefined || fits(job, l.worker)) &&
           // Never ahead of a waiting chunk of a client that stands below it (fair-share.ts, mayPass).
           l.chunks.every((c, k) => k === 0 || c.ghost || fair.mayPass(cq, c.tenant, now, slack)),
@@ -291,6 +309,11 @@ export class Placement<W extends PoolWorker> {
     let soonest = Infinity;
     for (const idle of lanes) {
       if (!idle.open || idle.chunks.length > 0) continue;
+      const waits = this.#awaits(idle, now);
+      if (waits > 0) {
+        soonest = Math.min(soonest, waits);
+        continue;
+      }
       let victim: Lane<W> | undefined;
       let at = -1;
       let oldest = Infinity;
@@ -299,7 +322,7 @@ export class Placement<W extends PoolWorker> {
         // A cancelled job's chunks are being dropped; a capped client's chunk stays where it is if the idle worker would be
         // one too many; one of another code generation cannot move here.
         const i = v.chunks.findIndex(
-          (c, k) => k > 0 && !c.ghost && c.job.live && mayPlace(c.tenant, idle, this.#all) && fits(c.job, idle.worker),
+          (c, k) => k > 0 && this.#movable(c) && mayPlace(c.tenant, idle, this.#all) && fits(c.job, idle.worker),
         );
         if (i < 0) continue;
         const since = v.head!.headAt!;
@@ -311,7 +334,7 @@ export class Placement<W extends PoolWorker> {
           at = i;
         }
       }
-      if (victim !== undefined) this.#move(victim, at, idle);
+      if (victim !== undefined && this.#move(victim, at, idle, now)) soonest = Math.min(soonest, WITHDRAW_WAIT_MS);
     }
     if (soonest < Infinity && this.#stealTimer === undefined) {
       this.#stealTimer = this.#ctx.clock.after(Math.ceil(soonest) + 1, () => {
@@ -338,9 +361,24 @@ export class Placement<W extends PoolWorker> {
     return this.#reserveKilledAt - this.#reserveKilledBefore < KILLER_MEMORY_MS ? this.#reserveKilledAt + KILLER_MEMORY_MS : -Infinity;
   }
 
-  /** Moves the chunk waiting at `at` in `from`'s pipeline to the idle `to`, as a fresh copy; `from` is told to skip its own. */
-  #move(from: Lane<W>, at: number, to: Lane<W>): void {
+  /**
+   * Moves the chunk waiting at `at` in `from`'s pipeline to the idle `to`: once `from` has withdrawn it
+   * (the Scheduler's `withdrawn`, then #land), or, where it cannot be asked, as a fresh copy at once, `from`
+   * told to skip its own. True if it waits for the answer.
+   */
+  #move(from: Lane<W>, at: number, to: Lane<W>, now: number): boolean {
     const old = from.chunks[at]!;
+    if (this.#ctx.pool.withdraw?.(from.worker, old.key) === true) {
+      this.#withdrawing.set(old, to);
+      this.#awaited.set(to, now);
+      return true;
+    }
+    this.#copyAtOnce(from, old, to);
+    return false;
+  }
+
+  /** `from` is told to skip `old`, and a fresh copy of it goes to `to` at once: if `from` had started it, it runs twice. */
+  #copyAtOnce(from: Lane<W>, old: Chunk, to: Lane<W>): void {
     from.disown(old);
     // An abort that cannot be delivered: the worker is killed, as for any send it refuses (worker-pool.ts).
     if (!this.#ctx.pool.send(from.worker, { t: 'abort', key: old.key })) this.#ctx.pool.kill(from.worker, 'abort refused');
@@ -380,6 +418,11 @@ export class Placement<W extends PoolWorker> {
     };
     for (const idle of lanes) {
       if (idle.worker.reserve !== true || !idle.open) continue;
+      const awaits = this.#awaits(idle, now);
+      if (awaits > 0) {
+        soonest = Math.min(soonest, awaits);
+        continue;
+      }
       const stuck = (cq: ClientQueue): boolean =>
         !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes) && !recentKiller(cq);
       // Not asked whether it is owed a worker: charged ahead for a chunk placed and moved (each copy
@@ -391,7 +434,7 @@ export class Placement<W extends PoolWorker> {
         // Busy with a stuck client's chunk: another stuck one has it cut short (after the item it runs), as a
         // newcomer has a worker's chunk cut; the rest goes back to its queue, and the reserve to the one owed it.
         const someoneStuck = (): boolean =>
-          queues.active.some(waits) || core.some((v) => v.chunks.some((c, k) => k > 0 && !c.ghost && c.job.live && stuck(c.tenant)));
+          queues.active.some(waits) || core.some((v) => v.chunks.some((c, k) => k > 0 && this.#movable(c) && stuck(c.tenant)));
         if (this.#ctx.pool.cut !== undefined && this.#cuttable(idle, now) > -Infinity && someoneStuck()) this.#cut(idle, 0, now);
         continue;
       }
@@ -402,7 +445,7 @@ export class Placement<W extends PoolWorker> {
       let at = -1;
       for (const v of core) {
         if (v.worker.dead || v.chunks.length < 2) continue;
-        const i = v.chunks.findIndex((c, k) => k > 0 && !c.ghost && c.job.live && fits(c.job, idle.worker) && stuck(c.tenant));
+        const i = v.chunks.findIndex((c, k) => k > 0 && this.#movable(c) && fits(c.job, idle.worker) && stuck(c.tenant));
         if (i < 0) continue;
         const held = this.#heldFrom(v, now);
         if (held > now) soonest = Math.min(soonest, held - now);
@@ -410,7 +453,7 @@ export class Placement<W extends PoolWorker> {
       }
       if (victim !== undefined) {
         running.add(victim.chunks[at]!.tenant);
-        this.#move(victim, at, idle);
+        if (this.#move(victim, at, idle, now)) soonest = Math.min(soonest, WITHDRAW_WAIT_MS);
         continue;
       }
       // Queued with no worker to go to: every worker is held (or being replaced).
@@ -439,6 +482,52 @@ export class Placement<W extends PoolWorker> {
         this.#ctx.redispatch();
       });
     }
+  }
+
+  /** A chunk that may move to another worker: not a ghost, its batch live, not being withdrawn already. */
+  #movable(c: Chunk): boolean {
+    return !c.ghost && c.job.live && !this.#withdrawing.has(c);
+  }
+
+  /** How much longer the idle lane waits for a chunk being withdrawn from another (#move; WITHDRAW_WAIT_MS at most); 0 if it does not. */
+  #awaits(lane: Lane<W>, now: number): number {
+    const since = this.#awaited.get(lane);
+    return since === undefined ? 0 : Math.max(0, since + WITHDRAW_WAIT_MS - now);
+  }
+
+  /**
+   * `lane`'s worker answered a withdrawal of `chunk` (#move). Withdrawn: the lane it was to go to
+   * (the scheduler takes it off its worker and lands its copy there, #land). Kept: undefined, it runs
+   * where it is (as does a chunk not being withdrawn, whatever a task wrote on the guard socket).
+   * Not noted, as the worker has not reached the withdrawals before it (held by an item that does not
+   * end, it never will): it moves at once as before withdrawals, if it still waits and `to` can take
+   * it, so a stuck client is not left behind such an item; a ghost left on the lane keeps newcomers
+   * from being placed there again.
+   */
+  withdrawn(lane: Lane<W>, chunk: Chunk, outcome: WithdrawOutcome, lanes: readonly Lane<W>[]): Lane<W> | undefined {
+    const to = this.#withdrawing.get(chunk);
+    if (to === undefined) return undefined;
+    this.#withdrawing.delete(chunk);
+    this.#awaited.delete(to);
+    if (outcome === 'withdrawn') return to;
+    if (outcome === 'full' && lane.chunks.indexOf(chunk) > 0 && chunk.job.live && this.#takes(to, chunk, lanes))
+      this.#copyAtOnce(lane, chunk, to);
+    return undefined;
+  }
+
+  /**
+   * The copy of a withdrawn chunk goes to the lane it was withdrawn for, if that can still take it
+   * (open, idle or a reserve idle, of its generation, within its client's cap); else it goes back
+   * first in its job's queue, for the placement that follows.
+   */
+  land(copy: Chunk, to: Lane<W>, lanes: readonly Lane<W>[], now: number): void {
+    if (this.#takes(to, copy, lanes)) this.#assign(to, copy, false);
+    else this.#ctx.queues.enqueue(copy, true, now);
+  }
+
+  /** `to` can take `chunk` now: open and idle, of its generation, within its client's cap. */
+  #takes(to: Lane<W>, chunk: Chunk, lanes: readonly Lane<W>[]): boolean {
+    return to.open && to.chunks.length === 0 && fits(chunk.job, to.worker) && mayPlace(chunk.tenant, to, lanes);
   }
 
   /**

@@ -37,6 +37,7 @@ import { realClock, type Clock } from './clock.js';
 import { ClientQueues, runningOf, type ClientFigures, type ClientQueue, type SchedulerClient } from './client-queues.js';
 import { Deadlines } from './deadlines.js';
 import { FairShare } from './fair-share.js';
+import type { WithdrawOutcome } from '../guard-messages.js';
 import { ChunkMint, type Chunk, type Job } from './job.js';
 import { Lanes, type Lane } from './lane.js';
 import { Placement } from './placement.js';
@@ -381,6 +382,10 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     }
     const chunk = lane.chunks.find((c) => c.key === m.key);
     if (chunk === undefined) return;
+    if (m.t === 'withdrawn') {
+      this.#withdrawn(lane, chunk, m.outcome);
+      return;
+    }
     if (chunk.ghost) {
       // Its copy on another worker owns the items: this one only gives back its slot (parts included).
       if (m.t === 'done' || m.t === 'fail') {
@@ -409,6 +414,27 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         this.#uncaught(lane, chunk, m);
         return;
     }
+  }
+
+  /**
+   * The worker answered placement's request to withdraw a chunk waiting on it (Placement.withdrawn).
+   * Withdrawn, it will never run there: it comes off, and a copy goes where it was to go, with what it
+   * was charged (it never ran) carried over. Kept, it runs where it is; the idle worker takes other work.
+   * Not noted (full), placement moves it the old way.
+   */
+  #withdrawn(lane: Lane<W>, chunk: Chunk, outcome: WithdrawOutcome): void {
+    const lanes = this.#lanes.current();
+    const to = this.#placement.withdrawn(lane, chunk, outcome, lanes);
+    if (to !== undefined) {
+      const unrun = this.#release(lane, chunk);
+      if (chunk.job.live) {
+        const copy = this.#mint.successor(chunk, 0);
+        this.#fair.prepay(copy, unrun);
+        this.#placement.land(copy, to, lanes, this.#clock.now());
+      }
+      this.#retireIfSpent(lane);
+    }
+    this.dispatch();
   }
 
   /** A worker died: its restart is charged, and each of its chunks recovered (recovery.ts). */

@@ -28,8 +28,9 @@ import { closeSync, openSync } from 'node:fs';
 import { RSS_IDLE_WATCH_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
-import { CHANNEL_FD, CUT_REQUEST_BYTES, Channel, GUARD_FD, readGuardNotices } from '../channel.js';
-import { INIT_ENV, INIT_FAILED_ENV, type PrimaryToWorker, type ReadyMessage, type WorkerToPrimary } from '../ipc.js';
+import { CHANNEL_FD, Channel, GUARD_FD } from '../channel.js';
+import { GuardOp, guardMessage, readGuardMessages } from '../guard-messages.js';
+import { INIT_ENV, INIT_FAILED_ENV, type PrimaryToWorker, type ReadyMessage, type WithdrawnMessage, type WorkerToPrimary } from '../ipc.js';
 import { ProcessWatch, WORKER_MARKER_ENV } from './process-watch.js';
 import { MS_PER_TICK, RssReader, readStat } from './procfs.js';
 import { OutputBudget, readBudget, relayOutput } from './worker-output.js';
@@ -62,13 +63,15 @@ export interface WorkerSlot {
   readonly generation: number;
   /** Its initializer failed: it fails every chunk with E_INIT_FAILED. */
   initError?: string;
-  /** The primary's end of the orphan guard's socket: cut requests go out on it (worker/cut-signal.ts). */
+  /** The primary's end of the orphan guard's socket: cut requests and withdrawals go out on it (guard-messages.ts). */
   guard?: Socket;
+  /** Withdrawals asked of it and not answered yet: the guard's replies are read up to this many. */
+  withdrawals: number;
 }
 
 export interface SupervisorEvents {
   onReady(w: WorkerSlot): void;
-  onMessage(w: WorkerSlot, m: Exclude<WorkerToPrimary, ReadyMessage>): void;
+  onMessage(w: WorkerSlot, m: Exclude<WorkerToPrimary, ReadyMessage> | WithdrawnMessage): void;
   onExit(w: WorkerSlot, code: number | null, signal: string | null): void;
 }
 
@@ -103,8 +106,8 @@ const FORK_RETRY_MAX_MS = 5_000;
 const LEFTOVER_CONFIRM_MS = 300;
 const LEFTOVER_CONFIRM_SHARE = 0.8;
 
-/** Cut requests are not queued past this many bytes on a guard socket whose worker does not read it (a task took fd 5). */
-const CUT_WRITE_LIMIT = 64 * 1024;
+/** Nothing more is queued past this many bytes on a guard socket whose worker does not read it (a task took fd 5). */
+const GUARD_WRITE_LIMIT = 64 * 1024;
 /** Descriptors a fork needs in the primary at once (a socket pair for each of stdout, stderr, IPC, data channel, orphan guard). */
 const FORK_FDS = 10;
 /** How long a stop waits for what the workers spawned to be killed. */
@@ -227,11 +230,20 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
 
   /** Asks the worker to cut its running chunk short unless it is `spare`, on the guard socket its task cannot block (worker/cut-signal.ts). */
   cut(w: WorkerSlot, spare: number): void {
-    if (w.dead || w.guard === undefined || w.guard.destroyed) return;
-    const request = Buffer.allocUnsafe(CUT_REQUEST_BYTES);
-    request.writeInt32LE(spare | 0);
     // A worker whose task stopped reading the socket gets no more than its buffer: a cut is a favour, never owed.
-    if (w.guard.writableLength < CUT_WRITE_LIMIT) w.guard.write(request);
+    if (this.#guardOpen(w)) w.guard!.write(guardMessage(GuardOp.cut, spare));
+  }
+
+  /** Asks the worker's orphan guard to withdraw chunk `key` if it has not started (worker/withdraw-gate.ts); false if it cannot be asked. */
+  withdraw(w: WorkerSlot, key: number): boolean {
+    if (!this.#guardOpen(w)) return false;
+    w.withdrawals++;
+    w.guard!.write(guardMessage(GuardOp.withdraw, key));
+    return true;
+  }
+
+  #guardOpen(w: WorkerSlot): boolean {
+    return !w.dead && w.guard !== undefined && !w.guard.destroyed && w.guard.writableLength < GUARD_WRITE_LIMIT;
   }
 
   /** Sends a message to a worker; false if it is gone. */
@@ -250,6 +262,12 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       this.#armWatchdog(RSS_WATCH_MS);
     }
     return sent;
+  }
+
+  /** The worker is done with chunk `key` (answered, or withdrawn): its memory no longer counts it. */
+  #unhold(w: WorkerSlot, key: number): void {
+    const keys = this.#held.get(w);
+    if (keys?.delete(key) === true && keys.size === 0) this.#held.delete(w);
   }
 
   /**
@@ -412,6 +430,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       generation,
       worker,
       channel: undefined as unknown as Channel<WorkerToPrimary, PrimaryToWorker>,
+      withdrawals: 0,
     };
     this.#slots[slot] = w;
     // An initializer that hangs (a loop stops the worker's own timers) must not hold the slot forever.
@@ -444,17 +463,29 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
         this.#events.onReady(w);
         return;
       }
-      if (m.t === 'done' || m.t === 'fail') {
-        const keys = this.#held.get(w);
-        if (keys?.delete(m.key) === true && keys.size === 0) this.#held.delete(w);
-      }
+      if (m.t === 'done' || m.t === 'fail') this.#unhold(w, m.key);
       this.#events.onMessage(w, m);
     };
-    // Kept open until the worker exits, written only with cut requests; read for the orphan guard's one notice.
+    // Kept open until the worker exits: cut requests and withdrawals go out on it, their answers and the leftover notice come back.
     const guard = (worker.process.stdio[GUARD_FD as number] as Socket | null | undefined)?.on('error', () => {});
     if (guard !== undefined) {
       w.guard = guard;
-      readGuardNotices(guard, () => this.#confirmLeftover(w));
+      readGuardMessages(guard, {
+        leftover: () => this.#confirmLeftover(w),
+        owed: () => w.withdrawals,
+        corrupt: (why) => {
+          // A task wrote there: its answers can no longer be told from the guard's (guard-messages.ts).
+          this.#opts.onEvent?.({ event: 'worker-guard-corrupt', slot: w.slot, pid: w.pid, why });
+          w.killedFor ??= 'corrupt guard socket';
+          this.kill(w);
+        },
+        answer: (key, outcome) => {
+          w.withdrawals--;
+          if (w.dead) return;
+          if (outcome === 'withdrawn') this.#unhold(w, key);
+          this.#events.onMessage(w, { t: 'withdrawn', key, outcome });
+        },
+      });
     }
     w.channel = new Channel<WorkerToPrimary, PrimaryToWorker>(worker.process.stdio[CHANNEL_FD] as Socket, onMessage, {
       maxFrame: this.#opts.maxFrame,

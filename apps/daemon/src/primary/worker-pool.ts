@@ -54,6 +54,7 @@ import type {
   RunMessage,
   StartedMessage,
   UncaughtMessage,
+  WithdrawnMessage,
 } from '../ipc.js';
 
 /** A worker as the scheduler sees it. */
@@ -82,7 +83,7 @@ export interface PoolWorker {
 export type ChunkCommand = RunMessage | AbortMessage;
 
 /** What a worker tells the scheduler about its chunks (and its own leaving, `recycle`). */
-export type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage;
+export type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage | WithdrawnMessage;
 
 /** The workers the scheduler places chunks on. */
 export interface WorkerPool<W extends PoolWorker> {
@@ -107,6 +108,14 @@ export interface WorkerPool<W extends PoolWorker> {
    * the shorter chunks of SOLO_CHUNK_TARGET_MS while alone.
    */
   cut?(w: W, spare: number): void;
+  /**
+   * Asks the worker to give up chunk `key`, which it holds and has not started, so that it runs
+   * elsewhere; the worker answers with a `withdrawn` message (its outcome: withdrawn, it will not
+   * run it; kept, it had started; full, it could not note it). False if the request cannot go out
+   * (then no answer comes). A pool without it, or a worker it cannot ask, has a moved chunk aborted
+   * instead, and its copy may run too.
+   */
+  withdraw?(w: W, key: number): boolean;
   /**
    * How many workers the pool can run chunks on, where that is more than it lists now
    * (cluster mode: every daemon's workers, of which only those lent at the moment are

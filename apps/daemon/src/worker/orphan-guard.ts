@@ -13,13 +13,14 @@
  * checks the parent pid every BACKSTOP_MS.
  *
  * The same thread hears the primary's requests to cut the running chunk short
- * (cut-signal.ts): keys of 4 bytes each, the only bytes the primary writes.
+ * (cut-signal.ts) and to withdraw a chunk not started yet, which it answers
+ * (withdraw-gate.ts): the messages of guard-messages.ts.
  *
  * The same thread watches for work a task left behind spinning (run-state.ts):
  * at each backstop tick it reads the main thread's CPU time from /proc, and
  * when the main thread used over SPIN_SHARE of two ticks in a row while no
  * chunk's items ran and none began (once a chunk has run at all), it writes
- * LEFTOVER_NOTICE on the guard socket: the primary checks the worker's CPU for
+ * GuardOp.leftover on the guard socket: the primary checks the worker's CPU for
  * itself and replaces the worker without blaming the chunks that wait on it
  * (supervisor.ts). Only Linux has /proc; elsewhere the check does nothing.
  *
@@ -28,10 +29,12 @@
  * import: it and what it pulls in cost ~2 ms of each worker's boot, on the
  * daemon's start path.
  */
-import { CUT_REQUEST_BYTES, GUARD_FD, LEFTOVER_NOTICE } from '../channel.js';
+import { GUARD_FD } from '../channel.js';
+import { GUARD_MESSAGE_BYTES, GuardOp } from '../guard-messages.js';
 import { startHelperThread } from '../helper-thread.js';
 import { CLOCK_MOD, cutRequests } from './cut-signal.js';
 import { runState } from './run-state.js';
+import { WITHDRAW_SLOTS, withdrawGate } from './withdraw-gate.js';
 
 /** Captured at load, before any code of the user's can replace it. */
 const builtin = process.getBuiltinModule.bind(process);
@@ -56,18 +59,39 @@ export function startOrphanGuard(): void {
     const { workerData } = require('node:worker_threads');
     const cut = new Int32Array(workerData.cut);
     const run = new Int32Array(workerData.run);
+    const gate = new BigInt64Array(workerData.withdraw);
+    const reply = (op, key) => {
+      const b = Buffer.alloc(${GUARD_MESSAGE_BYTES});
+      b.writeInt32LE(op, 0);
+      b.writeDoubleLE(key, 4);
+      if (guard.writable) guard.write(b);
+    };
+    // The guard's half of withdraw-gate.ts: note the key, then look whether the main thread has got that far.
+    const withdraw = (key) => {
+      const k = BigInt(key);
+      let s = 1;
+      while (s <= ${WITHDRAW_SLOTS} && Atomics.compareExchange(gate, s, 0n, k) !== 0n) s++;
+      if (s > ${WITHDRAW_SLOTS}) return ${GuardOp.full};
+      if (Atomics.load(gate, 0) < k) return ${GuardOp.withdrawn};
+      return Atomics.compareExchange(gate, s, k, 0n) === k ? ${GuardOp.kept} : ${GuardOp.withdrawn};
+    };
     let partial = Buffer.alloc(0);
     let guard;
     try {
       guard = new (require('node:net').Socket)({ fd: ${GUARD_FD}, readable: true, writable: true });
       guard.on('data', (d) => {
-        // Requests that came together are one: the last one's key is spared.
         const bytes = partial.length === 0 ? d : Buffer.concat([partial, d]);
-        const whole = bytes.length - (bytes.length % ${CUT_REQUEST_BYTES});
-        if (whole > 0) {
-          Atomics.store(cut, 1, bytes.readInt32LE(whole - ${CUT_REQUEST_BYTES}));
-          Atomics.store(cut, 2, Date.now() % ${CLOCK_MOD});
-          Atomics.add(cut, 0, 1);
+        const whole = bytes.length - (bytes.length % ${GUARD_MESSAGE_BYTES});
+        for (let at = 0; at < whole; at += ${GUARD_MESSAGE_BYTES}) {
+          const op = bytes.readInt32LE(at);
+          const key = bytes.readDoubleLE(at + 4);
+          if (op === ${GuardOp.cut}) {
+            Atomics.store(cut, 1, key | 0);
+            Atomics.store(cut, 2, Date.now() % ${CLOCK_MOD});
+            Atomics.add(cut, 0, 1);
+          } else if (op === ${GuardOp.withdraw} && Number.isSafeInteger(key) && key > 0) {
+            reply(withdraw(key), key);
+          }
         }
         partial = Buffer.from(bytes.subarray(whole));
       });
@@ -102,9 +126,7 @@ export function startOrphanGuard(): void {
       begun = nowBegun;
       if (strikes >= 2 && !told && guard !== undefined && guard.writable) {
         told = true;
-        const notice = Buffer.alloc(${CUT_REQUEST_BYTES});
-        notice.writeInt32LE(${LEFTOVER_NOTICE});
-        guard.write(notice);
+        reply(${GuardOp.leftover}, 0);
       }
     }, ${BACKSTOP_MS});
   `;
@@ -113,7 +135,7 @@ export function startOrphanGuard(): void {
     () =>
       new Worker(code, {
         eval: true,
-        workerData: { cut: cutRequests.buffer, run: runState.buffer },
+        workerData: { cut: cutRequests.buffer, run: runState.buffer, withdraw: withdrawGate.buffer },
         resourceLimits: { maxOldGenerationSizeMb: 8 },
       }),
   );

@@ -12,6 +12,8 @@
  * the rest. Before each chunk the realm guard readies the worker for the
  * chunk's app (realm-guard.ts); if it cannot, the worker runs nothing more.
  * Between items it looks for a request to cut the chunk short (cut-signal.ts).
+ * A chunk withdrawn before it started runs elsewhere (withdraw-gate.ts): it is
+ * skipped, the one chunk that gets no answer here.
  *
  * A little over 400 lines: the chunk loop and every way it answers (whole, in
  * parts, cut short, aborted, failed) share its state; the thrown-value
@@ -46,6 +48,7 @@ import {
 import { queueRun } from './run-queue.js';
 import { runBegins, runEnds } from './run-state.js';
 import type { TaskScope } from './task-scope.js';
+import { mayStart } from './withdraw-gate.js';
 
 // From the end of one chunk to the realm guard's restore before the next, the runner calls no
 // built-in a task may have replaced (Promise.prototype.then, queueMicrotask, Map.prototype.set...):
@@ -132,6 +135,12 @@ export class Runner {
   async #drain(): Promise<void> {
     let next: RunMessage | undefined;
     while (!this.#closed && (next = ArrayPrototypeShift(this.#queue) as RunMessage | undefined) !== undefined) {
+      if (!mayStart(next.key)) {
+        // Withdrawn (withdraw-gate.ts): it runs on another worker, and the primary expects no answer from this one.
+        MapPrototypeDelete(this.#aborts, next.key);
+        cutSpared(next.key);
+        continue;
+      }
       const abort = (MapPrototypeGet(this.#aborts, next.key) as ChunkAbort | undefined) ?? new ChunkAbort();
       const t0 = now();
       this.#partsOut = false;

@@ -1,0 +1,156 @@
+/**
+ * Moving a chunk only once its worker has withdrawn it (placement.ts #move, WorkerPool.withdraw),
+ * over a fake pool and clock: the copy goes out on the answer, never before, so no chunk runs on
+ * two workers; a kept chunk runs where it is; one the worker could not note moves as it did before
+ * withdrawals; an answer nobody asked for changes nothing; a worker that never answers holds the
+ * idle worker WITHDRAW_WAIT_MS at most; a worker that dies while asked has its chunk recovered
+ * once. The real guard thread's side is in work-stealing.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
+import type { RunMessage } from '../src/ipc.js';
+import { WithdrawingPool, type FakeWorker } from './support/fake-pool.js';
+import { add, answer, delivered, fakeScheduler, open, recordingClient, type FakeScheduler } from './support/fake-scheduler.js';
+
+type Setup = FakeScheduler & { pool: WithdrawingPool };
+
+/** Three one-item chunks on two workers: item 0 runs long on worker 0, item 2 waits behind it, worker 1 finishes item 1. */
+function stealable(workers = 2): { s: Setup; c: ReturnType<typeof recordingClient>; w0: FakeWorker; w1: FakeWorker } {
+  const s = fakeScheduler(new WithdrawingPool(workers)) as Setup;
+  const c = recordingClient(1);
+  open(s, c, 1);
+  for (let i = 0; i < 3; i++) add(s, c, 1, i, 1);
+  const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
+  expect(s.pool.runs(w0).map((r) => r.start)).toEqual([0, 2]);
+  answer(s, w1, s.pool.runs(w1)[0]!);
+  s.clock.advance(STEAL_AFTER_MS + 30);
+  return { s, c, w0, w1 };
+}
+
+const tellOutcome = (s: Setup, w: FakeWorker, key: number, outcome: 'withdrawn' | 'kept' | 'full'): void =>
+  s.scheduler.workerMessage(w, { t: 'withdrawn', key, outcome });
+
+const sorted = (pairs: [number, number][]): [number, number][] => [...pairs].sort((a, b) => a[0] - b[0]);
+
+describe('withdrawals', () => {
+  it('the copy goes to the idle worker only once the busy one says it withdrew the chunk; each item delivered once', () => {
+    const { s, c, w0, w1 } = stealable();
+    const [head, waiting] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    expect(s.pool.withdrawals).toEqual([{ w: w0, key: waiting.key }]);
+    expect(s.pool.runs(w1)).toHaveLength(1); // nothing sent yet
+    expect(s.pool.aborts(w0)).toEqual([]);
+    s.clock.advance(5);
+    expect(s.pool.withdrawals).toHaveLength(1); // asked once
+    tellOutcome(s, w0, waiting.key, 'withdrawn');
+    const copy = s.pool.runs(w1)[1]!;
+    expect(copy.start).toBe(2);
+    expect(copy.key).not.toBe(waiting.key);
+    expect(s.pool.aborts(w0)).toEqual([]); // the worker skips it by itself
+    expect(s.scheduler.stats().runningItems).toBe(2); // item 0 on worker 0, item 2 on worker 1: no ghost
+    answer(s, w0, head);
+    answer(s, w1, copy);
+    expect(sorted(delivered(c))).toEqual([
+      [0, 0],
+      [1, 2],
+      [2, 4],
+    ]);
+  });
+
+  it('kept (it had started): it runs where it is and is delivered from there; the idle worker takes new work', () => {
+    const { s, c, w0, w1 } = stealable();
+    const [head, waiting] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    tellOutcome(s, w0, waiting.key, 'kept');
+    expect(s.pool.runs(w1)).toHaveLength(1);
+    add(s, c, 1, 3, 1);
+    expect(s.pool.runs(w1).map((r) => r.start)).toEqual([1, 3]);
+    answer(s, w0, head);
+    answer(s, w0, waiting);
+    answer(s, w1, s.pool.runs(w1)[1]!);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('not noted (full): it moves the old way, the busy worker told to skip it, a copy sent at once', () => {
+    const { s, c, w0, w1 } = stealable();
+    const [head, waiting] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    tellOutcome(s, w0, waiting.key, 'full');
+    expect(s.pool.aborts(w0)).toEqual([waiting.key]);
+    const copy = s.pool.runs(w1)[1]!;
+    expect(copy.start).toBe(2);
+    // Had it run anyway, its results are ignored: the copy delivers.
+    answer(s, w0, head);
+    answer(s, w0, waiting);
+    answer(s, w1, copy);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2]);
+  });
+
+  it('an answer nobody asked for (a task wrote on the guard socket) changes nothing', () => {
+    const { s, c, w0, w1 } = stealable();
+    const [head, waiting] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    tellOutcome(s, w0, head.key, 'withdrawn'); // the running chunk was never asked for
+    tellOutcome(s, w0, 999, 'withdrawn');
+    expect(s.pool.runs(w1)).toHaveLength(1);
+    expect(s.scheduler.stats().runningItems).toBe(2);
+    tellOutcome(s, w0, waiting.key, 'withdrawn');
+    tellOutcome(s, w0, waiting.key, 'withdrawn'); // twice: the second is not heeded
+    expect(s.pool.runs(w1)).toHaveLength(2);
+    answer(s, w0, head);
+    answer(s, w1, s.pool.runs(w1)[1]!);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2]);
+  });
+
+  it('a worker that never answers holds the idle worker WITHDRAW_WAIT_MS only; late answers still land, once', () => {
+    const s = fakeScheduler(new WithdrawingPool(3)) as Setup;
+    const c = recordingClient(1);
+    open(s, c, 1);
+    for (let i = 0; i < 6; i++) add(s, c, 1, i, 1);
+    const [w0, w1, w2] = s.pool.workers() as [FakeWorker, FakeWorker, FakeWorker];
+    expect(s.pool.runs(w0).map((r) => r.start)).toEqual([0, 3]);
+    expect(s.pool.runs(w2).map((r) => r.start)).toEqual([2, 5]);
+    for (const r of s.pool.runs(w1)) answer(s, w1, r);
+    s.clock.advance(STEAL_AFTER_MS + 5);
+    expect(s.pool.withdrawals.map((x) => x.w)).toEqual([w0]);
+    s.clock.advance(CHUNK_TARGET_MS - 10);
+    expect(s.pool.withdrawals).toHaveLength(1); // still waiting for worker 0
+    s.clock.advance(10); // no answer: the idle worker asks the other busy one (its timer fires by itself)
+    expect(s.pool.withdrawals.map((x) => x.w)).toEqual([w0, w2]);
+    // Both answer at last: the first copy lands on the idle worker, the second behind it.
+    tellOutcome(s, w0, s.pool.runs(w0)[1]!.key, 'withdrawn');
+    tellOutcome(s, w2, s.pool.runs(w2)[1]!.key, 'withdrawn');
+    expect(
+      s.pool
+        .runs(w1)
+        .slice(2)
+        .map((r) => r.start),
+    ).toEqual([3, 5]);
+    for (const w of [w0, w1, w2])
+      for (const r of s.pool.runs(w)) if (r.start !== 3 || w === w1) if (r.start !== 5 || w === w1) answer(s, w, r);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('a worker that dies while asked has its chunk recovered once; its late answer is ignored', () => {
+    const { s, c, w0, w1 } = stealable();
+    const waiting = s.pool.runs(w0)[1]!;
+    const next = s.pool.exit(w0);
+    tellOutcome(s, w0, waiting.key, 'withdrawn');
+    // Both back in the queue (item 0 had begun: it waits for the replacement, as any crash's retry does), no copy sent.
+    expect(s.scheduler.stats()).toMatchObject({ queuedItems: 2, runningItems: 0 });
+    expect(s.pool.runs(w1)).toHaveLength(1);
+    s.pool.ready(next);
+    // The workers answer every run they get until none is left (item 0 runs alone first: the crash is charged to its client).
+    const answered = new Set<number>([s.pool.runs(w1)[0]!.key]);
+    const starts: number[] = [];
+    for (let more = true; more;) {
+      more = false;
+      for (const w of [next, w1])
+        for (const r of s.pool.runs(w))
+          if (!answered.has(r.key)) {
+            answered.add(r.key);
+            starts.push(r.start);
+            answer(s, w, r);
+            more = true;
+          }
+    }
+    expect(starts.sort()).toEqual([0, 2]);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2]);
+  });
+});
