@@ -2,15 +2,24 @@
  * Moving a chunk only once its worker has withdrawn it (placement.ts #move, WorkerPool.withdraw),
  * over a fake pool and clock: the copy goes out on the answer, never before, so no chunk runs on
  * two workers; a kept chunk runs where it is; one the worker could not note moves as it did before
- * withdrawals; an answer nobody asked for changes nothing; a worker that never answers holds the
- * idle worker WITHDRAW_WAIT_MS at most; a worker that dies while asked has its chunk recovered
- * once. The real guard thread's side is in work-stealing.test.ts.
+ * withdrawals; an answer nobody asked for changes nothing; a worker that does not answer within
+ * WITHDRAW_WAIT_MS has the chunk moved the old way, and a late answer is still heeded, so no chunk
+ * is lost; a worker that dies while asked has its chunk recovered once. The real guard thread's side is in work-stealing.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
 import type { RunMessage } from '../src/ipc.js';
-import { WithdrawingPool, type FakeWorker } from './support/fake-pool.js';
-import { add, answer, delivered, fakeScheduler, open, recordingClient, type FakeScheduler } from './support/fake-scheduler.js';
+import type { FakeWorker } from './support/fake-pool.js';
+import {
+  WithdrawingPool,
+  add,
+  answer,
+  delivered,
+  fakeScheduler,
+  open,
+  recordingClient,
+  type FakeScheduler,
+} from './support/fake-scheduler.js';
 
 type Setup = FakeScheduler & { pool: WithdrawingPool };
 
@@ -23,7 +32,7 @@ function stealable(workers = 2): { s: Setup; c: ReturnType<typeof recordingClien
   const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
   expect(s.pool.runs(w0).map((r) => r.start)).toEqual([0, 2]);
   answer(s, w1, s.pool.runs(w1)[0]!);
-  s.clock.advance(STEAL_AFTER_MS + 30);
+  s.clock.advance(STEAL_AFTER_MS + 5); // the steal timer fired: the withdrawal is asked, not overdue yet
   return { s, c, w0, w1 };
 }
 
@@ -98,33 +107,37 @@ describe('withdrawals', () => {
     expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2]);
   });
 
-  it('a worker that never answers holds the idle worker WITHDRAW_WAIT_MS only; late answers still land, once', () => {
-    const s = fakeScheduler(new WithdrawingPool(3)) as Setup;
-    const c = recordingClient(1);
-    open(s, c, 1);
-    for (let i = 0; i < 6; i++) add(s, c, 1, i, 1);
-    const [w0, w1, w2] = s.pool.workers() as [FakeWorker, FakeWorker, FakeWorker];
-    expect(s.pool.runs(w0).map((r) => r.start)).toEqual([0, 3]);
-    expect(s.pool.runs(w2).map((r) => r.start)).toEqual([2, 5]);
-    for (const r of s.pool.runs(w1)) answer(s, w1, r);
-    s.clock.advance(STEAL_AFTER_MS + 5);
-    expect(s.pool.withdrawals.map((x) => x.w)).toEqual([w0]);
+  it('unanswered for WITHDRAW_WAIT_MS (a stopped worker, a task holding fd 5): it moves the old way; a late answer frees the ghost', () => {
+    const { s, c, w0, w1 } = stealable();
+    const [head, waiting] = s.pool.runs(w0) as [RunMessage, RunMessage];
     s.clock.advance(CHUNK_TARGET_MS - 10);
-    expect(s.pool.withdrawals).toHaveLength(1); // still waiting for worker 0
-    s.clock.advance(10); // no answer: the idle worker asks the other busy one (its timer fires by itself)
-    expect(s.pool.withdrawals.map((x) => x.w)).toEqual([w0, w2]);
-    // Both answer at last: the first copy lands on the idle worker, the second behind it.
-    tellOutcome(s, w0, s.pool.runs(w0)[1]!.key, 'withdrawn');
-    tellOutcome(s, w2, s.pool.runs(w2)[1]!.key, 'withdrawn');
-    expect(
-      s.pool
-        .runs(w1)
-        .slice(2)
-        .map((r) => r.start),
-    ).toEqual([3, 5]);
-    for (const w of [w0, w1, w2])
-      for (const r of s.pool.runs(w)) if (r.start !== 3 || w === w1) if (r.start !== 5 || w === w1) answer(s, w, r);
-    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(s.pool.runs(w1)).toHaveLength(1); // still waiting for the answer
+    s.clock.advance(10); // the timer fires by itself
+    expect(s.pool.aborts(w0)).toEqual([waiting.key]);
+    const copy = s.pool.runs(w1)[1]!;
+    expect(copy.start).toBe(2);
+    // The worker did withdraw it after all: it will never answer for it, so its slot is given back now.
+    tellOutcome(s, w0, waiting.key, 'withdrawn');
+    answer(s, w0, head);
+    expect(s.scheduler.workerFigures(w0).busy).toBe(false);
+    answer(s, w1, copy);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2]);
+  });
+
+  it('withdrawn after its wait ran out and the idle worker took other work: it runs elsewhere, never lost', () => {
+    const { s, c, w0, w1 } = stealable();
+    const [head, waiting] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    add(s, c, 1, 3, 1); // the idle worker takes new work while it waits
+    expect(s.pool.runs(w1).map((r) => r.start)).toEqual([1, 3]);
+    s.clock.advance(CHUNK_TARGET_MS + 5); // overdue, and worker 1 cannot take it: it stays where it is
+    expect(s.pool.aborts(w0)).toEqual([]);
+    tellOutcome(s, w0, waiting.key, 'withdrawn'); // then the worker says it will not run it
+    answer(s, w1, s.pool.runs(w1)[1]!);
+    const again = s.pool.runs(w1).find((r) => r.start === 2);
+    expect(again).toBeDefined();
+    answer(s, w1, again!);
+    answer(s, w0, head);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2, 3]);
   });
 
   it('a worker that dies while asked has its chunk recovered once; its late answer is ignored', () => {
@@ -152,5 +165,29 @@ describe('withdrawals', () => {
     }
     expect(starts.sort()).toEqual([0, 2]);
     expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2]);
+  });
+
+  it("a newcomer's chunk placed behind another client's long item goes to the reserve once its worker has withdrawn it", () => {
+    const s = fakeScheduler(new WithdrawingPool(2, undefined, 1)) as Setup;
+    const [c0, c1, spare] = s.pool.workers() as [FakeWorker, FakeWorker, FakeWorker];
+    const a = recordingClient(1);
+    open(s, a, 1);
+    for (let k = 0; k < 8; k++) add(s, a, 1, k, 1);
+    s.clock.advance(100); // items of 100 ms: a second chunk waits behind each
+    for (const w of [c0, c1]) answer(s, w, s.pool.runs(w)[0]!, 1, undefined, 100);
+    const b = recordingClient(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    const urgent = s.pool.sent.find((x) => x.m.t === 'run' && x.m.urgent)!;
+    s.clock.advance(CHUNK_TARGET_MS + 2);
+    // Asked of its worker, not copied yet; the reserve waits for it.
+    expect(s.pool.withdrawals).toEqual([{ w: urgent.w, key: urgent.m.key }]);
+    expect(s.pool.runs(spare)).toEqual([]);
+    tellOutcome(s, urgent.w, urgent.m.key, 'withdrawn');
+    const moved = s.pool.runs(spare);
+    expect(moved.map((r) => r.start)).toEqual([0]);
+    expect(s.pool.aborts(urgent.w)).toEqual([]);
+    answer(s, spare, moved[0]!);
+    expect(delivered(b)).toEqual([[0, 0]]);
   });
 });

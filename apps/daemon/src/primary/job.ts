@@ -64,6 +64,8 @@ export interface Chunk {
   placedAt: number;
   /** Moved to another worker: this copy only holds its old worker's slot until the worker answers for it. */
   ghost: boolean;
+  /** Its worker was asked to withdraw it (placement.ts #move): an answer that it did is heeded whenever it comes. */
+  withdrawAsked: boolean;
   /** Index (within the chunk) of the item running, for timed jobs. */
   current: number;
   /** Item (within the chunk) whose outcome was already delivered (timeout, uncaught exception); its worker is being replaced. */
@@ -107,6 +109,7 @@ export class ChunkMint {
       headAt: undefined,
       placedAt: 0,
       ghost: false,
+      withdrawAsked: false,
     };
   }
 

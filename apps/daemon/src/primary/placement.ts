@@ -85,17 +85,17 @@ export interface PlacementContext<W extends PoolWorker> {
 
 export class Placement<W extends PoolWorker> {
   readonly #ctx: PlacementContext<W>;
-  #stealTimer: Timer | undefined;
-  #reliefTimer: Timer | undefined;
-  /** When #reliefTimer fires. */
-  #reliefAt = Infinity;
+  /** Places again when a chunk may become stealable, a stuck client due the reserve, or a withdrawal overdue (#wakeIn). */
+  #timer: Timer | undefined;
+  /** When #timer fires. */
+  #timerAt = Infinity;
   /** When clients' items last killed a reserve worker, and the time before (Scheduler's exit charge). */
   #reserveKilledAt = -Infinity;
   #reserveKilledBefore = -Infinity;
   /** Every lane of the pool, reserve workers included, as of the placement under way: a client's cap counts them all. */
   #all: readonly Lane<W>[] = [];
-  /** Chunks asked to be withdrawn from their worker, and the lane each is to go to. */
-  readonly #withdrawing = new WeakMap<Chunk, Lane<W>>();
+  /** Chunks asked to be withdrawn from their worker (`from`), the lane each is to go to, and when. */
+  readonly #withdrawing = new Map<Chunk, { from: Lane<W>; to: Lane<W>; at: number }>();
   /** Idle lanes a withdrawn chunk is to come to, and since when (WITHDRAW_WAIT_MS). */
   readonly #awaited = new WeakMap<Lane<W>, number>();
 
@@ -111,6 +111,7 @@ export class Placement<W extends PoolWorker> {
     this.#all = lanes;
     // Reserve workers take no part in the usual placement: they are kept for clients stuck behind long chunks.
     const core = lanes.some((l) => l.worker.reserve === true) ? lanes.filter((l) => l.worker.reserve !== true) : lanes;
+    if (this.#withdrawing.size > 0) this.#overdue(lanes, now);
     if (this.#fill(core, now)) this.#admitNewcomer(core, now);
     this.#steal(core, now);
     if (this.#ctx.pool.cut !== undefined) this.#cutForNewcomers(core, now);
@@ -336,12 +337,7 @@ export class Placement<W extends PoolWorker> {
       }
       if (victim !== undefined && this.#move(victim, at, idle, now)) soonest = Math.min(soonest, WITHDRAW_WAIT_MS);
     }
-    if (soonest < Infinity && this.#stealTimer === undefined) {
-      this.#stealTimer = this.#ctx.clock.after(Math.ceil(soonest) + 1, () => {
-        this.#stealTimer = undefined;
-        this.#ctx.redispatch();
-      });
-    }
+    this.#wakeIn(soonest, now);
   }
 
   /**
@@ -369,7 +365,8 @@ export class Placement<W extends PoolWorker> {
   #move(from: Lane<W>, at: number, to: Lane<W>, now: number): boolean {
     const old = from.chunks[at]!;
     if (this.#ctx.pool.withdraw?.(from.worker, old.key) === true) {
-      this.#withdrawing.set(old, to);
+      old.withdrawAsked = true;
+      this.#withdrawing.set(old, { from, to, at: now });
       this.#awaited.set(to, now);
       return true;
     }
@@ -472,21 +469,31 @@ export class Placement<W extends PoolWorker> {
       running.add(chunk.tenant);
       this.#assign(idle, chunk, false);
     }
-    // One timer, for the soonest: a later one pending (a kill's 5 s memory) must not hold back a client due sooner.
-    if (soonest < Infinity && (this.#reliefTimer === undefined || now + soonest < this.#reliefAt)) {
-      this.#reliefTimer?.cancel();
-      const ms = Math.ceil(soonest) + 1;
-      this.#reliefAt = now + ms;
-      this.#reliefTimer = this.#ctx.clock.after(ms, () => {
-        this.#reliefTimer = undefined;
-        this.#ctx.redispatch();
-      });
-    }
+    this.#wakeIn(soonest, now);
   }
 
-  /** A chunk that may move to another worker: not a ghost, its batch live, not being withdrawn already. */
+  /**
+   * Places again in `ms` (nothing if Infinity). One timer, for the soonest: a later one pending (a
+   * kill's 5 s memory) must not hold back a client due sooner.
+   */
+  #wakeIn(ms: number, now: number): void {
+    if (!(ms < Infinity) || (this.#timer !== undefined && now + ms >= this.#timerAt)) return;
+    this.#timer?.cancel();
+    const after = Math.ceil(ms) + 1;
+    this.#timerAt = now + after;
+    this.#timer = this.#ctx.clock.after(after, () => {
+      this.#timer = undefined;
+      this.#ctx.redispatch();
+    });
+  }
+
+  /**
+   * A chunk that may move to another worker: not a ghost, its batch live, and never asked for before
+   * (asked twice, a worker could note it twice and skip it once, and a late answer to the first
+   * could not be told from the second's).
+   */
   #movable(c: Chunk): boolean {
-    return !c.ghost && c.job.live && !this.#withdrawing.has(c);
+    return !c.ghost && c.job.live && !c.withdrawAsked;
   }
 
   /** How much longer the idle lane waits for a chunk being withdrawn from another (#move; WITHDRAW_WAIT_MS at most); 0 if it does not. */
@@ -496,32 +503,51 @@ export class Placement<W extends PoolWorker> {
   }
 
   /**
-   * `lane`'s worker answered a withdrawal of `chunk` (#move). Withdrawn: the lane it was to go to
-   * (the scheduler takes it off its worker and lands its copy there, #land). Kept: undefined, it runs
-   * where it is (as does a chunk not being withdrawn, whatever a task wrote on the guard socket).
-   * Not noted, as the worker has not reached the withdrawals before it (held by an item that does not
-   * end, it never will): it moves at once as before withdrawals, if it still waits and `to` can take
-   * it, so a stuck client is not left behind such an item; a ghost left on the lane keeps newcomers
-   * from being placed there again.
+   * A withdrawal unanswered for WITHDRAW_WAIT_MS (its worker is stopped, or a task took its guard
+   * socket) moves the old way, if the chunk still waits there and its lane can still take it: else
+   * a client stuck behind that worker's item would wait for as long as the item runs. A late answer
+   * is still heeded (the Scheduler's `withdrawn`). Withdrawals whose worker died are forgotten.
    */
-  withdrawn(lane: Lane<W>, chunk: Chunk, outcome: WithdrawOutcome, lanes: readonly Lane<W>[]): Lane<W> | undefined {
-    const to = this.#withdrawing.get(chunk);
-    if (to === undefined) return undefined;
-    this.#withdrawing.delete(chunk);
-    this.#awaited.delete(to);
-    if (outcome === 'withdrawn') return to;
-    if (outcome === 'full' && lane.chunks.indexOf(chunk) > 0 && chunk.job.live && this.#takes(to, chunk, lanes))
-      this.#copyAtOnce(lane, chunk, to);
-    return undefined;
+  #overdue(lanes: readonly Lane<W>[], now: number): void {
+    let soonest = Infinity;
+    for (const [chunk, w] of this.#withdrawing) {
+      const waited = now - w.at;
+      if (waited < WITHDRAW_WAIT_MS && !w.from.worker.dead) {
+        soonest = Math.min(soonest, WITHDRAW_WAIT_MS - waited);
+        continue;
+      }
+      this.#withdrawing.delete(chunk);
+      if (w.from.chunks.indexOf(chunk) > 0 && !chunk.ghost && chunk.job.live && this.#takes(w.to, chunk, lanes))
+        this.#copyAtOnce(w.from, chunk, w.to);
+    }
+    this.#wakeIn(soonest, now);
   }
 
   /**
-   * The copy of a withdrawn chunk goes to the lane it was withdrawn for, if that can still take it
-   * (open, idle or a reserve idle, of its generation, within its client's cap); else it goes back
+   * `lane`'s worker answered a withdrawal of `chunk` (#move): the lane it was to go to while that
+   * withdrawal is awaited, else undefined; it is awaited no more. Not noted (full), as the worker has
+   * not reached the withdrawals before it (held by an item that does not end, it never will): it
+   * moves at once, the old way, if it still waits and that lane can take it, so a stuck client is
+   * not left behind such an item (the ghost left on the lane keeps newcomers from being placed there
+   * again).
+   */
+  answered(lane: Lane<W>, chunk: Chunk, outcome: WithdrawOutcome, lanes: readonly Lane<W>[]): Lane<W> | undefined {
+    const w = this.#withdrawing.get(chunk);
+    if (w === undefined) return undefined;
+    this.#withdrawing.delete(chunk);
+    this.#awaited.delete(w.to);
+    if (outcome === 'full' && lane.chunks.indexOf(chunk) > 0 && chunk.job.live && this.#takes(w.to, chunk, lanes))
+      this.#copyAtOnce(lane, chunk, w.to);
+    return w.to;
+  }
+
+  /**
+   * The copy of a withdrawn chunk goes to the lane it was withdrawn for, if there is one and it can
+   * still take it (open and idle, of its generation, within its client's cap); else it goes back
    * first in its job's queue, for the placement that follows.
    */
-  land(copy: Chunk, to: Lane<W>, lanes: readonly Lane<W>[], now: number): void {
-    if (this.#takes(to, copy, lanes)) this.#assign(to, copy, false);
+  land(copy: Chunk, to: Lane<W> | undefined, lanes: readonly Lane<W>[], now: number): void {
+    if (to !== undefined && this.#takes(to, copy, lanes)) this.#assign(to, copy, false);
     else this.#ctx.queues.enqueue(copy, true, now);
   }
 

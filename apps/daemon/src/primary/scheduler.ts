@@ -417,17 +417,20 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   }
 
   /**
-   * The worker answered placement's request to withdraw a chunk waiting on it (Placement.withdrawn).
-   * Withdrawn, it will never run there: it comes off, and a copy goes where it was to go, with what it
-   * was charged (it never ran) carried over. Kept, it runs where it is; the idle worker takes other work.
-   * Not noted (full), placement moves it the old way.
+   * The worker answered placement's request to withdraw a chunk waiting on it (Placement.answered);
+   * an answer for a chunk it was never asked about (a task wrote it) changes nothing.
+   * Withdrawn, it will never run there, whatever became of the request meanwhile (overdue, it may have
+   * moved the old way: then its ghost only gives back its slot, as the worker will not answer for it):
+   * it comes off, and a copy goes where it was to go or first in its job's queue, with what it was
+   * charged (it never ran) carried over. Kept, it runs where it is; the idle worker takes other work.
    */
   #withdrawn(lane: Lane<W>, chunk: Chunk, outcome: WithdrawOutcome): void {
+    if (!chunk.withdrawAsked) return;
     const lanes = this.#lanes.current();
-    const to = this.#placement.withdrawn(lane, chunk, outcome, lanes);
-    if (to !== undefined) {
+    const to = this.#placement.answered(lane, chunk, outcome, lanes);
+    if (outcome === 'withdrawn') {
       const unrun = this.#release(lane, chunk);
-      if (chunk.job.live) {
+      if (!chunk.ghost && chunk.job.live) {
         const copy = this.#mint.successor(chunk, 0);
         this.#fair.prepay(copy, unrun);
         this.#placement.land(copy, to, lanes, this.#clock.now());

@@ -118,13 +118,3 @@ export class FakePool implements WorkerPool<FakeWorker> {
     return this.sent.filter((s) => s.w === w && s.m.t === 'abort').map((s) => s.m.key);
   }
 }
-
-/** A pool whose workers can be asked to withdraw a chunk (WorkerPool.withdraw): it records each request; the test answers. */
-export class WithdrawingPool extends FakePool {
-  readonly withdrawals: { w: FakeWorker; key: number }[] = [];
-  withdraw(w: FakeWorker, key: number): boolean {
-    if (w.dead) return false;
-    this.withdrawals.push({ w, key });
-    return true;
-  }
-}

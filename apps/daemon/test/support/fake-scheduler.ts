@@ -49,6 +49,16 @@ export class CuttingPool extends FakePool {
   }
 }
 
+/** A pool that cuts chunks short and whose workers can be asked to withdraw a chunk (WorkerPool.withdraw), as the real one: it records each request; the test answers. */
+export class WithdrawingPool extends CuttingPool {
+  readonly withdrawals: { w: FakeWorker; key: number }[] = [];
+  withdraw(w: FakeWorker, key: number): boolean {
+    if (w.dead) return false;
+    this.withdrawals.push({ w, key });
+    return true;
+  }
+}
+
 /** Opens batch `id` of TASK for `c`. */
 export function open(s: FakeScheduler, c: SchedulerClient, id: number): void {
   expect(s.scheduler.open(c, { type: 'batch.open', id, task: TASK, timeoutMs: 0, retries: 2 })).toBeUndefined();
