@@ -156,8 +156,9 @@ export class Runner {
         cutSpared(next.key);
       }
       // Going from chunk to chunk takes only microtasks: no message is read in between. After a
-      // long chunk the primary may have handed the next one to an idle worker (work stealing): its
-      // abort (or an urgent chunk) is read before the next starts. That takes a poll phase of the
+      // long chunk an urgent chunk may have come, or (where the primary moves a chunk the old way,
+      // withdraw-gate.ts) the abort of the next one, copied to an idle worker: read before the next
+      // starts. (A withdrawal needs no read: the guard thread answers it.) That takes a poll phase of the
       // event loop: the chunk ran from a read of the channel, in this turn's poll phase, and one
       // immediate would run in this turn's check phase, before any further read (the stolen copy
       // then ran too: 4 of 8 runs of work-stealing.test). The second runs in the next turn's.
