@@ -140,6 +140,37 @@ describe('withdrawals', () => {
     expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2, 3]);
   });
 
+  it('unanswered, and the idle worker took other work meanwhile: the chunk moves the old way once a worker is free, never asked again', () => {
+    const { s, c, w0, w1 } = stealable();
+    const [head, waiting] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    add(s, c, 1, 3, 1);
+    s.clock.advance(CHUNK_TARGET_MS + 5); // overdue; worker 1 is busy with item 3
+    expect(s.pool.aborts(w0)).toEqual([]);
+    answer(s, w1, s.pool.runs(w1)[1]!); // worker 1 is idle again: item 2 still waits behind the long item
+    expect(s.pool.withdrawals).toHaveLength(1);
+    expect(s.pool.aborts(w0)).toEqual([waiting.key]);
+    const copy = s.pool.runs(w1)[2]!;
+    expect(copy.start).toBe(2);
+    answer(s, w1, copy);
+    answer(s, w0, head);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('kept: it had started, so it is never moved, even when a worker goes idle later', () => {
+    const { s, c, w0, w1 } = stealable();
+    const [head, waiting] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    tellOutcome(s, w0, waiting.key, 'kept');
+    add(s, c, 1, 3, 1);
+    answer(s, w1, s.pool.runs(w1)[1]!);
+    s.clock.advance(10 * STEAL_AFTER_MS);
+    expect(s.pool.withdrawals).toHaveLength(1);
+    expect(s.pool.aborts(w0)).toEqual([]);
+    expect(s.pool.runs(w1)).toHaveLength(2);
+    answer(s, w0, head);
+    answer(s, w0, waiting);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2, 3]);
+  });
+
   it('a worker that dies while asked has its chunk recovered once; its late answer is ignored', () => {
     const { s, c, w0, w1 } = stealable();
     const waiting = s.pool.runs(w0)[1]!;

@@ -17,6 +17,11 @@ let d: TestDaemon;
 let client: Client;
 useDaemon((x) => ({ d, client } = x));
 
+/** An item that never returns. */
+const forever = (_: number): number => {
+  for (;;);
+};
+
 /** Busy-waits `ms` (a CPU-bound task: its worker reads no message meanwhile). */
 const spin = (ms: number, ctx: { pid: number }): number => {
   const end = Date.now() + ms;
@@ -118,5 +123,28 @@ describe('work stealing', () => {
       items += 3;
     }
     expect(await c.value<number>('counted-runs').get()).toBe(items);
+  }, 30_000);
+
+  it("another app's endless item, run ahead of a batch's waiting chunk, does not strand that chunk: it moves", async () => {
+    const b = await d.connect({ name: 'batch' });
+    const a = await d.connect({ name: 'endless' });
+    const items = Array.from({ length: 20 }, (_, i) => i);
+    const run = b.map(
+      (x: number) => {
+        const end = Date.now() + 30;
+        while (Date.now() < end);
+        return x;
+      },
+      items,
+      { chunkSize: 1 },
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    // A newcomer: its item is sent ahead of B's waiting chunk, and starts first. Minted later, its chunk's key is
+    // the higher one: a worker's guard that went by the highest key started answered "kept" for B's, and B hung.
+    const endless = new AbortController();
+    const aRun = a.submit(forever, 0, { signal: endless.signal }).catch((e: unknown) => e);
+    expect(await run).toEqual(items);
+    endless.abort();
+    await aRun;
   }, 30_000);
 });

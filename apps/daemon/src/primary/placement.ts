@@ -162,6 +162,7 @@ export class Placement<W extends PoolWorker> {
   #admitNewcomer(lanes: readonly Lane<W>[], now: number): void {
     const { pipelineDepth, queues, fair } = this.#ctx;
     if (pipelineDepth < 2) return;
+    const reserveIdle = this.#all.some((l) => l.worker.reserve === true && l.open && l.chunks.length === 0);
     for (const cq of queues.active) {
       const slack = this.#slack(lanes);
       if (!cq.client.canReceive() || this.#ctx.runningOf(cq) > 0 || !fair.owed(cq, queues.active, now, slack)) continue;
@@ -183,7 +184,9 @@ export class Placement<W extends PoolWorker> {
       // Behind the running chunk that should end first: the oldest one not yet long (a long one may run on and on; stealing rescues a chunk left behind it).
       let lane: Lane<W> | undefined;
       for (const l of full) if (!this.#longHead(l, now) && (lane === undefined || l.head!.headAt! < lane.head!.headAt!)) lane = l;
-      lane ??= full[0];
+      // Only long ones: with a reserve worker idle, the chunk waits queued for it (#relieve) rather than
+      // behind an item that may never end, to be withdrawn from there (each time, for each newcomer chunk).
+      if (lane === undefined && !reserveIdle) lane = full[0];
       if (lane === undefined || !mayPlace(cq, lane, this.#all)) continue;
       const chunk = queues.take(cq, (j) => fits(j, lane.worker));
       chunk.urgent = true;
@@ -360,11 +363,13 @@ export class Placement<W extends PoolWorker> {
   /**
    * Moves the chunk waiting at `at` in `from`'s pipeline to the idle `to`: once `from` has withdrawn it
    * (the Scheduler's `withdrawn`, then #land), or, where it cannot be asked, as a fresh copy at once, `from`
-   * told to skip its own. True if it waits for the answer.
+   * told to skip its own. A chunk is asked for once: asked again, its worker could note it twice and
+   * skip it once, and a stale note would stay; one whose withdrawal went unanswered moves the old way.
+   * True if it waits for the answer.
    */
   #move(from: Lane<W>, at: number, to: Lane<W>, now: number): boolean {
     const old = from.chunks[at]!;
-    if (this.#ctx.pool.withdraw?.(from.worker, old.key) === true) {
+    if (!old.withdrawAsked && this.#ctx.pool.withdraw?.(from.worker, old.key) === true) {
       old.withdrawAsked = true;
       this.#withdrawing.set(old, { from, to, at: now });
       this.#awaited.set(to, now);
@@ -487,13 +492,9 @@ export class Placement<W extends PoolWorker> {
     });
   }
 
-  /**
-   * A chunk that may move to another worker: not a ghost, its batch live, and never asked for before
-   * (asked twice, a worker could note it twice and skip it once, and a late answer to the first
-   * could not be told from the second's).
-   */
+  /** A chunk that may move to another worker: not a ghost, its batch live, not started (its worker said so), no withdrawal of it awaited. */
   #movable(c: Chunk): boolean {
-    return !c.ghost && c.job.live && !c.withdrawAsked;
+    return !c.ghost && c.job.live && !c.begun && !this.#withdrawing.has(c);
   }
 
   /** How much longer the idle lane waits for a chunk being withdrawn from another (#move; WITHDRAW_WAIT_MS at most); 0 if it does not. */

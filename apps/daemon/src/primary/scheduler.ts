@@ -428,6 +428,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     if (!chunk.withdrawAsked) return;
     const lanes = this.#lanes.current();
     const to = this.#placement.answered(lane, chunk, outcome, lanes);
+    // Kept: it had started (a chunk whose worker cannot say so is answered full): it is never moved.
+    if (outcome === 'kept' && !chunk.ghost) chunk.begun = true;
     if (outcome === 'withdrawn') {
       const unrun = this.#release(lane, chunk);
       if (!chunk.ghost && chunk.job.live) {
@@ -473,6 +475,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     if (plan.requeue === 'itself') {
       chunk.begun = false;
       chunk.current = -1;
+      chunk.withdrawAsked = false; // a new worker's guard has noted nothing of it
       this.#queues.enqueue(chunk, true, now);
     } else {
       for (const p of [...plan.requeue].reverse()) {

@@ -34,7 +34,7 @@ import { GUARD_MESSAGE_BYTES, GuardOp } from '../guard-messages.js';
 import { startHelperThread } from '../helper-thread.js';
 import { CLOCK_MOD, cutRequests } from './cut-signal.js';
 import { runState } from './run-state.js';
-import { WITHDRAW_SLOTS, withdrawGate } from './withdraw-gate.js';
+import { STARTED_RING, WITHDRAW_SLOTS, withdrawGate } from './withdraw-gate.js';
 
 /** Captured at load, before any code of the user's can replace it. */
 const builtin = process.getBuiltinModule.bind(process);
@@ -66,13 +66,17 @@ export function startOrphanGuard(): void {
       b.writeDoubleLE(key, 4);
       if (guard.writable) guard.write(b);
     };
-    // The guard's half of withdraw-gate.ts: note the key, then look whether the main thread has got that far.
+    // The guard's half of withdraw-gate.ts: note the key, then look whether the main thread has started it.
+    const started = (k) => {
+      for (let i = 0; i < ${STARTED_RING}; i++) if (Atomics.load(gate, i) === k) return true;
+      return false;
+    };
     const withdraw = (key) => {
       const k = BigInt(key);
-      let s = 1;
-      while (s <= ${WITHDRAW_SLOTS} && Atomics.compareExchange(gate, s, 0n, k) !== 0n) s++;
-      if (s > ${WITHDRAW_SLOTS}) return ${GuardOp.full};
-      if (Atomics.load(gate, 0) < k) return ${GuardOp.withdrawn};
+      let s = ${STARTED_RING};
+      while (s < ${STARTED_RING + WITHDRAW_SLOTS} && Atomics.compareExchange(gate, s, 0n, k) !== 0n) s++;
+      if (s === ${STARTED_RING + WITHDRAW_SLOTS}) return started(k) ? ${GuardOp.kept} : ${GuardOp.full};
+      if (!started(k)) return ${GuardOp.withdrawn};
       return Atomics.compareExchange(gate, s, k, 0n) === k ? ${GuardOp.kept} : ${GuardOp.withdrawn};
     };
     let partial = Buffer.alloc(0);

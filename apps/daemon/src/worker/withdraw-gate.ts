@@ -8,31 +8,50 @@
  *
  * The main thread cannot answer while a task runs, so the orphan guard's thread answers
  * (orphan-guard.ts, GuardOp in guard-messages.ts), and the two agree through this memory with no
- * lock. The main thread, about to start chunk K, raises `started` to K, then takes K out of the
- * withdrawn slots if it is there (and skips the chunk). The guard, asked to withdraw K, puts K in
- * a free slot, then reads `started`: below K, the main thread will find K when it gets there, and
- * the answer is "withdrawn"; at K or above, the guard takes K back out ("kept"), unless the main
- * thread took it first (then it skips K: "withdrawn"). Sequentially consistent atomics: each side
- * writes, then reads what the other wrote, so at least one of them sees the other, and whoever
- * takes the slot decides. Keys rise in the order chunks are sent, and a chunk another one jumped
- * ahead of (an urgent chunk, run-queue.ts) is kept: wrongly kept is a chunk that waits where it
- * is, never one that runs twice.
+ * lock. The main thread, about to start chunk K, writes K in a ring of the keys it started last,
+ * then takes K out of the table of withdrawn keys if it is there (and skips the chunk). The guard,
+ * asked to withdraw K, puts K in a free entry of the table, then looks for K in the ring: absent,
+ * the main thread will find K in the table when it gets there, and the answer is "withdrawn";
+ * present, the guard takes K back out ("kept"), unless the main thread took it first (then it
+ * skips K: "withdrawn"). Sequentially consistent atomics: each side writes, then reads what the
+ * other wrote, so at least one of them sees the other, and whoever takes the table entry decides.
+ *
+ * The ring holds STARTED_RING keys. The primary asks only for a chunk it still holds in this
+ * worker's lane, and until it has read the chunk's answer: a chunk that started is asked for, at
+ * the latest, while its answer is on its way. The worker took from its queue after it only chunks
+ * it ran, which are in the lane too until their answers (which come after this one) are read, a
+ * lane holding --pipeline-depth (16 at most) chunks and an urgent one; and chunks it skipped, noted
+ * here (WITHDRAW_SLOTS at once). So a chunk that started is still in the ring when it is asked for.
+ * (Keys do not rise in the order a worker runs its chunks: a chunk's key is minted when its client
+ * sends it, and an urgent chunk runs ahead of those waiting; a watermark of the highest key started,
+ * tried first, answered "kept" for a chunk never started, which then waited behind an endless item.)
+ *
+ * A task that imports this module can write here and make its worker skip other apps' chunks:
+ * isolation between apps is against accidents, not malice (docs/guarantees.md).
  */
 
-/** Withdrawals noted at once: a worker holds a few chunks (--pipeline-depth); past this, a chunk is kept. */
-export const WITHDRAW_SLOTS = 8;
+/** Withdrawals noted at once. A worker held by an item that never ends never reaches them; past this, the guard answers "full". */
+export const WITHDRAW_SLOTS = 16;
+
+/** Keys of the chunks started last that the guard can see: several times what a lane holds and the skipped ones (see the header). */
+export const STARTED_RING = 128;
 
 /** Captured at load, before any task can replace them. */
 const { load, store, compareExchange } = Atomics;
 const SafeBigInt = BigInt;
 
-/** [0]: the highest chunk key started; [1..WITHDRAW_SLOTS]: keys withdrawn and not yet reached (0: free). */
-export const withdrawGate = new BigInt64Array(new SharedArrayBuffer(8 * (1 + WITHDRAW_SLOTS)));
+/** [0..STARTED_RING): the keys of the chunks started last, a ring; then WITHDRAW_SLOTS entries: keys withdrawn and not yet reached (0: free). */
+export const withdrawGate = new BigInt64Array(new SharedArrayBuffer(8 * (STARTED_RING + WITHDRAW_SLOTS)));
+
+/** Chunks started so far (this thread alone writes the ring). */
+let started = 0;
 
 /** Chunk `key` is next to run: false if it was withdrawn (skip it: it runs elsewhere). */
 export function mayStart(key: number): boolean {
   const k = SafeBigInt(key);
-  if (k > load(withdrawGate, 0)) store(withdrawGate, 0, k);
-  for (let s = 1; s <= WITHDRAW_SLOTS; s++) if (load(withdrawGate, s) === k && compareExchange(withdrawGate, s, k, 0n) === k) return false;
-  return true;
+  store(withdrawGate, started++ % STARTED_RING, k);
+  let withdrawn = false;
+  for (let s = STARTED_RING; s < STARTED_RING + WITHDRAW_SLOTS; s++)
+    if (load(withdrawGate, s) === k && compareExchange(withdrawGate, s, k, 0n) === k) withdrawn = true;
+  return !withdrawn;
 }
