@@ -34,7 +34,7 @@ import { GUARD_MESSAGE_BYTES, GuardOp } from '../guard-messages.js';
 import { startHelperThread } from '../helper-thread.js';
 import { CLOCK_MOD, cutRequests } from './cut-signal.js';
 import { runState } from './run-state.js';
-import { STARTED_RING, WITHDRAW_SLOTS, withdrawGate } from './withdraw-gate.js';
+import { STARTED_RING, WITHDRAW_SLOTS, withdrawAnswer, withdrawGate } from './withdraw-gate.js';
 
 /** Captured at load, before any code of the user's can replace it. */
 const builtin = process.getBuiltinModule.bind(process);
@@ -66,19 +66,8 @@ export function startOrphanGuard(): void {
       b.writeDoubleLE(key, 4);
       if (guard.writable) guard.write(b);
     };
-    // The guard's half of withdraw-gate.ts: note the key, then look whether the main thread has started it.
-    const started = (k) => {
-      for (let i = 0; i < ${STARTED_RING}; i++) if (Atomics.load(gate, i) === k) return true;
-      return false;
-    };
-    const withdraw = (key) => {
-      const k = BigInt(key);
-      let s = ${STARTED_RING};
-      while (s < ${STARTED_RING + WITHDRAW_SLOTS} && Atomics.compareExchange(gate, s, 0n, k) !== 0n) s++;
-      if (s === ${STARTED_RING + WITHDRAW_SLOTS}) return started(k) ? ${GuardOp.kept} : ${GuardOp.full};
-      if (!started(k)) return ${GuardOp.withdrawn};
-      return Atomics.compareExchange(gate, s, k, 0n) === k ? ${GuardOp.kept} : ${GuardOp.withdrawn};
-    };
+    // The guard's half of withdraw-gate.ts.
+    const withdrawAnswer = ${withdrawAnswer.toString()};
     let partial = Buffer.alloc(0);
     let guard;
     try {
@@ -94,7 +83,7 @@ export function startOrphanGuard(): void {
             Atomics.store(cut, 2, Date.now() % ${CLOCK_MOD});
             Atomics.add(cut, 0, 1);
           } else if (op === ${GuardOp.withdraw} && Number.isSafeInteger(key) && key > 0) {
-            reply(withdraw(key), key);
+            reply(withdrawAnswer(gate, key, ${STARTED_RING}, ${WITHDRAW_SLOTS}, [${GuardOp.withdrawn}, ${GuardOp.kept}, ${GuardOp.full}]), key);
           }
         }
         partial = Buffer.from(bytes.subarray(whole));

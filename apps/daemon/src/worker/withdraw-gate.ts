@@ -55,3 +55,28 @@ export function mayStart(key: number): boolean {
     if (load(withdrawGate, s) === k && compareExchange(withdrawGate, s, k, 0n) === k) withdrawn = true;
   return !withdrawn;
 }
+
+/**
+ * The guard's half, run on the orphan guard's thread (orphan-guard.ts puts this function's source in
+ * that thread's code, so it refers to nothing but its arguments): the answer (one of `ops`:
+ * withdrawn, kept, full) to a withdrawal of chunk `key`, `ring` and `slots` being STARTED_RING and
+ * WITHDRAW_SLOTS.
+ */
+export function withdrawAnswer(
+  gate: BigInt64Array,
+  key: number,
+  ring: number,
+  slots: number,
+  ops: readonly [number, number, number],
+): number {
+  const k = BigInt(key);
+  const started = (): boolean => {
+    for (let i = 0; i < ring; i++) if (Atomics.load(gate, i) === k) return true;
+    return false;
+  };
+  let s = ring;
+  while (s < ring + slots && Atomics.compareExchange(gate, s, 0n, k) !== 0n) s++;
+  if (s === ring + slots) return started() ? ops[1] : ops[2];
+  if (!started()) return ops[0];
+  return Atomics.compareExchange(gate, s, k, 0n) === k ? ops[1] : ops[0];
+}
