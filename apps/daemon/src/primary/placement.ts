@@ -59,8 +59,8 @@ const CUT_PENDING_MS = 5 * CHUNK_TARGET_MS;
  */
 const RESERVE_AFTER_MS = CHUNK_TARGET_MS;
 /**
- * An idle worker waits this long for the chunk it is to take from another (#move), then takes
- * other work: a worker whose task closed its guard socket never answers.
+ * An idle worker waits this long for the chunk it is to take from another (#move); unanswered by
+ * then (a stopped worker, or one whose task took its guard socket), the chunk moves the old way.
  */
 const WITHDRAW_WAIT_MS = CHUNK_TARGET_MS;
 
@@ -94,10 +94,8 @@ export class Placement<W extends PoolWorker> {
   #reserveKilledBefore = -Infinity;
   /** Every lane of the pool, reserve workers included, as of the placement under way: a client's cap counts them all. */
   #all: readonly Lane<W>[] = [];
-  /** Chunks asked to be withdrawn from their worker (`from`), the lane each is to go to, and when. */
+  /** Chunks asked to be withdrawn from their worker (`from`), the lane each is to go to, and when: the answers awaited. */
   readonly #withdrawing = new Map<Chunk, { from: Lane<W>; to: Lane<W>; at: number }>();
-  /** Idle lanes a withdrawn chunk is to come to, and since when (WITHDRAW_WAIT_MS). */
-  readonly #awaited = new WeakMap<Lane<W>, number>();
 
   constructor(ctx: PlacementContext<W>) {
     this.#ctx = ctx;
@@ -372,7 +370,6 @@ export class Placement<W extends PoolWorker> {
     if (!old.withdrawAsked && this.#ctx.pool.withdraw?.(from.worker, old.key) === true) {
       old.withdrawAsked = true;
       this.#withdrawing.set(old, { from, to, at: now });
-      this.#awaited.set(to, now);
       return true;
     }
     this.#copyAtOnce(from, old, to);
@@ -499,8 +496,9 @@ export class Placement<W extends PoolWorker> {
 
   /** How much longer the idle lane waits for a chunk being withdrawn from another (#move; WITHDRAW_WAIT_MS at most); 0 if it does not. */
   #awaits(lane: Lane<W>, now: number): number {
-    const since = this.#awaited.get(lane);
-    return since === undefined ? 0 : Math.max(0, since + WITHDRAW_WAIT_MS - now);
+    let longest = 0;
+    for (const w of this.#withdrawing.values()) if (w.to === lane) longest = Math.max(longest, w.at + WITHDRAW_WAIT_MS - now);
+    return longest;
   }
 
   /**
@@ -518,8 +516,7 @@ export class Placement<W extends PoolWorker> {
         continue;
       }
       this.#withdrawing.delete(chunk);
-      if (w.from.chunks.indexOf(chunk) > 0 && !chunk.ghost && chunk.job.live && this.#takes(w.to, chunk, lanes))
-        this.#copyAtOnce(w.from, chunk, w.to);
+      this.#copyIfWaiting(w.from, chunk, w.to, lanes);
     }
     this.#wakeIn(soonest, now);
   }
@@ -536,10 +533,14 @@ export class Placement<W extends PoolWorker> {
     const w = this.#withdrawing.get(chunk);
     if (w === undefined) return undefined;
     this.#withdrawing.delete(chunk);
-    this.#awaited.delete(w.to);
-    if (outcome === 'full' && lane.chunks.indexOf(chunk) > 0 && chunk.job.live && this.#takes(w.to, chunk, lanes))
-      this.#copyAtOnce(lane, chunk, w.to);
+    if (outcome === 'full') this.#copyIfWaiting(lane, chunk, w.to, lanes);
     return w.to;
+  }
+
+  /** A withdrawal that cannot be had (overdue, or not noted): the chunk moves the old way, if it still waits on `from` and `to` can take it. */
+  #copyIfWaiting(from: Lane<W>, chunk: Chunk, to: Lane<W>, lanes: readonly Lane<W>[]): void {
+    if (from.chunks.indexOf(chunk) > 0 && !chunk.ghost && chunk.job.live && this.#takes(to, chunk, lanes))
+      this.#copyAtOnce(from, chunk, to);
   }
 
   /**
