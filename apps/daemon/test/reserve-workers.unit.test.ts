@@ -9,7 +9,17 @@ import { CHUNK_TARGET_MS } from '@corepool/protocol/internal';
 import type { RunMessage } from '../src/ipc.js';
 import { KILLER_MEMORY_MS } from '../src/primary/fair-share.js';
 import type { FakeWorker } from './support/fake-pool.js';
-import { CuttingPool, add, answer, delivered, fakeScheduler, open, recordingClient, type FakeScheduler } from './support/fake-scheduler.js';
+import {
+  CuttingPool,
+  add,
+  answer,
+  arrives,
+  delivered,
+  fakeScheduler,
+  open,
+  recordingClient,
+  type FakeScheduler,
+} from './support/fake-scheduler.js';
 
 /** Two workers and one reserve worker, with chunks cut short for newcomers as the real pool does. */
 function setup(reserve = 1): FakeScheduler & { core: FakeWorker[]; spare: FakeWorker } {
@@ -33,9 +43,7 @@ function longItems(s: ReturnType<typeof setup>, itemMs: number): ReturnType<type
 
 /** Client `id` with item `item` run to its end on the first worker, before anything else is placed. */
 function servedClient(s: ReturnType<typeof setup>, id: number, item: number): ReturnType<typeof recordingClient> {
-  const c = recordingClient(id);
-  open(s, c, id);
-  add(s, c, id, item, 1);
+  const c = arrives(s, id, item);
   answer(s, s.core[0]!, runsOn(s, s.core[0]!)[0]!, 1, undefined, 1);
   return c;
 }
@@ -82,9 +90,7 @@ describe('reserve workers', () => {
     const s = setup();
     // Items of 100 ms are not long from their start (placement.ts, #longHead): a second chunk waits behind each.
     longItems(s, 100);
-    const b = recordingClient(2);
-    open(s, b, 2);
-    add(s, b, 2, 0, 1);
+    const b = arrives(s, 2);
     // Placed behind a running chunk (newcomer admission), on a worker: not yet on the reserve.
     const urgent = s.pool.sent.find((x) => x.m.t === 'run' && x.m.urgent)!;
     expect(urgent.w.reserve).toBeUndefined();
@@ -107,9 +113,7 @@ describe('reserve workers', () => {
     longItems(s, 500);
     s.clock.advance(CHUNK_TARGET_MS + 1);
     s.scheduler.dispatch();
-    const b = recordingClient(2);
-    open(s, b, 2);
-    add(s, b, 2, 0, 1);
+    const b = arrives(s, 2);
     add(s, b, 2, 1, 1);
     s.clock.advance(CHUNK_TARGET_MS + 2);
     expect(runsOn(s, s.spare)).toHaveLength(1);
@@ -145,9 +149,7 @@ describe('reserve workers', () => {
     const first = s.pool.runs(s.core[0]!)[0]!;
     s.clock.advance(100);
     answer(s, s.core[0]!, first, 100, undefined, 100);
-    const b = recordingClient(2);
-    open(s, b, 2);
-    add(s, b, 2, 0, 1);
+    arrives(s, 2);
     s.clock.advance(3 * CHUNK_TARGET_MS);
     expect(runsOn(s, s.spare)).toEqual([]);
     expect((s.pool as CuttingPool).cuts.length).toBeGreaterThan(0);
@@ -178,9 +180,7 @@ describe('reserve workers', () => {
   it('a reserve killed under a newcomer: the rest, placed behind a long item while the reserve restarts, moves to the new one once the kill is 5 s old', () => {
     const s = setup();
     longItems(s, 100);
-    const b = recordingClient(2);
-    open(s, b, 2);
-    add(s, b, 2, 0, 1);
+    const b = arrives(s, 2);
     s.clock.advance(CHUNK_TARGET_MS + 2);
     expect(runsOn(s, s.spare)).toHaveLength(1);
     // Killed: b is charged the restart, and for 5 s it may hold no worker beside what it holds (fair-share.ts).
@@ -201,9 +201,7 @@ describe('reserve workers', () => {
 
   it('a client that has had more worker time than the one holding every worker still gets the reserve: it holds none', () => {
     const s = setup();
-    const b = recordingClient(2);
-    open(s, b, 2);
-    add(s, b, 2, 0, 1);
+    const b = arrives(s, 2);
     // b runs 5 s on a worker alone: far more worker time than a will have when b comes back.
     s.clock.advance(5_000);
     answer(s, s.core[0]!, runsOn(s, s.core[0]!)[0]!, 1, undefined, 5_000);
@@ -232,9 +230,7 @@ describe('reserve workers', () => {
     s.clock.advance(CHUNK_TARGET_MS + 2);
     const long = runsOn(s, s.spare).at(-1)!;
     expect(long.count).toBe(400);
-    const c = recordingClient(3);
-    open(s, c, 3);
-    add(s, c, 3, 0, 1);
+    const c = arrives(s, 3);
     s.clock.advance(CHUNK_TARGET_MS + 2);
     const pool = s.pool as CuttingPool;
     expect(pool.cuts.filter((x) => x.w === s.spare)).toEqual([{ w: s.spare, spare: 0 }]);
@@ -251,9 +247,7 @@ describe('reserve workers', () => {
     // The neighbour has had an item run (a client with none waits 5 s after a reserve's death too: see below).
     const c = servedClient(s, 3, 100);
     longItems(s, 10_000);
-    const k = recordingClient(2);
-    open(s, k, 2);
-    add(s, k, 2, 0, 1);
+    const k = arrives(s, 2);
     add(s, k, 2, 1, 1);
     s.clock.advance(CHUNK_TARGET_MS + 2);
     expect(runsOn(s, s.spare)).toHaveLength(1);
@@ -283,9 +277,7 @@ describe('reserve workers', () => {
     // The crasher on one new connection after another: each takes the reserve and kills it.
     let reserve = s.spare;
     for (const id of [2, 3]) {
-      const k = recordingClient(id);
-      open(s, k, id);
-      add(s, k, id, 0, 1);
+      const k = arrives(s, id);
       s.clock.advance(CHUNK_TARGET_MS + 2);
       expect(runsOn(s, reserve)).toHaveLength(1); // one kill alone holds back no newcomer
       const next = s.pool.exit(reserve);
@@ -294,9 +286,7 @@ describe('reserve workers', () => {
       reserve = next;
     }
     // Two in a row: the third connection waits.
-    const k3 = recordingClient(4);
-    open(s, k3, 4);
-    add(s, k3, 4, 0, 1);
+    const k3 = arrives(s, 4);
     s.clock.advance(CHUNK_TARGET_MS + 2);
     expect(runsOn(s, reserve)).toEqual([]);
     // c has had an item run: it gets the reserve meanwhile.
@@ -318,9 +308,7 @@ describe('reserve workers', () => {
   it('with no reserve worker, the newcomer waits for the item (what the reserve is for)', () => {
     const s = setup(0);
     longItems(s, 500);
-    const b = recordingClient(2);
-    open(s, b, 2);
-    add(s, b, 2, 0, 1);
+    const b = arrives(s, 2);
     s.clock.advance(10 * CHUNK_TARGET_MS);
     expect(delivered(b)).toEqual([]);
   });

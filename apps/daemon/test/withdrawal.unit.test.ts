@@ -14,6 +14,7 @@ import {
   WithdrawingPool,
   add,
   answer,
+  arrives,
   delivered,
   fakeScheduler,
   open,
@@ -206,9 +207,7 @@ describe('withdrawals', () => {
     for (let k = 0; k < 8; k++) add(s, a, 1, k, 1);
     s.clock.advance(100); // items of 100 ms: a second chunk waits behind each
     for (const w of [c0, c1]) answer(s, w, s.pool.runs(w)[0]!, 1, undefined, 100);
-    const b = recordingClient(2);
-    open(s, b, 2);
-    add(s, b, 2, 0, 1);
+    const b = arrives(s, 2);
     const urgent = s.pool.sent.find((x) => x.m.t === 'run' && x.m.urgent)!;
     s.clock.advance(CHUNK_TARGET_MS + 2);
     // Asked of its worker, not copied yet; the reserve waits for it.

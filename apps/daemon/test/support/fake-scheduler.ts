@@ -91,6 +91,14 @@ export function answer(
   });
 }
 
+/** Client `id` opens batch `id` and sends one chunk of the one item `item`. */
+export function arrives(s: FakeScheduler, id: number, item = 0): RecordingClient {
+  const c = recordingClient(id);
+  open(s, c, id);
+  add(s, c, id, item, 1);
+  return c;
+}
+
 /** Results a client got, as [index, value] pairs. */
 export function delivered(c: RecordingClient): [number, number][] {
   return c.got
