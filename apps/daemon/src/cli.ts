@@ -40,6 +40,7 @@ import {
 } from './log-file.js';
 import { follow, lastLines } from './log-tail.js';
 import { registerStateCommands } from './state-cli.js';
+import { printable } from './printable.js';
 import { BadArgumentError, MAX_RELOAD_GRACE_MS, RELOAD_GRACE_MS, RSS_IDLE_WATCH_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -427,12 +428,6 @@ function workerFigures(w: DaemonStatus['workers'][number]): string {
   return out;
 }
 
-/** Text a client chose, safe for a terminal (no control characters, so no escape sequences). */
-function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-}
-
 function formatStatus(s: DaemonStatus): string {
   const lines = [
     `corepool ${s.version}  pid ${s.pid}  ${s.url}  up ${(s.uptimeMs / 1000).toFixed(0)} s`,
@@ -442,7 +437,7 @@ function formatStatus(s: DaemonStatus): string {
     `workers (${s.workers.length}):`,
     ...s.workers.map(
       (w) =>
-        `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}${workerFigures(w)}${w.generation === undefined ? '' : `  gen ${w.generation}`}${w.reserve === true ? '  reserve' : ''}${w.initError === undefined ? '' : `  INIT FAILED: ${w.initError.split('\n')[0]}`}`,
+        `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}${workerFigures(w)}${w.generation === undefined ? '' : `  gen ${w.generation}`}${w.reserve === true ? '  reserve' : ''}${w.initError === undefined ? '' : `  INIT FAILED: ${printable(w.initError.split('\n')[0]!)}`}`,
     ),
     ...(s.reload === undefined
       ? []
@@ -450,7 +445,7 @@ function formatStatus(s: DaemonStatus): string {
     `clients (${s.clients.length}):`,
     ...s.clients.map(
       (c) =>
-        `  #${c.id} ${c.name || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}` +
+        `  #${c.id} ${printable(c.name) || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}` +
         (c.share === undefined ? '' : `  share ${(c.share * 100).toFixed(0)}%`) +
         (c.itemsDone === undefined ? '' : `  done ${c.itemsDone}`),
     ),

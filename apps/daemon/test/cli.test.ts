@@ -17,6 +17,8 @@ describe('corepool daemon', () => {
   it('status --json reports workers, clients and throughput; stop exits 0', async () => {
     await using d = await startDaemon();
     const c = await d.connect({ name: 'status-probe' });
+    // A co-tenant's name with escape sequences and a line break: printed, but never as control characters.
+    await d.connect({ name: 'evil\x1b[31mRED\x1b[0m\nfake-line' });
     await c.map(
       (x: number) => x,
       Array.from({ length: 100 }, (_, i) => i),
@@ -38,6 +40,9 @@ describe('corepool daemon', () => {
     expect(s.itemsDone).toBeGreaterThanOrEqual(100);
     const text = await run(process.execPath, [CLI, 'daemon', 'status', '--url', d.url, '--data-dir', d.dataDir]);
     expect(text.stdout).toContain('workers (2)');
+    expect(text.stdout).toContain('evil?[31mRED?[0m?fake-line');
+    // eslint-disable-next-line no-control-regex -- what must not reach the operator's terminal
+    expect(text.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
     const workerPids = s.workers.map((w) => w.pid);
     await run(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', d.dataDir]);
     const code = await new Promise((resolve) => {

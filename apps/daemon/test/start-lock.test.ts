@@ -2,10 +2,11 @@
  * Daemons started at once on one data dir (found by a hostile review of issue
  * 9): all of them used to listen, share one LMDB and lose acknowledged writes.
  * Exactly one may run; the others refuse with a message, and once the
- * survivor has stopped the next start works.
+ * survivor has stopped the next start works. A lock whose holder is a zombie
+ * (a primary killed with -9 that its parent has not reaped yet) is taken over.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -56,6 +57,26 @@ it('three daemons started at once on one data dir: one runs, two refuse', async 
     expect(await c.value<number>('n', { initial: 0 }).add(1)).toBe(1);
   } finally {
     for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+it('a start lock held by a zombie (killed, not yet reaped) is taken over', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'corepool-zombie-'));
+  // `true` exits at once; its parent execs into `sleep`, which never reaps it: a zombie for 30 s.
+  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const zombie = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
+    const stat = (): string[] => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    for (let i = 0; i < 100 && stat()[0] !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(stat()[0]).toBe('Z');
+    // As a primary killed with -9 leaves it: its pid and start time (field 22).
+    writeFileSync(join(dataDir, 'daemon.lock'), `${zombie} ${stat()[19]}\n`);
+    await using d = await startDaemon({ dataDir, keepDataDir: true, workers: 1 });
+    const c = await d.connect();
+    expect(await c.value<number>('n', { initial: 0 }).add(1)).toBe(1);
+  } finally {
+    parent.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   }
 }, 60_000);

@@ -56,6 +56,18 @@ function status(o: { workers?: number; clients?: number; full?: boolean } = {}):
 const history = { throughput: [0, 50, 100, 321], p99: [10, 20, 31] };
 
 describe('renderTop', () => {
+  it('prints what apps chose (client names, error messages) without control characters', () => {
+    const s = status({ full: true });
+    s.clients[0]!.name = 'evil\x1b[31mRED\x1b[0m\nfake-line\u009b2J';
+    s.recentErrors = [{ at: NOW - 1000, code: 'E_TIMEOUT', message: 'item\r\x1b[2Kforged', client: 'c\x07' }];
+    const text = renderTop({ status: s, history, width: 200, height: 40, now: NOW }).join('\n');
+    // eslint-disable-next-line no-control-regex -- what must not reach the terminal
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(text).not.toMatch(/^fake-line/m);
+    expect(text).toContain('evil?[31mRED');
+    expect(text).toContain('item??[2Kforged');
+  });
+
   it('says a reserve worker waiting is one, not merely idle', () => {
     const text = renderTop({ status: status({ workers: 3 }), history, width: 80, height: 30, now: NOW }).join('\n');
     expect(text).toMatch(/5002 +reserve/);

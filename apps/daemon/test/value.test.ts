@@ -170,6 +170,34 @@ describe('Value across processes', () => {
 });
 
 describe('Value semantics', () => {
+  it('a subscriber or options of the wrong type are refused with E_BAD_ARGUMENT at the call, and the client goes on', async () => {
+    const v = client.value<number>('arg-check', { initial: 1 });
+    const bad = (f: () => unknown): unknown => {
+      try {
+        f();
+      } catch (err) {
+        return (err as { code?: unknown }).code;
+      }
+      return 'no throw';
+    };
+    // Accepted before, then the first push threw "cb is not a function" outside the app's reach.
+    expect(bad(() => v.subscribe(5 as never))).toBe('E_BAD_ARGUMENT');
+    expect(bad(() => v.subscribe(() => {}, 'x' as never))).toBe('E_BAD_ARGUMENT');
+    expect(bad(() => v.subscribe(() => {}, undefined, {} as never))).toBe('E_BAD_ARGUMENT');
+    expect(bad(() => client.dict('arg-check').subscribe('nope' as never))).toBe('E_BAD_ARGUMENT');
+    expect(bad(() => client.dict('arg-check').subscribe(() => {}, 7 as never))).toBe('E_BAD_ARGUMENT');
+    // value(name, 5) does not quietly mean "no initial": every call rejects, as for a bad name.
+    const odd = client.value('arg-check-odd', 5 as never);
+    expect(await codeOf(odd.get())).toBe('E_BAD_ARGUMENT');
+    expect(await codeOf(odd.set(1))).toBe('E_BAD_ARGUMENT');
+    expect(await codeOf(client.value('arg-check-odd', null as never).add(1))).toBe('E_BAD_ARGUMENT');
+    const seen: number[] = [];
+    const stop = v.subscribe((x) => seen.push(x));
+    await v.add(1);
+    await until(() => seen.includes(2));
+    stop();
+  });
+
   it('initial creates but never overwrites, from a client or a task', async () => {
     const a = client.value<number>('init-once', { initial: 5 });
     expect(await a.add(1)).toBe(6);

@@ -77,14 +77,18 @@ function withStart(pid: number): { startTime?: number } {
   return startTime === undefined ? {} : { startTime };
 }
 
-/** True while `pid` runs, whoever owns it. */
+/**
+ * True while `pid` runs, whoever owns it. A zombie does not: it has exited and let go of
+ * everything it held, and may stay unreaped for seconds where the parent (often a container's
+ * pid 1) reaps slowly; a daemon killed with -9 is not "already running" while it waits.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return (err as NodeJS.ErrnoException).code === 'EPERM' && readStat(pid)?.state !== 'Z';
   }
+  return readStat(pid)?.state !== 'Z';
 }
 
 function cmdline(pid: number): string {

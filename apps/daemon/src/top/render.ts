@@ -7,6 +7,8 @@
  */
 import type { ClientStatus, DaemonStatus, WorkerStatus } from '@corepool/protocol';
 
+import { printable } from '../printable.js';
+
 /** What top keeps between refreshes: one sample per refresh, oldest first. */
 export interface TopHistory {
   /** Items per second. */
@@ -61,7 +63,7 @@ export function renderTop(f: TopFrame): string[] {
   const cluster = clusterLines(s, f.now);
   const errors = (s.recentErrors ?? [])
     .slice(-3)
-    .map((e) => `  ${clock(e.at)} ${e.code}${e.client === undefined ? '' : ` (${e.client})`}: ${e.message}`);
+    .map((e) => printable(`  ${clock(e.at)} ${e.code}${e.client === undefined ? '' : ` (${e.client})`}: ${e.message}`));
 
   // Rows left for the lists once the fixed lines are placed; workers get theirs first.
   const fixed = top.length + 2 /* blank + workers title */ + 1 /* header */ + 2 + 1 + (cluster.length > 0 ? 1 : 0) + footer().length;
@@ -184,7 +186,9 @@ function fit(lines: string[], width: number, height: number): string[] {
   return [...cut.slice(0, height - 1), cut[cut.length - 1]!];
 }
 
-function pad(text: string, width: number, right: boolean): string {
+function pad(cell: string, width: number, right: boolean): string {
+  // Names and errors come from apps: no control character reaches the terminal.
+  const text = printable(cell);
   const t = text.length > width ? `${text.slice(0, width - 1)}…` : text;
   return right ? t.padStart(width) : t.padEnd(width);
 }

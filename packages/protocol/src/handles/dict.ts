@@ -10,7 +10,7 @@ import type { Push } from '../messages.js';
 import { checkDictKey } from '../parse.js';
 import { sha256 } from '../sha256.js';
 import { callUser } from '../user-callback.js';
-import { NamedHandle, decodePushed } from './named-handle.js';
+import { NamedHandle, checkListener, decodePushed } from './named-handle.js';
 import { encodeOperand, type StateTransport } from './transport.js';
 
 /** A handle on a shared Dict. Methods never throw synchronously: they reject with a CorepoolError. */
@@ -86,10 +86,12 @@ export class Dict<T = unknown> extends NamedHandle {
    * (`clear()`, `corepool state rm`), `cb(key, undefined, true)` is called for each key the
    * subscriber had, and the subscription goes on: later sets are reported as usual. `onEnd` hears why the subscription
    * ended when the client closes or gives up reconnecting. Throws
-   * BadNameError at once for a bad name.
+   * BadNameError at once for a bad name, and BadArgumentError for a `cb` or `onEnd` that is not a function.
    */
   subscribe(cb: (key: string, value: T | undefined, deleted: boolean) => void, onEnd?: (err: Error) => void): () => void {
     this.checkName();
+    checkListener('subscribe(cb): cb', cb);
+    checkListener('subscribe(cb, onEnd): onEnd', onEnd, true);
     let last = 0;
     let live = true;
     // What this subscriber has as each key's value (a digest of its bytes): the entries when it

@@ -4,7 +4,7 @@
  * A bad name never throws at creation: every call on the handle rejects with it.
  */
 import { decodeData } from '../codec.js';
-import type { BadNameError } from '../errors.js';
+import { BadArgumentError, type BadNameError } from '../errors.js';
 import { nameError, type StateTransport } from './transport.js';
 
 /** Base of the state handles. */
@@ -12,19 +12,33 @@ export abstract class NamedHandle {
   /** The shared object's name. */
   readonly name: string;
   protected readonly transport: StateTransport;
-  /** Set when the name is bad: what every call rejects with. */
-  protected readonly bad: BadNameError | undefined;
+  /** Set when the name (or the handle's options) is bad: what every call rejects with. */
+  protected readonly bad: BadNameError | BadArgumentError | undefined;
 
-  constructor(kind: string, transport: StateTransport, name: string) {
+  constructor(kind: string, transport: StateTransport, name: string, options?: unknown) {
     this.transport = transport;
     this.name = name;
-    this.bad = nameError(kind, name);
+    this.bad =
+      nameError(kind, name) ??
+      // value(name, 5) must not quietly mean "no initial".
+      (options !== undefined && (typeof options !== 'object' || options === null)
+        ? new BadArgumentError(`${kind} options must be an object such as { initial: 0 }`)
+        : undefined);
   }
 
   /** Throws the bad-name error (inside an async method: rejects with it). */
   protected checkName(): void {
     if (this.bad !== undefined) throw this.bad;
   }
+}
+
+/**
+ * Throws BadArgumentError unless `fn` is a function (or absent, when `optional`): a subscriber
+ * that is not one would otherwise throw from the first push, outside the caller's reach.
+ */
+export function checkListener(what: string, fn: unknown, optional = false): void {
+  if (typeof fn === 'function' || (optional && fn === undefined)) return;
+  throw new BadArgumentError(`${what} must be a function${optional ? ' (or left out)' : ''}, got ${fn === null ? 'null' : typeof fn}`);
 }
 
 /** Decodes pushed data; undefined for bytes that do not decode (a push is dropped, never thrown). */

@@ -8,7 +8,7 @@ import { decodeData } from '../codec.js';
 import { NoSuchValueError } from '../errors.js';
 import type { Push } from '../messages.js';
 import { QueuedIterator } from '../queued-iterator.js';
-import { NamedHandle, decodePushed } from './named-handle.js';
+import { NamedHandle, checkListener, decodePushed } from './named-handle.js';
 import { encodeOperand, MAX_VALUE_BYTES, type StateTransport } from './transport.js';
 
 /** Options of `client.value(name, options)` and `ctx.value(name, options)`. */
@@ -29,7 +29,7 @@ export class Value<T = unknown> extends NamedHandle {
   #initializing: Promise<void> | undefined;
 
   constructor(transport: StateTransport, name: string, options?: ValueOptions<T>) {
-    super('value', transport, name);
+    super('value', transport, name, options);
     if (options?.initial !== undefined) this.#initial = { value: options.initial };
   }
 
@@ -102,10 +102,14 @@ export class Value<T = unknown> extends NamedHandle {
    * function that stops it. Versions only go forward: a push older than one
    * already delivered is dropped. When the value is deleted, `onDelete` is
    * called (`cb` is not) and the subscription goes on: a value made again
-   * comes to `cb` from version 1. Throws BadNameError at once for a bad name.
+   * comes to `cb` from version 1. Throws BadNameError at once for a bad name, and
+   * BadArgumentError for a `cb` (or `onEnd`, `onDelete`) that is not a function.
    */
   subscribe(cb: (value: T, version: number) => void, onEnd?: (err: Error) => void, onDelete?: () => void): () => void {
     this.checkName();
+    checkListener('subscribe(cb): cb', cb);
+    checkListener('subscribe(cb, onEnd): onEnd', onEnd, true);
+    checkListener('subscribe(cb, onEnd, onDelete): onDelete', onDelete, true);
     // Creates the value from `initial` if needed; a failure shows in the next call that awaits it.
     this.#ready().catch(() => {});
     let last = 0;
