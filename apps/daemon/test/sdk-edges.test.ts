@@ -120,6 +120,37 @@ describe('values structured clone would not carry faithfully', () => {
     expect(ok).toEqual([{ x: 1 }, { y: 2 }]);
   });
 
+  it('a string with a lone surrogate is refused (E_NOT_CLONEABLE, E_BAD_NAME), never turned into U+FFFD', async () => {
+    const err = await client.map((x: unknown) => x, ['fine', { s: 'x\ud800y' }]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_NOT_CLONEABLE', index: 1 });
+    expect((err as Error).message).toMatch(/item 1 cannot be sent: item\.s is a string with a lone surrogate/);
+    const settled = await client.mapSettled((x: number) => (x === 1 ? `half \udc00` : 'whole \ud83d\ude00'), [0, 1]);
+    expect(settled[0]).toEqual({ status: 'fulfilled', value: 'whole \ud83d\ude00' });
+    expect(settled[1]).toMatchObject({ status: 'rejected', reason: { code: 'E_NOT_CLONEABLE' } });
+    await expect(client.value('surrogates').set('\ud800')).rejects.toMatchObject({ code: 'E_NOT_CLONEABLE' });
+    // A name or key that UTF-8 would make into another one.
+    await expect(client.value('name\udfff').get()).rejects.toMatchObject({ code: 'E_BAD_NAME' });
+    await expect(client.dict('surrogates').set('k\udc00', 1)).rejects.toMatchObject({ code: 'E_BAD_NAME' });
+  });
+
+  it("an Error travels with its class, message and own stack (not the decoder's), as an item, a result and a value", async () => {
+    const [back] = await client.map(
+      (e: Error) => {
+        const out = new RangeError(`seen ${e.name}: ${e.message}`);
+        out.stack = `RangeError: from the task\n    at TASK_FRAME\n${e.stack ?? ''}`;
+        return out;
+      },
+      [Object.assign(new TypeError('sent'), { stack: 'TypeError: sent\n    at APP_FRAME' })],
+    );
+    expect(back).toBeInstanceOf(RangeError);
+    expect((back as Error).message).toBe('seen TypeError: sent');
+    expect((back as Error).stack).toBe('RangeError: from the task\n    at TASK_FRAME\nTypeError: sent\n    at APP_FRAME');
+    expect(Object.hasOwn(back as Error, 'cause')).toBe(false);
+    const v = client.value<Error>('an-error');
+    await v.set(Object.assign(new Error('kept'), { stack: 'Error: kept\n    at VALUE_FRAME' }));
+    expect((await v.get()).stack).toBe('Error: kept\n    at VALUE_FRAME');
+  });
+
   it('a class is not a task: E_BAD_TASK', async () => {
     class NotATask {}
     await expect(client.map(NotATask as never, [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });

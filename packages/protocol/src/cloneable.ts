@@ -2,8 +2,10 @@
  * What structured clone can copy. msgpackr silently turns a function into
  * undefined, a promise, a generator, a boxed number or a Blob into {}, and
  * renames an own `__proto__` key, and throws an uncoded error on a symbol,
- * so every item, result and shared value is checked before it is encoded:
- * anything it would not carry faithfully is refused with a path and a reason.
+ * and msgpack's strings are UTF-8, which turns a lone surrogate (half of a
+ * UTF-16 pair, which structured clone keeps) into U+FFFD; so every item,
+ * result and shared value is checked before it is encoded: anything it would
+ * not carry faithfully is refused with a path and a reason.
  */
 import { types } from 'node:util';
 
@@ -57,7 +59,7 @@ export function findUncloneable(value: unknown, wrappers = 0): string | undefine
     let simple = true;
     for (let i = 0; i < value.length; i++) {
       const t = typeof value[i];
-      if (t === 'object' || t === 'function' || t === 'symbol') {
+      if (t === 'object' || t === 'function' || t === 'symbol' || (t === 'string' && !wellFormed(value[i] as string))) {
         simple = false;
         break;
       }
@@ -75,6 +77,8 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
       return `${path} is a symbol`;
     case 'object':
       break;
+    case 'string':
+      return wellFormed(value) ? undefined : `${shortPath(path)} ${LONE_SURROGATE}`;
     default:
       return undefined;
   }
@@ -113,15 +117,33 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
   if (tag === 'Promise' || typeof (value as { then?: unknown }).then === 'function') {
     return `${path} is a promise (await it first)`;
   }
+  if (tag === 'Error') {
+    const e = value as Error;
+    // Its name, message and stack go as strings.
+    for (const part of ['name', 'message', 'stack'] as const) {
+      const text: unknown = e[part];
+      if (typeof text === 'string' && !wellFormed(text)) return `${shortPath(path)}.${part} ${LONE_SURROGATE}`;
+    }
+    return undefined;
+  }
   if (OK_TAGS.has(tag)) return undefined;
   if (tag !== 'Object') return `${path} is a ${tag}, which cannot be sent as it is${HINTS[tag] ?? ''}`;
   if (Object.prototype.hasOwnProperty.call(value, '__proto__'))
     return `${path} has an own property named "__proto__", which cannot be sent safely`;
   for (const key of Object.keys(value)) {
+    if (!wellFormed(key)) return `${shortPath(path)} has a property name that ${LONE_SURROGATE}`;
     const bad = walk((value as Record<string, unknown>)[key], `${path}.${key}`, seen, d);
     if (bad !== undefined) return bad;
   }
   return undefined;
+}
+
+const LONE_SURROGATE =
+  'is a string with a lone surrogate (half of a UTF-16 pair), which msgpack (UTF-8) cannot carry: send s.toWellFormed(), or its code units in a Uint16Array';
+
+/** False for a string with a lone surrogate (String.prototype.isWellFormed: ES2024, in Node 20). */
+export function wellFormed(s: string): boolean {
+  return (s as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 /** A Map key as the path shows it: a primitive as written in code, any other by its position. */

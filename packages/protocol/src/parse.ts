@@ -4,6 +4,7 @@
  */
 import { BadMessageError, BadNameError, DETAIL_KEYS, DETAIL_TYPES, type ErrorDetails, type WireError } from './errors.js';
 import { isErrorCode } from './codes.js';
+import { wellFormed } from './cloneable.js';
 import {
   MAX_CLIENT_WORKERS,
   MAX_DICT_KEY_BYTES,
@@ -255,6 +256,8 @@ export function checkName(name: unknown): string | undefined {
   if (typeof name !== 'string') return 'a name must be a string';
   if (name.length === 0) return 'a name must not be empty';
   if (name.length > MAX_NAME_LENGTH) return `a name must be at most ${MAX_NAME_LENGTH} characters`;
+  // The wire's UTF-8 would make it another name (U+FFFD in place of the surrogate).
+  if (!wellFormed(name)) return 'a name must not hold a lone surrogate (half of a UTF-16 pair)';
   return undefined;
 }
 
@@ -264,5 +267,6 @@ export function checkDictKey(key: unknown): string | undefined {
   if (key.length > MAX_DICT_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_DICT_KEY_BYTES) {
     return `a dict key must be at most ${MAX_DICT_KEY_BYTES} bytes in UTF-8`;
   }
+  if (!wellFormed(key)) return 'a dict key must not hold a lone surrogate (half of a UTF-16 pair)';
   return undefined;
 }

@@ -102,6 +102,53 @@ describe('data codec', () => {
     }
   });
 
+  it('carries an Error as structured clone does: its class, name, message and own stack; no cause property', () => {
+    const t = new TypeError('boom');
+    t.stack = 'TypeError: boom\n    at WORKER_FRAME (/srv/app/task.js:1:1)';
+    const back = decodeData(encodeData({ t, list: [new RangeError('r'), new AggregateError([1], 'agg')] })) as {
+      t: Error;
+      list: Error[];
+    };
+    expect(back.t).toBeInstanceOf(TypeError);
+    expect(back.t.message).toBe('boom');
+    // Not the decoder's stack (it named msgpackr's file, and so where the daemon is installed).
+    expect(back.t.stack).toBe(t.stack);
+    expect(Object.getOwnPropertyNames(back.t).sort()).toEqual(['message', 'stack']);
+    expect(back.list[0]).toBeInstanceOf(RangeError);
+    expect(back.list[1]).toBeInstanceOf(AggregateError);
+    expect(back.list[1]!.message).toBe('agg');
+    class AppError extends Error {
+      override name = 'AppError';
+    }
+    const custom = decodeData(encodeData(new AppError('x'))) as Error;
+    expect([custom.name, custom.message, custom.stack?.split('\n')[0]]).toEqual(['AppError', 'x', 'AppError: x']);
+    // What msgpackr's own extension wrote ([name, message, cause]) still reads: name and message.
+    const old = decodeData(new Packr({ structuredClone: true, moreTypes: true }).pack(new SyntaxError('s'))) as Error;
+    expect([old.constructor, old.message]).toEqual([SyntaxError, 's']);
+  });
+
+  it('refuses a string with a lone surrogate anywhere (UTF-8 would put U+FFFD in its place) with E_NOT_CLONEABLE and a path', () => {
+    const refused = (v: unknown): string => {
+      try {
+        encodeData(v, 'item 4');
+      } catch (err) {
+        expect((err as { code?: unknown }).code).toBe('E_NOT_CLONEABLE');
+        return (err as Error).message;
+      }
+      return 'encoded';
+    };
+    expect(refused('x\ud800y')).toMatch(/item 4 cannot be sent: \$ is a string with a lone surrogate/);
+    expect(refused(['ok', 'b\udc00'])).toMatch(/\$\[1\] is a string with a lone surrogate/);
+    expect(refused({ ['k\ud800']: 1 })).toMatch(/property name that is a string with a lone surrogate/);
+    expect(refused(new Map([['\udfff', 1]]))).toMatch(/<key 0> is a string with a lone surrogate/);
+    expect(refused({ e: new Error('m\ud800') })).toMatch(/\$\.e\.message is a string with a lone surrogate/);
+    // A whole pair is a character like any other.
+    expect(decodeData(encodeData(['\ud83d\ude00', { '\ud83d\ude00': '\ud83d\ude00' }]))).toEqual([
+      '\ud83d\ude00',
+      { '\ud83d\ude00': '\ud83d\ude00' },
+    ]);
+  });
+
   it('handles cycles', () => {
     const o: Record<string, unknown> = { a: 1 };
     o.self = o;
