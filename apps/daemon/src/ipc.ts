@@ -141,8 +141,31 @@ export interface StateMessage {
   rid: number;
   req: StateRequest;
 }
+/**
+ * The running chunk was aborted (its batch cancelled): the worker's blocked queue gets fail with
+ * E_CANCELLED at once, so that an item put during the abort's grace does not go to a task whose
+ * result is thrown away (task-scope.ts).
+ */
+export interface StateCancelMessage {
+  t: 'state.cancel';
+}
+/** An item a get took for a task cancelled meanwhile: back to the front of its queue. */
+export interface StateReturnMessage {
+  t: 'state.return';
+  name: string;
+  value: Uint8Array;
+}
 export type WorkerToPrimary =
-  ReadyMessage | StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage | StateMessage;
+  | ReadyMessage
+  | StartedMessage
+  | PartMessage
+  | DoneMessage
+  | FailMessage
+  | UncaughtMessage
+  | RecycleMessage
+  | StateMessage
+  | StateCancelMessage
+  | StateReturnMessage;
 /** The worker initializer's file: URL (`daemon start --init`), for the worker to run before it reports ready. */
 export const INIT_ENV = 'COREPOOL_WORKER_INIT';
 /** Set instead of running the initializer when this slot's last one hung: the worker reports this failure at once. */

@@ -118,6 +118,24 @@ describe('Queue across processes', () => {
     expect(await client.queue(name).get({ timeoutMs: 0 })).toBe('survivor');
   });
 
+  it("a task blocked in get whose batch is cancelled takes no item: what is put during the abort's grace reaches the next getter", async () => {
+    for (const waitMs of [0, 300]) {
+      const name = `cancelled-getter-${waitMs}`;
+      const ac = new AbortController();
+      const before = (await client.status()).blockedGets ?? 0;
+      const batch = client.map(async (q: string, ctx) => ctx.queue<string>(q).get(), [name], { signal: ac.signal });
+      await until(async () => ((await client.status()).blockedGets ?? 0) === before + 1, 10_000, "the task's get to block");
+      ac.abort();
+      expect(await codeOf(batch)).toBe('E_CANCELLED');
+      await new Promise((r) => setTimeout(r, waitMs));
+      // The worker still runs the cancelled task (it never reads ctx.signal) for up to a grace: before, its get took this.
+      await client.queue(name).put('mine');
+      expect(await client.queue<string>(name).get({ timeoutMs: 3000 })).toBe('mine');
+    }
+    // The pool goes on: the worker ended that task, or was replaced.
+    expect(await client.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
+  });
+
   it('E_BAD_NAME, E_NOT_CLONEABLE and E_TOO_LARGE are coded, and a bad timeout (queue.get, lock.acquire) is E_BAD_ARGUMENT', async () => {
     expect(await codeOf(client.queue('').put(1))).toBe('E_BAD_NAME');
     expect(await codeOf(client.queue('').get())).toBe('E_BAD_NAME');

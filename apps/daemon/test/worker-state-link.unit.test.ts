@@ -5,6 +5,7 @@
  * released when its worker is gone.
  */
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_PAYLOAD } from '@corepool/protocol';
 import { ErrorCode, type Push, type StateRequest } from '@corepool/protocol/internal';
 import type { PushMessage, StateReplyMessage } from '../src/ipc.js';
 import { WorkerStateLink, type StateStore } from '../src/primary/worker-state-link.js';
@@ -27,8 +28,9 @@ function setup(answer: (owner: string) => Promise<unknown>) {
       log.push(`handle ${owner}`);
       return answer(owner);
     },
-    undelivered: () => log.push('undelivered'),
+    undelivered: (req) => log.push(`undelivered ${req.name}`),
     releaseOwner: (owner) => log.push(`release ${owner}`),
+    cancelGets: (owner) => log.push(`cancel gets ${owner}`),
   };
   const link = new WorkerStateLink<W>(
     store,
@@ -69,7 +71,7 @@ describe('worker state link', () => {
     const failing = worker(2);
     link.request(failing, { t: 'state', rid: 2, req: REQ });
     await settle();
-    expect(log).toEqual(['handle w:1', 'handle w:2', 'undelivered']);
+    expect(log).toEqual(['handle w:1', 'handle w:2', 'undelivered jobs']);
     expect(failing.got).toEqual([{ t: 'state.reply', rid: 2, ok: false, error: { code: ErrorCode.E_CANCELLED, message: 'gone' } }]);
   });
 
@@ -92,5 +94,21 @@ describe('worker state link', () => {
     expect(log).toEqual(['release w:5']);
     expect(link.push('w:5', PUSH)).toBe(true);
     expect(w.got).toHaveLength(1);
+  });
+
+  it("a cancelled task's gets end at the store; an item it took goes back, within a put's bounds, and only from a live worker", () => {
+    const { link, log } = setup(async () => 1);
+    const w = worker(6);
+    link.cancelGets(w);
+    link.giveBack(w, { t: 'state.return', name: 'jobs', value: Uint8Array.of(1) });
+    // What a task could forge instead: no name, a bad one, no bytes, too many of them.
+    link.giveBack(w, { t: 'state.return', name: '', value: Uint8Array.of(1) });
+    link.giveBack(w, { t: 'state.return', name: 'jobs', value: 'x' as unknown as Uint8Array });
+    link.giveBack(w, { t: 'state.return', name: 'jobs', value: new Uint8Array(0) });
+    link.giveBack(w, { t: 'state.return', name: 'jobs', value: new Uint8Array(DEFAULT_MAX_PAYLOAD + 1) });
+    w.dead = true;
+    link.cancelGets(w);
+    link.giveBack(w, { t: 'state.return', name: 'jobs', value: Uint8Array.of(1) });
+    expect(log).toEqual(['cancel gets w:6', 'undelivered jobs']);
   });
 });

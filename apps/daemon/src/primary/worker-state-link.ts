@@ -7,12 +7,13 @@
  * workers of another daemon would need a link of their own, with owner names
  * that pool gives.
  */
-import { EncodedValue, ErrorCode, type Push, type WireError } from '@corepool/protocol/internal';
-import type { PushMessage, StateMessage, StateReplyMessage } from '../ipc.js';
+import { DEFAULT_MAX_PAYLOAD } from '@corepool/protocol';
+import { checkName, EncodedValue, ErrorCode, type Push, type WireError } from '@corepool/protocol/internal';
+import type { PushMessage, StateMessage, StateReplyMessage, StateReturnMessage } from '../ipc.js';
 import type { StateStore as Store } from '../state/state-store.js';
 
 /** The store as a worker's requests reach it (SharedState or RedisState). */
-export type StateStore = Pick<Store, 'handle' | 'undelivered' | 'releaseOwner'>;
+export type StateStore = Pick<Store, 'handle' | 'undelivered' | 'releaseOwner' | 'cancelGets'>;
 
 /** How the link reaches the workers. */
 export interface StateLinkHost<W> {
@@ -64,6 +65,21 @@ export class WorkerStateLink<W> {
           error: typeof err.toWire === 'function' ? err.toWire() : { code: ErrorCode.E_INTERNAL, message: String(err.message) },
         }),
     );
+  }
+
+  /** The worker's running chunk was aborted: its blocked queue gets fail with E_CANCELLED now. */
+  cancelGets(w: W): void {
+    if (!this.#host.dead(w)) this.#store.cancelGets(this.#host.owner(w));
+  }
+
+  /**
+   * An item a get took for a task cancelled meanwhile goes back to the front of its queue. What a
+   * task could send as well as a put (its own bytes, to any queue), within a put's bounds.
+   */
+  giveBack(w: W, m: StateReturnMessage): void {
+    if (this.#host.dead(w) || checkName(m.name) !== undefined) return;
+    if (!(m.value instanceof Uint8Array) || m.value.length === 0 || m.value.length > DEFAULT_MAX_PAYLOAD) return;
+    this.#store.undelivered({ op: 'queue.get', name: m.name }, m.value);
   }
 
   /** A push for `owner`: true if the owner is a worker's (delivered if that worker still lives), false if not. */

@@ -383,6 +383,10 @@ export class SharedState implements StateStore {
     this.#locks.dropOwner(owner);
   }
 
+  cancelGets(owner: string): void {
+    this.#queues.dropOwner(owner, new CancelledError('the task waiting for an item was cancelled'));
+  }
+
   /** How many values exist, queues and dicts hold items, and locks are held; how many gets and acquires are blocked. */
   counts(): StateCounts {
     return {

@@ -49,6 +49,8 @@ export interface StateStore {
   undelivered(req: StateRequest, value: unknown, key?: ReplayKey): void;
   /** The owner is gone: its subscriptions end, its locks are released, its blocked gets and acquires fail with E_CANCELLED. */
   releaseOwner(owner: string): void;
+  /** The owner's blocked queue gets fail with E_CANCELLED (a worker whose running task was cancelled); nothing else of it ends. */
+  cancelGets(owner: string): void;
   /** Every reply kept for a replay that the primary must load at start (a store that answers resends itself returns none). */
   keptReplies(): Map<string, Map<number, unknown>>;
   /** Deletes a kept reply (acknowledged, or its client is gone). */

@@ -25,6 +25,16 @@ export class IpcTransport implements StateTransport {
     });
   }
 
+  /** The running task was cancelled: the primary fails this worker's blocked queue gets now. */
+  cancelGets(): void {
+    this.#send({ t: 'state.cancel' });
+  }
+
+  /** An item a get took for a task cancelled meanwhile: the primary puts it back at the front of its queue. */
+  giveBack(name: string, value: Uint8Array): void {
+    this.#send({ t: 'state.return', name, value });
+  }
+
   /** Registers a push listener, subscribing at the primary for the first one. */
   listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): () => void {
     return this.#listeners.listen(kind, name, cb, end, resync);

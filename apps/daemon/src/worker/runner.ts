@@ -89,6 +89,8 @@ export class Runner {
   /** Set once the worker refused a chunk or failed: it runs nothing more and is about to exit. */
   #closed = false;
   #aborts = new Map<number, ChunkAbort>();
+  /** The abort of the chunk whose items run now. */
+  #runningAbort: ChunkAbort | undefined;
   #current: CurrentItem | undefined;
   /** Set once a part of the running chunk's results went out: it can no longer be answered as a whole. */
   #partsOut = false;
@@ -124,7 +126,10 @@ export class Runner {
         SafeQueueMicrotask(this.#drainNow);
       }
     } else if (m.t === 'abort') {
-      (MapPrototypeGet(this.#aborts, m.key) as ChunkAbort | undefined)?.abort();
+      const abort = MapPrototypeGet(this.#aborts, m.key) as ChunkAbort | undefined;
+      abort?.abort();
+      // The task running now is thrown away with its chunk: it takes no more queue items (task-scope.ts).
+      if (abort !== undefined && abort === this.#runningAbort) this.#scope.abandon();
     }
   }
 
@@ -219,6 +224,7 @@ export class Runner {
       return;
     }
     const ctx = new WorkerTaskContext(abort, this.#state);
+    this.#runningAbort = abort;
     const item: CurrentItem = { key, i: 0, index: start, realm };
     const results = new Array<unknown>(count);
     const errors: WireError[] = [];
@@ -254,6 +260,7 @@ export class Runner {
       }
     }
     this.#current = undefined;
+    this.#runningAbort = undefined;
     runEnds();
     const ms = now() - t0;
     // An aborted chunk's results are never delivered (its batch is gone, or its copy runs elsewhere).

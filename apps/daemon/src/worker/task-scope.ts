@@ -17,9 +17,21 @@
  * await), or asked for outside any task (a timer the task left behind), is
  * released as soon as it is granted; such a subscription is dropped at once.
  * A worker that dies releases everything anyway (SharedState.releaseOwner).
+ *
+ * A task whose chunk is aborted (its batch cancelled) may go on running until
+ * it stops or its worker is killed after a grace, and what it takes then is
+ * thrown away with it. So it takes no more queue items: its blocked gets fail
+ * with E_CANCELLED at the primary as soon as the abort arrives, later ones at
+ * once, and an item a get took in between (put while the abort was on its way)
+ * goes back to the front of its queue; a lock granted to it is released at
+ * once. An item put during the grace used to go to the cancelled task, lost.
  */
 import { CancelledError, callUser, type Push, type StateRequest, type StateTransport } from '@corepool/protocol/internal';
 import type { IpcTransport } from './ipc-transport.js';
+
+function cancelled(): CancelledError {
+  return new CancelledError('the task was cancelled (its batch was cancelled): it takes no more queue items or locks');
+}
 
 interface Subscription {
   stop(): void;
@@ -39,6 +51,10 @@ class TaskResources {
 export class TaskScope implements StateTransport {
   readonly #inner: IpcTransport;
   #running = false;
+  /** The task running (or last run): a count of tasks begun. */
+  #task = 0;
+  /** The task whose chunk was aborted: it takes no queue item or lock any more. */
+  #abandoned = -1;
   /** What the running task holds; made on its first lock or subscription, so most tasks cost nothing here. */
   #resources: TaskResources | undefined;
 
@@ -48,7 +64,15 @@ export class TaskScope implements StateTransport {
 
   /** A task starts. */
   begin(): void {
+    this.#task++;
     this.#running = true;
+  }
+
+  /** The running task's chunk was aborted: its blocked queue gets end at the primary now, and it takes nothing more. */
+  abandon(): void {
+    if (!this.#running || this.#abandoned === this.#task) return;
+    this.#abandoned = this.#task;
+    this.#inner.cancelGets();
   }
 
   /** The task has ended: give back what it still holds. */
@@ -69,6 +93,7 @@ export class TaskScope implements StateTransport {
   }
 
   request(req: StateRequest): Promise<unknown> {
+    if (req.op === 'queue.get') return this.#get(req);
     if (req.op === 'lock.acquire') return this.#acquire(req);
     // Forgotten when sent, so the end of the task does not release it a second time.
     if (req.op === 'lock.release' && req.token !== undefined) this.#resources?.locks.delete(req.token);
@@ -93,12 +118,26 @@ export class TaskScope implements StateTransport {
     };
   }
 
+  async #get(req: StateRequest): Promise<unknown> {
+    const task = this.#running ? this.#task : -1;
+    if (task !== -1 && task === this.#abandoned) throw cancelled();
+    const item = await this.#inner.request(req);
+    if (task === -1 || task !== this.#abandoned) return item;
+    // Taken after the abort left the primary and before its cancel arrived there: not this task's any more.
+    if (item instanceof Uint8Array) this.#inner.giveBack(req.name, item);
+    throw cancelled();
+  }
+
   async #acquire(req: StateRequest): Promise<unknown> {
     // The task that asks, not the one running when the grant comes back, owns the lock.
+    const task = this.#running ? this.#task : -1;
+    if (task !== -1 && task === this.#abandoned) throw cancelled();
     const resources = this.#running ? this.#resourcesNow() : undefined;
     const grant = (await this.#inner.request(req)) as { token: number };
-    if (resources !== undefined && resources.open) resources.locks.set(grant.token, req.name);
+    const abandoned = task !== -1 && task === this.#abandoned;
+    if (resources !== undefined && resources.open && !abandoned) resources.locks.set(grant.token, req.name);
     else this.#release(req.name, grant.token);
+    if (abandoned) throw cancelled();
     return grant;
   }
 

@@ -282,6 +282,10 @@ export class RedisState implements StateStore {
     this.#walks.dropOwner(owner, err);
   }
 
+  cancelGets(owner: string): void {
+    this.#gets.dropOwner(owner, new CancelledError('the task waiting for an item was cancelled'));
+  }
+
   /** None: a resend reaching any daemon is answered by the scripts from `rep:`. */
   keptReplies(): Map<string, Map<number, unknown>> {
     return new Map();
