@@ -9,7 +9,7 @@ import { closeSync, existsSync, fchmodSync, openSync, readFileSync } from 'node:
 import { resolve } from 'node:path';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import {
   defaultDataDir,
   CLUSTER_MAX_PAYLOAD,
@@ -44,7 +44,13 @@ import { printable } from './printable.js';
 import { BadArgumentError, MAX_RELOAD_GRACE_MS, RELOAD_GRACE_MS, RSS_IDLE_WATCH_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-const program = new Command('corepool').description('Python-style multiprocessing for Node.js, as a shared daemon').version(version);
+const program = new Command('corepool')
+  .description('Python-style multiprocessing for Node.js, as a shared daemon')
+  .version(version)
+  // Its parse errors (an unknown flag, a missing argument) are ours to print, coded like every other
+  // error and as JSON under --json; every command made below inherits this.
+  .exitOverride()
+  .configureOutput({ outputError: () => {} });
 const daemon = program.command('daemon').description('run and inspect the corepool daemon');
 const D = DEFAULT_OPTIONS;
 const M = MACHINE_DEFAULTS;
@@ -478,6 +484,17 @@ function formatStatus(s: DaemonStatus): string {
 registerStateCommands(program.command('state').description('list, show and delete the shared state (values, queues, dicts)'), withTarget);
 
 program.parseAsync().catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    // --help, --version, or help shown for a command given without its subcommand: already printed.
+    if (err.exitCode === 0 || err.code === 'commander.help' || err.code === 'commander.helpDisplayed') process.exit(err.exitCode);
+    const bad = new BadArgumentError(`${err.message.replace(/^error: /, '')} (see corepool --help)`);
+    if (process.argv.includes('--json')) {
+      // Scripts parse stdout, as for every other failure of a command that takes --json.
+      console.log(JSON.stringify({ error: { code: bad.code, message: describeError(bad) } }, null, 2));
+      process.exit(1);
+    }
+    err = bad;
+  }
   console.error(`corepool: ${describeError(err)}`);
   process.exit(1);
 });

@@ -118,6 +118,27 @@ describe('corepool daemon', () => {
       { env: { ...process.env, COREPOOL_TOKEN: 't' } },
     ).catch((e: { code: number; stderr: string }) => e);
     expect((err2 as { stderr: string }).stderr).toContain('E_CONNECTION');
+    // What the argument parser itself refuses is coded too, and JSON on stdout under --json.
+    const failed = (args: string[]) =>
+      run(process.execPath, [CLI, ...args]).then(
+        () => ({ code: 0, stdout: '', stderr: '' }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+    for (const args of [['frobnicate'], ['state', 'ls', '--bogus'], ['daemon', 'start', '--fsync', 'sometimes']]) {
+      const r = await failed(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(/^corepool: .*\(E_BAD_ARGUMENT\)$/m);
+    }
+    for (const args of [
+      ['state', 'rm', 'foo', '--json', '--yes'],
+      ['state', 'get', '--json'],
+      ['state', 'ls', '--json', '--bogus'],
+    ]) {
+      const r = await failed(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(JSON.parse(r.stdout), args.join(' ')).toMatchObject({ error: { code: 'E_BAD_ARGUMENT' } });
+    }
+    expect((await run(process.execPath, [CLI, '--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it("a data dir that cannot be made fails at once (Node's recursive mkdir spins forever under /proc)", async () => {
