@@ -151,6 +151,10 @@ describe('recovery: the errors of an item that failed for its worker', () => {
       message: 'item 7 crashed its worker 3 times (retries: 2)',
     });
     expect(crashError(7, 1, 0).message).toBe('item 7 crashed its worker 1 time (retries: 0)');
+    // retries: 0, found by a second run of its chunk of several items.
+    expect(crashError(7, 2, 0).message).toBe(
+      'item 7 crashed its worker 2 times (retries: 0; the first time among the other items of its chunk, which ran again)',
+    );
     expect(timeoutError(4, 250)).toMatchObject({ code: ErrorCode.E_TIMEOUT, index: 4, timeoutMs: 250 });
     const u = uncaughtError(5, { code: ErrorCode.E_TASK_FAILED, message: 'boom', remoteName: 'TypeError' });
     expect(u).toMatchObject({ code: ErrorCode.E_TASK_FAILED, index: 5, remoteName: 'TypeError' });

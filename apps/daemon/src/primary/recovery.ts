@@ -126,7 +126,11 @@ export function crashError(index: number, attempts: number, retries: number): Wi
     code: ErrorCode.E_WORKER_CRASHED,
     index,
     attempts,
-    message: `item ${index} crashed its worker ${attempts} time${attempts === 1 ? '' : 's'} (retries: ${retries})`,
+    message:
+      `item ${index} crashed its worker ${attempts} time${attempts === 1 ? '' : 's'} (retries: ${retries}` +
+      // The first death of a chunk of several items did not name it: one more run found it.
+      (attempts > retries + 1 ? '; the first time among the other items of its chunk, which ran again' : '') +
+      ')',
   };
 }
 
