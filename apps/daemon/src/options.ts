@@ -15,6 +15,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_MAX_CLIENTS,
   DEFAULT_MAX_PAYLOAD,
+  ENVELOPE_BYTES,
   LARGEST_MAX_PAYLOAD,
   DEFAULT_PORT,
   PRE_AUTH_MAX_PAYLOAD,
@@ -315,7 +316,8 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
         ? cluster === undefined
           ? DEFAULT_OPTIONS.maxPayload
           : CLUSTER_MAX_PAYLOAD
-        : int('max-payload', raw.maxPayload, 64 * 1024, LARGEST_MAX_PAYLOAD),
+        : // Room for a message's envelope and as much again for its data: below it, not even a 1-byte value could be read back.
+          int('max-payload', raw.maxPayload, 2 * ENVELOPE_BYTES, LARGEST_MAX_PAYLOAD),
     heartbeatMs: raw.heartbeatMs === undefined ? DEFAULT_OPTIONS.heartbeatMs : int('heartbeat-ms', raw.heartbeatMs, 50, 3_600_000),
     authDeadlineMs:
       raw.authDeadlineMs === undefined ? DEFAULT_OPTIONS.authDeadlineMs : int('auth-deadline-ms', raw.authDeadlineMs, 50, 600_000),

@@ -554,6 +554,43 @@ describe('row 8: oversized frames', () => {
     expect(await good.map((x: number) => x, [1])).toEqual([1]);
   });
 
+  it('unfinished messages hold at most the receive budget: the connections unfinished the longest are dropped (1013 E_LIMIT); a neighbour is served', async () => {
+    // --max-payload 128 KiB: a budget of 64 such messages, 8 MiB; each holder counts ~120-131 KB (declared and read).
+    await using small = await startDaemon({ args: ['--max-payload', String(128 * 1024)] });
+    const neighbour = await small.connect();
+    /** A masked client frame (mask key 0) declaring `declared` payload bytes, of which `sent` follow. */
+    const frame = (first: number, declared: number, sent: number): Buffer => {
+      const head = Buffer.alloc(14);
+      head[0] = first;
+      head[1] = 0x80 | 127;
+      head.writeBigUInt64BE(BigInt(declared), 2);
+      return Buffer.concat([head, Buffer.alloc(sent, 7)]);
+    };
+    const holders: RawSocket[] = [];
+    for (let i = 0; i < 80; i++) {
+      const sock = await small.raw({ hello: true });
+      const socket = (sock.ws as unknown as { _socket: { write(b: Buffer): void } })._socket;
+      // Half declare one frame and send part of it; half send whole fragments of a message they never end.
+      if (i % 2 === 0) socket.write(frame(0x82, 130_000, 1_000));
+      else socket.write(Buffer.concat([frame(0x02, 60_000, 60_000), frame(0x00, 60_000, 60_000)]));
+      holders.push(sock);
+    }
+    const closedEarly = async (s: RawSocket): Promise<{ code: number; reason: string } | undefined> =>
+      Promise.race([s.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 300))]);
+    const outcomes = await Promise.all(holders.map(closedEarly));
+    const dropped = outcomes.flatMap((o, i) => (o === undefined ? [] : [i]));
+    expect(dropped.length).toBeGreaterThanOrEqual(10);
+    // The oldest go first: every dropped one was opened before every one kept.
+    expect(Math.max(...dropped)).toBeLessThan(outcomes.findIndex((o) => o === undefined) + dropped.length);
+    for (const i of dropped) expect(outcomes[i]).toEqual({ code: 1013, reason: 'E_LIMIT' });
+    expect(small.events('receive-budget').length).toBe(dropped.length);
+    // A neighbour is served, its own messages read whole while the holders keep what is left of the budget.
+    expect(await neighbour.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
+    expect(await neighbour.value<number>('served', { initial: 0 }).add(1)).toBe(1);
+    for (const s of holders) s.ws.terminate();
+    expect(small.proc.exitCode).toBeNull();
+  });
+
   it('client.map over big items streams in chunks under the limit', async () => {
     const n = env('CP_BIG_ITEMS', 48);
     const items = Array.from({ length: n }, (_, i) => Buffer.alloc(MiB, i % 256));

@@ -57,6 +57,11 @@ describe('daemon options', () => {
     await expect(startDaemon({ args: ['--fsync', 'sometimes'] })).rejects.toThrow(/fsync/);
     await expect(startDaemon({ args: ['--max-clients', '0'] })).rejects.toThrow(/max-clients.*E_BAD_ARGUMENT/);
   });
+
+  it('--max-payload is at least 128 KiB: below it a reply had no room for even a 1-byte value', () => {
+    expect(() => resolveOptions({ workers: 2, maxPayload: String(64 * 1024) })).toThrow(/max-payload/);
+    expect(resolveOptions({ workers: 2, maxPayload: String(128 * 1024) }).maxPayload).toBe(128 * 1024);
+  });
 });
 
 describe('integer flags', () => {

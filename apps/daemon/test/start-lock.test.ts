@@ -63,12 +63,13 @@ it('three daemons started at once on one data dir: one runs, two refuse', async 
 
 it('a start lock held by a zombie (killed, not yet reaped) is taken over', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'corepool-zombie-'));
-  // `true` exits at once; its parent execs into `sleep`, which never reaps it: a zombie for 30 s.
-  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The child exits 300 ms in, by when its parent has exec'd into `sleep`, which never reaps it: a
+  // zombie for 30 s (a child that exits before the exec may be reaped by the shell itself).
+  const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const zombie = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
     const stat = (): string[] => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    for (let i = 0; i < 100 && stat()[0] !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 250 && stat()[0] !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
     expect(stat()[0]).toBe('Z');
     // As a primary killed with -9 leaves it: its pid and start time (field 22).
     writeFileSync(join(dataDir, 'daemon.lock'), `${zombie} ${stat()[19]}\n`);

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { onRefusedFrame, setFrameLimit } from '../src/primary/ws-receiver.js';
+import { onRefusedFrame, receivedFragments, receivingBytes, setFrameLimit } from '../src/primary/ws-receiver.js';
 
 /** The socket under a WebSocket: the test pushes the client's bytes, and sees what the server writes. */
 class FakeSocket extends Duplex {
@@ -77,6 +77,34 @@ describe("ws's private Receiver, as ws-receiver.ts uses it", () => {
     const got = new Promise<number>((resolve) => ws.on('message', (data: Buffer) => resolve(data.length)));
     socket.push(clientFrame(Buffer.alloc(3000, 7)));
     expect(await got).toBe(3000);
+    ws.terminate();
+  });
+
+  it('receivingBytes counts an unfinished frame from its header (declared and read), kept fragments, and nothing once the message is in', async () => {
+    const { ws, socket } = await serverSide();
+    setFrameLimit(ws, 100_000);
+    const messages: number[] = [];
+    ws.on('message', (data: Buffer) => messages.push(data.length));
+    const whole = clientFrame(Buffer.alloc(3000, 7));
+    const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+    expect(receivingBytes(ws)).toBe(0);
+    socket.push(whole.subarray(0, 1000));
+    await settle();
+    // 3,000 declared by the header, and the 1,000 bytes read (header and mask included) waiting for the rest.
+    expect(receivingBytes(ws)).toBe(3000 + 1000 - 8);
+    socket.push(whole.subarray(1000));
+    await settle();
+    expect([messages, receivingBytes(ws)]).toEqual([[3000], 0]);
+    // Two fragments of a message that does not end: their payload and a Buffer object each.
+    const fragment = (first: number, n: number): Buffer => {
+      const f = clientFrame(Buffer.alloc(n, 1));
+      f[0] = first;
+      return f;
+    };
+    socket.push(Buffer.concat([fragment(0x02, 200), fragment(0x00, 300)]));
+    await settle();
+    expect(receivedFragments(ws)).toBe(2);
+    expect(receivingBytes(ws)).toBe(500 + 2 * 96);
     ws.terminate();
   });
 

@@ -408,6 +408,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
         maxPayload: opts.maxPayload,
         shared: new serving.SendBudget(serving.sendBudgetBytes(opts.sendHighWater, opts.sendHardCap)),
       },
+      receiving: new serving.ReceiveBudget(serving.receiveBudgetBytes(opts.maxPayload)),
       log,
       onDrain: (session) => scheduler.drained(session),
       onRefused: (client, e) => telemetry.refused(e.code, e.message, client?.name),

@@ -16,3 +16,4 @@ export { ReplayTable } from './replay.js';
 export { WorkerStateLink } from './worker-state-link.js';
 export { LogThrottle } from './log-throttle.js';
 export { SendBudget, sendBudgetBytes } from './send-budget.js';
+export { ReceiveBudget, receiveBudgetBytes } from './receive-budget.js';

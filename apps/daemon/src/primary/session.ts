@@ -21,8 +21,10 @@ import type { Logger } from '../logger.js';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import {
+  BadMessageError,
   CloseCode,
   ErrorCode,
+  LimitError,
   PROTOCOL_VERSION,
   type CorepoolError,
   type DaemonStatus,
@@ -41,7 +43,8 @@ import { frameWriter } from './frame-writer.js';
 import { Outflow, type OutflowHost, type OutflowLimits } from './outflow.js';
 import type { InstanceReplays, ReplayTable } from './replay.js';
 import type { Scheduler, SchedulerClient } from './scheduler.js';
-import { onRefusedFrame, setFrameLimit } from './ws-receiver.js';
+import type { ReceiveBudget, Receiver } from './receive-budget.js';
+import { onRefusedFrame, receivedFragments, receivingBytes, setFrameLimit } from './ws-receiver.js';
 
 export type { StateService } from './dispatch.js';
 
@@ -61,6 +64,8 @@ export interface SessionContext {
   authDeadlineMs: number;
   /** Ping interval: told to clients so they can tell a frozen daemon from a quiet one. */
   heartbeatMs: number;
+  /** What all connections' unfinished incoming messages may hold together (receive-budget.ts). */
+  receiving: ReceiveBudget;
   /** Send-buffer limits: above highWater messages wait and pushes coalesce; cut off a client that reads nothing for softCapMs, or past hardCap; frames up to maxPayload. */
   send: OutflowLimits;
   status(): DaemonStatus;
@@ -82,6 +87,12 @@ export interface SessionContext {
   /** Told of every request or connection refused (for status and metrics); `client` once it has authenticated. */
   onRefused?(client: { readonly name?: string } | undefined, e: CorepoolError): void;
 }
+
+/** Fragments one message may come in: the SDK sends one frame a message, and each fragment costs ws a Buffer object. */
+const MAX_FRAGMENTS = 1024;
+
+/** The session a socket was handed to (what the one 'data' listener shared by every socket reads). */
+const SESSION = Symbol('corepool.session');
 
 /** Why reading is paused: replies wait to be sent, too many state requests to be answered, or its turn is used. */
 const HELD_BY_OUTFLOW = 1;
@@ -114,8 +125,10 @@ function endTurn(): void {
 let nextSessionId = 1;
 
 /** A client connection. */
-export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost, StateFlowHost {
+export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost, StateFlowHost, Receiver {
   readonly id = nextSessionId++;
+  /** What its unfinished incoming message holds, as the receive budget counts it. */
+  held = 0;
   name = '';
   /** Granted at hello (client-steering.ts); the scheduler reads them when the client opens its first batch. */
   weight = 1;
@@ -150,6 +163,12 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     for (const s of yielded) s.#release(HELD_BY_TURN);
   };
 
+  /** After ws's own listener has parsed what was read: what its parser holds now is counted. One function for every socket. */
+  static readonly #onSocketData = function (this: Duplex & { [SESSION]?: Session }): void {
+    const s = this[SESSION];
+    if (s !== undefined) s.#received();
+  };
+
   /** `ctx` is shared by every session of a server (nothing in it is per connection); `socket` is the one `ws` took at its upgrade. */
   constructor(ws: WebSocket, ctx: SessionContext, socket: Duplex) {
     this.#ws = ws;
@@ -169,6 +188,29 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
       if (!this.#closed) this.#framing.refused(err);
     });
     ws.on('close', () => this.#onClose());
+    (socket as Duplex & { [SESSION]?: Session })[SESSION] = this;
+    socket.on('data', Session.#onSocketData);
+  }
+
+  #received(): void {
+    if (this.#closed) return;
+    const bytes = receivingBytes(this.#ws);
+    if (bytes !== this.held) this.#ctx.receiving.update(this, bytes);
+    if (bytes > 0 && receivedFragments(this.#ws) > MAX_FRAGMENTS) {
+      this.refuse(new BadMessageError(`a message came in more than ${MAX_FRAGMENTS} fragments`), CloseCode.POLICY);
+    }
+  }
+
+  /** Unfinished messages hold the receive budget, and this one has held part of it the longest (Receiver). */
+  evict(budgetBytes: number): void {
+    this.#ctx.log.warn({ event: 'receive-budget', client: this.id, budgetBytes });
+    this.refuse(
+      new LimitError(
+        `the daemon holds ${Math.round(budgetBytes / 2 ** 20)} MiB of unfinished messages from its clients, its most: ` +
+          "this connection's, unfinished the longest, is dropped",
+      ),
+      CloseCode.TRY_AGAIN_LATER,
+    );
   }
 
   /** True once the client has authenticated. */
@@ -429,6 +471,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     this.#closed = true;
     this.#auth.end();
     this.#out.close();
+    this.#ctx.receiving.drop(this);
     this.#parked = undefined;
     this.#parkedFrom = 0;
     this.#ctx.scheduler.dropClient(this);

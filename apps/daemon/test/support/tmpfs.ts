@@ -36,7 +36,15 @@ export function tmpfsUnavailable(): string | undefined {
 /** Takes every free byte of the file system under `dir` with one file; returns its path. */
 export function fill(dir: string): string {
   const filler = join(dir, 'filler');
-  const s = statfsSync(dir);
-  writeFileSync(filler, Buffer.alloc(Number(s.bavail * s.bsize)));
-  return filler;
+  // The daemon writes there too: what statfs said was free may be less by the time of the write.
+  for (let attempt = 0; ; attempt++) {
+    const s = statfsSync(dir);
+    try {
+      writeFileSync(filler, Buffer.alloc(Number(s.bavail * s.bsize)));
+      return filler;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' || attempt === 20) throw err;
+      rmSync(filler, { force: true });
+    }
+  }
 }
