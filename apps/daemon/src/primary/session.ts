@@ -38,6 +38,7 @@ import type { LogThrottle } from './log-throttle.js';
 import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED, type Addressee, type FramingHost } from './framing.js';
 import { StateFlow, type StateFlowHost } from './state-flow.js';
+import { TurnShare } from './turn-share.js';
 import { ignore } from '../ignore.js';
 import { frameWriter } from './frame-writer.js';
 import { Outflow, type OutflowHost, type OutflowLimits } from './outflow.js';
@@ -100,16 +101,6 @@ const HELD_BY_STATE = 2;
 const HELD_BY_TURN = 4;
 
 /**
- * How long a connection's messages may take to handle in one turn; the rest
- * wait (parked, its socket not read) for a later turn, so that the other
- * connections' input is read in between. A client coalesces the requests it
- * makes in a turn into one frame of up to MAX_BATCH_MESSAGES (4096): handled
- * whole, beside 4,096 small sets in flight a neighbour's awaited add waited
- * p50 29 ms, p99 ~177 ms (68 us alone).
- */
-const TURN_BUDGET_MS = 0.5;
-
-/**
  * The turn as sessions count it: from the first message any session handles
  * to the immediate that ends it (one for all sessions, made by that first
  * message). Only the time spent handling a connection's messages is charged
@@ -151,9 +142,8 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   #parked: unknown[] | undefined;
   /** Where the parked messages not yet handled start. */
   #parkedFrom = 0;
-  /** The turn this connection last handled a message in, and the milliseconds its messages took in it (TURN_BUDGET_MS). */
-  #turn = -1;
-  #used = 0;
+  /** Its share of the turn: what its messages (and the work charged to it) took (turn-share.ts). */
+  readonly #share = new TurnShare();
 
   /** Sessions whose turn's budget ran out, read again next turn (one immediate for all, no closure per session). */
   static #yielded: Session[] = [];
@@ -391,17 +381,24 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
 
   /** One message handled, its time charged to this connection's turn. */
   #handle(decoded: unknown): void {
-    if (this.#turn !== turn) {
-      this.#turn = turn;
-      this.#used = 0;
-      if (!turnEnding) {
-        turnEnding = true;
-        setImmediate(endTurn);
-      }
-    }
+    this.#turnStarts();
     const from = performance.now();
     this.#onMessage(decoded);
-    this.#used += performance.now() - from;
+    this.#share.spend(turn, performance.now() - from);
+  }
+
+  /** Work done for this connection outside its messages (a blocked call timing out), counted as if it had handled one (Connection). */
+  charge(ms: number): void {
+    this.#turnStarts();
+    this.#share.charge(turn, ms);
+  }
+
+  /** The first message of a turn, of any session, arms the turn's end. */
+  #turnStarts(): void {
+    if (!turnEnding) {
+      turnEnding = true;
+      setImmediate(endTurn);
+    }
   }
 
   /**
@@ -412,7 +409,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
    * close frame would not be read, and it would wait for the terminate timer.
    */
   #ready(): boolean {
-    if (this.#reading && this.#turn === turn && this.#used > TURN_BUDGET_MS && this.#ws.readyState === this.#ws.OPEN) {
+    if (this.#reading && this.#share.spent(turn) && this.#ws.readyState === this.#ws.OPEN) {
       this.#hold(HELD_BY_TURN);
       if (Session.#yielded.push(this) === 1) setImmediate(Session.#resumeYielded);
     }
