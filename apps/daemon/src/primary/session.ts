@@ -7,7 +7,7 @@
  * state requests unanswered (state-flow.ts), its socket is not read, so it
  * cannot queue more requests; messages ws had already received wait here
  * (parked) until reading resumes. Reading also pauses until a later turn once
- * the connection's messages have taken TURN_BUDGET_MS to handle in this one,
+ * the connection's messages have taken its share of this one (turn-share.ts),
  * so that one client's frame of thousands of requests does not make every
  * other client wait for all of them.
  *
@@ -15,7 +15,9 @@
  * host its parts call back (OutflowHost, AuthenticationHost, FramingHost),
  * through methods shared by every session rather than closures and host
  * objects bound per connection, and what only a busy connection needs is
- * made when it is first needed.
+ * made when it is first needed. That is why the file passes 400 lines: each
+ * part's host methods (and the receive budget's, receive-budget.ts) are here,
+ * not in per-connection objects of their own.
  */
 import type { Logger } from '../logger.js';
 import type { Duplex } from 'node:stream';
@@ -403,7 +405,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
 
   /**
    * Whether the next message may be handled now: not while reading is held,
-   * nor once this connection's messages have taken TURN_BUDGET_MS of this
+   * nor once this connection's messages have taken their share of this
    * turn (then reading is held until a later turn, the rest parked as under
    * any other hold). Never held for a socket that closes: paused, the client's
    * close frame would not be read, and it would wait for the terminate timer.
