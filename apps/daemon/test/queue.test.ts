@@ -136,6 +136,19 @@ describe('Queue across processes', () => {
     expect(await client.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
   });
 
+  it('a client whose gets time out by thousands at once pays for them in turns, then is read again, the daemon otherwise idle', async () => {
+    const other = await d.connect();
+    const q = other.queue<number>('expiring-gets');
+    const codes = await Promise.all(Array.from({ length: 3000 }, () => codeOf(q.get({ timeoutMs: 5 }))));
+    expect(new Set(codes)).toEqual(new Set(['E_TIMEOUT']));
+    // Its timeouts are charged to its share of the turns: it carries a debt, and with nothing else
+    // happening, the turns that pay it must still come (its connection was never read again).
+    expect(await other.value<number>('after-expiries', { initial: 0 }).add(1)).toBe(1);
+    await q.put(7);
+    expect(await q.get({ timeoutMs: 1000 })).toBe(7);
+    await other.close();
+  }, 20_000);
+
   it('E_BAD_NAME, E_NOT_CLONEABLE and E_TOO_LARGE are coded, and a bad timeout (queue.get, lock.acquire) is E_BAD_ARGUMENT', async () => {
     expect(await codeOf(client.queue('').put(1))).toBe('E_BAD_NAME');
     expect(await codeOf(client.queue('').get())).toBe('E_BAD_NAME');

@@ -1,6 +1,6 @@
 /** turn-share.ts alone: a connection's share of a turn, and the debt that work charged to it past its budget carries. */
 import { describe, expect, it } from 'vitest';
-import { TURN_BUDGET_MS, TurnShare } from '../src/primary/turn-share.js';
+import { MAX_DEBT_MS, TURN_BUDGET_MS, TurnShare } from '../src/primary/turn-share.js';
 
 describe('TurnShare', () => {
   it("messages spend a turn's budget; a new turn starts from nothing", () => {
@@ -25,6 +25,12 @@ describe('TurnShare', () => {
     for (let t = 2; s.spent(t); t++) held++;
     expect(held).toBe(19);
     expect(s.debt).toBe(0);
+  });
+
+  it('the debt is capped: a connection is never left unread for more than MAX_DEBT_MS worth of turns', () => {
+    const s = new TurnShare();
+    for (let i = 0; i < 100_000; i++) s.charge(1, 0.125);
+    expect(s.debt).toBe(MAX_DEBT_MS);
   });
 
   it('a charge within the budget is no debt', () => {

@@ -412,6 +412,10 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
    */
   #ready(): boolean {
     if (this.#reading && this.#share.spent(turn) && this.#ws.readyState === this.#ws.OPEN) {
+      // The turn must end for a later one to pay the debt: with no message handled in it (a
+      // connection held by its debt alone, the daemon otherwise idle), nothing else ends it,
+      // and the connection would never be read again (its pings unanswered, its client gone).
+      this.#turnStarts();
       this.#hold(HELD_BY_TURN);
       if (Session.#yielded.push(this) === 1) setImmediate(Session.#resumeYielded);
     }

@@ -24,6 +24,9 @@
  */
 export const TURN_BUDGET_MS = 0.5;
 
+/** Most debt a connection carries (200 turns): past it, charged work is forgotten, never a connection unread for long. */
+export const MAX_DEBT_MS = 100;
+
 export class TurnShare {
   /** The turn `used` counts in. */
   #turn = -1;
@@ -42,7 +45,7 @@ export class TurnShare {
     this.#at(turn);
     this.#used += ms;
     if (this.#used > TURN_BUDGET_MS) {
-      this.#debt += this.#used - TURN_BUDGET_MS;
+      this.#debt = Math.min(MAX_DEBT_MS, this.#debt + this.#used - TURN_BUDGET_MS);
       this.#used = TURN_BUDGET_MS;
     }
   }
