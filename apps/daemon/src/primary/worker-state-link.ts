@@ -7,8 +7,7 @@
  * workers of another daemon would need a link of their own, with owner names
  * that pool gives.
  */
-import { DEFAULT_MAX_PAYLOAD } from '@corepool/protocol';
-import { checkName, EncodedValue, ErrorCode, type Push, type WireError } from '@corepool/protocol/internal';
+import { checkName, EncodedValue, ErrorCode, LARGEST_MAX_PAYLOAD, type Push, type WireError } from '@corepool/protocol/internal';
 import type { PushMessage, StateMessage, StateReplyMessage, StateReturnMessage } from '../ipc.js';
 import type { StateStore as Store } from '../state/state-store.js';
 
@@ -74,11 +73,11 @@ export class WorkerStateLink<W> {
 
   /**
    * An item a get took for a task cancelled meanwhile goes back to the front of its queue. What a
-   * task could send as well as a put (its own bytes, to any queue), within a put's bounds.
+   * task could send as well as a put (its own bytes, to any queue): only a frame's worth is refused.
    */
   giveBack(w: W, m: StateReturnMessage): void {
     if (this.#host.dead(w) || checkName(m.name) !== undefined) return;
-    if (!(m.value instanceof Uint8Array) || m.value.length === 0 || m.value.length > DEFAULT_MAX_PAYLOAD) return;
+    if (!(m.value instanceof Uint8Array) || m.value.length === 0 || m.value.length > LARGEST_MAX_PAYLOAD) return;
     this.#store.undelivered({ op: 'queue.get', name: m.name }, m.value);
   }
 
