@@ -315,6 +315,32 @@ describe('imap and submit', () => {
     expect(await client.submit((x: number) => x + 1, 41)).toBe(42);
   });
 
+  it('imap whose signal aborts throws E_CANCELLED at its next step, not after the results it had read ahead', async () => {
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const err = await (async () => {
+      for await (const v of client.imap(
+        (x: number) => {
+          const end = Date.now() + 2;
+          while (Date.now() < end);
+          return x;
+        },
+        Array.from({ length: 500 }, (_, i) => i),
+        { signal: ac.signal },
+      )) {
+        seen.push(v);
+        if (seen.length === 10) {
+          // Let results pile up behind the consumer first, as a slow loop would.
+          await new Promise((r) => setTimeout(r, 200));
+          ac.abort();
+        }
+      }
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_CANCELLED' });
+    expect(seen).toHaveLength(10);
+    expect(await client.submit((x: number) => x + 1, 41)).toBe(42);
+  });
+
   it('submit runs one task and rejects with its error', async () => {
     expect(await client.submit((s: string) => s.length, 'four')).toBe(4);
     await expect(

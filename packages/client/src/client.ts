@@ -317,7 +317,8 @@ export class Client {
           outcomes.push(next);
         }
       },
-      end: (err) => outcomes.end(err),
+      // Cancelled by its signal: the loop ends at its next step, as map rejects at once, not after the results read ahead.
+      end: (err) => outcomes.end(err, options?.signal?.aborted === true),
       // Read-ahead is bounded by the in-flight window: results waiting for a slow consumer stop the reading
       // of input once they fill one window, so an infinite source is read about as fast as it is consumed.
       wantsMore: () => batch?.roomFor(early.size + outcomes.length) ?? true,

@@ -49,10 +49,17 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
     this.#notify();
   }
 
-  /** No value follows: the consumer gets the queued ones, then the end, or `err` thrown if given. */
-  end(err?: unknown): void {
+  /**
+   * No value follows: the consumer gets the queued ones, then the end, or `err` thrown if given;
+   * with `drop`, the queued ones are dropped and the end comes next (a cancelled imap).
+   */
+  end(err?: unknown, drop = false): void {
     if (this.#ended !== undefined) return;
     this.#ended = { err };
+    if (drop) {
+      this.#queue = [];
+      this.#head = 0;
+    }
     this.#notify();
   }
 

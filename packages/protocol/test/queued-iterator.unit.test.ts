@@ -36,6 +36,16 @@ describe('QueuedIterator', () => {
     expect(error).toEqual(new Error('gone'));
   });
 
+  it('an end that drops: what was queued is not delivered, the error comes next', async () => {
+    const q = new QueuedIterator<string>();
+    q.push('a');
+    q.push('b');
+    q.end(new Error('cancelled'), true);
+    const { seen, error } = await drain(q);
+    expect(seen).toEqual([]);
+    expect(error).toEqual(new Error('cancelled'));
+  });
+
   it('latestOnly keeps only the newest value for a slow consumer', async () => {
     const q = new QueuedIterator<number>({ latestOnly: true });
     q.push(1);
