@@ -46,11 +46,6 @@ void runMain(async (p) => {
   );
 });
 
-/** Workers `status` lists that are not reserve workers (the reserve is forked after "listening"). */
-function serving(status) {
-  return status.workers.filter((w) => w.reserve !== true).length;
-}
-
 /** One start on a fresh data dir: its times, and what was wrong with it, if anything. */
 async function startOnce(p) {
   const dataDir = mkdtempSync(join(tmpdir(), 'corepool-bench-start-'));
@@ -67,13 +62,15 @@ async function startOnce(p) {
     const r = await client.submit(double, 21);
     const firstTaskMs = nowMs() - t0;
     const status = await client.status();
+    // The reserve worker is forked after "listening".
+    const serving = status.workers.filter((w) => w.reserve !== true).length;
     const problem =
       info.workers !== p.workers
         ? `the listening line says ${info.workers} workers`
         : r !== 42
           ? `first submit gave ${r}`
-          : serving(status) !== p.workers
-            ? `status lists ${serving(status)} workers besides the reserve`
+          : serving !== p.workers
+            ? `status lists ${serving} workers besides the reserve`
             : undefined;
     return { ms: started.ms, firstTaskMs, cpuMs, problem };
   } finally {

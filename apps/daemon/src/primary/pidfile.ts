@@ -86,7 +86,7 @@ export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' && readStat(pid)?.state !== 'Z';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   return readStat(pid)?.state !== 'Z';
 }

@@ -8,7 +8,7 @@
  * kind answers pings between fragments, so the heartbeat never drops it.
  *
  * Each connection reports what its parser holds after every read; past the
- * budget (--receive-buffer-mb), the connection that has held bytes the
+ * budget (64 frames of --max-payload), the connection that has held bytes the
  * longest is dropped (E_LIMIT), oldest first, until the rest fit. A client's
  * real message is in flight for milliseconds, so the oldest holder is the one
  * that never finishes, and a newcomer's message is never what is refused while

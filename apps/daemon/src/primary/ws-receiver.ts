@@ -9,8 +9,9 @@
  * ws also closes a refused frame with a bare close code before it emits any
  * public event; the daemon answers with a coded error first, so it listens on
  * the parser itself. And the daemon counts what each parser holds of an
- * unfinished message, for a budget over all connections (receive-budget.ts). ws is pinned to an exact version in package.json for
- * this, and ws-receiver.unit.test.ts fails when these fields change shape.
+ * unfinished message, for a budget over all connections (receive-budget.ts).
+ * ws is pinned to an exact version in package.json for this, and
+ * ws-receiver.unit.test.ts fails when these fields change shape.
  */
 import type { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';

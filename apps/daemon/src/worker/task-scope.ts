@@ -51,10 +51,10 @@ class TaskResources {
 export class TaskScope implements StateTransport {
   readonly #inner: IpcTransport;
   #running = false;
-  /** The task running (or last run): a count of tasks begun. */
+  /** The task running (or last run): a count of tasks begun, so 1 or more (-1 below: no task runs). */
   #task = 0;
-  /** The task whose chunk was aborted: it takes no queue item or lock any more. */
-  #abandoned = -1;
+  /** The task whose chunk was aborted: it takes no queue item or lock any more (0: none). */
+  #abandoned = 0;
   /** What the running task holds; made on its first lock or subscription, so most tasks cost nothing here. */
   #resources: TaskResources | undefined;
 
@@ -120,9 +120,9 @@ export class TaskScope implements StateTransport {
 
   async #get(req: StateRequest): Promise<unknown> {
     const task = this.#running ? this.#task : -1;
-    if (task !== -1 && task === this.#abandoned) throw cancelled();
+    if (task === this.#abandoned) throw cancelled();
     const item = await this.#inner.request(req);
-    if (task === -1 || task !== this.#abandoned) return item;
+    if (task !== this.#abandoned) return item;
     // Taken after the abort left the primary and before its cancel arrived there: not this task's any more.
     if (item instanceof Uint8Array) this.#inner.giveBack(req.name, item);
     throw cancelled();
@@ -131,10 +131,10 @@ export class TaskScope implements StateTransport {
   async #acquire(req: StateRequest): Promise<unknown> {
     // The task that asks, not the one running when the grant comes back, owns the lock.
     const task = this.#running ? this.#task : -1;
-    if (task !== -1 && task === this.#abandoned) throw cancelled();
+    if (task === this.#abandoned) throw cancelled();
     const resources = this.#running ? this.#resourcesNow() : undefined;
     const grant = (await this.#inner.request(req)) as { token: number };
-    const abandoned = task !== -1 && task === this.#abandoned;
+    const abandoned = task === this.#abandoned;
     if (resources !== undefined && resources.open && !abandoned) resources.locks.set(grant.token, req.name);
     else this.#release(req.name, grant.token);
     if (abandoned) throw cancelled();
