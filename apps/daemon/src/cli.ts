@@ -71,6 +71,10 @@ daemon
   .option('--max-payload <bytes>', `largest frame after authentication (default: ${D.maxPayload}; ${CLUSTER_MAX_PAYLOAD} with --cluster)`)
   .option('--heartbeat-ms <ms>', 'ping interval; a client silent for two intervals is dropped', String(D.heartbeatMs))
   .option('--auth-deadline-ms <ms>', 'time a connection has to authenticate', String(D.authDeadlineMs))
+  .option(
+    '--max-state-mb <mb>',
+    `most memory values, queues and dicts may hold in the daemon; a write past it fails with E_LIMIT (default: ${M.maxStateMb}; 0: no bound)`,
+  )
   .option('--worker-heap-mb <mb>', `V8 heap limit per worker (default: ${M.workerHeapMb})`)
   .option('--pipeline-depth <n>', 'chunks sent to a worker at once (one running, the rest prefetched)', String(D.pipelineDepth))
   .option(
@@ -124,6 +128,7 @@ daemon
       heartbeatMs: flags.heartbeatMs,
       authDeadlineMs: flags.authDeadlineMs,
       workerHeapMb: flags.workerHeapMb,
+      maxStateMb: flags.maxStateMb,
       pipelineDepth: flags.pipelineDepth,
       reserveWorkers: flags.reserveWorkers,
       workerRssMb: flags.workerRssMb,
@@ -434,12 +439,18 @@ function workerFigures(w: DaemonStatus['workers'][number]): string {
   return out;
 }
 
+/** Bytes as MiB for status lines; Infinity (no bound) as "unbounded". */
+function mib(n: number): string {
+  return Number.isFinite(n) ? `${(n / 1048576).toFixed(1)} MiB` : 'unbounded';
+}
+
 function formatStatus(s: DaemonStatus): string {
   const lines = [
     `corepool ${s.version}  pid ${s.pid}  ${s.url}  up ${(s.uptimeMs / 1000).toFixed(0)} s`,
     `throughput ${s.throughput} items/s (last 5 s)  done ${s.itemsDone}  queued ${s.queuedItems}  running ${s.runningItems}  worker restarts ${s.workerRestarts}` +
       (s.latency === undefined ? '' : `  latency p50 ${s.latency.p50Ms} ms p99 ${s.latency.p99Ms} ms`),
-    `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks; waiting: ${s.blockedGets ?? 0} queue gets, ${s.lockWaiters ?? 0} lock acquires`,
+    `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks; waiting: ${s.blockedGets ?? 0} queue gets, ${s.lockWaiters ?? 0} lock acquires` +
+      (s.stateBytes === undefined ? '' : `; memory ${mib(s.stateBytes)} of ${mib(s.maxStateBytes ?? Infinity)}`),
     `workers (${s.workers.length}):`,
     ...s.workers.map(
       (w) =>

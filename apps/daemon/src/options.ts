@@ -3,6 +3,7 @@
  * every error. The CLI parses flags (commander); this file decides what they mean.
  */
 import { availableParallelism, homedir, totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -85,6 +86,11 @@ export interface DaemonOptions {
   init?: string;
   /** How long a worker's initializer may take before the worker is marked failed. */
   initTimeoutMs: number;
+  /**
+   * Most MiB values, queues and dicts may hold in the primary's memory (state/state-memory.ts);
+   * a write past it is refused with E_LIMIT. 0: no bound. Not used in cluster mode (Redis holds the state).
+   */
+  maxStateMb: number;
 }
 
 /** Where a daemon's cluster lives. */
@@ -125,7 +131,7 @@ const MAX_RESERVE_WORKERS = 16;
 /** The defaults that do not depend on the machine (the CLI's help shows them from here). */
 export const DEFAULT_OPTIONS: Omit<
   DaemonOptions,
-  'dataDir' | 'workers' | 'workerHeapMb' | 'workerRssMb' | 'maxPreUpgrade' | 'openFilesLimit' | 'warnings'
+  'dataDir' | 'workers' | 'workerHeapMb' | 'workerRssMb' | 'maxPreUpgrade' | 'openFilesLimit' | 'warnings' | 'maxStateMb'
 > = {
   host: DEFAULT_HOST,
   port: DEFAULT_PORT,
@@ -179,6 +185,18 @@ export function defaultWorkerRssMb(heapMb: number): number {
   return Math.max(Math.round(RSS_PER_HEAP * heapMb), heapMb + 128);
 }
 
+/** Share of the primary's V8 heap limit the shared state may fill by default; the rest is for connections, batches and replies. */
+const STATE_SHARE_OF_HEAP = 0.5;
+
+/**
+ * The default --max-state-mb: half the primary's V8 heap limit (which Node sizes from RAM, up
+ * to 4 GiB), so a client writing without end is refused with E_LIMIT before the primary runs
+ * out of heap and dies for every client.
+ */
+export function defaultMaxStateMb(heapLimitBytes = getHeapStatistics().heap_size_limit): number {
+  return Math.max(16, Math.floor((STATE_SHARE_OF_HEAP * heapLimitBytes) / (1024 * 1024)));
+}
+
 /**
  * The defaults worked out at start, in words, next to the code that works
  * them out: the CLI's help shows these, so it cannot drift from it.
@@ -190,6 +208,7 @@ export const MACHINE_DEFAULTS = {
   maxClients: `${DEFAULT_MAX_CLIENTS}, or fewer to fit the open-files limit, ulimit -n`,
   workerHeapMb: `${HEAP_SHARE_OF_RAM * 100}% of RAM / (workers + reserve workers), at most ${MAX_DEFAULT_HEAP_MB}`,
   workerRssMb: `${RSS_PER_HEAP}x the heap`,
+  maxStateMb: `${STATE_SHARE_OF_HEAP * 100}% of the daemon's V8 heap limit, here ${defaultMaxStateMb()}`,
 } as const satisfies Partial<Record<keyof DaemonOptions, string>>;
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -322,6 +341,7 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     authDeadlineMs:
       raw.authDeadlineMs === undefined ? DEFAULT_OPTIONS.authDeadlineMs : int('auth-deadline-ms', raw.authDeadlineMs, 50, 600_000),
     workerHeapMb,
+    maxStateMb: raw.maxStateMb === undefined ? defaultMaxStateMb() : int('max-state-mb', raw.maxStateMb, 0, 1 << 30),
     reserveWorkers,
     pipelineDepth: raw.pipelineDepth === undefined ? DEFAULT_OPTIONS.pipelineDepth : int('pipeline-depth', raw.pipelineDepth, 1, 16),
     sendHighWater,

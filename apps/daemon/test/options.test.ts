@@ -1,11 +1,18 @@
-/** Daemon options that change behaviour: --no-source, --fsync always, --max-payload; the memory defaults. */
+/** Daemon options that change behaviour: --no-source, --fsync always, --max-payload; the memory defaults and bounds. */
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, task } from '@corepool/client';
 import { startDaemon } from './support/daemon.js';
-import { MAX_DEFAULT_HEAP_MB, MIN_WORKER_RSS_MB, defaultWorkerHeapMb, defaultWorkerRssMb, resolveOptions } from '../src/options.js';
+import {
+  MAX_DEFAULT_HEAP_MB,
+  MIN_WORKER_RSS_MB,
+  defaultMaxStateMb,
+  defaultWorkerHeapMb,
+  defaultWorkerRssMb,
+  resolveOptions,
+} from '../src/options.js';
 
 describe('daemon options', () => {
   it('--no-source refuses function source with E_SOURCE_DISABLED and still runs module tasks', async () => {
@@ -85,6 +92,16 @@ describe('memory defaults', () => {
     expect(defaultWorkerHeapMb(4, 4 * GB)).toBe(819);
     expect(defaultWorkerHeapMb(64, 4 * GB)).toBe(256);
     expect(resolveOptions({ workers: 2 }).workerHeapMb).toBe(defaultWorkerHeapMb(3)); // and the reserve worker
+  });
+
+  it('the shared state may fill half the primary heap by default; --max-state-mb sets it, 0 lifts it, anything else is E_BAD_ARGUMENT', () => {
+    expect(defaultMaxStateMb(4144 * 1024 * 1024)).toBe(2072);
+    expect(defaultMaxStateMb(16 * 1024 * 1024)).toBe(16);
+    expect(resolveOptions({ workers: 2 }).maxStateMb).toBe(defaultMaxStateMb());
+    expect(resolveOptions({ workers: 2, maxStateMb: '64' }).maxStateMb).toBe(64);
+    expect(resolveOptions({ workers: 2, maxStateMb: '0' }).maxStateMb).toBe(0);
+    for (const bad of ['-1', '1.5', 'lots', ''])
+      expect(() => resolveOptions({ workers: 2, maxStateMb: bad })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
   });
 
   it('the RSS watchdog is on by default at 1.5x the heap (at least 128 MB above it), off with --worker-rss-mb 0', () => {

@@ -8,6 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 
+import { encodeData } from '@corepool/protocol';
+
 import { startDaemon } from './support/daemon.js';
 import type { RawSocket } from './support/raw-socket.js';
 import { codeOf } from './support/checks.js';
@@ -84,6 +86,37 @@ describe('per-connection limits on the shared state', () => {
     });
     // 10,000 gets and 10,000 locks are a few MB; unbounded, 25,000 of each grew well past this.
     expect(rssFlooded - rssBefore).toBeLessThan(300 * MiB);
+  }, 180_000);
+
+  it('an app creating names without end is refused at --max-state-mb (E_LIMIT); the daemon stays up, a neighbour counter and reads go on, and deleting makes room', async () => {
+    await using d = await startDaemon({ workers: 1, args: ['--max-state-mb', '8'] });
+    const neighbour = await d.connect();
+    const counter = neighbour.value<number>('neighbour-counter', { initial: 0 });
+    await counter.get();
+    const hostile = await d.raw({ hello: true });
+    // 40,000 new names at once: about 23,000 fit in 8 MiB, the rest are refused.
+    const sets = await flood(hostile, 1, 40_000, (i) => ({ op: 'value.set', name: `hn-${i}`, a: encodeData(i) }), 40_000);
+    const c = codes(sets);
+    expect(c.ok).toBeGreaterThan(10_000);
+    expect(c.E_LIMIT).toBeGreaterThan(5_000);
+    const status = await d.status();
+    expect(status.maxStateBytes).toBe(8 * MiB);
+    expect(status.stateBytes).toBeLessThanOrEqual(8 * MiB);
+    expect(status.stateBytes).toBeGreaterThan(7 * MiB);
+
+    // The neighbour's counter keeps counting, and every name that was stored reads back.
+    const adds = await Promise.all(Array.from({ length: 200 }, () => counter.add(1)));
+    expect(Math.max(...adds)).toBe(200);
+    expect(await neighbour.value<number>('hn-5').get()).toBe(5);
+    // A new name waits for room, with the reason and the flag in the error.
+    const refused = await neighbour
+      .value('fresh')
+      .set(1)
+      .catch((e: { code: string; message: string }) => e);
+    expect(refused).toMatchObject({ code: 'E_LIMIT', message: expect.stringMatching(/shared state is full.*--max-state-mb/) });
+    for (let i = 0; i < 100; i++) await neighbour.value(`hn-${i}`).delete();
+    await neighbour.value('fresh').set(1);
+    expect(await neighbour.value<number>('fresh').get()).toBe(1);
   }, 180_000);
 
   it('many blocked gets stopping together (timeouts due at once, a connection leaving a long line) are all answered, and the line stays whole for a neighbour', async () => {

@@ -289,6 +289,12 @@ export interface DaemonStatus {
   /** Queue gets blocked on an empty queue, and lock acquires waiting for a held lock (absent from older daemons). */
   blockedGets?: number;
   lockWaiters?: number;
+  /**
+   * What values, queues and dicts hold of the primary's memory (an estimate) and its bound
+   * (`--max-state-mb`), in bytes; absent in cluster mode (the state is in Redis) and from older daemons.
+   */
+  stateBytes?: number;
+  maxStateBytes?: number;
   workerRestarts: number;
   /** Round trip of chunks (sent to a worker until its result is back) over the last few seconds. */
   latency?: { p50Ms: number; p99Ms: number };

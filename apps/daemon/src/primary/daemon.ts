@@ -142,7 +142,12 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
     state =
       membership !== undefined && clustered !== undefined
         ? await clustered.RedisState.open({ node: membership, maxValueBytes: maxResult, log })
-        : await serving.SharedState.open({ dataDir: opts.dataDir, fsync: opts.fsync, maxValueBytes: maxResult }).then(
+        : await serving.SharedState.open({
+            dataDir: opts.dataDir,
+            fsync: opts.fsync,
+            maxValueBytes: maxResult,
+            maxStateBytes: opts.maxStateMb === 0 ? Infinity : opts.maxStateMb * 1024 * 1024,
+          }).then(
             (shared) => {
               for (const message of shared.warnings) log.warn({ event: 'warning', message }, message);
               return shared;
@@ -335,6 +340,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       locks: counts.locks,
       blockedGets: counts.blockedGets,
       lockWaiters: counts.lockWaiters,
+      ...(counts.memory === undefined ? {} : { stateBytes: counts.memory.usedBytes, maxStateBytes: counts.memory.limitBytes }),
       workerRestarts: supervisor.restarts,
       ...figures.daemon(),
       ...(membership === undefined || opts.cluster === undefined || clustered === undefined

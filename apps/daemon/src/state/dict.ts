@@ -26,6 +26,7 @@ import type { Push } from '@corepool/protocol';
 import type { DictMeasure, Listed } from './listing-encoder.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber, encodeNumber } from './number-record.js';
+import { DICT_COST, KEY_COST, type StateMemory } from './state-memory.js';
 import type { Dirty, Store, Table } from './store.js';
 
 /** First element of the `meta` keys that hold each dict key's insertion sequence number. */
@@ -42,28 +43,49 @@ class DictRecord implements Dirty {
   /** Lengths of the keys (UTF-16 units) and of the values (bytes), together: what a listing is refused by before it is read. */
   keyLengths = 0;
   valueBytes = 0;
+  readonly #memory: StateMemory;
 
-  /** Sets an entry in the map, keeping the lengths. */
+  /** Sets an entry in the map, keeping the lengths and the state's memory. */
   put(key: string, bytes: Uint8Array): void {
     const old = this.map.get(key);
-    if (old === undefined) this.keyLengths += key.length;
-    else this.valueBytes -= old.length;
+    if (old === undefined) {
+      this.keyLengths += key.length;
+      this.#memory.used += KEY_COST + key.length;
+    } else {
+      this.valueBytes -= old.length;
+      this.#memory.used -= old.length;
+    }
     this.valueBytes += bytes.length;
+    this.#memory.used += bytes.length;
     this.map.set(key, bytes);
   }
 
-  /** Deletes an entry from the map, keeping the lengths; false when it was not there. */
+  /** Deletes an entry from the map, keeping the lengths and the state's memory; false when it was not there. */
   drop(key: string): boolean {
     const old = this.map.get(key);
     if (old === undefined) return false;
     this.keyLengths -= key.length;
     this.valueBytes -= old.length;
+    this.#memory.used -= KEY_COST + key.length + old.length;
     return this.map.delete(key);
   }
 
-  constructor(meta: Table, name: string) {
+  /** What the whole dict holds of the primary's memory (state-memory.ts). */
+  get cost(): number {
+    return DICT_COST + this.key[1].length + KEY_COST * this.map.size + this.keyLengths + this.valueBytes;
+  }
+
+  /** Counts the dict's own record in `memory`; the caller keeps the record (Dicts.#map) or forgets it (`forget`). */
+  constructor(meta: Table, name: string, memory: StateMemory) {
     this.table = meta;
     this.key = ['dict', name];
+    this.#memory = memory;
+    memory.used += DICT_COST + name.length;
+  }
+
+  /** The record is dropped from memory: none of it counts any more. */
+  forget(): void {
+    this.#memory.used -= this.cost;
   }
 
   /** Set when the dict was deleted: its version record goes in the batch's commit instead of being written. */
@@ -80,15 +102,17 @@ export class Dicts {
   readonly #map = new Map<string, DictRecord>();
   readonly #subs = new Subscribers('dict subscriptions');
   readonly #push: (owner: string, push: Push) => void;
+  readonly #memory: StateMemory;
 
-  private constructor(store: Store, push: (owner: string, push: Push) => void) {
+  private constructor(store: Store, push: (owner: string, push: Push) => void, memory: StateMemory) {
     this.#store = store;
     this.#push = push;
+    this.#memory = memory;
   }
 
   /** Loads every stored entry and dict version. */
-  static load(store: Store, push: (owner: string, push: Push) => void): Dicts {
-    const dicts = new Dicts(store, push);
+  static load(store: Store, push: (owner: string, push: Push) => void, memory: StateMemory): Dicts {
+    const dicts = new Dicts(store, push, memory);
     const seqs = new Map<string, Map<string, number>>();
     for (const { key, value } of store.meta.getRange({ start: [ORDER], end: [`${ORDER}\0`] })) {
       if (!Array.isArray(key) || key[0] !== ORDER || typeof key[1] !== 'string' || typeof key[2] !== 'string' || value.length !== 8)
@@ -122,7 +146,8 @@ export class Dicts {
 
   /** Back to what LMDB has committed (a commit failed): its entries, their order and its version. Never pushed. */
   reload(name: string): void {
-    const d = new DictRecord(this.#store.meta, name);
+    this.#map.get(name)?.forget();
+    const d = new DictRecord(this.#store.meta, name, this.#memory);
     const seqs = new Map<string, number>();
     for (const { key, value } of this.#store.meta.getRange({ start: [ORDER, name], end: [ORDER, `${name}\0`] })) {
       if (Array.isArray(key) && key[1] === name && typeof key[2] === 'string' && value.length === 8) seqs.set(key[2], decodeNumber(value));
@@ -138,8 +163,10 @@ export class Dicts {
     }
     const version = this.#store.meta.get(['dict', name]);
     if (version !== undefined && version.length === 8) d.version = decodeNumber(version);
-    if (d.map.size === 0 && d.version === 0) this.#map.delete(name);
-    else this.#map.set(name, d);
+    if (d.map.size === 0 && d.version === 0) {
+      d.forget();
+      this.#map.delete(name);
+    } else this.#map.set(name, d);
   }
 
   /** Dicts that hold entries. */
@@ -181,8 +208,15 @@ export class Dicts {
     return this.#map.get(name)?.map.size ?? 0;
   }
 
-  /** Sets `key`; returns the dict's new version. */
+  /** Sets `key`; returns the dict's new version. E_LIMIT (nothing changed) when that would take the state past its bound (StateMemory). */
   set(name: string, key: string, bytes: Uint8Array): number {
+    const had = this.#map.get(name);
+    const old = had?.map.get(key);
+    const growth =
+      old !== undefined
+        ? bytes.length - old.length
+        : KEY_COST + key.length + bytes.length + (had === undefined ? DICT_COST + name.length : 0);
+    this.#memory.admit(growth, 'dict.set');
     const d = this.#record(name);
     if (!d.map.has(key)) this.#store.put(this.#store.meta, [ORDER, name, key], encodeNumber(++d.lastSeq));
     d.put(key, bytes);
@@ -212,6 +246,7 @@ export class Dicts {
     // A change earlier in this batch serialises the version at commit, after these deletes: it must delete too.
     d.removed = true;
     this.#store.remove(this.#store.meta, d.key);
+    d.forget();
     this.#map.delete(name);
     // Pushed even when it held no keys: its version restarts, and subscribers must start over with it.
     if (this.#subs.of(name) !== undefined) {
@@ -242,7 +277,7 @@ export class Dicts {
   #record(name: string): DictRecord {
     let d = this.#map.get(name);
     if (d === undefined) {
-      d = new DictRecord(this.#store.meta, name);
+      d = new DictRecord(this.#store.meta, name, this.#memory);
       this.#map.set(name, d);
     }
     return d;

@@ -21,6 +21,7 @@
 import { CancelledError, TimeoutError } from '@corepool/protocol';
 
 import { OwnerQuota } from './owner-index.js';
+import { ITEM_COST, QUEUE_COST, type StateMemory } from './state-memory.js';
 import type { Store } from './store.js';
 import { Waiters, type Waiter } from './waiters.js';
 
@@ -36,6 +37,8 @@ class QueueRecord {
   seqs: number[] = [];
   head = 0;
   nextSeq = 1;
+  /** What its items hold of the primary's memory (state-memory.ts), kept by Queues. */
+  cost = 0;
 
   get size(): number {
     return this.items.length - this.head;
@@ -64,6 +67,7 @@ const EMPTY = new Uint8Array(0);
 /** Every Queue, in memory and in the store's `queues` table. */
 export class Queues {
   readonly #store: Store;
+  readonly #memory: StateMemory;
   readonly #map = new Map<string, QueueRecord>();
   /** Blocked gets per owner, bounded (each keeps a promise, maybe a timer, and its queue's record). */
   readonly #blocked = new OwnerQuota('blocked queue gets');
@@ -74,18 +78,20 @@ export class Queues {
     if (q !== undefined) this.#forgetIfIdle(g.name, q);
   });
 
-  private constructor(store: Store) {
+  private constructor(store: Store, memory: StateMemory) {
     this.#store = store;
+    this.#memory = memory;
   }
 
   /** Loads every stored item, in order. */
-  static load(store: Store): Queues {
-    const queues = new Queues(store);
+  static load(store: Store, memory: StateMemory): Queues {
+    const queues = new Queues(store, memory);
     for (const { key, value } of store.queues.getRange()) {
       if (!Array.isArray(key) || typeof key[0] !== 'string' || typeof key[1] !== 'number') continue;
       const q = queues.#record(key[0]);
       q.items.push(value.slice());
       q.seqs.push(key[1]);
+      queues.#grew(q, value.length);
       q.nextSeq = Math.max(q.nextSeq, key[1] + 1);
     }
     return queues;
@@ -122,8 +128,13 @@ export class Queues {
     return this.#map.get(name)?.size ?? 0;
   }
 
-  /** Appends an item (or hands it to the oldest blocked getter); returns the queue's size. */
+  /**
+   * Appends an item (or hands it to the oldest blocked getter); returns the queue's size. E_LIMIT
+   * (nothing changed) when a stored item would take the state past its bound (StateMemory).
+   */
   put(name: string, bytes: Uint8Array): number {
+    if (!this.#getters.has(name))
+      this.#memory.admit(ITEM_COST + bytes.length + (this.#map.has(name) ? 0 : QUEUE_COST + name.length), 'queue.put');
     const q = this.#record(name);
     const g = this.#getters.take(name);
     if (g !== undefined) {
@@ -133,6 +144,7 @@ export class Queues {
     const seq = q.nextSeq++;
     q.items.push(bytes);
     q.seqs.push(seq);
+    this.#grew(q, bytes.length);
     this.#store.put(this.#store.queues, [name, seq], bytes);
     return q.size;
   }
@@ -144,7 +156,7 @@ export class Queues {
   get(owner: string, name: string, timeoutMs: number | undefined, taken?: Taken): Uint8Array | Promise<Uint8Array> {
     const q = this.#map.get(name);
     if (q !== undefined && q.size > 0) {
-      const { bytes, seq } = q.shift();
+      const { bytes, seq } = this.#shift(q);
       this.#store.remove(this.#store.queues, [name, seq]);
       this.#forgetIfIdle(name, q);
       return bytes;
@@ -180,6 +192,7 @@ export class Queues {
       q.items.unshift(bytes);
       q.seqs.unshift(seq);
     }
+    this.#grew(q, bytes.length);
     this.#store.put(this.#store.queues, [name, seq], bytes);
   }
 
@@ -191,9 +204,7 @@ export class Queues {
     const q = this.#map.get(name);
     if (q === undefined || q.size === 0) return false;
     for (let i = q.head; i < q.items.length; i++) this.#store.remove(this.#store.queues, [name, q.seqs[i]!]);
-    q.items = [];
-    q.seqs = [];
-    q.head = 0;
+    this.#empty(q);
     this.#forgetIfIdle(name, q);
     return true;
   }
@@ -216,19 +227,18 @@ export class Queues {
    */
   reload(name: string): void {
     const q = this.#record(name);
-    q.items = [];
-    q.seqs = [];
-    q.head = 0;
+    this.#empty(q);
     for (const { key, value } of this.#store.queues.getRange({ start: [name], end: [`${name}\0`] })) {
       if (!Array.isArray(key) || key[0] !== name || typeof key[1] !== 'number') continue;
       q.items.push(value.slice());
       q.seqs.push(key[1]);
+      this.#grew(q, value.length);
       q.nextSeq = Math.max(q.nextSeq, key[1] + 1);
     }
     while (q.size > 0) {
       const g = this.#getters.take(name);
       if (g === undefined) break;
-      const { bytes, seq } = q.shift();
+      const { bytes, seq } = this.#shift(q);
       this.#store.remove(this.#store.queues, [name, seq]);
       this.#handOver(name, q, g, bytes);
     }
@@ -251,12 +261,34 @@ export class Queues {
     if (q === undefined) {
       q = new QueueRecord();
       this.#map.set(name, q);
+      this.#memory.used += QUEUE_COST + name.length;
     }
     return q;
   }
 
   /** An empty queue nobody waits on is dropped from memory (its seqs restart safely: writes apply in order). */
   #forgetIfIdle(name: string, q: QueueRecord): void {
-    if (q.size === 0 && !this.#getters.has(name)) this.#map.delete(name);
+    if (q.size === 0 && !this.#getters.has(name) && this.#map.delete(name)) this.#memory.used -= QUEUE_COST + name.length;
+  }
+
+  #grew(q: QueueRecord, bytes: number): void {
+    q.cost += ITEM_COST + bytes;
+    this.#memory.used += ITEM_COST + bytes;
+  }
+
+  #shift(q: QueueRecord): { bytes: Uint8Array; seq: number } {
+    const item = q.shift();
+    q.cost -= ITEM_COST + item.bytes.length;
+    this.#memory.used -= ITEM_COST + item.bytes.length;
+    return item;
+  }
+
+  /** Drops every item of `q` (their records are the caller's to delete or reload). */
+  #empty(q: QueueRecord): void {
+    this.#memory.used -= q.cost;
+    q.cost = 0;
+    q.items = [];
+    q.seqs = [];
+    q.head = 0;
   }
 }

@@ -53,10 +53,11 @@ import {
 import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
-import { checked, checkRequest, delta, dictKey, operand } from './operands.js';
+import { checked, checkRequest, delta, dictKey, operand, own } from './operands.js';
 import { ReplayLog } from './replay-log.js';
 import { cut, LISTED_NAME_CHARS, Pager, preview } from './state-listing.js';
 import { HeldPushes } from './held-pushes.js';
+import { StateMemory } from './state-memory.js';
 import { ListingEncoder, SLICED_FROM } from './listing-encoder.js';
 import type { ReplayKey, StateCounts, StateEntry, StateListing, StateStore } from './state-store.js';
 import { DEFAULT_FSYNC, FSYNC_MODES, Store, type FailedWrites, type FsyncMode } from './store.js';
@@ -77,6 +78,12 @@ export interface SharedStateOptions {
    * @default Infinity
    */
   maxValueBytes?: number;
+  /**
+   * Most bytes the state may hold in the primary's memory, as state-memory.ts estimates them;
+   * a write that would grow it past this is refused with E_LIMIT (`--max-state-mb`).
+   * @default Infinity
+   */
+  maxStateBytes?: number;
 }
 
 /** A read behind failing commits is taken again this many times before it fails with their error. */
@@ -104,15 +111,26 @@ export class SharedState implements StateStore {
   readonly #listings: ListingEncoder;
   /** Dict pushes to an owner wait while its listing of that dict is encoded. */
   readonly #held = new HeldPushes((owner, p) => this.onPush(owner, p));
+  /** What values, queues and dicts hold of the primary's memory, and its bound. */
+  readonly #memory: StateMemory;
 
-  private constructor(store: Store, maxValueBytes: number) {
+  private constructor(store: Store, maxValueBytes: number, maxStateBytes: number) {
     this.#store = store;
     this.#maxValueBytes = maxValueBytes;
     this.#listings = new ListingEncoder(maxValueBytes);
+    const memory = (this.#memory = new StateMemory(maxStateBytes));
     const push = (owner: string, p: Push): void => this.#held.deliver(owner, p);
-    // Writes a full disk kept in the journal at the start are read with the rest.
+    // Writes a full disk kept in the journal at the start are read with the rest. State over the
+    // bound (a smaller --max-state-mb than before) is loaded whole: only growth is refused.
     [this.#values, this.#queues, this.#dicts, this.#locks, this.#replayLog] = store.read(
-      () => [Values.load(store, push), Queues.load(store), Dicts.load(store, push), Locks.load(store), ReplayLog.load(store)] as const,
+      () =>
+        [
+          Values.load(store, push, memory),
+          Queues.load(store, memory),
+          Dicts.load(store, push, memory),
+          Locks.load(store),
+          ReplayLog.load(store),
+        ] as const,
     );
     store.onFailed = (writes) => this.#rollBack(writes);
   }
@@ -150,7 +168,7 @@ export class SharedState implements StateStore {
     const fsync = opts.fsync ?? DEFAULT_FSYNC;
     if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new TypeError('options.dataDir must be a non-empty string');
     if (!(FSYNC_MODES as readonly string[]).includes(fsync)) throw new RangeError('options.fsync must be "always", "everysec" or "no"');
-    return new SharedState(Store.open(opts.dataDir, fsync), opts.maxValueBytes ?? Infinity);
+    return new SharedState(Store.open(opts.dataDir, fsync), opts.maxValueBytes ?? Infinity, opts.maxStateBytes ?? Infinity);
   }
 
   /**
@@ -212,12 +230,12 @@ export class SharedState implements StateStore {
           return new VersionReply(r.version, r.bytes);
         });
       case 'value.init': {
-        const r = this.#values.init(name, checked(req.a, 'a', req.op));
+        const r = this.#values.init(name, own(checked(req.a, 'a', req.op)));
         const reply = new VersionReply(r.version, r.bytes);
         return this.#afterCommit(reply);
       }
       case 'value.set': {
-        const r = this.#values.set(name, checked(req.a, 'a', req.op));
+        const r = this.#values.set(name, own(checked(req.a, 'a', req.op)));
         const reply = this.#keepReply(key, new VersionReply(r.version));
         return this.#afterCommit(reply);
       }
@@ -230,7 +248,7 @@ export class SharedState implements StateStore {
         // `a` is decoded only if it differs from the current bytes, and within dataEqual's budget.
         const expected = operand(req.a, 'a', req.op);
         const next = checked(req.b, 'b', req.op);
-        const ok = this.#values.cas(name, expected, next);
+        const ok = this.#values.cas(name, expected, own(next));
         const reply = this.#keepReply(key, { ok, version: this.#values.get(name)?.version ?? 0 });
         return this.#afterCommit(reply);
       }
@@ -245,7 +263,7 @@ export class SharedState implements StateStore {
         return RESOLVED_TRUE;
 
       case 'queue.put': {
-        const reply = this.#keepReply(key, { size: this.#queues.put(name, checked(req.a, 'a', req.op)) });
+        const reply = this.#keepReply(key, { size: this.#queues.put(name, own(checked(req.a, 'a', req.op))) });
         return this.#afterCommit(reply);
       }
       case 'queue.get': {
@@ -265,7 +283,7 @@ export class SharedState implements StateStore {
         return this.#read(() => this.#dicts.get(name, k) ?? null);
       }
       case 'dict.set': {
-        const reply = this.#keepReply(key, { version: this.#dicts.set(name, dictKey(req), checked(req.a, 'a', req.op)) });
+        const reply = this.#keepReply(key, { version: this.#dicts.set(name, dictKey(req), own(checked(req.a, 'a', req.op))) });
         return this.#afterCommit(reply);
       }
       case 'dict.delete': {
@@ -370,7 +388,8 @@ export class SharedState implements StateStore {
    */
   undelivered(req: StateRequest, value: unknown): void {
     if (this.#closing !== null || req.op !== 'queue.get' || !(value instanceof Uint8Array)) return;
-    this.#queues.putBack(req.name, value);
+    // Never refused for memory: the item was in the state a moment ago.
+    this.#queues.putBack(req.name, own(value));
   }
 
   /** The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with E_CANCELLED. */
@@ -396,6 +415,7 @@ export class SharedState implements StateStore {
       locks: this.#locks.count,
       blockedGets: this.#queues.blockedGets,
       lockWaiters: this.#locks.waiting,
+      memory: { usedBytes: this.#memory.used, limitBytes: this.#memory.limit },
     };
   }
 

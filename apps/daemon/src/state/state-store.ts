@@ -18,6 +18,8 @@ export interface StateCounts {
   locks: number;
   blockedGets: number;
   lockWaiters: number;
+  /** What the state holds of the primary's memory, and its bound (state-memory.ts); absent when it lives elsewhere (Redis). */
+  memory?: { usedBytes: number; limitBytes: number };
 }
 
 /**

@@ -26,6 +26,7 @@ import { decodeData, encodeCheckedData, ValueTypeError, type Push } from '@corep
 import { dataEqual, decodeCost, MAX_COST } from './data-equal.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber } from './number-record.js';
+import { VALUE_COST, type StateMemory } from './state-memory.js';
 import type { Dirty, Store, Table } from './store.js';
 
 /** A value's stored record: its version and its data-encoded bytes. */
@@ -79,18 +80,22 @@ export class Values {
   readonly #map = new Map<string, ValueRecord>();
   readonly #subs = new Subscribers('value subscriptions');
   readonly #push: (owner: string, push: Push) => void;
+  readonly #memory: StateMemory;
 
-  private constructor(store: Store, push: (owner: string, push: Push) => void) {
+  private constructor(store: Store, push: (owner: string, push: Push) => void, memory: StateMemory) {
     this.#store = store;
     this.#push = push;
+    this.#memory = memory;
   }
 
   /** Loads every stored value. */
-  static load(store: Store, push: (owner: string, push: Push) => void): Values {
-    const values = new Values(store, push);
+  static load(store: Store, push: (owner: string, push: Push) => void, memory: StateMemory): Values {
+    const values = new Values(store, push, memory);
     for (const { key, value } of store.values.getRange()) {
       if (typeof key !== 'string' || value.length < 8) continue;
-      values.#map.set(key, new ValueRecord(store.values, key, decodeNumber(value), value.slice(8)));
+      const r = new ValueRecord(store.values, key, decodeNumber(value), value.slice(8));
+      values.#map.set(key, r);
+      memory.used += cost(r);
     }
     return values;
   }
@@ -111,28 +116,31 @@ export class Values {
   /** Back to what LMDB has committed (a commit failed): its version and bytes, or absent. Never pushed. */
   reload(name: string): void {
     const stored = this.#store.values.get(name);
+    const old = this.#map.get(name);
+    if (old !== undefined) this.#memory.used -= cost(old);
     if (stored === undefined || stored.length < 8) {
       this.#map.delete(name);
       return;
     }
-    const r = this.#map.get(name) ?? new ValueRecord(this.#store.values, name, 0, stored);
+    const r = old ?? new ValueRecord(this.#store.values, name, 0, stored);
     r.version = decodeNumber(stored);
     r.bytes = stored.slice(8);
     r.num = undefined;
     this.#map.set(name, r);
+    this.#memory.used += cost(r);
   }
 
   /** Creates the value with `bytes` if it does not exist; never overwrites. */
   init(name: string, bytes: Uint8Array): ValueRecord {
     const r = this.#map.get(name);
     if (r !== undefined) return r;
-    return this.#create(name, bytes, undefined);
+    return this.#create(name, bytes, undefined, 'value.init');
   }
 
   set(name: string, bytes: Uint8Array): ValueRecord {
     const r = this.#map.get(name);
-    if (r === undefined) return this.#create(name, bytes, undefined);
-    r.bytes = bytes;
+    if (r === undefined) return this.#create(name, bytes, undefined, 'value.set');
+    this.#replace(r, bytes, 'value.set');
     r.num = undefined;
     this.#changed(r);
     return r;
@@ -141,15 +149,16 @@ export class Values {
   /** Adds `delta` (already checked to be a number or a bigint); E_TYPE on a mismatch. */
   add(name: string, delta: number | bigint): ValueRecord {
     const r = this.#map.get(name);
-    if (r === undefined) return this.#create(name, encodeCheckedData(delta), delta);
+    if (r === undefined) return this.#create(name, encodeCheckedData(delta), delta, 'value.add');
     const cur = r.numeric();
     let next: number | bigint;
     if (typeof cur === 'number' && typeof delta === 'number') next = cur + delta;
     else if (typeof cur === 'bigint' && typeof delta === 'bigint') next = cur + delta;
     else if (cur === null) throw new ValueTypeError(`value "${name}" is not a number: add needs a number or a bigint`);
     else throw new ValueTypeError(`value "${name}" is a ${typeof cur} and the delta a ${typeof delta}: add needs both of one type`);
+    const bytes = encodeCheckedData(next);
+    this.#replace(r, bytes, 'value.add');
     r.num = next;
-    r.bytes = encodeCheckedData(next);
     this.#changed(r);
     return r;
   }
@@ -161,7 +170,7 @@ export class Values {
   cas(name: string, expected: Uint8Array, next: Uint8Array): boolean {
     const r = this.#map.get(name);
     if (r === undefined || !dataEqual(r.bytes, expected)) return false;
-    r.bytes = next;
+    this.#replace(r, next, 'value.cas');
     r.num = undefined;
     this.#changed(r);
     return true;
@@ -172,6 +181,7 @@ export class Values {
     const r = this.#map.get(name);
     if (r === undefined) return false;
     this.#map.delete(name);
+    this.#memory.used -= cost(r);
     // A change earlier in this batch serialises the record at commit, after this delete: it must delete too.
     r.removed = true;
     this.#store.remove(this.#store.values, name);
@@ -200,12 +210,22 @@ export class Values {
     this.#subs.dropOwner(owner);
   }
 
-  #create(name: string, bytes: Uint8Array, num: number | bigint | undefined): ValueRecord {
+  /** E_LIMIT (nothing changed) when the new value would take the state past its bound (StateMemory). */
+  #create(name: string, bytes: Uint8Array, num: number | bigint | undefined, op: string): ValueRecord {
+    this.#memory.admit(VALUE_COST + name.length + bytes.length, op);
     const r = new ValueRecord(this.#store.values, name, 0, bytes);
     r.num = num;
     this.#map.set(name, r);
+    this.#memory.used += cost(r);
     this.#changed(r);
     return r;
+  }
+
+  /** E_LIMIT (nothing changed) when the new bytes would take the state past its bound (StateMemory). */
+  #replace(r: ValueRecord, bytes: Uint8Array, op: string): void {
+    this.#memory.admit(bytes.length - r.bytes.length, op);
+    this.#memory.used += bytes.length - r.bytes.length;
+    r.bytes = bytes;
   }
 
   #changed(r: ValueRecord): void {
@@ -222,4 +242,9 @@ export class Values {
       () => {},
     );
   }
+}
+
+/** What a value holds of the primary's memory (state-memory.ts). */
+function cost(r: ValueRecord): number {
+  return VALUE_COST + r.key.length + r.bytes.length;
 }

@@ -99,9 +99,12 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
         [2, 'two'],
       ]);
 
+      // The state's memory estimate, kept through the rollbacks, is what a fresh load counts.
+      const kept = s.counts().memory!.usedBytes;
       await s.close();
       state = await open(dir, fsync);
       const t = state;
+      expect(t.counts().memory!.usedBytes).toBe(kept);
       expect(dec(((await t.handle('c:3', req('value.get', 'v'))) as { value: Uint8Array }).value)).toBe('two');
       expect(dec(((await t.handle('c:3', req('value.get', 'n'))) as { value: Uint8Array }).value)).toBe(6);
       const items: unknown[] = [];

@@ -1,0 +1,55 @@
+/**
+ * state-memory.ts - what the shared state holds in the primary's memory, as an
+ * estimate kept up to date by every change, and the bound on it
+ * (`--max-state-mb`). Values, queues and dicts live in the primary's heap as
+ * well as in LMDB, so without a bound one app writing new names or items
+ * without end grows the primary until it dies of memory, for every app.
+ *
+ * A write that would take the estimate past the bound is refused with
+ * E_LIMIT before it changes anything; writes that do not grow the state
+ * (a same-size set, an add to a number, a get, a delete, a put that a
+ * blocked getter takes at once) always pass, so a full daemon can still be
+ * drained and its counters kept. Like Redis's `maxmemory` with `noeviction`,
+ * the bound is for the daemon as a whole: state is shared between apps and
+ * outlives the connection that wrote it, so it has no owner to charge.
+ *
+ * The per-entry overheads are what the primary's heap and ArrayBuffers grew
+ * by per entry, measured with short names and 1-byte and 1,000-byte values
+ * (Node 20, 200,000 entries after a full GC: a value 351 bytes in all, a
+ * queue with one item 743, another item 263, a dict with one key 657,
+ * another key 312), less the lengths, which are counted as they are.
+ */
+import { LimitError } from '@corepool/protocol';
+
+/** A Value's record, its map entry and its bytes' objects, besides its name and bytes. */
+export const VALUE_COST = 344;
+/** A queue's record and map entry, besides its name. */
+export const QUEUE_COST = 480;
+/** A queue item's array slots and its bytes' objects, besides the bytes. */
+export const ITEM_COST = 264;
+/** A dict's record, its inner Map and its map entry, besides its name. */
+export const DICT_COST = 352;
+/** A dict key's map entry and its bytes' objects, besides the key and the bytes. */
+export const KEY_COST = 304;
+
+/** The estimate and its bound, shared by Values, Queues and Dicts. */
+export class StateMemory {
+  /** Estimated bytes the state holds now. */
+  used = 0;
+  /** The bound, in bytes (Infinity: none). */
+  readonly limit: number;
+
+  constructor(limit = Infinity) {
+    this.limit = limit;
+  }
+
+  /** Throws E_LIMIT if `growth` more bytes would take the state past the bound. */
+  admit(growth: number, op: string): void {
+    if (growth <= 0 || this.used + growth <= this.limit) return;
+    const mb = (n: number): string => (n / 1048576).toFixed(1);
+    throw new LimitError(
+      `${op}: the daemon's shared state is full (${mb(this.used)} MiB held, this write needs ${Math.ceil(growth)} bytes more, ` +
+        `the bound is ${mb(this.limit)} MiB, --max-state-mb): delete values, queues or dict keys, or start the daemon with a larger bound`,
+    );
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The bound on what the shared state holds in the primary's memory
+ * (state-memory.ts, `--max-state-mb`): the estimate follows every change and
+ * comes back to nothing when everything is deleted; a write that would grow the
+ * state past the bound is E_LIMIT with nothing changed, while writes that do not
+ * grow it (and every read, get and delete) still pass; a reopen counts what is
+ * stored, over the bound too; and no stored operand keeps alive the frame it came in.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { encodeMessage, decodeMessage } from '@corepool/protocol/internal';
+import { SharedState } from '../../src/state/shared-state.js';
+import { cleanup, codeOf, dec, enc, req, tempDir } from './helpers.js';
+
+const KiB = 1024;
+
+async function withState(maxStateBytes: number, body: (s: SharedState, dir: string) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  const s = await SharedState.open({ dataDir: dir, fsync: 'no', maxStateBytes });
+  try {
+    await body(s, dir);
+  } finally {
+    await s.close();
+    cleanup(dir);
+  }
+}
+
+const used = (s: SharedState): number => s.counts().memory!.usedBytes;
+
+describe('the state memory bound', () => {
+  it('follows every kind of change and returns to 0 once everything is deleted', async () => {
+    await withState(Infinity, async (s) => {
+      expect(used(s)).toBe(0);
+      await s.handle('c:1', req('value.set', 'v', { a: enc('x'.repeat(1000)) }));
+      const oneValue = used(s);
+      expect(oneValue).toBeGreaterThan(1000);
+      await s.handle('c:1', req('value.set', 'v', { a: enc('y') }));
+      expect(used(s)).toBeLessThan(oneValue - 900);
+      await s.handle('c:1', req('value.add', 'n', { a: enc(1) }));
+      await s.handle('c:1', req('value.add', 'big', { a: enc(2n ** 4000n) }));
+      await s.handle('c:1', req('value.cas', 'v', { a: enc('y'), b: enc('z'.repeat(500)) }));
+      for (let i = 0; i < 50; i++) await s.handle('c:1', req('queue.put', `q${i % 3}`, { a: enc(i) }));
+      for (let i = 0; i < 20; i++) await s.handle('c:1', req('queue.get', 'q0', { timeoutMs: 0 })).catch(() => {});
+      for (let i = 0; i < 40; i++) await s.handle('c:1', req('dict.set', `d${i % 2}`, { key: `k${i % 25}`, a: enc(i) }));
+      await s.handle('c:1', req('dict.delete', 'd0', { key: 'k0' }));
+      expect(used(s)).toBeGreaterThan(oneValue);
+
+      for (const name of ['v', 'n', 'big']) await s.handle('c:1', req('value.remove', name));
+      for (const name of ['q0', 'q1', 'q2']) await s.handle('c:1', req('queue.remove', name));
+      for (const name of ['d0', 'd1']) await s.handle('c:1', req('dict.remove', name));
+      expect(used(s)).toBe(0);
+    });
+  });
+
+  it('refuses growth past the bound with E_LIMIT, nothing changed; writes that do not grow, reads, gets and deletes pass', async () => {
+    await withState(64 * KiB, async (s) => {
+      await s.handle('c:n', req('value.set', 'counter', { a: enc(0) }));
+      await s.handle('c:n', req('value.set', 'flag', { a: enc('aaaa') }));
+      await s.handle('c:n', req('dict.set', 'd', { key: 'k', a: enc('aaaa') }));
+      await s.handle('c:n', req('queue.put', 'jobs', { a: enc(1) }));
+      // A hostile owner fills the state with new names.
+      let i = 0;
+      let refused: string | undefined;
+      for (; i < 10_000 && refused === undefined; i++) refused = await codeOf(s.handle('c:h', req('value.set', `h${i}`, { a: enc(i) })));
+      expect(refused).toBe('E_LIMIT');
+      expect(used(s)).toBeLessThanOrEqual(64 * KiB);
+      // The refused write changed nothing.
+      expect(await codeOf(s.handle('c:n', req('value.get', `h${i - 1}`)))).toBe('E_NO_SUCH_VALUE');
+      const message = await s.handle('c:h', req('value.set', 'another', { a: enc(1) })).catch((e: Error) => e.message);
+      expect(message).toMatch(/shared state is full.*--max-state-mb/);
+
+      // Every kind of growth is refused, for everyone.
+      expect(await codeOf(s.handle('c:n', req('value.init', 'new', { a: enc(1) })))).toBe('E_LIMIT');
+      expect(await codeOf(s.handle('c:n', req('value.add', 'new', { a: enc(1) })))).toBe('E_LIMIT');
+      expect(await codeOf(s.handle('c:n', req('value.set', 'flag', { a: enc('a'.repeat(2000)) })))).toBe('E_LIMIT');
+      expect(await codeOf(s.handle('c:n', req('queue.put', 'jobs', { a: enc(2) })))).toBe('E_LIMIT');
+      expect(await codeOf(s.handle('c:n', req('dict.set', 'd', { key: 'k2', a: enc(1) })))).toBe('E_LIMIT');
+      expect(await codeOf(s.handle('c:n', req('dict.set', 'd', { key: 'k', a: enc('a'.repeat(2000)) })))).toBe('E_LIMIT');
+      expect(await s.handle('c:n', req('queue.size', 'jobs'))).toBe(1);
+      expect(await s.handle('c:n', req('dict.keys', 'd'))).toEqual(['k']);
+
+      // What does not grow the state passes: a counter's adds, a same-size set and cas, a put a getter takes at once.
+      for (let k = 0; k < 100; k++) await s.handle('c:n', req('value.add', 'counter', { a: enc(1) }));
+      expect(await s.handle('c:n', req('value.set', 'flag', { a: enc('bbbb') }))).toEqual({ version: 2 });
+      expect(await s.handle('c:n', req('value.cas', 'flag', { a: enc('bbbb'), b: enc('cccc') }))).toMatchObject({ ok: true });
+      expect(await s.handle('c:n', req('dict.set', 'd', { key: 'k', a: enc('bbbb') }))).toEqual({ version: 2 });
+      const waiting = s.handle('c:w', req('queue.get', 'handoff'));
+      await s.handle('c:n', req('queue.put', 'handoff', { a: enc('passed') }));
+      expect(dec(await waiting)).toBe('passed');
+      expect(dec(await s.handle('c:n', req('queue.get', 'jobs')))).toBe(1);
+
+      // Deleting makes room again.
+      for (let k = 0; k < 50; k++) await s.handle('c:h', req('value.remove', `h${k}`));
+      expect(await s.handle('c:n', req('value.set', 'new', { a: enc(1) }))).toEqual({ version: 1 });
+      expect(await s.handle('c:n', req('queue.put', 'jobs', { a: enc(2) }))).toEqual({ size: 1 });
+    });
+  });
+
+  it('a reopen counts what is stored, and loads it all under a smaller bound; only growth is refused', async () => {
+    const dir = tempDir();
+    try {
+      const s = await SharedState.open({ dataDir: dir, fsync: 'no' });
+      for (let i = 0; i < 200; i++) await s.handle('c:1', req('value.set', `v${i}`, { a: enc('x'.repeat(100)) }));
+      for (let i = 0; i < 100; i++) await s.handle('c:1', req('queue.put', 'q', { a: enc(i) }));
+      for (let i = 0; i < 100; i++) await s.handle('c:1', req('dict.set', 'd', { key: `k${i}`, a: enc(i) }));
+      const before = used(s);
+      await s.close();
+      const t = await SharedState.open({ dataDir: dir, fsync: 'no', maxStateBytes: before / 2 });
+      try {
+        expect(used(t)).toBe(before);
+        expect(t.counts().memory!.limitBytes).toBe(before / 2);
+        expect(await t.handle('c:1', req('queue.size', 'q'))).toBe(100);
+        expect(await codeOf(t.handle('c:1', req('value.set', 'new', { a: enc(1) })))).toBe('E_LIMIT');
+        expect(dec(await t.handle('c:1', req('queue.get', 'q')))).toBe(0);
+        expect(await t.handle('c:1', req('value.remove', 'v0'))).toBe(true);
+      } finally {
+        await t.close();
+      }
+    } finally {
+      cleanup(dir);
+    }
+  });
+
+  it('keeps its own copy of an operand that came as a view into a larger frame', async () => {
+    await withState(Infinity, async (s) => {
+      // Two messages in one 4 MB frame, decoded as the primary decodes them: each operand is a view into it.
+      const frame = encodeMessage([
+        { type: 'state', rid: 1, op: 'value.set', name: 'small', a: enc(1) },
+        { type: 'state', rid: 2, op: 'value.set', name: 'junk', a: enc(new Uint8Array(4 * 1024 * 1024)) },
+      ]);
+      const [small, item] = (decodeMessage(frame) as { a: Uint8Array }[]).map((m) => m.a) as [Uint8Array, Uint8Array];
+      expect(small.buffer.byteLength).toBeGreaterThan(4 * 1024 * 1024);
+      await s.handle('c:1', req('value.set', 'small', { a: small }));
+      await s.handle('c:1', req('queue.put', 'q', { a: small }));
+      await s.handle('c:1', req('dict.set', 'd', { key: 'k', a: small }));
+      await s.handle('c:1', req('value.set', 'big', { a: item }));
+      const kept = [
+        ((await s.handle('c:1', req('value.get', 'small'))) as { value: Uint8Array }).value,
+        (await s.handle('c:1', req('dict.get', 'd', { key: 'k' }))) as Uint8Array,
+        (await s.handle('c:1', req('queue.get', 'q'))) as Uint8Array,
+      ];
+      for (const b of kept) {
+        expect(dec(b)).toBe(1);
+        expect(b.buffer.byteLength).toBeLessThan(1024);
+      }
+      const big = ((await s.handle('c:1', req('value.get', 'big'))) as { value: Uint8Array }).value;
+      expect(big.buffer.byteLength).toBeLessThan(4 * 1024 * 1024 + 1024);
+    });
+  });
+});
