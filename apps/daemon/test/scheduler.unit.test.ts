@@ -115,6 +115,39 @@ describe('placement', () => {
     expect(s.scheduler.running()).toBe(4);
   });
 
+  it('keeps a queued chunk as its own bytes, not as a view that holds its whole frame alive', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1);
+    add(s, 1, [0]);
+    // The second chunk waits behind the first; it came as a view into a 1 MB frame.
+    const frame = new Uint8Array(1024 * 1024);
+    const items = encodeData([1]);
+    frame.set(items, 500_000);
+    expect(
+      s.scheduler.add(s.client, {
+        type: 'batch.chunk',
+        id: 1,
+        start: 1,
+        count: 1,
+        payload: frame.subarray(500_000, 500_000 + items.length),
+      }),
+    ).toBeUndefined();
+    const [w0] = workers(s);
+    done(s, w0, s.pool.runs(w0)[0]!.key, 'zero');
+    const run = s.pool.runs(w0)[1]!;
+    expect(run.start).toBe(1);
+    expect(run.payload.buffer.byteLength).toBe(items.length);
+    expect([...run.payload]).toEqual([...items]);
+    // A chunk that is most of its frame goes as it came: no copy on the common path.
+    const big = new Uint8Array(4096);
+    const whole = encodeData([new Uint8Array(3000)]);
+    big.set(whole, 10);
+    const view = big.subarray(10, 10 + whole.length);
+    expect(s.scheduler.add(s.client, { type: 'batch.chunk', id: 1, start: 2, count: 1, payload: view })).toBeUndefined();
+    done(s, w0, run.key, 'one');
+    expect(s.pool.runs(w0)[2]!.payload).toBe(view);
+  });
+
   it('queuedChunksByRealm: chunks waiting per client, by realm, clients with none left out (cluster demand)', () => {
     const s = setup(1, { pipelineDepth: 1 });
     const other = client(2);

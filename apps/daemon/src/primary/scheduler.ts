@@ -47,6 +47,7 @@ import { VerifiedSources } from './verified-sources.js';
 import { atCap } from './worker-cap.js';
 import type { ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from './worker-pool.js';
 import type { SchedulerObserver } from './scheduler-observer.js';
+import { own } from '../own-bytes.js';
 
 export type { SchedulerClient } from './client-queues.js';
 
@@ -228,7 +229,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         `client has ${cq.queuedChunks} chunks (${cq.queuedBytes} bytes) queued, over the limit of ${this.#opts.maxQueuedChunks} chunks / ${this.#opts.maxQueuedBytes} bytes`,
       );
     }
-    const chunk = this.#mint.chunk(job, m.payload, 0, m.count, m.start);
+    // Kept until it has run: not as a view that keeps its whole frame alive (own-bytes.ts).
+    const chunk = this.#mint.chunk(job, own(m.payload, 2), 0, m.count, m.start);
     if (m.final === true) job.final = true;
     if (job.held !== undefined) {
       // Its task's version is being made: bounded like a queue, and queued once it is.

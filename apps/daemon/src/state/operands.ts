@@ -50,17 +50,6 @@ export function checked(bytes: Uint8Array | undefined, which: string, op: string
   return b;
 }
 
-/**
- * `bytes` as the state may keep it. An operand decoded from a frame is a view into the whole
- * frame (or the whole socket read), so a 1-byte value kept as it came would keep that frame
- * alive (measured: 100 one-byte values, each sent in a frame beside a 4 MB operand, held
- * 400 MB of the primary). A view of a larger buffer is copied once, here, by the store that keeps it.
- */
-export function own(bytes: Uint8Array): Uint8Array {
-  // Not bytes.slice(): on a Buffer (what msgpackr decodes to) slice is another view.
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
-}
-
 /** add's delta: a number or a bigint. One-byte fixints (the usual +1/-1) skip the decoder. */
 export function delta(bytes: Uint8Array | undefined, op: string): number | bigint {
   const b = operand(bytes, 'a', op);

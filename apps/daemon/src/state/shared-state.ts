@@ -53,7 +53,8 @@ import {
 import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
-import { checked, checkRequest, delta, dictKey, operand, own } from './operands.js';
+import { own } from '../own-bytes.js';
+import { checked, checkRequest, delta, dictKey, operand } from './operands.js';
 import { ReplayLog } from './replay-log.js';
 import { cut, LISTED_NAME_CHARS, Pager, preview } from './state-listing.js';
 import { HeldPushes } from './held-pushes.js';
