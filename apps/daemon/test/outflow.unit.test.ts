@@ -176,6 +176,34 @@ describe('Outflow drain event', () => {
   });
 });
 
+describe('Outflow pushes', () => {
+  it('a large push goes to every subscriber as the same bytes, encoded once; a small one is encoded for each', async () => {
+    const other = new FakeSocket();
+    const out2 = new Outflow(
+      other,
+      { highWater: 64 * KiB, hardCap: 1024 * KiB, softCapMs: 60_000, maxPayload: 512 * KiB },
+      new Host(),
+      clock,
+    );
+    const large: Push = { type: 'push', kind: 'value', name: 'v', version: 1, value: new Uint8Array(32 * KiB).fill(7) };
+    out.push(large);
+    out2.push(large);
+    await settle();
+    expect(socket.frames.length).toBe(1);
+    expect(other.frames[0]).toBe(socket.frames[0]);
+    const [sent] = socket.messages() as Push[];
+    expect(sent).toMatchObject({ kind: 'value', name: 'v', version: 1 });
+    expect(Buffer.from(sent!.value!).equals(Buffer.from(large.value!))).toBe(true);
+    const small: Push = { type: 'push', kind: 'value', name: 'v', version: 2, value: new Uint8Array(8) };
+    out.push(small);
+    out2.push(small);
+    await settle();
+    expect(other.frames[1]).not.toBe(socket.frames[1]);
+    expect(other.messages()[1]).toMatchObject({ version: 2 });
+    out2.close();
+  });
+});
+
 describe('Outflow soft cap', () => {
   /** Three frames (10, 30 and 40 KiB), the last taking the socket above the 64 KiB mark. */
   async function aboveTheMark(): Promise<void> {

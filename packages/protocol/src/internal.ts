@@ -44,6 +44,7 @@ export {
 } from './codec.js';
 export { findUncloneable } from './cloneable.js';
 export { sha256 } from './sha256.js';
+export { own } from './own-bytes.js';
 export { SourceLru, WORKER_SOURCES, PRIMARY_SOURCES, CONNECTION_SOURCES, CLIENT_SOURCES, MAX_KEPT_SOURCE_CHARS } from './source-lru.js';
 export type { SourceBounds } from './source-lru.js';
 export { parseClientMessage, parseServerMessage, checkName, checkDictKey } from './parse.js';

@@ -265,8 +265,10 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
 
   state.onPush = (owner: string, push: Push) => {
     if (stateLink.push(owner, push)) return;
-    for (const s of server?.sessions ?? []) if (s.owner === owner) s.push(push);
+    server?.session(owner)?.push(push);
   };
+  // A write's pushes are work for its writer's connection (a task's writes are its worker's: not charged).
+  state.onPushCost = (writer: string, ms: number) => server?.session(writer)?.charge(ms);
 
   ownFigures = () => {
     const st = scheduler.stats();

@@ -8,12 +8,12 @@
  * overtakes that client's earlier results, and none of the batch's own
  * results follow it.
  */
-import { encodeCheckedData, type BatchError, type ChunkResult, type WireError } from '@corepool/protocol/internal';
+import { encodeCheckedData, own, type BatchError, type ChunkResult, type WireError } from '@corepool/protocol/internal';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
 import type { Job } from './job.js';
 import type { SchedulerObserver } from './scheduler-observer.js';
 
-const UNDEFINED_RESULT = encodeCheckedData([undefined]);
+const UNDEFINED_RESULT = own(encodeCheckedData([undefined]));
 
 /** Results of items [start, start + count) of a job, as a worker sent them. */
 export interface Outcome {

@@ -27,6 +27,7 @@ import {
   MAX_OPEN_BATCHES,
   SOLO_CHUNK_TARGET_MS,
   ShuttingDownError,
+  own,
   type BatchChunk,
   type BatchOpen,
   type CorepoolError,
@@ -47,7 +48,6 @@ import { VerifiedSources } from './verified-sources.js';
 import { atCap } from './worker-cap.js';
 import type { ChunkMessage, PoolEvents, PoolWorker, WorkerPool } from './worker-pool.js';
 import type { SchedulerObserver } from './scheduler-observer.js';
-import { own } from '../own-bytes.js';
 
 export type { SchedulerClient } from './client-queues.js';
 

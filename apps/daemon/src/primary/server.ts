@@ -40,6 +40,13 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '[::]']);
 /** The listening WebSocket server and its sessions. */
 export class DaemonServer {
   readonly sessions = new Set<Session>();
+  /** The sessions by state owner key ("c:12"): a push or a charge finds its connection at once. */
+  readonly #byOwner = new Map<string, Session>();
+
+  /** The open session whose state owner key is `owner`. */
+  session(owner: string): Session | undefined {
+    return this.#byOwner.get(owner);
+  }
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #opts: ServerOptions;
@@ -63,6 +70,7 @@ export class DaemonServer {
       onClose: (s) => {
         if (s.authed) ctx.log.debug({ event: 'client-closed', client: s.id, name: s.name });
         this.sessions.delete(s);
+        this.#byOwner.delete(s.owner);
       },
     };
     const drop = (socket: Duplex): Duplex => this.#drop(socket);
@@ -216,7 +224,9 @@ export class DaemonServer {
         return;
       }
       this.#drop(socket);
-      this.sessions.add(new Session(ws, this.#sessionCtx, socket));
+      const s = new Session(ws, this.#sessionCtx, socket);
+      this.sessions.add(s);
+      this.#byOwner.set(s.owner, s);
     });
   }
 }

@@ -40,7 +40,7 @@ import type { LogThrottle } from './log-throttle.js';
 import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED, type Addressee, type FramingHost } from './framing.js';
 import { StateFlow, type StateFlowHost } from './state-flow.js';
-import { TurnShare } from './turn-share.js';
+import { RECEIVED_BYTE_MS, TurnShare } from './turn-share.js';
 import { ignore } from '../ignore.js';
 import { frameWriter } from './frame-writer.js';
 import { Outflow, type OutflowHost, type OutflowLimits } from './outflow.js';
@@ -363,7 +363,10 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   #onFrame(data: Buffer, isBinary: boolean): void {
     // Closed by the daemon (the client's close frame not read yet): what still arrives is not handled.
     if (this.#closed) return;
+    const from = performance.now();
     const decoded = this.#framing.decode(data, isBinary);
+    // Reading and decoding the frame are this connection's work too (turn-share.ts).
+    this.charge(performance.now() - from + data.length * RECEIVED_BYTE_MS);
     if (decoded === REFUSED) return;
     if (!Array.isArray(decoded)) {
       if (this.#ready()) this.#handle(decoded);

@@ -24,6 +24,7 @@
 import type { Push } from '@corepool/protocol';
 
 import type { DictMeasure, Listed } from './listing-encoder.js';
+import type { Fanout } from './fanout.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber, encodeNumber } from './number-record.js';
 import { DICT_COST, KEY_COST, type StateMemory } from './state-memory.js';
@@ -101,18 +102,18 @@ export class Dicts {
   readonly #store: Store;
   readonly #map = new Map<string, DictRecord>();
   readonly #subs = new Subscribers('dict subscriptions');
-  readonly #push: (owner: string, push: Push) => void;
+  readonly #fanout: Fanout;
   readonly #memory: StateMemory;
 
-  private constructor(store: Store, push: (owner: string, push: Push) => void, memory: StateMemory) {
+  private constructor(store: Store, fanout: Fanout, memory: StateMemory) {
     this.#store = store;
-    this.#push = push;
+    this.#fanout = fanout;
     this.#memory = memory;
   }
 
   /** Loads every stored entry and dict version. */
-  static load(store: Store, push: (owner: string, push: Push) => void, memory: StateMemory): Dicts {
-    const dicts = new Dicts(store, push, memory);
+  static load(store: Store, fanout: Fanout, memory: StateMemory): Dicts {
+    const dicts = new Dicts(store, fanout, memory);
     const seqs = new Map<string, Map<string, number>>();
     for (const { key, value } of store.meta.getRange({ start: [ORDER], end: [`${ORDER}\0`] })) {
       if (!Array.isArray(key) || key[0] !== ORDER || typeof key[1] !== 'string' || typeof key[2] !== 'string' || value.length !== 8)
@@ -251,13 +252,7 @@ export class Dicts {
     // Pushed even when it held no keys: its version restarts, and subscribers must start over with it.
     if (this.#subs.of(name) !== undefined) {
       const push: Push = { type: 'push', kind: 'dict', name, version: d.version + 1, deleted: true };
-      this.#store.committed().then(
-        () => {
-          const owners = this.#subs.of(name);
-          if (owners !== undefined) for (const owner of owners) this.#push(owner, push);
-        },
-        () => {},
-      );
+      this.#fanout.after(this.#store.committed(), this.#subs, name, push);
     }
     return had;
   }
@@ -291,13 +286,7 @@ export class Dicts {
         bytes === undefined
           ? { type: 'push', kind: 'dict', name, version, key, deleted: true }
           : { type: 'push', kind: 'dict', name, version, key, value: bytes };
-      this.#store.committed().then(
-        () => {
-          const owners = this.#subs.of(name);
-          if (owners !== undefined) for (const owner of owners) this.#push(owner, push);
-        },
-        () => {},
-      );
+      this.#fanout.after(this.#store.committed(), this.#subs, name, push);
     }
     return version;
   }

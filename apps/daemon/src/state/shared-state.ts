@@ -43,6 +43,7 @@
 import {
   BadMessageError,
   CancelledError,
+  own,
   NoSuchValueError,
   ShuttingDownError,
   VersionReply,
@@ -53,10 +54,10 @@ import {
 import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
-import { own } from '../own-bytes.js';
 import { checked, checkRequest, delta, dictKey, operand } from './operands.js';
 import { ReplayLog } from './replay-log.js';
 import { cut, LISTED_NAME_CHARS, Pager, preview } from './state-listing.js';
+import { Fanout } from './fanout.js';
 import { HeldPushes } from './held-pushes.js';
 import { StateMemory } from './state-memory.js';
 import { ListingEncoder, SLICED_FROM } from './listing-encoder.js';
@@ -112,6 +113,8 @@ export class SharedState implements StateStore {
   readonly #listings: ListingEncoder;
   /** Dict pushes to an owner wait while its listing of that dict is encoded. */
   readonly #held = new HeldPushes((owner, p) => this.onPush(owner, p));
+  /** Pushes of committed changes, their time charged to the writer. */
+  readonly #fanout = new Fanout((owner, p) => this.#held.deliver(owner, p));
   /** What values, queues and dicts hold of the primary's memory, and its bound. */
   readonly #memory: StateMemory;
 
@@ -120,15 +123,14 @@ export class SharedState implements StateStore {
     this.#maxValueBytes = maxValueBytes;
     this.#listings = new ListingEncoder(maxValueBytes);
     const memory = (this.#memory = new StateMemory(maxStateBytes));
-    const push = (owner: string, p: Push): void => this.#held.deliver(owner, p);
     // Writes a full disk kept in the journal at the start are read with the rest. State over the
     // bound (a smaller --max-state-mb than before) is loaded whole: only growth is refused.
     [this.#values, this.#queues, this.#dicts, this.#locks, this.#replayLog] = store.read(
       () =>
         [
-          Values.load(store, push, memory),
+          Values.load(store, this.#fanout, memory),
           Queues.load(store, memory),
-          Dicts.load(store, push, memory),
+          Dicts.load(store, this.#fanout, memory),
           Locks.load(store),
           ReplayLog.load(store),
         ] as const,
@@ -205,11 +207,23 @@ export class SharedState implements StateStore {
    * is kept in the store with the write, for a replay (see #keepReply).
    */
   handle(owner: string, req: StateRequest, key?: ReplayKey): Promise<unknown> {
+    this.#fanout.writer = owner;
     try {
       return this.#handle(owner, req, key);
     } catch (err) {
       return Promise.reject(err);
+    } finally {
+      this.#fanout.writer = undefined;
     }
+  }
+
+  /** Where the time a writer's pushes took goes: the primary charges it to the writer's connection (fanout.ts). */
+  get onPushCost(): (writer: string, ms: number) => void {
+    return this.#fanout.charge;
+  }
+
+  set onPushCost(f: (writer: string, ms: number) => void) {
+    this.#fanout.charge = f;
   }
 
   /**

@@ -21,9 +21,10 @@
  *  - add: number + number, bigint + bigint; an absent value counts as 0 of
  *    the delta's type (like Redis INCR); anything else is E_TYPE.
  */
-import { decodeData, encodeCheckedData, ValueTypeError, type Push } from '@corepool/protocol/internal';
+import { decodeData, encodeCheckedData, own, ValueTypeError, type Push } from '@corepool/protocol/internal';
 
 import { dataEqual, decodeCost, MAX_COST } from './data-equal.js';
+import type { Fanout } from './fanout.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber } from './number-record.js';
 import { VALUE_COST, type StateMemory } from './state-memory.js';
@@ -79,18 +80,18 @@ export class Values {
   readonly #store: Store;
   readonly #map = new Map<string, ValueRecord>();
   readonly #subs = new Subscribers('value subscriptions');
-  readonly #push: (owner: string, push: Push) => void;
+  readonly #fanout: Fanout;
   readonly #memory: StateMemory;
 
-  private constructor(store: Store, push: (owner: string, push: Push) => void, memory: StateMemory) {
+  private constructor(store: Store, fanout: Fanout, memory: StateMemory) {
     this.#store = store;
-    this.#push = push;
+    this.#fanout = fanout;
     this.#memory = memory;
   }
 
   /** Loads every stored value. */
-  static load(store: Store, push: (owner: string, push: Push) => void, memory: StateMemory): Values {
-    const values = new Values(store, push, memory);
+  static load(store: Store, fanout: Fanout, memory: StateMemory): Values {
+    const values = new Values(store, fanout, memory);
     for (const { key, value } of store.values.getRange()) {
       if (typeof key !== 'string' || value.length < 8) continue;
       const r = new ValueRecord(store.values, key, decodeNumber(value), value.slice(8));
@@ -149,14 +150,16 @@ export class Values {
   /** Adds `delta` (already checked to be a number or a bigint); E_TYPE on a mismatch. */
   add(name: string, delta: number | bigint): ValueRecord {
     const r = this.#map.get(name);
-    if (r === undefined) return this.#create(name, encodeCheckedData(delta), delta, 'value.add');
+    // A sum's bytes are msgpackr's output, a view into the buffer it encodes every message in
+    // (16 MB or more once a large message has passed): kept as they came, a counter held that.
+    if (r === undefined) return this.#create(name, own(encodeCheckedData(delta)), delta, 'value.add');
     const cur = r.numeric();
     let next: number | bigint;
     if (typeof cur === 'number' && typeof delta === 'number') next = cur + delta;
     else if (typeof cur === 'bigint' && typeof delta === 'bigint') next = cur + delta;
     else if (cur === null) throw new ValueTypeError(`value "${name}" is not a number: add needs a number or a bigint`);
     else throw new ValueTypeError(`value "${name}" is a ${typeof cur} and the delta a ${typeof delta}: add needs both of one type`);
-    const bytes = encodeCheckedData(next);
+    const bytes = own(encodeCheckedData(next));
     this.#replace(r, bytes, 'value.add');
     r.num = next;
     this.#changed(r);
@@ -187,13 +190,7 @@ export class Values {
     this.#store.remove(this.#store.values, name);
     if (this.#subs.of(name) !== undefined) {
       const push: Push = { type: 'push', kind: 'value', name, version: r.version + 1, deleted: true };
-      this.#store.committed().then(
-        () => {
-          const owners = this.#subs.of(name);
-          if (owners !== undefined) for (const owner of owners) this.#push(owner, push);
-        },
-        () => {},
-      );
+      this.#fanout.after(this.#store.committed(), this.#subs, name, push);
     }
     return true;
   }
@@ -232,15 +229,8 @@ export class Values {
     r.version++;
     this.#store.touch(r);
     if (this.#subs.of(r.key) === undefined) return;
-    // Pushed once committed; reactions on one batch run in order, so versions arrive in order.
     const push: Push = { type: 'push', kind: 'value', name: r.key, version: r.version, value: r.bytes };
-    this.#store.committed().then(
-      () => {
-        const owners = this.#subs.of(push.name);
-        if (owners !== undefined) for (const owner of owners) this.#push(owner, push);
-      },
-      () => {},
-    );
+    this.#fanout.after(this.#store.committed(), this.#subs, r.key, push);
   }
 }
 

@@ -147,4 +147,19 @@ describe('the state memory bound', () => {
       expect(big.buffer.byteLength).toBeLessThan(4 * 1024 * 1024 + 1024);
     });
   });
+
+  it("keeps a counter's sum as its own bytes, not a view into the encoder's buffer (grown by a large message)", async () => {
+    await withState(Infinity, async (s) => {
+      // Grows msgpackr's buffer, which every later encoding writes into.
+      enc(new Uint8Array(8 * 1024 * 1024));
+      await s.handle('c:1', req('value.add', 'fresh', { a: enc(2n ** 70n) }));
+      await s.handle('c:1', req('value.add', 'n', { a: enc(1) }));
+      await s.handle('c:1', req('value.add', 'n', { a: enc(300) }));
+      for (const name of ['fresh', 'n']) {
+        const { value } = (await s.handle('c:1', req('value.get', name))) as { value: Uint8Array };
+        expect(value.buffer.byteLength).toBeLessThan(64);
+      }
+      expect(dec(((await s.handle('c:1', req('value.get', 'n'))) as { value: Uint8Array }).value)).toBe(301);
+    });
+  });
 });
