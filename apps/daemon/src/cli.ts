@@ -450,7 +450,9 @@ function formatStatus(s: DaemonStatus): string {
     `throughput ${s.throughput} items/s (last 5 s)  done ${s.itemsDone}  queued ${s.queuedItems}  running ${s.runningItems}  worker restarts ${s.workerRestarts}` +
       (s.latency === undefined ? '' : `  latency p50 ${s.latency.p50Ms} ms p99 ${s.latency.p99Ms} ms`),
     `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks; waiting: ${s.blockedGets ?? 0} queue gets, ${s.lockWaiters ?? 0} lock acquires` +
-      (s.stateBytes === undefined ? '' : `; memory ${mib(s.stateBytes)} of ${mib(s.maxStateBytes ?? Infinity)}`),
+      (s.stateBytes === undefined
+        ? ''
+        : `; memory ${mib(s.stateBytes)} of ${mib(s.maxStateBytes ?? Infinity)}, connections' entries ${mib(s.stateEntryBytes ?? 0)}`),
     `workers (${s.workers.length}):`,
     ...s.workers.map(
       (w) =>

@@ -295,6 +295,8 @@ export interface DaemonStatus {
    */
   stateBytes?: number;
   maxStateBytes?: number;
+  /** What connections' subscriptions, locks held or awaited and blocked gets hold (an estimate, bounded by a quarter of maxStateBytes). */
+  stateEntryBytes?: number;
   workerRestarts: number;
   /** Round trip of chunks (sent to a worker until its result is back) over the last few seconds. */
   latency?: { p50Ms: number; p99Ms: number };

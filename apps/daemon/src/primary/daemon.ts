@@ -342,7 +342,9 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       locks: counts.locks,
       blockedGets: counts.blockedGets,
       lockWaiters: counts.lockWaiters,
-      ...(counts.memory === undefined ? {} : { stateBytes: counts.memory.usedBytes, maxStateBytes: counts.memory.limitBytes }),
+      ...(counts.memory === undefined
+        ? {}
+        : { stateBytes: counts.memory.usedBytes, maxStateBytes: counts.memory.limitBytes, stateEntryBytes: counts.memory.entryBytes }),
       workerRestarts: supervisor.restarts,
       ...figures.daemon(),
       ...(membership === undefined || opts.cluster === undefined || clustered === undefined

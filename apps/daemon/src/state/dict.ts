@@ -17,6 +17,13 @@
  *    record, so nothing of it is left (a loop creating and deleting dicts
  *    leaves nothing behind); its subscribers get one push without a key,
  *    `deleted: true`, and a dict made again starts over at version 1.
+ *  - A dict whose last key is deleted while nobody subscribes to it (or whose
+ *    last subscriber leaves while it is empty) is forgotten the same way,
+ *    without a push: its version only matters to a subscriber, and a
+ *    subscriber that comes later starts from its first push. Kept, dicts
+ *    emptied key by key stayed in memory for good, unlisted and uncounted
+ *    (a hostile run filled --max-state-mb with 109,580 of them). A version
+ *    record without entries, left by an earlier daemon, is not loaded.
  *  - Subscribers get one push per change ({ key, value } or { key, deleted }),
  *    in version order, after the change is committed; a change whose commit
  *    failed is never pushed, and the dict goes back to what LMDB has (reload).
@@ -101,7 +108,7 @@ class DictRecord implements Dirty {
 export class Dicts {
   readonly #store: Store;
   readonly #map = new Map<string, DictRecord>();
-  readonly #subs = new Subscribers('dict subscriptions');
+  readonly #subs: Subscribers;
   readonly #fanout: Fanout;
   readonly #memory: StateMemory;
 
@@ -109,6 +116,7 @@ export class Dicts {
     this.#store = store;
     this.#fanout = fanout;
     this.#memory = memory;
+    this.#subs = new Subscribers('dict subscriptions', memory);
   }
 
   /** Loads every stored entry and dict version. */
@@ -140,7 +148,8 @@ export class Dicts {
     }
     for (const { key, value } of store.meta.getRange({ start: ['dict'], end: ['dict\0'] })) {
       if (!Array.isArray(key) || key[0] !== 'dict' || typeof key[1] !== 'string' || value.length !== 8) continue;
-      dicts.#record(key[1]).version = decodeNumber(value);
+      const d = dicts.#map.get(key[1]);
+      if (d !== undefined) d.version = decodeNumber(value);
     }
     return dicts;
   }
@@ -164,7 +173,7 @@ export class Dicts {
     }
     const version = this.#store.meta.get(['dict', name]);
     if (version !== undefined && version.length === 8) d.version = decodeNumber(version);
-    if (d.map.size === 0 && d.version === 0) {
+    if (d.map.size === 0 && (d.version === 0 || this.#subs.of(name) === undefined)) {
       d.forget();
       this.#map.delete(name);
     } else this.#map.set(name, d);
@@ -232,7 +241,26 @@ export class Dicts {
     this.#store.remove(this.#store.dicts, [name, key]);
     this.#store.remove(this.#store.meta, [ORDER, name, key]);
     this.#changed(name, d, key, undefined);
+    this.#forgetIfEmpty(name, true);
     return true;
+  }
+
+  /**
+   * An empty dict nobody subscribes to is forgotten (see the invariants). In a write its version
+   * record goes with the batch; when a subscriber leaves (maybe as the daemon stops, the store
+   * closed) only the memory: a version record without entries is never loaded, and the next set
+   * writes over it.
+   */
+  #forgetIfEmpty(name: string, write: boolean): void {
+    const d = this.#map.get(name);
+    if (d === undefined || d.map.size > 0 || this.#subs.of(name) !== undefined) return;
+    if (write) {
+      // A change earlier in this batch serialises the version at commit, after this delete: it must delete too.
+      d.removed = true;
+      this.#store.remove(this.#store.meta, d.key);
+    }
+    d.forget();
+    this.#map.delete(name);
   }
 
   /** Deletes the whole dict; false when it held no keys. Subscribers get one keyless `deleted` push once committed. */
@@ -263,10 +291,11 @@ export class Dicts {
 
   unsubscribe(owner: string, name: string): void {
     this.#subs.delete(owner, name);
+    this.#forgetIfEmpty(name, false);
   }
 
   dropOwner(owner: string): void {
-    this.#subs.dropOwner(owner);
+    for (const name of this.#subs.dropOwner(owner)) this.#forgetIfEmpty(name, false);
   }
 
   #record(name: string): DictRecord {

@@ -18,6 +18,7 @@
 import { CancelledError, LockNotHeldError, TimeoutError } from '@corepool/protocol';
 
 import { OwnerIndex, OwnerQuota } from './owner-index.js';
+import type { StateMemory } from './state-memory.js';
 import { decodeNumber, encodeNumber } from './number-record.js';
 import type { Dirty, Store, Table } from './store.js';
 import { Waiters } from './waiters.js';
@@ -39,7 +40,7 @@ export class Locks implements Dirty {
   /** owner -> names of the locks it holds. */
   readonly #holding = new OwnerIndex();
   /** Locks held or awaited per owner, bounded: a grant moves an entry from awaited to held. */
-  readonly #quota = new OwnerQuota('locks held or awaited');
+  readonly #quota: OwnerQuota;
   /** Blocked acquires by lock, oldest first; one that times out or is cancelled gives back its quota entry. */
   readonly #acquirers = new Waiters<number>((a) => {
     this.#quota.remove(a.owner);
@@ -48,16 +49,17 @@ export class Locks implements Dirty {
   });
   #lastToken: number;
 
-  private constructor(store: Store, lastToken: number) {
+  private constructor(store: Store, lastToken: number, memory: StateMemory) {
     this.#store = store;
     this.table = store.meta;
     this.#lastToken = lastToken;
+    this.#quota = new OwnerQuota('locks held or awaited', memory);
   }
 
-  /** Loads the token counter. */
-  static load(store: Store): Locks {
+  /** Loads the token counter; `memory` counts the locks held or awaited. */
+  static load(store: Store, memory: StateMemory): Locks {
     const stored = store.meta.get(COUNTER_KEY);
-    return new Locks(store, stored !== undefined && stored.length === 8 ? decodeNumber(stored) : 0);
+    return new Locks(store, stored !== undefined && stored.length === 8 ? decodeNumber(stored) : 0, memory);
   }
 
   /** The counter's record, serialised at commit. */

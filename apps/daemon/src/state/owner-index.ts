@@ -4,8 +4,13 @@
  * that owner's entries instead of scanning every name; and how many entries
  * each owner has, bounded, so one connection cannot grow the primary
  * without end (blocked gets, lock acquires and subscriptions all cost memory).
+ * Given the state's StateMemory, every entry also counts against a share of
+ * --max-state-mb: 20 connections with 30,000 entries each took 275 MB of
+ * the primary's heap, outside any bound, and 300 would have taken all of it.
  */
 import { LimitError } from '@corepool/protocol';
+
+import type { StateMemory } from './state-memory.js';
 
 /** The most entries of one kind (blocked gets, locks held or awaited, subscriptions) one owner may have. */
 export const OWNER_LIMIT = 10_000;
@@ -15,23 +20,27 @@ export class OwnerQuota {
   readonly #counts = new Map<string, number>();
   readonly #limit: number;
   readonly #what: string;
+  readonly #memory: StateMemory | undefined;
 
-  /** `what` names the entries in the error ("blocked queue gets"). */
-  constructor(what: string, limit = OWNER_LIMIT) {
+  /** `what` names the entries in the error ("blocked queue gets"); `memory`, where each entry counts too. */
+  constructor(what: string, memory?: StateMemory, limit = OWNER_LIMIT) {
     this.#what = what;
     this.#limit = limit;
+    this.#memory = memory;
   }
 
-  /** Throws E_LIMIT when `owner` already has the limit. */
+  /** Throws E_LIMIT when `owner` already has the limit, or the state's memory has no room for one more entry. */
   check(owner: string): void {
     if ((this.#counts.get(owner) ?? 0) >= this.#limit) {
       throw new LimitError(`too many ${this.#what}: at most ${this.#limit} per connection or worker`);
     }
+    this.#memory?.admitEntry(this.#what);
   }
 
   /** Counts one more entry (after `check`). */
   add(owner: string): void {
     this.#counts.set(owner, (this.#counts.get(owner) ?? 0) + 1);
+    this.#memory?.enter(1);
   }
 
   /** One entry of `owner` ended. */
@@ -40,11 +49,15 @@ export class OwnerQuota {
     if (n === undefined) return;
     if (n <= 1) this.#counts.delete(owner);
     else this.#counts.set(owner, n - 1);
+    this.#memory?.enter(-1);
   }
 
   /** Forgets `owner` (all its entries ended). */
   drop(owner: string): void {
+    const n = this.#counts.get(owner);
+    if (n === undefined) return;
     this.#counts.delete(owner);
+    this.#memory?.enter(-n);
   }
 
   /** Owners with at least one entry (for tests and leak checks). */
@@ -91,8 +104,8 @@ export class Subscribers {
   readonly #index = new OwnerIndex();
   readonly #quota: OwnerQuota;
 
-  constructor(what: string) {
-    this.#quota = new OwnerQuota(what);
+  constructor(what: string, memory?: StateMemory) {
+    this.#quota = new OwnerQuota(what, memory);
   }
 
   /** Idempotent: subscribing twice is one subscription. E_LIMIT past OWNER_LIMIT names per owner. */
@@ -130,15 +143,17 @@ export class Subscribers {
     return [...this.#byName].map(([name, owners]) => [name, new Set(owners)]);
   }
 
-  dropOwner(owner: string): void {
+  /** Ends every subscription of `owner`; returns the names it was subscribed to. */
+  dropOwner(owner: string): Iterable<string> {
     this.#quota.drop(owner);
     const names = this.#index.take(owner);
-    if (names === undefined) return;
+    if (names === undefined) return [];
     for (const name of names) {
       const owners = this.#byName.get(name);
       if (owners === undefined) continue;
       owners.delete(owner);
       if (owners.size === 0) this.#byName.delete(name);
     }
+    return names;
   }
 }

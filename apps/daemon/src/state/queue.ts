@@ -37,8 +37,14 @@ class QueueRecord {
   seqs: number[] = [];
   head = 0;
   nextSeq = 1;
-  /** What its items hold of the primary's memory (state-memory.ts), kept by Queues. */
+  /** What it holds of the primary's memory while it has items (state-memory.ts): its items and its own record. */
   cost = 0;
+  /** Its own record's part of that: counted from its first item to its last, not while it only has getters. */
+  readonly overhead: number;
+
+  constructor(name: string) {
+    this.overhead = QUEUE_COST + name.length;
+  }
 
   get size(): number {
     return this.items.length - this.head;
@@ -70,7 +76,7 @@ export class Queues {
   readonly #memory: StateMemory;
   readonly #map = new Map<string, QueueRecord>();
   /** Blocked gets per owner, bounded (each keeps a promise, maybe a timer, and its queue's record). */
-  readonly #blocked = new OwnerQuota('blocked queue gets');
+  readonly #blocked: OwnerQuota;
   /** Blocked gets by queue, oldest first; one that times out or is cancelled gives back its quota entry. */
   readonly #getters = new Waiters<Uint8Array, Taken>((g) => {
     this.#blocked.remove(g.owner);
@@ -81,6 +87,7 @@ export class Queues {
   private constructor(store: Store, memory: StateMemory) {
     this.#store = store;
     this.#memory = memory;
+    this.#blocked = new OwnerQuota('blocked queue gets', memory);
   }
 
   /** Loads every stored item, in order. */
@@ -134,7 +141,7 @@ export class Queues {
    */
   put(name: string, bytes: Uint8Array): number {
     if (!this.#getters.has(name))
-      this.#memory.admit(ITEM_COST + bytes.length + (this.#map.has(name) ? 0 : QUEUE_COST + name.length), 'queue.put');
+      this.#memory.admit(ITEM_COST + bytes.length + (this.size(name) > 0 ? 0 : QUEUE_COST + name.length), 'queue.put');
     const q = this.#record(name);
     const g = this.#getters.take(name);
     if (g !== undefined) {
@@ -259,27 +266,29 @@ export class Queues {
   #record(name: string): QueueRecord {
     let q = this.#map.get(name);
     if (q === undefined) {
-      q = new QueueRecord();
+      q = new QueueRecord(name);
       this.#map.set(name, q);
-      this.#memory.used += QUEUE_COST + name.length;
     }
     return q;
   }
 
   /** An empty queue nobody waits on is dropped from memory (its seqs restart safely: writes apply in order). */
   #forgetIfIdle(name: string, q: QueueRecord): void {
-    if (q.size === 0 && !this.#getters.has(name) && this.#map.delete(name)) this.#memory.used -= QUEUE_COST + name.length;
+    if (q.size === 0 && !this.#getters.has(name)) this.#map.delete(name);
   }
 
+  /** `q` has one item more, of `bytes` (and so its record counts, if it is its first). */
   #grew(q: QueueRecord, bytes: number): void {
-    q.cost += ITEM_COST + bytes;
-    this.#memory.used += ITEM_COST + bytes;
+    const more = ITEM_COST + bytes + (q.cost === 0 ? q.overhead : 0);
+    q.cost += more;
+    this.#memory.used += more;
   }
 
   #shift(q: QueueRecord): { bytes: Uint8Array; seq: number } {
     const item = q.shift();
-    q.cost -= ITEM_COST + item.bytes.length;
-    this.#memory.used -= ITEM_COST + item.bytes.length;
+    const less = ITEM_COST + item.bytes.length + (q.size === 0 ? q.overhead : 0);
+    q.cost -= less;
+    this.#memory.used -= less;
     return item;
   }
 

@@ -131,7 +131,7 @@ export class SharedState implements StateStore {
           Values.load(store, this.#fanout, memory),
           Queues.load(store, memory),
           Dicts.load(store, this.#fanout, memory),
-          Locks.load(store),
+          Locks.load(store, memory),
           ReplayLog.load(store),
         ] as const,
     );
@@ -430,7 +430,7 @@ export class SharedState implements StateStore {
       locks: this.#locks.count,
       blockedGets: this.#queues.blockedGets,
       lockWaiters: this.#locks.waiting,
-      memory: { usedBytes: this.#memory.used, limitBytes: this.#memory.limit },
+      memory: { usedBytes: this.#memory.used, limitBytes: this.#memory.limit, entryBytes: this.#memory.entries },
     };
   }
 

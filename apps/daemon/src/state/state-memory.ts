@@ -31,25 +31,59 @@ export const ITEM_COST = 264;
 export const DICT_COST = 352;
 /** A dict key's map entry and its bytes' objects, besides the key and the bytes. */
 export const KEY_COST = 304;
+/**
+ * One entry a connection keeps (a subscription, a lock held or awaited, a blocked get), its
+ * name included: 460 bytes each measured with 256-character names, less with short ones.
+ */
+export const ENTRY_COST = 400;
 
-/** The estimate and its bound, shared by Values, Queues and Dicts. */
+/**
+ * Share of the bound that connections' entries may hold besides: they are bounded apart, so
+ * that neither side can crowd out the other (a full state still lets a consumer wait for an
+ * item; a flood of waiting gets does not stop anyone's writes).
+ */
+export const ENTRY_SHARE = 0.25;
+
+/** The estimate and its bounds, shared by Values, Queues, Dicts and the connections' entries (owner-index.ts). */
 export class StateMemory {
-  /** Estimated bytes the state holds now. */
+  /** Estimated bytes values, queues and dicts hold now. */
   used = 0;
-  /** The bound, in bytes (Infinity: none). */
+  /** Estimated bytes connections' entries hold now (subscriptions, locks, blocked gets): they go with their connections. */
+  entries = 0;
+  /** The bound on `used`, in bytes (Infinity: none). */
   readonly limit: number;
+  /** The bound on `entries`: ENTRY_SHARE of `limit`. */
+  readonly entryLimit: number;
 
   constructor(limit = Infinity) {
     this.limit = limit;
+    this.entryLimit = limit * ENTRY_SHARE;
   }
 
   /** Throws E_LIMIT if `growth` more bytes would take the state past the bound. */
   admit(growth: number, op: string): void {
     if (growth <= 0 || this.used + growth <= this.limit) return;
-    const mb = (n: number): string => (n / 1048576).toFixed(1);
     throw new LimitError(
-      `${op}: the daemon's shared state is full (${mb(this.used)} MiB held, this write needs ${Math.ceil(growth)} bytes more, ` +
+      `${op}: the daemon's shared state is full (${mb(this.used)} MiB held; this needs ${Math.ceil(growth)} bytes more, ` +
         `the bound is ${mb(this.limit)} MiB, --max-state-mb): delete values, queues or dict keys, or start the daemon with a larger bound`,
     );
   }
+
+  /** Throws E_LIMIT if one more entry would take the connections' entries past their bound. */
+  admitEntry(what: string): void {
+    if (this.entries + ENTRY_COST <= this.entryLimit) return;
+    throw new LimitError(
+      `one more of the ${what}: the daemon's connections keep as many subscriptions, locks and blocked gets as it has room for ` +
+        `(${mb(this.entries)} MiB, a quarter of --max-state-mb); they go with their connections`,
+    );
+  }
+
+  /** `n` more entries of connections (less, when negative): see ENTRY_COST. */
+  enter(n: number): void {
+    this.entries += n * ENTRY_COST;
+  }
+}
+
+function mb(n: number): string {
+  return (n / 1048576).toFixed(1);
 }

@@ -18,8 +18,11 @@ export interface StateCounts {
   locks: number;
   blockedGets: number;
   lockWaiters: number;
-  /** What the state holds of the primary's memory, and its bound (state-memory.ts); absent when it lives elsewhere (Redis). */
-  memory?: { usedBytes: number; limitBytes: number };
+  /**
+   * What values, queues and dicts hold of the primary's memory and its bound, and what connections'
+   * entries hold (state-memory.ts); absent when the state lives elsewhere (Redis).
+   */
+  memory?: { usedBytes: number; limitBytes: number; entryBytes: number };
 }
 
 /**

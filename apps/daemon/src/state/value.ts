@@ -79,7 +79,7 @@ export class ValueRecord implements Dirty {
 export class Values {
   readonly #store: Store;
   readonly #map = new Map<string, ValueRecord>();
-  readonly #subs = new Subscribers('value subscriptions');
+  readonly #subs: Subscribers;
   readonly #fanout: Fanout;
   readonly #memory: StateMemory;
 
@@ -87,6 +87,7 @@ export class Values {
     this.#store = store;
     this.#fanout = fanout;
     this.#memory = memory;
+    this.#subs = new Subscribers('value subscriptions', memory);
   }
 
   /** Loads every stored value. */

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 
 import { encodeMessage, decodeMessage } from '@corepool/protocol/internal';
 import { SharedState } from '../../src/state/shared-state.js';
+import { ENTRY_COST } from '../../src/state/state-memory.js';
 import { cleanup, codeOf, dec, enc, req, tempDir } from './helpers.js';
 
 const KiB = 1024;
@@ -50,6 +51,94 @@ describe('the state memory bound', () => {
       for (const name of ['d0', 'd1']) await s.handle('c:1', req('dict.remove', name));
       expect(used(s)).toBe(0);
     });
+  });
+
+  it("bounds connections' subscriptions, locks and blocked gets by a quarter of the bound, apart from the stored state, and gives them back when their owner goes", async () => {
+    await withState(64 * KiB, async (s) => {
+      const entries = (): number => s.counts().memory!.entryBytes;
+      await s.handle('c:1', req('value.set', 'v', { a: enc(1) }));
+      const stored = used(s);
+      await s.handle('c:h', req('value.subscribe', 'v'));
+      await s.handle('c:h', req('dict.subscribe', 'd'));
+      await s.handle('c:h', req('lock.acquire', 'L'));
+      const waiting = s.handle('c:h', req('queue.get', 'empty-queue'));
+      waiting.catch(() => {});
+      expect(entries()).toBe(4 * ENTRY_COST);
+      // An empty queue with a waiting getter is not stored state.
+      expect(used(s)).toBe(stored);
+      // Blocked gets on new names until their bound: refused with E_LIMIT, saying what holds the memory.
+      let refused: Error | undefined;
+      for (let i = 0; i < 1000 && refused === undefined; i++) {
+        const p = s.handle('c:h', req('queue.get', `q${i}`));
+        p.catch(() => {});
+        refused = await Promise.race([
+          p.then(
+            () => undefined,
+            (e: Error) => e,
+          ),
+          new Promise<undefined>((r) => setImmediate(() => r(undefined))),
+        ]);
+      }
+      expect(refused).toMatchObject({ code: 'E_LIMIT', message: expect.stringMatching(/subscriptions, locks and blocked gets/) });
+      expect(entries()).toBeLessThanOrEqual(16 * KiB);
+      expect(await codeOf(s.handle('c:n', req('value.subscribe', 'other')))).toBe('E_LIMIT');
+      expect(await codeOf(s.handle('c:n', req('lock.acquire', 'M')))).toBe('E_LIMIT');
+      // The stored state is not crowded out: writes of new names still pass.
+      expect(await s.handle('c:n', req('value.set', 'new', { a: enc(1) }))).toEqual({ version: 1 });
+      // Their owner gone, all of it is given back.
+      s.releaseOwner('c:h');
+      expect(await codeOf(waiting)).toBe('E_CANCELLED');
+      expect(entries()).toBe(0);
+      await s.handle('c:n', req('value.subscribe', 'other'));
+      expect(entries()).toBe(ENTRY_COST);
+    });
+  });
+
+  it('a full state still lets a consumer wait for an item and take it', async () => {
+    await withState(16 * KiB, async (s) => {
+      let i = 0;
+      while ((await codeOf(s.handle('c:h', req('value.set', `h${i++}`, { a: enc(i) })))) === undefined);
+      const waiting = s.handle('c:w', req('queue.get', 'jobs'));
+      expect(await codeOf(s.handle('c:p', req('queue.put', 'other', { a: enc(1) })))).toBe('E_LIMIT');
+      await s.handle('c:p', req('queue.put', 'jobs', { a: enc('handed over') }));
+      expect(dec(await waiting)).toBe('handed over');
+    });
+  });
+
+  it('forgets a dict emptied key by key when nobody subscribes to it; a subscribed one keeps its version until its last subscriber leaves', async () => {
+    const dir = tempDir();
+    try {
+      const s = await SharedState.open({ dataDir: dir, fsync: 'no' });
+      for (let i = 0; i < 100; i++) {
+        await s.handle('c:1', req('dict.set', `d${i}`, { key: 'k', a: enc(i) }));
+        await s.handle('c:1', req('dict.delete', `d${i}`, { key: 'k' }));
+      }
+      expect(used(s)).toBe(0);
+      // With a subscriber the emptied dict stays, its versions going on for it.
+      await s.handle('c:sub', req('dict.subscribe', 'kept'));
+      await s.handle('c:1', req('dict.set', 'kept', { key: 'k', a: enc(1) }));
+      await s.handle('c:1', req('dict.delete', 'kept', { key: 'k' }));
+      expect(await s.handle('c:1', req('dict.set', 'kept', { key: 'k', a: enc(2) }))).toEqual({ version: 3 });
+      await s.handle('c:1', req('dict.delete', 'kept', { key: 'k' }));
+      // The empty dict's own record is still there (its version), and goes with its last subscriber.
+      expect(used(s)).toBeGreaterThan(300);
+      s.releaseOwner('c:sub');
+      expect(used(s)).toBe(0);
+      // Made again, a forgotten dict starts over at version 1.
+      expect(await s.handle('c:1', req('dict.set', 'd3', { key: 'k', a: enc(3) }))).toEqual({ version: 1 });
+      await s.handle('c:1', req('dict.delete', 'd3', { key: 'k' }));
+      await s.close();
+      // Nothing of them is loaded again.
+      const t = await SharedState.open({ dataDir: dir, fsync: 'no' });
+      try {
+        expect(used(t)).toBe(0);
+        expect(await t.handle('c:1', req('dict.set', 'kept', { key: 'k', a: enc(1) }))).toEqual({ version: 1 });
+      } finally {
+        await t.close();
+      }
+    } finally {
+      cleanup(dir);
+    }
   });
 
   it('refuses growth past the bound with E_LIMIT, nothing changed; writes that do not grow, reads, gets and deletes pass', async () => {
