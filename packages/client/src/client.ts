@@ -57,6 +57,12 @@ export type Settled<R> = { status: 'fulfilled'; value: R } | { status: 'rejected
 const MAX_CLIENT_CHUNKS = 256;
 /** Replies that may arrive with no request telling the daemon so before an `ack` message does (see #noteReply). */
 const ACK_EVERY = 1024;
+/**
+ * Bytes of replies that may arrive with no request telling the daemon so before an `ack` message
+ * does: the daemon keeps each reply until it is acknowledged, and 1,024 replies of 8 MiB items
+ * would be 8 GiB of the daemon's memory.
+ */
+const ACK_BYTES = 8 * 1024 * 1024;
 const CLIENT_EVENTS = new Set<string>(['disconnected', 'reconnected', 'offline', 'closed']);
 /** Settled once: batches start in a job of its `then`. */
 const RESOLVED = Promise.resolve();
@@ -84,6 +90,7 @@ export class Client {
   /** The highest `ack` the daemon was told on this connection, and replies settled since. */
   #acked = 0;
   #repliesSinceAck = 0;
+  #replyBytesSinceAck = 0;
   #ackScheduled = false;
   /** The daemon in use takes `ack` messages (its welcome said so). */
   #acksTaken = false;
@@ -472,7 +479,7 @@ export class Client {
         return;
       case 'reply':
         this.#pending.settle(m.rid, m);
-        this.#noteReply();
+        this.#noteReply(replyBytes(m.value));
         return;
       case 'push':
         this.#listeners.deliver(m);
@@ -535,21 +542,24 @@ export class Client {
     const ack = this.#pending.oldest() ?? rid;
     if (ack > this.#acked) this.#acked = ack;
     this.#repliesSinceAck = 0;
+    this.#replyBytesSinceAck = 0;
     return { type: 'state', rid, ack, ...msg } as ClientMessage;
   }
 
   /**
    * Requests carry the acknowledgement of the replies before them, so the daemon can forget
    * their replays. After a burst (thousands of writes in flight at once) no request may follow
-   * for a while, and the daemon would hold every reply of it: once ACK_EVERY replies arrived
-   * with no request, an `ack` of its own goes at the end of the tick.
+   * for a while, and the daemon would hold every reply of it: once ACK_EVERY replies, or
+   * ACK_BYTES of their data, arrived with no request, an `ack` of its own goes at the end of the tick.
    */
-  #noteReply(): void {
-    if (++this.#repliesSinceAck < ACK_EVERY || this.#ackScheduled || !this.#acksTaken) return;
+  #noteReply(bytes: number): void {
+    this.#replyBytesSinceAck += bytes;
+    if ((++this.#repliesSinceAck < ACK_EVERY && this.#replyBytesSinceAck < ACK_BYTES) || this.#ackScheduled || !this.#acksTaken) return;
     this.#ackScheduled = true;
     setImmediate(() => {
       this.#ackScheduled = false;
       this.#repliesSinceAck = 0;
+      this.#replyBytesSinceAck = 0;
       const ack = this.#pending.oldest() ?? this.#pending.next;
       if (ack <= this.#acked || this.#closed !== undefined) return;
       if (this.#conn.send({ type: 'ack', ack })) this.#acked = ack;
@@ -629,4 +639,11 @@ export class Client {
 // eslint-disable-next-line require-yield -- it only throws, on its first next()
 async function* failing(err: unknown): AsyncGenerator<never, void, undefined> {
   throw err;
+}
+
+/** The data a reply carries (a queue item, a dict value, a value's bytes), as the daemon keeps it for a replay. */
+function replyBytes(value: unknown): number {
+  if (value instanceof Uint8Array) return value.length;
+  const inner = (value as { value?: unknown } | undefined)?.value;
+  return inner instanceof Uint8Array ? inner.length : 0;
 }

@@ -100,6 +100,29 @@ describe('Client', () => {
     await expect(client.map((x: number) => x, [1])).rejects.toMatchObject({ code: 'E_CLOSED' });
   });
 
+  it('acknowledges on its own once 8 MiB of replies came with no request after them, not after a few small ones', async () => {
+    const daemon = new FakeDaemon();
+    daemon.welcome = { ...daemon.welcome, acks: true };
+    const client = await connected(daemon);
+    const q = client.queue<Uint8Array>('big');
+    const acks = (): ClientMessage[] => daemon.socket.received.filter((m) => m.type === 'ack');
+    const small = [q.get(), q.get()];
+    await daemon.until(() => stateOps(daemon.socket).length === 2);
+    daemon.socket.deliver(...[1, 2].map((rid) => ({ type: 'reply' as const, rid, ok: true, value: encodeData(new Uint8Array(1024)) })));
+    await Promise.all(small);
+    await new Promise((r) => setImmediate(r));
+    expect(acks()).toEqual([]);
+    const large = [q.get(), q.get(), q.get()];
+    await daemon.until(() => stateOps(daemon.socket).length === 5);
+    // One frame each, as the daemon sends replies this large.
+    for (const rid of [3, 4, 5])
+      daemon.socket.deliver({ type: 'reply', rid, ok: true, value: encodeData(new Uint8Array(3 * 1024 * 1024)) });
+    await Promise.all(large);
+    await daemon.until(() => acks().length === 1);
+    expect(acks()).toEqual([{ type: 'ack', ack: 6 }]);
+    await client.close();
+  });
+
   it('map lays results out in input order whatever order the chunks come back in', async () => {
     const daemon = new FakeDaemon();
     const client = await connected(daemon);
