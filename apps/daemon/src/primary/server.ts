@@ -42,11 +42,6 @@ export class DaemonServer {
   readonly sessions = new Set<Session>();
   /** The sessions by state owner key ("c:12"): a push or a charge finds its connection at once. */
   readonly #byOwner = new Map<string, Session>();
-
-  /** The open session whose state owner key is `owner`. */
-  session(owner: string): Session | undefined {
-    return this.#byOwner.get(owner);
-  }
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #opts: ServerOptions;
@@ -90,6 +85,11 @@ export class DaemonServer {
     this.#http.on('connection', (socket: Socket) => this.#admit(socket));
     this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
     this.#http.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  /** The open session whose state owner key is `owner`. */
+  session(owner: string): Session | undefined {
+    return this.#byOwner.get(owner);
   }
 
   /** Starts listening; resolves to the bound port. */

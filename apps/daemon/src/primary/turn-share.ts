@@ -3,8 +3,10 @@
  * loop (session.ts): the time its messages took in the turn, against
  * TURN_BUDGET_MS, past which its socket is not read until a later turn.
  *
- * Work the primary does for a connection outside its messages (a blocked call
- * of its timing out: its timer, its error, its reply) is charged here too, and
+ * Work the primary does for a connection outside its messages is charged here
+ * too: a blocked call of its timing out (its timer, its error, its reply), the
+ * pushes its writes make (state/fanout.ts), the reading and decoding of its
+ * frames and what their bytes cost later (RECEIVED_BYTE_MS); and
  * what passes the turn's budget is carried into the next turns as a debt,
  * paid a budget a turn: a client that keeps 10,000 gets of 1-200 ms waiting
  * and posts a new one as each times out (~70,000 timeouts a second) left its
