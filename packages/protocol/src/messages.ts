@@ -291,7 +291,8 @@ export interface DaemonStatus {
   lockWaiters?: number;
   /**
    * What values, queues and dicts hold of the primary's memory (an estimate) and its bound
-   * (`--max-state-mb`), in bytes; absent in cluster mode (the state is in Redis) and from older daemons.
+   * (`--max-state-mb`), in bytes; absent in cluster mode (the state is in Redis) and from older
+   * daemons, and the bound also with `--max-state-mb 0` (none).
    */
   stateBytes?: number;
   maxStateBytes?: number;

@@ -344,7 +344,11 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       lockWaiters: counts.lockWaiters,
       ...(counts.memory === undefined
         ? {}
-        : { stateBytes: counts.memory.usedBytes, maxStateBytes: counts.memory.limitBytes, stateEntryBytes: counts.memory.entryBytes }),
+        : {
+            stateBytes: counts.memory.usedBytes,
+            ...(Number.isFinite(counts.memory.limitBytes) ? { maxStateBytes: counts.memory.limitBytes } : {}),
+            stateEntryBytes: counts.memory.entryBytes,
+          }),
       workerRestarts: supervisor.restarts,
       ...figures.daemon(),
       ...(membership === undefined || opts.cluster === undefined || clustered === undefined

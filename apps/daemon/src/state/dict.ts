@@ -246,10 +246,9 @@ export class Dicts {
   }
 
   /**
-   * An empty dict nobody subscribes to is forgotten (see the invariants). In a write its version
-   * record goes with the batch; when a subscriber leaves (maybe as the daemon stops, the store
-   * closed) only the memory: a version record without entries is never loaded, and the next set
-   * writes over it.
+   * An empty dict nobody subscribes to is forgotten (see the invariants), its version record
+   * deleted in the current batch; with `write` false (the daemon stopping, its store closing) only
+   * in memory: a version record without entries is never loaded, and the next set writes over it.
    */
   #forgetIfEmpty(name: string, write: boolean): void {
     const d = this.#map.get(name);
@@ -291,11 +290,12 @@ export class Dicts {
 
   unsubscribe(owner: string, name: string): void {
     this.#subs.delete(owner, name);
-    this.#forgetIfEmpty(name, false);
+    this.#forgetIfEmpty(name, true);
   }
 
-  dropOwner(owner: string): void {
-    for (const name of this.#subs.dropOwner(owner)) this.#forgetIfEmpty(name, false);
+  /** `write`: false while the daemon stops (its store closing): what it leaves in memory then goes with the process. */
+  dropOwner(owner: string, write: boolean): void {
+    for (const name of this.#subs.dropOwner(owner)) this.#forgetIfEmpty(name, write);
   }
 
   #record(name: string): DictRecord {

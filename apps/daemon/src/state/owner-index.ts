@@ -15,6 +15,14 @@ import type { StateMemory } from './state-memory.js';
 /** The most entries of one kind (blocked gets, locks held or awaited, subscriptions) one owner may have. */
 export const OWNER_LIMIT = 10_000;
 
+/**
+ * Entries of one kind every owner may have whatever the daemon's bound on them says: one app
+ * that fills the bound (10,487 subscriptions did, under --max-state-mb 16) must not leave the
+ * others without a lock, a blocked get or a resubscription after a reconnect. At most
+ * 64 x 3 x 400 bytes (77 KB) a connection past the bound.
+ */
+export const OWNER_FLOOR = 64;
+
 /** A per-owner count with a ceiling: the entry past it is refused with E_LIMIT, nothing changed. */
 export class OwnerQuota {
   readonly #counts = new Map<string, number>();
@@ -29,12 +37,16 @@ export class OwnerQuota {
     this.#memory = memory;
   }
 
-  /** Throws E_LIMIT when `owner` already has the limit, or the state's memory has no room for one more entry. */
+  /**
+   * Throws E_LIMIT when `owner` already has the limit, or has OWNER_FLOOR entries and the state's
+   * memory has no room for one more.
+   */
   check(owner: string): void {
-    if ((this.#counts.get(owner) ?? 0) >= this.#limit) {
+    const n = this.#counts.get(owner) ?? 0;
+    if (n >= this.#limit) {
       throw new LimitError(`too many ${this.#what}: at most ${this.#limit} per connection or worker`);
     }
-    this.#memory?.admitEntry(this.#what);
+    if (n >= OWNER_FLOOR) this.#memory?.admitEntry(this.#what);
   }
 
   /** Counts one more entry (after `check`). */

@@ -142,6 +142,11 @@ export class Queues {
   put(name: string, bytes: Uint8Array): number {
     if (!this.#getters.has(name))
       this.#memory.admit(ITEM_COST + bytes.length + (this.size(name) > 0 ? 0 : QUEUE_COST + name.length), 'queue.put');
+    return this.#append(name, bytes);
+  }
+
+  /** put without the bound: for an item that was in the queue a moment ago (putBack). */
+  #append(name: string, bytes: Uint8Array): number {
     const q = this.#record(name);
     const g = this.#getters.take(name);
     if (g !== undefined) {
@@ -185,7 +190,9 @@ export class Queues {
   putBack(name: string, bytes: Uint8Array): void {
     const q = this.#record(name);
     if (q.size === 0) {
-      this.put(name, bytes);
+      // Never refused for memory (it was in the state a moment ago): refused, it would be lost,
+      // and its caller, a reply's or a worker's callback, has nobody to tell.
+      this.#append(name, bytes);
       return;
     }
     // One below the current head keeps the stored order (a removed record's seq may be reused:

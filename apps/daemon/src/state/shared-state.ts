@@ -410,7 +410,7 @@ export class SharedState implements StateStore {
   /** The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with E_CANCELLED. */
   releaseOwner(owner: string): void {
     this.#values.dropOwner(owner);
-    this.#dicts.dropOwner(owner);
+    this.#dicts.dropOwner(owner, this.#closing === null);
     this.#listings.dropOwner(owner, new CancelledError('the requester went away'));
     this.#held.dropOwner(owner);
     this.#queues.dropOwner(owner);

@@ -74,7 +74,7 @@ export class StateMemory {
     if (this.entries + ENTRY_COST <= this.entryLimit) return;
     throw new LimitError(
       `one more of the ${what}: the daemon's connections keep as many subscriptions, locks and blocked gets as it has room for ` +
-        `(${mb(this.entries)} MiB, a quarter of --max-state-mb); they go with their connections`,
+        `(${mb(this.entries)} MiB, a quarter of --max-state-mb; past it each connection keeps 64 of each kind); they go with their connections`,
     );
   }
 

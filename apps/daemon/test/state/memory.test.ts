@@ -6,10 +6,14 @@
  * grow it (and every read, get and delete) still pass; a reopen counts what is
  * stored, over the bound too; and no stored operand keeps alive the frame it came in.
  */
+import path from 'node:path';
+
+import { open as openLmdb } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 
 import { encodeMessage, decodeMessage } from '@corepool/protocol/internal';
 import { SharedState } from '../../src/state/shared-state.js';
+import { OWNER_FLOOR } from '../../src/state/owner-index.js';
 import { ENTRY_COST } from '../../src/state/state-memory.js';
 import { cleanup, codeOf, dec, enc, req, tempDir } from './helpers.js';
 
@@ -53,7 +57,7 @@ describe('the state memory bound', () => {
     });
   });
 
-  it("bounds connections' subscriptions, locks and blocked gets by a quarter of the bound, apart from the stored state, and gives them back when their owner goes", async () => {
+  it("bounds connections' subscriptions, locks and blocked gets by a quarter of the bound, apart from the stored state, past a floor each connection keeps, and gives them back when their owner goes", async () => {
     await withState(64 * KiB, async (s) => {
       const entries = (): number => s.counts().memory!.entryBytes;
       await s.handle('c:1', req('value.set', 'v', { a: enc(1) }));
@@ -80,21 +84,29 @@ describe('the state memory bound', () => {
         ]);
       }
       expect(refused).toMatchObject({ code: 'E_LIMIT', message: expect.stringMatching(/subscriptions, locks and blocked gets/) });
-      expect(entries()).toBeLessThanOrEqual(16 * KiB);
-      expect(await codeOf(s.handle('c:n', req('value.subscribe', 'other')))).toBe('E_LIMIT');
-      expect(await codeOf(s.handle('c:n', req('lock.acquire', 'M')))).toBe('E_LIMIT');
+      // The pool, and past it the floor of each kind the connection keeps.
+      expect(entries()).toBeLessThanOrEqual(16 * KiB + 3 * OWNER_FLOOR * ENTRY_COST);
+      // Another connection still has its floor of each kind: a lock, a subscription, a blocked get.
+      await s.handle('c:n', req('value.subscribe', 'other'));
+      await s.handle('c:n', req('lock.acquire', 'M'));
+      const its = s.handle('c:n', req('queue.get', 'its-queue'));
+      its.catch(() => {});
+      for (let i = 0; i < OWNER_FLOOR - 1; i++) await s.handle('c:n', req('value.subscribe', `o${i}`));
+      expect(await codeOf(s.handle('c:n', req('value.subscribe', 'past-the-floor')))).toBe('E_LIMIT');
       // The stored state is not crowded out: writes of new names still pass.
       expect(await s.handle('c:n', req('value.set', 'new', { a: enc(1) }))).toEqual({ version: 1 });
-      // Their owner gone, all of it is given back.
+      // Their owners gone, all of it is given back.
       s.releaseOwner('c:h');
+      s.releaseOwner('c:n');
       expect(await codeOf(waiting)).toBe('E_CANCELLED');
+      expect(await codeOf(its)).toBe('E_CANCELLED');
       expect(entries()).toBe(0);
       await s.handle('c:n', req('value.subscribe', 'other'));
       expect(entries()).toBe(ENTRY_COST);
     });
   });
 
-  it('a full state still lets a consumer wait for an item and take it', async () => {
+  it('a full state still lets a consumer wait for an item and take it, and an item its getter could not take goes back', async () => {
     await withState(16 * KiB, async (s) => {
       let i = 0;
       while ((await codeOf(s.handle('c:h', req('value.set', `h${i++}`, { a: enc(i) })))) === undefined);
@@ -102,6 +114,11 @@ describe('the state memory bound', () => {
       expect(await codeOf(s.handle('c:p', req('queue.put', 'other', { a: enc(1) })))).toBe('E_LIMIT');
       await s.handle('c:p', req('queue.put', 'jobs', { a: enc('handed over') }));
       expect(dec(await waiting)).toBe('handed over');
+      // Its getter gone before the reply could be sent, the item goes back whatever the bound says:
+      // refused, it would be lost (and the primary, with nobody to tell, crashed).
+      s.undelivered(req('queue.get', 'jobs'), enc('handed over'));
+      expect(await s.handle('c:w', req('queue.size', 'jobs'))).toBe(1);
+      expect(dec(await s.handle('c:w', req('queue.get', 'jobs')))).toBe('handed over');
     });
   });
 
@@ -128,6 +145,15 @@ describe('the state memory bound', () => {
       expect(await s.handle('c:1', req('dict.set', 'd3', { key: 'k', a: enc(3) }))).toEqual({ version: 1 });
       await s.handle('c:1', req('dict.delete', 'd3', { key: 'k' }));
       await s.close();
+      // Nor are their version records left on disk, the subscribed one's included.
+      const root = openLmdb({ path: path.join(dir, 'state'), readOnly: true, maxDbs: 8 });
+      try {
+        const meta = root.openDB({ name: 'meta', encoding: 'binary' });
+        const versions = [...meta.getKeys({ start: ['dict'], end: ['dict\0'] })];
+        expect(versions).toEqual([]);
+      } finally {
+        await root.close();
+      }
       // Nothing of them is loaded again.
       const t = await SharedState.open({ dataDir: dir, fsync: 'no' });
       try {
