@@ -1,7 +1,8 @@
 /** The daemon's replay table: kept until acknowledged, bounded, and honest about what it forgot. */
 import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
-import { InstanceReplays, ReplayTable, type ReplayHost } from '../src/primary/replay.js';
+import { VersionReply } from '@corepool/protocol/internal';
+import { InstanceReplays, MAX_BYTES_PER_INSTANCE, MAX_DETACHED_BYTES, ReplayTable, type ReplayHost } from '../src/primary/replay.js';
 
 /** A request carried by a connection the test opens and closes; `runs` counts the store's runs. */
 function carried(rid: number, req: StateRequest, value: () => Promise<unknown>) {
@@ -87,6 +88,49 @@ describe('replays', () => {
     for (let rid = 1; rid <= 100_001; rid++) r.remember(rid, Promise.resolve(rid));
     expect(() => r.get(1)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
     expect(r.get(2)).toBeDefined();
+  });
+
+  it("bounds the bytes an instance's kept replies carry: the oldest carrying data go, not a get still waiting before them", () => {
+    const MiB = 1024 * 1024;
+    const r = new InstanceReplays('i-bytes', () => {});
+    // A get waiting (the watermark stuck at it), then 100 replies of 1 MiB items and values, never acknowledged.
+    const waiting = new Promise<unknown>(() => {});
+    r.remember(1, waiting, true);
+    const item = new Uint8Array(MiB); // one buffer for all: the bound counts what each reply carries
+    for (let rid = 2; rid <= 101; rid++) {
+      const p = Promise.resolve();
+      r.remember(rid, p, true);
+      r.settled(rid, p, rid % 2 === 0 ? item : new VersionReply(rid, item));
+    }
+    expect(r.bytes).toBeLessThanOrEqual(MAX_BYTES_PER_INSTANCE);
+    expect(r.bytes).toBeGreaterThan(MAX_BYTES_PER_INSTANCE - MiB);
+    expect(r.get(1)).toBe(waiting);
+    expect(() => r.get(2)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
+    expect(r.get(101)).toBeDefined();
+    // Acknowledged, they go, and so do their bytes.
+    r.acknowledge(102);
+    expect(r.bytes).toBe(0);
+  });
+
+  it('bounds the bytes kept by instances without a connection: the one that closed first goes first', () => {
+    const MiB = 1024 * 1024;
+    const t = new ReplayTable();
+    const per = 60 * MiB;
+    const n = Math.ceil(MAX_DETACHED_BYTES / per) + 2;
+    const item = new Uint8Array(per);
+    for (let i = 0; i < n; i++) {
+      const a = t.attach(`d${i}`);
+      const p = Promise.resolve();
+      a.remember(1, p, true);
+      a.settled(1, p, item);
+      t.detach(a);
+      expect(t.detachedBytes).toBeLessThanOrEqual(MAX_DETACHED_BYTES);
+    }
+    // The first ones are forgotten: a resend there would run afresh; the last are kept.
+    expect(t.attach('d0').get(1)).toBeUndefined();
+    expect(t.attach(`d${n - 1}`).get(1)).toBeDefined();
+    // Back on a connection, an instance's bytes no longer count as detached.
+    expect(t.detachedBytes).toBeLessThanOrEqual(MAX_DETACHED_BYTES - per);
   });
 
   it('an instance keeps its replays across its sessions', () => {

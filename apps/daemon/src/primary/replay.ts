@@ -15,13 +15,27 @@
  * Entries go when the client acknowledges them (`ack` on its next request),
  * and an instance's go a while after its last connection closed.
  */
-import { BadMessageError, RESEND_POLICY, type StateRequest } from '@corepool/protocol/internal';
+import { BadMessageError, RESEND_POLICY, VersionReply, type StateRequest } from '@corepool/protocol/internal';
 import type { ReplayKey } from '../state/state-store.js';
 import { ignore } from '../ignore.js';
 import { RidTable } from './rid-table.js';
 
 /** Replays kept per instance at most; past this the oldest go (a client that never acks). */
 const MAX_PER_INSTANCE = 100_000;
+/**
+ * Bytes of data (queue items, values) kept per instance at most; past this the oldest go too.
+ * Acknowledgements are a watermark, so a client that never acks, or one with a get waiting while
+ * later ones are answered, kept every reply: a raw client taking 1 MB items held 477 MB in 4 s.
+ * The oldest go first: they are the likeliest to have reached their client.
+ */
+export const MAX_BYTES_PER_INSTANCE = 64 * 1024 * 1024;
+/**
+ * Bytes kept, all together, by instances whose connections have all closed (waiting out their
+ * reconnect window): past this the instance that closed first is forgotten at once. A client
+ * reconnecting as a new instance each time left up to MAX_BYTES_PER_INSTANCE behind it for two
+ * minutes, each time.
+ */
+export const MAX_DETACHED_BYTES = 256 * 1024 * 1024;
 /** How long an instance's replays outlive its last connection (longer than the SDK's reconnect window). */
 const KEEP_AFTER_CLOSE_MS = 120_000;
 
@@ -78,6 +92,9 @@ export class InstanceReplays implements Replays {
    * has it dropped then (see forget).
    */
   #waiting: Map<number, ReplayHost> | undefined;
+  /** Request ids of kept replies that carry data, oldest first from #heavyFrom (some forgotten since). */
+  #heavy: number[] | undefined;
+  #heavyFrom = 0;
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
   /**
@@ -87,6 +104,10 @@ export class InstanceReplays implements Replays {
   #clearBelow = 0;
   sessions = 0;
   expiry: NodeJS.Timeout | undefined;
+  /** Bytes of data its kept replies carry (replyBytes). */
+  bytes = 0;
+  /** Told of every change of `bytes` (the table's count of detached instances' bytes). */
+  onBytes: (delta: number) => void = () => {};
 
   constructor(instance: string, drop: DropStoredReply) {
     this.instance = instance;
@@ -112,16 +133,50 @@ export class InstanceReplays implements Replays {
   /** A reply the store held at start (no replay ever rejects): kept as itself. `reply` is never undefined. */
   restore(rid: number, reply: unknown): void {
     this.#keep(rid, reply, true);
+    this.#grew(rid, replyBytes(reply));
   }
 
   settled(rid: number, outcome: Promise<unknown>, reply: unknown): void {
     // Unless a resend made the request another outcome meanwhile (a queue.get carried on).
-    if (reply !== undefined && this.#replies?.get(rid) === outcome) this.#replies.set(rid, reply);
+    if (reply === undefined || this.#replies?.get(rid) !== outcome) return;
+    this.#replies.set(rid, reply);
+    this.#grew(rid, replyBytes(reply));
+  }
+
+  /**
+   * Kept reply `rid` carries `n` bytes of data: past MAX_BYTES_PER_INSTANCE the oldest replies
+   * carrying data go (this one last), whatever waits before them (a get still waiting, the
+   * watermark stuck at it, is what keeps the rest).
+   */
+  #grew(rid: number, n: number): void {
+    if (n === 0) return;
+    this.bytes += n;
+    this.onBytes(n);
+    const heavy = (this.#heavy ??= []);
+    // Acknowledgements forget from the front: those go from here as the next ones come.
+    while (this.#heavyFrom < heavy.length && this.#replies?.get(heavy[this.#heavyFrom]!) === undefined) this.#heavyFrom++;
+    heavy.push(rid);
+    while (this.bytes > MAX_BYTES_PER_INSTANCE && this.#heavyFrom < heavy.length - 1) {
+      const oldest = heavy[this.#heavyFrom++]!;
+      if (replyBytes(this.#replies?.get(oldest)) === 0) continue;
+      this.forget(oldest);
+      this.#dropped = Math.max(this.#dropped, oldest);
+    }
+    if (this.#heavyFrom > 1024 && this.#heavyFrom * 2 > heavy.length) {
+      this.#heavy = heavy.slice(this.#heavyFrom);
+      this.#heavyFrom = 0;
+    }
   }
 
   /** remember() for an outcome whose rejection its caller handles (what `outcome` returns), or a reply: no reaction of its own. */
   #keep(rid: number, outcome: unknown, stored: boolean): void {
     const replies = (this.#replies ??= new RidTable());
+    // A resend's new outcome takes the place of a reply kept before it: its bytes go with it.
+    const replaced = replyBytes(replies.get(rid));
+    if (replaced > 0) {
+      this.bytes -= replaced;
+      this.onBytes(-replaced);
+    }
     replies.set(rid, outcome);
     if (rid < this.#clearBelow) this.#clearBelow = rid;
     if (!stored) (this.#unstored ??= new Set()).add(rid);
@@ -137,6 +192,11 @@ export class InstanceReplays implements Replays {
     const outcome = this.#replies?.get(rid);
     if (outcome === undefined) return;
     this.#replies!.delete(rid);
+    const n = replyBytes(outcome);
+    if (n > 0) {
+      this.bytes -= n;
+      this.onBytes(-n);
+    }
     if (this.#unstored?.delete(rid) === true) return;
     this.#drop(this.instance, rid);
     if (this.#waiting?.delete(rid) !== true) return;
@@ -208,6 +268,10 @@ export class InstanceReplays implements Replays {
 export class ReplayTable {
   readonly #instances = new Map<string, InstanceReplays>();
   readonly #drop: DropStoredReply;
+  /** Instances whose connections have all closed, the first to close first. */
+  readonly #detached = new Set<InstanceReplays>();
+  /** Bytes their kept replies carry, all together (MAX_DETACHED_BYTES). */
+  #detachedBytes = 0;
 
   /** `stored`: the replies the store held at start, by instance and request id; they wait for their clients like a closed session's. */
   constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>) {
@@ -225,6 +289,7 @@ export class ReplayTable {
     clearTimeout(r.expiry);
     r.expiry = undefined;
     r.sessions++;
+    if (this.#detached.delete(r)) this.#detachedBytes -= r.bytes;
     return r;
   }
 
@@ -234,19 +299,38 @@ export class ReplayTable {
     this.#expire(r);
   }
 
+  /** Bytes the kept replies of instances without a connection carry (a leak check). */
+  get detachedBytes(): number {
+    return this.#detachedBytes;
+  }
+
   #create(instance: string): InstanceReplays {
     const r = new InstanceReplays(instance, this.#drop);
+    r.onBytes = (delta) => {
+      if (this.#detached.has(r)) this.#detachedBytes += delta;
+    };
     this.#instances.set(instance, r);
     return r;
   }
 
   #expire(r: InstanceReplays): void {
-    r.expiry = setTimeout(() => {
-      if (r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
-      this.#instances.delete(r.instance);
-      r.clear();
-    }, KEEP_AFTER_CLOSE_MS);
+    this.#detached.add(r);
+    this.#detachedBytes += r.bytes;
+    r.expiry = setTimeout(() => this.#forget(r), KEEP_AFTER_CLOSE_MS);
     r.expiry.unref();
+    // Past the budget, the instances that closed first go now, this one last.
+    for (const oldest of this.#detached) {
+      if (this.#detachedBytes <= MAX_DETACHED_BYTES) break;
+      this.#forget(oldest);
+    }
+  }
+
+  #forget(r: InstanceReplays): void {
+    if (r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
+    clearTimeout(r.expiry);
+    this.#instances.delete(r.instance);
+    if (this.#detached.delete(r)) this.#detachedBytes -= r.bytes;
+    r.clear();
   }
 
   get size(): number {
@@ -256,3 +340,10 @@ export class ReplayTable {
 
 /** A queue.get that did not hand its item to its connection: not an outcome to replay. */
 const REDO = Symbol('redo');
+
+/** The data a kept reply carries (a queue item, a value's bytes); 0 for a promise or a reply without data. */
+function replyBytes(reply: unknown): number {
+  if (reply instanceof Uint8Array) return reply.length;
+  if (reply instanceof VersionReply) return reply.value?.length ?? 0;
+  return 0;
+}
