@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
 import { VersionReply } from '@corepool/protocol/internal';
-import { InstanceReplays, MAX_BYTES_PER_INSTANCE, MAX_DETACHED_BYTES, ReplayTable, type ReplayHost } from '../src/primary/replay.js';
+import { InstanceReplays, MAX_BYTES_PER_INSTANCE, ReplayTable, type ReplayHost } from '../src/primary/replay.js';
 
 /** A request carried by a connection the test opens and closes; `runs` counts the store's runs. */
 function carried(rid: number, req: StateRequest, value: () => Promise<unknown>) {
@@ -110,27 +110,6 @@ describe('replays', () => {
     // Acknowledged, they go, and so do their bytes.
     r.acknowledge(102);
     expect(r.bytes).toBe(0);
-  });
-
-  it('bounds the bytes kept by instances without a connection: the one that closed first goes first', () => {
-    const MiB = 1024 * 1024;
-    const t = new ReplayTable();
-    const per = 60 * MiB;
-    const n = Math.ceil(MAX_DETACHED_BYTES / per) + 2;
-    const item = new Uint8Array(per);
-    for (let i = 0; i < n; i++) {
-      const a = t.attach(`d${i}`);
-      const p = Promise.resolve();
-      a.remember(1, p, true);
-      a.settled(1, p, item);
-      t.detach(a);
-      expect(t.detachedBytes).toBeLessThanOrEqual(MAX_DETACHED_BYTES);
-    }
-    // The first ones are forgotten: a resend there would run afresh; the last are kept.
-    expect(t.attach('d0').get(1)).toBeUndefined();
-    expect(t.attach(`d${n - 1}`).get(1)).toBeDefined();
-    // Back on a connection, an instance's bytes no longer count as detached.
-    expect(t.detachedBytes).toBeLessThanOrEqual(MAX_DETACHED_BYTES - per);
   });
 
   it('an instance keeps its replays across its sessions', () => {

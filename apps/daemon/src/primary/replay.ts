@@ -29,13 +29,6 @@ const MAX_PER_INSTANCE = 100_000;
  * The oldest go first: they are the likeliest to have reached their client.
  */
 export const MAX_BYTES_PER_INSTANCE = 64 * 1024 * 1024;
-/**
- * Bytes kept, all together, by instances whose connections have all closed (waiting out their
- * reconnect window): past this the instance that closed first is forgotten at once. A client
- * reconnecting as a new instance each time left up to MAX_BYTES_PER_INSTANCE behind it for two
- * minutes, each time.
- */
-export const MAX_DETACHED_BYTES = 256 * 1024 * 1024;
 /** How long an instance's replays outlive its last connection (longer than the SDK's reconnect window). */
 const KEEP_AFTER_CLOSE_MS = 120_000;
 
@@ -106,8 +99,6 @@ export class InstanceReplays implements Replays {
   expiry: NodeJS.Timeout | undefined;
   /** Bytes of data its kept replies carry (replyBytes). */
   bytes = 0;
-  /** Told of every change of `bytes` (the table's count of detached instances' bytes). */
-  onBytes: (delta: number) => void = () => {};
 
   constructor(instance: string, drop: DropStoredReply) {
     this.instance = instance;
@@ -151,7 +142,6 @@ export class InstanceReplays implements Replays {
   #grew(rid: number, n: number): void {
     if (n === 0) return;
     this.bytes += n;
-    this.onBytes(n);
     const heavy = (this.#heavy ??= []);
     // Acknowledgements forget from the front: those go from here as the next ones come.
     while (this.#heavyFrom < heavy.length && this.#replies?.get(heavy[this.#heavyFrom]!) === undefined) this.#heavyFrom++;
@@ -173,10 +163,7 @@ export class InstanceReplays implements Replays {
     const replies = (this.#replies ??= new RidTable());
     // A resend's new outcome takes the place of a reply kept before it: its bytes go with it.
     const replaced = replyBytes(replies.get(rid));
-    if (replaced > 0) {
-      this.bytes -= replaced;
-      this.onBytes(-replaced);
-    }
+    this.bytes -= replaced;
     replies.set(rid, outcome);
     if (rid < this.#clearBelow) this.#clearBelow = rid;
     if (!stored) (this.#unstored ??= new Set()).add(rid);
@@ -192,11 +179,7 @@ export class InstanceReplays implements Replays {
     const outcome = this.#replies?.get(rid);
     if (outcome === undefined) return;
     this.#replies!.delete(rid);
-    const n = replyBytes(outcome);
-    if (n > 0) {
-      this.bytes -= n;
-      this.onBytes(-n);
-    }
+    this.bytes -= replyBytes(outcome);
     if (this.#unstored?.delete(rid) === true) return;
     this.#drop(this.instance, rid);
     if (this.#waiting?.delete(rid) !== true) return;
@@ -268,10 +251,6 @@ export class InstanceReplays implements Replays {
 export class ReplayTable {
   readonly #instances = new Map<string, InstanceReplays>();
   readonly #drop: DropStoredReply;
-  /** Instances whose connections have all closed, the first to close first. */
-  readonly #detached = new Set<InstanceReplays>();
-  /** Bytes their kept replies carry, all together (MAX_DETACHED_BYTES). */
-  #detachedBytes = 0;
 
   /** `stored`: the replies the store held at start, by instance and request id; they wait for their clients like a closed session's. */
   constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>) {
@@ -289,7 +268,6 @@ export class ReplayTable {
     clearTimeout(r.expiry);
     r.expiry = undefined;
     r.sessions++;
-    if (this.#detached.delete(r)) this.#detachedBytes -= r.bytes;
     return r;
   }
 
@@ -299,38 +277,19 @@ export class ReplayTable {
     this.#expire(r);
   }
 
-  /** Bytes the kept replies of instances without a connection carry (a leak check). */
-  get detachedBytes(): number {
-    return this.#detachedBytes;
-  }
-
   #create(instance: string): InstanceReplays {
     const r = new InstanceReplays(instance, this.#drop);
-    r.onBytes = (delta) => {
-      if (this.#detached.has(r)) this.#detachedBytes += delta;
-    };
     this.#instances.set(instance, r);
     return r;
   }
 
   #expire(r: InstanceReplays): void {
-    this.#detached.add(r);
-    this.#detachedBytes += r.bytes;
-    r.expiry = setTimeout(() => this.#forget(r), KEEP_AFTER_CLOSE_MS);
+    r.expiry = setTimeout(() => {
+      if (r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
+      this.#instances.delete(r.instance);
+      r.clear();
+    }, KEEP_AFTER_CLOSE_MS);
     r.expiry.unref();
-    // Past the budget, the instances that closed first go now, this one last.
-    for (const oldest of this.#detached) {
-      if (this.#detachedBytes <= MAX_DETACHED_BYTES) break;
-      this.#forget(oldest);
-    }
-  }
-
-  #forget(r: InstanceReplays): void {
-    if (r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
-    clearTimeout(r.expiry);
-    this.#instances.delete(r.instance);
-    if (this.#detached.delete(r)) this.#detachedBytes -= r.bytes;
-    r.clear();
   }
 
   get size(): number {
