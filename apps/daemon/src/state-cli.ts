@@ -50,7 +50,8 @@ export function registerStateCommands(state: Command, withTarget: (cmd: Command)
       const limit = limitOf(flags.limit);
       const { entries, more } = await withConnection(flags, (conn) => listAll(conn, limit, kind));
       if (flags.json === true) return print({ entries, more });
-      if (entries.length === 0) return console.log('(no shared state)');
+      // With --kind, "no shared state" was printed beside hundreds of values when there was no queue.
+      if (entries.length === 0) return console.log(kind === undefined ? '(no shared state)' : `(no ${kind} in the shared state)`);
       for (const e of entries) console.log(`${e.kind.padEnd(5)}  ${JSON.stringify(e.name)}  ${describeEntry(e)}`);
       if (more) console.log(`... more: pass --limit above ${limit}`);
     }),

@@ -52,6 +52,8 @@ describe('corepool state', () => {
     const text = await cli('ls', '--data-dir', d.dataDir);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/queue\s+"cli-q"\s+2 items/);
+    // A kind with no names says which kind it looked for, not that there is no state at all.
+    expect((await cli('ls', '--kind', 'lock', '--data-dir', d.dataDir)).stdout.trim()).toBe('(no lock in the shared state)');
   });
 
   it('get shows a value, a dict and a queue size; every kind by the name without --kind', async () => {

@@ -34,7 +34,7 @@ import type { DictMeasure, Listed } from './listing-encoder.js';
 import type { Fanout } from './fanout.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber, encodeNumber } from './number-record.js';
-import { DICT_COST, KEY_COST, type StateMemory } from './state-memory.js';
+import { DICT_COST, KEY_COST, textBytes, type StateMemory } from './state-memory.js';
 import type { Dirty, Store, Table } from './store.js';
 
 /** First element of the `meta` keys that hold each dict key's insertion sequence number. */
@@ -50,6 +50,8 @@ class DictRecord implements Dirty {
   lastSeq = 0;
   /** Lengths of the keys (UTF-16 units) and of the values (bytes), together: what a listing is refused by before it is read. */
   keyLengths = 0;
+  /** What its keys hold of the heap (textBytes), for the state's memory. */
+  #keyBytes = 0;
   valueBytes = 0;
   readonly #memory: StateMemory;
 
@@ -58,7 +60,9 @@ class DictRecord implements Dirty {
     const old = this.map.get(key);
     if (old === undefined) {
       this.keyLengths += key.length;
-      this.#memory.used += KEY_COST + key.length;
+      const kb = textBytes(key);
+      this.#keyBytes += kb;
+      this.#memory.used += KEY_COST + kb;
     } else {
       this.valueBytes -= old.length;
       this.#memory.used -= old.length;
@@ -74,13 +78,15 @@ class DictRecord implements Dirty {
     if (old === undefined) return false;
     this.keyLengths -= key.length;
     this.valueBytes -= old.length;
-    this.#memory.used -= KEY_COST + key.length + old.length;
+    const kb = textBytes(key);
+    this.#keyBytes -= kb;
+    this.#memory.used -= KEY_COST + kb + old.length;
     return this.map.delete(key);
   }
 
   /** What the whole dict holds of the primary's memory (state-memory.ts). */
   get cost(): number {
-    return DICT_COST + this.key[1].length + KEY_COST * this.map.size + this.keyLengths + this.valueBytes;
+    return DICT_COST + textBytes(this.key[1]) + KEY_COST * this.map.size + this.#keyBytes + this.valueBytes;
   }
 
   /** Counts the dict's own record in `memory`; the caller keeps the record (Dicts.#map) or forgets it (`forget`). */
@@ -88,7 +94,7 @@ class DictRecord implements Dirty {
     this.table = meta;
     this.key = ['dict', name];
     this.#memory = memory;
-    memory.used += DICT_COST + name.length;
+    memory.used += DICT_COST + textBytes(name);
   }
 
   /** The record is dropped from memory: none of it counts any more. */
@@ -225,7 +231,7 @@ export class Dicts {
     const growth =
       old !== undefined
         ? bytes.length - old.length
-        : KEY_COST + key.length + bytes.length + (had === undefined ? DICT_COST + name.length : 0);
+        : KEY_COST + textBytes(key) + bytes.length + (had === undefined ? DICT_COST + textBytes(name) : 0);
     this.#memory.admit(growth, 'dict.set');
     const d = this.#record(name);
     if (!d.map.has(key)) this.#store.put(this.#store.meta, [ORDER, name, key], encodeNumber(++d.lastSeq));

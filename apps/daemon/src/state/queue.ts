@@ -21,7 +21,7 @@
 import { CancelledError, TimeoutError } from '@corepool/protocol';
 
 import { OwnerQuota } from './owner-index.js';
-import { ITEM_COST, QUEUE_COST, type StateMemory } from './state-memory.js';
+import { ITEM_COST, QUEUE_COST, textBytes, type StateMemory } from './state-memory.js';
 import type { Store } from './store.js';
 import { Waiters, type Waiter } from './waiters.js';
 
@@ -43,7 +43,7 @@ class QueueRecord {
   readonly overhead: number;
 
   constructor(name: string) {
-    this.overhead = QUEUE_COST + name.length;
+    this.overhead = QUEUE_COST + textBytes(name);
   }
 
   get size(): number {
@@ -141,7 +141,7 @@ export class Queues {
    */
   put(name: string, bytes: Uint8Array): number {
     if (!this.#getters.has(name))
-      this.#memory.admit(ITEM_COST + bytes.length + (this.size(name) > 0 ? 0 : QUEUE_COST + name.length), 'queue.put');
+      this.#memory.admit(ITEM_COST + bytes.length + (this.size(name) > 0 ? 0 : QUEUE_COST + textBytes(name)), 'queue.put');
     return this.#append(name, bytes);
   }
 

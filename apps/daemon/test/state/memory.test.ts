@@ -167,6 +167,31 @@ describe('the state memory bound', () => {
     }
   });
 
+  it('counts a name or key of other than Latin-1 characters at two bytes a character, as V8 keeps it', async () => {
+    await withState(Infinity, async (s) => {
+      const grows = async (r: Parameters<typeof req>): Promise<number> => {
+        const before = used(s);
+        await s.handle('c:1', req(...r));
+        return used(s) - before;
+      };
+      const one = enc(1);
+      expect((await grows(['value.set', '€'.repeat(100), { a: one }])) - (await grows(['value.set', 'e'.repeat(100), { a: one }]))).toBe(
+        100,
+      );
+      expect((await grows(['queue.put', 'ü'.repeat(50), { a: one }])) - (await grows(['queue.put', 'u'.repeat(50), { a: one }]))).toBe(0);
+      expect((await grows(['queue.put', 'ő'.repeat(50), { a: one }])) - (await grows(['queue.put', 'o'.repeat(50), { a: one }]))).toBe(50);
+      await s.handle('c:1', req('dict.set', 'd', { key: 'k', a: one }));
+      expect(
+        (await grows(['dict.set', 'd', { key: '中'.repeat(30), a: one }])) -
+          (await grows(['dict.set', 'd', { key: 'z'.repeat(30), a: one }])),
+      ).toBe(30);
+      for (const name of ['€'.repeat(100), 'e'.repeat(100)]) await s.handle('c:1', req('value.remove', name));
+      for (const name of ['ü'.repeat(50), 'u'.repeat(50), 'ő'.repeat(50), 'o'.repeat(50)]) await s.handle('c:1', req('queue.remove', name));
+      await s.handle('c:1', req('dict.remove', 'd'));
+      expect(used(s)).toBe(0);
+    });
+  });
+
   it('refuses growth past the bound with E_LIMIT, nothing changed; writes that do not grow, reads, gets and deletes pass', async () => {
     await withState(64 * KiB, async (s) => {
       await s.handle('c:n', req('value.set', 'counter', { a: enc(0) }));
