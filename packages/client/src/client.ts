@@ -32,6 +32,7 @@ import {
   SOLO_CHUNK_TARGET_MS,
   callUser,
   fromWire,
+  replyDataBytes,
   type ClientMessage,
   type DaemonStatus,
   type Push,
@@ -479,7 +480,7 @@ export class Client {
         return;
       case 'reply':
         this.#pending.settle(m.rid, m);
-        this.#noteReply(replyBytes(m.value));
+        this.#noteReply(replyDataBytes(m.value));
         return;
       case 'push':
         this.#listeners.deliver(m);
@@ -639,11 +640,4 @@ export class Client {
 // eslint-disable-next-line require-yield -- it only throws, on its first next()
 async function* failing(err: unknown): AsyncGenerator<never, void, undefined> {
   throw err;
-}
-
-/** The data a reply carries (a queue item, a dict value, a value's bytes), as the daemon keeps it for a replay. */
-function replyBytes(value: unknown): number {
-  if (value instanceof Uint8Array) return value.length;
-  const inner = (value as { value?: unknown } | undefined)?.value;
-  return inner instanceof Uint8Array ? inner.length : 0;
 }

@@ -154,6 +154,17 @@ export class VersionReply {
 }
 
 /**
+ * The data a state reply carries (a queue item, a dict value, a value's bytes): what the daemon
+ * keeps of it for a resend until the client acknowledges it. 0 for a reply without data, or a
+ * promise. A VersionReply, or the plain object a client decodes one to.
+ */
+export function replyDataBytes(reply: unknown): number {
+  if (reply instanceof Uint8Array) return reply.length;
+  const inner = (reply as { value?: unknown } | null | undefined)?.value;
+  return inner instanceof Uint8Array ? inner.length : 0;
+}
+
+/**
  * A reply's value already encoded as msgpack (not data bytes: written into the
  * reply as it is, not as a bin), with room at its front for the reply's own
  * fields: the daemon encodes a large listing (the keys of a 300,000-key dict

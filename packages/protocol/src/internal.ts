@@ -33,6 +33,7 @@ export {
 } from './limits.js';
 export {
   VersionReply,
+  replyDataBytes,
   EncodedValue,
   ENVELOPE_ROOM,
   arrayHeaderBytes,

@@ -15,7 +15,7 @@
  * Entries go when the client acknowledges them (`ack` on its next request),
  * and an instance's go a while after its last connection closed.
  */
-import { BadMessageError, RESEND_POLICY, VersionReply, type StateRequest } from '@corepool/protocol/internal';
+import { BadMessageError, RESEND_POLICY, replyDataBytes, type StateRequest } from '@corepool/protocol/internal';
 import type { ReplayKey } from '../state/state-store.js';
 import { ignore } from '../ignore.js';
 import { RidTable } from './rid-table.js';
@@ -97,7 +97,7 @@ export class InstanceReplays implements Replays {
   #clearBelow = 0;
   sessions = 0;
   expiry: NodeJS.Timeout | undefined;
-  /** Bytes of data its kept replies carry (replyBytes). */
+  /** Bytes of data its kept replies carry (replyDataBytes). */
   bytes = 0;
 
   constructor(instance: string, drop: DropStoredReply) {
@@ -124,14 +124,14 @@ export class InstanceReplays implements Replays {
   /** A reply the store held at start (no replay ever rejects): kept as itself. `reply` is never undefined. */
   restore(rid: number, reply: unknown): void {
     this.#keep(rid, reply, true);
-    this.#grew(rid, replyBytes(reply));
+    this.#grew(rid, replyDataBytes(reply));
   }
 
   settled(rid: number, outcome: Promise<unknown>, reply: unknown): void {
     // Unless a resend made the request another outcome meanwhile (a queue.get carried on).
     if (reply === undefined || this.#replies?.get(rid) !== outcome) return;
     this.#replies.set(rid, reply);
-    this.#grew(rid, replyBytes(reply));
+    this.#grew(rid, replyDataBytes(reply));
   }
 
   /**
@@ -148,7 +148,7 @@ export class InstanceReplays implements Replays {
     heavy.push(rid);
     while (this.bytes > MAX_BYTES_PER_INSTANCE && this.#heavyFrom < heavy.length - 1) {
       const oldest = heavy[this.#heavyFrom++]!;
-      if (replyBytes(this.#replies?.get(oldest)) === 0) continue;
+      if (replyDataBytes(this.#replies?.get(oldest)) === 0) continue;
       this.forget(oldest);
       this.#dropped = Math.max(this.#dropped, oldest);
     }
@@ -162,7 +162,7 @@ export class InstanceReplays implements Replays {
   #keep(rid: number, outcome: unknown, stored: boolean): void {
     const replies = (this.#replies ??= new RidTable());
     // A resend's new outcome takes the place of a reply kept before it: its bytes go with it.
-    const replaced = replyBytes(replies.get(rid));
+    const replaced = replyDataBytes(replies.get(rid));
     this.bytes -= replaced;
     replies.set(rid, outcome);
     if (rid < this.#clearBelow) this.#clearBelow = rid;
@@ -179,7 +179,7 @@ export class InstanceReplays implements Replays {
     const outcome = this.#replies?.get(rid);
     if (outcome === undefined) return;
     this.#replies!.delete(rid);
-    this.bytes -= replyBytes(outcome);
+    this.bytes -= replyDataBytes(outcome);
     if (this.#unstored?.delete(rid) === true) return;
     this.#drop(this.instance, rid);
     if (this.#waiting?.delete(rid) !== true) return;
@@ -299,10 +299,3 @@ export class ReplayTable {
 
 /** A queue.get that did not hand its item to its connection: not an outcome to replay. */
 const REDO = Symbol('redo');
-
-/** The data a kept reply carries (a queue item, a value's bytes); 0 for a promise or a reply without data. */
-function replyBytes(reply: unknown): number {
-  if (reply instanceof Uint8Array) return reply.length;
-  if (reply instanceof VersionReply) return reply.value?.length ?? 0;
-  return 0;
-}

@@ -34,7 +34,7 @@ import type { DictMeasure, Listed } from './listing-encoder.js';
 import type { Fanout } from './fanout.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber, encodeNumber } from './number-record.js';
-import { DICT_COST, KEY_COST, textBytes, type StateMemory } from './state-memory.js';
+import { dictCost, keyCost, type StateMemory } from './state-memory.js';
 import type { Dirty, Store, Table } from './store.js';
 
 /** First element of the `meta` keys that hold each dict key's insertion sequence number. */
@@ -50,25 +50,18 @@ class DictRecord implements Dirty {
   lastSeq = 0;
   /** Lengths of the keys (UTF-16 units) and of the values (bytes), together: what a listing is refused by before it is read. */
   keyLengths = 0;
-  /** What its keys hold of the heap (textBytes), for the state's memory. */
-  #keyBytes = 0;
   valueBytes = 0;
   readonly #memory: StateMemory;
+  /** What the whole dict holds of the primary's memory (state-memory.ts), counted in `#memory` too. */
+  #cost = 0;
 
   /** Sets an entry in the map, keeping the lengths and the state's memory. */
   put(key: string, bytes: Uint8Array): void {
     const old = this.map.get(key);
-    if (old === undefined) {
-      this.keyLengths += key.length;
-      const kb = textBytes(key);
-      this.#keyBytes += kb;
-      this.#memory.used += KEY_COST + kb;
-    } else {
-      this.valueBytes -= old.length;
-      this.#memory.used -= old.length;
-    }
+    if (old === undefined) this.keyLengths += key.length;
+    else this.valueBytes -= old.length;
     this.valueBytes += bytes.length;
-    this.#memory.used += bytes.length;
+    this.#grow((old === undefined ? keyCost(key) : -old.length) + bytes.length);
     this.map.set(key, bytes);
   }
 
@@ -78,15 +71,8 @@ class DictRecord implements Dirty {
     if (old === undefined) return false;
     this.keyLengths -= key.length;
     this.valueBytes -= old.length;
-    const kb = textBytes(key);
-    this.#keyBytes -= kb;
-    this.#memory.used -= KEY_COST + kb + old.length;
+    this.#grow(-(keyCost(key) + old.length));
     return this.map.delete(key);
-  }
-
-  /** What the whole dict holds of the primary's memory (state-memory.ts). */
-  get cost(): number {
-    return DICT_COST + textBytes(this.key[1]) + KEY_COST * this.map.size + this.#keyBytes + this.valueBytes;
   }
 
   /** Counts the dict's own record in `memory`; the caller keeps the record (Dicts.#map) or forgets it (`forget`). */
@@ -94,12 +80,17 @@ class DictRecord implements Dirty {
     this.table = meta;
     this.key = ['dict', name];
     this.#memory = memory;
-    memory.used += DICT_COST + textBytes(name);
+    this.#grow(dictCost(name));
   }
 
   /** The record is dropped from memory: none of it counts any more. */
   forget(): void {
-    this.#memory.used -= this.cost;
+    this.#grow(-this.#cost);
+  }
+
+  #grow(n: number): void {
+    this.#cost += n;
+    this.#memory.used += n;
   }
 
   /** Set when the dict was deleted: its version record goes in the batch's commit instead of being written. */
@@ -228,10 +219,7 @@ export class Dicts {
   set(name: string, key: string, bytes: Uint8Array): number {
     const had = this.#map.get(name);
     const old = had?.map.get(key);
-    const growth =
-      old !== undefined
-        ? bytes.length - old.length
-        : KEY_COST + textBytes(key) + bytes.length + (had === undefined ? DICT_COST + textBytes(name) : 0);
+    const growth = old !== undefined ? bytes.length - old.length : keyCost(key) + bytes.length + (had === undefined ? dictCost(name) : 0);
     this.#memory.admit(growth, 'dict.set');
     const d = this.#record(name);
     if (!d.map.has(key)) this.#store.put(this.#store.meta, [ORDER, name, key], encodeNumber(++d.lastSeq));

@@ -21,7 +21,7 @@
 import { CancelledError, TimeoutError } from '@corepool/protocol';
 
 import { OwnerQuota } from './owner-index.js';
-import { ITEM_COST, QUEUE_COST, textBytes, type StateMemory } from './state-memory.js';
+import { itemCost, queueCost, type StateMemory } from './state-memory.js';
 import type { Store } from './store.js';
 import { Waiters, type Waiter } from './waiters.js';
 
@@ -43,7 +43,7 @@ class QueueRecord {
   readonly overhead: number;
 
   constructor(name: string) {
-    this.overhead = QUEUE_COST + textBytes(name);
+    this.overhead = queueCost(name);
   }
 
   get size(): number {
@@ -140,8 +140,7 @@ export class Queues {
    * (nothing changed) when a stored item would take the state past its bound (StateMemory).
    */
   put(name: string, bytes: Uint8Array): number {
-    if (!this.#getters.has(name))
-      this.#memory.admit(ITEM_COST + bytes.length + (this.size(name) > 0 ? 0 : QUEUE_COST + textBytes(name)), 'queue.put');
+    if (!this.#getters.has(name)) this.#memory.admit(itemCost(bytes.length) + (this.size(name) > 0 ? 0 : queueCost(name)), 'queue.put');
     return this.#append(name, bytes);
   }
 
@@ -286,14 +285,14 @@ export class Queues {
 
   /** `q` has one item more, of `bytes` (and so its record counts, if it is its first). */
   #grew(q: QueueRecord, bytes: number): void {
-    const more = ITEM_COST + bytes + (q.cost === 0 ? q.overhead : 0);
+    const more = itemCost(bytes) + (q.cost === 0 ? q.overhead : 0);
     q.cost += more;
     this.#memory.used += more;
   }
 
   #shift(q: QueueRecord): { bytes: Uint8Array; seq: number } {
     const item = q.shift();
-    const less = ITEM_COST + item.bytes.length + (q.size === 0 ? q.overhead : 0);
+    const less = itemCost(item.bytes.length) + (q.size === 0 ? q.overhead : 0);
     q.cost -= less;
     this.#memory.used -= less;
     return item;

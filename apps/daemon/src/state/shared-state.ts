@@ -88,6 +88,14 @@ export interface SharedStateOptions {
   maxStateBytes?: number;
 }
 
+/**
+ * A write's operand `a`, checked (operands.ts) and as the state keeps it: its own bytes, not a
+ * view into the frame it came in (own).
+ */
+function stored(a: Uint8Array | undefined, op: string): Uint8Array {
+  return own(checked(a, 'a', op));
+}
+
 /** A read behind failing commits is taken again this many times before it fails with their error. */
 const READ_ATTEMPTS = 3;
 
@@ -245,12 +253,12 @@ export class SharedState implements StateStore {
           return new VersionReply(r.version, r.bytes);
         });
       case 'value.init': {
-        const r = this.#values.init(name, own(checked(req.a, 'a', req.op)));
+        const r = this.#values.init(name, stored(req.a, req.op));
         const reply = new VersionReply(r.version, r.bytes);
         return this.#afterCommit(reply);
       }
       case 'value.set': {
-        const r = this.#values.set(name, own(checked(req.a, 'a', req.op)));
+        const r = this.#values.set(name, stored(req.a, req.op));
         const reply = this.#keepReply(key, new VersionReply(r.version));
         return this.#afterCommit(reply);
       }
@@ -278,7 +286,7 @@ export class SharedState implements StateStore {
         return RESOLVED_TRUE;
 
       case 'queue.put': {
-        const reply = this.#keepReply(key, { size: this.#queues.put(name, own(checked(req.a, 'a', req.op))) });
+        const reply = this.#keepReply(key, { size: this.#queues.put(name, stored(req.a, req.op)) });
         return this.#afterCommit(reply);
       }
       case 'queue.get': {
@@ -298,7 +306,7 @@ export class SharedState implements StateStore {
         return this.#read(() => this.#dicts.get(name, k) ?? null);
       }
       case 'dict.set': {
-        const reply = this.#keepReply(key, { version: this.#dicts.set(name, dictKey(req), own(checked(req.a, 'a', req.op))) });
+        const reply = this.#keepReply(key, { version: this.#dicts.set(name, dictKey(req), stored(req.a, req.op)) });
         return this.#afterCommit(reply);
       }
       case 'dict.delete': {

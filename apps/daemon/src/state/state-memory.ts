@@ -22,15 +22,15 @@
 import { LimitError } from '@corepool/protocol';
 
 /** A Value's record, its map entry and its bytes' objects, besides its name and bytes. */
-export const VALUE_COST = 344;
+const VALUE_COST = 344;
 /** A queue's record and map entry, besides its name. */
-export const QUEUE_COST = 480;
+const QUEUE_COST = 480;
 /** A queue item's array slots and its bytes' objects, besides the bytes. */
-export const ITEM_COST = 264;
+const ITEM_COST = 264;
 /** A dict's record, its inner Map and its map entry, besides its name. */
-export const DICT_COST = 352;
+const DICT_COST = 352;
 /** A dict key's map entry and its bytes' objects, besides the key and the bytes. */
-export const KEY_COST = 304;
+const KEY_COST = 304;
 /**
  * One entry a connection keeps (a subscription, a lock held or awaited, a blocked get), its
  * name included: 460 bytes each measured with 256-character names, less with short ones.
@@ -51,8 +51,33 @@ const WIDE = /[\u0100-\uffff]/;
  * What a name or a dict key holds of the heap: V8 keeps a string of Latin-1 characters at a byte
  * each, any other at two (40,000 values named with 256 '€' cost 830 bytes each, counted as 601).
  */
-export function textBytes(s: string): number {
+function textBytes(s: string): number {
   return WIDE.test(s) ? 2 * s.length : s.length;
+}
+
+/** What a Value named `name` holding `bytes` bytes holds of the heap. */
+export function valueCost(name: string, bytes: number): number {
+  return VALUE_COST + textBytes(name) + bytes;
+}
+
+/** What a queue's own record holds, besides its items (counted while it has any). */
+export function queueCost(name: string): number {
+  return QUEUE_COST + textBytes(name);
+}
+
+/** What one queue item of `bytes` bytes holds. */
+export function itemCost(bytes: number): number {
+  return ITEM_COST + bytes;
+}
+
+/** What a dict's own record holds, besides its entries. */
+export function dictCost(name: string): number {
+  return DICT_COST + textBytes(name);
+}
+
+/** What a dict key holds, besides its value's bytes. */
+export function keyCost(key: string): number {
+  return KEY_COST + textBytes(key);
 }
 
 /** The estimate and its bounds, shared by Values, Queues, Dicts and the connections' entries (owner-index.ts). */

@@ -27,7 +27,7 @@ import { dataEqual, decodeCost, MAX_COST } from './data-equal.js';
 import type { Fanout } from './fanout.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber } from './number-record.js';
-import { textBytes, VALUE_COST, type StateMemory } from './state-memory.js';
+import { valueCost, type StateMemory } from './state-memory.js';
 import type { Dirty, Store, Table } from './store.js';
 
 /** A value's stored record: its version and its data-encoded bytes. */
@@ -210,7 +210,7 @@ export class Values {
 
   /** E_LIMIT (nothing changed) when the new value would take the state past its bound (StateMemory). */
   #create(name: string, bytes: Uint8Array, num: number | bigint | undefined, op: string): ValueRecord {
-    this.#memory.admit(VALUE_COST + textBytes(name) + bytes.length, op);
+    this.#memory.admit(valueCost(name, bytes.length), op);
     const r = new ValueRecord(this.#store.values, name, 0, bytes);
     r.num = num;
     this.#map.set(name, r);
@@ -237,5 +237,5 @@ export class Values {
 
 /** What a value holds of the primary's memory (state-memory.ts). */
 function cost(r: ValueRecord): number {
-  return VALUE_COST + textBytes(r.key) + r.bytes.length;
+  return valueCost(r.key, r.bytes.length);
 }
