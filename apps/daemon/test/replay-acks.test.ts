@@ -5,7 +5,8 @@
  * ids run downwards within each segment keeps every reply once, beside a client still answered;
  * an ack of a queue.get still waiting for its item (a lie) leaves no kept reply behind
  * that no later ack can drop; an instance that never acks keeps at most 100,000 replies, on
- * disk too. A queue.get resent again and again on the connection it waits on is refused each time
+ * disk too; an instance whose client closes it for good keeps none, one whose connection was cut
+ * keeps them for its resend. A queue.get resent again and again on the connection it waits on is refused each time
  * (each resend chained two promises onto the first: a million held a gigabyte), while another
  * client is answered, and its item still reaches it once.
  */
@@ -38,23 +39,33 @@ async function besideHonest(d: TestDaemon, instance: string) {
   return { honest, n, h: await helloAs(d, instance), one: encodeData(1) };
 }
 
-/** Request ids kept on disk for `instance` (segments and records of their own), read with LMDB itself. */
-function keptOnDisk(dataDir: string, instance: string): number[] {
+/** Request ids kept on disk for each instance (segments and records of their own), read with LMDB itself. */
+function allKeptOnDisk(dataDir: string): Map<string, number[]> {
   const root = openLmdb({ path: path.join(dataDir, 'state'), readOnly: true, maxDbs: 8 });
-  const rids: number[] = [];
+  const kept = new Map<string, number[]>();
+  const add = (instance: string, rid: number): void => {
+    const rids = kept.get(instance) ?? [];
+    rids.push(rid);
+    kept.set(instance, rids);
+  };
   try {
     for (const { key, value } of root.openDB({ name: 'replay-log', encoding: 'binary' }).getRange()) {
-      if ((key as unknown[])[0] !== instance) continue;
       const flat = decodeMessage(value as Uint8Array) as unknown[];
-      for (let i = 0; i < flat.length; i += 2) rids.push(flat[i] as number);
+      for (let i = 0; i < flat.length; i += 2) add((key as string[])[0]!, flat[i] as number);
     }
     for (const { key } of root.openDB({ name: 'replays', encoding: 'binary' }).getRange()) {
-      if ((key as unknown[])[0] === instance) rids.push((key as number[])[1]!);
+      add((key as [string, number])[0], (key as [string, number])[1]);
     }
   } finally {
     void root.close();
   }
-  return rids.sort((a, b) => a - b);
+  for (const rids of kept.values()) rids.sort((a, b) => a - b);
+  return kept;
+}
+
+/** Request ids kept on disk for `instance`. */
+function keptOnDisk(dataDir: string, instance: string): number[] {
+  return allKeptOnDisk(dataDir).get(instance) ?? [];
 }
 
 describe('ack messages', () => {
@@ -162,6 +173,44 @@ describe('acknowledgements of many replies at once', () => {
 });
 
 describe('a client instance that never acknowledges', () => {
+  it('of an instance whose client closed it for good go at once; a dropped connection keeps them for its resend', async () => {
+    const d = await startDaemon({ keepDataDir: true });
+    try {
+      const { encodeData } = await import('@corepool/protocol');
+      const producer = await d.connect();
+      const jobs = producer.queue<string>('jobs');
+      for (const item of ['a', 'b', 'c']) await jobs.put(item);
+      const leaver = await helloAs(d, 'leaver');
+      const dropped = await helloAs(d, 'dropped');
+      for (const [h, rid] of [[leaver, 1], [dropped, 1], [leaver, 2]] as const) {
+        h.send({ type: 'state', rid, op: rid === 1 ? 'queue.get' : 'value.set', name: rid === 1 ? 'jobs' : 'v', a: encodeData(rid) });
+        await h.next((m) => m.type === 'reply' && m.rid === rid);
+      }
+      // The SDK's close() sends NORMAL; a connection cut (a crash, a network) sends no close frame.
+      leaver.ws.close(1000);
+      dropped.ws.terminate();
+      await Promise.all([leaver.closed, dropped.closed]);
+      // The cut connection's client resends its get on a new one: the same item, not a second.
+      const back = await helloAs(d, 'dropped');
+      back.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs' });
+      const again = await back.next((m) => m.type === 'reply' && m.rid === 1);
+      expect(decodeData(again.value as Uint8Array)).toBe('b');
+      // An SDK client that closes leaves nothing kept either.
+      const sdk = await d.connect();
+      expect(await sdk.queue<string>('jobs').get()).toBe('c');
+      await sdk.close();
+      expect(await jobs.size()).toBe(0);
+      await producer.close();
+      back.ws.terminate();
+      expect(await d.stop()).toBe(0);
+      expect(keptOnDisk(d.dataDir, 'leaver')).toEqual([]);
+      expect(keptOnDisk(d.dataDir, 'dropped')).toEqual([1]);
+      expect([...allKeptOnDisk(d.dataDir).keys()]).toEqual(['dropped']);
+    } finally {
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('has at most 100,000 replies kept (the oldest go), on disk too', async () => {
     const d = await startDaemon({ keepDataDir: true });
     try {

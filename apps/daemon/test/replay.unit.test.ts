@@ -124,6 +124,20 @@ describe('replays', () => {
     expect(t.size).toBe(1);
   });
 
+  it('an instance closed for good by its client forgets its replays at once, unless another session of it is open', () => {
+    const dropped: string[] = [];
+    const t = new ReplayTable((instance, rid) => dropped.push(`${instance}:${rid}`));
+    const a = t.attach('i1');
+    a.remember(7, Promise.resolve(7), true);
+    const b = t.attach('i1');
+    t.end(a);
+    expect([t.size, dropped]).toEqual([1, []]);
+    t.end(b);
+    expect([t.size, dropped]).toEqual([0, ['i1:7']]);
+    // A new session of the same name starts afresh.
+    expect(t.attach('i1').get(7)).toBeUndefined();
+  });
+
   it('a write sent again gets its first outcome: run once', async () => {
     const r = new InstanceReplays('i2', () => {});
     const first = carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(5));

@@ -277,6 +277,19 @@ export class ReplayTable {
     this.#expire(r);
   }
 
+  /**
+   * A session of the instance closed because its client closed it for good (a close frame
+   * with NORMAL: the SDK sends it from close() alone, and resends nothing after it): with no
+   * other session of the instance, its replays go now rather than after the reconnect window.
+   * An app that makes a client per job and closes it left each one's unacknowledged replies
+   * (up to 64 MiB of data) for two minutes.
+   */
+  end(r: InstanceReplays): void {
+    if (--r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
+    this.#instances.delete(r.instance);
+    r.clear();
+  }
+
   #create(instance: string): InstanceReplays {
     const r = new InstanceReplays(instance, this.#drop);
     this.#instances.set(instance, r);

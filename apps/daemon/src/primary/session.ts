@@ -81,7 +81,7 @@ export interface SessionContext {
   /** Bounds the `client-steering` lines a client reconnecting in a loop can write (log-throttle.ts), keyed by the warning less its numbers. */
   steeringLog: LogThrottle;
   /** Replies to writes that a reconnecting client may ask for again. */
-  replays: Pick<ReplayTable, 'attach' | 'detach'>;
+  replays: Pick<ReplayTable, 'attach' | 'detach' | 'end'>;
   /** Called once when the session ends. */
   onClose(s: Session): void;
   onAuth(s: Session): void;
@@ -179,7 +179,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     onRefusedFrame(ws, (err) => {
       if (!this.#closed) this.#framing.refused(err);
     });
-    ws.on('close', () => this.#onClose());
+    ws.on('close', (code) => this.#onClose(code));
     (socket as Duplex & { [SESSION]?: Session })[SESSION] = this;
     socket.on('data', Session.#onSocketData);
   }
@@ -472,7 +472,8 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     });
   }
 
-  #onClose(): void {
+  /** `code`: the close code the client sent, when the close is its own (the daemon's close() comes here first, without one). */
+  #onClose(code?: number): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#auth.end();
@@ -482,7 +483,10 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     this.#parkedFrom = 0;
     this.#ctx.scheduler.dropClient(this);
     this.#ctx.state.releaseOwner(this.owner);
-    if (this.#replays !== undefined) this.#ctx.replays.detach(this.#replays);
+    if (this.#replays !== undefined) {
+      if (code === CloseCode.NORMAL) this.#ctx.replays.end(this.#replays);
+      else this.#ctx.replays.detach(this.#replays);
+    }
     this.#ctx.onClose(this);
   }
 }
