@@ -182,7 +182,11 @@ describe('a client instance that never acknowledges', () => {
       for (const item of ['a', 'b', 'c']) await jobs.put(item);
       const leaver = await helloAs(d, 'leaver');
       const dropped = await helloAs(d, 'dropped');
-      for (const [h, rid] of [[leaver, 1], [dropped, 1], [leaver, 2]] as const) {
+      for (const [h, rid] of [
+        [leaver, 1],
+        [dropped, 1],
+        [leaver, 2],
+      ] as const) {
         h.send({ type: 'state', rid, op: rid === 1 ? 'queue.get' : 'value.set', name: rid === 1 ? 'jobs' : 'v', a: encodeData(rid) });
         await h.next((m) => m.type === 'reply' && m.rid === rid);
       }
