@@ -49,6 +49,8 @@ export class Channel<In, Out> {
   #buffered = 0;
   /** Length of the frame being read, once its header has arrived. */
   #need = -1;
+  /** Frames are not handed on (nor the socket read) until resume(). */
+  #paused = false;
 
   constructor(socket: Socket, onMessage: (m: In) => void, guard?: ChannelGuard) {
     this.#socket = socket;
@@ -92,11 +94,33 @@ export class Channel<In, Out> {
     this.#socket.destroy();
   }
 
+  /**
+   * Hands on no more frames, from the next one on (those of a read already made wait here), and
+   * stops reading the socket: what the peer sends next waits in its own process.
+   */
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#socket.pause();
+  }
+
+  /** Hands on the frames that waited, in order (until a pause again), then reads the socket again. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#drain();
+    if (!this.#paused) this.#socket.resume();
+  }
+
   #read(chunk: Buffer): void {
     if (this.#corrupt) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
-    for (;;) {
+    this.#drain();
+  }
+
+  #drain(): void {
+    while (!this.#paused && !this.#corrupt) {
       if (this.#need < 0) {
         if (this.#buffered < 4) return;
         this.#need = this.#peekLength();

@@ -466,7 +466,8 @@ function formatStatus(s: DaemonStatus): string {
       (c) =>
         `  #${c.id} ${printable(c.name) || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}` +
         (c.share === undefined ? '' : `  share ${(c.share * 100).toFixed(0)}%`) +
-        (c.itemsDone === undefined ? '' : `  done ${c.itemsDone}`),
+        (c.itemsDone === undefined ? '' : `  done ${c.itemsDone}`) +
+        (c.primaryMs === undefined ? '' : `  primary ${c.primaryMs} ms`),
     ),
   ];
   const errors = s.recentErrors ?? [];

@@ -2,21 +2,46 @@
  * worker-state-link.ts alone, over a fake store and fake workers: requests
  * under the worker's owner name, replies back (or handed back to the store
  * when the worker cannot take them), pushes routed by owner, and the owner
- * released when its worker is gone.
+ * released when its worker is gone; a task's requests and the pushes of its
+ * writes charged to the connection whose chunk it runs, its worker paused
+ * while that connection's share of the turn is spent.
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, LARGEST_MAX_PAYLOAD, type Push, type StateRequest } from '@corepool/protocol/internal';
 import type { PushMessage, StateReplyMessage } from '../src/ipc.js';
+import type { TurnPayer } from '../src/primary/turn-share.js';
 import { WorkerStateLink, type StateStore } from '../src/primary/worker-state-link.js';
+
+/** A connection whose share the test spends and frees; `charged`: the ms charged to it. */
+interface Payer extends TurnPayer {
+  charged: number;
+  isSpent: boolean;
+}
+
+const payer = (): Payer => {
+  const p: Payer = {
+    charged: 0,
+    isSpent: false,
+    charge: (ms) => {
+      p.charged += ms;
+    },
+    spent: () => p.isSpent,
+  };
+  return p;
+};
 
 interface W {
   id: number;
   dead: boolean;
   open: boolean;
   got: (StateReplyMessage | PushMessage)[];
+  /** The connection whose chunk it runs. */
+  payer?: Payer;
+  /** pause and resume, as the link asked them. */
+  flow: string[];
 }
 
-const worker = (id: number): W => ({ id, dead: false, open: true, got: [] });
+const worker = (id: number): W => ({ id, dead: false, open: true, got: [], flow: [] });
 const REQ: StateRequest = { op: 'queue.get', name: 'jobs' };
 const PUSH: Push = { type: 'push', kind: 'value', name: 'v', version: 1, value: new Uint8Array() };
 
@@ -41,6 +66,9 @@ function setup(answer: (owner: string) => Promise<unknown>) {
         return true;
       },
       dead: (w) => w.dead,
+      payer: (w) => w.payer,
+      pause: (w) => w.flow.push('pause'),
+      resume: (w) => w.flow.push('resume'),
     },
     'w:',
   );
@@ -111,5 +139,49 @@ describe('worker state link', () => {
     link.cancelGets(w);
     link.giveBack(w, { t: 'state.return', name: 'jobs', value: Uint8Array.of(1) });
     expect(log).toEqual(['cancel gets w:6', 'undelivered jobs']);
+  });
+
+  it("charges a task's requests, replies and pushes to its chunk's connection, and pauses the worker while that one's share is spent", async () => {
+    const { link } = setup(async () => new Uint8Array(64 * 1024));
+    const w = { ...worker(8), payer: payer() };
+    link.ready(w);
+    link.request(w, { t: 'state', rid: 1, req: { op: 'value.set', name: 'v', a: new Uint8Array(64 * 1024) } });
+    await settle();
+    // Its handling, 64 KiB at RECEIVED_BYTE_MS a byte (0.23 ms), and its reply's sending.
+    expect(w.payer.charged).toBeGreaterThan(0.2);
+    expect(w.flow).toEqual([]);
+    const before = w.payer.charged;
+    expect(link.charge('w:8', 3)).toBe(true); // its writes' pushes
+    expect(w.payer.charged).toBe(before + 3);
+    expect(link.charge('c:8', 3)).toBe(false); // a connection's own: the session's to charge
+    // Spent: the worker's messages wait, turn after turn, until the share frees.
+    w.payer.isSpent = true;
+    link.request(w, { t: 'state', rid: 2, req: REQ });
+    expect(w.flow).toEqual(['pause']);
+    link.charge('w:8', 1);
+    await settle();
+    await settle();
+    expect(w.flow).toEqual(['pause']);
+    w.payer.isSpent = false;
+    await settle();
+    expect(w.flow).toEqual(['pause', 'resume']);
+  });
+
+  it('a worker whose chunk has no connection (none runs, or a lent one) is charged to nobody and never paused; a dead one is not resumed', async () => {
+    const { link } = setup(async () => 1);
+    const idle = worker(9);
+    link.ready(idle);
+    link.request(idle, { t: 'state', rid: 1, req: REQ });
+    expect(link.charge('w:9', 50)).toBe(true);
+    expect(idle.flow).toEqual([]);
+    const dying = { ...worker(10), payer: payer() };
+    dying.payer.isSpent = true;
+    link.request(dying, { t: 'state', rid: 1, req: REQ });
+    expect(dying.flow).toEqual(['pause']);
+    dying.dead = true;
+    link.gone(dying);
+    dying.payer.isSpent = false;
+    await settle();
+    expect(dying.flow).toEqual(['pause']);
   });
 });

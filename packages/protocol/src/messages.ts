@@ -351,6 +351,12 @@ export interface ClientStatus {
   /** Its weight in the fair share, and the most workers it may hold at once (absent: no cap). */
   weight?: number;
   maxWorkers?: number;
+  /**
+   * Milliseconds of the primary's event loop spent for it since it connected: its messages,
+   * their bytes, its writes' pushes, its blocked calls' timeouts, and its tasks' state requests.
+   * What its share of the primary's turns is counted in.
+   */
+  primaryMs?: number;
 }
 
 /** `status.cluster`: the cluster this daemon belongs to. */

@@ -44,6 +44,7 @@
  */
 import { encodeMessage, decodeMessage } from '@corepool/protocol';
 import type { RunMessage } from '../ipc.js';
+import type { SchedulerClient } from '../primary/client-queues.js';
 import type { WorkerFigures } from '../primary/scheduler.js';
 import type { Supervisor, WorkerSlot } from '../primary/supervisor.js';
 import type { ChunkCommand, ChunkMessage, PoolEvents, WorkerPool } from '../primary/worker-pool.js';
@@ -74,6 +75,8 @@ export interface ClusterScheduler extends PoolEvents<ClusterWorker> {
   queuedChunksByRealm(): Map<string, number>;
   /** The weight of one of this daemon's clients (fair-share.ts), by realm. */
   weightOf(realm: string): number | undefined;
+  /** The client whose chunk `w` runs now (scheduler.ts). */
+  clientOn(w: ClusterWorker): SchedulerClient | undefined;
 }
 
 /** The local workers, as the Supervisor keeps them. */
@@ -265,6 +268,11 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   }
 
   // --- inside ------------------------------------------------------------------
+
+  /** The client of this daemon whose chunk local worker `w` runs now; none while it is lent (scheduler.ts clientOn). */
+  clientOn(w: WorkerSlot): SchedulerClient | undefined {
+    return this.#away.has(w) ? undefined : this.#scheduler?.clientOn(this.#view(w));
+  }
 
   #view(w: WorkerSlot): LocalWorker {
     let v = this.#views.get(w);

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerMessage } from '@corepool/protocol';
 import type { FairShare, Tenant } from './fair-share.js';
 import type { Chunk, Job } from './job.js';
+import type { TurnPayer } from './turn-share.js';
 
 /** What the scheduler needs from a connection. */
 export interface SchedulerClient {
@@ -24,6 +25,8 @@ export interface SchedulerClient {
   readonly weight?: number;
   /** Most workers the client may hold at once (placement.ts); default no cap. */
   readonly maxWorkers?: number | undefined;
+  /** Its connection's share of the primary's turns, which its tasks' state requests are charged to (worker-state-link.ts). */
+  readonly turns?: TurnPayer;
 }
 
 export interface ClientQueue extends Tenant {

@@ -247,7 +247,14 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
   const ownerTag = membership === undefined ? '' : `${randomBytes(6).toString('base64url')}:`;
   const stateLink = new WorkerStateLink<WorkerSlot>(
     state,
-    { owner: (w) => `w:${ownerTag}${w.id}`, send: (w, m) => supervisor.send(w, m), dead: (w) => w.dead },
+    {
+      owner: (w) => `w:${ownerTag}${w.id}`,
+      send: (w, m) => supervisor.send(w, m),
+      dead: (w) => w.dead,
+      payer: (w) => (clusterPool === undefined ? scheduler.clientOn(w) : clusterPool.clientOn(w))?.turns,
+      pause: (w) => w.channel.pause(),
+      resume: (w) => w.channel.resume(),
+    },
     'w:',
   );
 
@@ -267,8 +274,10 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
     if (stateLink.push(owner, push)) return;
     server?.session(owner)?.push(push);
   };
-  // A write's pushes are work for its writer's connection (a task's writes are its worker's: not charged).
-  state.onPushCost = (writer: string, ms: number) => server?.session(writer)?.charge(ms);
+  // A write's pushes are work for its writer's connection (a task's, for its client's: worker-state-link.ts).
+  state.onPushCost = (writer: string, ms: number) => {
+    if (!stateLink.charge(writer, ms)) server?.session(writer)?.charge(ms);
+  };
 
   ownFigures = () => {
     const st = scheduler.stats();
@@ -329,6 +338,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
             maxSendBuffered: s.maxSendBuffered,
             weight: s.weight,
             ...(s.maxWorkers === undefined ? {} : { maxWorkers: s.maxWorkers }),
+            primaryMs: Math.round(s.primaryMs * 10) / 10,
             ...figures.client(s),
           };
         }),

@@ -368,6 +368,14 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     }
   }
 
+  /**
+   * The client whose chunk `w` runs now, a cancelled one still winding down included: what its
+   * tasks ask of the shared state is that client's work (worker-state-link.ts).
+   */
+  clientOn(w: W): SchedulerClient | undefined {
+    return this.#lanes.get(w)?.head?.job.client.client;
+  }
+
   /** A worker is ready for chunks. */
   workerReady(_w: W): void {
     this.dispatch();

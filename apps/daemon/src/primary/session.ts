@@ -40,7 +40,7 @@ import type { LogThrottle } from './log-throttle.js';
 import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED, type Addressee, type FramingHost } from './framing.js';
 import { StateFlow, type StateFlowHost } from './state-flow.js';
-import { RECEIVED_BYTE_MS, TurnShare } from './turn-share.js';
+import { RECEIVED_BYTE_MS, TurnShare, type TurnPayer } from './turn-share.js';
 import { ignore } from '../ignore.js';
 import { frameWriter } from './frame-writer.js';
 import { Outflow, type OutflowHost, type OutflowLimits } from './outflow.js';
@@ -118,7 +118,7 @@ function endTurn(): void {
 let nextSessionId = 1;
 
 /** A client connection. */
-export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost, StateFlowHost, Receiver {
+export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost, StateFlowHost, Receiver, TurnPayer {
   readonly id = nextSessionId++;
   /** What its unfinished incoming message holds, as the receive budget counts it. */
   held = 0;
@@ -396,6 +396,23 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   charge(ms: number): void {
     this.#turnStarts();
     this.#share.charge(turn, ms);
+  }
+
+  /** The primary's time spent and charged for it since it connected (turn-share.ts), in ms. */
+  get primaryMs(): number {
+    return this.#share.total;
+  }
+
+  /** Its share of the turns, as its tasks' state requests are charged to it (SchedulerClient). */
+  get turns(): TurnPayer {
+    return this;
+  }
+
+  /** True while this turn's share is spent: its tasks' state requests wait for a later turn too (TurnPayer). */
+  spent(): boolean {
+    if (this.#closed) return false;
+    this.#turnStarts();
+    return this.#share.spent(turn);
   }
 
   /** The first message of a turn, of any session, arms the turn's end. */

@@ -6,7 +6,8 @@
  * Work the primary does for a connection outside its messages is charged here
  * too: a blocked call of its timing out (its timer, its error, its reply), the
  * pushes its writes make (state/fanout.ts), the reading and decoding of its
- * frames and what their bytes cost later (RECEIVED_BYTE_MS); and
+ * frames and what their bytes cost later (RECEIVED_BYTE_MS), and its tasks'
+ * state requests, which wait while its share is spent (worker-state-link.ts); and
  * what passes the turn's budget is carried into the next turns as a debt,
  * paid a budget a turn: a client that keeps 10,000 gets of 1-200 ms waiting
  * and posts a new one as each times out (~70,000 timeouts a second) left its
@@ -36,6 +37,17 @@ export const TURN_BUDGET_MS = 0.5;
  */
 export const RECEIVED_BYTE_MS = 3.5e-6;
 
+/**
+ * A connection as the work it causes elsewhere sees it: charged to its share, and held back
+ * while the share is spent. Its tasks' state requests are such work (worker-state-link.ts).
+ */
+export interface TurnPayer {
+  /** Work done for it outside its messages (turn-share's charge). */
+  charge(ms: number): void;
+  /** True while this turn's share is spent: its messages and the work it causes wait for a later turn. */
+  spent(): boolean;
+}
+
 /** Most debt a connection carries (200 turns): past it, charged work is forgotten, never a connection unread for long. */
 export const MAX_DEBT_MS = 100;
 
@@ -45,17 +57,21 @@ export class TurnShare {
   #used = 0;
   /** Charged work past the budget of the turn it was done in. */
   #debt = 0;
+  /** Everything spent and charged, for status (none of it forgotten). */
+  #total = 0;
 
   /** Milliseconds spent in turn `turn` (a later turn starts from the debt it pays). */
   spend(turn: number, ms: number): void {
     this.#at(turn);
     this.#used += ms;
+    this.#total += ms;
   }
 
   /** Work done for the connection outside its messages: past the budget, carried into later turns. */
   charge(turn: number, ms: number): void {
     this.#at(turn);
     this.#used += ms;
+    this.#total += ms;
     if (this.#used > TURN_BUDGET_MS) {
       this.#debt = Math.min(MAX_DEBT_MS, this.#debt + this.#used - TURN_BUDGET_MS);
       this.#used = TURN_BUDGET_MS;
@@ -67,6 +83,11 @@ export class TurnShare {
     if (this.#turn !== turn && this.#debt === 0) return false;
     this.#at(turn);
     return this.#used >= TURN_BUDGET_MS;
+  }
+
+  /** Milliseconds spent and charged since the connection opened. */
+  get total(): number {
+    return this.#total;
   }
 
   /** The debt still to pay, in ms. */

@@ -1,0 +1,49 @@
+/**
+ * channel.ts over a real socket pair: a paused end hands on no more frames, from
+ * the one after the pause on (those already read wait in order), and resume hands
+ * them on and reads the socket again; a pause from inside a handler holds the
+ * frames of the same read.
+ */
+import { createServer, connect, type Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { Channel } from '../src/channel.js';
+import { until } from './support/wait.js';
+
+/** Two connected sockets on the loopback. */
+async function socketPair(): Promise<[Socket, Socket, () => void]> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+  const a = connect(port, '127.0.0.1');
+  const b = await accepted;
+  return [a, b, () => (a.destroy(), b.destroy(), server.close())];
+}
+
+describe('channel', () => {
+  it('holds frames while paused and hands them on in order at resume', async () => {
+    const [a, b, close] = await socketPair();
+    try {
+      const got: number[] = [];
+      const reader: Channel<{ n: number }, never> = new Channel<{ n: number }, never>(b, (m) => {
+        got.push(m.n);
+        if (m.n === 2) reader.pause(); // from inside a handler: 3..5 of the same read wait
+      });
+      const writer = new Channel<never, { n: number }>(a, () => {});
+      for (let n = 1; n <= 5; n++) writer.send({ n });
+      await until(() => got.length >= 2);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(got).toEqual([1, 2]);
+      writer.send({ n: 6 });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(got).toEqual([1, 2]);
+      reader.resume();
+      await until(() => got.length === 6);
+      expect(got).toEqual([1, 2, 3, 4, 5, 6]);
+      writer.send({ n: 7 });
+      await until(() => got.length === 7);
+    } finally {
+      close();
+    }
+  });
+});
