@@ -124,6 +124,30 @@ describe('replays', () => {
     expect(t.size).toBe(1);
   });
 
+  it('tells the table what data every instance keeps, as it changes: kept, replaced, shed past the bound, acknowledged, expired', () => {
+    let held = 0;
+    const t = new ReplayTable(
+      () => {},
+      new Map([['old', new Map<number, unknown>([[1, new Uint8Array(10)]])]]),
+      (bytes) => (held += bytes),
+    );
+    expect(held).toBe(10); // a reply the store held at start
+    const a = t.attach('a');
+    const b = t.attach('b');
+    a.remember(1, Promise.resolve(), true);
+    a.settled(1, a.get(1)!, new Uint8Array(100));
+    b.restore(1, { value: new Uint8Array(1000) });
+    expect(held).toBe(1110);
+    const big = MAX_BYTES_PER_INSTANCE / 2 + 1;
+    a.restore(2, new Uint8Array(big));
+    a.restore(3, new Uint8Array(big)); // past the bound: rid 1 and 2 go
+    expect(held).toBe(1010 + big);
+    a.acknowledge(4);
+    t.end(b);
+    expect(held).toBe(10);
+    expect([a.bytes, b.bytes]).toEqual([0, 0]);
+  });
+
   it('an instance closed for good by its client forgets its replays at once, unless another session of it is open', () => {
     const dropped: string[] = [];
     const t = new ReplayTable((instance, rid) => dropped.push(`${instance}:${rid}`));

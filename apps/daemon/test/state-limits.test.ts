@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { encodeData } from '@corepool/protocol';
+import { PROTOCOL_VERSION } from '@corepool/protocol/internal';
 
 import { startDaemon } from './support/daemon.js';
 import type { RawSocket } from './support/raw-socket.js';
@@ -118,6 +119,35 @@ describe('per-connection limits on the shared state', () => {
     await neighbour.value('fresh').set(1);
     expect(await neighbour.value<number>('fresh').get()).toBe(1);
   }, 180_000);
+
+  it('items taken and not acknowledged still count until their replies go: moved out of a queue by new client instances, they make no room', async () => {
+    await using d = await startDaemon({ workers: 1, args: ['--max-state-mb', '4'] });
+    const producer = await d.connect();
+    const jobs = producer.queue<Uint8Array>('jobs');
+    const item = new Uint8Array(MiB).fill(7);
+    for (let i = 0; i < 3; i++) await jobs.put(item);
+    // A raw client takes them as a new instance each time, acknowledging nothing, its connection cut.
+    for (let i = 0; i < 3; i++) {
+      const h = await d.raw({ hello: false });
+      h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance: `taker-${i}` });
+      await h.next((m) => m.type === 'welcome');
+      h.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs' });
+      await h.next((m) => m.type === 'reply' && m.rid === 1);
+      h.ws.terminate();
+    }
+    expect(await jobs.size()).toBe(0);
+    // Kept for their resends, the items are still the state's memory: no room for a fourth.
+    expect((await d.status()).stateBytes).toBeGreaterThan(3 * MiB);
+    expect(await codeOf(jobs.put(item))).toBe('E_LIMIT');
+    // One instance comes back and acknowledges its reply: its item's room is free again.
+    const back = await d.raw({ hello: false });
+    back.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance: 'taker-0' });
+    await back.next((m) => m.type === 'welcome');
+    back.send({ type: 'ack', ack: 2 });
+    await until(async () => (await d.status()).stateBytes! < 2.5 * MiB, 10_000, 'the acknowledged item let go');
+    await jobs.put(item);
+    expect(await jobs.size()).toBe(1);
+  });
 
   it('many blocked gets stopping together (timeouts due at once, a connection leaving a long line) are all answered, and the line stays whole for a neighbour', async () => {
     await using d = await startDaemon({ workers: 1 });

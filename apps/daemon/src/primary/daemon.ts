@@ -423,7 +423,11 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
               new UnavailableError('reload is per daemon and not available in cluster mode yet: restart the daemons one at a time'),
             )
           : reloader.reload(graceMs),
-      replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies()),
+      replays: new ReplayTable(
+        (instance, rid) => state.dropReply([instance, rid]),
+        state.keptReplies(),
+        (bytes) => state.holdReplies(bytes),
+      ),
       stateWindow: membership === undefined ? LOCAL_STATE_WINDOW : CLUSTER_STATE_WINDOW,
       send: {
         highWater: opts.sendHighWater,

@@ -35,6 +35,9 @@ const KEEP_AFTER_CLOSE_MS = 120_000;
 /** Deletes a reply the store holds. */
 export type DropStoredReply = (instance: string, rid: number) => void;
 
+/** The data kept replies carry, across every instance, grew by `bytes` (shrank, when negative): the state's memory counts it. */
+export type HeldReplyBytes = (bytes: number) => void;
+
 /** The connection that carries replayed requests (one object per connection: no closures per request). */
 export interface ReplayHost {
   /** Runs the request; the store commits its reply under `key` with the write (or the item's removal). */
@@ -75,6 +78,7 @@ export interface Replays {
 export class InstanceReplays implements Replays {
   readonly instance: string;
   readonly #drop: DropStoredReply;
+  readonly #held: HeldReplyBytes | undefined;
   /** Each request's outcome: its promise until it resolved (settled), then its reply; a rejected one stays a promise. */
   #replies: RidTable<unknown> | undefined;
   /** Request ids whose reply the store does not hold (every write's does: the rare exception is listed, not the rule). */
@@ -100,9 +104,10 @@ export class InstanceReplays implements Replays {
   /** Bytes of data its kept replies carry (replyDataBytes). */
   bytes = 0;
 
-  constructor(instance: string, drop: DropStoredReply) {
+  constructor(instance: string, drop: DropStoredReply, held?: HeldReplyBytes) {
     this.instance = instance;
     this.#drop = drop;
+    this.#held = held;
   }
 
   /** The outcome of an earlier request `rid`, if it is still kept; throws if it was dropped. */
@@ -141,7 +146,7 @@ export class InstanceReplays implements Replays {
    */
   #grew(rid: number, n: number): void {
     if (n === 0) return;
-    this.bytes += n;
+    this.#count(n);
     const heavy = (this.#heavy ??= []);
     // Acknowledgements forget from the front: those go from here as the next ones come.
     while (this.#heavyFrom < heavy.length && this.#replies?.get(heavy[this.#heavyFrom]!) === undefined) this.#heavyFrom++;
@@ -158,12 +163,17 @@ export class InstanceReplays implements Replays {
     }
   }
 
+  #count(bytes: number): void {
+    this.bytes += bytes;
+    this.#held?.(bytes);
+  }
+
   /** remember() for an outcome whose rejection its caller handles (what `outcome` returns), or a reply: no reaction of its own. */
   #keep(rid: number, outcome: unknown, stored: boolean): void {
     const replies = (this.#replies ??= new RidTable());
     // A resend's new outcome takes the place of a reply kept before it: its bytes go with it.
     const replaced = replyDataBytes(replies.get(rid));
-    this.bytes -= replaced;
+    if (replaced !== 0) this.#count(-replaced);
     replies.set(rid, outcome);
     if (rid < this.#clearBelow) this.#clearBelow = rid;
     if (!stored) (this.#unstored ??= new Set()).add(rid);
@@ -179,7 +189,8 @@ export class InstanceReplays implements Replays {
     const outcome = this.#replies?.get(rid);
     if (outcome === undefined) return;
     this.#replies!.delete(rid);
-    this.bytes -= replyDataBytes(outcome);
+    const bytes = replyDataBytes(outcome);
+    if (bytes !== 0) this.#count(-bytes);
     if (this.#unstored?.delete(rid) === true) return;
     this.#drop(this.instance, rid);
     if (this.#waiting?.delete(rid) !== true) return;
@@ -251,10 +262,15 @@ export class InstanceReplays implements Replays {
 export class ReplayTable {
   readonly #instances = new Map<string, InstanceReplays>();
   readonly #drop: DropStoredReply;
+  readonly #held: HeldReplyBytes | undefined;
 
-  /** `stored`: the replies the store held at start, by instance and request id; they wait for their clients like a closed session's. */
-  constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>) {
+  /**
+   * `stored`: the replies the store held at start, by instance and request id; they wait for their
+   * clients like a closed session's. `held` hears the data kept replies carry, as it changes.
+   */
+  constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>, held?: HeldReplyBytes) {
     this.#drop = drop;
+    this.#held = held;
     for (const [instance, replies] of stored ?? []) {
       const r = this.#create(instance);
       for (const [rid, reply] of replies) r.restore(rid, reply ?? null);
@@ -291,7 +307,7 @@ export class ReplayTable {
   }
 
   #create(instance: string): InstanceReplays {
-    const r = new InstanceReplays(instance, this.#drop);
+    const r = new InstanceReplays(instance, this.#drop, this.#held);
     this.#instances.set(instance, r);
     return r;
   }

@@ -208,6 +208,17 @@ export class SharedState implements StateStore {
   }
 
   /**
+   * A queue item taken, or a sum, is held until its client acknowledges the reply (replay.ts):
+   * still the state's memory. Counted, never refused, so a get still passes on a full state
+   * (its item leaves the queue as its reply is kept); a put past the bound does not. Uncounted,
+   * an app taking items without acknowledging them, as new client instances, moved them out of
+   * the bound and put more: 64 MiB each time, for the two minutes an instance is kept.
+   */
+  holdReplies(bytes: number): void {
+    this.#memory.used += bytes;
+  }
+
+  /**
    * Runs one request for `owner` (an opaque string like "c:12" for a client
    * or "w:3" for a task's worker). Resolves to the reply above, rejects with
    * a CorepoolError. The operation takes effect synchronously, before this

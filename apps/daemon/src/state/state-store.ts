@@ -62,6 +62,11 @@ export interface StateStore {
   keptReplies(): Map<string, Map<number, unknown>>;
   /** Deletes a kept reply (acknowledged, or its client is gone). */
   dropReply(key: ReplayKey): void;
+  /**
+   * The data that replies kept in the primary for a resend carry grew by `bytes` (shrank, when
+   * negative): a store that bounds the primary's memory counts it as state, never refusing it.
+   */
+  holdReplies(bytes: number): void;
   /** How much state there is. */
   counts(): StateCounts;
   /**
