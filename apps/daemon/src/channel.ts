@@ -51,6 +51,8 @@ export class Channel<In, Out> {
   #need = -1;
   /** Frames are not handed on (nor the socket read) until resume(). */
   #paused = false;
+  /** The peer is gone: what it sent is handed on whatever asks for a pause. */
+  #finishing = false;
 
   constructor(socket: Socket, onMessage: (m: In) => void, guard?: ChannelGuard) {
     this.#socket = socket;
@@ -99,7 +101,7 @@ export class Channel<In, Out> {
    * stops reading the socket: what the peer sends next waits in its own process.
    */
   pause(): void {
-    if (this.#paused) return;
+    if (this.#paused || this.#finishing) return;
     this.#paused = true;
     this.#socket.pause();
   }
@@ -110,6 +112,32 @@ export class Channel<In, Out> {
     this.#paused = false;
     this.#drain();
     if (!this.#paused) this.#socket.resume();
+  }
+
+  /**
+   * The peer's process has exited: hands on every frame it sent, those a pause held and those
+   * still unread in the socket, then calls `done` once the socket has ended (or after `graceMs`,
+   * should something else keep it open). Without it, a worker that died while paused took its
+   * last results with it, and its chunk's recovery blamed an item that had succeeded.
+   */
+  finish(done: () => void, graceMs = 1000): void {
+    this.#finishing = true;
+    let called = false;
+    const end = (): void => {
+      if (called) return;
+      called = true;
+      clearTimeout(timer);
+      done();
+    };
+    const timer = setTimeout(end, graceMs);
+    this.#paused = false;
+    this.#drain();
+    if (this.#socket.destroyed || this.#socket.readableEnded) {
+      end();
+      return;
+    }
+    this.#socket.once('close', end);
+    this.#socket.resume();
   }
 
   #read(chunk: Buffer): void {

@@ -452,7 +452,7 @@ function formatStatus(s: DaemonStatus): string {
     `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks; waiting: ${s.blockedGets ?? 0} queue gets, ${s.lockWaiters ?? 0} lock acquires` +
       (s.stateBytes === undefined
         ? ''
-        : `; memory ${mib(s.stateBytes)} of ${mib(s.maxStateBytes ?? Infinity)}, connections' entries ${mib(s.stateEntryBytes ?? 0)}`),
+        : `; memory ${mib(s.stateBytes)} of ${mib(s.maxStateBytes ?? Infinity)}, connections' entries ${mib(s.stateEntryBytes ?? 0)}, kept replies ${mib(s.stateReplyBytes ?? 0)}`),
     `workers (${s.workers.length}):`,
     ...s.workers.map(
       (w) =>

@@ -2,7 +2,8 @@
  * channel.ts over a real socket pair: a paused end hands on no more frames, from
  * the one after the pause on (those already read wait in order), and resume hands
  * them on and reads the socket again; a pause from inside a handler holds the
- * frames of the same read.
+ * frames of the same read. finish (the peer's process exited) hands on what a
+ * pause held and what is still unread, ignores later pauses, and only then calls back.
  */
 import { createServer, connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +43,25 @@ describe('channel', () => {
       expect(got).toEqual([1, 2, 3, 4, 5, 6]);
       writer.send({ n: 7 });
       await until(() => got.length === 7);
+    } finally {
+      close();
+    }
+  });
+
+  it('finish hands on every frame, held or unread, before it calls back, whatever pauses meanwhile', async () => {
+    const [a, b, close] = await socketPair();
+    try {
+      const got: number[] = [];
+      const reader: Channel<{ n: number }, never> = new Channel<{ n: number }, never>(b, (m) => {
+        got.push(m.n);
+        reader.pause(); // after every frame, as a worker whose client's share is spent
+      });
+      const writer = new Channel<never, { n: number }>(a, () => {});
+      for (let n = 1; n <= 200; n++) writer.send({ n, pad: 'x'.repeat(1000) } as { n: number });
+      await until(() => got.length === 1);
+      a.end();
+      const finished = await new Promise<number[]>((resolve) => reader.finish(() => resolve([...got])));
+      expect(finished).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     } finally {
       close();
     }

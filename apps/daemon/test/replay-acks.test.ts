@@ -194,6 +194,11 @@ describe('a client instance that never acknowledges', () => {
       leaver.ws.close(1000);
       dropped.ws.terminate();
       await Promise.all([leaver.closed, dropped.closed]);
+      // A raw client that comes back as the closed instance anyway: its resent get is refused, no second item taken.
+      const undead = await helloAs(d, 'leaver');
+      undead.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs' });
+      expect(await undead.next((m) => m.rid === 1)).toMatchObject({ ok: false, error: { code: 'E_BAD_MESSAGE' } });
+      undead.ws.terminate();
       // The cut connection's client resends its get on a new one: the same item, not a second.
       const back = await helloAs(d, 'dropped');
       back.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs' });

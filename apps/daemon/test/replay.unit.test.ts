@@ -2,7 +2,14 @@
 import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
 import { VersionReply } from '@corepool/protocol/internal';
-import { InstanceReplays, MAX_BYTES_PER_INSTANCE, ReplayTable, type ReplayHost } from '../src/primary/replay.js';
+import {
+  DATA_REPLY_COST,
+  InstanceReplays,
+  MAX_BYTES_PER_INSTANCE,
+  REPLY_COST,
+  ReplayTable,
+  type ReplayHost,
+} from '../src/primary/replay.js';
 
 /** A request carried by a connection the test opens and closes; `runs` counts the store's runs. */
 function carried(rid: number, req: StateRequest, value: () => Promise<unknown>) {
@@ -124,28 +131,62 @@ describe('replays', () => {
     expect(t.size).toBe(1);
   });
 
-  it('tells the table what data every instance keeps, as it changes: kept, replaced, shed past the bound, acknowledged, expired', () => {
-    let held = 0;
-    const t = new ReplayTable(
-      () => {},
-      new Map([['old', new Map<number, unknown>([[1, new Uint8Array(10)]])]]),
-      (bytes) => (held += bytes),
-    );
-    expect(held).toBe(10); // a reply the store held at start
+  it("tells the table what kept replies hold, as it changes, gets' items apart: kept, replaced, shed past the bound, acknowledged, ended", () => {
+    let items = 0;
+    let replies = 0;
+    const t = new ReplayTable(() => {}, new Map([['old', new Map<number, unknown>([[1, new Uint8Array(10)]])]]), {
+      items: (bytes) => void (items += bytes),
+      replies: (bytes) => ((replies += bytes), false),
+    });
+    const R = REPLY_COST;
+    const D = DATA_REPLY_COST;
+    expect([items, replies]).toEqual([10, R + D]); // a get's item the store held at start
     const a = t.attach('a');
     const b = t.attach('b');
     a.remember(1, Promise.resolve(), true);
+    expect([items, replies]).toEqual([10, 2 * R + D]);
     a.settled(1, a.get(1)!, new Uint8Array(100));
-    b.restore(1, { value: new Uint8Array(1000) });
-    expect(held).toBe(1110);
+    b.restore(1, new VersionReply(1, new Uint8Array(1000))); // an add's sum
+    b.restore(2, new VersionReply(3));
+    expect([items, replies]).toEqual([110, 4 * R + 3 * D + 1000]);
     const big = MAX_BYTES_PER_INSTANCE / 2 + 1;
     a.restore(2, new Uint8Array(big));
     a.restore(3, new Uint8Array(big)); // past the bound: rid 1 and 2 go
-    expect(held).toBe(1010 + big);
+    expect([items, replies]).toEqual([10 + big, 4 * R + 3 * D + 1000]);
     a.acknowledge(4);
     t.end(b);
-    expect(held).toBe(10);
+    expect([items, replies]).toEqual([10, R + D]);
     expect([a.bytes, b.bytes]).toEqual([0, 0]);
+  });
+
+  it("while kept replies are past their share of the bound, instances without a connection lose their writes' replies, the longest gone first; gets' items and pending outcomes stay", async () => {
+    let over = false;
+    const t = new ReplayTable(() => {}, undefined, { items: () => {}, replies: () => over });
+    const gone = t.attach('gone');
+    gone.restore(1, new VersionReply(1)); // a set's
+    gone.restore(2, new Uint8Array([7])); // a get's item
+    gone.restore(3, new VersionReply(3, new Uint8Array([9]))); // an add's sum
+    gone.remember(4, new Promise(() => {}), true); // not settled yet
+    t.detach(gone);
+    const later = t.attach('later');
+    later.restore(1, new VersionReply(1));
+    t.detach(later);
+    const here = t.attach('here');
+    here.restore(1, new VersionReply(1));
+    // Under the bound nothing goes; past it, only as long as it stays past it.
+    here.restore(2, new VersionReply(2));
+    await Promise.resolve();
+    expect(gone.get(1)).toBeDefined();
+    over = true;
+    here.restore(3, new VersionReply(3));
+    await Promise.resolve();
+    expect(() => gone.get(1)).toThrow(/too old to replay/);
+    expect(() => gone.get(3)).toThrow(/too old to replay/);
+    await expect(gone.get(2)).resolves.toEqual(new Uint8Array([7]));
+    expect(gone.get(4)).toBeInstanceOf(Promise);
+    // Still past it: the next one without a connection goes too; a connected instance keeps its own.
+    expect(() => later.get(1)).toThrow(/too old to replay/);
+    await expect(here.get(1)).resolves.toBeDefined();
   });
 
   it('an instance closed for good by its client forgets its replays at once, unless another session of it is open', () => {
@@ -158,8 +199,10 @@ describe('replays', () => {
     expect([t.size, dropped]).toEqual([1, []]);
     t.end(b);
     expect([t.size, dropped]).toEqual([0, ['i1:7']]);
-    // A new session of the same name starts afresh.
-    expect(t.attach('i1').get(7)).toBeUndefined();
+    // A new session of the same name (not the SDK's: a raw client) gets its resends refused, never applied again.
+    const again = t.attach('i1');
+    expect(() => again.get(7)).toThrow(/too old to replay/);
+    expect(again.get(8)).toBeUndefined();
   });
 
   it('a write sent again gets its first outcome: run once', async () => {

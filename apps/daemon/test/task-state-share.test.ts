@@ -7,7 +7,11 @@
  * worker is paused and read again at every write); every write lands and is
  * pushed, and the neighbour adding beside it is answered every time, its own
  * figure holding only its own work. Before, a task's requests were charged to
- * nobody: its client's figure stayed at what its submit cost.
+ * nobody: its client's figure stayed at what its submit cost. A worker that dies
+ * while its channel is held hands on its last messages first: its crash is
+ * blamed on the item that caused it, not on one that had succeeded before it, in
+ * its own app or another's (9 runs in 10 blamed the wrong item when the exit was
+ * handled before the held messages).
  */
 import { describe, expect, it } from 'vitest';
 
@@ -55,4 +59,56 @@ describe("a task's shared-state requests", () => {
     await writer.close();
     await neighbour.close();
   });
+
+  it('a worker that dies while its channel is held hands on its last messages first: the item that killed it is blamed, not one that succeeded', async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const load = await Promise.all([0, 1].map((i) => d.connect({ name: `load-${i}` })));
+    let loading = true;
+    // Neighbours keep the primary's turns long, so a held channel stays held while the worker's exit arrives.
+    const loops = load.map(async (c) => {
+      const n = c.value<number>('n', { initial: 0 });
+      while (loading) await Promise.all(Array.from({ length: 2000 }, () => n.add(1)));
+    });
+    const a = await d.connect({ name: 'a' });
+    const b = await d.connect({ name: 'b' });
+    try {
+      for (let trial = 0; trial < 4; trial++) {
+        // In one chunk: item 0 writes 6 MiB (its client's share spent: the channel held) and succeeds; item 1 kills the worker.
+        const own = await a.mapSettled(
+          async ([i, mb]: [number, number], ctx) => {
+            if (i === 0) {
+              await ctx.value<Uint8Array>('big').set(new Uint8Array(mb * 1024 * 1024).fill(7));
+              return 'ok';
+            }
+            process.kill(process.pid, 'SIGKILL');
+            return 'never';
+          },
+          [
+            [0, 6],
+            [1, 6],
+          ],
+          { timeoutMs: 60_000, retries: 0, chunkSize: 2 },
+        );
+        expect(own[0]).toEqual({ status: 'fulfilled', value: 'ok' });
+        expect(own[1]).toMatchObject({ status: 'rejected', reason: { code: 'E_WORKER_CRASHED', index: 1 } });
+        // Another app's item that succeeded before the next app's item killed the same worker.
+        const [mine, theirs] = await Promise.allSettled([
+          a.map(
+            async (mb: number, ctx) => {
+              await ctx.value<Uint8Array>('big').set(new Uint8Array(mb * 1024 * 1024).fill(8));
+              return 'a-ok';
+            },
+            [6],
+            { retries: 0 },
+          ),
+          b.map(() => process.kill(process.pid, 'SIGKILL'), [0], { retries: 0 }),
+        ]);
+        expect(mine).toEqual({ status: 'fulfilled', value: ['a-ok'] });
+        expect(theirs).toMatchObject({ status: 'rejected', reason: { code: 'E_WORKER_CRASHED' } });
+      }
+    } finally {
+      loading = false;
+      await Promise.all(loops);
+    }
+  }, 120_000);
 });

@@ -358,6 +358,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
             stateBytes: counts.memory.usedBytes,
             ...(Number.isFinite(counts.memory.limitBytes) ? { maxStateBytes: counts.memory.limitBytes } : {}),
             stateEntryBytes: counts.memory.entryBytes,
+            stateReplyBytes: counts.memory.replyBytes,
           }),
       workerRestarts: supervisor.restarts,
       ...figures.daemon(),
@@ -423,11 +424,10 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
               new UnavailableError('reload is per daemon and not available in cluster mode yet: restart the daemons one at a time'),
             )
           : reloader.reload(graceMs),
-      replays: new ReplayTable(
-        (instance, rid) => state.dropReply([instance, rid]),
-        state.keptReplies(),
-        (bytes) => state.holdReplies(bytes),
-      ),
+      replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies(), {
+        items: (bytes) => state.holdItems(bytes),
+        replies: (bytes) => state.holdReplies(bytes),
+      }),
       stateWindow: membership === undefined ? LOCAL_STATE_WINDOW : CLUSTER_STATE_WINDOW,
       send: {
         highWater: opts.sendHighWater,

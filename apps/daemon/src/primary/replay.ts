@@ -29,14 +29,34 @@ const MAX_PER_INSTANCE = 100_000;
  * The oldest go first: they are the likeliest to have reached their client.
  */
 export const MAX_BYTES_PER_INSTANCE = 64 * 1024 * 1024;
+/** Instances closed for good remembered, the newest (see ReplayTable.end). */
+const MAX_ENDED = 10_000;
 /** How long an instance's replays outlive its last connection (longer than the SDK's reconnect window). */
 const KEEP_AFTER_CLOSE_MS = 120_000;
 
 /** Deletes a reply the store holds. */
 export type DropStoredReply = (instance: string, rid: number) => void;
 
-/** The data kept replies carry, across every instance, grew by `bytes` (shrank, when negative): the state's memory counts it. */
-export type HeldReplyBytes = (bytes: number) => void;
+/**
+ * Where what kept replies hold is counted (the state's memory, state-memory.ts). Items that gets
+ * took stay the state's own until their replies go: an item moved out of its queue by a get
+ * never acknowledged makes no room for another. The rest (each reply's own cost, sums) is
+ * counted apart, so that replies waiting for acknowledgements never refuse a counter's add.
+ */
+export interface ReplyMemory {
+  /** Items kept in gets' replies grew by `bytes` (shrank, when negative). */
+  items(bytes: number): void;
+  /** What else kept replies hold grew by `bytes` (shrank, when negative); true while that is past its share of the bound. */
+  replies(bytes: number): boolean;
+}
+
+/**
+ * What one kept reply holds of the primary's heap besides any data: its table slot and its entry
+ * in the store's segment (measured: 61 bytes a set's, 200,000 kept after a full GC).
+ */
+export const REPLY_COST = 64;
+/** What a reply carrying data holds besides: its own Uint8Array and buffer (measured: 287 bytes an add's sum of 1-3 bytes, in all). */
+export const DATA_REPLY_COST = 224;
 
 /** The connection that carries replayed requests (one object per connection: no closures per request). */
 export interface ReplayHost {
@@ -78,7 +98,7 @@ export interface Replays {
 export class InstanceReplays implements Replays {
   readonly instance: string;
   readonly #drop: DropStoredReply;
-  readonly #held: HeldReplyBytes | undefined;
+  readonly #memory: ReplyMemory | undefined;
   /** Each request's outcome: its promise until it resolved (settled), then its reply; a rejected one stays a promise. */
   #replies: RidTable<unknown> | undefined;
   /** Request ids whose reply the store does not hold (every write's does: the rare exception is listed, not the rule). */
@@ -94,6 +114,8 @@ export class InstanceReplays implements Replays {
   #heavyFrom = 0;
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
+  /** Highest request id kept so far. */
+  #highest = -1;
   /**
    * No reply below this request id is kept: an acknowledgement up to it has nothing to forget.
    * Every request of a burst carries the same ack; without this each would walk the replies.
@@ -104,10 +126,10 @@ export class InstanceReplays implements Replays {
   /** Bytes of data its kept replies carry (replyDataBytes). */
   bytes = 0;
 
-  constructor(instance: string, drop: DropStoredReply, held?: HeldReplyBytes) {
+  constructor(instance: string, drop: DropStoredReply, memory?: ReplyMemory) {
     this.instance = instance;
     this.#drop = drop;
-    this.#held = held;
+    this.#memory = memory;
   }
 
   /** The outcome of an earlier request `rid`, if it is still kept; throws if it was dropped. */
@@ -129,24 +151,23 @@ export class InstanceReplays implements Replays {
   /** A reply the store held at start (no replay ever rejects): kept as itself. `reply` is never undefined. */
   restore(rid: number, reply: unknown): void {
     this.#keep(rid, reply, true);
-    this.#grew(rid, replyDataBytes(reply));
+    this.#grew(rid, reply);
   }
 
   settled(rid: number, outcome: Promise<unknown>, reply: unknown): void {
     // Unless a resend made the request another outcome meanwhile (a queue.get carried on).
     if (reply === undefined || this.#replies?.get(rid) !== outcome) return;
     this.#replies.set(rid, reply);
-    this.#grew(rid, replyDataBytes(reply));
+    this.#grew(rid, reply);
   }
 
   /**
-   * Kept reply `rid` carries `n` bytes of data: past MAX_BYTES_PER_INSTANCE the oldest replies
-   * carrying data go (this one last), whatever waits before them (a get still waiting, the
-   * watermark stuck at it, is what keeps the rest).
+   * Kept reply `rid` is `reply`, which may carry data: past MAX_BYTES_PER_INSTANCE the oldest
+   * replies carrying data go (this one last), whatever waits before them (a get still waiting,
+   * the watermark stuck at it, is what keeps the rest).
    */
-  #grew(rid: number, n: number): void {
-    if (n === 0) return;
-    this.#count(n);
+  #grew(rid: number, reply: unknown): void {
+    if (!this.#data(reply, 1)) return;
     const heavy = (this.#heavy ??= []);
     // Acknowledgements forget from the front: those go from here as the next ones come.
     while (this.#heavyFrom < heavy.length && this.#replies?.get(heavy[this.#heavyFrom]!) === undefined) this.#heavyFrom++;
@@ -163,17 +184,27 @@ export class InstanceReplays implements Replays {
     }
   }
 
-  #count(bytes: number): void {
-    this.bytes += bytes;
-    this.#held?.(bytes);
+  /** Counts the data `reply` carries, kept (`sign` 1) or gone (-1): false if it carries none. */
+  #data(reply: unknown, sign: 1 | -1): boolean {
+    const n = replyDataBytes(reply);
+    if (n === 0) return false;
+    this.bytes += sign * n;
+    // A bare Uint8Array is a get's item: the state's still (ReplyMemory).
+    if (reply instanceof Uint8Array) {
+      this.#memory?.items(sign * n);
+      this.#memory?.replies(sign * DATA_REPLY_COST);
+    } else this.#memory?.replies(sign * (DATA_REPLY_COST + n));
+    return true;
   }
 
   /** remember() for an outcome whose rejection its caller handles (what `outcome` returns), or a reply: no reaction of its own. */
   #keep(rid: number, outcome: unknown, stored: boolean): void {
     const replies = (this.#replies ??= new RidTable());
+    if (rid > this.#highest) this.#highest = rid;
     // A resend's new outcome takes the place of a reply kept before it: its bytes go with it.
-    const replaced = replyDataBytes(replies.get(rid));
-    if (replaced !== 0) this.#count(-replaced);
+    const before = replies.get(rid);
+    if (before === undefined) this.#memory?.replies(REPLY_COST);
+    else this.#data(before, -1);
     replies.set(rid, outcome);
     if (rid < this.#clearBelow) this.#clearBelow = rid;
     if (!stored) (this.#unstored ??= new Set()).add(rid);
@@ -189,8 +220,8 @@ export class InstanceReplays implements Replays {
     const outcome = this.#replies?.get(rid);
     if (outcome === undefined) return;
     this.#replies!.delete(rid);
-    const bytes = replyDataBytes(outcome);
-    if (bytes !== 0) this.#count(-bytes);
+    this.#data(outcome, -1);
+    this.#memory?.replies(-REPLY_COST);
     if (this.#unstored?.delete(rid) === true) return;
     this.#drop(this.instance, rid);
     if (this.#waiting?.delete(rid) !== true) return;
@@ -251,6 +282,32 @@ export class InstanceReplays implements Replays {
     for (let rid = replies.first(); rid !== undefined && rid < ack; rid = replies.first()) this.forget(rid);
   }
 
+  /**
+   * Forgets its settled replies that carry no queue item (writes' outcomes): their resends are
+   * then "too old to replay", never applied twice. A get's item stays (forgetting it would lose
+   * it), and so does an outcome not settled yet.
+   */
+  shed(): void {
+    const replies = this.#replies;
+    if (replies === undefined) return;
+    for (const rid of [...replies.keys()]) {
+      const reply = replies.get(rid);
+      if (reply instanceof Promise || reply instanceof Uint8Array) continue;
+      this.forget(rid);
+      this.#dropped = Math.max(this.#dropped, rid);
+    }
+  }
+
+  /** The highest request id it has kept a reply for: an instance ended refuses resends up to it. */
+  get highest(): number {
+    return this.#highest;
+  }
+
+  /** Resends up to `rid` are too old to replay (the instance was ended with them). */
+  droppedThrough(rid: number): void {
+    this.#dropped = Math.max(this.#dropped, rid);
+  }
+
   /** Forgets everything (the client is gone for good). */
   clear(): void {
     if (this.#replies === undefined) return;
@@ -262,15 +319,35 @@ export class InstanceReplays implements Replays {
 export class ReplayTable {
   readonly #instances = new Map<string, InstanceReplays>();
   readonly #drop: DropStoredReply;
-  readonly #held: HeldReplyBytes | undefined;
+  readonly #memory: ReplyMemory | undefined;
+  /** What each instance's replies go through to #memory: the table's own, to shed when they pass their share. */
+  readonly #counted: ReplyMemory | undefined;
+  /** Instances with no connection, the longest without one first: their writes' replies go first when memory is short. */
+  readonly #detached = new Set<InstanceReplays>();
+  /**
+   * Instances their clients closed for good, with the highest request id each had kept, the
+   * newest MAX_ENDED: one that comes back anyway (a raw client, not the SDK) has its resends
+   * refused as too old to replay, never applied a second time.
+   */
+  readonly #ended = new Map<string, number>();
+  #shedArmed = false;
 
   /**
    * `stored`: the replies the store held at start, by instance and request id; they wait for their
-   * clients like a closed session's. `held` hears the data kept replies carry, as it changes.
+   * clients like a closed session's. `memory` counts what kept replies hold, as it changes; while
+   * it says they are past their share of the bound, the writes' replies of instances without a
+   * connection go, the longest without one first (their gets' items stay).
    */
-  constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>, held?: HeldReplyBytes) {
+  constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>, memory?: ReplyMemory) {
     this.#drop = drop;
-    this.#held = held;
+    this.#memory = memory;
+    this.#counted =
+      memory === undefined
+        ? undefined
+        : {
+            items: (bytes) => memory.items(bytes),
+            replies: (bytes) => this.#repliesGrew(bytes),
+          };
     for (const [instance, replies] of stored ?? []) {
       const r = this.#create(instance);
       for (const [rid, reply] of replies) r.restore(rid, reply ?? null);
@@ -281,6 +358,7 @@ export class ReplayTable {
   /** A session of `instance` opened. */
   attach(instance: string): InstanceReplays {
     const r = this.#instances.get(instance) ?? this.#create(instance);
+    this.#detached.delete(r);
     clearTimeout(r.expiry);
     r.expiry = undefined;
     r.sessions++;
@@ -303,19 +381,49 @@ export class ReplayTable {
   end(r: InstanceReplays): void {
     if (--r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
     this.#instances.delete(r.instance);
+    this.#detached.delete(r);
     r.clear();
+    if (r.highest < 0) return;
+    this.#ended.delete(r.instance);
+    this.#ended.set(r.instance, r.highest);
+    if (this.#ended.size > MAX_ENDED) this.#ended.delete(this.#ended.keys().next().value!);
   }
 
+  /** An instance's replies grew or shrank: past their share, shedding is armed (after this turn's work, not inside an instance's change). */
+  #repliesGrew(bytes: number): boolean {
+    const over = this.#memory!.replies(bytes);
+    if (over && bytes > 0 && !this.#shedArmed && this.#detached.size > 0) {
+      this.#shedArmed = true;
+      queueMicrotask(this.#shed);
+    }
+    return over;
+  }
+
+  readonly #shed = (): void => {
+    this.#shedArmed = false;
+    for (const r of this.#detached) {
+      if (!this.#memory!.replies(0)) return;
+      r.shed();
+    }
+  };
+
   #create(instance: string): InstanceReplays {
-    const r = new InstanceReplays(instance, this.#drop, this.#held);
+    const r = new InstanceReplays(instance, this.#drop, this.#counted);
+    const ended = this.#ended.get(instance);
+    if (ended !== undefined) {
+      this.#ended.delete(instance);
+      r.droppedThrough(ended);
+    }
     this.#instances.set(instance, r);
     return r;
   }
 
   #expire(r: InstanceReplays): void {
+    this.#detached.add(r);
     r.expiry = setTimeout(() => {
       if (r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
       this.#instances.delete(r.instance);
+      this.#detached.delete(r);
       r.clear();
     }, KEEP_AFTER_CLOSE_MS);
     r.expiry.unref();

@@ -142,6 +142,8 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   readonly #retries = new Set<NodeJS.Timeout>();
   /** When each stopped worker was first seen stopped. */
   readonly #stoppedSince = new Map<WorkerSlot, number>();
+  /** What waits for a worker's exit to be handled (stop). */
+  readonly #exitWaiters = new Map<WorkerSlot, (() => void)[]>();
   /** Kills of what exited workers left behind, still running. */
   readonly #ending = new Set<Promise<unknown>>();
   #forks = 0;
@@ -323,6 +325,12 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       .map((w) => w.pid);
   }
 
+  /** Calls `fn` once `w`'s exit has been handled (its last messages first). */
+  #whenExited(w: WorkerSlot, fn: () => void): void {
+    if (w.dead) fn();
+    else this.#exitWaiters.set(w, [...(this.#exitWaiters.get(w) ?? []), fn]);
+  }
+
   /** Kills every worker and resolves when all have exited. */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -335,7 +343,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       .map(
         (w) =>
           new Promise<void>((resolve) => {
-            w.worker.once('exit', () => resolve());
+            this.#whenExited(w, resolve);
             // Idle workers exit on disconnect (and flush what they must); a busy one is killed after a short grace.
             try {
               w.worker.disconnect();
@@ -498,7 +506,14 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     });
     // 'error' on a worker (a send to a dying process) must not crash the primary.
     worker.on('error', () => {});
+    // Its exit is reported after the last of its messages (worker-pool.ts): those its channel holds
+    // (paused while its client's share of a turn was spent, worker-state-link.ts) or has not read yet.
     worker.on('exit', (code, signal) => {
+      if (w.dead) return;
+      w.ready = false;
+      w.channel.finish(() => exited(code, signal));
+    });
+    const exited = (code: number | null, signal: string | null): void => {
       if (w.dead) return;
       clearTimeout(initTimer);
       // Exited while its initializer ran (a process.exit in it): its successors must not run it again.
@@ -510,12 +525,15 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       const ended = this.#watch.end(pid, marker).finally(() => this.#ending.delete(ended));
       this.#ending.add(ended);
       this.#events.onExit(w, code, signal);
+      const waiters = this.#exitWaiters.get(w);
+      this.#exitWaiters.delete(w);
+      for (const fn of waiters ?? []) fn();
       if (!this.#stopping) {
         this.restarts++;
         this.#slotRestarts[slot]!++;
         this.#fork(slot, onReady, Date.now());
       }
-    });
+    };
   }
 
   /**

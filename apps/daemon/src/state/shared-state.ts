@@ -208,14 +208,20 @@ export class SharedState implements StateStore {
   }
 
   /**
-   * A queue item taken, or a sum, is held until its client acknowledges the reply (replay.ts):
-   * still the state's memory. Counted, never refused, so a get still passes on a full state
-   * (its item leaves the queue as its reply is kept); a put past the bound does not. Uncounted,
-   * an app taking items without acknowledging them, as new client instances, moved them out of
-   * the bound and put more: 64 MiB each time, for the two minutes an instance is kept.
+   * A queue item taken is held until its client acknowledges the reply (replay.ts): still the
+   * state's memory. Counted, never refused, so a get still passes on a full state (its item
+   * leaves the queue as its reply is kept); a put past the bound does not. Uncounted, an app
+   * taking items without acknowledging them, as new client instances, moved them out of the
+   * bound and put more: 64 MiB each time, for the two minutes an instance is kept.
    */
-  holdReplies(bytes: number): void {
+  holdItems(bytes: number): void {
     this.#memory.used += bytes;
+  }
+
+  /** The rest kept replies hold (state-memory.ts REPLY_SHARE): true while past its share. */
+  holdReplies(bytes: number): boolean {
+    this.#memory.replies += bytes;
+    return this.#memory.replies > this.#memory.replyLimit;
   }
 
   /**
@@ -449,7 +455,12 @@ export class SharedState implements StateStore {
       locks: this.#locks.count,
       blockedGets: this.#queues.blockedGets,
       lockWaiters: this.#locks.waiting,
-      memory: { usedBytes: this.#memory.used, limitBytes: this.#memory.limit, entryBytes: this.#memory.entries },
+      memory: {
+        usedBytes: this.#memory.used,
+        limitBytes: this.#memory.limit,
+        entryBytes: this.#memory.entries,
+        replyBytes: this.#memory.replies,
+      },
     };
   }
 

@@ -22,7 +22,7 @@ export interface StateCounts {
    * What values, queues and dicts hold of the primary's memory and its bound, and what connections'
    * entries hold (state-memory.ts); absent when the state lives elsewhere (Redis).
    */
-  memory?: { usedBytes: number; limitBytes: number; entryBytes: number };
+  memory?: { usedBytes: number; limitBytes: number; entryBytes: number; replyBytes: number };
 }
 
 /**
@@ -63,10 +63,17 @@ export interface StateStore {
   /** Deletes a kept reply (acknowledged, or its client is gone). */
   dropReply(key: ReplayKey): void;
   /**
-   * The data that replies kept in the primary for a resend carry grew by `bytes` (shrank, when
-   * negative): a store that bounds the primary's memory counts it as state, never refusing it.
+   * Items that gets took and replies kept in the primary for a resend hold grew by `bytes` (shrank,
+   * when negative): a store that bounds the primary's memory counts them as its state still,
+   * never refusing them.
    */
-  holdReplies(bytes: number): void;
+  holdItems(bytes: number): void;
+  /**
+   * What else replies kept in the primary hold grew by `bytes` (shrank, when negative): counted
+   * apart, never refused. True while that is past its share of the bound (the writes' replies of
+   * clients without a connection may go then).
+   */
+  holdReplies(bytes: number): boolean;
   /** How much state there is. */
   counts(): StateCounts;
   /**

@@ -293,7 +293,11 @@ export class RedisState implements StateStore {
 
   /** Deletes a kept reply, unless another daemon answered a resend of its queue.get since (its reply, now). */
   /** Redis's own `maxmemory` bounds the cluster's state: the primary's kept replies are bounded per instance alone (replay.ts). */
-  holdReplies(_bytes: number): void {}
+  holdItems(_bytes: number): void {}
+
+  holdReplies(_bytes: number): boolean {
+    return false;
+  }
 
   dropReply(key: ReplayKey): void {
     const [instance, rid] = key;
