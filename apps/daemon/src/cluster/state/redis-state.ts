@@ -291,14 +291,15 @@ export class RedisState implements StateStore {
     return new Map();
   }
 
-  /** Deletes a kept reply, unless another daemon answered a resend of its queue.get since (its reply, now). */
   /** Redis's own `maxmemory` bounds the cluster's state: the primary's kept replies are bounded per instance alone (replay.ts). */
   holdItems(_bytes: number): void {}
 
+  /** As holdItems: nothing counted here, never past a share. */
   holdReplies(_bytes: number): boolean {
     return false;
   }
 
+  /** Deletes a kept reply, unless another daemon answered a resend of its queue.get since (its reply, now). */
   dropReply(key: ReplayKey): void {
     const [instance, rid] = key;
     let rids = this.#drops.get(instance);
