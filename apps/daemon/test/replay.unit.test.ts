@@ -159,36 +159,6 @@ describe('replays', () => {
     expect([a.bytes, b.bytes]).toEqual([0, 0]);
   });
 
-  it("while kept replies are past their share of the bound, instances without a connection lose their writes' replies, the longest gone first; gets' items and pending outcomes stay", async () => {
-    let over = false;
-    const t = new ReplayTable(() => {}, undefined, { items: () => {}, replies: () => over });
-    const gone = t.attach('gone');
-    gone.restore(1, new VersionReply(1)); // a set's
-    gone.restore(2, new Uint8Array([7])); // a get's item
-    gone.restore(3, new VersionReply(3, new Uint8Array([9]))); // an add's sum
-    gone.remember(4, new Promise(() => {}), true); // not settled yet
-    t.detach(gone);
-    const later = t.attach('later');
-    later.restore(1, new VersionReply(1));
-    t.detach(later);
-    const here = t.attach('here');
-    here.restore(1, new VersionReply(1));
-    // Under the bound nothing goes; past it, only as long as it stays past it.
-    here.restore(2, new VersionReply(2));
-    await Promise.resolve();
-    expect(gone.get(1)).toBeDefined();
-    over = true;
-    here.restore(3, new VersionReply(3));
-    await Promise.resolve();
-    expect(() => gone.get(1)).toThrow(/too old to replay/);
-    expect(() => gone.get(3)).toThrow(/too old to replay/);
-    await expect(gone.get(2)).resolves.toEqual(new Uint8Array([7]));
-    expect(gone.get(4)).toBeInstanceOf(Promise);
-    // Still past it: the next one without a connection goes too; a connected instance keeps its own.
-    expect(() => later.get(1)).toThrow(/too old to replay/);
-    await expect(here.get(1)).resolves.toBeDefined();
-  });
-
   it('an instance closed for good by its client forgets its replays at once, unless another session of it is open', () => {
     const dropped: string[] = [];
     const t = new ReplayTable((instance, rid) => dropped.push(`${instance}:${rid}`));

@@ -298,7 +298,7 @@ export interface DaemonStatus {
   maxStateBytes?: number;
   /** What connections' subscriptions, locks held or awaited and blocked gets hold (an estimate, bounded by a quarter of maxStateBytes). */
   stateEntryBytes?: number;
-  /** What replies kept for a resend hold besides the items of gets (counted in stateBytes), bounded apart by a quarter of the bound too. */
+  /** What replies kept for a resend hold besides the items of gets (those count in stateBytes): an estimate, bounded per client instance. */
   stateReplyBytes?: number;
   workerRestarts: number;
   /** Round trip of chunks (sent to a worker until its result is back) over the last few seconds. */

@@ -46,8 +46,8 @@ export type DropStoredReply = (instance: string, rid: number) => void;
 export interface ReplyMemory {
   /** Items kept in gets' replies grew by `bytes` (shrank, when negative). */
   items(bytes: number): void;
-  /** What else kept replies hold grew by `bytes` (shrank, when negative); true while that is past its share of the bound. */
-  replies(bytes: number): boolean;
+  /** What else kept replies hold grew by `bytes` (shrank, when negative). */
+  replies(bytes: number): void;
 }
 
 /**
@@ -282,22 +282,6 @@ export class InstanceReplays implements Replays {
     for (let rid = replies.first(); rid !== undefined && rid < ack; rid = replies.first()) this.forget(rid);
   }
 
-  /**
-   * Forgets its settled replies that carry no queue item (writes' outcomes): their resends are
-   * then "too old to replay", never applied twice. A get's item stays (forgetting it would lose
-   * it), and so does an outcome not settled yet.
-   */
-  shed(): void {
-    const replies = this.#replies;
-    if (replies === undefined) return;
-    for (const rid of [...replies.keys()]) {
-      const reply = replies.get(rid);
-      if (reply instanceof Promise || reply instanceof Uint8Array) continue;
-      this.forget(rid);
-      this.#dropped = Math.max(this.#dropped, rid);
-    }
-  }
-
   /** The highest request id it has kept a reply for: an instance ended refuses resends up to it. */
   get highest(): number {
     return this.#highest;
@@ -320,34 +304,20 @@ export class ReplayTable {
   readonly #instances = new Map<string, InstanceReplays>();
   readonly #drop: DropStoredReply;
   readonly #memory: ReplyMemory | undefined;
-  /** What each instance's replies go through to #memory: the table's own, to shed when they pass their share. */
-  readonly #counted: ReplyMemory | undefined;
-  /** Instances with no connection, the longest without one first: their writes' replies go first when memory is short. */
-  readonly #detached = new Set<InstanceReplays>();
   /**
    * Instances their clients closed for good, with the highest request id each had kept, the
-   * newest MAX_ENDED: one that comes back anyway (a raw client, not the SDK) has its resends
-   * refused as too old to replay, never applied a second time.
+   * newest MAX_ENDED, while the daemon runs: one that comes back anyway (a raw client, not the
+   * SDK) has its resends refused as too old to replay, not applied a second time.
    */
   readonly #ended = new Map<string, number>();
-  #shedArmed = false;
 
   /**
    * `stored`: the replies the store held at start, by instance and request id; they wait for their
-   * clients like a closed session's. `memory` counts what kept replies hold, as it changes; while
-   * it says they are past their share of the bound, the writes' replies of instances without a
-   * connection go, the longest without one first (their gets' items stay).
+   * clients like a closed session's. `memory` counts what kept replies hold, as it changes.
    */
   constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>, memory?: ReplyMemory) {
     this.#drop = drop;
     this.#memory = memory;
-    this.#counted =
-      memory === undefined
-        ? undefined
-        : {
-            items: (bytes) => memory.items(bytes),
-            replies: (bytes) => this.#repliesGrew(bytes),
-          };
     for (const [instance, replies] of stored ?? []) {
       const r = this.#create(instance);
       for (const [rid, reply] of replies) r.restore(rid, reply ?? null);
@@ -358,7 +328,6 @@ export class ReplayTable {
   /** A session of `instance` opened. */
   attach(instance: string): InstanceReplays {
     const r = this.#instances.get(instance) ?? this.#create(instance);
-    this.#detached.delete(r);
     clearTimeout(r.expiry);
     r.expiry = undefined;
     r.sessions++;
@@ -381,7 +350,6 @@ export class ReplayTable {
   end(r: InstanceReplays): void {
     if (--r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
     this.#instances.delete(r.instance);
-    this.#detached.delete(r);
     r.clear();
     if (r.highest < 0) return;
     this.#ended.delete(r.instance);
@@ -389,26 +357,8 @@ export class ReplayTable {
     if (this.#ended.size > MAX_ENDED) this.#ended.delete(this.#ended.keys().next().value!);
   }
 
-  /** An instance's replies grew or shrank: past their share, shedding is armed (after this turn's work, not inside an instance's change). */
-  #repliesGrew(bytes: number): boolean {
-    const over = this.#memory!.replies(bytes);
-    if (over && bytes > 0 && !this.#shedArmed && this.#detached.size > 0) {
-      this.#shedArmed = true;
-      queueMicrotask(this.#shed);
-    }
-    return over;
-  }
-
-  readonly #shed = (): void => {
-    this.#shedArmed = false;
-    for (const r of this.#detached) {
-      if (!this.#memory!.replies(0)) return;
-      r.shed();
-    }
-  };
-
   #create(instance: string): InstanceReplays {
-    const r = new InstanceReplays(instance, this.#drop, this.#counted);
+    const r = new InstanceReplays(instance, this.#drop, this.#memory);
     const ended = this.#ended.get(instance);
     if (ended !== undefined) {
       this.#ended.delete(instance);
@@ -419,11 +369,9 @@ export class ReplayTable {
   }
 
   #expire(r: InstanceReplays): void {
-    this.#detached.add(r);
     r.expiry = setTimeout(() => {
       if (r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
       this.#instances.delete(r.instance);
-      this.#detached.delete(r);
       r.clear();
     }, KEEP_AFTER_CLOSE_MS);
     r.expiry.unref();

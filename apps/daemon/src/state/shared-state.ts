@@ -218,10 +218,9 @@ export class SharedState implements StateStore {
     this.#memory.used += bytes;
   }
 
-  /** The rest kept replies hold (state-memory.ts REPLY_SHARE): true while past its share. */
-  holdReplies(bytes: number): boolean {
+  /** The rest kept replies hold: counted apart (state-memory.ts), so that they never refuse a counter's add. */
+  holdReplies(bytes: number): void {
     this.#memory.replies += bytes;
-    return this.#memory.replies > this.#memory.replyLimit;
   }
 
   /**

@@ -44,14 +44,6 @@ export const ENTRY_COST = 400;
  */
 export const ENTRY_SHARE = 0.25;
 
-/**
- * Share of the bound that replies kept for a resend may hold besides (their own cost and the sums
- * they carry; the items of gets count in `used`). Past it the writes' replies of client instances
- * without a connection go (replay.ts): a client making writes unacknowledged as a new instance
- * each time, its connection cut, otherwise held ~290 bytes a reply for two minutes, without end.
- */
-export const REPLY_SHARE = 0.25;
-
 /** Any character V8 cannot keep in a one-byte string. */
 const WIDE = /[\u0100-\uffff]/;
 
@@ -94,19 +86,20 @@ export class StateMemory {
   used = 0;
   /** Estimated bytes connections' entries hold now (subscriptions, locks, blocked gets): they go with their connections. */
   entries = 0;
-  /** Estimated bytes replies kept for a resend hold besides gets' items (replay.ts): never refused. */
+  /**
+   * Estimated bytes replies kept for a resend hold besides gets' items (replay.ts): never refused,
+   * nor dropped for memory (a reply dropped is a resend refused, and on disk one applied twice
+   * after a restart); bounded per client instance alone.
+   */
   replies = 0;
   /** The bound on `used`, in bytes (Infinity: none). */
   readonly limit: number;
   /** The bound on `entries`: ENTRY_SHARE of `limit`. */
   readonly entryLimit: number;
-  /** Past this, `replies` sheds what it can: REPLY_SHARE of `limit`. */
-  readonly replyLimit: number;
 
   constructor(limit = Infinity) {
     this.limit = limit;
     this.entryLimit = limit * ENTRY_SHARE;
-    this.replyLimit = limit * REPLY_SHARE;
   }
 
   /** Throws E_LIMIT if `growth` more bytes would take the state past the bound. */

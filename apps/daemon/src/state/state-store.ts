@@ -68,12 +68,8 @@ export interface StateStore {
    * never refusing them.
    */
   holdItems(bytes: number): void;
-  /**
-   * What else replies kept in the primary hold grew by `bytes` (shrank, when negative): counted
-   * apart, never refused. True while that is past its share of the bound (the writes' replies of
-   * clients without a connection may go then).
-   */
-  holdReplies(bytes: number): boolean;
+  /** What else replies kept in the primary hold grew by `bytes` (shrank, when negative): counted apart, never refused. */
+  holdReplies(bytes: number): void;
   /** How much state there is. */
   counts(): StateCounts;
   /**

@@ -294,10 +294,8 @@ export class RedisState implements StateStore {
   /** Redis's own `maxmemory` bounds the cluster's state: the primary's kept replies are bounded per instance alone (replay.ts). */
   holdItems(_bytes: number): void {}
 
-  /** As holdItems: nothing counted here, never past a share. */
-  holdReplies(_bytes: number): boolean {
-    return false;
-  }
+  /** As holdItems: nothing counted here. */
+  holdReplies(_bytes: number): void {}
 
   /** Deletes a kept reply, unless another daemon answered a resend of its queue.get since (its reply, now). */
   dropReply(key: ReplayKey): void {
