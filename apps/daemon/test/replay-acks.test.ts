@@ -5,7 +5,7 @@
  * ids run downwards within each segment keeps every reply once, beside a client still answered;
  * an ack of a queue.get still waiting for its item (a lie) leaves no kept reply behind
  * that no later ack can drop; an instance that never acks keeps at most 100,000 replies, on
- * disk too; an instance whose client closes it for good keeps none, one whose connection was cut
+ * disk too, and the dropped ones' resends are refused after a restart as before it; an instance whose client closes it for good keeps none, one whose connection was cut
  * keeps them for its resend. A queue.get resent again and again on the connection it waits on is refused each time
  * (each resend chained two promises onto the first: a million held a gigabyte), while another
  * client is answered, and its item still reaches it once.
@@ -18,6 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, decodeData, decodeMessage, encodeMessage } from '@corepool/protocol/internal';
 
 import { SEGMENT_RIDS } from '../src/state/replay-log.js';
+import { TOO_OLD_MARK } from '../src/state/state-store.js';
 import { startDaemon, type TestDaemon } from './support/daemon.js';
 import type { RawSocket } from './support/raw-socket.js';
 import { until } from './support/wait.js';
@@ -220,7 +221,7 @@ describe('a client instance that never acknowledges', () => {
     }
   });
 
-  it('has at most 100,000 replies kept (the oldest go), on disk too', async () => {
+  it('has at most 100,000 replies kept (the oldest go), on disk too, and a restarted daemon still refuses the dropped ones', async () => {
     const d = await startDaemon({ keepDataDir: true });
     try {
       const { encodeData } = await import('@corepool/protocol');
@@ -234,8 +235,23 @@ describe('a client instance that never acknowledges', () => {
       await h.next((m) => m.type === 'reply' && m.rid === n, 60_000);
       expect(await d.stop()).toBe(0);
       const kept = keptOnDisk(d.dataDir, 'silent');
-      expect(kept.length).toBe(100_000);
-      expect(kept[0]).toBe(n - 100_000 + 1);
+      // The newest 100,000, and the watermark of the dropped ones (under a request id no request has).
+      expect(kept.length).toBe(100_001);
+      expect(kept.slice(0, 2)).toEqual([TOO_OLD_MARK, n - 100_000 + 1]);
+      // A daemon restarted before their resends refuses them as too old: never applied a second time.
+      const again = await startDaemon({ dataDir: d.dataDir, keepDataDir: true });
+      try {
+        const back = await helloAs(again, 'silent');
+        back.send({ type: 'state', rid: 1, op: 'value.add', name: 'n', a: one });
+        back.send({ type: 'state', rid: n, op: 'value.add', name: 'n', a: one });
+        expect(await back.next((m) => m.rid === 1)).toMatchObject({ ok: false, error: { code: 'E_BAD_MESSAGE' } });
+        expect(await back.next((m) => m.rid === n)).toMatchObject({ ok: true });
+        const reader = await again.connect();
+        expect(await reader.value<number>('n').get()).toBe(n);
+        await reader.close();
+      } finally {
+        await again.stop();
+      }
     } finally {
       rmSync(d.dataDir, { recursive: true, force: true });
     }

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
 import { VersionReply } from '@corepool/protocol/internal';
+import { TOO_OLD_MARK } from '../src/state/state-store.js';
 import {
   DATA_REPLY_COST,
   InstanceReplays,
@@ -157,6 +158,31 @@ describe('replays', () => {
     t.end(b);
     expect([items, replies]).toEqual([10, R + D]);
     expect([a.bytes, b.bytes]).toEqual([0, 0]);
+  });
+
+  it('a reply dropped unacknowledged marks the instance too old up to it in the store; a table made from the store refuses those resends', () => {
+    const stored = new Map<string, Map<number, unknown>>();
+    const dropped: number[] = [];
+    const t = new ReplayTable(
+      (_i, rid) => dropped.push(rid),
+      undefined,
+      undefined,
+      (instance, through) => stored.set(instance, new Map([[TOO_OLD_MARK, through]])),
+    );
+    const a = t.attach('a');
+    const big = MAX_BYTES_PER_INSTANCE / 2 + 1;
+    a.restore(1, new VersionReply(1, new Uint8Array(big)));
+    a.restore(2, new VersionReply(2, new Uint8Array(big))); // past the bytes bound: rid 1 goes
+    expect(stored.get('a')?.get(TOO_OLD_MARK)).toBe(1);
+    expect(dropped).toEqual([1]);
+    const droppedAfter: number[] = [];
+    const restarted = new ReplayTable((_i, rid) => droppedAfter.push(rid), stored);
+    const back = restarted.attach('a');
+    expect(() => back.get(1)).toThrow(/too old to replay/);
+    expect(back.get(2)).toBeUndefined(); // its reply was not in this store: run again
+    // The watermark goes with the instance.
+    restarted.end(back);
+    expect(droppedAfter).toEqual([TOO_OLD_MARK]);
   });
 
   it('an instance closed for good by its client forgets its replays at once, unless another session of it is open', () => {

@@ -424,10 +424,12 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
               new UnavailableError('reload is per daemon and not available in cluster mode yet: restart the daemons one at a time'),
             )
           : reloader.reload(graceMs),
-      replays: new ReplayTable((instance, rid) => state.dropReply([instance, rid]), state.keptReplies(), {
-        items: (bytes) => state.holdItems(bytes),
-        replies: (bytes) => state.holdReplies(bytes),
-      }),
+      replays: new ReplayTable(
+        (instance, rid) => state.dropReply([instance, rid]),
+        state.keptReplies(),
+        { items: (bytes) => state.holdItems(bytes), replies: (bytes) => state.holdReplies(bytes) },
+        (instance, through) => state.markTooOld(instance, through),
+      ),
       stateWindow: membership === undefined ? LOCAL_STATE_WINDOW : CLUSTER_STATE_WINDOW,
       send: {
         highWater: opts.sendHighWater,

@@ -16,7 +16,7 @@
  * and an instance's go a while after its last connection closed.
  */
 import { BadMessageError, RESEND_POLICY, replyDataBytes, type StateRequest } from '@corepool/protocol/internal';
-import type { ReplayKey } from '../state/state-store.js';
+import { TOO_OLD_MARK, type ReplayKey } from '../state/state-store.js';
 import { ignore } from '../ignore.js';
 import { RidTable } from './rid-table.js';
 
@@ -36,6 +36,9 @@ const KEEP_AFTER_CLOSE_MS = 120_000;
 
 /** Deletes a reply the store holds. */
 export type DropStoredReply = (instance: string, rid: number) => void;
+
+/** Keeps an instance's too-old watermark in the store, with its replies (state-store.ts TOO_OLD_MARK). */
+export type MarkTooOld = (instance: string, through: number) => void;
 
 /**
  * Where what kept replies hold is counted (the state's memory, state-memory.ts). Items that gets
@@ -99,6 +102,9 @@ export class InstanceReplays implements Replays {
   readonly instance: string;
   readonly #drop: DropStoredReply;
   readonly #memory: ReplyMemory | undefined;
+  readonly #mark: MarkTooOld | undefined;
+  /** The store holds a watermark of this instance's (dropped with the instance). */
+  #marked = false;
   /** Each request's outcome: its promise until it resolved (settled), then its reply; a rejected one stays a promise. */
   #replies: RidTable<unknown> | undefined;
   /** Request ids whose reply the store does not hold (every write's does: the rare exception is listed, not the rule). */
@@ -126,10 +132,11 @@ export class InstanceReplays implements Replays {
   /** Bytes of data its kept replies carry (replyDataBytes). */
   bytes = 0;
 
-  constructor(instance: string, drop: DropStoredReply, memory?: ReplyMemory) {
+  constructor(instance: string, drop: DropStoredReply, memory?: ReplyMemory, mark?: MarkTooOld) {
     this.instance = instance;
     this.#drop = drop;
     this.#memory = memory;
+    this.#mark = mark;
   }
 
   /** The outcome of an earlier request `rid`, if it is still kept; throws if it was dropped. */
@@ -150,6 +157,11 @@ export class InstanceReplays implements Replays {
 
   /** A reply the store held at start (no replay ever rejects): kept as itself. `reply` is never undefined. */
   restore(rid: number, reply: unknown): void {
+    if (rid === TOO_OLD_MARK) {
+      if (typeof reply === 'number') this.#dropped = Math.max(this.#dropped, reply);
+      this.#marked = true;
+      return;
+    }
     this.#keep(rid, reply, true);
     this.#grew(rid, reply);
   }
@@ -176,7 +188,7 @@ export class InstanceReplays implements Replays {
       const oldest = heavy[this.#heavyFrom++]!;
       if (replyDataBytes(this.#replies?.get(oldest)) === 0) continue;
       this.forget(oldest);
-      this.#dropped = Math.max(this.#dropped, oldest);
+      this.#tooOld(oldest);
     }
     if (this.#heavyFrom > 1024 && this.#heavyFrom * 2 > heavy.length) {
       this.#heavy = heavy.slice(this.#heavyFrom);
@@ -211,7 +223,7 @@ export class InstanceReplays implements Replays {
     if (replies.size > MAX_PER_INSTANCE) {
       const oldest = replies.first()!;
       this.forget(oldest);
-      this.#dropped = Math.max(this.#dropped, oldest);
+      this.#tooOld(oldest);
     }
   }
 
@@ -292,8 +304,25 @@ export class InstanceReplays implements Replays {
     this.#dropped = Math.max(this.#dropped, rid);
   }
 
+  /**
+   * `rid`'s reply was dropped unacknowledged: resends up to it are too old to replay, here and,
+   * through the watermark kept with the replies, in a daemon restarted before they come (the
+   * reply is gone from the store: without the watermark the resend would be applied again).
+   */
+  #tooOld(rid: number): void {
+    if (rid <= this.#dropped) return;
+    this.#dropped = rid;
+    if (this.#mark === undefined) return;
+    this.#mark(this.instance, rid);
+    this.#marked = true;
+  }
+
   /** Forgets everything (the client is gone for good). */
   clear(): void {
+    if (this.#marked) {
+      this.#marked = false;
+      this.#drop(this.instance, TOO_OLD_MARK);
+    }
     if (this.#replies === undefined) return;
     for (const rid of [...this.#replies.keys()]) this.forget(rid);
   }
@@ -304,6 +333,7 @@ export class ReplayTable {
   readonly #instances = new Map<string, InstanceReplays>();
   readonly #drop: DropStoredReply;
   readonly #memory: ReplyMemory | undefined;
+  readonly #mark: MarkTooOld | undefined;
   /**
    * Instances their clients closed for good, with the highest request id each had kept, the
    * newest MAX_ENDED, while the daemon runs: one that comes back anyway (a raw client, not the
@@ -313,11 +343,13 @@ export class ReplayTable {
 
   /**
    * `stored`: the replies the store held at start, by instance and request id; they wait for their
-   * clients like a closed session's. `memory` counts what kept replies hold, as it changes.
+   * clients like a closed session's. `memory` counts what kept replies hold, as it changes; `mark`
+   * keeps an instance's too-old watermark in the store when a reply is dropped unacknowledged.
    */
-  constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>, memory?: ReplyMemory) {
+  constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>, memory?: ReplyMemory, mark?: MarkTooOld) {
     this.#drop = drop;
     this.#memory = memory;
+    this.#mark = mark;
     for (const [instance, replies] of stored ?? []) {
       const r = this.#create(instance);
       for (const [rid, reply] of replies) r.restore(rid, reply ?? null);
@@ -358,7 +390,7 @@ export class ReplayTable {
   }
 
   #create(instance: string): InstanceReplays {
-    const r = new InstanceReplays(instance, this.#drop, this.#memory);
+    const r = new InstanceReplays(instance, this.#drop, this.#memory, this.#mark);
     const ended = this.#ended.get(instance);
     if (ended !== undefined) {
       this.#ended.delete(instance);

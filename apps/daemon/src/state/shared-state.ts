@@ -61,7 +61,7 @@ import { Fanout } from './fanout.js';
 import { HeldPushes } from './held-pushes.js';
 import { StateMemory } from './state-memory.js';
 import { ListingEncoder, SLICED_FROM } from './listing-encoder.js';
-import type { ReplayKey, StateCounts, StateEntry, StateListing, StateStore } from './state-store.js';
+import { TOO_OLD_MARK, type ReplayKey, type StateCounts, type StateEntry, type StateListing, type StateStore } from './state-store.js';
 import { DEFAULT_FSYNC, FSYNC_MODES, Store, type FailedWrites, type FsyncMode } from './store.js';
 import { Values } from './value.js';
 
@@ -205,6 +205,11 @@ export class SharedState implements StateStore {
   /** Deletes a kept reply (acknowledged, or its client is gone). */
   dropReply(key: ReplayKey): void {
     if (this.#closing === null) this.#replayLog.drop(key);
+  }
+
+  /** Keeps the instance's too-old watermark with its replies (state-store.ts TOO_OLD_MARK), committed with the current batch. */
+  markTooOld(instance: string, through: number): void {
+    if (this.#closing === null) this.#replayLog.keep([instance, TOO_OLD_MARK], through);
   }
 
   /**

@@ -10,6 +10,13 @@ import type { Push, StateListEntry, StateListPage, StateRequest } from '@corepoo
 /** A client instance and one of its request ids: where a write's reply is kept for a replay. */
 export type ReplayKey = [instance: string, rid: number];
 
+/**
+ * The request id under which an instance's "too old to replay" watermark is kept with its
+ * replies (no request has it: request ids are unsigned). Its reply is the watermark: resends up
+ * to it were answered once and their replies dropped, so a restarted daemon refuses them too.
+ */
+export const TOO_OLD_MARK = -1;
+
 /** How much state there is, for `daemon status` (a Redis store may give a recent, cached count). */
 export interface StateCounts {
   values: number;
@@ -62,6 +69,8 @@ export interface StateStore {
   keptReplies(): Map<string, Map<number, unknown>>;
   /** Deletes a kept reply (acknowledged, or its client is gone). */
   dropReply(key: ReplayKey): void;
+  /** Keeps `instance`'s watermark (TOO_OLD_MARK) with its replies: resends up to `through` are too old to replay. */
+  markTooOld(instance: string, through: number): void;
   /**
    * Items that gets took and replies kept in the primary for a resend hold grew by `bytes` (shrank,
    * when negative): a store that bounds the primary's memory counts them as its state still,
