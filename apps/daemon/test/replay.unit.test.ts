@@ -1,7 +1,7 @@
 /** The daemon's replay table: kept until acknowledged, bounded, and honest about what it forgot. */
 import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
-import { VersionReply } from '@corepool/protocol/internal';
+import { ValueTypeError, VersionReply, type CorepoolError } from '@corepool/protocol/internal';
 import { TOO_OLD_MARK } from '../src/state/state-store.js';
 import {
   DATA_REPLY_COST,
@@ -199,6 +199,24 @@ describe('replays', () => {
     const again = t.attach('i1');
     expect(() => again.get(7)).toThrow(/too old to replay/);
     expect(again.get(8)).toBeUndefined();
+  });
+
+  it('a failed outcome is kept as its wire error, counted, until forgotten: a resend gets the same error, the write not run again', async () => {
+    let replies = 0;
+    const r = new InstanceReplays('i9', () => {}, { items: () => {}, replies: (bytes) => void (replies += bytes) });
+    const first = carried(1, { op: 'value.add', name: 'v' }, () => Promise.reject(new ValueTypeError('v holds a string')));
+    const p = outcomeOf(r, first.r)!;
+    const err = (await p.catch((e: unknown) => e)) as CorepoolError;
+    r.failed(1, p, err.toWire());
+    const kept = r.get(1)!;
+    kept.catch(() => {});
+    expect(kept).not.toBe(p); // the promise (and the error it held, stack and all) is let go
+    const again = carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(6));
+    await expect(outcomeOf(r, again.r)).rejects.toMatchObject({ code: 'E_TYPE', message: 'v holds a string' });
+    expect([first.c.runs, again.c.runs]).toEqual([1, 0]);
+    expect(replies).toBe(REPLY_COST + 96 + 'v holds a string'.length);
+    r.acknowledge(2);
+    expect(replies).toBe(0);
   });
 
   it('a write sent again gets its first outcome: run once', async () => {

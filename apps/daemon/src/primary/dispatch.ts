@@ -209,8 +209,9 @@ export class Dispatch implements ReplayHost {
       // A replayed queue.get whose connection closed first rejects with no reply to give: it goes nowhere.
       (err) => {
         flow?.answered(req);
-        if (!conn.open) return;
         const e = toCorepoolError(err);
+        if (replayed !== undefined) replays!.failed(rid, replayed, e.toWire());
+        if (!conn.open) return;
         if (e.code === ErrorCode.E_TIMEOUT) conn.charge?.(EXPIRED_WAIT_MS);
         this.#replyError(rid, e.toWire());
       },
