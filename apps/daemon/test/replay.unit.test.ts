@@ -3,14 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
 import { ValueTypeError, VersionReply, type CorepoolError } from '@corepool/protocol/internal';
 import { TOO_OLD_MARK } from '../src/state/state-store.js';
-import {
-  DATA_REPLY_COST,
-  InstanceReplays,
-  MAX_BYTES_PER_INSTANCE,
-  REPLY_COST,
-  ReplayTable,
-  type ReplayHost,
-} from '../src/primary/replay.js';
+import { DATA_REPLY_COST, InstanceReplays, MAX_BYTES_PER_INSTANCE, REPLY_COST, type ReplayHost } from '../src/primary/replay.js';
+import { ReplayTable } from '../src/primary/replay-table.js';
 
 /** A request carried by a connection the test opens and closes; `runs` counts the store's runs. */
 function carried(rid: number, req: StateRequest, value: () => Promise<unknown>) {
