@@ -21,16 +21,23 @@ async function socketPair(): Promise<[Socket, Socket, () => void]> {
   return [a, b, () => (a.destroy(), b.destroy(), server.close())];
 }
 
+/** A reader and a writer channel over a socket pair; the reader records each frame's `n` and pauses after those `pauseAfter` says. */
+async function channels(pauseAfter: (n: number) => boolean) {
+  const [a, b, close] = await socketPair();
+  const got: number[] = [];
+  const reader: Channel<{ n: number }, never> = new Channel<{ n: number }, never>(b, (m) => {
+    got.push(m.n);
+    if (pauseAfter(m.n)) reader.pause();
+  });
+  const writer = new Channel<never, { n: number }>(a, () => {});
+  return { a, reader, writer, got, close };
+}
+
 describe('channel', () => {
   it('holds frames while paused and hands them on in order at resume', async () => {
-    const [a, b, close] = await socketPair();
+    // Paused from inside a handler: 3..5 of the same read wait.
+    const { reader, writer, got, close } = await channels((n) => n === 2);
     try {
-      const got: number[] = [];
-      const reader: Channel<{ n: number }, never> = new Channel<{ n: number }, never>(b, (m) => {
-        got.push(m.n);
-        if (m.n === 2) reader.pause(); // from inside a handler: 3..5 of the same read wait
-      });
-      const writer = new Channel<never, { n: number }>(a, () => {});
       for (let n = 1; n <= 5; n++) writer.send({ n });
       await until(() => got.length >= 2);
       await new Promise((r) => setTimeout(r, 50));
@@ -49,14 +56,9 @@ describe('channel', () => {
   });
 
   it('finish hands on every frame, held or unread, before it calls back, whatever pauses meanwhile', async () => {
-    const [a, b, close] = await socketPair();
+    // Paused after every frame, as a worker whose client's share is spent.
+    const { a, reader, writer, got, close } = await channels(() => true);
     try {
-      const got: number[] = [];
-      const reader: Channel<{ n: number }, never> = new Channel<{ n: number }, never>(b, (m) => {
-        got.push(m.n);
-        reader.pause(); // after every frame, as a worker whose client's share is spent
-      });
-      const writer = new Channel<never, { n: number }>(a, () => {});
       for (let n = 1; n <= 200; n++) writer.send({ n, pad: 'x'.repeat(1000) } as { n: number });
       await until(() => got.length === 1);
       a.end();

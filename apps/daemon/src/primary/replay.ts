@@ -122,7 +122,7 @@ export class InstanceReplays implements Replays {
   readonly #mark: MarkTooOld | undefined;
   /** The store holds a watermark of this instance's (dropped with the instance). */
   #marked = false;
-  /** Each request's outcome: its promise until it resolved (settled), then its reply; a rejected one stays a promise. */
+  /** Each request's outcome: its promise until it settled, then its reply (settled) or its wire error (failed, KeptFailure). */
   #replies: RidTable<unknown> | undefined;
   /** Request ids whose reply the store does not hold (every write's does: the rare exception is listed, not the rule). */
   #unstored: Set<number> | undefined;
@@ -176,7 +176,7 @@ export class InstanceReplays implements Replays {
   /** A reply the store held at start (no replay ever rejects): kept as itself. `reply` is never undefined. */
   restore(rid: number, reply: unknown): void {
     if (rid === TOO_OLD_MARK) {
-      if (typeof reply === 'number') this.#dropped = Math.max(this.#dropped, reply);
+      if (typeof reply === 'number') this.droppedThrough(reply);
       this.#marked = true;
       return;
     }
@@ -230,11 +230,10 @@ export class InstanceReplays implements Replays {
     const n = replyDataBytes(reply);
     if (n === 0) return false;
     this.bytes += sign * n;
-    // A bare Uint8Array is a get's item: the state's still (ReplyMemory).
-    if (reply instanceof Uint8Array) {
-      this.#memory?.items(sign * n);
-      this.#memory?.replies(sign * DATA_REPLY_COST);
-    } else this.#memory?.replies(sign * (DATA_REPLY_COST + n));
+    // A bare Uint8Array is a get's item: the state's still (ReplyMemory); any other data, a sum, the replies'.
+    const item = reply instanceof Uint8Array;
+    if (item) this.#memory?.items(sign * n);
+    this.#memory?.replies(sign * (DATA_REPLY_COST + (item ? 0 : n)));
     return true;
   }
 

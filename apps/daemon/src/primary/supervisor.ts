@@ -143,7 +143,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
   /** When each stopped worker was first seen stopped. */
   readonly #stoppedSince = new Map<WorkerSlot, number>();
   /** What waits for a worker's exit to be handled (stop). */
-  readonly #exitWaiters = new Map<WorkerSlot, (() => void)[]>();
+  readonly #exitWaiters = new Map<WorkerSlot, () => void>();
   /** Kills of what exited workers left behind, still running. */
   readonly #ending = new Set<Promise<unknown>>();
   #forks = 0;
@@ -325,10 +325,10 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       .map((w) => w.pid);
   }
 
-  /** Calls `fn` once `w`'s exit has been handled (its last messages first). */
+  /** Calls `fn` once `w`'s exit has been handled (its last messages first). Only stop() waits, once per worker. */
   #whenExited(w: WorkerSlot, fn: () => void): void {
     if (w.dead) fn();
-    else this.#exitWaiters.set(w, [...(this.#exitWaiters.get(w) ?? []), fn]);
+    else this.#exitWaiters.set(w, fn);
   }
 
   /** Kills every worker and resolves when all have exited. */
@@ -525,9 +525,9 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       const ended = this.#watch.end(pid, marker).finally(() => this.#ending.delete(ended));
       this.#ending.add(ended);
       this.#events.onExit(w, code, signal);
-      const waiters = this.#exitWaiters.get(w);
+      const waiter = this.#exitWaiters.get(w);
       this.#exitWaiters.delete(w);
-      for (const fn of waiters ?? []) fn();
+      waiter?.();
       if (!this.#stopping) {
         this.restarts++;
         this.#slotRestarts[slot]!++;
