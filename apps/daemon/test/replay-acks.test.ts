@@ -198,7 +198,7 @@ describe('a client instance that never acknowledges', () => {
       // A raw client that comes back as the closed instance anyway: its resent get is refused, no second item taken.
       const undead = await helloAs(d, 'leaver');
       undead.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs' });
-      expect(await undead.next((m) => m.rid === 1)).toMatchObject({ ok: false, error: { code: 'E_BAD_MESSAGE' } });
+      expect(await undead.next((m) => m.rid === 1)).toMatchObject({ ok: false, error: { code: 'E_REPLY_DROPPED' } });
       undead.ws.terminate();
       // The cut connection's client resends its get on a new one: the same item, not a second.
       const back = await helloAs(d, 'dropped');
@@ -244,7 +244,7 @@ describe('a client instance that never acknowledges', () => {
         const back = await helloAs(again, 'silent');
         back.send({ type: 'state', rid: 1, op: 'value.add', name: 'n', a: one });
         back.send({ type: 'state', rid: n, op: 'value.add', name: 'n', a: one });
-        expect(await back.next((m) => m.rid === 1)).toMatchObject({ ok: false, error: { code: 'E_BAD_MESSAGE' } });
+        expect(await back.next((m) => m.rid === 1)).toMatchObject({ ok: false, error: { code: 'E_REPLY_DROPPED' } });
         expect(await back.next((m) => m.rid === n)).toMatchObject({ ok: true });
         const reader = await again.connect();
         expect(await reader.value<number>('n').get()).toBe(n);

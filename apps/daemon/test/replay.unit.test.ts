@@ -88,7 +88,7 @@ describe('replays', () => {
   it('a table bounded per instance says so when asked for a request it dropped', () => {
     const r = new InstanceReplays('i1', () => {});
     for (let rid = 1; rid <= 100_001; rid++) r.remember(rid, Promise.resolve(rid));
-    expect(() => r.get(1)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
+    expect(() => r.get(1)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
     expect(r.get(2)).toBeDefined();
   });
 
@@ -107,7 +107,7 @@ describe('replays', () => {
     expect(r.bytes).toBeLessThanOrEqual(MAX_BYTES_PER_INSTANCE);
     expect(r.bytes).toBeGreaterThan(MAX_BYTES_PER_INSTANCE - MiB);
     expect(r.get(1)).toBe(waiting);
-    expect(() => r.get(2)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
+    expect(() => r.get(2)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
     expect(r.get(101)).toBeDefined();
     // Acknowledged, they go, and so do their bytes.
     r.acknowledge(102);
@@ -172,11 +172,81 @@ describe('replays', () => {
     const droppedAfter: number[] = [];
     const restarted = new ReplayTable((_i, rid) => droppedAfter.push(rid), stored);
     const back = restarted.attach('a');
-    expect(() => back.get(1)).toThrow(/too old to replay/);
+    expect(() => back.get(1)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
     expect(back.get(2)).toBeUndefined(); // its reply was not in this store: run again
     // The watermark goes with the instance.
     restarted.end(back);
     expect(droppedAfter).toEqual([TOO_OLD_MARK]);
+  });
+
+  it('past the daemon-wide bound, the instances keeping the most lose their oldest replies first, to one level; items and pending outcomes stay', async () => {
+    const stored = new Map<string, number>();
+    const dropped: string[] = [];
+    const sheds: [number, number][] = [];
+    const R = REPLY_COST;
+    // Room for 400 plain replies; shedding takes them down to 300.
+    const t = new ReplayTable(
+      (instance, rid) => dropped.push(`${instance}:${rid}`),
+      undefined,
+      undefined,
+      (instance, through) => stored.set(instance, through),
+      { bytes: 400 * R, shed: (replies, instances) => sheds.push([replies, instances]) },
+    );
+    const keep = (r: InstanceReplays, rids: number[]) => {
+      for (const rid of rids) r.restore(rid, null);
+    };
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    // An honest client (acknowledging as the SDK does) keeps 50; a hostile one 300, with a get's item
+    // and a pending get among its oldest; a third 200.
+    const honest = t.attach('honest');
+    keep(honest, range(1, 50));
+    const hog = t.attach('hog');
+    hog.restore(1, new Uint8Array(10));
+    hog.remember(2, new Promise(() => {}), true);
+    keep(hog, range(3, 300));
+    const mid = t.attach('mid');
+    keep(mid, range(1, 200));
+    expect(t.held).toBe(550 * R + DATA_REPLY_COST);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Cut to one level L with 50 + 2L = 300: only hog and mid lose replies.
+    expect(t.held).toBeLessThanOrEqual(300 * R);
+    for (const cut of [hog, mid]) expect(cut.held).toSatisfy((held: number) => held <= 125 * R && held > 124 * R);
+    expect(sheds).toHaveLength(1);
+    expect(sheds[0]![1]).toBe(2);
+    expect(honest.held).toBe(50 * R);
+    expect(dropped.filter((d) => d.startsWith('honest:'))).toEqual([]);
+    // The oldest went, the item and the pending get stayed; resends of what went are E_REPLY_DROPPED, across a restart too.
+    expect(hog.get(1)).toBeDefined();
+    expect(hog.get(2)).toBeDefined();
+    expect(() => hog.get(3)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+    expect(() => mid.get(1)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+    await expect(mid.get(200)).resolves.toBeNull();
+    const hogThrough = stored.get('hog')!;
+    expect(hog.get(hogThrough + 1)).toBeDefined();
+    const restarted = new ReplayTable(() => {}, new Map([['hog', new Map<number, unknown>([[TOO_OLD_MARK, hogThrough]])]]));
+    expect(() => restarted.attach('hog').get(3)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+    // Under the bound again, nothing more goes; acknowledgements bring the total down.
+    keep(honest, range(51, 60));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sheds).toHaveLength(1);
+    honest.acknowledge(61);
+    expect(honest.held).toBe(0);
+  });
+
+  it('over its bound with nothing it may drop (items, pending gets), the table sheds again only once a quarter of the bound more is held', async () => {
+    const sheds: number[] = [];
+    const t = new ReplayTable(() => {}, undefined, undefined, undefined, {
+      bytes: 100 * REPLY_COST,
+      shed: (replies) => sheds.push(replies),
+    });
+    const r = t.attach('items');
+    for (let rid = 1; rid <= 120; rid++) r.restore(rid, new Uint8Array(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sheds).toEqual([0]);
+    for (let rid = 121; rid <= 125; rid++) r.restore(rid, new Uint8Array(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sheds).toEqual([0]);
+    expect(r.get(1)).toBeDefined();
   });
 
   it('an instance closed for good by its client forgets its replays at once, unless another session of it is open', () => {
@@ -191,7 +261,7 @@ describe('replays', () => {
     expect([t.size, dropped]).toEqual([0, ['i1:7']]);
     // A new session of the same name (not the SDK's: a raw client) gets its resends refused, never applied again.
     const again = t.attach('i1');
-    expect(() => again.get(7)).toThrow(/too old to replay/);
+    expect(() => again.get(7)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
     expect(again.get(8)).toBeUndefined();
   });
 

@@ -33,6 +33,7 @@ export {
   FlowControlError,
   LimitError,
   NoSpaceError,
+  ReplyDroppedError,
   ShuttingDownError,
   ConnectionError,
   ClosedError,

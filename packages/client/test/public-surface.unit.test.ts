@@ -36,6 +36,7 @@ const ERROR_CLASSES = [
   'FlowControlError',
   'LimitError',
   'NoSpaceError',
+  'ReplyDroppedError',
   'ShuttingDownError',
   'ConnectionError',
   'ClosedError',

@@ -57,6 +57,14 @@ export const ErrorCode = {
    * and writes work again once space returns.
    */
   E_NO_SPACE: 'E_NO_SPACE',
+  /**
+   * A write resent after a reconnect whose reply the daemon no longer keeps: it
+   * ran once when it first came (applied, or refused with an error of its own),
+   * is not run again, and what it returned is lost. Replies wait for the
+   * client's acknowledgement within bounds (per client instance, and for the
+   * daemon as a whole, where the clients keeping the most lose theirs first).
+   */
+  E_REPLY_DROPPED: 'E_REPLY_DROPPED',
   /** The daemon is stopping and accepts no new work. */
   E_SHUTTING_DOWN: 'E_SHUTTING_DOWN',
   /** No daemon answers at the URL, or the connection was lost for good. */

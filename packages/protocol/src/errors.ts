@@ -201,6 +201,11 @@ export class NoSpaceError extends CorepoolError {
     super(ErrorCode.E_NO_SPACE, m, d);
   }
 }
+export class ReplyDroppedError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_REPLY_DROPPED, m, d);
+  }
+}
 export class ShuttingDownError extends CorepoolError {
   constructor(m: string, d?: Details) {
     super(ErrorCode.E_SHUTTING_DOWN, m, d);
@@ -280,6 +285,7 @@ const CLASSES: Record<ErrorCode, new (m: string, d?: Details) => CorepoolError> 
   E_FLOW_CONTROL: FlowControlError,
   E_LIMIT: LimitError,
   E_NO_SPACE: NoSpaceError,
+  E_REPLY_DROPPED: ReplyDroppedError,
   E_SHUTTING_DOWN: ShuttingDownError,
   E_CONNECTION: ConnectionError,
   E_CLOSED: ClosedError,

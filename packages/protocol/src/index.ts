@@ -28,6 +28,7 @@ export {
   FlowControlError,
   LimitError,
   NoSpaceError,
+  ReplyDroppedError,
   ShuttingDownError,
   ConnectionError,
   ClosedError,

@@ -171,6 +171,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
     Scheduler,
     Reloader,
     ReplayTable,
+    REPLY_SHARE,
     WorkerStateLink,
     LogThrottle,
   } = serving;
@@ -429,6 +430,14 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
         state.keptReplies(),
         { items: (bytes) => state.holdItems(bytes), replies: (bytes) => state.holdReplies(bytes) },
         (instance, through) => state.markTooOld(instance, through),
+        {
+          bytes: opts.maxStateMb === 0 ? Infinity : opts.maxStateMb * 1024 * 1024 * REPLY_SHARE,
+          shed: (replies, instances, heldAfter) =>
+            log.warn(
+              { event: 'replies-shed', replies, instances, heldAfter },
+              `kept replies over their bound (a quarter of --max-state-mb): ${replies} unacknowledged replies of the ${instances} client instance(s) keeping the most were dropped; their resends get E_REPLY_DROPPED`,
+            ),
+        },
       ),
       stateWindow: membership === undefined ? LOCAL_STATE_WINDOW : CLUSTER_STATE_WINDOW,
       send: {

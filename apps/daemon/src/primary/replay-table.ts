@@ -4,8 +4,31 @@
  * connection closed (the SDK's reconnect window), and dropped at once when its
  * client closes it for good; the names of instances closed for good are
  * remembered a while, so that one coming back anyway is refused its resends.
+ *
+ * What kept replies hold besides the items of gets is bounded for the daemon
+ * as a whole (ReplyBound): past it the instances keeping the most have their
+ * oldest replies dropped, down to one level for all (water-filling), so an
+ * app that never acknowledges, or makes a new instance and cuts it again and
+ * again, loses its own replies first, and a client that acknowledges as the
+ * SDK does (every 1,024 replies) keeps its own unless thousands of others
+ * keep as many. A dropped reply's resend is E_REPLY_DROPPED: the request ran
+ * once, and is not run again (replay.ts). Before, 12 raw connections with
+ * 100,000 unacknowledged adds each took the primary to 1.47 GB.
  */
 import { InstanceReplays, type DropStoredReply, type MarkTooOld, type ReplyMemory } from './replay.js';
+
+/** Share of `--max-state-mb` that kept replies may hold besides items, for the daemon as a whole (like connections' entries, ENTRY_SHARE). */
+export const REPLY_SHARE = 0.25;
+/** Shedding takes the kept replies down to this share of their bound, so that it runs once per quarter of the bound grown, not once a turn. */
+const SHED_TO = 0.75;
+
+/** The daemon-wide bound on what kept replies hold besides items. */
+export interface ReplyBound {
+  /** Bytes (as ReplyMemory.replies counts them); Infinity for none. */
+  bytes: number;
+  /** Told after each shedding: how many replies went, from how many instances, and what is held after it. */
+  shed?(replies: number, instances: number, heldAfter: number): void;
+}
 
 /** Instances closed for good remembered, the newest (see ReplayTable.end). */
 const MAX_ENDED = 10_000;
@@ -24,16 +47,44 @@ export class ReplayTable {
    * SDK) has its resends refused as too old to replay, not applied a second time.
    */
   readonly #ended = new Map<string, number>();
+  readonly #bound: ReplyBound;
+  /** What every instance's kept replies hold besides items (the sum of their `held`). */
+  #held = 0;
+  /** Shed once #held passes this: the bound, or above it after a shedding that could not get under it (only items and pending outcomes left). */
+  #shedAbove: number;
+  #shedding = false;
+  /** The memory every instance counts into: the daemon's, through this table's total. */
+  readonly #counted: ReplyMemory = {
+    items: (bytes) => this.#memory?.items(bytes),
+    replies: (bytes) => {
+      this.#held += bytes;
+      this.#memory?.replies(bytes);
+      if (this.#held <= this.#bound.bytes) this.#shedAbove = this.#bound.bytes;
+      else if (this.#held > this.#shedAbove && !this.#shedding) {
+        // After the turn: not from inside the instance whose reply is being kept.
+        this.#shedding = true;
+        setImmediate(() => this.#shed());
+      }
+    },
+  };
 
   /**
    * `stored`: the replies the store held at start, by instance and request id; they wait for their
    * clients like a closed session's. `memory` counts what kept replies hold, as it changes; `mark`
    * keeps an instance's too-old watermark in the store when a reply is dropped unacknowledged.
    */
-  constructor(drop: DropStoredReply = () => {}, stored?: Map<string, Map<number, unknown>>, memory?: ReplyMemory, mark?: MarkTooOld) {
+  constructor(
+    drop: DropStoredReply = () => {},
+    stored?: Map<string, Map<number, unknown>>,
+    memory?: ReplyMemory,
+    mark?: MarkTooOld,
+    bound: ReplyBound = { bytes: Infinity },
+  ) {
     this.#drop = drop;
     this.#memory = memory;
     this.#mark = mark;
+    this.#bound = bound;
+    this.#shedAbove = bound.bytes;
     for (const [instance, replies] of stored ?? []) {
       const r = this.#create(instance);
       for (const [rid, reply] of replies) r.restore(rid, reply ?? null);
@@ -74,7 +125,7 @@ export class ReplayTable {
   }
 
   #create(instance: string): InstanceReplays {
-    const r = new InstanceReplays(instance, this.#drop, this.#memory, this.#mark);
+    const r = new InstanceReplays(instance, this.#drop, this.#counted, this.#mark);
     const ended = this.#ended.get(instance);
     if (ended !== undefined) {
       this.#ended.delete(instance);
@@ -91,6 +142,39 @@ export class ReplayTable {
       r.clear();
     }, KEEP_AFTER_CLOSE_MS);
     r.expiry.unref();
+  }
+
+  /**
+   * Kept replies are over their bound: the instances keeping the most are cut to one level, the
+   * highest that brings the total to SHED_TO of the bound (instances under it keep everything).
+   */
+  #shed(): void {
+    this.#shedding = false;
+    const bound = this.#bound.bytes;
+    if (this.#held <= bound) return;
+    const target = bound * SHED_TO;
+    const holders = [...this.#instances.values()].filter((r) => r.held > 0).sort((a, b) => b.held - a.held);
+    // Cutting the k largest to `level` leaves k * level + what the others hold.
+    let others = this.#held;
+    let k = 0;
+    let level = 0;
+    while (k < holders.length) {
+      others -= holders[k]!.held;
+      k++;
+      level = (target - others) / k;
+      if (level >= (holders[k]?.held ?? 0)) break;
+    }
+    level = Math.max(0, Math.floor(level));
+    let replies = 0;
+    for (let i = 0; i < k; i++) replies += holders[i]!.shed(level);
+    // Only items and pending outcomes left over the bound: shed again once a quarter of it more is held.
+    this.#shedAbove = Math.max(bound, this.#held + bound - target);
+    this.#bound.shed?.(replies, k, this.#held);
+  }
+
+  /** What every instance's kept replies hold besides items, as ReplyMemory.replies counts it. */
+  get held(): number {
+    return this.#held;
   }
 
   get size(): number {

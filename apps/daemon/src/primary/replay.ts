@@ -16,7 +16,15 @@
  * and an instance's go a while after its last connection closed (the table of
  * instances: replay-table.ts).
  */
-import { BadMessageError, RESEND_POLICY, fromWire, replyDataBytes, type StateRequest, type WireError } from '@corepool/protocol/internal';
+import {
+  BadMessageError,
+  RESEND_POLICY,
+  ReplyDroppedError,
+  fromWire,
+  replyDataBytes,
+  type StateRequest,
+  type WireError,
+} from '@corepool/protocol/internal';
 import { TOO_OLD_MARK, type ReplayKey } from '../state/state-store.js';
 import { ignore } from '../ignore.js';
 import { RidTable } from './rid-table.js';
@@ -148,6 +156,8 @@ export class InstanceReplays implements Replays {
   expiry: NodeJS.Timeout | undefined;
   /** Bytes of data its kept replies carry (replyDataBytes). */
   bytes = 0;
+  /** What its kept replies hold besides the items of gets (ReplyMemory.replies): what the daemon-wide bound sheds (ReplayTable). */
+  held = 0;
 
   constructor(instance: string, drop: DropStoredReply, memory?: ReplyMemory, mark?: MarkTooOld) {
     this.instance = instance;
@@ -160,7 +170,11 @@ export class InstanceReplays implements Replays {
   get(rid: number): Promise<unknown> | undefined {
     const kept = this.#replies?.get(rid);
     if (kept === undefined) {
-      if (rid <= this.#dropped) throw new BadMessageError(`request ${rid} is too old to replay: whether it was applied is no longer known`);
+      if (rid <= this.#dropped) {
+        throw new ReplyDroppedError(
+          `request ${rid}'s reply was dropped before it was acknowledged: the request ran once when it first came and is not run again; what it returned is lost`,
+        );
+      }
       return undefined;
     }
     if (kept instanceof KeptFailure) return Promise.reject(fromWire(kept.error));
@@ -224,7 +238,7 @@ export class InstanceReplays implements Replays {
   /** Counts the data `reply` carries, kept (`sign` 1) or gone (-1): false if it carries none (a failure is counted, not data). */
   #data(reply: unknown, sign: 1 | -1): boolean {
     if (reply instanceof KeptFailure) {
-      this.#memory?.replies(sign * reply.cost);
+      this.#held(sign * reply.cost);
       return false;
     }
     const n = replyDataBytes(reply);
@@ -233,8 +247,38 @@ export class InstanceReplays implements Replays {
     // A bare Uint8Array is a get's item: the state's still (ReplyMemory); any other data, a sum, the replies'.
     const item = reply instanceof Uint8Array;
     if (item) this.#memory?.items(sign * n);
-    this.#memory?.replies(sign * (DATA_REPLY_COST + (item ? 0 : n)));
+    this.#held(sign * (DATA_REPLY_COST + (item ? 0 : n)));
     return true;
+  }
+
+  /** What its kept replies hold besides items grew by `bytes` (shrank, when negative). */
+  #held(bytes: number): void {
+    this.held += bytes;
+    this.#memory?.replies(bytes);
+  }
+
+  /**
+   * Drops its oldest kept replies until what they hold besides items (`held`) is at most
+   * `target`: the daemon's kept replies are over their bound (ReplayTable). A get's item is never
+   * dropped here (it counts in the state's memory, whose bound refuses puts instead), nor an
+   * outcome still pending; the rest ran once, so their resends are answered E_REPLY_DROPPED and
+   * never run again, across a restart too (#tooOld). Returns how many went.
+   */
+  shed(target: number): number {
+    const replies = this.#replies;
+    if (replies === undefined) return 0;
+    let dropped = 0;
+    let through = -1;
+    for (const rid of replies.keys()) {
+      if (this.held <= target) break;
+      const kept = replies.get(rid);
+      if (kept === undefined || kept instanceof Promise || kept instanceof Uint8Array) continue;
+      this.forget(rid);
+      through = rid;
+      dropped++;
+    }
+    if (through >= 0) this.#tooOld(through);
+    return dropped;
   }
 
   /** remember() for an outcome whose rejection its caller handles (what `outcome` returns), or a reply: no reaction of its own. */
@@ -243,7 +287,7 @@ export class InstanceReplays implements Replays {
     if (rid > this.#highest) this.#highest = rid;
     // A resend's new outcome takes the place of a reply kept before it: its bytes go with it.
     const before = replies.get(rid);
-    if (before === undefined) this.#memory?.replies(REPLY_COST);
+    if (before === undefined) this.#held(REPLY_COST);
     else this.#data(before, -1);
     replies.set(rid, outcome);
     if (rid < this.#clearBelow) this.#clearBelow = rid;
@@ -261,7 +305,7 @@ export class InstanceReplays implements Replays {
     if (outcome === undefined) return;
     this.#replies!.delete(rid);
     this.#data(outcome, -1);
-    this.#memory?.replies(-REPLY_COST);
+    this.#held(-REPLY_COST);
     if (this.#unstored?.delete(rid) === true) return;
     this.#drop(this.instance, rid);
     if (this.#waiting?.delete(rid) !== true) return;

@@ -12,7 +12,7 @@ export { addDashboard } from './http/dashboard.js';
 export { metricsRoute } from './http/metrics-route.js';
 export { Scheduler } from './scheduler.js';
 export { Reloader } from './reload.js';
-export { ReplayTable } from './replay-table.js';
+export { ReplayTable, REPLY_SHARE } from './replay-table.js';
 export { WorkerStateLink } from './worker-state-link.js';
 export { LogThrottle } from './log-throttle.js';
 export { SendBudget, sendBudgetBytes } from './send-budget.js';
