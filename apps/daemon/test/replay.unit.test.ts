@@ -233,6 +233,30 @@ describe('replays', () => {
     expect(honest.held).toBe(0);
   });
 
+  it('sheds a slice a turn, so that a large shedding does not stall every other client', async () => {
+    const sheds: number[] = [];
+    const t = new ReplayTable(() => {}, undefined, undefined, undefined, {
+      bytes: 1000 * REPLY_COST,
+      shed: (replies) => sheds.push(replies),
+    });
+    const hogs = [t.attach('a'), t.attach('b'), t.attach('c')];
+    for (const r of hogs) for (let rid = 1; rid <= 100_000; rid++) r.restore(rid, null);
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    await turn();
+    // The first slice (2 ms) drops far fewer than the 299,250 it must.
+    expect(sheds).toEqual([]);
+    expect(t.held).toBeGreaterThan(100_000 * REPLY_COST);
+    let turns = 1;
+    while (sheds.length === 0) {
+      await turn();
+      turns++;
+    }
+    expect(turns).toBeGreaterThan(2);
+    expect(sheds).toHaveLength(1);
+    expect(t.held).toBeLessThanOrEqual(750 * REPLY_COST);
+    for (const r of hogs) expect(r.held).toBe(250 * REPLY_COST);
+  });
+
   it('over its bound with nothing it may drop (items, pending gets), the table sheds again only once a quarter of the bound more is held', async () => {
     const sheds: number[] = [];
     const t = new ReplayTable(() => {}, undefined, undefined, undefined, {

@@ -432,9 +432,9 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
         (instance, through) => state.markTooOld(instance, through),
         {
           bytes: opts.maxStateMb === 0 ? Infinity : opts.maxStateMb * 1024 * 1024 * REPLY_SHARE,
-          shed: (replies, instances, heldAfter) =>
+          shed: (replies, instances, heldAfter, ms) =>
             log.warn(
-              { event: 'replies-shed', replies, instances, heldAfter },
+              { event: 'replies-shed', replies, instances, heldAfter, ms: Math.round(ms * 10) / 10 },
               `kept replies over their bound (a quarter of --max-state-mb): ${replies} unacknowledged replies of the ${instances} client instance(s) keeping the most were dropped; their resends get E_REPLY_DROPPED`,
             ),
         },

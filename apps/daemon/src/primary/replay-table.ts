@@ -21,13 +21,17 @@ import { InstanceReplays, type DropStoredReply, type MarkTooOld, type ReplyMemor
 export const REPLY_SHARE = 0.25;
 /** Shedding takes the kept replies down to this share of their bound, so that it runs once per quarter of the bound grown, not once a turn. */
 const SHED_TO = 0.75;
+/** Time a turn spent shedding, at most, so that other clients are served in between. */
+const SHED_SLICE_MS = 2;
+/** Replies dropped between looks at the clock (about 0.25 us each). */
+const SHED_BATCH = 256;
 
 /** The daemon-wide bound on what kept replies hold besides items. */
 export interface ReplyBound {
   /** Bytes (as ReplyMemory.replies counts them); Infinity for none. */
   bytes: number;
-  /** Told after each shedding: how many replies went, from how many instances, and what is held after it. */
-  shed?(replies: number, instances: number, heldAfter: number): void;
+  /** Told after each shedding: how many replies went, from how many instances, what is held after it, and the time it took (in slices of 2 ms a turn). */
+  shed?(replies: number, instances: number, heldAfter: number, ms: number): void;
 }
 
 /** Instances closed for good remembered, the newest (see ReplayTable.end). */
@@ -53,6 +57,8 @@ export class ReplayTable {
   /** Shed once #held passes this: the bound, or above it after a shedding that could not get under it (only items and pending outcomes left). */
   #shedAbove: number;
   #shedding = false;
+  /** The shedding under way: the instances still to cut to `level`, and what it has dropped in how much time. */
+  #cutting: { instances: InstanceReplays[]; count: number; level: number; replies: number; ms: number } | undefined;
   /** The memory every instance counts into: the daemon's, through this table's total. */
   readonly #counted: ReplyMemory = {
     items: (bytes) => this.#memory?.items(bytes),
@@ -149,9 +155,11 @@ export class ReplayTable {
    * highest that brings the total to SHED_TO of the bound (instances under it keep everything).
    */
   #shed(): void {
-    this.#shedding = false;
     const bound = this.#bound.bytes;
-    if (this.#held <= bound) return;
+    if (this.#held <= bound) {
+      this.#shedding = false;
+      return;
+    }
     const target = bound * SHED_TO;
     const holders = [...this.#instances.values()].filter((r) => r.held > 0).sort((a, b) => b.held - a.held);
     // Cutting the k largest to `level` leaves k * level + what the others hold.
@@ -164,12 +172,37 @@ export class ReplayTable {
       level = (target - others) / k;
       if (level >= (holders[k]?.held ?? 0)) break;
     }
-    level = Math.max(0, Math.floor(level));
-    let replies = 0;
-    for (let i = 0; i < k; i++) replies += holders[i]!.shed(level);
+    this.#cutting = { instances: holders.slice(0, k), count: k, level: Math.max(0, Math.floor(level)), replies: 0, ms: 0 };
+    this.#cut();
+  }
+
+  /**
+   * Cuts the instances of the shedding under way to its level, SHED_SLICE_MS a turn: 136,000
+   * replies took 31-53 ms in one go, a pause for every client, every few seconds of such a flood.
+   */
+  #cut(): void {
+    const cutting = this.#cutting!;
+    const started = performance.now();
+    const end = started + SHED_SLICE_MS;
+    const { instances, level } = cutting;
+    while (instances.length > 0) {
+      const r = instances[instances.length - 1]!;
+      const dropped = r.shed(level, SHED_BATCH);
+      cutting.replies += dropped;
+      // Down to its level, or nothing more it may drop (items, pending outcomes), or gone meanwhile.
+      if (dropped < SHED_BATCH || r.held <= level) instances.pop();
+      if (performance.now() >= end && instances.length > 0) {
+        cutting.ms += performance.now() - started;
+        setImmediate(() => this.#cut());
+        return;
+      }
+    }
+    cutting.ms += performance.now() - started;
+    this.#cutting = undefined;
+    this.#shedding = false;
     // Only items and pending outcomes left over the bound: shed again once a quarter of it more is held.
-    this.#shedAbove = Math.max(bound, this.#held + bound - target);
-    this.#bound.shed?.(replies, k, this.#held);
+    this.#shedAbove = Math.max(this.#bound.bytes, this.#held + this.#bound.bytes * (1 - SHED_TO));
+    this.#bound.shed?.(cutting.replies, cutting.count, this.#held, cutting.ms);
   }
 
   /** What every instance's kept replies hold besides items, as ReplyMemory.replies counts it. */

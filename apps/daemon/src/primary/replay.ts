@@ -262,15 +262,15 @@ export class InstanceReplays implements Replays {
    * `target`: the daemon's kept replies are over their bound (ReplayTable). A get's item is never
    * dropped here (it counts in the state's memory, whose bound refuses puts instead), nor an
    * outcome still pending; the rest ran once, so their resends are answered E_REPLY_DROPPED and
-   * never run again, across a restart too (#tooOld). Returns how many went.
+   * never run again, across a restart too (#tooOld). At most `max` go; returns how many went.
    */
-  shed(target: number): number {
+  shed(target: number, max = Infinity): number {
     const replies = this.#replies;
     if (replies === undefined) return 0;
     let dropped = 0;
     let through = -1;
     for (const rid of replies.keys()) {
-      if (this.held <= target) break;
+      if (this.held <= target || dropped >= max) break;
       const kept = replies.get(rid);
       if (kept === undefined || kept instanceof Promise || kept instanceof Uint8Array) continue;
       this.forget(rid);
