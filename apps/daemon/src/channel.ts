@@ -53,6 +53,8 @@ export class Channel<In, Out> {
   #paused = false;
   /** The peer is gone: what it sent is handed on whatever asks for a pause. */
   #finishing = false;
+  /** Waiting for what a pause held to be handed on (whenFlowing). */
+  #flowing: (() => void)[] = [];
 
   constructor(socket: Socket, onMessage: (m: In) => void, guard?: ChannelGuard) {
     this.#socket = socket;
@@ -111,7 +113,31 @@ export class Channel<In, Out> {
     if (!this.#paused) return;
     this.#paused = false;
     this.#drain();
-    if (!this.#paused) this.#socket.resume();
+    if (this.#paused) return;
+    this.#socket.resume();
+    this.#flow();
+  }
+
+  /**
+   * Calls `fn` once the frames a pause held have been handed on: at once if it is not paused,
+   * else after a resume and a read of what the socket held meanwhile (the next immediate), and
+   * again so if a frame handed on paused it anew.
+   */
+  whenFlowing(fn: () => void): void {
+    if (!this.#paused) {
+      fn();
+      return;
+    }
+    this.#flowing.push(fn);
+  }
+
+  #flow(): void {
+    if (this.#flowing.length === 0) return;
+    const waiting = this.#flowing;
+    this.#flowing = [];
+    setImmediate(() => {
+      for (const fn of waiting) this.whenFlowing(fn);
+    });
   }
 
   /**
@@ -132,6 +158,7 @@ export class Channel<In, Out> {
     const timer = setTimeout(end, graceMs);
     this.#paused = false;
     this.#drain();
+    this.#flow();
     if (this.#socket.destroyed || this.#socket.readableEnded) {
       end();
       return;

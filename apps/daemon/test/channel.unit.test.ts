@@ -4,6 +4,7 @@
  * them on and reads the socket again; a pause from inside a handler holds the
  * frames of the same read. finish (the peer's process exited) hands on what a
  * pause held and what is still unread, ignores later pauses, and only then calls back.
+ * whenFlowing waits for what a pause held (a deadline that must hear a later item's start).
  */
 import { createServer, connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +51,29 @@ describe('channel', () => {
       expect(got).toEqual([1, 2, 3, 4, 5, 6]);
       writer.send({ n: 7 });
       await until(() => got.length === 7);
+    } finally {
+      close();
+    }
+  });
+
+  it('whenFlowing calls back at once when not paused, else once the held frames were handed on, again after a pause they made', async () => {
+    // Paused at 2 and at 4: as a worker whose client's share ran out twice.
+    const { reader, writer, got, close } = await channels((n) => n === 2 || n === 4);
+    try {
+      const heard: number[][] = [];
+      reader.whenFlowing(() => heard.push([...got]));
+      expect(heard).toEqual([[]]);
+      for (let n = 1; n <= 6; n++) writer.send({ n });
+      await until(() => got.length >= 2);
+      reader.whenFlowing(() => heard.push([...got]));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(heard).toHaveLength(1);
+      reader.resume(); // 3 and 4 handed on, paused again at 4: still waiting
+      await new Promise((r) => setTimeout(r, 50));
+      expect([got, heard.length]).toEqual([[1, 2, 3, 4], 1]);
+      reader.resume();
+      await until(() => heard.length === 2);
+      expect(heard[1]).toEqual([1, 2, 3, 4, 5, 6]);
     } finally {
       close();
     }

@@ -80,7 +80,8 @@ export interface ClusterScheduler extends PoolEvents<ClusterWorker> {
 }
 
 /** The local workers, as the Supervisor keeps them. */
-export type LocalPool = Pick<Supervisor, 'workers' | 'send' | 'kill' | 'retire'> & Partial<Pick<Supervisor, 'leaving' | 'withdraw'>>;
+export type LocalPool = Pick<Supervisor, 'workers' | 'send' | 'kill' | 'retire'> &
+  Partial<Pick<Supervisor, 'leaving' | 'withdraw' | 'whenHeard'>>;
 
 export interface ClusterPoolOptions {
   /** The first remote slot number: past every local slot. */
@@ -228,6 +229,12 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     if (w.kind === 'local') {
       if (!w.dead) this.#supervisor.kill(w.inner, reason);
     } else this.#end(w, 'kill');
+  }
+
+  /** A local worker's messages may be held (worker-state-link.ts); a lender's worker reports through Redis, never held here. */
+  whenHeard(w: ClusterWorker, fn: () => void): void {
+    if (w.kind === 'local' && !w.dead && this.#supervisor.whenHeard !== undefined) this.#supervisor.whenHeard(w.inner, fn);
+    else fn();
   }
 
   leaving(w: ClusterWorker, cause: string): void {

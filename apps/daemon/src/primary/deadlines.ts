@@ -33,11 +33,23 @@ export class Deadlines<W extends PoolWorker> {
     chunk.timer?.cancel();
     const timeoutMs = chunk.job.timeoutMs;
     if (timeoutMs === 0) return; // tracked only, to name the item a crash belongs to
-    chunk.timer = this.#clock.after(timeoutMs, () => {
+    let live = true;
+    const due = (): void => {
+      // Re-armed (the next item started) or cancelled (the chunk ended) meanwhile.
+      if (!live) return;
       // A ghost's items belong to its copy: its worker is only stuck.
       if (!chunk.ghost) this.#timedOut(chunk, i);
       this.#pool.kill(lane.worker, 'timeout');
-    });
+    };
+    // The worker's messages may be held unread, the next item's start or the chunk's end among
+    // them: heard first, so that an item that finished in time is never the one blamed.
+    const timer = this.#clock.after(timeoutMs, () => (this.#pool.whenHeard === undefined ? due() : this.#pool.whenHeard(lane.worker, due)));
+    chunk.timer = {
+      cancel: () => {
+        live = false;
+        timer.cancel();
+      },
+    };
   }
 
   /**

@@ -276,6 +276,11 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
    * Kills a worker at once; its exit is reported and it is replaced. Nothing on a dead worker (one since replaced included).
    * `reason` is what the log says it was killed for (the first reason given wins).
    */
+  whenHeard(w: WorkerSlot, fn: () => void): void {
+    if (w.dead) fn();
+    else w.channel.whenFlowing(fn);
+  }
+
   kill(w: WorkerSlot, reason?: string): void {
     if (w.dead) return;
     if (reason !== undefined) w.killedFor ??= reason;

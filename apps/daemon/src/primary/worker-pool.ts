@@ -124,6 +124,12 @@ export interface WorkerPool<W extends PoolWorker> {
   capacity?(): number;
   /** The generation new batches are pinned to (the newest); absent: batches are not pinned. */
   generation?(): number;
+  /**
+   * Calls `fn` once the worker's messages are no longer held unread (worker-state-link.ts holds
+   * them while its client's share of the primary's turn is spent): at once if they are not. A
+   * deadline waits for them, since a later item's start may be among them. Absent: at once.
+   */
+  whenHeard?(w: W, fn: () => void): void;
 }
 
 /** What the pool tells the scheduler, in the order it happened. */
