@@ -135,22 +135,24 @@ describe('replays', () => {
     });
     const R = REPLY_COST;
     const D = DATA_REPLY_COST;
-    expect([items, replies]).toEqual([10, R + D]); // a get's item the store held at start
+    // A get's item counts in the state's memory with all its reply holds (I); the rest in the replies'.
+    const I = D + R;
+    expect([items, replies]).toEqual([10 + I, 0]); // a get's item the store held at start
     const a = t.attach('a');
     const b = t.attach('b');
     a.remember(1, Promise.resolve(), true);
-    expect([items, replies]).toEqual([10, 2 * R + D]);
+    expect([items, replies]).toEqual([10 + I, R]);
     a.settled(1, a.get(1)!, new Uint8Array(100));
     b.restore(1, new VersionReply(1, new Uint8Array(1000))); // an add's sum
     b.restore(2, new VersionReply(3));
-    expect([items, replies]).toEqual([110, 4 * R + 3 * D + 1000]);
+    expect([items, replies]).toEqual([110 + 2 * I, 2 * R + D + 1000]);
     const big = MAX_BYTES_PER_INSTANCE / 2 + 1;
     a.restore(2, new Uint8Array(big));
     a.restore(3, new Uint8Array(big)); // past the bound: rid 1 and 2 go
-    expect([items, replies]).toEqual([10 + big, 4 * R + 3 * D + 1000]);
+    expect([items, replies]).toEqual([10 + big + 2 * I, 2 * R + D + 1000]);
     a.acknowledge(4);
     t.end(b);
-    expect([items, replies]).toEqual([10, R + D]);
+    expect([items, replies]).toEqual([10 + I, 0]);
     expect([a.bytes, b.bytes]).toEqual([0, 0]);
   });
 
@@ -180,7 +182,7 @@ describe('replays', () => {
   });
 
   it('past the daemon-wide bound, the instances keeping the most lose their oldest replies first, to one level; items and pending outcomes stay', async () => {
-    const stored = new Map<string, number>();
+    const stored = new Map<string, unknown>();
     const dropped: string[] = [];
     const sheds: [number, number][] = [];
     const R = REPLY_COST;
@@ -189,15 +191,15 @@ describe('replays', () => {
       (instance, rid) => dropped.push(`${instance}:${rid}`),
       undefined,
       undefined,
-      (instance, through) => stored.set(instance, through),
-      { bytes: 400 * R, shed: (replies, instances) => sheds.push([replies, instances]) },
+      (instance, through, spared) => stored.set(instance, spared === undefined ? through : [through, ...spared]),
+      { bytes: 400 * R, floor: 0, shed: (replies, instances) => sheds.push([replies, instances]) },
     );
     const keep = (r: InstanceReplays, rids: number[]) => {
       for (const rid of rids) r.restore(rid, null);
     };
     const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
     // An honest client (acknowledging as the SDK does) keeps 50; a hostile one 300, with a get's item
-    // and a pending get among its oldest; a third 200.
+    // (counted as the state's, not here) and a pending get among its oldest; a third 200.
     const honest = t.attach('honest');
     keep(honest, range(1, 50));
     const hog = t.attach('hog');
@@ -206,7 +208,7 @@ describe('replays', () => {
     keep(hog, range(3, 300));
     const mid = t.attach('mid');
     keep(mid, range(1, 200));
-    expect(t.held).toBe(550 * R + DATA_REPLY_COST);
+    expect(t.held).toBe(549 * R);
     await new Promise((resolve) => setImmediate(resolve));
     // Cut to one level L with 50 + 2L = 300: only hog and mid lose replies.
     expect(t.held).toBeLessThanOrEqual(300 * R);
@@ -221,10 +223,16 @@ describe('replays', () => {
     expect(() => hog.get(3)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
     expect(() => mid.get(1)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
     await expect(mid.get(200)).resolves.toBeNull();
-    const hogThrough = stored.get('hog')!;
-    expect(hog.get(hogThrough + 1)).toBeDefined();
-    const restarted = new ReplayTable(() => {}, new Map([['hog', new Map<number, unknown>([[TOO_OLD_MARK, hogThrough]])]]));
-    expect(() => restarted.attach('hog').get(3)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+    const mark = stored.get('hog') as number[];
+    expect(mark.slice(1)).toEqual([2]); // the watermark, and the pending get it passed over
+    expect(hog.get(mark[0]! + 1)).toBeDefined();
+    // The pending get's connection is cut before its item came (forgotten, nothing taken): its resend runs afresh.
+    hog.forget(2);
+    expect(hog.get(2)).toBeUndefined();
+    const restarted = new ReplayTable(() => {}, new Map([['hog', new Map<number, unknown>([[TOO_OLD_MARK, mark]])]]));
+    const back = restarted.attach('hog');
+    expect(() => back.get(3)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+    expect(back.get(2)).toBeUndefined();
     // Under the bound again, nothing more goes; acknowledgements bring the total down.
     keep(honest, range(51, 60));
     await new Promise((resolve) => setImmediate(resolve));
@@ -237,6 +245,7 @@ describe('replays', () => {
     const sheds: number[] = [];
     const t = new ReplayTable(() => {}, undefined, undefined, undefined, {
       bytes: 1000 * REPLY_COST,
+      floor: 0,
       shed: (replies) => sheds.push(replies),
     });
     const hogs = [t.attach('a'), t.attach('b'), t.attach('c')];
@@ -257,20 +266,43 @@ describe('replays', () => {
     for (const r of hogs) expect(r.held).toBe(250 * REPLY_COST);
   });
 
-  it('over its bound with nothing it may drop (items, pending gets), the table sheds again only once a quarter of the bound more is held', async () => {
+  it('over its bound with nothing it may drop (pending outcomes), the table sheds again only once a quarter of the bound more is held', async () => {
     const sheds: number[] = [];
     const t = new ReplayTable(() => {}, undefined, undefined, undefined, {
       bytes: 100 * REPLY_COST,
+      floor: 0,
       shed: (replies) => sheds.push(replies),
     });
-    const r = t.attach('items');
-    for (let rid = 1; rid <= 120; rid++) r.restore(rid, new Uint8Array(1));
+    const r = t.attach('pending');
+    const waiting = new Promise(() => {});
+    for (let rid = 1; rid <= 120; rid++) r.remember(rid, waiting, true);
     await new Promise((resolve) => setImmediate(resolve));
     expect(sheds).toEqual([0]);
-    for (let rid = 121; rid <= 125; rid++) r.restore(rid, new Uint8Array(1));
+    for (let rid = 121; rid <= 125; rid++) r.remember(rid, waiting, true);
     await new Promise((resolve) => setImmediate(resolve));
     expect(sheds).toEqual([0]);
     expect(r.get(1)).toBeDefined();
+  });
+
+  it('shedding marks the highest request id it dropped, whatever order the ids came in', async () => {
+    const t = new ReplayTable(() => {}, undefined, undefined, undefined, { bytes: 100 * REPLY_COST, floor: 0 });
+    const r = t.attach('disorder');
+    r.restore(1_000_000, null); // first in the table, highest id
+    for (let rid = 1; rid <= 200; rid++) r.restore(rid, null);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(() => r.get(1_000_000)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+  });
+
+  it('sheds past kept items, resuming where each slice stopped, and keeps every item', async () => {
+    const t = new ReplayTable(() => {}, undefined, undefined, undefined, { bytes: 1000 * REPLY_COST, floor: 0 });
+    const r = t.attach('items-first');
+    for (let rid = 1; rid <= 20_000; rid++) r.restore(rid, new Uint8Array(1));
+    for (let rid = 20_001; rid <= 90_000; rid++) r.restore(rid, null);
+    while (r.held > 750 * REPLY_COST) await new Promise((resolve) => setImmediate(resolve));
+    expect(r.held).toBe(750 * REPLY_COST);
+    for (const rid of [1, 20_000]) expect(r.get(rid)).toBeDefined();
+    expect(() => r.get(20_001)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+    expect(r.get(90_000)).toBeDefined();
   });
 
   it('an instance closed for good by its client forgets its replays at once, unless another session of it is open', () => {

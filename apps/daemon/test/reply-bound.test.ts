@@ -5,11 +5,15 @@
  * of --max-state-mb the instances keeping the most lose their oldest replies: the daemon's kept
  * replies stay under the bound, while an SDK neighbour's adds go on, and a quiet client instance
  * cut off meanwhile still gets its own replies on its resend, not a second apply. A dropped
- * reply's resend is E_REPLY_DROPPED and is not applied again, across a restart too.
+ * reply's resend is E_REPLY_DROPPED and is not applied again, across a restart too. A consumer
+ * whose blocking get waits while its later replies pile up behind it (its acknowledgements stuck
+ * at the get) is cut with the hogs, but its get is spared: resent after a restart, it takes the
+ * item put then, not E_REPLY_DROPPED.
  */
 import { rmSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
+import { connect } from '@corepool/client';
 import { encodeData } from '@corepool/protocol';
 import { PROTOCOL_VERSION, decodeData } from '@corepool/protocol/internal';
 
@@ -108,6 +112,38 @@ describe('kept replies, daemon-wide', () => {
         await again.stop();
       }
     } finally {
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it("spares a consumer's pending get when its later replies are shed: resent after a restart, it takes an item", async () => {
+    const d = await startDaemon({ workers: 1, keepDataDir: true, args: ['--max-state-mb', '16'] });
+    let again: TestDaemon | undefined;
+    const consumer = await connect(d.url, { token: d.token });
+    try {
+      const jobs = consumer.queue<string>('jobs');
+      const got = jobs.get();
+      // 3,000 adds while the get waits: their replies stay behind it (~870 KiB, over the floor of 64 KiB).
+      const count = consumer.value<number>('count', { initial: 0 });
+      for (let i = 0; i < 3_000; i++) await count.add(1);
+      for (let i = 0; i < 6; i++) {
+        const hog = await helloAs(d, `hog-${i}`);
+        await addsUnacknowledged(hog, 'n', 20_000);
+        hog.ws.terminate();
+      }
+      const shed = (): Record<string, unknown>[] => d.events('replies-shed');
+      expect(shed().length).toBeGreaterThan(0);
+      expect(await d.stop()).toBe(0);
+      again = await startDaemon({ port: d.port, dataDir: d.dataDir, keepDataDir: true, workers: 1, args: ['--max-state-mb', '16'] });
+      const producer = await again.connect();
+      await producer.queue<string>('jobs').put('job-1');
+      expect(await got).toBe('job-1');
+      expect(await count.get()).toBe(3_000);
+      expect(await producer.queue<string>('jobs').size()).toBe(0);
+    } finally {
+      await consumer.close();
+      await again?.stop();
+      await d.stop();
       rmSync(d.dataDir, { recursive: true, force: true });
     }
   }, 180_000);

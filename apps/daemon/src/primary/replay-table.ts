@@ -9,9 +9,9 @@
  * as a whole (ReplyBound): past it the instances keeping the most have their
  * oldest replies dropped, down to one level for all (water-filling), so an
  * app that never acknowledges, or makes a new instance and cuts it again and
- * again, loses its own replies first, and a client that acknowledges as the
- * SDK does (every 1,024 replies) keeps its own unless thousands of others
- * keep as many. A dropped reply's resend is E_REPLY_DROPPED: the request ran
+ * again, loses its own replies first; no instance is cut below KEEP_AT_LEAST,
+ * about what a client acknowledging as the SDK does keeps; a request still
+ * pending is passed over and spared (replay.ts). A dropped reply's resend is E_REPLY_DROPPED: the request ran
  * once, and is not run again (replay.ts). Before, 12 raw connections with
  * 100,000 unacknowledged adds each took the primary to 1.47 GB.
  */
@@ -23,13 +23,22 @@ export const REPLY_SHARE = 0.25;
 const SHED_TO = 0.75;
 /** Time a turn spent shedding, at most, so that other clients are served in between. */
 const SHED_SLICE_MS = 2;
-/** Replies dropped between looks at the clock (about 0.25 us each). */
+/** Kept replies looked at between looks at the clock (about 0.25 us each dropped). */
 const SHED_BATCH = 256;
+/**
+ * What no instance is cut below: about 1,000 replies without data, 220 with a sum, what a client
+ * acknowledging as the SDK does (every 1,024 replies) keeps. Without a floor, tens of thousands
+ * of small instances brought the level under one reply and every one was cut to nothing (review
+ * helper); and only instances over it are sorted (all of them took 37-68 ms for 60,000-400,000).
+ */
+export const KEEP_AT_LEAST = 64 * 1024;
 
 /** The daemon-wide bound on what kept replies hold besides items. */
 export interface ReplyBound {
   /** Bytes (as ReplyMemory.replies counts them); Infinity for none. */
   bytes: number;
+  /** What no instance is cut below (KEEP_AT_LEAST unless given). */
+  floor?: number;
   /** Told after each shedding: how many replies went, from how many instances, what is held after it, and the time it took (in slices of 2 ms a turn). */
   shed?(replies: number, instances: number, heldAfter: number, ms: number): void;
 }
@@ -161,18 +170,27 @@ export class ReplayTable {
       return;
     }
     const target = bound * SHED_TO;
-    const holders = [...this.#instances.values()].filter((r) => r.held > 0).sort((a, b) => b.held - a.held);
-    // Cutting the k largest to `level` leaves k * level + what the others hold.
+    const floor = this.#bound.floor ?? KEEP_AT_LEAST;
+    // Only instances over the floor are cut, and sorted: at most the bound / the floor of them.
+    const holders: InstanceReplays[] = [];
     let others = this.#held;
+    for (const r of this.#instances.values()) {
+      if (r.held <= floor) continue;
+      holders.push(r);
+      others -= r.held;
+    }
+    holders.sort((a, b) => b.held - a.held);
+    // Cutting the k largest to `level` leaves k * level + what the other holders and the rest hold.
+    let uncut = this.#held - others;
     let k = 0;
     let level = 0;
     while (k < holders.length) {
-      others -= holders[k]!.held;
+      uncut -= holders[k]!.held;
       k++;
-      level = (target - others) / k;
+      level = (target - others - uncut) / k;
       if (level >= (holders[k]?.held ?? 0)) break;
     }
-    this.#cutting = { instances: holders.slice(0, k), count: k, level: Math.max(0, Math.floor(level)), replies: 0, ms: 0 };
+    this.#cutting = { instances: holders.slice(0, k), count: k, level: Math.max(floor, Math.floor(level)), replies: 0, ms: 0 };
     this.#cut();
   }
 
@@ -187,10 +205,10 @@ export class ReplayTable {
     const { instances, level } = cutting;
     while (instances.length > 0) {
       const r = instances[instances.length - 1]!;
-      const dropped = r.shed(level, SHED_BATCH);
+      const { dropped, done } = r.shed(level, SHED_BATCH);
       cutting.replies += dropped;
       // Down to its level, or nothing more it may drop (items, pending outcomes), or gone meanwhile.
-      if (dropped < SHED_BATCH || r.held <= level) instances.pop();
+      if (done) instances.pop();
       if (performance.now() >= end && instances.length > 0) {
         cutting.ms += performance.now() - started;
         setImmediate(() => this.#cut());

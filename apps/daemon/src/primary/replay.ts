@@ -42,8 +42,12 @@ export const MAX_BYTES_PER_INSTANCE = 64 * 1024 * 1024;
 /** Deletes a reply the store holds. */
 export type DropStoredReply = (instance: string, rid: number) => void;
 
-/** Keeps an instance's too-old watermark in the store, with its replies (state-store.ts TOO_OLD_MARK). */
-export type MarkTooOld = (instance: string, through: number) => void;
+/**
+ * Keeps an instance's too-old watermark in the store, with its replies (state-store.ts TOO_OLD_MARK):
+ * resends up to `through` are refused, except those of `spared` (requests still pending when their
+ * neighbours' replies were shed: they may be run afresh).
+ */
+export type MarkTooOld = (instance: string, through: number, spared?: readonly number[]) => void;
 
 /**
  * Where what kept replies hold is counted (the state's memory, state-memory.ts). Items that gets
@@ -145,6 +149,14 @@ export class InstanceReplays implements Replays {
   #heavyFrom = 0;
   /** Highest request id dropped unacknowledged (over MAX_PER_INSTANCE). */
   #dropped = -1;
+  /**
+   * Requests below #dropped that were still pending when shedding passed them (shed): not refused.
+   * A queue.get waiting for its item, its connection then cut, is forgotten with nothing taken
+   * (redo): its resend takes an item afresh. Kept in the store with the watermark.
+   */
+  #spared: Set<number> | undefined;
+  /** Where the shedding under way resumes (shed): past the items and pending outcomes it passed already. */
+  #shedFrom = 0;
   /** Highest request id kept so far. */
   #highest = -1;
   /**
@@ -170,7 +182,7 @@ export class InstanceReplays implements Replays {
   get(rid: number): Promise<unknown> | undefined {
     const kept = this.#replies?.get(rid);
     if (kept === undefined) {
-      if (rid <= this.#dropped) {
+      if (rid <= this.#dropped && this.#spared?.delete(rid) !== true) {
         throw new ReplyDroppedError(
           `request ${rid}'s reply was dropped before it was acknowledged: the request ran once when it first came and is not run again; what it returned is lost`,
         );
@@ -190,7 +202,10 @@ export class InstanceReplays implements Replays {
   /** A reply the store held at start (no replay ever rejects): kept as itself. `reply` is never undefined. */
   restore(rid: number, reply: unknown): void {
     if (rid === TOO_OLD_MARK) {
-      if (typeof reply === 'number') this.droppedThrough(reply);
+      // The watermark, or [watermark, ...spared requests].
+      const [through, ...spared] = Array.isArray(reply) ? (reply as unknown[]) : [reply];
+      if (typeof through === 'number') this.droppedThrough(through);
+      for (const r of spared) if (typeof r === 'number') (this.#spared ??= new Set()).add(r);
       this.#marked = true;
       return;
     }
@@ -226,8 +241,7 @@ export class InstanceReplays implements Replays {
     while (this.bytes > MAX_BYTES_PER_INSTANCE && this.#heavyFrom < heavy.length - 1) {
       const oldest = heavy[this.#heavyFrom++]!;
       if (replyDataBytes(this.#replies?.get(oldest)) === 0) continue;
-      this.forget(oldest);
-      this.#tooOld(oldest);
+      this.#dropOld(oldest);
     }
     if (this.#heavyFrom > 1024 && this.#heavyFrom * 2 > heavy.length) {
       this.#heavy = heavy.slice(this.#heavyFrom);
@@ -244,10 +258,13 @@ export class InstanceReplays implements Replays {
     const n = replyDataBytes(reply);
     if (n === 0) return false;
     this.bytes += sign * n;
-    // A bare Uint8Array is a get's item: the state's still (ReplyMemory); any other data, a sum, the replies'.
-    const item = reply instanceof Uint8Array;
-    if (item) this.#memory?.items(sign * n);
-    this.#held(sign * (DATA_REPLY_COST + (item ? 0 : n)));
+    // A bare Uint8Array is a get's item: the state's still (ReplyMemory), with all its reply holds (the
+    // item's cost in its queue was more than its bytes: counted as bytes alone, each get freed 264 bytes of
+    // the bound for another put), and never shed; any other data, a sum, is the replies'.
+    if (reply instanceof Uint8Array) {
+      this.#memory?.items(sign * (n + DATA_REPLY_COST + REPLY_COST));
+      this.#held(-sign * REPLY_COST);
+    } else this.#held(sign * (DATA_REPLY_COST + n));
     return true;
   }
 
@@ -259,26 +276,37 @@ export class InstanceReplays implements Replays {
 
   /**
    * Drops its oldest kept replies until what they hold besides items (`held`) is at most
-   * `target`: the daemon's kept replies are over their bound (ReplayTable). A get's item is never
-   * dropped here (it counts in the state's memory, whose bound refuses puts instead), nor an
-   * outcome still pending; the rest ran once, so their resends are answered E_REPLY_DROPPED and
-   * never run again, across a restart too (#tooOld). At most `max` go; returns how many went.
+   * `target`, looking at `max` of them at most (the daemon's kept replies are over their bound,
+   * and ReplayTable sheds a slice a turn): a walk resumes where the last one stopped, past the
+   * replies it kept. A get's item is never dropped here (it counts in the state's memory, whose
+   * bound refuses puts instead), nor an outcome still pending (spared: it may run afresh); the rest
+   * ran once, so their resends are answered E_REPLY_DROPPED and never run again, across a restart
+   * too (#tooOld). Returns how many went, and whether the walk is over (at the target, or at the end).
    */
-  shed(target: number, max = Infinity): number {
+  shed(target: number, max: number): { dropped: number; done: boolean } {
     const replies = this.#replies;
-    if (replies === undefined) return 0;
     let dropped = 0;
     let through = -1;
-    for (const rid of replies.keys()) {
-      if (this.held <= target || dropped >= max) break;
-      const kept = replies.get(rid);
+    let seen = 0;
+    let done = true;
+    for (const rid of replies?.keys(this.#shedFrom) ?? []) {
+      if (this.held <= target) break;
+      if (seen++ >= max) {
+        this.#shedFrom = rid;
+        done = false;
+        break;
+      }
+      const kept = replies!.get(rid);
+      if (kept instanceof Promise) (this.#spared ??= new Set()).add(rid);
       if (kept === undefined || kept instanceof Promise || kept instanceof Uint8Array) continue;
       this.forget(rid);
-      through = rid;
+      this.#spared?.delete(rid);
+      if (rid > through) through = rid;
       dropped++;
     }
+    if (done) this.#shedFrom = 0;
     if (through >= 0) this.#tooOld(through);
-    return dropped;
+    return { dropped, done };
   }
 
   /** remember() for an outcome whose rejection its caller handles (what `outcome` returns), or a reply: no reaction of its own. */
@@ -294,8 +322,7 @@ export class InstanceReplays implements Replays {
     if (!stored) (this.#unstored ??= new Set()).add(rid);
     if (replies.size > MAX_PER_INSTANCE) {
       const oldest = replies.first()!;
-      this.forget(oldest);
-      this.#tooOld(oldest);
+      this.#dropOld(oldest);
     }
   }
 
@@ -361,6 +388,11 @@ export class InstanceReplays implements Replays {
   acknowledge(ack: number): void {
     if (this.#replies === undefined || ack <= this.#clearBelow) return;
     this.#clearBelow = ack;
+    // Acknowledged: never resent, so no longer spared.
+    if (this.#spared !== undefined) {
+      for (const rid of this.#spared) if (rid < ack) this.#spared.delete(rid);
+      if (this.#spared.size === 0) this.#spared = undefined;
+    }
     // From the front each time: forget removes the id, and no iterator is made per request.
     const replies = this.#replies;
     for (let rid = replies.first(); rid !== undefined && rid < ack; rid = replies.first()) this.forget(rid);
@@ -376,6 +408,13 @@ export class InstanceReplays implements Replays {
     this.#dropped = Math.max(this.#dropped, rid);
   }
 
+  /** Drops `rid`'s reply unacknowledged (past a bound): refused from now on, even if spared before. */
+  #dropOld(rid: number): void {
+    this.forget(rid);
+    this.#spared?.delete(rid);
+    this.#tooOld(rid);
+  }
+
   /**
    * `rid`'s reply was dropped unacknowledged: resends up to it are too old to replay, here and,
    * through the watermark kept with the replies, in a daemon restarted before they come (the
@@ -385,7 +424,7 @@ export class InstanceReplays implements Replays {
     if (rid <= this.#dropped) return;
     this.#dropped = rid;
     if (this.#mark === undefined) return;
-    this.#mark(this.instance, rid);
+    this.#mark(this.instance, rid, this.#spared === undefined ? undefined : [...this.#spared]);
     this.#marked = true;
   }
 

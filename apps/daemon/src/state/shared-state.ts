@@ -208,8 +208,9 @@ export class SharedState implements StateStore {
   }
 
   /** Keeps the instance's too-old watermark with its replies (state-store.ts TOO_OLD_MARK), committed with the current batch. */
-  markTooOld(instance: string, through: number): void {
-    if (this.#closing === null) this.#replayLog.keep([instance, TOO_OLD_MARK], through);
+  markTooOld(instance: string, through: number, spared?: readonly number[]): void {
+    if (this.#closing === null)
+      this.#replayLog.keep([instance, TOO_OLD_MARK], spared === undefined || spared.length === 0 ? through : [through, ...spared]);
   }
 
   /**

@@ -13,7 +13,8 @@ export type ReplayKey = [instance: string, rid: number];
 /**
  * The request id under which an instance's "too old to replay" watermark is kept with its
  * replies (no request has it: request ids are unsigned). Its reply is the watermark: resends up
- * to it were answered once and their replies dropped, so a restarted daemon refuses them too.
+ * to it were answered once and their replies dropped, so a restarted daemon refuses them too; or
+ * [watermark, ...spared]: requests below it still pending when it was set, which may run afresh.
  */
 export const TOO_OLD_MARK = -1;
 
@@ -69,8 +70,8 @@ export interface StateStore {
   keptReplies(): Map<string, Map<number, unknown>>;
   /** Deletes a kept reply (acknowledged, or its client is gone). */
   dropReply(key: ReplayKey): void;
-  /** Keeps `instance`'s watermark (TOO_OLD_MARK) with its replies: resends up to `through` are too old to replay. */
-  markTooOld(instance: string, through: number): void;
+  /** Keeps `instance`'s watermark (TOO_OLD_MARK) with its replies: resends up to `through` are too old to replay, but those of `spared`. */
+  markTooOld(instance: string, through: number, spared?: readonly number[]): void;
   /**
    * Items that gets took and replies kept in the primary for a resend hold grew by `bytes` (shrank,
    * when negative): a store that bounds the primary's memory counts them as its state still,
