@@ -15,21 +15,12 @@ import path from 'node:path';
 
 import { open as openLmdb } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, decodeData, decodeMessage, encodeMessage } from '@corepool/protocol/internal';
+import { decodeData, decodeMessage, encodeMessage } from '@corepool/protocol/internal';
 
 import { SEGMENT_RIDS } from '../src/state/replay-log.js';
 import { TOO_OLD_MARK } from '../src/state/state-store.js';
-import { startDaemon, type TestDaemon } from './support/daemon.js';
-import type { RawSocket } from './support/raw-socket.js';
+import { helloAs, startDaemon, type TestDaemon } from './support/daemon.js';
 import { until } from './support/wait.js';
-
-/** A raw connection that says hello as client instance `instance` (its kept replies are that instance's). */
-async function helloAs(d: TestDaemon, instance: string): Promise<RawSocket> {
-  const h = await d.raw({ hello: false });
-  h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance });
-  await h.next((m) => m.type === 'welcome');
-  return h;
-}
 
 /** An honest client with a counter `n` read once, and a raw connection as instance `instance` beside it; `one` is an add's delta of 1. */
 async function besideHonest(d: TestDaemon, instance: string) {

@@ -27,6 +27,13 @@ function outcomeOf(replays: InstanceReplays, r: { rid: number; req: StateRequest
   return replays.outcome(r.rid, r.req, r.host);
 }
 
+/** A table whose kept replies are bounded at `bytes` with no floor, and the replies each shedding dropped. */
+function bounded(bytes: number) {
+  const sheds: number[] = [];
+  const t = new ReplayTable(() => {}, undefined, undefined, undefined, { bytes, floor: 0, shed: (replies) => sheds.push(replies) });
+  return { t, sheds };
+}
+
 describe('replays', () => {
   it('answers a request again from its first outcome until the client acknowledges it', async () => {
     const dropped: number[] = [];
@@ -242,12 +249,7 @@ describe('replays', () => {
   });
 
   it('sheds a slice a turn, so that a large shedding does not stall every other client', async () => {
-    const sheds: number[] = [];
-    const t = new ReplayTable(() => {}, undefined, undefined, undefined, {
-      bytes: 1000 * REPLY_COST,
-      floor: 0,
-      shed: (replies) => sheds.push(replies),
-    });
+    const { t, sheds } = bounded(1000 * REPLY_COST);
     const hogs = [t.attach('a'), t.attach('b'), t.attach('c')];
     for (const r of hogs) for (let rid = 1; rid <= 100_000; rid++) r.restore(rid, null);
     const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -267,12 +269,7 @@ describe('replays', () => {
   });
 
   it('over its bound with nothing it may drop (pending outcomes), the table sheds again only once a quarter of the bound more is held', async () => {
-    const sheds: number[] = [];
-    const t = new ReplayTable(() => {}, undefined, undefined, undefined, {
-      bytes: 100 * REPLY_COST,
-      floor: 0,
-      shed: (replies) => sheds.push(replies),
-    });
+    const { t, sheds } = bounded(100 * REPLY_COST);
     const r = t.attach('pending');
     const waiting = new Promise(() => {});
     for (let rid = 1; rid <= 120; rid++) r.remember(rid, waiting, true);
@@ -285,7 +282,7 @@ describe('replays', () => {
   });
 
   it('shedding marks the highest request id it dropped, whatever order the ids came in', async () => {
-    const t = new ReplayTable(() => {}, undefined, undefined, undefined, { bytes: 100 * REPLY_COST, floor: 0 });
+    const { t } = bounded(100 * REPLY_COST);
     const r = t.attach('disorder');
     r.restore(1_000_000, null); // first in the table, highest id
     for (let rid = 1; rid <= 200; rid++) r.restore(rid, null);
@@ -294,7 +291,7 @@ describe('replays', () => {
   });
 
   it('sheds past kept items, resuming where each slice stopped, and keeps every item', async () => {
-    const t = new ReplayTable(() => {}, undefined, undefined, undefined, { bytes: 1000 * REPLY_COST, floor: 0 });
+    const { t } = bounded(1000 * REPLY_COST);
     const r = t.attach('items-first');
     for (let rid = 1; rid <= 20_000; rid++) r.restore(rid, new Uint8Array(1));
     for (let rid = 20_001; rid <= 90_000; rid++) r.restore(rid, null);

@@ -15,21 +15,13 @@ import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { connect } from '@corepool/client';
 import { encodeData } from '@corepool/protocol';
-import { PROTOCOL_VERSION, decodeData } from '@corepool/protocol/internal';
+import { decodeData } from '@corepool/protocol/internal';
 
-import { startDaemon, type TestDaemon } from './support/daemon.js';
+import { helloAs, startDaemon, type TestDaemon } from './support/daemon.js';
 import type { RawSocket } from './support/raw-socket.js';
 
 const MiB = 1024 * 1024;
 const ONE = encodeData(1);
-
-/** A raw connection that says hello as client instance `instance`. */
-async function helloAs(d: TestDaemon, instance: string): Promise<RawSocket> {
-  const h = await d.raw({ hello: false });
-  h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance });
-  await h.next((m) => m.type === 'welcome');
-  return h;
-}
 
 /** `n` adds of 1 to `name` with rids 1..n, none acknowledged, every reply awaited. */
 async function addsUnacknowledged(h: RawSocket, name: string, n: number): Promise<void> {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Client, type ConnectOptions } from '@corepool/client';
-import type { DaemonStatus } from '@corepool/protocol';
+import { PROTOCOL_VERSION, type DaemonStatus } from '@corepool/protocol';
 import { generation, readRss } from './processes.js';
 import { openRaw, type RawOptions, type RawSocket } from './raw-socket.js';
 
@@ -222,6 +222,14 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
  * One daemon and one client for a whole test file:
  * `let d: TestDaemon; let client: Client; useDaemon((x) => ({ d, client } = x));`
  */
+/** A raw connection to `d` that says hello as client instance `instance` (its kept replies are that instance's). */
+export async function helloAs(d: TestDaemon, instance: string): Promise<RawSocket> {
+  const h = await d.raw({ hello: false });
+  h.send({ type: 'hello', v: PROTOCOL_VERSION, token: d.token, instance });
+  await h.next((m) => m.type === 'welcome');
+  return h;
+}
+
 export function useDaemon(set: (x: { d: TestDaemon; client: Client }) => void, o: StartOptions = {}): void {
   let d: TestDaemon | undefined;
   beforeAll(async () => {
