@@ -11,9 +11,9 @@
  * app that never acknowledges, or makes a new instance and cuts it again and
  * again, loses its own replies first; no instance is cut below KEEP_AT_LEAST,
  * about what a client acknowledging as the SDK does keeps; a request still
- * pending is passed over and spared (replay.ts). A dropped reply's resend is E_REPLY_DROPPED: the request ran
- * once, and is not run again (replay.ts). Before, 12 raw connections with
- * 100,000 unacknowledged adds each took the primary to 1.47 GB.
+ * pending is passed over and spared (replay.ts). A dropped reply's resend is
+ * E_REPLY_DROPPED: the request ran once, and is not run again. Before, 12 raw
+ * connections with 100,000 unacknowledged adds each took the primary to 1.47 GB.
  */
 import { InstanceReplays, type DropStoredReply, type MarkTooOld, type ReplyMemory } from './replay.js';
 

@@ -15,6 +15,11 @@
  * Entries go when the client acknowledges them (`ack` on its next request),
  * and an instance's go a while after its last connection closed (the table of
  * instances: replay-table.ts).
+ *
+ * The file passes 400 lines because one instance's replies and every bound on
+ * them (per instance, and the walk the daemon-wide shedding makes through them)
+ * keep one set of books (what is held, the watermark, the spared requests):
+ * split, each half would reach into the other's.
  */
 import {
   BadMessageError,
@@ -51,8 +56,8 @@ export type MarkTooOld = (instance: string, through: number, spared?: readonly n
 
 /**
  * Where what kept replies hold is counted (the state's memory, state-memory.ts). Items that gets
- * took stay the state's own until their replies go: an item moved out of its queue by a get
- * never acknowledged makes no room for another. The rest (each reply's own cost, sums) is
+ * took stay the state's own until their replies go, with all their replies hold: an item moved
+ * out of its queue by a get never acknowledged makes no room for another. The rest (each reply's own cost, sums) is
  * counted apart, so that replies waiting for acknowledgements never refuse a counter's add.
  */
 export interface ReplyMemory {

@@ -272,15 +272,16 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     if (keys?.delete(key) === true && keys.size === 0) this.#held.delete(w);
   }
 
-  /**
-   * Kills a worker at once; its exit is reported and it is replaced. Nothing on a dead worker (one since replaced included).
-   * `reason` is what the log says it was killed for (the first reason given wins).
-   */
+  /** Calls `fn` once the worker's held messages are handed on (channel.ts whenFlowing); at once for a dead one. */
   whenHeard(w: WorkerSlot, fn: () => void): void {
     if (w.dead) fn();
     else w.channel.whenFlowing(fn);
   }
 
+  /**
+   * Kills a worker at once; its exit is reported and it is replaced. Nothing on a dead worker (one since replaced included).
+   * `reason` is what the log says it was killed for (the first reason given wins).
+   */
   kill(w: WorkerSlot, reason?: string): void {
     if (w.dead) return;
     if (reason !== undefined) w.killedFor ??= reason;
