@@ -290,6 +290,62 @@ describe('replays', () => {
     expect(() => r.get(1_000_000)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
   });
 
+  it('a walk resumed slice after slice reaches ids lower than where it stopped, in segments made later', async () => {
+    const { t } = bounded(1000 * REPLY_COST);
+    const r = t.attach('high-first');
+    // 300 pending gets at high ids first (their segments made first), then 50,000 replies at low ids.
+    const waiting = new Promise(() => {});
+    for (let i = 0; i < 300; i++) r.remember(1e9 + i, waiting, true);
+    for (let rid = 1; rid <= 50_000; rid++) r.restore(rid, null);
+    while (r.held > 750 * REPLY_COST) await new Promise((resolve) => setImmediate(resolve));
+    expect(() => r.get(1)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+  });
+
+  it("keeps the store's mark in step with the spared set: a spared write dropped since is refused after a restart", async () => {
+    const marks: unknown[] = [];
+    const t = new ReplayTable(
+      () => {},
+      undefined,
+      undefined,
+      (_i, through, spared) => marks.push(spared === undefined ? through : [through, ...spared]),
+      {
+        bytes: 100 * REPLY_COST,
+        floor: 0,
+      },
+    );
+    const r = t.attach('w');
+    let settle!: (v: unknown) => void;
+    const pending = new Promise((resolve) => (settle = resolve));
+    r.remember(1, pending, true); // a write still committing when shedding passes it
+    for (let rid = 2; rid <= 200; rid++) r.restore(rid, null);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(marks.at(-1)).toEqual([expect.any(Number), 1]);
+    // It settles, is kept, and a later shedding drops it: the mark no longer spares it.
+    settle(null);
+    await pending;
+    r.settled(1, pending, null);
+    for (let rid = 201; rid <= 400; rid++) r.restore(rid, null);
+    await new Promise((resolve) => setImmediate(resolve));
+    const last = marks.at(-1);
+    expect(typeof last === 'number' || !(last as number[]).slice(1).includes(1)).toBe(true);
+    const restarted = new ReplayTable(() => {}, new Map([['w', new Map<number, unknown>([[TOO_OLD_MARK, last]])]]));
+    expect(() => restarted.attach('w').get(1)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+  });
+
+  it('spares at most 1,024 pending requests an instance: past them the first spared are refused like the rest', async () => {
+    const { t, sheds } = bounded(100 * REPLY_COST);
+    const r = t.attach('many-gets');
+    const waiting = new Promise(() => {});
+    for (let rid = 1; rid <= 3_000; rid++) r.remember(rid, waiting, true);
+    for (let rid = 3_001; rid <= 3_500; rid++) r.restore(rid, null);
+    while (sheds.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    // The lowest went past the cap: forgotten (a cut), their resends are refused; the newest 1,024 run afresh.
+    for (const rid of [1, 1_976]) r.forget(rid);
+    for (const rid of [2_999, 3_000]) r.forget(rid);
+    expect(() => r.get(1)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+    expect(r.get(3_000)).toBeUndefined();
+  });
+
   it('sheds past kept items, resuming where each slice stopped, and keeps every item', async () => {
     const { t } = bounded(1000 * REPLY_COST);
     const r = t.attach('items-first');

@@ -37,6 +37,12 @@ import { RidTable } from './rid-table.js';
 /** Replays kept per instance at most; past this the oldest go (a client that never acks). */
 const MAX_PER_INSTANCE = 100_000;
 /**
+ * Pending requests spared from an instance's watermark at most (shed): each is in the store's mark,
+ * written again with every change. A client that never acknowledges, its gets spared and cut again
+ * and again, grew the set by ~9,000 a cut, every acknowledgement walking it (540,000: 1 ms each).
+ */
+const MAX_SPARED = 1024;
+/**
  * Bytes of data (queue items, values) kept per instance at most; past this the oldest go too.
  * Acknowledgements are a watermark, so a client that never acks, or one with a get waiting while
  * later ones are answered, kept every reply: a raw client taking 1 MB items held 477 MB in 4 s.
@@ -160,8 +166,15 @@ export class InstanceReplays implements Replays {
    * (redo): its resend takes an item afresh. Kept in the store with the watermark.
    */
   #spared: Set<number> | undefined;
-  /** Where the shedding under way resumes (shed): past the items and pending outcomes it passed already. */
-  #shedFrom = 0;
+  /** The lowest spared request id, or more: an acknowledgement below it has nothing spared to forget. */
+  #sparedLow = Infinity;
+  /**
+   * The walk of the shedding under way (shed), resumed slice after slice past the items and pending
+   * outcomes it passed already: an iterator, since segments are walked in the order they were made,
+   * not by id (resuming from an id skipped the lower ids of segments made later: an instance that
+   * kept high ids first escaped every shedding).
+   */
+  #walk: Iterator<number> | undefined;
   /** Highest request id kept so far. */
   #highest = -1;
   /**
@@ -210,7 +223,7 @@ export class InstanceReplays implements Replays {
       // The watermark, or [watermark, ...spared requests].
       const [through, ...spared] = Array.isArray(reply) ? (reply as unknown[]) : [reply];
       if (typeof through === 'number') this.droppedThrough(through);
-      for (const r of spared) if (typeof r === 'number') (this.#spared ??= new Set()).add(r);
+      for (const r of spared) if (typeof r === 'number') this.#spare(r);
       this.#marked = true;
       return;
     }
@@ -286,32 +299,48 @@ export class InstanceReplays implements Replays {
    * replies it kept. A get's item is never dropped here (it counts in the state's memory, whose
    * bound refuses puts instead), nor an outcome still pending (spared: it may run afresh); the rest
    * ran once, so their resends are answered E_REPLY_DROPPED and never run again, across a restart
-   * too (#tooOld). Returns how many went, and whether the walk is over (at the target, or at the end).
+   * too (#markNow). Returns how many went, and whether the walk is over (at the target, or at the end).
    */
   shed(target: number, max: number): { dropped: number; done: boolean } {
     const replies = this.#replies;
+    if (replies === undefined) return { dropped: 0, done: true };
+    const walk = (this.#walk ??= replies.keys());
     let dropped = 0;
-    let through = -1;
     let seen = 0;
-    let done = true;
-    for (const rid of replies?.keys(this.#shedFrom) ?? []) {
-      if (this.held <= target) break;
-      if (seen++ >= max) {
-        this.#shedFrom = rid;
-        done = false;
+    let done = false;
+    let changed = false;
+    while (this.held > target && seen++ < max) {
+      const next = walk.next();
+      if (next.done === true) {
+        done = true;
         break;
       }
-      const kept = replies!.get(rid);
-      if (kept instanceof Promise) (this.#spared ??= new Set()).add(rid);
+      const rid = next.value;
+      const kept = replies.get(rid);
+      if (kept instanceof Promise) changed = this.#spare(rid) || changed;
       if (kept === undefined || kept instanceof Promise || kept instanceof Uint8Array) continue;
       this.forget(rid);
       this.#spared?.delete(rid);
-      if (rid > through) through = rid;
+      if (rid > this.#dropped) this.#dropped = rid;
+      changed = true;
       dropped++;
     }
-    if (done) this.#shedFrom = 0;
-    if (through >= 0) this.#tooOld(through);
+    if (this.held <= target) done = true;
+    if (done) this.#walk = undefined;
+    // The store's mark follows every change of the watermark and of the spared set.
+    if (changed) this.#markNow();
     return { dropped, done };
+  }
+
+  /** Spares pending request `rid` from the watermark; false if it was already. At most MAX_SPARED: past it the first spared goes. */
+  #spare(rid: number): boolean {
+    const spared = (this.#spared ??= new Set());
+    if (spared.has(rid)) return false;
+    spared.add(rid);
+    if (rid < this.#sparedLow) this.#sparedLow = rid;
+    // The first spared goes (the walk spares in id order): #sparedLow stays at or under the lowest left.
+    if (spared.size > MAX_SPARED) spared.delete(spared.values().next().value!);
+    return true;
   }
 
   /** remember() for an outcome whose rejection its caller handles (what `outcome` returns), or a reply: no reaction of its own. */
@@ -393,9 +422,10 @@ export class InstanceReplays implements Replays {
   acknowledge(ack: number): void {
     if (this.#replies === undefined || ack <= this.#clearBelow) return;
     this.#clearBelow = ack;
-    // Acknowledged: never resent, so no longer spared.
-    if (this.#spared !== undefined) {
+    // Acknowledged: never resent, so no longer spared (the store's mark keeps them: a resend that lies runs again).
+    if (this.#spared !== undefined && ack > this.#sparedLow) {
       for (const rid of this.#spared) if (rid < ack) this.#spared.delete(rid);
+      this.#sparedLow = this.#spared.size === 0 ? Infinity : Math.min(...this.#spared);
       if (this.#spared.size === 0) this.#spared = undefined;
     }
     // From the front each time: forget removes the id, and no iterator is made per request.
@@ -416,20 +446,22 @@ export class InstanceReplays implements Replays {
   /** Drops `rid`'s reply unacknowledged (past a bound): refused from now on, even if spared before. */
   #dropOld(rid: number): void {
     this.forget(rid);
-    this.#spared?.delete(rid);
-    this.#tooOld(rid);
+    const wasSpared = this.#spared?.delete(rid) === true;
+    if (rid > this.#dropped || wasSpared) {
+      if (rid > this.#dropped) this.#dropped = rid;
+      this.#markNow();
+    }
   }
 
   /**
-   * `rid`'s reply was dropped unacknowledged: resends up to it are too old to replay, here and,
-   * through the watermark kept with the replies, in a daemon restarted before they come (the
-   * reply is gone from the store: without the watermark the resend would be applied again).
+   * Keeps the watermark and the spared requests in the store, with the replies: a daemon restarted
+   * before the resends refuses those up to the watermark (their replies are gone from the store:
+   * without it the resend would be applied again) but the spared ones. Written again whenever
+   * either changes: a spared write dropped since, left spared in the store, ran twice after a restart.
    */
-  #tooOld(rid: number): void {
-    if (rid <= this.#dropped) return;
-    this.#dropped = rid;
-    if (this.#mark === undefined) return;
-    this.#mark(this.instance, rid, this.#spared === undefined ? undefined : [...this.#spared]);
+  #markNow(): void {
+    if (this.#mark === undefined || this.#dropped < 0) return;
+    this.#mark(this.instance, this.#dropped, this.#spared === undefined ? undefined : [...this.#spared]);
     this.#marked = true;
   }
 

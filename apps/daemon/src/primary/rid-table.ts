@@ -114,15 +114,11 @@ export class RidTable<V> {
     return undefined;
   }
 
-  /**
-   * The ids, segment by segment in the order the segments were made, ascending within each; the one
-   * visited may be deleted. Ids below `from` are passed over a segment at a time (a walk that resumes).
-   */
-  *keys(from = 0): Generator<number> {
+  /** The ids, segment by segment in the order the segments were made, ascending within each; the one visited may be deleted. */
+  *keys(): Generator<number> {
     // Over the segments as they are now (deletes may cut the list meanwhile); one emptied meanwhile is gone.
     for (const s of this.#order.slice(this.#head)) {
-      if (s.base + SEGMENT <= from) continue;
-      for (let i = Math.max(s.low, from - s.base); i < SEGMENT && !s.gone; i++) if (s.slots[i] !== undefined) yield s.base + i;
+      for (let i = s.low; i < SEGMENT && !s.gone; i++) if (s.slots[i] !== undefined) yield s.base + i;
     }
   }
 
