@@ -104,6 +104,7 @@ describe('kept replies, daemon-wide', () => {
         await again.stop();
       }
     } finally {
+      await d.stop(); // already stopped unless an expectation failed first
       rmSync(d.dataDir, { recursive: true, force: true });
     }
   }, 180_000);
