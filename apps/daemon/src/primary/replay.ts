@@ -200,7 +200,12 @@ export class InstanceReplays implements Replays {
   get(rid: number): Promise<unknown> | undefined {
     const kept = this.#replies?.get(rid);
     if (kept === undefined) {
-      if (rid <= this.#dropped && this.#spared?.delete(rid) !== true) {
+      if (rid <= this.#dropped) {
+        // A spared request runs afresh, once: the store's mark no longer spares it (dropped later, it is refused).
+        if (this.#spared?.delete(rid) === true) {
+          this.#markNow();
+          return undefined;
+        }
         throw new ReplyDroppedError(
           `request ${rid}'s reply was dropped before it was acknowledged: the request ran once when it first came and is not run again; what it returned is lost`,
         );
@@ -461,7 +466,8 @@ export class InstanceReplays implements Replays {
    */
   #markNow(): void {
     if (this.#mark === undefined || this.#dropped < 0) return;
-    this.#mark(this.instance, this.#dropped, this.#spared === undefined ? undefined : [...this.#spared]);
+    const spared = this.#spared;
+    this.#mark(this.instance, this.#dropped, spared === undefined || spared.size === 0 ? undefined : [...spared]);
     this.#marked = true;
   }
 
