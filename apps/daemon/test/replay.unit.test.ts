@@ -170,7 +170,7 @@ describe('replays', () => {
       (_i, rid) => dropped.push(rid),
       undefined,
       undefined,
-      (instance, through) => stored.set(instance, new Map([[TOO_OLD_MARK, through]])),
+      (instance, mark) => stored.set(instance, new Map([[TOO_OLD_MARK, mark]])),
     );
     const a = t.attach('a');
     const big = MAX_BYTES_PER_INSTANCE / 2 + 1;
@@ -198,7 +198,7 @@ describe('replays', () => {
       (instance, rid) => dropped.push(`${instance}:${rid}`),
       undefined,
       undefined,
-      (instance, through, spared) => stored.set(instance, spared === undefined ? through : [through, ...spared]),
+      (instance, mark) => stored.set(instance, mark),
       { bytes: 400 * R, floor: 0, shed: (replies, instances) => sheds.push([replies, instances]) },
     );
     const keep = (r: InstanceReplays, rids: number[]) => {
@@ -310,7 +310,7 @@ describe('replays', () => {
       () => {},
       undefined,
       undefined,
-      (_i, through, spared) => marks.push(spared === undefined ? through : [through, ...spared]),
+      (_i, mark) => marks.push(mark),
       {
         bytes: 100 * REPLY_COST,
         floor: 0,

@@ -429,7 +429,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
         (instance, rid) => state.dropReply([instance, rid]),
         state.keptReplies(),
         { items: (bytes) => state.holdItems(bytes), replies: (bytes) => state.holdReplies(bytes) },
-        (instance, through, spared) => state.markTooOld(instance, through, spared),
+        (instance, mark) => state.markTooOld(instance, mark),
         {
           bytes: opts.maxStateMb === 0 ? Infinity : opts.maxStateMb * 1024 * 1024 * REPLY_SHARE,
           shed: (replies, instances, heldAfter, ms) =>

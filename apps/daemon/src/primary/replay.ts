@@ -54,17 +54,18 @@ export const MAX_BYTES_PER_INSTANCE = 64 * 1024 * 1024;
 export type DropStoredReply = (instance: string, rid: number) => void;
 
 /**
- * Keeps an instance's too-old watermark in the store, with its replies (state-store.ts TOO_OLD_MARK):
- * resends up to `through` are refused, except those of `spared` (requests still pending when their
- * neighbours' replies were shed: they may be run afresh).
+ * Keeps an instance's too-old mark in the store, with its replies (state-store.ts TOO_OLD_MARK): the
+ * watermark (resends up to it are refused), or [watermark, ...spared] (requests still pending when
+ * their neighbours' replies were shed: they may be run afresh). Written and read here alone.
  */
-export type MarkTooOld = (instance: string, through: number, spared?: readonly number[]) => void;
+export type MarkTooOld = (instance: string, mark: number | number[]) => void;
 
 /**
  * Where what kept replies hold is counted (the state's memory, state-memory.ts). Items that gets
  * took stay the state's own until their replies go, with all their replies hold: an item moved
- * out of its queue by a get never acknowledged makes no room for another. The rest (each reply's own cost, sums) is
- * counted apart, so that replies waiting for acknowledgements never refuse a counter's add.
+ * out of its queue by a get never acknowledged makes no room for another. The rest (each reply's
+ * own cost, sums) is counted apart, so that replies waiting for acknowledgements never refuse a
+ * counter's add.
  */
 export interface ReplyMemory {
   /** Items kept in gets' replies grew by `bytes` (shrank, when negative). */
@@ -324,10 +325,7 @@ export class InstanceReplays implements Replays {
       const kept = replies.get(rid);
       if (kept instanceof Promise) changed = this.#spare(rid) || changed;
       if (kept === undefined || kept instanceof Promise || kept instanceof Uint8Array) continue;
-      this.forget(rid);
-      this.#spared?.delete(rid);
-      if (rid > this.#dropped) this.#dropped = rid;
-      changed = true;
+      changed = this.#letGo(rid) || changed;
       dropped++;
     }
     if (this.held <= target) done = true;
@@ -450,12 +448,16 @@ export class InstanceReplays implements Replays {
 
   /** Drops `rid`'s reply unacknowledged (past a bound): refused from now on, even if spared before. */
   #dropOld(rid: number): void {
+    if (this.#letGo(rid)) this.#markNow();
+  }
+
+  /** Forgets `rid`'s reply unacknowledged, under the watermark and spared no more: true if the store's mark must change. */
+  #letGo(rid: number): boolean {
     this.forget(rid);
     const wasSpared = this.#spared?.delete(rid) === true;
-    if (rid > this.#dropped || wasSpared) {
-      if (rid > this.#dropped) this.#dropped = rid;
-      this.#markNow();
-    }
+    if (rid <= this.#dropped) return wasSpared;
+    this.droppedThrough(rid);
+    return true;
   }
 
   /**
@@ -467,7 +469,7 @@ export class InstanceReplays implements Replays {
   #markNow(): void {
     if (this.#mark === undefined || this.#dropped < 0) return;
     const spared = this.#spared;
-    this.#mark(this.instance, this.#dropped, spared === undefined || spared.size === 0 ? undefined : [...spared]);
+    this.#mark(this.instance, spared === undefined || spared.size === 0 ? this.#dropped : [this.#dropped, ...spared]);
     this.#marked = true;
   }
 

@@ -207,10 +207,9 @@ export class SharedState implements StateStore {
     if (this.#closing === null) this.#replayLog.drop(key);
   }
 
-  /** Keeps the instance's too-old watermark with its replies (state-store.ts TOO_OLD_MARK), committed with the current batch. */
-  markTooOld(instance: string, through: number, spared?: readonly number[]): void {
-    if (this.#closing === null)
-      this.#replayLog.keep([instance, TOO_OLD_MARK], spared === undefined || spared.length === 0 ? through : [through, ...spared]);
+  /** Keeps the instance's too-old mark with its replies (state-store.ts TOO_OLD_MARK), committed with the current batch. */
+  markTooOld(instance: string, mark: number | number[]): void {
+    if (this.#closing === null) this.#replayLog.keep([instance, TOO_OLD_MARK], mark);
   }
 
   /**

@@ -70,8 +70,8 @@ export interface StateStore {
   keptReplies(): Map<string, Map<number, unknown>>;
   /** Deletes a kept reply (acknowledged, or its client is gone). */
   dropReply(key: ReplayKey): void;
-  /** Keeps `instance`'s watermark (TOO_OLD_MARK) with its replies: resends up to `through` are too old to replay, but those of `spared`. */
-  markTooOld(instance: string, through: number, spared?: readonly number[]): void;
+  /** Keeps `instance`'s too-old mark (TOO_OLD_MARK, as replay.ts writes and reads it) with its replies. */
+  markTooOld(instance: string, mark: number | number[]): void;
   /**
    * Items that gets took and replies kept in the primary for a resend hold grew by `bytes` (shrank,
    * when negative): a store that bounds the primary's memory counts them as its state still,

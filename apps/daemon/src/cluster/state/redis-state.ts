@@ -298,7 +298,7 @@ export class RedisState implements StateStore {
   holdReplies(_bytes: number): void {}
 
   /** Kept replies are Redis's in cluster mode (`rep:<instance>`): the primary's watermark is not kept apart. */
-  markTooOld(_instance: string, _through: number, _spared?: readonly number[]): void {}
+  markTooOld(_instance: string, _mark: number | number[]): void {}
 
   /** Deletes a kept reply, unless another daemon answered a resend of its queue.get since (its reply, now). */
   dropReply(key: ReplayKey): void {
