@@ -35,7 +35,7 @@ function traced(mode: 'helper' | 'plain'): Promise<Traced> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [...FLAGS, SCRIPT, HELPER, mode, '3000'],
+      [...FLAGS, SCRIPT, HELPER, mode, '1500'],
       { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout) => {
         if (err) return reject(err);

@@ -4,7 +4,10 @@
 // startHelperThread (argv[3] 'helper') or plainly ('plain'); the thread, and
 // then the main isolate, fill and drop tens of MB, which arms an isolate's
 // memory reducer if it has one ("Memory reducer: ..." lines once its timer
-// runs). helper-thread.test.ts reads which isolates printed them.
+// runs). The process exits argv[4] ms after both have finished, not at a fixed
+// time: on a loaded machine the churn alone can outlast any fixed time, and
+// the reducer's timer would never be reached. helper-thread.test.ts reads
+// which isolates printed them.
 import { Worker } from 'node:worker_threads';
 
 const { startHelperThread } = await import(process.argv[2]);
@@ -25,9 +28,19 @@ function churn() {
 }
 
 fill(400_000);
-const code = `${fill.toString()}; ${churn.toString()}; churn(); setInterval(() => {}, 1000);`;
+const code = `${fill.toString()}; ${churn.toString()}; churn();
+require('node:worker_threads').parentPort.postMessage('churned'); setInterval(() => {}, 1000);`;
 const make = () => new Worker(code, { eval: true });
 const thread = mode === 'helper' ? startHelperThread(make) : make();
 thread.unref();
-thread.once('online', () => setTimeout(churn, 100));
-setTimeout(() => process.exit(0), Number(process.argv[4]));
+let pending = 2;
+const finished = () => {
+  if (--pending === 0) setTimeout(() => process.exit(0), Number(process.argv[4]));
+};
+thread.once('message', finished);
+thread.once('online', () =>
+  setTimeout(() => {
+    churn();
+    finished();
+  }, 100),
+);
