@@ -27,10 +27,15 @@ function outcomeOf(replays: InstanceReplays, r: { rid: number; req: StateRequest
   return replays.outcome(r.rid, r.req, r.host);
 }
 
-/** A table whose kept replies are bounded at `bytes` with no floor, and the replies each shedding dropped. */
+/** A table whose kept replies are bounded at `bytes` with no floor (instances themselves not counted), and the replies each shedding dropped. */
 function bounded(bytes: number) {
   const sheds: number[] = [];
-  const t = new ReplayTable(() => {}, undefined, undefined, undefined, { bytes, floor: 0, shed: (replies) => sheds.push(replies) });
+  const t = new ReplayTable(() => {}, undefined, undefined, undefined, {
+    bytes,
+    floor: 0,
+    instanceCost: 0,
+    shed: (replies) => sheds.push(replies),
+  });
   return { t, sheds };
 }
 
@@ -136,10 +141,16 @@ describe('replays', () => {
   it("tells the table what kept replies hold, as it changes, gets' items apart: kept, replaced, shed past the bound, acknowledged, ended", () => {
     let items = 0;
     let replies = 0;
-    const t = new ReplayTable(() => {}, new Map([['old', new Map<number, unknown>([[1, new Uint8Array(10)]])]]), {
-      items: (bytes) => void (items += bytes),
-      replies: (bytes) => ((replies += bytes), false),
-    });
+    const t = new ReplayTable(
+      () => {},
+      new Map([['old', new Map<number, unknown>([[1, new Uint8Array(10)]])]]),
+      {
+        items: (bytes) => void (items += bytes),
+        replies: (bytes) => ((replies += bytes), false),
+      },
+      undefined,
+      { bytes: Infinity, instanceCost: 0 },
+    );
     const R = REPLY_COST;
     const D = DATA_REPLY_COST;
     // A get's item counts in the state's memory with all its reply holds (I); the rest in the replies'.
@@ -199,7 +210,7 @@ describe('replays', () => {
       undefined,
       undefined,
       (instance, mark) => stored.set(instance, mark),
-      { bytes: 400 * R, floor: 0, shed: (replies, instances) => sheds.push([replies, instances]) },
+      { bytes: 400 * R, floor: 0, instanceCost: 0, shed: (replies, instances) => sheds.push([replies, instances]) },
     );
     const keep = (r: InstanceReplays, rids: number[]) => {
       for (const rid of rids) r.restore(rid, null);

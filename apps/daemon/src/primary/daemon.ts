@@ -432,10 +432,10 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
         (instance, mark) => state.markTooOld(instance, mark),
         {
           bytes: opts.maxStateMb === 0 ? Infinity : opts.maxStateMb * 1024 * 1024 * REPLY_SHARE,
-          shed: (replies, instances, heldAfter, ms) =>
+          shed: (replies, instances, evicted, heldAfter, ms) =>
             log.warn(
-              { event: 'replies-shed', replies, instances, heldAfter, ms: Math.round(ms * 10) / 10 },
-              `kept replies over their bound (a quarter of --max-state-mb): ${replies} unacknowledged replies of the ${instances} client instance(s) keeping the most were dropped; their resends get E_REPLY_DROPPED`,
+              { event: 'replies-shed', replies, instances, evicted, heldAfter, ms: Math.round(ms * 10) / 10 },
+              `kept replies over their bound (a quarter of --max-state-mb): ${replies} unacknowledged replies of the ${instances} client instance(s) keeping the most, and of ${evicted} instance(s) cut off longest (evicted before their reconnect window ended), were dropped; their resends get E_REPLY_DROPPED`,
             ),
         },
       ),

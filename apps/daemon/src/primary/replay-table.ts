@@ -14,8 +14,14 @@
  * pending is passed over and spared (replay.ts). A dropped reply's resend is
  * E_REPLY_DROPPED: the request ran once, and is not run again. Before, 12 raw
  * connections with 100,000 unacknowledged adds each took the primary to 1.47 GB.
+ *
+ * The instances themselves count under the same bound (INSTANCE_COST), and one
+ * that kept nothing goes with its last session. With more instances than can
+ * each keep the floor, past the bound those cut off longest are evicted whole,
+ * only their name and mark kept until their window ends: a client making a new
+ * instance for each write and cutting it held ~2 KB each, uncounted, for two minutes.
  */
-import { InstanceReplays, type DropStoredReply, type MarkTooOld, type ReplyMemory } from './replay.js';
+import { InstanceReplays, dropMark, type DropStoredReply, type EvictedMark, type MarkTooOld, type ReplyMemory } from './replay.js';
 
 /** Share of `--max-state-mb` that kept replies may hold besides items, for the daemon as a whole (like connections' entries, ENTRY_SHARE). */
 export const REPLY_SHARE = 0.25;
@@ -33,14 +39,34 @@ const SHED_BATCH = 256;
  */
 export const KEEP_AT_LEAST = 64 * 1024;
 
+/**
+ * What an instance in the table holds of the primary's heap besides its replies, counted with them
+ * (measured after a full GC, 40,862 instances of a raw client each keeping one add's reply, each
+ * connection cut: 2.3 KB an instance, 290 bytes of it the reply; its table, its segment, its timer).
+ * Uncounted, a client making ~2,500 instances a second and cutting each took the primary's heap to
+ * 466 MB and its RSS to 1.9 GB within their two-minute window.
+ */
+export const INSTANCE_COST = 2048;
+/**
+ * What an evicted instance's name and mark hold until its window ends: its entry here, and its
+ * mark's in the store (measured after a full GC: ~400 bytes each, 76,922 evicted beside 18,422
+ * instances; 840 while the store kept each mark in a segment of its own).
+ */
+export const EVICTED_COST = 512;
+
 /** The daemon-wide bound on what kept replies hold besides items. */
 export interface ReplyBound {
   /** Bytes (as ReplyMemory.replies counts them); Infinity for none. */
   bytes: number;
   /** What no instance is cut below (KEEP_AT_LEAST unless given). */
   floor?: number;
-  /** Told after each shedding: how many replies went, from how many instances, what is held after it, and the time it took (in slices of 2 ms a turn). */
-  shed?(replies: number, instances: number, heldAfter: number, ms: number): void;
+  /** What each instance counts besides its replies (INSTANCE_COST unless given). */
+  instanceCost?: number;
+  /**
+   * Told after each shedding: how many replies went, from how many instances, how many instances
+   * cut off were evicted whole, what is held after it, and the time it took (in slices of 2 ms a turn).
+   */
+  shed?(replies: number, instances: number, evicted: number, heldAfter: number, ms: number): void;
 }
 
 /** Instances closed for good remembered, the newest (see ReplayTable.end). */
@@ -61,13 +87,23 @@ export class ReplayTable {
    */
   readonly #ended = new Map<string, number>();
   readonly #bound: ReplyBound;
-  /** What every instance's kept replies hold besides items (the sum of their `held`). */
+  readonly #instanceCost: number;
+  /** Instances with no session left, waiting out their window, by when it ends: the first cut off first. */
+  readonly #lingering = new Map<InstanceReplays, number>();
+  /**
+   * Instances evicted before their window ended (#evict): the mark each left, by name, until its
+   * window ends (their first): a resend within it is refused E_REPLY_DROPPED, not run again.
+   */
+  readonly #evicted = new Map<string, { mark: EvictedMark; until: number }>();
+  /** What every instance's kept replies hold besides items (the sum of their `held`), the instances themselves and the evicted ones' marks. */
   #held = 0;
   /** Shed once #held passes this: the bound, or above it after a shedding that could not get under it (only items and pending outcomes left). */
   #shedAbove: number;
   #shedding = false;
-  /** The shedding under way: the instances still to cut to `level`, and what it has dropped in how much time. */
-  #cutting: { instances: InstanceReplays[]; count: number; level: number; replies: number; ms: number } | undefined;
+  /** The shedding under way: the instances still to cut to `level`, and what it has dropped and evicted in how much time. */
+  #cutting:
+    | { instances: InstanceReplays[]; count: number; level: number; replies: number; evicted: number; ms: number; toLook?: number }
+    | undefined;
   /** The memory every instance counts into: the daemon's, through this table's total. */
   readonly #counted: ReplyMemory = {
     items: (bytes) => this.#memory?.items(bytes),
@@ -99,6 +135,7 @@ export class ReplayTable {
     this.#memory = memory;
     this.#mark = mark;
     this.#bound = bound;
+    this.#instanceCost = bound.instanceCost ?? INSTANCE_COST;
     this.#shedAbove = bound.bytes;
     for (const [instance, replies] of stored ?? []) {
       const r = this.#create(instance);
@@ -112,14 +149,16 @@ export class ReplayTable {
     const r = this.#instances.get(instance) ?? this.#create(instance);
     clearTimeout(r.expiry);
     r.expiry = undefined;
+    this.#lingering.delete(r);
     r.sessions++;
     return r;
   }
 
-  /** A session of the instance closed: its replays stay for the client's reconnect window. */
+  /** A session of the instance closed: its replays stay for the client's reconnect window (none kept: it goes now). */
   detach(r: InstanceReplays): void {
     if (--r.sessions > 0) return;
-    this.#expire(r);
+    if (r.idle) this.#forget(r);
+    else this.#expire(r);
   }
 
   /**
@@ -131,8 +170,7 @@ export class ReplayTable {
    */
   end(r: InstanceReplays): void {
     if (--r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
-    this.#instances.delete(r.instance);
-    r.clear();
+    this.#forget(r);
     if (r.highest < 0) return;
     this.#ended.delete(r.instance);
     this.#ended.set(r.instance, r.highest);
@@ -141,22 +179,60 @@ export class ReplayTable {
 
   #create(instance: string): InstanceReplays {
     const r = new InstanceReplays(instance, this.#drop, this.#counted, this.#mark);
+    this.#counted.replies(this.#instanceCost);
     const ended = this.#ended.get(instance);
     if (ended !== undefined) {
       this.#ended.delete(instance);
       r.droppedThrough(ended);
     }
+    this.#sweepEvicted();
+    const evicted = this.#evicted.get(instance);
+    if (evicted !== undefined) {
+      this.#evicted.delete(instance);
+      this.#counted.replies(-EVICTED_COST);
+      r.resumeFrom(evicted.mark);
+    }
     this.#instances.set(instance, r);
     return r;
   }
 
+  /** Drops the instance and its replays, here and in the store. */
+  #forget(r: InstanceReplays): void {
+    this.#remove(r);
+    r.clear();
+  }
+
+  /** Drops the instance from the table. */
+  #remove(r: InstanceReplays): void {
+    clearTimeout(r.expiry);
+    this.#lingering.delete(r);
+    this.#instances.delete(r.instance);
+    this.#counted.replies(-this.#instanceCost);
+  }
+
   #expire(r: InstanceReplays): void {
+    this.#lingering.set(r, Date.now() + KEEP_AFTER_CLOSE_MS);
     r.expiry = setTimeout(() => {
       if (r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
-      this.#instances.delete(r.instance);
-      r.clear();
+      this.#forget(r);
     }, KEEP_AFTER_CLOSE_MS);
     r.expiry.unref();
+  }
+
+  /** Evicted instances whose window has ended are forgotten, their marks too (the oldest are first). */
+  #sweepEvicted(): void {
+    const now = Date.now();
+    for (const [instance, e] of this.#evicted) {
+      if (e.until > now) return;
+      this.#forgetEvicted(instance);
+    }
+  }
+
+  #forgetEvicted(instance: string): void {
+    const e = this.#evicted.get(instance)!;
+    this.#evicted.delete(instance);
+    this.#counted.replies(-EVICTED_COST);
+    if (e.mark !== null) dropMark(this.#drop, instance);
   }
 
   /**
@@ -190,7 +266,7 @@ export class ReplayTable {
       level = (target - others - uncut) / k;
       if (level >= (holders[k]?.held ?? 0)) break;
     }
-    this.#cutting = { instances: holders.slice(0, k), count: k, level: Math.max(floor, Math.floor(level)), replies: 0, ms: 0 };
+    this.#cutting = { instances: holders.slice(0, k), count: k, level: Math.max(floor, Math.floor(level)), replies: 0, evicted: 0, ms: 0 };
     this.#cut();
   }
 
@@ -216,11 +292,60 @@ export class ReplayTable {
       }
     }
     cutting.ms += performance.now() - started;
+    this.#evict(this.#bound.bytes * SHED_TO);
+  }
+
+  /**
+   * Still over the target once the largest are cut to their level (or the floor), with more
+   * instances than can each keep the floor: the instances cut off longest are evicted whole, their
+   * replies let go (their resends E_REPLY_DROPPED until their window ends) and only their name and
+   * mark kept. What they held was mostly the instance itself: a client making instances and cutting
+   * each again and again, none over the floor, held ~2 KB each for two minutes. Connected instances,
+   * and those keeping an item or a pending outcome, stay; so does every instance while they are
+   * few enough to each keep the floor (a client's burst of pending outcomes, which cannot be shed,
+   * evicted an honest instance cut off before it). SHED_SLICE_MS a turn, as the cut.
+   */
+  #evict(target: number): void {
+    const cutting = this.#cutting!;
+    const started = performance.now();
+    const end = started + SHED_SLICE_MS;
+    const crowded = (this.#instances.size + this.#evicted.size) * (this.#bound.floor ?? KEEP_AT_LEAST) > target;
+    // Each instance cut off when the eviction began is looked at once at most (those passed over go to the back).
+    cutting.toLook ??= crowded ? this.#lingering.size : 0;
+    for (const [r, until] of this.#lingering) {
+      if (this.#held <= target || cutting.toLook <= 0) break;
+      if (cutting.toLook % 64 === 0 && performance.now() >= end) {
+        cutting.ms += performance.now() - started;
+        setImmediate(() => this.#evict(target));
+        return;
+      }
+      cutting.toLook--;
+      this.#lingering.delete(r);
+      const evicted = r.evict();
+      if (evicted === undefined) {
+        this.#lingering.set(r, until);
+        continue;
+      }
+      // Not cleared: its mark stays in the store until its window ends (#sweepEvicted), for a restart.
+      this.#remove(r);
+      this.#evicted.set(r.instance, { mark: evicted.mark, until });
+      this.#counted.replies(EVICTED_COST);
+      cutting.replies += evicted.dropped;
+      cutting.evicted++;
+    }
+    // Every instance cut off evicted, and still over: the marks of the first evicted go before their
+    // window ends (their resends would run again). Only past ~bound / EVICTED_COST instances cut off in
+    // two minutes: with 512 MiB, ~8,700 a second; one client made ~2,500 here.
+    for (const instance of this.#evicted.keys()) {
+      if (this.#held <= target || !crowded) break;
+      this.#forgetEvicted(instance);
+    }
+    cutting.ms += performance.now() - started;
     this.#cutting = undefined;
     this.#shedding = false;
     // Only items and pending outcomes left over the bound: shed again once a quarter of it more is held.
     this.#shedAbove = Math.max(this.#bound.bytes, this.#held + this.#bound.bytes * (1 - SHED_TO));
-    this.#bound.shed?.(cutting.replies, cutting.count, this.#held, cutting.ms);
+    this.#bound.shed?.(cutting.replies, cutting.count, cutting.evicted, this.#held, cutting.ms);
   }
 
   /** What every instance's kept replies hold besides items, as ReplyMemory.replies counts it. */

@@ -60,6 +60,14 @@ export type DropStoredReply = (instance: string, rid: number) => void;
  */
 export type MarkTooOld = (instance: string, mark: number | number[]) => void;
 
+/** An instance's too-old mark, as an evicted instance leaves it (InstanceReplays.evict); null: nothing to refuse. */
+export type EvictedMark = number | number[] | null;
+
+/** Deletes `instance`'s too-old mark from the store (its replays are forgotten, or their window is over). */
+export function dropMark(drop: DropStoredReply, instance: string): void {
+  drop(instance, TOO_OLD_MARK);
+}
+
 /**
  * Where what kept replies hold is counted (the state's memory, state-memory.ts). Items that gets
  * took stay the state's own until their replies go, with all their replies hold: an item moved
@@ -436,6 +444,41 @@ export class InstanceReplays implements Replays {
     for (let rid = replies.first(); rid !== undefined && rid < ack; rid = replies.first()) this.forget(rid);
   }
 
+  /**
+   * Nothing kept, nothing pending, nothing refused: forgetting the instance changes the answer to
+   * no resend (an instance that only connected and went need not wait out its reconnect window).
+   */
+  get idle(): boolean {
+    return (this.#replies?.size ?? 0) === 0 && this.#dropped < 0;
+  }
+
+  /**
+   * Lets every kept reply go unacknowledged, as shedding does (refused E_REPLY_DROPPED from now on,
+   * the store's mark written), so that the instance itself can be forgotten before its reconnect
+   * window ends (ReplayTable, past the daemon-wide bound): returns the mark that a new instance of
+   * the same name starts from (resumeFrom), and how many replies went. Undefined, with nothing
+   * changed, if it keeps a get's item or an outcome still pending, which are never dropped.
+   */
+  evict(): { mark: EvictedMark; dropped: number } | undefined {
+    const replies = this.#replies;
+    let dropped = 0;
+    if (replies !== undefined) {
+      for (const rid of replies.keys()) {
+        const kept = replies.get(rid);
+        if (kept instanceof Promise || kept instanceof Uint8Array) return undefined;
+      }
+      let changed = false;
+      for (let rid = replies.first(); rid !== undefined; rid = replies.first(), dropped++) changed = this.#letGo(rid) || changed;
+      if (changed) this.#markNow();
+    }
+    return { mark: this.#markValue() ?? null, dropped };
+  }
+
+  /** Starts from the mark an evicted instance of the same name left (its replies and mark are in the store's keeping still). */
+  resumeFrom(mark: EvictedMark): void {
+    if (mark !== null) this.restore(TOO_OLD_MARK, mark);
+  }
+
   /** The highest request id it has kept a reply for: an instance ended refuses resends up to it. */
   get highest(): number {
     return this.#highest;
@@ -467,17 +510,24 @@ export class InstanceReplays implements Replays {
    * either changes: a spared write dropped since, left spared in the store, ran twice after a restart.
    */
   #markNow(): void {
-    if (this.#mark === undefined || this.#dropped < 0) return;
-    const spared = this.#spared;
-    this.#mark(this.instance, spared === undefined || spared.size === 0 ? this.#dropped : [this.#dropped, ...spared]);
+    const mark = this.#markValue();
+    if (this.#mark === undefined || mark === undefined) return;
+    this.#mark(this.instance, mark);
     this.#marked = true;
+  }
+
+  /** The too-old mark's form: the watermark, or [watermark, ...spared]; undefined before any reply was dropped. */
+  #markValue(): number | number[] | undefined {
+    if (this.#dropped < 0) return undefined;
+    const spared = this.#spared;
+    return spared === undefined || spared.size === 0 ? this.#dropped : [this.#dropped, ...spared];
   }
 
   /** Forgets everything (the client is gone for good). */
   clear(): void {
     if (this.#marked) {
       this.#marked = false;
-      this.#drop(this.instance, TOO_OLD_MARK);
+      dropMark(this.#drop, this.instance);
     }
     if (this.#replies === undefined) return;
     for (const rid of [...this.#replies.keys()]) this.forget(rid);

@@ -28,13 +28,18 @@
  * consumer with many large gets in flight wrote its items quadratically (64
  * items of 64 KiB, answered a batch each: 137.8 MB written instead of 5.3).
  *
+ * An instance's too-old mark ([instance, TOO_OLD_MARK], replay.ts) has a
+ * record of its own in `replays` too, and one Map entry here: in a segment it
+ * took a Map, a segment and its slots, ~700 bytes, for each of the instances a
+ * flood evicts (primary/replay-table.ts), whose marks stay two minutes.
+ *
  * A batch that fails to commit: its segments and own records are read back
  * from LMDB (`reload`, `reloadOwn`), so no reply of a rolled-back write is
  * ever made durable.
  */
 import { decodeMessage, encodeMessage, encodePairs } from '@corepool/protocol/internal';
 
-import type { ReplayKey } from './state-store.js';
+import { TOO_OLD_MARK, type ReplayKey } from './state-store.js';
 import type { Dirty, Store, Table } from './store.js';
 
 /** Request ids per segment record. */
@@ -142,6 +147,8 @@ export class ReplayLog {
   readonly #segments = new Map<string, Map<number, Segment>>();
   /** instance -> request id -> a reply with a record of its own (in `replays`). */
   readonly #own = new Map<string, Map<number, unknown>>();
+  /** instance -> its too-old mark, each with a record of its own (in `replays`). */
+  readonly #marks = new Map<string, unknown>();
 
   private constructor(store: Store) {
     this.#store = store;
@@ -159,6 +166,15 @@ export class ReplayLog {
         store.touch(s);
       }
     }
+    // A mark an earlier version kept in a segment moves to a record of its own.
+    for (const [instance, segments] of log.#segments) {
+      const s = segments.get(Math.floor(TOO_OLD_MARK / SEGMENT_RIDS));
+      s?.forEach((mark, rid) => {
+        if (rid !== TOO_OLD_MARK) return;
+        log.drop([instance, rid]);
+        log.keep([instance, rid], mark);
+      });
+    }
     for (const { key, value } of store.replays.getRange()) {
       const reply = ownReply(key, value);
       if (reply === NONE) {
@@ -166,7 +182,8 @@ export class ReplayLog {
         continue;
       }
       const k = key as ReplayKey;
-      if (ownRecord(reply)) log.#setOwn(k, reply);
+      if (k[1] === TOO_OLD_MARK) log.#marks.set(k[0], reply);
+      else if (ownRecord(reply)) log.#setOwn(k, reply);
       else {
         store.remove(store.replays, key);
         log.keep(k, reply);
@@ -177,6 +194,11 @@ export class ReplayLog {
 
   /** Keeps `reply` for a resend of `key`'s request, committed with the current batch. */
   keep(key: ReplayKey, reply: unknown): void {
+    if (key[1] === TOO_OLD_MARK) {
+      this.#marks.set(key[0], reply);
+      this.#store.put(this.#store.replays, key, encodeMessage({ v: reply }));
+      return;
+    }
     if (this.#own.size > 0) this.#dropOwn(key);
     if (ownRecord(reply)) {
       this.drop(key);
@@ -191,8 +213,12 @@ export class ReplayLog {
 
   /** Deletes a kept reply (acknowledged, or its client is gone). */
   drop(key: ReplayKey): void {
-    if (this.#own.size > 0 && this.#dropOwn(key)) return;
     const [instance, rid] = key;
+    if (rid === TOO_OLD_MARK && this.#marks.delete(instance)) {
+      this.#store.remove(this.#store.replays, key);
+      return;
+    }
+    if (this.#own.size > 0 && this.#dropOwn(key)) return;
     const segments = this.#segments.get(instance);
     const n = Math.floor(rid / SEGMENT_RIDS);
     const s = segments?.get(n);
@@ -217,6 +243,7 @@ export class ReplayLog {
       const m = [...(out.get(instance) ?? []), ...own].sort((a, b) => a[0] - b[0]);
       out.set(instance, new Map(m));
     }
+    for (const [instance, mark] of this.#marks) out.set(instance, new Map([[TOO_OLD_MARK, mark], ...(out.get(instance) ?? [])]));
     return out;
   }
 
@@ -225,7 +252,10 @@ export class ReplayLog {
     if (!isReplayKey(key)) return;
     const stored = this.#store.replays.get(key);
     const reply = stored === undefined ? NONE : ownReply(key, stored);
-    if (reply === NONE) this.#forgetOwn(key);
+    if (key[1] === TOO_OLD_MARK) {
+      if (reply === NONE) this.#marks.delete(key[0]);
+      else this.#marks.set(key[0], reply);
+    } else if (reply === NONE) this.#forgetOwn(key);
     else this.#setOwn(key, reply);
   }
 

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage } from '@corepool/protocol/internal';
 
 import { SEGMENT_RIDS } from '../../src/state/replay-log.js';
+import { TOO_OLD_MARK } from '../../src/state/state-store.js';
 import { Store } from '../../src/state/store.js';
 import { startDaemon } from '../support/daemon.js';
 import { cleanup, enc, open, req, tempDir } from './helpers.js';
@@ -133,6 +134,68 @@ describe('kept replies', () => {
       expect(keptOnDisk(dir).get('i-old')).toEqual([3, 4]);
       state = await open(dir);
       expect(state.keptReplies().get('i-old')?.size).toBe(3);
+      await state.close();
+    } finally {
+      cleanup(dir);
+    }
+  });
+
+  it("keep an instance's too-old mark in a record of its own, read back with its replies; one an earlier version kept in a segment moves there", async () => {
+    const dir = tempDir();
+    try {
+      const store = Store.open(dir);
+      // The earlier layout: the mark in segment -1 of the replay log, beside a reply in segment 0.
+      void store.replayLog.put(['i-seg', -1], encodeMessage([TOO_OLD_MARK, [7, 5]]));
+      void store.replayLog.put(['i-seg', 0], encodeMessage([9, { version: 9 }]));
+      await store.committed();
+      await store.close();
+      let state = await open(dir);
+      state.markTooOld('i-new', 12);
+      await state.handle('c:1', req('value.add', 'hits', { a: enc(1) }), ['i-new', 13]);
+      expect(state.keptReplies().get('i-seg')).toEqual(
+        new Map<number, unknown>([
+          [TOO_OLD_MARK, [7, 5]],
+          [9, { version: 9 }],
+        ]),
+      );
+      await state.close();
+      // On disk: no segment holds a mark any more; each mark is a record of its own in `replays`.
+      expect(keptOnDisk(dir)).toEqual(
+        new Map([
+          ['i-seg', [9]],
+          ['i-new', [13]],
+        ]),
+      );
+      const root = openLmdb({ path: path.join(dir, 'state'), readOnly: true, maxDbs: 8 });
+      try {
+        const replays = root.openDB({ name: 'replays', encoding: 'binary' });
+        const own = [...replays.getRange()].map(({ key, value }) => [key, (decodeMessage(value as Uint8Array) as { v: unknown }).v]);
+        expect(own).toEqual(
+          expect.arrayContaining([
+            [
+              ['i-seg', TOO_OLD_MARK],
+              [7, 5],
+            ],
+            [['i-new', TOO_OLD_MARK], 12],
+          ]),
+        );
+        expect(own).toHaveLength(2);
+      } finally {
+        void root.close();
+      }
+      state = await open(dir);
+      expect(state.keptReplies().get('i-new')).toEqual(
+        new Map<number, unknown>([
+          [TOO_OLD_MARK, 12],
+          [13, expect.objectContaining({ version: 1 })],
+        ]),
+      );
+      // Dropped with its instance, from disk too.
+      state.dropReply(['i-new', TOO_OLD_MARK]);
+      state.dropReply(['i-new', 13]);
+      await state.close();
+      state = await open(dir);
+      expect(state.keptReplies().has('i-new')).toBe(false);
       await state.close();
     } finally {
       cleanup(dir);
