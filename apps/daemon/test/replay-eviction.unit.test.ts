@@ -6,8 +6,9 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TOO_OLD_MARK } from '../src/state/state-store.js';
-import { REPLY_COST } from '../src/primary/replay.js';
-import { EVICTED_COST, ReplayTable } from '../src/primary/replay-table.js';
+import type { StateRequest } from '@corepool/protocol';
+import { REPLY_COST, type ReplayHost } from '../src/primary/replay.js';
+import { EVICTED_COST, INSTANCE_COST, ReplayTable } from '../src/primary/replay-table.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const REFUSED = expect.objectContaining({ code: 'E_REPLY_DROPPED' });
@@ -103,13 +104,12 @@ describe('replay instances', () => {
     expect(marks.get('h5')).toBe(1);
     const restarted = new ReplayTable(() => {}, new Map([['h5', new Map<number, unknown>([[TOO_OLD_MARK, marks.get('h5')]])]]));
     expect(() => restarted.attach('h5').get(1)).toThrow(REFUSED);
-    // Once an evicted instance's window is over, its name and mark go (the next new instance sweeps them):
+    // Once an evicted instance's window is over, its name and mark go (swept, or when it comes back first):
     // a resend then is run again, as after any instance's window.
     vi.advanceTimersByTime(120_000);
-    t.attach('newcomer');
+    expect(t.attach('h5').get(1)).toBeUndefined();
     expect(marks.has('h5')).toBe(false);
     expect(dropped).toContain(`h5:${TOO_OLD_MARK}`);
-    expect(t.attach('h5').get(1)).toBeUndefined();
   });
 
   it('with every instance cut off evicted and still over the bound, the marks of the first evicted go before their window ends', async () => {
@@ -139,5 +139,112 @@ describe('replay instances', () => {
     expect(t.attach('h0').get(1)).toBeUndefined();
     expect(marks.get('h199')).toBe(1);
     expect(() => t.attach('h199').get(1)).toThrow(REFUSED);
+  });
+
+  it("never forgets an evicted instance's mark for what connected instances hold: the resend is refused, not run again (review)", async () => {
+    const marks = new Map<string, unknown>();
+    const sheds: number[] = [];
+    const t = new ReplayTable(
+      (instance, rid) => void (rid === TOO_OLD_MARK && marks.delete(instance)),
+      undefined,
+      undefined,
+      (instance, mark) => marks.set(instance, mark),
+      { bytes: 100_000, floor: 1000, instanceCost: 2048, shed: (_r, _i, evicted) => sheds.push(evicted) },
+    );
+    const victim = t.attach('victim');
+    victim.restore(1, { version: 1 });
+    t.detach(victim);
+    // 80 connected instances keeping nothing: 163,840 bytes, none of it evictable.
+    for (let i = 0; i < 80; i++) t.attach(`idle-${i}`);
+    while (sheds.length < 1) await turn();
+    expect(sheds[0]).toBe(1);
+    expect(marks.get('victim')).toBe(1);
+    expect(() => t.attach('victim').get(1)).toThrow(REFUSED);
+  });
+
+  it('spares a get its cut connection gave back with nothing taken: evicted past it, its resend runs afresh; the adds after it are refused (review)', async () => {
+    const sheds: number[] = [];
+    const t = new ReplayTable(
+      () => {},
+      undefined,
+      undefined,
+      () => {},
+      {
+        bytes: 100_000,
+        floor: 1000,
+        instanceCost: 2048,
+        shed: (_r, _i, evicted) => sheds.push(evicted),
+      },
+    );
+    const sdk = t.attach('sdk');
+    let open = true;
+    let deliver: (v: unknown) => void = () => {};
+    const handedBack: unknown[] = [];
+    const host: ReplayHost = {
+      run: () => new Promise((resolve) => (deliver = resolve)),
+      get open() {
+        return open;
+      },
+      handBack: (_req, v) => handedBack.push(v),
+    };
+    const get = sdk.outcome(1, { op: 'queue.get', name: 'jobs' } as StateRequest, host)!;
+    get.catch(() => {});
+    sdk.restore(2, { version: 1 }); // a later add, answered: the SDK acknowledges below its oldest pending request (1)
+    open = false; // the connection is cut, then the item comes: handed back, the get forgotten with nothing taken
+    t.detach(sdk);
+    deliver(new Uint8Array([7]));
+    await turn();
+    expect(handedBack).toHaveLength(1);
+    for (let i = 0; i < 100; i++) {
+      const h = t.attach(`h${i}`);
+      h.restore(1, null);
+      t.detach(h);
+    }
+    while (sheds.length < 1) await turn();
+    const back = t.attach('sdk');
+    expect(back).not.toBe(sdk); // evicted
+    expect(back.get(1)).toBeUndefined();
+    expect(() => back.get(2)).toThrow(REFUSED);
+  });
+
+  it('sweeps the evicted names and marks when their window ends, with no new instance to prompt it: the count goes back to nothing (review)', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    const marks = new Map<string, unknown>();
+    let replies = 0;
+    const sheds: number[] = [];
+    const t = new ReplayTable(
+      (instance, rid) => void (rid === TOO_OLD_MARK && marks.delete(instance)),
+      undefined,
+      { items: () => {}, replies: (b) => void (replies += b) },
+      (instance, mark) => marks.set(instance, mark),
+      { bytes: 100_000, floor: 1000, instanceCost: 2048, shed: (_r, _i, evicted) => sheds.push(evicted) },
+    );
+    for (let i = 0; i < 100; i++) {
+      const h = t.attach(`h${i}`);
+      h.restore(1, null);
+      t.detach(h);
+    }
+    while (sheds.length < 1) await turn();
+    expect(marks.size).toBe(sheds[0]);
+    vi.advanceTimersByTime(121_000); // every window over: the lingering ones expire, the evicted ones are swept
+    expect(marks.size).toBe(0);
+    expect(replies).toBe(0);
+    expect(t.size).toBe(0);
+  });
+
+  it('at a restart, an instance known by its mark alone waits as an evicted one (512 bytes), not as an instance ahead of those keeping replies (review)', async () => {
+    const stored = new Map<string, Map<number, unknown>>([['honest', new Map<number, unknown>([[1, { version: 1 }]])]]);
+    for (let i = 0; i < 1000; i++) stored.set(`gone-${i}`, new Map<number, unknown>([[TOO_OLD_MARK, 1]]));
+    const sheds: number[] = [];
+    const t = new ReplayTable(() => {}, stored, undefined, undefined, {
+      bytes: 600_000,
+      shed: (_r, _i, evicted) => sheds.push(evicted),
+    });
+    expect(t.held).toBe(1000 * EVICTED_COST + INSTANCE_COST + REPLY_COST);
+    await turn();
+    expect(sheds).toEqual([]);
+    await expect(t.attach('honest').get(1)).resolves.toEqual({ version: 1 });
+    expect(() => t.attach('gone-7').get(1)).toThrow(REFUSED);
+    expect(t.attach('gone-8').get(2)).toBeUndefined();
   });
 });

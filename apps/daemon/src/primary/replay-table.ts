@@ -21,6 +21,7 @@
  * only their name and mark kept until their window ends: a client making a new
  * instance for each write and cutting it held ~2 KB each, uncounted, for two minutes.
  */
+import { TOO_OLD_MARK } from '../state/state-store.js';
 import { InstanceReplays, dropMark, type DropStoredReply, type EvictedMark, type MarkTooOld, type ReplyMemory } from './replay.js';
 
 /** Share of `--max-state-mb` that kept replies may hold besides items, for the daemon as a whole (like connections' entries, ENTRY_SHARE). */
@@ -95,6 +96,7 @@ export class ReplayTable {
    * window ends (their first): a resend within it is refused E_REPLY_DROPPED, not run again.
    */
   readonly #evicted = new Map<string, { mark: EvictedMark; until: number }>();
+  #sweepTimer: NodeJS.Timeout | undefined;
   /** What every instance's kept replies hold besides items (the sum of their `held`), the instances themselves and the evicted ones' marks. */
   #held = 0;
   /** Shed once #held passes this: the bound, or above it after a shedding that could not get under it (only items and pending outcomes left). */
@@ -138,6 +140,12 @@ export class ReplayTable {
     this.#instanceCost = bound.instanceCost ?? INSTANCE_COST;
     this.#shedAbove = bound.bytes;
     for (const [instance, replies] of stored ?? []) {
+      // Only its mark (one evicted before the stop, most often): kept as an evicted one's, not made an
+      // instance again (2 KiB, and first in line for an eviction at start, ahead of those keeping replies).
+      if (replies.size === 1 && replies.has(TOO_OLD_MARK)) {
+        this.#addEvicted(instance, replies.get(TOO_OLD_MARK) as EvictedMark, Date.now() + KEEP_AFTER_CLOSE_MS);
+        continue;
+      }
       const r = this.#create(instance);
       for (const [rid, reply] of replies) r.restore(rid, reply ?? null);
       this.#expire(r);
@@ -185,9 +193,10 @@ export class ReplayTable {
       this.#ended.delete(instance);
       r.droppedThrough(ended);
     }
-    this.#sweepEvicted();
     const evicted = this.#evicted.get(instance);
-    if (evicted !== undefined) {
+    // Its window over but not swept yet: forgotten as the sweep would have.
+    if (evicted !== undefined && evicted.until <= Date.now()) this.#forgetEvicted(instance);
+    else if (evicted !== undefined) {
       this.#evicted.delete(instance);
       this.#counted.replies(-EVICTED_COST);
       r.resumeFrom(evicted.mark);
@@ -219,13 +228,48 @@ export class ReplayTable {
     r.expiry.unref();
   }
 
-  /** Evicted instances whose window has ended are forgotten, their marks too (the oldest are first). */
+  #addEvicted(instance: string, mark: EvictedMark, until: number): void {
+    this.#evicted.set(instance, { mark, until });
+    this.#counted.replies(EVICTED_COST);
+    this.#armSweep();
+  }
+
+  /** The sweep wakes when the first evicted instance's window ends (none armed while none is evicted). */
+  #armSweep(): void {
+    if (this.#sweepTimer !== undefined) return;
+    const first = this.#evicted.values().next();
+    if (first.done === true) return;
+    this.#sweepTimer = setTimeout(
+      () => {
+        this.#sweepTimer = undefined;
+        this.#sweepEvicted();
+      },
+      Math.max(0, first.value.until - Date.now()),
+    );
+    this.#sweepTimer.unref();
+  }
+
+  /**
+   * Evicted instances whose window has ended are forgotten, their marks too, SHED_SLICE_MS a turn.
+   * They are in the order they were evicted, near enough the order their windows end (one passed
+   * over by an eviction and taken by a later one is later here than its window: it goes late).
+   */
   #sweepEvicted(): void {
     const now = Date.now();
+    const end = performance.now() + SHED_SLICE_MS;
+    let n = 0;
     for (const [instance, e] of this.#evicted) {
-      if (e.until > now) return;
+      if (e.until > now) break;
       this.#forgetEvicted(instance);
+      if (++n % SHED_BATCH === 0 && performance.now() >= end) {
+        this.#sweepTimer ??= setTimeout(() => {
+          this.#sweepTimer = undefined;
+          this.#sweepEvicted();
+        }, 0);
+        return;
+      }
     }
+    this.#armSweep();
   }
 
   #forgetEvicted(instance: string): void {
@@ -309,16 +353,19 @@ export class ReplayTable {
     const cutting = this.#cutting!;
     const started = performance.now();
     const end = started + SHED_SLICE_MS;
-    const crowded = (this.#instances.size + this.#evicted.size) * (this.#bound.floor ?? KEEP_AT_LEAST) > target;
+    const crowded = this.#instances.size * (this.#bound.floor ?? KEEP_AT_LEAST) > target;
     // Each instance cut off when the eviction began is looked at once at most (those passed over go to the back).
     cutting.toLook ??= crowded ? this.#lingering.size : 0;
+    // An instance evicted lets go of up to ~1,000 replies (the floor): the clock is read after each.
+    const sliced = (): boolean => {
+      if (performance.now() < end) return false;
+      cutting.ms += performance.now() - started;
+      setImmediate(() => this.#evict(target));
+      return true;
+    };
     for (const [r, until] of this.#lingering) {
       if (this.#held <= target || cutting.toLook <= 0) break;
-      if (cutting.toLook % 64 === 0 && performance.now() >= end) {
-        cutting.ms += performance.now() - started;
-        setImmediate(() => this.#evict(target));
-        return;
-      }
+      if (sliced()) return;
       cutting.toLook--;
       this.#lingering.delete(r);
       const evicted = r.evict();
@@ -328,16 +375,17 @@ export class ReplayTable {
       }
       // Not cleared: its mark stays in the store until its window ends (#sweepEvicted), for a restart.
       this.#remove(r);
-      this.#evicted.set(r.instance, { mark: evicted.mark, until });
-      this.#counted.replies(EVICTED_COST);
+      this.#addEvicted(r.instance, evicted.mark, until);
       cutting.replies += evicted.dropped;
       cutting.evicted++;
     }
-    // Every instance cut off evicted, and still over: the marks of the first evicted go before their
-    // window ends (their resends would run again). Only past ~bound / EVICTED_COST instances cut off in
-    // two minutes: with 512 MiB, ~8,700 a second; one client made ~2,500 here.
+    // The evicted instances' marks alone over the target: the first evicted's go before their window
+    // ends (their resends would run again). Only past ~target / EVICTED_COST instances cut off in two
+    // minutes: with 512 MiB, ~6,500 a second; one client made ~2,500 here. Never for what connected
+    // instances hold (a neighbour keeping its replies made an honest write run twice).
     for (const instance of this.#evicted.keys()) {
-      if (this.#held <= target || !crowded) break;
+      if (this.#held <= target || this.#evicted.size * EVICTED_COST <= target) break;
+      if (sliced()) return;
       this.#forgetEvicted(instance);
     }
     cutting.ms += performance.now() - started;
