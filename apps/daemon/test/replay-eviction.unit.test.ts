@@ -8,10 +8,34 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TOO_OLD_MARK } from '../src/state/state-store.js';
 import type { StateRequest } from '@corepool/protocol';
 import { REPLY_COST, type ReplayHost } from '../src/primary/replay.js';
-import { EVICTED_COST, INSTANCE_COST, ReplayTable } from '../src/primary/replay-table.js';
+import { EVICTED_COST, INSTANCE_COST, ReplayTable, type ReplyBound } from '../src/primary/replay-table.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const REFUSED = expect.objectContaining({ code: 'E_REPLY_DROPPED' });
+
+/** A table bounded as `bound` says, with the marks it keeps in its store (dropped with their instance), and each shedding's evictions. */
+function marking(bound: ReplyBound) {
+  const marks = new Map<string, unknown>();
+  const sheds: number[] = [];
+  const t = new ReplayTable(
+    (instance, rid) => void (rid === TOO_OLD_MARK && marks.delete(instance)),
+    undefined,
+    undefined,
+    (instance, mark) => marks.set(instance, mark),
+    { ...bound, shed: (_r, _i, evicted) => sheds.push(evicted) },
+  );
+  return { t, marks, sheds };
+}
+
+/** A hostile client's instances h0..h(n-1): one reply each, each cut off, `stepMs` of the faked clock apart. */
+function cutOff(t: ReplayTable, n: number, stepMs = 0): void {
+  for (let i = 0; i < n; i++) {
+    const h = t.attach(`h${i}`);
+    h.restore(1, null);
+    t.detach(h);
+    if (stepMs > 0) vi.advanceTimersByTime(stepMs);
+  }
+}
 
 afterEach(() => {
   vi.useRealTimers();
@@ -76,12 +100,7 @@ describe('replay instances', () => {
     const live = t.attach('live');
     live.restore(1, null);
     // A hostile client: 200 instances of one reply each, each cut off, 100 ms apart.
-    for (let i = 0; i < 200; i++) {
-      const h = t.attach(`h${i}`);
-      h.restore(1, null);
-      t.detach(h);
-      vi.advanceTimersByTime(100);
-    }
+    cutOff(t, 200, 100);
     while (sheds.length < 1) await turn();
     expect(sheds).toHaveLength(1);
     expect(t.held).toBeLessThanOrEqual(75 * (C + R));
@@ -114,23 +133,10 @@ describe('replay instances', () => {
 
   it('with every instance cut off evicted and still over the bound, the marks of the first evicted go before their window ends', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
+    // Instances counted at EVICTED_COST + 76 bytes: evicted, each still holds EVICTED_COST.
     const E = EVICTED_COST + 76;
-    const marks = new Map<string, unknown>();
-    const sheds: number[] = [];
-    const t = new ReplayTable(
-      (instance, rid) => void (rid === TOO_OLD_MARK && marks.delete(instance)),
-      undefined,
-      undefined,
-      (instance, mark) => marks.set(instance, mark),
-      // Instances counted at EVICTED_COST + 76 bytes: evicted, each still holds EVICTED_COST.
-      { bytes: 100 * E, instanceCost: E - REPLY_COST, shed: (_r, _i, evicted) => sheds.push(evicted) },
-    );
-    for (let i = 0; i < 200; i++) {
-      const h = t.attach(`h${i}`);
-      h.restore(1, null);
-      t.detach(h);
-      vi.advanceTimersByTime(10);
-    }
+    const { t, marks, sheds } = marking({ bytes: 100 * E, instanceCost: E - REPLY_COST });
+    cutOff(t, 200, 10);
     while (sheds.length < 1) await turn();
     expect(sheds[0]).toBe(200);
     expect(t.held).toBeLessThanOrEqual(75 * E);
@@ -142,15 +148,7 @@ describe('replay instances', () => {
   });
 
   it("never forgets an evicted instance's mark for what connected instances hold: the resend is refused, not run again (review)", async () => {
-    const marks = new Map<string, unknown>();
-    const sheds: number[] = [];
-    const t = new ReplayTable(
-      (instance, rid) => void (rid === TOO_OLD_MARK && marks.delete(instance)),
-      undefined,
-      undefined,
-      (instance, mark) => marks.set(instance, mark),
-      { bytes: 100_000, floor: 1000, instanceCost: 2048, shed: (_r, _i, evicted) => sheds.push(evicted) },
-    );
+    const { t, marks, sheds } = marking({ bytes: 100_000, floor: 1000, instanceCost: 2048 });
     const victim = t.attach('victim');
     victim.restore(1, { version: 1 });
     t.detach(victim);
@@ -195,11 +193,7 @@ describe('replay instances', () => {
     deliver(new Uint8Array([7]));
     await turn();
     expect(handedBack).toHaveLength(1);
-    for (let i = 0; i < 100; i++) {
-      const h = t.attach(`h${i}`);
-      h.restore(1, null);
-      t.detach(h);
-    }
+    cutOff(t, 100);
     while (sheds.length < 1) await turn();
     const back = t.attach('sdk');
     expect(back).not.toBe(sdk); // evicted
@@ -219,11 +213,7 @@ describe('replay instances', () => {
       (instance, mark) => marks.set(instance, mark),
       { bytes: 100_000, floor: 1000, instanceCost: 2048, shed: (_r, _i, evicted) => sheds.push(evicted) },
     );
-    for (let i = 0; i < 100; i++) {
-      const h = t.attach(`h${i}`);
-      h.restore(1, null);
-      t.detach(h);
-    }
+    cutOff(t, 100);
     while (sheds.length < 1) await turn();
     expect(marks.size).toBe(sheds[0]);
     vi.advanceTimersByTime(121_000); // every window over: the lingering ones expire, the evicted ones are swept
