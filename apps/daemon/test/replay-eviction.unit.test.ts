@@ -160,7 +160,7 @@ describe('replay instances', () => {
     expect(() => t.attach('victim').get(1)).toThrow(REFUSED);
   });
 
-  it('spares a get its cut connection gave back with nothing taken: evicted past it, its resend runs afresh; the adds after it are refused (review)', async () => {
+  it('a get its cut connection gave back with nothing taken, in an instance evicted past it, is refused on its resend like the adds after it; its item went back (a known limit)', async () => {
     const sheds: number[] = [];
     const t = new ReplayTable(
       () => {},
@@ -197,7 +197,9 @@ describe('replay instances', () => {
     while (sheds.length < 1) await turn();
     const back = t.attach('sdk');
     expect(back).not.toBe(sdk); // evicted
-    expect(back.get(1)).toBeUndefined();
+    // Sparing it (the watermark then passes over it) cost a spared id per get given back, uncounted, and a
+    // displaced one left the stored mark stale (review): E_REPLY_DROPPED, though the get took nothing.
+    expect(() => back.get(1)).toThrow(REFUSED);
     expect(() => back.get(2)).toThrow(REFUSED);
   });
 

@@ -104,4 +104,21 @@ describe('RidTable', () => {
     expect(t.get(700)).toBeUndefined();
     expect([...t.keys()]).toEqual([]);
   });
+
+  it('emptied after ids spread over many segments, keeps its order right when filled again (the gone segments are let go at once)', () => {
+    const t = new RidTable<number>();
+    for (let i = 0; i < 60; i++) t.set(i * 32, i);
+    for (let i = 0; i < 60; i++) t.delete(i * 32);
+    expect(t.size).toBe(0);
+    expect(t.first()).toBeUndefined();
+    expect([...t.keys()]).toEqual([]);
+    t.set(40 * 32 + 1, 1);
+    t.set(2, 2);
+    t.set(40 * 32 + 5, 5);
+    expect(t.first()).toBe(40 * 32 + 1);
+    expect([...t.keys()]).toEqual([40 * 32 + 1, 40 * 32 + 5, 2]);
+    t.delete(40 * 32 + 1);
+    expect(t.first()).toBe(40 * 32 + 5);
+    expect(t.get(2)).toBe(2);
+  });
 });

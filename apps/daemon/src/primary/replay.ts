@@ -408,11 +408,8 @@ export class InstanceReplays implements Replays {
       // handed out once; a daemon restarted after the item was taken answers from the stored reply.
       const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
       (this.#waiting ??= new Map()).set(rid, host);
-      // Forgotten with nothing taken, it is still the client's to resend: spared, so that a watermark raised
-      // past it by the replies after it (shed, evict) does not refuse it (its get took nothing).
       const redo = (): never => {
         this.forget(rid);
-        if (this.#spare(rid) && rid <= this.#dropped) this.#markNow();
         throw REDO;
       };
       outcome = taken.then(

@@ -95,6 +95,13 @@ export class RidTable<V> {
     this.#size--;
     if (i === s.low) while (s.low < SEGMENT && s.slots[s.low] === undefined) s.low++;
     if (s.count === 0 && s !== this.#newest) this.#remove(s);
+    // Emptied: the gone segments the list still held go (up to ORDER_SLACK of them: ~19 KB an instance
+    // whose 1,024 spaced ids were all forgotten, lingering two minutes).
+    if (this.#size === 0 && this.#gone > 0) {
+      this.#order = this.#newest === undefined ? [] : [this.#newest];
+      this.#head = 0;
+      this.#gone = 0;
+    }
     return true;
   }
 
