@@ -101,7 +101,7 @@ export class RidTable<V> {
     if (i === s.low) while (s.low < SEGMENT && s.slots[s.low] === undefined) s.low++;
     if (s.count === 0 && s !== this.#newest) this.#remove(s);
     // Emptied: the gone segments the list still held go (60 spaced ids, all forgotten: 23 KB kept before).
-    if (this.#size === 0 && this.#gone > 0) {
+    if (this.#size === 0 && this.#head + this.#gone > 0) {
       this.#order = this.#newest === undefined ? [] : [this.#newest];
       this.#head = 0;
       this.#gone = 0;
