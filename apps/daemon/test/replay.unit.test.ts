@@ -455,6 +455,31 @@ describe('replays', () => {
     await expect(outcomeOf(r, second.r)).resolves.toBe('item');
   });
 
+  it('a queue.get resent on a second connection while the first is half-open: the first closing hands back, the second takes one item and keeps its reply; a third resend gets that item, never a second one', async () => {
+    const dropped: number[] = [];
+    const r = new InstanceReplays('i7', (_i, rid) => dropped.push(rid));
+    let giveA!: (v: unknown) => void;
+    const a = carried(5, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (giveA = resolve)));
+    const onA = outcomeOf(r, a.r)!;
+    onA.catch(() => {});
+    // The client reconnects and resends on B; the daemon still sees A open.
+    const b = carried(5, { op: 'queue.get', name: 'q' }, () => Promise.resolve('item-x'));
+    const onB = outcomeOf(r, b.r)!;
+    // A closes, then its get takes an item: handed back; B's outcome carries on and takes its own.
+    a.c.open = false;
+    giveA('item-a');
+    await expect(onB).resolves.toBe('item-x');
+    expect(a.c.handedBack).toEqual(['item-a']);
+    expect([a.c.runs, b.c.runs]).toEqual([1, 1]);
+    r.settled(5, onB, 'item-x');
+    // B is cut before the client read it: the resend on C is answered with B's item, nothing taken again.
+    b.c.open = false;
+    const c = carried(5, { op: 'queue.get', name: 'q' }, () => Promise.resolve('item-y'));
+    await expect(outcomeOf(r, c.r)).resolves.toBe('item-x');
+    expect(c.c.runs).toBe(0);
+    expect(dropped).toEqual([]);
+  });
+
   it('keeps a settled outcome as its reply, not its promise; a stale settle does not replace a newer outcome', async () => {
     const r = new InstanceReplays('i6', () => {});
     const first = carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(7));

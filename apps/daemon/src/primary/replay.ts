@@ -408,19 +408,26 @@ export class InstanceReplays implements Replays {
       // handed out once; a daemon restarted after the item was taken answers from the stored reply.
       const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
       (this.#waiting ??= new Map()).set(rid, host);
+      // Only while this connection's outcome is still the request's: a resend on another connection
+      // (this one half-open meanwhile) made its own, which carries on from the REDO. Forgetting that
+      // one left the item it then took unkept: its connection cut too, the next resend took a second
+      // item and the first was lost (review helper).
+      const done = (): void => {
+        if (this.#waiting?.get(rid) === host) this.#waiting.delete(rid);
+      };
       const redo = (): never => {
-        this.forget(rid);
+        if (this.#replies?.get(rid) === outcome) this.forget(rid);
         throw REDO;
       };
       outcome = taken.then(
         (value) => {
-          this.#waiting?.delete(rid);
+          done();
           if (host.open) return value;
           host.handBack(req, value, [this.instance, rid]);
           return redo();
         },
         (err: unknown) => {
-          this.#waiting?.delete(rid);
+          done();
           return host.open ? Promise.reject(err) : redo();
         },
       );
