@@ -22,6 +22,13 @@ function carried(rid: number, req: StateRequest, value: () => Promise<unknown>) 
   return { c, r: { rid, req, host } };
 }
 
+/** A queue.get carried by a connection, its item given when the test calls `give` (after the store ran it). */
+function waitingGet(rid: number) {
+  let resolveItem: (v: unknown) => void = () => {};
+  const got = carried(rid, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (resolveItem = resolve)));
+  return { ...got, give: (v: unknown) => resolveItem(v) };
+}
+
 /** The outcome of a carried request. */
 function outcomeOf(replays: InstanceReplays, r: { rid: number; req: StateRequest; host: ReplayHost }) {
   return replays.outcome(r.rid, r.req, r.host);
@@ -424,11 +431,10 @@ describe('replays', () => {
   it('a queue.get whose connection closed before the item came hands it back; the resend takes one afresh', async () => {
     const dropped: number[] = [];
     const r = new InstanceReplays('i4', (_i, rid) => dropped.push(rid));
-    let give!: (v: unknown) => void;
-    const first = carried(3, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (give = resolve)));
+    const first = waitingGet(3);
     const lost = outcomeOf(r, first.r)!;
     first.c.open = false;
-    give('item-1');
+    first.give('item-1');
     await expect(lost).rejects.toBeTypeOf('symbol');
     expect(first.c.handedBack).toEqual(['item-1']);
     expect(dropped).toEqual([3]);
@@ -439,15 +445,14 @@ describe('replays', () => {
 
   it('a queue.get sent again on the connection it waits on is refused; on another connection it is carried', async () => {
     const r = new InstanceReplays('i5', () => {});
-    let give!: (v: unknown) => void;
-    const first = carried(4, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (give = resolve)));
+    const first = waitingGet(4);
     const waiting = outcomeOf(r, first.r)!;
     // A hostile client resending on the same connection: each resend would chain two promises more.
     for (let i = 0; i < 3; i++) expect(() => outcomeOf(r, first.r)).toThrow(expect.objectContaining({ code: 'E_BAD_MESSAGE' }));
     // A reconnect carries it: the new connection is answered, the old one hands nothing back.
     const second = carried(4, { op: 'queue.get', name: 'q' }, () => Promise.resolve('unused'));
     const carriedOn = outcomeOf(r, second.r)!;
-    give('item');
+    first.give('item');
     await expect(waiting).resolves.toBe('item');
     await expect(carriedOn).resolves.toBe('item');
     expect([first.c.runs, second.c.runs]).toEqual([1, 0]);
@@ -458,8 +463,7 @@ describe('replays', () => {
   it('a queue.get resent on a second connection while the first is half-open: the first closing hands back, the second takes one item and keeps its reply; a third resend gets that item, never a second one', async () => {
     const dropped: number[] = [];
     const r = new InstanceReplays('i7', (_i, rid) => dropped.push(rid));
-    let giveA!: (v: unknown) => void;
-    const a = carried(5, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (giveA = resolve)));
+    const a = waitingGet(5);
     const onA = outcomeOf(r, a.r)!;
     onA.catch(() => {});
     // The client reconnects and resends on B; the daemon still sees A open.
@@ -467,7 +471,7 @@ describe('replays', () => {
     const onB = outcomeOf(r, b.r)!;
     // A closes, then its get takes an item: handed back; B's outcome carries on and takes its own.
     a.c.open = false;
-    giveA('item-a');
+    a.give('item-a');
     await expect(onB).resolves.toBe('item-x');
     expect(a.c.handedBack).toEqual(['item-a']);
     expect([a.c.runs, b.c.runs]).toEqual([1, 1]);
@@ -491,12 +495,11 @@ describe('replays', () => {
     await expect(outcomeOf(r, carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(8)).r)).resolves.toBe(7);
 
     // A queue.get carried on by a second connection: the first connection's outcome settling late changes nothing.
-    let give!: (v: unknown) => void;
-    const a = carried(2, { op: 'queue.get', name: 'q' }, () => new Promise((resolve) => (give = resolve)));
+    const a = waitingGet(2);
     const pa = outcomeOf(r, a.r)!;
     const b = carried(2, { op: 'queue.get', name: 'q' }, () => Promise.resolve('unused'));
     const pb = outcomeOf(r, b.r)!;
-    give('item');
+    a.give('item');
     r.settled(2, pa, await pa);
     expect(r.get(2)).toBe(pb);
     r.settled(2, pb, await pb);

@@ -22,7 +22,7 @@
  * instance for each write and cutting it held ~2 KB each, uncounted, for two minutes.
  */
 import { TOO_OLD_MARK } from '../state/state-store.js';
-import { InstanceReplays, dropMark, type DropStoredReply, type EvictedMark, type MarkTooOld, type ReplyMemory } from './replay.js';
+import { InstanceReplays, type DropStoredReply, type EvictedMark, type MarkTooOld, type ReplyMemory } from './replay.js';
 
 /** Share of `--max-state-mb` that kept replies may hold besides items, for the daemon as a whole (like connections' entries, ENTRY_SHARE). */
 export const REPLY_SHARE = 0.25;
@@ -276,7 +276,7 @@ export class ReplayTable {
     const e = this.#evicted.get(instance)!;
     this.#evicted.delete(instance);
     this.#counted.replies(-EVICTED_COST);
-    if (e.mark !== null) dropMark(this.#drop, instance);
+    if (e.mark !== null) this.#drop(instance, TOO_OLD_MARK);
   }
 
   /**

@@ -63,11 +63,6 @@ export type MarkTooOld = (instance: string, mark: number | number[]) => void;
 /** An instance's too-old mark, as an evicted instance leaves it (InstanceReplays.evict); null: nothing to refuse. */
 export type EvictedMark = number | number[] | null;
 
-/** Deletes `instance`'s too-old mark from the store (its replays are forgotten, or their window is over). */
-export function dropMark(drop: DropStoredReply, instance: string): void {
-  drop(instance, TOO_OLD_MARK);
-}
-
 /**
  * Where what kept replies hold is counted (the state's memory, state-memory.ts). Items that gets
  * took stay the state's own until their replies go, with all their replies hold: an item moved
@@ -534,7 +529,7 @@ export class InstanceReplays implements Replays {
   clear(): void {
     if (this.#marked) {
       this.#marked = false;
-      dropMark(this.#drop, this.instance);
+      this.#drop(this.instance, TOO_OLD_MARK);
     }
     if (this.#replies === undefined) return;
     for (const rid of [...this.#replies.keys()]) this.forget(rid);
