@@ -67,6 +67,8 @@ export const SCENARIOS = {
       { system: 'python-pool', ...py('anchors/trivial.py') },
       { system: 'piscina-batched', ...node('anchors/piscina.js') },
       { system: 'cluster-ipc', ...node('anchors/cluster-ipc.js') },
+      // The floor with corepool's processes: the items start in a client process and cross a primary that only forwards bytes.
+      { system: 'ws-ipc-forward', ...node('anchors/ws-ipc-forward.js') },
     ],
     goals: [
       {

@@ -32,3 +32,21 @@ export function cpuRows(base, { clientUs, serverUs, ops }) {
   if (Number.isFinite(serverUs)) rows.push({ ...base, metric: 'server_cpu_us', value: serverUs / ops, unit: 'us/op' });
   return rows;
 }
+
+/**
+ * CPU (user + system, microseconds) of this process, a server and its workers, read together: two reads
+ * around the timed runs give `cpuSplitRows` where a batch's CPU went, process by process.
+ */
+export function cpuSplit(serverPid, workerPids) {
+  return { client: selfCpuUs(), server: procCpuUs(serverPid), workers: workerPids.reduce((sum, pid) => sum + procCpuUs(pid), 0) };
+}
+
+/** Rows of CPU per run (ms) for the client, the server and all its workers together, between two cpuSplit reads. */
+export function cpuSplitRows(base, before, after, runs) {
+  return ['client', 'server', 'workers'].map((k) => ({
+    ...base,
+    metric: `${k}_cpu_ms`,
+    value: (after[k] - before[k]) / 1000 / runs,
+    unit: 'ms',
+  }));
+}
