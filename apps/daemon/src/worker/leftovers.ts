@@ -64,11 +64,20 @@ export class Leftovers {
     SafeSyncBuiltinESMExports();
   }
 
-  /** Calls a task for one item inside its realm's context, tracking the timers it creates. */
-  run<R>(realm: string, fn: (item: unknown, ctx: unknown) => R, item: unknown, ctx: unknown): R {
+  /**
+   * Runs a chunk's items (`body`, which calls each through `call`) inside their realm's context, entered
+   * once a chunk: every item of a chunk is of one realm, and what `body` awaits goes on in the context
+   * it began in. Entering it for each item cost ~15 ns an item (a `map` of 1,000,000 tiny items).
+   */
+  within<R>(realm: string, body: () => R): R {
+    return this.#als.run(realm, body);
+  }
+
+  /** Calls a task for one item (inside `within`), tracking the timers it creates. */
+  call<R>(fn: (item: unknown, ctx: unknown) => R, item: unknown, ctx: unknown): R {
     this.#tracking = true;
     this.#handles = undefined;
-    return this.#als.run(realm, fn, item, ctx);
+    return fn(item, ctx);
   }
 
   /** The item has ended: clears the ref'd timers it created and did not clear. */

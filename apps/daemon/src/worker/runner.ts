@@ -223,42 +223,11 @@ export class Runner {
       this.#send({ t: 'fail', key, error: toCorepoolError(err, ErrorCode.E_BAD_TASK).toWire() });
       return;
     }
-    const ctx = new WorkerTaskContext(abort, this.#state);
     this.#runningAbort = abort;
-    const item: CurrentItem = { key, i: 0, index: start, realm };
     const results = new Array<unknown>(count);
     const errors: WireError[] = [];
     const t0 = now();
-    let i = 0;
-    let cut = false;
-    for (; i < count; i++) {
-      if (abort.aborted) break;
-      // Cut short for a client that arrived (cut-signal.ts): after one item at least, so every chunk moves its batch on.
-      if (i > 0 && cutAsked(key) && now() - t0 >= CUT_NOT_BEFORE_MS) {
-        cutSettled();
-        cut = true;
-        break;
-      }
-      const index = start + i;
-      if (m.timed) this.#send({ t: 'started', key, i });
-      ctx.index = index;
-      // One record per chunk, updated per item: read synchronously (an uncaught exception, a stray callback), never kept.
-      item.i = i;
-      item.index = index;
-      this.#current = item;
-      this.#scope.begin();
-      try {
-        let r = this.#guard.leftovers.run(realm, fn, items[offset + i], ctx);
-        if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function')
-          r = await (r as PromiseLike<unknown>);
-        results[i] = r;
-      } catch (err) {
-        errors.push(taskError(err, index, m.task.kind === 'source'));
-      } finally {
-        this.#scope.end();
-        this.#guard.leftovers.end();
-      }
-    }
+    const { i, cut } = await this.#guard.leftovers.within(realm, () => this.#items(m, fn, items, abort, results, errors, t0));
     this.#current = undefined;
     this.#runningAbort = undefined;
     runEnds();
@@ -277,6 +246,55 @@ export class Runner {
       return;
     }
     this.#sendInParts(key, results, start, errors, ms, ran);
+  }
+
+  /**
+   * Calls the task on each of the chunk's items, in order, inside their realm's context (#run enters
+   * it); stops at an abort, or after an item once the chunk is asked to be cut short. Returns how
+   * many items ran.
+   */
+  async #items(
+    m: RunMessage,
+    fn: (item: unknown, ctx: unknown) => unknown,
+    items: unknown[],
+    abort: ChunkAbort,
+    results: unknown[],
+    errors: WireError[],
+    t0: number,
+  ): Promise<{ i: number; cut: boolean }> {
+    const { key, count, offset, start, realm } = m;
+    const leftovers = this.#guard.leftovers;
+    const ctx = new WorkerTaskContext(abort, this.#state);
+    // One record per chunk, updated per item: read synchronously (an uncaught exception, a stray callback), never kept.
+    const item: CurrentItem = { key, i: 0, index: start, realm };
+    let i = 0;
+    for (; i < count; i++) {
+      if (abort.aborted) break;
+      // Cut short for a client that arrived (cut-signal.ts): after one item at least, so every chunk moves its batch on.
+      if (i > 0 && cutAsked(key) && now() - t0 >= CUT_NOT_BEFORE_MS) {
+        cutSettled();
+        return { i, cut: true };
+      }
+      const index = start + i;
+      if (m.timed) this.#send({ t: 'started', key, i });
+      ctx.index = index;
+      item.i = i;
+      item.index = index;
+      this.#current = item;
+      this.#scope.begin();
+      try {
+        let r = leftovers.call(fn, items[offset + i], ctx);
+        if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function')
+          r = await (r as PromiseLike<unknown>);
+        results[i] = r;
+      } catch (err) {
+        errors.push(taskError(err, index, m.task.kind === 'source'));
+      } finally {
+        this.#scope.end();
+        leftovers.end();
+      }
+    }
+    return { i, cut: false };
   }
 
   /**
