@@ -1,8 +1,9 @@
 /**
  * What a task takes at the primary ends with the task (worker/task-scope.ts):
  * locks it still holds when it returns, throws or stops after an abort are
- * released (the next holder gets a larger fencing token), and subscriptions
- * it left open are dropped. One worker, so that a second task can look at
+ * released (the next holder gets a larger fencing token), subscriptions
+ * it left open are dropped, and queue gets it left blocked are cancelled (an
+ * item put later goes to whoever else asks). One worker, so that a second task can look at
  * what the first one left behind in the same process.
  */
 import { describe, expect, it } from 'vitest';
@@ -145,5 +146,61 @@ describe('subscriptions opened by a task', () => {
     }, [0]);
     expect(left!.end).toBe('E_CANCELLED');
     expect(left!.seen!.filter((x) => x > 100)).toEqual([]);
+  });
+});
+
+describe('queue gets made by a task', () => {
+  it("end with it: a careless app whose tasks leave gets blocked takes none of a neighbour's items", async () => {
+    // The careless app races its get against a timer, or does not await it, and returns.
+    const careless = await d.connect();
+    await careless.map(
+      async (n: number, ctx) => {
+        const get = ctx.queue('stray-jobs').get();
+        get.catch(() => {});
+        if (n % 2 === 0) await Promise.race([get, new Promise((resolve) => setTimeout(resolve, 20))]);
+        return n;
+      },
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+    await until(async () => (await d.status()).blockedGets === 0, 5000, 'the gets of the ended tasks cancelled');
+    await careless.close();
+    // The neighbour's items all reach the neighbour.
+    const jobs = client.queue<number>('stray-jobs');
+    for (let i = 0; i < 30; i++) await jobs.put(i);
+    const got: number[] = [];
+    for (let i = 0; i < 30; i++) got.push((await jobs.get({ timeoutMs: 2000 }))!);
+    expect(got).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(await jobs.size()).toBe(0);
+  });
+
+  it('a get the task awaits takes its item; one made from a timer the task left behind fails with E_CANCELLED and takes none', async () => {
+    const jobs = client.queue<string>('awaited-jobs');
+    const run = client.map(async (n: string, ctx) => ctx.queue<string>(n).get({ timeoutMs: 10_000 }), ['awaited-jobs']);
+    await until(async () => (await d.status()).blockedGets === 1, 5000, 'the task blocked on its get');
+    await jobs.put('x');
+    expect(await run).toEqual(['x']);
+    // Unref'd, so not cleared with the item: it asks for an item after its task has returned.
+    await client.map(
+      (n: string, ctx) => {
+        const g = globalThis as { __strayGet?: string };
+        setTimeout(() => {
+          ctx
+            .queue(n)
+            .get({ timeoutMs: 5000 })
+            .then(
+              () => (g.__strayGet = 'took'),
+              (e: { code?: string }) => (g.__strayGet = String(e.code)),
+            );
+        }, 10).unref();
+        return 0;
+      },
+      ['awaited-jobs'],
+    );
+    await jobs.put('y');
+    const seen = async (): Promise<string | undefined> =>
+      (await client.map(() => (globalThis as { __strayGet?: string }).__strayGet, [0]))[0];
+    await until(async () => (await seen()) !== undefined, 5000, 'the stray get answered');
+    expect(await seen()).toBe('E_CANCELLED');
+    expect(await jobs.get({ timeoutMs: 1000 })).toBe('y');
   });
 });

@@ -2,7 +2,8 @@
  * task-scope.ts alone, over a fake IPC transport: what a task whose chunk was
  * aborted may still take. Its blocked gets are cancelled at the primary, later
  * gets and acquires fail at once, an item a get took before the cancel arrived
- * goes back to its queue, and a lock granted to it is released at once.
+ * goes back to its queue, and a lock granted to it is released at once. A get
+ * still pending when its task ends goes the same way.
  */
 import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol/internal';
@@ -87,5 +88,40 @@ describe('TaskScope: a task whose chunk was aborted', () => {
     scope.end();
     scope.abandon();
     expect(log).toEqual([]);
+  });
+});
+
+describe('TaskScope: a get still pending when its task ends', () => {
+  it('is cancelled at the primary; an item it took after the end goes back; a get outside any task fails at once', async () => {
+    const { inner, sent, answers, log } = fakeInner();
+    const scope = new TaskScope(inner);
+    scope.begin();
+    const stray = scope.request({ op: 'queue.get', name: 'jobs' });
+    scope.end();
+    expect(log).toEqual(['cancel gets']);
+    // The next task's own get is its own, whatever came back for the first.
+    scope.begin();
+    const own = scope.request({ op: 'queue.get', name: 'jobs' });
+    answers[0]!(Uint8Array.of(1, 2));
+    expect(await codeOf(stray)).toBe('E_CANCELLED');
+    expect(log).toEqual(['cancel gets', 'give back jobs 2']);
+    answers[1]!(Uint8Array.of(5));
+    expect(await own).toEqual(Uint8Array.of(5));
+    scope.end();
+    // Nothing pending at this end: no cancel sent.
+    expect(log).toEqual(['cancel gets', 'give back jobs 2']);
+    expect(await codeOf(scope.request({ op: 'queue.get', name: 'jobs' }))).toBe('E_CANCELLED');
+    expect(sent).toHaveLength(2);
+  });
+
+  it('a get that came back empty (its timeout) after its task ended gives nothing back', async () => {
+    const { inner, answers, log } = fakeInner();
+    const scope = new TaskScope(inner);
+    scope.begin();
+    const stray = scope.request({ op: 'queue.get', name: 'jobs', timeoutMs: 10 });
+    scope.end();
+    answers[0]!(undefined);
+    expect(await codeOf(stray)).toBe('E_CANCELLED');
+    expect(log).toEqual(['cancel gets']);
   });
 });

@@ -18,6 +18,15 @@
  * released as soon as it is granted; such a subscription is dropped at once.
  * A worker that dies releases everything anyway (SharedState.releaseOwner).
  *
+ * A queue get lives as long as its task too. A task that returned with a get
+ * still blocked (raced against a timer, or not awaited) took the next item put,
+ * for a caller that was gone: the item was lost to every app, and 50 such tasks
+ * swallowed 50 of an honest app's next 60 items. So when a task ends with a get
+ * pending, the worker's blocked gets fail with E_CANCELLED at the primary; an
+ * item a get took after its task ended (put while the cancel was on its way)
+ * goes back to the front of its queue; a get asked for outside any task fails
+ * at once.
+ *
  * A task whose chunk is aborted (its batch cancelled) may go on running until
  * it stops or its worker is killed after a grace, and what it takes then is
  * thrown away with it. So it takes no more queue items: its blocked gets fail
@@ -31,6 +40,10 @@ import type { IpcTransport } from './ipc-transport.js';
 
 function cancelled(): CancelledError {
   return new CancelledError('the task was cancelled (its batch was cancelled): it takes no more queue items or locks');
+}
+
+function ended(): CancelledError {
+  return new CancelledError('the task that asked for this item has ended: a queue get lives as long as its task');
 }
 
 interface Subscription {
@@ -57,6 +70,8 @@ export class TaskScope implements StateTransport {
   #abandoned = 0;
   /** What the running task holds; made on its first lock or subscription, so most tasks cost nothing here. */
   #resources: TaskResources | undefined;
+  /** Queue gets sent and not yet answered, of any task: one still pending when its task ends is cancelled. */
+  #gets = 0;
 
   constructor(inner: IpcTransport) {
     this.#inner = inner;
@@ -78,6 +93,8 @@ export class TaskScope implements StateTransport {
   /** The task has ended: give back what it still holds. */
   end(): void {
     this.#running = false;
+    // Every get pending now is of this task or of one that ended before it.
+    if (this.#gets > 0) this.#inner.cancelGets();
     const resources = this.#resources;
     if (resources === undefined) return;
     this.#resources = undefined;
@@ -119,13 +136,21 @@ export class TaskScope implements StateTransport {
   }
 
   async #get(req: StateRequest): Promise<unknown> {
-    const task = this.#running ? this.#task : -1;
+    if (!this.#running) throw ended();
+    const task = this.#task;
     if (task === this.#abandoned) throw cancelled();
-    const item = await this.#inner.request(req);
-    if (task !== this.#abandoned) return item;
-    // Taken after the abort left the primary and before its cancel arrived there: not this task's any more.
+    this.#gets++;
+    let item: unknown;
+    try {
+      item = await this.#inner.request(req);
+    } finally {
+      this.#gets--;
+    }
+    const gone = task === this.#abandoned ? cancelled() : task !== this.#task || !this.#running ? ended() : undefined;
+    if (gone === undefined) return item;
+    // Taken after the abort or the task's end left for the primary and before its cancel arrived there: no one's.
     if (item instanceof Uint8Array) this.#inner.giveBack(req.name, item);
-    throw cancelled();
+    throw gone;
   }
 
   async #acquire(req: StateRequest): Promise<unknown> {
