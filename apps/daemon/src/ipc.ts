@@ -124,6 +124,13 @@ export interface RecycleMessage {
   reason: string;
   /** The realm whose task made the worker unusable: the restart is charged to its client. */
   culprit?: string;
+  /**
+   * No culprit is known, but the worker went on spinning after its chunks were done (the orphan guard's notice,
+   * confirmed by the primary): the restart is charged to the realm whose chunk ran there last, the likeliest to
+   * have left the work. Charged to no one, an app whose every item left a spin behind took worker after worker
+   * for 5-7 s each, and a neighbour's submit waited over 20 s.
+   */
+  lastRan?: true;
 }
 /**
  * The answer to a withdrawal (WorkerPool.withdraw). Not sent on the channel: the orphan guard's

@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { useDaemon, type TestDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 
 let d: TestDaemon;
 let a: Client;
@@ -241,14 +242,15 @@ describe('work a task left behind that spins', () => {
     ],
   ];
   for (const [what, taskA] of leftBehind) {
-    it(`${what}: the worker is replaced within seconds, B's untimed item runs on the new one, uncharged`, async () => {
+    it(`${what}: the worker is replaced within seconds, B's untimed item runs elsewhere, uncharged`, async () => {
       const b = await d.connect();
       const before = await d.status();
       const [pidA] = await a.map(taskA, [0]);
       await new Promise((r) => setTimeout(r, 200)); // the loop has started
       const [pidB] = await b.map((_: number, ctx: { pid: number }) => ctx.pid, [0], { retries: 0 });
       expect(pidB).not.toBe(pidA);
-      expect((await d.status()).workerRestarts).toBe(before.workerRestarts + 1);
+      // B's chunk, given back unbegun by the held worker, may run on the reserve before that worker is replaced.
+      await until(async () => (await d.status()).workerRestarts === before.workerRestarts + 1, 15_000, 'the spinning worker replaced');
       // Never B's crash: its one allowed attempt (retries: 0) was not used up, nor is B held to one worker.
       expect(await b.map((x: number) => x * 3, [2], { retries: 0 })).toEqual([6]);
     }, 60_000);

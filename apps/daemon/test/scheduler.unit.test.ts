@@ -448,6 +448,22 @@ describe('failures, over a fake pool and clock', () => {
     expect(results(s.client)).toEqual([]);
   });
 
+  it('a worker recycled for work left spinning once its chunks were done: its restart is charged to the client whose chunk ran there last', () => {
+    for (const lastRan of [true, false]) {
+      const s = setup(2, { pipelineDepth: 1 });
+      open(s, 1);
+      add(s, 1, [0]);
+      const [w0, w1] = workers(s);
+      const ran = s.pool.runs(w0).length > 0 ? w0 : w1;
+      done(s, ran, s.pool.runs(ran)[0]!.key, 0);
+      tell(s, ran, lastRan ? { t: 'recycle', reason: 'spins with no chunk', lastRan: true } : { t: 'recycle', reason: 'realm dirty' });
+      s.pool.ready(s.pool.exit(ran));
+      // Charged, it holds one worker for KILLER_MEMORY_MS; charged to no one, both.
+      add(s, 1, [1, 2, 3, 4]);
+      expect(s.scheduler.running()).toBe(lastRan ? 1 : 2);
+    }
+  });
+
   it('a cancel whose abort the worker cannot take kills it at once', () => {
     const s = setup(1);
     open(s, 1);

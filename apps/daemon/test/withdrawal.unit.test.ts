@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
+import { STALL_RETRY_MS } from '../src/primary/placement.js';
 import type { RunMessage } from '../src/ipc.js';
 import type { FakeWorker } from './support/fake-pool.js';
 import {
@@ -164,7 +165,11 @@ describe('withdrawals', () => {
     add(s, c, 1, 3, 1);
     answer(s, w1, s.pool.runs(w1)[1]!);
     s.clock.advance(10 * STEAL_AFTER_MS);
-    expect(s.pool.withdrawals).toHaveLength(1);
+    // Besides the waiting chunk, the long-running head is asked once (#unstick) and kept too.
+    expect(s.pool.withdrawals.map((x) => x.key)).toEqual([waiting.key, head.key]);
+    tellOutcome(s, w0, head.key, 'kept');
+    s.clock.advance(10 * STEAL_AFTER_MS);
+    expect(s.pool.withdrawals).toHaveLength(2);
     expect(s.pool.aborts(w0)).toEqual([]);
     expect(s.pool.runs(w1)).toHaveLength(2);
     answer(s, w0, head);
@@ -219,5 +224,57 @@ describe('withdrawals', () => {
     expect(s.pool.aborts(urgent.w)).toEqual([]);
     answer(s, spare, moved[0]!);
     expect(delivered(b)).toEqual([[0, 0]]);
+  });
+});
+
+describe('a worker that does not begin the chunk at its head (Placement #unstick)', () => {
+  it('is asked to give it back once STALL_MS have passed; given back, the chunk runs elsewhere and the worker takes nothing for a while', () => {
+    const s = fakeScheduler(new WithdrawingPool(2)) as Setup;
+    const c = recordingClient(1);
+    open(s, c, 1);
+    add(s, c, 1, 0, 1);
+    add(s, c, 1, 1, 1);
+    const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
+    answer(s, w1, s.pool.runs(w1)[0]!);
+    // Worker 0 looks idle but its main thread is held: it never begins item 0.
+    const held = s.pool.runs(w0)[0]!;
+    s.clock.advance(200);
+    expect(s.pool.withdrawals).toEqual([]);
+    s.clock.advance(60);
+    expect(s.pool.withdrawals).toEqual([{ w: w0, key: held.key }]);
+    tellOutcome(s, w0, held.key, 'withdrawn');
+    const copy = s.pool.runs(w1)[1]!;
+    expect(copy.start).toBe(0);
+    // Held, worker 0 takes none of the chunks that come next; worker 1 has them all.
+    add(s, c, 1, 2, 1);
+    add(s, c, 1, 3, 1);
+    expect(s.pool.runs(w0)).toHaveLength(1);
+    answer(s, w1, copy);
+    answer(s, w1, s.pool.runs(w1)[2]!);
+    answer(s, w1, s.pool.runs(w1)[3]!);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1, 2, 3]);
+    // After STALL_RETRY_MS it is tried again.
+    s.clock.advance(STALL_RETRY_MS);
+    add(s, c, 1, 4, 1);
+    add(s, c, 1, 5, 1);
+    expect(s.pool.runs(w0)).toHaveLength(2);
+  });
+
+  it('a held worker heard from (a chunk message from its main thread) takes chunks again at once', () => {
+    const s = fakeScheduler(new WithdrawingPool(2)) as Setup;
+    const c = recordingClient(1);
+    open(s, c, 1);
+    for (let i = 0; i < 4; i++) add(s, c, 1, i, 1);
+    const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
+    const [first, second] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    s.clock.advance(260);
+    tellOutcome(s, w1, s.pool.runs(w1)[0]!.key, 'kept'); // it had begun
+    tellOutcome(s, w0, first.key, 'withdrawn');
+    // Item 0 waits for a worker: worker 1 is full, worker 0 held.
+    expect(s.scheduler.stats().queuedItems).toBe(1);
+    // Worker 0's main thread comes back and runs the chunk behind: it is heard from, and takes item 0 again at once.
+    answer(s, w0, second);
+    expect(s.pool.runs(w0).map((r) => r.start)).toEqual([0, 2, 0]);
+    expect(s.scheduler.stats().queuedItems).toBe(0);
   });
 });

@@ -25,6 +25,14 @@ export class Lane<W extends PoolWorker = PoolWorker> {
   reloading = false;
   /** The worker said it exits for a reason none of its chunks caused, naming the client whose task did (if known). */
   recycle: { culprit: string | undefined } | undefined;
+  /** The realm of the last chunk the worker finished (RecycleMessage.lastRan). */
+  lastRealm: string | undefined;
+  /**
+   * Its worker did not begin the chunk at its head in time and gave it back (placement.ts, #unstick): it takes
+   * nothing until it is heard from (a chunk message) or `stalledAt` is STALL_RETRY_MS old.
+   */
+  stalled = false;
+  stalledAt = -Infinity;
 
   constructor(worker: W) {
     this.worker = worker;
@@ -37,7 +45,7 @@ export class Lane<W extends PoolWorker = PoolWorker> {
 
   /** True if it can take a chunk now. */
   get open(): boolean {
-    return this.worker.ready && !this.worker.dead && !this.spent;
+    return this.worker.ready && !this.worker.dead && !this.spent && !this.stalled;
   }
 
   /** Puts a chunk on this worker: last, or (urgent) right after the running one, as the worker queues it. */

@@ -63,6 +63,13 @@ const RESERVE_AFTER_MS = CHUNK_TARGET_MS;
  * then (a stopped worker, or one whose task took its guard socket), the chunk moves the old way.
  */
 const WITHDRAW_WAIT_MS = CHUNK_TARGET_MS;
+/**
+ * A worker that has not begun the chunk at its head this long after it became the head is asked to
+ * give it back (#unstick): an idle worker begins one within a millisecond or two.
+ */
+const STALL_MS = 250;
+/** A worker that gave back the chunk at its head unbegun takes nothing for this long, unless heard from first. */
+export const STALL_RETRY_MS = 2_000;
 
 /** What placement works with, lent by the scheduler. */
 export interface PlacementContext<W extends PoolWorker> {
@@ -95,7 +102,7 @@ export class Placement<W extends PoolWorker> {
   /** Every lane of the pool, reserve workers included, as of the placement under way: a client's cap counts them all. */
   #all: readonly Lane<W>[] = [];
   /** Chunks asked to be withdrawn from their worker (`from`), the lane each is to go to, and when: the answers awaited. */
-  readonly #withdrawing = new Map<Chunk, { from: Lane<W>; to: Lane<W>; at: number }>();
+  readonly #withdrawing = new Map<Chunk, { from: Lane<W>; to: Lane<W> | undefined; at: number }>();
 
   constructor(ctx: PlacementContext<W>) {
     this.#ctx = ctx;
@@ -110,8 +117,10 @@ export class Placement<W extends PoolWorker> {
     // Reserve workers take no part in the usual placement: they are kept for clients stuck behind long chunks.
     const core = lanes.some((l) => l.worker.reserve === true) ? lanes.filter((l) => l.worker.reserve !== true) : lanes;
     if (this.#withdrawing.size > 0) this.#overdue(lanes, now);
+    this.#unstall(lanes, now);
     if (this.#fill(core, now)) this.#admitNewcomer(core, now);
     this.#steal(core, now);
+    this.#unstick(lanes, now);
     if (this.#ctx.pool.cut !== undefined) this.#cutForNewcomers(core, now);
     if (core !== lanes) this.#relieve(core, lanes, now);
   }
@@ -341,6 +350,44 @@ export class Placement<W extends PoolWorker> {
     this.#wakeIn(soonest, now);
   }
 
+  /** Workers held (#unstick) for STALL_RETRY_MS take chunks again; placement wakes when the next one's time is up. */
+  #unstall(lanes: readonly Lane<W>[], now: number): void {
+    let soonest = Infinity;
+    for (const lane of lanes) {
+      if (!lane.stalled) continue;
+      if (now - lane.stalledAt >= STALL_RETRY_MS) lane.stalled = false;
+      else soonest = Math.min(soonest, lane.stalledAt + STALL_RETRY_MS - now);
+    }
+    this.#wakeIn(soonest, now);
+  }
+
+  /**
+   * A worker that has not begun the chunk at its head STALL_MS after it became the head is asked,
+   * through its guard thread, to give it back unbegun. A worker whose main thread is held by work a
+   * task left behind (a process.nextTick loop) looks idle once its chunks are done, and a
+   * neighbour's chunk placed there waited for the worker's replacement, 5-7 s each time (a submit
+   * waited 15 s and more in all, hostile review). Given back, the chunk goes first in its job's
+   * queue again and the worker takes nothing until it is heard from or STALL_RETRY_MS pass (the
+   * Scheduler's `withdrawn`); kept (it had begun, as a long chunk has), nothing changes. One ask a
+   * chunk, answered by a thread no task blocks.
+   */
+  #unstick(lanes: readonly Lane<W>[], now: number): void {
+    const pool = this.#ctx.pool;
+    if (pool.withdraw === undefined) return;
+    let soonest = Infinity;
+    for (const lane of lanes) {
+      const head = lane.head;
+      if (head?.headAt === undefined || head.withdrawAsked || !this.#movable(head) || lane.worker.dead) continue;
+      const waited = now - head.headAt;
+      if (waited < STALL_MS) soonest = Math.min(soonest, STALL_MS - waited);
+      else if (pool.withdraw(lane.worker, head.key)) {
+        head.withdrawAsked = true;
+        this.#withdrawing.set(head, { from: lane, to: undefined, at: now });
+      }
+    }
+    this.#wakeIn(soonest, now);
+  }
+
   /**
    * A client's item killed a reserve worker. The one who did is held off by its own memory of the
    * kill (#relieve), but it could come back on a new connection each time and kill each replacement
@@ -516,7 +563,7 @@ export class Placement<W extends PoolWorker> {
         continue;
       }
       this.#withdrawing.delete(chunk);
-      this.#copyIfWaiting(w.from, chunk, w.to, lanes);
+      if (w.to !== undefined) this.#copyIfWaiting(w.from, chunk, w.to, lanes);
     }
     this.#wakeIn(soonest, now);
   }
@@ -533,7 +580,7 @@ export class Placement<W extends PoolWorker> {
     const w = this.#withdrawing.get(chunk);
     if (w === undefined) return undefined;
     this.#withdrawing.delete(chunk);
-    if (outcome === 'full') this.#copyIfWaiting(lane, chunk, w.to, lanes);
+    if (outcome === 'full' && w.to !== undefined) this.#copyIfWaiting(lane, chunk, w.to, lanes);
     return w.to;
   }
 

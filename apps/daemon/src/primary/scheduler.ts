@@ -385,11 +385,14 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   workerMessage(w: W, m: ChunkMessage): void {
     const lane = this.#lanes.of(w);
     if (m.t === 'recycle') {
-      lane.recycle = { culprit: m.culprit }; // its exit blames none of its chunks; the restart is charged to the culprit
+      // Its exit blames none of its chunks; the restart is charged to the culprit.
+      lane.recycle = { culprit: m.culprit ?? (m.lastRan === true ? lane.lastRealm : undefined) };
       this.#pool.leaving?.(w, 'recycle');
       this.#deadlines.killAfterGrace(w, 'recycle'); // it exits by itself; make sure of it
       return;
     }
+    // Only the main thread sends chunk messages: one that does is not held (Placement's #unstick).
+    if (m.t !== 'withdrawn') lane.stalled = false;
     const chunk = lane.chunks.find((c) => c.key === m.key);
     if (chunk === undefined) return;
     if (m.t === 'withdrawn') {
@@ -441,6 +444,11 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     // Kept: it had started (a chunk whose worker cannot say so is answered full): it is never moved.
     if (outcome === 'kept' && !chunk.ghost) chunk.begun = true;
     if (outcome === 'withdrawn') {
+      // Its head, given back unbegun: its main thread is held (Placement's #unstick); it takes nothing for now.
+      if (lane.head === chunk) {
+        lane.stalled = true;
+        lane.stalledAt = this.#clock.now();
+      }
       const unrun = this.#release(lane, chunk);
       if (!chunk.ghost && chunk.job.live) {
         const copy = this.#mint.successor(chunk, 0);
@@ -544,6 +552,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const cut = m.cut;
     const ran = typeof cut === 'number' && Number.isInteger(cut) && cut > from && cut < chunk.count && !m.aborted ? cut : chunk.count;
     lane.chunksDone++;
+    lane.lastRealm = chunk.job.client.realm;
     chunk.tenant.served = true;
     lane.tasksDone += ran;
     this.#retireIfSpent(lane);

@@ -102,9 +102,12 @@ const STOPPED_MS = 3_000;
 /** First wait before retrying a failed fork; it doubles up to FORK_RETRY_MAX_MS. */
 const FORK_RETRY_MS = 100;
 const FORK_RETRY_MAX_MS = 5_000;
-/** How long the primary watches a worker's CPU after its orphan guard reported a leftover spin, and the share of a core it must use. */
-const LEFTOVER_CONFIRM_MS = 300;
-const LEFTOVER_CONFIRM_SHARE = 0.8;
+/**
+ * How long the primary watches a worker's CPU after its orphan guard reported a leftover spin, and the share of
+ * a core it must use: as the guard's (orphan-guard.ts), not most of a core, since several workers may spin at once.
+ */
+const LEFTOVER_CONFIRM_MS = 500;
+const LEFTOVER_CONFIRM_SHARE = 0.4;
 
 /** Nothing more is queued past this many bytes on a guard socket whose worker does not read it (a task took fd 5). */
 const GUARD_WRITE_LIMIT = 64 * 1024;
@@ -309,8 +312,8 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
    * The orphan guard says the worker spins with no chunk running (worker/run-state.ts). A task could write
    * that notice itself: the worker is taken for spinning only if it used most of a core over the next
    * LEFTOVER_CONFIRM_MS by /proc's count too. Then it goes as a worker's own `recycle` does: none of the chunks
-   * waiting on it is blamed, the restart is charged to no app (which task left the work is not known), and it
-   * is killed after the recycle's grace.
+   * waiting on it is blamed, the restart is charged to the app whose chunk ran there last (which task left the
+   * work is not known for sure; that app's is the likeliest), and it is killed after the recycle's grace.
    */
   #confirmLeftover(w: WorkerSlot): void {
     const before = readStat(w.pid)?.cpuTicks;
@@ -320,7 +323,11 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
       const after = readStat(w.pid)?.cpuTicks;
       if (after === undefined || (after - before) * MS_PER_TICK < LEFTOVER_CONFIRM_SHARE * LEFTOVER_CONFIRM_MS) return;
       this.#opts.onEvent?.({ event: 'worker-leftover-spin', slot: w.slot, pid: w.pid });
-      this.#events.onMessage(w, { t: 'recycle', reason: 'work an earlier task left behind kept it busy with no chunk running' });
+      this.#events.onMessage(w, {
+        t: 'recycle',
+        reason: 'work an earlier task left behind kept it busy with no chunk running',
+        lastRan: true,
+      });
     }, LEFTOVER_CONFIRM_MS).unref();
   }
 

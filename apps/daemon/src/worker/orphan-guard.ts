@@ -44,9 +44,12 @@ const BACKSTOP_MS = 2_000;
 /**
  * Share of a backstop tick the main thread must have used, with no chunk running, for the tick to count
  * towards a leftover spin. Two such ticks in a row: a collection of a large heap after a chunk takes far
- * less than 3.6 s of 4, and a worker waiting for its next chunk uses next to nothing.
+ * less than 1.6 s of 4, and a worker waiting for its next chunk uses next to nothing. Not most of a core:
+ * an app whose items each left a process.nextTick loop had all three workers of a 2-core daemon spin at
+ * once, each on two thirds of a core or less, and at 90% none was ever replaced (a neighbour's submit
+ * waited out its 20 s).
  */
-const SPIN_SHARE = 0.9;
+const SPIN_SHARE = 0.4;
 
 /** Linux's USER_HZ: the unit of a thread's CPU times in /proc (100 on every architecture Node runs on). */
 const CLOCK_TICKS_PER_S = 100;

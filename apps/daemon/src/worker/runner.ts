@@ -78,6 +78,13 @@ export interface CurrentItem {
   realm: string;
 }
 
+/** What #items says of a chunk's run: how many items ran, whether it was cut short, and that it has ended. */
+interface ItemsRan {
+  i: number;
+  cut: boolean;
+  done: boolean;
+}
+
 /** Chunk runner for one worker process. */
 export class Runner {
   readonly #send: (m: WorkerToPrimary) => void;
@@ -227,7 +234,12 @@ export class Runner {
     const results = new Array<unknown>(count);
     const errors: WireError[] = [];
     const t0 = now();
-    const { i, cut } = await this.#guard.leftovers.within(realm, () => this.#items(m, fn, items, abort, results, errors, t0));
+    // Not awaited when its items were all synchronous: the chunk's answer goes out before anything they queued as a
+    // microtask runs (a loop there would hold the worker before the answer, and the chunk would never end).
+    const run: ItemsRan = { i: 0, cut: false, done: false };
+    const running = this.#guard.leftovers.within(realm, () => this.#items(m, fn, items, abort, results, errors, t0, run));
+    if (!run.done) await running;
+    const { i, cut } = run;
     this.#current = undefined;
     this.#runningAbort = undefined;
     runEnds();
@@ -250,8 +262,9 @@ export class Runner {
 
   /**
    * Calls the task on each of the chunk's items, in order, inside their realm's context (#run enters
-   * it); stops at an abort, or after an item once the chunk is asked to be cut short. Returns how
-   * many items ran.
+   * it); stops at an abort, or after an item once the chunk is asked to be cut short. Says in `ran`
+   * how many items ran, and that it is done: synchronously, before its first await, when no item
+   * returned a promise.
    */
   async #items(
     m: RunMessage,
@@ -261,7 +274,8 @@ export class Runner {
     results: unknown[],
     errors: WireError[],
     t0: number,
-  ): Promise<{ i: number; cut: boolean }> {
+    ran: ItemsRan,
+  ): Promise<void> {
     const { key, count, offset, start, realm } = m;
     const leftovers = this.#guard.leftovers;
     const ctx = new WorkerTaskContext(abort, this.#state);
@@ -273,7 +287,8 @@ export class Runner {
       // Cut short for a client that arrived (cut-signal.ts): after one item at least, so every chunk moves its batch on.
       if (i > 0 && cutAsked(key) && now() - t0 >= CUT_NOT_BEFORE_MS) {
         cutSettled();
-        return { i, cut: true };
+        ran.cut = true;
+        break;
       }
       const index = start + i;
       if (m.timed) this.#send({ t: 'started', key, i });
@@ -294,7 +309,8 @@ export class Runner {
         leftovers.end();
       }
     }
-    return { i, cut: false };
+    ran.i = i;
+    ran.done = true;
   }
 
   /**
