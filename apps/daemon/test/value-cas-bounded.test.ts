@@ -4,6 +4,8 @@
  * right, while another client's adds keep completing; a hostile 8 MB operand
  * of empty Maps is compared by bytes only, without being decoded, and as a
  * write it is checked by its framing only (decoding it would take over 30 s).
+ * A bigint counts by its length: one of megabytes is compared and stored as
+ * bytes, and add, which must decode and encode it, refuses it.
  */
 import { describe, expect, it } from 'vitest';
 
@@ -89,4 +91,66 @@ describe('compareAndSet on large values', () => {
     expect(await c.value('v').add(1)).toBe(2);
     expect(d.rss() - rss0).toBeLessThan(500 * 1048576);
   }, 40_000);
+
+  it("bigints of 7.5 MB: add on one is E_TOO_LARGE, a compare-and-set or a put of one is not decoded; a neighbour's adds are served meanwhile", async () => {
+    await using d = await startDaemon({ workers: 1 });
+    const c = await d.connect();
+    const counter = c.value<number>('neighbour', { initial: 0 });
+    await counter.get();
+    const raw = await d.raw({ hello: true });
+    // Decoding one took the primary ~0.5 s (its extension was charged like a Date), a compare-and-set
+    // of two ~1 s, encoding a sum ~0.2 s.
+    const huge = (1n << 60_000_000n) - 12_345n;
+    const stored = encodeData(huge);
+    const other = encodeData(huge - 1n);
+
+    let stop = false;
+    let adds = 0;
+    let slowestAddMs = 0;
+    const stream = (async () => {
+      while (!stop) {
+        const t0 = performance.now();
+        await counter.add(1);
+        slowestAddMs = Math.max(slowestAddMs, performance.now() - t0);
+        adds++;
+      }
+    })();
+    const ops: [op: string, name: string, a: Uint8Array, b?: Uint8Array][] = [
+      ['value.set', 'huge', stored],
+      ['value.add', 'huge', encodeData(1n)],
+      ['value.add', 'sum', stored],
+      ...Array.from({ length: 3 }, (): [string, string, Uint8Array, Uint8Array] => ['value.cas', 'huge', other, encodeData(1)]),
+      ...Array.from({ length: 3 }, (): [string, string, Uint8Array] => ['queue.put', 'q', stored]),
+      ['value.cas', 'huge', stored, encodeData(2)],
+    ];
+    const t0 = performance.now();
+    const replies: unknown[] = [];
+    for (const [i, [op, name, a, b]] of ops.entries()) {
+      raw.send({ type: 'state', rid: i + 1, op, name, a, ...(b === undefined ? {} : { b }) });
+      const reply = await raw.next((m) => m.type === 'reply' && m.rid === i + 1, 30_000);
+      replies.push(reply.ok ? reply.value : (reply.error as { code: string }).code);
+    }
+    const ms = performance.now() - t0;
+    stop = true;
+    await stream;
+    figure('add.hugeBigint', { ms: Math.round(ms), adds, slowestAddMs: Math.round(slowestAddMs) });
+    expect(replies).toEqual([
+      { version: 1 },
+      'E_TOO_LARGE',
+      'E_TOO_LARGE',
+      { ok: false, version: 1 },
+      { ok: false, version: 1 },
+      { ok: false, version: 1 },
+      { size: 1 },
+      { size: 2 },
+      { size: 3 },
+      { ok: true, version: 2 },
+    ]);
+    expect(await c.value('huge').get()).toBe(2);
+    expect(await c.queue('q').get()).toBe(huge);
+    await expect(c.value('sum').get()).rejects.toMatchObject({ code: 'E_NO_SUCH_VALUE' });
+    expect(await counter.get()).toBe(adds);
+    // Each decoded request held the primary 0.5-1 s; moving 7.5 MB frames alone delays an add ~0.1-0.2 s.
+    expect(slowestAddMs).toBeLessThan(600);
+  }, 60_000);
 });

@@ -23,7 +23,8 @@ import { decodeData } from '@corepool/protocol';
 /**
  * The decoding cost (decodeCost) a value may have to be compared structurally: about 100 ms
  * to decode on this machine, in the worst case measured (Errors, empty Maps, objects of
- * distinct shapes); 20,000 objects of one shape cost ~500,000.
+ * distinct shapes); 20,000 objects of one shape cost ~500,000, a bigint of 1 MB ~1,000,000
+ * (27 ms).
  */
 export const MAX_COST = 1_000_000;
 
@@ -64,11 +65,12 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * About what decoding and comparing `bytes` costs, in units of decoding one number (~0.1 us), scanning the
  * msgpack headers without decoding (linear, no allocation); stops past `limit`. Malformed
- * bytes cost more than the limit. Weights measured with msgpackr's structured-clone
- * decoder: an extension (Error, typed array, Date, Set, record shape) up to ~300 units
- * (an Error captures a stack), an empty Map ~45, a record (a plain object) ~20.
+ * bytes cost more than the limit, and so does a bigint of more than `maxBigInt` bytes. Weights
+ * measured with msgpackr's structured-clone decoder: an extension (Error, typed array, Date,
+ * Set, record shape) up to ~300 units (an Error captures a stack), an empty Map ~45, a record
+ * (a plain object) ~20, a bigint past 64 bits besides that a unit a byte (BIGINT_BYTE_COST).
  */
-export function decodeCost(bytes: Uint8Array, limit: number): number {
+export function decodeCost(bytes: Uint8Array, limit: number, maxBigInt = Infinity): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length;
   let pos = 0;
@@ -117,8 +119,17 @@ export function decodeCost(bytes: Uint8Array, limit: number): number {
         default:
           skip = head;
       }
-      cost +=
-        (h >= 0xc7 && h <= 0xc9) || (h >= 0xd4 && h <= 0xd8) ? EXT_COST : h === 0xde || h === 0xdf ? MAP_COST : PART_COST + (skip >> 6);
+      if ((h >= 0xc7 && h <= 0xc9) || (h >= 0xd4 && h <= 0xd8)) {
+        // The type ends an ext8-32 header ([h, length, type]); a fixext's is its second byte.
+        const ext = h <= 0xc9 ? bytes[pos + head - 1] : bytes[pos + 1];
+        if (ext !== BIGINT_EXT) cost += EXT_COST;
+        else {
+          const payload = h <= 0xc9 ? skip - head : head - 2;
+          // An empty one does not decode (msgpackr throws).
+          if (payload === 0 || payload > maxBigInt) return limit + 1;
+          cost += EXT_COST + payload * BIGINT_BYTE_COST;
+        }
+      } else cost += h === 0xde || h === 0xdf ? MAP_COST : PART_COST + (skip >> 6);
     }
     pos += skip;
   }
@@ -130,6 +141,32 @@ const PART_COST = 4;
 const EXT_COST = 300;
 const MAP_COST = 50;
 const RECORD_COST = 20;
+/** msgpackr's extension for a bigint past 64 bits: its two's complement, big-endian. */
+const BIGINT_EXT = 0x42;
+/**
+ * A bigint's payload, a byte: msgpackr joins its 64-bit words by halves, so decoding grows faster
+ * than its length (8 KB 0.09 ms, 1 MB 27 ms, 4 MB 220 ms), and the primary may encode one again
+ * (add's sum: 25 ms a MB). Charged flat at 300 like any extension, a 4 MB one passed MAX_COST: a
+ * compareAndSet or a put of one held the primary ~0.5 s.
+ */
+const BIGINT_BYTE_COST = 1;
+
+/** The payload's length when `bytes` hold one bigint in msgpackr's extension (past 64 bits), else 0; reads only the header. */
+export function bigIntBytes(bytes: Uint8Array): number {
+  const h = bytes[0] ?? 0;
+  let head: number;
+  let length: number;
+  if (h >= 0xd4 && h <= 0xd8) {
+    head = 2;
+    length = 1 << (h - 0xd4);
+  } else if (h >= 0xc7 && h <= 0xc9) {
+    head = HEADER[h - 0xc0]!;
+    if (bytes.length < head) return 0;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    length = h === 0xc7 ? bytes[1]! : h === 0xc8 ? view.getUint16(1) : view.getUint32(1);
+  } else return 0;
+  return bytes.length === head + length && bytes[head - 1] === BIGINT_EXT ? length : 0;
+}
 
 /** Header sizes of 0xc0..0xdf, with the payload for fixed-size ones (0: invalid). */
 const HEADER: readonly number[] = [

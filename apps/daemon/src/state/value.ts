@@ -19,11 +19,13 @@
  *    (nor acknowledged); the value goes back to its committed version, and
  *    the next change takes the failed version's number.
  *  - add: number + number, bigint + bigint; an absent value counts as 0 of
- *    the delta's type (like Redis INCR); anything else is E_TYPE.
+ *    the delta's type (like Redis INCR); anything else is E_TYPE; a bigint
+ *    value or delta over MAX_ADD_BIGINT_BYTES is E_TOO_LARGE, nothing changed.
  */
 import { decodeData, encodeCheckedData, own, ValueTypeError, type Push } from '@corepool/protocol/internal';
 
 import { dataEqual, decodeCost, MAX_COST } from './data-equal.js';
+import { checkAddable } from './operands.js';
 import type { Fanout } from './fanout.js';
 import { Subscribers } from './owner-index.js';
 import { decodeNumber } from './number-record.js';
@@ -154,6 +156,8 @@ export class Values {
     // A sum's bytes are msgpackr's output, a view into the buffer it encodes every message in
     // (16 MB or more once a large message has passed): kept as they came, a counter held that.
     if (r === undefined) return this.#create(name, own(encodeCheckedData(delta)), delta, 'value.add');
+    // On the stored bytes, before numeric() decodes them.
+    checkAddable(r.bytes, `value "${name}"`);
     const cur = r.numeric();
     let next: number | bigint;
     if (typeof cur === 'number' && typeof delta === 'number') next = cur + delta;

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 
-import { dataEqual, decodeCost, MAX_COST, MAX_DEPTH } from '../../src/state/data-equal.js';
+import { bigIntBytes, dataEqual, decodeCost, MAX_COST, MAX_DEPTH } from '../../src/state/data-equal.js';
 import { enc } from './helpers.js';
 
 const eq = (a: unknown, b: unknown): boolean => dataEqual(enc(a), enc(b));
@@ -155,6 +155,29 @@ describe('dataEqual', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('charges a bigint by its length: one of 4 MB is over the budget and compared by bytes only', () => {
+    const huge = (1n << 32_000_000n) - 12345n;
+    const bytes = enc(huge);
+    expect(bigIntBytes(bytes)).toBe(bytes.length - 6);
+    expect(decodeCost(bytes, MAX_COST)).toBeGreaterThan(MAX_COST);
+    expect(decodeCost(enc([1, huge]), MAX_COST)).toBeGreaterThan(MAX_COST);
+    expect(decodeCost(enc(2n ** 8_000_000n), MAX_COST)).toBeGreaterThan(MAX_COST);
+    expect(decodeCost(enc(2n ** 4_000_000n), MAX_COST)).toBeLessThan(MAX_COST);
+    expect(dataEqual(bytes, enc(huge))).toBe(true);
+    expect(dataEqual(bytes, enc(huge - 1n))).toBe(false);
+    // Longer than a caller's bound, or empty (msgpackr cannot decode that), it is over the limit.
+    expect(decodeCost(enc({ a: 2n ** 9000n }), 100_000, 1024)).toBe(100_001);
+    expect(decodeCost(enc({ a: 2n ** 8000n }), 100_000, 1024)).toBeLessThan(2_000);
+    expect(decodeCost(new Uint8Array([0xc7, 0, 0x42]), 1000)).toBe(1001);
+    expect(decodeCost(new Uint8Array([0xd4, 0x42, 0xff]), 1000)).toBeLessThan(1000);
+    // One bigint past 64 bits, told by its header; anything else is 0.
+    expect(bigIntBytes(enc(-(2n ** 70n)))).toBe(16);
+    expect(bigIntBytes(new Uint8Array([0xd4, 0x42, 0xff]))).toBe(1);
+    for (const v of [1n, 2n ** 63n, 'x', [2n ** 70n], new Date(0), new Uint8Array(300)]) expect(bigIntBytes(enc(v))).toBe(0);
+    expect(bigIntBytes(new Uint8Array([0xc8, 0]))).toBe(0);
+    expect(bigIntBytes(new Uint8Array())).toBe(0);
   });
 
   it('compares a Set of 20,000 objects in any order, and finds the one that differs', () => {

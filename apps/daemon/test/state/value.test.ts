@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Push } from '@corepool/protocol';
 
+import { MAX_ADD_BIGINT_BYTES } from '../../src/state/operands.js';
 import type { SharedState } from '../../src/state/shared-state.js';
 import { codeOf, dec, enc, open, req, useFreshState } from './helpers.js';
 
@@ -70,6 +71,22 @@ describe('Value', () => {
     expect(await codeOf(state.handle('c:1', req('value.add', 'n', { a: enc('1') })))).toBe('E_TYPE');
     // Nothing changed.
     expect(((await state.handle('c:1', req('value.get', 'n'))) as VReply).version).toBe(1);
+  });
+
+  it('adds bigints up to MAX_ADD_BIGINT_BYTES; past it, a delta or a stored value is E_TOO_LARGE, nothing changed', async () => {
+    const atBound = 2n ** BigInt(MAX_ADD_BIGINT_BYTES * 8 - 2);
+    const past = 2n ** BigInt(MAX_ADD_BIGINT_BYTES * 8 + 64);
+    expect(dec(((await state.handle('c:1', req('value.add', 'b', { a: enc(atBound) }))) as VReply).value)).toBe(atBound);
+    expect(dec(((await state.handle('c:1', req('value.add', 'b', { a: enc(atBound) }))) as VReply).value)).toBe(2n * atBound);
+    expect(await codeOf(state.handle('c:1', req('value.add', 'b', { a: enc(past) })))).toBe('E_TOO_LARGE');
+    expect(await codeOf(state.handle('c:1', req('value.add', 'absent', { a: enc(-past) })))).toBe('E_TOO_LARGE');
+    expect(await codeOf(state.handle('c:1', req('value.get', 'absent')))).toBe('E_NO_SUCH_VALUE');
+    // Stored by set (passed through, any size), then added to.
+    await state.handle('c:1', req('value.set', 'huge', { a: enc(past) }));
+    expect(await codeOf(state.handle('c:1', req('value.add', 'huge', { a: enc(1n) })))).toBe('E_TOO_LARGE');
+    const got = (await state.handle('c:1', req('value.get', 'huge'))) as VReply;
+    expect([got.version, dec(got.value)]).toEqual([1, past]);
+    expect(((await state.handle('c:1', req('value.get', 'b'))) as VReply).version).toBe(2);
   });
 
   it('init creates but never overwrites', async () => {
