@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { startDaemon, type TestDaemon, useDaemon } from './support/daemon.js';
 import { figure } from './support/figures.js';
 import { http, login, sessionOf } from './support/http.js';
 
@@ -117,4 +117,45 @@ describe('GET /api/state with a hostile amount of state', () => {
     expect(entries).toContainEqual({ kind: 'lock', name: 'dash-lock', holder: expect.stringMatching(/^c:\d+$/) });
     expect(grant.token).toBeGreaterThan(0);
   });
+});
+
+describe('previews of long bigints', () => {
+  it("200 values of 131,000-bit bigints preview in hex; reading their page over and over leaves a neighbour's adds served", async () => {
+    await using fresh = await startDaemon();
+    const app = await fresh.connect({ name: 'bigints' });
+    const big = (1n << 131_000n) - 1n;
+    await Promise.all(Array.from({ length: 200 }, (_, i) => app.value(`b${String(i).padStart(3, '0')}`).set(big - BigInt(i))));
+    const counter = (await fresh.connect()).value<number>('neighbour', { initial: 0 });
+    await counter.get();
+
+    let stop = false;
+    let adds = 0;
+    let slowestAddMs = 0;
+    const stream = (async () => {
+      while (!stop) {
+        const t0 = performance.now();
+        await counter.add(1);
+        slowestAddMs = Math.max(slowestAddMs, performance.now() - t0);
+        adds++;
+      }
+    })();
+    // Rendered in decimal, one such page held the primary ~2.4 s.
+    const pageMs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      let t0 = performance.now();
+      const listed = await app.list({ limit: 200 });
+      pageMs.push(performance.now() - t0);
+      expect(listed.entries).toHaveLength(200);
+      expect(listed.entries[1]).toMatchObject({ name: 'b001', preview: `0x${'f'.repeat(24)}…fffffffen (131000 bits)` });
+      t0 = performance.now();
+      const r = await http(fresh.port, { path: '/api/state?limit=200', headers: { authorization: `Bearer ${fresh.token}` } });
+      pageMs.push(performance.now() - t0);
+      expect((JSON.parse(r.body) as Listing).entries[0]!.preview).toBe(`0x${'f'.repeat(24)}…ffffffffn (131000 bits)`);
+    }
+    stop = true;
+    await stream;
+    expect(await counter.get()).toBe(adds);
+    figure('list.bigintPreviews', { slowestPageMs: Math.round(Math.max(...pageMs)), adds, slowestAddMs: Math.round(slowestAddMs) });
+    expect(slowestAddMs).toBeLessThan(1000);
+  }, 60_000);
 });

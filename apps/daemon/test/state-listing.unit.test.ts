@@ -29,6 +29,17 @@ describe('preview', () => {
     expect(preview(new Uint8Array([0xc1]))).toBe('(1 bytes)');
   });
 
+  it('shows a long bigint in hex with its length, never in decimal; inside a structure, only the size', () => {
+    expect(preview(encodeData(2n ** 8000n - 1n))).toMatch(/^\d{119}…$/);
+    expect(preview(encodeData(2n ** 131_000n - 12_345n))).toBe(`0x${'f'.repeat(24)}…ffffcfc7n (131000 bits)`);
+    expect(preview(encodeData(-(2n ** 9000n)))).toBe(`-0x1${'0'.repeat(23)}…00000000n (9001 bits)`);
+    expect(preview(encodeData(-(2n ** 9000n) - 1n))).toBe(`-0x1${'0'.repeat(23)}…00000001n (9001 bits)`);
+    expect(preview(encodeData(-(2n ** 8999n) + 1n))).toBe(`-0x7${'f'.repeat(23)}…ffffffffn (8999 bits)`);
+    const nested = encodeData({ total: 2n ** 9000n });
+    expect(preview(nested)).toBe(`(${nested.length} bytes)`);
+    expect(preview(encodeData({ total: 2n ** 100n }))).toBe('{ total: 1267650600228229401496703205376n }');
+  });
+
   it('clamps a page size to 1..MAX_LIST_LIMIT', () => {
     expect(clampLimit(0)).toBe(1);
     expect(clampLimit(1e9)).toBe(MAX_LIST_LIMIT);
