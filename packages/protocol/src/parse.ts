@@ -87,6 +87,8 @@ function parseChunk(v: Obj): BatchChunk {
   const count = uint(v, 'count');
   if (count === 0) fail('count must be at least 1');
   const m: BatchChunk = { type: 'batch.chunk', id: uint(v, 'id'), start: uint(v, 'start'), count, payload: bytes(v, 'payload') };
+  // Items are numbered by start + i: past 2^53 two items shared a number, and a chunk of a crashing task answered 2 of its 4.
+  if (m.start + count - 1 > Number.MAX_SAFE_INTEGER) fail('start + count - 1 must be at most 2^53 - 1');
   if (v.final === true) m.final = true;
   return m;
 }
@@ -146,7 +148,8 @@ export function parseClientMessage(v: unknown): ClientMessage {
       if (a !== undefined) m.a = a;
       const b = optBytes(v, 'b');
       if (b !== undefined) m.b = b;
-      const timeoutMs = optUint(v, 'timeoutMs');
+      // A blocked call's wait, as an item's: absent waits for good (the SDK's Infinity), 2^31 ms and more is refused.
+      const timeoutMs = optTimeout(v, 'timeoutMs');
       if (timeoutMs !== undefined) m.timeoutMs = timeoutMs;
       const token = optUint(v, 'token');
       if (token !== undefined) m.token = token;

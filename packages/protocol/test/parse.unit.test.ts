@@ -74,6 +74,16 @@ describe('parseClientMessage', () => {
     });
     for (const t of [2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER, 1.5, -1, Number.NaN, Infinity, '100']) bad(open(t));
     expect(parseClientMessage(open(2 ** 31 - 1))).toMatchObject({ timeoutMs: 2 ** 31 - 1 });
+    // A blocked get's or acquire's wait likewise.
+    const get = (timeoutMs: unknown): unknown => ({ type: 'state', rid: 1, op: 'queue.get', name: 'q', timeoutMs });
+    for (const t of [2 ** 31, Number.MAX_SAFE_INTEGER, 1.5, -1]) bad(get(t));
+    expect(parseClientMessage(get(2 ** 31 - 1))).toMatchObject({ timeoutMs: 2 ** 31 - 1 });
+  });
+
+  it('refuses a chunk whose items would number past 2^53 - 1', () => {
+    const chunk = (start: number, count: number): unknown => ({ type: 'batch.chunk', id: 1, start, count, payload: Uint8Array.of(0x90) });
+    bad(chunk(2 ** 53 - 2, 4));
+    expect(parseClientMessage(chunk(2 ** 53 - 2, 2))).toMatchObject({ start: 2 ** 53 - 2, count: 2 });
   });
 
   it('steering: a batch priority in -1000..1000 (0 left off), a hello weight in 1..1000 and maxWorkers of 1 or more', () => {
