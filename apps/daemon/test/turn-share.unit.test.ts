@@ -3,16 +3,26 @@ import { describe, expect, it } from 'vitest';
 import { MAX_DEBT_MS, TURN_BUDGET_MS, TurnShare } from '../src/primary/turn-share.js';
 
 describe('TurnShare', () => {
-  it("messages spend a turn's budget; a new turn starts from nothing", () => {
+  it("messages spend a turn's budget; a new turn starts from what passed it", () => {
     const s = new TurnShare();
     expect(s.spent(1)).toBe(false);
-    s.spend(1, TURN_BUDGET_MS * 0.6);
+    s.charge(1, TURN_BUDGET_MS * 0.5);
     expect(s.spent(1)).toBe(false);
-    s.spend(1, TURN_BUDGET_MS * 0.6);
+    s.charge(1, TURN_BUDGET_MS * 0.75);
     expect(s.spent(1)).toBe(true);
-    // Time its messages took is not carried: only charged work is.
+    // A quarter of the budget passed it: the next turn starts there, and is not spent.
     expect(s.spent(2)).toBe(false);
     expect(s.debt).toBe(0);
+    s.charge(2, TURN_BUDGET_MS * 0.5);
+    expect(s.spent(2)).toBe(false);
+  });
+
+  it('one message ten budgets long: the connection is not read for the nine turns after it', () => {
+    const s = new TurnShare();
+    s.charge(1, TURN_BUDGET_MS * 10);
+    let held = 0;
+    for (let t = 2; s.spent(t); t++) held++;
+    expect(held).toBe(9);
   });
 
   it('work charged past the budget is a debt paid a budget a turn: the connection is not read until it is paid', () => {
@@ -35,7 +45,7 @@ describe('TurnShare', () => {
 
   it('a charge within the budget is no debt', () => {
     const s = new TurnShare();
-    s.spend(1, 0.1);
+    s.charge(1, 0.1);
     s.charge(1, 0.1);
     expect([s.spent(1), s.debt]).toEqual([false, 0]);
   });

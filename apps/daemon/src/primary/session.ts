@@ -390,7 +390,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     this.#turnStarts();
     const from = performance.now();
     this.#onMessage(decoded);
-    this.#share.spend(turn, performance.now() - from);
+    this.#share.charge(turn, performance.now() - from);
   }
 
   /** Work done for this connection outside its messages (a blocked call timing out), counted as if it had handled one (Connection). */
