@@ -250,6 +250,30 @@ describe('a client instance that never acknowledges', () => {
 });
 
 describe('replayed requests', () => {
+  it('a value.init resent after its reply was lost is answered from the kept reply: it does not bring back a value another app deleted', async () => {
+    await using d = await startDaemon();
+    const { encodeData } = await import('@corepool/protocol');
+    const other = await d.connect();
+    const first = await helloAs(d, 'initer');
+    first.send({ type: 'state', rid: 1, op: 'value.init', name: 'iv', a: encodeData(100) });
+    const reply = await first.next((m) => m.type === 'reply' && m.rid === 1);
+    const made = reply.value as { version: number; value: Uint8Array };
+    expect(decodeData(made.value)).toBe(100);
+    // Another app deletes the value, then the initer's link drops before it reads the reply, and it resends.
+    expect(await other.value<number>('iv').delete()).toBe(true);
+    first.ws.terminate();
+    const again = await helloAs(d, 'initer');
+    again.send({ type: 'state', rid: 1, op: 'value.init', name: 'iv', a: encodeData(100) });
+    const resent = await again.next((m) => m.type === 'reply' && m.rid === 1);
+    expect(resent).toMatchObject({ ok: true, value: { version: made.version } });
+    expect(
+      await other
+        .value<number>('iv')
+        .get()
+        .catch((e: { code?: string }) => e.code),
+    ).toBe('E_NO_SUCH_VALUE');
+  });
+
   it('a queue.get resent on the connection it waits on is refused each time; another client is answered; its item comes once', async () => {
     await using d = await startDaemon();
     const other = await d.connect();

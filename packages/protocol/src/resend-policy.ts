@@ -9,10 +9,11 @@ import type { StateOp } from './messages.js';
 
 /**
  * - `resend`: sent again as it is; running it twice gives the same outcome
- *   (reads, subscribes, and value.init, which never overwrites).
+ *   (reads and subscribes).
  * - `replay`: sent again, and the daemon keeps its outcome until the client
  *   acknowledges it, so the resend gets the same reply, applied once: the
- *   writes, and queue.get (its item and its kept reply are committed together;
+ *   writes; value.init, which never overwrites, yet run again after another
+ *   app deleted the value it made brought it back (hostile review); and queue.get (its item and its kept reply are committed together;
  *   an item taken for a connection that closed before the reply goes back, and
  *   the resend takes one afresh), also across a daemon restart.
  * - `fail`: not sent again; it fails with E_CONNECTION, since it may or may
@@ -25,7 +26,7 @@ export type ResendPolicy = 'resend' | 'replay' | 'fail';
 /** The resend policy of every state operation. */
 export const RESEND_POLICY: Readonly<Record<StateOp, ResendPolicy>> = {
   'value.get': 'resend',
-  'value.init': 'resend',
+  'value.init': 'replay',
   'value.set': 'replay',
   'value.add': 'replay',
   'value.cas': 'replay',

@@ -275,7 +275,7 @@ export class SharedState implements StateStore {
         });
       case 'value.init': {
         const r = this.#values.init(name, stored(req.a, req.op));
-        const reply = new VersionReply(r.version, r.bytes);
+        const reply = this.#keepReply(key, new VersionReply(r.version, r.bytes));
         return this.#afterCommit(reply);
       }
       case 'value.set': {

@@ -185,7 +185,7 @@ export class RedisState implements StateStore {
         return { version: decimal(ver), value: bytes(val) };
       }
       case 'value.init': {
-        const a = await r.run(S.valueInit, undefined, [k.value(name)], [checked(req.a, 'a', op), name]);
+        const a = await r.run(S.valueInit, key, [k.value(name)], [checked(req.a, 'a', op), name]);
         return versionAndValue(a.rest[0]);
       }
       case 'value.set': {
