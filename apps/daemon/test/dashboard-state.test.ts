@@ -10,6 +10,7 @@ import type { Client } from '@corepool/client';
 import { startDaemon, type TestDaemon, useDaemon } from './support/daemon.js';
 import { figure } from './support/figures.js';
 import { http, login, sessionOf } from './support/http.js';
+import { addsBeside } from './support/neighbour.js';
 
 let d: TestDaemon;
 let client: Client;
@@ -128,17 +129,7 @@ describe('previews of long bigints', () => {
     const counter = (await fresh.connect()).value<number>('neighbour', { initial: 0 });
     await counter.get();
 
-    let stop = false;
-    let adds = 0;
-    let slowestAddMs = 0;
-    const stream = (async () => {
-      while (!stop) {
-        const t0 = performance.now();
-        await counter.add(1);
-        slowestAddMs = Math.max(slowestAddMs, performance.now() - t0);
-        adds++;
-      }
-    })();
+    const neighbour = addsBeside(counter);
     // Rendered in decimal, one such page held the primary ~2.4 s.
     const pageMs: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -152,8 +143,7 @@ describe('previews of long bigints', () => {
       pageMs.push(performance.now() - t0);
       expect((JSON.parse(r.body) as Listing).entries[0]!.preview).toBe(`0x${'f'.repeat(24)}…ffffffffn (131000 bits)`);
     }
-    stop = true;
-    await stream;
+    const { adds, slowestAddMs } = await neighbour.stop();
     expect(await counter.get()).toBe(adds);
     figure('list.bigintPreviews', { slowestPageMs: Math.round(Math.max(...pageMs)), adds, slowestAddMs: Math.round(slowestAddMs) });
     expect(slowestAddMs).toBeLessThan(1000);

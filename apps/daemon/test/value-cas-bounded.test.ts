@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeData } from '@corepool/protocol';
 import { startDaemon } from './support/daemon.js';
 import { figure } from './support/figures.js';
+import { addsBeside } from './support/neighbour.js';
 
 describe('compareAndSet on large values', () => {
   it("a Set of 20,000 objects compares structurally and right; a neighbour's adds all complete meanwhile", async () => {
@@ -26,17 +27,7 @@ describe('compareAndSet on large values', () => {
     await counter.get();
 
     // The neighbour adds without pause while five structural compare-and-sets run.
-    let stop = false;
-    let adds = 0;
-    let slowestAddMs = 0;
-    const stream = (async () => {
-      while (!stop) {
-        const t0 = performance.now();
-        await counter.add(1);
-        slowestAddMs = Math.max(slowestAddMs, performance.now() - t0);
-        adds++;
-      }
-    })();
+    const neighbour = addsBeside(counter);
     const reversed = new Set([...objs].reverse());
     const t0 = performance.now();
     const results: boolean[] = [];
@@ -51,8 +42,7 @@ describe('compareAndSet on large values', () => {
     results.push(await big.compareAndSet(new Set([...reversed].slice(1)), new Set()));
     results.push(await big.compareAndSet(reversed, new Set([{ id: -1, name: 'done', tags: [] }])));
     const casMs = performance.now() - t0;
-    stop = true;
-    await stream;
+    const { adds, slowestAddMs } = await neighbour.stop();
     expect(results).toEqual([true, false, false, false, true]);
     expect(await big.get()).toEqual(new Set([{ id: -1, name: 'done', tags: [] }]));
     expect(adds).toBeGreaterThan(0);
@@ -104,17 +94,7 @@ describe('compareAndSet on large values', () => {
     const stored = encodeData(huge);
     const other = encodeData(huge - 1n);
 
-    let stop = false;
-    let adds = 0;
-    let slowestAddMs = 0;
-    const stream = (async () => {
-      while (!stop) {
-        const t0 = performance.now();
-        await counter.add(1);
-        slowestAddMs = Math.max(slowestAddMs, performance.now() - t0);
-        adds++;
-      }
-    })();
+    const neighbour = addsBeside(counter);
     const ops: [op: string, name: string, a: Uint8Array, b?: Uint8Array][] = [
       ['value.set', 'huge', stored],
       ['value.add', 'huge', encodeData(1n)],
@@ -131,8 +111,7 @@ describe('compareAndSet on large values', () => {
       replies.push(reply.ok ? reply.value : (reply.error as { code: string }).code);
     }
     const ms = performance.now() - t0;
-    stop = true;
-    await stream;
+    const { adds, slowestAddMs } = await neighbour.stop();
     figure('add.hugeBigint', { ms: Math.round(ms), adds, slowestAddMs: Math.round(slowestAddMs) });
     expect(replies).toEqual([
       { version: 1 },

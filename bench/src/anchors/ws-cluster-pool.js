@@ -12,9 +12,10 @@
 // Timed on its second map, as corepool is.
 
 import cluster from 'node:cluster';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
-import { childMain, clusterWorkerReady, forkChild } from '../lib/children.js';
+import { childMain, clusterWorkerReady } from '../lib/children.js';
+import { announceListening, withWsServer } from '../lib/ws-call.js';
 import { check, nowMs, readParams, runMain } from '../lib/harness.js';
 import { busy1ms } from '../lib/tasks.js';
 
@@ -64,59 +65,41 @@ if (role === 'worker') {
         place();
       });
     });
-    await new Promise((resolve) => wss.once('listening', resolve));
-    process.send?.({ type: 'listening', port: /** @type {import('node:net').AddressInfo} */ (wss.address()).port });
-    process.on('disconnect', () => {
-      for (const w of workers) w.kill();
-      process.exit(0);
-    });
+    await announceListening(wss, workers);
   });
 } else {
-  void runMain(async (p) => {
-    const server = forkChild(self, { role: 'server', workers: p.workers });
-    try {
-      const { port } = await server.expect('listening', 20_000);
-      const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
-      await new Promise((resolve, reject) => {
-        ws.once('open', resolve);
-        ws.once('error', reject);
-      });
-      try {
-        await runMap(
-          ws,
-          p.workers,
-          Array.from({ length: p.warmupTasks }, (_, i) => i),
-        ); // warm-up
-        const items = Array.from({ length: p.tasks }, (_, i) => i);
-        const t0 = nowMs();
-        const out = await runMap(ws, p.workers, items);
-        const wall = nowMs() - t0;
-        const ok = check(out.length === p.tasks && out.every((v, i) => v === i), 'results differ from items');
-        const note = `${p.tasks.toLocaleString('en')} x 1 ms, a client process -> ws -> a node:cluster primary -> ${p.workers} forked workers, chunked as corepool, ${DEPTH} chunks per worker`;
-        return [
-          {
-            scenario: p.scenario,
-            system: p.system,
-            metric: 'efficiency',
-            value: p.tasks / p.workers / wall,
-            unit: 'ratio',
-            check: ok,
-            note,
-          },
-          { scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note },
-        ];
-      } finally {
-        ws.close();
-      }
-    } finally {
-      server.kill();
-    }
-  });
+  void runMain((p) =>
+    withWsServer(self, { workers: p.workers }, async (ws) => {
+      await runMap(
+        ws,
+        p.workers,
+        Array.from({ length: p.warmupTasks }, (_, i) => i),
+      ); // warm-up
+      const items = Array.from({ length: p.tasks }, (_, i) => i);
+      const t0 = nowMs();
+      const out = await runMap(ws, p.workers, items);
+      const wall = nowMs() - t0;
+      const ok = check(out.length === p.tasks && out.every((v, i) => v === i), 'results differ from items');
+      const note = `${p.tasks.toLocaleString('en')} x 1 ms, a client process -> ws -> a node:cluster primary -> ${p.workers} forked workers, chunked as corepool, ${DEPTH} chunks per worker`;
+      return [
+        {
+          scenario: p.scenario,
+          system: p.system,
+          metric: 'efficiency',
+          value: p.tasks / p.workers / wall,
+          unit: 'ratio',
+          check: ok,
+          note,
+        },
+        { scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note },
+      ];
+    }),
+  );
 }
 
 /**
  * Runs busy1ms over items on the server's workers; resolves with the results in order.
- * @param {WebSocket} ws
+ * @param {import('ws').WebSocket} ws
  * @param {number} workers
  * @param {number[]} items
  */

@@ -11,11 +11,12 @@
 
 import cluster from 'node:cluster';
 import { Socket } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { pack, unpack } from 'msgpackr';
-import { childMain, clusterWorkerReady, forkChild } from '../lib/children.js';
+import { childMain, clusterWorkerReady } from '../lib/children.js';
 import { descendants } from '../corepool/daemon.js';
 import { cpuSplit, cpuSplitRows } from '../lib/cpu.js';
+import { announceListening, withWsServer } from '../lib/ws-call.js';
 import { check, concat, median, nowMs, readParams, runMain } from '../lib/harness.js';
 import { doubleBatch, doubledSum } from '../lib/tasks.js';
 
@@ -55,64 +56,46 @@ if (role === 'worker') {
         writeFrame(socks[k], /** @type {Buffer} */ (data));
       });
     });
-    await new Promise((resolve) => wss.once('listening', resolve));
-    process.send?.({ type: 'listening', port: /** @type {import('node:net').AddressInfo} */ (wss.address()).port });
-    process.on('disconnect', () => {
-      for (const w of workers) w.kill();
-      process.exit(0);
-    });
+    await announceListening(wss, workers);
   });
 } else {
-  void runMain(async (p) => {
-    const server = forkChild(self, { role: 'server', workers: p.workers });
-    try {
-      const { port } = await server.expect('listening', 20_000);
-      const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
-      await new Promise((resolve, reject) => {
-        ws.once('open', resolve);
-        ws.once('error', reject);
-      });
-      try {
-        for (let i = 0; i < (p.warmups ?? 1); i++) await runBatch(ws, numbers(p.items), p); // warm-up at full size
-        const workers = descendants(server.child.pid);
-        const cpu0 = cpuSplit(server.child.pid, workers);
-        const walls = [];
-        let ok = 'ok';
-        for (let r = 0; r < (p.timed ?? 1); r++) {
-          // Made for each run, as corepool's runner makes its items.
-          const items = numbers(p.items);
-          const t0 = nowMs();
-          const out = await runBatch(ws, items, p);
-          walls.push(nowMs() - t0);
-          let sum = 0;
-          for (const v of out) sum += v;
-          if (ok === 'ok') ok = check(out.length === p.items && sum === doubledSum(p.items), `sum ${sum}`);
-        }
-        const cpu1 = cpuSplit(server.child.pid, workers);
-        const wall = median(walls);
-        const note =
-          `${p.items.toLocaleString('en')} items from a client process, ${p.batch} per msgpack message over ws to a node:cluster ` +
-          `primary that forwards the bytes over socket pairs, <= ${p.window} messages in flight per worker; median of ${walls.length} runs`;
-        return [
-          {
-            scenario: p.scenario,
-            system: p.system,
-            metric: 'items_per_s',
-            value: p.items / (wall / 1e3),
-            unit: 'items/s',
-            check: ok,
-            note,
-          },
-          { scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note },
-          ...cpuSplitRows({ scenario: p.scenario, system: p.system, check: ok, note }, cpu0, cpu1, walls.length),
-        ];
-      } finally {
-        ws.close();
+  void runMain((p) =>
+    withWsServer(self, { workers: p.workers }, async (ws, server) => {
+      for (let i = 0; i < (p.warmups ?? 1); i++) await runBatch(ws, numbers(p.items), p); // warm-up at full size
+      const workers = descendants(server.child.pid);
+      const cpu0 = cpuSplit(server.child.pid, workers);
+      const walls = [];
+      let ok = 'ok';
+      for (let r = 0; r < (p.timed ?? 1); r++) {
+        // Made for each run, as corepool's runner makes its items.
+        const items = numbers(p.items);
+        const t0 = nowMs();
+        const out = await runBatch(ws, items, p);
+        walls.push(nowMs() - t0);
+        let sum = 0;
+        for (const v of out) sum += v;
+        if (ok === 'ok') ok = check(out.length === p.items && sum === doubledSum(p.items), `sum ${sum}`);
       }
-    } finally {
-      server.kill();
-    }
-  });
+      const cpu1 = cpuSplit(server.child.pid, workers);
+      const wall = median(walls);
+      const note =
+        `${p.items.toLocaleString('en')} items from a client process, ${p.batch} per msgpack message over ws to a node:cluster ` +
+        `primary that forwards the bytes over socket pairs, <= ${p.window} messages in flight per worker; median of ${walls.length} runs`;
+      return [
+        {
+          scenario: p.scenario,
+          system: p.system,
+          metric: 'items_per_s',
+          value: p.items / (wall / 1e3),
+          unit: 'items/s',
+          check: ok,
+          note,
+        },
+        { scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note },
+        ...cpuSplitRows({ scenario: p.scenario, system: p.system, check: ok, note }, cpu0, cpu1, walls.length),
+      ];
+    }),
+  );
 }
 
 /** 0 .. n-1. */
@@ -122,7 +105,7 @@ function numbers(n) {
 
 /**
  * Sends items in batches over the ws, at most `window` per worker unanswered; results in order.
- * @param {WebSocket} ws
+ * @param {import('ws').WebSocket} ws
  * @param {number[]} items
  * @param {{ batch: number, window: number, workers: number }} p
  */

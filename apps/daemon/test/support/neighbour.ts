@@ -1,0 +1,32 @@
+/**
+ * An honest neighbour beside a hostile app: awaited `add(1)`s on a counter, one at a time, for as
+ * long as the hostile work runs. What it measures is how many it made and the slowest one.
+ */
+import type { Value } from '@corepool/client';
+
+export interface NeighbourAdds {
+  /** Stops the loop once its add in flight is done: how many adds, and the slowest in ms. */
+  stop(): Promise<{ adds: number; slowestAddMs: number }>;
+}
+
+/** Starts the neighbour's adds on `counter`. */
+export function addsBeside(counter: Value<number>): NeighbourAdds {
+  let stop = false;
+  let adds = 0;
+  let slowestAddMs = 0;
+  const loop = (async () => {
+    while (!stop) {
+      const t0 = performance.now();
+      await counter.add(1);
+      slowestAddMs = Math.max(slowestAddMs, performance.now() - t0);
+      adds++;
+    }
+  })();
+  return {
+    async stop() {
+      stop = true;
+      await loop;
+      return { adds, slowestAddMs };
+    },
+  };
+}
