@@ -6,6 +6,8 @@
  * retries; a task that changes the worker past repair (a frozen intrinsic)
  * gets the worker replaced before another app runs on it.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { useDaemon, type TestDaemon } from './support/daemon.js';
@@ -65,6 +67,46 @@ describe('one app cannot change what another app sees', () => {
       [2, 4],
       [3, 6],
     ]);
+  }, 60_000);
+
+  it("what A's task writes to the environment around process.env (process.loadEnvFile, env's prototype, a thread) is undone before A's next chunk and B's", async () => {
+    // loadEnvFile writes the environment natively, past the Proxy that notes writes to process.env.
+    const file = join(d.dataDir, 'a.env');
+    writeFileSync(file, 'TZ=Pacific/Kiritimati\nCOREPOOL_LEAK=A secret\n');
+    const env = (): Record<string, unknown> => ({
+      leak: process.env.COREPOOL_LEAK ?? null,
+      tz: process.env.TZ ?? null,
+      offset: new Date(0).getTimezoneOffset(),
+      proto: (process.env as Record<string, unknown>).COREPOOL_PROTO ?? null,
+    });
+    const b = await d.connect();
+    const [before] = await b.map(env, [0]);
+    await settle(
+      a.map(
+        (path: string) => {
+          process.loadEnvFile(path);
+          Object.setPrototypeOf(process.env, { COREPOOL_PROTO: 'A' });
+          return 1;
+        },
+        [file],
+      ),
+    );
+    expect(await a.map(env, [0])).toEqual([before]);
+    // A thread sharing the environment writes it natively too, unseen by anything in this thread.
+    await settle(
+      a.map(async () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- a task is sent as source: it cannot import
+        const threads = require('node:worker_threads') as typeof import('node:worker_threads');
+        const thread = new threads.Worker('process.env.COREPOOL_LEAK = "A thread"; process.env.TZ = "Asia/Tokyo"', {
+          eval: true,
+          env: threads.SHARE_ENV,
+        });
+        await new Promise((r) => thread.once('exit', r));
+        (Object.getPrototypeOf(process.env) as Record<string, unknown>).COREPOOL_PROTO = 'A';
+        return process.env.COREPOOL_LEAK;
+      }, [0]),
+    );
+    expect(await b.map(env, [0])).toEqual([before]);
   }, 60_000);
 
   it("A's replacement of node:timers' setTimeout reaches neither B's require nor B's import of it", async () => {

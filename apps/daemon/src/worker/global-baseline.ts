@@ -7,8 +7,8 @@
  * Reflect, Intl, Buffer, URL, process, console...) and the constructors one
  * more level inside the namespaces (Intl.DateTimeFormat, WebAssembly.Module);
  * the prototype of each constructor; the hidden intrinsics (%TypedArray%, the
- * iterator and generator prototypes); and the prototype chains of all of
- * these. For each: its own property descriptors (keys
+ * iterator and generator prototypes) and process.env's own prototype; and the
+ * prototype chains of all of these. For each: its own property descriptors (keys
  * added since are deleted, changed ones redefined), its prototype and whether
  * it is extensible. Listeners added to process since startup are removed too
  * (another app's uncaughtException or exit handler would see this app's
@@ -130,6 +130,8 @@ export class GlobalBaseline {
       [Object.getPrototypeOf(new Set()[Symbol.iterator]()), '%SetIteratorPrototype%'],
       [Object.getPrototypeOf(''[Symbol.iterator]()), '%StringIteratorPrototype%'],
       [Object.getPrototypeOf(/a/[Symbol.matchAll]('')), '%RegExpStringIteratorPrototype%'],
+      // Not Object.prototype: a key added to it would show in process.env (ProcessBaseline puts the prototype itself back).
+      [Object.getPrototypeOf(process.env), '%process.env.__proto__%'],
     ];
     for (const [v, name] of hidden) {
       addFn(v, name);

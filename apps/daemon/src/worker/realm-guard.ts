@@ -17,9 +17,10 @@
  * when a chunk of another realm comes (~0.3 ms per switch, nothing within a
  * realm, so an app's own memoized globals survive across its chunks); env,
  * cwd and umask put back before every chunk (process-baseline.ts, ~0 us when
- * untouched); and the timers a task leaves behind cleared when it ends, the
- * rest attributed to its realm (leftovers.ts). A change that cannot be undone
- * makes the worker refuse the other realm's chunk and exit to be replaced.
+ * untouched; the environment compared in full on a switch); and the timers a
+ * task leaves behind cleared when it ends, the rest attributed to its realm
+ * (leftovers.ts). A change that cannot be undone makes the worker refuse the
+ * other realm's chunk and exit to be replaced.
  */
 import { GlobalBaseline } from './global-baseline.js';
 import type { Leftovers } from './leftovers.js';
@@ -45,11 +46,11 @@ export class RealmGuard {
 
   /** Readies the worker for a chunk of `realm`; the reason if it cannot (the worker must exit then). */
   enter(realm: string): string | undefined {
-    if (realm === this.#realm) return this.#process.reset();
+    if (realm === this.#realm) return this.#process.reset(false);
     // The globals first: the process reset then runs with the built-ins as they were at startup.
     const dirty = this.#globals.restore();
     if (dirty !== undefined) return `a task of realm ${this.#realm} changed the worker for good: ${dirty}`;
     this.#realm = realm;
-    return this.#process.reset();
+    return this.#process.reset(true);
   }
 }
