@@ -188,6 +188,41 @@ describe('work a task leaves behind', () => {
     expect(out).toEqual([2, 3].map((value) => ({ status: 'fulfilled', value })));
   }, 60_000);
 
+  it("an uncaught-exception capture callback A set is gone for B: B can set its own, and B's throwing callback fails B's item", async () => {
+    const b = await d.connect();
+    await settle(
+      a.map(() => {
+        process.setUncaughtExceptionCaptureCallback(() => {});
+        // Replaced too: the worker clears the callback through its own copies, not through these.
+        process.setUncaughtExceptionCaptureCallback = () => {};
+        process.hasUncaughtExceptionCaptureCallback = () => false;
+        return 1;
+      }, [0]),
+    );
+    const own = await b.mapSettled(
+      () => {
+        process.setUncaughtExceptionCaptureCallback(() => {});
+        process.setUncaughtExceptionCaptureCallback(null);
+        return 'set';
+      },
+      [0],
+      { retries: 0 },
+    );
+    expect(own).toEqual([{ status: 'fulfilled', value: 'set' }]);
+    const out = await b.mapSettled(
+      (x: number) =>
+        new Promise((resolve) => {
+          setTimeout(() => {
+            throw new TypeError('B boom');
+          }, 1);
+          setTimeout(() => resolve(x), 100);
+        }),
+      [0],
+      { retries: 0 },
+    );
+    expect(out[0]).toMatchObject({ status: 'rejected', reason: { code: 'E_TASK_FAILED', index: 0 } });
+  }, 60_000);
+
   it("an exception from a callback of the same app still fails that app's item (E_TASK_FAILED)", async () => {
     const out = await a.mapSettled(
       (x: number) =>

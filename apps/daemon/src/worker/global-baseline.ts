@@ -12,7 +12,9 @@
  * added since are deleted, changed ones redefined), its prototype and whether
  * it is extensible. Listeners added to process since startup are removed too
  * (another app's uncaughtException or exit handler would see this app's
- * errors). node:timers' exports are watched too, and the ES facades of the
+ * errors), and so is an uncaught-exception capture callback set since (it
+ * would swallow this app's errors, and make its own setting one throw).
+ * node:timers' exports are watched too, and the ES facades of the
  * builtins are synced after a restore, so `import` from node:timers sees
  * what `require` does (the sync reads every export of each builtin imported
  * so far: a getter a task put there that throws makes the restore fail, and
@@ -40,6 +42,8 @@ import {
   EmitterRemoveAllListeners,
   MapPrototypeGet,
   ObjectIs,
+  ProcessHasUncaughtExceptionCaptureCallback,
+  ProcessSetUncaughtExceptionCaptureCallback,
   ReflectDefineProperty,
   ReflectDeleteProperty,
   ReflectGetOwnPropertyDescriptor,
@@ -84,6 +88,8 @@ export class GlobalBaseline {
   /** process's listeners at startup, by event: a task's process.on('uncaughtException' | 'exit' | ...) ends with its realm. */
   readonly #listeners = new Map<string | symbol, Listener[]>();
   readonly #events: (string | symbol)[] = [];
+  /** Set by the initializer, then: kept, as what else it set up is (which callback it is cannot be read back). */
+  readonly #captured = ProcessHasUncaughtExceptionCaptureCallback();
 
   /** Takes the baseline: call once, after the worker's own modules and wrappers are in place. */
   constructor() {
@@ -180,6 +186,7 @@ export class GlobalBaseline {
         if (why !== undefined) return why;
       }
       this.#restoreListeners();
+      if (!this.#captured && ProcessHasUncaughtExceptionCaptureCallback()) ProcessSetUncaughtExceptionCaptureCallback(null);
       // The ES facade of a builtin (what `import { setTimeout } from 'node:timers'` binds to) is built on the first
       // import, from the module's exports as they are then: maybe while a task had replaced one. It takes the
       // restored ones again only when synced.

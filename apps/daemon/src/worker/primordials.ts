@@ -50,6 +50,8 @@ export const SafeQueueMicrotask = queueMicrotask;
 export const SafeSetImmediate = setImmediate;
 export const SafeNextTick = process.nextTick;
 export const SafeSyncBuiltinESMExports = syncBuiltinESMExports;
+export const ProcessHasUncaughtExceptionCaptureCallback = process.hasUncaughtExceptionCaptureCallback;
+export const ProcessSetUncaughtExceptionCaptureCallback = process.setUncaughtExceptionCaptureCallback;
 
 type Listener = (...args: unknown[]) => void;
 const ee = EventEmitter.prototype;
