@@ -1,10 +1,12 @@
 /**
  * Isolation between apps sharing workers (issue 9, item 6), on one worker so
  * that app B's task always runs where app A's ran: what A's task changes
- * (globals, intrinsics, process.env, cwd, TZ, process listeners) B's task does not see; the
- * timers A's task leaves behind neither fail B's item nor count against B's
- * retries; a task that changes the worker past repair (a frozen intrinsic)
- * gets the worker replaced before another app runs on it.
+ * (globals, intrinsics, process.env however written, cwd, TZ, process
+ * listeners, an uncaught-exception capture callback, state on its own function
+ * object) B's task does not see; the timers A's task leaves behind neither
+ * fail B's item nor count against B's retries; a task that changes the worker
+ * past repair (a frozen intrinsic) gets the worker replaced before another app
+ * runs on it.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -124,6 +126,19 @@ describe('one app cannot change what another app sees', () => {
     const b = await d.connect();
     await settle(a.map(taskA, [0]));
     expect(await b.map(taskB, [0])).toEqual([['setTimeout', true, true]]);
+  }, 60_000);
+
+  it("a source task's own function object is an app's alone: B sending the same source gets a fresh one, A's chunks share theirs", async () => {
+    // State kept on the function itself, as a memoizing task keeps its cache.
+    function tally(): number {
+      const self = tally as unknown as { n?: number };
+      self.n = (self.n ?? 0) + 1;
+      return self.n;
+    }
+    const b = await d.connect();
+    expect(await a.map(tally, [0, 1], { chunkSize: 1 })).toEqual([1, 2]);
+    expect(await b.map(tally, [0])).toEqual([1]);
+    expect(await a.map(tally, [0])).toEqual([1]);
   }, 60_000);
 
   it("an app's own globals survive across its own chunks", async () => {

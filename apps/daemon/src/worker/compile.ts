@@ -13,6 +13,13 @@
  * distinct 1 MB sources held 200 MB after GC with 30 of them still in use,
  * 33 MB with compileFunction). The function still runs in the worker's own
  * context and sees its globals, and import() inside it uses the default loader.
+ *
+ * What is kept is what makes the function: an app whose chunk comes after
+ * another app's on this worker gets a new function object from it (as it gets
+ * fresh globals, realm-guard.ts), so state a task keeps on its own function
+ * (`square.memo`) is not another app's, while an app's own consecutive
+ * chunks keep theirs. Making one is a closure's allocation, not a compilation
+ * (its bytecode is shared; V8 optimizes the new one again once it is hot).
  */
 import vm from 'node:vm';
 import { BadTaskError, CodeReplacedError, InternalError, type TaskSpec } from '@corepool/protocol';
@@ -24,8 +31,25 @@ export type TaskFn = (item: unknown, ctx: unknown) => unknown;
 
 /** Module tasks by `url#name` (an imported module stays loaded in Node anyway). */
 const modules = new Map<string, TaskFn>();
-/** Source tasks by hash: the source, and its function once compiled. */
-const sources = new SourceLru<{ source: string; fn: TaskFn | undefined }>(WORKER_SOURCES);
+interface Source {
+  source: string;
+  /** Once compiled: makes a new function object of the source. */
+  make: (() => TaskFn) | undefined;
+  /** The function object made for `era`. */
+  fn: TaskFn | undefined;
+  era: number;
+}
+
+/** Source tasks by hash. */
+const sources = new SourceLru<Source>(WORKER_SOURCES);
+/** Goes up each time this worker switches apps: a function made in an earlier era is another app's. */
+let era = 0;
+const objectValues = Object.values;
+
+/** Another app's chunk is about to run: source tasks' function objects are made again for it. */
+export function renewTasks(): void {
+  era++;
+}
 
 /**
  * Call on every run message as it arrives, in order (the LRU must see what the
@@ -35,7 +59,7 @@ const sources = new SourceLru<{ source: string; fn: TaskFn | undefined }>(WORKER
 export function keepSource(spec: TaskSpec): TaskSpec {
   if (spec.kind !== 'source') return spec;
   if (spec.source !== '') {
-    if (!sources.touch(spec.hash)) sources.set(spec.hash, spec.source.length, { source: spec.source, fn: undefined });
+    if (!sources.touch(spec.hash)) sources.set(spec.hash, spec.source.length, { source: spec.source, make: undefined, fn: undefined, era });
     return spec;
   }
   if (!sources.touch(spec.hash)) return spec; // cannot happen while the bounds hold; loadTask reports it
@@ -44,7 +68,14 @@ export function keepSource(spec: TaskSpec): TaskSpec {
 
 /** The callable for `spec` if it is loaded already: no await on the common path. */
 export function cachedTask(spec: TaskSpec): TaskFn | undefined {
-  return spec.kind === 'source' ? sources.peek(spec.hash)?.fn : modules.get(moduleKey(spec));
+  if (spec.kind !== 'source') return modules.get(moduleKey(spec));
+  const kept = sources.peek(spec.hash);
+  if (kept?.make === undefined) return undefined;
+  if (kept.era !== era) {
+    kept.fn = kept.make();
+    kept.era = era;
+  }
+  return kept.fn;
 }
 
 /** The callable for `spec` (as keepSource returned it), compiling or importing it on first use. */
@@ -54,9 +85,9 @@ export async function loadTask(spec: TaskSpec): Promise<TaskFn> {
   if (spec.kind === 'source') {
     if (spec.source === '')
       throw new InternalError(`the worker does not have the source of task ${spec.hash} (its source cache and the primary's disagree)`);
-    const fn = compileSource(spec.source);
+    const { fn, make } = compileSource(spec.source);
     // Not touched: only run messages order the LRU. Evicted meanwhile: compiled again next time.
-    sources.update(spec.hash, { source: spec.source, fn });
+    sources.update(spec.hash, { source: spec.source, make, fn, era });
     return fn;
   }
   // The batch's version of the file (module-version.ts): imported as an instance of its own, and only while the file still is that version.
@@ -87,26 +118,33 @@ function replaced(url: string): CodeReplacedError {
   );
 }
 
-function compileSource(source: string): TaskFn {
+/** The function of `source`, and what makes a new function object of it (compiled now, once). */
+function compileSource(source: string): { fn: TaskFn; make: () => TaskFn } {
   if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
     throw new BadTaskError('native and bound functions cannot be sent to workers: pass a plain function or task(module, export)');
   }
+  let make: () => unknown;
   let value: unknown;
   try {
     // Self-contained by contract: the source sees only globals, so a closure
     // variable surfaces as a ReferenceError when it runs (see runner.ts).
-    value = compile(`"use strict"; return (${source});`)();
+    make = compile(`"use strict"; return (${source});`);
+    value = make();
   } catch (first) {
     // Method shorthand (`heavy(n) { ... }`, `async heavy(n) { ... }`) is not an expression on its own.
     try {
-      const holder = compile(`"use strict"; return ({ ${source} });`)() as Record<string, unknown>;
-      value = Object.values(holder)[0];
+      const holder = compile(`"use strict"; return ({ ${source} });`);
+      make = () => objectValues(holder() as Record<string, unknown>)[0];
+      value = make();
     } catch {
       throw new BadTaskError(`the task's source does not compile: ${(first as Error).message}`, { cause: first });
     }
   }
-  if (typeof value !== 'function') throw new BadTaskError('the task source is not a function');
-  return value as TaskFn;
+  const task = (v: unknown): TaskFn => {
+    if (typeof v !== 'function') throw new BadTaskError('the task source is not a function');
+    return v as TaskFn;
+  };
+  return { fn: task(value), make: () => task(make()) };
 }
 
 /** A function of no parameters with body `body`, in the worker's context, whose import() works as in a module. */

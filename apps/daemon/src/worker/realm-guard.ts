@@ -15,13 +15,15 @@
  *    Error.prototype frozen, `err.name = 'X'` throws in strict mode.
  * So: a baseline of the globals and intrinsics (global-baseline.ts), put back
  * when a chunk of another realm comes (~0.3 ms per switch, nothing within a
- * realm, so an app's own memoized globals survive across its chunks); env,
+ * realm, so an app's own memoized globals survive across its chunks), which
+ * also gets new function objects of the source tasks (compile.ts); env,
  * cwd and umask put back before every chunk (process-baseline.ts, ~0 us when
  * untouched; the environment compared in full on a switch); and the timers a
  * task leaves behind cleared when it ends, the rest attributed to its realm
  * (leftovers.ts). A change that cannot be undone makes the worker refuse the
  * other realm's chunk and exit to be replaced.
  */
+import { renewTasks } from './compile.js';
 import { GlobalBaseline } from './global-baseline.js';
 import type { Leftovers } from './leftovers.js';
 import { ProcessBaseline } from './process-baseline.js';
@@ -51,6 +53,7 @@ export class RealmGuard {
     const dirty = this.#globals.restore();
     if (dirty !== undefined) return `a task of realm ${this.#realm} changed the worker for good: ${dirty}`;
     this.#realm = realm;
+    renewTasks();
     return this.#process.reset(true);
   }
 }
