@@ -1,7 +1,7 @@
 /**
  * An app whose every item leaves a process.nextTick loop behind (hostile review): on a daemon of
  * two workers and its reserve, on two cores, all three workers spin at once, each on two thirds
- * of a core or less. Each is still replaced (the orphan guard's 40%, orphan-guard.ts), the restart
+ * of a core or less. Each is still replaced (runnable and over 10% of a core, orphan-guard.ts), the restart
  * charged to the app whose chunk ran there last (it then holds one worker for 5 s), and a
  * neighbour's submits keep being answered. At 90% and charged to no one, no worker was replaced
  * and a neighbour's submit waited out its 20 s.

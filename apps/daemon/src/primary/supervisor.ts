@@ -104,10 +104,11 @@ const FORK_RETRY_MS = 100;
 const FORK_RETRY_MAX_MS = 5_000;
 /**
  * How long the primary watches a worker's CPU after its orphan guard reported a leftover spin, and the share of
- * a core it must use: as the guard's (orphan-guard.ts), not most of a core, since several workers may spin at once.
+ * a core it must use, runnable at the end: as the guard's (orphan-guard.ts), not most of a core, since several
+ * workers may spin at once on a loaded machine.
  */
 const LEFTOVER_CONFIRM_MS = 500;
-const LEFTOVER_CONFIRM_SHARE = 0.4;
+const LEFTOVER_CONFIRM_SHARE = 0.1;
 
 /** Nothing more is queued past this many bytes on a guard socket whose worker does not read it (a task took fd 5). */
 const GUARD_WRITE_LIMIT = 64 * 1024;
@@ -320,8 +321,13 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     if (before === undefined) return;
     setTimeout(() => {
       if (w.dead || w.killedFor !== undefined) return;
-      const after = readStat(w.pid)?.cpuTicks;
-      if (after === undefined || (after - before) * MS_PER_TICK < LEFTOVER_CONFIRM_SHARE * LEFTOVER_CONFIRM_MS) return;
+      const after = readStat(w.pid);
+      if (
+        after === undefined ||
+        after.state !== 'R' ||
+        (after.cpuTicks - before) * MS_PER_TICK < LEFTOVER_CONFIRM_SHARE * LEFTOVER_CONFIRM_MS
+      )
+        return;
       this.#opts.onEvent?.({ event: 'worker-leftover-spin', slot: w.slot, pid: w.pid });
       this.#events.onMessage(w, {
         t: 'recycle',

@@ -17,8 +17,8 @@
  * (withdraw-gate.ts): the messages of guard-messages.ts.
  *
  * The same thread watches for work a task left behind spinning (run-state.ts):
- * at each backstop tick it reads the main thread's CPU time from /proc, and
- * when the main thread used over SPIN_SHARE of two ticks in a row while no
+ * at each backstop tick it reads the main thread's CPU time and state from /proc,
+ * and when the main thread, runnable, used over SPIN_SHARE of two ticks in a row while no
  * chunk's items ran and none began (once a chunk has run at all), it writes
  * GuardOp.leftover on the guard socket: the primary checks the worker's CPU for
  * itself and replaces the worker without blaming the chunks that wait on it
@@ -42,14 +42,16 @@ const builtin = process.getBuiltinModule.bind(process);
 const BACKSTOP_MS = 2_000;
 
 /**
- * Share of a backstop tick the main thread must have used, with no chunk running, for the tick to count
- * towards a leftover spin. Two such ticks in a row: a collection of a large heap after a chunk takes far
- * less than 1.6 s of 4, and a worker waiting for its next chunk uses next to nothing. Not most of a core:
- * an app whose items each left a process.nextTick loop had all three workers of a 2-core daemon spin at
- * once, each on two thirds of a core or less, and at 90% none was ever replaced (a neighbour's submit
- * waited out its 20 s).
+ * Share of a backstop tick the main thread must have used, with no chunk running and the thread
+ * runnable (state R) as the tick reads it, for the tick to count towards a leftover spin. Two such
+ * ticks in a row: a worker waiting for its next chunk sleeps (state S) and uses next to nothing, and
+ * a collection of a large heap after a chunk is not still running 2 s later. Not most of a core, nor
+ * even half: a spinning thread gets what the machine's load leaves it. An app whose items each left
+ * a process.nextTick loop had all three workers of a 2-core daemon spin at once, each on two thirds
+ * of a core or less, and at 90% none was ever replaced (a neighbour's submit waited out its 20 s);
+ * under a loaded CI run, 40% was missed as well.
  */
-const SPIN_SHARE = 0.4;
+const SPIN_SHARE = 0.1;
 
 /** Linux's USER_HZ: the unit of a thread's CPU times in /proc (100 on every architecture Node runs on). */
 const CLOCK_TICKS_PER_S = 100;
@@ -96,13 +98,16 @@ export function startOrphanGuard(): void {
     } catch {
       // No guard socket (started by hand, or a descriptor taken): the parent pid alone says.
     }
-    // The main thread's user + system CPU, in clock ticks; -1 where /proc cannot tell.
+    // The main thread's user + system CPU, in clock ticks (-1 where /proc cannot tell), and whether it is runnable now.
+    let runnable = false;
     const mainTicks = () => {
       try {
         const stat = require('node:fs').readFileSync('/proc/self/task/${process.pid}/stat', 'latin1');
         const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        runnable = f[0] === 'R';
         return Number(f[11]) + Number(f[12]);
       } catch {
+        runnable = false;
         return -1;
       }
     };
@@ -116,7 +121,7 @@ export function startOrphanGuard(): void {
       if (!alive || process.ppid !== parent) die();
       const nowTicks = mainTicks();
       const nowBegun = Atomics.load(run, 1);
-      const spun = ticks >= 0 && nowTicks - ticks >= ${Math.round(SPIN_SHARE * (BACKSTOP_MS / 1000) * CLOCK_TICKS_PER_S)};
+      const spun = ticks >= 0 && runnable && nowTicks - ticks >= ${Math.round(SPIN_SHARE * (BACKSTOP_MS / 1000) * CLOCK_TICKS_PER_S)};
       strikes = spun && nowBegun > 0 && nowBegun === begun && Atomics.load(run, 0) === 0 ? strikes + 1 : 0;
       ticks = nowTicks;
       begun = nowBegun;
