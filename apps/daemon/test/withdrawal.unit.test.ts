@@ -277,4 +277,16 @@ describe('a worker that does not begin the chunk at its head (Placement #unstick
     expect(s.pool.runs(w0).map((r) => r.start)).toEqual([0, 2, 0]);
     expect(s.scheduler.stats().queuedItems).toBe(0);
   });
+
+  it("a waiting chunk a steal asked back, which became its worker's head before the answer: its worker is not held", () => {
+    const { s, c, w0 } = stealable();
+    const [head, waiting] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    expect(s.pool.withdrawals).toEqual([{ w: w0, key: waiting.key }]);
+    // Item 0 ends, so item 2 is worker 0's head, then the answer comes: withdrawn (worker 0 had not begun it).
+    answer(s, w0, head);
+    tellOutcome(s, w0, waiting.key, 'withdrawn');
+    add(s, c, 1, 3, 1);
+    expect(s.pool.runs(w0).map((r) => r.start)).toContain(3);
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1]);
+  });
 });

@@ -558,6 +558,8 @@ export class Placement<W extends PoolWorker> {
     let soonest = Infinity;
     for (const [chunk, w] of this.#withdrawing) {
       const waited = now - w.at;
+      // A head asked back (#unstick) waits for its answer however late: nothing waits on it, and the answer says whether its worker is held.
+      if (w.to === undefined && !w.from.worker.dead) continue;
       if (waited < WITHDRAW_WAIT_MS && !w.from.worker.dead) {
         soonest = Math.min(soonest, WITHDRAW_WAIT_MS - waited);
         continue;
@@ -576,6 +578,12 @@ export class Placement<W extends PoolWorker> {
    * not left behind such an item (the ghost left on the lane keeps newcomers from being placed there
    * again).
    */
+  /** True if `chunk`'s withdrawal, awaited, was asked for as its worker's unbegun head (#unstick), not to move it to an idle worker. */
+  askedAsHead(chunk: Chunk): boolean {
+    const w = this.#withdrawing.get(chunk);
+    return w !== undefined && w.to === undefined;
+  }
+
   answered(lane: Lane<W>, chunk: Chunk, outcome: WithdrawOutcome, lanes: readonly Lane<W>[]): Lane<W> | undefined {
     const w = this.#withdrawing.get(chunk);
     if (w === undefined) return undefined;

@@ -440,12 +440,14 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   #withdrawn(lane: Lane<W>, chunk: Chunk, outcome: WithdrawOutcome): void {
     if (!chunk.withdrawAsked) return;
     const lanes = this.#lanes.current();
+    const asHead = this.#placement.askedAsHead(chunk);
     const to = this.#placement.answered(lane, chunk, outcome, lanes);
     // Kept: it had started (a chunk whose worker cannot say so is answered full): it is never moved.
     if (outcome === 'kept' && !chunk.ghost) chunk.begun = true;
     if (outcome === 'withdrawn') {
-      // Its head, given back unbegun: its main thread is held (Placement's #unstick); it takes nothing for now.
-      if (lane.head === chunk) {
+      // Its head, asked back as such and given back unbegun: its main thread is held (Placement's #unstick); it
+      // takes nothing for now. Not a chunk a steal asked for that became the head meanwhile: its worker was free.
+      if (asHead) {
         lane.stalled = true;
         lane.stalledAt = this.#clock.now();
       }
