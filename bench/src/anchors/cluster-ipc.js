@@ -5,8 +5,8 @@
 
 import cluster from 'node:cluster';
 import { clusterWorkerReady } from '../lib/children.js';
-import { check, concat, median, nowMs, runMain } from '../lib/harness.js';
-import { doubleBatch, doubledSum } from '../lib/tasks.js';
+import { concat, runMain, timeDoubledRuns } from '../lib/harness.js';
+import { doubleBatch } from '../lib/tasks.js';
 
 if (cluster.isPrimary) {
   void runMain(async (p) => {
@@ -16,18 +16,8 @@ if (cluster.isPrimary) {
     try {
       const items = Array.from({ length: p.items }, (_, i) => i);
       for (let i = 0; i < (p.warmups ?? 1); i++) await runBatch(workers, items, p); // warm-up
-      const walls = [];
-      let ok = 'ok';
-      for (let r = 0; r < (p.timed ?? 1); r++) {
-        const t0 = nowMs();
-        const out = await runBatch(workers, items, p);
-        walls.push(nowMs() - t0);
-        let sum = 0;
-        for (const v of out) sum += v;
-        if (ok === 'ok') ok = check(out.length === p.items && sum === doubledSum(p.items), `sum ${sum}`);
-      }
-      const wall = median(walls);
-      const note = `${p.items.toLocaleString('en')} items, ${p.batch} per message, json, <= ${p.window} messages in flight per worker; median of ${walls.length} runs`;
+      const { wall, runs, ok } = await timeDoubledRuns(p, () => runBatch(workers, items, p));
+      const note = `${p.items.toLocaleString('en')} items, ${p.batch} per message, json, <= ${p.window} messages in flight per worker; median of ${runs} runs`;
       return [
         { scenario: p.scenario, system: p.system, metric: 'items_per_s', value: p.items / (wall / 1e3), unit: 'items/s', check: ok, note },
         { scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note },

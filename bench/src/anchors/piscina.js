@@ -3,8 +3,7 @@
 // latency. Each runs warm: the pool is created and used before timing.
 
 import { Piscina } from 'piscina';
-import { check, checkHeavy, concat, median, nowMs, nowUs, percentile, runMain, timeSteps } from '../lib/harness.js';
-import { doubledSum } from '../lib/tasks.js';
+import { check, checkHeavy, concat, nowMs, nowUs, percentile, runMain, timeDoubledRuns, timeSteps } from '../lib/harness.js';
 
 const filename = new URL('./piscina-worker.js', import.meta.url).href;
 
@@ -53,18 +52,8 @@ const scenarios = {
       return concat(await Promise.all(jobs), items.length);
     };
     for (let i = 0; i < (p.warmups ?? 1); i++) await run(); // warm-up
-    const walls = [];
-    let ok = 'ok';
-    for (let r = 0; r < (p.timed ?? 1); r++) {
-      const t0 = nowMs();
-      const out = await run();
-      walls.push(nowMs() - t0);
-      let sum = 0;
-      for (const v of out) sum += v;
-      if (ok === 'ok') ok = check(out.length === p.items && sum === doubledSum(p.items), `sum ${sum}`);
-    }
-    const wall = median(walls);
-    const n = note(p, `${p.items.toLocaleString('en')} items, ${p.batch} per run(), ${p.workers} threads; median of ${walls.length} runs`);
+    const { wall, runs, ok } = await timeDoubledRuns(p, run);
+    const n = note(p, `${p.items.toLocaleString('en')} items, ${p.batch} per run(), ${p.workers} threads; median of ${runs} runs`);
     return [
       { metric: 'items_per_s', value: p.items / (wall / 1e3), unit: 'items/s', check: ok, note: n },
       { metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note: n },

@@ -17,8 +17,8 @@ import { childMain, clusterWorkerReady } from '../lib/children.js';
 import { descendants } from '../corepool/daemon.js';
 import { cpuSplit, cpuSplitRows } from '../lib/cpu.js';
 import { announceListening, withWsServer } from '../lib/ws-call.js';
-import { check, concat, median, nowMs, readParams, runMain } from '../lib/harness.js';
-import { doubleBatch, doubledSum } from '../lib/tasks.js';
+import { concat, readParams, runMain, timeDoubledRuns } from '../lib/harness.js';
+import { doubleBatch } from '../lib/tasks.js';
 
 const self = new URL(import.meta.url).pathname;
 /** The worker's end of its socket pair (the daemon's data channel is fd 4 too). */
@@ -64,23 +64,16 @@ if (role === 'worker') {
       for (let i = 0; i < (p.warmups ?? 1); i++) await runBatch(ws, numbers(p.items), p); // warm-up at full size
       const workers = descendants(server.child.pid);
       const cpu0 = cpuSplit(server.child.pid, workers);
-      const walls = [];
-      let ok = 'ok';
-      for (let r = 0; r < (p.timed ?? 1); r++) {
-        // Made for each run, as corepool's runner makes its items.
-        const items = numbers(p.items);
-        const t0 = nowMs();
-        const out = await runBatch(ws, items, p);
-        walls.push(nowMs() - t0);
-        let sum = 0;
-        for (const v of out) sum += v;
-        if (ok === 'ok') ok = check(out.length === p.items && sum === doubledSum(p.items), `sum ${sum}`);
-      }
+      // The items made for each run, as corepool's runner makes its own.
+      const { wall, runs, ok } = await timeDoubledRuns(
+        p,
+        (items) => runBatch(ws, items, p),
+        () => numbers(p.items),
+      );
       const cpu1 = cpuSplit(server.child.pid, workers);
-      const wall = median(walls);
       const note =
         `${p.items.toLocaleString('en')} items from a client process, ${p.batch} per msgpack message over ws to a node:cluster ` +
-        `primary that forwards the bytes over socket pairs, <= ${p.window} messages in flight per worker; median of ${walls.length} runs`;
+        `primary that forwards the bytes over socket pairs, <= ${p.window} messages in flight per worker; median of ${runs} runs`;
       return [
         {
           scenario: p.scenario,
@@ -92,7 +85,7 @@ if (role === 'worker') {
           note,
         },
         { scenario: p.scenario, system: p.system, metric: 'wall_ms', value: wall, unit: 'ms', check: ok, note },
-        ...cpuSplitRows({ scenario: p.scenario, system: p.system, check: ok, note }, cpu0, cpu1, walls.length),
+        ...cpuSplitRows({ scenario: p.scenario, system: p.system, check: ok, note }, cpu0, cpu1, runs),
       ];
     }),
   );

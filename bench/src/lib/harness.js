@@ -7,7 +7,7 @@
 // A runner that throws still prints that line, with an error row, so one
 // broken system never hides the others.
 
-import { heavyExpected } from './tasks.js';
+import { doubledSum, heavyExpected } from './tasks.js';
 
 export const ROWS_MARKER = '@@ROWS ';
 
@@ -97,6 +97,30 @@ export function check(cond, what) {
 export function checkHeavy(out, p) {
   const want = heavyExpected(p.n, p.iters);
   return check(out.length === p.tasks && out.every((v) => v === want), `sums ${out.slice(0, 2)}..., want ${want}`);
+}
+
+/**
+ * Times p.timed runs (1 by default) of `run(input)`, each answering 0..p.items-1 doubled, with
+ * `input` made before its run's clock starts: the median wall (ms), how many runs, and the first
+ * failed check ('ok' if none).
+ * @template I
+ * @param {{ items: number, timed?: number }} p
+ * @param {(input: I) => Promise<number[]>} run
+ * @param {() => I} [input]
+ */
+export async function timeDoubledRuns(p, run, input = () => /** @type {I} */ (undefined)) {
+  const walls = [];
+  let ok = 'ok';
+  for (let r = 0; r < (p.timed ?? 1); r++) {
+    const made = input();
+    const t0 = nowMs();
+    const out = await run(made);
+    walls.push(nowMs() - t0);
+    let sum = 0;
+    for (const v of out) sum += v;
+    if (ok === 'ok') ok = check(out.length === p.items && sum === doubledSum(p.items), `sum ${sum}`);
+  }
+  return { wall: median(walls), runs: walls.length, ok };
 }
 
 /** Resolves after ms milliseconds. */

@@ -25,6 +25,7 @@ import vm from 'node:vm';
 import { BadTaskError, CodeReplacedError, InternalError, type TaskSpec } from '@corepool/protocol';
 import { SourceLru, WORKER_SOURCES } from '@corepool/protocol/internal';
 import { moduleVersion } from '../module-version.js';
+import { ObjectValues } from './primordials.js';
 
 /** A task as the runner calls it. */
 export type TaskFn = (item: unknown, ctx: unknown) => unknown;
@@ -44,7 +45,6 @@ interface Source {
 const sources = new SourceLru<Source>(WORKER_SOURCES);
 /** Goes up each time this worker switches apps: a function made in an earlier era is another app's. */
 let era = 0;
-const objectValues = Object.values;
 
 /** Another app's chunk is about to run: source tasks' function objects are made again for it. */
 export function renewTasks(): void {
@@ -134,7 +134,7 @@ function compileSource(source: string): { fn: TaskFn; make: () => TaskFn } {
     // Method shorthand (`heavy(n) { ... }`, `async heavy(n) { ... }`) is not an expression on its own.
     try {
       const holder = compile(`"use strict"; return ({ ${source} });`);
-      make = () => objectValues(holder() as Record<string, unknown>)[0];
+      make = () => ObjectValues(holder() as Record<string, unknown>)[0];
       value = make();
     } catch {
       throw new BadTaskError(`the task's source does not compile: ${(first as Error).message}`, { cause: first });

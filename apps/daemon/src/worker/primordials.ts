@@ -31,6 +31,7 @@ export const SafeString = String;
 export const SymbolKeyFor = Symbol.keyFor;
 export const StringPrototypeStartsWith = uncurry(String.prototype.startsWith as (s: string) => boolean);
 export const ObjectKeys = Object.keys;
+export const ObjectValues = Object.values;
 export const ObjectHasOwn = Object.hasOwn;
 export const ReflectSet = Reflect.set;
 export const SafePromise = Promise;
