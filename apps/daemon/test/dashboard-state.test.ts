@@ -149,3 +149,29 @@ describe('previews of long bigints', () => {
     expect(slowestAddMs).toBeLessThan(1000);
   }, 60_000);
 });
+
+describe('a page of costly previews', () => {
+  it("200 values of 1,000-key objects: their page is made a slice a turn, a neighbour's adds served in between", async () => {
+    await using fresh = await startDaemon();
+    const app = await fresh.connect({ name: 'costly' });
+    // Each under the preview's 16 KB and its decoding bound: ~1 ms to preview, 90-220 ms a page in one turn before.
+    const wide = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, i]));
+    await Promise.all(Array.from({ length: 200 }, (_, i) => app.value(`o${String(i).padStart(3, '0')}`).set({ ...wide, i })));
+    const counter = (await fresh.connect()).value<number>('neighbour', { initial: 0 });
+    await counter.get();
+
+    const neighbour = addsBeside(counter);
+    const pageMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const listed = await app.list({ limit: 200 });
+      pageMs.push(performance.now() - t0);
+      expect(listed.entries).toHaveLength(200);
+      expect(listed.entries[0]!.preview).toMatch(/^\{ k0: 0, k1: 1, /);
+    }
+    const { adds, slowestAddMs } = await neighbour.stop();
+    expect(await counter.get()).toBe(adds);
+    figure('list.costlyPreviews', { slowestPageMs: Math.round(Math.max(...pageMs)), adds, slowestAddMs: Math.round(slowestAddMs) });
+    expect(slowestAddMs).toBeLessThan(1000);
+  }, 60_000);
+});

@@ -1,7 +1,15 @@
-/** The preview of a value in a state listing: short, one line, never a costly decode. */
+/** The preview of a value in a state listing: short, one line, never a costly decode; a page of them made a slice a turn. */
 import { describe, expect, it } from 'vitest';
 import { encodeData } from '@corepool/protocol';
-import { PREVIEW_CHARS, PREVIEW_MAX_BYTES, clampLimit, MAX_LIST_LIMIT, preview } from '../src/state/state-listing.js';
+import {
+  PREVIEW_CHARS,
+  PREVIEW_MAX_BYTES,
+  Pager,
+  clampLimit,
+  MAX_LIST_LIMIT,
+  preview,
+  type ListedEntry,
+} from '../src/state/state-listing.js';
 
 describe('preview', () => {
   it('renders small values on one line', () => {
@@ -44,5 +52,39 @@ describe('preview', () => {
     expect(clampLimit(0)).toBe(1);
     expect(clampLimit(1e9)).toBe(MAX_LIST_LIMIT);
     expect(clampLimit(7.9)).toBe(7);
+  });
+});
+
+describe('a page of costly previews', () => {
+  /** Holds the thread for `ms`, as a costly preview does. */
+  const busy = (ms: number): void => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+
+  it('is made a slice a turn: other work runs between its previews', async () => {
+    // 200 entries of 0.5 ms each: in one turn, 100 ms that no other client's request could interrupt.
+    const listing = function* (): Generator<ListedEntry> {
+      for (let i = 0; i < 200; i++) {
+        yield () => {
+          busy(0.5);
+          return { kind: 'value', name: `v${i}`, version: 1, bytes: 10, preview: String(i) };
+        };
+      }
+    };
+    const pager = new Pager(() => listing());
+    let turns = 0;
+    let done = false;
+    const tick = (): void => {
+      turns++;
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const page = await pager.page(200);
+    done = true;
+    expect(page.entries).toHaveLength(200);
+    expect(page.entries.map((e) => e.name)).toEqual(Array.from({ length: 200 }, (_, i) => `v${i}`));
+    // 100 ms of previews in slices of 2 ms: about 40 turns (one alone without the slices).
+    expect(turns).toBeGreaterThan(20);
   });
 });

@@ -6,7 +6,9 @@
  * preview only when it is small and cheap to decode and render (a long bigint
  * in hex), so a preview costs at most ~2 ms whatever the value holds. A page
  * of small values costs a few milliseconds; one of 200 values each near that
- * bound (objects of 1,000 keys) 90-220 ms, as a page is not bounded as a whole.
+ * bound (objects of 1,000 keys) 90-220 ms, which a page took in one turn,
+ * every other client waiting: previews are made PREVIEW_SLICE_MS a turn, over
+ * every page being made (previewed).
  */
 import { inspect } from 'node:util';
 import { decodeData, MAX_NAME_LENGTH } from '@corepool/protocol/internal';
@@ -88,6 +90,25 @@ function hex(payload: Uint8Array): string {
   return `${negative ? '-' : ''}0x${text}n (${bits} bits)`;
 }
 
+/** Time spent on previews in one turn of the event loop, over every page being made, before yielding it. */
+const PREVIEW_SLICE_MS = 2;
+const previewTime = new TurnBudget(PREVIEW_SLICE_MS);
+
+/**
+ * Runs `make` (an entry or preview to make, a preview's decoding in it) in a turn that has
+ * PREVIEW_SLICE_MS left, and counts its time: a page's previews go in slices, other clients'
+ * requests served in between. Only the entry that passes the slice runs past it (~2 ms at most).
+ */
+export async function previewed<T>(make: () => T): Promise<T> {
+  if (previewTime.spent) await previewTime.nextTurn();
+  const t0 = performance.now();
+  try {
+    return make();
+  } finally {
+    previewTime.spend(performance.now() - t0);
+  }
+}
+
 /** A page size from a request: 1..MAX_LIST_LIMIT. */
 export function clampLimit(limit: number): number {
   return Math.max(1, Math.min(MAX_LIST_LIMIT, Math.floor(limit)));
@@ -151,7 +172,7 @@ export class Pager {
         this.#keep(String(start + n), walk);
         return { entries, next: String(start + n) };
       }
-      const entry = e();
+      const entry = await previewed(e);
       if (entry !== undefined) entries.push(entry);
       walk.at++;
     }

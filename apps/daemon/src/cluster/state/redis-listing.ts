@@ -7,7 +7,7 @@
  * SCAN cursor: a page may hold a few more entries than asked (SCAN's COUNT is
  * a hint), never unboundedly many.
  */
-import { clampLimit, cut, LISTED_NAME_CHARS, PREVIEW_MAX_BYTES, preview } from '../../state/state-listing.js';
+import { clampLimit, cut, LISTED_NAME_CHARS, PREVIEW_MAX_BYTES, preview, previewed } from '../../state/state-listing.js';
 import type { StateEntry, StateListing } from '../../state/state-store.js';
 import type { StateRedis } from './state-redis.js';
 
@@ -52,7 +52,8 @@ async function describe(r: StateRedis, kind: StateEntry['kind'], key: string, na
       const [ver, len] = (await Promise.all([r.read('HGET', key, 'ver'), r.read('HSTRLEN', key, 'val')])) as [Buffer | null, number];
       if (ver === null) return undefined;
       const val = len <= PREVIEW_MAX_BYTES ? ((await r.read('HGET', key, 'val')) as Buffer | null) : null;
-      const shown = val === null ? `(${len} bytes)` : preview(new Uint8Array(val.buffer, val.byteOffset, val.byteLength));
+      const shown =
+        val === null ? `(${len} bytes)` : await previewed(() => preview(new Uint8Array(val.buffer, val.byteOffset, val.byteLength)));
       return { kind, name, version: Number(ver.toString()), bytes: len, preview: shown };
     }
     case 'queue': {
