@@ -12,7 +12,8 @@
  * reports the channel as corrupt instead (the supervisor replaces the worker).
  */
 import { Socket } from 'node:net';
-import { decodeMessage, encodeMessage } from '@corepool/protocol';
+import { decodeMessage } from '@corepool/protocol';
+import { SplitMessage, encodeMessageSplit } from '@corepool/protocol/internal';
 
 /** The worker's file descriptor for the channel. */
 export const CHANNEL_FD = 4;
@@ -73,16 +74,21 @@ export class Channel<In, Out> {
   /** Sends one message; `done` runs once it is handed to the kernel. False if the channel is closed. */
   send(m: Out, done?: () => void): boolean {
     if (this.#socket.destroyed || !this.#socket.writable) return false;
-    const body = encodeMessage(m);
+    // A chunk's items or results (a payload, last): its bytes go out as they are, behind the rest of the message.
+    const body = encodeMessageSplit(m as object);
     const cb = done === undefined ? undefined : (): void => done();
-    if (body.length < COPY_BELOW) {
-      const frame = Buffer.allocUnsafe(4 + body.length);
-      frame.writeUInt32LE(body.length, 0);
-      frame.set(body, 4);
-      this.#socket.write(frame, cb);
+    if (body instanceof SplitMessage) {
+      this.#socket.cork();
+      this.#socket.write(prefixed(body.length, body.head));
+      this.#socket.write(body.tail, cb);
+      this.#socket.uncork();
       return true;
     }
-    // A chunk's items or results: the header and the body go out in one writev, the body not copied
+    if (body.length < COPY_BELOW) {
+      this.#socket.write(prefixed(body.length, body), cb);
+      return true;
+    }
+    // Large without a payload (a listing's reply): the header and the body in one writev, the body not copied
     // again (msgpackr never writes over a buffer it has returned).
     const header = Buffer.allocUnsafe(4);
     header.writeUInt32LE(body.length, 0);
@@ -218,4 +224,12 @@ export class Channel<In, Out> {
     const head = Buffer.concat(this.#chunks, this.#buffered).subarray(0, 4);
     return head.readUInt32LE(0);
   }
+}
+
+/** `bytes` behind the frame's length prefix (`length`: the whole frame's body, `bytes` its start or all of it). */
+function prefixed(length: number, bytes: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(4 + bytes.length);
+  frame.writeUInt32LE(length, 0);
+  frame.set(bytes, 4);
+  return frame;
 }

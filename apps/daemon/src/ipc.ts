@@ -2,6 +2,8 @@
  * Messages between the primary and its workers, carried by the data channel
  * (channel.ts: framed msgpack over a socket pair; node:cluster only keeps the
  * lifecycle). Payloads stay msgpack bytes: the primary never decodes items or results.
+ * A message's `payload` is its last field where it is made, so that the channel
+ * writes the payload's bytes as they are, not copied (split-message.ts).
  */
 import type { Push, StateRequest, TaskSpec, WireError } from '@corepool/protocol';
 import type { WithdrawOutcome } from './guard-messages.js';

@@ -5,6 +5,7 @@
  * frames of the same read. finish (the peer's process exited) hands on what a
  * pause held and what is still unread, ignores later pauses, and only then calls back.
  * whenFlowing waits for what a pause held (a deadline that must hear a later item's start).
+ * Payloads of every size, split messages among them, arrive whole and in order.
  */
 import { createServer, connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +36,26 @@ async function channels(pauseAfter: (n: number) => boolean) {
 }
 
 describe('channel', () => {
+  it('carries payloads of every size whole and in order, those written as a split message too', async () => {
+    const [a, b, close] = await socketPair();
+    const got: { n: number; payload: Uint8Array }[] = [];
+    new Channel<{ n: number; payload: Uint8Array }, never>(b, (m) => got.push(m));
+    const writer = new Channel<never, { n: number; payload: Uint8Array }>(a, () => {});
+    try {
+      // Under and over the split (16 KiB) and bin 16 (64 KiB) sizes, a few MB among them.
+      const sizes = [0, 10, 16_383, 16_384, 65_535, 65_536, 3_000_000, 5, 200_000];
+      const sent = sizes.map((size, n) => ({ n, payload: Uint8Array.from({ length: size }, (_, i) => (i * 7 + n) & 0xff) }));
+      for (const m of sent) writer.send(m);
+      await until(() => got.length === sent.length);
+      got.forEach((m, i) => {
+        expect(m.n).toBe(i);
+        expect(Buffer.compare(Buffer.from(m.payload), Buffer.from(sent[i]!.payload))).toBe(0);
+      });
+    } finally {
+      close();
+    }
+  });
+
   it('holds frames while paused and hands them on in order at resume', async () => {
     // Paused from inside a handler: 3..5 of the same read wait.
     const { reader, writer, got, close } = await channels((n) => n === 2);

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { SplitMessage } from '@corepool/protocol/internal';
 import { frameWriter } from '../src/primary/frame-writer.js';
 
 interface Pair {
@@ -97,6 +98,42 @@ describe('frameWriter', () => {
     expect(callbacks).toHaveLength(lengths.length);
     expect(callbacks.every((e) => e == null)).toBe(true);
     expect(client.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('delivers split messages (head, then payload bytes) as one frame each, in order with whole ones', async () => {
+    const { connect } = await listen();
+    const { server, socket, got } = await connect();
+    const writer = frameWriter(server, socket);
+    // Whole frame lengths across the header's length forms, each split at a few places.
+    const cases = [
+      [100, 20],
+      [125, 1],
+      [126, 100],
+      [65_535, 30],
+      [65_536, 30],
+      [65_537, 65_536],
+      [300_000, 70],
+    ] as const;
+    const sent: Uint8Array[] = [];
+    const callbacks: (Error | null | undefined)[] = [];
+    for (const [n, at] of cases) {
+      const p = payload(n);
+      sent.push(p);
+      writer.send(new SplitMessage(p.subarray(0, at), p.subarray(at)), (err) => callbacks.push(err));
+      const small = payload(n % 300);
+      sent.push(small);
+      writer.send(small, (err) => callbacks.push(err));
+    }
+    await until(() => got.length === sent.length, 'every frame');
+    got.forEach((b, i) => expect(Buffer.compare(b, Buffer.from(sent[i]!))).toBe(0));
+    await until(() => callbacks.length === sent.length, 'every callback');
+    expect(callbacks.every((e) => e == null)).toBe(true);
+    // After close: refused through the callback, as a whole frame is.
+    server.close(1000, 'bye');
+    const err = await new Promise<Error | null | undefined>((resolve) =>
+      writer.send(new SplitMessage(payload(10), payload(20_000)), resolve),
+    );
+    expect(err).toBeInstanceOf(Error);
   });
 
   it('counts what waits in the socket in bufferedAmount', async () => {

@@ -25,6 +25,8 @@ import {
   ShuttingDownError,
   TooManyClientsError,
   Outbox,
+  SplitMessage,
+  encodeMessageSplit,
   decodeMessage,
   encodeMessage,
   errorClass,
@@ -124,6 +126,8 @@ export class Connection {
   #heard = true;
   /** This socket's coalescing queue: messages of one tick leave in one frame. */
   #outbox: Outbox | undefined;
+  /** How the socket's frames are written (the outbox's too); a split message goes through it directly. */
+  #sendFrame: ((frame: Uint8Array | SplitMessage) => void) | undefined;
 
   constructor(opts: ConnectionOptions, events: ConnectionEvents) {
     if (opts.urls.length === 0) throw new RangeError('Connection needs at least one URL');
@@ -160,8 +164,13 @@ export class Connection {
 
   /** Sends a message; false if the link is down (the caller resends after `up`). */
   send(m: ClientMessage): boolean {
-    if (!this.#ready || this.#outbox === undefined) return false;
-    this.#outbox.push(encodeMessage(m));
+    if (!this.#ready || this.#outbox === undefined || this.#sendFrame === undefined) return false;
+    const bytes = encodeMessageSplit(m);
+    if (bytes instanceof SplitMessage) {
+      // A chunk of items, its bytes not copied: after what the outbox holds, as a large message goes (Outbox.push).
+      while (this.#outbox.pending > 0) this.#outbox.flush();
+      this.#sendFrame(bytes);
+    } else this.#outbox.push(bytes);
     return true;
   }
 
@@ -259,8 +268,10 @@ export class Connection {
       new ConnectionError(`cannot reach the corepool daemon at ${url}: ${err.message}`, { cause: err });
     ws.binaryType = 'nodebuffer';
     this.#outbox?.clear();
-    const outbox = new Outbox(frameSender(ws, mask !== undefined));
+    const sendFrame = frameSender(ws, mask !== undefined);
+    const outbox = new Outbox(sendFrame);
     this.#outbox = outbox;
+    this.#sendFrame = sendFrame;
     ws.on('open', () => {
       ws.send(
         encodeMessage({

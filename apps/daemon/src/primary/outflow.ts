@@ -25,6 +25,8 @@ import {
   encodeMessage,
   type Push,
   EncodedValue,
+  SplitMessage,
+  encodeMessageSplit,
   encodeReply,
   type ReplyValue,
   type ServerMessage,
@@ -55,8 +57,8 @@ export interface OutflowSocket {
    * frame goes out bit by bit, where bufferedAmount falls only once the frame is out).
    */
   readonly unsent?: number | undefined;
-  /** `cb` runs once the frame has left for the kernel (or failed). */
-  send(frame: Uint8Array, cb: (err?: Error | null) => void): void;
+  /** `cb` runs once the frame has left for the kernel (or failed). A split message is one frame. */
+  send(frame: Uint8Array | SplitMessage, cb: (err?: Error | null) => void): void;
 }
 
 /** What the send side asks of its session. */
@@ -198,7 +200,7 @@ export class Outflow implements HeldSend {
     if (this.#closed) return;
     // A connection-level error is small and often explains the close that follows: it never waits.
     if (m.type === 'error' || this.#goesNow()) {
-      this.#outbox.push(this.#encode(m, op));
+      this.#queue(this.#encode(m, op));
       return;
     }
     const first = !this.waiting;
@@ -309,7 +311,7 @@ export class Outflow implements HeldSend {
     while (this.#head < waiting.length && this.#room()) {
       const w = waiting[this.#head]!;
       waiting[this.#head++] = undefined;
-      this.#outbox.push(this.#encode(w.m, w.op));
+      this.#queue(this.#encode(w.m, w.op));
     }
     if (this.#head < waiting.length) {
       if (this.#head >= 1024 && this.#head * 2 >= waiting.length) {
@@ -334,13 +336,23 @@ export class Outflow implements HeldSend {
     this.#tellDrained();
   }
 
+  /** To the outbox; a split message (a chunk's results) after what it holds, as a large message goes. */
+  #queue(bytes: Uint8Array | SplitMessage): void {
+    if (bytes instanceof SplitMessage) {
+      // Until nothing is pending: a message the write queued (re-entering) goes first, as Outbox.push does.
+      while (this.#outbox.pending > 0) this.#outbox.flush();
+      this.#write(bytes);
+    } else this.#outbox.push(bytes);
+  }
+
   /** Encodes a message; a reply carrying more than one frame may is answered with E_TOO_LARGE instead. */
-  #encode(m: ServerMessage, op: string | undefined): Uint8Array {
+  #encode(m: ServerMessage, op: string | undefined): Uint8Array | SplitMessage {
     const max = this.#replyLimit + REPLY_FIELDS_BYTES;
     // A reply surely too large is refused before it is encoded (42 MB took the only thread over a second).
     const least = m.type === 'reply' ? leastBytes(m.value, 0) : 0;
     const encoded = m.type === 'reply' && m.value instanceof EncodedValue ? m.value : undefined;
-    const bytes = least > max ? undefined : encoded !== undefined ? encodeReply((m as { rid: number }).rid, encoded) : encodeMessage(m);
+    const bytes =
+      least > max ? undefined : encoded !== undefined ? encodeReply((m as { rid: number }).rid, encoded) : encodeMessageSplit(m);
     if (bytes !== undefined && (m.type !== 'reply' || bytes.length <= max)) return bytes;
     const size = bytes === undefined ? `at least ${least}` : String(bytes.length);
     const what = op ?? 'the request';
@@ -351,7 +363,7 @@ export class Outflow implements HeldSend {
     return encodeMessage({ type: 'reply', rid: (m as { rid: number }).rid, ok: false, error: err.toWire() });
   }
 
-  #write(frame: Uint8Array): void {
+  #write(frame: Uint8Array | SplitMessage): void {
     if (this.#closed) return;
     const limits = this.#limits;
     if (this.#ws.bufferedAmount + frame.length > limits.hardCap) {

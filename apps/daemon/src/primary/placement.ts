@@ -663,7 +663,6 @@ export class Placement<W extends PoolWorker> {
       t: 'run',
       key: chunk.key,
       task,
-      payload: chunk.payload,
       offset: chunk.offset,
       count: chunk.count,
       start: chunk.start,
@@ -671,6 +670,7 @@ export class Placement<W extends PoolWorker> {
       urgent,
       ...(after === undefined ? {} : { after }),
       realm: job.client.realm,
+      payload: chunk.payload, // last: the channel writes its bytes as they are (split-message.ts)
     });
     if (!sent)
       this.#ctx.pool.kill(lane.worker, 'send refused'); // its exit requeues the chunk

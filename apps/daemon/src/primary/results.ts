@@ -51,11 +51,11 @@ export class ResultSender {
       id: job.id,
       start,
       count,
-      payload: o.payload,
       errors: o.errors,
       ms: o.ms,
       load: this.#queues.load(job.client),
       ...(this.workers === undefined ? {} : { workers: this.workers() }),
+      payload: o.payload, // last: its bytes go to the socket as they are (split-message.ts)
     });
   }
 

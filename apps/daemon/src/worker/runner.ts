@@ -254,7 +254,7 @@ export class Runner {
     if (cut) results.length = i;
     const payload = encodeResults(results, start, errors);
     if (payload.length + errorBytes(errors) <= this.#maxResultBytes) {
-      this.#send({ t: 'done', key, payload, errors, ms, aborted: false, ...ran });
+      this.#send({ t: 'done', key, errors, ms, aborted: false, ...ran, payload });
       return;
     }
     this.#sendInParts(key, results, start, errors, ms, ran);
@@ -352,16 +352,16 @@ export class Runner {
     walk(0, total);
     const last = parts.pop()!;
     this.#partsOut = true;
-    for (const part of parts) this.#send({ t: 'part', key, ...part, ms: (ms * part.count) / total });
+    for (const { payload, ...part } of parts) this.#send({ t: 'part', key, ...part, ms: (ms * part.count) / total, payload });
     this.#send({
       t: 'done',
       key,
       from: last.from,
-      payload: last.payload,
       errors: last.errors,
       ms: (ms * last.count) / total,
       aborted: false,
       ...ran,
+      payload: last.payload,
     });
   }
 }
