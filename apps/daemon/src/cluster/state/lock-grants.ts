@@ -14,6 +14,7 @@ import type { ReplayKey } from '../../state/state-store.js';
 import { LockHoldings, type Holding } from './lock-holdings.js';
 import { LOCK_ACQUIRE, LOCK_RELEASE } from './lock-scripts.js';
 import { ParkedCalls } from './parked.js';
+import { locksFree, PollSweep } from './poll-sweep.js';
 import { Pumps } from './pump.js';
 import { decimal, type ScriptAnswer } from './replies.js';
 import { Script } from './scripts.js';
@@ -36,6 +37,8 @@ export class LockGrants {
   readonly #leasePost: string;
   /** The highest token granted here: a fence that starts over starts above it. */
   #lastToken = 0;
+  /** The poll wakes only the locks Redis says an acquire would get, not every lock acquires are parked on. */
+  readonly #sweep: PollSweep;
 
   constructor(r: StateRedis) {
     this.#r = r;
@@ -43,6 +46,16 @@ export class LockGrants {
     const probe = r.node.leaseKey('\u0000');
     this.#leasePre = probe.slice(0, probe.indexOf('\u0000'));
     this.#leasePost = probe.slice(probe.indexOf('\u0000') + 1);
+    this.#sweep = new PollSweep(
+      (names) =>
+        locksFree(
+          r.node.redis,
+          names.map((n) => r.keys.lock(n)),
+          this.#leasePre,
+          this.#leasePost,
+        ),
+      (name) => this.wake(name),
+    );
   }
 
   /** Acquires waiting now. */
@@ -101,9 +114,9 @@ export class LockGrants {
     });
   }
 
-  /** The slow poll: parked acquires tried again, releases Redis did not take sent again. */
+  /** The slow poll: parked acquires tried again where the lock is free (poll-sweep.ts), releases Redis did not take sent again. */
   poll(): void {
-    for (const name of this.#parked.names()) this.wake(name);
+    if (this.#r.node.held()) this.#sweep.run(this.#parked.names());
     for (const h of this.#holdings.retries()) this.#release(h);
   }
 

@@ -10,6 +10,7 @@ import { TimeoutError } from '@corepool/protocol';
 import { OwnerQuota } from '../../state/owner-index.js';
 import type { ReplayKey } from '../../state/state-store.js';
 import { ParkedCalls } from './parked.js';
+import { PollSweep, queuesWithItems } from './poll-sweep.js';
 import { Pumps } from './pump.js';
 import { QUEUE_GET, QUEUE_PUT_BACK } from './queue-scripts.js';
 import { bytes } from './replies.js';
@@ -32,10 +33,20 @@ export class QueueGets {
   readonly #parked = new ParkedCalls<Uint8Array>((p) => this.#blocked.remove(p.owner));
   readonly #pumps: Pumps;
   readonly #putBacks: PutBack[] = [];
+  /** The poll wakes only the queues Redis says hold an item, not every queue gets are parked on. */
+  readonly #sweep: PollSweep;
 
   constructor(r: StateRedis) {
     this.#r = r;
     this.#pumps = new Pumps(() => !r.closed && r.node.held());
+    this.#sweep = new PollSweep(
+      (names) =>
+        queuesWithItems(
+          r.node.redis,
+          names.map((n) => r.keys.queue(n)),
+        ),
+      (name) => this.wake(name),
+    );
   }
 
   /** Gets parked now. */
@@ -86,9 +97,9 @@ export class QueueGets {
     );
   }
 
-  /** The slow poll: every parked get tried again, put-backs Redis did not take sent again. */
+  /** The slow poll: parked gets tried again where their queue holds an item (poll-sweep.ts), put-backs Redis did not take sent again. */
   poll(): void {
-    for (const name of this.#parked.names()) this.wake(name);
+    if (this.#r.node.held()) this.#sweep.run(this.#parked.names());
     for (const p of this.#putBacks.splice(0)) this.putBack(p.name, p.item, p.key);
   }
 
