@@ -206,6 +206,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     if (w.dead) return false;
     if (m.t === 'run') {
       this.#realmOf.set(m.key, m.realm);
+      if (w.outstanding.size === 0) w.headSince = Date.now();
       w.outstanding.add(m.key);
     }
     if (w.kind === 'local') return this.#supervisor.send(w.inner, m);
@@ -338,13 +339,23 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     if (m.t !== 'part') {
       w.outstanding.delete(m.key);
       this.#realmOf.delete(m.key);
+      w.headSince = Date.now(); // the next one sent to it starts now
     }
     // Weighted as on one daemon (fair-share.ts): an app of weight 2 is charged half its worker time, so it is granted twice as much.
     if (realm !== undefined && m.t !== 'fail') this.#ledger.charge(realm, m.ms / (this.#scheduler?.weightOf(realm) ?? 1));
   }
 
-  /** A worker ended: its unfinished chunks will not be charged (the scheduler reruns them under other keys or the same). */
+  /**
+   * A worker ended: the chunk it was running is charged the time it held it, as the local fair share
+   * settles it (a chunk that dies sends no `done` with its time: items that ran to their timeout, or
+   * killed their worker, or ignored a cancel, were never charged, and lenders granted their app first
+   * for ever: a neighbour on another daemon got none of a third daemon's worker). The others are not
+   * charged (the scheduler reruns them under other keys or the same).
+   */
   #forget(w: ClusterWorker): void {
+    const head = w.outstanding.values().next();
+    const realm = head.done ? undefined : this.#realmOf.get(head.value);
+    if (realm !== undefined) this.#ledger.charge(realm, (Date.now() - w.headSince) / (this.#scheduler?.weightOf(realm) ?? 1));
     for (const key of w.outstanding) this.#realmOf.delete(key);
     if (w.kind !== 'local' && w.outstanding.size > 0) this.#scripts.forgetAttempts(this.#node.id, w.outstanding).catch(() => {});
     w.outstanding.clear();

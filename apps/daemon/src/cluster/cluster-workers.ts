@@ -14,6 +14,8 @@ export class LocalWorker implements PoolWorker {
   away = false;
   /** Keys of the chunks sent and not finished. */
   readonly outstanding = new Set<number>();
+  /** When the first of them began running, as far as the pool can tell (cluster-pool.ts #forget). */
+  headSince = 0;
   constructor(inner: WorkerSlot) {
     this.inner = inner;
   }
@@ -44,6 +46,8 @@ export class RemoteWorker implements PoolWorker {
   draining = false;
   /** Keys of the chunks sent and not finished. */
   readonly outstanding = new Set<number>();
+  /** When the first of them began running, as far as the pool can tell (cluster-pool.ts #forget). */
+  headSince = 0;
   /** Sources sent to it, by hash (put back into runs the scheduler elides them from). */
   readonly sources = new Map<string, string>();
   idleSince: number;
