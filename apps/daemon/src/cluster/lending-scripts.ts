@@ -93,26 +93,37 @@ return 1
 `;
 
 /**
- * KEYS want, share. ARGV owner, then app, queued chunks pairs (0: the app has no demand left).
+ * KEYS want, share. ARGV owner, then app, queued chunks pairs (0: the app has no demand left),
+ * apps with demand before those without (Demand.publish).
  * Returns the number of apps with demand.
+ *
+ * The least score of the apps with demand is read once, at the first app that enters, and kept
+ * up to date as apps enter (each starts at it or above, so it only changes from none to the first
+ * one's score). Read again for every entering app, it made a publication of N apps entering
+ * beside N others cost N x N ZSCOREs: one client's 1,200 connections submitting and cancelling
+ * in a loop held Redis ~1 s a publication, and the other daemons lost their leases.
  */
 const DEMAND = `
 local owner = ARGV[1]
 local n = 0
+local min, known = nil, false
 for i = 2, #ARGV, 2 do
   local app, q = ARGV[i], tonumber(ARGV[i + 1])
   if q > 0 then
     n = n + 1
     if redis.call('HEXISTS', KEYS[1], app) == 0 then
-      local min
-      for _, other in ipairs(redis.call('HKEYS', KEYS[1])) do
-        local s = redis.call('ZSCORE', KEYS[2], other)
-        if s then
-          s = tonumber(s)
-          if min == nil or s < min then min = s end
+      if not known then
+        known = true
+        for _, other in ipairs(redis.call('HKEYS', KEYS[1])) do
+          local s = redis.call('ZSCORE', KEYS[2], other)
+          if s then
+            s = tonumber(s)
+            if min == nil or s < min then min = s end
+          end
         end
       end
       if min == nil then redis.call('ZADD', KEYS[2], 'NX', 0, app) else redis.call('ZADD', KEYS[2], 'GT', min, app) end
+      if min == nil then min = tonumber(redis.call('ZSCORE', KEYS[2], app)) end
     end
     redis.call('HSET', KEYS[1], app, owner .. ':' .. q)
   else
