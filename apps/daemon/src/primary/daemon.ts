@@ -35,6 +35,7 @@ import type { Membership } from '../cluster/membership.js';
 import type { PoolWorker } from './worker-pool.js';
 import type { Telemetry } from './telemetry.js';
 import type { Logger } from '../logger.js';
+import { StatusSnapshots } from './status-snapshot.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
 const STOP_GRACE_MS = 10_000;
@@ -393,7 +394,8 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
 
   // What plain HTTP requests reach on the daemon's port besides the WebSocket upgrade.
   const routes = new HttpRoutes();
-  addDashboard(routes, { token, status, state });
+  const statuses = new StatusSnapshots(status, () => server?.clientChanges ?? 0);
+  addDashboard(routes, { token, status: () => statuses.current(), state });
   routes.add('/metrics', metricsRoute(telemetry.metrics, token));
   server = new DaemonServer(
     {
@@ -415,7 +417,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       preAuthMaxPayload: opts.preAuthMaxPayload,
       authDeadlineMs: opts.authDeadlineMs,
       heartbeatMs: opts.heartbeatMs,
-      status,
+      statusReply: () => statuses.reply(),
       stop: () => void stop(),
       steering: { maxClientWeight: opts.maxClientWeight, clientWeights: opts.clientWeights, clientMaxWorkers: opts.clientMaxWorkers },
       steeringLog: new LogThrottle(),

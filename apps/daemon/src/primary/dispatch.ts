@@ -16,7 +16,6 @@ import {
   type BatchChunk,
   type ClientMessage,
   type CorepoolError,
-  type DaemonStatus,
   type ReloadResult,
   type ServerMessage,
   type StateMessage,
@@ -42,7 +41,8 @@ export interface DispatchContext {
   state: StateService;
   allowSource: boolean;
   maxPayload: number;
-  status(): DaemonStatus;
+  /** The daemon's status as a reply's value, made again only when the last is old enough (status-snapshot.ts). */
+  statusReply(): EncodedValue;
   stop(): void;
   /** A rolling reload of the workers (reload.ts); rejects with a coded error. */
   reload(graceMs: number | undefined): Promise<ReloadResult>;
@@ -158,7 +158,7 @@ export class Dispatch implements ReplayHost {
         this.replays?.acknowledge(msg.ack);
         return;
       case 'status':
-        this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: this.#ctx.status() });
+        this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: this.#ctx.statusReply() });
         return;
       case 'stop':
         this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: true });

@@ -29,7 +29,6 @@ import {
   LimitError,
   PROTOCOL_VERSION,
   type CorepoolError,
-  type DaemonStatus,
   type Push,
   type ServerMessage,
   type ReplyValue,
@@ -72,7 +71,7 @@ export interface SessionContext {
   receiving: ReceiveBudget;
   /** Send-buffer limits: above highWater messages wait and pushes coalesce; cut off a client that reads nothing for softCapMs, or past hardCap; frames up to maxPayload. */
   send: OutflowLimits;
-  status(): DaemonStatus;
+  statusReply: DispatchContext['statusReply'];
   stop(): void;
   reload: DispatchContext['reload'];
   /** The daemon's log (one JSON line per event). */
