@@ -286,3 +286,56 @@ describe('weights and caps', () => {
     await raw.closed;
   });
 });
+
+describe('a cap and the share of a newcomer', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startDaemon({ workers: 2 });
+  });
+  afterAll(async () => {
+    await d?.[Symbol.asyncDispose]();
+  });
+
+  /** A map of `hold(2)` items longer than the test, its items done so far counted, until `stop()`. */
+  function longMap(c: Client): { done: () => number; stop: () => Promise<void> } {
+    const ac = new AbortController();
+    let done = 0;
+    const running = c
+      .map(hold, Array<number>(1_000_000).fill(2), { signal: ac.signal, onProgress: (n) => (done = n) })
+      .catch((err: unknown) => {
+        if (!ac.signal.aborted) throw err;
+      });
+    return {
+      done: () => done,
+      stop: async () => {
+        ac.abort();
+        await running;
+      },
+    };
+  }
+
+  it('a client capped at one worker of two, alone for a while, keeps its worker when a newcomer arrives', async () => {
+    // Alone at its cap it stands where a newcomer starts (fair-share.ts). Before, the floor stayed where it was
+    // when the capped client began, a newcomer started 12 s of worker time below it and took both workers until
+    // it caught up (about 6 s): past the chunks already on its worker (up to 1 s), the capped client ran no item
+    // in the 3 s measured here.
+    const capped = await d.connect({ name: 'capped-alone', maxWorkers: 1 });
+    const mine = longMap(capped);
+    await new Promise((r) => setTimeout(r, 12_000));
+    const aloneRate = mine.done() / 12_000;
+    const late = await d.connect({ name: 'newcomer' });
+    const theirs = longMap(late);
+    try {
+      await until(() => theirs.done() > 0, 10_000, "the newcomer's first items");
+      await new Promise((r) => setTimeout(r, 1_000));
+      const before = mine.done();
+      await new Promise((r) => setTimeout(r, 3_000));
+      const rate = (mine.done() - before) / 3_000;
+      figure('steering.cappedBesideNewcomer', (rate / aloneRate).toFixed(2));
+      // Its one worker of the two, as when it was alone (1.0); a generous bound for a loaded machine.
+      expect(rate).toBeGreaterThan(0.4 * aloneRate);
+    } finally {
+      await Promise.all([mine.stop(), theirs.stop()]);
+    }
+  }, 60_000);
+});

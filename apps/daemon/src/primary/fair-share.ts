@@ -64,7 +64,10 @@ export interface PoolView<T extends Tenant> {
    * True while `t` holds as many workers as its cap allows (worker-cap.ts). Such a client is
    * passed over however little it has used, so its virtual time lags: it must not hold back
    * where a newcomer starts, or the newcomer would start far below the others and take the
-   * pool from them until it caught up.
+   * pool from them until it caught up. Where only clients at their cap compete, the least of
+   * them does: they lag behind nobody. Left out then too, the floor stayed where it was when
+   * the capped client began alone, and a newcomer started that far below it: a client capped
+   * at one worker of two, alone for 30 s, then got no item for 15 s (hostile review).
    */
   atCap?(t: T): boolean;
 }
@@ -98,16 +101,22 @@ export class FairShare<T extends Tenant> {
     // Queued work again while its chunks still run: it never left, and keeps what it is owed.
     if (this.#pool.holds(t) > 0) return;
     let min = Infinity;
+    let minCapped = Infinity;
     const ran = runningFor(this.#pool.heads(), now);
     // What each has taken (its running chunks as far as they ran), not what it was charged ahead: levelled with an
     // account charged ahead, a client sat above it once those charges came down (chunks that left early or were cut
     // short), by up to a chunk, with every return it made meanwhile; not owed a worker, its one item waited behind
     // the whole chunk (a submit beside map after map of 1 ms items: p99 100-220 ms, max 0.9-1.1 s).
     const consider = (a: Tenant): void => {
-      if (a !== t) min = Math.min(min, a.vtime - (a.ahead ?? 0) + (ran.get(a) ?? 0));
+      if (a === t) return;
+      const v = a.vtime - (a.ahead ?? 0) + (ran.get(a) ?? 0);
+      if (this.#pool.atCap?.(a as T) === true) minCapped = Math.min(minCapped, v);
+      else min = Math.min(min, v);
     };
-    for (const a of active) if (!this.#pool.atCap?.(a)) consider(a);
-    for (const h of this.#pool.heads()) if (!this.#pool.atCap?.(h.tenant as T)) consider(h.tenant);
+    for (const a of active) consider(a);
+    for (const h of this.#pool.heads()) consider(h.tenant);
+    // Only clients at their cap compete: their lag is behind nobody, so the least of them is where a newcomer starts.
+    if (min === Infinity) min = minCapped;
     if (min < Infinity) this.#floor = Math.max(this.#floor, min);
     // Level with the least active client as it stands now: the floor may have passed it, as accounts charged
     // ahead (a chunk's expected cost when placed) come down when chunks leave early or are cut short.
@@ -201,18 +210,22 @@ export class FairShare<T extends Tenant> {
     let bestAt = 0;
     let bestV = Infinity;
     let min = Infinity;
+    let minCapped = Infinity;
     for (let k = 0; k < n; k++) {
       const i = (this.#turn + k) % n;
       const t = active[i]!;
       const v = t.vtime + (over.get(t) ?? 0);
       if (this.#pool.atCap?.(t) !== true) min = Math.min(min, v);
+      else minCapped = Math.min(minCapped, v);
       if (v >= bestV || !eligible(t)) continue;
       if (this.#limited(t, now)) continue;
       best = t;
       bestAt = i;
       bestV = v;
     }
-    if (min < Infinity) this.#floor = Math.max(this.#floor, min); // every client at its cap: none says where the floor is
+    // Every client at its cap: the least of them says where the floor is, as in enter.
+    const least = min < Infinity ? min : minCapped;
+    if (least < Infinity) this.#floor = Math.max(this.#floor, least);
     if (best !== undefined) this.#turn = bestAt + 1;
     return best;
   }
