@@ -70,6 +70,14 @@ export interface PoolView<T extends Tenant> {
    * at one worker of two, alone for 30 s, then got no item for 15 s (hostile review).
    */
   atCap?(t: T): boolean;
+  /**
+   * False while `t` does not read what it was sent (over its send high-water mark): placement passes
+   * it over, so its virtual time lags as a capped one's does, behind clients it never competed with.
+   * It says nothing of where a newcomer starts (a raw client that queued work and stopped reading held
+   * the floor where it stopped: a newcomer 20 s later took both workers from a busy neighbour, which
+   * ran no item for 12 s and more), and it is levelled when it reads again (rejoin).
+   */
+  reads?(t: T): boolean;
 }
 
 /** What a chunk is expected to cost before its batch has a measured item time. */
@@ -100,6 +108,15 @@ export class FairShare<T extends Tenant> {
   enter(t: T, active: Iterable<T>, now: number): void {
     // Queued work again while its chunks still run: it never left, and keeps what it is owed.
     if (this.#pool.holds(t) > 0) return;
+    this.rejoin(t, active, now);
+  }
+
+  /**
+   * A client passed over while it did not read reads again: it starts no lower than the active ones, as a
+   * returning client does, whatever it still holds. Else it kept what it was owed for the time it took nothing,
+   * and then took every worker from the clients that had run meanwhile, for as long again.
+   */
+  rejoin(t: T, active: Iterable<T>, now: number): void {
     let min = Infinity;
     let minCapped = Infinity;
     const ran = runningFor(this.#pool.heads(), now);
@@ -108,7 +125,7 @@ export class FairShare<T extends Tenant> {
     // short), by up to a chunk, with every return it made meanwhile; not owed a worker, its one item waited behind
     // the whole chunk (a submit beside map after map of 1 ms items: p99 100-220 ms, max 0.9-1.1 s).
     const consider = (a: Tenant): void => {
-      if (a === t) return;
+      if (a === t || this.#pool.reads?.(a as T) === false) return;
       const v = a.vtime - (a.ahead ?? 0) + (ran.get(a) ?? 0);
       if (this.#pool.atCap?.(a as T) === true) minCapped = Math.min(minCapped, v);
       else min = Math.min(min, v);
@@ -215,7 +232,9 @@ export class FairShare<T extends Tenant> {
       const i = (this.#turn + k) % n;
       const t = active[i]!;
       const v = t.vtime + (over.get(t) ?? 0);
-      if (this.#pool.atCap?.(t) !== true) min = Math.min(min, v);
+      if (this.#pool.reads?.(t) === false) {
+        // Passed over: where it stands says nothing of the others (PoolView.reads).
+      } else if (this.#pool.atCap?.(t) !== true) min = Math.min(min, v);
       else minCapped = Math.min(minCapped, v);
       if (v >= bestV || !eligible(t)) continue;
       if (this.#limited(t, now)) continue;

@@ -81,6 +81,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     heads: () => this.#lanes.heads(),
     holds: runningOf,
     atCap: (cq) => atCap(cq, this.#lanes.values()),
+    reads: (cq) => cq.client.canReceive(),
   });
   readonly #queues = new ClientQueues(this.#fair);
   readonly #placement: Placement<W>;
@@ -165,7 +166,10 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const cq = this.#queues.get(client);
     if (cq === undefined) return;
     this.#results.drained(cq);
-    if (cq.active) this.dispatch();
+    if (!cq.active) return;
+    // Passed over while it did not read, it banked nothing meanwhile (fair-share.ts, rejoin).
+    if (client.canReceive()) this.#fair.rejoin(cq, this.#queues.active, this.#clock.now());
+    this.dispatch();
   }
 
   /** Starts a batch for a client; returns an error if it cannot. */
