@@ -52,8 +52,15 @@ class Host implements OutflowHost {
   cutOff(why: string): void {
     this.events.push(`cut off: ${why}`);
   }
+  /** The ms drained() takes, as the results it sends would (on the fake timers' clock, which performance.now() reads). */
+  drainedMs = 0;
+  charged = 0;
   drained(): void {
     this.events.push('drained');
+    if (this.drainedMs > 0) vi.advanceTimersByTime(this.drainedMs);
+  }
+  charge(ms: number): void {
+    this.charged += ms;
   }
 }
 
@@ -93,6 +100,21 @@ describe('Outflow drain event', () => {
     expect(out.canReceive()).toBe(true);
     socket.take();
     expect(host.events).toEqual(['drained']);
+  });
+
+  it('charges the client what moves on in a write callback: its waiting replies written, what drained() sent', async () => {
+    out.send(reply(1, 40 * KiB));
+    out.send(reply(2, 40 * KiB));
+    expect(out.canReceive()).toBe(false);
+    host.drainedMs = 3;
+    socket.take(1);
+    expect(host.events).toEqual(['drained']);
+    expect(host.charged).toBe(3);
+    // No room made: nothing moves on, nothing is charged.
+    const before = host.charged;
+    for (let rid = 3; rid <= 6; rid++) out.send(reply(rid, 40 * KiB));
+    await settle();
+    expect(host.charged).toBe(before);
   });
 
   it('no drained() when nobody was told it could not receive', () => {

@@ -95,6 +95,7 @@ describe('SendBudget', () => {
       resumeReading: () => {},
       cutOff: (why) => cuts.push(`${name}: ${why}`),
       drained: () => {},
+      charge: () => {},
     });
     const clock = new FakeClock();
     const shared = new SendBudget(150 * 1024, clock);

@@ -71,6 +71,8 @@ export interface OutflowHost {
   cutOff(why: string, facts: Record<string, number>): void;
   /** `canReceive()` said false since the last call, and is true again. */
   drained(): void;
+  /** Work done for the client outside its messages: what waited, encoded and written once it read (turn-share.ts). */
+  charge(ms: number): void;
 }
 
 /** From how many unsent bytes (or the high-water mark, if lower) a connection counts against the daemon's send budget. */
@@ -295,8 +297,13 @@ export class Outflow implements HeldSend {
     if (this.#stallTimer !== undefined) this.#progressAbove();
     if (this.#heldSince !== undefined) this.#progressHeld();
     if (!this.#room()) return;
+    // What moves on now (its replies encoded and written, its results sent) is the client's work, done outside its
+    // messages: uncharged, a client keeping four `dict.entries()` of 8 MB in flight had ~5 s of the primary's
+    // 7 s in 9 s charged as 0.14 s, and a neighbour's awaited adds fell from 85,000 to 9,000-27,000.
+    const from = performance.now();
     if (this.waiting) this.#drain();
     else this.#tellDrained();
+    this.#host.charge(performance.now() - from);
   };
 
   #tellDrained(): void {
