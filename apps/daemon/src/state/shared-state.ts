@@ -301,7 +301,7 @@ export class SharedState implements StateStore {
         return this.#read(() => {
           const r = this.#values.get(name);
           return r === undefined ? new VersionReply(0) : new VersionReply(r.version, r.bytes);
-        });
+        }).then((r) => this.#afterPushes(r));
       case 'value.unsubscribe':
         this.#values.unsubscribe(owner, name);
         return RESOLVED_TRUE;
@@ -378,6 +378,15 @@ export class SharedState implements StateStore {
     }
   }
 
+  /**
+   * `reply` once the pushes of every change committed so far have gone (a large fan-out goes over
+   * turns: fanout.ts): the state a subscriber starts from must not reach it before an older push.
+   */
+  #afterPushes<T>(reply: T): T | Promise<T> {
+    const settled = this.#fanout.settled();
+    return settled === undefined ? reply : settled.then(() => reply);
+  }
+
   /** A write's reply, once the write is committed; the commit's error if it failed (the write was rolled back). */
   #afterCommit<T>(reply: T): Promise<T> {
     return this.#store.committed().then(() => reply);
@@ -401,7 +410,9 @@ export class SharedState implements StateStore {
       // From the turn it is read (a write after it may be pushed as soon as it commits), once.
       if (l.keys.length >= SLICED_FROM) release ??= this.#held.hold(owner, name);
       return l;
-    }).then((l) => this.#listings.reply(owner, l, op, name));
+    })
+      .then((l) => this.#afterPushes(l))
+      .then((l) => this.#listings.reply(owner, l, op, name));
     return listed.finally(() => {
       admitted();
       release?.();
