@@ -13,6 +13,7 @@ import type { Client } from '@corepool/client';
 import { encodeData, sourceHash } from '@corepool/protocol';
 import { startDaemon, type TestDaemon } from './support/daemon.js';
 import { figure } from './support/figures.js';
+import { longMap } from './support/long-map.js';
 import { until } from './support/wait.js';
 
 /** Holds its worker `ms` without using a core (so two noisy cores do not skew shares), and says when it ran. */
@@ -295,24 +296,6 @@ describe('a cap and the share of a newcomer', () => {
   afterAll(async () => {
     await d?.[Symbol.asyncDispose]();
   });
-
-  /** A map of `hold(2)` items longer than the test, its items done so far counted, until `stop()`. */
-  function longMap(c: Client): { done: () => number; stop: () => Promise<void> } {
-    const ac = new AbortController();
-    let done = 0;
-    const running = c
-      .map(hold, Array<number>(1_000_000).fill(2), { signal: ac.signal, onProgress: (n) => (done = n) })
-      .catch((err: unknown) => {
-        if (!ac.signal.aborted) throw err;
-      });
-    return {
-      done: () => done,
-      stop: async () => {
-        ac.abort();
-        await running;
-      },
-    };
-  }
 
   it('a client capped at one worker of two, alone for a while, keeps its worker when a newcomer arrives', async () => {
     // Alone at its cap it stands where a newcomer starts (fair-share.ts). Before, the floor stayed where it was

@@ -8,43 +8,19 @@
  * about as long as it had read nothing. Either way the neighbour ran no item for seconds.
  */
 import { expect, it } from 'vitest';
-import type { Client } from '@corepool/client';
 import { SEND_HIGH_WATER, encodeData, sourceHash } from '@corepool/protocol/internal';
 import { useDaemon, type TestDaemon } from './support/daemon.js';
 import { figure } from './support/figures.js';
+import { longMap } from './support/long-map.js';
 import type { RawSocket } from './support/raw-socket.js';
 import { until } from './support/wait.js';
 
 let d: TestDaemon;
 useDaemon((x) => ({ d } = x));
 
-/** Holds its worker 2 ms without using a core. */
-const hold = (x: number): number => {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
-  return x;
-};
-
-/** A map of `hold` items longer than the test, its items done so far counted, until `stop()`. */
-function longMap(c: Client): { done: () => number; stop: () => Promise<void> } {
-  const ac = new AbortController();
-  let done = 0;
-  const running = c
-    .map(hold, Array<number>(1_000_000).fill(0), { signal: ac.signal, onProgress: (n) => (done = n) })
-    .catch((err: unknown) => {
-      if (!ac.signal.aborted) throw err;
-    });
-  return {
-    done: () => done,
-    stop: async () => {
-      ac.abort();
-      await running;
-    },
-  };
-}
-
 /**
  * A raw client that queues work and stops reading: four batches of 64 results of 200 KB each take its
- * send buffer over the high-water mark, and a batch of 500 chunks of 50 `hold` items waits behind them.
+ * send buffer over the high-water mark, and a batch of 500 chunks of 50 items of 2 ms waits behind them.
  */
 async function stopsReading(): Promise<RawSocket> {
   const sock = await d.raw({ hello: true });
