@@ -1,10 +1,10 @@
 /**
  * A client asking for the daemon's status over and over, beside a thousand
- * idle clients (each a row of every status) and an honest neighbour: the
- * status it gets is made again only once the last is old enough
- * (status-snapshot.ts), so it takes a small share of the primary however many
- * requests it keeps in flight; without that it held the primary ~75% of the
- * time. Its share is read from the daemon's own count of the time it spent on
+ * idle clients (each a row of every status) and an honest neighbour: a status
+ * is made at most once per 20 times what the last cost, its requests waiting
+ * for the next one (status-snapshot.ts), so it takes a small share of the
+ * primary however many requests it keeps in flight; without that it held the
+ * primary ~75% of the time. Every status it gets lists the clients. Its share is read from the daemon's own count of the time it spent on
  * each client (status `primaryMs`), not from the clock of this busy process.
  */
 import { describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ describe('a status flood', () => {
     figure('status.flood', { statuses, hostileShare: Math.round(share * 100) / 100, adds, slowestAddMs: Math.round(slowestAddMs) });
     expect(await counter.get()).toBe(adds);
     expect(statuses).toBeGreaterThan(50);
-    // Without the snapshots: 0.4-0.75 of the primary's time.
+    // Without the pacing: 0.4-0.75 of the primary's time.
     expect(share).toBeLessThan(0.2);
     await Promise.all(idle.map((c) => c.close()));
   }, 60_000);

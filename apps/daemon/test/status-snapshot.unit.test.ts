@@ -1,56 +1,75 @@
-/** StatusSnapshots: a status is made again once the last is REUSE_FACTOR times as old as it cost, or the clients changed; each reply its own buffer. */
+/**
+ * StatusSnapshots: every request gets a status made after it came; one that
+ * comes sooner than REUSE_FACTOR times the last status's cost waits for the
+ * next, which every request waiting then shares (never over MAX_WAIT_MS); each
+ * reply its own buffer.
+ */
 import { describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '@corepool/protocol';
 import { decodeMessage, encodeReply } from '@corepool/protocol/internal';
-import { REUSE_FACTOR, StatusSnapshots } from '../src/primary/status-snapshot.js';
+import { MAX_WAIT_MS, REUSE_FACTOR, StatusSnapshots, type MadeStatus } from '../src/primary/status-snapshot.js';
+import type { Clock } from '../src/primary/clock.js';
+import { FakeClock } from './support/fake-clock.js';
 
-/** A clock the test moves, and a status maker that takes `costMs` of it. */
+/** Snapshots over a fake clock, of a status that takes `costMs` of it to make and says which one it is. */
 function snapshots(costMs: number) {
-  let now = 1000;
+  const fake = new FakeClock();
+  // Making a status moves this clock on by its cost (a FakeClock moved by hand would fire timers from inside it).
+  let spent = 0;
+  const clock: Clock = { now: () => fake.now() + spent, after: (ms, fn) => fake.after(ms, fn) };
   let made = 0;
-  let clients = 0;
-  const s = new StatusSnapshots(
-    () => {
-      made++;
-      now += costMs;
-      return { pid: made } as unknown as DaemonStatus;
-    },
-    () => clients,
-    () => now,
-  );
-  return { s, made: () => made, advance: (ms: number) => (now += ms), clientChange: () => clients++ };
+  const s = new StatusSnapshots(() => {
+    made++;
+    spent += costMs;
+    return { pid: made } as unknown as DaemonStatus;
+  }, clock);
+  return { s, clock: fake, made: () => made };
+}
+
+/** The pid of the status a promise has settled with, or undefined while it waits (after a microtask's turn). */
+async function settled(p: Promise<MadeStatus>): Promise<number | undefined> {
+  let v: number | undefined;
+  void p.then((m) => (v = (m.status as unknown as { pid: number }).pid));
+  for (let i = 0; i < 3; i++) await Promise.resolve();
+  return v;
 }
 
 describe('StatusSnapshots', () => {
-  it('serves the last status while it is younger than REUSE_FACTOR times its cost, then makes another', () => {
-    const { s, made, advance } = snapshots(2);
-    expect(s.current()).toMatchObject({ pid: 1 });
-    advance(2 * REUSE_FACTOR - 2); // made at 1000, it took 2 ms: reused up to 40 ms after it began
-    expect(s.current()).toMatchObject({ pid: 1 });
-    advance(1);
-    expect(s.current()).toMatchObject({ pid: 2 });
+  it('makes the first status at once; one asked sooner waits for the next, shared by all that waited', async () => {
+    const { s, clock, made } = snapshots(2);
+    expect(await settled(s.next())).toBe(1);
+    // Made at 1000 and took 2 ms: the next no sooner than 1000 + 2 * REUSE_FACTOR.
+    const a = s.next();
+    const b = s.next();
+    expect(await settled(a)).toBeUndefined();
+    clock.advance(2 * REUSE_FACTOR - 3);
+    expect(await settled(a)).toBeUndefined();
+    clock.advance(1);
+    expect(await settled(a)).toBe(2);
+    expect(await settled(b)).toBe(2);
     expect(made()).toBe(2);
   });
 
-  it('makes another once a client connected or left, however young the last', () => {
-    const { s, clientChange } = snapshots(50);
-    expect(s.current()).toMatchObject({ pid: 1 });
-    expect(s.current()).toMatchObject({ pid: 1 });
-    clientChange();
-    expect(s.current()).toMatchObject({ pid: 2 });
+  it('makes a cheap status again for a request a moment later', async () => {
+    const { s, clock } = snapshots(0.01);
+    expect(await settled(s.next())).toBe(1);
+    clock.advance(1);
+    expect(await settled(s.next())).toBe(2);
   });
 
-  it('makes a cheap status again for a request a moment later', () => {
-    const { s, advance } = snapshots(0.01);
-    expect(s.current()).toMatchObject({ pid: 1 });
-    advance(1);
-    expect(s.current()).toMatchObject({ pid: 2 });
+  it('never keeps a request waiting over MAX_WAIT_MS, however long the last status took', async () => {
+    const { s, clock } = snapshots(500);
+    expect(await settled(s.next())).toBe(1);
+    const next = s.next();
+    clock.advance(MAX_WAIT_MS - 500);
+    expect(await settled(next)).toBe(2);
   });
 
-  it('gives each reply its own buffer, whose bytes are the status as a reply', () => {
+  it('gives each reply its own buffer, whose bytes are the status as a reply', async () => {
     const { s } = snapshots(5);
-    const a = s.reply();
-    const b = s.reply();
+    const m = await s.next();
+    const a = m.reply();
+    const b = m.reply();
     expect(a.buf).not.toBe(b.buf);
     // Writing one reply's envelope leaves the other's bytes as they were.
     const ra = encodeReply(7, a);

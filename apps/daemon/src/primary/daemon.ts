@@ -36,6 +36,7 @@ import type { PoolWorker } from './worker-pool.js';
 import type { Telemetry } from './telemetry.js';
 import type { Logger } from '../logger.js';
 import { StatusSnapshots } from './status-snapshot.js';
+import { realClock } from './clock.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
 const STOP_GRACE_MS = 10_000;
@@ -394,8 +395,8 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
 
   // What plain HTTP requests reach on the daemon's port besides the WebSocket upgrade.
   const routes = new HttpRoutes();
-  const statuses = new StatusSnapshots(status, () => server?.clientChanges ?? 0);
-  addDashboard(routes, { token, status: () => statuses.current(), state });
+  const statuses = new StatusSnapshots(status, realClock);
+  addDashboard(routes, { token, status: () => statuses.next().then((m) => m.status), state });
   routes.add('/metrics', metricsRoute(telemetry.metrics, token));
   server = new DaemonServer(
     {
@@ -417,7 +418,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       preAuthMaxPayload: opts.preAuthMaxPayload,
       authDeadlineMs: opts.authDeadlineMs,
       heartbeatMs: opts.heartbeatMs,
-      statusReply: () => statuses.reply(),
+      statusReply: () => statuses.next().then((m) => m.reply()),
       stop: () => void stop(),
       steering: { maxClientWeight: opts.maxClientWeight, clientWeights: opts.clientWeights, clientMaxWorkers: opts.clientMaxWorkers },
       steeringLog: new LogThrottle(),

@@ -45,8 +45,8 @@ export interface DispatchContext {
   state: StateService;
   allowSource: boolean;
   maxPayload: number;
-  /** The daemon's status as a reply's value, made again only when the last is old enough (status-snapshot.ts). */
-  statusReply(): EncodedValue;
+  /** The daemon's status as a reply's value, made after the request, at most so often (status-snapshot.ts). */
+  statusReply(): Promise<EncodedValue>;
   stop(): void;
   /** A rolling reload of the workers (reload.ts); rejects with a coded error. */
   reload(graceMs: number | undefined): Promise<ReloadResult>;
@@ -162,7 +162,9 @@ export class Dispatch implements ReplayHost {
         this.replays?.acknowledge(msg.ack);
         return;
       case 'status':
-        this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: this.#ctx.statusReply() });
+        void this.#ctx.statusReply().then((value) => {
+          if (this.#conn.open) this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value });
+        });
         return;
       case 'stop':
         this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: true });

@@ -40,8 +40,6 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '[::]']);
 /** The listening WebSocket server and its sessions. */
 export class DaemonServer {
   readonly sessions = new Set<Session>();
-  /** Counts clients authenticated and closed: a status made before a change lists the wrong clients (status-snapshot.ts). */
-  clientChanges = 0;
   /** The sessions by state owner key ("c:12"): a push or a charge finds its connection at once. */
   readonly #byOwner = new Map<string, Session>();
   readonly #http: Server;
@@ -63,12 +61,8 @@ export class DaemonServer {
     this.#ctx = ctx;
     this.#sessionCtx = {
       ...ctx,
-      onAuth: (s) => {
-        this.clientChanges++;
-        ctx.log.debug({ event: 'client-connected', client: s.id, name: s.name });
-      },
+      onAuth: (s) => ctx.log.debug({ event: 'client-connected', client: s.id, name: s.name }),
       onClose: (s) => {
-        this.clientChanges++;
         if (s.authed) ctx.log.debug({ event: 'client-closed', client: s.id, name: s.name });
         this.sessions.delete(s);
         this.#byOwner.delete(s.owner);

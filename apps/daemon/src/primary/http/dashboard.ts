@@ -24,7 +24,8 @@ export const MAX_LOGIN_BODY = 4096;
 
 export interface DashboardOptions {
   token: string;
-  status: () => DaemonStatus;
+  /** A status made after the request (status-snapshot.ts). */
+  status: () => Promise<DaemonStatus>;
   state: StateStore;
 }
 
@@ -123,7 +124,7 @@ export function addDashboard(routes: HttpRoutes, opts: DashboardOptions): void {
 
   routes.add('/api/status', (req, res) => {
     if (!only(req, res, 'GET') || !authed(req, res)) return;
-    sendJson(res, opts.status());
+    void opts.status().then((status) => sendJson(res, status));
   });
 
   routes.add('/api/state', async (req, res, url) => {
