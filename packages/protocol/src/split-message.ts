@@ -4,9 +4,9 @@
  * up to the payload's own, then the payload as it is. encodeMessage copies
  * the payload into msgpackr's output, and that output is a fresh external
  * buffer per chunk: the primary copied and allocated every byte of a map's
- * items and results once more (about 10 MB per 1,000,000-item map), and its
- * GC ran mark-compacts for external memory pressure on a 9 MB heap. The bytes
- * on the wire are msgpack either way: the payload's header is a bin 32 here.
+ * items and results once more (about 10 MB per 1,000,000-item map), the client
+ * every byte of its items. The bytes on the wire are msgpack either way: the
+ * payload's header is a bin 32 here.
  */
 import { encodeMessage } from './codec.js';
 
@@ -39,8 +39,8 @@ export class SplitMessage {
 /**
  * Encodes a control message as encodeMessage does, but split before its
  * payload's bytes when `payload` is its last field and SPLIT_PAYLOAD_BYTES or
- * more: a SplitMessage then, else one buffer (any other message too). The message is read as it is
- * (the caller puts `payload` last where it builds it).
+ * more: a SplitMessage then, else one buffer (any other message too). The
+ * message is read as it is: the caller puts `payload` last where it builds it.
  */
 export function encodeMessageSplit(m: object): Uint8Array | SplitMessage {
   const payload = (m as { payload?: unknown }).payload;

@@ -297,9 +297,9 @@ export class Outflow implements HeldSend {
     if (this.#stallTimer !== undefined) this.#progressAbove();
     if (this.#heldSince !== undefined) this.#progressHeld();
     if (!this.#room()) return;
-    // What moves on now (its replies encoded and written, its results sent) is the client's work, done outside its
-    // messages: uncharged, a client keeping four `dict.entries()` of 8 MB in flight had ~5 s of the primary's
-    // 7 s in 9 s charged as 0.14 s, and a neighbour's awaited adds fell from 85,000 to 9,000-27,000.
+    // What moves on now (its waiting replies encoded and written, its results sent) is the client's work, done
+    // outside its messages: charged to it as they are (turn-share.ts). A client keeping large replies in flight
+    // has most of them encoded here, once its socket has room.
     const from = performance.now();
     if (this.waiting) this.#drain();
     else this.#tellDrained();
