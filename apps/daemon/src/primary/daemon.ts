@@ -66,7 +66,9 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
   const other = liveDaemon(opts.dataDir);
   if (other !== undefined) {
     releaseStartLock();
-    throw new Error(`a daemon already runs on ${opts.dataDir} (pid ${other.pid}, ${other.url}); stop it with: corepool daemon stop`);
+    throw new Error(
+      `a daemon already runs on ${opts.dataDir} (pid ${other.pid}, ${other.url}); stop it with: corepool daemon stop --data-dir ${opts.dataDir}`,
+    );
   }
   const killed = killPreviousGeneration(opts.dataDir);
   if (killed.length > 0)
@@ -456,7 +458,11 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       onRefused: (client, e) => telemetry.refused(e.code, e.message, client?.name),
     },
   );
-  const port = await server.listen();
+  const port = await server.listen().catch((err: NodeJS.ErrnoException) => {
+    // Node's message names the address alone: say what to do (a new user's start failed with no hint).
+    if (err.code === 'EADDRINUSE') err.message += `: another process holds the port; pass another --port (0 picks a free one)`;
+    throw err;
+  });
   const host = opts.host.includes(':') && !opts.host.startsWith('[') ? `[${opts.host}]` : opts.host;
   url = `ws://${host}:${port}`;
   // The server is made and its port bound while the workers boot, off the start's path (a client that

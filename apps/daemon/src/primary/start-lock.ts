@@ -36,7 +36,7 @@ export function takeStartLock(dataDir: string): () => void {
     const [pid, start] = (holder ?? '').trim().split(' ').map(Number);
     if (holder !== undefined && pid !== undefined && pid > 0 && holderLives(pid, start)) {
       throw new Error(
-        `a daemon already runs or is starting on ${dataDir} (pid ${pid}, holding ${file}); stop it with: corepool daemon stop`,
+        `a daemon already runs or is starting on ${dataDir} (pid ${pid}, holding ${file}); stop it with: corepool daemon stop --data-dir ${dataDir}`,
       );
     }
     // Stale: moved aside (atomically, so two starters never both delete a fresh lock), then try again.
