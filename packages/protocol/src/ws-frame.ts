@@ -32,20 +32,7 @@ const LONG_LENGTH = 127;
  * otherwise a server's, unmasked.
  */
 export function wsFrame(payload: Uint8Array, zeroMask: boolean): Buffer {
-  const n = payload.length;
-  const length = n < SHORT_LENGTH ? 2 : 4;
-  const head = zeroMask ? length + 4 : length;
-  const buf = Buffer.allocUnsafe(head + n);
-  buf[0] = FIN_BINARY;
-  const bit = zeroMask ? MASKED : 0;
-  if (n < SHORT_LENGTH) buf[1] = bit | n;
-  else {
-    buf[1] = bit | SHORT_LENGTH;
-    buf.writeUInt16BE(n, 2);
-  }
-  if (zeroMask) buf.writeUInt32BE(0, length);
-  buf.set(payload, head);
-  return buf;
+  return wsFrameHead(payload.length, payload, zeroMask);
 }
 
 /**
