@@ -150,7 +150,7 @@ daemon
       await detach(opts);
       return;
     }
-    const { log, open: openLogger, close: closeLog } = await openLog(opts.dataDir, logOptions, flags.logToFile === true);
+    const { log, open: openLogger, close: closeLog, onTerminal } = await openLog(opts.dataDir, logOptions, flags.logToFile === true);
     // Installed before the start: a SIGTERM that comes while the daemon starts (a script that saw
     // its 'listening' line) still stops it gracefully, once it has started.
     let d: Daemon | undefined;
@@ -171,7 +171,8 @@ daemon
       await openLogger();
     } catch (err) {
       await openLogger();
-      log.error({ event: 'start-failed', message: describeError(err) }, 'the daemon did not start');
+      // On a terminal the error is said once, by the line on stderr below (parseAsync's catch).
+      if (!onTerminal) log.error({ event: 'start-failed', message: describeError(err) }, 'the daemon did not start');
       await closeLog();
       throw err;
     }
@@ -344,16 +345,22 @@ async function hideSecretsFromTitle(cluster: boolean): Promise<void> {
  * The daemon's logger: to stdout, or (detached) to the rotated daemon.log; `close` flushes it.
  * The file is opened here, so that a log that cannot be written stops the start before any
  * worker is forked; pino (pino-logger.ts) only once `open` is called: until then `log` holds
- * what it is given (held-log.ts).
+ * what it is given (held-log.ts). On a terminal the lines are printed as `daemon logs` prints
+ * them there (`onTerminal`); a pipe or a file gets the JSON lines.
  */
 async function openLog(
   dataDir: string,
   o: LogOptions,
   toFile: boolean,
-): Promise<{ log: HeldLog; open(): Promise<void>; close(): Promise<void> }> {
+): Promise<{ log: HeldLog; open(): Promise<void>; close(): Promise<void>; onTerminal: boolean }> {
   const log = new HeldLog();
   let sink: LogSink | undefined;
   let close = async (): Promise<void> => {};
+  const onTerminal = !toFile && process.stdout.isTTY === true;
+  if (onTerminal) {
+    const { prettyLine } = await import('./log-pretty.js');
+    sink = { write: (line: string) => process.stdout.write(prettyLine(line.endsWith('\n') ? line.slice(0, -1) : line)) };
+  }
   if (toFile) {
     secureDataDir(dataDir);
     const file = await openLogFile(dataDir, o);
@@ -364,7 +371,7 @@ async function openLog(
   let opening: Promise<void> | undefined;
   const open = (): Promise<void> =>
     (opening ??= import('./pino-logger.js').then(({ createLogger }) => log.attach(createLogger(o.level, sink))));
-  return { log, open, close };
+  return { log, open, close, onTerminal };
 }
 
 /** The start flags again for the detached child, less --detach and the token (the child gets that by env, never argv). */

@@ -16,7 +16,10 @@ const format = prettyFactory({
 export function prettyLine(line: string): string {
   if (!line.startsWith('{')) return `${line}\n`;
   try {
-    return format(line);
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    // Most events say their message twice (`msg` for pino, `message` for scripts): once is enough here.
+    if (entry.message === entry.msg) delete entry.message;
+    return format(entry);
   } catch {
     return `${line}\n`;
   }

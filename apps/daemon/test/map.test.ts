@@ -134,6 +134,37 @@ describe('map', () => {
     expect(remote).toMatch(/Error: boom/);
   });
 
+  it("a task error's remote stack holds the task's own frames, not the worker's that called it", async () => {
+    const err = (await client
+      .map(
+        function outer(x: number): number {
+          function inner(n: number): number {
+            if (n > 0) throw new Error('deep');
+            return n;
+          }
+          return inner(x);
+        },
+        [1],
+      )
+      .catch((e: unknown) => e)) as Error;
+    const remote = err.stack!.split('--- remote ---')[1]!;
+    expect(remote).toMatch(/Error: deep\n\s+at inner .*\n\s+at outer /);
+    expect(remote).not.toMatch(/runner|leftovers|worker[/\\]main|node:/);
+    // An async task's frames after an await are kept too; only the worker's calling end is cut.
+    const later = (await client
+      .map(
+        async function slow(x: number): Promise<number> {
+          await new Promise((r) => setTimeout(r, 1));
+          throw new Error(`later ${x}`);
+        },
+        [1],
+      )
+      .catch((e: unknown) => e)) as Error;
+    const remoteLater = later.stack!.split('--- remote ---')[1]!;
+    expect(remoteLater).toMatch(/Error: later 1\n\s+at slow /);
+    expect(remoteLater).not.toMatch(/runner|leftovers|node:/);
+  });
+
   it('submit, imap and mapSettled errors show their caller too, up to the app frames kept', async () => {
     const boom = (x: number): number => {
       if (x === 2) throw new Error('boom');

@@ -49,7 +49,11 @@ function raw(
 
 describe('authentication', () => {
   it('a wrong token gets E_AUTH', async () => {
-    await expect(connect(d.url, { token: 'wrong' })).rejects.toMatchObject({ code: 'E_AUTH' });
+    // It says where the token came from: the fix is there.
+    await expect(connect(d.url, { token: 'wrong' })).rejects.toMatchObject({
+      code: 'E_AUTH',
+      message: expect.stringMatching(/token from options\.token: wrong token/),
+    });
   });
 
   it('a batch sent before hello runs nothing and closes with 1008 E_AUTH', async () => {

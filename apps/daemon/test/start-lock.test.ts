@@ -48,7 +48,7 @@ it('three daemons started at once on one data dir: one runs, two refuse', async 
     const refused = outcomes.filter((o) => o.code !== null);
     expect(running).toHaveLength(1);
     expect(refused.map((o) => o.code)).toEqual([1, 1]);
-    for (const o of refused) expect(o.out).toMatch(/already runs/);
+    for (const o of refused) expect(o.out).toMatch(/already runs.*E_DAEMON_RUNNING/);
     // Stopped (or killed: a lock left behind names a process that is gone and is taken over), the data dir is free again.
     process.kill(running[0]!.pid, 'SIGTERM');
     for (let i = 0; i < 300 && alive(running[0]!.pid); i++) await new Promise((r) => setTimeout(r, 100));

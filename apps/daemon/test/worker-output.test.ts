@@ -48,3 +48,17 @@ it('24 MB printed by a task: the daemon writes a bounded part, reports the rest 
     'the stderr line',
   );
 }, 240_000);
+
+it("a function task's first import() prints no warning of the worker's own; a task's own warning is still logged", async () => {
+  await using d = await startDaemon({ workers: 1 });
+  const c = await d.connect();
+  // Written as a string: vitest would rewrite a literal import() in the test's own source.
+  const importing = new Function(`return (async (x) => {
+    const os = await import('node:os');
+    process.emitWarning('the-task-s-own-warning');
+    return typeof os.cpus === 'function' ? x : -1;
+  })`)() as (x: number) => Promise<number>;
+  expect(await c.map(importing, [1, 2])).toEqual([1, 2]);
+  await until(() => d.events('worker-output').some((e) => String(e.line).includes('the-task-s-own-warning')), 10_000, "the task's warning");
+  expect(d.events('worker-output').filter((e) => /ExperimentalWarning|USE_MAIN_CONTEXT/.test(String(e.line)))).toEqual([]);
+});

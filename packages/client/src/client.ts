@@ -42,6 +42,7 @@ import {
   type StateRequest,
   type ValueOptions,
   type Welcome,
+  checkOptionKeys,
 } from '@corepool/protocol/internal';
 import { BatchCall, type BatchHost, type BatchSink, type Outcome } from './batch-call.js';
 import { CallerStack } from './caller-stack.js';
@@ -67,6 +68,7 @@ const ACK_BYTES = 8 * 1024 * 1024;
 const CLIENT_EVENTS = new Set<string>(['disconnected', 'reconnected', 'offline', 'closed']);
 /** Settled once: batches start in a job of its `then`. */
 const RESOLVED = Promise.resolve();
+const LIST_OPTION_KEYS = ['limit', 'cursor', 'kind'];
 /** What the client asks the daemon outside a batch. */
 type Request = StateRequest | { type: 'status' };
 
@@ -229,7 +231,7 @@ export class Client {
   map<I, R>(fn: Task<I, R>, items: Iterable<I> | AsyncIterable<I>, options?: MapOptions): Promise<Awaited<R>[]> {
     const caller = new CallerStack(Client.prototype.map);
     try {
-      return this.#map(fn, items, options, caller);
+      return this.#map(fn, items, options, caller, 'map');
     } catch (err) {
       // Called on something that is not a client (an unbound `map`): a rejection, as from any async method.
       return Promise.reject(err);
@@ -241,12 +243,13 @@ export class Client {
     items: Iterable<I> | AsyncIterable<I>,
     options: MapOptions | undefined,
     caller: CallerStack,
+    call: 'map' | 'submit',
   ): Promise<Awaited<R>[]> {
     // Results arrive as ranges in any order; they are kept as ranges and laid out once at the end.
     const ranges: [number, unknown[]][] = [];
     await new Promise<void>((resolve, reject) => {
       let failed = false;
-      const batch = this.#startBatch(fn, items, options, caller, {
+      const batch = this.#startBatch(fn, items, options, caller, call, {
         range: (start, values) => ranges.push([start, values]),
         item: (index, o) => {
           if (o.ok) ranges.push([index, [o.value]]);
@@ -271,7 +274,7 @@ export class Client {
     const caller = new CallerStack(Client.prototype.mapSettled);
     const results: Settled<Awaited<R>>[] = [];
     await new Promise<void>((resolve, reject) => {
-      this.#startBatch(fn, items, options, caller, {
+      this.#startBatch(fn, items, options, caller, 'mapSettled', {
         item: (index, o) => {
           results[index] = o.ok ? { status: 'fulfilled', value: o.value as Awaited<R> } : { status: 'rejected', reason: o.error };
         },
@@ -284,7 +287,10 @@ export class Client {
 
   /** Runs one task; resolves to its result. */
   async submit<I, R>(fn: Task<I, R>, item: I, options?: SubmitOptions): Promise<Awaited<R>> {
-    const [r] = await this.#map(fn, [item], { ...options, chunkSize: 1 }, new CallerStack(Client.prototype.submit));
+    const caller = new CallerStack(Client.prototype.submit);
+    // Checked as submit's own (a chunkSize is not one of them) before it becomes a one-item map.
+    checkMapOptions(options, 'submit');
+    const [r] = await this.#map(fn, [item], { ...options, chunkSize: 1 }, caller, 'submit');
     return r as Awaited<R>;
   }
 
@@ -313,7 +319,7 @@ export class Client {
     // In input order, an outcome waits here until every earlier one is queued.
     const early = new Map<number, Outcome>();
     let cursor = 0;
-    const batch = this.#startBatch(fn, items, options, caller, {
+    const batch = this.#startBatch(fn, items, options, caller, 'imap', {
       item: (index, o) => {
         if (!ordered) {
           outcomes.push(o);
@@ -374,6 +380,7 @@ export class Client {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw new BadArgumentError('options must be an object such as { limit: 100 }');
     }
+    if (options !== undefined) checkOptionKeys(options, LIST_OPTION_KEYS, 'list');
     const limit = options?.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
       throw new BadArgumentError('options.limit must be an integer from 1 to 10000');
@@ -406,7 +413,14 @@ export class Client {
     await this.close();
   }
 
-  #startBatch(fn: unknown, items: unknown, options: MapOptions | undefined, caller: CallerStack, sink: BatchSink): BatchCall | undefined {
+  #startBatch(
+    fn: unknown,
+    items: unknown,
+    options: MapOptions | undefined,
+    caller: CallerStack,
+    call: 'map' | 'imap' | 'mapSettled' | 'submit',
+    sink: BatchSink,
+  ): BatchCall | undefined {
     let batch: BatchCall | undefined;
     try {
       if (this.#closed !== undefined) throw this.#closed;
@@ -418,7 +432,8 @@ export class Client {
         );
       }
       this.#conn.revive();
-      const opts = checkMapOptions(options);
+      // submit's own options were checked as such; here they carry the chunkSize it adds.
+      const opts = checkMapOptions(options, call === 'submit' ? 'map' : call);
       const spec = toTaskSpec(fn);
       if (
         items === null ||

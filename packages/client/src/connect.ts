@@ -35,6 +35,14 @@ function dataDirOf(options: ConnectOptions): string {
   return resolve(options.dataDir ?? (process.env.COREPOOL_DATA_DIR || join(homedir(), '.corepool')));
 }
 
+/** The token to send, and where it came from (said when the daemon refuses it). */
+function tokenOf(opts: ConnectOptions, dataDir: string): { token: string | undefined; from: string } {
+  if (opts.token !== undefined) return { token: opts.token, from: 'options.token' };
+  if (process.env.COREPOOL_TOKEN) return { token: process.env.COREPOOL_TOKEN, from: '$COREPOOL_TOKEN' };
+  const file = join(dataDir, 'token');
+  return { token: readToken(dataDir), from: `${file} (pass { token } or { dataDir }, or set COREPOOL_TOKEN, for another daemon's)` };
+}
+
 function readToken(dataDir: string): string | undefined {
   try {
     return readFileSync(join(dataDir, 'token'), 'utf8').trim();
@@ -94,7 +102,7 @@ export async function connect(first?: string | readonly string[] | ConnectOption
   const deadline = Date.now() + (opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   let spawned: Spawned | undefined;
   for (let attempt = 0; ; attempt++) {
-    const token = opts.token ?? (process.env.COREPOOL_TOKEN || undefined) ?? readToken(dataDir);
+    const { token, from } = tokenOf(opts, dataDir);
     if (token === undefined && opts.spawn !== true) {
       throw new AuthError(`no token: pass { token }, set COREPOOL_TOKEN, or start the daemon so it writes ${join(dataDir, 'token')}`);
     }
@@ -105,6 +113,10 @@ export async function connect(first?: string | readonly string[] | ConnectOption
         return client;
       } catch (err) {
         const e = err as CorepoolError;
+        // A wrong token is the one error whose fix depends on where the token came from.
+        if (e.code === ErrorCode.E_AUTH) {
+          throw new AuthError(`the daemon refused the token from ${from}: ${e.message}`, { cause: err });
+        }
         if (e.code !== ErrorCode.E_CONNECTION || Date.now() > deadline) throw err;
         if (opts.spawn !== true) throw err;
       }

@@ -43,6 +43,7 @@ export {
   ReloadRunningError,
   CodeReplacedError,
   InitFailedError,
+  DaemonRunningError,
   InternalError,
 } from '@corepool/protocol';
 export type {

@@ -14,6 +14,7 @@ import {
   MAX_WEIGHT,
   MIN_PRIORITY,
 } from '@corepool/protocol';
+import { checkOptionKeys } from '@corepool/protocol/internal';
 
 /** Options of `connect()`. */
 export interface ConnectOptions {
@@ -92,10 +93,33 @@ function intIn(name: string, v: unknown, min: number, max: number): void {
     throw new BadArgumentError(`options.${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
 }
 
-/** Checks map/imap/submit options; throws BadArgumentError. */
-export function checkMapOptions(o: unknown): ImapOptions {
+/** The keys of map, imap and mapSettled's options (submit's are a part of them). */
+const MAP_OPTION_KEYS: readonly (keyof ImapOptions)[] = [
+  'chunkSize',
+  'signal',
+  'timeoutMs',
+  'retries',
+  'priority',
+  'onProgress',
+  'ordered',
+];
+const SUBMIT_OPTION_KEYS: readonly (keyof SubmitOptions)[] = ['signal', 'timeoutMs', 'retries', 'priority'];
+const CONNECT_OPTION_KEYS: readonly (keyof ConnectOptions)[] = [
+  'token',
+  'dataDir',
+  'spawn',
+  'name',
+  'reconnectTimeoutMs',
+  'connectTimeoutMs',
+  'weight',
+  'maxWorkers',
+];
+
+/** Checks map/imap/mapSettled options (`call` names the method in errors), or submit's; throws BadArgumentError. */
+export function checkMapOptions(o: unknown, call: 'map' | 'imap' | 'mapSettled' | 'submit' = 'map'): ImapOptions {
   if (o === undefined) return {};
   if (o === null || typeof o !== 'object') throw new BadArgumentError('options must be an object');
+  checkOptionKeys(o, call === 'submit' ? SUBMIT_OPTION_KEYS : MAP_OPTION_KEYS, call);
   const opts = o as ImapOptions;
   positiveInt('chunkSize', opts.chunkSize, 1);
   positiveInt('timeoutMs', opts.timeoutMs, 1);
@@ -117,6 +141,7 @@ export function checkMapOptions(o: unknown): ImapOptions {
 export function checkConnectOptions(o: unknown): ConnectOptions {
   if (o === undefined) return {};
   if (o === null || typeof o !== 'object') throw new BadArgumentError('options must be an object');
+  checkOptionKeys(o, CONNECT_OPTION_KEYS, 'connect');
   const opts = o as ConnectOptions;
   if (opts.token !== undefined && typeof opts.token !== 'string') throw new BadArgumentError('options.token must be a string');
   if (opts.dataDir !== undefined && typeof opts.dataDir !== 'string') throw new BadArgumentError('options.dataDir must be a string');

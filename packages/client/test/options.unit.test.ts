@@ -34,4 +34,17 @@ describe('options', () => {
       expect(() => checkConnectOptions({ reconnectTimeoutMs })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
     }
   });
+
+  it('refuses options the call does not have, rather than run with the default the user meant to change', () => {
+    expect(() => checkMapOptions({ chunksize: 10 })).toThrow(
+      expect.objectContaining({ code: 'E_BAD_ARGUMENT', message: expect.stringMatching(/did you mean chunkSize/) }),
+    );
+    expect(() => checkMapOptions({ timeout: 10 }, 'imap')).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/^imap has no option "timeout"/) }),
+    );
+    // submit is one item: a chunk size is not its option, though map's are checked the same way.
+    expect(() => checkMapOptions({ chunkSize: 1 }, 'submit')).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
+    expect(checkMapOptions({ ordered: false, priority: 3 }, 'mapSettled')).toEqual({ ordered: false, priority: 3 });
+    expect(() => checkConnectOptions({ url: 'ws://x' })).toThrow(expect.objectContaining({ code: 'E_BAD_ARGUMENT' }));
+  });
 });

@@ -47,6 +47,7 @@ const ERROR_CLASSES = [
   'ReloadRunningError',
   'CodeReplacedError',
   'InitFailedError',
+  'DaemonRunningError',
 ];
 
 describe('@corepool/client public surface', () => {

@@ -94,6 +94,8 @@ export const ErrorCode = {
   E_CODE_REPLACED: 'E_CODE_REPLACED',
   /** The worker initializer (`daemon start --init`) threw, or did not finish in time: the worker runs no task. */
   E_INIT_FAILED: 'E_INIT_FAILED',
+  /** `daemon start`: a daemon already runs (or is starting) on the data dir; stop it, or give another --data-dir. */
+  E_DAEMON_RUNNING: 'E_DAEMON_RUNNING',
   /** A bug in corepool: please report it. */
   E_INTERNAL: 'E_INTERNAL',
 } as const;

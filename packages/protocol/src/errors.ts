@@ -257,6 +257,12 @@ export class InitFailedError extends CorepoolError {
     super(ErrorCode.E_INIT_FAILED, m, d);
   }
 }
+/** `daemon start` on a data dir a daemon already runs on. */
+export class DaemonRunningError extends CorepoolError {
+  constructor(m: string, d?: Details) {
+    super(ErrorCode.E_DAEMON_RUNNING, m, d);
+  }
+}
 export class InternalError extends CorepoolError {
   constructor(m: string, d?: Details) {
     super(ErrorCode.E_INTERNAL, m, d);
@@ -295,6 +301,7 @@ const CLASSES: Record<ErrorCode, new (m: string, d?: Details) => CorepoolError> 
   E_RELOAD_RUNNING: ReloadRunningError,
   E_CODE_REPLACED: CodeReplacedError,
   E_INIT_FAILED: InitFailedError,
+  E_DAEMON_RUNNING: DaemonRunningError,
   E_INTERNAL: InternalError,
 };
 

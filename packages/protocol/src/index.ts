@@ -38,6 +38,7 @@ export {
   ReloadRunningError,
   CodeReplacedError,
   InitFailedError,
+  DaemonRunningError,
   InternalError,
   fromWire,
 } from './errors.js';

@@ -9,6 +9,7 @@ import {
   ReloadRunningError,
   CodeReplacedError,
   InitFailedError,
+  DaemonRunningError,
   TaskError,
   errorClass,
   fromWire,
@@ -54,6 +55,7 @@ describe('errors', () => {
       [ReloadRunningError, 'E_RELOAD_RUNNING'],
       [CodeReplacedError, 'E_CODE_REPLACED'],
       [InitFailedError, 'E_INIT_FAILED'],
+      [DaemonRunningError, 'E_DAEMON_RUNNING'],
     ] as const) {
       const e = new Cls('redis says no');
       expect(e).toMatchObject({ code, name: Cls.name, message: 'redis says no' });

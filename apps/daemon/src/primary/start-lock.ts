@@ -11,6 +11,7 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DaemonRunningError } from '@corepool/protocol';
 import { alive, startTimeOf } from './pidfile.js';
 
 /** Takes the data dir's start lock, or throws saying who holds it. Returns the release. */
@@ -35,7 +36,7 @@ export function takeStartLock(dataDir: string): () => void {
     const holder = read(file);
     const [pid, start] = (holder ?? '').trim().split(' ').map(Number);
     if (holder !== undefined && pid !== undefined && pid > 0 && holderLives(pid, start)) {
-      throw new Error(
+      throw new DaemonRunningError(
         `a daemon already runs or is starting on ${dataDir} (pid ${pid}, holding ${file}); stop it with: corepool daemon stop --data-dir ${dataDir}`,
       );
     }
@@ -48,7 +49,7 @@ export function takeStartLock(dataDir: string): () => void {
       /* another starter moved it first */
     }
   }
-  throw new Error(`cannot take the start lock ${file}: other daemons keep starting on ${dataDir}`);
+  throw new DaemonRunningError(`cannot take the start lock ${file}: other daemons keep starting on ${dataDir}`);
 }
 
 function read(file: string): string | undefined {

@@ -15,6 +15,7 @@ import { Leftovers } from './leftovers.js';
 import { PromisePrototypeThen, SafeNextTick } from './primordials.js';
 import { startOrphanGuard } from './orphan-guard.js';
 import { runInitializer } from './initializer.js';
+import { quietOwnWarnings } from './quiet-warnings.js';
 import { initBegins, runEnds } from './run-state.js';
 import { RealmGuard } from './realm-guard.js';
 import { Runner, taskError } from './runner.js';
@@ -83,6 +84,7 @@ if (initializer) guardOrphan();
 // No main module either, as when the entry was an ES module: a library that finds the app's root from
 // require.main would take the worker's own file for it.
 delete (process as { mainModule?: unknown }).mainModule;
+quietOwnWarnings();
 (globalThis as { require?: NodeJS.Require }).require ??= createRequire(`${process.cwd()}/`);
 const transport = new IpcTransport(send);
 const scope = new TaskScope(transport);

@@ -48,6 +48,7 @@ import {
 import { queueRun } from './run-queue.js';
 import { runBegins, runEnds } from './run-state.js';
 import type { TaskScope } from './task-scope.js';
+import { taskStack } from './task-stack.js';
 import { mayStart } from './withdraw-gate.js';
 
 // From the end of one chunk to the realm guard's restore before the next, the runner calls no
@@ -479,7 +480,7 @@ function describeThrown(err: unknown, index: number, fromSource: boolean): WireE
       message: cut(message),
       remoteName: cut(String(err.name)),
     };
-    if (err.stack !== undefined) w.remoteStack = cut(String(err.stack));
+    if (err.stack !== undefined) w.remoteStack = cut(taskStack(String(err.stack)));
     return w;
   }
   let thrown: string;

@@ -47,13 +47,13 @@ export class Lock extends NamedHandle {
 
   /** Waits for the lock up to `timeoutMs` (E_TIMEOUT), forever by default; 0 tries once. */
   async acquire(options?: TimeoutOptions): Promise<LockGrant> {
-    const held = await this.#acquire(options);
+    const held = await this.#acquire(options, 'lock.acquire');
     return { token: held.token, signal: held.controller.signal };
   }
 
-  async #acquire(options: TimeoutOptions | undefined): Promise<Held> {
+  async #acquire(options: TimeoutOptions | undefined, call: string): Promise<Held> {
     this.checkName();
-    const timeoutMs = wireTimeout(options);
+    const timeoutMs = wireTimeout(options, call);
     // Watched from before the request: a loss between the grant and its reply is not missed.
     const controller = new AbortController();
     const unwatch =
@@ -98,7 +98,7 @@ export class Lock extends NamedHandle {
    */
   async withLock<R>(fn: (token: number, signal: AbortSignal) => R | Promise<R>, options?: TimeoutOptions): Promise<R> {
     if (typeof fn !== 'function') throw new BadArgumentError('withLock(fn): fn must be a function');
-    const held = await this.#acquire(options);
+    const held = await this.#acquire(options, 'lock.withLock');
     let result: R;
     try {
       result = await fn(held.token, held.controller.signal);

@@ -5,6 +5,7 @@
  */
 import { decodeData } from '../codec.js';
 import { BadArgumentError, type BadNameError } from '../errors.js';
+import { checkOptionKeys } from '../option-keys.js';
 import { nameError, type StateTransport } from './transport.js';
 
 /** Base of the state handles. */
@@ -18,17 +19,29 @@ export abstract class NamedHandle {
   constructor(kind: string, transport: StateTransport, name: string, options?: unknown) {
     this.transport = transport;
     this.name = name;
-    this.bad =
-      nameError(kind, name) ??
-      // value(name, 5) must not quietly mean "no initial".
-      (options !== undefined && (typeof options !== 'object' || options === null)
-        ? new BadArgumentError(`${kind} options must be an object such as { initial: 0 }`)
-        : undefined);
+    this.bad = nameError(kind, name) ?? optionsError(kind, options);
   }
 
   /** Throws the bad-name error (inside an async method: rejects with it). */
   protected checkName(): void {
     if (this.bad !== undefined) throw this.bad;
+  }
+}
+
+/** A handle's options are those of a Value: `initial`. */
+const HANDLE_OPTION_KEYS = ['initial'];
+
+function optionsError(kind: string, options: unknown): BadArgumentError | undefined {
+  if (options === undefined) return undefined;
+  // value(name, 5) must not quietly mean "no initial".
+  if (typeof options !== 'object' || options === null)
+    return new BadArgumentError(`${kind} options must be an object such as { initial: 0 }`);
+  try {
+    // value(name, { init: 0 }) neither.
+    checkOptionKeys(options, HANDLE_OPTION_KEYS, kind);
+    return undefined;
+  } catch (err) {
+    return err as BadArgumentError;
   }
 }
 

@@ -23,7 +23,7 @@ export class Queue<T = unknown> extends NamedHandle {
   /** Takes the oldest item, waiting for one up to `timeoutMs` (E_TIMEOUT), forever by default. */
   async get(options?: TimeoutOptions): Promise<T> {
     this.checkName();
-    const timeoutMs = wireTimeout(options);
+    const timeoutMs = wireTimeout(options, 'queue.get');
     const bytes = await this.transport.request(
       timeoutMs === undefined ? { op: 'queue.get', name: this.name } : { op: 'queue.get', name: this.name, timeoutMs },
     );

@@ -7,6 +7,7 @@ import { encodeData } from '../codec.js';
 import { BadArgumentError, BadNameError, TooLargeError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, MAX_TIMEOUT_MS } from '../limits.js';
 import type { Push, StateRequest } from '../messages.js';
+import { checkOptionKeys } from '../option-keys.js';
 import { checkName } from '../parse.js';
 
 /** Carries shared-state requests to the daemon's primary and pushes back from it. */
@@ -44,12 +45,16 @@ export function nameError(kind: string, name: unknown): BadNameError | undefined
   return bad === undefined ? undefined : new BadNameError(`${kind} name: ${bad}`);
 }
 
-/** The wire timeout: undefined for none; throws BadArgumentError on a bad option. */
-export function wireTimeout(options: TimeoutOptions | undefined): number | undefined {
+const TIMEOUT_OPTION_KEYS: readonly (keyof TimeoutOptions)[] = ['timeoutMs'];
+
+/** The wire timeout of `call`'s options: undefined for none; throws BadArgumentError on a bad option. */
+export function wireTimeout(options: TimeoutOptions | undefined, call: string): number | undefined {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     // get(5) must not quietly mean "wait forever".
     throw new BadArgumentError('options must be an object such as { timeoutMs: 1000 }');
   }
+  // get({ timeout: 1000 }) neither.
+  if (options !== undefined) checkOptionKeys(options, TIMEOUT_OPTION_KEYS, call);
   const t = options?.timeoutMs;
   if (t === undefined || t === Infinity) return undefined;
   // The same range as map's timeoutMs: a whole number of ms a Node timer can run (0 does not wait).
