@@ -279,8 +279,9 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
     if (stateLink.push(owner, push)) return;
     server?.session(owner)?.push(push);
   };
-  // A write's pushes are work for its writer's connection (a task's, for its client's: worker-state-link.ts).
-  state.onPushCost = (writer: string, ms: number) => {
+  // A write's pushes and a large listing's encoding are work for its owner's connection (a task's, for its
+  // client's: worker-state-link.ts).
+  state.onOwnerCost = (writer: string, ms: number) => {
     if (!stateLink.charge(writer, ms)) server?.session(writer)?.charge(ms);
   };
 

@@ -69,6 +69,8 @@ export class ListingEncoder {
   readonly #owners = new Map<string, OwnerListings>();
   /** Keys held by the listings waiting or being encoded (what they read, until their reply is made). */
   #held = 0;
+  /** Where each step's time goes: the primary charges the listing's owner, whose reading then waits its turn. */
+  charge: (owner: string, ms: number) => void = () => {};
 
   constructor(maxBytes: number) {
     this.#max = maxBytes;
@@ -130,7 +132,7 @@ export class ListingEncoder {
       mine.running++;
     }
     try {
-      return await this.#encoded(mine, l, op, name);
+      return await this.#encoded(owner, mine, l, op, name);
     } finally {
       mine.running--;
       if (mine.running === 0 && mine.waiting.length === 0 && this.#owners.get(owner) === mine) this.#owners.delete(owner);
@@ -153,7 +155,7 @@ export class ListingEncoder {
     this.#encoding--;
   }
 
-  async #encoded(o: OwnerListings, l: Listed, op: string, name: string): Promise<EncodedValue> {
+  async #encoded(owner: string, o: OwnerListings, l: Listed, op: string, name: string): Promise<EncodedValue> {
     const parts: Uint8Array[] = [];
     let total = 0;
     const n = l.keys.length;
@@ -177,7 +179,7 @@ export class ListingEncoder {
       parts.push(part);
       total += part.length;
       i = end;
-      this.#time.spend(performance.now() - t);
+      this.#spent(owner, performance.now() - t);
     }
     if (total > this.#max) throw listingTooLarge(op, name, total, this.#max);
     const buf = new Uint8Array(ENVELOPE_ROOM + arrayHeaderBytes(n) + total);
@@ -189,10 +191,16 @@ export class ListingEncoder {
         const piece = part.subarray(at, at + STEP_BYTES);
         buf.set(piece, p);
         p += piece.length;
-        this.#time.spend(performance.now() - t);
+        this.#spent(owner, performance.now() - t);
       }
     }
     return new EncodedValue(buf);
+  }
+
+  /** A step's time: counted in this turn's slice, and charged to the owner. */
+  #spent(owner: string, ms: number): void {
+    this.#time.spend(ms);
+    this.charge(owner, ms);
   }
 
   /** Resolves at once while this turn's time is not spent, else in the next turn (which starts a new slice); throws once the owner went. */

@@ -246,13 +246,14 @@ export class SharedState implements StateStore {
     }
   }
 
-  /** Where the time a writer's pushes took goes: the primary charges it to the writer's connection (fanout.ts). */
-  get onPushCost(): (writer: string, ms: number) => void {
+  /** Where the time spent for an owner outside its requests goes (its pushes, its listings' encoding): the primary charges its connection. */
+  get onOwnerCost(): (owner: string, ms: number) => void {
     return this.#fanout.charge;
   }
 
-  set onPushCost(f: (writer: string, ms: number) => void) {
+  set onOwnerCost(f: (owner: string, ms: number) => void) {
     this.#fanout.charge = f;
+    this.#listings.charge = f;
   }
 
   /**

@@ -45,8 +45,11 @@ export type StateListing = StateListPage;
 export interface StateStore {
   /** Where pushes for subscribers go; set by the primary. */
   onPush: (owner: string, push: Push) => void;
-  /** Where the time a write's pushes took goes, by writer, so the primary charges the writer's connection (fanout.ts). */
-  onPushCost?: (writer: string, ms: number) => void;
+  /**
+   * Where the time spent for an owner outside its requests' turns goes, so the primary charges the owner's
+   * connection: its writes' pushes (fanout.ts), its large listings' encoding (listing-encoder.ts).
+   */
+  onOwnerCost?: (owner: string, ms: number) => void;
   /**
    * Runs one request for `owner` (an opaque string like "c:12" for a client or
    * "w:3" for a task's worker, unique among this daemon's owners). Resolves to
