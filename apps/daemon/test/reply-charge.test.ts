@@ -1,44 +1,42 @@
 /**
  * What the primary does for a client after its request's turn is charged to
  * it (turn-share.ts): a large reply made and written once the read it answers
- * completes, and what waited in its send buffer, written as it reads. The
- * daemon's own count of each client's time (status `primaryMs`) tells: a
- * client asking for 8 MB listings is charged their encoding, not only the
- * request that read the dict.
+ * completes, and what waited in its send buffer, written as it reads; and a
+ * listing of 4,096 keys or more, encoded a slice a turn. The daemon's own
+ * count of each client's time (status `primaryMs`) tells: a client asking for
+ * 8 MB listings is charged their encoding, not only the request that read the
+ * dict.
  */
 import { describe, expect, it } from 'vitest';
 import { startDaemon } from './support/daemon.js';
 import { figure } from './support/figures.js';
 
+/** The primary's time charged to a client for 20 `dict.entries()` of `keys` entries of `valueChars`, and their wall time. */
+async function chargedForListings(keys: number, valueChars: number): Promise<{ charged: number; wallMs: number }> {
+  await using d = await startDaemon();
+  const app = await d.connect({ name: 'lister' });
+  const dict = app.dict<string>('big');
+  const value = 'x'.repeat(valueChars);
+  for (let i = 0; i < keys; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => dict.set(`k${i + j}`, value)));
+  const primaryMs = async (): Promise<number> => (await app.status()).clients.find((c) => c.name === 'lister')?.primaryMs ?? 0;
+  const before = await primaryMs();
+  const t0 = performance.now();
+  for (let i = 0; i < 20; i++) expect(await dict.entries()).toHaveLength(keys);
+  const wallMs = performance.now() - t0;
+  return { charged: (await primaryMs()) - before, wallMs };
+}
+
 describe("a large reply's making and writing", () => {
   it('is charged to the client that asked for it', async () => {
-    await using d = await startDaemon();
-    const app = await d.connect({ name: 'lister' });
-    const dict = app.dict<string>('big');
-    const value = 'x'.repeat(2000);
     // Under the 4,096 keys from which a listing is encoded a slice a turn: its reply is made in one piece.
-    for (let i = 0; i < 4000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => dict.set(`k${i + j}`, value)));
-    const primaryMs = async (): Promise<number> => (await app.status()).clients.find((c) => c.name === 'lister')?.primaryMs ?? 0;
-    const before = await primaryMs();
-    const t0 = performance.now();
-    for (let i = 0; i < 20; i++) expect(await dict.entries()).toHaveLength(4000);
-    const wallMs = performance.now() - t0;
-    const charged = (await primaryMs()) - before;
+    const { charged, wallMs } = await chargedForListings(4000, 2000);
     figure('reply.charge', { charged: Math.round(charged), wallMs: Math.round(wallMs) });
     // 20 replies of 8 MB: encoding them alone takes the primary well over 2 ms each.
     expect(charged).toBeGreaterThan(40);
   }, 60_000);
 
   it('is charged to the client when the listing is encoded a slice a turn (4,096 keys or more)', async () => {
-    await using d = await startDaemon();
-    const app = await d.connect({ name: 'slicer' });
-    const dict = app.dict<string>('bigger');
-    const value = 'x'.repeat(1000);
-    for (let i = 0; i < 6000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => dict.set(`k${i + j}`, value)));
-    const primaryMs = async (): Promise<number> => (await app.status()).clients.find((c) => c.name === 'slicer')?.primaryMs ?? 0;
-    const before = await primaryMs();
-    for (let i = 0; i < 20; i++) expect(await dict.entries()).toHaveLength(6000);
-    const charged = (await primaryMs()) - before;
+    const { charged } = await chargedForListings(6000, 1000);
     figure('reply.chargeSliced', { charged: Math.round(charged) });
     // Each of the 20 replies is 6 MB encoded and copied in steps, ~30 ms of the primary's here; with its steps
     // uncharged, only its writing was (149 ms for the 20).
