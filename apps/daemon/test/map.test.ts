@@ -284,9 +284,14 @@ describe('map', () => {
 
   it('runs module tasks', async () => {
     const file = join(d.dataDir, 'tasks.mjs');
-    writeFileSync(file, 'export function square(x) { return x * x; }\nexport const notFn = 1;\n');
+    writeFileSync(file, 'export function square(x) { return x * x; }\nexport const notFn = 1;\nexport class Shape {}\n');
     expect(await client.map(task<number, number>(file, 'square'), [1, 2, 3])).toEqual([1, 4, 9]);
     await expect(client.map(task(file, 'notFn'), [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+    // A class is a function that cannot be called: E_BAD_TASK, not a TaskError for each item.
+    await expect(client.map(task(file, 'Shape'), [1])).rejects.toMatchObject({
+      code: 'E_BAD_TASK',
+      message: expect.stringMatching(/as a class/),
+    });
     await expect(client.map(task(join(d.dataDir, 'missing.mjs'), 'x'), [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
   });
 

@@ -92,6 +92,9 @@ describe('values structured clone would not carry faithfully', () => {
       ['URL', new URL('http://example.com/')],
       ['Number', Object(5)],
       ['__proto__', JSON.parse('{"__proto__": 1, "a": 2}')],
+      // msgpack wrote a Map subclass as {} and a typed array subclass as bytes nothing could read back.
+      ['subclass of Map', new (class Registry extends Map<number, number> {})([[1, 2]])],
+      ['subclass of Uint8Array', new (class Bytes extends Uint8Array {})(4)],
     ];
     for (const [what, v] of bad) {
       const err = await client.map((x: unknown) => x, [v]).catch((e: unknown) => e);
@@ -154,6 +157,32 @@ describe('values structured clone would not carry faithfully', () => {
   it('a class is not a task: E_BAD_TASK', async () => {
     class NotATask {}
     await expect(client.map(NotATask as never, [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+  });
+});
+
+describe('items that change or misbehave while a batch reads them', () => {
+  it('an array emptied or refilled before its map settles fails it with E_BAD_ARGUMENT, never a short or wrong result', async () => {
+    const batch = Array.from({ length: 5000 }, (_, i) => i);
+    const running = client.map((x: number) => x, batch, { chunkSize: 10 });
+    batch.length = 0; // reused for the next batch, as a buffer is
+    await expect(running).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT', message: expect.stringMatching(/changed length/) });
+    // A copy passed instead runs whole.
+    const kept = Array.from({ length: 5000 }, (_, i) => i);
+    const copy = client.map((x: number) => x, kept.slice(), { chunkSize: 10 });
+    kept.length = 0;
+    expect(await copy).toHaveLength(5000);
+  });
+
+  it('an iterator whose next() returns a bare value fails the batch with E_BAD_ARGUMENT instead of running undefined for ever', async () => {
+    const bare = { [Symbol.iterator]: () => ({ next: () => 5 }) } as unknown as Iterable<number>;
+    await expect(client.map((x: unknown) => x, bare)).rejects.toMatchObject({
+      code: 'E_BAD_ARGUMENT',
+      message: expect.stringMatching(/returned 5/),
+    });
+    const bareAsync = { [Symbol.asyncIterator]: () => ({ next: async () => 5 }) } as unknown as AsyncIterable<number>;
+    await expect(client.map((x: unknown) => x, bareAsync)).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
+    // The client goes on.
+    expect(await client.map((x: number) => x + 1, [1])).toEqual([2]);
   });
 });
 

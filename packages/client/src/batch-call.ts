@@ -17,6 +17,7 @@ import {
   ErrorCode,
   NotCloneableError,
   TooLargeError,
+  BadArgumentError,
   callUser,
   decodeData,
   encodeCheckedData,
@@ -102,6 +103,8 @@ export class BatchCall {
   readonly #source: Iterable<unknown> | AsyncIterable<unknown>;
   #async = false;
   #array: readonly unknown[] | undefined;
+  /** The array's length at the call: it is read a chunk at a time, and must not change meanwhile. */
+  #arrayLength = 0;
   #finalSent = false;
   #pendingNext: Promise<IteratorResult<unknown>> | undefined;
   #next = 0;
@@ -135,6 +138,8 @@ export class BatchCall {
     this.#settings = settings;
     this.#sink = sink;
     this.#source = items;
+    // Taken at the call: the source is opened a turn or more later.
+    if (Array.isArray(items)) this.#arrayLength = items.length;
     this.#sizer = new ChunkSizer(settings.chunkSize, host.soloChunkMs);
     const len = (items as { length?: unknown }).length;
     if (Array.isArray(items) || (ArrayBuffer.isView(items) && typeof len === 'number')) this.#total = len as number;
@@ -228,12 +233,21 @@ export class BatchCall {
   }
 
   async #take(n: number): Promise<unknown[]> {
-    if (this.#array !== undefined) return this.#array.slice(this.#next, this.#next + n);
+    if (this.#array !== undefined) {
+      // Emptied or refilled for the next batch while this one still reads it (a reused buffer): the
+      // batch would have ended early, or run what was put there since, without a word.
+      if (this.#array.length !== this.#arrayLength) {
+        throw new BadArgumentError(
+          `the items array changed length while the batch was reading it (${this.#arrayLength} -> ${this.#array.length}): items are read as the batch sends them, so pass a copy (items.slice()) to change the array before the call settles`,
+        );
+      }
+      return this.#array.slice(this.#next, this.#next + n);
+    }
     const out: unknown[] = [];
     if (!this.#async) {
       const it = this.#iter as Iterator<unknown>;
       while (out.length < n) {
-        const r = it.next();
+        const r = iteratorResult(it.next());
         if (r.done === true) break;
         out.push(r.value);
       }
@@ -253,10 +267,10 @@ export class BatchCall {
           this.#pendingNext = p;
           break;
         }
-        if (r.done === true) break;
+        if (iteratorResult(r).done === true) break;
         out.push(r.value);
       } else {
-        const r = await p;
+        const r = iteratorResult(await p);
         if (r.done === true) break;
         out.push(r.value);
       }
@@ -491,4 +505,14 @@ function itemError(item: unknown, index: number): NotCloneableError | undefined 
 /** The UTF-8 length of `s` when it may be over `limit` bytes, else 0 (a UTF-16 code unit is at most 3 bytes): measured only when it matters. */
 function utf8BytesPast(s: string, limit: number): number {
   return s.length * 3 > limit ? Buffer.byteLength(s) : 0;
+}
+
+/** An iterator's result as `for...of` takes it: anything but an object is an error (a bare value never says `done`: the batch would never end). */
+function iteratorResult<T>(r: IteratorResult<T>): IteratorResult<T> {
+  if (r === null || (typeof r !== 'object' && typeof r !== 'function')) {
+    throw new BadArgumentError(
+      `the items iterator's next() returned ${typeof r === 'string' ? JSON.stringify(r).slice(0, 40) : String(r)}, not an object { value, done }`,
+    );
+  }
+  return r;
 }

@@ -96,6 +96,8 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
     return undefined;
   }
   if (value instanceof Map) {
+    // msgpackr writes only a Map itself as a map: a subclass's entries went as the fields of an empty object.
+    if (Object.getPrototypeOf(value) !== Map.prototype) return `${path} ${subclassOf('Map', value, 'new Map(x)')}`;
     let i = 0;
     for (const [k, v] of value) {
       const bad = walk(k, `${path}<key ${i}>`, seen, d) ?? walk(v, `${path}.get(${keyLabel(k, i)})`, seen, d);
@@ -112,7 +114,14 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
     }
     return undefined;
   }
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return undefined;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    // msgpackr names a typed array by its constructor: a subclass's bytes came back as a decoding error.
+    const base = Object.prototype.toString.call(value).slice(8, -1);
+    const proto = Object.getPrototypeOf(value) as object | null;
+    if (proto === Buffer.prototype || proto === (globalThis as Record<string, { prototype?: object } | undefined>)[base]?.prototype)
+      return undefined;
+    return `${path} ${subclassOf(base, value, `new ${base}(x)`)}`;
+  }
   const tag = Object.prototype.toString.call(value).slice(8, -1);
   if (tag === 'Promise' || typeof (value as { then?: unknown }).then === 'function') {
     return `${path} is a promise (await it first)`;
@@ -136,6 +145,12 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
     if (bad !== undefined) return bad;
   }
   return undefined;
+}
+
+/** What a subclass of a type that msgpack carries only as itself is told: send the type itself. */
+function subclassOf(base: string, value: object, instead: string): string {
+  const name = (value.constructor as { name?: unknown } | undefined)?.name;
+  return `is a subclass of ${base}${typeof name === 'string' && name !== '' ? ` (${name})` : ''}, which cannot be sent as it is: send ${instead}`;
 }
 
 const LONE_SURROGATE =

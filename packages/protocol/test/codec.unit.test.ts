@@ -42,6 +42,13 @@ describe('data codec', () => {
       [Object(1), 'x.valueOf()'],
       [JSON.parse('{"a": {"__proto__": 1}}'), '$.a has an own property named "__proto__"'],
       [new Map([[1, 2]]).keys(), '$ is a Map Iterator'],
+      // msgpackr wrote a Map subclass as an empty object, and a typed array subclass as bytes it cannot read back.
+      [
+        { m: new (class Registry extends Map<number, number> {})([[1, 2]]) },
+        '$.m is a subclass of Map (Registry), which cannot be sent as it is: send new Map(x)',
+      ],
+      [[new (class Bytes extends Uint8Array {})(2)], '$[0] is a subclass of Uint8Array (Bytes)'],
+      [new (class Floats extends Float64Array {})(1), 'send new Float64Array(x)'],
     ];
     for (const [v, says] of cases) {
       expect(() => encodeData(v)).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE', message: expect.stringContaining(says) }));
@@ -58,6 +65,8 @@ describe('data codec', () => {
       ),
     ).toEqual([{ x: 1 }, { y: 2 }]);
     expect((decodeData(encodeData(new TypeError('t'))) as Error).message).toBe('t');
+    // A Buffer is a Uint8Array subclass msgpack carries as bytes.
+    expect([...(decodeData(encodeData(Buffer.from([1, 2]))) as Uint8Array)]).toEqual([1, 2]);
   });
 
   it('names Map keys in the path to a bad part, and counts nesting the same way for every container', () => {

@@ -25,7 +25,7 @@ import vm from 'node:vm';
 import { BadTaskError, CodeReplacedError, InternalError, type TaskSpec } from '@corepool/protocol';
 import { SourceLru, WORKER_SOURCES } from '@corepool/protocol/internal';
 import { moduleVersion } from '../module-version.js';
-import { ObjectValues } from './primordials.js';
+import { FunctionPrototypeToString, ObjectValues } from './primordials.js';
 
 /** A task as the runner calls it. */
 export type TaskFn = (item: unknown, ctx: unknown) => unknown;
@@ -162,5 +162,11 @@ async function importTask(url: string, name: string, version: string | undefined
   }
   const fn = mod[name];
   if (typeof fn !== 'function') throw new BadTaskError(`module ${url} has no exported function ${JSON.stringify(name)}`);
+  // A class is a function that cannot be called: each item would fail alone, with the task's error, as if it had run.
+  if (/^class\b/.test(FunctionPrototypeToString(fn))) {
+    throw new BadTaskError(
+      `module ${url} exports ${JSON.stringify(name)} as a class, which cannot be a task: export a function (item, ctx) => result`,
+    );
+  }
   return fn as TaskFn;
 }

@@ -30,6 +30,7 @@ export const ObjectIs = Object.is;
 export const SafeString = String;
 export const SymbolKeyFor = Symbol.keyFor;
 export const StringPrototypeStartsWith = uncurry(String.prototype.startsWith as (s: string) => boolean);
+export const FunctionPrototypeToString = uncurry(Function.prototype.toString as () => string);
 export const ObjectKeys = Object.keys;
 export const ObjectValues = Object.values;
 export const ObjectHasOwn = Object.hasOwn;
