@@ -4,6 +4,9 @@
  * limits, values structured clone would not copy faithfully. Each gets a
  * coded error or a documented behaviour, never a hang or a stuck client.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connect, task, type Client } from '@corepool/client';
 import { type TestDaemon, useDaemon } from './support/daemon.js';
@@ -157,6 +160,25 @@ describe('values structured clone would not carry faithfully', () => {
   it('a class is not a task: E_BAD_TASK', async () => {
     class NotATask {}
     await expect(client.map(NotATask as never, [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+  });
+});
+
+describe('connect with nothing to connect to', () => {
+  it('a data dir no daemon ever ran on is E_CONNECTION saying how to start one, not a missing token', async () => {
+    const saved = { url: process.env.COREPOOL_URL, token: process.env.COREPOOL_TOKEN };
+    delete process.env.COREPOOL_URL;
+    delete process.env.COREPOOL_TOKEN;
+    const empty = mkdtempSync(join(tmpdir(), 'corepool-none-'));
+    try {
+      await expect(connect({ dataDir: empty })).rejects.toMatchObject({
+        code: 'E_CONNECTION',
+        message: expect.stringMatching(/no daemon runs on .*corepool daemon start/),
+      });
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+      if (saved.url !== undefined) process.env.COREPOOL_URL = saved.url;
+      if (saved.token !== undefined) process.env.COREPOOL_TOKEN = saved.token;
+    }
   });
 });
 

@@ -104,6 +104,12 @@ export async function connect(first?: string | readonly string[] | ConnectOption
   for (let attempt = 0; ; attempt++) {
     const { token, from } = tokenOf(opts, dataDir);
     if (token === undefined && opts.spawn !== true) {
+      // Nothing says a daemon ever ran here: that, not the token, is what to fix first.
+      if (!explicit && recordedUrl(dataDir) === undefined) {
+        throw new ConnectionError(
+          `no daemon runs on ${dataDir} (it has no token file and no daemon.json): start one with \`npx corepool daemon start --detach\`, or pass { spawn: true }`,
+        );
+      }
       throw new AuthError(`no token: pass { token }, set COREPOOL_TOKEN, or start the daemon so it writes ${join(dataDir, 'token')}`);
     }
     if (token !== undefined) {
