@@ -96,7 +96,22 @@ describe('map', () => {
       )
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'TaskError', code: 'E_TASK_FAILED', index: 137, remoteName: 'RangeError' });
+    expect((err as { remoteCode?: string }).remoteCode).toBeUndefined();
     expect((err as Error).message).toContain('bad item 137');
+    // The remote error's own code (Node's, or an app's) comes as remoteCode: the TaskError's code is E_TASK_FAILED.
+    const missing = await client
+      .submit(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        return (require('node:fs') as typeof import('node:fs')).readFileSync('/nonexistent/corepool-file');
+      }, 0)
+      .catch((e: unknown) => e);
+    expect(missing).toMatchObject({ code: 'E_TASK_FAILED', remoteName: 'Error', remoteCode: 'ENOENT' });
+    const own = await client
+      .submit(() => {
+        throw Object.assign(new Error('quota'), { code: 'APP_QUOTA' });
+      }, 0)
+      .catch((e: unknown) => e);
+    expect(own).toMatchObject({ code: 'E_TASK_FAILED', remoteCode: 'APP_QUOTA' });
     expect((err as { remoteStack: string }).remoteStack).toContain('RangeError');
     expect(await client.map((x: number) => x + 1, [1, 2, 3])).toEqual([2, 3, 4]);
   });

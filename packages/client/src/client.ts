@@ -385,7 +385,8 @@ export class Client {
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
       throw new BadArgumentError('options.limit must be an integer from 1 to 10000');
     const cursor = options?.cursor;
-    if (cursor !== undefined && (typeof cursor !== 'string' || cursor.length > 64)) {
+    // A page's `next` is digits (an offset, or in cluster mode Redis's SCAN cursor): a made-up one listed from the start.
+    if (cursor !== undefined && (typeof cursor !== 'string' || !/^\d{1,20}$/.test(cursor))) {
       throw new BadArgumentError("options.cursor must be a previous page's `next`");
     }
     const kind = options?.kind;

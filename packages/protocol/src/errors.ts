@@ -16,6 +16,8 @@ export interface ErrorDetails {
   remoteName?: string;
   /** The remote stack for task failures. */
   remoteStack?: string;
+  /** The remote error's own `code` (ENOENT, ERR_INVALID_ARG_TYPE, an app's), as text, for task failures. */
+  remoteCode?: string;
   /** How many times the item was run (crash retries). */
   attempts?: number;
   /** The timeout that was exceeded. */
@@ -35,6 +37,7 @@ export const DETAIL_TYPES = {
   index: 'number',
   remoteName: 'string',
   remoteStack: 'string',
+  remoteCode: 'string',
   attempts: 'number',
   timeoutMs: 'number',
   thrown: 'string',

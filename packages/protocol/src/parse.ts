@@ -157,7 +157,11 @@ export function parseClientMessage(v: unknown): ClientMessage {
       if (ack !== undefined) m.ack = ack;
       const limit = optUint(v, 'limit');
       if (limit !== undefined) m.limit = limit;
-      if (v.cursor !== undefined) m.cursor = str(v, 'cursor', 64);
+      if (v.cursor !== undefined) {
+        m.cursor = str(v, 'cursor', 64);
+        // Cursors are page offsets (or Redis SCAN cursors): anything else would list from the start, as if it were none.
+        if (!/^\d{1,20}$/.test(m.cursor)) fail("cursor must be a previous page's next");
+      }
       return m;
     }
     case 'ack':

@@ -61,6 +61,7 @@ describe('parseClientMessage', () => {
     bad({ type: 'state', rid: 1, op: 'state.list', name: '', limit: 1.5 });
     bad({ type: 'state', rid: 1, op: 'state.list', name: '', cursor: 7 });
     bad({ type: 'state', rid: 1, op: 'state.list', name: '', cursor: 'x'.repeat(65) });
+    bad({ type: 'state', rid: 1, op: 'state.list', name: '', cursor: 'garbage!!' });
     bad({ type: 'state', rid: 1, op: 'value.delete', name: 'x' });
   });
 

@@ -481,6 +481,9 @@ function describeThrown(err: unknown, index: number, fromSource: boolean): WireE
       remoteName: cut(String(err.name)),
     };
     if (err.stack !== undefined) w.remoteStack = cut(taskStack(String(err.stack)));
+    // What an app branches on (ENOENT, its own codes): the TaskError's `code` is E_TASK_FAILED, so it goes apart.
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' || typeof code === 'number') w.remoteCode = cut(String(code));
     return w;
   }
   let thrown: string;
