@@ -443,6 +443,15 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
               { event: 'replies-shed', replies, instances, evicted, heldAfter, ms: Math.round(ms * 10) / 10 },
               `kept replies over their bound (a quarter of --max-state-mb): ${replies} unacknowledged replies of the ${instances} client instance(s) keeping the most, and of ${evicted} instance(s) cut off longest (evicted before their reconnect window ended), were dropped; their resends get E_REPLY_DROPPED`,
             ),
+          cleared: (instances, replies, { slices, ms, longestMs }) =>
+            log.info({
+              event: 'replies-cleared',
+              instances,
+              replies,
+              slices,
+              ms: Math.round(ms * 10) / 10,
+              longestSliceMs: Math.round(longestMs * 10) / 10,
+            }),
         },
       ),
       stateWindow: membership === undefined ? LOCAL_STATE_WINDOW : CLUSTER_STATE_WINDOW,

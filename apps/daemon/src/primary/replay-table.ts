@@ -20,8 +20,17 @@
  * each keep the floor, past the bound those cut off longest are evicted whole,
  * only their name and mark kept until their window ends: a client making a new
  * instance for each write and cutting it held ~2 KB each, uncounted, for two minutes.
+ *
+ * An instance that goes with many replies kept is cleared a slice at a time
+ * (state/leftovers.ts), not in the turn it goes: 100,000 of them held the
+ * primary 20-120 ms, charged to nobody. Until its clear ends it still counts
+ * here, and a new instance of its name is kept apart from it (claim).
+ *
+ * The file passes 400 lines because the clears, the shedding and the evictions
+ * keep one set of books (what is held, by whom, and when to shed).
  */
 import { TOO_OLD_MARK } from '../state/state-store.js';
+import { overTurns, type Sliced } from '../state/leftovers.js';
 import { InstanceReplays, type DropStoredReply, type EvictedMark, type MarkTooOld, type ReplyMemory } from './replay.js';
 
 /** Share of `--max-state-mb` that kept replies may hold besides items, for the daemon as a whole (like connections' entries, ENTRY_SHARE). */
@@ -68,7 +77,23 @@ export interface ReplyBound {
    * cut off were evicted whole, what is held after it, and the time it took (in slices of 2 ms a turn).
    */
   shed?(replies: number, instances: number, evicted: number, heldAfter: number, ms: number): void;
+  /**
+   * Told once the clears under way are all done, when they took more than one slice: how many
+   * instances and replies went, in how many slices (one a turn), how long in all and the longest slice.
+   */
+  cleared?(instances: number, replies: number, sliced: Sliced): void;
 }
+
+/** Replies an instance may keep and still be cleared in the turn it goes (~0.3-1 us each). */
+export const CLEAR_AT_ONCE = 1024;
+/** Replies cleared between looks at the clock. */
+const CLEAR_BATCH = 256;
+/**
+ * Replies waiting to be cleared, at most: past it the oldest clears are finished at once, as they
+ * all were before. Only a client making replies much faster than 2 ms a turn clears them (a hundred
+ * thousand take 20-120 ms: ~25 turns) reaches it, and it keeps the backlog's memory bounded.
+ */
+export const MAX_CLEARING = 400_000;
 
 /** Instances closed for good remembered, the newest (see ReplayTable.end). */
 const MAX_ENDED = 10_000;
@@ -97,6 +122,14 @@ export class ReplayTable {
    */
   readonly #evicted = new Map<string, { mark: EvictedMark; until: number }>();
   #sweepTimer: NodeJS.Timeout | undefined;
+  /** Instances gone whose replies are being cleared, first gone first (state/leftovers.ts); each still counts in #held until done. */
+  #clearing: InstanceReplays[] = [];
+  /** The same, by name: a new instance of a name claims its request ids from these (#claim). */
+  readonly #clearingByName = new Map<string, InstanceReplays[]>();
+  /** What the clears under way have let go so far (told to bound.cleared once they all end). */
+  #cleared = { instances: 0, replies: 0, slices: 0, ms: 0, longestMs: 0 };
+  /** A shedding waits for the clears under way: what they free is the cheapest, and nobody needs it. */
+  #shedAfterClears = false;
   /** What every instance's kept replies hold besides items (the sum of their `held`), the instances themselves and the evicted ones' marks. */
   #held = 0;
   /** Shed once #held passes this: the bound, or above it after a shedding that could not get under it (only items and pending outcomes left). */
@@ -186,7 +219,7 @@ export class ReplayTable {
   }
 
   #create(instance: string): InstanceReplays {
-    const r = new InstanceReplays(instance, this.#drop, this.#counted, this.#mark);
+    const r = new InstanceReplays(instance, this.#drop, this.#counted, this.#mark, this.#claimRid);
     this.#counted.replies(this.#instanceCost);
     const ended = this.#ended.get(instance);
     if (ended !== undefined) {
@@ -205,10 +238,82 @@ export class ReplayTable {
     return r;
   }
 
-  /** Drops the instance and its replays, here and in the store. */
+  /** Drops the instance and its replays, here and in the store: at once if it keeps few, else over turns (#clearSlices). */
   #forget(r: InstanceReplays): void {
-    this.#remove(r);
-    r.clear();
+    if (r.size <= CLEAR_AT_ONCE) {
+      this.#remove(r);
+      r.clear();
+      return;
+    }
+    // Out of the table now (a new instance of the name is a new one), its cost counted until its clear ends.
+    clearTimeout(r.expiry);
+    this.#lingering.delete(r);
+    this.#instances.delete(r.instance);
+    r.startClear();
+    this.#clearing.push(r);
+    const same = this.#clearingByName.get(r.instance);
+    if (same === undefined) this.#clearingByName.set(r.instance, [r]);
+    else same.push(r);
+    // Bounded: past MAX_CLEARING the oldest are finished now (and dropped from the list as the slices reach them).
+    let backlog = 0;
+    for (const c of this.#clearing) backlog += c.size;
+    for (let i = 0; backlog > MAX_CLEARING && i < this.#clearing.length - 1; i++) {
+      const c = this.#clearing[i]!;
+      backlog -= c.size;
+      this.#cleared.replies += c.size;
+      c.clearSome(Infinity);
+    }
+    if (this.#clearing.length === 1) void this.#clearSlices();
+  }
+
+  /** A new instance of `instance` is to keep `rid`: instances of the name still being cleared let theirs go first. */
+  readonly #claimRid = (instance: string, rid: number): void => {
+    if (this.#clearingByName.size === 0) return;
+    const same = this.#clearingByName.get(instance);
+    if (same === undefined) return;
+    for (const c of same) {
+      const before = c.size;
+      c.forget(rid);
+      this.#cleared.replies += before - c.size;
+    }
+  };
+
+  /** Clears the instances gone, first gone first, within the leftovers' budget (state/leftovers.ts). */
+  async #clearSlices(): Promise<void> {
+    while (this.#clearing.length > 0) {
+      const r = this.#clearing[0]!;
+      const sliced = await overTurns(() => {
+        const before = r.size;
+        const done = r.clearSome(CLEAR_BATCH);
+        this.#cleared.replies += before - r.size;
+        return done;
+      });
+      this.#clearing.shift();
+      const same = this.#clearingByName.get(r.instance)!;
+      same.splice(same.indexOf(r), 1);
+      if (same.length === 0) this.#clearingByName.delete(r.instance);
+      this.#counted.replies(-this.#instanceCost);
+      const c = this.#cleared;
+      c.instances++;
+      // The first slice of the next clear runs in the same turn as the last of this one.
+      c.slices += sliced.slices - (c.instances > 1 ? 1 : 0);
+      c.ms += sliced.ms;
+      c.longestMs = Math.max(c.longestMs, sliced.longestMs);
+    }
+    const { instances, replies, slices, ms, longestMs } = this.#cleared;
+    this.#cleared = { instances: 0, replies: 0, slices: 0, ms: 0, longestMs: 0 };
+    if (slices > 1) this.#bound.cleared?.(instances, replies, { slices, ms, longestMs });
+    if (this.#shedAfterClears) {
+      this.#shedAfterClears = false;
+      this.#shed();
+    }
+  }
+
+  /** Replies still to be cleared, of instances gone. */
+  get clearing(): number {
+    let n = 0;
+    for (const c of this.#clearing) n += c.size;
+    return n;
   }
 
   /** Drops the instance from the table. */
@@ -287,6 +392,10 @@ export class ReplayTable {
     const bound = this.#bound.bytes;
     if (this.#held <= bound) {
       this.#shedding = false;
+      return;
+    }
+    if (this.#clearing.length > 0) {
+      this.#shedAfterClears = true;
       return;
     }
     const target = bound * SHED_TO;

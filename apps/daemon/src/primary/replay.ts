@@ -54,6 +54,13 @@ export const MAX_BYTES_PER_INSTANCE = 64 * 1024 * 1024;
 export type DropStoredReply = (instance: string, rid: number) => void;
 
 /**
+ * Told before an instance keeps request `rid`'s outcome (and the store its reply): an earlier
+ * instance of the same name still being cleared (ReplayTable) lets its own go first, so that its
+ * clear never deletes the new one's, which the store keeps under the same key.
+ */
+export type ClaimRid = (instance: string, rid: number) => void;
+
+/**
  * Keeps an instance's too-old mark in the store, with its replies (state-store.ts TOO_OLD_MARK): the
  * watermark (resends up to it are refused), or [watermark, ...spared] (requests still pending when
  * their neighbours' replies were shed: they may be run afresh). Written and read here alone.
@@ -147,6 +154,12 @@ export class InstanceReplays implements Replays {
   readonly #drop: DropStoredReply;
   readonly #memory: ReplyMemory | undefined;
   readonly #mark: MarkTooOld | undefined;
+  readonly #claim: ClaimRid | undefined;
+  /**
+   * Its clear has begun (ReplayTable): nothing more is kept, nor any mark written, under its name,
+   * which a new instance may have taken meanwhile; what is left goes a slice at a time.
+   */
+  #clearing = false;
   /** The store holds a watermark of this instance's (dropped with the instance). */
   #marked = false;
   /** Each request's outcome: its promise until it settled, then its reply (settled) or its wire error (failed, KeptFailure). */
@@ -193,11 +206,17 @@ export class InstanceReplays implements Replays {
   /** What its kept replies hold besides the items of gets (ReplyMemory.replies): what the daemon-wide bound sheds (ReplayTable). */
   held = 0;
 
-  constructor(instance: string, drop: DropStoredReply, memory?: ReplyMemory, mark?: MarkTooOld) {
+  constructor(instance: string, drop: DropStoredReply, memory?: ReplyMemory, mark?: MarkTooOld, claim?: ClaimRid) {
     this.instance = instance;
     this.#drop = drop;
     this.#memory = memory;
     this.#mark = mark;
+    this.#claim = claim;
+  }
+
+  /** Replies (and outcomes pending) it keeps. */
+  get size(): number {
+    return this.#replies?.size ?? 0;
   }
 
   /** The outcome of an earlier request `rid`, if it is still kept; throws if it was dropped. */
@@ -223,6 +242,7 @@ export class InstanceReplays implements Replays {
   /** Keeps `outcome` for a resend of `rid`; `stored`: the store holds the reply too (a write's). */
   remember(rid: number, outcome: Promise<unknown>, stored = false): void {
     outcome.catch(ignore); // kept for a replay, not an unhandled rejection
+    this.#claim?.(this.instance, rid);
     this.#keep(rid, outcome, stored);
   }
 
@@ -241,7 +261,7 @@ export class InstanceReplays implements Replays {
   }
 
   failed(rid: number, outcome: Promise<unknown>, error: WireError): void {
-    if (this.#replies?.get(rid) !== outcome) return;
+    if (this.#clearing || this.#replies?.get(rid) !== outcome) return;
     const failure = new KeptFailure(error);
     this.#replies.set(rid, failure);
     this.#data(failure, 1);
@@ -249,7 +269,7 @@ export class InstanceReplays implements Replays {
 
   settled(rid: number, outcome: Promise<unknown>, reply: unknown): void {
     // Unless a resend made the request another outcome meanwhile (a queue.get carried on).
-    if (reply === undefined || this.#replies?.get(rid) !== outcome) return;
+    if (reply === undefined || this.#clearing || this.#replies?.get(rid) !== outcome) return;
     this.#replies.set(rid, reply);
     this.#grew(rid, reply);
   }
@@ -386,6 +406,8 @@ export class InstanceReplays implements Replays {
   outcome(rid: number, req: StateRequest, host: ReplayHost): Promise<unknown> | undefined {
     if (RESEND_POLICY[req.op] !== 'replay') return undefined;
     const earlier = this.get(rid);
+    // Before the run: the store keeps its reply under the key an earlier instance of the name may still hold.
+    this.#claim?.(this.instance, rid);
     let outcome: Promise<unknown>;
     if (req.op !== 'queue.get') {
       if (earlier !== undefined) return earlier;
@@ -513,7 +535,7 @@ export class InstanceReplays implements Replays {
    */
   #markNow(): void {
     const mark = this.#markValue();
-    if (this.#mark === undefined || mark === undefined) return;
+    if (this.#mark === undefined || mark === undefined || this.#clearing) return;
     this.#mark(this.instance, mark);
     this.#marked = true;
   }
@@ -527,12 +549,30 @@ export class InstanceReplays implements Replays {
 
   /** Forgets everything (the client is gone for good). */
   clear(): void {
-    if (this.#marked) {
-      this.#marked = false;
-      this.#drop(this.instance, TOO_OLD_MARK);
+    this.startClear();
+    this.clearSome(Infinity);
+  }
+
+  /**
+   * Begins its clear: its mark goes now (a new instance of the name may keep its own), and nothing
+   * is kept or marked from now on; its replies go with clearSome.
+   */
+  startClear(): void {
+    this.#clearing = true;
+    if (!this.#marked) return;
+    this.#marked = false;
+    this.#drop(this.instance, TOO_OLD_MARK);
+  }
+
+  /** Forgets up to `max` of its replies, oldest first, here and in the store: true once none is left. */
+  clearSome(max: number): boolean {
+    const replies = this.#replies;
+    if (replies === undefined) return true;
+    for (let n = 0, rid = replies.first(); rid !== undefined; rid = replies.first()) {
+      if (n++ >= max) return false;
+      this.forget(rid);
     }
-    if (this.#replies === undefined) return;
-    for (const rid of [...this.#replies.keys()]) this.forget(rid);
+    return true;
   }
 }
 

@@ -287,9 +287,9 @@ export class Dicts {
     this.#forgetIfEmpty(name, true);
   }
 
-  /** `write`: false while the daemon stops (its store closing): what it leaves in memory then goes with the process. */
-  dropOwner(owner: string, write: boolean): void {
-    for (const name of this.#subs.dropOwner(owner)) this.#forgetIfEmpty(name, write);
+  /** `write()`: false once the daemon stops (its store closing): what it leaves in memory then goes with the process. */
+  dropOwner(owner: string, write: () => boolean): void {
+    this.#subs.dropOwner(owner, (name) => this.#forgetIfEmpty(name, write()));
   }
 
   #record(name: string): DictRecord {

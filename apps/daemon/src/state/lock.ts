@@ -42,8 +42,9 @@ export class Locks implements Dirty {
   /** Locks held or awaited per owner, bounded: a grant moves an entry from awaited to held. */
   readonly #quota: OwnerQuota;
   /** Blocked acquires by lock, oldest first; one that times out or is cancelled gives back its quota entry. */
-  readonly #acquirers = new Waiters<number>((a) => {
-    this.#quota.remove(a.owner);
+  readonly #acquirers = new Waiters<number>((a, ownerGone) => {
+    // An owner gone had all its entries given back at once (dropOwner).
+    if (!ownerGone) this.#quota.remove(a.owner);
     const l = this.#map.get(a.name);
     if (l !== undefined) this.#forgetIfIdle(a.name, l);
   });

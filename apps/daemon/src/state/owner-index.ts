@@ -10,7 +10,11 @@
  */
 import { LimitError } from '@corepool/protocol';
 
+import { overTurns } from './leftovers.js';
 import type { StateMemory } from './state-memory.js';
+
+/** Names an owner gone lets go of between looks at the clock (state/leftovers.ts). */
+const LEAVE_BATCH = 256;
 
 /** The most entries of one kind (blocked gets, locks held or awaited, subscriptions) one owner may have. */
 export const OWNER_LIMIT = 10_000;
@@ -155,17 +159,33 @@ export class Subscribers {
     return [...this.#byName].map(([name, owners]) => [name, new Set(owners)]);
   }
 
-  /** Ends every subscription of `owner`; returns the names it was subscribed to. */
-  dropOwner(owner: string): Iterable<string> {
+  /**
+   * Ends every subscription of `owner`: its entries and quota go now, its place in each name's set
+   * a slice at a time (state/leftovers.ts; 10,000 at once held the primary 4-9 ms, charged to
+   * nobody), each name then told to `each`. Meanwhile a change of those names is still pushed to
+   * the owner, which is gone and takes none. A name the owner subscribes to again meanwhile is its
+   * new subscription's, left alone.
+   */
+  dropOwner(owner: string, each?: (name: string) => void): void {
     this.#quota.drop(owner);
     const names = this.#index.take(owner);
-    if (names === undefined) return [];
-    for (const name of names) {
-      const owners = this.#byName.get(name);
-      if (owners === undefined) continue;
-      owners.delete(owner);
-      if (owners.size === 0) this.#byName.delete(name);
-    }
-    return names;
+    if (names === undefined) return;
+    const left = names.values();
+    const step = (): boolean => {
+      for (let k = 0; k < LEAVE_BATCH; k++) {
+        const next = left.next();
+        if (next.done === true) return true;
+        const name = next.value;
+        if (this.#index.has(owner, name)) continue;
+        const owners = this.#byName.get(name);
+        if (owners !== undefined) {
+          owners.delete(owner);
+          if (owners.size === 0) this.#byName.delete(name);
+        }
+        each?.(name);
+      }
+      return false;
+    };
+    if (!step()) void overTurns(step);
   }
 }

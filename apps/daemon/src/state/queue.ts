@@ -78,8 +78,9 @@ export class Queues {
   /** Blocked gets per owner, bounded (each keeps a promise, maybe a timer, and its queue's record). */
   readonly #blocked: OwnerQuota;
   /** Blocked gets by queue, oldest first; one that times out or is cancelled gives back its quota entry. */
-  readonly #getters = new Waiters<Uint8Array, Taken>((g) => {
-    this.#blocked.remove(g.owner);
+  readonly #getters = new Waiters<Uint8Array, Taken>((g, ownerGone) => {
+    // An owner gone had all its entries given back at once (dropOwner): its next ones are counted afresh.
+    if (!ownerGone) this.#blocked.remove(g.owner);
     const q = this.#map.get(g.name);
     if (q !== undefined) this.#forgetIfIdle(g.name, q);
   });
@@ -140,18 +141,23 @@ export class Queues {
    * (nothing changed) when a stored item would take the state past its bound (StateMemory).
    */
   put(name: string, bytes: Uint8Array): number {
-    if (!this.#getters.has(name)) this.#memory.admit(itemCost(bytes.length) + (this.size(name) > 0 ? 0 : queueCost(name)), 'queue.put');
-    return this.#append(name, bytes);
+    return this.#append(name, bytes, true);
   }
 
-  /** put without the bound: for an item that was in the queue a moment ago (putBack). */
-  #append(name: string, bytes: Uint8Array): number {
-    const q = this.#record(name);
+  /**
+   * Hands the item to the oldest blocked getter, or stores it: then, for a put (`admit`), within the
+   * bound; an item that was in the queue a moment ago (putBack) is not refused. Decided by the take, not
+   * `has`: the getters there may be only a gone owner's, leaving a slice at a time (waiters.ts).
+   */
+  #append(name: string, bytes: Uint8Array, admit = false): number {
     const g = this.#getters.take(name);
     if (g !== undefined) {
+      const q = this.#record(name);
       this.#handOver(name, q, g, bytes);
       return q.size;
     }
+    if (admit) this.#memory.admit(itemCost(bytes.length) + (this.size(name) > 0 ? 0 : queueCost(name)), 'queue.put');
+    const q = this.#record(name);
     const seq = q.nextSeq++;
     q.items.push(bytes);
     q.seqs.push(seq);

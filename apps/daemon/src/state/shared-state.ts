@@ -448,10 +448,14 @@ export class SharedState implements StateStore {
     this.#queues.putBack(req.name, own(value));
   }
 
-  /** The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with E_CANCELLED. */
+  /**
+   * The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with
+   * E_CANCELLED. Its subscriptions and blocked calls go a slice a turn (state/leftovers.ts), set apart
+   * from anything the same owner name does next; its locks pass on now.
+   */
   releaseOwner(owner: string): void {
     this.#values.dropOwner(owner);
-    this.#dicts.dropOwner(owner, this.#closing === null);
+    this.#dicts.dropOwner(owner, () => this.#closing === null);
     this.#listings.dropOwner(owner, new CancelledError('the requester went away'));
     this.#held.dropOwner(owner);
     this.#queues.dropOwner(owner);

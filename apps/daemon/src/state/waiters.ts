@@ -14,11 +14,19 @@
  * connection), so what they cost when they stop must not stall the others:
  * an owner's calls are found through its own index, never by scanning a
  * name's whole line (one client leaving a line of 400,000 scanned it all),
- * and calls that stop together (timeouts due at once, an owner with thousands
- * waiting) leave the line at once but are answered in slices of LEAVE_SLICE_MS
- * a turn, their timeouts' errors made without a stack: 200,000 timeouts due
+ * and timeouts due together leave the line at once but are answered in slices
+ * of LEAVE_SLICE_MS a turn, their timeouts' errors made without a stack: 200,000 timeouts due
  * together held the primary 7-11 s in one go, a stack and a socket write each.
+ *
+ * An owner's calls leave their lines a slice at a time too (state/leftovers.ts):
+ * taking 10,000 out at once held the primary 6-45 ms, charged to nobody. They
+ * are set apart from its later calls at once (a group per owner, marked gone),
+ * so a call of a gone owner is never served, nor taken for the owner's next
+ * ones (a worker's cancelled gets and the gets of its next task); `take` and
+ * `has` pass over them, letting go of those they meet.
  */
+import { overTurns } from './leftovers.js';
+
 /** Longest timer Node can arm; longer timeouts wait forever. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -34,7 +42,20 @@ export interface Waiter<T, D> {
 
 interface Entry<T, D> extends Waiter<T, D> {
   timer: NodeJS.Timeout | undefined;
+  readonly group: Group<T, D>;
 }
+
+/** One owner's calls, from its first until it goes (dropOwner): a later call of the same owner is in a new group. */
+interface Group<T, D> {
+  readonly entries: Set<Entry<T, D>>;
+  /** Set when its owner went: the error its calls are answered with. */
+  left: Error | undefined;
+}
+
+/** Calls of gone owners still in their lines, at most: past it an owner's go at once, as they all did before. */
+export const MAX_DEPARTING = 100_000;
+/** Calls taken out of their lines between looks at the clock. */
+const DEPART_BATCH = 128;
 
 /** Most of a turn spent answering calls that stopped waiting; the rest are answered in the turns after. */
 export const LEAVE_SLICE_MS = 2;
@@ -43,17 +64,24 @@ export const LEAVE_SLICE_MS = 2;
 export class Waiters<T, D = undefined> {
   /** A Set keeps insertion order: the first is the oldest waiter. */
   readonly #byName = new Map<string, Set<Entry<T, D>>>();
-  /** owner -> its waiters, oldest first. */
-  readonly #byOwner = new Map<string, Set<Entry<T, D>>>();
-  readonly #onLeft: (w: Waiter<T, D>) => void;
+  /** owner -> its waiters, oldest first (its owner's gone groups are out of this map). */
+  readonly #byOwner = new Map<string, Group<T, D>>();
+  readonly #onLeft: (w: Waiter<T, D>, ownerGone: boolean) => void;
+  /** Calls waiting, those of gone owners not counted. */
   #size = 0;
+  /** Calls of gone owners still in their lines. */
+  #departing = 0;
   /** Calls out of their lines, still to be answered: with their error, or how to make it (a timeout). */
   #leaving: [Entry<T, D>, Error | (() => Error)][] = [];
   #leavingAt = 0;
   #draining: NodeJS.Immediate | undefined;
 
-  /** `onLeft` hears of each waiter that stopped waiting unserved, as it is removed (before it is rejected, maybe turns before). */
-  constructor(onLeft: (w: Waiter<T, D>) => void = () => {}) {
+  /**
+   * `onLeft` hears of each waiter that stopped waiting unserved, as it is removed (before it is
+   * rejected, maybe turns before); `ownerGone`: its owner went (dropOwner), and what its calls
+   * counted against was given back by the caller at once.
+   */
+  constructor(onLeft: (w: Waiter<T, D>, ownerGone: boolean) => void = () => {}) {
     this.#onLeft = onLeft;
   }
 
@@ -64,7 +92,9 @@ export class Waiters<T, D = undefined> {
    */
   wait(owner: string, name: string, timeoutMs: number | undefined, timedOut: () => Error, data: D): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const w: Entry<T, D> = { owner, name, data, resolve, reject, timer: undefined };
+      let group = this.#byOwner.get(owner);
+      if (group === undefined) this.#byOwner.set(owner, (group = { entries: new Set(), left: undefined }));
+      const w: Entry<T, D> = { owner, name, data, resolve, reject, timer: undefined, group };
       if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
         w.timer = setTimeout(() => {
           w.timer = undefined;
@@ -79,9 +109,7 @@ export class Waiters<T, D = undefined> {
       if (line === undefined) this.#byName.set(name, (line = new Set()));
       line.add(w);
       this.#size++;
-      let mine = this.#byOwner.get(owner);
-      if (mine === undefined) this.#byOwner.set(owner, (mine = new Set()));
-      mine.add(w);
+      group.entries.add(w);
     });
   }
 
@@ -90,28 +118,72 @@ export class Waiters<T, D = undefined> {
     return this.#size;
   }
 
-  /** Whether anyone waits on `name`. */
+  /** Whether anyone waits on `name`: maybe only calls of gone owners, which leave within a few slices (`take` passes over them). */
   has(name: string): boolean {
     return this.#byName.has(name);
   }
 
   /** Removes the oldest waiter on `name` and returns it, for the caller to settle; undefined when none waits. */
   take(name: string): Waiter<T, D> | undefined {
-    const first = this.#byName.get(name)?.values().next();
-    if (first === undefined || first.done) return undefined;
-    this.#remove(first.value);
-    return first.value;
+    const first = this.#first(name);
+    if (first !== undefined) this.#remove(first);
+    return first;
   }
 
-  /** Rejects every waiter of `owner` with `err`, oldest first: the first within a slice now, the rest in the next turns. */
+  /**
+   * The oldest call on `name` of an owner still there. Calls of gone owners before it leave (they
+   * would, a slice later), up to a batch; past it they are passed over, so that a take costs at
+   * most a batch of them.
+   */
+  #first(name: string): Entry<T, D> | undefined {
+    const line = this.#byName.get(name);
+    if (line === undefined) return undefined;
+    let gone: Entry<T, D>[] | undefined;
+    let found: Entry<T, D> | undefined;
+    for (const w of line) {
+      if (w.group.left === undefined) {
+        found = w;
+        break;
+      }
+      if ((gone?.length ?? 0) < DEPART_BATCH && this.#remove(w)) (gone ??= []).push(w);
+    }
+    if (gone !== undefined) for (const w of gone) this.#told(w);
+    return found;
+  }
+
+  /**
+   * Rejects every waiter of `owner` with `err`, oldest first: set apart from the owner's later
+   * calls now, taken out of their lines and answered a slice at a time (state/leftovers.ts).
+   */
   dropOwner(owner: string, err: Error): void {
-    const mine = this.#byOwner.get(owner);
-    if (mine === undefined) return;
-    // Told now unless calls that stopped earlier still wait to be told (they go first).
-    const now = this.#leavingAt === this.#leaving.length;
-    for (const w of [...mine]) if (this.#remove(w)) this.#left(w, err);
-    if (now) this.#drain(LEAVE_SLICE_MS);
-    this.#drainSoon();
+    const group = this.#byOwner.get(owner);
+    if (group === undefined) return;
+    this.#byOwner.delete(owner);
+    group.left = err;
+    const n = group.entries.size;
+    this.#size -= n;
+    this.#departing += n;
+    // Past the bound: at once (an app closing connections with thousands waiting faster than they go).
+    const batch = this.#departing > MAX_DEPARTING ? Infinity : DEPART_BATCH;
+    void overTurns(() => {
+      let k = 0;
+      for (const w of group.entries) {
+        if (k++ >= batch) return false;
+        this.#depart(w);
+      }
+      return true;
+    });
+  }
+
+  /** A call of a gone owner leaves its line, answered with its owner's error now. */
+  #depart(w: Entry<T, D>): void {
+    if (this.#remove(w)) this.#told(w);
+  }
+
+  /** A call of a gone owner, out of its line: what it counted is given back, and it is answered. */
+  #told(w: Entry<T, D>): void {
+    this.#onLeft(w, true);
+    w.reject(w.group.left!);
   }
 
   /** Rejects every waiter with `err` (shutdown), and answers those still to be told now. */
@@ -122,7 +194,7 @@ export class Waiters<T, D = undefined> {
 
   /** `w` is out of its line: what it counted against is given back now (a client at its quota may wait again at once); its answer waits its turn. */
   #left(w: Entry<T, D>, err: Error | (() => Error)): void {
-    this.#onLeft(w);
+    this.#onLeft(w, w.group.left !== undefined);
     this.#leaving.push([w, err]);
   }
 
@@ -166,11 +238,12 @@ export class Waiters<T, D = undefined> {
     w.timer = undefined;
     const line = this.#byName.get(w.name);
     if (line === undefined || !line.delete(w)) return false;
-    this.#size--;
+    if (w.group.left === undefined) this.#size--;
+    else this.#departing--;
     if (line.size === 0) this.#byName.delete(w.name);
-    const mine = this.#byOwner.get(w.owner)!;
-    mine.delete(w);
-    if (mine.size === 0) this.#byOwner.delete(w.owner);
+    const group = w.group;
+    group.entries.delete(w);
+    if (group.entries.size === 0 && this.#byOwner.get(w.owner) === group) this.#byOwner.delete(w.owner);
     return true;
   }
 }

@@ -1,0 +1,53 @@
+/**
+ * leftovers.ts - the budget of what is cleared after someone has gone: a
+ * client instance's kept replies (primary/replay-table.ts), a connection's
+ * subscriptions and blocked calls (owner-index.ts, waiters.ts). Nobody is left
+ * to charge for that work, and it grows with what the one who went had built
+ * up: a connection closing with 100,000 unacknowledged replies held the
+ * primary 20-120 ms in one turn, one with 10,000 each of subscriptions, blocked
+ * gets and lock waits 23-45 ms, a stall for every other client. So it goes
+ * LEFTOVER_SLICE_MS a turn, one budget over all of it (TurnBudget), however
+ * many connections close at once; the rest waits for the turns after.
+ */
+import { TurnBudget } from './turn-budget.js';
+
+/** Most of a turn spent on leftovers, over every kind of them. */
+export const LEFTOVER_SLICE_MS = 2;
+
+const time = new TurnBudget(LEFTOVER_SLICE_MS);
+
+/** How a clear went over turns: the slices it took (one a turn), its time, and its longest slice. */
+export interface Sliced {
+  slices: number;
+  ms: number;
+  longestMs: number;
+}
+
+/**
+ * Runs `step` (a batch of a clear: a few hundred entries, well under a slice; true once nothing is
+ * left) within this turn's leftover budget, and the rest in the turns after. The first batch runs
+ * now, in the caller's turn. Each batch is timed with the promise reactions it set off (a blocked
+ * call rejected is answered in a microtask), as fanout.ts times its pushes with their flushes.
+ */
+export async function overTurns(step: () => boolean): Promise<Sliced> {
+  const out: Sliced = { slices: 1, ms: 0, longestMs: 0 };
+  let slice = 0;
+  for (;;) {
+    const t0 = performance.now();
+    const done = step();
+    await Promise.resolve();
+    const ms = performance.now() - t0;
+    time.spend(ms);
+    out.ms += ms;
+    slice += ms;
+    if (done) break;
+    if (time.spent) {
+      out.longestMs = Math.max(out.longestMs, slice);
+      slice = 0;
+      await time.nextTurn();
+      out.slices++;
+    }
+  }
+  out.longestMs = Math.max(out.longestMs, slice);
+  return out;
+}
