@@ -98,6 +98,8 @@ daemon
   .addOption(new Option('--send-high-water <bytes>').hideHelp())
   .addOption(new Option('--send-hard-cap <bytes>').hideHelp())
   .addOption(new Option('--send-soft-cap-ms <ms>').hideHelp())
+  // How long a client instance's replies outlive its last connection (default two minutes); hidden, for tests.
+  .addOption(new Option('--replay-window-ms <ms>').hideHelp())
   .option('--cluster <redis-url>', 'join a cluster of daemons that share work and state through this Redis (7.0+, noeviction)')
   .option('--cluster-name <name>', `the cluster to join on that Redis (default: ${DEFAULT_CLUSTER_NAME})`)
   .option('--init <module>', 'worker initializer: a module whose `init` (or default) export runs once in each worker before its first task')
@@ -139,6 +141,7 @@ daemon
       sendHighWater: flags.sendHighWater,
       sendHardCap: flags.sendHardCap,
       sendSoftCapMs: flags.sendSoftCapMs,
+      replayWindowMs: flags.replayWindowMs,
       cluster: flags.cluster,
       clusterName: flags.clusterName,
       init: flags.init,

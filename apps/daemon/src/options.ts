@@ -68,6 +68,11 @@ export interface DaemonOptions {
   sendHardCap: number;
   /** Time a client may stay above the high-water mark before it is cut off. */
   sendSoftCapMs: number;
+  /**
+   * How long a client instance's kept replies outlive its last connection (hidden `--replay-window-ms`,
+   * for tests; absent: two minutes, primary/replay-table.ts): past it an item it never acknowledged goes back.
+   */
+  replayWindowMs?: number;
   /** RSS limit per worker in MiB, enforced by the primary's watchdog; 0 means none. */
   workerRssMb: number;
   /** Replace a worker after it has run this many items; 0 means never. */
@@ -348,6 +353,7 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
     sendHardCap,
     sendSoftCapMs:
       raw.sendSoftCapMs === undefined ? DEFAULT_OPTIONS.sendSoftCapMs : int('send-soft-cap-ms', raw.sendSoftCapMs, 10, 3_600_000),
+    ...(raw.replayWindowMs === undefined ? {} : { replayWindowMs: int('replay-window-ms', raw.replayWindowMs, 100, 3_600_000) }),
     workerRssMb: raw.workerRssMb === undefined ? defaultWorkerRssMb(workerHeapMb) : workerRssLimit(raw.workerRssMb, workerHeapMb),
     maxClientWeight:
       raw.maxClientWeight === undefined ? DEFAULT_OPTIONS.maxClientWeight : int('max-client-weight', raw.maxClientWeight, 1, MAX_WEIGHT),

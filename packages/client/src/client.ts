@@ -65,6 +65,12 @@ const ACK_EVERY = 1024;
  * would be 8 GiB of the daemon's memory.
  */
 const ACK_BYTES = 8 * 1024 * 1024;
+/**
+ * How long close() waits for the replies of requests already sent, so that their outcome is known:
+ * a write whose reply was still on its way was applied, and rejecting it E_CLOSED made an app that
+ * retries on E_CLOSED apply it twice. Blocked calls are cancelled instead (their wait has no bound).
+ */
+export const CLOSE_GRACE_MS = 2000;
 const CLIENT_EVENTS = new Set<string>(['disconnected', 'reconnected', 'offline', 'closed']);
 /** Settled once: batches start in a job of its `then`. */
 const RESOLVED = Promise.resolve();
@@ -97,6 +103,14 @@ export class Client {
   #ackScheduled = false;
   /** The daemon in use takes `ack` messages (its welcome said so). */
   #acksTaken = false;
+  /** The daemon in use takes `ack.closing`, close()'s last word (its welcome said so). */
+  #closingAcks = false;
+  /** close() under way, or done. */
+  #closing: Promise<void> | undefined;
+  /** No request acknowledges this rid or above: a get close() cancelled (its item must go back, not be forgotten). */
+  #ackCap = Infinity;
+  /** close() waits: told when the last pending request is settled. */
+  #drained: (() => void) | undefined;
   readonly #listeners = new ListenerRegistry((req) => this.#request(req));
   /** Told when the socket holding this client's locks is lost (the daemon releases them). */
   readonly #linkWatchers = new Set<(err: Error) => void>();
@@ -403,10 +417,52 @@ export class Client {
     return this.#request({ type: 'status' }) as Promise<DaemonStatus>;
   }
 
-  /** Closes the connection; pending work rejects with ClosedError. */
-  async close(): Promise<void> {
-    if (this.#closed !== undefined) return;
-    this.#fail(new ClosedError('the client was closed'));
+  /**
+   * Closes the connection for good. Batches, subscriptions and blocked calls (queue gets that may
+   * wait, lock acquires) end at once with ClosedError; an item the daemon took for a cancelled get
+   * goes back to the front of its queue. Requests already sent get up to CLOSE_GRACE_MS (2 s) for
+   * their replies, so a write settles with its real outcome; one still unanswered then rejects with
+   * ClosedError saying that it may have been applied. Calls made after close() reject at once.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    // Ended already (a refused token): nothing is pending.
+    if (this.#closed !== undefined) return this.#conn.close();
+    const err = new ClosedError('the client was closed');
+    this.#closed = err;
+    this.#linkLost(err);
+    this.#listeners.endAll(err);
+    for (const b of [...this.#batches.values()]) b.cancel(err);
+    // The replies this client never had: their items go back (the daemon's end of ack.closing).
+    const unanswered: number[] = [];
+    for (const [rid, p] of this.#pending.entries()) {
+      const msg = p.msg as StateRequest;
+      if (msg.op !== 'lock.acquire' && (msg.op !== 'queue.get' || msg.timeoutMs === 0)) continue;
+      unanswered.push(rid);
+      this.#ackCap = Math.min(this.#ackCap, rid);
+      const back = msg.op === 'queue.get' ? ': an item the daemon took for it goes back to the front of its queue' : '';
+      this.#pending.reject(rid, new ClosedError(`close() cancelled this ${msg.op} on "${msg.name}"${back}`));
+    }
+    if (this.#pending.size > 0 && !this.#conn.offline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => this.#drained?.(), CLOSE_GRACE_MS);
+        this.#drained = () => {
+          clearTimeout(timer);
+          this.#drained = undefined;
+          resolve();
+        };
+      });
+    }
+    for (const [rid, p] of this.#pending.entries()) {
+      unanswered.push(rid);
+      this.#pending.reject(rid, unansweredAtClose(p.msg));
+    }
+    if (this.#closingAcks) this.#conn.send({ type: 'ack', ack: this.#pending.next, closing: unanswered });
+    this.#emit('closed', err);
     await this.#conn.close();
   }
 
@@ -497,6 +553,7 @@ export class Client {
       case 'reply':
         this.#pending.settle(m.rid, m);
         this.#noteReply(replyDataBytes(m.value));
+        if (this.#drained !== undefined && this.#pending.size === 0) this.#drained();
         return;
       case 'push':
         this.#listeners.deliver(m);
@@ -511,6 +568,7 @@ export class Client {
   #onUp(w: Welcome, reconnected: boolean): void {
     this.#workers = Math.max(1, w.workers);
     this.#acksTaken = w.acks === true;
+    this.#closingAcks = w.closingAcks === true;
     // The daemon granted less than asked (a clamped weight, an operator's setting): said once per daemon's answer, not per reconnect.
     if (w.warning !== undefined && w.warning !== this.#warned) {
       this.#warned = w.warning;
@@ -556,7 +614,7 @@ export class Client {
   /** A request on the wire, with the lowest request id still unanswered (the daemon forgets replays below it). */
   #wire(rid: number, msg: Request): ClientMessage {
     if ('type' in msg) return { type: 'status', rid };
-    const ack = this.#pending.oldest() ?? rid;
+    const ack = Math.min(this.#pending.oldest() ?? rid, this.#ackCap);
     if (ack > this.#acked) this.#acked = ack;
     this.#repliesSinceAck = 0;
     this.#replyBytesSinceAck = 0;
@@ -601,6 +659,7 @@ export class Client {
     this.#listeners.endAll(err);
     for (const b of [...this.#batches.values()]) b.cancel(err);
     this.#pending.rejectAll(err);
+    this.#drained?.();
   }
 
   #linkLost(err: CorepoolError): void {
@@ -650,6 +709,13 @@ export class Client {
       return () => this.#linkWatchers.delete(cb);
     },
   };
+}
+
+/** What a request close() stopped waiting for rejects with: a write's may have been applied. */
+function unansweredAtClose(msg: Request): ClosedError {
+  const op = 'op' in msg ? msg.op : 'status';
+  const applied = 'op' in msg && RESEND_POLICY[msg.op] === 'replay' ? ': it may have been applied' : '';
+  return new ClosedError(`the client was closed before the daemon answered ${op} within the ${CLOSE_GRACE_MS} ms close() waits${applied}`);
 }
 
 /** A generator whose first next() rejects with `err`. */

@@ -174,8 +174,9 @@ export class Connection {
     return true;
   }
 
-  /** Closes for good. */
+  /** Closes for good, after what was sent before (close()'s last ack goes ahead of the close frame). */
   close(): Promise<void> {
+    if (this.#ready) while ((this.#outbox?.pending ?? 0) > 0) this.#outbox!.flush();
     this.#closing = true;
     this.#ready = false;
     clearTimeout(this.#timer);

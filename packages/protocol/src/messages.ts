@@ -120,6 +120,14 @@ export interface StateMessage extends StateRequest {
 export interface AckMessage {
   type: 'ack';
   ack: number;
+  /**
+   * The client's last word, sent by close() just before its close frame (only to a daemon whose
+   * welcome said `closingAcks`): it has every reply below `ack` except these request ids', which it
+   * gave up on unanswered (gets close() cancelled, requests it stopped waiting for). An item the
+   * daemon took for one of them goes back to the front of its queue when the instance ends; the
+   * instance's other unacknowledged items count as delivered.
+   */
+  closing?: number[];
 }
 export interface StatusRequest {
   type: 'status';
@@ -173,6 +181,8 @@ export interface Welcome {
   warning?: string;
   /** The daemon takes `ack` messages (an older one would answer each with E_BAD_MESSAGE): the SDK sends them only then. */
   acks?: true;
+  /** The daemon takes `ack.closing` (the SDK's close() sends it then): without it, a clean close counts every unacknowledged item as delivered. */
+  closingAcks?: true;
   /**
    * The work a chunk may aim at while the client is the only one with work queued
    * (absent: SOLO_CHUNK_TARGET_MS). Longer where the daemon cuts a running chunk short

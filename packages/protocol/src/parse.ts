@@ -43,6 +43,12 @@ function uint(o: Obj, key: string): number {
 function optUint(o: Obj, key: string): number | undefined {
   return o[key] === undefined || o[key] === null ? undefined : uint(o, key);
 }
+/** An array of request ids (its length is bounded by the frame's). */
+function uints(v: unknown, key: string): number[] {
+  if (!Array.isArray(v)) fail(`${key} must be an array of request ids`);
+  for (const x of v) if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) fail(`${key} must hold non-negative integers`);
+  return v as number[];
+}
 /** An item's timeoutMs: a timer of 2^31 ms or more would fire at once, failing every item. */
 function optTimeout(o: Obj, key: string): number | undefined {
   const v = optUint(o, key);
@@ -164,8 +170,11 @@ export function parseClientMessage(v: unknown): ClientMessage {
       }
       return m;
     }
-    case 'ack':
-      return { type: 'ack', ack: uint(v, 'ack') };
+    case 'ack': {
+      const m: ClientMessage = { type: 'ack', ack: uint(v, 'ack') };
+      if (v.closing !== undefined && v.closing !== null) m.closing = uints(v.closing, 'closing');
+      return m;
+    }
     case 'status':
     case 'stop':
       return { type: v.type, rid: uint(v, 'rid') };
@@ -211,6 +220,7 @@ export function parseServerMessage(v: unknown): ServerMessage {
       if (maxWorkers !== undefined && maxWorkers >= 1) m.maxWorkers = maxWorkers;
       if (typeof v.warning === 'string') m.warning = v.warning.slice(0, 1024);
       if (v.acks === true) m.acks = true;
+      if (v.closingAcks === true) m.closingAcks = true;
       if (v.sourcesByHash === true) m.sourcesByHash = true;
       // A hint for chunk sizing: one the SDK cannot use is left out, not a reason to refuse the daemon.
       const solo = v.soloChunkMs;

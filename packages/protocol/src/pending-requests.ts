@@ -75,6 +75,11 @@ export class PendingRequests<M> {
     for (const entry of all) entry.reject(err);
   }
 
+  /** How many requests wait for their reply. */
+  get size(): number {
+    return this.#byRid.size;
+  }
+
   /** The id the next request will get. */
   get next(): number {
     return this.#lastRid + 1;

@@ -438,6 +438,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
         (instance, mark) => state.markTooOld(instance, mark),
         {
           bytes: opts.maxStateMb === 0 ? Infinity : opts.maxStateMb * 1024 * 1024 * REPLY_SHARE,
+          ...(opts.replayWindowMs === undefined ? {} : { keepMs: opts.replayWindowMs }),
           shed: (replies, instances, evicted, heldAfter, ms) =>
             log.warn(
               { event: 'replies-shed', replies, instances, evicted, heldAfter, ms: Math.round(ms * 10) / 10 },
@@ -453,6 +454,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
               longestSliceMs: Math.round(longestMs * 10) / 10,
             }),
         },
+        (queue, item, key) => state.undelivered({ op: 'queue.get', name: queue }, item, key),
       ),
       stateWindow: membership === undefined ? LOCAL_STATE_WINDOW : CLUSTER_STATE_WINDOW,
       send: {

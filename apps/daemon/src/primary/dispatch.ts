@@ -159,7 +159,8 @@ export class Dispatch implements ReplayHost {
         this.#onState(msg);
         return;
       case 'ack':
-        this.replays?.acknowledge(msg.ack);
+        if (msg.closing !== undefined) this.replays?.closing(msg.ack, msg.closing);
+        else this.replays?.acknowledge(msg.ack);
         return;
       case 'status':
         void this.#ctx.statusReply().then((value) => {

@@ -31,7 +31,7 @@
  */
 import { TOO_OLD_MARK } from '../state/state-store.js';
 import { overTurns, type Sliced } from '../state/leftovers.js';
-import { InstanceReplays, type DropStoredReply, type EvictedMark, type MarkTooOld, type ReplyMemory } from './replay.js';
+import { InstanceReplays, type DropStoredReply, type EvictedMark, type MarkTooOld, type PutBack, type ReplyMemory } from './replay.js';
 
 /** Share of `--max-state-mb` that kept replies may hold besides items, for the daemon as a whole (like connections' entries, ENTRY_SHARE). */
 export const REPLY_SHARE = 0.25;
@@ -72,6 +72,8 @@ export interface ReplyBound {
   floor?: number;
   /** What each instance counts besides its replies (INSTANCE_COST unless given). */
   instanceCost?: number;
+  /** How long an instance outlives its last connection (KEEP_AFTER_CLOSE_MS unless given: `--replay-window-ms`, for tests). */
+  keepMs?: number;
   /**
    * Told after each shedding: how many replies went, from how many instances, how many instances
    * cut off were evicted whole, what is held after it, and the time it took (in slices of 2 ms a turn).
@@ -106,6 +108,8 @@ export class ReplayTable {
   readonly #drop: DropStoredReply;
   readonly #memory: ReplyMemory | undefined;
   readonly #mark: MarkTooOld | undefined;
+  readonly #putBack: PutBack | undefined;
+  readonly #keepMs: number;
   /**
    * Instances their clients closed for good, with the highest request id each had kept, the
    * newest MAX_ENDED, while the daemon runs: one that comes back anyway (a raw client, not the
@@ -157,7 +161,8 @@ export class ReplayTable {
   /**
    * `stored`: the replies the store held at start, by instance and request id; they wait for their
    * clients like a closed session's. `memory` counts what kept replies hold, as it changes; `mark`
-   * keeps an instance's too-old watermark in the store when a reply is dropped unacknowledged.
+   * keeps an instance's too-old watermark in the store when a reply is dropped unacknowledged;
+   * `putBack` takes back the items of gets an instance never acknowledged when it ends (replay.ts).
    */
   constructor(
     drop: DropStoredReply = () => {},
@@ -165,10 +170,13 @@ export class ReplayTable {
     memory?: ReplyMemory,
     mark?: MarkTooOld,
     bound: ReplyBound = { bytes: Infinity },
+    putBack?: PutBack,
   ) {
     this.#drop = drop;
     this.#memory = memory;
     this.#mark = mark;
+    this.#putBack = putBack;
+    this.#keepMs = bound.keepMs ?? KEEP_AFTER_CLOSE_MS;
     this.#bound = bound;
     this.#instanceCost = bound.instanceCost ?? INSTANCE_COST;
     this.#shedAbove = bound.bytes;
@@ -176,7 +184,7 @@ export class ReplayTable {
       // Only its mark (one evicted before the stop, most often): kept as an evicted one's, not made an
       // instance again (2 KiB, and first in line for an eviction at start, ahead of those keeping replies).
       if (replies.size === 1 && replies.has(TOO_OLD_MARK)) {
-        this.#addEvicted(instance, replies.get(TOO_OLD_MARK) as EvictedMark, Date.now() + KEEP_AFTER_CLOSE_MS);
+        this.#addEvicted(instance, replies.get(TOO_OLD_MARK) as EvictedMark, Date.now() + this.#keepMs);
         continue;
       }
       const r = this.#create(instance);
@@ -219,7 +227,7 @@ export class ReplayTable {
   }
 
   #create(instance: string): InstanceReplays {
-    const r = new InstanceReplays(instance, this.#drop, this.#counted, this.#mark, this.#claimRid);
+    const r = new InstanceReplays(instance, this.#drop, this.#counted, this.#mark, this.#claimRid, this.#putBack);
     this.#counted.replies(this.#instanceCost);
     const ended = this.#ended.get(instance);
     if (ended !== undefined) {
@@ -325,11 +333,11 @@ export class ReplayTable {
   }
 
   #expire(r: InstanceReplays): void {
-    this.#lingering.set(r, Date.now() + KEEP_AFTER_CLOSE_MS);
+    this.#lingering.set(r, Date.now() + this.#keepMs);
     r.expiry = setTimeout(() => {
       if (r.sessions > 0 || this.#instances.get(r.instance) !== r) return;
       this.#forget(r);
-    }, KEEP_AFTER_CLOSE_MS);
+    }, this.#keepMs);
     r.expiry.unref();
   }
 

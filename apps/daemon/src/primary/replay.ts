@@ -16,6 +16,16 @@
  * and an instance's go a while after its last connection closed (the table of
  * instances: replay-table.ts).
  *
+ * An item a get took whose reply was never acknowledged is not dropped with
+ * its instance: it goes back to the front of its queue (PutBack) when the
+ * instance ends, since its client may never have had it (a get close()
+ * cancelled as the item came, a consumer killed with its reply in flight).
+ * By then nothing can be given the kept reply: an instance that expired is
+ * forgotten (a resend runs afresh) and one closed for good refuses resends.
+ * So delivery is at least once for a consumer that dies after taking an item
+ * and before acknowledging it; the SDK's close() says which replies it had
+ * (`ack.closing`), so a clean close hands back only the items it never took.
+ *
  * The file passes 400 lines because one instance's replies and every bound on
  * them (per instance, and the walk the daemon-wide shedding makes through them)
  * keep one set of books (what is held, the watermark, the spared requests):
@@ -52,6 +62,9 @@ export const MAX_BYTES_PER_INSTANCE = 64 * 1024 * 1024;
 
 /** Deletes a reply the store holds. */
 export type DropStoredReply = (instance: string, rid: number) => void;
+
+/** Puts back at the front of `queue` an item a get took under `key` whose reply its client never acknowledged. */
+export type PutBack = (queue: string, item: Uint8Array, key: ReplayKey) => void;
 
 /**
  * Told before an instance keeps request `rid`'s outcome (and the store its reply): an earlier
@@ -106,6 +119,8 @@ export interface ReplayHost {
 export interface Replays {
   /** Forgets every reply below `ack` (the client has them). */
   acknowledge(ack: number): void;
+  /** The client closes for good: it has every reply below `ack` but those of `open` (AckMessage.closing). */
+  closing(ack: number, open: readonly number[]): void;
   /**
    * The outcome of a replayed request (a write or a queue.get): its first
    * run's if it was sent before, else a new run's; undefined for a request
@@ -160,6 +175,15 @@ export class InstanceReplays implements Replays {
    * which a new instance may have taken meanwhile; what is left goes a slice at a time.
    */
   #clearing = false;
+  readonly #putBack: PutBack | undefined;
+  /**
+   * The queue of each queue.get kept, by request id: an item still kept when the instance ends goes
+   * back there (#handBack). Undefined once its client closed for good without saying which replies
+   * it had (an SDK older than `ack.closing`): its items count as delivered, as they did before.
+   */
+  #gets: Map<number, string> | undefined;
+  /** Its client said which replies it had before closing (closing): its items not had go back, whatever ends it. */
+  #closingSaid = false;
   /** The store holds a watermark of this instance's (dropped with the instance). */
   #marked = false;
   /** Each request's outcome: its promise until it settled, then its reply (settled) or its wire error (failed, KeptFailure). */
@@ -206,12 +230,13 @@ export class InstanceReplays implements Replays {
   /** What its kept replies hold besides the items of gets (ReplyMemory.replies): what the daemon-wide bound sheds (ReplayTable). */
   held = 0;
 
-  constructor(instance: string, drop: DropStoredReply, memory?: ReplyMemory, mark?: MarkTooOld, claim?: ClaimRid) {
+  constructor(instance: string, drop: DropStoredReply, memory?: ReplyMemory, mark?: MarkTooOld, claim?: ClaimRid, putBack?: PutBack) {
     this.instance = instance;
     this.#drop = drop;
     this.#memory = memory;
     this.#mark = mark;
     this.#claim = claim;
+    this.#putBack = putBack;
   }
 
   /** Replies (and outcomes pending) it keeps. */
@@ -391,6 +416,7 @@ export class InstanceReplays implements Replays {
     const outcome = this.#replies?.get(rid);
     if (outcome === undefined) return;
     this.#replies!.delete(rid);
+    this.#gets?.delete(rid);
     this.#data(outcome, -1);
     this.#held(-REPLY_COST);
     if (this.#unstored?.delete(rid) === true) return;
@@ -425,6 +451,7 @@ export class InstanceReplays implements Replays {
       // handed out once; a daemon restarted after the item was taken answers from the stored reply.
       const taken = earlier === undefined ? run() : earlier.catch((err: unknown) => (err === REDO ? run() : Promise.reject(err)));
       (this.#waiting ??= new Map()).set(rid, host);
+      (this.#gets ??= new Map()).set(rid, req.name);
       // Only while this connection's outcome is still the request's: a resend on another connection
       // (this one half-open meanwhile) made its own, which carries on from the REDO. Forgetting that
       // one left the item it then took unkept: its connection cut too, the next resend took a second
@@ -466,6 +493,28 @@ export class InstanceReplays implements Replays {
     // From the front each time: forget removes the id, and no iterator is made per request.
     const replies = this.#replies;
     for (let rid = replies.first(); rid !== undefined && rid < ack; rid = replies.first()) this.forget(rid);
+  }
+
+  /**
+   * The client's last word before it closes for good (AckMessage.closing): every reply below `ack`
+   * reached it but those of `open`, which stay so that their items go back when the instance ends.
+   * Walks every kept reply once: sent once per client, by close().
+   */
+  closing(ack: number, open: readonly number[]): void {
+    this.#closingSaid = true;
+    const replies = this.#replies;
+    if (replies === undefined) return;
+    const unanswered = new Set(open);
+    for (const rid of [...replies.keys()]) if (rid < ack && !unanswered.has(rid)) this.forget(rid);
+  }
+
+  /**
+   * Its client closed a connection for good (a close frame with NORMAL). One that did not say first
+   * which replies it had (an SDK older than `ack.closing`, a raw client) may have used every item it
+   * did not acknowledge: they count as delivered and are dropped with the instance, as before.
+   */
+  closedByClient(): void {
+    if (!this.#closingSaid) this.#gets = undefined;
   }
 
   /**
@@ -547,6 +596,23 @@ export class InstanceReplays implements Replays {
     return spared === undefined || spared.size === 0 ? this.#dropped : [this.#dropped, ...spared];
   }
 
+  /**
+   * Items of gets still kept, never acknowledged, back to the front of their queues, each with its
+   * stored reply dropped in the same batch (the store then holds one or the other). Pending gets
+   * need nothing here: their connections closed, so their items go back as they come (outcome).
+   */
+  #handBack(): void {
+    const gets = this.#gets;
+    this.#gets = undefined;
+    if (gets === undefined || this.#putBack === undefined) return;
+    for (const [rid, queue] of gets) {
+      const kept = this.#replies?.get(rid);
+      if (!(kept instanceof Uint8Array)) continue;
+      this.#putBack(queue, kept, [this.instance, rid]);
+      this.forget(rid);
+    }
+  }
+
   /** Forgets everything (the client is gone for good). */
   clear(): void {
     this.startClear();
@@ -554,10 +620,12 @@ export class InstanceReplays implements Replays {
   }
 
   /**
-   * Begins its clear: its mark goes now (a new instance of the name may keep its own), and nothing
-   * is kept or marked from now on; its replies go with clearSome.
+   * Begins its clear: the items of gets it kept and was never acknowledged for go back to their
+   * queues now (#handBack), its mark goes (a new instance of the name may keep its own), and
+   * nothing is kept or marked from now on; its replies go with clearSome.
    */
   startClear(): void {
+    this.#handBack();
     this.#clearing = true;
     if (!this.#marked) return;
     this.#marked = false;

@@ -481,6 +481,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
       maxPayload: this.#ctx.maxPayload,
       heartbeatMs: this.#ctx.heartbeatMs,
       acks: true,
+      closingAcks: true,
       soloChunkMs: this.#ctx.scheduler.soloChunkMs(),
       ...(this.#ctx.allowSource ? { sourcesByHash: true as const } : {}),
       weight: steering.weight,
@@ -501,8 +502,10 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     this.#ctx.scheduler.dropClient(this);
     this.#ctx.state.releaseOwner(this.owner);
     if (this.#replays !== undefined) {
-      if (code === CloseCode.NORMAL) this.#ctx.replays.end(this.#replays);
-      else this.#ctx.replays.detach(this.#replays);
+      if (code === CloseCode.NORMAL) {
+        this.#replays.closedByClient();
+        this.#ctx.replays.end(this.#replays);
+      } else this.#ctx.replays.detach(this.#replays);
     }
     this.#ctx.onClose(this);
   }
