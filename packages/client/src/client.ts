@@ -447,7 +447,8 @@ export class Client {
       const back = msg.op === 'queue.get' ? ': an item the daemon took for it goes back to the front of its queue' : '';
       this.#pending.reject(rid, new ClosedError(`close() cancelled this ${msg.op} on "${msg.name}"${back}`));
     }
-    if (this.#pending.size > 0 && !this.#conn.offline) {
+    // Only over a live link: while it is down (reconnecting), no reply comes within the grace.
+    if (this.#pending.size > 0 && this.#conn.up) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => this.#drained?.(), CLOSE_GRACE_MS);
         this.#drained = () => {

@@ -145,6 +145,11 @@ export class Connection {
     return new Promise((resolve, reject) => this.#connect(resolve, reject));
   }
 
+  /** True while a socket is open and past its hello: what is sent now may be answered. */
+  get up(): boolean {
+    return this.#ready;
+  }
+
   /** True once the reconnect window ran out with no daemon back, until `revive()`. */
   get offline(): boolean {
     return this.#offline;
