@@ -510,3 +510,57 @@ describe('replays', () => {
     await expect(r.get(3)).resolves.toEqual({ version: 4 });
   });
 });
+
+describe("a get's item at its instance's end", () => {
+  /** An instance whose hand-backs the test sees, with one get (rid 1) answered with `item`, and a write (rid 2). */
+  async function answered(item: Uint8Array) {
+    const back: [string, Uint8Array, unknown][] = [];
+    const r = new InstanceReplays(
+      'i-back',
+      () => {},
+      undefined,
+      undefined,
+      undefined,
+      (queue, value, key) => back.push([queue, value, key]),
+    );
+    const get = waitingGet(1);
+    const outcome = outcomeOf(r, get.r)!;
+    get.give(item);
+    // As the dispatch does once an outcome resolves: the reply is kept as it went.
+    r.settled(1, outcome, await outcome);
+    const write = carried(2, { op: 'value.set', name: 'v' }, () => Promise.resolve(new VersionReply(1)));
+    const written = outcomeOf(r, write.r)!;
+    r.settled(2, written, await written);
+    return { r, back };
+  }
+
+  it('goes back to its queue when the client said, closing, that it never had the reply', async () => {
+    const item = new Uint8Array([1, 2, 3]);
+    const { r, back } = await answered(item);
+    r.closing(3, [1]);
+    r.clear();
+    expect(back).toEqual([['q', item, ['i-back', 1]]]);
+  });
+
+  it('stays taken when the client had it (closing without it), or closed without saying (an older SDK)', async () => {
+    const had = await answered(new Uint8Array([4]));
+    had.r.closing(3, []);
+    had.r.clear();
+    expect(had.back).toEqual([]);
+    const older = await answered(new Uint8Array([5]));
+    older.r.closedByClient();
+    older.r.clear();
+    expect(older.back).toEqual([]);
+  });
+
+  it('goes back when the instance ends unacknowledged (its window ran out), but not once acknowledged', async () => {
+    const item = new Uint8Array([6]);
+    const cut = await answered(item);
+    cut.r.clear();
+    expect(cut.back).toEqual([['q', item, ['i-back', 1]]]);
+    const acked = await answered(new Uint8Array([7]));
+    acked.r.acknowledge(3);
+    acked.r.clear();
+    expect(acked.back).toEqual([]);
+  });
+});
