@@ -563,4 +563,64 @@ describe("a get's item at its instance's end", () => {
     acked.r.clear();
     expect(acked.back).toEqual([]);
   });
+
+  it('is put back newest first, so that the items stand at the front in the order they were taken', async () => {
+    const back: string[] = [];
+    const r = new InstanceReplays(
+      'i-order',
+      () => {},
+      undefined,
+      undefined,
+      undefined,
+      (_q, value) => back.push(String.fromCharCode(value[0]!)),
+    );
+    for (const [rid, letter] of [
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'c'],
+    ] as const) {
+      const get = waitingGet(rid);
+      const outcome = outcomeOf(r, get.r)!;
+      get.give(new Uint8Array([letter.charCodeAt(0)]));
+      r.settled(rid, outcome, await outcome);
+    }
+    r.closing(4, [1, 2, 3]);
+    r.clear();
+    // Each goes to the front: c, then b before it, then a before both.
+    expect(back).toEqual(['c', 'b', 'a']);
+  });
+
+  it("a client's closing list is taken once: a second one walks nothing and changes nothing", async () => {
+    const item = new Uint8Array([9]);
+    const { r, back } = await answered(item);
+    r.closing(3, []);
+    r.closing(3, [1]);
+    r.clear();
+    expect(back).toEqual([]);
+  });
+
+  it('a get still waiting is never the reply that goes past 100,000 kept: its item, when it comes, is kept and goes back', async () => {
+    const back: unknown[] = [];
+    const r = new InstanceReplays(
+      'i-cap',
+      () => {},
+      undefined,
+      undefined,
+      undefined,
+      (queue, value) => back.push([queue, value]),
+    );
+    const get = waitingGet(1);
+    const outcome = outcomeOf(r, get.r)!;
+    // The watermark stays at the get: every later reply is kept, past the instance's bound.
+    for (let rid = 2; rid <= 100_010; rid++) r.remember(rid, Promise.resolve(rid), true);
+    expect(r.size).toBeLessThanOrEqual(100_001);
+    const item = new Uint8Array([1]);
+    get.give(item);
+    r.settled(1, outcome, await outcome);
+    await expect(r.get(1)).resolves.toBe(item);
+    // The replies that went were the oldest others, refused as too old.
+    expect(() => r.get(2)).toThrow(expect.objectContaining({ code: 'E_REPLY_DROPPED' }));
+    r.clear();
+    expect(back).toEqual([['q', item]]);
+  });
 });

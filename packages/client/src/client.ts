@@ -43,6 +43,7 @@ import {
   type ValueOptions,
   type Welcome,
   checkOptionKeys,
+  MAX_CLOSING_IDS,
 } from '@corepool/protocol/internal';
 import { BatchCall, type BatchHost, type BatchSink, type Outcome } from './batch-call.js';
 import { CallerStack } from './caller-stack.js';
@@ -462,7 +463,9 @@ export class Client {
       unanswered.push(rid);
       this.#pending.reject(rid, unansweredAtClose(p.msg));
     }
-    if (this.#closingAcks) this.#conn.send({ type: 'ack', ack: this.#pending.next, closing: unanswered });
+    // The daemon keeps no more replies than MAX_CLOSING_IDS for an instance: the newest are the ones it may keep.
+    const closing = unanswered.length > MAX_CLOSING_IDS ? unanswered.sort((a, b) => a - b).slice(-MAX_CLOSING_IDS) : unanswered;
+    if (this.#closingAcks) this.#conn.send({ type: 'ack', ack: this.#pending.next, closing });
     this.#emit('closed', err);
     await this.#conn.close();
   }

@@ -31,6 +31,7 @@ export {
   RELOAD_GRACE_MS,
   MAX_RELOAD_GRACE_MS,
   DEFAULT_INIT_TIMEOUT_MS,
+  MAX_CLOSING_IDS,
 } from './limits.js';
 export {
   VersionReply,

@@ -42,6 +42,13 @@ describe('parseClientMessage', () => {
     bad({ type: 'state', rid: 1, op: 'value.get', name: 7 });
     bad({ type: 'ack' });
     bad({ type: 'ack', ack: -1 });
+    // A closing list names no more ids than an instance keeps replies for.
+    expect(parseClientMessage({ type: 'ack', ack: 5, closing: [1, 3] })).toEqual({ type: 'ack', ack: 5, closing: [1, 3] });
+    expect(parseClientMessage({ type: 'ack', ack: 5, closing: Array.from({ length: 100_000 }, (_, i) => i) })).toMatchObject({
+      type: 'ack',
+    });
+    bad({ type: 'ack', ack: 5, closing: Array.from({ length: 100_001 }, (_, i) => i) });
+    bad({ type: 'ack', ack: 5, closing: [-1] });
     bad({ type: 'ack', ack: '5' });
   });
 

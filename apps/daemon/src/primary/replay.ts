@@ -52,6 +52,8 @@ const MAX_PER_INSTANCE = 100_000;
  * and again, grew the set by ~9,000 a cut, every acknowledgement walking it (540,000: 1 ms each).
  */
 const MAX_SPARED = 1024;
+/** Kept replies looked at, oldest first, for one that may go past MAX_PER_INSTANCE (#dropOldest). */
+const SCAN_FOR_OLDEST = 1024;
 /**
  * Bytes of data (queue items, values) kept per instance at most; past this the oldest go too.
  * Acknowledgements are a watermark, so a client that never acks, or one with a get waiting while
@@ -405,10 +407,33 @@ export class InstanceReplays implements Replays {
     replies.set(rid, outcome);
     if (rid < this.#clearBelow) this.#clearBelow = rid;
     if (!stored) (this.#unstored ??= new Set()).add(rid);
-    if (replies.size > MAX_PER_INSTANCE) {
-      const oldest = replies.first()!;
-      this.#dropOld(oldest);
+    if (replies.size > MAX_PER_INSTANCE) this.#dropOldest();
+  }
+
+  /**
+   * Past MAX_PER_INSTANCE: the oldest reply goes, but never a get's, waiting (then spared from the
+   * watermark, as shed() spares those it passes) or answered with its item (#handBack's to give back). Dropping the oldest whatever it was lost
+   * items: a consumer's blocked get, the watermark stuck at it while 100,000 later replies
+   * waited, had its outcome forgotten; the item that came for it was then kept nowhere (handed
+   * to a client that had closed, gone) or its resend refused E_REPLY_DROPPED though it had taken
+   * nothing (hostile review). The gets passed over are bounded by those a connection may have
+   * waiting and the items the state's memory counts; past SCAN_FOR_OLDEST of them, nothing goes
+   * this time (the daemon-wide bound still sheds).
+   */
+  #dropOldest(): void {
+    const replies = this.#replies!;
+    let seen = 0;
+    let changed = false;
+    for (const rid of replies.keys()) {
+      if (seen++ >= SCAN_FOR_OLDEST) break;
+      if (this.#gets?.has(rid) === true) {
+        if (replies.get(rid) instanceof Promise) changed = this.#spare(rid) || changed;
+        continue;
+      }
+      changed = this.#letGo(rid) || changed;
+      break;
     }
+    if (changed) this.#markNow();
   }
 
   /** Forgets one request's outcome (a resend runs it again), here and in the store. */
@@ -501,6 +526,8 @@ export class InstanceReplays implements Replays {
    * Walks every kept reply once: sent once per client, by close().
    */
   closing(ack: number, open: readonly number[]): void {
+    // Said once: a client sends it once, at close(); again, it only makes the daemon walk its replies again.
+    if (this.#closingSaid) return;
     this.#closingSaid = true;
     const replies = this.#replies;
     if (replies === undefined) return;
@@ -605,7 +632,9 @@ export class InstanceReplays implements Replays {
     const gets = this.#gets;
     this.#gets = undefined;
     if (gets === undefined || this.#putBack === undefined) return;
-    for (const [rid, queue] of gets) {
+    // Each goes to the front: the newest first, so that they stand in the order they were taken
+    // (put back oldest first, a-b-c came back c-b-a: hostile review).
+    for (const [rid, queue] of [...gets].reverse()) {
       const kept = this.#replies?.get(rid);
       if (!(kept instanceof Uint8Array)) continue;
       this.#putBack(queue, kept, [this.instance, rid]);
