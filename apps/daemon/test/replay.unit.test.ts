@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
 import { ValueTypeError, VersionReply, type CorepoolError } from '@corepool/protocol/internal';
 import { TOO_OLD_MARK } from '../src/state/state-store.js';
-import { DATA_REPLY_COST, InstanceReplays, MAX_BYTES_PER_INSTANCE, REPLY_COST, type ReplayHost } from '../src/primary/replay.js';
+import {
+  DATA_REPLY_COST,
+  InstanceReplays,
+  MAX_BYTES_PER_INSTANCE,
+  REPLY_COST,
+  type PutBack,
+  type ReplayHost,
+} from '../src/primary/replay.js';
 import { ReplayTable } from '../src/primary/replay-table.js';
 
 /** A request carried by a connection the test opens and closes; `runs` counts the store's runs. */
@@ -512,17 +519,14 @@ describe('replays', () => {
 });
 
 describe("a get's item at its instance's end", () => {
+  /** An instance whose items going back are told to `putBack`. */
+  const handingBack = (instance: string, putBack: PutBack): InstanceReplays =>
+    new InstanceReplays(instance, () => {}, undefined, undefined, undefined, putBack);
+
   /** An instance whose hand-backs the test sees, with one get (rid 1) answered with `item`, and a write (rid 2). */
   async function answered(item: Uint8Array) {
     const back: [string, Uint8Array, unknown][] = [];
-    const r = new InstanceReplays(
-      'i-back',
-      () => {},
-      undefined,
-      undefined,
-      undefined,
-      (queue, value, key) => back.push([queue, value, key]),
-    );
+    const r = handingBack('i-back', (queue, value, key) => back.push([queue, value, key]));
     const get = waitingGet(1);
     const outcome = outcomeOf(r, get.r)!;
     get.give(item);
@@ -566,14 +570,7 @@ describe("a get's item at its instance's end", () => {
 
   it('is put back newest first, so that the items stand at the front in the order they were taken', async () => {
     const back: string[] = [];
-    const r = new InstanceReplays(
-      'i-order',
-      () => {},
-      undefined,
-      undefined,
-      undefined,
-      (_q, value) => back.push(String.fromCharCode(value[0]!)),
-    );
+    const r = handingBack('i-order', (_q, value) => back.push(String.fromCharCode(value[0]!)));
     for (const [rid, letter] of [
       [1, 'a'],
       [2, 'b'],
@@ -601,14 +598,7 @@ describe("a get's item at its instance's end", () => {
 
   it('a get still waiting is never the reply that goes past 100,000 kept: its item, when it comes, is kept and goes back', async () => {
     const back: unknown[] = [];
-    const r = new InstanceReplays(
-      'i-cap',
-      () => {},
-      undefined,
-      undefined,
-      undefined,
-      (queue, value) => back.push([queue, value]),
-    );
+    const r = handingBack('i-cap', (queue, value) => back.push([queue, value]));
     const get = waitingGet(1);
     const outcome = outcomeOf(r, get.r)!;
     // The watermark stays at the get: every later reply is kept, past the instance's bound.
