@@ -1,6 +1,6 @@
 /**
  * What /proc says about the processes a test daemon leaves: whether a pid
- * lives, its resident memory, and every process of one daemon's generation.
+ * lives, its resident memory and CPU time, and every process of one daemon's generation.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 
@@ -22,6 +22,14 @@ export function readRss(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU time a process has used (user and system, every thread), in ms; at the kernel's 10 ms ticks. */
+export function cpuMs(pid: number): number {
+  // The fields after the command, whose parentheses may hold spaces: utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Pids (other than `except`) whose environment names this daemon data dir: its workers, and any orphan of it. */
