@@ -1,6 +1,6 @@
 /** turn-share.ts alone: a connection's share of a turn, and the debt that work charged to it past its budget carries. */
 import { describe, expect, it } from 'vitest';
-import { MAX_DEBT_MS, TURN_BUDGET_MS, TurnShare } from '../src/primary/turn-share.js';
+import { LIGHT_WINDOW_MS, MAX_DEBT_MS, SHARED_TURN_BUDGET_MS, TURN_BUDGET_MS, TurnBudgets, TurnShare } from '../src/primary/turn-share.js';
 
 describe('TurnShare', () => {
   it("messages spend a turn's budget; a new turn starts from what passed it", () => {
@@ -48,5 +48,84 @@ describe('TurnShare', () => {
     s.charge(1, 0.1);
     s.charge(1, 0.1);
     expect([s.spent(1), s.debt]).toEqual([false, 0]);
+  });
+});
+
+describe('TurnBudgets', () => {
+  /** A busy connection (id 1) and a light one (id 2) on a clock the test moves. */
+  function pair(): { busy: TurnShare; light: TurnShare; clock: { now: number } } {
+    const clock = { now: 1000 };
+    const budgets = new TurnBudgets(() => clock.now);
+    return { busy: new TurnShare(budgets, 1), light: new TurnShare(budgets, 2), clock };
+  }
+
+  /** Spends connection `s`'s turn `turn` in charges of 0.01 ms; how much it took before it was spent. */
+  function spend(s: TurnShare, turn: number): number {
+    let ms = 0;
+    while (!s.spent(turn)) {
+      s.charge(turn, 0.01);
+      ms += 0.01;
+    }
+    return ms;
+  }
+
+  it('a connection alone, or beside others that are busy too, keeps the whole budget', () => {
+    const { busy, clock } = pair();
+    const other = new TurnShare(new TurnBudgets(() => clock.now), 3);
+    // Its first turn follows none: it begins light, as any new connection does, and it is its own light turn.
+    expect(spend(busy, 1)).toBeCloseTo(TURN_BUDGET_MS, 5);
+    for (let t = 2; t < 10; t++) {
+      clock.now += 1;
+      expect(spend(busy, t)).toBeCloseTo(TURN_BUDGET_MS, 5);
+      expect(spend(other, t)).toBeCloseTo(TURN_BUDGET_MS, 5);
+    }
+  });
+
+  it('beside a light connection, a busy one has the shared budget; LIGHT_WINDOW_MS after the light one was last about, the whole budget again', () => {
+    const { busy, light, clock } = pair();
+    spend(busy, 1);
+    for (let t = 2; t < 10; t++) {
+      clock.now += 1;
+      // One small call a turn: never spent, so light at each turn it begins.
+      light.charge(t, 0.02);
+      expect(light.spent(t)).toBe(false);
+      expect(spend(busy, t)).toBeCloseTo(SHARED_TURN_BUDGET_MS, 5);
+    }
+    clock.now += LIGHT_WINDOW_MS - 2;
+    expect(spend(busy, 10)).toBeCloseTo(SHARED_TURN_BUDGET_MS, 5);
+    clock.now += 2;
+    expect(spend(busy, 11)).toBeCloseTo(TURN_BUDGET_MS, 5);
+  });
+
+  it('a connection that spent its last turn, or owes, is not light: beside it the others keep the whole budget', () => {
+    const { busy, light, clock } = pair();
+    spend(light, 1);
+    clock.now += LIGHT_WINDOW_MS;
+    spend(busy, 1);
+    clock.now += LIGHT_WINDOW_MS;
+    // Spent in turn 1: not light in turn 2.
+    light.charge(2, 0.01);
+    expect(spend(busy, 2)).toBeCloseTo(TURN_BUDGET_MS, 5);
+    // One long call (turn 3 began light: turn 2 was not spent), then in debt for the turns after it, never light in them.
+    light.charge(3, TURN_BUDGET_MS * 4);
+    clock.now += LIGHT_WINDOW_MS;
+    let owed = 0;
+    for (let t = 4; light.spent(t); t++, owed++) expect(spend(busy, t)).toBeCloseTo(TURN_BUDGET_MS, 5);
+    expect(owed).toBe(3);
+  });
+
+  it("a busy connection's debt is paid at the budget of the turns it pays in", () => {
+    const { busy, light, clock } = pair();
+    spend(busy, 1);
+    busy.charge(1, 1);
+    light.charge(2, 0.01);
+    clock.now += 1;
+    let held = 0;
+    for (let t = 2; busy.spent(t); t++) {
+      light.charge(t, 0.01);
+      held++;
+    }
+    // 1 ms owed, 0.1 ms a turn.
+    expect(held).toBe(Math.round(1 / SHARED_TURN_BUDGET_MS));
   });
 });

@@ -39,7 +39,7 @@ import type { LogThrottle } from './log-throttle.js';
 import { Dispatch, type DispatchContext, type DispatchScheduler, type StateService } from './dispatch.js';
 import { Framing, REFUSED, type Addressee, type FramingHost } from './framing.js';
 import { StateFlow, type StateFlowHost } from './state-flow.js';
-import { RECEIVED_BYTE_MS, TurnShare, type TurnPayer } from './turn-share.js';
+import { RECEIVED_BYTE_MS, TurnBudgets, TurnShare, type TurnPayer } from './turn-share.js';
 import { ignore } from '../ignore.js';
 import { frameWriter } from './frame-writer.js';
 import { Outflow, type OutflowHost, type OutflowLimits } from './outflow.js';
@@ -117,6 +117,9 @@ function endTurn(): void {
 
 let nextSessionId = 1;
 
+/** Every session's turn budget, shorter while a light connection is about (turn-share.ts). */
+const budgets = new TurnBudgets();
+
 /** A client connection. */
 export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost, StateFlowHost, Receiver, TurnPayer {
   readonly id = nextSessionId++;
@@ -145,7 +148,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   /** Where the parked messages not yet handled start. */
   #parkedFrom = 0;
   /** Its share of the turn: what its messages (and the work charged to it) took (turn-share.ts). */
-  readonly #share = new TurnShare();
+  readonly #share = new TurnShare(budgets, this.id);
 
   /** Sessions whose turn's budget ran out, read again next turn (one immediate for all, no closure per session). */
   static #yielded: Session[] = [];

@@ -48,17 +48,67 @@ export interface TurnPayer {
   spent(): boolean;
 }
 
+/**
+ * A busy connection's budget while another connection is light: a client awaiting one call at a
+ * time waits for the rest of the turn each call, so its rate is one call a turn whatever its fair
+ * share. Beside a raw client keeping four frames of 1,000 adds in flight, a neighbour's awaited
+ * adds in 8 s were ~9,000 at 0.5 ms, 27,000 at 0.1 and 42,000 at 0.05 (~112,000 alone); the busy
+ * client alone lost 20% at 0.1 and 32% at 0.05 to the turns' own cost, hence the full budget
+ * whenever no light connection is about.
+ */
+export const SHARED_TURN_BUDGET_MS = 0.1;
+
+/** How long after a light connection's last turn the others keep the shared budget. */
+export const LIGHT_WINDOW_MS = 20;
+
 /** Most debt a connection carries (200 turns): past it, charged work is forgotten, never a connection unread for long. */
 export const MAX_DEBT_MS = 100;
+
+/**
+ * The primary's turn budgets: TURN_BUDGET_MS, or SHARED_TURN_BUDGET_MS for every other connection
+ * within LIGHT_WINDOW_MS of a light connection's turn. A connection is light when it begins a turn
+ * owing nothing and its last turn did not spend its budget: one that comes back for a call or two
+ * at a time, never one kept busy by a backlog.
+ */
+export class TurnBudgets {
+  #lightAt = -Infinity;
+  #lightId = 0;
+  readonly #now: () => number;
+
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
+
+  /** Connection `id` begins a turn light. */
+  light(id: number): void {
+    this.#lightAt = this.#now();
+    this.#lightId = id;
+  }
+
+  /** The budget of connection `id`'s turn beginning now. */
+  budget(id: number): number {
+    return this.#lightId !== id && this.#now() - this.#lightAt < LIGHT_WINDOW_MS ? SHARED_TURN_BUDGET_MS : TURN_BUDGET_MS;
+  }
+}
 
 export class TurnShare {
   /** The turn `used` counts in. */
   #turn = -1;
   #used = 0;
+  /** This turn's budget (TurnBudgets), set as it begins. */
+  #budget = TURN_BUDGET_MS;
+  readonly #budgets: TurnBudgets | undefined;
+  readonly #id: number;
   /** Charged work past the budget of the turn it was done in. */
   #debt = 0;
   /** Everything spent and charged, for status (none of it forgotten). */
   #total = 0;
+
+  /** Without `budgets`, every turn's budget is TURN_BUDGET_MS; with them, connection `id`'s budget follows them. */
+  constructor(budgets?: TurnBudgets, id = 0) {
+    this.#budgets = budgets;
+    this.#id = id;
+  }
 
   /**
    * Work done for the connection in turn `turn`, its messages' handling or work outside them: past the budget,
@@ -71,9 +121,9 @@ export class TurnShare {
     this.#at(turn);
     this.#used += ms;
     this.#total += ms;
-    if (this.#used > TURN_BUDGET_MS) {
-      this.#debt = Math.min(MAX_DEBT_MS, this.#debt + this.#used - TURN_BUDGET_MS);
-      this.#used = TURN_BUDGET_MS;
+    if (this.#used > this.#budget) {
+      this.#debt = Math.min(MAX_DEBT_MS, this.#debt + this.#used - this.#budget);
+      this.#used = this.#budget;
     }
   }
 
@@ -81,7 +131,7 @@ export class TurnShare {
   spent(turn: number): boolean {
     if (this.#turn !== turn && this.#debt === 0) return false;
     this.#at(turn);
-    return this.#used >= TURN_BUDGET_MS;
+    return this.#used >= this.#budget;
   }
 
   /** Milliseconds spent and charged since the connection opened. */
@@ -96,8 +146,14 @@ export class TurnShare {
 
   #at(turn: number): void {
     if (this.#turn === turn) return;
+    const budgets = this.#budgets;
+    if (budgets !== undefined) {
+      // Its last turn (-1: none yet) against that turn's budget: a new connection is light too.
+      if (this.#debt === 0 && this.#used < this.#budget) budgets.light(this.#id);
+      this.#budget = budgets.budget(this.#id);
+    }
     this.#turn = turn;
-    const paid = Math.min(this.#debt, TURN_BUDGET_MS);
+    const paid = Math.min(this.#debt, this.#budget);
     this.#debt -= paid;
     this.#used = paid;
   }
