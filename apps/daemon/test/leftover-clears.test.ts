@@ -1,5 +1,5 @@
 /**
- * What a connection leaves when it goes is cleared a slice a turn (state/leftovers.ts), beside an
+ * What a connection leaves when it goes is cleared a slice a turn (state/leftover-clears.ts), beside an
  * honest neighbour: a raw client closing for good with 100,000 unacknowledged replies kept for its
  * instance (an owner's subscriptions and blocked calls: waiters.unit.test.ts). Read from the
  * daemon's own report of the clear (`replies-cleared`: it took more than one slice), not from the

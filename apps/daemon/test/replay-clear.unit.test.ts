@@ -1,5 +1,5 @@
 /**
- * An instance gone with many replies kept is cleared over turns (replay-table.ts, state/leftovers.ts),
+ * An instance gone with many replies kept is cleared over turns (replay-table.ts, state/leftover-clears.ts),
  * not in the turn it goes, and a new instance of its name meanwhile is kept apart from it: a resend of
  * the old instance's is E_REPLY_DROPPED (never run again), the new one's replies stay in the store
  * though the old clear deletes the same keys, and what it all holds is counted until it is gone.
@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
 import { MAX_CLEARING, ReplayTable } from '../src/primary/replay-table.js';
 import type { InstanceReplays, ReplayHost } from '../src/primary/replay.js';
-import type { Sliced } from '../src/state/leftovers.js';
+import type { Sliced } from '../src/state/leftover-clears.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const ADD: StateRequest = { op: 'value.add', name: 'n' } as StateRequest;

@@ -405,7 +405,7 @@ describe('replays', () => {
 
   it('a failed outcome is kept as its wire error, counted, until forgotten: a resend gets the same error, the write not run again', async () => {
     let replies = 0;
-    const r = new InstanceReplays('i9', () => {}, { items: () => {}, replies: (bytes) => void (replies += bytes) });
+    const r = new InstanceReplays('i9', () => {}, { memory: { items: () => {}, replies: (bytes) => void (replies += bytes) } });
     const first = carried(1, { op: 'value.add', name: 'v' }, () => Promise.reject(new ValueTypeError('v holds a string')));
     const p = outcomeOf(r, first.r)!;
     const err = (await p.catch((e: unknown) => e)) as CorepoolError;
@@ -520,8 +520,7 @@ describe('replays', () => {
 
 describe("a get's item at its instance's end", () => {
   /** An instance whose items going back are told to `putBack`. */
-  const handingBack = (instance: string, putBack: PutBack): InstanceReplays =>
-    new InstanceReplays(instance, () => {}, undefined, undefined, undefined, putBack);
+  const handingBack = (instance: string, putBack: PutBack): InstanceReplays => new InstanceReplays(instance, () => {}, { putBack });
 
   /** An instance whose hand-backs the test sees, with one get (rid 1) answered with `item`, and a write (rid 2). */
   async function answered(item: Uint8Array) {

@@ -435,9 +435,7 @@ export class Client {
     if (this.#closed !== undefined) return this.#conn.close();
     const err = new ClosedError('the client was closed');
     this.#closed = err;
-    this.#linkLost(err);
-    this.#listeners.endAll(err);
-    for (const b of [...this.#batches.values()]) b.cancel(err);
+    this.#endCalls(err);
     // The replies this client never had: their items go back (the daemon's end of ack.closing).
     const unanswered: number[] = [];
     for (const [rid, p] of this.#pending.entries()) {
@@ -659,11 +657,16 @@ export class Client {
   }
 
   #failPending(err: CorepoolError): void {
+    this.#endCalls(err);
+    this.#pending.rejectAll(err);
+    this.#drained?.();
+  }
+
+  /** What cannot outlive the link ends with `err`: link watchers, listeners, batches (state requests are the caller's). */
+  #endCalls(err: CorepoolError): void {
     this.#linkLost(err);
     this.#listeners.endAll(err);
     for (const b of [...this.#batches.values()]) b.cancel(err);
-    this.#pending.rejectAll(err);
-    this.#drained?.();
   }
 
   #linkLost(err: CorepoolError): void {

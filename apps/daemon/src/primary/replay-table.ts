@@ -22,7 +22,7 @@
  * instance for each write and cutting it held ~2 KB each, uncounted, for two minutes.
  *
  * An instance that goes with many replies kept is cleared a slice at a time
- * (state/leftovers.ts), not in the turn it goes: 100,000 of them held the
+ * (state/leftover-clears.ts), not in the turn it goes: 100,000 of them held the
  * primary 20-120 ms, charged to nobody. Until its clear ends it still counts
  * here, and a new instance of its name is kept apart from it (claim).
  *
@@ -30,7 +30,7 @@
  * keep one set of books (what is held, by whom, and when to shed).
  */
 import { TOO_OLD_MARK } from '../state/state-store.js';
-import { overTurns, type Sliced } from '../state/leftovers.js';
+import { overTurns, type Sliced } from '../state/leftover-clears.js';
 import { InstanceReplays, type DropStoredReply, type EvictedMark, type MarkTooOld, type PutBack, type ReplyMemory } from './replay.js';
 
 /** Share of `--max-state-mb` that kept replies may hold besides items, for the daemon as a whole (like connections' entries, ENTRY_SHARE). */
@@ -126,7 +126,7 @@ export class ReplayTable {
    */
   readonly #evicted = new Map<string, { mark: EvictedMark; until: number }>();
   #sweepTimer: NodeJS.Timeout | undefined;
-  /** Instances gone whose replies are being cleared, first gone first (state/leftovers.ts); each still counts in #held until done. */
+  /** Instances gone whose replies are being cleared, first gone first (state/leftover-clears.ts); each still counts in #held until done. */
   #clearing: InstanceReplays[] = [];
   /** The same, by name: a new instance of a name claims its request ids from these (#claim). */
   readonly #clearingByName = new Map<string, InstanceReplays[]>();
@@ -227,7 +227,12 @@ export class ReplayTable {
   }
 
   #create(instance: string): InstanceReplays {
-    const r = new InstanceReplays(instance, this.#drop, this.#counted, this.#mark, this.#claimRid, this.#putBack);
+    const r = new InstanceReplays(instance, this.#drop, {
+      memory: this.#counted,
+      mark: this.#mark,
+      claim: this.#claimRid,
+      putBack: this.#putBack,
+    });
     this.#counted.replies(this.#instanceCost);
     const ended = this.#ended.get(instance);
     if (ended !== undefined) {
@@ -286,7 +291,7 @@ export class ReplayTable {
     }
   };
 
-  /** Clears the instances gone, first gone first, within the leftovers' budget (state/leftovers.ts). */
+  /** Clears the instances gone, first gone first, within the leftovers' budget (state/leftover-clears.ts). */
   async #clearSlices(): Promise<void> {
     while (this.#clearing.length > 0) {
       const r = this.#clearing[0]!;

@@ -161,6 +161,14 @@ class KeptFailure {
   }
 }
 
+/** What an instance's replies tell the table and the store, besides dropping a stored reply: each optional. */
+export interface InstanceHooks {
+  memory?: ReplyMemory | undefined;
+  mark?: MarkTooOld | undefined;
+  claim?: ClaimRid | undefined;
+  putBack?: PutBack | undefined;
+}
+
 /**
  * One client instance's unacknowledged replies, in request order. Its table and
  * set are made when first needed: every connected client has an instance, and
@@ -232,13 +240,13 @@ export class InstanceReplays implements Replays {
   /** What its kept replies hold besides the items of gets (ReplyMemory.replies): what the daemon-wide bound sheds (ReplayTable). */
   held = 0;
 
-  constructor(instance: string, drop: DropStoredReply, memory?: ReplyMemory, mark?: MarkTooOld, claim?: ClaimRid, putBack?: PutBack) {
+  constructor(instance: string, drop: DropStoredReply, hooks: InstanceHooks = {}) {
     this.instance = instance;
     this.#drop = drop;
-    this.#memory = memory;
-    this.#mark = mark;
-    this.#claim = claim;
-    this.#putBack = putBack;
+    this.#memory = hooks.memory;
+    this.#mark = hooks.mark;
+    this.#claim = hooks.claim;
+    this.#putBack = hooks.putBack;
   }
 
   /** Replies (and outcomes pending) it keeps. */

@@ -79,14 +79,13 @@ export class TurnBudgets {
     this.#now = now;
   }
 
-  /** Connection `id` begins a turn light. */
-  light(id: number): void {
-    this.#lightAt = this.#now();
-    this.#lightId = id;
-  }
-
-  /** The budget of connection `id`'s turn beginning now. */
-  budget(id: number): number {
+  /** The budget of connection `id`'s turn beginning now, `light` or not (one clock read either way). */
+  begin(id: number, light: boolean): number {
+    if (light) {
+      this.#lightAt = this.#now();
+      this.#lightId = id;
+      return TURN_BUDGET_MS;
+    }
     return this.#lightId !== id && this.#now() - this.#lightAt < LIGHT_WINDOW_MS ? SHARED_TURN_BUDGET_MS : TURN_BUDGET_MS;
   }
 }
@@ -149,8 +148,7 @@ export class TurnShare {
     const budgets = this.#budgets;
     if (budgets !== undefined) {
       // Its last turn (-1: none yet) against that turn's budget: a new connection is light too.
-      if (this.#debt === 0 && this.#used < this.#budget) budgets.light(this.#id);
-      this.#budget = budgets.budget(this.#id);
+      this.#budget = budgets.begin(this.#id, this.#debt === 0 && this.#used < this.#budget);
     }
     this.#turn = turn;
     const paid = Math.min(this.#debt, this.#budget);

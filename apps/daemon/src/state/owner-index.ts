@@ -10,10 +10,10 @@
  */
 import { LimitError } from '@corepool/protocol';
 
-import { overTurns } from './leftovers.js';
+import { overTurns } from './leftover-clears.js';
 import type { StateMemory } from './state-memory.js';
 
-/** Names an owner gone lets go of between looks at the clock (state/leftovers.ts). */
+/** Names an owner gone lets go of between looks at the clock (state/leftover-clears.ts). */
 const LEAVE_BATCH = 256;
 
 /** The most entries of one kind (blocked gets, locks held or awaited, subscriptions) one owner may have. */
@@ -161,7 +161,7 @@ export class Subscribers {
 
   /**
    * Ends every subscription of `owner`: its entries and quota go now, its place in each name's set
-   * a slice at a time (state/leftovers.ts; 10,000 at once held the primary 4-9 ms, charged to
+   * a slice at a time (state/leftover-clears.ts; 10,000 at once held the primary 4-9 ms, charged to
    * nobody), each name then told to `each`. Meanwhile a change of those names is still pushed to
    * the owner, which is gone and takes none. A name the owner subscribes to again meanwhile is its
    * new subscription's, left alone.

@@ -450,7 +450,7 @@ export class SharedState implements StateStore {
 
   /**
    * The owner is gone: drop its subscriptions, release its locks, fail its blocked gets/acquires with
-   * E_CANCELLED. Its subscriptions and blocked calls go a slice a turn (state/leftovers.ts), set apart
+   * E_CANCELLED. Its subscriptions and blocked calls go a slice a turn (state/leftover-clears.ts), set apart
    * from anything the same owner name does next; its locks pass on now.
    */
   releaseOwner(owner: string): void {

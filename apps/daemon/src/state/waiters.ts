@@ -18,14 +18,14 @@
  * of LEAVE_SLICE_MS a turn, their timeouts' errors made without a stack: 200,000 timeouts due
  * together held the primary 7-11 s in one go, a stack and a socket write each.
  *
- * An owner's calls leave their lines a slice at a time too (state/leftovers.ts):
+ * An owner's calls leave their lines a slice at a time too (state/leftover-clears.ts):
  * taking 10,000 out at once held the primary 6-45 ms, charged to nobody. They
  * are set apart from its later calls at once (a group per owner, marked gone),
  * so a call of a gone owner is never served, nor taken for the owner's next
  * ones (a worker's cancelled gets and the gets of its next task); `take` and
  * `has` pass over them, letting go of those they meet.
  */
-import { overTurns } from './leftovers.js';
+import { overTurns } from './leftover-clears.js';
 
 /** Longest timer Node can arm; longer timeouts wait forever. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -132,8 +132,9 @@ export class Waiters<T, D = undefined> {
 
   /**
    * The oldest call on `name` of an owner still there. Calls of gone owners before it leave (they
-   * would, a slice later), up to a batch; past it they are passed over, so that a take costs at
-   * most a batch of them.
+   * would, a slice later), up to a batch; past it they are only stepped over (a field read each),
+   * so that a take answers at most a batch of them: answering is what costs (a rejection and its
+   * reactions), and the clear over turns takes the rest out of the line.
    */
   #first(name: string): Entry<T, D> | undefined {
     const line = this.#byName.get(name);
@@ -153,7 +154,7 @@ export class Waiters<T, D = undefined> {
 
   /**
    * Rejects every waiter of `owner` with `err`, oldest first: set apart from the owner's later
-   * calls now, taken out of their lines and answered a slice at a time (state/leftovers.ts).
+   * calls now, taken out of their lines and answered a slice at a time (state/leftover-clears.ts).
    */
   dropOwner(owner: string, err: Error): void {
     const group = this.#byOwner.get(owner);

@@ -1,5 +1,5 @@
 /**
- * leftovers.ts - the budget of what is cleared after someone has gone: a
+ * leftover-clears.ts - the budget of what is cleared after someone has gone: a
  * client instance's kept replies (primary/replay-table.ts), a connection's
  * subscriptions and blocked calls (owner-index.ts, waiters.ts). Nobody is left
  * to charge for that work, and it grows with what the one who went had built
