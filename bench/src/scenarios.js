@@ -239,6 +239,16 @@ export const SCENARIOS = {
     })),
   },
 
+  floodNeighbour: {
+    title: 'awaited increments alone, then beside a client keeping 4 frames of 1,000 in flight; 1 worker',
+    params: (q) => ({ workers: 1, windowMs: q ? 2000 : 4000 }),
+    systems: [
+      { system: 'corepool', ...node('corepool/flood-neighbour.js') },
+      { system: 'redis-ioredis', ...node('anchors/redis.js') },
+    ],
+    goals: [],
+  },
+
   newcomer: {
     title: 'one 1 ms task at a time from a second app, beside a lone 10,000 x 1 ms map: its wait for a worker; 2 workers',
     params: (q) => ({ tasks: q ? 4000 : 10_000, workers: 2, probes: q ? 10 : 20, note: q ? 'quick: 4,000 tasks' : undefined }),

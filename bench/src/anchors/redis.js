@@ -7,12 +7,16 @@
 //              latency runs from before the INCR to the subscriber's 'message'
 //              event, on CLOCK_MONOTONIC (process.hrtime), which every process
 //              on the machine shares.
+//   floodNeighbour  awaited INCRs here beside a flooder pipelining frames of
+//              1,000 INCRs over a plain socket (lib/flood-neighbour.js).
 // Keys are namespaced by pid and deleted afterwards.
 
+import { createConnection } from 'node:net';
 import { childMain, forkChild, fromParent } from '../lib/children.js';
+import { flood, floodNeighbour, loopFor } from '../lib/flood-neighbour.js';
 import { cpuRows, procCpuUs, selfCpuUs } from '../lib/cpu.js';
 import { check, nowMs, nowUs, percentile, readParams, runMain, timeSteps } from '../lib/harness.js';
-import { connectRedis } from '../lib/redis.js';
+import { REDIS_URL, connectRedis } from '../lib/redis.js';
 
 const self = new URL(import.meta.url).pathname;
 
@@ -29,6 +33,22 @@ const children = {
     process.send({ type: 'done', ms: nowMs() - t0, cpuUs: selfCpuUs() - cpu0 });
     redis.disconnect();
     process.exit(0);
+  },
+
+  /** The flooder of floodNeighbour: RESP written by hand, one reply line per INCR counted, nothing parsed. */
+  async flooder(p) {
+    const url = new URL(p.url);
+    const sock = createConnection({ host: url.hostname, port: Number(url.port || 6379) });
+    sock.setNoDelay(true);
+    const frame = Buffer.from(`*2\r\n$4\r\nINCR\r\n$${Buffer.byteLength(p.key)}\r\n${p.key}\r\n`.repeat(1000));
+    await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    const replies = flood({}, () => sock.write(frame));
+    sock.on('data', (data) => {
+      let n = 0;
+      for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) n++;
+      replies(n);
+    });
+    await new Promise((_, reject) => sock.on('close', () => reject(new Error("the flooder's socket closed"))));
   },
 
   /** The subscriber: acknowledges each message with its update->notify latency. */
@@ -48,6 +68,18 @@ const children = {
 };
 
 const scenarios = {
+  async floodNeighbour(p) {
+    const key = `corepool-bench:${process.pid}:neighbour`;
+    const floodKey = `corepool-bench:${process.pid}:flood`;
+    const redis = await connectRedis();
+    try {
+      return await floodNeighbour(p, (ms) => loopFor(ms, () => redis.incr(key)), self, { url: REDIS_URL, key: floodKey });
+    } finally {
+      await redis.del(key, floodKey);
+      redis.disconnect();
+    }
+  },
+
   async counter(p) {
     const key = `corepool-bench:${process.pid}:counter`;
     const redis = await connectRedis();
