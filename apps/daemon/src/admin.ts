@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import {
   AuthError,
   BadArgumentError,
+  checkDaemonUrl,
   ConnectionError,
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -41,7 +42,9 @@ export interface AdminTarget {
 export function resolveTarget(flags: { url?: string; dataDir?: string; token?: string; tokenFile?: string }): AdminTarget {
   const dataDir = resolve(flags.dataDir ?? defaultDataDir());
   const recorded = readRecord(dataDir)?.url;
-  const url = flags.url || envUrl() || recorded || `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+  // Checked as the SDK checks a URL: an http:// one (which ws would take) or a typo is refused here, not half-used.
+  const given = flags.url !== undefined && flags.url !== '' ? checkDaemonUrl(flags.url.trim(), '--url') : envUrl();
+  const url = given || recorded || `ws://${DEFAULT_HOST}:${DEFAULT_PORT}`;
   // As at start: an empty --token (an unset shell variable) or both flags at once is a mistake, not a fallback.
   if (flags.token === '') throw new BadArgumentError('--token is empty: pass the token itself, or use --token-file or COREPOOL_TOKEN');
   if (flags.token !== undefined && flags.tokenFile !== undefined) throw new BadArgumentError('pass --token or --token-file, not both');
@@ -78,7 +81,7 @@ function envUrl(): string | undefined {
       `COREPOOL_URL lists ${urls.length} daemons (${urls.join(', ')}) and the CLI talks to one: pass --url, or unset COREPOOL_URL to use the data dir's daemon`,
     );
   }
-  return urls[0];
+  return urls[0] === undefined ? undefined : checkDaemonUrl(urls[0], 'COREPOOL_URL');
 }
 
 /** An admin request: its type, and for `reload` its grace; or a state operation (`corepool state`, state-cli.ts). */

@@ -192,6 +192,15 @@ describe('corepool daemon', () => {
       env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: `${d.url}, ws://127.0.0.1:1` },
     });
     expect(JSON.parse(chosen.stdout)).toMatchObject({ pid: d.pid });
+    // A URL is checked as the SDK checks it: ws:// or wss://, never an http:// one that ws would take.
+    const httpUrl = d.url.replace(/^ws:/, 'http:');
+    expect((await statusJson('--token', d.token, '--url', httpUrl)).message).toMatch(/--url must start with ws:\/\/ or wss:\/\//);
+    const fromEnv = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--token', d.token], {
+      env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: httpUrl },
+    }).catch((e: { stdout: string }) => e);
+    expect(JSON.parse(fromEnv.stdout)).toMatchObject({
+      error: { code: 'E_BAD_ARGUMENT', message: expect.stringContaining('COREPOOL_URL') },
+    });
     const { stdout: version } = await run(process.execPath, [CLI, '--version']);
     expect(version.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });

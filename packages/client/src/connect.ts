@@ -29,7 +29,7 @@ import {
   checkConnectOptions,
   type ConnectOptions,
 } from './options.js';
-import { daemonUrls, envUrls, isLocalUrl } from './urls.js';
+import { daemonUrls, envUrls, isLocalUrl } from '@corepool/protocol/internal';
 
 function dataDirOf(options: ConnectOptions): string {
   return resolve(options.dataDir ?? (process.env.COREPOOL_DATA_DIR || join(homedir(), '.corepool')));

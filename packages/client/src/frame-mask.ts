@@ -9,7 +9,7 @@
  * XOR on both ends when it sees one (websockets/ws#1990), so the SDK sends one to local URLs
  * only; a daemon reached over a network keeps random keys.
  */
-import { isLocalUrl } from './urls.js';
+import { isLocalUrl } from '@corepool/protocol/internal';
 
 /** Fills ws's mask with zeros: ws then sends the frame as it is. */
 const zeroMask = (mask: Buffer): void => {

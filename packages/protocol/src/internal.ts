@@ -8,6 +8,7 @@ export * from './index.js';
 export { CloseCode } from './codes.js';
 export { errorClass, toCorepoolError } from './errors.js';
 export { checkOptionKeys } from './option-keys.js';
+export { checkDaemonUrl, daemonUrls, envUrls, isLocalUrl } from './daemon-urls.js';
 export {
   PRE_AUTH_MAX_PAYLOAD,
   LARGEST_MAX_PAYLOAD,

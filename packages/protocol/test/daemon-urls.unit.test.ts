@@ -1,6 +1,6 @@
 /** Daemon URLs: one or a list, from connect() or COREPOOL_URL, each checked with a coded error saying where it came from. */
 import { describe, expect, it } from 'vitest';
-import { daemonUrls, envUrls, isLocalUrl } from '../src/urls.js';
+import { daemonUrls, envUrls, isLocalUrl } from '../src/daemon-urls.js';
 
 const bad = expect.objectContaining({ code: 'E_BAD_ARGUMENT' });
 

@@ -1,15 +1,16 @@
 /**
- * The daemon URLs a client may connect to: one URL or a list (from
- * `connect()`'s argument or COREPOOL_URL), each checked with a coded error
- * that names where it came from. The client fails over along the list.
+ * daemon-urls.ts - the daemon URLs a client may connect to: one URL or a list
+ * (from `connect()`'s argument or COREPOOL_URL), each checked with a coded error
+ * that names where it came from. The client fails over along the list; the
+ * CLI checks its --url the same way, so both refuse what the other refuses.
  * A URL given twice (the same after URL normalisation) is kept once, in its
  * first place: repeating a daemon in a list is a harmless slip, not an error.
  */
-import { BadArgumentError } from '@corepool/protocol';
+import { BadArgumentError } from './errors.js';
 
 /** Checks one URL or a list of them; returns the list without repeats. */
 export function daemonUrls(input: unknown, from = 'url'): string[] {
-  if (typeof input === 'string') return [checkUrl(input.trim(), from)];
+  if (typeof input === 'string') return [checkDaemonUrl(input.trim(), from)];
   if (!Array.isArray(input)) {
     throw new BadArgumentError(`${from} must be a daemon URL (ws://host:port) or a list of them`);
   }
@@ -18,7 +19,7 @@ export function daemonUrls(input: unknown, from = 'url'): string[] {
   const out: string[] = [];
   input.forEach((u: unknown, i) => {
     if (typeof u !== 'string') throw new BadArgumentError(`${from}[${i}] must be a string such as ws://127.0.0.1:7420`);
-    const url = checkUrl(u.trim(), `${from}[${i}]`);
+    const url = checkDaemonUrl(u.trim(), `${from}[${i}]`);
     const key = new URL(url).href;
     if (seen.has(key)) return;
     seen.add(key);
@@ -37,7 +38,8 @@ export function envUrls(value: string): string[] {
   return daemonUrls(parts, 'COREPOOL_URL');
 }
 
-function checkUrl(url: string, from: string): string {
+/** One daemon URL (ws:// or wss://, with a host), or E_BAD_ARGUMENT naming `from`. */
+export function checkDaemonUrl(url: string, from: string): string {
   if (!/^wss?:\/\//i.test(url)) throw new BadArgumentError(`${from} must start with ws:// or wss://, got ${JSON.stringify(url)}`);
   let parsed: URL;
   try {
