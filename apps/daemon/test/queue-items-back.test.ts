@@ -116,6 +116,45 @@ describe('an item taken for a get whose client never had it', () => {
     await client.close();
   }, 60_000);
 
+  it('items taken before a kill -9 of the daemon, their consumer never back: the restarted daemon puts them back at the front when its window ends; a consumer that came back and acknowledged keeps its own', async () => {
+    const args = ['--replay-window-ms', String(WINDOW_MS)];
+    await using d = await startDaemon({ workers: 1, args });
+    const producer = await d.connect();
+    const q = producer.queue<string>('restarted');
+    // A small item's reply goes in a segment record, a large one's in a record of its own (replay-log.ts).
+    const big = 'x'.repeat(2000);
+    for (const item of ['small', big, 'kept', 'rest']) await q.put(item);
+    const gone = await helloAs(d, 'gone-for-good');
+    gone.send({ type: 'state', rid: 1, op: 'queue.get', name: 'restarted' });
+    gone.send({ type: 'state', rid: 2, op: 'queue.get', name: 'restarted' });
+    await gone.next((m) => m.rid === 2);
+    const back = await helloAs(d, 'comes-back');
+    back.send({ type: 'state', rid: 1, op: 'queue.get', name: 'restarted' });
+    expect(decodeData((await back.next((m) => m.rid === 1)).value as Uint8Array)).toBe('kept');
+    await producer.close();
+    await d.kill();
+
+    await using again = await startDaemon({ dataDir: d.dataDir, workers: 1, args });
+    // Within the window each reply is still its instance's: a resend gets the item it took, not another.
+    const returning = await helloAs(again, 'comes-back');
+    returning.send({ type: 'state', rid: 1, op: 'queue.get', name: 'restarted' });
+    expect(decodeData((await returning.next((m) => m.rid === 1)).value as Uint8Array)).toBe('kept');
+    returning.send({ type: 'state', rid: 2, ack: 2, op: 'queue.size', name: 'restarted' });
+    expect(await returning.next((m) => m.rid === 2)).toMatchObject({ ok: true });
+    const c = await again.connect();
+    const q2 = c.queue<string>('restarted');
+    await until(async () => (await q2.size()) === 3, 10_000, "the gone consumer's two items back");
+    expect([await q2.get({ timeoutMs: 0 }), await q2.get({ timeoutMs: 0 }), await q2.get({ timeoutMs: 0 })]).toEqual([
+      'small',
+      big,
+      'rest',
+    ]);
+    await sleep(WINDOW_MS * 1.5);
+    expect(await q2.size()).toBe(0);
+    returning.ws.terminate();
+    await c.close();
+  }, 30_000);
+
   it('a client whose link was cut and comes back within the window gets its kept item once: nothing is handed back after it', async () => {
     const { encodeData } = await import('@corepool/protocol');
     await using d = await startDaemon({ workers: 1, args: ['--replay-window-ms', String(WINDOW_MS)] });

@@ -41,6 +41,7 @@ import {
   type WireError,
 } from '@corepool/protocol/internal';
 import { TOO_OLD_MARK, type ReplayKey } from '../state/state-store.js';
+import { takenItem } from '../state/replay-log.js';
 import { ignore } from '../ignore.js';
 import { RidTable } from './rid-table.js';
 
@@ -290,6 +291,12 @@ export class InstanceReplays implements Replays {
       for (const r of spared) if (typeof r === 'number') this.#spare(r);
       this.#marked = true;
       return;
+    }
+    // A get's item, with its queue: put back there if the instance ends without acknowledging it, as before the restart.
+    const taken = takenItem(reply);
+    if (taken !== undefined) {
+      (this.#gets ??= new Map()).set(rid, taken.taken);
+      reply = taken.item;
     }
     this.#keep(rid, reply, true);
     this.#grew(rid, reply);

@@ -21,7 +21,8 @@
  * burst of 100,000 adds each reply was encoded ~15 times as its segment
  * filled, by msgpackr 3.5 times slower.
  *
- * A reply over OWN_RECORD_BYTES (a queue.get's item) is not in a segment: it
+ * A queue.get's reply is kept with its queue's name (TakenItem). One whose item
+ * is over OWN_RECORD_BYTES is not in a segment: it
  * has a record of its own in the `replays` table ([instance, rid] ->
  * {v: reply}, the earlier layout's), written once and deleted once. In a
  * segment it would be written again with every later reply of its segment: a
@@ -48,9 +49,35 @@ export const SEGMENT_RIDS = 256;
 /** Replies (bytes) longer than this have a record of their own (see the header). */
 export const OWN_RECORD_BYTES = 256;
 
+/**
+ * A queue.get's reply as the log keeps it: the item, with the queue it came from. The client
+ * gets the item alone; the queue is for a daemon restarted before the client acknowledged it,
+ * which puts the item back there when the client's instance ends (primary/replay.ts's
+ * restore), as a daemon that never stopped does. Stored as {taken, item}; a get's reply an
+ * earlier version kept (the item alone) is restored as a reply and never put back.
+ */
+export class TakenItem {
+  readonly taken: string;
+  readonly item: Uint8Array;
+
+  constructor(queue: string, item: Uint8Array) {
+    this.taken = queue;
+    this.item = item;
+  }
+}
+
+/** The item and queue of a stored get's reply (a TakenItem, or what one decodes to); undefined for any other reply. */
+export function takenItem(reply: unknown): TakenItem | undefined {
+  if (reply instanceof TakenItem) return reply;
+  if (typeof reply !== 'object' || reply === null) return undefined;
+  const { taken, item } = reply as { taken?: unknown; item?: unknown };
+  return typeof taken === 'string' && item instanceof Uint8Array ? new TakenItem(taken, item) : undefined;
+}
+
 /** Whether `reply` is kept in a record of its own rather than in its segment. */
 function ownRecord(reply: unknown): boolean {
-  return reply instanceof Uint8Array && reply.byteLength > OWN_RECORD_BYTES;
+  const bytes = reply instanceof Uint8Array ? reply : takenItem(reply)?.item;
+  return bytes !== undefined && bytes.byteLength > OWN_RECORD_BYTES;
 }
 
 /**

@@ -55,7 +55,7 @@ import { Dicts } from './dict.js';
 import { Locks } from './lock.js';
 import { Queues } from './queue.js';
 import { checked, checkRequest, delta, dictKey, operand } from './operands.js';
-import { ReplayLog } from './replay-log.js';
+import { ReplayLog, TakenItem } from './replay-log.js';
 import { cut, LISTED_NAME_CHARS, Pager, preview } from './state-listing.js';
 import { Fanout } from './fanout.js';
 import { HeldPushes } from './held-pushes.js';
@@ -192,6 +192,12 @@ export class SharedState implements StateStore {
     return reply;
   }
 
+  /** A get's reply: its item, kept with the queue it came from (replay-log.ts TakenItem). Returns the item. */
+  #keepTaken(key: ReplayKey, queue: string, item: Uint8Array): Uint8Array {
+    this.#replayLog.keep(key, new TakenItem(queue, item));
+    return item;
+  }
+
   /** What the start found wrong with the store's journal (a damaged frame, a full disk): the daemon logs each. */
   get warnings(): readonly string[] {
     return this.#store.warnings;
@@ -313,9 +319,14 @@ export class SharedState implements StateStore {
       }
       case 'queue.get': {
         // The item taken and its kept reply are committed together, now or when a put hands it over.
-        const got = this.#queues.get(owner, name, req.timeoutMs, key === undefined ? undefined : (bytes) => this.#keepReply(key, bytes));
+        const got = this.#queues.get(
+          owner,
+          name,
+          req.timeoutMs,
+          key === undefined ? undefined : (bytes) => this.#keepTaken(key, name, bytes),
+        );
         if (got instanceof Uint8Array) {
-          this.#keepReply(key, got);
+          if (key !== undefined) this.#keepTaken(key, name, got);
           return this.#afterCommit(got);
         }
         return got;

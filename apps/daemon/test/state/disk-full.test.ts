@@ -15,6 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Push } from '@corepool/protocol';
 import type { SharedState } from '../../src/state/shared-state.js';
 import type { FsyncMode } from '../../src/state/store.js';
+import { takenItem } from '../../src/state/replay-log.js';
 import { fill, mountTmpfs, tmpfsUnavailable, unmount } from '../support/tmpfs.js';
 import { until } from '../support/wait.js';
 import { buildState, fixture } from './fixtures/build.js';
@@ -143,7 +144,9 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
       state = await open(dir, fsync);
       const kept = state.keptReplies().get('i')!;
       expect([...kept.keys()]).toEqual([1, 2, 5]);
-      expect(Buffer.from(kept.get(2) as Uint8Array).equals(bigItem)).toBe(true);
+      // A get's reply is kept with its queue (replay-log.ts TakenItem).
+      expect(takenItem(kept.get(2))!.taken).toBe('q');
+      expect(Buffer.from(takenItem(kept.get(2))!.item).equals(bigItem)).toBe(true);
       expect(await state.handle('c:3', req('queue.size', 'q'))).toBe(1);
     });
   });

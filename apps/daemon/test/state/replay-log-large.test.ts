@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
+import { takenItem } from '../../src/state/replay-log.js';
 
 import { cleanup, enc, open, req, tempDir } from './helpers.js';
 
@@ -40,7 +41,9 @@ describe('large kept replies', () => {
       state = await open(dir);
       const kept = state.keptReplies().get('i-a')!;
       expect([...kept.keys()]).toEqual(Array.from({ length: items }, (_, i) => i + 1));
-      expect(Buffer.from(kept.get(items) as Uint8Array).equals(item)).toBe(true);
+      // A get's reply is kept with its queue (replay-log.ts TakenItem).
+      expect(takenItem(kept.get(items))!.taken).toBe('jobs');
+      expect(Buffer.from(takenItem(kept.get(items))!.item).equals(item)).toBe(true);
       for (let rid = 1; rid <= items; rid++) state.dropReply(['i-a', rid]);
       await state.handle('c:1', req('queue.size', 'jobs'));
       await state.close();
