@@ -66,42 +66,68 @@ export function findUncloneable(value: unknown, wrappers = 0): string | undefine
     }
     if (simple) return undefined;
   }
-  return walk(value, '$', new Set(), -wrappers);
+  const bad = walk(value, new Set(), -wrappers);
+  if (bad === undefined) return undefined;
+  const path = `$${bad.steps.reverse().join('')}`;
+  return `${bad.short ? shortPath(path) : path} ${bad.reason}`;
 }
 
-function walk(value: unknown, path: string, seen: Set<object>, depth: number): string | undefined {
+/**
+ * What is wrong and where: the steps from the value down to it (`[2]`, `.fn`, `.get("k")`),
+ * pushed innermost first as the walk unwinds. The path is made only for what is refused: made
+ * at every level as the walk went down (a string per property and per element), it was most of
+ * the check's time for arrays of objects.
+ */
+class Bad {
+  readonly steps: string[] = [];
+  constructor(
+    readonly reason: string,
+    /** The path is shortened in the message (shortPath). */
+    readonly short = false,
+  ) {}
+
+  /** This fault, one step further out; returns it. */
+  at(step: string): Bad {
+    this.steps.push(step);
+    return this;
+  }
+}
+
+function walk(value: unknown, seen: Set<object>, depth: number): Bad | undefined {
   switch (typeof value) {
     case 'function':
-      return `${path} is a function`;
+      return new Bad('is a function');
     case 'symbol':
-      return `${path} is a symbol`;
+      return new Bad('is a symbol');
     case 'object':
       break;
     case 'string':
-      return wellFormed(value) ? undefined : `${shortPath(path)} ${LONE_SURROGATE}`;
+      return wellFormed(value) ? undefined : new Bad(LONE_SURROGATE, true);
     default:
       return undefined;
   }
   if (value === null || seen.has(value)) return undefined;
   // The encoder recurses per level: deeper data would overflow its stack (an uncoded RangeError).
-  if (depth >= MAX_DATA_DEPTH) return `${shortPath(path)} is nested more than ${MAX_DATA_DEPTH} levels deep (the most data may nest)`;
+  if (depth >= MAX_DATA_DEPTH) return new Bad(`is nested more than ${MAX_DATA_DEPTH} levels deep (the most data may nest)`, true);
   seen.add(value);
   const d = depth + 1;
-  if (types.isProxy(value)) return `${path} is a Proxy (structured clone cannot copy one)`;
+  if (types.isProxy(value)) return new Bad('is a Proxy (structured clone cannot copy one)');
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const bad = walk(value[i], `${path}[${i}]`, seen, d);
-      if (bad !== undefined) return bad;
+      const bad = walk(value[i], seen, d);
+      if (bad !== undefined) return bad.at(`[${i}]`);
     }
     return undefined;
   }
   if (value instanceof Map) {
     // msgpackr writes only a Map itself as a map: a subclass's entries went as the fields of an empty object.
-    if (Object.getPrototypeOf(value) !== Map.prototype) return `${path} ${subclassOf('Map', value, 'new Map(x)')}`;
+    if (Object.getPrototypeOf(value) !== Map.prototype) return new Bad(subclassOf('Map', value, 'new Map(x)'));
     let i = 0;
     for (const [k, v] of value) {
-      const bad = walk(k, `${path}<key ${i}>`, seen, d) ?? walk(v, `${path}.get(${keyLabel(k, i)})`, seen, d);
-      if (bad !== undefined) return bad;
+      const badKey = walk(k, seen, d);
+      if (badKey !== undefined) return badKey.at(`<key ${i}>`);
+      const bad = walk(v, seen, d);
+      if (bad !== undefined) return bad.at(`.get(${keyLabel(k, i)})`);
       i++;
     }
     return undefined;
@@ -109,8 +135,9 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
   if (value instanceof Set) {
     let i = 0;
     for (const v of value) {
-      const bad = walk(v, `${path}<item ${i++}>`, seen, d);
-      if (bad !== undefined) return bad;
+      const bad = walk(v, seen, d);
+      if (bad !== undefined) return bad.at(`<item ${i}>`);
+      i++;
     }
     return undefined;
   }
@@ -120,29 +147,32 @@ function walk(value: unknown, path: string, seen: Set<object>, depth: number): s
     const proto = Object.getPrototypeOf(value) as object | null;
     if (proto === Buffer.prototype || proto === (globalThis as Record<string, { prototype?: object } | undefined>)[base]?.prototype)
       return undefined;
-    return `${path} ${subclassOf(base, value, `new ${base}(x)`)}`;
+    return new Bad(subclassOf(base, value, `new ${base}(x)`));
   }
-  const tag = Object.prototype.toString.call(value).slice(8, -1);
+  // A plain object is told by its prototype: its tag made a string for every object of the data.
+  const proto = Object.getPrototypeOf(value) as unknown;
+  const plain = (proto === Object.prototype || proto === null) && !(Symbol.toStringTag in value);
+  const tag = plain ? 'Object' : Object.prototype.toString.call(value).slice(8, -1);
   if (tag === 'Promise' || typeof (value as { then?: unknown }).then === 'function') {
-    return `${path} is a promise (await it first)`;
+    return new Bad('is a promise (await it first)');
   }
   if (tag === 'Error') {
     const e = value as Error;
     // Its name, message and stack go as strings.
     for (const part of ['name', 'message', 'stack'] as const) {
       const text: unknown = e[part];
-      if (typeof text === 'string' && !wellFormed(text)) return `${shortPath(path)}.${part} ${LONE_SURROGATE}`;
+      if (typeof text === 'string' && !wellFormed(text)) return new Bad(LONE_SURROGATE, true).at(`.${part}`);
     }
     return undefined;
   }
   if (OK_TAGS.has(tag)) return undefined;
-  if (tag !== 'Object') return `${path} is a ${tag}, which cannot be sent as it is${HINTS[tag] ?? ''}`;
+  if (tag !== 'Object') return new Bad(`is a ${tag}, which cannot be sent as it is${HINTS[tag] ?? ''}`);
   if (Object.prototype.hasOwnProperty.call(value, '__proto__'))
-    return `${path} has an own property named "__proto__", which cannot be sent safely`;
+    return new Bad('has an own property named "__proto__", which cannot be sent safely');
   for (const key of Object.keys(value)) {
-    if (!wellFormed(key)) return `${shortPath(path)} has a property name that ${LONE_SURROGATE}`;
-    const bad = walk((value as Record<string, unknown>)[key], `${path}.${key}`, seen, d);
-    if (bad !== undefined) return bad;
+    if (!wellFormed(key)) return new Bad(`has a property name that ${LONE_SURROGATE}`, true);
+    const bad = walk((value as Record<string, unknown>)[key], seen, d);
+    if (bad !== undefined) return bad.at(`.${key}`);
   }
   return undefined;
 }

@@ -49,6 +49,13 @@ describe('data codec', () => {
       ],
       [[new (class Bytes extends Uint8Array {})(2)], '$[0] is a subclass of Uint8Array (Bytes)'],
       [new (class Floats extends Float64Array {})(1), 'send new Float64Array(x)'],
+      // The path through each kind of container, made only once something is refused.
+      [{ s: new Set([1, { f: () => 1 }]) }, '$.s<item 1>.f is a function'],
+      [[new Map<unknown, unknown>([[{ k: Symbol('k') }, 1]])], '$[0]<key 0>.k is a symbol'],
+      [{ e: Object.assign(new Error('x'), { message: 'bad \ud800' }) }, '$.e.message is a string with a lone surrogate'],
+      // An object tagged as something else is that thing to the check, as toString says, plain prototype or not.
+      [{ t: { [Symbol.toStringTag]: 'Promise' } }, '$.t is a promise'],
+      [{ t: Object.assign(Object.create(null) as object, { [Symbol.toStringTag]: 'Thing' }) }, '$.t is a Thing'],
     ];
     for (const [v, says] of cases) {
       expect(() => encodeData(v)).toThrow(expect.objectContaining({ code: 'E_NOT_CLONEABLE', message: expect.stringContaining(says) }));
