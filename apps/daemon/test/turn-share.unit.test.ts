@@ -1,6 +1,14 @@
 /** turn-share.ts alone: a connection's share of a turn, and the debt that work charged to it past its budget carries. */
 import { describe, expect, it } from 'vitest';
-import { LIGHT_WINDOW_MS, MAX_DEBT_MS, SHARED_TURN_BUDGET_MS, TURN_BUDGET_MS, TurnBudgets, TurnShare } from '../src/primary/turn-share.js';
+import {
+  LIGHT_MESSAGES,
+  LIGHT_WINDOW_MS,
+  MAX_DEBT_MS,
+  SHARED_TURN_BUDGET_MS,
+  TURN_BUDGET_MS,
+  TurnBudgets,
+  TurnShare,
+} from '../src/primary/turn-share.js';
 
 describe('TurnShare', () => {
   it("messages spend a turn's budget; a new turn starts from what passed it", () => {
@@ -112,6 +120,30 @@ describe('TurnBudgets', () => {
     let owed = 0;
     for (let t = 4; light.spent(t); t++, owed++) expect(spend(busy, t)).toBeCloseTo(TURN_BUDGET_MS, 5);
     expect(owed).toBe(3);
+  });
+
+  it('many messages a turn, or one taking the shared budget, are not light, though under budget and its replies charged in the turns between', () => {
+    const { busy, light, clock } = pair();
+    spend(busy, 1);
+    for (let t = 2; t < 20; t += 2) {
+      // A frame of small messages under the budget, then a turn of its replies written (no message).
+      for (let i = 0; i <= LIGHT_MESSAGES; i++) light.charge(t, 0.001, 1);
+      expect(light.spent(t)).toBe(false);
+      // (Its first turn is light, as a new connection's is.)
+      clock.now += LIGHT_WINDOW_MS;
+      light.charge(t + 1, 0.001);
+      expect(spend(busy, t + 1)).toBeCloseTo(TURN_BUDGET_MS, 5);
+    }
+    for (let t = 20; t < 30; t += 2) {
+      light.charge(t, SHARED_TURN_BUDGET_MS * 2, 1);
+      clock.now += LIGHT_WINDOW_MS;
+      light.charge(t + 1, 0.001);
+      expect(spend(busy, t + 1)).toBeCloseTo(TURN_BUDGET_MS, 5);
+    }
+    // A call at a time again: light.
+    light.charge(30, 0.01, 1);
+    light.charge(31, 0.001);
+    expect(spend(busy, 31)).toBeCloseTo(SHARED_TURN_BUDGET_MS, 5);
   });
 
   it("a busy connection's debt is paid at the budget of the turns it pays in", () => {

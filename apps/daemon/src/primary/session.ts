@@ -392,13 +392,13 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     this.#turnStarts();
     const from = performance.now();
     this.#onMessage(decoded);
-    this.#share.charge(turn, performance.now() - from);
+    this.#share.charge(turn, performance.now() - from, 1);
   }
 
   /** Work done for this connection outside its messages (a blocked call timing out), counted as if it had handled one (Connection). */
-  charge(ms: number): void {
+  charge(ms: number, messages = 0): void {
     this.#turnStarts();
-    this.#share.charge(turn, ms);
+    this.#share.charge(turn, ms, messages);
   }
 
   /** The primary's time spent and charged for it since it connected (turn-share.ts), in ms. */

@@ -42,8 +42,8 @@ export const RECEIVED_BYTE_MS = 3.5e-6;
  * while the share is spent. Its tasks' state requests are such work (worker-state-link.ts).
  */
 export interface TurnPayer {
-  /** Work done for it outside its messages (turn-share's charge). */
-  charge(ms: number): void;
+  /** Work done for it outside its messages (turn-share's charge); `messages`: the requests it handled, if any (a task's). */
+  charge(ms: number, messages?: number): void;
   /** True while this turn's share is spent: its messages and the work it causes wait for a later turn. */
   spent(): boolean;
 }
@@ -61,14 +61,26 @@ export const SHARED_TURN_BUDGET_MS = 0.1;
 /** How long after a light connection's last turn the others keep the shared budget. */
 export const LIGHT_WINDOW_MS = 20;
 
+/**
+ * Most messages a light connection's last turn handled: a client awaiting a call or two at a time.
+ * Not spending its budget is no sign of that alone: a client keeping one frame of 60 adds in flight
+ * on each of 8 connections ended every turn of each under budget, so each was light, kept the whole
+ * budget and held every other connection to the shared one (an honest client keeping 4 frames of
+ * 1,000 in flight beside it: 1.05-1.14M adds in 8 s against its 2.11-2.58M; 2.13-2.34M against
+ * 1.68-1.75M before the shared budget). Nor is a turn under budget light when a message or two
+ * took most of it (a set of ~100 KB): its last turn must also have taken under the shared budget.
+ */
+export const LIGHT_MESSAGES = 4;
+
 /** Most debt a connection carries (200 turns): past it, charged work is forgotten, never a connection unread for long. */
 export const MAX_DEBT_MS = 100;
 
 /**
  * The primary's turn budgets: TURN_BUDGET_MS, or SHARED_TURN_BUDGET_MS for every other connection
  * within LIGHT_WINDOW_MS of a light connection's turn. A connection is light when it begins a turn
- * owing nothing and its last turn did not spend its budget: one that comes back for a call or two
- * at a time, never one kept busy by a backlog.
+ * owing nothing and its last turn handled at most LIGHT_MESSAGES messages in less than
+ * SHARED_TURN_BUDGET_MS: one that comes back for a call or two at a time, never one kept busy by a
+ * backlog, nor one taking more than the others' shared budget a turn while it holds them to it.
  */
 export class TurnBudgets {
   #lightAt = -Infinity;
@@ -94,6 +106,10 @@ export class TurnShare {
   /** The turn `used` counts in. */
   #turn = -1;
   #used = 0;
+  /** Messages handled in turn `turn` (LIGHT_MESSAGES). */
+  #messages = 0;
+  /** Whether the last turn that handled messages handled more than LIGHT_MESSAGES, or took SHARED_TURN_BUDGET_MS. */
+  #heavy = false;
   /** This turn's budget (TurnBudgets), set as it begins. */
   #budget = TURN_BUDGET_MS;
   readonly #budgets: TurnBudgets | undefined;
@@ -116,8 +132,9 @@ export class TurnShare {
    * threshold, ~8 MB) was read again the next turn however long the last one took (hostile review: a
    * neighbour's awaited adds 147-1,020 in 8 s).
    */
-  charge(turn: number, ms: number): void {
+  charge(turn: number, ms: number, messages = 0): void {
     this.#at(turn);
+    this.#messages += messages;
     this.#used += ms;
     this.#total += ms;
     if (this.#used > this.#budget) {
@@ -147,10 +164,13 @@ export class TurnShare {
     if (this.#turn === turn) return;
     const budgets = this.#budgets;
     if (budgets !== undefined) {
-      // Its last turn (-1: none yet) against that turn's budget: a new connection is light too.
-      this.#budget = budgets.begin(this.#id, this.#debt === 0 && this.#used < this.#budget);
+      // Its last turn (-1: none yet; a new connection is light too), and the last that handled messages: a turn
+      // of work charged outside them alone (its replies written as the socket takes them) says nothing of them.
+      if (this.#messages > 0) this.#heavy = this.#messages > LIGHT_MESSAGES || this.#used >= SHARED_TURN_BUDGET_MS;
+      this.#budget = budgets.begin(this.#id, this.#debt === 0 && !this.#heavy && this.#used < SHARED_TURN_BUDGET_MS);
     }
     this.#turn = turn;
+    this.#messages = 0;
     const paid = Math.min(this.#debt, this.#budget);
     this.#debt -= paid;
     this.#used = paid;

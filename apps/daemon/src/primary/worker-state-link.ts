@@ -91,7 +91,7 @@ export class WorkerStateLink<W> {
           error: typeof err.toWire === 'function' ? err.toWire() : { code: ErrorCode.E_INTERNAL, message: String(err.message) },
         }),
     );
-    if (payer !== undefined) this.#charge(w, payer, performance.now() - from + requestBytes(m.req) * RECEIVED_BYTE_MS);
+    if (payer !== undefined) this.#charge(w, payer, performance.now() - from + requestBytes(m.req) * RECEIVED_BYTE_MS, 1);
   }
 
   /** Work for `owner`'s writes (their pushes): true if the owner is a worker's, charged to its payer if it has one. */
@@ -103,8 +103,8 @@ export class WorkerStateLink<W> {
     return true;
   }
 
-  #charge(w: W, payer: TurnPayer, ms: number): void {
-    payer.charge(ms);
+  #charge(w: W, payer: TurnPayer, ms: number, messages = 0): void {
+    payer.charge(ms, messages);
     if (!payer.spent() || this.#paused.has(w)) return;
     this.#paused.add(w);
     this.#host.pause(w);
