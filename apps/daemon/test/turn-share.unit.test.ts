@@ -92,9 +92,10 @@ describe('TurnBudgets', () => {
   it('beside a light connection, a busy one has the shared budget; LIGHT_WINDOW_MS after the light one was last about, the whole budget again', () => {
     const { busy, light, clock } = pair();
     spend(busy, 1);
+    light.charge(1, 0.02);
     for (let t = 2; t < 10; t++) {
       clock.now += 1;
-      // One small call a turn: never spent, so light at each turn it begins.
+      // One small call a turn: never spent, so light at each turn it begins, and back within LIGHT_WINDOW_MS.
       light.charge(t, 0.02);
       expect(light.spent(t)).toBe(false);
       expect(spend(busy, t)).toBeCloseTo(SHARED_TURN_BUDGET_MS, 5);
@@ -140,16 +141,33 @@ describe('TurnBudgets', () => {
       light.charge(t + 1, 0.001);
       expect(spend(busy, t + 1)).toBeCloseTo(TURN_BUDGET_MS, 5);
     }
-    // A call at a time again: light.
+    // A call at a time again: light, and from its second such turn close behind the first, holding the others.
     light.charge(30, 0.01, 1);
     light.charge(31, 0.001);
-    expect(spend(busy, 31)).toBeCloseTo(SHARED_TURN_BUDGET_MS, 5);
+    light.charge(32, 0.01, 1);
+    expect(spend(busy, 32)).toBeCloseTo(SHARED_TURN_BUDGET_MS, 5);
+  });
+
+  it('a light connection back only now and then holds nobody: its light turns must come within LIGHT_WINDOW_MS of each other', () => {
+    const { busy, light, clock } = pair();
+    spend(busy, 1);
+    for (let t = 2; t < 12; t++) {
+      // A read every 3 windows: light each time, but the others gain nothing from shorter turns.
+      clock.now += LIGHT_WINDOW_MS * 3;
+      light.charge(t, 0.01, 1);
+      expect(spend(busy, t)).toBeCloseTo(TURN_BUDGET_MS, 5);
+    }
+    // Back at once: held to the shared budget from its second quick turn.
+    clock.now += 1;
+    light.charge(12, 0.01, 1);
+    expect(spend(busy, 12)).toBeCloseTo(SHARED_TURN_BUDGET_MS, 5);
   });
 
   it("a busy connection's debt is paid at the budget of the turns it pays in", () => {
     const { busy, light, clock } = pair();
     spend(busy, 1);
     busy.charge(1, 1);
+    light.charge(1, 0.01);
     light.charge(2, 0.01);
     clock.now += 1;
     let held = 0;
