@@ -1,7 +1,9 @@
 /**
  * turn-share.ts - one connection's share of a turn of the primary's event
  * loop (session.ts): the time its messages took in the turn, against
- * TURN_BUDGET_MS, past which its socket is not read until a later turn.
+ * TURN_BUDGET_MS, past which its socket is not read until a later turn; and
+ * the shorter budget every busy connection has while a light one, a client
+ * awaiting its calls one at a time, keeps coming back (TurnBudgets).
  *
  * Work the primary does for a connection outside its messages is charged here
  * too: a blocked call of its timing out (its timer, its error, its reply), the
@@ -86,10 +88,10 @@ export const MAX_DEBT_MS = 100;
 /**
  * The primary's turn budgets: TURN_BUDGET_MS, or SHARED_TURN_BUDGET_MS for every other connection
  * within LIGHT_WINDOW_MS of a light connection's turn begun within LIGHT_WINDOW_MS of its last light
- * one. A connection is light when it begins a turn
- * owing nothing and its last turn handled at most LIGHT_MESSAGES messages in less than
- * SHARED_TURN_BUDGET_MS: one that comes back for a call or two at a time, never one kept busy by a
- * backlog, nor one taking more than the others' shared budget a turn while it holds them to it.
+ * one. A connection is light when it begins a turn owing nothing and its last turn handled at most
+ * LIGHT_MESSAGES messages in less than SHARED_TURN_BUDGET_MS: one that comes back for a call or two
+ * at a time, never one kept busy by a backlog, nor one taking more than the others' shared budget a
+ * turn while it holds them to it.
  */
 export class TurnBudgets {
   #lightAt = -Infinity;
