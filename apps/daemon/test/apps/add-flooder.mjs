@@ -3,12 +3,12 @@
 // once), `size` adds of the primary's work each. Prints { running } at its first replies, then
 // { answered } when it stops.
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, decodeMessage, encodeData, encodeMessage } from '@corepool/protocol';
+import { PROTOCOL_VERSION, decodeMessage, encodeMessage } from '@corepool/protocol';
+import { addFrame } from './add-frames.mjs';
 import { finish, nextLine, out, params } from './lines.mjs';
 
 const { size = 1000, frames = 4, name = 'flood' } = params;
 const ws = new WebSocket(process.env.COREPOOL_URL, { perMessageDeflate: false });
-const ONE = encodeData(1);
 let rid = 0;
 let answered = 0;
 let highest = 0;
@@ -16,16 +16,9 @@ let inFlight = 0;
 let stopping = false;
 
 function send() {
-  const msgs = [];
-  for (let i = 0; i < size; i++) {
-    rid++;
-    const m = { type: 'state', rid, op: 'value.add', name, a: ONE };
-    // What was answered is acknowledged, so the daemon keeps no more of its replies than are in flight.
-    if (i === 0) m.ack = highest + 1;
-    msgs.push(m);
-  }
   inFlight++;
-  ws.send(encodeMessage(msgs));
+  ws.send(addFrame(name, size, rid, highest));
+  rid += size;
 }
 
 ws.on('open', () =>

@@ -2,11 +2,11 @@
 // (the next sent as its replies come): no connection ever has a backlog, so each ends its turns under
 // budget. Prints { running } at its first replies, then { answered } when it stops.
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, decodeMessage, encodeData, encodeMessage } from '@corepool/protocol';
+import { PROTOCOL_VERSION, decodeMessage, encodeMessage } from '@corepool/protocol';
+import { addFrame } from './add-frames.mjs';
 import { finish, nextLine, out, params } from './lines.mjs';
 
 const { size = 60, conns = 8, name = 'small-frames' } = params;
-const ONE = encodeData(1);
 let answered = 0;
 let stopping = false;
 let open = conns;
@@ -16,14 +16,8 @@ function connection(c) {
   let rid = 0;
   let highest = 0;
   const send = () => {
-    const msgs = [];
-    for (let i = 0; i < size; i++) {
-      rid++;
-      const m = { type: 'state', rid, op: 'value.add', name, a: ONE };
-      if (i === 0) m.ack = highest + 1;
-      msgs.push(m);
-    }
-    ws.send(encodeMessage(msgs));
+    ws.send(addFrame(name, size, rid, highest));
+    rid += size;
   };
   ws.on('open', () =>
     ws.send(
