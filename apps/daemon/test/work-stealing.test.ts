@@ -61,11 +61,14 @@ describe('work stealing', () => {
     // the abort before the next chunk starts keeps the busy worker from running its copy.
     await b.map(count, ['warm', 'warm', 'warm', 'warm'], { chunkSize: 1 });
     let aFinished = false;
-    // Sent together: one of B's chunks lands in the pipeline behind A's item while that item is still young.
+    // B's map follows as soon as A's item runs: one of B's chunks lands in the pipeline behind that item while it is
+    // still young. Sent together, which of the two the primary handled first was not fixed: B first, a B chunk ran on
+    // A's worker ahead of A's item (3 of 16 runs with turn-share.ts's shared budgets, 0 of 18 before them).
     const aRun = a.submit(spin, 1500).then((pid) => {
       aFinished = true;
       return pid;
     });
+    await untilRunning(() => client.status(), 'a2');
     const pids = await b.map(count, ['runs', 'runs', 'runs', 'runs'], { chunkSize: 1 });
     const finishedFirst = !aFinished;
     const aPid = await aRun;
