@@ -115,7 +115,7 @@ export const MAX_RELOAD_GRACE_MS = 86_400_000;
 /** `daemon start --init`: how long a worker's initializer may take, by default. */
 export const DEFAULT_INIT_TIMEOUT_MS = 30_000;
 /**
- * Request ids an `ack.closing` may name: no more than a client instance has replies kept for
- * (the daemon's MAX_PER_INSTANCE); the SDK sends its newest if it has more unanswered.
+ * Request ids an `ack.closing` may name, and the replies the daemon keeps for a client instance
+ * at most (replay.ts MAX_PER_INSTANCE is this number); the SDK sends its newest if it has more unanswered.
  */
 export const MAX_CLOSING_IDS = 100_000;

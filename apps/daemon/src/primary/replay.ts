@@ -33,6 +33,7 @@
  */
 import {
   BadMessageError,
+  MAX_CLOSING_IDS,
   RESEND_POLICY,
   ReplyDroppedError,
   fromWire,
@@ -45,8 +46,11 @@ import { takenItem } from '../state/replay-log.js';
 import { ignore } from '../ignore.js';
 import { RidTable } from './rid-table.js';
 
-/** Replays kept per instance at most; past this the oldest go (a client that never acks). */
-const MAX_PER_INSTANCE = 100_000;
+/**
+ * Replays kept per instance at most; past this the oldest go (a client that never acks). The
+ * protocol's MAX_CLOSING_IDS, one number: a client's closing list names no more than it may keep.
+ */
+const MAX_PER_INSTANCE = MAX_CLOSING_IDS;
 /**
  * Pending requests spared from an instance's watermark at most (shed): each is in the store's mark,
  * written again with every change. A client that never acknowledges, its gets spared and cut again
