@@ -285,3 +285,17 @@ describe('numbers in the data codec', () => {
     }
   });
 });
+
+describe("an array's own named properties", () => {
+  it('are not carried, by either array path, and the elements are (README: msgpack limits)', () => {
+    for (const elements of [
+      [1, 2, 3],
+      [{ a: 1 }, 'two'],
+    ]) {
+      const tagged = Object.assign([...elements], { total: 3 });
+      const back = decodeData(encodeData(tagged)) as unknown[] & { total?: number };
+      expect(back).toEqual(elements);
+      expect(back.total).toBeUndefined();
+    }
+  });
+});
