@@ -151,12 +151,15 @@ export interface StateMessage {
   req: StateRequest;
 }
 /**
- * The running chunk was aborted (its batch cancelled): the worker's blocked queue gets fail with
- * E_CANCELLED at once, so that an item put during the abort's grace does not go to a task whose
- * result is thrown away (task-scope.ts).
+ * The running chunk was aborted (its batch cancelled), or a task ended with calls still blocked:
+ * the worker's blocked queue gets fail with E_CANCELLED at once, so that an item put during the
+ * abort's grace does not go to a task whose result is thrown away (task-scope.ts). With `locks`,
+ * its blocked lock acquires too: left waiting by tasks that ended, they kept the worker's quota of
+ * locks held or awaited, shared by every app whose tasks run there.
  */
 export interface StateCancelMessage {
   t: 'state.cancel';
+  locks?: true;
 }
 /** An item a get took for a task cancelled meanwhile: back to the front of its queue. */
 export interface StateReturnMessage {

@@ -119,6 +119,50 @@ describe('locks taken by a task', () => {
   });
 });
 
+describe('lock acquires left waiting by a task', () => {
+  it("end with it: acquires ended tasks left on a held lock do not use up the worker's locks for other apps' tasks", async () => {
+    // The careless (or hostile) app holds a lock for good, and its task leaves 10,000 acquires of it
+    // waiting, unawaited: at the primary every task of the worker is one owner, whose quota of locks
+    // held or awaited is 10,000. Before, those acquires stayed until the lock was released, and every
+    // other app's task on that worker was refused any lock (E_LIMIT), even a free one.
+    const careless = await d.connect();
+    const hoard = careless.lock('L-hoard');
+    const held = await hoard.acquire();
+    expect(
+      await careless.map(
+        (n: string, ctx) => {
+          for (let i = 0; i < 10_000; i++) void (ctx.lock(n).acquire() as Promise<unknown>).catch(() => {});
+          return 'left';
+        },
+        ['L-hoard'],
+      ),
+    ).toEqual(['left']);
+    const outcomes = await client.map(
+      async (i: number, ctx) => {
+        const l = ctx.lock(`L-free-${i}`);
+        try {
+          await l.acquire({ timeoutMs: 2000 });
+        } catch (err) {
+          return (err as { code?: string }).code;
+        }
+        await l.release();
+        return 'ok';
+      },
+      Array.from({ length: 8 }, (_, i) => i),
+      { chunkSize: 1 },
+    );
+    // Before: E_LIMIT for every one of them (the worker's quota full of the ended task's acquires).
+    expect(outcomes).toEqual(Array(8).fill('ok'));
+    // And they do not linger in the daemon either.
+    await until(async () => (await d.status()).lockWaiters === 0, 10_000, "the ended task's acquires cancelled");
+    // The hoarded lock still works for a task: the next acquire of it is granted once its holder releases.
+    const next = client.submit(async (n: string, ctx) => ctx.lock(n).withLock((t) => t), 'L-hoard');
+    await hoard.release();
+    expect(await next).toBeGreaterThan(held.token);
+    await careless.close();
+  });
+});
+
 describe('subscriptions opened by a task', () => {
   it('are dropped when it returns: no more pushes, and a watch() loop left running ends with E_CANCELLED', async () => {
     const v = client.value<number>('sub-left', { initial: 0 });

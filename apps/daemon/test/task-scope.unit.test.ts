@@ -25,7 +25,7 @@ function fakeInner() {
       return new Promise((resolve) => answers.push(resolve));
     },
     listen: () => () => {},
-    cancelGets: () => log.push('cancel gets'),
+    cancelGets: (locks?: boolean) => log.push(locks === true ? 'cancel gets and acquires' : 'cancel gets'),
     giveBack: (name: string, value: Uint8Array) => log.push(`give back ${name} ${value.length}`),
   };
   return { inner: inner as unknown as IpcTransport, sent, answers, log };
@@ -65,9 +65,10 @@ describe('TaskScope: a task whose chunk was aborted', () => {
     scope.begin();
     const acquire = scope.request({ op: 'lock.acquire', name: 'l' });
     scope.abandon();
+    // The grant crossed the cancel on its way: released as it arrives.
     answers[0]!({ token: 7 });
     expect(await codeOf(acquire)).toBe('E_CANCELLED');
-    expect(log).toEqual(['cancel gets', 'release l 7']);
+    expect(log).toEqual(['cancel gets and acquires', 'release l 7']);
     scope.end();
     scope.begin();
     const get = scope.request({ op: 'queue.get', name: 'jobs' });
@@ -77,7 +78,7 @@ describe('TaskScope: a task whose chunk was aborted', () => {
     answers[2]!({ token: 8 });
     expect(await lock).toEqual({ token: 8 });
     scope.end(); // the lock it forgot is released as the task ends
-    expect(log).toEqual(['cancel gets', 'release l 7', 'release l 8']);
+    expect(log).toEqual(['cancel gets and acquires', 'release l 7', 'release l 8']);
   });
 
   it('an abort with no task running (between items) cancels nothing', () => {
@@ -123,5 +124,29 @@ describe('TaskScope: a get still pending when its task ends', () => {
     answers[0]!(undefined);
     expect(await codeOf(stray)).toBe('E_CANCELLED');
     expect(log).toEqual(['cancel gets']);
+  });
+});
+
+describe('TaskScope: an acquire still pending when its task ends', () => {
+  it('is cancelled at the primary with the gets; a grant that crossed the cancel is released; an acquire outside any task fails at once', async () => {
+    const { inner, sent, answers, log } = fakeInner();
+    const scope = new TaskScope(inner);
+    scope.begin();
+    const stray = scope.request({ op: 'lock.acquire', name: 'l' });
+    scope.end();
+    expect(log).toEqual(['cancel gets and acquires']);
+    answers[0]!({ token: 3 });
+    await codeOf(stray);
+    expect(log).toEqual(['cancel gets and acquires', 'release l 3']);
+    // Nothing pending at the next task's end: no cancel sent.
+    scope.begin();
+    const own = scope.request({ op: 'lock.acquire', name: 'm' });
+    answers[1]!({ token: 4 });
+    expect(await own).toEqual({ token: 4 });
+    scope.end();
+    expect(log).toEqual(['cancel gets and acquires', 'release l 3', 'release m 4']);
+    const n = sent.length;
+    expect(await codeOf(scope.request({ op: 'lock.acquire', name: 'l' }))).toBe('E_CANCELLED');
+    expect(sent).toHaveLength(n);
   });
 });

@@ -55,6 +55,7 @@ function setup(answer: (owner: string) => Promise<unknown>) {
     undelivered: (req) => log.push(`undelivered ${req.name}`),
     releaseOwner: (owner) => log.push(`release ${owner}`),
     cancelGets: (owner) => log.push(`cancel gets ${owner}`),
+    cancelAcquires: (owner) => log.push(`cancel acquires ${owner}`),
   };
   const link = new WorkerStateLink<W>(
     store,

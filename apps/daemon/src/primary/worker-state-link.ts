@@ -22,7 +22,7 @@ import type { StateStore as Store } from '../state/state-store.js';
 import { RECEIVED_BYTE_MS, type TurnPayer } from './turn-share.js';
 
 /** The store as a worker's requests reach it (SharedState or RedisState). */
-export type StateStore = Pick<Store, 'handle' | 'undelivered' | 'releaseOwner' | 'cancelGets'>;
+export type StateStore = Pick<Store, 'handle' | 'undelivered' | 'releaseOwner' | 'cancelGets' | 'cancelAcquires'>;
 
 /** How the link reaches the workers. */
 export interface StateLinkHost<W> {
@@ -130,9 +130,15 @@ export class WorkerStateLink<W> {
     if (this.#paused.size > 0) this.#armResume();
   };
 
-  /** The worker's running chunk was aborted: its blocked queue gets fail with E_CANCELLED now. */
-  cancelGets(w: W): void {
-    if (!this.#host.dead(w)) this.#store.cancelGets(this.#host.owner(w));
+  /**
+   * The worker's running chunk was aborted, or a task ended with calls blocked: its blocked queue
+   * gets fail with E_CANCELLED now, and with `locks` its blocked lock acquires (every one of them
+   * is of a task that ended: a worker runs one task at a time).
+   */
+  cancelGets(w: W, locks = false): void {
+    if (this.#host.dead(w)) return;
+    this.#store.cancelGets(this.#host.owner(w));
+    if (locks) this.#store.cancelAcquires(this.#host.owner(w));
   }
 
   /**

@@ -133,6 +133,15 @@ export class Locks implements Dirty {
     }
   }
 
+  /**
+   * Fails the blocked acquires of `owner` with `err`, leaving the locks it holds held: a worker whose
+   * tasks left acquires waiting when they ended. Their quota entries go now (waiters of a gone
+   * group are not given back one by one: onLeft's ownerGone), so the worker's next tasks may wait again.
+   */
+  cancelAcquires(owner: string, err: Error): void {
+    this.#quota.remove(owner, this.#acquirers.dropOwner(owner, err));
+  }
+
   /** Fails every blocked acquire (shutdown). */
   dropAll(err: Error): void {
     this.#acquirers.dropAll(err);

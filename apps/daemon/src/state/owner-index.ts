@@ -59,13 +59,14 @@ export class OwnerQuota {
     this.#memory?.enter(1);
   }
 
-  /** One entry of `owner` ended. */
-  remove(owner: string): void {
+  /** `k` entries of `owner` ended (one by default). */
+  remove(owner: string, k = 1): void {
     const n = this.#counts.get(owner);
-    if (n === undefined) return;
-    if (n <= 1) this.#counts.delete(owner);
-    else this.#counts.set(owner, n - 1);
-    this.#memory?.enter(-1);
+    if (n === undefined || k <= 0) return;
+    const less = Math.min(n, k);
+    if (n <= less) this.#counts.delete(owner);
+    else this.#counts.set(owner, n - less);
+    this.#memory?.enter(-less);
   }
 
   /** Forgets `owner` (all its entries ended). */

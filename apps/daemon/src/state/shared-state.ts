@@ -477,6 +477,10 @@ export class SharedState implements StateStore {
     this.#queues.dropOwner(owner, new CancelledError('the task waiting for an item was cancelled'));
   }
 
+  cancelAcquires(owner: string): void {
+    this.#locks.cancelAcquires(owner, new CancelledError('the task waiting for this lock has ended or was cancelled'));
+  }
+
   /** How many values exist, queues and dicts hold items, and locks are held; how many gets and acquires are blocked. */
   counts(): StateCounts {
     return {

@@ -69,6 +69,11 @@ export interface StateStore {
   releaseOwner(owner: string): void;
   /** The owner's blocked queue gets fail with E_CANCELLED (a worker whose running task was cancelled); nothing else of it ends. */
   cancelGets(owner: string): void;
+  /**
+   * The owner's blocked lock acquires fail with E_CANCELLED (a worker whose tasks that asked for
+   * them have ended); the locks it holds stay held, released by their tasks' own releases.
+   */
+  cancelAcquires(owner: string): void;
   /** Every reply kept for a replay that the primary must load at start (a store that answers resends itself returns none). */
   keptReplies(): Map<string, Map<number, unknown>>;
   /** Deletes a kept reply (acknowledged, or its client is gone). */

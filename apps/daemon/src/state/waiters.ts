@@ -155,10 +155,11 @@ export class Waiters<T, D = undefined> {
   /**
    * Rejects every waiter of `owner` with `err`, oldest first: set apart from the owner's later
    * calls now, taken out of their lines and answered a slice at a time (state/leftover-clears.ts).
+   * Returns how many were waiting.
    */
-  dropOwner(owner: string, err: Error): void {
+  dropOwner(owner: string, err: Error): number {
     const group = this.#byOwner.get(owner);
-    if (group === undefined) return;
+    if (group === undefined) return 0;
     this.#byOwner.delete(owner);
     group.left = err;
     const n = group.entries.size;
@@ -174,6 +175,7 @@ export class Waiters<T, D = undefined> {
       }
       return true;
     });
+    return n;
   }
 
   /** A call of a gone owner leaves its line, answered with its owner's error now. */

@@ -25,9 +25,9 @@ export class IpcTransport implements StateTransport {
     });
   }
 
-  /** The running task was cancelled: the primary fails this worker's blocked queue gets now. */
-  cancelGets(): void {
-    this.#send({ t: 'state.cancel' });
+  /** The running task was cancelled, or ended: the primary fails this worker's blocked queue gets now, and with `locks` its blocked acquires. */
+  cancelGets(locks = false): void {
+    this.#send(locks ? { t: 'state.cancel', locks: true } : { t: 'state.cancel' });
   }
 
   /** An item a get took for a task cancelled meanwhile: the primary puts it back at the front of its queue. */

@@ -13,10 +13,16 @@
  * token: the next holder gets a larger token, as after any release.
  *
  * A task is well defined because the runner calls one item at a time and
- * awaits it. A lock granted after its task ended (an acquire the task did not
- * await), or asked for outside any task (a timer the task left behind), is
- * released as soon as it is granted; such a subscription is dropped at once.
- * A worker that dies releases everything anyway (SharedState.releaseOwner).
+ * awaits it. An acquire still blocked when its task ends (one the task did not
+ * await) fails with E_CANCELLED at the primary, as a get does: at the primary
+ * every task of the worker is one owner with one quota of locks held or
+ * awaited (10,000), so acquires that ended tasks left waiting on a lock held
+ * for good filled it, and every other app's tasks on that worker were refused
+ * any lock with E_LIMIT for as long as the lock stayed held. A lock granted
+ * after its task ended (the grant crossed the cancel) is released as soon as
+ * it arrives; an acquire asked for outside any task (a timer the task left
+ * behind) fails at once, and such a subscription is dropped at once. A worker
+ * that dies releases everything anyway (SharedState.releaseOwner).
  *
  * A queue get lives as long as its task too. A task that returned with a get
  * still blocked (raced against a timer, or not awaited) took the next item put,
@@ -72,6 +78,8 @@ export class TaskScope implements StateTransport {
   #resources: TaskResources | undefined;
   /** Queue gets sent and not yet answered, of any task: one still pending when its task ends is cancelled. */
   #gets = 0;
+  /** Lock acquires sent and not yet answered, of any task: the same. */
+  #acquires = 0;
 
   constructor(inner: IpcTransport) {
     this.#inner = inner;
@@ -87,14 +95,14 @@ export class TaskScope implements StateTransport {
   abandon(): void {
     if (!this.#running || this.#abandoned === this.#task) return;
     this.#abandoned = this.#task;
-    this.#inner.cancelGets();
+    this.#inner.cancelGets(this.#acquires > 0);
   }
 
   /** The task has ended: give back what it still holds. */
   end(): void {
     this.#running = false;
-    // Every get pending now is of this task or of one that ended before it.
-    if (this.#gets > 0) this.#inner.cancelGets();
+    // Every get or acquire pending now is of this task or of one that ended before it.
+    if (this.#gets > 0 || this.#acquires > 0) this.#inner.cancelGets(this.#acquires > 0);
     const resources = this.#resources;
     if (resources === undefined) return;
     this.#resources = undefined;
@@ -154,13 +162,21 @@ export class TaskScope implements StateTransport {
   }
 
   async #acquire(req: StateRequest): Promise<unknown> {
+    // Outside any task nobody could release it: refused at once, as a get is.
+    if (!this.#running) throw new CancelledError('no task is running: a lock acquire lives as long as the task that asks');
     // The task that asks, not the one running when the grant comes back, owns the lock.
-    const task = this.#running ? this.#task : -1;
+    const task = this.#task;
     if (task === this.#abandoned) throw cancelled();
-    const resources = this.#running ? this.#resourcesNow() : undefined;
-    const grant = (await this.#inner.request(req)) as { token: number };
+    const resources = this.#resourcesNow();
+    this.#acquires++;
+    let grant: { token: number };
+    try {
+      grant = (await this.#inner.request(req)) as { token: number };
+    } finally {
+      this.#acquires--;
+    }
     const abandoned = task === this.#abandoned;
-    if (resources !== undefined && resources.open && !abandoned) resources.locks.set(grant.token, req.name);
+    if (resources.open && !abandoned) resources.locks.set(grant.token, req.name);
     else this.#release(req.name, grant.token);
     if (abandoned) throw cancelled();
     return grant;

@@ -127,6 +127,11 @@ export class LockGrants {
     this.#quota.drop(owner);
   }
 
+  /** `owner`'s parked acquires fail with `err` (their quota entries go with them); what it holds stays held. */
+  cancelAcquires(owner: string, err: Error): void {
+    this.#parked.dropOwner(owner, err);
+  }
+
   /** The owners holding locks through this daemon now. */
   holders(): string[] {
     return this.#holdings.owners();

@@ -286,6 +286,10 @@ export class RedisState implements StateStore {
     this.#gets.dropOwner(owner, new CancelledError('the task waiting for an item was cancelled'));
   }
 
+  cancelAcquires(owner: string): void {
+    this.#locks.cancelAcquires(owner, new CancelledError('the task waiting for this lock has ended or was cancelled'));
+  }
+
   /** None: a resend reaching any daemon is answered by the scripts from `rep:`. */
   keptReplies(): Map<string, Map<number, unknown>> {
     return new Map();
