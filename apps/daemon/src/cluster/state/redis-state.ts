@@ -283,7 +283,7 @@ export class RedisState implements StateStore {
   }
 
   cancelGets(owner: string): void {
-    this.#gets.dropOwner(owner, new CancelledError('the task waiting for an item was cancelled'));
+    this.#gets.cancel(owner, new CancelledError('the task waiting for an item was cancelled'));
   }
 
   cancelAcquires(owner: string): void {
