@@ -18,6 +18,7 @@ import {
   type ChunkResult,
   type ServerMessage,
 } from '@corepool/protocol/internal';
+import { KILLER_MEMORY_MS } from '../src/primary/fair-share.js';
 import { Scheduler, type SchedulerClient } from '../src/primary/scheduler.js';
 import type { ChunkMessage } from '../src/primary/worker-pool.js';
 import type { RunMessage } from '../src/ipc.js';
@@ -166,6 +167,39 @@ describe('placement', () => {
     const after = s.scheduler.queuedChunksByRealm();
     expect([...after.values()].reduce((a, b) => a + b, 0)).toBe(2);
     expect(realms).toEqual(expect.arrayContaining([...after.keys()]));
+  });
+
+  it('queuedChunksByRealm leaves out a recent killer holding a worker: placement passes it over for a lent worker too', () => {
+    const s = setup(2, { pipelineDepth: 1 });
+    const honest = client(2);
+    open(s, 1, s.client, { timeoutMs: 500, retries: 0 });
+    add(s, 1, [0, 1, 2, 3, 4, 5]);
+    const [w0, w1] = workers(s);
+    const killerRealm = s.pool.runs(w0)[0]!.realm;
+    // No kill yet: it may take any worker, a lent one too.
+    expect(s.scheduler.queuedChunksByRealm().get(killerRealm)).toBe(4);
+    tell(s, w0, { t: 'started', key: s.pool.runs(w0)[0]!.key, i: 0 });
+    tell(s, w1, { t: 'started', key: s.pool.runs(w1)[0]!.key, i: 0 });
+    s.clock.advance(500);
+    expect(s.pool.killed).toEqual([w0, w1]);
+    const n0 = s.pool.exit(w0);
+    const n1 = s.pool.exit(w1);
+    s.pool.ready(n0);
+    // Worker 1 restarting for it, it takes no other worker: the refilled one stays idle (and a lent one would).
+    expect(s.pool.runs(n0)).toEqual([]);
+    expect(s.scheduler.queuedChunksByRealm().size).toBe(0);
+    s.pool.ready(n1);
+    // Nothing restarting for it now, it takes one worker, and no second one.
+    expect([...s.pool.runs(n0), ...s.pool.runs(n1)].map((r) => r.realm)).toEqual([killerRealm]);
+    expect(s.scheduler.queuedChunksByRealm().size).toBe(0);
+    open(s, 2, honest);
+    add(s, 2, [0, 1, 2], honest);
+    const queued = s.scheduler.queuedChunksByRealm();
+    expect(queued.has(killerRealm)).toBe(false);
+    expect([...queued.values()]).toEqual([2]);
+    // Its last kill KILLER_MEMORY_MS ago, it may take another worker: its queued chunks are demand again.
+    s.clock.advance(KILLER_MEMORY_MS);
+    expect(s.scheduler.queuedChunksByRealm().get(killerRealm)).toBe(3);
   });
 
   it('a source goes to a worker once, then its hash alone', () => {

@@ -275,6 +275,14 @@ export class FairShare<T extends Tenant> {
     return other.vtime + (over.get(other) ?? 0) >= t.vtime + (over.get(t) ?? 0) - slackMs / t.weight;
   }
 
+  /**
+   * True while `t` may take no more workers: a recent killer holding one already (its slot restarting for it
+   * counts). Cluster mode leaves it out of the demand it offers other daemons (Scheduler.queuedChunksByRealm).
+   */
+  limited(t: T, now: number): boolean {
+    return this.#limited(t, now);
+  }
+
   /** A recent killer holding a worker already. */
   #limited(t: T, now: number): boolean {
     return now - t.killedAt < KILLER_MEMORY_MS && this.#pool.holds(t) + t.restarting >= 1;

@@ -301,11 +301,21 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
    * for it would sit idle (and, its share never growing, be lent to it again
    * before any other app). Read only. So is a client holding as many workers
    * as its cap allows (worker-cap.ts): a lent worker could not take its work.
+   * So is a recent killer holding a worker (fair-share.ts: one worker at most
+   * for KILLER_MEMORY_MS after its last kill): placement passes it over for a
+   * lent worker too, so its demand is none a lender can serve. Published, it
+   * stayed the cluster's least-charged app (one worker's time, while the
+   * others ran on theirs and on lent ones), every lender granted it first, its
+   * daemon gave each grant back unused after IDLE_RELEASE_MS, and the lender
+   * granted it again: an honest app on another daemon got none of a third
+   * daemon's worker beside an app whose items all ran to their timeout.
    */
   queuedChunksByRealm(): Map<string, number> {
     const out = new Map<string, number>();
+    const now = this.#clock.now();
     for (const cq of this.#queues.active) {
-      if (cq.queuedChunks > 0 && cq.client.canReceive() && !atCap(cq, this.#lanes.values())) out.set(cq.realm, cq.queuedChunks);
+      if (cq.queuedChunks === 0 || !cq.client.canReceive() || atCap(cq, this.#lanes.values()) || this.#fair.limited(cq, now)) continue;
+      out.set(cq.realm, cq.queuedChunks);
     }
     return out;
   }
