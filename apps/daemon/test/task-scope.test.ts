@@ -11,6 +11,7 @@ import type { Client } from '@corepool/client';
 import { type TestDaemon, useDaemon } from './support/daemon.js';
 import { codeOf } from './support/checks.js';
 import { until } from './support/wait.js';
+import { freeLockOutcomes } from './support/free-locks.js';
 
 let d: TestDaemon;
 let client: Client;
@@ -137,20 +138,7 @@ describe('lock acquires left waiting by a task', () => {
         ['L-hoard'],
       ),
     ).toEqual(['left']);
-    const outcomes = await client.map(
-      async (i: number, ctx) => {
-        const l = ctx.lock(`L-free-${i}`);
-        try {
-          await l.acquire({ timeoutMs: 2000 });
-        } catch (err) {
-          return (err as { code?: string }).code;
-        }
-        await l.release();
-        return 'ok';
-      },
-      Array.from({ length: 8 }, (_, i) => i),
-      { chunkSize: 1 },
-    );
+    const outcomes = await freeLockOutcomes(client, 8);
     // Before: E_LIMIT for every one of them (the worker's quota full of the ended task's acquires).
     expect(outcomes).toEqual(Array(8).fill('ok'));
     // And they do not linger in the daemon either.

@@ -10,6 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { startCluster } from '../support/cluster.js';
 import { until } from '../support/wait.js';
+import { freeLockOutcomes } from '../support/free-locks.js';
 
 describe('cluster mode: calls left waiting by a task', () => {
   it("end with it, those in flight to Redis at its end too: other apps' tasks on that worker still get locks", async () => {
@@ -36,20 +37,7 @@ describe('cluster mode: calls left waiting by a task', () => {
     ).toEqual(['left']);
     // Before any other task ends (whose end would cancel what is left): none parked after the cancel.
     await until(async () => (await d.status()).lockWaiters === 0, 10_000, "the ended task's acquires cancelled");
-    const outcomes = await honest.map(
-      async (i: number, ctx) => {
-        const l = ctx.lock(`L-free-${i}`);
-        try {
-          await l.acquire({ timeoutMs: 2000 });
-        } catch (err) {
-          return (err as { code?: string }).code;
-        }
-        await l.release();
-        return 'ok';
-      },
-      Array.from({ length: 8 }, (_, i) => i),
-      { chunkSize: 1 },
-    );
+    const outcomes = await freeLockOutcomes(honest, 8);
     expect(outcomes).toEqual(Array(8).fill('ok'));
     const next = honest.submit(async (n: string, ctx) => ctx.lock(n).withLock((t) => t), 'L-hoard-7');
     await hoards[7]!.release();
