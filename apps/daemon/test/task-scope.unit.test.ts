@@ -25,7 +25,7 @@ function fakeInner() {
       return new Promise((resolve) => answers.push(resolve));
     },
     listen: () => () => {},
-    cancelGets: (locks?: boolean) => log.push(locks === true ? 'cancel gets and acquires' : 'cancel gets'),
+    cancelBlocked: (locks?: boolean) => log.push(locks === true ? 'cancel gets and acquires' : 'cancel gets'),
     giveBack: (name: string, value: Uint8Array) => log.push(`give back ${name} ${value.length}`),
   };
   return { inner: inner as unknown as IpcTransport, sent, answers, log };

@@ -127,7 +127,7 @@ describe('worker state link', () => {
   it("a cancelled task's gets end at the store; an item it took goes back, within a put's bounds, and only from a live worker", () => {
     const { link, log } = setup(async () => 1);
     const w = worker(6);
-    link.cancelGets(w);
+    link.cancelBlocked(w);
     link.giveBack(w, { t: 'state.return', name: 'jobs', value: Uint8Array.of(1) });
     // What a task could forge instead: no name, a bad one, no bytes, too many of them.
     link.giveBack(w, { t: 'state.return', name: '', value: Uint8Array.of(1) });
@@ -137,7 +137,7 @@ describe('worker state link', () => {
     const huge = Object.setPrototypeOf({ length: LARGEST_MAX_PAYLOAD + 1 }, Uint8Array.prototype) as Uint8Array;
     link.giveBack(w, { t: 'state.return', name: 'jobs', value: huge });
     w.dead = true;
-    link.cancelGets(w);
+    link.cancelBlocked(w);
     link.giveBack(w, { t: 'state.return', name: 'jobs', value: Uint8Array.of(1) });
     expect(log).toEqual(['cancel gets w:6', 'undelivered jobs']);
   });

@@ -195,7 +195,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       if (m.t === 'recycle') leaving.set(w, `recycled: ${m.reason}`);
       else if (m.t === 'uncaught') leaving.set(w, 'uncaught exception');
       if (m.t === 'state') stateLink.request(w, m);
-      else if (m.t === 'state.cancel') stateLink.cancelGets(w, m.locks === true);
+      else if (m.t === 'state.cancel') stateLink.cancelBlocked(w, m.locks === true);
       else if (m.t === 'state.return') stateLink.giveBack(w, m);
       else if (clusterPool !== undefined) clusterPool.localMessage(w, m);
       else scheduler.workerMessage(w, m);

@@ -135,7 +135,7 @@ export class WorkerStateLink<W> {
    * gets fail with E_CANCELLED now, and with `locks` its blocked lock acquires (every one of them
    * is of a task that ended: a worker runs one task at a time).
    */
-  cancelGets(w: W, locks = false): void {
+  cancelBlocked(w: W, locks = false): void {
     if (this.#host.dead(w)) return;
     this.#store.cancelGets(this.#host.owner(w));
     if (locks) this.#store.cancelAcquires(this.#host.owner(w));

@@ -26,7 +26,7 @@ export class IpcTransport implements StateTransport {
   }
 
   /** The running task was cancelled, or ended: the primary fails this worker's blocked queue gets now, and with `locks` its blocked acquires. */
-  cancelGets(locks = false): void {
+  cancelBlocked(locks = false): void {
     this.#send(locks ? { t: 'state.cancel', locks: true } : { t: 'state.cancel' });
   }
 

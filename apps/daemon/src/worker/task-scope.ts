@@ -95,14 +95,14 @@ export class TaskScope implements StateTransport {
   abandon(): void {
     if (!this.#running || this.#abandoned === this.#task) return;
     this.#abandoned = this.#task;
-    this.#inner.cancelGets(this.#acquires > 0);
+    this.#inner.cancelBlocked(this.#acquires > 0);
   }
 
   /** The task has ended: give back what it still holds. */
   end(): void {
     this.#running = false;
     // Every get or acquire pending now is of this task or of one that ended before it.
-    if (this.#gets > 0 || this.#acquires > 0) this.#inner.cancelGets(this.#acquires > 0);
+    if (this.#gets > 0 || this.#acquires > 0) this.#inner.cancelBlocked(this.#acquires > 0);
     const resources = this.#resources;
     if (resources === undefined) return;
     this.#resources = undefined;
