@@ -93,7 +93,9 @@ describe('review: hostile co-tenants across daemons', () => {
           (e: unknown) => e,
         ),
     );
-    await until(async () => (await lender.status()).workers.some((w) => w.busy), 15_000, 'the lender lending to the hostile app');
+    // Its own daemon's workers at it. Lenders lend it little: once an item of its has killed a worker it
+    // holds one worker at most for 5 s, and its daemon offers lenders none of its chunks meanwhile.
+    await until(async () => (await hostileD.status()).workers.some((w) => w.busy), 15_000, 'the hostile app at work');
     const log = join(dir, 'honest.log');
     const sock = await honestD.raw({ hello: true });
     const items = Array.from({ length: 40 }, (_, i) => i);
