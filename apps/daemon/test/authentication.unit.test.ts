@@ -59,6 +59,18 @@ describe('Authentication', () => {
     expect(host.limits).toEqual([OPTS.preAuthMaxPayload]);
   });
 
+  it("a token shorter than any daemon's: E_AUTH saying so; an empty one too", () => {
+    expect(auth.hello(hello({ token: 'abc' }))).toBeUndefined();
+    expect(host.refused).toEqual([
+      { code: 'E_AUTH', message: "wrong token: it has 3 characters, and a daemon's token has at least 16", close: CloseCode.POLICY },
+    ]);
+    const other = new Host();
+    const second = new Authentication(OPTS, other);
+    expect(second.hello(hello({ token: '' }))).toBeUndefined();
+    second.end();
+    expect(other.refused[0]?.message).toBe("wrong token: it has 0 characters, and a daemon's token has at least 16");
+  });
+
   it('any other first message: E_AUTH naming it', () => {
     expect(auth.hello({ type: 'status', rid: 1 })).toBeUndefined();
     expect(host.refused).toEqual([{ code: 'E_AUTH', message: 'the first message must be hello, not status', close: CloseCode.POLICY }]);

@@ -52,7 +52,12 @@ describe('authentication', () => {
     // It says where the token came from: the fix is there.
     await expect(connect(d.url, { token: 'wrong' })).rejects.toMatchObject({
       code: 'E_AUTH',
-      message: expect.stringMatching(/token from options\.token: wrong token/),
+      message: expect.stringMatching(/token from options\.token: wrong token: it has 5 characters, and a daemon's token has at least 16/),
+    });
+    // One as long as a daemon's says no more than that it is wrong.
+    await expect(connect(d.url, { token: 'w'.repeat(43) })).rejects.toMatchObject({
+      code: 'E_AUTH',
+      message: expect.stringMatching(/token from options\.token: wrong token$/),
     });
   });
 

@@ -14,7 +14,7 @@ import {
   type CorepoolError,
   type Hello,
 } from '@corepool/protocol/internal';
-import { tokenMatches } from './token.js';
+import { MIN_TOKEN_LENGTH, tokenMatches } from './token.js';
 
 /** The secret and limits authentication applies. */
 export interface AuthenticationOptions {
@@ -58,7 +58,16 @@ export class Authentication {
       return undefined;
     }
     if (!tokenMatches(this.#opts.token, msg.token)) {
-      this.fail(new AuthError('wrong token'));
+      // One shorter than any daemon takes is said to be (the minimum is no secret): a token cut when
+      // copied, or a name or path passed in its place, is then told apart from another daemon's token.
+      const n = typeof msg.token === 'string' ? msg.token.length : MIN_TOKEN_LENGTH;
+      this.fail(
+        new AuthError(
+          n < MIN_TOKEN_LENGTH
+            ? `wrong token: it has ${n} characters, and a daemon's token has at least ${MIN_TOKEN_LENGTH}`
+            : 'wrong token',
+        ),
+      );
       return undefined;
     }
     if (msg.v !== PROTOCOL_VERSION) {
