@@ -60,7 +60,7 @@ export class Authentication {
     if (!tokenMatches(this.#opts.token, msg.token)) {
       // One shorter than any daemon takes is said to be (the minimum is no secret): a token cut when
       // copied, or a name or path passed in its place, is then told apart from another daemon's token.
-      const n = typeof msg.token === 'string' ? msg.token.length : MIN_TOKEN_LENGTH;
+      const n = msg.token.length;
       this.fail(
         new AuthError(
           n < MIN_TOKEN_LENGTH

@@ -237,7 +237,7 @@ export class FairShare<T extends Tenant> {
       } else if (this.#pool.atCap?.(t) !== true) min = Math.min(min, v);
       else minCapped = Math.min(minCapped, v);
       if (v >= bestV || !eligible(t)) continue;
-      if (this.#limited(t, now)) continue;
+      if (this.limited(t, now)) continue;
       best = t;
       bestAt = i;
       bestV = v;
@@ -256,7 +256,7 @@ export class FairShare<T extends Tenant> {
    * a fraction of one above them for as long as a chunk runs.
    */
   owed(t: T, active: readonly T[], now: number, slackMs = 0): boolean {
-    if (this.#limited(t, now)) return false;
+    if (this.limited(t, now)) return false;
     const over = overage(this.#pool.heads(), now);
     const v = t.vtime + (over.get(t) ?? 0) - slackMs / t.weight;
     for (const a of active) if (a.vtime + (over.get(a) ?? 0) < v) return false;
@@ -280,11 +280,6 @@ export class FairShare<T extends Tenant> {
    * counts). Cluster mode leaves it out of the demand it offers other daemons (Scheduler.queuedChunksByRealm).
    */
   limited(t: T, now: number): boolean {
-    return this.#limited(t, now);
-  }
-
-  /** A recent killer holding a worker already. */
-  #limited(t: T, now: number): boolean {
     return now - t.killedAt < KILLER_MEMORY_MS && this.#pool.holds(t) + t.restarting >= 1;
   }
 }

@@ -133,7 +133,7 @@ export class WorkerStateLink<W> {
   /**
    * The worker's running chunk was aborted, or a task ended with calls blocked: its blocked queue
    * gets fail with E_CANCELLED now, and with `locks` its blocked lock acquires (every one of them
-   * is of a task that ended: a worker runs one task at a time).
+   * is of a task that ended or is aborted: a worker runs one task at a time).
    */
   cancelBlocked(w: W, locks = false): void {
     if (this.#host.dead(w)) return;

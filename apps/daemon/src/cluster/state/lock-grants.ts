@@ -31,13 +31,6 @@ export class LockGrants {
     if (!served) this.#quota.remove(p.owner);
   });
   readonly #holdings = new LockHoldings();
-  /**
-   * Per owner, the error of its last cancelAcquires: an acquire whose first try was still in
-   * flight to Redis when its owner's acquires were cancelled fails with it instead of parking
-   * after the cancel (a worker's task leaving 10,000 acquires would otherwise refill the quota
-   * its next task, another app's maybe, needs). Only owners cancelled so far, until they go.
-   */
-  readonly #cancelled = new Map<string, Error>();
   readonly #pumps: Pumps;
   /** What comes before and after a daemon id in its lease key: the acquire script rebuilds a holder's. */
   readonly #leasePre: string;
@@ -73,7 +66,7 @@ export class LockGrants {
   /** The token of a grant of `name` to `owner`, now or once the lock is free (E_TIMEOUT past `timeoutMs`; 0: try once). */
   async acquire(owner: string, name: string, timeoutMs: number | undefined): Promise<number> {
     this.#quota.check(owner);
-    const cancelled = this.#cancelled.get(owner);
+    const mark = this.#parked.cancelMark(owner);
     if (this.#parked.has(name)) this.#r.ready();
     else {
       const token = await this.#try(owner, name);
@@ -81,8 +74,8 @@ export class LockGrants {
         this.#quota.add(owner);
         return token;
       }
-      const now = this.#cancelled.get(owner);
-      if (now !== cancelled && now !== undefined) throw now;
+      const cancel = this.#parked.cancelledSince(owner, mark);
+      if (cancel !== undefined) throw cancel;
     }
     if (timeoutMs === 0) throw new TimeoutError(`lock "${name}" is held`, { timeoutMs });
     this.#quota.check(owner);
@@ -135,7 +128,6 @@ export class LockGrants {
     this.#parked.dropOwner(owner, err);
     for (const h of this.#holdings.take(owner)) this.#release(h);
     this.#quota.drop(owner);
-    this.#cancelled.delete(owner);
   }
 
   /**
@@ -143,8 +135,7 @@ export class LockGrants {
    * whose first try is in flight now; what it holds stays held.
    */
   cancelAcquires(owner: string, err: Error): void {
-    this.#cancelled.set(owner, err);
-    this.#parked.dropOwner(owner, err);
+    this.#parked.cancel(owner, err);
   }
 
   /** The owners holding locks through this daemon now. */

@@ -37,6 +37,8 @@ export class ParkedCalls<T> {
   readonly #byName = new Map<string, Set<Entry<T>>>();
   readonly #byOwner = new Map<string, Set<Entry<T>>>();
   readonly #onLeft: (p: Parked<T>, served: boolean) => void;
+  /** Per owner, its last cancel (cancel), until it goes (dropOwner). */
+  readonly #cancels = new Map<string, Error>();
   #size = 0;
 
   /** `onLeft` hears of every call that stopped waiting, once, and whether it was served. */
@@ -79,8 +81,36 @@ export class ParkedCalls<T> {
     return this.#end(p as Entry<T>, value, undefined);
   }
 
-  /** Fails every call of `owner`. */
+  /** Fails every call of `owner`, which is gone. */
   dropOwner(owner: string, err: Error): void {
+    this.#cancels.delete(owner);
+    this.#failOwner(owner, err);
+  }
+
+  /**
+   * Fails every call of `owner`, which stays (a worker whose task ended), and those it has in
+   * flight now: a call whose first try to Redis spans the cancel (cancelMark before it,
+   * cancelledSince after) fails with `err` instead of parking after it. A task's last unawaited
+   * calls, each on a name not asked for before, parked so and kept the worker's quota, which its
+   * next task (another app's) needs, until that task ended.
+   */
+  cancel(owner: string, err: Error): void {
+    this.#cancels.set(owner, err);
+    this.#failOwner(owner, err);
+  }
+
+  /** What cancelledSince compares with: taken before a call's first try. */
+  cancelMark(owner: string): Error | undefined {
+    return this.#cancels.get(owner);
+  }
+
+  /** The cancel of `owner` since `mark` (cancelMark), if any. */
+  cancelledSince(owner: string, mark: Error | undefined): Error | undefined {
+    const now = this.#cancels.get(owner);
+    return now === mark ? undefined : now;
+  }
+
+  #failOwner(owner: string, err: Error): void {
     for (const e of [...(this.#byOwner.get(owner) ?? [])]) this.#end(e, undefined, err);
   }
 

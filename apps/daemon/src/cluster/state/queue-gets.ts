@@ -33,12 +33,6 @@ export class QueueGets {
   readonly #parked = new ParkedCalls<Uint8Array>((p) => this.#blocked.remove(p.owner));
   readonly #pumps: Pumps;
   readonly #putBacks: PutBack[] = [];
-  /**
-   * Per owner, the error of its last cancel: a get whose first take was still in flight to Redis
-   * when its owner's gets were cancelled fails with it instead of parking after the cancel (as in
-   * lock-grants.ts). Only owners cancelled so far, until they go.
-   */
-  readonly #cancelled = new Map<string, Error>();
   /** The poll wakes only the queues Redis says hold an item, not every queue gets are parked on. */
   readonly #sweep: PollSweep;
 
@@ -62,15 +56,15 @@ export class QueueGets {
 
   /** The first item of `name`, now or once one comes (E_TIMEOUT past `timeoutMs`; 0: do not wait). */
   async get(owner: string, name: string, timeoutMs: number | undefined, key: ReplayKey | undefined): Promise<Uint8Array> {
+    const mark = this.#parked.cancelMark(owner);
     // Behind gets already parked here, a new one parks too: this daemon serves its own in arrival order.
-    const cancelled = this.#cancelled.get(owner);
     if (this.#parked.has(name)) this.#r.ready();
     else {
       const got = await this.#take(this.#r.holder(owner), name, key);
       // Taken across a cancel, it is still answered: the worker puts it back (task-scope.ts).
       if (got !== undefined) return got;
-      const now = this.#cancelled.get(owner);
-      if (now !== cancelled && now !== undefined) throw now;
+      const cancel = this.#parked.cancelledSince(owner, mark);
+      if (cancel !== undefined) throw cancel;
     }
     if (timeoutMs === 0) throw new TimeoutError(`queue "${name}" is empty`, { timeoutMs });
     this.#blocked.check(owner);
@@ -117,13 +111,11 @@ export class QueueGets {
   dropOwner(owner: string, err: Error): void {
     this.#parked.dropOwner(owner, err);
     this.#blocked.drop(owner);
-    this.#cancelled.delete(owner);
   }
 
   /** Fails the parked gets of `owner`, and those whose first take is in flight now; the owner stays. */
   cancel(owner: string, err: Error): void {
-    this.#cancelled.set(owner, err);
-    this.#parked.dropOwner(owner, err);
+    this.#parked.cancel(owner, err);
     this.#blocked.drop(owner);
   }
 
