@@ -80,6 +80,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/cluster/cotenants.test.ts',
   'test/cluster/daemon-restart.test.ts',
   'test/cluster/dashboard-state.test.ts',
+  'test/cluster/lend-ties.test.ts',
   'test/cluster/lender-killed.test.ts',
   'test/cluster/lending.test.ts',
   'test/cluster/lent-timeouts.test.ts',

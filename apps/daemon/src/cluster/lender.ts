@@ -8,9 +8,10 @@
  *    soon as local demand appears. The host (cluster-pool.ts) takes a lent
  *    worker out of the local scheduler's hands and gives it back.
  *  - A grant goes to the app with demand and the lowest cluster-wide score
- *    (the `lend` script). A grant held a while by an app that is far ahead of
- *    another app with demand is asked back, so a lender's workers rotate
- *    between apps instead of staying with whoever came first.
+ *    (the `lend` script), the least recently granted among equal scores (a
+ *    burst of grants finds apps level). A grant held a while by an app that
+ *    is far ahead of another app with demand is asked back, so a lender's
+ *    workers rotate between apps instead of staying with whoever came first.
  *  - Chunk keys are translated: the owner's key becomes a negative local key
  *    (the local scheduler's keys are positive), so the two never collide on a
  *    worker, and the worker's messages go back under the owner's key with the

@@ -5,7 +5,8 @@
  *  - `lend`: a lender with an idle worker grants it to the app with demand
  *    (`want`) and the lowest cluster-wide score (`share`), if its own lease
  *    still exists (a zombie lends nothing); writes `slot:<lender>:<n>` and
- *    tells the owner (`grant` in its inbox).
+ *    tells the owner (`grant` in its inbox). Among apps of equal score the one
+ *    whose stamp (`wstamp`) is oldest wins: apps with demand take turns.
  *  - `dispatch`: an owner's run or abort for a lent worker reaches the
  *    lender's inbox only while the grant is the owner's and the lender's lease
  *    exists; a run bumps its chunk's attempt number (`att`) and carries it.
@@ -15,7 +16,21 @@
  *    number. Anything else is dropped and counted (`stale`).
  *  - `demand`: an owner publishes its apps' queued chunks into `want`; an app
  *    that enters demand starts in `share` no lower than the least score of the
- *    apps with demand (no credit banked while idle).
+ *    apps with demand (no credit banked while idle), and at the back of the
+ *    turns (`wstamp`); an app withdrawn leaves `want` and `wstamp`.
+ *
+ * Ties. Charges reach `share` only as chunks finish, and every app entering
+ * demand starts at the same least score, so in a burst of grants the apps with
+ * demand are often level. Broken by `want`'s HGETALL order (its insertion
+ * order, in practice), every lender's idle worker went to the same app. So each
+ * app with demand has a stamp in `wstamp`, drawn from the counter `wseq` when
+ * it enters demand and again each time it is granted a worker: among equal
+ * scores the least stamp wins, which is round-robin between level apps, a new
+ * app queueing behind those already waiting (apps made and dropped in a loop
+ * cannot keep an older one from its turn). The app's name breaks what is left
+ * (apps without a stamp, written by an earlier version), so the choice never
+ * rests on the hash's order. A stamp lives exactly as long as its app's entry in
+ * `want`: every script that deletes the one deletes the other.
  *
  * Keys a script builds from a member id (an owner's inbox, a lease) share the
  * cluster's hash tag, so every script's keys stay in one Redis Cluster slot.
@@ -26,14 +41,17 @@ import type { Redis } from 'ioredis';
 export const INBOX_MAXLEN = 10_000;
 
 /**
- * KEYS lease(self), want, share. ARGV self, n, prefix, maxlen, chunks a grant takes off the app's demand.
+ * KEYS lease(self), want, share, wstamp, wseq. ARGV self, n, prefix, maxlen, chunks a grant takes off the app's demand.
  * Returns {1, owner, app}, {0} (no demand), or {-1} (own lease gone).
+ *
+ * Picks the least (score, stamp, app) among the apps with demand of the other daemons: one pass
+ * over `want`, one ZSCORE and one HGET an app (see "Ties" above for why the stamp).
  */
 const LEND = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local self, n, prefix = ARGV[1], ARGV[2], ARGV[3]
 local want = redis.call('HGETALL', KEYS[2])
-local bestApp, bestOwner, bestQ, bestScore
+local bestApp, bestOwner, bestQ, bestScore, bestStamp
 for i = 1, #want, 2 do
   local app = want[i]
   local owner, q = string.match(want[i + 1], '^(.*):(%d+)$')
@@ -41,17 +59,27 @@ for i = 1, #want, 2 do
   if owner ~= nil and owner ~= self and q ~= nil and q > 0 then
     if redis.call('EXISTS', prefix .. 'lease:' .. owner) == 0 then
       redis.call('HDEL', KEYS[2], app)
+      redis.call('HDEL', KEYS[4], app)
     else
       local s = tonumber(redis.call('ZSCORE', KEYS[3], app) or '0')
-      if bestScore == nil or s < bestScore then
-        bestApp, bestOwner, bestQ, bestScore = app, owner, q, s
+      local stamp = tonumber(redis.call('HGET', KEYS[4], app) or '0')
+      if bestScore == nil or s < bestScore or (s == bestScore and (stamp < bestStamp or (stamp == bestStamp and app < bestApp))) then
+        bestApp, bestOwner, bestQ, bestScore, bestStamp = app, owner, q, s, stamp
       end
     end
   end
 end
 if bestApp == nil then return {0} end
 local left = bestQ - tonumber(ARGV[5])
-if left > 0 then redis.call('HSET', KEYS[2], bestApp, bestOwner .. ':' .. left) else redis.call('HDEL', KEYS[2], bestApp) end
+if left > 0 then
+  redis.call('HSET', KEYS[2], bestApp, bestOwner .. ':' .. left)
+  -- granted: to the back of the turns among apps of its score
+  redis.call('HSET', KEYS[4], bestApp, redis.call('INCR', KEYS[5]))
+else
+  -- its demand is used up until its owner publishes it again, which stamps it then
+  redis.call('HDEL', KEYS[2], bestApp)
+  redis.call('HDEL', KEYS[4], bestApp)
+end
 redis.call('HSET', prefix .. 'slot:' .. self .. ':' .. n, 'owner', bestOwner, 'app', bestApp)
 redis.call('XADD', prefix .. 'inbox:' .. bestOwner, 'MAXLEN', '~', ARGV[4], '*', 't', 'grant', 'f', self, 'n', n, 'p', bestApp)
 return {1, bestOwner, bestApp}
@@ -93,9 +121,12 @@ return 1
 `;
 
 /**
- * KEYS want, share. ARGV owner, then app, queued chunks pairs (0: the app has no demand left),
+ * KEYS want, share, wstamp, wseq. ARGV owner, then app, queued chunks pairs (0: the app has no demand left),
  * apps with demand before those without (Demand.publish).
  * Returns the number of apps with demand.
+ *
+ * An app entering is stamped from `wseq`, behind every app already waiting (see "Ties" above);
+ * one leaving takes its stamp with it.
  *
  * The least score of the apps with demand is read once, at the first app that enters, and kept
  * up to date as apps enter (each starts at it or above, so it only changes from none to the first
@@ -124,10 +155,12 @@ for i = 2, #ARGV, 2 do
       end
       if min == nil then redis.call('ZADD', KEYS[2], 'NX', 0, app) else redis.call('ZADD', KEYS[2], 'GT', min, app) end
       if min == nil then min = tonumber(redis.call('ZSCORE', KEYS[2], app)) end
+      redis.call('HSET', KEYS[3], app, redis.call('INCR', KEYS[4]))
     end
     redis.call('HSET', KEYS[1], app, owner .. ':' .. q)
   else
     redis.call('HDEL', KEYS[1], app)
+    redis.call('HDEL', KEYS[3], app)
   end
 end
 return n
@@ -175,12 +208,31 @@ export class LendingScripts {
     return `${this.#p}want`;
   }
 
+  /** App with demand -> its stamp: the least wins a tie of scores (see "Ties" above). */
+  get stampKey(): string {
+    return `${this.#p}wstamp`;
+  }
+
+  /** The counter stamps are drawn from; it only grows. */
+  get stampSeqKey(): string {
+    return `${this.#p}wseq`;
+  }
+
   async lend(self: string, n: number, take: number): Promise<LendResult> {
-    const r = (await this.#redis.eval(LEND, 3, this.leaseKey(self), this.wantKey, this.shareKey, self, n, this.#p, INBOX_MAXLEN, take)) as [
-      number,
-      string?,
-      string?,
-    ];
+    const r = (await this.#redis.eval(
+      LEND,
+      5,
+      this.leaseKey(self),
+      this.wantKey,
+      this.shareKey,
+      this.stampKey,
+      this.stampSeqKey,
+      self,
+      n,
+      this.#p,
+      INBOX_MAXLEN,
+      take,
+    )) as [number, string?, string?];
     if (r[0] === 1) return { granted: true, owner: r[1]!, app: r[2]! };
     return { granted: false, zombie: r[0] === -1 };
   }
@@ -294,6 +346,6 @@ export class LendingScripts {
     const args: (string | number)[] = [owner];
     for (const [app, q] of queued) args.push(app, q);
     if (args.length === 1) return;
-    await this.#redis.eval(DEMAND, 2, this.wantKey, this.shareKey, ...args);
+    await this.#redis.eval(DEMAND, 4, this.wantKey, this.shareKey, this.stampKey, this.stampSeqKey, ...args);
   }
 }

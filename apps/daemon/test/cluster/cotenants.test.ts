@@ -19,8 +19,8 @@ import { until } from '../support/wait.js';
 const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Every key of cluster `name` with its type, and the fields of `want` and `att`. */
-async function clusterKeys(url: string, name: string): Promise<{ keys: string[]; want: string[]; att: string[] }> {
+/** Every key of cluster `name` with its type, and the fields of `want`, `wstamp` and `att`. */
+async function clusterKeys(url: string, name: string): Promise<{ keys: string[]; want: string[]; wstamp: string[]; att: string[] }> {
   const r = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
     const keys: string[] = [];
@@ -34,6 +34,7 @@ async function clusterKeys(url: string, name: string): Promise<{ keys: string[];
     return {
       keys: keys.map((k) => k.slice(p.length)).sort(),
       want: await r.hkeys(`${p}want`),
+      wstamp: await r.hkeys(`${p}wstamp`),
       att: await r.hkeys(`${p}att`),
     };
   } finally {
@@ -141,16 +142,16 @@ describe('review: hostile co-tenants across daemons', () => {
   });
 });
 
-/** Waits until nothing of a grant, a demand or a chunk attempt is left in the cluster's Redis keys. */
+/** Waits until nothing of a grant, a demand (its turn in `wstamp` too) or a chunk attempt is left in the cluster's Redis keys. */
 async function untilNoGrantsLeft(c: TestCluster): Promise<void> {
   let last: Awaited<ReturnType<typeof clusterKeys>> | undefined;
   await until(
     async () => {
       last = await clusterKeys(c.redisUrl, c.name);
-      return !last.keys.some((k) => k.startsWith('slot:')) && last.want.length === 0 && last.att.length === 0;
+      return !last.keys.some((k) => k.startsWith('slot:')) && last.want.length === 0 && last.wstamp.length === 0 && last.att.length === 0;
     },
     15_000,
-    'no slot keys, no demand, no attempts left',
+    'no slot keys, no demand (nor its turns), no attempts left',
   ).catch((err: unknown) => {
     throw new Error(`${String(err)}: ${JSON.stringify(last)}`);
   });
