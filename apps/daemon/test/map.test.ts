@@ -255,6 +255,24 @@ describe('map', () => {
     expect(settled[2]).toMatchObject({ reason: { code: 'E_NOT_CLONEABLE', index: 2 } });
     const promiseResult = await client.map(() => ({ p: new Promise(() => {}) }), [0]).catch((e: unknown) => e);
     expect(promiseResult).toMatchObject({ code: 'E_NOT_CLONEABLE', index: 0 });
+    // A class with toJSON() went as what toJSON() returned (msgpackr), where structured clone copies its own properties.
+    const jsonResult = await client
+      .submit(
+        () =>
+          new (class Decimal {
+            v = 1.5;
+            toJSON(): string {
+              return String(this.v);
+            }
+          })(),
+        0,
+      )
+      .catch((e: unknown) => e);
+    expect(jsonResult).toMatchObject({
+      code: 'E_NOT_CLONEABLE',
+      index: 0,
+      message: expect.stringContaining('(Decimal) with a toJSON() method'),
+    });
   });
 
   it('rejects with the iterable’s own error, and the pool stays usable', async () => {

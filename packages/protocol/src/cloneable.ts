@@ -167,6 +167,15 @@ function walk(value: unknown, seen: Set<object>, depth: number): Bad | undefined
   }
   if (OK_TAGS.has(tag)) return undefined;
   if (tag !== 'Object') return new Bad(`is a ${tag}, which cannot be sent as it is${HINTS[tag] ?? ''}`);
+  // msgpackr sends an object of a class with toJSON() (a Decimal, a Luxon DateTime, an ObjectId) as what that
+  // returns, unchecked (a function there went as undefined): structured clone copies its own properties instead.
+  if (!plain && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    const name = (value.constructor as { name?: unknown } | undefined)?.name;
+    return new Bad(
+      `is an object of a class${typeof name === 'string' && name !== '' && name !== 'Object' ? ` (${name})` : ''} with a toJSON() method, ` +
+        'which cannot be sent as it is: send { ...x } for its own properties (what structured clone copies), or x.toJSON()',
+    );
+  }
   if (Object.prototype.hasOwnProperty.call(value, '__proto__'))
     return new Bad('has an own property named "__proto__", which cannot be sent safely');
   for (const key of Object.keys(value)) {

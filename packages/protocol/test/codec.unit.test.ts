@@ -49,6 +49,19 @@ describe('data codec', () => {
       ],
       [[new (class Bytes extends Uint8Array {})(2)], '$[0] is a subclass of Uint8Array (Bytes)'],
       [new (class Floats extends Float64Array {})(1), 'send new Float64Array(x)'],
+      // msgpackr sent a class instance with toJSON() as what that returned (a function there as undefined).
+      [
+        [
+          new (class Decimal {
+            v = 1.5;
+            toJSON(): string {
+              return String(this.v);
+            }
+          })(),
+        ],
+        '$[0] is an object of a class (Decimal) with a toJSON() method, which cannot be sent as it is: send { ...x }',
+      ],
+      [{ d: Object.create({ toJSON: () => () => 1 }) as object }, '$.d is an object of a class with a toJSON() method'],
       // The path through each kind of container, made only once something is refused.
       [{ s: new Set([1, { f: () => 1 }]) }, '$.s<item 1>.f is a function'],
       [[new Map<unknown, unknown>([[{ k: Symbol('k') }, 1]])], '$[0]<key 0>.k is a symbol'],
