@@ -53,6 +53,13 @@ export function resolveTarget(flags: { url?: string; dataDir?: string; token?: s
     try {
       token = readFileSync(tokenPath(dataDir), 'utf8').trim();
     } catch {
+      // Nothing says a daemon ever ran here (as the SDK's connect() says): that, not the token, is what to fix first.
+      if (!given && recorded === undefined) {
+        throw new ConnectionError(
+          `no daemon runs on ${dataDir} (it has no token file and no daemon.json): pass the --data-dir the daemon was started with, ` +
+            'or start one with `corepool daemon start --detach`',
+        );
+      }
       throw new AuthError(
         `no token: pass --token-file or --token, set COREPOOL_TOKEN, or pass the daemon's --data-dir (looked in ${tokenPath(dataDir)})`,
       );

@@ -154,7 +154,17 @@ describe('corepool daemon', () => {
       env: { ...process.env, COREPOOL_TOKEN: '' },
     }).catch((e: { code: number; stdout: string }) => e);
     expect((noToken as { code: number }).code).toBe(1);
-    expect(JSON.parse((noToken as { stdout: string }).stdout)).toMatchObject({ error: { code: 'E_AUTH' } });
+    // A data dir no daemon ever ran on is said as such (as connect() says it), not as a missing token.
+    expect(JSON.parse((noToken as { stdout: string }).stdout)).toMatchObject({
+      error: { code: 'E_CONNECTION', message: expect.stringContaining('no daemon runs on /tmp/corepool-never-y') },
+    });
+    // Given a daemon's URL, the missing token is what to fix.
+    const urlNoToken = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', '/tmp/corepool-never-y'], {
+      env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: 'ws://127.0.0.1:1' },
+    }).catch((e: { code: number; stdout: string }) => e);
+    expect(JSON.parse((urlNoToken as { stdout: string }).stdout)).toMatchObject({
+      error: { code: 'E_AUTH', message: expect.stringContaining('no token') },
+    });
     const none = await run(process.execPath, [CLI, 'daemon', 'stop', '--data-dir', '/tmp/corepool-never-y', '--token', 't'], {
       env: { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: 'ws://127.0.0.1:1' },
     }).catch((e: { stderr: string }) => e);

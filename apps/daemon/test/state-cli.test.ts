@@ -120,10 +120,10 @@ describe('corepool state', () => {
     const noKind = await cli('rm', 'x', '--yes', '--data-dir', d.dataDir);
     expect(noKind.code).toBe(1);
     expect(noKind.stderr).toContain('--kind');
-    // A wrong token, no token, and an unreachable daemon: coded too.
+    // A wrong token, a data dir no daemon ran on (no token there), and an unreachable daemon: coded too.
     expect(((await json('ls', '--token', 'wrong')) as { error: { code: string } }).error.code).toBe('E_AUTH');
     const none = await cli('ls', '--json', '--data-dir', join(d.dataDir, 'nowhere'));
-    expect((JSON.parse(none.stdout) as { error: { code: string } }).error.code).toBe('E_AUTH');
+    expect((JSON.parse(none.stdout) as { error: { code: string } }).error.code).toBe('E_CONNECTION');
     const unreachable = await cli('ls', '--json', '--url', 'ws://127.0.0.1:1', '--token', 't');
     expect((JSON.parse(unreachable.stdout) as { error: { code: string } }).error.code).toBe('E_CONNECTION');
     // Nothing of the above deleted anything.
