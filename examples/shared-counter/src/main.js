@@ -59,8 +59,9 @@ async function increment(name, ctx) {
 }
 
 const client = await connect(undefined, { spawn: true, name: 'shared-counter demo' });
+// A new name per run, deleted at the end: the daemon keeps named state until it is deleted, across restarts.
+const name = `demo-counter-${Date.now()}`;
 try {
-  const name = `demo-counter-${Date.now()}`;
   const counter = client.value(name, { initial: 0 });
   console.log(`counter "${name}" = ${await counter.get()}; ${client.workers} workers`);
   console.log(`${APPS} app processes x ${ADDS_PER_APP} adds + ${TASK_ADDS} task adds = ${EXPECTED} expected\n`);
@@ -103,5 +104,9 @@ try {
 } finally {
   // On a failure, no child may be left running (nor keep this process alive).
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill();
+  await client
+    .value(name)
+    .delete()
+    .catch((/** @type {Error} */ err) => console.error(`could not delete the counter "${name}": ${err.message}`));
   await client.close();
 }
