@@ -35,4 +35,25 @@ describe('checkOptionKeys', () => {
     expect(said('sig')).toBe('nothing');
     expect(said('ordered')).toBe('nothing');
   });
+
+  it('says which key a misspelt one likely meant: a letter left out, added, changed or swapped', () => {
+    const said = (key: string): string => {
+      try {
+        checkOptionKeys({ [key]: 1 }, KNOWN, 'map');
+        return '';
+      } catch (err) {
+        return /did you mean (\w+)\?/.exec((err as Error).message)?.[1] ?? 'nothing';
+      }
+    };
+    expect(said('timout')).toBe('timeoutMs');
+    expect(said('timeotuMs')).toBe('timeoutMs');
+    expect(said('chunkSzie')).toBe('chunkSize');
+    expect(said('chnkSize')).toBe('chunkSize');
+    expect(said('singal')).toBe('signal');
+    expect(said('lmit')).toBe('limit');
+    // Too far from any: nothing is guessed.
+    expect(said('colour')).toBe('nothing');
+    expect(said('retries')).toBe('nothing');
+    expect(said('abcd')).toBe('nothing');
+  });
 });
