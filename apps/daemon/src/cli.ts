@@ -412,6 +412,12 @@ async function detach(opts: DaemonOptions): Promise<void> {
     const rec = readRecord(dataDir);
     if (rec !== undefined && rec.pid === child.pid) {
       console.log(JSON.stringify({ event: 'detached', pid: child.pid, url: rec.url, log }));
+      // The line above is for scripts; a person at a terminal is told what to do next as well.
+      if (process.stdout.isTTY === true) {
+        const dir = dataDir === resolve(defaultDataDir()) ? '' : ` --data-dir ${/\s/.test(dataDir) ? JSON.stringify(dataDir) : dataDir}`;
+        console.error(`corepool: daemon started in the background on ${rec.url} (pid ${child.pid}); its log: ${log}`);
+        console.error(`corepool: see it with \`corepool daemon status${dir}\`, stop it with \`corepool daemon stop${dir}\``);
+      }
       return;
     }
     if (child.exitCode !== null) break;
