@@ -319,13 +319,23 @@ describe('map', () => {
     const file = join(d.dataDir, 'tasks.mjs');
     writeFileSync(file, 'export function square(x) { return x * x; }\nexport const notFn = 1;\nexport class Shape {}\n');
     expect(await client.map(task<number, number>(file, 'square'), [1, 2, 3])).toEqual([1, 4, 9]);
-    await expect(client.map(task(file, 'notFn'), [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+    // What is exported is named, so a typo shows.
+    await expect(client.map(task(file, 'notFn'), [1])).rejects.toMatchObject({
+      code: 'E_BAD_TASK',
+      message: expect.stringMatching(/has no exported function "notFn"; its exported functions: Shape, square$/),
+    });
     // A class is a function that cannot be called: E_BAD_TASK, not a TaskError for each item.
     await expect(client.map(task(file, 'Shape'), [1])).rejects.toMatchObject({
       code: 'E_BAD_TASK',
       message: expect.stringMatching(/as a class/),
     });
-    await expect(client.map(task(join(d.dataDir, 'missing.mjs'), 'x'), [1])).rejects.toMatchObject({ code: 'E_BAD_TASK' });
+    // Node's message names the file that imported it, here the worker's own: nothing the app can act on.
+    const missing = await client.map(task(join(d.dataDir, 'missing.mjs'), 'x'), [1]).catch((err: Error) => err);
+    expect(missing).toMatchObject({
+      code: 'E_BAD_TASK',
+      message: expect.stringMatching(/cannot import task module .*missing\.mjs: Cannot find module/),
+    });
+    expect((missing as Error).message).not.toMatch(/imported from/);
   });
 
   it('lets tasks use require() and import() for Node built-ins', async () => {

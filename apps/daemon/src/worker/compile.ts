@@ -158,10 +158,18 @@ async function importTask(url: string, name: string, version: string | undefined
   try {
     mod = (await import(version === undefined ? url : `${url}?v=${version}`)) as Record<string, unknown>;
   } catch (err) {
-    throw new BadTaskError(`cannot import task module ${url}: ${(err as Error).message}`, { cause: err });
+    // Node names the importing file, which for the task's own module is this worker's, not the app's: left out.
+    const why = String((err as Error | undefined)?.message).replace(` imported from ${process.argv[1]}`, '');
+    throw new BadTaskError(`cannot import task module ${url}: ${why}`, { cause: err });
   }
   const fn = mod[name];
-  if (typeof fn !== 'function') throw new BadTaskError(`module ${url} has no exported function ${JSON.stringify(name)}`);
+  if (typeof fn !== 'function') {
+    const fns = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
+    const shown = fns.length > 10 ? `${fns.slice(0, 10).join(', ')} and ${fns.length - 10} more` : fns.join(', ');
+    throw new BadTaskError(
+      `module ${url} has no exported function ${JSON.stringify(name)}; ${fns.length === 0 ? 'it exports no function' : `its exported functions: ${shown}`}`,
+    );
+  }
   // A class is a function that cannot be called: each item would fail alone, with the task's error, as if it had run.
   if (/^class\b/.test(FunctionPrototypeToString(fn))) {
     throw new BadTaskError(
