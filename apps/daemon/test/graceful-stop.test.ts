@@ -1,5 +1,5 @@
 /**
- * Row 14 of the README's fault suite: a graceful stop (SIGTERM, or `corepool daemon
+ * Row 14 of docs/sharing.md's fault suite: a graceful stop (SIGTERM, or `corepool daemon
  * stop`) in the middle of a batch. The daemon side is judged here: running
  * chunks finish and their results reach the client before the close (every
  * item that ran was delivered, none twice), exit code 0, no worker left. The

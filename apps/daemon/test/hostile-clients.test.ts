@@ -1,5 +1,5 @@
 /**
- * Fault injection on the client side (the README's fault suite, rows 4-9): clients
+ * Fault injection on the client side (docs/sharing.md's fault suite, rows 4-9): clients
  * that vanish mid-batch, stop reading, crowd the daemon, send malformed,
  * oversized or unauthenticated frames. Judged by checkers (nothing runs
  * unauthenticated, no item lost or duplicated, the daemon never exits, a fresh

@@ -294,7 +294,7 @@ describe('a change that cannot be undone', () => {
 
   it("a getter A left on a builtin's export that spins when read: B's timed item fails with E_TIMEOUT, then B runs on a fresh worker", async () => {
     // The getter spins inside B's chunk (as the worker switches apps), not between chunks: the worker is lost
-    // until an item with a timeout lands on it (README, isolation).
+    // until an item with a timeout lands on it (docs/sharing.md, isolation).
     const taskA = getterOnPathJoin('for (;;) {}');
     const b = await d.connect();
     const [pidA] = await a.map(taskA, [0]);

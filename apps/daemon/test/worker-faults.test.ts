@@ -1,5 +1,5 @@
 /**
- * Fault injection on the worker side (the README's fault suite, rows 1, 2, 10, 11, 12,
+ * Fault injection on the worker side (docs/sharing.md's fault suite, rows 1, 2, 10, 11, 12,
  * and worker recycling). Pass/fail comes from the set checker over every
  * delivery the daemon makes (a raw socket sees duplicates the SDK would drop);
  * timings are only reported as figures. Sizes read from env so `npm run soak`
