@@ -143,6 +143,8 @@ export class Outflow implements HeldSend {
   /** Bytes the socket had passed on at the last progress above the mark and at the last heartbeat. */
   #passedAbove = 0;
   #passedAtBeat = 0;
+  /** The socket held bytes the kernel had not taken at the last heartbeat: its buffers were full, the ping went behind them. */
+  #fullAtBeat = false;
   #closed = false;
   /** `canReceive()` said false: a drained() is owed once it is true again. */
   #drainOwed = false;
@@ -243,11 +245,22 @@ export class Outflow implements HeldSend {
     if (first) this.#startWaiting();
   }
 
-  /** True if the socket passed bytes on to the client since the last call (it is alive, whatever became of its pong). */
-  progressedSinceBeat(): boolean {
-    const passed = this.#written - this.#ws.bufferedAmount;
-    const moved = passed > this.#passedAtBeat;
+  /**
+   * At a heartbeat: true if the client took bytes since the last one while its pong could be late for a reason of
+   * the daemon's side (it is alive, whatever became of that pong): the kernel's buffers for it were full at the last
+   * beat, so the ping went behind what filled them, or `pongUnread` (the session stopped reading its socket since).
+   * Bytes the kernel took into buffers with room are no sign of life: it takes megabytes for a client that reads
+   * nothing (a process stopped with SIGSTOP, a frozen VM), and a trickle of pushes to one subscribed to a value
+   * written every 20 ms passed for its reading for minutes, holding its locks that long past the heartbeat's
+   * one to two intervals. Once the buffers are full, a stopped client takes nothing more.
+   */
+  progressedSinceBeat(pongUnread: boolean): boolean {
+    const buffered = this.#ws.bufferedAmount;
+    const passed = this.#written - buffered;
+    const moved = passed > this.#passedAtBeat && (this.#fullAtBeat || pongUnread);
     this.#passedAtBeat = passed;
+    // Node's socket hands a write to the kernel at once: bytes left over mean the kernel took no more then.
+    this.#fullAtBeat = buffered > 0;
     return moved;
   }
 

@@ -143,6 +143,8 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   #reading = true;
   /** HELD_BY_* bits: reading resumes once none is set. */
   #holds = 0;
+  /** Reading was held since the last heartbeat: a pong may have waited unread in the socket. */
+  #heldSinceBeat = false;
   /** Messages that arrived after reading paused (already in ws's buffers), handled when it resumes; made at the first one. */
   #parked: unknown[] | undefined;
   /** Where the parked messages not yet handled start. */
@@ -253,16 +255,17 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     return this.#out.canReceive();
   }
 
-  /** Pings the client; a client that neither answered the previous ping nor took any bytes since is terminated. */
+  /** Pings the client; a client that neither answered the previous ping nor took bytes its pong may wait behind since is terminated. */
   heartbeat(): void {
-    // Taking bytes shows it is alive too: its pong may wait behind megabytes of replies, or
-    // go unread while its socket is not read.
-    const progressed = this.#out.progressedSinceBeat();
+    // Taking bytes shows it is alive too where its pong may be late: behind megabytes of replies
+    // (Outflow.progressedSinceBeat), or unread while its socket was not read.
+    const progressed = this.#out.progressedSinceBeat(this.#heldSinceBeat);
     if (!this.alive && !progressed) {
       if (this.authed) this.#ctx.log.info({ event: 'heartbeat-timeout', client: this.id });
       this.#ws.terminate();
       return;
     }
+    this.#heldSinceBeat = !this.#reading;
     this.alive = false;
     try {
       this.#ws.ping();
@@ -337,6 +340,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
 
   #hold(by: number): void {
     this.#holds |= by;
+    this.#heldSinceBeat = true;
     this.#reading = false;
     this.#ws.pause();
   }
