@@ -3,8 +3,9 @@
  * the socket while less than the high-water mark is buffered there; above
  * it, replies and results wait here in order (as objects, so a waiting reply
  * shares its value's bytes with the state store) and Value/Dict pushes
- * coalesce to the latest per key, and the session stops reading the client
- * until nothing waits, so it cannot pile up more requests. What waits moves
+ * coalesce to the latest per key, within a bound (coalesced-pushes.ts), and
+ * the session stops reading the client until nothing waits, so it cannot pile
+ * up more requests. What waits moves
  * on when a write's callback finds the socket below the mark again; the
  * same moment is the drain event (`drained`) for whoever was told it could
  * not receive (the scheduler's results), so nobody polls. The daemon may
@@ -32,6 +33,7 @@ import {
   type ServerMessage,
 } from '@corepool/protocol/internal';
 import { realClock, type Clock, type Timer } from './clock.js';
+import { CoalescedPushes } from './coalesced-pushes.js';
 import type { HeldSend, SendBudget } from './send-budget.js';
 
 /** The send limits of a connection. */
@@ -124,8 +126,8 @@ export class Outflow implements HeldSend {
   /** Messages waiting for the socket to fall below the high-water mark, oldest first from #head. */
   #waiting: (Waiting | undefined)[] = [];
   #head = 0;
-  /** Value/dict pushes waiting, coalesced (latest wins per kind, name and key); made at the first. */
-  #coalesced: Map<string, Push> | undefined;
+  /** Value/dict pushes waiting, coalesced (latest wins per kind, name and key) and bounded (coalesced-pushes.ts); made at the first. */
+  #coalesced: CoalescedPushes | undefined;
   readonly #clock: Clock;
   /** Runs out softCapMs after the client last took bytes while above the high-water mark; unset below it. */
   #stallTimer: Timer | undefined;
@@ -235,13 +237,8 @@ export class Outflow implements HeldSend {
       return;
     }
     const first = !this.waiting;
-    // Re-inserted, not replaced in place: coalesced pushes flush in version order (a dict's
-    // subscriber drops a push older than one it has, whatever its key).
-    // A resync (cluster mode) is never replaced by a later change: the subscriber must hear it.
-    const key = p.resync === true ? `resync\0${p.kind}\0${p.name}` : `${p.kind}\0${p.name}\0${p.key ?? ''}`;
-    const coalesced = (this.#coalesced ??= new Map());
-    coalesced.delete(key);
-    coalesced.set(key, p);
+    // What a dict's per-key pushes may hold here: as much as the socket holds before they wait.
+    (this.#coalesced ??= new CoalescedPushes(this.#limits.highWater)).add(p);
     if (first) this.#startWaiting();
   }
 
@@ -344,11 +341,7 @@ export class Outflow implements HeldSend {
     this.#head = 0;
     const coalesced = this.#coalesced;
     if (coalesced !== undefined) {
-      for (const [key, p] of coalesced) {
-        if (!this.#room()) break;
-        coalesced.delete(key);
-        this.#outbox.push(encodePush(p));
-      }
+      while (coalesced.size > 0 && this.#room()) this.#outbox.push(encodePush(coalesced.shift()!));
       if (coalesced.size > 0) return;
     }
     this.#outbox.flush();
