@@ -49,11 +49,18 @@ it('a stopped holder subscribed to a busy value loses its lock within the heartb
     const otherL = other.lock('L');
     const grant = await otherL.acquire({ timeoutMs: 15 * HEARTBEAT_MS });
     expect(grant.token).toBeGreaterThan(held.token as number);
+    // The log line comes on the daemon's stdout, which may trail the grant on the socket.
+    await until(() => d.events('heartbeat-timeout').length > 0, 10_000, 'the heartbeat timeout logged');
     expect(d.events('heartbeat-timeout')).toHaveLength(1);
-    // Its lock wait and its blocked get went with it.
-    const s = await d.status();
-    expect(s.lockWaiters).toBe(0);
-    expect(s.blockedGets).toBe(0);
+    // Its lock wait and its blocked get went with it (cleared a slice a turn after the lock passed on).
+    await until(
+      async () => {
+        const s = await d.status();
+        return s.lockWaiters === 0 && s.blockedGets === 0;
+      },
+      10_000,
+      "the stopped holder's wait and get gone",
+    );
     await other.queue<number>('q').put(42);
     const { adds: made } = await adds.stop();
     expect(made).toBeGreaterThan(0);
