@@ -48,6 +48,23 @@ describe('ChunkSizer', () => {
     small.sent(10, 50);
     expect(small.next()).toBe(CUT_SOLO_CHUNK_TARGET_MS);
   });
+  it('shrinks chunks towards the end of the batch, but not below 1 ms of work', () => {
+    // 1 ms items: the tail goes down to single items, so the workers finish together.
+    const ms = new ChunkSizer(undefined);
+    ms.observe(10, 10);
+    expect(ms.next(40, 2)).toBe(10);
+    expect(ms.next(3, 2)).toBe(1);
+    // 10 us items: a tail chunk keeps at least 100 of them, however few are left beyond that.
+    const fast = new ChunkSizer(undefined);
+    fast.observe(1000, 10);
+    expect(fast.next(1_000, 2)).toBe(250);
+    expect(fast.next(200, 2)).toBe(100);
+    expect(fast.next(30, 2)).toBe(100);
+    // Too fast to measure: no cut at the tail at all.
+    const free = new ChunkSizer(undefined);
+    free.observe(1000, 0);
+    expect(free.next(7, 2)).toBe(MAX_CHUNK_ITEMS);
+  });
   it('honours a fixed chunkSize and caps by bytes', () => {
     expect(new ChunkSizer(7).next()).toBe(7);
     const s = new ChunkSizer(undefined);
