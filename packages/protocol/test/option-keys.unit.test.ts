@@ -4,6 +4,16 @@ import { checkOptionKeys } from '../src/option-keys.js';
 
 const KNOWN = ['chunkSize', 'timeoutMs', 'limit', 'signal'];
 
+/** The key the refusal of `{ [key]: 1 }` says was likely meant: '' if accepted, 'nothing' if none is named. */
+function said(key: string): string {
+  try {
+    checkOptionKeys({ [key]: 1 }, KNOWN, 'map');
+    return '';
+  } catch (err) {
+    return /did you mean (\w+)\?/.exec((err as Error).message)?.[1] ?? 'nothing';
+  }
+}
+
 describe('checkOptionKeys', () => {
   it('accepts known keys, an empty object, and keys a prototype holds', () => {
     expect(() => checkOptionKeys({ chunkSize: 1, timeoutMs: 2 }, KNOWN, 'map')).not.toThrow();
@@ -21,14 +31,6 @@ describe('checkOptionKeys', () => {
   });
 
   it('says which key was likely meant: another case, a prefix, or one more letter', () => {
-    const said = (key: string): string => {
-      try {
-        checkOptionKeys({ [key]: 1 }, KNOWN, 'map');
-        return '';
-      } catch (err) {
-        return /did you mean (\w+)\?/.exec((err as Error).message)?.[1] ?? 'nothing';
-      }
-    };
     expect(said('chunksize')).toBe('chunkSize');
     expect(said('timeout')).toBe('timeoutMs');
     expect(said('limits')).toBe('limit');
@@ -37,14 +39,6 @@ describe('checkOptionKeys', () => {
   });
 
   it('says which key a misspelt one likely meant: a letter left out, added, changed or swapped', () => {
-    const said = (key: string): string => {
-      try {
-        checkOptionKeys({ [key]: 1 }, KNOWN, 'map');
-        return '';
-      } catch (err) {
-        return /did you mean (\w+)\?/.exec((err as Error).message)?.[1] ?? 'nothing';
-      }
-    };
     expect(said('timout')).toBe('timeoutMs');
     expect(said('timeotuMs')).toBe('timeoutMs');
     expect(said('chunkSzie')).toBe('chunkSize');
