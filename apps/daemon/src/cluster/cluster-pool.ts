@@ -120,7 +120,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     this.#opts = opts;
     this.#nextSlot = opts.firstRemoteSlot;
     this.#scripts = new LendingScripts(node.redis, node.prefix);
-    this.#ledger = new ShareLedger(node.redis, this.#scripts.shareKey);
+    this.#ledger = new ShareLedger(node.redis, this.#scripts.shareKey, (id) => this.#scripts.appsKey(id));
     this.#demand = new Demand(this.#scripts);
     this.#lender = new Lender(
       node,
@@ -164,6 +164,8 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     const deadline = Date.now() + STOP_WAIT_MS;
     while (this.#lender.lent > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     clearInterval(this.#timer);
+    // A flush still in flight would list apps after the leave has dropped this member's set (membership.ts).
+    await this.#ledger.settled();
     this.#lender.endAll();
     for (const w of [...this.#remote.values()]) this.#end(w, 'release');
     await this.#demand.withdrawAll(this.#node.id).catch(() => {});
@@ -439,7 +441,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
       this.#demand.publish(this.#node.id, queued).catch(() => {});
       this.#ledger.seen(queued.keys(), now);
       this.#ledger.seen(this.#realmOf.values(), now);
-      void this.#ledger.flush(now);
+      void this.#ledger.flush(now, this.#node.id);
     }
     if (now - this.#polledAt >= LEASE_POLL_MS) {
       this.#polledAt = now;

@@ -17,7 +17,10 @@
  *  - `demand`: an owner publishes its apps' queued chunks into `want`; an app
  *    that enters demand starts in `share` no lower than the least score of the
  *    apps with demand (no credit banked while idle), and at the back of the
- *    turns (`wstamp`); an app withdrawn leaves `want` and `wstamp`.
+ *    turns (`wstamp`); an app withdrawn leaves `want` and `wstamp`. An app with
+ *    demand is listed in its owner's `apps:<owner>` (share-ledger.ts), in the
+ *    same script that may add it to `share`, so the reaper finds every entry a
+ *    dead owner's apps have there.
  *
  * Ties. Charges reach `share` only as chunks finish, and every app entering
  * demand starts at the same least score, so in a burst of grants the apps with
@@ -121,7 +124,7 @@ return 1
 `;
 
 /**
- * KEYS want, share, wstamp, wseq. ARGV owner, then app, queued chunks pairs (0: the app has no demand left),
+ * KEYS want, share, wstamp, wseq, apps(owner). ARGV owner, then app, queued chunks pairs (0: the app has no demand left),
  * apps with demand before those without (Demand.publish).
  * Returns the number of apps with demand.
  *
@@ -142,6 +145,7 @@ for i = 2, #ARGV, 2 do
   local app, q = ARGV[i], tonumber(ARGV[i + 1])
   if q > 0 then
     n = n + 1
+    redis.call('SADD', KEYS[5], app)
     if redis.call('HEXISTS', KEYS[1], app) == 0 then
       if not known then
         known = true
@@ -198,6 +202,11 @@ export class LendingScripts {
   /** Dropped reports, cluster-wide. */
   get staleKey(): string {
     return `${this.#p}stale`;
+  }
+
+  /** Member `id`'s apps in `share`: what the reaper removes from it when `id` dies (share-ledger.ts). */
+  appsKey(id: string): string {
+    return `${this.#p}apps:${id}`;
   }
 
   get shareKey(): string {
@@ -346,6 +355,6 @@ export class LendingScripts {
     const args: (string | number)[] = [owner];
     for (const [app, q] of queued) args.push(app, q);
     if (args.length === 1) return;
-    await this.#redis.eval(DEMAND, 4, this.wantKey, this.shareKey, this.stampKey, this.stampSeqKey, ...args);
+    await this.#redis.eval(DEMAND, 5, this.wantKey, this.shareKey, this.stampKey, this.stampSeqKey, this.appsKey(owner), ...args);
   }
 }

@@ -64,15 +64,53 @@ export interface MembershipOptions {
 }
 
 /**
+ * What a member that is gone leaves behind per app and per chunk, removed by the
+ * reaper (dead) or by the member itself (a graceful leave): `forget(prefix, m)`.
+ * Only a member forgets its own apps in `share` (share-ledger.ts), so a dead one's
+ * stayed there for good, one per connection it had; it lists them in `apps:<m>`.
+ * Its apps leave `share`; their `want` entries, and their turn stamps, go if the
+ * entry is still m's (the lenders' `lend` drops them too, but only while a lender
+ * has a worker idle); the attempt numbers of its chunks lent out (`att`, fields
+ * `<m>:<key>`) go, as no owner will end them now (a lender's report for one drops
+ * its field, but only if a report comes). `att` holds only chunks in flight, so the
+ * pass over its fields is short, and it runs once per member that goes.
+ * Keys are built from the prefix, so they stay in the cluster's hash slot.
+ */
+const FORGET = `
+local function forget(prefix, m)
+  local set = prefix .. 'apps:' .. m
+  local apps = redis.call('SMEMBERS', set)
+  local share, want, wstamp = prefix .. 'share', prefix .. 'want', prefix .. 'wstamp'
+  for i = 1, #apps, 500 do
+    redis.call('ZREM', share, unpack(apps, i, math.min(i + 499, #apps)))
+  end
+  for _, app in ipairs(apps) do
+    local w = redis.call('HGET', want, app)
+    if w and string.match(w, '^(.*):%d+$') == m then
+      redis.call('HDEL', want, app)
+      redis.call('HDEL', wstamp, app)
+    end
+  end
+  redis.call('DEL', set)
+  local att, mine = prefix .. 'att', m .. ':'
+  for _, f in ipairs(redis.call('HKEYS', att)) do
+    if string.sub(f, 1, #mine) == mine then redis.call('HDEL', att, f) end
+  end
+end
+`;
+
+/**
  * Renews this member's lease if it still holds it: KEYS lease, members, dm, reaper;
  * ARGV id, leaseMs, recordTtlMs, then the info as field/value pairs. Returns 1, or 0
  * when the lease is gone (the incarnation is over). Also reaps, when this member holds
  * the reaper role: members without a lease leave `members` (their inbox and status
- * record go with them: nothing reads them any more), and `ctl` hears of it.
+ * record go with them: nothing reads them any more), their apps leave `share` (FORGET
+ * above), and `ctl` hears of it.
  * allow-oom: a Redis out of memory refuses state writes (E_NO_SPACE), but must not
  * end every lease with them: renewals grow nothing (the heartbeat rewrites its fields).
  */
 const RENEW = `#!lua flags=allow-oom
+${FORGET}
 local lease, members, dm, reaper = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, leaseMs, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('GET', lease) ~= id then return 0 end
@@ -91,9 +129,31 @@ if r == id then
     if redis.call('EXISTS', prefix .. 'lease:' .. m) == 0 then
       redis.call('ZREM', members, m)
       redis.call('DEL', prefix .. 'inbox:' .. m, prefix .. 'dm:' .. m)
+      forget(prefix, m)
       redis.call('XADD', prefix .. 'ctl', 'MAXLEN', '~', 1000, '*', 'event', 'dead', 'id', m)
     end
   end
+end
+return 1
+`;
+
+/** A graceful leave's own share of FORGET: ARGV prefix, id (KEYS: the member's apps set, for Redis Cluster's routing). */
+const LEAVE = `${FORGET}
+forget(ARGV[1], ARGV[2])
+return 1
+`;
+
+/**
+ * A new incarnation takes over the old one's apps (the same clients, the same realms):
+ * KEYS apps(old), apps(new). Otherwise the reaper, reaping the old id, would remove
+ * apps that are still live from `share`. If the reaper came first (the old lease
+ * lapsed a while before this daemon could tell), their entries are gone already:
+ * they come back as apps back from idle do.
+ */
+const ADOPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1])
+  redis.call('DEL', KEYS[1])
 end
 return 1
 `;
@@ -157,6 +217,11 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
 
   leaseKey(id: string): string {
     return `${this.prefix}lease:${id}`;
+  }
+
+  /** Member `id`'s apps in `share` (share-ledger.ts; lending-scripts.ts has the same). */
+  appsKey(id: string): string {
+    return `${this.prefix}apps:${id}`;
   }
 
   connection(role: string): Redis {
@@ -226,6 +291,8 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
       .zrem(`${this.prefix}members`, id)
       .del(`${this.prefix}dm:${id}`)
       .del(`${this.prefix}inbox:${id}`)
+      // Its apps leave `share` now, as the reaper's would (the reaper never sees a member that left).
+      .eval(LEAVE, 1, this.appsKey(id), this.prefix, id)
       .xadd(`${this.prefix}ctl`, 'MAXLEN', '~', '1000', '*', 'event', 'left', 'id', id)
       .exec()
       .catch(() => {});
@@ -341,6 +408,7 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     const sent = performance.now();
     const ok = await this.#lease.set(this.leaseKey(id), id, 'PX', this.#opts.leaseMs, 'NX').catch(() => null);
     if (ok !== 'OK') return;
+    await this.#lease.eval(ADOPT, 2, this.appsKey(this.#id), this.appsKey(id)).catch(() => {});
     this.#id = id;
     this.#renewedAt = sent;
     this.#lost = false;

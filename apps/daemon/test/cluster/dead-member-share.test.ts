@@ -1,0 +1,121 @@
+/**
+ * A daemon's apps leave the fair-share ledger (`share`) when the daemon goes.
+ * Only a daemon forgets its own apps there (share-ledger.ts, after a minute
+ * unseen), so a daemon killed with -9 left one entry per connection it had in
+ * `share` for the life of the cluster. Now each daemon lists its apps in
+ * `apps:<member id>` and the reaper removes a dead member's apps from `share`
+ * (membership.ts); a graceful stop removes its own. A live daemon's apps stay.
+ */
+import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { connect, type Client } from '@corepool/client';
+import { startCluster, type TestCluster } from '../support/cluster.js';
+import { until } from '../support/wait.js';
+
+type Daemon = TestCluster['daemons'][number];
+
+/** ~5 ms per item without spinning a core. */
+const nap = (x: number): number => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  return x + 1;
+};
+
+/** The apps (realms) in `share`. */
+async function shared(r: Redis, prefix: string): Promise<string[]> {
+  return r.zrange(`${prefix}share`, '0', '-1');
+}
+
+/** `count` clients of `d` that each ran a map (so each has an entry in `share`), still connected. */
+async function clientsWithWork(c: TestCluster, d: Daemon, count: number): Promise<Client[]> {
+  const clients: Client[] = [];
+  for (let i = 0; i < count; i++) {
+    const client = await connect(d.url, { token: c.token });
+    clients.push(client);
+    const out = await client.map(
+      nap,
+      Array.from({ length: 20 }, (_, j) => j),
+    );
+    expect(out).toHaveLength(20);
+  }
+  return clients;
+}
+
+/** The apps `d` added to `share`: those that appeared while only its clients ran work. */
+async function appsOf(r: Redis, prefix: string, before: string[], expected: number): Promise<string[]> {
+  let mine: string[] = [];
+  await until(
+    async () => {
+      mine = (await shared(r, prefix)).filter((a) => !before.includes(a));
+      return mine.length === expected;
+    },
+    10_000,
+    `${expected} new apps in share`,
+  );
+  return mine;
+}
+
+describe("a daemon's apps leave the fair-share ledger when it goes", () => {
+  it('kill -9: the reaper removes the dead daemon’s apps from share (and its list of them); a live daemon’s apps stay', async () => {
+    await using c = await startCluster(2, { workers: 1 });
+    const [a, b] = c.daemons as [Daemon, Daemon];
+    await c.untilMembers(2);
+    const r = new Redis(c.redisUrl);
+    const prefix = `cp:{${c.name}}:`;
+    const all: Client[] = [];
+    try {
+      const idA = (await a.status()).cluster!.id;
+      all.push(...(await clientsWithWork(c, b, 1)));
+      const ofB = await appsOf(r, prefix, [], 1);
+      all.push(...(await clientsWithWork(c, a, 3)));
+      // Each listed in a's `apps:<id>` in the pipeline that first charged it, before it: no wait for the list.
+      const ofA = await appsOf(r, prefix, ofB, 3);
+
+      await a.kill();
+      await until(
+        async () => (await r.xrange(`${prefix}ctl`, '-', '+')).some(([, f]) => f.join(' ') === `event dead id ${idA}`),
+        15_000,
+        'a declared dead',
+      );
+      // The reaper removed them in the same script that declared a dead.
+      const left = await shared(r, prefix);
+      expect(left.filter((x) => ofA.includes(x))).toEqual([]);
+      expect(left).toEqual(ofB);
+      expect(await r.exists(`${prefix}apps:${idA}`)).toBe(0);
+      const want = await r.hgetall(`${prefix}want`);
+      expect(Object.values(want).filter((v) => v.startsWith(`${idA}:`))).toEqual([]);
+      // b's client still works and is still charged.
+      const out = await all[0]!.map(
+        nap,
+        Array.from({ length: 10 }, (_, j) => j),
+      );
+      expect(out).toHaveLength(10);
+      expect(await shared(r, prefix)).toEqual(ofB);
+    } finally {
+      await Promise.all(all.map((x) => x.close().catch(() => {})));
+      r.disconnect();
+    }
+  });
+
+  it('a graceful stop removes the daemon’s own apps from share and its list of them', async () => {
+    await using c = await startCluster(2, { workers: 1 });
+    const [a, b] = c.daemons as [Daemon, Daemon];
+    await c.untilMembers(2);
+    const r = new Redis(c.redisUrl);
+    const prefix = `cp:{${c.name}}:`;
+    const all: Client[] = [];
+    try {
+      const idA = (await a.status()).cluster!.id;
+      all.push(...(await clientsWithWork(c, b, 1)));
+      const ofB = await appsOf(r, prefix, [], 1);
+      all.push(...(await clientsWithWork(c, a, 2)));
+      await appsOf(r, prefix, ofB, 2);
+
+      expect(await a.stop()).toBe(0);
+      expect(await shared(r, prefix)).toEqual(ofB);
+      expect(await r.exists(`${prefix}apps:${idA}`)).toBe(0);
+    } finally {
+      await Promise.all(all.map((x) => x.close().catch(() => {})));
+      r.disconnect();
+    }
+  });
+});
