@@ -99,6 +99,21 @@ export class Channel<In, Out> {
     return true;
   }
 
+  /** Bytes written to this end that the peer has not taken yet (worker-state-link.ts bounds its pushes by it). */
+  get unsent(): number {
+    return this.#socket.writableLength;
+  }
+
+  /**
+   * Calls `fn` once what waits to be sent has gone (at once if nothing waits); never if the socket
+   * closes first (the peer is gone). Asked only with more waiting than the socket's high-water
+   * mark, so a write has returned false and 'drain' will come.
+   */
+  whenSent(fn: () => void): void {
+    if (this.#socket.writableLength === 0) fn();
+    else this.#socket.once('drain', fn);
+  }
+
   /** Closes this end. */
   close(): void {
     this.#socket.destroy();

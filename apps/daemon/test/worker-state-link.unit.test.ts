@@ -39,10 +39,15 @@ interface W {
   payer?: Payer;
   /** pause and resume, as the link asked them. */
   flow: string[];
+  /** Bytes sent it has not taken, as the test sets them. */
+  unsent: number;
+  /** Called once it has taken them (whenSent). */
+  sent?: (() => void) | undefined;
 }
 
-const worker = (id: number): W => ({ id, dead: false, open: true, got: [], flow: [] });
+const worker = (id: number): W => ({ id, dead: false, open: true, got: [], flow: [], unsent: 0 });
 const REQ: StateRequest = { op: 'queue.get', name: 'jobs' };
+const HIGH_WATER = 1024;
 const PUSH: Push = { type: 'push', kind: 'value', name: 'v', version: 1, value: new Uint8Array() };
 
 function setup(answer: (owner: string) => Promise<unknown>) {
@@ -70,8 +75,13 @@ function setup(answer: (owner: string) => Promise<unknown>) {
       payer: (w) => w.payer,
       pause: (w) => w.flow.push('pause'),
       resume: (w) => w.flow.push('resume'),
+      unsent: (w) => w.unsent,
+      whenSent: (w, fn) => {
+        w.sent = fn;
+      },
     },
     'w:',
+    HIGH_WATER,
   );
   return { link, log };
 }
@@ -184,5 +194,40 @@ describe('worker state link', () => {
     dying.payer.isSpent = false;
     await settle();
     expect(dying.flow).toEqual(['pause']);
+  });
+
+  it('coalesces the pushes for a worker that stops reading, and sends them, in order, once it has read', () => {
+    const { link } = setup(() => Promise.resolve(null));
+    const w = worker(1);
+    link.ready(w);
+    const v = (name: string, version: number): Push => ({ ...PUSH, name, version });
+    link.push('w:1', v('a', 1));
+    w.unsent = HIGH_WATER + 1; // it stopped reading
+    for (let n = 2; n <= 10_000; n++) link.push('w:1', v('a', n));
+    link.push('w:1', v('b', 1));
+    // Only the first went; the rest wait, latest per name.
+    expect(w.got.map((m) => (m as PushMessage).push.version)).toEqual([1]);
+    expect(w.sent).toBeDefined();
+    w.unsent = 0;
+    const sent = w.sent!;
+    w.sent = undefined;
+    sent();
+    expect(w.got.map((m) => `${(m as PushMessage).push.name}${(m as PushMessage).push.version}`)).toEqual(['a1', 'a10000', 'b1']);
+    // Nothing waits now: the next goes at once.
+    link.push('w:1', v('a', 10_001));
+    expect(w.got).toHaveLength(4);
+    expect(w.sent).toBeUndefined();
+  });
+
+  it('drops the pushes waiting for a worker that is gone', () => {
+    const { link } = setup(() => Promise.resolve(null));
+    const w = worker(1);
+    link.ready(w);
+    w.unsent = HIGH_WATER + 1;
+    link.push('w:1', PUSH);
+    link.gone(w);
+    w.unsent = 0;
+    w.sent!();
+    expect(w.got).toEqual([]);
   });
 });

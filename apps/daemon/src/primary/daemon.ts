@@ -259,8 +259,11 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       payer: (w) => (clusterPool === undefined ? scheduler.clientOn(w) : clusterPool.clientOn(w))?.turns,
       pause: (w) => w.channel.pause(),
       resume: (w) => w.channel.resume(),
+      unsent: (w) => w.channel.unsent,
+      whenSent: (w, fn) => w.channel.whenSent(fn),
     },
     'w:',
+    opts.sendHighWater,
   );
 
   // A lease lost (paused, cut off) means another daemon may take over this one's locks: their holders

@@ -15,11 +15,20 @@
  * other app, its client paying nothing: beside two tasks each keeping 2,000
  * adds in flight a neighbour's awaited adds were 873-7,274 in 8 s (p99 28-41
  * ms); charged and held, 4,200-15,383 (p99 11.5-13 ms).
+ *
+ * Pushes for a worker that does not read its channel (a task subscribed, then
+ * stuck in an endless item without `timeoutMs`, which holds its worker for
+ * good) wait here once its channel holds more than the send high-water mark,
+ * coalesced and bounded as a slow client's are (coalesced-pushes.ts). Before,
+ * they all went to the channel's socket: a task subscribed to a 64 KiB value
+ * written in a loop by another app, then spinning, grew the primary by ~20 MB
+ * a second (100 -> 700 MB in 30 s) for as long as the item ran.
  */
 import { checkName, EncodedValue, ErrorCode, LARGEST_MAX_PAYLOAD, type Push, type WireError } from '@corepool/protocol/internal';
 import type { PushMessage, StateMessage, StateReplyMessage, StateReturnMessage } from '../ipc.js';
 import type { StateStore as Store } from '../state/state-store.js';
 import { RECEIVED_BYTE_MS, type TurnPayer } from './turn-share.js';
+import { CoalescedPushes } from './coalesced-pushes.js';
 
 /** The store as a worker's requests reach it (SharedState or RedisState). */
 export type StateStore = Pick<Store, 'handle' | 'undelivered' | 'releaseOwner' | 'cancelGets' | 'cancelAcquires'>;
@@ -37,6 +46,10 @@ export interface StateLinkHost<W> {
   /** Hands on none of the worker's messages, of any kind, until resume (they keep their order). */
   pause(w: W): void;
   resume(w: W): void;
+  /** Bytes sent to the worker that it has not taken yet. */
+  unsent(w: W): number;
+  /** Calls `fn` once the worker has taken what was sent to it (never if it dies first). */
+  whenSent(w: W, fn: () => void): void;
 }
 
 /** What a request brings besides its handling, as a frame's bytes are counted (turn-share.ts). */
@@ -53,12 +66,20 @@ export class WorkerStateLink<W> {
   /** Workers paused until their payer's share of a turn frees (resumed a turn later at the soonest). */
   #paused = new Set<W>();
   #resumeArmed = false;
+  /** Bytes unsent to a worker past which its pushes wait in #waiting, coalesced. */
+  readonly #highWater: number;
+  /** Pushes waiting for workers that stopped reading, latest per kind, name and key. */
+  readonly #waiting = new Map<W, CoalescedPushes>();
 
-  /** `ownerPrefix` starts every worker owner name, and no other owner's. */
-  constructor(store: StateStore, host: StateLinkHost<W>, ownerPrefix: string) {
+  /**
+   * `ownerPrefix` starts every worker owner name, and no other owner's. `highWater`: the bytes
+   * a worker may have unsent before its pushes wait, coalesced (the daemon's `--send-high-water`).
+   */
+  constructor(store: StateStore, host: StateLinkHost<W>, ownerPrefix: string, highWater: number) {
     this.#store = store;
     this.#host = host;
     this.#prefix = ownerPrefix;
+    this.#highWater = highWater;
   }
 
   /** The worker is ready: pushes for its owner reach it from now on. */
@@ -155,13 +176,43 @@ export class WorkerStateLink<W> {
   push(owner: string, push: Push): boolean {
     if (!owner.startsWith(this.#prefix)) return false;
     const w = this.#byOwner.get(owner);
-    if (w !== undefined) this.#host.send(w, { t: 'push', push });
+    if (w === undefined) return true;
+    // Behind pushes already waiting, in their order; or the first to wait once the worker lags.
+    const waiting = this.#waiting.get(w);
+    if (waiting !== undefined) waiting.add(push);
+    else if (this.#host.unsent(w) <= this.#highWater) this.#host.send(w, { t: 'push', push });
+    else {
+      const held = new CoalescedPushes(this.#highWater);
+      held.add(push);
+      this.#waiting.set(w, held);
+      this.#host.whenSent(w, () => this.#flush(w));
+    }
     return true;
+  }
+
+  /** The worker took what was sent: its waiting pushes go, as many as the high-water mark lets. */
+  #flush(w: W): void {
+    const waiting = this.#waiting.get(w);
+    if (waiting === undefined) return;
+    if (this.#host.dead(w)) {
+      this.#waiting.delete(w);
+      return;
+    }
+    while (this.#host.unsent(w) <= this.#highWater) {
+      const push = waiting.shift();
+      if (push === undefined) {
+        this.#waiting.delete(w);
+        return;
+      }
+      this.#host.send(w, { t: 'push', push });
+    }
+    this.#host.whenSent(w, () => this.#flush(w));
   }
 
   /** The worker exited: its owner is released. */
   gone(w: W): void {
     this.#paused.delete(w);
+    this.#waiting.delete(w);
     const owner = this.#host.owner(w);
     this.#byOwner.delete(owner);
     this.#store.releaseOwner(owner);
