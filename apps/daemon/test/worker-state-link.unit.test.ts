@@ -230,4 +230,33 @@ describe('worker state link', () => {
     w.sent!();
     expect(w.got).toEqual([]);
   });
+
+  it('defers the requests of a worker whose replies wait unsent, in order, its channel paused until it takes them', async () => {
+    const { link, log } = setup(() => Promise.resolve(1));
+    const w = worker(1);
+    link.ready(w);
+    w.unsent = HIGH_WATER + 1; // it stopped reading
+    link.request(w, { t: 'state', rid: 1, req: REQ });
+    link.request(w, { t: 'state', rid: 2, req: REQ });
+    await settle();
+    expect(log).toEqual([]);
+    expect(w.flow).toEqual(['pause']);
+    w.unsent = 0;
+    w.sent!();
+    await settle();
+    expect(w.got.map((m) => (m as StateReplyMessage).rid)).toEqual([1, 2]);
+    expect(w.flow).toEqual(['pause', 'resume']);
+  });
+
+  it('handles a burst a turn for one worker, the rest next turn, in order', async () => {
+    const { link, log } = setup(() => Promise.resolve(1));
+    const w = worker(1);
+    link.ready(w);
+    for (let rid = 1; rid <= 200; rid++) link.request(w, { t: 'state', rid, req: REQ });
+    expect(log.length).toBeLessThan(200);
+    expect(w.flow).toEqual(['pause']);
+    for (let i = 0; i < 10 && w.got.length < 200; i++) await settle();
+    expect(w.got.map((m) => (m as StateReplyMessage).rid)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(w.flow).toEqual(['pause', 'resume']);
+  });
 });

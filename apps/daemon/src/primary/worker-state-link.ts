@@ -22,7 +22,9 @@
  * coalesced and bounded as a slow client's are (coalesced-pushes.ts). Before,
  * they all went to the channel's socket: a task subscribed to a 64 KiB value
  * written in a loop by another app, then spinning, grew the primary by ~20 MB
- * a second (100 -> 700 MB in 30 s) for as long as the item ran.
+ * a second (100 -> 700 MB in 30 s) for as long as the item ran. Its replies
+ * cannot be coalesced: its requests wait instead, unread, while its replies
+ * wait unsent past that mark, and past a burst a turn (BURST below).
  */
 import { checkName, EncodedValue, ErrorCode, LARGEST_MAX_PAYLOAD, type Push, type WireError } from '@corepool/protocol/internal';
 import type { PushMessage, StateMessage, StateReplyMessage, StateReturnMessage } from '../ipc.js';
@@ -57,6 +59,14 @@ function requestBytes(req: StateMessage['req']): number {
   return req.name.length + (req.key?.length ?? 0) + (req.a?.length ?? 0) + (req.b?.length ?? 0);
 }
 
+/**
+ * Requests a worker may have handled in one turn. Their replies are written a microtask or more
+ * later, so the bytes unsent cannot stop a burst read at once: 30,000 gets of a 512 KiB value
+ * from a task that then spins took the primary to 1.8 GB in 12 s. Past this many, or with
+ * replies unsent past the high-water mark, its requests wait (unread) until it takes them.
+ */
+const BURST = 64;
+
 export class WorkerStateLink<W> {
   readonly #store: StateStore;
   readonly #host: StateLinkHost<W>;
@@ -70,6 +80,11 @@ export class WorkerStateLink<W> {
   readonly #highWater: number;
   /** Pushes waiting for workers that stopped reading, latest per kind, name and key. */
   readonly #waiting = new Map<W, CoalescedPushes>();
+  /** Requests of workers whose replies lag or that sent a burst this turn, in order; their channels paused meanwhile. */
+  readonly #deferred = new Map<W, StateMessage[]>();
+  /** Requests handled this turn, per worker (cleared each turn). */
+  readonly #burst = new Map<W, number>();
+  #burstArmed = false;
 
   /**
    * `ownerPrefix` starts every worker owner name, and no other owner's. `highWater`: the bytes
@@ -91,6 +106,55 @@ export class WorkerStateLink<W> {
   request(w: W, m: StateMessage): void {
     // A dead worker's last requests must not take a lock for an owner that is already gone.
     if (this.#host.dead(w)) return;
+    const deferred = this.#deferred.get(w);
+    if (deferred !== undefined) {
+      deferred.push(m);
+      return;
+    }
+    const burst = (this.#burst.get(w) ?? 0) + 1;
+    if (burst > BURST || this.#host.unsent(w) > this.#highWater) {
+      // Its replies would wait in the primary: the request waits (as what follows it, unread).
+      this.#deferred.set(w, [m]);
+      this.#host.pause(w);
+      this.#armDeferred(w);
+      return;
+    }
+    this.#burst.set(w, burst);
+    if (!this.#burstArmed) {
+      this.#burstArmed = true;
+      setImmediate(() => {
+        this.#burstArmed = false;
+        this.#burst.clear();
+      });
+    }
+    this.#handle(w, m);
+  }
+
+  /** The worker's deferred requests are handled once it has taken its replies, or next turn if it has. */
+  #armDeferred(w: W): void {
+    if (this.#host.unsent(w) > this.#highWater) this.#host.whenSent(w, () => this.#handleDeferred(w));
+    else setImmediate(() => this.#handleDeferred(w));
+  }
+
+  /** Up to a burst of the worker's deferred requests, in order, while its replies unsent stay under the mark. */
+  #handleDeferred(w: W): void {
+    const deferred = this.#deferred.get(w);
+    if (deferred === undefined) return;
+    if (this.#host.dead(w)) {
+      this.#deferred.delete(w);
+      return;
+    }
+    for (let n = 0; n < BURST && deferred.length > 0 && this.#host.unsent(w) <= this.#highWater; n++) this.#handle(w, deferred.shift()!);
+    if (deferred.length > 0) {
+      this.#armDeferred(w);
+      return;
+    }
+    this.#deferred.delete(w);
+    // Read again, unless its payer's share of the turn is spent (#resume reads it then).
+    if (!this.#paused.has(w)) this.#host.resume(w);
+  }
+
+  #handle(w: W, m: StateMessage): void {
     const payer = this.#host.payer(w);
     const from = performance.now();
     this.#store.handle(this.#host.owner(w), m.req).then(
@@ -146,7 +210,7 @@ export class WorkerStateLink<W> {
     for (const w of paused) {
       if (this.#host.dead(w)) continue;
       if (this.#host.payer(w)?.spent() === true) this.#paused.add(w);
-      else this.#host.resume(w);
+      else if (!this.#deferred.has(w)) this.#host.resume(w);
     }
     if (this.#paused.size > 0) this.#armResume();
   };
@@ -213,6 +277,8 @@ export class WorkerStateLink<W> {
   gone(w: W): void {
     this.#paused.delete(w);
     this.#waiting.delete(w);
+    this.#deferred.delete(w);
+    this.#burst.delete(w);
     const owner = this.#host.owner(w);
     this.#byOwner.delete(owner);
     this.#store.releaseOwner(owner);
