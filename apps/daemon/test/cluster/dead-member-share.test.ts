@@ -54,21 +54,30 @@ async function appsOf(r: Redis, prefix: string, before: string[], expected: numb
   return mine;
 }
 
+/**
+ * Two members up; one client of b with work, then `onA` clients of a with work (kept in `all`, to
+ * be closed by the caller): a's member id and the apps each daemon put in `share`.
+ */
+async function appsOnBoth(c: TestCluster, r: Redis, prefix: string, all: Client[], onA: number) {
+  const [a, b] = c.daemons as [Daemon, Daemon];
+  await c.untilMembers(2);
+  const idA = (await a.status()).cluster!.id;
+  all.push(...(await clientsWithWork(c, b, 1)));
+  const ofB = await appsOf(r, prefix, [], 1);
+  all.push(...(await clientsWithWork(c, a, onA)));
+  // Each listed in a's `apps:<id>` in the pipeline that first charged it, before it: no wait for the list.
+  const ofA = await appsOf(r, prefix, ofB, onA);
+  return { a, idA, ofB, ofA };
+}
+
 describe("a daemon's apps leave the fair-share ledger when it goes", () => {
   it('kill -9: the reaper removes the dead daemon’s apps from share (and its list of them); a live daemon’s apps stay', async () => {
     await using c = await startCluster(2, { workers: 1 });
-    const [a, b] = c.daemons as [Daemon, Daemon];
-    await c.untilMembers(2);
     const r = new Redis(c.redisUrl);
     const prefix = `cp:{${c.name}}:`;
     const all: Client[] = [];
     try {
-      const idA = (await a.status()).cluster!.id;
-      all.push(...(await clientsWithWork(c, b, 1)));
-      const ofB = await appsOf(r, prefix, [], 1);
-      all.push(...(await clientsWithWork(c, a, 3)));
-      // Each listed in a's `apps:<id>` in the pipeline that first charged it, before it: no wait for the list.
-      const ofA = await appsOf(r, prefix, ofB, 3);
+      const { a, idA, ofB, ofA } = await appsOnBoth(c, r, prefix, all, 3);
 
       await a.kill();
       await until(
@@ -98,17 +107,11 @@ describe("a daemon's apps leave the fair-share ledger when it goes", () => {
 
   it('a graceful stop removes the daemon’s own apps from share and its list of them', async () => {
     await using c = await startCluster(2, { workers: 1 });
-    const [a, b] = c.daemons as [Daemon, Daemon];
-    await c.untilMembers(2);
     const r = new Redis(c.redisUrl);
     const prefix = `cp:{${c.name}}:`;
     const all: Client[] = [];
     try {
-      const idA = (await a.status()).cluster!.id;
-      all.push(...(await clientsWithWork(c, b, 1)));
-      const ofB = await appsOf(r, prefix, [], 1);
-      all.push(...(await clientsWithWork(c, a, 2)));
-      await appsOf(r, prefix, ofB, 2);
+      const { a, idA, ofB } = await appsOnBoth(c, r, prefix, all, 2);
 
       expect(await a.stop()).toBe(0);
       expect(await shared(r, prefix)).toEqual(ofB);
