@@ -4,8 +4,11 @@
  *
  *  - `lend`: a lender with an idle worker grants it to the app with demand
  *    (`want`) and the lowest cluster-wide score (`share`), if its own lease
- *    still exists (a zombie lends nothing); writes `slot:<lender>:<n>` and
- *    tells the owner (`grant` in its inbox). Among apps of equal score the one
+ *    still exists (a zombie lends nothing); writes `slot:<lender>:<n>`, lists
+ *    n in `lent:<lender>`, and tells the owner (`grant` in its inbox). Either
+ *    side deletes a grant's key when it ends it, the other side's poll when it
+ *    finds its peer's lease gone; when both are gone, nobody would: the reaper
+ *    deletes a dead lender's keys from its `lent:` list (membership.ts). Among apps of equal score the one
  *    whose stamp (`wstamp`) is oldest wins: apps with demand take turns.
  *  - `dispatch`: an owner's run or abort for a lent worker reaches the
  *    lender's inbox only while the grant is the owner's and the lender's lease
@@ -84,6 +87,7 @@ else
   redis.call('HDEL', KEYS[4], bestApp)
 end
 redis.call('HSET', prefix .. 'slot:' .. self .. ':' .. n, 'owner', bestOwner, 'app', bestApp)
+redis.call('SADD', prefix .. 'lent:' .. self, n)
 redis.call('XADD', prefix .. 'inbox:' .. bestOwner, 'MAXLEN', '~', ARGV[4], '*', 't', 'grant', 'f', self, 'n', n, 'p', bestApp)
 return {1, bestOwner, bestApp}
 `;
@@ -197,6 +201,11 @@ export class LendingScripts {
 
   leaseKey(id: string): string {
     return `${this.#p}lease:${id}`;
+  }
+
+  /** The grant numbers of `lender`'s `slot:` keys: what the reaper deletes when it dies (membership.ts). */
+  lentKey(lender: string): string {
+    return `${this.#p}lent:${lender}`;
   }
 
   /** Dropped reports, cluster-wide. */
@@ -321,7 +330,8 @@ export class LendingScripts {
   }
 
   /**
-   * Ends grant `n` of `lender` in Redis: its key goes, so nothing more is
+   * Ends grant `n` of `lender` in Redis: its key goes (and leaves the lender's
+   * `lent:` list, in the same transaction), so nothing more is
    * dispatched or reported for it, and the other side's poll (alive) sees it
    * ended even if the message telling it was lost. Retried a few times: a
    * grant whose key stayed would hold a worker (or a chunk) until a lease lapses.
@@ -329,7 +339,9 @@ export class LendingScripts {
   async endGrant(lender: string, n: number): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#redis.del(this.slotKey(lender, n));
+        const r = await this.#redis.multi().del(this.slotKey(lender, n)).srem(this.lentKey(lender), n).exec();
+        const refused = r?.find(([err]) => err !== null)?.[0];
+        if (r === null || refused) throw refused ?? new Error('grant end discarded');
         return;
       } catch (err) {
         if (attempt >= 5) throw err;

@@ -70,7 +70,9 @@ export interface MembershipOptions {
  * stayed there for good, one per connection it had; it lists them in `apps:<m>`.
  * Its apps leave `share`; their `want` entries, and their turn stamps, go if the
  * entry is still m's (the lenders' `lend` drops them too, but only while a lender
- * has a worker idle); the attempt numbers of its chunks lent out (`att`, fields
+ * has a worker idle); the grants it lent (`slot:<m>:<n>`, listed in `lent:<m>`) go,
+ * as an owner deletes one when it sees m's lease gone but an owner dead too never does
+ * (each stayed in Redis for good); the attempt numbers of its chunks lent out (`att`, fields
  * `<m>:<key>`) go, as no owner will end them now (a lender's report for one drops
  * its field, but only if a report comes). `att` holds only chunks in flight, so the
  * pass over its fields is short, and it runs once per member that goes.
@@ -92,6 +94,10 @@ local function forget(prefix, m)
     end
   end
   redis.call('DEL', set)
+  -- the grants m lent: their owners delete them when they see m's lease gone, but an owner dead too never will
+  local lent = prefix .. 'lent:' .. m
+  for _, n in ipairs(redis.call('SMEMBERS', lent)) do redis.call('DEL', prefix .. 'slot:' .. m .. ':' .. n) end
+  redis.call('DEL', lent)
   local att, mine = prefix .. 'att', m .. ':'
   for _, f in ipairs(redis.call('HKEYS', att)) do
     if string.sub(f, 1, #mine) == mine then redis.call('HDEL', att, f) end

@@ -105,6 +105,70 @@ describe("a daemon's apps leave the fair-share ledger when it goes", () => {
     }
   });
 
+  it('kill -9 of a lender and of the owner it lends to: the reaper deletes the grant keys neither side will (slot:<lender>:<n>)', async () => {
+    await using c = await startCluster(3, { workers: 1 });
+    const r = new Redis(c.redisUrl);
+    const prefix = `cp:{${c.name}}:`;
+    const keys = async (pattern: string): Promise<string[]> => {
+      const out: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await r.scan(cursor, 'MATCH', `${prefix}${pattern}`, 'COUNT', 1000);
+        cursor = next;
+        out.push(...found);
+      } while (cursor !== '0');
+      return out;
+    };
+    const all: Client[] = [];
+    try {
+      const [a, b, d] = c.daemons as [Daemon, Daemon, Daemon];
+      await c.untilMembers(3);
+      const [idA, idB] = [(await a.status()).cluster!.id, (await b.status()).cluster!.id];
+      // A's client has far more work than A's one worker: B (and d) lend it theirs.
+      const hostile = await connect(a.url, { token: c.token });
+      all.push(hostile);
+      const slow = (x: number): number => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+        return x;
+      };
+      void hostile
+        .map(
+          slow,
+          Array.from({ length: 400 }, (_, j) => j),
+          { chunkSize: 1 },
+        )
+        .catch(() => {});
+      await until(
+        async () => {
+          for (const k of await keys(`slot:${idB}:*`)) if ((await r.hget(k, 'owner')) === idA) return true;
+          return false;
+        },
+        20_000,
+        'a grant of b to a',
+      );
+      // Both at once: neither deletes the grant's key when it sees the other's lease gone.
+      await Promise.all([a.kill(), b.kill()]);
+      const dead = async (id: string) => (await r.xrange(`${prefix}ctl`, '-', '+')).some(([, f]) => f.join(' ') === `event dead id ${id}`);
+      await until(async () => (await dead(idA)) && (await dead(idB)), 15_000, 'a and b declared dead');
+      // d's own grants to a end at its next poll (500 ms); a's and b's the reaper deleted when it declared them dead.
+      await until(async () => (await keys('slot:*')).length === 0, 10_000, 'no grant key left');
+      expect(await keys('slot:*')).toEqual([]);
+      expect(await keys('lent:*')).toEqual([]);
+      // The daemon left runs its own client's work.
+      const neighbour = await connect(d.url, { token: c.token });
+      all.push(neighbour);
+      expect(
+        await neighbour.map(
+          nap,
+          Array.from({ length: 20 }, (_, j) => j),
+        ),
+      ).toHaveLength(20);
+    } finally {
+      await Promise.all(all.map((x) => x.close().catch(() => {})));
+      r.disconnect();
+    }
+  });
+
   it('a graceful stop removes the daemon’s own apps from share and its list of them', async () => {
     await using c = await startCluster(2, { workers: 1 });
     const r = new Redis(c.redisUrl);
