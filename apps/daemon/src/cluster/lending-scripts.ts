@@ -76,16 +76,13 @@ for i = 1, #want, 2 do
   end
 end
 if bestApp == nil then return {0} end
-local left = bestQ - tonumber(ARGV[5])
-if left > 0 then
-  redis.call('HSET', KEYS[2], bestApp, bestOwner .. ':' .. left)
-  -- granted: to the back of the turns among apps of its score
-  redis.call('HSET', KEYS[4], bestApp, redis.call('INCR', KEYS[5]))
-else
-  -- its demand is used up until its owner publishes it again, which stamps it then
-  redis.call('HDEL', KEYS[2], bestApp)
-  redis.call('HDEL', KEYS[4], bestApp)
-end
+-- Its demand used up, it stays at 0, not deleted: its owner's next publication is not an entry
+-- (deleted, it re-entered at the least score of the others and lost a lead it had). Its owner
+-- withdraws it when its queue empties, the reaper when its owner dies.
+local left = math.max(bestQ - tonumber(ARGV[5]), 0)
+redis.call('HSET', KEYS[2], bestApp, bestOwner .. ':' .. left)
+-- granted: to the back of the turns among apps of its score
+redis.call('HSET', KEYS[4], bestApp, redis.call('INCR', KEYS[5]))
 redis.call('HSET', prefix .. 'slot:' .. self .. ':' .. n, 'owner', bestOwner, 'app', bestApp)
 redis.call('SADD', prefix .. 'lent:' .. self, n)
 redis.call('XADD', prefix .. 'inbox:' .. bestOwner, 'MAXLEN', '~', ARGV[4], '*', 't', 'grant', 'f', self, 'n', n, 'p', bestApp)

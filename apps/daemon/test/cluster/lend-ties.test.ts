@@ -5,7 +5,8 @@
  * together all start at the least score, so in a burst of grants the apps are level. Broken
  * by `want`'s order, every grant of the burst went to the app that entered first; now level
  * apps take turns, the least recently granted (or entered) first, and a stamp leaves with
- * its app's demand.
+ * its app's entry in `want` (which a grant that uses up its demand leaves at 0, so that the
+ * owner's next publication does not make it enter anew at the least score).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -98,6 +99,28 @@ describe('the lend script among apps of equal score', () => {
     expect(await burst(3)).toEqual(['app-a', 'app-b', 'stays']);
   });
 
+  it('an app whose demand a grant used up keeps its lead when its owner publishes it again (not an entry at the least score)', async () => {
+    await clean();
+    await s.demand(ownerA, [['lead', 2]]);
+    await s.demand(ownerB, [['behind', 50]]);
+    // `lead` has had far less worker time than `behind`.
+    await redis.zadd(s.shareKey, 10, 'lead', 5_000, 'behind');
+    // One grant takes both of its chunks.
+    expect(await s.lend(lenders[0]!, ++nextN, 2)).toEqual({ granted: true, owner: ownerA, app: 'lead' });
+    expect(await burst(1)).toEqual(['behind']);
+    // Its owner queued more (a new batch, or the chunks the grant was meant for went elsewhere).
+    await s.demand(ownerA, [['lead', 6]]);
+    // Deleted from `want` by the grant, it re-entered at `behind`'s 5,000 and lost every turn it was owed.
+    expect(await redis.zscore(s.shareKey, 'lead')).toBe('10');
+    expect(await burst(3)).toEqual(['lead', 'lead', 'lead']);
+    // Withdrawn by its owner (nothing queued), it leaves `want` and its stamp: a later entry is an entry.
+    await s.demand(ownerA, [['lead', 0]]);
+    expect(await redis.hexists(s.wantKey, 'lead')).toBe(0);
+    expect(await redis.hexists(s.stampKey, 'lead')).toBe(0);
+    await s.demand(ownerA, [['lead', 3]]);
+    expect(await redis.zscore(s.shareKey, 'lead')).toBe('5000');
+  });
+
   it('apps without a stamp (published by an earlier version) are told apart by name, not by the hash order', async () => {
     await clean();
     await redis.hset(s.wantKey, 'app-z', `${ownerA}:5`);
@@ -107,7 +130,7 @@ describe('the lend script among apps of equal score', () => {
     expect(await burst(1)).toEqual(['app-z']);
   });
 
-  it('a stamp lives as long as its app has demand: withdrawn, used up by grants, or its owner gone, it goes with it', async () => {
+  it('a stamp lives as long as its app is in want: withdrawn or its owner gone, it goes with it; used up by grants, it stays', async () => {
     await clean();
     const stamped = async (): Promise<string[]> => (await redis.hkeys(s.stampKey)).sort();
     const wanted = async (): Promise<string[]> => (await redis.hkeys(s.wantKey)).sort();
@@ -120,14 +143,16 @@ describe('the lend script among apps of equal score', () => {
     // Withdrawn by its owner.
     await s.demand(ownerA, [['app-a', 0]]);
     expect(await stamped()).toEqual(['app-b', 'app-c']);
-    // Its demand used up by a grant (app-b: 2 chunks, a grant takes 2; app-c is behind it).
+    // Its demand used up by a grant (app-b: 2 chunks, a grant takes 2; app-c is behind it): it stays
+    // at 0 demand, stamped behind app-c, until its owner publishes it again or withdraws it.
     expect(await s.lend(lenders[0]!, ++nextN, 2)).toEqual({ granted: true, owner: ownerA, app: 'app-b' });
-    expect(await wanted()).toEqual(['app-c']);
-    expect(await stamped()).toEqual(['app-c']);
-    // Published again by its owner: it enters anew, stamped behind app-c.
+    expect(await redis.hget(s.wantKey, 'app-b')).toBe(`${ownerA}:0`);
+    expect(await stamped()).toEqual(['app-b', 'app-c']);
+    expect(await burst(1)).toEqual(['app-c']);
+    // Published again by its owner: not an entry, its turn stays where the grant put it.
     await s.demand(ownerA, [['app-b', 4]]);
     expect(await stamped()).toEqual(['app-b', 'app-c']);
-    expect(await burst(2)).toEqual(['app-c', 'app-b']);
+    expect(await burst(2)).toEqual(['app-b', 'app-c']);
     // Its owner's lease gone: the next lend drops its demand and its stamp.
     await redis.del(s.leaseKey(ownerB));
     try {
