@@ -7,6 +7,7 @@
  * answered once from the kept reply.
  */
 import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { connect } from '@corepool/client';
 
 import { startCluster } from '../support/cluster.js';
@@ -85,6 +86,59 @@ describe('state lifecycle across daemons', () => {
     };
     expect(await names(a)).toEqual(['dict:cd', 'queue:cq2', 'value:cv']);
     expect(await names(b)).toEqual(['dict:cd', 'queue:cq2', 'value:cv']);
+  });
+
+  it('a dict emptied key by key leaves nothing in Redis (dicts of ever-new names, set and deleted); a subscriber on the other daemon sees its versions start over', async () => {
+    await using c = await startCluster(2, { workers: 1 });
+    const [d0, d1] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const hostile = await d0.connect();
+    const writer = await d0.connect();
+    const watcher = await d1.connect();
+    const admin = new Redis(c.redisUrl);
+    const prefix = `cp:{${c.name}}:`;
+    try {
+      const events: string[] = [];
+      const stop = watcher.dict<number>('n').subscribe((k, v, del) => events.push(del ? `-${k}` : `${k}=${v}`));
+      await watcher.dict('n').size();
+      const pad = 'p'.repeat(200);
+      const DICTS = 2_000;
+      for (let i = 0; i < DICTS; i += 200) {
+        const ops: Promise<unknown>[] = [];
+        for (let j = i; j < i + 200; j++) {
+          const d = hostile.dict<number>(`h${j}-${pad}`);
+          ops.push(d.set('k', j).then(() => d.delete('k')));
+        }
+        await Promise.all(ops);
+      }
+      // The neighbour's dict emptied and made again: each change reaches the other daemon's subscriber.
+      const n = writer.dict<number>('n');
+      await n.set('a', 1);
+      await n.delete('a');
+      await n.set('b', 2);
+      await n.set('c', 3);
+      await n.delete('b');
+      await until(() => events.length === 5, 10_000, 'five changes pushed');
+      expect(events).toEqual(['a=1', '-a', 'b=2', 'c=3', '-b']);
+      expect(await watcher.dict<number>('n').entries()).toEqual([['c', 3]]);
+      // Kept, each emptied dict's version record (`dver:`) stayed for good: 2,000 of them, uncounted and unlisted.
+      const versions: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await admin.scan(cursor, 'MATCH', `${prefix}dver:*`, 'COUNT', 1000);
+        cursor = next;
+        versions.push(...found);
+      } while (cursor !== '0');
+      expect(versions).toEqual([`${prefix}dver:n`]);
+      expect(await admin.hget(`${prefix}stat`, 'd')).toBe('1');
+      expect((await hostile.list()).entries.map((e) => `${e.kind}:${e.name}`)).toEqual(['dict:n']);
+      // A hostile dict made again starts over, as after clear().
+      await hostile.dict<number>(`h7-${pad}`).set('k', 1);
+      expect(await hostile.dict<number>(`h7-${pad}`).entries()).toEqual([['k', 1]]);
+      stop();
+    } finally {
+      admin.disconnect();
+      await Promise.all([hostile.close(), writer.close(), watcher.close()]);
+    }
   });
 
   it('a delete whose reply was lost is answered from its kept reply, not applied again', async () => {

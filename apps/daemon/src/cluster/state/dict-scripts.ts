@@ -3,11 +3,18 @@
  * entries, KEYS[6] `dord:<name>` a ZSET of the keys scored by insertion
  * sequence (Redis hashes keep no order), KEYS[7] `dver:<name>` a HASH
  * { ver, seq, born }: the dict's version (+1 per set and per delete that removed
- * something, reset only when the whole dict is deleted), the last sequence number, and
+ * something, reset when the whole dict is deleted or its last key is), the last sequence number, and
  * when the dict was made (a number from `stat`'s `born`, which only grows: a dict deleted
  * and made again between two pages of a walk is told apart from the one the walk began).
  * Every change appends { k=d, n, ver, key, val | big=<size> | del=1 } to `chg` (the
  * feed reads a big value itself, as many at once as their sizes allow).
+ *
+ * A dict whose last key is deleted is forgotten whole, as the LMDB store forgets one (state/dict.ts):
+ * kept, the `dver:` of every dict emptied key by key stayed in Redis for good, uncounted and unlisted,
+ * so an app making dicts of ever-new names grew Redis without bound. Its subscribers, on any daemon,
+ * get the key's delete and then a keyless delete one version on: versions start over (the next set
+ * is version 1), and the SDK, which then has no key of it, reports nothing more. The LMDB store keeps
+ * an emptied dict that has subscribers; a script cannot see the other daemons' subscribers.
  *
  * Reads of the whole dict go a page at a time (DICT_PAGE, dict-walks.ts): one script
  * over a 100,000-key dict held Redis for every daemon of the cluster.
@@ -44,9 +51,14 @@ if r then return {'rep', r} end
 local key, name = ARGV[5], ARGV[6]
 if redis.call('HDEL', KEYS[5], key) == 0 then return keep('0') end
 redis.call('ZREM', KEYS[6], key)
-if redis.call('HLEN', KEYS[5]) == 0 then count('d', -1) end
 local ver = redis.call('HINCRBY', KEYS[7], 'ver', 1)
 change('k', 'd', 'n', name, 'ver', fmt(ver), 'key', key, 'del', '1')
+if redis.call('HLEN', KEYS[5]) == 0 then
+  count('d', -1)
+  -- Emptied: forgotten as DICT_REMOVE forgets it, its subscribers told its versions start over.
+  redis.call('UNLINK', KEYS[7])
+  change('k', 'd', 'n', name, 'ver', fmt(ver + 1), 'del', '1')
+end
 return keep('1')
 `;
 
