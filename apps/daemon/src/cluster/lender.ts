@@ -15,7 +15,10 @@
  *  - Chunk keys are translated: the owner's key becomes a negative local key
  *    (the local scheduler's keys are positive), so the two never collide on a
  *    worker, and the worker's messages go back under the owner's key with the
- *    attempt number they ran under, through the `report` script (fencing).
+ *    attempt number they ran under, through the `report` script (fencing),
+ *    in order, a chunk's `started` messages coalesced while they wait
+ *    (report-queue.ts: one per item of a timed batch, each a script, took a
+ *    lender's lease).
  *  - Sources: the owner always sends a lent worker the full source (cluster-
  *    pool.ts says why), so runs are handed on as they are but for the key.
  *  - Liveness: an owner whose lease is gone (or a grant whose key the owner
@@ -33,6 +36,7 @@ import type { FailMessage } from '../ipc.js';
 import type { ClusterNode } from './cluster-node.js';
 import { post, type InboxEntry } from './inbox.js';
 import type { LendingScripts } from './lending-scripts.js';
+import { ReportQueue, type Report } from './report-queue.js';
 
 /** What the lender needs from the pool that holds the local workers. */
 export interface LenderHost {
@@ -83,6 +87,8 @@ interface Grant {
   readonly local: Map<number, number>;
   /** When this daemon asked for the worker back. */
   reclaimAt: number | undefined;
+  /** The worker's reports on their way to the owner, in order (report-queue.ts). */
+  readonly reports: ReportQueue;
 }
 
 export class Lender {
@@ -234,18 +240,23 @@ export class Lender {
         g.local.delete(run.key);
       }
     }
-    this.#scripts
-      .report(g.self, g.owner, g.n, field, attempt, final, encodeMessage(out))
+    g.reports.push({ m: out, field, attempt, final });
+  }
+
+  /** Runs the report script for one of `g`'s reports (ReportQueue's send: never rejects). */
+  #report(g: Grant, r: Report): Promise<void> {
+    return this.#scripts
+      .report(g.self, g.owner, g.n, r.field, r.attempt, r.final, encodeMessage(r.m))
       .then((delivered) => {
         if (!delivered) {
           this.staleReports++;
-          this.#opts.log({ event: 'cluster-report-stale', owner: g.owner, grant: g.n, kind: m.t });
+          this.#opts.log({ event: 'cluster-report-stale', owner: g.owner, grant: g.n, kind: r.m.t });
         }
       })
       .catch(() => {
         // Not known to have reached the owner (Redis unreachable, the link reset): the grant ends, and the
         // owner reruns what it had on this worker rather than wait for a report that may never come.
-        if (this.#byWorker.get(w) === g) this.#end(g, 'end');
+        if (this.#byWorker.get(g.worker) === g) this.#end(g, 'end');
       });
   }
 
@@ -273,8 +284,11 @@ export class Lender {
     if (this.#byWorker.get(g.worker) !== g) return;
     this.#byWorker.delete(g.worker);
     this.#byN.delete(g.n);
-    this.#scripts.endGrant(g.self, g.n).catch(() => {});
-    if (how === 'end') post(this.#node, g.self, g.owner, 'end', g.n).catch(() => {});
+    // Behind the reports the worker made before (a `done` reaches the owner before the grant's end); what it says later is refused.
+    g.reports.then(() => {
+      this.#scripts.endGrant(g.self, g.n).catch(() => {});
+      if (how === 'end') post(this.#node, g.self, g.owner, 'end', g.n).catch(() => {});
+    });
     // The host keeps a killed worker out of the local scheduler's hands until its exit.
     if (how === 'kill' || g.chunks.size > 0) {
       if (!g.worker.dead) this.#killed.set(g.worker, g);
@@ -327,6 +341,7 @@ export class Lender {
         chunks: new Map(),
         local: new Map(),
         reclaimAt: undefined,
+        reports: new ReportQueue((report) => this.#report(g, report)),
       };
       this.#byWorker.set(w, g);
       this.#byN.set(n, g);
