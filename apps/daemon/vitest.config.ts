@@ -12,6 +12,12 @@ import { PARALLEL_FILES } from './test/parallel-files.js';
 //   time (fairness, steering, work stealing, deadlines, hostile neighbours, alone vs beside),
 //   memory, or a browser, or they are known to flake even alone; a neighbour would make them lie.
 //
+// The parallel group shares its two processes between files (isolate: false): each file imported
+// vitest and the SDK afresh, 61 s of its 384 s on a 2-core CI machine; shared, 9 s of 336. Its
+// files restore what they change of the process (fake timers, process.env, the umask) and check
+// other processes' memory, not their own. The serial group keeps a process per file: some of its
+// files read memory figures a neighbour's garbage would blur.
+//
 // The list names the parallel files, not the serial ones, so that a new integration test runs
 // alone until someone has read it for timing and shared resources and listed it: a forgotten file
 // costs seconds, a wrongly parallel one costs a flaky CI. (Running the two old projects side by
@@ -23,7 +29,14 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { ...common, name: 'parallel', include: [unit, ...PARALLEL_FILES], maxWorkers: 2, sequence: { groupOrder: 0 } },
+        test: {
+          ...common,
+          name: 'parallel',
+          include: [unit, ...PARALLEL_FILES],
+          maxWorkers: 2,
+          isolate: false,
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         test: {

@@ -40,6 +40,8 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/metrics.test.ts',
   'test/module-versions.test.ts',
   'test/options.test.ts',
+  // npm pack, npm install and tsc: heavy on the CPU, but it asserts only what they produce.
+  'test/package-install.test.ts',
   'test/queue.test.ts',
   'test/reconnect.test.ts',
   'test/reload.test.ts',

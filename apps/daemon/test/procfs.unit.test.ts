@@ -10,18 +10,35 @@ import { describe, expect, it } from 'vitest';
 import { RssReader, readRss } from '../src/primary/procfs.js';
 
 describe('RssReader', () => {
-  it('reads the resident memory of a live process, fresh on every read', () => {
-    const reader = new RssReader(process.pid);
-    const before = reader.read()!;
-    const exact = readRss(process.pid)!;
-    // Same kernel counter, in pages against kB: within a few MB of each other (the process runs between the reads).
-    expect(Math.abs(before - exact)).toBeLessThan(8 * 1024 * 1024);
-    const grown = Buffer.alloc(64 * 1024 * 1024, 1);
-    const after = reader.read()!;
-    expect(after - before).toBeGreaterThan(48 * 1024 * 1024);
-    expect(grown[grown.length - 1]).toBe(1);
-    reader.close();
-    expect(reader.read()).toBeUndefined();
+  it('reads the resident memory of a live process, fresh on every read', async () => {
+    // A child of its own, which touches 64 MB when told: the test's own process is shared with other
+    // files (isolate: false), whose freed pages an allocation here may reuse without growing RSS.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        "process.stdin.once('data', () => { globalThis.k = Buffer.alloc(64 * 2 ** 20, 1); console.log('grown'); setTimeout(() => {}, 10_000); })",
+      ],
+      {
+        stdio: ['pipe', 'pipe', 'ignore'],
+      },
+    );
+    try {
+      await once(child, 'spawn');
+      const reader = new RssReader(child.pid!);
+      const before = reader.read()!;
+      const exact = readRss(child.pid!)!;
+      // Same kernel counter, in pages against kB: within a few MB of each other (the process may run between the reads).
+      expect(Math.abs(before - exact)).toBeLessThan(8 * 1024 * 1024);
+      child.stdin.write('x');
+      await once(child.stdout, 'data');
+      const after = reader.read()!;
+      expect(after - before).toBeGreaterThan(48 * 1024 * 1024);
+      reader.close();
+      expect(reader.read()).toBeUndefined();
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('answers undefined once its process has exited, and for a pid that does not exist', async () => {
