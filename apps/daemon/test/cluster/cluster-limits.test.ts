@@ -6,6 +6,11 @@
  * report (no OOM) while large-but-allowed chunks cross it. A module task that
  * cannot load on a lent worker's host fails with an error naming that host
  * and the rule (the module must exist at the same path on every host).
+ * An app that never acknowledges its adds to a 60 KB bigint, as instance after
+ * instance, keeps only their versions in Redis, not their sums: a neighbour's
+ * writes on the other daemon never meet E_NO_SPACE, a resend of the last add
+ * is answered from the value and an older one is E_REPLY_DROPPED, neither
+ * applied twice.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +18,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { connect, task } from '@corepool/client';
+import { encodeData } from '@corepool/protocol';
+import { decodeData } from '@corepool/protocol/internal';
 import { startCluster } from '../support/cluster.js';
+import { helloAs } from '../support/daemon.js';
 import { startRedis, stopAllRedis } from '../support/redis.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-limits-'));
@@ -96,6 +104,67 @@ export function slow(x) {
       expect(err?.message).toContain('a module task must exist at the same path on every host of the cluster');
     } finally {
       await client.close();
+    }
+  });
+
+  it("an app's unacknowledged adds to a big bigint keep their versions in Redis, not their sums: a neighbour's writes go on", async () => {
+    const redis = await startRedis(['--save', '', '--appendonly', 'no', '--maxmemory', '24mb', '--maxmemory-policy', 'noeviction']);
+    await using c = await startCluster(2, { redisUrl: redis.url, workers: 1 });
+    await c.untilMembers(2);
+    const admin = new Redis(redis.url);
+    const neighbour = await connect(c.daemons[1]!.url, { token: c.token });
+    const counter = neighbour.value<number>('neighbour', { initial: 0 });
+    const start = 2n ** (8n * 60_000n);
+    const one = encodeData(1n);
+    const sum = (m: Record<string, unknown>): unknown => decodeData((m.value as { value: Uint8Array }).value);
+    try {
+      let h = await helloAs(c.daemons[0]!, 'hog-set');
+      h.send({ type: 'state', rid: 1, op: 'value.set', name: 'big', a: encodeData(start) });
+      await h.next((m) => m.type === 'reply' && m.rid === 1);
+      // 10 instances x 50 adds, each reply ~60 KB, none acknowledged: 30 MB kept before, past the 24 MB Redis.
+      const hogErrors: string[] = [];
+      const neighbourErrors: string[] = [];
+      for (let inst = 0; inst < 10; inst++) {
+        h.ws.close();
+        h = await helloAs(c.daemons[0]!, `hog-${inst}`);
+        for (let rid = 1; rid <= 50; rid++) h.send({ type: 'state', rid, op: 'value.add', name: 'big', a: one });
+        await h.next((m) => m.type === 'reply' && m.rid === 50, 60_000);
+        for (const m of h.messages) if (m.type === 'reply' && m.error !== undefined) hogErrors.push((m.error as { code: string }).code);
+        await counter.add(1).catch((e: unknown) => neighbourErrors.push((e as { code: string }).code));
+      }
+      // And a neighbour's write of 200 KB after them all (Redis had ~1.5 MB of its own data).
+      await neighbour
+        .value<string>('neighbour-big')
+        .set('n'.repeat(200_000))
+        .catch((e: unknown) => neighbourErrors.push((e as { code: string }).code));
+      let kept = 0;
+      for (const k of await admin.keys(`cp:{${c.name}}:rep:*`)) kept += Number(await admin.memory('USAGE', k));
+      console.log(`kept replies ${kept} bytes; neighbour errors ${neighbourErrors.length}, the app's ${hogErrors.length}`);
+      expect(neighbourErrors).toEqual([]);
+      expect(hogErrors).toEqual([]);
+      expect(await counter.get()).toBe(10);
+      expect(kept).toBeLessThan(1024 * 1024); // 11 instances' versions (measured ~6 KB); their sums were ~30 MB
+
+      // The last instance, failed over to the other daemon (which answers resends from Redis alone):
+      // its last add, resent, is answered from the value (still that version), not applied again.
+      h.ws.close();
+      h = await helloAs(c.daemons[1]!, 'hog-9');
+      const resent = (rid: number): Promise<Record<string, unknown>> => {
+        const seen = h.messages.length;
+        h.send({ type: 'state', rid, op: 'value.add', name: 'big', a: one });
+        return h.next((m) => m.type === 'reply' && m.rid === rid && h.messages.indexOf(m) >= seen);
+      };
+      expect(sum(await resent(50))).toBe(start + 500n);
+      // An older add, resent once the value moved on: its sum is gone, and it is not applied again.
+      expect(await resent(49)).toMatchObject({ ok: false, error: { code: 'E_REPLY_DROPPED' } });
+      h.send({ type: 'state', rid: 51, op: 'value.get', name: 'big' });
+      expect(sum(await h.next((m) => m.type === 'reply' && m.rid === 51))).toBe(start + 500n);
+      h.ws.close();
+      const errors = await admin.info('errorstats');
+      expect(errors).not.toContain('errorstat_OOM');
+    } finally {
+      admin.disconnect();
+      await neighbour.close();
     }
   });
 });

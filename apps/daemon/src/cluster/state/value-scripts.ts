@@ -9,6 +9,9 @@
 import { NUMBERS } from './lua-numbers.js';
 import { PRELUDE } from './lua-prelude.js';
 
+/** The largest sum an add's kept reply holds (a float64 is 9 bytes, a 480-bit bigint about 64). */
+export const ADD_KEPT_SUM = 64;
+
 const CHANGED = String.raw`
 local function changed(name, ver, bytes)
   if #bytes <= INLINE then change('k', 'v', 'n', name, 'ver', fmt(ver), 'val', bytes)
@@ -46,15 +49,28 @@ if r then return {'rep', r} end
 return keep(fmt(write(ARGV[5], ARGV[6])))
 `;
 
-/** ARGV[5] the delta (a number or a bigint, canonically encoded), ARGV[6] name. Replies 'version:bytes' (the sum). */
+/**
+ * ARGV[5] the delta (a number or a bigint, canonically encoded), ARGV[6] name. Replies
+ * 'version:bytes' (the sum). The kept reply holds the sum only up to ADD_KEPT_SUM bytes;
+ * past it, the version alone: a delta of a few bytes on a 64 KiB bigint kept 64 KiB for
+ * ten minutes, so an app that never acknowledged filled Redis for every app (and took
+ * leases with it). A resend of such an add is answered from the value while it is still
+ * at that version, and is E_REPLY_DROPPED after (applied once; its sum is gone).
+ */
 export const VALUE_ADD =
   PRELUDE +
   NUMBERS +
   CHANGED +
+  `local ADD_KEPT_SUM = ${ADD_KEPT_SUM}\n` +
   String.raw`
 if not leased() then return UNLEASED end
 local r = kept()
-if r then return {'rep', r} end
+if r then
+  if string.find(r, ':', 1, true) then return {'rep', r} end
+  local cur = redis.call('HMGET', KEYS[5], 'ver', 'val')
+  if cur[1] == r then return {'rep', r .. ':' .. cur[2]} end
+  return fail('E_REPLY_DROPPED', 'this add was applied once; its sum was too large to keep and the value has changed since')
+end
 local name, delta = ARGV[6], ARGV[5]
 local cur = redis.call('HGET', KEYS[5], 'val')
 local sum = delta
@@ -69,6 +85,10 @@ if cur then
   if ck == 'n' then sum = encnum(cv + dv) else sum = encbig(badd(cv, dv)) end
 end
 local ver = write(sum, name)
+if #sum > ADD_KEPT_SUM then
+  keep(fmt(ver))
+  return {'ok', fmt(ver) .. ':' .. sum}
+end
 return keep(fmt(ver) .. ':' .. sum)
 `;
 
