@@ -75,7 +75,9 @@ export interface MembershipOptions {
  * (each stayed in Redis for good); the attempt numbers of its chunks lent out (`att`, fields
  * `<m>:<key>`) go, as no owner will end them now (a lender's report for one drops
  * its field, but only if a report comes). `att` holds only chunks in flight, so the
- * pass over its fields is short, and it runs once per member that goes.
+ * pass over its fields is short, and it runs once per member that goes. The queue items its
+ * consumers took and never acknowledged (`held:<m>`) become `orphan:<m>`, stamped in
+ * `orphans`: they go back to their queues after the reconnect window (orphan-sweep.ts).
  * Keys are built from the prefix, so they stay in the cluster's hash slot.
  */
 const FORGET = `
@@ -101,6 +103,13 @@ local function forget(prefix, m)
   local att, mine = prefix .. 'att', m .. ':'
   for _, f in ipairs(redis.call('HKEYS', att)) do
     if string.sub(f, 1, #mine) == mine then redis.call('HDEL', att, f) end
+  end
+  -- the queue items m's consumers took and never acknowledged: back to their queues after the reconnect window (orphan-sweep.ts)
+  local held = prefix .. 'held:' .. m
+  if redis.call('EXISTS', held) == 1 then
+    redis.call('RENAME', held, prefix .. 'orphan:' .. m)
+    local t = redis.call('TIME')
+    redis.call('ZADD', prefix .. 'orphans', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), m)
   end
 end
 `;

@@ -145,7 +145,12 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
     // Cluster mode keeps the shared state in Redis, shared by every daemon of the cluster; standalone, in LMDB.
     state =
       membership !== undefined && clustered !== undefined
-        ? await clustered.RedisState.open({ node: membership, maxValueBytes: maxResult, log })
+        ? await clustered.RedisState.open({
+            node: membership,
+            maxValueBytes: maxResult,
+            log,
+            ...(opts.replayWindowMs === undefined ? {} : { orphanWaitMs: opts.replayWindowMs }),
+          })
         : await serving.SharedState.open({
             dataDir: opts.dataDir,
             fsync: opts.fsync,

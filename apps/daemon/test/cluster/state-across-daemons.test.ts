@@ -4,10 +4,16 @@
  * dead daemon's lease lapses, with a larger fencing token; a blocked queue.get
  * on one daemon is woken by a put on another; a dict subscriber on one daemon
  * sees another's sets and deletes in order; compareAndSet races from two
- * daemons have exactly one winner per value.
+ * daemons have exactly one winner per value. A queue item taken by a consumer
+ * that died with its daemon (a host gone), never acknowledged, goes back to its
+ * queue once the reconnect window ends; one whose consumer moved to another
+ * daemon and resent its get stays that consumer's, and is not handed out again.
  */
 import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { decodeData } from '@corepool/protocol/internal';
 import { startCluster, type TestCluster } from '../support/cluster.js';
+import { helloAs } from '../support/daemon.js';
 import { until } from '../support/wait.js';
 
 describe('review: state edges across daemons', () => {
@@ -71,6 +77,43 @@ describe('review: state edges across daemons', () => {
     await until(() => seen.length >= real.length, 10_000, 'every dict change pushed').catch(() => {});
     stop();
     expect(seen).toEqual(real);
+  });
+
+  it('a queue item taken through a daemon killed -9 with its consumer goes back after the window; one resent elsewhere does not', async () => {
+    await using c = await startCluster(3, { workers: 1, args: ['--replay-window-ms', '1500'] });
+    await c.untilMembers(3);
+    const [a, b, n] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const neighbour = await n.connect();
+    const jobs = neighbour.queue<string>('jobs');
+    const take = async (d: typeof a, instance: string): Promise<unknown> => {
+      const h = await helloAs(d, instance);
+      h.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs', timeoutMs: 0 });
+      const got = decodeData((await h.next((m) => m.rid === 1)).value as Uint8Array);
+      h.ws.terminate();
+      return got;
+    };
+    // A host gone with its daemon and its consumer: the item it took comes back to the queue.
+    await jobs.put('one');
+    expect(await take(a, 'gone')).toBe('one');
+    await a.kill();
+    expect(await jobs.get({ timeoutMs: 20_000 })).toBe('one');
+    // A consumer whose daemon died but which resent its get through another daemon keeps its item...
+    await jobs.put('two');
+    expect(await take(b, 'moved')).toBe('two');
+    await b.kill();
+    const h = await helloAs(n, 'moved');
+    h.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs', timeoutMs: 0 });
+    expect(decodeData((await h.next((m) => m.rid === 1)).value as Uint8Array)).toBe('two');
+    // ...and it is not handed out again, once b is reaped and the window is over (the sweep has run).
+    const admin = new Redis(c.redisUrl);
+    try {
+      await until(async () => (await admin.exists(`cp:{${c.name}}:orphans`)) === 0, 20_000, 'the dead daemons swept');
+      await expect(jobs.get({ timeoutMs: 2_000 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+      expect(await admin.keys(`cp:{${c.name}}:orphan:*`)).toEqual([]);
+    } finally {
+      admin.disconnect();
+      h.ws.close();
+    }
   });
 
   it('compareAndSet races from two daemons: exactly one winner per value', async () => {

@@ -97,7 +97,9 @@ export class QueueGets {
   putBack(name: string, item: Uint8Array, key: ReplayKey | undefined): void {
     const r = this.#r;
     r.track(
-      r.script(PUT_BACK, key, [r.keys.queue(name)], [item, name, r.holder('')]).catch(() => this.#putBacks.push({ name, item, key })),
+      r
+        .script(PUT_BACK, key, [r.keys.queue(name), r.keys.held(r.node.id)], [item, name, r.holder('')])
+        .catch(() => this.#putBacks.push({ name, item, key })),
     );
   }
 
@@ -126,7 +128,7 @@ export class QueueGets {
 
   /** Takes the queue's first item for `holder` (kept as the reply under `key`), or undefined when it is empty. */
   async #take(holder: string, name: string, key: ReplayKey | undefined): Promise<Uint8Array | undefined> {
-    const a = await this.#r.run(GET, key, [this.#r.keys.queue(name)], [holder]);
+    const a = await this.#r.run(GET, key, [this.#r.keys.queue(name), this.#r.keys.held(this.#r.node.id)], [holder, name]);
     return a.word === 'empty' ? undefined : bytes(a.rest[0]);
   }
 }

@@ -45,7 +45,12 @@ count('q', -1)
 return keep('1')
 `;
 
-/** ARGV[5] the getter (`<daemon id>/<owner>`). Replies the item, or {'empty'}. */
+/**
+ * ARGV[5] the getter (`<daemon id>/<owner>`), ARGV[6] the queue's name; KEYS[6] this daemon's
+ * `held:<id>`. Replies the item, or {'empty'}. A kept item is listed in `held:<id>` (field
+ * `<rid>\n<rep key>`, the queue's name), so it can go back to its queue if this daemon dies
+ * (orphan-sweep.ts); a resend answered from it lists it under the resender's daemon too.
+ */
 export const QUEUE_GET =
   PRELUDE +
   String.raw`
@@ -53,6 +58,7 @@ if not leased() then return UNLEASED end
 local r = kept()
 if r then
   redis.call('HSET', REP, 'h:' .. RID, ARGV[5])
+  redis.call('HSET', KEYS[6], RID .. '\n' .. REP, ARGV[6])
   return {'rep', r}
 end
 local item = redis.call('LPOP', KEYS[5])
@@ -61,12 +67,14 @@ if redis.call('LLEN', KEYS[5]) == 0 then count('q', -1) end
 if RID ~= '' then
   redis.call('HSET', REP, RID, item, 'h:' .. RID, ARGV[5])
   redis.call('PEXPIRE', REP, REPTTL)
+  redis.call('HSET', KEYS[6], RID .. '\n' .. REP, ARGV[6])
 end
 return {'ok', item}
 `;
 
 /**
- * ARGV[5] item, ARGV[6] name, ARGV[7] this daemon's owner prefix (`<daemon id>/`). With
+ * ARGV[5] item, ARGV[6] name, ARGV[7] this daemon's owner prefix (`<daemon id>/`); KEYS[6]
+ * this daemon's `held:<id>`. With
  * a request id, only if an owner of this daemon still holds it (no resend was answered
  * from it by another daemon), and its kept reply goes. Not fenced by the lease: giving
  * an item back is always safe.
@@ -79,6 +87,7 @@ if RID ~= '' then
   local h = redis.call('HGET', REP, 'h:' .. RID)
   if not h or string.sub(h, 1, #ARGV[7]) ~= ARGV[7] then return {'ok', '0'} end
   redis.call('HDEL', REP, RID, 'h:' .. RID)
+  redis.call('HDEL', KEYS[6], RID .. '\n' .. REP)
 end
 woken(redis.call('LPUSH', KEYS[5], ARGV[5]), ARGV[6])
 return {'ok', '1'}
@@ -86,8 +95,8 @@ return {'ok', '1'}
 
 /**
  * ARGV[5] this daemon's owner prefix (`<daemon id>/`), ARGV[6..] request ids of one
- * instance (RID is not read). Deletes each kept reply, unless another daemon holds its
- * item now; answers how many went. One script for many: a client acknowledges its
+ * instance (RID is not read); KEYS[5] this daemon's `held:<id>`. Deletes each kept reply,
+ * unless another daemon holds its item now, and its line in `held:`; answers how many went. One script for many: a client acknowledges its
  * replies together (100,000 at once after a burst), and a script each took the
  * primary's turn for seconds.
  */
@@ -100,6 +109,7 @@ for i = 6, #ARGV do
   local h = redis.call('HGET', REP, 'h:' .. rid)
   if not h or string.sub(h, 1, #prefix) == prefix then
     redis.call('HDEL', REP, rid, 'h:' .. rid)
+    if h then redis.call('HDEL', KEYS[5], rid .. '\n' .. REP) end
     n = n + 1
   end
 end

@@ -46,6 +46,7 @@ import { DICT_DELETE, DICT_REMOVE, DICT_SET } from './dict-scripts.js';
 import { DictWalks } from './dict-walks.js';
 import { LockGrants } from './lock-grants.js';
 import { QUEUE_PUT, QUEUE_REMOVE, DROP_REPLIES } from './queue-scripts.js';
+import { OrphanSweep } from './orphan-sweep.js';
 import { QueueGets } from './queue-gets.js';
 import { listRedisState } from './redis-listing.js';
 import { bytes, casReply, decimal, versionAndValue } from './replies.js';
@@ -66,6 +67,8 @@ export interface RedisStateOptions {
   inlineBytes?: number;
   /** How long a client instance's kept replies outlive its last write. @default 600000 */
   replyTtlMs?: number;
+  /** How long a dead daemon's held queue items wait for their consumer's resend before going back (the reconnect window). @default 120000 */
+  orphanWaitMs?: number;
   /** Parked calls are retried at least this often; the feed notices a Redis that lost its data within it. @default 1000 */
   pollMs?: number;
   log?: Logger;
@@ -105,6 +108,7 @@ export class RedisState implements StateStore {
   readonly #gets: QueueGets;
   readonly #locks: LockGrants;
   readonly #walks: DictWalks;
+  readonly #orphans: OrphanSweep;
   #counts = { values: 0, queues: 0, dicts: 0, locks: 0 };
   #timer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -126,6 +130,7 @@ export class RedisState implements StateStore {
     this.#gets = new QueueGets(this.#r);
     this.#locks = new LockGrants(this.#r);
     this.#walks = new DictWalks(this.#r, this.#max);
+    this.#orphans = new OrphanSweep(this.#r, opts.orphanWaitMs ?? 120_000, opts.streamLength ?? 10_000);
     this.#feed = new ChangeFeed({
       node: opts.node,
       keys,
@@ -326,7 +331,7 @@ export class RedisState implements StateStore {
   };
 
   #dropNow(instance: string, rids: number[]): void {
-    this.#r.track(this.#r.script(S.dropReplies, [instance, rids[0]!], [], [this.#r.holder(''), ...rids]));
+    this.#r.track(this.#r.script(S.dropReplies, [instance, rids[0]!], [this.#r.keys.held(this.#r.node.id)], [this.#r.holder(''), ...rids]));
   }
 
   /** Values, queues with items, dicts with entries and locks held in the cluster (refreshed on the poll); this daemon's parked calls. */
@@ -385,11 +390,12 @@ export class RedisState implements StateStore {
     return casReply(a.rest[0]);
   }
 
-  /** The backstop: parked calls retried, failed releases and put-backs tried again, counts refreshed. */
+  /** The backstop: parked calls retried, failed releases and put-backs tried again, dead daemons' held items put back, counts refreshed. */
   #poll(): void {
     if (this.#closing !== undefined) return;
     this.#gets.poll();
     this.#locks.poll();
+    this.#orphans.run();
     this.#r.read('HMGET', this.#r.keys.stat, 'v', 'q', 'd', 'l').then(
       (got) => {
         const [v, q, d, l] = (got as (Buffer | null)[]).map((b) => Math.max(0, b === null ? 0 : decimal(b)));

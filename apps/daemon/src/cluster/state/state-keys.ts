@@ -53,6 +53,14 @@ export class StateKeys {
   dictKeys(name: string): string[] {
     return [this.dict(name), this.dictOrder(name), this.dictMeta(name)];
   }
+  /** The queue items daemon `id`'s owners took and keep as replies: what goes back if it dies (orphan-sweep.ts). */
+  held(id: string): string {
+    return `${this.#p}held:${id}`;
+  }
+  /** Dead daemons with an `orphan:<id>` list (their `held:`, renamed by the reaper), by when they were declared dead (ms, Redis TIME). */
+  get orphans(): string {
+    return `${this.#p}orphans`;
+  }
   /** Kept replies of a client instance; `rep:` alone (never written) for a request without one. */
   replies(instance: string | undefined): string {
     return `${this.#p}rep:${instance ?? ''}`;
