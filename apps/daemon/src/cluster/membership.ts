@@ -163,13 +163,18 @@ return 1
  * KEYS apps(old), apps(new). Otherwise the reaper, reaping the old id, would remove
  * apps that are still live from `share`. If the reaper came first (the old lease
  * lapsed a while before this daemon could tell), their entries are gone already:
- * they come back as apps back from idle do.
+ * they come back as apps back from idle do. KEYS[3..5] `held:<old>`, `orphan:<old>`,
+ * `orphans`, ARGV[1] the old id: the queue items its consumers hold stay with this
+ * daemon's replay table, which answers their resends from memory (they are not put
+ * back by orphan-sweep.ts, as they are for a daemon that died).
  */
 const ADOPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1])
   redis.call('DEL', KEYS[1])
 end
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('ZREM', KEYS[5], ARGV[1])
 return 1
 `;
 
@@ -423,7 +428,10 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     const sent = performance.now();
     const ok = await this.#lease.set(this.leaseKey(id), id, 'PX', this.#opts.leaseMs, 'NX').catch(() => null);
     if (ok !== 'OK') return;
-    await this.#lease.eval(ADOPT, 2, this.appsKey(this.#id), this.appsKey(id)).catch(() => {});
+    const p = this.prefix;
+    await this.#lease
+      .eval(ADOPT, 5, this.appsKey(this.#id), this.appsKey(id), `${p}held:${this.#id}`, `${p}orphan:${this.#id}`, `${p}orphans`, this.#id)
+      .catch(() => {});
     this.#id = id;
     this.#renewedAt = sent;
     this.#lost = false;

@@ -7,7 +7,8 @@
  * daemons have exactly one winner per value. A queue item taken by a consumer
  * that died with its daemon (a host gone), never acknowledged, goes back to its
  * queue once the reconnect window ends; one whose consumer moved to another
- * daemon and resent its get stays that consumer's, and is not handed out again.
+ * daemon and resent its get stays that consumer's, and is not handed out again,
+ * as does one held through a daemon paused past its lease that rejoins.
  */
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -114,6 +115,34 @@ describe('review: state edges across daemons', () => {
       admin.disconnect();
       h.ws.close();
     }
+  });
+
+  it('a queue item held through a daemon paused past its lease stays its consumer’s when the daemon rejoins', async () => {
+    await using c = await startCluster(2, { workers: 1, args: ['--replay-window-ms', '6000'] });
+    await c.untilMembers(2);
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const neighbour = await a.connect();
+    const consumer = await b.connect();
+    const jobs = neighbour.queue<string>('jobs');
+    await jobs.put('held');
+    expect(await consumer.queue<string>('jobs').get({ timeoutMs: 5_000 })).toBe('held');
+    // Paused past its lease: reaped as dead, then back as a new incarnation, its consumer still connected.
+    const joined = b.events('cluster-joined').length;
+    b.proc.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 4_500));
+    b.proc.kill('SIGCONT');
+    await until(() => b.events('cluster-joined').length > joined, 15_000, 'b rejoined');
+    // The consumer's next request acknowledges the item; past the window, it is still not handed out again.
+    await until(
+      async () =>
+        (await consumer
+          .queue('jobs')
+          .size()
+          .catch(() => -1)) === 0,
+      15_000,
+      'the consumer served again',
+    );
+    await expect(jobs.get({ timeoutMs: 8_000 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
   });
 
   it('compareAndSet races from two daemons: exactly one winner per value', async () => {

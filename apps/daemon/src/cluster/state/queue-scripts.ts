@@ -84,10 +84,10 @@ export const QUEUE_PUT_BACK =
   WOKEN +
   String.raw`
 if RID ~= '' then
+  redis.call('HDEL', KEYS[6], RID .. '\n' .. REP)
   local h = redis.call('HGET', REP, 'h:' .. RID)
   if not h or string.sub(h, 1, #ARGV[7]) ~= ARGV[7] then return {'ok', '0'} end
   redis.call('HDEL', REP, RID, 'h:' .. RID)
-  redis.call('HDEL', KEYS[6], RID .. '\n' .. REP)
 end
 woken(redis.call('LPUSH', KEYS[5], ARGV[5]), ARGV[6])
 return {'ok', '1'}
@@ -107,9 +107,9 @@ local prefix, n = ARGV[5], 0
 for i = 6, #ARGV do
   local rid = ARGV[i]
   local h = redis.call('HGET', REP, 'h:' .. rid)
+  if h then redis.call('HDEL', KEYS[5], rid .. '\n' .. REP) end
   if not h or string.sub(h, 1, #prefix) == prefix then
     redis.call('HDEL', REP, rid, 'h:' .. rid)
-    if h then redis.call('HDEL', KEYS[5], rid .. '\n' .. REP) end
     n = n + 1
   end
 end
