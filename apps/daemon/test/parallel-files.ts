@@ -80,6 +80,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/cluster/cluster-metrics.test.ts',
   'test/cluster/cluster-start.test.ts',
   'test/cluster/cotenants.test.ts',
+  'test/cluster/held-trim.test.ts',
   'test/cluster/daemon-restart.test.ts',
   'test/cluster/dashboard-state.test.ts',
   'test/cluster/lend-ties.test.ts',

@@ -8,6 +8,12 @@
  * taken. It waits the reconnect window first, as a cut consumer's item does, so a
  * consumer that moved to another daemon and resent its get keeps it (the resend
  * moved it: `h:<rid>` names the other daemon, and the sweep leaves it).
+ *
+ * Each daemon also trims its own list, a page a poll (TRIM): a line stays only while
+ * its kept reply does and names this daemon. An acknowledged item's line goes with
+ * the acknowledgement, but a client that never acknowledges (a raw one) lets its
+ * kept replies lapse after their ten minutes, and their lines stayed for the life
+ * of the daemon.
  */
 import type { StateRedis } from './state-redis.js';
 
@@ -53,12 +59,31 @@ end
 return back
 `;
 
-/** Sweeps the dead daemons' held items back into their queues, one script a call. */
+/**
+ * KEYS this daemon's `held:<id>`; ARGV the HSCAN cursor, lines at most, this daemon's owner
+ * prefix (`<id>/`). Drops the lines whose kept reply lapsed, was acknowledged or went to
+ * another daemon's owner; answers the next cursor.
+ */
+export const TRIM = `
+local held, prefix = KEYS[1], ARGV[3]
+local page = redis.call('HSCAN', held, ARGV[1], 'COUNT', tonumber(ARGV[2]))
+local lines = page[2]
+for i = 1, #lines, 2 do
+  local rid, rep = string.match(lines[i], '^(.-)\\n(.*)$')
+  local h = rid and redis.call('HGET', rep, 'h:' .. rid)
+  if not h or string.sub(h, 1, #prefix) ~= prefix then redis.call('HDEL', held, lines[i]) end
+end
+return page[1]
+`;
+
+/** Sweeps the dead daemons' held items back into their queues, and trims this daemon's own list, a script each a call. */
 export class OrphanSweep {
   readonly #r: StateRedis;
   readonly #waitMs: number;
   readonly #streamLength: number;
   #running = false;
+  /** Where the trim of this daemon's own list goes on (HSCAN's cursor). */
+  #cursor = '0';
 
   constructor(r: StateRedis, waitMs: number, streamLength: number) {
     this.#r = r;
@@ -73,6 +98,8 @@ export class OrphanSweep {
     const k = this.#r.keys;
     const p = this.#r.node.redis
       .eval(SWEEP, 3, k.orphans, k.chg, k.stat, this.#r.node.prefix, this.#waitMs, this.#streamLength, ITEMS)
+      .then(() => this.#r.node.redis.eval(TRIM, 1, k.held(this.#r.node.id), this.#cursor, ITEMS, this.#r.holder('')))
+      .then((next) => (this.#cursor = String(next)))
       .catch(() => {})
       .finally(() => (this.#running = false));
     this.#r.track(p);
