@@ -23,6 +23,7 @@ import { decodeData } from '@corepool/protocol/internal';
 import { startCluster } from '../support/cluster.js';
 import { helloAs } from '../support/daemon.js';
 import { startRedis, stopAllRedis } from '../support/redis.js';
+import { figure } from '../support/figures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-limits-'));
 afterAll(async () => {
@@ -139,7 +140,7 @@ export function slow(x) {
         .catch((e: unknown) => neighbourErrors.push((e as { code: string }).code));
       let kept = 0;
       for (const k of await admin.keys(`cp:{${c.name}}:rep:*`)) kept += Number(await admin.memory('USAGE', k));
-      console.log(`kept replies ${kept} bytes; neighbour errors ${neighbourErrors.length}, the app's ${hogErrors.length}`);
+      figure('clusterKeptAddReplies', { keptBytes: kept, neighbourErrors: neighbourErrors.length, appErrors: hogErrors.length });
       expect(neighbourErrors).toEqual([]);
       expect(hogErrors).toEqual([]);
       expect(await counter.get()).toBe(10);
