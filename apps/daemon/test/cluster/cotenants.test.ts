@@ -15,6 +15,7 @@ import { startCluster, type TestCluster } from '../support/cluster.js';
 import { rawMap } from '../support/raw-map.js';
 import { executions, sleeperSource } from '../support/sleeper.js';
 import { until } from '../support/wait.js';
+import { scanKeys } from '../support/redis.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,13 +24,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function clusterKeys(url: string, name: string): Promise<{ keys: string[]; want: string[]; wstamp: string[]; att: string[] }> {
   const r = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await r.scan(cursor, 'MATCH', `cp:{${name}}:*`, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
+    const keys = await scanKeys(r, `cp:{${name}}:*`);
     const p = `cp:{${name}}:`;
     return {
       keys: keys.map((k) => k.slice(p.length)).sort(),

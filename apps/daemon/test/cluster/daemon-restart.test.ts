@@ -18,6 +18,7 @@ import { CLI } from '../support/daemon.js';
 import { rawMap } from '../support/raw-map.js';
 import { executions, sleeperSource } from '../support/sleeper.js';
 import { until } from '../support/wait.js';
+import { scanKeys } from '../support/redis.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'corepool-cluster-test-'));
@@ -27,13 +28,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function keysOf(url: string, name: string, id: string): Promise<string[]> {
   const r = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
-    const out: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await r.scan(cursor, 'MATCH', `cp:{${name}}:*`, 'COUNT', 1000);
-      cursor = next;
-      out.push(...found.filter((k) => k.includes(id)));
-    } while (cursor !== '0');
+    const out = (await scanKeys(r, `cp:{${name}}:*`)).filter((k) => k.includes(id));
     for (const f of await r.hkeys(`cp:{${name}}:att`)) if (f.startsWith(id)) out.push(`att field ${f}`);
     if ((await r.zscore(`cp:{${name}}:members`, id)) !== null) out.push('members entry');
     return out;

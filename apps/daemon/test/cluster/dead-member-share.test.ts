@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { connect, type Client } from '@corepool/client';
 import { startCluster, type TestCluster } from '../support/cluster.js';
 import { until } from '../support/wait.js';
+import { scanKeys } from '../support/redis.js';
 
 type Daemon = TestCluster['daemons'][number];
 
@@ -109,16 +110,7 @@ describe("a daemon's apps leave the fair-share ledger when it goes", () => {
     await using c = await startCluster(3, { workers: 1 });
     const r = new Redis(c.redisUrl);
     const prefix = `cp:{${c.name}}:`;
-    const keys = async (pattern: string): Promise<string[]> => {
-      const out: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, found] = await r.scan(cursor, 'MATCH', `${prefix}${pattern}`, 'COUNT', 1000);
-        cursor = next;
-        out.push(...found);
-      } while (cursor !== '0');
-      return out;
-    };
+    const keys = (pattern: string): Promise<string[]> => scanKeys(r, `${prefix}${pattern}`);
     const all: Client[] = [];
     try {
       const [a, b, d] = c.daemons as [Daemon, Daemon, Daemon];

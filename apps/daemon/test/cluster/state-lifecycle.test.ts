@@ -14,6 +14,7 @@ import { startCluster } from '../support/cluster.js';
 import { codeOf } from '../support/checks.js';
 import { startCutProxy } from '../support/cut-proxy.js';
 import { until } from '../support/wait.js';
+import { scanKeys } from '../support/redis.js';
 
 describe('state lifecycle across daemons', () => {
   it('deletes reach the other daemon and its subscribers; made again from version 1', async () => {
@@ -121,13 +122,7 @@ describe('state lifecycle across daemons', () => {
       expect(events).toEqual(['a=1', '-a', 'b=2', 'c=3', '-b']);
       expect(await watcher.dict<number>('n').entries()).toEqual([['c', 3]]);
       // Kept, each emptied dict's version record (`dver:`) stayed for good: 2,000 of them, uncounted and unlisted.
-      const versions: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, found] = await admin.scan(cursor, 'MATCH', `${prefix}dver:*`, 'COUNT', 1000);
-        cursor = next;
-        versions.push(...found);
-      } while (cursor !== '0');
+      const versions = await scanKeys(admin, `${prefix}dver:*`);
       expect(versions).toEqual([`${prefix}dver:n`]);
       expect(await admin.hget(`${prefix}stat`, 'd')).toBe('1');
       expect((await hostile.list()).entries.map((e) => `${e.kind}:${e.name}`)).toEqual(['dict:n']);

@@ -101,17 +101,25 @@ export function clusterName(label = 't'): string {
   return `${label}-${randomBytes(4).toString('hex')}`;
 }
 
+/** Every key matching `pattern` (a SCAN walk, not KEYS: the machine's Redis is shared). */
+export async function scanKeys(r: Redis, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    out.push(...found);
+  } while (cursor !== '0');
+  return out;
+}
+
 /** Deletes every key of cluster `name` (for afterAll on a shared Redis). */
 export async function dropCluster(url: string, name: string): Promise<void> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await r.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `cp:{${name}}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await r.del(...keys);
-    } while (cursor !== '0');
+    const keys = await scanKeys(r, `cp:{${name}}:*`);
+    for (let i = 0; i < keys.length; i += 1000) await r.del(...keys.slice(i, i + 1000));
   } finally {
     r.disconnect();
   }
