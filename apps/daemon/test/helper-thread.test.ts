@@ -59,7 +59,11 @@ function traced(mode: 'helper' | 'plain'): Promise<Traced> {
 
 describe('helper threads', () => {
   it('a helper thread has no memory reducer, a plain thread has one, and the main isolate keeps its own', async () => {
-    const [helper, plain] = await Promise.all([traced('helper'), traced('plain')]);
+    // The plain thread is the control: on a loaded machine its reducer's timer can miss the
+    // process's exit, and then the pair says nothing about the helper. Such a pair is run again.
+    let [helper, plain] = await Promise.all([traced('helper'), traced('plain')]);
+    for (let again = 0; again < 2 && ![...plain.others].every((a) => plain.reducing.has(a)); again++)
+      [helper, plain] = await Promise.all([traced('helper'), traced('plain')]);
     expect(plain.others.size).toBe(1);
     expect([...plain.others].every((a) => plain.reducing.has(a))).toBe(true);
     expect(plain.reducing.has(plain.main)).toBe(true);

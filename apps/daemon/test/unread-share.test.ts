@@ -19,6 +19,13 @@ let d: TestDaemon;
 useDaemon((x) => ({ d } = x));
 
 /**
+ * How long the neighbour runs alone beside the client that reads nothing. Before, the lag that built up
+ * meanwhile cost the neighbour every item for about that long (or half of it): over the 3 s measured a
+ * second after, it ran none, or a fraction of what the 0.2 bound asks.
+ */
+const ALONE_MS = 7_000;
+
+/**
  * A raw client that queues work and stops reading: four batches of 64 results of 200 KB each take its
  * send buffer over the high-water mark, and a batch of 500 chunks of 50 items of 2 ms waits behind them.
  */
@@ -63,14 +70,14 @@ it('a client that stopped reading is not where a newcomer starts: a busy neighbo
   const neighbour = longMap(await d.connect({ name: 'neighbour' }));
   const newcomerClient = await d.connect({ name: 'newcomer' });
   try {
-    await new Promise((r) => setTimeout(r, 10_000));
-    const alone = neighbour.done() / 10;
+    await new Promise((r) => setTimeout(r, ALONE_MS));
+    const alone = neighbour.done() / (ALONE_MS / 1000);
     const newcomer = longMap(newcomerClient);
     try {
       await until(() => newcomer.done() > 0, 10_000, "the newcomer's first items");
       const rate = await rateOver(neighbour, 1_000, 3_000);
       figure('unreadShare.besideNewcomer', (rate / alone).toFixed(2));
-      // Half the two workers it had alone (0.5); before, none for about 10 s.
+      // Half the two workers it had alone (0.5); before, none for about as long as the neighbour was alone.
       expect(rate).toBeGreaterThan(0.2 * alone);
     } finally {
       await newcomer.stop();
@@ -85,12 +92,12 @@ it('a client that read nothing for a while banks nothing: reading again, it take
   const sock = await stopsReading();
   const neighbour = longMap(await d.connect({ name: 'neighbour' }));
   try {
-    await new Promise((r) => setTimeout(r, 10_000));
-    const alone = neighbour.done() / 10;
+    await new Promise((r) => setTimeout(r, ALONE_MS));
+    const alone = neighbour.done() / (ALONE_MS / 1000);
     sock.ws.resume();
     const rate = await rateOver(neighbour, 1_000, 3_000);
     figure('unreadShare.afterReadingAgain', (rate / alone).toFixed(2));
-    // Half the two workers it had alone (0.5); before, none for about 5 s.
+    // Half the two workers it had alone (0.5); before, none for about half as long as it read nothing.
     expect(rate).toBeGreaterThan(0.2 * alone);
   } finally {
     await neighbour.stop();

@@ -218,10 +218,6 @@ export async function startDaemon(o: StartOptions = {}): Promise<TestDaemon> {
   return d;
 }
 
-/**
- * One daemon and one client for a whole test file:
- * `let d: TestDaemon; let client: Client; useDaemon((x) => ({ d, client } = x));`
- */
 /** A raw connection to `d` that says hello as client instance `instance` (its kept replies are that instance's). */
 export async function helloAs(d: TestDaemon, instance: string): Promise<RawSocket> {
   const h = await d.raw({ hello: false });
@@ -230,6 +226,10 @@ export async function helloAs(d: TestDaemon, instance: string): Promise<RawSocke
   return h;
 }
 
+/**
+ * One daemon and one client for a whole test file:
+ * `let d: TestDaemon; let client: Client; useDaemon((x) => ({ d, client } = x));`
+ */
 export function useDaemon(set: (x: { d: TestDaemon; client: Client }) => void, o: StartOptions = {}): void {
   let d: TestDaemon | undefined;
   beforeAll(async () => {
