@@ -149,7 +149,11 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
 
   /** Starts reading the inbox and the housekeeping. */
   start(): void {
-    this.#inbox = new InboxReader(this.#node, (e) => this.#onEntry(e));
+    this.#inbox = new InboxReader(
+      this.#node,
+      (e) => this.#onEntry(e),
+      (lost) => this.#gap(lost),
+    );
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
   }
@@ -419,6 +423,19 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     if (tell !== 'none') post(this.#node, this.#node.id, w.lender, tell, w.n).catch(() => {});
     this.#scheduler!.workerExit(w);
     this.#scheduler!.slotRemoved(w.slot);
+  }
+
+  /**
+   * Entries of this daemon's inbox were trimmed unread (inbox.ts): any grant, run, report or end
+   * may be among them, and nothing says which. Every grant ends, both ways: borrowed slots are
+   * killed (their chunks rerun; the keys' deletion fences what the lenders still send), lent
+   * workers end with their owners told (a run lost here would never be answered). A grant lost
+   * on its way here ends at its lender, which never saw a run on it (Lender.tick).
+   */
+  #gap(lost: number): void {
+    this.#opts.log({ event: 'cluster-inbox-gap', lost, borrowed: this.#remote.size, lent: this.#lender.lent });
+    for (const w of [...this.#remote.values()]) this.#end(w, 'kill');
+    this.#lender.endAll();
   }
 
   /** This incarnation lost its lease: nothing borrowed can be trusted, nothing lent may go on. */

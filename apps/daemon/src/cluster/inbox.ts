@@ -6,6 +6,13 @@
  * a daemon that rejoins under a new id reads the new id's inbox and drops the
  * old one (whatever was in it was for an incarnation the others gave up on).
  *
+ * Writers XADD with MAXLEN ~ INBOX_MAXLEN, so an inbox read too slowly (its
+ * daemon stalled while many lent workers report) loses its oldest unread
+ * entries: a `grant`, a `run`, a chunk's `done`. The read entries' trim is
+ * one script that also counts: entries ever added (XINFO's `entries-added`)
+ * less those still unread must equal those read here; more is a gap, and
+ * `onGap` resyncs (cluster-pool.ts), as nothing says which entries went.
+ *
  * Entries are flat fields: `t` (kind), `f` (the sender's id), `n` (the
  * grant: the lender's number for the lent worker), `a` (a run's attempt
  * number), `p` (a grant's app) and `m` (a run, abort or worker message,
@@ -37,13 +44,15 @@ const COUNT = 200;
 export class InboxReader {
   readonly #node: ClusterNode;
   readonly #onEntry: (e: InboxEntry) => void;
+  readonly #onGap: (lost: number) => void;
   readonly #conn: Redis;
   #stopped = false;
   readonly #done: Promise<void>;
 
-  constructor(node: ClusterNode, onEntry: (e: InboxEntry) => void) {
+  constructor(node: ClusterNode, onEntry: (e: InboxEntry) => void, onGap: (lost: number) => void) {
     this.#node = node;
     this.#onEntry = onEntry;
+    this.#onGap = onGap;
     this.#conn = node.connection('inbox');
     this.#done = this.#loop();
   }
@@ -57,12 +66,17 @@ export class InboxReader {
   async #loop(): Promise<void> {
     let key = '';
     let last = '0';
+    /** Entries read from this inbox (compared with those added to it), and those known lost or never ours. */
+    let read = 0;
+    let offset = 0;
     while (!this.#stopped) {
       const now = `${this.#node.prefix}inbox:${this.#node.id}`;
       if (now !== key) {
         if (key !== '') this.#node.redis.del(key).catch(() => {});
         key = now;
         last = '0';
+        read = 0;
+        offset = 0;
       }
       let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
       try {
@@ -79,6 +93,7 @@ export class InboxReader {
       for (const [, entries] of reply) {
         for (const [id, fields] of entries) {
           last = id.toString();
+          read++;
           try {
             this.#onEntry(parse(fields));
           } catch {
@@ -87,7 +102,19 @@ export class InboxReader {
         }
       }
       // Read entries are done with: only the last stays (XTRIM MINID keeps it), so a big run's bytes do not linger.
-      this.#node.redis.xtrim(key, 'MINID', last).catch(() => {});
+      const at = key;
+      const upTo = read;
+      (this.#node.redis.eval(TRIM, 1, key, last) as Promise<number | null>).then(
+        (accounted) => {
+          if (accounted === null || at !== key) return;
+          // More: entries trimmed before they were read; less: the stream was made again under this reader.
+          // Replies come in order, so a gap seen by one trim is not seen again by the next, issued before it.
+          const excess = accounted - upTo - offset;
+          offset += excess;
+          if (excess > 0) this.#onGap(excess);
+        },
+        () => {},
+      );
     }
   }
 }
@@ -104,6 +131,22 @@ function parse(fields: Buffer[]): InboxEntry {
   }
   return e;
 }
+
+/**
+ * KEYS inbox. ARGV the last id read. Trims the entries read but the last, and returns the entries ever
+ * added less those still unread (what the reader should have read by now), or nil if there is no inbox.
+ */
+const TRIM = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local added = 0
+for i = 1, #info, 2 do
+  if info[i] == 'entries-added' then added = info[i + 1] end
+end
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+local unread = redis.call('XLEN', KEYS[1]) - #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+return added - unread
+`;
 
 /** XADD to an inbox only while its member's lease exists: a message to a member gone would recreate its inbox, never read. */
 const POST = `

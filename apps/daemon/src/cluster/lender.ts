@@ -64,6 +64,11 @@ const REVIEW_MS = 1_000;
 const REVIEW_SLACK_MS = 500;
 /** An owner that does not give a worker back this long after it was asked loses it anyway. */
 const RECLAIM_WAIT_MS = 3_000;
+/**
+ * A grant with no chunk this long is one its owner does not know (its `grant` entry was trimmed
+ * from the owner's inbox unread, inbox.ts): an owner gives back a slot idle for 300 ms.
+ */
+const UNUSED_GRANT_MS = 5_000;
 
 interface Running {
   /** The owner's key. */
@@ -81,6 +86,8 @@ interface Grant {
   readonly owner: string;
   readonly app: string;
   readonly since: number;
+  /** When its last chunk ended (or it was made): with none running since UNUSED_GRANT_MS, it ends. */
+  idleSince: number;
   /** Local key -> the owner's chunk. */
   readonly chunks: Map<number, Running>;
   /** The owner's key -> local key. */
@@ -143,8 +150,9 @@ export class Lender {
     if (this.#host.localDemand() > 0) {
       for (const g of this.#byWorker.values()) this.#reclaim(g, now);
     }
-    for (const g of this.#byWorker.values()) {
+    for (const g of [...this.#byWorker.values()]) {
       if (g.reclaimAt !== undefined && now - g.reclaimAt > RECLAIM_WAIT_MS) this.#end(g, 'end');
+      else if (g.chunks.size === 0 && now - g.idleSince > UNUSED_GRANT_MS) this.#end(g, 'end');
     }
     if (now - this.#reviewedAt >= REVIEW_MS && this.#byWorker.size > 0) {
       this.#reviewedAt = now;
@@ -238,6 +246,7 @@ export class Lender {
         final = true;
         g.chunks.delete(m.key);
         g.local.delete(run.key);
+        if (g.chunks.size === 0) g.idleSince = Date.now();
       }
     }
     g.reports.push({ m: out, field, attempt, final });
@@ -338,6 +347,7 @@ export class Lender {
         owner: r.owner,
         app: r.app,
         since: now,
+        idleSince: Date.now(),
         chunks: new Map(),
         local: new Map(),
         reclaimAt: undefined,
