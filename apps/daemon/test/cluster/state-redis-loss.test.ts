@@ -7,6 +7,7 @@
  * again once the daemon is back in the cluster, and no fencing token repeats.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import type { Push } from '@corepool/protocol/internal';
 import type { ReplayKey } from '../../src/state/state-store.js';
 import { clusterName, startRedis, stopAllRedis } from '../support/redis.js';
@@ -138,11 +139,12 @@ describe('Redis restarted empty', () => {
 });
 
 describe('Redis out of memory', () => {
-  it('refuses writes with E_NO_SPACE, writes nothing, and reads still work', async () => {
+  it('refuses growth with E_LIMIT short of maxmemory, other writes with E_NO_SPACE once Redis is full, writes nothing, and reads still work', async () => {
     const redis = await startRedis(['--save', '', '--appendonly', 'no', '--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
     const name = clusterName('state-oom');
     const a = await side(redis.url, name);
     try {
+      await a.state.handle('c:1', req('value.init', 'n', { a: enc(0) }));
       const item = enc('x'.repeat(64 * 1024));
       let size = 0;
       let refused = '';
@@ -150,18 +152,25 @@ describe('Redis out of memory', () => {
         const c = await code(a.state.handle('c:1', req('queue.put', 'q', { a: item })).then((r) => (size = (r as { size: number }).size)));
         if (c !== 'ok') refused = c;
       }
-      expect(refused).toBe('E_NO_SPACE');
+      // The state's own bound (state-room.ts) comes first, so Redis never refuses the writes that do not grow.
+      expect(refused).toBe('E_LIMIT');
       expect(await a.state.handle('c:1', req('queue.size', 'q'))).toBe(size);
-      expect(await code(a.state.handle('c:1', req('value.set', 'v', { a: item })))).toBe('E_NO_SPACE');
+      expect(await code(a.state.handle('c:1', req('value.set', 'v', { a: item })))).toBe('E_LIMIT');
       expect(await code(a.state.handle('c:1', req('value.get', 'v')))).toBe('E_NO_SUCH_VALUE');
+      // Redis past its maxmemory (lowered under it): what the bound lets through is refused by Redis itself.
+      const admin = new Redis(redis.url);
+      await admin.config('SET', 'maxmemory', '1mb');
+      expect(await code(a.state.handle('c:1', req('value.add', 'n', { a: enc(1) })))).toBe('E_NO_SPACE');
       // The membership outlives the full memory: its renewals go on (past a whole lease), so it is not lost.
       const id = a.node.id;
       await new Promise((r) => setTimeout(r, 3_500));
       expect(a.node.held()).toBe(true);
       expect(a.node.id).toBe(id);
-      // Taking items out makes room again.
-      for (let i = 0; i < 10; i++) await a.state.handle('c:1', req('queue.get', 'q'));
-      expect(await code(a.state.handle('c:1', req('value.set', 'v', { a: enc(1) })))).toBe('ok');
+      await admin.config('SET', 'maxmemory', '4mb');
+      admin.disconnect();
+      // Deleting the items makes room again (a get keeps its item as its reply until acknowledged).
+      await a.state.handle('c:1', req('queue.remove', 'q'));
+      await until(async () => (await code(a.state.handle('c:1', req('value.set', 'v', { a: enc(1) })))) === 'ok', 2_000, 'room again');
     } finally {
       await closeSide(a);
     }

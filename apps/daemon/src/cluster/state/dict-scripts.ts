@@ -21,14 +21,15 @@
  */
 import { PRELUDE } from './lua-prelude.js';
 
-/** ARGV[5] key, ARGV[6] bytes, ARGV[7] name. Replies 'version'. */
+/** ARGV[6] key, ARGV[7] bytes, ARGV[8] name. Replies 'version'. */
 export const DICT_SET =
   PRELUDE +
   String.raw`
 if not leased() then return UNLEASED end
 local r = kept()
 if r then return {'rep', r} end
-local key, bytes, name = ARGV[5], ARGV[6], ARGV[7]
+local key, bytes, name = ARGV[6], ARGV[7], ARGV[8]
+if FULL and grows(hlen(KEYS[5], key), #bytes) then return NO_ROOM end
 if redis.call('HSET', KEYS[5], key, bytes) == 1 then
   local seq = redis.call('HINCRBY', KEYS[7], 'seq', 1)
   if seq == 1 then redis.call('HSET', KEYS[7], 'born', redis.call('HINCRBY', STAT, 'born', 1)) end
@@ -41,14 +42,14 @@ else change('k', 'd', 'n', name, 'ver', fmt(ver), 'key', key, 'big', fmt(#bytes)
 return keep(fmt(ver))
 `;
 
-/** ARGV[5] key, ARGV[6] name. Replies '1' (deleted) or '0' (it was not there: nothing changes). */
+/** ARGV[6] key, ARGV[7] name. Replies '1' (deleted) or '0' (it was not there: nothing changes). */
 export const DICT_DELETE =
   PRELUDE +
   String.raw`
 if not leased() then return UNLEASED end
 local r = kept()
 if r then return {'rep', r} end
-local key, name = ARGV[5], ARGV[6]
+local key, name = ARGV[6], ARGV[7]
 if redis.call('HDEL', KEYS[5], key) == 0 then return keep('0') end
 redis.call('ZREM', KEYS[6], key)
 local ver = redis.call('HINCRBY', KEYS[7], 'ver', 1)
@@ -63,7 +64,7 @@ return keep('1')
 `;
 
 /**
- * ARGV[5] name. Deletes the whole dict (entries, order and version); replies '1', or '0'
+ * ARGV[6] name. Deletes the whole dict (entries, order and version); replies '1', or '0'
  * when it held no keys. A dict with a version records { k=d, n, ver, del=1 } without a key
  * (ver one past the last): its subscribers hear it, and a dict made again starts at 1.
  */
@@ -77,15 +78,15 @@ local ver = redis.call('HGET', KEYS[7], 'ver')
 local had = redis.call('UNLINK', KEYS[5]) == 1
 redis.call('UNLINK', KEYS[6], KEYS[7])
 if had then count('d', -1) end
-if ver then change('k', 'd', 'n', ARGV[5], 'ver', fmt(tonumber(ver) + 1), 'del', '1') end
+if ver then change('k', 'd', 'n', ARGV[6], 'ver', fmt(tonumber(ver) + 1), 'del', '1') end
 if had then return keep('1') end
 return keep('0')
 `;
 
 /**
- * One page of a walk over the dict in insertion order. ARGV[5] where the page starts
- * ('-inf', or '(' and the score of the walk's last key), ARGV[6] keys at most, ARGV[7]
- * bytes at most (keys, and values when ARGV[8] is '1'; a page holds one key at least).
+ * One page of a walk over the dict in insertion order. ARGV[6] where the page starts
+ * ('-inf', or '(' and the score of the walk's last key), ARGV[7] keys at most, ARGV[8]
+ * bytes at most (keys, and values when ARGV[9] is '1'; a page holds one key at least).
  * Replies {'ok', stamp, last score, more ('1' or '0'), key1 [, bytes1], ...}. The stamp
  * changes whenever what the walk reads may have: the dict made again, a key added
  * (seq) or removed (the count), and when values are read, any set (ver).
@@ -93,7 +94,7 @@ return keep('0')
 export const DICT_PAGE =
   PRELUDE +
   String.raw`
-local limit, budget, vals = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
+local limit, budget, vals = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == '1'
 local m = redis.call('HMGET', KEYS[7], 'born', 'seq', 'ver')
 -- A dict made before dicts were stamped: stamped now, so one made again in its place differs.
 if not m[1] and m[2] then
@@ -102,7 +103,7 @@ if not m[1] and m[2] then
 end
 local stamp = (m[1] or '0') .. ':' .. (m[2] or '0') .. ':' .. redis.call('ZCARD', KEYS[6])
 if vals then stamp = stamp .. ':' .. (m[3] or '0') end
-local got = redis.call('ZRANGEBYSCORE', KEYS[6], ARGV[5], '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+local got = redis.call('ZRANGEBYSCORE', KEYS[6], ARGV[6], '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
 local out = {'ok', stamp, '', '0'}
 local used, last = 0, nil
 for i = 1, #got, 2 do
@@ -124,16 +125,16 @@ return out
 `;
 
 /**
- * The whole dict at one instant, for a walk whose pages kept seeing it change. ARGV[5]
- * bytes at most, ARGV[6] '1' for values too, ARGV[7] keys at most. Replies {'ok', key1
+ * The whole dict at one instant, for a walk whose pages kept seeing it change. ARGV[6]
+ * bytes at most, ARGV[7] '1' for values too, ARGV[8] keys at most. Replies {'ok', key1
  * [, bytes1], ...}; {'many'} when it holds more keys (it grew since the walk looked), or
  * {'big'} as soon as what it read is over the bytes (before reading a value that would be).
  */
 export const DICT_ALL =
   PRELUDE +
   String.raw`
-local budget, vals = tonumber(ARGV[5]), ARGV[6] == '1'
-if redis.call('ZCARD', KEYS[6]) > tonumber(ARGV[7]) then return {'many'} end
+local budget, vals = tonumber(ARGV[6]), ARGV[7] == '1'
+if redis.call('ZCARD', KEYS[6]) > tonumber(ARGV[8]) then return {'many'} end
 local keys = redis.call('ZRANGE', KEYS[6], 0, -1)
 local out = {'ok'}
 local used = 0

@@ -12,8 +12,8 @@
 import { PRELUDE } from './lua-prelude.js';
 
 /**
- * ARGV[5] owner, ARGV[6] this daemon's id, ARGV[7] and ARGV[8] what comes before and
- * after a daemon id in its lease key, ARGV[9] the highest token this daemon has seen.
+ * ARGV[6] owner, ARGV[7] this daemon's id, ARGV[8] and ARGV[9] what comes before and
+ * after a daemon id in its lease key, ARGV[10] the highest token this daemon has seen.
  * Replies the token, or {'held'}.
  */
 export const LOCK_ACQUIRE =
@@ -22,24 +22,24 @@ export const LOCK_ACQUIRE =
 if not leased() then return UNLEASED end
 local h = redis.call('HMGET', KEYS[5], 'owner', 'daemon')
 if h[1] then
-  if redis.call('EXISTS', ARGV[7] .. h[2] .. ARGV[8]) == 1 then return {'held'} end
+  if redis.call('EXISTS', ARGV[8] .. h[2] .. ARGV[9]) == 1 then return {'held'} end
 else
   count('l', 1)
 end
 local token
 if redis.call('EXISTS', KEYS[6]) == 0 then
   local t = redis.call('TIME')
-  token = math.max(tonumber(t[1]) * 1000000 + tonumber(t[2]), tonumber(ARGV[9]) + 1)
+  token = math.max(tonumber(t[1]) * 1000000 + tonumber(t[2]), tonumber(ARGV[10]) + 1)
   redis.call('SET', KEYS[6], fmt(token))
 else
   token = redis.call('INCR', KEYS[6])
 end
-redis.call('HSET', KEYS[5], 'owner', ARGV[5], 'daemon', ARGV[6], 'token', token)
+redis.call('HSET', KEYS[5], 'owner', ARGV[6], 'daemon', ARGV[7], 'token', token)
 return {'ok', token}
 `;
 
 /**
- * ARGV[5] owner, ARGV[6] token, ARGV[7] name. Replies '1', or E_LOCK_NOT_HELD. Not
+ * ARGV[6] owner, ARGV[7] token, ARGV[8] name. Replies '1', or E_LOCK_NOT_HELD. Not
  * fenced by the lease: a release only ever gives up what the owner holds.
  */
 export const LOCK_RELEASE =
@@ -47,11 +47,11 @@ export const LOCK_RELEASE =
   String.raw`
 local r = kept()
 if r then return {'rep', r} end
-local name = ARGV[7]
+local name = ARGV[8]
 local h = redis.call('HMGET', KEYS[5], 'owner', 'token')
 if not h[1] then return fail('E_LOCK_NOT_HELD', 'lock "' .. name .. '" is not held') end
-if h[1] ~= ARGV[5] or h[2] ~= ARGV[6] then
-  return fail('E_LOCK_NOT_HELD', 'lock "' .. name .. '" is not held with token ' .. ARGV[6] .. ' by this requester')
+if h[1] ~= ARGV[6] or h[2] ~= ARGV[7] then
+  return fail('E_LOCK_NOT_HELD', 'lock "' .. name .. '" is not held with token ' .. ARGV[7] .. ' by this requester')
 end
 redis.call('DEL', KEYS[5])
 count('l', -1)

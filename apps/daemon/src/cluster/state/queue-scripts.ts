@@ -17,7 +17,7 @@ local function woken(n, name)
 end
 `;
 
-/** ARGV[5] item, ARGV[6] name. Replies 'size' (after the put). */
+/** ARGV[6] item, ARGV[7] name. Replies 'size' (after the put). */
 export const QUEUE_PUT =
   PRELUDE +
   WOKEN +
@@ -25,8 +25,9 @@ export const QUEUE_PUT =
 if not leased() then return UNLEASED end
 local r = kept()
 if r then return {'rep', r} end
-local n = redis.call('RPUSH', KEYS[5], ARGV[5])
-woken(n, ARGV[6])
+if FULL then return NO_ROOM end
+local n = redis.call('RPUSH', KEYS[5], ARGV[6])
+woken(n, ARGV[7])
 return keep(fmt(n))
 `;
 
@@ -46,7 +47,7 @@ return keep('1')
 `;
 
 /**
- * ARGV[5] the getter (`<daemon id>/<owner>`), ARGV[6] the queue's name; KEYS[6] this daemon's
+ * ARGV[6] the getter (`<daemon id>/<owner>`), ARGV[7] the queue's name; KEYS[6] this daemon's
  * `held:<id>`. Replies the item, or {'empty'}. A kept item is listed in `held:<id>` (field
  * `<rid>\n<rep key>`, the queue's name), so it can go back to its queue if this daemon dies
  * (orphan-sweep.ts); a resend answered from it lists it under the resender's daemon too.
@@ -57,23 +58,23 @@ export const QUEUE_GET =
 if not leased() then return UNLEASED end
 local r = kept()
 if r then
-  redis.call('HSET', REP, 'h:' .. RID, ARGV[5])
-  redis.call('HSET', KEYS[6], RID .. '\n' .. REP, ARGV[6])
+  redis.call('HSET', REP, 'h:' .. RID, ARGV[6])
+  redis.call('HSET', KEYS[6], RID .. '\n' .. REP, ARGV[7])
   return {'rep', r}
 end
 local item = redis.call('LPOP', KEYS[5])
 if not item then return {'empty'} end
 if redis.call('LLEN', KEYS[5]) == 0 then count('q', -1) end
 if RID ~= '' then
-  redis.call('HSET', REP, RID, item, 'h:' .. RID, ARGV[5])
+  redis.call('HSET', REP, RID, item, 'h:' .. RID, ARGV[6])
   redis.call('PEXPIRE', REP, REPTTL)
-  redis.call('HSET', KEYS[6], RID .. '\n' .. REP, ARGV[6])
+  redis.call('HSET', KEYS[6], RID .. '\n' .. REP, ARGV[7])
 end
 return {'ok', item}
 `;
 
 /**
- * ARGV[5] item, ARGV[6] name, ARGV[7] this daemon's owner prefix (`<daemon id>/`); KEYS[6]
+ * ARGV[6] item, ARGV[7] name, ARGV[8] this daemon's owner prefix (`<daemon id>/`); KEYS[6]
  * this daemon's `held:<id>`. With
  * a request id, only if an owner of this daemon still holds it (no resend was answered
  * from it by another daemon), and its kept reply goes. Not fenced by the lease: giving
@@ -86,15 +87,15 @@ export const QUEUE_PUT_BACK =
 if RID ~= '' then
   redis.call('HDEL', KEYS[6], RID .. '\n' .. REP)
   local h = redis.call('HGET', REP, 'h:' .. RID)
-  if not h or string.sub(h, 1, #ARGV[7]) ~= ARGV[7] then return {'ok', '0'} end
+  if not h or string.sub(h, 1, #ARGV[8]) ~= ARGV[8] then return {'ok', '0'} end
   redis.call('HDEL', REP, RID, 'h:' .. RID)
 end
-woken(redis.call('LPUSH', KEYS[5], ARGV[5]), ARGV[6])
+woken(redis.call('LPUSH', KEYS[5], ARGV[6]), ARGV[7])
 return {'ok', '1'}
 `;
 
 /**
- * ARGV[5] this daemon's owner prefix (`<daemon id>/`), ARGV[6..] request ids of one
+ * ARGV[6] this daemon's owner prefix (`<daemon id>/`), ARGV[6..] request ids of one
  * instance (RID is not read); KEYS[5] this daemon's `held:<id>`. Deletes each kept reply,
  * unless another daemon holds its item now, and its line in `held:`; answers how many went. One script for many: a client acknowledges its
  * replies together (100,000 at once after a burst), and a script each took the
@@ -103,8 +104,8 @@ return {'ok', '1'}
 export const DROP_REPLIES =
   PRELUDE +
   String.raw`
-local prefix, n = ARGV[5], 0
-for i = 6, #ARGV do
+local prefix, n = ARGV[6], 0
+for i = 7, #ARGV do
   local rid = ARGV[i]
   local h = redis.call('HGET', REP, 'h:' .. rid)
   if h then redis.call('HDEL', KEYS[5], rid .. '\n' .. REP) end

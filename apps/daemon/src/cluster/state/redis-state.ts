@@ -161,6 +161,7 @@ export class RedisState implements StateStore {
   static async open(opts: RedisStateOptions): Promise<RedisState> {
     const s = new RedisState(opts);
     await s.#feed.start();
+    await s.#r.room.start();
     s.#timer = setInterval(() => s.#poll(), s.#pollMs);
     s.#timer.unref();
     s.#poll();
@@ -343,6 +344,7 @@ export class RedisState implements StateStore {
     if (this.#closing === undefined) {
       this.#r.closed = true;
       clearInterval(this.#timer);
+      this.#r.room.stop();
       const err = new ShuttingDownError('the daemon is stopping');
       this.#gets.dropAll(err);
       this.#locks.dropAll(err);

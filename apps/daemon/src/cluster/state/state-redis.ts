@@ -16,6 +16,7 @@ import { redisCall } from './redis-call.js';
 import { answer, scriptError, type ScriptAnswer } from './replies.js';
 import type { Script, ScriptArg } from './scripts.js';
 import type { StateKeys } from './state-keys.js';
+import { StateRoom } from './state-room.js';
 
 /** What every state script gets besides its own keys and arguments (lua-prelude.ts). */
 export interface ScriptSettings {
@@ -27,6 +28,8 @@ export interface ScriptSettings {
 export class StateRedis {
   readonly node: ClusterNode;
   readonly keys: StateKeys;
+  /** Whether Redis has room for the state to grow (its flag goes to every script). */
+  readonly room: StateRoom;
   /** Set once the store closes: retries stop. */
   closed = false;
   readonly #settings: ScriptSettings;
@@ -36,6 +39,7 @@ export class StateRedis {
     this.node = node;
     this.keys = keys;
     this.#settings = settings;
+    this.room = new StateRoom(node);
   }
 
   /** `<daemon id>/<owner>`: an owner as Redis knows it, unique in the cluster. */
@@ -63,7 +67,7 @@ export class StateRedis {
     const raw = await script.run(
       this.node.redis,
       [this.node.leaseKey(this.node.id), k.chg, k.replies(key?.[0]), k.stat, ...keys],
-      [key === undefined ? '' : String(key[1]), s.streamLength, s.replyTtlMs, s.inlineBytes, ...args],
+      [key === undefined ? '' : String(key[1]), s.streamLength, s.replyTtlMs, s.inlineBytes, this.room.flag(argBytes(args)), ...args],
     );
     const a = answer(raw);
     if (a.word === 'err') throw scriptError(a);
@@ -91,4 +95,11 @@ export class StateRedis {
   settled(): Promise<unknown> {
     return Promise.allSettled([...this.#background]);
   }
+}
+
+/** What a script's arguments carry, in bytes. */
+function argBytes(args: ScriptArg[]): number {
+  let n = 0;
+  for (const a of args) n += typeof a === 'number' ? 8 : typeof a === 'string' ? Buffer.byteLength(a) : a.length;
+  return n;
 }

@@ -26,7 +26,7 @@ local function write(bytes, name)
 end
 `;
 
-/** ARGV[5] bytes, ARGV[6] name. Creates the value if absent; replies 'version:bytes' (the value as it is). Not kept: init is resent, not replayed. */
+/** ARGV[6] bytes, ARGV[7] name. Creates the value if absent; replies 'version:bytes' (the value as it is). Not kept: init is resent, not replayed. */
 export const VALUE_INIT =
   PRELUDE +
   CHANGED +
@@ -34,11 +34,12 @@ export const VALUE_INIT =
 if not leased() then return UNLEASED end
 local cur = redis.call('HMGET', KEYS[5], 'ver', 'val')
 if cur[1] then return {'ok', cur[1] .. ':' .. cur[2]} end
-local ver = write(ARGV[5], ARGV[6])
-return {'ok', fmt(ver) .. ':' .. ARGV[5]}
+if FULL then return NO_ROOM end
+local ver = write(ARGV[6], ARGV[7])
+return {'ok', fmt(ver) .. ':' .. ARGV[6]}
 `;
 
-/** ARGV[5] bytes, ARGV[6] name. Replies 'version'. */
+/** ARGV[6] bytes, ARGV[7] name. Replies 'version'. */
 export const VALUE_SET =
   PRELUDE +
   CHANGED +
@@ -46,11 +47,12 @@ export const VALUE_SET =
 if not leased() then return UNLEASED end
 local r = kept()
 if r then return {'rep', r} end
-return keep(fmt(write(ARGV[5], ARGV[6])))
+if FULL and grows(hlen(KEYS[5], 'val'), #ARGV[6]) then return NO_ROOM end
+return keep(fmt(write(ARGV[6], ARGV[7])))
 `;
 
 /**
- * ARGV[5] the delta (a number or a bigint, canonically encoded), ARGV[6] name. Replies
+ * ARGV[6] the delta (a number or a bigint, canonically encoded), ARGV[7] name. Replies
  * 'version:bytes' (the sum). The kept reply holds the sum only up to ADD_KEPT_SUM bytes;
  * past it, the version alone: a delta of a few bytes on a 64 KiB bigint kept 64 KiB for
  * ten minutes, so an app that never acknowledged filled Redis for every app (and took
@@ -71,8 +73,10 @@ if r then
   if cur[1] == r then return {'rep', r .. ':' .. cur[2]} end
   return fail('E_REPLY_DROPPED', 'this add was applied once; its sum was too large to keep and the value has changed since')
 end
-local name, delta = ARGV[6], ARGV[5]
+local name, delta = ARGV[7], ARGV[6]
 local cur = redis.call('HGET', KEYS[5], 'val')
+-- A sum grows by a byte now and then: only a new name is refused when full.
+if FULL and not cur then return NO_ROOM end
 local sum = delta
 if cur then
   local ck, cv = num(cur)
@@ -93,7 +97,7 @@ return keep(fmt(ver) .. ':' .. sum)
 `;
 
 /**
- * ARGV[5] expected bytes, ARGV[6] next bytes, ARGV[7] name, ARGV[8] '1' when the
+ * ARGV[6] expected bytes, ARGV[7] next bytes, ARGV[8] name, ARGV[9] '1' when the
  * daemon may compare structurally. Replies 'ok:version' ('1:' set, '0:' not), or
  * {'cmp', version, bytes} when the bytes differ and the daemon is to compare the values.
  */
@@ -106,12 +110,15 @@ local r = kept()
 if r then return {'rep', r} end
 local cur = redis.call('HMGET', KEYS[5], 'ver', 'val')
 if not cur[1] then return keep('0:0') end
-if cur[2] == ARGV[5] then return keep('1:' .. fmt(write(ARGV[6], ARGV[7]))) end
-if ARGV[8] == '1' then return {'cmp', cur[1], cur[2]} end
+if cur[2] == ARGV[6] then
+  if grows(#cur[2], #ARGV[7]) then return NO_ROOM end
+  return keep('1:' .. fmt(write(ARGV[7], ARGV[8])))
+end
+if ARGV[9] == '1' then return {'cmp', cur[1], cur[2]} end
 return keep('0:' .. cur[1])
 `;
 
-/** ARGV[5] the version the daemon found equal, ARGV[6] next bytes, ARGV[7] name. Sets if the version is unchanged, else {'again'}. */
+/** ARGV[6] the version the daemon found equal, ARGV[7] next bytes, ARGV[8] name. Sets if the version is unchanged, else {'again'}. */
 export const VALUE_CAS_AT =
   PRELUDE +
   CHANGED +
@@ -119,12 +126,13 @@ export const VALUE_CAS_AT =
 if not leased() then return UNLEASED end
 local r = kept()
 if r then return {'rep', r} end
-if redis.call('HGET', KEYS[5], 'ver') ~= ARGV[5] then return {'again'} end
-return keep('1:' .. fmt(write(ARGV[6], ARGV[7])))
+if redis.call('HGET', KEYS[5], 'ver') ~= ARGV[6] then return {'again'} end
+if FULL and grows(hlen(KEYS[5], 'val'), #ARGV[7]) then return NO_ROOM end
+return keep('1:' .. fmt(write(ARGV[7], ARGV[8])))
 `;
 
 /**
- * ARGV[5] name. Deletes the value; replies '1', or '0' when it did not exist. Records
+ * ARGV[6] name. Deletes the value; replies '1', or '0' when it did not exist. Records
  * { k=v, n, ver, del=1 } (ver one past the last), so subscribers hear it; a value made again
  * starts over at version 1.
  */
@@ -138,15 +146,15 @@ local ver = redis.call('HGET', KEYS[5], 'ver')
 if not ver then return keep('0') end
 redis.call('UNLINK', KEYS[5])
 count('v', -1)
-change('k', 'v', 'n', ARGV[5], 'ver', fmt(tonumber(ver) + 1), 'del', '1')
+change('k', 'v', 'n', ARGV[6], 'ver', fmt(tonumber(ver) + 1), 'del', '1')
 return keep('1')
 `;
 
-/** ARGV[5] a reply the daemon decided (a compareAndSet that found the values unequal): kept as is, unless one is kept already. */
+/** ARGV[6] a reply the daemon decided (a compareAndSet that found the values unequal): kept as is, unless one is kept already. */
 export const KEEP_REPLY =
   PRELUDE +
   String.raw`
 local r = kept()
 if r then return {'rep', r} end
-return keep(ARGV[5])
+return keep(ARGV[6])
 `;
