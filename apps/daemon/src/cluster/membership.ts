@@ -163,15 +163,32 @@ return 1
  * KEYS apps(old), apps(new). Otherwise the reaper, reaping the old id, would remove
  * apps that are still live from `share`. If the reaper came first (the old lease
  * lapsed a while before this daemon could tell), their entries are gone already:
- * they come back as apps back from idle do. KEYS[3..5] `held:<old>`, `orphan:<old>`,
- * `orphans`, ARGV[1] the old id: the queue items its consumers hold stay with this
- * daemon's replay table, which answers their resends from memory (they are not put
- * back by orphan-sweep.ts, as they are for a daemon that died).
+ * they come back as apps back from idle do. KEYS[3..6] `held:<old>`, `orphan:<old>`,
+ * `orphans`, `held:<new>`, ARGV[1] the old id, ARGV[2] the new one: the queue items its
+ * consumers hold stay with this daemon's replay table, which answers their resends from
+ * memory, so they are not put back by orphan-sweep.ts as a dead daemon's are; they move to
+ * the new id's list, and their holder (`h:<rid>`, `<old>/<owner>`) becomes the new id's
+ * owner, as the connections now are. Dropped instead, they were listed nowhere: lost if this
+ * daemon died before their consumers acknowledged them (and a consumer closing its
+ * connection could not put its item back, its holder named the old id). One pass over the
+ * lines, at a rejoin only; lines whose item went elsewhere or was acknowledged are dropped.
  */
 const ADOPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1])
   redis.call('DEL', KEYS[1])
+end
+local old, new = ARGV[1] .. '/', ARGV[2] .. '/'
+for _, list in ipairs({KEYS[3], KEYS[4]}) do
+  local lines = redis.call('HGETALL', list)
+  for i = 1, #lines, 2 do
+    local rid, rep = string.match(lines[i], '^(.-)\\n(.*)$')
+    local h = rid and redis.call('HGET', rep, 'h:' .. rid)
+    if h and string.sub(h, 1, #old) == old then
+      redis.call('HSET', rep, 'h:' .. rid, new .. string.sub(h, #old + 1))
+      redis.call('HSET', KEYS[6], lines[i], lines[i + 1])
+    end
+  end
 end
 redis.call('DEL', KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[5], ARGV[1])
@@ -430,7 +447,18 @@ export class Membership extends EventEmitter<ClusterNodeEvents> implements Clust
     if (ok !== 'OK') return;
     const p = this.prefix;
     await this.#lease
-      .eval(ADOPT, 5, this.appsKey(this.#id), this.appsKey(id), `${p}held:${this.#id}`, `${p}orphan:${this.#id}`, `${p}orphans`, this.#id)
+      .eval(
+        ADOPT,
+        6,
+        this.appsKey(this.#id),
+        this.appsKey(id),
+        `${p}held:${this.#id}`,
+        `${p}orphan:${this.#id}`,
+        `${p}orphans`,
+        `${p}held:${id}`,
+        this.#id,
+        id,
+      )
       .catch(() => {});
     this.#id = id;
     this.#renewedAt = sent;

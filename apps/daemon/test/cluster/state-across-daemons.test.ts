@@ -8,7 +8,8 @@
  * that died with its daemon (a host gone), never acknowledged, goes back to its
  * queue once the reconnect window ends; one whose consumer moved to another
  * daemon and resent its get stays that consumer's, and is not handed out again,
- * as does one held through a daemon paused past its lease that rejoins.
+ * as does one held through a daemon paused past its lease that rejoins; that
+ * daemon dying after it rejoined puts the item back after the window.
  */
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -143,6 +144,31 @@ describe('review: state edges across daemons', () => {
       'the consumer served again',
     );
     await expect(jobs.get({ timeoutMs: 8_000 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+  });
+
+  it('a queue item held through a daemon that rejoined after a pause goes back to its queue when that daemon then dies unacknowledged', async () => {
+    await using c = await startCluster(2, { workers: 1, args: ['--replay-window-ms', '6000'] });
+    await c.untilMembers(2);
+    const [a, b] = c.daemons as [(typeof c.daemons)[0], (typeof c.daemons)[0]];
+    const neighbour = await a.connect();
+    const jobs = neighbour.queue<string>('jobs');
+    await jobs.put('held');
+    // A consumer on b that never acknowledges: its item is held under b's incarnation.
+    const h = await helloAs(b, 'keeps');
+    h.send({ type: 'state', rid: 1, op: 'queue.get', name: 'jobs', timeoutMs: 0 });
+    expect(decodeData((await h.next((m) => m.rid === 1)).value as Uint8Array)).toBe('held');
+    // b paused past its lease (reaped, its list orphaned), back as a new incarnation within the window...
+    const joined = b.events('cluster-joined').length;
+    b.proc.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 4_500));
+    b.proc.kill('SIGCONT');
+    await until(() => b.events('cluster-joined').length > joined, 15_000, 'b rejoined');
+    // ...then its host gone, consumer and all: the item comes back once the new incarnation's window is over.
+    await b.kill();
+    h.ws.terminate();
+    // Before, the rejoin dropped the old incarnation's list: the get waited its 25 s in vain.
+    expect(await jobs.get({ timeoutMs: 25_000 })).toBe('held');
+    await expect(jobs.get({ timeoutMs: 2_000 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
   });
 
   it('compareAndSet races from two daemons: exactly one winner per value', async () => {
