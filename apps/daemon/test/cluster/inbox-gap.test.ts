@@ -9,6 +9,8 @@
  * daemons of this 2-core machine make a few hundred a second. So the test stops the owner's primary
  * (under its 3 s lease), lets the lent chunks' `done`s arrive, writes the burst's entries itself
  * the way the `report` script does (XADD MAXLEN ~ 10,000, kinds the owner ignores), and resumes it.
+ * The second case trims the `grant`s a lender made while the owner was stopped: the lender's workers
+ * must not stay lent to an owner that never heard of them.
  * Serial: it stops a daemon.
  */
 import { describe, expect, it } from 'vitest';
@@ -66,6 +68,48 @@ describe('an owner’s inbox past its bound', () => {
       expect(a.events('cluster-lease-lost')).toEqual([]);
       expect(a.events('cluster-inbox-gap').length).toBeGreaterThanOrEqual(1);
       figure('inboxGap', { inboxMost, gaps: a.events('cluster-inbox-gap') });
+    } finally {
+      r.disconnect();
+    }
+  });
+
+  it('a grant trimmed from a stalled owner’s inbox does not keep the lender’s worker: it ends unused and serves again', async () => {
+    await using c = await startCluster(1, { workers: 1 });
+    const a = c.daemons[0]!;
+    const b = await c.add({ workers: 2 });
+    await c.untilMembers(2);
+    const r = new Redis(c.redisUrl);
+    const inbox = `cp:{${c.name}}:inbox:${(await a.status()).cluster!.id}`;
+    try {
+      const nap = (ms: number): number => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+        return ms;
+      };
+      // B's own batch holds both its workers first, so nothing is lent yet.
+      const local = await b.connect();
+      const own = local.map(nap, [1_200, 1_200], { chunkSize: 1 });
+      await until(async () => (await b.status()).workers.filter((w) => w.busy).length === 2, 10_000, 'B busy with its own batch');
+      const app = await a.connect();
+      const napped = app.map(
+        nap,
+        Array.from({ length: 30 }, () => 100),
+        { chunkSize: 1 },
+      );
+      await until(async () => (await a.status()).runningItems > 0, 10_000, 'A running its batch');
+      await until(async () => Object.keys(await r.hgetall(`cp:{${c.name}}:want`)).length > 0, 5_000, 'A’s demand published');
+      // A stalls; B's own batch ends and B grants its idle workers to A's demand: the grants wait in A's inbox.
+      a.proc.kill('SIGSTOP');
+      expect(await own).toEqual([1_200, 1_200]);
+      await until(async () => (await r.xlen(inbox)) >= 2, 2_000, 'grants in A’s inbox');
+      const pipe = r.pipeline();
+      for (let i = 0; i < INBOX_MAXLEN + 500; i++) pipe.xadd(inbox, 'MAXLEN', '~', INBOX_MAXLEN, '*', 't', 'rep', 'f', 'burst', 'n', 0);
+      await pipe.exec();
+      a.proc.kill('SIGCONT');
+      expect(await within(napped, 30_000, 'A’s batch')).toEqual(Array.from({ length: 30 }, () => 100));
+      expect(a.events('cluster-lease-lost')).toEqual([]);
+      // Lent to an owner that never heard of them, B's workers come back; before, they stayed lent (busy) for good.
+      await until(async () => (await b.status()).workers.filter((w) => w.busy).length === 0, 15_000, 'B’s workers back');
+      expect(await local.map(nap, [10, 10], { chunkSize: 1 })).toEqual([10, 10]);
     } finally {
       r.disconnect();
     }
