@@ -5,8 +5,8 @@
  * daemons"): every item gets exactly one result.
  *
  * The flood is the burst of reports many lent workers make (a `started` per item of a timed batch,
- * one per round trip each): with 40 lent workers a 0.3 s pause of the owner is enough, but the
- * daemons of this 2-core machine make a few hundred a second. So the test stops the owner's primary
+ * one per round trip each), which grows with the lent workers; on this 2-core machine four of them
+ * wrote ~2,000 entries into an owner stopped 1.8 s, short of the bound. So the test stops the owner's primary
  * (under its 3 s lease), lets the lent chunks' `done`s arrive, writes the burst's entries itself
  * the way the `report` script does (XADD MAXLEN ~ 10,000, kinds the owner ignores), and resumes it.
  * The second case trims the `grant`s a lender made while the owner was stopped: the lender's workers
