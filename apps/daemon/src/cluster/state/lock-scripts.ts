@@ -14,7 +14,8 @@ import { PRELUDE } from './lua-prelude.js';
 /**
  * ARGV[6] owner, ARGV[7] this daemon's id, ARGV[8] and ARGV[9] what comes before and
  * after a daemon id in its lease key, ARGV[10] the highest token this daemon has seen.
- * Replies the token, or {'held'}.
+ * Replies the token, or {'held'}; E_LIMIT for a lock nobody holds while the state is full
+ * (state-room.ts).
  */
 export const LOCK_ACQUIRE =
   PRELUDE +
@@ -24,6 +25,8 @@ local h = redis.call('HMGET', KEYS[5], 'owner', 'daemon')
 if h[1] then
   if redis.call('EXISTS', ARGV[8] .. h[2] .. ARGV[9]) == 1 then return {'held'} end
 else
+  -- A lock nobody holds is a new key: 8,107 of them from one app filled a 32 MB Redis past the state's bound.
+  if FULL then return NO_ROOM end
   count('l', 1)
 end
 local token
