@@ -133,6 +133,37 @@ describe('fair share', () => {
     expect(fair.owed(a, [a], 1000 + KILLER_MEMORY_MS + 1)).toBe(true);
   });
 
+  it('newcomers killing workers one after another: newcomers together hold one worker for KILLER_MEMORY_MS after the last such kill', () => {
+    const { fair, placed, a } = setup();
+    const newcomer = (name: string): T => ({ name, vtime: 0, weight: 1, killedAt: -Infinity, restarting: 0, served: false });
+    const [k1, k2, k3, k4] = [newcomer('k1'), newcomer('k2'), newcomer('k3'), newcomer('k4')];
+    a.served = true;
+    // One newcomer's kills, however many, hold back no other newcomer.
+    fair.blame(k1, 0, 1000);
+    fair.blame(k1, 0, 1100);
+    fair.ready(0, 1200);
+    expect(fair.pick([k3], 1300, () => true)).toBe(k3);
+    // A second newcomer's kill within KILLER_MEMORY_MS: probation. Its restart counts as the one worker held.
+    fair.blame(k2, 1, 2000);
+    expect(fair.pick([k3], 2001, () => true)).toBeUndefined();
+    expect(fair.pick([a, k3], 2001, () => true)).toBe(a); // a client that has had a chunk run is not held back
+    fair.ready(1, 2200);
+    expect(fair.pick([k3, k4], 2201, () => true)).toBeDefined();
+    const chunk: Placed = { tenant: k3, headAt: 2201, charged: 0 };
+    placed.push(chunk);
+    fair.charge(chunk, 20);
+    expect(fair.pick([k4], 2202, () => true)).toBeUndefined(); // k3 holds the newcomers' worker
+    k3.served = true; // its chunk ran to its end: no newcomer any more
+    expect(fair.pick([k4], 2203, () => true)).toBe(k4);
+    placed.length = 0;
+    const k4chunk: Placed = { tenant: k4, headAt: 2204, charged: 0 };
+    placed.push(k4chunk);
+    fair.charge(k4chunk, 20);
+    const k5 = newcomer('k5');
+    expect(fair.pick([k5], 2205, () => true)).toBeUndefined();
+    expect(fair.pick([k5], 2000 + KILLER_MEMORY_MS, () => true)).toBe(k5); // the memory of the last newcomer kill is over
+  });
+
   it('a slot removed for good (a shrinking pool) stops holding its killer back; its charge stands as estimated', () => {
     const { fair, a } = setup();
     fair.blame(a, 2, 1000);

@@ -41,6 +41,8 @@ export interface Tenant {
   killedAt: number;
   /** Worker slots being refilled after its items killed their worker. */
   restarting: number;
+  /** False until a chunk of it has run to its end (a newcomer: FairShare's probation); undefined: not tracked. */
+  served?: boolean;
 }
 
 /** A chunk placed on a worker (running or waiting in its pipeline), as the fair share sees it. */
@@ -99,6 +101,22 @@ export class FairShare<T extends Tenant> {
   #restartEstimate = FIRST_RESTART_ESTIMATE_MS;
   /** Worker slots being refilled, with the client charged for it. */
   readonly #refilling = new Map<number, { tenant: Tenant; at: number; charged: number }>();
+  /**
+   * Newcomers' probation. A client's memory of its kill dies with its connection: an app that
+   * connected, killed a worker and left, over and over, was never limited nor charged, and took
+   * every worker each time (a hostile run on a 2-worker daemon: a neighbour's map of 100 items of
+   * 2 ms took ~50 s, against 4,200 such items in 6 s alone). So once two clients that have had no
+   * chunk run to its end (`served` false) each kill a worker within KILLER_MEMORY_MS of each other,
+   * such clients together hold at most one worker until KILLER_MEMORY_MS after the last such kill.
+   * One newcomer's kills alone hold back no other newcomer, and a client that has had a chunk run is
+   * never held back by this.
+   */
+  #newcomerKilledAt = -Infinity;
+  #newcomerKilledBefore = -Infinity;
+  #newcomerKiller: Tenant | undefined;
+  /** Newcomers that may hold workers or restarting slots (charged or blamed while `served` was false); swept as it grows. */
+  readonly #newcomers = new Set<Tenant>();
+  #newcomersSwept = 0;
 
   constructor(pool: PoolView<T>) {
     this.#pool = pool;
@@ -142,6 +160,7 @@ export class FairShare<T extends Tenant> {
 
   /** A chunk handed to a worker: charged its expected cost now, so the next choice already sees it. */
   charge(chunk: Placed, expectedMs: number): void {
+    if (chunk.tenant.served === false) this.#newcomer(chunk.tenant);
     chunk.charged = expectedMs;
     const more = (expectedMs - (chunk.prepaid ?? 0)) / chunk.tenant.weight;
     chunk.tenant.vtime += more;
@@ -175,6 +194,11 @@ export class FairShare<T extends Tenant> {
   /** One of `t`'s items killed the worker in `slot`: it is charged the replacement, and limited to one worker for a while. */
   blame(t: Tenant, slot: number, now: number): void {
     this.#refilled(slot); // a replacement that died before it was ready: its charge stands as estimated
+    if (t.served === false) {
+      this.#newcomer(t);
+      if (t !== this.#newcomerKiller) [this.#newcomerKilledBefore, this.#newcomerKiller] = [this.#newcomerKilledAt, t];
+      this.#newcomerKilledAt = now;
+    }
     t.killedAt = now;
     t.restarting++;
     const charged = RESTART_WEIGHT * this.#restartEstimate;
@@ -280,7 +304,31 @@ export class FairShare<T extends Tenant> {
    * counts). Cluster mode leaves it out of the demand it offers other daemons (Scheduler.queuedChunksByRealm).
    */
   limited(t: T, now: number): boolean {
-    return now - t.killedAt < KILLER_MEMORY_MS && this.#pool.holds(t) + t.restarting >= 1;
+    if (now - t.killedAt < KILLER_MEMORY_MS && this.#pool.holds(t) + t.restarting >= 1) return true;
+    return t.served === false && this.#onProbation(now) && this.#newcomersHold() >= 1;
+  }
+
+  /** True while newcomers together hold at most one worker (#newcomerKilledAt). */
+  #onProbation(now: number): boolean {
+    return this.#newcomerKilledAt - this.#newcomerKilledBefore < KILLER_MEMORY_MS && now - this.#newcomerKilledAt < KILLER_MEMORY_MS;
+  }
+
+  /** Workers held and slots restarting for newcomers, all of them together. */
+  #newcomersHold(): number {
+    let n = 0;
+    for (const t of this.#newcomers) {
+      const held = t.served === false ? this.#pool.holds(t as T) + t.restarting : 0;
+      if (held === 0) this.#newcomers.delete(t);
+      n += held;
+    }
+    this.#newcomersSwept = this.#newcomers.size;
+    return n;
+  }
+
+  #newcomer(t: Tenant): void {
+    this.#newcomers.add(t);
+    // Those that hold nothing go now and then, so that a stream of newcomers never grows the set.
+    if (this.#newcomers.size > 2 * this.#newcomersSwept + 64) this.#newcomersHold();
   }
 }
 
