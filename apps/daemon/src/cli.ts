@@ -93,7 +93,7 @@ daemon
     String(D.maxClientWeight),
   )
   .option('--client-weight <name=n>', 'weight of the client named name, over its own ask (repeatable)', collect)
-  .option('--client-max-workers <name=n>', 'most workers the client named name holds at once (repeatable)', collect)
+  .option('--client-max-workers <name=n>', 'most workers the clients named name hold at once, together (repeatable)', collect)
   // Send-buffer limits per client (Redis client-output-buffer-limit); hidden, mainly for tests.
   .addOption(new Option('--send-high-water <bytes>').hideHelp())
   .addOption(new Option('--send-hard-cap <bytes>').hideHelp())

@@ -37,10 +37,11 @@ describe('steer', () => {
     expect(steer({ name: 'other', weight: 2 }, p).weight).toBe(2);
   });
 
-  it("the cap is the lower of the client's and the operator's", () => {
+  it("the cap is the lower of the client's and the operator's; the operator's is the name's too, shared by its connections", () => {
     const p = policy({ clientMaxWorkers: new Map([['crawler', 2]]) });
     expect(steer({ name: 'crawler' }, p).maxWorkers).toBe(2);
-    expect(steer({ name: 'crawler', maxWorkers: 1 }, p)).toEqual({ weight: 1, maxWorkers: 1 });
+    expect(steer({ name: 'crawler', maxWorkers: 1 }, p)).toEqual({ weight: 1, maxWorkers: 1, nameMaxWorkers: 2 });
+    expect(steer({ name: 'other', maxWorkers: 1 }, p)).toEqual({ weight: 1, maxWorkers: 1 });
     const s = steer({ name: 'crawler', maxWorkers: 5 }, p);
     expect(s.maxWorkers).toBe(2);
     expect(s.warning).toMatch(/maxWorkers 5 asked, 2 given/);

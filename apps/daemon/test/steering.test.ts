@@ -272,6 +272,24 @@ describe('weights and caps', () => {
     expect(mostAtOnce(await free.map(hold, Array<number>(40).fill(10)))).toBe(2);
   });
 
+  it("the operator's cap for a name holds for all of that name's connections together; a neighbour takes the rest", async () => {
+    // An app of three connections under the capped name (a pool of processes): before, each took the cap, three workers of two.
+    const parts = await Promise.all([1, 2, 3].map(() => d.connect({ name: 'ops-capped' })));
+    const neighbour = await d.connect({ name: 'neighbour' });
+    const [n, ...runs] = await Promise.all([
+      neighbour.map(hold, Array<number>(60).fill(10)),
+      ...parts.map((c) => c.map(hold, Array<number>(30).fill(10), { chunkSize: 1 })),
+    ]);
+    const capped = runs.flat();
+    expect(capped).toHaveLength(90);
+    expect(mostAtOnce(capped)).toBe(1);
+    expect(mostAtOnce([...capped, ...n!])).toBe(2);
+    // Once the others are gone, the one left still has its one worker.
+    await Promise.all(parts.slice(1).map((c) => c.close()));
+    expect(mostAtOnce(await parts[0]!.map(hold, Array<number>(20).fill(10), { chunkSize: 1 }))).toBe(1);
+    await Promise.all([parts[0]!.close(), neighbour.close()]);
+  });
+
   it('bad weights and caps are refused: E_BAD_ARGUMENT from the SDK, a coded refusal on the wire', async () => {
     for (const weight of [0, -1, 1.5, 1001, Number.NaN, '2' as unknown as number]) {
       await expect(d.connect({ weight })).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });

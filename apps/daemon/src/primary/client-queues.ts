@@ -25,6 +25,8 @@ export interface SchedulerClient {
   readonly weight?: number;
   /** Most workers the client may hold at once (placement.ts); default no cap. */
   readonly maxWorkers?: number | undefined;
+  /** Most workers the connections of its name may hold together (the operator's cap for the name); default no cap. */
+  readonly nameMaxWorkers?: number | undefined;
   /** Its connection's share of the primary's turns, which its tasks' state requests are charged to (worker-state-link.ts). */
   readonly turns?: TurnPayer;
 }
@@ -38,12 +40,20 @@ export interface ClientQueue extends Tenant {
   readonly ready: Job[];
   /** Most workers it may hold at once; undefined: no cap. */
   readonly maxWorkers: number | undefined;
+  /** The connections of its name, under the operator's cap for it, which they hold together (worker-cap.ts); undefined: no such cap. */
+  readonly nameCap: NameCap | undefined;
   rr: number;
   active: boolean;
   queuedChunks: number;
   queuedBytes: number;
   /** A chunk of it has run to its end (placement.ts: after a reserve worker's death, the reserve goes to such clients first). */
   served: boolean;
+}
+
+/** The connections of one name that the operator capped (--client-max-workers), and the cap they share. */
+export interface NameCap {
+  readonly max: number;
+  readonly members: Set<ClientQueue>;
 }
 
 /** Chunks of the client held by workers. */
@@ -64,6 +74,8 @@ export interface ClientFigures {
 export class ClientQueues {
   readonly #fair: FairShare<ClientQueue>;
   readonly #byId = new Map<number, ClientQueue>();
+  /** The operator's caps by name, each shared by the connections of that name while any is here. */
+  readonly #nameCaps = new Map<string, NameCap>();
   /** Starts this scheduler's realms: random, so no other daemon's realm is the same. */
   readonly #realmPrefix = `${randomBytes(9).toString('base64url')}:`;
   /** Clients with queued chunks. */
@@ -107,15 +119,28 @@ export class ClientQueues {
         restarting: 0,
         weight: client.weight ?? 1,
         maxWorkers: client.maxWorkers,
+        nameCap: this.#nameCap(client),
       };
+      cq.nameCap?.members.add(cq);
       this.#byId.set(client.id, cq);
     }
     return cq;
   }
 
+  #nameCap(client: SchedulerClient): NameCap | undefined {
+    const max = client.nameMaxWorkers;
+    if (max === undefined) return undefined;
+    const name = client.name ?? '';
+    let group = this.#nameCaps.get(name);
+    if (group === undefined) this.#nameCaps.set(name, (group = { max, members: new Set() }));
+    return group;
+  }
+
   /** Forgets a client (its jobs must be abandoned first). */
   delete(cq: ClientQueue): void {
     this.#byId.delete(cq.client.id);
+    const group = cq.nameCap;
+    if (group !== undefined && group.members.delete(cq) && group.members.size === 0) this.#nameCaps.delete(cq.client.name ?? '');
     this.#deactivate(cq);
   }
 

@@ -7,7 +7,9 @@
  * declaring weight 1000. Clamping, not refusing: an app written for one
  * daemon still runs on another, at the share this one grants, and the
  * welcome says so (`warning`). A cap on workers is the lower of the client's
- * and the operator's (--client-max-workers name=N). Names are not
+ * and the operator's (--client-max-workers name=N); the operator's holds for
+ * every connection of that name together (an app of many connections under
+ * one name took the cap once for each: `nameMaxWorkers`). Names are not
  * authenticated: whoever has the token may take any name, so a per-name
  * setting steers cooperating apps, it does not fence off hostile ones
  * (--max-client-weight does, for every name without a setting).
@@ -28,6 +30,8 @@ export interface SteeringPolicy {
 export interface Steering {
   weight: number;
   maxWorkers: number | undefined;
+  /** The operator's cap for the client's name, held by all of that name's connections together (worker-cap.ts). */
+  nameMaxWorkers?: number;
   /** Why the grant differs from the ask, for the welcome and the log. */
   warning?: string;
 }
@@ -54,6 +58,7 @@ export function steer(hello: Pick<Hello, 'name' | 'weight' | 'maxWorkers'>, poli
     maxWorkers = cap;
   }
   const out: Steering = { weight, maxWorkers };
+  if (cap !== undefined) out.nameMaxWorkers = cap;
   if (warnings.length > 0) out.warning = warnings.join('; ');
   return out;
 }

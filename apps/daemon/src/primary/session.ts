@@ -129,6 +129,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   /** Granted at hello (client-steering.ts); the scheduler reads them when the client opens its first batch. */
   weight = 1;
   maxWorkers: number | undefined;
+  nameMaxWorkers: number | undefined;
   alive = true;
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
@@ -462,6 +463,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     const steering = steer(hello, this.#ctx.steering);
     this.weight = steering.weight;
     this.maxWorkers = steering.maxWorkers;
+    this.nameMaxWorkers = steering.nameMaxWorkers;
     const suppressed = steering.warning === undefined ? undefined : this.#ctx.steeringLog.admit(steering.warning.replace(/\d+/g, '#'));
     if (steering.warning !== undefined && suppressed !== undefined)
       this.#ctx.log.warn(
