@@ -2,6 +2,7 @@
  * GET /metrics: the daemon's Prometheus metrics (metrics.ts), for a scraper
  * holding the daemon's token (`Authorization: Bearer <token>`). Without it,
  * or with another, 401 (E_AUTH) and nothing else: the figures name the clients.
+ * Renders are paced (scrape-pacing.ts).
  */
 import { ErrorCode } from '@corepool/protocol/internal';
 import type { HttpHandler } from './routes.js';
@@ -9,9 +10,12 @@ import { bearerToken } from './routes.js';
 import { refuse } from './dashboard-http.js';
 import { tokenMatches } from '../token.js';
 import type { Metrics } from '../metrics.js';
+import { realClock, type Clock } from '../clock.js';
+import { ScrapePacing } from './scrape-pacing.js';
 
 /** The handler of /metrics. */
-export function metricsRoute(metrics: Metrics, token: string): HttpHandler {
+export function metricsRoute(metrics: Metrics, token: string, clock: Clock = realClock): HttpHandler {
+  const pacing = new ScrapePacing(() => metrics.render(), clock);
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return refuse(res, 405, ErrorCode.E_BAD_MESSAGE, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
@@ -21,7 +25,9 @@ export function metricsRoute(metrics: Metrics, token: string): HttpHandler {
         'www-authenticate': 'Bearer realm="corepool"',
       });
     }
-    const { body, contentType } = await metrics.render();
+    // Loaded first (prom-client, and the first event-loop samples: a few hundred ms), so that the pacing measures renders alone.
+    await metrics.load();
+    const { body, contentType } = await pacing.next();
     if (res.destroyed) return;
     res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);
