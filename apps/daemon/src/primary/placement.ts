@@ -469,8 +469,12 @@ export class Placement<W extends PoolWorker> {
         soonest = Math.min(soonest, awaits);
         continue;
       }
+      // A newcomer held back by the fair share (newcomers' probation: fair-share.ts) gets no reserve either: it
+      // is a worker, and newcomers killing one after another from new connections took it as well as the one
+      // they were left (with the reserve, a neighbour's items in 3 s: 16-609 against 950-1,300 alone; now 1,252-1,378
+      // against 2,377-2,495, on a quieter machine).
       const stuck = (cq: ClientQueue): boolean =>
-        !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes) && !recentKiller(cq);
+        !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes) && !recentKiller(cq) && !this.#ctx.fair.limited(cq, now);
       // Not asked whether it is owed a worker: charged ahead for a chunk placed and moved (each copy
       // charged until it answers), a client that keeps returning stood above the one holding every
       // worker, and waited out an item a few probes in a hundred. A client holding no worker takes
