@@ -145,8 +145,8 @@ describe('fair share', () => {
     expect(fair.pick([k3], 1300, () => true)).toBe(k3);
     // A second newcomer's kill within KILLER_MEMORY_MS: probation. Its restart counts as the one worker held.
     fair.blame(k2, 1, 2000);
-    expect(fair.pick([k3], 2001, () => true)).toBeUndefined();
     expect(fair.pick([a, k3], 2001, () => true)).toBe(a); // a client that has had a chunk run is not held back
+    expect(fair.pick([k3], 2001, () => true)).toBeUndefined(); // nor kept waiting: it had work queued just now
     fair.ready(1, 2200);
     expect(fair.pick([k3, k4], 2201, () => true)).toBeDefined();
     const chunk: Placed = { tenant: k3, headAt: 2201, charged: 0 };
@@ -162,6 +162,25 @@ describe('fair share', () => {
     const k5 = newcomer('k5');
     expect(fair.pick([k5], 2205, () => true)).toBeUndefined();
     expect(fair.pick([k5], 2000 + KILLER_MEMORY_MS, () => true)).toBe(k5); // the memory of the last newcomer kill is over
+  });
+
+  it("newcomers' probation holds them back only while a client that has had a chunk run has work queued, not to leave workers idle", () => {
+    const { fair, a } = setup();
+    const newcomer = (name: string): T => ({ name, vtime: 0, weight: 1, killedAt: -Infinity, restarting: 0, served: false });
+    const [k1, k2, k3] = [newcomer('k1'), newcomer('k2'), newcomer('k3')];
+    a.served = true;
+    fair.blame(k1, 0, 1000);
+    fair.blame(k2, 1, 1100);
+    // Nobody it protects about: a newcomer takes a worker the killers' restarts leave idle.
+    expect(fair.pick([k3], 1200, () => true)).toBe(k3);
+    // A client that has had a chunk run comes with work: newcomers are held back from then on,
+    // between its chunks too (a submit at a time), for KILLER_MEMORY_MS after it last had work queued.
+    expect(fair.pick([a, k3], 1300, () => true)).toBe(a);
+    expect(fair.pick([k3], 1400, () => true)).toBeUndefined();
+    fair.blame(k1, 0, 1300 + KILLER_MEMORY_MS - 100); // the attack goes on
+    fair.blame(k2, 1, 1300 + KILLER_MEMORY_MS - 50);
+    expect(fair.pick([k3], 1300 + KILLER_MEMORY_MS - 10, () => true)).toBeUndefined();
+    expect(fair.pick([k3], 1300 + KILLER_MEMORY_MS + 10, () => true)).toBe(k3);
   });
 
   it('a slot removed for good (a shrinking pool) stops holding its killer back; its charge stands as estimated', () => {

@@ -579,6 +579,28 @@ describe('failures, over a fake pool and clock', () => {
     ]);
   });
 
+  it('a part lost on its way (a later part or the done comes past a gap): the worker goes, the items without a result run again, nobody blamed', () => {
+    const s = setup(1, { pipelineDepth: 1 });
+    open(s, 1, s.client, { retries: 0 });
+    add(s, 1, [0], s.client, 6);
+    const [w0] = workers(s);
+    const run = s.pool.runs(w0)[0]!;
+    tell(s, w0, { t: 'part', key: run.key, from: 0, count: 2, payload: encodeData(['a', 'b']), errors: [], ms: 1 });
+    // Items 2 and 3's part never came (a lender's report trimmed from the owner's inbox): the done brings 4 and 5.
+    tell(s, w0, { t: 'done', key: run.key, from: 4, payload: encodeData(['e', 'f']), errors: [], ms: 1, aborted: false });
+    expect(s.pool.killed).toEqual([w0]);
+    const next = s.pool.exit(w0);
+    s.pool.ready(next);
+    // From the first item without a result, as it was: not tracked, no attempt counted (retries 0 would fail it).
+    const rest = s.pool.runs(next)[0]!;
+    expect([rest.start, rest.count, rest.timed]).toEqual([2, 4, false]);
+    done(s, next, rest.key, 'c', 4);
+    expect(results(s.client).map((r) => [r.start, r.count, r.errors[0]?.code ?? null])).toEqual([
+      [0, 2, null],
+      [2, 4, null],
+    ]);
+  });
+
   it('a tracked chunk whose worker exits after a part: the item it had reported, rebased, is blamed', () => {
     const s = setup(1, { pipelineDepth: 1 });
     open(s, 1, s.client, { retries: 0 });

@@ -377,7 +377,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
       case 'reclaim': {
         const w = this.#remote.get(`${e.f}|${e.n}`);
         if (w === undefined) return; // ended here already: nothing about it after its exit
-        if (e.t === 'end') this.#end(w, 'none');
+        if (e.t === 'end') this.#end(w, 'none', e.b);
         else if (e.t === 'reclaim') {
           w.draining = true;
           w.ready = false;
@@ -413,7 +413,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
    * and that the slot is gone; the grant's key goes, so nothing the lender
    * still sends for it is delivered; `release` or `kill` tells the lender.
    */
-  #end(w: RemoteWorker, tell: 'release' | 'kill' | 'none'): void {
+  #end(w: RemoteWorker, tell: 'release' | 'kill' | 'none', blameless = false): void {
     if (w.dead) return;
     w.dead = true;
     w.ready = false;
@@ -421,7 +421,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     this.#forget(w);
     this.#scripts.endGrant(w.lender, w.n).catch(() => {});
     if (tell !== 'none') post(this.#node, this.#node.id, w.lender, tell, w.n).catch(() => {});
-    this.#scheduler!.workerExit(w);
+    this.#scheduler!.workerExit(w, blameless);
     this.#scheduler!.slotRemoved(w.slot);
   }
 
@@ -430,18 +430,19 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
    * may be among them, and nothing says which. Every grant ends, both ways: borrowed slots are
    * killed (their chunks rerun; the keys' deletion fences what the lenders still send), lent
    * workers end with their owners told (a run lost here would never be answered). A grant lost
-   * on its way here ends at its lender, which never saw a run on it (Lender.tick).
+   * on its way here ends at its lender, which never saw a run on it (Lender.tick). None of it is
+   * the chunks' doing: they run again as they were, no item's attempt counted, nobody charged.
    */
   #gap(lost: number): void {
     this.#opts.log({ event: 'cluster-inbox-gap', lost, borrowed: this.#remote.size, lent: this.#lender.lent });
-    for (const w of [...this.#remote.values()]) this.#end(w, 'kill');
+    for (const w of [...this.#remote.values()]) this.#end(w, 'kill', true);
     this.#lender.endAll();
   }
 
   /** This incarnation lost its lease: nothing borrowed can be trusted, nothing lent may go on. */
   #lost(): void {
     this.#lender.lost();
-    for (const w of [...this.#remote.values()]) this.#end(w, 'none');
+    for (const w of [...this.#remote.values()]) this.#end(w, 'none', true);
     this.#demand.forget();
   }
 

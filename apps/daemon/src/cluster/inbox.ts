@@ -15,8 +15,8 @@
  *
  * Entries are flat fields: `t` (kind), `f` (the sender's id), `n` (the
  * grant: the lender's number for the lent worker), `a` (a run's attempt
- * number), `p` (a grant's app) and `m` (a run, abort or worker message,
- * msgpack). Kinds:
+ * number), `p` (a grant's app), `m` (a run, abort or worker message,
+ * msgpack) and `b` ('1' on an `end` no chunk on the worker caused). Kinds:
  *  - to an owner: `grant`, `rep` (a worker's chunk message), `end` (the lender
  *    ended the grant: the worker exited or was taken back), `reclaim` (the
  *    lender wants its worker back between chunks);
@@ -33,6 +33,8 @@ export interface InboxEntry {
   a: number;
   p: string;
   m: Buffer | undefined;
+  /** On an `end`: the lender took its worker back through no fault of the chunks on it (the owner charges nobody). */
+  b: boolean;
 }
 
 /** How long one XREAD blocks: also how soon a stop or a new incarnation is noticed. */
@@ -120,13 +122,14 @@ export class InboxReader {
 }
 
 function parse(fields: Buffer[]): InboxEntry {
-  const e: InboxEntry = { t: '', f: '', n: 0, a: 0, p: '', m: undefined };
+  const e: InboxEntry = { t: '', f: '', n: 0, a: 0, p: '', m: undefined, b: false };
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const k = fields[i]!.toString();
     const v = fields[i + 1]!;
     if (k === 'm') e.m = v;
     else if (k === 'n') e.n = Number(v.toString());
     else if (k === 'a') e.a = Number(v.toString());
+    else if (k === 'b') e.b = v.toString() === '1';
     else if (k === 't' || k === 'f' || k === 'p') e[k] = v.toString();
   }
   return e;
@@ -151,13 +154,17 @@ return added - unread
 /** XADD to an inbox only while its member's lease exists: a message to a member gone would recreate its inbox, never read. */
 const POST = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'f', ARGV[3], 'n', ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'f', ARGV[3], 'n', ARGV[4], unpack(ARGV, 5))
 return 1
 `;
 
-/** XADDs a message without a payload from `from` to `to`'s inbox (on the command connection), if `to` is still a member. */
-export function post(node: ClusterNode, from: string, to: string, t: string, n: number): Promise<unknown> {
-  return node.redis.eval(POST, 2, `${node.prefix}lease:${to}`, `${node.prefix}inbox:${to}`, INBOX_MAXLEN, t, from, n);
+/**
+ * XADDs a message without a payload from `from` to `to`'s inbox (on the command connection), if `to` is still
+ * a member. `blameless` marks an `end` no chunk caused (a daemon that does not know the field reads a plain end).
+ */
+export function post(node: ClusterNode, from: string, to: string, t: string, n: number, blameless = false): Promise<unknown> {
+  const more = blameless ? ['b', '1'] : [];
+  return node.redis.eval(POST, 2, `${node.prefix}lease:${to}`, `${node.prefix}inbox:${to}`, INBOX_MAXLEN, t, from, n, ...more);
 }
 
 function sleep(ms: number): Promise<void> {

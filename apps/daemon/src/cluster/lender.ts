@@ -188,7 +188,7 @@ export class Lender {
 
   /** The end of a graceful stop: what is still lent ends now, and its owners hear it. */
   endAll(): void {
-    for (const g of [...this.#byWorker.values()]) this.#end(g, 'end');
+    for (const g of [...this.#byWorker.values()]) this.#end(g, 'end', true);
   }
 
   /** An owner's message for one of the workers lent to it. */
@@ -265,7 +265,7 @@ export class Lender {
       .catch(() => {
         // Not known to have reached the owner (Redis unreachable, the link reset): the grant ends, and the
         // owner reruns what it had on this worker rather than wait for a report that may never come.
-        if (this.#byWorker.get(g.worker) === g) this.#end(g, 'end');
+        if (this.#byWorker.get(g.worker) === g) this.#end(g, 'end', true);
       });
   }
 
@@ -289,14 +289,15 @@ export class Lender {
    * still holding the owner's chunks is killed; an idle one goes back to the
    * local scheduler.
    */
-  #end(g: Grant, how: 'end' | 'kill' | 'none'): void {
+  /** `blameless`: the owner is told no chunk on the worker caused it (it reruns them as they were, charging nobody). */
+  #end(g: Grant, how: 'end' | 'kill' | 'none', blameless = false): void {
     if (this.#byWorker.get(g.worker) !== g) return;
     this.#byWorker.delete(g.worker);
     this.#byN.delete(g.n);
     // Behind the reports the worker made before (a `done` reaches the owner before the grant's end); what it says later is refused.
     g.reports.then(() => {
       this.#scripts.endGrant(g.self, g.n).catch(() => {});
-      if (how === 'end') post(this.#node, g.self, g.owner, 'end', g.n).catch(() => {});
+      if (how === 'end') post(this.#node, g.self, g.owner, 'end', g.n, blameless).catch(() => {});
     });
     // The host keeps a killed worker out of the local scheduler's hands until its exit.
     if (how === 'kill' || g.chunks.size > 0) {

@@ -117,6 +117,13 @@ export class FairShare<T extends Tenant> {
   /** Newcomers that may hold workers or restarting slots (charged or blamed while `served` was false); swept as it grows. */
   readonly #newcomers = new Set<Tenant>();
   #newcomersSwept = 0;
+  /**
+   * When `pick` last saw a client that has had a chunk run (one probation protects) with work queued.
+   * Probation holds newcomers back only within KILLER_MEMORY_MS of it: with no such client about,
+   * holding them to one worker would leave the others idle for nobody (many genuine apps of one
+   * connection each, two of whose items failed, would share one worker of the pool).
+   */
+  #servedWaitingAt = -Infinity;
 
   constructor(pool: PoolView<T>) {
     this.#pool = pool;
@@ -194,13 +201,14 @@ export class FairShare<T extends Tenant> {
   /** One of `t`'s items killed the worker in `slot`: it is charged the replacement, and limited to one worker for a while. */
   blame(t: Tenant, slot: number, now: number): void {
     this.#refilled(slot); // a replacement that died before it was ready: its charge stands as estimated
+    t.killedAt = now;
+    t.restarting++;
     if (t.served === false) {
+      // Registered once its restarting slot counts: a sweep now would drop a killer that holds only that.
       this.#newcomer(t);
       if (t !== this.#newcomerKiller) [this.#newcomerKilledBefore, this.#newcomerKiller] = [this.#newcomerKilledAt, t];
       this.#newcomerKilledAt = now;
     }
-    t.killedAt = now;
-    t.restarting++;
     const charged = RESTART_WEIGHT * this.#restartEstimate;
     t.vtime += charged / t.weight;
     this.#refilling.set(slot, { tenant: t, at: now, charged });
@@ -247,6 +255,7 @@ export class FairShare<T extends Tenant> {
     const n = active.length;
     if (n === 0) return undefined;
     const over = overage(this.#pool.heads(), now);
+    if (this.#onProbation(now) && active.some((t) => t.served !== false)) this.#servedWaitingAt = now;
     let best: T | undefined;
     let bestAt = 0;
     let bestV = Infinity;
@@ -305,7 +314,7 @@ export class FairShare<T extends Tenant> {
    */
   limited(t: T, now: number): boolean {
     if (now - t.killedAt < KILLER_MEMORY_MS && this.#pool.holds(t) + t.restarting >= 1) return true;
-    return t.served === false && this.#onProbation(now) && this.#newcomersHold() >= 1;
+    return t.served === false && this.#onProbation(now) && now - this.#servedWaitingAt < KILLER_MEMORY_MS && this.#newcomersHold() >= 1;
   }
 
   /** True while newcomers together hold at most one worker (#newcomerKilledAt). */

@@ -429,7 +429,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         this.#deadlines.arm(lane, chunk, m.i);
         return;
       case 'part':
-        this.#part(chunk, m);
+        this.#part(lane, chunk, m);
         return;
       case 'done':
         this.#done(lane, chunk, m);
@@ -477,8 +477,9 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   }
 
   /** A worker died: its restart is charged, and each of its chunks recovered (recovery.ts). */
-  workerExit(w: W): void {
+  workerExit(w: W, blameless = false): void {
     const lane = this.#lanes.remove(w);
+    if (blameless) lane.recycle ??= { culprit: undefined };
     this.#chargeExit(lane);
     const chunks = lane.clear();
     // Requeue in reverse so the front of each job's queue keeps input order.
@@ -562,8 +563,9 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   #done(lane: Lane<W>, chunk: Chunk, m: DoneMessage): void {
     // An item of this chunk already has its outcome and the worker is being replaced: its exit requeues the rest.
     if (chunk.failedAt >= 0) return;
-    const unrun = this.#release(lane, chunk);
     const from = m.from ?? 0;
+    if (from !== chunk.sent) return this.#reportsLost(lane);
+    const unrun = this.#release(lane, chunk);
     // Cut short (placement.ts asked): the items before `cut` ran, the rest is queued again, first in its job.
     const cut = m.cut;
     const ran = typeof cut === 'number' && Number.isInteger(cut) && cut > from && cut < chunk.count && !m.aborted ? cut : chunk.count;
@@ -588,12 +590,24 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   }
 
   /** Results of the first items of a finished chunk too large for one frame; `done` brings the rest. */
-  #part(chunk: Chunk, m: PartMessage): void {
+  #part(lane: Lane<W>, chunk: Chunk, m: PartMessage): void {
     if (chunk.failedAt >= 0) return;
+    if (m.from !== chunk.sent) return this.#reportsLost(lane);
     chunk.timer?.cancel(); // every item has run
     chunk.sent = m.from + m.count;
     const job = chunk.job;
     if (job.live) this.#results.results(job, chunk.start + m.from, m.count, m);
+  }
+
+  /**
+   * A chunk's results came with a gap before them: a part between was lost on its way (cluster mode: a
+   * lender's report trimmed from this daemon's inbox unread). Delivered as they are, the gap's items would
+   * have no result ever. The worker is ended through no fault of its chunks: each runs again from its
+   * first item without a result, nobody charged.
+   */
+  #reportsLost(lane: Lane<W>): void {
+    lane.recycle ??= { culprit: undefined };
+    this.#pool.kill(lane.worker, 'reports lost');
   }
 
   #fail(lane: Lane<W>, chunk: Chunk, m: FailMessage): void {

@@ -136,7 +136,12 @@ export interface WorkerPool<W extends PoolWorker> {
 export interface PoolEvents<W extends PoolWorker> {
   workerReady(w: W): void;
   workerMessage(w: W, m: ChunkMessage): void;
-  workerExit(w: W): void;
+  /**
+   * `blameless`: the pool ended the worker for a reason none of its chunks caused (cluster mode: the
+   * daemon lost its lease, or lending messages were lost): its chunks run again as they were, nobody
+   * charged for the restart nor any item's attempt counted.
+   */
+  workerExit(w: W, blameless?: boolean): void;
   /** The slot of a worker whose exit was told will not be refilled. */
   slotRemoved(slot: number): void;
 }

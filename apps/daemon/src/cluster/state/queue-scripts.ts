@@ -95,7 +95,7 @@ return {'ok', '1'}
 `;
 
 /**
- * ARGV[6] this daemon's owner prefix (`<daemon id>/`), ARGV[6..] request ids of one
+ * ARGV[6] this daemon's owner prefix (`<daemon id>/`), ARGV[7..] request ids of one
  * instance (RID is not read); KEYS[5] this daemon's `held:<id>`. Deletes each kept reply,
  * unless another daemon holds its item now, and its line in `held:`; answers how many went. One script for many: a client acknowledges its
  * replies together (100,000 at once after a burst), and a script each took the

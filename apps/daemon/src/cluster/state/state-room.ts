@@ -11,6 +11,9 @@
  * (each write keeps its reply and records its change). The room left above the
  * bound (a tenth of maxmemory) is for those writes, the kept replies, the
  * change stream and the lending messages, which are never refused for it.
+ * What is compared is all of Redis's memory, those included: a burst of
+ * lending messages can hold new state back for a moment (erring on the side of
+ * refusing early, as the count of this daemon's own scripts does).
  *
  * How, without a round trip per write: `INFO memory` every POLL_MS, plus what
  * this daemon's own scripts carried since that reading was asked for (an upper

@@ -11,7 +11,8 @@
  * A request that comes sooner waits for the next render, and every request
  * waiting then gets that one: each reply is rendered after its request came,
  * so a counter never reads lower than it did at the request. No request
- * waits over MAX_WAIT_MS, however long the last render took.
+ * waits over MAX_WAIT_MS past the end of the render in flight when it came,
+ * however long the last render took, and then for its own render.
  */
 import type { Clock, Timer } from '../clock.js';
 import { MAX_WAIT_MS, REUSE_FACTOR } from '../status-snapshot.js';
