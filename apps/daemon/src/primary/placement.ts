@@ -473,8 +473,9 @@ export class Placement<W extends PoolWorker> {
       // is a worker, and newcomers killing one after another from new connections took it as well as the one
       // they were left (with the reserve, a neighbour's items in 3 s: 16-609 against 950-1,300 alone; now 1,252-1,378
       // against 2,377-2,495, on a quieter machine).
-      const stuck = (cq: ClientQueue): boolean =>
-        !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes) && !recentKiller(cq) && !this.#ctx.fair.limited(cq, now);
+      const placeable = (cq: ClientQueue): boolean =>
+        !running.has(cq) && cq.client.canReceive() && mayPlace(cq, idle, lanes) && !recentKiller(cq);
+      const stuck = (cq: ClientQueue): boolean => placeable(cq) && !this.#ctx.fair.limited(cq, now);
       // Not asked whether it is owed a worker: charged ahead for a chunk placed and moved (each copy
       // charged until it answers), a client that keeps returning stood above the one holding every
       // worker, and waited out an item a few probes in a hundred. A client holding no worker takes
@@ -489,13 +490,14 @@ export class Placement<W extends PoolWorker> {
         continue;
       }
       // A chunk waiting behind one that holds its worker: the longest waiting goes first. It was placed
-      // already, so it moves whatever the fair share says of its client now: the move takes no worker
-      // from anyone, and a client limited after a kill (fair-share.ts) counts this very chunk as held.
+      // already, so it moves whatever the fair share says of its client now (`placeable`, not `stuck`): the
+      // move takes no worker from anyone, and a client limited after a kill, or a newcomer on probation
+      // (fair-share.ts), counts this very chunk as held.
       let victim: Lane<W> | undefined;
       let at = -1;
       for (const v of core) {
         if (v.worker.dead || v.chunks.length < 2) continue;
-        const i = v.chunks.findIndex((c, k) => k > 0 && this.#movable(c) && fits(c.job, idle.worker) && stuck(c.tenant));
+        const i = v.chunks.findIndex((c, k) => k > 0 && this.#movable(c) && fits(c.job, idle.worker) && placeable(c.tenant));
         if (i < 0) continue;
         const held = this.#heldFrom(v, now);
         if (held > now) soonest = Math.min(soonest, held - now);
