@@ -1,13 +1,14 @@
 /**
- * StatusSnapshots: every request gets a status made after it came; one that
- * comes sooner than REUSE_FACTOR times the last status's cost waits for the
- * next, which every request waiting then shares (never over MAX_WAIT_MS); each
- * reply its own buffer.
+ * statusSnapshots: every request gets a status made after it came; one that
+ * comes sooner than REUSE_FACTOR times the last status's cost (its encoding
+ * for a client included) waits for the next, which every request waiting then
+ * shares (never over MAX_WAIT_MS); each reply its own buffer.
  */
 import { describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '@corepool/protocol';
 import { decodeMessage, encodeReply } from '@corepool/protocol/internal';
-import { MAX_WAIT_MS, REUSE_FACTOR, StatusSnapshots, type MadeStatus } from '../src/primary/status-snapshot.js';
+import { statusSnapshots, type MadeStatus } from '../src/primary/status-snapshot.js';
+import { MAX_WAIT_MS, REUSE_FACTOR } from '../src/primary/paced.js';
 import type { Clock } from '../src/primary/clock.js';
 import { FakeClock } from './support/fake-clock.js';
 
@@ -18,7 +19,7 @@ function snapshots(costMs: number) {
   let spent = 0;
   const clock: Clock = { now: () => fake.now() + spent, after: (ms, fn) => fake.after(ms, fn) };
   let made = 0;
-  const s = new StatusSnapshots(() => {
+  const s = statusSnapshots(() => {
     made++;
     spent += costMs;
     return { pid: made } as unknown as DaemonStatus;
@@ -34,15 +35,15 @@ async function settled(p: Promise<MadeStatus>): Promise<number | undefined> {
   return v;
 }
 
-describe('StatusSnapshots', () => {
+describe('statusSnapshots', () => {
   it('makes the first status at once; one asked sooner waits for the next, shared by all that waited', async () => {
     const { s, clock, made } = snapshots(2);
     expect(await settled(s.next())).toBe(1);
-    // Made at 1000 and took 2 ms: the next no sooner than 1000 + 2 * REUSE_FACTOR.
+    // Made at 1000, it took 2 ms: the next no sooner than 1002 + 2 * REUSE_FACTOR.
     const a = s.next();
     const b = s.next();
     expect(await settled(a)).toBeUndefined();
-    clock.advance(2 * REUSE_FACTOR - 3);
+    clock.advance(2 * REUSE_FACTOR - 1);
     expect(await settled(a)).toBeUndefined();
     clock.advance(1);
     expect(await settled(a)).toBe(2);
@@ -61,7 +62,9 @@ describe('StatusSnapshots', () => {
     const { s, clock } = snapshots(500);
     expect(await settled(s.next())).toBe(1);
     const next = s.next();
-    clock.advance(MAX_WAIT_MS - 500);
+    clock.advance(MAX_WAIT_MS - 1);
+    expect(await settled(next)).toBeUndefined();
+    clock.advance(1);
     expect(await settled(next)).toBe(2);
   });
 

@@ -35,7 +35,7 @@ import type { Membership } from '../cluster/membership.js';
 import type { PoolWorker } from './worker-pool.js';
 import type { Telemetry } from './telemetry.js';
 import type { Logger } from '../logger.js';
-import { StatusSnapshots } from './status-snapshot.js';
+import { statusSnapshots } from './status-snapshot.js';
 import { realClock } from './clock.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
@@ -406,7 +406,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
 
   // What plain HTTP requests reach on the daemon's port besides the WebSocket upgrade.
   const routes = new HttpRoutes();
-  const statuses = new StatusSnapshots(status, realClock);
+  const statuses = statusSnapshots(status, realClock);
   addDashboard(routes, { token, status: () => statuses.next().then((m) => m.status), state });
   routes.add('/metrics', metricsRoute(telemetry.metrics, token));
   server = new DaemonServer(

@@ -2,7 +2,8 @@
  * GET /metrics: the daemon's Prometheus metrics (metrics.ts), for a scraper
  * holding the daemon's token (`Authorization: Bearer <token>`). Without it,
  * or with another, 401 (E_AUTH) and nothing else: the figures name the clients.
- * Renders are paced (scrape-pacing.ts).
+ * Renders are paced (paced.ts): four scrapes in flight beside 1,000 clients
+ * cut a neighbour's awaited adds from ~15,000 to 886 in 3 s unpaced.
  */
 import { ErrorCode } from '@corepool/protocol/internal';
 import type { HttpHandler } from './routes.js';
@@ -11,11 +12,11 @@ import { refuse } from './dashboard-http.js';
 import { tokenMatches } from '../token.js';
 import type { Metrics } from '../metrics.js';
 import { realClock, type Clock } from '../clock.js';
-import { ScrapePacing } from './scrape-pacing.js';
+import { Paced } from '../paced.js';
 
 /** The handler of /metrics. */
 export function metricsRoute(metrics: Metrics, token: string, clock: Clock = realClock): HttpHandler {
-  const pacing = new ScrapePacing(() => metrics.render(), clock);
+  const pacing = new Paced(() => metrics.render(), clock);
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return refuse(res, 405, ErrorCode.E_BAD_MESSAGE, 'only GET and HEAD are served here', { allow: 'GET, HEAD' });
