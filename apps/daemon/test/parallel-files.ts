@@ -1,5 +1,5 @@
 /**
- * The daemon's integration test files that may run beside another file (the `parallel` project
+ * The daemon's integration test files that may run beside two other files (the `parallel` project
  * of vitest.config.ts): each was read for what a neighbour would disturb and found to depend on
  * none of it. Their daemons mostly wait (leases, restarts, kill -9, timeouts, Redis round trips),
  * every assertion is an outcome (values, codes, counts, events, orderings within one daemon) or a
