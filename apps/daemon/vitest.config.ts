@@ -27,8 +27,11 @@ import { PARALLEL_FILES } from './test/parallel-files.js';
 // kind of machine sets it to the system's 144 certificates): ~80 ms of CPU a process (`node -e 0`
 // 0.11 CPU-s with it, 0.03 without), 0.23 CPU-s of a daemon's 0.88 (start, idle a second, graceful
 // stop, two workers), and the suite starts 381 daemons besides their replaced workers, apps and
-// CLI runs. None of them makes a TLS connection (the one rediss:// case checks the URL's
-// validation only), so the runner's processes, and every process they spawn, go without it.
+// CLI runs. Daemons, workers and apps here make no TLS connection (the one rediss:// case checks
+// the URL's validation only), so the runner's processes, and every process they spawn, go without
+// it; the one process that may need it, npm reaching the registry in package-install.test.ts,
+// gets it back from COREPOOL_TEST_EXTRA_CA_CERTS.
+if (process.env.NODE_EXTRA_CA_CERTS !== undefined) process.env.COREPOOL_TEST_EXTRA_CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
 delete process.env.NODE_EXTRA_CA_CERTS;
 
 const common = { testTimeout: 60_000, hookTimeout: 60_000 };

@@ -1,12 +1,12 @@
 /**
  * A scraper holding the token that asks for /metrics over and over (four requests in flight, in
- * a process of its own), beside 300 clients that each ran an item (a series each) and an honest
- * neighbour awaiting adds. Renders are paced as statuses are (paced.ts): without that, each
- * scrape took ~5 ms of the primary beside a thousand clients, charged to no connection, and the
- * neighbour's adds fell from 15,400-21,400 in 3 s to 886; beside these 300, from 9,379-10,834 to
- * 560-929 (paced: 9,115-12,677). The bound is a quarter of what the neighbour does alone, the
- * flood in the same process model on both sides.
- * Every scrape still answers 200, and one made after an item's result counts it.
+ * a process of its own), beside 300 clients that each ran an item (their series shared past the
+ * label bound, 32 names) and an honest neighbour awaiting adds. Renders are paced as statuses are
+ * (paced.ts): without that, each scrape took ~5 ms of the primary beside a thousand clients,
+ * charged to no connection, and the neighbour's adds fell from 15,400-21,400 in 3 s to 886;
+ * beside these 300, from 9,379-10,834 to 560-929 (paced: 9,115-12,677). The bound is a quarter
+ * of what the neighbour does alone, the flood in the same process model on both sides. Every
+ * scrape still answers 200, and one made after an item's result counts it.
  */
 import { spawn } from 'node:child_process';
 import { expect, it } from 'vitest';

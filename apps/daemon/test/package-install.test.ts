@@ -35,7 +35,13 @@ async function npm(args: string[], cwd: string): Promise<string> {
   const { stdout } = await run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
     cwd,
     maxBuffer: 64 * 1024 * 1024,
-    env: { ...process.env, npm_config_workspaces: undefined, npm_config_workspace: undefined } as NodeJS.ProcessEnv,
+    // npm may reach the registry over TLS: it gets the certificates the runner's processes go without (vitest.config.ts).
+    env: {
+      ...process.env,
+      NODE_EXTRA_CA_CERTS: process.env.COREPOOL_TEST_EXTRA_CA_CERTS,
+      npm_config_workspaces: undefined,
+      npm_config_workspace: undefined,
+    } as NodeJS.ProcessEnv,
   });
   return stdout;
 }

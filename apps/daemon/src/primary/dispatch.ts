@@ -163,9 +163,15 @@ export class Dispatch implements ReplayHost {
         else this.replays?.acknowledge(msg.ack);
         return;
       case 'status':
-        void this.#ctx.statusReply().then((value) => {
-          if (this.#conn.open) this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value });
-        });
+        // Made later, and shared with other requests (paced.ts): a failure reaches this request as its reply.
+        this.#ctx.statusReply().then(
+          (value) => {
+            if (this.#conn.open) this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value });
+          },
+          (err) => {
+            if (this.#conn.open) this.#replyError(msg.rid, toCorepoolError(err).toWire());
+          },
+        );
         return;
       case 'stop':
         this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value: true });

@@ -13,10 +13,10 @@
  * Each reply is made after its request came (one served again from before
  * the request, tried first, showed a client connected since as absent). A
  * request that comes sooner than the pace allows, or while one is being
- * made, waits for the next, never over MAX_WAIT_MS past the end of the one
- * made last, however long that took (a pause of the whole process counts in
- * it); with few clients a status costs ~0.05 ms and a request waits a
- * millisecond at most.
+ * made, waits for the next, never over MAX_WAIT_MS past the end of the work
+ * done on the one made last (its making, and an encoding done later), however
+ * long that took (a pause of the whole process counts in it); with few
+ * clients a status costs ~0.05 ms and a request waits a millisecond at most.
  */
 import type { Clock, Timer } from './clock.js';
 
@@ -65,7 +65,8 @@ export class Paced<T> {
     else
       this.#timer = this.#clock.after(wait, () => {
         this.#timer = undefined;
-        this.#run();
+        // Work spent on the last one since this was armed (a status encoded for a client) may have moved the pace.
+        this.#schedule();
       });
   }
 

@@ -124,7 +124,8 @@ export function addDashboard(routes: HttpRoutes, opts: DashboardOptions): void {
 
   routes.add('/api/status', (req, res) => {
     if (!only(req, res, 'GET') || !authed(req, res)) return;
-    void opts.status().then((status) => sendJson(res, status));
+    // Returned, so that a status that failed is the server's 500 rather than a rejection nobody handles.
+    return opts.status().then((status) => sendJson(res, status));
   });
 
   routes.add('/api/state', async (req, res, url) => {
