@@ -409,7 +409,7 @@ describe('replays', () => {
     const first = carried(1, { op: 'value.add', name: 'v' }, () => Promise.reject(new ValueTypeError('v holds a string')));
     const p = outcomeOf(r, first.r)!;
     const err = (await p.catch((e: unknown) => e)) as CorepoolError;
-    r.failed(1, p, err.toWire());
+    r.failed(1, p, err);
     const kept = r.get(1)!;
     kept.catch(() => {});
     expect(kept).not.toBe(p); // the promise (and the error it held, stack and all) is let go

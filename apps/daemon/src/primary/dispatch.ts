@@ -230,9 +230,11 @@ export class Dispatch implements ReplayHost {
       // A replayed queue.get whose connection closed first rejects with no reply to give: it goes nowhere.
       (err) => {
         flow?.answered(req);
-        const e = toCorepoolError(err);
-        if (replayed !== undefined) replays!.failed(rid, replayed, e.toWire());
+        // The error is made only where it goes somewhere: a connection's blocked gets, carried on or gone with it, reject
+        // here by the ten thousand, and an error (a stack) each for nobody was half of what a killed app's 300,000 cost.
+        if (replayed !== undefined) replays!.failed(rid, replayed, err);
         if (!conn.open) return;
+        const e = toCorepoolError(err);
         if (e.code === ErrorCode.E_TIMEOUT) conn.charge?.(EXPIRED_WAIT_MS);
         this.#replyError(rid, e.toWire());
       },

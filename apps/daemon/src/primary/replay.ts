@@ -38,6 +38,7 @@ import {
   ReplyDroppedError,
   fromWire,
   replyDataBytes,
+  toCorepoolError,
   type StateRequest,
   type WireError,
 } from '@corepool/protocol/internal';
@@ -144,8 +145,8 @@ export interface Replays {
    * 100,000 per client, and the promise was ~40 of its ~220 bytes).
    */
   settled(rid: number, outcome: Promise<unknown>, reply: unknown): void;
-  /** `outcome` rejected with `error`: kept from now on as the error's wire form (see KeptFailure). */
-  failed(rid: number, outcome: Promise<unknown>, error: WireError): void;
+  /** `outcome` rejected with `error`: kept from now on as its wire form (see KeptFailure), unless another outcome is kept for `rid`. */
+  failed(rid: number, outcome: Promise<unknown>, error: unknown): void;
 }
 
 /**
@@ -306,9 +307,9 @@ export class InstanceReplays implements Replays {
     this.#grew(rid, reply);
   }
 
-  failed(rid: number, outcome: Promise<unknown>, error: WireError): void {
+  failed(rid: number, outcome: Promise<unknown>, error: unknown): void {
     if (this.#clearing || this.#replies?.get(rid) !== outcome) return;
-    const failure = new KeptFailure(error);
+    const failure = new KeptFailure(toCorepoolError(error).toWire());
     this.#replies.set(rid, failure);
     this.#data(failure, 1);
   }

@@ -43,8 +43,9 @@ export class Locks implements Dirty {
   readonly #quota: OwnerQuota;
   /** Blocked acquires by lock, oldest first; one that times out or is cancelled gives back its quota entry. */
   readonly #acquirers = new Waiters<number>((a, ownerGone) => {
-    // An owner gone had all its entries given back at once (dropOwner).
-    if (!ownerGone) this.#quota.remove(a.owner);
+    // An owner gone had its count given back at once (dropOwner): this one's memory only now.
+    if (ownerGone) this.#quota.gone();
+    else this.#quota.remove(a.owner);
     const l = this.#map.get(a.name);
     if (l !== undefined) this.#forgetIfIdle(a.name, l);
   });
@@ -122,8 +123,8 @@ export class Locks implements Dirty {
 
   /** Fails the blocked acquires of `owner` (E_CANCELLED) and releases its locks. */
   dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
+    this.#quota.setApart(owner, this.#acquirers.dropOwner(owner, err));
     this.#quota.drop(owner);
-    this.#acquirers.dropOwner(owner, err);
     const held = this.#holding.take(owner);
     if (held !== undefined) {
       for (const name of held) {
@@ -136,10 +137,11 @@ export class Locks implements Dirty {
   /**
    * Fails the blocked acquires of `owner` with `err`, leaving the locks it holds held: a worker whose
    * tasks left acquires waiting when they ended. Their quota entries go now (waiters of a gone
-   * group are not given back one by one: onLeft's ownerGone), so the worker's next tasks may wait again.
+   * group are not given back one by one: onLeft's ownerGone), so the worker's next tasks may wait again;
+   * their memory as each leaves its line.
    */
   cancelAcquires(owner: string, err: Error): void {
-    this.#quota.remove(owner, this.#acquirers.dropOwner(owner, err));
+    this.#quota.setApart(owner, this.#acquirers.dropOwner(owner, err));
   }
 
   /** Fails every blocked acquire (shutdown). */

@@ -77,6 +77,23 @@ export class OwnerQuota {
     this.#memory?.enter(-n);
   }
 
+  /**
+   * `k` entries of `owner` no longer count for it (it may make as many anew), but stay in the
+   * memory estimate until each is `gone`: they are blocked calls of a gone owner or an ended task,
+   * still in their lines until they leave a slice at a time (waiters.ts).
+   */
+  setApart(owner: string, k: number): void {
+    const n = this.#counts.get(owner);
+    if (n === undefined || k <= 0) return;
+    if (n <= k) this.#counts.delete(owner);
+    else this.#counts.set(owner, n - k);
+  }
+
+  /** One entry set apart (`setApart`) has left its line. */
+  gone(): void {
+    this.#memory?.enter(-1);
+  }
+
   /** Owners with at least one entry (for tests and leak checks). */
   get owners(): number {
     return this.#counts.size;

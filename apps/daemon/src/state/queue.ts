@@ -79,8 +79,9 @@ export class Queues {
   readonly #blocked: OwnerQuota;
   /** Blocked gets by queue, oldest first; one that times out or is cancelled gives back its quota entry. */
   readonly #getters = new Waiters<Uint8Array, Taken>((g, ownerGone) => {
-    // An owner gone had all its entries given back at once (dropOwner): its next ones are counted afresh.
-    if (!ownerGone) this.#blocked.remove(g.owner);
+    // An owner gone had its count given back at once (dropOwner): its next ones are counted afresh, this one's memory only now.
+    if (ownerGone) this.#blocked.gone();
+    else this.#blocked.remove(g.owner);
     const q = this.#map.get(g.name);
     if (q !== undefined) this.#forgetIfIdle(g.name, q);
   });
@@ -230,8 +231,7 @@ export class Queues {
 
   /** Fails the blocked gets of `owner` with E_CANCELLED. */
   dropOwner(owner: string, err: Error = new CancelledError('the requester went away')): void {
-    this.#getters.dropOwner(owner, err);
-    this.#blocked.drop(owner);
+    this.#blocked.setApart(owner, this.#getters.dropOwner(owner, err));
   }
 
   /** Fails every blocked get (shutdown). */
