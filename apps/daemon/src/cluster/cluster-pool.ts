@@ -113,6 +113,8 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   #inbox: InboxReader | undefined;
   #publishedAt = 0;
   #polledAt = 0;
+  /** A look at the local demand for the lent workers is due (workers()). */
+  #localCheck = false;
 
   constructor(node: ClusterNode, supervisor: LocalPool, opts: ClusterPoolOptions) {
     this.#node = node;
@@ -190,6 +192,15 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   // --- WorkerPool -----------------------------------------------------------
 
   workers(): ClusterWorker[] {
+    // The scheduler lists the workers at every placement (lane.ts), the moment a local client's chunk
+    // may be left queued for want of a worker: one lent away is asked back once that placement is over.
+    if (this.#lender.lent > 0 && !this.#localCheck) {
+      this.#localCheck = true;
+      setImmediate(() => {
+        this.#localCheck = false;
+        this.#lender.localWork(Date.now());
+      });
+    }
     const out: ClusterWorker[] = [];
     for (const w of this.#supervisor.workers()) if (!this.#away.has(w)) out.push(this.#view(w));
     for (const r of this.#remote.values()) out.push(r);

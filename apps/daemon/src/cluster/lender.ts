@@ -147,9 +147,7 @@ export class Lender {
   /** Called a few times a second: asks workers back for local clients, rotates grants, lends idle workers. */
   tick(now: number): void {
     if (!this.#node.held()) return;
-    if (this.#host.localDemand() > 0) {
-      for (const g of this.#byWorker.values()) this.#reclaim(g, now);
-    }
+    this.localWork(now);
     for (const g of [...this.#byWorker.values()]) {
       if (g.reclaimAt !== undefined && now - g.reclaimAt > RECLAIM_WAIT_MS) this.#end(g, 'end');
       else if (g.chunks.size === 0 && now - g.idleSince > UNUSED_GRANT_MS) this.#end(g, 'end');
@@ -164,6 +162,16 @@ export class Lender {
         .catch(() => {})
         .finally(() => (this.#lending = false));
     }
+  }
+
+  /**
+   * This daemon's own clients may have work its workers cannot take: every grant is asked back
+   * (between the owner's chunks) now. Left to the tick, the lender's own client waited up to a tick
+   * (100 ms) more for its worker than a remote app's chunk of a few ms held it.
+   */
+  localWork(now: number): void {
+    if (this.#byWorker.size === 0 || !this.#node.held() || this.#host.localDemand() === 0) return;
+    for (const g of this.#byWorker.values()) this.#reclaim(g, now);
   }
 
   /** Ends grants whose owner's lease is gone, or that the owner ended (their key is gone: its message may have been lost). */
