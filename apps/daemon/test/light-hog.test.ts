@@ -24,6 +24,7 @@ it('small frames on many connections are no light connection: beside them a busy
   const [h, g] = await Promise.all([honest.line((l) => typeof l.answered === 'number'), hog.line((l) => typeof l.answered === 'number')]);
   const share = (h.answered as number) / ((h.answered as number) + (g.answered as number));
   figure('lightHog', { honestAnswered: h.answered, hogAnswered: g.answered, honestShare: share.toFixed(3) });
-  // About 0.55 (as before the shared budget); 0.31-0.33 with the small frames' connections light.
-  expect(share).toBeGreaterThan(0.42);
+  // About 0.55 (as before the shared budget) on the VM it was written on, 0.31-0.33 with the small frames'
+  // connections light. On a slower 2-vCPU VM (Dec 7): 0.38-0.45 in eleven runs, 0.28-0.30 in three with them light.
+  expect(share).toBeGreaterThan(0.34);
 }, 60_000);

@@ -94,6 +94,8 @@ interface Grant {
   readonly local: Map<number, number>;
   /** When this daemon asked for the worker back. */
   reclaimAt: number | undefined;
+  /** Asked back for this daemon's own clients (not for fairness, nor a stop): only while they still wait is it taken by force. */
+  reclaimForLocal: boolean;
   /** The worker's reports on their way to the owner, in order (report-queue.ts). */
   readonly reports: ReportQueue;
 }
@@ -149,8 +151,14 @@ export class Lender {
     if (!this.#node.held()) return;
     this.localWork(now);
     for (const g of [...this.#byWorker.values()]) {
-      if (g.reclaimAt !== undefined && now - g.reclaimAt > RECLAIM_WAIT_MS) this.#end(g, 'end');
-      else if (g.chunks.size === 0 && now - g.idleSince > UNUSED_GRANT_MS) this.#end(g, 'end');
+      if (g.reclaimAt !== undefined && now - g.reclaimAt > RECLAIM_WAIT_MS) {
+        // Asked back as soon as a placement left a local chunk queued (localWork), maybe for a
+        // moment: if nothing local waits now, the owner still gives it back after its chunk, as
+        // asked, and the wait starts again. Otherwise it is taken, its chunk killed and rerun by
+        // the owner charging nobody: the lender's need is not the chunk's fault.
+        if (g.reclaimForLocal && !this.#stopping && this.#host.localDemand() === 0) g.reclaimAt = now;
+        else this.#end(g, 'end', true);
+      } else if (g.chunks.size === 0 && now - g.idleSince > UNUSED_GRANT_MS) this.#end(g, 'end');
     }
     if (now - this.#reviewedAt >= REVIEW_MS && this.#byWorker.size > 0) {
       this.#reviewedAt = now;
@@ -171,7 +179,7 @@ export class Lender {
    */
   localWork(now: number): void {
     if (this.#byWorker.size === 0 || !this.#node.held() || this.#host.localDemand() === 0) return;
-    for (const g of this.#byWorker.values()) this.#reclaim(g, now);
+    for (const g of this.#byWorker.values()) this.#reclaim(g, now, true);
   }
 
   /** Ends grants whose owner's lease is gone, or that the owner ended (their key is gone: its message may have been lost). */
@@ -285,9 +293,13 @@ export class Lender {
   }
 
   /** Asks the owner to give the worker back once it has nothing running on it. */
-  #reclaim(g: Grant, now: number): void {
-    if (g.reclaimAt !== undefined) return;
+  #reclaim(g: Grant, now: number, forLocal = false): void {
+    if (g.reclaimAt !== undefined) {
+      g.reclaimForLocal &&= forLocal;
+      return;
+    }
     g.reclaimAt = now;
+    g.reclaimForLocal = forLocal;
     post(this.#node, g.self, g.owner, 'reclaim', g.n).catch(() => {});
   }
 
@@ -360,6 +372,7 @@ export class Lender {
         chunks: new Map(),
         local: new Map(),
         reclaimAt: undefined,
+        reclaimForLocal: false,
         reports: new ReportQueue((report) => this.#report(g, report)),
       };
       this.#byWorker.set(w, g);

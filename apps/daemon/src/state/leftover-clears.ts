@@ -31,30 +31,48 @@ export interface Sliced {
   longestMs: number;
 }
 
+/** A batch (with its reactions) in progress: batches of different clears never overlap, or each would run before any was counted. */
+let busy = false;
+/** Clears waiting for their next batch's turn to come, in order. */
+const queued: (() => void)[] = [];
+
 /**
  * Runs `step` (a batch of a clear: a few hundred entries, well under a slice; true once nothing is
  * left) within this turn's leftover budget, and the rest in the turns after. The first batch runs
- * now, in the caller's turn. Each batch is timed with the promise reactions it set off (a blocked
- * call rejected is answered in a microtask), as fanout.ts times its pushes with their flushes.
+ * now, in the caller's turn, unless the budget is spent or another clear's batch is under way.
+ * Each batch is timed with the promise reactions it set off (a blocked call rejected is answered in
+ * a microtask), as fanout.ts times its pushes with their flushes, and alone: clears that ran side
+ * by side (thirty connections closing with their blocked calls) each ran a batch, their reactions
+ * interleaved, before the first was counted, and each counted the others' time.
  */
 export async function overTurns(step: () => boolean): Promise<Sliced> {
   const out: Sliced = { slices: 1, ms: 0, longestMs: 0 };
   let slice = 0;
   for (;;) {
-    const t0 = performance.now();
-    const done = step();
-    for (let hop = 0; hop < REACTION_HOPS; hop++) await Promise.resolve();
-    const ms = performance.now() - t0;
-    time.spend(ms);
-    out.ms += ms;
-    slice += ms;
-    if (done) break;
-    if (time.spent) {
-      out.longestMs = Math.max(out.longestMs, slice);
-      slice = 0;
-      await time.nextTurn();
-      out.slices++;
+    if (busy) await new Promise<void>((resolve) => queued.push(resolve));
+    else busy = true;
+    let done: boolean;
+    try {
+      while (time.spent) {
+        out.longestMs = Math.max(out.longestMs, slice);
+        slice = 0;
+        await time.nextTurn();
+        out.slices++;
+      }
+      const t0 = performance.now();
+      done = step();
+      for (let hop = 0; hop < REACTION_HOPS; hop++) await Promise.resolve();
+      const ms = performance.now() - t0;
+      time.spend(ms);
+      out.ms += ms;
+      slice += ms;
+    } finally {
+      // Handed on to the next clear waiting, still busy; or free.
+      const next = queued.shift();
+      if (next !== undefined) next();
+      else busy = false;
     }
+    if (done) break;
   }
   out.longestMs = Math.max(out.longestMs, slice);
   return out;

@@ -74,8 +74,9 @@ export class Waiters<T, D = undefined> {
 
   /**
    * `onLeft` hears of each waiter that stopped waiting unserved, as it is removed (before it is
-   * rejected, maybe turns before); `ownerGone`: its owner went (dropOwner), and what its calls
-   * counted against was given back by the caller at once.
+   * rejected, maybe turns before); `ownerGone`: its owner went (dropOwner): its owner's own count
+   * was given back by the caller at once, what each call counts in the memory estimate goes as
+   * the call leaves.
    */
   constructor(onLeft: (w: Waiter<T, D>, ownerGone: boolean) => void = () => {}) {
     this.#onLeft = onLeft;
@@ -164,7 +165,7 @@ export class Waiters<T, D = undefined> {
     // connections' entries until they leave (the types' onLeft), so owners that go faster than their
     // calls leave find new blocked calls refused past that bound. Past 100,000 departing they used
     // to go at once, each owner's in one turn: 20 connections killed with 10,000 gets each held the
-    // primary 560-900 ms, a neighbour's add waiting it out.
+    // primary 563-941 ms, a neighbour's add waiting it out.
     void overTurns(() => {
       let k = 0;
       for (const w of group.entries) {

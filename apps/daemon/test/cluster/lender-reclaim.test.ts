@@ -10,6 +10,7 @@ import { expect, it } from 'vitest';
 import { connect, type Client } from '@corepool/client';
 import { startCluster } from '../support/cluster.js';
 import { figure, percentile } from '../support/figures.js';
+import { metricValue, scrapeMetrics } from '../support/metrics.js';
 
 /** Awaited submits 50 ms apart for `ms`: how long each took. */
 async function submits(c: Client, ms: number): Promise<number[]> {
@@ -52,17 +53,31 @@ it("a lender's own client is not kept waiting for lent workers by a remote app's
     });
     await new Promise((r) => setTimeout(r, 1_000));
     const lentBefore = batches;
+    // How many of the lender's workers were lent at most while its client submitted: some, or nothing was tried.
+    let mostLent = 0;
+    let sampled = false;
+    const sampling = (async () => {
+      while (!stop) {
+        const text = await scrapeMetrics(lender.port, c.token);
+        mostLent = Math.max(mostLent, metricValue(text, 'corepool_cluster_workers_lent') ?? 0);
+        sampled = true;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
     const beside = await submits(neighbour, 5_000);
     stop = true;
-    await Promise.all(loops);
+    await Promise.all([...loops, sampling]);
     const slow = beside.filter((t) => t > 60).length;
     figure('lenderReclaim', {
       alone: { submits: alone.length, p50: percentile(alone, 50), p90: percentile(alone, 90) },
       beside: { submits: beside.length, p50: percentile(beside, 50), p90: percentile(beside, 90), over60ms: slow },
       remoteBatches: batches,
+      mostLent,
     });
-    // The remote app kept its batches going all along (so the lender's workers were lent and given back)...
+    // The remote app kept its batches going all along, on the lender's workers too...
     expect(batches - lentBefore).toBeGreaterThan(20);
+    expect(sampled).toBe(true);
+    expect(mostLent).toBeGreaterThan(0);
     // ...and the lender's client got its workers back without waiting out ticks: 22-24 of its 46-51
     // submits waited over 60 ms before (p90 100-128 ms), 0-4 of 67-80 now (p90 26-49 ms).
     expect(slow).toBeLessThan(beside.length / 8);
