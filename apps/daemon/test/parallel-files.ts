@@ -1,10 +1,10 @@
 /**
- * The daemon's integration test files that may run beside two other files (the `parallel` project
+ * The daemon's integration test files that may run beside three other files (the `parallel` project
  * of vitest.config.ts): each was read for what a neighbour would disturb and found to depend on
  * none of it. Their daemons mostly wait (leases, restarts, kill -9, timeouts, Redis round trips),
  * every assertion is an outcome (values, codes, counts, events, orderings within one daemon), a
  * bound in bytes, or a time bound far past what they measure (dashboard-state: a neighbour's
- * slowest add under 1 s beside a listing; 11-37 ms in three runs, three files at a time in one),
+ * slowest add under 1 s beside a listing; 11-37 ms in three runs, with other files beside it in two),
  * never a share of the CPU, and everything they touch is their own: port 0 or a free port, a
  * temporary data dir, a redis-server of their own or a fresh cluster name on the machine's Redis,
  * tmux servers named by pid, pids found by their data dir.
