@@ -17,7 +17,7 @@ describe('RssReader', () => {
       process.execPath,
       [
         '-e',
-        "process.stdin.once('data', () => { globalThis.k = Buffer.alloc(64 * 2 ** 20, 1); console.log('grown'); setTimeout(() => {}, 10_000); })",
+        "process.stdin.once('data', () => { globalThis.k = Buffer.alloc(64 * 2 ** 20, 1); console.log('grown'); setTimeout(() => {}, 10_000); }); console.log('ready')",
       ],
       {
         stdio: ['pipe', 'pipe', 'ignore'],
@@ -25,6 +25,8 @@ describe('RssReader', () => {
     );
     try {
       await once(child, 'spawn');
+      // Booted first: while Node boots its RSS grows by megabytes between two reads (10 MB once, under load).
+      await once(child.stdout, 'data');
       const reader = new RssReader(child.pid!);
       const before = reader.read()!;
       const exact = readRss(child.pid!)!;
