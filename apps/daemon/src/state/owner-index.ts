@@ -61,12 +61,7 @@ export class OwnerQuota {
 
   /** `k` entries of `owner` ended (one by default). */
   remove(owner: string, k = 1): void {
-    const n = this.#counts.get(owner);
-    if (n === undefined || k <= 0) return;
-    const less = Math.min(n, k);
-    if (n <= less) this.#counts.delete(owner);
-    else this.#counts.set(owner, n - less);
-    this.#memory?.enter(-less);
+    this.#memory?.enter(-this.setApart(owner, k));
   }
 
   /** Forgets `owner` (all its entries ended). */
@@ -80,13 +75,16 @@ export class OwnerQuota {
   /**
    * `k` entries of `owner` no longer count for it (it may make as many anew), but stay in the
    * memory estimate until each is `gone`: they are blocked calls of a gone owner or an ended task,
-   * still in their lines until they leave a slice at a time (waiters.ts).
+   * still in their lines until they leave a slice at a time (waiters.ts). Returns how many it took
+   * off `owner`'s count.
    */
-  setApart(owner: string, k: number): void {
+  setApart(owner: string, k: number): number {
     const n = this.#counts.get(owner);
-    if (n === undefined || k <= 0) return;
-    if (n <= k) this.#counts.delete(owner);
-    else this.#counts.set(owner, n - k);
+    if (n === undefined || k <= 0) return 0;
+    const less = Math.min(n, k);
+    if (n <= less) this.#counts.delete(owner);
+    else this.#counts.set(owner, n - less);
+    return less;
   }
 
   /** One entry set apart (`setApart`) has left its line. */
