@@ -4,10 +4,8 @@
  * Flags are parsed by commander; their meaning and defaults live in options.ts
  * (the log flags in log-file.ts), and the help shows the defaults from there.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fchmodSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import {
@@ -17,30 +15,21 @@ import {
   DEFAULT_OPTIONS,
   MACHINE_DEFAULTS,
   resolveOptions,
-  type DaemonOptions,
   type RawOptions,
 } from './options.js';
 import { FSYNC_MODES } from './state/fsync-modes.js';
 import type { Daemon } from './primary/daemon.js';
-import { liveDaemon, readRecord } from './primary/pidfile.js';
+import { liveDaemon } from './primary/pidfile.js';
 import { secureDataDir } from './data-dir.js';
 import { describeError } from './error-text.js';
-import { fileEnds, startFailure } from './start-failure.js';
 import type { DaemonStatus, ReloadResult } from '@corepool/protocol';
 import { LOG_LEVELS, type LogSink } from './logger.js';
 import { HeldLog } from './held-log.js';
-import {
-  DEFAULT_LOG_MAX_FILES,
-  DEFAULT_LOG_MAX_SIZE,
-  OUT_FILE,
-  logPath,
-  openLogFile,
-  resolveLogOptions,
-  type LogOptions,
-} from './log-file.js';
+import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, logPath, openLogFile, resolveLogOptions, type LogOptions } from './log-file.js';
 import { follow, lastLines } from './log-tail.js';
 import { registerStateCommands } from './state-cli.js';
-import { printable } from './printable.js';
+import { detach, waitForExit } from './detach.js';
+import { formatStatus } from './status-text.js';
 import { BadArgumentError, MAX_RELOAD_GRACE_MS, RELOAD_GRACE_MS, RSS_IDLE_WATCH_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -150,7 +139,7 @@ daemon
     const logOptions = resolveLogOptions(flags);
     const opts = resolveOptions(raw);
     if (flags.detach === true) {
-      await detach(opts);
+      await detach(opts, fileURLToPath(import.meta.url));
       return;
     }
     const { log, open: openLogger, close: closeLog, onTerminal } = await openLog(opts.dataDir, logOptions, flags.logToFile === true);
@@ -375,140 +364,6 @@ async function openLog(
   const open = (): Promise<void> =>
     (opening ??= import('./pino-logger.js').then(({ createLogger }) => log.attach(createLogger(o.level, sink))));
   return { log, open, close, onTerminal };
-}
-
-/** The start flags again for the detached child, less --detach and the token (the child gets that by env, never argv). */
-function childArgs(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--token') i++;
-    else if (argv[i] !== '--detach' && !argv[i]!.startsWith('--token=')) out.push(argv[i]!);
-  }
-  out.push('--log-to-file');
-  return out;
-}
-
-async function detach(opts: DaemonOptions): Promise<void> {
-  const { dataDir } = opts;
-  const log = logPath(dataDir);
-  const tightened = secureDataDir(dataDir);
-  if (tightened !== undefined) console.error(`corepool: ${tightened}`);
-  // The log itself is written (and rotated) by the daemon; this file takes only what escapes its logger.
-  const out = join(dataDir, OUT_FILE);
-  const ends = fileEnds([log, out]);
-  const fd = openSync(out, 'a', 0o600);
-  fchmodSync(fd, 0o600);
-  const env = opts.tokenSource === 'flag' ? { ...process.env, COREPOOL_TOKEN: opts.token } : process.env;
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...childArgs(process.argv.slice(2))], {
-    detached: true,
-    stdio: ['ignore', fd, fd],
-    env,
-  });
-  closeSync(fd);
-  child.unref();
-  // Ready when the pid file names the child (it is written once the workers are up); a small file, read every 10 ms.
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const rec = readRecord(dataDir);
-    if (rec !== undefined && rec.pid === child.pid) {
-      console.log(JSON.stringify({ event: 'detached', pid: child.pid, url: rec.url, log }));
-      // The line above is for scripts; a person at a terminal is told what to do next as well.
-      if (process.stdout.isTTY === true) {
-        const dir = dataDir === resolve(defaultDataDir()) ? '' : ` --data-dir ${/\s/.test(dataDir) ? JSON.stringify(dataDir) : dataDir}`;
-        console.error(`corepool: daemon started in the background on ${rec.url} (pid ${child.pid}); its log: ${log}`);
-        console.error(`corepool: see it with \`corepool daemon status${dir}\`, stop it with \`corepool daemon stop${dir}\``);
-      }
-      return;
-    }
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  if (child.exitCode === null)
-    throw new Error(`the daemon did not start within 15 s (pid ${child.pid} still starting); see ${log} and ${out}`);
-  const why = startFailure(ends);
-  throw new Error(`the daemon did not start${why === undefined ? '' : `: ${why}`} (exit code ${child.exitCode}; see ${log} and ${out})`);
-}
-
-async function waitForExit(pid: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Recent errors the text status shows (--json has them all). */
-const RECENT_SHOWN = 5;
-
-/** A worker's optional figures, as a status line's tail. */
-function workerFigures(w: DaemonStatus['workers'][number]): string {
-  let out = '';
-  if (w.rss !== undefined) out += `  rss ${(w.rss / 1048576).toFixed(0)} MB`;
-  if (w.cpu !== undefined) out += `  cpu ${(w.cpu * 100).toFixed(0)}%`;
-  if (w.client !== undefined) out += `  running ${printable(w.client) || '-'} batch ${w.batch ?? '?'}`;
-  if (w.lastRestart !== undefined)
-    out += `  last restart: ${w.lastRestart.cause} ${((Date.now() - w.lastRestart.at) / 1000).toFixed(0)} s ago`;
-  return out;
-}
-
-/** Bytes as MiB for status lines; Infinity (no bound) as "unbounded". */
-function mib(n: number): string {
-  return Number.isFinite(n) ? `${(n / 1048576).toFixed(1)} MiB` : 'unbounded';
-}
-
-function formatStatus(s: DaemonStatus): string {
-  const lines = [
-    `corepool ${s.version}  pid ${s.pid}  ${s.url}  up ${(s.uptimeMs / 1000).toFixed(0)} s`,
-    `throughput ${s.throughput} items/s (last 5 s)  done ${s.itemsDone}  queued ${s.queuedItems}  running ${s.runningItems}  worker restarts ${s.workerRestarts}` +
-      (s.latency === undefined ? '' : `  latency p50 ${s.latency.p50Ms} ms p99 ${s.latency.p99Ms} ms`),
-    `state: ${s.values} values, ${s.queues} queues, ${s.dicts} dicts, ${s.locks} locks; waiting: ${s.blockedGets ?? 0} queue gets, ${s.lockWaiters ?? 0} lock acquires` +
-      (s.stateBytes === undefined
-        ? ''
-        : `; memory ${mib(s.stateBytes)} of ${mib(s.maxStateBytes ?? Infinity)}, connections' entries ${mib(s.stateEntryBytes ?? 0)}, kept replies ${mib(s.stateReplyBytes ?? 0)}`),
-    `workers (${s.workers.length}):`,
-    ...s.workers.map(
-      (w) =>
-        `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}${workerFigures(w)}${w.generation === undefined ? '' : `  gen ${w.generation}`}${w.reserve === true ? '  reserve' : ''}${w.initError === undefined ? '' : `  INIT FAILED: ${printable(w.initError.split('\n')[0]!)}`}`,
-    ),
-    ...(s.reload === undefined
-      ? []
-      : [`reloading: ${s.reload.replaced}/${s.reload.total} workers replaced (generation ${s.reload.generation})`]),
-    `clients (${s.clients.length}):`,
-    ...s.clients.map(
-      (c) =>
-        `  #${c.id} ${printable(c.name) || '-'}  batches ${c.batches}  queued chunks ${c.queuedChunks}  running chunks ${c.runningChunks}` +
-        (c.share === undefined ? '' : `  share ${(c.share * 100).toFixed(0)}%`) +
-        (c.itemsDone === undefined ? '' : `  done ${c.itemsDone}`) +
-        (c.primaryMs === undefined ? '' : `  primary ${c.primaryMs} ms`),
-    ),
-  ];
-  const errors = s.recentErrors ?? [];
-  if (errors.length > 0) {
-    lines.push(`recent errors (${Math.min(errors.length, RECENT_SHOWN)} of ${errors.length}, newest last):`);
-    for (const e of errors.slice(-RECENT_SHOWN)) {
-      const when = new Date(e.at).toISOString().slice(11, 19);
-      const times = e.repeats === undefined ? '' : ` x${e.repeats}`;
-      lines.push(
-        `  ${when} ${e.code}${times}${e.client === undefined ? '' : ` [${printable(e.client)}]`} ${printable(e.message).slice(0, 120)}`,
-      );
-    }
-  }
-  if (s.cluster !== undefined) {
-    const c = s.cluster;
-    lines.push(`cluster ${c.name} on ${c.redis}  this daemon: ${c.id}`, `daemons (${c.daemons.length}):`);
-    for (const d of c.daemons) {
-      const ago = ((Date.now() - d.lastHeartbeat) / 1000).toFixed(1);
-      lines.push(
-        `  ${d.id}${d.id === c.id ? ' (this)' : ''}  ${d.url}  pid ${d.pid}  workers ${d.busy} busy / ${d.idle} idle  heartbeat ${ago} s ago${d.alive ? '' : '  LEASE LAPSED'}`,
-        ...d.clients.map((cl) => `    ${cl.name || '-'}  queued chunks ${cl.queuedChunks}  running chunks ${cl.runningChunks}`),
-      );
-    }
-  }
-  return lines.join('\n');
 }
 
 registerStateCommands(program.command('state').description('list, show and delete the shared state (values, queues, dicts)'), withTarget);

@@ -9,6 +9,10 @@
  * waits the backoff. Where it is back does not matter to its owner: what
  * survives a reconnect (batches, subscriptions, unanswered writes) survives
  * a move to another daemon.
+ *
+ * Over 400 lines: opening, the liveness check, reconnecting and failing over
+ * change the same socket and attempt state, and each must see the others'
+ * (a close during an open, a silent daemon during a failover).
  */
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';

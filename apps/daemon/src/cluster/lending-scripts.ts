@@ -8,7 +8,7 @@
  *    n in `lent:<lender>`, and tells the owner (`grant` in its inbox). Either
  *    side deletes a grant's key when it ends it, the other side's poll when it
  *    finds its peer's lease gone; when both are gone, nobody would: the reaper
- *    deletes a dead lender's keys from its `lent:` list (membership.ts). Among apps of equal score the one
+ *    deletes a dead lender's keys from its `lent:` list (membership-scripts.ts). Among apps of equal score the one
  *    whose stamp (`wstamp`) is oldest wins: apps with demand take turns.
  *  - `dispatch`: an owner's run or abort for a lent worker reaches the
  *    lender's inbox only while the grant is the owner's and the lender's lease
@@ -200,7 +200,7 @@ export class LendingScripts {
     return `${this.#p}lease:${id}`;
   }
 
-  /** The grant numbers of `lender`'s `slot:` keys: what the reaper deletes when it dies (membership.ts). */
+  /** The grant numbers of `lender`'s `slot:` keys: what the reaper deletes when it dies (membership-scripts.ts). */
   lentKey(lender: string): string {
     return `${this.#p}lent:${lender}`;
   }

@@ -17,7 +17,7 @@
  * apps it put in `share` in `apps:<member id>` (a SET under the cluster's
  * hash tag): added in the same pipeline as their first charge (the `demand`
  * script adds the apps it enters into `share` itself), removed with the ZREM of
- * a forgotten app. The reaper (membership.ts) removes a dead member's apps from
+ * a forgotten app. The reaper (membership-scripts.ts) removes a dead member's apps from
  * `share` and drops the set; a graceful leave does the same. The set costs no
  * round trip of its own: an SADD rides with the charges, once per app and
  * incarnation.

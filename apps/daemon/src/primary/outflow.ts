@@ -18,6 +18,10 @@
  * answered with E_TOO_LARGE instead. What only a slow client needs (the map
  * of coalesced pushes, the soft cap's timer) is made when first needed: most
  * connections never fall behind, and a daemon holds thousands of them.
+ *
+ * Over 400 lines: the write path, the queue that waits above the mark and the
+ * two caps are one state machine over the same counts of bytes written and
+ * buffered; every message a client gets passes through it.
  */
 import {
   ENVELOPE_BYTES,

@@ -29,6 +29,10 @@
  *
  * A chunk goes only to a worker of its job's code generation (job.ts fits):
  * during a rolling reload old and new workers run side by side.
+ *
+ * Over 400 lines: the passes above run in a fixed order within one placement
+ * and share its state (the lanes as of the pass, the withdrawals awaited, the
+ * one timer that places again); split apart, each would need the others'.
  */
 import { CHUNK_TARGET_MS, CUT_MAX_PAYLOAD_BYTES, SOLO_CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
 import type { Clock, Timer } from './clock.js';

@@ -2,7 +2,7 @@
  * orphan-sweep.ts - puts back in their queues the items a dead daemon's owners
  * had taken and kept as replies, unacknowledged. Each daemon lists those items
  * in `held:<id>` (queue-scripts.ts); the reaper renames a dead member's list to
- * `orphan:<id>` and stamps it in `orphans` (membership.ts). Kept, such an item
+ * `orphan:<id>` and stamps it in `orphans` (membership-scripts.ts). Kept, such an item
  * stayed in `rep:<instance>` until its ten minutes ran out and then was gone:
  * a host that died with its daemon and its consumer lost what the consumer had
  * taken. It waits the reconnect window first, as a cut consumer's item does, so a
