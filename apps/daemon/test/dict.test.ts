@@ -51,6 +51,30 @@ describe('Dict', () => {
     await other.close();
   });
 
+  it('delete() with no argument deletes the whole dict, as on every handle (delete(key) one key), from an app and a task', async () => {
+    const dict = client.dict<number>('whole');
+    await dict.set('a', 1);
+    await dict.set('b', 2);
+    expect(await dict.delete()).toBe(true);
+    expect(await dict.size()).toBe(0);
+    expect(await dict.keys()).toEqual([]);
+    expect((await client.list()).entries.some((e) => e.name === 'whole')).toBe(false);
+    expect(await dict.delete()).toBe(false);
+    // An explicit undefined key is a bad key, not "the whole dict".
+    await dict.set('a', 1);
+    expect(await codeOf(dict.delete(undefined as unknown as string))).toBe('E_BAD_NAME');
+    expect(await dict.get('a')).toBe(1);
+    const [fromTask] = await client.map(
+      async (n: string, ctx) => {
+        const d = ctx.dict<number>(n);
+        const removed = await d.delete();
+        return { removed, size: await d.size() };
+      },
+      ['whole'],
+    );
+    expect(fromTask).toEqual({ removed: true, size: 0 });
+  });
+
   it('keys are plain strings: __proto__, constructor and the empty key are ordinary keys', async () => {
     const dict = client.dict<unknown>('protoish');
     await dict.set('__proto__', { polluted: true });

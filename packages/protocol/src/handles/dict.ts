@@ -33,8 +33,16 @@ export class Dict<T = unknown> extends NamedHandle {
     await this.transport.request({ op: 'dict.set', name: this.name, key, a });
   }
 
-  /** Deletes `key`; resolves to whether it was there. */
-  async delete(key: string): Promise<boolean> {
+  /**
+   * `delete(key)` deletes `key` and resolves to whether it was there; `delete()`, with no
+   * argument, deletes the whole dict, as `delete()` does on every handle (the same as clear()).
+   * An explicit `delete(undefined)` is E_BAD_NAME, as for any key that is not a string.
+   */
+  delete(): Promise<boolean>;
+  delete(key: string): Promise<boolean>;
+  async delete(...args: [] | [key: string]): Promise<boolean> {
+    if (args.length === 0) return this.clear();
+    const key = args[0];
     this.#check(key);
     return (await this.transport.request({ op: 'dict.delete', name: this.name, key })) as boolean;
   }
