@@ -88,14 +88,23 @@ export function registerStateCommands(state: Command, withTarget: (cmd: Command)
   withTarget(
     state
       .command('rm <name>')
-      .description('delete a value, a queue (its items) or a dict (every key); subscribers are told')
-      .requiredOption('--kind <kind>', 'value, queue or dict')
+      .description(
+        'delete a value, a queue (its items) or a dict (every key); subscribers are told. Without --kind, the one kind by that name',
+      )
+      .option('--kind <kind>', 'value, queue or dict (needed only when several kinds share the name)')
       .option('--yes', 'do not ask for confirmation')
       .option('--json', 'machine-readable output'),
-  ).action((name: string, flags: TargetFlags & { kind: string; yes?: boolean }) =>
+  ).action((name: string, flags: TargetFlags & { kind?: string; yes?: boolean }) =>
     run(flags, async () => {
       checkedName(name);
-      const kind = kindOf(flags.kind, false) as Kind;
+      // Without --kind, the kind is the one that exists by that name (none: nothing to delete).
+      // Asked before the confirmation, and deleted after it on a connection of its own, as with --kind.
+      const kind =
+        flags.kind === undefined ? await withConnection(flags, (conn) => onlyKind(conn, name)) : (kindOf(flags.kind, false) as Kind);
+      if (kind === undefined) {
+        if (flags.json === true) return print({ name, deleted: false });
+        return console.log(`no value, queue or dict named ${JSON.stringify(name)}: nothing deleted`);
+      }
       if (flags.yes !== true) await confirm(`delete the ${kind} ${JSON.stringify(name)}?`);
       const deleted = (await withConnection(flags, (conn) => conn.request(stateRequest({ op: `${kind}.remove`, name })))) as boolean;
       if (flags.json === true) return print({ kind, name, deleted });
@@ -152,6 +161,26 @@ async function listAll(
     cursor = page.next;
     if (cursor === undefined) return { entries, more: false };
   }
+}
+
+/**
+ * The kind that exists under `name` (a value, or a queue or dict holding something), for `rm`
+ * without --kind: undefined when none does, E_BAD_ARGUMENT naming them when several do.
+ */
+async function onlyKind(conn: AdminConnection, name: string): Promise<Kind | undefined> {
+  const found: Kind[] = [];
+  try {
+    await conn.request(stateRequest({ op: 'value.get', name }));
+    found.push('value');
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'E_NO_SUCH_VALUE') throw err;
+  }
+  if (((await conn.request(stateRequest({ op: 'queue.size', name }))) as number) > 0) found.push('queue');
+  if (((await conn.request(stateRequest({ op: 'dict.size', name }))) as number) > 0) found.push('dict');
+  if (found.length > 1) {
+    throw new BadArgumentError(`${JSON.stringify(name)} names a ${found.join(' and a ')}: pass --kind to say which to delete`);
+  }
+  return found[0];
 }
 
 /** One kind's contents under `name`, or undefined when there is none of that kind. */

@@ -130,7 +130,7 @@ describe('corepool daemon', () => {
       expect(r.stderr, args.join(' ')).toMatch(/^corepool: .*\(E_BAD_ARGUMENT\)$/m);
     }
     for (const args of [
-      ['state', 'rm', 'foo', '--json', '--yes'],
+      ['state', 'rm', '--json', '--yes'],
       ['state', 'get', '--json'],
       ['state', 'ls', '--json', '--bogus'],
     ]) {

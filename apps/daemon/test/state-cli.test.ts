@@ -1,7 +1,7 @@
 /**
  * `corepool state ls|get|rm` against a real daemon: listing with --kind and
  * --limit, showing each kind, deleting with --yes (and refusing without it
- * off a terminal), and coded errors for bad inputs, a wrong token and no token.
+ * off a terminal), with or without --kind, and coded errors for bad inputs, a wrong token and no token.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -107,6 +107,35 @@ describe('corepool state', () => {
     expect(await client.queue('cli-rmq').size()).toBe(1);
   });
 
+  it('rm NAME without --kind deletes the one kind by that name, and asks for --kind when several share it', async () => {
+    await client.value<number>('cli-nk-v').set(1);
+    await client.queue<number>('cli-nk-q').put(1);
+    await client.dict<number>('cli-nk-d').set('a', 1);
+    expect(await json('rm', 'cli-nk-v', '--yes')).toEqual({ kind: 'value', name: 'cli-nk-v', deleted: true });
+    expect(await codeOf(client.value('cli-nk-v').get())).toBe('E_NO_SUCH_VALUE');
+    expect(await json('rm', 'cli-nk-q', '--yes')).toEqual({ kind: 'queue', name: 'cli-nk-q', deleted: true });
+    expect(await client.queue('cli-nk-q').size()).toBe(0);
+    const text = await cli('rm', 'cli-nk-d', '--yes', '--data-dir', d.dataDir);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('deleted dict "cli-nk-d"');
+    expect(await client.dict('cli-nk-d').size()).toBe(0);
+    // Nothing by that name: nothing deleted, not an error (as with --kind).
+    expect(await json('rm', 'cli-nk-none', '--yes')).toEqual({ name: 'cli-nk-none', deleted: false });
+    // A value and a dict by one name: which one is not guessed.
+    await client.value<number>('cli-nk-2').set(1);
+    await client.dict<number>('cli-nk-2').set('a', 1);
+    const both = (await json('rm', 'cli-nk-2', '--yes')) as { error: { code: string; message: string } };
+    expect(both.error.code).toBe('E_BAD_ARGUMENT');
+    expect(both.error.message).toContain('--kind');
+    expect(await client.value('cli-nk-2').get()).toBe(1);
+    expect(await client.dict('cli-nk-2').size()).toBe(1);
+    // Off a terminal, without --yes: refused, nothing deleted.
+    expect(await errorCode('rm', 'cli-nk-2', '--kind', 'dict')).toBe('E_BAD_ARGUMENT');
+    await client.value<number>('cli-nk-3').set(1);
+    expect(await errorCode('rm', 'cli-nk-3')).toBe('E_BAD_ARGUMENT');
+    expect(await client.value('cli-nk-3').get()).toBe(1);
+  });
+
   it('bad inputs are refused with coded errors before anything is deleted', async () => {
     expect(await errorCode('ls', '--kind', 'file')).toBe('E_BAD_ARGUMENT');
     expect(await errorCode('ls', '--limit', '0')).toBe('E_BAD_ARGUMENT');
@@ -116,10 +145,6 @@ describe('corepool state', () => {
     expect(await errorCode('get', 'x'.repeat(300))).toBe('E_BAD_NAME');
     expect(await errorCode('rm', 'x', '--kind', 'lock', '--yes')).toBe('E_BAD_ARGUMENT');
     expect(await errorCode('rm', '', '--kind', 'value', '--yes')).toBe('E_BAD_NAME');
-    // --kind is required for rm: commander refuses (exit 1, says so).
-    const noKind = await cli('rm', 'x', '--yes', '--data-dir', d.dataDir);
-    expect(noKind.code).toBe(1);
-    expect(noKind.stderr).toContain('--kind');
     // A wrong token, a data dir no daemon ran on (no token there), and an unreachable daemon: coded too.
     expect(((await json('ls', '--token', 'wrong')) as { error: { code: string } }).error.code).toBe('E_AUTH');
     const none = await cli('ls', '--json', '--data-dir', join(d.dataDir, 'nowhere'));
