@@ -161,6 +161,43 @@ describe('Lock errors carry codes', () => {
     await lock.release();
   });
 
+  it('a grant is async-disposable: `await using` releases it at the end of the block, also when the block throws, in an app and a task', async () => {
+    const lock = client.lock('using');
+    const other = client.lock('using');
+    {
+      await using grant = await lock.acquire();
+      expect(grant.token).toBeGreaterThan(0);
+      expect(await codeOf(other.acquire({ timeoutMs: 0 }))).toBe('E_TIMEOUT');
+    }
+    expect(lock.token).toBeUndefined();
+    await other.acquire({ timeoutMs: 0 });
+    await other.release();
+    const thrown = new Error('inside');
+    const run = async (): Promise<void> => {
+      await using _grant = await lock.acquire();
+      throw thrown;
+    };
+    await expect(run()).rejects.toBe(thrown);
+    await other.acquire({ timeoutMs: 0 });
+    await other.release();
+    // Released by hand first: disposing then does nothing (no E_LOCK_NOT_HELD).
+    {
+      await using _grant = await lock.acquire();
+      await lock.release();
+    }
+    const [fromTask] = await client.map(
+      // No `await using` in a task's source: the test's transform would turn it into calls of
+      // module-level helpers, which a self-contained task does not have. What it calls, by hand:
+      async (n: string, ctx) => {
+        const grant = await ctx.lock(n).acquire();
+        await grant[Symbol.asyncDispose]();
+        return (await ctx.lock(n).acquire({ timeoutMs: 0 })).token;
+      },
+      ['using'],
+    );
+    expect(fromTask).toBeGreaterThan(0);
+  });
+
   it('E_LOCK_NOT_HELD from a task releasing what it does not hold', async () => {
     const [code] = await client.map(
       async (n: string, ctx) => {

@@ -19,6 +19,13 @@ export interface LockGrant {
    * lock a task holds (it lasts as long as the task).
    */
   signal: AbortSignal;
+  /**
+   * Releases this grant if its handle still holds it (nothing if it was released already), so
+   * that `await using grant = await lock.acquire()` releases the lock at the end of the block,
+   * also when the block throws. Rejects with E_LOCK_NOT_HELD when the grant was lost meanwhile
+   * (its signal aborted), as `release()` and `withLock` do.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 interface Held {
@@ -48,7 +55,13 @@ export class Lock extends NamedHandle {
   /** Waits for the lock up to `timeoutMs` (E_TIMEOUT), forever by default; 0 tries once. */
   async acquire(options?: TimeoutOptions): Promise<LockGrant> {
     const held = await this.#acquire(options, 'lock.acquire');
-    return { token: held.token, signal: held.controller.signal };
+    return {
+      token: held.token,
+      signal: held.controller.signal,
+      [Symbol.asyncDispose]: async () => {
+        if (this.#held === held) await this.#release(held);
+      },
+    };
   }
 
   async #acquire(options: TimeoutOptions | undefined, call: string): Promise<Held> {
