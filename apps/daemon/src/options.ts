@@ -241,7 +241,7 @@ function byName(flag: string, v: unknown, max: number): Map<string, number> {
   for (const entry of Array.isArray(v) ? v : [v]) {
     const s = String(entry);
     const eq = s.lastIndexOf('=');
-    if (eq <= 0) throw new Error(`--${flag} must be name=N (a client's connect({ name }) and an integer), got ${JSON.stringify(s)}`);
+    if (eq <= 0) throw new BadArgumentError(`--${flag} must be name=N (a client's connect({ name }) and an integer), got ${JSON.stringify(s)}`);
     out.set(s.slice(0, eq), int(flag, s.slice(eq + 1), 1, max));
   }
   return out;
@@ -253,7 +253,7 @@ export type RawOptions = Partial<Record<keyof DaemonOptions | 'tokenFile' | 'clu
 /** --cluster and --cluster-name, checked. */
 function clusterOptions(raw: RawOptions): ClusterOptions | undefined {
   if (raw.cluster === undefined) {
-    if (raw.clusterName !== undefined) throw new Error('--cluster-name needs --cluster <redis-url>: the Redis the cluster lives on');
+    if (raw.clusterName !== undefined) throw new BadArgumentError('--cluster-name needs --cluster <redis-url>: the Redis the cluster lives on');
     return undefined;
   }
   const redisUrl = String(raw.cluster);
@@ -261,13 +261,13 @@ function clusterOptions(raw: RawOptions): ClusterOptions | undefined {
   try {
     scheme = new URL(redisUrl).protocol;
   } catch {
-    throw new Error(`--cluster must be a redis:// or rediss:// URL, like redis://127.0.0.1:6379`);
+    throw new BadArgumentError(`--cluster must be a redis:// or rediss:// URL, like redis://127.0.0.1:6379`);
   }
   if (scheme !== 'redis:' && scheme !== 'rediss:')
-    throw new Error(`--cluster must be a redis:// or rediss:// URL, like redis://127.0.0.1:6379 (got a ${scheme} URL)`);
+    throw new BadArgumentError(`--cluster must be a redis:// or rediss:// URL, like redis://127.0.0.1:6379 (got a ${scheme} URL)`);
   const name = raw.clusterName === undefined ? DEFAULT_CLUSTER_NAME : String(raw.clusterName);
   if (!CLUSTER_NAME.test(name))
-    throw new Error(`--cluster-name must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`);
+    throw new BadArgumentError(`--cluster-name must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`);
   return { redisUrl, name };
 }
 
@@ -286,7 +286,7 @@ export function resolveOptions(raw: RawOptions): DaemonOptions {
       '--token shows the token to every user of this machine (ps) until the daemon hides it from its title; prefer --token-file or COREPOOL_TOKEN',
     );
   if (!isLoopback(host) && token === undefined) {
-    throw new Error(
+    throw new BadArgumentError(
       `refusing to listen on ${host} without an explicit token: anyone who can reach it could run code as this user. ` +
         'Pass --token-file (or COREPOOL_TOKEN), or bind 127.0.0.1.',
     );
@@ -414,7 +414,7 @@ function explicitToken(raw: RawOptions): Pick<DaemonOptions, 'token' | 'tokenSou
     // An empty --token (an unset shell variable) must not quietly fall back to another token.
     if (raw.token.length === 0)
       throw new BadArgumentError('--token is empty: pass the token itself, or use --token-file or COREPOOL_TOKEN');
-    if (typeof raw.tokenFile === 'string') throw new Error('pass --token or --token-file, not both');
+    if (typeof raw.tokenFile === 'string') throw new BadArgumentError('pass --token or --token-file, not both');
     checkTokenLength(raw.token, '--token');
     return { token: raw.token, tokenSource: 'flag' };
   }

@@ -92,7 +92,7 @@ export function registerStateCommands(state: Command, withTarget: (cmd: Command)
         'delete a value, a queue (its items) or a dict (every key); subscribers are told. Without --kind, the one kind by that name',
       )
       .option('--kind <kind>', 'value, queue or dict (needed only when several kinds share the name)')
-      .option('--yes', 'do not ask for confirmation')
+      .option('--yes', 'do not ask for confirmation (asked on a terminal only)')
       .option('--json', 'machine-readable output'),
   ).action((name: string, flags: TargetFlags & { kind?: string; yes?: boolean }) =>
     run(flags, async () => {
@@ -281,9 +281,10 @@ function checkedName(name: string): void {
   if (bad !== undefined) throw new BadNameError(bad);
 }
 
-/** Asks on the terminal; without one (a script), refuses: deleting needs --yes there. */
+/** Asks on the terminal; without one (a script) there is nobody to ask, and the command is taken as meant. */
 async function confirm(question: string): Promise<void> {
-  if (process.stdin.isTTY !== true) throw new BadArgumentError(`${question} Not a terminal to ask on: pass --yes to delete`);
+  // Off a terminal the command is a script's, written as `state rm NAME` and meant: nobody to ask.
+  if (process.stdin.isTTY !== true) return;
   // Loaded here: an ES import of a builtin builds its whole facade, on every command's start (the daemon's too).
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stdout });

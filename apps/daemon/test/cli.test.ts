@@ -105,6 +105,7 @@ describe('corepool daemon', () => {
     ).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toContain('explicit token');
+    expect((err as { stderr: string }).stderr).toContain('(E_BAD_ARGUMENT)');
   });
 
   it('rejects bad flags with a clear message', async () => {

@@ -1,7 +1,7 @@
 /**
  * `corepool state ls|get|rm` against a real daemon: listing with --kind and
- * --limit, showing each kind, deleting with --yes (and refusing without it
- * off a terminal), with or without --kind, and coded errors for bad inputs, a wrong token and no token.
+ * --limit, showing each kind, deleting with --yes (and without it off a
+ * terminal: a script's rm), with or without --kind, and coded errors for bad inputs, a wrong token and no token.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -101,10 +101,10 @@ describe('corepool state', () => {
     await until(() => heard.length > 0, 10_000, 'the delete pushed');
     expect(heard).toEqual(['deleted']);
     stop();
-    // Off a terminal, rm without --yes asks nobody: it refuses, and deletes nothing.
+    // Off a terminal, rm without --yes is a script's `state rm NAME`: nobody to ask, it deletes.
     await client.queue<number>('cli-rmq').put(1);
-    expect(await errorCode('rm', 'cli-rmq', '--kind', 'queue')).toBe('E_BAD_ARGUMENT');
-    expect(await client.queue('cli-rmq').size()).toBe(1);
+    expect(await json('rm', 'cli-rmq', '--kind', 'queue')).toEqual({ kind: 'queue', name: 'cli-rmq', deleted: true });
+    expect(await client.queue('cli-rmq').size()).toBe(0);
   });
 
   it('rm NAME without --kind deletes the one kind by that name, and asks for --kind when several share it', async () => {
@@ -129,11 +129,10 @@ describe('corepool state', () => {
     expect(both.error.message).toContain('--kind');
     expect(await client.value('cli-nk-2').get()).toBe(1);
     expect(await client.dict('cli-nk-2').size()).toBe(1);
-    // Off a terminal, without --yes: refused, nothing deleted.
-    expect(await errorCode('rm', 'cli-nk-2', '--kind', 'dict')).toBe('E_BAD_ARGUMENT');
+    // As the contract writes it, from a script (no terminal, no --yes): deleted.
     await client.value<number>('cli-nk-3').set(1);
-    expect(await errorCode('rm', 'cli-nk-3')).toBe('E_BAD_ARGUMENT');
-    expect(await client.value('cli-nk-3').get()).toBe(1);
+    expect((await cli('rm', 'cli-nk-3', '--data-dir', d.dataDir)).code).toBe(0);
+    expect(await codeOf(client.value('cli-nk-3').get())).toBe('E_NO_SUCH_VALUE');
   });
 
   it('bad inputs are refused with coded errors before anything is deleted', async () => {
