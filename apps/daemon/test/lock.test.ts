@@ -198,6 +198,32 @@ describe('Lock errors carry codes', () => {
     expect(fromTask).toBeGreaterThan(0);
   });
 
+  it("delete(), as on every handle, releases the grant this handle holds, never another holder's (app and task)", async () => {
+    const lock = client.lock('del');
+    const other = client.lock('del');
+    expect(await lock.delete()).toBe(false);
+    await lock.acquire();
+    // Another handle's delete does not take the lock from its holder.
+    expect(await other.delete()).toBe(false);
+    expect(await codeOf(other.acquire({ timeoutMs: 0 }))).toBe('E_TIMEOUT');
+    expect(await lock.delete()).toBe(true);
+    expect(await lock.delete()).toBe(false);
+    expect((await other.acquire({ timeoutMs: 0 })).token).toBeGreaterThan(0);
+    expect(await other.delete()).toBe(true);
+    const [fromTask] = await client.map(
+      async (n: string, ctx) => {
+        const l = ctx.lock(n);
+        await l.acquire();
+        const deleted = await l.delete();
+        // Free again: the task takes it once more at once.
+        const again = (await ctx.lock(n).acquire({ timeoutMs: 0 })).token > 0;
+        return [deleted, again];
+      },
+      ['del'],
+    );
+    expect(fromTask).toEqual([true, true]);
+  });
+
   it('E_LOCK_NOT_HELD from a task releasing what it does not hold', async () => {
     const [code] = await client.map(
       async (n: string, ctx) => {

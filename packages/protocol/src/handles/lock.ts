@@ -104,6 +104,26 @@ export class Lock extends NamedHandle {
   }
 
   /**
+   * `delete()`, as on every handle: a lock exists only while held, so deleting it is releasing
+   * this handle's grant. Resolves to true if this handle held the lock and released it, false if
+   * it held none (or lost it: the daemon released it already). A lock another client holds is
+   * never taken from it: that would end its mutual exclusion, so the holder's grant stands.
+   */
+  async delete(): Promise<boolean> {
+    this.checkName();
+    const held = this.#held;
+    if (held === undefined) return false;
+    if (held.controller.signal.aborted) {
+      // Lost: the daemon released it already, so there is nothing to ask of it.
+      held.unwatch();
+      this.#held = undefined;
+      return false;
+    }
+    await this.#release(held);
+    return true;
+  }
+
+  /**
    * Runs `fn(token, signal)` holding the lock, and releases it after, also
    * when `fn` throws. `signal` aborts if the lock is lost meanwhile (see
    * LockGrant.signal); withLock then rejects with E_LOCK_NOT_HELD even if `fn`
