@@ -156,11 +156,12 @@ function renderStatus(s) {
 
   rows(
     'workers',
-    s.workers,
+    // The reserve workers (listed apart in the status) in the same table, after the pool's.
+    [...s.workers, ...(s.reserveWorkers ?? [])],
     (w) => [
       String(w.id),
       String(w.pid),
-      w.busy ? ['busy', 'busy'] : 'idle',
+      w.busy ? ['busy', 'busy'] : w.reserve === true ? 'reserve' : 'idle',
       opt(w.batch),
       opt(w.client),
       num(w.tasksDone),

@@ -20,6 +20,11 @@ function workerFigures(w: DaemonStatus['workers'][number]): string {
   return out;
 }
 
+/** One worker's status line. */
+function workerLine(w: DaemonStatus['workers'][number]): string {
+  return `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}${workerFigures(w)}${w.generation === undefined ? '' : `  gen ${w.generation}`}${w.initError === undefined ? '' : `  INIT FAILED: ${printable(w.initError.split('\n')[0]!)}`}`;
+}
+
 /** Bytes as MiB for status lines; Infinity (no bound) as "unbounded". */
 function mib(n: number): string {
   return Number.isFinite(n) ? `${(n / 1048576).toFixed(1)} MiB` : 'unbounded';
@@ -36,10 +41,8 @@ export function formatStatus(s: DaemonStatus): string {
         ? ''
         : `; memory ${mib(s.stateBytes)} of ${mib(s.maxStateBytes ?? Infinity)}, connections' entries ${mib(s.stateEntryBytes ?? 0)}, kept replies ${mib(s.stateReplyBytes ?? 0)}`),
     `workers (${s.workers.length}):`,
-    ...s.workers.map(
-      (w) =>
-        `  pid ${w.pid}  ${w.busy ? 'busy' : 'idle'}  tasks ${w.tasksDone}  chunks ${w.chunksDone}${workerFigures(w)}${w.generation === undefined ? '' : `  gen ${w.generation}`}${w.reserve === true ? '  reserve' : ''}${w.initError === undefined ? '' : `  INIT FAILED: ${printable(w.initError.split('\n')[0]!)}`}`,
-    ),
+    ...s.workers.map(workerLine),
+    ...(s.reserveWorkers === undefined ? [] : [`reserve workers (${s.reserveWorkers.length}):`, ...s.reserveWorkers.map(workerLine)]),
     ...(s.reload === undefined
       ? []
       : [`reloading: ${s.reload.replaced}/${s.reload.total} workers replaced (generation ${s.reload.generation})`]),

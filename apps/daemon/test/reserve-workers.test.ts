@@ -37,10 +37,12 @@ describe('reserve workers', () => {
       ),
     ).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     const status = await d.status();
-    // The hog still holds both workers; the reserve is listed as one, and ran the neighbour's work alone.
+    // The hog still holds both workers; the reserve is listed apart (`workers` is the pool asked for), and ran the neighbour's work alone.
+    expect(status.workers).toHaveLength(2);
     expect(status.workers.filter((w) => w.client === 'hog')).toHaveLength(2);
-    const reserve = status.workers.filter((w) => w.reserve === true);
+    const reserve = status.reserveWorkers ?? [];
     expect(reserve).toHaveLength(1);
+    expect(reserve[0]!.reserve).toBe(true);
     expect(reserve[0]!.tasksDone).toBe(230);
     // Clients size their window by the workers alone.
     await hog.close();
@@ -55,7 +57,7 @@ describe('reserve workers', () => {
     const neighbour = await d.connect({ name: 'neighbour' });
     for (let i = 0; i < 2; i++) hog.submit(forever, 0).catch(() => undefined);
     await until(async () => (await d.status()).workers.filter((w) => w.client === 'hog').length === 2, 10_000, 'the hog on both workers');
-    expect((await d.status()).workers.some((w) => w.reserve === true)).toBe(false);
+    expect((await d.status()).reserveWorkers).toBeUndefined();
     const waited = await Promise.race([
       neighbour.submit((x: number) => x, 1).then(() => 'ran'),
       new Promise((r) => setTimeout(() => r('still waiting'), 1_500)),
@@ -79,12 +81,12 @@ describe('reserve workers', () => {
     };
     const result = neighbour.submit(item, 7);
     await until(async () => (await runs.get()) === 1, 10_000, 'the item running');
-    expect((await d.status()).workers.find((w) => w.reserve === true)?.client).toBe('neighbour');
-    const reserve = (await d.status()).workers.find((w) => w.reserve === true)!;
+    expect((await d.status()).reserveWorkers?.[0]?.client).toBe('neighbour');
+    const reserve = (await d.status()).reserveWorkers![0]!;
     process.kill(reserve.pid, 'SIGKILL');
     expect(await result).toBe(21);
     expect(await runs.get()).toBe(2);
-    const after = (await d.status()).workers.filter((w) => w.reserve === true);
+    const after = (await d.status()).reserveWorkers ?? [];
     expect(after).toHaveLength(1);
     expect(after[0]!.pid).not.toBe(reserve.pid);
     await hog.close();
@@ -95,9 +97,9 @@ describe('reserve workers', () => {
     const env = { ...process.env, COREPOOL_TOKEN: '', COREPOOL_URL: '' };
     await exec(process.execPath, [CLI, 'daemon', 'reload', '--data-dir', d.dataDir], { env });
     const status = await d.status();
-    expect(status.workers).toHaveLength(3);
-    expect(status.workers.every((w) => w.generation === 2)).toBe(true);
-    expect(status.workers.filter((w) => w.reserve === true)).toHaveLength(1);
+    expect(status.workers).toHaveLength(2);
+    expect(status.reserveWorkers).toHaveLength(1);
+    expect([...status.workers, ...status.reserveWorkers!].every((w) => w.generation === 2)).toBe(true);
     const hog = await d.connect({ name: 'hog' });
     const neighbour = await d.connect({ name: 'neighbour' });
     for (let i = 0; i < 2; i++) hog.submit(forever, 0).catch(() => undefined);
@@ -119,15 +121,11 @@ describe('reserve workers', () => {
         { chunkSize: 1 },
       )
       .catch(() => undefined);
-    await until(
-      async () => (await b.status()).workers.filter((w) => w.reserve !== true && w.busy).length === 2,
-      20_000,
-      "b's workers lent to the hog",
-    );
+    await until(async () => (await b.status()).workers.filter((w) => w.busy).length === 2, 20_000, "b's workers lent to the hog");
     for (const d of [a, b]) {
       const neighbour = await d.connect({ name: 'neighbour' });
       expect(await neighbour.map((x: number) => x + 100, [1, 2, 3])).toEqual([101, 102, 103]);
-      const reserve = (await d.status()).workers.filter((w) => w.reserve === true);
+      const reserve = (await d.status()).reserveWorkers ?? [];
       expect(reserve).toHaveLength(1);
       expect(reserve[0]!.tasksDone).toBe(3);
       await neighbour.close();

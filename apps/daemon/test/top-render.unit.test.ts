@@ -69,9 +69,18 @@ describe('renderTop', () => {
   });
 
   it('says a reserve worker waiting is one, not merely idle', () => {
-    const text = renderTop({ status: status({ workers: 3 }), history, width: 80, height: 30, now: NOW }).join('\n');
+    // The daemon lists reserve workers apart (status.reserveWorkers); top shows them after the pool's.
+    const s = status({ workers: 3 });
+    const text = renderTop({
+      status: { ...s, workers: s.workers.slice(0, 2), reserveWorkers: s.workers.slice(2) },
+      history,
+      width: 80,
+      height: 30,
+      now: NOW,
+    }).join('\n');
     expect(text).toMatch(/5002 +reserve/);
     expect(text).toMatch(/5001 +idle/);
+    expect(text).toContain('WORKERS (2 + 1 reserve)');
   });
 
   for (const width of [40, 80, 120, 200]) {

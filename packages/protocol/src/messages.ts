@@ -285,7 +285,13 @@ export interface DaemonStatus {
   version: string;
   url: string;
   uptimeMs: number;
+  /** The workers that take chunks: `--workers` of them (more for a moment while a worker is replaced or reloaded). */
   workers: WorkerStatus[];
+  /**
+   * The reserve workers (`--reserve-workers`, one by default), listed apart: they run only the
+   * chunks of apps stuck behind other apps' long ones. Absent when there are none.
+   */
+  reserveWorkers?: WorkerStatus[];
   clients: ClientStatus[];
   queuedItems: number;
   runningItems: number;
@@ -321,7 +327,7 @@ export interface DaemonStatus {
   cluster?: ClusterStatus;
 }
 
-/** One worker process in `status.workers`. Fields marked optional are absent from older daemons. */
+/** One worker process in `status.workers` (or `status.reserveWorkers`). Fields marked optional are absent from older daemons. */
 export interface WorkerStatus {
   id: number;
   pid: number;
@@ -342,7 +348,7 @@ export interface WorkerStatus {
   generation?: number;
   /** Its initializer (`daemon start --init`) failed: it fails every chunk with E_INIT_FAILED. */
   initError?: string;
-  /** A reserve worker (`--reserve-workers`): it runs only the chunks of apps stuck behind other apps' long ones. */
+  /** A reserve worker (`--reserve-workers`, in `status.reserveWorkers`): it runs only the chunks of apps stuck behind other apps' long ones. */
   reserve?: boolean;
 }
 

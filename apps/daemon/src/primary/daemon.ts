@@ -322,21 +322,25 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
     const st = scheduler.stats();
     const counts = state.counts();
     const figures = telemetry.status();
+    const workers = supervisor.workers().map((w) => ({
+      id: w.id,
+      pid: w.pid,
+      ...figuresOf(w),
+      restarts: w.restarts,
+      generation: w.generation,
+      ...(w.initError === undefined ? {} : { initError: w.initError }),
+      ...(w.reserve ? { reserve: true } : {}),
+      ...figures.worker(w),
+    }));
+    // Reserve workers apart: `workers` is the pool `--workers` asked for, as the listening line and client.workers say.
+    const reserveWorkers = workers.filter((w) => w.reserve === true);
     return {
       pid: process.pid,
       version: VERSION,
       url,
       uptimeMs: Date.now() - startedAt,
-      workers: supervisor.workers().map((w) => ({
-        id: w.id,
-        pid: w.pid,
-        ...figuresOf(w),
-        restarts: w.restarts,
-        generation: w.generation,
-        ...(w.initError === undefined ? {} : { initError: w.initError }),
-        ...(w.reserve ? { reserve: true } : {}),
-        ...figures.worker(w),
-      })),
+      workers: reserveWorkers.length === 0 ? workers : workers.filter((w) => w.reserve !== true),
+      ...(reserveWorkers.length === 0 ? {} : { reserveWorkers }),
       ...(reloader?.progress === undefined ? {} : { reload: reloader.progress }),
       clients: [...(server?.sessions ?? [])]
         .filter((s) => s.authed)

@@ -58,7 +58,8 @@ export function renderTop(f: TopFrame): string[] {
   top.push(`items/s    ${sparkline(f.history.throughput.slice(-sparkWidth), sparkWidth)}`);
   if (f.history.p99.length > 0) top.push(`p99 ms     ${sparkline(f.history.p99.slice(-sparkWidth), sparkWidth)}`);
 
-  const workers = table(WORKER_COLUMNS, s.workers, width, f.now);
+  const reserve = s.reserveWorkers ?? [];
+  const workers = table(WORKER_COLUMNS, [...s.workers, ...reserve], width, f.now);
   const clients = table(CLIENT_COLUMNS, s.clients, width, f.now);
   const cluster = clusterLines(s, f.now);
   const errors = (s.recentErrors ?? [])
@@ -73,7 +74,13 @@ export function renderTop(f: TopFrame): string[] {
   const clientRows = Math.max(1, Math.min(clients.rows.length, room - cluster.length));
   room -= clientRows;
 
-  const out = [...top, '', `WORKERS (${s.workers.length})`, workers.header, ...clip(workers.rows, workerRows)];
+  const out = [
+    ...top,
+    '',
+    `WORKERS (${s.workers.length}${reserve.length === 0 ? '' : ` + ${reserve.length} reserve`})`,
+    workers.header,
+    ...clip(workers.rows, workerRows),
+  ];
   out.push('', `CLIENTS (${s.clients.length})`);
   if (s.clients.length === 0) out.push('  (no client connected)');
   else out.push(clients.header, ...clip(clients.rows, clientRows));
