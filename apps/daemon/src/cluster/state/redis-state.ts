@@ -6,7 +6,8 @@
  * state-redis.ts (how a request reaches Redis), the Lua of each type
  * (value-, queue-, dict-, lock-scripts.ts), queue-gets.ts and lock-grants.ts
  * (calls that wait), dict-walks.ts (a whole dict, a page at a time), and
- * subscriptions.ts and change-feed.ts (pushes).
+ * subscriptions.ts and change-feed.ts (pushes), costly-scripts.ts and
+ * value-sizes.ts (the Lua time an owner's requests may hold Redis for).
  *
  * - Every write is one Lua script that checks this daemon's lease, answers a
  *   resent request id from the kept reply (`rep:<instance>`), writes, bumps
@@ -42,6 +43,7 @@ import { checked, checkRequest, delta, dictKey, operand } from '../../state/oper
 import type { ReplayKey, StateCounts, StateListing, StateStore } from '../../state/state-store.js';
 import type { ClusterNode } from '../cluster-node.js';
 import { ChangeFeed, type ChangeEntry } from './change-feed.js';
+import { CostlyScripts } from './costly-scripts.js';
 import { DICT_DELETE, DICT_REMOVE, DICT_SET } from './dict-scripts.js';
 import { DictWalks } from './dict-walks.js';
 import { LockGrants } from './lock-grants.js';
@@ -54,6 +56,7 @@ import { Script } from './scripts.js';
 import { checkWellFormed, StateKeys } from './state-keys.js';
 import { StateRedis } from './state-redis.js';
 import { Subscriptions } from './subscriptions.js';
+import { ValueSizes } from './value-sizes.js';
 import { KEEP_REPLY, VALUE_ADD, VALUE_CAS, VALUE_CAS_AT, VALUE_INIT, VALUE_REMOVE, VALUE_SET } from './value-scripts.js';
 
 export interface RedisStateOptions {
@@ -109,6 +112,8 @@ export class RedisState implements StateStore {
   readonly #locks: LockGrants;
   readonly #walks: DictWalks;
   readonly #orphans: OrphanSweep;
+  readonly #costly = new CostlyScripts();
+  readonly #sizes = new ValueSizes();
   #counts = { values: 0, queues: 0, dicts: 0, locks: 0 };
   #timer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -181,6 +186,11 @@ export class RedisState implements StateStore {
     if (req.op === 'state.list') return this.list(req.limit ?? 100, req.cursor);
     const name = checkRequest(req, this.#max);
     checkWellFormed(name, 'a name');
+    const cost = req.op === 'value.add' ? this.#sizes.addMs(name) : 0;
+    return this.#costly.enter(owner, cost, () => this.#handle(owner, name, req, key));
+  }
+
+  async #handle(owner: string, name: string, req: StateRequest, key: ReplayKey | undefined): Promise<unknown> {
     const op = req.op;
     const r = this.#r;
     const k = r.keys;
@@ -188,20 +198,27 @@ export class RedisState implements StateStore {
       case 'value.get': {
         const [ver, val] = (await r.call('HMGET', k.value(name), 'ver', 'val')) as [Buffer | null, Buffer | null];
         if (ver === null || val === null) throw new NoSuchValueError(`no value named "${name}"`);
+        this.#sizes.seen(name, val.length);
         return { version: decimal(ver), value: bytes(val) };
       }
       case 'value.init': {
         const a = await r.run(S.valueInit, key, [k.value(name)], [checked(req.a, 'a', op), name]);
-        return versionAndValue(a.rest[0]);
+        const v = versionAndValue(a.rest[0]);
+        this.#sizes.seen(name, v.value.byteLength);
+        return v;
       }
       case 'value.set': {
-        const a = await r.run(S.valueSet, key, [k.value(name)], [checked(req.a, 'a', op), name]);
+        const val = checked(req.a, 'a', op);
+        const a = await r.run(S.valueSet, key, [k.value(name)], [val, name]);
+        this.#sizes.seen(name, val.byteLength);
         return { version: decimal(a.rest[0]) };
       }
       case 'value.add': {
         // Canonical bytes, so the script reads only the forms msgpackr writes.
         const a = await r.run(S.valueAdd, key, [k.value(name)], [encodeCheckedData(delta(req.a, op)), name]);
-        return versionAndValue(a.rest[0]);
+        const v = versionAndValue(a.rest[0]);
+        this.#sizes.seen(name, v.value.byteLength);
+        return v;
       }
       case 'value.cas':
         return this.#cas(name, req, key);
@@ -210,6 +227,7 @@ export class RedisState implements StateStore {
         // Not fenced by the lease: a subscriber told to resync after Redis came back empty
         // subscribes again before this daemon is a member again, and a read needs no lease.
         const [ver, val] = (await r.read('HMGET', k.value(name), 'ver', 'val')) as [Buffer | null, Buffer | null];
+        if (val !== null) this.#sizes.seen(name, val.length);
         return ver === null || val === null ? { version: 0 } : { version: decimal(ver), value: bytes(val) };
       }
       case 'value.unsubscribe':
@@ -254,6 +272,7 @@ export class RedisState implements StateStore {
 
       case 'value.remove': {
         const a = await r.run(S.valueRemove, key, [k.value(name)], [name]);
+        this.#sizes.gone(name);
         return String(a.rest[0]) === '1';
       }
       case 'queue.remove': {
@@ -283,6 +302,7 @@ export class RedisState implements StateStore {
   releaseOwner(owner: string): void {
     this.#subs.dropOwner(owner);
     const err = new CancelledError('the requester went away');
+    this.#costly.drop(owner, err);
     this.#gets.dropOwner(owner, err);
     this.#locks.dropOwner(owner, err);
     this.#walks.dropOwner(owner, err);
@@ -346,6 +366,7 @@ export class RedisState implements StateStore {
       clearInterval(this.#timer);
       this.#r.room.stop();
       const err = new ShuttingDownError('the daemon is stopping');
+      this.#costly.dropAll(err);
       this.#gets.dropAll(err);
       this.#locks.dropAll(err);
       this.#walks.dropAll(err);
@@ -411,6 +432,8 @@ export class RedisState implements StateStore {
   #onChange(e: ChangeEntry, big: Uint8Array | undefined): void {
     switch (e.kind) {
       case 'v':
+        if (e.deleted) this.#sizes.gone(e.name);
+        else if (e.value !== undefined || e.bigBytes !== undefined) this.#sizes.seen(e.name, e.value?.byteLength ?? e.bigBytes!);
         return this.#subs.value(e, big);
       case 'd':
         return this.#subs.dict(e, big);

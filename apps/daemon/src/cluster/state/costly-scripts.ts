@@ -1,0 +1,104 @@
+/**
+ * costly-scripts.ts - bounds the Lua time this daemon has in flight to Redis,
+ * owner by owner, so that one app's costly scripts cannot hold Redis for every
+ * daemon.
+ *
+ * Redis runs one script at a time, and a connection's pipelined commands back
+ * to back. An add to a 950 KB bigint is ~78 ms of Lua; thirty of them sent
+ * together by one app held Redis over 2 s, past the other daemons' 1 s
+ * silent-link check (membership.ts): they remade their connections and a
+ * neighbour's add on another daemon failed with E_UNAVAILABLE.
+ *
+ * - A request is costly when its estimated Lua time is COSTLY_MS or more
+ *   (value-sizes.ts); costly requests in flight from this daemon together stay
+ *   within BUDGET_MS of it, though one may always go. The others wait in their
+ *   owner's line, and the owners with one take turns, so a single owner's burst
+ *   holds Redis for one script at a time, not for all of them.
+ * - Once an owner has a request waiting, its later requests wait behind it,
+ *   cheap ones too: they reach Redis in the order they came, as pipelining
+ *   alone gave. A cheap request of an owner with nothing waiting goes at once.
+ * - A request waiting is not yet sent: dropped (its owner gone, the store
+ *   closing) it was never applied, and its client sends it again.
+ */
+
+/** Estimated Lua time from which a request is paced. */
+export const COSTLY_MS = 1;
+/** Estimated Lua time of the costly requests this daemon may have in flight together. */
+export const BUDGET_MS = 50;
+
+interface Waiting {
+  cost: number;
+  start(): void;
+  drop(err: Error): void;
+}
+
+/** The lines of the owners whose costly requests wait for their turn. */
+export class CostlyScripts {
+  #inFlightMs = 0;
+  /** Owners with requests waiting, in turn order. */
+  readonly #lines = new Map<string, Waiting[]>();
+
+  /** Runs `run` now, or once `owner`'s earlier requests went and the budget has room for `cost`. */
+  enter<T>(owner: string, cost: number, run: () => Promise<T>): Promise<T> {
+    const line = this.#lines.get(owner);
+    if (line === undefined && this.#fits(cost)) return this.#run(cost, run);
+    return new Promise<T>((resolve, reject) => {
+      const w: Waiting = {
+        cost,
+        start: () => {
+          this.#run(cost, run).then(resolve, reject);
+        },
+        drop: reject,
+      };
+      if (line === undefined) this.#lines.set(owner, [w]);
+      else line.push(w);
+    });
+  }
+
+  /** Fails `owner`'s waiting requests with `err`. */
+  drop(owner: string, err: Error): void {
+    const line = this.#lines.get(owner);
+    this.#lines.delete(owner);
+    for (const w of line ?? []) w.drop(err);
+  }
+
+  /** Fails every waiting request with `err`. */
+  dropAll(err: Error): void {
+    for (const owner of [...this.#lines.keys()]) this.drop(owner, err);
+  }
+
+  #fits(cost: number): boolean {
+    return cost < COSTLY_MS || this.#inFlightMs === 0 || this.#inFlightMs + cost <= BUDGET_MS;
+  }
+
+  #run<T>(cost: number, run: () => Promise<T>): Promise<T> {
+    if (cost < COSTLY_MS) return run();
+    this.#inFlightMs += cost;
+    return run().finally(() => {
+      this.#inFlightMs -= cost;
+      if (this.#inFlightMs < 1e-9) this.#inFlightMs = 0; // float sums drift
+      this.#next();
+    });
+  }
+
+  /** Starts what the budget now has room for: each owner's cheap requests up to its next costly one, costly ones in the owners' turns. */
+  #next(): void {
+    for (;;) {
+      let turn: string | undefined;
+      for (const [owner, line] of this.#lines) {
+        while (line.length > 0 && line[0]!.cost < COSTLY_MS) line.shift()!.start();
+        if (line.length === 0) this.#lines.delete(owner);
+        else if (this.#fits(line[0]!.cost)) {
+          turn = owner;
+          break;
+        }
+      }
+      if (turn === undefined) return;
+      const line = this.#lines.get(turn)!;
+      line.shift()!.start();
+      // Its turn taken, the owner goes to the back (a Map keeps insertion order).
+      this.#lines.delete(turn);
+      if (line.length > 0) this.#lines.set(turn, line);
+    }
+  }
+}
