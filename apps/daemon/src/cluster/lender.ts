@@ -5,7 +5,8 @@
  *
  *  - Local clients come first: a worker is lent only while this daemon has no
  *    queued chunk, and every lent worker is asked back (between chunks) as
- *    soon as local demand appears. The host (cluster-pool.ts) takes a lent
+ *    soon as local demand appears (one being granted then comes back as the
+ *    grant is answered, unused). The host (cluster-pool.ts) takes a lent
  *    worker out of the local scheduler's hands and gives it back.
  *  - A grant goes to the app with demand and the lowest cluster-wide score
  *    (the `lend` script), the least recently granted among equal scores (a
@@ -352,11 +353,16 @@ export class Lender {
       }
       const early = this.#making.get(n) ?? [];
       this.#making.delete(n);
-      if (!r.granted || w.dead || !this.#node.held() || this.#node.id !== self || this.#stopping) {
+      // A local client's chunk left queued while the script ran was placed when this grant was in no
+      // list to ask back (localWork): kept, the worker went to the owner and came back only after the
+      // next tick and the owner's chunk. Not yet used, it goes back to the local clients at once.
+      const neededHere = this.#host.localDemand() > 0;
+      if (!r.granted || w.dead || !this.#node.held() || this.#node.id !== self || this.#stopping || neededHere) {
         if (r.granted) {
-          // It died (or this daemon lost its lease) while the grant was being made: the owner hears it ended.
+          // The owner hears it ended (the worker died, this daemon lost its lease, or its clients need it);
+          // runs it sent meanwhile never reached the worker, so they are rerun charging nobody.
           this.#scripts.endGrant(self, n).catch(() => {});
-          post(this.#node, self, r.owner, 'end', n).catch(() => {});
+          post(this.#node, self, r.owner, 'end', n, true).catch(() => {});
         }
         this.#host.giveBack(w);
         return;
