@@ -4,7 +4,9 @@
  *
  * Invariants:
  *  - At most one holder per lock; blocked acquirers are granted in arrival
- *    order. Not reentrant: a second acquire by the same owner queues.
+ *    order (a lock released while they wait behind a gone app's acquires
+ *    stays free until they are first: waiters.ts). Not reentrant: a second
+ *    acquire by the same owner queues.
  *  - Every grant carries a fencing token from one counter shared by all
  *    locks, strictly increasing, also across restarts (the counter is stored
  *    under ['lock'] in `meta` and committed before the grant is replied).
@@ -42,13 +44,20 @@ export class Locks implements Dirty {
   /** Locks held or awaited per owner, bounded: a grant moves an entry from awaited to held. */
   readonly #quota: OwnerQuota;
   /** Blocked acquires by lock, oldest first; one that times out or is cancelled gives back its quota entry. */
-  readonly #acquirers = new Waiters<number>((a, ownerGone) => {
-    // An owner gone had its count given back at once (dropOwner): this one's memory only now.
-    if (ownerGone) this.#quota.gone();
-    else this.#quota.remove(a.owner);
-    const l = this.#map.get(a.name);
-    if (l !== undefined) this.#forgetIfIdle(a.name, l);
-  });
+  readonly #acquirers = new Waiters<number>(
+    (a, ownerGone) => {
+      // An owner gone had its count given back at once (dropOwner): this one's memory only now.
+      if (ownerGone) this.#quota.gone();
+      else this.#quota.remove(a.owner);
+      const l = this.#map.get(a.name);
+      if (l !== undefined) this.#forgetIfIdle(a.name, l);
+    },
+    // Its acquirers were behind a gone app's when it was released: the oldest gets it now.
+    (name) => {
+      const l = this.#map.get(name);
+      if (l !== undefined && l.holder === null) this.#handOn(name, l);
+    },
+  );
   #lastToken: number;
 
   private constructor(store: Store, lastToken: number, memory: StateMemory) {
@@ -104,8 +113,10 @@ export class Locks implements Dirty {
       l = new LockRecord();
       this.#map.set(name, l);
     }
-    if (l.holder === null) return this.#grant(name, l, owner);
-    if (timeoutMs === 0) return Promise.reject(new TimeoutError(`lock "${name}" is held`, { timeoutMs }));
+    // Free, but with acquirers still to be handed it (behind a gone app's, Waiters#take): this one queues behind them.
+    const ahead = this.#acquirers.has(name);
+    if (l.holder === null && !ahead) return this.#grant(name, l, owner);
+    if (timeoutMs === 0) return Promise.reject(new TimeoutError(`lock "${name}" is ${ahead ? 'awaited' : 'held'}`, { timeoutMs }));
     this.#quota.add(owner);
     const timedOut = (): Error => new TimeoutError(`lock "${name}": not acquired within ${timeoutMs} ms`, { timeoutMs });
     return this.#acquirers.wait(owner, name, timeoutMs, timedOut, undefined);
@@ -168,10 +179,15 @@ export class Locks implements Dirty {
     this.#holding.delete(l.holder!, name);
     this.#quota.remove(l.holder!);
     l.holder = null;
+    this.#handOn(name, l);
+  }
+
+  /** Grants free lock `l` to its oldest acquirer, if one is first in line; forgets it if nobody waits. */
+  #handOn(name: string, l: LockRecord): void {
     // The oldest acquirer's quota entry stays: it now counts a held lock.
     const a = this.#acquirers.take(name);
     if (a === undefined) {
-      this.#map.delete(name);
+      this.#forgetIfIdle(name, l);
       return;
     }
     const token = this.#grant(name, l, a.owner, true);

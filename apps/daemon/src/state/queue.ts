@@ -10,7 +10,9 @@
  *    after a restart the queue holds exactly the items put and not yet got.
  *  - A put that finds a blocked getter hands the item over directly (nothing
  *    to store); the getter's reply, like every reply, follows the commit of
- *    the writes before it.
+ *    the writes before it. Items and blocked getters coexist only while those
+ *    getters wait behind more of a gone app's gets than a put lets go of
+ *    (waiters.ts): they get the items first once they are first in line.
  *  - A commit that fails puts the queue back as LMDB has it (reload): a
  *    failed put's item is not there, a failed get's item is back.
  *  - timeoutMs absent: wait as long as it takes; 0: do not wait (E_TIMEOUT at
@@ -78,13 +80,20 @@ export class Queues {
   /** Blocked gets per owner, bounded (each keeps a promise, maybe a timer, and its queue's record). */
   readonly #blocked: OwnerQuota;
   /** Blocked gets by queue, oldest first; one that times out or is cancelled gives back its quota entry. */
-  readonly #getters = new Waiters<Uint8Array, Taken>((g, ownerGone) => {
-    // An owner gone had its count given back at once (dropOwner): its next ones are counted afresh, this one's memory only now.
-    if (ownerGone) this.#blocked.gone();
-    else this.#blocked.remove(g.owner);
-    const q = this.#map.get(g.name);
-    if (q !== undefined) this.#forgetIfIdle(g.name, q);
-  });
+  readonly #getters = new Waiters<Uint8Array, Taken>(
+    (g, ownerGone) => {
+      // An owner gone had its count given back at once (dropOwner): its next ones are counted afresh, this one's memory only now.
+      if (ownerGone) this.#blocked.gone();
+      else this.#blocked.remove(g.owner);
+      const q = this.#map.get(g.name);
+      if (q !== undefined) this.#forgetIfIdle(g.name, q);
+    },
+    // Its getters were behind a gone app's, and items were kept meanwhile: they are served now, in order.
+    (name) => {
+      const q = this.#map.get(name);
+      if (q !== undefined) this.#serve(name, q);
+    },
+  );
 
   private constructor(store: Store, memory: StateMemory) {
     this.#store = store;
@@ -151,7 +160,8 @@ export class Queues {
    * `has`: the getters there may be only a gone owner's, leaving a slice at a time (waiters.ts).
    */
   #append(name: string, bytes: Uint8Array, admit = false): number {
-    const g = this.#getters.take(name);
+    // Items kept while getters wait: those getters are behind a gone app's (Waiters#take), served in order once first.
+    const g = this.size(name) === 0 ? this.#getters.take(name) : undefined;
     if (g !== undefined) {
       const q = this.#record(name);
       this.#handOver(name, q, g, bytes);
@@ -173,13 +183,18 @@ export class Queues {
    */
   get(owner: string, name: string, timeoutMs: number | undefined, taken?: Taken): Uint8Array | Promise<Uint8Array> {
     const q = this.#map.get(name);
-    if (q !== undefined && q.size > 0) {
+    // Getters waiting while items are kept came first (behind a gone app's, Waiters#take): this one queues behind them.
+    const ahead = this.#getters.has(name);
+    if (q !== undefined && q.size > 0 && !ahead) {
       const { bytes, seq } = this.#shift(q);
       this.#store.remove(this.#store.queues, [name, seq]);
       this.#forgetIfIdle(name, q);
       return bytes;
     }
-    if (timeoutMs === 0) return Promise.reject(new TimeoutError(`queue "${name}" is empty`, { timeoutMs }));
+    if (timeoutMs === 0) {
+      const why = ahead ? `queue "${name}": its items go to the gets before this one` : `queue "${name}" is empty`;
+      return Promise.reject(new TimeoutError(why, { timeoutMs }));
+    }
     this.#blocked.check(owner);
     this.#blocked.add(owner);
     // The record stays while its getters wait (#forgetIfIdle), so `records` counts it.
@@ -254,6 +269,11 @@ export class Queues {
       this.#grew(q, value.length);
       q.nextSeq = Math.max(q.nextSeq, key[1] + 1);
     }
+    this.#serve(name, q);
+  }
+
+  /** Hands `q`'s items to its blocked getters, oldest to oldest, while both last. */
+  #serve(name: string, q: QueueRecord): void {
     while (q.size > 0) {
       const g = this.#getters.take(name);
       if (g === undefined) break;

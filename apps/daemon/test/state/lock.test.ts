@@ -68,6 +68,26 @@ describe('Lock', () => {
     expect(await state.handle('c:next', req('lock.release', 'A', { token: g.token }))).toBe(true);
   });
 
+  it('a lock released while its next acquirer waits behind more gone acquires than a release takes out goes to it, not to a newer one', async () => {
+    const held = (await state.handle('c:holder', req('lock.acquire', 'L'))) as Grant;
+    const gone = Array.from({ length: 1_000 }, () => state.handle('c:gone', req('lock.acquire', 'L')).catch(() => {}));
+    const next = state.handle('c:next', req('lock.acquire', 'L'));
+    state.releaseOwner('c:gone');
+    // Free, but not to be had by a newer acquire: its next acquirer is behind a thousand gone ones.
+    const released = state.handle('c:holder', req('lock.release', 'L', { token: held.token }));
+    const refused = codeOf(state.handle('c:new', req('lock.acquire', 'L', { timeoutMs: 0 })));
+    const newer = state.handle('c:new', req('lock.acquire', 'L'));
+    expect(await released).toBe(true);
+    expect(await refused).toBe('E_TIMEOUT');
+    const g = (await next) as Grant;
+    expect(g.token).toBeGreaterThan(held.token);
+    await state.handle('c:next', req('lock.release', 'L', { token: g.token }));
+    const g2 = (await newer) as Grant;
+    await state.handle('c:new', req('lock.release', 'L', { token: g2.token }));
+    await Promise.all(gone);
+    expect(state.counts()).toMatchObject({ locks: 0, lockWaiters: 0 });
+  });
+
   it('keeps fencing tokens increasing across close and reopen, and locks are not durable', async () => {
     const g = (await state.handle('c:1', req('lock.acquire', 'L'))) as Grant;
     await state.close();

@@ -77,6 +77,22 @@ describe('Queue', () => {
     expect(state.counts().blockedGets).toBe(0);
   });
 
+  it('a getter behind more gone gets than a put takes out gets the first item once it is first; newer gets queue behind it', async () => {
+    const gone = Array.from({ length: 1_000 }, () => state.handle('c:gone', req('queue.get', 'q')).catch(() => {}));
+    const first = state.handle('c:first', req('queue.get', 'q'));
+    state.releaseOwner('c:gone');
+    // The puts do not step over a thousand gone gets: their items are kept for the getter behind them.
+    const puts = [1, 2, 3].map((i) => state.handle('c:put', req('queue.put', 'q', { a: enc(i) })));
+    const refused = codeOf(state.handle('c:new', req('queue.get', 'q', { timeoutMs: 0 })));
+    const second = state.handle('c:new', req('queue.get', 'q'));
+    expect(await Promise.all(puts)).toEqual([1, 2, 3].map((size) => ({ size })));
+    expect(await refused).toBe('E_TIMEOUT');
+    expect([dec(await first), dec(await second)]).toEqual([1, 2]);
+    expect(dec(await state.handle('c:new', req('queue.get', 'q', { timeoutMs: 0 })))).toBe(3);
+    await Promise.all(gone);
+    expect(state.counts()).toMatchObject({ blockedGets: 0, queues: 0 });
+  });
+
   it('keeps exactly the items not yet got across close and reopen', async () => {
     await Promise.all(Array.from({ length: 10 }, (_, i) => state.handle('c:1', req('queue.put', 'q', { a: enc(i) }))));
     await state.handle('c:1', req('queue.put', 'other', { a: enc(new Map([[1, 2]])) }));

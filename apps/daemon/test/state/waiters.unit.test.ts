@@ -158,6 +158,49 @@ describe('Waiters', () => {
 });
 
 describe('Waiters, many calls stopping at once', () => {
+  it('a line holding only gone calls answers a take at once, telling none of them', () => {
+    const left: number[] = [];
+    const waiters = new Waiters<string, number>((w) => left.push(w.data));
+    for (let i = 0; i < 10_000; i++) waiters.wait('c:gone', 'q', undefined, never, i).catch(() => {});
+    waiters.dropOwner('c:gone', new Error('gone'));
+    const told = left.length;
+    expect(waiters.has('q')).toBe(false);
+    expect(waiters.take('q')).toBeUndefined();
+    expect(left.length).toBe(told);
+  });
+
+  it('a take behind more than a batch of gone calls answers none; the front is cleared over turns and the waiting calls are first again, in order', async () => {
+    const left: number[] = [];
+    const fronts: string[] = [];
+    const waiters = new Waiters<string, number>(
+      (w) => left.push(w.data),
+      (name) => fronts.push(name),
+    );
+    for (let i = 0; i < 1_000; i++) waiters.wait(`c:${i % 3}`, 'q', undefined, never, i).catch(() => {});
+    const first = track(waiters.wait('c:stays', 'q', undefined, never, -1));
+    for (let i = 0; i < 1_000; i++) waiters.wait(`c:${i % 3}`, 'q', undefined, never, 1_000 + i).catch(() => {});
+    const second = track(waiters.wait('c:stays', 'q', undefined, never, -2));
+    for (const o of ['c:0', 'c:1', 'c:2']) waiters.dropOwner(o, new Error('gone'));
+    const told = left.length;
+    expect(waiters.take('q')).toBeUndefined();
+    expect(left.length - told).toBeLessThanOrEqual(128);
+    expect(waiters.has('q')).toBe(true);
+    while (!fronts.includes('q')) await new Promise((r) => setImmediate(r));
+    waiters.take('q')!.resolve('one');
+    // Behind the first, another thousand gone calls, unless their owners' clears took them out meanwhile.
+    let next = waiters.take('q');
+    while (next === undefined) {
+      await new Promise((r) => setImmediate(r));
+      next = waiters.take('q');
+    }
+    next.resolve('two');
+    await flush();
+    expect([first.value, second.value]).toEqual(['one', 'two']);
+    while (left.length < 2_000) await new Promise((r) => setImmediate(r));
+    expect(left.filter((d) => d < 0)).toEqual([]);
+    expect(new Set(left).size).toBe(2_000);
+  });
+
   it('timeouts due together are answered in slices: the event loop runs between the first answer and the last', async () => {
     const waiters = new Waiters<string>();
     const events: string[] = [];
@@ -193,10 +236,14 @@ describe('Waiters, many calls stopping at once', () => {
   it('an owner with thousands waiting is set apart at once, its calls leaving their lines and answered over turns; others are untouched', async () => {
     const left: string[] = [];
     const gone: boolean[] = [];
-    const waiters = new Waiters<string, number>((w, ownerGone) => {
-      left.push(w.owner);
-      gone.push(ownerGone);
-    });
+    const fronts: string[] = [];
+    const waiters = new Waiters<string, number>(
+      (w, ownerGone) => {
+        left.push(w.owner);
+        gone.push(ownerGone);
+      },
+      (name) => fronts.push(name),
+    );
     const answered: number[] = [];
     const n = 100_000;
     const stays = waiters.wait('c:stays', 'q', undefined, () => new Error('x'), -1);
@@ -210,15 +257,25 @@ describe('Waiters, many calls stopping at once', () => {
     await Promise.resolve();
     expect(answered.length).toBeGreaterThan(0);
     expect(answered.length).toBeLessThan(n);
+    let turns = 0;
     const a = waiters.take('q')!;
+    expect(a.data).toBe(-1);
+    // The next is behind tens of thousands of gone calls: no take steps over them all; the type hears when it is first.
+    const told = left.length;
+    expect(waiters.take('q')).toBeUndefined();
+    expect(left.length - told).toBeLessThanOrEqual(128);
+    expect(waiters.has('q')).toBe(true);
+    while (!fronts.includes('q')) {
+      await new Promise((r) => setImmediate(r));
+      turns++;
+    }
     const b = waiters.take('q')!;
-    expect([a.data, b.data]).toEqual([-1, -2]);
+    expect(b.data).toBe(-2);
     a.resolve('one');
     b.resolve('two');
     expect(await Promise.all([stays, after])).toEqual(['one', 'two']);
     // The owner waits again meanwhile: a call of its own, not one of those that left.
     const again = waiters.wait('c:gone', 'r', undefined, () => new Error('x'), -3);
-    let turns = 0;
     while (answered.length < n) {
       await new Promise((r) => setImmediate(r));
       turns++;
