@@ -4,7 +4,9 @@
  * other puts 50 items while they leave their line a slice a turn (waiters.ts). No put pays for the
  * gone gets ahead of the waiting one: each used to step over all of them to reach it, charged to
  * the putter's connection, which then went unread while it paid that back a turn's budget at a
- * time. The items still go in order, the first to the get that waited behind the gone ones.
+ * time. What the primary charged for the first put is what is judged (the slowest put follows
+ * from it, but also from how long the machine's turns are). The items still go in order, the
+ * first to the get that waited behind the gone ones.
  */
 import { expect, it } from 'vitest';
 
@@ -19,6 +21,8 @@ const GETS = 10_000;
 /** Gets per frame: the daemon takes up to 4,096 messages in one. */
 const FRAME = 2_000;
 const PUTS = 50;
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** The primary's time charged to the client named `name` so far (status), in ms. */
 async function charged(d: TestDaemon, name: string): Promise<number> {
@@ -44,18 +48,20 @@ it("a put on a queue where a killed app's 300,000 gets wait to leave pays nothin
   const waiter = (await d.connect({ name: 'waiter' })).queue<number>('line');
   const putter = (await d.connect({ name: 'putter' })).queue<number>('line');
 
-  /** PUTS awaited puts: their time and what the putter was charged for them, in ms. */
-  const burst = async (first: number): Promise<{ ms: number; slowestMs: number; chargedMs: number }> => {
+  /** PUTS awaited puts: their time, the slowest, and what the putter was charged for the first and for all, in ms. */
+  const burst = async (first: number): Promise<{ ms: number; slowestMs: number; firstMs: number; chargedMs: number }> => {
     const from = await charged(d, 'putter');
     const t0 = performance.now();
     let slowestMs = 0;
+    let firstMs = 0;
     for (let i = 0; i < PUTS; i++) {
       const t = performance.now();
       await putter.put(first + i);
       slowestMs = Math.max(slowestMs, performance.now() - t);
+      if (i === 0) firstMs = (await charged(d, 'putter')) - from;
     }
     const ms = performance.now() - t0;
-    return { ms, slowestMs, chargedMs: (await charged(d, 'putter')) - from };
+    return { ms, slowestMs, firstMs, chargedMs: (await charged(d, 'putter')) - from };
   };
   const alone = await burst(0);
   for (let i = 0; i < PUTS; i++) expect(await putter.get()).toBe(i);
@@ -72,11 +78,22 @@ it("a put on a queue where a killed app's 300,000 gets wait to leave pays nothin
   await until(async () => (await d.status()).stateEntryBytes === 0, 30_000, 'the gone gets out');
 
   figure('departed-line', {
-    alone: { putsMs: Math.round(alone.ms), slowestMs: Math.round(alone.slowestMs), chargedMs: Math.round(alone.chargedMs) },
-    beside: { putsMs: Math.round(beside.ms), slowestMs: Math.round(beside.slowestMs), chargedMs: Math.round(beside.chargedMs) },
+    alone: {
+      putsMs: Math.round(alone.ms),
+      slowestMs: Math.round(alone.slowestMs),
+      firstMs: round1(alone.firstMs),
+      chargedMs: Math.round(alone.chargedMs),
+    },
+    beside: {
+      putsMs: Math.round(beside.ms),
+      slowestMs: Math.round(beside.slowestMs),
+      firstMs: round1(beside.firstMs),
+      chargedMs: Math.round(beside.chargedMs),
+    },
   });
-  // Stepping over the gone gets (charged 62-89 ms for the 50), the slowest put waited 469-579 ms here; paying nothing
-  // for them (8-10 ms), 10-40 ms (6-62 alone).
-  expect(beside.slowestMs).toBeLessThan(200);
+  // Stepping over the 300,000 gone gets, the first put was charged 23-102 ms here (the putter then unread while it paid
+  // that back: its slowest put 142-796 ms); paying nothing for them, 0.4-0.6 ms (its slowest put 21-46 ms). The
+  // connection's first put alone, cold, 1.4-11 ms: hence the warm-up burst before.
+  expect(beside.firstMs).toBeLessThan(6);
   expect((await d.status()).blockedGets).toBe(0);
 }, 60_000);

@@ -26,7 +26,7 @@
  *
  * Until they have left, a take must not pay for them: each line counts its
  * calls still waiting, so a line of gone calls alone answers at once, and a
- * take lets go of at most a batch of gone calls ahead of the first one still
+ * take lets go of at most a few gone calls ahead of the first one still
  * waiting. Past that, the take answers none (the type keeps its item, or its
  * lock free, and makes no newer call jump the line: `has`) and the line's
  * front is cleared over turns like any leftover, `onFront` telling the type
@@ -77,6 +77,12 @@ interface Line<T, D> {
 
 /** Calls taken out of their lines between looks at the clock. */
 const DEPART_BATCH = 128;
+
+/**
+ * Gone calls a take lets go of before the first live one (a worker's few cancelled gets before
+ * its next task's); past them it answers none, and the line's front is cleared over turns.
+ */
+const TAKE_BATCH = 16;
 
 /** Most of a turn spent answering calls that stopped waiting; the rest are answered in the turns after. */
 export const LEAVE_SLICE_MS = 2;
@@ -153,7 +159,7 @@ export class Waiters<T, D = undefined> {
 
   /**
    * Removes the oldest waiter on `name` and returns it, for the caller to settle; undefined when none
-   * is first within a batch of gone calls. Then, if one still waits behind them (`has`), the front is
+   * is first within TAKE_BATCH gone calls. Then, if one still waits behind them (`has`), the front is
    * cleared over turns and `onFront` hears when it is first: the type serves it then.
    */
   take(name: string): Waiter<T, D> | undefined {
@@ -163,7 +169,7 @@ export class Waiters<T, D = undefined> {
   }
 
   /**
-   * The oldest call on `name` of an owner still there, if it is first once at most a batch of gone
+   * The oldest call on `name` of an owner still there, if it is first once at most TAKE_BATCH gone
    * calls before it have left (answering them is what costs: a rejection and its reactions).
    */
   #first(name: string): Entry<T, D> | undefined {
@@ -176,7 +182,7 @@ export class Waiters<T, D = undefined> {
         found = w;
         break;
       }
-      if ((gone?.length ?? 0) === DEPART_BATCH) break;
+      if ((gone?.length ?? 0) === TAKE_BATCH) break;
       this.#remove(w);
       (gone ??= []).push(w);
     }
