@@ -43,8 +43,8 @@ async function blockGets(d: TestDaemon, name: string): Promise<{ kill(): void }>
 }
 
 it("a put on a queue where a killed app's 300,000 gets wait to leave pays nothing for them, and items keep their order", async () => {
-  // The entries bound (a quarter of --max-state-mb) must hold all 300,000 whatever the machine's heap.
-  await using d = await startDaemon({ workers: 1, args: ['--max-state-mb', '1024'] });
+  // The entries bound (a quarter of --max-state-mb, 2,000 bytes a blocked get) must hold all 300,000 whatever the machine's heap.
+  await using d = await startDaemon({ workers: 1, args: ['--max-state-mb', '2560'] });
   const waiter = (await d.connect({ name: 'waiter' })).queue<number>('line');
   const putter = (await d.connect({ name: 'putter' })).queue<number>('line');
 

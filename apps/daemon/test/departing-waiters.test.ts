@@ -18,8 +18,8 @@ const CONNECTIONS = 30;
 const GETS = 10_000;
 
 it("a connection's calls leave a slice at a time however many are departing: a neighbour's add never waits the clear out", async () => {
-  // The entries bound (a quarter of --max-state-mb, ~400 bytes a blocked get) must hold all 300,000 whatever the machine's heap.
-  await using d = await startDaemon({ workers: 1, args: ['--max-state-mb', '1024'] });
+  // The entries bound (a quarter of --max-state-mb, 2,000 bytes a blocked get) must hold all 300,000 whatever the machine's heap.
+  await using d = await startDaemon({ workers: 1, args: ['--max-state-mb', '2560'] });
   const neighbour = await d.connect({ name: 'neighbour' });
   const counter = neighbour.value<number>('count', { initial: 0 });
   await using app = startApp(d, 'blocked-getters.mjs', { connections: CONNECTIONS, gets: GETS, name: 'never' });

@@ -11,7 +11,7 @@
 import { LimitError } from '@corepool/protocol';
 
 import { overTurns } from './leftover-clears.js';
-import type { StateMemory } from './state-memory.js';
+import { ENTRY_COST, type StateMemory } from './state-memory.js';
 
 /** Names an owner gone lets go of between looks at the clock (state/leftover-clears.ts). */
 const LEAVE_BATCH = 256;
@@ -23,7 +23,7 @@ export const OWNER_LIMIT = 10_000;
  * Entries of one kind every owner may have whatever the daemon's bound on them says: one app
  * that fills the bound (10,487 subscriptions did, under --max-state-mb 16) must not leave the
  * others without a lock, a blocked get or a resubscription after a reconnect. At most
- * 64 x 3 x 400 bytes (77 KB) a connection past the bound.
+ * 64 x (2 x 400 + 2,000) bytes (179 KB) a connection past the bound.
  */
 export const OWNER_FLOOR = 64;
 
@@ -33,12 +33,14 @@ export class OwnerQuota {
   readonly #limit: number;
   readonly #what: string;
   readonly #memory: StateMemory | undefined;
+  readonly #cost: number;
 
-  /** `what` names the entries in the error ("blocked queue gets"); `memory`, where each entry counts too. */
-  constructor(what: string, memory?: StateMemory, limit = OWNER_LIMIT) {
+  /** `what` names the entries in the error ("blocked queue gets"); `memory`, where each entry counts too, `cost` bytes. */
+  constructor(what: string, memory?: StateMemory, cost = ENTRY_COST, limit = OWNER_LIMIT) {
     this.#what = what;
     this.#limit = limit;
     this.#memory = memory;
+    this.#cost = cost;
   }
 
   /**
@@ -50,18 +52,18 @@ export class OwnerQuota {
     if (n >= this.#limit) {
       throw new LimitError(`too many ${this.#what}: at most ${this.#limit} per connection or worker`);
     }
-    if (n >= OWNER_FLOOR) this.#memory?.admitEntry(this.#what);
+    if (n >= OWNER_FLOOR) this.#memory?.admitEntry(this.#what, this.#cost);
   }
 
   /** Counts one more entry (after `check`). */
   add(owner: string): void {
     this.#counts.set(owner, (this.#counts.get(owner) ?? 0) + 1);
-    this.#memory?.enter(1);
+    this.#memory?.enter(1, this.#cost);
   }
 
   /** `k` entries of `owner` ended (one by default). */
   remove(owner: string, k = 1): void {
-    this.#memory?.enter(-this.setApart(owner, k));
+    this.#memory?.enter(-this.setApart(owner, k), this.#cost);
   }
 
   /** Forgets `owner` (all its entries ended). */
@@ -69,7 +71,7 @@ export class OwnerQuota {
     const n = this.#counts.get(owner);
     if (n === undefined) return;
     this.#counts.delete(owner);
-    this.#memory?.enter(-n);
+    this.#memory?.enter(-n, this.#cost);
   }
 
   /**
@@ -89,7 +91,7 @@ export class OwnerQuota {
 
   /** One entry set apart (`setApart`) has left its line. */
   gone(): void {
-    this.#memory?.enter(-1);
+    this.#memory?.enter(-1, this.#cost);
   }
 
   /** Owners with at least one entry (for tests and leak checks). */

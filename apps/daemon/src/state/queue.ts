@@ -23,7 +23,7 @@
 import { CancelledError, TimeoutError } from '@corepool/protocol';
 
 import { OwnerQuota } from './owner-index.js';
-import { itemCost, queueCost, type StateMemory } from './state-memory.js';
+import { GET_COST, itemCost, queueCost, type StateMemory } from './state-memory.js';
 import type { Store } from './store.js';
 import { Waiters, type Waiter } from './waiters.js';
 
@@ -98,7 +98,7 @@ export class Queues {
   private constructor(store: Store, memory: StateMemory) {
     this.#store = store;
     this.#memory = memory;
-    this.#blocked = new OwnerQuota('blocked queue gets', memory);
+    this.#blocked = new OwnerQuota('blocked queue gets', memory, GET_COST);
   }
 
   /** Loads every stored item, in order. */

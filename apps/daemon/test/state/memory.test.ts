@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeMessage, decodeMessage } from '@corepool/protocol/internal';
 import { SharedState } from '../../src/state/shared-state.js';
 import { OWNER_FLOOR } from '../../src/state/owner-index.js';
-import { ENTRY_COST } from '../../src/state/state-memory.js';
+import { ENTRY_COST, GET_COST } from '../../src/state/state-memory.js';
 import { cleanup, codeOf, dec, enc, req, tempDir } from './helpers.js';
 
 const KiB = 1024;
@@ -67,7 +67,7 @@ describe('the state memory bound', () => {
       await s.handle('c:h', req('lock.acquire', 'L'));
       const waiting = s.handle('c:h', req('queue.get', 'empty-queue'));
       waiting.catch(() => {});
-      expect(entries()).toBe(4 * ENTRY_COST);
+      expect(entries()).toBe(3 * ENTRY_COST + GET_COST);
       // An empty queue with a waiting getter is not stored state.
       expect(used(s)).toBe(stored);
       // Blocked gets on new names until their bound: refused with E_LIMIT, saying what holds the memory.
@@ -85,7 +85,7 @@ describe('the state memory bound', () => {
       }
       expect(refused).toMatchObject({ code: 'E_LIMIT', message: expect.stringMatching(/subscriptions, locks and blocked gets/) });
       // The pool, and past it the floor of each kind the connection keeps.
-      expect(entries()).toBeLessThanOrEqual(16 * KiB + 3 * OWNER_FLOOR * ENTRY_COST);
+      expect(entries()).toBeLessThanOrEqual(16 * KiB + OWNER_FLOOR * (2 * ENTRY_COST + GET_COST));
       // Another connection still has its floor of each kind: a lock, a subscription, a blocked get.
       await s.handle('c:n', req('value.subscribe', 'other'));
       await s.handle('c:n', req('lock.acquire', 'M'));
