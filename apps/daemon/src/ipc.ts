@@ -46,9 +46,12 @@ export interface StateReplyMessage {
   rid: number;
   ok: boolean;
   value?: unknown;
-  /** The value's msgpack bytes, in place of `value` (a large listing, encoded by the primary a slice at a time). */
-  encoded?: Uint8Array;
   error?: WireError;
+  /**
+   * The value's msgpack bytes, in place of `value` (a large listing, encoded by the primary a slice at
+   * a time); last, so that the channel writes them as they are.
+   */
+  payload?: Uint8Array;
 }
 export interface PushMessage {
   t: 'push';

@@ -7,7 +7,16 @@
  * while that connection's share of the turn is spent.
  */
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, LARGEST_MAX_PAYLOAD, type Push, type StateRequest } from '@corepool/protocol/internal';
+import {
+  EncodedValue,
+  ENVELOPE_ROOM,
+  ErrorCode,
+  LARGEST_MAX_PAYLOAD,
+  SplitMessage,
+  encodeMessageSplit,
+  type Push,
+  type StateRequest,
+} from '@corepool/protocol/internal';
 import type { PushMessage, StateReplyMessage } from '../src/ipc.js';
 import type { TurnPayer } from '../src/primary/turn-share.js';
 import { WorkerStateLink, type StateStore } from '../src/primary/worker-state-link.js';
@@ -97,6 +106,20 @@ describe('worker state link', () => {
     await settle();
     expect(log).toEqual(['handle w:3']);
     expect(w.got).toEqual([{ t: 'state.reply', rid: 7, ok: true, value: 42 }]);
+  });
+
+  it("a large listing's encoded bytes go as the reply's payload, written as they are, not copied into the message", async () => {
+    const bytes = new Uint8Array(ENVELOPE_ROOM + 64 * 1024).fill(0x90);
+    const { link } = setup(async () => new EncodedValue(bytes));
+    const w = worker(1);
+    link.request(w, { t: 'state', rid: 9, req: { op: 'dict.keys', name: 'wide' } });
+    await settle();
+    const reply = w.got[0] as StateReplyMessage;
+    expect(Object.keys(reply).at(-1)).toBe('payload');
+    // Packed as a field, a 300,000-key listing (4 MB) was copied into a fresh buffer, ~10 ms of the primary at once.
+    const split = encodeMessageSplit(reply);
+    expect(split).toBeInstanceOf(SplitMessage);
+    expect((split as SplitMessage).tail.buffer).toBe(bytes.buffer);
   });
 
   it('a reply the worker cannot take goes back to the store; a failure is answered with its wire error', async () => {

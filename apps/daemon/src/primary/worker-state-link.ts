@@ -160,10 +160,12 @@ export class WorkerStateLink<W> {
     this.#store.handle(this.#host.owner(w), m.req).then(
       (value: unknown) => {
         const sending = performance.now();
-        // A value encoded already (a large listing) goes as its bytes, decoded by the worker.
+        // A value encoded already (a large listing) goes as its bytes, decoded by the worker: as the payload, written
+        // as it is. Packed into the message as a field, a 300,000-key listing (4 MB) was copied into a fresh buffer,
+        // ~10 ms of the primary in one go for each.
         const reply: StateReplyMessage =
           value instanceof EncodedValue
-            ? { t: 'state.reply', rid: m.rid, ok: true, encoded: value.bytes }
+            ? { t: 'state.reply', rid: m.rid, ok: true, payload: value.bytes }
             : { t: 'state.reply', rid: m.rid, ok: true, value };
         if (!this.#host.send(w, reply)) this.#store.undelivered(m.req, value);
         payer?.charge(performance.now() - sending);

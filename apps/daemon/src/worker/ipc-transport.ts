@@ -43,6 +43,6 @@ export class IpcTransport implements StateTransport {
   /** Routes a reply or a push from the primary. */
   receive(m: StateReplyMessage | PushMessage): void {
     if (m.t === 'push') this.#listeners.deliver(m.push);
-    else this.#pending.settle(m.rid, m.encoded === undefined ? m : { ...m, value: decodeMessage(m.encoded) });
+    else this.#pending.settle(m.rid, m.payload === undefined ? m : { ...m, value: decodeMessage(m.payload) });
   }
 }
