@@ -16,7 +16,8 @@
  *  - A commit that fails puts the queue back as LMDB has it (reload): a
  *    failed put's item is not there, a failed get's item is back.
  *  - timeoutMs absent: wait as long as it takes; 0: do not wait (E_TIMEOUT at
- *    once when empty). A getter whose owner goes away fails with E_CANCELLED.
+ *    once when empty, or when its items are kept for earlier gets still
+ *    waiting). A getter whose owner goes away fails with E_CANCELLED.
  *  - An owner has at most OWNER_LIMIT blocked gets (E_LIMIT past it); a queue
  *    with neither items nor getters is not kept in memory.
  */
