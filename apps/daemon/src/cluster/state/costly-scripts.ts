@@ -4,10 +4,10 @@
  * daemon.
  *
  * Redis runs one script at a time, and a connection's pipelined commands back
- * to back. An add to a 950 KB bigint is ~78 ms of Lua; thirty of them sent
- * together by one app held Redis over 2 s, past the other daemons' 1 s
- * silent-link check (membership.ts): they remade their connections and a
- * neighbour's add on another daemon failed with E_UNAVAILABLE.
+ * to back. An add to a 950 KB bigint is 50-80 ms of Lua; forty of them sent
+ * together by one app held Redis ~2 s, past the daemons' 1 s silent-link
+ * check (membership.ts): they remade their connections and the neighbours'
+ * adds failed with E_UNAVAILABLE or waited 1.3-1.8 s.
  *
  * - A request is costly when its estimated Lua time is COSTLY_MS or more
  *   (value-sizes.ts); costly requests in flight from this daemon together stay
