@@ -1,6 +1,6 @@
 /**
- * CostlyScripts: costly requests within the budget, owners taking turns, and each owner's
- * requests started in the order they came.
+ * CostlyScripts: costly requests within the budget, owners taking turns, each owner's requests
+ * started in the order they came, and a request of unknown cost alone for its owner.
  */
 import { expect, it } from 'vitest';
 import { CancelledError } from '@corepool/protocol';
@@ -62,4 +62,20 @@ it("drops a gone owner's waiting requests, never started", async () => {
   a1.finish();
   expect(await first).toBe('a1');
   expect(log).toEqual(['a1']);
+});
+
+it('lets a request of unknown cost go alone for its owner, its later ones waiting for its answer', async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const probe = request(log, 'a-unknown');
+  const aCheap = request(log, 'a-cheap');
+  const bCostly = request(log, 'b-costly');
+  const got = [c.enter('a', undefined, probe.run), c.enter('a', 0, aCheap.run), c.enter('b', BUDGET_MS, bCostly.run)];
+  expect(log).toEqual(['a-unknown', 'b-costly']); // outside the budget, but alone for a
+  probe.finish();
+  await turn();
+  expect(log).toEqual(['a-unknown', 'b-costly', 'a-cheap']);
+  aCheap.finish();
+  bCostly.finish();
+  expect(await Promise.all(got)).toEqual(['a-unknown', 'a-cheap', 'b-costly']);
 });

@@ -14,6 +14,10 @@
  *   within BUDGET_MS of it, though one may always go. The others wait in their
  *   owner's line, and the owners with one take turns, so a single owner's burst
  *   holds Redis for one script at a time, not for all of them.
+ * - A request whose cost is not known (an add to a value whose size this
+ *   daemon has not seen) goes alone for its owner: the owner's later requests
+ *   wait for its answer, which tells the size. Outside the budget: one such
+ *   request an owner at most.
  * - Once an owner has a request waiting, its later requests wait behind it,
  *   cheap ones too: they reach Redis in the order they came, as pipelining
  *   alone gave. A cheap request of an owner with nothing waiting goes at once.
@@ -26,8 +30,11 @@ export const COSTLY_MS = 1;
 /** Estimated Lua time of the costly requests this daemon may have in flight together. */
 export const BUDGET_MS = 50;
 
+/** A request's estimated Lua time in ms; undefined when not known. */
+export type Cost = number | undefined;
+
 interface Waiting {
-  cost: number;
+  cost: Cost;
   start(): void;
   drop(err: Error): void;
 }
@@ -37,16 +44,18 @@ export class CostlyScripts {
   #inFlightMs = 0;
   /** Owners with requests waiting, in turn order. */
   readonly #lines = new Map<string, Waiting[]>();
+  /** Owners with a request of unknown cost in flight. */
+  readonly #probing = new Set<string>();
 
   /** Runs `run` now, or once `owner`'s earlier requests went and the budget has room for `cost`. */
-  enter<T>(owner: string, cost: number, run: () => Promise<T>): Promise<T> {
+  enter<T>(owner: string, cost: Cost, run: () => Promise<T>): Promise<T> {
     const line = this.#lines.get(owner);
-    if (line === undefined && this.#fits(cost)) return this.#run(cost, run);
+    if (line === undefined && !this.#probing.has(owner) && this.#fits(cost)) return this.#run(owner, cost, run);
     return new Promise<T>((resolve, reject) => {
       const w: Waiting = {
         cost,
         start: () => {
-          this.#run(cost, run).then(resolve, reject);
+          this.#run(owner, cost, run).then(resolve, reject);
         },
         drop: reject,
       };
@@ -67,11 +76,18 @@ export class CostlyScripts {
     for (const owner of [...this.#lines.keys()]) this.drop(owner, err);
   }
 
-  #fits(cost: number): boolean {
-    return cost < COSTLY_MS || this.#inFlightMs === 0 || this.#inFlightMs + cost <= BUDGET_MS;
+  #fits(cost: Cost): boolean {
+    return cost === undefined || cost < COSTLY_MS || this.#inFlightMs === 0 || this.#inFlightMs + cost <= BUDGET_MS;
   }
 
-  #run<T>(cost: number, run: () => Promise<T>): Promise<T> {
+  #run<T>(owner: string, cost: Cost, run: () => Promise<T>): Promise<T> {
+    if (cost === undefined) {
+      this.#probing.add(owner);
+      return run().finally(() => {
+        this.#probing.delete(owner);
+        this.#next();
+      });
+    }
     if (cost < COSTLY_MS) return run();
     this.#inFlightMs += cost;
     return run().finally(() => {
@@ -86,9 +102,10 @@ export class CostlyScripts {
     for (;;) {
       let turn: string | undefined;
       for (const [owner, line] of this.#lines) {
-        while (line.length > 0 && line[0]!.cost < COSTLY_MS) line.shift()!.start();
+        // Cheap ones and one of unknown cost start now (the latter holds the rest of its owner's line).
+        while (line.length > 0 && !this.#probing.has(owner) && !costly(line[0]!.cost)) line.shift()!.start();
         if (line.length === 0) this.#lines.delete(owner);
-        else if (this.#fits(line[0]!.cost)) {
+        else if (!this.#probing.has(owner) && this.#fits(line[0]!.cost)) {
           turn = owner;
           break;
         }
@@ -101,4 +118,8 @@ export class CostlyScripts {
       if (line.length > 0) this.#lines.set(turn, line);
     }
   }
+}
+
+function costly(cost: Cost): boolean {
+  return cost !== undefined && cost >= COSTLY_MS;
 }
