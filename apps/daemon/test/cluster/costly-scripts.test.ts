@@ -75,7 +75,7 @@ it("an app's adds to a 1 MB bigint, sent together, do not hold Redis from its ne
     const appErrors = burst.got.filter((g) => g.startsWith('E_')).length;
     figure('costlyScripts', { burstMs: burst.burstMs, appErrors, neighbourOnA: nearA, neighbourOnB: nearB });
     // Before: the neighbour on A had 17-30 adds fail E_UNAVAILABLE, and its slowest and B's took 1.3-1.8 s
-    // (37 of the app's 40 adds failed too); now none fails and the slowest takes 76-102 ms, about one of the
+    // (37 of the app's 40 adds failed too); now none fails and the slowest takes 76-135 ms, about one of the
     // app's adds (238-509 ms with this machine's two cores busy with other work, the adds 100-120 ms each).
     // Past the 1 s silent-link check, Redis was held too long.
     for (const n of [nearA, nearB]) {
