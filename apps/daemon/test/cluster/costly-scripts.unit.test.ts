@@ -1,10 +1,12 @@
 /**
- * CostlyScripts: costly requests within the budget, owners taking turns, each owner's requests
- * started in the order they came, and a request of unknown cost alone for its owner.
+ * CostlyScripts: costly requests within the budget, owners taking turns (none passed over, however
+ * long its request), each owner's requests started in the order they came, a request of unknown
+ * cost alone for its owner, and what goes with an owner that goes; ValueSizes' estimates.
  */
 import { expect, it } from 'vitest';
 import { CancelledError } from '@corepool/protocol';
 import { BUDGET_MS, CostlyScripts } from '../../src/cluster/state/costly-scripts.js';
+import { ValueSizes } from '../../src/cluster/state/value-sizes.js';
 
 /** A request that records when it starts and ends when `finish` is called. */
 function request(log: string[], name: string): { run: () => Promise<string>; finish: () => void } {
@@ -29,25 +31,25 @@ it('keeps costly requests within the budget, owners in turns, each owner in orde
   const a2 = request(log, 'a2');
   const aCheap = request(log, 'a-cheap');
   const b1 = request(log, 'b1');
-  const bCheap = request(log, 'b-cheap');
+  const cCheap = request(log, 'c-cheap');
   const heavy = BUDGET_MS; // one fills the budget
   const got = [
-    c.enter('a', heavy, a1.run),
-    c.enter('a', heavy, a2.run),
-    c.enter('a', 0, aCheap.run), // behind a2: its owner's order
-    c.enter('b', heavy, b1.run),
-    c.enter('c', 0, bCheap.run), // cheap, of an owner with nothing waiting: at once
+    c.enter('a', 'value.add', heavy, a1.run),
+    c.enter('a', 'value.add', heavy, a2.run),
+    c.enter('a', 'value.get', 0, aCheap.run), // behind a2: its owner's order
+    c.enter('b', 'value.add', heavy, b1.run),
+    c.enter('c', 'value.get', 0, cCheap.run), // cheap, of an owner with nothing waiting: at once
   ];
-  expect(log).toEqual(['a1', 'b-cheap']);
+  expect(log).toEqual(['a1', 'c-cheap']);
   a1.finish();
   await turn();
   // a's turn came first, its cheap one sent right behind a2 (pipelined, in order)...
-  expect(log).toEqual(['a1', 'b-cheap', 'a2', 'a-cheap']);
+  expect(log).toEqual(['a1', 'c-cheap', 'a2', 'a-cheap']);
   a2.finish();
   await turn();
-  expect(log).toEqual(['a1', 'b-cheap', 'a2', 'a-cheap', 'b1']); // ...then b's
-  for (const r of [aCheap, b1, bCheap]) r.finish();
-  expect(await Promise.all(got)).toEqual(['a1', 'a2', 'a-cheap', 'b1', 'b-cheap']);
+  expect(log).toEqual(['a1', 'c-cheap', 'a2', 'a-cheap', 'b1']); // ...then b's
+  for (const r of [aCheap, b1, cCheap]) r.finish();
+  expect(await Promise.all(got)).toEqual(['a1', 'a2', 'a-cheap', 'b1', 'c-cheap']);
 });
 
 it("drops a gone owner's waiting requests, never started", async () => {
@@ -55,8 +57,8 @@ it("drops a gone owner's waiting requests, never started", async () => {
   const log: string[] = [];
   const a1 = request(log, 'a1');
   const a2 = request(log, 'a2');
-  const first = c.enter('a', BUDGET_MS, a1.run);
-  const second = c.enter('a', BUDGET_MS, a2.run);
+  const first = c.enter('a', 'value.add', BUDGET_MS, a1.run);
+  const second = c.enter('a', 'value.add', BUDGET_MS, a2.run);
   c.drop('a', new CancelledError('gone'));
   await expect(second).rejects.toMatchObject({ code: 'E_CANCELLED' });
   a1.finish();
@@ -70,7 +72,11 @@ it('lets a request of unknown cost go alone for its owner, its later ones waitin
   const probe = request(log, 'a-unknown');
   const aCheap = request(log, 'a-cheap');
   const bCostly = request(log, 'b-costly');
-  const got = [c.enter('a', undefined, probe.run), c.enter('a', 0, aCheap.run), c.enter('b', BUDGET_MS, bCostly.run)];
+  const got = [
+    c.enter('a', 'value.add', undefined, probe.run),
+    c.enter('a', 'value.get', 0, aCheap.run),
+    c.enter('b', 'value.add', BUDGET_MS, bCostly.run),
+  ];
   expect(log).toEqual(['a-unknown', 'b-costly']); // outside the budget, but alone for a
   probe.finish();
   await turn();
@@ -78,4 +84,61 @@ it('lets a request of unknown cost go alone for its owner, its later ones waitin
   aCheap.finish();
   bCostly.finish();
   expect(await Promise.all(got)).toEqual(['a-unknown', 'a-cheap', 'b-costly']);
+});
+
+it('passes over no owner: one whose request needs the whole budget goes once what is in flight ends, however steady the others', async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const b1 = request(log, 'b1');
+  const aLong = request(log, 'a-long');
+  const aRelease = request(log, 'a-release');
+  const b2 = request(log, 'b2');
+  const got = [
+    c.enter('b', 'value.add', 8, b1.run),
+    c.enter('a', 'value.add', 78, aLong.run), // over the budget: it waits for nothing to be in flight
+    c.enter('a', 'lock.release', 0, aRelease.run), // its owner's order: behind it
+    c.enter('b', 'value.add', 8, b2.run), // fits the budget, but a waits first: not let past it
+  ];
+  expect(log).toEqual(['b1']);
+  b1.finish();
+  await turn();
+  expect(log).toEqual(['b1', 'a-long', 'a-release']);
+  aLong.finish();
+  await turn();
+  expect(log).toEqual(['b1', 'a-long', 'a-release', 'b2']);
+  for (const r of [aRelease, b2]) r.finish();
+  expect(await Promise.all(got)).toEqual(['b1', 'a-long', 'a-release', 'b2']);
+});
+
+it("keeps a gone owner's waiting writes in line (their replies are kept for a resend) and drops the rest", async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const b1 = request(log, 'b1');
+  const a1 = request(log, 'a1');
+  const aSet = request(log, 'a-set');
+  const aGet = request(log, 'a-get');
+  const other = c.enter('b', 'value.add', BUDGET_MS, b1.run);
+  // All three wait: a1 for the budget, the others behind it in a's order.
+  const first = c.enter('a', 'value.add', BUDGET_MS, a1.run);
+  const set = c.enter('a', 'value.set', 0, aSet.run);
+  const get = c.enter('a', 'queue.get', 0, aGet.run);
+  c.drop('a', new CancelledError('gone'), (op) => op === 'queue.get');
+  await expect(get).rejects.toMatchObject({ code: 'E_CANCELLED' });
+  b1.finish();
+  await turn();
+  expect(log).toEqual(['b1', 'a1', 'a-set']);
+  a1.finish();
+  aSet.finish();
+  expect([await other, await first, await set]).toEqual(['b1', 'a1', 'a-set']);
+});
+
+it('estimates an add by the larger of the stored value and the delta, a large delta costly even to a value it has not seen', () => {
+  const sizes = new ValueSizes();
+  expect(sizes.addMs('new', 9)).toBeUndefined(); // not seen, small delta: its reply will tell
+  expect(sizes.addMs('new', 950_000)).toBeGreaterThan(BUDGET_MS); // ~80 ms whatever it holds
+  sizes.seen('big', 950_000);
+  expect(sizes.addMs('big', 9)).toBeGreaterThan(BUDGET_MS);
+  sizes.seen('small', 9);
+  expect(sizes.addMs('small', 950_000)).toBeGreaterThan(BUDGET_MS);
+  expect(sizes.addMs('small', 9)).toBeLessThan(0.01);
 });

@@ -21,8 +21,17 @@
  * - Once an owner has a request waiting, its later requests wait behind it,
  *   cheap ones too: they reach Redis in the order they came, as pipelining
  *   alone gave. A cheap request of an owner with nothing waiting goes at once.
- * - A request waiting is not yet sent: dropped (its owner gone, the store
- *   closing) it was never applied, and its client sends it again.
+ * - A costly request goes at once only while no owner waits; after that the
+ *   owners' turns decide, and none is passed over: an add estimated over the
+ *   whole budget goes once nothing is in flight, which the waiting lines make
+ *   sure of (a neighbour's steady ~8 ms adds, let past it, kept it and what its
+ *   owner queued behind it, a lock's release say, waiting for ever).
+ * - A request waiting is not yet sent. When its owner goes, a write still
+ *   runs in its turn, as one already sent to Redis would, so its reply is
+ *   kept for the client's resend (dropped, it was answered E_CANCELLED from
+ *   the replay table and never applied); the rest (reads, blocking calls,
+ *   subscriptions) go with the owner, as parked ones do. A task's blocking
+ *   calls go when it ends (`cancel`), and everything when the store closes.
  */
 
 /** Estimated Lua time from which a request is paced. */
@@ -34,7 +43,8 @@ export const BUDGET_MS = 50;
 export type Cost = number | undefined;
 
 interface Waiting {
-  cost: Cost;
+  readonly op: string;
+  readonly cost: Cost;
   start(): void;
   drop(err: Error): void;
 }
@@ -47,12 +57,14 @@ export class CostlyScripts {
   /** Owners with a request of unknown cost in flight. */
   readonly #probing = new Set<string>();
 
-  /** Runs `run` now, or once `owner`'s earlier requests went and the budget has room for `cost`. */
-  enter<T>(owner: string, cost: Cost, run: () => Promise<T>): Promise<T> {
+  /** Runs `run` (a request `op`) now, or once `owner`'s earlier requests went and the budget has room for `cost`. */
+  enter<T>(owner: string, op: string, cost: Cost, run: () => Promise<T>): Promise<T> {
     const line = this.#lines.get(owner);
-    if (line === undefined && !this.#probing.has(owner) && this.#fits(cost)) return this.#run(owner, cost, run);
+    if (line === undefined && !this.#probing.has(owner) && this.#fits(cost) && (!costly(cost) || !this.#waiting()))
+      return this.#run(owner, cost, run);
     return new Promise<T>((resolve, reject) => {
       const w: Waiting = {
+        op,
         cost,
         start: () => {
           this.#run(owner, cost, run).then(resolve, reject);
@@ -64,16 +76,27 @@ export class CostlyScripts {
     });
   }
 
-  /** Fails `owner`'s waiting requests with `err`. */
-  drop(owner: string, err: Error): void {
+  /** Fails `owner`'s waiting requests whose op `which` picks (all by default) with `err`; the rest keep their places. */
+  drop(owner: string, err: Error, which: (op: string) => boolean = () => true): void {
     const line = this.#lines.get(owner);
-    this.#lines.delete(owner);
-    for (const w of line ?? []) w.drop(err);
+    if (line === undefined) return;
+    const kept = line.filter((w) => !which(w.op));
+    if (kept.length === 0) this.#lines.delete(owner);
+    else this.#lines.set(owner, kept);
+    for (const w of line) if (which(w.op)) w.drop(err);
+    // What was first in its line may be gone: the next may start now.
+    if (kept.length !== line.length) this.#next();
   }
 
   /** Fails every waiting request with `err`. */
   dropAll(err: Error): void {
     for (const owner of [...this.#lines.keys()]) this.drop(owner, err);
+  }
+
+  /** Whether an owner waits for its turn (not merely for its own probe's answer). */
+  #waiting(): boolean {
+    for (const owner of this.#lines.keys()) if (!this.#probing.has(owner)) return true;
+    return false;
   }
 
   #fits(cost: Cost): boolean {
@@ -97,22 +120,30 @@ export class CostlyScripts {
     });
   }
 
-  /** Starts what the budget now has room for: each owner's cheap requests up to its next costly one, costly ones in the owners' turns. */
+  /**
+   * Starts what the budget now has room for: each owner's cheap requests up to its next costly one,
+   * costly ones in the owners' turns. The owner whose turn it is waits for room, and nobody passes it.
+   */
   #next(): void {
     for (;;) {
       let turn: string | undefined;
       for (const [owner, line] of this.#lines) {
+        // An owner waiting for its probe's answer holds its own line only (the probe is outside the budget).
+        if (this.#probing.has(owner)) continue;
         // Cheap ones and one of unknown cost start now (the latter holds the rest of its owner's line).
         while (line.length > 0 && !this.#probing.has(owner) && !costly(line[0]!.cost)) line.shift()!.start();
         if (line.length === 0) this.#lines.delete(owner);
-        else if (!this.#probing.has(owner) && this.#fits(line[0]!.cost)) {
+        else if (!this.#probing.has(owner)) {
           turn = owner;
           break;
         }
       }
       if (turn === undefined) return;
       const line = this.#lines.get(turn)!;
+      if (!this.#fits(line[0]!.cost)) return;
       line.shift()!.start();
+      // What it has behind that is cheap goes right after it, in its order (as pipelined).
+      while (line.length > 0 && !this.#probing.has(turn) && !costly(line[0]!.cost)) line.shift()!.start();
       // Its turn taken, the owner goes to the back (a Map keeps insertion order).
       this.#lines.delete(turn);
       if (line.length > 0) this.#lines.set(turn, line);

@@ -34,7 +34,9 @@ import {
   NoSuchValueError,
   ShuttingDownError,
   UnavailableError,
+  RESEND_POLICY,
   type Push,
+  type StateOp,
   type StateRequest,
 } from '@corepool/protocol/internal';
 
@@ -186,8 +188,9 @@ export class RedisState implements StateStore {
     if (req.op === 'state.list') return this.list(req.limit ?? 100, req.cursor);
     const name = checkRequest(req, this.#max);
     checkWellFormed(name, 'a name');
-    const cost = req.op === 'value.add' ? this.#sizes.addMs(name) : 0;
-    return this.#costly.enter(owner, cost, () => this.#handle(owner, name, req, key));
+    // The delta counts too: an add of a large bigint to a small or new value is as costly as one to a large value.
+    const cost = req.op === 'value.add' ? this.#sizes.addMs(name, req.a instanceof Uint8Array ? req.a.byteLength : 0) : 0;
+    return this.#costly.enter(owner, req.op, cost, () => this.#handle(owner, name, req, key));
   }
 
   async #handle(owner: string, name: string, req: StateRequest, key: ReplayKey | undefined): Promise<unknown> {
@@ -302,18 +305,24 @@ export class RedisState implements StateStore {
   releaseOwner(owner: string): void {
     this.#subs.dropOwner(owner);
     const err = new CancelledError('the requester went away');
-    this.#costly.drop(owner, err);
+    // A write waiting for its turn still runs (its reply kept for the resend), as one already sent does.
+    this.#costly.drop(owner, err, goesWithOwner);
     this.#gets.dropOwner(owner, err);
     this.#locks.dropOwner(owner, err);
     this.#walks.dropOwner(owner, err);
   }
 
   cancelGets(owner: string): void {
-    this.#gets.cancel(owner, new CancelledError('the task waiting for an item was cancelled'));
+    const err = new CancelledError('the task waiting for an item was cancelled');
+    // One still waiting for its turn here too: sent later, it would wait (or take an item) for no task.
+    this.#costly.drop(owner, err, (op) => op === 'queue.get');
+    this.#gets.cancel(owner, err);
   }
 
   cancelAcquires(owner: string): void {
-    this.#locks.cancelAcquires(owner, new CancelledError('the task waiting for this lock has ended or was cancelled'));
+    const err = new CancelledError('the task waiting for this lock has ended or was cancelled');
+    this.#costly.drop(owner, err, (op) => op === 'lock.acquire');
+    this.#locks.cancelAcquires(owner, err);
   }
 
   /** None: a resend reaching any daemon is answered by the scripts from `rep:`. */
@@ -443,4 +452,12 @@ export class RedisState implements StateStore {
         return this.#locks.wake(e.name);
     }
   }
+}
+
+/**
+ * What of a gone owner's requests still waiting for their turn (costly-scripts.ts) goes with it: all
+ * but the writes kept for a resend (`replay`); a queue.get among those goes too, as a parked one does.
+ */
+function goesWithOwner(op: string): boolean {
+  return op === 'queue.get' || RESEND_POLICY[op as StateOp] !== 'replay';
 }

@@ -10,6 +10,7 @@
  * no known cost: an add to it goes alone for its owner (costly-scripts.ts),
  * and its reply says the size.
  */
+import { COSTLY_MS } from './costly-scripts.js';
 
 /** Lua time of an add, per byte of the stored bigint (measured ~82 ns at 950 KB, ~45 ns at 60 KB). */
 const ADD_MS_PER_BYTE = 85e-6;
@@ -32,9 +33,15 @@ export class ValueSizes {
     this.seen(name, 0);
   }
 
-  /** The estimated Lua time of an add to `name`, in ms; undefined when its size is not known. */
-  addMs(name: string): number | undefined {
+  /**
+   * The estimated Lua time of an add of a `deltaBytes` operand to `name`, in ms: the larger of the two
+   * sets it (the sum is as long as the longer). Undefined when the value's size is not known, unless
+   * the delta alone makes it costly.
+   */
+  addMs(name: string, deltaBytes: number): number | undefined {
     const bytes = this.#bytes.get(name);
-    return bytes === undefined ? undefined : bytes * ADD_MS_PER_BYTE;
+    const delta = deltaBytes * ADD_MS_PER_BYTE;
+    if (bytes === undefined) return delta >= COSTLY_MS ? delta : undefined;
+    return Math.max(bytes * ADD_MS_PER_BYTE, delta);
   }
 }
