@@ -1,8 +1,8 @@
 /** The daemon's replay table: kept until acknowledged, bounded, and honest about what it forgot. */
 import { describe, expect, it } from 'vitest';
 import type { StateRequest } from '@corepool/protocol';
-import { ValueTypeError, VersionReply, type CorepoolError } from '@corepool/protocol/internal';
-import { TOO_OLD_MARK } from '../src/state/state-store.js';
+import { CancelledError, ValueTypeError, VersionReply, type CorepoolError } from '@corepool/protocol/internal';
+import { notApplied, TOO_OLD_MARK } from '../src/state/state-store.js';
 import {
   DATA_REPLY_COST,
   InstanceReplays,
@@ -69,6 +69,32 @@ describe('replays', () => {
     expect(r.get(4)).toBeUndefined();
     // Only the replies kept in the store are deleted there.
     expect(dropped).toEqual([1]);
+  });
+
+  it('a write the store never applied (NOT_APPLIED) is forgotten, not kept: its resend runs afresh, once', async () => {
+    const r = new InstanceReplays('i0', () => {});
+    const add: StateRequest = { op: 'value.add', name: 'n', a: new Uint8Array([1]) };
+    // Its owner went while it waited for its turn: rejected, never sent.
+    const first = carried(5, add, () => Promise.reject(notApplied(new CancelledError('gone before it was sent'))));
+    const gone = outcomeOf(r, first.r)!;
+    await gone.catch((err: unknown) => r.failed(5, gone, err));
+    // The resend, on another connection, runs it (kept, the failure would have answered it, the write never applied).
+    const again = carried(5, add, () => Promise.resolve('sum'));
+    const resent = outcomeOf(r, again.r)!;
+    expect(await resent).toBe('sum');
+    r.settled(5, resent, 'sum');
+    expect(again.c.runs).toBe(1);
+    // Once applied, a further resend is answered from the kept reply, not run.
+    const third = carried(5, add, () => Promise.resolve('twice'));
+    expect(await outcomeOf(r, third.r)).toBe('sum');
+    expect(third.c.runs).toBe(0);
+    // Any other failure is kept: the resend gets it, and nothing runs again.
+    const failing = carried(6, add, () => Promise.reject(new CancelledError('cancelled')));
+    const failed = outcomeOf(r, failing.r)!;
+    await failed.catch((err: unknown) => r.failed(6, failed, err));
+    const retry = carried(6, add, () => Promise.resolve('no'));
+    await expect(outcomeOf(r, retry.r)).rejects.toMatchObject({ code: 'E_CANCELLED' });
+    expect(retry.c.runs).toBe(0);
   });
 
   it('an acknowledgement repeated or lower forgets nothing more, and one above a late reply still forgets it', async () => {

@@ -42,7 +42,7 @@ import {
   type StateRequest,
   type WireError,
 } from '@corepool/protocol/internal';
-import { TOO_OLD_MARK, type ReplayKey } from '../state/state-store.js';
+import { NOT_APPLIED, TOO_OLD_MARK, type ReplayKey } from '../state/state-store.js';
 import { takenItem } from '../state/replay-log.js';
 import { ignore } from '../ignore.js';
 import { RidTable } from './rid-table.js';
@@ -309,6 +309,11 @@ export class InstanceReplays implements Replays {
 
   failed(rid: number, outcome: Promise<unknown>, error: unknown): void {
     if (this.#clearing || this.#replies?.get(rid) !== outcome) return;
+    // Never applied (state-store.ts): a resend runs it afresh rather than being answered this failure.
+    if ((error as { [NOT_APPLIED]?: boolean } | null)?.[NOT_APPLIED] === true) {
+      this.forget(rid);
+      return;
+    }
     const failure = new KeptFailure(toCorepoolError(error).toWire());
     this.#replies.set(rid, failure);
     this.#data(failure, 1);

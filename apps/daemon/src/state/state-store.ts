@@ -11,6 +11,20 @@ import type { Push, StateListEntry, StateListPage, StateRequest } from '@corepoo
 export type ReplayKey = [instance: string, rid: number];
 
 /**
+ * Set on the error a store rejects a replayed request with when it never applied it (it waited its
+ * turn, was never sent, and its owner went: cluster/state/costly-scripts.ts). The replay table then
+ * forgets the request instead of keeping the failure, so the client's resend runs it afresh, once,
+ * on whichever daemon it reaches. Kept, the resend was answered with the failure, the write never
+ * applied; run later anyway, it could land a second time beside a resend another daemon applied.
+ */
+export const NOT_APPLIED: unique symbol = Symbol('not applied');
+
+/** `err`, marked as the failure of a request that was never applied (NOT_APPLIED). */
+export function notApplied<E extends Error>(err: E): E {
+  return Object.assign(err, { [NOT_APPLIED]: true });
+}
+
+/**
  * The request id under which an instance's "too old to replay" watermark is kept with its
  * replies (no request has it: request ids are unsigned). Its reply is the watermark: resends up
  * to it were answered once and their replies dropped, so a restarted daemon refuses them too; or

@@ -110,7 +110,7 @@ it('passes over no owner: one whose request needs the whole budget goes once wha
   expect(await Promise.all(got)).toEqual(['b1', 'a-long', 'a-release', 'b2']);
 });
 
-it("keeps a gone owner's waiting writes in line (their replies are kept for a resend) and drops the rest", async () => {
+it("drops only the calls asked for (a task's gets as it ends), the rest of the line keeping its order", async () => {
   const c = new CostlyScripts();
   const log: string[] = [];
   const b1 = request(log, 'b1');
@@ -122,7 +122,7 @@ it("keeps a gone owner's waiting writes in line (their replies are kept for a re
   const first = c.enter('a', 'value.add', BUDGET_MS, a1.run);
   const set = c.enter('a', 'value.set', 0, aSet.run);
   const get = c.enter('a', 'queue.get', 0, aGet.run);
-  c.drop('a', new CancelledError('gone'), (op) => op === 'queue.get');
+  c.drop('a', new CancelledError('task ended'), (op) => op === 'queue.get');
   await expect(get).rejects.toMatchObject({ code: 'E_CANCELLED' });
   b1.finish();
   await turn();
@@ -132,13 +132,61 @@ it("keeps a gone owner's waiting writes in line (their replies are kept for a re
   expect([await other, await first, await set]).toEqual(['b1', 'a1', 'a-set']);
 });
 
-it('estimates an add by the larger of the stored value and the delta, a large delta costly even to a value it has not seen', () => {
+it('estimates an add by the larger of the stored value and the delta, and knows nothing of a value it has not seen', () => {
   const sizes = new ValueSizes();
-  expect(sizes.addMs('new', 9)).toBeUndefined(); // not seen, small delta: its reply will tell
-  expect(sizes.addMs('new', 950_000)).toBeGreaterThan(BUDGET_MS); // ~80 ms whatever it holds
+  // Not seen: its reply will tell, whatever the delta (a small delta to a large value unseen costs as much).
+  expect(sizes.addMs('new', 9)).toBeUndefined();
+  expect(sizes.addMs('new', 950_000)).toBeUndefined();
   sizes.seen('big', 950_000);
   expect(sizes.addMs('big', 9)).toBeGreaterThan(BUDGET_MS);
   sizes.seen('small', 9);
   expect(sizes.addMs('small', 950_000)).toBeGreaterThan(BUDGET_MS);
   expect(sizes.addMs('small', 9)).toBeLessThan(0.01);
+});
+
+it('starts nothing as the store closes: every waiting request fails', async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const x = request(log, 'x');
+  const a = request(log, 'a');
+  const b = request(log, 'b');
+  const bCheap = request(log, 'b-cheap');
+  const first = c.enter('x', 'value.add', BUDGET_MS, x.run);
+  const waiting = [
+    c.enter('a', 'value.add', BUDGET_MS, a.run),
+    c.enter('b', 'value.add', 5, b.run),
+    c.enter('b', 'queue.get', 0, bCheap.run),
+  ];
+  c.dropAll(new CancelledError('stopping'));
+  for (const w of waiting) await expect(w).rejects.toMatchObject({ code: 'E_CANCELLED' });
+  expect(log).toEqual(['x']);
+  x.finish();
+  expect(await first).toBe('x');
+  await turn();
+  expect(log).toEqual(['x']);
+});
+
+it("starts a line's cheap front at once, not after another owner's costly turn", async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const x = request(log, 'x');
+  const aLong = request(log, 'a-long');
+  const bProbe = request(log, 'b-probe');
+  const bRelease = request(log, 'b-release');
+  const got = [
+    c.enter('x', 'value.add', BUDGET_MS, x.run),
+    c.enter('a', 'value.add', 78, aLong.run), // waits for nothing to be in flight
+    c.enter('b', 'value.add', undefined, bProbe.run), // alone for b, outside the budget
+    c.enter('b', 'lock.release', 0, bRelease.run), // behind b's probe
+  ];
+  expect(log).toEqual(['x', 'b-probe']);
+  bProbe.finish();
+  await turn();
+  // b's release goes as its probe answers, not once x and a-long are done.
+  expect(log).toEqual(['x', 'b-probe', 'b-release']);
+  x.finish();
+  await turn();
+  expect(log).toEqual(['x', 'b-probe', 'b-release', 'a-long']);
+  for (const r of [aLong, bRelease]) r.finish();
+  expect(await Promise.all(got)).toEqual(['x', 'a-long', 'b-probe', 'b-release']);
 });

@@ -26,12 +26,13 @@
  *   whole budget goes once nothing is in flight, which the waiting lines make
  *   sure of (a neighbour's steady ~8 ms adds, let past it, kept it and what its
  *   owner queued behind it, a lock's release say, waiting for ever).
- * - A request waiting is not yet sent. When its owner goes, a write still
- *   runs in its turn, as one already sent to Redis would, so its reply is
- *   kept for the client's resend (dropped, it was answered E_CANCELLED from
- *   the replay table and never applied); the rest (reads, blocking calls,
- *   subscriptions) go with the owner, as parked ones do. A task's blocking
- *   calls go when it ends (`cancel`), and everything when the store closes.
+ * - A request waiting is not yet sent: when its owner goes, it goes too,
+ *   never applied, and the replay table forgets it (state-store.ts
+ *   NOT_APPLIED), so the client's resend runs it afresh, once, on whichever
+ *   daemon it reaches (kept, the failure answered the resend and the write
+ *   was never applied; run in its turn instead, it could land beside a resend
+ *   another daemon applied). A task's blocking calls waiting here go when it
+ *   ends, and everything when the store closes.
  */
 
 /** Estimated Lua time from which a request is paced. */
@@ -88,9 +89,11 @@ export class CostlyScripts {
     if (kept.length !== line.length) this.#next();
   }
 
-  /** Fails every waiting request with `err`. */
+  /** Fails every waiting request with `err`, starting none (the store is closing). */
   dropAll(err: Error): void {
-    for (const owner of [...this.#lines.keys()]) this.drop(owner, err);
+    const lines = [...this.#lines.values()];
+    this.#lines.clear();
+    for (const line of lines) for (const w of line) w.drop(err);
   }
 
   /** Whether an owner waits for its turn (not merely for its own probe's answer). */
@@ -126,14 +129,16 @@ export class CostlyScripts {
    */
   #next(): void {
     for (;;) {
-      let turn: string | undefined;
+      // Every line's cheap front first (and one of unknown cost, which then holds the rest of its owner's
+      // line): they need no room, and must not wait for another owner's costly turn. An owner waiting for
+      // its probe's answer holds its own line only (the probe is outside the budget).
       for (const [owner, line] of this.#lines) {
-        // An owner waiting for its probe's answer holds its own line only (the probe is outside the budget).
-        if (this.#probing.has(owner)) continue;
-        // Cheap ones and one of unknown cost start now (the latter holds the rest of its owner's line).
         while (line.length > 0 && !this.#probing.has(owner) && !costly(line[0]!.cost)) line.shift()!.start();
         if (line.length === 0) this.#lines.delete(owner);
-        else if (!this.#probing.has(owner)) {
+      }
+      let turn: string | undefined;
+      for (const owner of this.#lines.keys()) {
+        if (!this.#probing.has(owner)) {
           turn = owner;
           break;
         }

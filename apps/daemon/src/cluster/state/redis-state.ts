@@ -34,15 +34,13 @@ import {
   NoSuchValueError,
   ShuttingDownError,
   UnavailableError,
-  RESEND_POLICY,
   type Push,
-  type StateOp,
   type StateRequest,
 } from '@corepool/protocol/internal';
 
 import { dataEqual, decodeCost, MAX_COST } from '../../state/data-equal.js';
 import { checked, checkRequest, delta, dictKey, operand } from '../../state/operands.js';
-import type { ReplayKey, StateCounts, StateListing, StateStore } from '../../state/state-store.js';
+import { notApplied, type ReplayKey, type StateCounts, type StateListing, type StateStore } from '../../state/state-store.js';
 import type { ClusterNode } from '../cluster-node.js';
 import { ChangeFeed, type ChangeEntry } from './change-feed.js';
 import { CostlyScripts } from './costly-scripts.js';
@@ -305,8 +303,9 @@ export class RedisState implements StateStore {
   releaseOwner(owner: string): void {
     this.#subs.dropOwner(owner);
     const err = new CancelledError('the requester went away');
-    // A write waiting for its turn still runs (its reply kept for the resend), as one already sent does.
-    this.#costly.drop(owner, err, goesWithOwner);
+    // Waiting for their turn, never sent: they go with the owner, the writes marked never applied so that the
+    // replay table forgets them and their resends run afresh, once, on whichever daemon they reach.
+    this.#costly.drop(owner, notApplied(new CancelledError('the requester went away before its request was sent')));
     this.#gets.dropOwner(owner, err);
     this.#locks.dropOwner(owner, err);
     this.#walks.dropOwner(owner, err);
@@ -452,12 +451,4 @@ export class RedisState implements StateStore {
         return this.#locks.wake(e.name);
     }
   }
-}
-
-/**
- * What of a gone owner's requests still waiting for their turn (costly-scripts.ts) goes with it: all
- * but the writes kept for a resend (`replay`); a queue.get among those goes too, as a parked one does.
- */
-function goesWithOwner(op: string): boolean {
-  return op === 'queue.get' || RESEND_POLICY[op as StateOp] !== 'replay';
 }

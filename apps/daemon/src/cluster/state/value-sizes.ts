@@ -10,7 +10,6 @@
  * no known cost: an add to it goes alone for its owner (costly-scripts.ts),
  * and its reply says the size.
  */
-import { COSTLY_MS } from './costly-scripts.js';
 
 /** Lua time of an add, per byte of the stored bigint (measured ~82 ns at 950 KB, ~45 ns at 60 KB). */
 const ADD_MS_PER_BYTE = 85e-6;
@@ -35,13 +34,12 @@ export class ValueSizes {
 
   /**
    * The estimated Lua time of an add of a `deltaBytes` operand to `name`, in ms: the larger of the two
-   * sets it (the sum is as long as the longer). Undefined when the value's size is not known, unless
-   * the delta alone makes it costly.
+   * sets it (the sum is as long as the longer: a 950 KB delta to a small value costs what one to a
+   * 950 KB value does). Undefined when the value's size is not known, whatever the delta: a small
+   * delta to a large value unseen is as costly, and it goes alone for its owner (costly-scripts.ts).
    */
   addMs(name: string, deltaBytes: number): number | undefined {
     const bytes = this.#bytes.get(name);
-    const delta = deltaBytes * ADD_MS_PER_BYTE;
-    if (bytes === undefined) return delta >= COSTLY_MS ? delta : undefined;
-    return Math.max(bytes * ADD_MS_PER_BYTE, delta);
+    return bytes === undefined ? undefined : Math.max(bytes, deltaBytes) * ADD_MS_PER_BYTE;
   }
 }
