@@ -241,7 +241,8 @@ function byName(flag: string, v: unknown, max: number): Map<string, number> {
   for (const entry of Array.isArray(v) ? v : [v]) {
     const s = String(entry);
     const eq = s.lastIndexOf('=');
-    if (eq <= 0) throw new BadArgumentError(`--${flag} must be name=N (a client's connect({ name }) and an integer), got ${JSON.stringify(s)}`);
+    if (eq <= 0)
+      throw new BadArgumentError(`--${flag} must be name=N (a client's connect({ name }) and an integer), got ${JSON.stringify(s)}`);
     out.set(s.slice(0, eq), int(flag, s.slice(eq + 1), 1, max));
   }
   return out;
@@ -253,7 +254,8 @@ export type RawOptions = Partial<Record<keyof DaemonOptions | 'tokenFile' | 'clu
 /** --cluster and --cluster-name, checked. */
 function clusterOptions(raw: RawOptions): ClusterOptions | undefined {
   if (raw.cluster === undefined) {
-    if (raw.clusterName !== undefined) throw new BadArgumentError('--cluster-name needs --cluster <redis-url>: the Redis the cluster lives on');
+    if (raw.clusterName !== undefined)
+      throw new BadArgumentError('--cluster-name needs --cluster <redis-url>: the Redis the cluster lives on');
     return undefined;
   }
   const redisUrl = String(raw.cluster);
