@@ -14,6 +14,7 @@
  * process's default metrics (prom-client's) count from the first scrape on,
  * which waits for the event-loop delay's first samples.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { LiteHistogram } from './lite-histogram.js';
@@ -52,8 +53,6 @@ export interface MetricsSource {
  * bench). At 100 ms a scrape interval still holds hundreds of samples.
  */
 const EVENT_LOOP_SAMPLE_MS = 100;
-/** An empty delay histogram's minimum is 2^63 ns (~9.2e9 s): any real one is far below this. */
-const MAX_PLAUSIBLE_LAG_S = 3600;
 
 /** Round trips and item times, in seconds: from a fraction of a millisecond to a minute. */
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -152,17 +151,17 @@ export class Metrics {
       gauge('corepool_cluster_workers_borrowed', 'Workers of other daemons lent to this one.', () => cluster().borrowed);
     }
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
-    // The event-loop delay histogram starts empty: a scrape now would say a minimum of 2^63 ns and a NaN mean.
-    // Two periods usually fill it; on a loaded machine the sampling timer can lag behind, so wait for a real
-    // minimum (at most 3 s more: 1 s was once too little beside a CI run's tests; the first scrape then shows
-    // what the histogram has).
-    await sleep(2 * EVENT_LOOP_SAMPLE_MS);
-    const lagMin = registry.getSingleMetric('nodejs_eventloop_lag_min_seconds');
-    for (let waited = 0; lagMin !== undefined && waited < 30 * EVENT_LOOP_SAMPLE_MS; waited += EVENT_LOOP_SAMPLE_MS) {
-      const v = (await lagMin.get()).values[0]?.value;
-      if (v !== undefined && Number.isFinite(v) && v < MAX_PLAUSIBLE_LAG_S) break;
+    // prom-client's event-loop delay histogram starts empty: a scrape then says a minimum of 2^63 ns and a NaN
+    // mean. Its gauges cannot tell (they read 0 until a scrape collects, and a collect empties the histogram), so
+    // a probe of our own, armed just after it with the same period, says when the sampling timer has fired:
+    // twice, for the other to have fired at least once. On a loaded machine that can take seconds (waiting two
+    // periods flatly failed a CI run's first scrape); 3 s at most, then the first scrape shows what it has.
+    const probe = monitorEventLoopDelay({ resolution: EVENT_LOOP_SAMPLE_MS });
+    probe.enable();
+    for (let waited = 0; probe.count < 2 && waited < 30 * EVENT_LOOP_SAMPLE_MS; waited += EVENT_LOOP_SAMPLE_MS) {
       await sleep(EVENT_LOOP_SAMPLE_MS);
     }
+    probe.disable();
     return registry;
   }
 
