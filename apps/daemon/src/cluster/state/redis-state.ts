@@ -188,7 +188,11 @@ export class RedisState implements StateStore {
     checkWellFormed(name, 'a name');
     // The delta counts too: an add of a large bigint to a small or new value is as costly as one to a large value.
     const cost = req.op === 'value.add' ? this.#sizes.addMs(name, req.a instanceof Uint8Array ? req.a.byteLength : 0) : 0;
-    return this.#costly.enter(owner, req.op, cost, () => this.#handle(owner, name, req, key));
+    // What it may leave the value holding counts for the adds sent behind it, until it is answered.
+    const written = writtenBytes(req);
+    const done = written === 0 ? undefined : this.#sizes.writing(name, written);
+    const reply = this.#costly.enter(owner, req.op, cost, () => this.#handle(owner, name, req, key));
+    return done === undefined ? reply : reply.finally(done);
   }
 
   async #handle(owner: string, name: string, req: StateRequest, key: ReplayKey | undefined): Promise<unknown> {
@@ -450,5 +454,24 @@ export class RedisState implements StateStore {
       case 'l':
         return this.#locks.wake(e.name);
     }
+  }
+}
+
+/**
+ * The most bytes a value write `req` may leave its value holding (0 for any other request): a set's or
+ * an init's bytes, a compare-and-set's next bytes, an add's delta (the sum is as long as the longer of
+ * the two, and the value's own size is counted apart).
+ */
+function writtenBytes(req: StateRequest): number {
+  const of = (x: unknown): number => (x instanceof Uint8Array ? x.byteLength : 0);
+  switch (req.op) {
+    case 'value.set':
+    case 'value.init':
+    case 'value.add':
+      return of(req.a);
+    case 'value.cas':
+      return of(req.b);
+    default:
+      return 0;
   }
 }
