@@ -190,3 +190,23 @@ it("starts a line's cheap front at once, not after another owner's costly turn",
   for (const r of [aLong, bRelease]) r.finish();
   expect(await Promise.all(got)).toEqual(['x', 'a-long', 'b-probe', 'b-release']);
 });
+
+it("lets one request of unknown cost go at a time over all owners, in their lines' order, their cheap ones meanwhile", async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const aProbe = request(log, 'a-probe');
+  const bProbe = request(log, 'b-probe');
+  const cCheap = request(log, 'c-cheap');
+  const got = [
+    c.enter('a', 'value.add', undefined, aProbe.run),
+    c.enter('b', 'value.add', undefined, bProbe.run), // waits for a's answer: forty at once held Redis seconds
+    c.enter('c', 'value.get', 0, cCheap.run),
+  ];
+  expect(log).toEqual(['a-probe', 'c-cheap']);
+  aProbe.finish();
+  await turn();
+  expect(log).toEqual(['a-probe', 'c-cheap', 'b-probe']);
+  bProbe.finish();
+  cCheap.finish();
+  expect(await Promise.all(got)).toEqual(['a-probe', 'b-probe', 'c-cheap']);
+});
