@@ -10,6 +10,7 @@ import { connect } from '@corepool/client';
 import { startApp } from '../apps/spawn-app.js';
 import { startCluster } from '../support/cluster.js';
 import { figure } from '../support/figures.js';
+import { addsCountingErrors } from '../support/neighbour.js';
 
 const CONNS = 20;
 
@@ -27,26 +28,11 @@ it("many owners' adds to large values the daemon has not seen do not hold Redis 
   try {
     const counter = near.value<number>('neighbour', { initial: 0 });
     await counter.add(0);
-    const done = { stop: false };
-    const loop = (async () => {
-      const out = { adds: 0, errors: [] as string[], slowestMs: 0 };
-      while (!done.stop) {
-        const t0 = performance.now();
-        const code = await counter.add(1).then(
-          () => undefined,
-          (e: unknown) => (e as { code: string }).code,
-        );
-        out.slowestMs = Math.max(out.slowestMs, Math.round(performance.now() - t0));
-        if (code === undefined) out.adds++;
-        else out.errors.push(code);
-      }
-      return out;
-    })();
+    const loop = addsCountingErrors(counter);
     await new Promise((r) => setTimeout(r, 200));
     app.send('go');
     const burst = (await app.done()) as { burstMs: number; errors: string[] };
-    done.stop = true;
-    const neighbour = await loop;
+    const neighbour = await loop.stop();
     figure('costlyProbes', { burstMs: burst.burstMs, appErrors: burst.errors.length, neighbour });
     // Before: the neighbour's slowest add took 1.4 s (forty owners: 2.6 s, 28 of its adds and 37 of the app's 40
     // E_UNAVAILABLE past the silent-link check); now 131-168 ms.

@@ -11,6 +11,7 @@ import { connect } from '@corepool/client';
 import { startApp } from '../apps/spawn-app.js';
 import { startCluster } from '../support/cluster.js';
 import { figure } from '../support/figures.js';
+import { addsCountingErrors } from '../support/neighbour.js';
 
 const ADDS = 40;
 
@@ -24,26 +25,11 @@ it("an app's adds sent right behind its set of a 1 MB bigint do not hold Redis f
   try {
     const counter = near.value<number>('neighbour', { initial: 0 });
     await counter.add(0);
-    const done = { stop: false };
-    const loop = (async () => {
-      const out = { adds: 0, errors: [] as string[], slowestMs: 0 };
-      while (!done.stop) {
-        const t0 = performance.now();
-        const code = await counter.add(1).then(
-          () => undefined,
-          (e: unknown) => (e as { code: string }).code,
-        );
-        out.slowestMs = Math.max(out.slowestMs, Math.round(performance.now() - t0));
-        if (code === undefined) out.adds++;
-        else out.errors.push(code);
-      }
-      return out;
-    })();
+    const loop = addsCountingErrors(counter);
     await new Promise((r) => setTimeout(r, 200));
     app.send('go');
     const burst = (await app.done()) as { burstMs: number; got: string[]; final: string };
-    done.stop = true;
-    const neighbour = await loop;
+    const neighbour = await loop.stop();
     figure('costlySetThenAdds', { burstMs: burst.burstMs, neighbour });
     // Before: the adds went together behind the set and held Redis ~2 s, past the silent-link check: the neighbour's
     // slowest add took 1.7-1.9 s, and 13-27 of its adds failed E_UNAVAILABLE (so did the app's, in one run of four);

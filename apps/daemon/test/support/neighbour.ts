@@ -30,3 +30,33 @@ export function addsBeside(counter: Value<number>): NeighbourAdds {
     },
   };
 }
+
+/**
+ * The same neighbour where its adds may fail (Redis held past the silent-link check): each failure's
+ * code is kept, and the loop goes on. `slowestMs` is rounded.
+ */
+export function addsCountingErrors(counter: Value<number>): {
+  stop(): Promise<{ adds: number; errors: string[]; slowestMs: number }>;
+} {
+  let stop = false;
+  const out = { adds: 0, errors: [] as string[], slowestMs: 0 };
+  const loop = (async () => {
+    while (!stop) {
+      const t0 = performance.now();
+      const code = await counter.add(1).then(
+        () => undefined,
+        (e: unknown) => (e as { code: string }).code,
+      );
+      out.slowestMs = Math.max(out.slowestMs, Math.round(performance.now() - t0));
+      if (code === undefined) out.adds++;
+      else out.errors.push(code);
+    }
+  })();
+  return {
+    async stop() {
+      stop = true;
+      await loop;
+      return out;
+    },
+  };
+}
