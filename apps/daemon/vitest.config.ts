@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
-import { PARALLEL_FILES } from './test/parallel-files.js';
+import { PAIRED_FILES, PARALLEL_FILES } from './test/parallel-files.js';
 
-// Integration tests start real daemons with real workers on a 2-core machine, in two groups that
+// Integration tests start real daemons with real workers on a 2-core machine, in three groups that
 // run one after the other (sequence.groupOrder):
 //
 // - `parallel`, first, four files at a time: the unit tests (*.unit.test.ts: in-process, no
@@ -9,18 +9,22 @@ import { PARALLEL_FILES } from './test/parallel-files.js';
 //   leases, restarts, kill -9, timeouts and Redis rather than compute: two at a time, the group
 //   used 1.3 of 2 cores (367 CPU-s in 284 s, under /usr/bin/time); three, 1.67 (405 in 243 s);
 //   four, 1.78 (357 in 201 s).
-// - `serial`, after it, one file at a time: every other file. Their assertions read CPU share or
-//   time (fairness, steering, work stealing, deadlines, hostile neighbours, alone vs beside),
-//   memory, or a browser, or they are known to flake even alone; a neighbour would make them lie.
+// - `paired`, then, two files at a time: files whose assertions read shares of worker time or
+//   orderings in time, but whose workers sleep or wait, so each uses under one core (PAIRED_FILES
+//   says how that was measured). 194 s of their tests in 98-101 s, the figures they print the same
+//   as alone (weights 2.09-2.21 for 2:1, a capped client beside a newcomer 0.99-1.19 of alone).
+// - `serial`, last, one file at a time: every other file. Their assertions read CPU share or
+//   time (fairness, hostile and spinning neighbours, alone vs beside), memory peaks, or a browser,
+//   and they keep the machine's two cores busy themselves; a neighbour would make them lie.
 //
-// Both groups share their processes between files (isolate: false): each file imported vitest and
+// Every group shares its processes between files (isolate: false): each file imported vitest and
 // the SDK afresh, 61 s of the parallel group's 384 s on a 2-core CI machine; shared, 9 s of 336;
 // the serial group's 57 files spent ~45 s between files and 16 s importing. Files restore what
 // they change of the process (fake timers, process.env, the umask) and check other processes'
 // memory, never their own (every memory bound reads a daemon's or a worker's /proc or heap).
 //
-// The list names the parallel files, not the serial ones, so that a new integration test runs
-// alone until someone has read it for timing and shared resources and listed it: a forgotten file
+// The lists name the parallel and paired files, not the serial ones, so that a new integration test
+// runs alone until someone has read it for timing and shared resources and listed it: a forgotten file
 // costs seconds, a wrongly parallel one costs a flaky CI. (Running the two old projects side by
 // side in two vitest processes made a cross-daemon subscription test time out: that file is serial.)
 // Node reads and parses the whole bundle NODE_EXTRA_CA_CERTS names at every process's boot (this
@@ -53,12 +57,22 @@ export default defineConfig({
       {
         test: {
           ...common,
-          name: 'serial',
-          include: ['test/**/*.test.ts'],
-          exclude: [unit, ...PARALLEL_FILES, '**/node_modules/**'],
-          maxWorkers: 1,
+          name: 'paired',
+          include: [...PAIRED_FILES],
+          maxWorkers: 2,
           isolate: false,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          ...common,
+          name: 'serial',
+          include: ['test/**/*.test.ts'],
+          exclude: [unit, ...PARALLEL_FILES, ...PAIRED_FILES, '**/node_modules/**'],
+          maxWorkers: 1,
+          isolate: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

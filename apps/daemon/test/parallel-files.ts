@@ -107,3 +107,32 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/cluster/state-replay.test.ts',
   'test/cluster/state-sdk.test.ts',
 ];
+
+/**
+ * The daemon's integration files that may run beside one other file of this list (the `paired`
+ * project, after the parallel group): their assertions read shares of worker time, orderings in
+ * time or leases, so they do not go among four busy files, but their workers sleep
+ * (`Atomics.wait` items), wait on leases, windows and heartbeats, or stop a daemon, and each used
+ * under one of the two cores alone (the runner's and its daemons' CPU over the file's wall time,
+ * sampled from /proc/stat in a run of the serial group: steering 0.38, unread-share 0.39,
+ * lock-silent-link 0.08, the cluster shares 0.53-0.74, queue-items-back 0.59, isolation and
+ * hostile-clients 0.85-0.95). Two of them side by side stay under the two cores, and each ratio
+ * they assert compares two apps of the same daemon under the same neighbour. The rest of the
+ * serial files (floods, spinning neighbours, memory peaks, the browser) used 1.1-2.0 cores alone.
+ */
+export const PAIRED_FILES: readonly string[] = [
+  'test/deadlines.test.ts',
+  'test/hostile-clients.test.ts',
+  'test/isolation.test.ts',
+  'test/lock-silent-link.test.ts',
+  'test/queue-items-back.test.ts',
+  'test/steering.test.ts',
+  'test/unread-share.test.ts',
+  'test/state/journal.test.ts',
+  'test/cluster/cluster-fairness.test.ts',
+  'test/cluster/cluster-weights.test.ts',
+  'test/cluster/dead-member-share.test.ts',
+  'test/cluster/inbox-gap.test.ts',
+  'test/cluster/killed-chunks-charged.test.ts',
+  'test/cluster/starvation.test.ts',
+];
