@@ -21,7 +21,7 @@ useDaemon((x) => ({ d } = x));
 
 /** Holds its worker's core ~`ms` (a synchronous task: the worker reads no message meanwhile); reports where and when it ran. */
 const stamp = (x: number, ctx: TaskContext): [number, number, number] => {
-  const t = performance.timeOrigin + performance.now();
+  const t = Number(process.hrtime.bigint()) / 1e6;
   const end = Date.now() + 4;
   while (Date.now() < end);
   return [x, ctx.pid, t];

@@ -16,11 +16,11 @@ import { figure } from './support/figures.js';
 import { longMap } from './support/long-map.js';
 import { until } from './support/wait.js';
 
-/** Holds its worker `ms` without using a core (so two noisy cores do not skew shares), and says when it ran. */
+/** Holds its worker `ms` without using a core (so two noisy cores do not skew shares), and says when it ran (on the monotonic clock every process shares). */
 const hold = (ms: number): [number, number] => {
-  const start = performance.timeOrigin + performance.now();
+  const start = Number(process.hrtime.bigint()) / 1e6;
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-  return [start, performance.timeOrigin + performance.now()];
+  return [start, Number(process.hrtime.bigint()) / 1e6];
 };
 
 /** Worker time of each client's intervals within the window where every client had work. */

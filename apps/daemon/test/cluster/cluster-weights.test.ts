@@ -18,9 +18,9 @@ import type { TestDaemon } from '../support/daemon.js';
 type Timed = [number, number, number];
 /** Holds its worker `ms` (Atomics.wait: workers, not cores, are what is shared) and says where and when it ran. */
 const TIMED = `(ms) => {
-  const start = performance.timeOrigin + performance.now();
+  const start = Number(process.hrtime.bigint()) / 1e6;
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-  return [process.pid, start, performance.timeOrigin + performance.now()];
+  return [process.pid, start, Number(process.hrtime.bigint()) / 1e6];
 }`;
 
 /** A raw client of `d` that asks for `weight` in its hello. */
