@@ -61,14 +61,17 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'corepool-pack-'));
   const packs = join(dir, 'packs');
   mkdirSync(packs);
-  for (const w of WORKSPACES) {
-    const [info] = JSON.parse(await npm(['pack', '--json', '--pack-destination', packs, '-w', w], repo)) as {
-      filename: string;
-      files: { path: string }[];
-    }[];
-    tarballs.set(w, join(packs, info!.filename));
-    contents.set(w, info!);
+  // One npm for the three (2.3 s against 4.0 for one each); each entry names its package.
+  const infos = JSON.parse(await npm(['pack', '--json', '--pack-destination', packs, ...WORKSPACES.flatMap((w) => ['-w', w])], repo)) as {
+    name: string;
+    filename: string;
+    files: { path: string }[];
+  }[];
+  for (const info of infos) {
+    tarballs.set(info.name, join(packs, info.filename));
+    contents.set(info.name, info);
   }
+  expect([...tarballs.keys()].sort()).toEqual([...WORKSPACES].sort());
 }, 180_000);
 
 afterAll(() => {
