@@ -50,7 +50,8 @@ describe("a large reply's making and writing", () => {
     figure('reply.chargeSliced', { charged: Math.round(charged), primaryCpu: cpu });
     // Each of the 10 replies is 6 MB encoded and copied in steps, most of what the primary did meanwhile; with its
     // steps uncharged, only its writing was, about a quarter (~7.5 of ~30 ms each on a slow VM). A share of the CPU,
-    // not a number of ms: a VM three times as fast charged ~90 ms in all.
-    expect(charged).toBeGreaterThan(0.5 * cpu);
+    // not a number of ms: a VM three times as fast charged ~90 ms in all. Charged 0.50-0.68 of it in five runs
+    // (one CI failed at 0.499 against a bound of 0.5): 0.4 still tells it from the quarter.
+    expect(charged).toBeGreaterThan(0.4 * cpu);
   }, 60_000);
 });

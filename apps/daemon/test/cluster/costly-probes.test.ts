@@ -2,8 +2,9 @@
  * Adds of unknown cost from many owners at once: twenty connections of one app each add 1 to its own
  * 950 KB bigint, set before the daemon started (so it has seen none of their sizes), while a neighbour on
  * that daemon makes awaited adds to a small counter. Each add went alone for its owner but all twenty
- * at once, 50-80 ms of Lua each, back to back in Redis. Now one such add goes at a time on the daemon
- * (costly-scripts.ts MAX_PROBES), and its reply tells the size.
+ * at once, 50-80 ms of Lua each, back to back in Redis. Then one such add went at a time on the daemon,
+ * its reply telling the size; now each is measured first (the value's length) and the twenty take
+ * their turns as costly adds (costly-scripts.ts).
  */
 import { expect, it } from 'vitest';
 import { connect } from '@corepool/client';

@@ -1,7 +1,8 @@
 /**
  * CostlyScripts: costly requests within the budget, owners taking turns (none passed over, however
  * long its request), each owner's requests started in the order they came, a request of unknown
- * cost alone for its owner, and what goes with an owner that goes; ValueSizes' estimates.
+ * cost measured first, its owner's later ones behind it, and what goes with an owner that goes;
+ * ValueSizes' estimates.
  */
 import { expect, it } from 'vitest';
 import { CancelledError } from '@corepool/protocol';
@@ -23,6 +24,21 @@ function request(log: string[], name: string): { run: () => Promise<string>; fin
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** A measure that answers `ms` when `answer` is called, and says whether it was asked. */
+function measured(log: string[], name: string): { measure: () => Promise<number>; answer: (ms: number) => void; fail: (e: Error) => void } {
+  let answer!: (ms: number) => void;
+  let fail!: (e: Error) => void;
+  const known = new Promise<number>((resolve, reject) => ((answer = resolve), (fail = reject)));
+  return {
+    measure: () => {
+      log.push(`measure ${name}`);
+      return known;
+    },
+    answer: (ms) => answer(ms),
+    fail: (e) => fail(e),
+  };
+}
 
 it('keeps costly requests within the budget, owners in turns, each owner in order', async () => {
   const c = new CostlyScripts();
@@ -64,26 +80,6 @@ it("drops a gone owner's waiting requests, never started", async () => {
   a1.finish();
   expect(await first).toBe('a1');
   expect(log).toEqual(['a1']);
-});
-
-it('lets a request of unknown cost go alone for its owner, its later ones waiting for its answer', async () => {
-  const c = new CostlyScripts();
-  const log: string[] = [];
-  const probe = request(log, 'a-unknown');
-  const aCheap = request(log, 'a-cheap');
-  const bCostly = request(log, 'b-costly');
-  const got = [
-    c.enter('a', 'value.add', undefined, probe.run),
-    c.enter('a', 'value.get', 0, aCheap.run),
-    c.enter('b', 'value.add', BUDGET_MS, bCostly.run),
-  ];
-  expect(log).toEqual(['a-unknown', 'b-costly']); // outside the budget, but alone for a
-  probe.finish();
-  await turn();
-  expect(log).toEqual(['a-unknown', 'b-costly', 'a-cheap']);
-  aCheap.finish();
-  bCostly.finish();
-  expect(await Promise.all(got)).toEqual(['a-unknown', 'a-cheap', 'b-costly']);
 });
 
 it('passes over no owner: one whose request needs the whole budget goes once what is in flight ends, however steady the others', async () => {
@@ -171,42 +167,91 @@ it("starts a line's cheap front at once, not after another owner's costly turn",
   const log: string[] = [];
   const x = request(log, 'x');
   const aLong = request(log, 'a-long');
-  const bProbe = request(log, 'b-probe');
+  const bAdd = request(log, 'b-add');
+  const bSize = measured(log, 'b');
   const bRelease = request(log, 'b-release');
   const got = [
     c.enter('x', 'value.add', BUDGET_MS, x.run),
     c.enter('a', 'value.add', 78, aLong.run), // waits for nothing to be in flight
-    c.enter('b', 'value.add', undefined, bProbe.run), // alone for b, outside the budget
-    c.enter('b', 'lock.release', 0, bRelease.run), // behind b's probe
+    c.enter('b', 'value.add', bSize.measure, bAdd.run), // measured, needing no turn
+    c.enter('b', 'lock.release', 0, bRelease.run), // behind b's add
   ];
-  expect(log).toEqual(['x', 'b-probe']);
-  bProbe.finish();
+  expect(log).toEqual(['x', 'measure b']);
+  bSize.answer(0.1);
   await turn();
-  // b's release goes as its probe answers, not once x and a-long are done.
-  expect(log).toEqual(['x', 'b-probe', 'b-release']);
+  // b's add, cheap, and its release go as the measure answers, not once x and a-long are done.
+  expect(log).toEqual(['x', 'measure b', 'b-add', 'b-release']);
   x.finish();
   await turn();
-  expect(log).toEqual(['x', 'b-probe', 'b-release', 'a-long']);
-  for (const r of [aLong, bRelease]) r.finish();
-  expect(await Promise.all(got)).toEqual(['x', 'a-long', 'b-probe', 'b-release']);
+  expect(log).toEqual(['x', 'measure b', 'b-add', 'b-release', 'a-long']);
+  for (const r of [aLong, bAdd, bRelease]) r.finish();
+  expect(await Promise.all(got)).toEqual(['x', 'a-long', 'b-add', 'b-release']);
 });
 
-it("lets one request of unknown cost go at a time over all owners, in their lines' order, their cheap ones meanwhile", async () => {
+it("measures requests of unknown cost of many owners at once, each owner's later ones behind its own", async () => {
   const c = new CostlyScripts();
   const log: string[] = [];
-  const aProbe = request(log, 'a-probe');
-  const bProbe = request(log, 'b-probe');
-  const cCheap = request(log, 'c-cheap');
+  const aAdd = request(log, 'a-add');
+  const aGet = request(log, 'a-get');
+  const bAdd = request(log, 'b-add');
+  const aSize = measured(log, 'a');
+  const bSize = measured(log, 'b');
   const got = [
-    c.enter('a', 'value.add', undefined, aProbe.run),
-    c.enter('b', 'value.add', undefined, bProbe.run), // waits for a's answer: forty at once held Redis seconds
-    c.enter('c', 'value.get', 0, cCheap.run),
+    c.enter('a', 'value.add', aSize.measure, aAdd.run),
+    c.enter('a', 'value.get', 0, aGet.run), // behind a's add, measured or not
+    c.enter('b', 'value.add', bSize.measure, bAdd.run), // measured beside a's (as probes, one at a time on the daemon, it waited for a's answer)
   ];
-  expect(log).toEqual(['a-probe', 'c-cheap']);
-  aProbe.finish();
+  expect(log).toEqual(['measure a', 'measure b']);
+  bSize.answer(0.1);
   await turn();
-  expect(log).toEqual(['a-probe', 'c-cheap', 'b-probe']);
-  bProbe.finish();
-  cCheap.finish();
-  expect(await Promise.all(got)).toEqual(['a-probe', 'b-probe', 'c-cheap']);
+  expect(log).toEqual(['measure a', 'measure b', 'b-add']);
+  aSize.answer(0.1);
+  await turn();
+  expect(log).toEqual(['measure a', 'measure b', 'b-add', 'a-add', 'a-get']);
+  for (const r of [aAdd, aGet, bAdd]) r.finish();
+  expect(await Promise.all(got)).toEqual(['a-add', 'a-get', 'b-add']);
+});
+
+it("puts a request measured costly in its turn within the budget, its owner's later ones behind it", async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const x = request(log, 'x');
+  const aAdd = request(log, 'a-add');
+  const aGet = request(log, 'a-get');
+  const aSize = measured(log, 'a');
+  const got = [
+    c.enter('x', 'value.add', BUDGET_MS, x.run), // fills the budget
+    c.enter('a', 'value.add', aSize.measure, aAdd.run),
+    c.enter('a', 'value.get', 0, aGet.run),
+  ];
+  aSize.answer(BUDGET_MS);
+  await turn();
+  expect(log).toEqual(['x', 'measure a']); // no room: a's add waits, and its get behind it
+  x.finish();
+  await turn();
+  expect(log).toEqual(['x', 'measure a', 'a-add', 'a-get']);
+  for (const r of [aAdd, aGet]) r.finish();
+  expect(await Promise.all(got)).toEqual(['x', 'a-add', 'a-get']);
+});
+
+it('never sends a request whose owner went while it was measured; a failed measure fails it alone', async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const aAdd = request(log, 'a-add');
+  const aSize = measured(log, 'a');
+  const gone = c.enter('a', 'value.add', aSize.measure, aAdd.run);
+  c.drop('a', new CancelledError('gone'));
+  aSize.answer(0.1);
+  await expect(gone).rejects.toMatchObject({ code: 'E_CANCELLED' });
+  const bAdd = request(log, 'b-add');
+  const bGet = request(log, 'b-get');
+  const bSize = measured(log, 'b');
+  const failed = c.enter('b', 'value.add', bSize.measure, bAdd.run);
+  const next = c.enter('b', 'value.get', 0, bGet.run);
+  bSize.fail(new Error('redis gone'));
+  await expect(failed).rejects.toThrow('redis gone');
+  await turn();
+  bGet.finish();
+  expect(await next).toBe('b-get');
+  expect(log).toEqual(['measure a', 'measure b', 'b-get']);
 });

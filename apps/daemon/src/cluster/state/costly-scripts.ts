@@ -15,11 +15,15 @@
  *   owner's line, and the owners with one take turns, so a single owner's burst
  *   holds Redis for one script at a time, not for all of them.
  * - A request whose cost is not known (an add to a value whose size this
- *   daemon has not seen) goes alone for its owner: the owner's later requests
- *   wait for its answer, which tells the size. Outside the budget, but one such
- *   request at a time on this daemon (MAX_PROBES), the owners' in their lines'
- *   order: one each, forty owners adding to forty 950 KB values this daemon
- *   had not seen (set before it started) held Redis ~2.8 s together.
+ *   daemon has not seen) comes with a measure (redis-state.ts reads the
+ *   value's length, one O(1) read, as the request arrives). It waits in its
+ *   owner's line for that answer, the owner's later requests behind it, then
+ *   is costed like any other. Measures need no turn and no room. Before, such
+ *   an add went alone for its owner, one at a time on the daemon (its reply
+ *   told the size): after a restart one app's first adds to 2,000 values it
+ *   had not seen went a round trip at a time, and a neighbour's first add to
+ *   its own waited behind them all. Measured, forty owners' adds to forty
+ *   950 KB values not seen are ~80 ms each, and take turns as any costly ones.
  * - Once an owner has a request waiting, its later requests wait behind it,
  *   cheap ones too: they reach Redis in the order they came, as pipelining
  *   alone gave. A cheap request of an owner with nothing waiting goes at once.
@@ -42,11 +46,11 @@ export const COSTLY_MS = 1;
 /** Estimated Lua time of the costly requests this daemon may have in flight together. */
 export const BUDGET_MS = 50;
 
-/** Requests of unknown cost (probes) this daemon has in flight at most, over all owners. */
-export const MAX_PROBES = 1;
+/** Finds a request's estimated Lua time in ms before it is sent (its rejection is the request's). */
+export type Measure = () => Promise<number>;
 
-/** A request's estimated Lua time in ms; undefined when not known. */
-export type Cost = number | undefined;
+/** A request's estimated Lua time in ms, or how to find it. */
+export type Cost = number | Measure;
 
 interface Waiting {
   readonly op: string;
@@ -60,23 +64,16 @@ export class CostlyScripts {
   #inFlightMs = 0;
   /** Owners with requests waiting, in turn order. */
   readonly #lines = new Map<string, Waiting[]>();
-  /** Owners with a request of unknown cost in flight. */
-  readonly #probing = new Set<string>();
+  /** Owners with a request being measured (their lines wait for it), and the error that dropped it meanwhile. */
+  readonly #measuring = new Map<string, { op: string; dropped?: Error }>();
 
   /** Runs `run` (a request `op`) now, or once `owner`'s earlier requests went and the budget has room for `cost`. */
   enter<T>(owner: string, op: string, cost: Cost, run: () => Promise<T>): Promise<T> {
     const line = this.#lines.get(owner);
-    if (line === undefined && !this.#probing.has(owner) && this.#fits(cost) && this.#probeRoom(cost) && (!costly(cost) || !this.#waiting()))
-      return this.#run(owner, cost, run);
+    if (line === undefined && !this.#measuring.has(owner) && this.#fits(cost) && (!costly(cost) || !this.#waiting()))
+      return this.#run(owner, op, cost, run);
     return new Promise<T>((resolve, reject) => {
-      const w: Waiting = {
-        op,
-        cost,
-        start: () => {
-          this.#run(owner, cost, run).then(resolve, reject);
-        },
-        drop: reject,
-      };
+      const w = this.#waiter(owner, op, cost, run, resolve, reject);
       if (line === undefined) this.#lines.set(owner, [w]);
       else line.push(w);
     });
@@ -84,6 +81,9 @@ export class CostlyScripts {
 
   /** Fails `owner`'s waiting requests whose op `which` picks (all by default) with `err`; the rest keep their places. */
   drop(owner: string, err: Error, which: (op: string) => boolean = () => true): void {
+    // One being measured is not sent yet either: it goes once its measure answers.
+    const m = this.#measuring.get(owner);
+    if (m !== undefined && which(m.op)) m.dropped ??= err;
     const line = this.#lines.get(owner);
     if (line === undefined) return;
     const kept = line.filter((w) => !which(w.op));
@@ -96,39 +96,40 @@ export class CostlyScripts {
 
   /** Fails every waiting request with `err`, starting none (the store is closing). */
   dropAll(err: Error): void {
+    for (const m of this.#measuring.values()) m.dropped ??= err;
     const lines = [...this.#lines.values()];
     this.#lines.clear();
     for (const line of lines) for (const w of line) w.drop(err);
   }
 
-  /** Whether an owner waits for its turn (not merely for its own probe's answer). */
+  #waiter<T>(owner: string, op: string, cost: Cost, run: () => Promise<T>, resolve: (v: T) => void, reject: (e: Error) => void): Waiting {
+    return {
+      op,
+      cost,
+      start: () => {
+        this.#run(owner, op, cost, run).then(resolve, reject);
+      },
+      drop: reject,
+    };
+  }
+
+  /** Whether an owner waits for its turn (not merely for its own measure's answer). */
   #waiting(): boolean {
-    for (const owner of this.#lines.keys()) if (!this.#probing.has(owner)) return true;
+    for (const owner of this.#lines.keys()) if (!this.#measuring.has(owner)) return true;
     return false;
   }
 
-  /** Whether a request of `cost` may start as far as probes go: one of unknown cost only while fewer than MAX_PROBES are in flight. */
-  #probeRoom(cost: Cost): boolean {
-    return cost !== undefined || this.#probing.size < MAX_PROBES;
-  }
-
-  /** Whether `owner`'s front `w` starts without a turn: cheap, or a probe with room, and the owner not waiting for its own probe. */
+  /** Whether `owner`'s front `w` starts without a turn: cheap or to be measured, and the owner not waiting for a measure. */
   #startsNow(owner: string, w: Waiting): boolean {
-    return !this.#probing.has(owner) && !costly(w.cost) && this.#probeRoom(w.cost);
+    return !this.#measuring.has(owner) && !costly(w.cost);
   }
 
   #fits(cost: Cost): boolean {
-    return cost === undefined || cost < COSTLY_MS || this.#inFlightMs === 0 || this.#inFlightMs + cost <= BUDGET_MS;
+    return typeof cost === 'function' || cost < COSTLY_MS || this.#inFlightMs === 0 || this.#inFlightMs + cost <= BUDGET_MS;
   }
 
-  #run<T>(owner: string, cost: Cost, run: () => Promise<T>): Promise<T> {
-    if (cost === undefined) {
-      this.#probing.add(owner);
-      return run().finally(() => {
-        this.#probing.delete(owner);
-        this.#next();
-      });
-    }
+  #run<T>(owner: string, op: string, cost: Cost, run: () => Promise<T>): Promise<T> {
+    if (typeof cost === 'function') return this.#measure(owner, op, cost, run);
     if (cost < COSTLY_MS) return run();
     this.#inFlightMs += cost;
     return run().finally(() => {
@@ -138,23 +139,47 @@ export class CostlyScripts {
     });
   }
 
+  /** Measures a request, then puts it back at the front of its owner's line with its cost: what came after it stays behind it. */
+  #measure<T>(owner: string, op: string, measure: Measure, run: () => Promise<T>): Promise<T> {
+    const m: { op: string; dropped?: Error } = { op };
+    this.#measuring.set(owner, m);
+    return measure().then(
+      (known) =>
+        new Promise<T>((resolve, reject) => {
+          this.#measuring.delete(owner);
+          if (m.dropped !== undefined) reject(m.dropped);
+          else {
+            const w = this.#waiter(owner, op, known, run, resolve, reject);
+            const line = this.#lines.get(owner);
+            if (line === undefined) this.#lines.set(owner, [w]);
+            else line.unshift(w);
+          }
+          this.#next();
+        }),
+      (err: unknown) => {
+        this.#measuring.delete(owner);
+        this.#next();
+        throw m.dropped ?? err;
+      },
+    );
+  }
+
   /**
    * Starts what the budget now has room for: each owner's cheap requests up to its next costly one,
    * costly ones in the owners' turns. The owner whose turn it is waits for room, and nobody passes it.
    */
   #next(): void {
     for (;;) {
-      // Every line's cheap front first (and one of unknown cost, which then holds the rest of its owner's
-      // line): they need no room, and must not wait for another owner's costly turn. An owner waiting for
-      // its probe's answer holds its own line only (the probe is outside the budget).
+      // Every line's cheap front first (and one to be measured, which then holds the rest of its owner's
+      // line): they need no room, and must not wait for another owner's costly turn.
       for (const [owner, line] of this.#lines) {
         while (line.length > 0 && this.#startsNow(owner, line[0]!)) line.shift()!.start();
         if (line.length === 0) this.#lines.delete(owner);
       }
-      // The first owner whose front is costly (a front of unknown cost left waits for a probe's room).
+      // The first owner whose front is costly.
       let turn: string | undefined;
       for (const [owner, line] of this.#lines) {
-        if (!this.#probing.has(owner) && costly(line[0]!.cost)) {
+        if (!this.#measuring.has(owner) && costly(line[0]!.cost)) {
           turn = owner;
           break;
         }
@@ -173,5 +198,5 @@ export class CostlyScripts {
 }
 
 function costly(cost: Cost): boolean {
-  return cost !== undefined && cost >= COSTLY_MS;
+  return typeof cost === 'number' && cost >= COSTLY_MS;
 }

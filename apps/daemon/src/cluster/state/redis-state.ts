@@ -43,7 +43,7 @@ import { checked, checkRequest, delta, dictKey, operand } from '../../state/oper
 import { notApplied, type ReplayKey, type StateCounts, type StateListing, type StateStore } from '../../state/state-store.js';
 import type { ClusterNode } from '../cluster-node.js';
 import { ChangeFeed, type ChangeEntry } from './change-feed.js';
-import { CostlyScripts } from './costly-scripts.js';
+import { CostlyScripts, type Measure } from './costly-scripts.js';
 import { DICT_DELETE, DICT_REMOVE, DICT_SET } from './dict-scripts.js';
 import { DictWalks } from './dict-walks.js';
 import { LockGrants } from './lock-grants.js';
@@ -187,12 +187,37 @@ export class RedisState implements StateStore {
     const name = checkRequest(req, this.#max);
     checkWellFormed(name, 'a name');
     // The delta counts too: an add of a large bigint to a small or new value is as costly as one to a large value.
-    const cost = req.op === 'value.add' ? this.#sizes.addMs(name, req.a instanceof Uint8Array ? req.a.byteLength : 0) : 0;
+    const delta = req.op === 'value.add' && req.a instanceof Uint8Array ? req.a.byteLength : 0;
+    // An add to a value whose size is not known here is measured first (costly-scripts.ts).
+    const cost = req.op === 'value.add' ? (this.#sizes.addMs(name, delta) ?? this.#sizing(name, delta)) : 0;
     // What it may leave the value holding counts for the adds sent behind it, until it is answered.
     const written = writtenBytes(req);
     const done = written === 0 ? undefined : this.#sizes.writing(name, written);
     const reply = this.#costly.enter(owner, req.op, cost, () => this.#handle(owner, name, req, key));
     return done === undefined ? reply : reply.finally(done);
+  }
+
+  /** A measure of an add to `name`, its read sent now, not when its turn comes: an owner's adds to many values not seen go out together. */
+  #sizing(name: string, delta: number): Measure {
+    const known = this.#measureAdd(name, delta);
+    known.catch(() => {}); // the request's, once its turn comes
+    return () => known;
+  }
+
+  /**
+   * The cost of an add to a value this daemon has not seen, from the value's stored length (one O(1) read;
+   * none stored: 0, the add makes it from its delta). Failing, the add was never sent: its resend runs afresh.
+   */
+  async #measureAdd(name: string, delta: number): Promise<number> {
+    let bytes: number;
+    try {
+      bytes = (await this.#r.call('HSTRLEN', this.#r.keys.value(name), 'val')) as number;
+    } catch (e) {
+      throw notApplied(e instanceof Error ? e : new Error(String(e)));
+    }
+    // A size the feed or a reply brought meanwhile is newer than what this read saw.
+    if (this.#sizes.addMs(name, delta) === undefined) this.#sizes.seen(name, bytes);
+    return this.#sizes.addMs(name, delta)!;
   }
 
   async #handle(owner: string, name: string, req: StateRequest, key: ReplayKey | undefined): Promise<unknown> {
