@@ -11,8 +11,8 @@ import { PAIRED_FILES, PARALLEL_FILES } from './test/parallel-files.js';
 //   four, 1.78 (357 in 201 s).
 // - `paired`, then, two files at a time: files whose assertions read shares of worker time or
 //   orderings in time, but whose workers sleep or wait, so each uses under one core (PAIRED_FILES
-//   says how that was measured). 194 s of their tests in 98-101 s, the figures they print the same
-//   as alone (weights 2.09-2.21 for 2:1, a capped client beside a newcomer 0.99-1.19 of alone).
+//   says how that was measured). 273 s of their tests in 139 s, the figures they print the
+//   same as alone (weights 2.09-2.21 for 2:1, a capped client beside a newcomer 0.99-1.19 of alone).
 // - `serial`, last, one file at a time: every other file. Their assertions read CPU share or
 //   time (fairness, hostile and spinning neighbours, alone vs beside), memory peaks, or a browser,
 //   and they keep the machine's two cores busy themselves; a neighbour would make them lie.

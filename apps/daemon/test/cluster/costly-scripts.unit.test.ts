@@ -255,3 +255,64 @@ it('never sends a request whose owner went while it was measured; a failed measu
   expect(await next).toBe('b-get');
   expect(log).toEqual(['measure a', 'measure b', 'b-get']);
 });
+
+it("measures an owner's adds one after the other, each started before the next is measured", async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const a1 = request(log, 'a1');
+  const a2 = request(log, 'a2');
+  const aGet = request(log, 'a-get');
+  const s1 = measured(log, 'a1');
+  const s2 = measured(log, 'a2');
+  const got = [
+    c.enter('a', 'value.add', s1.measure, a1.run),
+    c.enter('a', 'value.add', s2.measure, a2.run),
+    c.enter('a', 'value.get', 0, aGet.run),
+  ];
+  expect(log).toEqual(['measure a1']);
+  s2.answer(0.1); // answered first, it is still asked for only once a1 has gone
+  s1.answer(0.1);
+  await turn();
+  expect(log).toEqual(['measure a1', 'a1', 'measure a2', 'a2', 'a-get']);
+  for (const r of [a1, a2, aGet]) r.finish();
+  expect(await Promise.all(got)).toEqual(['a1', 'a2', 'a-get']);
+});
+
+it('fails a request being measured at once when its owner goes or the store closes, whatever its measure does after', async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const aAdd = request(log, 'a-add');
+  const aSize = measured(log, 'a');
+  const gone = c.enter('a', 'value.add', aSize.measure, aAdd.run);
+  c.drop('a', new CancelledError('gone'));
+  await expect(gone).rejects.toMatchObject({ code: 'E_CANCELLED' }); // before its measure answers
+  aSize.fail(new Error('redis gone'));
+  const bAdd = request(log, 'b-add');
+  const bSize = measured(log, 'b');
+  const closing = c.enter('b', 'value.add', bSize.measure, bAdd.run);
+  c.dropAll(new CancelledError('stopping'));
+  await expect(closing).rejects.toThrow('stopping');
+  bSize.answer(0.1);
+  await turn();
+  expect(log).toEqual(['measure a', 'measure b']);
+});
+
+it('keeps a request being measured when a drop picks other ops of its owner, which go from behind it', async () => {
+  const c = new CostlyScripts();
+  const log: string[] = [];
+  const aAdd = request(log, 'a-add');
+  const aGet = request(log, 'a-get');
+  const aSet = request(log, 'a-set');
+  const aSize = measured(log, 'a');
+  const add = c.enter('a', 'value.add', aSize.measure, aAdd.run);
+  const get = c.enter('a', 'queue.get', 0, aGet.run);
+  const set = c.enter('a', 'value.set', 0, aSet.run);
+  c.drop('a', new CancelledError('the task ended'), (op) => op === 'queue.get');
+  await expect(get).rejects.toMatchObject({ code: 'E_CANCELLED' });
+  aSize.answer(0.1);
+  await turn();
+  expect(log).toEqual(['measure a', 'a-add', 'a-set']);
+  aAdd.finish();
+  aSet.finish();
+  expect(await Promise.all([add, set])).toEqual(['a-add', 'a-set']);
+});

@@ -59,13 +59,20 @@ interface Waiting {
   drop(err: Error): void;
 }
 
+interface Measuring {
+  readonly op: string;
+  /** Fails the request at once (its owner went, or the store closes); its measure's answer is then ignored. */
+  readonly drop: (err: Error) => void;
+  dropped: boolean;
+}
+
 /** The lines of the owners whose costly requests wait for their turn. */
 export class CostlyScripts {
   #inFlightMs = 0;
   /** Owners with requests waiting, in turn order. */
   readonly #lines = new Map<string, Waiting[]>();
-  /** Owners with a request being measured (their lines wait for it), and the error that dropped it meanwhile. */
-  readonly #measuring = new Map<string, { op: string; dropped?: Error }>();
+  /** Owners with a request being measured (their lines wait for it): the request's op and how to fail it. */
+  readonly #measuring = new Map<string, Measuring>();
 
   /** Runs `run` (a request `op`) now, or once `owner`'s earlier requests went and the budget has room for `cost`. */
   enter<T>(owner: string, op: string, cost: Cost, run: () => Promise<T>): Promise<T> {
@@ -81,22 +88,35 @@ export class CostlyScripts {
 
   /** Fails `owner`'s waiting requests whose op `which` picks (all by default) with `err`; the rest keep their places. */
   drop(owner: string, err: Error, which: (op: string) => boolean = () => true): void {
-    // One being measured is not sent yet either: it goes once its measure answers.
+    // One being measured is not sent yet either: it goes now, and what its owner keeps may start.
     const m = this.#measuring.get(owner);
-    if (m !== undefined && which(m.op)) m.dropped ??= err;
+    const measured = m !== undefined && which(m.op);
+    if (measured) {
+      this.#measuring.delete(owner);
+      m.dropped = true;
+      m.drop(err);
+    }
     const line = this.#lines.get(owner);
-    if (line === undefined) return;
+    if (line === undefined) {
+      if (measured) this.#next();
+      return;
+    }
     const kept = line.filter((w) => !which(w.op));
     if (kept.length === 0) this.#lines.delete(owner);
     else this.#lines.set(owner, kept);
     for (const w of line) if (which(w.op)) w.drop(err);
     // What was first in its line may be gone: the next may start now.
-    if (kept.length !== line.length) this.#next();
+    if (measured || kept.length !== line.length) this.#next();
   }
 
   /** Fails every waiting request with `err`, starting none (the store is closing). */
   dropAll(err: Error): void {
-    for (const m of this.#measuring.values()) m.dropped ??= err;
+    const measuring = [...this.#measuring.values()];
+    this.#measuring.clear();
+    for (const m of measuring) {
+      m.dropped = true;
+      m.drop(err);
+    }
     const lines = [...this.#lines.values()];
     this.#lines.clear();
     for (const line of lines) for (const w of line) w.drop(err);
@@ -141,27 +161,37 @@ export class CostlyScripts {
 
   /** Measures a request, then puts it back at the front of its owner's line with its cost: what came after it stays behind it. */
   #measure<T>(owner: string, op: string, measure: Measure, run: () => Promise<T>): Promise<T> {
-    const m: { op: string; dropped?: Error } = { op };
-    this.#measuring.set(owner, m);
-    return measure().then(
-      (known) =>
-        new Promise<T>((resolve, reject) => {
-          this.#measuring.delete(owner);
-          if (m.dropped !== undefined) reject(m.dropped);
-          else {
-            const w = this.#waiter(owner, op, known, run, resolve, reject);
-            const line = this.#lines.get(owner);
-            if (line === undefined) this.#lines.set(owner, [w]);
-            else line.unshift(w);
-          }
-          this.#next();
-        }),
-      (err: unknown) => {
+    return new Promise<T>((resolve, reject) => {
+      const m: Measuring = { op, drop: reject, dropped: false };
+      this.#measuring.set(owner, m);
+      // Dropped meanwhile, it was failed then, and its owner's line let go.
+      const answered = (): boolean => {
+        if (m.dropped) return false;
         this.#measuring.delete(owner);
-        this.#next();
-        throw m.dropped ?? err;
-      },
-    );
+        return true;
+      };
+      let known: Promise<number>;
+      try {
+        known = measure();
+      } catch (e) {
+        known = Promise.reject(e as Error); // a measure that throws fails its request, not the line
+      }
+      known.then(
+        (ms) => {
+          if (!answered()) return;
+          const w = this.#waiter(owner, op, ms, run, resolve, reject);
+          const line = this.#lines.get(owner);
+          if (line === undefined) this.#lines.set(owner, [w]);
+          else line.unshift(w);
+          this.#next();
+        },
+        (err: unknown) => {
+          if (!answered()) return;
+          reject(err as Error);
+          this.#next();
+        },
+      );
+    });
   }
 
   /**

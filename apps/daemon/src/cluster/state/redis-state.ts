@@ -187,9 +187,9 @@ export class RedisState implements StateStore {
     const name = checkRequest(req, this.#max);
     checkWellFormed(name, 'a name');
     // The delta counts too: an add of a large bigint to a small or new value is as costly as one to a large value.
-    const delta = req.op === 'value.add' && req.a instanceof Uint8Array ? req.a.byteLength : 0;
+    const deltaBytes = req.op === 'value.add' && req.a instanceof Uint8Array ? req.a.byteLength : 0;
     // An add to a value whose size is not known here is measured first (costly-scripts.ts).
-    const cost = req.op === 'value.add' ? (this.#sizes.addMs(name, delta) ?? this.#sizing(name, delta)) : 0;
+    const cost = req.op === 'value.add' ? (this.#sizes.addMs(name, deltaBytes) ?? this.#sizing(name, deltaBytes, req.a)) : 0;
     // What it may leave the value holding counts for the adds sent behind it, until it is answered.
     const written = writtenBytes(req);
     const done = written === 0 ? undefined : this.#sizes.writing(name, written);
@@ -198,17 +198,20 @@ export class RedisState implements StateStore {
   }
 
   /** A measure of an add to `name`, its read sent now, not when its turn comes: an owner's adds to many values not seen go out together. */
-  #sizing(name: string, delta: number): Measure {
-    const known = this.#measureAdd(name, delta);
+  #sizing(name: string, deltaBytes: number, operand: Uint8Array | undefined): Measure {
+    // A malformed operand is refused before it costs Redis a read, or a remembered size its place.
+    delta(operand, 'value.add');
+    const known = this.#measureAdd(name, deltaBytes);
     known.catch(() => {}); // the request's, once its turn comes
-    return () => known;
+    // A size the feed brought while it waited in its owner's line is newer than the read.
+    return () => known.then((ms) => this.#sizes.addMs(name, deltaBytes) ?? ms);
   }
 
   /**
    * The cost of an add to a value this daemon has not seen, from the value's stored length (one O(1) read;
    * none stored: 0, the add makes it from its delta). Failing, the add was never sent: its resend runs afresh.
    */
-  async #measureAdd(name: string, delta: number): Promise<number> {
+  async #measureAdd(name: string, deltaBytes: number): Promise<number> {
     let bytes: number;
     try {
       bytes = (await this.#r.call('HSTRLEN', this.#r.keys.value(name), 'val')) as number;
@@ -216,8 +219,8 @@ export class RedisState implements StateStore {
       throw notApplied(e instanceof Error ? e : new Error(String(e)));
     }
     // A size the feed or a reply brought meanwhile is newer than what this read saw.
-    if (this.#sizes.addMs(name, delta) === undefined) this.#sizes.seen(name, bytes);
-    return this.#sizes.addMs(name, delta)!;
+    if (this.#sizes.addMs(name, deltaBytes) === undefined) this.#sizes.seen(name, bytes);
+    return this.#sizes.addMs(name, deltaBytes)!;
   }
 
   async #handle(owner: string, name: string, req: StateRequest, key: ReplayKey | undefined): Promise<unknown> {

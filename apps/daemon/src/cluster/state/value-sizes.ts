@@ -7,8 +7,8 @@
  * 50-80 ms for 950 KB on this machine, against ~0.1 ms for a number. A value
  * this daemon has not seen since it started (written before, and neither read
  * nor written through it since), or seen too long ago to be remembered, has
- * no known cost: an add to it goes alone for its owner (costly-scripts.ts),
- * and its reply says the size.
+ * no known cost: an add to it is measured first, from the value's stored
+ * length (redis-state.ts, costly-scripts.ts).
  */
 
 /** Lua time of an add, per byte of the stored bigint (measured ~82 ns at 950 KB, ~45 ns at 60 KB). */
@@ -46,7 +46,7 @@ export class ValueSizes {
    * The estimated Lua time of an add of a `deltaBytes` operand to `name`, in ms: the larger of the two
    * sets it (the sum is as long as the longer: a 950 KB delta to a small value costs what one to a
    * 950 KB value does). Undefined when the value's size is not known, whatever the delta: a small
-   * delta to a large value unseen is as costly, and it goes alone for its owner (costly-scripts.ts).
+   * delta to a large value unseen is as costly, and it is measured first (costly-scripts.ts).
    */
   addMs(name: string, deltaBytes: number): number | undefined {
     const bytes = this.#bytes.get(name);
