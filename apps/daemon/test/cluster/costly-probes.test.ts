@@ -11,7 +11,7 @@ import { connect } from '@corepool/client';
 import { startApp } from '../apps/spawn-app.js';
 import { startCluster } from '../support/cluster.js';
 import { figure } from '../support/figures.js';
-import { addsCountingErrors } from '../support/neighbour.js';
+import { beside } from '../support/neighbour.js';
 
 const CONNS = 20;
 
@@ -25,22 +25,11 @@ it("many owners' adds to large values the daemon has not seen do not hold Redis 
   // Its own process: decoding twenty 1 MB sums would hold this one's event loop, where the neighbour's times are taken.
   await using app = startApp({ url: a.url, token: c.token }, 'unseen-adds.mjs', { conns: CONNS });
   await app.line((l) => l.ready === true);
-  const near = await connect(a.url, { token: c.token });
-  try {
-    const counter = near.value<number>('neighbour', { initial: 0 });
-    await counter.add(0);
-    const loop = addsCountingErrors(counter);
-    await new Promise((r) => setTimeout(r, 200));
-    app.send('go');
-    const burst = (await app.done()) as { burstMs: number; errors: string[] };
-    const neighbour = await loop.stop();
-    figure('costlyProbes', { burstMs: burst.burstMs, appErrors: burst.errors.length, neighbour });
-    // Before: the neighbour's slowest add took 1.4 s (forty owners: 2.6 s, 28 of its adds and 37 of the app's 40
-    // E_UNAVAILABLE past the silent-link check); now 131-168 ms.
-    expect(neighbour.errors).toEqual([]);
-    expect(neighbour.slowestMs).toBeLessThan(1_000);
-    expect(burst.errors).toEqual([]);
-  } finally {
-    await near.close();
-  }
+  const { burst, neighbour } = await beside<{ burstMs: number; errors: string[] }>(a.url, c.token, app);
+  figure('costlyProbes', { burstMs: burst.burstMs, appErrors: burst.errors.length, neighbour });
+  // Before: the neighbour's slowest add took 1.4 s (forty owners: 2.6 s, 28 of its adds and 37 of the app's 40
+  // E_UNAVAILABLE past the silent-link check); now 131-168 ms.
+  expect(neighbour.errors).toEqual([]);
+  expect(neighbour.slowestMs).toBeLessThan(1_000);
+  expect(burst.errors).toEqual([]);
 }, 40_000);

@@ -7,11 +7,10 @@
  * each applied once and in order, and the neighbour waits about one of them.
  */
 import { expect, it } from 'vitest';
-import { connect } from '@corepool/client';
 import { startApp } from '../apps/spawn-app.js';
 import { startCluster } from '../support/cluster.js';
 import { figure } from '../support/figures.js';
-import { addsCountingErrors } from '../support/neighbour.js';
+import { beside } from '../support/neighbour.js';
 
 const ADDS = 40;
 
@@ -21,24 +20,13 @@ it("an app's adds sent right behind its set of a 1 MB bigint do not hold Redis f
   // Its own process: decoding forty 1 MB sums would hold this one's event loop, where the neighbour's times are taken.
   await using app = startApp({ url: a.url, token: c.token }, 'set-then-adds.mjs', { name: 'grown', bytes: 950_000, adds: ADDS });
   await app.line((l) => l.ready === true);
-  const near = await connect(a.url, { token: c.token });
-  try {
-    const counter = near.value<number>('neighbour', { initial: 0 });
-    await counter.add(0);
-    const loop = addsCountingErrors(counter);
-    await new Promise((r) => setTimeout(r, 200));
-    app.send('go');
-    const burst = (await app.done()) as { burstMs: number; got: string[]; final: string };
-    const neighbour = await loop.stop();
-    figure('costlySetThenAdds', { burstMs: burst.burstMs, neighbour });
-    // Before: the adds went together behind the set and held Redis ~2 s, past the silent-link check: the neighbour's
-    // slowest add took 1.7-1.9 s, and 13-27 of its adds failed E_UNAVAILABLE (so did the app's, in one run of four);
-    // now 129-160 ms and none failed, about one of the app's adds (two cores shared with another test run).
-    expect(neighbour.errors).toEqual([]);
-    expect(neighbour.slowestMs).toBeLessThan(1_000);
-    expect(burst.got).toEqual(['set', ...Array.from({ length: ADDS }, (_, i) => String(i + 1))]);
-    expect(burst.final).toBe(String(ADDS));
-  } finally {
-    await near.close();
-  }
+  const { burst, neighbour } = await beside<{ burstMs: number; got: string[]; final: string }>(a.url, c.token, app);
+  figure('costlySetThenAdds', { burstMs: burst.burstMs, neighbour });
+  // Before: the adds went together behind the set and held Redis ~2 s, past the silent-link check: the neighbour's
+  // slowest add took 1.7-1.9 s, and 13-27 of its adds failed E_UNAVAILABLE (so did the app's, in one run of four);
+  // now 129-160 ms and none failed, about one of the app's adds (two cores shared with another test run).
+  expect(neighbour.errors).toEqual([]);
+  expect(neighbour.slowestMs).toBeLessThan(1_000);
+  expect(burst.got).toEqual(['set', ...Array.from({ length: ADDS }, (_, i) => String(i + 1))]);
+  expect(burst.final).toBe(String(ADDS));
 }, 30_000);

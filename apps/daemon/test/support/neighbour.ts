@@ -2,7 +2,8 @@
  * An honest neighbour beside a hostile app: awaited `add(1)`s on a counter, one at a time, for as
  * long as the hostile work runs. What it measures is how many it made and the slowest one.
  */
-import type { Value } from '@corepool/client';
+import { connect, type Value } from '@corepool/client';
+import type { App } from '../apps/spawn-app.js';
 
 export interface NeighbourAdds {
   /** Stops the loop once its add in flight is done: how many adds, and the slowest in ms. */
@@ -59,4 +60,27 @@ export function addsCountingErrors(counter: Value<number>): {
       return out;
     },
   };
+}
+
+/**
+ * A neighbour connected to the daemon at `url` counting its adds and their errors while `app` (ready,
+ * waiting for 'go') runs its burst: the app's last line and what the neighbour saw.
+ */
+export async function beside<B>(
+  url: string,
+  token: string,
+  app: App,
+): Promise<{ burst: B; neighbour: { adds: number; errors: string[]; slowestMs: number } }> {
+  const near = await connect(url, { token });
+  try {
+    const counter = near.value<number>('neighbour', { initial: 0 });
+    await counter.add(0);
+    const loop = addsCountingErrors(counter);
+    await new Promise((r) => setTimeout(r, 200));
+    app.send('go');
+    const burst = (await app.done()) as B;
+    return { burst, neighbour: await loop.stop() };
+  } finally {
+    await near.close();
+  }
 }
