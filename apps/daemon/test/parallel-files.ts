@@ -95,6 +95,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/cluster/redis-cut.test.ts',
   'test/cluster/redis-password.test.ts',
   'test/cluster/redis-preflight.test.ts',
+  'test/cluster/quota-turnover.test.ts',
   'test/cluster/redis-restart.test.ts',
   'test/cluster/report-fencing.test.ts',
   'test/cluster/state-across-daemons.test.ts',

@@ -63,7 +63,10 @@ export class OwnerQuota {
 
   /** `k` entries of `owner` ended (one by default). */
   remove(owner: string, k = 1): void {
-    this.#memory?.enter(-this.setApart(owner, k), this.#cost);
+    // Taken off first: `#memory?.enter(-this.setApart(...))` skipped the count itself where there is no
+    // memory (cluster mode), and a worker's locks and blocked gets ever made counted for good.
+    const less = this.setApart(owner, k);
+    this.#memory?.enter(-less, this.#cost);
   }
 
   /** Forgets `owner` (all its entries ended). */
