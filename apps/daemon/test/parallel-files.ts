@@ -78,6 +78,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/state/store.test.ts',
   'test/state/value.test.ts',
   // Clusters: each on a fresh cluster name or a redis-server of its own.
+  'test/cluster/calls-across-stalls.test.ts',
   'test/cluster/cluster-limits.test.ts',
   'test/cluster/cluster-metrics.test.ts',
   'test/cluster/cluster-start.test.ts',

@@ -66,15 +66,13 @@ export class LockGrants {
   /** The token of a grant of `name` to `owner`, now or once the lock is free (E_TIMEOUT past `timeoutMs`; 0: try once). */
   async acquire(owner: string, name: string, timeoutMs: number | undefined): Promise<number> {
     this.#quota.check(owner);
-    const mark = this.#parked.cancelMark(owner);
     if (this.#parked.has(name)) this.#r.ready();
     else {
-      const token = await this.#try(owner, name);
+      const [token, cancel] = await this.#parked.firstTry(owner, () => this.#try(owner, name));
       if (token !== undefined) {
         this.#quota.add(owner);
         return token;
       }
-      const cancel = this.#parked.cancelledSince(owner, mark);
       if (cancel !== undefined) throw cancel;
     }
     if (timeoutMs === 0) throw new TimeoutError(`lock "${name}" is held`, { timeoutMs });
@@ -92,7 +90,19 @@ export class LockGrants {
     const mine = held?.token === token;
     // The holder as recorded at the grant (this daemon's incarnation then).
     const holder = mine ? held.holder : this.#r.holder(owner);
-    await this.#r.run(RELEASE, key, [this.#r.keys.lock(name)], [holder, String(token), name]);
+    try {
+      await this.#r.run(RELEASE, key, [this.#r.keys.lock(name)], [holder, String(token), name]);
+    } catch (err) {
+      // The grant is given up whatever Redis said: the caller forgets it on any answer (the SDK, a task's
+      // end), so a release Redis did not take is this daemon's to retry (not held: someone else's now).
+      // Kept as held, it stayed held in Redis and counted here until the owner went.
+      if (mine) {
+        this.#holdings.remove(owner, name);
+        this.#quota.remove(owner);
+        if ((err as { code?: unknown }).code !== 'E_LOCK_NOT_HELD') this.#holdings.retryLater(held);
+      }
+      throw err;
+    }
     if (mine) {
       this.#holdings.remove(owner, name);
       this.#quota.remove(owner);

@@ -37,8 +37,12 @@ export class ParkedCalls<T> {
   readonly #byName = new Map<string, Set<Entry<T>>>();
   readonly #byOwner = new Map<string, Set<Entry<T>>>();
   readonly #onLeft: (p: Parked<T>, served: boolean) => void;
-  /** Per owner, its last cancel (cancel), until it goes (dropOwner). */
+  /** Per owner, its last cancel (cancel), until it goes (dropOwner) with no first try in flight. */
   readonly #cancels = new Map<string, Error>();
+  /** Per owner, its calls whose first try is in flight (firstTry). */
+  readonly #trying = new Map<string, number>();
+  /** Owners gone with first tries in flight: their marks go with the last. */
+  readonly #gone = new Set<string>();
   #size = 0;
 
   /** `onLeft` hears of every call that stopped waiting, once, and whether it was served. */
@@ -81,33 +85,51 @@ export class ParkedCalls<T> {
     return this.#end(p as Entry<T>, value, undefined);
   }
 
-  /** Fails every call of `owner`, which is gone. */
+  /**
+   * Fails every call of `owner`, which is gone, and those it has in flight now (firstTry): one whose
+   * first try came back empty after the owner went parked for nobody, never to be dropped again (a
+   * lock granted to it later was held in Redis, by no one, until the daemon stopped).
+   */
   dropOwner(owner: string, err: Error): void {
-    this.#cancels.delete(owner);
+    if (this.#trying.has(owner)) {
+      this.#cancels.set(owner, err);
+      this.#gone.add(owner);
+    } else this.#cancels.delete(owner);
     this.#failOwner(owner, err);
   }
 
   /**
    * Fails every call of `owner`, which stays (a worker whose task ended), and those it has in
-   * flight now: a call whose first try to Redis spans the cancel (cancelMark before it,
-   * cancelledSince after) fails with `err` instead of parking after it. A task's last unawaited
-   * calls, each on a name not asked for before, parked so and kept the worker's quota, which its
-   * next task (another app's) needs, until that task ended.
+   * flight now (firstTry). A task's last unawaited calls, each on a name not asked for before,
+   * parked after its cancel and kept the worker's quota, which its next task (another app's)
+   * needs, until that task ended.
    */
   cancel(owner: string, err: Error): void {
     this.#cancels.set(owner, err);
     this.#failOwner(owner, err);
   }
 
-  /** What cancelledSince compares with: taken before a call's first try. */
-  cancelMark(owner: string): Error | undefined {
-    return this.#cancels.get(owner);
-  }
-
-  /** The cancel of `owner` since `mark` (cancelMark), if any. */
-  cancelledSince(owner: string, mark: Error | undefined): Error | undefined {
-    const now = this.#cancels.get(owner);
-    return now === mark ? undefined : now;
+  /**
+   * Runs a call's first try (a round trip to Redis) for `owner`: what it found, and the cancel or the
+   * owner's going that came while it was in flight (undefined: none), so the call fails then
+   * instead of parking after it.
+   */
+  async firstTry<R>(owner: string, attempt: () => Promise<R>): Promise<[R, Error | undefined]> {
+    const mark = this.#cancels.get(owner);
+    this.#trying.set(owner, (this.#trying.get(owner) ?? 0) + 1);
+    try {
+      const found = await attempt();
+      const now = this.#cancels.get(owner);
+      return [found, now === mark ? undefined : now];
+    } finally {
+      const n = this.#trying.get(owner)! - 1;
+      if (n > 0) this.#trying.set(owner, n);
+      else {
+        this.#trying.delete(owner);
+        // Its last try is back: a gone owner's mark goes too.
+        if (this.#gone.delete(owner)) this.#cancels.delete(owner);
+      }
+    }
   }
 
   #failOwner(owner: string, err: Error): void {

@@ -56,14 +56,13 @@ export class QueueGets {
 
   /** The first item of `name`, now or once one comes (E_TIMEOUT past `timeoutMs`; 0: do not wait). */
   async get(owner: string, name: string, timeoutMs: number | undefined, key: ReplayKey | undefined): Promise<Uint8Array> {
-    const mark = this.#parked.cancelMark(owner);
     // Behind gets already parked here, a new one parks too: this daemon serves its own in arrival order.
     if (this.#parked.has(name)) this.#r.ready();
     else {
-      const got = await this.#take(this.#r.holder(owner), name, key);
-      // Taken across a cancel, it is still answered: the worker puts it back (task-scope.ts).
+      const [got, cancel] = await this.#parked.firstTry(owner, () => this.#take(this.#r.holder(owner), name, key));
+      // Taken across a cancel, it is still answered: the worker puts it back (task-scope.ts); an owner gone
+      // meanwhile is not answered, and what is not delivered goes back (dispatch.ts, worker-state-link.ts).
       if (got !== undefined) return got;
-      const cancel = this.#parked.cancelledSince(owner, mark);
       if (cancel !== undefined) throw cancel;
     }
     if (timeoutMs === 0) throw new TimeoutError(`queue "${name}" is empty`, { timeoutMs });

@@ -1,0 +1,138 @@
+/**
+ * Cluster mode: lock and queue calls in flight to Redis when their owner goes,
+ * and a release Redis did not take. A call's first try is a round trip to
+ * Redis; Redis stalled here (its own redis-server, SIGSTOPped for a moment)
+ * holds it in flight while the connection that made it closes. Found by
+ * reading: an acquire or a get whose first try came back empty after its owner
+ * went parked for nobody (the owner's going was not seen), so a lock released
+ * later was granted to no one and stayed held in Redis while the daemon lived;
+ * and a release that failed (Redis unreachable a moment) left the lock held,
+ * the caller having forgotten its grant.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Client } from '@corepool/client';
+import { Redis } from 'ioredis';
+import { startCluster } from '../support/cluster.js';
+import { startRedis, stopAllRedis, type OwnRedis } from '../support/redis.js';
+import { until } from '../support/wait.js';
+
+afterAll(stopAllRedis);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `during` with Redis stopped, then lets it go on after `ms` in all. */
+async function stalled(redis: OwnRedis, ms: number, during: () => Promise<void>): Promise<void> {
+  redis.child.kill('SIGSTOP');
+  const start = Date.now();
+  try {
+    await during();
+    await sleep(Math.max(0, ms - (Date.now() - start)));
+  } finally {
+    redis.child.kill('SIGCONT');
+  }
+}
+
+/** What an acquire of `name` with `timeoutMs` got: 'ok' (released again) or its code. */
+async function acquireOutcome(c: Client, name: string, timeoutMs: number): Promise<string> {
+  try {
+    const l = c.lock(name);
+    await l.acquire({ timeoutMs });
+    await l.release();
+    return 'ok';
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  }
+}
+
+describe('cluster mode: calls across a stall of Redis', () => {
+  it('an acquire in flight when its connection closes does not park for it: the lock, released, goes to the next asker', async () => {
+    const redis = await startRedis();
+    await using c = await startCluster(1, { workers: 1, redisUrl: redis.url });
+    const d = c.daemons[0]!;
+    await c.untilMembers(1);
+    const holder = await d.connect();
+    const next = await d.connect();
+    const held = holder.lock('L-gone');
+    await held.acquire();
+    const leaving = await d.connect();
+    await stalled(redis, 400, async () => {
+      // Its first try is sent, then held in Redis; the connection closes meanwhile.
+      void leaving
+        .lock('L-gone')
+        .acquire()
+        .catch(() => {});
+      await sleep(150);
+      await leaving.close();
+    });
+    await until(async () => (await d.status()).lockWaiters === 0, 5_000, 'no acquire parked for the closed connection');
+    await held.release();
+    expect(await acquireOutcome(next, 'L-gone', 5_000)).toBe('ok');
+    await holder.close();
+    await next.close();
+  }, 60_000);
+
+  it('a get in flight when its connection closes does not park for it', async () => {
+    const redis = await startRedis();
+    await using c = await startCluster(1, { workers: 1, redisUrl: redis.url });
+    const d = c.daemons[0]!;
+    await c.untilMembers(1);
+    const leaving = await d.connect();
+    await stalled(redis, 400, async () => {
+      void leaving
+        .queue('q-gone')
+        .get()
+        .catch(() => {});
+      await sleep(150);
+      await leaving.close();
+    });
+    await until(async () => (await d.status()).blockedGets === 0, 5_000, 'no get parked for the closed connection');
+    const other = await d.connect();
+    await other.queue<string>('q-gone').put('item');
+    expect(await other.queue<string>('q-gone').get({ timeoutMs: 5_000 })).toBe('item');
+    await other.close();
+  }, 60_000);
+
+  it('a release Redis did not take is retried by the daemon: the lock is free once Redis answers', async () => {
+    const redis = await startRedis();
+    await using c = await startCluster(1, { workers: 1, redisUrl: redis.url });
+    const d = c.daemons[0]!;
+    await c.untilMembers(1);
+    const holder = await d.connect();
+    const next = await d.connect();
+    const held = holder.lock('L-release');
+    await held.acquire();
+    const admin = new Redis(redis.url);
+    try {
+      // The release held in Redis (writes paused), then the daemon's connections cut under it: it fails,
+      // and the daemon connects again at once, well within its lease.
+      await admin.call('CLIENT', 'PAUSE', '2000', 'WRITE');
+      const released = held.release().then(
+        () => 'ok',
+        (err: { code?: string }) => err.code,
+      );
+      await sleep(200);
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal');
+      await admin.call('CLIENT', 'UNPAUSE');
+      expect(await released).toBe('E_UNAVAILABLE');
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE').catch(() => {});
+      admin.disconnect();
+    }
+    await until(
+      () =>
+        next
+          .queue('probe')
+          .size()
+          .then(
+            () => true,
+            () => false,
+          ),
+      10_000,
+      'Redis answering the daemon again',
+    );
+    // Not held by the holder any more, nor by anyone: the next asker gets it.
+    expect(await acquireOutcome(next, 'L-release', 5_000)).toBe('ok');
+    await holder.close();
+    await next.close();
+  }, 60_000);
+});
