@@ -6,14 +6,17 @@
  * reading: an acquire or a get whose first try came back empty after its owner
  * went parked for nobody (the owner's going was not seen), so a lock released
  * later was granted to no one and stayed held in Redis while the daemon lived;
- * and a release that failed (Redis unreachable a moment) left the lock held,
- * the caller having forgotten its grant.
+ * a release that failed (Redis unreachable a moment) left the lock held, the
+ * caller having forgotten its grant; and an acquire Redis ran whose answer was
+ * lost (a proxy drops Redis's replies, then the link is remade) left the lock
+ * held for an asker that had an error.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { Redis } from 'ioredis';
 import { startCluster } from '../support/cluster.js';
 import { startRedis, stopAllRedis, type OwnRedis } from '../support/redis.js';
+import { startProxy } from '../support/tcp-proxy.js';
 import { until } from '../support/wait.js';
 
 afterAll(stopAllRedis);
@@ -134,5 +137,50 @@ describe('cluster mode: calls across a stall of Redis', () => {
     expect(await acquireOutcome(next, 'L-release', 5_000)).toBe('ok');
     await holder.close();
     await next.close();
+  }, 60_000);
+  it('an acquire whose answer was lost does not leave the lock held by nobody: the next asker gets it', async () => {
+    const redis = await startRedis();
+    const proxy = await startProxy(redis.port);
+    try {
+      await using c = await startCluster(1, { workers: 1, redisUrl: proxy.url });
+      const d = c.daemons[0]!;
+      await c.untilMembers(1);
+      const asker = await d.connect();
+      const next = await d.connect();
+      // The scripts loaded in Redis (a first call's EVALSHA answered NOSCRIPT, lost too, would not run).
+      expect(await acquireOutcome(asker, 'L-warm', 5_000)).toBe('ok');
+      // The acquire runs in Redis (the lock was free: it is now held for the asker), its answer is lost, and
+      // the daemon's connections are remade under it: the asker has an error, never a grant.
+      proxy.set('lose-replies');
+      const asked = asker
+        .lock('L-lost')
+        .acquire({ timeoutMs: 5_000 })
+        .then(
+          () => 'granted',
+          (err: { code?: string }) => err.code,
+        );
+      await sleep(300);
+      proxy.set('reset');
+      proxy.set('pass');
+      expect(await asked).toBe('E_UNAVAILABLE');
+      await until(
+        () =>
+          next
+            .queue('probe')
+            .size()
+            .then(
+              () => true,
+              () => false,
+            ),
+        10_000,
+        'Redis answering the daemon again',
+      );
+      expect(await acquireOutcome(next, 'L-lost', 5_000)).toBe('ok');
+      expect(await acquireOutcome(asker, 'L-lost', 5_000)).toBe('ok');
+      await asker.close();
+      await next.close();
+    } finally {
+      await proxy.close();
+    }
   }, 60_000);
 });

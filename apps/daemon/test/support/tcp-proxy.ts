@@ -1,8 +1,10 @@
 /**
  * A TCP proxy a test puts between a daemon and its Redis, to cut the link the
  * way networks fail: `blackhole` keeps every connection open and drops what
- * crosses it (a pulled cable: nobody is told), `reset` destroys every
- * connection and refuses new ones (a crashed host's RST), `pass` heals it.
+ * crosses it (a pulled cable: nobody is told), `lose-replies` lets what the
+ * connecting side sends through and drops what comes back (a command run,
+ * its answer lost), `reset` destroys every connection and refuses new ones (a
+ * crashed host's RST), `pass` heals it.
  * Its cousin cut-proxy.ts sits in front of a daemon and loses one direction of
  * the connections open at the time while new ones pass (a client's dead link);
  * this one fails the whole link both ways, new connections too (a partition).
@@ -11,7 +13,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
-export type ProxyMode = 'pass' | 'blackhole' | 'reset';
+export type ProxyMode = 'pass' | 'blackhole' | 'lose-replies' | 'reset';
 
 export interface TcpProxy {
   port: number;
@@ -38,7 +40,7 @@ export async function startProxy(targetPort: number, scheme = 'redis'): Promise<
     pairs.add(pair);
     const forward = (from: Socket, to: Socket): void => {
       from.on('data', (d: Buffer) => {
-        if (mode !== 'pass') return;
+        if (mode !== 'pass' && !(mode === 'lose-replies' && from === down)) return;
         if (from === down) bytesUp += d.length;
         to.write(d);
       });

@@ -11,7 +11,7 @@ import { CancelledError, TimeoutError } from '@corepool/protocol';
 
 import { OwnerQuota } from '../../state/owner-index.js';
 import type { ReplayKey } from '../../state/state-store.js';
-import { LockHoldings, type Holding } from './lock-holdings.js';
+import { LockHoldings, type Doubt, type Holding } from './lock-holdings.js';
 import { LOCK_ACQUIRE, LOCK_RELEASE } from './lock-scripts.js';
 import { ParkedCalls } from './parked.js';
 import { locksFree, PollSweep } from './poll-sweep.js';
@@ -127,10 +127,33 @@ export class LockGrants {
     });
   }
 
-  /** The slow poll: parked acquires tried again where the lock is free (poll-sweep.ts), releases Redis did not take sent again. */
+  /**
+   * The slow poll: parked acquires tried again where the lock is free (poll-sweep.ts), releases Redis
+   * did not take sent again, locks acquires whose answer was lost may hold looked at.
+   */
   poll(): void {
     if (this.#r.node.held()) this.#sweep.run(this.#parked.names());
     for (const h of this.#holdings.retries()) this.#release(h);
+    for (const d of this.#holdings.doubts()) this.#settle(d);
+  }
+
+  /**
+   * An acquire's answer was lost: if Redis holds the lock for its holder with a token this daemon
+   * did not grant, nobody knows of that grant (the caller had an error), so it is released. The
+   * token guards the release: a later grant to the same owner has another.
+   */
+  #settle(d: Doubt): void {
+    const r = this.#r;
+    r.track(
+      (r.read('HMGET', r.keys.lock(d.name), 'owner', 'token') as Promise<[Buffer | null, Buffer | null]>).then(
+        ([holder, token]) => {
+          if (holder === null || token === null || String(holder) !== d.holder) return;
+          const t = decimal(token);
+          if (this.#holdings.get(d.owner, d.name)?.token !== t) this.#release({ name: d.name, holder: d.holder, token: t });
+        },
+        () => this.#holdings.doubt(d),
+      ),
+    );
   }
 
   /** `owner` is gone: its parked acquires fail with `err`, its locks are released. */
@@ -162,6 +185,7 @@ export class LockGrants {
   async #try(owner: string, name: string): Promise<number | undefined> {
     const r = this.#r;
     const holder = r.holder(owner);
+    r.ready(); // not sent: nothing to doubt
     this.#holdings.acquiring(owner);
     let a: ScriptAnswer | undefined;
     let failure: unknown;
@@ -176,7 +200,11 @@ export class LockGrants {
       failure = err;
     }
     const gone = this.#holdings.acquired(owner);
-    if (a === undefined) throw failure;
+    if (a === undefined) {
+      // No answer (the link remade under it): Redis may have run it, the lock then held by nobody who knows.
+      if ((failure as { code?: unknown }).code === 'E_UNAVAILABLE') this.#holdings.doubt({ owner, name, holder });
+      throw failure;
+    }
     if (a.word === 'held') return undefined;
     const h: Holding = { name, holder, token: decimal(a.rest[0]) };
     this.#lastToken = Math.max(this.#lastToken, h.token);

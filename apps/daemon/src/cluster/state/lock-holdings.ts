@@ -4,8 +4,17 @@
  * and the releases Redis did not take (unreachable then), retried until it
  * does or the lock turns out to be someone else's. An acquire still in
  * flight when its owner went is noted, so the grant it brings back is given
- * up at once instead of being held by nobody.
+ * up at once instead of being held by nobody; one whose answer never came
+ * (the link remade under it) may have taken the lock in Redis all the same, so
+ * the lock is looked at on the poll and released if it is held that way.
  */
+
+/** An acquire whose answer was lost: its owner, the lock's name and the holder it asked as. */
+export interface Doubt {
+  owner: string;
+  name: string;
+  holder: string;
+}
 
 /** One held lock: its name, its holder as Redis knows it (`<daemon id>/<owner>`) and its token. */
 export interface Holding {
@@ -19,6 +28,8 @@ export class LockHoldings {
   readonly #toRelease = new Map<string, Holding>();
   readonly #inFlight = new Map<string, number>();
   readonly #gone = new Set<string>();
+  /** Acquires whose answer was lost, by lock name and holder: the lock may be held by them, unknown here. */
+  readonly #doubts = new Map<string, Doubt>();
 
   /** An acquire for `owner` is sent. */
   acquiring(owner: string): void {
@@ -71,6 +82,18 @@ export class LockHoldings {
   /** A release Redis did not take: tried again later. */
   retryLater(h: Holding): void {
     this.#toRelease.set(`${h.name}\0${h.token}`, h);
+  }
+
+  /** An acquire's answer was lost: the lock is looked at on the poll. */
+  doubt(d: Doubt): void {
+    this.#doubts.set(`${d.name}\0${d.holder}`, d);
+  }
+
+  /** The acquires whose answer was lost (removed: those not settled come back through doubt). */
+  doubts(): Doubt[] {
+    const all = [...this.#doubts.values()];
+    this.#doubts.clear();
+    return all;
   }
 
   /** The releases to try again (removed: failing ones come back through retryLater). */
