@@ -517,6 +517,26 @@ describe('replays', () => {
     expect(dropped).toEqual([]);
   });
 
+  it('a queue.get resent on a second connection that closes before the first: nothing runs for the closed one, and a third resend runs afresh', async () => {
+    const r = new InstanceReplays('i8', () => {});
+    const a = waitingGet(6);
+    const onA = outcomeOf(r, a.r)!;
+    onA.catch(() => {});
+    const b = carried(6, { op: 'queue.get', name: 'q' }, () => new Promise(() => {}));
+    const onB = outcomeOf(r, b.r)!;
+    onB.catch(() => {});
+    // B closes first (its owner's gets dropped then), then A; A's get fails with its connection.
+    b.c.open = false;
+    a.c.open = false;
+    a.give(Promise.reject(new Error('the requester went away')));
+    await expect(onB).rejects.toBeDefined();
+    // Run for B, closed, the get would wait in the store for nobody (its owner already dropped there).
+    expect(b.c.runs).toBe(0);
+    const c = carried(6, { op: 'queue.get', name: 'q' }, () => Promise.resolve('item-z'));
+    await expect(outcomeOf(r, c.r)).resolves.toBe('item-z');
+    expect(c.c.runs).toBe(1);
+  });
+
   it('keeps a settled outcome as its reply, not its promise; a stale settle does not replace a newer outcome', async () => {
     const r = new InstanceReplays('i6', () => {});
     const first = carried(1, { op: 'value.add', name: 'v' }, () => Promise.resolve(7));

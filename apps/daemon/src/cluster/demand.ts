@@ -26,7 +26,14 @@ export class Demand {
       if (q > 0) this.#published.add(app);
       else this.#published.delete(app);
     }
-    await this.#scripts.demand(owner, changes);
+    try {
+      await this.#scripts.demand(owner, changes);
+    } catch (err) {
+      // Still published as far as Redis knows: withdrawn again next time. Forgotten here, an app whose
+      // withdrawal failed kept its `want` entry for the daemon's life, and lenders granted it slots for nothing.
+      for (const [app, q] of changes) if (q === 0) this.#published.add(app);
+      throw err;
+    }
   }
 
   /** Withdraws everything this daemon published (a graceful stop). */

@@ -494,7 +494,9 @@ export class InstanceReplays implements Replays {
       if (earlier !== undefined && this.#waiting?.get(rid) === host) {
         throw new BadMessageError(`request ${rid} (queue.get) is already waiting on this connection`);
       }
-      const run = (): Promise<unknown> => host.run(req, [this.instance, rid]);
+      // Not for a connection closed meanwhile (a resend's, carrying on once the first connection's outcome
+      // failed): its owner's gets were dropped at its close, and one run now would wait for nobody.
+      const run = (): Promise<unknown> => (host.open ? host.run(req, [this.instance, rid]) : Promise.reject(REDO));
       // A queue.get's item belongs to the connection that can still answer: if this one closed
       // first, the item goes back (and its stored reply goes, in the same commit) and a resend of the
       // request takes one afresh. The last connection to carry the request decides, so an item is

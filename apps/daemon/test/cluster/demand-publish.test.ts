@@ -7,9 +7,12 @@
  * client's 1,200 connections submitting and cancelling in a loop held Redis
  * ~1 s a publication, and the other daemons of the cluster lost their leases.
  * Against a redis-server of the test's own, whose command times are this test's.
+ * And Demand (demand.ts), which remembers what it published: a withdrawal that
+ * never reached Redis is sent again with the next publication.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { Demand } from '../../src/cluster/demand.js';
 import { LendingScripts } from '../../src/cluster/lending-scripts.js';
 import { figure } from '../support/figures.js';
 import { startRedis, stopAllRedis } from '../support/redis.js';
@@ -71,6 +74,30 @@ describe('the demand script', () => {
         ['fresh', 0],
       ]);
       expect(await r.hlen(scripts.wantKey)).toBe(0);
+    } finally {
+      r.disconnect();
+    }
+  }, 60_000);
+
+  it('an app whose withdrawal failed (Redis unreachable) is withdrawn by the next publication', async () => {
+    const redis = await startRedis();
+    const r = new Redis(redis.url, { enableOfflineQueue: false, lazyConnect: true });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      const scripts = new LendingScripts(r, PREFIX);
+      const demand = new Demand(scripts);
+      await demand.publish('daemon-a', new Map([['app', 3]]));
+      expect(await r.hget(scripts.wantKey, 'app')).toBe('daemon-a:3');
+      // The withdrawal never reaches Redis.
+      const ended = new Promise((resolve) => r.once('end', resolve));
+      r.disconnect();
+      await ended;
+      await expect(demand.publish('daemon-a', new Map())).rejects.toBeDefined();
+      await r.connect();
+      expect(await r.hget(scripts.wantKey, 'app')).toBe('daemon-a:3');
+      await demand.publish('daemon-a', new Map());
+      expect(await r.hget(scripts.wantKey, 'app')).toBeNull();
     } finally {
       r.disconnect();
     }
