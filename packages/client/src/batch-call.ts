@@ -294,6 +294,12 @@ export class BatchCall {
         remaining--;
         this.#deliver(start + i, { ok: false, error });
       }
+      // A failed item may have ended the batch (map() fails at its first): this chunk was not in flight then,
+      // so its slot is given back here. Kept, 256 such maps left the client unable to send any chunk again.
+      if (this.#finished) {
+        this.#host.releaseSlot();
+        return;
+      }
       payload = encodeData(items, 'a chunk of items', CHUNK_WRAPPER);
     }
     if (payload.length > this.#host.maxPayload && items.length > 1) {
@@ -301,6 +307,7 @@ export class BatchCall {
       const half = Math.ceil(items.length / 2);
       this.#sizer.fitBytes(items.length, payload.length, this.#host.maxPayload / 2);
       this.#sendChunk(start, items.slice(0, half));
+      if (this.#finished) return;
       this.#host.acquireSlot(this, true);
       this.#sendChunk(start + half, items.slice(half));
       return;
