@@ -3,7 +3,8 @@
  * during a map reaches the app as E_SHUTTING_DOWN (the `disconnected` event at
  * once, the batch's error once no daemon came back in the window); a client
  * whose window ran out is not broken for good: once the daemon is back, the
- * next call reconnects (`offline`, then `reconnected`); `close()` says `closed`.
+ * next call reconnects (`offline`, then `reconnected`) and subscribes again;
+ * `close()` says `closed`.
  */
 import { describe, expect, it } from 'vitest';
 import type { ClientEvents, CorepoolError } from '@corepool/client';
@@ -53,6 +54,17 @@ describe('a client across daemon stops', () => {
     expect(seen.at(-1)).toBe('reconnected:url');
     const hits = client.value<number>('hits', { initial: 0 });
     expect(await hits.add(1)).toBe(1);
+    // Subscriptions too: after the client was offline once, every later subscribe ended at once with the old error.
+    const pushed: number[] = [];
+    const ended: unknown[] = [];
+    const off = hits.subscribe(
+      (v) => pushed.push(v),
+      (e) => ended.push(e),
+    );
+    await hits.add(1);
+    await until(() => pushed.includes(2), 5_000, 'a push to a subscription made after the client was offline');
+    expect(ended).toEqual([]);
+    off();
     await client.close();
     expect(seen.at(-1)).toBe('closed:E_CLOSED');
     expect(second.pid).toBeGreaterThan(0);

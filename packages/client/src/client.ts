@@ -652,20 +652,21 @@ export class Client {
 
   /** No daemon within the reconnect window: what waited fails, the client stays usable (its next call revives the link). */
   #offline(err: CorepoolError): void {
-    this.#failPending(err);
+    this.#failPending(err, false);
     this.#emit('offline', err);
   }
 
-  #failPending(err: CorepoolError): void {
-    this.#endCalls(err);
+  /** `forGood`: the client is closed (not merely offline, which its next call revives). */
+  #failPending(err: CorepoolError, forGood = true): void {
+    this.#endCalls(err, forGood);
     this.#pending.rejectAll(err);
     this.#drained?.();
   }
 
   /** What cannot outlive the link ends with `err`: link watchers, listeners, batches (state requests are the caller's). */
-  #endCalls(err: CorepoolError): void {
+  #endCalls(err: CorepoolError, forGood = true): void {
     this.#linkLost(err);
-    this.#listeners.endAll(err);
+    this.#listeners.endAll(err, forGood);
     for (const b of [...this.#batches.values()]) b.cancel(err);
   }
 

@@ -110,9 +110,13 @@ export class ListenerRegistry {
     );
   }
 
-  /** The transport is gone for good: every listener ends with `err`. */
-  endAll(err: Error): void {
-    this.#ended ??= err;
+  /**
+   * Every listener ends with `err`; with `forGood` (the transport is gone for good) so does every one
+   * added later. Without it (a client offline: its next call revives the link) later ones subscribe as
+   * usual: marked ended then, a client offline once never had a subscription again.
+   */
+  endAll(err: Error, forGood = true): void {
+    if (forGood) this.#ended ??= err;
     const all = [...this.#byName.values()];
     this.#byName.clear();
     for (const set of all) for (const l of set) if (l.end !== undefined) callUser(l.end, err);
