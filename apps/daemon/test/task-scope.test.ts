@@ -236,3 +236,35 @@ describe('queue gets made by a task', () => {
     expect(await jobs.get({ timeoutMs: 1000 })).toBe('y');
   });
 });
+
+describe('shared-state calls from work a task left behind', () => {
+  it("fail once the task has ended and another app's items run there (or none): a leftover loop of adds stops, charged to nobody else", async () => {
+    const careless = await d.connect();
+    // The task starts a loop of adds it does not await, and returns; each add is sent once the one before is answered.
+    await careless.map(
+      (n: string, ctx) => {
+        const v = ctx.value<number>(n, { initial: 0 });
+        void (async () => {
+          for (;;) await v.add(1);
+        })().catch(() => {});
+        return 0;
+      },
+      ['leftover-adds'],
+    );
+    // The neighbour's items run on that worker (one) meanwhile.
+    expect(
+      await client.map(
+        (x: number) => x * 2,
+        Array.from({ length: 200 }, (_, i) => i),
+        { chunkSize: 10 },
+      ),
+    ).toHaveLength(200);
+    const counter = client.value<number>('leftover-adds');
+    const first = await counter.get();
+    await new Promise((r) => setTimeout(r, 300));
+    // Before: the loop went on for the worker's life, at the pace of the worker's link to the primary.
+    expect(await counter.get()).toBe(first);
+    expect(first).toBeLessThan(10);
+    await careless.close();
+  });
+});

@@ -87,9 +87,10 @@ delete (process as { mainModule?: unknown }).mainModule;
 quietOwnWarnings();
 (globalThis as { require?: NodeJS.Require }).require ??= createRequire(`${process.cwd()}/`);
 const transport = new IpcTransport(send);
-const scope = new TaskScope(transport);
 const leftovers = new Leftovers();
 leftovers.install();
+// Calls from work another app's task left behind are refused (task-scope.ts); `stray` reads `runner` only when called.
+const scope = new TaskScope(transport, () => stray(leftovers.origin()));
 
 /** True when code of `origin`'s realm runs while no item of that realm does: it was left behind. */
 function stray(origin: string | undefined): boolean {

@@ -33,6 +33,14 @@
  * goes back to the front of its queue; a get asked for outside any task fails
  * at once.
  *
+ * Work a task leaves behind (a promise chain it did not await) that goes on
+ * calling shared state once the task has ended is refused (E_CANCELLED) while
+ * another app's item runs on the worker, or none does: at the primary every
+ * request of the worker is charged to the app whose chunk runs there, so a
+ * leftover loop of adds spent a neighbour's share, and a leftover get took the
+ * neighbour's items for nobody. Left behind for a later item of its own app, it
+ * goes on, charged to that app.
+ *
  * A task whose chunk is aborted (its batch cancelled) may go on running until
  * it stops or its worker is killed after a grace, and what it takes then is
  * thrown away with it. So it takes no more queue items: its blocked gets fail
@@ -46,6 +54,12 @@ import type { IpcTransport } from './ipc-transport.js';
 
 function cancelled(): CancelledError {
   return new CancelledError('the task was cancelled (its batch was cancelled): it takes no more queue items or locks');
+}
+
+function leftBehind(): CancelledError {
+  return new CancelledError(
+    "a task's shared-state calls live as long as the task: this one came from work a task left behind after it ended (another app's item runs now, or none)",
+  );
 }
 
 function ended(): CancelledError {
@@ -81,8 +95,12 @@ export class TaskScope implements StateTransport {
   /** Lock acquires sent and not yet answered, of any task: the same. */
   #acquires = 0;
 
-  constructor(inner: IpcTransport) {
+  /** True while the code running now was left behind by another app's task (or by any task, none running). */
+  readonly #stray: () => boolean;
+
+  constructor(inner: IpcTransport, stray: () => boolean = () => false) {
     this.#inner = inner;
+    this.#stray = stray;
   }
 
   /** A task starts. */
@@ -118,6 +136,9 @@ export class TaskScope implements StateTransport {
   }
 
   request(req: StateRequest): Promise<unknown> {
+    // Work a task left behind (a loop of adds it did not await) went on sending while another app's items ran
+    // there: the primary charged every request to that app, and a get took that app's queue items for nobody.
+    if (this.#stray()) return Promise.reject(leftBehind());
     if (req.op === 'queue.get') return this.#get(req);
     if (req.op === 'lock.acquire') return this.#acquire(req);
     // Forgotten when sent, so the end of the task does not release it a second time.
@@ -127,7 +148,7 @@ export class TaskScope implements StateTransport {
 
   listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): () => void {
     const stop = this.#inner.listen(kind, name, cb, end, resync);
-    if (!this.#running) {
+    if (!this.#running || this.#stray()) {
       stop();
       if (end !== undefined)
         queueMicrotask(() =>
