@@ -228,6 +228,26 @@ describe('withdrawals', () => {
 });
 
 describe('a worker that does not begin the chunk at its head (Placement #unstick)', () => {
+  it('asked back, done before its answer comes: nothing of it is kept once placement runs again', () => {
+    const s = fakeScheduler(new WithdrawingPool(2)) as Setup;
+    const c = recordingClient(1);
+    open(s, c, 1);
+    add(s, c, 1, 0, 1);
+    add(s, c, 1, 1, 1);
+    const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
+    answer(s, w1, s.pool.runs(w1)[0]!);
+    const head = s.pool.runs(w0)[0]!;
+    s.clock.advance(260);
+    expect(s.pool.withdrawals).toEqual([{ w: w0, key: head.key }]);
+    // Its result was read first, then the guard's answer: the chunk has left its lane.
+    answer(s, w0, head);
+    tellOutcome(s, w0, head.key, 'kept');
+    expect(sorted(delivered(c)).map(([i]) => i)).toEqual([0, 1]);
+    add(s, c, 1, 2, 1);
+    s.clock.advance(10);
+    expect(s.scheduler.withdrawalsAwaited).toBe(0);
+  });
+
   it('is asked to give it back once STALL_MS have passed; given back, the chunk runs elsewhere and the worker takes nothing for a while', () => {
     const s = fakeScheduler(new WithdrawingPool(2)) as Setup;
     const c = recordingClient(1);

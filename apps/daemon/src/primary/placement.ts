@@ -112,6 +112,11 @@ export class Placement<W extends PoolWorker> {
     this.#ctx = ctx;
   }
 
+  /** Withdrawals whose answer is awaited (for leak checks). */
+  get awaited(): number {
+    return this.#withdrawing.size;
+  }
+
   /**
    * Fills free slots of `lanes` (the pool's workers, in its order), admits a newcomer when every slot is taken,
    * lets idle workers steal, then has chunks cut short for clients that wait with nothing running.
@@ -568,6 +573,12 @@ export class Placement<W extends PoolWorker> {
     let soonest = Infinity;
     for (const [chunk, w] of this.#withdrawing) {
       const waited = now - w.at;
+      // Left its lane (done before the answer came, which then finds no chunk and is dropped): nothing to wait for.
+      // Kept, each such head asked back held its chunk, job and session for the worker's life.
+      if (!w.from.chunks.includes(chunk)) {
+        this.#withdrawing.delete(chunk);
+        continue;
+      }
       // A head asked back (#unstick) waits for its answer however late: nothing waits on it, and the answer says whether its worker is held.
       if (w.to === undefined && !w.from.worker.dead) continue;
       if (waited < WITHDRAW_WAIT_MS && !w.from.worker.dead) {

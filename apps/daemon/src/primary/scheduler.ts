@@ -288,7 +288,13 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.#placement.place(lanes, now);
   }
 
+  /** Withdrawals of chunks whose answer is awaited (for leak checks). */
+  get withdrawalsAwaited(): number {
+    return this.#placement.awaited;
+  }
+
   /** Queue figures for `daemon status`. */
+
   stats(): { queuedItems: number; runningItems: number; perClient: Map<number, ClientFigures> } {
     return this.#queues.stats();
   }
