@@ -47,6 +47,14 @@ describe('fair share', () => {
     expect(a.vtime).toBe(520);
   });
 
+  it('a chunk given back unbegun (its worker held by something else) took nothing, however long it sat at the head', () => {
+    const { fair, a } = setup();
+    const chunk: Placed = { tenant: a, headAt: 0, charged: 0 };
+    fair.charge(chunk, 20);
+    expect(fair.settle(chunk, 260, false)).toBe(20); // all of it unused
+    expect(a.vtime).toBe(0);
+  });
+
   it('a client back from idle starts level with what the least active client has taken, not with what it was charged ahead', () => {
     const { fair, placed, a, b } = setup();
     const chunk: Placed = { tenant: a, headAt: 0, charged: 0 };

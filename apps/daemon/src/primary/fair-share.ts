@@ -188,9 +188,13 @@ export class FairShare<T extends Tenant> {
     rest.tenant.ahead = (rest.tenant.ahead ?? 0) + ms / rest.tenant.weight;
   }
 
-  /** A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. Returns what was charged and not taken. */
-  settle(chunk: Placed, now: number): number {
-    const took = chunk.headAt === undefined ? 0 : now - chunk.headAt;
+  /**
+   * A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. Returns what
+   * was charged and not taken. `ran` false: it never began there (its worker gave it back unbegun), so it took nothing,
+   * however long it sat at the head of a worker whose main thread something else held (another app's leftover spin).
+   */
+  settle(chunk: Placed, now: number, ran = true): number {
+    const took = chunk.headAt === undefined || !ran ? 0 : now - chunk.headAt;
     const unused = chunk.charged - took;
     chunk.tenant.vtime -= unused / chunk.tenant.weight;
     chunk.tenant.ahead = Math.max(0, (chunk.tenant.ahead ?? 0) - chunk.charged / chunk.tenant.weight);

@@ -471,7 +471,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         lane.stalled = true;
         lane.stalledAt = this.#clock.now();
       }
-      const unrun = this.#release(lane, chunk);
+      // Given back unbegun: it took nothing there (its client was charged ~250 ms a stall behind another app's spin).
+      const unrun = this.#release(lane, chunk, false);
       if (!chunk.ghost && chunk.job.live) {
         const copy = this.#mint.successor(chunk, 0);
         this.#fair.prepay(copy, unrun);
@@ -629,10 +630,10 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   }
 
   /** A chunk leaves its worker: charged what it took (returns what it was charged and did not take); the next one starts its deadline. */
-  #release(lane: Lane<W>, chunk: Chunk): number {
+  #release(lane: Lane<W>, chunk: Chunk, ran = true): number {
     chunk.timer?.cancel();
     const now = this.#clock.now();
-    const unused = this.#fair.settle(chunk, now);
+    const unused = this.#fair.settle(chunk, now, ran);
     const next = lane.remove(chunk, now);
     if (next !== undefined) this.#deadlines.arm(lane, next, Math.max(next.current, 0));
     this.#checkIdle();
