@@ -47,6 +47,20 @@ describe('fair share', () => {
     expect(a.vtime).toBe(520);
   });
 
+  it("a cut chunk's rest dropped before it runs (its batch cancelled) gives its prepaid charge back", () => {
+    const { fair, a } = setup();
+    const chunk: Placed = { tenant: a, headAt: 0, charged: 0 };
+    fair.charge(chunk, 500);
+    fair.settle(chunk, 100);
+    const rest: Placed = { tenant: a, headAt: undefined, charged: 0 };
+    fair.prepay(rest, 400);
+    expect(a.vtime).toBe(500);
+    fair.refund(rest);
+    expect(a.vtime).toBe(100); // what it took
+    fair.refund(rest); // once
+    expect(a.vtime).toBe(100);
+  });
+
   it('a chunk given back unbegun (its worker held by something else) took nothing, however long it sat at the head', () => {
     const { fair, a } = setup();
     const chunk: Placed = { tenant: a, headAt: 0, charged: 0 };

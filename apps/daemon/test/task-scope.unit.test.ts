@@ -150,3 +150,41 @@ describe('TaskScope: an acquire still pending when its task ends', () => {
     expect(sent).toHaveLength(n);
   });
 });
+
+describe('TaskScope: subscriptions', () => {
+  it("one the daemon refused ends once: the task's end does not end it again", () => {
+    const { inner } = fakeInner();
+    let refuse: ((err: Error) => void) | undefined;
+    (inner as unknown as { listen: unknown }).listen = (_k: string, _n: string, _cb: unknown, end?: (err: Error) => void) => {
+      refuse = end;
+      return () => {};
+    };
+    const scope = new TaskScope(inner);
+    scope.begin();
+    const ends: string[] = [];
+    scope.listen(
+      'value',
+      'v',
+      () => {},
+      (err) => ends.push((err as { code?: string }).code ?? err.message),
+    );
+    refuse!(Object.assign(new Error('too many'), { code: 'E_LIMIT' }));
+    scope.end();
+    expect(ends).toEqual(['E_LIMIT']);
+  });
+
+  it('one still open when its task ends ends then, with E_CANCELLED', () => {
+    const { inner } = fakeInner();
+    const scope = new TaskScope(inner);
+    scope.begin();
+    const ends: string[] = [];
+    scope.listen(
+      'value',
+      'v',
+      () => {},
+      (err) => ends.push((err as { code?: string }).code ?? err.message),
+    );
+    scope.end();
+    expect(ends).toEqual(['E_CANCELLED']);
+  });
+});

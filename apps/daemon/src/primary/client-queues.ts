@@ -180,12 +180,13 @@ export class ClientQueues {
     return chunk;
   }
 
-  /** Drops a job's queued chunks. */
+  /** Drops a job's queued chunks; those prepaid (the rest of a chunk cut short, a withdrawn copy) are refunded. */
   drop(job: Job): void {
     const cq = job.client;
     for (const c of job.queue) {
       cq.queuedChunks--;
       cq.queuedBytes -= c.payload.length;
+      this.#fair.refund(c);
     }
     job.queue.length = 0;
     const r = cq.ready.indexOf(job);

@@ -188,6 +188,15 @@ export class FairShare<T extends Tenant> {
     rest.tenant.ahead = (rest.tenant.ahead ?? 0) + ms / rest.tenant.weight;
   }
 
+  /** `rest`, prepaid (prepay), will never run (its batch was cancelled): what it was charged comes back. */
+  refund(rest: Placed): void {
+    const ms = rest.prepaid ?? 0;
+    if (!(ms > 0)) return;
+    rest.prepaid = 0;
+    rest.tenant.vtime -= ms / rest.tenant.weight;
+    rest.tenant.ahead = Math.max(0, (rest.tenant.ahead ?? 0) - ms / rest.tenant.weight);
+  }
+
   /**
    * A chunk leaves its worker (done, failed, moved, or its worker died): its charge becomes what it took. Returns what
    * was charged and not taken. `ran` false: it never began there (its worker gave it back unbegun), so it took nothing,

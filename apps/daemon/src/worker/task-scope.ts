@@ -147,9 +147,7 @@ export class TaskScope implements StateTransport {
   }
 
   listen(kind: 'value' | 'dict', name: string, cb: (push: Push) => void, end?: (err: Error) => void, resync?: () => void): () => void {
-    const stop = this.#inner.listen(kind, name, cb, end, resync);
     if (!this.#running || this.#stray()) {
-      stop();
       if (end !== undefined)
         queueMicrotask(() =>
           callUser(end, new CancelledError('no task is running: a subscription lives as long as the task that opens it')),
@@ -157,10 +155,18 @@ export class TaskScope implements StateTransport {
       return () => {};
     }
     const resources = this.#resourcesNow();
-    const s: Subscription = { stop, end };
+    const s: Subscription = { stop: () => {}, end };
+    // Ended once: one the daemon refused (E_LIMIT, E_BAD_NAME) is the task's no more, so its end does not end it again.
+    const ended =
+      end === undefined
+        ? undefined
+        : (err: Error): void => {
+            if (resources.subscriptions.delete(s)) end(err);
+          };
+    s.stop = this.#inner.listen(kind, name, cb, ended, resync);
     resources.subscriptions.add(s);
     return () => {
-      if (resources.subscriptions.delete(s)) stop();
+      if (resources.subscriptions.delete(s)) s.stop();
     };
   }
 
