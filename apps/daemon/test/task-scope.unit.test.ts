@@ -151,6 +151,20 @@ describe('TaskScope: an acquire still pending when its task ends', () => {
   });
 });
 
+/** A task running over `inner` with one subscription open; the codes its onEnd heard. */
+function listening(inner: IpcTransport): { scope: TaskScope; ends: string[] } {
+  const scope = new TaskScope(inner);
+  scope.begin();
+  const ends: string[] = [];
+  scope.listen(
+    'value',
+    'v',
+    () => {},
+    (err) => ends.push((err as { code?: string }).code ?? err.message),
+  );
+  return { scope, ends };
+}
+
 describe('TaskScope: subscriptions', () => {
   it("one the daemon refused ends once: the task's end does not end it again", () => {
     const { inner } = fakeInner();
@@ -159,31 +173,14 @@ describe('TaskScope: subscriptions', () => {
       refuse = end;
       return () => {};
     };
-    const scope = new TaskScope(inner);
-    scope.begin();
-    const ends: string[] = [];
-    scope.listen(
-      'value',
-      'v',
-      () => {},
-      (err) => ends.push((err as { code?: string }).code ?? err.message),
-    );
+    const { scope, ends } = listening(inner);
     refuse!(Object.assign(new Error('too many'), { code: 'E_LIMIT' }));
     scope.end();
     expect(ends).toEqual(['E_LIMIT']);
   });
 
   it('one still open when its task ends ends then, with E_CANCELLED', () => {
-    const { inner } = fakeInner();
-    const scope = new TaskScope(inner);
-    scope.begin();
-    const ends: string[] = [];
-    scope.listen(
-      'value',
-      'v',
-      () => {},
-      (err) => ends.push((err as { code?: string }).code ?? err.message),
-    );
+    const { scope, ends } = listening(fakeInner().inner);
     scope.end();
     expect(ends).toEqual(['E_CANCELLED']);
   });

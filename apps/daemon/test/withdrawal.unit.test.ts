@@ -227,16 +227,21 @@ describe('withdrawals', () => {
   });
 });
 
+/** Two one-item chunks on two workers, worker 1's answered: worker 0's (its head) not begun yet. */
+function headOnIdleLooking(): { s: Setup; c: ReturnType<typeof recordingClient>; w0: FakeWorker; w1: FakeWorker; head: RunMessage } {
+  const s = fakeScheduler(new WithdrawingPool(2)) as Setup;
+  const c = recordingClient(1);
+  open(s, c, 1);
+  add(s, c, 1, 0, 1);
+  add(s, c, 1, 1, 1);
+  const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
+  answer(s, w1, s.pool.runs(w1)[0]!);
+  return { s, c, w0, w1, head: s.pool.runs(w0)[0]! };
+}
+
 describe('a worker that does not begin the chunk at its head (Placement #unstick)', () => {
   it('asked back, done before its answer comes: nothing of it is kept once placement runs again', () => {
-    const s = fakeScheduler(new WithdrawingPool(2)) as Setup;
-    const c = recordingClient(1);
-    open(s, c, 1);
-    add(s, c, 1, 0, 1);
-    add(s, c, 1, 1, 1);
-    const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
-    answer(s, w1, s.pool.runs(w1)[0]!);
-    const head = s.pool.runs(w0)[0]!;
+    const { s, c, w0, head } = headOnIdleLooking();
     s.clock.advance(260);
     expect(s.pool.withdrawals).toEqual([{ w: w0, key: head.key }]);
     // Its result was read first, then the guard's answer: the chunk has left its lane.
@@ -249,15 +254,8 @@ describe('a worker that does not begin the chunk at its head (Placement #unstick
   });
 
   it('is asked to give it back once STALL_MS have passed; given back, the chunk runs elsewhere and the worker takes nothing for a while', () => {
-    const s = fakeScheduler(new WithdrawingPool(2)) as Setup;
-    const c = recordingClient(1);
-    open(s, c, 1);
-    add(s, c, 1, 0, 1);
-    add(s, c, 1, 1, 1);
-    const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
-    answer(s, w1, s.pool.runs(w1)[0]!);
     // Worker 0 looks idle but its main thread is held: it never begins item 0.
-    const held = s.pool.runs(w0)[0]!;
+    const { s, c, w0, w1, head: held } = headOnIdleLooking();
     s.clock.advance(200);
     expect(s.pool.withdrawals).toEqual([]);
     s.clock.advance(60);

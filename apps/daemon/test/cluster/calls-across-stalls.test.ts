@@ -14,7 +14,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
 import { Redis } from 'ioredis';
-import { startCluster } from '../support/cluster.js';
+import { startCluster, type TestCluster } from '../support/cluster.js';
+import type { TestDaemon } from '../support/daemon.js';
 import { startRedis, stopAllRedis, type OwnRedis } from '../support/redis.js';
 import { startProxy } from '../support/tcp-proxy.js';
 import { until } from '../support/wait.js';
@@ -47,26 +48,50 @@ async function acquireOutcome(c: Client, name: string, timeoutMs: number): Promi
   }
 }
 
+/** A one-daemon, one-worker cluster on `redisUrl`, its member seen. */
+async function oneDaemon(redisUrl: string): Promise<TestCluster> {
+  const c = await startCluster(1, { workers: 1, redisUrl });
+  await c.untilMembers(1);
+  return c;
+}
+
+/** Resolves once `client`'s calls are answered again (the daemon's Redis connections made again). */
+function answering(client: Client): Promise<void> {
+  return until(
+    () =>
+      client
+        .queue('probe')
+        .size()
+        .then(
+          () => true,
+          () => false,
+        ),
+    10_000,
+    'Redis answering the daemon again',
+  );
+}
+
+/** Starts `call` for a connection of `d` while Redis is stopped, then closes that connection before Redis goes on. */
+async function closedDuring(d: TestDaemon, redis: OwnRedis, call: (c: Client) => Promise<unknown>): Promise<void> {
+  const leaving = await d.connect();
+  await stalled(redis, 400, async () => {
+    // Its first try is sent, then held in Redis; the connection closes meanwhile.
+    void call(leaving).catch(() => {});
+    await sleep(150);
+    await leaving.close();
+  });
+}
+
 describe('cluster mode: calls across a stall of Redis', () => {
   it('an acquire in flight when its connection closes does not park for it: the lock, released, goes to the next asker', async () => {
     const redis = await startRedis();
-    await using c = await startCluster(1, { workers: 1, redisUrl: redis.url });
+    await using c = await oneDaemon(redis.url);
     const d = c.daemons[0]!;
-    await c.untilMembers(1);
     const holder = await d.connect();
     const next = await d.connect();
     const held = holder.lock('L-gone');
     await held.acquire();
-    const leaving = await d.connect();
-    await stalled(redis, 400, async () => {
-      // Its first try is sent, then held in Redis; the connection closes meanwhile.
-      void leaving
-        .lock('L-gone')
-        .acquire()
-        .catch(() => {});
-      await sleep(150);
-      await leaving.close();
-    });
+    await closedDuring(d, redis, (leaving) => leaving.lock('L-gone').acquire());
     await until(async () => (await d.status()).lockWaiters === 0, 5_000, 'no acquire parked for the closed connection');
     await held.release();
     expect(await acquireOutcome(next, 'L-gone', 5_000)).toBe('ok');
@@ -76,18 +101,9 @@ describe('cluster mode: calls across a stall of Redis', () => {
 
   it('a get in flight when its connection closes does not park for it', async () => {
     const redis = await startRedis();
-    await using c = await startCluster(1, { workers: 1, redisUrl: redis.url });
+    await using c = await oneDaemon(redis.url);
     const d = c.daemons[0]!;
-    await c.untilMembers(1);
-    const leaving = await d.connect();
-    await stalled(redis, 400, async () => {
-      void leaving
-        .queue('q-gone')
-        .get()
-        .catch(() => {});
-      await sleep(150);
-      await leaving.close();
-    });
+    await closedDuring(d, redis, (leaving) => leaving.queue('q-gone').get());
     await until(async () => (await d.status()).blockedGets === 0, 5_000, 'no get parked for the closed connection');
     const other = await d.connect();
     await other.queue<string>('q-gone').put('item');
@@ -97,9 +113,8 @@ describe('cluster mode: calls across a stall of Redis', () => {
 
   it('a release Redis did not take is retried by the daemon: the lock is free once Redis answers', async () => {
     const redis = await startRedis();
-    await using c = await startCluster(1, { workers: 1, redisUrl: redis.url });
+    await using c = await oneDaemon(redis.url);
     const d = c.daemons[0]!;
-    await c.untilMembers(1);
     const holder = await d.connect();
     const next = await d.connect();
     const held = holder.lock('L-release');
@@ -121,18 +136,7 @@ describe('cluster mode: calls across a stall of Redis', () => {
       await admin.call('CLIENT', 'UNPAUSE').catch(() => {});
       admin.disconnect();
     }
-    await until(
-      () =>
-        next
-          .queue('probe')
-          .size()
-          .then(
-            () => true,
-            () => false,
-          ),
-      10_000,
-      'Redis answering the daemon again',
-    );
+    await answering(next);
     // Not held by the holder any more, nor by anyone: the next asker gets it.
     expect(await acquireOutcome(next, 'L-release', 5_000)).toBe('ok');
     await holder.close();
@@ -142,9 +146,8 @@ describe('cluster mode: calls across a stall of Redis', () => {
     const redis = await startRedis();
     const proxy = await startProxy(redis.port);
     try {
-      await using c = await startCluster(1, { workers: 1, redisUrl: proxy.url });
+      await using c = await oneDaemon(proxy.url);
       const d = c.daemons[0]!;
-      await c.untilMembers(1);
       const asker = await d.connect();
       const next = await d.connect();
       // The scripts loaded in Redis (a first call's EVALSHA answered NOSCRIPT, lost too, would not run).
@@ -163,18 +166,7 @@ describe('cluster mode: calls across a stall of Redis', () => {
       proxy.set('reset');
       proxy.set('pass');
       expect(await asked).toBe('E_UNAVAILABLE');
-      await until(
-        () =>
-          next
-            .queue('probe')
-            .size()
-            .then(
-              () => true,
-              () => false,
-            ),
-        10_000,
-        'Redis answering the daemon again',
-      );
+      await answering(next);
       expect(await acquireOutcome(next, 'L-lost', 5_000)).toBe('ok');
       expect(await acquireOutcome(asker, 'L-lost', 5_000)).toBe('ok');
       await asker.close();
