@@ -12,6 +12,18 @@ describe('Dict', () => {
     () => state,
   );
 
+  it('a large listing whose owner goes while it waits for its commit fails then, not encoded for nobody', async () => {
+    for (let i = 0; i < 5_000; i++) void state.handle('c:1', req('dict.set', 'big', { key: `k${i}`, a: enc(i) }));
+    await state.handle('c:1', req('dict.size', 'big'));
+    // A write in the same turn: the listing waits for its commit before it is encoded.
+    void state.handle('c:1', req('dict.set', 'big', { key: 'k0', a: enc(-1) }));
+    const listing = state.handle('c:2', req('dict.entries', 'big'));
+    state.releaseOwner('c:2');
+    expect(await codeOf(listing)).toBe('E_CANCELLED');
+    // Another owner's listing goes as usual.
+    expect(((await state.handle('c:3', req('dict.keys', 'big'))) as unknown as { bytes?: Uint8Array }).bytes?.length).toBeGreaterThan(0);
+  });
+
   it('sets, gets, deletes and lists keys', async () => {
     expect(await state.handle('c:1', req('dict.set', 'd', { key: 'a', a: enc(1) }))).toEqual({ version: 1 });
     expect(await state.handle('c:1', req('dict.set', 'd', { key: 'b', a: enc(new Set([2])) }))).toEqual({ version: 2 });
