@@ -117,15 +117,15 @@ describe('ListingEncoder, shared', () => {
 
   it('admits listings up to 4,000,000 keys held, before they are read, and small ones always', () => {
     const e = new ListingEncoder(64 * MB);
-    const releases = Array.from({ length: 6 }, () => e.admit(600_000));
+    const releases = Array.from({ length: 6 }, () => e.admit('c:1', 600_000));
     expect(releases.every((r) => typeof r === 'function')).toBe(true);
-    const refused = e.admit(600_000);
+    const refused = e.admit('c:1', 600_000);
     expect(refused).toMatchObject({ code: 'E_LIMIT' });
-    expect(typeof e.admit(SLICED_FROM - 1)).toBe('function');
+    expect(typeof e.admit('c:1', SLICED_FROM - 1)).toBe('function');
     (releases[0] as () => void)();
     (releases[0] as () => void)(); // twice: released once
-    expect(typeof e.admit(600_000)).toBe('function');
-    expect(e.admit(600_000)).toMatchObject({ code: 'E_LIMIT' });
+    expect(typeof e.admit('c:1', 600_000)).toBe('function');
+    expect(e.admit('c:1', 600_000)).toMatchObject({ code: 'E_LIMIT' });
   });
 
   it('settles every listing of many owners listing at once, some going meanwhile, and takes new ones after', async () => {

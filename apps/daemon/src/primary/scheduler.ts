@@ -294,7 +294,6 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   }
 
   /** Queue figures for `daemon status`. */
-
   stats(): { queuedItems: number; runningItems: number; perClient: Map<number, ClientFigures> } {
     return this.#queues.stats();
   }

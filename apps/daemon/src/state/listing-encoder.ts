@@ -55,6 +55,8 @@ interface Job {
 interface OwnerListings {
   waiting: Job[];
   running: number;
+  /** Listings admitted and not yet released: an owner that goes while they wait for their commit is marked gone for them. */
+  admitted: number;
   gone: Error | undefined;
 }
 
@@ -88,7 +90,7 @@ export class ListingEncoder {
    * read (so a refusal costs no copy of it): a release to call once its reply is made, or E_LIMIT when
    * they hold HELD_KEYS keys already. A small listing needs none.
    */
-  admit(count: number): LimitError | (() => void) {
+  admit(owner: string, count: number): LimitError | (() => void) {
     if (count < SLICED_FROM) return NO_RELEASE;
     if (this.#held + count > HELD_KEYS) {
       return new LimitError(
@@ -96,11 +98,28 @@ export class ListingEncoder {
       );
     }
     this.#held += count;
+    // Known from here, not from its encoding: an owner gone while its listing waits for its commit has it fail
+    // then, where it was encoded for nobody, holding a place and the keys' room other apps' listings wait for.
+    const o = this.#owner(owner);
+    o.admitted++;
     let released = false;
     return () => {
-      if (!released) this.#held -= count;
+      if (released) return;
       released = true;
+      this.#held -= count;
+      o.admitted--;
+      this.#forgetIfIdle(owner, o);
     };
+  }
+
+  #owner(owner: string): OwnerListings {
+    let o = this.#owners.get(owner);
+    if (o === undefined) this.#owners.set(owner, (o = { waiting: [], running: 0, admitted: 0, gone: undefined }));
+    return o;
+  }
+
+  #forgetIfIdle(owner: string, o: OwnerListings): void {
+    if (o.running === 0 && o.waiting.length === 0 && o.admitted === 0 && this.#owners.get(owner) === o) this.#owners.delete(owner);
   }
 
   /** The reply to a listing for `owner`: as it is when small, else its msgpack bytes (the same bytes), encoded over turns. */
@@ -116,14 +135,12 @@ export class ListingEncoder {
     if (o === undefined) return;
     o.gone = err;
     for (const job of o.waiting.splice(0)) job.fail(err);
-    if (o.running === 0) this.#owners.delete(owner);
+    this.#forgetIfIdle(owner, o);
   }
 
   async #encode(owner: string, l: Listed, op: string, name: string): Promise<EncodedValue> {
-    let o = this.#owners.get(owner);
-    if (o === undefined) this.#owners.set(owner, (o = { waiting: [], running: 0, gone: undefined }));
-    if (o.gone !== undefined) throw o.gone;
-    const mine = o;
+    const mine = this.#owner(owner);
+    if (mine.gone !== undefined) throw mine.gone;
     // Counted as running when given its place (here, or by #next), not when it resumes: in between, another
     // listing of the owner may end, and must not take the owner's record for idle.
     if (this.#encoding >= ENCODING) await new Promise<void>((go, fail) => mine.waiting.push({ go, fail }));
@@ -135,7 +152,7 @@ export class ListingEncoder {
       return await this.#encoded(owner, mine, l, op, name);
     } finally {
       mine.running--;
-      if (mine.running === 0 && mine.waiting.length === 0 && this.#owners.get(owner) === mine) this.#owners.delete(owner);
+      this.#forgetIfIdle(owner, mine);
       this.#next();
     }
   }

@@ -119,8 +119,6 @@ export class SharedState implements StateStore {
   /** See SharedStateOptions.maxValueBytes. */
   readonly #maxValueBytes: number;
   readonly #listings: ListingEncoder;
-  /** Per owner, its large listings admitted and not yet encoded, and why the owner went (releaseOwner) if it did. */
-  readonly #pendingListings = new Map<string, { n: number; gone: Error | undefined }>();
   /** Dict pushes to an owner wait while its listing of that dict is encoded. */
   readonly #held = new HeldPushes((owner, p) => this.onPush(owner, p));
   /** Pushes of committed changes, their time charged to the writer. */
@@ -416,15 +414,8 @@ export class SharedState implements StateStore {
     const m = this.#dicts.measure(name);
     const refused = this.#listings.refuse(op, name, m);
     if (refused !== undefined) return Promise.reject(refused);
-    const admitted = this.#listings.admit(m.count);
+    const admitted = this.#listings.admit(owner, m.count);
     if (admitted instanceof Error) return Promise.reject(admitted);
-    // Until it is encoded or fails: an owner that goes while it waits for its commit and pushes has it fail
-    // then. The encoder knew of it only once encoding began, and encoded it for nobody, holding a place and
-    // the keys' room other apps' listings wait for (review helper).
-    let pending = this.#pendingListings.get(owner);
-    if (pending === undefined) this.#pendingListings.set(owner, (pending = { n: 0, gone: undefined }));
-    pending.n++;
-    const mine = pending;
     let release: (() => void) | undefined;
     const listed = this.#read(() => {
       const l = this.#dicts.listing(name, values);
@@ -433,14 +424,10 @@ export class SharedState implements StateStore {
       return l;
     })
       .then((l) => this.#afterPushes(l))
-      .then((l) => {
-        if (mine.gone !== undefined) throw mine.gone;
-        return this.#listings.reply(owner, l, op, name);
-      });
+      .then((l) => this.#listings.reply(owner, l, op, name));
     return listed.finally(() => {
       admitted();
       release?.();
-      if (--mine.n === 0 && this.#pendingListings.get(owner) === mine) this.#pendingListings.delete(owner);
     });
   }
 
@@ -480,13 +467,7 @@ export class SharedState implements StateStore {
   releaseOwner(owner: string): void {
     this.#values.dropOwner(owner);
     this.#dicts.dropOwner(owner, () => this.#closing === null);
-    const gone = new CancelledError('the requester went away');
-    const pending = this.#pendingListings.get(owner);
-    if (pending !== undefined) {
-      pending.gone = gone;
-      this.#pendingListings.delete(owner);
-    }
-    this.#listings.dropOwner(owner, gone);
+    this.#listings.dropOwner(owner, new CancelledError('the requester went away'));
     this.#held.dropOwner(owner);
     this.#queues.dropOwner(owner);
     this.#locks.dropOwner(owner);
