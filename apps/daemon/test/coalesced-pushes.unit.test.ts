@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Push } from '@corepool/protocol';
-import { CoalescedPushes } from '../src/primary/coalesced-pushes.js';
+import { CoalescedPushes } from '../src/state/coalesced-pushes.js';
 
 const set = (name: string, key: string, version: number, bytes = 8): Push => ({
   type: 'push',

@@ -2,20 +2,21 @@
  * HeldPushes on its own: a dict's pushes to an owner wait while that owner
  * lists the dict, and follow, in order, a turn after the last listing ends;
  * other owners, other dicts and values are not held; an owner that went gets
- * nothing of what was held.
+ * nothing of what was held. What waits is the latest per key, bounded: a
+ * writer of ever-new keys beside a long listing leaves one resync.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import type { Push } from '@corepool/protocol';
+import { SEND_HIGH_WATER, type Push } from '@corepool/protocol/internal';
 import { HeldPushes } from '../src/state/held-pushes.js';
 
-const dict = (name: string, version: number): Push => ({
+const dict = (name: string, version: number, key = `k${version}`, bytes = 1): Push => ({
   type: 'push',
   kind: 'dict',
   name,
   version,
-  key: 'k',
-  value: new Uint8Array([version]),
+  key,
+  value: new Uint8Array(bytes).fill(version),
 });
 const value = (name: string, version: number): Push => ({ type: 'push', kind: 'value', name, version, value: new Uint8Array([version]) });
 
@@ -51,5 +52,30 @@ describe('HeldPushes', () => {
     release();
     await nextTurn();
     expect(sent).toEqual([]);
+  });
+
+  it('keeps the latest push per key, in version order', async () => {
+    const sent: string[] = [];
+    const h = new HeldPushes((owner, p) => sent.push(`${p.key} ${p.version}`));
+    const release = h.hold('c:1', 'd');
+    h.deliver('c:1', dict('d', 1, 'a'));
+    h.deliver('c:1', dict('d', 2, 'b'));
+    h.deliver('c:1', dict('d', 3, 'a'));
+    release();
+    await nextTurn();
+    expect(sent).toEqual(['b 2', 'a 3']);
+  });
+
+  it('holds no more than the send high-water mark: past it, one resync of the dict', async () => {
+    const sent: Push[] = [];
+    const h = new HeldPushes((owner, p) => sent.push(p));
+    const release = h.hold('c:1', 'd');
+    // 64 MiB of pushes of new keys while the listing is encoded.
+    for (let v = 1; v <= 1024; v++) h.deliver('c:1', dict('d', v, `key-${v}`, 64 * 1024));
+    release();
+    await nextTurn();
+    const bytes = sent.reduce((n, p) => n + (p.value?.length ?? 0), 0);
+    expect(bytes).toBeLessThanOrEqual(SEND_HIGH_WATER);
+    expect(sent.at(-1)).toMatchObject({ kind: 'dict', name: 'd', resync: true });
   });
 });

@@ -37,7 +37,7 @@ import {
   type ServerMessage,
 } from '@corepool/protocol/internal';
 import { realClock, type Clock, type Timer } from './clock.js';
-import { CoalescedPushes } from './coalesced-pushes.js';
+import { CoalescedPushes } from '../state/coalesced-pushes.js';
 import type { HeldSend, SendBudget } from './send-budget.js';
 
 /** The send limits of a connection. */

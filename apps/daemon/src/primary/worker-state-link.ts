@@ -30,7 +30,7 @@ import { checkName, EncodedValue, ErrorCode, LARGEST_MAX_PAYLOAD, type Push, typ
 import type { PushMessage, StateMessage, StateReplyMessage, StateReturnMessage } from '../ipc.js';
 import type { StateStore as Store } from '../state/state-store.js';
 import { RECEIVED_BYTE_MS, type TurnPayer } from './turn-share.js';
-import { CoalescedPushes } from './coalesced-pushes.js';
+import { CoalescedPushes } from '../state/coalesced-pushes.js';
 
 /** The store as a worker's requests reach it (SharedState or RedisState). */
 export type StateStore = Pick<Store, 'handle' | 'undelivered' | 'releaseOwner' | 'cancelGets' | 'cancelAcquires'>;

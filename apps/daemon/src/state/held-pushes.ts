@@ -6,13 +6,20 @@
  * A subscriber reading entries() to start over (a resync) would get the push,
  * then the older listing, and keep the older value. Held, the pushes follow
  * the reply, in their order.
+ *
+ * They wait as a slow client's pushes do (coalesced-pushes.ts): the latest per
+ * key, in version order, within the send high-water mark, past which they give
+ * way to one resync. Kept in full, a co-tenant writing new keys while a large
+ * listing was encoded (seconds for 300k keys) made the primary hold every one
+ * of its pushes, uncounted, for each lister.
  */
-import type { Push } from '@corepool/protocol';
+import { SEND_HIGH_WATER, type Push } from '@corepool/protocol/internal';
+import { CoalescedPushes } from './coalesced-pushes.js';
 
 interface Hold {
   /** Listings of the dict by the owner in progress. */
   listings: number;
-  pushes: Push[];
+  pushes: CoalescedPushes;
 }
 
 export class HeldPushes {
@@ -28,7 +35,7 @@ export class HeldPushes {
   deliver(owner: string, p: Push): void {
     const hold = p.kind === 'dict' && this.#holds.size > 0 ? this.#holds.get(owner)?.get(p.name) : undefined;
     if (hold === undefined) this.#send(owner, p);
-    else hold.pushes.push(p);
+    else hold.pushes.add(p);
   }
 
   /** Holds the dict's pushes to `owner` until the returned release is called (once). */
@@ -36,7 +43,7 @@ export class HeldPushes {
     let byName = this.#holds.get(owner);
     if (byName === undefined) this.#holds.set(owner, (byName = new Map()));
     let hold = byName.get(name);
-    if (hold === undefined) byName.set(name, (hold = { listings: 0, pushes: [] }));
+    if (hold === undefined) byName.set(name, (hold = { listings: 0, pushes: new CoalescedPushes(SEND_HIGH_WATER) }));
     hold.listings++;
     const held = hold;
     return () => {
@@ -47,7 +54,7 @@ export class HeldPushes {
         if (--held.listings > 0 || names?.get(name) !== held) return;
         names.delete(name);
         if (names.size === 0) this.#holds.delete(owner);
-        for (const p of held.pushes) this.#send(owner, p);
+        for (let p = held.pushes.shift(); p !== undefined; p = held.pushes.shift()) this.#send(owner, p);
       });
     };
   }

@@ -145,9 +145,12 @@ export class Subscribers {
     this.#quota = new OwnerQuota(what, memory);
   }
 
-  /** Idempotent: subscribing twice is one subscription. E_LIMIT past OWNER_LIMIT names per owner. */
-  add(owner: string, name: string): void {
-    if (this.#index.has(owner, name)) return;
+  /**
+   * Idempotent: subscribing twice is one subscription. E_LIMIT past OWNER_LIMIT names per owner.
+   * True when the subscription is new (so a caller whose subscribe then fails knows it may end it).
+   */
+  add(owner: string, name: string): boolean {
+    if (this.#index.has(owner, name)) return false;
     this.#quota.check(owner);
     this.#quota.add(owner);
     let owners = this.#byName.get(name);
@@ -157,6 +160,7 @@ export class Subscribers {
     }
     owners.add(owner);
     this.#index.add(owner, name);
+    return true;
   }
 
   delete(owner: string, name: string): void {

@@ -303,12 +303,20 @@ export class SharedState implements StateStore {
         const reply = this.#keepReply(key, { ok, version: this.#values.get(name)?.version ?? 0 });
         return this.#afterCommit(reply);
       }
-      case 'value.subscribe':
-        this.#values.subscribe(owner, name);
+      case 'value.subscribe': {
+        const fresh = this.#values.subscribe(owner, name);
         return this.#read(() => {
           const r = this.#values.get(name);
           return r === undefined ? new VersionReply(0) : new VersionReply(r.version, r.bytes);
-        }).then((r) => this.#afterPushes(r));
+        }).then(
+          (r) => this.#afterPushes(r),
+          (err: unknown) => {
+            // Its caller is told it failed and keeps nothing: the entry, its quota and pushes go too.
+            if (fresh) this.#values.unsubscribe(owner, name);
+            throw err;
+          },
+        );
+      }
       case 'value.unsubscribe':
         this.#values.unsubscribe(owner, name);
         return RESOLVED_TRUE;

@@ -200,8 +200,9 @@ export class Values {
     return true;
   }
 
-  subscribe(owner: string, name: string): void {
-    this.#subs.add(owner, name);
+  /** True when the subscription is new. */
+  subscribe(owner: string, name: string): boolean {
+    return this.#subs.add(owner, name);
   }
 
   unsubscribe(owner: string, name: string): void {

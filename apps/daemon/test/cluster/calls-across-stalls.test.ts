@@ -9,7 +9,8 @@
  * a release that failed (Redis unreachable a moment) left the lock held, the
  * caller having forgotten its grant; and an acquire Redis ran whose answer was
  * lost (a proxy drops Redis's replies, then the link is remade) left the lock
- * held for an asker that had an error.
+ * held for an asker that had an error; a value subscribe whose read of the
+ * value failed kept its subscription, pushed to a caller told it had none.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
@@ -171,6 +172,40 @@ describe('cluster mode: calls across a stall of Redis', () => {
       expect(await acquireOutcome(asker, 'L-lost', 5_000)).toBe('ok');
       await asker.close();
       await next.close();
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+  it('a value subscribe whose read was lost keeps no subscription: the caller, told it failed, gets no pushes', async () => {
+    const redis = await startRedis();
+    const proxy = await startProxy(redis.port);
+    try {
+      await using c = await oneDaemon(proxy.url);
+      const d = c.daemons[0]!;
+      const writer = await d.connect();
+      const v = writer.value<number>('v-sub', { initial: 0 });
+      await v.get();
+      const raw = await d.raw({ hello: true });
+      // The subscribe's read of the value runs in Redis, its answer is lost, and the daemon's connections are remade.
+      proxy.set('lose-replies');
+      raw.send({ type: 'state', rid: 1, op: 'value.subscribe', name: 'v-sub' });
+      await sleep(300);
+      proxy.set('reset');
+      proxy.set('pass');
+      const answer = await raw.next((m) => m.rid === 1);
+      expect(answer).toMatchObject({ ok: false, error: { code: 'E_UNAVAILABLE' } });
+      await answering(writer);
+      // A subscriber that did subscribe hears the next change; the failed one hears nothing of it.
+      const heard: number[] = [];
+      const stop = writer.value<number>('v-sub').subscribe((n) => heard.push(n));
+      await until(() => heard.length > 0, 5_000, 'the subscriber started');
+      await v.set(7);
+      await until(() => heard.includes(7), 5_000, 'the change pushed');
+      await sleep(100);
+      expect(raw.messages.filter((m) => m.type === 'push')).toEqual([]);
+      stop();
+      raw.ws.close();
+      await writer.close();
     } finally {
       await proxy.close();
     }

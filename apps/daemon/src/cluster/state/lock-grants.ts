@@ -93,19 +93,16 @@ export class LockGrants {
     try {
       await this.#r.run(RELEASE, key, [this.#r.keys.lock(name)], [holder, String(token), name]);
     } catch (err) {
+      // A release Redis did not take is this daemon's to retry (not held: someone else's now).
+      if (mine && (err as { code?: unknown }).code !== 'E_LOCK_NOT_HELD') this.#holdings.retryLater(held);
+      throw err;
+    } finally {
       // The grant is given up whatever Redis said: the caller forgets it on any answer (the SDK, a task's
-      // end), so a release Redis did not take is this daemon's to retry (not held: someone else's now).
-      // Kept as held, it stayed held in Redis and counted here until the owner went.
+      // end). Kept as held after a failure, it stayed held in Redis and counted here until the owner went.
       if (mine) {
         this.#holdings.remove(owner, name);
         this.#quota.remove(owner);
-        if ((err as { code?: unknown }).code !== 'E_LOCK_NOT_HELD') this.#holdings.retryLater(held);
       }
-      throw err;
-    }
-    if (mine) {
-      this.#holdings.remove(owner, name);
-      this.#quota.remove(owner);
     }
   }
 

@@ -256,10 +256,15 @@ export class RedisState implements StateStore {
       case 'value.cas':
         return this.#cas(name, req, key);
       case 'value.subscribe': {
-        this.#subs.values.add(owner, name);
+        const fresh = this.#subs.values.add(owner, name);
         // Not fenced by the lease: a subscriber told to resync after Redis came back empty
         // subscribes again before this daemon is a member again, and a read needs no lease.
-        const [ver, val] = (await r.read('HMGET', k.value(name), 'ver', 'val')) as [Buffer | null, Buffer | null];
+        const read = r.read('HMGET', k.value(name), 'ver', 'val') as Promise<[Buffer | null, Buffer | null]>;
+        // Its caller is told it failed and keeps nothing: the entry, its quota and pushes go too.
+        const [ver, val] = await read.catch((err: unknown) => {
+          if (fresh) this.#subs.values.delete(owner, name);
+          throw err;
+        });
         if (val !== null) this.#sizes.seen(name, val.length);
         return ver === null || val === null ? { version: 0 } : { version: decimal(ver), value: bytes(val) };
       }
