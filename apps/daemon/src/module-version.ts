@@ -13,11 +13,13 @@
  * a device (reading one blocks forever or never ends: one submit wedged the
  * daemon for every app) is refused, as is anything but a regular file, and a
  * file over MAX_MODULE_BYTES; a file up to SYNC_HASH_BYTES is hashed at once;
- * a larger one is read and hashed off the thread, one at a time
- * (moduleVersionLater), while its batch waits (16 MiB took 100 ms to read and
- * hash here, and a client that touched a 1 GB file before each submit stalled
- * every other app 5 s). Versions are kept per path while the file's identity
- * and times stay the same, so a batch open costs a stat.
+ * a larger one is read and hashed off the thread (module-hashes.ts: one file
+ * at a time, taken in turn between the clients that wait), while its batch
+ * waits (16 MiB took 100 ms to read and hash here, and a client that touched
+ * a 1 GB file before each submit stalled every other app 5 s). Versions are
+ * kept by the file's identity and times, whatever path names it (one file
+ * spelled `//a.mjs`, `/a.mjs` or through a link is one entry), least recently
+ * used dropped first, so a batch open costs a stat.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -32,18 +34,26 @@ export const MAX_MODULE_BYTES = 64 * 1024 * 1024;
 
 /** Files whose version is kept (a daemon serves a few task modules; a bound, not a cache policy). */
 const MAX_KEPT = 1024;
-const kept = new Map<string, { stamp: string; version: string }>();
-/** The hash being made off the thread, and those waiting their turn: one at a time (each holds the file in memory). */
-let hashing: Promise<unknown> = Promise.resolve();
-const inFlight = new Map<string, Promise<string | undefined | BadTaskError>>();
+/** By stamp (stampOf), least recently used first. */
+const kept = new Map<string, string>();
 
 /** What identifies one state of a file without reading it: a change to its contents changes its ctime. */
-function stampOf(st: BigIntStats): string {
+export function stampOf(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/** The version kept for a file in the state `stamp` names (now the most recently used), if any. */
+export function keptVersion(stamp: string): string | undefined {
+  const version = kept.get(stamp);
+  if (version !== undefined) {
+    kept.delete(stamp);
+    kept.set(stamp, version);
+  }
+  return version;
+}
+
 /** Why a file is no task module, if it is not one. */
-function refused(path: string, st: BigIntStats): BadTaskError | undefined {
+export function refused(path: string, st: BigIntStats): BadTaskError | undefined {
   if (!st.isFile()) {
     const kind = st.isFIFO()
       ? 'a FIFO'
@@ -61,7 +71,7 @@ function refused(path: string, st: BigIntStats): BadTaskError | undefined {
   return undefined;
 }
 
-function pathOf(url: string): string | undefined {
+export function pathOf(url: string): string | undefined {
   try {
     return fileURLToPath(url);
   } catch {
@@ -69,9 +79,10 @@ function pathOf(url: string): string | undefined {
   }
 }
 
-function keep(path: string, stamp: string, version: string): void {
+function keep(stamp: string, version: string): void {
+  kept.delete(stamp);
   if (kept.size >= MAX_KEPT) kept.delete(kept.keys().next().value!);
-  kept.set(path, { stamp, version });
+  kept.set(stamp, version);
 }
 
 /**
@@ -91,9 +102,8 @@ export function moduleVersion(url: string, anySize = false): string | undefined 
   }
   const no = refused(path, st);
   if (no !== undefined) return no;
-  const stamp = stampOf(st);
-  const known = kept.get(path);
-  if (known !== undefined && known.stamp === stamp) return known.version;
+  const known = keptVersion(stampOf(st));
+  if (known !== undefined) return known;
   if (!anySize && st.size > SYNC_HASH_BYTES) return 'later';
   let fd: number;
   try {
@@ -113,7 +123,7 @@ export function moduleVersion(url: string, anySize = false): string | undefined 
     const version = versionOf(buf.subarray(0, n));
     // Kept only if the file stayed as stat'd throughout: what was read is then what that stamp names.
     const read = stampOf(now);
-    if (stampOf(fstatSync(fd, { bigint: true })) === read) keep(path, read, version);
+    if (stampOf(fstatSync(fd, { bigint: true })) === read) keep(read, version);
     return version;
   } catch {
     return undefined;
@@ -122,20 +132,8 @@ export function moduleVersion(url: string, anySize = false): string | undefined 
   }
 }
 
-/** The file at `url`'s version, hashed off the primary's thread (its read and the hash in libuv's pool), one file at a time. */
-export function moduleVersionLater(url: string): Promise<string | undefined | BadTaskError> {
-  const path = pathOf(url);
-  if (path === undefined) return Promise.resolve(undefined);
-  const running = inFlight.get(path);
-  if (running !== undefined) return running;
-  const turn = hashing.then(() => hashOffThread(path));
-  const done = turn.finally(() => inFlight.delete(path));
-  hashing = done.catch(() => {});
-  inFlight.set(path, done);
-  return done;
-}
-
-async function hashOffThread(path: string): Promise<string | undefined | BadTaskError> {
+/** The version of the file at `path`, read and hashed in libuv's pool (off the primary's thread), kept. */
+export async function hashOffThread(path: string): Promise<string | undefined | BadTaskError> {
   let file;
   try {
     file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -151,7 +149,7 @@ async function hashOffThread(path: string): Promise<string | undefined | BadTask
       .toString('base64url')
       .slice(0, 22);
     const read = stampOf(st);
-    if (stampOf(await file.stat({ bigint: true })) === read) keep(path, read, version);
+    if (stampOf(await file.stat({ bigint: true })) === read) keep(read, version);
     return version;
   } catch {
     return undefined;

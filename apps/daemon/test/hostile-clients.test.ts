@@ -354,6 +354,25 @@ describe('row 6: connection limits', () => {
     expect((await t.raw({ hello: true })).ws.readyState).toBe(1);
     expect(await active.value<number>('n', { initial: 0 }).add(1)).toBe(1);
   });
+
+  it('a flood of status requests: 256 wait for the next status, the rest get E_FLOW_CONTROL at once; another client is answered', async () => {
+    const flood = await d.raw({ hello: true });
+    // A frame of 4,000 requests, twice: each used to wait, and be answered with a copy of the whole status.
+    for (const base of [0, 4000]) flood.send(Array.from({ length: 4000 }, (_, i) => ({ type: 'status', rid: base + i + 1 })));
+    await flood.next((m) => m.type === 'reply' && m.rid === 8000);
+    await until(() => flood.messages.filter((m) => m.type === 'reply').length === 8000, 10_000, 'every request answered');
+    const replies = flood.messages.filter((m) => m.type === 'reply');
+    const ok = replies.filter((m) => m.ok === true);
+    expect(ok.length).toBeGreaterThan(0);
+    // 256 a connection may have waiting: past that, refused until some are answered.
+    expect(ok.length).toBeLessThan(replies.length);
+    expect(replies.filter((m) => m.ok === false).every((m) => (m.error as { code: string }).code === 'E_FLOW_CONTROL')).toBe(true);
+    expect((await good.status()).clients.length).toBeGreaterThan(0);
+    // Once answered, the connection asks again as any other.
+    flood.send({ type: 'status', rid: 9001 });
+    expect(await flood.next((m) => m.rid === 9001)).toMatchObject({ ok: true });
+    flood.ws.close();
+  });
 });
 
 describe('row 7: malformed frames', () => {

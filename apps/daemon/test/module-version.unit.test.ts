@@ -12,7 +12,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BadTaskError } from '@corepool/protocol';
-import { MAX_MODULE_BYTES, SYNC_HASH_BYTES, moduleVersion, moduleVersionLater } from '../src/module-version.js';
+import { ModuleHashes } from '../src/module-hashes.js';
+import { MAX_MODULE_BYTES, SYNC_HASH_BYTES, moduleVersion } from '../src/module-version.js';
+
+const hashes = new ModuleHashes();
+const moduleVersionLater = (u: string): Promise<unknown> => hashes.request(u, 'c').version;
 
 const dir = mkdtempSync(join(tmpdir(), 'corepool-modversion-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

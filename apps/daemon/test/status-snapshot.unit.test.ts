@@ -2,7 +2,8 @@
  * statusSnapshots: every request gets a status made after it came; one that
  * comes sooner than REUSE_FACTOR times the last status's cost (its encoding
  * for a client included) waits for the next, which every request waiting then
- * shares (never over MAX_WAIT_MS); each reply its own buffer.
+ * shares (never over MAX_WAIT_MS); its bytes shared by every reply until
+ * each is written, then each reply in its own buffer.
  */
 import { describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '@corepool/protocol';
@@ -68,16 +69,19 @@ describe('statusSnapshots', () => {
     expect(await settled(next)).toBe(2);
   });
 
-  it('gives each reply its own buffer, whose bytes are the status as a reply', async () => {
+  it('shares its bytes between replies until each is written, into a buffer of its own', async () => {
     const { s } = snapshots(5);
     const m = await s.next();
     const a = m.reply();
     const b = m.reply();
-    expect(a.buf).not.toBe(b.buf);
+    expect(a.buf).toBe(b.buf);
+    expect(a.shared).toBe(true);
     // Writing one reply's envelope leaves the other's bytes as they were.
     const ra = encodeReply(7, a);
     const rb = encodeReply(8, b);
     expect(decodeMessage(ra)).toEqual({ type: 'reply', rid: 7, ok: true, value: { pid: 1 } });
     expect(decodeMessage(rb)).toEqual({ type: 'reply', rid: 8, ok: true, value: { pid: 1 } });
+    expect(ra.buffer).not.toBe(a.buf.buffer);
+    expect(rb.buffer).not.toBe(ra.buffer);
   });
 });

@@ -174,9 +174,16 @@ export function replyDataBytes(reply: unknown): number {
 export class EncodedValue {
   /** ENVELOPE_ROOM bytes free, then the value's msgpack bytes. */
   readonly buf: Uint8Array;
+  /**
+   * One value for many replies (a status asked by many requests): each reply is written into a copy
+   * when it is encoded, not into `buf`, whose front an earlier reply's frame may still hold in a socket.
+   * Copied then rather than when the reply was made, replies waiting for a slow reader share the bytes.
+   */
+  readonly shared: boolean;
 
-  constructor(buf: Uint8Array) {
+  constructor(buf: Uint8Array, shared = false) {
     this.buf = buf;
+    this.shared = shared;
   }
 
   /** Bytes of the value. */
@@ -257,7 +264,7 @@ function writeEnvelope(out: Uint8Array, p: number, rid: number): number {
 /**
  * The bytes of `{ type: 'reply', rid, ok: true, value }`, the same as encodeMessage's for that
  * object (for an EncodedValue, its bytes as the value). An EncodedValue's reply is written into
- * the room at its front: what is returned shares its buffer.
+ * the room at its front: what is returned shares its buffer (a copy of it, for a shared one).
  */
 export function encodeReply(rid: number, value: ReplyValue): Uint8Array {
   if (value instanceof EncodedValue) {
@@ -270,8 +277,9 @@ export function encodeReply(rid: number, value: ReplyValue): Uint8Array {
       return out;
     }
     const start = ENVELOPE_ROOM - (replyBytes(rid, value) - value.length);
-    writeEnvelope(value.buf, start, rid);
-    return value.buf.subarray(start);
+    const buf = value.shared ? value.buf.slice(start) : value.buf.subarray(start);
+    writeEnvelope(buf, 0, rid);
+    return buf;
   }
   const n = replyBytes(rid, value);
   if (n < 0) return encodeMessage({ type: 'reply', rid, ok: true, value });

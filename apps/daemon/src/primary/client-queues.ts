@@ -46,6 +46,9 @@ export interface ClientQueue extends Tenant {
   active: boolean;
   queuedChunks: number;
   queuedBytes: number;
+  /** Chunks (and their bytes) held while their batch's task module is read (Job.held): within the same limits. */
+  heldChunks: number;
+  heldBytes: number;
   /** A chunk of it has run to its end (placement.ts: after a reserve worker's death, the reserve goes to such clients first). */
   served: boolean;
 }
@@ -113,6 +116,8 @@ export class ClientQueues {
         active: false,
         queuedChunks: 0,
         queuedBytes: 0,
+        heldChunks: 0,
+        heldBytes: 0,
         served: false,
         vtime: 0,
         killedAt: -Infinity,

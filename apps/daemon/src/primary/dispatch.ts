@@ -6,6 +6,7 @@
  */
 import {
   BadMessageError,
+  FlowControlError,
   SourceDisabledError,
   ErrorCode,
   TooLargeError,
@@ -77,6 +78,13 @@ export interface Connection extends SchedulerClient {
 const EXPIRED_WAIT_MS = 0.01;
 
 /** Dispatch of one connection's messages. */
+/**
+ * Status requests one connection may have waiting for the next status: a flood of them (4,096 a frame,
+ * frame after frame while the status is paced) each held a waiter, then a reply. `top` and the
+ * dashboard ask one at a time.
+ */
+const MAX_STATUSES_ASKED = 256;
+
 export class Dispatch implements ReplayHost {
   readonly #conn: Connection;
   readonly #ctx: DispatchContext;
@@ -86,6 +94,8 @@ export class Dispatch implements ReplayHost {
   readonly #sources = new ConnectionSources();
   /** The client instance's replays, once its hello named the instance. */
   replays: Replays | undefined;
+  /** Status requests waiting for the next status (paced.ts, up to a second): each holds a reply to come. */
+  #statusesAsked = 0;
 
   /** `flow`: counts the connection's state requests in flight against its window (state-flow.ts). */
   constructor(conn: Connection, ctx: DispatchContext, flow?: StateFlow) {
@@ -163,12 +173,24 @@ export class Dispatch implements ReplayHost {
         else this.replays?.acknowledge(msg.ack);
         return;
       case 'status':
+        if (this.#statusesAsked >= MAX_STATUSES_ASKED) {
+          this.#replyError(
+            msg.rid,
+            new FlowControlError(
+              `${this.#statusesAsked} status requests of this connection wait for the next status, the most one may have: await one first`,
+            ).toWire(),
+          );
+          return;
+        }
+        this.#statusesAsked++;
         // Made later, and shared with other requests (paced.ts): a failure reaches this request as its reply.
         this.#ctx.statusReply().then(
           (value) => {
+            this.#statusesAsked--;
             if (this.#conn.open) this.#conn.send({ type: 'reply', rid: msg.rid, ok: true, value });
           },
           (err) => {
+            this.#statusesAsked--;
             if (this.#conn.open) this.#replyError(msg.rid, toCorepoolError(err).toWire());
           },
         );

@@ -17,6 +17,8 @@ export interface Job {
   task: TaskSpec;
   /** Chunks that came while the task's version was being made: queued once it is. */
   held?: Chunk[];
+  /** While the task's version is being made: gives up the wait for it (module-hashes.ts). */
+  unwait?: () => void;
   readonly timeoutMs: number;
   readonly retries: number;
   /** Order among its client's jobs, higher first (client-queues.ts). */

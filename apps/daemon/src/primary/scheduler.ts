@@ -182,14 +182,14 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         `client has ${cq.jobs.size} batches open, the limit of ${MAX_OPEN_BATCHES} open batches per client: let one finish first`,
       );
     }
-    const task = this.#sources.check(m.task);
+    const task = this.#sources.check(m.task, cq.realm);
     if (task instanceof Error) return task;
-    const later = task instanceof Promise;
+    const later = 'spec' in task;
     const job: Job = {
       id: m.id,
       client: cq,
       task: later ? m.task : task,
-      ...(later ? { held: [] } : {}),
+      ...(later ? { held: [], unwait: task.cancel } : {}),
       timeoutMs: m.timeoutMs,
       retries: m.retries,
       priority: m.priority ?? 0,
@@ -201,14 +201,15 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       ...(this.#pool.generation === undefined ? {} : { generation: this.#pool.generation() }),
     };
     cq.jobs.set(m.id, job);
-    if (later) void task.then((t) => this.#versioned(job, t));
+    if (later) void task.spec.then((t) => this.#versioned(job, t));
     return undefined;
   }
 
   /** A module batch's task has its version: its chunks held meanwhile are queued (or, refused, the batch fails). */
   #versioned(job: Job, task: TaskSpec | BadTaskError): void {
-    const held = job.held ?? [];
+    const held = this.#unhold(job);
     delete job.held;
+    delete job.unwait;
     if (!job.live) return;
     if (task instanceof BadTaskError) {
       this.#results.batchError(job, task.toWire());
@@ -228,22 +229,23 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const cq = this.#queues.get(client);
     const job = cq?.jobs.get(m.id);
     if (cq === undefined || job === undefined) return undefined; // cancelled or closed: late chunks are dropped
-    if (cq.queuedChunks >= this.#opts.maxQueuedChunks || cq.queuedBytes + m.payload.length > this.#opts.maxQueuedBytes) {
+    // Chunks held for a task module being read count too: uncounted, a client could hold 1,024 a batch
+    // in 1,024 batches, kept until the module's read was done however long that took.
+    const chunks = cq.queuedChunks + cq.heldChunks;
+    const bytes = cq.queuedBytes + cq.heldBytes;
+    if (chunks >= this.#opts.maxQueuedChunks || bytes + m.payload.length > this.#opts.maxQueuedBytes) {
       return new FlowControlError(
-        `client has ${cq.queuedChunks} chunks (${cq.queuedBytes} bytes) queued, over the limit of ${this.#opts.maxQueuedChunks} chunks / ${this.#opts.maxQueuedBytes} bytes`,
+        `client has ${chunks} chunks (${bytes} bytes) queued, over the limit of ${this.#opts.maxQueuedChunks} chunks / ${this.#opts.maxQueuedBytes} bytes`,
       );
     }
     // Kept until it has run: not as a view that keeps its whole frame alive (own-bytes.ts).
     const chunk = this.#mint.chunk(job, own(m.payload, 2), 0, m.count, m.start);
     if (m.final === true) job.final = true;
     if (job.held !== undefined) {
-      // Its task's version is being made: bounded like a queue, and queued once it is.
-      if (job.held.length >= this.#opts.maxQueuedChunks) {
-        return new FlowControlError(
-          `client has ${job.held.length} chunks held for a task module being read, over the limit of ${this.#opts.maxQueuedChunks}`,
-        );
-      }
+      // Its task's version is being made: queued once it is.
       job.held.push(chunk);
+      cq.heldChunks++;
+      cq.heldBytes += chunk.payload.length;
       return undefined;
     }
     this.#queues.enqueue(chunk, false, this.#clock.now());
@@ -660,6 +662,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   /** Stops a job: queued chunks dropped now, running ones aborted and killed after a grace. */
   #abandon(job: Job): void {
     job.live = false;
+    this.#unhold(job);
     this.#queues.drop(job);
     for (const lane of this.#lanes.values()) {
       let running: Chunk | undefined;
@@ -683,6 +686,19 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       }
       this.#deadlines.killAfterGrace(lane.worker, 'cancel', () => !lane.chunks.includes(chunk));
     }
+  }
+
+  /** Takes the chunks held for the job's task module off its client's counts (and off the job: a cancelled one's go now). */
+  #unhold(job: Job): Chunk[] {
+    job.unwait?.();
+    const held = job.held ?? [];
+    if (held.length === 0) return held;
+    job.held = [];
+    for (const chunk of held) {
+      job.client.heldChunks--;
+      job.client.heldBytes -= chunk.payload.length;
+    }
+    return held;
   }
 
   #checkIdle(): void {

@@ -7,7 +7,8 @@
  * computes it) when a batch opens, and trusts a hash-only spec only for a
  * source it has verified itself (kept here, within a byte budget).
  */
-import { moduleVersion, moduleVersionLater } from '../module-version.js';
+import { ModuleHashes } from '../module-hashes.js';
+import { moduleVersion } from '../module-version.js';
 import { BadTaskError, sourceHash, type TaskSpec } from '@corepool/protocol';
 import { SourceLru } from '@corepool/protocol/internal';
 
@@ -25,21 +26,31 @@ const KEPT = { count: Number.POSITIVE_INFINITY, chars: 16 * 1024 * 1024 };
  */
 export const VERIFIED_ENTRY_CHARS = 512;
 
+/** A module batch's spec once its file is hashed off the primary's thread (module-hashes.ts). */
+export interface PendingTask {
+  readonly spec: Promise<TaskSpec | BadTaskError>;
+  /** The batch no longer waits for it (cancelled, failed, its client gone). */
+  cancel(): void;
+}
+
 /** Sources whose hash the primary has checked. */
 export class VerifiedSources {
   readonly #byHash = new SourceLru<string>(KEPT);
+  readonly #hashes = new ModuleHashes();
 
   /**
-   * The spec to run (with its source) if its hash names its source, else BadTaskError; a promise of either
-   * for a module file too large to hash on the primary's thread (module-version.ts).
+   * The spec to run (with its source) if its hash names its source, else BadTaskError; a PendingTask for a
+   * module file too large to hash on the primary's thread, hashed in `client`'s turn (module-hashes.ts).
    */
-  check(task: TaskSpec): TaskSpec | BadTaskError | Promise<TaskSpec | BadTaskError> {
+  check(task: TaskSpec, client: string): TaskSpec | BadTaskError | PendingTask {
     // A module batch runs the file as it is now on every worker (module-version.ts).
     if (task.kind !== 'source') {
       const versioned = (version: string | undefined | BadTaskError): TaskSpec | BadTaskError =>
         version instanceof BadTaskError ? version : version === undefined ? task : { ...task, version };
       const version = moduleVersion(task.url);
-      return version === 'later' ? moduleVersionLater(task.url).then(versioned) : versioned(version);
+      if (version !== 'later') return versioned(version);
+      const wait = this.#hashes.request(task.url, client);
+      return { spec: wait.version.then(versioned), cancel: wait.cancel };
     }
     const known = this.#byHash.peek(task.hash);
     if (task.source === '') {

@@ -9,7 +9,7 @@
  *
  * They wait as a slow client's pushes do (coalesced-pushes.ts): the latest per
  * key, in version order, within the send high-water mark, past which they give
- * way to one resync. Kept in full, a co-tenant writing new keys while a large
+ * way to one resync (8 MiB, the default mark). Kept in full, a co-tenant writing new keys while a large
  * listing was encoded (seconds for 300k keys) made the primary hold every one
  * of its pushes, uncounted, for each lister.
  */
