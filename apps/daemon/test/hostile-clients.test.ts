@@ -279,6 +279,37 @@ describe('row 5: a client that stops reading', () => {
   });
 });
 
+describe('row 5c: results waiting for a client that stopped reading', () => {
+  it('count against the send budget with its socket bytes: the client is cut off, a neighbour maps on', async () => {
+    // Budget here: max(32 x 64 KiB, 2 x 256 KiB) = 2 MiB; no soft cap or heartbeat within the test.
+    await using t = await startDaemon({
+      args: [
+        '--send-high-water',
+        String(64 * 1024),
+        '--send-hard-cap',
+        String(256 * 1024),
+        '--send-soft-cap-ms',
+        '600000',
+        '--heartbeat-ms',
+        '600000',
+      ],
+    });
+    const neighbour = await t.connect();
+    const stalled = await t.raw({ hello: true });
+    stalled.ws.pause();
+    // 160 results of 100 KiB (one reply may carry 192 KiB here), 16 MiB: past the socket's mark they wait in the
+    // scheduler, which before held them all (every chunk its workers had begun) without the budget seeing any.
+    const items = Array.from({ length: 160 }, (_, i) => i);
+    void rawMap(stalled, "(x) => 'x'.repeat(100 * 1024)", items, { chunkSize: 40, deadlineMs: 60_000 }).catch(() => {});
+    await until(() => t.events('slow-consumer').length > 0, 20_000, 'the stalled client cut off');
+    expect(t.events('slow-consumer')[0]).toMatchObject({ why: 'send budget' });
+    stalled.ws.resume();
+    // Its close frame may sit behind what it never read: closed either way.
+    expect([1006, 1008]).toContain((await stalled.closed).code);
+    expect(await neighbour.map((x: number) => x + 1, [1, 2, 3])).toEqual([2, 3, 4]);
+  });
+});
+
 describe('row 5b: many clients that stop reading, together', () => {
   it('what they hold together above the mark stays within the send budget: the stalest are cut off long before the soft cap; a reading subscriber and a writer are not', async () => {
     // Budget = max(32 x high water, 2 x hard cap) = 2 MiB here (send-budget.ts); 48 stalled subscribers at the mark would hold 3 MiB+.

@@ -21,6 +21,8 @@ export interface SchedulerClient {
   send(m: ServerMessage): void;
   /** False while the client's send buffer is above its high-water mark. */
   canReceive(): boolean;
+  /** The bytes of its results waiting in the scheduler for it to read, now (results.ts); its send side counts them. */
+  resultsWaiting?(bytes: number): void;
   /** Share of worker time against other clients (fair-share.ts); default 1. Fixed once the client has queued work. */
   readonly weight?: number;
   /** Most workers the client may hold at once (placement.ts); default no cap. */

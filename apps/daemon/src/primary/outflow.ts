@@ -152,6 +152,8 @@ export class Outflow implements HeldSend {
   /** The socket held bytes the kernel had not taken at the last heartbeat: its buffers were full, the ping went behind them. */
   #fullAtBeat = false;
   #closed = false;
+  /** Bytes of its results waiting in the scheduler (resultsHeld). */
+  #resultsHeld = 0;
   /** `canReceive()` said false: a drained() is owed once it is true again. */
   #drainOwed = false;
   /** Most bytes ever queued on this socket (reported by `status`). */
@@ -168,9 +170,24 @@ export class Outflow implements HeldSend {
     this.#outbox.maxFrame = limits.maxPayload;
   }
 
-  /** Bytes queued on the socket and not yet taken by the client. */
+  /** Bytes queued on the socket and not yet taken by the client, and its results waiting in the scheduler for it. */
   get buffered(): number {
-    return this.#ws.bufferedAmount;
+    return this.#ws.bufferedAmount + this.#resultsHeld;
+  }
+
+  /**
+   * Its results waiting in the scheduler are `bytes` now (results.ts): the send budget counts them with the
+   * socket's bytes, so a client that takes a frame now and then cannot keep gigabytes of results there.
+   */
+  resultsHeld(bytes: number): void {
+    const more = bytes > this.#resultsHeld;
+    this.#resultsHeld = bytes;
+    if (this.#closed) return;
+    if (more) this.#countHeld();
+    else if (this.#heldSince !== undefined && this.buffered < Math.min(BUDGET_FLOOR, this.#limits.highWater)) {
+      this.#heldSince = undefined;
+      this.#limits.shared?.leave(this);
+    }
   }
 
   /**
@@ -396,21 +413,26 @@ export class Outflow implements HeldSend {
       this.#passedAbove = this.#written - buffered;
       this.#stallTimer = this.#clock.after(limits.softCapMs, () => this.#checkStall());
     }
-    // Counted by the daemon's send budget from BUDGET_FLOOR on, below the mark too: many clients that stop
-    // reading each fill up to the mark first. Looked at again on every write while counted.
-    const shared = limits.shared;
-    if (shared !== undefined && buffered >= Math.min(BUDGET_FLOOR, limits.highWater)) {
-      if (this.#heldSince === undefined) {
-        this.#heldSince = this.#clock.now();
-        this.#unsentSeen = undefined;
-      }
-      shared.enter(this);
+    this.#countHeld();
+  }
+
+  /**
+   * Counted by the daemon's send budget from BUDGET_FLOOR on, below the mark too: many clients that stop
+   * reading each fill up to the mark first. Looked at again on every write while counted.
+   */
+  #countHeld(): void {
+    const shared = this.#limits.shared;
+    if (shared === undefined || this.buffered < Math.min(BUDGET_FLOOR, this.#limits.highWater)) return;
+    if (this.#heldSince === undefined) {
+      this.#heldSince = this.#clock.now();
+      this.#unsentSeen = undefined;
     }
+    shared.enter(this);
   }
 
   /** A write's callback while the send budget counts this connection: below the floor again, it does not; else a frame taken makes it fresh. */
   #progressHeld(): void {
-    if (this.#ws.bufferedAmount < Math.min(BUDGET_FLOOR, this.#limits.highWater)) {
+    if (this.buffered < Math.min(BUDGET_FLOOR, this.#limits.highWater)) {
       this.#heldSince = undefined;
       this.#limits.shared?.leave(this);
     } else {

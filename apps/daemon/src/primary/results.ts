@@ -7,6 +7,11 @@
  * when the daemon stops. A batch's failure takes the same road, so it never
  * overtakes that client's earlier results, and none of the batch's own
  * results follow it.
+ *
+ * What waits here for a client is told to its connection (SchedulerClient.resultsWaiting), whose send
+ * side counts it with its socket's bytes against the daemon's send budget: a client that took
+ * a frame a minute kept the results of every chunk its workers had begun, gigabytes with large
+ * results, never stale enough for its own soft cap and never in the budget's count.
  */
 import { encodeCheckedData, own, type BatchError, type ChunkResult, type WireError } from '@corepool/protocol/internal';
 import type { ClientQueue, ClientQueues } from './client-queues.js';
@@ -22,9 +27,16 @@ export interface Outcome {
   ms: number;
 }
 
+/** The bytes of a waiting message that its payload holds. */
+function bytesOf(m: ChunkResult | BatchError): number {
+  return m.type === 'chunk.result' ? m.payload.length : 0;
+}
+
 export class ResultSender {
   readonly #queues: ClientQueues;
   readonly #unsent = new Map<ClientQueue, (ChunkResult | BatchError)[]>();
+  /** The payload bytes of what waits in #unsent, per client (told to it: SchedulerClient.resultsWaiting). */
+  readonly #unsentBytes = new Map<ClientQueue, number>();
   /** Send whether the client reads or not (the daemon is stopping: connections close once running chunks finish). */
   #force = false;
   /** Items whose result (or error) was delivered since start. */
@@ -88,9 +100,16 @@ export class ResultSender {
     const waiting = this.#unsent.get(cq);
     if (waiting === undefined) return;
     let n = 0;
-    while (n < waiting.length && (this.#force || cq.client.canReceive())) cq.client.send(waiting[n++]!);
-    if (n === waiting.length) this.#unsent.delete(cq);
+    let sent = 0;
+    while (n < waiting.length && (this.#force || cq.client.canReceive())) {
+      const m = waiting[n++]!;
+      sent += bytesOf(m);
+      cq.client.send(m);
+    }
+    const all = n === waiting.length;
+    if (all) this.#unsent.delete(cq);
     else waiting.splice(0, n);
+    if (sent > 0) this.#held(cq, all ? 0 : (this.#unsentBytes.get(cq) ?? 0) - sent);
   }
 
   /** From now on results leave at once; what waits leaves now. */
@@ -106,11 +125,17 @@ export class ResultSender {
     const keep = waiting.filter((m) => m.id !== id);
     if (keep.length === 0) this.#unsent.delete(cq);
     else this.#unsent.set(cq, keep);
+    if (keep.length < waiting.length)
+      this.#held(
+        cq,
+        keep.reduce((n, m) => n + bytesOf(m), 0),
+      );
   }
 
   /** Drops what waits for a client that left. */
   drop(cq: ClientQueue): void {
     this.#unsent.delete(cq);
+    this.#held(cq, 0);
   }
 
   /** Sends now if the client reads and nothing of its waits, else keeps it. */
@@ -122,5 +147,16 @@ export class ResultSender {
     }
     if (waiting === undefined) this.#unsent.set(cq, [m]);
     else waiting.push(m);
+    const bytes = bytesOf(m);
+    if (bytes > 0) this.#held(cq, (this.#unsentBytes.get(cq) ?? 0) + bytes);
+  }
+
+  /** What waits for `cq` is now `bytes`: kept, and told to it. */
+  #held(cq: ClientQueue, bytes: number): void {
+    const was = this.#unsentBytes.get(cq) ?? 0;
+    if (bytes === was) return;
+    if (bytes === 0) this.#unsentBytes.delete(cq);
+    else this.#unsentBytes.set(cq, bytes);
+    cq.client.resultsWaiting?.(bytes);
   }
 }

@@ -226,7 +226,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
     return `c:${this.id}`;
   }
 
-  /** Bytes queued on the socket and not yet written. */
+  /** Bytes queued on the socket and not yet written, and its results waiting to be (results.ts). */
   get sendBuffered(): number {
     return this.#out.buffered;
   }
@@ -254,6 +254,11 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   /** False while results should wait for the client to read; the context's onDrain follows when it turns true. */
   canReceive(): boolean {
     return this.#out.canReceive();
+  }
+
+  /** Its results waiting in the scheduler: counted with its socket's bytes by the send budget. */
+  resultsWaiting(bytes: number): void {
+    this.#out.resultsHeld(bytes);
   }
 
   /** Pings the client; a client that neither answered the previous ping nor took bytes its pong may wait behind since is terminated. */
