@@ -179,3 +179,24 @@ describe('TurnBudgets', () => {
     expect(held).toBe(Math.round(1 / SHARED_TURN_BUDGET_MS));
   });
 });
+
+describe("turnPayer (a lent worker's tasks, cluster mode)", () => {
+  it("pays in the sessions' turns: spent once its budget is, its debt paid over later turns, apart from another payer", async () => {
+    const { turnPayer } = await import('../src/primary/session.js');
+    const { setImmediate: nextTurn } = await import('node:timers/promises');
+    const lent = turnPayer();
+    const other = turnPayer();
+    expect(lent.spent()).toBe(false);
+    lent.charge(TURN_BUDGET_MS * 4, 1);
+    expect(lent.spent()).toBe(true);
+    expect(other.spent()).toBe(false);
+    // The turn ends on its own (nothing else here ends it): the debt is paid a budget a turn.
+    let turns = 0;
+    while (lent.spent() && turns < 100) {
+      await nextTurn();
+      turns++;
+    }
+    expect(turns).toBeGreaterThanOrEqual(3);
+    expect(turns).toBeLessThan(100);
+  });
+});

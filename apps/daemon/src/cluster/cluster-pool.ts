@@ -234,11 +234,13 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
       if (out === m && m.task.kind === 'source' && m.task.source === '') return false; // cannot happen: see the header
       field = `${this.#node.id}:${m.key}`;
     }
+    // A grant gone at its lender, or a dispatch Redis did not take, is none of the chunks' doing: they
+    // run again as they were, no attempt counted (docs/cluster.md).
     this.#scripts.dispatch(this.#node.id, w.lender, w.n, m.t, field, encodeMessage(out)).then(
       (r) => {
-        if (!r.ok) this.#end(w, 'none');
+        if (!r.ok) this.#end(w, 'none', true);
       },
-      () => this.#end(w, 'release'),
+      () => this.#end(w, 'release', true),
     );
     return true;
   }
@@ -293,6 +295,11 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   }
 
   // --- inside ------------------------------------------------------------------
+
+  /** True while local worker `w` is lent to another daemon (its chunks are that daemon's clients'). */
+  lentAway(w: WorkerSlot): boolean {
+    return this.#away.has(w);
+  }
 
   /** The client of this daemon whose chunk local worker `w` runs now; none while it is lent (scheduler.ts clientOn). */
   clientOn(w: WorkerSlot): SchedulerClient | undefined {
@@ -483,8 +490,9 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
   async #pollLenders(): Promise<void> {
     const slots = [...this.#remote.values()];
     const alive = await this.#scripts.alive(slots.map((w) => ({ peer: w.lender, lender: w.lender, n: w.n })));
+    // A lender's lease lapsing (killed, stopped, cut off) is none of its chunks' doing either.
     slots.forEach((w, i) => {
-      if (!alive[i]) this.#end(w, 'none');
+      if (!alive[i]) this.#end(w, 'none', true);
     });
   }
 }

@@ -79,6 +79,10 @@ interface Running {
   module?: string;
 }
 
+/** Why a lent worker was asked back (Grant.reclaimFor), and which reason overrides which. */
+type Reclaim = 'fair' | 'local' | 'stop';
+const RECLAIM_STRENGTH: Record<Reclaim, number> = { fair: 0, local: 1, stop: 2 };
+
 interface Grant {
   readonly worker: WorkerSlot;
   /** The incarnation of this daemon that lent it (its lease fences the grant). */
@@ -95,8 +99,12 @@ interface Grant {
   readonly local: Map<number, number>;
   /** When this daemon asked for the worker back. */
   reclaimAt: number | undefined;
-  /** Asked back for this daemon's own clients (not for fairness, nor a stop): only while they still wait is it taken by force. */
-  reclaimForLocal: boolean;
+  /**
+   * Why it was asked back: for this daemon's own clients ('local': taken by force after RECLAIM_WAIT_MS
+   * only while they still wait), for a stop ('stop': taken then), or for another app that fell behind
+   * ('fair': never taken by force, the owner gives it back after its chunk).
+   */
+  reclaimFor: Reclaim | undefined;
   /** The worker's reports on their way to the owner, in order (report-queue.ts). */
   readonly reports: ReportQueue;
 }
@@ -156,8 +164,10 @@ export class Lender {
         // Asked back as soon as a placement left a local chunk queued (localWork), maybe for a
         // moment: if nothing local waits now, the owner still gives it back after its chunk, as
         // asked, and the wait starts again. Otherwise it is taken, its chunk killed and rerun by
-        // the owner charging nobody: the lender's need is not the chunk's fault.
-        if (g.reclaimForLocal && !this.#stopping && this.#host.localDemand() === 0) g.reclaimAt = now;
+        // the owner charging nobody: the lender's need is not the chunk's fault. Asked back for
+        // fairness, it is never taken: killed after 3 s, an item longer than that was killed on
+        // every lent worker it got, run again for ever (its app charged each time, so asked back again).
+        if (g.reclaimFor === 'fair' || (g.reclaimFor === 'local' && !this.#stopping && this.#host.localDemand() === 0)) g.reclaimAt = now;
         else this.#end(g, 'end', true);
       } else if (g.chunks.size === 0 && now - g.idleSince > UNUSED_GRANT_MS) this.#end(g, 'end');
     }
@@ -180,7 +190,7 @@ export class Lender {
    */
   localWork(now: number): void {
     if (this.#byWorker.size === 0 || !this.#node.held() || this.#host.localDemand() === 0) return;
-    for (const g of this.#byWorker.values()) this.#reclaim(g, now, true);
+    for (const g of this.#byWorker.values()) this.#reclaim(g, now, 'local');
   }
 
   /** Ends grants whose owner's lease is gone, or that the owner ended (their key is gone: its message may have been lost). */
@@ -200,7 +210,7 @@ export class Lender {
   /** A graceful stop: nothing more is lent, and every lent worker is asked back between chunks. */
   stopLending(now: number): void {
     this.#stopping = true;
-    for (const g of this.#byWorker.values()) this.#reclaim(g, now);
+    for (const g of this.#byWorker.values()) this.#reclaim(g, now, 'stop');
   }
 
   /** The end of a graceful stop: what is still lent ends now, and its owners hear it. */
@@ -294,13 +304,14 @@ export class Lender {
   }
 
   /** Asks the owner to give the worker back once it has nothing running on it. */
-  #reclaim(g: Grant, now: number, forLocal = false): void {
+  #reclaim(g: Grant, now: number, why: Reclaim): void {
     if (g.reclaimAt !== undefined) {
-      g.reclaimForLocal &&= forLocal;
+      // The stronger reason holds: a stop over local need over fairness.
+      if (RECLAIM_STRENGTH[why] > RECLAIM_STRENGTH[g.reclaimFor!]) g.reclaimFor = why;
       return;
     }
     g.reclaimAt = now;
-    g.reclaimForLocal = forLocal;
+    g.reclaimFor = why;
     post(this.#node, g.self, g.owner, 'reclaim', g.n).catch(() => {});
   }
 
@@ -378,7 +389,7 @@ export class Lender {
         chunks: new Map(),
         local: new Map(),
         reclaimAt: undefined,
-        reclaimForLocal: false,
+        reclaimFor: undefined,
         reports: new ReportQueue((report) => this.#report(g, report)),
       };
       this.#byWorker.set(w, g);
@@ -402,7 +413,7 @@ export class Lender {
     const least = Math.min(...apps.map((a) => score.get(a)!));
     let worst: Grant | undefined;
     for (const g of held) if (worst === undefined || score.get(g.app)! > score.get(worst.app)!) worst = g;
-    if (worst !== undefined && score.get(worst.app)! - least > REVIEW_SLACK_MS) this.#reclaim(worst, now);
+    if (worst !== undefined && score.get(worst.app)! - least > REVIEW_SLACK_MS) this.#reclaim(worst, now, 'fair');
   }
 }
 

@@ -28,7 +28,8 @@ import { CLUSTER_STATE_WINDOW, LOCAL_STATE_WINDOW } from './state-flow.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
 import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
-import type { Session } from './session.js';
+import { turnPayer, type Session } from './session.js';
+import type { TurnPayer } from './turn-share.js';
 import { MAX_RESULT_ENV } from '../ipc.js';
 import type { OwnFigures } from '../cluster/join-cluster.js';
 import type { Membership } from '../cluster/membership.js';
@@ -255,13 +256,21 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
   // A task's shared-state traffic, under its worker's owner name ("w:<cluster worker id>", unique per process;
   // in cluster mode with a random tag of this daemon's, unique in the cluster: a lent worker keeps its link here).
   const ownerTag = membership === undefined ? '' : `${randomBytes(6).toString('base64url')}:`;
+  const lentPayers = new WeakMap<WorkerSlot, TurnPayer>();
   const stateLink = new WorkerStateLink<WorkerSlot>(
     state,
     {
       owner: (w) => `w:${ownerTag}${w.id}`,
       send: (w, m) => supervisor.send(w, m),
       dead: (w) => w.dead,
-      payer: (w) => (clusterPool === undefined ? scheduler.clientOn(w) : clusterPool.clientOn(w))?.turns,
+      payer: (w) => {
+        if (clusterPool === undefined) return scheduler.clientOn(w)?.turns;
+        if (!clusterPool.lentAway(w)) return clusterPool.clientOn(w)?.turns;
+        // A lent worker's tasks pay a share of their own, as a connection would (session.ts turnPayer).
+        let p = lentPayers.get(w);
+        if (p === undefined) lentPayers.set(w, (p = turnPayer()));
+        return p;
+      },
       pause: (w) => w.channel.pause(),
       resume: (w) => w.channel.resume(),
       unsent: (w) => w.channel.unsent,

@@ -120,6 +120,33 @@ let nextSessionId = 1;
 /** Every session's turn budget, shorter while a light connection is about (turn-share.ts). */
 const budgets = new TurnBudgets();
 
+/** The first charge of a turn, of any session or payer, arms the turn's end. */
+function turnStarts(): void {
+  if (!turnEnding) {
+    turnEnding = true;
+    setImmediate(endTurn);
+  }
+}
+
+/**
+ * A share of the primary's turns for work that is no connection's: a worker lent to another daemon,
+ * whose tasks' state requests are its owner's app's, a client of that daemon (cluster mode). It pays
+ * as a connection does, in the same turns; without it they were charged to nobody and never paused.
+ */
+export function turnPayer(): TurnPayer {
+  const share = new TurnShare(budgets, nextSessionId++);
+  return {
+    charge(ms: number, messages = 0): void {
+      turnStarts();
+      share.charge(turn, ms, messages);
+    },
+    spent(): boolean {
+      turnStarts();
+      return share.spent(turn);
+    },
+  };
+}
+
 /** A client connection. */
 export class Session implements SchedulerClient, OutflowHost, AuthenticationHost, FramingHost, StateFlowHost, Receiver, TurnPayer {
   readonly id = nextSessionId++;
@@ -430,10 +457,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
 
   /** The first message of a turn, of any session, arms the turn's end. */
   #turnStarts(): void {
-    if (!turnEnding) {
-      turnEnding = true;
-      setImmediate(endTurn);
-    }
+    turnStarts();
   }
 
   /**
