@@ -141,6 +141,51 @@ describe('one app cannot change what another app sees', () => {
     expect(await a.map(tally, [0])).toEqual([1]);
   }, 60_000);
 
+  it("the worker's shared-state plumbing a task reaches through ctx (a handle's transport, the handles' prototypes, a cached handle) cannot be patched for B", async () => {
+    const b = await d.connect();
+    const patched = await a.map(
+      async (x: number, ctx) => {
+        const tries: boolean[] = [];
+        // Whether the patch took (a frozen object refuses it: a TypeError in strict code, silently otherwise).
+        const attempt = (o: Record<string, unknown>, key: string): void => {
+          const patch = (): Promise<number> => Promise.resolve(0);
+          try {
+            o[key] = patch;
+          } catch {
+            // refused
+          }
+          tries.push(o[key] === patch);
+        };
+        const scope = (ctx.queue('q') as unknown as { transport: Record<string, unknown> }).transport;
+        attempt(scope, 'begin');
+        attempt(Object.getPrototypeOf(scope) as Record<string, unknown>, 'request');
+        const hits = ctx.value<number>('iso-hits', { initial: 0 }) as unknown as Record<string, unknown>;
+        attempt(hits, 'add');
+        attempt(Object.getPrototypeOf(hits) as Record<string, unknown>, 'get');
+        attempt(Object.getPrototypeOf(ctx) as Record<string, unknown>, 'lock');
+        await ctx.value<number>('iso-hits', { initial: 0 }).add(1);
+        return [x, ...tries];
+      },
+      [0],
+    );
+    // Every patch was refused (the handles and what they reach are frozen), and A's own add went through.
+    expect(patched).toEqual([[0, false, false, false, false, false]]);
+    const out = await b.map(
+      async (x: number, ctx) => {
+        const added = await ctx.value<number>('iso-hits', { initial: 0 }).add(1);
+        const l = ctx.lock('iso-lock');
+        await l.acquire();
+        await l.release();
+        return [x, added];
+      },
+      [1, 2],
+    );
+    expect(out).toEqual([
+      [1, 2],
+      [2, 3],
+    ]);
+  }, 60_000);
+
   it("an app's own globals survive across its own chunks", async () => {
     const c = await d.connect();
     await c.map(() => {
@@ -175,6 +220,30 @@ describe('work a task leaves behind', () => {
     const out = await b.mapSettled(slowB, [1, 2, 3], { retries: 0, chunkSize: 1 });
     expect(out).toEqual([2, 3, 4].map((value) => ({ status: 'fulfilled', value })));
     expect((await d.status()).workerRestarts).toBe(before.workerRestarts);
+  }, 60_000);
+
+  it("an interval A's left-behind microtask starts is cleared when the next item starts: it patches nothing across B's chunks", async () => {
+    const b = await d.connect();
+    await settle(
+      a.map(
+        (x: number) => {
+          queueMicrotask(() => {
+            setInterval(() => {
+              (globalThis as Record<string, unknown>).isoLeftBehind = 'A';
+            }, 2);
+          });
+          return x;
+        },
+        [0],
+      ),
+    );
+    const seen: unknown[] = [];
+    for (let k = 0; k < 3; k++) {
+      seen.push(...(await b.map(() => typeof (globalThis as Record<string, unknown>).isoLeftBehind, [k])));
+      // Time for the interval, left running, to fire between B's chunks.
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    expect(seen).toEqual(['undefined', 'undefined', 'undefined']);
   }, 60_000);
 
   it("an unref'd timer of A that throws while B's item runs does not fail B's item nor count against its retries", async () => {

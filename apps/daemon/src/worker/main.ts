@@ -8,6 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { DEFAULT_MAX_PAYLOAD, ENVELOPE_BYTES, ErrorCode, type WireError } from '@corepool/protocol';
+import { Dict, Lock, Queue, Value } from '@corepool/protocol';
 import { Channel } from '../channel.js';
 import { INIT_ENV, MAX_RESULT_ENV, type PrimaryToWorker, type WorkerToPrimary } from '../ipc.js';
 import { IpcTransport } from './ipc-transport.js';
@@ -17,6 +18,7 @@ import { startOrphanGuard } from './orphan-guard.js';
 import { runInitializer } from './initializer.js';
 import { quietOwnWarnings } from './quiet-warnings.js';
 import { initBegins, runEnds } from './run-state.js';
+import { WorkerTaskContext } from './context.js';
 import { RealmGuard } from './realm-guard.js';
 import { Runner, taskError } from './runner.js';
 import { stateFactory } from './state-factory.js';
@@ -91,6 +93,13 @@ const leftovers = new Leftovers();
 leftovers.install();
 // Calls from work another app's task left behind are refused (task-scope.ts); `stray` reads `runner` only when called.
 const scope = new TaskScope(transport, () => stray(leftovers.origin()));
+// Any handle reaches the scope (`handle.transport`: protected only to TypeScript), and through it and the handles
+// their prototypes. Frozen, no task can patch what the runner and other apps' tasks call: a hostile review's
+// `ctx.queue('q').transport.begin = () => { throw 0 }` made the worker fail every later chunk of every app at once.
+Object.freeze(scope);
+for (const made of [TaskScope, Value, Queue, Dict, Lock, WorkerTaskContext]) {
+  for (let p: object | null = made.prototype; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) Object.freeze(p);
+}
 
 /** True when code of `origin`'s realm runs while no item of that realm does: it was left behind. */
 function stray(origin: string | undefined): boolean {
@@ -167,7 +176,7 @@ async function start(): Promise<void> {
         leave({ t: 'uncaught', error: { code: ErrorCode.E_INTERNAL, message: 'the worker failed while running a chunk' } });
       },
     },
-    stateFactory(scope),
+    stateFactory(scope, () => runner?.current()?.realm),
     scope,
     guard,
     Number(process.env[MAX_RESULT_ENV]) || DEFAULT_MAX_PAYLOAD - ENVELOPE_BYTES,
