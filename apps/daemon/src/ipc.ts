@@ -10,6 +10,8 @@ import type { WithdrawOutcome } from './guard-messages.js';
 
 /** Environment variable telling workers the largest encoded result (and part of a chunk's results) they may send. */
 export const MAX_RESULT_ENV = 'COREPOOL_MAX_RESULT_BYTES';
+/** The RSS watchdog's limit in bytes (0: none), for a worker to tell when another app's chunk would find it too full (realm-guard.ts). */
+export const RSS_LIMIT_ENV = 'COREPOOL_WORKER_RSS_LIMIT';
 
 /** Run items [offset, offset + count) of `payload` (an encoded array); their input indexes start at `start`. */
 export interface RunMessage {

@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
-import { useDaemon, type TestDaemon } from './support/daemon.js';
+import { startDaemon, useDaemon, type TestDaemon } from './support/daemon.js';
 import { until } from './support/wait.js';
 
 let d: TestDaemon;
@@ -371,6 +371,38 @@ describe('a change that cannot be undone', () => {
     expect(timed[0]).toMatchObject({ status: 'rejected', reason: { code: 'E_TIMEOUT' } });
     const [pidB] = await b.map((_: number, ctx: { pid: number }) => ctx.pid, [0]);
     expect(pidB).not.toBe(pidA);
+  }, 60_000);
+});
+
+describe('memory a task leaves held', () => {
+  it("a worker left holding most of its RSS limit is replaced before another app's chunk: B's item, which needs memory, is not killed for A's", async () => {
+    // RSS limit 400 MB: the worker refuses another app's chunk past 300 MB held.
+    await using t = await startDaemon({ workers: 1, args: ['--worker-heap-mb', '256', '--worker-rss-mb', '400'] });
+    const appA = await t.connect();
+    const appB = await t.connect();
+    const before = await t.status();
+    // A leaves 320 MB held (off the heap), kept by an unref'd interval that never fires: no timer to clear.
+    const [pidA] = await appA.map(
+      (_: number, ctx: { pid: number }) => {
+        const ballast = Buffer.alloc(320 * 1024 * 1024, 1);
+        setInterval(() => ballast[0], 2 ** 30).unref();
+        return ctx.pid;
+      },
+      [0],
+    );
+    // B needs 120 MB for a moment: with A's 320 held, past the 400 MB the watchdog kills at.
+    const out = await appB.mapSettled(
+      (_: number, ctx: { pid: number }) => {
+        const mine = Buffer.alloc(120 * 1024 * 1024, 2);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_500);
+        return [ctx.pid, mine[0]];
+      },
+      [0],
+      { retries: 0 },
+    );
+    expect(out).toEqual([{ status: 'fulfilled', value: [expect.any(Number), 2] }]);
+    expect((out[0] as { value: number[] }).value[0]).not.toBe(pidA);
+    expect((await t.status()).workerRestarts).toBe(before.workerRestarts + 1);
   }, 60_000);
 });
 

@@ -30,7 +30,7 @@ import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
 import { turnPayer, type Session } from './session.js';
 import type { TurnPayer } from './turn-share.js';
-import { MAX_RESULT_ENV } from '../ipc.js';
+import { MAX_RESULT_ENV, RSS_LIMIT_ENV } from '../ipc.js';
 import type { OwnFigures } from '../cluster/join-cluster.js';
 import type { Membership } from '../cluster/membership.js';
 import type { PoolWorker } from './worker-pool.js';
@@ -106,6 +106,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
   // leave while the client's send buffer is under the high-water mark, so one must also fit between that
   // mark and the hard cap, or the client would be cut off, reconnect and resubmit the item forever.
   process.env[MAX_RESULT_ENV] = String(Math.max(1024, maxResult));
+  process.env[RSS_LIMIT_ENV] = String(opts.workerRssMb * 1024 * 1024);
   const leaving = new WeakMap<WorkerSlot, string>();
   // Until the daemon is wired (below), what the booting workers report (ready, or an early exit) is held, in order.
   const held: (() => void)[] = [];

@@ -23,6 +23,8 @@
  * (leftovers.ts). A change that cannot be undone makes the worker refuse the
  * other realm's chunk and exit to be replaced.
  */
+import { getHeapStatistics } from 'node:v8';
+import { RSS_LIMIT_ENV } from '../ipc.js';
 import { renewTasks } from './compile.js';
 import { GlobalBaseline } from './global-baseline.js';
 import type { Leftovers } from './leftovers.js';
@@ -49,6 +51,12 @@ export class RealmGuard {
   /** Readies the worker for a chunk of `realm`; the reason if it cannot (the worker must exit then). */
   enter(realm: string): string | undefined {
     if (realm === this.#realm) return this.#process.reset(false);
+    // Memory the last realm left held: the next realm's allocations would take the worker past its limits,
+    // its death (and the restart) then charged to them. Looked at only when another realm comes.
+    if (this.#realm !== undefined) {
+      const left = memoryLeft();
+      if (left !== undefined) return `a task of realm ${this.#realm} left the worker holding ${left}`;
+    }
     // The globals first: the process reset then runs with the built-ins as they were at startup.
     const dirty = this.#globals.restore();
     if (dirty !== undefined) return `a task of realm ${this.#realm} changed the worker for good: ${dirty}`;
@@ -56,4 +64,21 @@ export class RealmGuard {
     renewTasks();
     return this.#process.reset(true);
   }
+}
+
+/** The share of the worker's limits (the primary's RSS watchdog, V8's heap) past which another realm's chunk finds it too full. */
+const LEFT_SHARE = 0.75;
+/** The RSS watchdog's limit in bytes (0: none), as the primary set it for its workers. */
+const RSS_LIMIT = Number(process.env[RSS_LIMIT_ENV]) || 0;
+const MiB = 1024 * 1024;
+
+/** What the worker holds past LEFT_SHARE of a limit, said for a log line; undefined when under both. */
+function memoryLeft(): string | undefined {
+  const rss = process.memoryUsage.rss();
+  if (RSS_LIMIT > 0 && rss > LEFT_SHARE * RSS_LIMIT)
+    return `${Math.round(rss / MiB)} MB resident of its ${Math.round(RSS_LIMIT / MiB)} MB limit`;
+  const heap = getHeapStatistics();
+  if (heap.used_heap_size > LEFT_SHARE * heap.heap_size_limit)
+    return `${Math.round(heap.used_heap_size / MiB)} MB of heap of its ${Math.round(heap.heap_size_limit / MiB)} MB limit`;
+  return undefined;
 }
