@@ -37,6 +37,7 @@ import type { PoolWorker } from './worker-pool.js';
 import type { Telemetry } from './telemetry.js';
 import type { Logger } from '../logger.js';
 import { statusSnapshots } from './status-snapshot.js';
+import { Paced } from './paced.js';
 import { realClock } from './clock.js';
 
 /** Running chunks get this long to finish on a graceful stop. */
@@ -421,7 +422,8 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
   // What plain HTTP requests reach on the daemon's port besides the WebSocket upgrade.
   const routes = new HttpRoutes();
   const statuses = statusSnapshots(status, realClock);
-  addDashboard(routes, { token, status: () => statuses.next().then((m) => m.status), state });
+  const stateCounts = new Paced(() => state.counts(), realClock);
+  addDashboard(routes, { token, status: () => statuses.next().then((m) => m.status), counts: () => stateCounts.next(), state });
   routes.add('/metrics', metricsRoute(telemetry.metrics, token));
   server = new DaemonServer(
     {

@@ -38,7 +38,7 @@
  * from LMDB (`reload`, `reloadOwn`), so no reply of a rolled-back write is
  * ever made durable.
  */
-import { decodeMessage, encodeMessage, encodePairs } from '@corepool/protocol/internal';
+import { VersionReply, decodeMessage, encodeMessage, encodePairs } from '@corepool/protocol/internal';
 
 import { TOO_OLD_MARK, type ReplayKey } from './state-store.js';
 import type { Dirty, Store, Table } from './store.js';
@@ -74,10 +74,24 @@ export function takenItem(reply: unknown): TakenItem | undefined {
   return typeof taken === 'string' && item instanceof Uint8Array ? new TakenItem(taken, item) : undefined;
 }
 
-/** Whether `reply` is kept in a record of its own rather than in its segment. */
+/**
+ * Whether `reply` is kept in a record of its own rather than in its segment: one carrying more than
+ * OWN_RECORD_BYTES of data. A value's reply carries the value (`value.init` on a value that exists, the
+ * sum of an `add`): kept in its segment, a segment of 256 such replies of a value of 8 MB was encoded
+ * again and written whole at every commit that touched it (a hostile review: a frame of `value.init`s of
+ * one large value, never acknowledged, made gigabytes of segment writes in one uncharged flush).
+ */
 function ownRecord(reply: unknown): boolean {
-  const bytes = reply instanceof Uint8Array ? reply : takenItem(reply)?.item;
+  const bytes = reply instanceof Uint8Array ? reply : (takenItem(reply)?.item ?? versionBytes(reply));
   return bytes !== undefined && bytes.byteLength > OWN_RECORD_BYTES;
+}
+
+/** The value a Value's reply carries (a VersionReply, or what one decodes to from its record); undefined for any other reply. */
+function versionBytes(reply: unknown): Uint8Array | undefined {
+  if (reply instanceof VersionReply) return reply.value;
+  if (typeof reply !== 'object' || reply === null) return undefined;
+  const { version, value } = reply as { version?: unknown; value?: unknown };
+  return typeof version === 'number' && value instanceof Uint8Array ? value : undefined;
 }
 
 /**

@@ -205,6 +205,27 @@ describe.skipIf(skip !== undefined)(`the journal on a small disk${skip ? ` (skip
     await s.handle('c:1', req('dict.set', 'D', { key: 'after', a: enc(1) }));
   });
 
+  it("a dict's removal of 20,000 keys is not refused for pages the store does not have: it and a neighbour's write of its turn go through with 40 MB free", async () => {
+    state = await open(dir, 'everysec');
+    const s = state;
+    for (let i = 0; i < 20_000; i += 1000) {
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, j) => s.handle('c:1', req('dict.set', 'big', { key: `k${i + j}`, a: enc(i + j) }))),
+      );
+    }
+    const filler = path.join(dir, 'filler');
+    const st = statfsSync(dir);
+    writeFileSync(filler, Buffer.alloc(Number(st.bavail * st.bsize) - 40 * 1024 * 1024));
+    // 40,001 deletes, at 16 KiB a write: 655 MB asked before, where the whole tree is a few MB.
+    const codes = await Promise.all([
+      codeOf(s.handle('c:1', req('dict.remove', 'big'))),
+      codeOf(s.handle('c:2', req('value.set', 'neighbour', { a: enc(1) }))),
+    ]);
+    expect(codes).toEqual([undefined, undefined]);
+    expect(await s.handle('c:2', req('dict.size', 'big'))).toBe(0);
+    rmSync(filler);
+  });
+
   it('writes after a restart on a full disk follow the recovered frames: not after a damaged tail, nor before stale frames past a gap', async () => {
     // What a crash left: frames 2..6 (v0..v4), then damage in journal-0; in journal-1 frames 9-10 past a gap.
     state = await open(dir, 'everysec');

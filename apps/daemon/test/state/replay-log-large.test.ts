@@ -2,6 +2,9 @@
  * Kept replies that are large (a queue.get's item) on real LMDB: a client with many gets in
  * flight, answered one commit batch at a time, must not have every earlier item of its segment
  * written again with each later one (the bytes the process writes stay proportional to the items).
+ * The same for a Value's replies, which carry the value (`value.init` of a value that exists, the
+ * sum of an `add`): a hostile review found a frame of `value.init`s of one large value, never
+ * acknowledged, rewriting its whole segment at every commit.
  */
 import { readFileSync } from 'node:fs';
 
@@ -49,6 +52,32 @@ describe('large kept replies', () => {
       await state.close();
       state = await open(dir);
       expect(state.keptReplies().size).toBe(0);
+    } finally {
+      await state.close();
+      cleanup(dir);
+    }
+  });
+
+  it("a Value's replies carrying a large value are written once too, and replayed as they were", async () => {
+    const dir = tempDir();
+    let state = await open(dir);
+    try {
+      const n = 64;
+      const big = enc(new Uint8Array(64 * 1024).fill(3));
+      await state.handle('c:1', req('value.set', 'big', { a: big }));
+      const before = written();
+      // Each init of the existing value, in a commit of its own, keeps the value as its reply.
+      for (let i = 0; i < n; i++) await state.handle('c:1', req('value.init', 'big', { a: enc(0) }), ['i-v', i + 1]);
+      const bytes = written() - before;
+      // Written with each later reply of its segment, the replies cost ~n/2 times their bytes.
+      expect(bytes).toBeLessThan(8 * n * big.length);
+      await state.close();
+      state = await open(dir);
+      const kept = state.keptReplies().get('i-v')!;
+      expect([...kept.keys()]).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      const last = kept.get(n) as { version: number; value: Uint8Array };
+      expect(last.version).toBe(1);
+      expect(Buffer.from(last.value).equals(big)).toBe(true);
     } finally {
       await state.close();
       cleanup(dir);
