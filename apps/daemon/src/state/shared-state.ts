@@ -99,6 +99,9 @@ function stored(a: Uint8Array | undefined, op: string): Uint8Array {
 /** A read behind failing commits is taken again this many times before it fails with their error. */
 const READ_ATTEMPTS = 3;
 
+/** How soon an item put back in a batch that failed to commit is put back again. */
+const PUT_BACK_RETRY_MS = 100;
+
 /** The reply of (un)subscribe: nothing to wait for. */
 const RESOLVED_TRUE: Promise<true> = Promise.resolve(true);
 
@@ -461,10 +464,20 @@ export class SharedState implements StateStore {
    * item taken for it goes back to the front of its queue (Queues.putBack); other replies
    * carry nothing that would be lost.
    */
-  undelivered(req: StateRequest, value: unknown): void {
+  undelivered(req: StateRequest, value: unknown, key?: ReplayKey): void {
     if (this.#closing !== null || req.op !== 'queue.get' || !(value instanceof Uint8Array)) return;
+    const item = own(value);
     // Never refused for memory: the item was in the state a moment ago.
-    this.#queues.putBack(req.name, own(value));
+    this.#queues.putBack(req.name, item);
+    // Rolled back with a batch that failed (a full disk), the item was in neither its queue nor a reply anyone
+    // would resend until a restart (the kept reply's drop, in the same batch, rolled back too): it goes back
+    // again, with that drop, in a later batch (a reviewer's chained case).
+    this.#store.committed().catch(() =>
+      setTimeout(() => {
+        this.undelivered(req, item, key);
+        if (key !== undefined) this.dropReply(key);
+      }, PUT_BACK_RETRY_MS),
+    );
   }
 
   /**

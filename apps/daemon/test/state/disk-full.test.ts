@@ -149,6 +149,31 @@ for (const fsync of ['everysec', 'always'] as FsyncMode[]) {
       expect(Buffer.from(takenItem(kept.get(2))!.item).equals(bigItem)).toBe(true);
       expect(await state.handle('c:3', req('queue.size', 'q'))).toBe(1);
     });
+
+    it('an item put back in a batch that fails goes back again once space returns, its kept reply dropped with it', async () => {
+      state = await open(dir, fsync);
+      const s = state;
+      const item = enc(new Uint8Array(BIG).fill(5));
+      await s.handle('c:1', req('queue.put', 'q', { a: item }));
+      // Taken by a client instance's get, its reply kept for a resend.
+      const taken = await s.handle('c:1', req('queue.get', 'q'), ['i', 1]);
+      const filler = fill(dir);
+      // The instance ends without acknowledging: its item goes back, its reply dropped, in one batch, which fails.
+      s.undelivered(req('queue.get', 'q'), taken, ['i', 1]);
+      s.dropReply(['i', 1]);
+      expect(await codeOf(s.handle('c:2', req('value.set', 'w', { a: enc(new Uint8Array(BIG)) })))).toBe('E_NO_SPACE');
+      expect(await s.handle('c:2', req('queue.size', 'q'))).toBe(0);
+      expect([...(s.keptReplies().get('i')?.keys() ?? [])]).toEqual([1]);
+      rmSync(filler);
+      // Before, it stayed in neither the queue nor a reply anyone would resend, until a restart.
+      await until(async () => (await s.handle('c:2', req('queue.size', 'q'))) === 1, 5_000, 'the item back in its queue');
+      expect(s.keptReplies().get('i')?.size ?? 0).toBe(0);
+      await s.close();
+      state = await open(dir, fsync);
+      expect(await state.handle('c:3', req('queue.size', 'q'))).toBe(1);
+      expect(state.keptReplies().get('i')?.size ?? 0).toBe(0);
+      expect(Buffer.from((await state.handle('c:3', req('queue.get', 'q'))) as Uint8Array).equals(item)).toBe(true);
+    });
   });
 }
 
