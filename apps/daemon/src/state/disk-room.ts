@@ -65,6 +65,19 @@ export class DiskRoom {
     return free - need >= DISK_RESERVE;
   }
 
+  /**
+   * Whether one write of `bytes` fits with DISK_RESERVE to spare, looked at now (statfs: a few
+   * microseconds; asked only for writes of a megabyte or more), without taking from the allowance.
+   */
+  fits(bytes: number): boolean {
+    try {
+      const st = statfsSync(this.#dir);
+      return st.bavail * st.bsize - 2 * bytes - 4 * PAGE_SIZE >= DISK_RESERVE;
+    } catch {
+      return true;
+    }
+  }
+
   /** The bytes the store's file takes on the disk (its pages); Infinity if it cannot be read. */
   #treeBytes(): number {
     try {

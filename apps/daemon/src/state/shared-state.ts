@@ -45,6 +45,7 @@ import {
   CancelledError,
   own,
   NoSuchValueError,
+  NoSpaceError,
   ShuttingDownError,
   VersionReply,
   type Push,
@@ -98,6 +99,9 @@ function stored(a: Uint8Array | undefined, op: string): Uint8Array {
 
 /** A read behind failing commits is taken again this many times before it fails with their error. */
 const READ_ATTEMPTS = 3;
+
+/** Writes of this many bytes or more are checked against the free disk alone (Store.fits) before they are applied. */
+const LARGE_WRITE_BYTES = 1024 * 1024;
 
 /** How soon an item put back in a batch that failed to commit is put back again. */
 const PUT_BACK_RETRY_MS = 100;
@@ -276,6 +280,12 @@ export class SharedState implements StateStore {
     // A page is taken over turns when its cursor is far (state-listing.ts).
     if (req.op === 'state.list') return this.#listPage(req.limit ?? 100, req.cursor);
     const name = checkRequest(req, this.#maxValueBytes);
+    // A large write that the disk has no room for fails alone, before it joins the turn's batch (which
+    // fails whole when it does not fit: the other apps' writes of that turn with it).
+    const large = Math.max(req.a?.length ?? 0, req.b?.length ?? 0);
+    if (large >= LARGE_WRITE_BYTES && !this.#store.fits(large)) {
+      throw new NoSpaceError(`the disk under the state has no room for a write of ${large} bytes: it was not applied`);
+    }
     switch (req.op) {
       case 'value.get':
         return this.#read(() => {

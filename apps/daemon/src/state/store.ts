@@ -254,6 +254,11 @@ export class Store {
     return this.#inflight?.promise ?? RESOLVED;
   }
 
+  /** Whether a write of `bytes` alone has room on the disk (DiskRoom.fits); the batch it joins is checked again at its commit. */
+  fits(bytes: number): boolean {
+    return this.#room.fits(bytes + this.#checkpoints.pendingBytes);
+  }
+
   /** Commits what is pending, syncs, and closes LMDB. */
   async close(): Promise<void> {
     if (this.#closed) return;
