@@ -375,6 +375,24 @@ describe('a change that cannot be undone', () => {
 });
 
 describe('memory a task leaves held', () => {
+  it('memory an app used and dropped is not held: the worker stays for the next app', async () => {
+    await using t = await startDaemon({ workers: 1, args: ['--worker-heap-mb', '256', '--worker-rss-mb', '400'] });
+    const appA = await t.connect();
+    const appB = await t.connect();
+    const before = await t.status();
+    // 260 MB used, then dropped: garbage until a collection, past three quarters of the limit until then.
+    const [pidA] = await appA.map(
+      (_: number, ctx: { pid: number }) => {
+        const used = Buffer.alloc(260 * 1024 * 1024, 1);
+        return used[0]! + ctx.pid - 1;
+      },
+      [0],
+    );
+    const [pidB] = await appB.map((_: number, ctx: { pid: number }) => ctx.pid, [0], { retries: 0 });
+    expect(pidB).toBe(pidA);
+    expect((await t.status()).workerRestarts).toBe(before.workerRestarts);
+  }, 60_000);
+
   it("a worker left holding most of its RSS limit is replaced before another app's chunk: B's item, which needs memory, is not killed for A's", async () => {
     // RSS limit 400 MB: the worker refuses another app's chunk past 300 MB held.
     await using t = await startDaemon({ workers: 1, args: ['--worker-heap-mb', '256', '--worker-rss-mb', '400'] });

@@ -77,7 +77,6 @@ export interface Connection extends SchedulerClient {
  */
 const EXPIRED_WAIT_MS = 0.01;
 
-/** Dispatch of one connection's messages. */
 /**
  * Status requests one connection may have waiting for the next status: a flood of them (4,096 a frame,
  * frame after frame while the status is paced) each held a waiter, then a reply. `top` and the
@@ -85,6 +84,7 @@ const EXPIRED_WAIT_MS = 0.01;
  */
 const MAX_STATUSES_ASKED = 256;
 
+/** Dispatch of one connection's messages. */
 export class Dispatch implements ReplayHost {
   readonly #conn: Connection;
   readonly #ctx: DispatchContext;

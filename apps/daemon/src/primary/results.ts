@@ -100,16 +100,17 @@ export class ResultSender {
     const waiting = this.#unsent.get(cq);
     if (waiting === undefined) return;
     let n = 0;
-    let sent = 0;
     while (n < waiting.length && (this.#force || cq.client.canReceive())) {
       const m = waiting[n++]!;
-      sent += bytesOf(m);
+      // Off the count before it is written: counted twice (held and in the socket), it could spend the send budget.
+      const bytes = bytesOf(m);
+      if (bytes > 0) this.#held(cq, (this.#unsentBytes.get(cq) ?? 0) - bytes);
       cq.client.send(m);
+      // Cut off by that write (the send budget, the hard cap): what waited went with the client (drop).
+      if (this.#unsent.get(cq) !== waiting) return;
     }
-    const all = n === waiting.length;
-    if (all) this.#unsent.delete(cq);
+    if (n === waiting.length) this.#unsent.delete(cq);
     else waiting.splice(0, n);
-    if (sent > 0) this.#held(cq, all ? 0 : (this.#unsentBytes.get(cq) ?? 0) - sent);
   }
 
   /** From now on results leave at once; what waits leaves now. */

@@ -103,8 +103,9 @@ const READ_ATTEMPTS = 3;
 /** Writes of this many bytes or more are checked against the free disk alone (Store.fits) before they are applied. */
 const LARGE_WRITE_BYTES = 1024 * 1024;
 
-/** How soon an item put back in a batch that failed to commit is put back again. */
+/** How soon an item put back in a batch that failed to commit is put back again, and the longest wait between tries. */
 const PUT_BACK_RETRY_MS = 100;
+const PUT_BACK_RETRY_MAX_MS = 5_000;
 
 /** The reply of (un)subscribe: nothing to wait for. */
 const RESOLVED_TRUE: Promise<true> = Promise.resolve(true);
@@ -482,12 +483,24 @@ export class SharedState implements StateStore {
     // Rolled back with a batch that failed (a full disk), the item was in neither its queue nor a reply anyone
     // would resend until a restart (the kept reply's drop, in the same batch, rolled back too): it goes back
     // again, with that drop, in a later batch (a reviewer's chained case).
-    this.#store.committed().catch(() =>
-      setTimeout(() => {
-        this.undelivered(req, item, key);
-        if (key !== undefined) this.dropReply(key);
-      }, PUT_BACK_RETRY_MS),
-    );
+    this.#store.committed().catch(() => this.#putBackLater(req, item, key, PUT_BACK_RETRY_MS));
+  }
+
+  /**
+   * The put-back of `item` again, once the disk has room for it alone (Store.fits): retried blindly, a large
+   * item rejoined every turn's batch and failed the other apps' writes with it while the disk stayed full.
+   * Waits longer each time, up to PUT_BACK_RETRY_MAX_MS; not once the daemon stops (a restart hands it back).
+   */
+  #putBackLater(req: StateRequest, item: Uint8Array, key: ReplayKey | undefined, ms: number): void {
+    setTimeout(() => {
+      if (this.#closing !== null) return;
+      if (!this.#store.fits(item.length)) {
+        this.#putBackLater(req, item, key, Math.min(PUT_BACK_RETRY_MAX_MS, 2 * ms));
+        return;
+      }
+      this.undelivered(req, item, key);
+      if (key !== undefined) this.dropReply(key);
+    }, ms).unref();
   }
 
   /**
