@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
+import type { DaemonStatus } from '@corepool/protocol';
 import { startDaemon, useDaemon, type TestDaemon } from './support/daemon.js';
 import { until } from './support/wait.js';
 
@@ -374,12 +375,20 @@ describe('a change that cannot be undone', () => {
   }, 60_000);
 });
 
+/** One worker, RSS limit 400 MB: it refuses another app's chunk past 300 MB held. */
+const SMALL_WORKER = { workers: 1, args: ['--worker-heap-mb', '256', '--worker-rss-mb', '400'] };
+
+/** Two apps of `t`, and its status before they run anything. */
+async function twoApps(t: TestDaemon): Promise<[Client, Client, DaemonStatus]> {
+  const a = await t.connect();
+  const b = await t.connect();
+  return [a, b, await t.status()];
+}
+
 describe('memory a task leaves held', () => {
   it('memory an app used and dropped is not held: the worker stays for the next app', async () => {
-    await using t = await startDaemon({ workers: 1, args: ['--worker-heap-mb', '256', '--worker-rss-mb', '400'] });
-    const appA = await t.connect();
-    const appB = await t.connect();
-    const before = await t.status();
+    await using t = await startDaemon(SMALL_WORKER);
+    const [appA, appB, before] = await twoApps(t);
     // 260 MB used, then dropped: garbage until a collection, past three quarters of the limit until then.
     const [pidA] = await appA.map(
       (_: number, ctx: { pid: number }) => {
@@ -394,11 +403,8 @@ describe('memory a task leaves held', () => {
   }, 60_000);
 
   it("a worker left holding most of its RSS limit is replaced before another app's chunk: B's item, which needs memory, is not killed for A's", async () => {
-    // RSS limit 400 MB: the worker refuses another app's chunk past 300 MB held.
-    await using t = await startDaemon({ workers: 1, args: ['--worker-heap-mb', '256', '--worker-rss-mb', '400'] });
-    const appA = await t.connect();
-    const appB = await t.connect();
-    const before = await t.status();
+    await using t = await startDaemon(SMALL_WORKER);
+    const [appA, appB, before] = await twoApps(t);
     // A leaves 320 MB held (off the heap), kept by an unref'd interval that never fires: no timer to clear.
     const [pidA] = await appA.map(
       (_: number, ctx: { pid: number }) => {

@@ -184,10 +184,7 @@ export class Outflow implements HeldSend {
     this.#resultsHeld = bytes;
     if (this.#closed) return;
     if (more) this.#countHeld();
-    else if (this.#heldSince !== undefined && this.buffered < Math.min(BUDGET_FLOOR, this.#limits.highWater)) {
-      this.#heldSince = undefined;
-      this.#limits.shared?.leave(this);
-    }
+    else if (this.#heldSince !== undefined) this.#uncountBelowFloor();
   }
 
   /**
@@ -422,7 +419,7 @@ export class Outflow implements HeldSend {
    */
   #countHeld(): void {
     const shared = this.#limits.shared;
-    if (shared === undefined || this.buffered < Math.min(BUDGET_FLOOR, this.#limits.highWater)) return;
+    if (shared === undefined || this.buffered < this.#budgetFloor) return;
     if (this.#heldSince === undefined) {
       this.#heldSince = this.#clock.now();
       this.#unsentSeen = undefined;
@@ -432,12 +429,20 @@ export class Outflow implements HeldSend {
 
   /** A write's callback while the send budget counts this connection: below the floor again, it does not; else a frame taken makes it fresh. */
   #progressHeld(): void {
-    if (this.buffered < Math.min(BUDGET_FLOOR, this.#limits.highWater)) {
-      this.#heldSince = undefined;
-      this.#limits.shared?.leave(this);
-    } else {
-      this.#heldSince = this.#clock.now();
-    }
+    if (!this.#uncountBelowFloor()) this.#heldSince = this.#clock.now();
+  }
+
+  /** Below the send budget's floor again, the connection is counted no more (true); else false. */
+  #uncountBelowFloor(): boolean {
+    if (this.buffered >= this.#budgetFloor) return false;
+    this.#heldSince = undefined;
+    this.#limits.shared?.leave(this);
+    return true;
+  }
+
+  /** From how many bytes held the send budget counts this connection (BUDGET_FLOOR, or its mark if lower). */
+  get #budgetFloor(): number {
+    return Math.min(BUDGET_FLOOR, this.#limits.highWater);
   }
 
   /** A write's callback while above the mark: below it again, the soft cap is off; bytes taken put it off. */

@@ -426,7 +426,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
 
   /** One message handled, its time charged to this connection's turn. */
   #handle(decoded: unknown): void {
-    this.#turnStarts();
+    turnStarts();
     const from = performance.now();
     this.#onMessage(decoded);
     this.#share.charge(turn, performance.now() - from, 1);
@@ -434,7 +434,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
 
   /** Work done for this connection outside its messages (a blocked call timing out), counted as if it had handled one (Connection). */
   charge(ms: number, messages = 0): void {
-    this.#turnStarts();
+    turnStarts();
     this.#share.charge(turn, ms, messages);
   }
 
@@ -451,13 +451,8 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
   /** True while this turn's share is spent: its tasks' state requests wait for a later turn too (TurnPayer). */
   spent(): boolean {
     if (this.#closed) return false;
-    this.#turnStarts();
-    return this.#share.spent(turn);
-  }
-
-  /** The first message of a turn, of any session, arms the turn's end. */
-  #turnStarts(): void {
     turnStarts();
+    return this.#share.spent(turn);
   }
 
   /**
@@ -472,7 +467,7 @@ export class Session implements SchedulerClient, OutflowHost, AuthenticationHost
       // The turn must end for a later one to pay the debt: with no message handled in it (a
       // connection held by its debt alone, the daemon otherwise idle), nothing else ends it,
       // and the connection would never be read again (its pings unanswered, its client gone).
-      this.#turnStarts();
+      turnStarts();
       this.#hold(HELD_BY_TURN);
       if (Session.#yielded.push(this) === 1) setImmediate(Session.#resumeYielded);
     }

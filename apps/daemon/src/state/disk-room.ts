@@ -41,25 +41,14 @@ export class DiskRoom {
    * second has passed (it costs a few microseconds; a busy primary commits thousands of batches a second).
    */
   has(bytes: number, writes: number): boolean {
-    // Copy-on-write: new pages for each record and its branch, before the old ones are freed; never more
-    // pages than the tree has, each copied once in a transaction. Uncapped, one app's `dict.clear()` of
-    // 100,000 keys (200,001 deletes) asked 3.3 GB free, and failed its batch, every other app's writes
-    // of that turn with it, with E_NO_SPACE on a disk with gigabytes to spare.
-    let pages = writes * 4 * PAGE_SIZE;
-    if (pages > CAPPED_FROM) pages = Math.min(pages, this.#treeBytes() + CAPPED_FROM);
-    const need = 2 * bytes + pages;
+    const need = this.#need(bytes, writes);
     const now = Date.now();
     if (need <= this.#allowance && now - this.#checkedAt < 1000) {
       this.#allowance -= need;
       return true;
     }
-    let free: number;
-    try {
-      const st = statfsSync(this.#dir);
-      free = st.bavail * st.bsize;
-    } catch {
-      return true;
-    }
+    const free = this.#free();
+    if (free === undefined) return true;
     this.#checkedAt = now;
     this.#allowance = free > ROOMY ? (free - ROOMY) / 2 : 0;
     return free - need >= DISK_RESERVE;
@@ -70,11 +59,30 @@ export class DiskRoom {
    * microseconds; asked only for writes of a megabyte or more), without taking from the allowance.
    */
   fits(bytes: number): boolean {
+    const free = this.#free();
+    return free === undefined || free - this.#need(bytes, 1) >= DISK_RESERVE;
+  }
+
+  /**
+   * What a batch of `bytes` in `writes` records may take. Copy-on-write: new pages for each record and
+   * its branch, before the old ones are freed; never more pages than the tree has, each copied once in
+   * a transaction. Uncapped, one app's `dict.clear()` of 100,000 keys (200,001 deletes) asked 3.3 GB
+   * free, and failed its batch, every other app's writes of that turn with it, with E_NO_SPACE on a
+   * disk with gigabytes to spare.
+   */
+  #need(bytes: number, writes: number): number {
+    let pages = writes * 4 * PAGE_SIZE;
+    if (pages > CAPPED_FROM) pages = Math.min(pages, this.#treeBytes() + CAPPED_FROM);
+    return 2 * bytes + pages;
+  }
+
+  /** Free bytes on the disk now; undefined if statfs cannot tell (then nothing is refused). */
+  #free(): number | undefined {
     try {
       const st = statfsSync(this.#dir);
-      return st.bavail * st.bsize - 2 * bytes - 4 * PAGE_SIZE >= DISK_RESERVE;
+      return st.bavail * st.bsize;
     } catch {
-      return true;
+      return undefined;
     }
   }
 

@@ -12,6 +12,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { syncBuiltinESMExports } from 'node:module';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const bind = Function.prototype.bind;
 const call = Function.prototype.call;
@@ -52,6 +54,11 @@ export const SafeQueueMicrotask = queueMicrotask;
 export const SafeSetImmediate = setImmediate;
 export const SafeNextTick = process.nextTick;
 export const SafeSyncBuiltinESMExports = syncBuiltinESMExports;
+export const AtomicsWait = Atomics.wait;
+export const ProcessMemoryRss = process.memoryUsage.rss;
+export const V8GetHeapStatistics = getHeapStatistics;
+export const V8SetFlagsFromString = setFlagsFromString;
+export const VmRunInNewContext = runInNewContext;
 export const ProcessHasUncaughtExceptionCaptureCallback = process.hasUncaughtExceptionCaptureCallback;
 export const ProcessSetUncaughtExceptionCaptureCallback = process.setUncaughtExceptionCaptureCallback;
 

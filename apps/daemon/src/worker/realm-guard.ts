@@ -23,12 +23,11 @@
  * (leftovers.ts). A change that cannot be undone makes the worker refuse the
  * other realm's chunk and exit to be replaced.
  */
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { RSS_LIMIT_ENV } from '../ipc.js';
 import { renewTasks } from './compile.js';
 import { GlobalBaseline } from './global-baseline.js';
 import type { Leftovers } from './leftovers.js';
+import { AtomicsWait, ProcessMemoryRss, V8GetHeapStatistics, V8SetFlagsFromString, VmRunInNewContext } from './primordials.js';
 import { ProcessBaseline } from './process-baseline.js';
 
 /** The realm boundary of one worker process. */
@@ -71,13 +70,18 @@ export class RealmGuard {
 const LEFT_SHARE = 0.75;
 /** The RSS watchdog's limit in bytes (0: none), as the primary set it for its workers. */
 const RSS_LIMIT = Number(process.env[RSS_LIMIT_ENV]) || 0;
+/** How long a switch waits, after a collection, for freed memory to leave (only past a limit), and how often it looks. */
+const RELEASE_WAIT_MS = 200;
+const RELEASE_STEP_MS = 10;
+const pause = new Int32Array(new SharedArrayBuffer(4));
 const MiB = 1024 * 1024;
 
 /**
  * What the worker holds past LEFT_SHARE of a limit once a full collection has run, said for a log line;
  * undefined when under both. Measured first without one (a few microseconds), and looked at again after
  * a collection only past a limit: what an app used and dropped (garbage, freed buffers) is not held, and
- * counted it would have the worker replaced at each switch after a memory-hungry app.
+ * counted it would have the worker replaced at each switch after a memory-hungry app. It runs before the
+ * switch puts the built-ins back: through the worker's own copies (primordials.ts).
  */
 function memoryLeft(): string | undefined {
   if (over() === undefined) return undefined;
@@ -89,30 +93,17 @@ function memoryLeft(): string | undefined {
   // Freed buffers' memory goes back to the system from a background thread, a moment after the collection.
   let left = over();
   for (let waited = 0; left !== undefined && waited < RELEASE_WAIT_MS; waited += RELEASE_STEP_MS) {
-    atomicsWait(pause, 0, 0, RELEASE_STEP_MS);
+    AtomicsWait(pause, 0, 0, RELEASE_STEP_MS);
     left = over();
   }
   return left;
 }
 
-/** How long a switch waits, after a collection, for freed memory to leave (only past a limit), and how often it looks. */
-const RELEASE_WAIT_MS = 200;
-const RELEASE_STEP_MS = 10;
-const pause = new Int32Array(new SharedArrayBuffer(4));
-// Taken at the worker's start: this runs before the switch puts the intrinsics back.
-const atomicsWait = Atomics.wait;
-
-// The worker's own copies, taken at its start: a task may replace the modules' exports.
-const rssNow = process.memoryUsage.rss;
-const heapStatistics = getHeapStatistics;
-const setFlags = setFlagsFromString;
-const inNewContext = runInNewContext;
-
 function over(): string | undefined {
-  const rss = rssNow();
+  const rss = ProcessMemoryRss();
   if (RSS_LIMIT > 0 && rss > LEFT_SHARE * RSS_LIMIT)
     return `${Math.round(rss / MiB)} MB resident of its ${Math.round(RSS_LIMIT / MiB)} MB limit`;
-  const heap = heapStatistics();
+  const heap = V8GetHeapStatistics();
   if (heap.used_heap_size > LEFT_SHARE * heap.heap_size_limit)
     return `${Math.round(heap.used_heap_size / MiB)} MB of heap of its ${Math.round(heap.heap_size_limit / MiB)} MB limit`;
   return undefined;
@@ -120,8 +111,8 @@ function over(): string | undefined {
 
 /** A full collection: V8's `gc`, exposed to a context of the worker's own only (tasks' globals get no `gc`). */
 let collect = (): void => {
-  setFlags('--expose-gc');
-  const gc = inNewContext('gc') as () => void;
+  V8SetFlagsFromString('--expose-gc');
+  const gc = VmRunInNewContext('gc') as () => void;
   collect = gc;
   gc();
 };
