@@ -108,30 +108,55 @@ export class Dict<T = unknown> extends NamedHandle {
     const seen = new Map<string, string>();
     // The first read is the baseline: nothing reported, since a fresh subscriber hears changes only.
     let baseline: Promise<void> | undefined;
+    // While reads are under way, each pushed key's push count (and the count at the last whole-dict
+    // delete): a key pushed after a read was sent keeps what its push said, since the read's reply may
+    // be the older of the two (in cluster mode the reply and the pushes come by different paths; the CI
+    // once saw it locally too, cause not found). Taken as newer, a baseline answered after three pushes
+    // dropped the keys they had told of, and the next resync reported a rewrite of one as a change and
+    // missed the delete of another.
+    let reads = 0;
+    let pushes = 0;
+    let clearedAt = -1;
+    const pushedAt = new Map<string, number>();
+    const pushed = (key: string | undefined): void => {
+      if (reads === 0) return;
+      pushes++;
+      if (key === undefined) clearedAt = pushes;
+      else pushedAt.set(key, pushes);
+    };
     // Without a baseline (a dict too large for one reply is not read key by key just to subscribe),
     // a resync reports every entry as a set, as a fresh read would.
-    const read = (report: boolean): Promise<void> =>
-      this.#rawEntries(report).then(
-        (reply) => {
-          if (!live) return;
-          const present = new Set<string>();
-          for (const [key, bytes] of reply) {
-            present.add(key);
-            const digest = digestOf(bytes);
-            if (seen.get(key) === digest) continue;
-            seen.set(key, digest);
-            if (!report) continue;
-            const got = decodePushed<T>(bytes);
-            if (got !== undefined) callUser(cb, key, got.value, false);
-          }
-          for (const key of [...seen.keys()]) {
-            if (present.has(key)) continue;
-            seen.delete(key);
-            if (report) callUser(cb, key, undefined, true);
-          }
-        },
-        () => {},
-      );
+    const read = (report: boolean): Promise<void> => {
+      reads++;
+      const since = pushes;
+      const newer = (key: string): boolean => clearedAt > since || (pushedAt.get(key) ?? -1) > since;
+      const done = (): void => {
+        if (--reads > 0) return;
+        pushedAt.clear();
+        pushes = 0;
+        clearedAt = -1;
+      };
+      return this.#rawEntries(report).then((reply) => {
+        if (!live) return done();
+        const present = new Set<string>();
+        for (const [key, bytes] of reply) {
+          present.add(key);
+          if (newer(key)) continue;
+          const digest = digestOf(bytes);
+          if (seen.get(key) === digest) continue;
+          seen.set(key, digest);
+          if (!report) continue;
+          const got = decodePushed<T>(bytes);
+          if (got !== undefined) callUser(cb, key, got.value, false);
+        }
+        for (const key of [...seen.keys()]) {
+          if (present.has(key) || newer(key)) continue;
+          seen.delete(key);
+          if (report) callUser(cb, key, undefined, true);
+        }
+        done();
+      }, done);
+    };
     const resync = (): void => {
       // Back after a gap: the dict may have been deleted and made again, its versions from 1.
       last = 0;
@@ -147,12 +172,14 @@ export class Dict<T = unknown> extends NamedHandle {
         if (push.deleted === true && push.key === undefined) {
           // The whole dict was deleted: a delete for each key this subscriber had; versions start over.
           last = 0;
+          pushed(undefined);
           const keys = [...seen.keys()];
           seen.clear();
           for (const key of keys) cb(key, undefined, true);
           return;
         }
         if (push.key === undefined || push.version <= last) return;
+        pushed(push.key);
         if (push.deleted === true) {
           last = push.version;
           seen.delete(push.key);
