@@ -28,7 +28,7 @@ import { CLUSTER_STATE_WINDOW, LOCAL_STATE_WINDOW } from './state-flow.js';
 import { loadOrCreateToken, tokenPath } from './token.js';
 import { takeStartLock } from './start-lock.js';
 import { DATA_DIR_ENV, killPreviousGeneration, liveDaemon, removeRecord, writeRecord } from './pidfile.js';
-import { turnPayer, type Session } from './session.js';
+import type { Session } from './session.js';
 import type { TurnPayer } from './turn-share.js';
 import { MAX_RESULT_ENV, RSS_LIMIT_ENV } from '../ipc.js';
 import type { OwnFigures } from '../cluster/join-cluster.js';
@@ -270,7 +270,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
         if (!clusterPool.lentAway(w)) return clusterPool.clientOn(w)?.turns;
         // A lent worker's tasks pay a share of their own, as a connection would (session.ts turnPayer).
         let p = lentPayers.get(w);
-        if (p === undefined) lentPayers.set(w, (p = turnPayer()));
+        if (p === undefined) lentPayers.set(w, (p = serving.turnPayer()));
         return p;
       },
       pause: (w) => w.channel.pause(),

@@ -15,5 +15,6 @@ export { Reloader } from './reload.js';
 export { ReplayTable, REPLY_SHARE } from './replay-table.js';
 export { WorkerStateLink } from './worker-state-link.js';
 export { LogThrottle } from './log-throttle.js';
+export { turnPayer } from './session.js';
 export { SendBudget, sendBudgetBytes } from './send-budget.js';
 export { ReceiveBudget, receiveBudgetBytes } from './receive-budget.js';

@@ -22,6 +22,10 @@ export async function startCutProxy(target: string): Promise<CutProxy> {
   const pairs = new Set<{ a: net.Socket; b: net.Socket; held: boolean }>();
   const server = net.createServer((a) => {
     const b = net.connect(Number(port), hostname);
+    // As ws does on its own sockets: with Nagle on, a frame written right after another waited for the
+    // client's delayed ACK (~40 ms) and left together with whatever the daemon sent meanwhile.
+    a.setNoDelay(true);
+    b.setNoDelay(true);
     const pair = { a, b, held: false };
     pairs.add(pair);
     a.on('data', (d) => b.write(d));

@@ -110,10 +110,11 @@ export class Dict<T = unknown> extends NamedHandle {
     let baseline: Promise<void> | undefined;
     // While reads are under way, each pushed key's push count (and the count at the last whole-dict
     // delete): a key pushed after a read was sent keeps what its push said, since the read's reply may
-    // be the older of the two (in cluster mode the reply and the pushes come by different paths; the CI
-    // once saw it locally too, cause not found). Taken as newer, a baseline answered after three pushes
-    // dropped the keys they had told of, and the next resync reported a rewrite of one as a change and
-    // missed the delete of another.
+    // be the older of the two. The SDK reports pushes as it reads them and settles a reply a few
+    // microtasks later, so a reply and later pushes read together (a client that fell behind, Nagle on
+    // a proxy between) reach this handle pushes first; in cluster mode they also come by different
+    // paths. Taken as newer, a baseline answered behind three pushes dropped the keys they had told of,
+    // and the next resync reported a rewrite of one as a change and missed the delete of another.
     let reads = 0;
     let pushes = 0;
     let clearedAt = -1;

@@ -1,0 +1,27 @@
+import { cli, timeout, desc } from './h.mjs';
+const c = await cli();
+async function t(label, f) { try { const r = await timeout(f(), 10000, label); console.log(label, 'OK', r); } catch (e) { console.log(label, 'ERR', desc(e)); } }
+await t('basic', () => c.map(x => x * x, [1,2,3]));
+await t('sparse', () => c.map(x => x, [1,,3]));
+await t('sparse result', () => c.map(x => { const a=[]; a[3]=1; return a; }, [1]));
+await t('-0 NaN', () => c.map(x => [x, -0, NaN, Infinity], [-0]));
+await t('bigint', () => c.map(x => x * 2n, [2n ** 10000n]).then(r => r[0] === 2n**10001n));
+await t('symbol key', () => c.map(x => x, [{ [Symbol('a')]: 1, b: 2 }]));
+const circ = {a:1}; circ.self = circ;
+await t('circular', () => c.map(x => x, [circ]));
+await t('circ result', () => c.map(x => { const o={}; o.o=o; return o; }, [1]));
+await t('getter throws', () => c.map(x => x, [{ get a() { throw new Error('boom'); } }]));
+await t('getter throws result', () => c.map(x => ({ get a() { throw new Error('boom'); } }), [1]));
+await t('Error result', () => c.map(x => new TypeError('hi'), [1]));
+await t('throw string', () => c.map(x => { throw 'str'; }, [1]));
+await t('throw undefined', () => c.map(x => { throw undefined; }, [1]));
+await t('throw null obj', () => c.map(x => { throw Object.create(null); }, [1]));
+await t('Map Set Date', () => c.map(x => x, [new Map([[1,new Set([2])]]), new Date(0), new Uint16Array([1,2]), Buffer.from('hi')]));
+await t('fn item', () => c.map(x => x, [() => 1]));
+await t('fn result', () => c.map(x => () => 1, [1]));
+await t('symbol result', () => c.map(x => Symbol('a'), [1]));
+await t('promise result nested', () => c.map(x => ({p: Promise.resolve(1)}), [1]));
+await t('class inst', () => c.map(x => x, [new (class P { constructor(){this.x=1;} get y(){return 2;} })()]));
+await t('invalid date', () => c.map(x => x, [new Date(NaN)]));
+await t('empty', () => c.map(x => x, []));
+await c.close();

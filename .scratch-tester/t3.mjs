@@ -1,0 +1,20 @@
+import { cli, timeout, desc } from './h.mjs';
+const c = await cli();
+async function t(label, f) { try { const r = await timeout(f(), 15000, label); console.log(label, 'OK', JSON.stringify(r)?.slice(0,100)); } catch (e) { console.log(label, 'ERR', desc(e), 'cause=', e?.cause); } }
+await t('pre-aborted', () => c.map(x => x, [1], { signal: AbortSignal.abort('why') }));
+await t('pre-aborted submit', () => c.submit(x => x, 1, { signal: AbortSignal.abort(new Error('e')) }));
+await t('pre-aborted imap', async () => { for await (const r of c.imap(x=>x,[1],{signal: AbortSignal.abort(42)})) {} });
+await t('infinite + abort', () => { function* inf() { let i=0; while(true) yield i++; } const ac = new AbortController(); setTimeout(()=>ac.abort('stop'), 300); return c.map(x => x, inf(), { signal: ac.signal }); });
+await t('infinite + timeout signal', () => { function* inf() { let i=0; while(true) yield i++; } return c.map(x => x, inf(), { signal: AbortSignal.timeout(300) }); });
+await t('imap break', async () => { let n=0; for await (const r of c.imap(x=>x,Array.from({length:10000},(_, i)=>i))) { if (++n>5) break; } return n; });
+await t('reuse after break', () => c.map(x => x+1, [1,2]));
+await t('imap infinite break', async () => { function* inf() { let i=0; while(true) yield i++; } let n=0; for await (const r of c.imap(x=>x,inf())) { if (++n>100) break; } return n; });
+await t('reuse after break2', () => c.map(x => x+1, [1,2]));
+await t('async iterable throws', () => c.map(x=>x, (async function*(){ yield 1; throw new Error('gen boom'); })()));
+await t('iter throws non-error', () => c.map(x=>x, (function*(){ yield 1; throw 'strthrow'; })()));
+await t('never settles + timeout', () => c.map(x => new Promise(()=>{}), [1], { timeoutMs: 300 }));
+await t('never settles + abort', () => c.map(x => new Promise(()=>{}), [1], { signal: AbortSignal.timeout(300) }));
+await t('process.exit', () => c.map(x => { if (x===2) process.exit(3); return x; }, [1,2,3], { retries: 0 }));
+await t('process.exit submit', () => c.submit(x => process.exit(0), 1, { retries: 0 }));
+await t('after', () => c.map(x => x+1, [1,2]));
+await c.close();

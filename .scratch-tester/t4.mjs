@@ -1,0 +1,35 @@
+import { cli, timeout, desc } from './h.mjs';
+const c = await cli();
+async function t(label, f) { try { const r = await timeout(f(), 10000, label); console.log(label, 'OK', typeof r === 'bigint' ? 'bigint' : JSON.stringify(r)?.slice(0,120)); } catch (e) { console.log(label, 'ERR', desc(e)); } }
+const u = 'v' + Date.now();
+for (const n of ['', 'a\0b', 'x'.repeat(100000), '\ud800', 5, null, undefined, {}, 'ok name'])
+  await t('name ' + JSON.stringify(n)?.slice(0,20), () => c.value(n, { initial: 0 }).get());
+const v = c.value(u, { initial: 0 });
+await t('add str', () => v.add('1'));
+await t('add NaN', () => v.add(NaN));
+await t('add Inf', () => v.add(Infinity));
+await t('get after', () => v.get());
+await t('add bigint to number', () => v.add(1n));
+await t('set fn', () => v.set(() => 1));
+await t('set sym', () => v.set(Symbol('x')));
+await t('set undefined', () => v.set(undefined));
+await t('get', () => v.get());
+await t('add to undefined', () => v.add(1));
+await t('set obj', () => v.set({a:1}));
+await t('add to obj', () => v.add(1));
+await t('set bigint', () => v.set(5n));
+await t('add num to bigint', () => v.add(1));
+await t('add bigint', () => v.add(2n));
+await t('cas NaN', async () => { await v.set(NaN); return v.compareAndSet(NaN, 1); });
+await t('cas -0', async () => { await v.set(0); return v.compareAndSet(-0, 2); });
+await t('cas map order', async () => { await v.set(new Map([[1,1],[2,2]])); return v.compareAndSet(new Map([[2,2],[1,1]]), 3); });
+await t('add float', async () => { await v.set(0.1); return v.add(0.2); });
+await t('add MAX_SAFE', async () => { await v.set(Number.MAX_SAFE_INTEGER); return v.add(2); });
+await t('no initial get', () => c.value('never-' + u).get());
+await t('no initial add', () => c.value('never2-' + u).add(1));
+await t('value initial fn', () => c.value('x' + u, { initial: () => 1 }).get());
+await t('value bad opt', () => c.value('x2' + u, { inital: 1 }).get());
+await t('delete', () => v.delete());
+await t('get after delete', () => v.get());
+await t('add after delete', () => v.add(1));
+await c.close();

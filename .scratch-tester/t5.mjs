@@ -1,0 +1,21 @@
+import { connect } from '@corepool/client';
+import fs from 'node:fs';
+const info = (f) => JSON.parse(fs.readFileSync(new URL(f, import.meta.url), 'utf8').split('\n').find(l => l.includes('"listening"')));
+const i1 = info('./d1.out'), i2 = info('./d2.out');
+const token = fs.readFileSync(i1.dataDir + '/token', 'utf8').trim();
+// prepare d2: value 'a' = 'WRONG (a)', value 'a\0b' = 'right'
+const p2 = await connect(i2.url, { token });
+await p2.value('a').set('WRONG: this is value "a"');
+await p2.value('a\0b').set('d2 a\\0b v1');
+const sub = await connect([i1.url, i2.url], { token });
+await sub.value('a\0b', { initial: 'd1 a\\0b' }).set('d1 a\\0b');
+sub.on('reconnected', (u) => console.log('reconnected to', u === i2.url ? 'd2' : u));
+sub.value('a\0b').subscribe((v) => console.log('subscriber of "a\\0b" heard:', v));
+await new Promise(r => setTimeout(r, 300));
+process.kill(i1.pid, 'SIGTERM');
+await new Promise(r => setTimeout(r, 3000));
+await p2.value('a\0b').set('d2 a\\0b v2 (after failover)');
+await p2.value('a').set('WRONG: "a" changed');
+await new Promise(r => setTimeout(r, 1000));
+console.log('direct get of a\\0b via sub:', await sub.value('a\0b').get());
+await sub.close(); await p2.close();
