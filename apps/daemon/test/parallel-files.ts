@@ -54,6 +54,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/security.test.ts',
   'test/source-resolution.test.ts',
   'test/start-lock.test.ts',
+  'test/start-lock-race.test.ts',
   'test/state-cli.test.ts',
   'test/state-files.test.ts',
   'test/subscribe-first.test.ts',

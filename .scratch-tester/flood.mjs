@@ -1,0 +1,10 @@
+import { cli, desc } from './h.mjs';
+const c = await cli();
+const v = c.value('flood', { initial: 0 });
+const N = +process.argv[2] || 200000;
+const t0 = Date.now(); const ps = [];
+for (let i = 0; i < N; i++) ps.push(v.add(1));
+const rs = await Promise.allSettled(ps);
+const bad = rs.filter(r => r.status === 'rejected');
+console.log('flood done', N, 'in', Date.now() - t0, 'ms, rejected', bad.length, bad[0] && desc(bad[0].reason), 'heapMB', Math.round(process.memoryUsage().heapUsed/1e6));
+await c.close();

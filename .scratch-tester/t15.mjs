@@ -1,0 +1,21 @@
+import { connect } from '@corepool/client';
+import fs from 'node:fs';
+import { timeout, desc } from './h.mjs';
+const info = (f) => JSON.parse(fs.readFileSync(new URL(f, import.meta.url), 'utf8').split('\n').find(l => l.includes('"listening"')));
+const i2 = info('./d2.out');
+const token = fs.readFileSync(info('./d1.out').dataDir + '/token', 'utf8').trim();
+const c = await connect(i2.url, { token, reconnectTimeoutMs: 2000 });
+for (const ev of ['disconnected', 'reconnected', 'offline', 'closed']) c.on(ev, (e) => console.log('event', ev, e?.code ?? e));
+const res = {};
+const track = (l, p) => p.then(r => res[l] = 'OK ' + JSON.stringify(r)?.slice(0, 60), e => res[l] = 'ERR ' + desc(e));
+track('map', c.map(x => new Promise(r => setTimeout(() => r(x), 20000)), [1, 2]));
+track('get', c.queue('zz').get());
+track('lock', (async () => { const l = c.lock('zz'); await l.acquire(); return l.withLock ? 'held' : ''; })());
+track('watch', (async () => { for await (const v of c.value('zz', { initial: 0 }).watch()) {} })());
+let subEnd; c.value('zz').subscribe(() => {}, (e) => subEnd = e);
+await new Promise(r => setTimeout(r, 500));
+process.kill(i2.pid, 'SIGTERM');
+await new Promise(r => setTimeout(r, 16000));
+console.log(res, 'subEnd', subEnd && desc(subEnd));
+try { await timeout(c.value('zz').get(), 5000); } catch (e) { console.log('next call', desc(e)); }
+await timeout(c.close(), 5000).catch(e => console.log('close', desc(e)));

@@ -1,0 +1,16 @@
+import { cli } from './h.mjs';
+process.removeAllListeners('uncaughtException');
+process.on('uncaughtException', (e) => console.log('uncaught (expected, rethrown):', e.message));
+const c = await cli();
+const d = c.dict('dc' + Date.now());
+await d.set('a', 1); await d.set('b', 2); await d.set('c', 3);
+const heard = [];
+d.subscribe((key, value, deleted) => { heard.push(`${key}:${deleted ? 'deleted' : value}`); if (deleted) throw new Error('callback failed on ' + key); });
+await new Promise(r => setTimeout(r, 300));
+await d.clear();
+await new Promise(r => setTimeout(r, 300));
+console.log('heard:', heard, '(expected a, b and c deleted)');
+await d.set('a', 9);
+await new Promise(r => setTimeout(r, 300));
+console.log('heard after:', heard);
+await c.close();

@@ -1,0 +1,18 @@
+import { cli } from './h.mjs';
+import { spawn } from 'node:child_process';
+const tag = 'co' + Date.now();
+const w = await cli();
+await w.value(tag + 'big').set(0);
+const child = spawn(process.execPath, [new URL('./sub-proc.mjs', import.meta.url).pathname, tag], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() });
+child.stdout.on('data', (d) => process.stdout.write('[sub] ' + d));
+await new Promise(r => child.stdout.once('data', r));
+await new Promise(r => setTimeout(r, 500));
+process.kill(child.pid, 'SIGSTOP');
+const big = 'x'.repeat(6 * 1024 * 1024);
+for (let i = 0; i < 5; i++) await w.value(tag + 'big').set(big + i);
+await w.dict(tag + 'a').set('k1', 1);
+await w.dict(tag + 'a\0b').set('c', 2);
+await new Promise(r => setTimeout(r, 300));
+process.kill(child.pid, 'SIGCONT');
+await new Promise(r => child.on('exit', r));
+await w.close();
