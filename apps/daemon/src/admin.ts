@@ -23,7 +23,7 @@ import {
   type WireError,
 } from '@corepool/protocol/internal';
 import { defaultDataDir } from './options.js';
-import { readRecord } from './primary/pidfile.js';
+import { liveDaemon, readRecord } from './primary/pidfile.js';
 import { readTokenFile, tokenPath } from './primary/token.js';
 
 /** Where the CLI talks to. */
@@ -49,6 +49,7 @@ export function resolveTarget(flags: { url?: string; dataDir?: string; token?: s
   if (flags.token === '') throw new BadArgumentError('--token is empty: pass the token itself, or use --token-file or COREPOOL_TOKEN');
   if (flags.token !== undefined && flags.tokenFile !== undefined) throw new BadArgumentError('pass --token or --token-file, not both');
   let token = flags.token || (flags.tokenFile ? readTokenFile(resolve(flags.tokenFile)) : '') || process.env.COREPOOL_TOKEN || '';
+  const fromDataDir = token === '';
   if (token === '') {
     try {
       token = readFileSync(tokenPath(dataDir), 'utf8').trim();
@@ -64,6 +65,18 @@ export function resolveTarget(flags: { url?: string; dataDir?: string; token?: s
         `no token: pass --token-file or --token, set COREPOOL_TOKEN, or pass the daemon's --data-dir (looked in ${tokenPath(dataDir)})`,
       );
     }
+  }
+  // The data dir's own token, to the data dir's own daemon: only to the one it records, and only while that runs.
+  // Sent to the default port or to a dead daemon's, it went to whatever listened there.
+  if (fromDataDir && !given) {
+    const live = liveDaemon(dataDir);
+    if (live === undefined) {
+      throw new ConnectionError(
+        `no daemon runs on ${dataDir} (${recorded === undefined ? 'it has no daemon.json' : 'the daemon its daemon.json names has exited'}); ` +
+          `its token is sent only to the daemon recorded there: start one with \`corepool daemon start --data-dir ${dataDir}\`, or pass --url`,
+      );
+    }
+    return { url: live.url, token, dataDir };
   }
   // Said when nothing answers: the user learns there was no daemon to find, not just a refused port.
   const notRecorded =

@@ -29,7 +29,7 @@ import {
   checkConnectOptions,
   type ConnectOptions,
 } from './options.js';
-import { daemonUrls, envUrls, isLocalUrl } from '@corepool/protocol/internal';
+import { daemonUrls, envUrls, isLocalUrl, recordedDaemon } from '@corepool/protocol/internal';
 
 function dataDirOf(options: ConnectOptions): string {
   return resolve(options.dataDir ?? (process.env.COREPOOL_DATA_DIR || join(homedir(), '.corepool')));
@@ -53,12 +53,7 @@ function readToken(dataDir: string): string | undefined {
 
 /** The URL a daemon running on this data dir recorded, if any. */
 function recordedUrl(dataDir: string): string | undefined {
-  try {
-    const rec = JSON.parse(readFileSync(join(dataDir, 'daemon.json'), 'utf8')) as { url?: unknown };
-    return typeof rec.url === 'string' && rec.url !== '' ? rec.url : undefined;
-  } catch {
-    return undefined;
-  }
+  return recordedDaemon(dataDir)?.url;
 }
 
 /** The name `daemon status` shows for this process: its script and pid, cut from the left to fit. */
@@ -112,7 +107,18 @@ export async function connect(first?: string | readonly string[] | ConnectOption
       }
       throw new AuthError(`no token: pass { token }, set COREPOOL_TOKEN, or start the daemon so it writes ${join(dataDir, 'token')}`);
     }
-    if (token !== undefined) {
+    // The data dir's own token, to the data dir's own daemon: only to the one it records, and only while that runs
+    // (daemon-record.ts). Sent to the default port or a dead daemon's, whatever listened there had the token.
+    const guarded = !explicit && opts.token === undefined && !process.env.COREPOOL_TOKEN;
+    const rec = guarded ? recordedDaemon(dataDir) : undefined;
+    if (guarded && rec?.live !== true && opts.spawn !== true) {
+      throw new ConnectionError(
+        `no daemon runs on ${dataDir} (${rec === undefined ? 'it has no daemon.json' : `daemon.json names pid ${rec.pid}, which has exited`}): ` +
+          `start one with \`npx corepool daemon start --detach\`, or pass { spawn: true }; its token (${join(dataDir, 'token')}) is sent only to the daemon recorded there`,
+      );
+    }
+    if (guarded && rec?.live === true) urls = [rec.url];
+    if (token !== undefined && (!guarded || rec?.live === true)) {
       const client = new Client(urls, token, name, reconnectTimeoutMs, undefined, { weight: opts.weight, maxWorkers: opts.maxWorkers });
       try {
         await client.open();

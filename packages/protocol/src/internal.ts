@@ -9,6 +9,8 @@ export { CloseCode } from './codes.js';
 export { errorClass, toCorepoolError } from './errors.js';
 export { checkOptionKeys } from './option-keys.js';
 export { checkDaemonUrl, daemonUrls, envUrls, isLocalUrl } from './daemon-urls.js';
+export { parseProcStat, recordedDaemon } from './daemon-record.js';
+export type { ProcStat, RecordedDaemon } from './daemon-record.js';
 export {
   PRE_AUTH_MAX_PAYLOAD,
   LARGEST_MAX_PAYLOAD,

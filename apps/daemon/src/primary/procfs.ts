@@ -6,20 +6,12 @@
  * for good: a pid the kernel reused has a later start time.
  */
 import { closeSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
+import { parseProcStat, type ProcStat } from '@corepool/protocol/internal';
+
+export type { ProcStat } from '@corepool/protocol/internal';
 
 /** A stat line fits (the command name is at most 64 bytes); reused by every read. */
 const statBuffer = Buffer.allocUnsafe(1024);
-
-/** What /proc/<pid>/stat says about one process. */
-export interface ProcStat {
-  /** One letter: R running, S sleeping, T stopped, Z zombie, ... */
-  state: string;
-  ppid: number;
-  /** Start time in clock ticks since boot (field 22). */
-  start: number;
-  /** CPU time used, user and system, in clock ticks (fields 14 and 15; /proc counts USER_HZ, 100 a second). */
-  cpuTicks: number;
-}
 
 /** Milliseconds in one clock tick of /proc (USER_HZ is 100 on every Linux architecture). */
 export const MS_PER_TICK = 10;
@@ -27,7 +19,7 @@ export const MS_PER_TICK = 10;
 /** The stat of one process, or undefined if it is gone (or /proc could not be read). */
 export function readStat(pid: number): ProcStat | undefined {
   try {
-    return parseStat(statText(pid));
+    return parseProcStat(statText(pid));
   } catch {
     return undefined;
   }
@@ -60,14 +52,6 @@ function statText(pid: number): string {
   } finally {
     closeSync(fd);
   }
-}
-
-function parseStat(text: string): ProcStat | undefined {
-  // The command name (field 2) is in parentheses and may itself hold spaces and ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const state = fields[0];
-  if (state === undefined || fields.length < 20) return undefined;
-  return { state, ppid: Number(fields[1]), start: Number(fields[19]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
 }
 
 /**

@@ -1,0 +1,1 @@
+module.exports = { f: (x) => x * 3 };

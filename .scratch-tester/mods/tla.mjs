@@ -1,0 +1,1 @@
+await new Promise(() => {}); export const f = (x) => x;

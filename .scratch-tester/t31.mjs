@@ -1,0 +1,25 @@
+import { cli, timeout, desc } from './h.mjs';
+import { task } from '@corepool/client';
+const c = await cli();
+async function t(label, f, ms=15000) { const t0=Date.now(); try { const r = await timeout(f(), ms, label); console.log(label, 'OK', JSON.stringify(r)?.slice(0,150), Date.now()-t0+'ms'); } catch (e) { console.log(label, 'ERR', desc(e), Date.now()-t0+'ms'); } }
+const m = (p) => new URL(p, import.meta.url);
+await t('ok', () => c.map(task(m('./mods/ok.mjs'), 'double'), [1, 2]));
+await t('default', () => c.map(task(m('./mods/ok.mjs'), 'default'), [1]));
+await t('ctx', () => c.map(task(m('./mods/ok.mjs'), 'useCtx'), [1]));
+await t('notfn', () => c.map(task(m('./mods/ok.mjs'), 'notfn'), [1]));
+await t('missing export', () => c.map(task(m('./mods/ok.mjs'), 'nope'), [1]));
+await t('missing file', () => c.map(task(m('./mods/none.mjs'), 'f'), [1]));
+await t('import throws', () => c.map(task(m('./mods/bad.mjs'), 'f'), [1]));
+await t('syntax', () => c.map(task(m('./mods/syntax.mjs'), 'f'), [1]));
+await t('cjs', () => c.map(task(m('./mods/cjs.cjs'), 'f'), [1]));
+await t('dir', () => c.map(task(m('./mods/'), 'f'), [1]));
+await t('tla never', () => c.map(task(m('./mods/tla.mjs'), 'f'), [1], { timeoutMs: 1000 }));
+await t('tla never no timeout + abort', () => c.map(task(m('./mods/tla.mjs'), 'f'), [1], { signal: AbortSignal.timeout(1500) }));
+await t('after tla', () => c.map(x => x, [1, 2, 3, 4], { chunkSize: 1 }));
+await t('http url', () => c.map(task('http://example.com/x.mjs', 'f'), [1]));
+await t('data url', () => c.map(task('data:text/javascript,export const f = (x) => x * 5;', 'f'), [1]));
+await t('node: url', () => c.map(task('node:path', 'basename'), ['/a/b']));
+await t('relative bare', () => c.map(task('./.scratch-tester/mods/ok.mjs', 'double'), [4]));
+await t('/dev/zero', () => c.map(task('/dev/zero', 'f'), [1]));
+await t('/proc/self/environ', () => c.map(task('/proc/self/environ', 'f'), [1]));
+await c.close();
