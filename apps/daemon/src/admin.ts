@@ -26,6 +26,9 @@ import { defaultDataDir } from './options.js';
 import { liveDaemon, readRecord } from './primary/pidfile.js';
 import { readTokenFile, tokenPath } from './primary/token.js';
 
+/** How long a close waits for the daemon's answer before the socket is dropped. */
+const CLOSE_WAIT_MS = 500;
+
 /** Where the CLI talks to. */
 export interface AdminTarget {
   url: string;
@@ -176,10 +179,17 @@ export class AdminConnection {
       });
       ws.on('open', () => ws.send(encodeMessage({ type: 'hello', v: PROTOCOL_VERSION, token: target.token, name })));
       ws.on('message', (data) => {
-        const decoded = decodeMessage(data as Buffer);
-        // The daemon may coalesce several messages into one frame.
-        for (const one of Array.isArray(decoded) ? decoded : [decoded]) {
-          const m = parseServerMessage(one);
+        let messages: ReturnType<typeof parseServerMessage>[];
+        try {
+          const decoded = decodeMessage(data as Buffer);
+          // The daemon may coalesce several messages into one frame.
+          messages = (Array.isArray(decoded) ? decoded : [decoded]).map((one) => parseServerMessage(one));
+        } catch (err) {
+          // Something else listens there (another program, another protocol): a coded error, not a stack.
+          fail(new ConnectionError(`${target.url} did not answer as a corepool daemon does: ${(err as Error).message}`));
+          return;
+        }
+        for (const m of messages) {
           if (m.type === 'welcome') {
             clearTimeout(timer);
             conn = new AdminConnection(ws, target, closed);
@@ -209,6 +219,10 @@ export class AdminConnection {
   close(): void {
     this.#end(new ConnectionError('closed'));
     this.#ws.close();
+    // A stalled daemon (stopped, its host hung) never answers the close: ws would wait 30 s for it, and `top`'s
+    // q with it. Half a second, then the socket is dropped.
+    const drop = setTimeout(() => this.#ws.terminate(), CLOSE_WAIT_MS);
+    this.#ws.once('close', () => clearTimeout(drop));
   }
 
   #reply(rid: number, r: { value: unknown } | { error: WireError | undefined }): void {

@@ -15,6 +15,7 @@
  * A file not listed runs alone: add one only after reading it for the same things.
  */
 export const PARALLEL_FILES: readonly string[] = [
+  'test/admin-close.test.ts',
   'test/batch-open.test.ts',
   'test/cli-help.test.ts',
   'test/cli.test.ts',
@@ -59,6 +60,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/state-files.test.ts',
   'test/subscribe-first.test.ts',
   'test/task-scope.test.ts',
+  'test/token-recipient.test.ts',
   'test/top.test.ts',
   'test/uninspectable-results.test.ts',
   'test/value.test.ts',

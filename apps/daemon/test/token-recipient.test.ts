@@ -30,10 +30,10 @@ beforeEach(async () => {
   server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   server.on('connection', (ws) => {
     heard.push('connection');
-    // Hears the hello, then hangs up: the CLI given this URL fails at once rather than after its timeout.
+    // Hears the hello and answers what no daemon would: the CLI given this URL fails at once, with a code.
     ws.on('message', (m) => {
       heard.push(String(m));
-      ws.close();
+      ws.send(Buffer.from([0xc1, 0x00]));
     });
   });
   await new Promise((r) => server.once('listening', r));
@@ -87,13 +87,19 @@ it('connect() says no daemon runs there (E_CONNECTION) and connects to nothing',
   expect(heard).toEqual([]);
 });
 
-it('given the URL, the CLI and connect() go there: the user chose it', async () => {
+it('given the URL, the CLI goes there (the user chose it), and says with a code that no daemon answered', async () => {
   const { port } = server.address() as { port: number };
   const url = `ws://127.0.0.1:${port}`;
-  await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', dataDir, '--url', url], { timeout: 15_000 }).catch(
-    () => {},
-  );
+  const r = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', dataDir, '--url', url], {
+    timeout: 15_000,
+  }).catch((e: { code: number; stdout: string; stderr: string }) => e);
   expect(heard[0]).toBe('connection');
+  // What answered is no daemon: said with a code, never a stack.
+  expect((r as { code: number }).code).toBe(1);
+  expect(JSON.parse((r as { stdout: string }).stdout)).toMatchObject({
+    error: { code: 'E_CONNECTION', message: expect.stringContaining('did not answer as a corepool daemon') },
+  });
+  expect((r as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
 });
 
 it('a live daemon recorded in the data dir is found as before', async () => {
