@@ -34,6 +34,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/fork-failure.test.ts',
   'test/graceful-stop.test.ts',
   'test/helper-thread.test.ts',
+  'test/http-abort-log.test.ts',
   'test/imap-read-ahead.test.ts',
   'test/init.test.ts',
   'test/large-results.test.ts',

@@ -19,6 +19,7 @@ import { WebSocketServer } from 'ws';
 import { CloseCode, ErrorCode, TooManyClientsError, encodeMessage } from '@corepool/protocol/internal';
 import { Session, type SessionContext } from './session.js';
 import { sendText, type HttpRoutes } from './http/routes.js';
+import { LogThrottle } from './log-throttle.js';
 
 export interface ServerOptions {
   host: string;
@@ -46,6 +47,8 @@ export class DaemonServer {
   readonly #wss: WebSocketServer;
   readonly #opts: ServerOptions;
   readonly #ctx: Omit<SessionContext, 'onClose' | 'onAuth'>;
+  /** One `http-error` line per path and message per window, with the count of those left out. */
+  readonly #httpErrors = new LogThrottle();
   /** The context of every session: one object, so a connection keeps no copy of it. */
   readonly #sessionCtx: SessionContext;
   /** A pre-upgrade socket's 'close' listener, the same for every socket (the socket is its `this`). */
@@ -198,7 +201,17 @@ export class DaemonServer {
     Promise.resolve()
       .then(() => handler(req, res, url))
       .catch((err: unknown) => {
-        this.#ctx.log.error({ event: 'http-error', path: url.pathname.slice(0, 200), message: String(err) });
+        // The client went away mid-request (a body cut short): its doing, and nobody to answer. Logged, anyone
+        // who could reach the port wrote an error line per dropped POST, 2,000 a second, unthrottled.
+        if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+          res.destroy();
+          return;
+        }
+        const path = url.pathname.slice(0, 200);
+        const message = String(err);
+        const suppressed = this.#httpErrors.admit(`${path}\0${message}`);
+        if (suppressed !== undefined)
+          this.#ctx.log.error({ event: 'http-error', path, message, ...(suppressed > 0 ? { suppressed } : {}) });
         sendText(res, 500, 'internal error');
       });
   }
