@@ -84,4 +84,16 @@ describe('statusSnapshots', () => {
     expect(ra.buffer).not.toBe(a.buf.buffer);
     expect(rb.buffer).not.toBe(ra.buffer);
   });
+
+  it("makes the dashboard's JSON once per status, for every request that waited for it", async () => {
+    const { s, clock } = snapshots(1);
+    const made = await s.next();
+    const a = made.json();
+    expect(made.json()).toBe(a);
+    expect(JSON.parse(a.toString('utf8'))).toEqual({ pid: 1 });
+    // Requests meanwhile wait for the next status, as a client's do.
+    expect(await settled(s.next())).toBeUndefined();
+    clock.advance(REUSE_FACTOR);
+    expect((await s.next()).json()).not.toBe(a);
+  });
 });

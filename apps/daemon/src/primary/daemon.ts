@@ -423,7 +423,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
   const routes = new HttpRoutes();
   const statuses = statusSnapshots(status, realClock);
   const stateCounts = new Paced(() => state.counts(), realClock);
-  addDashboard(routes, { token, status: () => statuses.next().then((m) => m.status), counts: () => stateCounts.next(), state });
+  addDashboard(routes, { token, status: () => statuses.next().then((m) => m.json()), counts: () => stateCounts.next(), state });
   routes.add('/metrics', metricsRoute(telemetry.metrics, token));
   server = new DaemonServer(
     {

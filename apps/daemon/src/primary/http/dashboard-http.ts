@@ -41,9 +41,12 @@ export function send(res: ServerResponse, status: number, type: string, body: st
   res.end(body);
 }
 
+/** The content type of every JSON response. */
+export const JSON_TYPE = 'application/json; charset=utf-8';
+
 /** Sends JSON (never readable cross-origin: no CORS headers, and same-origin resource policy). */
 export function sendJson(res: ServerResponse, value: unknown): void {
-  send(res, 200, 'application/json; charset=utf-8', JSON.stringify(value));
+  send(res, 200, JSON_TYPE, JSON.stringify(value));
 }
 
 /** A request body too large for its route. */
