@@ -8,6 +8,7 @@
  */
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { BadArgumentError } from '@corepool/protocol';
 
 /** Makes `dir` and any missing parents; throws the system's error (ENOENT, EACCES...) when it cannot. */
 export function ensureDataDir(dir: string): void {
@@ -22,7 +23,7 @@ export function ensureDataDir(dir: string): void {
     } catch (err) {
       // Made meanwhile (another daemon starting): fine; anything else is the answer.
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
-        throw new Error(`cannot create the data dir ${dir}: ${(err as Error).message}`, { cause: err });
+        throw new BadArgumentError(`cannot create the data dir ${dir}: ${(err as Error).message}`, { cause: err });
     }
   }
 }
@@ -36,10 +37,11 @@ export function ensureDataDir(dir: string): void {
 export function secureDataDir(dir: string): string | undefined {
   ensureDataDir(dir);
   const st = statSync(dir);
-  if (!st.isDirectory()) throw new Error(`the data dir ${dir} is not a directory; pass --data-dir a directory (or a path to create)`);
+  if (!st.isDirectory())
+    throw new BadArgumentError(`the data dir ${dir} is not a directory; pass --data-dir a directory (or a path to create)`);
   refuseForeign(st, 'the data dir', dir, 'pass a --data-dir of your own');
   if ((st.mode & 0o022) !== 0) {
-    throw new Error(
+    throw new BadArgumentError(
       `the data dir ${dir} is writable by other users (mode ${mode(st)}): they could replace its token or state; run: chmod 700 ${dir}`,
     );
   }
@@ -47,7 +49,7 @@ export function secureDataDir(dir: string): string | undefined {
     accessSync(dir, constants.W_OK);
   } catch (err) {
     // Said here: LMDB would report a read-only file system as a bare ENOENT from its mkdir.
-    throw new Error(`the daemon cannot write in its data dir ${dir}`, { cause: err });
+    throw new BadArgumentError(`the daemon cannot write in its data dir ${dir}`, { cause: err });
   }
   if ((st.mode & 0o077) === 0) return undefined;
   chmodSync(dir, 0o700);
@@ -58,7 +60,7 @@ export function secureDataDir(dir: string): string | undefined {
 export function refuseForeign(st: Stats, what: string, path: string, fix: string): void {
   const me = process.getuid?.();
   if (me === undefined || st.uid === me) return;
-  throw new Error(`${what} ${path} belongs to ${userName(st.uid)}, not to ${userName(me)} who runs the daemon: ${fix}`);
+  throw new BadArgumentError(`${what} ${path} belongs to ${userName(st.uid)}, not to ${userName(me)} who runs the daemon: ${fix}`);
 }
 
 /** Permission bits in octal, as chmod takes them. */

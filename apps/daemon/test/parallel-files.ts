@@ -20,6 +20,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/cli-help.test.ts',
   'test/cli.test.ts',
   'test/client-lifecycle.test.ts',
+  'test/coded-refusals.test.ts',
   'test/dashboard-state.test.ts',
   'test/deep-data.test.ts',
   'test/deploy-files.test.ts',

@@ -17,7 +17,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { CloseCode, ENVELOPE_BYTES, ErrorCode, UnavailableError, type DaemonStatus, type Push } from '@corepool/protocol/internal';
+import {
+  CloseCode,
+  DaemonRunningError,
+  ENVELOPE_BYTES,
+  ErrorCode,
+  UnavailableError,
+  type DaemonStatus,
+  type Push,
+} from '@corepool/protocol/internal';
 import type { DaemonOptions } from '../options.js';
 import { secureDataDir } from '../data-dir.js';
 import type { StateStore } from '../state/state-store.js';
@@ -68,7 +76,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
   const other = liveDaemon(opts.dataDir);
   if (other !== undefined) {
     releaseStartLock();
-    throw new Error(
+    throw new DaemonRunningError(
       `a daemon already runs on ${opts.dataDir} (pid ${other.pid}, ${other.url}); stop it with: corepool daemon stop --data-dir ${opts.dataDir}`,
     );
   }

@@ -18,7 +18,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { CloseCode, ErrorCode, TooManyClientsError, encodeMessage } from '@corepool/protocol/internal';
 import { Session, type SessionContext } from './session.js';
-import { sendText, type HttpRoutes } from './http/routes.js';
+import { sendError, type HttpRoutes } from './http/routes.js';
 import { LogThrottle } from './log-throttle.js';
 
 export interface ServerOptions {
@@ -176,7 +176,9 @@ export class DaemonServer {
     if (this.#hostAllowed(host)) return undefined;
     const reachable = WILDCARDS.has(this.#opts.host)
       ? "an address of this machine's interfaces or its hostname"
-      : `${this.#opts.host} or this machine's hostname`;
+      : this.#opts.host === 'localhost' || this.#opts.host === '127.0.0.1'
+        ? "this machine's hostname"
+        : `${this.#opts.host} or this machine's hostname`;
     return (
       `Host ${JSON.stringify(host.slice(0, 200))} is not a name or address of this daemon (it listens on ${this.#opts.host}); ` +
       `connect by localhost, 127.0.0.1 or ${reachable}. Other names are refused against DNS rebinding.`
@@ -189,15 +191,16 @@ export class DaemonServer {
     res.shouldKeepAlive = false;
     res.on('error', () => res.destroy());
     const foreign = this.#foreignHost(req);
-    if (foreign !== undefined) return sendText(res, 403, foreign);
+    if (foreign !== undefined) return sendError(res, 403, ErrorCode.E_AUTH, foreign);
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://daemon');
     } catch {
-      return sendText(res, 400, 'malformed request URL');
+      return sendError(res, 400, ErrorCode.E_BAD_MESSAGE, 'malformed request URL');
     }
     const handler = this.#opts.routes?.find(url.pathname);
-    if (handler === undefined) return sendText(res, 426, 'corepool speaks WebSocket here', { upgrade: 'websocket' });
+    if (handler === undefined)
+      return sendError(res, 426, ErrorCode.E_BAD_MESSAGE, 'corepool speaks WebSocket here', { upgrade: 'websocket' });
     Promise.resolve()
       .then(() => handler(req, res, url))
       .catch((err: unknown) => {
@@ -212,7 +215,7 @@ export class DaemonServer {
         const suppressed = this.#httpErrors.admit(`${path}\0${message}`);
         if (suppressed !== undefined)
           this.#ctx.log.error({ event: 'http-error', path, message, ...(suppressed > 0 ? { suppressed } : {}) });
-        sendText(res, 500, 'internal error');
+        sendError(res, 500, ErrorCode.E_INTERNAL, 'internal error');
       });
   }
 

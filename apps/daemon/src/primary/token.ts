@@ -30,10 +30,10 @@ export function tokenPath(dataDir: string): string {
 /** Reads a token file after checking who owns it and who can read it; undefined if it is empty. */
 function readChecked(file: string): string | undefined {
   const st = statSync(file);
-  if (!st.isFile()) throw new Error(`the token file ${file} is not a regular file`);
+  if (!st.isFile()) throw new BadArgumentError(`the token file ${file} is not a regular file`);
   refuseForeign(st, 'the token file', file, `write a token file of your own (mode 0600), or remove this one`);
   if ((st.mode & 0o077) !== 0) {
-    throw new Error(`the token file ${file} is readable by other users (mode ${mode(st)}); run: chmod 600 ${file}`);
+    throw new BadArgumentError(`the token file ${file} is readable by other users (mode ${mode(st)}); run: chmod 600 ${file}`);
   }
   const token = readFileSync(file, 'utf8').trim();
   return token.length > 0 ? token : undefined;
@@ -45,10 +45,11 @@ export function readTokenFile(file: string): string {
   try {
     token = readChecked(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`the token file ${file} does not exist`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new BadArgumentError(`the token file ${file} does not exist`, { cause: err });
     throw err;
   }
-  if (token === undefined) throw new Error(`the token file ${file} is empty`);
+  if (token === undefined) throw new BadArgumentError(`the token file ${file} is empty`);
   return token;
 }
 

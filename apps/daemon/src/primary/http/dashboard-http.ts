@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorCode } from '@corepool/protocol';
-import { sendText } from './routes.js';
+import { sendError } from './routes.js';
 
 /** The session cookie's name. */
 export const COOKIE = 'corepool_session';
@@ -30,9 +30,9 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'cache-control': 'no-store',
 };
 
-/** Refuses with `status`, a plain-text body starting with the error code, and the code in `x-corepool-error`. */
+/** Refuses as sendError does, with the security headers. */
 export function refuse(res: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
-  sendText(res, status, `${code}: ${message}`, { ...SECURITY_HEADERS, 'x-corepool-error': code, ...headers });
+  sendError(res, status, code, message, { ...SECURITY_HEADERS, ...headers });
 }
 
 /** Sends a body with the security headers. */

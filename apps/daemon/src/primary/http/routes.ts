@@ -7,6 +7,7 @@
  * authenticates for itself: nothing is served without the token.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorCode } from '@corepool/protocol';
 
 /** Serves one request; `url` is the request's URL, parsed. */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
@@ -27,6 +28,17 @@ export class HttpRoutes {
   find(pathname: string): HttpHandler | undefined {
     return this.#exact.get(pathname) ?? this.#prefixes.find(([prefix]) => pathname.startsWith(prefix))?.[1];
   }
+}
+
+/** Refuses with `status`, a plain-text body starting with the error code, and the code in `x-corepool-error`. */
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  sendText(res, status, `${code}: ${message}`, { 'x-corepool-error': code, ...headers });
 }
 
 /** Answers with a short plain-text body (errors, refusals). */
