@@ -28,7 +28,7 @@ import { HeldLog } from './held-log.js';
 import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, logPath, openLogFile, resolveLogOptions, type LogOptions } from './log-file.js';
 import { follow, lastLines } from './log-tail.js';
 import { registerStateCommands } from './state-cli.js';
-import { detach, waitForExit } from './detach.js';
+import { detach, takeDetachedCluster, waitForExit } from './detach.js';
 import { formatStatus } from './status-text.js';
 import { BadArgumentError, MAX_RELOAD_GRACE_MS, RELOAD_GRACE_MS, RSS_IDLE_WATCH_MS, RSS_WATCH_MS } from '@corepool/protocol/internal';
 
@@ -40,6 +40,12 @@ const program = new Command('corepool')
   // error and as JSON under --json; every command made below inherits this.
   .exitOverride()
   .configureOutput({ outputError: () => {} });
+// A token typed on any command, or a Redis password in --cluster, leaves this process's title before the command runs
+// (anyone on the machine can read a command line): `top --token T` showed it for as long as top ran.
+program.hook('preAction', async (_root, action) => {
+  const o = action.opts<{ token?: unknown; cluster?: unknown }>();
+  if (o.token !== undefined || o.cluster !== undefined) await hideSecretsFromTitle(o.cluster !== undefined);
+});
 const daemon = program.command('daemon').description('run and inspect the corepool daemon');
 const D = DEFAULT_OPTIONS;
 const M = MACHINE_DEFAULTS;
@@ -104,7 +110,6 @@ daemon
   // Set by --detach on the daemon it starts: write the log to the rotated <data-dir>/daemon.log.
   .addOption(new Option('--log-to-file').hideHelp())
   .action(async (flags: Record<string, unknown>) => {
-    if (flags.token !== undefined || flags.cluster !== undefined) await hideSecretsFromTitle(flags.cluster !== undefined);
     const raw: RawOptions = {
       port: flags.port,
       host: flags.host,
@@ -131,7 +136,8 @@ daemon
       sendHardCap: flags.sendHardCap,
       sendSoftCapMs: flags.sendSoftCapMs,
       replayWindowMs: flags.replayWindowMs,
-      cluster: flags.cluster,
+      // The detached child gets the Redis URL by environment (detach.ts), never on its command line.
+      cluster: flags.cluster ?? (flags.logToFile === true ? takeDetachedCluster() : undefined),
       clusterName: flags.clusterName,
       init: flags.init,
       initTimeoutMs: flags.initTimeoutMs,

@@ -13,15 +13,28 @@ import { secureDataDir } from './data-dir.js';
 import { fileEnds, startFailure } from './start-failure.js';
 import { OUT_FILE, logPath } from './log-file.js';
 
-/** The start flags again for the detached child, less --detach and the token (the child gets that by env, never argv). */
+/** Where the detached child finds --cluster's URL (it may hold Redis's password): read once and removed (takeDetachedCluster). */
+const CLUSTER_ENV = 'COREPOOL_DETACHED_CLUSTER';
+
+/**
+ * The start flags again for the detached child, less --detach and the secrets: the token and --cluster's URL
+ * (the child gets those by env, never argv, which anyone on the machine can read).
+ */
 function childArgs(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--token') i++;
-    else if (argv[i] !== '--detach' && !argv[i]!.startsWith('--token=')) out.push(argv[i]!);
+    if (argv[i] === '--token' || argv[i] === '--cluster') i++;
+    else if (argv[i] !== '--detach' && !argv[i]!.startsWith('--token=') && !argv[i]!.startsWith('--cluster=')) out.push(argv[i]!);
   }
   out.push('--log-to-file');
   return out;
+}
+
+/** In the detached child: --cluster's URL from its parent, taken out of the environment its workers inherit. */
+export function takeDetachedCluster(): string | undefined {
+  const url = process.env[CLUSTER_ENV];
+  delete process.env[CLUSTER_ENV];
+  return url === '' ? undefined : url;
 }
 
 /** Starts the daemon that `cli` (the command's own script) runs, detached, with the flags this one was given. */
@@ -35,7 +48,11 @@ export async function detach(opts: DaemonOptions, cli: string): Promise<void> {
   const ends = fileEnds([log, out]);
   const fd = openSync(out, 'a', 0o600);
   fchmodSync(fd, 0o600);
-  const env = opts.tokenSource === 'flag' ? { ...process.env, COREPOOL_TOKEN: opts.token } : process.env;
+  const env = {
+    ...process.env,
+    ...(opts.tokenSource === 'flag' ? { COREPOOL_TOKEN: opts.token } : {}),
+    ...(opts.cluster === undefined ? {} : { [CLUSTER_ENV]: opts.cluster.redisUrl }),
+  };
   const child = spawn(process.execPath, [cli, ...childArgs(process.argv.slice(2))], {
     detached: true,
     stdio: ['ignore', fd, fd],

@@ -1,0 +1,11 @@
+import { cli, timeout, desc } from './h.mjs';
+const c = await cli(); const c2 = await cli();
+const n = 'wlc' + Date.now();
+let aborted;
+const p = c.lock(n).withLock((tok, signal) => new Promise((res) => { signal.addEventListener('abort', () => { aborted = signal.reason?.code; res('fn done'); }); }));
+await new Promise(r => setTimeout(r, 200));
+const t0 = Date.now();
+await c.close();
+console.log('close took', Date.now() - t0, 'ms; signal aborted with', aborted, '; withLock ->', await timeout(p, 3000).then(v => 'resolved ' + v, e => desc(e)));
+const l2 = c2.lock(n); const g = await timeout(l2.acquire({ timeoutMs: 2000 }), 3000).catch(desc); console.log('c2 acquire', g?.token ?? g);
+await c2.close();
