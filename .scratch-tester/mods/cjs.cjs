@@ -1,1 +1,0 @@
-module.exports = { f: (x) => x * 3 };

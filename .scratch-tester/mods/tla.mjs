@@ -1,1 +1,0 @@
-await new Promise(() => {}); export const f = (x) => x;
