@@ -40,13 +40,19 @@ function heldEntries() {
   return { registry, transport, answer, push, waiting: () => entries.length };
 }
 
+/** A subscriber of dict 'd' over a held-entries transport, and what it heard ('k=v', or '-k' for a delete). */
+function subscribed(): { t: ReturnType<typeof heldEntries>; events: string[] } {
+  const t = heldEntries();
+  const events: string[] = [];
+  new Dict<number>(t.transport, 'd').subscribe((k, v, deleted) => events.push(deleted ? `-${k}` : `${k}=${v}`));
+  return { t, events };
+}
+
 const flush = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 
 describe('Dict.subscribe against pushes that pass its reads', () => {
   it('a baseline answered after pushes keeps what they said', async () => {
-    const t = heldEntries();
-    const events: string[] = [];
-    new Dict<number>(t.transport, 'd').subscribe((k, v, deleted) => events.push(deleted ? `-${k}` : `${k}=${v}`));
+    const { t, events } = subscribed();
     await flush();
     expect(t.waiting()).toBe(1);
     t.push('seen', 2);
@@ -72,9 +78,7 @@ describe('Dict.subscribe against pushes that pass its reads', () => {
   });
 
   it('a resync answered after pushes neither reports their keys again nor deletes them', async () => {
-    const t = heldEntries();
-    const events: string[] = [];
-    new Dict<number>(t.transport, 'd').subscribe((k, v, deleted) => events.push(deleted ? `-${k}` : `${k}=${v}`));
+    const { t, events } = subscribed();
     await flush();
     t.answer([['a', 1]]);
     await flush();
@@ -95,9 +99,7 @@ describe('Dict.subscribe against pushes that pass its reads', () => {
   });
 
   it('a whole-dict delete pushed while a read is on its way outranks the reply', async () => {
-    const t = heldEntries();
-    const events: string[] = [];
-    new Dict<number>(t.transport, 'd').subscribe((k, v, deleted) => events.push(deleted ? `-${k}` : `${k}=${v}`));
+    const { t, events } = subscribed();
     await flush();
     t.answer([['a', 1]]);
     await flush();
