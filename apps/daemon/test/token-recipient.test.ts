@@ -110,3 +110,35 @@ it('a live daemon recorded in the data dir is found as before', async () => {
   const { stdout } = await run(process.execPath, [CLI, 'daemon', 'status', '--json', '--data-dir', d.dataDir]);
   expect(JSON.parse(stdout)).toMatchObject({ workers: expect.any(Array) });
 });
+
+it(
+  'after its daemon dies, a client reconnecting to the port it left sends the token to no one else there',
+  { timeout: 60_000 },
+  async () => {
+    const d = await startDaemon({ workers: 1 });
+    const c = await connect({ dataDir: d.dataDir, reconnectTimeoutMs: 30_000 });
+    try {
+      expect(await c.value<number>('n', { initial: 0 }).add(1)).toBe(1);
+      await d.kill();
+      // Someone else takes the port the dead daemon listened on.
+      const taker = new WebSocketServer({ host: '127.0.0.1', port: d.port });
+      const got: string[] = [];
+      taker.on('connection', (ws) => {
+        got.push('connection');
+        ws.on('message', (m) => got.push(String(m)));
+      });
+      await new Promise((r) => taker.once('listening', r));
+      try {
+        for (let i = 0; i < 200 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+        expect(got[0]).toBe('connection');
+        await new Promise((r) => setTimeout(r, 300));
+        expect(got.filter((g) => g !== 'connection')).toEqual([]);
+      } finally {
+        await new Promise((r) => taker.close(r));
+      }
+    } finally {
+      await c.close();
+      await d[Symbol.asyncDispose]();
+    }
+  },
+);

@@ -136,7 +136,11 @@ export class Client {
     name: string,
     reconnectTimeoutMs: number,
     openSocket?: OpenSocket,
-    steering: { weight?: number | undefined; maxWorkers?: number | undefined } = {},
+    steering: {
+      weight?: number | undefined;
+      maxWorkers?: number | undefined;
+      refuseToken?: ((url: string) => string | undefined) | undefined;
+    } = {},
   ) {
     const instance = randomBytes(12).toString('base64url');
     const urls = typeof url === 'string' ? [url] : url;
@@ -150,6 +154,7 @@ export class Client {
         openSocket,
         weight: steering.weight,
         maxWorkers: steering.maxWorkers,
+        refuseToken: steering.refuseToken,
         // A lock grant (or an acquire) watches the link: the link is then checked sooner (Connection's guarded).
         guarded: () => this.#linkWatchers.size > 0,
       },

@@ -51,6 +51,13 @@ function readToken(dataDir: string): string | undefined {
   }
 }
 
+/** Why `url` is not the live daemon `dataDir` records (so gets none of its token), or undefined when it is. */
+function notTheRecordedDaemon(dataDir: string, url: string): string | undefined {
+  const rec = recordedDaemon(dataDir);
+  if (rec?.live === true && rec.url === url) return undefined;
+  return `the daemon recorded on ${dataDir} ${rec?.live === true ? `is now at ${rec.url}` : 'is not running'}: its token goes to no one else at ${url}`;
+}
+
 /** The URL a daemon running on this data dir recorded, if any. */
 function recordedUrl(dataDir: string): string | undefined {
   return recordedDaemon(dataDir)?.url;
@@ -119,7 +126,12 @@ export async function connect(first?: string | readonly string[] | ConnectOption
     }
     if (guarded && rec?.live === true) urls = [rec.url];
     if (token !== undefined && (!guarded || rec?.live === true)) {
-      const client = new Client(urls, token, name, reconnectTimeoutMs, undefined, { weight: opts.weight, maxWorkers: opts.maxWorkers });
+      const client = new Client(urls, token, name, reconnectTimeoutMs, undefined, {
+        weight: opts.weight,
+        maxWorkers: opts.maxWorkers,
+        // At every reconnect too: a daemon that died may have left its port to anyone.
+        ...(guarded ? { refuseToken: (url: string) => notTheRecordedDaemon(dataDir, url) } : {}),
+      });
       try {
         await client.open();
         return client;

@@ -103,6 +103,12 @@ export interface ConnectionOptions {
    * one to two intervals) could release the lock and grant it to another.
    */
   guarded?: (() => boolean) | undefined;
+  /**
+   * Why the token must not go to `url` now (undefined: it may). Asked at every (re)connect, once the socket
+   * is open and before the hello: a data dir's own token goes only to the daemon that data dir records,
+   * while it runs (connect.ts), not to whatever took its port after it died.
+   */
+  refuseToken?: ((url: string) => string | undefined) | undefined;
 }
 
 /** The daemon link with reconnect. */
@@ -283,6 +289,12 @@ export class Connection {
     this.#outbox = outbox;
     this.#sendFrame = sendFrame;
     ws.on('open', () => {
+      const refusal = this.#opts.refuseToken?.(url);
+      if (refusal !== undefined) {
+        lastError = new ConnectionError(refusal);
+        ws.terminate();
+        return;
+      }
       ws.send(
         encodeMessage({
           type: 'hello',
