@@ -12,6 +12,7 @@ import {
   BadMessageError,
   CloseCode,
   ErrorCode,
+  countsFit,
   MAX_BATCH_MESSAGES,
   TooLargeError,
   decodeMessage,
@@ -61,6 +62,8 @@ export class Framing {
     let decoded: unknown;
     try {
       if (!isBinary) throw new BadMessageError('text frames are not accepted: send msgpack in binary frames');
+      // Before the decoder allocates what a header declares (msgpack-counts.ts).
+      if (!countsFit(data)) throw new BadMessageError('an array or map declares more elements than the frame holds');
       decoded = decodeMessage(data);
     } catch (err) {
       this.#bad(err);

@@ -19,6 +19,7 @@
  * back compares by bytes at any size, so a compare-and-set loop always works.
  */
 import { decodeData } from '@corepool/protocol';
+import { countsFit, MSGPACK_HEADER } from '@corepool/protocol/internal';
 
 /**
  * The decoding cost (decodeCost) a value may have to be compared structurally: about 100 ms
@@ -71,6 +72,8 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * (a plain object) ~20, a bigint past 64 bits besides that a unit a byte (BIGINT_BYTE_COST).
  */
 export function decodeCost(bytes: Uint8Array, limit: number, maxBigInt = Infinity): number {
+  // An array or map declaring more elements than bytes are left: the decoder would allocate them all first.
+  if (!countsFit(bytes)) return limit + 1;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length;
   let pos = 0;
@@ -92,7 +95,7 @@ export function decodeCost(bytes: Uint8Array, limit: number, maxBigInt = Infinit
       skip = 1 + (h & 0x1f);
       cost += PART_COST;
     } else {
-      const head = HEADER[h - 0xc0]!;
+      const head = MSGPACK_HEADER[h - 0xc0]!;
       if (head === 0 || pos + head > end) return limit + 1;
       switch (h) {
         case 0xc4:
@@ -160,49 +163,13 @@ export function bigIntBytes(bytes: Uint8Array): number {
     head = 2;
     length = 1 << (h - 0xd4);
   } else if (h >= 0xc7 && h <= 0xc9) {
-    head = HEADER[h - 0xc0]!;
+    head = MSGPACK_HEADER[h - 0xc0]!;
     if (bytes.length < head) return 0;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     length = h === 0xc7 ? bytes[1]! : h === 0xc8 ? view.getUint16(1) : view.getUint32(1);
   } else return 0;
   return bytes.length === head + length && bytes[head - 1] === BIGINT_EXT ? length : 0;
 }
-
-/** Header sizes of 0xc0..0xdf, with the payload for fixed-size ones (0: invalid). */
-const HEADER: readonly number[] = [
-  1,
-  0,
-  1,
-  1,
-  2,
-  3,
-  5,
-  3,
-  4,
-  6,
-  5,
-  9,
-  2,
-  3,
-  5,
-  9, // c0-cf (bin and ext: their payload follows)
-  2,
-  3,
-  5,
-  9,
-  3,
-  4,
-  6,
-  10,
-  18,
-  2,
-  3,
-  5,
-  3,
-  5,
-  3,
-  5, // d0-df (str8-32: their payload follows)
-];
 
 /** Canonical ids of decoded values: equal ids if and only if structurally equal. */
 class Canon {
