@@ -143,7 +143,12 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       ...(opts.init === undefined ? {} : { init: opts.init }),
       initTimeoutMs: opts.initTimeoutMs,
     },
-    { onReady: (w) => events.onReady(w), onMessage: (w, m) => events.onMessage(w, m), onExit: (w, c, s) => events.onExit(w, c, s) },
+    {
+      onReady: (w) => events.onReady(w),
+      onMessage: (w, m) => events.onMessage(w, m),
+      onExit: (w, c, s) => events.onExit(w, c, s),
+      onKilled: (w) => events.onKilled?.(w),
+    },
   );
   const workersUp = supervisor.start();
   hooks.forked?.();
@@ -216,6 +221,8 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       else if (clusterPool !== undefined) clusterPool.localMessage(w, m);
       else scheduler.workerMessage(w, m);
     },
+    // Its locks, subscriptions and blocked gets end with it: from the kill on, not at its exit a moment later.
+    onKilled: (w) => stateLink.gone(w),
     onExit: (w, code, signal) => {
       // Its locks and subscriptions end with it.
       stateLink.gone(w);
@@ -272,7 +279,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
     {
       owner: (w) => `w:${ownerTag}${w.id}`,
       send: (w, m) => supervisor.send(w, m),
-      dead: (w) => w.dead,
+      dead: (w) => w.dead || w.killed === true,
       payer: (w) => {
         if (clusterPool === undefined) return scheduler.clientOn(w)?.turns;
         if (!clusterPool.lentAway(w)) return clusterPool.clientOn(w)?.turns;

@@ -48,6 +48,12 @@ export interface WorkerSlot {
   readonly pid: number;
   ready: boolean;
   dead: boolean;
+  /**
+   * Sent SIGKILL, not yet exited: nothing more goes to it (send is false), and its state owner is let go
+   * at once (onKilled). Its exit came a moment later: a queue item put in between went to its task's blocked
+   * get, written to a channel nobody would read, and was lost (8 of 10 puts right after a timeout).
+   */
+  killed?: boolean;
   /** Workers this slot had before this one (each replaced after it exited). */
   readonly restarts: number;
   readonly worker: Worker;
@@ -73,6 +79,8 @@ export interface SupervisorEvents {
   onReady(w: WorkerSlot): void;
   onMessage(w: WorkerSlot, m: Exclude<WorkerToPrimary, ReadyMessage> | WithdrawnMessage): void;
   onExit(w: WorkerSlot, code: number | null, signal: string | null): void;
+  /** The primary killed it (its exit follows): what it held of the shared state can be let go now. */
+  onKilled?(w: WorkerSlot): void;
 }
 
 export interface SupervisorOptions {
@@ -254,7 +262,7 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
 
   /** Sends a message to a worker; false if it is gone. */
   send(w: WorkerSlot, m: PrimaryToWorker): boolean {
-    if (w.dead) return false;
+    if (w.dead || w.killed === true) return false;
     let sent: boolean;
     try {
       sent = w.channel.send(m);
@@ -295,6 +303,9 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
     } catch {
       /* already gone */
     }
+    if (w.killed === true) return;
+    w.killed = true;
+    this.#events.onKilled?.(w);
   }
 
   /** The worker said it exits by itself: its exit gets `cause` unless it was killed for another first. */
