@@ -156,6 +156,11 @@ function walk(value: unknown, seen: Set<object>, depth: number): Bad | undefined
   if (tag === 'Promise' || typeof (value as { then?: unknown }).then === 'function') {
     return new Bad('is a promise (await it first)');
   }
+  if (foreign(tag, value)) {
+    return new Bad(
+      `is ${tag === 'Error' ? 'an' : 'a'} ${tag} from another realm (a vm context), which cannot be sent as it is: send ${FOREIGN_REMAKE[tag]}`,
+    );
+  }
   if (tag === 'Error') {
     const e = value as Error;
     // Its name, message and stack go as strings.
@@ -189,7 +194,28 @@ function walk(value: unknown, seen: Set<object>, depth: number): Bad | undefined
 /** What a subclass of a type that msgpack carries only as itself is told: send the type itself. */
 function subclassOf(base: string, value: object, instead: string): string {
   const name = (value.constructor as { name?: unknown } | undefined)?.name;
+  // A built-in of another realm (a vm context) has its own constructor of the same name.
+  if (name === base) return `is a ${base} from another realm (a vm context), which cannot be sent as it is: send ${instead}`;
   return `is a subclass of ${base}${typeof name === 'string' && name !== '' ? ` (${name})` : ''}, which cannot be sent as it is: send ${instead}`;
+}
+
+/**
+ * What to send instead of a built-in of another realm (a vm context): msgpackr tells them by instanceof,
+ * so a Map, Set, RegExp or Error made there went as an empty object, and a Date as its toJSON() string,
+ * where structured clone copies each.
+ */
+const FOREIGN_REMAKE: Readonly<Record<string, string>> = {
+  Map: 'new Map(x)',
+  Set: 'new Set(x)',
+  RegExp: 'new RegExp(x)',
+  Date: 'new Date(x.getTime())',
+  Error: 'new Error(x.message)',
+};
+
+/** True for a Map, Set, RegExp, Date or Error (by its tag) that is not one of this realm's. */
+function foreign(tag: string, value: object): boolean {
+  const local = (globalThis as Record<string, unknown>)[tag];
+  return FOREIGN_REMAKE[tag] !== undefined && typeof local === 'function' && !(value instanceof local);
 }
 
 const LONE_SURROGATE =

@@ -1,5 +1,6 @@
 /** The codecs: data round-trips like structured clone; control frames decode strictly. */
 import { Packr } from 'msgpackr';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { findUncloneable } from '../src/cloneable.js';
 import { VersionReply, decodeData, decodeMessage, encodeData, encodeMessage, encodePairs, encodeReply } from '../src/codec.js';
@@ -310,5 +311,20 @@ describe("an array's own named properties", () => {
       expect(back).toEqual(elements);
       expect(back.total).toBeUndefined();
     }
+  });
+});
+
+describe('built-ins of another realm (a vm context)', () => {
+  it('a Map, Set, RegExp, Date or Error made there is refused with E_NOT_CLONEABLE, not sent as {}; a Date, not as a string', () => {
+    for (const src of ['new Map([["k", 1]])', 'new Set([1])', '/x/g', 'new Date(5)', 'new TypeError("t")', '({ inner: [new Map()] })']) {
+      expect(() => encodeData(runInNewContext(src), 'item 0'), src).toThrow(
+        expect.objectContaining({ code: 'E_NOT_CLONEABLE', message: expect.stringContaining('another realm') }),
+      );
+    }
+    expect(() => encodeData(runInNewContext('new Float64Array(2)'))).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('another realm') }),
+    );
+    // This realm's own still go as themselves.
+    expect(decodeData(encodeData(new Map([['k', new Set([/x/g])]])))).toEqual(new Map([['k', new Set([/x/g])]]));
   });
 });
