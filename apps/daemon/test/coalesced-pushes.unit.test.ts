@@ -62,4 +62,14 @@ describe('coalesced pushes', () => {
     expect(c.size).toBe(101);
     expect(all(c).some((p) => p.resync === true)).toBe(false);
   });
+
+  it('names and keys holding NULs are told apart: dict "a" key "b\\0c" is not dict "a\\0b" key "c"', () => {
+    const c = new CoalescedPushes(1024 * 1024);
+    c.add(set('a', 'b\0c', 1));
+    c.add(set('a\0b', 'c', 2));
+    expect(all(c).map((p) => [p.name, p.key])).toEqual([
+      ['a', 'b\0c'],
+      ['a\0b', 'c'],
+    ]);
+  });
 });

@@ -6,7 +6,7 @@
  * older entries for its own, and after the next reconnect reported a key
  * rewritten with the same value as changed and missed another's delete.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ListenerRegistry } from '../src/handles/listeners.js';
 import { Dict } from '../src/handles/dict.js';
 import type { StateTransport } from '../src/handles/transport.js';
@@ -113,5 +113,35 @@ describe('Dict.subscribe against pushes that pass its reads', () => {
     ]);
     await flush();
     expect(events).toEqual(['b=2', '-a', '-b']);
+  });
+});
+
+describe('Dict.subscribe with a callback that throws', () => {
+  it('a clear reports every key the subscriber had, however many of its deletes throw', async () => {
+    const t = heldEntries();
+    const heard: string[] = [];
+    new Dict<number>(t.transport, 'd').subscribe((k, _v, deleted) => {
+      heard.push(deleted ? `-${k}` : k);
+      if (deleted) throw new Error('a subscriber bug');
+    });
+    await flush();
+    t.answer([]);
+    await flush();
+    t.push('a', 1);
+    t.push('b', 2);
+    t.push('c', 3);
+    // Each throw is rethrown on a tick of its own (callUser): held here, not run.
+    const rethrown: unknown[] = [];
+    const spy = vi.spyOn(globalThis, 'setImmediate').mockImplementation(((fn: () => void) => {
+      rethrown.push(fn);
+      return 0;
+    }) as unknown as typeof setImmediate);
+    try {
+      t.registry.deliver({ type: 'push', kind: 'dict', name: 'd', version: 0, deleted: true });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(heard).toEqual(['a', 'b', 'c', '-a', '-b', '-c']);
+    expect(rethrown).toHaveLength(3);
   });
 });

@@ -59,4 +59,13 @@ describe('ListenerRegistry resync', () => {
     registry.deliver({ type: 'push', kind: 'value', name: 'v', version: 2, value: encodeData('two') });
     expect(seen.at(-1)).toEqual(['two', 2]);
   });
+
+  it('a name holding a NUL is subscribed again under that name after a reconnect', async () => {
+    const { registry, transport, sent } = fakeTransport({ version: 1, value: 'x' });
+    new Value<unknown>(transport, 'a\0b').subscribe(() => {});
+    await flush();
+    registry.resubscribeAll();
+    await flush();
+    expect(sent.filter((r) => r.op === 'value.subscribe').map((r) => r.name)).toEqual(['a\0b', 'a\0b']);
+  });
 });

@@ -52,7 +52,8 @@ export class CoalescedPushes {
     if (p.kind === 'dict' && map.has(resync)) return;
     // Re-inserted, not replaced in place: coalesced pushes flush in version order (a dict's
     // subscriber drops a push older than one it has, whatever its key).
-    const key = `${p.kind}\0${p.name}\0${p.key ?? ''}`;
+    // The name's length first: names and keys may hold NULs ("a" with key "b\0c" is not "a\0b" with key "c").
+    const key = `${p.kind}\0${p.name.length}\0${p.name}\0${p.key ?? ''}`;
     const old = map.get(key);
     if (old !== undefined) {
       map.delete(key);

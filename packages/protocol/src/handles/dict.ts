@@ -176,7 +176,8 @@ export class Dict<T = unknown> extends NamedHandle {
           pushed(undefined);
           const keys = [...seen.keys()];
           seen.clear();
-          for (const key of keys) cb(key, undefined, true);
+          // Each through callUser: one that throws must not cost the others their delete.
+          for (const key of keys) callUser(cb, key, undefined, true);
           return;
         }
         if (push.key === undefined || push.version <= last) return;
@@ -184,14 +185,14 @@ export class Dict<T = unknown> extends NamedHandle {
         if (push.deleted === true) {
           last = push.version;
           seen.delete(push.key);
-          cb(push.key, undefined, true);
+          callUser(cb, push.key, undefined, true);
           return;
         }
         const got = push.value === undefined ? undefined : decodePushed<T>(push.value);
         if (got === undefined) return;
         last = push.version;
         seen.set(push.key, digestOf(push.value!));
-        cb(push.key, got.value, false);
+        callUser(cb, push.key, got.value, false);
       },
       onEnd,
       resync,

@@ -94,7 +94,10 @@ export class ListenerRegistry {
   }
 
   #resubscribe(key: string, set: Set<Listener>): void {
-    const [kind, name] = key.split('\0') as [Kind, string];
+    // At the first NUL only: a name may hold NULs itself (split at each, "a\0b" was resubscribed as "a").
+    const at = key.indexOf('\0');
+    const kind = key.slice(0, at) as Kind;
+    const name = key.slice(at + 1);
     this.#subscribe(
       kind,
       name,
