@@ -178,6 +178,9 @@ describe('state lifecycle', () => {
         expect(await codeOf(c.list(bad))).toBe('E_BAD_ARGUMENT');
       }
       expect(await codeOf(c.list(5 as never))).toBe('E_BAD_ARGUMENT');
+      // A cursor that is no page's next is refused; one far past the end ends the listing (it used to start over).
+      expect(await codeOf(c.list({ cursor: 'abc' }))).toBe('E_BAD_ARGUMENT');
+      expect(await c.list({ cursor: '9007199254740993', limit: 5 })).toEqual({ entries: [] });
     } finally {
       await fresh[Symbol.asyncDispose]();
     }

@@ -11,7 +11,7 @@
  * every page being made (previewed).
  */
 import { inspect } from 'node:util';
-import { decodeData, MAX_NAME_LENGTH } from '@corepool/protocol/internal';
+import { BadArgumentError, decodeData, MAX_NAME_LENGTH } from '@corepool/protocol/internal';
 
 import { bigIntBytes, decodeCost } from './data-equal.js';
 import type { StateEntry, StateListing } from './state-store.js';
@@ -151,7 +151,12 @@ export class Pager {
   }
 
   async page(limit: number, cursor?: string): Promise<StateListing> {
-    const start = cursor === undefined || !/^\d{1,9}$/.test(cursor) ? 0 : Number(cursor);
+    // A cursor is a previous page's `next`: an offset. One that is not an offset is refused, and one past any
+    // listing (more digits than an offset has) ends it; both used to start the listing over, so a pager fed
+    // a bad cursor looped forever.
+    if (cursor !== undefined && !/^\d+$/.test(cursor)) throw new BadArgumentError("cursor must be a previous page's `next`");
+    if (cursor !== undefined && cursor.length > 9) return { entries: [] };
+    const start = cursor === undefined ? 0 : Number(cursor);
     const n = clampLimit(limit);
     let walk = start === 0 ? undefined : this.#walks.get(String(start));
     if (walk === undefined) walk = { it: this.#listing(), at: 0, head: undefined, timer: undefined };
