@@ -48,7 +48,9 @@ describe('Pager', () => {
     expect(page.next).toBe('510');
     expect(await pager.page(10, '995')).toEqual({ entries: names.slice(995).map((name) => ({ kind: 'queue', name, size: 1 })) });
     expect(await pager.page(10, '999999999')).toEqual({ entries: [] });
-    expect((await pager.page(10, 'not-a-cursor')).entries[0]!.name).toBe('n0');
+    // Past any listing, the end; not a cursor at all, refused (both used to start over: a pager fed one looped).
+    expect(await pager.page(10, '9007199254740993')).toEqual({ entries: [] });
+    await expect(pager.page(10, 'not-a-cursor')).rejects.toMatchObject({ code: 'E_BAD_ARGUMENT' });
   });
 
   it('walking to a far cursor lets the event loop run between slices', async () => {
