@@ -273,7 +273,13 @@ describe('state lifecycle: replay and durability', () => {
       await writer.dict<number>('away-d').set('old', 1);
       await writer.dict<number>('away-d').set('old', 2);
       const stopD = sub.dict<number>('away-d').subscribe((k, x, del) => keys.push(del ? `-${k}` : `${k}=${x}`));
+      // The subscription's baseline (its first read of the entries) is in place once a later push is heard: the
+      // push left the daemon after the read's reply. A read behind it answered was no proof: the daemon writes
+      // the entries' reply in a frame of its own after the smaller reply's, and a cut between them lost it.
+      // (A read answered first: the daemon has the subscription when the write comes.)
       await sub.dict('away-d').size();
+      await writer.dict<number>('away-d').set('old', 3);
+      await until(() => keys.includes('old=3'), 10_000, 'the dict subscription in place');
       proxy.cut();
       // While the subscriber is away: deleted, and made again at a lower version.
       await v.delete();

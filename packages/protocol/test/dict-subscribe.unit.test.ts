@@ -98,6 +98,22 @@ describe('Dict.subscribe against pushes that pass its reads', () => {
     expect(events).toEqual(['a=2', 'b=3', '-b']);
   });
 
+  it('a baseline whose reply came only after a reconnect is reported, not taken silently', async () => {
+    const { t, events } = subscribed();
+    await flush();
+    // The link drops before the baseline's reply: the read is sent again and the subscription resyncs.
+    t.registry.resubscribeAll();
+    await flush();
+    // The read, answered on the new link: what changed while the link was down is in it.
+    t.answer([['new', 1]]);
+    await flush();
+    expect(events).toEqual(['new=1']);
+    // The resync's own read finds nothing more.
+    t.answer([['new', 1]]);
+    await flush();
+    expect(events).toEqual(['new=1']);
+  });
+
   it('a whole-dict delete pushed while a read is on its way outranks the reply', async () => {
     const { t, events } = subscribed();
     await flush();

@@ -108,6 +108,12 @@ export class Dict<T = unknown> extends NamedHandle {
     const seen = new Map<string, string>();
     // The first read is the baseline: nothing reported, since a fresh subscriber hears changes only.
     let baseline: Promise<void> | undefined;
+    // The link dropped before the baseline's reply came: the read is sent again after the reconnect and answers
+    // with the dict as it is then, changes made meanwhile included. Taken silently as the baseline, those changes
+    // were never reported (a resync compared against it found nothing): it is reported instead, every entry a
+    // set, as when no baseline can be had.
+    let baselineLate = false;
+    let baselineDone = false;
     // While reads are under way, each pushed key's push count (and the count at the last whole-dict
     // delete): a key pushed after a read was sent keeps what its push said, since the read's reply may
     // be the older of the two. The SDK reports pushes as it reads them and settles a reply a few
@@ -137,8 +143,10 @@ export class Dict<T = unknown> extends NamedHandle {
         pushes = 0;
         clearedAt = -1;
       };
+      const isBaseline = baseline === undefined;
       return this.#rawEntries(report).then((reply) => {
         if (!live) return done();
+        if (isBaseline && baselineLate) report = true;
         const present = new Set<string>();
         for (const [key, bytes] of reply) {
           present.add(key);
@@ -162,6 +170,7 @@ export class Dict<T = unknown> extends NamedHandle {
       // Back after a gap: the dict may have been deleted and made again, its versions from 1.
       last = 0;
       // A resync before the baseline arrived compares against it once it has.
+      if (!baselineDone) baselineLate = true;
       void (baseline ?? Promise.resolve()).then(() => read(true));
     };
     const stop = this.transport.listen(
@@ -198,7 +207,9 @@ export class Dict<T = unknown> extends NamedHandle {
       resync,
     );
     // Sent after the subscribe on the same link: the entries it reads include every change made before the subscription.
-    baseline = read(false);
+    baseline = read(false).then(() => {
+      baselineDone = true;
+    });
     return () => {
       live = false;
       stop();
