@@ -449,8 +449,37 @@ export class BatchCall {
     // The daemon now reached (restarted, or another one of the list) knows only what is resent: if the
     // final chunk is not among it, the batch must be closed explicitly when it is done.
     this.#finalSent = false;
-    for (const c of this.#inflight.values()) this.#sendInflight(c);
+    for (const c of [...this.#inflight.values()]) {
+      if (c.payload.length > this.#host.maxPayload) this.#refit(c);
+      else this.#sendInflight(c);
+      if (this.#finished) return;
+    }
     this.pump();
+  }
+
+  /**
+   * A chunk in flight too large for the daemon reached now (one with a lower --max-payload, a cluster's
+   * 1 MiB): its items without a result go again as chunks that fit. Resent as it was, the daemon closed
+   * the connection (1009) on every resend, the client reconnected at once, and the batch never settled.
+   */
+  #refit(c: Inflight): void {
+    this.#inflight.delete(c.start);
+    const items = decodeData(c.payload) as unknown[];
+    // It holds one slot; each further run of items without a result takes one of its own.
+    let slots = 1;
+    for (let a = 0; a < c.count;) {
+      if (c.done[a] === 1) {
+        a++;
+        continue;
+      }
+      let b = a;
+      while (b < c.count && c.done[b] !== 1) b++;
+      if (slots-- === 0) this.#host.acquireSlot(this, true);
+      this.#sendChunk(c.start + a, items.slice(a, b));
+      if (this.#finished) return;
+      a = b;
+    }
+    if (slots > 0) this.#host.releaseSlot();
   }
 
   #checkDone(): void {
