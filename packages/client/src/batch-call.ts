@@ -65,6 +65,13 @@ export interface BatchHost {
    */
   acquireSlot(b: BatchCall, force?: boolean): boolean;
   releaseSlot(): void;
+  /**
+   * Counts `bytes` of `b`'s next chunk in flight and says true, or false when the client's chunks in flight
+   * hold their bound already: `b.unpark()` is called once they fit.
+   */
+  admitBytes(b: BatchCall, bytes: number): boolean;
+  /** Chunk bytes in flight leave (their results are in, or their batch ended). */
+  releaseBytes(bytes: number): void;
   forget(b: BatchCall): void;
 }
 
@@ -98,6 +105,8 @@ export class BatchCall {
   readonly #settings: BatchSettings;
   readonly #sink: BatchSink;
   readonly #sizer: ChunkSizer;
+  /** A chunk encoded and waiting for room among the client's chunk bytes in flight (admitBytes), holding its slot. */
+  #parked: Inflight | undefined;
   readonly #inflight = new Map<number, Inflight>();
   #iter: Iterator<unknown> | AsyncIterator<unknown> | undefined;
   readonly #source: Iterable<unknown> | AsyncIterable<unknown>;
@@ -176,7 +185,13 @@ export class BatchCall {
     this.#pumping = true;
     try {
       if (this.#iter === undefined) this.#openSource();
-      while (!this.#exhausted && !this.#finished && this.#inflight.size < this.#window && this.#sink.wantsMore()) {
+      while (
+        !this.#exhausted &&
+        !this.#finished &&
+        this.#parked === undefined &&
+        this.#inflight.size < this.#window &&
+        this.#sink.wantsMore()
+      ) {
         if (!this.#host.acquireSlot(this)) break;
         this.#holdingSlot = true;
         const start = this.#next;
@@ -332,6 +347,11 @@ export class BatchCall {
       this.#host.releaseSlot();
       return;
     }
+    if (!this.#host.admitBytes(this, payload.length)) {
+      // The client's chunks in flight hold their bytes' bound: this one waits for room (unpark), its slot held.
+      this.#parked = c;
+      return;
+    }
     this.#inflight.set(start, c);
     this.#sendInflight(c);
   }
@@ -413,6 +433,7 @@ export class BatchCall {
     if (m.errors.length === 0 && m.ms > 0) this.#sizer.observe(m.count, m.ms, m.load);
     if (c.remaining === 0) {
       this.#inflight.delete(c.start);
+      this.#host.releaseBytes(c.payload.length);
       this.#host.releaseSlot();
     }
     const onProgress = this.#settings.onProgress;
@@ -442,6 +463,16 @@ export class BatchCall {
     this.#end(err, true);
   }
 
+  /** The client's chunks in flight have room for the parked one now (its bytes are counted): it goes. */
+  unpark(): void {
+    const c = this.#parked;
+    if (c === undefined || this.#finished) return;
+    this.#parked = undefined;
+    this.#inflight.set(c.start, c);
+    this.#sendInflight(c);
+    this.pump();
+  }
+
   /** The link is back: reopen the batch and resend every chunk still without all its results. */
   resume(): void {
     if (this.#finished) return;
@@ -464,6 +495,7 @@ export class BatchCall {
    */
   #refit(c: Inflight): void {
     this.#inflight.delete(c.start);
+    this.#host.releaseBytes(c.payload.length);
     const items = decodeData(c.payload) as unknown[];
     // It holds one slot; each further run of items without a result takes one of its own.
     let slots = 1;
@@ -483,7 +515,7 @@ export class BatchCall {
   }
 
   #checkDone(): void {
-    if (this.#finished || this.#pumping || !this.#exhausted || this.#inflight.size > 0) return;
+    if (this.#finished || this.#pumping || !this.#exhausted || this.#inflight.size > 0 || this.#parked !== undefined) return;
     if (this.#inputError !== undefined) this.#end(this.#inputError.error, this.#opened);
     else this.#end(undefined, this.#opened);
   }
@@ -494,8 +526,14 @@ export class BatchCall {
     if (tellDaemon && this.#opened && !(err === undefined && this.#finalSent)) {
       this.#host.send({ type: err === undefined ? 'batch.close' : 'batch.cancel', id: this.id });
     }
+    for (const c of this.#inflight.values()) this.#host.releaseBytes(c.payload.length);
     for (let i = 0; i < this.#inflight.size; i++) this.#host.releaseSlot();
     this.#inflight.clear();
+    // A chunk that waited for room holds a slot, no bytes.
+    if (this.#parked !== undefined) {
+      this.#parked = undefined;
+      this.#host.releaseSlot();
+    }
     // A read of the input that may never end (a generator that never yields) holds a slot too.
     this.#releaseHeldSlot();
     this.#host.forget(this);

@@ -13,6 +13,7 @@ function fakeHost(max: number, maxPayload: number, failsOver = false): BatchHost
     failsOver,
     slots: 0,
     sent: [] as ClientMessage[],
+    bytes: 0,
     workers: 1,
     maxPayload,
     send(m: ClientMessage): boolean {
@@ -26,6 +27,13 @@ function fakeHost(max: number, maxPayload: number, failsOver = false): BatchHost
     },
     releaseSlot(): void {
       host.slots--;
+    },
+    admitBytes(_b: BatchCall, bytes: number): boolean {
+      host.bytes += bytes;
+      return true;
+    },
+    releaseBytes(bytes: number): void {
+      host.bytes -= bytes;
     },
     forget(): void {},
     wireTask: (spec: TaskSpec) => spec,

@@ -91,6 +91,10 @@ export const CANCEL_GRACE_MS = 1000;
 export const STEAL_AFTER_MS = 50;
 /** Most batches a client may have open in the daemon (not yet finished, closed or cancelled); E_LIMIT beyond. */
 export const MAX_OPEN_BATCHES = 1024;
+/** Chunks of one client the daemon queues (not yet on a worker); past them, a chunk's batch fails with E_FLOW_CONTROL. */
+export const MAX_QUEUED_CHUNKS = 1024;
+/** Bytes of one client's chunks the daemon queues; past them, as MAX_QUEUED_CHUNKS. The SDK keeps half of it in flight at most. */
+export const MAX_QUEUED_BYTES = 128 * 1024 * 1024;
 /** Longest timeoutMs: Node runs a timer of 2^31 ms or more at once, so a longer one would expire immediately. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /**

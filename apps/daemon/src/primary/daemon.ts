@@ -22,6 +22,8 @@ import {
   DaemonRunningError,
   ENVELOPE_BYTES,
   ErrorCode,
+  MAX_QUEUED_BYTES,
+  MAX_QUEUED_CHUNKS,
   UnavailableError,
   type DaemonStatus,
   type Push,
@@ -262,8 +264,8 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
   const scheduler = new Scheduler<PoolWorker>(clusterPool ?? supervisor, {
     observer: telemetry,
     pipelineDepth: opts.pipelineDepth,
-    maxQueuedChunks: 1024,
-    maxQueuedBytes: 128 * 1024 * 1024,
+    maxQueuedChunks: MAX_QUEUED_CHUNKS,
+    maxQueuedBytes: MAX_QUEUED_BYTES,
     maxTasksPerWorker: opts.maxTasksPerWorker,
   });
   clusterPool?.attach(scheduler);
