@@ -48,11 +48,11 @@ export function recordedDaemon(dataDir: string): RecordedDaemon | undefined {
   }
   if (typeof rec.url !== 'string' || rec.url === '' || !Number.isInteger(rec.pid) || (rec.pid as number) <= 0) return undefined;
   const pid = rec.pid as number;
-  return { url: rec.url, pid, live: runs(pid, typeof rec.startTime === 'number' ? rec.startTime : undefined) };
+  return { url: rec.url, pid, live: processRuns(pid, typeof rec.startTime === 'number' ? rec.startTime : undefined) };
 }
 
-/** True while process `pid`, started at `startTime` where known, runs (a zombie has exited). */
-function runs(pid: number, startTime: number | undefined): boolean {
+/** True while process `pid`, whoever owns it, started at `startTime` where given and known, runs (a zombie has exited). */
+export function processRuns(pid: number, startTime?: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {

@@ -9,7 +9,7 @@ export { CloseCode } from './codes.js';
 export { errorClass, toCorepoolError } from './errors.js';
 export { checkOptionKeys } from './option-keys.js';
 export { checkDaemonUrl, daemonUrls, envUrls, isLocalUrl } from './daemon-urls.js';
-export { parseProcStat, recordedDaemon } from './daemon-record.js';
+export { parseProcStat, processRuns, recordedDaemon } from './daemon-record.js';
 export { countsFit, MSGPACK_HEADER } from './msgpack-counts.js';
 export type { ProcStat, RecordedDaemon } from './daemon-record.js';
 export {

@@ -10,6 +10,7 @@
  */
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processRuns } from '@corepool/protocol/internal';
 import { hasEnvEntry, listPids, readStat } from './procfs.js';
 
 /** One recorded process: its pid and its start time (clock ticks after boot; undefined where /proc is missing). */
@@ -83,12 +84,8 @@ function withStart(pid: number): { startTime?: number } {
  * pid 1) reaps slowly; a daemon killed with -9 is not "already running" while it waits.
  */
 export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  return readStat(pid)?.state !== 'Z';
+  // The same check the SDK makes of a recorded daemon before it sends its token (daemon-record.ts).
+  return processRuns(pid);
 }
 
 function cmdline(pid: number): string {

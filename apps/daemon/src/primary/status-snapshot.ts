@@ -43,28 +43,27 @@ export class MadeStatus {
 export function statusSnapshots(make: () => DaemonStatus, clock: Clock): Paced<MadeStatus> {
   return new Paced((spent) => {
     const status = make();
-    let bytes: Uint8Array | undefined;
-    let json: Buffer | undefined;
+    // Each encoding made at its first use, once for every reply, its time counted in the pace.
+    const once = <T>(encode: () => T): (() => T) => {
+      let made: T | undefined;
+      return () => {
+        if (made === undefined) {
+          const e0 = clock.now();
+          made = encode();
+          spent(clock.now() - e0);
+        }
+        return made;
+      };
+    };
     return new MadeStatus(
       status,
-      () => {
-        if (bytes === undefined) {
-          const e0 = clock.now();
-          const encoded = encodeMessage(status);
-          bytes = new Uint8Array(ENVELOPE_ROOM + encoded.length);
-          bytes.set(encoded, ENVELOPE_ROOM);
-          spent(clock.now() - e0);
-        }
+      once(() => {
+        const encoded = encodeMessage(status);
+        const bytes = new Uint8Array(ENVELOPE_ROOM + encoded.length);
+        bytes.set(encoded, ENVELOPE_ROOM);
         return bytes;
-      },
-      () => {
-        if (json === undefined) {
-          const e0 = clock.now();
-          json = Buffer.from(JSON.stringify(status));
-          spent(clock.now() - e0);
-        }
-        return json;
-      },
+      }),
+      once(() => Buffer.from(JSON.stringify(status))),
     );
   }, clock);
 }
