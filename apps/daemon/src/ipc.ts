@@ -73,6 +73,17 @@ export interface StartedMessage {
   i: number;
 }
 /**
+ * Urgent chunk `key` came after the chunk it was to follow (`after`) had ended, while chunk
+ * `running` ran: it runs right after `running`, not in its place (worker/run-queue.ts). The
+ * primary took `after` to be running when it sent `key`, and would otherwise time `key`'s first
+ * item, and aim cut requests, as if it ran while `running` did.
+ */
+export interface BehindMessage {
+  t: 'behind';
+  key: number;
+  running: number;
+}
+/**
  * The chunk finished: an encoded array of its results from item `from` (0 if
  * absent) to its end, with per-item errors; the items before `from` came in parts.
  */
@@ -175,6 +186,7 @@ export interface StateReturnMessage {
 export type WorkerToPrimary =
   | ReadyMessage
   | StartedMessage
+  | BehindMessage
   | PartMessage
   | DoneMessage
   | FailMessage

@@ -44,13 +44,16 @@ describe("a worker's queue of chunks", () => {
 
   it('an urgent chunk goes first when the chunk it goes behind has started (or ended), or it names none', () => {
     const q = [run(3), run(4)];
-    queueRun(q, run(9, true, 2)); // 2 runs now: 9 is next
+    // 2 runs now (or has ended): 9 is next, and the `after` it missed is returned for the runner to report.
+    expect(queueRun(q, run(9, true, 2))).toBe(2);
     expect(keys(q)).toEqual([9, 3, 4]);
-    queueRun(q, run(8, true));
+    expect(queueRun(q, run(8, true))).toBeUndefined();
     expect(keys(q)).toEqual([8, 9, 3, 4]);
     const empty: RunMessage[] = [];
-    queueRun(empty, run(7, true, 5));
+    expect(queueRun(empty, run(7, true, 5))).toBe(5);
     expect(keys(empty)).toEqual([7]);
+    expect(queueRun(empty, run(6))).toBeUndefined();
+    expect(queueRun(q, run(5, true, 3))).toBeUndefined(); // 3 waits here: 5 goes right behind it
   });
 
   it("a task's Array species, constructor or Object.prototype.after changes nothing", () => {

@@ -421,6 +421,46 @@ describe('failures, over a fake pool and clock', () => {
     ]);
   });
 
+  it('an urgent chunk its worker runs behind another (the chunk it was to follow had ended): the lane follows the worker, its deadline waits', () => {
+    const s = setup(1);
+    open(s, 1);
+    add(s, 1, [0, 1]); // A and R fill the only worker's pipeline
+    const [w0] = workers(s);
+    const [a, r] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    const other = client(2);
+    open(s, 9, other, { timeoutMs: 100 });
+    add(s, 9, [100], other);
+    const b = s.pool.runs(w0).find((m) => m.urgent)!;
+    expect(b.after).toBe(a.key);
+    done(s, w0, a.key, 'a'); // A's end is heard: B is taken to be running...
+    tell(s, w0, { t: 'behind', key: b.key, running: r.key }); // ...but the worker had begun R
+    expect([...s.scheduler.runningChunks()].map((c) => c.client.id)).toEqual([1]);
+    s.clock.advance(1_000); // R runs long: B waits untimed
+    expect(s.pool.killed).toEqual([]);
+    expect(results(other)).toEqual([]);
+    done(s, w0, r.key, 'r'); // R ends: B begins, timed from now
+    expect([...s.scheduler.runningChunks()].map((c) => c.client.id)).toEqual([2]);
+    s.clock.advance(99);
+    expect(s.pool.killed).toEqual([]);
+    s.clock.advance(1);
+    expect(s.pool.killed).toEqual([w0]);
+    expect(results(other).map((x) => [x.start, x.errors[0]?.code])).toEqual([[100, ErrorCode.E_TIMEOUT]]);
+  });
+
+  it("a behind message about chunks the lane no longer holds, or already in the worker's order, changes nothing", () => {
+    const s = setup(1);
+    open(s, 1);
+    add(s, 1, [0, 1]);
+    const [w0] = workers(s);
+    const [a, r] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    tell(s, w0, { t: 'behind', key: r.key, running: a.key }); // R already waits behind A
+    tell(s, w0, { t: 'behind', key: a.key, running: 999 });
+    tell(s, w0, { t: 'behind', key: 999, running: a.key });
+    done(s, w0, a.key, 'a');
+    done(s, w0, r.key, 'r');
+    expect(results(s.client).map((x) => x.start)).toEqual([0, 1]);
+  });
+
   it('an uncaught exception fails the item running, and the worker is killed if it has not left after the grace', () => {
     const s = setup(1, { pipelineDepth: 1 });
     open(s, 1);

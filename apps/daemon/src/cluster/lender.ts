@@ -268,7 +268,12 @@ export class Lender {
       if (run === undefined) return;
       field = `${g.owner}:${run.key}`;
       attempt = run.attempt;
-      out = m.t === 'fail' && run.module !== undefined ? { ...onThisHost(m, g.self), key: run.key } : { ...m, key: run.key };
+      if (m.t === 'behind') {
+        // Its running chunk's key is this daemon's too.
+        const running = g.chunks.get(m.running);
+        if (running === undefined) return;
+        out = { ...m, key: run.key, running: running.key };
+      } else out = m.t === 'fail' && run.module !== undefined ? { ...onThisHost(m, g.self), key: run.key } : { ...m, key: run.key };
       if (m.t === 'done' || m.t === 'fail') {
         final = true;
         g.chunks.delete(m.key);

@@ -68,6 +68,23 @@ export class Lane<W extends PoolWorker = PoolWorker> {
     return head;
   }
 
+  /**
+   * The worker runs `running` before `chunk` (an urgent chunk that reached it after the chunk it was
+   * to follow had ended: worker/run-queue.ts): `chunk` goes right behind `running`. True if `running`
+   * thereby became the head, running since `chunk` was taken to be.
+   */
+  behind(chunk: Chunk, running: Chunk): boolean {
+    const i = this.chunks.indexOf(chunk);
+    const j = this.chunks.indexOf(running);
+    if (i < 0 || j <= i) return false;
+    this.chunks.splice(i, 1);
+    this.chunks.splice(j, 0, chunk);
+    if (i !== 0) return false;
+    running.headAt = chunk.headAt;
+    chunk.headAt = undefined;
+    return true;
+  }
+
   /** The chunk moved to another worker: this copy stays only until the worker answers for it. */
   disown(chunk: Chunk): void {
     chunk.ghost = true;

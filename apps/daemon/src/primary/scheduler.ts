@@ -420,6 +420,10 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       this.#withdrawn(lane, chunk, m.outcome);
       return;
     }
+    if (m.t === 'behind') {
+      this.#behind(lane, chunk, m.running);
+      return;
+    }
     if (chunk.ghost) {
       // Its copy on another worker owns the items: this one only gives back its slot (parts included).
       if (m.t === 'done' || m.t === 'fail') {
@@ -616,6 +620,19 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   #reportsLost(lane: Lane<W>): void {
     lane.recycle ??= { culprit: undefined };
     this.#pool.kill(lane.worker, 'reports lost');
+  }
+
+  /**
+   * Urgent `chunk` runs after chunk `runningKey`, not where it was placed (BehindMessage): the lane
+   * follows the worker's order. Had `chunk` become the head, its deadline is taken off (its item
+   * waits, it does not run) and the chunk that does run is timed; cut requests aim at it from now.
+   */
+  #behind(lane: Lane<W>, chunk: Chunk, runningKey: number): void {
+    const running = lane.chunks.find((c) => c.key === runningKey);
+    if (running === undefined || !lane.behind(chunk, running)) return;
+    chunk.timer?.cancel();
+    if (running.timer === undefined) this.#deadlines.arm(lane, running, Math.max(running.current, 0));
+    this.dispatch();
   }
 
   #fail(lane: Lane<W>, chunk: Chunk, m: FailMessage): void {

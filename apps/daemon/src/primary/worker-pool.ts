@@ -47,6 +47,7 @@
  */
 import type {
   AbortMessage,
+  BehindMessage,
   DoneMessage,
   FailMessage,
   PartMessage,
@@ -83,7 +84,8 @@ export interface PoolWorker {
 export type ChunkCommand = RunMessage | AbortMessage;
 
 /** What a worker tells the scheduler about its chunks (and its own leaving, `recycle`). */
-export type ChunkMessage = StartedMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage | WithdrawnMessage;
+export type ChunkMessage =
+  StartedMessage | BehindMessage | PartMessage | DoneMessage | FailMessage | UncaughtMessage | RecycleMessage | WithdrawnMessage;
 
 /** The workers the scheduler places chunks on. */
 export interface WorkerPool<W extends PoolWorker> {

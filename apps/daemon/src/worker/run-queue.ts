@@ -9,16 +9,21 @@
  * would run before it, and the primary would time that one's first item from
  * its start while it waited, and aim cut requests at it. So an urgent chunk
  * names the chunk the primary took to be running (`after`): if the worker has
- * not started it, the urgent one goes right behind it, else first.
+ * not started it, the urgent one goes right behind it, else first. If that
+ * chunk has ended and another runs now, the urgent one runs after that other
+ * one, which the primary took to be waiting: the runner tells it (BehindMessage).
  */
 import type { RunMessage } from '../ipc.js';
 import { ArrayPrototypePush, ArrayPrototypeUnshift, ObjectHasOwn } from './primordials.js';
 
-/** Puts `m` in `queue` (the chunks waiting, first to run first). */
-export function queueRun(queue: RunMessage[], m: RunMessage): void {
+/**
+ * Puts `m` in `queue` (the chunks waiting, first to run first). Returns the `after` an urgent
+ * chunk named when that chunk was not waiting here (it had begun or ended): `m` went first.
+ */
+export function queueRun(queue: RunMessage[], m: RunMessage): number | undefined {
   if (!m.urgent) {
     ArrayPrototypePush(queue, m);
-    return;
+    return undefined;
   }
   // Own properties only: a task may have put an `after` on Object.prototype.
   const after = ObjectHasOwn(m, 'after') ? m.after : undefined;
@@ -30,8 +35,9 @@ export function queueRun(queue: RunMessage[], m: RunMessage): void {
       ArrayPrototypePush(queue, m);
       for (let j = queue.length - 1; j > i + 1; j--) queue[j] = queue[j - 1]!;
       queue[i + 1] = m;
-      return;
+      return undefined;
     }
   }
   ArrayPrototypeUnshift(queue, m);
+  return after;
 }

@@ -99,6 +99,8 @@ export class Runner {
   #aborts = new Map<number, ChunkAbort>();
   /** The abort of the chunk whose items run now. */
   #runningAbort: ChunkAbort | undefined;
+  /** The key of the chunk running now (its items, or its task loading), if any. */
+  #runningKey: number | undefined;
   #current: CurrentItem | undefined;
   /** Set once a part of the running chunk's results went out: it can no longer be answered as a whole. */
   #partsOut = false;
@@ -127,7 +129,10 @@ export class Runner {
       if (this.#closed) return;
       m.task = keepSource(m.task);
       MapPrototypeSet(this.#aborts, m.key, new ChunkAbort());
-      queueRun(this.#queue, m);
+      const missed = queueRun(this.#queue, m);
+      // Its `after` has ended and another chunk runs: this one waits for that one, which the primary must know.
+      const running = this.#runningKey;
+      if (missed !== undefined && running !== undefined && running !== missed) this.#send({ t: 'behind', key: m.key, running });
       if (!this.#running) {
         this.#running = true;
         // Not at once: the rest of the frames read with this one (an abort for it) are handled first.
@@ -158,12 +163,14 @@ export class Runner {
       const t0 = now();
       this.#partsOut = false;
       runBegins();
+      this.#runningKey = next.key;
       try {
         await this.#run(next, abort);
       } catch (err) {
         this.#current = undefined;
         this.#answerInternal(next, err);
       } finally {
+        this.#runningKey = undefined;
         runEnds(); // a chunk that ended before its items (aborted, refused, its task not loaded) too
         MapPrototypeDelete(this.#aborts, next.key);
         cutSpared(next.key);
