@@ -47,6 +47,11 @@ export interface StateReplyMessage {
   t: 'state.reply';
   rid: number;
   ok: boolean;
+  /**
+   * A queue item handed to a get: the worker acknowledges it as it reads it (StateAckMessage), and
+   * it goes back to the front of its queue if the worker dies before (worker-state-link.ts).
+   */
+  ack?: true;
   value?: unknown;
   error?: WireError;
   /**
@@ -177,6 +182,11 @@ export interface StateCancelMessage {
   t: 'state.cancel';
   locks?: true;
 }
+/** The worker read reply `rid` (one that asked for it: a queue item handed to a get). */
+export interface StateAckMessage {
+  t: 'state.ack';
+  rid: number;
+}
 /** An item a get took for a task cancelled meanwhile: back to the front of its queue. */
 export interface StateReturnMessage {
   t: 'state.return';
@@ -194,6 +204,7 @@ export type WorkerToPrimary =
   | RecycleMessage
   | StateMessage
   | StateCancelMessage
+  | StateAckMessage
   | StateReturnMessage;
 /** The worker initializer's file: URL (`daemon start --init`), for the worker to run before it reports ready. */
 export const INIT_ENV = 'COREPOOL_WORKER_INIT';

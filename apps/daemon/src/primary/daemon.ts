@@ -220,6 +220,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       if (m.t === 'state') stateLink.request(w, m);
       else if (m.t === 'state.cancel') stateLink.cancelBlocked(w, m.locks === true);
       else if (m.t === 'state.return') stateLink.giveBack(w, m);
+      else if (m.t === 'state.ack') stateLink.acked(w, m.rid);
       else if (clusterPool !== undefined) clusterPool.localMessage(w, m);
       else scheduler.workerMessage(w, m);
     },

@@ -25,6 +25,12 @@
  * a second (100 -> 700 MB in 30 s) for as long as the item ran. Its replies
  * cannot be coalesced: its requests wait instead, unread, while its replies
  * wait unsent past that mark, and past a burst a turn (BURST below).
+ *
+ * A queue item handed to a worker's get is the worker's once it has read it (it
+ * acknowledges the reply as it does): a worker that dies first, by itself (a task
+ * that spins, then crashes or runs out of memory) or killed, has its unread items
+ * put back at the front of their queues, in their order. Before, the item was
+ * taken from its queue as the reply was written to a channel nobody would read.
  */
 import { checkName, EncodedValue, ErrorCode, LARGEST_MAX_PAYLOAD, type Push, type WireError } from '@corepool/protocol/internal';
 import type { PushMessage, StateMessage, StateReplyMessage, StateReturnMessage } from '../ipc.js';
@@ -85,6 +91,8 @@ export class WorkerStateLink<W> {
   /** Requests handled this turn, per worker (cleared each turn). */
   readonly #burst = new Map<W, number>();
   #burstArmed = false;
+  /** Queue items sent to each worker's gets that it has not acknowledged reading, by request id, in the order sent. */
+  readonly #unread = new Map<W, Map<number, { name: string; item: Uint8Array }>>();
 
   /**
    * `ownerPrefix` starts every worker owner name, and no other owner's. `highWater`: the bytes
@@ -163,11 +171,15 @@ export class WorkerStateLink<W> {
         // A value encoded already (a large listing) goes as its bytes, decoded by the worker: as the payload, written
         // as it is. Packed into the message as a field, a 300,000-key listing (4 MB) was copied into a fresh buffer,
         // ~10 ms of the primary in one go for each.
+        const item = m.req.op === 'queue.get' && value instanceof Uint8Array ? value : undefined;
         const reply: StateReplyMessage =
           value instanceof EncodedValue
             ? { t: 'state.reply', rid: m.rid, ok: true, payload: value.bytes }
-            : { t: 'state.reply', rid: m.rid, ok: true, value };
+            : item !== undefined
+              ? { t: 'state.reply', rid: m.rid, ok: true, ack: true, value }
+              : { t: 'state.reply', rid: m.rid, ok: true, value };
         if (!this.#host.send(w, reply)) this.#store.undelivered(m.req, value);
+        else if (item !== undefined) this.#handed(w).set(m.rid, { name: m.req.name, item });
         payer?.charge(performance.now() - sending);
       },
       (err: { toWire?: () => WireError; message?: string }) =>
@@ -238,6 +250,17 @@ export class WorkerStateLink<W> {
     this.#store.undelivered({ op: 'queue.get', name: m.name }, m.value);
   }
 
+  /** The worker read reply `rid`: a queue item it held is its task's now. */
+  acked(w: W, rid: number): void {
+    this.#unread.get(w)?.delete(rid);
+  }
+
+  #handed(w: W): Map<number, { name: string; item: Uint8Array }> {
+    let m = this.#unread.get(w);
+    if (m === undefined) this.#unread.set(w, (m = new Map()));
+    return m;
+  }
+
   /** A push for `owner`: true if the owner is a worker's (delivered if that worker still lives), false if not. */
   push(owner: string, push: Push): boolean {
     if (!owner.startsWith(this.#prefix)) return false;
@@ -275,8 +298,15 @@ export class WorkerStateLink<W> {
     this.#host.whenSent(w, () => this.#flush(w));
   }
 
-  /** The worker exited: its owner is released. */
+  /** The worker exited or was killed: its owner is released, and the queue items it never read go back to the front of their queues. */
   gone(w: W): void {
+    const unread = this.#unread.get(w);
+    this.#unread.delete(w);
+    if (unread !== undefined) {
+      // The last handed first: each goes in front of the one handed after it, as they were.
+      const items = [...unread.values()];
+      for (let i = items.length - 1; i >= 0; i--) this.#store.undelivered({ op: 'queue.get', name: items[i]!.name }, items[i]!.item);
+    }
     this.#paused.delete(w);
     this.#waiting.delete(w);
     this.#deferred.delete(w);

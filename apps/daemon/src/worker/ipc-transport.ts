@@ -42,7 +42,12 @@ export class IpcTransport implements StateTransport {
 
   /** Routes a reply or a push from the primary. */
   receive(m: StateReplyMessage | PushMessage): void {
-    if (m.t === 'push') this.#listeners.deliver(m.push);
-    else this.#pending.settle(m.rid, m.payload === undefined ? m : { ...m, value: decodeMessage(m.payload) });
+    if (m.t === 'push') {
+      this.#listeners.deliver(m.push);
+      return;
+    }
+    // Before it is settled: a task cancelled meanwhile gives the item back (giveBack) after this, never before.
+    if (m.ack === true) this.#send({ t: 'state.ack', rid: m.rid });
+    this.#pending.settle(m.rid, m.payload === undefined ? m : { ...m, value: decodeMessage(m.payload) });
   }
 }
