@@ -68,6 +68,7 @@ export const PARALLEL_FILES: readonly string[] = [
   'test/value.test.ts',
   'test/worker-channel.test.ts',
   'test/worker-children.test.ts',
+  'test/worker-crash-gets.test.ts',
   'test/worker-output.test.ts',
   'test/worker-stopped.test.ts',
   // The shared state on LMDB in the test's own process.

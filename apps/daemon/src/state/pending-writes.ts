@@ -57,7 +57,13 @@ export function applySync(table: Table, key: Key, value: Uint8Array | undefined)
   else table.putSync(key, value);
 }
 
-/** One string per LMDB key: a string key apart from an array key that prints the same. */
-function keyId(key: Key): string {
-  return typeof key === 'string' ? `s${key}` : `j${JSON.stringify(key)}`;
+/**
+ * One string per LMDB key: a string key apart from an array key that prints the same. A reply's
+ * key ([owner, rid], one or two a write) is its number, then its string after the first ':'
+ * (no number prints one): JSON.stringify was 2% of the primary's CPU in the `counter` bench.
+ */
+export function keyId(key: Key): string {
+  if (typeof key === 'string') return `s${key}`;
+  if (Array.isArray(key) && key.length === 2 && typeof key[1] === 'number' && typeof key[0] === 'string') return `r${key[1]}:${key[0]}`;
+  return `j${JSON.stringify(key)}`;
 }
