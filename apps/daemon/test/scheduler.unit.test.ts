@@ -447,6 +447,45 @@ describe('failures, over a fake pool and clock', () => {
     expect(results(other).map((x) => [x.start, x.errors[0]?.code])).toEqual([[100, ErrorCode.E_TIMEOUT]]);
   });
 
+  it("an urgent chunk behind a CPU-bound chunk its worker began first (no behind can come): timed from that one's end, or its own start", () => {
+    const s = setup(1);
+    open(s, 1);
+    add(s, 1, [0, 1]);
+    const [w0] = workers(s);
+    const [a, r] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    const other = client(2);
+    open(s, 9, other, { timeoutMs: 100 });
+    add(s, 9, [100], other);
+    done(s, w0, a.key, 'a'); // the worker begins R, spinning: it reads nothing until R ends
+    s.clock.advance(1_000);
+    expect(s.pool.killed).toEqual([]);
+    done(s, w0, r.key, 'r'); // R ends: B runs next, timed from now
+    s.clock.advance(99);
+    expect(s.pool.killed).toEqual([]);
+    s.clock.advance(1);
+    expect(s.pool.killed).toEqual([w0]);
+    expect(results(other).map((x) => [x.start, x.errors[0]?.code])).toEqual([[100, ErrorCode.E_TIMEOUT]]);
+  });
+
+  it('an urgent chunk its worker runs next is timed from its start', () => {
+    const s = setup(1);
+    open(s, 1);
+    add(s, 1, [0, 1]);
+    const [w0] = workers(s);
+    const [a] = s.pool.runs(w0) as [RunMessage, RunMessage];
+    const other = client(2);
+    open(s, 9, other, { timeoutMs: 100 });
+    add(s, 9, [100], other);
+    const b = s.pool.runs(w0).find((m) => m.urgent)!;
+    done(s, w0, a.key, 'a');
+    s.clock.advance(5);
+    tell(s, w0, { t: 'started', key: b.key, i: 0 });
+    s.clock.advance(99);
+    expect(s.pool.killed).toEqual([]);
+    s.clock.advance(1);
+    expect(s.pool.killed).toEqual([w0]);
+  });
+
   it("a behind message about chunks the lane no longer holds, or already in the worker's order, changes nothing", () => {
     const s = setup(1);
     open(s, 1);
@@ -454,6 +493,7 @@ describe('failures, over a fake pool and clock', () => {
     const [w0] = workers(s);
     const [a, r] = s.pool.runs(w0) as [RunMessage, RunMessage];
     tell(s, w0, { t: 'behind', key: r.key, running: a.key }); // R already waits behind A
+    tell(s, w0, { t: 'behind', key: a.key, running: r.key }); // A is no urgent chunk: a task's forgery
     tell(s, w0, { t: 'behind', key: a.key, running: 999 });
     tell(s, w0, { t: 'behind', key: 999, running: a.key });
     done(s, w0, a.key, 'a');

@@ -49,6 +49,30 @@ describe('queue items handed to a worker that dies before it reads them', () => 
     expect(await drain(putter, 'jobs')).toEqual(['a', 'b', 'c', 'd']);
   }, 60_000);
 
+  it('its own get still blocked takes none of them: they come back in order', async () => {
+    const putter = await d.connect({ name: 'putter' });
+    const run = client.mapSettled(
+      async (_: number, ctx) => {
+        const q = ctx.queue('four-gets');
+        // Four gets, three items to come: the fourth stays blocked at the primary as the worker dies.
+        for (let i = 0; i < 4; i++) q.get().catch(() => {});
+        await ctx.queue('four-blocked').put(1);
+        const t = Date.now();
+        while (Date.now() - t < 1500) {
+          /* spins */
+        }
+        process.kill(process.pid, 'SIGKILL');
+      },
+      [0],
+      { retries: 0 },
+    );
+    await putter.queue('four-blocked').get({ timeoutMs: 10_000 });
+    for (const item of ['a', 'b', 'c']) await putter.queue('four-gets').put(item);
+    const [outcome] = await run;
+    expect(outcome!.status).toBe('rejected');
+    expect(await drain(putter, 'four-gets')).toEqual(['a', 'b', 'c']);
+  }, 60_000);
+
   it('an item a task read stays taken when its worker dies afterwards', async () => {
     await client.queue('once').put('a');
     const [got] = await client.map(async (_: number, ctx) => ctx.queue('once').get(), [0]);

@@ -41,7 +41,10 @@ const payer = (): Payer => {
 
 interface W {
   id: number;
+  /** Exited, its every message handed on. */
   dead: boolean;
+  /** Killed, not exited yet. */
+  killed?: boolean;
   open: boolean;
   got: (StateReplyMessage | PushMessage)[];
   /** The connection whose chunk it runs. */
@@ -66,7 +69,7 @@ function setup(answer: (owner: string) => Promise<unknown>) {
       log.push(`handle ${owner}`);
       return answer(owner);
     },
-    undelivered: (req) => log.push(`undelivered ${req.name}`),
+    undelivered: (req, value) => log.push(`undelivered ${req.name}${value instanceof Uint8Array ? ` ${value[0]}` : ''}`),
     releaseOwner: (owner) => log.push(`release ${owner}`),
     cancelGets: (owner) => log.push(`cancel gets ${owner}`),
     cancelAcquires: (owner) => log.push(`cancel acquires ${owner}`),
@@ -80,7 +83,8 @@ function setup(answer: (owner: string) => Promise<unknown>) {
         w.got.push(m);
         return true;
       },
-      dead: (w) => w.dead,
+      dead: (w) => w.dead || w.killed === true,
+      exited: (w) => w.dead,
       payer: (w) => w.payer,
       pause: (w) => w.flow.push('pause'),
       resume: (w) => w.flow.push('resume'),
@@ -132,7 +136,7 @@ describe('worker state link', () => {
     const failing = worker(2);
     link.request(failing, { t: 'state', rid: 2, req: REQ });
     await settle();
-    expect(log).toEqual(['handle w:1', 'handle w:2', 'undelivered jobs']);
+    expect(log).toEqual(['handle w:1', 'handle w:2', 'undelivered jobs 1']);
     expect(failing.got).toEqual([{ t: 'state.reply', rid: 2, ok: false, error: { code: ErrorCode.E_CANCELLED, message: 'gone' } }]);
   });
 
@@ -172,7 +176,43 @@ describe('worker state link', () => {
     w.dead = true;
     link.cancelBlocked(w);
     link.giveBack(w, { t: 'state.return', name: 'jobs', value: Uint8Array.of(1) });
-    expect(log).toEqual(['cancel gets w:6', 'undelivered jobs']);
+    expect(log).toEqual(['cancel gets w:6', 'undelivered jobs 1']);
+  });
+
+  it('queue items a worker never read go back at its exit, after its owner is released, in order; those it acknowledged stay taken', async () => {
+    let next = 0;
+    const { link, log } = setup(async () => Uint8Array.of(++next));
+    const w = worker(7);
+    for (let rid = 1; rid <= 4; rid++) link.request(w, { t: 'state', rid, req: REQ });
+    await settle();
+    expect(w.got.map((m) => m.t === 'state.reply' && m.ack)).toEqual([true, true, true, true]);
+    link.acked(w, 2);
+    log.length = 0;
+    // Killed: released now; what it has not acknowledged waits for its exit (an ack may still be in its channel).
+    w.killed = true;
+    link.killed(w);
+    expect(log).toEqual(['release w:7']);
+    link.acked(w, 3); // read from its channel as it exits
+    w.dead = true;
+    link.gone(w);
+    // Each put in front of the one handed after it: 1 ends up first, then 4.
+    expect(log).toEqual(['release w:7', 'release w:7', 'undelivered jobs 4', 'undelivered jobs 1']);
+    link.gone(w); // twice: nothing goes back twice
+    expect(log.filter((l) => l.startsWith('undelivered'))).toHaveLength(2);
+  });
+
+  it('an item a killed worker gives back before its exit goes back once: it had acknowledged it', async () => {
+    const { link, log } = setup(async () => Uint8Array.of(9));
+    const w = worker(8);
+    link.request(w, { t: 'state', rid: 1, req: REQ });
+    await settle();
+    w.killed = true;
+    link.killed(w);
+    link.acked(w, 1);
+    link.giveBack(w, { t: 'state.return', name: 'jobs', value: Uint8Array.of(9) });
+    w.dead = true;
+    link.gone(w);
+    expect(log.filter((l) => l.startsWith('undelivered'))).toEqual(['undelivered jobs 9']);
   });
 
   it("charges a task's requests, replies and pushes to its chunk's connection, and pauses the worker while that one's share is spent", async () => {

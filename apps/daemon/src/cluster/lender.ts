@@ -232,8 +232,10 @@ export class Lender {
         const key = --this.#nextKey; // negative: never one of the local scheduler's keys
         g.chunks.set(key, { key: run.key, attempt: e.a, ...(run.task.kind === 'module' ? { module: run.task.url } : {}) });
         g.local.set(run.key, key);
-        // An urgent chunk's `after` names one of the owner's keys too (worker/run-queue.ts); unknown here once that chunk is done.
-        const after = run.after === undefined ? undefined : g.local.get(run.after);
+        // An urgent chunk's `after` names one of the owner's keys too (worker/run-queue.ts). Unknown here once that chunk
+        // is done (its end reaches the owner later, through Redis): 0, a key no chunk has, so the worker takes it to have
+        // ended and says so (`behind`) if it runs another now. Left out, the worker could not tell.
+        const after = run.after === undefined ? undefined : (g.local.get(run.after) ?? 0);
         const { after: _owners, ...rest } = run;
         if (!this.#host.send(g.worker, { ...rest, key, ...(after === undefined ? {} : { after }) }))
           this.#host.kill(g.worker, 'send refused');

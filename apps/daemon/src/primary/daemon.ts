@@ -225,7 +225,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       else scheduler.workerMessage(w, m);
     },
     // Its locks, subscriptions and blocked gets end with it: from the kill on, not at its exit a moment later.
-    onKilled: (w) => stateLink.gone(w),
+    onKilled: (w) => stateLink.killed(w),
     onExit: (w, code, signal) => {
       // Its locks and subscriptions end with it.
       stateLink.gone(w);
@@ -283,6 +283,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       owner: (w) => `w:${ownerTag}${w.id}`,
       send: (w, m) => supervisor.send(w, m),
       dead: (w) => w.dead || w.killed === true,
+      exited: (w) => w.dead,
       payer: (w) => {
         if (clusterPool === undefined) return scheduler.clientOn(w)?.turns;
         if (!clusterPool.lentAway(w)) return clusterPool.clientOn(w)?.turns;

@@ -75,10 +75,10 @@ export class Lane<W extends PoolWorker = PoolWorker> {
    */
   behind(chunk: Chunk, running: Chunk): boolean {
     const i = this.chunks.indexOf(chunk);
-    const j = this.chunks.indexOf(running);
-    if (i < 0 || j <= i) return false;
-    this.chunks.splice(i, 1);
-    this.chunks.splice(j, 0, chunk);
+    // Right behind it, where the worker's queue had it: nothing else moves.
+    if (i < 0 || this.chunks[i + 1] !== running) return false;
+    this.chunks[i] = running;
+    this.chunks[i + 1] = chunk;
     if (i !== 0) return false;
     running.headAt = chunk.headAt;
     chunk.headAt = undefined;

@@ -628,6 +628,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
    * waits, it does not run) and the chunk that does run is timed; cut requests aim at it from now.
    */
   #behind(lane: Lane<W>, chunk: Chunk, runningKey: number): void {
+    // Only an urgent chunk not begun can have missed its place (what a task writing to the channel could forge is no more).
+    if (!chunk.urgent || chunk.begun) return;
     const running = lane.chunks.find((c) => c.key === runningKey);
     if (running === undefined || !lane.behind(chunk, running)) return;
     chunk.timer?.cancel();
@@ -652,8 +654,17 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     chunk.timer?.cancel();
     const now = this.#clock.now();
     const unused = this.#fair.settle(chunk, now, ran);
+    const second = lane.chunks[1] === chunk;
     const next = lane.remove(chunk, now);
-    if (next !== undefined) this.#deadlines.arm(lane, next, Math.max(next.current, 0));
+    if (next !== undefined) {
+      // An urgent chunk not begun, with a chunk behind it: its worker may have begun that one first (#behind). Timed
+      // from its own start, or from that one's end: a CPU-bound one holds the worker from saying so until it ends.
+      if (!(next.urgent && !next.begun && lane.chunks.length > 1)) this.#deadlines.arm(lane, next, Math.max(next.current, 0));
+    } else if (second) {
+      // The chunk that ran before the urgent head ended: the head runs next.
+      const head = lane.head!;
+      if (head.urgent && !head.begun && head.timer === undefined) this.#deadlines.arm(lane, head, 0);
+    }
     this.#checkIdle();
     return unused;
   }

@@ -31,6 +31,8 @@
  * that spins, then crashes or runs out of memory) or killed, has its unread items
  * put back at the front of their queues, in their order. Before, the item was
  * taken from its queue as the reply was written to a channel nobody would read.
+ * At least once: an acknowledgement that never left a dying worker (queued behind
+ * a task's flood of requests, the task then spinning) leaves its item unread here.
  */
 import { checkName, EncodedValue, ErrorCode, LARGEST_MAX_PAYLOAD, type Push, type WireError } from '@corepool/protocol/internal';
 import type { PushMessage, StateMessage, StateReplyMessage, StateReturnMessage } from '../ipc.js';
@@ -47,8 +49,10 @@ export interface StateLinkHost<W> {
   owner(w: W): string;
   /** Sends to the worker; false if it cannot take it. */
   send(w: W, m: StateReplyMessage | PushMessage): boolean;
-  /** True once the worker has exited. */
+  /** True once the worker has been killed or has exited: it takes no more requests. */
   dead(w: W): boolean;
+  /** True once the worker has exited and every message it sent has been handed on. */
+  exited(w: W): boolean;
   /** The connection whose chunk the worker runs now (its tasks' requests are its work); undefined: nobody's. */
   payer(w: W): TurnPayer | undefined;
   /** Hands on none of the worker's messages, of any kind, until resume (they keep their order). */
@@ -245,7 +249,8 @@ export class WorkerStateLink<W> {
    * task could send as well as a put (its own bytes, to any queue): only a frame's worth is refused.
    */
   giveBack(w: W, m: StateReturnMessage): void {
-    if (this.#host.dead(w) || checkName(m.name) !== undefined) return;
+    // From a killed worker too, until it has exited: its acknowledgement of the item may have been read already.
+    if (this.#host.exited(w) || checkName(m.name) !== undefined) return;
     if (!(m.value instanceof Uint8Array) || m.value.length === 0 || m.value.length > LARGEST_MAX_PAYLOAD) return;
     this.#store.undelivered({ op: 'queue.get', name: m.name }, m.value);
   }
@@ -298,15 +303,12 @@ export class WorkerStateLink<W> {
     this.#host.whenSent(w, () => this.#flush(w));
   }
 
-  /** The worker exited or was killed: its owner is released, and the queue items it never read go back to the front of their queues. */
-  gone(w: W): void {
-    const unread = this.#unread.get(w);
-    this.#unread.delete(w);
-    if (unread !== undefined) {
-      // The last handed first: each goes in front of the one handed after it, as they were.
-      const items = [...unread.values()];
-      for (let i = items.length - 1; i >= 0; i--) this.#store.undelivered({ op: 'queue.get', name: items[i]!.name }, items[i]!.item);
-    }
+  /**
+   * The worker was killed: its owner is released now (a put from here on stays in its queue). The
+   * items it never read wait for its exit (gone): acknowledgements it sent before the kill may
+   * still be in its channel, unread, and an item it read must not be handed out again.
+   */
+  killed(w: W): void {
     this.#paused.delete(w);
     this.#waiting.delete(w);
     this.#deferred.delete(w);
@@ -314,5 +316,20 @@ export class WorkerStateLink<W> {
     const owner = this.#host.owner(w);
     this.#byOwner.delete(owner);
     this.#store.releaseOwner(owner);
+  }
+
+  /**
+   * The worker exited, every message it sent handed on (channel.ts finish): its owner is released,
+   * then the queue items it never read go back to the front of their queues, in their order. Released
+   * first, so that none of them goes to a get of its own still waiting.
+   */
+  gone(w: W): void {
+    this.killed(w);
+    const unread = this.#unread.get(w);
+    if (unread === undefined) return;
+    this.#unread.delete(w);
+    // The last handed first: each goes in front of the one handed after it, as they were.
+    const items = [...unread.values()];
+    for (let i = items.length - 1; i >= 0; i--) this.#store.undelivered({ op: 'queue.get', name: items[i]!.name }, items[i]!.item);
   }
 }
