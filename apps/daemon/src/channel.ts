@@ -38,6 +38,8 @@ export interface ChannelGuard {
   maxFrame: number;
   /** The peer sent what cannot be a frame of ours: nothing more is read from it. */
   onCorrupt(why: string): void;
+  /** The peer's end closed: it is exiting, or a task closed the descriptor and nothing more can come from it. */
+  onEnd?(): void;
 }
 
 /** One end of a primary <-> worker channel. */
@@ -64,6 +66,7 @@ export class Channel<In, Out> {
     socket.on('data', (chunk: Buffer) => this.#read(chunk));
     // The peer dying closes the socket; its exit is handled through cluster.
     socket.on('error', () => {});
+    if (guard?.onEnd !== undefined) socket.once('end', () => guard.onEnd!());
   }
 
   /** Opens the worker's end. */

@@ -278,6 +278,24 @@ describe('a worker that does not begin the chunk at its head (Placement #unstick
     expect(s.pool.runs(w0)).toHaveLength(2);
   });
 
+  it('a worker that gives back its head again after the retry, unheard from meanwhile, is replaced (it does not read its channel)', () => {
+    const { s, c, w0, w1, head: held } = headOnIdleLooking();
+    s.clock.advance(260);
+    tellOutcome(s, w0, held.key, 'withdrawn');
+    // Held, it takes nothing: worker 1 runs what comes.
+    add(s, c, 1, 2, 1);
+    answer(s, w1, s.pool.runs(w1)[1]!);
+    expect(s.pool.killed).toEqual([]);
+    s.clock.advance(STALL_RETRY_MS);
+    add(s, c, 1, 3, 1);
+    const again = s.pool.runs(w0).at(-1)!;
+    expect(again.key).not.toBe(held.key);
+    s.clock.advance(260);
+    expect(s.pool.withdrawals.at(-1)).toEqual({ w: w0, key: again.key });
+    tellOutcome(s, w0, again.key, 'withdrawn');
+    expect(s.pool.killed).toEqual([w0]);
+  });
+
   it('a held worker heard from (a chunk message from its main thread) takes chunks again at once', () => {
     const s = fakeScheduler(new WithdrawingPool(2)) as Setup;
     const c = recordingClient(1);

@@ -33,6 +33,12 @@ export class Lane<W extends PoolWorker = PoolWorker> {
    */
   stalled = false;
   stalledAt = -Infinity;
+  /**
+   * Heads it gave back unbegun since it was last heard from (Scheduler's `withdrawn`), the first at
+   * `firstStallAt`: at DEAF_STALLS, STALL_RETRY_MS after the first, it is replaced.
+   */
+  stalls = 0;
+  firstStallAt = -Infinity;
 
   constructor(worker: W) {
     this.worker = worker;

@@ -14,7 +14,7 @@
  * it opens (rolling reload, reload.ts): its chunks run only on workers of that
  * generation, and it fails with E_CODE_REPLACED if none is left for it.
  *
- * A little over 400 lines: it is where a worker's messages meet the jobs,
+ * Over 400 lines (about 750): it is where a worker's messages meet the jobs,
  * the lanes and the results; each of those lives in its own file.
  */
 import {
@@ -41,7 +41,7 @@ import { FairShare } from './fair-share.js';
 import type { WithdrawOutcome } from '../guard-messages.js';
 import { ChunkMint, type Chunk, type Job } from './job.js';
 import { Lanes, type Lane } from './lane.js';
-import { Placement } from './placement.js';
+import { Placement, STALL_RETRY_MS } from './placement.js';
 import { crashError, recover, restartPayer, timeoutError, uncaughtError } from './recovery.js';
 import { ResultSender } from './results.js';
 import { VerifiedSources } from './verified-sources.js';
@@ -70,6 +70,12 @@ export interface WorkerFigures {
   tasksDone: number;
   chunksDone: number;
 }
+
+/**
+ * Heads a worker may give back unbegun in a row, unheard from in between and the last STALL_RETRY_MS or more
+ * after the first, before it is taken not to read its channel (#deaf).
+ */
+export const DEAF_STALLS = 2;
 
 /** Fair chunk scheduler over a pool of workers. */
 export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<W> {
@@ -413,7 +419,10 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       return;
     }
     // Only the main thread sends chunk messages: one that does is not held (Placement's #unstick).
-    if (m.t !== 'withdrawn') lane.stalled = false;
+    if (m.t !== 'withdrawn') {
+      lane.stalled = false;
+      lane.stalls = 0;
+    }
     const chunk = lane.chunks.find((c) => c.key === m.key);
     if (chunk === undefined) return;
     if (m.t === 'withdrawn') {
@@ -475,6 +484,9 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       if (asHead) {
         lane.stalled = true;
         lane.stalledAt = this.#clock.now();
+        if (lane.stalls++ === 0) lane.firstStallAt = lane.stalledAt;
+        // Not two heads given back at once (a long garbage collection): unheard from across a retry.
+        if (lane.stalls >= DEAF_STALLS && lane.stalledAt - lane.firstStallAt >= STALL_RETRY_MS) this.#deaf(lane);
       }
       // Given back unbegun: it took nothing there (its client was charged ~250 ms a stall behind another app's spin).
       const unrun = this.#release(lane, chunk, false);
@@ -667,6 +679,19 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     }
     this.#checkIdle();
     return unused;
+  }
+
+  /**
+   * A worker that gave back its head unbegun DEAF_STALLS times in a row, across a retry, never heard from on
+   * its channel in between, does not read it: a task broke what the channel's reads go through (EventEmitter.prototype.emit,
+   * Readable.prototype.push) or held its main thread without spinning, while the guard thread still answers.
+   * It looked idle and took chunks for ever: beside an app that did so on every worker, a neighbour ran on the
+   * reserve alone, or hung without one (a hostile review). Replaced, its chunks run again unblamed, the restart
+   * charged to the app whose chunk it ran last.
+   */
+  #deaf(lane: Lane<W>): void {
+    lane.recycle ??= { culprit: lane.lastRealm };
+    this.#pool.kill(lane.worker, 'deaf');
   }
 
   /** A worker past maxTasksPerWorker gets no new chunks, and is retired once its pipeline is empty. */

@@ -116,6 +116,8 @@ const FORK_RETRY_MAX_MS = 5_000;
  * workers may spin at once on a loaded machine.
  */
 const LEFTOVER_CONFIRM_MS = 500;
+/** A worker whose end of the channel closed and that has not exited this long after is killed (a task closed it). */
+const CHANNEL_END_GRACE_MS = 1_000;
 const LEFTOVER_CONFIRM_SHARE = 0.1;
 
 /** Nothing more is queued past this many bytes on a guard socket whose worker does not read it (a task took fd 5). */
@@ -533,6 +535,16 @@ export class Supervisor implements WorkerPool<WorkerSlot> {
         w.killedFor ??= 'corrupt channel';
         this.kill(w);
       },
+      // A worker that closes its end exits at once; one still running after the grace had a task close the
+      // descriptor (fs.closeSync(4)): it can never be told of a chunk again, nor say what became of one. It was
+      // left to look busy until its client left, its chunks without an answer (a hostile review).
+      onEnd: () =>
+        setTimeout(() => {
+          if (w.dead || w.killed === true) return;
+          this.#opts.onEvent?.({ event: 'worker-channel-closed', slot: w.slot, pid: w.pid });
+          w.killedFor ??= 'channel closed';
+          this.kill(w);
+        }, CHANNEL_END_GRACE_MS).unref(),
     });
     // 'error' on a worker (a send to a dying process) must not crash the primary.
     worker.on('error', () => {});

@@ -250,22 +250,28 @@ export class Runner {
     const { i, cut } = run;
     this.#current = undefined;
     this.#runningAbort = undefined;
-    runEnds();
-    const ms = now() - t0;
-    // An aborted chunk's results are never delivered (its batch is gone, or its copy runs elsewhere).
-    if (i < count && !cut) {
-      this.#send({ t: 'done', key, payload: EMPTY, errors: [], ms, aborted: true });
-      return;
+    // The chunk runs until its answer is out: encoding a result can take seconds (2 million keys), and the orphan
+    // guard took a main thread busy with no chunk running for work a task left behind, replaced the worker and
+    // ran the chunk again, for ever (a hostile review). Ended synchronously, before any await, all the same.
+    try {
+      const ms = now() - t0;
+      // An aborted chunk's results are never delivered (its batch is gone, or its copy runs elsewhere).
+      if (i < count && !cut) {
+        this.#send({ t: 'done', key, payload: EMPTY, errors: [], ms, aborted: true });
+        return;
+      }
+      // Cut short: the results of the items that ran; the primary queues the rest again.
+      const ran = cut ? { cut: i } : undefined;
+      if (cut) results.length = i;
+      const payload = encodeResults(results, start, errors);
+      if (payload.length + errorBytes(errors) <= this.#maxResultBytes) {
+        this.#send({ t: 'done', key, errors, ms, aborted: false, ...ran, payload });
+        return;
+      }
+      this.#sendInParts(key, results, start, errors, ms, ran);
+    } finally {
+      runEnds();
     }
-    // Cut short: the results of the items that ran; the primary queues the rest again.
-    const ran = cut ? { cut: i } : undefined;
-    if (cut) results.length = i;
-    const payload = encodeResults(results, start, errors);
-    if (payload.length + errorBytes(errors) <= this.#maxResultBytes) {
-      this.#send({ t: 'done', key, errors, ms, aborted: false, ...ran, payload });
-      return;
-    }
-    this.#sendInParts(key, results, start, errors, ms, ran);
   }
 
   /**
