@@ -104,6 +104,27 @@ function workers(s: Setup): [FakeWorker, FakeWorker] {
   return s.pool.workers() as [FakeWorker, FakeWorker];
 }
 
+/** One worker running A with R prefetched behind it (client 1), and client 2's timed (100 ms) newcomer chunk B placed urgently behind A. */
+function urgentBehind(): { s: Setup; w0: FakeWorker; a: RunMessage; r: RunMessage; other: Client; b: RunMessage } {
+  const s = setup(1);
+  open(s, 1);
+  add(s, 1, [0, 1]);
+  const [w0] = workers(s);
+  const [a, r] = s.pool.runs(w0) as [RunMessage, RunMessage];
+  const other = client(2);
+  open(s, 9, other, { timeoutMs: 100 });
+  add(s, 9, [100], other);
+  return { s, w0, a, r, other, b: s.pool.runs(w0).find((m) => m.urgent)! };
+}
+
+/** B's 100 ms deadline runs from now: nothing at 99 ms, its worker killed at 100. */
+function killedIn100(s: Setup, w0: FakeWorker): void {
+  s.clock.advance(99);
+  expect(s.pool.killed).toEqual([]);
+  s.clock.advance(1);
+  expect(s.pool.killed).toEqual([w0]);
+}
+
 describe('placement', () => {
   it('fills one chunk per worker first, then the second pipeline slot', () => {
     const s = setup();
@@ -422,15 +443,7 @@ describe('failures, over a fake pool and clock', () => {
   });
 
   it('an urgent chunk its worker runs behind another (the chunk it was to follow had ended): the lane follows the worker, its deadline waits', () => {
-    const s = setup(1);
-    open(s, 1);
-    add(s, 1, [0, 1]); // A and R fill the only worker's pipeline
-    const [w0] = workers(s);
-    const [a, r] = s.pool.runs(w0) as [RunMessage, RunMessage];
-    const other = client(2);
-    open(s, 9, other, { timeoutMs: 100 });
-    add(s, 9, [100], other);
-    const b = s.pool.runs(w0).find((m) => m.urgent)!;
+    const { s, w0, a, r, other, b } = urgentBehind();
     expect(b.after).toBe(a.key);
     done(s, w0, a.key, 'a'); // A's end is heard: B is taken to be running...
     tell(s, w0, { t: 'behind', key: b.key, running: r.key }); // ...but the worker had begun R
@@ -440,50 +453,26 @@ describe('failures, over a fake pool and clock', () => {
     expect(results(other)).toEqual([]);
     done(s, w0, r.key, 'r'); // R ends: B begins, timed from now
     expect([...s.scheduler.runningChunks()].map((c) => c.client.id)).toEqual([2]);
-    s.clock.advance(99);
-    expect(s.pool.killed).toEqual([]);
-    s.clock.advance(1);
-    expect(s.pool.killed).toEqual([w0]);
+    killedIn100(s, w0);
     expect(results(other).map((x) => [x.start, x.errors[0]?.code])).toEqual([[100, ErrorCode.E_TIMEOUT]]);
   });
 
   it("an urgent chunk behind a CPU-bound chunk its worker began first (no behind can come): timed from that one's end, or its own start", () => {
-    const s = setup(1);
-    open(s, 1);
-    add(s, 1, [0, 1]);
-    const [w0] = workers(s);
-    const [a, r] = s.pool.runs(w0) as [RunMessage, RunMessage];
-    const other = client(2);
-    open(s, 9, other, { timeoutMs: 100 });
-    add(s, 9, [100], other);
+    const { s, w0, a, r, other } = urgentBehind();
     done(s, w0, a.key, 'a'); // the worker begins R, spinning: it reads nothing until R ends
     s.clock.advance(1_000);
     expect(s.pool.killed).toEqual([]);
     done(s, w0, r.key, 'r'); // R ends: B runs next, timed from now
-    s.clock.advance(99);
-    expect(s.pool.killed).toEqual([]);
-    s.clock.advance(1);
-    expect(s.pool.killed).toEqual([w0]);
+    killedIn100(s, w0);
     expect(results(other).map((x) => [x.start, x.errors[0]?.code])).toEqual([[100, ErrorCode.E_TIMEOUT]]);
   });
 
   it('an urgent chunk its worker runs next is timed from its start', () => {
-    const s = setup(1);
-    open(s, 1);
-    add(s, 1, [0, 1]);
-    const [w0] = workers(s);
-    const [a] = s.pool.runs(w0) as [RunMessage, RunMessage];
-    const other = client(2);
-    open(s, 9, other, { timeoutMs: 100 });
-    add(s, 9, [100], other);
-    const b = s.pool.runs(w0).find((m) => m.urgent)!;
+    const { s, w0, a, b } = urgentBehind();
     done(s, w0, a.key, 'a');
     s.clock.advance(5);
     tell(s, w0, { t: 'started', key: b.key, i: 0 });
-    s.clock.advance(99);
-    expect(s.pool.killed).toEqual([]);
-    s.clock.advance(1);
-    expect(s.pool.killed).toEqual([w0]);
+    killedIn100(s, w0);
   });
 
   it("a behind message about chunks the lane no longer holds, or already in the worker's order, changes nothing", () => {

@@ -21,56 +21,43 @@ async function drain(c: Client, q: string): Promise<unknown[]> {
   return out;
 }
 
+/**
+ * A task that sends `gets` gets on queue `q` without awaiting them, says so on `q`-blocked, then spins
+ * (reading nothing) and kills its own worker; the putter puts `items` meanwhile. Resolves to what `q`
+ * holds once the task's batch has failed.
+ */
+async function getsThenDeath(q: string, gets: number, items: string[]): Promise<unknown[]> {
+  const putter = await d.connect({ name: 'putter' });
+  const run = client.mapSettled(
+    async ([name, n]: [string, number], ctx) => {
+      const queue = ctx.queue(name);
+      for (let i = 0; i < n; i++) queue.get().catch(() => {});
+      await ctx.queue(`${name}-blocked`).put(1);
+      const t = Date.now();
+      while (Date.now() - t < 1500) {
+        /* spins: the items handed to its gets stay unread */
+      }
+      process.kill(process.pid, 'SIGKILL');
+    },
+    [[q, gets]],
+    { retries: 0 },
+  );
+  await putter.queue(`${q}-blocked`).get({ timeoutMs: 10_000 });
+  for (const item of items) await putter.queue(q).put(item);
+  const [outcome] = await run;
+  expect(outcome!.status).toBe('rejected');
+  return drain(putter, q);
+}
+
 describe('queue items handed to a worker that dies before it reads them', () => {
   it('go back to the front of their queues, in order, when the worker kills itself while it spins', async () => {
-    const putter = await d.connect({ name: 'putter' });
-    const run = client.mapSettled(
-      async (_: number, ctx) => {
-        const q = ctx.queue('jobs');
-        // Three gets not awaited, then the worker never reads again: the items handed to them stay unread.
-        q.get().catch(() => {});
-        q.get().catch(() => {});
-        q.get().catch(() => {});
-        await ctx.queue('blocked').put(1);
-        const t = Date.now();
-        while (Date.now() - t < 1500) {
-          /* spins */
-        }
-        process.kill(process.pid, 'SIGKILL');
-      },
-      [0],
-      { retries: 0 },
-    );
-    await putter.queue('blocked').get({ timeoutMs: 10_000 });
-    for (const item of ['a', 'b', 'c']) await putter.queue('jobs').put(item); // to the three gets
-    await putter.queue('jobs').put('d'); // no get left for it: it waits in the queue
-    const [outcome] = await run;
-    expect(outcome!.status).toBe('rejected');
-    expect(await drain(putter, 'jobs')).toEqual(['a', 'b', 'c', 'd']);
+    // Three to the three gets; 'd', with no get left for it, waits in the queue.
+    expect(await getsThenDeath('jobs', 3, ['a', 'b', 'c', 'd'])).toEqual(['a', 'b', 'c', 'd']);
   }, 60_000);
 
   it('its own get still blocked takes none of them: they come back in order', async () => {
-    const putter = await d.connect({ name: 'putter' });
-    const run = client.mapSettled(
-      async (_: number, ctx) => {
-        const q = ctx.queue('four-gets');
-        // Four gets, three items to come: the fourth stays blocked at the primary as the worker dies.
-        for (let i = 0; i < 4; i++) q.get().catch(() => {});
-        await ctx.queue('four-blocked').put(1);
-        const t = Date.now();
-        while (Date.now() - t < 1500) {
-          /* spins */
-        }
-        process.kill(process.pid, 'SIGKILL');
-      },
-      [0],
-      { retries: 0 },
-    );
-    await putter.queue('four-blocked').get({ timeoutMs: 10_000 });
-    for (const item of ['a', 'b', 'c']) await putter.queue('four-gets').put(item);
-    const [outcome] = await run;
-    expect(outcome!.status).toBe('rejected');
-    expect(await drain(putter, 'four-gets')).toEqual(['a', 'b', 'c']);
+    // Four gets, three items: the fourth get stays blocked at the primary as the worker dies.
+    expect(await getsThenDeath('four-gets', 4, ['a', 'b', 'c'])).toEqual(['a', 'b', 'c']);
   }, 60_000);
 
   it('an item a task read stays taken when its worker dies afterwards', async () => {
