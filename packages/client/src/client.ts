@@ -209,8 +209,8 @@ export class Client {
         return false;
       },
       admitBytes: (b, bytes) => {
-        // One chunk goes whatever its size when nothing is in flight; the rest wait their turn, in order.
-        if (this.#waitingForBytes.length === 0 && (this.#inflightBytes === 0 || this.#inflightBytes + bytes <= MAX_CLIENT_INFLIGHT_BYTES)) {
+        // The rest wait their turn, in order.
+        if (this.#waitingForBytes.length === 0 && this.#bytesFit(bytes)) {
           this.#inflightBytes += bytes;
           return true;
         }
@@ -220,7 +220,7 @@ export class Client {
       releaseBytes: (bytes) => {
         this.#inflightBytes -= bytes;
         for (let w = this.#waitingForBytes[0]; w !== undefined; w = this.#waitingForBytes[0]) {
-          if (this.#inflightBytes > 0 && this.#inflightBytes + w.bytes > MAX_CLIENT_INFLIGHT_BYTES) break;
+          if (!this.#bytesFit(w.bytes)) break;
           this.#waitingForBytes.shift();
           this.#inflightBytes += w.bytes;
           w.b.unpark();
@@ -576,6 +576,11 @@ export class Client {
       queueMicrotask(() => sink.end(err));
     }
     return batch;
+  }
+
+  /** True if a chunk of `bytes` may go in flight now: one always may when none is (whatever its size). */
+  #bytesFit(bytes: number): boolean {
+    return this.#inflightBytes === 0 || this.#inflightBytes + bytes <= MAX_CLIENT_INFLIGHT_BYTES;
   }
 
   #onMessage(m: ServerMessage): void {

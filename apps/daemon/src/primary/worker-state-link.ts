@@ -183,7 +183,7 @@ export class WorkerStateLink<W> {
               ? { t: 'state.reply', rid: m.rid, ok: true, ack: true, value }
               : { t: 'state.reply', rid: m.rid, ok: true, value };
         if (!this.#host.send(w, reply)) this.#store.undelivered(m.req, value);
-        else if (item !== undefined) this.#handed(w).set(m.rid, { name: m.req.name, item });
+        else if (item !== undefined) this.#unreadOf(w).set(m.rid, { name: m.req.name, item });
         payer?.charge(performance.now() - sending);
       },
       (err: { toWire?: () => WireError; message?: string }) =>
@@ -260,7 +260,7 @@ export class WorkerStateLink<W> {
     this.#unread.get(w)?.delete(rid);
   }
 
-  #handed(w: W): Map<number, { name: string; item: Uint8Array }> {
+  #unreadOf(w: W): Map<number, { name: string; item: Uint8Array }> {
     let m = this.#unread.get(w);
     if (m === undefined) this.#unread.set(w, (m = new Map()));
     return m;
@@ -329,7 +329,6 @@ export class WorkerStateLink<W> {
     if (unread === undefined) return;
     this.#unread.delete(w);
     // The last handed first: each goes in front of the one handed after it, as they were.
-    const items = [...unread.values()];
-    for (let i = items.length - 1; i >= 0; i--) this.#store.undelivered({ op: 'queue.get', name: items[i]!.name }, items[i]!.item);
+    for (const { name, item } of [...unread.values()].reverse()) this.#store.undelivered({ op: 'queue.get', name }, item);
   }
 }
