@@ -8,7 +8,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@corepool/client';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { type TestDaemon, useDaemon } from './support/daemon.js';
+import { until } from './support/wait.js';
 
 let d: TestDaemon;
 let client: Client;
@@ -22,27 +25,31 @@ async function drain(c: Client, q: string): Promise<unknown[]> {
 }
 
 /**
- * A task that sends `gets` gets on queue `q` without awaiting them, says so on `q`-blocked, then spins
- * (reading nothing) and kills its own worker; the putter puts `items` meanwhile. Resolves to what `q`
- * holds once the task's batch has failed.
+ * A task that sends `gets` gets on queue `q` without awaiting them, and once the daemon has them (a put
+ * answered behind them) writes a flag file and spins, reading nothing, then kills its own worker; the
+ * putter puts `items` once the flag is there, so that none reaches the worker before it stops reading
+ * (waiting for a message instead, a loaded machine let the worker read the first item with the put's
+ * reply). Resolves to what `q` holds once the task's batch has failed.
  */
 async function getsThenDeath(q: string, gets: number, items: string[]): Promise<unknown[]> {
   const putter = await d.connect({ name: 'putter' });
+  const flag = join(d.dataDir, `${q}.spinning`);
   const run = client.mapSettled(
-    async ([name, n]: [string, number], ctx) => {
+    async ([name, n, file]: [string, number, string], ctx) => {
       const queue = ctx.queue(name);
       for (let i = 0; i < n; i++) queue.get().catch(() => {});
-      await ctx.queue(`${name}-blocked`).put(1);
+      await ctx.queue(`${name}-behind`).put(1);
+      process.getBuiltinModule('node:fs').writeFileSync(file, '');
       const t = Date.now();
       while (Date.now() - t < 1500) {
         /* spins: the items handed to its gets stay unread */
       }
       process.kill(process.pid, 'SIGKILL');
     },
-    [[q, gets]],
+    [[q, gets, flag]],
     { retries: 0 },
   );
-  await putter.queue(`${q}-blocked`).get({ timeoutMs: 10_000 });
+  await until(() => existsSync(flag), 10_000, 'the task to spin');
   for (const item of items) await putter.queue(q).put(item);
   const [outcome] = await run;
   expect(outcome!.status).toBe('rejected');
