@@ -571,7 +571,9 @@ describe("a get's item at its instance's end", () => {
   /** An instance whose hand-backs the test sees, with one get (rid 1) answered with `item`, and a write (rid 2). */
   async function answered(item: Uint8Array) {
     const back: [string, Uint8Array, unknown][] = [];
-    const r = handingBack('i-back', (queue, value, key) => back.push([queue, value, key]));
+    const r = handingBack('i-back', (queue, items) => {
+      for (const { value, key } of items) back.push([queue, value, key]);
+    });
     const get = waitingGet(1);
     const outcome = outcomeOf(r, get.r)!;
     get.give(item);
@@ -613,9 +615,9 @@ describe("a get's item at its instance's end", () => {
     expect(acked.back).toEqual([]);
   });
 
-  it('is put back newest first, so that the items stand at the front in the order they were taken', async () => {
+  it('is put back as one list per queue, in the order taken, so that they stand at the front as they were', async () => {
     const back: string[] = [];
-    const r = handingBack('i-order', (_q, value) => back.push(String.fromCharCode(value[0]!)));
+    const r = handingBack('i-order', (q, items) => back.push(`${q}:${items.map(({ value }) => String.fromCharCode(value[0]!)).join('')}`));
     for (const [rid, letter] of [
       [1, 'a'],
       [2, 'b'],
@@ -628,8 +630,8 @@ describe("a get's item at its instance's end", () => {
     }
     r.closing(4, [1, 2, 3]);
     r.clear();
-    // Each goes to the front: c, then b before it, then a before both.
-    expect(back).toEqual(['c', 'b', 'a']);
+    // One call: put back one at a time (newest first, to stand in order), a get blocked on the queue took c.
+    expect(back).toEqual(['q:abc']);
   });
 
   it("a client's closing list is taken once: a second one walks nothing and changes nothing", async () => {
@@ -643,7 +645,9 @@ describe("a get's item at its instance's end", () => {
 
   it('a get still waiting is never the reply that goes past 100,000 kept: its item, when it comes, is kept and goes back', async () => {
     const back: unknown[] = [];
-    const r = handingBack('i-cap', (queue, value) => back.push([queue, value]));
+    const r = handingBack('i-cap', (queue, items) => {
+      for (const { value } of items) back.push([queue, value]);
+    });
     const get = waitingGet(1);
     const outcome = outcomeOf(r, get.r)!;
     // The watermark stays at the get: every later reply is kept, past the instance's bound.

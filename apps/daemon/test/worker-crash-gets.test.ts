@@ -29,10 +29,12 @@ async function drain(c: Client, q: string): Promise<unknown[]> {
  * answered behind them) writes a flag file and spins, reading nothing, then kills its own worker; the
  * putter puts `items` once the flag is there, so that none reaches the worker before it stops reading
  * (waiting for a message instead, a loaded machine let the worker read the first item with the put's
- * reply). Resolves to what `q` holds once the task's batch has failed.
+ * reply). Resolves to what `q` holds once the task's batch has failed; with `blockedGet`, first what a
+ * consumer's get, blocked on the emptied queue before the worker died, was handed.
  */
-async function getsThenDeath(q: string, gets: number, items: string[]): Promise<unknown[]> {
+async function getsThenDeath(q: string, gets: number, items: string[], { blockedGet = false } = {}): Promise<unknown[]> {
   const putter = await d.connect({ name: 'putter' });
+  const consumer = blockedGet ? await d.connect({ name: 'consumer' }) : undefined;
   const flag = join(d.dataDir, `${q}.spinning`);
   const run = client.mapSettled(
     async ([name, n, file]: [string, number, string], ctx) => {
@@ -51,9 +53,12 @@ async function getsThenDeath(q: string, gets: number, items: string[]): Promise<
   );
   await until(() => existsSync(flag), 10_000, 'the task to spin');
   for (const item of items) await putter.queue(q).put(item);
+  const blocked = consumer?.queue(q).get({ timeoutMs: 30_000 });
+  // The task's gets each had an item: the one blocked get is the consumer's.
+  if (consumer !== undefined) await until(async () => (await putter.status()).blockedGets === 1, 10_000, 'the blocked get');
   const [outcome] = await run;
   expect(outcome!.status).toBe('rejected');
-  return drain(putter, q);
+  return [...(blocked === undefined ? [] : [await blocked]), ...(await drain(putter, q))];
 }
 
 describe('queue items handed to a worker that dies before it reads them', () => {
@@ -65,6 +70,11 @@ describe('queue items handed to a worker that dies before it reads them', () => 
   it('its own get still blocked takes none of them: they come back in order', async () => {
     // Four gets, three items: the fourth get stays blocked at the primary as the worker dies.
     expect(await getsThenDeath('four-gets', 4, ['a', 'b', 'c'])).toEqual(['a', 'b', 'c']);
+  }, 60_000);
+
+  it('a get blocked on the emptied queue as the worker dies takes the first of them, the rest stay in order', async () => {
+    // Put back one at a time, newest first (to stand in order), the blocked get was handed 'c'.
+    expect(await getsThenDeath('waited', 3, ['a', 'b', 'c'], { blockedGet: true })).toEqual(['a', 'b', 'c']);
   }, 60_000);
 
   it('an item a task read stays taken when its worker dies afterwards', async () => {

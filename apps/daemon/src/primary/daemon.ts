@@ -497,7 +497,7 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
               longestSliceMs: Math.round(longestMs * 10) / 10,
             }),
         },
-        (queue, item, key) => state.undelivered({ op: 'queue.get', name: queue }, item, key),
+        (queue, items) => state.undeliveredItems(queue, items),
       ),
       stateWindow: membership === undefined ? LOCAL_STATE_WINDOW : CLUSTER_STATE_WINDOW,
       send: {

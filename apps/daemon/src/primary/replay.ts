@@ -42,7 +42,7 @@ import {
   type StateRequest,
   type WireError,
 } from '@corepool/protocol/internal';
-import { NOT_APPLIED, TOO_OLD_MARK, type ReplayKey } from '../state/state-store.js';
+import { byQueue, NOT_APPLIED, TOO_OLD_MARK, type ReplayKey, type UndeliveredItem } from '../state/state-store.js';
 import { takenItem } from '../state/replay-log.js';
 import { ignore } from '../ignore.js';
 import { RidTable } from './rid-table.js';
@@ -71,8 +71,11 @@ export const MAX_BYTES_PER_INSTANCE = 64 * 1024 * 1024;
 /** Deletes a reply the store holds. */
 export type DropStoredReply = (instance: string, rid: number) => void;
 
-/** Puts back at the front of `queue` an item a get took under `key` whose reply its client never acknowledged. */
-export type PutBack = (queue: string, item: Uint8Array, key: ReplayKey) => void;
+/**
+ * Puts back at the front of `queue`, in their order, items gets took (each under its key) whose replies
+ * their client never acknowledged.
+ */
+export type PutBack = (queue: string, items: readonly UndeliveredItem[]) => void;
 
 /**
  * Told before an instance keeps request `rid`'s outcome (and the store its reply): an earlier
@@ -659,14 +662,16 @@ export class InstanceReplays implements Replays {
     const gets = this.#gets;
     this.#gets = undefined;
     if (gets === undefined || this.#putBack === undefined) return;
-    // Each goes to the front: the newest first, so that they stand in the order they were taken
-    // (put back oldest first, a-b-c came back c-b-a: hostile review).
-    for (const [rid, queue] of [...gets].reverse()) {
-      const kept = this.#replies?.get(rid);
-      if (!(kept instanceof Uint8Array)) continue;
-      this.#putBack(queue, kept, [this.instance, rid]);
-      this.forget(rid);
+    // Each queue's together, in the order they were taken: one at a time, a-b-c came back c-b-a (hostile
+    // review), or, put back newest first, a get blocked on the emptied queue took c (a reviewer's case).
+    const taken: { name: string; value: Uint8Array; rid: number }[] = [];
+    for (const [rid, name] of gets) {
+      const value = this.#replies?.get(rid);
+      if (value instanceof Uint8Array) taken.push({ name, value, rid });
     }
+    const instance = this.instance;
+    for (const [queue, items] of byQueue(taken, (t) => ({ value: t.value, key: [instance, t.rid] }))) this.#putBack(queue, items);
+    for (const t of taken) this.forget(t.rid);
   }
 
   /** Forgets everything (the client is gone for good). */

@@ -36,12 +36,12 @@
  */
 import { checkName, EncodedValue, ErrorCode, LARGEST_MAX_PAYLOAD, type Push, type WireError } from '@corepool/protocol/internal';
 import type { PushMessage, StateMessage, StateReplyMessage, StateReturnMessage } from '../ipc.js';
-import type { StateStore as Store } from '../state/state-store.js';
+import { byQueue, type StateStore as Store } from '../state/state-store.js';
 import { RECEIVED_BYTE_MS, type TurnPayer } from './turn-share.js';
 import { CoalescedPushes } from '../state/coalesced-pushes.js';
 
 /** The store as a worker's requests reach it (SharedState or RedisState). */
-export type StateStore = Pick<Store, 'handle' | 'undelivered' | 'releaseOwner' | 'cancelGets' | 'cancelAcquires'>;
+export type StateStore = Pick<Store, 'handle' | 'undelivered' | 'undeliveredItems' | 'releaseOwner' | 'cancelGets' | 'cancelAcquires'>;
 
 /** How the link reaches the workers. */
 export interface StateLinkHost<W> {
@@ -328,7 +328,8 @@ export class WorkerStateLink<W> {
     const unread = this.#unread.get(w);
     if (unread === undefined) return;
     this.#unread.delete(w);
-    // The last handed first: each goes in front of the one handed after it, as they were.
-    for (const { name, item } of [...unread.values()].reverse()) this.#store.undelivered({ op: 'queue.get', name }, item);
+    // Each queue's items together, in the order they were handed: put back one at a time, a get blocked
+    // on an emptied queue took the first of them to go back, the newest (a reviewer's case).
+    for (const [name, items] of byQueue(unread.values(), (u) => ({ value: u.item }))) this.#store.undeliveredItems(name, items);
   }
 }

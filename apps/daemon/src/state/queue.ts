@@ -205,31 +205,36 @@ export class Queues {
   }
 
   /**
-   * Puts back an item whose getter went away before its reply could be sent,
-   * ahead of every other item (or straight to the oldest blocked getter), so
-   * a getter dying at the wrong moment loses nothing.
+   * Puts back items whose getter went away before their reply could be sent (or that a dead
+   * worker never read), in their order, ahead of every other item: to the oldest blocked getters
+   * first, the first item to the first getter, when the queue is empty. So a getter dying at the
+   * wrong moment loses nothing, and a get blocked meanwhile takes the oldest of them, not the newest.
    */
-  putBack(name: string, bytes: Uint8Array): void {
+  putBack(name: string, items: readonly Uint8Array[]): void {
     const q = this.#record(name);
     if (q.size === 0) {
-      // Never refused for memory (it was in the state a moment ago): refused, it would be lost,
-      // and its caller, a reply's or a worker's callback, has nobody to tell.
-      this.#append(name, bytes);
+      // Never refused for memory (they were in the state a moment ago): refused, one would be lost,
+      // and its caller, a reply's or a worker's callback, has nobody to tell. Once one is stored (no
+      // getter left to take it), the rest go behind it: the queue held nothing else.
+      for (const bytes of items) this.#append(name, bytes);
       return;
     }
-    // One below the current head keeps the stored order (a removed record's seq may be reused:
-    // writes apply in order, so its earlier delete comes first).
-    const seq = q.seqs[q.head]! - 1;
-    if (q.head > 0) {
-      q.head--;
-      q.items[q.head] = bytes;
-      q.seqs[q.head] = seq;
-    } else {
-      q.items.unshift(bytes);
-      q.seqs.unshift(seq);
+    for (let i = items.length - 1; i >= 0; i--) {
+      const bytes = items[i]!;
+      // One below the current head keeps the stored order (a removed record's seq may be reused:
+      // writes apply in order, so its earlier delete comes first).
+      const seq = q.seqs[q.head]! - 1;
+      if (q.head > 0) {
+        q.head--;
+        q.items[q.head] = bytes;
+        q.seqs[q.head] = seq;
+      } else {
+        q.items.unshift(bytes);
+        q.seqs.unshift(seq);
+      }
+      this.#grew(q, bytes.length);
+      this.#store.put(this.#store.queues, [name, seq], bytes);
     }
-    this.#grew(q, bytes.length);
-    this.#store.put(this.#store.queues, [name, seq], bytes);
   }
 
   /**

@@ -62,7 +62,15 @@ import { Fanout } from './fanout.js';
 import { HeldPushes } from './held-pushes.js';
 import { StateMemory } from './state-memory.js';
 import { ListingEncoder, SLICED_FROM } from './listing-encoder.js';
-import { TOO_OLD_MARK, type ReplayKey, type StateCounts, type StateEntry, type StateListing, type StateStore } from './state-store.js';
+import {
+  TOO_OLD_MARK,
+  type ReplayKey,
+  type StateCounts,
+  type StateEntry,
+  type StateListing,
+  type StateStore,
+  type UndeliveredItem,
+} from './state-store.js';
 import { DEFAULT_FSYNC, FSYNC_MODES, Store, type FailedWrites, type FsyncMode } from './store.js';
 import { Values } from './value.js';
 
@@ -477,13 +485,23 @@ export class SharedState implements StateStore {
    */
   undelivered(req: StateRequest, value: unknown, key?: ReplayKey): void {
     if (this.#closing !== null || req.op !== 'queue.get' || !(value instanceof Uint8Array)) return;
-    const item = own(value);
-    // Never refused for memory: the item was in the state a moment ago.
-    this.#queues.putBack(req.name, item);
-    // Rolled back with a batch that failed (a full disk), the item was in neither its queue nor a reply anyone
+    this.undeliveredItems(req.name, [{ value, key }]);
+  }
+
+  undeliveredItems(name: string, items: readonly UndeliveredItem[]): void {
+    if (this.#closing !== null || items.length === 0) return;
+    const owned = items.map(({ value, key }) => ({ item: own(value), key }));
+    // Never refused for memory: the items were in the state a moment ago.
+    this.#queues.putBack(
+      name,
+      owned.map((o) => o.item),
+    );
+    // Rolled back with a batch that failed (a full disk), an item was in neither its queue nor a reply anyone
     // would resend until a restart (the kept reply's drop, in the same batch, rolled back too): it goes back
     // again, with that drop, in a later batch (a reviewer's chained case).
-    this.#store.committed().catch(() => this.#putBackLater(req, item, key, PUT_BACK_RETRY_MS));
+    this.#store.committed().catch(() => {
+      for (const { item, key } of owned) this.#putBackLater({ op: 'queue.get', name }, item, key, PUT_BACK_RETRY_MS);
+    });
   }
 
   /**

@@ -56,6 +56,23 @@ export type StateEntry = StateListEntry;
 export type StateListing = StateListPage;
 
 /** The shared-state store. */
+/** A queue item whose reply its owner can no longer receive (StateStore.undeliveredItems). */
+export interface UndeliveredItem {
+  value: Uint8Array;
+  key?: ReplayKey | undefined;
+}
+
+/** Each queue's undelivered items, in the order of `entries` (a Map keeps its keys' order of insertion). */
+export function byQueue<T extends { name: string }>(entries: Iterable<T>, item: (e: T) => UndeliveredItem): Map<string, UndeliveredItem[]> {
+  const out = new Map<string, UndeliveredItem[]>();
+  for (const e of entries) {
+    const list = out.get(e.name);
+    if (list === undefined) out.set(e.name, [item(e)]);
+    else list.push(item(e));
+  }
+  return out;
+}
+
 export interface StateStore {
   /** Where pushes for subscribers go; set by the primary. */
   onPush: (owner: string, push: Push) => void;
@@ -79,6 +96,13 @@ export interface StateStore {
    * no other daemon has answered a resend of that request from the kept reply).
    */
   undelivered(req: StateRequest, value: unknown, key?: ReplayKey): void;
+  /**
+   * Items of queue `name` taken for owners that can no longer receive them, in the order they were
+   * taken: back to the front of the queue in that order (the first of them first in line, or to the
+   * oldest blocked get), not one at a time, which would stand them in reverse or hand a blocked get
+   * the newest. `key` as for `undelivered`.
+   */
+  undeliveredItems(name: string, items: readonly UndeliveredItem[]): void;
   /** The owner is gone: its subscriptions end, its locks are released, its blocked gets and acquires fail with E_CANCELLED. */
   releaseOwner(owner: string): void;
   /** The owner's blocked queue gets fail with E_CANCELLED (a worker whose running task was cancelled); nothing else of it ends. */

@@ -40,6 +40,28 @@ describe('Queue', () => {
     expect(dec(await waiting)).toBe(9);
   });
 
+  it('puts several items back in the order they were taken: to blocked getters oldest first, or at the front', async () => {
+    const items = (xs: unknown[]) => xs.map((x) => ({ value: enc(x) }));
+    // An empty queue with one blocked getter: it takes the first, the rest stand in order.
+    const blocked = state.handle('c:1', req('queue.get', 'q'));
+    state.undeliveredItems('q', items(['a', 'b', 'c']));
+    expect(dec(await blocked)).toBe('a');
+    // A queue holding items: the list goes in front of them, in its order, and stays so across a restart.
+    await state.handle('p:1', req('queue.put', 'q', { a: enc('z') }));
+    state.undeliveredItems('q', items(['x', 'y']));
+    await state.close();
+    state = await open(dir);
+    const got: unknown[] = [];
+    for (let i = 0; i < 5; i++) got.push(dec(await state.handle('c:2', req('queue.get', 'q', { timeoutMs: 0 }))));
+    expect(got).toEqual(['x', 'y', 'b', 'c', 'z']);
+    // Two blocked getters: the first two items, oldest getter first.
+    const g1 = state.handle('c:3', req('queue.get', 'q'));
+    const g2 = state.handle('c:4', req('queue.get', 'q'));
+    state.undeliveredItems('q', items([1, 2, 3]));
+    expect([dec(await g1), dec(await g2)]).toEqual([1, 2]);
+    expect(dec(await state.handle('c:5', req('queue.get', 'q', { timeoutMs: 0 })))).toBe(3);
+  });
+
   it('hands each item to exactly one of many concurrent getters, oldest getter first', async () => {
     const getters = Array.from({ length: 20 }, (_, i) => state.handle(`c:${i}`, req('queue.get', 'q')));
     const order: number[] = [];

@@ -40,7 +40,14 @@ import {
 
 import { dataEqual, decodeCost, MAX_COST } from '../../state/data-equal.js';
 import { checked, checkRequest, delta, dictKey, operand } from '../../state/operands.js';
-import { notApplied, type ReplayKey, type StateCounts, type StateListing, type StateStore } from '../../state/state-store.js';
+import {
+  notApplied,
+  type ReplayKey,
+  type StateCounts,
+  type StateListing,
+  type StateStore,
+  type UndeliveredItem,
+} from '../../state/state-store.js';
 import type { ClusterNode } from '../cluster-node.js';
 import { ChangeFeed, type ChangeEntry } from './change-feed.js';
 import { CostlyScripts, type Measure } from './costly-scripts.js';
@@ -335,6 +342,12 @@ export class RedisState implements StateStore {
 
   undelivered(req: StateRequest, value: unknown, key?: ReplayKey): void {
     if (req.op === 'queue.get' && value instanceof Uint8Array) this.#gets.putBack(req.name, value, key);
+  }
+
+  undeliveredItems(name: string, items: readonly UndeliveredItem[]): void {
+    // Each goes to the front, the newest first, so they stand as they were taken. Their scripts go down one
+    // connection in this order, before the get that a put-back wakes on this daemon (Redis runs them in turn).
+    for (let i = items.length - 1; i >= 0; i--) this.#gets.putBack(name, items[i]!.value, items[i]!.key);
   }
 
   releaseOwner(owner: string): void {
