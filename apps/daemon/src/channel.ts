@@ -66,7 +66,19 @@ export class Channel<In, Out> {
     socket.on('data', (chunk: Buffer) => this.#read(chunk));
     // The peer dying closes the socket; its exit is handled through cluster.
     socket.on('error', () => {});
-    if (guard?.onEnd !== undefined) socket.once('end', () => guard.onEnd!());
+    if (guard?.onEnd !== undefined) {
+      // 'end' when the peer's end closed and was read to its end; 'close' also when a write to it failed first
+      // (EPIPE, ECONNRESET) and destroyed the socket without an 'end': a task that sent a state call and closed
+      // its descriptor before the reply was written (a reviewer's case) was never found out.
+      let told = false;
+      const ended = (): void => {
+        if (told) return;
+        told = true;
+        guard.onEnd!();
+      };
+      socket.once('end', ended);
+      socket.once('close', ended);
+    }
   }
 
   /** Opens the worker's end. */
