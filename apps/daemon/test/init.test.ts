@@ -164,6 +164,26 @@ export function vandal(x) { delete globalThis.__initDb; return x; }
     }
   }, 60_000);
 
+  it('an initializer whose background work holds the main thread for seconds: a map sent meanwhile waits for it, no worker is taken for deaf', async () => {
+    // One 4 s stretch that never yields, just after init() returned: the worker cannot read its channel, and gives
+    // back the chunks placed on it (its guard thread answers). Taken for deaf and replaced, each replacement ran the
+    // initializer again, and the map never ran (a reviewer's case: 16 exits in 30 s).
+    const { dir, file } = initModule(`export default function () {
+  setTimeout(() => { const end = Date.now() + 4000; while (Date.now() < end); }, 0);
+  return 'warming';
+}
+`);
+    try {
+      await using d = await startDaemon({ workers: 2, args: ['--init', file] });
+      const c = await d.connect();
+      expect(await c.map((x: number) => x + 1, [1, 2, 3, 4], { chunkSize: 1, signal: AbortSignal.timeout(30_000) })).toEqual([2, 3, 4, 5]);
+      expect(d.events('worker-exit')).toEqual([]);
+      expect((await d.status()).workerRestarts).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('an initializer that leaves a global whose keys cannot be read: its slot comes up failed, not restarted in a loop', async () => {
     // The realm guard's baseline walks every global after the initializer; a revoked Proxy makes the walk throw.
     // The worker must die before it says it is ready, as an initializer failure, or it would be replaced forever.

@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { CHUNK_TARGET_MS, STEAL_AFTER_MS } from '@corepool/protocol/internal';
 import { STALL_RETRY_MS } from '../src/primary/placement.js';
+import { DEAF_WINDOW_MS } from '../src/primary/scheduler.js';
 import type { RunMessage } from '../src/ipc.js';
 import type { FakeWorker } from './support/fake-pool.js';
 import {
@@ -239,6 +240,20 @@ function headOnIdleLooking(): { s: Setup; c: ReturnType<typeof recordingClient>;
   return { s, c, w0, w1, head: s.pool.runs(w0)[0]! };
 }
 
+/** As headOnIdleLooking, but each worker has run a chunk first: heard from since it was ready. */
+function heardThenIdleLooking(): ReturnType<typeof headOnIdleLooking> {
+  const s = fakeScheduler(new WithdrawingPool(2)) as Setup;
+  const c = recordingClient(1);
+  open(s, c, 1);
+  const [w0, w1] = s.pool.workers() as [FakeWorker, FakeWorker];
+  for (let i = 0; i < 2; i++) add(s, c, 1, i, 1);
+  answer(s, w0, s.pool.runs(w0)[0]!);
+  answer(s, w1, s.pool.runs(w1)[0]!);
+  for (let i = 2; i < 4; i++) add(s, c, 1, i, 1);
+  answer(s, w1, s.pool.runs(w1).at(-1)!);
+  return { s, c, w0, w1, head: s.pool.runs(w0).at(-1)! };
+}
+
 describe('a worker that does not begin the chunk at its head (Placement #unstick)', () => {
   it('asked back, done before its answer comes: nothing of it is kept once placement runs again', () => {
     const { s, c, w0, head } = headOnIdleLooking();
@@ -278,8 +293,11 @@ describe('a worker that does not begin the chunk at its head (Placement #unstick
     expect(s.pool.runs(w0)).toHaveLength(2);
   });
 
-  it('a worker that gives back its head again after the retry, unheard from meanwhile, is replaced (it does not read its channel)', () => {
-    const { s, c, w0, w1, head: held } = headOnIdleLooking();
+  it.each([
+    ['having run a chunk, is replaced (it does not read its channel)', heardThenIdleLooking, true],
+    ['never heard from since it was ready, is left alone (its initializer holds it)', headOnIdleLooking, false],
+  ] as const)('a worker that gives back its head again after the retry, unheard from meanwhile, %s', (_, setup, replaced) => {
+    const { s, c, w0, w1, head: held } = setup();
     s.clock.advance(260);
     tellOutcome(s, w0, held.key, 'withdrawn');
     // Held, it takes nothing: worker 1 runs what comes.
@@ -293,7 +311,21 @@ describe('a worker that does not begin the chunk at its head (Placement #unstick
     s.clock.advance(260);
     expect(s.pool.withdrawals.at(-1)).toEqual({ w: w0, key: again.key });
     tellOutcome(s, w0, again.key, 'withdrawn');
-    expect(s.pool.killed).toEqual([w0]);
+    expect(s.pool.killed).toEqual(replaced ? [w0] : []);
+  });
+
+  it('two stalls further apart than DEAF_WINDOW_MS, the worker idle between them: not replaced', () => {
+    const { s, c, w0, w1, head: held } = heardThenIdleLooking();
+    s.clock.advance(260);
+    tellOutcome(s, w0, held.key, 'withdrawn');
+    answer(s, w1, s.pool.runs(w1).at(-1)!);
+    s.clock.advance(DEAF_WINDOW_MS + 1);
+    add(s, c, 1, 9, 1);
+    const next = s.pool.runs(w0).at(-1)!;
+    expect(next.key).not.toBe(held.key);
+    s.clock.advance(260);
+    tellOutcome(s, w0, next.key, 'withdrawn');
+    expect(s.pool.killed).toEqual([]);
   });
 
   it('a held worker heard from (a chunk message from its main thread) takes chunks again at once', () => {

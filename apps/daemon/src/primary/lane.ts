@@ -39,6 +39,12 @@ export class Lane<W extends PoolWorker = PoolWorker> {
    */
   stalls = 0;
   firstStallAt = -Infinity;
+  /**
+   * Its worker has sent a chunk message since it was ready: it read its channel after its initializer. Until
+   * then a stall is the initializer's own background work, left alone (a worker that never read its channel
+   * is not taken for deaf: its replacement would run the initializer again, and stall again).
+   */
+  heard = false;
 
   constructor(worker: W) {
     this.worker = worker;

@@ -76,6 +76,11 @@ export interface WorkerFigures {
  * after the first, before it is taken not to read its channel (#deaf).
  */
 export const DEAF_STALLS = 2;
+/**
+ * The stalls DEAF_STALLS counts come within this of the first. A deaf worker offered work stalls every
+ * STALL_RETRY_MS and a bit; one offered work only now and then costs each chunk a stall (STALL_MS), no more.
+ */
+export const DEAF_WINDOW_MS = 4 * STALL_RETRY_MS;
 
 /** Fair chunk scheduler over a pool of workers. */
 export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<W> {
@@ -422,6 +427,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     if (m.t !== 'withdrawn') {
       lane.stalled = false;
       lane.stalls = 0;
+      lane.heard = true;
     }
     const chunk = lane.chunks.find((c) => c.key === m.key);
     if (chunk === undefined) return;
@@ -484,9 +490,13 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       if (asHead) {
         lane.stalled = true;
         lane.stalledAt = this.#clock.now();
-        if (lane.stalls++ === 0) lane.firstStallAt = lane.stalledAt;
+        // Counted afresh past DEAF_WINDOW_MS: a worker idle between two short stalls an hour apart is not deaf.
+        if (lane.stalls === 0 || lane.stalledAt - lane.firstStallAt > DEAF_WINDOW_MS)
+          [lane.stalls, lane.firstStallAt] = [0, lane.stalledAt];
+        lane.stalls++;
         // Not two heads given back at once (a long garbage collection): unheard from across a retry.
-        if (lane.stalls >= DEAF_STALLS && lane.stalledAt - lane.firstStallAt >= STALL_RETRY_MS) this.#deaf(lane);
+        const across = lane.stalledAt - lane.firstStallAt >= STALL_RETRY_MS;
+        if (lane.heard && lane.stalls >= DEAF_STALLS && across) this.#deaf(lane);
       }
       // Given back unbegun: it took nothing there (its client was charged ~250 ms a stall behind another app's spin).
       const unrun = this.#release(lane, chunk, false);
