@@ -35,6 +35,8 @@ const APP = fileURLToPath(new URL('..', import.meta.url));
 const SRC = `${APP}src/`;
 const OUT = `${APP}bundle/`;
 const requireHere = createRequire(`${APP}package.json`);
+/** The protocol's libc hint (its libc-hint.ts), which the stand-ins for msgpackr and lmdb load them through. */
+const LIBC_HINT = `${dirname(requireHere.resolve('@corepool/protocol/internal'))}/libc-hint.js`;
 
 /** Found at run time from node_modules: native code, or optional packages (ws's) a bundle cannot hold. */
 const EXTERNAL = ['msgpackr-extract', 'bufferutil', 'utf-8-validate'];
@@ -82,6 +84,7 @@ const ownUrls = {
 const msgpackrLoader = {
   name: 'corepool-msgpackr-loader',
   setup(b) {
+    // A plain require: its via-require stand-in loads msgpackr through the libc hint.
     b.onLoad({ filter: /[\\/]protocol[\\/]dist[\\/]load-msgpackr\.js$/ }, () => ({
       contents: `export function loadMsgpackr() { return require('msgpackr'); }`,
       loader: 'js',
@@ -97,8 +100,10 @@ const viaRequire = {
     b.onResolve({ filter }, (args) =>
       args.namespace === 'via-require' ? { path: args.path, external: true } : { path: args.path, namespace: 'via-require' },
     );
+    // Through the libc hint (protocol's libc-hint.ts): lmdb's native part loads as msgpackr's does.
     b.onLoad({ filter: /.*/, namespace: 'via-require' }, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      contents: `const { withLibcHint } = require(${JSON.stringify(LIBC_HINT)});\nmodule.exports = withLibcHint(() => require(${JSON.stringify(args.path)}));`,
+      resolveDir: dirname(LIBC_HINT),
       loader: 'js',
     }));
   },

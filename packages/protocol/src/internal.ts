@@ -8,6 +8,7 @@ export * from './index.js';
 export { CloseCode } from './codes.js';
 export { errorClass, toCorepoolError } from './errors.js';
 export { checkOptionKeys } from './option-keys.js';
+export { libcFamily, withLibcHint } from './libc-hint.js';
 export { checkDaemonUrl, daemonUrls, envUrls, isLocalUrl } from './daemon-urls.js';
 export { parseProcStat, processRuns, recordedDaemon } from './daemon-record.js';
 export { countsFit, MSGPACK_HEADER } from './msgpack-counts.js';
