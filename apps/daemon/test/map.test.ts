@@ -239,6 +239,20 @@ describe('map', () => {
     expect((err as Error).message).toMatch(/__awaiter is not defined.*"target": "ES2017"/);
   });
 
+  it("runs a function compiled by esbuild with names kept (tsx): its __name helper calls name the task's own functions", async () => {
+    // What tsx emits for a task that defines helpers inside itself: __name lives at module scope, not in the function.
+    const fromTsx = new Function(
+      'return (n) => { const sq = /* @__PURE__ */ __name((x) => x * x, "sq"); function cube(x) { return x * x * x; } __name(cube, "cube"); return [sq(n) + cube(n), sq.name, cube.name]; }',
+    )() as (n: number) => [number, string, string];
+    expect(await client.map(fromTsx, [1, 2])).toEqual([
+      [2, 'sq', 'cube'],
+      [12, 'sq', 'cube'],
+    ]);
+    // A task that defines a __name of its own uses that one.
+    const own = new Function('return (n) => { const __name = (f) => f; return __name(n) + 1; }')() as (n: number) => number;
+    expect(await client.map(own, [1])).toEqual([2]);
+  });
+
   it('says a function must be self-contained when it uses its closure', async () => {
     const factor = 3;
     const err = await client.map((x: number) => x * factor, [1]).catch((e: unknown) => e);

@@ -25,7 +25,7 @@ import vm from 'node:vm';
 import { BadTaskError, CodeReplacedError, InternalError, type TaskSpec } from '@corepool/protocol';
 import { SourceLru, WORKER_SOURCES } from '@corepool/protocol/internal';
 import { moduleVersion } from '../module-version.js';
-import { FunctionPrototypeToString, ObjectValues } from './primordials.js';
+import { FunctionPrototypeToString, ObjectValues, ReflectDefineProperty } from './primordials.js';
 
 /** A task as the runner calls it. */
 export type TaskFn = (item: unknown, ctx: unknown) => unknown;
@@ -125,15 +125,16 @@ function compileSource(source: string): { fn: TaskFn; make: () => TaskFn } {
   }
   let make: () => unknown;
   let value: unknown;
+  const helpers = NAME_HELPER.test(source) ? ['__name'] : [];
   try {
     // Self-contained by contract: the source sees only globals, so a closure
     // variable surfaces as a ReferenceError when it runs (see runner.ts).
-    make = compile(`"use strict"; return (${source});`);
+    make = compile(`"use strict"; return (${source});`, helpers);
     value = make();
   } catch (first) {
     // Method shorthand (`heavy(n) { ... }`, `async heavy(n) { ... }`) is not an expression on its own.
     try {
-      const holder = compile(`"use strict"; return ({ ${source} });`);
+      const holder = compile(`"use strict"; return ({ ${source} });`, helpers);
       make = () => ObjectValues(holder() as Record<string, unknown>)[0];
       value = make();
     } catch {
@@ -147,9 +148,28 @@ function compileSource(source: string): { fn: TaskFn; make: () => TaskFn } {
   return { fn: task(value), make: () => task(make()) };
 }
 
-/** A function of no parameters with body `body`, in the worker's context, whose import() works as in a module. */
-function compile(body: string): () => unknown {
-  return vm.compileFunction(body, [], { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER }) as () => unknown;
+/**
+ * esbuild's `__name` helper, which it calls inside the functions it compiles with names kept (tsx, which
+ * the README suggests for TypeScript apps, does so: `const sq = (x) => x * x` becomes `__name(...)`): a
+ * function task with a helper inside it failed with "__name is not defined" (a new user's case). A task
+ * whose source calls it gets it as a parameter of its own; it only names a function.
+ */
+const NAME_HELPER = /\b__name\(/;
+function esbuildName(target: unknown, value: unknown): unknown {
+  ReflectDefineProperty(target as object, 'name', { value, configurable: true });
+  return target;
+}
+
+/**
+ * A function of no parameters with body `body`, in the worker's context, whose import() works as in a module;
+ * `helpers` (their names) are in its scope.
+ */
+function compile(body: string, helpers: readonly string[]): () => unknown {
+  const fn = vm.compileFunction(body, [...helpers], { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER }) as (
+    ...args: unknown[]
+  ) => unknown;
+  if (helpers.length === 0) return fn as () => unknown;
+  return () => fn(esbuildName);
 }
 
 async function importTask(url: string, name: string, version: string | undefined): Promise<TaskFn> {
