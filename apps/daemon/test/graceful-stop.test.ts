@@ -66,6 +66,9 @@ describe('row 14: graceful stop mid-batch', () => {
       }
       const stopMs = performance.now() - t0;
       expect(code).toBe(0);
+      // Its running chunks ended within the grace: no word of one ended by it.
+      expect(t.events('stop-grace-over')).toEqual([]);
+      expect(t.events('stopping')[0]).toMatchObject({ graceMs: 10_000 });
       expect(await sock.closed).toEqual({ code: 1012, reason: 'E_SHUTTING_DOWN' });
       // Every delivery was right and single; every item that ran was delivered before the close.
       const delivered: [number, { ok: true; value: unknown }][] = [];

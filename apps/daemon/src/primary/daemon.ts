@@ -420,12 +420,24 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
     if (stopping) return stopped;
     stopping = true;
     reloader?.stop();
-    log.info({ event: 'stopping' }, 'stopping: finishing running chunks, handing the rest back to clients');
+    log.info(
+      { event: 'stopping', graceMs: STOP_GRACE_MS },
+      `stopping: finishing running chunks (for up to ${STOP_GRACE_MS / 1000} s), handing the rest back to clients`,
+    );
     scheduler.stopAccepting();
     server?.stopListening();
     let grace: NodeJS.Timeout | undefined;
-    await Promise.race([scheduler.idle(), new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
+    const idle = await Promise.race([
+      scheduler.idle().then(() => true),
+      new Promise<false>((r) => (grace = setTimeout(() => r(false), STOP_GRACE_MS))),
+    ]);
     clearTimeout(grace);
+    // Said, or a stop behind a task that never ends waited 10 s in silence (a new user's case).
+    if (!idle)
+      log.warn(
+        { event: 'stop-grace-over', graceMs: STOP_GRACE_MS },
+        'stopping: the grace is over: chunks still running are ended, and go back to their clients',
+      );
     await clusterPool?.stop();
     server?.closeAll(CloseCode.RESTART, ErrorCode.E_SHUTTING_DOWN);
     await supervisor.stop();
