@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '@corepool/protocol';
 import {
   crashError,
+  exitText,
   recover,
   restartPayer,
   timeoutError,
@@ -155,6 +156,11 @@ describe('recovery: the errors of an item that failed for its worker', () => {
     expect(crashError(7, 2, 0).message).toBe(
       'item 7 crashed its worker 2 times (retries: 0; the first time among the other items of its chunk, which ran again)',
     );
+    expect(crashError(7, 1, 0, exitText(undefined, 3, null)).message).toBe(
+      'item 7 crashed its worker 1 time (retries: 0); the last time, it exited with code 3',
+    );
+    expect(exitText('rss', null, 'SIGKILL')).toMatch(/worker memory limit/);
+    expect(exitText(undefined, null, 'SIGABRT')).toMatch(/--worker-heap-mb/);
     expect(timeoutError(4, 250)).toMatchObject({ code: ErrorCode.E_TIMEOUT, index: 4, timeoutMs: 250 });
     const u = uncaughtError(5, { code: ErrorCode.E_TASK_FAILED, message: 'boom', remoteName: 'TypeError' });
     expect(u).toMatchObject({ code: ErrorCode.E_TASK_FAILED, index: 5, remoteName: 'TypeError' });

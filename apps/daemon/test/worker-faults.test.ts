@@ -197,6 +197,10 @@ describe('row 2: poison item', () => {
       status: 'rejected',
       reason: { name: 'WorkerCrashedError', code: 'E_WORKER_CRASHED', index: 7, attempts: 3 },
     });
+    // It says how the worker died.
+    expect((out[7] as PromiseRejectedResult).reason.message).toMatch(/the last time, it was ended by signal SIGKILL$/);
+    const [exited] = await client.mapSettled(() => process.exit(3), [0], { retries: 0 });
+    expect((exited as PromiseRejectedResult).reason.message).toMatch(/crashed its worker 1 time .*the last time, it exited with code 3$/);
     expect(out.filter((o) => o.status === 'fulfilled').length).toBe(19);
   });
 });
@@ -341,6 +345,7 @@ describe('row 12: tasks that allocate until they die', () => {
       { retries: 1 },
     );
     expect(out[5]).toMatchObject({ status: 'rejected', reason: { code: 'E_WORKER_CRASHED', index: 5, attempts: 2 } });
+    expect((out[5] as PromiseRejectedResult).reason.message).toMatch(/SIGABRT.*--worker-heap-mb/);
     for (let i = 0; i < 12; i++) if (i !== 5) expect(out[i]).toEqual({ status: 'fulfilled', value: i });
     figure('row12.heap.primaryRssDeltaMb', Math.round((d.rss() - rssBefore) / 1048576));
   });

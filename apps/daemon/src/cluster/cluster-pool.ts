@@ -283,7 +283,8 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     this.#scheduler!.workerMessage(view, m);
   }
 
-  localExit(w: WorkerSlot): void {
+  /** `how`: how it exited (recovery.ts exitText), for the error of an item that crashed it. */
+  localExit(w: WorkerSlot, how?: string): void {
     if (this.#away.delete(w)) {
       this.#lender.workerExit(w); // the scheduler was told it exited when it was lent
       return;
@@ -291,7 +292,7 @@ export class ClusterPool implements WorkerPool<ClusterWorker> {
     const view = this.#view(w);
     this.#views.delete(w);
     this.#forget(view);
-    this.#scheduler!.workerExit(view);
+    this.#scheduler!.workerExit(view, false, how);
   }
 
   // --- inside ------------------------------------------------------------------

@@ -45,6 +45,7 @@ import type { OwnFigures } from '../cluster/join-cluster.js';
 import type { Membership } from '../cluster/membership.js';
 import type { PoolWorker } from './worker-pool.js';
 import type { Telemetry } from './telemetry.js';
+import { exitText } from './recovery.js';
 import type { Logger } from '../logger.js';
 import { statusSnapshots } from './status-snapshot.js';
 import { Paced } from './paced.js';
@@ -231,8 +232,9 @@ export async function startDaemon(opts: DaemonOptions, log: Logger, hooks: Start
       stateLink.gone(w);
       if (!stopping) telemetry.workerExit(w, code, signal);
       if (!stopping) logWorkerExit(log, w, code, signal, leaving.get(w));
-      if (clusterPool !== undefined) clusterPool.localExit(w);
-      else scheduler.workerExit(w);
+      const how = exitText(w.killedFor, code, signal);
+      if (clusterPool !== undefined) clusterPool.localExit(w, how);
+      else scheduler.workerExit(w, false, how);
     },
   };
   // Cluster mode: the scheduler takes a ClusterPool (these workers and those lent to this daemon), and the

@@ -121,7 +121,8 @@ export function restartPayer<T>(exit: { recycled: boolean; culprit: T | undefine
   return exit.retired ? undefined : exit.head;
 }
 
-export function crashError(index: number, attempts: number, retries: number): WireError {
+/** `how`: how the worker's last exit came (exitText), said in the message. */
+export function crashError(index: number, attempts: number, retries: number, how?: string): WireError {
   return {
     code: ErrorCode.E_WORKER_CRASHED,
     index,
@@ -130,8 +131,22 @@ export function crashError(index: number, attempts: number, retries: number): Wi
       `item ${index} crashed its worker ${attempts} time${attempts === 1 ? '' : 's'} (retries: ${retries}` +
       // The first death of a chunk of several items did not name it: one more run found it.
       (attempts > retries + 1 ? '; the first time among the other items of its chunk, which ran again' : '') +
-      ')',
+      ')' +
+      (how === undefined ? '' : `; the last time, ${how}`),
   };
+}
+
+/**
+ * How a worker's exit came, for the error of the item that caused it: a crash said only how often, and a
+ * task out of memory or calling process.exit(3) was left to the daemon's log (a new user's case).
+ */
+export function exitText(killedFor: string | undefined, code: number | null, signal: string | null): string {
+  if (killedFor === 'rss') return 'it went past the worker memory limit (--worker-rss-mb) and was killed';
+  if (killedFor !== undefined) return `it was killed (${killedFor})`;
+  // V8 aborts the process when a heap reaches its limit (--worker-heap-mb), as on any fatal error.
+  if (signal === 'SIGABRT') return 'it aborted (signal SIGABRT), as a worker does when its heap reaches --worker-heap-mb';
+  if (signal !== null) return `it was ended by signal ${signal}`;
+  return `it exited with code ${code}`;
 }
 
 export function timeoutError(index: number, timeoutMs: number): WireError {

@@ -510,8 +510,8 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     this.dispatch();
   }
 
-  /** A worker died: its restart is charged, and each of its chunks recovered (recovery.ts). */
-  workerExit(w: W, blameless = false): void {
+  /** A worker died: its restart is charged, and each of its chunks recovered (recovery.ts); `how` says how (exitText). */
+  workerExit(w: W, blameless = false, how?: string): void {
     const lane = this.#lanes.remove(w);
     if (blameless) lane.recycle ??= { culprit: undefined };
     this.#chargeExit(lane);
@@ -520,7 +520,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     for (const died of [...chunks].reverse()) {
       died.timer?.cancel();
       if (!died.job.live) continue;
-      this.#recover(died.sent > 0 ? this.#mint.rest(died) : died, lane.recycle !== undefined);
+      this.#recover(died.sent > 0 ? this.#mint.rest(died) : died, lane.recycle !== undefined, how);
     }
     for (const chunk of chunks) this.#forgetIfDone(chunk.job);
     // A batch pinned to old code whose last worker of that code is gone can never run on it again.
@@ -536,7 +536,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   }
 
   /** Applies the decision table to a chunk of a dead worker. */
-  #recover(chunk: Chunk, recycled: boolean): void {
+  #recover(chunk: Chunk, recycled: boolean, how: string | undefined): void {
     const job = chunk.job;
     const plan = recover({ ...chunk, retries: job.retries, recycled });
     const now = this.#clock.now();
@@ -557,7 +557,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     }
     if (plan.crashed !== undefined) {
       const index = chunk.start + plan.crashed.at;
-      this.#results.error(job, index, crashError(index, plan.crashed.attempts, job.retries));
+      this.#results.error(job, index, crashError(index, plan.crashed.attempts, job.retries, how));
     }
   }
 

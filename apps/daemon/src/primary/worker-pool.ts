@@ -141,9 +141,10 @@ export interface PoolEvents<W extends PoolWorker> {
   /**
    * `blameless`: the pool ended the worker for a reason none of its chunks caused (cluster mode: the
    * daemon lost its lease, or lending messages were lost): its chunks run again as they were, nobody
-   * charged for the restart nor any item's attempt counted.
+   * charged for the restart nor any item's attempt counted. `how`: how it exited, for the error of an
+   * item that crashed it (recovery.ts exitText).
    */
-  workerExit(w: W, blameless?: boolean): void;
+  workerExit(w: W, blameless?: boolean, how?: string): void;
   /** The slot of a worker whose exit was told will not be refilled. */
   slotRemoved(slot: number): void;
 }
