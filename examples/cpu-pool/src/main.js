@@ -32,7 +32,11 @@ const fmt = (/** @type {[number, number, number][]} */ rows) => `[${rows.map(([n
 const nums = [1, 2, 3, 4];
 const client = await connect(undefined, { spawn: true, name: 'cpu-pool demo' });
 try {
-  console.log(`corepool: ${client.workers} workers`);
+  const { pid } = await client.status();
+  // Said, or a newcomer would not know a daemon stays behind (`spawn: true` starts one if none answers).
+  console.log(
+    `corepool: daemon pid ${pid} at ${client.url}, ${client.workers} workers (it keeps running: \`npx corepool daemon stop\` ends it)`,
+  );
   await client.map(heavy, [0, 0]); // warm-up: every worker compiles heavy() once
 
   let t0 = performance.now();
