@@ -65,4 +65,34 @@ describe('a worker that no longer reads its channel', () => {
     },
     60_000,
   );
+
+  it("a task left its worker without a free file descriptor: a neighbour's items still run, the worker is replaced", async () => {
+    await using d = await startDaemon({ workers: 2 });
+    const client = await d.connect({ name: 'neighbour' });
+    const hostile = await d.connect({ name: 'fd-leaker' });
+    const [pid, opened, code] = await hostile.submit(() => {
+      const fs = process.getBuiltinModule('node:fs');
+      let k = 0;
+      try {
+        for (;;) {
+          fs.openSync('/dev/null', 'r');
+          k++;
+        }
+      } catch (e) {
+        return [process.pid, k, (e as { code?: string }).code] as const;
+      }
+    }, 0);
+    expect(code).toBe('EMFILE');
+    expect(opened).toBeGreaterThan(100);
+    await hostile.close();
+    // Before, the leaking worker answered every other app's chunk E_INTERNAL at once (EMFILE reading its own
+    // memory), and was kept: about half of a neighbour's items failed, for good.
+    const out = await client.mapSettled(
+      (x: number) => x * x,
+      Array.from({ length: 200 }, (_, i) => i),
+      { chunkSize: 1 },
+    );
+    expect(out.filter((o) => o.status === 'rejected')).toEqual([]);
+    expect(await d.workerPids()).not.toContain(pid);
+  }, 60_000);
 });

@@ -27,7 +27,7 @@ import { RSS_LIMIT_ENV } from '../ipc.js';
 import { renewTasks } from './compile.js';
 import { GlobalBaseline } from './global-baseline.js';
 import type { Leftovers } from './leftovers.js';
-import { AtomicsWait, ProcessMemoryRss, V8GetHeapStatistics, V8SetFlagsFromString, VmRunInNewContext } from './primordials.js';
+import { AtomicsWait, ProcessMemoryRss, SafeString, V8GetHeapStatistics, V8SetFlagsFromString, VmRunInNewContext } from './primordials.js';
 import { ProcessBaseline } from './process-baseline.js';
 
 /** The realm boundary of one worker process. */
@@ -50,6 +50,17 @@ export class RealmGuard {
 
   /** Readies the worker for a chunk of `realm`; the reason if it cannot (the worker must exit then). */
   enter(realm: string): string | undefined {
+    try {
+      return this.#enter(realm);
+    } catch (err) {
+      // A task left the worker unable to look at itself (every file descriptor taken: reading its memory from
+      // /proc failed with EMFILE). Thrown on, each later chunk, every app's, was answered E_INTERNAL at once by a
+      // worker kept for good: a hostile co-tenant's leaked descriptors failed the whole pool (a hostile review).
+      return `a task of realm ${this.#realm} left the worker unable to ready itself for another chunk: ${errorText(err)}`;
+    }
+  }
+
+  #enter(realm: string): string | undefined {
     if (realm === this.#realm) return this.#process.reset(false);
     // Memory the last realm left held: the next realm's allocations would take the worker past its limits,
     // its death (and the restart) then charged to them. Looked at only when another realm comes.
@@ -63,6 +74,15 @@ export class RealmGuard {
     this.#realm = realm;
     renewTasks();
     return this.#process.reset(true);
+  }
+}
+
+/** An error's message in a few words, never throwing (read before the built-ins are put back: through the worker's copies). */
+function errorText(err: unknown): string {
+  try {
+    return SafeString((err as Error | undefined)?.message);
+  } catch {
+    return 'an error that cannot be read';
   }
 }
 
