@@ -32,12 +32,10 @@
 import { GUARD_FD } from '../channel.js';
 import { GUARD_MESSAGE_BYTES, GuardOp } from '../guard-messages.js';
 import { startHelperThread } from '../helper-thread.js';
+import { workerClass } from './process-marks.js';
 import { CLOCK_MOD, cutRequests } from './cut-signal.js';
 import { runState } from './run-state.js';
 import { STARTED_RING, WITHDRAW_SLOTS, withdrawAnswer, withdrawGate } from './withdraw-gate.js';
-
-/** Captured at load, before any code of the user's can replace it. */
-const builtin = process.getBuiltinModule.bind(process);
 
 const BACKSTOP_MS = 2_000;
 
@@ -131,7 +129,8 @@ export function startOrphanGuard(): void {
       }
     }, ${BACKSTOP_MS});
   `;
-  const { Worker } = builtin('node:worker_threads');
+  // Not the wrapper tasks get (process-marks.ts), which would count the guard as a thread a task left running.
+  const Worker = workerClass();
   const thread = startHelperThread(
     () =>
       new Worker(code, {

@@ -20,7 +20,8 @@
  * cwd and umask put back before every chunk (process-baseline.ts, ~0 us when
  * untouched; the environment compared in full on a switch); and the timers a
  * task leaves behind cleared when it ends, the rest attributed to its realm
- * (leftovers.ts). A change that cannot be undone makes the worker refuse the
+ * (leftovers.ts). A change that cannot be undone (process-marks.ts: threads,
+ * children, async hooks, loader hooks, priority) makes the worker refuse the
  * other realm's chunk and exit to be replaced.
  */
 import { RSS_LIMIT_ENV } from '../ipc.js';
@@ -29,11 +30,13 @@ import { GlobalBaseline } from './global-baseline.js';
 import type { Leftovers } from './leftovers.js';
 import { AtomicsWait, ProcessMemoryRss, SafeString, V8GetHeapStatistics, V8SetFlagsFromString, VmRunInNewContext } from './primordials.js';
 import { ProcessBaseline } from './process-baseline.js';
+import { ProcessMarks } from './process-marks.js';
 
 /** The realm boundary of one worker process. */
 export class RealmGuard {
   readonly #globals: GlobalBaseline;
   readonly #process: ProcessBaseline;
+  readonly #marks = new ProcessMarks();
   /** Realm of the last chunk run; undefined before the first. */
   #realm: string | undefined;
 
@@ -67,6 +70,10 @@ export class RealmGuard {
     if (this.#realm !== undefined) {
       const left = memoryLeft();
       if (left !== undefined) return `a task of realm ${this.#realm} left the worker holding ${left}`;
+      const changed = this.#marks.changed();
+      if (changed !== undefined) return `a task of realm ${this.#realm} changed the worker for good: ${changed}`;
+    } else {
+      this.#marks.arm();
     }
     // The globals first: the process reset then runs with the built-ins as they were at startup.
     const dirty = this.#globals.restore();

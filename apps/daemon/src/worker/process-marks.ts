@@ -1,0 +1,149 @@
+/**
+ * Process-wide changes a task can make that the realm guard cannot put back, noted so that the
+ * worker is replaced before another app's chunk runs there (realm-guard.ts: the worker refuses it
+ * and exits, its restart charged to the app that ran last). Each was left by a hostile co-tenant
+ * and measured beside a neighbour:
+ *  - a worker thread left spinning (`new Worker('for(;;){}')`, unref'd): the neighbour's
+ *    throughput fell from 2,240 to 600 items in 6 s for as long as the worker lived (the orphan
+ *    guard reads the main thread's CPU only);
+ *  - a child process left running (`spawn('node', ['-e', 'for(;;){}'])`): 2,040 -> 280-400;
+ *  - an async hook left enabled (`async_hooks.createHook({ init() {...} }).enable()`): the
+ *    neighbour's async item 0.7 ms -> 355 ms, and the hook saw every resource of it;
+ *  - loader hooks (`module.register`) or a replaced `Module.prototype._compile`: another app's
+ *    module task ran the hostile's code;
+ *  - the worker reniced (`os.setPriority(19)`, which an unprivileged process cannot undo): 1,180
+ *    -> 140 items in 5 s on a busy host.
+ * What the worker's initializer sets up (an APM agent's hooks, a loader, a sidecar) is part of the
+ * baseline: the marks are armed after it, as the first chunk enters, before any task runs. The
+ * wrappers (worker_threads' Worker, async_hooks' createHook, module's register) are what tasks
+ * import: a task that reaches past them (an addon) is not seen, as the realm guard's header says
+ * of what it guards against. Looked at only when the worker switches apps.
+ */
+import fs from 'node:fs';
+import { ObjectIs, SafeSyncBuiltinESMExports, SetPrototypeHas } from './primordials.js';
+
+const builtin = process.getBuiltinModule.bind(process);
+// Copies taken now: a task may replace fs's exports for every later task.
+const readdirSync = fs.readdirSync;
+const readFileSync = fs.readFileSync;
+
+type WorkerClass = typeof import('node:worker_threads').Worker;
+/** worker_threads' Worker as Node made it, once wrapped (arm): the worker's own threads are not a task's. */
+let unwrapped: WorkerClass | undefined;
+
+/** worker_threads' Worker, not the wrapper tasks get (the orphan guard starts its thread with it). */
+export function workerClass(): WorkerClass {
+  return unwrapped ?? builtin('node:worker_threads').Worker;
+}
+
+/** The methods of the CommonJS loader a loader hook replaces. */
+const LOADER_METHODS = ['_compile', '_load', '_resolveFilename', '_extensions'] as const;
+
+type ModuleStatics = Record<(typeof LOADER_METHODS)[number], unknown> & { prototype: Record<string, unknown> };
+
+export class ProcessMarks {
+  #armed = false;
+  /** Worker threads a task started that have not exited. */
+  readonly #threads = { running: 0 };
+  /** Async hooks a task created that are enabled now. */
+  readonly #hooks = new Set<object>();
+  /** A task called module.register. */
+  #registered = false;
+  #priority = 0;
+  readonly #loader = new Map<string, unknown>();
+  readonly #children = new Set<string>();
+
+  /** Takes the baseline and installs the wrappers: once, as the first chunk enters (after the initializer, before any task). */
+  arm(): void {
+    if (this.#armed) return;
+    this.#armed = true;
+    this.#priority = builtin('node:os').getPriority();
+    for (const pid of childPids()) this.#children.add(pid);
+    const Module = builtin('node:module') as unknown as ModuleStatics & { register?: (...args: unknown[]) => unknown };
+    for (const name of LOADER_METHODS) this.#loader.set(name, name === '_compile' ? Module.prototype._compile : Module[name]);
+    this.#wrapWorker();
+    this.#wrapHooks();
+    const register = Module.register;
+    if (typeof register === 'function') {
+      Module.register = (...args: unknown[]): unknown => {
+        this.#registered = true;
+        return register(...args);
+      };
+    }
+    SafeSyncBuiltinESMExports();
+  }
+
+  /** What a task changed for good since the baseline, in a few words; undefined if nothing. */
+  changed(): string | undefined {
+    if (!this.#armed) return undefined;
+    const { running } = this.#threads;
+    if (running > 0) return `${running} worker thread${running === 1 ? '' : 's'} still running`;
+    if (this.#hooks.size > 0) return 'an async hook left enabled';
+    if (this.#registered) return 'module loader hooks registered (module.register)';
+    const Module = builtin('node:module') as unknown as ModuleStatics;
+    for (const name of LOADER_METHODS) {
+      const now = name === '_compile' ? Module.prototype._compile : Module[name];
+      if (!ObjectIs(now, this.#loader.get(name))) return `Module.${name === '_compile' ? 'prototype._compile' : name} replaced`;
+    }
+    let priority = this.#priority;
+    try {
+      priority = builtin('node:os').getPriority();
+    } catch {
+      // No answer: nothing to tell.
+    }
+    if (priority !== this.#priority) return `its priority changed (nice ${this.#priority} -> ${priority})`;
+    const children = childPids();
+    for (let i = 0; i < children.length; i++) {
+      if (!SetPrototypeHas(this.#children, children[i])) return `a child process still running (pid ${children[i]})`;
+    }
+    return undefined;
+  }
+
+  #wrapWorker(): void {
+    const threads = builtin('node:worker_threads');
+    const Original = threads.Worker;
+    unwrapped = Original;
+    const counted = this.#threads;
+    class Worker extends Original {
+      constructor(...args: ConstructorParameters<typeof Original>) {
+        super(...args);
+        counted.running++;
+        this.once('exit', () => counted.running--);
+      }
+    }
+    threads.Worker = Worker;
+  }
+
+  #wrapHooks(): void {
+    const asyncHooks = builtin('node:async_hooks');
+    const createHook = asyncHooks.createHook;
+    const hooks = this.#hooks;
+    asyncHooks.createHook = function (callbacks) {
+      const hook = createHook(callbacks);
+      const enable = hook.enable.bind(hook);
+      const disable = hook.disable.bind(hook);
+      hook.enable = () => (hooks.add(hook), enable());
+      hook.disable = () => (hooks.delete(hook), disable());
+      return hook;
+    };
+  }
+}
+
+/** The pids of this process's children, from every thread's `children` list (a thread's spawns are its own). */
+function childPids(): string[] {
+  const out: string[] = [];
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      let list = '';
+      try {
+        list = readFileSync(`/proc/self/task/${tid}/children`, 'latin1');
+      } catch {
+        continue; // a thread that ended meanwhile, or a kernel without the list
+      }
+      for (const pid of list.split(' ')) if (pid !== '' && pid !== '\n') out.push(pid.trim());
+    }
+  } catch {
+    // Not Linux: no children seen.
+  }
+  return out;
+}
