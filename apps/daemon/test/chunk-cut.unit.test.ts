@@ -26,6 +26,11 @@ function setup(pool: FakePool = new CuttingPool(2)): S {
   return fakeScheduler(pool);
 }
 
+/** The worker says it began `run` (its first item). */
+function begin(s: S, w: FakeWorker, run: RunMessage): void {
+  s.scheduler.workerMessage(w, { t: 'started', key: run.key, i: 0 });
+}
+
 /** Plays every worker until nothing is placed: each answers its runs whole, in order. */
 function drain(s: S): void {
   const answered = new Set<number>();
@@ -96,6 +101,7 @@ describe('cutting a chunk short for a newcomer', () => {
     open(s, a, 1);
     add(s, a, 1, 0, 100);
     add(s, a, 1, 100, 100);
+    for (const w of s.pool.workers()) begin(s, w, s.pool.runs(w)[0]!);
     s.clock.advance(1_000); // both run long: no chunk is placed behind them
     const b = client(2);
     open(s, b, 2);
@@ -111,6 +117,27 @@ describe('cutting a chunk short for a newcomer', () => {
     drain(s);
     expect(delivered(a).sort((x, y) => x[0] - y[0])).toEqual(Array.from({ length: 200 }, (_, i) => [i, 2 * i]));
     expect(delivered(b)).toEqual([[0, 0]]);
+  });
+
+  it('a head its worker has not begun is not asked to cut for a queued client (a worker between chunks drops that request); it is once it begins', () => {
+    // Asked before it began, the request was dropped, the chunk (30 s of 2 ms items) ran whole and was never
+    // asked again: a neighbour's submit waited 23-67 s (a hostile co-tenant run).
+    const s = setup();
+    const pool = s.pool as CuttingPool;
+    const a = client(1);
+    open(s, a, 1);
+    add(s, a, 1, 0, 100);
+    add(s, a, 1, 100, 100);
+    s.clock.advance(1_000);
+    const b = client(2);
+    open(s, b, 2);
+    add(s, b, 2, 0, 1);
+    expect(pool.cuts).toEqual([]);
+    s.scheduler.dispatch();
+    expect(pool.cuts).toEqual([]);
+    const [w0] = s.pool.workers() as [FakeWorker, FakeWorker];
+    begin(s, w0, s.pool.runs(w0)[0]!);
+    expect(pool.cuts).toEqual([{ w: w0, spare: 0 }]);
   });
 
   it("a newcomer's chunk behind one that cannot be cut, with another client's chunk waiting after it, asks once for a cut sparing it", () => {

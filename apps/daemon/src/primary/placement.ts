@@ -107,9 +107,24 @@ export class Placement<W extends PoolWorker> {
   #all: readonly Lane<W>[] = [];
   /** Chunks asked to be withdrawn from their worker (`from`), the lane each is to go to, and when: the answers awaited. */
   readonly #withdrawing = new Map<Chunk, { from: Lane<W>; to: Lane<W> | undefined; at: number }>();
+  /** Lanes whose head a waiting client would have cut, but its worker had not begun it (begins()). */
+  readonly #cutOnBegin = new Set<Lane<W>>();
 
   constructor(ctx: PlacementContext<W>) {
     this.#ctx = ctx;
+  }
+
+  /**
+   * The lane's head has begun (its first `started`): true if a cut waits for it (#cutForNewcomers), so
+   * that placement runs again now.
+   */
+  begins(lane: Lane<W>): boolean {
+    return this.#cutOnBegin.delete(lane);
+  }
+
+  /** The lane's worker exited: nothing waits for its chunks to begin. */
+  laneGone(lane: Lane<W>): void {
+    this.#cutOnBegin.delete(lane);
   }
 
   /** Withdrawals whose answer is awaited (for leak checks). */
@@ -244,7 +259,16 @@ export class Placement<W extends PoolWorker> {
       let most = -Infinity;
       for (const l of lanes) {
         const left = this.#cuttable(l, now);
-        if (left > most && mayPlace(cq, l, this.#all) && cq.ready.some((j) => fits(j, l.worker))) [most, lane] = [left, l];
+        if (!(left > most && mayPlace(cq, l, this.#all) && cq.ready.some((j) => fits(j, l.worker)))) continue;
+        // Not a head its worker has not begun: a request that spares none, heard between chunks, is dropped (it
+        // asked for a free worker: cut-signal.ts), and the chunk then ran whole, its cut asked already. Chunks of
+        // 30 s (16,000 items of 2 ms) each started so on both workers, and a neighbour's submit waited 23-67 s (a
+        // hostile co-tenant run). Asked once it begins (begins()).
+        if (!l.head!.begun) {
+          this.#cutOnBegin.add(l);
+          continue;
+        }
+        [most, lane] = [left, l];
       }
       if (lane === undefined) continue;
       this.#cut(lane, 0, now);
