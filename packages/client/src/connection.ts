@@ -280,8 +280,15 @@ export class Connection {
     let refused = false;
     let lastError: CorepoolError | undefined;
     let settled = false;
+    // Refused: nothing listens there, which a newcomer meets first; said with what to do (a new user's case).
     const unreachable = (err: Error): ConnectionError =>
-      new ConnectionError(`cannot reach the corepool daemon at ${url}: ${err.message}`, { cause: err });
+      new ConnectionError(
+        `cannot reach the corepool daemon at ${url}: ${err.message}` +
+          ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED'
+            ? ' (nothing listens there: start a daemon with `npx corepool daemon start --detach`, pass { spawn: true }, or check the URL)'
+            : ''),
+        { cause: err },
+      );
     ws.binaryType = 'nodebuffer';
     this.#outbox?.clear();
     const sendFrame = frameSender(ws, mask !== undefined);

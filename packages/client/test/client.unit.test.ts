@@ -166,3 +166,12 @@ describe('Client', () => {
     await client.close();
   });
 });
+
+describe('a daemon nobody runs', () => {
+  it('connect() to a port where nothing listens says so, and what to do', async () => {
+    const { connect } = await import('../src/connect.js');
+    const err = (await connect('ws://127.0.0.1:1', { token: 'x' }).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(err.code).toBe('E_CONNECTION');
+    expect(err.message).toMatch(/ECONNREFUSED.*nothing listens there: start a daemon with `npx corepool daemon start --detach`/);
+  });
+});
