@@ -89,10 +89,19 @@ daemon
   )
   .option('--client-weight <name=n>', 'weight of the client named name, over its own ask (repeatable)', collect)
   .option('--client-max-workers <name=n>', 'most workers the clients named name hold at once, together (repeatable)', collect)
-  // Send-buffer limits per client (Redis client-output-buffer-limit); hidden, mainly for tests.
-  .addOption(new Option('--send-high-water <bytes>').hideHelp())
-  .addOption(new Option('--send-hard-cap <bytes>').hideHelp())
-  .addOption(new Option('--send-soft-cap-ms <ms>').hideHelp())
+  // Send-buffer limits per client (Redis client-output-buffer-limit). Shown: the docs name them for operators
+  // (a new user found them cited and accepted, yet missing from --help).
+  .option(
+    '--send-high-water <bytes>',
+    'bytes queued to one client above which it gets no new results or coalesced pushes, and its requests wait',
+    String(D.sendHighWater),
+  )
+  .option('--send-hard-cap <bytes>', 'bytes queued to one client past which it is cut off (E_SLOW_CONSUMER)', String(D.sendHardCap))
+  .option(
+    '--send-soft-cap-ms <ms>',
+    'how long a client may stay above --send-high-water, taking nothing, before it is cut off',
+    String(D.sendSoftCapMs),
+  )
   // How long a client instance's replies outlive its last connection (default two minutes); hidden, for tests.
   .addOption(new Option('--replay-window-ms <ms>').hideHelp())
   .option('--cluster <redis-url>', 'join a cluster of daemons that share work and state through this Redis (7.0+, noeviction)')

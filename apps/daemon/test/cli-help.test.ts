@@ -32,6 +32,9 @@ describe('corepool daemon start --help', () => {
       ['--max-tasks-per-worker', D.maxTasksPerWorker],
       ['--max-client-weight', D.maxClientWeight],
       ['--init-timeout-ms', D.initTimeoutMs],
+      ['--send-high-water', D.sendHighWater],
+      ['--send-hard-cap', D.sendHardCap],
+      ['--send-soft-cap-ms', D.sendSoftCapMs],
     ] as const) {
       expect(entries.get(name)).toContain(`default: "${String(value)}")`);
     }
