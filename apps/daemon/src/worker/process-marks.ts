@@ -23,8 +23,10 @@ import fs from 'node:fs';
 import { ObjectIs, SafeSyncBuiltinESMExports, SetPrototypeHas } from './primordials.js';
 
 const builtin = process.getBuiltinModule.bind(process);
-// A copy taken now: a task may replace fs's exports for every later task.
+// Copies taken now: a task may replace fs's and os's exports, or process.pid, for every later task.
 const readFileSync = fs.readFileSync;
+const PID = process.pid;
+const getPriority = builtin('node:os').getPriority;
 
 type WorkerClass = typeof import('node:worker_threads').Worker;
 /** worker_threads' Worker as Node made it, once wrapped (arm): the worker's own threads are not a task's. */
@@ -56,7 +58,7 @@ export class ProcessMarks {
   arm(): void {
     if (this.#armed) return;
     this.#armed = true;
-    this.#priority = builtin('node:os').getPriority();
+    this.#priority = getPriority();
     for (const pid of childPids()) this.#children.add(pid);
     const Module = builtin('node:module') as unknown as ModuleStatics & { register?: (...args: unknown[]) => unknown };
     for (const name of LOADER_METHODS) this.#loader.set(name, name === '_compile' ? Module.prototype._compile : Module[name]);
@@ -86,7 +88,7 @@ export class ProcessMarks {
     }
     let priority = this.#priority;
     try {
-      priority = builtin('node:os').getPriority();
+      priority = getPriority();
     } catch {
       // No answer: nothing to tell.
     }
@@ -136,7 +138,7 @@ export class ProcessMarks {
 function childPids(): string[] {
   let list: string;
   try {
-    list = readFileSync(`/proc/self/task/${process.pid}/children`, 'latin1');
+    list = readFileSync(`/proc/self/task/${PID}/children`, 'latin1');
   } catch {
     return []; // not Linux, or a kernel without the list: no children seen
   }
