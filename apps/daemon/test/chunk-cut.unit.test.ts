@@ -7,6 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CHUNK_TARGET_MS, CUT_SOLO_CHUNK_TARGET_MS, SOLO_CHUNK_TARGET_MS, encodeData } from '@corepool/protocol/internal';
+
+/** As placement.ts's: a cut request awaits its answer this long. */
+const CUT_PENDING_MS = 5 * CHUNK_TARGET_MS;
 import type { RunMessage } from '../src/ipc.js';
 import { FakePool, type FakeWorker } from './support/fake-pool.js';
 import {
@@ -119,9 +122,9 @@ describe('cutting a chunk short for a newcomer', () => {
     expect(delivered(b)).toEqual([[0, 0]]);
   });
 
-  it('a head its worker has not begun is not asked to cut for a queued client (a worker between chunks drops that request); it is once it begins', () => {
-    // Asked before it began, the request was dropped, the chunk (30 s of 2 ms items) ran whole and was never
-    // asked again: a neighbour's submit waited 23-67 s (a hostile co-tenant run).
+  it('a cut asked of a head its worker had not begun (a worker between chunks drops it) is asked again; of a begun one, once', () => {
+    // Asked once only, before the chunk began, the request was dropped, the chunk (30 s of 2 ms items) ran whole
+    // and was never asked again: a neighbour's submit waited 23-67 s (a hostile co-tenant run).
     const s = setup();
     const pool = s.pool as CuttingPool;
     const a = client(1);
@@ -132,12 +135,21 @@ describe('cutting a chunk short for a newcomer', () => {
     const b = client(2);
     open(s, b, 2);
     add(s, b, 2, 0, 1);
-    expect(pool.cuts).toEqual([]);
+    expect(pool.cuts).toHaveLength(1);
+    const { w } = pool.cuts[0]!;
     s.scheduler.dispatch();
-    expect(pool.cuts).toEqual([]);
-    const [w0] = s.pool.workers() as [FakeWorker, FakeWorker];
-    begin(s, w0, s.pool.runs(w0)[0]!);
-    expect(pool.cuts).toEqual([{ w: w0, spare: 0 }]);
+    expect(pool.cuts).toHaveLength(1); // pending
+    s.clock.advance(CUT_PENDING_MS + 1); // placement is woken: asked again, the head still not begun
+    expect(pool.cuts).toEqual([
+      { w, spare: 0 },
+      { w, spare: 0 },
+    ]);
+    begin(s, w, s.pool.runs(w)[0]!);
+    s.clock.advance(CUT_PENDING_MS + 1); // once more, asked now of a begun chunk
+    expect(pool.cuts).toHaveLength(3);
+    s.clock.advance(10 * CUT_PENDING_MS);
+    s.scheduler.dispatch();
+    expect(pool.cuts.filter((c) => c.w === w)).toHaveLength(3); // and not again (the other worker's head may be, now)
   });
 
   it("a newcomer's chunk behind one that cannot be cut, with another client's chunk waiting after it, asks once for a cut sparing it", () => {

@@ -76,6 +76,8 @@ export interface Chunk {
   sent: number;
   /** When its worker was asked to cut it short (placement.ts; asked once), or -Infinity. */
   cutAskedAt: number;
+  /** That request spared none and came before its worker had begun it: it may have been dropped, and is asked again. */
+  cutAskedUnbegun: boolean;
   /** A cut request sparing it went to its worker (its running chunk cut for it, or `#passable`): none is sent again (placement.ts). */
   spareAsked: boolean;
   /** The running item's deadline. */
@@ -107,6 +109,7 @@ export class ChunkMint {
       failedAt: -1,
       sent: 0,
       cutAskedAt: -Infinity,
+      cutAskedUnbegun: false,
       spareAsked: false,
       headAt: undefined,
       placedAt: 0,

@@ -107,24 +107,9 @@ export class Placement<W extends PoolWorker> {
   #all: readonly Lane<W>[] = [];
   /** Chunks asked to be withdrawn from their worker (`from`), the lane each is to go to, and when: the answers awaited. */
   readonly #withdrawing = new Map<Chunk, { from: Lane<W>; to: Lane<W> | undefined; at: number }>();
-  /** Lanes whose head a waiting client would have cut, but its worker had not begun it (begins()). */
-  readonly #cutOnBegin = new Set<Lane<W>>();
 
   constructor(ctx: PlacementContext<W>) {
     this.#ctx = ctx;
-  }
-
-  /**
-   * The lane's head has begun (its first `started`): true if a cut waits for it (#cutForNewcomers), so
-   * that placement runs again now.
-   */
-  begins(lane: Lane<W>): boolean {
-    return this.#cutOnBegin.delete(lane);
-  }
-
-  /** The lane's worker exited: nothing waits for its chunks to begin. */
-  laneGone(lane: Lane<W>): void {
-    this.#cutOnBegin.delete(lane);
   }
 
   /** Withdrawals whose answer is awaited (for leak checks). */
@@ -260,14 +245,6 @@ export class Placement<W extends PoolWorker> {
       for (const l of lanes) {
         const left = this.#cuttable(l, now);
         if (!(left > most && mayPlace(cq, l, this.#all) && cq.ready.some((j) => fits(j, l.worker)))) continue;
-        // Not a head its worker has not begun: a request that spares none, heard between chunks, is dropped (it
-        // asked for a free worker: cut-signal.ts), and the chunk then ran whole, its cut asked already. Chunks of
-        // 30 s (16,000 items of 2 ms) each started so on both workers, and a neighbour's submit waited 23-67 s (a
-        // hostile co-tenant run). Asked once it begins (begins()).
-        if (!l.head!.begun) {
-          this.#cutOnBegin.add(l);
-          continue;
-        }
         [most, lane] = [left, l];
       }
       if (lane === undefined) continue;
@@ -327,17 +304,26 @@ export class Placement<W extends PoolWorker> {
     );
   }
 
-  /** Asks the lane's worker to cut its running chunk short, sparing chunk `spare` (0: none). */
+  /**
+   * Asks the lane's worker to cut its running chunk short, sparing chunk `spare` (0: none). Asked of a head its
+   * worker had not begun, a request sparing none may reach the worker between chunks, which drops it (it asked
+   * for a free worker: cut-signal.ts), and the chunk runs whole: asked so, it is asked again after
+   * CUT_PENDING_MS (#cuttable), placement woken for it. Asked once only, chunks of 30 s (16,000 items of 2 ms)
+   * started so on both workers, and a neighbour's submit waited 23-67 s (a hostile co-tenant run).
+   */
   #cut(lane: Lane<W>, spare: number, now: number): void {
-    lane.head!.cutAskedAt = now;
+    const head = lane.head!;
+    head.cutAskedAt = now;
+    head.cutAskedUnbegun = spare === 0 && !head.begun;
+    if (head.cutAskedUnbegun) this.#wakeIn(CUT_PENDING_MS, now);
     this.#ctx.pool.cut!(lane.worker, spare);
   }
 
   /** What the lane's running chunk has left to run (Infinity unmeasured), or -Infinity if it is not to be cut. */
   #cuttable(lane: Lane<W>, now: number): number {
     const head = lane.head;
-    if (!lane.open || head === undefined || head.ghost || head.cutAskedAt > -Infinity || head.headAt === undefined || !this.#canCut(head))
-      return -Infinity;
+    const asked = head !== undefined && head.cutAskedAt > -Infinity && !(head.cutAskedUnbegun && now - head.cutAskedAt >= CUT_PENDING_MS);
+    if (!lane.open || head === undefined || head.ghost || asked || head.headAt === undefined || !this.#canCut(head)) return -Infinity;
     if (!(head.job.itemMs > 0)) return Infinity;
     const left = head.count * head.job.itemMs - (now - head.headAt);
     return left > CUT_ABOVE_MS ? left : -Infinity;

@@ -449,15 +449,11 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
       return;
     }
     switch (m.t) {
-      case 'started': {
-        const first = !chunk.begun;
+      case 'started':
         chunk.begun = true;
         chunk.current = m.i;
         this.#deadlines.arm(lane, chunk, m.i);
-        // A cut a waiting client needs, held back until the chunk began (Placement's #cutForNewcomers).
-        if (first && this.#placement.begins(lane)) this.dispatch();
         return;
-      }
       case 'part':
         this.#part(lane, chunk, m);
         return;
@@ -487,10 +483,7 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
     const asHead = this.#placement.askedAsHead(chunk);
     const to = this.#placement.answered(lane, chunk, outcome, lanes);
     // Kept: it had started (a chunk whose worker cannot say so is answered full): it is never moved.
-    if (outcome === 'kept' && !chunk.ghost) {
-      chunk.begun = true;
-      this.#placement.begins(lane); // placement runs again below, a cut held back for its beginning with it
-    }
+    if (outcome === 'kept' && !chunk.ghost) chunk.begun = true;
     if (outcome === 'withdrawn') {
       // Its head, asked back as such and given back unbegun: its main thread is held (Placement's #unstick); it
       // takes nothing for now. Not a chunk a steal asked for that became the head meanwhile: its worker was free.
@@ -520,7 +513,6 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
   /** A worker died: its restart is charged, and each of its chunks recovered (recovery.ts); `how` says how (exitText). */
   workerExit(w: W, blameless = false, how?: string): void {
     const lane = this.#lanes.remove(w);
-    this.#placement.laneGone(lane);
     if (blameless) lane.recycle ??= { culprit: undefined };
     this.#chargeExit(lane);
     const chunks = lane.clear();
