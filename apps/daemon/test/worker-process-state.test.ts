@@ -51,6 +51,17 @@ const LEFT: [string, (n: number) => number][] = [
     },
   ],
   [
+    'Module.prototype.require replaced (require-in-the-middle)',
+    () => {
+      const Module = process.getBuiltinModule('node:module') as unknown as { prototype: { require: (...a: unknown[]) => unknown } };
+      const require = Module.prototype.require;
+      Module.prototype.require = function (this: unknown, ...a: unknown[]) {
+        return require.apply(this, a);
+      };
+      return process.pid;
+    },
+  ],
+  [
     'its priority lowered (nice 19)',
     () => {
       process.getBuiltinModule('node:os').setPriority(19);
@@ -78,6 +89,25 @@ describe('a task that leaves its worker changed for good', () => {
     },
     60_000,
   );
+
+  it('a worker thread the task ran and terminated (not awaited), or awaited to its end, leaves the worker clean', async () => {
+    // A reviewer's case: counted until its exit event, a terminate() not awaited had the worker replaced at the
+    // switch, and the app, blamed, held to one worker for 5 s.
+    await using d = await startDaemon({ workers: 1, args: ['--reserve-workers', '0'] });
+    const app = await d.connect({ name: 'app' });
+    const neighbour = await d.connect({ name: 'neighbour' });
+    const pid = await app.submit(async () => {
+      const { Worker } = process.getBuiltinModule('node:worker_threads');
+      const ran = new Worker('require("node:worker_threads").parentPort.postMessage(1)', { eval: true });
+      await new Promise((r) => ran.once('message', r));
+      void ran.terminate();
+      const done = new Worker('1 + 1', { eval: true });
+      await new Promise((r) => done.once('exit', r));
+      return process.pid;
+    }, 0);
+    expect(await neighbour.submit(() => process.pid, 0)).toBe(pid);
+    expect(d.events('worker-exit')).toEqual([]);
+  }, 60_000);
 
   it("what a worker's initializer sets up (an async hook, a thread) is its baseline: no worker is replaced", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'corepool-init-'));

@@ -16,8 +16,10 @@
  * What the worker's initializer sets up (an APM agent's hooks, a loader, a sidecar) is part of the
  * baseline: the marks are armed after it, as the first chunk enters, before any task runs. The
  * wrappers (worker_threads' Worker, async_hooks' createHook, module's register) are what tasks
- * import: a task that reaches past them (an addon) is not seen, as the realm guard's header says
- * of what it guards against. Looked at only when the worker switches apps.
+ * import: a task that reaches past them on purpose (the wrapped class's parent, a hook's prototype
+ * method, an addon) is not seen: the realm guard guards against accidents, not malice (its header).
+ * Looked at only when the worker switches apps, after the built-ins are put back. A thread a task
+ * leaves running and does not terminate, even idle, counts: the worker is replaced at the switch.
  */
 import fs from 'node:fs';
 import { ObjectIs, SafeSyncBuiltinESMExports, SetPrototypeHas } from './primordials.js';
@@ -37,10 +39,25 @@ export function workerClass(): WorkerClass {
   return unwrapped ?? builtin('node:worker_threads').Worker;
 }
 
-/** The methods of the CommonJS loader a loader hook replaces. */
-const LOADER_METHODS = ['_compile', '_load', '_resolveFilename', '_extensions'] as const;
+type ModuleStatics = Record<'_load' | '_resolveFilename', unknown> & {
+  _extensions: Record<string, unknown>;
+  prototype: Record<string, unknown>;
+};
 
-type ModuleStatics = Record<(typeof LOADER_METHODS)[number], unknown> & { prototype: Record<string, unknown> };
+/** What a CommonJS loader hook replaces (require-in-the-middle, @babel/register, pirates), by name. */
+function loaderParts(Module: ModuleStatics): [string, unknown][] {
+  const ext = Module._extensions;
+  return [
+    ['Module.prototype._compile', Module.prototype._compile],
+    ['Module.prototype.require', Module.prototype.require],
+    ['Module._load', Module._load],
+    ['Module._resolveFilename', Module._resolveFilename],
+    ['Module._extensions', ext],
+    ["Module._extensions['.js']", ext['.js']],
+    ["Module._extensions['.json']", ext['.json']],
+    ["Module._extensions['.node']", ext['.node']],
+  ];
+}
 
 export class ProcessMarks {
   #armed = false;
@@ -54,14 +71,26 @@ export class ProcessMarks {
   readonly #loader = new Map<string, unknown>();
   readonly #children = new Set<string>();
 
-  /** Takes the baseline and installs the wrappers: once, as the first chunk enters (after the initializer, before any task). */
+  /**
+   * Takes the baseline and installs the wrappers: once, as the first chunk enters (after the initializer, before
+   * any task). One that fails (a sandbox without the priority call) leaves the marks off, not the worker refusing
+   * every chunk, as it would each replacement's.
+   */
   arm(): void {
     if (this.#armed) return;
-    this.#armed = true;
+    try {
+      this.#arm();
+      this.#armed = true;
+    } catch {
+      // Off: changed() says nothing.
+    }
+  }
+
+  #arm(): void {
     this.#priority = getPriority();
     for (const pid of childPids()) this.#children.add(pid);
     const Module = builtin('node:module') as unknown as ModuleStatics & { register?: (...args: unknown[]) => unknown };
-    for (const name of LOADER_METHODS) this.#loader.set(name, name === '_compile' ? Module.prototype._compile : Module[name]);
+    for (const [name, value] of loaderParts(Module)) this.#loader.set(name, value);
     this.#wrapWorker();
     this.#wrapHooks();
     const register = Module.register;
@@ -81,10 +110,8 @@ export class ProcessMarks {
     if (running > 0) return `${running} worker thread${running === 1 ? '' : 's'} still running`;
     if (this.#hooks.size > 0) return 'an async hook left enabled';
     if (this.#registered) return 'module loader hooks registered (module.register)';
-    const Module = builtin('node:module') as unknown as ModuleStatics;
-    for (const name of LOADER_METHODS) {
-      const now = name === '_compile' ? Module.prototype._compile : Module[name];
-      if (!ObjectIs(now, this.#loader.get(name))) return `Module.${name === '_compile' ? 'prototype._compile' : name} replaced`;
+    for (const [name, value] of loaderParts(builtin('node:module') as unknown as ModuleStatics)) {
+      if (!ObjectIs(value, this.#loader.get(name))) return `${name} replaced`;
     }
     let priority = this.#priority;
     try {
@@ -106,10 +133,23 @@ export class ProcessMarks {
     unwrapped = Original;
     const counted = this.#threads;
     class Worker extends Original {
+      #counted = true;
       constructor(...args: ConstructorParameters<typeof Original>) {
         super(...args);
         counted.running++;
-        this.once('exit', () => counted.running--);
+        this.once('exit', () => this.#uncount());
+      }
+
+      /** Going from the call on: a terminate() not awaited had the next app's switch find it still running. */
+      override terminate(): Promise<number> {
+        this.#uncount();
+        return super.terminate();
+      }
+
+      #uncount(): void {
+        if (!this.#counted) return;
+        this.#counted = false;
+        counted.running--;
       }
     }
     threads.Worker = Worker;
