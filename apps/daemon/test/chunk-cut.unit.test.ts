@@ -34,6 +34,25 @@ function begin(s: S, w: FakeWorker, run: RunMessage): void {
   s.scheduler.workerMessage(w, { t: 'started', key: run.key, i: 0 });
 }
 
+/**
+ * Client a's two chunks of 100 items run long on both workers (`begun`: their workers said so), then newcomer b
+ * comes with one item and nowhere to go.
+ */
+function newcomerBehindLongChunks(begun: boolean) {
+  const s = setup();
+  const pool = s.pool as CuttingPool;
+  const a = client(1);
+  open(s, a, 1);
+  add(s, a, 1, 0, 100);
+  add(s, a, 1, 100, 100);
+  if (begun) for (const w of s.pool.workers()) begin(s, w, s.pool.runs(w)[0]!);
+  s.clock.advance(1_000); // both run long: no chunk is placed behind them
+  const b = client(2);
+  open(s, b, 2);
+  add(s, b, 2, 0, 1);
+  return { s, pool, a, b };
+}
+
 /** Plays every worker until nothing is placed: each answers its runs whole, in order. */
 function drain(s: S): void {
   const answered = new Set<number>();
@@ -98,17 +117,7 @@ describe('cutting a chunk short for a newcomer', () => {
   });
 
   it('a newcomer queued with no slot to go to (the running chunks run long) has one chunk cut, sparing none, then no other', () => {
-    const s = setup();
-    const pool = s.pool as CuttingPool;
-    const a = client(1);
-    open(s, a, 1);
-    add(s, a, 1, 0, 100);
-    add(s, a, 1, 100, 100);
-    for (const w of s.pool.workers()) begin(s, w, s.pool.runs(w)[0]!);
-    s.clock.advance(1_000); // both run long: no chunk is placed behind them
-    const b = client(2);
-    open(s, b, 2);
-    add(s, b, 2, 0, 1);
+    const { s, pool, a, b } = newcomerBehindLongChunks(true);
     expect(s.pool.sent.filter((x) => x.m.t === 'run')).toHaveLength(2);
     expect(pool.cuts).toHaveLength(1);
     expect(pool.cuts[0]!.spare).toBe(0);
@@ -125,16 +134,7 @@ describe('cutting a chunk short for a newcomer', () => {
   it('a cut asked of a head its worker had not begun (a worker between chunks drops it) is asked again; of a begun one, once', () => {
     // Asked once only, before the chunk began, the request was dropped, the chunk (30 s of 2 ms items) ran whole
     // and was never asked again: a neighbour's submit waited 23-67 s (a hostile co-tenant run).
-    const s = setup();
-    const pool = s.pool as CuttingPool;
-    const a = client(1);
-    open(s, a, 1);
-    add(s, a, 1, 0, 100);
-    add(s, a, 1, 100, 100);
-    s.clock.advance(1_000);
-    const b = client(2);
-    open(s, b, 2);
-    add(s, b, 2, 0, 1);
+    const { s, pool } = newcomerBehindLongChunks(false);
     expect(pool.cuts).toHaveLength(1);
     const { w } = pool.cuts[0]!;
     s.scheduler.dispatch();
