@@ -13,8 +13,17 @@ import { closeSync, openSync, readSync } from 'node:fs';
 const HEAD = 4096;
 const PT_INTERP = 3;
 
+type Family = 'glibc' | 'musl' | undefined;
+/** Read once: the primary loads both msgpackr and lmdb through the hint. */
+let known: { family: Family } | undefined;
+
 /** 'glibc' or 'musl' from the ELF interpreter of the running executable; undefined if it cannot tell. */
-export function libcFamily(): 'glibc' | 'musl' | undefined {
+export function libcFamily(): Family {
+  known ??= { family: readFamily() };
+  return known.family;
+}
+
+function readFamily(): Family {
   let fd: number | undefined;
   try {
     fd = openSync('/proc/self/exe', 'r');

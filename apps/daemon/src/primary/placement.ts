@@ -244,8 +244,7 @@ export class Placement<W extends PoolWorker> {
       let most = -Infinity;
       for (const l of lanes) {
         const left = this.#cuttable(l, now);
-        if (!(left > most && mayPlace(cq, l, this.#all) && cq.ready.some((j) => fits(j, l.worker)))) continue;
-        [most, lane] = [left, l];
+        if (left > most && mayPlace(cq, l, this.#all) && cq.ready.some((j) => fits(j, l.worker))) [most, lane] = [left, l];
       }
       if (lane === undefined) continue;
       this.#cut(lane, 0, now);

@@ -491,8 +491,10 @@ export class Scheduler<W extends PoolWorker = PoolWorker> implements PoolEvents<
         lane.stalled = true;
         lane.stalledAt = this.#clock.now();
         // Counted afresh past DEAF_WINDOW_MS: a worker idle between two short stalls an hour apart is not deaf.
-        if (lane.stalls === 0 || lane.stalledAt - lane.firstStallAt > DEAF_WINDOW_MS)
-          [lane.stalls, lane.firstStallAt] = [0, lane.stalledAt];
+        if (lane.stalls === 0 || lane.stalledAt - lane.firstStallAt > DEAF_WINDOW_MS) {
+          lane.stalls = 0;
+          lane.firstStallAt = lane.stalledAt;
+        }
         lane.stalls++;
         // Not two heads given back at once (a long garbage collection): unheard from across a retry.
         const across = lane.stalledAt - lane.firstStallAt >= STALL_RETRY_MS;

@@ -225,8 +225,8 @@ function sameList(a: Listener[], b: Listener[]): boolean {
   return true;
 }
 
-/** A thrown value's message, never throwing, through no replaceable built-in. */
-function describe(err: unknown): string {
+/** A thrown value's message, never throwing, through no replaceable built-in (realm-guard.ts uses it too). */
+export function describe(err: unknown): string {
   try {
     return SafeString(isObject(err) ? ReflectGetOwnPropertyDescriptor(err, 'message')?.value : err);
   } catch {

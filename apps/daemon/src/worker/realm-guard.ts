@@ -26,9 +26,9 @@
  */
 import { RSS_LIMIT_ENV } from '../ipc.js';
 import { renewTasks } from './compile.js';
-import { GlobalBaseline } from './global-baseline.js';
+import { GlobalBaseline, describe } from './global-baseline.js';
 import type { Leftovers } from './leftovers.js';
-import { AtomicsWait, ProcessMemoryRss, SafeString, V8GetHeapStatistics, V8SetFlagsFromString, VmRunInNewContext } from './primordials.js';
+import { AtomicsWait, ProcessMemoryRss, V8GetHeapStatistics, V8SetFlagsFromString, VmRunInNewContext } from './primordials.js';
 import { ProcessBaseline } from './process-baseline.js';
 import { ProcessMarks } from './process-marks.js';
 
@@ -59,7 +59,7 @@ export class RealmGuard {
       // A task left the worker unable to look at itself (every file descriptor taken: reading its memory from
       // /proc failed with EMFILE). Thrown on, each later chunk, every app's, was answered E_INTERNAL at once by a
       // worker kept for good: a hostile co-tenant's leaked descriptors failed the whole pool (a hostile review).
-      return `a task of realm ${this.#realm} left the worker unable to ready itself for another chunk: ${errorText(err)}`;
+      return `a task of realm ${this.#realm} left the worker unable to ready itself for another chunk: ${describe(err)}`;
     }
   }
 
@@ -83,15 +83,6 @@ export class RealmGuard {
     this.#realm = realm;
     renewTasks();
     return this.#process.reset(true);
-  }
-}
-
-/** An error's message in a few words, never throwing (read before the built-ins are put back: through the worker's copies). */
-function errorText(err: unknown): string {
-  try {
-    return SafeString((err as Error | undefined)?.message);
-  } catch {
-    return 'an error that cannot be read';
   }
 }
 
